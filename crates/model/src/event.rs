@@ -164,6 +164,7 @@ impl Identify {
 
 /// The unit of ingestion and import.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // events dominate; boxing them would cost an allocation each
 pub enum Record {
     /// An event.
     Event(Event),

@@ -400,10 +400,10 @@ fn event_from_obj(
     }
     if url_given {
         for (d, key) in UTM {
-            if ev.dim(d).is_empty() {
-                if let Some(v) = query_param(ev.dim(Dim::Query), key) {
-                    ev.set(d, v);
-                }
+            if ev.dim(d).is_empty()
+                && let Some(v) = query_param(ev.dim(Dim::Query), key)
+            {
+                ev.set(d, v);
             }
         }
     }

@@ -21,10 +21,11 @@ pub fn mix64(mut z: u64) -> u64 {
 
 /// Parses a visitor id: 16 hex digits are taken as the id itself, anything else is hashed.
 pub fn parse_visitor_id(s: &str) -> u64 {
-    if s.len() == 16 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        if let Ok(v) = u64::from_str_radix(s, 16) {
-            return v;
-        }
+    if s.len() == 16
+        && s.bytes().all(|b| b.is_ascii_hexdigit())
+        && let Ok(v) = u64::from_str_radix(s, 16)
+    {
+        return v;
     }
     visitor_id_from_str(s)
 }
