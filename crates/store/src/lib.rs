@@ -1,1 +1,52 @@
+//! Cairn's embedded event store.
+//!
+//! * [`Store`] is the store: [`Store::append`] makes records durable through a
+//!   checksummed write-ahead log with group commit; a background thread flushes the
+//!   in-memory buffer to immutable columnar segments and compacts small ones.
+//! * Segments hold one UTC-day partition each, rows sorted by (site, visitor, time),
+//!   dictionary-encoded and zstd-compressed per column, checksummed per chunk.
+//! * [`Store::scan`] prepares a [`Scan`]: each visitor's events in time order over a time
+//!   range as a [`Timeline`], merged across segments and the buffer, with column
+//!   projection, predicates as dictionary ids, identity stitching, and
+//!   [`Scan::split`] into disjoint [`VisitorRange`]s for parallel workers.
+//! * Retention ([`Store::retain_days`]), erasure ([`Store::erase`]), snapshots
+//!   ([`Store::snapshot`]) and crash recovery ([`Store::open`] reports a [`Recovery`]).
+//!
+//! ```
+//! use cairn_model::{Dim, Event, Record};
+//! use cairn_store::{Options, ScanRequest, Store};
+//! let dir = tempfile::tempdir()?;
+//! let store = Store::open(dir.path(), Options { background: false, ..Options::default() })?;
+//! let now = 1_800_000_000_000;
+//! let ev = Event::new("shop.example", now - 5_000, 7, "pageview");
+//! store.append(&[Record::Event(ev)], now)?;
+//! store.flush()?;
+//! let scan = store.scan(ScanRequest::new("shop.example").dims(&[Dim::Name]))?;
+//! let mut seen = 0;
+//! scan.for_each(|t| seen += t.len())?;
+//! assert_eq!(seen, 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The on-disk format is described in `docs/store-format.md`.
 
+mod codec;
+mod compaction;
+mod error;
+mod fsutil;
+mod identity;
+mod manifest;
+mod memtable;
+mod scan;
+mod segment;
+mod store;
+mod wal;
+
+pub use compaction::CompactionPolicy;
+pub use error::{Result, StoreError};
+pub use identity::SiteIdentities;
+pub use manifest::SegmentMeta;
+pub use scan::{QueryDict, Scan, ScanRequest, Timeline, VisitorRange};
+pub use segment::{Projection, PropEntry, PropVal};
+pub use store::{Options, Recovery, Stats, Store, partition_of};
+pub use wal::{Erasure, TornTail};

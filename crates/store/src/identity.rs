@@ -1,0 +1,129 @@
+//! Visitor → user links, from `identify` records and from events that carry a user id.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::Path;
+
+use rustc_hash::FxHashMap;
+
+use crate::codec::{Cursor, put_ivarint, put_str, put_uvarint};
+use crate::error::{IoContext, Result, corrupted};
+use crate::fsutil::write_atomic;
+
+/// The links of one site.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SiteIdentities {
+    /// visitor → (user, time of the link). The latest link wins.
+    pub by_visitor: FxHashMap<u64, (String, i64)>,
+}
+
+impl SiteIdentities {
+    /// The visitors linked to each user.
+    pub fn by_user(&self) -> HashMap<&str, Vec<u64>> {
+        let mut m: HashMap<&str, Vec<u64>> = HashMap::new();
+        for (v, (u, _)) in &self.by_visitor {
+            m.entry(u.as_str()).or_default().push(*v);
+        }
+        for vs in m.values_mut() {
+            vs.sort_unstable();
+        }
+        m
+    }
+}
+
+/// All links, per site.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Identities {
+    pub sites: HashMap<String, SiteIdentities>,
+    pub dirty: bool,
+}
+
+impl Identities {
+    pub(crate) fn link(&mut self, site: &str, visitor: u64, user: &str, ts: i64) {
+        let s = match self.sites.get_mut(site) {
+            Some(s) => s,
+            None => self.sites.entry(site.to_string()).or_default(),
+        };
+        match s.by_visitor.get_mut(&visitor) {
+            Some((u, t)) if *t > ts || (u == user && *t == ts) => {}
+            Some(slot) => {
+                *slot = (user.to_string(), ts);
+                self.dirty = true;
+            }
+            None => {
+                s.by_visitor.insert(visitor, (user.to_string(), ts));
+                self.dirty = true;
+            }
+        }
+    }
+
+    /// Removes the links of these visitors and users; returns every visitor id involved.
+    pub(crate) fn erase(&mut self, site: &str, visitors: &[u64], users: &[String]) -> Vec<u64> {
+        let mut out: Vec<u64> = visitors.to_vec();
+        if let Some(s) = self.sites.get_mut(site) {
+            s.by_visitor.retain(|v, (u, _)| {
+                let hit = visitors.contains(v) || users.iter().any(|x| x == u);
+                if hit {
+                    out.push(*v);
+                }
+                !hit
+            });
+            self.dirty = true;
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    pub(crate) fn save(&self, path: &Path) -> Result<()> {
+        let mut b = Vec::new();
+        b.extend_from_slice(b"CAIRNID1");
+        let mut body = Vec::new();
+        let mut sites: Vec<_> = self.sites.iter().collect();
+        sites.sort_by(|a, b| a.0.cmp(b.0));
+        put_uvarint(&mut body, sites.len() as u64);
+        for (site, s) in sites {
+            put_str(&mut body, site);
+            put_uvarint(&mut body, s.by_visitor.len() as u64);
+            let mut links: Vec<_> = s.by_visitor.iter().collect();
+            links.sort_unstable_by_key(|x| *x.0);
+            for (v, (u, ts)) in links {
+                body.extend_from_slice(&v.to_le_bytes());
+                put_str(&mut body, u);
+                put_ivarint(&mut body, *ts);
+            }
+        }
+        b.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
+        b.extend_from_slice(&body);
+        write_atomic(path, &b)
+    }
+
+    pub(crate) fn load(path: &Path) -> Result<Identities> {
+        let b = fs::read(path).at(path)?;
+        if b.len() < 12 || &b[..8] != b"CAIRNID1" {
+            return Err(corrupted(path, "not an identities file"));
+        }
+        let crc = u32::from_le_bytes([b[8], b[9], b[10], b[11]]);
+        let body = &b[12..];
+        if crc32c::crc32c(body) != crc {
+            return Err(corrupted(path, "checksum mismatch"));
+        }
+        let bad = |e: crate::codec::DecodeError| corrupted(path, e.0);
+        let mut c = Cursor::new(body);
+        let mut ids = Identities::default();
+        let n = c.len(body.len()).map_err(bad)?;
+        for _ in 0..n {
+            let site = c.str().map_err(bad)?.to_string();
+            let m = c.len(body.len()).map_err(bad)?;
+            let mut s = SiteIdentities::default();
+            for _ in 0..m {
+                let v = c.u64le().map_err(bad)?;
+                let u = c.str().map_err(bad)?.to_string();
+                let ts = c.ivarint().map_err(bad)?;
+                s.by_visitor.insert(v, (u, ts));
+            }
+            ids.sites.insert(site, s);
+        }
+        Ok(ids)
+    }
+}

@@ -1,0 +1,96 @@
+//! The manifest lists the live segments and the first log file still needed. It is
+//! replaced atomically (temporary file, fsync, rename, directory fsync) on every change;
+//! files it does not list are leftovers of an interrupted change and are deleted on open.
+
+use std::fs;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{IoContext, Result, StoreError, corrupted};
+use crate::fsutil::write_atomic;
+
+pub(crate) const FILE: &str = "MANIFEST";
+const VERSION: u32 = 1;
+
+/// Metadata of one live segment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SegmentMeta {
+    /// Segment id; the file is `segments/<id>.seg`.
+    pub id: u64,
+    /// UTC day (days since the epoch) of all its events.
+    pub partition: i64,
+    /// Number of events.
+    pub rows: u64,
+    /// Earliest event time (ms).
+    pub min_ts: i64,
+    /// Latest event time (ms).
+    pub max_ts: i64,
+    /// File size.
+    pub bytes: u64,
+    /// Sites with events in it.
+    pub sites: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Manifest {
+    pub version: u32,
+    pub next_id: u64,
+    /// Log files numbered below this are fully reflected in segments.
+    pub wal_start: u64,
+    /// Events before this time (ms) have been dropped by retention.
+    pub drop_before: i64,
+    pub identities: Option<String>,
+    pub segments: Vec<SegmentMeta>,
+}
+
+impl Manifest {
+    pub(crate) fn new() -> Manifest {
+        Manifest {
+            version: VERSION,
+            next_id: 1,
+            wal_start: 0,
+            drop_before: i64::MIN,
+            identities: None,
+            segments: Vec::new(),
+        }
+    }
+
+    pub(crate) fn load(dir: &Path) -> Result<Option<Manifest>> {
+        let path = dir.join(FILE);
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StoreError::Io { path, source: e }),
+        };
+        let text = std::str::from_utf8(&bytes).map_err(|_| corrupted(&path, "not UTF-8"))?;
+        let (body, crc) = text
+            .trim_end()
+            .rsplit_once("\n#crc32c=")
+            .ok_or_else(|| corrupted(&path, "missing checksum line"))?;
+        let crc =
+            u32::from_str_radix(crc, 16).map_err(|_| corrupted(&path, "bad checksum line"))?;
+        if crc32c::crc32c(body.as_bytes()) != crc {
+            return Err(corrupted(&path, "checksum mismatch"));
+        }
+        let m: Manifest =
+            serde_json::from_str(body).map_err(|e| corrupted(&path, format!("unreadable: {e}")))?;
+        if m.version != VERSION {
+            return Err(StoreError::Incompatible {
+                path,
+                found: m.version,
+                supported: VERSION,
+            });
+        }
+        Ok(Some(m))
+    }
+
+    pub(crate) fn store(&self, dir: &Path) -> Result<()> {
+        let path = dir.join(FILE);
+        let body = serde_json::to_string_pretty(self)
+            .map_err(std::io::Error::other)
+            .at(&path)?;
+        let text = format!("{body}\n#crc32c={:08x}\n", crc32c::crc32c(body.as_bytes()));
+        write_atomic(&path, text.as_bytes())
+    }
+}

@@ -1,0 +1,817 @@
+//! Visitor-timeline scans: each visitor's events in time order over a time range,
+//! merged across segments and the in-memory buffer, with column projection, predicates
+//! decided once per segment as dictionary ids, and disjoint visitor ranges for workers.
+//!
+//! Strings come back as ids into query-wide dictionaries ([`QueryDict`]), built once when
+//! the scan is created from the segments' own dictionaries; a segment's ids are mapped
+//! through a small table, so rows are never compared as strings.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::Arc;
+
+use cairn_model::{Dim, Event, PropValue};
+use rustc_hash::FxHashMap;
+
+use crate::error::Result;
+use crate::segment::format::{DICT_CURRENCIES, DICT_PROP_KEYS, DICT_PROP_VALUES, DIMS};
+use crate::segment::reader::{Block, Projection, PropEntry, PropVal, Run, SegmentReader};
+use crate::store::Store;
+
+/// What to scan.
+#[derive(Debug, Clone)]
+pub struct ScanRequest {
+    /// The site.
+    pub site: String,
+    /// First millisecond (inclusive).
+    pub from: i64,
+    /// Last millisecond (inclusive).
+    pub to: i64,
+    /// Dimensions to return.
+    pub dims: Vec<Dim>,
+    /// Return custom properties.
+    pub props: bool,
+    /// Return revenue.
+    pub revenue: bool,
+    /// Keep only rows whose value of each listed dimension is one of the given strings.
+    pub filters: Vec<(Dim, Vec<String>)>,
+    /// Merge the timelines of visitors linked to the same user into one (identity
+    /// stitching): the lead's timeline carries the smallest of its visitor ids.
+    pub stitch: bool,
+}
+
+impl ScanRequest {
+    /// A request for every event of `site`, projecting nothing but visitor and time.
+    pub fn new(site: impl Into<String>) -> ScanRequest {
+        ScanRequest {
+            site: site.into(),
+            from: i64::MIN,
+            to: i64::MAX,
+            dims: Vec::new(),
+            props: false,
+            revenue: false,
+            filters: Vec::new(),
+            stitch: false,
+        }
+    }
+
+    /// Restricts the time range (inclusive).
+    pub fn range(mut self, from: i64, to: i64) -> Self {
+        self.from = from;
+        self.to = to;
+        self
+    }
+
+    /// Adds projected dimensions.
+    pub fn dims(mut self, dims: &[Dim]) -> Self {
+        self.dims.extend_from_slice(dims);
+        self
+    }
+}
+
+/// A query-wide string dictionary. Id 0 is the empty string (unset).
+#[derive(Debug, Clone)]
+pub struct QueryDict {
+    strings: Vec<String>,
+    map: FxHashMap<String, u32>,
+}
+
+impl Default for QueryDict {
+    fn default() -> Self {
+        let mut d = QueryDict {
+            strings: Vec::new(),
+            map: FxHashMap::default(),
+        };
+        d.intern("");
+        d
+    }
+}
+
+impl QueryDict {
+    fn intern(&mut self, s: &str) -> u32 {
+        if let Some(&i) = self.map.get(s) {
+            return i;
+        }
+        let i = self.strings.len() as u32;
+        self.strings.push(s.to_string());
+        self.map.insert(s.to_string(), i);
+        i
+    }
+
+    /// The string of an id.
+    pub fn get(&self, id: u32) -> &str {
+        self.strings.get(id as usize).map_or("", String::as_str)
+    }
+
+    /// The id of a string, if any event in the scan has it.
+    pub fn id(&self, s: &str) -> Option<u32> {
+        self.map.get(s).copied()
+    }
+
+    /// Number of distinct strings (including the empty one).
+    pub fn len(&self) -> usize {
+        self.strings.len()
+    }
+
+    /// Whether only the empty string is present.
+    pub fn is_empty(&self) -> bool {
+        self.strings.len() <= 1
+    }
+}
+
+/// One visitor's events in time order (columns side by side).
+#[derive(Debug, Clone, Default)]
+pub struct Timeline {
+    /// The visitor (for a stitched lead: the smallest linked visitor id).
+    pub visitor: u64,
+    /// Event times (ms), ascending; ties keep arrival order.
+    pub ts: Vec<i64>,
+    /// Per dimension (by [`Dim::index`]): query-dictionary ids, one per event; empty
+    /// for dimensions not projected.
+    pub dims: Vec<Vec<u32>>,
+    /// Event i's properties are `prop_entries[prop_offsets[i]..prop_offsets[i+1]]`
+    /// (when properties are projected).
+    pub prop_offsets: Vec<u32>,
+    /// Properties, with query-dictionary ids.
+    pub prop_entries: Vec<PropEntry>,
+    /// Revenue per event: (micros, currency id), when projected.
+    pub revenue: Vec<Option<(i64, u32)>>,
+}
+
+impl Timeline {
+    /// Number of events.
+    pub fn len(&self) -> usize {
+        self.ts.len()
+    }
+
+    /// Whether there are no events.
+    pub fn is_empty(&self) -> bool {
+        self.ts.is_empty()
+    }
+
+    /// Ids of a projected dimension.
+    pub fn dim(&self, d: Dim) -> &[u32] {
+        &self.dims[d.index()]
+    }
+
+    /// Properties of event i.
+    pub fn props(&self, i: usize) -> &[PropEntry] {
+        match (self.prop_offsets.get(i), self.prop_offsets.get(i + 1)) {
+            (Some(&a), Some(&b)) => &self.prop_entries[a as usize..b as usize],
+            _ => &[],
+        }
+    }
+
+    fn clear(&mut self, visitor: u64) {
+        self.visitor = visitor;
+        self.ts.clear();
+        self.dims.iter_mut().for_each(Vec::clear);
+        self.prop_offsets.clear();
+        self.prop_entries.clear();
+        self.revenue.clear();
+    }
+}
+
+/// An inclusive range of visitor ids for one worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VisitorRange {
+    /// First visitor id.
+    pub lo: u64,
+    /// Last visitor id (inclusive).
+    pub hi: u64,
+}
+
+impl VisitorRange {
+    /// Every visitor.
+    pub const ALL: VisitorRange = VisitorRange {
+        lo: 0,
+        hi: u64::MAX,
+    };
+}
+
+/// Per-source tables from local ids to query ids.
+struct Remap {
+    dims: Vec<Option<Vec<u32>>>,
+    allowed: Vec<(usize, Vec<bool>)>,
+    prop_keys: Option<Vec<u32>>,
+    prop_values: Option<Vec<u32>>,
+    currencies: Option<Vec<u32>>,
+}
+
+enum SourceKind {
+    Segment {
+        reader: Arc<SegmentReader>,
+        site: u32,
+        blocks: Vec<usize>,
+    },
+    Memory(Arc<Block>),
+}
+
+struct Source {
+    kind: SourceKind,
+    remap: Remap,
+}
+
+/// A prepared scan over a consistent view of the store.
+pub struct Scan {
+    req: ScanRequest,
+    proj: Projection,
+    sources: Vec<Source>,
+    dicts: Vec<QueryDict>,
+    prop_keys: QueryDict,
+    prop_values: QueryDict,
+    currencies: QueryDict,
+    users: FxHashMap<u64, String>,
+    canonical: FxHashMap<u64, u64>,
+    weights: Vec<(u64, u64)>,
+}
+
+impl Store {
+    /// Prepares a scan. The view is fixed now: later appends are not seen.
+    pub fn scan(&self, req: ScanRequest) -> Result<Scan> {
+        let (segs, mem) = self.inner.snapshot_view();
+        let ids = self.identities(&req.site);
+        Scan::new(req, segs, mem.iter(), ids)
+    }
+}
+
+fn remap_table(dict: &[String], q: &mut QueryDict) -> Vec<u32> {
+    dict.iter().map(|s| q.intern(s)).collect()
+}
+
+impl Scan {
+    fn new<'e>(
+        req: ScanRequest,
+        segs: Vec<Arc<SegmentReader>>,
+        mem: impl Iterator<Item = &'e Event>,
+        ids: crate::identity::SiteIdentities,
+    ) -> Result<Scan> {
+        let mut proj = Projection::none();
+        for &d in &req.dims {
+            proj.dims[d.index()] = true;
+        }
+        for (d, _) in &req.filters {
+            proj.dims[d.index()] = true;
+        }
+        proj.props = req.props;
+        proj.revenue = req.revenue;
+        let mut dicts = vec![QueryDict::default(); DIMS];
+        let mut prop_keys = QueryDict::default();
+        let mut prop_values = QueryDict::default();
+        let mut currencies = QueryDict::default();
+        let mut sources = Vec::new();
+        let mut weights = Vec::new();
+        let mut segs = segs;
+        segs.sort_by_key(|s| s.footer.partition);
+        'seg: for reader in segs {
+            let f = &reader.footer;
+            if f.max_ts < req.from || f.min_ts > req.to {
+                continue;
+            }
+            let Some(site) = f.sites.iter().position(|s| *s == req.site) else {
+                continue;
+            };
+            let site = site as u32;
+            let blocks: Vec<usize> = f
+                .blocks
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| {
+                    b.first.0 <= site
+                        && b.last.0 >= site
+                        && b.max_ts >= req.from
+                        && b.min_ts <= req.to
+                })
+                .map(|(i, _)| i)
+                .collect();
+            if blocks.is_empty() {
+                continue;
+            }
+            // Predicates: decided once per segment; a segment without any wanted value is skipped.
+            let mut allowed = Vec::new();
+            for (d, values) in &req.filters {
+                let dict = reader.dict(d.index())?;
+                let ok: Vec<bool> = dict.iter().map(|s| values.iter().any(|v| v == s)).collect();
+                if !ok.iter().any(|&x| x) {
+                    continue 'seg;
+                }
+                allowed.push((d.index(), ok));
+            }
+            let mut dims_remap = vec![None; DIMS];
+            for &d in &req.dims {
+                let dict = reader.dict(d.index())?;
+                dims_remap[d.index()] = Some(remap_table(&dict, &mut dicts[d.index()]));
+            }
+            let remap = Remap {
+                dims: dims_remap,
+                allowed,
+                prop_keys: if req.props {
+                    Some(remap_table(&reader.dict(DICT_PROP_KEYS)?, &mut prop_keys))
+                } else {
+                    None
+                },
+                prop_values: if req.props {
+                    Some(remap_table(
+                        &reader.dict(DICT_PROP_VALUES)?,
+                        &mut prop_values,
+                    ))
+                } else {
+                    None
+                },
+                currencies: if req.revenue {
+                    Some(remap_table(&reader.dict(DICT_CURRENCIES)?, &mut currencies))
+                } else {
+                    None
+                },
+            };
+            for &b in &blocks {
+                let m = &f.blocks[b];
+                let first = if m.first.0 == site { m.first.1 } else { 0 };
+                weights.push((first, u64::from(m.rows)));
+            }
+            sources.push(Source {
+                kind: SourceKind::Segment {
+                    reader: Arc::clone(&reader),
+                    site,
+                    blocks,
+                },
+                remap,
+            });
+        }
+        // The in-memory buffer becomes one block whose ids are already query ids.
+        let mut evs: Vec<&Event> = mem
+            .filter(|e| e.site == req.site && e.ts >= req.from && e.ts <= req.to)
+            .collect();
+        evs.retain(|e| {
+            req.filters
+                .iter()
+                .all(|(d, vals)| vals.iter().any(|v| v == e.dim(*d)))
+        });
+        if !evs.is_empty() {
+            evs.sort_by_key(|e| (e.visitor, e.ts));
+            let mut b = Block {
+                dims: vec![None; DIMS],
+                ..Block::default()
+            };
+            for &d in &req.dims {
+                b.dims[d.index()] = Some(Vec::with_capacity(evs.len()));
+            }
+            if req.props {
+                b.prop_offsets.push(0);
+            }
+            if req.revenue {
+                b.revenue = Some(Vec::with_capacity(evs.len()));
+            }
+            for (i, e) in evs.iter().enumerate() {
+                match b.runs.last_mut() {
+                    Some(r) if r.visitor == e.visitor => r.len += 1,
+                    _ => b.runs.push(Run {
+                        site: 0,
+                        visitor: e.visitor,
+                        start: i as u32,
+                        len: 1,
+                    }),
+                }
+                b.ts.push(e.ts);
+                for &d in &req.dims {
+                    let id = dicts[d.index()].intern(e.dim(d));
+                    if let Some(v) = b.dims[d.index()].as_mut() {
+                        v.push(id);
+                    }
+                }
+                if req.props {
+                    for (k, v) in &e.props {
+                        let val = match v {
+                            PropValue::Str(s) => PropVal::Str(prop_values.intern(s)),
+                            PropValue::Num(n) => PropVal::Num(*n),
+                            PropValue::Bool(x) => PropVal::Bool(*x),
+                        };
+                        b.prop_entries.push(PropEntry {
+                            key: prop_keys.intern(k),
+                            val,
+                        });
+                    }
+                    b.prop_offsets.push(b.prop_entries.len() as u32);
+                }
+                if let Some(r) = b.revenue.as_mut() {
+                    r.push(
+                        e.revenue
+                            .as_ref()
+                            .map(|x| (x.micros, currencies.intern(&x.currency))),
+                    );
+                }
+            }
+            weights.push((evs[0].visitor, evs.len() as u64));
+            let remap = Remap {
+                dims: vec![None; DIMS],
+                allowed: Vec::new(),
+                prop_keys: None,
+                prop_values: None,
+                currencies: None,
+            };
+            sources.push(Source {
+                kind: SourceKind::Memory(Arc::new(b)),
+                remap,
+            });
+        }
+        weights.sort_unstable();
+        let mut users = FxHashMap::default();
+        let mut canonical = FxHashMap::default();
+        for (v, (u, _)) in &ids.by_visitor {
+            users.insert(*v, u.clone());
+        }
+        if req.stitch {
+            for vs in ids.by_user().values() {
+                if vs.len() > 1 {
+                    for &v in vs {
+                        canonical.insert(v, vs[0]);
+                    }
+                }
+            }
+        }
+        Ok(Scan {
+            req,
+            proj,
+            sources,
+            dicts,
+            prop_keys,
+            prop_values,
+            currencies,
+            users,
+            canonical,
+            weights,
+        })
+    }
+
+    /// The request.
+    pub fn request(&self) -> &ScanRequest {
+        &self.req
+    }
+
+    /// The query dictionary of a dimension.
+    pub fn dict(&self, d: Dim) -> &QueryDict {
+        &self.dicts[d.index()]
+    }
+
+    /// The dictionary of property keys.
+    pub fn prop_keys(&self) -> &QueryDict {
+        &self.prop_keys
+    }
+
+    /// The dictionary of string property values.
+    pub fn prop_values(&self) -> &QueryDict {
+        &self.prop_values
+    }
+
+    /// The dictionary of currencies.
+    pub fn currencies(&self) -> &QueryDict {
+        &self.currencies
+    }
+
+    /// The user id linked to a visitor, if any.
+    pub fn user_of(&self, visitor: u64) -> Option<&str> {
+        self.users.get(&visitor).map(String::as_str)
+    }
+
+    /// Splits the visitor space into up to `n` ranges holding about equal numbers of rows.
+    pub fn split(&self, n: usize) -> Vec<VisitorRange> {
+        let total: u64 = self.weights.iter().map(|w| w.1).sum();
+        if n <= 1 || total == 0 {
+            return vec![VisitorRange::ALL];
+        }
+        let mut cuts = Vec::new();
+        let mut acc = 0u64;
+        let step = total / n as u64;
+        for &(v, w) in &self.weights {
+            if acc >= step * (cuts.len() as u64 + 1)
+                && cuts.len() + 1 < n
+                && v > cuts.last().copied().unwrap_or(0)
+            {
+                cuts.push(v);
+            }
+            acc += w;
+        }
+        let mut out = Vec::new();
+        let mut lo = 0u64;
+        for c in cuts {
+            out.push(VisitorRange { lo, hi: c - 1 });
+            lo = c;
+        }
+        out.push(VisitorRange { lo, hi: u64::MAX });
+        out
+    }
+
+    /// Calls `f` for each visitor in `range` with events in the scan, in visitor order.
+    /// Visitors that belong to a multi-visitor lead (when stitching) are not passed to
+    /// `f` but returned, to be merged by [`Scan::finish_stitched`] once all ranges are done.
+    pub fn scan_range(
+        &self,
+        range: VisitorRange,
+        mut f: impl FnMut(&Timeline),
+    ) -> Result<Vec<Timeline>> {
+        let mut cursors: Vec<Cursor<'_>> = Vec::with_capacity(self.sources.len());
+        for s in &self.sources {
+            cursors.push(Cursor::new(s, range, self.proj)?);
+        }
+        let mut heap: BinaryHeap<Reverse<(u64, usize)>> = BinaryHeap::new();
+        for (i, c) in cursors.iter().enumerate() {
+            if let Some(v) = c.visitor() {
+                heap.push(Reverse((v, i)));
+            }
+        }
+        let mut tl = self.empty_timeline();
+        let mut deferred = Vec::new();
+        let mut members: Vec<usize> = Vec::new();
+        while let Some(Reverse((v, i))) = heap.pop() {
+            members.clear();
+            members.push(i);
+            while let Some(&Reverse((v2, j))) = heap.peek() {
+                if v2 != v {
+                    break;
+                }
+                heap.pop();
+                members.push(j);
+            }
+            members.sort_unstable();
+            tl.clear(v);
+            for &m in &members {
+                cursors[m].emit(&self.req, &mut tl);
+            }
+            for &m in &members {
+                cursors[m].advance()?;
+                if let Some(nv) = cursors[m].visitor() {
+                    heap.push(Reverse((nv, m)));
+                }
+            }
+            if tl.is_empty() {
+                continue;
+            }
+            sort_timeline(&mut tl);
+            if self.canonical.contains_key(&v) {
+                deferred.push(tl.clone());
+            } else {
+                f(&tl);
+            }
+        }
+        Ok(deferred)
+    }
+
+    /// Merges the deferred timelines of multi-visitor leads and passes each lead's
+    /// timeline to `f`.
+    pub fn finish_stitched(&self, deferred: Vec<Timeline>, mut f: impl FnMut(&Timeline)) {
+        let mut groups: FxHashMap<u64, Vec<Timeline>> = FxHashMap::default();
+        for t in deferred {
+            let c = self.canonical.get(&t.visitor).copied().unwrap_or(t.visitor);
+            groups.entry(c).or_default().push(t);
+        }
+        let mut keys: Vec<u64> = groups.keys().copied().collect();
+        keys.sort_unstable();
+        for k in keys {
+            let mut parts = groups.remove(&k).unwrap_or_default();
+            parts.sort_by_key(|t| t.visitor);
+            let mut tl = self.empty_timeline();
+            tl.clear(k);
+            for p in &parts {
+                append_timeline(&mut tl, p, self.req.props);
+            }
+            sort_timeline(&mut tl);
+            f(&tl);
+        }
+    }
+
+    /// Every timeline, single-threaded, stitched ones last.
+    pub fn for_each(&self, mut f: impl FnMut(&Timeline)) -> Result<()> {
+        let deferred = self.scan_range(VisitorRange::ALL, &mut f)?;
+        self.finish_stitched(deferred, f);
+        Ok(())
+    }
+
+    /// Folds every timeline on `threads` worker threads, one state per worker.
+    pub fn par_fold<S: Send>(
+        &self,
+        threads: usize,
+        init: impl Fn() -> S + Sync,
+        f: impl Fn(&mut S, &Timeline) + Sync,
+    ) -> Result<Vec<S>> {
+        let ranges = self.split(threads.max(1));
+        let results: Vec<Result<(S, Vec<Timeline>)>> = std::thread::scope(|sc| {
+            let handles: Vec<_> = ranges
+                .iter()
+                .map(|&r| {
+                    let (init, f) = (&init, &f);
+                    sc.spawn(move || {
+                        let mut s = init();
+                        let d = self.scan_range(r, |t| f(&mut s, t))?;
+                        Ok((s, d))
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        let mut states = Vec::new();
+        let mut deferred = Vec::new();
+        for r in results {
+            let (s, d) = r?;
+            states.push(s);
+            deferred.extend(d);
+        }
+        if let Some(s) = states.first_mut() {
+            self.finish_stitched(deferred, |t| f(s, t));
+        }
+        Ok(states)
+    }
+
+    fn empty_timeline(&self) -> Timeline {
+        Timeline {
+            dims: vec![Vec::new(); DIMS],
+            ..Timeline::default()
+        }
+    }
+}
+
+fn append_timeline(dst: &mut Timeline, src: &Timeline, props: bool) {
+    dst.ts.extend_from_slice(&src.ts);
+    for (d, s) in dst.dims.iter_mut().zip(&src.dims) {
+        d.extend_from_slice(s);
+    }
+    if props {
+        if dst.prop_offsets.is_empty() {
+            dst.prop_offsets.push(0);
+        }
+        for i in 0..src.len() {
+            dst.prop_entries.extend_from_slice(src.props(i));
+            dst.prop_offsets.push(dst.prop_entries.len() as u32);
+        }
+    }
+    dst.revenue.extend_from_slice(&src.revenue);
+}
+
+/// Orders a timeline's events by time (stable: ties keep source order).
+fn sort_timeline(tl: &mut Timeline) {
+    if tl.ts.windows(2).all(|w| w[0] <= w[1]) {
+        return;
+    }
+    let mut idx: Vec<usize> = (0..tl.ts.len()).collect();
+    idx.sort_by_key(|&i| tl.ts[i]);
+    tl.ts = idx.iter().map(|&i| tl.ts[i]).collect();
+    for d in tl.dims.iter_mut().filter(|d| !d.is_empty()) {
+        *d = idx.iter().map(|&i| d[i]).collect();
+    }
+    if !tl.revenue.is_empty() {
+        tl.revenue = idx.iter().map(|&i| tl.revenue[i]).collect();
+    }
+    if !tl.prop_offsets.is_empty() {
+        let mut offs = Vec::with_capacity(idx.len() + 1);
+        let mut ents = Vec::with_capacity(tl.prop_entries.len());
+        offs.push(0);
+        for &i in &idx {
+            ents.extend_from_slice(tl.props(i));
+            offs.push(ents.len() as u32);
+        }
+        tl.prop_offsets = offs;
+        tl.prop_entries = ents;
+    }
+}
+
+/// Walks one source's runs within a visitor range.
+struct Cursor<'s> {
+    src: &'s Source,
+    range: VisitorRange,
+    proj: Projection,
+    next_block: usize,
+    block: Option<Arc<Block>>,
+    run: usize,
+}
+
+impl<'s> Cursor<'s> {
+    fn new(src: &'s Source, range: VisitorRange, proj: Projection) -> Result<Cursor<'s>> {
+        let mut c = Cursor {
+            src,
+            range,
+            proj,
+            next_block: 0,
+            block: None,
+            run: 0,
+        };
+        c.settle()?;
+        Ok(c)
+    }
+
+    fn visitor(&self) -> Option<u64> {
+        self.block.as_ref().map(|b| b.runs[self.run].visitor)
+    }
+
+    fn run_ok(&self, r: &Run) -> bool {
+        let site_ok = match &self.src.kind {
+            SourceKind::Segment { site, .. } => r.site == *site,
+            SourceKind::Memory(_) => true,
+        };
+        site_ok && r.visitor >= self.range.lo && r.visitor <= self.range.hi
+    }
+
+    /// Moves to the first valid run at or after the current position.
+    fn settle(&mut self) -> Result<()> {
+        loop {
+            if let Some(b) = &self.block {
+                while self.run < b.runs.len() {
+                    let r = b.runs[self.run];
+                    if self.run_ok(&r) {
+                        return Ok(());
+                    }
+                    if r.visitor > self.range.hi && matches!(self.src.kind, SourceKind::Memory(_)) {
+                        break;
+                    }
+                    self.run += 1;
+                }
+                self.block = None;
+            }
+            match &self.src.kind {
+                SourceKind::Memory(b) => {
+                    if self.next_block > 0 {
+                        return Ok(());
+                    }
+                    self.next_block = 1;
+                    self.block = Some(Arc::clone(b));
+                    self.run = 0;
+                }
+                SourceKind::Segment {
+                    reader,
+                    site,
+                    blocks,
+                } => loop {
+                    let Some(&bi) = blocks.get(self.next_block) else {
+                        return Ok(());
+                    };
+                    self.next_block += 1;
+                    let m = &reader.footer.blocks[bi];
+                    if (*site, self.range.hi) < m.first || (*site, self.range.lo) > m.last {
+                        continue;
+                    }
+                    self.block = Some(Arc::new(reader.block(bi, &self.proj)?));
+                    self.run = 0;
+                    break;
+                },
+            }
+        }
+    }
+
+    fn advance(&mut self) -> Result<()> {
+        self.run += 1;
+        self.settle()
+    }
+
+    /// Appends the current run's rows that pass the time range and filters.
+    fn emit(&self, req: &ScanRequest, tl: &mut Timeline) {
+        let Some(b) = &self.block else { return };
+        let r = b.runs[self.run];
+        let rm = &self.src.remap;
+        let props = req.props;
+        if props && tl.prop_offsets.is_empty() {
+            tl.prop_offsets.push(0);
+        }
+        for i in r.start as usize..(r.start + r.len) as usize {
+            let t = b.ts[i];
+            if t < req.from || t > req.to {
+                continue;
+            }
+            if !rm.allowed.iter().all(|(d, ok)| {
+                b.dims[*d]
+                    .as_ref()
+                    .is_none_or(|ids| ok.get(ids[i] as usize).copied().unwrap_or(false))
+            }) {
+                continue;
+            }
+            tl.ts.push(t);
+            for d in &req.dims {
+                let di = d.index();
+                let Some(ids) = &b.dims[di] else { continue };
+                let id = ids[i];
+                let q = match &rm.dims[di] {
+                    Some(map) => map[id as usize],
+                    None => id,
+                };
+                tl.dims[di].push(q);
+            }
+            if props {
+                let (lo, hi) = (b.prop_offsets[i] as usize, b.prop_offsets[i + 1] as usize);
+                for p in &b.prop_entries[lo..hi] {
+                    let key = rm.prop_keys.as_ref().map_or(p.key, |m| m[p.key as usize]);
+                    let val = match (p.val, &rm.prop_values) {
+                        (PropVal::Str(s), Some(m)) => PropVal::Str(m[s as usize]),
+                        (v, _) => v,
+                    };
+                    tl.prop_entries.push(PropEntry { key, val });
+                }
+                tl.prop_offsets.push(tl.prop_entries.len() as u32);
+            }
+            if let Some(rev) = &b.revenue {
+                let x =
+                    rev[i].map(|(m, c)| (m, rm.currencies.as_ref().map_or(c, |t| t[c as usize])));
+                tl.revenue.push(x);
+            }
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! Byte layout of a segment file (see `docs/store-format.md`).
+//!
+//! ```text
+//! "CAIRNSG1"
+//! block 0: column chunks …    (each chunk zstd-compressed or raw, with its own crc32c)
+//! block 1: …
+//! dictionary chunks           (one per dictionary: sites, each dimension, prop keys, prop values, currencies)
+//! footer                      (block index and chunk table, varint-encoded)
+//! [footer len u32][footer crc32c u32][version u32][0 u32]["CAIRNEND"]
+//! ```
+
+use crate::codec::{Cursor, DResult, DecodeError, put_ivarint, put_str, put_uvarint};
+
+pub(crate) const MAGIC: &[u8; 8] = b"CAIRNSG1";
+pub(crate) const END_MAGIC: &[u8; 8] = b"CAIRNEND";
+pub(crate) const VERSION: u32 = 1;
+pub(crate) const TRAILER_LEN: usize = 24;
+
+/// Number of column chunks per block: runs, ts, one per dimension, props, revenue.
+pub(crate) const DIMS: usize = cairn_model::Dim::ALL.len();
+pub(crate) const COL_RUNS: usize = 0;
+pub(crate) const COL_TS: usize = 1;
+pub(crate) const COL_DIM0: usize = 2;
+pub(crate) const COL_PROPS: usize = COL_DIM0 + DIMS;
+pub(crate) const COL_REVENUE: usize = COL_PROPS + 1;
+pub(crate) const COLS: usize = COL_REVENUE + 1;
+
+/// Dictionaries: one per dimension, then these.
+pub(crate) const DICT_PROP_KEYS: usize = DIMS;
+pub(crate) const DICT_PROP_VALUES: usize = DIMS + 1;
+pub(crate) const DICT_CURRENCIES: usize = DIMS + 2;
+pub(crate) const DICTS: usize = DIMS + 3;
+
+/// Where a chunk lies and how to check and decode it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Chunk {
+    pub offset: u64,
+    pub len: u32,
+    pub raw_len: u32,
+    pub crc: u32,
+    /// 0 raw, 1 zstd.
+    pub codec: u8,
+    /// For dimension columns: bytes per id (0 = every id is 0).
+    pub width: u8,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BlockMeta {
+    pub rows: u32,
+    pub min_ts: i64,
+    pub max_ts: i64,
+    /// (site id, visitor) of the first and last row.
+    pub first: (u32, u64),
+    pub last: (u32, u64),
+    pub cols: Vec<Chunk>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Footer {
+    /// UTC day number (days since the epoch) of every row.
+    pub partition: i64,
+    pub rows: u64,
+    pub min_ts: i64,
+    pub max_ts: i64,
+    pub sites: Vec<String>,
+    pub dicts: Vec<(Chunk, u32)>,
+    pub blocks: Vec<BlockMeta>,
+}
+
+fn put_chunk(b: &mut Vec<u8>, c: &Chunk) {
+    put_uvarint(b, c.offset);
+    put_uvarint(b, u64::from(c.len));
+    put_uvarint(b, u64::from(c.raw_len));
+    b.extend_from_slice(&c.crc.to_le_bytes());
+    b.push(c.codec);
+    b.push(c.width);
+}
+
+fn get_u32(c: &mut Cursor<'_>) -> DResult<u32> {
+    u32::try_from(c.uvarint()?).map_err(|_| DecodeError("value out of range"))
+}
+
+fn get_chunk(c: &mut Cursor<'_>) -> DResult<Chunk> {
+    let offset = c.uvarint()?;
+    let len = get_u32(c)?;
+    let raw_len = get_u32(c)?;
+    let b = c.bytes(4)?;
+    let crc = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    let codec = c.u8()?;
+    let width = c.u8()?;
+    if codec > 1 || !matches!(width, 0 | 1 | 2 | 4) {
+        return Err(DecodeError("bad chunk codec or width"));
+    }
+    Ok(Chunk {
+        offset,
+        len,
+        raw_len,
+        crc,
+        codec,
+        width,
+    })
+}
+
+impl Footer {
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut b = Vec::new();
+        put_ivarint(&mut b, self.partition);
+        put_uvarint(&mut b, self.rows);
+        put_ivarint(&mut b, self.min_ts);
+        put_ivarint(&mut b, self.max_ts);
+        put_uvarint(&mut b, self.sites.len() as u64);
+        for s in &self.sites {
+            put_str(&mut b, s);
+        }
+        put_uvarint(&mut b, self.dicts.len() as u64);
+        for (c, n) in &self.dicts {
+            put_chunk(&mut b, c);
+            put_uvarint(&mut b, u64::from(*n));
+        }
+        put_uvarint(&mut b, self.blocks.len() as u64);
+        for blk in &self.blocks {
+            put_uvarint(&mut b, u64::from(blk.rows));
+            put_ivarint(&mut b, blk.min_ts);
+            put_ivarint(&mut b, blk.max_ts);
+            put_uvarint(&mut b, u64::from(blk.first.0));
+            b.extend_from_slice(&blk.first.1.to_le_bytes());
+            put_uvarint(&mut b, u64::from(blk.last.0));
+            b.extend_from_slice(&blk.last.1.to_le_bytes());
+            for c in &blk.cols {
+                put_chunk(&mut b, c);
+            }
+        }
+        b
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> DResult<Footer> {
+        let mut c = Cursor::new(bytes);
+        let partition = c.ivarint()?;
+        let rows = c.uvarint()?;
+        let min_ts = c.ivarint()?;
+        let max_ts = c.ivarint()?;
+        let n = c.len(bytes.len())?;
+        let mut sites = Vec::with_capacity(n);
+        for _ in 0..n {
+            sites.push(c.str()?.to_string());
+        }
+        let n = c.len(bytes.len())?;
+        if n != DICTS {
+            return Err(DecodeError("wrong number of dictionaries"));
+        }
+        let mut dicts = Vec::with_capacity(n);
+        for _ in 0..n {
+            let ch = get_chunk(&mut c)?;
+            dicts.push((ch, get_u32(&mut c)?));
+        }
+        let n = c.len(bytes.len())?;
+        let mut blocks = Vec::with_capacity(n);
+        for _ in 0..n {
+            let rows = get_u32(&mut c)?;
+            let min_ts = c.ivarint()?;
+            let max_ts = c.ivarint()?;
+            let first = (get_u32(&mut c)?, c.u64le()?);
+            let last = (get_u32(&mut c)?, c.u64le()?);
+            let mut cols = Vec::with_capacity(COLS);
+            for _ in 0..COLS {
+                cols.push(get_chunk(&mut c)?);
+            }
+            blocks.push(BlockMeta {
+                rows,
+                min_ts,
+                max_ts,
+                first,
+                last,
+                cols,
+            });
+        }
+        if !c.is_empty() {
+            return Err(DecodeError("trailing bytes in footer"));
+        }
+        Ok(Footer {
+            partition,
+            rows,
+            min_ts,
+            max_ts,
+            sites,
+            dicts,
+            blocks,
+        })
+    }
+}

@@ -1,0 +1,8 @@
+//! Columnar segments: immutable files of one time partition, rows sorted by
+//! (site, visitor, time), split into blocks at visitor boundaries.
+
+pub(crate) mod format;
+pub(crate) mod reader;
+pub(crate) mod writer;
+
+pub use reader::{Projection, PropEntry, PropVal};

@@ -1,0 +1,507 @@
+//! Reads segment files: footer, dictionaries, and blocks decoded column by column.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use cairn_model::{Dim, Event, PropValue, Revenue};
+
+use super::format::*;
+use crate::codec::{Cursor, DecodeError};
+use crate::error::{IoContext, Result, StoreError, corrupted};
+
+/// Which columns a read decodes (timestamps and visitors always).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Projection {
+    /// Dimensions to decode, by [`Dim::index`].
+    pub dims: [bool; DIMS],
+    /// Decode custom properties.
+    pub props: bool,
+    /// Decode revenue.
+    pub revenue: bool,
+}
+
+impl Projection {
+    /// Only visitors and timestamps.
+    pub fn none() -> Projection {
+        Projection {
+            dims: [false; DIMS],
+            props: false,
+            revenue: false,
+        }
+    }
+
+    /// Every column.
+    pub fn all() -> Projection {
+        Projection {
+            dims: [true; DIMS],
+            props: true,
+            revenue: true,
+        }
+    }
+
+    /// Adds a dimension.
+    pub fn with(mut self, d: Dim) -> Projection {
+        self.dims[d.index()] = true;
+        self
+    }
+}
+
+/// A property value with strings as dictionary ids.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PropVal {
+    /// String, as an id into the property-value dictionary.
+    Str(u32),
+    /// Number.
+    Num(f64),
+    /// Boolean.
+    Bool(bool),
+}
+
+/// One property of a row: key id and value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PropEntry {
+    /// Key, as an id into the property-key dictionary.
+    pub key: u32,
+    /// Value.
+    pub val: PropVal,
+}
+
+/// A visitor's rows in a block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Run {
+    pub site: u32,
+    pub visitor: u64,
+    pub start: u32,
+    pub len: u32,
+}
+
+/// A decoded block (ids are segment-local).
+#[derive(Debug, Default)]
+pub(crate) struct Block {
+    pub runs: Vec<Run>,
+    pub ts: Vec<i64>,
+    pub dims: Vec<Option<Vec<u32>>>,
+    /// Row i's properties are `prop_entries[prop_offsets[i]..prop_offsets[i + 1]]`.
+    pub prop_offsets: Vec<u32>,
+    pub prop_entries: Vec<PropEntry>,
+    pub revenue: Option<Vec<Option<(i64, u32)>>>,
+}
+
+/// An open, verified-footer segment.
+#[derive(Debug)]
+pub(crate) struct SegmentReader {
+    pub path: PathBuf,
+    file: File,
+    pub footer: Footer,
+}
+
+impl SegmentReader {
+    pub(crate) fn open(path: &Path) -> Result<SegmentReader> {
+        let file = File::open(path).at(path)?;
+        let len = file.metadata().at(path)?.len();
+        let bad = |d: &str| corrupted(path, d.to_string());
+        if len < (MAGIC.len() + TRAILER_LEN) as u64 {
+            return Err(bad("file too short to be a segment"));
+        }
+        let mut t = [0u8; TRAILER_LEN];
+        file.read_exact_at(&mut t, len - TRAILER_LEN as u64)
+            .at(path)?;
+        if &t[16..24] != END_MAGIC {
+            return Err(bad("missing end marker (truncated or not a segment)"));
+        }
+        let version = u32::from_le_bytes([t[8], t[9], t[10], t[11]]);
+        if version != VERSION {
+            return Err(StoreError::Incompatible {
+                path: path.to_path_buf(),
+                found: version,
+                supported: VERSION,
+            });
+        }
+        let flen = u64::from(u32::from_le_bytes([t[0], t[1], t[2], t[3]]));
+        let fcrc = u32::from_le_bytes([t[4], t[5], t[6], t[7]]);
+        if flen + (TRAILER_LEN + MAGIC.len()) as u64 > len {
+            return Err(bad("footer length out of bounds"));
+        }
+        let mut fb = vec![0u8; flen as usize];
+        file.read_exact_at(&mut fb, len - TRAILER_LEN as u64 - flen)
+            .at(path)?;
+        if crc32c::crc32c(&fb) != fcrc {
+            return Err(bad("footer checksum mismatch"));
+        }
+        let mut head = [0u8; 8];
+        file.read_exact_at(&mut head, 0).at(path)?;
+        if &head != MAGIC {
+            return Err(bad("bad magic number"));
+        }
+        let footer = Footer::decode(&fb).map_err(|e| bad(&format!("footer: {}", e.0)))?;
+        let data_end = len - TRAILER_LEN as u64 - flen;
+        let chunks = footer
+            .dicts
+            .iter()
+            .map(|d| &d.0)
+            .chain(footer.blocks.iter().flat_map(|b| &b.cols));
+        for c in chunks {
+            if c.offset + u64::from(c.len) > data_end {
+                return Err(bad("chunk beyond the data area"));
+            }
+        }
+        Ok(SegmentReader {
+            path: path.to_path_buf(),
+            file,
+            footer,
+        })
+    }
+
+    fn read_chunk(&self, c: &Chunk, what: &str) -> Result<Vec<u8>> {
+        let mut data = vec![0u8; c.len as usize];
+        self.file
+            .read_exact_at(&mut data, c.offset)
+            .at(&self.path)?;
+        if crc32c::crc32c(&data) != c.crc {
+            return Err(corrupted(
+                &self.path,
+                format!("checksum mismatch in {what} at byte {}", c.offset),
+            ));
+        }
+        if c.codec == 0 {
+            return Ok(data);
+        }
+        let out = zstd::bulk::decompress(&data, c.raw_len as usize)
+            .map_err(|e| corrupted(&self.path, format!("{what}: {e}")))?;
+        if out.len() != c.raw_len as usize {
+            return Err(corrupted(
+                &self.path,
+                format!("{what}: wrong decompressed length"),
+            ));
+        }
+        Ok(out)
+    }
+
+    fn decode_err(&self, what: &str, e: DecodeError) -> StoreError {
+        corrupted(&self.path, format!("{what}: {}", e.0))
+    }
+
+    /// Loads dictionary `i` (a dimension index, or one of the `DICT_*` constants).
+    pub(crate) fn dict(&self, i: usize) -> Result<Vec<String>> {
+        let (c, n) = self.footer.dicts[i];
+        let raw = self.read_chunk(&c, "dictionary")?;
+        let mut cur = Cursor::new(&raw);
+        let mut out = Vec::with_capacity(n as usize);
+        for _ in 0..n {
+            out.push(
+                cur.str()
+                    .map_err(|e| self.decode_err("dictionary", e))?
+                    .to_string(),
+            );
+        }
+        if !cur.is_empty() {
+            return Err(corrupted(&self.path, "dictionary: trailing bytes"));
+        }
+        Ok(out)
+    }
+
+    /// Reads and checks every chunk.
+    pub(crate) fn verify(&self) -> Result<()> {
+        for i in 0..DICTS {
+            self.dict(i)?;
+        }
+        for b in 0..self.footer.blocks.len() {
+            self.block(b, &Projection::all())?;
+        }
+        Ok(())
+    }
+
+    /// Decodes the visitor runs of block `bi`.
+    pub(crate) fn runs(&self, bi: usize) -> Result<Vec<Run>> {
+        let meta = &self.footer.blocks[bi];
+        let rows = meta.rows as usize;
+        let mut runs = Vec::new();
+        let raw = self.read_chunk(&meta.cols[COL_RUNS], "visitor runs")?;
+        let de = |e| self.decode_err("visitor runs", e);
+        let mut c = Cursor::new(&raw);
+        let n = c.len(rows).map_err(de)?;
+        runs.reserve(n);
+        let mut prev = 0u64;
+        let mut start = 0u32;
+        for _ in 0..n {
+            let site = c.uvarint().map_err(de)? as u32;
+            let v = prev.wrapping_add(c.ivarint().map_err(de)? as u64);
+            let len = c.uvarint().map_err(de)? as u32;
+            if site as usize >= self.footer.sites.len() || len == 0 {
+                return Err(corrupted(&self.path, "visitor runs: bad site or length"));
+            }
+            runs.push(Run {
+                site,
+                visitor: v,
+                start,
+                len,
+            });
+            start = start
+                .checked_add(len)
+                .ok_or_else(|| corrupted(&self.path, "runs overflow"))?;
+            prev = v;
+        }
+        if start as usize != rows {
+            return Err(corrupted(
+                &self.path,
+                "visitor runs do not add up to the block's rows",
+            ));
+        }
+        Ok(runs)
+    }
+
+    /// (site, visitor, events) of every visitor run in the segment.
+    pub(crate) fn visitor_runs(&self) -> Result<Vec<(String, u64, u64)>> {
+        let mut out: Vec<(String, u64, u64)> = Vec::new();
+        for bi in 0..self.footer.blocks.len() {
+            for r in self.runs(bi)? {
+                let site = &self.footer.sites[r.site as usize];
+                match out.last_mut() {
+                    Some(l) if &l.0 == site && l.1 == r.visitor => l.2 += u64::from(r.len),
+                    _ => out.push((site.clone(), r.visitor, u64::from(r.len))),
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether any of `visitors` (sorted) of `site` has events here.
+    pub(crate) fn contains_any(&self, site: &str, visitors: &[u64]) -> Result<bool> {
+        let Some(sid) = self.footer.sites.iter().position(|s| s == site) else {
+            return Ok(false);
+        };
+        let sid = sid as u32;
+        for (bi, b) in self.footer.blocks.iter().enumerate() {
+            if (sid, visitors[0]) > b.last || (sid, visitors[visitors.len() - 1]) < b.first {
+                continue;
+            }
+            if self
+                .runs(bi)?
+                .iter()
+                .any(|r| r.site == sid && visitors.binary_search(&r.visitor).is_ok())
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Decodes block `bi` with the given projection.
+    pub(crate) fn block(&self, bi: usize, proj: &Projection) -> Result<Block> {
+        let meta = &self.footer.blocks[bi];
+        let rows = meta.rows as usize;
+        let mut b = Block {
+            runs: self.runs(bi)?,
+            ..Block::default()
+        };
+        // Timestamps.
+        let raw = self.read_chunk(&meta.cols[COL_TS], "timestamps")?;
+        let de = |e| self.decode_err("timestamps", e);
+        let mut c = Cursor::new(&raw);
+        b.ts.reserve(rows);
+        for r in &b.runs {
+            let mut t = meta.min_ts.wrapping_add(c.uvarint().map_err(de)? as i64);
+            b.ts.push(t);
+            for _ in 1..r.len {
+                t = t.wrapping_add(c.uvarint().map_err(de)? as i64);
+                b.ts.push(t);
+            }
+        }
+        // Dimensions.
+        b.dims = vec![None; DIMS];
+        for d in 0..DIMS {
+            if !proj.dims[d] {
+                continue;
+            }
+            let ch = &meta.cols[COL_DIM0 + d];
+            let ids: Vec<u32> = match ch.width {
+                0 => vec![0; rows],
+                w => {
+                    let raw = self.read_chunk(ch, "dimension column")?;
+                    if raw.len() != rows * w as usize {
+                        return Err(corrupted(
+                            &self.path,
+                            "dimension column has the wrong length",
+                        ));
+                    }
+                    match w {
+                        1 => raw.iter().map(|&x| u32::from(x)).collect(),
+                        2 => raw
+                            .chunks_exact(2)
+                            .map(|x| u32::from(u16::from_le_bytes([x[0], x[1]])))
+                            .collect(),
+                        _ => raw
+                            .chunks_exact(4)
+                            .map(|x| u32::from_le_bytes([x[0], x[1], x[2], x[3]]))
+                            .collect(),
+                    }
+                }
+            };
+            let n = self.footer.dicts[d].1;
+            if ids.iter().any(|&i| i >= n) {
+                return Err(corrupted(&self.path, "dimension id beyond its dictionary"));
+            }
+            b.dims[d] = Some(ids);
+        }
+        if proj.props {
+            let raw = self.read_chunk(&meta.cols[COL_PROPS], "properties")?;
+            let de = |e| self.decode_err("properties", e);
+            let nkeys = self.footer.dicts[DICT_PROP_KEYS].1;
+            let nvals = self.footer.dicts[DICT_PROP_VALUES].1;
+            let mut c = Cursor::new(&raw);
+            b.prop_offsets.reserve(rows + 1);
+            b.prop_offsets.push(0);
+            for _ in 0..rows {
+                let n = c.len(raw.len()).map_err(de)?;
+                for _ in 0..n {
+                    let key = c.uvarint().map_err(de)?;
+                    let val = match c.u8().map_err(de)? {
+                        0 => {
+                            let v = c.uvarint().map_err(de)?;
+                            if v >= u64::from(nvals) {
+                                return Err(corrupted(
+                                    &self.path,
+                                    "property value id out of range",
+                                ));
+                            }
+                            PropVal::Str(v as u32)
+                        }
+                        1 => PropVal::Num(c.f64le().map_err(de)?),
+                        2 => PropVal::Bool(false),
+                        3 => PropVal::Bool(true),
+                        _ => return Err(corrupted(&self.path, "bad property tag")),
+                    };
+                    if key >= u64::from(nkeys) {
+                        return Err(corrupted(&self.path, "property key id out of range"));
+                    }
+                    b.prop_entries.push(PropEntry {
+                        key: key as u32,
+                        val,
+                    });
+                }
+                b.prop_offsets.push(b.prop_entries.len() as u32);
+            }
+        }
+        if proj.revenue {
+            let raw = self.read_chunk(&meta.cols[COL_REVENUE], "revenue")?;
+            let de = |e| self.decode_err("revenue", e);
+            let ncur = self.footer.dicts[DICT_CURRENCIES].1;
+            let mut c = Cursor::new(&raw);
+            let mut v = Vec::with_capacity(rows);
+            for _ in 0..rows {
+                v.push(match c.u8().map_err(de)? {
+                    0 => None,
+                    1 => {
+                        let m = c.ivarint().map_err(de)?;
+                        let cur = c.uvarint().map_err(de)?;
+                        if cur >= u64::from(ncur) {
+                            return Err(corrupted(&self.path, "currency id out of range"));
+                        }
+                        Some((m, cur as u32))
+                    }
+                    _ => return Err(corrupted(&self.path, "bad revenue tag")),
+                });
+            }
+            b.revenue = Some(v);
+        }
+        Ok(b)
+    }
+
+    /// Every event of the segment, in order, fully materialised (compaction, export).
+    pub(crate) fn events(&self) -> Result<EventIter<'_>> {
+        let dicts = (0..DICTS)
+            .map(|i| self.dict(i))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(EventIter {
+            seg: self,
+            dicts,
+            block: 0,
+            cur: None,
+            run: 0,
+            row: 0,
+        })
+    }
+}
+
+/// Iterator over a segment's events.
+pub(crate) struct EventIter<'a> {
+    seg: &'a SegmentReader,
+    dicts: Vec<Vec<String>>,
+    block: usize,
+    cur: Option<Block>,
+    run: usize,
+    row: usize,
+}
+
+impl EventIter<'_> {
+    fn materialise(&self, b: &Block, run: &Run, i: usize) -> Event {
+        let site = &self.seg.footer.sites[run.site as usize];
+        let mut e = Event::new(site.clone(), b.ts[i], run.visitor, String::new());
+        for d in Dim::ALL {
+            if let Some(ids) = &b.dims[d.index()] {
+                let s = &self.dicts[d.index()][ids[i] as usize];
+                if !s.is_empty() {
+                    e.set(d, s.clone());
+                }
+            }
+        }
+        let (lo, hi) = (b.prop_offsets[i] as usize, b.prop_offsets[i + 1] as usize);
+        for p in &b.prop_entries[lo..hi] {
+            let key = self.dicts[DICT_PROP_KEYS][p.key as usize].clone();
+            let v = match p.val {
+                PropVal::Str(id) => {
+                    PropValue::Str(self.dicts[DICT_PROP_VALUES][id as usize].clone())
+                }
+                PropVal::Num(n) => PropValue::Num(n),
+                PropVal::Bool(x) => PropValue::Bool(x),
+            };
+            e.props.push((key, v));
+        }
+        if let Some(Some((m, c))) = b.revenue.as_ref().map(|r| r[i]) {
+            let currency = self.dicts[DICT_CURRENCIES][c as usize].clone();
+            e.revenue = Some(Revenue {
+                micros: m,
+                currency,
+            });
+        }
+        e
+    }
+}
+
+impl Iterator for EventIter<'_> {
+    type Item = Result<Event>;
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.cur.is_none() {
+                if self.block >= self.seg.footer.blocks.len() {
+                    return None;
+                }
+                match self.seg.block(self.block, &Projection::all()) {
+                    Ok(b) => self.cur = Some(b),
+                    Err(e) => {
+                        self.block = usize::MAX;
+                        return Some(Err(e));
+                    }
+                }
+                self.block += 1;
+                self.run = 0;
+                self.row = 0;
+            }
+            let b = self.cur.as_ref()?;
+            if self.run >= b.runs.len() {
+                self.cur = None;
+                continue;
+            }
+            let run = b.runs[self.run];
+            let i = run.start as usize + self.row;
+            let e = self.materialise(b, &run, i);
+            self.row += 1;
+            if self.row >= run.len as usize {
+                self.row = 0;
+                self.run += 1;
+            }
+            return Some(Ok(e));
+        }
+    }
+}

@@ -1,0 +1,325 @@
+//! Streams sorted events into a segment file.
+
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use cairn_model::{Dim, Event, PropValue};
+use rustc_hash::FxHashMap;
+
+use super::format::*;
+use crate::codec::{put_ivarint, put_str, put_uvarint};
+use crate::error::{IoContext, Result};
+
+/// Rows per block, ended at the next visitor boundary.
+pub(crate) const BLOCK_ROWS: usize = 65_536;
+const ZSTD_LEVEL: i32 = 3;
+
+/// Interns strings into ids; id 0 is always the empty string.
+#[derive(Default)]
+pub(crate) struct Interner {
+    map: FxHashMap<String, u32>,
+    list: Vec<String>,
+}
+
+impl Interner {
+    pub(crate) fn new() -> Self {
+        let mut i = Interner::default();
+        i.intern("");
+        i
+    }
+
+    #[inline]
+    pub(crate) fn intern(&mut self, s: &str) -> u32 {
+        if let Some(&id) = self.map.get(s) {
+            return id;
+        }
+        let id = self.list.len() as u32;
+        self.list.push(s.to_string());
+        self.map.insert(s.to_string(), id);
+        id
+    }
+
+    pub(crate) fn strings(&self) -> &[String] {
+        &self.list
+    }
+}
+
+/// Summary of a finished segment.
+#[derive(Debug, Clone)]
+pub(crate) struct Written {
+    pub rows: u64,
+    pub min_ts: i64,
+    pub max_ts: i64,
+    pub bytes: u64,
+    pub sites: Vec<String>,
+}
+
+#[derive(Default)]
+struct BlockBuf {
+    /// (site id, visitor, len)
+    runs: Vec<(u32, u64, u32)>,
+    ts: Vec<i64>,
+    dims: Vec<Vec<u32>>,
+    props: Vec<u8>,
+    revenue: Vec<u8>,
+}
+
+/// Writes one segment: events must be pushed in (site, visitor, ts) order, all within
+/// one partition. The file appears under its final name only after `finish`.
+pub(crate) struct SegmentWriter {
+    tmp: PathBuf,
+    path: PathBuf,
+    out: BufWriter<File>,
+    offset: u64,
+    partition: i64,
+    sites: Interner,
+    dicts: Vec<Interner>,
+    blocks: Vec<BlockMeta>,
+    buf: BlockBuf,
+    rows: u64,
+    min_ts: i64,
+    max_ts: i64,
+    last_key: Option<(u32, u64, i64)>,
+    scratch: Vec<u8>,
+}
+
+impl SegmentWriter {
+    pub(crate) fn create(path: &Path, partition: i64) -> Result<SegmentWriter> {
+        let tmp = path.with_extension("seg.tmp");
+        let f = File::create(&tmp).at(&tmp)?;
+        let mut out = BufWriter::with_capacity(1 << 20, f);
+        out.write_all(MAGIC).at(&tmp)?;
+        let buf = BlockBuf {
+            dims: vec![Vec::new(); DIMS],
+            ..Default::default()
+        };
+        Ok(SegmentWriter {
+            tmp,
+            path: path.to_path_buf(),
+            out,
+            offset: MAGIC.len() as u64,
+            partition,
+            sites: Interner::default(),
+            dicts: (0..DICTS).map(|_| Interner::new()).collect(),
+            blocks: Vec::new(),
+            buf,
+            rows: 0,
+            min_ts: i64::MAX,
+            max_ts: i64::MIN,
+            last_key: None,
+            scratch: Vec::new(),
+        })
+    }
+
+    /// Adds one event. Events must come sorted by (site, visitor, ts).
+    pub(crate) fn push(&mut self, e: &Event) -> Result<()> {
+        let site = self.sites.intern(&e.site);
+        let key = (site, e.visitor, e.ts);
+        let new_run = match self.last_key {
+            Some((s, v, t)) => {
+                debug_assert!((s, v, t) <= key || self.sites.strings()[s as usize] < e.site);
+                s != site || v != e.visitor
+            }
+            None => true,
+        };
+        if new_run && self.buf.ts.len() >= BLOCK_ROWS {
+            self.flush_block()?;
+        }
+        self.last_key = Some(key);
+        if new_run {
+            self.buf.runs.push((site, e.visitor, 1));
+        } else if let Some(r) = self.buf.runs.last_mut() {
+            r.2 += 1;
+        }
+        self.buf.ts.push(e.ts);
+        for d in Dim::ALL {
+            let id = self.dicts[d.index()].intern(e.dim(d));
+            self.buf.dims[d.index()].push(id);
+        }
+        let p = &mut self.buf.props;
+        put_uvarint(p, e.props.len() as u64);
+        for (k, v) in &e.props {
+            put_uvarint(p, u64::from(self.dicts[DICT_PROP_KEYS].intern(k)));
+            match v {
+                PropValue::Str(s) => {
+                    p.push(0);
+                    put_uvarint(p, u64::from(self.dicts[DICT_PROP_VALUES].intern(s)));
+                }
+                PropValue::Num(n) => {
+                    p.push(1);
+                    p.extend_from_slice(&n.to_bits().to_le_bytes());
+                }
+                PropValue::Bool(false) => p.push(2),
+                PropValue::Bool(true) => p.push(3),
+            }
+        }
+        match &e.revenue {
+            None => self.buf.revenue.push(0),
+            Some(r) => {
+                self.buf.revenue.push(1);
+                put_ivarint(&mut self.buf.revenue, r.micros);
+                let c = self.dicts[DICT_CURRENCIES].intern(&r.currency);
+                put_uvarint(&mut self.buf.revenue, u64::from(c));
+            }
+        }
+        self.rows += 1;
+        self.min_ts = self.min_ts.min(e.ts);
+        self.max_ts = self.max_ts.max(e.ts);
+        Ok(())
+    }
+
+    fn write_chunk(&mut self, raw: &[u8], width: u8) -> Result<Chunk> {
+        let (codec, data): (u8, std::borrow::Cow<'_, [u8]>) = if raw.len() < 64 {
+            (0, raw.into())
+        } else {
+            let z = zstd::bulk::compress(raw, ZSTD_LEVEL).at(&self.tmp)?;
+            if z.len() < raw.len() {
+                (1, z.into())
+            } else {
+                (0, raw.into())
+            }
+        };
+        let chunk = Chunk {
+            offset: self.offset,
+            len: data.len() as u32,
+            raw_len: raw.len() as u32,
+            crc: crc32c::crc32c(&data),
+            codec,
+            width,
+        };
+        self.out.write_all(&data).at(&self.tmp)?;
+        self.offset += data.len() as u64;
+        Ok(chunk)
+    }
+
+    fn flush_block(&mut self) -> Result<()> {
+        if self.buf.ts.is_empty() {
+            return Ok(());
+        }
+        let buf = std::mem::take(&mut self.buf);
+        let mut cols = Vec::with_capacity(COLS);
+        // Runs: count, then per run site id, visitor delta, length.
+        let mut s = std::mem::take(&mut self.scratch);
+        s.clear();
+        put_uvarint(&mut s, buf.runs.len() as u64);
+        let mut prev = 0u64;
+        for &(site, v, n) in &buf.runs {
+            put_uvarint(&mut s, u64::from(site));
+            put_ivarint(&mut s, v.wrapping_sub(prev) as i64);
+            put_uvarint(&mut s, u64::from(n));
+            prev = v;
+        }
+        cols.push(self.write_chunk(&s, 0)?);
+        // Timestamps: per run, first as offset from the block minimum, then deltas.
+        let min_ts = buf.ts.iter().copied().min().unwrap_or(0);
+        let max_ts = buf.ts.iter().copied().max().unwrap_or(0);
+        s.clear();
+        let mut i = 0usize;
+        for &(_, _, n) in &buf.runs {
+            let run = &buf.ts[i..i + n as usize];
+            put_uvarint(&mut s, (run[0] - min_ts) as u64);
+            for w in run.windows(2) {
+                put_uvarint(&mut s, (w[1] - w[0]) as u64);
+            }
+            i += n as usize;
+        }
+        cols.push(self.write_chunk(&s, 0)?);
+        // Dimensions: fixed-width ids, as narrow as the block's largest id allows.
+        for ids in &buf.dims {
+            let max = ids.iter().copied().max().unwrap_or(0);
+            let width: u8 = match max {
+                0 => 0,
+                1..=0xff => 1,
+                0x100..=0xffff => 2,
+                _ => 4,
+            };
+            s.clear();
+            match width {
+                1 => s.extend(ids.iter().map(|&x| x as u8)),
+                2 => ids
+                    .iter()
+                    .for_each(|&x| s.extend_from_slice(&(x as u16).to_le_bytes())),
+                4 => ids
+                    .iter()
+                    .for_each(|&x| s.extend_from_slice(&x.to_le_bytes())),
+                _ => {}
+            }
+            cols.push(self.write_chunk(&s, width)?);
+        }
+        cols.push(self.write_chunk(&buf.props, 0)?);
+        cols.push(self.write_chunk(&buf.revenue, 0)?);
+        let first = buf.runs.first().map(|r| (r.0, r.1)).unwrap_or_default();
+        let last = buf.runs.last().map(|r| (r.0, r.1)).unwrap_or_default();
+        self.blocks.push(BlockMeta {
+            rows: buf.ts.len() as u32,
+            min_ts,
+            max_ts,
+            first,
+            last,
+            cols,
+        });
+        self.scratch = s;
+        // Reuse the allocations.
+        let mut dims = buf.dims;
+        dims.iter_mut().for_each(Vec::clear);
+        self.buf.dims = dims;
+        Ok(())
+    }
+
+    /// Writes the dictionaries and footer, syncs, and renames the file into place.
+    pub(crate) fn finish(mut self) -> Result<Written> {
+        self.flush_block()?;
+        let mut dicts = Vec::with_capacity(DICTS);
+        let all: Vec<Vec<String>> = self.dicts.iter().map(|d| d.strings().to_vec()).collect();
+        for strings in &all {
+            let mut s = Vec::new();
+            for x in strings {
+                put_str(&mut s, x);
+            }
+            let c = self.write_chunk(&s, 0)?;
+            dicts.push((c, strings.len() as u32));
+        }
+        let footer = Footer {
+            partition: self.partition,
+            rows: self.rows,
+            min_ts: self.min_ts,
+            max_ts: self.max_ts,
+            sites: self.sites.strings().to_vec(),
+            dicts,
+            blocks: std::mem::take(&mut self.blocks),
+        };
+        let fb = footer.encode();
+        let mut trailer = Vec::with_capacity(TRAILER_LEN);
+        trailer.extend_from_slice(&(fb.len() as u32).to_le_bytes());
+        trailer.extend_from_slice(&crc32c::crc32c(&fb).to_le_bytes());
+        trailer.extend_from_slice(&VERSION.to_le_bytes());
+        trailer.extend_from_slice(&0u32.to_le_bytes());
+        trailer.extend_from_slice(END_MAGIC);
+        self.out.write_all(&fb).at(&self.tmp)?;
+        self.out.write_all(&trailer).at(&self.tmp)?;
+        let bytes = self.offset + fb.len() as u64 + trailer.len() as u64;
+        let f = self
+            .out
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .at(&self.tmp)?;
+        f.sync_all().at(&self.tmp)?;
+        drop(f);
+        fs::rename(&self.tmp, &self.path).at(&self.path)?;
+        Ok(Written {
+            rows: self.rows,
+            min_ts: self.min_ts,
+            max_ts: self.max_ts,
+            bytes,
+            sites: footer.sites,
+        })
+    }
+
+    /// Abandons the segment, removing its temporary file.
+    pub(crate) fn abandon(self) {
+        let tmp = self.tmp.clone();
+        drop(self);
+        let _ = fs::remove_file(tmp);
+    }
+}

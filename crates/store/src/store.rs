@@ -1,0 +1,1022 @@
+//! The store: appends through the log, flushes to segments, compaction, retention,
+//! erasure, snapshots and recovery.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use cairn_model::{Dim, Event, Record};
+
+use crate::compaction::CompactionPolicy;
+use crate::error::{IoContext, Result, StoreError};
+use crate::fsutil::sync_dir;
+use crate::identity::Identities;
+use crate::manifest::{Manifest, SegmentMeta};
+use crate::memtable::Memtable;
+use crate::segment::reader::SegmentReader;
+use crate::segment::writer::SegmentWriter;
+use crate::wal::{self, Entry, Erasure, TornTail};
+
+const DAY_MS: i64 = 86_400_000;
+
+/// The UTC day of a timestamp: the store's time partition.
+pub fn partition_of(ts: i64) -> i64 {
+    ts.div_euclid(DAY_MS)
+}
+
+/// How the store behaves.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Flush the in-memory buffer to segments once it holds this many events.
+    pub flush_rows: usize,
+    /// Flush a non-empty buffer at least this often.
+    pub flush_interval: Duration,
+    /// Run flushes and compactions on a background thread.
+    pub background: bool,
+    /// When to merge segments.
+    pub compaction: CompactionPolicy,
+    /// Events per sorted run during bulk import.
+    pub import_batch: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            flush_rows: 200_000,
+            flush_interval: Duration::from_secs(10),
+            background: true,
+            compaction: CompactionPolicy::default(),
+            import_batch: 2_000_000,
+        }
+    }
+}
+
+/// What recovery found on open.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// Records replayed from the log.
+    pub replayed: u64,
+    /// A torn log tail that was cut off (never acknowledged).
+    pub torn_tail: Option<TornTail>,
+    /// Leftover files of interrupted flushes or compactions that were removed.
+    pub removed_leftovers: Vec<PathBuf>,
+}
+
+/// Figures for `cairn stats`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Events in the store.
+    pub events: u64,
+    /// Events still in the in-memory buffer (and the log).
+    pub buffered: u64,
+    /// Distinct visitors (per site, summed).
+    pub visitors: u64,
+    /// Distinct time partitions (UTC days).
+    pub partitions: u64,
+    /// Segment files.
+    pub segments: u64,
+    /// Bytes of segment files.
+    pub segment_bytes: u64,
+    /// Bytes of log files.
+    pub wal_bytes: u64,
+    /// Earliest and latest event times.
+    pub time_range: Option<(i64, i64)>,
+    /// Events per site.
+    pub sites: BTreeMap<String, u64>,
+}
+
+struct WalState {
+    file: Arc<File>,
+    number: u64,
+    pending: Vec<u8>,
+    seq: u64,
+}
+
+pub(crate) struct State {
+    pub manifest: Manifest,
+    pub segments: BTreeMap<u64, Arc<SegmentReader>>,
+    pub active: Memtable,
+    pub frozen: Vec<Memtable>,
+    pub identities: Identities,
+}
+
+pub(crate) struct Inner {
+    dir: PathBuf,
+    opts: Options,
+    _lock: File,
+    wal: Mutex<WalState>,
+    sync: Mutex<()>,
+    synced: AtomicU64,
+    pub(crate) state: RwLock<State>,
+    maint: Mutex<()>,
+    poisoned: AtomicBool,
+    stop: Mutex<bool>,
+    wake: Condvar,
+}
+
+/// The embedded event store. Cheap to share behind an `Arc`; every method takes `&self`.
+pub struct Store {
+    pub(crate) inner: Arc<Inner>,
+    bg: Mutex<Option<JoinHandle<()>>>,
+    recovery: Recovery,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn seg_path(dir: &Path, id: u64) -> PathBuf {
+    dir.join("segments").join(format!("{id:016}.seg"))
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`, recovering from the log.
+    pub fn open(dir: impl AsRef<Path>, opts: Options) -> Result<Store> {
+        let dir = dir.as_ref().to_path_buf();
+        for d in [dir.clone(), dir.join("wal"), dir.join("segments")] {
+            fs::create_dir_all(&d).at(&d)?;
+        }
+        let lock_path = dir.join("LOCK");
+        let lock_file = File::create(&lock_path).at(&lock_path)?;
+        if lock_file.try_lock().is_err() {
+            return Err(StoreError::Locked(dir));
+        }
+        let mut recovery = Recovery::default();
+        let manifest = match Manifest::load(&dir)? {
+            Some(m) => m,
+            None => {
+                let m = Manifest::new();
+                m.store(&dir)?;
+                m
+            }
+        };
+        // Segments.
+        let mut segments = BTreeMap::new();
+        for s in &manifest.segments {
+            let r = SegmentReader::open(&seg_path(&dir, s.id))?;
+            segments.insert(s.id, Arc::new(r));
+        }
+        let live: HashSet<PathBuf> = manifest
+            .segments
+            .iter()
+            .map(|s| seg_path(&dir, s.id))
+            .collect();
+        let segdir = dir.join("segments");
+        for ent in fs::read_dir(&segdir).at(&segdir)? {
+            let p = ent.at(&segdir)?.path();
+            if !live.contains(&p) {
+                fs::remove_file(&p).at(&p)?;
+                recovery.removed_leftovers.push(p);
+            }
+        }
+        for ent in fs::read_dir(&dir).at(&dir)? {
+            let ent = ent.at(&dir)?;
+            let name = ent.file_name().to_string_lossy().into_owned();
+            let stale_ids =
+                name.starts_with("identities-") && Some(&name) != manifest.identities.as_ref();
+            if name.ends_with(".tmp") || stale_ids {
+                fs::remove_file(ent.path()).at(ent.path())?;
+                recovery.removed_leftovers.push(ent.path());
+            }
+        }
+        let mut identities = match &manifest.identities {
+            Some(f) => Identities::load(&dir.join(f))?,
+            None => Identities::default(),
+        };
+        // Log replay.
+        let waldir = dir.join("wal");
+        let files = wal::list(&waldir)?;
+        let mut active = Memtable::default();
+        let mut erasures = Vec::new();
+        let replay: Vec<u64> = files
+            .iter()
+            .copied()
+            .filter(|&n| n >= manifest.wal_start)
+            .collect();
+        for (i, &n) in replay.iter().enumerate() {
+            let path = wal::wal_path(&waldir, n);
+            let (entries, torn) = wal::read(&path, i + 1 == replay.len())?;
+            if torn.is_some() {
+                tracing::warn!(?torn, "cut off a torn log tail (never acknowledged)");
+                recovery.torn_tail = torn;
+            }
+            for entry in entries {
+                match entry {
+                    Entry::Records(recs) => {
+                        recovery.replayed += recs.len() as u64;
+                        let evs = absorb(&mut identities, recs, manifest.drop_before);
+                        active.push(evs);
+                    }
+                    Entry::Erase(e) => {
+                        let visitors = identities.erase(&e.site, &e.visitors, &e.users);
+                        active.retain(|ev| {
+                            !(ev.site == e.site && visitors.binary_search(&ev.visitor).is_ok())
+                        });
+                        erasures.push(Erasure {
+                            site: e.site,
+                            visitors,
+                            users: e.users,
+                        });
+                    }
+                }
+            }
+        }
+        for &n in files.iter().filter(|&&n| n < manifest.wal_start) {
+            let p = wal::wal_path(&waldir, n);
+            fs::remove_file(&p).at(&p)?;
+        }
+        let number = files
+            .last()
+            .map_or(manifest.wal_start, |&n| n + 1)
+            .max(manifest.wal_start);
+        let file = wal::create(&waldir, number)?;
+        let inner = Arc::new(Inner {
+            dir,
+            opts,
+            _lock: lock_file,
+            wal: Mutex::new(WalState {
+                file: Arc::new(file),
+                number,
+                pending: Vec::new(),
+                seq: 0,
+            }),
+            sync: Mutex::new(()),
+            synced: AtomicU64::new(0),
+            state: RwLock::new(State {
+                manifest,
+                segments,
+                active,
+                frozen: Vec::new(),
+                identities,
+            }),
+            maint: Mutex::new(()),
+            poisoned: AtomicBool::new(false),
+            stop: Mutex::new(false),
+            wake: Condvar::new(),
+        });
+        // Erasures logged but perhaps not yet applied to segments: apply again (idempotent).
+        for e in &erasures {
+            let _m = lock(&inner.maint);
+            inner.erase_in_segments(&e.site, &e.visitors)?;
+        }
+        let bg = if inner.opts.background {
+            let i2 = Arc::clone(&inner);
+            Some(
+                std::thread::Builder::new()
+                    .name("cairn-store".into())
+                    .spawn(move || i2.background())
+                    .at("thread")?,
+            )
+        } else {
+            None
+        };
+        Ok(Store {
+            inner,
+            bg: Mutex::new(bg),
+            recovery,
+        })
+    }
+
+    /// What recovery found when the store was opened.
+    pub fn recovery(&self) -> &Recovery {
+        &self.recovery
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// Appends records durably: returns once they are in the fsynced log. Concurrent
+    /// appends share one fsync (group commit). Every record is validated first; if any
+    /// is invalid nothing is written.
+    pub fn append(&self, records: &[Record], now_ms: i64) -> Result<()> {
+        for r in records {
+            r.validate(now_ms)?;
+        }
+        self.inner.append(records)
+    }
+
+    /// Bulk import: sorts batches in memory and writes them straight to segments (no
+    /// log), committing each batch atomically. Records must be valid. Returns the number
+    /// of events written.
+    pub fn import(&self, records: impl IntoIterator<Item = Record>) -> Result<u64> {
+        self.inner.check()?;
+        let batch = self.inner.opts.import_batch.max(1);
+        let mut buf = Vec::with_capacity(batch.min(1 << 20));
+        let mut n = 0u64;
+        let mut links = Vec::new();
+        for r in records {
+            match r {
+                Record::Event(e) => {
+                    if !e.dim(Dim::User).is_empty() {
+                        links.push((
+                            e.site.clone(),
+                            e.visitor,
+                            e.dim(Dim::User).to_string(),
+                            e.ts,
+                        ));
+                    }
+                    buf.push(e);
+                }
+                Record::Identify(i) => links.push((i.site, i.visitor, i.user, i.ts)),
+            }
+            if buf.len() >= batch {
+                n += buf.len() as u64;
+                self.inner
+                    .write_batch(std::mem::take(&mut buf), std::mem::take(&mut links))?;
+            }
+        }
+        if !buf.is_empty() || !links.is_empty() {
+            n += buf.len() as u64;
+            self.inner.write_batch(buf, links)?;
+        }
+        Ok(n)
+    }
+
+    /// Writes the in-memory buffer to segments and trims the log.
+    pub fn flush(&self) -> Result<()> {
+        self.inner.flush()
+    }
+
+    /// Merges small segments per the policy; returns the number of merges.
+    pub fn compact(&self, policy: &CompactionPolicy) -> Result<usize> {
+        self.inner.compact(policy)
+    }
+
+    /// Drops every event older than `days` days before `now_ms` (whole UTC-day partitions).
+    /// Returns the number of events dropped from segments.
+    pub fn retain_days(&self, days: u32, now_ms: i64) -> Result<u64> {
+        let cutoff = (partition_of(now_ms) - i64::from(days) + 1) * DAY_MS;
+        self.inner.drop_before(cutoff)
+    }
+
+    /// Erases every event of these visitors and of the visitors linked to these users,
+    /// from the buffer, the log's future replays and every segment. Returns the visitor ids erased.
+    pub fn erase(&self, site: &str, visitors: &[u64], users: &[String]) -> Result<Vec<u64>> {
+        self.inner.erase(site, visitors, users)
+    }
+
+    /// Writes a consistent copy of the store to `dest` (a new directory) that opens as a
+    /// store. Everything acknowledged before the call is in it; appends may continue.
+    pub fn snapshot(&self, dest: impl AsRef<Path>) -> Result<()> {
+        self.inner.snapshot(dest.as_ref())
+    }
+
+    /// Reads and checks every byte of every segment.
+    pub fn verify(&self) -> Result<()> {
+        let segs: Vec<_> = self.inner.read().segments.values().cloned().collect();
+        segs.iter().try_for_each(|s| s.verify())
+    }
+
+    /// Live segments.
+    pub fn segments(&self) -> Vec<SegmentMeta> {
+        self.inner.read().manifest.segments.clone()
+    }
+
+    /// The identity links of a site.
+    pub fn identities(&self, site: &str) -> crate::identity::SiteIdentities {
+        self.inner
+            .read()
+            .identities
+            .sites
+            .get(site)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Counts for `cairn stats`.
+    pub fn stats(&self) -> Result<Stats> {
+        self.inner.stats()
+    }
+
+    /// Every event, site by site, visitor by visitor, in time order (export).
+    pub fn for_each_event(&self, mut f: impl FnMut(&Event) -> Result<()>) -> Result<()> {
+        let (segs, mem) = self.inner.snapshot_view();
+        let mut iters = Vec::new();
+        for s in &segs {
+            iters.push(s.events()?);
+        }
+        let mut sources: Vec<Box<dyn Iterator<Item = Result<Event>> + '_>> = iters
+            .into_iter()
+            .map(|i| Box::new(i) as Box<dyn Iterator<Item = Result<Event>>>)
+            .collect();
+        let memv: Vec<Event> = mem.sorted().into_iter().cloned().collect();
+        sources.push(Box::new(memv.into_iter().map(Ok)));
+        merge_sorted(sources, |e| f(&e))
+    }
+
+    /// Flushes and stops the background thread.
+    pub fn close(self) -> Result<()> {
+        self.stop_background();
+        self.inner.flush()
+    }
+
+    fn stop_background(&self) {
+        *lock(&self.inner.stop) = true;
+        self.inner.wake.notify_all();
+        if let Some(h) = lock(&self.bg).take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        // No flush here: everything acknowledged is in the log already.
+        self.stop_background();
+    }
+}
+
+/// Updates identity links from records and returns the events, minus those before `drop_before`.
+fn absorb(ids: &mut Identities, recs: Vec<Record>, drop_before: i64) -> Vec<Event> {
+    let mut evs = Vec::with_capacity(recs.len());
+    for r in recs {
+        match r {
+            Record::Event(e) => {
+                if !e.dim(Dim::User).is_empty() {
+                    ids.link(&e.site, e.visitor, e.dim(Dim::User), e.ts);
+                }
+                if e.ts >= drop_before {
+                    evs.push(e);
+                }
+            }
+            Record::Identify(i) => ids.link(&i.site, i.visitor, &i.user, i.ts),
+        }
+    }
+    evs
+}
+
+/// K-way merge of sorted event streams by (site, visitor, ts); ties go to the earlier source.
+pub(crate) fn merge_sorted<'a>(
+    mut sources: Vec<Box<dyn Iterator<Item = Result<Event>> + 'a>>,
+    mut f: impl FnMut(Event) -> Result<()>,
+) -> Result<()> {
+    let mut heads: Vec<Option<Event>> = Vec::with_capacity(sources.len());
+    for s in sources.iter_mut() {
+        heads.push(s.next().transpose()?);
+    }
+    loop {
+        let mut best: Option<usize> = None;
+        for (i, h) in heads.iter().enumerate() {
+            if let Some(e) = h {
+                let better = match best.and_then(|b| heads[b].as_ref()) {
+                    None => true,
+                    Some(b) => (&e.site, e.visitor, e.ts) < (&b.site, b.visitor, b.ts),
+                };
+                if better {
+                    best = Some(i);
+                }
+            }
+        }
+        let Some(i) = best else { return Ok(()) };
+        let next = sources[i].next().transpose()?;
+        if let Some(e) = std::mem::replace(&mut heads[i], next) {
+            f(e)?;
+        }
+    }
+}
+
+impl Inner {
+    pub(crate) fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn check(&self) -> Result<()> {
+        if self.poisoned.load(Ordering::Acquire) {
+            return Err(StoreError::Poisoned);
+        }
+        Ok(())
+    }
+
+    fn poison<T>(&self, r: Result<T>) -> Result<T> {
+        if r.is_err() {
+            self.poisoned.store(true, Ordering::Release);
+        }
+        r
+    }
+
+    /// Segments and buffered events as of now.
+    pub(crate) fn snapshot_view(&self) -> (Vec<Arc<SegmentReader>>, Memtable) {
+        let st = self.read();
+        let segs = st.segments.values().cloned().collect();
+        let mut mem = Memtable::default();
+        for m in st.frozen.iter().chain(std::iter::once(&st.active)) {
+            for c in &m.chunks {
+                mem.rows += c.len();
+                mem.chunks.push(Arc::clone(c));
+            }
+        }
+        (segs, mem)
+    }
+
+    fn append(&self, records: &[Record]) -> Result<()> {
+        self.check()?;
+        let mut frame = Vec::with_capacity(64 * records.len());
+        wal::frame_records(&mut frame, records);
+        let seq;
+        let rows;
+        {
+            let mut w = lock(&self.wal);
+            w.pending.extend_from_slice(&frame);
+            w.seq += 1;
+            seq = w.seq;
+            let mut st = self.write();
+            let drop_before = st.manifest.drop_before;
+            let evs = absorb(&mut st.identities, records.to_vec(), drop_before);
+            st.active.push(evs);
+            rows = st.active.rows;
+        }
+        self.sync_to(seq)?;
+        if rows >= self.opts.flush_rows {
+            self.wake.notify_all();
+        }
+        Ok(())
+    }
+
+    /// Makes every frame up to `seq` durable; one caller fsyncs for all waiting ones.
+    fn sync_to(&self, seq: u64) -> Result<()> {
+        if self.synced.load(Ordering::Acquire) >= seq {
+            return Ok(());
+        }
+        let _s = lock(&self.sync);
+        if self.synced.load(Ordering::Acquire) >= seq {
+            return Ok(());
+        }
+        self.check()?;
+        let (buf, target, file, number) = {
+            let mut w = lock(&self.wal);
+            (
+                std::mem::take(&mut w.pending),
+                w.seq,
+                Arc::clone(&w.file),
+                w.number,
+            )
+        };
+        let path = wal::wal_path(&self.dir.join("wal"), number);
+        let r = (&*file)
+            .write_all(&buf)
+            .and_then(|_| file.sync_data())
+            .at(path);
+        self.poison(r)?;
+        self.synced.store(target, Ordering::Release);
+        Ok(())
+    }
+
+    /// Syncs the current log file and starts a new one; the active buffer becomes frozen.
+    /// Returns the frozen buffer and the first log number that is not reflected in it.
+    fn rotate(&self) -> Result<Option<(Memtable, u64)>> {
+        let _s = lock(&self.sync);
+        self.check()?;
+        let mut w = lock(&self.wal);
+        {
+            let st = self.read();
+            if st.active.rows == 0 && !st.identities.dirty {
+                return Ok(None);
+            }
+        }
+        let buf = std::mem::take(&mut w.pending);
+        let path = wal::wal_path(&self.dir.join("wal"), w.number);
+        let r = (&*w.file)
+            .write_all(&buf)
+            .and_then(|_| w.file.sync_data())
+            .at(path);
+        self.poison(r)?;
+        self.synced.store(w.seq, Ordering::Release);
+        let next = w.number + 1;
+        let f = self.poison(wal::create(&self.dir.join("wal"), next))?;
+        w.file = Arc::new(f);
+        w.number = next;
+        let mut st = self.write();
+        let mem = std::mem::take(&mut st.active);
+        st.frozen.push(mem.clone());
+        Ok(Some((mem, next)))
+    }
+
+    fn flush(&self) -> Result<()> {
+        let _m = lock(&self.maint);
+        let Some((mem, cut)) = self.rotate()? else {
+            return Ok(());
+        };
+        let drop_before = self.read().manifest.drop_before;
+        let sorted: Vec<&Event> = mem
+            .sorted()
+            .into_iter()
+            .filter(|e| e.ts >= drop_before)
+            .collect();
+        let new = self.write_segments(&sorted)?;
+        // The frozen buffer leaves the read view in the same step as its segments enter it.
+        self.commit(new, &[], Some(cut), None, true)?;
+        let waldir = self.dir.join("wal");
+        for n in wal::list(&waldir)?.into_iter().filter(|&n| n < cut) {
+            let p = wal::wal_path(&waldir, n);
+            fs::remove_file(&p).at(&p)?;
+        }
+        Ok(())
+    }
+
+    fn next_ids(&self, n: usize) -> u64 {
+        let mut st = self.write();
+        let first = st.manifest.next_id;
+        st.manifest.next_id += n as u64;
+        first
+    }
+
+    /// Writes sorted events as one segment per partition (not yet in the manifest).
+    fn write_segments(&self, sorted: &[&Event]) -> Result<Vec<SegmentMeta>> {
+        let mut parts: BTreeMap<i64, Vec<&Event>> = BTreeMap::new();
+        for e in sorted {
+            parts.entry(partition_of(e.ts)).or_default().push(e);
+        }
+        let first = self.next_ids(parts.len());
+        let mut out = Vec::new();
+        for (i, (part, evs)) in parts.into_iter().enumerate() {
+            let id = first + i as u64;
+            out.push(self.write_segment(id, part, evs.into_iter().map(Ok))?);
+        }
+        Ok(out)
+    }
+
+    fn write_segment<'e>(
+        &self,
+        id: u64,
+        partition: i64,
+        events: impl Iterator<Item = Result<&'e Event>>,
+    ) -> Result<SegmentMeta> {
+        let path = seg_path(&self.dir, id);
+        let mut w = SegmentWriter::create(&path, partition)?;
+        for e in events {
+            let pushed = e.and_then(|e| w.push(e));
+            if let Err(err) = pushed {
+                w.abandon();
+                return Err(err);
+            }
+        }
+        let written = w.finish()?;
+        Ok(SegmentMeta {
+            id,
+            partition,
+            rows: written.rows,
+            min_ts: written.min_ts,
+            max_ts: written.max_ts,
+            bytes: written.bytes,
+            sites: written.sites,
+        })
+    }
+
+    /// Atomically adds and removes segments in the manifest (and moves the log start).
+    fn commit(
+        &self,
+        add: Vec<SegmentMeta>,
+        remove: &[u64],
+        wal_start: Option<u64>,
+        drop_before: Option<i64>,
+        clear_frozen: bool,
+    ) -> Result<()> {
+        sync_dir(&self.dir.join("segments"))?;
+        let mut readers = Vec::new();
+        for s in &add {
+            readers.push(Arc::new(SegmentReader::open(&seg_path(&self.dir, s.id))?));
+        }
+        let mut st = self.write();
+        let mut m = st.manifest.clone();
+        if st.identities.dirty {
+            let name = format!("identities-{:016}", m.next_id);
+            m.next_id += 1;
+            st.identities.save(&self.dir.join(&name))?;
+            m.identities = Some(name);
+        }
+        m.segments.retain(|s| !remove.contains(&s.id));
+        m.segments.extend(add.iter().cloned());
+        m.segments.sort_by_key(|s| (s.partition, s.id));
+        if let Some(w) = wal_start {
+            m.wal_start = w;
+        }
+        if let Some(d) = drop_before {
+            m.drop_before = m.drop_before.max(d);
+        }
+        m.store(&self.dir)?;
+        let old_ids = st.manifest.identities.clone();
+        st.manifest = m;
+        st.identities.dirty = false;
+        if clear_frozen {
+            st.frozen.clear();
+        }
+        for id in remove {
+            st.segments.remove(id);
+        }
+        for (s, r) in add.iter().zip(readers) {
+            st.segments.insert(s.id, r);
+        }
+        drop(st);
+        for id in remove {
+            let p = seg_path(&self.dir, *id);
+            let _ = fs::remove_file(&p);
+        }
+        if let Some(old) = old_ids
+            && Some(&old) != self.read().manifest.identities.as_ref()
+        {
+            let _ = fs::remove_file(self.dir.join(old));
+        }
+        Ok(())
+    }
+
+    fn write_batch(
+        &self,
+        mut events: Vec<Event>,
+        links: Vec<(String, u64, String, i64)>,
+    ) -> Result<()> {
+        let _m = lock(&self.maint);
+        {
+            let mut st = self.write();
+            for (s, v, u, t) in &links {
+                st.identities.link(s, *v, u, *t);
+            }
+            let drop_before = st.manifest.drop_before;
+            events.retain(|e| e.ts >= drop_before);
+        }
+        events.sort_by(|a, b| (&a.site, a.visitor, a.ts).cmp(&(&b.site, b.visitor, b.ts)));
+        let refs: Vec<&Event> = events.iter().collect();
+        let new = self.write_segments(&refs)?;
+        self.commit(new, &[], None, None, false)
+    }
+
+    fn compact(&self, policy: &CompactionPolicy) -> Result<usize> {
+        let _m = lock(&self.maint);
+        let plan = policy.plan(&self.read().manifest.segments);
+        let n = plan.len();
+        for group in plan {
+            let (readers, partition) = {
+                let st = self.read();
+                let rs: Vec<Arc<SegmentReader>> = group
+                    .iter()
+                    .filter_map(|id| st.segments.get(id).cloned())
+                    .collect();
+                let part = st
+                    .manifest
+                    .segments
+                    .iter()
+                    .find(|s| s.id == group[0])
+                    .map(|s| s.partition);
+                (rs, part.unwrap_or(0))
+            };
+            let id = self.next_ids(1);
+            let meta = self.merge_into(id, partition, &readers, |_| true)?;
+            self.commit(meta.into_iter().collect(), &group, None, None, false)?;
+        }
+        Ok(n)
+    }
+
+    /// Merges segments into a new one, keeping events for which `keep` holds. Returns
+    /// None when nothing is kept.
+    fn merge_into(
+        &self,
+        id: u64,
+        partition: i64,
+        readers: &[Arc<SegmentReader>],
+        keep: impl Fn(&Event) -> bool,
+    ) -> Result<Option<SegmentMeta>> {
+        let mut iters = Vec::new();
+        for r in readers {
+            iters.push(r.events()?);
+        }
+        let sources = iters
+            .into_iter()
+            .map(|i| Box::new(i) as Box<dyn Iterator<Item = Result<Event>>>)
+            .collect();
+        let path = seg_path(&self.dir, id);
+        let mut w = SegmentWriter::create(&path, partition)?;
+        let mut rows = 0u64;
+        let r = merge_sorted(sources, |e| {
+            if keep(&e) {
+                rows += 1;
+                w.push(&e)
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(e) = r {
+            w.abandon();
+            return Err(e);
+        }
+        if rows == 0 {
+            w.abandon();
+            return Ok(None);
+        }
+        let written = w.finish()?;
+        Ok(Some(SegmentMeta {
+            id,
+            partition,
+            rows: written.rows,
+            min_ts: written.min_ts,
+            max_ts: written.max_ts,
+            bytes: written.bytes,
+            sites: written.sites,
+        }))
+    }
+
+    fn drop_before(&self, cutoff: i64) -> Result<u64> {
+        let _m = lock(&self.maint);
+        let (remove, dropped): (Vec<u64>, u64) = {
+            let st = self.read();
+            let old: Vec<&SegmentMeta> = st
+                .manifest
+                .segments
+                .iter()
+                .filter(|s| s.max_ts < cutoff)
+                .collect();
+            (
+                old.iter().map(|s| s.id).collect(),
+                old.iter().map(|s| s.rows).sum(),
+            )
+        };
+        {
+            let mut st = self.write();
+            st.active.retain(|e| e.ts >= cutoff);
+        }
+        self.commit(Vec::new(), &remove, None, Some(cutoff), false)?;
+        Ok(dropped)
+    }
+
+    fn erase(&self, site: &str, visitors: &[u64], users: &[String]) -> Result<Vec<u64>> {
+        self.check()?;
+        let _m = lock(&self.maint);
+        // Resolve users to visitors, log the erasure, then purge memory and segments.
+        let ids = {
+            let st = self.read();
+            let mut v: Vec<u64> = visitors.to_vec();
+            if let Some(s) = st.identities.sites.get(site) {
+                for (vis, (u, _)) in &s.by_visitor {
+                    if users.contains(u) {
+                        v.push(*vis);
+                    }
+                }
+            }
+            v.sort_unstable();
+            v.dedup();
+            v
+        };
+        let er = Erasure {
+            site: site.to_string(),
+            visitors: ids.clone(),
+            users: users.to_vec(),
+        };
+        let mut frame = Vec::new();
+        wal::frame_erase(&mut frame, &er);
+        let seq = {
+            let mut w = lock(&self.wal);
+            w.pending.extend_from_slice(&frame);
+            w.seq += 1;
+            let mut st = self.write();
+            st.identities.erase(site, &ids, users);
+            let hit = |e: &Event| e.site == site && ids.binary_search(&e.visitor).is_ok();
+            st.active.retain(|e| !hit(e));
+            for f in st.frozen.iter_mut() {
+                f.retain(|e| !hit(e));
+            }
+            w.seq
+        };
+        self.sync_to(seq)?;
+        self.erase_in_segments(site, &ids)?;
+        Ok(ids)
+    }
+
+    /// Rewrites the segments that hold events of these visitors without them.
+    fn erase_in_segments(&self, site: &str, visitors: &[u64]) -> Result<()> {
+        if visitors.is_empty() {
+            return Ok(());
+        }
+        let candidates: Vec<(SegmentMeta, Arc<SegmentReader>)> = {
+            let st = self.read();
+            st.manifest
+                .segments
+                .iter()
+                .filter(|s| s.sites.iter().any(|x| x == site))
+                .filter_map(|s| st.segments.get(&s.id).map(|r| (s.clone(), Arc::clone(r))))
+                .collect()
+        };
+        for (meta, reader) in candidates {
+            if !reader.contains_any(site, visitors)? {
+                continue;
+            }
+            let id = self.next_ids(1);
+            let keep = |e: &Event| !(e.site == site && visitors.binary_search(&e.visitor).is_ok());
+            let new = self.merge_into(id, meta.partition, &[reader], keep)?;
+            self.commit(new.into_iter().collect(), &[meta.id], None, None, false)?;
+        }
+        Ok(())
+    }
+
+    fn snapshot(&self, dest: &Path) -> Result<()> {
+        self.flush()?;
+        let _m = lock(&self.maint);
+        if dest.exists() && fs::read_dir(dest).at(dest)?.next().is_some() {
+            return Err(StoreError::Io {
+                path: dest.to_path_buf(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "snapshot target is not empty",
+                ),
+            });
+        }
+        for d in [dest.to_path_buf(), dest.join("wal"), dest.join("segments")] {
+            fs::create_dir_all(&d).at(&d)?;
+        }
+        let mut m = self.read().manifest.clone();
+        for s in &m.segments {
+            let (src, dst) = (seg_path(&self.dir, s.id), seg_path(dest, s.id));
+            if fs::hard_link(&src, &dst).is_err() {
+                fs::copy(&src, &dst).at(&dst)?;
+                File::open(&dst).at(&dst)?.sync_all().at(&dst)?;
+            }
+        }
+        if let Some(f) = &m.identities {
+            let dst = dest.join(f);
+            fs::copy(self.dir.join(f), &dst).at(&dst)?;
+            File::open(&dst).at(&dst)?.sync_all().at(&dst)?;
+        }
+        m.wal_start = 0;
+        sync_dir(&dest.join("segments"))?;
+        m.store(dest)
+    }
+
+    fn stats(&self) -> Result<Stats> {
+        let (segs, mem) = self.snapshot_view();
+        let mut st = Stats::default();
+        let mut visitors: HashSet<(String, u64)> = HashSet::new();
+        let mut parts = HashSet::new();
+        let mut range: Option<(i64, i64)> = None;
+        let mut widen = |lo: i64, hi: i64| {
+            range = Some(range.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
+        };
+        for s in &segs {
+            st.segments += 1;
+            st.segment_bytes += fs::metadata(&s.path).map(|m| m.len()).unwrap_or(0);
+            st.events += s.footer.rows;
+            parts.insert(s.footer.partition);
+            widen(s.footer.min_ts, s.footer.max_ts);
+            for (site, v, n) in s.visitor_runs()? {
+                visitors.insert((site.clone(), v));
+                *st.sites.entry(site).or_default() += n;
+            }
+        }
+        for e in mem.iter() {
+            st.events += 1;
+            st.buffered += 1;
+            parts.insert(partition_of(e.ts));
+            widen(e.ts, e.ts);
+            visitors.insert((e.site.clone(), e.visitor));
+            *st.sites.entry(e.site.clone()).or_default() += 1;
+        }
+        let waldir = self.dir.join("wal");
+        for n in wal::list(&waldir)? {
+            st.wal_bytes += fs::metadata(wal::wal_path(&waldir, n))
+                .map(|m| m.len())
+                .unwrap_or(0);
+        }
+        st.visitors = visitors.len() as u64;
+        st.partitions = parts.len() as u64;
+        st.time_range = range;
+        Ok(st)
+    }
+
+    fn background(self: Arc<Self>) {
+        let mut last_flush = Instant::now();
+        loop {
+            {
+                let stop = lock(&self.stop);
+                if *stop {
+                    return;
+                }
+                let (stop, _) = self
+                    .wake
+                    .wait_timeout(stop, Duration::from_millis(500))
+                    .unwrap_or_else(|p| p.into_inner());
+                if *stop {
+                    return;
+                }
+            }
+            let rows = self.read().active.rows;
+            let due = rows >= self.opts.flush_rows
+                || (rows > 0 && last_flush.elapsed() >= self.opts.flush_interval);
+            if due {
+                if let Err(e) = self.flush() {
+                    tracing::error!(error = %e, "background flush failed; the log still holds the events");
+                }
+                last_flush = Instant::now();
+            }
+            if let Err(e) = self.compact(&self.opts.compaction) {
+                tracing::error!(error = %e, "background compaction failed");
+            }
+        }
+    }
+}
