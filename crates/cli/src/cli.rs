@@ -1,0 +1,189 @@
+//! The command line's shape (clap derive). `docs/cli.md` documents it for users.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::args::{Count, TimeArg};
+
+/// Cairn: self-hosted micro-conversion analytics.
+#[derive(Debug, Parser)]
+#[command(name = "cairn", version, propagate_version = true)]
+pub struct Cli {
+    /// The store's data directory.
+    #[arg(
+        long,
+        global = true,
+        env = "CAIRN_DATA",
+        default_value = "./cairn-data",
+        value_name = "DIR"
+    )]
+    pub data: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Import events from NDJSON, CSV or Parquet files into the store.
+    Import(ImportArgs),
+    /// Export the store's events as Parquet, NDJSON or CSV.
+    Export(ExportArgs),
+    /// Events, visitors, sites, partitions and bytes on disk.
+    Stats(StatsArgs),
+    /// Fill an empty store with generated demo sites, or write generated events to a file.
+    Demo(DemoArgs),
+    /// Read every segment and check every checksum.
+    Verify,
+    /// Write a consistent copy of the store to a new directory.
+    Snapshot(SnapshotArgs),
+    /// Drop events older than N days (whole UTC days).
+    Retain(RetainArgs),
+    /// Erase every event of some visitors or users of a site.
+    Erase(EraseArgs),
+}
+
+/// A file format of `import` and `export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// One JSON record per line (Cairn's own import format).
+    Ndjson,
+    /// Comma-separated values with a header row.
+    Csv,
+    /// Apache Parquet (zstd).
+    Parquet,
+}
+
+/// What `import` does with rows that are not valid records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnError {
+    /// Report bad rows and import nothing (from any of the files).
+    Reject,
+    /// Report bad rows and import the good ones.
+    Skip,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Files to import; `-` reads standard input (NDJSON unless --format says otherwise).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    /// The files' format (default: from each file's extension).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+
+    /// How CSV columns map to Cairn fields, e.g. `Timestamp=ts,Client=visitor,Event=name,@site=shop.example`.
+    #[arg(long, value_name = "SPEC")]
+    pub csv_map: Option<String>,
+
+    /// The CSV field delimiter: one character, or `tab`.
+    #[arg(long, value_name = "CHAR", default_value = ",")]
+    pub csv_delimiter: String,
+
+    /// Bad rows: `reject` imports nothing unless every row of every file is valid; `skip`
+    /// imports the good rows.
+    #[arg(long, value_enum, default_value_t = OnError::Reject)]
+    pub on_error: OnError,
+
+    /// Leave the new segments as written instead of merging small ones afterwards.
+    #[arg(long)]
+    pub no_compact: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The output file; `-` writes to standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+
+    /// The output format (default: from the file's extension; NDJSON for `-`).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+
+    /// Only this site's events (repeat for several sites).
+    #[arg(long = "site", value_name = "SITE")]
+    pub sites: Vec<String>,
+
+    /// Only events at or after this time (RFC 3339, or a UTC date such as 2026-09-01).
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<TimeArg>,
+
+    /// Only events before this time (RFC 3339, exclusive; a date includes that whole day).
+    #[arg(long, value_name = "TIME")]
+    pub to: Option<TimeArg>,
+
+    /// Leave out the identify records (visitor → user links).
+    #[arg(long)]
+    pub events_only: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Write this many generated events (e.g. 100k, 10M) to --out instead of filling the store.
+    #[arg(long, value_name = "N", requires = "out")]
+    pub generate: Option<Count>,
+
+    /// With --generate: the NDJSON file to write (`-` for standard output).
+    #[arg(long, value_name = "FILE", requires = "generate")]
+    pub out: Option<PathBuf>,
+
+    /// Without --generate: how many events the demo store gets.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value = "1M",
+        conflicts_with = "generate"
+    )]
+    pub events: Count,
+
+    /// The generator's seed: the same seed, count and window give the same events.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// Days of traffic.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub days: u32,
+
+    /// First day of traffic (a UTC date or RFC 3339 time; default: the data ends today at 00:00 UTC).
+    #[arg(long, value_name = "DATE")]
+    pub start: Option<TimeArg>,
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    /// A new (or empty) directory for the copy.
+    #[arg(value_name = "DEST")]
+    pub dest: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RetainArgs {
+    /// Keep this many UTC days, today included; drop everything older.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub days: u32,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("who").required(true).multiple(true).args(["visitors", "users"])))]
+pub struct EraseArgs {
+    /// The site.
+    #[arg(long, value_name = "SITE")]
+    pub site: String,
+
+    /// A visitor id as in the import formats: 16 hex digits, or any other string (hashed).
+    #[arg(long = "visitor", value_name = "ID")]
+    pub visitors: Vec<String>,
+
+    /// A user or lead id: every visitor linked to it is erased.
+    #[arg(long = "user", value_name = "ID")]
+    pub users: Vec<String>,
+}

@@ -1,0 +1,178 @@
+//! `cairn demo`: generated demo sites (`cairn-gen`) into an empty store, or
+//! `--generate N --out FILE` to write them as NDJSON.
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use cairn_formats::NdjsonWriter;
+use cairn_gen::{GenConfig, SITES, generate};
+use cairn_model::Record;
+use cairn_store::CompactionPolicy;
+
+use crate::args::{DAY_MS, now_ms};
+use crate::cli::DemoArgs;
+use crate::cmd::stats;
+use crate::human;
+use crate::pipe;
+use crate::progress::{Progress, Unit};
+use crate::store::{self, Open};
+
+/// Buffer in front of the output file.
+const WRITE_BUF: usize = 8 << 20;
+
+pub fn run(data: &Path, args: DemoArgs) -> Result<ExitCode> {
+    let days = args.days;
+    // By default the window ends at today's midnight (UTC): recent, complete days.
+    let start_ms = match args.start {
+        Some(t) => t.ms,
+        None => now_ms().div_euclid(DAY_MS) * DAY_MS - i64::from(days) * DAY_MS,
+    };
+    match (args.generate, &args.out) {
+        (Some(n), Some(out)) => {
+            let cfg = GenConfig {
+                seed: args.seed,
+                events: n.0,
+                start_ms,
+                days,
+            };
+            write_file(&cfg, out)
+        }
+        _ => {
+            let cfg = GenConfig {
+                seed: args.seed,
+                events: args.events.0,
+                start_ms,
+                days,
+            };
+            fill_store(data, &cfg)
+        }
+    }
+}
+
+/// Streams generated records into `sink` on this thread while the generator runs on
+/// another, with a progress bar counting events.
+fn generated<U>(
+    cfg: &GenConfig,
+    prefix: &str,
+    sink: impl FnOnce(pipe::Received, &Progress) -> U,
+) -> U {
+    let progress = Progress::new(prefix, Unit::Items, Some(cfg.events));
+    let ((), out) = pipe::pipeline(
+        |tx| {
+            let mut events = 0u64;
+            for r in generate(cfg) {
+                if matches!(r, Record::Event(_)) {
+                    events += 1;
+                    if events.is_multiple_of(pipe::BATCH as u64) {
+                        progress.update(events, events);
+                    }
+                }
+                if !tx.push(r) {
+                    break;
+                }
+            }
+        },
+        |records| sink(records, &progress),
+    );
+    progress.finish();
+    out
+}
+
+/// `--generate N --out FILE`.
+fn write_file(cfg: &GenConfig, out: &Path) -> Result<ExitCode> {
+    let started = Instant::now();
+    let to_stdout = out.as_os_str() == "-";
+    let w: Box<dyn Write + Send> = if to_stdout {
+        Box::new(BufWriter::with_capacity(WRITE_BUF, io::stdout()))
+    } else {
+        let f = File::create(out).with_context(|| format!("cannot create {}", out.display()))?;
+        Box::new(BufWriter::with_capacity(WRITE_BUF, f))
+    };
+    let mut w = NdjsonWriter::new(w);
+    let written = generated(cfg, "generating", |records, _| -> Result<u64> {
+        let mut identifies = 0u64;
+        for r in records {
+            if matches!(r, Record::Identify(_)) {
+                identifies += 1;
+            }
+            w.write(&r).context("writing the events")?;
+        }
+        Ok(identifies)
+    });
+    let identifies = match written {
+        Ok(n) => n,
+        Err(e) => {
+            if !to_stdout {
+                let _ = fs::remove_file(out);
+            }
+            return Err(e);
+        }
+    };
+    let mut inner = w.finish().context("writing the events")?;
+    inner.flush().context("writing the events")?;
+    drop(inner);
+    let elapsed = started.elapsed();
+    let size = if to_stdout {
+        String::new()
+    } else {
+        let n = fs::metadata(out).map(|m| m.len()).unwrap_or(0);
+        format!(" to {} ({})", out.display(), human::bytes(n))
+    };
+    let line = format!(
+        "wrote {} events and {} identify records{size} in {} ({} events/s); import them with `cairn import`",
+        human::count(cfg.events),
+        human::count(identifies),
+        human::secs(elapsed),
+        human::count(human::per_sec(cfg.events, elapsed)),
+    );
+    if to_stdout {
+        eprintln!("{line}");
+    } else {
+        println!("{line}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `cairn demo`: fills an empty store.
+fn fill_store(data: &Path, cfg: &GenConfig) -> Result<ExitCode> {
+    let store = store::open(data, Open::Create)?;
+    let held = store.stats().context("reading the store's statistics")?;
+    if held.events > 0 {
+        println!(
+            "the store in {} already holds {} events; the demo leaves it as it is (use another --data directory for a fresh demo)\n",
+            data.display(),
+            human::count(held.events)
+        );
+    } else {
+        let started = Instant::now();
+        let imported = generated(cfg, "generating", |records, _| store.import(records))
+            .context("importing the demo events")?;
+        store
+            .compact(&CompactionPolicy::default())
+            .context("compacting the demo segments")?;
+        println!(
+            "generated {} demo events for {} over {} days (seed {}) in {} ({} events/s)\n",
+            human::count(imported),
+            SITES.join(", "),
+            cfg.days,
+            cfg.seed,
+            human::secs(started.elapsed()),
+            human::count(human::per_sec(imported, started.elapsed())),
+        );
+    }
+    stats::print_table(data, &store)?;
+    store.close().context("closing the store")?;
+    println!(
+        "\nThe web server and dashboard (`cairn serve`) arrive with the ingestion server; it is not built yet."
+    );
+    println!(
+        "Until then: `cairn --data {} stats`, or `cairn --data {} export --out events.parquet` for DuckDB or pandas.",
+        data.display(),
+        data.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,564 @@
+//! `cairn import FILE…`: NDJSON, CSV or Parquet into the store, through the bulk path
+//! ([`cairn_store::Store::import`]).
+//!
+//! With `--on-error reject` (the default) every file is read and checked first, and
+//! nothing is stored unless every row of every file is valid; files of up to
+//! [`BUFFER_RECORDS`] records in all are kept in memory from that pass, larger ones are
+//! read a second time to import them. Standard input is copied to a temporary file
+//! first so it can be read twice. With `--on-error skip` each file is read once and its
+//! good rows are imported; bad rows are reported either way.
+
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use cairn_formats::{
+    CsvMapping, CsvOptions, CsvReader, FormatError, NdjsonReader, ParquetReader, Row, RowError,
+    RowUnit,
+};
+use cairn_model::Record;
+use cairn_store::{CompactionPolicy, Store};
+
+use crate::args::now_ms;
+use crate::cli::{Format, ImportArgs, OnError};
+use crate::human;
+use crate::pipe;
+use crate::progress::{Progress, Unit};
+use crate::store::{self, Open};
+
+/// Bad rows printed per file; the rest are counted.
+pub const SHOWN_ERRORS: u64 = 20;
+/// Records kept in memory from the checking pass (all files together), so that smaller
+/// imports read their files once.
+pub const BUFFER_RECORDS: usize = 1_000_000;
+/// Read buffer for input files.
+const READ_BUF: usize = 1 << 20;
+
+/// An input file as given on the command line.
+struct Input {
+    /// How it is named in messages.
+    name: String,
+    format: Format,
+    source: Source,
+}
+
+enum Source {
+    Stdin,
+    File(PathBuf),
+    /// Standard input copied to a temporary file.
+    Spooled(File),
+}
+
+/// What a pass over one file found.
+#[derive(Default)]
+struct Tally {
+    events: u64,
+    identifies: u64,
+    bad: u64,
+    /// Rows read (good and bad), for the progress of row-counted formats.
+    rows: u64,
+    fatal: Option<FormatError>,
+}
+
+impl Tally {
+    fn records(&self) -> u64 {
+        self.events + self.identifies
+    }
+}
+
+type Rows = Box<dyn Iterator<Item = Result<Row, FormatError>> + Send>;
+
+/// How far into a file a reader is.
+enum Meter {
+    /// Bytes read from the file (NDJSON, CSV); `total` is unknown for standard input.
+    Bytes {
+        read: Arc<AtomicU64>,
+        total: Option<u64>,
+    },
+    /// Rows read out of the file's rows (Parquet).
+    Rows { total: u64 },
+}
+
+impl Meter {
+    fn progress(&self, prefix: &str) -> Progress {
+        match self {
+            Meter::Bytes { total, .. } => Progress::new(prefix, Unit::Bytes, *total),
+            Meter::Rows { total } => Progress::new(prefix, Unit::Items, Some(*total)),
+        }
+    }
+
+    fn position(&self, t: &Tally) -> u64 {
+        match self {
+            Meter::Bytes { read, .. } => read.load(Ordering::Relaxed),
+            Meter::Rows { .. } => t.rows,
+        }
+    }
+}
+
+/// Counts the bytes read through it.
+struct Counting<R> {
+    inner: R,
+    read: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Settings shared by every file of one import.
+struct Ctx {
+    now_ms: i64,
+    mapping: CsvMapping,
+    csv: CsvOptions,
+}
+
+pub fn run(data: &Path, args: ImportArgs) -> Result<ExitCode> {
+    let started = Instant::now();
+    let ctx = Ctx {
+        now_ms: now_ms(),
+        mapping: match &args.csv_map {
+            Some(spec) => CsvMapping::parse(spec).context("in --csv-map")?,
+            None => CsvMapping::new(),
+        },
+        csv: CsvOptions {
+            delimiter: delimiter(&args.csv_delimiter)?,
+            ..CsvOptions::default()
+        },
+    };
+    let mut inputs = Vec::new();
+    for f in &args.files {
+        inputs.push(input(f, args.format)?);
+    }
+    if inputs
+        .iter()
+        .filter(|i| matches!(i.source, Source::Stdin))
+        .count()
+        > 1
+    {
+        bail!("standard input (`-`) can be imported only once per command");
+    }
+    for i in &inputs {
+        if let Source::File(p) = &i.source {
+            File::open(p).with_context(|| format!("cannot open {}", p.display()))?;
+        }
+    }
+    if args.on_error == OnError::Reject {
+        for i in &mut inputs {
+            spool_stdin(i)?;
+        }
+    }
+    for i in &mut inputs {
+        if i.format == Format::Parquet {
+            // Parquet readers seek: standard input is read into a temporary file first.
+            spool_stdin(i)?;
+        }
+    }
+    let store = store::open(data, Open::Create)?;
+    let mut timings = Timings::default();
+    let (events, identifies, bad) = match args.on_error {
+        OnError::Reject => import_checked(&store, &inputs, &ctx, &mut timings)?,
+        OnError::Skip => import_skipping(&store, &inputs, &ctx, &mut timings)?,
+    };
+    let merges = if args.no_compact {
+        0
+    } else {
+        let t = Instant::now();
+        let n = store
+            .compact(&CompactionPolicy::default())
+            .context("compacting the new segments")?;
+        timings.compact = t.elapsed();
+        n
+    };
+    let total_events = store.stats().map(|s| s.events).ok();
+    store.close().context("closing the store")?;
+    let elapsed = started.elapsed();
+    let files = match inputs.len() {
+        1 => "1 file".to_string(),
+        n => format!("{n} files"),
+    };
+    println!(
+        "imported {} events and {} identify records from {files} in {} ({} events/s)",
+        human::count(events),
+        human::count(identifies),
+        human::secs(elapsed),
+        human::count(human::per_sec(events, elapsed)),
+    );
+    let mut phases = Vec::new();
+    if !timings.check.is_zero() {
+        phases.push(format!("checked {}", human::secs(timings.check)));
+    }
+    phases.push(format!("stored {}", human::secs(timings.store)));
+    if !args.no_compact {
+        phases.push(format!(
+            "compacted {} ({merges} merges)",
+            human::secs(timings.compact)
+        ));
+    }
+    println!("  {}", phases.join(", "));
+    if let Some(n) = total_events {
+        println!(
+            "  the store in {} holds {} events",
+            data.display(),
+            human::count(n)
+        );
+    }
+    if bad > 0 {
+        println!(
+            "  skipped {} bad rows (listed on stderr)",
+            human::count(bad)
+        );
+        return Ok(ExitCode::from(2));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Default)]
+struct Timings {
+    check: Duration,
+    store: Duration,
+    compact: Duration,
+}
+
+/// `--on-error reject`: check every file, then import them all or nothing.
+fn import_checked(
+    store: &Store,
+    inputs: &[Input],
+    ctx: &Ctx,
+    timings: &mut Timings,
+) -> Result<(u64, u64, u64)> {
+    let t = Instant::now();
+    let mut budget = BUFFER_RECORDS;
+    let mut buffers: Vec<Option<Vec<Record>>> = Vec::new();
+    let mut bad_files = Vec::new();
+    let mut bad_rows = 0;
+    for i in inputs {
+        let (rows, meter) = open_rows(i, ctx)?;
+        let progress = meter.progress("checking");
+        let mut buf = Some(Vec::new());
+        let tally = read_rows(rows, &meter, &progress, &i.name, false, |r| {
+            if let Some(b) = &mut buf {
+                if b.len() < budget {
+                    b.push(r);
+                } else {
+                    buf = None;
+                }
+            }
+            true
+        });
+        progress.finish();
+        if let Some(e) = tally.fatal {
+            return Err(anyhow::Error::new(e)
+                .context(format!("cannot read {}; nothing was imported", i.name)));
+        }
+        if tally.bad > 0 {
+            bad_files.push(i.name.clone());
+            bad_rows += tally.bad;
+            report_more(&i.name, &tally);
+            buf = None;
+        }
+        if let Some(b) = &buf {
+            budget -= b.len();
+        }
+        buffers.push(buf);
+    }
+    if bad_rows > 0 {
+        bail!(
+            "{} bad rows in {}; nothing was imported. Fix them and run the same command again, or pass --on-error skip to import the good rows",
+            human::count(bad_rows),
+            bad_files.join(", ")
+        );
+    }
+    timings.check = t.elapsed();
+    let t = Instant::now();
+    let (mut events, mut identifies) = (0, 0);
+    for (i, buf) in inputs.iter().zip(buffers) {
+        let tally = match buf {
+            Some(records) => {
+                let ids = records
+                    .iter()
+                    .filter(|r| matches!(r, Record::Identify(_)))
+                    .count() as u64;
+                let n = store
+                    .import(records)
+                    .with_context(|| format!("importing {}", i.name))?;
+                Tally {
+                    events: n,
+                    identifies: ids,
+                    ..Tally::default()
+                }
+            }
+            None => import_file(store, i, ctx, "importing", true)?,
+        };
+        if let Some(e) = tally.fatal {
+            return Err(anyhow::Error::new(e).context(format!(
+                "{} failed while being imported (after it had been read whole once: did it change?); {} of its events were imported",
+                i.name,
+                human::count(tally.events)
+            )));
+        }
+        if tally.bad > 0 {
+            bail!(
+                "{} changed while being imported: it has bad rows now; {} of its events were imported",
+                i.name,
+                human::count(tally.events)
+            );
+        }
+        events += tally.events;
+        identifies += tally.identifies;
+    }
+    timings.store = t.elapsed();
+    Ok((events, identifies, 0))
+}
+
+/// `--on-error skip`: each file once, good rows imported, bad ones reported.
+fn import_skipping(
+    store: &Store,
+    inputs: &[Input],
+    ctx: &Ctx,
+    timings: &mut Timings,
+) -> Result<(u64, u64, u64)> {
+    let t = Instant::now();
+    let (mut events, mut identifies, mut bad) = (0, 0, 0);
+    for i in inputs {
+        let tally = import_file(store, i, ctx, "importing", false)?;
+        report_more(&i.name, &tally);
+        events += tally.events;
+        identifies += tally.identifies;
+        bad += tally.bad;
+        if let Some(e) = tally.fatal {
+            return Err(anyhow::Error::new(e).context(format!(
+                "cannot read {} on; {} events before the error were imported ({} in all)",
+                i.name,
+                human::count(tally.events),
+                human::count(events)
+            )));
+        }
+    }
+    timings.store = t.elapsed();
+    Ok((events, identifies, bad))
+}
+
+/// Reads a file on a second thread and feeds its good rows to the store's bulk import.
+/// With `stop_on_bad` reading stops at the first bad row.
+fn import_file(
+    store: &Store,
+    i: &Input,
+    ctx: &Ctx,
+    prefix: &str,
+    stop_on_bad: bool,
+) -> Result<Tally> {
+    let (rows, meter) = open_rows(i, ctx)?;
+    let progress = meter.progress(prefix);
+    let (tally, imported) = pipe::pipeline(
+        |tx| {
+            read_rows(rows, &meter, &progress, &i.name, stop_on_bad, |r| {
+                tx.push(r)
+            })
+        },
+        |records| store.import(records),
+    );
+    progress.finish();
+    let imported = imported.with_context(|| format!("importing {}", i.name))?;
+    debug_assert_eq!(imported, tally.events);
+    Ok(tally)
+}
+
+/// Reads every row of a file: good records go to `sink` (which returns false to stop),
+/// the first [`SHOWN_ERRORS`] bad rows are printed, a fatal error ends the read.
+fn read_rows(
+    rows: Rows,
+    meter: &Meter,
+    progress: &Progress,
+    name: &str,
+    stop_on_bad: bool,
+    mut sink: impl FnMut(Record) -> bool,
+) -> Tally {
+    let mut t = Tally::default();
+    for item in rows {
+        t.rows += 1;
+        match item {
+            Ok(Ok(rec)) => {
+                match rec {
+                    Record::Event(_) => t.events += 1,
+                    Record::Identify(_) => t.identifies += 1,
+                }
+                if !sink(rec) {
+                    break;
+                }
+            }
+            Ok(Err(bad)) => {
+                t.bad += 1;
+                if t.bad <= SHOWN_ERRORS {
+                    progress.eprintln(&bad_row(name, &bad));
+                }
+                if stop_on_bad {
+                    break;
+                }
+            }
+            Err(e) => {
+                t.fatal = Some(e);
+                break;
+            }
+        }
+        if t.rows.is_multiple_of(pipe::BATCH as u64) {
+            progress.update(meter.position(&t), t.records());
+        }
+    }
+    t
+}
+
+/// `file:line: field `ts`: reason`, or `file: row N: …` for Parquet.
+fn bad_row(name: &str, e: &RowError) -> String {
+    let column = e
+        .column
+        .as_ref()
+        .map(|c| format!("column `{c}`: "))
+        .unwrap_or_default();
+    match e.unit {
+        RowUnit::Line => format!("{name}:{}: {column}{}", e.line, e.error),
+        RowUnit::Row => format!("{name}: row {}: {column}{}", e.line, e.error),
+    }
+}
+
+/// Says how many bad rows were not printed.
+fn report_more(name: &str, t: &Tally) {
+    if t.bad > SHOWN_ERRORS {
+        eprintln!(
+            "{name}: … and {} more bad rows ({} in all)",
+            human::count(t.bad - SHOWN_ERRORS),
+            human::count(t.bad)
+        );
+    }
+}
+
+/// Opens a reader of a file's rows.
+fn open_rows(i: &Input, ctx: &Ctx) -> Result<(Rows, Meter)> {
+    let read = Arc::new(AtomicU64::new(0));
+    let (reader, total): (Box<dyn Read + Send>, Option<u64>) = match &i.source {
+        Source::Stdin => (Box::new(io::stdin()), None),
+        Source::File(p) => {
+            let f = File::open(p).with_context(|| format!("cannot open {}", p.display()))?;
+            if i.format == Format::Parquet {
+                return parquet_rows(f, i, ctx);
+            }
+            let len = f.metadata().map(|m| m.len()).ok();
+            (Box::new(f), len)
+        }
+        Source::Spooled(f) => {
+            let mut f = f
+                .try_clone()
+                .context("reopening the copy of standard input")?;
+            f.seek(SeekFrom::Start(0))
+                .context("rewinding the copy of standard input")?;
+            if i.format == Format::Parquet {
+                return parquet_rows(f, i, ctx);
+            }
+            let len = f.metadata().map(|m| m.len()).ok();
+            (Box::new(f), len)
+        }
+    };
+    let counted = BufReader::with_capacity(
+        READ_BUF,
+        Counting {
+            inner: reader,
+            read: Arc::clone(&read),
+        },
+    );
+    let meter = Meter::Bytes { read, total };
+    let rows: Rows = match i.format {
+        Format::Ndjson => Box::new(NdjsonReader::new(counted, ctx.now_ms)),
+        Format::Csv => Box::new(
+            CsvReader::with_options(counted, &ctx.mapping, ctx.now_ms, ctx.csv)
+                .with_context(|| format!("cannot read {} as CSV", i.name))?,
+        ),
+        Format::Parquet => unreachable!("Parquet input is always a file"),
+    };
+    Ok((rows, meter))
+}
+
+/// A Parquet file's rows; its footer gives the count for the progress bar.
+fn parquet_rows(f: File, i: &Input, ctx: &Ctx) -> Result<(Rows, Meter)> {
+    let r = ParquetReader::new(f, ctx.now_ms)
+        .with_context(|| format!("cannot read {} as Parquet", i.name))?;
+    let total = r.num_rows();
+    Ok((Box::new(r), Meter::Rows { total }))
+}
+
+/// The input for a command-line argument, its format from `--format` or its extension.
+fn input(arg: &Path, format: Option<Format>) -> Result<Input> {
+    if arg.as_os_str() == "-" {
+        return Ok(Input {
+            name: "<stdin>".into(),
+            format: format.unwrap_or(Format::Ndjson),
+            source: Source::Stdin,
+        });
+    }
+    let name = arg.display().to_string();
+    let format = match format {
+        Some(f) => f,
+        None => format_of(arg)?,
+    };
+    Ok(Input {
+        name,
+        format,
+        source: Source::File(arg.to_path_buf()),
+    })
+}
+
+/// A file's format from its extension.
+pub fn format_of(path: &Path) -> Result<Format> {
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    Ok(match ext.as_str() {
+        "ndjson" | "jsonl" | "json" => Format::Ndjson,
+        "csv" => Format::Csv,
+        "parquet" | "pq" => Format::Parquet,
+        "gz" | "zst" | "zstd" | "bz2" | "xz" | "zip" => bail!(
+            "{} is compressed, and cairn reads files as they are: decompress it first, or pipe it in, e.g. `zcat {} | cairn import -`",
+            path.display(),
+            path.display()
+        ),
+        _ => bail!(
+            "cannot tell the format of {} from its extension (.ndjson, .jsonl, .json, .csv, .parquet); pass --format ndjson, csv or parquet",
+            path.display()
+        ),
+    })
+}
+
+/// Copies standard input to an anonymous temporary file, so it can be read twice (or
+/// sought, for Parquet).
+fn spool_stdin(i: &mut Input) -> Result<()> {
+    if !matches!(i.source, Source::Stdin) {
+        return Ok(());
+    }
+    let tmp = tempfile::tempfile().context("creating a temporary file for standard input")?;
+    let mut w = BufWriter::with_capacity(READ_BUF, tmp);
+    io::copy(&mut io::stdin().lock(), &mut w).context("copying standard input")?;
+    w.flush().context("copying standard input")?;
+    let tmp = w
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .context("copying standard input")?;
+    i.source = Source::Spooled(tmp);
+    Ok(())
+}
+
+/// `--csv-delimiter`: one ASCII character, or `tab`.
+fn delimiter(s: &str) -> Result<u8> {
+    match s {
+        "tab" | "\\t" | "\t" => Ok(b'\t'),
+        _ if s.len() == 1 && s.is_ascii() => Ok(s.as_bytes()[0]),
+        _ => bail!("--csv-delimiter must be one ASCII character or `tab`, not `{s}`"),
+    }
+}

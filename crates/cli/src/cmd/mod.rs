@@ -1,0 +1,27 @@
+//! One module per command; each `run` returns the exit code.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command};
+
+mod demo;
+mod export;
+pub mod import;
+mod maint;
+mod stats;
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let data = cli.data.as_path();
+    match cli.command {
+        Command::Import(a) => import::run(data, a),
+        Command::Export(a) => export::run(data, a),
+        Command::Stats(a) => stats::run(data, a),
+        Command::Demo(a) => demo::run(data, a),
+        Command::Verify => maint::verify(data),
+        Command::Snapshot(a) => maint::snapshot(data, a),
+        Command::Retain(a) => maint::retain(data, a),
+        Command::Erase(a) => maint::erase(data, a),
+    }
+}
