@@ -143,8 +143,22 @@ impl Store {
         }
         let lock_path = dir.join("LOCK");
         let lock_file = File::create(&lock_path).at(&lock_path)?;
-        if lock_file.try_lock().is_err() {
-            return Err(StoreError::Locked(dir));
+        // A process that just closed the store, or a child forked by this process
+        // that has not reached exec yet, may hold the lock for a moment: wait a little.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while let Err(e) = lock_file.try_lock() {
+            match e {
+                std::fs::TryLockError::WouldBlock if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                std::fs::TryLockError::WouldBlock => return Err(StoreError::Locked(dir)),
+                std::fs::TryLockError::Error(e) => {
+                    return Err(StoreError::Io {
+                        path: lock_path,
+                        source: e,
+                    });
+                }
+            }
         }
         let mut recovery = Recovery::default();
         let manifest = match Manifest::load(&dir)? {
@@ -213,7 +227,10 @@ impl Store {
                         active.push(evs);
                     }
                     Entry::Erase(e) => {
-                        let visitors = identities.erase(&e.site, &e.visitors, &e.users);
+                        // The visitors were resolved when the erasure was logged; links
+                        // made later are replayed after this frame.
+                        identities.erase(&e.site, &e.visitors, &e.users);
+                        let visitors = e.visitors;
                         active.retain(|ev| {
                             !(ev.site == e.site && visitors.binary_search(&ev.visitor).is_ok())
                         });
@@ -574,11 +591,11 @@ impl Inner {
 
     /// Syncs the current log file and starts a new one; the active buffer becomes frozen.
     /// Returns the frozen buffer and the first log number that is not reflected in it.
-    fn rotate(&self) -> Result<Option<(Memtable, u64)>> {
+    fn rotate(&self, force: bool) -> Result<Option<(Memtable, u64)>> {
         let _s = lock(&self.sync);
         self.check()?;
         let mut w = lock(&self.wal);
-        {
+        if !force {
             let st = self.read();
             if st.active.rows == 0 && !st.identities.dirty {
                 return Ok(None);
@@ -604,7 +621,13 @@ impl Inner {
 
     fn flush(&self) -> Result<()> {
         let _m = lock(&self.maint);
-        let Some((mem, cut)) = self.rotate()? else {
+        self.flush_locked(false)
+    }
+
+    /// Flushes with the maintenance lock held; `force` rotates the log even when the
+    /// buffer is empty (to retire an erasure frame).
+    fn flush_locked(&self, force: bool) -> Result<()> {
+        let Some((mem, cut)) = self.rotate(force)? else {
             return Ok(());
         };
         let drop_before = self.read().manifest.drop_before;
@@ -842,6 +865,9 @@ impl Inner {
         {
             let mut st = self.write();
             st.active.retain(|e| e.ts >= cutoff);
+            for f in st.frozen.iter_mut() {
+                f.retain(|e| e.ts >= cutoff);
+            }
         }
         self.commit(Vec::new(), &remove, None, Some(cutoff), false)?;
         Ok(dropped)
@@ -887,6 +913,9 @@ impl Inner {
         };
         self.sync_to(seq)?;
         self.erase_in_segments(site, &ids)?;
+        // Retire the erasure frame at once: replayed later, it would also hit events
+        // imported after it.
+        self.flush_locked(true)?;
         Ok(ids)
     }
 

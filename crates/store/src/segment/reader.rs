@@ -110,6 +110,9 @@ impl SegmentReader {
         if &t[16..24] != END_MAGIC {
             return Err(bad("missing end marker (truncated or not a segment)"));
         }
+        if t[12..16] != [0; 4] {
+            return Err(bad("damaged trailer (reserved bytes are not zero)"));
+        }
         let version = u32::from_le_bytes([t[8], t[9], t[10], t[11]]);
         if version != VERSION {
             return Err(StoreError::Incompatible {

@@ -193,6 +193,12 @@ pub(crate) fn read(path: &Path, last: bool) -> Result<(Vec<Entry>, Option<TornTa
         }
         return Err(corrupted(path, "not a Cairn log file (bad header)"));
     }
+    if data[12..16] != [0; 4] {
+        return Err(corrupted(
+            path,
+            "damaged log header (reserved bytes are not zero)",
+        ));
+    }
     let version = u32::from_le_bytes([data[8], data[9], data[10], data[11]]);
     if version != VERSION {
         return Err(crate::StoreError::Incompatible {
@@ -210,10 +216,9 @@ pub(crate) fn read(path: &Path, last: bool) -> Result<(Vec<Entry>, Option<TornTa
                 pos = next;
             }
             Err(why) => {
-                // Is there a good frame after this one? Then it is not a torn tail.
-                let later_good = frame_len(&data, pos)
-                    .map(|n| pos + FRAME_HEADER + n)
-                    .is_some_and(|next| next < data.len() && parse_frame(&data, next).is_ok());
+                // Is there a good frame anywhere after this one? Then it is not a torn
+                // tail but damage in the middle (a flipped length, say): refuse to cut.
+                let later_good = (pos + 1..data.len()).any(|p| parse_frame(&data, p).is_ok());
                 if !last || later_good {
                     return Err(corrupted(
                         path,

@@ -1,0 +1,115 @@
+//! Identity stitching and erasure of a lead, worked by hand.
+
+use cairn_model::{Dim, Event, Identify, Record};
+use cairn_store::{Options, ScanRequest, Store};
+
+use crate::model::{BASE, NOW};
+
+const SITE: &str = "shop.example";
+
+fn ev(visitor: u64, minute: i64, name: &str) -> Record {
+    Record::Event(Event::new(SITE, BASE + minute * 60_000, visitor, name))
+}
+
+fn names(store: &Store, stitch: bool) -> Vec<(u64, Vec<String>)> {
+    let mut req = ScanRequest::new(SITE).dims(&[Dim::Name]);
+    req.stitch = stitch;
+    let scan = store.scan(req).unwrap();
+    let mut out = Vec::new();
+    scan.for_each(|t| {
+        let n = t
+            .dim(Dim::Name)
+            .iter()
+            .map(|&i| scan.dict(Dim::Name).get(i).to_string());
+        out.push((t.visitor, n.collect()));
+    })
+    .unwrap();
+    out.sort();
+    out
+}
+
+#[test]
+fn a_leads_anonymous_visits_join_its_identified_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = Options {
+        background: false,
+        ..Options::default()
+    };
+    let store = Store::open(dir.path(), opts.clone()).unwrap();
+    // Visitor 20 browses anonymously on a phone, later signs up: identified as ann.
+    // Visitor 10 (ann's laptop) comes back days later and buys. Visitor 30 never identifies.
+    store
+        .append(
+            &[ev(20, 0, "pageview"), ev(20, 5, "whitepaper_download")],
+            NOW,
+        )
+        .unwrap();
+    store.flush().unwrap();
+    store.append(&[ev(30, 1, "pageview")], NOW).unwrap();
+    store
+        .append(
+            &[
+                ev(20, 9, "signup"),
+                Record::Identify(Identify {
+                    site: SITE.into(),
+                    ts: BASE + 9 * 60_000,
+                    visitor: 20,
+                    user: "ann".into(),
+                }),
+            ],
+            NOW,
+        )
+        .unwrap();
+    let mut buy = Event::new(SITE, BASE + 3_000 * 60_000, 10, "purchase");
+    buy.set(Dim::User, "ann");
+    store.append(&[Record::Event(buy)], NOW).unwrap();
+
+    // Unstitched: three visitors.
+    assert_eq!(
+        names(&store, false),
+        vec![
+            (10, vec!["purchase".into()]),
+            (
+                20,
+                vec![
+                    "pageview".into(),
+                    "whitepaper_download".into(),
+                    "signup".into()
+                ]
+            ),
+            (30, vec!["pageview".into()]),
+        ]
+    );
+    // Stitched: ann's two devices are one journey under the smaller visitor id,
+    // including the anonymous events from before she identified.
+    let want = vec![
+        (
+            10,
+            vec![
+                "pageview".into(),
+                "whitepaper_download".into(),
+                "signup".into(),
+                "purchase".into(),
+            ],
+        ),
+        (30, vec!["pageview".into()]),
+    ];
+    assert_eq!(names(&store, true), want);
+    let scan = store.scan(ScanRequest::new(SITE)).unwrap();
+    assert_eq!(scan.user_of(20), Some("ann"));
+    assert_eq!(scan.user_of(30), None);
+
+    // The same after the buffer is flushed and the store reopened.
+    store.close().unwrap();
+    let store = Store::open(dir.path(), opts.clone()).unwrap();
+    assert_eq!(names(&store, true), want);
+
+    // Erasing the user erases both linked visitors' events, anonymous ones included.
+    let erased = store.erase(SITE, &[], &["ann".to_string()]).unwrap();
+    assert_eq!(erased, vec![10, 20]);
+    assert_eq!(names(&store, true), vec![(30, vec!["pageview".into()])]);
+    assert!(store.identities(SITE).by_visitor.is_empty());
+    drop(store);
+    let store = Store::open(dir.path(), opts).unwrap();
+    assert_eq!(names(&store, false), vec![(30, vec!["pageview".into()])]);
+}

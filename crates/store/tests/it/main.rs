@@ -1,0 +1,5 @@
+mod corrupt;
+mod crash;
+mod identity;
+mod model;
+mod props;
