@@ -1,5 +1,6 @@
 //! `cairn stats [--json]`: what the store holds and what it costs on disk.
 
+use std::fs;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -14,11 +15,11 @@ use crate::store::{self, Open};
 
 pub fn run(data: &Path, args: StatsArgs) -> Result<ExitCode> {
     let store = store::open(data, Open::Existing)?;
-    let stats = store.stats().context("reading the store's statistics")?;
+    let f = Figures::read(data, &store)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&to_json(data, &stats))?);
+        println!("{}", serde_json::to_string_pretty(&to_json(data, &f))?);
     } else {
-        print!("{}", table(data, &stats));
+        print!("{}", table(data, &f));
     }
     drop(store);
     Ok(ExitCode::SUCCESS)
@@ -26,21 +27,49 @@ pub fn run(data: &Path, args: StatsArgs) -> Result<ExitCode> {
 
 /// Prints the statistics of an open store as a table (for `cairn demo`).
 pub fn print_table(data: &Path, store: &Store) -> Result<()> {
-    let stats = store.stats().context("reading the store's statistics")?;
-    print!("{}", table(data, &stats));
+    let f = Figures::read(data, store)?;
+    print!("{}", table(data, &f));
     Ok(())
 }
 
-fn bytes_on_disk(s: &Stats) -> u64 {
-    s.segment_bytes + s.wal_bytes
+/// The store's figures, and the bytes of its other files (manifest, identity links).
+struct Figures {
+    stats: Stats,
+    other_bytes: u64,
 }
 
-fn bytes_per_event(s: &Stats) -> Option<f64> {
-    (s.events > 0).then(|| bytes_on_disk(s) as f64 / s.events as f64)
+impl Figures {
+    fn read(data: &Path, store: &Store) -> Result<Figures> {
+        let stats = store.stats().context("reading the store's statistics")?;
+        let mut total = 0;
+        for dir in [data.to_path_buf(), data.join("segments"), data.join("wal")] {
+            let entries =
+                fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))?;
+            for e in entries.flatten() {
+                if let Ok(m) = e.metadata()
+                    && m.is_file()
+                {
+                    total += m.len();
+                }
+            }
+        }
+        let other_bytes = total.saturating_sub(stats.segment_bytes + stats.wal_bytes);
+        Ok(Figures { stats, other_bytes })
+    }
+
+    /// Every file of the store: segments, log, manifest and identity links.
+    fn bytes_on_disk(&self) -> u64 {
+        self.stats.segment_bytes + self.stats.wal_bytes + self.other_bytes
+    }
+
+    fn bytes_per_event(&self) -> Option<f64> {
+        (self.stats.events > 0).then(|| self.bytes_on_disk() as f64 / self.stats.events as f64)
+    }
 }
 
 /// The JSON form: every figure as a number, times as RFC 3339.
-pub fn to_json(data: &Path, s: &Stats) -> serde_json::Value {
+fn to_json(data: &Path, f: &Figures) -> serde_json::Value {
+    let s = &f.stats;
     json!({
         "data_dir": data.display().to_string(),
         "events": s.events,
@@ -48,10 +77,11 @@ pub fn to_json(data: &Path, s: &Stats) -> serde_json::Value {
         "visitors": s.visitors,
         "partitions": s.partitions,
         "segments": s.segments,
-        "bytes_on_disk": bytes_on_disk(s),
+        "bytes_on_disk": f.bytes_on_disk(),
         "segment_bytes": s.segment_bytes,
         "wal_bytes": s.wal_bytes,
-        "bytes_per_event": bytes_per_event(s),
+        "other_bytes": f.other_bytes,
+        "bytes_per_event": f.bytes_per_event(),
         "time_range": s.time_range.map(|(a, b)| json!({
             "first": format_rfc3339_ms(a),
             "last": format_rfc3339_ms(b),
@@ -60,7 +90,8 @@ pub fn to_json(data: &Path, s: &Stats) -> serde_json::Value {
     })
 }
 
-fn table(data: &Path, s: &Stats) -> String {
+fn table(data: &Path, f: &Figures) -> String {
+    let s = &f.stats;
     let mut out = String::new();
     let mut row = |k: &str, v: String| out.push_str(&format!("{k:<12} {v}\n"));
     row("store", data.display().to_string());
@@ -88,15 +119,17 @@ fn table(data: &Path, s: &Stats) -> String {
     row(
         "on disk",
         format!(
-            "{} (segments {}, log {})",
-            human::bytes(bytes_on_disk(s)),
+            "{} (segments {}, log {}, other {})",
+            human::bytes(f.bytes_on_disk()),
             human::bytes(s.segment_bytes),
-            human::bytes(s.wal_bytes)
+            human::bytes(s.wal_bytes),
+            human::bytes(f.other_bytes)
         ),
     );
     row(
         "bytes/event",
-        bytes_per_event(s).map_or("-".into(), |b| format!("{b:.2}")),
+        f.bytes_per_event()
+            .map_or("-".into(), |b| format!("{b:.2}")),
     );
     if !s.sites.is_empty() {
         let w = s.sites.keys().map(|k| k.len()).max().unwrap_or(4).max(4);
