@@ -90,6 +90,11 @@ pub struct ImportArgs {
     /// Leave the new segments as written instead of merging small ones afterwards.
     #[arg(long)]
     pub no_compact: bool,
+
+    /// Events sorted in memory at a time and written as one run of segments: more means
+    /// fewer, larger segments before compaction, and more memory (about 1.5 KiB per event).
+    #[arg(long, value_name = "N", default_value = "500k")]
+    pub batch: Count,
 }
 
 #[derive(Debug, Args)]

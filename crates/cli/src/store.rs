@@ -17,6 +17,11 @@ pub enum Open {
 /// Opens the store in `dir`, without the background thread: each command flushes and
 /// compacts explicitly.
 pub fn open(dir: &Path, mode: Open) -> Result<Store> {
+    open_with(dir, mode, Options::default().import_batch)
+}
+
+/// [`open`], with `import_batch` events per sorted run of [`Store::import`].
+pub fn open_with(dir: &Path, mode: Open, import_batch: usize) -> Result<Store> {
     if mode == Open::Existing && !dir.join("MANIFEST").is_file() {
         bail!(
             "there is no Cairn store in {}: create one with `cairn import FILE` or `cairn demo`, or point --data (or CAIRN_DATA) at an existing one",
@@ -25,6 +30,7 @@ pub fn open(dir: &Path, mode: Open) -> Result<Store> {
     }
     let opts = Options {
         background: false,
+        import_batch: import_batch.max(1),
         ..Options::default()
     };
     let store = match Store::open(dir, opts) {

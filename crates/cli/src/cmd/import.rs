@@ -162,7 +162,8 @@ pub fn run(data: &Path, args: ImportArgs) -> Result<ExitCode> {
             spool_stdin(i)?;
         }
     }
-    let store = store::open(data, Open::Create)?;
+    let batch = usize::try_from(args.batch.0).unwrap_or(usize::MAX);
+    let store = store::open_with(data, Open::Create, batch)?;
     let mut timings = Timings::default();
     let (events, identifies, bad) = match args.on_error {
         OnError::Reject => import_checked(&store, &inputs, &ctx, &mut timings)?,
