@@ -158,7 +158,7 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub days: u32,
 
-    /// First day of traffic (a UTC date or RFC 3339 time; default: the data ends today at 00:00 UTC).
+    /// First day of traffic (a UTC date or RFC 3339 time; default: the --days days before today, UTC).
     #[arg(long, value_name = "DATE")]
     pub start: Option<TimeArg>,
 }

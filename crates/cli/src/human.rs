@@ -15,6 +15,15 @@ pub fn count(n: u64) -> String {
     out
 }
 
+/// `1 event`, `2,000 events`.
+pub fn plural(n: u64, one: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{} {one}s", count(n))
+    }
+}
+
 /// A byte size in binary units.
 pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -52,6 +61,8 @@ mod tests {
         assert_eq!(count(999), "999");
         assert_eq!(count(1000), "1,000");
         assert_eq!(count(1_234_567), "1,234,567");
+        assert_eq!(plural(1, "event"), "1 event");
+        assert_eq!(plural(1000, "bad row"), "1,000 bad rows");
         assert_eq!(bytes(12), "12 B");
         assert_eq!(bytes(1536), "1.5 KiB");
         assert_eq!(per_sec(10, Duration::from_secs(2)), 5);

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use cairn_formats::NdjsonWriter;
 use cairn_gen::{GenConfig, SITES, generate};
 use cairn_model::Record;
@@ -31,6 +31,13 @@ pub fn run(data: &Path, args: DemoArgs) -> Result<ExitCode> {
         Some(t) => t.ms,
         None => now_ms().div_euclid(DAY_MS) * DAY_MS - i64::from(days) * DAY_MS,
     };
+    let end_ms = start_ms.saturating_add(i64::from(days) * DAY_MS);
+    if end_ms > now_ms() + cairn_model::limits::MAX_FUTURE_MS {
+        bail!(
+            "the generated days would run into the future (past {}), where imports refuse events; pick an earlier --start or fewer --days",
+            cairn_model::format_rfc3339_ms(now_ms() + cairn_model::limits::MAX_FUTURE_MS)
+        );
+    }
     match (args.generate, &args.out) {
         (Some(n), Some(out)) => {
             let cfg = GenConfig {
@@ -123,9 +130,9 @@ fn write_file(cfg: &GenConfig, out: &Path) -> Result<ExitCode> {
         format!(" to {} ({})", out.display(), human::bytes(n))
     };
     let line = format!(
-        "wrote {} events and {} identify records{size} in {} ({} events/s); import them with `cairn import`",
-        human::count(cfg.events),
-        human::count(identifies),
+        "wrote {} and {}{size} in {} ({} events/s); import them with `cairn import`",
+        human::plural(cfg.events, "event"),
+        human::plural(identifies, "identify record"),
         human::secs(elapsed),
         human::count(human::per_sec(cfg.events, elapsed)),
     );

@@ -90,9 +90,9 @@ pub fn run(data: &Path, args: ExportArgs) -> Result<ExitCode> {
     let elapsed = started.elapsed();
     let line = if to_stdout {
         format!(
-            "exported {} events and {} identify records in {} ({} events/s)",
-            human::count(events),
-            human::count(identifies),
+            "exported {} and {} in {} ({} events/s)",
+            human::plural(events, "event"),
+            human::plural(identifies, "identify record"),
             human::secs(elapsed),
             human::count(human::per_sec(events, elapsed))
         )
@@ -106,9 +106,9 @@ pub fn run(data: &Path, args: ExportArgs) -> Result<ExitCode> {
         })?;
         let size = fs::metadata(&args.out).map(|m| m.len()).unwrap_or(0);
         format!(
-            "exported {} events and {} identify records to {} ({}) in {} ({} events/s)",
-            human::count(events),
-            human::count(identifies),
+            "exported {} and {} to {} ({}) in {} ({} events/s)",
+            human::plural(events, "event"),
+            human::plural(identifies, "identify record"),
             args.out.display(),
             human::bytes(size),
             human::secs(elapsed),

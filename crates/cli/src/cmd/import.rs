@@ -165,10 +165,13 @@ pub fn run(data: &Path, args: ImportArgs) -> Result<ExitCode> {
     let batch = usize::try_from(args.batch.0).unwrap_or(usize::MAX);
     let store = store::open_with(data, Open::Create, batch)?;
     let mut timings = Timings::default();
+    let rows_before = segment_rows(&store);
     let (events, identifies, bad) = match args.on_error {
         OnError::Reject => import_checked(&store, &inputs, &ctx, &mut timings)?,
         OnError::Skip => import_skipping(&store, &inputs, &ctx, &mut timings)?,
     };
+    // The store drops events older than the cut of `cairn retain` as it writes them.
+    let stored = segment_rows(&store).saturating_sub(rows_before);
     let merges = if args.no_compact {
         0
     } else {
@@ -179,7 +182,7 @@ pub fn run(data: &Path, args: ImportArgs) -> Result<ExitCode> {
         timings.compact = t.elapsed();
         n
     };
-    let total_events = store.stats().map(|s| s.events).ok();
+    let total_events = segment_rows(&store);
     store.close().context("closing the store")?;
     let elapsed = started.elapsed();
     let files = match inputs.len() {
@@ -187,9 +190,9 @@ pub fn run(data: &Path, args: ImportArgs) -> Result<ExitCode> {
         n => format!("{n} files"),
     };
     println!(
-        "imported {} events and {} identify records from {files} in {} ({} events/s)",
-        human::count(events),
-        human::count(identifies),
+        "imported {} and {} from {files} in {} ({} events/s)",
+        human::plural(events, "event"),
+        human::plural(identifies, "identify record"),
         human::secs(elapsed),
         human::count(human::per_sec(events, elapsed)),
     );
@@ -205,17 +208,21 @@ pub fn run(data: &Path, args: ImportArgs) -> Result<ExitCode> {
         ));
     }
     println!("  {}", phases.join(", "));
-    if let Some(n) = total_events {
+    if stored < events {
         println!(
-            "  the store in {} holds {} events",
-            data.display(),
-            human::count(n)
+            "  {} older than the store's retention cut (`cairn retain`) were dropped",
+            human::plural(events - stored, "event")
         );
     }
+    println!(
+        "  the store in {} holds {}",
+        data.display(),
+        human::plural(total_events, "event")
+    );
     if bad > 0 {
         println!(
-            "  skipped {} bad rows (listed on stderr)",
-            human::count(bad)
+            "  skipped {} (listed on stderr)",
+            human::plural(bad, "bad row")
         );
         return Ok(ExitCode::from(2));
     }
@@ -273,8 +280,8 @@ fn import_checked(
     }
     if bad_rows > 0 {
         bail!(
-            "{} bad rows in {}; nothing was imported. Fix them and run the same command again, or pass --on-error skip to import the good rows",
-            human::count(bad_rows),
+            "{} in {}; nothing was imported. Fix them and run the same command again, or pass --on-error skip to import the good rows",
+            human::plural(bad_rows, "bad row"),
             bad_files.join(", ")
         );
     }
@@ -562,4 +569,9 @@ fn delimiter(s: &str) -> Result<u8> {
         _ if s.len() == 1 && s.is_ascii() => Ok(s.as_bytes()[0]),
         _ => bail!("--csv-delimiter must be one ASCII character or `tab`, not `{s}`"),
     }
+}
+
+/// Events in the store's segments, from the manifest.
+fn segment_rows(store: &Store) -> u64 {
+    store.segments().iter().map(|s| s.rows).sum()
 }

@@ -76,8 +76,8 @@ pub fn erase(data: &Path, args: EraseArgs) -> Result<ExitCode> {
         .context("erasing")?;
     store.close().context("closing the store")?;
     println!(
-        "erased every event of {} visitor(s) of {} from the log and every segment",
-        human::count(erased.len() as u64),
+        "erased every event of {} of {} from the log and every segment",
+        human::plural(erased.len() as u64, "visitor"),
         args.site
     );
     Ok(ExitCode::SUCCESS)
