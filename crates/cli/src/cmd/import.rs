@@ -280,7 +280,7 @@ fn import_checked(
     }
     if bad_rows > 0 {
         bail!(
-            "{} in {}; nothing was imported. Fix them and run the same command again, or pass --on-error skip to import the good rows",
+            "{} in {}; nothing was imported. Fix the rows and run the same command again, or pass --on-error skip to import the good rows",
             human::plural(bad_rows, "bad row"),
             bad_files.join(", ")
         );
