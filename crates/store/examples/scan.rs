@@ -33,6 +33,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         stats.segments,
         (stats.segment_bytes + stats.wal_bytes) as f64 / stats.events.max(1) as f64
     );
+    for (col, b) in store.column_bytes() {
+        if b > 0 {
+            println!(
+                "  {col:>14}: {:.3} bytes/event",
+                b as f64 / stats.events.max(1) as f64
+            );
+        }
+    }
     for (label, n) in [("1 thread", 1usize), ("all threads", threads)] {
         let mut best = f64::MAX;
         let mut checksum = 0u64;
@@ -49,7 +57,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         acc.0 += t.len() as u64;
                         // Touch every column so nothing is optimised away.
                         let names: u64 = t.dim(Dim::Name).iter().map(|&x| u64::from(x)).sum();
-                        acc.1 = acc.1.wrapping_add(t.visitor ^ names ^ t.ts[t.len() - 1] as u64);
+                        acc.1 = acc
+                            .1
+                            .wrapping_add(t.visitor ^ names ^ t.ts[t.len() - 1] as u64);
                     },
                 )?;
                 for (e, s) in parts {

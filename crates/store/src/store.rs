@@ -325,7 +325,7 @@ impl Store {
     pub fn import(&self, records: impl IntoIterator<Item = Record>) -> Result<u64> {
         self.inner.check()?;
         let batch = self.inner.opts.import_batch.max(1);
-        let mut buf = Vec::with_capacity(batch.min(1 << 20));
+        let mut buf = Vec::with_capacity(batch.min(4 << 20));
         let mut n = 0u64;
         let mut links = Vec::new();
         for r in records {
@@ -345,13 +345,14 @@ impl Store {
             }
             if buf.len() >= batch {
                 n += buf.len() as u64;
+                // The buffer keeps its capacity: no fresh pages to fault in per batch.
                 self.inner
-                    .write_batch(std::mem::take(&mut buf), std::mem::take(&mut links))?;
+                    .write_batch(&mut buf, std::mem::take(&mut links))?;
             }
         }
         if !buf.is_empty() || !links.is_empty() {
             n += buf.len() as u64;
-            self.inner.write_batch(buf, links)?;
+            self.inner.write_batch(&mut buf, links)?;
         }
         Ok(n)
     }
@@ -405,6 +406,42 @@ impl Store {
             .get(site)
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// Compressed bytes on disk per column over every segment, largest first: `runs`
+    /// (visitor ids and run lengths), `ts`, each dimension, `props`, `revenue`,
+    /// `dictionaries`, and `footers` (block index, chunk tables and trailers).
+    pub fn column_bytes(&self) -> Vec<(String, u64)> {
+        use crate::segment::format::{COL_DIM0, COL_PROPS, COL_REVENUE, COL_RUNS, COL_TS};
+        let segs: Vec<_> = self.inner.read().segments.values().cloned().collect();
+        let mut names: Vec<String> = vec![String::new(); COL_REVENUE + 1];
+        names[COL_RUNS] = "runs".into();
+        names[COL_TS] = "ts".into();
+        for d in Dim::ALL {
+            names[COL_DIM0 + d.index()] = d.as_str().into();
+        }
+        names[COL_PROPS] = "props".into();
+        names[COL_REVENUE] = "revenue".into();
+        let mut bytes = vec![0u64; names.len()];
+        let (mut dicts, mut footers) = (0u64, 0u64);
+        for s in &segs {
+            let mut data = 0u64;
+            for b in &s.footer.blocks {
+                for (i, c) in b.cols.iter().enumerate() {
+                    bytes[i] += u64::from(c.len);
+                    data += u64::from(c.len);
+                }
+            }
+            let d: u64 = s.footer.dicts.iter().map(|(c, _)| u64::from(c.len)).sum();
+            dicts += d;
+            let size = fs::metadata(&s.path).map(|m| m.len()).unwrap_or(0);
+            footers += size.saturating_sub(data + d);
+        }
+        let mut out: Vec<(String, u64)> = names.into_iter().zip(bytes).collect();
+        out.push(("dictionaries".into(), dicts));
+        out.push(("footers".into(), footers));
+        out.sort_by(|a, b| b.1.cmp(&a.1));
+        out
     }
 
     /// Counts for `cairn stats`.
@@ -753,9 +790,10 @@ impl Inner {
         Ok(())
     }
 
+    /// Sorts and writes a batch of events (emptying `events`, keeping its capacity).
     fn write_batch(
         &self,
-        mut events: Vec<Event>,
+        events: &mut Vec<Event>,
         links: Vec<(String, u64, String, i64)>,
     ) -> Result<()> {
         let _m = lock(&self.maint);
@@ -767,9 +805,25 @@ impl Inner {
             let drop_before = st.manifest.drop_before;
             events.retain(|e| e.ts >= drop_before);
         }
-        events.sort_by(|a, b| (&a.site, a.visitor, a.ts).cmp(&(&b.site, b.visitor, b.ts)));
-        let refs: Vec<&Event> = events.iter().collect();
+        // Sort small keys, not the (large) events: site rank, visitor, time, and the
+        // arrival index last, so ties keep arrival order.
+        let mut sites: Vec<&str> = events.iter().map(|e| e.site.as_str()).collect();
+        sites.sort_unstable();
+        sites.dedup();
+        let mut keys: Vec<(u32, u64, i64, u32)> = events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let rank = sites.binary_search(&e.site.as_str()).unwrap_or(0) as u32;
+                (rank, e.visitor, e.ts, i as u32)
+            })
+            .collect();
+        drop(sites);
+        keys.sort_unstable();
+        let refs: Vec<&Event> = keys.iter().map(|k| &events[k.3 as usize]).collect();
         let new = self.write_segments(&refs)?;
+        drop(refs);
+        events.clear();
         self.commit(new, &[], None, None, false)
     }
 

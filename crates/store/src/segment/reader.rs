@@ -371,6 +371,8 @@ impl SegmentReader {
                             PropVal::Str(v as u32)
                         }
                         1 => PropVal::Num(c.f64le().map_err(de)?),
+                        4 => PropVal::Num(c.ivarint().map_err(de)? as f64),
+                        5 => PropVal::Num(c.ivarint().map_err(de)? as f64 / 100.0),
                         2 => PropVal::Bool(false),
                         3 => PropVal::Bool(true),
                         _ => return Err(corrupted(&self.path, "bad property tag")),

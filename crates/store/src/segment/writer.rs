@@ -20,6 +20,8 @@ const ZSTD_LEVEL: i32 = 3;
 pub(crate) struct Interner {
     map: FxHashMap<String, u32>,
     list: Vec<String>,
+    /// The id returned last: consecutive rows (one visitor's events) mostly repeat a value.
+    last: u32,
 }
 
 impl Interner {
@@ -31,10 +33,15 @@ impl Interner {
 
     #[inline]
     pub(crate) fn intern(&mut self, s: &str) -> u32 {
+        if self.list.get(self.last as usize).is_some_and(|l| l == s) {
+            return self.last;
+        }
         if let Some(&id) = self.map.get(s) {
+            self.last = id;
             return id;
         }
         let id = self.list.len() as u32;
+        self.last = id;
         self.list.push(s.to_string());
         self.map.insert(s.to_string(), id);
         id
@@ -146,10 +153,7 @@ impl SegmentWriter {
                     p.push(0);
                     put_uvarint(p, u64::from(self.dicts[DICT_PROP_VALUES].intern(s)));
                 }
-                PropValue::Num(n) => {
-                    p.push(1);
-                    p.extend_from_slice(&n.to_bits().to_le_bytes());
-                }
+                PropValue::Num(n) => put_number(p, *n),
                 PropValue::Bool(false) => p.push(2),
                 PropValue::Bool(true) => p.push(3),
             }
@@ -322,4 +326,30 @@ impl SegmentWriter {
         drop(self);
         let _ = fs::remove_file(tmp);
     }
+}
+
+/// Encodes a number property: integers as zig-zag varints (tag 4), numbers with at most
+/// two decimals (prices) as hundredths (tag 5), anything else as the f64's bits (tag 1).
+/// Each form decodes to exactly the same f64.
+pub(crate) fn put_number(p: &mut Vec<u8>, n: f64) {
+    const LIMIT: f64 = 9.0e15;
+    let negative_zero = n == 0.0 && n.is_sign_negative();
+    if negative_zero {
+        p.push(1);
+        p.extend_from_slice(&n.to_bits().to_le_bytes());
+        return;
+    }
+    if n.fract() == 0.0 && n.abs() < LIMIT {
+        p.push(4);
+        put_ivarint(p, n as i64);
+        return;
+    }
+    let h = (n * 100.0).round();
+    if h.abs() < LIMIT && (h / 100.0).to_bits() == n.to_bits() {
+        p.push(5);
+        put_ivarint(p, h as i64);
+        return;
+    }
+    p.push(1);
+    p.extend_from_slice(&n.to_bits().to_le_bytes());
 }

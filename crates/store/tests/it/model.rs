@@ -175,7 +175,7 @@ pub fn assert_same(got: &Expected, want: &Expected, what: &str) {
     }
     let short = |v: &[(i64, String)]| -> Vec<String> {
         v.iter()
-            .map(|(t, s)| format!("{}@{}", s.split('\u{1}').next().unwrap_or(""), t - BASE))
+            .map(|(t, s)| format!("{}@{}", s.replace('\u{1}', "|"), t - BASE))
             .collect()
     };
     for k in got.keys().chain(want.keys()) {

@@ -32,6 +32,18 @@ enum Op {
     Snapshot,
 }
 
+/// Numbers of every stored form: arbitrary, integers, prices with cents, signed zero.
+fn number() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        -1000.0f64..1000.0,
+        (-10_000_000i64..10_000_000).prop_map(|c| c as f64 / 100.0),
+        (-1_000_000i64..1_000_000).prop_map(|x| x as f64),
+        Just(-0.0),
+        Just(1e300),
+        Just(f64::MIN_POSITIVE),
+    ]
+}
+
 fn event() -> impl Strategy<Value = Record> {
     (
         0..SITES.len(),
@@ -41,7 +53,7 @@ fn event() -> impl Strategy<Value = Record> {
         0..NAMES.len(),
         0..PATHS.len(),
         prop::option::weighted(0.08, 0..USERS.len()),
-        prop::option::weighted(0.3, (any::<bool>(), -1000.0f64..1000.0, "[a-c]{0,3}")),
+        prop::option::weighted(0.3, (any::<bool>(), number(), "[a-c]{0,3}")),
         prop::option::weighted(0.1, (1i64..5_000_000_000, prop::bool::ANY)),
         prop::option::weighted(0.2, "[a-z]{1,3}"),
     )
