@@ -151,19 +151,16 @@ pub fn run(data: &Path, args: ImportArgs) -> Result<ExitCode> {
             File::open(p).with_context(|| format!("cannot open {}", p.display()))?;
         }
     }
-    if args.on_error == OnError::Reject {
-        for i in &mut inputs {
-            spool_stdin(i)?;
-        }
-    }
-    for i in &mut inputs {
-        if i.format == Format::Parquet {
-            // Parquet readers seek: standard input is read into a temporary file first.
-            spool_stdin(i)?;
-        }
-    }
+    // Opened before anything is read, so a store held by another process fails at once.
     let batch = usize::try_from(args.batch.0).unwrap_or(usize::MAX);
     let store = store::open_with(data, Open::Create, batch)?;
+    for i in &mut inputs {
+        // Parquet readers seek, and a checked import reads its input twice: standard
+        // input is copied to a temporary file first for both.
+        if args.on_error == OnError::Reject || i.format == Format::Parquet {
+            spool_stdin(i)?;
+        }
+    }
     let mut timings = Timings::default();
     let rows_before = segment_rows(&store);
     let (events, identifies, bad) = match args.on_error {
