@@ -243,7 +243,14 @@ impl Store {
                 }
             }
         }
-        for &n in files.iter().filter(|&&n| n < manifest.wal_start) {
+        // Log files below the manifest's start are in segments; replayed files that held
+        // nothing at all (a store opened and closed without writes) are dropped too, so
+        // read-only opens do not pile up empty logs.
+        let nothing_replayed = recovery.replayed == 0 && erasures.is_empty();
+        for &n in files
+            .iter()
+            .filter(|&&n| n < manifest.wal_start || nothing_replayed)
+        {
             let p = wal::wal_path(&waldir, n);
             fs::remove_file(&p).at(&p)?;
         }
@@ -321,7 +328,7 @@ impl Store {
 
     /// Bulk import: sorts batches in memory and writes them straight to segments (no
     /// log), committing each batch atomically. Records must be valid. Returns the number
-    /// of events written.
+    /// of events written (events older than the retention cut are not).
     pub fn import(&self, records: impl IntoIterator<Item = Record>) -> Result<u64> {
         self.inner.check()?;
         let batch = self.inner.opts.import_batch.max(1);
@@ -344,15 +351,14 @@ impl Store {
                 Record::Identify(i) => links.push((i.site, i.visitor, i.user, i.ts)),
             }
             if buf.len() >= batch {
-                n += buf.len() as u64;
                 // The buffer keeps its capacity: no fresh pages to fault in per batch.
-                self.inner
+                n += self
+                    .inner
                     .write_batch(&mut buf, std::mem::take(&mut links))?;
             }
         }
         if !buf.is_empty() || !links.is_empty() {
-            n += buf.len() as u64;
-            self.inner.write_batch(&mut buf, links)?;
+            n += self.inner.write_batch(&mut buf, links)?;
         }
         Ok(n)
     }
@@ -440,7 +446,7 @@ impl Store {
         let mut out: Vec<(String, u64)> = names.into_iter().zip(bytes).collect();
         out.push(("dictionaries".into(), dicts));
         out.push(("footers".into(), footers));
-        out.sort_by(|a, b| b.1.cmp(&a.1));
+        out.sort_by_key(|x| std::cmp::Reverse(x.1));
         out
     }
 
@@ -506,34 +512,35 @@ fn absorb(ids: &mut Identities, recs: Vec<Record>, drop_before: i64) -> Vec<Even
     evs
 }
 
-/// K-way merge of sorted event streams by (site, visitor, ts); ties go to the earlier source.
+/// K-way merge of sorted event streams by (site, visitor, ts); ties go to the earlier
+/// source. A heap keeps it O(log k) per event, for stores with many segments.
 pub(crate) fn merge_sorted<'a>(
     mut sources: Vec<Box<dyn Iterator<Item = Result<Event>> + 'a>>,
     mut f: impl FnMut(Event) -> Result<()>,
 ) -> Result<()> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
     let mut heads: Vec<Option<Event>> = Vec::with_capacity(sources.len());
-    for s in sources.iter_mut() {
-        heads.push(s.next().transpose()?);
-    }
-    loop {
-        let mut best: Option<usize> = None;
-        for (i, h) in heads.iter().enumerate() {
-            if let Some(e) = h {
-                let better = match best.and_then(|b| heads[b].as_ref()) {
-                    None => true,
-                    Some(b) => (&e.site, e.visitor, e.ts) < (&b.site, b.visitor, b.ts),
-                };
-                if better {
-                    best = Some(i);
-                }
-            }
+    let mut heap = BinaryHeap::with_capacity(sources.len());
+    for (i, s) in sources.iter_mut().enumerate() {
+        let h = s.next().transpose()?;
+        if let Some(e) = &h {
+            heap.push(Reverse((e.site.clone(), e.visitor, e.ts, i)));
         }
-        let Some(i) = best else { return Ok(()) };
+        heads.push(h);
+    }
+    while let Some(Reverse((site, _, _, i))) = heap.pop() {
         let next = sources[i].next().transpose()?;
+        if let Some(n) = &next {
+            // Reuse the popped key's site string when the next event has the same site.
+            let key_site = if n.site == site { site } else { n.site.clone() };
+            heap.push(Reverse((key_site, n.visitor, n.ts, i)));
+        }
         if let Some(e) = std::mem::replace(&mut heads[i], next) {
             f(e)?;
         }
     }
+    Ok(())
 }
 
 impl Inner {
@@ -791,11 +798,12 @@ impl Inner {
     }
 
     /// Sorts and writes a batch of events (emptying `events`, keeping its capacity).
+    /// Returns the number written: events before the retention cut are dropped.
     fn write_batch(
         &self,
         events: &mut Vec<Event>,
         links: Vec<(String, u64, String, i64)>,
-    ) -> Result<()> {
+    ) -> Result<u64> {
         let _m = lock(&self.maint);
         {
             let mut st = self.write();
@@ -823,8 +831,10 @@ impl Inner {
         let refs: Vec<&Event> = keys.iter().map(|k| &events[k.3 as usize]).collect();
         let new = self.write_segments(&refs)?;
         drop(refs);
+        let written = events.len() as u64;
         events.clear();
-        self.commit(new, &[], None, None, false)
+        self.commit(new, &[], None, None, false)?;
+        Ok(written)
     }
 
     fn compact(&self, policy: &CompactionPolicy) -> Result<usize> {

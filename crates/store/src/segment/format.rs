@@ -40,8 +40,24 @@ pub(crate) struct Chunk {
     pub crc: u32,
     /// 0 raw, 1 zstd.
     pub codec: u8,
-    /// For dimension columns: bytes per id (0 = every id is 0).
+    /// For dimension columns: bytes per id in the low four bits (0 = every id is 0),
+    /// and [`PER_RUN`] when the column holds one id per visitor run, not per row.
     pub width: u8,
+}
+
+/// Flag in [`Chunk::width`]: one id per visitor run (constant within each run).
+pub(crate) const PER_RUN: u8 = 0x10;
+
+impl Chunk {
+    /// Bytes per id.
+    pub(crate) fn id_width(&self) -> usize {
+        usize::from(self.width & 0x0f)
+    }
+
+    /// Whether the column holds one id per visitor run.
+    pub(crate) fn per_run(&self) -> bool {
+        self.width & PER_RUN != 0
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,7 +104,7 @@ fn get_chunk(c: &mut Cursor<'_>) -> DResult<Chunk> {
     let crc = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
     let codec = c.u8()?;
     let width = c.u8()?;
-    if codec > 1 || !matches!(width, 0 | 1 | 2 | 4) {
+    if codec > 1 || !matches!(width & !PER_RUN, 0 | 1 | 2 | 4) {
         return Err(DecodeError("bad chunk codec or width"));
     }
     Ok(Chunk {

@@ -318,11 +318,12 @@ impl SegmentReader {
                 continue;
             }
             let ch = &meta.cols[COL_DIM0 + d];
-            let ids: Vec<u32> = match ch.width {
-                0 => vec![0; rows],
+            let count = if ch.per_run() { b.runs.len() } else { rows };
+            let ids: Vec<u32> = match ch.id_width() {
+                0 => vec![0; count],
                 w => {
                     let raw = self.read_chunk(ch, "dimension column")?;
-                    if raw.len() != rows * w as usize {
+                    if raw.len() != count * w {
                         return Err(corrupted(
                             &self.path,
                             "dimension column has the wrong length",
@@ -345,6 +346,15 @@ impl SegmentReader {
             if ids.iter().any(|&i| i >= n) {
                 return Err(corrupted(&self.path, "dimension id beyond its dictionary"));
             }
+            let ids = if ch.per_run() {
+                let mut all = Vec::with_capacity(rows);
+                for (r, &id) in b.runs.iter().zip(&ids) {
+                    all.resize(all.len() + r.len as usize, id);
+                }
+                all
+            } else {
+                ids
+            };
             b.dims[d] = Some(ids);
         }
         if proj.props {

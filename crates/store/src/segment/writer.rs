@@ -13,7 +13,7 @@ use crate::error::{IoContext, Result};
 
 /// Rows per block, ended at the next visitor boundary.
 pub(crate) const BLOCK_ROWS: usize = 65_536;
-const ZSTD_LEVEL: i32 = 3;
+const ZSTD_LEVEL: i32 = 9;
 
 /// Interns strings into ids; id 0 is always the empty string.
 #[derive(Default)]
@@ -229,8 +229,22 @@ impl SegmentWriter {
             i += n as usize;
         }
         cols.push(self.write_chunk(&s, 0)?);
-        // Dimensions: fixed-width ids, as narrow as the block's largest id allows.
-        for ids in &buf.dims {
+        // Dimensions: fixed-width ids, as narrow as the block's largest id allows. A
+        // dimension that is constant within every visitor run of the block (device,
+        // browser, OS, country, screen, language usually are) is stored once per run.
+        let mut per_run_ids: Vec<u32> = Vec::with_capacity(buf.runs.len());
+        for all_ids in &buf.dims {
+            per_run_ids.clear();
+            let mut constant = true;
+            let mut i = 0usize;
+            for &(_, _, n) in &buf.runs {
+                let run = &all_ids[i..i + n as usize];
+                constant &= run.iter().all(|&x| x == run[0]);
+                per_run_ids.push(run[0]);
+                i += n as usize;
+            }
+            let per_run = constant && buf.runs.len() < all_ids.len();
+            let ids: &[u32] = if per_run { &per_run_ids } else { all_ids };
             let max = ids.iter().copied().max().unwrap_or(0);
             let width: u8 = match max {
                 0 => 0,
@@ -249,7 +263,8 @@ impl SegmentWriter {
                     .for_each(|&x| s.extend_from_slice(&x.to_le_bytes())),
                 _ => {}
             }
-            cols.push(self.write_chunk(&s, width)?);
+            let mode = if per_run && width > 0 { PER_RUN } else { 0 };
+            cols.push(self.write_chunk(&s, width | mode)?);
         }
         cols.push(self.write_chunk(&buf.props, 0)?);
         cols.push(self.write_chunk(&buf.revenue, 0)?);
