@@ -225,15 +225,31 @@ impl SegmentReader {
         let mut c = Cursor::new(&raw);
         let n = c.len(rows).map_err(de)?;
         runs.reserve(n);
+        let mut sites = Vec::with_capacity(n);
+        for _ in 0..n {
+            sites.push(c.uvarint().map_err(de)?);
+        }
+        let mut lens = Vec::with_capacity(n);
+        for _ in 0..n {
+            lens.push(c.uvarint().map_err(de)?);
+        }
+        let planes = c.bytes(n * 8).map_err(de)?;
+        if !c.is_empty() {
+            return Err(corrupted(&self.path, "visitor runs: trailing bytes"));
+        }
         let mut prev = 0u64;
         let mut start = 0u32;
-        for _ in 0..n {
-            let site = c.uvarint().map_err(de)? as u32;
-            let v = prev.wrapping_add(c.ivarint().map_err(de)? as u64);
-            let len = c.uvarint().map_err(de)? as u32;
-            if site as usize >= self.footer.sites.len() || len == 0 {
+        for i in 0..n {
+            let mut delta = 0u64;
+            for plane in 0..8 {
+                delta |= u64::from(planes[plane * n + i]) << (8 * plane);
+            }
+            let v = prev.wrapping_add(delta);
+            let (site, len) = (sites[i], lens[i]);
+            if site >= self.footer.sites.len() as u64 || len == 0 || len > u64::from(u32::MAX) {
                 return Err(corrupted(&self.path, "visitor runs: bad site or length"));
             }
+            let (site, len) = (site as u32, len as u32);
             runs.push(Run {
                 site,
                 visitor: v,

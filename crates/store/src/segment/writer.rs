@@ -203,16 +203,31 @@ impl SegmentWriter {
         }
         let buf = std::mem::take(&mut self.buf);
         let mut cols = Vec::with_capacity(COLS);
-        // Runs: count, then per run site id, visitor delta, length.
+        // Runs: count; every run's site id; every run's length; then the visitor id
+        // deltas as eight byte planes (all low bytes, then all second bytes, …). Hashed
+        // visitor ids are random, so a delta's low bytes are noise, but its high bytes
+        // are zero and a plane of zeros costs nothing once compressed.
         let mut s = std::mem::take(&mut self.scratch);
         s.clear();
         put_uvarint(&mut s, buf.runs.len() as u64);
-        let mut prev = 0u64;
-        for &(site, v, n) in &buf.runs {
+        for &(site, _, _) in &buf.runs {
             put_uvarint(&mut s, u64::from(site));
-            put_ivarint(&mut s, v.wrapping_sub(prev) as i64);
+        }
+        for &(_, _, n) in &buf.runs {
             put_uvarint(&mut s, u64::from(n));
-            prev = v;
+        }
+        let mut prev = 0u64;
+        let deltas: Vec<u64> = buf
+            .runs
+            .iter()
+            .map(|&(_, v, _)| {
+                let d = v.wrapping_sub(prev);
+                prev = v;
+                d
+            })
+            .collect();
+        for plane in 0..8 {
+            s.extend(deltas.iter().map(|d| (d >> (8 * plane)) as u8));
         }
         cols.push(self.write_chunk(&s, 0)?);
         // Timestamps: per run, first as offset from the block minimum, then deltas.
