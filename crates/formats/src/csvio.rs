@@ -486,18 +486,7 @@ impl Plan {
                 }
                 let d = dim_of(f)?;
                 find(&|t| *t == Target::Dim(d)).or_else(|| {
-                    let from_url = matches!(
-                        d,
-                        Dim::Host
-                            | Dim::Path
-                            | Dim::Query
-                            | Dim::UtmSource
-                            | Dim::UtmMedium
-                            | Dim::UtmCampaign
-                            | Dim::UtmTerm
-                            | Dim::UtmContent
-                    );
-                    if from_url {
+                    if d.comes_from_url() {
                         find(&|t| *t == Target::Url)
                     } else {
                         None

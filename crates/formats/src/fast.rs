@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 
 use cairn_model::{
     Dim, Event, Identify, PropValue, Record, Revenue, limits, parse_timestamp, parse_visitor_id,
-    query_param, split_url,
+    split_url,
 };
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 
@@ -79,39 +79,17 @@ impl Raw {
             }
             let parts = split_url(&url)?;
             url_given = true;
-            if ev.dim(Dim::Host).is_empty() {
-                ev.set(Dim::Host, parts.host);
-            }
-            if ev.dim(Dim::Path).is_empty() {
-                ev.set(Dim::Path, parts.path);
-            }
-            if ev.dim(Dim::Query).is_empty() {
-                ev.set(Dim::Query, parts.query);
-            }
+            ev.fill_from_url(parts);
         }
         if ev.name().is_empty() {
             return None;
         }
         if url_given {
-            for (d, key) in UTM {
-                if ev.dim(d).is_empty()
-                    && let Some(v) = query_param(ev.dim(Dim::Query), key)
-                {
-                    ev.set(d, v);
-                }
-            }
+            ev.fill_utm_from_query();
         }
         Some(Record::Event(ev))
     }
 }
-
-const UTM: [(Dim, &str); 5] = [
-    (Dim::UtmSource, "utm_source"),
-    (Dim::UtmMedium, "utm_medium"),
-    (Dim::UtmCampaign, "utm_campaign"),
-    (Dim::UtmTerm, "utm_term"),
-    (Dim::UtmContent, "utm_content"),
-];
 
 /// Every error of the fast path means "take the slow path".
 fn fail<E: de::Error>() -> E {

@@ -787,19 +787,7 @@ impl Batch {
             return Some(name.to_string());
         }
         // Host, path, query and UTM fields may come from the url column.
-        let from_url = matches!(
-            dim_of(name),
-            Some(
-                Dim::Host
-                    | Dim::Path
-                    | Dim::Query
-                    | Dim::UtmSource
-                    | Dim::UtmMedium
-                    | Dim::UtmCampaign
-                    | Dim::UtmTerm
-                    | Dim::UtmContent
-            )
-        );
+        let from_url = dim_of(name).is_some_and(Dim::comes_from_url);
         (from_url && has("url")).then(|| "url".to_string())
     }
 }

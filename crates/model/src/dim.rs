@@ -98,6 +98,21 @@ impl Dim {
         self as usize
     }
 
+    /// Whether an event's `url` can supply this dimension (host, path, query, UTM fields).
+    pub fn comes_from_url(self) -> bool {
+        matches!(
+            self,
+            Dim::Host
+                | Dim::Path
+                | Dim::Query
+                | Dim::UtmSource
+                | Dim::UtmMedium
+                | Dim::UtmCampaign
+                | Dim::UtmTerm
+                | Dim::UtmContent
+        )
+    }
+
     /// Longest accepted value.
     pub fn max_len(self) -> usize {
         use crate::limits::*;

@@ -168,6 +168,32 @@ pub struct UrlParts {
     pub query: String,
 }
 
+impl Event {
+    /// Sets host, path and query from a split URL, where they are not set already.
+    pub fn fill_from_url(&mut self, parts: UrlParts) {
+        for (d, v) in [
+            (Dim::Host, parts.host),
+            (Dim::Path, parts.path),
+            (Dim::Query, parts.query),
+        ] {
+            if self.dim(d).is_empty() {
+                self.set(d, v);
+            }
+        }
+    }
+
+    /// Sets the UTM fields not set already from the `utm_*` parameters of the query.
+    pub fn fill_utm_from_query(&mut self) {
+        for (d, key) in UTM {
+            if self.dim(d).is_empty()
+                && let Some(v) = query_param(self.dim(Dim::Query), key)
+            {
+                self.set(d, v);
+            }
+        }
+    }
+}
+
 /// Splits `https://host/path?query#fragment` (or `/path?query`) into its parts.
 pub fn split_url(url: &str) -> Option<UrlParts> {
     let rest = if let Some(r) = url.strip_prefix("https://") {
@@ -374,15 +400,7 @@ fn event_from_obj(
                 let parts =
                     split_url(&s).ok_or_else(|| ValidationError::new("url", Reason::BadUrl))?;
                 url_given = true;
-                if ev.dim(Dim::Host).is_empty() {
-                    ev.set(Dim::Host, parts.host);
-                }
-                if ev.dim(Dim::Path).is_empty() {
-                    ev.set(Dim::Path, parts.path);
-                }
-                if ev.dim(Dim::Query).is_empty() {
-                    ev.set(Dim::Query, parts.query);
-                }
+                ev.fill_from_url(parts);
             }
             "props" => ev.props = props_field(v)?,
             "revenue" => ev.revenue = revenue_field(v)?,
@@ -399,13 +417,7 @@ fn event_from_obj(
         return Err(ValidationError::new("name", Reason::Missing));
     }
     if url_given {
-        for (d, key) in UTM {
-            if ev.dim(d).is_empty()
-                && let Some(v) = query_param(ev.dim(Dim::Query), key)
-            {
-                ev.set(d, v);
-            }
-        }
+        ev.fill_utm_from_query();
     }
     Ok(ev)
 }
