@@ -19,7 +19,7 @@ use crate::identity::Identities;
 use crate::manifest::{Manifest, SegmentMeta};
 use crate::memtable::Memtable;
 use crate::segment::reader::SegmentReader;
-use crate::segment::writer::SegmentWriter;
+use crate::segment::writer::{SegmentWriter, Written};
 use crate::wal::{self, Entry, Erasure, TornTail};
 
 const DAY_MS: i64 = 86_400_000;
@@ -512,6 +512,19 @@ fn absorb(ids: &mut Identities, recs: Vec<Record>, drop_before: i64) -> Vec<Even
     evs
 }
 
+/// The manifest entry of a segment just written.
+fn segment_meta(id: u64, partition: i64, written: Written) -> SegmentMeta {
+    SegmentMeta {
+        id,
+        partition,
+        rows: written.rows,
+        min_ts: written.min_ts,
+        max_ts: written.max_ts,
+        bytes: written.bytes,
+        sites: written.sites,
+    }
+}
+
 /// K-way merge of sorted event streams by (site, visitor, ts); ties go to the earlier
 /// source. A heap keeps it O(log k) per event, for stores with many segments.
 pub(crate) fn merge_sorted<'a>(
@@ -728,16 +741,7 @@ impl Inner {
                 return Err(err);
             }
         }
-        let written = w.finish()?;
-        Ok(SegmentMeta {
-            id,
-            partition,
-            rows: written.rows,
-            min_ts: written.min_ts,
-            max_ts: written.max_ts,
-            bytes: written.bytes,
-            sites: written.sites,
-        })
+        Ok(segment_meta(id, partition, w.finish()?))
     }
 
     /// Atomically adds and removes segments in the manifest (and moves the log start).
@@ -899,16 +903,7 @@ impl Inner {
             w.abandon();
             return Ok(None);
         }
-        let written = w.finish()?;
-        Ok(Some(SegmentMeta {
-            id,
-            partition,
-            rows: written.rows,
-            min_ts: written.min_ts,
-            max_ts: written.max_ts,
-            bytes: written.bytes,
-            sites: written.sites,
-        }))
+        Ok(Some(segment_meta(id, partition, w.finish()?)))
     }
 
     fn drop_before(&self, cutoff: i64) -> Result<u64> {

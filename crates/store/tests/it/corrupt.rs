@@ -148,13 +148,7 @@ fn flipped_segment_bytes_are_detected_and_named() {
 #[test]
 fn truncated_segment_is_detected() {
     let recs = generated(3_000);
-    let root = tempfile::tempdir().unwrap();
-    let dir = root.path().join("s");
-    {
-        let s = Store::open(&dir, options()).unwrap();
-        s.import(recs).unwrap();
-        s.close().unwrap();
-    }
+    let (_root, dir) = imported(recs);
     let seg = files(&dir.join("segments"), "seg").remove(0);
     let len = fs::metadata(&seg).unwrap().len();
     fs::OpenOptions::new()
@@ -167,6 +161,16 @@ fn truncated_segment_is_detected() {
         .and_then(|s| s.verify())
         .expect_err("a truncated segment is detected");
     assert!(is_corrupt_at(&err, &seg), "{err}");
+}
+
+/// A store in a fresh temporary directory holding `recs`, bulk-imported and closed.
+fn imported(recs: Vec<Record>) -> (tempfile::TempDir, PathBuf) {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("s");
+    let s = Store::open(&dir, options()).unwrap();
+    s.import(recs).unwrap();
+    s.close().unwrap();
+    (root, dir)
 }
 
 fn wal_store(batches: usize) -> (tempfile::TempDir, PathBuf, Vec<Vec<Record>>) {
@@ -265,13 +269,7 @@ fn flipped_byte_in_the_middle_of_the_log_is_corruption() {
 #[test]
 fn damaged_manifest_is_reported() {
     let recs = generated(500);
-    let root = tempfile::tempdir().unwrap();
-    let dir = root.path().join("s");
-    {
-        let s = Store::open(&dir, options()).unwrap();
-        s.import(recs).unwrap();
-        s.close().unwrap();
-    }
+    let (_root, dir) = imported(recs);
     let manifest = dir.join("MANIFEST");
     let text = fs::read_to_string(&manifest).unwrap();
     fs::write(&manifest, text.replacen("\"rows\":", "\"rows\":1", 1)).unwrap();
@@ -284,13 +282,7 @@ fn damaged_manifest_is_reported() {
 #[test]
 fn missing_segment_is_reported() {
     let recs = generated(500);
-    let root = tempfile::tempdir().unwrap();
-    let dir = root.path().join("s");
-    {
-        let s = Store::open(&dir, options()).unwrap();
-        s.import(recs).unwrap();
-        s.close().unwrap();
-    }
+    let (_root, dir) = imported(recs);
     let seg = files(&dir.join("segments"), "seg").remove(0);
     fs::remove_file(&seg).unwrap();
     let err = Store::open(&dir, options())
