@@ -11,6 +11,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use cairn_model::{Dim, Event, Record};
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::compaction::CompactionPolicy;
 use crate::error::{IoContext, Result, StoreError};
@@ -819,18 +820,25 @@ impl Inner {
         }
         // Sort small keys, not the (large) events: site rank, visitor, time, and the
         // arrival index last, so ties keep arrival order.
-        let mut sites: Vec<&str> = events.iter().map(|e| e.site.as_str()).collect();
+        let mut sites: Vec<&str> = Vec::new();
+        let mut seen: FxHashSet<&str> = FxHashSet::default();
+        for e in events.iter() {
+            if seen.insert(e.site.as_str()) {
+                sites.push(&e.site);
+            }
+        }
         sites.sort_unstable();
-        sites.dedup();
+        let rank: FxHashMap<&str, u32> = sites
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (*s, i as u32))
+            .collect();
         let mut keys: Vec<(u32, u64, i64, u32)> = events
             .iter()
             .enumerate()
-            .map(|(i, e)| {
-                let rank = sites.binary_search(&e.site.as_str()).unwrap_or(0) as u32;
-                (rank, e.visitor, e.ts, i as u32)
-            })
+            .map(|(i, e)| (rank[e.site.as_str()], e.visitor, e.ts, i as u32))
             .collect();
-        drop(sites);
+        drop((sites, seen, rank));
         keys.sort_unstable();
         let refs: Vec<&Event> = keys.iter().map(|k| &events[k.3 as usize]).collect();
         let new = self.write_segments(&refs)?;
