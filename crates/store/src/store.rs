@@ -68,6 +68,18 @@ pub struct Recovery {
     pub removed_leftovers: Vec<PathBuf>,
 }
 
+impl Stats {
+    /// Bytes of every file of the store.
+    pub fn bytes_on_disk(&self) -> u64 {
+        self.segment_bytes + self.wal_bytes + self.other_bytes
+    }
+
+    /// Bytes on disk per event, when there are events.
+    pub fn bytes_per_event(&self) -> Option<f64> {
+        (self.events > 0).then(|| self.bytes_on_disk() as f64 / self.events as f64)
+    }
+}
+
 /// Figures for `cairn stats`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -85,6 +97,8 @@ pub struct Stats {
     pub segment_bytes: u64,
     /// Bytes of log files.
     pub wal_bytes: u64,
+    /// Bytes of the other files: manifest, identity links, lock.
+    pub other_bytes: u64,
     /// Earliest and latest event times.
     pub time_range: Option<(i64, i64)>,
     /// Events per site.
@@ -1078,6 +1092,13 @@ impl Inner {
             st.wal_bytes += fs::metadata(wal::wal_path(&waldir, n))
                 .map(|m| m.len())
                 .unwrap_or(0);
+        }
+        for ent in fs::read_dir(&self.dir).at(&self.dir)?.flatten() {
+            if let Ok(m) = ent.metadata()
+                && m.is_file()
+            {
+                st.other_bytes += m.len();
+            }
         }
         st.visitors = visitors.len() as u64;
         st.partitions = parts.len() as u64;

@@ -1,6 +1,5 @@
 //! `cairn stats [--json]`: what the store holds and what it costs on disk.
 
-use std::fs;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -15,11 +14,11 @@ use crate::store::{self, Open};
 
 pub fn run(data: &Path, args: StatsArgs) -> Result<ExitCode> {
     let store = store::open(data, Open::Existing)?;
-    let f = Figures::read(data, &store)?;
+    let stats = store.stats().context("reading the store's statistics")?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&to_json(data, &f))?);
+        println!("{}", serde_json::to_string_pretty(&to_json(data, &stats))?);
     } else {
-        print!("{}", table(data, &f));
+        print!("{}", table(data, &stats));
     }
     drop(store);
     Ok(ExitCode::SUCCESS)
@@ -27,49 +26,13 @@ pub fn run(data: &Path, args: StatsArgs) -> Result<ExitCode> {
 
 /// Prints the statistics of an open store as a table (for `cairn demo`).
 pub fn print_table(data: &Path, store: &Store) -> Result<()> {
-    let f = Figures::read(data, store)?;
-    print!("{}", table(data, &f));
+    let stats = store.stats().context("reading the store's statistics")?;
+    print!("{}", table(data, &stats));
     Ok(())
 }
 
-/// The store's figures, and the bytes of its other files (manifest, identity links).
-struct Figures {
-    stats: Stats,
-    other_bytes: u64,
-}
-
-impl Figures {
-    fn read(data: &Path, store: &Store) -> Result<Figures> {
-        let stats = store.stats().context("reading the store's statistics")?;
-        let mut total = 0;
-        for dir in [data.to_path_buf(), data.join("segments"), data.join("wal")] {
-            let entries =
-                fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))?;
-            for e in entries.flatten() {
-                if let Ok(m) = e.metadata()
-                    && m.is_file()
-                {
-                    total += m.len();
-                }
-            }
-        }
-        let other_bytes = total.saturating_sub(stats.segment_bytes + stats.wal_bytes);
-        Ok(Figures { stats, other_bytes })
-    }
-
-    /// Every file of the store: segments, log, manifest and identity links.
-    fn bytes_on_disk(&self) -> u64 {
-        self.stats.segment_bytes + self.stats.wal_bytes + self.other_bytes
-    }
-
-    fn bytes_per_event(&self) -> Option<f64> {
-        (self.stats.events > 0).then(|| self.bytes_on_disk() as f64 / self.stats.events as f64)
-    }
-}
-
 /// The JSON form: every figure as a number, times as RFC 3339.
-fn to_json(data: &Path, f: &Figures) -> serde_json::Value {
-    let s = &f.stats;
+fn to_json(data: &Path, s: &Stats) -> serde_json::Value {
     json!({
         "data_dir": data.display().to_string(),
         "events": s.events,
@@ -77,11 +40,11 @@ fn to_json(data: &Path, f: &Figures) -> serde_json::Value {
         "visitors": s.visitors,
         "partitions": s.partitions,
         "segments": s.segments,
-        "bytes_on_disk": f.bytes_on_disk(),
+        "bytes_on_disk": s.bytes_on_disk(),
         "segment_bytes": s.segment_bytes,
         "wal_bytes": s.wal_bytes,
-        "other_bytes": f.other_bytes,
-        "bytes_per_event": f.bytes_per_event(),
+        "other_bytes": s.other_bytes,
+        "bytes_per_event": s.bytes_per_event(),
         "time_range": s.time_range.map(|(a, b)| json!({
             "first": format_rfc3339_ms(a),
             "last": format_rfc3339_ms(b),
@@ -90,8 +53,7 @@ fn to_json(data: &Path, f: &Figures) -> serde_json::Value {
     })
 }
 
-fn table(data: &Path, f: &Figures) -> String {
-    let s = &f.stats;
+fn table(data: &Path, s: &Stats) -> String {
     let mut out = String::new();
     let mut row = |k: &str, v: String| out.push_str(&format!("{k:<12} {v}\n"));
     row("store", data.display().to_string());
@@ -120,15 +82,15 @@ fn table(data: &Path, f: &Figures) -> String {
         "on disk",
         format!(
             "{} (segments {}, log {}, other {})",
-            human::bytes(f.bytes_on_disk()),
+            human::bytes(s.bytes_on_disk()),
             human::bytes(s.segment_bytes),
             human::bytes(s.wal_bytes),
-            human::bytes(f.other_bytes)
+            human::bytes(s.other_bytes)
         ),
     );
     row(
         "bytes/event",
-        f.bytes_per_event()
+        s.bytes_per_event()
             .map_or("-".into(), |b| format!("{b:.2}")),
     );
     if !s.sites.is_empty() {
