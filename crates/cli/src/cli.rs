@@ -32,6 +32,8 @@ pub enum Command {
     Export(ExportArgs),
     /// Events, visitors, sites, partitions and bytes on disk.
     Stats(StatsArgs),
+    /// Run one query spec (goals, funnel or report) and print the result.
+    Query(QueryArgs),
     /// Fill an empty store with generated demo sites, or write generated events to a file.
     Demo(DemoArgs),
     /// Read every segment and check every checksum.
@@ -122,6 +124,29 @@ pub struct ExportArgs {
     /// Leave out the identify records (visitor → user links).
     #[arg(long)]
     pub events_only: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// The query spec (JSON, see docs/queries.md); `-` reads standard input.
+    #[arg(long, value_name = "FILE")]
+    pub spec: PathBuf,
+
+    /// Goals and funnels kept as code (TOML), added to the spec's own.
+    #[arg(long, value_name = "FILE.toml")]
+    pub defs: Option<PathBuf>,
+
+    /// Print JSON instead of tables.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Worker threads (default: every core).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+
+    /// Print how long the query took (to standard error).
+    #[arg(long)]
+    pub time: bool,
 }
 
 #[derive(Debug, Args)]

@@ -28,6 +28,7 @@ mod event;
 mod json;
 pub use json::{UrlParts, percent_decode, query_param, split_url};
 pub mod limits;
+pub mod query;
 mod time;
 mod validate;
 mod visitor;

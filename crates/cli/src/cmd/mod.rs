@@ -10,6 +10,7 @@ mod demo;
 mod export;
 pub mod import;
 mod maint;
+mod query;
 mod stats;
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
@@ -18,6 +19,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Import(a) => import::run(data, a),
         Command::Export(a) => export::run(data, a),
         Command::Stats(a) => stats::run(data, a),
+        Command::Query(a) => query::run(data, a),
         Command::Demo(a) => demo::run(data, a),
         Command::Verify => maint::verify(data),
         Command::Snapshot(a) => maint::snapshot(data, a),

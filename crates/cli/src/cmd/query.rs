@@ -1,0 +1,344 @@
+//! `cairn query --spec FILE|- [--defs FILE.toml] [--json]`: runs one query spec.
+
+use std::fmt::Write as _;
+use std::io::Read;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use cairn_engine::RunOptions;
+use cairn_model::query::result::{
+    CartResult, FormsResult, FunnelResult, GoalsResult, OverviewFigures, OverviewResult, PagesResult,
+    QueryResult, Rate, TimeStats,
+};
+use cairn_model::query::{Definitions, Query};
+
+use crate::cli::QueryArgs;
+use crate::human;
+use crate::store::{self, Open};
+
+pub fn run(data: &Path, args: QueryArgs) -> Result<ExitCode> {
+    let text = if args.spec.as_os_str() == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .context("reading the query spec from standard input")?;
+        s
+    } else {
+        std::fs::read_to_string(&args.spec)
+            .with_context(|| format!("reading the query spec {}", args.spec.display()))?
+    };
+    let mut q = match Query::from_json(&text) {
+        Ok(q) => q,
+        Err(e) => bail!("{}: {e}\n(see docs/queries.md for the spec's fields)", args.spec.display()),
+    };
+    if let Some(defs) = &args.defs {
+        let t = std::fs::read_to_string(defs).with_context(|| format!("reading {}", defs.display()))?;
+        let d = Definitions::from_toml(&t).map_err(|e| anyhow::anyhow!("{}: {e}", defs.display()))?;
+        q.merge_definitions(d).map_err(|e| anyhow::anyhow!("{}: {e}", defs.display()))?;
+    }
+    if let Err(e) = q.resolve() {
+        bail!("{}: {e}", args.spec.display());
+    }
+    let store = store::open(data, Open::Existing)?;
+    let mut opts = RunOptions::default();
+    if let Some(t) = args.threads {
+        opts.threads = t.max(1);
+    }
+    let t0 = Instant::now();
+    let res = cairn_engine::run(&store, &q, &opts).context("running the query")?;
+    let took = t0.elapsed();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&res)?);
+    } else {
+        print!("{}", render(&res));
+    }
+    if args.time {
+        eprintln!("query took {}", human::secs(took));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.2}%", x * 100.0)
+}
+
+fn rate(r: &Rate) -> String {
+    format!("{} [{} – {}]", pct(r.rate), pct(r.low), pct(r.high))
+}
+
+fn ms(v: f64) -> String {
+    let s = v / 1000.0;
+    if s < 60.0 {
+        format!("{s:.1}s")
+    } else if s < 3600.0 {
+        format!("{:.1}m", s / 60.0)
+    } else if s < 86_400.0 {
+        format!("{:.1}h", s / 3600.0)
+    } else {
+        format!("{:.1}d", s / 86_400.0)
+    }
+}
+
+fn times(t: &Option<TimeStats>) -> String {
+    match t {
+        Some(t) => format!("{} (p25 {}, p75 {}, p90 {})", ms(t.median_ms as f64), ms(t.p25_ms as f64), ms(t.p75_ms as f64), ms(t.p90_ms as f64)),
+        None => "–".into(),
+    }
+}
+
+/// A plain text table: columns padded to their widest cell.
+fn table(head: &[&str], rows: &[Vec<String>]) -> String {
+    let mut w: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            w[i] = w[i].max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line = |cells: Vec<&str>, out: &mut String| {
+        let parts: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c}{}", " ".repeat(w[i] - c.chars().count())))
+            .collect();
+        out.push_str(parts.join("  ").trim_end());
+        out.push('\n');
+    };
+    line(head.to_vec(), &mut out);
+    line(w.iter().map(|&n| "-".repeat(n)).collect::<Vec<_>>().iter().map(String::as_str).collect(), &mut out);
+    for r in rows {
+        line(r.iter().map(String::as_str).collect(), &mut out);
+    }
+    out
+}
+
+fn render(r: &QueryResult) -> String {
+    match r {
+        QueryResult::Goals(g) => goals(g),
+        QueryResult::Funnel(f) | QueryResult::Checkout(f) => funnel(f),
+        QueryResult::CartAbandonment(c) => cart(c),
+        QueryResult::Forms(f) => forms(f),
+        QueryResult::Pages(p) => pages(p),
+        QueryResult::Overview(o) => overview(o),
+    }
+}
+
+fn goals(g: &GoalsResult) -> String {
+    let mut out = String::new();
+    for t in &g.totals {
+        let _ = writeln!(out, "{}s: {}", t.unit.as_str(), human::count(t.total));
+    }
+    out.push('\n');
+    let mut head: Vec<String> = vec!["goal".into(), "kind".into(), "conversions".into()];
+    for t in &g.totals {
+        head.push(format!("per {} (95% CI)", t.unit.as_str()));
+        if g.previous_period.is_some() {
+            head.push("change (95% CI)".into());
+        }
+    }
+    head.push("value".into());
+    let rows: Vec<Vec<String>> = g
+        .goals
+        .iter()
+        .map(|row| {
+            let mut r = vec![
+                row.name.clone(),
+                format!("{:?} {:?}", row.conversion, row.role).to_lowercase(),
+                human::count(row.conversions),
+            ];
+            for ur in &row.rates {
+                r.push(rate(&ur.rate));
+                if let Some(c) = &ur.change {
+                    r.push(format!("{:+.2} pp [{:+.2}, {:+.2}]", c.diff * 100.0, c.low * 100.0, c.high * 100.0));
+                }
+            }
+            r.push(
+                row.value
+                    .iter()
+                    .map(|m| format!("{:.2} {}", m.total, m.currency))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            );
+            r
+        })
+        .collect();
+    out.push_str(&table(&head.iter().map(String::as_str).collect::<Vec<_>>(), &rows));
+    if !g.series.is_empty() {
+        let _ = writeln!(out, "\nper {} over time:", g.totals[0].unit.as_str());
+        let mut head = vec!["bucket".to_string(), format!("{}s", g.totals[0].unit.as_str())];
+        head.extend(g.goals.iter().map(|x| x.name.clone()));
+        let rows: Vec<Vec<String>> = g
+            .series
+            .iter()
+            .map(|b| {
+                let mut r = vec![b.label.clone(), human::count(b.totals[0])];
+                r.extend(b.rates.iter().map(|x| pct(x[0].rate)));
+                r
+            })
+            .collect();
+        out.push_str(&table(&head.iter().map(String::as_str).collect::<Vec<_>>(), &rows));
+    }
+    if let Some(by) = &g.breakdown_by {
+        let _ = writeln!(out, "\nby {by} (per {}):", g.totals[0].unit.as_str());
+        let mut head = vec![by.clone(), format!("{}s", g.totals[0].unit.as_str())];
+        head.extend(g.goals.iter().map(|x| x.name.clone()));
+        let rows: Vec<Vec<String>> = g
+            .breakdown
+            .iter()
+            .map(|b| {
+                let mut r = vec![b.value.clone(), human::count(b.totals[0])];
+                r.extend(b.rates.iter().map(|x| rate(&x[0])));
+                r
+            })
+            .collect();
+        out.push_str(&table(&head.iter().map(String::as_str).collect::<Vec<_>>(), &rows));
+    }
+    out
+}
+
+fn funnel(f: &FunnelResult) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "funnel per {}{}", f.unit.as_str(), if f.excluded > 0 { format!(" ({} excluded)", human::count(f.excluded)) } else { String::new() });
+    let open = f.steps.iter().any(|s| s.entrances.is_some());
+    let mut head = vec!["#", "step", "units"];
+    if open {
+        head.push("entrances");
+    }
+    head.extend(["from previous (95% CI)", "dropped", "from start", "time from previous: median (p25, p75, p90)"]);
+    let rows: Vec<Vec<String>> = f
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let mut r = vec![
+                format!("{}{}", i + 1, if s.optional { "?" } else { "" }),
+                s.label.clone(),
+                human::count(s.count),
+            ];
+            if let Some(e) = s.entrances {
+                r.push(human::count(e));
+            }
+            r.extend([
+                rate(&s.from_previous),
+                format!("{} ({})", human::count(s.dropped), pct(s.drop_off)),
+                pct(s.from_start.rate),
+                if i == 0 { String::new() } else { times(&s.time_from_previous) },
+            ]);
+            r
+        })
+        .collect();
+    out.push_str(&table(&head, &rows));
+    if let Some(by) = &f.breakdown_by {
+        let _ = writeln!(out, "\nby {by}:");
+        let mut head = vec![by.clone()];
+        head.extend((1..=f.steps.len()).map(|i| format!("step {i}")));
+        head.push("conversion (95% CI)".into());
+        let rows: Vec<Vec<String>> = f
+            .breakdown
+            .iter()
+            .map(|b| {
+                let mut r = vec![b.value.clone()];
+                r.extend(b.counts.iter().map(|&c| human::count(c)));
+                r.push(rate(&b.conversion));
+                r
+            })
+            .collect();
+        out.push_str(&table(&head.iter().map(String::as_str).collect::<Vec<_>>(), &rows));
+    }
+    if !f.trend.is_empty() {
+        out.push_str("\nby date of the first step:\n");
+        let rows: Vec<Vec<String>> = f
+            .trend
+            .iter()
+            .map(|t| vec![t.label.clone(), human::count(t.counts[0]), human::count(*t.counts.last().unwrap_or(&0)), rate(&t.conversion)])
+            .collect();
+        out.push_str(&table(&["bucket", "entered", "completed", "conversion (95% CI)"], &rows));
+    }
+    out
+}
+
+fn cart(c: &CartResult) -> String {
+    let rows = vec![
+        vec!["carts".into(), human::count(c.carts)],
+        vec!["purchased in the session".into(), human::count(c.purchased)],
+        vec!["abandoned".into(), format!("{} — {}", human::count(c.abandoned), rate(&c.abandonment))],
+        vec!["recovered later".into(), format!("{} — {} of abandoned", human::count(c.recovered), rate(&c.recovery))],
+        vec!["time to recover".into(), times(&c.time_to_recover)],
+    ];
+    table(&["cart abandonment", ""], &rows)
+}
+
+fn forms(f: &FormsResult) -> String {
+    let mut out = String::new();
+    for form in &f.forms {
+        let _ = writeln!(
+            out,
+            "form {}: {} starts, {} submitted ({}), abandonment {}, time to submit {}",
+            form.form,
+            human::count(form.starts),
+            human::count(form.submissions),
+            rate(&form.submission_rate),
+            pct(form.abandonment.rate),
+            times(&form.time_to_submit)
+        );
+        let rows: Vec<Vec<String>> = form
+            .fields
+            .iter()
+            .map(|x| vec![x.field.clone(), human::count(x.touched), human::count(x.last_before_abandon), times(&x.time)])
+            .collect();
+        out.push_str(&table(&["field", "touched", "last before abandoning", "time in field"], &rows));
+        out.push('\n');
+    }
+    if f.forms.is_empty() {
+        out.push_str("no form starts in the range\n");
+    }
+    out
+}
+
+fn pages(p: &PagesResult) -> String {
+    let rows: Vec<Vec<String>> = p
+        .pages
+        .iter()
+        .map(|r| {
+            vec![
+                r.path.clone(),
+                human::count(r.pageviews),
+                human::count(r.visitors),
+                human::count(r.entries),
+                human::count(r.exits),
+                pct(r.exit_rate.rate),
+                if r.entries > 0 { pct(r.bounce_rate.rate) } else { "–".into() },
+            ]
+        })
+        .collect();
+    table(&["page", "pageviews", "visitors", "entries", "exits", "exit rate", "bounce rate"], &rows)
+}
+
+fn figures(f: &OverviewFigures) -> Vec<String> {
+    vec![
+        human::count(f.visitors),
+        human::count(f.sessions),
+        human::count(f.pageviews),
+        rate(&f.bounce_rate),
+        format!("{:.2}", f.pages_per_session),
+        ms(f.mean_duration_ms),
+        ms(f.median_duration_ms as f64),
+    ]
+}
+
+fn overview(o: &OverviewResult) -> String {
+    let head = ["", "visitors", "sessions", "pageviews", "bounce rate (95% CI)", "pages/session", "mean duration", "median duration"];
+    let mut rows = vec![{
+        let mut r = vec!["all".to_string()];
+        r.extend(figures(&o.figures));
+        r
+    }];
+    for b in &o.series {
+        let mut r = vec![b.label.clone()];
+        r.extend(figures(&b.figures));
+        rows.push(r);
+    }
+    table(&head, &rows)
+}

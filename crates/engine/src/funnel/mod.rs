@@ -1,0 +1,660 @@
+//! Funnels: steps compiled to per-event step masks, units cut from timelines (visitor,
+//! session, lead, attempt), the level of each unit from [`core`], and the step counts,
+//! drop-offs, times to convert, breakdown and trend built from them.
+
+pub mod core;
+
+use cairn_model::query::result::{FunnelBreakdownRow, FunnelResult, FunnelStepResult, FunnelTrendPoint};
+use cairn_model::query::{Attribution, Condition, Field, FunnelSpec, PAGEVIEW, Query, Resolved, Step, Unit};
+use cairn_model::Dim;
+use cairn_store::{Scan, Store, Timeline};
+use rustc_hash::FxHashMap;
+
+use self::core::{Core, CoreExclusion, Outcome};
+use crate::buckets::Buckets;
+use crate::goals::Key;
+use crate::matcher::{EventPred, FieldReader, Needs};
+use crate::prepare::{Filters, Goals, Prepared};
+use crate::stats::{time_stats, wilson};
+use crate::{Error, RunOptions, scan_request};
+
+/// One alternative of a step: an optional goal and event conditions.
+struct Alt {
+    goal: Option<usize>,
+    pred: EventPred,
+}
+
+fn step_conds(s: &Step) -> Vec<Condition> {
+    let mut c = Vec::new();
+    if let Some(e) = &s.event {
+        c.push(Condition::eq_str(Field::Dim(Dim::Name), e));
+    }
+    if let Some(p) = &s.path {
+        if s.event.is_none() {
+            c.push(Condition::eq_str(Field::Dim(Dim::Name), PAGEVIEW));
+        }
+        c.push(Condition::new(
+            Field::Dim(Dim::Path),
+            s.path_match.unwrap_or_default().op(),
+            Some(cairn_model::query::CondValue::One(cairn_model::query::Scalar::Str(p.clone()))),
+        ));
+    }
+    c.extend(s.conditions.iter().cloned());
+    c
+}
+
+fn step_needs(s: &Step, needs: &mut Needs) {
+    for a in std::iter::once(s).chain(&s.any_of) {
+        needs.add_conds(&step_conds(a));
+    }
+}
+
+fn compile_step(scan: &Scan, q: &Query, s: &Step) -> Vec<Alt> {
+    let alts: Vec<&Step> = if s.any_of.is_empty() { vec![s] } else { s.any_of.iter().collect() };
+    alts.into_iter()
+        .map(|a| Alt {
+            goal: a.goal.as_ref().and_then(|g| q.goals.iter().position(|x| &x.name == g)),
+            pred: EventPred::new(scan, &[step_conds(a)]),
+        })
+        .collect()
+}
+
+fn alt_hit(alts: &[Alt], tl: &Timeline, prep: &Prepared, p: usize) -> bool {
+    alts.iter().any(|a| {
+        a.goal.is_none_or(|g| prep.hits[g].binary_search(&(p as u32)).is_ok())
+            && a.pred.test(tl, prep.kept[p] as usize)
+    })
+}
+
+/// A unit's result in the funnel.
+#[derive(Debug, Clone, Default)]
+struct UnitOut {
+    /// Steps reached (bit j = step j).
+    reached: u64,
+    /// Open funnels: steps reached from the previous step.
+    via_prev: u64,
+    /// Open funnels: the step the unit entered at.
+    entrance: Option<usize>,
+    /// Start of the counted chain.
+    start: i64,
+    /// (step, time) of the counted chain's steps, in step order.
+    times: Vec<(usize, i64)>,
+    /// Optional steps: (step, time from the previous required step, time from step 1).
+    optional_times: Vec<(usize, i64, i64)>,
+}
+
+/// The funnel's rules, compiled.
+struct Plan {
+    n: usize,
+    core: Core,
+    required: Vec<usize>,
+    optional: Vec<usize>,
+    open: bool,
+    exclusions: Vec<(usize, usize)>,
+}
+
+impl Plan {
+    fn new(spec: &FunnelSpec) -> Plan {
+        let n = spec.steps.len();
+        let required: Vec<usize> = (0..n).filter(|&j| !spec.steps[j].optional).collect();
+        let optional: Vec<usize> = (0..n).filter(|&j| spec.steps[j].optional).collect();
+        let core = Core {
+            n,
+            window: spec.window.ms,
+            within: spec.steps.iter().map(|s| s.within.map(|d| d.ms)).collect(),
+            mode: spec.mode,
+        };
+        Plan {
+            n,
+            core,
+            required,
+            optional,
+            open: spec.open,
+            exclusions: spec.exclusions.iter().map(|e| (e.between[0] - 1, e.between[1] - 1)).collect(),
+        }
+    }
+
+    /// A core over a subset of steps (in order): masks must be projected with [`project`].
+    fn sub_core(&self, steps: &[usize]) -> Core {
+        Core {
+            n: steps.len(),
+            window: self.core.window,
+            within: steps
+                .iter()
+                .enumerate()
+                .map(|(k, &j)| if k == 0 { None } else { self.core.within[j] })
+                .collect(),
+            mode: self.core.mode,
+        }
+    }
+
+    /// The outcome of one unit (events `ts`, step masks, exclusion masks), or `None`
+    /// when the unit does not enter the funnel or is excluded.
+    fn unit(&self, ts: &[i64], masks: &[u64], xmasks: &[u64], buf: &mut Vec<u64>) -> Option<UnitOut> {
+        if self.open {
+            return self.open_unit(ts, masks, buf);
+        }
+        let (core, sub_masks): (Core, &[u64]) = if self.optional.is_empty() {
+            (self.core.clone(), masks)
+        } else {
+            project(masks, &self.required, buf);
+            (self.sub_core(&self.required), &buf[..])
+        };
+        let o = core.run(ts, sub_masks);
+        if o.level == 0 {
+            return None;
+        }
+        let mut start = o.start;
+        let mut times = o.times;
+        if !self.exclusions.is_empty() {
+            let excl = self.exclusions_of(ts, xmasks);
+            if excl.iter().any(|x| !x.times.is_empty()) {
+                start = core.clean_start(ts, sub_masks, o.level, &excl, None)?;
+                times = core.ordered_from(ts, sub_masks, start).1;
+                times.truncate(o.level);
+            }
+        }
+        let mut out = UnitOut {
+            start,
+            ..UnitOut::default()
+        };
+        for (k, &t) in times.iter().enumerate() {
+            let j = if self.optional.is_empty() { k } else { self.required[k] };
+            out.reached |= 1 << j;
+            out.times.push((j, t));
+        }
+        if !self.optional.is_empty() {
+            let mut sub = Vec::new();
+            for &j in &self.optional {
+                let mut steps: Vec<usize> = self.required.iter().copied().filter(|&r| r < j).collect();
+                steps.push(j);
+                project(masks, &steps, &mut sub);
+                let c = self.sub_core(&steps);
+                let so = c.run(ts, &sub);
+                if so.level == steps.len() {
+                    out.reached |= 1 << j;
+                    let t = so.times[so.level - 1];
+                    let prev = if so.level >= 2 { so.times[so.level - 2] } else { t };
+                    out.optional_times.push((j, t - prev, t - so.times[0]));
+                }
+            }
+        }
+        Some(out)
+    }
+
+    fn exclusions_of(&self, ts: &[i64], xmasks: &[u64]) -> Vec<CoreExclusion> {
+        let pos = |j: usize| if self.optional.is_empty() { j } else { self.required.iter().position(|&r| r == j).unwrap_or(j) };
+        self.exclusions
+            .iter()
+            .enumerate()
+            .map(|(x, &(i, j))| CoreExclusion {
+                i: pos(i),
+                j: pos(j),
+                times: (0..ts.len()).filter(|&e| xmasks[e] >> x & 1 == 1).map(|e| ts[e]).collect(),
+            })
+            .collect()
+    }
+
+    fn open_unit(&self, ts: &[i64], masks: &[u64], buf: &mut Vec<u64>) -> Option<UnitOut> {
+        let mut out = UnitOut::default();
+        let mut first: Option<Outcome> = None;
+        let mut first_k = 0;
+        for k in 0..self.n {
+            let steps: Vec<usize> = (k..self.n).collect();
+            project(masks, &steps, buf);
+            let o = self.sub_core(&steps).run(ts, buf);
+            if o.level == 0 {
+                continue;
+            }
+            for l in 0..o.level {
+                out.reached |= 1 << (k + l);
+                if l > 0 {
+                    out.via_prev |= 1 << (k + l);
+                }
+            }
+            if first.is_none() {
+                first_k = k;
+                first = Some(o);
+            }
+        }
+        let o = first?;
+        out.entrance = Some(first_k);
+        out.start = o.start;
+        out.times = o.times.iter().enumerate().map(|(l, &t)| (first_k + l, t)).collect();
+        Some(out)
+    }
+}
+
+/// Keeps, per event, the bits of `steps` (in that order) of its mask.
+fn project(masks: &[u64], steps: &[usize], out: &mut Vec<u64>) {
+    out.clear();
+    out.extend(masks.iter().map(|&m| {
+        let mut r = 0u64;
+        for (k, &j) in steps.iter().enumerate() {
+            r |= (m >> j & 1) << k;
+        }
+        r
+    }));
+}
+
+/// Aggregated results (mergeable across workers).
+#[derive(Default)]
+struct Acc {
+    counts: Vec<u64>,
+    via_prev: Vec<u64>,
+    entrances: Vec<u64>,
+    excluded: u64,
+    from_prev: Vec<Vec<i64>>,
+    from_start: Vec<Vec<i64>>,
+    bd: FxHashMap<Key, Vec<u64>>,
+    trend: Vec<u64>,
+}
+
+impl Acc {
+    fn new(n: usize, nb: usize) -> Acc {
+        Acc {
+            counts: vec![0; n],
+            via_prev: vec![0; n],
+            entrances: vec![0; n],
+            excluded: 0,
+            from_prev: vec![Vec::new(); n],
+            from_start: vec![Vec::new(); n],
+            bd: FxHashMap::default(),
+            trend: vec![0; nb * n],
+        }
+    }
+
+    fn merge(&mut self, o: Acc) {
+        for (a, b) in [(&mut self.counts, &o.counts), (&mut self.via_prev, &o.via_prev), (&mut self.entrances, &o.entrances), (&mut self.trend, &o.trend)] {
+            for (x, y) in a.iter_mut().zip(b) {
+                *x += y;
+            }
+        }
+        self.excluded += o.excluded;
+        for (a, b) in self.from_prev.iter_mut().zip(o.from_prev) {
+            a.extend(b);
+        }
+        for (a, b) in self.from_start.iter_mut().zip(o.from_start) {
+            a.extend(b);
+        }
+        for (k, v) in o.bd {
+            let e = self.bd.entry(k).or_insert_with(|| vec![0; v.len()]);
+            for (x, y) in e.iter_mut().zip(v) {
+                *x += y;
+            }
+        }
+    }
+}
+
+/// Everything a worker needs.
+struct Ctx<'a> {
+    q: &'a Query,
+    spec: &'a FunnelSpec,
+    scan: &'a Scan,
+    plan: Plan,
+    steps: Vec<Vec<Alt>>,
+    excl: Vec<Vec<Alt>>,
+    goals: Goals,
+    filters: Filters,
+    hold: Vec<FieldReader>,
+    breakdown: Option<FieldReader>,
+    buckets: Option<Buckets>,
+}
+
+#[derive(Default)]
+struct Scratch {
+    prep: Prepared,
+    masks: Vec<u64>,
+    xmasks: Vec<u64>,
+    ts: Vec<i64>,
+    m2: Vec<u64>,
+    buf: Vec<u64>,
+}
+
+pub(crate) fn run(
+    store: &Store,
+    q: &Query,
+    r: &Resolved,
+    spec: &FunnelSpec,
+    opts: &RunOptions,
+) -> Result<FunnelResult, Error> {
+    let mut needs = Needs::default();
+    Goals::needs(&q.goals, &mut needs);
+    Filters::needs(r, &mut needs);
+    for s in spec.steps.iter().chain(spec.exclusions.iter().map(|e| &e.step)) {
+        step_needs(s, &mut needs);
+    }
+    for f in &spec.hold {
+        needs.add_field(f);
+    }
+    if let Some(b) = &spec.breakdown {
+        needs.add_field(&b.by);
+    }
+    let stitch = spec.unit == Unit::Lead;
+    let scan = store.scan(scan_request(q, r.from, r.to, &needs, stitch))?;
+    let ctx = Ctx {
+        q,
+        spec,
+        plan: Plan::new(spec),
+        steps: spec.steps.iter().map(|s| compile_step(&scan, q, s)).collect(),
+        excl: spec.exclusions.iter().map(|e| compile_step(&scan, q, &e.step)).collect(),
+        goals: Goals::new(&scan, &q.goals),
+        filters: Filters::new(&scan, q, r),
+        hold: spec.hold.iter().map(|f| FieldReader::new(&scan, f)).collect(),
+        breakdown: spec.breakdown.as_ref().map(|b| FieldReader::new(&scan, &b.by)),
+        buckets: spec.trend.map(|iv| Buckets::new(r.from, r.to, iv, r.tz)),
+        scan: &scan,
+    };
+    let n = spec.steps.len();
+    let nb = ctx.buckets.as_ref().map_or(0, Buckets::len);
+    let states = scan.par_fold(
+        opts.threads,
+        || (Acc::new(n, nb), Scratch::default()),
+        |(acc, s), tl| ctx.timeline(tl, acc, s),
+    )?;
+    let mut acc = Acc::new(n, nb);
+    for (a, _) in states {
+        acc.merge(a);
+    }
+    Ok(ctx.build(acc))
+}
+
+impl Ctx<'_> {
+    fn timeline(&self, tl: &Timeline, acc: &mut Acc, s: &mut Scratch) {
+        if self.spec.unit == Unit::Lead && self.scan.user_of(tl.visitor).is_none() {
+            return;
+        }
+        s.prep.fill(tl, &self.filters, &self.goals, self.q.session_gap.ms);
+        if s.prep.kept.is_empty() || !self.filters.keeps(|g| !s.prep.hits[g].is_empty()) {
+            return;
+        }
+        let prep = &s.prep;
+        s.masks.clear();
+        s.xmasks.clear();
+        for p in 0..prep.kept.len() {
+            let mut m = 0u64;
+            for (j, alts) in self.steps.iter().enumerate() {
+                if alt_hit(alts, tl, prep, p) {
+                    m |= 1 << j;
+                }
+            }
+            s.masks.push(m);
+            let mut x = 0u64;
+            for (k, alts) in self.excl.iter().enumerate() {
+                if alt_hit(alts, tl, prep, p) {
+                    x |= 1 << k;
+                }
+            }
+            s.xmasks.push(x);
+        }
+        match self.spec.unit {
+            Unit::Session => {
+                for &(a, b) in &prep.sessions {
+                    let (a, b) = (a as usize, b as usize);
+                    self.one_unit(tl, prep, a, b, &s.masks, &s.xmasks, acc, &mut s.m2, &mut s.buf, &mut s.ts);
+                }
+            }
+            Unit::Attempt => self.attempts(tl, prep, &s.masks, &s.xmasks, acc),
+            Unit::Visitor | Unit::Lead => {
+                let n = prep.kept.len();
+                self.one_unit(tl, prep, 0, n, &s.masks, &s.xmasks, acc, &mut s.m2, &mut s.buf, &mut s.ts);
+            }
+        }
+    }
+
+    /// The unit made of kept positions `[a, b)`, with hold-constant partitions.
+    #[allow(clippy::too_many_arguments)]
+    fn one_unit(
+        &self,
+        tl: &Timeline,
+        prep: &Prepared,
+        a: usize,
+        b: usize,
+        masks: &[u64],
+        xmasks: &[u64],
+        acc: &mut Acc,
+        m2: &mut Vec<u64>,
+        buf: &mut Vec<u64>,
+        _ts: &mut Vec<i64>,
+    ) {
+        let ts = &prep.ts[a..b];
+        let (masks, xmasks) = (&masks[a..b], &xmasks[a..b]);
+        if masks.iter().all(|&m| m == 0) {
+            return;
+        }
+        let out = if self.hold.is_empty() {
+            self.plan.unit(ts, masks, xmasks, buf)
+        } else {
+            // One funnel per held value; the unit counts with its best one.
+            let tokens: Vec<Option<Vec<(u8, u64)>>> = (a..b)
+                .map(|p| {
+                    let i = prep.kept[p] as usize;
+                    self.hold.iter().map(|h| h.token(tl, i)).collect::<Option<Vec<_>>>()
+                })
+                .collect();
+            let mut values: Vec<&Vec<(u8, u64)>> = tokens
+                .iter()
+                .zip(masks)
+                .filter(|(_, m)| **m != 0)
+                .filter_map(|(t, _)| t.as_ref())
+                .collect();
+            values.sort();
+            values.dedup();
+            let mut best: Option<UnitOut> = None;
+            for v in values {
+                m2.clear();
+                m2.extend(masks.iter().zip(&tokens).map(|(&m, t)| if t.as_ref() == Some(v) { m } else { 0 }));
+                if let Some(o) = self.plan.unit(ts, m2, xmasks, buf) {
+                    let better = best.as_ref().is_none_or(|b| {
+                        (o.reached.count_ones(), o.start) > (b.reached.count_ones(), b.start)
+                    });
+                    if better {
+                        best = Some(o);
+                    }
+                }
+            }
+            best
+        };
+        match out {
+            Some(o) => self.count(tl, prep, a, b, masks, &o, acc),
+            None => {
+                // Entered but excluded: it had a first-step event.
+                if !self.plan.open && masks.iter().any(|&m| m & 1 == 1) && !self.plan.exclusions.is_empty() {
+                    acc.excluded += 1;
+                }
+            }
+        }
+    }
+
+    fn attempts(&self, tl: &Timeline, prep: &Prepared, masks: &[u64], xmasks: &[u64], acc: &mut Acc) {
+        let core = &self.plan.core;
+        let ts = &prep.ts[..];
+        let n = self.plan.n;
+        let mut p = 0usize;
+        while let Some(e) = (p..ts.len()).find(|&e| masks[e] & 1 == 1) {
+            let start = ts[e];
+            let (level, times) = core.ordered_from(ts, masks, start);
+            let end = if level == n { times[n - 1] } else { start + core.window };
+            let mut ok = true;
+            if !self.plan.exclusions.is_empty() {
+                let excl = self.plan.exclusions_of(ts, xmasks);
+                if excl.iter().any(|x| !x.times.is_empty()) {
+                    ok = core.clean_start(ts, masks, level, &excl, Some(start)).is_some();
+                }
+            }
+            if ok {
+                let o = UnitOut {
+                    reached: if level >= 64 { u64::MAX } else { (1u64 << level) - 1 },
+                    start,
+                    times: times.iter().copied().enumerate().collect(),
+                    ..UnitOut::default()
+                };
+                self.count(tl, prep, 0, ts.len(), masks, &o, acc);
+            } else {
+                acc.excluded += 1;
+            }
+            p = ts.partition_point(|&t| t <= end);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn count(&self, tl: &Timeline, prep: &Prepared, a: usize, b: usize, masks: &[u64], o: &UnitOut, acc: &mut Acc) {
+        let n = self.plan.n;
+        for j in 0..n {
+            if o.reached >> j & 1 == 1 {
+                acc.counts[j] += 1;
+            }
+            if o.via_prev >> j & 1 == 1 {
+                acc.via_prev[j] += 1;
+            }
+        }
+        if let Some(e) = o.entrance {
+            acc.entrances[e] += 1;
+        }
+        if let Some((_, t0)) = o.times.first() {
+            for w in o.times.windows(2) {
+                let (j, t) = w[1];
+                acc.from_prev[j].push(t - w[0].1);
+                acc.from_start[j].push(t - t0);
+            }
+        }
+        for &(j, dp, ds) in &o.optional_times {
+            acc.from_prev[j].push(dp);
+            acc.from_start[j].push(ds);
+        }
+        if let Some(bk) = &self.buckets {
+            let bi = bk.index(o.start);
+            for j in 0..n {
+                if o.reached >> j & 1 == 1 {
+                    acc.trend[bi * n + j] += 1;
+                }
+            }
+        }
+        if let (Some(rd), Some(bd)) = (&self.breakdown, &self.spec.breakdown) {
+            let key = self.unit_key(rd, bd.attribution, bd.step, tl, prep, a, b, masks, o);
+            let e = acc.bd.entry(key).or_insert_with(|| vec![0; n]);
+            for (j, x) in e.iter_mut().enumerate() {
+                if o.reached >> j & 1 == 1 {
+                    *x += 1;
+                }
+            }
+        }
+    }
+
+    /// The breakdown value of a unit: first (or last) non-empty value among its events
+    /// that match a step, or the value on the event of step k of its chain.
+    #[allow(clippy::too_many_arguments)]
+    fn unit_key(
+        &self,
+        rd: &FieldReader,
+        attr: Attribution,
+        step: Option<usize>,
+        tl: &Timeline,
+        prep: &Prepared,
+        a: usize,
+        b: usize,
+        masks: &[u64],
+        o: &UnitOut,
+    ) -> Key {
+        let tok = |p: usize| rd.token(tl, prep.kept[a + p] as usize);
+        match attr {
+            Attribution::First => (0..b - a).filter(|&p| masks[p] != 0).find_map(tok),
+            Attribution::Last => (0..b - a).rev().filter(|&p| masks[p] != 0).find_map(tok),
+            Attribution::Step => {
+                let k = step.unwrap_or(1) - 1;
+                let (_, t) = *o.times.iter().find(|(j, _)| *j == k)?;
+                let ts = &prep.ts[a..b];
+                (0..b - a).find(|&p| ts[p] == t && masks[p] >> k & 1 == 1).and_then(tok)
+            }
+        }
+    }
+
+    fn build(&self, acc: Acc) -> FunnelResult {
+        let n = self.plan.n;
+        let spec = self.spec;
+        let first = acc.counts[0];
+        let mut steps = Vec::with_capacity(n);
+        let mut from_prev = acc.from_prev;
+        let mut from_start = acc.from_start;
+        for j in 0..n {
+            let s = &spec.steps[j];
+            // The previous step a unit must have passed: the previous required one.
+            let prev = (0..j).rev().find(|&k| !spec.steps[k].optional);
+            let (prev_count, came) = match prev {
+                None => (acc.counts[j], acc.counts[j]),
+                Some(k) if self.plan.open => (acc.counts[k], acc.via_prev[j]),
+                Some(k) => (acc.counts[k], acc.counts[j]),
+            };
+            let dropped = prev_count.saturating_sub(came);
+            steps.push(FunnelStepResult {
+                label: s.display(),
+                optional: s.optional,
+                count: acc.counts[j],
+                entrances: self.plan.open.then_some(acc.entrances[j]),
+                from_previous: wilson(came, prev_count),
+                dropped,
+                drop_off: if prev_count > 0 { dropped as f64 / prev_count as f64 } else { 0.0 },
+                from_start: wilson(acc.counts[j], first),
+                time_from_previous: time_stats(std::mem::take(&mut from_prev[j])),
+                time_from_start: time_stats(std::mem::take(&mut from_start[j])),
+            });
+        }
+        let last_required = (0..n).rev().find(|&j| !spec.steps[j].optional).unwrap_or(n - 1);
+        let mut breakdown = Vec::new();
+        if let (Some(rd), Some(b)) = (&self.breakdown, &spec.breakdown) {
+            let mut rows: Vec<(String, Vec<u64>)> = acc
+                .bd
+                .into_iter()
+                .map(|(k, v)| (k.map_or_else(|| "(none)".to_string(), |t| rd.text(self.scan, t)), v))
+                .collect();
+            rows.sort_by(|x, y| y.1[0].cmp(&x.1[0]).then_with(|| x.0.cmp(&y.0)));
+            let mut other: Option<Vec<u64>> = None;
+            for (i, (v, c)) in rows.into_iter().enumerate() {
+                if i < b.limit {
+                    breakdown.push((v, c));
+                } else {
+                    let o = other.get_or_insert_with(|| vec![0; n]);
+                    for (x, y) in o.iter_mut().zip(c) {
+                        *x += y;
+                    }
+                }
+            }
+            if let Some(o) = other {
+                breakdown.push(("(other)".to_string(), o));
+            }
+        }
+        let breakdown = breakdown
+            .into_iter()
+            .map(|(value, counts)| FunnelBreakdownRow {
+                conversion: wilson(counts[last_required], counts[0]),
+                value,
+                counts,
+            })
+            .collect();
+        let trend = self
+            .buckets
+            .as_ref()
+            .map(|bk| {
+                (0..bk.len())
+                    .map(|bi| {
+                        let counts = acc.trend[bi * n..(bi + 1) * n].to_vec();
+                        FunnelTrendPoint {
+                            start: bk.start(bi),
+                            label: bk.label(bi).to_string(),
+                            conversion: wilson(counts[last_required], counts[0]),
+                            counts,
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        FunnelResult {
+            unit: spec.unit,
+            steps,
+            excluded: acc.excluded,
+            breakdown_by: spec.breakdown.as_ref().map(|b| b.by.to_string()),
+            breakdown,
+            trend,
+        }
+    }
+}

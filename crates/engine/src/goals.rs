@@ -1,0 +1,626 @@
+//! The goal conversion report: per goal and unit (session, visitor, lead), converting
+//! units over all units with Wilson intervals; conversions and value; time series;
+//! breakdown; comparison with the previous period.
+
+use std::collections::BTreeMap;
+
+use cairn_model::query::result::{
+    GoalRow, GoalsBreakdownRow, GoalsBucket, GoalsResult, Money, UnitRate, UnitTotal,
+};
+use cairn_model::query::{Counting, Field, GoalValue, GoalsSpec, Query, Resolved, Unit};
+use cairn_store::{Scan, Store, Timeline};
+use rustc_hash::FxHashMap;
+
+use crate::buckets::Buckets;
+use crate::matcher::{FieldReader, Needs};
+use crate::prepare::{Filters, Goals, Prepared};
+use crate::stats::{newcombe, wilson};
+use crate::{Error, RunOptions, scan_request};
+
+/// A breakdown value: a dictionary token, or none.
+pub(crate) type Key = Option<(u8, u64)>;
+
+#[derive(Clone, Default)]
+struct BdAcc {
+    totals: Vec<u64>,
+    conv: Vec<u64>,
+}
+
+/// Per-lead facts gathered from its visitors.
+#[derive(Default)]
+struct LeadAcc {
+    first_ts: i64,
+    key: Option<(i64, Key)>,
+    /// Per goal: first hit (ts, value).
+    first: Vec<Option<(i64, Option<(String, i128)>)>>,
+    buckets: Vec<u32>,
+    bucket_goals: Vec<(u32, u32)>,
+}
+
+struct Acc {
+    nu: usize,
+    ng: usize,
+    totals: Vec<u64>,
+    conv: Vec<u64>,
+    conversions: Vec<u64>,
+    values: Vec<BTreeMap<String, i128>>,
+    series_tot: Vec<u64>,
+    series_conv: Vec<u64>,
+    bd: FxHashMap<Key, BdAcc>,
+    leads: FxHashMap<String, LeadAcc>,
+}
+
+impl Acc {
+    fn new(nu: usize, ng: usize, nb: usize) -> Acc {
+        Acc {
+            nu,
+            ng,
+            totals: vec![0; nu],
+            conv: vec![0; ng * nu],
+            conversions: vec![0; ng],
+            values: vec![BTreeMap::new(); ng],
+            series_tot: vec![0; nb * nu],
+            series_conv: vec![0; nb * ng * nu],
+            bd: FxHashMap::default(),
+            leads: FxHashMap::default(),
+        }
+    }
+
+    fn merge(&mut self, o: Acc) {
+        add(&mut self.totals, &o.totals);
+        add(&mut self.conv, &o.conv);
+        add(&mut self.conversions, &o.conversions);
+        for (a, b) in self.values.iter_mut().zip(o.values) {
+            for (c, v) in b {
+                *a.entry(c).or_default() += v;
+            }
+        }
+        add(&mut self.series_tot, &o.series_tot);
+        add(&mut self.series_conv, &o.series_conv);
+        for (k, v) in o.bd {
+            let e = self.bd.entry(k).or_insert_with(|| BdAcc {
+                totals: vec![0; self.nu],
+                conv: vec![0; self.ng * self.nu],
+            });
+            add(&mut e.totals, &v.totals);
+            add(&mut e.conv, &v.conv);
+        }
+        for (k, v) in o.leads {
+            match self.leads.get_mut(&k) {
+                None => {
+                    self.leads.insert(k, v);
+                }
+                Some(l) => merge_lead(l, v),
+            }
+        }
+    }
+}
+
+fn add(a: &mut [u64], b: &[u64]) {
+    for (x, y) in a.iter_mut().zip(b) {
+        *x += y;
+    }
+}
+
+fn merge_lead(l: &mut LeadAcc, v: LeadAcc) {
+    l.first_ts = l.first_ts.min(v.first_ts);
+    if let Some((t, k)) = v.key
+        && l.key.as_ref().is_none_or(|(lt, _)| t < *lt)
+    {
+        l.key = Some((t, k));
+    }
+    for (a, b) in l.first.iter_mut().zip(v.first) {
+        if let Some(bv) = b
+            && a.as_ref().is_none_or(|av| bv.0 < av.0)
+        {
+            *a = Some(bv);
+        }
+    }
+    l.buckets.extend(v.buckets);
+    l.bucket_goals.extend(v.bucket_goals);
+}
+
+/// Everything fixed for one period's computation.
+struct Plan<'a> {
+    q: &'a Query,
+    spec: &'a GoalsSpec,
+    /// Report goal indices (into `q.goals`).
+    report: Vec<usize>,
+    units: Vec<Unit>,
+    counting: Vec<Counting>,
+    buckets: Option<Buckets>,
+}
+
+pub(crate) fn run(
+    store: &Store,
+    q: &Query,
+    r: &Resolved,
+    spec: &GoalsSpec,
+    opts: &RunOptions,
+) -> Result<GoalsResult, Error> {
+    let report: Vec<usize> = if spec.goals.is_empty() {
+        (0..q.goals.len()).collect()
+    } else {
+        spec.goals
+            .iter()
+            .filter_map(|n| q.goals.iter().position(|g| &g.name == n))
+            .collect()
+    };
+    let mut units = spec.units.clone();
+    units.dedup();
+    let first_unit = units[0];
+    let counting = report
+        .iter()
+        .map(|&g| match q.goals[g].count {
+            Counting::Unit => match first_unit {
+                Unit::Session => Counting::Session,
+                Unit::Lead => Counting::Unit,
+                _ => Counting::Visitor,
+            },
+            c => c,
+        })
+        .collect();
+    let plan = Plan {
+        q,
+        spec,
+        report,
+        units,
+        counting,
+        buckets: spec.interval.map(|iv| Buckets::new(r.from, r.to, iv, r.tz)),
+    };
+    let (cur, scan) = period(store, &plan, r, r.from, r.to, opts)?;
+    let prev = if spec.compare {
+        let len = r.to - r.from + 1;
+        let p = Plan { buckets: None, ..plan_clone(&plan) };
+        Some((period(store, &p, r, r.from - len, r.from - 1, opts)?.0, [r.from - len, r.from - 1]))
+    } else {
+        None
+    };
+    Ok(build(&plan, &scan, cur, prev))
+}
+
+fn plan_clone<'a>(p: &Plan<'a>) -> Plan<'a> {
+    Plan {
+        q: p.q,
+        spec: p.spec,
+        report: p.report.clone(),
+        units: p.units.clone(),
+        counting: p.counting.clone(),
+        buckets: None,
+    }
+}
+
+fn period(
+    store: &Store,
+    plan: &Plan<'_>,
+    r: &Resolved,
+    from: i64,
+    to: i64,
+    opts: &RunOptions,
+) -> Result<(Acc, Scan), Error> {
+    let q = plan.q;
+    let mut needs = Needs::default();
+    Goals::needs(&q.goals, &mut needs);
+    Filters::needs(r, &mut needs);
+    if let Some(b) = &plan.spec.breakdown {
+        needs.add_field(&b.by);
+    }
+    let scan = store.scan(scan_request(q, from, to, &needs, false))?;
+    let goals = Goals::new(&scan, &q.goals);
+    let filters = Filters::new(&scan, q, r);
+    let reader = plan.spec.breakdown.as_ref().map(|b| FieldReader::new(&scan, &b.by));
+    let nb = plan.buckets.as_ref().map_or(0, Buckets::len);
+    let (nu, ng) = (plan.units.len(), plan.report.len());
+    let states = scan.par_fold(
+        opts.threads,
+        || (Acc::new(nu, ng, nb), Prepared::default(), Vec::<u32>::new()),
+        |(acc, prep, scratch), tl| {
+            prep.fill(tl, &filters, &goals, q.session_gap.ms);
+            if prep.kept.is_empty() {
+                return;
+            }
+            visit(plan, &scan, &goals, &filters, reader.as_ref(), tl, prep, acc, scratch);
+        },
+    )?;
+    let mut acc = Acc::new(nu, ng, nb);
+    for (a, _, _) in states {
+        acc.merge(a);
+    }
+    finish_leads(plan, &goals, &filters, &mut acc);
+    Ok((acc, scan))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn visit(
+    plan: &Plan<'_>,
+    scan: &Scan,
+    goals: &Goals,
+    filters: &Filters,
+    reader: Option<&FieldReader>,
+    tl: &Timeline,
+    prep: &Prepared,
+    acc: &mut Acc,
+    scratch: &mut Vec<u32>,
+) {
+    let nu = acc.nu;
+    let report = &plan.report;
+    let lead = plan
+        .units
+        .contains(&Unit::Lead)
+        .then(|| scan.user_of(tl.visitor))
+        .flatten();
+    // Lead facts are gathered before the visitor-level behavioural filter: a lead is
+    // filtered on what all of its visitors did.
+    if let Some(user) = lead {
+        let l = acc.leads.entry(user.to_string()).or_insert_with(|| LeadAcc {
+            first_ts: i64::MAX,
+            first: vec![None; goals.len()],
+            ..LeadAcc::default()
+        });
+        let mine = LeadAcc {
+            first_ts: prep.ts[0],
+            key: reader.map(|rd| (visitor_key_ts(rd, tl, prep, goals), unit_key(rd, tl, prep, goals, 0, prep.kept.len() as u32))),
+            first: (0..goals.len())
+                .map(|g| {
+                    prep.hits[g].first().map(|&p| (prep.ts[p as usize], value_of(plan, scan, tl, prep, g, p)))
+                })
+                .collect(),
+            buckets: match &plan.buckets {
+                Some(b) => {
+                    let mut v: Vec<u32> = prep.ts.iter().map(|&t| b.index(t) as u32).collect();
+                    v.dedup();
+                    v
+                }
+                None => Vec::new(),
+            },
+            bucket_goals: match &plan.buckets {
+                Some(b) => report
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(ri, &g)| prep.hits[g].iter().map(move |&p| (b.index(prep.ts[p as usize]) as u32, ri as u32)))
+                    .collect(),
+                None => Vec::new(),
+            },
+        };
+        merge_lead(l, mine);
+    }
+    if !filters.keeps(|g| !prep.hits[g].is_empty()) {
+        return;
+    }
+    for (ui, unit) in plan.units.iter().enumerate() {
+        match unit {
+            Unit::Session => {
+                acc.totals[ui] += prep.sessions.len() as u64;
+                for (si, &(a, b)) in prep.sessions.iter().enumerate() {
+                    let bucket = plan.buckets.as_ref().map(|bk| bk.index(prep.ts[a as usize]));
+                    if let Some(bi) = bucket {
+                        acc.series_tot[bi * nu + ui] += 1;
+                    }
+                    let key = reader.map(|rd| unit_key(rd, tl, prep, goals, a, b));
+                    let conv_in = |g: usize| {
+                        let h = &prep.hits[g];
+                        let at = h.partition_point(|&p| p < a);
+                        h.get(at).is_some_and(|&p| p < b)
+                    };
+                    if let Some(k) = key {
+                        let e = bd_entry(acc, k);
+                        e.totals[ui] += 1;
+                    }
+                    for (ri, &g) in report.iter().enumerate() {
+                        if conv_in(g) {
+                            acc.conv[ri * nu + ui] += 1;
+                            if let Some(bi) = bucket {
+                                acc.series_conv[(bi * acc.ng + ri) * nu + ui] += 1;
+                            }
+                            if let Some(k) = key {
+                                bd_entry(acc, k).conv[ri * nu + ui] += 1;
+                            }
+                        }
+                    }
+                    let _ = si;
+                }
+            }
+            Unit::Visitor => {
+                acc.totals[ui] += 1;
+                let key = reader.map(|rd| unit_key(rd, tl, prep, goals, 0, prep.kept.len() as u32));
+                if let Some(k) = key {
+                    bd_entry(acc, k).totals[ui] += 1;
+                }
+                if let Some(bk) = &plan.buckets {
+                    scratch.clear();
+                    scratch.extend(prep.ts.iter().map(|&t| bk.index(t) as u32));
+                    scratch.dedup();
+                    for &bi in scratch.iter() {
+                        acc.series_tot[bi as usize * nu + ui] += 1;
+                    }
+                }
+                for (ri, &g) in report.iter().enumerate() {
+                    if prep.hits[g].is_empty() {
+                        continue;
+                    }
+                    acc.conv[ri * nu + ui] += 1;
+                    if let Some(k) = key {
+                        bd_entry(acc, k).conv[ri * nu + ui] += 1;
+                    }
+                    if let Some(bk) = &plan.buckets {
+                        scratch.clear();
+                        scratch.extend(prep.hits[g].iter().map(|&p| bk.index(prep.ts[p as usize]) as u32));
+                        scratch.dedup();
+                        for &bi in scratch.iter() {
+                            acc.series_conv[(bi as usize * acc.ng + ri) * nu + ui] += 1;
+                        }
+                    }
+                }
+            }
+            Unit::Lead | Unit::Attempt => {}
+        }
+    }
+    // Conversions and value (lead counting is settled in `finish_leads`).
+    for (ri, &g) in report.iter().enumerate() {
+        let hits = &prep.hits[g];
+        if hits.is_empty() {
+            continue;
+        }
+        let counted: Vec<u32> = match plan.counting[ri] {
+            Counting::Every => hits.clone(),
+            Counting::Session => {
+                let mut out = Vec::new();
+                let mut last = usize::MAX;
+                for &p in hits {
+                    let s = prep.session_of(p);
+                    if s != last {
+                        out.push(p);
+                        last = s;
+                    }
+                }
+                out
+            }
+            Counting::Visitor => vec![hits[0]],
+            Counting::Unit => Vec::new(),
+        };
+        acc.conversions[ri] += counted.len() as u64;
+        for p in counted {
+            if let Some((c, v)) = value_of(plan, scan, tl, prep, g, p) {
+                *acc.values[ri].entry(c).or_default() += v;
+            }
+        }
+    }
+}
+
+fn bd_entry(acc: &mut Acc, k: Key) -> &mut BdAcc {
+    let (nu, ng) = (acc.nu, acc.ng);
+    acc.bd.entry(k).or_insert_with(|| BdAcc {
+        totals: vec![0; nu],
+        conv: vec![0; ng * nu],
+    })
+}
+
+/// The value of goal `g`'s conversion at kept position `p`: (currency, micros).
+fn value_of(
+    plan: &Plan<'_>,
+    scan: &Scan,
+    tl: &Timeline,
+    prep: &Prepared,
+    g: usize,
+    p: u32,
+) -> Option<(String, i128)> {
+    match &plan.q.goals[g].value {
+        None => None,
+        Some(GoalValue::Fixed { fixed, currency }) => {
+            Some((currency.clone(), (fixed * 1e6).round() as i128))
+        }
+        Some(GoalValue::FromEvent(_)) => {
+            let i = prep.kept[p as usize] as usize;
+            let (m, c) = tl.revenue.get(i).copied().flatten()?;
+            Some((scan.currencies().get(c).to_string(), m as i128))
+        }
+    }
+}
+
+/// The breakdown key of the unit made of kept positions `[a, b)`: the first non-empty
+/// value; for landing and exit pages, the path of the first or last pageview.
+pub(crate) fn unit_key(rd: &FieldReader, tl: &Timeline, prep: &Prepared, goals: &Goals, a: u32, b: u32) -> Key {
+    let _ = goals;
+    match rd.field() {
+        Field::LandingPage => (a..b)
+            .find(|&p| prep.pageview[p as usize])
+            .and_then(|p| path_token(tl, prep.kept[p as usize] as usize)),
+        Field::ExitPage => (a..b)
+            .rev()
+            .find(|&p| prep.pageview[p as usize])
+            .and_then(|p| path_token(tl, prep.kept[p as usize] as usize)),
+        _ => (a..b).find_map(|p| rd.token(tl, prep.kept[p as usize] as usize)),
+    }
+}
+
+/// The time of the event that gives a visitor its breakdown key (for ordering a lead's
+/// visitors).
+fn visitor_key_ts(rd: &FieldReader, tl: &Timeline, prep: &Prepared, goals: &Goals) -> i64 {
+    let _ = goals;
+    let n = prep.kept.len() as u32;
+    let pos = match rd.field() {
+        Field::LandingPage => (0..n).find(|&p| prep.pageview[p as usize]),
+        Field::ExitPage => (0..n).rev().find(|&p| prep.pageview[p as usize]),
+        _ => (0..n).find(|&p| rd.token(tl, prep.kept[p as usize] as usize).is_some()),
+    };
+    match (rd.field(), pos) {
+        // The latest exit page wins: order by negated time.
+        (Field::ExitPage, Some(p)) => -prep.ts[p as usize],
+        (_, Some(p)) => prep.ts[p as usize],
+        (_, None) => i64::MAX,
+    }
+}
+
+fn path_token(tl: &Timeline, i: usize) -> Key {
+    let id = tl.dims[cairn_model::Dim::Path.index()][i];
+    (id != 0).then_some((0, id as u64))
+}
+
+fn finish_leads(plan: &Plan<'_>, goals: &Goals, filters: &Filters, acc: &mut Acc) {
+    let Some(ui) = plan.units.iter().position(|u| *u == Unit::Lead) else {
+        return;
+    };
+    let nu = acc.nu;
+    let leads = std::mem::take(&mut acc.leads);
+    for (_, mut l) in leads {
+        if !filters.keeps(|g| l.first[g].is_some()) {
+            continue;
+        }
+        let _ = goals;
+        acc.totals[ui] += 1;
+        let key = l.key.as_ref().map(|(_, k)| *k);
+        if let Some(k) = key {
+            bd_entry(acc, k).totals[ui] += 1;
+        }
+        l.buckets.sort_unstable();
+        l.buckets.dedup();
+        for &b in &l.buckets {
+            acc.series_tot[b as usize * nu + ui] += 1;
+        }
+        l.bucket_goals.sort_unstable();
+        l.bucket_goals.dedup();
+        for &(b, ri) in &l.bucket_goals {
+            acc.series_conv[(b as usize * acc.ng + ri as usize) * nu + ui] += 1;
+        }
+        for (ri, &g) in plan.report.iter().enumerate() {
+            let Some((_, v)) = &l.first[g] else { continue };
+            acc.conv[ri * nu + ui] += 1;
+            if let Some(k) = key {
+                bd_entry(acc, k).conv[ri * nu + ui] += 1;
+            }
+            if plan.counting[ri] == Counting::Unit {
+                acc.conversions[ri] += 1;
+                if let Some((c, m)) = v {
+                    *acc.values[ri].entry(c.clone()).or_default() += *m;
+                }
+            }
+        }
+    }
+}
+
+fn money(values: &BTreeMap<String, i128>, conversions: u64) -> Vec<Money> {
+    values
+        .iter()
+        .map(|(c, &m)| {
+            let total = m as f64 / 1e6;
+            Money {
+                currency: c.clone(),
+                total,
+                per_conversion: if conversions > 0 { total / conversions as f64 } else { 0.0 },
+            }
+        })
+        .collect()
+}
+
+fn build(plan: &Plan<'_>, scan: &Scan, cur: Acc, prev: Option<(Acc, [i64; 2])>) -> GoalsResult {
+    let nu = cur.nu;
+    let totals = plan
+        .units
+        .iter()
+        .enumerate()
+        .map(|(ui, &unit)| UnitTotal {
+            unit,
+            total: cur.totals[ui],
+        })
+        .collect();
+    let goals = plan
+        .report
+        .iter()
+        .enumerate()
+        .map(|(ri, &g)| {
+            let def = &plan.q.goals[g];
+            GoalRow {
+                name: def.name.clone(),
+                conversion: def.conversion,
+                role: def.role,
+                conversions: cur.conversions[ri],
+                previous_conversions: prev.as_ref().map(|(p, _)| p.conversions[ri]),
+                rates: plan
+                    .units
+                    .iter()
+                    .enumerate()
+                    .map(|(ui, &unit)| {
+                        let rate = wilson(cur.conv[ri * nu + ui], cur.totals[ui]);
+                        let previous = prev
+                            .as_ref()
+                            .map(|(p, _)| wilson(p.conv[ri * nu + ui], p.totals[ui]));
+                        UnitRate {
+                            unit,
+                            rate,
+                            change: previous.as_ref().map(|pr| newcombe(&rate, pr)),
+                            previous,
+                        }
+                    })
+                    .collect(),
+                value: money(&cur.values[ri], cur.conversions[ri]),
+            }
+        })
+        .collect();
+    let ng = cur.ng;
+    let series = plan
+        .buckets
+        .as_ref()
+        .map(|b| {
+            (0..b.len())
+                .map(|bi| GoalsBucket {
+                    start: b.start(bi),
+                    label: b.label(bi).to_string(),
+                    totals: cur.series_tot[bi * nu..(bi + 1) * nu].to_vec(),
+                    rates: (0..ng)
+                        .map(|ri| {
+                            (0..nu)
+                                .map(|ui| {
+                                    wilson(cur.series_conv[(bi * ng + ri) * nu + ui], cur.series_tot[bi * nu + ui])
+                                })
+                                .collect()
+                        })
+                        .collect(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut breakdown = Vec::new();
+    if let Some(b) = &plan.spec.breakdown {
+        let rd = FieldReader::new(scan, &b.by);
+        let mut rows: Vec<(String, BdAcc)> = cur
+            .bd
+            .into_iter()
+            .map(|(k, v)| (k.map_or_else(|| "(none)".to_string(), |t| rd.text(scan, t)), v))
+            .collect();
+        rows.sort_by(|a, b| b.1.totals[0].cmp(&a.1.totals[0]).then_with(|| a.0.cmp(&b.0)));
+        let mut other: Option<BdAcc> = None;
+        for (i, (v, acc)) in rows.into_iter().enumerate() {
+            if i < b.limit {
+                breakdown.push((v, acc));
+            } else {
+                let o = other.get_or_insert_with(|| BdAcc {
+                    totals: vec![0; nu],
+                    conv: vec![0; ng * nu],
+                });
+                add(&mut o.totals, &acc.totals);
+                add(&mut o.conv, &acc.conv);
+            }
+        }
+        if let Some(o) = other {
+            breakdown.push(("(other)".to_string(), o));
+        }
+    }
+    let breakdown = breakdown
+        .into_iter()
+        .map(|(value, a)| GoalsBreakdownRow {
+            value,
+            rates: (0..ng)
+                .map(|ri| (0..nu).map(|ui| wilson(a.conv[ri * nu + ui], a.totals[ui])).collect())
+                .collect(),
+            totals: a.totals,
+        })
+        .collect();
+    GoalsResult {
+        totals,
+        goals,
+        series,
+        breakdown_by: plan.spec.breakdown.as_ref().map(|b| b.by.to_string()),
+        breakdown,
+        previous_period: prev.map(|(_, p)| p),
+    }
+}

@@ -1,0 +1,199 @@
+//! Event predicates compiled against a scan's dictionaries: every string test is decided
+//! once per dictionary entry, so testing an event is a few array lookups.
+
+use cairn_model::query::{Condition, Field, ValueRef, ValueTest};
+use cairn_model::Dim;
+
+const DIM_COUNT: usize = Dim::ALL.len();
+use cairn_store::{PropVal, QueryDict, Scan, Timeline};
+
+/// What a query needs projected from the store.
+#[derive(Debug, Clone, Default)]
+pub struct Needs {
+    /// Dimensions.
+    pub dims: [bool; DIM_COUNT],
+    /// Custom properties.
+    pub props: bool,
+    /// Revenue.
+    pub revenue: bool,
+}
+
+impl Needs {
+    /// Records the columns a condition reads.
+    pub fn add_field(&mut self, f: &Field) {
+        match f {
+            Field::Dim(d) => self.dims[d.index()] = true,
+            Field::Prop(_) => self.props = true,
+            Field::LandingPage | Field::ExitPage => {
+                self.dims[Dim::Path.index()] = true;
+                self.dims[Dim::Name.index()] = true;
+            }
+        }
+    }
+
+    /// Records every field of a list of alternatives of conjunctions.
+    pub fn add_conds<'a>(&mut self, conds: impl IntoIterator<Item = &'a Condition>) {
+        for c in conds {
+            self.add_field(&c.field);
+        }
+    }
+
+    /// The projected dimensions.
+    pub fn dim_list(&self) -> Vec<Dim> {
+        Dim::ALL.into_iter().filter(|d| self.dims[d.index()]).collect()
+    }
+}
+
+struct PropTest {
+    key: Option<u32>,
+    test: ValueTest,
+    /// Over the property-value dictionary.
+    str_ok: Vec<bool>,
+    on_missing: bool,
+}
+
+struct Conj {
+    dims: Vec<(usize, Vec<bool>)>,
+    props: Vec<PropTest>,
+}
+
+/// A disjunction of conjunctions of conditions, compiled for one scan.
+pub struct EventPred {
+    alts: Vec<Conj>,
+    always: bool,
+}
+
+fn dict_mask(dict: &QueryDict, test: &ValueTest) -> Vec<bool> {
+    (0..dict.len() as u32)
+        .map(|id| test.test(ValueRef::of_dim(dict.get(id))))
+        .collect()
+}
+
+impl EventPred {
+    /// Compiles alternatives (any of), each a list of conditions (all of). An empty
+    /// conjunction matches every event.
+    pub fn new(scan: &Scan, alts: &[Vec<Condition>]) -> EventPred {
+        let mut out = Vec::new();
+        for conds in alts {
+            let mut c = Conj {
+                dims: Vec::new(),
+                props: Vec::new(),
+            };
+            for cond in conds {
+                let test = ValueTest::new(cond);
+                match &cond.field {
+                    Field::Dim(d) => c.dims.push((d.index(), dict_mask(scan.dict(*d), &test))),
+                    Field::Prop(k) => {
+                        let vals = scan.prop_values();
+                        let str_ok = (0..vals.len() as u32)
+                            .map(|id| test.test(Some(ValueRef::Str(vals.get(id)))))
+                            .collect();
+                        c.props.push(PropTest {
+                            key: scan.prop_keys().id(k),
+                            on_missing: test.test(None),
+                            test,
+                            str_ok,
+                        });
+                    }
+                    Field::LandingPage | Field::ExitPage => {}
+                }
+            }
+            out.push(c);
+        }
+        let always = out.iter().any(|c| c.dims.is_empty() && c.props.is_empty());
+        EventPred { alts: out, always }
+    }
+
+    /// Whether event `i` of the timeline matches.
+    #[inline]
+    pub fn test(&self, tl: &Timeline, i: usize) -> bool {
+        if self.always {
+            return true;
+        }
+        'alt: for c in &self.alts {
+            for (d, mask) in &c.dims {
+                if !mask[tl.dims[*d][i] as usize] {
+                    continue 'alt;
+                }
+            }
+            for p in &c.props {
+                let hit = match p.key {
+                    None => p.on_missing,
+                    Some(k) => match tl.props(i).iter().find(|e| e.key == k) {
+                        None => p.on_missing,
+                        Some(e) => match e.val {
+                            PropVal::Str(id) => p.str_ok[id as usize],
+                            PropVal::Num(x) => p.test.test(Some(ValueRef::Num(x))),
+                            PropVal::Bool(b) => p.test.test(Some(ValueRef::Bool(b))),
+                        },
+                    },
+                };
+                if !hit {
+                    continue 'alt;
+                }
+            }
+            return true;
+        }
+        false
+    }
+}
+
+/// Reads a field's value on event `i` as text (for breakdowns); `None` when missing.
+pub struct FieldReader {
+    field: Field,
+    key: Option<u32>,
+}
+
+impl FieldReader {
+    /// A reader for an event field (dimension or property).
+    pub fn new(scan: &Scan, field: &Field) -> FieldReader {
+        let key = match field {
+            Field::Prop(k) => scan.prop_keys().id(k),
+            _ => None,
+        };
+        FieldReader {
+            field: field.clone(),
+            key,
+        }
+    }
+
+    /// A cheap identity of the value on event `i`, to compare values without building
+    /// strings: (kind, id or bits). `None` when missing.
+    pub fn token(&self, tl: &Timeline, i: usize) -> Option<(u8, u64)> {
+        match &self.field {
+            Field::Dim(d) => {
+                let id = tl.dims[d.index()][i];
+                (id != 0).then_some((0, id as u64))
+            }
+            Field::Prop(_) => {
+                let k = self.key?;
+                let e = tl.props(i).iter().find(|e| e.key == k)?;
+                Some(match e.val {
+                    PropVal::Str(id) => (1, id as u64),
+                    PropVal::Num(x) => (2, x.to_bits()),
+                    PropVal::Bool(b) => (3, b as u64),
+                })
+            }
+            Field::LandingPage | Field::ExitPage => None,
+        }
+    }
+}
+
+impl FieldReader {
+    /// The field read.
+    pub fn field(&self) -> &Field {
+        &self.field
+    }
+
+    /// The text of a token from [`FieldReader::token`] (or a path token for landing and
+    /// exit pages).
+    pub fn text(&self, scan: &Scan, token: (u8, u64)) -> String {
+        match (token, &self.field) {
+            ((0, id), Field::Dim(d)) => scan.dict(*d).get(id as u32).to_string(),
+            ((0, id), _) => scan.dict(Dim::Path).get(id as u32).to_string(),
+            ((1, id), _) => scan.prop_values().get(id as u32).to_string(),
+            ((2, bits), _) => ValueRef::Num(f64::from_bits(bits)).to_text(),
+            ((_, b), _) => ValueRef::Bool(b != 0).to_text(),
+        }
+    }
+}

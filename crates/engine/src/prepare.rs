@@ -1,0 +1,266 @@
+//! Per-timeline preparation shared by the analyses: the events kept by the segment's
+//! event filters, their sessions, and where each goal converts.
+
+use cairn_model::Dim;
+use cairn_model::query::{Condition, FilterKind, Goal, GoalDef, PAGEVIEW, Query, Resolved};
+use cairn_store::{Scan, Timeline};
+
+use crate::matcher::{EventPred, Needs};
+
+enum GoalEval {
+    Event(EventPred),
+    Duration(i64),
+    Pages(u32),
+    Count(u32, EventPred),
+    Composite(u32, Vec<usize>),
+}
+
+/// The query's goals compiled for one scan.
+pub struct Goals {
+    /// Definitions, in spec order.
+    pub defs: Vec<Goal>,
+    evals: Vec<GoalEval>,
+    /// Evaluation order: every composite after the goals it refers to.
+    order: Vec<usize>,
+    pageview: EventPred,
+}
+
+impl Goals {
+    /// Records the columns the goals read.
+    pub fn needs(goals: &[Goal], needs: &mut Needs) {
+        needs.dims[Dim::Name.index()] = true;
+        for g in goals {
+            match g.def() {
+                GoalDef::Event(c) | GoalDef::Count { conds: c, .. } => needs.add_conds(&c),
+                _ => {}
+            }
+            if matches!(g.value, Some(cairn_model::query::GoalValue::FromEvent(_))) {
+                needs.revenue = true;
+            }
+        }
+    }
+
+    /// Compiles the goals.
+    pub fn new(scan: &Scan, defs: &[Goal]) -> Goals {
+        let evals = defs
+            .iter()
+            .map(|g| match g.def() {
+                GoalDef::Event(c) => GoalEval::Event(EventPred::new(scan, &[c])),
+                GoalDef::Duration(ms) => GoalEval::Duration(ms),
+                GoalDef::Pages(n) => GoalEval::Pages(n),
+                GoalDef::Count { min, conds } => GoalEval::Count(min, EventPred::new(scan, &[conds])),
+                GoalDef::Composite { k, of } => GoalEval::Composite(
+                    k,
+                    of.iter()
+                        .filter_map(|n| defs.iter().position(|d| &d.name == n))
+                        .collect(),
+                ),
+            })
+            .collect::<Vec<_>>();
+        let mut order = Vec::new();
+        let mut state = vec![0u8; defs.len()];
+        fn visit(i: usize, evals: &[GoalEval], state: &mut [u8], order: &mut Vec<usize>) {
+            if state[i] != 0 {
+                return;
+            }
+            state[i] = 1;
+            if let GoalEval::Composite(_, subs) = &evals[i] {
+                for &s in subs {
+                    visit(s, evals, state, order);
+                }
+            }
+            state[i] = 2;
+            order.push(i);
+        }
+        for i in 0..defs.len() {
+            visit(i, &evals, &mut state, &mut order);
+        }
+        Goals {
+            defs: defs.to_vec(),
+            evals,
+            order,
+            pageview: EventPred::new(scan, &[vec![Condition::eq_str(
+                cairn_model::query::Field::Dim(Dim::Name),
+                PAGEVIEW,
+            )]]),
+        }
+    }
+
+    /// Number of goals.
+    pub fn len(&self) -> usize {
+        self.defs.len()
+    }
+
+    /// Whether event `i` is a pageview.
+    pub fn is_pageview(&self, tl: &Timeline, i: usize) -> bool {
+        self.pageview.test(tl, i)
+    }
+}
+
+/// The segment's filters compiled for one scan.
+pub struct Filters {
+    event: Option<EventPred>,
+    /// (goal index, must have reached it).
+    pub behaviour: Vec<(usize, bool)>,
+}
+
+impl Filters {
+    /// Records the columns the filters read.
+    pub fn needs(r: &Resolved, needs: &mut Needs) {
+        for f in &r.filters {
+            if let FilterKind::Event(c) = f {
+                needs.add_field(&c.field);
+            }
+        }
+    }
+
+    /// Compiles the filters.
+    pub fn new(scan: &Scan, q: &Query, r: &Resolved) -> Filters {
+        let conds: Vec<Condition> = r
+            .filters
+            .iter()
+            .filter_map(|f| match f {
+                FilterKind::Event(c) => Some(c.clone()),
+                FilterKind::Behaviour(..) => None,
+            })
+            .collect();
+        let behaviour = r
+            .filters
+            .iter()
+            .filter_map(|f| match f {
+                FilterKind::Behaviour(name, did) => q
+                    .goals
+                    .iter()
+                    .position(|g| &g.name == name)
+                    .map(|i| (i, *did)),
+                FilterKind::Event(_) => None,
+            })
+            .collect();
+        Filters {
+            event: (!conds.is_empty()).then(|| EventPred::new(scan, &[conds])),
+            behaviour,
+        }
+    }
+
+    /// Whether a unit whose goals are `reached` passes the behavioural filters.
+    pub fn keeps(&self, reached: impl Fn(usize) -> bool) -> bool {
+        self.behaviour.iter().all(|&(g, did)| reached(g) == did)
+    }
+}
+
+/// One timeline, prepared.
+#[derive(Debug, Default, Clone)]
+pub struct Prepared {
+    /// Indices (into the timeline) of the events kept by the event filters.
+    pub kept: Vec<u32>,
+    /// Their times.
+    pub ts: Vec<i64>,
+    /// Sessions as `[start, end)` ranges of positions in `kept`.
+    pub sessions: Vec<(u32, u32)>,
+    /// Per goal, the positions (in `kept`) where it converts, ascending.
+    pub hits: Vec<Vec<u32>>,
+    /// Per kept event, whether it is a pageview.
+    pub pageview: Vec<bool>,
+}
+
+impl Prepared {
+    /// Fills in a timeline: filters, sessions (a gap of `gap` ms or more starts a new
+    /// one), and goal conversions.
+    pub fn fill(&mut self, tl: &Timeline, filters: &Filters, goals: &Goals, gap: i64) {
+        self.kept.clear();
+        self.ts.clear();
+        self.sessions.clear();
+        self.pageview.clear();
+        for i in 0..tl.len() {
+            if filters.event.as_ref().is_none_or(|p| p.test(tl, i)) {
+                self.kept.push(i as u32);
+                self.ts.push(tl.ts[i]);
+                self.pageview.push(goals.is_pageview(tl, i));
+            }
+        }
+        let n = self.kept.len() as u32;
+        let mut start = 0u32;
+        for p in 1..n {
+            if self.ts[p as usize] - self.ts[p as usize - 1] >= gap {
+                self.sessions.push((start, p));
+                start = p;
+            }
+        }
+        if n > 0 {
+            self.sessions.push((start, n));
+        }
+        self.hits.resize_with(goals.len(), Vec::new);
+        for &g in &goals.order {
+            let mut out = std::mem::take(&mut self.hits[g]);
+            out.clear();
+            match &goals.evals[g] {
+                GoalEval::Event(pred) => {
+                    for (p, &i) in self.kept.iter().enumerate() {
+                        if pred.test(tl, i as usize) {
+                            out.push(p as u32);
+                        }
+                    }
+                }
+                GoalEval::Duration(ms) => {
+                    for &(a, b) in &self.sessions {
+                        let t0 = self.ts[a as usize];
+                        if let Some(p) = (a..b).find(|&p| self.ts[p as usize] - t0 >= *ms) {
+                            out.push(p);
+                        }
+                    }
+                }
+                GoalEval::Pages(k) => {
+                    for &(a, b) in &self.sessions {
+                        let mut seen = 0;
+                        for p in a..b {
+                            if self.pageview[p as usize] {
+                                seen += 1;
+                                if seen == *k {
+                                    out.push(p);
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                }
+                GoalEval::Count(k, pred) => {
+                    for &(a, b) in &self.sessions {
+                        let mut seen = 0;
+                        for p in a..b {
+                            if pred.test(tl, self.kept[p as usize] as usize) {
+                                seen += 1;
+                                if seen == *k {
+                                    out.push(p);
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                }
+                GoalEval::Composite(k, subs) => {
+                    let mut firsts: Vec<u32> = Vec::with_capacity(subs.len());
+                    for &(a, b) in &self.sessions {
+                        firsts.clear();
+                        for &s in subs {
+                            let h = &self.hits[s];
+                            let at = h.partition_point(|&p| p < a);
+                            if let Some(&p) = h.get(at).filter(|&&p| p < b) {
+                                firsts.push(p);
+                            }
+                        }
+                        if firsts.len() >= *k as usize {
+                            firsts.sort_unstable();
+                            out.push(firsts[*k as usize - 1]);
+                        }
+                    }
+                }
+            }
+            self.hits[g] = out;
+        }
+    }
+
+    /// The session holding position `p`.
+    pub fn session_of(&self, p: u32) -> usize {
+        self.sessions.partition_point(|&(_, b)| b <= p)
+    }
+}

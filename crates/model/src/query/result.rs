@@ -1,0 +1,388 @@
+//! Results of the analyses: what both backends return for a query spec, serialised as
+//! the JSON of `cairn query --json` and the HTTP API.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Conversion, Role, Unit};
+
+/// A proportion with its Wilson 95% interval.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Rate {
+    /// Numerator.
+    pub num: u64,
+    /// Denominator.
+    pub den: u64,
+    /// num / den (0 when den is 0).
+    pub rate: f64,
+    /// Lower end of the 95% interval.
+    pub low: f64,
+    /// Upper end of the 95% interval.
+    pub high: f64,
+}
+
+/// A difference of two rates (this period minus the other) with its 95% interval.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Diff {
+    /// Difference of the rates.
+    pub diff: f64,
+    /// Lower end of the 95% interval (Newcombe's hybrid score method).
+    pub low: f64,
+    /// Upper end.
+    pub high: f64,
+}
+
+/// A total monetary value in one currency.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Money {
+    /// ISO 4217 code.
+    pub currency: String,
+    /// Total value.
+    pub total: f64,
+    /// Average per counted conversion.
+    pub per_conversion: f64,
+}
+
+/// Distribution of times (milliseconds).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimeStats {
+    /// Number of values.
+    pub count: u64,
+    /// 25th percentile.
+    pub p25_ms: i64,
+    /// Median.
+    pub median_ms: i64,
+    /// 75th percentile.
+    pub p75_ms: i64,
+    /// 90th percentile.
+    pub p90_ms: i64,
+    /// Mean.
+    pub mean_ms: f64,
+    /// Counts per bin.
+    pub histogram: Vec<HistBin>,
+}
+
+/// One histogram bin: values in `[from_ms, to_ms)` (no upper end for the last).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistBin {
+    /// Label, e.g. `1m–5m`.
+    pub label: String,
+    /// Lower end (inclusive).
+    pub from_ms: i64,
+    /// Upper end (exclusive), none for the last bin.
+    pub to_ms: Option<i64>,
+    /// Number of values.
+    pub count: u64,
+}
+
+/// The number of units in the range, per unit kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnitTotal {
+    /// Unit.
+    pub unit: Unit,
+    /// Units with at least one event in the range (after filters).
+    pub total: u64,
+}
+
+/// One goal's rate for one unit kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnitRate {
+    /// Unit.
+    pub unit: Unit,
+    /// Converting units / all units.
+    pub rate: Rate,
+    /// The same in the previous period (when compared).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<Rate>,
+    /// This period minus the previous one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<Diff>,
+}
+
+/// One goal's row of the report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GoalRow {
+    /// Goal name.
+    pub name: String,
+    /// Micro or macro.
+    pub conversion: Conversion,
+    /// Milestone or secondary.
+    pub role: Role,
+    /// Conversions, counted as the goal says (once per unit, session, visitor, or every
+    /// occurrence).
+    pub conversions: u64,
+    /// Conversions in the previous period (when compared).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_conversions: Option<u64>,
+    /// Rates, one per requested unit.
+    pub rates: Vec<UnitRate>,
+    /// Value of the counted conversions, per currency.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub value: Vec<Money>,
+}
+
+/// One time bucket of a goal report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GoalsBucket {
+    /// Bucket start (ms).
+    pub start: i64,
+    /// Bucket start in the query's time zone, e.g. `2026-03-01` or `2026-03-01 14:00`.
+    pub label: String,
+    /// Units active in the bucket, per requested unit.
+    pub totals: Vec<u64>,
+    /// `rates[goal][unit]`, goals in report order.
+    pub rates: Vec<Vec<Rate>>,
+}
+
+/// One value of a breakdown in a goal report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GoalsBreakdownRow {
+    /// The value; `(none)` when unset, `(other)` for values beyond the limit.
+    pub value: String,
+    /// Units with this value, per requested unit.
+    pub totals: Vec<u64>,
+    /// `rates[goal][unit]`.
+    pub rates: Vec<Vec<Rate>>,
+}
+
+/// The goal conversion report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GoalsResult {
+    /// Units in the range.
+    pub totals: Vec<UnitTotal>,
+    /// One row per goal.
+    pub goals: Vec<GoalRow>,
+    /// Time series (when an interval was asked).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub series: Vec<GoalsBucket>,
+    /// The breakdown field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breakdown_by: Option<String>,
+    /// Breakdown rows, largest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub breakdown: Vec<GoalsBreakdownRow>,
+    /// The previous period compared with, `[from, to]` in ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_period: Option<[i64; 2]>,
+}
+
+/// One step of a funnel result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FunnelStepResult {
+    /// Label.
+    pub label: String,
+    /// Whether the step may be skipped.
+    pub optional: bool,
+    /// Units that reached the step.
+    pub count: u64,
+    /// Open funnels: units whose first step in the funnel is this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entrances: Option<u64>,
+    /// Units that came here from the previous (required) step / units at that step.
+    pub from_previous: Rate,
+    /// Units at the previous step that did not reach this one.
+    pub dropped: u64,
+    /// dropped / units at the previous step.
+    pub drop_off: f64,
+    /// count / units at step 1 (the funnel's conversion to this step).
+    pub from_start: Rate,
+    /// Time from the previous step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_from_previous: Option<TimeStats>,
+    /// Time from step 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_from_start: Option<TimeStats>,
+}
+
+/// One value of a funnel breakdown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FunnelBreakdownRow {
+    /// The value (`(none)`, `(other)` as in goal reports).
+    pub value: String,
+    /// Units reaching each step.
+    pub counts: Vec<u64>,
+    /// Last step / first step.
+    pub conversion: Rate,
+}
+
+/// One bucket of a funnel trend (units by the date of their first step).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FunnelTrendPoint {
+    /// Bucket start (ms).
+    pub start: i64,
+    /// Bucket label in the query's time zone.
+    pub label: String,
+    /// Units reaching each step.
+    pub counts: Vec<u64>,
+    /// Last step / first step.
+    pub conversion: Rate,
+}
+
+/// A funnel result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FunnelResult {
+    /// Unit counted.
+    pub unit: Unit,
+    /// Steps.
+    pub steps: Vec<FunnelStepResult>,
+    /// Units removed because every attempt reaching their level was excluded.
+    pub excluded: u64,
+    /// The breakdown field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breakdown_by: Option<String>,
+    /// Breakdown rows, by units at step 1, largest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub breakdown: Vec<FunnelBreakdownRow>,
+    /// Conversion by first-step date.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trend: Vec<FunnelTrendPoint>,
+}
+
+/// The cart abandonment report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CartResult {
+    /// Carts: sessions with at least one add-to-cart.
+    pub carts: u64,
+    /// Carts purchased in the same session.
+    pub purchased: u64,
+    /// Carts not purchased in their session.
+    pub abandoned: u64,
+    /// abandoned / carts.
+    pub abandonment: Rate,
+    /// Abandoned carts whose visitor purchased within the recovery time.
+    pub recovered: u64,
+    /// recovered / abandoned.
+    pub recovery: Rate,
+    /// Time from abandoning to the recovering purchase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_to_recover: Option<TimeStats>,
+}
+
+/// One field of a form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FormFieldRow {
+    /// Field name.
+    pub field: String,
+    /// Form starts that touched this field.
+    pub touched: u64,
+    /// Abandoned starts whose last touched field was this one.
+    pub last_before_abandon: u64,
+    /// Time spent in the field (until the next form event).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<TimeStats>,
+}
+
+/// One form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FormRow {
+    /// Form id.
+    pub form: String,
+    /// Form starts (first interaction with the form in a session).
+    pub starts: u64,
+    /// Starts followed by a submit in the same session.
+    pub submissions: u64,
+    /// submissions / starts.
+    pub submission_rate: Rate,
+    /// (starts − submissions) / starts.
+    pub abandonment: Rate,
+    /// Time from start to submit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_to_submit: Option<TimeStats>,
+    /// Fields, in order of first touch (most touched first on ties).
+    pub fields: Vec<FormFieldRow>,
+}
+
+/// The form analytics report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FormsResult {
+    /// Forms by starts, largest first.
+    pub forms: Vec<FormRow>,
+}
+
+/// One page of the pages report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PageRow {
+    /// Path.
+    pub path: String,
+    /// Pageviews.
+    pub pageviews: u64,
+    /// Unique visitors with a pageview of it.
+    pub visitors: u64,
+    /// Sessions that began on it.
+    pub entries: u64,
+    /// Sessions whose last pageview was it.
+    pub exits: u64,
+    /// exits / pageviews.
+    pub exit_rate: Rate,
+    /// Bounced sessions among the entries on it.
+    pub bounce_rate: Rate,
+}
+
+/// The pages report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PagesResult {
+    /// Pages by pageviews, largest first.
+    pub pages: Vec<PageRow>,
+}
+
+/// Overview figures for a period or a bucket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OverviewFigures {
+    /// Unique visitors.
+    pub visitors: u64,
+    /// Sessions.
+    pub sessions: u64,
+    /// Pageviews.
+    pub pageviews: u64,
+    /// Events of every kind.
+    pub events: u64,
+    /// Bounced sessions / sessions.
+    pub bounce_rate: Rate,
+    /// Pageviews / sessions.
+    pub pages_per_session: f64,
+    /// Mean session duration.
+    pub mean_duration_ms: f64,
+    /// Median session duration.
+    pub median_duration_ms: i64,
+}
+
+/// One bucket of the overview.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OverviewBucket {
+    /// Bucket start (ms).
+    pub start: i64,
+    /// Label in the query's time zone.
+    pub label: String,
+    /// Figures of the sessions that began in the bucket (visitors: those with such a
+    /// session).
+    pub figures: OverviewFigures,
+}
+
+/// The overview.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OverviewResult {
+    /// The whole range.
+    pub figures: OverviewFigures,
+    /// Per bucket, when asked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub series: Vec<OverviewBucket>,
+}
+
+/// A query's result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum QueryResult {
+    /// Goal report.
+    Goals(GoalsResult),
+    /// Funnel.
+    Funnel(FunnelResult),
+    /// Cart abandonment.
+    CartAbandonment(CartResult),
+    /// Checkout drop-off.
+    Checkout(FunnelResult),
+    /// Forms.
+    Forms(FormsResult),
+    /// Pages.
+    Pages(PagesResult),
+    /// Overview.
+    Overview(OverviewResult),
+}
