@@ -65,7 +65,6 @@ pub(crate) fn checkout(
                 if is_step.test(tl, i)
                     && let Some(e) = tl.props(i).iter().find(|e| e.key == k)
                     && let PropVal::Num(x) = e.val
-                    && set.len() < 64
                 {
                     set.insert(x.to_bits());
                 }

@@ -69,6 +69,8 @@ fn alt_hit(alts: &[Alt], tl: &Timeline, prep: &Prepared, p: usize) -> bool {
 /// A unit's result in the funnel.
 #[derive(Debug, Clone, Default)]
 struct UnitOut {
+    /// Every chain reaching the unit's level is excluded: the unit leaves the funnel.
+    excluded: bool,
     /// Steps reached (bit j = step j).
     reached: u64,
     /// Open funnels: steps reached from the previous step.
@@ -149,7 +151,13 @@ impl Plan {
         if !self.exclusions.is_empty() {
             let excl = self.exclusions_of(ts, xmasks);
             if excl.iter().any(|x| !x.times.is_empty()) {
-                start = core.clean_start(ts, sub_masks, o.level, &excl, None)?;
+                let Some(s) = core.clean_start(ts, sub_masks, o.level, &excl, None) else {
+                    return Some(UnitOut {
+                        excluded: true,
+                        ..UnitOut::default()
+                    });
+                };
+                start = s;
                 times = core.ordered_from(ts, sub_masks, start).1;
                 times.truncate(o.level);
             }
@@ -223,6 +231,17 @@ impl Plan {
         out.times = o.times.iter().enumerate().map(|(l, &t)| (first_k + l, t)).collect();
         Some(out)
     }
+}
+
+/// Which of two held partitions a unit counts with: not excluded, then more steps, then
+/// the later start, then the earlier step times.
+fn better(a: &UnitOut, b: &UnitOut) -> bool {
+    if a.excluded != b.excluded {
+        return b.excluded;
+    }
+    let ka = (a.reached.count_ones(), a.start);
+    let kb = (b.reached.count_ones(), b.start);
+    ka > kb || (ka == kb && a.times.iter().map(|x| x.1).lt(b.times.iter().map(|x| x.1)))
 }
 
 /// Keeps, per event, the bits of `steps` (in that order) of its mask.
@@ -444,25 +463,18 @@ impl Ctx<'_> {
             for v in values {
                 m2.clear();
                 m2.extend(masks.iter().zip(&tokens).map(|(&m, t)| if t.as_ref() == Some(v) { m } else { 0 }));
-                if let Some(o) = self.plan.unit(ts, m2, xmasks, buf) {
-                    let better = best.as_ref().is_none_or(|b| {
-                        (o.reached.count_ones(), o.start) > (b.reached.count_ones(), b.start)
-                    });
-                    if better {
-                        best = Some(o);
-                    }
+                if let Some(o) = self.plan.unit(ts, m2, xmasks, buf)
+                    && best.as_ref().is_none_or(|b| better(&o, b))
+                {
+                    best = Some(o);
                 }
             }
             best
         };
         match out {
+            Some(o) if o.excluded => acc.excluded += 1,
             Some(o) => self.count(tl, prep, a, b, masks, &o, acc),
-            None => {
-                // Entered but excluded: it had a first-step event.
-                if !self.plan.open && masks.iter().any(|&m| m & 1 == 1) && !self.plan.exclusions.is_empty() {
-                    acc.excluded += 1;
-                }
-            }
+            None => {}
         }
     }
 

@@ -1,0 +1,6 @@
+//! The engine against the reference implementation (random data), and hand-worked cases.
+
+mod cases;
+mod props;
+mod reference;
+mod world;

@@ -1,0 +1,346 @@
+//! Property tests: on random event streams (ties at equal timestamps, repeated steps,
+//! window edges, out-of-order arrival, identity links) and random query specs, the engine
+//! returns exactly what the reference implementation computes.
+
+use cairn_engine::RunOptions;
+use cairn_model::query::*;
+use cairn_model::{Dim, PropValue, Record};
+use proptest::prelude::*;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::reference;
+use crate::world::*;
+
+const NAMES: [&str; 13] = [
+    "pageview",
+    "pageview",
+    "pageview",
+    "a",
+    "b",
+    "c",
+    "purchase",
+    "add_to_cart",
+    "form_start",
+    "form_field",
+    "form_submit",
+    "scroll",
+    "checkout_step",
+];
+const PATHS: [&str; 5] = ["/", "/p", "/p/2", "/checkout", "/thanks"];
+const GAPS: [i64; 9] = [0, 0, 1000, 1000, 60_000, 600_000, 1_800_000, 1_900_000, 2 * DAY];
+
+fn pick<'a, T>(rng: &mut ChaCha8Rng, xs: &'a [T]) -> &'a T {
+    &xs[rng.gen_range(0..xs.len())]
+}
+
+/// Random records, in a random arrival order.
+fn random_records(rng: &mut ChaCha8Rng) -> Vec<Record> {
+    let mut out = Vec::new();
+    let visitors = rng.gen_range(1..=7);
+    for _ in 0..visitors {
+        let v: u64 = rng.gen_range(1..=9);
+        let device = *pick(rng, &["mobile", "desktop", ""]);
+        let mut t = rng.gen_range(0..4) * DAY + rng.gen_range(0..24) * HOUR + rng.gen_range(0..3) * 1000;
+        for _ in 0..rng.gen_range(1..=9) {
+            t += *pick(rng, &GAPS);
+            let name = *pick(rng, &NAMES);
+            let mut e = ev(v, t, name);
+            e.set(Dim::Path, *pick(rng, &PATHS));
+            e.set(Dim::Device, device);
+            if rng.gen_bool(0.3) {
+                e.props.push(("plan".into(), PropValue::Str(pick(rng, &["pro", "free"]).to_string())));
+            }
+            if rng.gen_bool(0.3) {
+                e.props.push(("price".into(), PropValue::Num(rng.gen_range(1..=3) as f64)));
+            }
+            if rng.gen_bool(0.4) {
+                e.props.push(("cart_id".into(), PropValue::Str(pick(rng, &["c1", "c2"]).to_string())));
+            }
+            match name {
+                "purchase" => e = revenue(e, 10),
+                "form_start" | "form_field" | "form_submit" => {
+                    e.props.push(("form_id".into(), PropValue::Str(pick(rng, &["f1", "f2"]).to_string())));
+                    if name == "form_field" {
+                        e.props.push(("field".into(), PropValue::Str(pick(rng, &["email", "name"]).to_string())));
+                    }
+                }
+                "scroll" => e.props.push(("depth".into(), PropValue::Num(*pick(rng, &[25.0, 50.0, 100.0])))),
+                "checkout_step" => e.props.push(("step".into(), PropValue::Num(rng.gen_range(1..=3) as f64))),
+                _ => {}
+            }
+            out.push(Record::Event(e));
+        }
+        if rng.gen_bool(0.4) {
+            let u = *pick(rng, &["u1", "u2"]);
+            out.push(identify(v, rng.gen_range(0..5) * DAY + v as i64, u));
+        }
+    }
+    out.shuffle(rng);
+    out
+}
+
+fn goals(rng: &mut ChaCha8Rng) -> Vec<Goal> {
+    let mut g = Vec::new();
+    let mut buy = Goal::event("Buy", "purchase");
+    buy.conversion = Conversion::Macro;
+    buy.value = Some(GoalValue::FromEvent("revenue".into()));
+    buy.count = *pick(rng, &[Counting::Unit, Counting::Session, Counting::Visitor, Counting::Every]);
+    g.push(buy);
+    let mut cart = Goal::event("Cart", "add_to_cart");
+    if rng.gen_bool(0.5) {
+        cart.conditions.push(Condition::new(
+            Field::Prop("price".into()),
+            *pick(rng, &[Op::Gte, Op::Lt, Op::Neq]),
+            Some(CondValue::One(Scalar::Num(2.0))),
+        ));
+    }
+    g.push(cart);
+    let mut thanks = Goal::of_type("Thanks", GoalType::Destination);
+    thanks.path = Some("/thanks".into());
+    if rng.gen_bool(0.5) {
+        thanks.path = Some("/p".into());
+        thanks.path_match = Some(*pick(rng, &[PathMatch::Prefix, PathMatch::Equals]));
+    }
+    g.push(thanks);
+    let mut stay = Goal::of_type("Stay", GoalType::Duration);
+    stay.seconds = Some(*pick(rng, &[1.0, 60.0, 600.0]));
+    stay.role = Role::Secondary;
+    g.push(stay);
+    let mut pages = Goal::of_type("Pages", GoalType::Pages);
+    pages.pages = Some(rng.gen_range(1..=3));
+    g.push(pages);
+    let mut count = Goal::of_type("Count", GoalType::Count);
+    count.event = Some("pageview".into());
+    count.min = Some(rng.gen_range(2..=3));
+    g.push(count);
+    let mut combo = Goal::of_type("Combo", GoalType::Composite);
+    combo.at_least = Some(rng.gen_range(1..=3));
+    combo.of = vec!["Cart".into(), "Thanks".into(), "Pages".into()];
+    g.push(combo);
+    let mut scroll = Goal::of_type("Scroll", GoalType::Scroll);
+    scroll.depth = Some(50.0);
+    scroll.path = Some("/p*".into());
+    scroll.path_match = Some(PathMatch::Wildcard);
+    g.push(scroll);
+    let mut a = Goal::event("A", "a");
+    a.value = Some(GoalValue::Fixed {
+        fixed: 2.5,
+        currency: "EUR".into(),
+    });
+    a.count = Counting::Every;
+    a.conditions = if rng.gen_bool(0.3) {
+        vec![Condition::eq_str(Field::Prop("plan".into()), "pro")]
+    } else {
+        Vec::new()
+    };
+    g.push(a);
+    g
+}
+
+fn random_step(rng: &mut ChaCha8Rng) -> Step {
+    let mut s = match rng.gen_range(0..7) {
+        0..=2 => Step::event(*pick(rng, &["a", "b", "c", "pageview", "add_to_cart", "purchase"])),
+        3 => Step::path(*pick(rng, &["/p", "/checkout"])),
+        4 => Step {
+            goal: Some(pick(rng, &["Thanks", "Pages", "Cart"]).to_string()),
+            ..Step::default()
+        },
+        5 => Step {
+            any_of: vec![Step::event(*pick(rng, &["a", "b"])), Step::event(*pick(rng, &["c", "purchase"]))],
+            ..Step::default()
+        },
+        _ => Step::default(),
+    };
+    if s.any_of.is_empty() && rng.gen_bool(0.2) {
+        s.conditions.push(Condition::eq_str(Field::Prop("plan".into()), "pro"));
+    }
+    s
+}
+
+fn random_funnel(rng: &mut ChaCha8Rng) -> FunnelSpec {
+    let n = rng.gen_range(2..=4);
+    let mut f = FunnelSpec::new((0..n).map(|_| random_step(rng)).collect());
+    f.mode = *pick(rng, &[FunnelMode::Ordered, FunnelMode::Ordered, FunnelMode::Strict, FunnelMode::Unordered]);
+    f.window = Duration::from_ms(*pick(rng, &[1000, 600_000, HOUR, DAY, 7 * DAY]));
+    f.unit = *pick(rng, &[Unit::Visitor, Unit::Session, Unit::Lead, Unit::Attempt]);
+    if f.mode == FunnelMode::Unordered && f.unit == Unit::Attempt {
+        f.unit = Unit::Visitor;
+    }
+    if f.mode != FunnelMode::Unordered {
+        for s in f.steps.iter_mut().skip(1) {
+            if rng.gen_bool(0.25) {
+                s.within = Some(Duration::from_ms(*pick(rng, &[0, 1000, 600_000, HOUR])));
+            }
+        }
+        if rng.gen_bool(0.3) {
+            let i = rng.gen_range(1..n);
+            let j = rng.gen_range(i + 1..=n);
+            f.exclusions.push(Exclusion {
+                step: Step::event(*pick(rng, &["a", "b", "c", "scroll"])),
+                between: [i, j],
+            });
+        }
+    }
+    if f.mode == FunnelMode::Ordered && f.exclusions.is_empty() && f.unit != Unit::Attempt {
+        if rng.gen_bool(0.25) {
+            f.open = true;
+        } else if rng.gen_bool(0.3) && n >= 3 {
+            f.steps[rng.gen_range(1..n - 1)].optional = true;
+        }
+    }
+    if f.unit != Unit::Attempt && rng.gen_bool(0.25) {
+        f.hold = vec![pick(rng, &[Field::Prop("cart_id".into()), Field::Dim(Dim::Path)]).clone()];
+    }
+    if rng.gen_bool(0.4) {
+        let mut b = Breakdown {
+            by: pick(rng, &[Field::Dim(Dim::Device), Field::Dim(Dim::Path), Field::Prop("plan".into()), Field::Prop("price".into())]).clone(),
+            limit: rng.gen_range(1..=3),
+            attribution: *pick(rng, &[Attribution::First, Attribution::Last, Attribution::Step]),
+            step: None,
+        };
+        if b.attribution == Attribution::Step {
+            b.step = Some(rng.gen_range(1..=n));
+        }
+        f.breakdown = Some(b);
+    }
+    if rng.gen_bool(0.3) {
+        f.trend = Some(Interval::Day);
+    }
+    f
+}
+
+fn random_query(rng: &mut ChaCha8Rng) -> Query {
+    let goals = goals(rng);
+    let mut filters = Vec::new();
+    if rng.gen_bool(0.2) {
+        filters.push(Filter::condition(Condition::new(
+            Field::Dim(Dim::Device),
+            *pick(rng, &[Op::Eq, Op::Neq]),
+            Some(CondValue::One(Scalar::Str("mobile".into()))),
+        )));
+    }
+    if rng.gen_bool(0.2) {
+        let g = pick(rng, &goals).name.clone();
+        filters.push(if rng.gen_bool(0.5) {
+            Filter { did: Some(g), ..Filter::default() }
+        } else {
+            Filter { did_not: Some(g), ..Filter::default() }
+        });
+    }
+    let analysis = match rng.gen_range(0..10) {
+        0..=2 => {
+            let mut units = vec![Unit::Session, Unit::Visitor, Unit::Lead];
+            units.shuffle(rng);
+            units.truncate(rng.gen_range(1..=3));
+            Analysis::Goals(GoalsSpec {
+                units,
+                goals: Vec::new(),
+                interval: *pick(rng, &[None, Some(Interval::Day), Some(Interval::Hour)]),
+                compare: rng.gen_bool(0.3),
+                breakdown: rng.gen_bool(0.4).then(|| Breakdown {
+                    by: pick(
+                        rng,
+                        &[
+                            Field::Dim(Dim::Device),
+                            Field::Dim(Dim::Path),
+                            Field::Prop("plan".into()),
+                            Field::Prop("price".into()),
+                            Field::LandingPage,
+                            Field::ExitPage,
+                        ],
+                    )
+                    .clone(),
+                    limit: rng.gen_range(1..=3),
+                    attribution: Attribution::First,
+                    step: None,
+                }),
+            })
+        }
+        3..=6 => Analysis::Funnel(random_funnel(rng)),
+        7 => match rng.gen_range(0..3) {
+            0 => Analysis::CartAbandonment(CartSpec {
+                cart_event: "add_to_cart".into(),
+                purchase_event: "purchase".into(),
+                recovery: Duration::from_ms(*pick(rng, &[HOUR, 3 * DAY])),
+            }),
+            1 => Analysis::Checkout(CheckoutSpec {
+                start_event: "add_to_cart".into(),
+                step_event: "checkout_step".into(),
+                step_prop: "step".into(),
+                end_event: "purchase".into(),
+            }),
+            _ => Analysis::Forms(FormsSpec { limit: 5 }),
+        },
+        8 => Analysis::Pages(PagesSpec { limit: rng.gen_range(1..=6) }),
+        _ => Analysis::Overview(OverviewSpec {
+            interval: *pick(rng, &[None, Some(Interval::Day)]),
+        }),
+    };
+    let (from, to) = if rng.gen_bool(0.5) {
+        (T0 - DAY, T0 + 8 * DAY)
+    } else {
+        (T0 + rng.gen_range(0..3) * DAY + rng.gen_range(0..24) * HOUR, T0 + rng.gen_range(3..8) * DAY)
+    };
+    Query {
+        site: SITE.into(),
+        from: TimeSpec::Ms(from),
+        to: TimeSpec::Ms(to),
+        timezone: pick(rng, &["UTC", "Europe/Berlin", "America/New_York"]).to_string(),
+        filters,
+        goals,
+        funnels: Default::default(),
+        session_gap: Duration::from_ms(30 * MIN),
+        analysis,
+    }
+}
+
+fn check(seed: u64) -> Result<(), TestCaseError> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let records = random_records(&mut rng);
+    let n = records.len();
+    let imported = rng.gen_range(0..=n);
+    let flushed = rng.gen_range(0..=n);
+    let w = World::new(records, imported, flushed);
+    for _ in 0..4 {
+        let q = random_query(&mut rng);
+        if let Err(e) = q.resolve() {
+            return Err(TestCaseError::fail(format!("generated an invalid spec: {e}\n{}", q.to_json())));
+        }
+        let threads = rng.gen_range(1..=3);
+        let got = cairn_engine::run(&w.store, &q, &RunOptions { threads }).unwrap();
+        let want = reference::run(&q, &w.data);
+        if got != want {
+            let g = serde_json::to_string_pretty(&got).unwrap();
+            let x = serde_json::to_string_pretty(&want).unwrap();
+            let diff: Vec<String> = g
+                .lines()
+                .zip(x.lines())
+                .enumerate()
+                .filter(|(_, (a, b))| a != b)
+                .take(12)
+                .map(|(i, (a, b))| format!("line {i}: engine {a} | reference {b}"))
+                .collect();
+            return Err(TestCaseError::fail(format!(
+                "seed {seed}: engine and reference differ\nquery: {}\n{}",
+                q.to_json(),
+                diff.join("\n")
+            )));
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("CAIRN_ENGINE_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(300),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn engine_matches_reference(seed in any::<u64>()) {
+        check(seed)?;
+    }
+}

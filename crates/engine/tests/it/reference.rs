@@ -1,0 +1,1321 @@
+//! A slow, obviously correct reference implementation of every analysis, written
+//! straight from `docs/analyses.md` and `docs/funnels.md`: events as strings, units as
+//! event lists, funnel chains enumerated one by one. The property tests compare the
+//! engine with it on random data.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use cairn_engine::Buckets;
+use cairn_engine::stats::{newcombe, time_stats, wilson};
+use cairn_model::query::result::*;
+use cairn_model::query::*;
+use cairn_model::{Dim, Event};
+
+/// The events of one site in arrival order, and its visitor → user links.
+pub struct Data {
+    pub events: Vec<Event>,
+    pub links: HashMap<u64, String>,
+}
+
+fn holds(c: &Condition, e: &Event) -> bool {
+    let t = ValueTest::new(c);
+    match &c.field {
+        Field::Dim(d) => t.test(ValueRef::of_dim(e.dim(*d))),
+        Field::Prop(k) => t.test(e.prop(k).map(ValueRef::of_prop)),
+        _ => true,
+    }
+}
+
+fn all(conds: &[Condition], e: &Event) -> bool {
+    conds.iter().all(|c| holds(c, e))
+}
+
+fn value_text(f: &Field, e: &Event) -> Option<String> {
+    match f {
+        Field::Dim(d) => ValueRef::of_dim(e.dim(*d)).map(|v| v.to_text()),
+        Field::Prop(k) => e.prop(k).map(|v| ValueRef::of_prop(v).to_text()),
+        _ => None,
+    }
+}
+
+fn is_pageview(e: &Event) -> bool {
+    e.name() == PAGEVIEW
+}
+
+/// Visitors' event lists in the range after the event filters, sorted by time (ties in
+/// arrival order).
+fn timelines(q: &Query, r: &Resolved, d: &Data, from: i64, to: i64) -> BTreeMap<u64, Vec<Event>> {
+    let mut m: BTreeMap<u64, Vec<Event>> = BTreeMap::new();
+    for e in &d.events {
+        if e.site != q.site || e.ts < from || e.ts > to {
+            continue;
+        }
+        let ok = r.filters.iter().all(|f| match f {
+            FilterKind::Event(c) => holds(c, e),
+            FilterKind::Behaviour(..) => true,
+        });
+        if ok {
+            m.entry(e.visitor).or_default().push(e.clone());
+        }
+    }
+    for v in m.values_mut() {
+        v.sort_by_key(|e| e.ts);
+    }
+    m
+}
+
+fn sessions(evs: &[Event], gap: i64) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut a = 0;
+    for i in 1..evs.len() {
+        if evs[i].ts - evs[i - 1].ts >= gap {
+            out.push((a, i));
+            a = i;
+        }
+    }
+    if !evs.is_empty() {
+        out.push((a, evs.len()));
+    }
+    out
+}
+
+/// Per goal, the positions in `evs` where it converts.
+fn goal_hits(q: &Query, evs: &[Event]) -> Vec<Vec<usize>> {
+    let ss = sessions(evs, q.session_gap.ms);
+    let mut hits: Vec<Option<Vec<usize>>> = vec![None; q.goals.len()];
+    fn eval(g: usize, q: &Query, evs: &[Event], ss: &[(usize, usize)], hits: &mut Vec<Option<Vec<usize>>>) -> Vec<usize> {
+        if let Some(h) = &hits[g] {
+            return h.clone();
+        }
+        let mut out = Vec::new();
+        match q.goals[g].def() {
+            GoalDef::Event(c) => out.extend((0..evs.len()).filter(|&i| all(&c, &evs[i]))),
+            GoalDef::Duration(ms) => {
+                for &(a, b) in ss {
+                    if let Some(i) = (a..b).find(|&i| evs[i].ts - evs[a].ts >= ms) {
+                        out.push(i);
+                    }
+                }
+            }
+            GoalDef::Pages(n) => {
+                for &(a, b) in ss {
+                    let pv: Vec<usize> = (a..b).filter(|&i| is_pageview(&evs[i])).collect();
+                    if pv.len() >= n as usize {
+                        out.push(pv[n as usize - 1]);
+                    }
+                }
+            }
+            GoalDef::Count { min, conds } => {
+                for &(a, b) in ss {
+                    let m: Vec<usize> = (a..b).filter(|&i| all(&conds, &evs[i])).collect();
+                    if m.len() >= min as usize {
+                        out.push(m[min as usize - 1]);
+                    }
+                }
+            }
+            GoalDef::Composite { k, of } => {
+                let subs: Vec<Vec<usize>> = of
+                    .iter()
+                    .map(|n| {
+                        let s = q.goals.iter().position(|x| &x.name == n).unwrap();
+                        eval(s, q, evs, ss, hits)
+                    })
+                    .collect();
+                for &(a, b) in ss {
+                    let mut firsts: Vec<usize> = subs
+                        .iter()
+                        .filter_map(|h| h.iter().copied().find(|&i| i >= a && i < b))
+                        .collect();
+                    firsts.sort();
+                    if firsts.len() >= k as usize {
+                        out.push(firsts[k as usize - 1]);
+                    }
+                }
+            }
+        }
+        hits[g] = Some(out.clone());
+        out
+    }
+    (0..q.goals.len()).map(|g| eval(g, q, evs, &ss, &mut hits)).collect()
+}
+
+fn keeps(r: &Resolved, q: &Query, hits: &[Vec<usize>]) -> bool {
+    r.filters.iter().all(|f| match f {
+        FilterKind::Behaviour(name, did) => {
+            let g = q.goals.iter().position(|x| &x.name == name).unwrap();
+            !hits[g].is_empty() == *did
+        }
+        FilterKind::Event(_) => true,
+    })
+}
+
+fn goal_value(g: &Goal, e: &Event) -> Option<(String, i128)> {
+    match &g.value {
+        None => None,
+        Some(GoalValue::Fixed { fixed, currency }) => Some((currency.clone(), (fixed * 1e6).round() as i128)),
+        Some(GoalValue::FromEvent(_)) => e.revenue.as_ref().map(|r| (r.currency.clone(), r.micros as i128)),
+    }
+}
+
+/// The breakdown value of a list of events (a session or a visitor's range).
+fn unit_value(f: &Field, evs: &[Event]) -> Option<String> {
+    match f {
+        Field::LandingPage => evs.iter().find(|e| is_pageview(e)).and_then(|e| ValueRef::of_dim(e.dim(Dim::Path)).map(|v| v.to_text())),
+        Field::ExitPage => evs.iter().rev().find(|e| is_pageview(e)).and_then(|e| ValueRef::of_dim(e.dim(Dim::Path)).map(|v| v.to_text())),
+        _ => evs.iter().find_map(|e| value_text(f, e)),
+    }
+}
+
+fn label(v: &Option<String>) -> String {
+    v.clone().unwrap_or_else(|| "(none)".into())
+}
+
+/// Top `limit` rows by their first total, the rest summed into "(other)".
+fn top<T: Clone>(mut rows: Vec<(String, Vec<u64>, T)>, limit: usize, add: impl Fn(&mut T, &T)) -> Vec<(String, Vec<u64>, T)> {
+    rows.sort_by(|a, b| b.1[0].cmp(&a.1[0]).then_with(|| a.0.cmp(&b.0)));
+    let mut out: Vec<(String, Vec<u64>, T)> = Vec::new();
+    let mut other: Option<(Vec<u64>, T)> = None;
+    for (i, (v, tot, x)) in rows.into_iter().enumerate() {
+        if i < limit {
+            out.push((v, tot, x));
+        } else {
+            match &mut other {
+                None => other = Some((tot, x)),
+                Some((t, y)) => {
+                    for (a, b) in t.iter_mut().zip(&tot) {
+                        *a += b;
+                    }
+                    add(y, &x);
+                }
+            }
+        }
+    }
+    if let Some((t, y)) = other {
+        out.push(("(other)".into(), t, y));
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------
+// Goals
+
+struct Period {
+    totals: Vec<u64>,
+    conv: Vec<Vec<u64>>,
+    conversions: Vec<u64>,
+    values: Vec<BTreeMap<String, i128>>,
+    series_tot: Vec<Vec<u64>>,
+    series_conv: Vec<Vec<Vec<u64>>>,
+    bd: BTreeMap<Option<String>, (Vec<u64>, Vec<Vec<u64>>)>,
+}
+
+fn goals_period(q: &Query, r: &Resolved, spec: &GoalsSpec, d: &Data, from: i64, to: i64, buckets: Option<&Buckets>) -> Period {
+    let report: Vec<usize> = if spec.goals.is_empty() {
+        (0..q.goals.len()).collect()
+    } else {
+        spec.goals.iter().map(|n| q.goals.iter().position(|g| &g.name == n).unwrap()).collect()
+    };
+    let mut units = spec.units.clone();
+    units.dedup();
+    let (nu, ng) = (units.len(), report.len());
+    let nb = buckets.map_or(0, |b| b.len());
+    let mut p = Period {
+        totals: vec![0; nu],
+        conv: vec![vec![0; nu]; ng],
+        conversions: vec![0; ng],
+        values: vec![BTreeMap::new(); ng],
+        series_tot: vec![vec![0; nu]; nb],
+        series_conv: vec![vec![vec![0; nu]; ng]; nb],
+        bd: BTreeMap::new(),
+    };
+    let counting: Vec<Counting> = report
+        .iter()
+        .map(|&g| match q.goals[g].count {
+            Counting::Unit => match units[0] {
+                Unit::Session => Counting::Session,
+                Unit::Lead => Counting::Unit,
+                _ => Counting::Visitor,
+            },
+            c => c,
+        })
+        .collect();
+    let tls = timelines(q, r, d, from, to);
+    let bd_field = spec.breakdown.as_ref().map(|b| b.by.clone());
+    type Bd = BTreeMap<Option<String>, (Vec<u64>, Vec<Vec<u64>>)>;
+    let bd_entry = |bd: &mut Bd, k: Option<String>| {
+        bd.entry(k).or_insert_with(|| (vec![0; nu], vec![vec![0; nu]; ng]));
+    };
+    // Lead facts: user -> list of (visitor events, hits).
+    let mut leads: BTreeMap<String, Vec<(Vec<Event>, Vec<Vec<usize>>)>> = BTreeMap::new();
+    for (v, evs) in &tls {
+        let hits = goal_hits(q, evs);
+        if units.contains(&Unit::Lead)
+            && let Some(u) = d.links.get(v)
+        {
+            leads.entry(u.clone()).or_default().push((evs.clone(), hits.clone()));
+        }
+        if !keeps(r, q, &hits) {
+            continue;
+        }
+        let ss = sessions(evs, q.session_gap.ms);
+        for (ui, unit) in units.iter().enumerate() {
+            match unit {
+                Unit::Session => {
+                    for &(a, b) in &ss {
+                        p.totals[ui] += 1;
+                        let bi = buckets.map(|bk| bk.index(evs[a].ts));
+                        if let Some(bi) = bi {
+                            p.series_tot[bi][ui] += 1;
+                        }
+                        let key = bd_field.as_ref().map(|f| unit_value(f, &evs[a..b]));
+                        if let Some(k) = &key {
+                            bd_entry(&mut p.bd, k.clone());
+                            let e = p.bd.get_mut(k).unwrap();
+                            e.0[ui] += 1;
+                        }
+                        for (ri, &g) in report.iter().enumerate() {
+                            if hits[g].iter().any(|&i| i >= a && i < b) {
+                                p.conv[ri][ui] += 1;
+                                if let Some(bi) = bi {
+                                    p.series_conv[bi][ri][ui] += 1;
+                                }
+                                if let Some(k) = &key {
+                                    bd_entry(&mut p.bd, k.clone());
+                                    let e = p.bd.get_mut(k).unwrap();
+                                    e.1[ri][ui] += 1;
+                                }
+                            }
+                        }
+                    }
+                }
+                Unit::Visitor => {
+                    p.totals[ui] += 1;
+                    let key = bd_field.as_ref().map(|f| unit_value(f, evs));
+                    if let Some(k) = &key {
+                        bd_entry(&mut p.bd, k.clone());
+                        let e = p.bd.get_mut(k).unwrap();
+                        e.0[ui] += 1;
+                    }
+                    if let Some(bk) = buckets {
+                        let set: BTreeSet<usize> = evs.iter().map(|e| bk.index(e.ts)).collect();
+                        for bi in set {
+                            p.series_tot[bi][ui] += 1;
+                        }
+                    }
+                    for (ri, &g) in report.iter().enumerate() {
+                        if hits[g].is_empty() {
+                            continue;
+                        }
+                        p.conv[ri][ui] += 1;
+                        if let Some(k) = &key {
+                            bd_entry(&mut p.bd, k.clone());
+                            let e = p.bd.get_mut(k).unwrap();
+                            e.1[ri][ui] += 1;
+                        }
+                        if let Some(bk) = buckets {
+                            let set: BTreeSet<usize> = hits[g].iter().map(|&i| bk.index(evs[i].ts)).collect();
+                            for bi in set {
+                                p.series_conv[bi][ri][ui] += 1;
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        for (ri, &g) in report.iter().enumerate() {
+            let h = &hits[g];
+            let counted: Vec<usize> = match counting[ri] {
+                Counting::Every => h.clone(),
+                Counting::Session => ss
+                    .iter()
+                    .filter_map(|&(a, b)| h.iter().copied().find(|&i| i >= a && i < b))
+                    .collect(),
+                Counting::Visitor => h.first().copied().into_iter().collect(),
+                Counting::Unit => Vec::new(),
+            };
+            p.conversions[ri] += counted.len() as u64;
+            for i in counted {
+                if let Some((c, m)) = goal_value(&q.goals[g], &evs[i]) {
+                    *p.values[ri].entry(c).or_default() += m;
+                }
+            }
+        }
+    }
+    if let Some(ui) = units.iter().position(|u| *u == Unit::Lead) {
+        for parts in leads.values() {
+            // The lead reached a goal when any of its visitors did.
+            let reached = |g: usize| parts.iter().any(|(_, h)| !h[g].is_empty());
+            let ok = r.filters.iter().all(|f| match f {
+                FilterKind::Behaviour(name, did) => reached(q.goals.iter().position(|x| &x.name == name).unwrap()) == *did,
+                _ => true,
+            });
+            if !ok {
+                continue;
+            }
+            p.totals[ui] += 1;
+            // Breakdown: the value of the visitor whose value comes first in time (for
+            // exit pages, the one whose last pageview is latest).
+            let key = bd_field.as_ref().map(|f| {
+                let mut best: Option<(i64, Option<String>)> = None;
+                for (evs, _) in parts {
+                    let (t, v) = match f {
+                        Field::ExitPage => match evs.iter().rev().find(|e| is_pageview(e)) {
+                            Some(e) => (-e.ts, unit_value(f, evs)),
+                            None => (i64::MAX, None),
+                        },
+                        Field::LandingPage => match evs.iter().find(|e| is_pageview(e)) {
+                            Some(e) => (e.ts, unit_value(f, evs)),
+                            None => (i64::MAX, None),
+                        },
+                        _ => match evs.iter().find(|e| value_text(f, e).is_some()) {
+                            Some(e) => (e.ts, value_text(f, e)),
+                            None => (i64::MAX, None),
+                        },
+                    };
+                    if best.as_ref().is_none_or(|(bt, _)| t < *bt) {
+                        best = Some((t, v));
+                    }
+                }
+                best.and_then(|b| b.1)
+            });
+            if let Some(k) = &key {
+                bd_entry(&mut p.bd, k.clone());
+                let e = p.bd.get_mut(k).unwrap();
+                e.0[ui] += 1;
+            }
+            if let Some(bk) = buckets {
+                let set: BTreeSet<usize> = parts.iter().flat_map(|(evs, _)| evs.iter().map(|e| bk.index(e.ts))).collect();
+                for bi in set {
+                    p.series_tot[bi][ui] += 1;
+                }
+            }
+            for (ri, &g) in report.iter().enumerate() {
+                // First hit across the lead's visitors (earliest time).
+                let first = parts
+                    .iter()
+                    .filter_map(|(evs, h)| h[g].first().map(|&i| &evs[i]))
+                    .min_by_key(|e| e.ts);
+                let Some(first) = first else { continue };
+                p.conv[ri][ui] += 1;
+                if let Some(k) = &key {
+                    bd_entry(&mut p.bd, k.clone());
+                    let e = p.bd.get_mut(k).unwrap();
+                    e.1[ri][ui] += 1;
+                }
+                if let Some(bk) = buckets {
+                    let set: BTreeSet<usize> = parts.iter().flat_map(|(evs, h)| h[g].iter().map(|&i| bk.index(evs[i].ts))).collect();
+                    for bi in set {
+                        p.series_conv[bi][ri][ui] += 1;
+                    }
+                }
+                if counting[ri] == Counting::Unit {
+                    p.conversions[ri] += 1;
+                    if let Some((c, m)) = goal_value(&q.goals[g], first) {
+                        *p.values[ri].entry(c).or_default() += m;
+                    }
+                }
+            }
+        }
+    }
+    p
+}
+
+pub fn goals(q: &Query, r: &Resolved, spec: &GoalsSpec, d: &Data) -> GoalsResult {
+    let buckets = spec.interval.map(|iv| Buckets::new(r.from, r.to, iv, r.tz));
+    let cur = goals_period(q, r, spec, d, r.from, r.to, buckets.as_ref());
+    let len = r.to - r.from + 1;
+    let prev = spec.compare.then(|| goals_period(q, r, spec, d, r.from - len, r.from - 1, None));
+    let mut units = spec.units.clone();
+    units.dedup();
+    let report: Vec<usize> = if spec.goals.is_empty() {
+        (0..q.goals.len()).collect()
+    } else {
+        spec.goals.iter().map(|n| q.goals.iter().position(|g| &g.name == n).unwrap()).collect()
+    };
+    let ng = report.len();
+    let nu = units.len();
+    let money = |v: &BTreeMap<String, i128>, n: u64| -> Vec<Money> {
+        v.iter()
+            .map(|(c, &m)| Money {
+                currency: c.clone(),
+                total: m as f64 / 1e6,
+                per_conversion: if n > 0 { (m as f64 / 1e6) / n as f64 } else { 0.0 },
+            })
+            .collect()
+    };
+    let breakdown = match &spec.breakdown {
+        None => Vec::new(),
+        Some(b) => {
+            let rows: Vec<(String, Vec<u64>, Vec<Vec<u64>>)> = cur.bd.iter().map(|(k, (t, c))| (label(k), t.clone(), c.clone())).collect();
+            top(rows, b.limit, |a, b| {
+                for (x, y) in a.iter_mut().zip(b) {
+                    for (p, q) in x.iter_mut().zip(y) {
+                        *p += q;
+                    }
+                }
+            })
+            .into_iter()
+            .map(|(value, totals, conv)| GoalsBreakdownRow {
+                value,
+                rates: (0..ng).map(|ri| (0..nu).map(|ui| wilson(conv[ri][ui], totals[ui])).collect()).collect(),
+                totals,
+            })
+            .collect()
+        }
+    };
+    GoalsResult {
+        totals: units.iter().enumerate().map(|(ui, &unit)| UnitTotal { unit, total: cur.totals[ui] }).collect(),
+        goals: report
+            .iter()
+            .enumerate()
+            .map(|(ri, &g)| {
+                let def = &q.goals[g];
+                GoalRow {
+                    name: def.name.clone(),
+                    conversion: def.conversion,
+                    role: def.role,
+                    conversions: cur.conversions[ri],
+                    previous_conversions: prev.as_ref().map(|p| p.conversions[ri]),
+                    rates: units
+                        .iter()
+                        .enumerate()
+                        .map(|(ui, &unit)| {
+                            let rate = wilson(cur.conv[ri][ui], cur.totals[ui]);
+                            let previous = prev.as_ref().map(|p| wilson(p.conv[ri][ui], p.totals[ui]));
+                            UnitRate {
+                                unit,
+                                rate,
+                                change: previous.as_ref().map(|pr| newcombe(&rate, pr)),
+                                previous,
+                            }
+                        })
+                        .collect(),
+                    value: money(&cur.values[ri], cur.conversions[ri]),
+                }
+            })
+            .collect(),
+        series: buckets
+            .as_ref()
+            .map(|bk| {
+                (0..bk.len())
+                    .map(|bi| GoalsBucket {
+                        start: bk.start(bi),
+                        label: bk.label(bi).to_string(),
+                        totals: cur.series_tot[bi].clone(),
+                        rates: (0..ng)
+                            .map(|ri| (0..nu).map(|ui| wilson(cur.series_conv[bi][ri][ui], cur.series_tot[bi][ui])).collect())
+                            .collect(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        breakdown_by: spec.breakdown.as_ref().map(|b| b.by.to_string()),
+        breakdown,
+        previous_period: spec.compare.then_some([r.from - len, r.from - 1]),
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Funnels
+
+fn step_conds(s: &Step) -> Vec<Condition> {
+    let mut c = Vec::new();
+    if let Some(e) = &s.event {
+        c.push(Condition::eq_str(Field::Dim(Dim::Name), e));
+    }
+    if let Some(p) = &s.path {
+        if s.event.is_none() {
+            c.push(Condition::eq_str(Field::Dim(Dim::Name), PAGEVIEW));
+        }
+        c.push(Condition::new(Field::Dim(Dim::Path), s.path_match.unwrap_or_default().op(), Some(CondValue::One(Scalar::Str(p.clone())))));
+    }
+    c.extend(s.conditions.iter().cloned());
+    c
+}
+
+/// Whether event i matches a step (any alternative; goal alternatives match where the
+/// goal converts).
+fn step_match(q: &Query, s: &Step, evs: &[Event], hits: &[Vec<usize>], i: usize) -> bool {
+    let alts: Vec<&Step> = if s.any_of.is_empty() { vec![s] } else { s.any_of.iter().collect() };
+    alts.iter().any(|a| {
+        let goal_ok = match &a.goal {
+            None => true,
+            Some(g) => {
+                let gi = q.goals.iter().position(|x| &x.name == g).unwrap();
+                hits[gi].contains(&i)
+            }
+        };
+        goal_ok && all(&step_conds(a), &evs[i])
+    })
+}
+
+/// A unit for the funnel: times and, per event, the steps it matches.
+struct FUnit {
+    ts: Vec<i64>,
+    m: Vec<Vec<bool>>,
+    x: Vec<Vec<bool>>,
+}
+
+/// Every valid chain (list of event indices, step j filled by chain[j - first]) over
+/// `steps` (indices into the funnel's steps), starting at step `steps[0]`.
+fn chains(u: &FUnit, steps: &[usize], spec: &FunnelSpec, prev_within: &[Option<i64>]) -> Vec<Vec<usize>> {
+    let mut out = Vec::new();
+    let n = u.ts.len();
+    fn rec(u: &FUnit, steps: &[usize], spec: &FunnelSpec, pw: &[Option<i64>], chain: &mut Vec<usize>, out: &mut Vec<Vec<usize>>, n: usize) {
+        out.push(chain.clone());
+        let k = chain.len();
+        if k == steps.len() {
+            return;
+        }
+        let last = *chain.last().unwrap();
+        for c in 0..n {
+            if chain.contains(&c) || !u.m[c][steps[k]] || u.ts[c] < u.ts[last] {
+                continue;
+            }
+            if u.ts[c] - u.ts[chain[0]] > spec.window.ms {
+                continue;
+            }
+            if let Some(w) = pw[k]
+                && u.ts[c] - u.ts[last] > w
+            {
+                continue;
+            }
+            if spec.mode == FunnelMode::Strict
+                && (0..n).any(|o| u.ts[o] > u.ts[last] && u.ts[o] < u.ts[c] && !u.m[o][steps[k - 1]])
+            {
+                continue;
+            }
+            chain.push(c);
+            rec(u, steps, spec, pw, chain, out, n);
+            chain.pop();
+        }
+    }
+    for e in 0..n {
+        if u.m[e][steps[0]] {
+            let mut ch = vec![e];
+            rec(u, steps, spec, prev_within, &mut ch, &mut out, n);
+        }
+    }
+    out
+}
+
+fn excluded(u: &FUnit, chain: &[usize], spec: &FunnelSpec) -> bool {
+    spec.exclusions.iter().enumerate().any(|(xi, x)| {
+        let (i, j) = (x.between[0] - 1, x.between[1] - 1);
+        if i >= chain.len() {
+            return false;
+        }
+        let ti = u.ts[chain[i]];
+        (0..u.ts.len()).filter(|&e| u.x[e][xi]).any(|e| {
+            let t = u.ts[e];
+            if j < chain.len() {
+                t > ti && t < u.ts[chain[j]]
+            } else {
+                t > ti && t <= u.ts[chain[0]] + spec.window.ms
+            }
+        })
+    })
+}
+
+/// (reached steps, via previous, entrance, start, times as (step, time), optional times).
+#[derive(Clone, Debug, Default)]
+struct ROut {
+    excluded: bool,
+    reached: u64,
+    via_prev: u64,
+    entrance: Option<usize>,
+    start: i64,
+    times: Vec<(usize, i64)>,
+    opt_times: Vec<(usize, i64, i64)>,
+}
+
+/// For chains over `steps`: (level, latest start reaching it, earliest time of each
+/// step from that start).
+fn level_of(u: &FUnit, steps: &[usize], spec: &FunnelSpec, chains: &[Vec<usize>], clean: impl Fn(&[usize]) -> bool) -> Option<(usize, i64, Vec<i64>)> {
+    let _ = steps;
+    let level = chains.iter().map(Vec::len).max()?;
+    let start = chains.iter().filter(|c| c.len() == level && clean(c)).map(|c| u.ts[c[0]]).max()?;
+    let _ = spec;
+    let times = (0..level)
+        .map(|j| chains.iter().filter(|c| c.len() > j && u.ts[c[0]] == start).map(|c| u.ts[c[j]]).min().unwrap())
+        .collect();
+    Some((level, start, times))
+}
+
+fn within_of(spec: &FunnelSpec, steps: &[usize]) -> Vec<Option<i64>> {
+    steps.iter().enumerate().map(|(k, &j)| if k == 0 { None } else { spec.steps[j].within.map(|d| d.ms) }).collect()
+}
+
+fn max_matching(sets: &[Vec<bool>], n: usize) -> usize {
+    // Exhaustive: assign steps one by one to an unused event or leave them out.
+    fn rec(step: usize, n: usize, sets: &[Vec<bool>], used: &mut Vec<bool>) -> usize {
+        if step == n {
+            return 0;
+        }
+        let mut best = rec(step + 1, n, sets, used);
+        for e in 0..sets.len() {
+            if !used[e] && sets[e][step] {
+                used[e] = true;
+                best = best.max(1 + rec(step + 1, n, sets, used));
+                used[e] = false;
+            }
+        }
+        best
+    }
+    rec(0, n, sets, &mut vec![false; sets.len()])
+}
+
+fn unordered(u: &FUnit, spec: &FunnelSpec) -> Option<ROut> {
+    let n = spec.steps.len();
+    let w = spec.window.ms;
+    let mut best: Option<(usize, i64)> = None;
+    for &t in &u.ts {
+        let set: Vec<Vec<bool>> = (0..u.ts.len()).filter(|&e| u.ts[e] >= t && u.ts[e] <= t + w).map(|e| u.m[e].clone()).collect();
+        let l = max_matching(&set, n);
+        if l > 0 && best.is_none_or(|(bl, bt)| l > bl || (l == bl && t > bt)) {
+            best = Some((l, t));
+        }
+    }
+    let (level, start) = best?;
+    let mut times = Vec::new();
+    for j in 1..=level {
+        let u_j = u
+            .ts
+            .iter()
+            .copied()
+            .filter(|&x| x >= start && x <= start + w)
+            .filter(|&x| {
+                let set: Vec<Vec<bool>> = (0..u.ts.len()).filter(|&e| u.ts[e] >= start && u.ts[e] <= x).map(|e| u.m[e].clone()).collect();
+                max_matching(&set, n) >= j
+            })
+            .min()
+            .unwrap();
+        times.push((j - 1, u_j));
+    }
+    Some(ROut {
+        reached: (1u64 << level) - 1,
+        start,
+        times,
+        ..ROut::default()
+    })
+}
+
+fn funnel_unit(u: &FUnit, spec: &FunnelSpec) -> Option<ROut> {
+    let n = spec.steps.len();
+    if spec.mode == FunnelMode::Unordered {
+        return unordered(u, spec);
+    }
+    if spec.open {
+        let mut out = ROut::default();
+        let mut first: Option<(usize, i64, Vec<i64>)> = None;
+        for k in 0..n {
+            let steps: Vec<usize> = (k..n).collect();
+            let cs = chains(u, &steps, spec, &within_of(spec, &steps));
+            let Some((level, start, times)) = level_of(u, &steps, spec, &cs, |_| true) else { continue };
+            for l in 0..level {
+                out.reached |= 1 << (k + l);
+                if l > 0 {
+                    out.via_prev |= 1 << (k + l);
+                }
+            }
+            if first.is_none() {
+                out.entrance = Some(k);
+                first = Some((level, start, times.iter().enumerate().map(|(l, &t)| (k + l) as i64 * 0 + t).collect()));
+                out.start = start;
+                out.times = times.iter().enumerate().map(|(l, &t)| (k + l, t)).collect();
+            }
+        }
+        first?;
+        return Some(out);
+    }
+    let required: Vec<usize> = (0..n).filter(|&j| !spec.steps[j].optional).collect();
+    let cs = chains(u, &required, spec, &within_of(spec, &required));
+    let has_x = spec.exclusions.iter().enumerate().any(|(xi, _)| u.x.iter().any(|x| x[xi]));
+    level_of(u, &required, spec, &cs, |_| true)?;
+    let Some((level, start, times)) = level_of(u, &required, spec, &cs, |c| !has_x || !excluded(u, c, spec)) else {
+        return Some(ROut { excluded: true, ..ROut::default() });
+    };
+    let mut out = ROut {
+        start,
+        ..ROut::default()
+    };
+    for (k, &t) in times.iter().enumerate() {
+        out.reached |= 1 << required[k];
+        out.times.push((required[k], t));
+    }
+    let _ = level;
+    for j in (0..n).filter(|&j| spec.steps[j].optional) {
+        let mut steps: Vec<usize> = required.iter().copied().filter(|&r| r < j).collect();
+        steps.push(j);
+        let cs = chains(u, &steps, spec, &within_of(spec, &steps));
+        if let Some((l, _, t)) = level_of(u, &steps, spec, &cs, |_| true)
+            && l == steps.len()
+        {
+            out.reached |= 1 << j;
+            let last = t[l - 1];
+            let prev = if l >= 2 { t[l - 2] } else { last };
+            out.opt_times.push((j, last - prev, last - t[0]));
+        }
+    }
+    Some(out)
+}
+
+fn better(a: &ROut, b: &ROut) -> bool {
+    if a.excluded != b.excluded {
+        return b.excluded;
+    }
+    let ka = (a.reached.count_ones(), a.start);
+    let kb = (b.reached.count_ones(), b.start);
+    ka > kb || (ka == kb && a.times.iter().map(|x| x.1).collect::<Vec<_>>() < b.times.iter().map(|x| x.1).collect::<Vec<_>>())
+}
+
+#[derive(Default)]
+struct FAcc {
+    counts: Vec<u64>,
+    via_prev: Vec<u64>,
+    entrances: Vec<u64>,
+    excluded: u64,
+    from_prev: Vec<Vec<i64>>,
+    from_start: Vec<Vec<i64>>,
+    bd: BTreeMap<Option<String>, Vec<u64>>,
+    trend: Vec<Vec<u64>>,
+}
+
+pub fn funnel(q: &Query, r: &Resolved, spec: &FunnelSpec, d: &Data) -> FunnelResult {
+    let n = spec.steps.len();
+    let buckets = spec.trend.map(|iv| Buckets::new(r.from, r.to, iv, r.tz));
+    let mut acc = FAcc {
+        counts: vec![0; n],
+        via_prev: vec![0; n],
+        entrances: vec![0; n],
+        from_prev: vec![Vec::new(); n],
+        from_start: vec![Vec::new(); n],
+        trend: vec![vec![0; n]; buckets.as_ref().map_or(0, |b| b.len())],
+        ..FAcc::default()
+    };
+    let tls = timelines(q, r, d, r.from, r.to);
+    // Units' event lists (with goal hits computed per visitor, before stitching).
+    let mut lists: Vec<(Vec<Event>, Vec<Vec<bool>>, Vec<Vec<bool>>)> = Vec::new();
+    let mk = |evs: &[Event], hits: &[Vec<usize>]| -> (Vec<Vec<bool>>, Vec<Vec<bool>>) {
+        let m = (0..evs.len()).map(|i| spec.steps.iter().map(|s| step_match(q, s, evs, hits, i)).collect()).collect();
+        let x = (0..evs.len()).map(|i| spec.exclusions.iter().map(|e| step_match(q, &e.step, evs, hits, i)).collect()).collect();
+        (m, x)
+    };
+    if spec.unit == Unit::Lead {
+        // Stitch: a lead's visitors' events, in visitor order, then sorted by time.
+        let mut by_user: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+        for v in tls.keys() {
+            if let Some(u) = d.links.get(v) {
+                by_user.entry(u.clone()).or_default().push(*v);
+            }
+        }
+        for vs in by_user.values() {
+            let mut evs: Vec<Event> = Vec::new();
+            for v in vs {
+                evs.extend(tls[v].iter().cloned());
+            }
+            evs.sort_by_key(|e| e.ts);
+            let hits = goal_hits(q, &evs);
+            if !keeps(r, q, &hits) {
+                continue;
+            }
+            let (m, x) = mk(&evs, &hits);
+            lists.push((evs, m, x));
+        }
+    } else {
+        for evs in tls.values() {
+            let hits = goal_hits(q, evs);
+            if !keeps(r, q, &hits) {
+                continue;
+            }
+            let (m, x) = mk(evs, &hits);
+            if spec.unit == Unit::Session {
+                for (a, b) in sessions(evs, q.session_gap.ms) {
+                    lists.push((evs[a..b].to_vec(), m[a..b].to_vec(), x[a..b].to_vec()));
+                }
+            } else {
+                lists.push((evs.clone(), m, x));
+            }
+        }
+    }
+    for (evs, m, x) in lists {
+        let u = FUnit {
+            ts: evs.iter().map(|e| e.ts).collect(),
+            m,
+            x,
+        };
+        if spec.unit == Unit::Attempt {
+            attempts(&u, &evs, spec, &mut acc, buckets.as_ref());
+            continue;
+        }
+        if u.m.iter().all(|m| m.iter().all(|b| !b)) {
+            continue;
+        }
+        let out = if spec.hold.is_empty() {
+            funnel_unit(&u, spec)
+        } else {
+            let vals: BTreeSet<Vec<String>> = (0..evs.len())
+                .filter(|&i| u.m[i].iter().any(|&b| b))
+                .filter_map(|i| spec.hold.iter().map(|f| value_text(f, &evs[i]).map(|v| format!("{v:?}{}", kind(f, &evs[i])))).collect::<Option<Vec<_>>>())
+                .collect();
+            let mut best: Option<ROut> = None;
+            for v in vals {
+                let held = FUnit {
+                    ts: u.ts.clone(),
+                    m: (0..evs.len())
+                        .map(|i| {
+                            let same = spec.hold.iter().map(|f| value_text(f, &evs[i]).map(|x| format!("{x:?}{}", kind(f, &evs[i])))).collect::<Option<Vec<_>>>().as_ref() == Some(&v);
+                            if same { u.m[i].clone() } else { vec![false; n] }
+                        })
+                        .collect(),
+                    x: u.x.clone(),
+                };
+                if let Some(o) = funnel_unit(&held, spec)
+                    && best.as_ref().is_none_or(|b| better(&o, b))
+                {
+                    best = Some(o);
+                }
+            }
+            best
+        };
+        match out {
+            None => {}
+            Some(o) if o.excluded => acc.excluded += 1,
+            Some(o) => count(&o, &u, &evs, spec, &mut acc, buckets.as_ref()),
+        }
+    }
+    build_funnel(spec, acc, buckets.as_ref())
+}
+
+/// The value's type, so that the string "1" and the number 1 stay apart.
+fn kind(f: &Field, e: &Event) -> &'static str {
+    match f {
+        Field::Prop(k) => match e.prop(k) {
+            Some(cairn_model::PropValue::Str(_)) => "s",
+            Some(cairn_model::PropValue::Num(_)) => "n",
+            Some(cairn_model::PropValue::Bool(_)) => "b",
+            None => "",
+        },
+        _ => "s",
+    }
+}
+
+fn attempts(u: &FUnit, evs: &[Event], spec: &FunnelSpec, acc: &mut FAcc, buckets: Option<&Buckets>) {
+    let n = spec.steps.len();
+    let steps: Vec<usize> = (0..n).collect();
+    let cs = chains(u, &steps, spec, &within_of(spec, &steps));
+    let has_x = spec.exclusions.iter().enumerate().any(|(xi, _)| u.x.iter().any(|x| x[xi]));
+    let mut after = i64::MIN;
+    loop {
+        let Some(e) = (0..u.ts.len()).find(|&e| u.m[e][0] && u.ts[e] > after) else { break };
+        let start = u.ts[e];
+        let mine: Vec<&Vec<usize>> = cs.iter().filter(|c| u.ts[c[0]] == start).collect();
+        let level = mine.iter().map(|c| c.len()).max().unwrap_or(0);
+        let times: Vec<i64> = (0..level).map(|j| mine.iter().filter(|c| c.len() > j).map(|c| u.ts[c[j]]).min().unwrap()).collect();
+        let end = if level == n { times[n - 1] } else { start + spec.window.ms };
+        let ok = !has_x || mine.iter().any(|c| c.len() == level && !excluded(u, c, spec));
+        if ok {
+            let o = ROut {
+                reached: (1u64 << level) - 1,
+                start,
+                times: times.iter().copied().enumerate().collect(),
+                ..ROut::default()
+            };
+            count(&o, u, evs, spec, acc, buckets);
+        } else {
+            acc.excluded += 1;
+        }
+        after = end;
+    }
+}
+
+fn count(o: &ROut, u: &FUnit, evs: &[Event], spec: &FunnelSpec, acc: &mut FAcc, buckets: Option<&Buckets>) {
+    let n = spec.steps.len();
+    for j in 0..n {
+        if o.reached >> j & 1 == 1 {
+            acc.counts[j] += 1;
+        }
+        if o.via_prev >> j & 1 == 1 {
+            acc.via_prev[j] += 1;
+        }
+    }
+    if let Some(e) = o.entrance {
+        acc.entrances[e] += 1;
+    }
+    if let Some(&(_, t0)) = o.times.first() {
+        for w in o.times.windows(2) {
+            acc.from_prev[w[1].0].push(w[1].1 - w[0].1);
+            acc.from_start[w[1].0].push(w[1].1 - t0);
+        }
+    }
+    for &(j, a, b) in &o.opt_times {
+        acc.from_prev[j].push(a);
+        acc.from_start[j].push(b);
+    }
+    if let Some(bk) = buckets {
+        let bi = bk.index(o.start);
+        for j in 0..n {
+            if o.reached >> j & 1 == 1 {
+                acc.trend[bi][j] += 1;
+            }
+        }
+    }
+    if let Some(b) = &spec.breakdown {
+        let any = |i: usize| u.m[i].iter().any(|&x| x);
+        let key = match b.attribution {
+            Attribution::First => (0..evs.len()).filter(|&i| any(i)).find_map(|i| value_text(&b.by, &evs[i])),
+            Attribution::Last => (0..evs.len()).rev().filter(|&i| any(i)).find_map(|i| value_text(&b.by, &evs[i])),
+            Attribution::Step => {
+                let k = b.step.unwrap() - 1;
+                o.times
+                    .iter()
+                    .find(|(j, _)| *j == k)
+                    .and_then(|&(_, t)| (0..evs.len()).find(|&i| u.ts[i] == t && u.m[i][k]))
+                    .and_then(|i| value_text(&b.by, &evs[i]))
+            }
+        };
+        let e = acc.bd.entry(key).or_insert_with(|| vec![0; n]);
+        for (j, x) in e.iter_mut().enumerate() {
+            if o.reached >> j & 1 == 1 {
+                *x += 1;
+            }
+        }
+    }
+}
+
+fn build_funnel(spec: &FunnelSpec, acc: FAcc, buckets: Option<&Buckets>) -> FunnelResult {
+    let n = spec.steps.len();
+    let first = acc.counts[0];
+    let steps = (0..n)
+        .map(|j| {
+            let prev = (0..j).rev().find(|&k| !spec.steps[k].optional);
+            let (pc, came) = match prev {
+                None => (acc.counts[j], acc.counts[j]),
+                Some(k) if spec.open => (acc.counts[k], acc.via_prev[j]),
+                Some(k) => (acc.counts[k], acc.counts[j]),
+            };
+            let dropped = pc.saturating_sub(came);
+            FunnelStepResult {
+                label: spec.steps[j].display(),
+                optional: spec.steps[j].optional,
+                count: acc.counts[j],
+                entrances: spec.open.then_some(acc.entrances[j]),
+                from_previous: wilson(came, pc),
+                dropped,
+                drop_off: if pc > 0 { dropped as f64 / pc as f64 } else { 0.0 },
+                from_start: wilson(acc.counts[j], first),
+                time_from_previous: time_stats(acc.from_prev[j].clone()),
+                time_from_start: time_stats(acc.from_start[j].clone()),
+            }
+        })
+        .collect();
+    let last_req = (0..n).rev().find(|&j| !spec.steps[j].optional).unwrap();
+    let breakdown = match &spec.breakdown {
+        None => Vec::new(),
+        Some(b) => {
+            let rows = acc.bd.iter().map(|(k, v)| (label(k), v.clone(), ())).collect();
+            top(rows, b.limit, |_, _| {})
+                .into_iter()
+                .map(|(value, counts, ())| FunnelBreakdownRow {
+                    conversion: wilson(counts[last_req], counts[0]),
+                    value,
+                    counts,
+                })
+                .collect()
+        }
+    };
+    FunnelResult {
+        unit: spec.unit,
+        steps,
+        excluded: acc.excluded,
+        breakdown_by: spec.breakdown.as_ref().map(|b| b.by.to_string()),
+        breakdown,
+        trend: buckets
+            .map(|bk| {
+                (0..bk.len())
+                    .map(|bi| FunnelTrendPoint {
+                        start: bk.start(bi),
+                        label: bk.label(bi).to_string(),
+                        conversion: wilson(acc.trend[bi][last_req], acc.trend[bi][0]),
+                        counts: acc.trend[bi].clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Reports
+
+/// Visitors kept by the behavioural filters, with their events.
+fn kept(q: &Query, r: &Resolved, d: &Data) -> Vec<Vec<Event>> {
+    timelines(q, r, d, r.from, r.to)
+        .into_values()
+        .filter(|evs| keeps(r, q, &goal_hits(q, evs)))
+        .collect()
+}
+
+pub fn cart(q: &Query, r: &Resolved, spec: &CartSpec, d: &Data) -> CartResult {
+    let (mut carts, mut purchased, mut recovered, mut ttr) = (0u64, 0u64, 0u64, Vec::new());
+    for evs in kept(q, r, d) {
+        for (a, b) in sessions(&evs, q.session_gap.ms) {
+            let Some(c) = (a..b).find(|&i| evs[i].name() == spec.cart_event) else { continue };
+            carts += 1;
+            if (c..b).any(|i| evs[i].name() == spec.purchase_event) {
+                purchased += 1;
+                continue;
+            }
+            let end = evs[b - 1].ts;
+            if let Some(t) = evs.iter().filter(|e| e.name() == spec.purchase_event && e.ts > end).map(|e| e.ts).min()
+                && t - end <= spec.recovery.ms
+            {
+                recovered += 1;
+                ttr.push(t - end);
+            }
+        }
+    }
+    let abandoned = carts - purchased;
+    CartResult {
+        carts,
+        purchased,
+        abandoned,
+        abandonment: wilson(abandoned, carts),
+        recovered,
+        recovery: wilson(recovered, abandoned),
+        time_to_recover: time_stats(ttr),
+    }
+}
+
+pub fn forms(q: &Query, r: &Resolved, spec: &FormsSpec, d: &Data) -> FormsResult {
+    #[derive(Default)]
+    struct F {
+        starts: u64,
+        submits: u64,
+        to_submit: Vec<i64>,
+        fields: BTreeMap<String, (u64, u64, Vec<i64>)>,
+    }
+    let form_of = |e: &Event| value_text(&Field::Prop("form_id".into()), e);
+    let field_of = |e: &Event| value_text(&Field::Prop("field".into()), e);
+    let mut forms: BTreeMap<String, F> = BTreeMap::new();
+    for evs in kept(q, r, d) {
+        for (a, b) in sessions(&evs, q.session_gap.ms) {
+            let mut started: Vec<(String, usize)> = Vec::new();
+            for i in a..b {
+                if evs[i].name() == "form_start"
+                    && let Some(f) = form_of(&evs[i])
+                    && !started.iter().any(|(g, _)| *g == f)
+                {
+                    started.push((f, i));
+                }
+            }
+            for (form, s) in started {
+                let acc = forms.entry(form.clone()).or_default();
+                acc.starts += 1;
+                let mut touched: Vec<String> = Vec::new();
+                let mut open: Option<(String, i64)> = None;
+                let mut last = None;
+                let mut submitted = None;
+                for e in &evs[s..b] {
+                    let is_field = e.name() == "form_field";
+                    let is_submit = e.name() == "form_submit";
+                    if !(is_field || is_submit) || form_of(e).as_deref() != Some(form.as_str()) {
+                        continue;
+                    }
+                    if let Some((f, t0)) = open.take() {
+                        acc.fields.entry(f).or_default().2.push(e.ts - t0);
+                    }
+                    if is_submit {
+                        submitted = Some(e.ts);
+                        break;
+                    }
+                    if let Some(f) = field_of(e) {
+                        if !touched.contains(&f) {
+                            touched.push(f.clone());
+                            acc.fields.entry(f.clone()).or_default().0 += 1;
+                        }
+                        open = Some((f.clone(), e.ts));
+                        last = Some(f);
+                    }
+                }
+                match submitted {
+                    Some(t) => {
+                        acc.submits += 1;
+                        acc.to_submit.push(t - evs[s].ts);
+                    }
+                    None => {
+                        if let Some(f) = last {
+                            acc.fields.entry(f).or_default().1 += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut rows: Vec<FormRow> = forms
+        .into_iter()
+        .map(|(form, f)| {
+            let mut fields: Vec<FormFieldRow> = f
+                .fields
+                .into_iter()
+                .map(|(field, (t, l, times))| FormFieldRow {
+                    field,
+                    touched: t,
+                    last_before_abandon: l,
+                    time: time_stats(times),
+                })
+                .collect();
+            fields.sort_by(|a, b| b.touched.cmp(&a.touched).then_with(|| a.field.cmp(&b.field)));
+            FormRow {
+                form,
+                starts: f.starts,
+                submissions: f.submits,
+                submission_rate: wilson(f.submits, f.starts),
+                abandonment: wilson(f.starts - f.submits, f.starts),
+                time_to_submit: time_stats(f.to_submit),
+                fields,
+            }
+        })
+        .collect();
+    rows.sort_by(|a, b| b.starts.cmp(&a.starts).then_with(|| a.form.cmp(&b.form)));
+    rows.truncate(spec.limit);
+    FormsResult { forms: rows }
+}
+
+fn bounced(evs: &[Event]) -> bool {
+    evs.iter().filter(|e| is_pageview(e)).count() == 1
+        && evs.iter().all(|e| is_pageview(e) || e.name() == "scroll" || e.name() == "engagement")
+}
+
+pub fn pages(q: &Query, r: &Resolved, spec: &PagesSpec, d: &Data) -> PagesResult {
+    let mut m: BTreeMap<String, [u64; 5]> = BTreeMap::new();
+    for evs in kept(q, r, d) {
+        let mut seen = BTreeSet::new();
+        for e in evs.iter().filter(|e| is_pageview(e)) {
+            m.entry(e.dim(Dim::Path).to_string()).or_default()[0] += 1;
+            seen.insert(e.dim(Dim::Path).to_string());
+        }
+        for p in seen {
+            m.entry(p).or_default()[1] += 1;
+        }
+        for (a, b) in sessions(&evs, q.session_gap.ms) {
+            let s = &evs[a..b];
+            let Some(first) = s.iter().find(|e| is_pageview(e)) else { continue };
+            let last = s.iter().rev().find(|e| is_pageview(e)).unwrap();
+            let x = m.entry(first.dim(Dim::Path).to_string()).or_default();
+            x[2] += 1;
+            if bounced(s) {
+                x[4] += 1;
+            }
+            m.entry(last.dim(Dim::Path).to_string()).or_default()[3] += 1;
+        }
+    }
+    let mut rows: Vec<PageRow> = m
+        .into_iter()
+        .map(|(p, v)| PageRow {
+            path: if p.is_empty() { "(none)".into() } else { p },
+            pageviews: v[0],
+            visitors: v[1],
+            entries: v[2],
+            exits: v[3],
+            exit_rate: wilson(v[3], v[0]),
+            bounce_rate: wilson(v[4], v[2]),
+        })
+        .collect();
+    rows.sort_by(|a, b| b.pageviews.cmp(&a.pageviews).then_with(|| a.path.cmp(&b.path)));
+    rows.truncate(spec.limit);
+    PagesResult { pages: rows }
+}
+
+fn figures(sessions_: &[&[Event]], visitors: u64) -> OverviewFigures {
+    let n = sessions_.len() as u64;
+    let pv: u64 = sessions_.iter().map(|s| s.iter().filter(|e| is_pageview(e)).count() as u64).sum();
+    let mut durs: Vec<i64> = sessions_.iter().map(|s| s[s.len() - 1].ts - s[0].ts).collect();
+    durs.sort();
+    let sum: i128 = durs.iter().map(|&x| x as i128).sum();
+    OverviewFigures {
+        visitors,
+        sessions: n,
+        pageviews: pv,
+        events: sessions_.iter().map(|s| s.len() as u64).sum(),
+        bounce_rate: wilson(sessions_.iter().filter(|s| bounced(s)).count() as u64, n),
+        pages_per_session: if n > 0 { pv as f64 / n as f64 } else { 0.0 },
+        mean_duration_ms: if n > 0 { sum as f64 / n as f64 } else { 0.0 },
+        median_duration_ms: cairn_engine::stats::nearest_rank(&durs, 0.5),
+    }
+}
+
+pub fn overview(q: &Query, r: &Resolved, spec: &OverviewSpec, d: &Data) -> OverviewResult {
+    let vis = kept(q, r, d);
+    let all: Vec<&[Event]> = vis.iter().flat_map(|evs| sessions(evs, q.session_gap.ms).into_iter().map(move |(a, b)| &evs[a..b])).collect();
+    let buckets = spec.interval.map(|iv| Buckets::new(r.from, r.to, iv, r.tz));
+    let series = buckets
+        .map(|bk| {
+            (0..bk.len())
+                .map(|bi| {
+                    let mut ss: Vec<&[Event]> = Vec::new();
+                    let mut visitors = 0;
+                    for evs in &vis {
+                        let mine: Vec<&[Event]> = sessions(evs, q.session_gap.ms).into_iter().map(|(a, b)| &evs[a..b]).filter(|s| bk.index(s[0].ts) == bi).collect();
+                        if !mine.is_empty() {
+                            visitors += 1;
+                        }
+                        ss.extend(mine);
+                    }
+                    OverviewBucket {
+                        start: bk.start(bi),
+                        label: bk.label(bi).to_string(),
+                        figures: figures(&ss, visitors),
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    OverviewResult {
+        figures: figures(&all, vis.len() as u64),
+        series,
+    }
+}
+
+pub fn checkout(q: &Query, r: &Resolved, spec: &CheckoutSpec, d: &Data) -> FunnelResult {
+    let mut nums: Vec<f64> = d
+        .events
+        .iter()
+        .filter(|e| e.site == q.site && e.ts >= r.from && e.ts <= r.to && e.name() == spec.step_event)
+        .filter_map(|e| match e.prop(&spec.step_prop) {
+            Some(cairn_model::PropValue::Num(x)) => Some(*x),
+            _ => None,
+        })
+        .collect();
+    nums.sort_by(f64::total_cmp);
+    nums.dedup();
+    nums.truncate(30);
+    let mut steps = vec![Step::event(&spec.start_event)];
+    for x in nums {
+        let mut s = Step::event(&spec.step_event);
+        s.conditions.push(Condition::new(Field::Prop(spec.step_prop.clone()), Op::Eq, Some(CondValue::One(Scalar::Num(x)))));
+        s.label = Some(format!("{} {}", spec.step_event, ValueRef::Num(x).to_text()));
+        steps.push(s);
+    }
+    steps.push(Step::event(&spec.end_event));
+    let mut f = FunnelSpec::new(steps);
+    f.unit = Unit::Session;
+    f.window = Duration::from_ms(7 * 86_400_000);
+    funnel(q, r, &f, d)
+}
+
+/// Runs any analysis.
+pub fn run(q: &Query, d: &Data) -> QueryResult {
+    let r = q.resolve().expect("valid spec");
+    match q.effective_analysis() {
+        Analysis::Goals(s) => QueryResult::Goals(goals(q, &r, &s, d)),
+        Analysis::Funnel(s) => QueryResult::Funnel(funnel(q, &r, &s, d)),
+        Analysis::CartAbandonment(s) => QueryResult::CartAbandonment(cart(q, &r, &s, d)),
+        Analysis::Forms(s) => QueryResult::Forms(forms(q, &r, &s, d)),
+        Analysis::Pages(s) => QueryResult::Pages(pages(q, &r, &s, d)),
+        Analysis::Overview(s) => QueryResult::Overview(overview(q, &r, &s, d)),
+        Analysis::Checkout(s) => QueryResult::Checkout(checkout(q, &r, &s, d)),
+        Analysis::SavedFunnel(_) => unreachable!("effective_analysis resolves it"),
+    }
+}
