@@ -360,8 +360,8 @@ pub struct OverviewSpec {
 }
 
 /// The analysis to run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum Analysis {
     /// Conversion rates per goal.
     Goals(GoalsSpec),
@@ -379,6 +379,61 @@ pub enum Analysis {
     Overview(OverviewSpec),
     /// A funnel kept in the spec's (or the definitions file's) `funnels`, by name.
     SavedFunnel(SavedFunnel),
+}
+
+/// Marks an error message that carries the path inside the analysis, so that
+/// [`Query::from_json`] can report `analysis.steps[1].window` rather than `analysis`.
+const INNER: char = '\u{1}';
+
+impl<'de> Deserialize<'de> for Analysis {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Analysis, D::Error> {
+        use serde::de::Error as _;
+        let mut map = serde_json::Map::deserialize(d)?;
+        let kind = match map.remove("type") {
+            Some(serde_json::Value::String(s)) => s,
+            Some(_) => return Err(D::Error::custom("`type` must be a string")),
+            None => return Err(D::Error::custom("missing field `type`")),
+        };
+        let v = serde_json::Value::Object(map);
+        fn inner<T: serde::de::DeserializeOwned, E: serde::de::Error>(v: serde_json::Value) -> Result<T, E> {
+            serde_path_to_error::deserialize(v).map_err(|e| {
+                let path = e.path().to_string();
+                if path == "." {
+                    E::custom(e.into_inner())
+                } else {
+                    E::custom(format!("{INNER}{path}{INNER}{}", e.into_inner()))
+                }
+            })
+        }
+        Ok(match kind.as_str() {
+            "goals" => Analysis::Goals(inner(v)?),
+            "funnel" => Analysis::Funnel(inner(v)?),
+            "cart_abandonment" => Analysis::CartAbandonment(inner(v)?),
+            "checkout" => Analysis::Checkout(inner(v)?),
+            "forms" => Analysis::Forms(inner(v)?),
+            "pages" => Analysis::Pages(inner(v)?),
+            "overview" => Analysis::Overview(inner(v)?),
+            "saved_funnel" => Analysis::SavedFunnel(inner(v)?),
+            other => {
+                return Err(D::Error::custom(format!(
+                    "unknown analysis `{other}`: use goals, funnel, saved_funnel, checkout, cart_abandonment, forms, pages or overview"
+                )));
+            }
+        })
+    }
+}
+
+/// Joins an outer path and an error message that may carry an inner path.
+fn spec_error(outer: &str, message: String) -> SpecError {
+    let outer = if outer == "." { "" } else { outer };
+    let mut parts = message.splitn(3, INNER);
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(_), Some(inner), Some(rest)) => {
+            let path = if outer.is_empty() { inner.to_string() } else { format!("{outer}.{inner}") };
+            SpecError::new(&path, rest.to_string())
+        }
+        _ => SpecError::new(outer, message),
+    }
 }
 
 /// A reference to a named funnel.
@@ -445,7 +500,7 @@ impl Query {
         let de = &mut serde_json::Deserializer::from_str(s);
         serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
-            SpecError::new(if path == "." { "" } else { &path }, e.into_inner().to_string())
+            spec_error(&path, e.into_inner().to_string())
         })
     }
 

@@ -1,0 +1,153 @@
+//! The query spec: examples from the docs parse and resolve; mistakes get errors that
+//! name the field.
+
+use cairn_model::query::*;
+
+fn err(json: &str) -> String {
+    match Query::from_json(json).and_then(|q| q.resolve().map(|_| q)) {
+        Ok(_) => panic!("accepted: {json}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+const HEAD: &str = r#""site": "s.example", "from": "2026-10-01", "to": "2026-10-31""#;
+
+fn spec(rest: &str) -> String {
+    format!("{{{HEAD}, {rest}}}")
+}
+
+#[test]
+fn documented_examples_parse_and_resolve() {
+    let defs = Definitions::from_toml(include_str!("../../../docs/examples/shop.toml")).unwrap();
+    assert_eq!(defs.goals.len(), 10);
+    assert_eq!(defs.funnels.len(), 2);
+    for (name, text) in [
+        ("goals", include_str!("../../../docs/examples/goals.json")),
+        ("funnel", include_str!("../../../docs/examples/funnel.json")),
+        ("saved_funnel", include_str!("../../../docs/examples/saved_funnel.json")),
+    ] {
+        let mut q = Query::from_json(text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        q.merge_definitions(defs.clone()).unwrap();
+        q.resolve().unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    let q = Query::from_json(include_str!("../../../docs/examples/saved_funnel.json")).unwrap();
+    assert!(q.resolve().unwrap_err().to_string().contains("no funnel named `same_cart`"));
+}
+
+#[test]
+fn dates_resolve_in_the_time_zone() {
+    let q = Query::from_json(&format!(
+        r#"{{{HEAD}, "timezone": "Europe/Berlin", "analysis": {{"type": "overview"}}}}"#
+    ))
+    .unwrap();
+    let r = q.resolve().unwrap();
+    // 2026-10-01 00:00 in Berlin is 2026-09-30T22:00Z (summer time); 2026-10-31 ends at
+    // 2026-10-31T23:00Z (winter time), inclusive of its last millisecond.
+    assert_eq!(r.from, cairn_model::parse_timestamp("2026-09-30T22:00:00Z").unwrap());
+    assert_eq!(r.to, cairn_model::parse_timestamp("2026-10-31T23:00:00Z").unwrap() - 1);
+}
+
+#[test]
+fn durations() {
+    assert_eq!(Duration::parse("1h30m").unwrap().ms, 5_400_000);
+    assert_eq!(Duration::parse("7d").unwrap().ms, 604_800_000);
+    assert_eq!(Duration::parse("250ms").unwrap().ms, 250);
+    assert!(Duration::parse("7 days").is_err());
+    assert!(Duration::parse("").is_err());
+    assert!(Duration::parse("99999999999999999999d").is_err());
+    assert_eq!(Duration::from_ms(90_000).to_string(), "90s");
+    assert_eq!(Duration::from_ms(7 * 86_400_000).to_string(), "1w");
+}
+
+#[test]
+fn mistakes_name_the_field() {
+    let cases = [
+        (
+            spec(r#""analysis": {"type": "funnel", "steps": [{"event": "a", "within": "1h"}, {"event": "b"}]}"#),
+            "analysis.steps[0].within: the first step has no previous step to be within",
+        ),
+        (
+            spec(r#""goals": [{"name": "P", "type": "pages"}], "analysis": {"type": "goals"}"#),
+            "goals[0].pages: a pages goal needs `pages`",
+        ),
+        (
+            spec(r#""goals": [{"name": "P", "type": "pages", "pages": 3, "seconds": 4}], "analysis": {"type": "goals"}"#),
+            "goals[0].seconds: `seconds` does not apply to a pages goal",
+        ),
+        (
+            spec(r#""filters": [{"did": "Purchse"}], "analysis": {"type": "overview"}"#),
+            "filters[0]: unknown goal `Purchse`: define it in `goals`",
+        ),
+        (
+            spec(r#""analysis": {"type": "funnel", "windw": "1d", "steps": []}"#),
+            "analysis.windw: unknown field `windw`",
+        ),
+        (
+            spec(r#""analysis": {"type": "funnel", "window": "1 day", "steps": [{}, {}]}"#),
+            "analysis.window: `1 day` is not a duration",
+        ),
+        (
+            spec(r#""analysis": {"type": "funnel", "steps": [{"event": "a"}]}"#),
+            "analysis.steps: a funnel needs at least two steps",
+        ),
+        (
+            spec(r#""filters": [{"field": "props.price", "op": "gt", "value": "x"}], "analysis": {"type": "overview"}"#),
+            "filters[0]: `gt` takes a number",
+        ),
+        (
+            spec(r#""filters": [{"field": "path", "op": "regex", "value": "(["}], "analysis": {"type": "overview"}"#),
+            "filters[0]: invalid regular expression",
+        ),
+        (
+            spec(r#""filters": [{"field": "colour", "value": "red"}], "analysis": {"type": "overview"}"#),
+            "filters[0].field: unknown field `colour`",
+        ),
+        (
+            spec(r#""timezone": "Mars/Olympus", "analysis": {"type": "overview"}"#),
+            "timezone: unknown time zone `Mars/Olympus`",
+        ),
+        (
+            format!(r#"{{"site": "s", "from": "2026-10-05", "to": "2026-10-01", "analysis": {{"type": "overview"}}}}"#),
+            "to: is before `from`",
+        ),
+        (
+            spec(r#""goals": [{"name": "A", "type": "composite", "any_of": ["B"]}, {"name": "B", "type": "composite", "any_of": ["A"]}], "analysis": {"type": "goals"}"#),
+            "composite goals refer to each other: A -> B -> A",
+        ),
+        (
+            spec(r#""analysis": {"type": "funnel", "unit": "attempt", "mode": "unordered", "steps": [{}, {}]}"#),
+            "analysis.unit: attempts are counted on ordered or strict closed funnels",
+        ),
+        (
+            spec(r#""analysis": {"type": "funnel", "steps": [{"event": "a"}, {"event": "b"}], "exclusions": [{"step": {"event": "x"}, "between": [2, 1]}]}"#),
+            "analysis.exclusions[0].between: needs two steps i < j between 1 and 2",
+        ),
+        (
+            spec(r#""analysis": {"type": "goals", "units": ["attempt"]}, "goals": [{"name": "A", "type": "event", "event": "a"}]"#),
+            "analysis.units: `attempt` is a funnel unit",
+        ),
+    ];
+    for (json, want) in cases {
+        let got = err(&json);
+        assert!(got.contains(want), "for {json}\n got: {got}\nwant: {want}");
+    }
+}
+
+#[test]
+fn toml_definitions_report_the_field() {
+    let e = Definitions::from_toml("[[goals]]\nname = \"A\"\ntype = \"event\"\nevnt = \"a\"\n").unwrap_err();
+    assert!(e.to_string().contains("unknown field `evnt`"), "{e}");
+    let e = Definitions::from_toml("[[goals]]\nname = \"A\"\ntype = \"duration\"\n").unwrap_err();
+    assert_eq!(e.to_string(), "goals[0].seconds: a duration goal needs `seconds`");
+    let e = Definitions::from_toml("[funnels.f]\nsteps = [{ goal = \"Nope\" }, { event = \"b\" }]\n").unwrap_err();
+    assert_eq!(e.to_string(), "funnels.f.steps[0]: unknown goal `Nope`");
+    let e = Definitions::from_toml("[[goals]]\nname = ").unwrap_err();
+    assert!(e.to_string().contains("line 2"), "{e}");
+}
+
+#[test]
+fn specs_round_trip_through_json() {
+    let text = include_str!("../../../docs/examples/funnel.json");
+    let q = Query::from_json(text).unwrap();
+    assert_eq!(Query::from_json(&q.to_json()).unwrap(), q);
+}
