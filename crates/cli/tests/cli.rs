@@ -576,10 +576,20 @@ fn shop_spec(analysis: &str) -> String {
 fn query_prints_tables_and_json() {
     let dir = Dir::new();
     let data = gen_store(&dir);
-    let spec = dir.write("goals.json", &shop_spec(r#"{"type": "goals", "units": ["session", "visitor"]}"#));
+    let spec = dir.write(
+        "goals.json",
+        &shop_spec(r#"{"type": "goals", "units": ["session", "visitor"]}"#),
+    );
     let table = ok(&data, &["query", "--spec", spec.to_str().unwrap()]);
-    assert!(table.contains("Purchase") && table.contains("per session (95% CI)"), "{table}");
-    let json: Value = serde_json::from_str(&ok(&data, &["query", "--spec", spec.to_str().unwrap(), "--json"])).unwrap();
+    assert!(
+        table.contains("Purchase") && table.contains("per session (95% CI)"),
+        "{table}"
+    );
+    let json: Value = serde_json::from_str(&ok(
+        &data,
+        &["query", "--spec", spec.to_str().unwrap(), "--json"],
+    ))
+    .unwrap();
     assert_eq!(json["type"], "goals");
     let sessions = json["totals"][0]["total"].as_u64().unwrap();
     let visitors = json["totals"][1]["total"].as_u64().unwrap();
@@ -588,7 +598,11 @@ fn query_prints_tables_and_json() {
     assert_eq!(buy["den"].as_u64(), Some(visitors));
     assert!(buy["low"].as_f64().unwrap() <= buy["rate"].as_f64().unwrap());
     // The same spec from standard input, and a funnel through a definitions file.
-    let out = cairn_stdin(&data, &["query", "--spec", "-", "--json"], Some(shop_spec(r#"{"type": "overview"}"#).as_bytes()));
+    let out = cairn_stdin(
+        &data,
+        &["query", "--spec", "-", "--json"],
+        Some(shop_spec(r#"{"type": "overview"}"#).as_bytes()),
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["figures"]["visitors"].as_u64(), Some(visitors));
@@ -596,21 +610,48 @@ fn query_prints_tables_and_json() {
         "shop.toml",
         "[funnels.buy]\nwindow = \"1d\"\nsteps = [{ event = \"add_to_cart\" }, { event = \"purchase\" }]\n",
     );
-    let spec = dir.write("saved.json", &shop_spec(r#"{"type": "saved_funnel", "name": "buy"}"#));
-    let table = ok(&data, &["query", "--spec", spec.to_str().unwrap(), "--defs", defs.to_str().unwrap()]);
-    assert!(table.contains("funnel per visitor") && table.contains("add_to_cart"), "{table}");
+    let spec = dir.write(
+        "saved.json",
+        &shop_spec(r#"{"type": "saved_funnel", "name": "buy"}"#),
+    );
+    let table = ok(
+        &data,
+        &[
+            "query",
+            "--spec",
+            spec.to_str().unwrap(),
+            "--defs",
+            defs.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        table.contains("funnel per visitor") && table.contains("add_to_cart"),
+        "{table}"
+    );
 }
 
 #[test]
 fn query_refuses_bad_specs_with_the_field() {
     let dir = Dir::new();
     let data = gen_store(&dir);
-    let spec = dir.write("bad.json", &shop_spec(r#"{"type": "funnel", "steps": [{"event": "a"}], "window": "2 days"}"#));
+    let spec = dir.write(
+        "bad.json",
+        &shop_spec(r#"{"type": "funnel", "steps": [{"event": "a"}], "window": "2 days"}"#),
+    );
     let out = cairn(&data, &["query", "--spec", spec.to_str().unwrap()]);
     assert!(!out.status.success());
     let err = text(&out.stderr);
-    assert!(err.contains("analysis.window") && err.contains("not a duration"), "{err}");
-    let spec = dir.write("bad2.json", &shop_spec(r#"{"type": "goals", "goals": ["Nope"]}"#));
+    assert!(
+        err.contains("analysis.window") && err.contains("not a duration"),
+        "{err}"
+    );
+    let spec = dir.write(
+        "bad2.json",
+        &shop_spec(r#"{"type": "goals", "goals": ["Nope"]}"#),
+    );
     let err = text(&cairn(&data, &["query", "--spec", spec.to_str().unwrap()]).stderr);
-    assert!(err.contains("analysis.goals[0]: unknown goal `Nope`"), "{err}");
+    assert!(
+        err.contains("analysis.goals[0]: unknown goal `Nope`"),
+        "{err}"
+    );
 }

@@ -18,18 +18,27 @@ impl Buckets {
     pub fn new(from: i64, to: i64, interval: Interval, tz: Tz) -> Buckets {
         let mut starts = Vec::new();
         let mut labels = Vec::new();
-        let local = tz.timestamp_millis_opt(from).single().map(|d| d.naive_local());
+        let local = tz
+            .timestamp_millis_opt(from)
+            .single()
+            .map(|d| d.naive_local());
         let Some(local) = local else {
             return Buckets { starts, labels };
         };
         match interval {
             Interval::Hour => {
                 // Hours are absolute: each bucket is 3600 s from a local hour boundary.
-                let first = from - (local.minute() as i64 * 60_000 + local.second() as i64 * 1000 + (from.rem_euclid(1000)));
+                let first = from
+                    - (local.minute() as i64 * 60_000
+                        + local.second() as i64 * 1000
+                        + (from.rem_euclid(1000)));
                 let mut t = first;
                 while t <= to {
                     starts.push(t);
-                    let l = tz.timestamp_millis_opt(t).single().map(|d| d.format("%Y-%m-%d %H:00").to_string());
+                    let l = tz
+                        .timestamp_millis_opt(t)
+                        .single()
+                        .map(|d| d.format("%Y-%m-%d %H:00").to_string());
                     labels.push(l.unwrap_or_default());
                     t += 3_600_000;
                 }
@@ -41,8 +50,7 @@ impl Buckets {
                     Interval::Month => d.with_day(1).unwrap_or(d),
                     _ => d,
                 };
-                loop {
-                    let Some(t) = local_midnight(tz, d) else { break };
+                while let Some(t) = local_midnight(tz, d) {
                     if t > to {
                         break;
                     }
@@ -55,7 +63,11 @@ impl Buckets {
                         Interval::Day => d.succ_opt(),
                         Interval::Week => d.checked_add_signed(Duration::days(7)),
                         _ => {
-                            let (y, m) = if d.month() == 12 { (d.year() + 1, 1) } else { (d.year(), d.month() + 1) };
+                            let (y, m) = if d.month() == 12 {
+                                (d.year() + 1, 1)
+                            } else {
+                                (d.year(), d.month() + 1)
+                            };
                             NaiveDate::from_ymd_opt(y, m, 1)
                         }
                     };
@@ -108,7 +120,12 @@ mod tests {
     fn days_follow_the_time_zone_across_dst() {
         let tz: Tz = "Europe/Berlin".parse().unwrap();
         // 2026-03-29: clocks go forward at 02:00, the day has 23 hours.
-        let b = Buckets::new(ms("2026-03-27T23:00:00Z"), ms("2026-03-30T21:59:59Z"), Interval::Day, tz);
+        let b = Buckets::new(
+            ms("2026-03-27T23:00:00Z"),
+            ms("2026-03-30T21:59:59Z"),
+            Interval::Day,
+            tz,
+        );
         assert_eq!(b.len(), 3);
         assert_eq!(b.label(0), "2026-03-28");
         assert_eq!(b.start(1), ms("2026-03-28T23:00:00Z"));
@@ -120,12 +137,27 @@ mod tests {
     #[test]
     fn weeks_start_on_monday_and_months_on_the_first() {
         let tz: Tz = "UTC".parse().unwrap();
-        let b = Buckets::new(ms("2026-03-04T10:00:00Z"), ms("2026-03-20T00:00:00Z"), Interval::Week, tz);
+        let b = Buckets::new(
+            ms("2026-03-04T10:00:00Z"),
+            ms("2026-03-20T00:00:00Z"),
+            Interval::Week,
+            tz,
+        );
         assert_eq!(b.label(0), "2026-03-02");
         assert_eq!(b.len(), 3);
-        let b = Buckets::new(ms("2026-01-15T00:00:00Z"), ms("2026-03-01T00:00:00Z"), Interval::Month, tz);
+        let b = Buckets::new(
+            ms("2026-01-15T00:00:00Z"),
+            ms("2026-03-01T00:00:00Z"),
+            Interval::Month,
+            tz,
+        );
         assert_eq!((b.len(), b.label(0), b.label(2)), (3, "2026-01", "2026-03"));
-        let b = Buckets::new(ms("2026-01-15T10:30:00Z"), ms("2026-01-15T11:59:59Z"), Interval::Hour, tz);
+        let b = Buckets::new(
+            ms("2026-01-15T10:30:00Z"),
+            ms("2026-01-15T11:59:59Z"),
+            Interval::Hour,
+            tz,
+        );
         assert_eq!((b.len(), b.label(0)), (2, "2026-01-15 10:00"));
         assert_eq!(b.index(ms("2026-01-15T11:59:59Z")), 1);
     }

@@ -26,13 +26,16 @@ struct BdAcc {
     conv: Vec<u64>,
 }
 
+/// A conversion's value: (currency, micros), if it has one.
+type Value = Option<(String, i128)>;
+
 /// Per-lead facts gathered from its visitors.
 #[derive(Default)]
 struct LeadAcc {
     first_ts: i64,
     key: Option<(i64, Key)>,
     /// Per goal: first hit (ts, value).
-    first: Vec<Option<(i64, Option<(String, i128)>)>>,
+    first: Vec<Option<(i64, Value)>>,
     buckets: Vec<u32>,
     bucket_goals: Vec<(u32, u32)>,
 }
@@ -171,8 +174,14 @@ pub(crate) fn run(
     let (cur, scan) = period(store, &plan, r, r.from, r.to, opts)?;
     let prev = if spec.compare {
         let len = r.to - r.from + 1;
-        let p = Plan { buckets: None, ..plan_clone(&plan) };
-        Some((period(store, &p, r, r.from - len, r.from - 1, opts)?.0, [r.from - len, r.from - 1]))
+        let p = Plan {
+            buckets: None,
+            ..plan_clone(&plan)
+        };
+        Some((
+            period(store, &p, r, r.from - len, r.from - 1, opts)?.0,
+            [r.from - len, r.from - 1],
+        ))
     } else {
         None
     };
@@ -208,7 +217,11 @@ fn period(
     let scan = store.scan(scan_request(q, from, to, &needs, false))?;
     let goals = Goals::new(&scan, &q.goals);
     let filters = Filters::new(&scan, q, r);
-    let reader = plan.spec.breakdown.as_ref().map(|b| FieldReader::new(&scan, &b.by));
+    let reader = plan
+        .spec
+        .breakdown
+        .as_ref()
+        .map(|b| FieldReader::new(&scan, &b.by));
     let nb = plan.buckets.as_ref().map_or(0, Buckets::len);
     let (nu, ng) = (plan.units.len(), plan.report.len());
     let states = scan.par_fold(
@@ -219,7 +232,17 @@ fn period(
             if prep.kept.is_empty() {
                 return;
             }
-            visit(plan, &scan, &goals, &filters, reader.as_ref(), tl, prep, acc, scratch);
+            visit(
+                plan,
+                &scan,
+                &goals,
+                &filters,
+                reader.as_ref(),
+                tl,
+                prep,
+                acc,
+                scratch,
+            );
         },
     )?;
     let mut acc = Acc::new(nu, ng, nb);
@@ -252,17 +275,27 @@ fn visit(
     // Lead facts are gathered before the visitor-level behavioural filter: a lead is
     // filtered on what all of its visitors did.
     if let Some(user) = lead {
-        let l = acc.leads.entry(user.to_string()).or_insert_with(|| LeadAcc {
-            first_ts: i64::MAX,
-            first: vec![None; goals.len()],
-            ..LeadAcc::default()
-        });
+        let l = acc
+            .leads
+            .entry(user.to_string())
+            .or_insert_with(|| LeadAcc {
+                first_ts: i64::MAX,
+                first: vec![None; goals.len()],
+                ..LeadAcc::default()
+            });
         let mine = LeadAcc {
             first_ts: prep.ts[0],
-            key: reader.map(|rd| (visitor_key_ts(rd, tl, prep, goals), unit_key(rd, tl, prep, goals, 0, prep.kept.len() as u32))),
+            key: reader.map(|rd| {
+                (
+                    visitor_key_ts(rd, tl, prep, goals),
+                    unit_key(rd, tl, prep, goals, 0, prep.kept.len() as u32),
+                )
+            }),
             first: (0..goals.len())
                 .map(|g| {
-                    prep.hits[g].first().map(|&p| (prep.ts[p as usize], value_of(plan, scan, tl, prep, g, p)))
+                    prep.hits[g]
+                        .first()
+                        .map(|&p| (prep.ts[p as usize], value_of(plan, scan, tl, prep, g, p)))
                 })
                 .collect(),
             buckets: match &plan.buckets {
@@ -277,7 +310,11 @@ fn visit(
                 Some(b) => report
                     .iter()
                     .enumerate()
-                    .flat_map(|(ri, &g)| prep.hits[g].iter().map(move |&p| (b.index(prep.ts[p as usize]) as u32, ri as u32)))
+                    .flat_map(|(ri, &g)| {
+                        prep.hits[g]
+                            .iter()
+                            .map(move |&p| (b.index(prep.ts[p as usize]) as u32, ri as u32))
+                    })
                     .collect(),
                 None => Vec::new(),
             },
@@ -292,7 +329,10 @@ fn visit(
             Unit::Session => {
                 acc.totals[ui] += prep.sessions.len() as u64;
                 for (si, &(a, b)) in prep.sessions.iter().enumerate() {
-                    let bucket = plan.buckets.as_ref().map(|bk| bk.index(prep.ts[a as usize]));
+                    let bucket = plan
+                        .buckets
+                        .as_ref()
+                        .map(|bk| bk.index(prep.ts[a as usize]));
                     if let Some(bi) = bucket {
                         acc.series_tot[bi * nu + ui] += 1;
                     }
@@ -344,7 +384,11 @@ fn visit(
                     }
                     if let Some(bk) = &plan.buckets {
                         scratch.clear();
-                        scratch.extend(prep.hits[g].iter().map(|&p| bk.index(prep.ts[p as usize]) as u32));
+                        scratch.extend(
+                            prep.hits[g]
+                                .iter()
+                                .map(|&p| bk.index(prep.ts[p as usize]) as u32),
+                        );
                         scratch.dedup();
                         for &bi in scratch.iter() {
                             acc.series_conv[(bi as usize * acc.ng + ri) * nu + ui] += 1;
@@ -419,7 +463,14 @@ fn value_of(
 
 /// The breakdown key of the unit made of kept positions `[a, b)`: the first non-empty
 /// value; for landing and exit pages, the path of the first or last pageview.
-pub(crate) fn unit_key(rd: &FieldReader, tl: &Timeline, prep: &Prepared, goals: &Goals, a: u32, b: u32) -> Key {
+pub(crate) fn unit_key(
+    rd: &FieldReader,
+    tl: &Timeline,
+    prep: &Prepared,
+    goals: &Goals,
+    a: u32,
+    b: u32,
+) -> Key {
     let _ = goals;
     match rd.field() {
         Field::LandingPage => (a..b)
@@ -506,7 +557,11 @@ fn money(values: &BTreeMap<String, i128>, conversions: u64) -> Vec<Money> {
             Money {
                 currency: c.clone(),
                 total,
-                per_conversion: if conversions > 0 { total / conversions as f64 } else { 0.0 },
+                per_conversion: if conversions > 0 {
+                    total / conversions as f64
+                } else {
+                    0.0
+                },
             }
         })
         .collect()
@@ -570,7 +625,10 @@ fn build(plan: &Plan<'_>, scan: &Scan, cur: Acc, prev: Option<(Acc, [i64; 2])>) 
                         .map(|ri| {
                             (0..nu)
                                 .map(|ui| {
-                                    wilson(cur.series_conv[(bi * ng + ri) * nu + ui], cur.series_tot[bi * nu + ui])
+                                    wilson(
+                                        cur.series_conv[(bi * ng + ri) * nu + ui],
+                                        cur.series_tot[bi * nu + ui],
+                                    )
                                 })
                                 .collect()
                         })
@@ -585,9 +643,18 @@ fn build(plan: &Plan<'_>, scan: &Scan, cur: Acc, prev: Option<(Acc, [i64; 2])>) 
         let mut rows: Vec<(String, BdAcc)> = cur
             .bd
             .into_iter()
-            .map(|(k, v)| (k.map_or_else(|| "(none)".to_string(), |t| rd.text(scan, t)), v))
+            .map(|(k, v)| {
+                (
+                    k.map_or_else(|| "(none)".to_string(), |t| rd.text(scan, t)),
+                    v,
+                )
+            })
             .collect();
-        rows.sort_by(|a, b| b.1.totals[0].cmp(&a.1.totals[0]).then_with(|| a.0.cmp(&b.0)));
+        rows.sort_by(|a, b| {
+            b.1.totals[0]
+                .cmp(&a.1.totals[0])
+                .then_with(|| a.0.cmp(&b.0))
+        });
         let mut other: Option<BdAcc> = None;
         for (i, (v, acc)) in rows.into_iter().enumerate() {
             if i < b.limit {
@@ -610,7 +677,11 @@ fn build(plan: &Plan<'_>, scan: &Scan, cur: Acc, prev: Option<(Acc, [i64; 2])>) 
         .map(|(value, a)| GoalsBreakdownRow {
             value,
             rates: (0..ng)
-                .map(|ri| (0..nu).map(|ui| wilson(a.conv[ri * nu + ui], a.totals[ui])).collect())
+                .map(|ri| {
+                    (0..nu)
+                        .map(|ui| wilson(a.conv[ri * nu + ui], a.totals[ui]))
+                        .collect()
+                })
                 .collect(),
             totals: a.totals,
         })

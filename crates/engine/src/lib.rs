@@ -57,21 +57,36 @@ pub fn run(store: &Store, q: &Query, opts: &RunOptions) -> Result<QueryResult, E
     Ok(match &q.effective_analysis() {
         Analysis::Goals(spec) => QueryResult::Goals(goals::run(store, q, &r, spec, opts)?),
         Analysis::Funnel(spec) => QueryResult::Funnel(funnel::run(store, q, &r, spec, opts)?),
-        Analysis::Checkout(spec) => QueryResult::Checkout(reports::checkout(store, q, &r, spec, opts)?),
+        Analysis::Checkout(spec) => {
+            QueryResult::Checkout(reports::checkout(store, q, &r, spec, opts)?)
+        }
         Analysis::CartAbandonment(spec) => {
             QueryResult::CartAbandonment(reports::cart(store, q, &r, spec, opts)?)
         }
         Analysis::Forms(spec) => QueryResult::Forms(reports::forms(store, q, &r, spec, opts)?),
         Analysis::Pages(spec) => QueryResult::Pages(reports::pages(store, q, &r, spec, opts)?),
-        Analysis::Overview(spec) => QueryResult::Overview(reports::overview(store, q, &r, spec, opts)?),
+        Analysis::Overview(spec) => {
+            QueryResult::Overview(reports::overview(store, q, &r, spec, opts)?)
+        }
         Analysis::SavedFunnel(s) => {
-            return Err(Error::Spec(SpecError::new("analysis.name", format!("no funnel named `{}`", s.name))));
+            return Err(Error::Spec(SpecError::new(
+                "analysis.name",
+                format!("no funnel named `{}`", s.name),
+            )));
         }
     })
 }
 
-pub(crate) fn scan_request(q: &Query, from: i64, to: i64, needs: &matcher::Needs, stitch: bool) -> ScanRequest {
-    let mut req = ScanRequest::new(q.site.clone()).range(from, to).dims(&needs.dim_list());
+pub(crate) fn scan_request(
+    q: &Query,
+    from: i64,
+    to: i64,
+    needs: &matcher::Needs,
+    stitch: bool,
+) -> ScanRequest {
+    let mut req = ScanRequest::new(q.site.clone())
+        .range(from, to)
+        .dims(&needs.dim_list());
     req.props = needs.props;
     req.revenue = needs.revenue;
     req.stitch = stitch;

@@ -1,8 +1,8 @@
 //! Event predicates compiled against a scan's dictionaries: every string test is decided
 //! once per dictionary entry, so testing an event is a few array lookups.
 
-use cairn_model::query::{Condition, Field, ValueRef, ValueTest};
 use cairn_model::Dim;
+use cairn_model::query::{Condition, Field, ValueRef, ValueTest};
 
 const DIM_COUNT: usize = Dim::ALL.len();
 use cairn_store::{PropVal, QueryDict, Scan, Timeline};
@@ -40,7 +40,10 @@ impl Needs {
 
     /// The projected dimensions.
     pub fn dim_list(&self) -> Vec<Dim> {
-        Dim::ALL.into_iter().filter(|d| self.dims[d.index()]).collect()
+        Dim::ALL
+            .into_iter()
+            .filter(|d| self.dims[d.index()])
+            .collect()
     }
 }
 

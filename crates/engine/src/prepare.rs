@@ -48,7 +48,9 @@ impl Goals {
                 GoalDef::Event(c) => GoalEval::Event(EventPred::new(scan, &[c])),
                 GoalDef::Duration(ms) => GoalEval::Duration(ms),
                 GoalDef::Pages(n) => GoalEval::Pages(n),
-                GoalDef::Count { min, conds } => GoalEval::Count(min, EventPred::new(scan, &[conds])),
+                GoalDef::Count { min, conds } => {
+                    GoalEval::Count(min, EventPred::new(scan, &[conds]))
+                }
                 GoalDef::Composite { k, of } => GoalEval::Composite(
                     k,
                     of.iter()
@@ -79,10 +81,13 @@ impl Goals {
             defs: defs.to_vec(),
             evals,
             order,
-            pageview: EventPred::new(scan, &[vec![Condition::eq_str(
-                cairn_model::query::Field::Dim(Dim::Name),
-                PAGEVIEW,
-            )]]),
+            pageview: EventPred::new(
+                scan,
+                &[vec![Condition::eq_str(
+                    cairn_model::query::Field::Dim(Dim::Name),
+                    PAGEVIEW,
+                )]],
+            ),
         }
     }
 

@@ -2,15 +2,15 @@
 //! recovery, form analytics, pages (entries, exits, exit and bounce rates) and the
 //! overview (visitors, sessions, bounce rate, pages per session, session duration).
 
+use cairn_model::Dim;
 use cairn_model::query::result::{
     CartResult, FormFieldRow, FormRow, FormsResult, FunnelResult, OverviewBucket, OverviewFigures,
     OverviewResult, PageRow, PagesResult,
 };
 use cairn_model::query::{
-    Analysis, CartSpec, CheckoutSpec, Condition, CondValue, Field, FormsSpec, FunnelMode, FunnelSpec,
-    Op, OverviewSpec, PagesSpec, Query, Resolved, Scalar, Step, Unit,
+    Analysis, CartSpec, CheckoutSpec, CondValue, Condition, Field, FormsSpec, FunnelMode,
+    FunnelSpec, Op, OverviewSpec, PagesSpec, Query, Resolved, Scalar, Step, Unit,
 };
-use cairn_model::Dim;
 use cairn_store::{PropVal, Store, Timeline};
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -32,7 +32,10 @@ pub const FORM_FIELD: &str = "form_field";
 pub const FORM_SUBMIT: &str = "form_submit";
 
 fn name_is(scan: &cairn_store::Scan, name: &str) -> EventPred {
-    EventPred::new(scan, &[vec![Condition::eq_str(Field::Dim(Dim::Name), name)]])
+    EventPred::new(
+        scan,
+        &[vec![Condition::eq_str(Field::Dim(Dim::Name), name)]],
+    )
 }
 
 fn base_needs(q: &Query, r: &Resolved) -> Needs {
@@ -56,21 +59,17 @@ pub(crate) fn checkout(
     let scan = store.scan(scan_request(q, r.from, r.to, &needs, false))?;
     let is_step = name_is(&scan, &spec.step_event);
     let key = scan.prop_keys().id(&spec.step_prop);
-    let states = scan.par_fold(
-        opts.threads,
-        FxHashSet::<u64>::default,
-        |set, tl| {
-            let Some(k) = key else { return };
-            for i in 0..tl.len() {
-                if is_step.test(tl, i)
-                    && let Some(e) = tl.props(i).iter().find(|e| e.key == k)
-                    && let PropVal::Num(x) = e.val
-                {
-                    set.insert(x.to_bits());
-                }
+    let states = scan.par_fold(opts.threads, FxHashSet::<u64>::default, |set, tl| {
+        let Some(k) = key else { return };
+        for i in 0..tl.len() {
+            if is_step.test(tl, i)
+                && let Some(e) = tl.props(i).iter().find(|e| e.key == k)
+                && let PropVal::Num(x) = e.val
+            {
+                set.insert(x.to_bits());
             }
-        },
-    )?;
+        }
+    })?;
     let mut nums: Vec<f64> = states.into_iter().flatten().map(f64::from_bits).collect();
     nums.sort_by(f64::total_cmp);
     nums.dedup();
@@ -83,7 +82,11 @@ pub(crate) fn checkout(
             Op::Eq,
             Some(CondValue::One(Scalar::Num(x))),
         ));
-        s.label = Some(format!("{} {}", spec.step_event, cairn_model::query::ValueRef::Num(x).to_text()));
+        s.label = Some(format!(
+            "{} {}",
+            spec.step_event,
+            cairn_model::query::ValueRef::Num(x).to_text()
+        ));
         steps.push(s);
     }
     steps.push(Step::event(&spec.end_event));
@@ -136,7 +139,8 @@ pub(crate) fn cart(
                     .map(|p| prep.ts[p]),
             );
             for &(a, b) in &prep.sessions {
-                let Some(c) = (a..b).find(|&p| is_cart.test(tl, prep.kept[p as usize] as usize)) else {
+                let Some(c) = (a..b).find(|&p| is_cart.test(tl, prep.kept[p as usize] as usize))
+                else {
                     continue;
                 };
                 acc.carts += 1;
@@ -205,19 +209,31 @@ pub(crate) fn forms(
     let scan = store.scan(scan_request(q, r.from, r.to, &needs, false))?;
     let goals = Goals::new(&scan, &q.goals);
     let filters = Filters::new(&scan, q, r);
-    let (is_start, is_field, is_submit) = (name_is(&scan, FORM_START), name_is(&scan, FORM_FIELD), name_is(&scan, FORM_SUBMIT));
+    let (is_start, is_field, is_submit) = (
+        name_is(&scan, FORM_START),
+        name_is(&scan, FORM_FIELD),
+        name_is(&scan, FORM_SUBMIT),
+    );
     let form_rd = FieldReader::new(&scan, &Field::Prop("form_id".into()));
     let field_rd = FieldReader::new(&scan, &Field::Prop("field".into()));
     let states = scan.par_fold(
         opts.threads,
-        || (FxHashMap::<(u8, u64), FormAcc>::default(), Prepared::default()),
+        || {
+            (
+                FxHashMap::<(u8, u64), FormAcc>::default(),
+                Prepared::default(),
+            )
+        },
         |(forms, prep), tl| {
             prep.fill(tl, &filters, &goals, q.session_gap.ms);
             if prep.kept.is_empty() || !filters.keeps(|g| !prep.hits[g].is_empty()) {
                 return;
             }
             for &(a, b) in &prep.sessions {
-                form_session(tl, prep, a as usize, b as usize, &is_start, &is_field, &is_submit, &form_rd, &field_rd, forms);
+                form_session(
+                    tl, prep, a as usize, b as usize, &is_start, &is_field, &is_submit, &form_rd,
+                    &field_rd, forms,
+                );
             }
         },
     )?;
@@ -249,7 +265,11 @@ pub(crate) fn forms(
                     time: time_stats(f.times),
                 })
                 .collect();
-            fields.sort_by(|a, b| b.touched.cmp(&a.touched).then_with(|| a.field.cmp(&b.field)));
+            fields.sort_by(|a, b| {
+                b.touched
+                    .cmp(&a.touched)
+                    .then_with(|| a.field.cmp(&b.field))
+            });
             FormRow {
                 form: form_rd.text(&scan, k),
                 starts: v.starts,
@@ -338,10 +358,10 @@ fn form_session(
 /// the non-interactive ones.
 fn bounced(prep: &Prepared, passive: &[bool], a: usize, b: usize) -> bool {
     let mut pv = 0;
-    for p in a..b {
-        if prep.pageview[p] {
+    for (&is_pv, &is_passive) in prep.pageview[a..b].iter().zip(&passive[a..b]) {
+        if is_pv {
             pv += 1;
-        } else if !passive[p] {
+        } else if !is_passive {
             return false;
         }
     }
@@ -376,7 +396,14 @@ pub(crate) fn pages(
     );
     let states = scan.par_fold(
         opts.threads,
-        || (FxHashMap::<u32, PageAcc>::default(), Prepared::default(), Vec::<bool>::new(), Vec::<u32>::new()),
+        || {
+            (
+                FxHashMap::<u32, PageAcc>::default(),
+                Prepared::default(),
+                Vec::<bool>::new(),
+                Vec::<u32>::new(),
+            )
+        },
         |(m, prep, pas, seen), tl| {
             prep.fill(tl, &filters, &goals, q.session_gap.ms);
             if prep.kept.is_empty() || !filters.keeps(|g| !prep.hits[g].is_empty()) {
@@ -399,7 +426,9 @@ pub(crate) fn pages(
             }
             for &(a, b) in &prep.sessions {
                 let (a, b) = (a as usize, b as usize);
-                let Some(first) = (a..b).find(|&p| prep.pageview[p]) else { continue };
+                let Some(first) = (a..b).find(|&p| prep.pageview[p]) else {
+                    continue;
+                };
                 let last = (a..b).rev().find(|&p| prep.pageview[p]).unwrap_or(first);
                 let e = m.entry(path(first)).or_default();
                 e.entries += 1;
@@ -425,7 +454,11 @@ pub(crate) fn pages(
     let mut rows: Vec<PageRow> = all
         .into_iter()
         .map(|(k, v)| PageRow {
-            path: if k == 0 { "(none)".into() } else { dict.get(k).to_string() },
+            path: if k == 0 {
+                "(none)".into()
+            } else {
+                dict.get(k).to_string()
+            },
             pageviews: v.pageviews,
             visitors: v.visitors,
             entries: v.entries,
@@ -434,7 +467,11 @@ pub(crate) fn pages(
             bounce_rate: wilson(v.bounces, v.entries),
         })
         .collect();
-    rows.sort_by(|a, b| b.pageviews.cmp(&a.pageviews).then_with(|| a.path.cmp(&b.path)));
+    rows.sort_by(|a, b| {
+        b.pageviews
+            .cmp(&a.pageviews)
+            .then_with(|| a.path.cmp(&b.path))
+    });
     rows.truncate(spec.limit);
     Ok(PagesResult { pages: rows })
 }
@@ -468,8 +505,16 @@ impl Fig {
             pageviews: self.pageviews,
             events: self.events,
             bounce_rate: wilson(self.bounces, self.sessions),
-            pages_per_session: if self.sessions > 0 { self.pageviews as f64 / self.sessions as f64 } else { 0.0 },
-            mean_duration_ms: if self.sessions > 0 { sum as f64 / self.sessions as f64 } else { 0.0 },
+            pages_per_session: if self.sessions > 0 {
+                self.pageviews as f64 / self.sessions as f64
+            } else {
+                0.0
+            },
+            mean_duration_ms: if self.sessions > 0 {
+                sum as f64 / self.sessions as f64
+            } else {
+                0.0
+            },
             median_duration_ms: crate::stats::nearest_rank(&self.durations, 0.5),
         }
     }
@@ -496,7 +541,15 @@ pub(crate) fn overview(
     let nb = buckets.as_ref().map_or(0, Buckets::len);
     let states = scan.par_fold(
         opts.threads,
-        || (Fig::default(), vec![Fig::default(); nb], Prepared::default(), Vec::<bool>::new(), Vec::<usize>::new()),
+        || {
+            (
+                Fig::default(),
+                vec![Fig::default(); nb],
+                Prepared::default(),
+                Vec::<bool>::new(),
+                Vec::<usize>::new(),
+            )
+        },
         |(all, per, prep, pas, seen), tl| {
             prep.fill(tl, &filters, &goals, q.session_gap.ms);
             if prep.kept.is_empty() || !filters.keeps(|g| !prep.hits[g].is_empty()) {

@@ -165,7 +165,10 @@ mod tests {
         assert_eq!(nearest_rank(&v, 0.5), 35);
         assert_eq!(nearest_rank(&v, 1.0), 50);
         let s = time_stats(vec![5_000, 70_000, 70_000, 700_000_000]).unwrap();
-        assert_eq!((s.p25_ms, s.median_ms, s.p90_ms), (5_000, 70_000, 700_000_000));
+        assert_eq!(
+            (s.p25_ms, s.median_ms, s.p90_ms),
+            (5_000, 70_000, 700_000_000)
+        );
         let counts: Vec<u64> = s.histogram.iter().map(|b| b.count).collect();
         assert_eq!(counts, vec![1, 0, 2, 0, 0, 0, 0, 0, 0, 1]);
         assert_eq!(s.histogram[0].label, "<10s");

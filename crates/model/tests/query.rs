@@ -24,14 +24,22 @@ fn documented_examples_parse_and_resolve() {
     for (name, text) in [
         ("goals", include_str!("../../../docs/examples/goals.json")),
         ("funnel", include_str!("../../../docs/examples/funnel.json")),
-        ("saved_funnel", include_str!("../../../docs/examples/saved_funnel.json")),
+        (
+            "saved_funnel",
+            include_str!("../../../docs/examples/saved_funnel.json"),
+        ),
     ] {
         let mut q = Query::from_json(text).unwrap_or_else(|e| panic!("{name}: {e}"));
         q.merge_definitions(defs.clone()).unwrap();
         q.resolve().unwrap_or_else(|e| panic!("{name}: {e}"));
     }
     let q = Query::from_json(include_str!("../../../docs/examples/saved_funnel.json")).unwrap();
-    assert!(q.resolve().unwrap_err().to_string().contains("no funnel named `same_cart`"));
+    assert!(
+        q.resolve()
+            .unwrap_err()
+            .to_string()
+            .contains("no funnel named `same_cart`")
+    );
 }
 
 #[test]
@@ -43,8 +51,14 @@ fn dates_resolve_in_the_time_zone() {
     let r = q.resolve().unwrap();
     // 2026-10-01 00:00 in Berlin is 2026-09-30T22:00Z (summer time); 2026-10-31 ends at
     // 2026-10-31T23:00Z (winter time), inclusive of its last millisecond.
-    assert_eq!(r.from, cairn_model::parse_timestamp("2026-09-30T22:00:00Z").unwrap());
-    assert_eq!(r.to, cairn_model::parse_timestamp("2026-10-31T23:00:00Z").unwrap() - 1);
+    assert_eq!(
+        r.from,
+        cairn_model::parse_timestamp("2026-09-30T22:00:00Z").unwrap()
+    );
+    assert_eq!(
+        r.to,
+        cairn_model::parse_timestamp("2026-10-31T23:00:00Z").unwrap() - 1
+    );
 }
 
 #[test]
@@ -63,7 +77,9 @@ fn durations() {
 fn mistakes_name_the_field() {
     let cases = [
         (
-            spec(r#""analysis": {"type": "funnel", "steps": [{"event": "a", "within": "1h"}, {"event": "b"}]}"#),
+            spec(
+                r#""analysis": {"type": "funnel", "steps": [{"event": "a", "within": "1h"}, {"event": "b"}]}"#,
+            ),
             "analysis.steps[0].within: the first step has no previous step to be within",
         ),
         (
@@ -71,7 +87,9 @@ fn mistakes_name_the_field() {
             "goals[0].pages: a pages goal needs `pages`",
         ),
         (
-            spec(r#""goals": [{"name": "P", "type": "pages", "pages": 3, "seconds": 4}], "analysis": {"type": "goals"}"#),
+            spec(
+                r#""goals": [{"name": "P", "type": "pages", "pages": 3, "seconds": 4}], "analysis": {"type": "goals"}"#,
+            ),
             "goals[0].seconds: `seconds` does not apply to a pages goal",
         ),
         (
@@ -91,15 +109,21 @@ fn mistakes_name_the_field() {
             "analysis.steps: a funnel needs at least two steps",
         ),
         (
-            spec(r#""filters": [{"field": "props.price", "op": "gt", "value": "x"}], "analysis": {"type": "overview"}"#),
+            spec(
+                r#""filters": [{"field": "props.price", "op": "gt", "value": "x"}], "analysis": {"type": "overview"}"#,
+            ),
             "filters[0]: `gt` takes a number",
         ),
         (
-            spec(r#""filters": [{"field": "path", "op": "regex", "value": "(["}], "analysis": {"type": "overview"}"#),
+            spec(
+                r#""filters": [{"field": "path", "op": "regex", "value": "(["}], "analysis": {"type": "overview"}"#,
+            ),
             "filters[0]: invalid regular expression",
         ),
         (
-            spec(r#""filters": [{"field": "colour", "value": "red"}], "analysis": {"type": "overview"}"#),
+            spec(
+                r#""filters": [{"field": "colour", "value": "red"}], "analysis": {"type": "overview"}"#,
+            ),
             "filters[0].field: unknown field `colour`",
         ),
         (
@@ -107,23 +131,31 @@ fn mistakes_name_the_field() {
             "timezone: unknown time zone `Mars/Olympus`",
         ),
         (
-            format!(r#"{{"site": "s", "from": "2026-10-05", "to": "2026-10-01", "analysis": {{"type": "overview"}}}}"#),
+            r#"{"site": "s", "from": "2026-10-05", "to": "2026-10-01", "analysis": {"type": "overview"}}"#.to_string(),
             "to: is before `from`",
         ),
         (
-            spec(r#""goals": [{"name": "A", "type": "composite", "any_of": ["B"]}, {"name": "B", "type": "composite", "any_of": ["A"]}], "analysis": {"type": "goals"}"#),
+            spec(
+                r#""goals": [{"name": "A", "type": "composite", "any_of": ["B"]}, {"name": "B", "type": "composite", "any_of": ["A"]}], "analysis": {"type": "goals"}"#,
+            ),
             "composite goals refer to each other: A -> B -> A",
         ),
         (
-            spec(r#""analysis": {"type": "funnel", "unit": "attempt", "mode": "unordered", "steps": [{}, {}]}"#),
+            spec(
+                r#""analysis": {"type": "funnel", "unit": "attempt", "mode": "unordered", "steps": [{}, {}]}"#,
+            ),
             "analysis.unit: attempts are counted on ordered or strict closed funnels",
         ),
         (
-            spec(r#""analysis": {"type": "funnel", "steps": [{"event": "a"}, {"event": "b"}], "exclusions": [{"step": {"event": "x"}, "between": [2, 1]}]}"#),
+            spec(
+                r#""analysis": {"type": "funnel", "steps": [{"event": "a"}, {"event": "b"}], "exclusions": [{"step": {"event": "x"}, "between": [2, 1]}]}"#,
+            ),
             "analysis.exclusions[0].between: needs two steps i < j between 1 and 2",
         ),
         (
-            spec(r#""analysis": {"type": "goals", "units": ["attempt"]}, "goals": [{"name": "A", "type": "event", "event": "a"}]"#),
+            spec(
+                r#""analysis": {"type": "goals", "units": ["attempt"]}, "goals": [{"name": "A", "type": "event", "event": "a"}]"#,
+            ),
             "analysis.units: `attempt` is a funnel unit",
         ),
     ];
@@ -135,11 +167,17 @@ fn mistakes_name_the_field() {
 
 #[test]
 fn toml_definitions_report_the_field() {
-    let e = Definitions::from_toml("[[goals]]\nname = \"A\"\ntype = \"event\"\nevnt = \"a\"\n").unwrap_err();
+    let e = Definitions::from_toml("[[goals]]\nname = \"A\"\ntype = \"event\"\nevnt = \"a\"\n")
+        .unwrap_err();
     assert!(e.to_string().contains("unknown field `evnt`"), "{e}");
     let e = Definitions::from_toml("[[goals]]\nname = \"A\"\ntype = \"duration\"\n").unwrap_err();
-    assert_eq!(e.to_string(), "goals[0].seconds: a duration goal needs `seconds`");
-    let e = Definitions::from_toml("[funnels.f]\nsteps = [{ goal = \"Nope\" }, { event = \"b\" }]\n").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "goals[0].seconds: a duration goal needs `seconds`"
+    );
+    let e =
+        Definitions::from_toml("[funnels.f]\nsteps = [{ goal = \"Nope\" }, { event = \"b\" }]\n")
+            .unwrap_err();
     assert_eq!(e.to_string(), "funnels.f.steps[0]: unknown goal `Nope`");
     let e = Definitions::from_toml("[[goals]]\nname = ").unwrap_err();
     assert!(e.to_string().contains("line 2"), "{e}");

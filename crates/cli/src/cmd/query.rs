@@ -9,8 +9,8 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use cairn_engine::RunOptions;
 use cairn_model::query::result::{
-    CartResult, FormsResult, FunnelResult, GoalsResult, OverviewFigures, OverviewResult, PagesResult,
-    QueryResult, Rate, TimeStats,
+    CartResult, FormsResult, FunnelResult, GoalsResult, OverviewFigures, OverviewResult,
+    PagesResult, QueryResult, Rate, TimeStats,
 };
 use cairn_model::query::{Definitions, Query};
 
@@ -31,12 +31,18 @@ pub fn run(data: &Path, args: QueryArgs) -> Result<ExitCode> {
     };
     let mut q = match Query::from_json(&text) {
         Ok(q) => q,
-        Err(e) => bail!("{}: {e}\n(see docs/queries.md for the spec's fields)", args.spec.display()),
+        Err(e) => bail!(
+            "{}: {e}\n(see docs/queries.md for the spec's fields)",
+            args.spec.display()
+        ),
     };
     if let Some(defs) = &args.defs {
-        let t = std::fs::read_to_string(defs).with_context(|| format!("reading {}", defs.display()))?;
-        let d = Definitions::from_toml(&t).map_err(|e| anyhow::anyhow!("{}: {e}", defs.display()))?;
-        q.merge_definitions(d).map_err(|e| anyhow::anyhow!("{}: {e}", defs.display()))?;
+        let t =
+            std::fs::read_to_string(defs).with_context(|| format!("reading {}", defs.display()))?;
+        let d =
+            Definitions::from_toml(&t).map_err(|e| anyhow::anyhow!("{}: {e}", defs.display()))?;
+        q.merge_definitions(d)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", defs.display()))?;
     }
     if let Err(e) = q.resolve() {
         bail!("{}: {e}", args.spec.display());
@@ -65,6 +71,9 @@ fn pct(x: f64) -> String {
 }
 
 fn rate(r: &Rate) -> String {
+    if r.den == 0 {
+        return "–".into();
+    }
     format!("{} [{} – {}]", pct(r.rate), pct(r.low), pct(r.high))
 }
 
@@ -83,7 +92,13 @@ fn ms(v: f64) -> String {
 
 fn times(t: &Option<TimeStats>) -> String {
     match t {
-        Some(t) => format!("{} (p25 {}, p75 {}, p90 {})", ms(t.median_ms as f64), ms(t.p25_ms as f64), ms(t.p75_ms as f64), ms(t.p90_ms as f64)),
+        Some(t) => format!(
+            "{} (p25 {}, p75 {}, p90 {})",
+            ms(t.median_ms as f64),
+            ms(t.p25_ms as f64),
+            ms(t.p75_ms as f64),
+            ms(t.p90_ms as f64)
+        ),
         None => "–".into(),
     }
 }
@@ -107,7 +122,15 @@ fn table(head: &[&str], rows: &[Vec<String>]) -> String {
         out.push('\n');
     };
     line(head.to_vec(), &mut out);
-    line(w.iter().map(|&n| "-".repeat(n)).collect::<Vec<_>>().iter().map(String::as_str).collect(), &mut out);
+    line(
+        w.iter()
+            .map(|&n| "-".repeat(n))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(String::as_str)
+            .collect(),
+        &mut out,
+    );
     for r in rows {
         line(r.iter().map(String::as_str).collect(), &mut out);
     }
@@ -151,7 +174,12 @@ fn goals(g: &GoalsResult) -> String {
             for ur in &row.rates {
                 r.push(rate(&ur.rate));
                 if let Some(c) = &ur.change {
-                    r.push(format!("{:+.2} pp [{:+.2}, {:+.2}]", c.diff * 100.0, c.low * 100.0, c.high * 100.0));
+                    r.push(format!(
+                        "{:+.2} pp [{:+.2}, {:+.2}]",
+                        c.diff * 100.0,
+                        c.low * 100.0,
+                        c.high * 100.0
+                    ));
                 }
             }
             r.push(
@@ -164,10 +192,16 @@ fn goals(g: &GoalsResult) -> String {
             r
         })
         .collect();
-    out.push_str(&table(&head.iter().map(String::as_str).collect::<Vec<_>>(), &rows));
+    out.push_str(&table(
+        &head.iter().map(String::as_str).collect::<Vec<_>>(),
+        &rows,
+    ));
     if !g.series.is_empty() {
         let _ = writeln!(out, "\nper {} over time:", g.totals[0].unit.as_str());
-        let mut head = vec!["bucket".to_string(), format!("{}s", g.totals[0].unit.as_str())];
+        let mut head = vec![
+            "bucket".to_string(),
+            format!("{}s", g.totals[0].unit.as_str()),
+        ];
         head.extend(g.goals.iter().map(|x| x.name.clone()));
         let rows: Vec<Vec<String>> = g
             .series
@@ -178,7 +212,10 @@ fn goals(g: &GoalsResult) -> String {
                 r
             })
             .collect();
-        out.push_str(&table(&head.iter().map(String::as_str).collect::<Vec<_>>(), &rows));
+        out.push_str(&table(
+            &head.iter().map(String::as_str).collect::<Vec<_>>(),
+            &rows,
+        ));
     }
     if let Some(by) = &g.breakdown_by {
         let _ = writeln!(out, "\nby {by} (per {}):", g.totals[0].unit.as_str());
@@ -193,20 +230,37 @@ fn goals(g: &GoalsResult) -> String {
                 r
             })
             .collect();
-        out.push_str(&table(&head.iter().map(String::as_str).collect::<Vec<_>>(), &rows));
+        out.push_str(&table(
+            &head.iter().map(String::as_str).collect::<Vec<_>>(),
+            &rows,
+        ));
     }
     out
 }
 
 fn funnel(f: &FunnelResult) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "funnel per {}{}", f.unit.as_str(), if f.excluded > 0 { format!(" ({} excluded)", human::count(f.excluded)) } else { String::new() });
+    let _ = writeln!(
+        out,
+        "funnel per {}{}",
+        f.unit.as_str(),
+        if f.excluded > 0 {
+            format!(" ({} excluded)", human::count(f.excluded))
+        } else {
+            String::new()
+        }
+    );
     let open = f.steps.iter().any(|s| s.entrances.is_some());
     let mut head = vec!["#", "step", "units"];
     if open {
         head.push("entrances");
     }
-    head.extend(["from previous (95% CI)", "dropped", "from start", "time from previous: median (p25, p75, p90)"]);
+    head.extend([
+        "from previous (95% CI)",
+        "dropped",
+        "from start",
+        "time from previous: median (p25, p75, p90)",
+    ]);
     let rows: Vec<Vec<String>> = f
         .steps
         .iter()
@@ -224,7 +278,11 @@ fn funnel(f: &FunnelResult) -> String {
                 rate(&s.from_previous),
                 format!("{} ({})", human::count(s.dropped), pct(s.drop_off)),
                 pct(s.from_start.rate),
-                if i == 0 { String::new() } else { times(&s.time_from_previous) },
+                if i == 0 {
+                    String::new()
+                } else {
+                    times(&s.time_from_previous)
+                },
             ]);
             r
         })
@@ -245,16 +303,29 @@ fn funnel(f: &FunnelResult) -> String {
                 r
             })
             .collect();
-        out.push_str(&table(&head.iter().map(String::as_str).collect::<Vec<_>>(), &rows));
+        out.push_str(&table(
+            &head.iter().map(String::as_str).collect::<Vec<_>>(),
+            &rows,
+        ));
     }
     if !f.trend.is_empty() {
         out.push_str("\nby date of the first step:\n");
         let rows: Vec<Vec<String>> = f
             .trend
             .iter()
-            .map(|t| vec![t.label.clone(), human::count(t.counts[0]), human::count(*t.counts.last().unwrap_or(&0)), rate(&t.conversion)])
+            .map(|t| {
+                vec![
+                    t.label.clone(),
+                    human::count(t.counts[0]),
+                    human::count(*t.counts.last().unwrap_or(&0)),
+                    rate(&t.conversion),
+                ]
+            })
             .collect();
-        out.push_str(&table(&["bucket", "entered", "completed", "conversion (95% CI)"], &rows));
+        out.push_str(&table(
+            &["bucket", "entered", "completed", "conversion (95% CI)"],
+            &rows,
+        ));
     }
     out
 }
@@ -263,8 +334,18 @@ fn cart(c: &CartResult) -> String {
     let rows = vec![
         vec!["carts".into(), human::count(c.carts)],
         vec!["purchased in the session".into(), human::count(c.purchased)],
-        vec!["abandoned".into(), format!("{} — {}", human::count(c.abandoned), rate(&c.abandonment))],
-        vec!["recovered later".into(), format!("{} — {} of abandoned", human::count(c.recovered), rate(&c.recovery))],
+        vec![
+            "abandoned".into(),
+            format!("{} — {}", human::count(c.abandoned), rate(&c.abandonment)),
+        ],
+        vec![
+            "recovered later".into(),
+            format!(
+                "{} — {} of abandoned",
+                human::count(c.recovered),
+                rate(&c.recovery)
+            ),
+        ],
         vec!["time to recover".into(), times(&c.time_to_recover)],
     ];
     table(&["cart abandonment", ""], &rows)
@@ -286,9 +367,24 @@ fn forms(f: &FormsResult) -> String {
         let rows: Vec<Vec<String>> = form
             .fields
             .iter()
-            .map(|x| vec![x.field.clone(), human::count(x.touched), human::count(x.last_before_abandon), times(&x.time)])
+            .map(|x| {
+                vec![
+                    x.field.clone(),
+                    human::count(x.touched),
+                    human::count(x.last_before_abandon),
+                    times(&x.time),
+                ]
+            })
             .collect();
-        out.push_str(&table(&["field", "touched", "last before abandoning", "time in field"], &rows));
+        out.push_str(&table(
+            &[
+                "field",
+                "touched",
+                "last before abandoning",
+                "time in field",
+            ],
+            &rows,
+        ));
         out.push('\n');
     }
     if f.forms.is_empty() {
@@ -309,11 +405,26 @@ fn pages(p: &PagesResult) -> String {
                 human::count(r.entries),
                 human::count(r.exits),
                 pct(r.exit_rate.rate),
-                if r.entries > 0 { pct(r.bounce_rate.rate) } else { "–".into() },
+                if r.entries > 0 {
+                    pct(r.bounce_rate.rate)
+                } else {
+                    "–".into()
+                },
             ]
         })
         .collect();
-    table(&["page", "pageviews", "visitors", "entries", "exits", "exit rate", "bounce rate"], &rows)
+    table(
+        &[
+            "page",
+            "pageviews",
+            "visitors",
+            "entries",
+            "exits",
+            "exit rate",
+            "bounce rate",
+        ],
+        &rows,
+    )
 }
 
 fn figures(f: &OverviewFigures) -> Vec<String> {
@@ -329,7 +440,16 @@ fn figures(f: &OverviewFigures) -> Vec<String> {
 }
 
 fn overview(o: &OverviewResult) -> String {
-    let head = ["", "visitors", "sessions", "pageviews", "bounce rate (95% CI)", "pages/session", "mean duration", "median duration"];
+    let head = [
+        "",
+        "visitors",
+        "sessions",
+        "pageviews",
+        "bounce rate (95% CI)",
+        "pages/session",
+        "mean duration",
+        "median duration",
+    ];
     let mut rows = vec![{
         let mut r = vec!["all".to_string()];
         r.extend(figures(&o.figures));

@@ -135,7 +135,11 @@ impl Core {
             FunnelMode::Unordered => self.unordered_times(ts, masks, start, level),
             _ => self.ordered_from(ts, masks, start).1,
         };
-        Outcome { level, start, times }
+        Outcome {
+            level,
+            start,
+            times,
+        }
     }
 
     fn ordered_level(&self, ts: &[i64], masks: &[u64]) -> (usize, i64) {
@@ -165,7 +169,9 @@ impl Core {
                 }
                 let s = sets[j - 1]
                     .iter()
-                    .filter(|&&(s, l)| t - s <= self.window && self.within[j].is_none_or(|w| t - l <= w))
+                    .filter(|&&(s, l)| {
+                        t - s <= self.window && self.within[j].is_none_or(|w| t - l <= w)
+                    })
                     .map(|&(s, _)| s)
                     .max();
                 let Some(s) = s else { continue };
@@ -328,7 +334,9 @@ pub struct CoreExclusion {
 
 fn any_in(times: &[i64], lo_excl: i64, hi: i64, hi_inclusive: bool) -> bool {
     let k = times.partition_point(|&x| x <= lo_excl);
-    times.get(k).is_some_and(|&x| if hi_inclusive { x <= hi } else { x < hi })
+    times
+        .get(k)
+        .is_some_and(|&x| if hi_inclusive { x <= hi } else { x < hi })
 }
 
 impl Core {
@@ -358,7 +366,14 @@ impl Core {
         None
     }
 
-    fn dfs(&self, ts: &[i64], masks: &[u64], level: usize, excl: &[CoreExclusion], chain: &mut Vec<usize>) -> bool {
+    fn dfs(
+        &self,
+        ts: &[i64],
+        masks: &[u64],
+        level: usize,
+        excl: &[CoreExclusion],
+        chain: &mut Vec<usize>,
+    ) -> bool {
         let m = chain.len();
         let s = ts[chain[0]];
         if m == level {

@@ -4,9 +4,13 @@
 
 pub mod core;
 
-use cairn_model::query::result::{FunnelBreakdownRow, FunnelResult, FunnelStepResult, FunnelTrendPoint};
-use cairn_model::query::{Attribution, Condition, Field, FunnelSpec, PAGEVIEW, Query, Resolved, Step, Unit};
 use cairn_model::Dim;
+use cairn_model::query::result::{
+    FunnelBreakdownRow, FunnelResult, FunnelStepResult, FunnelTrendPoint,
+};
+use cairn_model::query::{
+    Attribution, Condition, Field, FunnelSpec, PAGEVIEW, Query, Resolved, Step, Unit,
+};
 use cairn_store::{Scan, Store, Timeline};
 use rustc_hash::FxHashMap;
 
@@ -36,7 +40,9 @@ fn step_conds(s: &Step) -> Vec<Condition> {
         c.push(Condition::new(
             Field::Dim(Dim::Path),
             s.path_match.unwrap_or_default().op(),
-            Some(cairn_model::query::CondValue::One(cairn_model::query::Scalar::Str(p.clone()))),
+            Some(cairn_model::query::CondValue::One(
+                cairn_model::query::Scalar::Str(p.clone()),
+            )),
         ));
     }
     c.extend(s.conditions.iter().cloned());
@@ -50,10 +56,17 @@ fn step_needs(s: &Step, needs: &mut Needs) {
 }
 
 fn compile_step(scan: &Scan, q: &Query, s: &Step) -> Vec<Alt> {
-    let alts: Vec<&Step> = if s.any_of.is_empty() { vec![s] } else { s.any_of.iter().collect() };
+    let alts: Vec<&Step> = if s.any_of.is_empty() {
+        vec![s]
+    } else {
+        s.any_of.iter().collect()
+    };
     alts.into_iter()
         .map(|a| Alt {
-            goal: a.goal.as_ref().and_then(|g| q.goals.iter().position(|x| &x.name == g)),
+            goal: a
+                .goal
+                .as_ref()
+                .and_then(|g| q.goals.iter().position(|x| &x.name == g)),
             pred: EventPred::new(scan, &[step_conds(a)]),
         })
         .collect()
@@ -61,7 +74,8 @@ fn compile_step(scan: &Scan, q: &Query, s: &Step) -> Vec<Alt> {
 
 fn alt_hit(alts: &[Alt], tl: &Timeline, prep: &Prepared, p: usize) -> bool {
     alts.iter().any(|a| {
-        a.goal.is_none_or(|g| prep.hits[g].binary_search(&(p as u32)).is_ok())
+        a.goal
+            .is_none_or(|g| prep.hits[g].binary_search(&(p as u32)).is_ok())
             && a.pred.test(tl, prep.kept[p] as usize)
     })
 }
@@ -112,7 +126,11 @@ impl Plan {
             required,
             optional,
             open: spec.open,
-            exclusions: spec.exclusions.iter().map(|e| (e.between[0] - 1, e.between[1] - 1)).collect(),
+            exclusions: spec
+                .exclusions
+                .iter()
+                .map(|e| (e.between[0] - 1, e.between[1] - 1))
+                .collect(),
         }
     }
 
@@ -132,7 +150,13 @@ impl Plan {
 
     /// The outcome of one unit (events `ts`, step masks, exclusion masks), or `None`
     /// when the unit does not enter the funnel or is excluded.
-    fn unit(&self, ts: &[i64], masks: &[u64], xmasks: &[u64], buf: &mut Vec<u64>) -> Option<UnitOut> {
+    fn unit(
+        &self,
+        ts: &[i64],
+        masks: &[u64],
+        xmasks: &[u64],
+        buf: &mut Vec<u64>,
+    ) -> Option<UnitOut> {
         if self.open {
             return self.open_unit(ts, masks, buf);
         }
@@ -167,14 +191,19 @@ impl Plan {
             ..UnitOut::default()
         };
         for (k, &t) in times.iter().enumerate() {
-            let j = if self.optional.is_empty() { k } else { self.required[k] };
+            let j = if self.optional.is_empty() {
+                k
+            } else {
+                self.required[k]
+            };
             out.reached |= 1 << j;
             out.times.push((j, t));
         }
         if !self.optional.is_empty() {
             let mut sub = Vec::new();
             for &j in &self.optional {
-                let mut steps: Vec<usize> = self.required.iter().copied().filter(|&r| r < j).collect();
+                let mut steps: Vec<usize> =
+                    self.required.iter().copied().filter(|&r| r < j).collect();
                 steps.push(j);
                 project(masks, &steps, &mut sub);
                 let c = self.sub_core(&steps);
@@ -182,7 +211,11 @@ impl Plan {
                 if so.level == steps.len() {
                     out.reached |= 1 << j;
                     let t = so.times[so.level - 1];
-                    let prev = if so.level >= 2 { so.times[so.level - 2] } else { t };
+                    let prev = if so.level >= 2 {
+                        so.times[so.level - 2]
+                    } else {
+                        t
+                    };
                     out.optional_times.push((j, t - prev, t - so.times[0]));
                 }
             }
@@ -191,14 +224,23 @@ impl Plan {
     }
 
     fn exclusions_of(&self, ts: &[i64], xmasks: &[u64]) -> Vec<CoreExclusion> {
-        let pos = |j: usize| if self.optional.is_empty() { j } else { self.required.iter().position(|&r| r == j).unwrap_or(j) };
+        let pos = |j: usize| {
+            if self.optional.is_empty() {
+                j
+            } else {
+                self.required.iter().position(|&r| r == j).unwrap_or(j)
+            }
+        };
         self.exclusions
             .iter()
             .enumerate()
             .map(|(x, &(i, j))| CoreExclusion {
                 i: pos(i),
                 j: pos(j),
-                times: (0..ts.len()).filter(|&e| xmasks[e] >> x & 1 == 1).map(|e| ts[e]).collect(),
+                times: (0..ts.len())
+                    .filter(|&e| xmasks[e] >> x & 1 == 1)
+                    .map(|e| ts[e])
+                    .collect(),
             })
             .collect()
     }
@@ -228,7 +270,12 @@ impl Plan {
         let o = first?;
         out.entrance = Some(first_k);
         out.start = o.start;
-        out.times = o.times.iter().enumerate().map(|(l, &t)| (first_k + l, t)).collect();
+        out.times = o
+            .times
+            .iter()
+            .enumerate()
+            .map(|(l, &t)| (first_k + l, t))
+            .collect();
         Some(out)
     }
 }
@@ -284,7 +331,12 @@ impl Acc {
     }
 
     fn merge(&mut self, o: Acc) {
-        for (a, b) in [(&mut self.counts, &o.counts), (&mut self.via_prev, &o.via_prev), (&mut self.entrances, &o.entrances), (&mut self.trend, &o.trend)] {
+        for (a, b) in [
+            (&mut self.counts, &o.counts),
+            (&mut self.via_prev, &o.via_prev),
+            (&mut self.entrances, &o.entrances),
+            (&mut self.trend, &o.trend),
+        ] {
             for (x, y) in a.iter_mut().zip(b) {
                 *x += y;
             }
@@ -340,7 +392,11 @@ pub(crate) fn run(
     let mut needs = Needs::default();
     Goals::needs(&q.goals, &mut needs);
     Filters::needs(r, &mut needs);
-    for s in spec.steps.iter().chain(spec.exclusions.iter().map(|e| &e.step)) {
+    for s in spec
+        .steps
+        .iter()
+        .chain(spec.exclusions.iter().map(|e| &e.step))
+    {
         step_needs(s, &mut needs);
     }
     for f in &spec.hold {
@@ -355,12 +411,27 @@ pub(crate) fn run(
         q,
         spec,
         plan: Plan::new(spec),
-        steps: spec.steps.iter().map(|s| compile_step(&scan, q, s)).collect(),
-        excl: spec.exclusions.iter().map(|e| compile_step(&scan, q, &e.step)).collect(),
+        steps: spec
+            .steps
+            .iter()
+            .map(|s| compile_step(&scan, q, s))
+            .collect(),
+        excl: spec
+            .exclusions
+            .iter()
+            .map(|e| compile_step(&scan, q, &e.step))
+            .collect(),
         goals: Goals::new(&scan, &q.goals),
         filters: Filters::new(&scan, q, r),
-        hold: spec.hold.iter().map(|f| FieldReader::new(&scan, f)).collect(),
-        breakdown: spec.breakdown.as_ref().map(|b| FieldReader::new(&scan, &b.by)),
+        hold: spec
+            .hold
+            .iter()
+            .map(|f| FieldReader::new(&scan, f))
+            .collect(),
+        breakdown: spec
+            .breakdown
+            .as_ref()
+            .map(|b| FieldReader::new(&scan, &b.by)),
         buckets: spec.trend.map(|iv| Buckets::new(r.from, r.to, iv, r.tz)),
         scan: &scan,
     };
@@ -383,7 +454,8 @@ impl Ctx<'_> {
         if self.spec.unit == Unit::Lead && self.scan.user_of(tl.visitor).is_none() {
             return;
         }
-        s.prep.fill(tl, &self.filters, &self.goals, self.q.session_gap.ms);
+        s.prep
+            .fill(tl, &self.filters, &self.goals, self.q.session_gap.ms);
         if s.prep.kept.is_empty() || !self.filters.keeps(|g| !s.prep.hits[g].is_empty()) {
             return;
         }
@@ -410,13 +482,17 @@ impl Ctx<'_> {
             Unit::Session => {
                 for &(a, b) in &prep.sessions {
                     let (a, b) = (a as usize, b as usize);
-                    self.one_unit(tl, prep, a, b, &s.masks, &s.xmasks, acc, &mut s.m2, &mut s.buf, &mut s.ts);
+                    self.one_unit(
+                        tl, prep, a, b, &s.masks, &s.xmasks, acc, &mut s.m2, &mut s.buf, &mut s.ts,
+                    );
                 }
             }
             Unit::Attempt => self.attempts(tl, prep, &s.masks, &s.xmasks, acc),
             Unit::Visitor | Unit::Lead => {
                 let n = prep.kept.len();
-                self.one_unit(tl, prep, 0, n, &s.masks, &s.xmasks, acc, &mut s.m2, &mut s.buf, &mut s.ts);
+                self.one_unit(
+                    tl, prep, 0, n, &s.masks, &s.xmasks, acc, &mut s.m2, &mut s.buf, &mut s.ts,
+                );
             }
         }
     }
@@ -448,7 +524,10 @@ impl Ctx<'_> {
             let tokens: Vec<Option<Vec<(u8, u64)>>> = (a..b)
                 .map(|p| {
                     let i = prep.kept[p] as usize;
-                    self.hold.iter().map(|h| h.token(tl, i)).collect::<Option<Vec<_>>>()
+                    self.hold
+                        .iter()
+                        .map(|h| h.token(tl, i))
+                        .collect::<Option<Vec<_>>>()
                 })
                 .collect();
             let mut values: Vec<&Vec<(u8, u64)>> = tokens
@@ -462,7 +541,12 @@ impl Ctx<'_> {
             let mut best: Option<UnitOut> = None;
             for v in values {
                 m2.clear();
-                m2.extend(masks.iter().zip(&tokens).map(|(&m, t)| if t.as_ref() == Some(v) { m } else { 0 }));
+                m2.extend(
+                    masks
+                        .iter()
+                        .zip(&tokens)
+                        .map(|(&m, t)| if t.as_ref() == Some(v) { m } else { 0 }),
+                );
                 if let Some(o) = self.plan.unit(ts, m2, xmasks, buf)
                     && best.as_ref().is_none_or(|b| better(&o, b))
                 {
@@ -478,7 +562,14 @@ impl Ctx<'_> {
         }
     }
 
-    fn attempts(&self, tl: &Timeline, prep: &Prepared, masks: &[u64], xmasks: &[u64], acc: &mut Acc) {
+    fn attempts(
+        &self,
+        tl: &Timeline,
+        prep: &Prepared,
+        masks: &[u64],
+        xmasks: &[u64],
+        acc: &mut Acc,
+    ) {
         let core = &self.plan.core;
         let ts = &prep.ts[..];
         let n = self.plan.n;
@@ -486,17 +577,27 @@ impl Ctx<'_> {
         while let Some(e) = (p..ts.len()).find(|&e| masks[e] & 1 == 1) {
             let start = ts[e];
             let (level, times) = core.ordered_from(ts, masks, start);
-            let end = if level == n { times[n - 1] } else { start + core.window };
+            let end = if level == n {
+                times[n - 1]
+            } else {
+                start + core.window
+            };
             let mut ok = true;
             if !self.plan.exclusions.is_empty() {
                 let excl = self.plan.exclusions_of(ts, xmasks);
                 if excl.iter().any(|x| !x.times.is_empty()) {
-                    ok = core.clean_start(ts, masks, level, &excl, Some(start)).is_some();
+                    ok = core
+                        .clean_start(ts, masks, level, &excl, Some(start))
+                        .is_some();
                 }
             }
             if ok {
                 let o = UnitOut {
-                    reached: if level >= 64 { u64::MAX } else { (1u64 << level) - 1 },
+                    reached: if level >= 64 {
+                        u64::MAX
+                    } else {
+                        (1u64 << level) - 1
+                    },
                     start,
                     times: times.iter().copied().enumerate().collect(),
                     ..UnitOut::default()
@@ -510,7 +611,16 @@ impl Ctx<'_> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn count(&self, tl: &Timeline, prep: &Prepared, a: usize, b: usize, masks: &[u64], o: &UnitOut, acc: &mut Acc) {
+    fn count(
+        &self,
+        tl: &Timeline,
+        prep: &Prepared,
+        a: usize,
+        b: usize,
+        masks: &[u64],
+        o: &UnitOut,
+        acc: &mut Acc,
+    ) {
         let n = self.plan.n;
         for j in 0..n {
             if o.reached >> j & 1 == 1 {
@@ -576,7 +686,9 @@ impl Ctx<'_> {
                 let k = step.unwrap_or(1) - 1;
                 let (_, t) = *o.times.iter().find(|(j, _)| *j == k)?;
                 let ts = &prep.ts[a..b];
-                (0..b - a).find(|&p| ts[p] == t && masks[p] >> k & 1 == 1).and_then(tok)
+                (0..b - a)
+                    .find(|&p| ts[p] == t && masks[p] >> k & 1 == 1)
+                    .and_then(tok)
             }
         }
     }
@@ -605,19 +717,31 @@ impl Ctx<'_> {
                 entrances: self.plan.open.then_some(acc.entrances[j]),
                 from_previous: wilson(came, prev_count),
                 dropped,
-                drop_off: if prev_count > 0 { dropped as f64 / prev_count as f64 } else { 0.0 },
+                drop_off: if prev_count > 0 {
+                    dropped as f64 / prev_count as f64
+                } else {
+                    0.0
+                },
                 from_start: wilson(acc.counts[j], first),
                 time_from_previous: time_stats(std::mem::take(&mut from_prev[j])),
                 time_from_start: time_stats(std::mem::take(&mut from_start[j])),
             });
         }
-        let last_required = (0..n).rev().find(|&j| !spec.steps[j].optional).unwrap_or(n - 1);
+        let last_required = (0..n)
+            .rev()
+            .find(|&j| !spec.steps[j].optional)
+            .unwrap_or(n - 1);
         let mut breakdown = Vec::new();
         if let (Some(rd), Some(b)) = (&self.breakdown, &spec.breakdown) {
             let mut rows: Vec<(String, Vec<u64>)> = acc
                 .bd
                 .into_iter()
-                .map(|(k, v)| (k.map_or_else(|| "(none)".to_string(), |t| rd.text(self.scan, t)), v))
+                .map(|(k, v)| {
+                    (
+                        k.map_or_else(|| "(none)".to_string(), |t| rd.text(self.scan, t)),
+                        v,
+                    )
+                })
                 .collect();
             rows.sort_by(|x, y| y.1[0].cmp(&x.1[0]).then_with(|| x.0.cmp(&y.0)));
             let mut other: Option<Vec<u64>> = None;

@@ -26,7 +26,11 @@ fn run_funnel(w: &World, f: FunnelSpec, goals: Vec<Goal>) -> FunnelResult {
     let q = query(Analysis::Funnel(f), goals);
     match cairn_engine::run(&w.store, &q, &RunOptions { threads: 2 }).unwrap() {
         QueryResult::Funnel(r) => {
-            assert_eq!(QueryResult::Funnel(r.clone()), crate::reference::run(&q, &w.data), "engine and reference differ");
+            assert_eq!(
+                QueryResult::Funnel(r.clone()),
+                crate::reference::run(&q, &w.data),
+                "engine and reference differ"
+            );
             r
         }
         other => panic!("{other:?}"),
@@ -45,14 +49,24 @@ fn steps(names: &[&str]) -> FunnelSpec {
 fn equal_timestamps_count_in_any_arrival_order() {
     // B arrives before A, both at the same millisecond: A → B is done.
     let w = World::of(vec![ev(1, 0, "b"), ev(1, 0, "a")]);
-    assert_eq!(counts(&run_funnel(&w, steps(&["a", "b"]), vec![])), vec![1, 1]);
+    assert_eq!(
+        counts(&run_funnel(&w, steps(&["a", "b"]), vec![])),
+        vec![1, 1]
+    );
 }
 
 #[test]
 fn one_event_never_fills_two_steps() {
-    let w = World::of(vec![ev(1, 0, "pageview"), ev(2, 0, "pageview"), ev(2, MIN, "pageview")]);
+    let w = World::of(vec![
+        ev(1, 0, "pageview"),
+        ev(2, 0, "pageview"),
+        ev(2, MIN, "pageview"),
+    ]);
     // Visitor 1 has one pageview (level 1), visitor 2 two (level 2).
-    assert_eq!(counts(&run_funnel(&w, steps(&["pageview", "pageview"]), vec![])), vec![2, 1]);
+    assert_eq!(
+        counts(&run_funnel(&w, steps(&["pageview", "pageview"]), vec![])),
+        vec![2, 1]
+    );
 }
 
 #[test]
@@ -76,21 +90,36 @@ fn the_window_is_inclusive_and_measured_from_step_one() {
 #[test]
 fn a_later_attempt_counts_when_it_goes_further() {
     // First a is too early for c; the second a (day 3) completes the funnel.
-    let w = World::of(vec![ev(1, 0, "a"), ev(1, 3 * DAY, "a"), ev(1, 3 * DAY + MIN, "b"), ev(1, 3 * DAY + 2 * MIN, "c")]);
+    let w = World::of(vec![
+        ev(1, 0, "a"),
+        ev(1, 3 * DAY, "a"),
+        ev(1, 3 * DAY + MIN, "b"),
+        ev(1, 3 * DAY + 2 * MIN, "c"),
+    ]);
     let mut f = steps(&["a", "b", "c"]);
     f.window = Duration::from_ms(DAY);
     let r = run_funnel(&w, f, vec![]);
     assert_eq!(counts(&r), vec![1, 1, 1]);
     // Times come from the latest start: a→b one minute, a→c two.
-    assert_eq!(r.steps[1].time_from_previous.as_ref().unwrap().median_ms, MIN);
-    assert_eq!(r.steps[2].time_from_start.as_ref().unwrap().median_ms, 2 * MIN);
+    assert_eq!(
+        r.steps[1].time_from_previous.as_ref().unwrap().median_ms,
+        MIN
+    );
+    assert_eq!(
+        r.steps[2].time_from_start.as_ref().unwrap().median_ms,
+        2 * MIN
+    );
 }
 
 #[test]
 fn strict_funnels_break_on_other_events_but_allow_later_attempts() {
     // "a b x a b c" reaches 3; "a x b c" reaches 1; "a a b" reaches 2 (repeat tolerated).
     let mk = |v: u64, names: &[&str]| -> Vec<cairn_model::Event> {
-        names.iter().enumerate().map(|(i, n)| ev(v, i as i64 * MIN, n)).collect()
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| ev(v, i as i64 * MIN, n))
+            .collect()
     };
     let mut evs = mk(1, &["a", "b", "x", "a", "b", "c"]);
     evs.extend(mk(2, &["a", "x", "b", "c"]));
@@ -182,7 +211,10 @@ fn open_funnels_count_entries_at_any_step() {
     let entrances: Vec<u64> = r.steps.iter().map(|s| s.entrances.unwrap()).collect();
     assert_eq!(entrances, vec![1, 1, 1]);
     // Step 3 reached from step 2 by visitor 2 only, of the 2 at step 2.
-    assert_eq!((r.steps[2].from_previous.num, r.steps[2].from_previous.den), (1, 2));
+    assert_eq!(
+        (r.steps[2].from_previous.num, r.steps[2].from_previous.den),
+        (1, 2)
+    );
 }
 
 #[test]
@@ -199,7 +231,10 @@ fn optional_steps_may_be_skipped_and_count_where_they_happen() {
     let r = run_funnel(&w, f, vec![]);
     assert_eq!(counts(&r), vec![2, 1, 2]);
     // Step 3's previous required step is step 1: both came through.
-    assert_eq!((r.steps[2].from_previous.num, r.steps[2].from_previous.den), (2, 2));
+    assert_eq!(
+        (r.steps[2].from_previous.num, r.steps[2].from_previous.den),
+        (2, 2)
+    );
 }
 
 #[test]
@@ -239,7 +274,12 @@ fn held_properties_must_match_across_steps() {
 
 #[test]
 fn sessions_split_funnels_at_thirty_minutes_of_inactivity() {
-    let w = World::of(vec![ev(1, 0, "a"), ev(1, 29 * MIN, "b"), ev(1, 70 * MIN, "c"), ev(1, 71 * MIN, "a")]);
+    let w = World::of(vec![
+        ev(1, 0, "a"),
+        ev(1, 29 * MIN, "b"),
+        ev(1, 70 * MIN, "c"),
+        ev(1, 71 * MIN, "a"),
+    ]);
     let mut f = steps(&["a", "b"]);
     f.unit = Unit::Session;
     // Session 1: a b (29 minutes apart). Session 2: c a (a gap of 41 minutes before it).
@@ -281,7 +321,11 @@ fn breakdowns_attribute_units_to_their_first_value() {
         step: None,
     });
     let r = run_funnel(&w, f, vec![]);
-    let rows: Vec<(String, Vec<u64>)> = r.breakdown.iter().map(|b| (b.value.clone(), b.counts.clone())).collect();
+    let rows: Vec<(String, Vec<u64>)> = r
+        .breakdown
+        .iter()
+        .map(|b| (b.value.clone(), b.counts.clone()))
+        .collect();
     assert_eq!(
         rows,
         vec![
@@ -305,7 +349,10 @@ fn run_goals(w: &World, units: Vec<Unit>, goals: Vec<Goal>) -> GoalsResult {
     );
     match cairn_engine::run(&w.store, &q, &RunOptions::default()).unwrap() {
         QueryResult::Goals(g) => {
-            assert_eq!(QueryResult::Goals(g.clone()), crate::reference::run(&q, &w.data));
+            assert_eq!(
+                QueryResult::Goals(g.clone()),
+                crate::reference::run(&q, &w.data)
+            );
             g
         }
         other => panic!("{other:?}"),
@@ -334,12 +381,23 @@ fn goal_types_and_denominators() {
     pages.pages = Some(3);
     let mut products = Goal::of_type("2 products", GoalType::Count);
     products.event = Some("pageview".into());
-    products.conditions = vec![Condition::new(Field::Dim(Dim::Path), Op::Prefix, Some(CondValue::One(Scalar::Str("/p/".into()))))];
+    products.conditions = vec![Condition::new(
+        Field::Dim(Dim::Path),
+        Op::Prefix,
+        Some(CondValue::One(Scalar::Str("/p/".into()))),
+    )];
     products.min = Some(2);
     let mut both = Goal::of_type("Both", GoalType::Composite);
     both.all_of = vec!["Buy".into(), "3 pages".into()];
-    let g = run_goals(&w, vec![Unit::Session, Unit::Visitor], vec![buy, dest, dur, pages, products, both]);
-    assert_eq!(g.totals.iter().map(|t| t.total).collect::<Vec<_>>(), vec![3, 2]);
+    let g = run_goals(
+        &w,
+        vec![Unit::Session, Unit::Visitor],
+        vec![buy, dest, dur, pages, products, both],
+    );
+    assert_eq!(
+        g.totals.iter().map(|t| t.total).collect::<Vec<_>>(),
+        vec![3, 2]
+    );
     let rate = |i: usize, u: usize| (g.goals[i].rates[u].rate.num, g.goals[i].rates[u].rate.den);
     // Buy: 1 of 3 sessions, 1 of 2 visitors, 30 EUR.
     assert_eq!((rate(0, 0), rate(0, 1)), ((1, 3), (1, 2)));
@@ -349,8 +407,14 @@ fn goal_types_and_denominators() {
     // 4 minutes: only visitor 1's first session lasts 5 minutes.
     assert_eq!(rate(2, 0), (1, 3));
     // 3 pages, 2 products, Both: visitor 1's first session.
-    assert_eq!((rate(3, 0), rate(4, 0), rate(5, 0)), ((1, 3), (1, 3), (1, 3)));
+    assert_eq!(
+        (rate(3, 0), rate(4, 0), rate(5, 0)),
+        ((1, 3), (1, 3), (1, 3))
+    );
     // Wilson interval of 1/3.
     let r = g.goals[0].rates[0].rate;
-    assert!((r.low - 0.0615).abs() < 1e-3 && (r.high - 0.7923).abs() < 1e-3, "{r:?}");
+    assert!(
+        (r.low - 0.0615).abs() < 1e-3 && (r.high - 0.7923).abs() < 1e-3,
+        "{r:?}"
+    );
 }

@@ -29,10 +29,24 @@ const NAMES: [&str; 13] = [
     "checkout_step",
 ];
 const PATHS: [&str; 5] = ["/", "/p", "/p/2", "/checkout", "/thanks"];
-const GAPS: [i64; 9] = [0, 0, 1000, 1000, 60_000, 600_000, 1_800_000, 1_900_000, 2 * DAY];
+const GAPS: [i64; 9] = [
+    0,
+    0,
+    1000,
+    1000,
+    60_000,
+    600_000,
+    1_800_000,
+    1_900_000,
+    2 * DAY,
+];
 
 fn pick<'a, T>(rng: &mut ChaCha8Rng, xs: &'a [T]) -> &'a T {
     &xs[rng.gen_range(0..xs.len())]
+}
+
+fn word(rng: &mut ChaCha8Rng, xs: &[&'static str]) -> &'static str {
+    xs[rng.gen_range(0..xs.len())]
 }
 
 /// Random records, in a random arrival order.
@@ -42,7 +56,8 @@ fn random_records(rng: &mut ChaCha8Rng) -> Vec<Record> {
     for _ in 0..visitors {
         let v: u64 = rng.gen_range(1..=9);
         let device = *pick(rng, &["mobile", "desktop", ""]);
-        let mut t = rng.gen_range(0..4) * DAY + rng.gen_range(0..24) * HOUR + rng.gen_range(0..3) * 1000;
+        let mut t =
+            rng.gen_range(0..4) * DAY + rng.gen_range(0..24) * HOUR + rng.gen_range(0..3) * 1000;
         for _ in 0..rng.gen_range(1..=9) {
             t += *pick(rng, &GAPS);
             let name = *pick(rng, &NAMES);
@@ -50,24 +65,42 @@ fn random_records(rng: &mut ChaCha8Rng) -> Vec<Record> {
             e.set(Dim::Path, *pick(rng, &PATHS));
             e.set(Dim::Device, device);
             if rng.gen_bool(0.3) {
-                e.props.push(("plan".into(), PropValue::Str(pick(rng, &["pro", "free"]).to_string())));
+                e.props.push((
+                    "plan".into(),
+                    PropValue::Str(pick(rng, &["pro", "free"]).to_string()),
+                ));
             }
             if rng.gen_bool(0.3) {
-                e.props.push(("price".into(), PropValue::Num(rng.gen_range(1..=3) as f64)));
+                e.props
+                    .push(("price".into(), PropValue::Num(rng.gen_range(1..=3) as f64)));
             }
             if rng.gen_bool(0.4) {
-                e.props.push(("cart_id".into(), PropValue::Str(pick(rng, &["c1", "c2"]).to_string())));
+                e.props.push((
+                    "cart_id".into(),
+                    PropValue::Str(pick(rng, &["c1", "c2"]).to_string()),
+                ));
             }
             match name {
                 "purchase" => e = revenue(e, 10),
                 "form_start" | "form_field" | "form_submit" => {
-                    e.props.push(("form_id".into(), PropValue::Str(pick(rng, &["f1", "f2"]).to_string())));
+                    e.props.push((
+                        "form_id".into(),
+                        PropValue::Str(pick(rng, &["f1", "f2"]).to_string()),
+                    ));
                     if name == "form_field" {
-                        e.props.push(("field".into(), PropValue::Str(pick(rng, &["email", "name"]).to_string())));
+                        e.props.push((
+                            "field".into(),
+                            PropValue::Str(pick(rng, &["email", "name"]).to_string()),
+                        ));
                     }
                 }
-                "scroll" => e.props.push(("depth".into(), PropValue::Num(*pick(rng, &[25.0, 50.0, 100.0])))),
-                "checkout_step" => e.props.push(("step".into(), PropValue::Num(rng.gen_range(1..=3) as f64))),
+                "scroll" => e.props.push((
+                    "depth".into(),
+                    PropValue::Num(*pick(rng, &[25.0, 50.0, 100.0])),
+                )),
+                "checkout_step" => e
+                    .props
+                    .push(("step".into(), PropValue::Num(rng.gen_range(1..=3) as f64))),
                 _ => {}
             }
             out.push(Record::Event(e));
@@ -86,7 +119,15 @@ fn goals(rng: &mut ChaCha8Rng) -> Vec<Goal> {
     let mut buy = Goal::event("Buy", "purchase");
     buy.conversion = Conversion::Macro;
     buy.value = Some(GoalValue::FromEvent("revenue".into()));
-    buy.count = *pick(rng, &[Counting::Unit, Counting::Session, Counting::Visitor, Counting::Every]);
+    buy.count = *pick(
+        rng,
+        &[
+            Counting::Unit,
+            Counting::Session,
+            Counting::Visitor,
+            Counting::Every,
+        ],
+    );
     g.push(buy);
     let mut cart = Goal::event("Cart", "add_to_cart");
     if rng.gen_bool(0.5) {
@@ -141,20 +182,27 @@ fn goals(rng: &mut ChaCha8Rng) -> Vec<Goal> {
 
 fn random_step(rng: &mut ChaCha8Rng) -> Step {
     let mut s = match rng.gen_range(0..7) {
-        0..=2 => Step::event(*pick(rng, &["a", "b", "c", "pageview", "add_to_cart", "purchase"])),
-        3 => Step::path(*pick(rng, &["/p", "/checkout"])),
+        0..=2 => Step::event(word(
+            rng,
+            &["a", "b", "c", "pageview", "add_to_cart", "purchase"],
+        )),
+        3 => Step::path(word(rng, &["/p", "/checkout"])),
         4 => Step {
             goal: Some(pick(rng, &["Thanks", "Pages", "Cart"]).to_string()),
             ..Step::default()
         },
         5 => Step {
-            any_of: vec![Step::event(*pick(rng, &["a", "b"])), Step::event(*pick(rng, &["c", "purchase"]))],
+            any_of: vec![
+                Step::event(word(rng, &["a", "b"])),
+                Step::event(word(rng, &["c", "purchase"])),
+            ],
             ..Step::default()
         },
         _ => Step::default(),
     };
     if s.any_of.is_empty() && rng.gen_bool(0.2) {
-        s.conditions.push(Condition::eq_str(Field::Prop("plan".into()), "pro"));
+        s.conditions
+            .push(Condition::eq_str(Field::Prop("plan".into()), "pro"));
     }
     s
 }
@@ -162,9 +210,20 @@ fn random_step(rng: &mut ChaCha8Rng) -> Step {
 fn random_funnel(rng: &mut ChaCha8Rng) -> FunnelSpec {
     let n = rng.gen_range(2..=4);
     let mut f = FunnelSpec::new((0..n).map(|_| random_step(rng)).collect());
-    f.mode = *pick(rng, &[FunnelMode::Ordered, FunnelMode::Ordered, FunnelMode::Strict, FunnelMode::Unordered]);
+    f.mode = *pick(
+        rng,
+        &[
+            FunnelMode::Ordered,
+            FunnelMode::Ordered,
+            FunnelMode::Strict,
+            FunnelMode::Unordered,
+        ],
+    );
     f.window = Duration::from_ms(*pick(rng, &[1000, 600_000, HOUR, DAY, 7 * DAY]));
-    f.unit = *pick(rng, &[Unit::Visitor, Unit::Session, Unit::Lead, Unit::Attempt]);
+    f.unit = *pick(
+        rng,
+        &[Unit::Visitor, Unit::Session, Unit::Lead, Unit::Attempt],
+    );
     if f.mode == FunnelMode::Unordered && f.unit == Unit::Attempt {
         f.unit = Unit::Visitor;
     }
@@ -178,7 +237,7 @@ fn random_funnel(rng: &mut ChaCha8Rng) -> FunnelSpec {
             let i = rng.gen_range(1..n);
             let j = rng.gen_range(i + 1..=n);
             f.exclusions.push(Exclusion {
-                step: Step::event(*pick(rng, &["a", "b", "c", "scroll"])),
+                step: Step::event(word(rng, &["a", "b", "c", "scroll"])),
                 between: [i, j],
             });
         }
@@ -195,9 +254,21 @@ fn random_funnel(rng: &mut ChaCha8Rng) -> FunnelSpec {
     }
     if rng.gen_bool(0.4) {
         let mut b = Breakdown {
-            by: pick(rng, &[Field::Dim(Dim::Device), Field::Dim(Dim::Path), Field::Prop("plan".into()), Field::Prop("price".into())]).clone(),
+            by: pick(
+                rng,
+                &[
+                    Field::Dim(Dim::Device),
+                    Field::Dim(Dim::Path),
+                    Field::Prop("plan".into()),
+                    Field::Prop("price".into()),
+                ],
+            )
+            .clone(),
             limit: rng.gen_range(1..=3),
-            attribution: *pick(rng, &[Attribution::First, Attribution::Last, Attribution::Step]),
+            attribution: *pick(
+                rng,
+                &[Attribution::First, Attribution::Last, Attribution::Step],
+            ),
             step: None,
         };
         if b.attribution == Attribution::Step {
@@ -224,9 +295,15 @@ fn random_query(rng: &mut ChaCha8Rng) -> Query {
     if rng.gen_bool(0.2) {
         let g = pick(rng, &goals).name.clone();
         filters.push(if rng.gen_bool(0.5) {
-            Filter { did: Some(g), ..Filter::default() }
+            Filter {
+                did: Some(g),
+                ..Filter::default()
+            }
         } else {
-            Filter { did_not: Some(g), ..Filter::default() }
+            Filter {
+                did_not: Some(g),
+                ..Filter::default()
+            }
         });
     }
     let analysis = match rng.gen_range(0..10) {
@@ -273,7 +350,9 @@ fn random_query(rng: &mut ChaCha8Rng) -> Query {
             }),
             _ => Analysis::Forms(FormsSpec { limit: 5 }),
         },
-        8 => Analysis::Pages(PagesSpec { limit: rng.gen_range(1..=6) }),
+        8 => Analysis::Pages(PagesSpec {
+            limit: rng.gen_range(1..=6),
+        }),
         _ => Analysis::Overview(OverviewSpec {
             interval: *pick(rng, &[None, Some(Interval::Day)]),
         }),
@@ -281,7 +360,10 @@ fn random_query(rng: &mut ChaCha8Rng) -> Query {
     let (from, to) = if rng.gen_bool(0.5) {
         (T0 - DAY, T0 + 8 * DAY)
     } else {
-        (T0 + rng.gen_range(0..3) * DAY + rng.gen_range(0..24) * HOUR, T0 + rng.gen_range(3..8) * DAY)
+        (
+            T0 + rng.gen_range(0..3) * DAY + rng.gen_range(0..24) * HOUR,
+            T0 + rng.gen_range(3..8) * DAY,
+        )
     };
     Query {
         site: SITE.into(),
@@ -306,7 +388,10 @@ fn check(seed: u64) -> Result<(), TestCaseError> {
     for _ in 0..4 {
         let q = random_query(&mut rng);
         if let Err(e) = q.resolve() {
-            return Err(TestCaseError::fail(format!("generated an invalid spec: {e}\n{}", q.to_json())));
+            return Err(TestCaseError::fail(format!(
+                "generated an invalid spec: {e}\n{}",
+                q.to_json()
+            )));
         }
         let threads = rng.gen_range(1..=3);
         let got = cairn_engine::run(&w.store, &q, &RunOptions { threads }).unwrap();

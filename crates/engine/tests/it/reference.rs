@@ -3,6 +3,8 @@
 //! event lists, funnel chains enumerated one by one. The property tests compare the
 //! engine with it on random data.
 
+#![allow(clippy::type_complexity)]
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use cairn_engine::Buckets;
@@ -83,7 +85,13 @@ fn sessions(evs: &[Event], gap: i64) -> Vec<(usize, usize)> {
 fn goal_hits(q: &Query, evs: &[Event]) -> Vec<Vec<usize>> {
     let ss = sessions(evs, q.session_gap.ms);
     let mut hits: Vec<Option<Vec<usize>>> = vec![None; q.goals.len()];
-    fn eval(g: usize, q: &Query, evs: &[Event], ss: &[(usize, usize)], hits: &mut Vec<Option<Vec<usize>>>) -> Vec<usize> {
+    fn eval(
+        g: usize,
+        q: &Query,
+        evs: &[Event],
+        ss: &[(usize, usize)],
+        hits: &mut Vec<Option<Vec<usize>>>,
+    ) -> Vec<usize> {
         if let Some(h) = &hits[g] {
             return h.clone();
         }
@@ -136,14 +144,16 @@ fn goal_hits(q: &Query, evs: &[Event]) -> Vec<Vec<usize>> {
         hits[g] = Some(out.clone());
         out
     }
-    (0..q.goals.len()).map(|g| eval(g, q, evs, &ss, &mut hits)).collect()
+    (0..q.goals.len())
+        .map(|g| eval(g, q, evs, &ss, &mut hits))
+        .collect()
 }
 
 fn keeps(r: &Resolved, q: &Query, hits: &[Vec<usize>]) -> bool {
     r.filters.iter().all(|f| match f {
         FilterKind::Behaviour(name, did) => {
             let g = q.goals.iter().position(|x| &x.name == name).unwrap();
-            !hits[g].is_empty() == *did
+            hits[g].is_empty() != *did
         }
         FilterKind::Event(_) => true,
     })
@@ -152,16 +162,28 @@ fn keeps(r: &Resolved, q: &Query, hits: &[Vec<usize>]) -> bool {
 fn goal_value(g: &Goal, e: &Event) -> Option<(String, i128)> {
     match &g.value {
         None => None,
-        Some(GoalValue::Fixed { fixed, currency }) => Some((currency.clone(), (fixed * 1e6).round() as i128)),
-        Some(GoalValue::FromEvent(_)) => e.revenue.as_ref().map(|r| (r.currency.clone(), r.micros as i128)),
+        Some(GoalValue::Fixed { fixed, currency }) => {
+            Some((currency.clone(), (fixed * 1e6).round() as i128))
+        }
+        Some(GoalValue::FromEvent(_)) => e
+            .revenue
+            .as_ref()
+            .map(|r| (r.currency.clone(), r.micros as i128)),
     }
 }
 
 /// The breakdown value of a list of events (a session or a visitor's range).
 fn unit_value(f: &Field, evs: &[Event]) -> Option<String> {
     match f {
-        Field::LandingPage => evs.iter().find(|e| is_pageview(e)).and_then(|e| ValueRef::of_dim(e.dim(Dim::Path)).map(|v| v.to_text())),
-        Field::ExitPage => evs.iter().rev().find(|e| is_pageview(e)).and_then(|e| ValueRef::of_dim(e.dim(Dim::Path)).map(|v| v.to_text())),
+        Field::LandingPage => evs
+            .iter()
+            .find(|e| is_pageview(e))
+            .and_then(|e| ValueRef::of_dim(e.dim(Dim::Path)).map(|v| v.to_text())),
+        Field::ExitPage => evs
+            .iter()
+            .rev()
+            .find(|e| is_pageview(e))
+            .and_then(|e| ValueRef::of_dim(e.dim(Dim::Path)).map(|v| v.to_text())),
         _ => evs.iter().find_map(|e| value_text(f, e)),
     }
 }
@@ -171,7 +193,11 @@ fn label(v: &Option<String>) -> String {
 }
 
 /// Top `limit` rows by their first total, the rest summed into "(other)".
-fn top<T: Clone>(mut rows: Vec<(String, Vec<u64>, T)>, limit: usize, add: impl Fn(&mut T, &T)) -> Vec<(String, Vec<u64>, T)> {
+fn top<T: Clone>(
+    mut rows: Vec<(String, Vec<u64>, T)>,
+    limit: usize,
+    add: impl Fn(&mut T, &T),
+) -> Vec<(String, Vec<u64>, T)> {
     rows.sort_by(|a, b| b.1[0].cmp(&a.1[0]).then_with(|| a.0.cmp(&b.0)));
     let mut out: Vec<(String, Vec<u64>, T)> = Vec::new();
     let mut other: Option<(Vec<u64>, T)> = None;
@@ -209,11 +235,22 @@ struct Period {
     bd: BTreeMap<Option<String>, (Vec<u64>, Vec<Vec<u64>>)>,
 }
 
-fn goals_period(q: &Query, r: &Resolved, spec: &GoalsSpec, d: &Data, from: i64, to: i64, buckets: Option<&Buckets>) -> Period {
+fn goals_period(
+    q: &Query,
+    r: &Resolved,
+    spec: &GoalsSpec,
+    d: &Data,
+    from: i64,
+    to: i64,
+    buckets: Option<&Buckets>,
+) -> Period {
     let report: Vec<usize> = if spec.goals.is_empty() {
         (0..q.goals.len()).collect()
     } else {
-        spec.goals.iter().map(|n| q.goals.iter().position(|g| &g.name == n).unwrap()).collect()
+        spec.goals
+            .iter()
+            .map(|n| q.goals.iter().position(|g| &g.name == n).unwrap())
+            .collect()
     };
     let mut units = spec.units.clone();
     units.dedup();
@@ -243,7 +280,8 @@ fn goals_period(q: &Query, r: &Resolved, spec: &GoalsSpec, d: &Data, from: i64, 
     let bd_field = spec.breakdown.as_ref().map(|b| b.by.clone());
     type Bd = BTreeMap<Option<String>, (Vec<u64>, Vec<Vec<u64>>)>;
     let bd_entry = |bd: &mut Bd, k: Option<String>| {
-        bd.entry(k).or_insert_with(|| (vec![0; nu], vec![vec![0; nu]; ng]));
+        bd.entry(k)
+            .or_insert_with(|| (vec![0; nu], vec![vec![0; nu]; ng]));
     };
     // Lead facts: user -> list of (visitor events, hits).
     let mut leads: BTreeMap<String, Vec<(Vec<Event>, Vec<Vec<usize>>)>> = BTreeMap::new();
@@ -252,7 +290,10 @@ fn goals_period(q: &Query, r: &Resolved, spec: &GoalsSpec, d: &Data, from: i64, 
         if units.contains(&Unit::Lead)
             && let Some(u) = d.links.get(v)
         {
-            leads.entry(u.clone()).or_default().push((evs.clone(), hits.clone()));
+            leads
+                .entry(u.clone())
+                .or_default()
+                .push((evs.clone(), hits.clone()));
         }
         if !keeps(r, q, &hits) {
             continue;
@@ -313,7 +354,8 @@ fn goals_period(q: &Query, r: &Resolved, spec: &GoalsSpec, d: &Data, from: i64, 
                             e.1[ri][ui] += 1;
                         }
                         if let Some(bk) = buckets {
-                            let set: BTreeSet<usize> = hits[g].iter().map(|&i| bk.index(evs[i].ts)).collect();
+                            let set: BTreeSet<usize> =
+                                hits[g].iter().map(|&i| bk.index(evs[i].ts)).collect();
                             for bi in set {
                                 p.series_conv[bi][ri][ui] += 1;
                             }
@@ -347,7 +389,9 @@ fn goals_period(q: &Query, r: &Resolved, spec: &GoalsSpec, d: &Data, from: i64, 
             // The lead reached a goal when any of its visitors did.
             let reached = |g: usize| parts.iter().any(|(_, h)| !h[g].is_empty());
             let ok = r.filters.iter().all(|f| match f {
-                FilterKind::Behaviour(name, did) => reached(q.goals.iter().position(|x| &x.name == name).unwrap()) == *did,
+                FilterKind::Behaviour(name, did) => {
+                    reached(q.goals.iter().position(|x| &x.name == name).unwrap()) == *did
+                }
                 _ => true,
             });
             if !ok {
@@ -385,7 +429,10 @@ fn goals_period(q: &Query, r: &Resolved, spec: &GoalsSpec, d: &Data, from: i64, 
                 e.0[ui] += 1;
             }
             if let Some(bk) = buckets {
-                let set: BTreeSet<usize> = parts.iter().flat_map(|(evs, _)| evs.iter().map(|e| bk.index(e.ts))).collect();
+                let set: BTreeSet<usize> = parts
+                    .iter()
+                    .flat_map(|(evs, _)| evs.iter().map(|e| bk.index(e.ts)))
+                    .collect();
                 for bi in set {
                     p.series_tot[bi][ui] += 1;
                 }
@@ -404,7 +451,10 @@ fn goals_period(q: &Query, r: &Resolved, spec: &GoalsSpec, d: &Data, from: i64, 
                     e.1[ri][ui] += 1;
                 }
                 if let Some(bk) = buckets {
-                    let set: BTreeSet<usize> = parts.iter().flat_map(|(evs, h)| h[g].iter().map(|&i| bk.index(evs[i].ts))).collect();
+                    let set: BTreeSet<usize> = parts
+                        .iter()
+                        .flat_map(|(evs, h)| h[g].iter().map(|&i| bk.index(evs[i].ts)))
+                        .collect();
                     for bi in set {
                         p.series_conv[bi][ri][ui] += 1;
                     }
@@ -425,13 +475,18 @@ pub fn goals(q: &Query, r: &Resolved, spec: &GoalsSpec, d: &Data) -> GoalsResult
     let buckets = spec.interval.map(|iv| Buckets::new(r.from, r.to, iv, r.tz));
     let cur = goals_period(q, r, spec, d, r.from, r.to, buckets.as_ref());
     let len = r.to - r.from + 1;
-    let prev = spec.compare.then(|| goals_period(q, r, spec, d, r.from - len, r.from - 1, None));
+    let prev = spec
+        .compare
+        .then(|| goals_period(q, r, spec, d, r.from - len, r.from - 1, None));
     let mut units = spec.units.clone();
     units.dedup();
     let report: Vec<usize> = if spec.goals.is_empty() {
         (0..q.goals.len()).collect()
     } else {
-        spec.goals.iter().map(|n| q.goals.iter().position(|g| &g.name == n).unwrap()).collect()
+        spec.goals
+            .iter()
+            .map(|n| q.goals.iter().position(|g| &g.name == n).unwrap())
+            .collect()
     };
     let ng = report.len();
     let nu = units.len();
@@ -440,14 +495,22 @@ pub fn goals(q: &Query, r: &Resolved, spec: &GoalsSpec, d: &Data) -> GoalsResult
             .map(|(c, &m)| Money {
                 currency: c.clone(),
                 total: m as f64 / 1e6,
-                per_conversion: if n > 0 { (m as f64 / 1e6) / n as f64 } else { 0.0 },
+                per_conversion: if n > 0 {
+                    (m as f64 / 1e6) / n as f64
+                } else {
+                    0.0
+                },
             })
             .collect()
     };
     let breakdown = match &spec.breakdown {
         None => Vec::new(),
         Some(b) => {
-            let rows: Vec<(String, Vec<u64>, Vec<Vec<u64>>)> = cur.bd.iter().map(|(k, (t, c))| (label(k), t.clone(), c.clone())).collect();
+            let rows: Vec<(String, Vec<u64>, Vec<Vec<u64>>)> = cur
+                .bd
+                .iter()
+                .map(|(k, (t, c))| (label(k), t.clone(), c.clone()))
+                .collect();
             top(rows, b.limit, |a, b| {
                 for (x, y) in a.iter_mut().zip(b) {
                     for (p, q) in x.iter_mut().zip(y) {
@@ -458,14 +521,23 @@ pub fn goals(q: &Query, r: &Resolved, spec: &GoalsSpec, d: &Data) -> GoalsResult
             .into_iter()
             .map(|(value, totals, conv)| GoalsBreakdownRow {
                 value,
-                rates: (0..ng).map(|ri| (0..nu).map(|ui| wilson(conv[ri][ui], totals[ui])).collect()).collect(),
+                rates: (0..ng)
+                    .map(|ri| (0..nu).map(|ui| wilson(conv[ri][ui], totals[ui])).collect())
+                    .collect(),
                 totals,
             })
             .collect()
         }
     };
     GoalsResult {
-        totals: units.iter().enumerate().map(|(ui, &unit)| UnitTotal { unit, total: cur.totals[ui] }).collect(),
+        totals: units
+            .iter()
+            .enumerate()
+            .map(|(ui, &unit)| UnitTotal {
+                unit,
+                total: cur.totals[ui],
+            })
+            .collect(),
         goals: report
             .iter()
             .enumerate()
@@ -482,7 +554,8 @@ pub fn goals(q: &Query, r: &Resolved, spec: &GoalsSpec, d: &Data) -> GoalsResult
                         .enumerate()
                         .map(|(ui, &unit)| {
                             let rate = wilson(cur.conv[ri][ui], cur.totals[ui]);
-                            let previous = prev.as_ref().map(|p| wilson(p.conv[ri][ui], p.totals[ui]));
+                            let previous =
+                                prev.as_ref().map(|p| wilson(p.conv[ri][ui], p.totals[ui]));
                             UnitRate {
                                 unit,
                                 rate,
@@ -504,7 +577,13 @@ pub fn goals(q: &Query, r: &Resolved, spec: &GoalsSpec, d: &Data) -> GoalsResult
                         label: bk.label(bi).to_string(),
                         totals: cur.series_tot[bi].clone(),
                         rates: (0..ng)
-                            .map(|ri| (0..nu).map(|ui| wilson(cur.series_conv[bi][ri][ui], cur.series_tot[bi][ui])).collect())
+                            .map(|ri| {
+                                (0..nu)
+                                    .map(|ui| {
+                                        wilson(cur.series_conv[bi][ri][ui], cur.series_tot[bi][ui])
+                                    })
+                                    .collect()
+                            })
                             .collect(),
                     })
                     .collect()
@@ -528,7 +607,11 @@ fn step_conds(s: &Step) -> Vec<Condition> {
         if s.event.is_none() {
             c.push(Condition::eq_str(Field::Dim(Dim::Name), PAGEVIEW));
         }
-        c.push(Condition::new(Field::Dim(Dim::Path), s.path_match.unwrap_or_default().op(), Some(CondValue::One(Scalar::Str(p.clone())))));
+        c.push(Condition::new(
+            Field::Dim(Dim::Path),
+            s.path_match.unwrap_or_default().op(),
+            Some(CondValue::One(Scalar::Str(p.clone()))),
+        ));
     }
     c.extend(s.conditions.iter().cloned());
     c
@@ -537,7 +620,11 @@ fn step_conds(s: &Step) -> Vec<Condition> {
 /// Whether event i matches a step (any alternative; goal alternatives match where the
 /// goal converts).
 fn step_match(q: &Query, s: &Step, evs: &[Event], hits: &[Vec<usize>], i: usize) -> bool {
-    let alts: Vec<&Step> = if s.any_of.is_empty() { vec![s] } else { s.any_of.iter().collect() };
+    let alts: Vec<&Step> = if s.any_of.is_empty() {
+        vec![s]
+    } else {
+        s.any_of.iter().collect()
+    };
     alts.iter().any(|a| {
         let goal_ok = match &a.goal {
             None => true,
@@ -559,10 +646,23 @@ struct FUnit {
 
 /// Every valid chain (list of event indices, step j filled by chain[j - first]) over
 /// `steps` (indices into the funnel's steps), starting at step `steps[0]`.
-fn chains(u: &FUnit, steps: &[usize], spec: &FunnelSpec, prev_within: &[Option<i64>]) -> Vec<Vec<usize>> {
+fn chains(
+    u: &FUnit,
+    steps: &[usize],
+    spec: &FunnelSpec,
+    prev_within: &[Option<i64>],
+) -> Vec<Vec<usize>> {
     let mut out = Vec::new();
     let n = u.ts.len();
-    fn rec(u: &FUnit, steps: &[usize], spec: &FunnelSpec, pw: &[Option<i64>], chain: &mut Vec<usize>, out: &mut Vec<Vec<usize>>, n: usize) {
+    fn rec(
+        u: &FUnit,
+        steps: &[usize],
+        spec: &FunnelSpec,
+        pw: &[Option<i64>],
+        chain: &mut Vec<usize>,
+        out: &mut Vec<Vec<usize>>,
+        n: usize,
+    ) {
         out.push(chain.clone());
         let k = chain.len();
         if k == steps.len() {
@@ -582,7 +682,8 @@ fn chains(u: &FUnit, steps: &[usize], spec: &FunnelSpec, prev_within: &[Option<i
                 continue;
             }
             if spec.mode == FunnelMode::Strict
-                && (0..n).any(|o| u.ts[o] > u.ts[last] && u.ts[o] < u.ts[c] && !u.m[o][steps[k - 1]])
+                && (0..n)
+                    .any(|o| u.ts[o] > u.ts[last] && u.ts[o] < u.ts[c] && !u.m[o][steps[k - 1]])
             {
                 continue;
             }
@@ -632,19 +733,46 @@ struct ROut {
 
 /// For chains over `steps`: (level, latest start reaching it, earliest time of each
 /// step from that start).
-fn level_of(u: &FUnit, steps: &[usize], spec: &FunnelSpec, chains: &[Vec<usize>], clean: impl Fn(&[usize]) -> bool) -> Option<(usize, i64, Vec<i64>)> {
+fn level_of(
+    u: &FUnit,
+    steps: &[usize],
+    spec: &FunnelSpec,
+    chains: &[Vec<usize>],
+    clean: impl Fn(&[usize]) -> bool,
+) -> Option<(usize, i64, Vec<i64>)> {
     let _ = steps;
     let level = chains.iter().map(Vec::len).max()?;
-    let start = chains.iter().filter(|c| c.len() == level && clean(c)).map(|c| u.ts[c[0]]).max()?;
+    let start = chains
+        .iter()
+        .filter(|c| c.len() == level && clean(c))
+        .map(|c| u.ts[c[0]])
+        .max()?;
     let _ = spec;
     let times = (0..level)
-        .map(|j| chains.iter().filter(|c| c.len() > j && u.ts[c[0]] == start).map(|c| u.ts[c[j]]).min().unwrap())
+        .map(|j| {
+            chains
+                .iter()
+                .filter(|c| c.len() > j && u.ts[c[0]] == start)
+                .map(|c| u.ts[c[j]])
+                .min()
+                .unwrap()
+        })
         .collect();
     Some((level, start, times))
 }
 
 fn within_of(spec: &FunnelSpec, steps: &[usize]) -> Vec<Option<i64>> {
-    steps.iter().enumerate().map(|(k, &j)| if k == 0 { None } else { spec.steps[j].within.map(|d| d.ms) }).collect()
+    steps
+        .iter()
+        .enumerate()
+        .map(|(k, &j)| {
+            if k == 0 {
+                None
+            } else {
+                spec.steps[j].within.map(|d| d.ms)
+            }
+        })
+        .collect()
 }
 
 fn max_matching(sets: &[Vec<bool>], n: usize) -> usize {
@@ -671,7 +799,10 @@ fn unordered(u: &FUnit, spec: &FunnelSpec) -> Option<ROut> {
     let w = spec.window.ms;
     let mut best: Option<(usize, i64)> = None;
     for &t in &u.ts {
-        let set: Vec<Vec<bool>> = (0..u.ts.len()).filter(|&e| u.ts[e] >= t && u.ts[e] <= t + w).map(|e| u.m[e].clone()).collect();
+        let set: Vec<Vec<bool>> = (0..u.ts.len())
+            .filter(|&e| u.ts[e] >= t && u.ts[e] <= t + w)
+            .map(|e| u.m[e].clone())
+            .collect();
         let l = max_matching(&set, n);
         if l > 0 && best.is_none_or(|(bl, bt)| l > bl || (l == bl && t > bt)) {
             best = Some((l, t));
@@ -680,17 +811,19 @@ fn unordered(u: &FUnit, spec: &FunnelSpec) -> Option<ROut> {
     let (level, start) = best?;
     let mut times = Vec::new();
     for j in 1..=level {
-        let u_j = u
-            .ts
-            .iter()
-            .copied()
-            .filter(|&x| x >= start && x <= start + w)
-            .filter(|&x| {
-                let set: Vec<Vec<bool>> = (0..u.ts.len()).filter(|&e| u.ts[e] >= start && u.ts[e] <= x).map(|e| u.m[e].clone()).collect();
-                max_matching(&set, n) >= j
-            })
-            .min()
-            .unwrap();
+        let u_j =
+            u.ts.iter()
+                .copied()
+                .filter(|&x| x >= start && x <= start + w)
+                .filter(|&x| {
+                    let set: Vec<Vec<bool>> = (0..u.ts.len())
+                        .filter(|&e| u.ts[e] >= start && u.ts[e] <= x)
+                        .map(|e| u.m[e].clone())
+                        .collect();
+                    max_matching(&set, n) >= j
+                })
+                .min()
+                .unwrap();
         times.push((j - 1, u_j));
     }
     Some(ROut {
@@ -712,7 +845,9 @@ fn funnel_unit(u: &FUnit, spec: &FunnelSpec) -> Option<ROut> {
         for k in 0..n {
             let steps: Vec<usize> = (k..n).collect();
             let cs = chains(u, &steps, spec, &within_of(spec, &steps));
-            let Some((level, start, times)) = level_of(u, &steps, spec, &cs, |_| true) else { continue };
+            let Some((level, start, times)) = level_of(u, &steps, spec, &cs, |_| true) else {
+                continue;
+            };
             for l in 0..level {
                 out.reached |= 1 << (k + l);
                 if l > 0 {
@@ -721,7 +856,7 @@ fn funnel_unit(u: &FUnit, spec: &FunnelSpec) -> Option<ROut> {
             }
             if first.is_none() {
                 out.entrance = Some(k);
-                first = Some((level, start, times.iter().enumerate().map(|(l, &t)| (k + l) as i64 * 0 + t).collect()));
+                first = Some((level, start, times.clone()));
                 out.start = start;
                 out.times = times.iter().enumerate().map(|(l, &t)| (k + l, t)).collect();
             }
@@ -731,10 +866,19 @@ fn funnel_unit(u: &FUnit, spec: &FunnelSpec) -> Option<ROut> {
     }
     let required: Vec<usize> = (0..n).filter(|&j| !spec.steps[j].optional).collect();
     let cs = chains(u, &required, spec, &within_of(spec, &required));
-    let has_x = spec.exclusions.iter().enumerate().any(|(xi, _)| u.x.iter().any(|x| x[xi]));
+    let has_x = spec
+        .exclusions
+        .iter()
+        .enumerate()
+        .any(|(xi, _)| u.x.iter().any(|x| x[xi]));
     level_of(u, &required, spec, &cs, |_| true)?;
-    let Some((level, start, times)) = level_of(u, &required, spec, &cs, |c| !has_x || !excluded(u, c, spec)) else {
-        return Some(ROut { excluded: true, ..ROut::default() });
+    let Some((level, start, times)) =
+        level_of(u, &required, spec, &cs, |c| !has_x || !excluded(u, c, spec))
+    else {
+        return Some(ROut {
+            excluded: true,
+            ..ROut::default()
+        });
     };
     let mut out = ROut {
         start,
@@ -767,7 +911,10 @@ fn better(a: &ROut, b: &ROut) -> bool {
     }
     let ka = (a.reached.count_ones(), a.start);
     let kb = (b.reached.count_ones(), b.start);
-    ka > kb || (ka == kb && a.times.iter().map(|x| x.1).collect::<Vec<_>>() < b.times.iter().map(|x| x.1).collect::<Vec<_>>())
+    ka > kb
+        || (ka == kb
+            && a.times.iter().map(|x| x.1).collect::<Vec<_>>()
+                < b.times.iter().map(|x| x.1).collect::<Vec<_>>())
 }
 
 #[derive(Default)]
@@ -798,8 +945,22 @@ pub fn funnel(q: &Query, r: &Resolved, spec: &FunnelSpec, d: &Data) -> FunnelRes
     // Units' event lists (with goal hits computed per visitor, before stitching).
     let mut lists: Vec<(Vec<Event>, Vec<Vec<bool>>, Vec<Vec<bool>>)> = Vec::new();
     let mk = |evs: &[Event], hits: &[Vec<usize>]| -> (Vec<Vec<bool>>, Vec<Vec<bool>>) {
-        let m = (0..evs.len()).map(|i| spec.steps.iter().map(|s| step_match(q, s, evs, hits, i)).collect()).collect();
-        let x = (0..evs.len()).map(|i| spec.exclusions.iter().map(|e| step_match(q, &e.step, evs, hits, i)).collect()).collect();
+        let m = (0..evs.len())
+            .map(|i| {
+                spec.steps
+                    .iter()
+                    .map(|s| step_match(q, s, evs, hits, i))
+                    .collect()
+            })
+            .collect();
+        let x = (0..evs.len())
+            .map(|i| {
+                spec.exclusions
+                    .iter()
+                    .map(|e| step_match(q, &e.step, evs, hits, i))
+                    .collect()
+            })
+            .collect();
         (m, x)
     };
     if spec.unit == Unit::Lead {
@@ -857,7 +1018,14 @@ pub fn funnel(q: &Query, r: &Resolved, spec: &FunnelSpec, d: &Data) -> FunnelRes
         } else {
             let vals: BTreeSet<Vec<String>> = (0..evs.len())
                 .filter(|&i| u.m[i].iter().any(|&b| b))
-                .filter_map(|i| spec.hold.iter().map(|f| value_text(f, &evs[i]).map(|v| format!("{v:?}{}", kind(f, &evs[i])))).collect::<Option<Vec<_>>>())
+                .filter_map(|i| {
+                    spec.hold
+                        .iter()
+                        .map(|f| {
+                            value_text(f, &evs[i]).map(|v| format!("{v:?}{}", kind(f, &evs[i])))
+                        })
+                        .collect::<Option<Vec<_>>>()
+                })
                 .collect();
             let mut best: Option<ROut> = None;
             for v in vals {
@@ -865,7 +1033,16 @@ pub fn funnel(q: &Query, r: &Resolved, spec: &FunnelSpec, d: &Data) -> FunnelRes
                     ts: u.ts.clone(),
                     m: (0..evs.len())
                         .map(|i| {
-                            let same = spec.hold.iter().map(|f| value_text(f, &evs[i]).map(|x| format!("{x:?}{}", kind(f, &evs[i])))).collect::<Option<Vec<_>>>().as_ref() == Some(&v);
+                            let same = spec
+                                .hold
+                                .iter()
+                                .map(|f| {
+                                    value_text(f, &evs[i])
+                                        .map(|x| format!("{x:?}{}", kind(f, &evs[i])))
+                                })
+                                .collect::<Option<Vec<_>>>()
+                                .as_ref()
+                                == Some(&v);
                             if same { u.m[i].clone() } else { vec![false; n] }
                         })
                         .collect(),
@@ -901,20 +1078,44 @@ fn kind(f: &Field, e: &Event) -> &'static str {
     }
 }
 
-fn attempts(u: &FUnit, evs: &[Event], spec: &FunnelSpec, acc: &mut FAcc, buckets: Option<&Buckets>) {
+fn attempts(
+    u: &FUnit,
+    evs: &[Event],
+    spec: &FunnelSpec,
+    acc: &mut FAcc,
+    buckets: Option<&Buckets>,
+) {
     let n = spec.steps.len();
     let steps: Vec<usize> = (0..n).collect();
     let cs = chains(u, &steps, spec, &within_of(spec, &steps));
-    let has_x = spec.exclusions.iter().enumerate().any(|(xi, _)| u.x.iter().any(|x| x[xi]));
+    let has_x = spec
+        .exclusions
+        .iter()
+        .enumerate()
+        .any(|(xi, _)| u.x.iter().any(|x| x[xi]));
     let mut after = i64::MIN;
-    loop {
-        let Some(e) = (0..u.ts.len()).find(|&e| u.m[e][0] && u.ts[e] > after) else { break };
+    while let Some(e) = (0..u.ts.len()).find(|&e| u.m[e][0] && u.ts[e] > after) {
         let start = u.ts[e];
         let mine: Vec<&Vec<usize>> = cs.iter().filter(|c| u.ts[c[0]] == start).collect();
         let level = mine.iter().map(|c| c.len()).max().unwrap_or(0);
-        let times: Vec<i64> = (0..level).map(|j| mine.iter().filter(|c| c.len() > j).map(|c| u.ts[c[j]]).min().unwrap()).collect();
-        let end = if level == n { times[n - 1] } else { start + spec.window.ms };
-        let ok = !has_x || mine.iter().any(|c| c.len() == level && !excluded(u, c, spec));
+        let times: Vec<i64> = (0..level)
+            .map(|j| {
+                mine.iter()
+                    .filter(|c| c.len() > j)
+                    .map(|c| u.ts[c[j]])
+                    .min()
+                    .unwrap()
+            })
+            .collect();
+        let end = if level == n {
+            times[n - 1]
+        } else {
+            start + spec.window.ms
+        };
+        let ok = !has_x
+            || mine
+                .iter()
+                .any(|c| c.len() == level && !excluded(u, c, spec));
         if ok {
             let o = ROut {
                 reached: (1u64 << level) - 1,
@@ -930,7 +1131,14 @@ fn attempts(u: &FUnit, evs: &[Event], spec: &FunnelSpec, acc: &mut FAcc, buckets
     }
 }
 
-fn count(o: &ROut, u: &FUnit, evs: &[Event], spec: &FunnelSpec, acc: &mut FAcc, buckets: Option<&Buckets>) {
+fn count(
+    o: &ROut,
+    u: &FUnit,
+    evs: &[Event],
+    spec: &FunnelSpec,
+    acc: &mut FAcc,
+    buckets: Option<&Buckets>,
+) {
     let n = spec.steps.len();
     for j in 0..n {
         if o.reached >> j & 1 == 1 {
@@ -964,8 +1172,13 @@ fn count(o: &ROut, u: &FUnit, evs: &[Event], spec: &FunnelSpec, acc: &mut FAcc, 
     if let Some(b) = &spec.breakdown {
         let any = |i: usize| u.m[i].iter().any(|&x| x);
         let key = match b.attribution {
-            Attribution::First => (0..evs.len()).filter(|&i| any(i)).find_map(|i| value_text(&b.by, &evs[i])),
-            Attribution::Last => (0..evs.len()).rev().filter(|&i| any(i)).find_map(|i| value_text(&b.by, &evs[i])),
+            Attribution::First => (0..evs.len())
+                .filter(|&i| any(i))
+                .find_map(|i| value_text(&b.by, &evs[i])),
+            Attribution::Last => (0..evs.len())
+                .rev()
+                .filter(|&i| any(i))
+                .find_map(|i| value_text(&b.by, &evs[i])),
             Attribution::Step => {
                 let k = b.step.unwrap() - 1;
                 o.times
@@ -1003,7 +1216,11 @@ fn build_funnel(spec: &FunnelSpec, acc: FAcc, buckets: Option<&Buckets>) -> Funn
                 entrances: spec.open.then_some(acc.entrances[j]),
                 from_previous: wilson(came, pc),
                 dropped,
-                drop_off: if pc > 0 { dropped as f64 / pc as f64 } else { 0.0 },
+                drop_off: if pc > 0 {
+                    dropped as f64 / pc as f64
+                } else {
+                    0.0
+                },
                 from_start: wilson(acc.counts[j], first),
                 time_from_previous: time_stats(acc.from_prev[j].clone()),
                 time_from_start: time_stats(acc.from_start[j].clone()),
@@ -1014,7 +1231,11 @@ fn build_funnel(spec: &FunnelSpec, acc: FAcc, buckets: Option<&Buckets>) -> Funn
     let breakdown = match &spec.breakdown {
         None => Vec::new(),
         Some(b) => {
-            let rows = acc.bd.iter().map(|(k, v)| (label(k), v.clone(), ())).collect();
+            let rows = acc
+                .bd
+                .iter()
+                .map(|(k, v)| (label(k), v.clone(), ()))
+                .collect();
             top(rows, b.limit, |_, _| {})
                 .into_iter()
                 .map(|(value, counts, ())| FunnelBreakdownRow {
@@ -1061,14 +1282,20 @@ pub fn cart(q: &Query, r: &Resolved, spec: &CartSpec, d: &Data) -> CartResult {
     let (mut carts, mut purchased, mut recovered, mut ttr) = (0u64, 0u64, 0u64, Vec::new());
     for evs in kept(q, r, d) {
         for (a, b) in sessions(&evs, q.session_gap.ms) {
-            let Some(c) = (a..b).find(|&i| evs[i].name() == spec.cart_event) else { continue };
+            let Some(c) = (a..b).find(|&i| evs[i].name() == spec.cart_event) else {
+                continue;
+            };
             carts += 1;
             if (c..b).any(|i| evs[i].name() == spec.purchase_event) {
                 purchased += 1;
                 continue;
             }
             let end = evs[b - 1].ts;
-            if let Some(t) = evs.iter().filter(|e| e.name() == spec.purchase_event && e.ts > end).map(|e| e.ts).min()
+            if let Some(t) = evs
+                .iter()
+                .filter(|e| e.name() == spec.purchase_event && e.ts > end)
+                .map(|e| e.ts)
+                .min()
                 && t - end <= spec.recovery.ms
             {
                 recovered += 1;
@@ -1102,9 +1329,9 @@ pub fn forms(q: &Query, r: &Resolved, spec: &FormsSpec, d: &Data) -> FormsResult
     for evs in kept(q, r, d) {
         for (a, b) in sessions(&evs, q.session_gap.ms) {
             let mut started: Vec<(String, usize)> = Vec::new();
-            for i in a..b {
-                if evs[i].name() == "form_start"
-                    && let Some(f) = form_of(&evs[i])
+            for (i, e) in evs.iter().enumerate().take(b).skip(a) {
+                if e.name() == "form_start"
+                    && let Some(f) = form_of(e)
                     && !started.iter().any(|(g, _)| *g == f)
                 {
                     started.push((f, i));
@@ -1166,7 +1393,11 @@ pub fn forms(q: &Query, r: &Resolved, spec: &FormsSpec, d: &Data) -> FormsResult
                     time: time_stats(times),
                 })
                 .collect();
-            fields.sort_by(|a, b| b.touched.cmp(&a.touched).then_with(|| a.field.cmp(&b.field)));
+            fields.sort_by(|a, b| {
+                b.touched
+                    .cmp(&a.touched)
+                    .then_with(|| a.field.cmp(&b.field))
+            });
             FormRow {
                 form,
                 starts: f.starts,
@@ -1185,7 +1416,9 @@ pub fn forms(q: &Query, r: &Resolved, spec: &FormsSpec, d: &Data) -> FormsResult
 
 fn bounced(evs: &[Event]) -> bool {
     evs.iter().filter(|e| is_pageview(e)).count() == 1
-        && evs.iter().all(|e| is_pageview(e) || e.name() == "scroll" || e.name() == "engagement")
+        && evs
+            .iter()
+            .all(|e| is_pageview(e) || e.name() == "scroll" || e.name() == "engagement")
 }
 
 pub fn pages(q: &Query, r: &Resolved, spec: &PagesSpec, d: &Data) -> PagesResult {
@@ -1201,7 +1434,9 @@ pub fn pages(q: &Query, r: &Resolved, spec: &PagesSpec, d: &Data) -> PagesResult
         }
         for (a, b) in sessions(&evs, q.session_gap.ms) {
             let s = &evs[a..b];
-            let Some(first) = s.iter().find(|e| is_pageview(e)) else { continue };
+            let Some(first) = s.iter().find(|e| is_pageview(e)) else {
+                continue;
+            };
             let last = s.iter().rev().find(|e| is_pageview(e)).unwrap();
             let x = m.entry(first.dim(Dim::Path).to_string()).or_default();
             x[2] += 1;
@@ -1223,15 +1458,25 @@ pub fn pages(q: &Query, r: &Resolved, spec: &PagesSpec, d: &Data) -> PagesResult
             bounce_rate: wilson(v[4], v[2]),
         })
         .collect();
-    rows.sort_by(|a, b| b.pageviews.cmp(&a.pageviews).then_with(|| a.path.cmp(&b.path)));
+    rows.sort_by(|a, b| {
+        b.pageviews
+            .cmp(&a.pageviews)
+            .then_with(|| a.path.cmp(&b.path))
+    });
     rows.truncate(spec.limit);
     PagesResult { pages: rows }
 }
 
 fn figures(sessions_: &[&[Event]], visitors: u64) -> OverviewFigures {
     let n = sessions_.len() as u64;
-    let pv: u64 = sessions_.iter().map(|s| s.iter().filter(|e| is_pageview(e)).count() as u64).sum();
-    let mut durs: Vec<i64> = sessions_.iter().map(|s| s[s.len() - 1].ts - s[0].ts).collect();
+    let pv: u64 = sessions_
+        .iter()
+        .map(|s| s.iter().filter(|e| is_pageview(e)).count() as u64)
+        .sum();
+    let mut durs: Vec<i64> = sessions_
+        .iter()
+        .map(|s| s[s.len() - 1].ts - s[0].ts)
+        .collect();
     durs.sort();
     let sum: i128 = durs.iter().map(|&x| x as i128).sum();
     OverviewFigures {
@@ -1248,7 +1493,14 @@ fn figures(sessions_: &[&[Event]], visitors: u64) -> OverviewFigures {
 
 pub fn overview(q: &Query, r: &Resolved, spec: &OverviewSpec, d: &Data) -> OverviewResult {
     let vis = kept(q, r, d);
-    let all: Vec<&[Event]> = vis.iter().flat_map(|evs| sessions(evs, q.session_gap.ms).into_iter().map(move |(a, b)| &evs[a..b])).collect();
+    let all: Vec<&[Event]> = vis
+        .iter()
+        .flat_map(|evs| {
+            sessions(evs, q.session_gap.ms)
+                .into_iter()
+                .map(move |(a, b)| &evs[a..b])
+        })
+        .collect();
     let buckets = spec.interval.map(|iv| Buckets::new(r.from, r.to, iv, r.tz));
     let series = buckets
         .map(|bk| {
@@ -1257,7 +1509,11 @@ pub fn overview(q: &Query, r: &Resolved, spec: &OverviewSpec, d: &Data) -> Overv
                     let mut ss: Vec<&[Event]> = Vec::new();
                     let mut visitors = 0;
                     for evs in &vis {
-                        let mine: Vec<&[Event]> = sessions(evs, q.session_gap.ms).into_iter().map(|(a, b)| &evs[a..b]).filter(|s| bk.index(s[0].ts) == bi).collect();
+                        let mine: Vec<&[Event]> = sessions(evs, q.session_gap.ms)
+                            .into_iter()
+                            .map(|(a, b)| &evs[a..b])
+                            .filter(|s| bk.index(s[0].ts) == bi)
+                            .collect();
                         if !mine.is_empty() {
                             visitors += 1;
                         }
@@ -1282,7 +1538,9 @@ pub fn checkout(q: &Query, r: &Resolved, spec: &CheckoutSpec, d: &Data) -> Funne
     let mut nums: Vec<f64> = d
         .events
         .iter()
-        .filter(|e| e.site == q.site && e.ts >= r.from && e.ts <= r.to && e.name() == spec.step_event)
+        .filter(|e| {
+            e.site == q.site && e.ts >= r.from && e.ts <= r.to && e.name() == spec.step_event
+        })
         .filter_map(|e| match e.prop(&spec.step_prop) {
             Some(cairn_model::PropValue::Num(x)) => Some(*x),
             _ => None,
@@ -1294,8 +1552,16 @@ pub fn checkout(q: &Query, r: &Resolved, spec: &CheckoutSpec, d: &Data) -> Funne
     let mut steps = vec![Step::event(&spec.start_event)];
     for x in nums {
         let mut s = Step::event(&spec.step_event);
-        s.conditions.push(Condition::new(Field::Prop(spec.step_prop.clone()), Op::Eq, Some(CondValue::One(Scalar::Num(x)))));
-        s.label = Some(format!("{} {}", spec.step_event, ValueRef::Num(x).to_text()));
+        s.conditions.push(Condition::new(
+            Field::Prop(spec.step_prop.clone()),
+            Op::Eq,
+            Some(CondValue::One(Scalar::Num(x))),
+        ));
+        s.label = Some(format!(
+            "{} {}",
+            spec.step_event,
+            ValueRef::Num(x).to_text()
+        ));
         steps.push(s);
     }
     steps.push(Step::event(&spec.end_event));

@@ -127,9 +127,12 @@ impl Op {
         match self {
             Op::Eq | Op::Neq => Needs::Scalar,
             Op::In | Op::NotIn => Needs::List,
-            Op::Contains | Op::NotContains | Op::Prefix | Op::Wildcard | Op::Regex | Op::NotRegex => {
-                Needs::Str
-            }
+            Op::Contains
+            | Op::NotContains
+            | Op::Prefix
+            | Op::Wildcard
+            | Op::Regex
+            | Op::NotRegex => Needs::Str,
             Op::Gt | Op::Gte | Op::Lt | Op::Lte => Needs::Num,
             Op::Exists | Op::Missing => Needs::Nothing,
         }
@@ -188,7 +191,11 @@ impl Condition {
 
     /// `field eq "value"`.
     pub fn eq_str(field: Field, value: &str) -> Condition {
-        Condition::new(field, Op::Eq, Some(CondValue::One(Scalar::Str(value.into()))))
+        Condition::new(
+            field,
+            Op::Eq,
+            Some(CondValue::One(Scalar::Str(value.into()))),
+        )
     }
 
     /// Checks the value's shape against the operator, and compiles regular expressions.
@@ -207,7 +214,10 @@ impl Condition {
             (_, None) => err(format!("`{}` needs a `value`", op_name(self.op))),
             (Needs::Scalar, Some(CondValue::One(v))) => {
                 if is_dim && !matches!(v, Scalar::Str(_)) {
-                    return err(format!("`{}` is a string dimension: give a string", self.field));
+                    return err(format!(
+                        "`{}` is a string dimension: give a string",
+                        self.field
+                    ));
                 }
                 Ok(())
             }
@@ -220,7 +230,10 @@ impl Condition {
                     return err("the list is empty".into());
                 }
                 if is_dim && l.iter().any(|v| !matches!(v, Scalar::Str(_))) {
-                    return err(format!("`{}` is a string dimension: give strings", self.field));
+                    return err(format!(
+                        "`{}` is a string dimension: give strings",
+                        self.field
+                    ));
                 }
                 Ok(())
             }
@@ -229,8 +242,9 @@ impl Condition {
             }
             (Needs::Str, Some(CondValue::One(Scalar::Str(s)))) => {
                 if matches!(self.op, Op::Regex | Op::NotRegex) {
-                    regex::Regex::new(s)
-                        .map_err(|e| SpecError::new(path, format!("invalid regular expression: {e}")))?;
+                    regex::Regex::new(s).map_err(|e| {
+                        SpecError::new(path, format!("invalid regular expression: {e}"))
+                    })?;
                 }
                 Ok(())
             }

@@ -138,7 +138,10 @@ impl Step {
             && let Some(p) = &self.path
         {
             regex::Regex::new(p).map_err(|e| {
-                SpecError::new(&format!("{path}.path"), format!("invalid regular expression: {e}"))
+                SpecError::new(
+                    &format!("{path}.path"),
+                    format!("invalid regular expression: {e}"),
+                )
             })?;
         }
         for (i, c) in self.conditions.iter().enumerate() {
@@ -265,7 +268,10 @@ impl FunnelSpec {
             ));
         }
         if self.window.ms <= 0 {
-            return Err(SpecError::new(&format!("{path}.window"), "must be positive".into()));
+            return Err(SpecError::new(
+                &format!("{path}.window"),
+                "must be positive".into(),
+            ));
         }
         for (i, s) in self.steps.iter().enumerate() {
             let p = format!("{path}.steps[{i}]");
@@ -278,7 +284,10 @@ impl FunnelSpec {
                     ));
                 }
                 if w.ms < 0 {
-                    return Err(SpecError::new(&format!("{p}.within"), "must not be negative".into()));
+                    return Err(SpecError::new(
+                        &format!("{p}.within"),
+                        "must not be negative".into(),
+                    ));
                 }
             }
         }
@@ -303,7 +312,9 @@ impl FunnelSpec {
             if let Some(c) = clash {
                 return Err(SpecError::new(
                     &format!("{path}.unit"),
-                    format!("attempts are counted on ordered or strict closed funnels, not with {c}"),
+                    format!(
+                        "attempts are counted on ordered or strict closed funnels, not with {c}"
+                    ),
                 ));
             }
         }
@@ -314,7 +325,11 @@ impl FunnelSpec {
             ));
         }
         if self.mode != FunnelMode::Ordered {
-            let mode = if self.mode == FunnelMode::Strict { "strict" } else { "unordered" };
+            let mode = if self.mode == FunnelMode::Strict {
+                "strict"
+            } else {
+                "unordered"
+            };
             if self.steps.iter().any(|s| s.optional) {
                 return Err(SpecError::new(
                     &format!("{path}.steps"),
@@ -336,7 +351,8 @@ impl FunnelSpec {
             if !self.exclusions.is_empty() && self.mode == FunnelMode::Unordered {
                 return Err(SpecError::new(
                     &format!("{path}.exclusions"),
-                    "exclusions between steps need an order: use an ordered or strict funnel".into(),
+                    "exclusions between steps need an order: use an ordered or strict funnel"
+                        .into(),
                 ));
             }
         }
@@ -350,7 +366,10 @@ impl FunnelSpec {
             let p = format!("{path}.exclusions[{i}]");
             e.step.validate_matcher(&p, false)?;
             if e.step.within.is_some() || e.step.optional {
-                return Err(SpecError::new(&p, "an exclusion takes no `within` or `optional`".into()));
+                return Err(SpecError::new(
+                    &p,
+                    "an exclusion takes no `within` or `optional`".into(),
+                ));
             }
             let [a, b] = e.between;
             if !(1 <= a && a < b && b <= n) {

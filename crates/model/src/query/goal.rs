@@ -337,7 +337,10 @@ impl Goal {
             && let Some(p) = &self.path
         {
             regex::Regex::new(p).map_err(|e| {
-                SpecError::new(&format!("{path}.path"), format!("invalid regular expression: {e}"))
+                SpecError::new(
+                    &format!("{path}.path"),
+                    format!("invalid regular expression: {e}"),
+                )
             })?;
         }
         for (i, c) in self.conditions.iter().enumerate() {
@@ -494,18 +497,17 @@ pub fn validate_goals(goals: &[Goal], path: &str) -> Result<(), SpecError> {
                 if !goals.iter().any(|h| &h.name == name) {
                     return Err(SpecError::new(
                         &format!("{path}[{i}]"),
-                        format!("composite goal `{}` refers to unknown goal `{name}`", g.name),
+                        format!(
+                            "composite goal `{}` refers to unknown goal `{name}`",
+                            g.name
+                        ),
                     ));
                 }
             }
         }
     }
     // Cycles: depth-first search over composite references.
-    fn visit<'a>(
-        goals: &'a [Goal],
-        name: &'a str,
-        stack: &mut Vec<&'a str>,
-    ) -> Result<(), String> {
+    fn visit<'a>(goals: &'a [Goal], name: &'a str, stack: &mut Vec<&'a str>) -> Result<(), String> {
         if stack.contains(&name) {
             stack.push(name);
             return Err(stack.join(" -> "));
@@ -523,8 +525,9 @@ pub fn validate_goals(goals: &[Goal], path: &str) -> Result<(), SpecError> {
         Ok(())
     }
     for g in goals {
-        visit(goals, &g.name, &mut Vec::new())
-            .map_err(|c| SpecError::new(path, format!("composite goals refer to each other: {c}")))?;
+        visit(goals, &g.name, &mut Vec::new()).map_err(|c| {
+            SpecError::new(path, format!("composite goals refer to each other: {c}"))
+        })?;
     }
     Ok(())
 }

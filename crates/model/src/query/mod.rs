@@ -38,7 +38,11 @@ impl SpecError {
     /// An error at `path`.
     pub fn new(path: &str, message: String) -> SpecError {
         SpecError {
-            path: if path.is_empty() { "(spec)".into() } else { path.to_string() },
+            path: if path.is_empty() {
+                "(spec)".into()
+            } else {
+                path.to_string()
+            },
             message,
         }
     }
@@ -137,7 +141,13 @@ impl Duration {
 impl fmt::Display for Duration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ms = self.ms;
-        for (unit, m) in [("w", 7 * 86_400_000), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)] {
+        for (unit, m) in [
+            ("w", 7 * 86_400_000),
+            ("d", 86_400_000),
+            ("h", 3_600_000),
+            ("m", 60_000),
+            ("s", 1000),
+        ] {
             if ms != 0 && ms % m == 0 {
                 return write!(f, "{}{unit}", ms / m);
             }
@@ -161,7 +171,7 @@ impl<'de> Deserialize<'de> for Duration {
             Text(String),
         }
         match Raw::deserialize(d)? {
-            Raw::Secs(s) if s.is_finite() && s >= 0.0 && s < 1e12 => Ok(Duration {
+            Raw::Secs(s) if s.is_finite() && (0.0..1e12).contains(&s) => Ok(Duration {
                 ms: (s * 1000.0).round() as i64,
             }),
             Raw::Secs(s) => Err(serde::de::Error::custom(format!(
@@ -395,7 +405,9 @@ impl<'de> Deserialize<'de> for Analysis {
             None => return Err(D::Error::custom("missing field `type`")),
         };
         let v = serde_json::Value::Object(map);
-        fn inner<T: serde::de::DeserializeOwned, E: serde::de::Error>(v: serde_json::Value) -> Result<T, E> {
+        fn inner<T: serde::de::DeserializeOwned, E: serde::de::Error>(
+            v: serde_json::Value,
+        ) -> Result<T, E> {
             serde_path_to_error::deserialize(v).map_err(|e| {
                 let path = e.path().to_string();
                 if path == "." {
@@ -429,7 +441,11 @@ fn spec_error(outer: &str, message: String) -> SpecError {
     let mut parts = message.splitn(3, INNER);
     match (parts.next(), parts.next(), parts.next()) {
         (Some(_), Some(inner), Some(rest)) => {
-            let path = if outer.is_empty() { inner.to_string() } else { format!("{outer}.{inner}") };
+            let path = if outer.is_empty() {
+                inner.to_string()
+            } else {
+                format!("{outer}.{inner}")
+            };
             SpecError::new(&path, rest.to_string())
         }
         _ => SpecError::new(outer, message),
@@ -521,7 +537,10 @@ impl Query {
             if self.goals.iter().any(|x| x.name == g.name) {
                 return Err(SpecError::new(
                     "goals",
-                    format!("goal `{}` is defined both in the spec and in the definitions file", g.name),
+                    format!(
+                        "goal `{}` is defined both in the spec and in the definitions file",
+                        g.name
+                    ),
                 ));
             }
             self.goals.push(g);
@@ -530,7 +549,9 @@ impl Query {
             if self.funnels.contains_key(&name) {
                 return Err(SpecError::new(
                     "funnels",
-                    format!("funnel `{name}` is defined both in the spec and in the definitions file"),
+                    format!(
+                        "funnel `{name}` is defined both in the spec and in the definitions file"
+                    ),
                 ));
             }
             self.funnels.insert(name, f);
@@ -551,7 +572,10 @@ impl Query {
         let tz: chrono_tz::Tz = self.timezone.parse().map_err(|_| {
             SpecError::new(
                 "timezone",
-                format!("unknown time zone `{}`: use an IANA name such as Europe/Berlin", self.timezone),
+                format!(
+                    "unknown time zone `{}`: use an IANA name such as Europe/Berlin",
+                    self.timezone
+                ),
             )
         })?;
         let from = resolve_time(&self.from, tz, false).map_err(|m| SpecError::new("from", m))?;
@@ -588,7 +612,10 @@ impl Query {
         match &self.analysis {
             Analysis::Goals(g) => {
                 if g.units.is_empty() {
-                    return Err(SpecError::new("analysis.units", "name at least one unit".into()));
+                    return Err(SpecError::new(
+                        "analysis.units",
+                        "name at least one unit".into(),
+                    ));
                 }
                 if g.units.contains(&Unit::Attempt) {
                     return Err(SpecError::new(
@@ -634,7 +661,17 @@ impl Query {
                 for (i, s) in f.steps.iter().enumerate() {
                     for (j, alt) in std::iter::once(s).chain(&s.any_of).enumerate() {
                         if let Some(g) = &alt.goal {
-                            known(g, &format!("analysis.steps[{i}]{}", if j > 0 { format!(".any_of[{}]", j - 1) } else { String::new() }))?;
+                            known(
+                                g,
+                                &format!(
+                                    "analysis.steps[{i}]{}",
+                                    if j > 0 {
+                                        format!(".any_of[{}]", j - 1)
+                                    } else {
+                                        String::new()
+                                    }
+                                ),
+                            )?;
                         }
                     }
                 }
@@ -652,16 +689,27 @@ impl Query {
             }
             Analysis::CartAbandonment(c) => {
                 if c.cart_event.is_empty() || c.purchase_event.is_empty() {
-                    return Err(SpecError::new("analysis", "event names must not be empty".into()));
+                    return Err(SpecError::new(
+                        "analysis",
+                        "event names must not be empty".into(),
+                    ));
                 }
             }
             Analysis::Checkout(c) => {
                 if c.start_event.is_empty() || c.step_event.is_empty() || c.end_event.is_empty() {
-                    return Err(SpecError::new("analysis", "event names must not be empty".into()));
+                    return Err(SpecError::new(
+                        "analysis",
+                        "event names must not be empty".into(),
+                    ));
                 }
             }
         }
-        Ok(Resolved { from, to, tz, filters })
+        Ok(Resolved {
+            from,
+            to,
+            tz,
+            filters,
+        })
     }
 }
 
@@ -698,7 +746,9 @@ fn resolve_time(t: &TimeSpec, tz: chrono_tz::Tz, end: bool) -> Result<i64, Strin
                 Ok(if end { start - 1 } else { start })
             } else {
                 parse_timestamp(s).ok_or_else(|| {
-                    format!("`{s}` is neither a date (2026-03-01) nor an RFC 3339 time nor milliseconds")
+                    format!(
+                        "`{s}` is neither a date (2026-03-01) nor an RFC 3339 time nor milliseconds"
+                    )
                 })
             }
         }
