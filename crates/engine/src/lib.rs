@@ -34,6 +34,30 @@ pub enum Error {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Another backend failed.
+    #[error(transparent)]
+    Backend(Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Where the events live, behind the query spec: the seam between the analyses and a
+/// storage backend. Every backend returns the same [`QueryResult`] for the same spec.
+pub trait Backend {
+    /// Runs one query.
+    fn query(&self, q: &Query) -> Result<QueryResult, Error>;
+}
+
+/// The embedded store as a backend.
+pub struct Embedded<'a> {
+    /// The store.
+    pub store: &'a Store,
+    /// Threads and other options.
+    pub opts: RunOptions,
+}
+
+impl Backend for Embedded<'_> {
+    fn query(&self, q: &Query) -> Result<QueryResult, Error> {
+        run(self.store, q, &self.opts)
+    }
 }
 
 /// How to run.

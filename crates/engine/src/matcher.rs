@@ -172,6 +172,8 @@ impl FieldReader {
                 let k = self.key?;
                 let e = tl.props(i).iter().find(|e| e.key == k)?;
                 Some(match e.val {
+                    // The empty string counts as missing, as an empty dimension does.
+                    PropVal::Str(0) => return None,
                     PropVal::Str(id) => (1, id as u64),
                     PropVal::Num(x) => (2, x.to_bits()),
                     PropVal::Bool(b) => (3, b as u64),

@@ -147,6 +147,11 @@ impl Filters {
         }
     }
 
+    /// Whether event `i` passes the event filters.
+    pub fn keeps_event(&self, tl: &Timeline, i: usize) -> bool {
+        self.event.as_ref().is_none_or(|p| p.test(tl, i))
+    }
+
     /// Whether a unit whose goals are `reached` passes the behavioural filters.
     pub fn keeps(&self, reached: impl Fn(usize) -> bool) -> bool {
         self.behaviour.iter().all(|&(g, did)| reached(g) == did)
@@ -177,7 +182,7 @@ impl Prepared {
         self.sessions.clear();
         self.pageview.clear();
         for i in 0..tl.len() {
-            if filters.event.as_ref().is_none_or(|p| p.test(tl, i)) {
+            if filters.keeps_event(tl, i) {
                 self.kept.push(i as u32);
                 self.ts.push(tl.ts[i]);
                 self.pageview.push(goals.is_pageview(tl, i));

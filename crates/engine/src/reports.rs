@@ -58,11 +58,13 @@ pub(crate) fn checkout(
     needs.props = true;
     let scan = store.scan(scan_request(q, r.from, r.to, &needs, false))?;
     let is_step = name_is(&scan, &spec.step_event);
+    let filters = Filters::new(&scan, q, r);
     let key = scan.prop_keys().id(&spec.step_prop);
     let states = scan.par_fold(opts.threads, FxHashSet::<u64>::default, |set, tl| {
         let Some(k) = key else { return };
         for i in 0..tl.len() {
             if is_step.test(tl, i)
+                && filters.keeps_event(tl, i)
                 && let Some(e) = tl.props(i).iter().find(|e| e.key == k)
                 && let PropVal::Num(x) = e.val
             {

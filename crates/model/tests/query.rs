@@ -158,6 +158,22 @@ fn mistakes_name_the_field() {
             ),
             "analysis.units: `attempt` is a funnel unit",
         ),
+        (
+            spec(r#""analysis": {"type": "funnel", "window": "9223372036854775807ms", "steps": [{}, {}]}"#),
+            "analysis.window: must be positive and at most 3650 days",
+        ),
+        (
+            spec(r#""analysis": {"type": "funnel", "steps": [{"event": "a"}, {"event": "b"}], "exclusions": [{"step": {"goal": "Purchse"}, "between": [1, 2]}]}"#),
+            "analysis.exclusions[0].step: unknown goal `Purchse`",
+        ),
+        (
+            spec(r#""analysis": {"type": "funnel", "mode": "unordered", "steps": [{}, {}], "breakdown": {"by": "device", "attribution": "step", "step": 1}}"#),
+            "analysis.breakdown.attribution: `attribution: step` needs a closed ordered or strict funnel",
+        ),
+        (
+            spec(r#""analysis": {"type": "funnel", "steps": [{}, {"optional": true}, {}], "breakdown": {"by": "device", "attribution": "step", "step": 2}}"#),
+            "analysis.breakdown.step: `attribution: step` needs `step`: a required step",
+        ),
     ];
     for (json, want) in cases {
         let got = err(&json);
@@ -179,6 +195,14 @@ fn toml_definitions_report_the_field() {
         Definitions::from_toml("[funnels.f]\nsteps = [{ goal = \"Nope\" }, { event = \"b\" }]\n")
             .unwrap_err();
     assert_eq!(e.to_string(), "funnels.f.steps[0]: unknown goal `Nope`");
+    let e = Definitions::from_toml(
+        "[funnels.f]\nsteps = [{ event = \"a\" }, { event = \"b\" }]\nexclusions = [{ step = { goal = \"X\" }, between = [1, 2] }]\n",
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "funnels.f.exclusions[0].step: unknown goal `X`"
+    );
     let e = Definitions::from_toml("[[goals]]\nname = ").unwrap_err();
     assert!(e.to_string().contains("line 2"), "{e}");
 }

@@ -15,7 +15,7 @@ use rustc_hash::FxHashMap;
 
 use crate::error::Result;
 use crate::segment::format::{DICT_CURRENCIES, DICT_PROP_KEYS, DICT_PROP_VALUES, DIMS};
-use crate::segment::reader::{Block, Projection, PropEntry, PropVal, Run, SegmentReader};
+use crate::segment::reader::{Block, ChunkBuf, Projection, PropEntry, PropVal, Run, SegmentReader};
 use crate::store::Store;
 
 /// What to scan.
@@ -684,6 +684,9 @@ struct Cursor<'s> {
     next_block: usize,
     block: Option<Arc<Block>>,
     run: usize,
+    /// The previous block, kept to decode the next one into its memory.
+    spare: Option<Block>,
+    buf: ChunkBuf,
 }
 
 impl<'s> Cursor<'s> {
@@ -695,6 +698,8 @@ impl<'s> Cursor<'s> {
             next_block: 0,
             block: None,
             run: 0,
+            spare: None,
+            buf: ChunkBuf::default(),
         };
         c.settle()?;
         Ok(c)
@@ -726,7 +731,9 @@ impl<'s> Cursor<'s> {
                     }
                     self.run += 1;
                 }
-                self.block = None;
+                if let Some(a) = self.block.take() {
+                    self.spare = Arc::try_unwrap(a).ok();
+                }
             }
             match &self.src.kind {
                 SourceKind::Memory(b) => {
@@ -750,7 +757,9 @@ impl<'s> Cursor<'s> {
                     if (*site, self.range.hi) < m.first || (*site, self.range.lo) > m.last {
                         continue;
                     }
-                    self.block = Some(Arc::new(reader.block(bi, &self.proj)?));
+                    let mut b = self.spare.take().unwrap_or_default();
+                    reader.block_into(bi, &self.proj, &mut b, &mut self.buf)?;
+                    self.block = Some(Arc::new(b));
                     self.run = 0;
                     break;
                 },

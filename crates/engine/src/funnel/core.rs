@@ -11,6 +11,7 @@
 //! matching; a group of one event advances by at most one step).
 
 use cairn_model::query::FunnelMode;
+use rustc_hash::FxHashSet;
 
 /// The rules of one funnel, for the core.
 #[derive(Debug, Clone)]
@@ -332,6 +333,10 @@ pub struct CoreExclusion {
     pub times: Vec<i64>,
 }
 
+/// A dead end of the exclusion search: depth, last event, open exclusions' start times,
+/// chain events tied with the last one.
+type DeadEnd = (usize, usize, Vec<i64>, Vec<usize>);
+
 fn any_in(times: &[i64], lo_excl: i64, hi: i64, hi_inclusive: bool) -> bool {
     let k = times.partition_point(|&x| x <= lo_excl);
     times
@@ -356,16 +361,22 @@ impl Core {
             .collect();
         starts.sort_by_key(|&e| std::cmp::Reverse(ts[e]));
         let mut chain = Vec::with_capacity(level);
+        let mut failed = FxHashSet::default();
         for e in starts {
             chain.clear();
             chain.push(e);
-            if self.dfs(ts, masks, level, excl, &mut chain) {
+            failed.clear();
+            if self.dfs(ts, masks, level, excl, &mut chain, &mut failed) {
                 return Some(ts[e]);
             }
         }
         None
     }
 
+    /// Whether `chain` extends to `level` steps without exclusion. Dead ends are
+    /// remembered by what decides the rest of the search: the depth, the last event, the
+    /// times of the open exclusions' start steps, and the chain's events that share the
+    /// last event's time (the only ones a later step could otherwise reuse).
     fn dfs(
         &self,
         ts: &[i64],
@@ -373,6 +384,45 @@ impl Core {
         level: usize,
         excl: &[CoreExclusion],
         chain: &mut Vec<usize>,
+        failed: &mut FxHashSet<DeadEnd>,
+    ) -> bool {
+        let m = chain.len();
+        let last = *chain.last().unwrap_or(&0);
+        let key = (
+            m,
+            last,
+            excl.iter()
+                .filter(|x| x.i < m && x.j >= m)
+                .map(|x| ts[chain[x.i]])
+                .collect::<Vec<_>>(),
+            {
+                let mut tied: Vec<usize> = chain
+                    .iter()
+                    .copied()
+                    .filter(|&c| ts[c] == ts[last])
+                    .collect();
+                tied.sort_unstable();
+                tied
+            },
+        );
+        if failed.contains(&key) {
+            return false;
+        }
+        let ok = self.dfs_step(ts, masks, level, excl, chain, failed);
+        if !ok {
+            failed.insert(key);
+        }
+        ok
+    }
+
+    fn dfs_step(
+        &self,
+        ts: &[i64],
+        masks: &[u64],
+        level: usize,
+        excl: &[CoreExclusion],
+        chain: &mut Vec<usize>,
+        failed: &mut FxHashSet<DeadEnd>,
     ) -> bool {
         let m = chain.len();
         let s = ts[chain[0]];
@@ -382,7 +432,14 @@ impl Core {
             return excl
                 .iter()
                 .filter(|x| x.i < level && x.j >= level)
-                .all(|x| !any_in(&x.times, ts[chain[x.i]], s + self.window, true));
+                .all(|x| {
+                    !any_in(
+                        &x.times,
+                        ts[chain[x.i]],
+                        s.saturating_add(self.window),
+                        true,
+                    )
+                });
         }
         let last = *chain.last().unwrap_or(&0);
         let lt = ts[last];
@@ -406,7 +463,7 @@ impl Core {
                 continue;
             }
             chain.push(c);
-            if self.dfs(ts, masks, level, excl, chain) {
+            if self.dfs(ts, masks, level, excl, chain, failed) {
                 return true;
             }
             chain.pop();

@@ -176,8 +176,18 @@ impl Plan {
             let excl = self.exclusions_of(ts, xmasks);
             if excl.iter().any(|x| !x.times.is_empty()) {
                 let Some(s) = core.clean_start(ts, sub_masks, o.level, &excl, None) else {
+                    // Keep the level, so that held partitions compare by it.
+                    let reached = (0..o.level).fold(0u64, |r, k| {
+                        r | 1
+                            << if self.optional.is_empty() {
+                                k
+                            } else {
+                                self.required[k]
+                            }
+                    });
                     return Some(UnitOut {
                         excluded: true,
+                        reached,
                         ..UnitOut::default()
                     });
                 };
@@ -280,15 +290,26 @@ impl Plan {
     }
 }
 
-/// Which of two held partitions a unit counts with: not excluded, then more steps, then
-/// the later start, then the earlier step times.
+/// Which of two held partitions a unit counts with: more steps (exclusions aside), then
+/// not excluded, then the later start, then the earlier step times. A unit whose best
+/// partition is excluded is removed, as a unit whose best level is reached only by
+/// excluded attempts.
 fn better(a: &UnitOut, b: &UnitOut) -> bool {
-    if a.excluded != b.excluded {
-        return b.excluded;
+    let ka = (a.reached.count_ones(), !a.excluded, a.start);
+    let kb = (b.reached.count_ones(), !b.excluded, b.start);
+    if ka != kb {
+        return ka > kb;
     }
-    let ka = (a.reached.count_ones(), a.start);
-    let kb = (b.reached.count_ones(), b.start);
-    ka > kb || (ka == kb && a.times.iter().map(|x| x.1).lt(b.times.iter().map(|x| x.1)))
+    let (ta, tb): (Vec<i64>, Vec<i64>) = (
+        a.times.iter().map(|x| x.1).collect(),
+        b.times.iter().map(|x| x.1).collect(),
+    );
+    if ta != tb {
+        return ta < tb;
+    }
+    // Same rank: the partition reaching the later steps, so that the choice never
+    // depends on the order the held values are tried in.
+    (a.reached, a.via_prev) > (b.reached, b.via_prev)
 }
 
 /// Keeps, per event, the bits of `steps` (in that order) of its mask.
@@ -580,8 +601,13 @@ impl Ctx<'_> {
             let end = if level == n {
                 times[n - 1]
             } else {
-                start + core.window
+                start.saturating_add(core.window)
             };
+            // The attempt's own events, for its breakdown value.
+            let (a, b) = (
+                ts.partition_point(|&t| t < start),
+                ts.partition_point(|&t| t <= end),
+            );
             let mut ok = true;
             if !self.plan.exclusions.is_empty() {
                 let excl = self.plan.exclusions_of(ts, xmasks);
@@ -602,7 +628,7 @@ impl Ctx<'_> {
                     times: times.iter().copied().enumerate().collect(),
                     ..UnitOut::default()
                 };
-                self.count(tl, prep, 0, ts.len(), masks, &o, acc);
+                self.count(tl, prep, a, b, &masks[a..b], &o, acc);
             } else {
                 acc.excluded += 1;
             }

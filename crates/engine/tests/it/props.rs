@@ -272,7 +272,12 @@ fn random_funnel(rng: &mut ChaCha8Rng) -> FunnelSpec {
             step: None,
         };
         if b.attribution == Attribution::Step {
-            b.step = Some(rng.gen_range(1..=n));
+            let required: Vec<usize> = (0..n).filter(|&j| !f.steps[j].optional).collect();
+            if f.mode == FunnelMode::Unordered || f.open {
+                b.attribution = Attribution::Last;
+            } else {
+                b.step = Some(pick(rng, &required) + 1);
+            }
         }
         f.breakdown = Some(b);
     }
@@ -407,10 +412,31 @@ fn check(seed: u64) -> Result<(), TestCaseError> {
                 .take(12)
                 .map(|(i, (a, b))| format!("line {i}: engine {a} | reference {b}"))
                 .collect();
+            if let Ok(dir) = std::env::var("CAIRN_DUMP") {
+                std::fs::write(format!("{dir}/engine.json"), &g).unwrap();
+                std::fs::write(format!("{dir}/reference.json"), &x).unwrap();
+            }
+            let mut evs: Vec<&cairn_model::Event> = w.data.events.iter().collect();
+            evs.sort_by_key(|e| (e.visitor, e.ts));
+            let dump: Vec<String> = evs
+                .iter()
+                .map(|e| {
+                    format!(
+                        "v{} +{}ms {} {} dev={} {:?}",
+                        e.visitor,
+                        e.ts - T0,
+                        e.name(),
+                        e.dim(Dim::Path),
+                        e.dim(Dim::Device),
+                        e.props
+                    )
+                })
+                .collect();
             return Err(TestCaseError::fail(format!(
-                "seed {seed}: engine and reference differ\nquery: {}\n{}",
+                "seed {seed}: engine and reference differ\nquery: {}\n{}\nevents:\n{}",
                 q.to_json(),
-                diff.join("\n")
+                diff.join("\n"),
+                dump.join("\n")
             )));
         }
     }
@@ -427,5 +453,18 @@ proptest! {
     #[test]
     fn engine_matches_reference(seed in any::<u64>()) {
         check(seed)?;
+    }
+}
+
+/// Replays one seed: `CAIRN_SEED=… cargo test -p cairn-engine --test it replay -- --ignored`.
+#[test]
+#[ignore]
+fn replay() {
+    let seed = std::env::var("CAIRN_SEED")
+        .expect("CAIRN_SEED")
+        .parse()
+        .unwrap();
+    if let Err(e) = check(seed) {
+        panic!("{e}");
     }
 }

@@ -35,7 +35,10 @@ fn all(conds: &[Condition], e: &Event) -> bool {
 fn value_text(f: &Field, e: &Event) -> Option<String> {
     match f {
         Field::Dim(d) => ValueRef::of_dim(e.dim(*d)).map(|v| v.to_text()),
-        Field::Prop(k) => e.prop(k).map(|v| ValueRef::of_prop(v).to_text()),
+        Field::Prop(k) => match e.prop(k) {
+            Some(cairn_model::PropValue::Str(s)) if s.is_empty() => None,
+            v => v.map(|v| ValueRef::of_prop(v).to_text()),
+        },
         _ => None,
     }
 }
@@ -875,8 +878,12 @@ fn funnel_unit(u: &FUnit, spec: &FunnelSpec) -> Option<ROut> {
     let Some((level, start, times)) =
         level_of(u, &required, spec, &cs, |c| !has_x || !excluded(u, c, spec))
     else {
+        // Keep the level (exclusions aside), so that held values compare by it.
+        let level = cs.iter().map(Vec::len).max().unwrap_or(0);
+        let reached = (0..level).fold(0u64, |r, k| r | 1 << required[k]);
         return Some(ROut {
             excluded: true,
+            reached,
             ..ROut::default()
         });
     };
@@ -906,15 +913,21 @@ fn funnel_unit(u: &FUnit, spec: &FunnelSpec) -> Option<ROut> {
 }
 
 fn better(a: &ROut, b: &ROut) -> bool {
-    if a.excluded != b.excluded {
-        return b.excluded;
+    let ka = (a.reached.count_ones(), !a.excluded, a.start);
+    let kb = (b.reached.count_ones(), !b.excluded, b.start);
+    if ka != kb {
+        return ka > kb;
     }
-    let ka = (a.reached.count_ones(), a.start);
-    let kb = (b.reached.count_ones(), b.start);
-    ka > kb
-        || (ka == kb
-            && a.times.iter().map(|x| x.1).collect::<Vec<_>>()
-                < b.times.iter().map(|x| x.1).collect::<Vec<_>>())
+    let (ta, tb): (Vec<i64>, Vec<i64>) = (
+        a.times.iter().map(|x| x.1).collect(),
+        b.times.iter().map(|x| x.1).collect(),
+    );
+    if ta != tb {
+        return ta < tb;
+    }
+    // Same rank: the partition reaching the later steps, so that the choice never
+    // depends on the order the held values are tried in.
+    (a.reached, a.via_prev) > (b.reached, b.via_prev)
 }
 
 #[derive(Default)]
@@ -1123,7 +1136,17 @@ fn attempts(
                 times: times.iter().copied().enumerate().collect(),
                 ..ROut::default()
             };
-            count(&o, u, evs, spec, acc, buckets);
+            // The attempt's own events: from its start to its end.
+            let idx: Vec<usize> = (0..evs.len())
+                .filter(|&i| u.ts[i] >= start && u.ts[i] <= end)
+                .collect();
+            let sub = FUnit {
+                ts: idx.iter().map(|&i| u.ts[i]).collect(),
+                m: idx.iter().map(|&i| u.m[i].clone()).collect(),
+                x: idx.iter().map(|&i| u.x[i].clone()).collect(),
+            };
+            let sub_evs: Vec<Event> = idx.iter().map(|&i| evs[i].clone()).collect();
+            count(&o, &sub, &sub_evs, spec, acc, buckets);
         } else {
             acc.excluded += 1;
         }
@@ -1540,6 +1563,12 @@ pub fn checkout(q: &Query, r: &Resolved, spec: &CheckoutSpec, d: &Data) -> Funne
         .iter()
         .filter(|e| {
             e.site == q.site && e.ts >= r.from && e.ts <= r.to && e.name() == spec.step_event
+        })
+        .filter(|e| {
+            r.filters.iter().all(|f| match f {
+                FilterKind::Event(c) => holds(c, e),
+                FilterKind::Behaviour(..) => true,
+            })
         })
         .filter_map(|e| match e.prop(&spec.step_prop) {
             Some(cairn_model::PropValue::Num(x)) => Some(*x),

@@ -267,10 +267,10 @@ impl FunnelSpec {
                 "a funnel has at most 32 steps".into(),
             ));
         }
-        if self.window.ms <= 0 {
+        if self.window.ms <= 0 || self.window.ms > MAX_WINDOW_MS {
             return Err(SpecError::new(
                 &format!("{path}.window"),
-                "must be positive".into(),
+                "must be positive and at most 3650 days".into(),
             ));
         }
         for (i, s) in self.steps.iter().enumerate() {
@@ -362,6 +362,12 @@ impl FunnelSpec {
                 "open funnels take neither exclusions nor optional steps".into(),
             ));
         }
+        if self.exclusions.len() > 16 {
+            return Err(SpecError::new(
+                &format!("{path}.exclusions"),
+                "a funnel has at most 16 exclusions".into(),
+            ));
+        }
         for (i, e) in self.exclusions.iter().enumerate() {
             let p = format!("{path}.exclusions[{i}]");
             e.step.validate_matcher(&p, false)?;
@@ -402,12 +408,23 @@ impl FunnelSpec {
                 ));
             }
             check_limit(b.limit, &p)?;
+            if b.attribution == Attribution::Step
+                && (self.mode == FunnelMode::Unordered || self.open)
+            {
+                return Err(SpecError::new(
+                    &format!("{p}.attribution"),
+                    "`attribution: step` needs a closed ordered or strict funnel".into(),
+                ));
+            }
             match (b.attribution, b.step) {
-                (Attribution::Step, Some(k)) if (1..=n).contains(&k) => {}
+                (Attribution::Step, Some(k))
+                    if (1..=n).contains(&k) && !self.steps[k - 1].optional => {}
                 (Attribution::Step, _) => {
                     return Err(SpecError::new(
                         &format!("{p}.step"),
-                        format!("`attribution: step` needs `step` between 1 and {n}"),
+                        format!(
+                            "`attribution: step` needs `step`: a required step between 1 and {n}"
+                        ),
                     ));
                 }
                 (_, Some(_)) => {
@@ -421,6 +438,32 @@ impl FunnelSpec {
         }
         Ok(())
     }
+}
+
+/// The longest window or time limit a spec may give (3650 days).
+pub const MAX_WINDOW_MS: i64 = 3650 * 86_400_000;
+
+/// Every step and exclusion of a funnel, with its JSON path: the alternatives too.
+pub fn funnel_matchers<'a>(f: &'a FunnelSpec, path: &str) -> Vec<(String, &'a Step)> {
+    let mut out = Vec::new();
+    let steps = f
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (format!("{path}.steps[{i}]"), s))
+        .chain(
+            f.exclusions
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (format!("{path}.exclusions[{i}].step"), &e.step)),
+        );
+    for (p, s) in steps {
+        out.push((p.clone(), s));
+        for (j, a) in s.any_of.iter().enumerate() {
+            out.push((format!("{p}.any_of[{j}]"), a));
+        }
+    }
+    out
 }
 
 pub(crate) fn check_limit(limit: usize, path: &str) -> Result<(), SpecError> {

@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 pub use cond::{
     CondValue, Condition, Field, Op, Scalar, ValueRef, ValueTest, op_name, wildcard_regex,
 };
-pub use funnel::{Attribution, Breakdown, Exclusion, FunnelMode, FunnelSpec, Step};
+pub use funnel::{
+    Attribution, Breakdown, Exclusion, FunnelMode, FunnelSpec, MAX_WINDOW_MS, Step, funnel_matchers,
+};
 pub use goal::{
     Conversion, Counting, Goal, GoalDef, GoalType, GoalValue, PAGEVIEW, PathMatch, Role,
     SCROLL_DEPTH_PROP, SCROLL_EVENT, validate_goals,
@@ -583,8 +585,11 @@ impl Query {
         if to < from {
             return Err(SpecError::new("to", "is before `from`".into()));
         }
-        if self.session_gap.ms <= 0 {
-            return Err(SpecError::new("session_gap", "must be positive".into()));
+        if self.session_gap.ms <= 0 || self.session_gap.ms > MAX_WINDOW_MS {
+            return Err(SpecError::new(
+                "session_gap",
+                "must be positive and at most 3650 days".into(),
+            ));
         }
         validate_goals(&self.goals, "goals")?;
         for (name, f) in &self.funnels {
@@ -658,21 +663,9 @@ impl Query {
             }
             Analysis::Funnel(f) => {
                 f.validate("analysis")?;
-                for (i, s) in f.steps.iter().enumerate() {
-                    for (j, alt) in std::iter::once(s).chain(&s.any_of).enumerate() {
-                        if let Some(g) = &alt.goal {
-                            known(
-                                g,
-                                &format!(
-                                    "analysis.steps[{i}]{}",
-                                    if j > 0 {
-                                        format!(".any_of[{}]", j - 1)
-                                    } else {
-                                        String::new()
-                                    }
-                                ),
-                            )?;
-                        }
+                for (p, s) in funnel_matchers(f, "analysis") {
+                    if let Some(g) = &s.goal {
+                        known(g, &p)?;
                     }
                 }
                 if let Some(iv) = f.trend {
@@ -808,16 +801,11 @@ impl Definitions {
         for (name, f) in &d.funnels {
             let p = format!("funnels.{name}");
             f.validate(&p)?;
-            for (i, s) in f.steps.iter().enumerate() {
-                for alt in std::iter::once(s).chain(&s.any_of) {
-                    if let Some(g) = &alt.goal
-                        && !d.goals.iter().any(|x| &x.name == g)
-                    {
-                        return Err(SpecError::new(
-                            &format!("{p}.steps[{i}]"),
-                            format!("unknown goal `{g}`"),
-                        ));
-                    }
+            for (path, s) in funnel_matchers(f, &p) {
+                if let Some(g) = &s.goal
+                    && !d.goals.iter().any(|x| &x.name == g)
+                {
+                    return Err(SpecError::new(&path, format!("unknown goal `{g}`")));
                 }
             }
         }

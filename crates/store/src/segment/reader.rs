@@ -88,6 +88,14 @@ pub(crate) struct Block {
     pub revenue: Option<Vec<Option<(i64, u32)>>>,
 }
 
+/// Reusable buffers for reading chunks.
+#[derive(Debug, Default)]
+pub(crate) struct ChunkBuf {
+    comp: Vec<u8>,
+    raw: Vec<u8>,
+    ids: Vec<u32>,
+}
+
 /// An open, verified-footer segment.
 #[derive(Debug)]
 pub(crate) struct SegmentReader {
@@ -308,16 +316,58 @@ impl SegmentReader {
 
     /// Decodes block `bi` with the given projection.
     pub(crate) fn block(&self, bi: usize, proj: &Projection) -> Result<Block> {
+        let mut b = Block::default();
+        self.block_into(bi, proj, &mut b, &mut ChunkBuf::default())?;
+        Ok(b)
+    }
+
+    /// Reads and decompresses a chunk into `buf.raw`, reusing the buffers' memory.
+    fn read_chunk_into(&self, c: &Chunk, what: &str, buf: &mut ChunkBuf) -> Result<()> {
+        buf.comp.clear();
+        buf.comp.resize(c.len as usize, 0);
+        self.file
+            .read_exact_at(&mut buf.comp, c.offset)
+            .at(&self.path)?;
+        if crc32c::crc32c(&buf.comp) != c.crc {
+            return Err(corrupted(
+                &self.path,
+                format!("checksum mismatch in {what} at byte {}", c.offset),
+            ));
+        }
+        if c.codec == 0 {
+            std::mem::swap(&mut buf.comp, &mut buf.raw);
+            return Ok(());
+        }
+        buf.raw.clear();
+        buf.raw.resize(c.raw_len as usize, 0);
+        let n = zstd::bulk::decompress_to_buffer(&buf.comp, &mut buf.raw[..])
+            .map_err(|e| corrupted(&self.path, format!("{what}: {e}")))?;
+        if n != c.raw_len as usize {
+            return Err(corrupted(
+                &self.path,
+                format!("{what}: wrong decompressed length"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Decodes block `bi` into `b`, reusing its vectors (scans decode thousands of
+    /// blocks; fresh allocations of this size would each fault in new pages).
+    pub(crate) fn block_into(
+        &self,
+        bi: usize,
+        proj: &Projection,
+        b: &mut Block,
+        buf: &mut ChunkBuf,
+    ) -> Result<()> {
         let meta = &self.footer.blocks[bi];
         let rows = meta.rows as usize;
-        let mut b = Block {
-            runs: self.runs(bi)?,
-            ..Block::default()
-        };
+        b.runs = self.runs(bi)?;
         // Timestamps.
-        let raw = self.read_chunk(&meta.cols[COL_TS], "timestamps")?;
+        self.read_chunk_into(&meta.cols[COL_TS], "timestamps", buf)?;
         let de = |e| self.decode_err("timestamps", e);
-        let mut c = Cursor::new(&raw);
+        let mut c = Cursor::new(&buf.raw);
+        b.ts.clear();
         b.ts.reserve(rows);
         for r in &b.runs {
             let mut t = meta.min_ts.wrapping_add(c.uvarint().map_err(de)? as i64);
@@ -328,57 +378,66 @@ impl SegmentReader {
             }
         }
         // Dimensions.
-        b.dims = vec![None; DIMS];
+        b.dims.resize(DIMS, None);
         for d in 0..DIMS {
+            let mut ids = b.dims[d].take().unwrap_or_default();
             if !proj.dims[d] {
                 continue;
             }
+            ids.clear();
             let ch = &meta.cols[COL_DIM0 + d];
-            let count = if ch.per_run() { b.runs.len() } else { rows };
-            let ids: Vec<u32> = match ch.id_width() {
-                0 => vec![0; count],
+            let per_run = ch.per_run();
+            let count = if per_run { b.runs.len() } else { rows };
+            let ids_of = if per_run { &mut buf.ids } else { &mut ids };
+            ids_of.clear();
+            match ch.id_width() {
+                0 => ids_of.resize(count, 0),
                 w => {
-                    let raw = self.read_chunk(ch, "dimension column")?;
-                    if raw.len() != count * w {
+                    self.read_chunk_into(ch, "dimension column", buf)?;
+                    let ids_of = if per_run { &mut buf.ids } else { &mut ids };
+                    if buf.raw.len() != count * w {
                         return Err(corrupted(
                             &self.path,
                             "dimension column has the wrong length",
                         ));
                     }
                     match w {
-                        1 => raw.iter().map(|&x| u32::from(x)).collect(),
-                        2 => raw
-                            .chunks_exact(2)
-                            .map(|x| u32::from(u16::from_le_bytes([x[0], x[1]])))
-                            .collect(),
-                        _ => raw
-                            .chunks_exact(4)
-                            .map(|x| u32::from_le_bytes([x[0], x[1], x[2], x[3]]))
-                            .collect(),
+                        1 => ids_of.extend(buf.raw.iter().map(|&x| u32::from(x))),
+                        2 => ids_of.extend(
+                            buf.raw
+                                .chunks_exact(2)
+                                .map(|x| u32::from(u16::from_le_bytes([x[0], x[1]]))),
+                        ),
+                        _ => ids_of.extend(
+                            buf.raw
+                                .chunks_exact(4)
+                                .map(|x| u32::from_le_bytes([x[0], x[1], x[2], x[3]])),
+                        ),
                     }
                 }
-            };
+            }
             let n = self.footer.dicts[d].1;
-            if ids.iter().any(|&i| i >= n) {
+            let decoded = if per_run { &buf.ids } else { &ids };
+            if decoded.iter().any(|&i| i >= n) {
                 return Err(corrupted(&self.path, "dimension id beyond its dictionary"));
             }
-            let ids = if ch.per_run() {
-                let mut all = Vec::with_capacity(rows);
-                for (r, &id) in b.runs.iter().zip(&ids) {
-                    all.resize(all.len() + r.len as usize, id);
+            if per_run {
+                ids.reserve(rows);
+                for (r, &id) in b.runs.iter().zip(&buf.ids) {
+                    ids.resize(ids.len() + r.len as usize, id);
                 }
-                all
-            } else {
-                ids
-            };
+            }
             b.dims[d] = Some(ids);
         }
+        b.prop_offsets.clear();
+        b.prop_entries.clear();
         if proj.props {
-            let raw = self.read_chunk(&meta.cols[COL_PROPS], "properties")?;
+            self.read_chunk_into(&meta.cols[COL_PROPS], "properties", buf)?;
+            let raw = &buf.raw;
             let de = |e| self.decode_err("properties", e);
             let nkeys = self.footer.dicts[DICT_PROP_KEYS].1;
             let nvals = self.footer.dicts[DICT_PROP_VALUES].1;
-            let mut c = Cursor::new(&raw);
+            let mut c = Cursor::new(raw);
             b.prop_offsets.reserve(rows + 1);
             b.prop_offsets.push(0);
             for _ in 0..rows {
@@ -414,14 +473,17 @@ impl SegmentReader {
                 b.prop_offsets.push(b.prop_entries.len() as u32);
             }
         }
+        let mut rev = b.revenue.take().unwrap_or_default();
         if proj.revenue {
-            let raw = self.read_chunk(&meta.cols[COL_REVENUE], "revenue")?;
+            self.read_chunk_into(&meta.cols[COL_REVENUE], "revenue", buf)?;
+            let raw = &buf.raw;
             let de = |e| self.decode_err("revenue", e);
             let ncur = self.footer.dicts[DICT_CURRENCIES].1;
-            let mut c = Cursor::new(&raw);
-            let mut v = Vec::with_capacity(rows);
+            let mut c = Cursor::new(raw);
+            rev.clear();
+            rev.reserve(rows);
             for _ in 0..rows {
-                v.push(match c.u8().map_err(de)? {
+                rev.push(match c.u8().map_err(de)? {
                     0 => None,
                     1 => {
                         let m = c.ivarint().map_err(de)?;
@@ -434,9 +496,9 @@ impl SegmentReader {
                     _ => return Err(corrupted(&self.path, "bad revenue tag")),
                 });
             }
-            b.revenue = Some(v);
+            b.revenue = Some(rev);
         }
-        Ok(b)
+        Ok(())
     }
 
     /// Every event of the segment, in order, fully materialised (compaction, export).
