@@ -147,6 +147,11 @@ pub struct QueryArgs {
     /// Print how long the query took (to standard error).
     #[arg(long)]
     pub time: bool,
+
+    /// Run the query this many times in one process (warm runs, for benchmarks); with
+    /// --time, prints each run's time and the median.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub repeat: usize,
 }
 
 #[derive(Debug, Args)]

@@ -209,13 +209,19 @@ fn period(
 ) -> Result<(Acc, Scan), Error> {
     let q = plan.q;
     let mut needs = Needs::default();
-    Goals::needs(&q.goals, &mut needs);
+    let roots: Vec<&str> = plan
+        .report
+        .iter()
+        .map(|&g| q.goals[g].name.as_str())
+        .collect();
+    let used = Goals::used(q, r, &roots);
+    Goals::needs(&q.goals, &used, &mut needs);
     Filters::needs(r, &mut needs);
     if let Some(b) = &plan.spec.breakdown {
         needs.add_field(&b.by);
     }
     let scan = store.scan(scan_request(q, from, to, &needs, false))?;
-    let goals = Goals::new(&scan, &q.goals);
+    let goals = Goals::new(&scan, &q.goals, &used);
     let filters = Filters::new(&scan, q, r);
     let reader = plan
         .spec

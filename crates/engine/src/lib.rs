@@ -111,7 +111,8 @@ pub(crate) fn scan_request(
     let mut req = ScanRequest::new(q.site.clone())
         .range(from, to)
         .dims(&needs.dim_list());
-    req.props = needs.props;
+    req.props = !needs.prop_keys.is_empty();
+    req.prop_keys = Some(needs.prop_keys.iter().cloned().collect());
     req.revenue = needs.revenue;
     req.stitch = stitch;
     req

@@ -12,8 +12,8 @@ use cairn_store::{PropVal, QueryDict, Scan, Timeline};
 pub struct Needs {
     /// Dimensions.
     pub dims: [bool; DIM_COUNT],
-    /// Custom properties.
-    pub props: bool,
+    /// Custom properties, by key.
+    pub prop_keys: std::collections::BTreeSet<String>,
     /// Revenue.
     pub revenue: bool,
 }
@@ -23,7 +23,9 @@ impl Needs {
     pub fn add_field(&mut self, f: &Field) {
         match f {
             Field::Dim(d) => self.dims[d.index()] = true,
-            Field::Prop(_) => self.props = true,
+            Field::Prop(k) => {
+                self.prop_keys.insert(k.clone());
+            }
             Field::LandingPage | Field::ExitPage => {
                 self.dims[Dim::Path.index()] = true;
                 self.dims[Dim::Name.index()] = true;
@@ -64,6 +66,8 @@ struct Conj {
 pub struct EventPred {
     alts: Vec<Conj>,
     always: bool,
+    /// The common case of one condition on one dimension: (dimension, mask).
+    single: Option<(usize, Vec<bool>)>,
 }
 
 fn dict_mask(dict: &QueryDict, test: &ValueTest) -> Vec<bool> {
@@ -104,7 +108,15 @@ impl EventPred {
             out.push(c);
         }
         let always = out.iter().any(|c| c.dims.is_empty() && c.props.is_empty());
-        EventPred { alts: out, always }
+        let single = match out.as_slice() {
+            [c] if c.dims.len() == 1 && c.props.is_empty() => Some(c.dims[0].clone()),
+            _ => None,
+        };
+        EventPred {
+            alts: out,
+            always,
+            single,
+        }
     }
 
     /// Whether event `i` of the timeline matches.
@@ -112,6 +124,9 @@ impl EventPred {
     pub fn test(&self, tl: &Timeline, i: usize) -> bool {
         if self.always {
             return true;
+        }
+        if let Some((d, mask)) = &self.single {
+            return mask[tl.dims[*d][i] as usize];
         }
         'alt: for c in &self.alts {
             for (d, mask) in &c.dims {

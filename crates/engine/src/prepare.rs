@@ -8,6 +8,8 @@ use cairn_store::{Scan, Timeline};
 use crate::matcher::{EventPred, Needs};
 
 enum GoalEval {
+    /// Not needed by this query: never evaluated.
+    Skip,
     Event(EventPred),
     Duration(i64),
     Pages(u32),
@@ -26,10 +28,40 @@ pub struct Goals {
 }
 
 impl Goals {
-    /// Records the columns the goals read.
-    pub fn needs(goals: &[Goal], needs: &mut Needs) {
+    /// The goals a query needs: those named in `roots` and in its behavioural filters,
+    /// and every goal a needed composite refers to.
+    pub fn used(q: &Query, r: &Resolved, roots: &[&str]) -> Vec<bool> {
+        let mut used = vec![false; q.goals.len()];
+        let mut stack: Vec<&str> = roots.to_vec();
+        for f in &r.filters {
+            if let FilterKind::Behaviour(name, _) = f {
+                stack.push(name);
+            }
+        }
+        while let Some(name) = stack.pop() {
+            let Some(i) = q.goals.iter().position(|g| g.name == name) else {
+                continue;
+            };
+            if used[i] {
+                continue;
+            }
+            used[i] = true;
+            let g = &q.goals[i];
+            stack.extend(
+                g.all_of
+                    .iter()
+                    .chain(&g.any_of)
+                    .chain(&g.of)
+                    .map(String::as_str),
+            );
+        }
+        used
+    }
+
+    /// Records the columns the used goals read.
+    pub fn needs(goals: &[Goal], used: &[bool], needs: &mut Needs) {
         needs.dims[Dim::Name.index()] = true;
-        for g in goals {
+        for g in goals.iter().zip(used).filter(|(_, u)| **u).map(|(g, _)| g) {
             match g.def() {
                 GoalDef::Event(c) | GoalDef::Count { conds: c, .. } => needs.add_conds(&c),
                 _ => {}
@@ -40,23 +72,30 @@ impl Goals {
         }
     }
 
-    /// Compiles the goals.
-    pub fn new(scan: &Scan, defs: &[Goal]) -> Goals {
+    /// Compiles the used goals.
+    pub fn new(scan: &Scan, defs: &[Goal], used: &[bool]) -> Goals {
         let evals = defs
             .iter()
-            .map(|g| match g.def() {
-                GoalDef::Event(c) => GoalEval::Event(EventPred::new(scan, &[c])),
-                GoalDef::Duration(ms) => GoalEval::Duration(ms),
-                GoalDef::Pages(n) => GoalEval::Pages(n),
-                GoalDef::Count { min, conds } => {
-                    GoalEval::Count(min, EventPred::new(scan, &[conds]))
+            .zip(used)
+            .map(|(g, &u)| {
+                if !u {
+                    GoalEval::Skip
+                } else {
+                    match g.def() {
+                        GoalDef::Event(c) => GoalEval::Event(EventPred::new(scan, &[c])),
+                        GoalDef::Duration(ms) => GoalEval::Duration(ms),
+                        GoalDef::Pages(n) => GoalEval::Pages(n),
+                        GoalDef::Count { min, conds } => {
+                            GoalEval::Count(min, EventPred::new(scan, &[conds]))
+                        }
+                        GoalDef::Composite { k, of } => GoalEval::Composite(
+                            k,
+                            of.iter()
+                                .filter_map(|n| defs.iter().position(|d| &d.name == n))
+                                .collect(),
+                        ),
+                    }
                 }
-                GoalDef::Composite { k, of } => GoalEval::Composite(
-                    k,
-                    of.iter()
-                        .filter_map(|n| defs.iter().position(|d| &d.name == n))
-                        .collect(),
-                ),
             })
             .collect::<Vec<_>>();
         let mut order = Vec::new();
@@ -204,6 +243,7 @@ impl Prepared {
             let mut out = std::mem::take(&mut self.hits[g]);
             out.clear();
             match &goals.evals[g] {
+                GoalEval::Skip => {}
                 GoalEval::Event(pred) => {
                     for (p, &i) in self.kept.iter().enumerate() {
                         if pred.test(tl, i as usize) {

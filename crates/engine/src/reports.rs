@@ -40,7 +40,7 @@ fn name_is(scan: &cairn_store::Scan, name: &str) -> EventPred {
 
 fn base_needs(q: &Query, r: &Resolved) -> Needs {
     let mut needs = Needs::default();
-    Goals::needs(&q.goals, &mut needs);
+    Goals::needs(&q.goals, &Goals::used(q, r, &[]), &mut needs);
     Filters::needs(r, &mut needs);
     needs
 }
@@ -55,7 +55,7 @@ pub(crate) fn checkout(
     opts: &RunOptions,
 ) -> Result<FunnelResult, Error> {
     let mut needs = base_needs(q, r);
-    needs.props = true;
+    needs.add_field(&Field::Prop(spec.step_prop.clone()));
     let scan = store.scan(scan_request(q, r.from, r.to, &needs, false))?;
     let is_step = name_is(&scan, &spec.step_event);
     let filters = Filters::new(&scan, q, r);
@@ -121,7 +121,7 @@ pub(crate) fn cart(
 ) -> Result<CartResult, Error> {
     let needs = base_needs(q, r);
     let scan = store.scan(scan_request(q, r.from, r.to, &needs, false))?;
-    let goals = Goals::new(&scan, &q.goals);
+    let goals = Goals::new(&scan, &q.goals, &Goals::used(q, r, &[]));
     let filters = Filters::new(&scan, q, r);
     let is_cart = name_is(&scan, &spec.cart_event);
     let is_buy = name_is(&scan, &spec.purchase_event);
@@ -207,9 +207,10 @@ pub(crate) fn forms(
     opts: &RunOptions,
 ) -> Result<FormsResult, Error> {
     let mut needs = base_needs(q, r);
-    needs.props = true;
+    needs.add_field(&Field::Prop("form_id".into()));
+    needs.add_field(&Field::Prop("field".into()));
     let scan = store.scan(scan_request(q, r.from, r.to, &needs, false))?;
-    let goals = Goals::new(&scan, &q.goals);
+    let goals = Goals::new(&scan, &q.goals, &Goals::used(q, r, &[]));
     let filters = Filters::new(&scan, q, r);
     let (is_start, is_field, is_submit) = (
         name_is(&scan, FORM_START),
@@ -390,7 +391,7 @@ pub(crate) fn pages(
     let mut needs = base_needs(q, r);
     needs.dims[Dim::Path.index()] = true;
     let scan = store.scan(scan_request(q, r.from, r.to, &needs, false))?;
-    let goals = Goals::new(&scan, &q.goals);
+    let goals = Goals::new(&scan, &q.goals, &Goals::used(q, r, &[]));
     let filters = Filters::new(&scan, q, r);
     let passive = EventPred::new(
         &scan,
@@ -533,7 +534,7 @@ pub(crate) fn overview(
 ) -> Result<OverviewResult, Error> {
     let needs = base_needs(q, r);
     let scan = store.scan(scan_request(q, r.from, r.to, &needs, false))?;
-    let goals = Goals::new(&scan, &q.goals);
+    let goals = Goals::new(&scan, &q.goals, &Goals::used(q, r, &[]));
     let filters = Filters::new(&scan, q, r);
     let passive = EventPred::new(
         &scan,

@@ -31,6 +31,9 @@ pub struct ScanRequest {
     pub dims: Vec<Dim>,
     /// Return custom properties.
     pub props: bool,
+    /// With `props`: only these property keys (`None`: every key). Queries name the
+    /// keys they read, so blocks decode only those entries.
+    pub prop_keys: Option<Vec<String>>,
     /// Return revenue.
     pub revenue: bool,
     /// Keep only rows whose value of each listed dimension is one of the given strings.
@@ -49,6 +52,7 @@ impl ScanRequest {
             to: i64::MAX,
             dims: Vec::new(),
             props: false,
+            prop_keys: None,
             revenue: false,
             filters: Vec::new(),
             stitch: false,
@@ -194,6 +198,8 @@ struct Remap {
     dims: Vec<Option<Vec<u32>>>,
     allowed: Vec<(usize, Vec<bool>)>,
     prop_keys: Option<Vec<u32>>,
+    /// Per segment-local key id: whether the request wants it (`None`: all).
+    prop_wanted: Option<Vec<bool>>,
     prop_values: Option<Vec<u32>>,
     currencies: Option<Vec<u32>>,
 }
@@ -302,14 +308,19 @@ impl Scan {
                 let dict = reader.dict(d.index())?;
                 dims_remap[d.index()] = Some(remap_table(&dict, &mut dicts[d.index()]));
             }
+            let key_dict = if req.props {
+                Some(reader.dict(DICT_PROP_KEYS)?)
+            } else {
+                None
+            };
             let remap = Remap {
                 dims: dims_remap,
                 allowed,
-                prop_keys: if req.props {
-                    Some(remap_table(&reader.dict(DICT_PROP_KEYS)?, &mut prop_keys))
-                } else {
-                    None
+                prop_wanted: match (&key_dict, &req.prop_keys) {
+                    (Some(d), Some(want)) => Some(d.iter().map(|k| want.contains(k)).collect()),
+                    _ => None,
                 },
+                prop_keys: key_dict.as_ref().map(|d| remap_table(d, &mut prop_keys)),
                 prop_values: if req.props {
                     Some(remap_table(
                         &reader.dict(DICT_PROP_VALUES)?,
@@ -406,6 +417,7 @@ impl Scan {
                 dims: vec![None; DIMS],
                 allowed: Vec::new(),
                 prop_keys: None,
+                prop_wanted: None,
                 prop_values: None,
                 currencies: None,
             };
@@ -758,7 +770,13 @@ impl<'s> Cursor<'s> {
                         continue;
                     }
                     let mut b = self.spare.take().unwrap_or_default();
-                    reader.block_into(bi, &self.proj, &mut b, &mut self.buf)?;
+                    reader.block_into(
+                        bi,
+                        &self.proj,
+                        self.src.remap.prop_wanted.as_deref(),
+                        &mut b,
+                        &mut self.buf,
+                    )?;
                     self.block = Some(Arc::new(b));
                     self.run = 0;
                     break;
@@ -781,7 +799,25 @@ impl<'s> Cursor<'s> {
         if props && tl.prop_offsets.is_empty() {
             tl.prop_offsets.push(0);
         }
-        for i in r.start as usize..(r.start + r.len) as usize {
+        let (lo, hi) = (r.start as usize, (r.start + r.len) as usize);
+        // The common case: every row of the run is in range and no filter applies; copy
+        // column by column.
+        if rm.allowed.is_empty() && b.ts[lo] >= req.from && b.ts[hi - 1] <= req.to {
+            tl.ts.extend_from_slice(&b.ts[lo..hi]);
+            for d in &req.dims {
+                let di = d.index();
+                let Some(ids) = &b.dims[di] else { continue };
+                match &rm.dims[di] {
+                    Some(map) => tl.dims[di].extend(ids[lo..hi].iter().map(|&id| map[id as usize])),
+                    None => tl.dims[di].extend_from_slice(&ids[lo..hi]),
+                }
+            }
+            for i in lo..hi {
+                self.emit_extras(b, i, props, tl);
+            }
+            return;
+        }
+        for i in lo..hi {
             let t = b.ts[i];
             if t < req.from || t > req.to {
                 continue;
@@ -804,23 +840,29 @@ impl<'s> Cursor<'s> {
                 };
                 tl.dims[di].push(q);
             }
-            if props {
-                let (lo, hi) = (b.prop_offsets[i] as usize, b.prop_offsets[i + 1] as usize);
-                for p in &b.prop_entries[lo..hi] {
-                    let key = rm.prop_keys.as_ref().map_or(p.key, |m| m[p.key as usize]);
-                    let val = match (p.val, &rm.prop_values) {
-                        (PropVal::Str(s), Some(m)) => PropVal::Str(m[s as usize]),
-                        (v, _) => v,
-                    };
-                    tl.prop_entries.push(PropEntry { key, val });
-                }
-                tl.prop_offsets.push(tl.prop_entries.len() as u32);
+            self.emit_extras(b, i, props, tl);
+        }
+    }
+
+    /// Row i's properties and revenue.
+    #[inline]
+    fn emit_extras(&self, b: &Block, i: usize, props: bool, tl: &mut Timeline) {
+        let rm = &self.src.remap;
+        if props {
+            let (lo, hi) = (b.prop_offsets[i] as usize, b.prop_offsets[i + 1] as usize);
+            for p in &b.prop_entries[lo..hi] {
+                let key = rm.prop_keys.as_ref().map_or(p.key, |m| m[p.key as usize]);
+                let val = match (p.val, &rm.prop_values) {
+                    (PropVal::Str(s), Some(m)) => PropVal::Str(m[s as usize]),
+                    (v, _) => v,
+                };
+                tl.prop_entries.push(PropEntry { key, val });
             }
-            if let Some(rev) = &b.revenue {
-                let x =
-                    rev[i].map(|(m, c)| (m, rm.currencies.as_ref().map_or(c, |t| t[c as usize])));
-                tl.revenue.push(x);
-            }
+            tl.prop_offsets.push(tl.prop_entries.len() as u32);
+        }
+        if let Some(rev) = &b.revenue {
+            let x = rev[i].map(|(m, c)| (m, rm.currencies.as_ref().map_or(c, |t| t[c as usize])));
+            tl.revenue.push(x);
         }
     }
 }

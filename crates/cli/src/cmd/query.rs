@@ -52,16 +52,33 @@ pub fn run(data: &Path, args: QueryArgs) -> Result<ExitCode> {
     if let Some(t) = args.threads {
         opts.threads = t.max(1);
     }
-    let t0 = Instant::now();
-    let res = cairn_engine::run(&store, &q, &opts).context("running the query")?;
-    let took = t0.elapsed();
+    let mut times = Vec::new();
+    let mut res = None;
+    for _ in 0..args.repeat.max(1) {
+        let t0 = Instant::now();
+        res = Some(cairn_engine::run(&store, &q, &opts).context("running the query")?);
+        times.push(t0.elapsed());
+    }
+    let res = res.expect("ran at least once");
     if args.json {
         println!("{}", serde_json::to_string_pretty(&res)?);
     } else {
         print!("{}", render(&res));
     }
     if args.time {
-        eprintln!("query took {}", human::secs(took));
+        let each: Vec<String> = times.iter().map(|t| human::secs(*t)).collect();
+        let mut sorted = times.clone();
+        sorted.sort();
+        if times.len() == 1 {
+            eprintln!("query took {}", each[0]);
+        } else {
+            eprintln!(
+                "query took {} (median of {} runs: {})",
+                human::secs(sorted[sorted.len() / 2]),
+                times.len(),
+                each.join(", ")
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

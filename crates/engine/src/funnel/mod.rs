@@ -411,7 +411,12 @@ pub(crate) fn run(
     opts: &RunOptions,
 ) -> Result<FunnelResult, Error> {
     let mut needs = Needs::default();
-    Goals::needs(&q.goals, &mut needs);
+    let roots: Vec<&str> = cairn_model::query::funnel_matchers(spec, "")
+        .into_iter()
+        .filter_map(|(_, s)| s.goal.as_deref())
+        .collect();
+    let used = Goals::used(q, r, &roots);
+    Goals::needs(&q.goals, &used, &mut needs);
     Filters::needs(r, &mut needs);
     for s in spec
         .steps
@@ -442,7 +447,7 @@ pub(crate) fn run(
             .iter()
             .map(|e| compile_step(&scan, q, &e.step))
             .collect(),
-        goals: Goals::new(&scan, &q.goals),
+        goals: Goals::new(&scan, &q.goals, &used),
         filters: Filters::new(&scan, q, r),
         hold: spec
             .hold

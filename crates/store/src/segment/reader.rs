@@ -317,7 +317,7 @@ impl SegmentReader {
     /// Decodes block `bi` with the given projection.
     pub(crate) fn block(&self, bi: usize, proj: &Projection) -> Result<Block> {
         let mut b = Block::default();
-        self.block_into(bi, proj, &mut b, &mut ChunkBuf::default())?;
+        self.block_into(bi, proj, None, &mut b, &mut ChunkBuf::default())?;
         Ok(b)
     }
 
@@ -353,10 +353,13 @@ impl SegmentReader {
 
     /// Decodes block `bi` into `b`, reusing its vectors (scans decode thousands of
     /// blocks; fresh allocations of this size would each fault in new pages).
+    /// `keys`, when given, says per segment-local property key whether to keep its
+    /// entries (the others are checked and skipped).
     pub(crate) fn block_into(
         &self,
         bi: usize,
         proj: &Projection,
+        keys: Option<&[bool]>,
         b: &mut Block,
         buf: &mut ChunkBuf,
     ) -> Result<()> {
@@ -464,6 +467,9 @@ impl SegmentReader {
                     };
                     if key >= u64::from(nkeys) {
                         return Err(corrupted(&self.path, "property key id out of range"));
+                    }
+                    if keys.is_some_and(|k| !k.get(key as usize).copied().unwrap_or(false)) {
+                        continue;
                     }
                     b.prop_entries.push(PropEntry {
                         key: key as u32,
