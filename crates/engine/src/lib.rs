@@ -113,6 +113,7 @@ pub(crate) fn scan_request(
         .dims(&needs.dim_list());
     req.props = !needs.prop_keys.is_empty();
     req.prop_keys = Some(needs.prop_keys.iter().cloned().collect());
+    req.prop_strings = needs.prop_strings;
     req.revenue = needs.revenue;
     req.stitch = stitch;
     req

@@ -14,17 +14,24 @@ pub struct Needs {
     pub dims: [bool; DIM_COUNT],
     /// Custom properties, by key.
     pub prop_keys: std::collections::BTreeSet<String>,
+    /// Whether the text of string property values matters (string conditions,
+    /// breakdowns, held properties). When it does not, the scan skips the property-value
+    /// dictionaries, and every string value reads as the empty string: conditions with
+    /// numeric or boolean values, `exists` and `missing` give the same answer on any
+    /// string.
+    pub prop_strings: bool,
     /// Revenue.
     pub revenue: bool,
 }
 
 impl Needs {
-    /// Records the columns a condition reads.
+    /// Records the columns a field's values are read from, as text.
     pub fn add_field(&mut self, f: &Field) {
         match f {
             Field::Dim(d) => self.dims[d.index()] = true,
             Field::Prop(k) => {
                 self.prop_keys.insert(k.clone());
+                self.prop_strings = true;
             }
             Field::LandingPage | Field::ExitPage => {
                 self.dims[Dim::Path.index()] = true;
@@ -33,11 +40,24 @@ impl Needs {
         }
     }
 
-    /// Records every field of a list of alternatives of conjunctions.
+    /// Records the columns conditions read.
     pub fn add_conds<'a>(&mut self, conds: impl IntoIterator<Item = &'a Condition>) {
         for c in conds {
-            self.add_field(&c.field);
+            match &c.field {
+                Field::Prop(k) => {
+                    self.prop_keys.insert(k.clone());
+                    if needs_text(c) {
+                        self.prop_strings = true;
+                    }
+                }
+                f => self.add_field(f),
+            }
         }
+    }
+
+    /// Records a numeric property read by its value only.
+    pub fn add_number(&mut self, key: &str) {
+        self.prop_keys.insert(key.to_string());
     }
 
     /// The projected dimensions.
@@ -47,6 +67,21 @@ impl Needs {
             .filter(|d| self.dims[d.index()])
             .collect()
     }
+}
+
+/// Whether a condition's answer depends on the text of a string value.
+fn needs_text(c: &Condition) -> bool {
+    use cairn_model::query::{CondValue, Op, Scalar};
+    let text_op = matches!(
+        c.op,
+        Op::Contains | Op::NotContains | Op::Prefix | Op::Wildcard | Op::Regex | Op::NotRegex
+    );
+    let text_value = match &c.value {
+        Some(CondValue::One(Scalar::Str(_))) => true,
+        Some(CondValue::List(l)) => l.iter().any(|v| matches!(v, Scalar::Str(_))),
+        _ => false,
+    };
+    text_op || text_value
 }
 
 struct PropTest {

@@ -153,7 +153,7 @@ impl Filters {
     pub fn needs(r: &Resolved, needs: &mut Needs) {
         for f in &r.filters {
             if let FilterKind::Event(c) = f {
-                needs.add_field(&c.field);
+                needs.add_conds([c]);
             }
         }
     }

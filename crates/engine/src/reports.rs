@@ -55,7 +55,7 @@ pub(crate) fn checkout(
     opts: &RunOptions,
 ) -> Result<FunnelResult, Error> {
     let mut needs = base_needs(q, r);
-    needs.add_field(&Field::Prop(spec.step_prop.clone()));
+    needs.add_number(&spec.step_prop);
     let scan = store.scan(scan_request(q, r.from, r.to, &needs, false))?;
     let is_step = name_is(&scan, &spec.step_event);
     let filters = Filters::new(&scan, q, r);

@@ -34,6 +34,10 @@ pub struct ScanRequest {
     /// With `props`: only these property keys (`None`: every key). Queries name the
     /// keys they read, so blocks decode only those entries.
     pub prop_keys: Option<Vec<String>>,
+    /// With `props`: whether string values are wanted as text. When false the
+    /// property-value dictionaries are not read, and every string value comes back as
+    /// id 0 (the empty string) — enough for tests on numbers, booleans and presence.
+    pub prop_strings: bool,
     /// Return revenue.
     pub revenue: bool,
     /// Keep only rows whose value of each listed dimension is one of the given strings.
@@ -53,6 +57,7 @@ impl ScanRequest {
             dims: Vec::new(),
             props: false,
             prop_keys: None,
+            prop_strings: true,
             revenue: false,
             filters: Vec::new(),
             stitch: false,
@@ -200,6 +205,8 @@ struct Remap {
     prop_keys: Option<Vec<u32>>,
     /// Per segment-local key id: whether the request wants it (`None`: all).
     prop_wanted: Option<Vec<bool>>,
+    /// String property values come back as id 0 (see [`ScanRequest::prop_strings`]).
+    erase_strings: bool,
     prop_values: Option<Vec<u32>>,
     currencies: Option<Vec<u32>>,
 }
@@ -316,12 +323,13 @@ impl Scan {
             let remap = Remap {
                 dims: dims_remap,
                 allowed,
+                erase_strings: !req.prop_strings,
                 prop_wanted: match (&key_dict, &req.prop_keys) {
                     (Some(d), Some(want)) => Some(d.iter().map(|k| want.contains(k)).collect()),
                     _ => None,
                 },
                 prop_keys: key_dict.as_ref().map(|d| remap_table(d, &mut prop_keys)),
-                prop_values: if req.props {
+                prop_values: if req.props && req.prop_strings {
                     Some(remap_table(
                         &reader.dict(DICT_PROP_VALUES)?,
                         &mut prop_values,
@@ -418,6 +426,7 @@ impl Scan {
                 allowed: Vec::new(),
                 prop_keys: None,
                 prop_wanted: None,
+                erase_strings: !req.prop_strings,
                 prop_values: None,
                 currencies: None,
             };
@@ -853,6 +862,7 @@ impl<'s> Cursor<'s> {
             for p in &b.prop_entries[lo..hi] {
                 let key = rm.prop_keys.as_ref().map_or(p.key, |m| m[p.key as usize]);
                 let val = match (p.val, &rm.prop_values) {
+                    (PropVal::Str(_), _) if rm.erase_strings => PropVal::Str(0),
                     (PropVal::Str(s), Some(m)) => PropVal::Str(m[s as usize]),
                     (v, _) => v,
                 };
