@@ -94,6 +94,8 @@ pub(crate) struct ChunkBuf {
     comp: Vec<u8>,
     raw: Vec<u8>,
     ids: Vec<u32>,
+    sites: Vec<u64>,
+    lens: Vec<u64>,
 }
 
 /// An open, verified-footer segment.
@@ -225,19 +227,34 @@ impl SegmentReader {
 
     /// Decodes the visitor runs of block `bi`.
     pub(crate) fn runs(&self, bi: usize) -> Result<Vec<Run>> {
+        let mut runs = Vec::new();
+        self.runs_into(bi, &mut runs, &mut ChunkBuf::default())?;
+        Ok(runs)
+    }
+
+    /// Decodes block `bi`'s visitor runs into `runs`, reusing the buffers' memory.
+    pub(crate) fn runs_into(
+        &self,
+        bi: usize,
+        runs: &mut Vec<Run>,
+        buf: &mut ChunkBuf,
+    ) -> Result<()> {
         let meta = &self.footer.blocks[bi];
         let rows = meta.rows as usize;
-        let mut runs = Vec::new();
-        let raw = self.read_chunk(&meta.cols[COL_RUNS], "visitor runs")?;
+        runs.clear();
+        self.read_chunk_into(&meta.cols[COL_RUNS], "visitor runs", buf)?;
+        let raw = &buf.raw;
         let de = |e| self.decode_err("visitor runs", e);
-        let mut c = Cursor::new(&raw);
+        let mut c = Cursor::new(raw);
         let n = c.len(rows).map_err(de)?;
         runs.reserve(n);
-        let mut sites = Vec::with_capacity(n);
+        let sites = &mut buf.sites;
+        sites.clear();
         for _ in 0..n {
             sites.push(c.uvarint().map_err(de)?);
         }
-        let mut lens = Vec::with_capacity(n);
+        let lens = &mut buf.lens;
+        lens.clear();
         for _ in 0..n {
             lens.push(c.uvarint().map_err(de)?);
         }
@@ -275,7 +292,7 @@ impl SegmentReader {
                 "visitor runs do not add up to the block's rows",
             ));
         }
-        Ok(runs)
+        Ok(())
     }
 
     /// (site, visitor, events) of every visitor run in the segment.
@@ -365,7 +382,7 @@ impl SegmentReader {
     ) -> Result<()> {
         let meta = &self.footer.blocks[bi];
         let rows = meta.rows as usize;
-        b.runs = self.runs(bi)?;
+        self.runs_into(bi, &mut b.runs, buf)?;
         // Timestamps.
         self.read_chunk_into(&meta.cols[COL_TS], "timestamps", buf)?;
         let de = |e| self.decode_err("timestamps", e);
