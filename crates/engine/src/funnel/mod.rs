@@ -333,6 +333,8 @@ struct Acc {
     excluded: u64,
     from_prev: Vec<Vec<i64>>,
     from_start: Vec<Vec<i64>>,
+    /// Other workers' times, joined once in `build` (no growing copies).
+    parts: Vec<(Vec<Vec<i64>>, Vec<Vec<i64>>)>,
     bd: FxHashMap<Key, Vec<u64>>,
     trend: Vec<u64>,
 }
@@ -346,6 +348,7 @@ impl Acc {
             excluded: 0,
             from_prev: vec![Vec::new(); n],
             from_start: vec![Vec::new(); n],
+            parts: Vec::new(),
             bd: FxHashMap::default(),
             trend: vec![0; nb * n],
         }
@@ -363,12 +366,9 @@ impl Acc {
             }
         }
         self.excluded += o.excluded;
-        for (a, b) in self.from_prev.iter_mut().zip(o.from_prev) {
-            a.extend(b);
-        }
-        for (a, b) in self.from_start.iter_mut().zip(o.from_start) {
-            a.extend(b);
-        }
+        // Times are kept per worker and joined once, in `build`.
+        self.parts.push((o.from_prev, o.from_start));
+        self.parts.extend(o.parts);
         for (k, v) in o.bd {
             let e = self.bd.entry(k).or_insert_with(|| vec![0; v.len()]);
             for (x, y) in e.iter_mut().zip(v) {
@@ -724,13 +724,34 @@ impl Ctx<'_> {
         }
     }
 
-    fn build(&self, acc: Acc) -> FunnelResult {
+    fn build(&self, mut acc: Acc) -> FunnelResult {
         let n = self.plan.n;
         let spec = self.spec;
         let first = acc.counts[0];
         let mut steps = Vec::with_capacity(n);
-        let mut from_prev = acc.from_prev;
-        let mut from_start = acc.from_start;
+        let mut from_prev = std::mem::take(&mut acc.from_prev);
+        let mut from_start = std::mem::take(&mut acc.from_start);
+        let join = |j: usize, mine: &mut Vec<Vec<i64>>, which: usize| -> Vec<i64> {
+            let own = std::mem::take(&mut mine[j]);
+            let total = own.len()
+                + acc
+                    .parts
+                    .iter()
+                    .map(|p| {
+                        if which == 0 {
+                            p.0[j].len()
+                        } else {
+                            p.1[j].len()
+                        }
+                    })
+                    .sum::<usize>();
+            let mut all = Vec::with_capacity(total);
+            all.extend_from_slice(&own);
+            for p in &acc.parts {
+                all.extend_from_slice(if which == 0 { &p.0[j] } else { &p.1[j] });
+            }
+            all
+        };
         for j in 0..n {
             let s = &spec.steps[j];
             // The previous step a unit must have passed: the previous required one.
@@ -754,8 +775,8 @@ impl Ctx<'_> {
                     0.0
                 },
                 from_start: wilson(acc.counts[j], first),
-                time_from_previous: time_stats(std::mem::take(&mut from_prev[j])),
-                time_from_start: time_stats(std::mem::take(&mut from_start[j])),
+                time_from_previous: time_stats(join(j, &mut from_prev, 0)),
+                time_from_start: time_stats(join(j, &mut from_start, 1)),
             });
         }
         let last_required = (0..n)

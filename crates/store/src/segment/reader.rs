@@ -88,6 +88,10 @@ pub(crate) struct Block {
     pub revenue: Option<Vec<Option<(i64, u32)>>>,
 }
 
+/// Rows of a typical block: a block's reused vectors get at least this capacity at once,
+/// rather than growing (and copying) as later blocks come out a little larger.
+const TYPICAL_ROWS: usize = 1 << 16;
+
 /// Reusable buffers for reading chunks.
 #[derive(Debug, Default)]
 pub(crate) struct ChunkBuf {
@@ -388,7 +392,7 @@ impl SegmentReader {
         let de = |e| self.decode_err("timestamps", e);
         let mut c = Cursor::new(&buf.raw);
         b.ts.clear();
-        b.ts.reserve(rows);
+        b.ts.reserve(rows.max(TYPICAL_ROWS));
         for r in &b.runs {
             let mut t = meta.min_ts.wrapping_add(c.uvarint().map_err(de)? as i64);
             b.ts.push(t);
@@ -408,6 +412,9 @@ impl SegmentReader {
             let ch = &meta.cols[COL_DIM0 + d];
             let per_run = ch.per_run();
             let count = if per_run { b.runs.len() } else { rows };
+            if !per_run {
+                ids.reserve(rows.max(TYPICAL_ROWS));
+            }
             let ids_of = if per_run { &mut buf.ids } else { &mut ids };
             ids_of.clear();
             match ch.id_width() {
@@ -442,7 +449,7 @@ impl SegmentReader {
                 return Err(corrupted(&self.path, "dimension id beyond its dictionary"));
             }
             if per_run {
-                ids.reserve(rows);
+                ids.reserve(rows.max(TYPICAL_ROWS));
                 for (r, &id) in b.runs.iter().zip(&buf.ids) {
                     ids.resize(ids.len() + r.len as usize, id);
                 }
@@ -458,7 +465,7 @@ impl SegmentReader {
             let nkeys = self.footer.dicts[DICT_PROP_KEYS].1;
             let nvals = self.footer.dicts[DICT_PROP_VALUES].1;
             let mut c = Cursor::new(raw);
-            b.prop_offsets.reserve(rows + 1);
+            b.prop_offsets.reserve(rows.max(TYPICAL_ROWS) + 1);
             b.prop_offsets.push(0);
             for _ in 0..rows {
                 let n = c.len(raw.len()).map_err(de)?;
@@ -504,7 +511,7 @@ impl SegmentReader {
             let ncur = self.footer.dicts[DICT_CURRENCIES].1;
             let mut c = Cursor::new(raw);
             rev.clear();
-            rev.reserve(rows);
+            rev.reserve(rows.max(TYPICAL_ROWS));
             for _ in 0..rows {
                 rev.push(match c.u8().map_err(de)? {
                     0 => None,
