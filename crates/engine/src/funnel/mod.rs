@@ -324,6 +324,9 @@ fn project(masks: &[u64], steps: &[usize], out: &mut Vec<u64>) {
     }));
 }
 
+/// Times per step (from the previous step, or from step 1).
+type StepTimes = Vec<Vec<i64>>;
+
 /// Aggregated results (mergeable across workers).
 #[derive(Default)]
 struct Acc {
@@ -334,7 +337,7 @@ struct Acc {
     from_prev: Vec<Vec<i64>>,
     from_start: Vec<Vec<i64>>,
     /// Other workers' times, joined once in `build` (no growing copies).
-    parts: Vec<(Vec<Vec<i64>>, Vec<Vec<i64>>)>,
+    parts: Vec<(StepTimes, StepTimes)>,
     bd: FxHashMap<Key, Vec<u64>>,
     trend: Vec<u64>,
 }
