@@ -418,3 +418,410 @@ fn goal_types_and_denominators() {
         "{r:?}"
     );
 }
+
+fn run_any(w: &World, q: &Query) -> QueryResult {
+    let got = cairn_engine::run(&w.store, q, &RunOptions { threads: 2 }).unwrap();
+    assert_eq!(
+        got,
+        crate::reference::run(q, &w.data),
+        "engine and reference differ"
+    );
+    got
+}
+
+#[test]
+fn alternatives_and_goal_steps() {
+    // Step 2 is "signup or demo request"; step 3 is the session goal "3 pages", reached
+    // at the third pageview of a session.
+    let w = World::of(vec![
+        pv(1, 0, "/"),
+        ev(1, MIN, "demo_request"),
+        pv(1, 2 * MIN, "/a"),
+        pv(1, 3 * MIN, "/b"),
+        pv(2, 0, "/"),
+        ev(2, MIN, "signup"),
+        pv(2, 2 * MIN, "/a"),
+    ]);
+    let mut pages = Goal::of_type("3 pages", GoalType::Pages);
+    pages.pages = Some(3);
+    let f = FunnelSpec::new(vec![
+        Step::path("/"),
+        Step {
+            any_of: vec![Step::event("signup"), Step::event("demo_request")],
+            ..Step::default()
+        },
+        Step {
+            goal: Some("3 pages".into()),
+            ..Step::default()
+        },
+    ]);
+    let r = run_funnel(&w, f, vec![pages]);
+    assert_eq!(counts(&r), vec![2, 2, 1]);
+    assert_eq!(r.steps[1].label, "signup or demo_request");
+    // Visitor 1 reached "3 pages" at the pageview of /b, 2 minutes after the demo request.
+    assert_eq!(
+        r.steps[2].time_from_previous.as_ref().unwrap().median_ms,
+        2 * MIN
+    );
+}
+
+#[test]
+fn funnel_trend_by_first_step_day() {
+    let w = World::of(vec![
+        ev(1, HOUR, "a"),
+        ev(1, 2 * HOUR, "b"),
+        ev(2, 3 * HOUR, "a"),
+        ev(3, DAY + HOUR, "a"),
+        ev(3, DAY + 2 * HOUR, "b"),
+    ]);
+    let mut f = steps(&["a", "b"]);
+    f.trend = Some(Interval::Day);
+    let q = Query {
+        from: TimeSpec::Ms(T0),
+        to: TimeSpec::Ms(T0 + 2 * DAY - 1),
+        ..query(Analysis::Funnel(f), vec![])
+    };
+    let QueryResult::Funnel(r) = run_any(&w, &q) else {
+        panic!()
+    };
+    let t: Vec<(String, Vec<u64>)> = r
+        .trend
+        .iter()
+        .map(|p| (p.label.clone(), p.counts.clone()))
+        .collect();
+    assert_eq!(
+        t,
+        vec![
+            ("2026-03-02".into(), vec![2, 1]),
+            ("2026-03-03".into(), vec![1, 1])
+        ]
+    );
+    assert_eq!(r.trend[0].conversion.rate, 0.5);
+}
+
+fn goals_query(units: Vec<Unit>, goals: Vec<Goal>, f: impl FnOnce(&mut GoalsSpec)) -> Query {
+    let mut spec = GoalsSpec {
+        units,
+        goals: Vec::new(),
+        interval: None,
+        compare: false,
+        breakdown: None,
+    };
+    f(&mut spec);
+    Query {
+        from: TimeSpec::Ms(T0),
+        to: TimeSpec::Ms(T0 + 2 * DAY - 1),
+        ..query(Analysis::Goals(spec), goals)
+    }
+}
+
+#[test]
+fn counting_values_scroll_and_series() {
+    // Visitor 1: two sessions on day 1, each with an "a" (2.5 EUR each, counted every
+    // time) and one deep scroll on a blog page. Visitor 2: day 2, a shallow scroll.
+    let w = World::of(vec![
+        ev(1, 0, "a"),
+        ev(1, MIN, "a"),
+        with_prop(
+            with_dim(ev(1, 2 * MIN, "scroll"), Dim::Path, "/blog/x"),
+            "depth",
+            PropValue::Num(90.0),
+        ),
+        ev(1, 2 * HOUR, "a"),
+        with_prop(
+            with_dim(ev(2, DAY, "scroll"), Dim::Path, "/blog/y"),
+            "depth",
+            PropValue::Num(40.0),
+        ),
+    ]);
+    let mut a = Goal::event("A", "a");
+    a.count = Counting::Every;
+    a.value = Some(GoalValue::Fixed {
+        fixed: 2.5,
+        currency: "EUR".into(),
+    });
+    let mut a_sessions = Goal::event("A per session", "a");
+    a_sessions.count = Counting::Session;
+    let mut deep = Goal::of_type("Read 75%", GoalType::Scroll);
+    deep.depth = Some(75.0);
+    deep.path = Some("/blog/*".into());
+    deep.path_match = Some(PathMatch::Wildcard);
+    let q = goals_query(
+        vec![Unit::Visitor, Unit::Session],
+        vec![a, a_sessions, deep],
+        |s| {
+            s.interval = Some(Interval::Day);
+        },
+    );
+    let QueryResult::Goals(g) = run_any(&w, &q) else {
+        panic!()
+    };
+    assert_eq!(
+        (
+            g.goals[0].conversions,
+            g.goals[1].conversions,
+            g.goals[2].conversions
+        ),
+        (3, 2, 1)
+    );
+    assert_eq!(g.goals[0].value[0].total, 7.5);
+    assert_eq!(g.goals[0].value[0].per_conversion, 2.5);
+    // Per visitor: A 1/2, per session: A 2/3 (visitor 1's two sessions of three).
+    assert_eq!(
+        (g.goals[0].rates[0].rate.num, g.goals[0].rates[0].rate.den),
+        (1, 2)
+    );
+    assert_eq!(
+        (g.goals[0].rates[1].rate.num, g.goals[0].rates[1].rate.den),
+        (2, 3)
+    );
+    // Day 1: one visitor, converted; day 2: one visitor, not converted.
+    assert_eq!(g.series.len(), 2);
+    assert_eq!((g.series[0].totals[0], g.series[0].rates[0][0].num), (1, 1));
+    assert_eq!((g.series[1].totals[0], g.series[1].rates[0][0].num), (1, 0));
+}
+
+#[test]
+fn comparison_with_the_previous_period() {
+    // This period (day 2): 2 of 2 visitors buy. The previous period (day 1): 1 of 4.
+    let mut evs = vec![ev(1, DAY, "purchase"), ev(2, DAY + HOUR, "purchase")];
+    for v in 3..=6 {
+        evs.push(ev(v, HOUR, "pageview"));
+    }
+    evs.push(ev(3, 2 * HOUR, "purchase"));
+    let w = World::of(evs);
+    let q = Query {
+        from: TimeSpec::Ms(T0 + DAY),
+        to: TimeSpec::Ms(T0 + 2 * DAY - 1),
+        ..goals_query(
+            vec![Unit::Visitor],
+            vec![Goal::event("Buy", "purchase")],
+            |s| s.compare = true,
+        )
+    };
+    let QueryResult::Goals(g) = run_any(&w, &q) else {
+        panic!()
+    };
+    let r = &g.goals[0].rates[0];
+    assert_eq!((r.rate.num, r.rate.den), (2, 2));
+    let p = r.previous.unwrap();
+    assert_eq!((p.num, p.den), (1, 4));
+    let c = r.change.unwrap();
+    assert_eq!(c.diff, 0.75);
+    // Wilson: 2/2 -> [0.3424, 1]; 1/4 -> [0.0456, 0.6994]. Newcombe:
+    // low = 0.75 - sqrt((1 - 0.3424)^2 + (0.6994 - 0.25)^2) = -0.0465,
+    // high = 0.75 + sqrt(0^2 + (0.25 - 0.0456)^2) = 0.9544: too few visitors to be sure.
+    assert!(
+        (c.low + 0.0465).abs() < 1e-3 && (c.high - 0.9544).abs() < 1e-3,
+        "{c:?}"
+    );
+    assert_eq!(g.previous_period, Some([T0, T0 + DAY - 1]));
+}
+
+#[test]
+fn breakdowns_and_segments() {
+    let w = World::of(vec![
+        with_dim(pv(1, 0, "/landing-a"), Dim::Device, "mobile"),
+        with_dim(ev(1, MIN, "purchase"), Dim::Device, "mobile"),
+        with_dim(pv(2, 0, "/landing-a"), Dim::Device, "desktop"),
+        with_dim(pv(3, 0, "/landing-b"), Dim::Device, "desktop"),
+        with_dim(ev(3, MIN, "purchase"), Dim::Device, "desktop"),
+        with_dim(pv(4, 0, "/landing-b"), Dim::Device, "tablet"),
+    ]);
+    let buy = || vec![Goal::event("Buy", "purchase")];
+    let q = goals_query(vec![Unit::Session], buy(), |s| {
+        s.breakdown = Some(Breakdown {
+            by: Field::LandingPage,
+            limit: 1,
+            attribution: Attribution::First,
+            step: None,
+        });
+    });
+    let QueryResult::Goals(g) = run_any(&w, &q) else {
+        panic!()
+    };
+    // Two landing pages with 2 sessions each: the limit of 1 keeps /landing-a (same
+    // count, first by name) and sums the rest into (other).
+    let rows: Vec<(String, u64, u64)> = g
+        .breakdown
+        .iter()
+        .map(|b| (b.value.clone(), b.totals[0], b.rates[0][0].num))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![("/landing-a".into(), 2, 1), ("(other)".into(), 2, 1)]
+    );
+    // Segments: desktop events only; and visitors who did not buy.
+    let mut q = goals_query(vec![Unit::Visitor], buy(), |_| {});
+    q.filters = vec![Filter::condition(Condition::eq_str(
+        Field::Dim(Dim::Device),
+        "desktop",
+    ))];
+    let QueryResult::Goals(g) = run_any(&w, &q) else {
+        panic!()
+    };
+    assert_eq!(
+        (g.goals[0].rates[0].rate.num, g.goals[0].rates[0].rate.den),
+        (1, 2)
+    );
+    q.filters = vec![Filter {
+        did_not: Some("Buy".into()),
+        ..Filter::default()
+    }];
+    let q2 = Query {
+        analysis: Analysis::Overview(OverviewSpec { interval: None }),
+        ..q
+    };
+    let QueryResult::Overview(o) = run_any(&w, &q2) else {
+        panic!()
+    };
+    assert_eq!(o.figures.visitors, 2);
+}
+
+#[test]
+fn overview_and_pages() {
+    // Visitor 1: / then /pricing (2 pageviews, 3 minutes). Visitor 2: / only, with a
+    // scroll (still a bounce). Visitor 3: /pricing and a signup (not a bounce).
+    let w = World::of(vec![
+        pv(1, 0, "/"),
+        pv(1, 3 * MIN, "/pricing"),
+        pv(2, 0, "/"),
+        ev(2, MIN, "scroll"),
+        pv(3, 0, "/pricing"),
+        ev(3, 30_000, "signup"),
+    ]);
+    let q = Query {
+        analysis: Analysis::Overview(OverviewSpec { interval: None }),
+        ..query(Analysis::Pages(PagesSpec { limit: 10 }), vec![])
+    };
+    let QueryResult::Overview(o) = run_any(&w, &q) else {
+        panic!()
+    };
+    let f = &o.figures;
+    assert_eq!(
+        (f.visitors, f.sessions, f.pageviews, f.events),
+        (3, 3, 4, 6)
+    );
+    assert_eq!((f.bounce_rate.num, f.bounce_rate.den), (1, 3));
+    assert_eq!(f.median_duration_ms, MIN);
+    assert_eq!(f.mean_duration_ms, (3 * MIN + MIN + 30_000) as f64 / 3.0);
+    let q = query(Analysis::Pages(PagesSpec { limit: 10 }), vec![]);
+    let QueryResult::Pages(p) = run_any(&w, &q) else {
+        panic!()
+    };
+    let rows: Vec<(&str, u64, u64, u64, u64)> = p
+        .pages
+        .iter()
+        .map(|r| {
+            (
+                r.path.as_str(),
+                r.pageviews,
+                r.entries,
+                r.exits,
+                r.bounce_rate.num,
+            )
+        })
+        .collect();
+    // "/" : 2 views, 2 entries, 1 exit (visitor 2), 1 bounce; "/pricing": 2 views, 1
+    // entry (visitor 3, not a bounce), 2 exits.
+    assert_eq!(rows, vec![("/", 2, 2, 1, 1), ("/pricing", 2, 1, 2, 0)]);
+    assert_eq!(p.pages[1].exit_rate.rate, 1.0);
+}
+
+#[test]
+fn cart_abandonment_and_recovery() {
+    let w = World::of(vec![
+        // Bought in the session.
+        ev(1, 0, "add_to_cart"),
+        ev(1, MIN, "purchase"),
+        // Abandoned, bought two days later: recovered.
+        ev(2, 0, "add_to_cart"),
+        ev(2, 2 * DAY, "purchase"),
+        // Abandoned for good.
+        ev(3, 0, "add_to_cart"),
+        ev(3, MIN, "pageview"),
+    ]);
+    let q = query(
+        Analysis::CartAbandonment(CartSpec {
+            cart_event: "add_to_cart".into(),
+            purchase_event: "purchase".into(),
+            recovery: Duration::from_ms(7 * DAY),
+        }),
+        vec![],
+    );
+    let QueryResult::CartAbandonment(c) = run_any(&w, &q) else {
+        panic!()
+    };
+    assert_eq!(
+        (c.carts, c.purchased, c.abandoned, c.recovered),
+        (3, 1, 2, 1)
+    );
+    assert_eq!(c.time_to_recover.unwrap().median_ms, 2 * DAY);
+}
+
+#[test]
+fn form_starts_submissions_and_the_last_field() {
+    let form = |e, f: &str| with_prop(e, "form_id", PropValue::Str(f.into()));
+    let field = |e, f: &str| with_prop(e, "field", PropValue::Str(f.into()));
+    let w = World::of(vec![
+        form(ev(1, 0, "form_start"), "signup"),
+        field(form(ev(1, 1000, "form_field"), "signup"), "email"),
+        field(form(ev(1, 5000, "form_field"), "signup"), "password"),
+        form(ev(1, 9000, "form_submit"), "signup"),
+        form(ev(2, 0, "form_start"), "signup"),
+        field(form(ev(2, 1000, "form_field"), "signup"), "email"),
+    ]);
+    let QueryResult::Forms(r) =
+        run_any(&w, &query(Analysis::Forms(FormsSpec { limit: 10 }), vec![]))
+    else {
+        panic!()
+    };
+    let f = &r.forms[0];
+    assert_eq!((f.form.as_str(), f.starts, f.submissions), ("signup", 2, 1));
+    assert_eq!(f.abandonment.rate, 0.5);
+    assert_eq!(f.time_to_submit.as_ref().unwrap().median_ms, 9000);
+    let fields: Vec<(&str, u64, u64)> = f
+        .fields
+        .iter()
+        .map(|x| (x.field.as_str(), x.touched, x.last_before_abandon))
+        .collect();
+    assert_eq!(fields, vec![("email", 2, 1), ("password", 1, 0)]);
+    // Time in "email" for visitor 1: 4 s until the next field.
+    assert_eq!(f.fields[0].time.as_ref().unwrap().median_ms, 4000);
+}
+
+#[test]
+fn checkout_steps_come_from_the_step_numbers_seen() {
+    let step = |e, n: f64| with_prop(e, "step", PropValue::Num(n));
+    let w = World::of(vec![
+        ev(1, 0, "begin_checkout"),
+        step(ev(1, MIN, "checkout_step"), 1.0),
+        step(ev(1, 2 * MIN, "checkout_step"), 2.0),
+        ev(1, 3 * MIN, "purchase"),
+        ev(2, 0, "begin_checkout"),
+        step(ev(2, MIN, "checkout_step"), 1.0),
+    ]);
+    let q = query(
+        Analysis::Checkout(CheckoutSpec {
+            start_event: "begin_checkout".into(),
+            step_event: "checkout_step".into(),
+            step_prop: "step".into(),
+            end_event: "purchase".into(),
+        }),
+        vec![],
+    );
+    let QueryResult::Checkout(r) = run_any(&w, &q) else {
+        panic!()
+    };
+    let labels: Vec<&str> = r.steps.iter().map(|s| s.label.as_str()).collect();
+    assert_eq!(
+        labels,
+        vec![
+            "begin_checkout",
+            "checkout_step 1.0",
+            "checkout_step 2.0",
+            "purchase"
+        ]
+    );
+    assert_eq!(counts(&r), vec![2, 2, 1, 1]);
+}
