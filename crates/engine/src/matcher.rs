@@ -154,6 +154,12 @@ impl EventPred {
         }
     }
 
+    /// The predicate's dimension and dictionary mask, when it is one condition on one
+    /// dimension (the common case, which a lookup table can evaluate).
+    pub fn single(&self) -> Option<(usize, &[bool])> {
+        self.single.as_ref().map(|(d, m)| (*d, m.as_slice()))
+    }
+
     /// Whether event `i` of the timeline matches.
     #[inline]
     pub fn test(&self, tl: &Timeline, i: usize) -> bool {

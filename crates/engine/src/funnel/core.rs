@@ -38,6 +38,18 @@ pub struct Outcome {
     pub times: Vec<i64>,
 }
 
+/// Per-thread working memory of [`Core::run`], so that a unit costs no allocation.
+#[derive(Default)]
+struct Scratch {
+    sets: Vec<Vec<(i64, i64)>>,
+    best: Vec<Option<i64>>,
+    fresh: Vec<Option<i64>>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+}
+
 /// Groups of equal timestamps: `[a, b)` ranges.
 fn groups(ts: &[i64]) -> impl Iterator<Item = (usize, usize)> + '_ {
     let mut a = 0;
@@ -134,6 +146,7 @@ impl Core {
         }
         let times = match self.mode {
             FunnelMode::Unordered => self.unordered_times(ts, masks, start, level),
+            _ if level == 1 => vec![start],
             _ => self.ordered_from(ts, masks, start).1,
         };
         Outcome {
@@ -147,9 +160,27 @@ impl Core {
         let n = self.n;
         let single = self.within.iter().all(Option::is_none);
         let strict = self.mode == FunnelMode::Strict;
-        let mut sets: Vec<Vec<(i64, i64)>> = vec![Vec::new(); n];
-        let mut best: Vec<Option<i64>> = vec![None; n];
-        let mut fresh: Vec<Option<i64>> = vec![None; n];
+        SCRATCH.with_borrow_mut(|sc| {
+            sc.sets.iter_mut().for_each(Vec::clear);
+            sc.sets.resize_with(n, Vec::new);
+            sc.best.clear();
+            sc.best.resize(n, None);
+            sc.fresh.clear();
+            sc.fresh.resize(n, None);
+            self.ordered_level_with(ts, masks, single, strict, sc)
+        })
+    }
+
+    fn ordered_level_with(
+        &self,
+        ts: &[i64],
+        masks: &[u64],
+        single: bool,
+        strict: bool,
+        sc: &mut Scratch,
+    ) -> (usize, i64) {
+        let n = self.n;
+        let Scratch { sets, best, fresh } = sc;
         for (a, b) in groups(ts) {
             let t = ts[a];
             let g = &masks[a..b];

@@ -80,6 +80,60 @@ fn alt_hit(alts: &[Alt], tl: &Timeline, prep: &Prepared, p: usize) -> bool {
     })
 }
 
+/// Step masks by dictionary id, for the steps whose every alternative is one condition
+/// on one dimension (an event name, a path): one lookup per event and dimension instead
+/// of a test per step.
+struct Tables {
+    /// (dimension, bits per dictionary id).
+    tables: Vec<(usize, Vec<u64>)>,
+    /// Bit j set: step j is fully decided by the tables.
+    covered: u64,
+}
+
+impl Tables {
+    fn new(sets: &[Vec<Alt>]) -> Tables {
+        let mut tables: Vec<(usize, Vec<u64>)> = Vec::new();
+        let mut covered = 0u64;
+        for (j, alts) in sets.iter().enumerate() {
+            let singles: Option<Vec<(usize, &[bool])>> = alts
+                .iter()
+                .map(|a| if a.goal.is_some() { None } else { a.pred.single() })
+                .collect();
+            let Some(singles) = singles else { continue };
+            if singles.is_empty() {
+                continue;
+            }
+            for (d, mask) in singles {
+                let t = match tables.iter().position(|(x, _)| *x == d) {
+                    Some(k) => &mut tables[k].1,
+                    None => {
+                        tables.push((d, Vec::new()));
+                        &mut tables.last_mut().expect("just pushed").1
+                    }
+                };
+                if t.len() < mask.len() {
+                    t.resize(mask.len(), 0);
+                }
+                for (id, &ok) in mask.iter().enumerate() {
+                    if ok {
+                        t[id] |= 1 << j;
+                    }
+                }
+            }
+            covered |= 1 << j;
+        }
+        Tables { tables, covered }
+    }
+
+    /// The bits of the covered steps that event `i` matches.
+    #[inline]
+    fn bits(&self, tl: &Timeline, i: usize) -> u64 {
+        self.tables
+            .iter()
+            .fold(0, |m, (d, t)| m | t.get(tl.dims[*d][i] as usize).copied().unwrap_or(0))
+    }
+}
+
 /// A unit's result in the funnel.
 #[derive(Debug, Clone, Default)]
 struct UnitOut {
@@ -389,6 +443,8 @@ struct Ctx<'a> {
     plan: Plan,
     steps: Vec<Vec<Alt>>,
     excl: Vec<Vec<Alt>>,
+    step_tables: Tables,
+    excl_tables: Tables,
     goals: Goals,
     filters: Filters,
     hold: Vec<FieldReader>,
@@ -436,20 +492,24 @@ pub(crate) fn run(
     }
     let stitch = spec.unit == Unit::Lead;
     let scan = store.scan(scan_request(q, r.from, r.to, &needs, stitch))?;
+    let steps: Vec<Vec<Alt>> = spec
+        .steps
+        .iter()
+        .map(|s| compile_step(&scan, q, s))
+        .collect();
+    let excl: Vec<Vec<Alt>> = spec
+        .exclusions
+        .iter()
+        .map(|e| compile_step(&scan, q, &e.step))
+        .collect();
     let ctx = Ctx {
         q,
         spec,
         plan: Plan::new(spec),
-        steps: spec
-            .steps
-            .iter()
-            .map(|s| compile_step(&scan, q, s))
-            .collect(),
-        excl: spec
-            .exclusions
-            .iter()
-            .map(|e| compile_step(&scan, q, &e.step))
-            .collect(),
+        step_tables: Tables::new(&steps),
+        excl_tables: Tables::new(&excl),
+        steps,
+        excl,
         goals: Goals::new(&scan, &q.goals, &used),
         filters: Filters::new(&scan, q, r),
         hold: spec
@@ -491,17 +551,19 @@ impl Ctx<'_> {
         let prep = &s.prep;
         s.masks.clear();
         s.xmasks.clear();
+        let (st, xt) = (&self.step_tables, &self.excl_tables);
         for p in 0..prep.kept.len() {
-            let mut m = 0u64;
+            let i = prep.kept[p] as usize;
+            let mut m = st.bits(tl, i);
             for (j, alts) in self.steps.iter().enumerate() {
-                if alt_hit(alts, tl, prep, p) {
+                if st.covered >> j & 1 == 0 && alt_hit(alts, tl, prep, p) {
                     m |= 1 << j;
                 }
             }
             s.masks.push(m);
-            let mut x = 0u64;
+            let mut x = xt.bits(tl, i);
             for (k, alts) in self.excl.iter().enumerate() {
-                if alt_hit(alts, tl, prep, p) {
+                if xt.covered >> k & 1 == 0 && alt_hit(alts, tl, prep, p) {
                     x |= 1 << k;
                 }
             }
