@@ -258,3 +258,58 @@ impl FieldReader {
         }
     }
 }
+
+/// Bit masks by dictionary id for predicates that are one condition on one dimension
+/// (an event name, a path): one lookup per event and dimension decides all of them,
+/// instead of one test per predicate.
+pub struct Tables {
+    /// (dimension, bits per dictionary id).
+    tables: Vec<(usize, Vec<u64>)>,
+    /// Bit j set: item j is fully decided by the tables.
+    pub covered: u64,
+}
+
+impl Tables {
+    /// Tables for items `(bit, alternatives)`, each alternative a single-condition
+    /// predicate; items whose alternatives are not all single are left out.
+    pub fn new<'a>(items: impl IntoIterator<Item = (usize, Vec<&'a EventPred>)>) -> Tables {
+        let mut tables: Vec<(usize, Vec<u64>)> = Vec::new();
+        let mut covered = 0u64;
+        for (j, alts) in items {
+            let Some(singles) = alts.iter().map(|p| p.single()).collect::<Option<Vec<_>>>() else {
+                continue;
+            };
+            if singles.is_empty() || j >= 64 {
+                continue;
+            }
+            for (d, mask) in singles {
+                let k = match tables.iter().position(|(x, _)| *x == d) {
+                    Some(k) => k,
+                    None => {
+                        tables.push((d, Vec::new()));
+                        tables.len() - 1
+                    }
+                };
+                let t = &mut tables[k].1;
+                if t.len() < mask.len() {
+                    t.resize(mask.len(), 0);
+                }
+                for (id, &ok) in mask.iter().enumerate() {
+                    if ok {
+                        t[id] |= 1 << j;
+                    }
+                }
+            }
+            covered |= 1 << j;
+        }
+        Tables { tables, covered }
+    }
+
+    /// The bits of the covered items that event `i` matches.
+    #[inline]
+    pub fn bits(&self, tl: &Timeline, i: usize) -> u64 {
+        self.tables
+            .iter()
+            .fold(0, |m, (d, t)| m | t.get(tl.dims[*d][i] as usize).copied().unwrap_or(0))
+    }
+}

@@ -5,7 +5,7 @@ use cairn_model::Dim;
 use cairn_model::query::{Condition, FilterKind, Goal, GoalDef, PAGEVIEW, Query, Resolved};
 use cairn_store::{Scan, Timeline};
 
-use crate::matcher::{EventPred, Needs};
+use crate::matcher::{EventPred, Needs, Tables};
 
 enum GoalEval {
     /// Not needed by this query: never evaluated.
@@ -25,6 +25,8 @@ pub struct Goals {
     /// Evaluation order: every composite after the goals it refers to.
     order: Vec<usize>,
     pageview: EventPred,
+    /// Event goals decided by lookup tables (the first 64 goals only).
+    tables: Tables,
 }
 
 impl Goals {
@@ -116,8 +118,13 @@ impl Goals {
         for i in 0..defs.len() {
             visit(i, &evals, &mut state, &mut order);
         }
+        let tables = Tables::new(evals.iter().enumerate().filter_map(|(g, e)| match e {
+            GoalEval::Event(p) if p.single().is_some() => Some((g, vec![p])),
+            _ => None,
+        }));
         Goals {
             defs: defs.to_vec(),
+            tables,
             evals,
             order,
             pageview: EventPred::new(
@@ -239,7 +246,26 @@ impl Prepared {
             self.sessions.push((start, n));
         }
         self.hits.resize_with(goals.len(), Vec::new);
+        let covered = goals.tables.covered;
+        if covered != 0 {
+            for (g, h) in self.hits.iter_mut().enumerate() {
+                if g < 64 && covered >> g & 1 == 1 {
+                    h.clear();
+                }
+            }
+            for (p, &i) in self.kept.iter().enumerate() {
+                let mut bits = goals.tables.bits(tl, i as usize);
+                while bits != 0 {
+                    let g = bits.trailing_zeros() as usize;
+                    self.hits[g].push(p as u32);
+                    bits &= bits - 1;
+                }
+            }
+        }
         for &g in &goals.order {
+            if g < 64 && covered >> g & 1 == 1 {
+                continue;
+            }
             let mut out = std::mem::take(&mut self.hits[g]);
             out.clear();
             match &goals.evals[g] {

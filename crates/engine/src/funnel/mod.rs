@@ -17,7 +17,7 @@ use rustc_hash::FxHashMap;
 use self::core::{Core, CoreExclusion, Outcome};
 use crate::buckets::Buckets;
 use crate::goals::Key;
-use crate::matcher::{EventPred, FieldReader, Needs};
+use crate::matcher::{EventPred, FieldReader, Needs, Tables};
 use crate::prepare::{Filters, Goals, Prepared};
 use crate::stats::{time_stats, wilson};
 use crate::{Error, RunOptions, scan_request};
@@ -80,58 +80,16 @@ fn alt_hit(alts: &[Alt], tl: &Timeline, prep: &Prepared, p: usize) -> bool {
     })
 }
 
-/// Step masks by dictionary id, for the steps whose every alternative is one condition
-/// on one dimension (an event name, a path): one lookup per event and dimension instead
-/// of a test per step.
-struct Tables {
-    /// (dimension, bits per dictionary id).
-    tables: Vec<(usize, Vec<u64>)>,
-    /// Bit j set: step j is fully decided by the tables.
-    covered: u64,
-}
-
-impl Tables {
-    fn new(sets: &[Vec<Alt>]) -> Tables {
-        let mut tables: Vec<(usize, Vec<u64>)> = Vec::new();
-        let mut covered = 0u64;
-        for (j, alts) in sets.iter().enumerate() {
-            let singles: Option<Vec<(usize, &[bool])>> = alts
-                .iter()
-                .map(|a| if a.goal.is_some() { None } else { a.pred.single() })
-                .collect();
-            let Some(singles) = singles else { continue };
-            if singles.is_empty() {
-                continue;
-            }
-            for (d, mask) in singles {
-                let t = match tables.iter().position(|(x, _)| *x == d) {
-                    Some(k) => &mut tables[k].1,
-                    None => {
-                        tables.push((d, Vec::new()));
-                        &mut tables.last_mut().expect("just pushed").1
-                    }
-                };
-                if t.len() < mask.len() {
-                    t.resize(mask.len(), 0);
-                }
-                for (id, &ok) in mask.iter().enumerate() {
-                    if ok {
-                        t[id] |= 1 << j;
-                    }
-                }
-            }
-            covered |= 1 << j;
-        }
-        Tables { tables, covered }
-    }
-
-    /// The bits of the covered steps that event `i` matches.
-    #[inline]
-    fn bits(&self, tl: &Timeline, i: usize) -> u64 {
-        self.tables
+/// Lookup tables for the steps whose every alternative is one condition on one
+/// dimension and no goal.
+fn tables_of(sets: &[Vec<Alt>]) -> Tables {
+    Tables::new(sets.iter().enumerate().filter_map(|(j, alts)| {
+        let singles: Option<Vec<&EventPred>> = alts
             .iter()
-            .fold(0, |m, (d, t)| m | t.get(tl.dims[*d][i] as usize).copied().unwrap_or(0))
-    }
+            .map(|a| (a.goal.is_none() && a.pred.single().is_some()).then_some(&a.pred))
+            .collect();
+        singles.filter(|v| !v.is_empty()).map(|v| (j, v))
+    }))
 }
 
 /// A unit's result in the funnel.
@@ -506,8 +464,8 @@ pub(crate) fn run(
         q,
         spec,
         plan: Plan::new(spec),
-        step_tables: Tables::new(&steps),
-        excl_tables: Tables::new(&excl),
+        step_tables: tables_of(&steps),
+        excl_tables: tables_of(&excl),
         steps,
         excl,
         goals: Goals::new(&scan, &q.goals, &used),
