@@ -308,8 +308,8 @@ impl Tables {
     /// The bits of the covered items that event `i` matches.
     #[inline]
     pub fn bits(&self, tl: &Timeline, i: usize) -> u64 {
-        self.tables
-            .iter()
-            .fold(0, |m, (d, t)| m | t.get(tl.dims[*d][i] as usize).copied().unwrap_or(0))
+        self.tables.iter().fold(0, |m, (d, t)| {
+            m | t.get(tl.dims[*d][i] as usize).copied().unwrap_or(0)
+        })
     }
 }

@@ -62,6 +62,38 @@ fn dates_resolve_in_the_time_zone() {
 }
 
 #[test]
+fn relative_times_resolve_from_now() {
+    let now = cairn_model::parse_timestamp("2026-11-23T10:30:00Z").unwrap();
+    let q = |from: &str, to: &str| {
+        Query::from_json(&format!(
+            r#"{{"site": "s", "from": "{from}", "to": "{to}", "timezone": "Europe/Berlin", "analysis": {{"type": "overview"}}}}"#
+        ))
+        .unwrap()
+        .resolve_at(now)
+    };
+    let r = q("-30d", "now").unwrap();
+    assert_eq!((r.from, r.to), (now - 30 * 86_400_000, now));
+    // Today in Berlin began at 2026-11-22T23:00Z; yesterday ended 1 ms before.
+    let r = q("yesterday", "yesterday").unwrap();
+    let midnight = cairn_model::parse_timestamp("2026-11-22T23:00:00Z").unwrap();
+    assert_eq!((r.from, r.to), (midnight - 86_400_000, midnight - 1));
+    let r = q("today", "today").unwrap();
+    assert_eq!((r.from, r.to), (midnight, midnight + 86_400_000 - 1));
+    assert!(
+        q("-soon", "now")
+            .unwrap_err()
+            .to_string()
+            .contains("not a duration")
+    );
+    assert!(
+        q("tomorrow", "now")
+            .unwrap_err()
+            .to_string()
+            .contains("`-30d`")
+    );
+}
+
+#[test]
 fn durations() {
     assert_eq!(Duration::parse("1h30m").unwrap().ms, 5_400_000);
     assert_eq!(Duration::parse("7d").unwrap().ms, 604_800_000);

@@ -177,9 +177,11 @@ fn fill_store(data: &Path, cfg: &GenConfig) -> Result<ExitCode> {
         "\nThe web server and dashboard (`cairn serve`) arrive with the ingestion server; it is not built yet."
     );
     println!(
-        "Until then: `cairn --data {} stats`, or `cairn --data {} export --out events.parquet` for DuckDB or pandas.",
-        data.display(),
-        data.display()
+        "Until then, analyse it from the command line, e.g. the demo shop's goals and its purchase funnel:\n  \
+         cairn --data {d} query --spec docs/examples/goals.json --defs docs/examples/shop.toml\n  \
+         cairn --data {d} query --spec docs/examples/funnel.json\n\
+         or export it for DuckDB or pandas: `cairn --data {d} export --out events.parquet`.",
+        d = data.display()
     );
     Ok(ExitCode::SUCCESS)
 }

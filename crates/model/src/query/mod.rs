@@ -185,7 +185,9 @@ impl<'de> Deserialize<'de> for Duration {
 }
 
 /// A point in time in a spec: a date (`2026-03-01`, midnight in the query's time zone;
-/// as `to`, the end of that day), an RFC 3339 time, or milliseconds since the epoch.
+/// as `to`, the end of that day), an RFC 3339 time, milliseconds since the epoch, or a
+/// time relative to now: `now`, `today` and `yesterday` (dates in the time zone), `-30d`
+/// (30 days before now).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum TimeSpec {
@@ -568,6 +570,12 @@ impl Query {
 
     /// Checks the whole spec and resolves times.
     pub fn resolve(&self) -> Result<Resolved, SpecError> {
+        self.resolve_at(chrono::Utc::now().timestamp_millis())
+    }
+
+    /// [`Query::resolve`], with relative times (`now`, `today`, `-30d`) taken from
+    /// `now_ms`.
+    pub fn resolve_at(&self, now_ms: i64) -> Result<Resolved, SpecError> {
         if self.site.is_empty() {
             return Err(SpecError::new("site", "is empty".into()));
         }
@@ -580,8 +588,9 @@ impl Query {
                 ),
             )
         })?;
-        let from = resolve_time(&self.from, tz, false).map_err(|m| SpecError::new("from", m))?;
-        let to = resolve_time(&self.to, tz, true).map_err(|m| SpecError::new("to", m))?;
+        let from =
+            resolve_time(&self.from, tz, false, now_ms).map_err(|m| SpecError::new("from", m))?;
+        let to = resolve_time(&self.to, tz, true, now_ms).map_err(|m| SpecError::new("to", m))?;
         if to < from {
             return Err(SpecError::new("to", "is before `from`".into()));
         }
@@ -725,11 +734,28 @@ fn check_buckets(from: i64, to: i64, iv: Interval) -> Result<(), SpecError> {
     Ok(())
 }
 
-fn resolve_time(t: &TimeSpec, tz: chrono_tz::Tz, end: bool) -> Result<i64, String> {
+fn resolve_time(t: &TimeSpec, tz: chrono_tz::Tz, end: bool, now_ms: i64) -> Result<i64, String> {
+    let today = || {
+        tz.timestamp_millis_opt(now_ms)
+            .single()
+            .map(|d| d.date_naive())
+            .ok_or_else(|| "the current time is out of range".to_string())
+    };
     match t {
         TimeSpec::Ms(ms) => Ok(*ms),
         TimeSpec::Text(s) => {
-            if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+            let s = s.trim();
+            let day = match s {
+                "now" => return Ok(now_ms),
+                "today" => Some(today()?),
+                "yesterday" => Some(today()?.pred_opt().ok_or("date out of range")?),
+                _ => NaiveDate::parse_from_str(s, "%Y-%m-%d").ok(),
+            };
+            if let Some(rel) = s.strip_prefix('-') {
+                let d = Duration::parse(rel)?;
+                return Ok(now_ms.saturating_sub(d.ms));
+            }
+            if let Some(d) = day {
                 let day = if end {
                     d.succ_opt().ok_or("date out of range")?
                 } else {
@@ -740,7 +766,7 @@ fn resolve_time(t: &TimeSpec, tz: chrono_tz::Tz, end: bool) -> Result<i64, Strin
             } else {
                 parse_timestamp(s).ok_or_else(|| {
                     format!(
-                        "`{s}` is neither a date (2026-03-01) nor an RFC 3339 time nor milliseconds"
+                        "`{s}` is not a time: write a date (2026-03-01), an RFC 3339 time, milliseconds, `now`, `today`, `yesterday`, or a time before now such as `-30d`"
                     )
                 })
             }
