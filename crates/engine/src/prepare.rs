@@ -24,10 +24,16 @@ pub struct Goals {
     evals: Vec<GoalEval>,
     /// Evaluation order: every composite after the goals it refers to.
     order: Vec<usize>,
-    pageview: EventPred,
-    /// Event goals decided by lookup tables (the first 64 goals only).
+    /// Lookup tables: pageviews, and goals' single-condition predicates.
     tables: Tables,
+    /// Event goals decided by the tables.
+    event_mask: u64,
+    /// Count goals whose counted events the tables decide.
+    count_mask: u64,
 }
+
+/// The table bit of "is a pageview".
+const PAGEVIEW_BIT: usize = 63;
 
 impl Goals {
     /// The goals a query needs: those named in `roots` and in its behavioural filters,
@@ -118,33 +124,44 @@ impl Goals {
         for i in 0..defs.len() {
             visit(i, &evals, &mut state, &mut order);
         }
-        let tables = Tables::new(evals.iter().enumerate().filter_map(|(g, e)| match e {
-            GoalEval::Event(p) if p.single().is_some() => Some((g, vec![p])),
-            _ => None,
-        }));
+        let pageview = EventPred::new(
+            scan,
+            &[vec![Condition::eq_str(
+                cairn_model::query::Field::Dim(Dim::Name),
+                PAGEVIEW,
+            )]],
+        );
+        // One lookup per event decides the pageview bit (63) and, for the first 63
+        // goals, single-condition event goals and the events counted by count goals.
+        let (mut event_mask, mut count_mask) = (0u64, 0u64);
+        let mut items: Vec<(usize, Vec<&EventPred>)> = vec![(PAGEVIEW_BIT, vec![&pageview])];
+        for (g, e) in evals.iter().enumerate().take(PAGEVIEW_BIT) {
+            match e {
+                GoalEval::Event(p) if p.single().is_some() => {
+                    event_mask |= 1 << g;
+                    items.push((g, vec![p]));
+                }
+                GoalEval::Count(_, p) if p.single().is_some() => {
+                    count_mask |= 1 << g;
+                    items.push((g, vec![p]));
+                }
+                _ => {}
+            }
+        }
+        let tables = Tables::new(items);
         Goals {
             defs: defs.to_vec(),
             tables,
+            event_mask,
+            count_mask,
             evals,
             order,
-            pageview: EventPred::new(
-                scan,
-                &[vec![Condition::eq_str(
-                    cairn_model::query::Field::Dim(Dim::Name),
-                    PAGEVIEW,
-                )]],
-            ),
         }
     }
 
     /// Number of goals.
     pub fn len(&self) -> usize {
         self.defs.len()
-    }
-
-    /// Whether event `i` is a pageview.
-    pub fn is_pageview(&self, tl: &Timeline, i: usize) -> bool {
-        self.pageview.test(tl, i)
     }
 }
 
@@ -217,6 +234,8 @@ pub struct Prepared {
     pub hits: Vec<Vec<u32>>,
     /// Per kept event, whether it is a pageview.
     pub pageview: Vec<bool>,
+    /// Per kept event, the lookup-table bits of [`Goals`].
+    bits: Vec<u64>,
 }
 
 impl Prepared {
@@ -227,11 +246,14 @@ impl Prepared {
         self.ts.clear();
         self.sessions.clear();
         self.pageview.clear();
+        self.bits.clear();
         for i in 0..tl.len() {
             if filters.keeps_event(tl, i) {
                 self.kept.push(i as u32);
                 self.ts.push(tl.ts[i]);
-                self.pageview.push(goals.is_pageview(tl, i));
+                let b = goals.tables.bits(tl, i);
+                self.bits.push(b);
+                self.pageview.push(b >> PAGEVIEW_BIT & 1 == 1);
             }
         }
         let n = self.kept.len() as u32;
@@ -246,15 +268,15 @@ impl Prepared {
             self.sessions.push((start, n));
         }
         self.hits.resize_with(goals.len(), Vec::new);
-        let covered = goals.tables.covered;
+        let covered = goals.event_mask;
         if covered != 0 {
             for (g, h) in self.hits.iter_mut().enumerate() {
                 if g < 64 && covered >> g & 1 == 1 {
                     h.clear();
                 }
             }
-            for (p, &i) in self.kept.iter().enumerate() {
-                let mut bits = goals.tables.bits(tl, i as usize);
+            for (p, &b) in self.bits.iter().enumerate() {
+                let mut bits = b & covered;
                 while bits != 0 {
                     let g = bits.trailing_zeros() as usize;
                     self.hits[g].push(p as u32);
@@ -300,10 +322,16 @@ impl Prepared {
                     }
                 }
                 GoalEval::Count(k, pred) => {
+                    let by_table = g < 64 && goals.count_mask >> g & 1 == 1;
                     for &(a, b) in &self.sessions {
                         let mut seen = 0;
                         for p in a..b {
-                            if pred.test(tl, self.kept[p as usize] as usize) {
+                            let hit = if by_table {
+                                self.bits[p as usize] >> g & 1 == 1
+                            } else {
+                                pred.test(tl, self.kept[p as usize] as usize)
+                            };
+                            if hit {
                                 seen += 1;
                                 if seen == *k {
                                     out.push(p);

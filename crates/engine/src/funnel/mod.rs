@@ -319,6 +319,9 @@ fn better(a: &UnitOut, b: &UnitOut) -> bool {
     if ta != tb {
         return ta < tb;
     }
+    if a.optional_times != b.optional_times {
+        return a.optional_times < b.optional_times;
+    }
     // Same rank: the partition reaching the later steps, so that the choice never
     // depends on the order the held values are tried in.
     (a.reached, a.via_prev) > (b.reached, b.via_prev)

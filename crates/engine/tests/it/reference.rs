@@ -925,6 +925,9 @@ fn better(a: &ROut, b: &ROut) -> bool {
     if ta != tb {
         return ta < tb;
     }
+    if a.opt_times != b.opt_times {
+        return a.opt_times < b.opt_times;
+    }
     // Same rank: the partition reaching the later steps, so that the choice never
     // depends on the order the held values are tried in.
     (a.reached, a.via_prev) > (b.reached, b.via_prev)
