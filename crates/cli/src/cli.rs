@@ -34,6 +34,9 @@ pub enum Command {
     Stats(StatsArgs),
     /// Run one query spec (goals, funnel or report) and print the result.
     Query(QueryArgs),
+    /// Register sites and list them; events for unregistered sites are refused.
+    #[command(subcommand)]
+    Site(SiteCommand),
     /// Fill an empty store with generated demo sites, or write generated events to a file.
     Demo(DemoArgs),
     /// Read every segment and check every checksum.
@@ -124,6 +127,35 @@ pub struct ExportArgs {
     /// Leave out the identify records (visitor → user links).
     #[arg(long)]
     pub events_only: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SiteCommand {
+    /// Register a site and print its write key (shown once).
+    Add(SiteAddArgs),
+    /// List the registered sites.
+    List(SiteListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SiteAddArgs {
+    /// The site's domain, in lower case, as events name it (e.g. shop.example).
+    pub domain: String,
+
+    /// The site's IANA time zone, for dates and time buckets in reports.
+    #[arg(long, default_value = "UTC", value_name = "TZ")]
+    pub timezone: String,
+
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SiteListArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

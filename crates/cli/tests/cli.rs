@@ -655,3 +655,61 @@ fn query_refuses_bad_specs_with_the_field() {
         "{err}"
     );
 }
+
+#[test]
+fn sites_are_registered_with_a_write_key() {
+    let dir = Dir::new();
+    let data = dir.path("store");
+    let out = ok(
+        &data,
+        &[
+            "site",
+            "add",
+            "shop.example",
+            "--timezone",
+            "Europe/Berlin",
+            "--json",
+        ],
+    );
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["site"], "shop.example");
+    assert_eq!(v["timezone"], "Europe/Berlin");
+    let key = v["write_key"].as_str().unwrap().to_string();
+    assert!(key.starts_with("cairn_w_") && key.len() == 72, "{key}");
+    let added = ok(&data, &["site", "add", "news.example"]);
+    assert!(
+        added.contains("registered news.example") && added.contains("write key: cairn_w_"),
+        "{added}"
+    );
+    let list: Value = serde_json::from_str(&ok(&data, &["site", "list", "--json"])).unwrap();
+    let sites: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["site"].as_str().unwrap())
+        .collect();
+    assert_eq!(sites, vec!["news.example", "shop.example"]);
+    // Listings show a key's prefix, never the key.
+    let table = ok(&data, &["site", "list"]);
+    assert!(
+        table.contains(&key[..12]) && !table.contains(&key),
+        "{table}"
+    );
+    // Mistakes: the same site again, a URL instead of a domain, an unknown time zone.
+    for (args, want) in [
+        (vec!["site", "add", "shop.example"], "registered already"),
+        (
+            vec!["site", "add", "https://shop.example/"],
+            "not a site domain",
+        ),
+        (
+            vec!["site", "add", "blog.example", "--timezone", "Mars/Base"],
+            "unknown time zone",
+        ),
+    ] {
+        let out = cairn(&data, &args);
+        assert!(!out.status.success(), "{args:?}");
+        let err = text(&out.stderr);
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+}

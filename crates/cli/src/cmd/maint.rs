@@ -43,9 +43,20 @@ pub fn snapshot(data: &Path, args: SnapshotArgs) -> Result<ExitCode> {
         .with_context(|| format!("writing a snapshot to {}", args.dest.display()))?;
     let rows: u64 = store.segments().iter().map(|s| s.rows).sum();
     store.close().context("closing the store")?;
+    let sites = cairn_meta::Meta::exists(data);
+    if sites {
+        cairn_meta::Meta::open(data)
+            .and_then(|m| m.copy_into(&args.dest))
+            .with_context(|| format!("copying the site registry to {}", args.dest.display()))?;
+    }
     println!(
-        "wrote a snapshot of {} events to {}; it opens as a store (`cairn --data {} stats`)",
+        "wrote a snapshot of {} events{} to {}; it opens as a store (`cairn --data {} stats`)",
         human::count(rows),
+        if sites {
+            " and the registered sites"
+        } else {
+            ""
+        },
         args.dest.display(),
         args.dest.display()
     );

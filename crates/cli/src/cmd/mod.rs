@@ -11,6 +11,7 @@ mod export;
 pub mod import;
 mod maint;
 mod query;
+mod site;
 mod stats;
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
@@ -20,6 +21,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Export(a) => export::run(data, a),
         Command::Stats(a) => stats::run(data, a),
         Command::Query(a) => query::run(data, a),
+        Command::Site(c) => site::run(data, c),
         Command::Demo(a) => demo::run(data, a),
         Command::Verify => maint::verify(data),
         Command::Snapshot(a) => maint::snapshot(data, a),

@@ -1,0 +1,521 @@
+//! Cairn's metadata, kept in SQLite next to the event store (`DIR/meta.sqlite`): the
+//! registered sites and their API keys. Events for a site that is not registered are
+//! refused by the ingestion server; its write keys authenticate server-side senders.
+//!
+//! The schema evolves through numbered migrations, applied in order inside a
+//! transaction when the database is opened; `PRAGMA user_version` records the last one.
+//!
+//! API keys are random (256 bits), shown once when created, and stored only as their
+//! SHA-256 hash and a short prefix that identifies them in listings.
+
+use std::path::{Path, PathBuf};
+
+use rand::RngCore;
+use rusqlite::{Connection, OptionalExtension, params};
+use sha2::{Digest, Sha256};
+
+/// The database file's name in the data directory.
+pub const FILE: &str = "meta.sqlite";
+
+/// Longest site domain accepted.
+pub const DOMAIN_MAX: usize = 253;
+
+/// Why a metadata operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MetaError {
+    /// The domain is not acceptable.
+    #[error("`{domain}` is not a site domain: {why}")]
+    BadDomain {
+        /// What was given.
+        domain: String,
+        /// What is wrong.
+        why: &'static str,
+    },
+    /// The time zone is not an IANA name.
+    #[error("unknown time zone `{0}`: use an IANA name such as Europe/Berlin")]
+    BadTimeZone(String),
+    /// The site exists already.
+    #[error("site {0} is registered already")]
+    SiteExists(String),
+    /// No such site.
+    #[error("no site {0} is registered: add it with `cairn site add {0}`")]
+    NoSuchSite(String),
+    /// The database was written by a newer Cairn.
+    #[error(
+        "{path} has schema version {found}, newer than this Cairn knows ({known}): upgrade Cairn"
+    )]
+    TooNew {
+        /// The file.
+        path: PathBuf,
+        /// Its version.
+        found: i64,
+        /// The newest this build knows.
+        known: i64,
+    },
+    /// The directory could not be created.
+    #[error("{path}: {source}")]
+    Io {
+        /// The directory.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// SQLite failed.
+    #[error("{path}: {source}")]
+    Sqlite {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: rusqlite::Error,
+    },
+}
+
+/// Result of metadata operations.
+pub type Result<T> = std::result::Result<T, MetaError>;
+
+/// A registered site.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Site {
+    /// Row id.
+    pub id: i64,
+    /// The domain, as events name it (`site` field).
+    pub domain: String,
+    /// IANA time zone for reports.
+    pub timezone: String,
+    /// When it was registered (ms).
+    pub created_ms: i64,
+}
+
+/// What a key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Send events.
+    Write,
+    /// Run queries.
+    Read,
+}
+
+impl Scope {
+    fn as_str(self) -> &'static str {
+        match self {
+            Scope::Write => "write",
+            Scope::Read => "read",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Scope> {
+        match s {
+            "write" => Some(Scope::Write),
+            "read" => Some(Scope::Read),
+            _ => None,
+        }
+    }
+}
+
+/// An API key as listed (never the key itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyInfo {
+    /// The first characters of the key, to recognise it.
+    pub prefix: String,
+    /// Its scope.
+    pub scope: Scope,
+    /// The site.
+    pub site: String,
+    /// When it was created (ms).
+    pub created_ms: i64,
+}
+
+/// The migrations, in order; migration i brings the schema to version i + 1.
+const MIGRATIONS: &[&str] = &[
+    // 1: sites and API keys.
+    "CREATE TABLE sites (
+        id INTEGER PRIMARY KEY,
+        domain TEXT NOT NULL UNIQUE,
+        timezone TEXT NOT NULL DEFAULT 'UTC',
+        created_ms INTEGER NOT NULL
+    );
+    CREATE TABLE api_keys (
+        id INTEGER PRIMARY KEY,
+        site_id INTEGER NOT NULL REFERENCES sites(id) ON DELETE CASCADE,
+        scope TEXT NOT NULL CHECK (scope IN ('write', 'read')),
+        prefix TEXT NOT NULL,
+        hash BLOB NOT NULL UNIQUE,
+        created_ms INTEGER NOT NULL
+    );",
+];
+
+/// The metadata database.
+pub struct Meta {
+    conn: Connection,
+    path: PathBuf,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Checks a site domain: lower-case letters, digits, `-` and `.` (and `:port`), no empty
+/// labels.
+pub fn check_domain(domain: &str) -> Result<()> {
+    let bad = |why| {
+        Err(MetaError::BadDomain {
+            domain: domain.to_string(),
+            why,
+        })
+    };
+    if domain.is_empty() {
+        return bad("it is empty");
+    }
+    if domain.len() > DOMAIN_MAX {
+        return bad("it is longer than 253 characters");
+    }
+    if domain.bytes().any(|b| b.is_ascii_uppercase()) {
+        return bad("write it in lower case");
+    }
+    let (host, port) = match domain.rsplit_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (domain, None),
+    };
+    if let Some(p) = port
+        && (p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return bad("the port must be a number");
+    }
+    if !host
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+    {
+        return bad("use letters, digits, `-` and `.` only (no scheme or path)");
+    }
+    if host.split('.').any(str::is_empty) {
+        return bad("it has an empty label (a leading, trailing or doubled dot)");
+    }
+    Ok(())
+}
+
+fn hash(key: &str) -> Vec<u8> {
+    Sha256::digest(key.as_bytes()).to_vec()
+}
+
+impl Meta {
+    /// Opens (creating if needed) the database in the data directory `dir`, and brings
+    /// its schema up to date.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Meta> {
+        let path = dir.as_ref().join(FILE);
+        let err = |source| MetaError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(dir.as_ref()).map_err(|source| MetaError::Io {
+            path: dir.as_ref().to_path_buf(),
+            source,
+        })?;
+        let mut conn = Connection::open(&path).map_err(err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(err)?;
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(err)?;
+        let known = MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(MetaError::TooNew {
+                path,
+                found: version,
+                known,
+            });
+        }
+        for (i, m) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = conn.transaction().map_err(err)?;
+            tx.execute_batch(m).map_err(err)?;
+            tx.pragma_update(None, "user_version", i as i64 + 1)
+                .map_err(err)?;
+            tx.commit().map_err(err)?;
+        }
+        Ok(Meta { conn, path })
+    }
+
+    fn err(&self, source: rusqlite::Error) -> MetaError {
+        MetaError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Writes a consistent copy of the database into directory `dest` (SQLite's
+    /// `VACUUM INTO`), for snapshots.
+    pub fn copy_into(&self, dest: impl AsRef<Path>) -> Result<()> {
+        let target = dest.as_ref().join(FILE);
+        let target = target.to_str().ok_or_else(|| MetaError::Io {
+            path: target.clone(),
+            source: std::io::Error::other("the path is not UTF-8"),
+        })?;
+        self.conn
+            .execute("VACUUM INTO ?1", params![target])
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Whether a data directory holds a metadata database.
+    pub fn exists(dir: impl AsRef<Path>) -> bool {
+        dir.as_ref().join(FILE).is_file()
+    }
+
+    /// The schema version.
+    pub fn schema_version(&self) -> Result<i64> {
+        self.conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(|e| self.err(e))
+    }
+
+    /// Registers a site and creates its first write key, returned in full (it is not
+    /// stored and cannot be shown again).
+    pub fn add_site(&mut self, domain: &str, timezone: &str) -> Result<(Site, String)> {
+        check_domain(domain)?;
+        if timezone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(MetaError::BadTimeZone(timezone.to_string()));
+        }
+        if self.site(domain)?.is_some() {
+            return Err(MetaError::SiteExists(domain.to_string()));
+        }
+        let created_ms = now_ms();
+        let tx = self.conn.transaction().map_err(|e| MetaError::Sqlite {
+            path: self.path.clone(),
+            source: e,
+        })?;
+        let path = self.path.clone();
+        let err = |source| MetaError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        tx.execute(
+            "INSERT INTO sites (domain, timezone, created_ms) VALUES (?1, ?2, ?3)",
+            params![domain, timezone, created_ms],
+        )
+        .map_err(err)?;
+        let id = tx.last_insert_rowid();
+        let key = new_key(Scope::Write);
+        tx.execute(
+            "INSERT INTO api_keys (site_id, scope, prefix, hash, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id, Scope::Write.as_str(), &key[..PREFIX_LEN], hash(&key), created_ms],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok((
+            Site {
+                id,
+                domain: domain.to_string(),
+                timezone: timezone.to_string(),
+                created_ms,
+            },
+            key,
+        ))
+    }
+
+    /// Creates another key for a site.
+    pub fn add_key(&mut self, domain: &str, scope: Scope) -> Result<String> {
+        let site = self
+            .site(domain)?
+            .ok_or_else(|| MetaError::NoSuchSite(domain.to_string()))?;
+        let key = new_key(scope);
+        self.conn
+            .execute(
+                "INSERT INTO api_keys (site_id, scope, prefix, hash, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![site.id, scope.as_str(), &key[..PREFIX_LEN], hash(&key), now_ms()],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(key)
+    }
+
+    /// A site by domain.
+    pub fn site(&self, domain: &str) -> Result<Option<Site>> {
+        self.conn
+            .query_row(
+                "SELECT id, domain, timezone, created_ms FROM sites WHERE domain = ?1",
+                params![domain],
+                |r| {
+                    Ok(Site {
+                        id: r.get(0)?,
+                        domain: r.get(1)?,
+                        timezone: r.get(2)?,
+                        created_ms: r.get(3)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Every site, by domain.
+    pub fn sites(&self) -> Result<Vec<Site>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT id, domain, timezone, created_ms FROM sites ORDER BY domain")
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(Site {
+                    id: r.get(0)?,
+                    domain: r.get(1)?,
+                    timezone: r.get(2)?,
+                    created_ms: r.get(3)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// The keys of a site (prefixes only).
+    pub fn keys(&self, domain: &str) -> Result<Vec<KeyInfo>> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT k.prefix, k.scope, s.domain, k.created_ms FROM api_keys k
+                 JOIN sites s ON s.id = k.site_id WHERE s.domain = ?1 ORDER BY k.id",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map(params![domain], |r| {
+                let scope: String = r.get(1)?;
+                Ok(KeyInfo {
+                    prefix: r.get(0)?,
+                    scope: Scope::parse(&scope).unwrap_or(Scope::Read),
+                    site: r.get(2)?,
+                    created_ms: r.get(3)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// The site and scope of a key, if it is a valid key.
+    pub fn check_key(&self, key: &str) -> Result<Option<(String, Scope)>> {
+        self.conn
+            .query_row(
+                "SELECT s.domain, k.scope FROM api_keys k JOIN sites s ON s.id = k.site_id
+                 WHERE k.hash = ?1",
+                params![hash(key)],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+            )
+            .optional()
+            .map(|o| o.and_then(|(d, s)| Scope::parse(&s).map(|s| (d, s))))
+            .map_err(|e| self.err(e))
+    }
+}
+
+/// Characters of a key kept as its visible prefix (`cairn_w_` and 4 more).
+const PREFIX_LEN: usize = 12;
+
+/// A new random key: `cairn_w_` or `cairn_r_`, then 64 hex digits (256 bits).
+fn new_key(scope: Scope) -> String {
+    let mut b = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    let tag = match scope {
+        Scope::Write => "w",
+        Scope::Read => "r",
+    };
+    let mut s = format!("cairn_{tag}_");
+    for x in b {
+        s.push_str(&format!("{x:02x}"));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sites_and_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = Meta::open(dir.path()).unwrap();
+        assert_eq!(m.schema_version().unwrap(), MIGRATIONS.len() as i64);
+        let (site, key) = m.add_site("shop.example", "Europe/Berlin").unwrap();
+        assert_eq!(site.domain, "shop.example");
+        assert!(key.starts_with("cairn_w_") && key.len() == 8 + 64, "{key}");
+        assert_eq!(
+            m.check_key(&key).unwrap(),
+            Some(("shop.example".to_string(), Scope::Write))
+        );
+        assert_eq!(m.check_key("cairn_w_00").unwrap(), None);
+        assert!(matches!(
+            m.add_site("shop.example", "UTC"),
+            Err(MetaError::SiteExists(_))
+        ));
+        let read = m.add_key("shop.example", Scope::Read).unwrap();
+        assert_eq!(m.check_key(&read).unwrap().unwrap().1, Scope::Read);
+        let keys = m.keys("shop.example").unwrap();
+        assert_eq!(keys.len(), 2);
+        assert_eq!(keys[0].prefix, &key[..PREFIX_LEN]);
+        assert!(matches!(
+            m.add_key("nope.example", Scope::Read),
+            Err(MetaError::NoSuchSite(_))
+        ));
+        // Reopening keeps everything and applies no migration twice.
+        drop(m);
+        let m = Meta::open(dir.path()).unwrap();
+        assert_eq!(m.sites().unwrap().len(), 1);
+        assert!(m.check_key(&key).unwrap().is_some());
+    }
+
+    #[test]
+    fn domains_and_time_zones_are_checked() {
+        for ok in ["shop.example", "localhost:8080", "a-b.c0.example"] {
+            check_domain(ok).unwrap();
+        }
+        for (bad, why) in [
+            ("", "empty"),
+            ("Shop.example", "lower case"),
+            ("https://shop.example", "port must be a number"),
+            ("shop.example/path", "letters, digits"),
+            ("shop..example", "empty label"),
+            (".example", "empty label"),
+            ("shop.example:", "port"),
+        ] {
+            let e = check_domain(bad).unwrap_err().to_string();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = Meta::open(dir.path()).unwrap();
+        assert!(matches!(
+            m.add_site("shop.example", "Mars/Base"),
+            Err(MetaError::BadTimeZone(_))
+        ));
+        assert!(m.sites().unwrap().is_empty());
+    }
+
+    #[test]
+    fn copies_open_with_the_same_sites() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = Meta::open(dir.path()).unwrap();
+        let (_, key) = m.add_site("shop.example", "UTC").unwrap();
+        let dest = tempfile::tempdir().unwrap();
+        m.copy_into(dest.path()).unwrap();
+        let c = Meta::open(dest.path()).unwrap();
+        assert_eq!(c.sites().unwrap().len(), 1);
+        assert!(c.check_key(&key).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Meta::open(dir.path()).unwrap());
+        let c = Connection::open(dir.path().join(FILE)).unwrap();
+        c.pragma_update(None, "user_version", 99).unwrap();
+        drop(c);
+        let e = Meta::open(dir.path()).err().unwrap().to_string();
+        assert!(
+            e.contains("schema version 99") && e.contains("upgrade Cairn"),
+            "{e}"
+        );
+    }
+}
