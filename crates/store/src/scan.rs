@@ -207,6 +207,9 @@ struct Remap {
     prop_wanted: Option<Vec<bool>>,
     /// String property values come back as id 0 (see [`ScanRequest::prop_strings`]).
     erase_strings: bool,
+    /// The in-memory buffer: per query key id, whether to emit it (segments filter
+    /// when they decode).
+    emit_keys: Option<Vec<bool>>,
     prop_values: Option<Vec<u32>>,
     currencies: Option<Vec<u32>>,
 }
@@ -324,6 +327,7 @@ impl Scan {
                 dims: dims_remap,
                 allowed,
                 erase_strings: !req.prop_strings,
+                emit_keys: None,
                 prop_wanted: match (&key_dict, &req.prop_keys) {
                     (Some(d), Some(want)) => Some(d.iter().map(|k| want.contains(k)).collect()),
                     _ => None,
@@ -427,6 +431,7 @@ impl Scan {
                 prop_keys: None,
                 prop_wanted: None,
                 erase_strings: !req.prop_strings,
+                emit_keys: None,
                 prop_values: None,
                 currencies: None,
             };
@@ -434,6 +439,17 @@ impl Scan {
                 kind: SourceKind::Memory(Arc::new(b)),
                 remap,
             });
+        }
+        // The buffer's rows carry query-wide key ids: filter them when emitted.
+        if let Some(want) = &req.prop_keys {
+            let by_id: Vec<bool> = (0..prop_keys.len() as u32)
+                .map(|id| want.iter().any(|k| k == prop_keys.get(id)))
+                .collect();
+            for s in &mut sources {
+                if matches!(s.kind, SourceKind::Memory(_)) {
+                    s.remap.emit_keys = Some(by_id.clone());
+                }
+            }
         }
         weights.sort_unstable();
         let mut users = FxHashMap::default();
@@ -861,6 +877,13 @@ impl<'s> Cursor<'s> {
             let (lo, hi) = (b.prop_offsets[i] as usize, b.prop_offsets[i + 1] as usize);
             for p in &b.prop_entries[lo..hi] {
                 let key = rm.prop_keys.as_ref().map_or(p.key, |m| m[p.key as usize]);
+                if rm
+                    .emit_keys
+                    .as_ref()
+                    .is_some_and(|k| !k.get(key as usize).copied().unwrap_or(false))
+                {
+                    continue;
+                }
                 let val = match (p.val, &rm.prop_values) {
                     (PropVal::Str(_), _) if rm.erase_strings => PropVal::Str(0),
                     (PropVal::Str(s), Some(m)) => PropVal::Str(m[s as usize]),

@@ -2,4 +2,5 @@ mod corrupt;
 mod crash;
 mod identity;
 mod model;
+mod projection;
 mod props;
