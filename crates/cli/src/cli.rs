@@ -26,6 +26,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the server: the ingestion API (more endpoints, the tracker and the dashboard
+    /// are coming).
+    Serve(ServeArgs),
     /// Import events from NDJSON, CSV or Parquet files into the store.
     Import(ImportArgs),
     /// Export the store's events as Parquet, NDJSON or CSV.
@@ -127,6 +130,26 @@ pub struct ExportArgs {
     /// Leave out the identify records (visitor → user links).
     #[arg(long)]
     pub events_only: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(
+        long,
+        env = "CAIRN_LISTEN",
+        default_value = "127.0.0.1:8080",
+        value_name = "ADDR"
+    )]
+    pub listen: std::net::SocketAddr,
+
+    /// Largest request body, in bytes.
+    #[arg(long, default_value_t = 8 << 20, value_name = "BYTES")]
+    pub max_body: usize,
+
+    /// Most records in one batch request.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    pub max_batch: usize,
 }
 
 #[derive(Debug, Subcommand)]

@@ -22,17 +22,25 @@ pub fn open(dir: &Path, mode: Open) -> Result<Store> {
 
 /// [`open`], with `import_batch` events per sorted run of [`Store::import`].
 pub fn open_with(dir: &Path, mode: Open, import_batch: usize) -> Result<Store> {
+    open_opts(
+        dir,
+        mode,
+        Options {
+            background: false,
+            import_batch: import_batch.max(1),
+            ..Options::default()
+        },
+    )
+}
+
+/// Opens the store with the given options (the server keeps the background thread).
+pub fn open_opts(dir: &Path, mode: Open, opts: Options) -> Result<Store> {
     if mode == Open::Existing && !dir.join("MANIFEST").is_file() {
         bail!(
             "there is no Cairn store in {}: create one with `cairn import FILE` or `cairn demo`, or point --data (or CAIRN_DATA) at an existing one",
             dir.display()
         );
     }
-    let opts = Options {
-        background: false,
-        import_batch: import_batch.max(1),
-        ..Options::default()
-    };
     let store = match Store::open(dir, opts) {
         Ok(s) => s,
         Err(StoreError::Locked(d)) => bail!(

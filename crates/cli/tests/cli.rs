@@ -713,3 +713,142 @@ fn sites_are_registered_with_a_write_key() {
         assert!(err.contains(want), "{args:?}: {err}");
     }
 }
+
+/// Sends one HTTP/1.1 request and returns (status, body).
+fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    body: &str,
+) -> std::io::Result<(u16, String)> {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20)))?;
+    let auth = key
+        .map(|k| format!("Authorization: Bearer {k}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-ndjson\r\nContent-Length: {}\r\n{auth}Connection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    let status = out
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("no status in {out:?}")))?;
+    let body = out.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    Ok((status, body))
+}
+
+/// Starts `cairn serve` on a free port; returns the child and its address.
+fn start_server(data: &Path) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .env_remove("CAIRN_DATA")
+        .env_remove("CAIRN_LISTEN")
+        .args([
+            "--data",
+            data.to_str().unwrap(),
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start cairn serve");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    (child, addr)
+}
+
+#[test]
+fn acknowledged_events_survive_kill_9() {
+    let dir = Dir::new();
+    let data = dir.path("store");
+    let v: Value =
+        serde_json::from_str(&ok(&data, &["site", "add", "shop.example", "--json"])).unwrap();
+    let key = v["write_key"].as_str().unwrap().to_string();
+    let (mut child, addr) = start_server(&data);
+    let (status, body) = http(&addr, "GET", "/healthz", None, "").unwrap();
+    assert_eq!(status, 200, "{body}");
+    // A sender posts batches of 50 events, each with its own visitor id, and records the
+    // batches acknowledged; the server is killed while it sends.
+    let sender = {
+        let (addr, key) = (addr.clone(), key.clone());
+        std::thread::spawn(move || {
+            let mut acked = Vec::new();
+            for b in 0..10_000u64 {
+                let body: String = (0..50u64)
+                    .map(|i| {
+                        format!(
+                            "{{\"site\":\"shop.example\",\"ts\":\"2026-03-01T10:00:00Z\",\"visitor\":\"{:016x}\",\"name\":\"pageview\"}}\n",
+                            b * 1000 + i
+                        )
+                    })
+                    .collect();
+                match http(&addr, "POST", "/api/v1/batch", Some(&key), &body) {
+                    Ok((200, _)) => acked.push(b),
+                    Ok((s, body)) => panic!("batch {b}: {s} {body}"),
+                    Err(_) => break,
+                }
+            }
+            acked
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let acked = sender.join().unwrap();
+    assert!(
+        !acked.is_empty(),
+        "no batch was acknowledged before the kill"
+    );
+    // Reopen: every acknowledged event is there exactly once.
+    let out = ok(
+        &data,
+        &[
+            "export",
+            "--format",
+            "ndjson",
+            "--out",
+            "-",
+            "--events-only",
+        ],
+    );
+    let mut seen = std::collections::HashMap::<String, u32>::new();
+    for line in out.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        *seen
+            .entry(v["visitor"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    for b in &acked {
+        for i in 0..50u64 {
+            let id = format!("{:016x}", b * 1000 + i);
+            assert_eq!(
+                seen.get(&id),
+                Some(&1),
+                "acknowledged event {id} stored {:?} times",
+                seen.get(&id)
+            );
+        }
+    }
+    // The server starts again on the recovered store.
+    let (mut child, addr) = start_server(&data);
+    assert_eq!(http(&addr, "GET", "/healthz", None, "").unwrap().0, 200);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

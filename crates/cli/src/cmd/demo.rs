@@ -174,10 +174,10 @@ fn fill_store(data: &Path, cfg: &GenConfig) -> Result<ExitCode> {
     stats::print_table(data, &store)?;
     store.close().context("closing the store")?;
     println!(
-        "\nThe web server and dashboard (`cairn serve`) arrive with the ingestion server; it is not built yet."
+        "\nThe dashboard is not built yet (`cairn serve` takes events through its API for now)."
     );
     println!(
-        "Until then, analyse it from the command line, e.g. the demo shop's goals and its purchase funnel:\n  \
+        "Analyse the demo from the command line, e.g. the shop's goals and its purchase funnel:\n  \
          cairn --data {d} query --spec docs/examples/goals.json --defs docs/examples/shop.toml\n  \
          cairn --data {d} query --spec docs/examples/funnel.json\n\
          or export it for DuckDB or pandas: `cairn --data {d} export --out events.parquet`.",

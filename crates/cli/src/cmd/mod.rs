@@ -11,12 +11,14 @@ mod export;
 pub mod import;
 mod maint;
 mod query;
+mod serve;
 mod site;
 mod stats;
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let data = cli.data.as_path();
     match cli.command {
+        Command::Serve(a) => serve::run(data, a),
         Command::Import(a) => import::run(data, a),
         Command::Export(a) => export::run(data, a),
         Command::Stats(a) => stats::run(data, a),

@@ -393,12 +393,27 @@ impl SegmentReader {
         let mut c = Cursor::new(&buf.raw);
         b.ts.clear();
         b.ts.reserve(rows.max(TYPICAL_ROWS));
+        let order = || {
+            corrupted(
+                &self.path,
+                "timestamps out of order or outside the block's range",
+            )
+        };
         for r in &b.runs {
             let mut t = meta.min_ts.wrapping_add(c.uvarint().map_err(de)? as i64);
             b.ts.push(t);
             for _ in 1..r.len {
-                t = t.wrapping_add(c.uvarint().map_err(de)? as i64);
+                let next = t.wrapping_add(c.uvarint().map_err(de)? as i64);
+                // Scans rely on each run's times rising (they copy whole runs that start
+                // and end in range): a delta that wraps is corruption.
+                if next < t {
+                    return Err(order());
+                }
+                t = next;
                 b.ts.push(t);
+            }
+            if t > meta.max_ts {
+                return Err(order());
             }
         }
         // Dimensions.

@@ -1,0 +1,176 @@
+//! The ingestion API through the router (no network): authentication, validation,
+//! limits, and that acknowledged records are in the store.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use cairn_meta::{Meta, Scope};
+use cairn_server::{AppState, Limits, router};
+use cairn_store::{Options, Store};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+struct Env {
+    state: Arc<AppState>,
+    store: Arc<Store>,
+    key: String,
+    read_key: String,
+    _dir: tempfile::TempDir,
+}
+
+fn env(limits: Limits) -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(
+        Store::open(
+            dir.path(),
+            Options {
+                background: false,
+                ..Options::default()
+            },
+        )
+        .unwrap(),
+    );
+    let mut meta = Meta::open(dir.path()).unwrap();
+    let (_, key) = meta.add_site("shop.example", "UTC").unwrap();
+    let read_key = meta.add_key("shop.example", Scope::Read).unwrap();
+    meta.add_site("other.example", "UTC").unwrap();
+    Env {
+        state: AppState::new(Arc::clone(&store), meta, limits),
+        store,
+        key,
+        read_key,
+        _dir: dir,
+    }
+}
+
+async fn post(e: &Env, key: Option<&str>, body: &str) -> (StatusCode, Value) {
+    let mut req = Request::post("/api/v1/batch").header(header::CONTENT_TYPE, "application/json");
+    if let Some(k) = key {
+        req = req.header(header::AUTHORIZATION, format!("Bearer {k}"));
+    }
+    let resp = router(Arc::clone(&e.state))
+        .oneshot(req.body(Body::from(body.to_string())).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+fn stored(e: &Env) -> u64 {
+    let mut n = 0;
+    e.store
+        .for_each_event(|_| {
+            n += 1;
+            Ok(())
+        })
+        .unwrap();
+    n
+}
+
+const EV: &str = r#"{"site":"shop.example","ts":"2026-03-01T10:00:00Z","visitor":"v1","name":"pageview","url":"https://shop.example/"}"#;
+
+#[tokio::test]
+async fn batches_are_stored_when_acknowledged() {
+    let e = env(Limits::default());
+    let body = format!("[{EV},{EV}]");
+    let (s, v) = post(&e, Some(&e.key), &body).await;
+    assert_eq!(
+        (s, v["accepted"].as_u64()),
+        (StatusCode::OK, Some(2)),
+        "{v}"
+    );
+    assert_eq!(stored(&e), 2);
+    // NDJSON, with an identify record and a blank line.
+    let body = format!(
+        "{EV}\n\n{{\"type\":\"identify\",\"site\":\"shop.example\",\"ts\":\"2026-03-01T10:01:00Z\",\"visitor\":\"v1\",\"user\":\"ann\"}}\n"
+    );
+    let (s, v) = post(&e, Some(&e.key), &body).await;
+    assert_eq!(
+        (s, v["accepted"].as_u64()),
+        (StatusCode::OK, Some(2)),
+        "{v}"
+    );
+    assert_eq!(stored(&e), 3);
+    let (s, v) = router(Arc::clone(&e.state))
+        .oneshot(Request::get("/healthz").body(Body::empty()).unwrap())
+        .await
+        .map(|r| (r.status(), r))
+        .map(|(s, _)| (s, Value::Null))
+        .unwrap();
+    assert_eq!(s, StatusCode::OK, "{v}");
+}
+
+#[tokio::test]
+async fn keys_are_checked() {
+    let e = env(Limits::default());
+    let (s, v) = post(&e, None, EV).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert!(v["error"].as_str().unwrap().contains("missing write key"));
+    let (s, _) = post(&e, Some("cairn_w_0000"), EV).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, v) = post(&e, Some(&e.read_key), EV).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    // A record for another site than the key's: nothing stored.
+    let body = format!(
+        "{EV}\n{}",
+        EV.replace("shop.example\",\"ts", "other.example\",\"ts")
+    );
+    let (s, v) = post(&e, Some(&e.key), &body).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("other.example"));
+    assert_eq!(stored(&e), 0);
+}
+
+#[tokio::test]
+async fn bad_records_store_nothing_and_are_named() {
+    let e = env(Limits::default());
+    let bad = r#"{"site":"shop.example","ts":"2026-03-01T10:00:00Z","visitor":"v1","name":7}"#;
+    let body = format!("{EV}\n{bad}\nnot json\n");
+    let (s, v) = post(&e, Some(&e.key), &body).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["invalid"].as_u64(), Some(2));
+    assert_eq!(v["errors"][0]["line"].as_u64(), Some(2));
+    assert_eq!(v["errors"][0]["field"], "name");
+    assert_eq!(v["errors"][1]["line"].as_u64(), Some(3));
+    assert_eq!(stored(&e), 0);
+    // A future timestamp, an empty batch, a broken array, invalid UTF-8.
+    let future = EV.replace("2026-03-01", "2099-03-01");
+    let (s, v) = post(&e, Some(&e.key), &future).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["errors"][0]["field"], "ts");
+    assert_eq!(post(&e, Some(&e.key), "").await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        post(&e, Some(&e.key), "[{").await.0,
+        StatusCode::BAD_REQUEST
+    );
+    let req = Request::post("/api/v1/batch")
+        .header(header::AUTHORIZATION, format!("Bearer {}", e.key))
+        .body(Body::from(vec![0xff, 0xfe]))
+        .unwrap();
+    let resp = router(Arc::clone(&e.state)).oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(stored(&e), 0);
+}
+
+#[tokio::test]
+async fn limits_give_precise_answers() {
+    let e = env(Limits {
+        max_body: 2_000,
+        max_batch: 3,
+        max_inflight_writes: 1,
+    });
+    let body = [EV; 4].join("\n");
+    let (s, v) = post(&e, Some(&e.key), &body).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("at most 3"));
+    let big = format!("{}\n", EV).repeat(40);
+    let (s, _) = post(&e, Some(&e.key), &big).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(stored(&e), 0);
+}
