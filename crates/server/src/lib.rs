@@ -8,10 +8,14 @@
 //!   each bad record. The answer `200` comes only after the records are in the fsynced
 //!   write-ahead log: an acknowledged event survives a crash.
 //!
+//! * `GET /metrics` — Prometheus counters: records accepted, requests rejected by
+//!   reason, durable-write latency, writes in flight.
+//!
 //! Requests are answered `503` with `Retry-After` when too many writes are waiting,
 //! rather than queued without bound.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -48,12 +52,47 @@ impl Default for Limits {
     }
 }
 
+/// Why a request was refused, for `/metrics`.
+#[derive(Debug, Clone, Copy)]
+enum Reject {
+    Unauthorized,
+    Forbidden,
+    Malformed,
+    Invalid,
+    TooLarge,
+    Overloaded,
+    StoreError,
+}
+
+const REJECTS: [(Reject, &str); 7] = [
+    (Reject::Unauthorized, "unauthorized"),
+    (Reject::Forbidden, "forbidden"),
+    (Reject::Malformed, "malformed"),
+    (Reject::Invalid, "invalid"),
+    (Reject::TooLarge, "too_large"),
+    (Reject::Overloaded, "overloaded"),
+    (Reject::StoreError, "store_error"),
+];
+
+/// Counters for `/metrics`.
+#[derive(Default)]
+struct Metrics {
+    events: AtomicU64,
+    identifies: AtomicU64,
+    batches: AtomicU64,
+    rejected: [AtomicU64; 7],
+    write_micros: AtomicU64,
+    writes: AtomicU64,
+    in_flight: AtomicU64,
+}
+
 /// What the handlers share.
 pub struct AppState {
     store: Arc<Store>,
     meta: Mutex<Meta>,
     limits: Limits,
     writes: Semaphore,
+    metrics: Metrics,
 }
 
 impl AppState {
@@ -65,6 +104,7 @@ impl AppState {
             meta: Mutex::new(meta),
             limits,
             writes,
+            metrics: Metrics::default(),
         })
     }
 }
@@ -74,6 +114,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let limit = state.limits.max_body;
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .route("/api/v1/batch", post(batch))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
@@ -90,6 +131,60 @@ fn error(status: StatusCode, message: impl Into<String>, details: Value) -> Resp
 
 fn boxed(status: StatusCode, message: impl Into<String>, details: Value) -> Box<Response> {
     Box::new(error(status, message, details))
+}
+
+async fn metrics(State(st): State<Arc<AppState>>) -> Response {
+    let m = &st.metrics;
+    let mut out = String::new();
+    let mut put = |name: &str, kind: &str, help: &str, lines: Vec<(String, u64)>| {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
+        for (labels, v) in lines {
+            out.push_str(&format!("{name}{labels} {v}\n"));
+        }
+    };
+    put(
+        "cairn_records_accepted_total",
+        "counter",
+        "Records stored and acknowledged, by kind.",
+        vec![
+            ("{kind=\"event\"}".into(), m.events.load(Relaxed)),
+            ("{kind=\"identify\"}".into(), m.identifies.load(Relaxed)),
+        ],
+    );
+    put(
+        "cairn_batches_accepted_total",
+        "counter",
+        "Batch requests stored and acknowledged.",
+        vec![(String::new(), m.batches.load(Relaxed))],
+    );
+    put(
+        "cairn_requests_rejected_total",
+        "counter",
+        "Ingestion requests refused, by reason.",
+        REJECTS
+            .iter()
+            .map(|&(r, name)| {
+                (
+                    format!("{{reason=\"{name}\"}}"),
+                    m.rejected[r as usize].load(Relaxed),
+                )
+            })
+            .collect(),
+    );
+    put(
+        "cairn_writes_in_flight",
+        "gauge",
+        "Write requests waiting for their records to be durable.",
+        vec![(String::new(), m.in_flight.load(Relaxed))],
+    );
+    out.push_str(&format!(
+        "# HELP cairn_durable_write_seconds Time from a batch's write to its fsynced acknowledgement.\n\
+         # TYPE cairn_durable_write_seconds summary\n\
+         cairn_durable_write_seconds_sum {}\ncairn_durable_write_seconds_count {}\n",
+        m.write_micros.load(Relaxed) as f64 / 1e6,
+        m.writes.load(Relaxed)
+    ));
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 
 async fn healthz(State(st): State<Arc<AppState>>) -> Response {
@@ -183,7 +278,27 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 async fn batch(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
-    let Some(key) = bearer(&headers) else {
+    let resp = batch_inner(&st, &headers, &body).await;
+    let reason = match resp.status() {
+        StatusCode::OK => None,
+        StatusCode::UNAUTHORIZED => Some(Reject::Unauthorized),
+        StatusCode::FORBIDDEN => Some(Reject::Forbidden),
+        StatusCode::BAD_REQUEST => Some(Reject::Malformed),
+        StatusCode::UNPROCESSABLE_ENTITY => Some(Reject::Invalid),
+        StatusCode::PAYLOAD_TOO_LARGE => Some(Reject::TooLarge),
+        StatusCode::SERVICE_UNAVAILABLE if resp.headers().contains_key(header::RETRY_AFTER) => {
+            Some(Reject::Overloaded)
+        }
+        _ => Some(Reject::StoreError),
+    };
+    if let Some(r) = reason {
+        st.metrics.rejected[r as usize].fetch_add(1, Relaxed);
+    }
+    resp
+}
+
+async fn batch_inner(st: &Arc<AppState>, headers: &HeaderMap, body: &Bytes) -> Response {
+    let Some(key) = bearer(headers) else {
         return error(
             StatusCode::UNAUTHORIZED,
             "missing write key: send `Authorization: Bearer <write key>` (from `cairn site add`)",
@@ -209,7 +324,7 @@ async fn batch(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Bytes)
         }
     };
     let now = now_ms();
-    let records = match parse_batch(&body, now, st.limits.max_batch) {
+    let records = match parse_batch(body, now, st.limits.max_batch) {
         Ok(r) => r,
         Err(resp) => return *resp,
     };
@@ -234,11 +349,27 @@ async fn batch(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Bytes)
         return r;
     };
     let n = records.len();
+    let events = records
+        .iter()
+        .filter(|r| matches!(r, Record::Event(_)))
+        .count() as u64;
     let store = Arc::clone(&st.store);
+    let m = &st.metrics;
+    m.in_flight.fetch_add(1, Relaxed);
+    let t0 = std::time::Instant::now();
     let res = tokio::task::spawn_blocking(move || store.append(&records, now)).await;
+    m.in_flight.fetch_sub(1, Relaxed);
     drop(permit);
     match res {
-        Ok(Ok(())) => axum::Json(json!({ "accepted": n })).into_response(),
+        Ok(Ok(())) => {
+            m.write_micros
+                .fetch_add(t0.elapsed().as_micros() as u64, Relaxed);
+            m.writes.fetch_add(1, Relaxed);
+            m.batches.fetch_add(1, Relaxed);
+            m.events.fetch_add(events, Relaxed);
+            m.identifies.fetch_add(n as u64 - events, Relaxed);
+            axum::Json(json!({ "accepted": n })).into_response()
+        }
         Ok(Err(e)) => error(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("the store could not take the records: {e}"),

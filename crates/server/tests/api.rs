@@ -174,3 +174,39 @@ async fn limits_give_precise_answers() {
     assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(stored(&e), 0);
 }
+
+#[tokio::test]
+async fn metrics_count_what_happened() {
+    let e = env(Limits::default());
+    post(&e, Some(&e.key), &format!("{EV}\n{EV}")).await;
+    post(&e, None, EV).await;
+    post(&e, Some(&e.key), "[{").await;
+    let resp = router(Arc::clone(&e.state))
+        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let text = String::from_utf8(
+        resp.into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    for line in [
+        "cairn_records_accepted_total{kind=\"event\"} 2",
+        "cairn_batches_accepted_total 1",
+        "cairn_requests_rejected_total{reason=\"unauthorized\"} 1",
+        "cairn_requests_rejected_total{reason=\"malformed\"} 1",
+        "cairn_requests_rejected_total{reason=\"invalid\"} 0",
+        "cairn_durable_write_seconds_count 1",
+        "cairn_writes_in_flight 0",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing `{line}` in\n{text}"
+        );
+    }
+}

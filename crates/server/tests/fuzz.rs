@@ -1,0 +1,123 @@
+//! Random bodies never panic the server and never store part of a batch: the answer is
+//! 200 with every record stored, or an error with nothing stored.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use cairn_meta::Meta;
+use cairn_server::{AppState, Limits, router};
+use cairn_store::{Options, Store};
+use proptest::prelude::*;
+use tower::ServiceExt;
+
+fn count(store: &Store) -> u64 {
+    let mut n = 0;
+    store
+        .for_each_event(|_| {
+            n += 1;
+            Ok(())
+        })
+        .unwrap();
+    n
+}
+
+/// JSON-ish fragments that make plausible and implausible records.
+fn record() -> impl Strategy<Value = String> {
+    let site = prop_oneof![
+        Just("shop.example"),
+        Just("other.example"),
+        Just(""),
+        Just("shop example")
+    ];
+    let ts = prop_oneof![
+        Just("\"2026-03-01T10:00:00Z\"".to_string()),
+        Just("\"2099-01-01T00:00:00Z\"".to_string()),
+        Just("1772409600000".to_string()),
+        Just("-5".to_string()),
+        Just("\"soon\"".to_string()),
+        Just("null".to_string()),
+    ];
+    let name = prop_oneof![
+        Just("\"pageview\""),
+        Just("\"\""),
+        Just("7"),
+        Just("\"signup\""),
+        Just("[]")
+    ];
+    let extra = prop_oneof![
+        Just(String::new()),
+        Just(",\"props\":{\"plan\":\"pro\",\"n\":3}".to_string()),
+        Just(",\"props\":{\"bad\":{\"nested\":1}}".to_string()),
+        Just(",\"revenue\":{\"amount\":12.5,\"currency\":\"EUR\"}".to_string()),
+        Just(",\"revenue\":{\"amount\":\"x\",\"currency\":\"EURO\"}".to_string()),
+        Just(",\"url\":\"https://shop.example/p?utm_source=x\"".to_string()),
+        Just(",\"unknown_field\":1".to_string()),
+    ];
+    (site, ts, name, extra, any::<bool>()).prop_map(|(s, t, n, x, identify)| {
+        if identify {
+            format!("{{\"type\":\"identify\",\"site\":\"{s}\",\"ts\":{t},\"visitor\":\"v1\",\"user\":\"u\"{x}}}")
+        } else {
+            format!("{{\"site\":\"{s}\",\"ts\":{t},\"visitor\":\"v1\",\"name\":{n}{x}}}")
+        }
+    })
+}
+
+fn body() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        // Raw bytes.
+        proptest::collection::vec(any::<u8>(), 0..300),
+        // NDJSON of records, possibly with a cut-off last line.
+        (proptest::collection::vec(record(), 0..6), any::<u16>()).prop_map(|(rs, cut)| {
+            let mut s = rs.join("\n");
+            if cut % 5 == 0 && !s.is_empty() {
+                s.truncate(cut as usize % s.len());
+            }
+            s.into_bytes()
+        }),
+        // JSON arrays of records.
+        proptest::collection::vec(record(), 0..6)
+            .prop_map(|rs| format!("[{}]", rs.join(",")).into_bytes()),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 120, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_bodies_store_all_or_nothing(bodies in proptest::collection::vec(body(), 1..4)) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path(), Options { background: false, ..Options::default() }).unwrap());
+        let mut meta = Meta::open(dir.path()).unwrap();
+        let (_, key) = meta.add_site("shop.example", "UTC").unwrap();
+        let state = AppState::new(Arc::clone(&store), meta, Limits { max_body: 4096, max_batch: 4, max_inflight_writes: 4 });
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        for b in bodies {
+            let before = count(&store);
+            let req = Request::post("/api/v1/batch")
+                .header(header::AUTHORIZATION, format!("Bearer {key}"))
+                .body(Body::from(b.clone()))
+                .unwrap();
+            let resp = rt.block_on(router(Arc::clone(&state)).oneshot(req)).unwrap();
+            let status = resp.status();
+            let after = count(&store);
+            let text = String::from_utf8_lossy(&b).to_string();
+            if status == StatusCode::OK {
+                let records = if text.trim_start().starts_with('[') {
+                    serde_json::from_str::<Vec<serde_json::Value>>(text.trim_start()).map(|v| v.len()).unwrap_or(0)
+                } else {
+                    text.lines().filter(|l| !l.trim().is_empty()).count()
+                };
+                // Identify records are links, not events.
+                let events = text.matches("\"name\"").count().min(records);
+                prop_assert_eq!(after - before, events as u64, "body {:?}", text);
+            } else {
+                prop_assert!(
+                    [StatusCode::BAD_REQUEST, StatusCode::FORBIDDEN, StatusCode::PAYLOAD_TOO_LARGE, StatusCode::UNPROCESSABLE_ENTITY].contains(&status),
+                    "status {} for {:?}", status, text
+                );
+                prop_assert_eq!(after, before, "an error stored something: {:?}", text);
+            }
+        }
+    }
+}
