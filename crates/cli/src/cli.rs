@@ -134,22 +134,22 @@ pub struct ExportArgs {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on.
-    #[arg(
-        long,
-        env = "CAIRN_LISTEN",
-        default_value = "127.0.0.1:8080",
-        value_name = "ADDR"
-    )]
-    pub listen: std::net::SocketAddr,
+    /// Configuration file (TOML; see docs/ingestion.md). Flags and environment
+    /// variables override it.
+    #[arg(long, env = "CAIRN_CONFIG", value_name = "FILE.toml")]
+    pub config: Option<PathBuf>,
 
-    /// Largest request body, in bytes.
-    #[arg(long, default_value_t = 8 << 20, value_name = "BYTES")]
-    pub max_body: usize,
+    /// Address to listen on (default 127.0.0.1:8080).
+    #[arg(long, env = "CAIRN_LISTEN", value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
 
-    /// Most records in one batch request.
-    #[arg(long, default_value_t = 10_000, value_name = "N")]
-    pub max_batch: usize,
+    /// Largest request body, in bytes (default 8 MiB).
+    #[arg(long, value_name = "BYTES")]
+    pub max_body: Option<usize>,
+
+    /// Most records in one batch request (default 10,000).
+    #[arg(long, value_name = "N")]
+    pub max_batch: Option<usize>,
 }
 
 #[derive(Debug, Subcommand)]

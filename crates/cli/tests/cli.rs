@@ -851,4 +851,39 @@ fn acknowledged_events_survive_kill_9() {
     assert_eq!(http(&addr, "GET", "/healthz", None, "").unwrap().0, 200);
     child.kill().unwrap();
     child.wait().unwrap();
+    // A configuration file sets the limits: a batch over `max_batch` is refused.
+    let conf = dir.write("cairn.toml", "[limits]\nmax_batch = 2\n");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .env_remove("CAIRN_DATA")
+        .env_remove("CAIRN_LISTEN")
+        .args([
+            "--data",
+            data.to_str().unwrap(),
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+            conf.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    let ev = "{\"site\":\"shop.example\",\"ts\":\"2026-03-01T10:00:00Z\",\"visitor\":\"v\",\"name\":\"a\"}\n";
+    let (status, body) = http(&addr, "POST", "/api/v1/batch", Some(&key), &ev.repeat(3)).unwrap();
+    assert_eq!(status, 413, "{body}");
+    child.kill().unwrap();
+    child.wait().unwrap();
 }

@@ -86,6 +86,76 @@ struct Metrics {
     in_flight: AtomicU64,
 }
 
+/// The server's configuration file (TOML). Every field is optional; command-line flags
+/// and environment variables override it.
+///
+/// ```toml
+/// listen = "0.0.0.0:8080"
+/// data = "/var/lib/cairn"
+///
+/// [limits]
+/// max_body = 8388608
+/// max_batch = 10000
+/// max_inflight_writes = 64
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: Option<SocketAddr>,
+    /// Data directory.
+    pub data: Option<std::path::PathBuf>,
+    /// Request limits.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+}
+
+/// The `[limits]` table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest request body (bytes).
+    pub max_body: Option<usize>,
+    /// Most records in one batch.
+    pub max_batch: Option<usize>,
+    /// Most write requests in flight.
+    pub max_inflight_writes: Option<usize>,
+}
+
+impl Config {
+    /// Reads a configuration; errors name the field (and line).
+    pub fn from_toml(text: &str) -> Result<Config, String> {
+        let de = toml::Deserializer::parse(text).map_err(|e| e.to_string().trim().to_string())?;
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let msg = e.into_inner().to_string();
+            let msg = msg.trim();
+            if path == "." {
+                msg.to_string()
+            } else {
+                format!("{path}: {msg}")
+            }
+        })
+    }
+
+    /// The limits, defaults filled in.
+    pub fn limits(&self) -> Result<Limits, String> {
+        let d = Limits::default();
+        let l = Limits {
+            max_body: self.limits.max_body.unwrap_or(d.max_body),
+            max_batch: self.limits.max_batch.unwrap_or(d.max_batch),
+            max_inflight_writes: self
+                .limits
+                .max_inflight_writes
+                .unwrap_or(d.max_inflight_writes),
+        };
+        if l.max_body == 0 || l.max_batch == 0 || l.max_inflight_writes == 0 {
+            return Err("limits: every limit must be at least 1".into());
+        }
+        Ok(l)
+    }
+}
+
 /// What the handlers share.
 pub struct AppState {
     store: Arc<Store>,

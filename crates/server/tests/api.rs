@@ -210,3 +210,27 @@ async fn metrics_count_what_happened() {
         );
     }
 }
+
+#[test]
+fn configuration_files_name_their_mistakes() {
+    use cairn_server::Config;
+    let c = Config::from_toml(
+        "listen = \"0.0.0.0:9000\"\ndata = \"/var/lib/cairn\"\n[limits]\nmax_batch = 5\n",
+    )
+    .unwrap();
+    assert_eq!(c.listen.unwrap().port(), 9000);
+    let l = c.limits().unwrap();
+    assert_eq!((l.max_batch, l.max_body), (5, Limits::default().max_body));
+    let e = Config::from_toml("[limits]\nmax_batc = 5\n").unwrap_err();
+    assert!(
+        e.contains("limits") && e.contains("unknown field `max_batc`"),
+        "{e}"
+    );
+    let e = Config::from_toml("listen = \"nowhere\"\n").unwrap_err();
+    assert!(e.starts_with("listen:"), "{e}");
+    let e = Config::from_toml("[limits]\nmax_body = 0\n")
+        .unwrap()
+        .limits()
+        .unwrap_err();
+    assert!(e.contains("at least 1"), "{e}");
+}

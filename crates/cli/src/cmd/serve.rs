@@ -5,13 +5,44 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use cairn_server::{AppState, Limits};
+use cairn_server::{AppState, Config};
 use cairn_store::Options;
 
 use crate::cli::ServeArgs;
 use crate::store::{self, Open};
 
 pub fn run(data: &Path, args: ServeArgs) -> Result<ExitCode> {
+    let mut config = Config::default();
+    if let Some(path) = &args.config {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the configuration {}", path.display()))?;
+        config =
+            Config::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    }
+    // --data (or CAIRN_DATA) wins over the file's `data`.
+    let data_given = std::env::var_os("CAIRN_DATA").is_some()
+        || std::env::args().any(|a| a == "--data" || a.starts_with("--data="));
+    let data_buf;
+    let data = match (&config.data, data_given) {
+        (Some(d), false) => {
+            data_buf = d.clone();
+            data_buf.as_path()
+        }
+        _ => data,
+    };
+    let mut limits = config
+        .limits()
+        .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+    if let Some(b) = args.max_body {
+        limits.max_body = b.max(1);
+    }
+    if let Some(b) = args.max_batch {
+        limits.max_batch = b.max(1);
+    }
+    let listen = args
+        .listen
+        .or(config.listen)
+        .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("a valid address"));
     let store = Arc::new(store::open_opts(data, Open::Create, Options::default())?);
     let meta = cairn_meta::Meta::open(data).context("opening the site registry")?;
     if meta.sites()?.is_empty() {
@@ -20,25 +51,15 @@ pub fn run(data: &Path, args: ServeArgs) -> Result<ExitCode> {
             data.display()
         );
     }
-    let limits = Limits {
-        max_body: args.max_body,
-        max_batch: args.max_batch,
-        ..Limits::default()
-    };
     let state = AppState::new(Arc::clone(&store), meta, limits);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind(args.listen)
+        let listener = tokio::net::TcpListener::bind(listen)
             .await
-            .with_context(|| {
-                format!(
-                    "cannot listen on {}: is another server using it?",
-                    args.listen
-                )
-            })?;
+            .with_context(|| format!("cannot listen on {listen}: is another server using it?"))?;
         let addr = listener.local_addr()?;
         println!("listening on http://{addr} (data in {})", data.display());
         cairn_server::serve_on(listener, state)
