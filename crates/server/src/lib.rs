@@ -348,7 +348,16 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 async fn batch(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+    let t0 = std::time::Instant::now();
     let resp = batch_inner(&st, &headers, &body).await;
+    tracing::info!(
+        target: "cairn::ingest",
+        endpoint = "/api/v1/batch",
+        status = resp.status().as_u16(),
+        bytes = body.len(),
+        micros = t0.elapsed().as_micros() as u64,
+        "batch"
+    );
     let reason = match resp.status() {
         StatusCode::OK => None,
         StatusCode::UNAUTHORIZED => Some(Reject::Unauthorized),

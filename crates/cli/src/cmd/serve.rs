@@ -12,6 +12,16 @@ use crate::cli::ServeArgs;
 use crate::store::{self, Open};
 
 pub fn run(data: &Path, args: ServeArgs) -> Result<ExitCode> {
+    // Structured logs to standard error: one JSON object per line; `CAIRN_LOG` (or
+    // `RUST_LOG`) sets the level, e.g. `CAIRN_LOG=cairn=debug`.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
     let mut config = Config::default();
     if let Some(path) = &args.config {
         let text = std::fs::read_to_string(path)
@@ -62,6 +72,7 @@ pub fn run(data: &Path, args: ServeArgs) -> Result<ExitCode> {
             .with_context(|| format!("cannot listen on {listen}: is another server using it?"))?;
         let addr = listener.local_addr()?;
         println!("listening on http://{addr} (data in {})", data.display());
+        tracing::info!(target: "cairn::serve", %addr, data = %data.display(), "listening");
         cairn_server::serve_on(listener, state)
             .await
             .context("serving")
