@@ -744,12 +744,14 @@ fn http(
     Ok((status, body))
 }
 
-/// Starts `cairn serve` on a free port; returns the child and its address.
-fn start_server(data: &Path) -> (std::process::Child, String) {
+/// Starts `cairn serve` on a free port, with more arguments; returns the child and its
+/// address.
+fn start_server(data: &Path, extra: &[&str]) -> (std::process::Child, String) {
     use std::io::BufRead;
     let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
         .env_remove("CAIRN_DATA")
         .env_remove("CAIRN_LISTEN")
+        .env_remove("CAIRN_CONFIG")
         .args([
             "--data",
             data.to_str().unwrap(),
@@ -757,6 +759,7 @@ fn start_server(data: &Path) -> (std::process::Child, String) {
             "--listen",
             "127.0.0.1:0",
         ])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -781,7 +784,7 @@ fn acknowledged_events_survive_kill_9() {
     let v: Value =
         serde_json::from_str(&ok(&data, &["site", "add", "shop.example", "--json"])).unwrap();
     let key = v["write_key"].as_str().unwrap().to_string();
-    let (mut child, addr) = start_server(&data);
+    let (mut child, addr) = start_server(&data, &[]);
     let (status, body) = http(&addr, "GET", "/healthz", None, "").unwrap();
     assert_eq!(status, 200, "{body}");
     // A sender posts batches of 50 events, each with its own visitor id, and records the
@@ -847,40 +850,13 @@ fn acknowledged_events_survive_kill_9() {
         }
     }
     // The server starts again on the recovered store.
-    let (mut child, addr) = start_server(&data);
+    let (mut child, addr) = start_server(&data, &[]);
     assert_eq!(http(&addr, "GET", "/healthz", None, "").unwrap().0, 200);
     child.kill().unwrap();
     child.wait().unwrap();
     // A configuration file sets the limits: a batch over `max_batch` is refused.
     let conf = dir.write("cairn.toml", "[limits]\nmax_batch = 2\n");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .env_remove("CAIRN_DATA")
-        .env_remove("CAIRN_LISTEN")
-        .args([
-            "--data",
-            data.to_str().unwrap(),
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--config",
-            conf.to_str().unwrap(),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap()
-        .to_string();
+    let (mut child, addr) = start_server(&data, &["--config", conf.to_str().unwrap()]);
     let ev = "{\"site\":\"shop.example\",\"ts\":\"2026-03-01T10:00:00Z\",\"visitor\":\"v\",\"name\":\"a\"}\n";
     let (status, body) = http(&addr, "POST", "/api/v1/batch", Some(&key), &ev.repeat(3)).unwrap();
     assert_eq!(status, 413, "{body}");

@@ -255,7 +255,7 @@ fn period(
     for (a, _, _) in states {
         acc.merge(a);
     }
-    finish_leads(plan, &goals, &filters, &mut acc);
+    finish_leads(plan, &filters, &mut acc);
     Ok((acc, scan))
 }
 
@@ -293,8 +293,8 @@ fn visit(
             first_ts: prep.ts[0],
             key: reader.map(|rd| {
                 (
-                    visitor_key_ts(rd, tl, prep, goals),
-                    unit_key(rd, tl, prep, goals, 0, prep.kept.len() as u32),
+                    visitor_key_ts(rd, tl, prep),
+                    unit_key(rd, tl, prep, 0, prep.kept.len() as u32),
                 )
             }),
             first: (0..goals.len())
@@ -342,7 +342,7 @@ fn visit(
                     if let Some(bi) = bucket {
                         acc.series_tot[bi * nu + ui] += 1;
                     }
-                    let key = reader.map(|rd| unit_key(rd, tl, prep, goals, a, b));
+                    let key = reader.map(|rd| unit_key(rd, tl, prep, a, b));
                     let conv_in = |g: usize| {
                         let h = &prep.hits[g];
                         let at = h.partition_point(|&p| p < a);
@@ -368,7 +368,7 @@ fn visit(
             }
             Unit::Visitor => {
                 acc.totals[ui] += 1;
-                let key = reader.map(|rd| unit_key(rd, tl, prep, goals, 0, prep.kept.len() as u32));
+                let key = reader.map(|rd| unit_key(rd, tl, prep, 0, prep.kept.len() as u32));
                 if let Some(k) = key {
                     bd_entry(acc, k).totals[ui] += 1;
                 }
@@ -411,26 +411,26 @@ fn visit(
         if hits.is_empty() {
             continue;
         }
-        let counted: Vec<u32> = match plan.counting[ri] {
-            Counting::Every => hits.clone(),
-            Counting::Session => {
-                let mut out = Vec::new();
-                let mut last = usize::MAX;
-                for &p in hits {
+        // The counted conversions, without collecting them: every hit, the first of
+        // each session, or the first of the visitor.
+        let mut last_session = usize::MAX;
+        let counted = hits
+            .iter()
+            .copied()
+            .enumerate()
+            .filter(|&(k, p)| match plan.counting[ri] {
+                Counting::Every => true,
+                Counting::Session => {
                     let s = prep.session_of(p);
-                    if s != last {
-                        out.push(p);
-                        last = s;
-                    }
+                    std::mem::replace(&mut last_session, s) != s
                 }
-                out
-            }
-            Counting::Visitor => vec![hits[0]],
-            Counting::Unit => Vec::new(),
-        };
-        acc.conversions[ri] += counted.len() as u64;
-        for p in counted {
-            if let Some((c, v)) = value_of(plan, scan, tl, prep, g, p) {
+                Counting::Visitor => k == 0,
+                Counting::Unit => false,
+            });
+        let has_value = plan.q.goals[g].value.is_some();
+        for (_, p) in counted {
+            acc.conversions[ri] += 1;
+            if has_value && let Some((c, v)) = value_of(plan, scan, tl, prep, g, p) {
                 *acc.values[ri].entry(c).or_default() += v;
             }
         }
@@ -469,15 +469,7 @@ fn value_of(
 
 /// The breakdown key of the unit made of kept positions `[a, b)`: the first non-empty
 /// value; for landing and exit pages, the path of the first or last pageview.
-pub(crate) fn unit_key(
-    rd: &FieldReader,
-    tl: &Timeline,
-    prep: &Prepared,
-    goals: &Goals,
-    a: u32,
-    b: u32,
-) -> Key {
-    let _ = goals;
+pub(crate) fn unit_key(rd: &FieldReader, tl: &Timeline, prep: &Prepared, a: u32, b: u32) -> Key {
     match rd.field() {
         Field::LandingPage => (a..b)
             .find(|&p| prep.pageview[p as usize])
@@ -492,8 +484,7 @@ pub(crate) fn unit_key(
 
 /// The time of the event that gives a visitor its breakdown key (for ordering a lead's
 /// visitors).
-fn visitor_key_ts(rd: &FieldReader, tl: &Timeline, prep: &Prepared, goals: &Goals) -> i64 {
-    let _ = goals;
+fn visitor_key_ts(rd: &FieldReader, tl: &Timeline, prep: &Prepared) -> i64 {
     let n = prep.kept.len() as u32;
     let pos = match rd.field() {
         Field::LandingPage => (0..n).find(|&p| prep.pageview[p as usize]),
@@ -513,7 +504,7 @@ fn path_token(tl: &Timeline, i: usize) -> Key {
     (id != 0).then_some((0, id as u64))
 }
 
-fn finish_leads(plan: &Plan<'_>, goals: &Goals, filters: &Filters, acc: &mut Acc) {
+fn finish_leads(plan: &Plan<'_>, filters: &Filters, acc: &mut Acc) {
     let Some(ui) = plan.units.iter().position(|u| *u == Unit::Lead) else {
         return;
     };
@@ -523,7 +514,6 @@ fn finish_leads(plan: &Plan<'_>, goals: &Goals, filters: &Filters, acc: &mut Acc
         if !filters.keeps(|g| l.first[g].is_some()) {
             continue;
         }
-        let _ = goals;
         acc.totals[ui] += 1;
         let key = l.key.as_ref().map(|(_, k)| *k);
         if let Some(k) = key {

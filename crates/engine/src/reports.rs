@@ -45,6 +45,28 @@ fn base_needs(q: &Query, r: &Resolved) -> Needs {
     needs
 }
 
+/// The scan, goals and filters every report starts from (reports use no goal of their
+/// own: only those of behavioural filters).
+fn open_scan(
+    store: &Store,
+    q: &Query,
+    r: &Resolved,
+    needs: &Needs,
+) -> Result<(cairn_store::Scan, Goals, Filters), Error> {
+    let scan = store.scan(scan_request(q, r.from, r.to, needs, false))?;
+    let goals = Goals::new(&scan, &q.goals, &Goals::used(q, r, &[]));
+    let filters = Filters::new(&scan, q, r);
+    Ok((scan, goals, filters))
+}
+
+/// Events that do not stop a session from bouncing.
+fn passive_pred(scan: &cairn_store::Scan) -> EventPred {
+    EventPred::new(
+        scan,
+        &NON_INTERACTIVE.map(|n| vec![Condition::eq_str(Field::Dim(Dim::Name), n)]),
+    )
+}
+
 /// Checkout drop-off: the distinct step numbers seen on the step event become a
 /// per-session funnel `start → step 1 → step 2 → … → end`.
 pub(crate) fn checkout(
@@ -120,9 +142,7 @@ pub(crate) fn cart(
     opts: &RunOptions,
 ) -> Result<CartResult, Error> {
     let needs = base_needs(q, r);
-    let scan = store.scan(scan_request(q, r.from, r.to, &needs, false))?;
-    let goals = Goals::new(&scan, &q.goals, &Goals::used(q, r, &[]));
-    let filters = Filters::new(&scan, q, r);
+    let (scan, goals, filters) = open_scan(store, q, r, &needs)?;
     let is_cart = name_is(&scan, &spec.cart_event);
     let is_buy = name_is(&scan, &spec.purchase_event);
     let rec = spec.recovery.ms;
@@ -130,8 +150,7 @@ pub(crate) fn cart(
         opts.threads,
         || (CartAcc::default(), Prepared::default(), Vec::<i64>::new()),
         |(acc, prep, buys), tl| {
-            prep.fill(tl, &filters, &goals, q.session_gap.ms);
-            if prep.kept.is_empty() || !filters.keeps(|g| !prep.hits[g].is_empty()) {
+            if !prep.fill_kept(tl, &filters, &goals, q.session_gap.ms) {
                 return;
             }
             buys.clear();
@@ -209,9 +228,7 @@ pub(crate) fn forms(
     let mut needs = base_needs(q, r);
     needs.add_field(&Field::Prop("form_id".into()));
     needs.add_field(&Field::Prop("field".into()));
-    let scan = store.scan(scan_request(q, r.from, r.to, &needs, false))?;
-    let goals = Goals::new(&scan, &q.goals, &Goals::used(q, r, &[]));
-    let filters = Filters::new(&scan, q, r);
+    let (scan, goals, filters) = open_scan(store, q, r, &needs)?;
     let (is_start, is_field, is_submit) = (
         name_is(&scan, FORM_START),
         name_is(&scan, FORM_FIELD),
@@ -228,8 +245,7 @@ pub(crate) fn forms(
             )
         },
         |(forms, prep), tl| {
-            prep.fill(tl, &filters, &goals, q.session_gap.ms);
-            if prep.kept.is_empty() || !filters.keeps(|g| !prep.hits[g].is_empty()) {
+            if !prep.fill_kept(tl, &filters, &goals, q.session_gap.ms) {
                 return;
             }
             for &(a, b) in &prep.sessions {
@@ -390,13 +406,8 @@ pub(crate) fn pages(
 ) -> Result<PagesResult, Error> {
     let mut needs = base_needs(q, r);
     needs.dims[Dim::Path.index()] = true;
-    let scan = store.scan(scan_request(q, r.from, r.to, &needs, false))?;
-    let goals = Goals::new(&scan, &q.goals, &Goals::used(q, r, &[]));
-    let filters = Filters::new(&scan, q, r);
-    let passive = EventPred::new(
-        &scan,
-        &NON_INTERACTIVE.map(|n| vec![Condition::eq_str(Field::Dim(Dim::Name), n)]),
-    );
+    let (scan, goals, filters) = open_scan(store, q, r, &needs)?;
+    let passive = passive_pred(&scan);
     let states = scan.par_fold(
         opts.threads,
         || {
@@ -408,8 +419,7 @@ pub(crate) fn pages(
             )
         },
         |(m, prep, pas, seen), tl| {
-            prep.fill(tl, &filters, &goals, q.session_gap.ms);
-            if prep.kept.is_empty() || !filters.keeps(|g| !prep.hits[g].is_empty()) {
+            if !prep.fill_kept(tl, &filters, &goals, q.session_gap.ms) {
                 return;
             }
             pas.clear();
@@ -533,13 +543,8 @@ pub(crate) fn overview(
     opts: &RunOptions,
 ) -> Result<OverviewResult, Error> {
     let needs = base_needs(q, r);
-    let scan = store.scan(scan_request(q, r.from, r.to, &needs, false))?;
-    let goals = Goals::new(&scan, &q.goals, &Goals::used(q, r, &[]));
-    let filters = Filters::new(&scan, q, r);
-    let passive = EventPred::new(
-        &scan,
-        &NON_INTERACTIVE.map(|n| vec![Condition::eq_str(Field::Dim(Dim::Name), n)]),
-    );
+    let (scan, goals, filters) = open_scan(store, q, r, &needs)?;
+    let passive = passive_pred(&scan);
     let buckets = spec.interval.map(|iv| Buckets::new(r.from, r.to, iv, r.tz));
     let nb = buckets.as_ref().map_or(0, Buckets::len);
     let states = scan.par_fold(
@@ -554,8 +559,7 @@ pub(crate) fn overview(
             )
         },
         |(all, per, prep, pas, seen), tl| {
-            prep.fill(tl, &filters, &goals, q.session_gap.ms);
-            if prep.kept.is_empty() || !filters.keeps(|g| !prep.hits[g].is_empty()) {
+            if !prep.fill_kept(tl, &filters, &goals, q.session_gap.ms) {
                 return;
             }
             pas.clear();

@@ -418,7 +418,6 @@ struct Scratch {
     prep: Prepared,
     masks: Vec<u64>,
     xmasks: Vec<u64>,
-    ts: Vec<i64>,
     m2: Vec<u64>,
     buf: Vec<u64>,
 }
@@ -504,9 +503,10 @@ impl Ctx<'_> {
         if self.spec.unit == Unit::Lead && self.scan.user_of(tl.visitor).is_none() {
             return;
         }
-        s.prep
-            .fill(tl, &self.filters, &self.goals, self.q.session_gap.ms);
-        if s.prep.kept.is_empty() || !self.filters.keeps(|g| !s.prep.hits[g].is_empty()) {
+        if !s
+            .prep
+            .fill_kept(tl, &self.filters, &self.goals, self.q.session_gap.ms)
+        {
             return;
         }
         let prep = &s.prep;
@@ -535,7 +535,7 @@ impl Ctx<'_> {
                 for &(a, b) in &prep.sessions {
                     let (a, b) = (a as usize, b as usize);
                     self.one_unit(
-                        tl, prep, a, b, &s.masks, &s.xmasks, acc, &mut s.m2, &mut s.buf, &mut s.ts,
+                        tl, prep, a, b, &s.masks, &s.xmasks, acc, &mut s.m2, &mut s.buf,
                     );
                 }
             }
@@ -543,7 +543,7 @@ impl Ctx<'_> {
             Unit::Visitor | Unit::Lead => {
                 let n = prep.kept.len();
                 self.one_unit(
-                    tl, prep, 0, n, &s.masks, &s.xmasks, acc, &mut s.m2, &mut s.buf, &mut s.ts,
+                    tl, prep, 0, n, &s.masks, &s.xmasks, acc, &mut s.m2, &mut s.buf,
                 );
             }
         }
@@ -562,7 +562,6 @@ impl Ctx<'_> {
         acc: &mut Acc,
         m2: &mut Vec<u64>,
         buf: &mut Vec<u64>,
-        _ts: &mut Vec<i64>,
     ) {
         let ts = &prep.ts[a..b];
         let (masks, xmasks) = (&masks[a..b], &xmasks[a..b]);
