@@ -150,6 +150,25 @@ pub struct ServeArgs {
     /// Most records in one batch request (default 10,000).
     #[arg(long, value_name = "N")]
     pub max_batch: Option<usize>,
+
+    /// Requests per second one client address may send to the tracker and Plausible
+    /// endpoints (default 50, bursts of 500); 0 turns the limit off.
+    #[arg(long, value_name = "N")]
+    pub per_ip_rate: Option<f64>,
+
+    /// Events per second one site may store (default 50,000, bursts of 200,000); 0 turns
+    /// the limit off.
+    #[arg(long, value_name = "N")]
+    pub per_site_rate: Option<f64>,
+
+    /// Take the client address from X-Forwarded-For / X-Real-IP: only behind a reverse
+    /// proxy that sets them.
+    #[arg(long, env = "CAIRN_TRUST_PROXY")]
+    pub trust_proxy: bool,
+
+    /// A MaxMind-format country database (.mmdb) for the `country` field.
+    #[arg(long, env = "CAIRN_GEOIP", value_name = "FILE.mmdb")]
+    pub geoip: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -158,6 +177,40 @@ pub enum SiteCommand {
     Add(SiteAddArgs),
     /// List the registered sites.
     List(SiteListArgs),
+    /// Change a site's time zone or visitor identity mode.
+    Set(SiteSetArgs),
+}
+
+/// How the server identifies a site's visitors.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum IdentityArg {
+    /// A daily-salted hash of site, address and user agent; no cookie (default).
+    Cookieless,
+    /// A random id the tracker keeps in local storage (ask your visitors' consent).
+    FirstParty,
+}
+
+impl From<IdentityArg> for cairn_meta::Identity {
+    fn from(a: IdentityArg) -> Self {
+        match a {
+            IdentityArg::Cookieless => cairn_meta::Identity::Cookieless,
+            IdentityArg::FirstParty => cairn_meta::Identity::FirstParty,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct SiteSetArgs {
+    /// The site's domain.
+    pub domain: String,
+
+    /// A new IANA time zone.
+    #[arg(long, value_name = "TZ")]
+    pub timezone: Option<String>,
+
+    /// How visitors are identified.
+    #[arg(long, value_enum)]
+    pub identity: Option<IdentityArg>,
 }
 
 #[derive(Debug, Args)]
@@ -168,6 +221,10 @@ pub struct SiteAddArgs {
     /// The site's IANA time zone, for dates and time buckets in reports.
     #[arg(long, default_value = "UTC", value_name = "TZ")]
     pub timezone: String,
+
+    /// How visitors are identified (default: cookieless).
+    #[arg(long, value_enum)]
+    pub identity: Option<IdentityArg>,
 
     /// Print JSON instead of text.
     #[arg(long)]

@@ -714,6 +714,9 @@ fn sites_are_registered_with_a_write_key() {
     }
 }
 
+/// A browser's user agent, so the tracker endpoint does not take the tests for a bot.
+const BROWSER: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0";
+
 /// Sends one HTTP/1.1 request and returns (status, body).
 fn http(
     addr: &str,
@@ -730,7 +733,7 @@ fn http(
         .unwrap_or_default();
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-ndjson\r\nContent-Length: {}\r\n{auth}Connection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: {BROWSER}\r\nContent-Type: application/x-ndjson\r\nContent-Length: {}\r\n{auth}Connection: close\r\n\r\n{body}",
         body.len()
     )?;
     let mut out = String::new();
@@ -854,6 +857,53 @@ fn acknowledged_events_survive_kill_9() {
     assert_eq!(http(&addr, "GET", "/healthz", None, "").unwrap().0, 200);
     child.kill().unwrap();
     child.wait().unwrap();
+    // The tracker's endpoint: single events, each acknowledged one stored once.
+    let (mut child, addr) = start_server(&data, &["--per-ip-rate", "0"]);
+    let sender = {
+        let addr = addr.clone();
+        std::thread::spawn(move || {
+            let mut acked = Vec::new();
+            for n in 0..100_000u64 {
+                let body = format!(
+                    "{{\"site\":\"shop.example\",\"name\":\"tick\",\"url\":\"https://shop.example/\",\"props\":{{\"n\":{n}}}}}"
+                );
+                match http(&addr, "POST", "/api/v1/event", None, &body) {
+                    Ok((202, _)) => acked.push(n),
+                    Ok((s, body)) => panic!("event {n}: {s} {body}"),
+                    Err(_) => break,
+                }
+            }
+            acked
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let acked = sender.join().unwrap();
+    assert!(!acked.is_empty(), "no tracker event was acknowledged");
+    let out = ok(
+        &data,
+        &[
+            "export",
+            "--format",
+            "ndjson",
+            "--out",
+            "-",
+            "--events-only",
+        ],
+    );
+    let mut ticks = std::collections::HashMap::<u64, u32>::new();
+    for line in out.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        if v["name"] == "tick" {
+            *ticks
+                .entry(v["props"]["n"].as_f64().unwrap() as u64)
+                .or_default() += 1;
+        }
+    }
+    for n in &acked {
+        assert_eq!(ticks.get(n), Some(&1), "acknowledged tracker event {n}");
+    }
     // A configuration file sets the limits: a batch over `max_batch` is refused.
     let conf = dir.write("cairn.toml", "[limits]\nmax_batch = 2\n");
     let (mut child, addr) = start_server(&data, &["--config", conf.to_str().unwrap()]);

@@ -7,6 +7,10 @@
 //!
 //! API keys are random (256 bits), shown once when created, and stored only as their
 //! SHA-256 hash and a short prefix that identifies them in listings.
+//!
+//! The server's daily salts for cookieless visitor ids live here too ([`Meta::salt`]):
+//! one random 256-bit salt per UTC day, created on first use; older salts are deleted
+//! when a new day's salt is made, so yesterday's visitor ids can never be recomputed.
 
 use std::path::{Path, PathBuf};
 
@@ -84,6 +88,40 @@ pub struct Site {
     pub timezone: String,
     /// When it was registered (ms).
     pub created_ms: i64,
+    /// How the server identifies the site's visitors.
+    pub identity: Identity,
+}
+
+/// How the ingestion server derives a visitor id for a site's browser events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Identity {
+    /// A hash of a daily salt, the site, the IP address and the user agent: no cookie, no
+    /// storage in the browser; a visitor is recognised within one UTC day only.
+    #[default]
+    Cookieless,
+    /// A random id the tracker keeps in the browser's local storage (the site asks its
+    /// visitors' consent), so journeys over several days are joined. Events without the
+    /// id fall back to the cookieless hash.
+    FirstParty,
+}
+
+impl Identity {
+    /// The name used in configuration and listings.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Identity::Cookieless => "cookieless",
+            Identity::FirstParty => "first-party",
+        }
+    }
+
+    /// Parses `cookieless` or `first-party`.
+    pub fn parse(s: &str) -> Option<Identity> {
+        match s {
+            "cookieless" => Some(Identity::Cookieless),
+            "first-party" => Some(Identity::FirstParty),
+            _ => None,
+        }
+    }
 }
 
 /// What a key may do.
@@ -141,6 +179,13 @@ const MIGRATIONS: &[&str] = &[
         prefix TEXT NOT NULL,
         hash BLOB NOT NULL UNIQUE,
         created_ms INTEGER NOT NULL
+    );",
+    // 2: visitor identity per site; daily salts for cookieless visitor ids.
+    "ALTER TABLE sites ADD COLUMN identity TEXT NOT NULL DEFAULT 'cookieless'
+        CHECK (identity IN ('cookieless', 'first-party'));
+    CREATE TABLE salts (
+        day INTEGER PRIMARY KEY,
+        salt BLOB NOT NULL
     );",
 ];
 
@@ -250,17 +295,24 @@ impl Meta {
     }
 
     /// Writes a consistent copy of the database into directory `dest` (SQLite's
-    /// `VACUUM INTO`), for snapshots.
+    /// `VACUUM INTO`), for snapshots. The copy holds no salt: a snapshot cannot be used
+    /// to recompute visitor ids.
     pub fn copy_into(&self, dest: impl AsRef<Path>) -> Result<()> {
-        let target = dest.as_ref().join(FILE);
-        let target = target.to_str().ok_or_else(|| MetaError::Io {
-            path: target.clone(),
+        let path = dest.as_ref().join(FILE);
+        let target = path.to_str().ok_or_else(|| MetaError::Io {
+            path: path.clone(),
             source: std::io::Error::other("the path is not UTF-8"),
         })?;
         self.conn
             .execute("VACUUM INTO ?1", params![target])
-            .map(|_| ())
-            .map_err(|e| self.err(e))
+            .map_err(|e| self.err(e))?;
+        let err = |source| MetaError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let copy = Connection::open(&path).map_err(err)?;
+        copy.execute("DELETE FROM salts", []).map_err(err)?;
+        Ok(())
     }
 
     /// Whether a data directory holds a metadata database.
@@ -314,6 +366,7 @@ impl Meta {
                 domain: domain.to_string(),
                 timezone: timezone.to_string(),
                 created_ms,
+                identity: Identity::Cookieless,
             },
             key,
         ))
@@ -338,16 +391,9 @@ impl Meta {
     pub fn site(&self, domain: &str) -> Result<Option<Site>> {
         self.conn
             .query_row(
-                "SELECT id, domain, timezone, created_ms FROM sites WHERE domain = ?1",
+                "SELECT id, domain, timezone, created_ms, identity FROM sites WHERE domain = ?1",
                 params![domain],
-                |r| {
-                    Ok(Site {
-                        id: r.get(0)?,
-                        domain: r.get(1)?,
-                        timezone: r.get(2)?,
-                        created_ms: r.get(3)?,
-                    })
-                },
+                site_row,
             )
             .optional()
             .map_err(|e| self.err(e))
@@ -357,18 +403,9 @@ impl Meta {
     pub fn sites(&self) -> Result<Vec<Site>> {
         let mut st = self
             .conn
-            .prepare("SELECT id, domain, timezone, created_ms FROM sites ORDER BY domain")
+            .prepare("SELECT id, domain, timezone, created_ms, identity FROM sites ORDER BY domain")
             .map_err(|e| self.err(e))?;
-        let rows = st
-            .query_map([], |r| {
-                Ok(Site {
-                    id: r.get(0)?,
-                    domain: r.get(1)?,
-                    timezone: r.get(2)?,
-                    created_ms: r.get(3)?,
-                })
-            })
-            .map_err(|e| self.err(e))?;
+        let rows = st.query_map([], site_row).map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|e| self.err(e))
     }
@@ -397,6 +434,88 @@ impl Meta {
             .map_err(|e| self.err(e))
     }
 
+    /// Sets how the site's visitors are identified.
+    pub fn set_identity(&mut self, domain: &str, identity: Identity) -> Result<()> {
+        let n = self
+            .conn
+            .execute(
+                "UPDATE sites SET identity = ?2 WHERE domain = ?1",
+                params![domain, identity.as_str()],
+            )
+            .map_err(|e| self.err(e))?;
+        if n == 0 {
+            return Err(MetaError::NoSuchSite(domain.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Sets the site's time zone.
+    pub fn set_timezone(&mut self, domain: &str, timezone: &str) -> Result<()> {
+        if timezone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(MetaError::BadTimeZone(timezone.to_string()));
+        }
+        let n = self
+            .conn
+            .execute(
+                "UPDATE sites SET timezone = ?2 WHERE domain = ?1",
+                params![domain, timezone],
+            )
+            .map_err(|e| self.err(e))?;
+        if n == 0 {
+            return Err(MetaError::NoSuchSite(domain.to_string()));
+        }
+        Ok(())
+    }
+
+    /// The salt of UTC day `day` (days since the Unix epoch), created if this is the
+    /// first use; every salt of an earlier day is deleted at the same time. Several
+    /// processes agree on the salt (the first to insert it wins). A salt asked for a day
+    /// older than the newest one stored is refused (`None`): it was deleted.
+    pub fn salt(&mut self, day: i64) -> Result<Option<[u8; 32]>> {
+        let path = self.path.clone();
+        let err = |source| MetaError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let newest: Option<i64> = tx
+            .query_row("SELECT max(day) FROM salts", [], |r| r.get(0))
+            .map_err(err)?;
+        if newest.is_some_and(|n| n > day) {
+            return Ok(None);
+        }
+        let mut fresh = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut fresh);
+        tx.execute(
+            "INSERT OR IGNORE INTO salts (day, salt) VALUES (?1, ?2)",
+            params![day, &fresh[..]],
+        )
+        .map_err(err)?;
+        tx.execute("DELETE FROM salts WHERE day < ?1", params![day])
+            .map_err(err)?;
+        let salt: Vec<u8> = tx
+            .query_row("SELECT salt FROM salts WHERE day = ?1", params![day], |r| {
+                r.get(0)
+            })
+            .map_err(err)?;
+        tx.commit().map_err(err)?;
+        let mut out = [0u8; 32];
+        if salt.len() == 32 {
+            out.copy_from_slice(&salt);
+        }
+        Ok(Some(out))
+    }
+
+    /// How many salts are stored (one, once the server has run today).
+    pub fn salt_count(&self) -> Result<i64> {
+        self.conn
+            .query_row("SELECT count(*) FROM salts", [], |r| r.get(0))
+            .map_err(|e| self.err(e))
+    }
+
     /// The site and scope of a key, if it is a valid key.
     pub fn check_key(&self, key: &str) -> Result<Option<(String, Scope)>> {
         self.conn
@@ -410,6 +529,17 @@ impl Meta {
             .map(|o| o.and_then(|(d, s)| Scope::parse(&s).map(|s| (d, s))))
             .map_err(|e| self.err(e))
     }
+}
+
+fn site_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Site> {
+    let identity: String = r.get(4)?;
+    Ok(Site {
+        id: r.get(0)?,
+        domain: r.get(1)?,
+        timezone: r.get(2)?,
+        created_ms: r.get(3)?,
+        identity: Identity::parse(&identity).unwrap_or_default(),
+    })
 }
 
 /// Characters of a key kept as its visible prefix (`cairn_w_` and 4 more).
@@ -498,11 +628,79 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut m = Meta::open(dir.path()).unwrap();
         let (_, key) = m.add_site("shop.example", "UTC").unwrap();
+        m.salt(20_000).unwrap();
         let dest = tempfile::tempdir().unwrap();
         m.copy_into(dest.path()).unwrap();
         let c = Meta::open(dest.path()).unwrap();
+        assert_eq!(c.salt_count().unwrap(), 0, "snapshots carry no salt");
         assert_eq!(c.sites().unwrap().len(), 1);
         assert!(c.check_key(&key).unwrap().is_some());
+    }
+
+    #[test]
+    fn identity_and_time_zone_can_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = Meta::open(dir.path()).unwrap();
+        m.add_site("shop.example", "UTC").unwrap();
+        assert_eq!(
+            m.site("shop.example").unwrap().unwrap().identity,
+            Identity::Cookieless
+        );
+        m.set_identity("shop.example", Identity::FirstParty)
+            .unwrap();
+        m.set_timezone("shop.example", "Europe/Berlin").unwrap();
+        let s = m.site("shop.example").unwrap().unwrap();
+        assert_eq!(
+            (s.identity, s.timezone.as_str()),
+            (Identity::FirstParty, "Europe/Berlin")
+        );
+        assert!(matches!(
+            m.set_identity("nope.example", Identity::FirstParty),
+            Err(MetaError::NoSuchSite(_))
+        ));
+        assert!(matches!(
+            m.set_timezone("shop.example", "Nowhere/Land"),
+            Err(MetaError::BadTimeZone(_))
+        ));
+    }
+
+    #[test]
+    fn salts_rotate_and_old_ones_are_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = Meta::open(dir.path()).unwrap();
+        let a = m.salt(20_000).unwrap().unwrap();
+        assert_eq!(m.salt(20_000).unwrap().unwrap(), a, "stable within a day");
+        // A second process sees the same salt.
+        let mut other = Meta::open(dir.path()).unwrap();
+        assert_eq!(other.salt(20_000).unwrap().unwrap(), a);
+        let b = m.salt(20_001).unwrap().unwrap();
+        assert_ne!(a, b);
+        assert_eq!(m.salt_count().unwrap(), 1, "yesterday's salt is deleted");
+        assert_eq!(
+            m.salt(20_000).unwrap(),
+            None,
+            "a deleted salt never comes back"
+        );
+        assert_ne!(a, [0; 32]);
+    }
+
+    #[test]
+    fn version_1_databases_are_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let c = Connection::open(dir.path().join(FILE)).unwrap();
+            c.execute_batch(MIGRATIONS[0]).unwrap();
+            c.execute(
+                "INSERT INTO sites (domain, timezone, created_ms) VALUES ('old.example', 'UTC', 1)",
+                [],
+            )
+            .unwrap();
+            c.pragma_update(None, "user_version", 1).unwrap();
+        }
+        let m = Meta::open(dir.path()).unwrap();
+        assert_eq!(m.schema_version().unwrap(), MIGRATIONS.len() as i64);
+        let s = m.site("old.example").unwrap().unwrap();
+        assert_eq!(s.identity, Identity::Cookieless);
     }
 
     #[test]

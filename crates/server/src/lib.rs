@@ -1,6 +1,11 @@
 //! Cairn's HTTP server (`cairn serve`).
 //!
 //! * `GET /healthz` — the server is up and the store is open.
+//! * `GET /cairn.js` and `POST /api/v1/event` — the browser tracker and its endpoint
+//!   ([`tracker`]); `POST /api/event` — Plausible's event API ([`plausible`]);
+//!   `POST /v1/track|page|identify|batch` — the Segment tracking API ([`segment`]).
+//!   Browser events are enriched once, at ingest ([`enrich`], [`ingest`]), and get a
+//!   cookieless visitor id unless the site opted in to a first-party id ([`identity`]).
 //! * `POST /api/v1/batch` — the server-side ingestion API: Cairn records (events and
 //!   `identify` records, the NDJSON import format) as a JSON array or as NDJSON,
 //!   authenticated by a site's write key (`Authorization: Bearer cairn_w_…`). Every
@@ -14,7 +19,20 @@
 //! Requests are answered `503` with `Retry-After` when too many writes are waiting,
 //! rather than queued without bound.
 
-use std::net::SocketAddr;
+pub mod enrich;
+mod geoip;
+/// Writes a small MaxMind-format country database mapping IPv4 prefixes
+/// `([a, b, c, d], prefix length, country code)`, for tests and demos.
+#[doc(hidden)]
+pub use geoip::testdb::build as test_geoip_db;
+mod identity;
+mod ingest;
+mod plausible;
+mod ratelimit;
+mod segment;
+mod tracker;
+
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -22,7 +40,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use cairn_meta::{Meta, Scope};
@@ -40,6 +58,16 @@ pub struct Limits {
     pub max_batch: usize,
     /// Most write requests in flight at once; more are refused with 503.
     pub max_inflight_writes: usize,
+    /// Requests per second one client address may send to the open (keyless) endpoints
+    /// on average; 0 turns the limit off.
+    pub per_ip_rate: f64,
+    /// Burst allowed above `per_ip_rate`.
+    pub per_ip_burst: f64,
+    /// Events per second one site may store on average, on every endpoint; 0 turns the
+    /// limit off.
+    pub per_site_rate: f64,
+    /// Burst allowed above `per_site_rate`.
+    pub per_site_burst: f64,
 }
 
 impl Default for Limits {
@@ -48,8 +76,24 @@ impl Default for Limits {
             max_body: 8 << 20,
             max_batch: 10_000,
             max_inflight_writes: 64,
+            per_ip_rate: 50.0,
+            per_ip_burst: 500.0,
+            per_site_rate: 50_000.0,
+            per_site_burst: 200_000.0,
         }
     }
+}
+
+/// How the server treats clients, beyond limits.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// Request limits.
+    pub limits: Limits,
+    /// Take the client address from `X-Forwarded-For` / `X-Real-IP` (only behind a
+    /// reverse proxy that sets them).
+    pub trust_proxy: bool,
+    /// A MaxMind-format (`.mmdb`) country or city database, for the `country` field.
+    pub geoip: Option<std::path::PathBuf>,
 }
 
 /// Why a request was refused, for `/metrics`.
@@ -62,9 +106,11 @@ enum Reject {
     TooLarge,
     Overloaded,
     StoreError,
+    UnknownSite,
+    RateLimited,
 }
 
-const REJECTS: [(Reject, &str); 7] = [
+const REJECTS: [(Reject, &str); 9] = [
     (Reject::Unauthorized, "unauthorized"),
     (Reject::Forbidden, "forbidden"),
     (Reject::Malformed, "malformed"),
@@ -72,6 +118,8 @@ const REJECTS: [(Reject, &str); 7] = [
     (Reject::TooLarge, "too_large"),
     (Reject::Overloaded, "overloaded"),
     (Reject::StoreError, "store_error"),
+    (Reject::UnknownSite, "unknown_site"),
+    (Reject::RateLimited, "rate_limited"),
 ];
 
 /// Counters for `/metrics`.
@@ -80,7 +128,9 @@ struct Metrics {
     events: AtomicU64,
     identifies: AtomicU64,
     batches: AtomicU64,
-    rejected: [AtomicU64; 7],
+    rejected: [AtomicU64; 9],
+    bots: AtomicU64,
+    ignored: AtomicU64,
     write_micros: AtomicU64,
     writes: AtomicU64,
     in_flight: AtomicU64,
@@ -92,26 +142,44 @@ struct Metrics {
 /// ```toml
 /// listen = "0.0.0.0:8080"
 /// data = "/var/lib/cairn"
+/// trust_proxy = true                      # behind nginx, Caddy, a load balancer
+/// geoip = "/var/lib/GeoLite2-Country.mmdb"
 ///
 /// [limits]
 /// max_body = 8388608
 /// max_batch = 10000
 /// max_inflight_writes = 64
+/// per_ip_rate = 50
+/// per_ip_burst = 500
+/// per_site_rate = 50000
+/// per_site_burst = 200000
+///
+/// [[sites]]                               # registered (or updated) at start
+/// domain = "shop.example"
+/// timezone = "Europe/Berlin"
+/// identity = "first-party"                # or "cookieless" (the default)
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Address to listen on.
     pub listen: Option<SocketAddr>,
     /// Data directory.
     pub data: Option<std::path::PathBuf>,
+    /// Trust `X-Forwarded-For` / `X-Real-IP`.
+    pub trust_proxy: Option<bool>,
+    /// MaxMind-format database for countries.
+    pub geoip: Option<std::path::PathBuf>,
     /// Request limits.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// Sites to register (or bring up to date) when the server starts.
+    #[serde(default)]
+    pub sites: Vec<SiteConfig>,
 }
 
 /// The `[limits]` table.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsConfig {
     /// Largest request body (bytes).
@@ -120,13 +188,33 @@ pub struct LimitsConfig {
     pub max_batch: Option<usize>,
     /// Most write requests in flight.
     pub max_inflight_writes: Option<usize>,
+    /// Requests per second per client address on the open endpoints (0: off).
+    pub per_ip_rate: Option<f64>,
+    /// Burst above `per_ip_rate`.
+    pub per_ip_burst: Option<f64>,
+    /// Events per second per site (0: off).
+    pub per_site_rate: Option<f64>,
+    /// Burst above `per_site_rate`.
+    pub per_site_burst: Option<f64>,
+}
+
+/// A `[[sites]]` entry.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteConfig {
+    /// The site's domain.
+    pub domain: String,
+    /// IANA time zone (default UTC for a new site; unchanged for an existing one).
+    pub timezone: Option<String>,
+    /// `cookieless` (default) or `first-party`.
+    pub identity: Option<String>,
 }
 
 impl Config {
     /// Reads a configuration; errors name the field (and line).
     pub fn from_toml(text: &str) -> Result<Config, String> {
         let de = toml::Deserializer::parse(text).map_err(|e| e.to_string().trim().to_string())?;
-        serde_path_to_error::deserialize(de).map_err(|e| {
+        let c: Config = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
             let msg = e.into_inner().to_string();
             let msg = msg.trim();
@@ -135,24 +223,70 @@ impl Config {
             } else {
                 format!("{path}: {msg}")
             }
-        })
+        })?;
+        for (i, s) in c.sites.iter().enumerate() {
+            if let Some(id) = &s.identity
+                && cairn_meta::Identity::parse(id).is_none()
+            {
+                return Err(format!(
+                    "sites[{i}].identity: `{id}` is neither `cookieless` nor `first-party`"
+                ));
+            }
+        }
+        Ok(c)
     }
 
     /// The limits, defaults filled in.
     pub fn limits(&self) -> Result<Limits, String> {
         let d = Limits::default();
+        let c = &self.limits;
         let l = Limits {
-            max_body: self.limits.max_body.unwrap_or(d.max_body),
-            max_batch: self.limits.max_batch.unwrap_or(d.max_batch),
-            max_inflight_writes: self
-                .limits
-                .max_inflight_writes
-                .unwrap_or(d.max_inflight_writes),
+            max_body: c.max_body.unwrap_or(d.max_body),
+            max_batch: c.max_batch.unwrap_or(d.max_batch),
+            max_inflight_writes: c.max_inflight_writes.unwrap_or(d.max_inflight_writes),
+            per_ip_rate: c.per_ip_rate.unwrap_or(d.per_ip_rate),
+            per_ip_burst: c.per_ip_burst.unwrap_or(d.per_ip_burst),
+            per_site_rate: c.per_site_rate.unwrap_or(d.per_site_rate),
+            per_site_burst: c.per_site_burst.unwrap_or(d.per_site_burst),
         };
         if l.max_body == 0 || l.max_batch == 0 || l.max_inflight_writes == 0 {
-            return Err("limits: every limit must be at least 1".into());
+            return Err(
+                "limits: max_body, max_batch and max_inflight_writes must be at least 1".into(),
+            );
+        }
+        for (name, v) in [
+            ("per_ip_rate", l.per_ip_rate),
+            ("per_ip_burst", l.per_ip_burst),
+            ("per_site_rate", l.per_site_rate),
+            ("per_site_burst", l.per_site_burst),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(format!("limits.{name}: must be a number ≥ 0"));
+            }
         }
         Ok(l)
+    }
+
+    /// Registers the `[[sites]]` that are missing and brings the others' time zone and
+    /// identity mode up to date. Returns the write keys of the sites it created.
+    pub fn apply_sites(&self, meta: &mut Meta) -> Result<Vec<(String, String)>, String> {
+        let mut created = Vec::new();
+        for s in &self.sites {
+            let known = meta.site(&s.domain).map_err(|e| e.to_string())?;
+            if known.is_none() {
+                let tz = s.timezone.as_deref().unwrap_or("UTC");
+                let (_, key) = meta.add_site(&s.domain, tz).map_err(|e| e.to_string())?;
+                created.push((s.domain.clone(), key));
+            } else if let Some(tz) = &s.timezone {
+                meta.set_timezone(&s.domain, tz)
+                    .map_err(|e| e.to_string())?;
+            }
+            if let Some(id) = s.identity.as_deref().and_then(cairn_meta::Identity::parse) {
+                meta.set_identity(&s.domain, id)
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        Ok(created)
     }
 }
 
@@ -161,21 +295,58 @@ pub struct AppState {
     store: Arc<Store>,
     meta: Mutex<Meta>,
     limits: Limits,
+    settings: Settings,
     writes: Semaphore,
     metrics: Metrics,
+    sites: ingest::SiteCache,
+    salts: identity::Salts,
+    ip_limit: ratelimit::Limiter,
+    site_limit: ratelimit::Limiter,
+    geoip: Option<geoip::GeoIp>,
 }
 
 impl AppState {
-    /// State over an open store and site registry.
+    /// State over an open store and site registry, with default settings but `limits`.
     pub fn new(store: Arc<Store>, meta: Meta, limits: Limits) -> Arc<AppState> {
-        let writes = Semaphore::new(limits.max_inflight_writes.max(1));
-        Arc::new(AppState {
+        let settings = Settings {
+            limits,
+            ..Settings::default()
+        };
+        match AppState::with_settings(store, meta, settings) {
+            Ok(s) => s,
+            Err(e) => unreachable!("no GeoIP database to fail: {e}"),
+        }
+    }
+
+    /// State with every setting; fails when the GeoIP database cannot be read.
+    pub fn with_settings(
+        store: Arc<Store>,
+        meta: Meta,
+        settings: Settings,
+    ) -> Result<Arc<AppState>, String> {
+        let limits = settings.limits.clone();
+        let geoip = match &settings.geoip {
+            Some(p) => Some(geoip::GeoIp::open(p)?),
+            None => None,
+        };
+        Ok(Arc::new(AppState {
             store,
             meta: Mutex::new(meta),
+            writes: Semaphore::new(limits.max_inflight_writes.max(1)),
+            ip_limit: ratelimit::Limiter::new(limits.per_ip_rate, limits.per_ip_burst),
+            site_limit: ratelimit::Limiter::new(limits.per_site_rate, limits.per_site_burst),
             limits,
-            writes,
+            settings,
             metrics: Metrics::default(),
-        })
+            sites: ingest::SiteCache::default(),
+            salts: identity::Salts::default(),
+            geoip,
+        }))
+    }
+
+    /// The country of a client address, from the GeoIP database when there is one.
+    fn country(&self, ip: IpAddr) -> Option<String> {
+        self.geoip.as_ref()?.country(ip)
     }
 }
 
@@ -186,6 +357,19 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/api/v1/batch", post(batch))
+        .route("/cairn.js", get(tracker::script))
+        .route(
+            "/api/v1/event",
+            post(tracker::event).options(tracker::preflight),
+        )
+        .route(
+            "/api/event",
+            post(plausible::event).options(tracker::preflight),
+        )
+        .route("/v1/track", post(segment::track))
+        .route("/v1/page", post(segment::page))
+        .route("/v1/identify", post(segment::identify))
+        .route("/v1/batch", post(segment::batch))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }
@@ -199,7 +383,11 @@ fn error(status: StatusCode, message: impl Into<String>, details: Value) -> Resp
     (status, axum::Json(body)).into_response()
 }
 
-fn boxed(status: StatusCode, message: impl Into<String>, details: Value) -> Box<Response> {
+pub(crate) fn boxed(
+    status: StatusCode,
+    message: impl Into<String>,
+    details: Value,
+) -> Box<Response> {
     Box::new(error(status, message, details))
 }
 
@@ -240,6 +428,15 @@ async fn metrics(State(st): State<Arc<AppState>>) -> Response {
                 )
             })
             .collect(),
+    );
+    put(
+        "cairn_events_ignored_total",
+        "counter",
+        "Browser events answered but not stored, by reason.",
+        vec![
+            ("{reason=\"bot\"}".into(), m.bots.load(Relaxed)),
+            ("{reason=\"unsupported\"}".into(), m.ignored.load(Relaxed)),
+        ],
     );
     put(
         "cairn_writes_in_flight",
@@ -350,21 +547,34 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 async fn batch(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
     let t0 = std::time::Instant::now();
     let resp = batch_inner(&st, &headers, &body).await;
+    finish(&st, "/api/v1/batch", body.len(), t0, resp)
+}
+
+/// Logs an ingestion request and counts a refusal by its reason.
+fn finish(
+    st: &AppState,
+    endpoint: &'static str,
+    bytes: usize,
+    t0: std::time::Instant,
+    resp: Response,
+) -> Response {
     tracing::info!(
         target: "cairn::ingest",
-        endpoint = "/api/v1/batch",
+        endpoint,
         status = resp.status().as_u16(),
-        bytes = body.len(),
+        bytes,
         micros = t0.elapsed().as_micros() as u64,
-        "batch"
+        "ingest"
     );
     let reason = match resp.status() {
-        StatusCode::OK => None,
+        s if s.is_success() => None,
         StatusCode::UNAUTHORIZED => Some(Reject::Unauthorized),
         StatusCode::FORBIDDEN => Some(Reject::Forbidden),
         StatusCode::BAD_REQUEST => Some(Reject::Malformed),
         StatusCode::UNPROCESSABLE_ENTITY => Some(Reject::Invalid),
         StatusCode::PAYLOAD_TOO_LARGE => Some(Reject::TooLarge),
+        StatusCode::NOT_FOUND => Some(Reject::UnknownSite),
+        StatusCode::TOO_MANY_REQUESTS => Some(Reject::RateLimited),
         StatusCode::SERVICE_UNAVAILABLE if resp.headers().contains_key(header::RETRY_AFTER) => {
             Some(Reject::Overloaded)
         }
@@ -376,31 +586,43 @@ async fn batch(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Bytes)
     resp
 }
 
-async fn batch_inner(st: &Arc<AppState>, headers: &HeaderMap, body: &Bytes) -> Response {
-    let Some(key) = bearer(headers) else {
-        return error(
+/// The site of a write key, or the answer refusing it.
+fn key_site(st: &AppState, key: Option<&str>) -> Result<String, Box<Response>> {
+    let Some(key) = key else {
+        return Err(boxed(
             StatusCode::UNAUTHORIZED,
             "missing write key: send `Authorization: Bearer <write key>` (from `cairn site add`)",
             json!({}),
-        );
+        ));
     };
-    let site = {
-        let meta = match st.meta.lock() {
-            Ok(m) => m,
-            Err(p) => p.into_inner(),
-        };
-        match meta.check_key(key) {
-            Ok(Some((site, Scope::Write))) => site,
-            Ok(Some((_, Scope::Read))) => {
-                return error(
-                    StatusCode::FORBIDDEN,
-                    "this key may only read; use a write key",
-                    json!({}),
-                );
-            }
-            Ok(None) => return error(StatusCode::UNAUTHORIZED, "unknown write key", json!({})),
-            Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string(), json!({})),
-        }
+    let meta = match st.meta.lock() {
+        Ok(m) => m,
+        Err(p) => p.into_inner(),
+    };
+    match meta.check_key(key) {
+        Ok(Some((site, Scope::Write))) => Ok(site),
+        Ok(Some((_, Scope::Read))) => Err(boxed(
+            StatusCode::FORBIDDEN,
+            "this key may only read; use a write key",
+            json!({}),
+        )),
+        Ok(None) => Err(boxed(
+            StatusCode::UNAUTHORIZED,
+            "unknown write key",
+            json!({}),
+        )),
+        Err(e) => Err(boxed(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            e.to_string(),
+            json!({}),
+        )),
+    }
+}
+
+async fn batch_inner(st: &Arc<AppState>, headers: &HeaderMap, body: &Bytes) -> Response {
+    let site = match key_site(st, bearer(headers)) {
+        Ok(s) => s,
+        Err(r) => return *r,
     };
     let now = now_ms();
     let records = match parse_batch(body, now, st.limits.max_batch) {
@@ -417,44 +639,15 @@ async fn batch_inner(st: &Arc<AppState>, headers: &HeaderMap, body: &Bytes) -> R
             json!({}),
         );
     }
-    let Ok(permit) = st.writes.try_acquire() else {
-        let mut r = error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too many writes in flight: retry shortly",
-            json!({}),
-        );
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        return r;
-    };
-    let n = records.len();
-    let events = records
-        .iter()
-        .filter(|r| matches!(r, Record::Event(_)))
-        .count() as u64;
-    let store = Arc::clone(&st.store);
-    let m = &st.metrics;
-    m.in_flight.fetch_add(1, Relaxed);
-    let t0 = std::time::Instant::now();
-    let res = tokio::task::spawn_blocking(move || store.append(&records, now)).await;
-    m.in_flight.fetch_sub(1, Relaxed);
-    drop(permit);
-    match res {
-        Ok(Ok(())) => {
-            m.write_micros
-                .fetch_add(t0.elapsed().as_micros() as u64, Relaxed);
-            m.writes.fetch_add(1, Relaxed);
-            m.batches.fetch_add(1, Relaxed);
-            m.events.fetch_add(events, Relaxed);
-            m.identifies.fetch_add(n as u64 - events, Relaxed);
+    if let Err(r) = ingest::check_site_rate(st, &records) {
+        return *r;
+    }
+    match ingest::write_durably(st, records, now).await {
+        Ok(n) => {
+            st.metrics.batches.fetch_add(1, Relaxed);
             axum::Json(json!({ "accepted": n })).into_response()
         }
-        Ok(Err(e)) => error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("the store could not take the records: {e}"),
-            json!({}),
-        ),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string(), json!({})),
+        Err(r) => *r,
     }
 }
 
@@ -471,9 +664,12 @@ pub async fn serve_on(
     state: Arc<AppState>,
 ) -> std::io::Result<()> {
     let store = Arc::clone(&state.store);
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown())
-        .await?;
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown())
+    .await?;
     tokio::task::spawn_blocking(move || store.flush())
         .await
         .map_err(std::io::Error::other)?

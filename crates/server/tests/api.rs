@@ -164,6 +164,7 @@ async fn limits_give_precise_answers() {
         max_body: 2_000,
         max_batch: 3,
         max_inflight_writes: 1,
+        ..Limits::default()
     });
     let body = [EV; 4].join("\n");
     let (s, v) = post(&e, Some(&e.key), &body).await;

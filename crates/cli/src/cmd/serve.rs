@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use cairn_server::{AppState, Config};
+use cairn_server::{AppState, Config, Settings};
 use cairn_store::Options;
 
 use crate::cli::ServeArgs;
@@ -49,19 +49,45 @@ pub fn run(data: &Path, args: ServeArgs) -> Result<ExitCode> {
     if let Some(b) = args.max_batch {
         limits.max_batch = b.max(1);
     }
+    if let Some(r) = args.per_ip_rate {
+        anyhow::ensure!(
+            r.is_finite() && r >= 0.0,
+            "--per-ip-rate must be a number ≥ 0"
+        );
+        limits.per_ip_rate = r;
+    }
+    if let Some(r) = args.per_site_rate {
+        anyhow::ensure!(
+            r.is_finite() && r >= 0.0,
+            "--per-site-rate must be a number ≥ 0"
+        );
+        limits.per_site_rate = r;
+    }
     let listen = args
         .listen
         .or(config.listen)
         .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("a valid address"));
     let store = Arc::new(store::open_opts(data, Open::Create, Options::default())?);
-    let meta = cairn_meta::Meta::open(data).context("opening the site registry")?;
+    let mut meta = cairn_meta::Meta::open(data).context("opening the site registry")?;
+    for (site, key) in config
+        .apply_sites(&mut meta)
+        .map_err(|e| anyhow::anyhow!("configuration: sites: {e}"))?
+    {
+        println!("registered {site} from the configuration; write key: {key}");
+    }
     if meta.sites()?.is_empty() {
         eprintln!(
             "note: no site is registered yet, so every event will be refused: `cairn --data {} site add DOMAIN`",
             data.display()
         );
     }
-    let state = AppState::new(Arc::clone(&store), meta, limits);
+    let settings = Settings {
+        limits,
+        trust_proxy: args.trust_proxy || config.trust_proxy.unwrap_or(false),
+        geoip: args.geoip.or(config.geoip),
+    };
+    let state = AppState::with_settings(Arc::clone(&store), meta, settings)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -1,4 +1,5 @@
-//! `cairn site add DOMAIN` and `cairn site list`: the registered sites.
+//! `cairn site add DOMAIN`, `cairn site list` and `cairn site set DOMAIN`: the
+//! registered sites.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -14,17 +15,27 @@ pub fn run(data: &Path, cmd: SiteCommand) -> Result<ExitCode> {
     let mut meta = Meta::open(data).context("opening the site registry")?;
     match cmd {
         SiteCommand::Add(a) => {
-            let (site, key) = meta.add_site(&a.domain, &a.timezone)?;
+            let (mut site, key) = meta.add_site(&a.domain, &a.timezone)?;
+            if let Some(id) = a.identity {
+                meta.set_identity(&site.domain, id.into())?;
+                site.identity = id.into();
+            }
             if a.json {
                 let v = json!({
                     "site": site.domain,
                     "timezone": site.timezone,
+                    "identity": site.identity.as_str(),
                     "created": format_rfc3339_ms(site.created_ms),
                     "write_key": key,
                 });
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                println!("registered {} (time zone {})", site.domain, site.timezone);
+                println!(
+                    "registered {} (time zone {}, {} visitor ids)",
+                    site.domain,
+                    site.timezone,
+                    site.identity.as_str()
+                );
                 println!("write key: {key}");
                 println!("The key is shown only now: keep it where your servers can read it.");
             }
@@ -38,6 +49,7 @@ pub fn run(data: &Path, cmd: SiteCommand) -> Result<ExitCode> {
                     out.push(json!({
                         "site": s.domain,
                         "timezone": s.timezone,
+                        "identity": s.identity.as_str(),
                         "created": format_rfc3339_ms(s.created_ms),
                         "keys": keys.iter().map(|k| json!({
                             "prefix": k.prefix,
@@ -57,22 +69,43 @@ pub fn run(data: &Path, cmd: SiteCommand) -> Result<ExitCode> {
                     .unwrap_or(4)
                     .max(4);
                 println!(
-                    "{:<w$}  {:<20}  {:<24}  keys",
-                    "site", "time zone", "registered"
+                    "{:<w$}  {:<20}  {:<11}  {:<24}  keys",
+                    "site", "time zone", "identity", "registered"
                 );
                 for s in &sites {
                     let keys = meta.keys(&s.domain)?;
                     let prefixes: Vec<String> =
                         keys.iter().map(|k| format!("{}…", k.prefix)).collect();
                     println!(
-                        "{:<w$}  {:<20}  {:<24}  {}",
+                        "{:<w$}  {:<20}  {:<11}  {:<24}  {}",
                         s.domain,
                         s.timezone,
+                        s.identity.as_str(),
                         format_rfc3339_ms(s.created_ms),
                         prefixes.join(", ")
                     );
                 }
             }
+        }
+        SiteCommand::Set(a) => {
+            if a.timezone.is_none() && a.identity.is_none() {
+                anyhow::bail!("nothing to change: give --timezone or --identity");
+            }
+            if let Some(tz) = &a.timezone {
+                meta.set_timezone(&a.domain, tz)?;
+            }
+            if let Some(id) = a.identity {
+                meta.set_identity(&a.domain, id.into())?;
+            }
+            let s = meta
+                .site(&a.domain)?
+                .ok_or_else(|| anyhow::anyhow!("no site {}", a.domain))?;
+            println!(
+                "{}: time zone {}, {} visitor ids (a running server sees the change within a minute)",
+                s.domain,
+                s.timezone,
+                s.identity.as_str()
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -1,0 +1,472 @@
+//! What every ingestion endpoint shares: the client's address and user agent, the site
+//! registry cache, turning a browser event into a stored record (enrichment and visitor
+//! id), rate limits and the durable write.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use cairn_meta::Identity;
+use cairn_model::{Identify, Record, ValidationError};
+use cairn_model::{query_param, split_url};
+use serde_json::{Map, Value, json};
+
+use crate::enrich::{self, UserAgent};
+use crate::{AppState, boxed, error, identity};
+
+/// The longest user agent kept for parsing and hashing.
+const UA_MAX: usize = 1024;
+
+/// Who sent a request: the client's address (from the connection, or from the proxy's
+/// headers when `trust_proxy` is set) and its `User-Agent`.
+pub(crate) struct Client {
+    pub ip: IpAddr,
+    pub user_agent: String,
+    pub accept_language: String,
+}
+
+impl FromRequestParts<Arc<AppState>> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        st: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+        let ip = if st.settings.trust_proxy {
+            forwarded_ip(&parts.headers).unwrap_or(peer)
+        } else {
+            peer
+        };
+        let text = |h: header::HeaderName| {
+            let s = parts
+                .headers
+                .get(h)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            truncate(s, UA_MAX).to_string()
+        };
+        Ok(Client {
+            ip,
+            user_agent: text(header::USER_AGENT),
+            accept_language: text(header::ACCEPT_LANGUAGE),
+        })
+    }
+}
+
+/// The client address a trusted reverse proxy reports: the last `X-Forwarded-For` entry
+/// (the one the proxy itself added), else `X-Real-IP`.
+fn forwarded_ip(h: &HeaderMap) -> Option<IpAddr> {
+    if let Some(v) = h.get("x-forwarded-for").and_then(|v| v.to_str().ok())
+        && let Some(last) = v.rsplit(',').next()
+        && let Ok(ip) = last.trim().parse()
+    {
+        return Some(ip);
+    }
+    h.get("x-real-ip")?.to_str().ok()?.trim().parse().ok()
+}
+
+/// `s` cut to at most `max` bytes at a character boundary.
+pub(crate) fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// What the server needs to know of a registered site.
+#[derive(Debug, Clone)]
+pub(crate) struct SiteInfo {
+    pub identity: Identity,
+}
+
+/// The registered sites, cached: a known site is re-read after a minute (so a change
+/// of identity mode made with the CLI is seen), an unknown one after five seconds (so a
+/// site registered while the server runs is soon accepted, and a flood of events for
+/// unknown sites does not reach SQLite).
+#[derive(Default)]
+pub(crate) struct SiteCache {
+    map: RwLock<HashMap<String, (Option<SiteInfo>, Instant)>>,
+}
+
+const KNOWN_TTL: Duration = Duration::from_secs(60);
+const UNKNOWN_TTL: Duration = Duration::from_secs(5);
+const CACHE_MAX: usize = 10_000;
+
+impl SiteCache {
+    /// The site, if registered.
+    pub(crate) fn get(
+        &self,
+        st: &AppState,
+        domain: &str,
+    ) -> Result<Option<SiteInfo>, Box<Response>> {
+        let now = Instant::now();
+        if let Ok(map) = self.map.read()
+            && let Some((info, at)) = map.get(domain)
+        {
+            let ttl = if info.is_some() {
+                KNOWN_TTL
+            } else {
+                UNKNOWN_TTL
+            };
+            if now.duration_since(*at) < ttl {
+                return Ok(info.clone());
+            }
+        }
+        let found = {
+            let meta = match st.meta.lock() {
+                Ok(m) => m,
+                Err(p) => p.into_inner(),
+            };
+            meta.site(domain).map_err(|e| {
+                boxed(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("the site registry could not be read: {e}"),
+                    json!({}),
+                )
+            })?
+        };
+        let info = found.map(|s| SiteInfo {
+            identity: s.identity,
+        });
+        if let Ok(mut map) = self.map.write() {
+            if map.len() >= CACHE_MAX {
+                map.clear();
+            }
+            map.insert(domain.to_string(), (info.clone(), now));
+        }
+        Ok(info)
+    }
+}
+
+/// The answer for a site that is not registered.
+pub(crate) fn unknown_site(domain: &str) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        format!("no site `{domain}` is registered: add it with `cairn site add {domain}`"),
+        json!({ "site": domain }),
+    )
+}
+
+/// A browser-side event, as the tracker or a Plausible client reports it, before
+/// enrichment.
+#[derive(Debug, Default)]
+pub(crate) struct PageEvent {
+    pub site: String,
+    pub name: String,
+    pub url: String,
+    pub referrer: String,
+    pub props: Option<Value>,
+    pub revenue: Option<Value>,
+    pub screen: String,
+    pub language: String,
+    /// The tracker's first-party id, when the page sends one.
+    pub vid: Option<String>,
+    pub ts: i64,
+    /// `Some(user)` makes an identify record instead of an event.
+    pub identify: Option<String>,
+    /// A visitor id given by the sender (server-side pipelines); the URL may then be
+    /// empty.
+    pub visitor: Option<String>,
+    /// The user / lead id the sender knows the event by.
+    pub user: String,
+    /// Fields set by the sender that enrichment must not override (e.g. `utm_source`).
+    pub fields: Vec<(&'static str, String)>,
+}
+
+/// Whether `referrer_host` is the page's own site (the same host, or `www.` of it).
+fn is_internal(referrer_host: &str, page_host: &str) -> bool {
+    let strip = |h: &str| h.strip_prefix("www.").unwrap_or(h).to_string();
+    !referrer_host.is_empty() && strip(referrer_host) == strip(page_host)
+}
+
+/// Everything derived once per request from the client.
+pub(crate) struct Context<'a> {
+    pub client: &'a Client,
+    pub ua: UserAgent,
+    pub salt: [u8; 32],
+    pub country: Option<String>,
+}
+
+/// Turns a browser event into a record: the visitor id, the URL's parts and UTM
+/// fields, and — on pageviews only — the acquisition fields (referrer, source, channel;
+/// left out when the referrer is the site itself, so internal navigation does not
+/// overwrite where the session came from); device, browser and OS from the user agent;
+/// the country when a GeoIP database is configured.
+pub(crate) fn page_record(
+    ev: PageEvent,
+    site: &SiteInfo,
+    cx: &Context<'_>,
+    now: i64,
+) -> Result<Record, ValidationError> {
+    let visitor = match (&ev.visitor, &ev.vid, site.identity) {
+        (Some(v), _, _) => cairn_model::parse_visitor_id(v),
+        (None, Some(vid), Identity::FirstParty) if !vid.is_empty() => {
+            identity::first_party(&ev.site, vid)
+        }
+        _ => identity::cookieless(&cx.salt, &ev.site, cx.client.ip, &cx.client.user_agent),
+    };
+    if let Some(user) = ev.identify {
+        let rec = Record::Identify(Identify {
+            site: ev.site,
+            ts: ev.ts,
+            visitor,
+            user,
+        });
+        rec.validate(now)?;
+        return Ok(rec);
+    }
+    let page = if ev.url.is_empty() && ev.visitor.is_some() {
+        cairn_model::UrlParts::default()
+    } else {
+        split_url(&ev.url)
+            .filter(|p| !p.host.is_empty() || ev.visitor.is_some())
+            .ok_or_else(|| ValidationError::new("url", cairn_model::Reason::BadUrl))?
+    };
+    let mut m = Map::new();
+    m.insert("site".into(), ev.site.into());
+    m.insert("ts".into(), ev.ts.into());
+    m.insert("visitor".into(), visitor.into());
+    m.insert("name".into(), ev.name.clone().into());
+    if !ev.url.is_empty() {
+        m.insert("url".into(), ev.url.into());
+    }
+    if !ev.user.is_empty() {
+        m.insert("user".into(), ev.user.into());
+    }
+    for (k, v) in ev.fields {
+        if !v.is_empty() {
+            m.insert(k.into(), v.into());
+        }
+    }
+    if let Some(p) = ev.props {
+        m.insert("props".into(), p);
+    }
+    if let Some(r) = ev.revenue {
+        m.insert("revenue".into(), r);
+    }
+    if ev.name == "pageview" {
+        let ref_host = split_url(&ev.referrer).map(|p| p.host).unwrap_or_default();
+        if !is_internal(&ref_host, &page.host) {
+            let q = |k: &str| match m.get(k) {
+                Some(Value::String(s)) => s.clone(),
+                _ => query_param(&page.query, k).unwrap_or_default(),
+            };
+            let src = enrich::classify_source(
+                &ev.referrer,
+                &page.host,
+                &q("utm_source"),
+                &q("utm_medium"),
+            );
+            if !ev.referrer.is_empty() {
+                m.insert("referrer".into(), truncate(&ev.referrer, 2048).into());
+            }
+            m.insert("source".into(), truncate(&src.source, 64).into());
+            m.insert("channel".into(), src.channel.into());
+        }
+    }
+    let lang = if ev.language.is_empty() {
+        enrich::language_tag(&cx.client.accept_language)
+    } else {
+        enrich::language_tag(&ev.language)
+    };
+    for (k, v) in [
+        ("device", cx.ua.device),
+        ("browser", cx.ua.browser),
+        ("os", cx.ua.os),
+        ("screen", ev.screen.as_str()),
+        ("language", lang.as_str()),
+        ("country", cx.country.as_deref().unwrap_or("")),
+    ] {
+        if !v.is_empty() && !m.contains_key(k) {
+            m.insert(k.into(), v.into());
+        }
+    }
+    Record::from_value(&Value::Object(m), now, None)
+}
+
+/// Validates a screen size sent as `"WxH"`: kept when it is two numbers.
+pub(crate) fn screen_of(s: &str) -> String {
+    match s.split_once('x') {
+        Some((w, h)) => match (w.parse::<u32>(), h.parse::<u32>()) {
+            (Ok(w), Ok(h)) => enrich::screen_class(w, h),
+            _ => String::new(),
+        },
+        None => String::new(),
+    }
+}
+
+/// Answers `429` with `Retry-After` (whole seconds, at least 1).
+pub(crate) fn too_many_requests(what: &str, wait: Duration) -> Response {
+    let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+    let mut r = error(
+        StatusCode::TOO_MANY_REQUESTS,
+        format!("rate limit of {what} exceeded: retry in {secs} s"),
+        json!({}),
+    );
+    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
+}
+
+/// Applies the per-site event limit to a request's records.
+pub(crate) fn check_site_rate(st: &AppState, records: &[Record]) -> Result<(), Box<Response>> {
+    if !st.site_limit.enabled() {
+        return Ok(());
+    }
+    let now = Instant::now();
+    let mut counts: Vec<(&str, f64)> = Vec::new();
+    for r in records {
+        match counts.iter_mut().find(|(s, _)| *s == r.site()) {
+            Some((_, n)) => *n += 1.0,
+            None => counts.push((r.site(), 1.0)),
+        }
+    }
+    for (site, n) in counts {
+        st.site_limit
+            .take(site, n, now)
+            .map_err(|w| Box::new(too_many_requests(&format!("events for site `{site}`"), w)))?;
+    }
+    Ok(())
+}
+
+/// Applies the per-address request limit.
+pub(crate) fn check_ip_rate(st: &AppState, client: &Client) -> Result<(), Box<Response>> {
+    st.ip_limit
+        .take(client.ip, 1.0, Instant::now())
+        .map_err(|w| Box::new(too_many_requests("requests from this address", w)))
+}
+
+/// Stores records and waits until they are durable. `Err` is the answer to send:
+/// 503 with `Retry-After` when too many writes are in flight, or when the store fails.
+pub(crate) async fn write_durably(
+    st: &Arc<AppState>,
+    records: Vec<Record>,
+    now: i64,
+) -> Result<usize, Box<Response>> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let Ok(permit) = st.writes.try_acquire() else {
+        let mut r = error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many writes in flight: retry shortly",
+            json!({}),
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return Err(Box::new(r));
+    };
+    let n = records.len();
+    let events = records
+        .iter()
+        .filter(|r| matches!(r, Record::Event(_)))
+        .count() as u64;
+    let store = Arc::clone(&st.store);
+    let m = &st.metrics;
+    m.in_flight.fetch_add(1, Relaxed);
+    let t0 = Instant::now();
+    let res = tokio::task::spawn_blocking(move || store.append(&records, now)).await;
+    m.in_flight.fetch_sub(1, Relaxed);
+    drop(permit);
+    match res {
+        Ok(Ok(())) => {
+            m.write_micros
+                .fetch_add(t0.elapsed().as_micros() as u64, Relaxed);
+            m.writes.fetch_add(1, Relaxed);
+            m.events.fetch_add(events, Relaxed);
+            m.identifies.fetch_add(n as u64 - events, Relaxed);
+            Ok(n)
+        }
+        Ok(Err(e)) => Err(boxed(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the store could not take the records: {e}"),
+            json!({}),
+        )),
+        Err(e) => Err(boxed(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            e.to_string(),
+            json!({}),
+        )),
+    }
+}
+
+/// A `422` naming each invalid record; nothing was stored.
+pub(crate) fn invalid(errors: Vec<Value>) -> Response {
+    let n = errors.len();
+    let mut errors = errors;
+    errors.truncate(100);
+    error(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        format!("{n} invalid record(s): nothing was stored"),
+        json!({ "invalid": n, "errors": errors }),
+    )
+}
+
+/// A `400` for a body that is not UTF-8 JSON.
+pub(crate) fn parse_json(body: &[u8]) -> Result<Value, Box<Response>> {
+    let text = std::str::from_utf8(body).map_err(|e| {
+        boxed(
+            StatusCode::BAD_REQUEST,
+            format!("the body is not UTF-8 (at byte {})", e.valid_up_to()),
+            json!({}),
+        )
+    })?;
+    if text.trim().is_empty() {
+        return Err(boxed(
+            StatusCode::BAD_REQUEST,
+            "the body is empty",
+            json!({}),
+        ));
+    }
+    serde_json::from_str(text).map_err(|e| {
+        boxed(
+            StatusCode::BAD_REQUEST,
+            format!("the body is not JSON: {e}"),
+            json!({}),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_addresses() {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", "203.0.113.9, 10.0.0.1".parse().unwrap());
+        assert_eq!(forwarded_ip(&h), Some("10.0.0.1".parse().unwrap()));
+        let mut h = HeaderMap::new();
+        h.insert("x-real-ip", " 2001:db8::1 ".parse().unwrap());
+        assert_eq!(forwarded_ip(&h), Some("2001:db8::1".parse().unwrap()));
+        h.insert("x-forwarded-for", "garbage".parse().unwrap());
+        assert_eq!(forwarded_ip(&h), Some("2001:db8::1".parse().unwrap()));
+    }
+
+    #[test]
+    fn internal_referrers() {
+        assert!(is_internal("shop.example", "shop.example"));
+        assert!(is_internal("www.shop.example", "shop.example"));
+        assert!(!is_internal("", "shop.example"));
+        assert!(!is_internal("google.com", "shop.example"));
+    }
+
+    #[test]
+    fn screens_and_truncation() {
+        assert_eq!(screen_of("x"), "");
+        assert_eq!(screen_of("12xa"), "");
+        assert_eq!(truncate("héllo", 2), "h");
+    }
+}

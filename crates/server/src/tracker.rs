@@ -1,0 +1,332 @@
+//! The browser tracker's endpoint and script.
+//!
+//! * `GET /cairn.js` — the tracker (built from `tracker/`, embedded in the binary).
+//! * `POST /api/v1/event` — one event (a JSON object) or several (an array of up to
+//!   [`MAX_EVENTS`]), as `text/plain` (no CORS preflight) or `application/json`; open to
+//!   every origin (CORS). No key: the site must be registered, the visitor id is
+//!   derived by the server ([`crate::identity`]), the event is enriched once
+//!   ([`crate::ingest::page_record`]). All or nothing, durable before `202`.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use cairn_model::{Reason, ValidationError};
+use serde_json::{Value, json};
+
+use crate::ingest::{self, Client, Context, PageEvent};
+use crate::{AppState, error};
+
+/// Most events in one tracker request.
+pub const MAX_EVENTS: usize = 50;
+/// The oldest an event may be when the tracker finally sends it (its `age`).
+pub const MAX_AGE_MS: i64 = 86_400_000;
+
+/// The tracker script, built by `tracker/build.mjs`.
+pub(crate) const SCRIPT: &str = include_str!("../../../tracker/dist/cairn.js");
+
+/// `GET /cairn.js`.
+pub(crate) async fn script(headers: HeaderMap) -> Response {
+    let etag = format!("\"{:016x}\"", cairn_model::visitor_id_from_str(SCRIPT));
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag))
+    {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+    }
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                "text/javascript; charset=utf-8".to_string(),
+            ),
+            (header::CACHE_CONTROL, "public, max-age=3600".to_string()),
+            (header::ETAG, etag),
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*".to_string()),
+        ],
+        SCRIPT,
+    )
+        .into_response()
+}
+
+/// Adds the CORS headers of the open tracker endpoints.
+pub(crate) fn cors(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("POST, OPTIONS"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("Content-Type"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("86400"),
+    );
+    r
+}
+
+/// `OPTIONS` on a tracker endpoint: the CORS preflight.
+pub(crate) async fn preflight() -> Response {
+    cors(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /api/v1/event`.
+pub(crate) async fn event(
+    State(st): State<Arc<AppState>>,
+    client: Client,
+    body: Bytes,
+) -> Response {
+    let t0 = std::time::Instant::now();
+    let resp = event_inner(&st, &client, &body).await;
+    cors(crate::finish(&st, "/api/v1/event", body.len(), t0, resp))
+}
+
+async fn event_inner(st: &Arc<AppState>, client: &Client, body: &[u8]) -> Response {
+    if let Err(r) = ingest::check_ip_rate(st, client) {
+        return *r;
+    }
+    let v = match ingest::parse_json(body) {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    let items: Vec<&Value> = match &v {
+        Value::Array(a) => {
+            if a.len() > MAX_EVENTS {
+                return error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!(
+                        "{} events in one request; the tracker sends at most {MAX_EVENTS}",
+                        a.len()
+                    ),
+                    json!({}),
+                );
+            }
+            if a.is_empty() {
+                return error(StatusCode::BAD_REQUEST, "the batch is empty", json!({}));
+            }
+            a.iter().collect()
+        }
+        one => vec![one],
+    };
+    let now = crate::now_ms();
+    let mut events = Vec::with_capacity(items.len());
+    let mut errors = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        match page_event(item, now) {
+            Ok(e) => events.push(e),
+            Err(e) => errors.push(item_error(&v, i, &e)),
+        }
+    }
+    if !errors.is_empty() {
+        return ingest::invalid(errors);
+    }
+    ingest_page_events(st, client, &v, events, now, None).await
+}
+
+/// Enriches and stores browser events (tracker and Plausible endpoints): drops bots,
+/// checks the sites, the per-site limit, and writes durably. `country` overrides the
+/// GeoIP lookup.
+pub(crate) async fn ingest_page_events(
+    st: &Arc<AppState>,
+    client: &Client,
+    body: &Value,
+    events: Vec<PageEvent>,
+    now: i64,
+    country: Option<String>,
+) -> Response {
+    use std::sync::atomic::Ordering::Relaxed;
+    let ua = crate::enrich::parse_user_agent(&client.user_agent);
+    if ua.bot {
+        st.metrics.bots.fetch_add(events.len() as u64, Relaxed);
+        return (
+            StatusCode::ACCEPTED,
+            axum::Json(json!({ "accepted": 0, "ignored": events.len(), "reason": "bot" })),
+        )
+            .into_response();
+    }
+    let salt = match st.salts.get(&st.meta, now) {
+        Ok(s) => s,
+        Err(e) => {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("no visitor-id salt: {}", e.0),
+                json!({}),
+            );
+        }
+    };
+    let cx = Context {
+        client,
+        ua,
+        salt,
+        country: country.or_else(|| st.country(client.ip)),
+    };
+    let mut records = Vec::with_capacity(events.len());
+    let mut errors = Vec::new();
+    for (i, ev) in events.into_iter().enumerate() {
+        let site = match st.sites.get(st, &ev.site) {
+            Ok(Some(s)) => s,
+            Ok(None) => return ingest::unknown_site(&ev.site),
+            Err(r) => return *r,
+        };
+        match ingest::page_record(ev, &site, &cx, now) {
+            Ok(r) => records.push(r),
+            Err(e) => errors.push(item_error(body, i, &e)),
+        }
+    }
+    if !errors.is_empty() {
+        return ingest::invalid(errors);
+    }
+    if let Err(r) = ingest::check_site_rate(st, &records) {
+        return *r;
+    }
+    match ingest::write_durably(st, records, now).await {
+        Ok(n) => (StatusCode::ACCEPTED, axum::Json(json!({ "accepted": n }))).into_response(),
+        Err(r) => *r,
+    }
+}
+
+/// An error entry: `{"field", "reason"}`, with `"event": i` when the body is an array.
+pub(crate) fn item_error(body: &Value, i: usize, e: &ValidationError) -> Value {
+    if body.is_array() {
+        json!({ "event": i, "field": e.field, "reason": e.reason.to_string() })
+    } else {
+        json!({ "field": e.field, "reason": e.reason.to_string() })
+    }
+}
+
+fn text(obj: &serde_json::Map<String, Value>, k: &str) -> Result<String, ValidationError> {
+    match obj.get(k) {
+        None | Some(Value::Null) => Ok(String::new()),
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(other) => Err(ValidationError::new(
+            k,
+            Reason::WrongType {
+                expected: "a string",
+                found: json_type(other),
+            },
+        )),
+    }
+}
+
+pub(crate) fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn required(obj: &serde_json::Map<String, Value>, k: &str) -> Result<String, ValidationError> {
+    let s = text(obj, k)?;
+    if s.is_empty() {
+        return Err(ValidationError::new(k, Reason::Missing));
+    }
+    Ok(s)
+}
+
+/// Reads one tracker event (or identify) object.
+fn page_event(v: &Value, now: i64) -> Result<PageEvent, ValidationError> {
+    let Value::Object(obj) = v else {
+        return Err(ValidationError::new(
+            "event",
+            Reason::WrongType {
+                expected: "a JSON object",
+                found: json_type(v),
+            },
+        ));
+    };
+    for k in obj.keys() {
+        if !matches!(
+            k.as_str(),
+            "type"
+                | "site"
+                | "name"
+                | "url"
+                | "referrer"
+                | "props"
+                | "revenue"
+                | "screen"
+                | "language"
+                | "vid"
+                | "age"
+                | "user"
+        ) {
+            return Err(ValidationError::new(k.as_str(), Reason::UnknownField));
+        }
+    }
+    let age = match obj.get("age") {
+        None | Some(Value::Null) => 0,
+        Some(Value::Number(n)) => match n.as_i64() {
+            Some(a) if (0..=MAX_AGE_MS).contains(&a) => a,
+            _ => return Err(ValidationError::new("age", Reason::OutOfRange)),
+        },
+        Some(other) => {
+            return Err(ValidationError::new(
+                "age",
+                Reason::WrongType {
+                    expected: "a number of milliseconds",
+                    found: json_type(other),
+                },
+            ));
+        }
+    };
+    let site = required(obj, "site")?;
+    let vid = Some(text(obj, "vid")?).filter(|s| !s.is_empty());
+    if vid.as_ref().is_some_and(|s| s.len() > 128) {
+        return Err(ValidationError::new(
+            "vid",
+            Reason::TooLong {
+                max: 128,
+                len: vid.as_ref().map_or(0, String::len),
+            },
+        ));
+    }
+    let kind = text(obj, "type")?;
+    let ts = now - age;
+    match kind.as_str() {
+        "" | "event" => {}
+        "identify" => {
+            return Ok(PageEvent {
+                site,
+                vid,
+                ts,
+                identify: Some(required(obj, "user")?),
+                ..PageEvent::default()
+            });
+        }
+        other => {
+            return Err(ValidationError::new(
+                "type",
+                Reason::UnknownType(other.to_string()),
+            ));
+        }
+    }
+    if obj.contains_key("user") {
+        return Err(ValidationError::new("user", Reason::UnknownField));
+    }
+    Ok(PageEvent {
+        site,
+        name: required(obj, "name")?,
+        url: required(obj, "url")?,
+        referrer: text(obj, "referrer")?,
+        props: obj.get("props").filter(|p| !p.is_null()).cloned(),
+        revenue: obj.get("revenue").filter(|p| !p.is_null()).cloned(),
+        screen: ingest::screen_of(&text(obj, "screen")?),
+        language: text(obj, "language")?,
+        vid,
+        ts,
+        ..PageEvent::default()
+    })
+}
