@@ -132,7 +132,7 @@ pub struct ExportArgs {
     pub events_only: bool,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 pub struct ServeArgs {
     /// Configuration file (TOML; see docs/ingestion.md). Flags and environment
     /// variables override it.
@@ -303,6 +303,14 @@ pub struct DemoArgs {
     /// First day of traffic (a UTC date or RFC 3339 time; default: the --days days before today, UTC).
     #[arg(long, value_name = "DATE")]
     pub start: Option<TimeArg>,
+
+    /// Then register the demo sites and run the server on the store, ready to collect.
+    #[arg(long, conflicts_with = "generate")]
+    pub serve: bool,
+
+    /// With --serve: the address to listen on (default 127.0.0.1:8080).
+    #[arg(long, value_name = "ADDR", requires = "serve")]
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Args)]

@@ -14,8 +14,8 @@ use cairn_model::Record;
 use cairn_store::CompactionPolicy;
 
 use crate::args::{DAY_MS, now_ms};
-use crate::cli::DemoArgs;
-use crate::cmd::stats;
+use crate::cli::{DemoArgs, ServeArgs};
+use crate::cmd::{serve, stats};
 use crate::human;
 use crate::pipe;
 use crate::progress::{Progress, Unit};
@@ -55,7 +55,34 @@ pub fn run(data: &Path, args: DemoArgs) -> Result<ExitCode> {
                 start_ms,
                 days,
             };
-            fill_store(data, &cfg)
+            fill_store(data, &cfg, args.serve)?;
+            if !args.serve {
+                return Ok(ExitCode::SUCCESS);
+            }
+            let mut meta = cairn_meta::Meta::open(data).context("opening the site registry")?;
+            for site in SITES {
+                if meta.site(site)?.is_none() {
+                    meta.add_site(site, "UTC")?;
+                }
+            }
+            drop(meta);
+            let listen = args
+                .listen
+                .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("a valid address"));
+            println!(
+                "\nThe demo sites ({}) are registered. A page sends events with\n  \
+                 <script defer data-site=\"shop.example\" src=\"http://{listen}/cairn.js\"></script>\n\
+                 Stop the server (Ctrl-C) to query the store, e.g. cairn --data {} query --spec docs/examples/goals.json --defs docs/examples/shop.toml\n",
+                SITES.join(", "),
+                data.display()
+            );
+            serve::run(
+                data,
+                ServeArgs {
+                    listen: Some(listen),
+                    ..ServeArgs::default()
+                },
+            )
         }
     }
 }
@@ -145,7 +172,7 @@ fn write_file(cfg: &GenConfig, out: &Path) -> Result<ExitCode> {
 }
 
 /// `cairn demo`: fills an empty store.
-fn fill_store(data: &Path, cfg: &GenConfig) -> Result<ExitCode> {
+fn fill_store(data: &Path, cfg: &GenConfig, serving: bool) -> Result<()> {
     let store = store::open(data, Open::Create)?;
     let held = store.stats().context("reading the store's statistics")?;
     if held.events > 0 {
@@ -173,8 +200,11 @@ fn fill_store(data: &Path, cfg: &GenConfig) -> Result<ExitCode> {
     }
     stats::print_table(data, &store)?;
     store.close().context("closing the store")?;
+    if serving {
+        return Ok(());
+    }
     println!(
-        "\nThe dashboard is not built yet (`cairn serve` takes events through its API for now)."
+        "\nThe dashboard is not built yet: `cairn demo --serve` runs the server, ready to collect."
     );
     println!(
         "Analyse the demo from the command line, e.g. the shop's goals and its purchase funnel:\n  \
@@ -183,5 +213,5 @@ fn fill_store(data: &Path, cfg: &GenConfig) -> Result<ExitCode> {
          or export it for DuckDB or pandas: `cairn --data {d} export --out events.parquet`.",
         d = data.display()
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
