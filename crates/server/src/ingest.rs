@@ -14,6 +14,7 @@ use axum::response::Response;
 use cairn_meta::Identity;
 use cairn_model::{Identify, Record, ValidationError};
 use cairn_model::{query_param, split_url};
+use cairn_store::Store;
 use serde_json::{Map, Value, json};
 
 use crate::enrich::{self, UserAgent};
@@ -241,7 +242,7 @@ pub(crate) fn page_record(
     m.insert("visitor".into(), visitor.into());
     m.insert("name".into(), ev.name.clone().into());
     if !ev.url.is_empty() {
-        m.insert("url".into(), ev.url.into());
+        m.insert("url".into(), fit_query(&ev.url).into());
     }
     if !ev.user.is_empty() {
         m.insert("user".into(), ev.user.into());
@@ -297,6 +298,19 @@ pub(crate) fn page_record(
     Record::from_value(&Value::Object(m), now, None)
 }
 
+/// A page URL whose query string is longer than the stored query may be (2 KiB) keeps
+/// its first 2 KiB: browsers' URLs carry tracking blobs and state that would otherwise
+/// get the whole request refused. The fragment is dropped (it is never stored).
+fn fit_query(url: &str) -> String {
+    let url = url.split('#').next().unwrap_or(url);
+    match url.split_once('?') {
+        Some((head, q)) if q.len() > cairn_model::limits::URL_PART_MAX => {
+            format!("{head}?{}", truncate(q, cairn_model::limits::URL_PART_MAX))
+        }
+        _ => url.to_string(),
+    }
+}
+
 /// Validates a screen size sent as `"WxH"`: kept when it is two numbers.
 pub(crate) fn screen_of(s: &str) -> String {
     match s.split_once('x') {
@@ -350,6 +364,77 @@ pub(crate) fn check_ip_rate(st: &AppState, client: &Client) -> Result<(), Box<Re
         .map_err(|w| Box::new(too_many_requests("requests from this address", w)))
 }
 
+/// One request's records, waiting for the writer.
+struct Job {
+    records: Vec<Record>,
+    now: i64,
+    reply: tokio::sync::oneshot::Sender<Result<(), String>>,
+}
+
+/// The durable writer: one thread that takes every request waiting, appends their
+/// records to the store together (one write, one fsync) and then answers each. Under
+/// load a round carries many requests, so a single-event request costs a share of an
+/// fsync and no thread of its own.
+pub(crate) struct Writer {
+    tx: std::sync::mpsc::SyncSender<Job>,
+}
+
+/// Most records one writer round appends.
+const ROUND_MAX: usize = 100_000;
+
+impl Writer {
+    /// Starts the writer thread; it stops when the writer is dropped.
+    pub(crate) fn start(store: &Arc<Store>, queue: usize) -> Writer {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(queue.max(1));
+        let store = Arc::downgrade(store);
+        let spawned = std::thread::Builder::new()
+            .name("cairn-writer".into())
+            .spawn(move || {
+                let mut next: Option<Job> = None;
+                loop {
+                    let first = match next.take() {
+                        Some(j) => j,
+                        None => match rx.recv() {
+                            Ok(j) => j,
+                            Err(_) => return,
+                        },
+                    };
+                    let mut n = first.records.len();
+                    let mut jobs = vec![first];
+                    while n < ROUND_MAX {
+                        match rx.try_recv() {
+                            Ok(j) if n + j.records.len() <= ROUND_MAX => {
+                                n += j.records.len();
+                                jobs.push(j);
+                            }
+                            Ok(j) => {
+                                next = Some(j);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    let now = jobs.iter().map(|j| j.now).max().unwrap_or(0);
+                    let mut all = Vec::with_capacity(n);
+                    for j in &mut jobs {
+                        all.append(&mut j.records);
+                    }
+                    let res = match store.upgrade() {
+                        Some(s) => s.append(&all, now).map_err(|e| e.to_string()),
+                        None => Err("the store is closed".to_string()),
+                    };
+                    for j in jobs {
+                        let _ = j.reply.send(res.clone());
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!(target: "cairn::ingest", error = %e, "cannot start the writer thread");
+        }
+        Writer { tx }
+    }
+}
+
 /// Stores records and waits until they are durable. `Err` is the answer to send:
 /// 503 with `Retry-After` when too many writes are in flight, or when the store fails.
 pub(crate) async fn write_durably(
@@ -373,15 +458,25 @@ pub(crate) async fn write_durably(
         .iter()
         .filter(|r| matches!(r, Record::Event(_)))
         .count() as u64;
-    let store = Arc::clone(&st.store);
     let m = &st.metrics;
     m.in_flight.fetch_add(1, Relaxed);
     let t0 = Instant::now();
-    let res = tokio::task::spawn_blocking(move || store.append(&records, now)).await;
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let sent = st.writer.tx.try_send(Job {
+        records,
+        now,
+        reply,
+    });
+    let res = match sent {
+        Ok(()) => answer
+            .await
+            .unwrap_or_else(|_| Err("the writer stopped".to_string())),
+        Err(_) => Err("the writer is not running".to_string()),
+    };
     m.in_flight.fetch_sub(1, Relaxed);
     drop(permit);
     match res {
-        Ok(Ok(())) => {
+        Ok(()) => {
             m.write_micros
                 .fetch_add(t0.elapsed().as_micros() as u64, Relaxed);
             m.writes.fetch_add(1, Relaxed);
@@ -389,14 +484,9 @@ pub(crate) async fn write_durably(
             m.identifies.fetch_add(n as u64 - events, Relaxed);
             Ok(n)
         }
-        Ok(Err(e)) => Err(boxed(
+        Err(e) => Err(boxed(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("the store could not take the records: {e}"),
-            json!({}),
-        )),
-        Err(e) => Err(boxed(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            e.to_string(),
             json!({}),
         )),
     }
@@ -461,6 +551,20 @@ mod tests {
         assert!(is_internal("www.shop.example", "shop.example"));
         assert!(!is_internal("", "shop.example"));
         assert!(!is_internal("google.com", "shop.example"));
+    }
+
+    #[test]
+    fn long_queries_are_cut() {
+        let q = "a".repeat(5000);
+        let u = fit_query(&format!("https://x.example/p?{q}#frag"));
+        assert_eq!(
+            u.len(),
+            "https://x.example/p?".len() + cairn_model::limits::URL_PART_MAX
+        );
+        assert_eq!(
+            fit_query("https://x.example/p?a=1#f"),
+            "https://x.example/p?a=1"
+        );
     }
 
     #[test]

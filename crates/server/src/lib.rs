@@ -303,6 +303,7 @@ pub struct AppState {
     ip_limit: ratelimit::Limiter,
     site_limit: ratelimit::Limiter,
     geoip: Option<geoip::GeoIp>,
+    writer: ingest::Writer,
 }
 
 impl AppState {
@@ -329,6 +330,7 @@ impl AppState {
             Some(p) => Some(geoip::GeoIp::open(p)?),
             None => None,
         };
+        let writer = ingest::Writer::start(&store, limits.max_inflight_writes);
         Ok(Arc::new(AppState {
             store,
             meta: Mutex::new(meta),
@@ -341,6 +343,7 @@ impl AppState {
             sites: ingest::SiteCache::default(),
             salts: identity::Salts::default(),
             geoip,
+            writer,
         }))
     }
 

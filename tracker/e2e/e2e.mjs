@@ -1,0 +1,696 @@
+// End-to-end test of the browser tracker against the real server, in Chromium.
+//
+//   node tracker/e2e/e2e.mjs target/debug/cairn
+//
+// Registers two sites in a fresh data directory, runs `cairn serve` on a free loopback
+// port, serves the test pages (tracker/e2e/site/) from a second origin (so the tracker's
+// requests are cross-origin, as in production), drives visitors through them with
+// Playwright, stops the server with SIGTERM and compares `cairn export` with the exact
+// events expected. Needs /usr/bin/chromium and tracker/node_modules (scripts/setup-browser).
+// Exits non-zero on the first failure; CAIRN_E2E_KEEP=1 keeps the data directory.
+import assert from "node:assert/strict";
+import { execFileSync, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import http from "node:http";
+import { tmpdir } from "node:os";
+import { dirname, extname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const SITE_DIR = join(HERE, "site");
+const CHROMIUM = process.env.CAIRN_CHROMIUM || "/usr/bin/chromium";
+const CHROMIUM_ARGS = [
+  "--headless=new",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+/** What the visitor types into forms: none of it may reach the server. */
+const SECRETS = {
+  fullname: "Alice Secret-Name",
+  email: "alice.secret@example.org",
+  company: "Secretcorp Holdings",
+  hidden: "hidden-token-value",
+  refine: "sandals-typed-in-search",
+  abandonEmail: "bob.private@example.net",
+  abandonPhone: "0171-5550199",
+  dnt: "dnt-typed-value",
+};
+
+const log = (...a) => console.log("[e2e]", ...a);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------------------------
+// Processes: the cairn binary and the test pages' server.
+
+const bin = process.argv[2] && resolve(process.argv[2]);
+if (!bin) {
+  console.error("usage: node tracker/e2e/e2e.mjs PATH/TO/cairn");
+  process.exit(2);
+}
+const data = mkdtempSync(join(tmpdir(), "cairn-e2e-"));
+const cleanups = [];
+
+function cairn(...args) {
+  try {
+    return execFileSync(bin, [...args, "--data", data], {
+      encoding: "utf8",
+      maxBuffer: 64 << 20,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+  } catch (e) {
+    throw new Error(`cairn ${args.join(" ")} failed: ${e.stderr || e.message}`);
+  }
+}
+
+/** Starts `cairn serve` on a free port; resolves to its origin once /healthz answers. */
+async function startCairn() {
+  const proc = spawn(bin, ["serve", "--listen", "127.0.0.1:0", "--data", data], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, CAIRN_LOG: process.env.CAIRN_LOG || "warn" },
+  });
+  let out = "";
+  let err = "";
+  proc.stdout.on("data", (c) => (out += c));
+  proc.stderr.on("data", (c) => (err += c));
+  const exited = new Promise((r) => proc.on("exit", (code, sig) => r({ code, sig })));
+  cleanups.push(() => proc.exitCode == null && proc.kill("SIGKILL"));
+  let origin;
+  for (let i = 0; i < 300 && !origin; i++) {
+    const m = /listening on (http:\/\/[\d.]+:\d+)/.exec(out);
+    if (m) origin = m[1];
+    else if (proc.exitCode != null) throw new Error(`cairn serve exited: ${err}${out}`);
+    else await sleep(50);
+  }
+  if (!origin) throw new Error(`cairn serve printed no address:\n${out}\n${err}`);
+  for (let i = 0; ; i++) {
+    try {
+      const r = await fetch(origin + "/healthz");
+      if (r.status === 200) break;
+    } catch {}
+    if (i > 200) throw new Error("cairn serve: /healthz never answered 200");
+    await sleep(50);
+  }
+  const metric = (text, name) =>
+    [...text.matchAll(new RegExp(`^${name}(\\{[^}]*\\})? (\\d+)$`, "gm"))].reduce((n, m) => n + +m[2], 0);
+  const counters = async () => {
+    const t = await (await fetch(origin + "/metrics")).text();
+    return {
+      stored: metric(t, "cairn_records_accepted_total"),
+      rejected: metric(t, "cairn_requests_rejected_total"),
+      ignored: metric(t, "cairn_events_ignored_total"),
+    };
+  };
+  return {
+    origin,
+    logs: () => out + err,
+    /**
+     * Waits until the server has stored exactly `n` records in all (its /metrics), and
+     * checks that none was refused or ignored and that no more arrive.
+     */
+    async expectStored(n, what) {
+      let c;
+      for (let i = 0; ; i++) {
+        c = await counters();
+        assert.equal(c.rejected, 0, `the server refused a request (${what}):\n${err}`);
+        assert.equal(c.ignored, 0, `the server ignored events, e.g. as a bot (${what})`);
+        if (c.stored >= n) break;
+        if (i > 400) assert.fail(`${what}: the server stored ${c.stored} records, ${n} expected`);
+        await sleep(25);
+      }
+      await sleep(150);
+      c = await counters();
+      assert.equal(c.stored, n, `${what}: the server stored more records than expected`);
+    },
+    /** SIGTERM, then waits for a clean exit. */
+    async stop() {
+      proc.kill("SIGTERM");
+      const { code, sig } = await Promise.race([
+        exited,
+        sleep(20000).then(() => ({ code: "timeout" })),
+      ]);
+      assert.equal(code, 0, `cairn serve did not exit cleanly on SIGTERM (code ${code}, signal ${sig}):\n${err}`);
+    },
+  };
+}
+
+const TYPES = { ".html": "text/html; charset=utf-8", ".webm": "video/webm" };
+
+/** Serves tracker/e2e/site/ with {{CAIRN}} and {{OTHER}} filled in; /shop/* is shop.html. */
+function startSite(vars) {
+  const srv = http.createServer((req, res) => {
+    try {
+      let path = new URL(req.url, "http://x").pathname;
+      if (path.startsWith("/shop/")) path = "/shop.html";
+      if (!/^\/[\w-]+\.(html|webm)$/.test(path)) return res.writeHead(404).end("not found");
+      const file = join(SITE_DIR, path.slice(1));
+      let body = readFileSync(file);
+      const type = TYPES[extname(file)];
+      if (type.startsWith("text/html")) {
+        body = Buffer.from(body.toString("utf8").replace(/\{\{(\w+)\}\}/g, (_, k) => vars[k]));
+      }
+      const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range || "");
+      if (range) {
+        const start = +range[1];
+        const end = range[2] ? Math.min(+range[2], body.length - 1) : body.length - 1;
+        res.writeHead(206, {
+          "Content-Type": type,
+          "Accept-Ranges": "bytes",
+          "Content-Range": `bytes ${start}-${end}/${body.length}`,
+          "Content-Length": end - start + 1,
+        });
+        return res.end(body.subarray(start, end + 1));
+      }
+      res.writeHead(200, { "Content-Type": type, "Accept-Ranges": "bytes", "Cache-Control": "no-store" });
+      res.end(body);
+    } catch (e) {
+      res.writeHead(404).end(String(e));
+    }
+  });
+  return new Promise((r) => srv.listen(0, "127.0.0.1", () => r(srv)));
+}
+
+// ---------------------------------------------------------------------------------
+// The browser: every request to the event endpoint is watched.
+
+class Traffic {
+  constructor() {
+    /** Event requests the browser made. */
+    this.total = 0;
+    /** The bodies the tracker made (see newContext). */
+    this.sent = [];
+    /** How they were sent (Playwright's resource types: "ping" for a beacon, "fetch"). */
+    this.kinds = new Set();
+    this.problems = [];
+  }
+  watch(context, endpoint) {
+    context.on("request", (req) => {
+      if (!req.url().startsWith(endpoint)) return;
+      if (req.method() === "OPTIONS") this.problems.push("a CORS preflight was sent: the tracker must send text/plain");
+      if (req.method() !== "POST") return;
+      this.total++;
+      this.kinds.add(req.resourceType());
+    });
+    context.on("requestfinished", async (req) => {
+      if (!req.url().startsWith(endpoint) || req.method() !== "POST") return;
+      const resp = await req.response().catch(() => null);
+      if (resp && resp.status() !== 202)
+        this.problems.push(`${req.postData()} -> ${resp.status()} ${await resp.text().catch(() => "")}`);
+    });
+    // (A beacon sent while the page unloads is reported as failed, net::ERR_ABORTED,
+    // though the browser still delivers it: the server's counters tell what arrived.)
+  }
+  check() {
+    assert.deepEqual(this.problems, [], "every event request is answered 202");
+  }
+}
+
+// ---------------------------------------------------------------------------------
+// Expected events, as steps: what one action of the visitor sends. Within a step the
+// order is free (one request, or requests sent at once); across steps it is by time.
+
+/** A compact, comparable form of a stored record. */
+function sig(r) {
+  if (r.type === "identify") return `identify user=${r.user}`;
+  const props = { ...(r.props || {}) };
+  if ("engaged_ms" in props && props.engaged_ms !== "*") {
+    assert.ok(Number.isInteger(props.engaged_ms) && props.engaged_ms >= 0, `engaged_ms is an integer: ${JSON.stringify(r)}`);
+    props.engaged_ms = "*";
+  }
+  const keys = Object.keys(props).sort();
+  const p = keys.length ? " " + keys.map((k) => `${k}=${JSON.stringify(props[k])}`).join(" ") : "";
+  const rev = r.revenue ? ` revenue=${r.revenue.amount}${r.revenue.currency}` : "";
+  return `${r.name} ${r.path || ""}${r.query ? "?" + r.query : ""}${p}${rev}`;
+}
+
+/** An expected event's signature (props as given; engaged_ms is always "*"). */
+function ev(name, url, props, rev) {
+  return sig({ name, path: url.split("?")[0], query: url.split("?")[1], props, revenue: rev });
+}
+
+/** Compares stored records with the expected steps: exact multiset, then order by time. */
+function compare(label, records, steps) {
+  const got = records.map(sig).sort();
+  const want = steps.flat().sort();
+  if (JSON.stringify(got) !== JSON.stringify(want)) {
+    const missing = [...want];
+    const extra = [];
+    for (const g of got) {
+      const i = missing.indexOf(g);
+      if (i >= 0) missing.splice(i, 1);
+      else extra.push(g);
+    }
+    assert.fail(`${label}: stored events differ from the expected ones\n  missing: ${JSON.stringify(missing, null, 2)}\n  unexpected: ${JSON.stringify(extra, null, 2)}`);
+  }
+  // Order: walk the records by time; each takes the first step still expecting it.
+  const slots = new Map();
+  steps.forEach((s, i) => s.forEach((g) => slots.set(g, [...(slots.get(g) || []), i])));
+  const byTime = records.map((r) => ({ r, t: Date.parse(r.ts) })).sort((a, b) => a.t - b.t);
+  let prev = { step: -1, t: 0 };
+  for (const { r, t } of byTime) {
+    const step = slots.get(sig(r)).shift();
+    assert.ok(
+      step >= prev.step || t === prev.t,
+      `${label}: ${sig(r)} (step ${step}, ${r.ts}) was stored after an event of step ${prev.step}`,
+    );
+    if (step >= prev.step) prev = { step, t };
+  }
+}
+
+// ---------------------------------------------------------------------------------
+
+async function main() {
+  log("data directory:", data);
+  const add = cairn("site", "add", "shop.example");
+  assert.match(add, /write key/i, "cairn site add prints a write key");
+  cairn("site", "add", "other.example", "--identity", "first-party");
+
+  const server = await startCairn();
+  cleanups.push(() => server.stop().catch(() => {}));
+  const endpoint = server.origin + "/api/v1/event";
+  log("cairn serve at", server.origin);
+
+  // The pages come from another origin; "localhost" (same port) is the outbound host.
+  const vars = { CAIRN: server.origin, OTHER: "" };
+  const site = await startSite(vars);
+  cleanups.push(() => site.close());
+  const port = site.address().port;
+  const base = `http://127.0.0.1:${port}`;
+  vars.OTHER = `http://localhost:${port}`;
+  log("test pages at", base);
+
+  // The tracker is served with CORS and is the committed bundle.
+  const js = await fetch(server.origin + "/cairn.js");
+  assert.equal(js.status, 200, "GET /cairn.js");
+  assert.match(js.headers.get("content-type") || "", /javascript/);
+  assert.equal(await js.text(), readFileSync(join(HERE, "..", "dist", "cairn.js"), "utf8"), "the server embeds tracker/dist/cairn.js");
+
+  // A regular desktop Chrome user agent: "HeadlessChrome" would be taken for a bot. Set
+  // for the whole browser (a context's override is not applied to the beacons a page
+  // sends while it unloads, which would make them another visitor).
+  const major = /(\d+)\./.exec(execFileSync(CHROMIUM, ["--version"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }))[1];
+  const userAgent = `Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/${major}.0.0.0 Safari/537.36`;
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: [...CHROMIUM_ARGS, `--user-agent=${userAgent}`] });
+  cleanups.push(() => browser.close().catch(() => {}));
+  const newContext = async (extra = {}) => {
+    const c = await browser.newContext({ viewport: { width: 1280, height: 720 }, locale: "en-GB", ...extra });
+    const t = new Traffic();
+    t.watch(c, endpoint);
+    // Playwright does not show a beacon's body: the page reports each text/plain Blob
+    // it makes (the tracker's request bodies) to the test.
+    await c.exposeBinding("__cairnSent", (_, body) => t.sent.push(body));
+    await c.addInitScript(() => {
+      const B = window.Blob;
+      window.Blob = class extends B {
+        constructor(parts, opts) {
+          super(parts, opts);
+          if (opts && opts.type === "text/plain") window.__cairnSent(parts.join(""));
+        }
+      };
+    });
+    const errors = [];
+    c.on("weberror", (e) => errors.push(String(e.error())));
+    // (A response refused by CORS shows as a console error.)
+    c.on("console", (m) => m.type() === "error" && !/favicon|404/.test(m.text()) && errors.push(m.text()));
+    return { c, t, errors };
+  };
+
+  // ---- Visitor 1, shop.example: everything the tracker captures ------------------
+  const A = await newContext();
+  const page = await A.c.newPage();
+  const steps = [];
+  // One action of a visitor, then the records it must have stored (`expected` may be
+  // a function, called after the action).
+  let total = 0;
+  const stepper = (list, traffic) => async (expected, action) => {
+    await action();
+    const want = typeof expected === "function" ? expected() : expected;
+    total += want.length;
+    await server.expectStored(total, `step ${list.length + 1}: ${JSON.stringify(want)}`);
+    traffic.check();
+    list.push(want);
+  };
+  const step = stepper(steps, A.t);
+  let hero;
+  await step(
+    () => [
+      ev("pageview", "/shop.html"),
+      ev("experiment_exposure", "/shop.html", { experiment: "hero", variant: hero }),
+      ev("queued_before_load", "/shop.html", { source: "queue" }),
+    ],
+    async () => {
+      await page.goto(`${base}/shop.html`, { referer: "https://www.google.com/" });
+      await page.waitForFunction(() => typeof window.cairn === "function" && !window.cairn.q);
+      hero = await page.evaluate(() => document.documentElement.dataset.hero);
+      assert.ok(["calm", "bold"].includes(hero), "the experiment callback ran with a variant");
+    },
+  );
+  // A CTA, clicked on a child element.
+  await step([ev("start_trial", "/shop.html", { plan: "pro", seats: "5" })], () => page.click("#cta-inner"));
+  // The form: three fields, typed into, one focused twice, then submitted.
+  await step(
+    [ev("form_start", "/shop.html", { form_id: "signup" }), ev("form_field", "/shop.html", { form_id: "signup", field: "fullname" })],
+    async () => {
+      await page.click("#f-name");
+      await page.keyboard.type(SECRETS.fullname);
+    },
+  );
+  await step([ev("form_field", "/shop.html", { form_id: "signup", field: "email" })], async () => {
+    await page.click("#f-email");
+    await page.keyboard.type(SECRETS.email);
+  });
+  await step([ev("form_field", "/shop.html", { form_id: "signup", field: "company" })], async () => {
+    await page.click("#f-company");
+    await page.keyboard.type(SECRETS.company);
+    await page.click("#f-company"); // the same field again: nothing new
+  });
+  await step([ev("form_submit", "/shop.html", { form_id: "signup" }), "identify user=lead-7"], () => page.click("#f-submit"));
+  // The video, played for real (a 4 s VP8 clip at double speed).
+  await step(
+    [
+      ev("video_play", "/shop.html", { video_id: "demo-video" }),
+      ...[25, 50, 75, 100].map((percent) => ev("video_progress", "/shop.html", { video_id: "demo-video", percent })),
+    ],
+    async () => {
+      await page.evaluate(() => {
+        const v = document.querySelector("video");
+        v.playbackRate = 2;
+        return v.play();
+      });
+      await page.waitForFunction(() => document.querySelector("video").ended, null, { timeout: 20000 });
+    },
+  );
+  await step([ev("share", "/shop.html", { network: "linkedin" })], () => page.click("#share"));
+  // A copy (Ctrl+C) of text selected inside a data-cairn-copy element.
+  await step([ev("copy", "/shop.html", { target: "promo-code" })], async () => {
+    await page.evaluate(() => getSelection().selectAllChildren(document.getElementById("promo-code")));
+    await page.keyboard.press("Control+C");
+  });
+  await sleep(600); // copies closer than 0.5 s count once
+  await step([ev("copy", "/shop.html", { target: "coupon" })], () => page.click("#copy-btn"));
+  await step(
+    [ev("file_download", "/shop.html", { url: `${base}/files/brochure.pdf`, ext: "pdf" })],
+    () => page.click("#download"),
+  );
+  // Scroll to half of the page (4 viewports tall): depth 50.
+  await step([], async () => {
+    await page.evaluate(() => window.scrollTo(0, 720));
+    await page.waitForFunction(() => window.scrollY === 720);
+    await sleep(100);
+  });
+  // SPA navigation (pushState; the app scrolls to the top: depth 25 on the new view).
+  await step(
+    [
+      ev("engagement", "/shop.html", { engaged_ms: "*" }),
+      ev("scroll", "/shop.html", { depth: 50 }),
+      ev("pageview", "/shop/pricing"),
+    ],
+    async () => {
+      await page.click("#spa");
+      await page.waitForFunction(() => location.pathname === "/shop/pricing" && window.scrollY === 0);
+      await sleep(100);
+    },
+  );
+  // replaceState within the same path: no pageview.
+  await step([], () => page.evaluate(() => history.replaceState({}, "", "/shop/pricing?tab=2")));
+  // A hash change is a new page view.
+  await step(
+    [
+      ev("engagement", "/shop/pricing", { engaged_ms: "*" }),
+      ev("scroll", "/shop/pricing", { depth: 25 }),
+      ev("pageview", "/shop/pricing?tab=2"),
+    ],
+    () => page.evaluate(() => (location.hash = "faq")),
+  );
+  // A search link (a full page load); forms are excluded on that page.
+  await step(
+    [
+      ev("engagement", "/shop/pricing?tab=2", { engaged_ms: "*" }),
+      ev("scroll", "/shop/pricing?tab=2", { depth: 25 }),
+      ev("pageview", "/search.html?q=boots&utm_source=e2e"),
+      ev("search", "/search.html?q=boots&utm_source=e2e", { query: "boots" }),
+    ],
+    async () => {
+      await Promise.all([page.waitForURL(/search\.html/), page.click("#to-search")]);
+      await page.waitForFunction(() => typeof window.cairn === "function");
+    },
+  );
+  await step([], async () => {
+    await page.click("#q");
+    await page.keyboard.type(SECRETS.refine);
+  });
+  // A second search, in the page (pushState): a control character and a query longer
+  // than the server takes (512 bytes) are cut, between code points.
+  const long = "/search.html?q=" + encodeURIComponent("a\u0001b" + "€".repeat(200));
+  await step(
+    [
+      ev("engagement", "/search.html?q=boots&utm_source=e2e", { engaged_ms: "*" }),
+      ev("scroll", "/search.html?q=boots&utm_source=e2e", { depth: 100 }),
+      ev("pageview", long),
+      ev("search", long, { query: "ab" + "€".repeat(168) }),
+    ],
+    () => page.evaluate((u) => history.pushState({}, "", u), long),
+  );
+  // A middle click on the outbound link counts (an auxclick event, as the browser sends
+  // it; dispatched, so that no tab opens); a right click does not.
+  await step([ev("outbound_click", long, { url: `${vars.OTHER}/elsewhere.html?from=search` })], () =>
+    page.evaluate(() => {
+      const a = document.getElementById("outbound");
+      for (const button of [1, 2]) a.dispatchEvent(new MouseEvent("auxclick", { button, bubbles: true, cancelable: true }));
+    }),
+  );
+  // An outbound link, followed for real: the click and the page leave both arrive.
+  await step(
+    [
+      ev("outbound_click", long, { url: `${vars.OTHER}/elsewhere.html?from=search` }),
+      ev("engagement", long, { engaged_ms: "*" }),
+      ev("scroll", long, { depth: 100 }),
+    ],
+    async () => {
+      await Promise.all([page.waitForURL(/elsewhere\.html/), page.click("#outbound")]);
+    },
+  );
+  // Back on the shop (a new page load): nothing in cookies or local storage without
+  // data-persist; the variant is kept for the tab session.
+  await step(
+    [
+      ev("pageview", "/shop.html"),
+      ev("experiment_exposure", "/shop.html", { experiment: "hero", variant: hero }),
+      ev("queued_before_load", "/shop.html", { source: "queue" }),
+    ],
+    async () => {
+      await page.goto(`${base}/shop.html`);
+      await page.waitForFunction(() => typeof window.cairn === "function" && !window.cairn.q);
+    },
+  );
+  assert.deepEqual(await A.c.cookies(), [], "no cookies");
+  const stored = await page.evaluate(() => ({
+    local: { ...localStorage },
+    session: { ...sessionStorage },
+    hero: document.documentElement.dataset.hero,
+  }));
+  assert.deepEqual(stored.local, {}, "no local storage without data-persist");
+  assert.deepEqual(stored.session, { cairn_exp_hero: hero }, "the variant is kept in session storage");
+  assert.equal(stored.hero, hero, "the variant is stable in the tab session");
+  await step(
+    [ev("engagement", "/shop.html", { engaged_ms: "*" }), ev("scroll", "/shop.html", { depth: 25 })],
+    () => page.goto(`${base}/elsewhere.html`),
+  );
+
+  // A second page: the visitor starts a form and leaves it (the tab is closed).
+  const page2 = await A.c.newPage();
+  await step([ev("pageview", "/abandon.html")], async () => {
+    await page2.goto(`${base}/abandon.html`);
+    await page2.waitForFunction(() => typeof window.cairn === "function");
+  });
+  await step(
+    [
+      ev("form_start", "/abandon.html", { form_id: "form-0" }),
+      ev("form_field", "/abandon.html", { form_id: "form-0", field: "email" }),
+      ev("form_field", "/abandon.html", { form_id: "form-0", field: "c-phone" }),
+    ],
+    async () => {
+      await page2.click("#c-email");
+      await page2.keyboard.type(SECRETS.abandonEmail);
+      await page2.click("#c-phone");
+      await page2.keyboard.type(SECRETS.abandonPhone);
+    },
+  );
+  await step(
+    [
+      ev("engagement", "/abandon.html", { engaged_ms: "*" }),
+      ev("scroll", "/abandon.html", { depth: 100 }),
+      ev("form_abandon", "/abandon.html", { form_id: "form-0", field: "c-phone" }),
+    ],
+    async () => {
+      await page2.close({ runBeforeUnload: true });
+      await sleep(300);
+    },
+  );
+  assert.deepEqual(A.errors, [], "no errors in the pages");
+
+  // ---- Do not track: nothing is sent at all --------------------------------------
+  const B = await newContext();
+  await B.c.addInitScript(() =>
+    Object.defineProperty(Navigator.prototype, "globalPrivacyControl", { get: () => true, configurable: true }),
+  );
+  const dnt = await B.c.newPage();
+  await dnt.goto(`${base}/dnt.html`);
+  await dnt.waitForFunction(() => typeof window.cairn === "function" && !window.cairn.q);
+  assert.ok(await dnt.evaluate(() => !!document.documentElement.dataset.hero), "experiments still call back under DNT");
+  await dnt.click("#cta");
+  await dnt.click("#d-email");
+  await dnt.keyboard.type(SECRETS.dnt);
+  await dnt.click("#spa");
+  await dnt.evaluate(() => cairn("event", "manual", { props: { a: 1 } }));
+  await dnt.close({ runBeforeUnload: true });
+  await sleep(300);
+  await server.expectStored(total, "the do-not-track page");
+  assert.equal(B.t.total, 0, "no request at all under do-not-track / GPC");
+  assert.deepEqual(B.errors, [], "no errors in the DNT page");
+
+  // ---- Visitor 2, other.example: first-party id, opt-out, revenue ----------------
+  // This browser has no navigator.sendBeacon: the tracker falls back to fetch (whose
+  // responses CORS lets the page read).
+  const C = await newContext();
+  await C.c.addInitScript(() => Object.defineProperty(Navigator.prototype, "sendBeacon", { value: undefined }));
+  const other = await C.c.newPage();
+  const osteps = [];
+  const ostep = stepper(osteps, C.t);
+  let vid;
+  let variant;
+  await ostep(
+    () => [ev("pageview", "/other.html"), ev("experiment_exposure", "/other.html", { experiment: "checkout", variant })],
+    async () => {
+      await other.goto(`${base}/other.html`);
+      await other.waitForFunction(() => typeof window.cairn === "function");
+      vid = await other.evaluate(() => localStorage.getItem("cairn_id"));
+      variant = await other.evaluate(() => document.documentElement.dataset.variant);
+    },
+  );
+  assert.match(vid || "", /^[0-9a-f]{24}$/, "data-persist keeps a random id in localStorage.cairn_id");
+  const variants = ["one-step", "two-step", "three-step"];
+  assert.equal(variant, variants[fnv1a(vid + "checkout") % variants.length], "the variant is variants[fnv1a(vid + key) % n]");
+  assert.ok(C.t.sent.length && C.t.sent.every((b) => b.includes(`"vid":"${vid}"`)), `every request carries the vid: ${C.t.sent}`);
+  await ostep([ev("signup_click", "/other.html", { step: "1" })], () => other.click("#cta"));
+  await ostep([], async () => {
+    await other.evaluate(() => cairn("optout"));
+    assert.equal(await other.evaluate(() => localStorage.getItem("cairn_optout")), "1");
+    await other.click("#cta");
+    await other.evaluate(() => cairn("event", "while_opted_out"));
+  });
+  await ostep([ev("signup_click", "/other.html", { step: "1" })], async () => {
+    await other.evaluate(() => cairn("optin"));
+    await other.click("#cta");
+  });
+  await ostep(
+    [ev("purchase", "/other.html", { plan: "pro", seats: 3, annual: true }, { amount: 49.5, currency: "EUR" })],
+    () =>
+      other.evaluate(() =>
+        cairn("event", "purchase", { props: { plan: "pro", seats: 3, annual: true }, revenue: { amount: 49.5, currency: "EUR" } }),
+      ),
+  );
+  await ostep([ev("engagement", "/other.html", { engaged_ms: "*" }), ev("scroll", "/other.html", { depth: 100 })], async () => {
+    await other.close({ runBeforeUnload: true });
+    await sleep(300);
+  });
+  assert.deepEqual(C.errors, [], "no errors in the other site's page");
+  assert.deepEqual([...A.t.kinds], ["ping"], "sent with navigator.sendBeacon");
+  assert.deepEqual([...C.t.kinds], ["fetch"], "sent with fetch where sendBeacon is missing");
+
+  // Every request body: the protocol's fields only, at most 50 records, no typed value.
+  const FIELDS = ["type", "site", "name", "url", "referrer", "props", "revenue", "screen", "language", "vid", "age", "user"];
+  const bodies = [...A.t.sent, ...C.t.sent];
+  assert.ok(bodies.length >= 20, "the tracker's request bodies were seen");
+  for (const b of bodies) {
+    const v = JSON.parse(b);
+    const recs = Array.isArray(v) ? v : [v];
+    assert.ok(recs.length >= 1 && recs.length <= 50, "1 to 50 records a request");
+    if (Array.isArray(v)) assert.ok(recs.length > 1, "a single record is sent as an object");
+    for (const r of recs) {
+      for (const k of Object.keys(r)) assert.ok(FIELDS.includes(k), `unknown field ${k} in ${b}`);
+      assert.ok(r.site && r.url, `site and url: ${b}`);
+      if (r.type === "identify") continue;
+      assert.match(r.screen, /^\d+x\d+$/, "screen");
+      assert.equal(r.language, "en-GB", "language");
+      assert.equal("referrer" in r, r.name === "pageview", `referrer only on pageviews: ${b}`);
+    }
+    for (const s of Object.values(SECRETS)) assert.ok(!b.includes(s), `a typed value was sent: ${s}`);
+  }
+
+  await browser.close();
+  await sleep(200);
+  await server.stop();
+  log("server stopped; exporting");
+
+  // ---- The store ----------------------------------------------------------------
+  const exp = (s) => {
+    const text = cairn("export", "--site", s, "--format", "ndjson", "--out", "-");
+    for (const v of Object.values(SECRETS)) assert.ok(!text.includes(v), `a typed value was stored: ${v}`);
+    return text.split("\n").filter(Boolean).map((l) => JSON.parse(l));
+  };
+  const shop = exp("shop.example");
+  const oth = exp("other.example");
+
+  for (const [label, recs] of [["shop.example", shop], ["other.example", oth]]) {
+    assert.ok(recs.length > 0, `${label}: events were stored`);
+    const visitors = new Set(recs.map((r) => r.visitor));
+    assert.equal(visitors.size, 1, `${label}: one visitor id for all of the visitor's events: ${[...visitors]}`);
+    for (const r of recs) {
+      assert.equal(r.site, label, "the site");
+      if (r.type === "identify") continue;
+      for (const k of ["browser", "os", "device"]) assert.ok(r[k], `${label}: ${k} is filled from the user agent: ${JSON.stringify(r)}`);
+      assert.match(r.host || "", /^127\.0\.0\.1(:\d+)?$/, `${label}: host`);
+    }
+  }
+  assert.notEqual(shop[0].visitor, oth[0].visitor, "the first-party visitor id differs from the cookieless one");
+  // The server derives the first-party visitor from the tracker's vid
+  // (crates/server/src/identity.rs: SHA-256("cairn-first-party\0" site "\0" vid), 64 bits LE).
+  const fp = createHash("sha256").update(`cairn-first-party\0other.example\0${vid}`).digest();
+  assert.equal(oth[0].visitor, Buffer.from(fp.subarray(0, 8)).reverse().toString("hex"), "the visitor id comes from the vid");
+  compare("shop.example", shop, steps);
+  compare("other.example", oth, osteps);
+
+  // Details the signatures leave out.
+  const first = shop.filter((r) => r.name === "pageview").sort((a, b) => Date.parse(a.ts) - Date.parse(b.ts));
+  assert.equal(first[0].referrer, "https://www.google.com/", "the first pageview keeps document.referrer");
+  assert.match(first[0].source || "", /google/i, "…and its source is classified");
+  assert.ok(!first[1].referrer, "an SPA pageview has no referrer");
+  assert.ok(!first[1].channel && !first[1].source, "internal navigation keeps no acquisition fields");
+  assert.ok(shop.some((r) => r.type === "identify" && r.user === "lead-7" && r.visitor === shop[0].visitor), "identify links the visitor to lead-7");
+  for (const r of [...shop, ...oth]) if (r.name) assert.ok(r.screen && r.language, `screen and language are stored: ${JSON.stringify(r)}`);
+  for (const r of [...shop, ...oth]) if (r.path) assert.ok(!/dnt/.test(r.path), "nothing from the DNT page");
+  assert.ok(!oth.some((r) => r.name === "while_opted_out"), "nothing while opted out");
+
+  log(`ok: ${shop.length} shop.example and ${oth.length} other.example records as expected`);
+}
+
+/** FNV-1a, 32 bits, over UTF-16 code units: the tracker's experiment hash. */
+function fnv1a(s) {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
+}
+
+let code = 0;
+try {
+  await main();
+} catch (e) {
+  code = 1;
+  console.error("[e2e] FAILED:", e && e.stack ? e.stack : e);
+}
+for (const c of cleanups.reverse()) {
+  try {
+    await c();
+  } catch {}
+}
+if (!process.env.CAIRN_E2E_KEEP) rmSync(data, { recursive: true, force: true });
+else console.error("[e2e] data kept in", data);
+process.exit(code);
