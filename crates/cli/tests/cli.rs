@@ -552,7 +552,7 @@ fn demo_fills_an_empty_store_once() {
     let data = dir.path("demo");
     let out = ok(&data, &["demo", "--events", "2000", "--days", "3"]);
     assert!(out.contains("generated 2,000 demo events"), "{out}");
-    assert!(out.contains("cairn serve"), "{out}");
+    assert!(out.contains("cairn demo --serve"), "{out}");
     let s = stats(&data);
     assert_eq!(s["events"], 2000);
     assert!(s["partitions"].as_u64().unwrap() <= 3);
@@ -560,6 +560,60 @@ fn demo_fills_an_empty_store_once() {
     let out = ok(&data, &["demo", "--events", "500"]);
     assert!(out.contains("already holds 2,000 events"), "{out}");
     assert_eq!(stats(&data)["events"], 2000);
+}
+
+#[test]
+fn demo_serve_is_ready_to_collect() {
+    use std::io::BufRead;
+    let dir = Dir::new();
+    let data = dir.path("demo");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .env_remove("CAIRN_DATA")
+        .env_remove("CAIRN_LISTEN")
+        .args([
+            "--data",
+            data.to_str().unwrap(),
+            "demo",
+            "--events",
+            "2000",
+            "--days",
+            "2",
+        ])
+        .args(["--serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = String::new();
+    let addr = loop {
+        let line = lines.next().expect("the demo printed no address").unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if let Some(rest) = line.strip_prefix("listening on http://") {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    assert!(seen.contains("data-site=\"shop.example\""), "{seen}");
+    let (status, body) = http(
+        &addr,
+        "POST",
+        "/api/v1/event",
+        None,
+        r#"{"site":"saas.example","name":"pageview","url":"https://saas.example/pricing"}"#,
+    )
+    .unwrap();
+    assert_eq!(status, 202, "{body}");
+    let (status, js) = http(&addr, "GET", "/cairn.js", None, "").unwrap();
+    assert_eq!(status, 200);
+    assert!(js.contains("/api/v1/event"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        stats(&data)["events"],
+        2001,
+        "the demo's events and the one collected"
+    );
 }
 
 /// A spec over the generated shop's week, with the given analysis.

@@ -401,6 +401,7 @@ impl Writer {
                     };
                     let mut n = first.records.len();
                     let mut jobs = vec![first];
+                    // Take every request already waiting, up to a round's worth.
                     while n < ROUND_MAX {
                         match rx.try_recv() {
                             Ok(j) if n + j.records.len() <= ROUND_MAX => {
@@ -414,17 +415,13 @@ impl Writer {
                             Err(_) => break,
                         }
                     }
-                    let now = jobs.iter().map(|j| j.now).max().unwrap_or(0);
-                    let mut all = Vec::with_capacity(n);
-                    for j in &mut jobs {
-                        all.append(&mut j.records);
-                    }
-                    let res = match store.upgrade() {
-                        Some(s) => s.append(&all, now).map_err(|e| e.to_string()),
-                        None => Err("the store is closed".to_string()),
-                    };
-                    for j in jobs {
-                        let _ = j.reply.send(res.clone());
+                    match store.upgrade() {
+                        Some(store) => round(&store, jobs, n),
+                        None => {
+                            for j in jobs {
+                                let _ = j.reply.send(Err("the store is closed".to_string()));
+                            }
+                        }
                     }
                 }
             });
@@ -432,6 +429,36 @@ impl Writer {
             tracing::error!(target: "cairn::ingest", error = %e, "cannot start the writer thread");
         }
         Writer { tx }
+    }
+}
+
+/// One writer round: the jobs' records appended together (one write, one fsync), each
+/// job answered. Requests are all or nothing each, not together: if the joint append
+/// fails, each job is tried alone and answered for itself.
+fn round(store: &Store, mut jobs: Vec<Job>, n: usize) {
+    if jobs.len() == 1 {
+        let j = jobs.remove(0);
+        let res = store.append(&j.records, j.now).map_err(|e| e.to_string());
+        let _ = j.reply.send(res);
+        return;
+    }
+    let now = jobs.iter().map(|j| j.now).max().unwrap_or(0);
+    let lens: Vec<usize> = jobs.iter().map(|j| j.records.len()).collect();
+    let mut all = Vec::with_capacity(n);
+    for j in &mut jobs {
+        all.append(&mut j.records);
+    }
+    if store.append(&all, now).is_ok() {
+        for j in jobs {
+            let _ = j.reply.send(Ok(()));
+        }
+        return;
+    }
+    let mut rest = all.into_iter();
+    for (j, len) in jobs.into_iter().zip(lens) {
+        let mine: Vec<Record> = rest.by_ref().take(len).collect();
+        let res = store.append(&mine, j.now).map_err(|e| e.to_string());
+        let _ = j.reply.send(res);
     }
 }
 
@@ -551,6 +578,57 @@ mod tests {
         assert!(is_internal("www.shop.example", "shop.example"));
         assert!(!is_internal("", "shop.example"));
         assert!(!is_internal("google.com", "shop.example"));
+    }
+
+    #[test]
+    fn a_bad_request_in_a_round_fails_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(
+            dir.path(),
+            cairn_store::Options {
+                background: false,
+                ..cairn_store::Options::default()
+            },
+        )
+        .unwrap();
+        let ev = |name: &str| {
+            Record::Event(cairn_model::Event::new(
+                "shop.example",
+                1_700_000_000_000,
+                7,
+                name,
+            ))
+        };
+        let mut answers = Vec::new();
+        let mut jobs = Vec::new();
+        for records in [vec![ev("a"), ev("b")], vec![ev("")], vec![ev("c")]] {
+            let (reply, rx) = tokio::sync::oneshot::channel();
+            jobs.push(Job {
+                records,
+                now: 1_700_000_000_000,
+                reply,
+            });
+            answers.push(rx);
+        }
+        round(&store, jobs, 4);
+        let got: Vec<bool> = answers
+            .into_iter()
+            .map(|mut rx| rx.try_recv().unwrap().is_ok())
+            .collect();
+        assert_eq!(got, [true, false, true]);
+        let mut names = Vec::new();
+        store
+            .for_each_event(|e| {
+                names.push(e.name().to_string());
+                Ok(())
+            })
+            .unwrap();
+        names.sort();
+        assert_eq!(
+            names,
+            ["a", "b", "c"],
+            "each good request once, nothing of the bad"
+        );
     }
 
     #[test]
