@@ -266,6 +266,9 @@ impl Meta {
             .map_err(err)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(err)?;
+        // Deleted rows (salts, keys) are overwritten, not left in free pages.
+        conn.pragma_update(None, "secure_delete", "ON")
+            .map_err(err)?;
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(err)?;
@@ -311,7 +314,10 @@ impl Meta {
             source,
         };
         let copy = Connection::open(&path).map_err(err)?;
+        copy.pragma_update(None, "secure_delete", "ON")
+            .map_err(err)?;
         copy.execute("DELETE FROM salts", []).map_err(err)?;
+        copy.execute_batch("VACUUM").map_err(err)?;
         Ok(())
     }
 
@@ -502,6 +508,13 @@ impl Meta {
             })
             .map_err(err)?;
         tx.commit().map_err(err)?;
+        if newest.is_some_and(|n| n < day) {
+            // The old salt's bytes may still sit in the write-ahead log: checkpoint it
+            // into the (securely deleted) database file and truncate the log.
+            self.conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                .map_err(|e| self.err(e))?;
+        }
         let mut out = [0u8; 32];
         if salt.len() == 32 {
             out.copy_from_slice(&salt);
@@ -633,6 +646,9 @@ mod tests {
         m.copy_into(dest.path()).unwrap();
         let c = Meta::open(dest.path()).unwrap();
         assert_eq!(c.salt_count().unwrap(), 0, "snapshots carry no salt");
+        let salt = m.salt(20_000).unwrap().unwrap();
+        let bytes = std::fs::read(dest.path().join(FILE)).unwrap();
+        assert!(!bytes.windows(32).any(|w| w == salt), "nor its bytes");
         assert_eq!(c.sites().unwrap().len(), 1);
         assert!(c.check_key(&key).unwrap().is_some());
     }
@@ -682,6 +698,16 @@ mod tests {
             "a deleted salt never comes back"
         );
         assert_ne!(a, [0; 32]);
+        // Nor do its bytes remain in the files.
+        drop(other);
+        for f in ["meta.sqlite", "meta.sqlite-wal"] {
+            if let Ok(bytes) = std::fs::read(dir.path().join(f)) {
+                assert!(
+                    !bytes.windows(32).any(|w| w == a),
+                    "yesterday's salt is still in {f}"
+                );
+            }
+        }
     }
 
     #[test]

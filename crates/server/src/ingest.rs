@@ -41,7 +41,9 @@ impl FromRequestParts<Arc<AppState>> for Client {
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| {
+                c.0.ip().to_canonical()
+            });
         let ip = if st.settings.trust_proxy {
             forwarded_ip(&parts.headers).unwrap_or(peer)
         } else {
@@ -66,13 +68,39 @@ impl FromRequestParts<Arc<AppState>> for Client {
 /// The client address a trusted reverse proxy reports: the last `X-Forwarded-For` entry
 /// (the one the proxy itself added), else `X-Real-IP`.
 fn forwarded_ip(h: &HeaderMap) -> Option<IpAddr> {
-    if let Some(v) = h.get("x-forwarded-for").and_then(|v| v.to_str().ok())
+    // The last header line: a proxy that appends its own line (HAProxy) comes after any
+    // line the client sent.
+    if let Some(v) = h
+        .get_all("x-forwarded-for")
+        .iter()
+        .next_back()
+        .and_then(|v| v.to_str().ok())
         && let Some(last) = v.rsplit(',').next()
-        && let Ok(ip) = last.trim().parse()
+        && let Some(ip) = parse_addr(last)
     {
         return Some(ip);
     }
-    h.get("x-real-ip")?.to_str().ok()?.trim().parse().ok()
+    parse_addr(h.get("x-real-ip")?.to_str().ok()?)
+}
+
+/// An address as proxies write it: `192.0.2.1`, `192.0.2.1:5000`, `2001:db8::1`,
+/// `[2001:db8::1]:5000`.
+fn parse_addr(s: &str) -> Option<IpAddr> {
+    let s = s.trim();
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Some(ip.to_canonical());
+    }
+    s.parse::<SocketAddr>().ok().map(|a| a.ip().to_canonical())
+}
+
+/// The key of an address's rate limit: IPv4 addresses alone, IPv6 by their /64 (one
+/// subscriber's allocation), so a client cannot dodge the limit by walking its own
+/// prefix.
+fn rate_key(ip: IpAddr) -> u128 {
+    match ip.to_canonical() {
+        IpAddr::V4(a) => u128::from(u32::from(a)),
+        IpAddr::V6(a) => (u128::from(a) >> 64) | (1 << 127),
+    }
 }
 
 /// `s` cut to at most `max` bytes at a character boundary.
@@ -107,12 +135,17 @@ const UNKNOWN_TTL: Duration = Duration::from_secs(5);
 const CACHE_MAX: usize = 10_000;
 
 impl SiteCache {
-    /// The site, if registered.
+    /// The site, if registered. A name that cannot be a site domain is answered
+    /// without a lookup and without a cache entry (so a flood of made-up names costs
+    /// neither SQLite nor memory).
     pub(crate) fn get(
         &self,
         st: &AppState,
         domain: &str,
     ) -> Result<Option<SiteInfo>, Box<Response>> {
+        if cairn_meta::check_domain(domain).is_err() {
+            return Ok(None);
+        }
         let now = Instant::now();
         if let Ok(map) = self.map.read()
             && let Some((info, at)) = map.get(domain)
@@ -241,15 +274,37 @@ pub(crate) fn page_record(
     m.insert("ts".into(), ev.ts.into());
     m.insert("visitor".into(), visitor.into());
     m.insert("name".into(), ev.name.clone().into());
+    // The URL's parts, cleaned rather than refused: a page cannot choose its URL's
+    // length or bytes, and refusing it would lose every automatic event on that page.
     if !ev.url.is_empty() {
-        m.insert("url".into(), fit_query(&ev.url).into());
+        for (k, v, max) in [
+            ("host", &page.host, cairn_model::limits::HOST_MAX),
+            ("path", &page.path, cairn_model::limits::URL_PART_MAX),
+            ("query", &page.query, cairn_model::limits::URL_PART_MAX),
+        ] {
+            let v = clean(v, max);
+            if !v.is_empty() {
+                m.insert(k.into(), v.into());
+            }
+        }
     }
     if !ev.user.is_empty() {
         m.insert("user".into(), ev.user.into());
     }
     for (k, v) in ev.fields {
+        let v = clean(&v, cairn_model::limits::UTM_MAX);
         if !v.is_empty() {
             m.insert(k.into(), v.into());
+        }
+    }
+    for k in UTM_KEYS {
+        if !m.contains_key(k)
+            && let Some(v) = query_param(&page.query, k)
+        {
+            let v = clean(&v, cairn_model::limits::UTM_MAX);
+            if !v.is_empty() {
+                m.insert(k.into(), v.into());
+            }
         }
     }
     if let Some(p) = ev.props {
@@ -298,17 +353,23 @@ pub(crate) fn page_record(
     Record::from_value(&Value::Object(m), now, None)
 }
 
-/// A page URL whose query string is longer than the stored query may be (2 KiB) keeps
-/// its first 2 KiB: browsers' URLs carry tracking blobs and state that would otherwise
-/// get the whole request refused. The fragment is dropped (it is never stored).
-fn fit_query(url: &str) -> String {
-    let url = url.split('#').next().unwrap_or(url);
-    match url.split_once('?') {
-        Some((head, q)) if q.len() > cairn_model::limits::URL_PART_MAX => {
-            format!("{head}?{}", truncate(q, cairn_model::limits::URL_PART_MAX))
-        }
-        _ => url.to_string(),
-    }
+const UTM_KEYS: [&str; 5] = [
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+];
+
+/// A value taken from a URL, made storable: control characters dropped, cut to `max`
+/// bytes at a character boundary.
+fn clean(v: &str, max: usize) -> String {
+    let v: String = if v.chars().any(char::is_control) {
+        v.chars().filter(|c| !c.is_control()).collect()
+    } else {
+        v.to_string()
+    };
+    truncate(&v, max).to_string()
 }
 
 /// Validates a screen size sent as `"WxH"`: kept when it is two numbers.
@@ -360,7 +421,7 @@ pub(crate) fn check_site_rate(st: &AppState, records: &[Record]) -> Result<(), B
 /// Applies the per-address request limit.
 pub(crate) fn check_ip_rate(st: &AppState, client: &Client) -> Result<(), Box<Response>> {
     st.ip_limit
-        .take(client.ip, 1.0, Instant::now())
+        .take(rate_key(client.ip), 1.0, Instant::now())
         .map_err(|w| Box::new(too_many_requests("requests from this address", w)))
 }
 
@@ -369,6 +430,27 @@ struct Job {
     records: Vec<Record>,
     now: i64,
     reply: tokio::sync::oneshot::Sender<Result<(), String>>,
+    /// The request's place among the writes in flight, held until it is answered (even
+    /// when its client went away meanwhile).
+    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// Counts the job in `cairn_writes_in_flight` until it is answered.
+    _gauge: Gauge,
+}
+
+/// One write in flight, for the gauge; decremented when dropped.
+struct Gauge(Arc<std::sync::atomic::AtomicU64>);
+
+impl Gauge {
+    fn new(g: &Arc<std::sync::atomic::AtomicU64>) -> Gauge {
+        g.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Gauge(Arc::clone(g))
+    }
+}
+
+impl Drop for Gauge {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// The durable writer: one thread that takes every request waiting, appends their
@@ -377,6 +459,7 @@ struct Job {
 /// fsync and no thread of its own.
 pub(crate) struct Writer {
     tx: std::sync::mpsc::SyncSender<Job>,
+    in_flight: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Most records one writer round appends.
@@ -384,10 +467,14 @@ const ROUND_MAX: usize = 100_000;
 
 impl Writer {
     /// Starts the writer thread; it stops when the writer is dropped.
-    pub(crate) fn start(store: &Arc<Store>, queue: usize) -> Writer {
+    pub(crate) fn start(
+        store: &Arc<Store>,
+        queue: usize,
+        in_flight: Arc<std::sync::atomic::AtomicU64>,
+    ) -> std::io::Result<Writer> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(queue.max(1));
         let store = Arc::downgrade(store);
-        let spawned = std::thread::Builder::new()
+        std::thread::Builder::new()
             .name("cairn-writer".into())
             .spawn(move || {
                 let mut next: Option<Job> = None;
@@ -424,11 +511,8 @@ impl Writer {
                         }
                     }
                 }
-            });
-        if let Err(e) = spawned {
-            tracing::error!(target: "cairn::ingest", error = %e, "cannot start the writer thread");
-        }
-        Writer { tx }
+            })?;
+        Ok(Writer { tx, in_flight })
     }
 }
 
@@ -470,7 +554,7 @@ pub(crate) async fn write_durably(
     now: i64,
 ) -> Result<usize, Box<Response>> {
     use std::sync::atomic::Ordering::Relaxed;
-    let Ok(permit) = st.writes.try_acquire() else {
+    let overloaded = || {
         let mut r = error(
             StatusCode::SERVICE_UNAVAILABLE,
             "too many writes in flight: retry shortly",
@@ -478,7 +562,10 @@ pub(crate) async fn write_durably(
         );
         r.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        return Err(Box::new(r));
+        Box::new(r)
+    };
+    let Ok(permit) = Arc::clone(&st.writes).try_acquire_owned() else {
+        return Err(overloaded());
     };
     let n = records.len();
     let events = records
@@ -486,22 +573,24 @@ pub(crate) async fn write_durably(
         .filter(|r| matches!(r, Record::Event(_)))
         .count() as u64;
     let m = &st.metrics;
-    m.in_flight.fetch_add(1, Relaxed);
     let t0 = Instant::now();
     let (reply, answer) = tokio::sync::oneshot::channel();
-    let sent = st.writer.tx.try_send(Job {
+    let job = Job {
         records,
         now,
         reply,
-    });
-    let res = match sent {
+        _permit: Some(permit),
+        _gauge: Gauge::new(&st.writer.in_flight),
+    };
+    let res = match st.writer.tx.try_send(job) {
         Ok(()) => answer
             .await
             .unwrap_or_else(|_| Err("the writer stopped".to_string())),
-        Err(_) => Err("the writer is not running".to_string()),
+        Err(std::sync::mpsc::TrySendError::Full(_)) => return Err(overloaded()),
+        Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {
+            Err("the writer is not running".to_string())
+        }
     };
-    m.in_flight.fetch_sub(1, Relaxed);
-    drop(permit);
     match res {
         Ok(()) => {
             m.write_micros
@@ -563,6 +652,14 @@ mod tests {
     #[test]
     fn forwarded_addresses() {
         let mut h = HeaderMap::new();
+        h.append("x-forwarded-for", "1.2.3.4".parse().unwrap());
+        h.append("x-forwarded-for", "198.51.100.1".parse().unwrap());
+        assert_eq!(
+            forwarded_ip(&h),
+            Some("198.51.100.1".parse().unwrap()),
+            "the proxy's own line"
+        );
+        let mut h = HeaderMap::new();
         h.insert("x-forwarded-for", "203.0.113.9, 10.0.0.1".parse().unwrap());
         assert_eq!(forwarded_ip(&h), Some("10.0.0.1".parse().unwrap()));
         let mut h = HeaderMap::new();
@@ -599,6 +696,7 @@ mod tests {
                 name,
             ))
         };
+        let gauge = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let mut answers = Vec::new();
         let mut jobs = Vec::new();
         for records in [vec![ev("a"), ev("b")], vec![ev("")], vec![ev("c")]] {
@@ -607,10 +705,18 @@ mod tests {
                 records,
                 now: 1_700_000_000_000,
                 reply,
+                _permit: None,
+                _gauge: Gauge::new(&gauge),
             });
             answers.push(rx);
         }
+        assert_eq!(gauge.load(std::sync::atomic::Ordering::Relaxed), 3);
         round(&store, jobs, 4);
+        assert_eq!(
+            gauge.load(std::sync::atomic::Ordering::Relaxed),
+            0,
+            "answered: out of the gauge"
+        );
         let got: Vec<bool> = answers
             .into_iter()
             .map(|mut rx| rx.try_recv().unwrap().is_ok())
@@ -632,16 +738,20 @@ mod tests {
     }
 
     #[test]
-    fn long_queries_are_cut() {
-        let q = "a".repeat(5000);
-        let u = fit_query(&format!("https://x.example/p?{q}#frag"));
+    fn url_values_are_cleaned() {
+        assert_eq!(clean("spring\nsale", 256), "springsale");
+        assert_eq!(clean(&"é".repeat(200), 255).len(), 254);
+        let key = |s: &str| rate_key(s.parse().unwrap());
+        assert_eq!(key("2001:db8::1"), key("2001:db8::ffff"));
+        assert_ne!(key("2001:db8::1"), key("2001:db8:0:1::1"));
+        assert_eq!(key("::ffff:192.0.2.1"), key("192.0.2.1"));
         assert_eq!(
-            u.len(),
-            "https://x.example/p?".len() + cairn_model::limits::URL_PART_MAX
+            parse_addr("[2001:db8::1]:443"),
+            Some("2001:db8::1".parse().unwrap())
         );
         assert_eq!(
-            fit_query("https://x.example/p?a=1#f"),
-            "https://x.example/p?a=1"
+            parse_addr("192.0.2.1:80"),
+            Some("192.0.2.1".parse().unwrap())
         );
     }
 

@@ -133,7 +133,7 @@ struct Metrics {
     ignored: AtomicU64,
     write_micros: AtomicU64,
     writes: AtomicU64,
-    in_flight: AtomicU64,
+    in_flight: Arc<AtomicU64>,
 }
 
 /// The server's configuration file (TOML). Every field is optional; command-line flags
@@ -296,7 +296,7 @@ pub struct AppState {
     meta: Mutex<Meta>,
     limits: Limits,
     settings: Settings,
-    writes: Semaphore,
+    writes: Arc<Semaphore>,
     metrics: Metrics,
     sites: ingest::SiteCache,
     salts: identity::Salts,
@@ -330,16 +330,22 @@ impl AppState {
             Some(p) => Some(geoip::GeoIp::open(p)?),
             None => None,
         };
-        let writer = ingest::Writer::start(&store, limits.max_inflight_writes);
+        let metrics = Metrics::default();
+        let writer = ingest::Writer::start(
+            &store,
+            limits.max_inflight_writes,
+            Arc::clone(&metrics.in_flight),
+        )
+        .map_err(|e| format!("cannot start the writer thread: {e}"))?;
         Ok(Arc::new(AppState {
             store,
             meta: Mutex::new(meta),
-            writes: Semaphore::new(limits.max_inflight_writes.max(1)),
+            writes: Arc::new(Semaphore::new(limits.max_inflight_writes.max(1))),
             ip_limit: ratelimit::Limiter::new(limits.per_ip_rate, limits.per_ip_burst),
             site_limit: ratelimit::Limiter::new(limits.per_site_rate, limits.per_site_burst),
             limits,
             settings,
-            metrics: Metrics::default(),
+            metrics,
             sites: ingest::SiteCache::default(),
             salts: identity::Salts::default(),
             geoip,
@@ -356,10 +362,9 @@ impl AppState {
 /// The routes.
 pub fn router(state: Arc<AppState>) -> Router {
     let limit = state.limits.max_body;
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
-        .route("/api/v1/batch", post(batch))
+    // The open endpoints (no key, any origin): CORS on every answer, including the
+    // extractors' own refusals, and a small body limit, since anyone may call them.
+    let open = Router::new()
         .route("/cairn.js", get(tracker::script))
         .route(
             "/api/v1/event",
@@ -369,12 +374,29 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/api/event",
             post(plausible::event).options(tracker::preflight),
         )
+        .layer(DefaultBodyLimit::max(limit.min(OPEN_BODY_MAX)))
+        .layer(axum::middleware::map_response(open_cors));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/batch", post(batch))
         .route("/v1/track", post(segment::track))
         .route("/v1/page", post(segment::page))
         .route("/v1/identify", post(segment::identify))
         .route("/v1/batch", post(segment::batch))
+        .route("/v1/screen", post(segment::unsupported))
+        .route("/v1/group", post(segment::unsupported))
+        .route("/v1/alias", post(segment::unsupported))
         .layer(DefaultBodyLimit::max(limit))
+        .merge(open)
         .with_state(state)
+}
+
+/// Largest body on the open endpoints: a tracker request is at most 50 small events.
+pub const OPEN_BODY_MAX: usize = 256 << 10;
+
+async fn open_cors(r: Response) -> Response {
+    tracker::cors(r)
 }
 
 /// A JSON error answer: `{"error": message, …details}`.
@@ -667,12 +689,26 @@ pub async fn serve_on(
     state: Arc<AppState>,
 ) -> std::io::Result<()> {
     let store = Arc::clone(&state.store);
+    // Rotate the visitor-id salt at midnight UTC even when no event arrives, so
+    // yesterday's salt does not outlive its day on a quiet server.
+    let rotation = {
+        let state = Arc::clone(&state);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                let st = Arc::clone(&state);
+                let _ = tokio::task::spawn_blocking(move || st.salts.get(&st.meta, now_ms())).await;
+            }
+        })
+    };
     axum::serve(
         listener,
         router(state).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown())
     .await?;
+    rotation.abort();
     tokio::task::spawn_blocking(move || store.flush())
         .await
         .map_err(std::io::Error::other)?

@@ -35,11 +35,18 @@ const MAX_DOMAINS: usize = 10;
 pub(crate) async fn event(
     State(st): State<Arc<AppState>>,
     client: Client,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
     let t0 = std::time::Instant::now();
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => {
+            let r = crate::error(e.status(), e.body_text(), serde_json::json!({}));
+            return crate::finish(&st, "/api/event", 0, t0, r);
+        }
+    };
     let resp = event_inner(&st, &client, &body).await;
-    tracker::cors(crate::finish(&st, "/api/event", body.len(), t0, resp))
+    crate::finish(&st, "/api/event", body.len(), t0, resp)
 }
 
 async fn event_inner(st: &Arc<AppState>, client: &Client, body: &[u8]) -> Response {

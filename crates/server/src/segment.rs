@@ -57,6 +57,21 @@ pub(crate) async fn identify(
     handle(st, c, h, b, Some("identify"), "/v1/identify").await
 }
 
+/// `POST /v1/screen`, `/v1/group`, `/v1/alias`: authenticated, accepted, not stored.
+pub(crate) async fn unsupported(
+    st: State<Arc<AppState>>,
+    uri: axum::http::Uri,
+    c: Client,
+    h: HeaderMap,
+    b: Bytes,
+) -> Response {
+    match uri.path() {
+        "/v1/screen" => handle(st, c, h, b, Some("screen"), "/v1/screen").await,
+        "/v1/group" => handle(st, c, h, b, Some("group"), "/v1/group").await,
+        _ => handle(st, c, h, b, Some("alias"), "/v1/alias").await,
+    }
+}
+
 /// `POST /v1/batch`.
 pub(crate) async fn batch(st: State<Arc<AppState>>, c: Client, h: HeaderMap, b: Bytes) -> Response {
     handle(st, c, h, b, None, "/v1/batch").await
@@ -172,6 +187,8 @@ async fn inner(
     let mut records = Vec::new();
     let mut errors = Vec::new();
     let mut ignored = 0u64;
+    let mut unsupported = 0u64;
+    let mut warnings: Vec<String> = Vec::new();
     let site_info = match st.sites.get(st, &site) {
         Ok(Some(s)) => s,
         Ok(None) => return ingest::unknown_site(&site),
@@ -180,10 +197,20 @@ async fn inner(
     for (prefix, msg, t) in messages {
         if matches!(t, "screen" | "group" | "alias") {
             ignored += 1;
+            unsupported += 1;
             continue;
         }
-        let ev = match message(&site, msg, batch_context, t, now) {
-            Ok(e) => e,
+        let mut notes = Vec::new();
+        let ev = match message(&site, msg, batch_context, t, now, &mut notes) {
+            Ok(Some(e)) => {
+                warnings.extend(notes.into_iter().map(|n| format!("{prefix}{n}")));
+                e
+            }
+            Ok(None) => {
+                ignored += 1;
+                unsupported += 1;
+                continue;
+            }
             Err(e) => {
                 errors.push(json!({"field": format!("{prefix}{}", e.field), "reason": e.reason.to_string()}));
                 continue;
@@ -239,17 +266,21 @@ async fn inner(
     }
     st.metrics
         .ignored
-        .fetch_add(ignored, std::sync::atomic::Ordering::Relaxed);
+        .fetch_add(unsupported, std::sync::atomic::Ordering::Relaxed);
     if records.is_empty() {
-        return axum::Json(json!({ "success": true, "accepted": 0, "ignored": ignored }))
-            .into_response();
+        return axum::Json(
+            json!({ "success": true, "accepted": 0, "ignored": ignored, "warnings": warnings }),
+        )
+        .into_response();
     }
     if let Err(r) = ingest::check_site_rate(st, &records) {
         return *r;
     }
     match ingest::write_durably(st, records, now).await {
-        Ok(n) => axum::Json(json!({ "success": true, "accepted": n, "ignored": ignored }))
-            .into_response(),
+        Ok(n) => axum::Json(
+            json!({ "success": true, "accepted": n, "ignored": ignored, "warnings": warnings }),
+        )
+        .into_response(),
         Err(r) => *r,
     }
 }
@@ -310,18 +341,41 @@ fn time(o: &Map<String, Value>, k: &str) -> Result<Option<i64>, ValidationError>
     }
 }
 
-/// Props from Segment `properties`, without the keys that became fields.
-fn props(p: &Map<String, Value>, skip: &[&str]) -> Map<String, Value> {
-    p.iter()
-        .filter(|(k, v)| !skip.contains(&k.as_str()) && !v.is_null())
-        .map(|(k, v)| {
-            let v = match v {
-                Value::Array(_) | Value::Object(_) => Value::String(v.to_string()),
-                v => v.clone(),
-            };
-            (k.clone(), v)
-        })
-        .collect()
+/// Props from Segment `properties`, without the keys that became fields. Nested values
+/// are kept as their JSON text; what Cairn cannot store (a nested value over the
+/// property length limit, properties past the 32nd) is left out and named in `notes`,
+/// rather than refusing a pipeline's whole batch for it.
+fn props(p: &Map<String, Value>, skip: &[&str], notes: &mut Vec<String>) -> Map<String, Value> {
+    let mut out = Map::new();
+    for (k, v) in p {
+        if skip.contains(&k.as_str()) || v.is_null() {
+            continue;
+        }
+        let v = match v {
+            Value::Array(_) | Value::Object(_) => {
+                let text = v.to_string();
+                if text.len() > cairn_model::limits::PROP_VALUE_MAX {
+                    notes.push(format!(
+                        "properties.{k}: {} bytes as JSON text, over {}: not stored",
+                        text.len(),
+                        cairn_model::limits::PROP_VALUE_MAX
+                    ));
+                    continue;
+                }
+                Value::String(text)
+            }
+            v => v.clone(),
+        };
+        if out.len() == cairn_model::limits::PROPS_MAX {
+            notes.push(format!(
+                "properties.{k}: more than {} properties: not stored",
+                cairn_model::limits::PROPS_MAX
+            ));
+            continue;
+        }
+        out.insert(k.clone(), v);
+    }
+    out
 }
 
 /// One Segment message as a page event (not yet enriched).
@@ -331,7 +385,8 @@ fn message(
     batch_context: Option<&Map<String, Value>>,
     kind: &str,
     now: i64,
-) -> Result<PageEvent, ValidationError> {
+    notes: &mut Vec<String>,
+) -> Result<Option<PageEvent>, ValidationError> {
     let anon = text(msg, "anonymousId", "anonymousId")?;
     let user = text(msg, "userId", "userId")?;
     if anon.is_empty() && user.is_empty() {
@@ -375,11 +430,12 @@ fn message(
         ..PageEvent::default()
     };
     if kind == "identify" {
+        // An anonymous identify (traits only) links nothing: accepted, not stored.
         if user.is_empty() {
-            return Err(ValidationError::new("userId", Reason::Missing));
+            return Ok(None);
         }
         ev.identify = Some(user);
-        return Ok(ev);
+        return Ok(Some(ev));
     }
     ev.user = user;
     ev.url = text(&page, "url", "context.page.url")?;
@@ -425,6 +481,7 @@ fn message(
                 &[
                     "url", "path", "referrer", "search", "title", "name", "category",
                 ],
+                notes,
             );
             for (k, v) in [("name", "page_name"), ("category", "page_category")] {
                 let s = text(msg, k, k)?;
@@ -441,7 +498,7 @@ fn message(
             if ev.name.is_empty() {
                 return Err(ValidationError::new("event", Reason::Missing));
             }
-            let p = props(&properties, &["revenue", "currency"]);
+            let p = props(&properties, &["revenue", "currency"], notes);
             if !p.is_empty() {
                 ev.props = Some(Value::Object(p));
             }
@@ -454,7 +511,16 @@ fn message(
             }
         }
     }
-    Ok(ev)
+    // A page URL that is not http(s) (an app's `file://` or `capacitor://` page) is left
+    // out rather than refusing the message.
+    if !ev.url.is_empty() && cairn_model::split_url(&ev.url).is_none() {
+        notes.push(format!(
+            "context.page.url: `{}` is not an http(s) URL or a path: not stored",
+            ingest::truncate(&ev.url, 100)
+        ));
+        ev.url.clear();
+    }
+    Ok(Some(ev))
 }
 
 #[cfg(test)]
@@ -479,7 +545,16 @@ mod tests {
         let m = json!({"anonymousId":"a","event":"x",
             "originalTimestamp":"2026-01-01T00:00:10Z","sentAt":"2026-01-01T00:00:20Z"});
         let now = parse_timestamp("2026-01-01T00:00:25Z").unwrap();
-        let ev = message("s", m.as_object().unwrap(), None, "track", now).unwrap();
+        let ev = message(
+            "s",
+            m.as_object().unwrap(),
+            None,
+            "track",
+            now,
+            &mut Vec::new(),
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(ev.ts, now - 10_000);
     }
 
@@ -488,7 +563,11 @@ mod tests {
         let m = json!({"type":"track","userId":"u1","event":"Order Completed",
             "properties":{"revenue":"oops","currency":"eur","products":[{"id":1}],"coupon":null},
             "context":{"campaign":{"source":"news","name":"nov"}}});
-        let ev = message("s", m.as_object().unwrap(), None, "track", 5).unwrap();
+        let mut notes = Vec::new();
+        let ev = message("s", m.as_object().unwrap(), None, "track", 5, &mut notes)
+            .unwrap()
+            .unwrap();
+        assert!(notes.is_empty(), "{notes:?}");
         assert_eq!(ev.visitor.as_deref(), Some("u1"));
         assert_eq!(ev.user, "u1");
         assert_eq!(ev.props, Some(json!({"products": "[{\"id\":1}]"})));
@@ -506,6 +585,7 @@ mod tests {
             None,
             "track",
             5,
+            &mut Vec::new(),
         )
         .unwrap_err();
         assert_eq!(e.field, "anonymousId");

@@ -357,6 +357,27 @@ async fn cors_preflight_and_the_script() {
     )
     .await;
     assert_eq!(r.status, StatusCode::NOT_MODIFIED);
+    // The body limit's refusal on an open endpoint is JSON and carries CORS too.
+    let big = "x".repeat(cairn_server::OPEN_BODY_MAX + 1);
+    let r = send(&e, from("192.0.2.1", CHROME, "/api/v1/event", big)).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(r.headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+    assert!(r.body["error"].is_string(), "{}", r.text);
+    // A page's URL with a control character in a UTM value, or an over-long one, is
+    // cleaned, not refused.
+    let pv = json!({"site":"shop.example","name":"pageview",
+        "url":format!("https://shop.example/?utm_campaign=spring%0Asale&utm_content={}", "c".repeat(300))});
+    let r = send(
+        &e,
+        from("192.0.2.1", CHROME, "/api/v1/event", pv.to_string()),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    let ev = events(&e).pop().unwrap();
+    assert_eq!(
+        (ev.dim(Dim::UtmCampaign), ev.dim(Dim::UtmContent).len()),
+        ("springsale", 256)
+    );
     // The server-side batch API is not open to browsers.
     let r = send(
         &e,
@@ -598,6 +619,59 @@ async fn segment_tracking_api() {
     let r = send(&e, segment(&e, "/v1/batch", Some(&auth), bad)).await;
     assert!(r.text.contains("batch[1].anonymousId"), "{}", r.text);
     assert_eq!(events(&e).len(), 3, "nothing of a refused batch is stored");
+    // What Cairn cannot store is left out and named, not a reason to refuse a batch.
+    let products: Vec<Value> = (0..40)
+        .map(|i| json!({"sku": format!("sku-{i}"), "price": 9.5}))
+        .collect();
+    let lenient = json!({"batch":[
+        {"type":"track","anonymousId":"a9","event":"Order Completed","properties":{"products":products,"total":380}},
+        {"type":"identify","anonymousId":"a9","traits":{"plan":"pro"}},
+        {"type":"page","anonymousId":"a9","context":{"page":{"url":"capacitor://localhost/home"},
+         "campaign":{"name":"x".repeat(300)}}}]});
+    let r = send(&e, segment(&e, "/v1/batch", Some(&auth), lenient)).await;
+    assert_eq!(
+        (
+            r.status,
+            r.body["accepted"].as_u64(),
+            r.body["ignored"].as_u64()
+        ),
+        (StatusCode::OK, Some(2), Some(1)),
+        "{}",
+        r.text
+    );
+    let w = r.body["warnings"].to_string();
+    assert!(
+        w.contains("batch[0].properties.products") && w.contains("batch[2].context.page.url"),
+        "{w}"
+    );
+    let evs = events(&e);
+    let order = evs
+        .iter()
+        .find(|x| x.name() == "Order Completed" && x.prop("total").is_some())
+        .unwrap();
+    assert!(order.prop("products").is_none());
+    let pv = evs
+        .iter()
+        .filter(|x| x.name() == "pageview")
+        .find(|x| x.dim(Dim::UtmCampaign).len() == 256);
+    assert!(pv.is_some(), "a long campaign name is cut to 256 bytes");
+    // The other message types have their own endpoints too.
+    let r = send(
+        &e,
+        segment(
+            &e,
+            "/v1/screen",
+            Some(&auth),
+            json!({"userId":"u","name":"Home"}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body["ignored"].as_u64()),
+        (StatusCode::OK, Some(1)),
+        "{}",
+        r.text
+    );
 }
 
 #[tokio::test]
