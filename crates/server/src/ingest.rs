@@ -437,6 +437,22 @@ struct Job {
     _gauge: Gauge,
 }
 
+impl Job {
+    /// Answers the request. Its permit and gauge are let go first, so a client that
+    /// sends its next request on the answer never finds its own old write still counted.
+    fn answer(self, res: Result<(), String>) {
+        let Job {
+            reply,
+            _permit,
+            _gauge,
+            ..
+        } = self;
+        drop(_permit);
+        drop(_gauge);
+        let _ = reply.send(res);
+    }
+}
+
 /// One write in flight, for the gauge; decremented when dropped.
 struct Gauge(Arc<std::sync::atomic::AtomicU64>);
 
@@ -506,7 +522,7 @@ impl Writer {
                         Some(store) => round(&store, jobs, n),
                         None => {
                             for j in jobs {
-                                let _ = j.reply.send(Err("the store is closed".to_string()));
+                                j.answer(Err("the store is closed".to_string()));
                             }
                         }
                     }
@@ -523,7 +539,7 @@ fn round(store: &Store, mut jobs: Vec<Job>, n: usize) {
     if jobs.len() == 1 {
         let j = jobs.remove(0);
         let res = store.append(&j.records, j.now).map_err(|e| e.to_string());
-        let _ = j.reply.send(res);
+        j.answer(res);
         return;
     }
     let now = jobs.iter().map(|j| j.now).max().unwrap_or(0);
@@ -534,7 +550,7 @@ fn round(store: &Store, mut jobs: Vec<Job>, n: usize) {
     }
     if store.append(&all, now).is_ok() {
         for j in jobs {
-            let _ = j.reply.send(Ok(()));
+            j.answer(Ok(()));
         }
         return;
     }
@@ -542,7 +558,7 @@ fn round(store: &Store, mut jobs: Vec<Job>, n: usize) {
     for (j, len) in jobs.into_iter().zip(lens) {
         let mine: Vec<Record> = rest.by_ref().take(len).collect();
         let res = store.append(&mine, j.now).map_err(|e| e.to_string());
-        let _ = j.reply.send(res);
+        j.answer(res);
     }
 }
 
