@@ -515,6 +515,15 @@ fn parse_batch(body: &[u8], now: i64, max: usize) -> Result<Vec<Record>, Box<Res
             return Err(Box::new(too_many(values.len(), max)));
         }
         for (i, v) in values.iter().enumerate() {
+            // The same per-record size limit as NDJSON lines.
+            let len = serde_json::to_string(v).map_or(0, |t| t.len());
+            if len > cairn_model::limits::RECORD_BYTES_MAX {
+                errors.push(json!({"record": i, "field": "record", "reason": format!(
+                    "is {len} bytes, more than {} allowed for one record",
+                    cairn_model::limits::RECORD_BYTES_MAX
+                )}));
+                continue;
+            }
             match Record::from_value(v, now, None) {
                 Ok(r) => records.push(r),
                 Err(e) => errors

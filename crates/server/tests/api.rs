@@ -159,6 +159,29 @@ async fn bad_records_store_nothing_and_are_named() {
 }
 
 #[tokio::test]
+async fn records_over_64_kib_are_refused_in_arrays_too() {
+    let e = env(Limits::default());
+    let big = EV.replace(
+        "\"name\":\"pageview\"",
+        &format!(
+            "\"name\":\"pageview\",\"props\":{{{}}}",
+            (0..30)
+                .map(|i| format!("\"k{i}\":\"{}\"", "x".repeat(2500)))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+    );
+    let (s, v) = post(&e, Some(&e.key), &format!("[{EV},{big}]")).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["errors"][0]["record"], 1);
+    assert!(
+        v["errors"][0]["reason"].as_str().unwrap().contains("65536"),
+        "{v}"
+    );
+    assert_eq!(stored(&e), 0);
+}
+
+#[tokio::test]
 async fn limits_give_precise_answers() {
     let e = env(Limits {
         max_body: 2_000,
