@@ -834,6 +834,24 @@ fn start_server(data: &Path, extra: &[&str]) -> (std::process::Child, String) {
     (child, addr)
 }
 
+/// Every event in the store, as exported.
+fn exported_events(data: &Path) -> Vec<Value> {
+    let out = ok(
+        data,
+        &[
+            "export",
+            "--format",
+            "ndjson",
+            "--out",
+            "-",
+            "--events-only",
+        ],
+    );
+    out.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 #[test]
 fn acknowledged_events_survive_kill_9() {
     let dir = Dir::new();
@@ -877,20 +895,8 @@ fn acknowledged_events_survive_kill_9() {
         "no batch was acknowledged before the kill"
     );
     // Reopen: every acknowledged event is there exactly once.
-    let out = ok(
-        &data,
-        &[
-            "export",
-            "--format",
-            "ndjson",
-            "--out",
-            "-",
-            "--events-only",
-        ],
-    );
     let mut seen = std::collections::HashMap::<String, u32>::new();
-    for line in out.lines() {
-        let v: Value = serde_json::from_str(line).unwrap();
+    for v in exported_events(&data) {
         *seen
             .entry(v["visitor"].as_str().unwrap().to_string())
             .or_default() += 1;
@@ -935,20 +941,8 @@ fn acknowledged_events_survive_kill_9() {
     child.wait().unwrap();
     let acked = sender.join().unwrap();
     assert!(!acked.is_empty(), "no tracker event was acknowledged");
-    let out = ok(
-        &data,
-        &[
-            "export",
-            "--format",
-            "ndjson",
-            "--out",
-            "-",
-            "--events-only",
-        ],
-    );
     let mut ticks = std::collections::HashMap::<u64, u32>::new();
-    for line in out.lines() {
-        let v: Value = serde_json::from_str(line).unwrap();
+    for v in exported_events(&data) {
         if v["name"] == "tick" {
             *ticks
                 .entry(v["props"]["n"].as_f64().unwrap() as u64)

@@ -10,7 +10,8 @@ use crate::{
     parse_visitor_id, visitor_id_to_string,
 };
 
-fn type_name(v: &Value) -> &'static str {
+/// How an error message names a JSON value's type: `"a string"`, `"an object"`, ….
+pub fn json_type(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -26,7 +27,7 @@ fn wrong(field: &str, expected: &'static str, v: &Value) -> ValidationError {
         field,
         Reason::WrongType {
             expected,
-            found: type_name(v),
+            found: json_type(v),
         },
     )
 }

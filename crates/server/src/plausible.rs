@@ -38,12 +38,9 @@ pub(crate) async fn event(
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
     let t0 = std::time::Instant::now();
-    let body = match body {
+    let body = match tracker::open_body(&st, "/api/event", t0, body) {
         Ok(b) => b,
-        Err(e) => {
-            let r = crate::error(e.status(), e.body_text(), serde_json::json!({}));
-            return crate::finish(&st, "/api/event", 0, t0, r);
-        }
+        Err(r) => return *r,
     };
     let resp = event_inner(&st, &client, &body).await;
     crate::finish(&st, "/api/event", body.len(), t0, resp)

@@ -79,6 +79,20 @@ pub(crate) async fn preflight() -> Response {
     cors(StatusCode::NO_CONTENT.into_response())
 }
 
+/// The body of a request to an open endpoint, or the refusal to send for it (the body
+/// limit's), logged and counted like any other answer.
+pub(crate) fn open_body(
+    st: &AppState,
+    endpoint: &'static str,
+    t0: std::time::Instant,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Bytes, Box<Response>> {
+    body.map_err(|e| {
+        let r = error(e.status(), e.body_text(), json!({}));
+        Box::new(crate::finish(st, endpoint, 0, t0, r))
+    })
+}
+
 /// `POST /api/v1/event`.
 pub(crate) async fn event(
     State(st): State<Arc<AppState>>,
@@ -86,12 +100,9 @@ pub(crate) async fn event(
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
     let t0 = std::time::Instant::now();
-    let body = match body {
+    let body = match open_body(&st, "/api/v1/event", t0, body) {
         Ok(b) => b,
-        Err(e) => {
-            let r = crate::error(e.status(), e.body_text(), serde_json::json!({}));
-            return crate::finish(&st, "/api/v1/event", 0, t0, r);
-        }
+        Err(r) => return *r,
     };
     let resp = event_inner(&st, &client, &body).await;
     crate::finish(&st, "/api/v1/event", body.len(), t0, resp)
@@ -224,16 +235,7 @@ fn text(obj: &serde_json::Map<String, Value>, k: &str) -> Result<String, Validat
     }
 }
 
-pub(crate) fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
+pub(crate) use cairn_model::json_type;
 
 fn required(obj: &serde_json::Map<String, Value>, k: &str) -> Result<String, ValidationError> {
     let s = text(obj, k)?;

@@ -28,6 +28,15 @@ struct Env {
 }
 
 fn env_with(limits: Limits) -> Env {
+    env_settings(|_| Settings {
+        limits,
+        ..Settings::default()
+    })
+}
+
+/// A store and registry in a fresh directory (shop.example cookieless, fp.example
+/// first-party); `settings` may put files in the directory.
+fn env_settings(settings: impl FnOnce(&std::path::Path) -> Settings) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(
         Store::open(
@@ -44,10 +53,7 @@ fn env_with(limits: Limits) -> Env {
     meta.add_site("fp.example", "UTC").unwrap();
     meta.set_identity("fp.example", Identity::FirstParty)
         .unwrap();
-    let settings = Settings {
-        limits,
-        ..Settings::default()
-    };
+    let settings = settings(dir.path());
     Env {
         state: AppState::with_settings(Arc::clone(&store), meta, settings).unwrap(),
         store,
@@ -676,36 +682,19 @@ async fn segment_tracking_api() {
 
 #[tokio::test]
 async fn countries_come_from_the_geoip_database() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("country.mmdb");
-    std::fs::write(
-        &db,
-        cairn_server::test_geoip_db(&[([192, 0, 2, 0], 24, "DE")]),
-    )
-    .unwrap();
-    let store = Arc::new(
-        Store::open(
-            dir.path(),
-            Options {
-                background: false,
-                ..Options::default()
-            },
+    let e = env_settings(|dir| {
+        let db = dir.join("country.mmdb");
+        std::fs::write(
+            &db,
+            cairn_server::test_geoip_db(&[([192, 0, 2, 0], 24, "DE")]),
         )
-        .unwrap(),
-    );
-    let mut meta = Meta::open(dir.path()).unwrap();
-    meta.add_site("shop.example", "UTC").unwrap();
-    let settings = Settings {
-        geoip: Some(db),
-        trust_proxy: true,
-        ..Settings::default()
-    };
-    let e = Env {
-        state: AppState::with_settings(Arc::clone(&store), meta, settings).unwrap(),
-        store,
-        key: String::new(),
-        _dir: dir,
-    };
+        .unwrap();
+        Settings {
+            geoip: Some(db),
+            trust_proxy: true,
+            ..Settings::default()
+        }
+    });
     let pv =
         json!({"site":"shop.example","name":"pageview","url":"https://shop.example/"}).to_string();
     let mut req = from("10.0.0.1", CHROME, "/api/v1/event", pv.clone());
