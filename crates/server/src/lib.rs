@@ -479,9 +479,18 @@ async fn metrics(State(st): State<Arc<AppState>>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 
+/// `GET /healthz`: 200 while the store takes writes; 503 once it refuses them (after a
+/// failed fsync), so a load balancer stops sending events here.
 async fn healthz(State(st): State<Arc<AppState>>) -> Response {
-    let stats = st.store.segments().len();
-    axum::Json(json!({ "status": "ok", "segments": stats })).into_response()
+    let segments = st.store.segments().len();
+    match st.store.writable() {
+        Ok(()) => axum::Json(json!({ "status": "ok", "segments": segments })).into_response(),
+        Err(e) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the store refuses writes: {e}"),
+            json!({ "status": "failing", "segments": segments }),
+        ),
+    }
 }
 
 fn now_ms() -> i64 {

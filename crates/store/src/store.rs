@@ -321,6 +321,12 @@ impl Store {
         })
     }
 
+    /// Whether the store still takes writes: an error after a failed fsync or write
+    /// (the store refuses further writes until it is reopened).
+    pub fn writable(&self) -> Result<()> {
+        self.inner.check()
+    }
+
     /// What recovery found when the store was opened.
     pub fn recovery(&self) -> &Recovery {
         &self.recovery
