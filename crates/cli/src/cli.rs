@@ -179,6 +179,19 @@ pub enum SiteCommand {
     List(SiteListArgs),
     /// Change a site's time zone or visitor identity mode.
     Set(SiteSetArgs),
+    /// Create another key for a site: a read key (for `/api/v1/query`) or, with
+    /// `--write`, a write key; printed once.
+    Key(SiteKeyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SiteKeyArgs {
+    /// The site's domain.
+    pub domain: String,
+
+    /// A write key (for sending events) instead of a read key.
+    #[arg(long)]
+    pub write: bool,
 }
 
 /// How the server identifies a site's visitors.

@@ -28,6 +28,7 @@ pub use geoip::testdb::build as test_geoip_db;
 mod identity;
 mod ingest;
 mod plausible;
+mod query;
 mod ratelimit;
 mod segment;
 mod tracker;
@@ -134,6 +135,8 @@ struct Metrics {
     write_micros: AtomicU64,
     writes: AtomicU64,
     in_flight: Arc<AtomicU64>,
+    queries: AtomicU64,
+    query_micros: AtomicU64,
 }
 
 /// The server's configuration file (TOML). Every field is optional; command-line flags
@@ -297,6 +300,7 @@ pub struct AppState {
     limits: Limits,
     settings: Settings,
     writes: Arc<Semaphore>,
+    queries: Arc<Semaphore>,
     metrics: Metrics,
     sites: ingest::SiteCache,
     salts: identity::Salts,
@@ -341,6 +345,7 @@ impl AppState {
             store,
             meta: Mutex::new(meta),
             writes: Arc::new(Semaphore::new(limits.max_inflight_writes.max(1))),
+            queries: Arc::new(Semaphore::new(query::MAX_QUERIES)),
             ip_limit: ratelimit::Limiter::new(limits.per_ip_rate, limits.per_ip_burst),
             site_limit: ratelimit::Limiter::new(limits.per_site_rate, limits.per_site_burst),
             limits,
@@ -380,6 +385,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/api/v1/batch", post(batch))
+        .route("/api/v1/query", post(query::query))
         .route("/v1/track", post(segment::track))
         .route("/v1/page", post(segment::page))
         .route("/v1/identify", post(segment::identify))
@@ -469,6 +475,13 @@ async fn metrics(State(st): State<Arc<AppState>>) -> Response {
         "Write requests waiting for their records to be durable.",
         vec![(String::new(), m.in_flight.load(Relaxed))],
     );
+    out.push_str(&format!(
+        "# HELP cairn_query_seconds Time to run a query of /api/v1/query.\n\
+         # TYPE cairn_query_seconds summary\n\
+         cairn_query_seconds_sum {}\ncairn_query_seconds_count {}\n",
+        m.query_micros.load(Relaxed) as f64 / 1e6,
+        m.queries.load(Relaxed)
+    ));
     out.push_str(&format!(
         "# HELP cairn_durable_write_seconds Time from a batch's write to its fsynced acknowledgement.\n\
          # TYPE cairn_durable_write_seconds summary\n\
@@ -582,7 +595,7 @@ fn too_many(n: usize, max: usize) -> Response {
     )
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     v.strip_prefix("Bearer ").map(str::trim)
 }

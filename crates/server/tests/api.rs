@@ -258,3 +258,95 @@ fn configuration_files_name_their_mistakes() {
         .unwrap_err();
     assert!(e.contains("at least 1"), "{e}");
 }
+
+async fn query(e: &Env, key: Option<&str>, spec: &str) -> (StatusCode, Value) {
+    let mut req = Request::post("/api/v1/query").header(header::CONTENT_TYPE, "application/json");
+    if let Some(k) = key {
+        req = req.header(header::AUTHORIZATION, format!("Bearer {k}"));
+    }
+    let resp = router(Arc::clone(&e.state))
+        .oneshot(req.body(Body::from(spec.to_string())).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn queries_answer_what_the_engine_computes_for_the_keys_site_only() {
+    let e = env(Limits::default());
+    // Two visitors of shop.example through a funnel, one of other.example.
+    let mut body = String::new();
+    for (site, v, names) in [
+        (
+            "shop.example",
+            "a",
+            &["view_item", "add_to_cart", "purchase"][..],
+        ),
+        ("shop.example", "b", &["view_item"][..]),
+        ("other.example", "c", &["view_item", "add_to_cart"][..]),
+    ] {
+        for (i, n) in names.iter().enumerate() {
+            body.push_str(&format!(
+                "{{\"site\":\"{site}\",\"ts\":\"2026-03-01T10:0{i}:00Z\",\"visitor\":\"{v}\",\"name\":\"{n}\"}}\n"
+            ));
+        }
+    }
+    e.store
+        .append(
+            &body
+                .lines()
+                .map(|l| cairn_model::Record::from_json(l, i64::MAX / 2).unwrap())
+                .collect::<Vec<_>>(),
+            i64::MAX / 2,
+        )
+        .unwrap();
+    let spec = r#"{"site":"shop.example","from":"2026-03-01","to":"2026-03-02",
+        "analysis":{"type":"funnel","window":"1d","steps":[{"event":"view_item"},{"event":"add_to_cart"},{"event":"purchase"}]}}"#;
+    let (s, v) = query(&e, Some(&e.read_key), spec).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let q = cairn_model::query::Query::from_json(spec).unwrap();
+    let direct = cairn_engine::run(&e.store, &q, &cairn_engine::RunOptions::default()).unwrap();
+    assert_eq!(
+        v,
+        serde_json::to_value(&direct).unwrap(),
+        "the engine's own result"
+    );
+    assert_eq!(v["steps"][0]["count"], 2, "{v}");
+    assert_eq!(v["steps"][2]["count"], 1, "{v}");
+    // Keys: none, a write key, another site's spec.
+    assert_eq!(query(&e, None, spec).await.0, StatusCode::UNAUTHORIZED);
+    let (s, v) = query(&e, Some(&e.key), spec).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    let other = spec.replace("shop.example", "other.example");
+    let (s, v) = query(&e, Some(&e.read_key), &other).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("shop.example"), "{v}");
+    // A bad spec names the field.
+    let bad = spec.replace("\"window\":\"1d\"", "\"window\":\"soon\"");
+    let (s, v) = query(&e, Some(&e.read_key), &bad).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("window"), "{v}");
+    // The query is timed in /metrics.
+    let resp = router(Arc::clone(&e.state))
+        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let text = String::from_utf8(
+        resp.into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    assert!(
+        text.lines().any(|l| l == "cairn_query_seconds_count 1"),
+        "{text}"
+    );
+}

@@ -1,5 +1,5 @@
-//! `cairn site add DOMAIN`, `cairn site list` and `cairn site set DOMAIN`: the
-//! registered sites.
+//! `cairn site add DOMAIN`, `cairn site list`, `cairn site set DOMAIN` and `cairn site
+//! key DOMAIN`: the registered sites and their keys.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -86,6 +86,20 @@ pub fn run(data: &Path, cmd: SiteCommand) -> Result<ExitCode> {
                     );
                 }
             }
+        }
+        SiteCommand::Key(a) => {
+            let scope = if a.write {
+                cairn_meta::Scope::Write
+            } else {
+                cairn_meta::Scope::Read
+            };
+            let key = meta.add_key(&a.domain, scope)?;
+            println!(
+                "{} key for {}: {key}",
+                if a.write { "write" } else { "read" },
+                a.domain
+            );
+            println!("The key is shown only now.");
         }
         SiteCommand::Set(a) => {
             if a.timezone.is_none() && a.identity.is_none() {

@@ -1,0 +1,127 @@
+//! `POST /api/v1/query`: every analysis over HTTP. The body is a query spec
+//! (docs/queries.md), the answer the engine's result as JSON — the same document
+//! `cairn query --json` prints. Authenticated by a **read** key of the spec's site
+//! (`Authorization: Bearer cairn_r_…`): a key sees its own site's data only.
+//!
+//! Queries run on blocking threads, at most [`MAX_QUERIES`] at once (each already
+//! uses every core); more are answered `503` with `Retry-After`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use cairn_meta::Scope;
+use cairn_model::query::Query;
+use serde_json::json;
+
+use crate::{AppState, error};
+
+/// Queries running at once.
+pub const MAX_QUERIES: usize = 4;
+
+/// `POST /api/v1/query`.
+pub(crate) async fn query(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let t0 = Instant::now();
+    let resp = query_inner(&st, &headers, &body).await;
+    tracing::info!(
+        target: "cairn::query",
+        status = resp.status().as_u16(),
+        micros = t0.elapsed().as_micros() as u64,
+        "query"
+    );
+    resp
+}
+
+async fn query_inner(st: &Arc<AppState>, headers: &HeaderMap, body: &[u8]) -> Response {
+    use std::sync::atomic::Ordering::Relaxed;
+    let Some(key) = crate::bearer(headers) else {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "missing read key: send `Authorization: Bearer <read key>` (from `cairn site key DOMAIN`)",
+            json!({}),
+        );
+    };
+    let site = {
+        let meta = match st.meta.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        match meta.check_key(key) {
+            Ok(Some((site, Scope::Read))) => site,
+            Ok(Some((_, Scope::Write))) => {
+                return error(
+                    StatusCode::FORBIDDEN,
+                    "a write key cannot read: use a read key (`cairn site key DOMAIN`)",
+                    json!({}),
+                );
+            }
+            Ok(None) => return error(StatusCode::UNAUTHORIZED, "unknown read key", json!({})),
+            Err(e) => {
+                return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string(), json!({}));
+            }
+        }
+    };
+    let Ok(text) = std::str::from_utf8(body) else {
+        return error(StatusCode::BAD_REQUEST, "the body is not UTF-8", json!({}));
+    };
+    let q = match Query::from_json(text) {
+        Ok(q) => q,
+        Err(e) => {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                e.to_string(),
+                json!({ "see": "docs/queries.md" }),
+            );
+        }
+    };
+    if q.site != site {
+        return error(
+            StatusCode::FORBIDDEN,
+            format!("this key reads site `{site}`, not `{}`", q.site),
+            json!({}),
+        );
+    }
+    if let Err(e) = q.resolve() {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string(), json!({}));
+    }
+    let Ok(permit) = Arc::clone(&st.queries).try_acquire_owned() else {
+        let mut r = error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{MAX_QUERIES} queries are running: retry shortly"),
+            json!({}),
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return r;
+    };
+    let store = Arc::clone(&st.store);
+    let t0 = Instant::now();
+    let res = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        cairn_engine::run(&store, &q, &cairn_engine::RunOptions::default())
+    })
+    .await;
+    let m = &st.metrics;
+    m.queries.fetch_add(1, Relaxed);
+    m.query_micros
+        .fetch_add(t0.elapsed().as_micros() as u64, Relaxed);
+    match res {
+        Ok(Ok(r)) => axum::Json(r).into_response(),
+        Ok(Err(cairn_engine::Error::Spec(e))) => {
+            error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string(), json!({}))
+        }
+        Ok(Err(e)) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the query failed: {e}"),
+            json!({}),
+        ),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string(), json!({})),
+    }
+}
