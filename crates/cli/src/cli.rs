@@ -40,6 +40,9 @@ pub enum Command {
     /// Register sites and list them; events for unregistered sites are refused.
     #[command(subcommand)]
     Site(SiteCommand),
+    /// Dashboard users: add them and give them a role on sites.
+    #[command(subcommand)]
+    User(UserCommand),
     /// Fill an empty store with generated demo sites, or write generated events to a file.
     Demo(DemoArgs),
     /// Read every segment and check every checksum.
@@ -182,6 +185,49 @@ pub enum SiteCommand {
     /// Create another key for a site: a read key (for `/api/v1/query`) or, with
     /// `--write`, a write key; printed once.
     Key(SiteKeyArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user; the password comes from CAIRN_PASSWORD or the first line of standard
+    /// input, and is kept only as its Argon2id hash.
+    Add(UserAddArgs),
+    /// Give a user a role on a site (`--role none` takes it away).
+    Grant(UserGrantArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UserAddArgs {
+    /// The user's email, their login name.
+    pub email: String,
+
+    /// May add sites and administers every site.
+    #[arg(long)]
+    pub superuser: bool,
+}
+
+/// A role on a site.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum RoleArg {
+    /// Sees the site's reports.
+    Viewer,
+    /// Also changes its settings, goals, funnels and keys.
+    Admin,
+    /// No access.
+    None,
+}
+
+#[derive(Debug, Args)]
+pub struct UserGrantArgs {
+    /// The user's email.
+    pub email: String,
+
+    /// The site's domain.
+    pub site: String,
+
+    /// The role.
+    #[arg(long, value_enum)]
+    pub role: RoleArg,
 }
 
 #[derive(Debug, Args)]

@@ -961,3 +961,68 @@ fn acknowledged_events_survive_kill_9() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[test]
+fn users_are_added_from_standard_input_and_granted_roles() {
+    let dir = Dir::new();
+    let data = dir.path("store");
+    ok(&data, &["site", "add", "shop.example"]);
+    let out = cairn_stdin(
+        &data,
+        &["user", "add", "ann@example.com"],
+        Some(b"a long passphrase\n"),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("added ann@example.com"));
+    let out = ok(
+        &data,
+        &[
+            "user",
+            "grant",
+            "ann@example.com",
+            "shop.example",
+            "--role",
+            "viewer",
+        ],
+    );
+    assert!(out.contains("viewer of shop.example"), "{out}");
+    let meta = cairn_meta::Meta::open(&data).unwrap();
+    let ann = meta.user("ann@example.com").unwrap().unwrap();
+    assert_eq!(
+        meta.roles(&ann).unwrap(),
+        [("shop.example".to_string(), cairn_meta::Role::Viewer)]
+    );
+    drop(meta);
+    for (args, stdin, want) in [
+        (
+            vec!["user", "add", "bob@example.com"],
+            &b"short\n"[..],
+            "at least 10",
+        ),
+        (
+            vec!["user", "add", "ann@example.com"],
+            &b"a long passphrase\n"[..],
+            "exists already",
+        ),
+    ] {
+        let out = cairn_stdin(&data, &args, Some(stdin));
+        assert!(!out.status.success());
+        assert!(text(&out.stderr).contains(want), "{}", text(&out.stderr));
+    }
+    let out = cairn(
+        &data,
+        &[
+            "user",
+            "grant",
+            "ann@example.com",
+            "nope.example",
+            "--role",
+            "admin",
+        ],
+    );
+    assert!(
+        text(&out.stderr).contains("no site nope.example"),
+        "{}",
+        text(&out.stderr)
+    );
+}

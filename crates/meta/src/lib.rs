@@ -44,6 +44,9 @@ pub enum MetaError {
     /// No such site.
     #[error("no site {0} is registered: add it with `cairn site add {0}`")]
     NoSuchSite(String),
+    /// A user could not be added or found.
+    #[error("{0}")]
+    BadUser(String),
     /// The database was written by a newer Cairn.
     #[error(
         "{path} has schema version {found}, newer than this Cairn knows ({known}): upgrade Cairn"
@@ -186,6 +189,32 @@ const MIGRATIONS: &[&str] = &[
     CREATE TABLE salts (
         day INTEGER PRIMARY KEY,
         salt BLOB NOT NULL
+    );",
+    // 3: dashboard users, their roles per site, login sessions; goals and funnels kept
+    // per site.
+    "CREATE TABLE users (
+        id INTEGER PRIMARY KEY,
+        email TEXT NOT NULL UNIQUE,
+        password TEXT NOT NULL,
+        superuser INTEGER NOT NULL DEFAULT 0,
+        created_ms INTEGER NOT NULL
+    );
+    CREATE TABLE grants (
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        site_id INTEGER NOT NULL REFERENCES sites(id) ON DELETE CASCADE,
+        role TEXT NOT NULL CHECK (role IN ('admin', 'viewer')),
+        PRIMARY KEY (user_id, site_id)
+    );
+    CREATE TABLE sessions (
+        token_hash BLOB PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        csrf TEXT NOT NULL,
+        expires_ms INTEGER NOT NULL
+    );
+    CREATE TABLE definitions (
+        site_id INTEGER PRIMARY KEY REFERENCES sites(id) ON DELETE CASCADE,
+        json TEXT NOT NULL,
+        updated_ms INTEGER NOT NULL
     );",
 ];
 
@@ -555,6 +584,294 @@ fn site_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Site> {
     })
 }
 
+/// A dashboard user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Row id.
+    pub id: i64,
+    /// Login name.
+    pub email: String,
+    /// May create sites and users, and administers every site.
+    pub superuser: bool,
+}
+
+/// What a user may do on a site.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    /// Read the site's reports.
+    Viewer,
+    /// Also change its settings, goals, funnels and keys.
+    Admin,
+}
+
+impl Role {
+    /// `admin` or `viewer`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// Parses `admin` or `viewer`.
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "viewer" => Some(Role::Viewer),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// Shortest password accepted.
+pub const PASSWORD_MIN: usize = 10;
+
+/// How long a login lasts.
+pub const SESSION_MS: i64 = 14 * 86_400_000;
+
+fn hash_password(password: &str) -> String {
+    use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
+    let salt = SaltString::generate(&mut OsRng);
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .unwrap_or_default()
+}
+
+fn verify_password(password: &str, stored: &str) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    PasswordHash::new(stored).is_ok_and(|h| {
+        argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+impl Meta {
+    /// Adds a dashboard user; the password is kept only as its Argon2id hash.
+    pub fn add_user(&mut self, email: &str, password: &str, superuser: bool) -> Result<User> {
+        let email = email.trim().to_ascii_lowercase();
+        if !email.contains('@') || email.len() > 254 || email.chars().any(char::is_whitespace) {
+            return Err(MetaError::BadUser(format!(
+                "`{email}` is not an email address"
+            )));
+        }
+        if password.chars().count() < PASSWORD_MIN {
+            return Err(MetaError::BadUser(format!(
+                "the password must have at least {PASSWORD_MIN} characters"
+            )));
+        }
+        if self.user(&email)?.is_some() {
+            return Err(MetaError::BadUser(format!("user {email} exists already")));
+        }
+        self.conn
+            .execute(
+                "INSERT INTO users (email, password, superuser, created_ms) VALUES (?1, ?2, ?3, ?4)",
+                params![email, hash_password(password), superuser, now_ms()],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(User {
+            id: self.conn.last_insert_rowid(),
+            email,
+            superuser,
+        })
+    }
+
+    /// A user by email.
+    pub fn user(&self, email: &str) -> Result<Option<User>> {
+        self.conn
+            .query_row(
+                "SELECT id, email, superuser FROM users WHERE email = ?1",
+                params![email.trim().to_ascii_lowercase()],
+                |r| {
+                    Ok(User {
+                        id: r.get(0)?,
+                        email: r.get(1)?,
+                        superuser: r.get(2)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Sets what a user may do on a site (`None` removes the grant).
+    pub fn grant(&mut self, email: &str, domain: &str, role: Option<Role>) -> Result<()> {
+        let user = self
+            .user(email)?
+            .ok_or_else(|| MetaError::BadUser(format!("no user {email}")))?;
+        let site = self
+            .site(domain)?
+            .ok_or_else(|| MetaError::NoSuchSite(domain.to_string()))?;
+        match role {
+            Some(r) => self.conn.execute(
+                "INSERT INTO grants (user_id, site_id, role) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (user_id, site_id) DO UPDATE SET role = excluded.role",
+                params![user.id, site.id, r.as_str()],
+            ),
+            None => self.conn.execute(
+                "DELETE FROM grants WHERE user_id = ?1 AND site_id = ?2",
+                params![user.id, site.id],
+            ),
+        }
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// The sites a user may see and the role on each (every site, as admin, for a
+    /// superuser), by domain.
+    pub fn roles(&self, user: &User) -> Result<Vec<(String, Role)>> {
+        if user.superuser {
+            return Ok(self
+                .sites()?
+                .into_iter()
+                .map(|s| (s.domain, Role::Admin))
+                .collect());
+        }
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT s.domain, g.role FROM grants g JOIN sites s ON s.id = g.site_id
+                 WHERE g.user_id = ?1 ORDER BY s.domain",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map(params![user.id], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (d, r) = row.map_err(|e| self.err(e))?;
+            if let Some(r) = Role::parse(&r) {
+                out.push((d, r));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Checks a login; on success opens a session and returns (user, session token,
+    /// CSRF token). The token is returned once and stored only as its hash.
+    pub fn login(&mut self, email: &str, password: &str) -> Result<Option<(User, String, String)>> {
+        let row: Option<(i64, String, bool, String)> = self
+            .conn
+            .query_row(
+                "SELECT id, email, superuser, password FROM users WHERE email = ?1",
+                params![email.trim().to_ascii_lowercase()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        let Some((id, email, superuser, stored)) = row else {
+            // The same work as for a real user, so timing does not tell which exist.
+            let _ = verify_password(password, &hash_password("not a real password"));
+            return Ok(None);
+        };
+        if !verify_password(password, &stored) {
+            return Ok(None);
+        }
+        let token = random_hex(32);
+        let csrf = random_hex(16);
+        let now = now_ms();
+        self.conn
+            .execute("DELETE FROM sessions WHERE expires_ms < ?1", params![now])
+            .map_err(|e| self.err(e))?;
+        self.conn
+            .execute(
+                "INSERT INTO sessions (token_hash, user_id, csrf, expires_ms) VALUES (?1, ?2, ?3, ?4)",
+                params![hash(&token), id, csrf, now + SESSION_MS],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(Some((
+            User {
+                id,
+                email,
+                superuser,
+            },
+            token,
+            csrf,
+        )))
+    }
+
+    /// The user and CSRF token of a live session.
+    pub fn session(&self, token: &str) -> Result<Option<(User, String)>> {
+        self.conn
+            .query_row(
+                "SELECT u.id, u.email, u.superuser, s.csrf FROM sessions s
+                 JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?1 AND s.expires_ms > ?2",
+                params![hash(token), now_ms()],
+                |r| {
+                    Ok((
+                        User {
+                            id: r.get(0)?,
+                            email: r.get(1)?,
+                            superuser: r.get(2)?,
+                        },
+                        r.get(3)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Ends a session.
+    pub fn logout(&mut self, token: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "DELETE FROM sessions WHERE token_hash = ?1",
+                params![hash(token)],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// The goals and funnels kept for a site (JSON of `cairn_model::query::Definitions`).
+    pub fn definitions(&self, domain: &str) -> Result<Option<String>> {
+        self.conn
+            .query_row(
+                "SELECT d.json FROM definitions d JOIN sites s ON s.id = d.site_id WHERE s.domain = ?1",
+                params![domain],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Replaces a site's goals and funnels.
+    pub fn set_definitions(&mut self, domain: &str, json: &str) -> Result<()> {
+        let site = self
+            .site(domain)?
+            .ok_or_else(|| MetaError::NoSuchSite(domain.to_string()))?;
+        self.conn
+            .execute(
+                "INSERT INTO definitions (site_id, json, updated_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (site_id) DO UPDATE SET json = excluded.json, updated_ms = excluded.updated_ms",
+                params![site.id, json, now_ms()],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Revokes a site's key by its listed prefix; whether one was revoked.
+    pub fn revoke_key(&mut self, domain: &str, prefix: &str) -> Result<bool> {
+        let n = self
+            .conn
+            .execute(
+                "DELETE FROM api_keys WHERE prefix = ?2 AND site_id = (SELECT id FROM sites WHERE domain = ?1)",
+                params![domain, prefix],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(n > 0)
+    }
+}
+
 /// Characters of a key kept as its visible prefix (`cairn_w_` and 4 more).
 const PREFIX_LEN: usize = 12;
 
@@ -727,6 +1044,70 @@ mod tests {
         assert_eq!(m.schema_version().unwrap(), MIGRATIONS.len() as i64);
         let s = m.site("old.example").unwrap().unwrap();
         assert_eq!(s.identity, Identity::Cookieless);
+    }
+
+    #[test]
+    fn users_log_in_with_roles_per_site() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = Meta::open(dir.path()).unwrap();
+        m.add_site("a.example", "UTC").unwrap();
+        m.add_site("b.example", "UTC").unwrap();
+        let ann = m
+            .add_user("Ann@Example.com", "correct horse", false)
+            .unwrap();
+        assert_eq!(ann.email, "ann@example.com");
+        assert!(matches!(
+            m.add_user("x@example.com", "short", false),
+            Err(MetaError::BadUser(_))
+        ));
+        assert!(matches!(
+            m.add_user("ann@example.com", "another long one", false),
+            Err(MetaError::BadUser(_))
+        ));
+        m.grant("ann@example.com", "a.example", Some(Role::Viewer))
+            .unwrap();
+        assert_eq!(
+            m.roles(&ann).unwrap(),
+            [("a.example".to_string(), Role::Viewer)]
+        );
+        m.grant("ann@example.com", "a.example", Some(Role::Admin))
+            .unwrap();
+        assert_eq!(m.roles(&ann).unwrap()[0].1, Role::Admin);
+        assert!(
+            m.login("ann@example.com", "wrong password")
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            m.login("nobody@example.com", "correct horse")
+                .unwrap()
+                .is_none()
+        );
+        let (u, token, csrf) = m
+            .login("ANN@example.com", "correct horse")
+            .unwrap()
+            .unwrap();
+        assert_eq!(u, ann);
+        assert_eq!(m.session(&token).unwrap(), Some((ann.clone(), csrf)));
+        assert_eq!(m.session("forged").unwrap(), None);
+        m.logout(&token).unwrap();
+        assert_eq!(m.session(&token).unwrap(), None);
+        let root = m
+            .add_user("root@example.com", "correct horse", true)
+            .unwrap();
+        assert_eq!(
+            m.roles(&root).unwrap().len(),
+            2,
+            "a superuser administers every site"
+        );
+        // The password is stored only hashed.
+        let stored: String = m
+            .conn
+            .query_row("SELECT password FROM users WHERE id = ?1", [ann.id], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert!(stored.starts_with("$argon2id$") && !stored.contains("correct horse"));
     }
 
     #[test]

@@ -25,8 +25,10 @@ mod geoip;
 /// `([a, b, c, d], prefix length, country code)`, for tests and demos.
 #[doc(hidden)]
 pub use geoip::testdb::build as test_geoip_db;
+pub mod auth;
 mod identity;
 mod ingest;
+mod manage;
 mod plausible;
 mod query;
 mod ratelimit;
@@ -43,7 +45,7 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, patch, post, put};
 use cairn_meta::{Meta, Scope};
 use cairn_model::Record;
 use cairn_store::Store;
@@ -386,6 +388,29 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/v1/batch", post(batch))
         .route("/api/v1/query", post(query::query))
+        .route("/api/v1/login", post(auth::login))
+        .route("/api/v1/logout", post(auth::logout))
+        .route("/api/v1/me", get(auth::me))
+        .route("/api/v1/sites", get(manage::sites).post(manage::add_site))
+        .route("/api/v1/sites/{site}", patch(manage::patch_site))
+        .route(
+            "/api/v1/sites/{site}/keys",
+            get(manage::keys).post(manage::add_key),
+        )
+        .route(
+            "/api/v1/sites/{site}/keys/{prefix}",
+            delete(manage::revoke_key),
+        )
+        .route("/api/v1/sites/{site}/goals", get(manage::goals))
+        .route(
+            "/api/v1/sites/{site}/goals/{name}",
+            put(manage::put_goal).delete(manage::delete_goal),
+        )
+        .route("/api/v1/sites/{site}/funnels", get(manage::funnels))
+        .route(
+            "/api/v1/sites/{site}/funnels/{name}",
+            put(manage::put_funnel).delete(manage::delete_funnel),
+        )
         .route("/v1/track", post(segment::track))
         .route("/v1/page", post(segment::page))
         .route("/v1/identify", post(segment::identify))

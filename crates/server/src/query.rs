@@ -1,7 +1,9 @@
 //! `POST /api/v1/query`: every analysis over HTTP. The body is a query spec
 //! (docs/queries.md), the answer the engine's result as JSON — the same document
 //! `cairn query --json` prints. Authenticated by a **read** key of the spec's site
-//! (`Authorization: Bearer cairn_r_…`): a key sees its own site's data only.
+//! (`Authorization: Bearer cairn_r_…`: a key sees its own site's data only) or a
+//! dashboard session with a role on the site ([`crate::auth`]). The site's stored goals
+//! and funnels ([`crate::manage`]) can be named in the spec; the spec's own win.
 //!
 //! Queries run on blocking threads, at most [`MAX_QUERIES`] at once (each already
 //! uses every core); more are answered `503` with `Retry-After`.
@@ -11,9 +13,8 @@ use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use cairn_meta::Scope;
 use cairn_model::query::Query;
 use serde_json::json;
 
@@ -25,11 +26,12 @@ pub const MAX_QUERIES: usize = 4;
 /// `POST /api/v1/query`.
 pub(crate) async fn query(
     State(st): State<Arc<AppState>>,
+    method: Method,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let t0 = Instant::now();
-    let resp = query_inner(&st, &headers, &body).await;
+    let resp = query_inner(&st, &method, &headers, &body).await;
     tracing::info!(
         target: "cairn::query",
         status = resp.status().as_u16(),
@@ -39,34 +41,16 @@ pub(crate) async fn query(
     resp
 }
 
-async fn query_inner(st: &Arc<AppState>, headers: &HeaderMap, body: &[u8]) -> Response {
+async fn query_inner(
+    st: &Arc<AppState>,
+    method: &Method,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
     use std::sync::atomic::Ordering::Relaxed;
-    let Some(key) = crate::bearer(headers) else {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "missing read key: send `Authorization: Bearer <read key>` (from `cairn site key DOMAIN`)",
-            json!({}),
-        );
-    };
-    let site = {
-        let meta = match st.meta.lock() {
-            Ok(m) => m,
-            Err(p) => p.into_inner(),
-        };
-        match meta.check_key(key) {
-            Ok(Some((site, Scope::Read))) => site,
-            Ok(Some((_, Scope::Write))) => {
-                return error(
-                    StatusCode::FORBIDDEN,
-                    "a write key cannot read: use a read key (`cairn site key DOMAIN`)",
-                    json!({}),
-                );
-            }
-            Ok(None) => return error(StatusCode::UNAUTHORIZED, "unknown read key", json!({})),
-            Err(e) => {
-                return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string(), json!({}));
-            }
-        }
+    let p = match crate::auth::principal(st, method, headers) {
+        Ok(p) => p,
+        Err(r) => return *r,
     };
     let Ok(text) = std::str::from_utf8(body) else {
         return error(StatusCode::BAD_REQUEST, "the body is not UTF-8", json!({}));
@@ -81,12 +65,21 @@ async fn query_inner(st: &Arc<AppState>, headers: &HeaderMap, body: &[u8]) -> Re
             );
         }
     };
-    if q.site != site {
-        return error(
-            StatusCode::FORBIDDEN,
-            format!("this key reads site `{site}`, not `{}`", q.site),
-            json!({}),
-        );
+    let mut q = q;
+    if let Err(r) = crate::auth::allow(st, &p, &q.site, crate::auth::Need::Read) {
+        return *r;
+    }
+    // The site's stored goals and funnels, where the spec does not define its own.
+    let mut stored = match crate::manage::stored(st, &q.site) {
+        Ok(d) => d,
+        Err(r) => return *r,
+    };
+    stored
+        .goals
+        .retain(|g| !q.goals.iter().any(|x| x.name == g.name));
+    stored.funnels.retain(|n, _| !q.funnels.contains_key(n));
+    if let Err(e) = q.merge_definitions(stored) {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string(), json!({}));
     }
     if let Err(e) = q.resolve() {
         return error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string(), json!({}));

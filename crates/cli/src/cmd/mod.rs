@@ -14,6 +14,7 @@ mod query;
 mod serve;
 mod site;
 mod stats;
+mod user;
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let data = cli.data.as_path();
@@ -24,6 +25,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Stats(a) => stats::run(data, a),
         Command::Query(a) => query::run(data, a),
         Command::Site(c) => site::run(data, c),
+        Command::User(c) => user::run(data, c),
         Command::Demo(a) => demo::run(data, a),
         Command::Verify => maint::verify(data),
         Command::Snapshot(a) => maint::snapshot(data, a),

@@ -823,18 +823,24 @@ impl Definitions {
                 e.into_inner().to_string().trim().to_string(),
             )
         })?;
-        validate_goals(&d.goals, "goals")?;
-        for (name, f) in &d.funnels {
+        d.validate()?;
+        Ok(d)
+    }
+
+    /// Checks every goal and funnel, and that funnels name only goals defined here.
+    pub fn validate(&self) -> Result<(), SpecError> {
+        validate_goals(&self.goals, "goals")?;
+        for (name, f) in &self.funnels {
             let p = format!("funnels.{name}");
             f.validate(&p)?;
             for (path, s) in funnel_matchers(f, &p) {
                 if let Some(g) = &s.goal
-                    && !d.goals.iter().any(|x| &x.name == g)
+                    && !self.goals.iter().any(|x| &x.name == g)
                 {
                     return Err(SpecError::new(&path, format!("unknown goal `{g}`")));
                 }
             }
         }
-        Ok(d)
+        Ok(())
     }
 }

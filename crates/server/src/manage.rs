@@ -1,0 +1,493 @@
+//! Management endpoints: sites, their keys, goals and funnels. Users need a role on the
+//! site (viewer to read, admin to change; superusers may add sites); read keys may read
+//! their own site's goals and funnels. Goals and funnels are checked as the query spec
+//! checks them (docs/queries.md) and kept in `meta.sqlite`; queries see them by name.
+//!
+//! | endpoint | needs |
+//! |---|---|
+//! | `GET /api/v1/sites` | any login: the sites it may see |
+//! | `POST /api/v1/sites` `{"domain", "timezone"?, "identity"?}` | superuser; answers the write key once |
+//! | `PATCH /api/v1/sites/{site}` `{"timezone"?, "identity"?}` | admin |
+//! | `GET`, `POST` `{"scope": "read"\|"write"}` `/api/v1/sites/{site}/keys`; `DELETE …/keys/{prefix}` | admin |
+//! | `GET /api/v1/sites/{site}/goals`, `…/funnels` | viewer, read key |
+//! | `PUT`, `DELETE /api/v1/sites/{site}/goals/{name}`, `…/funnels/{name}` | admin |
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use cairn_meta::{Identity, Scope};
+use cairn_model::query::{Definitions, FunnelSpec, Goal};
+use serde_json::{Value, json};
+
+use crate::auth::{Need, Principal, allow, principal};
+use crate::{AppState, error};
+
+fn lock(st: &AppState) -> std::sync::MutexGuard<'_, cairn_meta::Meta> {
+    match st.meta.lock() {
+        Ok(m) => m,
+        Err(p) => p.into_inner(),
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> Response {
+    error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string(), json!({}))
+}
+
+fn unprocessable(e: impl std::fmt::Display) -> Response {
+    error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string(), json!({}))
+}
+
+/// The caller, allowed `need` on `site`.
+fn gate(
+    st: &AppState,
+    m: &Method,
+    h: &HeaderMap,
+    site: &str,
+    need: Need,
+) -> Result<Principal, Box<Response>> {
+    let p = principal(st, m, h)?;
+    allow(st, &p, site, need)?;
+    Ok(p)
+}
+
+fn site_json(s: &cairn_meta::Site, role: Option<&str>) -> Value {
+    let mut v = json!({"site": s.domain, "timezone": s.timezone, "identity": s.identity.as_str()});
+    if let Some(r) = role {
+        v["role"] = r.into();
+    }
+    v
+}
+
+/// `GET /api/v1/sites`.
+pub(crate) async fn sites(State(st): State<Arc<AppState>>, m: Method, h: HeaderMap) -> Response {
+    let p = match principal(&st, &m, &h) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let meta = lock(&st);
+    let all = match meta.sites() {
+        Ok(s) => s,
+        Err(e) => return internal(e),
+    };
+    let visible: Vec<Value> = match &p {
+        Principal::Key { site, .. } => all
+            .iter()
+            .filter(|s| &s.domain == site)
+            .map(|s| site_json(s, None))
+            .collect(),
+        Principal::User { user, .. } => {
+            let roles = match meta.roles(user) {
+                Ok(r) => r,
+                Err(e) => return internal(e),
+            };
+            all.iter()
+                .filter_map(|s| {
+                    roles
+                        .iter()
+                        .find(|(d, _)| d == &s.domain)
+                        .map(|(_, r)| site_json(s, Some(r.as_str())))
+                })
+                .collect()
+        }
+    };
+    axum::Json(visible).into_response()
+}
+
+fn identity_of(v: &Value) -> Result<Option<Identity>, Box<Response>> {
+    match v.get("identity") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Identity::parse(s).map(Some).ok_or_else(|| {
+            Box::new(unprocessable(format!(
+                "identity: `{s}` is neither `cookieless` nor `first-party`"
+            )))
+        }),
+        Some(_) => Err(Box::new(unprocessable("identity: must be a string"))),
+    }
+}
+
+/// `POST /api/v1/sites`.
+pub(crate) async fn add_site(
+    State(st): State<Arc<AppState>>,
+    m: Method,
+    h: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let p = match principal(&st, &m, &h) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let Principal::User { user, .. } = &p else {
+        return error(
+            StatusCode::FORBIDDEN,
+            "only a superuser may add sites",
+            json!({}),
+        );
+    };
+    if !user.superuser {
+        return error(
+            StatusCode::FORBIDDEN,
+            "only a superuser may add sites",
+            json!({}),
+        );
+    }
+    let v: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("the body is not JSON: {e}"),
+                json!({}),
+            );
+        }
+    };
+    let Some(domain) = v["domain"].as_str() else {
+        return unprocessable("domain: is missing");
+    };
+    let tz = v["timezone"].as_str().unwrap_or("UTC");
+    let identity = match identity_of(&v) {
+        Ok(i) => i,
+        Err(r) => return *r,
+    };
+    let mut meta = lock(&st);
+    match meta.add_site(domain, tz) {
+        Ok((mut site, key)) => {
+            if let Some(i) = identity {
+                if let Err(e) = meta.set_identity(domain, i) {
+                    return internal(e);
+                }
+                site.identity = i;
+            }
+            let mut out = site_json(&site, Some("admin"));
+            out["write_key"] = key.into();
+            (StatusCode::CREATED, axum::Json(out)).into_response()
+        }
+        Err(cairn_meta::MetaError::SiteExists(d)) => error(
+            StatusCode::CONFLICT,
+            format!("site {d} is registered already"),
+            json!({}),
+        ),
+        Err(e) => unprocessable(e),
+    }
+}
+
+/// `PATCH /api/v1/sites/{site}`.
+pub(crate) async fn patch_site(
+    State(st): State<Arc<AppState>>,
+    Path(site): Path<String>,
+    m: Method,
+    h: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = gate(&st, &m, &h, &site, Need::Admin) {
+        return *r;
+    }
+    let v: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("the body is not JSON: {e}"),
+                json!({}),
+            );
+        }
+    };
+    let identity = match identity_of(&v) {
+        Ok(i) => i,
+        Err(r) => return *r,
+    };
+    let mut meta = lock(&st);
+    if let Some(tz) = v["timezone"].as_str()
+        && let Err(e) = meta.set_timezone(&site, tz)
+    {
+        return unprocessable(e);
+    }
+    if let Some(i) = identity
+        && let Err(e) = meta.set_identity(&site, i)
+    {
+        return unprocessable(e);
+    }
+    match meta.site(&site) {
+        Ok(Some(s)) => axum::Json(site_json(&s, None)).into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, "no such site", json!({})),
+        Err(e) => internal(e),
+    }
+}
+
+/// `GET /api/v1/sites/{site}/keys`.
+pub(crate) async fn keys(
+    State(st): State<Arc<AppState>>,
+    Path(site): Path<String>,
+    m: Method,
+    h: HeaderMap,
+) -> Response {
+    if let Err(r) = gate(&st, &m, &h, &site, Need::Admin) {
+        return *r;
+    }
+    match lock(&st).keys(&site) {
+        Ok(k) => axum::Json(
+            k.iter()
+                .map(|k| json!({"prefix": k.prefix, "scope": match k.scope { Scope::Read => "read", Scope::Write => "write" }, "created": cairn_model::format_rfc3339_ms(k.created_ms)}))
+                .collect::<Vec<_>>(),
+        )
+        .into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+/// `POST /api/v1/sites/{site}/keys`.
+pub(crate) async fn add_key(
+    State(st): State<Arc<AppState>>,
+    Path(site): Path<String>,
+    m: Method,
+    h: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = gate(&st, &m, &h, &site, Need::Admin) {
+        return *r;
+    }
+    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let scope = match v["scope"].as_str() {
+        Some("read") | None => Scope::Read,
+        Some("write") => Scope::Write,
+        Some(other) => {
+            return unprocessable(format!("scope: `{other}` is neither `read` nor `write`"));
+        }
+    };
+    match lock(&st).add_key(&site, scope) {
+        Ok(key) => (StatusCode::CREATED, axum::Json(json!({"key": key}))).into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+/// `DELETE /api/v1/sites/{site}/keys/{prefix}`.
+pub(crate) async fn revoke_key(
+    State(st): State<Arc<AppState>>,
+    Path((site, prefix)): Path<(String, String)>,
+    m: Method,
+    h: HeaderMap,
+) -> Response {
+    if let Err(r) = gate(&st, &m, &h, &site, Need::Admin) {
+        return *r;
+    }
+    match lock(&st).revoke_key(&site, &prefix) {
+        Ok(true) => StatusCode::NO_CONTENT.into_response(),
+        Ok(false) => error(
+            StatusCode::NOT_FOUND,
+            format!("no key {prefix}… on {site}"),
+            json!({}),
+        ),
+        Err(e) => internal(e),
+    }
+}
+
+/// A site's stored goals and funnels.
+pub(crate) fn stored(st: &AppState, site: &str) -> Result<Definitions, Box<Response>> {
+    match lock(st).definitions(site) {
+        Ok(Some(j)) => serde_json::from_str(&j).map_err(|e| Box::new(internal(e))),
+        Ok(None) => Ok(Definitions::default()),
+        Err(e) => Err(Box::new(internal(e))),
+    }
+}
+
+/// Checks and keeps a site's definitions; a change that breaks a funnel (a goal it
+/// names deleted or renamed) is refused with `409`.
+fn save(st: &AppState, site: &str, d: &Definitions) -> Result<(), Box<Response>> {
+    d.validate()
+        .map_err(|e| Box::new(error(StatusCode::CONFLICT, e.to_string(), json!({}))))?;
+    let j = serde_json::to_string(d).map_err(|e| Box::new(internal(e)))?;
+    lock(st)
+        .set_definitions(site, &j)
+        .map_err(|e| Box::new(internal(e)))
+}
+
+/// Which list an endpoint works on.
+#[derive(Clone, Copy)]
+pub(crate) enum Kind {
+    Goals,
+    Funnels,
+}
+
+/// `GET /api/v1/sites/{site}/goals` and `…/funnels`.
+pub(crate) async fn list(
+    st: Arc<AppState>,
+    site: String,
+    m: Method,
+    h: HeaderMap,
+    kind: Kind,
+) -> Response {
+    if let Err(r) = gate(&st, &m, &h, &site, Need::Read) {
+        return *r;
+    }
+    match stored(&st, &site) {
+        Ok(d) => match kind {
+            Kind::Goals => axum::Json(d.goals).into_response(),
+            Kind::Funnels => axum::Json(d.funnels).into_response(),
+        },
+        Err(r) => *r,
+    }
+}
+
+/// `GET /api/v1/sites/{site}/goals`.
+pub(crate) async fn goals(
+    State(st): State<Arc<AppState>>,
+    Path(site): Path<String>,
+    m: Method,
+    h: HeaderMap,
+) -> Response {
+    list(st, site, m, h, Kind::Goals).await
+}
+
+/// `GET /api/v1/sites/{site}/funnels`.
+pub(crate) async fn funnels(
+    State(st): State<Arc<AppState>>,
+    Path(site): Path<String>,
+    m: Method,
+    h: HeaderMap,
+) -> Response {
+    list(st, site, m, h, Kind::Funnels).await
+}
+
+/// `PUT /api/v1/sites/{site}/goals/{name}`: creates or replaces a goal.
+pub(crate) async fn put_goal(
+    State(st): State<Arc<AppState>>,
+    Path((site, name)): Path<(String, String)>,
+    m: Method,
+    h: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = gate(&st, &m, &h, &site, Need::Admin) {
+        return *r;
+    }
+    let de = &mut serde_json::Deserializer::from_slice(&body);
+    let goal: Goal = match serde_path_to_error::deserialize(de) {
+        Ok(g) => g,
+        Err(e) => return unprocessable(format!("{}: {}", e.path().clone(), e.into_inner())),
+    };
+    if let Err(e) = cairn_model::query::validate_goals(std::slice::from_ref(&goal), "goal") {
+        return unprocessable(e);
+    }
+    if goal.name != name {
+        return unprocessable(format!(
+            "name: the goal is `{}` but the URL says `{name}`",
+            goal.name
+        ));
+    }
+    let mut d = match stored(&st, &site) {
+        Ok(d) => d,
+        Err(r) => return *r,
+    };
+    let created = match d.goals.iter_mut().find(|g| g.name == name) {
+        Some(g) => {
+            *g = goal.clone();
+            false
+        }
+        None => {
+            d.goals.push(goal.clone());
+            true
+        }
+    };
+    if let Err(r) = save(&st, &site, &d) {
+        return *r;
+    }
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    (status, axum::Json(goal)).into_response()
+}
+
+/// `PUT /api/v1/sites/{site}/funnels/{name}`: creates or replaces a funnel.
+pub(crate) async fn put_funnel(
+    State(st): State<Arc<AppState>>,
+    Path((site, name)): Path<(String, String)>,
+    m: Method,
+    h: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = gate(&st, &m, &h, &site, Need::Admin) {
+        return *r;
+    }
+    let de = &mut serde_json::Deserializer::from_slice(&body);
+    let f: FunnelSpec = match serde_path_to_error::deserialize(de) {
+        Ok(f) => f,
+        Err(e) => return unprocessable(format!("{}: {}", e.path().clone(), e.into_inner())),
+    };
+    if let Err(e) = f.validate("funnel") {
+        return unprocessable(e);
+    }
+    let mut d = match stored(&st, &site) {
+        Ok(d) => d,
+        Err(r) => return *r,
+    };
+    let created = d.funnels.insert(name, f.clone()).is_none();
+    if let Err(r) = save(&st, &site, &d) {
+        return *r;
+    }
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    (status, axum::Json(f)).into_response()
+}
+
+/// `DELETE /api/v1/sites/{site}/goals/{name}` and `…/funnels/{name}`.
+pub(crate) async fn delete(
+    st: Arc<AppState>,
+    site: String,
+    name: String,
+    m: Method,
+    h: HeaderMap,
+    kind: Kind,
+) -> Response {
+    if let Err(r) = gate(&st, &m, &h, &site, Need::Admin) {
+        return *r;
+    }
+    let mut d = match stored(&st, &site) {
+        Ok(d) => d,
+        Err(r) => return *r,
+    };
+    let found = match kind {
+        Kind::Goals => {
+            let n = d.goals.len();
+            d.goals.retain(|g| g.name != name);
+            d.goals.len() < n
+        }
+        Kind::Funnels => d.funnels.remove(&name).is_some(),
+    };
+    if !found {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("no `{name}` on {site}"),
+            json!({}),
+        );
+    }
+    match save(&st, &site, &d) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(r) => *r,
+    }
+}
+
+/// `DELETE /api/v1/sites/{site}/goals/{name}`.
+pub(crate) async fn delete_goal(
+    State(st): State<Arc<AppState>>,
+    Path((site, name)): Path<(String, String)>,
+    m: Method,
+    h: HeaderMap,
+) -> Response {
+    delete(st, site, name, m, h, Kind::Goals).await
+}
+
+/// `DELETE /api/v1/sites/{site}/funnels/{name}`.
+pub(crate) async fn delete_funnel(
+    State(st): State<Arc<AppState>>,
+    Path((site, name)): Path<(String, String)>,
+    m: Method,
+    h: HeaderMap,
+) -> Response {
+    delete(st, site, name, m, h, Kind::Funnels).await
+}

@@ -1,0 +1,527 @@
+//! Dashboard users and keys: login, sessions, CSRF, roles per site, management of sites,
+//! keys, goals and funnels, and that a site's data is visible only to those granted it.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use cairn_meta::{Meta, Role, Scope};
+use cairn_server::{AppState, Limits, router};
+use cairn_store::{Options, Store};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const PW: &str = "correct horse battery";
+
+struct Env {
+    state: Arc<AppState>,
+    read_key: String,
+    _dir: tempfile::TempDir,
+}
+
+fn env() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(
+        Store::open(
+            dir.path(),
+            Options {
+                background: false,
+                ..Options::default()
+            },
+        )
+        .unwrap(),
+    );
+    let mut meta = Meta::open(dir.path()).unwrap();
+    meta.add_site("shop.example", "UTC").unwrap();
+    meta.add_site("other.example", "UTC").unwrap();
+    let read_key = meta.add_key("shop.example", Scope::Read).unwrap();
+    for (email, superuser) in [
+        ("ann@example.com", false),
+        ("vic@example.com", false),
+        ("ola@example.com", false),
+        ("root@example.com", true),
+    ] {
+        meta.add_user(email, PW, superuser).unwrap();
+    }
+    meta.grant("ann@example.com", "shop.example", Some(Role::Admin))
+        .unwrap();
+    meta.grant("vic@example.com", "shop.example", Some(Role::Viewer))
+        .unwrap();
+    meta.grant("ola@example.com", "other.example", Some(Role::Viewer))
+        .unwrap();
+    // Events for both sites.
+    let recs: Vec<cairn_model::Record> = [
+        ("shop.example", "a", "add_to_cart", 0),
+        ("shop.example", "a", "begin_checkout", 1),
+        ("shop.example", "a", "purchase", 2),
+        ("shop.example", "b", "add_to_cart", 0),
+        ("other.example", "c", "add_to_cart", 0),
+    ]
+    .iter()
+    .map(|(site, v, n, m)| {
+        cairn_model::Record::from_json(
+            &format!("{{\"site\":\"{site}\",\"ts\":\"2026-03-01T10:0{m}:00Z\",\"visitor\":\"{v}\",\"name\":\"{n}\"}}"),
+            i64::MAX / 2,
+        )
+        .unwrap()
+    })
+    .collect();
+    store.append(&recs, i64::MAX / 2).unwrap();
+    Env {
+        state: AppState::new(store, meta, Limits::default()),
+        read_key,
+        _dir: dir,
+    }
+}
+
+/// A logged-in client: its cookie and CSRF token.
+struct Session {
+    cookie: String,
+    csrf: String,
+}
+
+struct Answer {
+    status: StatusCode,
+    body: Value,
+    set_cookie: Option<String>,
+}
+
+async fn call(
+    e: &Env,
+    method: &str,
+    path: &str,
+    s: Option<&Session>,
+    csrf: bool,
+    body: Option<Value>,
+) -> Answer {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::CONTENT_TYPE, "application/json");
+    if let Some(s) = s {
+        req = req.header(header::COOKIE, &s.cookie);
+        if csrf {
+            req = req.header("x-csrf-token", &s.csrf);
+        }
+    }
+    let req = req
+        .body(body.map_or(Body::empty(), |b| Body::from(b.to_string())))
+        .unwrap();
+    let resp = router(Arc::clone(&e.state)).oneshot(req).await.unwrap();
+    let status = resp.status();
+    let set_cookie = resp
+        .headers()
+        .get(header::SET_COOKIE)
+        .map(|v| v.to_str().unwrap().to_string());
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    Answer {
+        status,
+        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        set_cookie,
+    }
+}
+
+async fn login(e: &Env, email: &str) -> Session {
+    let a = call(
+        e,
+        "POST",
+        "/api/v1/login",
+        None,
+        false,
+        Some(json!({"email": email, "password": PW})),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let c = a.set_cookie.unwrap();
+    assert!(
+        c.contains("HttpOnly") && c.contains("SameSite=Strict"),
+        "{c}"
+    );
+    Session {
+        cookie: c.split(';').next().unwrap().to_string(),
+        csrf: a.body["csrf"].as_str().unwrap().to_string(),
+    }
+}
+
+async fn with_key(e: &Env, key: &str, path: &str, body: Value) -> Answer {
+    let req = Request::post(path)
+        .header(header::AUTHORIZATION, format!("Bearer {key}"))
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let resp = router(Arc::clone(&e.state)).oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    Answer {
+        status,
+        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        set_cookie: None,
+    }
+}
+
+fn funnel_spec(site: &str) -> Value {
+    json!({"site": site, "from": "2026-03-01", "to": "2026-03-02",
+           "analysis": {"type": "funnel", "window": "1d",
+                        "steps": [{"event": "add_to_cart"}, {"event": "purchase"}]}})
+}
+
+#[tokio::test]
+async fn logins_sessions_and_csrf() {
+    let e = env();
+    let bad = call(
+        &e,
+        "POST",
+        "/api/v1/login",
+        None,
+        false,
+        Some(json!({"email": "ann@example.com", "password": "nope nope nope"})),
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::UNAUTHORIZED);
+    let form = Request::post("/api/v1/login")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from("email=ann@example.com"))
+        .unwrap();
+    let r = router(Arc::clone(&e.state)).oneshot(form).await.unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "no login from a cross-site form"
+    );
+    let ann = login(&e, "ann@example.com").await;
+    let me = call(&e, "GET", "/api/v1/me", Some(&ann), false, None).await;
+    assert_eq!(
+        me.body["sites"],
+        json!([{"site": "shop.example", "role": "admin"}])
+    );
+    // A state-changing request needs the CSRF token.
+    let goal =
+        json!({"name": "Purchase", "type": "event", "event": "purchase", "conversion": "macro"});
+    let a = call(
+        &e,
+        "PUT",
+        "/api/v1/sites/shop.example/goals/Purchase",
+        Some(&ann),
+        false,
+        Some(goal.clone()),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.body);
+    let forged = Session {
+        cookie: ann.cookie.clone(),
+        csrf: "0".repeat(32),
+    };
+    let a = call(
+        &e,
+        "PUT",
+        "/api/v1/sites/shop.example/goals/Purchase",
+        Some(&forged),
+        true,
+        Some(goal.clone()),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    let a = call(
+        &e,
+        "PUT",
+        "/api/v1/sites/shop.example/goals/Purchase",
+        Some(&ann),
+        true,
+        Some(goal),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+    // Logout ends the session.
+    let a = call(&e, "POST", "/api/v1/logout", Some(&ann), true, None).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert!(a.set_cookie.unwrap().contains("Max-Age=0"));
+    assert_eq!(
+        call(&e, "GET", "/api/v1/me", Some(&ann), false, None)
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        call(&e, "GET", "/api/v1/me", None, false, None)
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn a_sites_data_is_visible_only_to_those_granted_it() {
+    let e = env();
+    let vic = login(&e, "vic@example.com").await;
+    let ola = login(&e, "ola@example.com").await;
+    let sites = call(&e, "GET", "/api/v1/sites", Some(&vic), false, None).await;
+    assert_eq!(sites.body.as_array().unwrap().len(), 1, "{}", sites.body);
+    assert_eq!(sites.body[0]["site"], "shop.example");
+    // Viewers query their site; another site does not exist for them.
+    let q = call(
+        &e,
+        "POST",
+        "/api/v1/query",
+        Some(&vic),
+        true,
+        Some(funnel_spec("shop.example")),
+    )
+    .await;
+    assert_eq!(q.status, StatusCode::OK, "{}", q.body);
+    assert_eq!(q.body["steps"][0]["count"], 2);
+    for (who, site) in [(&vic, "other.example"), (&ola, "shop.example")] {
+        let q = call(
+            &e,
+            "POST",
+            "/api/v1/query",
+            Some(who),
+            true,
+            Some(funnel_spec(site)),
+        )
+        .await;
+        assert_eq!(q.status, StatusCode::NOT_FOUND, "{}", q.body);
+        let g = call(
+            &e,
+            "GET",
+            &format!("/api/v1/sites/{site}/goals"),
+            Some(who),
+            false,
+            None,
+        )
+        .await;
+        assert_eq!(g.status, StatusCode::NOT_FOUND);
+    }
+    let q = call(
+        &e,
+        "POST",
+        "/api/v1/query",
+        Some(&ola),
+        true,
+        Some(funnel_spec("other.example")),
+    )
+    .await;
+    assert_eq!(
+        (q.status, q.body["steps"][0]["count"].as_u64()),
+        (StatusCode::OK, Some(1))
+    );
+    // A viewer changes nothing.
+    let goal = json!({"name": "Cart", "type": "event", "event": "add_to_cart"});
+    let a = call(
+        &e,
+        "PUT",
+        "/api/v1/sites/shop.example/goals/Cart",
+        Some(&vic),
+        true,
+        Some(goal),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.body);
+    // A read key reads its site only, and changes nothing.
+    let a = with_key(
+        &e,
+        &e.read_key,
+        "/api/v1/query",
+        funnel_spec("other.example"),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+    let a = with_key(
+        &e,
+        &e.read_key,
+        "/api/v1/query",
+        funnel_spec("shop.example"),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK);
+    let a = with_key(
+        &e,
+        &e.read_key,
+        "/api/v1/sites",
+        json!({"domain": "x.example"}),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn admins_manage_goals_funnels_keys_and_superusers_sites() {
+    let e = env();
+    let ann = login(&e, "ann@example.com").await;
+    let put = |path: &'static str, body: Value| {
+        let ann = &ann;
+        let e = &e;
+        async move { call(e, "PUT", path, Some(ann), true, Some(body)).await }
+    };
+    let a = put(
+        "/api/v1/sites/shop.example/goals/Purchase",
+        json!({"name": "Purchase", "type": "event"}),
+    )
+    .await;
+    assert_eq!(
+        a.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a goal is checked as in a spec: {}",
+        a.body
+    );
+    let a = put(
+        "/api/v1/sites/shop.example/goals/Purchase",
+        json!({"name": "Buy", "type": "event", "event": "purchase"}),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+    let a = put(
+        "/api/v1/sites/shop.example/goals/Purchase",
+        json!({"name": "Purchase", "type": "event", "event": "purchase", "conversion": "macro"}),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+    let a = put(
+        "/api/v1/sites/shop.example/funnels/checkout",
+        json!({"window": "1d", "steps": [{"event": "add_to_cart"}, {"goal": "Purchase"}]}),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+    let a = put(
+        "/api/v1/sites/shop.example/funnels/broken",
+        json!({"window": "1d", "steps": [{"event": "add_to_cart"}, {"goal": "Nope"}]}),
+    )
+    .await;
+    assert_eq!(
+        a.status,
+        StatusCode::CONFLICT,
+        "a funnel may name only defined goals: {}",
+        a.body
+    );
+    // A stored funnel runs by name; a goal it uses cannot be deleted.
+    let spec = json!({"site": "shop.example", "from": "2026-03-01", "to": "2026-03-02",
+                      "analysis": {"type": "saved_funnel", "name": "checkout"}});
+    let q = call(&e, "POST", "/api/v1/query", Some(&ann), true, Some(spec)).await;
+    assert_eq!(q.status, StatusCode::OK, "{}", q.body);
+    assert_eq!(
+        (
+            q.body["steps"][0]["count"].as_u64(),
+            q.body["steps"][1]["count"].as_u64()
+        ),
+        (Some(2), Some(1))
+    );
+    let d = call(
+        &e,
+        "DELETE",
+        "/api/v1/sites/shop.example/goals/Purchase",
+        Some(&ann),
+        true,
+        None,
+    )
+    .await;
+    assert_eq!(d.status, StatusCode::CONFLICT, "{}", d.body);
+    let d = call(
+        &e,
+        "DELETE",
+        "/api/v1/sites/shop.example/funnels/checkout",
+        Some(&ann),
+        true,
+        None,
+    )
+    .await;
+    assert_eq!(d.status, StatusCode::NO_CONTENT);
+    let d = call(
+        &e,
+        "DELETE",
+        "/api/v1/sites/shop.example/goals/Purchase",
+        Some(&ann),
+        true,
+        None,
+    )
+    .await;
+    assert_eq!(d.status, StatusCode::NO_CONTENT);
+    let g = call(
+        &e,
+        "GET",
+        "/api/v1/sites/shop.example/goals",
+        Some(&ann),
+        false,
+        None,
+    )
+    .await;
+    assert_eq!(g.body, json!([]));
+    // Keys: made, used, revoked.
+    let k = call(
+        &e,
+        "POST",
+        "/api/v1/sites/shop.example/keys",
+        Some(&ann),
+        true,
+        Some(json!({"scope": "read"})),
+    )
+    .await;
+    assert_eq!(k.status, StatusCode::CREATED);
+    let key = k.body["key"].as_str().unwrap().to_string();
+    assert_eq!(
+        with_key(&e, &key, "/api/v1/query", funnel_spec("shop.example"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let path = format!("/api/v1/sites/shop.example/keys/{}", &key[..12]);
+    let d = call(&e, "DELETE", &path, Some(&ann), true, None).await;
+    assert_eq!(d.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        with_key(&e, &key, "/api/v1/query", funnel_spec("shop.example"))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    // Settings; sites are added by superusers only.
+    let p = call(
+        &e,
+        "PATCH",
+        "/api/v1/sites/shop.example",
+        Some(&ann),
+        true,
+        Some(json!({"timezone": "Europe/Berlin", "identity": "first-party"})),
+    )
+    .await;
+    assert_eq!(
+        (p.body["timezone"].as_str(), p.body["identity"].as_str()),
+        (Some("Europe/Berlin"), Some("first-party")),
+        "{}",
+        p.body
+    );
+    let s = call(
+        &e,
+        "POST",
+        "/api/v1/sites",
+        Some(&ann),
+        true,
+        Some(json!({"domain": "new.example"})),
+    )
+    .await;
+    assert_eq!(s.status, StatusCode::FORBIDDEN);
+    let root = login(&e, "root@example.com").await;
+    let s = call(
+        &e,
+        "POST",
+        "/api/v1/sites",
+        Some(&root),
+        true,
+        Some(json!({"domain": "new.example", "timezone": "Asia/Tokyo"})),
+    )
+    .await;
+    assert_eq!(s.status, StatusCode::CREATED, "{}", s.body);
+    assert!(
+        s.body["write_key"]
+            .as_str()
+            .unwrap()
+            .starts_with("cairn_w_")
+    );
+    let s = call(
+        &e,
+        "POST",
+        "/api/v1/sites",
+        Some(&root),
+        true,
+        Some(json!({"domain": "new.example"})),
+    )
+    .await;
+    assert_eq!(s.status, StatusCode::CONFLICT);
+}
