@@ -604,6 +604,23 @@ fn demo_serve_is_ready_to_collect() {
     )
     .unwrap();
     assert_eq!(status, 202, "{body}");
+    // The printed demo login works.
+    let password = seen
+        .split("with the password ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no password in {seen}"))
+        .to_string();
+    let (status, body) = http(
+        &addr,
+        "POST",
+        "/api/v1/login",
+        None,
+        &format!("{{\"email\":\"demo@cairn.local\",\"password\":\"{password}\"}}"),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("saas.example"), "{body}");
     let (status, js) = http(&addr, "GET", "/cairn.js", None, "").unwrap();
     assert_eq!(status, 200);
     assert!(js.contains("/api/v1/event"));
@@ -787,7 +804,7 @@ fn http(
         .unwrap_or_default();
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: {BROWSER}\r\nContent-Type: application/x-ndjson\r\nContent-Length: {}\r\n{auth}Connection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: {BROWSER}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{auth}Connection: close\r\n\r\n{body}",
         body.len()
     )?;
     let mut out = String::new();

@@ -683,6 +683,33 @@ impl Meta {
         })
     }
 
+    /// Sets a user's password (and ends the user's sessions).
+    pub fn set_password(&mut self, email: &str, password: &str) -> Result<()> {
+        if password.chars().count() < PASSWORD_MIN {
+            return Err(MetaError::BadUser(format!(
+                "the password must have at least {PASSWORD_MIN} characters"
+            )));
+        }
+        let user = self
+            .user(email)?
+            .ok_or_else(|| MetaError::BadUser(format!("no user {email}")))?;
+        self.conn
+            .execute(
+                "UPDATE users SET password = ?2 WHERE id = ?1",
+                params![user.id, hash_password(password)],
+            )
+            .map_err(|e| self.err(e))?;
+        self.conn
+            .execute("DELETE FROM sessions WHERE user_id = ?1", params![user.id])
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// A random password of `n` hex digits.
+    pub fn random_password(n: usize) -> String {
+        random_hex(n.div_ceil(2))[..n].to_string()
+    }
+
     /// A user by email.
     pub fn user(&self, email: &str) -> Result<Option<User>> {
         self.conn
@@ -1092,6 +1119,27 @@ mod tests {
         assert_eq!(m.session("forged").unwrap(), None);
         m.logout(&token).unwrap();
         assert_eq!(m.session(&token).unwrap(), None);
+        let (_, token, _) = m
+            .login("ann@example.com", "correct horse")
+            .unwrap()
+            .unwrap();
+        m.set_password("ann@example.com", "battery staple").unwrap();
+        assert_eq!(
+            m.session(&token).unwrap(),
+            None,
+            "a new password ends the sessions"
+        );
+        assert!(
+            m.login("ann@example.com", "correct horse")
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            m.login("ann@example.com", "battery staple")
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(Meta::random_password(16).len(), 16);
         let root = m
             .add_user("root@example.com", "correct horse", true)
             .unwrap();

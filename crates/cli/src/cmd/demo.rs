@@ -21,6 +21,9 @@ use crate::pipe;
 use crate::progress::{Progress, Unit};
 use crate::store::{self, Open};
 
+/// The demo's login (a superuser).
+const DEMO_USER: &str = "demo@cairn.local";
+
 /// Buffer in front of the output file.
 const WRITE_BUF: usize = 8 << 20;
 
@@ -65,16 +68,25 @@ pub fn run(data: &Path, args: DemoArgs) -> Result<ExitCode> {
                     meta.add_site(site, "UTC")?;
                 }
             }
+            // A demo login, with a fresh password each start (only its hash is kept).
+            let password = cairn_meta::Meta::random_password(16);
+            if meta.user(DEMO_USER)?.is_none() {
+                meta.add_user(DEMO_USER, &password, true)?;
+            } else {
+                meta.set_password(DEMO_USER, &password)?;
+            }
             drop(meta);
             let listen = args
                 .listen
                 .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("a valid address"));
             println!(
-                "\nThe demo sites ({}) are registered. A page sends events with\n  \
-                 <script defer data-site=\"shop.example\" src=\"http://{listen}/cairn.js\"></script>\n\
-                 Stop the server (Ctrl-C) to query the store, e.g. cairn --data {} query --spec docs/examples/goals.json --defs docs/examples/shop.toml\n",
-                SITES.join(", "),
-                data.display()
+                "\nThe demo sites ({sites}) are registered.\n\
+                 Log in as {DEMO_USER} with the password {password} (POST /api/v1/login, docs/api.md),\n\
+                 or query with a read key (`cairn --data {d} site key shop.example`, docs/queries.md).\n\
+                 A page sends events with\n  \
+                 <script defer data-site=\"shop.example\" src=\"http://{listen}/cairn.js\"></script>\n",
+                sites = SITES.join(", "),
+                d = data.display()
             );
             serve::run(
                 data,
