@@ -40,6 +40,8 @@ pub enum Command {
     /// Register sites and list them; events for unregistered sites are refused.
     #[command(subcommand)]
     Site(SiteCommand),
+    /// Print the HTTP API's OpenAPI 3.1 document (as served at /api/openapi.json).
+    Openapi,
     /// Dashboard users: add them and give them a role on sites.
     #[command(subcommand)]
     User(UserCommand),

@@ -29,6 +29,7 @@ pub mod auth;
 mod identity;
 mod ingest;
 mod manage;
+pub mod openapi;
 mod plausible;
 mod query;
 mod ratelimit;
@@ -388,6 +389,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/v1/batch", post(batch))
         .route("/api/v1/query", post(query::query))
+        .route("/api/openapi.json", get(openapi::serve))
         .route("/api/v1/login", post(auth::login))
         .route("/api/v1/logout", post(auth::logout))
         .route("/api/v1/me", get(auth::me))

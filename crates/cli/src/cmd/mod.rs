@@ -26,6 +26,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Query(a) => query::run(data, a),
         Command::Site(c) => site::run(data, c),
         Command::User(c) => user::run(data, c),
+        Command::Openapi => {
+            use std::io::Write;
+            let _ = data;
+            let doc = serde_json::to_string_pretty(&cairn_server::openapi::document())?;
+            writeln!(std::io::stdout().lock(), "{doc}")?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Demo(a) => demo::run(data, a),
         Command::Verify => maint::verify(data),
         Command::Snapshot(a) => maint::snapshot(data, a),

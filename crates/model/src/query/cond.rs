@@ -62,6 +62,19 @@ impl FromStr for Field {
     }
 }
 
+impl schemars::JsonSchema for Field {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Field".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "An event field: a dimension (`name`, `path`, `device`, `utm_campaign`, …), `props.KEY`, `landing_page` (or `entry_page`) or `exit_page`.",
+        })
+    }
+}
+
 impl Serialize for Field {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
@@ -76,7 +89,9 @@ impl<'de> Deserialize<'de> for Field {
 }
 
 /// A comparison.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Op {
     /// Equal to the value (string, number or boolean, compared with its own type).
@@ -148,7 +163,7 @@ enum Needs {
 }
 
 /// A scalar value in a condition.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum Scalar {
     /// A string.
@@ -160,7 +175,7 @@ pub enum Scalar {
 }
 
 /// A condition's value: one scalar or a list.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum CondValue {
     /// One value.
@@ -170,7 +185,7 @@ pub enum CondValue {
 }
 
 /// One test on one event: `field op value`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Condition {
     /// What is tested.

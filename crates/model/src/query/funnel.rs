@@ -7,7 +7,9 @@ use super::goal::{PAGEVIEW, PathMatch};
 use super::{Duration, Interval, SpecError, Unit};
 
 /// How steps must follow each other.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum FunnelMode {
     /// Steps in order; other events may happen in between.
@@ -21,7 +23,7 @@ pub enum FunnelMode {
 
 /// One funnel step: an event, a destination or a goal, with conditions; or a set of
 /// alternatives.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
     /// Label shown in reports (default: derived from the step).
@@ -153,7 +155,7 @@ impl Step {
 
 /// An exclusion: an attempt in which `step` happens between steps `between[0]` and
 /// `between[1]` (1-based) does not count.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Exclusion {
     /// What must not happen.
@@ -163,7 +165,9 @@ pub struct Exclusion {
 }
 
 /// Which value of the breakdown field a unit is counted under.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Attribution {
     /// The earliest non-empty value among the unit's funnel events.
@@ -176,7 +180,7 @@ pub enum Attribution {
 }
 
 /// A breakdown by a field.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Breakdown {
     /// The field.
@@ -197,7 +201,7 @@ fn default_limit() -> usize {
 }
 
 /// A funnel analysis.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FunnelSpec {
     /// Steps, at least two.

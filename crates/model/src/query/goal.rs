@@ -14,7 +14,9 @@ pub const SCROLL_EVENT: &str = "scroll";
 pub const SCROLL_DEPTH_PROP: &str = "depth";
 
 /// Micro or macro conversion.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Conversion {
     /// A step or signal on the way.
@@ -25,7 +27,9 @@ pub enum Conversion {
 }
 
 /// Process milestone or secondary action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// A step of the path to the macro goal.
@@ -36,7 +40,9 @@ pub enum Role {
 }
 
 /// How conversions of a goal are counted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Counting {
     /// Once per unit of the query (session, visitor or lead).
@@ -51,7 +57,7 @@ pub enum Counting {
 }
 
 /// The goal's type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum GoalType {
     /// A custom event, with property conditions.
@@ -71,7 +77,7 @@ pub enum GoalType {
 }
 
 /// A goal's monetary value.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum GoalValue {
     /// `"revenue"`: the revenue carried by the converting event.
@@ -91,7 +97,9 @@ fn default_currency() -> String {
 }
 
 /// How a destination or scroll goal matches the path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum PathMatch {
     /// The whole path.
@@ -119,7 +127,7 @@ impl PathMatch {
 
 /// One goal. Which fields apply depends on `type`; [`Goal::validate`] says exactly which
 /// are missing or out of place.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Goal {
     /// Unique name, shown in reports.

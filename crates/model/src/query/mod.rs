@@ -51,7 +51,19 @@ impl SpecError {
 }
 
 /// What is counted: the denominator of a rate, the unit of a funnel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    PartialOrd,
+    Ord,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Unit {
     /// A visit: a visitor's events with gaps under the session gap (30 minutes).
@@ -77,7 +89,7 @@ impl Unit {
 }
 
 /// A time bucket size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Interval {
     /// Hours.
@@ -158,6 +170,22 @@ impl fmt::Display for Duration {
     }
 }
 
+impl schemars::JsonSchema for Duration {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A duration: a number and a unit (`500ms`, `30s`, `10m`, `1h`, `7d`, `2w`), or seconds as a number.",
+            "oneOf": [
+                {"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d|w)$"},
+                {"type": "number", "minimum": 0}
+            ]
+        })
+    }
+}
+
 impl Serialize for Duration {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
@@ -188,7 +216,7 @@ impl<'de> Deserialize<'de> for Duration {
 /// as `to`, the end of that day), an RFC 3339 time, milliseconds since the epoch, or a
 /// time relative to now: `now`, `today` and `yesterday` (dates in the time zone), `-30d`
 /// (30 days before now).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum TimeSpec {
     /// Milliseconds since the Unix epoch.
@@ -199,7 +227,7 @@ pub enum TimeSpec {
 
 /// A segment filter: an event condition (`field`, `op`, `value`), or a behavioural one
 /// (`did` / `did_not` a goal in the range).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Filter {
     /// Event field.
@@ -262,7 +290,7 @@ impl Filter {
 }
 
 /// The goal conversion report.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GoalsSpec {
     /// Denominators to report (default `["visitor"]`).
@@ -287,7 +315,7 @@ fn default_units() -> Vec<Unit> {
 }
 
 /// The cart abandonment report.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CartSpec {
     /// Event that puts something in the cart (default `add_to_cart`).
@@ -314,7 +342,7 @@ fn default_recovery() -> Duration {
 
 /// The checkout step drop-off report: a per-session funnel from the checkout's start
 /// through each step to the purchase.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckoutSpec {
     /// Event that starts the checkout (default `begin_checkout`).
@@ -342,7 +370,7 @@ fn default_step_prop() -> String {
 }
 
 /// The form analytics report, from the tracker's form events.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FormsSpec {
     /// Top N forms (default 10).
@@ -355,7 +383,7 @@ fn default_ten() -> usize {
 }
 
 /// The pages report: pageviews, entries, exits, exit and bounce rates per page.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PagesSpec {
     /// Top N pages by pageviews (default 10).
@@ -365,7 +393,7 @@ pub struct PagesSpec {
 
 /// The overview: visitors, sessions, pageviews, bounce rate, pages per session and
 /// session duration, optionally per time bucket.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OverviewSpec {
     /// Time series in buckets of this size.
@@ -374,7 +402,7 @@ pub struct OverviewSpec {
 }
 
 /// The analysis to run.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Analysis {
     /// Conversion rates per goal.
@@ -457,7 +485,7 @@ fn spec_error(outer: &str, message: String) -> SpecError {
 }
 
 /// A reference to a named funnel.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SavedFunnel {
     /// The funnel's name.
@@ -465,7 +493,7 @@ pub struct SavedFunnel {
 }
 
 /// A complete query.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Query {
     /// Site.
@@ -800,7 +828,7 @@ pub fn local_midnight(tz: chrono_tz::Tz, d: NaiveDate) -> Option<i64> {
 /// window = "1d"
 /// steps = [{ event = "add_to_cart" }, { path = "/checkout" }, { goal = "Purchase" }]
 /// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Definitions {
     /// Goals.

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::{Conversion, Role, Unit};
 
 /// A proportion with its Wilson 95% interval.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Rate {
     /// Numerator.
     pub num: u64,
@@ -21,7 +21,7 @@ pub struct Rate {
 }
 
 /// A difference of two rates (this period minus the other) with its 95% interval.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Diff {
     /// Difference of the rates.
     pub diff: f64,
@@ -32,7 +32,7 @@ pub struct Diff {
 }
 
 /// A total monetary value in one currency.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Money {
     /// ISO 4217 code.
     pub currency: String,
@@ -43,7 +43,7 @@ pub struct Money {
 }
 
 /// Distribution of times (milliseconds).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TimeStats {
     /// Number of values.
     pub count: u64,
@@ -62,7 +62,7 @@ pub struct TimeStats {
 }
 
 /// One histogram bin: values in `[from_ms, to_ms)` (no upper end for the last).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HistBin {
     /// Label, e.g. `1m–5m`.
     pub label: String,
@@ -75,7 +75,7 @@ pub struct HistBin {
 }
 
 /// The number of units in the range, per unit kind.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UnitTotal {
     /// Unit.
     pub unit: Unit,
@@ -84,7 +84,7 @@ pub struct UnitTotal {
 }
 
 /// One goal's rate for one unit kind.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UnitRate {
     /// Unit.
     pub unit: Unit,
@@ -99,7 +99,7 @@ pub struct UnitRate {
 }
 
 /// One goal's row of the report.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct GoalRow {
     /// Goal name.
     pub name: String,
@@ -121,7 +121,7 @@ pub struct GoalRow {
 }
 
 /// One time bucket of a goal report.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct GoalsBucket {
     /// Bucket start (ms).
     pub start: i64,
@@ -134,7 +134,7 @@ pub struct GoalsBucket {
 }
 
 /// One value of a breakdown in a goal report.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct GoalsBreakdownRow {
     /// The value; `(none)` when unset, `(other)` for values beyond the limit.
     pub value: String,
@@ -145,7 +145,7 @@ pub struct GoalsBreakdownRow {
 }
 
 /// The goal conversion report.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct GoalsResult {
     /// Units in the range.
     pub totals: Vec<UnitTotal>,
@@ -166,7 +166,7 @@ pub struct GoalsResult {
 }
 
 /// One step of a funnel result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FunnelStepResult {
     /// Label.
     pub label: String,
@@ -194,7 +194,7 @@ pub struct FunnelStepResult {
 }
 
 /// One value of a funnel breakdown.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FunnelBreakdownRow {
     /// The value (`(none)`, `(other)` as in goal reports).
     pub value: String,
@@ -205,7 +205,7 @@ pub struct FunnelBreakdownRow {
 }
 
 /// One bucket of a funnel trend (units by the date of their first step).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FunnelTrendPoint {
     /// Bucket start (ms).
     pub start: i64,
@@ -218,7 +218,7 @@ pub struct FunnelTrendPoint {
 }
 
 /// A funnel result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FunnelResult {
     /// Unit counted.
     pub unit: Unit,
@@ -238,7 +238,7 @@ pub struct FunnelResult {
 }
 
 /// The cart abandonment report.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CartResult {
     /// Carts: sessions with at least one add-to-cart.
     pub carts: u64,
@@ -258,7 +258,7 @@ pub struct CartResult {
 }
 
 /// One field of a form.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FormFieldRow {
     /// Field name.
     pub field: String,
@@ -272,7 +272,7 @@ pub struct FormFieldRow {
 }
 
 /// One form.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FormRow {
     /// Form id.
     pub form: String,
@@ -292,14 +292,14 @@ pub struct FormRow {
 }
 
 /// The form analytics report.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FormsResult {
     /// Forms by starts, largest first.
     pub forms: Vec<FormRow>,
 }
 
 /// One page of the pages report.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PageRow {
     /// Path.
     pub path: String,
@@ -318,14 +318,14 @@ pub struct PageRow {
 }
 
 /// The pages report.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PagesResult {
     /// Pages by pageviews, largest first.
     pub pages: Vec<PageRow>,
 }
 
 /// Overview figures for a period or a bucket.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OverviewFigures {
     /// Unique visitors.
     pub visitors: u64,
@@ -346,7 +346,7 @@ pub struct OverviewFigures {
 }
 
 /// One bucket of the overview.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OverviewBucket {
     /// Bucket start (ms).
     pub start: i64,
@@ -358,7 +358,7 @@ pub struct OverviewBucket {
 }
 
 /// The overview.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OverviewResult {
     /// The whole range.
     pub figures: OverviewFigures,
@@ -368,7 +368,7 @@ pub struct OverviewResult {
 }
 
 /// A query's result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum QueryResult {
     /// Goal report.

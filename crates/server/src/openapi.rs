@@ -1,0 +1,467 @@
+//! `GET /api/openapi.json`: the OpenAPI 3.1 document of the HTTP API, generated from the
+//! code: the routes from [`ROUTES`] (a test checks that it lists exactly the routes the
+//! router serves), the request and response bodies from the model's own types
+//! (`schemars` derives on the query spec, goals, funnels and results, so the document
+//! cannot drift from what the server parses and answers).
+
+use schemars::{JsonSchema, SchemaGenerator, generate::SchemaSettings};
+use serde_json::{Map, Value, json};
+
+/// How a route authenticates.
+#[derive(Clone, Copy)]
+pub enum Auth {
+    /// Nobody: open endpoints.
+    None,
+    /// A site's write key (Bearer).
+    WriteKey,
+    /// A site's write key as HTTP basic auth (Segment).
+    Basic,
+    /// A read key or a dashboard session.
+    ReadOrSession,
+    /// A dashboard session (keys may read where noted).
+    Session,
+}
+
+/// A body's schema: a model type, or an inline JSON Schema.
+#[derive(Clone, Copy)]
+pub enum Body {
+    /// None.
+    Empty,
+    /// A type's schema.
+    Type(fn(&mut SchemaGenerator) -> schemars::Schema),
+    /// An inline schema (JSON text).
+    Inline(&'static str),
+}
+
+/// One documented route.
+pub struct Route {
+    /// `get`, `post`, …
+    pub method: &'static str,
+    /// The path, with `{param}`s.
+    pub path: &'static str,
+    /// What it does.
+    pub summary: &'static str,
+    /// Grouping.
+    pub tag: &'static str,
+    /// Authentication.
+    pub auth: Auth,
+    /// Request body.
+    pub request: Body,
+    /// Successful response body.
+    pub response: Body,
+}
+
+fn of<T: JsonSchema>(g: &mut SchemaGenerator) -> schemars::Schema {
+    g.subschema_for::<T>()
+}
+
+use cairn_model::query::result::QueryResult;
+use cairn_model::query::{FunnelSpec, Goal, Query};
+
+const OBJECT: &str = r#"{"type": "object"}"#;
+const ERROR: &str =
+    r#"{"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}"#;
+const RECORDS: &str = r#"{"description": "Cairn records (docs/events.md) as a JSON array, or NDJSON: one record per line.", "type": "array", "items": {"type": "object"}}"#;
+const TRACKER: &str = r##"{"description": "One tracker event or an array of up to 50 (docs/ingestion.md).", "oneOf": [{"$ref": "#/components/schemas/TrackerEvent"}, {"type": "array", "maxItems": 50, "items": {"$ref": "#/components/schemas/TrackerEvent"}}]}"##;
+const ACCEPTED: &str = r#"{"type": "object", "properties": {"accepted": {"type": "integer"}, "ignored": {"type": "integer"}, "reason": {"type": "string"}}}"#;
+const LOGIN: &str = r#"{"type": "object", "properties": {"email": {"type": "string"}, "password": {"type": "string"}}, "required": ["email", "password"]}"#;
+const ME: &str = r#"{"type": "object", "properties": {"email": {"type": "string"}, "superuser": {"type": "boolean"}, "csrf": {"type": "string"}, "sites": {"type": "array", "items": {"type": "object", "properties": {"site": {"type": "string"}, "role": {"enum": ["viewer", "admin"]}}}}}}"#;
+const SITE: &str = r#"{"type": "object", "properties": {"site": {"type": "string"}, "timezone": {"type": "string"}, "identity": {"enum": ["cookieless", "first-party"]}, "role": {"enum": ["viewer", "admin"]}, "write_key": {"type": "string"}}}"#;
+const NEW_SITE: &str = r#"{"type": "object", "properties": {"domain": {"type": "string"}, "timezone": {"type": "string"}, "identity": {"enum": ["cookieless", "first-party"]}}, "required": ["domain"]}"#;
+const SITE_PATCH: &str = r#"{"type": "object", "properties": {"timezone": {"type": "string"}, "identity": {"enum": ["cookieless", "first-party"]}}}"#;
+const KEYS: &str = r#"{"type": "array", "items": {"type": "object", "properties": {"prefix": {"type": "string"}, "scope": {"enum": ["read", "write"]}, "created": {"type": "string"}}}}"#;
+const NEW_KEY: &str = r#"{"type": "object", "properties": {"scope": {"enum": ["read", "write"]}}}"#;
+const KEY: &str = r#"{"type": "object", "properties": {"key": {"type": "string"}}}"#;
+const SEGMENT: &str = r#"{"description": "A Segment message (track, page, identify), or {\"batch\": [messages]} (docs/ingestion.md).", "type": "object"}"#;
+const PLAUSIBLE: &str = r#"{"type": "object", "properties": {"name": {"type": "string"}, "url": {"type": "string"}, "domain": {"type": "string"}, "referrer": {"type": "string"}, "props": {"type": "object"}, "revenue": {"type": "object"}}}"#;
+
+/// Every route the router serves, documented.
+pub const ROUTES: &[Route] = &[
+    Route {
+        method: "get",
+        path: "/healthz",
+        summary: "Whether the server runs and its store takes writes",
+        tag: "operations",
+        auth: Auth::None,
+        request: Body::Empty,
+        response: Body::Inline(OBJECT),
+    },
+    Route {
+        method: "get",
+        path: "/metrics",
+        summary: "Prometheus metrics",
+        tag: "operations",
+        auth: Auth::None,
+        request: Body::Empty,
+        response: Body::Inline(r#"{"type": "string"}"#),
+    },
+    Route {
+        method: "get",
+        path: "/api/openapi.json",
+        summary: "This document",
+        tag: "operations",
+        auth: Auth::None,
+        request: Body::Empty,
+        response: Body::Inline(OBJECT),
+    },
+    Route {
+        method: "get",
+        path: "/cairn.js",
+        summary: "The browser tracker",
+        tag: "ingestion",
+        auth: Auth::None,
+        request: Body::Empty,
+        response: Body::Inline(r#"{"type": "string"}"#),
+    },
+    Route {
+        method: "post",
+        path: "/api/v1/event",
+        summary: "Tracker events (CORS open)",
+        tag: "ingestion",
+        auth: Auth::None,
+        request: Body::Inline(TRACKER),
+        response: Body::Inline(ACCEPTED),
+    },
+    Route {
+        method: "options",
+        path: "/api/v1/event",
+        summary: "CORS preflight",
+        tag: "ingestion",
+        auth: Auth::None,
+        request: Body::Empty,
+        response: Body::Empty,
+    },
+    Route {
+        method: "post",
+        path: "/api/event",
+        summary: "Plausible's Events API",
+        tag: "ingestion",
+        auth: Auth::None,
+        request: Body::Inline(PLAUSIBLE),
+        response: Body::Inline(r#"{"type": "string"}"#),
+    },
+    Route {
+        method: "options",
+        path: "/api/event",
+        summary: "CORS preflight",
+        tag: "ingestion",
+        auth: Auth::None,
+        request: Body::Empty,
+        response: Body::Empty,
+    },
+    Route {
+        method: "post",
+        path: "/api/v1/batch",
+        summary: "Server-side batches of records, durable when answered",
+        tag: "ingestion",
+        auth: Auth::WriteKey,
+        request: Body::Inline(RECORDS),
+        response: Body::Inline(ACCEPTED),
+    },
+    Route {
+        method: "post",
+        path: "/v1/track",
+        summary: "Segment track",
+        tag: "ingestion",
+        auth: Auth::Basic,
+        request: Body::Inline(SEGMENT),
+        response: Body::Inline(ACCEPTED),
+    },
+    Route {
+        method: "post",
+        path: "/v1/page",
+        summary: "Segment page",
+        tag: "ingestion",
+        auth: Auth::Basic,
+        request: Body::Inline(SEGMENT),
+        response: Body::Inline(ACCEPTED),
+    },
+    Route {
+        method: "post",
+        path: "/v1/identify",
+        summary: "Segment identify",
+        tag: "ingestion",
+        auth: Auth::Basic,
+        request: Body::Inline(SEGMENT),
+        response: Body::Inline(ACCEPTED),
+    },
+    Route {
+        method: "post",
+        path: "/v1/batch",
+        summary: "Segment batch",
+        tag: "ingestion",
+        auth: Auth::Basic,
+        request: Body::Inline(SEGMENT),
+        response: Body::Inline(ACCEPTED),
+    },
+    Route {
+        method: "post",
+        path: "/v1/screen",
+        summary: "Segment screen (accepted, not stored)",
+        tag: "ingestion",
+        auth: Auth::Basic,
+        request: Body::Inline(SEGMENT),
+        response: Body::Inline(ACCEPTED),
+    },
+    Route {
+        method: "post",
+        path: "/v1/group",
+        summary: "Segment group (accepted, not stored)",
+        tag: "ingestion",
+        auth: Auth::Basic,
+        request: Body::Inline(SEGMENT),
+        response: Body::Inline(ACCEPTED),
+    },
+    Route {
+        method: "post",
+        path: "/v1/alias",
+        summary: "Segment alias (accepted, not stored)",
+        tag: "ingestion",
+        auth: Auth::Basic,
+        request: Body::Inline(SEGMENT),
+        response: Body::Inline(ACCEPTED),
+    },
+    Route {
+        method: "post",
+        path: "/api/v1/query",
+        summary: "Runs a query spec",
+        tag: "analysis",
+        auth: Auth::ReadOrSession,
+        request: Body::Type(of::<Query>),
+        response: Body::Type(of::<QueryResult>),
+    },
+    Route {
+        method: "post",
+        path: "/api/v1/login",
+        summary: "Opens a session (sets the cookie)",
+        tag: "users",
+        auth: Auth::None,
+        request: Body::Inline(LOGIN),
+        response: Body::Inline(ME),
+    },
+    Route {
+        method: "post",
+        path: "/api/v1/logout",
+        summary: "Ends the session",
+        tag: "users",
+        auth: Auth::Session,
+        request: Body::Empty,
+        response: Body::Inline(OBJECT),
+    },
+    Route {
+        method: "get",
+        path: "/api/v1/me",
+        summary: "The session's user, CSRF token, sites and roles",
+        tag: "users",
+        auth: Auth::Session,
+        request: Body::Empty,
+        response: Body::Inline(ME),
+    },
+    Route {
+        method: "get",
+        path: "/api/v1/sites",
+        summary: "The sites the caller may see",
+        tag: "sites",
+        auth: Auth::ReadOrSession,
+        request: Body::Empty,
+        response: Body::Inline(
+            r##"{"type": "array", "items": {"$ref": "#/components/schemas/Site"}}"##,
+        ),
+    },
+    Route {
+        method: "post",
+        path: "/api/v1/sites",
+        summary: "Adds a site (superusers)",
+        tag: "sites",
+        auth: Auth::Session,
+        request: Body::Inline(NEW_SITE),
+        response: Body::Inline(SITE),
+    },
+    Route {
+        method: "patch",
+        path: "/api/v1/sites/{site}",
+        summary: "Changes a site's time zone or identity mode (admins)",
+        tag: "sites",
+        auth: Auth::Session,
+        request: Body::Inline(SITE_PATCH),
+        response: Body::Inline(SITE),
+    },
+    Route {
+        method: "get",
+        path: "/api/v1/sites/{site}/keys",
+        summary: "A site's keys (admins)",
+        tag: "sites",
+        auth: Auth::Session,
+        request: Body::Empty,
+        response: Body::Inline(KEYS),
+    },
+    Route {
+        method: "post",
+        path: "/api/v1/sites/{site}/keys",
+        summary: "Creates a key, shown once (admins)",
+        tag: "sites",
+        auth: Auth::Session,
+        request: Body::Inline(NEW_KEY),
+        response: Body::Inline(KEY),
+    },
+    Route {
+        method: "delete",
+        path: "/api/v1/sites/{site}/keys/{prefix}",
+        summary: "Revokes a key (admins)",
+        tag: "sites",
+        auth: Auth::Session,
+        request: Body::Empty,
+        response: Body::Empty,
+    },
+    Route {
+        method: "get",
+        path: "/api/v1/sites/{site}/goals",
+        summary: "A site's stored goals",
+        tag: "definitions",
+        auth: Auth::ReadOrSession,
+        request: Body::Empty,
+        response: Body::Type(of::<Vec<Goal>>),
+    },
+    Route {
+        method: "put",
+        path: "/api/v1/sites/{site}/goals/{name}",
+        summary: "Creates or replaces a goal (admins)",
+        tag: "definitions",
+        auth: Auth::Session,
+        request: Body::Type(of::<Goal>),
+        response: Body::Type(of::<Goal>),
+    },
+    Route {
+        method: "delete",
+        path: "/api/v1/sites/{site}/goals/{name}",
+        summary: "Deletes a goal (admins)",
+        tag: "definitions",
+        auth: Auth::Session,
+        request: Body::Empty,
+        response: Body::Empty,
+    },
+    Route {
+        method: "get",
+        path: "/api/v1/sites/{site}/funnels",
+        summary: "A site's stored funnels, by name",
+        tag: "definitions",
+        auth: Auth::ReadOrSession,
+        request: Body::Empty,
+        response: Body::Type(of::<std::collections::BTreeMap<String, FunnelSpec>>),
+    },
+    Route {
+        method: "put",
+        path: "/api/v1/sites/{site}/funnels/{name}",
+        summary: "Creates or replaces a funnel (admins)",
+        tag: "definitions",
+        auth: Auth::Session,
+        request: Body::Type(of::<FunnelSpec>),
+        response: Body::Type(of::<FunnelSpec>),
+    },
+    Route {
+        method: "delete",
+        path: "/api/v1/sites/{site}/funnels/{name}",
+        summary: "Deletes a funnel (admins)",
+        tag: "definitions",
+        auth: Auth::Session,
+        request: Body::Empty,
+        response: Body::Empty,
+    },
+];
+
+fn schema(b: Body, g: &mut SchemaGenerator) -> Option<Value> {
+    match b {
+        Body::Empty => None,
+        Body::Type(f) => Some(f(g).to_value()),
+        Body::Inline(t) => serde_json::from_str(t).ok(),
+    }
+}
+
+/// The document.
+pub fn document() -> Value {
+    let mut settings = SchemaSettings::draft2020_12();
+    settings.definitions_path = "/components/schemas".into();
+    let mut g = settings.into_generator();
+    let mut paths = Map::new();
+    for r in ROUTES {
+        let mut op = json!({
+            "summary": r.summary,
+            "tags": [r.tag],
+            "operationId": format!("{}{}", r.method, r.path.replace(['/', '{', '}', '.'], "_")),
+        });
+        let params: Vec<Value> = r
+            .path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
+            .map(|p| json!({"name": p, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .collect();
+        if !params.is_empty() {
+            op["parameters"] = Value::Array(params);
+        }
+        op["security"] = match r.auth {
+            Auth::None => json!([]),
+            Auth::WriteKey => json!([{"key": []}]),
+            Auth::Basic => json!([{"basic": []}]),
+            Auth::ReadOrSession => json!([{"key": []}, {"session": []}]),
+            Auth::Session => json!([{"session": []}]),
+        };
+        if let Some(s) = schema(r.request, &mut g) {
+            op["requestBody"] =
+                json!({"required": true, "content": {"application/json": {"schema": s}}});
+        }
+        let mut responses = Map::new();
+        let ok = match schema(r.response, &mut g) {
+            Some(s) => {
+                json!({"description": "Success", "content": {"application/json": {"schema": s}}})
+            }
+            None => json!({"description": "Success"}),
+        };
+        responses.insert("2XX".into(), ok);
+        responses.insert(
+            "4XX".into(),
+            json!({"description": "Refused: the error says why", "content": {"application/json": {"schema": serde_json::from_str::<Value>(ERROR).unwrap_or(Value::Null)}}}),
+        );
+        op["responses"] = Value::Object(responses);
+        let entry = paths
+            .entry(r.path.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
+        entry[r.method] = op;
+    }
+    let mut schemas = g.take_definitions(true);
+    schemas.insert(
+        "TrackerEvent".into(),
+        json!({"type": "object", "required": ["site", "name", "url"], "properties": {
+            "type": {"enum": ["event", "identify"]}, "site": {"type": "string"}, "name": {"type": "string"},
+            "url": {"type": "string"}, "referrer": {"type": "string"}, "props": {"type": "object"},
+            "revenue": {"type": "object", "properties": {"amount": {"type": "number"}, "currency": {"type": "string"}}},
+            "screen": {"type": "string"}, "language": {"type": "string"}, "vid": {"type": "string"},
+            "age": {"type": "integer", "minimum": 0, "maximum": 86_400_000}, "user": {"type": "string"}},
+            "additionalProperties": false}),
+    );
+    schemas.insert(
+        "Site".into(),
+        serde_json::from_str(SITE).unwrap_or(Value::Null),
+    );
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Cairn",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Self-hosted micro-conversion analytics. Guides: docs/ingestion.md, docs/queries.md, docs/api.md."
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "key": {"type": "http", "scheme": "bearer", "description": "A site's read (cairn_r_…) or write (cairn_w_…) key"},
+                "basic": {"type": "http", "scheme": "basic", "description": "A site's write key as the user name (Segment)"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "cairn_session", "description": "A dashboard session; non-GET requests also need X-CSRF-Token"}
+            }
+        }
+    })
+}
+
+/// `GET /api/openapi.json`.
+pub(crate) async fn serve() -> axum::Json<Value> {
+    axum::Json(document())
+}
