@@ -580,6 +580,25 @@ pub(crate) async fn write_durably(
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         Box::new(r)
     };
+    // An event older than the retention cut would be acknowledged and then not kept:
+    // refuse it instead.
+    if let Some(cut) = st.store.retention_cut() {
+        let old: Vec<Value> = records
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| matches!(r, Record::Event(e) if e.ts < cut))
+            .map(|(i, r)| {
+                json!({"record": i, "field": "ts", "reason": format!(
+                    "{} is before the retention cut {}: it would not be kept",
+                    cairn_model::format_rfc3339_ms(r.ts()),
+                    cairn_model::format_rfc3339_ms(cut)
+                )})
+            })
+            .collect();
+        if !old.is_empty() {
+            return Err(Box::new(invalid(old)));
+        }
+    }
     let Ok(permit) = Arc::clone(&st.writes).try_acquire_owned() else {
         return Err(overloaded());
     };

@@ -350,3 +350,23 @@ async fn queries_answer_what_the_engine_computes_for_the_keys_site_only() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn events_before_the_retention_cut_are_refused_not_dropped() {
+    let e = env(Limits::default());
+    let now = cairn_model::parse_timestamp("2026-03-20T00:00:00Z").unwrap();
+    e.store.retain_days(10, now).unwrap();
+    let (s, v) = post(&e, Some(&e.key), EV).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(
+        v["errors"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("retention cut"),
+        "{v}"
+    );
+    assert_eq!(stored(&e), 0);
+    let recent = EV.replace("2026-03-01T10:00:00Z", "2026-03-15T10:00:00Z");
+    let (s, v) = post(&e, Some(&e.key), &recent).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+}

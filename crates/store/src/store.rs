@@ -327,6 +327,13 @@ impl Store {
         self.inner.check()
     }
 
+    /// The retention cut (`cairn retain`): events before this time (ms) are not kept,
+    /// even when appended; `None` when no retention was applied.
+    pub fn retention_cut(&self) -> Option<i64> {
+        let cut = self.inner.read().manifest.drop_before;
+        (cut != i64::MIN).then_some(cut)
+    }
+
     /// What recovery found when the store was opened.
     pub fn recovery(&self) -> &Recovery {
         &self.recovery
