@@ -728,6 +728,25 @@ impl Meta {
             .map_err(|e| self.err(e))
     }
 
+    /// Every user, by email.
+    pub fn users(&self) -> Result<Vec<User>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT id, email, superuser FROM users ORDER BY email")
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(User {
+                    id: r.get(0)?,
+                    email: r.get(1)?,
+                    superuser: r.get(2)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))
+    }
+
     /// Sets what a user may do on a site (`None` removes the grant).
     pub fn grant(&mut self, email: &str, domain: &str, role: Option<Role>) -> Result<()> {
         let user = self

@@ -35,6 +35,7 @@ mod query;
 mod ratelimit;
 mod segment;
 mod tracker;
+mod web;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -385,6 +386,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(DefaultBodyLimit::max(limit.min(OPEN_BODY_MAX)))
         .layer(axum::middleware::map_response(open_cors));
     Router::new()
+        .route("/", get(web::index))
+        .route("/app.js", get(web::app_js))
+        .route("/app.css", get(web::app_css))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/api/v1/batch", post(batch))
@@ -393,6 +397,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/login", post(auth::login))
         .route("/api/v1/logout", post(auth::logout))
         .route("/api/v1/me", get(auth::me))
+        .route("/api/v1/users", get(manage::users).post(manage::add_user))
+        .route("/api/v1/users/{email}/sites/{site}", put(manage::grant))
         .route("/api/v1/sites", get(manage::sites).post(manage::add_site))
         .route("/api/v1/sites/{site}", patch(manage::patch_site))
         .route(

@@ -491,3 +491,112 @@ pub(crate) async fn delete_funnel(
 ) -> Response {
     delete(st, site, name, m, h, Kind::Funnels).await
 }
+
+/// `GET /api/v1/users`: superusers see every user and their roles; a site admin sees
+/// the users with a role on the sites they administer.
+pub(crate) async fn users(State(st): State<Arc<AppState>>, m: Method, h: HeaderMap) -> Response {
+    let Principal::User { user, .. } = (match principal(&st, &m, &h) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    }) else {
+        return error(StatusCode::FORBIDDEN, "log in to see users", json!({}));
+    };
+    let meta = lock(&st);
+    let mine = match meta.roles(&user) {
+        Ok(r) => r,
+        Err(e) => return internal(e),
+    };
+    let admin_of: Vec<&str> = mine
+        .iter()
+        .filter(|(_, r)| *r == cairn_meta::Role::Admin)
+        .map(|(d, _)| d.as_str())
+        .collect();
+    let all = match meta.users() {
+        Ok(u) => u,
+        Err(e) => return internal(e),
+    };
+    let mut out = Vec::new();
+    for u in all {
+        let roles = match meta.roles(&u) {
+            Ok(r) => r,
+            Err(e) => return internal(e),
+        };
+        let shown: Vec<Value> = roles
+            .iter()
+            .filter(|(d, _)| user.superuser || admin_of.contains(&d.as_str()))
+            .map(|(d, r)| json!({"site": d, "role": r.as_str()}))
+            .collect();
+        if user.superuser || !shown.is_empty() {
+            out.push(json!({"email": u.email, "superuser": u.superuser, "sites": shown}));
+        }
+    }
+    axum::Json(out).into_response()
+}
+
+/// `POST /api/v1/users` `{"email", "password"}`: superusers add users.
+pub(crate) async fn add_user(
+    State(st): State<Arc<AppState>>,
+    m: Method,
+    h: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match principal(&st, &m, &h) {
+        Ok(Principal::User { user, .. }) if user.superuser => {}
+        Ok(_) => {
+            return error(
+                StatusCode::FORBIDDEN,
+                "only a superuser may add users",
+                json!({}),
+            );
+        }
+        Err(r) => return *r,
+    }
+    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let (Some(email), Some(password)) = (v["email"].as_str(), v["password"].as_str()) else {
+        return unprocessable("send {\"email\": …, \"password\": …}");
+    };
+    let (email, password) = (email.to_string(), password.to_string());
+    let st2 = Arc::clone(&st);
+    let res =
+        tokio::task::spawn_blocking(move || lock(&st2).add_user(&email, &password, false)).await;
+    match res {
+        Ok(Ok(u)) => (
+            StatusCode::CREATED,
+            axum::Json(json!({"email": u.email, "superuser": false, "sites": []})),
+        )
+            .into_response(),
+        Ok(Err(e)) => unprocessable(e),
+        Err(e) => internal(e),
+    }
+}
+
+/// `PUT /api/v1/users/{email}/sites/{site}` `{"role": "viewer"|"admin"|null}`: an admin of
+/// the site (or a superuser) gives a user a role on it, or takes it away.
+pub(crate) async fn grant(
+    State(st): State<Arc<AppState>>,
+    Path((email, site)): Path<(String, String)>,
+    m: Method,
+    h: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = gate(&st, &m, &h, &site, Need::Admin) {
+        return *r;
+    }
+    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let role = match &v["role"] {
+        Value::Null => None,
+        Value::String(s) => match cairn_meta::Role::parse(s) {
+            Some(r) => Some(r),
+            None => return unprocessable(format!("role: `{s}` is neither `viewer` nor `admin`")),
+        },
+        _ => return unprocessable("role: `viewer`, `admin` or null"),
+    };
+    match lock(&st).grant(&email, &site, role) {
+        Ok(()) => {
+            axum::Json(json!({"email": email, "site": site, "role": role.map(|r| r.as_str())}))
+                .into_response()
+        }
+        Err(cairn_meta::MetaError::BadUser(e)) => error(StatusCode::NOT_FOUND, e, json!({})),
+        Err(e) => internal(e),
+    }
+}

@@ -66,6 +66,10 @@ const TRACKER: &str = r##"{"description": "One tracker event or an array of up t
 const ACCEPTED: &str = r#"{"type": "object", "properties": {"accepted": {"type": "integer"}, "ignored": {"type": "integer"}, "reason": {"type": "string"}}}"#;
 const LOGIN: &str = r#"{"type": "object", "properties": {"email": {"type": "string"}, "password": {"type": "string"}}, "required": ["email", "password"]}"#;
 const ME: &str = r#"{"type": "object", "properties": {"email": {"type": "string"}, "superuser": {"type": "boolean"}, "csrf": {"type": "string"}, "sites": {"type": "array", "items": {"type": "object", "properties": {"site": {"type": "string"}, "role": {"enum": ["viewer", "admin"]}}}}}}"#;
+const USER: &str = r#"{"type": "object", "properties": {"email": {"type": "string"}, "superuser": {"type": "boolean"}, "sites": {"type": "array", "items": {"type": "object", "properties": {"site": {"type": "string"}, "role": {"enum": ["viewer", "admin"]}}}}}}"#;
+const USERS: &str = r##"{"type": "array", "items": {"$ref": "#/components/schemas/User"}}"##;
+const GRANT: &str =
+    r#"{"type": "object", "properties": {"role": {"enum": ["viewer", "admin", null]}}}"#;
 const SITE: &str = r#"{"type": "object", "properties": {"site": {"type": "string"}, "timezone": {"type": "string"}, "identity": {"enum": ["cookieless", "first-party"]}, "role": {"enum": ["viewer", "admin"]}, "write_key": {"type": "string"}}}"#;
 const NEW_SITE: &str = r#"{"type": "object", "properties": {"domain": {"type": "string"}, "timezone": {"type": "string"}, "identity": {"enum": ["cookieless", "first-party"]}}, "required": ["domain"]}"#;
 const SITE_PATCH: &str = r#"{"type": "object", "properties": {"timezone": {"type": "string"}, "identity": {"enum": ["cookieless", "first-party"]}}}"#;
@@ -77,6 +81,33 @@ const PLAUSIBLE: &str = r#"{"type": "object", "properties": {"name": {"type": "s
 
 /// Every route the router serves, documented.
 pub const ROUTES: &[Route] = &[
+    Route {
+        method: "get",
+        path: "/",
+        summary: "The dashboard",
+        tag: "dashboard",
+        auth: Auth::None,
+        request: Body::Empty,
+        response: Body::Inline(r#"{"type": "string"}"#),
+    },
+    Route {
+        method: "get",
+        path: "/app.js",
+        summary: "The dashboard's script",
+        tag: "dashboard",
+        auth: Auth::None,
+        request: Body::Empty,
+        response: Body::Inline(r#"{"type": "string"}"#),
+    },
+    Route {
+        method: "get",
+        path: "/app.css",
+        summary: "The dashboard's styles",
+        tag: "dashboard",
+        auth: Auth::None,
+        request: Body::Empty,
+        response: Body::Inline(r#"{"type": "string"}"#),
+    },
     Route {
         method: "get",
         path: "/healthz",
@@ -259,6 +290,33 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         method: "get",
+        path: "/api/v1/users",
+        summary: "Users and their roles (superusers: all; admins: on their sites)",
+        tag: "users",
+        auth: Auth::Session,
+        request: Body::Empty,
+        response: Body::Inline(USERS),
+    },
+    Route {
+        method: "post",
+        path: "/api/v1/users",
+        summary: "Adds a user (superusers)",
+        tag: "users",
+        auth: Auth::Session,
+        request: Body::Inline(LOGIN),
+        response: Body::Inline(USER),
+    },
+    Route {
+        method: "put",
+        path: "/api/v1/users/{email}/sites/{site}",
+        summary: "Gives a user a role on a site, or takes it away (admins of the site)",
+        tag: "users",
+        auth: Auth::Session,
+        request: Body::Inline(GRANT),
+        response: Body::Inline(OBJECT),
+    },
+    Route {
+        method: "get",
         path: "/api/v1/sites",
         summary: "The sites the caller may see",
         tag: "sites",
@@ -437,6 +495,10 @@ pub fn document() -> Value {
             "screen": {"type": "string"}, "language": {"type": "string"}, "vid": {"type": "string"},
             "age": {"type": "integer", "minimum": 0, "maximum": 86_400_000}, "user": {"type": "string"}},
             "additionalProperties": false}),
+    );
+    schemas.insert(
+        "User".into(),
+        serde_json::from_str(USER).unwrap_or(Value::Null),
     );
     schemas.insert(
         "Site".into(),

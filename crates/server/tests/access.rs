@@ -525,3 +525,81 @@ async fn admins_manage_goals_funnels_keys_and_superusers_sites() {
     .await;
     assert_eq!(s.status, StatusCode::CONFLICT);
 }
+
+#[tokio::test]
+async fn users_are_listed_added_and_granted_within_ones_sites() {
+    let e = env();
+    let root = login(&e, "root@example.com").await;
+    let ann = login(&e, "ann@example.com").await;
+    let all = call(&e, "GET", "/api/v1/users", Some(&root), false, None).await;
+    assert_eq!(all.body.as_array().unwrap().len(), 4, "{}", all.body);
+    // An admin sees the users of the sites they administer, and only those roles.
+    let mine = call(&e, "GET", "/api/v1/users", Some(&ann), false, None).await;
+    let emails: Vec<&str> = mine
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["email"].as_str().unwrap())
+        .collect();
+    assert!(
+        emails.contains(&"vic@example.com") && !emails.contains(&"ola@example.com"),
+        "{emails:?}"
+    );
+    // Only superusers add users.
+    let new = json!({"email": "bob@example.com", "password": PW});
+    assert_eq!(
+        call(
+            &e,
+            "POST",
+            "/api/v1/users",
+            Some(&ann),
+            true,
+            Some(new.clone())
+        )
+        .await
+        .status,
+        StatusCode::FORBIDDEN
+    );
+    let a = call(&e, "POST", "/api/v1/users", Some(&root), true, Some(new)).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+    // An admin grants roles on their site, not on another.
+    let a = call(
+        &e,
+        "PUT",
+        "/api/v1/users/bob@example.com/sites/shop.example",
+        Some(&ann),
+        true,
+        Some(json!({"role": "viewer"})),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let a = call(
+        &e,
+        "PUT",
+        "/api/v1/users/bob@example.com/sites/other.example",
+        Some(&ann),
+        true,
+        Some(json!({"role": "admin"})),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+    let bob = login(&e, "bob@example.com").await;
+    let me = call(&e, "GET", "/api/v1/me", Some(&bob), false, None).await;
+    assert_eq!(
+        me.body["sites"],
+        json!([{"site": "shop.example", "role": "viewer"}])
+    );
+    let a = call(
+        &e,
+        "PUT",
+        "/api/v1/users/bob@example.com/sites/shop.example",
+        Some(&ann),
+        true,
+        Some(json!({"role": null})),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK);
+    let sites = call(&e, "GET", "/api/v1/sites", Some(&bob), false, None).await;
+    assert_eq!(sites.body, json!([]));
+}

@@ -90,7 +90,8 @@ async fn the_document_lists_exactly_the_served_routes() {
             .path
             .replace("{site}", "shop.example")
             .replace("{name}", "x")
-            .replace("{prefix}", "x");
+            .replace("{prefix}", "x")
+            .replace("{email}", "ann@example.com");
         let method: Method = r.method.to_uppercase().parse().unwrap();
         let req = Request::builder()
             .method(method)
