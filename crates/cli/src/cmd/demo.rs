@@ -81,8 +81,8 @@ pub fn run(data: &Path, args: DemoArgs) -> Result<ExitCode> {
                 .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("a valid address"));
             println!(
                 "\nThe demo sites ({sites}) are registered.\n\
-                 Log in as {DEMO_USER} with the password {password} (POST /api/v1/login, docs/api.md),\n\
-                 or query with a read key (`cairn --data {d} site key shop.example`, docs/queries.md).\n\
+                 Dashboard: http://{listen}/ — log in as {DEMO_USER} with the password {password}\n\
+                 (the API: docs/api.md; a read key for scripts: `cairn --data {d} site key shop.example`).\n\
                  A page sends events with\n  \
                  <script defer data-site=\"shop.example\" src=\"http://{listen}/cairn.js\"></script>\n",
                 sites = SITES.join(", "),

@@ -1,0 +1,407 @@
+// End-to-end test of the dashboard against the real server, in Chromium.
+//
+//   node web/e2e/e2e.mjs target/debug/cairn
+//
+// Fills a fresh data directory with `cairn demo` (20,000 events over 7 days), registers
+// the demo's sites, adds a superuser, runs `cairn serve` on a free loopback port and
+// drives the dashboard with Playwright: login (a wrong password first), the overview's
+// figures against `POST /api/v1/query` for the same spec, the first load's time, a goal
+// created through the UI (and a refused one), a 3-step funnel built in the UI against the
+// API, a shared URL reloaded, CSV export, both themes and a phone's width. Screenshots go
+// to $CAIRN_SCREENSHOTS (default web/e2e/screenshots/). Needs /usr/bin/chromium and
+// web/node_modules. Exits non-zero on the first failure; CAIRN_E2E_KEEP=1 keeps the data.
+//
+// CAIRN_WEB_PROXY=1 serves web/dist/ from a local proxy in front of the server (for a
+// server built without the dashboard's routes); by default the server must serve it.
+import assert from "node:assert/strict";
+import { execFileSync, spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import http from "node:http";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const DIST = join(HERE, "..", "dist");
+const SHOTS = resolve(process.env.CAIRN_SCREENSHOTS || join(HERE, "screenshots"));
+const CHROMIUM = process.env.CAIRN_CHROMIUM || "/usr/bin/chromium";
+const CHROMIUM_ARGS = [
+  "--headless=new",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+const EMAIL = "admin@example.com";
+const PASSWORD = "a long e2e passphrase";
+const SITE = "shop.example";
+const FIRST_LOAD_MS = 1000;
+
+const log = (...a) => console.log("[web-e2e]", ...a);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+const bin = process.argv[2] && resolve(process.argv[2]);
+if (!bin) {
+  console.error("usage: node web/e2e/e2e.mjs PATH/TO/cairn");
+  process.exit(2);
+}
+const data = mkdtempSync(join(tmpdir(), "cairn-web-e2e-"));
+const cleanups = [];
+
+function cairn(args, env = {}) {
+  try {
+    return execFileSync(bin, ["--data", data, ...args], {
+      encoding: "utf8",
+      maxBuffer: 64 << 20,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, ...env },
+    });
+  } catch (e) {
+    throw new Error(`cairn ${args.join(" ")} failed: ${e.stderr || e.message}`);
+  }
+}
+
+/** Starts `cairn serve` on a free port; resolves to its origin once /healthz answers. */
+async function startCairn() {
+  const proc = spawn(bin, ["--data", data, "serve", "--listen", "127.0.0.1:0"], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, CAIRN_LOG: process.env.CAIRN_LOG || "warn" },
+  });
+  let out = "";
+  let err = "";
+  proc.stdout.on("data", (c) => (out += c));
+  proc.stderr.on("data", (c) => (err += c));
+  const exited = new Promise((r) => proc.on("exit", (code, sig) => r({ code, sig })));
+  cleanups.push(async () => {
+    if (proc.exitCode != null) return;
+    proc.kill("SIGTERM");
+    const r = await Promise.race([exited, sleep(20000).then(() => null)]);
+    if (!r) proc.kill("SIGKILL");
+  });
+  let origin;
+  for (let i = 0; i < 300 && !origin; i++) {
+    const m = /listening on (http:\/\/[\d.]+:\d+)/.exec(out);
+    if (m) origin = m[1];
+    else if (proc.exitCode != null) throw new Error(`cairn serve exited: ${err}${out}`);
+    else await sleep(50);
+  }
+  if (!origin) throw new Error(`cairn serve printed no address:\n${out}\n${err}`);
+  for (let i = 0; ; i++) {
+    try {
+      if ((await fetch(origin + "/healthz")).status === 200) break;
+    } catch {}
+    if (i > 200) throw new Error("cairn serve: /healthz never answered 200");
+    await sleep(50);
+  }
+  return origin;
+}
+
+/** A same-origin proxy serving web/dist/ and passing everything else to the server. */
+function startProxy(upstream) {
+  const files = { "/": ["index.html", "text/html; charset=utf-8"], "/app.js": ["app.js", "text/javascript"], "/app.css": ["app.css", "text/css"] };
+  const up = new URL(upstream);
+  const srv = http.createServer((req, res) => {
+    const path = new URL(req.url, "http://x").pathname;
+    if (req.method === "GET" && files[path]) {
+      res.writeHead(200, { "Content-Type": files[path][1], "Cache-Control": "no-store" });
+      return res.end(readFileSync(join(DIST, files[path][0])));
+    }
+    const p = http.request({ host: up.hostname, port: up.port, path: req.url, method: req.method, headers: { ...req.headers, host: up.host } }, (r) => {
+      res.writeHead(r.statusCode, r.headers);
+      r.pipe(res);
+    });
+    p.on("error", (e) => res.writeHead(502).end(String(e)));
+    req.pipe(p);
+  });
+  cleanups.push(() => new Promise((r) => srv.close(r)));
+  return new Promise((r) => srv.listen(0, "127.0.0.1", () => r(`http://127.0.0.1:${srv.address().port}`)));
+}
+
+async function main() {
+  log("data directory:", data);
+  cairn(["demo", "--events", "20000", "--days", "7"]);
+  for (const s of ["shop.example", "saas.example", "news.example"]) cairn(["site", "add", s]);
+  cairn(["user", "add", EMAIL, "--superuser"], { CAIRN_PASSWORD: PASSWORD });
+  const server = await startCairn();
+  log("cairn serve at", server);
+
+  // The server serves the committed build at /, /app.js and /app.css.
+  let origin = server;
+  const index = await fetch(server + "/");
+  if (index.status !== 200) {
+    if (!process.env.CAIRN_WEB_PROXY) assert.fail(`GET / answered ${index.status}: the server does not serve the dashboard (CAIRN_WEB_PROXY=1 serves web/dist/ from a proxy)`);
+    origin = await startProxy(server);
+    log("the server has no dashboard routes: serving web/dist/ from a proxy at", origin);
+  } else {
+    for (const [path, file, type] of [["/", "index.html", /text\/html/], ["/app.js", "app.js", /javascript/], ["/app.css", "app.css", /text\/css/]]) {
+      const r = await fetch(server + path);
+      assert.equal(r.status, 200, `GET ${path}`);
+      assert.match(r.headers.get("content-type") || "", type, `GET ${path}: content type`);
+      assert.equal(await r.text(), readFileSync(join(DIST, file), "utf8"), `the server embeds web/dist/${file}`);
+    }
+  }
+
+  mkdirSync(SHOTS, { recursive: true });
+  const major = /(\d+)\./.exec(execFileSync(CHROMIUM, ["--version"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }))[1];
+  const userAgent = `Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/${major}.0.0.0 Safari/537.36`;
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: [...CHROMIUM_ARGS, `--user-agent=${userAgent}`] });
+  cleanups.push(() => browser.close().catch(() => {}));
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: "en-US", colorScheme: "light", acceptDownloads: true });
+  const problems = [];
+  const watch = (page) => {
+    page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+    page.on("console", (m) => m.type() === "error" && !/status of 4\d\d/.test(m.text()) && problems.push(`console error: ${m.text()}`));
+    return page;
+  };
+  const page = watch(await context.newPage());
+  /** The query specs the page posted, newest last. */
+  const specs = [];
+  context.on("request", (req) => {
+    if (req.method() === "POST" && req.url().endsWith("/api/v1/query")) specs.push(JSON.parse(req.postData()));
+  });
+  const shot = async (name, p = page) => {
+    await p.evaluate(() => document.fonts && document.fonts.ready);
+    await p.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+  };
+  const url = (hash) => `${origin}/#${hash}`;
+
+  // --- Login: a wrong password is refused with a message, then the right one.
+  await page.goto(origin + "/");
+  await page.waitForSelector("#email");
+  await sleep(200);
+  assert.ok(await page.isHidden("#login-error"), "no error before signing in");
+  await shot("login-light");
+  await page.fill("#email", EMAIL);
+  await page.fill("#password", "wrong password");
+  await page.click("button[type=submit]");
+  await page.waitForSelector("#login-error:not([hidden])");
+  assert.match(await page.textContent("#login-error"), /wrong email or password/i);
+  // With the keyboard only: the password field, then Enter.
+  await page.fill("#password", PASSWORD);
+  await page.press("#password", "Enter");
+  await page.waitForSelector('.kpis[data-ready="1"]');
+  log("logged in");
+
+  // The API, from the test, with the browser's session cookie.
+  const me = await (await page.request.get(origin + "/api/v1/me")).json();
+  assert.equal(me.email, EMAIL);
+  const apiQuery = async (spec) => {
+    const r = await page.request.post(origin + "/api/v1/query", { data: spec, headers: { "X-CSRF-Token": me.csrf } });
+    assert.equal(r.status(), 200, `POST /api/v1/query: ${await r.text()}`);
+    return r.json();
+  };
+  const apiGet = async (path) => {
+    const r = await page.request.get(origin + path);
+    assert.equal(r.status(), 200, `GET ${path}`);
+    return r.json();
+  };
+
+  // --- The overview: its first load, timed, then every figure against the API.
+  // A full load (HTML, CSS, the bundle, the session, the queries), not a hash change.
+  await page.goto("about:blank");
+  specs.length = 0;
+  const t0 = Date.now();
+  await page.goto(url(`/overview?site=${SITE}&range=30d`));
+  await page.waitForSelector('.kpis[data-ready="1"]');
+  const firstLoad = Date.now() - t0;
+  log(`first load of the overview: ${firstLoad} ms`);
+  assert.ok(firstLoad < FIRST_LOAD_MS, `the overview took ${firstLoad} ms to show its figures (limit ${FIRST_LOAD_MS} ms)`);
+  await page.waitForSelector("#top-pages tbody tr");
+  const checkOverview = async () => {
+    const ov = specs.filter((s) => s.analysis.type === "overview" && s.from === "-30d");
+    assert.ok(ov.length >= 1, "the overview posted an overview query");
+    const spec = ov[ov.length - 1];
+    assert.equal(spec.site, SITE);
+    const r = await apiQuery(spec);
+    assert.equal(r.type, "overview");
+    const f = r.figures;
+    assert.ok(f.visitors > 0, "the demo shop has visitors in the last 30 days");
+    const want = {
+      visitors: f.visitors, sessions: f.sessions, pageviews: f.pageviews, bounce_rate: f.bounce_rate.rate,
+      mean_duration_ms: f.mean_duration_ms, median_duration_ms: f.median_duration_ms,
+    };
+    const shown = await page.$$eval("[data-kpi]", (els) => Object.fromEntries(els.map((e) => [e.dataset.kpi, Number(e.dataset.value)])));
+    assert.deepEqual(shown, want, "the overview shows the API's figures");
+    const text = await page.textContent('[data-kpi="visitors"] .kpi-value');
+    assert.equal(text, new Intl.NumberFormat("en-US").format(f.visitors), "visitors as shown");
+    const pagesSpec = specs.filter((s) => s.analysis.type === "pages").pop();
+    const pages = await apiQuery(pagesSpec);
+    const firstRow = await page.$$eval("#top-pages tbody tr:first-child > *", (els) => els.map((e) => e.textContent));
+    assert.equal(firstRow[0], pages.pages[0].path, "the top page");
+    assert.equal(firstRow[1], new Intl.NumberFormat("en-US").format(pages.pages[0].pageviews), "the top page's pageviews");
+    return f;
+  };
+  const figures = await checkOverview();
+  log("overview figures match the API:", JSON.stringify({ visitors: figures.visitors, sessions: figures.sessions, pageviews: figures.pageviews }));
+  await shot("overview-light-desktop");
+
+  // CSV export of a table.
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click('#top-pages button:has-text("Export CSV")')]);
+  const csv = readFileSync(await download.path(), "utf8");
+  assert.match(csv, /^Page,Pageviews,Visitors\r\n/, "the CSV's header");
+  assert.equal(csv.trim().split("\r\n").length, 1 + (await page.$$("#top-pages tbody tr")).length, "one CSV line per row");
+
+  // Themes and a phone's width.
+  await page.click("#theme");
+  assert.equal(await page.getAttribute("html", "data-theme"), "dark", "the toggle switches to the dark theme");
+  await page.waitForSelector('.kpis[data-ready="1"]');
+  await shot("overview-dark-desktop");
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.waitForTimeout(150);
+  await shot("overview-dark-phone");
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `on a phone the page scrolls sideways by ${overflow}px`);
+  await page.click("#theme");
+  assert.equal(await page.getAttribute("html", "data-theme"), "light");
+  await page.waitForSelector('.kpis[data-ready="1"]');
+  await shot("overview-light-phone");
+  // Back to the system's theme (prefers-color-scheme), on a fresh load.
+  await page.evaluate(() => localStorage.removeItem("cairn-theme"));
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await page.reload();
+  await page.waitForSelector('.kpis[data-ready="1"]');
+  assert.equal(await page.getAttribute("html", "data-theme"), null);
+
+  // A filter through the filter bar goes into the URL; the URL reloads to the same view.
+  await page.selectOption("#filter-field", "device");
+  await page.fill("#filter-value", "mobile");
+  await page.click('button:has-text("Add filter")');
+  await page.waitForFunction(() => location.hash.includes("f=device%3Amobile"));
+  await page.waitForSelector('.kpis[data-ready="1"]');
+  const mobile = await page.$$eval("[data-kpi]", (els) => els.map((e) => e.dataset.value));
+  const spec = specs.filter((s) => s.analysis.type === "overview").pop();
+  assert.deepEqual(spec.filters, [{ field: "device", value: "mobile" }], "the filter is in the query");
+  const r = await apiQuery(spec);
+  assert.equal(Number(mobile[0]), r.figures.visitors, "filtered visitors");
+  assert.ok(r.figures.visitors < figures.visitors, "the filter narrows the visitors");
+  const shared = page.url();
+  const other = watch(await context.newPage());
+  await other.goto(shared);
+  await other.waitForSelector('.kpis[data-ready="1"]');
+  assert.deepEqual(await other.$$eval("[data-kpi]", (els) => els.map((e) => e.dataset.value)), mobile, "the shared URL shows the same figures");
+  assert.match(await other.textContent(".chips"), /device = mobile/, "the shared URL shows the filter");
+  await other.close();
+  log("a filtered view reloads from its URL");
+
+  // --- Goals: none yet; one refused by the server (its message shown), one created.
+  await page.goto(url(`/goals?site=${SITE}&range=30d`));
+  await page.waitForSelector("#new-goal");
+  await page.click("#new-goal");
+  await page.fill("#g-name", "Broken");
+  await page.selectOption("#g-type", "event");
+  await page.click("#goal-save");
+  await page.waitForSelector("#goal-error:not([hidden])");
+  const refusal = await page.textContent("#goal-error");
+  assert.match(refusal, /event/i, "the server's message says what is wrong");
+  log("a goal without an event is refused:", refusal);
+  await page.fill("#g-name", "Purchase");
+  await page.fill("#g-event", "purchase");
+  await page.selectOption("#g-conversion", "macro");
+  await page.selectOption("#g-value", "revenue");
+  await page.click("#goal-save");
+  await page.waitForSelector('#goals-table tbody th:has-text("Purchase")');
+  const goals = await apiGet(`/api/v1/sites/${SITE}/goals`);
+  assert.equal(goals.length, 1, "one goal stored");
+  assert.equal(goals[0].name, "Purchase");
+  assert.equal(goals[0].type, "event");
+  assert.equal(goals[0].event, "purchase");
+  assert.equal(goals[0].conversion, "macro");
+  assert.equal(goals[0].value, "revenue");
+  const gspec = specs.filter((s) => s.analysis.type === "goals").pop();
+  const gres = await apiQuery(gspec);
+  const row = await page.$$eval("#goals-table tbody tr:first-child > *", (els) => els.map((e) => e.textContent));
+  assert.equal(row[2], new Intl.NumberFormat("en-US").format(gres.goals[0].conversions), "conversions as the API says");
+  log("goal created through the UI:", JSON.stringify(goals[0]));
+  // The comparison with the previous period adds the previous rate and the change.
+  await page.check("#compare");
+  await page.waitForSelector('#goals-table thead th:has-text("Change")');
+  assert.match(page.url(), /compare=1/);
+  const cspec = specs.filter((s) => s.analysis.type === "goals").pop();
+  assert.equal(cspec.analysis.compare, true);
+  await page.uncheck("#compare");
+  await page.waitForFunction(() => !location.hash.includes("compare=1"));
+  await page.waitForSelector("#goals-table");
+  await page.click('#goals-table tbody button:has-text("Purchase")');
+  await page.waitForSelector("#breakdown-table tbody tr");
+  await shot("goals-light-desktop");
+
+  // --- Funnels: view_item → add_to_cart → purchase, built in the UI, against the API.
+  await page.goto(url(`/funnels?site=${SITE}&range=30d`));
+  await page.waitForSelector("#funnel-form");
+  const values = page.locator(".step-value");
+  await values.nth(0).fill("view_item");
+  await values.nth(1).fill("add_to_cart");
+  await page.click("#add-step");
+  await values.nth(2).fill("purchase");
+  await page.selectOption("#f-by", "device");
+  await page.click("#run-funnel");
+  await page.waitForSelector("#funnel-steps [data-count]");
+  const counts = await page.$$eval("#funnel-steps [data-count]", (els) => els.map((e) => Number(e.dataset.count)));
+  const fspec = specs.filter((s) => s.analysis.type === "funnel").pop();
+  assert.deepEqual(fspec.analysis.steps, [{ event: "view_item" }, { event: "add_to_cart" }, { event: "purchase" }]);
+  const fres = await apiQuery(fspec);
+  assert.deepEqual(counts, fres.steps.map((s) => s.count), "the funnel shows the API's step counts");
+  assert.ok(counts[0] > counts[2] && counts[2] > 0, `a plausible funnel: ${counts}`);
+  log("funnel step counts match the API:", counts.join(" → "));
+  await page.waitForSelector("#funnel-breakdown tbody tr");
+  await shot("funnels-light-desktop");
+  // Save it, then the stored funnel is listed and shows the same counts.
+  await page.fill("#f-name", "purchase path");
+  await page.click("#save-funnel");
+  await page.waitForFunction(() => location.hash.includes("funnel=purchase"));
+  const funnels = await apiGet(`/api/v1/sites/${SITE}/funnels`);
+  assert.deepEqual(funnels["purchase path"].steps, fspec.analysis.steps, "the funnel is stored");
+  await page.waitForSelector("#funnel-steps [data-count]");
+  // The shared URL of the funnel shows the same view.
+  const funnelUrl = page.url();
+  const again = watch(await context.newPage());
+  await again.goto(funnelUrl);
+  await again.waitForSelector("#funnel-steps [data-count]");
+  assert.deepEqual(await again.$$eval("#funnel-steps [data-count]", (els) => els.map((e) => Number(e.dataset.count))), counts, "the funnel's URL reloads to the same counts");
+  assert.equal(await again.inputValue("#funnel-pick"), "purchase path");
+  await again.close();
+
+  // --- Forms & checkout, and the dark theme of the other pages.
+  await page.goto(url(`/forms?site=${SITE}&range=30d`));
+  await page.waitForSelector("#checkout-table");
+  await page.waitForSelector("#forms .table-card");
+  await shot("forms-light-desktop");
+  await page.emulateMedia({ colorScheme: "dark" });
+  for (const p of ["goals", "funnels", "forms"]) {
+    await page.goto(url(`/${p}?site=${SITE}&range=30d${p === "funnels" ? "&funnel=purchase+path" : ""}`));
+    await page.waitForSelector(p === "goals" ? "#goals-table" : p === "funnels" ? "#funnel-steps" : "#checkout-table");
+    await page.waitForTimeout(100);
+    await shot(`${p}-dark-desktop`);
+  }
+  const alerts = await page.$$eval('main [role="alert"]', (els) => els.map((e) => e.textContent).filter(Boolean));
+  assert.deepEqual(alerts, [], "no page shows an error");
+
+  // --- Log out: the login form again, and the API refuses the old session.
+  await page.click("#logout");
+  await page.waitForSelector("#email");
+  assert.equal((await page.request.get(origin + "/api/v1/me")).status(), 401, "logged out");
+
+  assert.deepEqual(problems, [], "the pages logged no errors");
+  log(`screenshots in ${SHOTS}`);
+  log("passed");
+}
+
+let code = 0;
+try {
+  await main();
+} catch (e) {
+  code = 1;
+  console.error("[web-e2e] FAILED:", e && e.stack ? e.stack : e);
+}
+for (const c of cleanups.reverse()) {
+  try {
+    await c();
+  } catch {}
+}
+if (!process.env.CAIRN_E2E_KEEP) rmSync(data, { recursive: true, force: true });
+else console.error("[web-e2e] data kept in", data);
+process.exit(code);

@@ -1,0 +1,220 @@
+// Funnels: pick a stored funnel or build one (event, page path and goal steps; mode;
+// window; unit; breakdown), see its steps, drop-off, time to convert and breakdown, and
+// save it.
+import { api, query, type FunnelDef, type FunnelResult, type Step } from "./api";
+import { barChart } from "./charts";
+import type { Ctx } from "./main";
+import { spec } from "./state";
+import { ci, clear, dur, errorBox, h, num, pct, table, timeStats } from "./ui";
+
+const BREAKDOWNS = ["device", "channel", "source", "utm_source", "utm_medium", "utm_campaign", "country", "browser", "os", "language"];
+
+type Kind = "event" | "path" | "goal";
+interface Row { kind: Kind; value: string; match: string }
+
+function toRows(def: FunnelDef | null): Row[] {
+  const rows = (def?.steps || []).map((st: Step): Row =>
+    st.goal != null ? { kind: "goal", value: st.goal, match: "equals" }
+      : st.path != null ? { kind: "path", value: st.path, match: st.match || "equals" }
+      : { kind: "event", value: st.event || "", match: "equals" });
+  while (rows.length < 2) rows.push({ kind: "event", value: "", match: "equals" });
+  return rows;
+}
+
+export async function renderFunnels(ctx: Ctx, main: HTMLElement): Promise<void> {
+  const s = ctx.state;
+  const site = encodeURIComponent(s.site);
+  const head = h("div", { class: "page-head" }, h("h1", {}, "Funnels"));
+  const builderEl = h("div", {});
+  const result = h("div", { id: "funnel-result" });
+  clear(main, head, builderEl, result);
+  const [stored, goals] = await Promise.all([
+    api<Record<string, FunnelDef>>("GET", `/api/v1/sites/${site}/funnels`).catch(() => ({}) as Record<string, FunnelDef>),
+    ctx.goals(),
+  ]);
+  if (!ctx.current()) return;
+  let def: FunnelDef | null = null;
+  if (s.def) {
+    try {
+      def = JSON.parse(s.def) as FunnelDef;
+    } catch {
+      def = null;
+    }
+  } else if (s.funnel && stored[s.funnel]) def = stored[s.funnel];
+
+  // --- The picker and the builder.
+  const names = Object.keys(stored).sort();
+  const pick = h(
+    "select",
+    { id: "funnel-pick", onchange: () => ctx.go({ funnel: pick.value, def: "" }) },
+    h("option", { value: "" }, "— build a new funnel —"),
+    names.map((n) => h("option", { value: n, selected: n === s.funnel }, n)),
+  );
+  head.appendChild(h("span", { class: "inline" }, h("label", { for: "funnel-pick" }, "Stored funnel"), pick));
+
+  const rows = toRows(def);
+  const stepsEl = h("ol", { class: "steps", id: "funnel-steps-editor" });
+  const datalist = h("datalist", { id: "goal-names" }, goals.map((g) => h("option", { value: g.name })));
+  const drawSteps = (): void => {
+    clear(
+      stepsEl,
+      rows.map((r, i) => {
+        const kind = h("select", { "aria-label": `Step ${i + 1} kind`, class: "step-kind", onchange: () => ((r.kind = kind.value as Kind), drawSteps()) },
+          (["event", "path", "goal"] as Kind[]).map((k) => h("option", { value: k, selected: k === r.kind }, k === "path" ? "page path" : k)));
+        const value = h("input", {
+          "aria-label": `Step ${i + 1} ${r.kind === "path" ? "path" : r.kind === "goal" ? "goal" : "event name"}`, class: "step-value", value: r.value, required: true,
+          placeholder: r.kind === "path" ? "/checkout" : r.kind === "goal" ? "goal name" : "event name, e.g. add_to_cart",
+          list: r.kind === "goal" ? "goal-names" : null, oninput: () => (r.value = value.value),
+        });
+        const match = r.kind === "path"
+          ? h("select", { "aria-label": `Step ${i + 1} path match`, onchange: () => (r.match = match!.value) }, ["equals", "prefix", "wildcard", "regex"].map((m) => h("option", { value: m, selected: m === r.match }, m)))
+          : null;
+        return h("li", {}, kind, value, match,
+          h("button", { type: "button", class: "btn small", "aria-label": `Remove step ${i + 1}`, disabled: rows.length <= 2, onclick: () => (rows.splice(i, 1), drawSteps()) }, "×"));
+      }),
+    );
+  };
+  drawSteps();
+  const mode = h("select", { id: "f-mode" }, ["ordered", "strict", "unordered"].map((m) => h("option", { value: m, selected: m === (def?.mode || "ordered") }, m)));
+  const windowIn = h("input", { id: "f-window", value: def?.window == null ? "7d" : String(def.window), size: 6 });
+  const unit = h("select", { id: "f-unit" }, ["visitor", "session", "lead", "attempt"].map((u) => h("option", { value: u, selected: u === (def?.unit || "visitor") }, u)));
+  const by = h("select", { id: "f-by" }, h("option", { value: "" }, "none"), BREAKDOWNS.map((b) => h("option", { value: b, selected: b === def?.breakdown?.by }, b)));
+  const saveName = h("input", { id: "f-name", value: s.funnel, placeholder: "checkout" });
+  const err = h("p", { class: "error", role: "alert", id: "funnel-error", hidden: true });
+  const current = (): FunnelDef => {
+    const out: FunnelDef = {
+      steps: rows.map((r): Step => (r.kind === "goal" ? { goal: r.value.trim() } : r.kind === "path" ? { path: r.value.trim(), match: r.match } : { event: r.value.trim() })),
+      unit: unit.value as FunnelDef["unit"],
+      mode: mode.value,
+      window: windowIn.value.trim() || "7d",
+    };
+    if (by.value) out.breakdown = { by: by.value, limit: 10 };
+    // Keep what the builder does not edit (exclusions, per-step windows, …) of a stored funnel.
+    if (def) {
+      for (const k of ["open", "exclusions", "hold", "trend"] as const) if (def[k] != null) (out as unknown as Record<string, unknown>)[k] = def[k];
+      out.steps = out.steps.map((st, i) => {
+        const o = def!.steps[i];
+        if (!o) return st;
+        const same = (st.event ?? null) === (o.event ?? null) && (st.path ?? null) === (o.path ?? null) && (st.goal ?? null) === (o.goal ?? null);
+        return same ? { ...o, ...st } : st;
+      });
+    }
+    return out;
+  };
+  const builder = h(
+    "form",
+    {
+      class: "card", id: "funnel-form", "aria-label": "Funnel",
+      onsubmit: (e: Event) => {
+        e.preventDefault();
+        ctx.go({ def: JSON.stringify(current()) });
+      },
+    },
+    h("h2", {}, "Steps"),
+    datalist,
+    stepsEl,
+    h("button", { type: "button", class: "btn small", id: "add-step", onclick: () => (rows.push({ kind: "event", value: "", match: "equals" }), drawSteps(), (stepsEl.lastElementChild?.querySelector(".step-value") as HTMLElement)?.focus()) }, "+ Add step"),
+    h("div", { class: "form-grid" },
+      h("div", { class: "field" }, h("label", { for: "f-mode" }, "Mode"), mode),
+      h("div", { class: "field" }, h("label", { for: "f-window" }, "Window"), windowIn, h("small", { class: "muted" }, "e.g. 30m, 1d, 7d")),
+      h("div", { class: "field" }, h("label", { for: "f-unit" }, "Count per"), unit),
+      h("div", { class: "field" }, h("label", { for: "f-by" }, "Break down by"), by),
+    ),
+    h("div", { class: "actions" },
+      h("button", { type: "submit", class: "btn primary", id: "run-funnel" }, "Show funnel"),
+      ctx.canEdit ? [
+        h("label", { for: "f-name" }, "Save as"), saveName,
+        h("button", {
+          type: "button", class: "btn", id: "save-funnel",
+          onclick: async () => {
+            err.hidden = true;
+            const n = saveName.value.trim();
+            if (!n) {
+              err.textContent = "Name the funnel to save it.";
+              err.hidden = false;
+              return saveName.focus();
+            }
+            try {
+              await api("PUT", `/api/v1/sites/${site}/funnels/${encodeURIComponent(n)}`, current());
+              ctx.go({ funnel: n, def: "" });
+            } catch (x) {
+              err.textContent = (x as Error).message;
+              err.hidden = false;
+            }
+          },
+        }, "Save"),
+        s.funnel && stored[s.funnel] ? h("button", {
+          type: "button", class: "btn danger", id: "delete-funnel",
+          onclick: async () => {
+            if (!confirm(`Delete the funnel “${s.funnel}”?`)) return;
+            try {
+              await api("DELETE", `/api/v1/sites/${site}/funnels/${encodeURIComponent(s.funnel)}`);
+              ctx.go({ funnel: "", def: "" });
+            } catch (x) {
+              err.textContent = (x as Error).message;
+              err.hidden = false;
+            }
+          },
+        }, "Delete") : null,
+      ] : null),
+    err,
+  );
+  clear(builderEl, builder);
+
+  if (!def || def.steps.some((st) => !(st.event || st.path || st.goal || st.any_of))) {
+    clear(result, h("p", { class: "muted card" }, "Choose a stored funnel, or enter at least two steps and press “Show funnel”."));
+    return;
+  }
+  await renderResult(ctx, result, def);
+}
+
+async function renderResult(ctx: Ctx, el: HTMLElement, def: FunnelDef): Promise<void> {
+  clear(el, h("p", { class: "muted" }, "Loading…"));
+  const analysis: Record<string, unknown> = { type: "funnel" };
+  for (const [k, v] of Object.entries(def)) if (v != null) analysis[k] = v;
+  let r: FunnelResult;
+  try {
+    r = await query<FunnelResult>(spec(ctx.state, analysis));
+  } catch (e) {
+    if (ctx.current()) clear(el, errorBox(e));
+    return;
+  }
+  if (!ctx.current()) return;
+  const chart = h("div", { class: "chart", role: "img", "aria-label": "Units at each step" });
+  const last = r.steps[r.steps.length - 1];
+  const tts = last?.time_from_start;
+  const hist = h("div", { class: "chart", role: "img", "aria-label": "Time to convert, from step 1 to the last step" });
+  const first = r.steps[0]?.count ?? 0;
+  clear(
+    el,
+    h("section", { class: "card" },
+      h("div", { class: "card-head" }, h("h2", {}, `Funnel per ${r.unit}`),
+        h("span", { class: "muted", id: "funnel-conversion" }, `${num(first)} → ${num(last?.count ?? 0)}: ${pct(last?.from_start.rate ?? 0, 2)} converted`, r.excluded ? `, ${num(r.excluded)} excluded` : "")),
+      chart),
+    table("Funnel steps", [
+      { label: "Step", cell: (x) => x.label + (x.optional ? " (optional)" : "") },
+      { label: r.unit + "s", cell: (x) => h("span", { "data-count": String(x.count) }, num(x.count)), csv: (x) => x.count, num: true },
+      { label: "From previous", cell: (x) => pct(x.from_previous.rate, 2), csv: (x) => x.from_previous.rate, num: true },
+      { label: "95% interval", cell: (x) => ci(x.from_previous), num: true },
+      { label: "Dropped", cell: (x) => `${num(x.dropped)} (${pct(x.drop_off)})`, csv: (x) => x.dropped, num: true },
+      { label: "From start", cell: (x) => pct(x.from_start.rate, 2), csv: (x) => x.from_start.rate, num: true },
+      { label: "Time from previous: median (p25, p75)", cell: (x) => timeStats(x.time_from_previous), csv: (x) => x.time_from_previous?.median_ms ?? "" },
+    ], r.steps, { id: "funnel-steps" }),
+    tts && tts.count
+      ? h("section", { class: "card" },
+          h("div", { class: "card-head" }, h("h2", {}, "Time to convert"),
+            h("span", { class: "muted" }, `median ${dur(tts.median_ms)}, p25 ${dur(tts.p25_ms)}, p75 ${dur(tts.p75_ms)}, p90 ${dur(tts.p90_ms)}, mean ${dur(tts.mean_ms)}`)),
+          hist)
+      : null,
+    r.breakdown_by && r.breakdown
+      ? table(`Funnel by ${r.breakdown_by}`, [
+          { label: r.breakdown_by, cell: (x) => x.value },
+          ...r.steps.map((st, i) => ({ label: st.label, cell: (x: { counts: number[] }) => num(x.counts[i]), csv: (x: { counts: number[] }) => x.counts[i], num: true })),
+          { label: "Conversion", cell: (x) => pct(x.conversion.rate, 2), csv: (x) => x.conversion.rate, num: true },
+          { label: "95% interval", cell: (x) => ci(x.conversion), num: true },
+        ], r.breakdown, { id: "funnel-breakdown" })
+      : null,
+  );
+  barChart(chart, r.steps.map((x) => x.label), [{ name: `${r.unit}s`, data: r.steps.map((x) => x.count) }], num, true);
+  if (tts && tts.count) barChart(hist, tts.histogram.map((b) => b.label), [{ name: `${r.unit}s`, data: tts.histogram.map((b) => b.count) }], num);
+}

@@ -1,0 +1,106 @@
+// Overview: the site's figures (the `overview` analysis, per bucket for the trend) and
+// its top, entry and exit pages (the `pages` analysis).
+import { query, type OverviewFigures, type OverviewResult, type PageRow, type PagesResult } from "./api";
+import { lineChart } from "./charts";
+import type { Ctx } from "./main";
+import { period, spec } from "./state";
+import { clear, dur, errorBox, h, num, pct, table, type Column } from "./ui";
+
+interface Kpi {
+  key: string;
+  label: string;
+  value: (f: OverviewFigures) => number;
+  fmt: (v: number) => string;
+  /** Lower is better (shown green when it falls). */
+  lower?: boolean;
+}
+
+const KPIS: Kpi[] = [
+  { key: "visitors", label: "Visitors", value: (f) => f.visitors, fmt: num },
+  { key: "sessions", label: "Sessions", value: (f) => f.sessions, fmt: num },
+  { key: "pageviews", label: "Pageviews", value: (f) => f.pageviews, fmt: num },
+  { key: "bounce_rate", label: "Bounce rate", value: (f) => f.bounce_rate.rate, fmt: (v) => pct(v), lower: true },
+  { key: "mean_duration_ms", label: "Session duration (mean)", value: (f) => f.mean_duration_ms, fmt: dur },
+  { key: "median_duration_ms", label: "Session duration (median)", value: (f) => f.median_duration_ms, fmt: dur },
+];
+
+let metric = "visitors";
+
+export async function renderOverview(ctx: Ctx, main: HTMLElement): Promise<void> {
+  const s = ctx.state;
+  const p = period(s);
+  const kpis = h("section", { class: "kpis", "aria-label": "Key figures", "aria-busy": "true" }, KPIS.map((k) => h("div", { class: "kpi card skeleton" }, h("span", { class: "kpi-label" }, k.label), h("span", { class: "kpi-value" }, "…"))));
+  const trend = h("section", { class: "card" }, h("h2", { id: "trend-title" }, "Trend"), h("div", { class: "chart", id: "trend-chart" }));
+  const pages = h("div", { class: "grid3" });
+  clear(main, h("h1", { class: "sr-only" }, "Overview"), kpis, trend, pages);
+
+  const cur = query<OverviewResult>(spec(s, { type: "overview", interval: p.interval }));
+  const prev = s.compare ? query<OverviewResult>(spec(s, { type: "overview", interval: p.interval }, true)) : Promise.resolve(null);
+  const pagesP = query<PagesResult>(spec(s, { type: "pages", limit: 100 }));
+
+  const showKpis = async (): Promise<void> => {
+    const [r, old] = await Promise.all([cur, prev]);
+    if (!ctx.current()) return;
+    const draw = (): void => {
+      const k = KPIS.find((x) => x.key === metric) || KPIS[0];
+      const series = [{ name: "This period", data: (r.series || []).map((b) => k.value(b.figures)) }];
+      if (old) series.push({ name: "Previous period", data: (old.series || []).map((b) => k.value(b.figures)) });
+      document.getElementById("trend-title")!.textContent = `${k.label} over time`;
+      const el = document.getElementById("trend-chart")!;
+      el.replaceWith((trendEl = h("div", { class: "chart", id: "trend-chart", role: "img", "aria-label": `${k.label} per ${p.interval}` })));
+      lineChart(trendEl, (r.series || []).map((b) => b.label), series, k.fmt);
+    };
+    let trendEl: HTMLElement;
+    clear(
+      kpis,
+      KPIS.map((k) => {
+        const v = k.value(r.figures);
+        let delta: HTMLElement | null = null;
+        if (old) {
+          const o = k.value(old.figures);
+          const d = o ? (v - o) / o : 0;
+          const good = k.lower ? d < 0 : d > 0;
+          delta = h("span", { class: `delta ${d === 0 ? "" : good ? "up" : "down"}`, title: `previous period: ${k.fmt(o)}` }, o ? `${d > 0 ? "+" : ""}${(d * 100).toFixed(1)}%` : "–", h("span", { class: "sr-only" }, " vs previous period"));
+        }
+        return h(
+          "button",
+          {
+            type: "button", class: "kpi card", "data-kpi": k.key, "data-value": String(v), "aria-pressed": String(k.key === metric),
+            onclick: (e: Event) => {
+              metric = k.key;
+              kpis.querySelectorAll("button").forEach((b) => b.setAttribute("aria-pressed", String(b === e.currentTarget)));
+              draw();
+            },
+          },
+          h("span", { class: "kpi-label" }, k.label),
+          h("span", { class: "kpi-value" }, k.fmt(v)),
+          k.key === "bounce_rate" ? h("span", { class: "kpi-sub" }, `${pct(r.figures.bounce_rate.low)} – ${pct(r.figures.bounce_rate.high)}`) : null,
+          delta,
+        );
+      }),
+    );
+    kpis.setAttribute("aria-busy", "false");
+    kpis.dataset.ready = "1";
+    draw();
+  };
+
+  const showPages = async (): Promise<void> => {
+    const r = await pagesP;
+    if (!ctx.current()) return;
+    const path: Column<PageRow> = { label: "Page", cell: (x) => h("span", { class: "path" }, x.path), csv: (x) => x.path };
+    const top = r.pages.slice(0, 10);
+    const entries = r.pages.filter((x) => x.entries > 0).sort((a, b) => b.entries - a.entries || a.path.localeCompare(b.path)).slice(0, 10);
+    const exits = r.pages.filter((x) => x.exits > 0).sort((a, b) => b.exits - a.exits || a.path.localeCompare(b.path)).slice(0, 10);
+    clear(
+      pages,
+      table("Top pages", [path, { label: "Pageviews", cell: (x) => num(x.pageviews), csv: (x) => x.pageviews, num: true }, { label: "Visitors", cell: (x) => num(x.visitors), csv: (x) => x.visitors, num: true }], top, { id: "top-pages" }),
+      table("Entry pages", [path, { label: "Entries", cell: (x) => num(x.entries), csv: (x) => x.entries, num: true }, { label: "Bounce rate", cell: (x) => pct(x.bounce_rate.rate), csv: (x) => x.bounce_rate.rate, num: true }], entries, { id: "entry-pages" }),
+      table("Exit pages", [path, { label: "Exits", cell: (x) => num(x.exits), csv: (x) => x.exits, num: true }, { label: "Exit rate", cell: (x) => pct(x.exit_rate.rate), csv: (x) => x.exit_rate.rate, num: true }], exits, { id: "exit-pages" }),
+    );
+  };
+
+  await Promise.all([
+    showKpis().catch((e) => ctx.current() && clear(kpis, errorBox(e))),
+    showPages().catch((e) => ctx.current() && clear(pages, errorBox(e))),
+  ]);
+}

@@ -1,0 +1,148 @@
+// The view's whole state lives in the URL hash (#/page?key=value&…), so a URL can be
+// shared and a reload shows the same view.
+import type { Filter, Spec } from "./api";
+
+export const PAGES = ["overview", "goals", "funnels", "forms"] as const;
+export type Page = (typeof PAGES)[number];
+export const RANGES = ["today", "7d", "30d", "90d", "custom"] as const;
+export type Range = (typeof RANGES)[number];
+export const FILTER_FIELDS = ["device", "channel", "source", "utm_campaign", "country", "path"] as const;
+export const DIMENSIONS = [
+  "device", "channel", "source", "utm_source", "utm_medium", "utm_campaign", "country", "browser", "os",
+  "landing_page", "exit_page", "language",
+];
+
+export interface State {
+  page: Page;
+  site: string;
+  range: Range;
+  from: string;
+  to: string;
+  compare: boolean;
+  /** Event conditions: field = value. */
+  filters: { field: string; value: string }[];
+  did: string[];
+  didNot: string[];
+  unit: "session" | "visitor" | "lead";
+  /** Goals page: the goal broken down, and by what. */
+  goal: string;
+  by: string;
+  /** Funnels page: the stored funnel shown, or the built one (JSON of a funnel). */
+  funnel: string;
+  def: string;
+}
+
+export function defaults(): State {
+  return {
+    page: "overview", site: "", range: "30d", from: "", to: "", compare: false, filters: [], did: [], didNot: [],
+    unit: "visitor", goal: "", by: "device", funnel: "", def: "",
+  };
+}
+
+export function parse(hash: string): State {
+  const s = defaults();
+  const m = /^#\/?([a-z]*)\??(.*)$/.exec(hash);
+  if (!m) return s;
+  if ((PAGES as readonly string[]).includes(m[1])) s.page = m[1] as Page;
+  const q = new URLSearchParams(m[2]);
+  s.site = q.get("site") || "";
+  const r = q.get("range") || "";
+  if ((RANGES as readonly string[]).includes(r)) s.range = r as Range;
+  s.from = q.get("from") || "";
+  s.to = q.get("to") || "";
+  s.compare = q.get("compare") === "1";
+  for (const f of q.getAll("f")) {
+    const i = f.indexOf(":");
+    if (i > 0) s.filters.push({ field: f.slice(0, i), value: f.slice(i + 1) });
+  }
+  s.did = q.getAll("did");
+  s.didNot = q.getAll("not");
+  const u = q.get("unit");
+  if (u === "session" || u === "visitor" || u === "lead") s.unit = u;
+  s.goal = q.get("goal") || "";
+  s.by = q.get("by") || s.by;
+  s.funnel = q.get("funnel") || "";
+  s.def = q.get("def") || "";
+  return s;
+}
+
+export function format(s: State): string {
+  const q = new URLSearchParams();
+  if (s.site) q.set("site", s.site);
+  q.set("range", s.range);
+  if (s.range === "custom") {
+    q.set("from", s.from);
+    q.set("to", s.to);
+  }
+  if (s.compare) q.set("compare", "1");
+  for (const f of s.filters) q.append("f", `${f.field}:${f.value}`);
+  for (const g of s.did) q.append("did", g);
+  for (const g of s.didNot) q.append("not", g);
+  if (s.unit !== "visitor") q.set("unit", s.unit);
+  if (s.page === "goals" && s.goal) q.set("goal", s.goal);
+  if (s.by !== "device") q.set("by", s.by);
+  if (s.page === "funnels") {
+    if (s.funnel) q.set("funnel", s.funnel);
+    if (s.def) q.set("def", s.def);
+  }
+  return `#/${s.page}?${q.toString()}`;
+}
+
+export const TIMEZONE = (() => {
+  try {
+    return Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+  } catch {
+    return "UTC";
+  }
+})();
+
+let siteTimezone = "";
+/** The site's time zone (from GET /api/v1/sites), for dates and buckets; else the browser's. */
+export function setSiteTimezone(tz: string): void {
+  siteTimezone = tz;
+}
+
+const DAY = 86400000;
+const isoDate = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
+
+/** The query range for the state, and the previous period of the same length. */
+export function period(s: State): { from: string; to: string; prevFrom: string; prevTo: string; interval: string } {
+  switch (s.range) {
+    case "today":
+      return { from: "today", to: "now", prevFrom: "yesterday", prevTo: "-1d", interval: "hour" };
+    case "custom": {
+      const f = Date.parse(s.from + "T00:00:00Z"), t = Date.parse(s.to + "T00:00:00Z");
+      const days = Number.isFinite(f) && Number.isFinite(t) ? Math.max(1, Math.round((t - f) / DAY) + 1) : 1;
+      return {
+        from: s.from, to: s.to,
+        prevFrom: Number.isFinite(f) ? isoDate(f - days * DAY) : s.from,
+        prevTo: Number.isFinite(f) ? isoDate(f - DAY) : s.to,
+        interval: days <= 2 ? "hour" : days > 120 ? "week" : "day",
+      };
+    }
+    default: {
+      const n = parseInt(s.range, 10);
+      return { from: `-${n}d`, to: "now", prevFrom: `-${2 * n}d`, prevTo: `-${n}d`, interval: "day" };
+    }
+  }
+}
+
+export function filters(s: State): Filter[] {
+  const out: Filter[] = s.filters.map((f) => ({ field: f.field, value: f.value }));
+  for (const g of s.did) out.push({ did: g });
+  for (const g of s.didNot) out.push({ did_not: g });
+  return out;
+}
+
+/** A spec for the state's site, range and filters. */
+export function spec(s: State, analysis: Record<string, unknown>, previous = false): Spec {
+  const p = period(s);
+  return {
+    site: s.site,
+    from: previous ? p.prevFrom : p.from,
+    to: previous ? p.prevTo : p.to,
+    timezone: siteTimezone || TIMEZONE,
+    filters: filters(s),
+    analysis,
+  };
+}

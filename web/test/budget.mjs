@@ -1,0 +1,32 @@
+// The dashboard's size budget: prints the minified and gzipped sizes of web/dist/app.js
+// and web/dist/app.css and fails when one is over its budget.
+//
+//   node web/test/budget.mjs
+//
+// Budget (gzip -9): app.js 220 KiB, app.css 8 KiB, both together 225 KiB. Nearly all of
+// app.js is ECharts (tree-shaken: line and bar charts, grid, tooltip, legend, canvas
+// renderer, about 190 KiB gzipped); the dashboard's own code is about 10 KiB.
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { gzipSync } from "node:zlib";
+
+const DIST = join(dirname(fileURLToPath(import.meta.url)), "..", "dist");
+const KiB = 1024;
+const BUDGET = { "app.js": 220 * KiB, "app.css": 8 * KiB, total: 225 * KiB };
+
+let failed = false;
+let total = 0;
+const kib = (n) => `${(n / KiB).toFixed(1)} KiB`;
+for (const f of ["app.js", "app.css"]) {
+  const buf = readFileSync(join(DIST, f));
+  const gz = gzipSync(buf, { level: 9 }).length;
+  total += gz;
+  const ok = gz <= BUDGET[f];
+  if (!ok) failed = true;
+  console.log(`${f}: ${kib(buf.length)} minified, ${kib(gz)} gzipped (budget ${kib(BUDGET[f])}) ${ok ? "ok" : "OVER BUDGET"}`);
+}
+const ok = total <= BUDGET.total;
+if (!ok) failed = true;
+console.log(`total: ${kib(total)} gzipped (budget ${kib(BUDGET.total)}) ${ok ? "ok" : "OVER BUDGET"}`);
+process.exit(failed ? 1 : 0);
