@@ -197,7 +197,10 @@ pub(crate) async fn login(
             json!({}),
         );
     }
-    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let v = match crate::manage::json_body(&body) {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
     let (Some(email), Some(password)) = (v["email"].as_str(), v["password"].as_str()) else {
         return error(
             StatusCode::BAD_REQUEST,

@@ -96,6 +96,21 @@ pub(crate) async fn sites(State(st): State<Arc<AppState>>, m: Method, h: HeaderM
     axum::Json(visible).into_response()
 }
 
+/// A management request's JSON body: an empty body reads as `{}`; anything else that is
+/// not JSON is a 400, never read as "every field missing".
+pub(crate) fn json_body(body: &[u8]) -> Result<Value, Box<Response>> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(json!({}));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        Box::new(error(
+            StatusCode::BAD_REQUEST,
+            format!("the body is not JSON: {e}"),
+            json!({}),
+        ))
+    })
+}
+
 fn identity_of(v: &Value) -> Result<Option<Identity>, Box<Response>> {
     match v.get("identity") {
         None | Some(Value::Null) => Ok(None),
@@ -133,15 +148,9 @@ pub(crate) async fn add_site(
             json!({}),
         );
     }
-    let v: Value = match serde_json::from_slice(&body) {
+    let v = match json_body(&body) {
         Ok(v) => v,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("the body is not JSON: {e}"),
-                json!({}),
-            );
-        }
+        Err(r) => return *r,
     };
     let Some(domain) = v["domain"].as_str() else {
         return unprocessable("domain: is missing");
@@ -184,15 +193,9 @@ pub(crate) async fn patch_site(
     if let Err(r) = gate(&st, &m, &h, &site, Need::Admin) {
         return *r;
     }
-    let v: Value = match serde_json::from_slice(&body) {
+    let v = match json_body(&body) {
         Ok(v) => v,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("the body is not JSON: {e}"),
-                json!({}),
-            );
-        }
+        Err(r) => return *r,
     };
     let identity = match identity_of(&v) {
         Ok(i) => i,
@@ -248,7 +251,10 @@ pub(crate) async fn add_key(
     if let Err(r) = gate(&st, &m, &h, &site, Need::Admin) {
         return *r;
     }
-    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let v = match json_body(&body) {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
     let scope = match v["scope"].as_str() {
         Some("read") | None => Scope::Read,
         Some("write") => Scope::Write,
@@ -551,7 +557,10 @@ pub(crate) async fn add_user(
         }
         Err(r) => return *r,
     }
-    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let v = match json_body(&body) {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
     let (Some(email), Some(password)) = (v["email"].as_str(), v["password"].as_str()) else {
         return unprocessable("send {\"email\": …, \"password\": …}");
     };
@@ -582,7 +591,10 @@ pub(crate) async fn grant(
     if let Err(r) = gate(&st, &m, &h, &site, Need::Admin) {
         return *r;
     }
-    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let v = match json_body(&body) {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
     let role = match &v["role"] {
         Value::Null => None,
         Value::String(s) => match cairn_meta::Role::parse(s) {

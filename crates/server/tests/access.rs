@@ -603,3 +603,40 @@ async fn users_are_listed_added_and_granted_within_ones_sites() {
     let sites = call(&e, "GET", "/api/v1/sites", Some(&bob), false, None).await;
     assert_eq!(sites.body, json!([]));
 }
+
+#[tokio::test]
+async fn bodies_that_are_not_json_are_refused_with_400_and_change_nothing() {
+    let e = env();
+    let root = login(&e, "root@example.com").await;
+    for (method, path) in [
+        ("POST", "/api/v1/sites"),
+        ("PATCH", "/api/v1/sites/shop.example"),
+        ("POST", "/api/v1/sites/shop.example/keys"),
+        ("POST", "/api/v1/users"),
+        ("PUT", "/api/v1/users/ann@example.com/sites/shop.example"),
+        ("POST", "/api/v1/login"),
+    ] {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::COOKIE, &root.cookie)
+            .header("x-csrf-token", &root.csrf)
+            .body(Body::from("{\"role\": \"admin\""))
+            .unwrap();
+        let resp = router(Arc::clone(&e.state)).oneshot(req).await.unwrap();
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8_lossy(&bytes);
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {path}: {text}");
+        assert!(text.contains("not JSON"), "{method} {path}: {text}");
+    }
+    // Ann's role on shop.example is what it was.
+    let ann = login(&e, "ann@example.com").await;
+    let me = call(&e, "GET", "/api/v1/me", Some(&ann), false, None).await;
+    assert!(
+        me.body["sites"].to_string().contains("admin"),
+        "{}",
+        me.body
+    );
+}
