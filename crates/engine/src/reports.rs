@@ -4,8 +4,8 @@
 
 use cairn_model::Dim;
 use cairn_model::query::result::{
-    CartResult, FormFieldRow, FormRow, FormsResult, FunnelResult, OverviewBucket, OverviewFigures,
-    OverviewResult, PageRow, PagesResult,
+    CartResult, FormFieldRow, FormRow, FormsResult, FunnelResult, OverviewBreakdownRow,
+    OverviewBucket, OverviewFigures, OverviewResult, PageRow, PagesResult,
 };
 use cairn_model::query::{
     Analysis, CartSpec, CheckoutSpec, CondValue, Condition, Field, FormsSpec, FunnelMode,
@@ -15,6 +15,7 @@ use cairn_store::{PropVal, Store, Timeline};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::buckets::Buckets;
+use crate::goals::Key;
 use crate::matcher::{EventPred, FieldReader, Needs};
 use crate::prepare::{Filters, Goals, Prepared};
 use crate::stats::{time_stats, wilson};
@@ -542,9 +543,16 @@ pub(crate) fn overview(
     spec: &OverviewSpec,
     opts: &RunOptions,
 ) -> Result<OverviewResult, Error> {
-    let needs = base_needs(q, r);
+    let mut needs = base_needs(q, r);
+    if let Some(b) = &spec.breakdown {
+        needs.add_field(&b.by);
+    }
     let (scan, goals, filters) = open_scan(store, q, r, &needs)?;
     let passive = passive_pred(&scan);
+    let reader = spec
+        .breakdown
+        .as_ref()
+        .map(|b| FieldReader::new(&scan, &b.by));
     let buckets = spec.interval.map(|iv| Buckets::new(r.from, r.to, iv, r.tz));
     let nb = buckets.as_ref().map_or(0, Buckets::len);
     let states = scan.par_fold(
@@ -553,12 +561,13 @@ pub(crate) fn overview(
             (
                 Fig::default(),
                 vec![Fig::default(); nb],
+                FxHashMap::<Key, Fig>::default(),
                 Prepared::default(),
                 Vec::<bool>::new(),
-                Vec::<usize>::new(),
+                (Vec::<usize>::new(), Vec::<Key>::new()),
             )
         },
-        |(all, per, prep, pas, seen), tl| {
+        |(all, per, bd, prep, pas, (seen, keys)), tl| {
             if !prep.fill_kept(tl, &filters, &goals, q.session_gap.ms) {
                 return;
             }
@@ -566,16 +575,25 @@ pub(crate) fn overview(
             pas.extend(prep.kept.iter().map(|&i| passive.test(tl, i as usize)));
             all.visitors += 1;
             seen.clear();
+            keys.clear();
             for &(a, b) in &prep.sessions {
+                let key = reader
+                    .as_ref()
+                    .map(|rd| crate::goals::unit_key(rd, tl, prep, a, b));
                 let (a, b) = (a as usize, b as usize);
                 let pv = prep.pageview[a..b].iter().filter(|&&x| x).count() as u64;
                 let bounce = u64::from(bounced(prep, pas, a, b));
                 let dur = prep.ts[b - 1] - prep.ts[a];
-                for f in std::iter::once(&mut *all).chain(buckets.as_ref().map(|bk| {
+                let bucket = buckets.as_ref().map(|bk| {
                     let bi = bk.index(prep.ts[a]);
                     seen.push(bi);
                     &mut per[bi]
-                })) {
+                });
+                let by_key = key.map(|k| {
+                    keys.push(k);
+                    bd.entry(k).or_default()
+                });
+                for f in std::iter::once(&mut *all).chain(bucket).chain(by_key) {
                     f.sessions += 1;
                     f.pageviews += pv;
                     f.events += (b - a) as u64;
@@ -588,14 +606,51 @@ pub(crate) fn overview(
             for &bi in seen.iter() {
                 per[bi].visitors += 1;
             }
+            keys.sort_unstable();
+            keys.dedup();
+            for k in keys.iter() {
+                bd.entry(*k).or_default().visitors += 1;
+            }
         },
     )?;
     let mut all = Fig::default();
     let mut per = vec![Fig::default(); nb];
-    for (a, p, ..) in states {
+    let mut bd: FxHashMap<Key, Fig> = FxHashMap::default();
+    for (a, p, m, ..) in states {
         all.add(a);
         for (x, y) in per.iter_mut().zip(p) {
             x.add(y);
+        }
+        for (k, f) in m {
+            bd.entry(k).or_default().add(f);
+        }
+    }
+    let mut breakdown = Vec::new();
+    if let (Some(b), Some(rd)) = (&spec.breakdown, &reader) {
+        let mut rows: Vec<(String, Fig)> = bd
+            .into_iter()
+            .map(|(k, f)| {
+                let v = k.map_or_else(|| "(none)".to_string(), |t| rd.text(&scan, t));
+                (v, f)
+            })
+            .collect();
+        rows.sort_by(|x, y| y.1.sessions.cmp(&x.1.sessions).then_with(|| x.0.cmp(&y.0)));
+        let mut other: Option<Fig> = None;
+        for (i, (value, f)) in rows.into_iter().enumerate() {
+            if i < b.limit {
+                breakdown.push(OverviewBreakdownRow {
+                    value,
+                    figures: f.figures(),
+                });
+            } else {
+                other.get_or_insert_with(Fig::default).add(f);
+            }
+        }
+        if let Some(o) = other {
+            breakdown.push(OverviewBreakdownRow {
+                value: "(other)".to_string(),
+                figures: o.figures(),
+            });
         }
     }
     let series = buckets
@@ -613,5 +668,7 @@ pub(crate) fn overview(
     Ok(OverviewResult {
         figures: all.figures(),
         series,
+        breakdown_by: spec.breakdown.as_ref().map(|b| b.by.to_string()),
+        breakdown,
     })
 }

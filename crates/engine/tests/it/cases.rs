@@ -669,7 +669,10 @@ fn breakdowns_and_segments() {
         ..Filter::default()
     }];
     let q2 = Query {
-        analysis: Analysis::Overview(OverviewSpec { interval: None }),
+        analysis: Analysis::Overview(OverviewSpec {
+            interval: None,
+            breakdown: None,
+        }),
         ..q
     };
     let QueryResult::Overview(o) = run_any(&w, &q2) else {
@@ -691,7 +694,10 @@ fn overview_and_pages() {
         ev(3, 30_000, "signup"),
     ]);
     let q = Query {
-        analysis: Analysis::Overview(OverviewSpec { interval: None }),
+        analysis: Analysis::Overview(OverviewSpec {
+            interval: None,
+            breakdown: None,
+        }),
         ..query(Analysis::Pages(PagesSpec { limit: 10 }), vec![])
     };
     let QueryResult::Overview(o) = run_any(&w, &q) else {

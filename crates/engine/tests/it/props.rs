@@ -360,6 +360,22 @@ fn random_query(rng: &mut ChaCha8Rng) -> Query {
         }),
         _ => Analysis::Overview(OverviewSpec {
             interval: *pick(rng, &[None, Some(Interval::Day)]),
+            breakdown: rng.gen_bool(0.5).then(|| Breakdown {
+                by: pick(
+                    rng,
+                    &[
+                        Field::Dim(Dim::Device),
+                        Field::Dim(Dim::Path),
+                        Field::Prop("plan".into()),
+                        Field::LandingPage,
+                        Field::ExitPage,
+                    ],
+                )
+                .clone(),
+                limit: rng.gen_range(1..=3),
+                attribution: Attribution::First,
+                step: None,
+            }),
         }),
     };
     let (from, to) = if rng.gen_bool(0.5) {

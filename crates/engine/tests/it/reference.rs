@@ -1554,9 +1554,44 @@ pub fn overview(q: &Query, r: &Resolved, spec: &OverviewSpec, d: &Data) -> Overv
                 .collect()
         })
         .unwrap_or_default();
+    // Breakdown: each session under its first value; a visitor under each of its
+    // sessions' values; top `limit` by sessions, the rest summed into "(other)".
+    let breakdown = match &spec.breakdown {
+        None => Vec::new(),
+        Some(b) => {
+            let mut by: BTreeMap<String, (Vec<&[Event]>, u64)> = BTreeMap::new();
+            for evs in &vis {
+                let mut mine = BTreeSet::new();
+                for (a, z) in sessions(evs, q.session_gap.ms) {
+                    let v = label(&unit_value(&b.by, &evs[a..z]));
+                    by.entry(v.clone()).or_default().0.push(&evs[a..z]);
+                    mine.insert(v);
+                }
+                for v in mine {
+                    by.get_mut(&v).unwrap().1 += 1;
+                }
+            }
+            let rows: Vec<(String, Vec<u64>, (Vec<&[Event]>, u64))> = by
+                .into_iter()
+                .map(|(v, x)| (v, vec![x.0.len() as u64], x))
+                .collect();
+            top(rows, b.limit, |a, b| {
+                a.0.extend(b.0.iter().copied());
+                a.1 += b.1;
+            })
+            .into_iter()
+            .map(|(value, _, (ss, visitors))| OverviewBreakdownRow {
+                value,
+                figures: figures(&ss, visitors),
+            })
+            .collect()
+        }
+    };
     OverviewResult {
         figures: figures(&all, vis.len() as u64),
         series,
+        breakdown_by: spec.breakdown.as_ref().map(|b| b.by.to_string()),
+        breakdown,
     }
 }
 

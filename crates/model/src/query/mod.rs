@@ -399,6 +399,11 @@ pub struct OverviewSpec {
     /// Time series in buckets of this size.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<Interval>,
+    /// The figures per value of a field (sources, campaigns, devices, countries, landing
+    /// pages, …): each session counts under its first value, a visitor under each value
+    /// of its sessions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breakdown: Option<Breakdown>,
 }
 
 /// The analysis to run.
@@ -715,6 +720,15 @@ impl Query {
             Analysis::Overview(o) => {
                 if let Some(iv) = o.interval {
                     check_buckets(from, to, iv)?;
+                }
+                if let Some(b) = &o.breakdown {
+                    funnel::check_limit(b.limit, "analysis.breakdown")?;
+                    if b.attribution != Attribution::First || b.step.is_some() {
+                        return Err(SpecError::new(
+                            "analysis.breakdown.attribution",
+                            "the overview attributes each session to its first value".into(),
+                        ));
+                    }
                 }
             }
             Analysis::CartAbandonment(c) => {

@@ -365,6 +365,23 @@ pub struct OverviewResult {
     /// Per bucket, when asked.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub series: Vec<OverviewBucket>,
+    /// The breakdown field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breakdown_by: Option<String>,
+    /// Breakdown rows, most sessions first; the rest summed into "(other)" (its visitors
+    /// may count a visitor more than once).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub breakdown: Vec<OverviewBreakdownRow>,
+}
+
+/// The overview's figures for one value of the breakdown field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct OverviewBreakdownRow {
+    /// The value ("(none)" for sessions without one).
+    pub value: String,
+    /// Figures of the sessions whose first value this is (visitors: those with such a
+    /// session).
+    pub figures: OverviewFigures,
 }
 
 /// A query's result.
