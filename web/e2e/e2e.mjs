@@ -212,7 +212,7 @@ async function main() {
   assert.ok(firstLoad < FIRST_LOAD_MS, `the overview took ${firstLoad} ms to show its figures (limit ${FIRST_LOAD_MS} ms)`);
   await page.waitForSelector("#top-pages tbody tr");
   const checkOverview = async () => {
-    const ov = specs.filter((s) => s.analysis.type === "overview" && s.from === "-30d");
+    const ov = specs.filter((s) => s.analysis.type === "overview" && s.from === "-30d" && !s.analysis.breakdown);
     assert.ok(ov.length >= 1, "the overview posted an overview query");
     const spec = ov[ov.length - 1];
     assert.equal(spec.site, SITE);
@@ -237,6 +237,20 @@ async function main() {
   };
   const figures = await checkOverview();
   log("overview figures match the API:", JSON.stringify({ visitors: figures.visitors, sessions: figures.sessions, pageviews: figures.pageviews }));
+  // Sources, campaigns, devices and countries: each table is the API's breakdown.
+  for (const by of ["source", "utm_campaign", "device", "country"]) {
+    await page.waitForSelector(`#by-${by} tbody tr`);
+    const bspec = specs.filter((s) => s.analysis.type === "overview" && s.analysis.breakdown?.by === by).pop();
+    assert.ok(bspec, `the overview asked for its ${by} breakdown`);
+    const rows = (await apiQuery(bspec)).breakdown;
+    const shown = await page.$$eval(`#by-${by} tbody tr`, (trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent)));
+    assert.deepEqual(shown.map((r) => [r[0], r[1], r[2]]), rows.map((r) => [r.value, new Intl.NumberFormat("en-US").format(r.figures.visitors), new Intl.NumberFormat("en-US").format(r.figures.sessions)]), `the ${by} table shows the API's breakdown`);
+  }
+  log("sources, campaigns, devices and countries match the API");
+  // Visitors now: the API's figure for the last 5 minutes.
+  await page.waitForSelector("#realtime[data-visitors]");
+  const rspec = specs.filter((s) => s.analysis.type === "overview" && s.from === "-5m").pop();
+  assert.equal((await apiQuery(rspec)).figures.visitors, Number(await page.getAttribute("#realtime", "data-visitors")), "visitors now");
   await shot("overview-light-desktop");
 
   // CSV export of a table.
@@ -365,15 +379,61 @@ async function main() {
   assert.equal(await again.inputValue("#funnel-pick"), "purchase path");
   await again.close();
 
+  // --- Campaigns: every goal's rate per campaign, micro before macro, as the API says.
+  await page.goto(url(`/campaigns?site=${SITE}&range=30d`));
+  await page.waitForSelector("#campaigns-table tbody tr");
+  const campSpec = specs.filter((s) => s.analysis.type === "goals" && s.analysis.breakdown?.by === "utm_campaign").pop();
+  assert.ok(campSpec, "the campaigns page asked for goal rates by utm_campaign");
+  const cres = await apiQuery(campSpec);
+  const heads = await page.$$eval("#campaigns-table thead th", (ths) => ths.map((t) => t.textContent));
+  const micro = cres.goals.filter((g) => g.conversion === "micro").map((g) => `${g.name} (micro)`);
+  const macro = cres.goals.filter((g) => g.conversion === "macro").map((g) => `${g.name} (macro)`);
+  assert.deepEqual(heads.slice(2), [...micro, ...macro], "goal columns, micro first");
+  const crow = await page.$$eval("#campaigns-table tbody tr:first-child > *", (els) => els.map((e) => e.textContent));
+  assert.equal(crow[0], cres.breakdown[0].value, "the first campaign");
+  assert.equal(crow[1], new Intl.NumberFormat("en-US").format(cres.breakdown[0].totals[0]), "its visitors");
+  log("campaigns match the API:", cres.breakdown.length, "rows,", heads.length - 2, "goals");
+  await shot("campaigns-light-desktop");
+
+  // --- Setup: the snippet, and an event sent now shows up as arriving.
+  await page.goto(url(`/setup?site=${SITE}&range=30d`));
+  await page.waitForSelector("#arrival[data-events]");
+  assert.equal(await page.textContent("#snippet-code"), `<script defer data-site="${SITE}" src="${origin}/cairn.js"></script>`);
+  const before = Number(await page.getAttribute("#arrival", "data-events"));
+  const sent = await page.evaluate(async (site) => (await fetch("/api/v1/event", { method: "POST", headers: { "content-type": "text/plain" }, body: JSON.stringify({ site, name: "pageview", url: `https://${site}/setup-check` }) })).status, SITE);
+  assert.equal(sent, 202, "the event is acknowledged");
+  await page.waitForFunction((n) => Number(document.getElementById("arrival")?.dataset.events) === n, before + 1, { timeout: 15000 });
+  assert.match(await page.textContent("#arrival"), /Receiving events/);
+  log(`the setup page saw the event arrive (${before} → ${before + 1} in the last 30 minutes)`);
+  // An admin sees the keys, creates one (shown once), and the settings form.
+  await page.waitForSelector("#keys-table");
+  const nKeys = (await apiGet(`/api/v1/sites/${SITE}/keys`)).length;
+  await page.selectOption("#key-scope", "read");
+  await page.click('form[aria-label="New API key"] button[type=submit]');
+  await page.waitForSelector("#new-key-value");
+  const key = await page.textContent("#new-key-value");
+  assert.equal((await page.request.post(origin + "/api/v1/query", { data: fspec, headers: { Authorization: `Bearer ${key}` } })).status(), 200, "the new read key queries");
+  assert.equal((await apiGet(`/api/v1/sites/${SITE}/keys`)).length, nKeys + 1, "the key is stored");
+  assert.equal(await page.locator("#keys-table tbody tr").count(), nKeys + 1, "and listed");
+  await page.fill("#site-timezone", "Not/AZone");
+  await page.click('form[aria-label="Site settings"] button[type=submit]');
+  await page.waitForSelector('#settings-msg [role="alert"]');
+  await page.fill("#site-timezone", "Europe/Berlin");
+  await page.click('form[aria-label="Site settings"] button[type=submit]');
+  await page.waitForFunction(() => document.getElementById("settings-msg")?.textContent === "Saved.");
+  assert.equal((await apiGet("/api/v1/sites")).find((x) => x.site === SITE).timezone, "Europe/Berlin", "the time zone is stored");
+  await shot("setup-light-desktop");
+
   // --- Forms & checkout, and the dark theme of the other pages.
   await page.goto(url(`/forms?site=${SITE}&range=30d`));
   await page.waitForSelector("#checkout-table");
   await page.waitForSelector("#forms .table-card");
   await shot("forms-light-desktop");
   await page.emulateMedia({ colorScheme: "dark" });
-  for (const p of ["goals", "funnels", "forms"]) {
+  const ready = { goals: "#goals-table", funnels: "#funnel-steps", forms: "#checkout-table", campaigns: "#campaigns-table", setup: "#arrival[data-events]" };
+  for (const p of Object.keys(ready)) {
     await page.goto(url(`/${p}?site=${SITE}&range=30d${p === "funnels" ? "&funnel=purchase+path" : ""}`));
-    await page.waitForSelector(p === "goals" ? "#goals-table" : p === "funnels" ? "#funnel-steps" : "#checkout-table");
+    await page.waitForSelector(ready[p]);
     await page.waitForTimeout(100);
     await shot(`${p}-dark-desktop`);
   }

@@ -101,7 +101,10 @@ export interface OverviewFigures {
 }
 export interface OverviewResult {
   type: "overview"; figures: OverviewFigures; series?: { start: number; label: string; figures: OverviewFigures }[];
+  breakdown_by?: string; breakdown?: { value: string; figures: OverviewFigures }[];
 }
+export interface Site { site: string; timezone: string; identity: string; role?: string }
+export interface Key { prefix: string; scope: "read" | "write"; created: string }
 
 // ---------------------------------------------------------------------------------------
 // Definitions (crates/model/src/query/goal.rs, funnel.rs). Kept loose: the server checks.
@@ -131,14 +134,37 @@ export interface Spec {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+// The server runs at most 4 queries at once (503 beyond): a page keeps 3 in flight and
+// queues the rest, so one tab does not starve the others.
+const MAX_IN_FLIGHT = 3;
+let inFlight = 0;
+const waiting: (() => void)[] = [];
+async function slot(): Promise<void> {
+  if (inFlight < MAX_IN_FLIGHT) {
+    inFlight++;
+    return;
+  }
+  await new Promise<void>((r) => waiting.push(r));
+}
+function release(): void {
+  const next = waiting.shift();
+  if (next) next();
+  else inFlight--;
+}
+
 /** Runs a query; when the server is busy (503: 4 queries already running) tries again. */
 export async function query<T>(spec: Spec): Promise<T> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await api<T>("POST", "/api/v1/query", spec);
-    } catch (e) {
-      if (!(e instanceof ApiError) || e.status !== 503 || attempt >= 4) throw e;
-      await sleep(250 * 2 ** attempt);
+  await slot();
+  try {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await api<T>("POST", "/api/v1/query", spec);
+      } catch (e) {
+        if (!(e instanceof ApiError) || e.status !== 503 || attempt >= 5) throw e;
+        await sleep(250 * 2 ** attempt);
+      }
     }
+  } finally {
+    release();
   }
 }

@@ -8,6 +8,8 @@ import { renderOverview } from "./overview";
 import { renderGoals } from "./goals";
 import { renderFunnels } from "./funnels";
 import { renderForms } from "./forms";
+import { renderCampaigns } from "./campaigns";
+import { renderSetup } from "./setup";
 
 export interface Ctx {
   state: State;
@@ -123,7 +125,9 @@ function go(patch: Partial<State>, replace = false): void {
 
 }
 
-const PAGE_NAMES: Record<Page, string> = { overview: "Overview", goals: "Goals", funnels: "Funnels", forms: "Forms & checkout" };
+const PAGE_NAMES: Record<Page, string> = {
+  overview: "Overview", goals: "Goals", funnels: "Funnels", forms: "Forms & checkout", campaigns: "Campaigns", setup: "Setup",
+};
 const RANGE_NAMES: Record<string, string> = { today: "Today", "7d": "Last 7 days", "30d": "Last 30 days", "90d": "Last 90 days", custom: "Custom" };
 
 function chrome(s: State, m: Me, goals: Goal[]): HTMLElement {
@@ -315,6 +319,8 @@ async function render(): Promise<void> {
       case "goals": return renderGoals(ctx, main);
       case "funnels": return renderFunnels(ctx, main);
       case "forms": return renderForms(ctx, main);
+      case "campaigns": return renderCampaigns(ctx, main);
+      case "setup": return renderSetup(ctx, main);
     }
   })();
   const goals = await goalsP;

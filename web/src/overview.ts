@@ -1,5 +1,6 @@
-// Overview: the site's figures (the `overview` analysis, per bucket for the trend) and
-// its top, entry and exit pages (the `pages` analysis).
+// Overview: visitors on the site now, the site's figures (the `overview` analysis, per
+// bucket for the trend), its sources, campaigns, devices and countries (the overview
+// broken down), and its top, entry and exit pages (the `pages` analysis).
 import { query, type OverviewFigures, type OverviewResult, type PageRow, type PagesResult } from "./api";
 import { lineChart } from "./charts";
 import type { Ctx } from "./main";
@@ -32,7 +33,10 @@ export async function renderOverview(ctx: Ctx, main: HTMLElement): Promise<void>
   const kpis = h("section", { class: "kpis", "aria-label": "Key figures", "aria-busy": "true" }, KPIS.map((k) => h("div", { class: "kpi card skeleton" }, h("span", { class: "kpi-label" }, k.label), h("span", { class: "kpi-value" }, "…"))));
   const trend = h("section", { class: "card" }, h("h2", { id: "trend-title" }, "Trend"), h("div", { class: "chart", id: "trend-chart" }));
   const pages = h("div", { class: "grid3" });
-  clear(main, h("h1", { class: "sr-only" }, "Overview"), kpis, trend, pages);
+  const dims = h("div", { class: "grid2", id: "breakdowns" });
+  const live = h("p", { class: "realtime muted", id: "realtime", "aria-live": "polite" }, h("span", { class: "dot" }), "Visitors now: …");
+  clear(main, h("h1", { class: "sr-only" }, "Overview"), live, kpis, trend, dims, pages);
+  realtime(ctx, live);
 
   const cur = query<OverviewResult>(spec(s, { type: "overview", interval: p.interval }));
   const prev = s.compare ? query<OverviewResult>(spec(s, { type: "overview", interval: p.interval }, true)) : Promise.resolve(null);
@@ -99,8 +103,63 @@ export async function renderOverview(ctx: Ctx, main: HTMLElement): Promise<void>
     );
   };
 
+  const showDims = async (): Promise<void> => {
+    const rs = await Promise.all(BREAKDOWNS.map((b) => query<OverviewResult>(spec(s, { type: "overview", breakdown: { by: b.by, limit: 10 } }))));
+    if (!ctx.current()) return;
+    clear(
+      dims,
+      BREAKDOWNS.map((b, i) =>
+        table(
+          b.title,
+          [
+            { label: b.label, cell: (x: Row) => x.value, csv: (x: Row) => x.value },
+            { label: "Visitors", cell: (x: Row) => num(x.figures.visitors), csv: (x: Row) => x.figures.visitors, num: true },
+            { label: "Sessions", cell: (x: Row) => num(x.figures.sessions), csv: (x: Row) => x.figures.sessions, num: true },
+            { label: "Bounce rate", cell: (x: Row) => pct(x.figures.bounce_rate.rate), csv: (x: Row) => x.figures.bounce_rate.rate, num: true },
+          ],
+          rs[i].breakdown || [],
+          {
+            id: `by-${b.by}`,
+            // A click filters the whole dashboard to that value.
+            onRow: (x) => x.value !== "(other)" && x.value !== "(none)" && ctx.go({ filters: [...s.filters.filter((f) => f.field !== b.by), { field: b.by, value: x.value }] }),
+            rowLabel: (x) => `Only ${b.label.toLowerCase()} ${x.value}`,
+          },
+        ),
+      ),
+    );
+  };
+
   await Promise.all([
     showKpis().catch((e) => ctx.current() && clear(kpis, errorBox(e))),
+    showDims().catch((e) => ctx.current() && clear(dims, errorBox(e))),
     showPages().catch((e) => ctx.current() && clear(pages, errorBox(e))),
   ]);
+}
+
+type Row = { value: string; figures: OverviewFigures };
+const BREAKDOWNS = [
+  { by: "source", title: "Sources", label: "Source" },
+  { by: "utm_campaign", title: "Campaigns", label: "Campaign" },
+  { by: "device", title: "Devices", label: "Device" },
+  { by: "country", title: "Countries", label: "Country" },
+];
+
+/** Visitors with an event in the last 5 minutes (the server's clock), every 15 s while
+ * the page is shown. Filters apply; the range does not. */
+function realtime(ctx: Ctx, el: HTMLElement): void {
+  const s = ctx.state;
+  const tick = async (): Promise<void> => {
+    if (!ctx.current() || !el.isConnected) return;
+    try {
+      const r = await query<OverviewResult>({ ...spec(s, { type: "overview" }), from: "-5m", to: "now" });
+      if (!ctx.current() || !el.isConnected) return;
+      const n = r.figures.visitors;
+      el.dataset.visitors = String(n);
+      clear(el, h("span", { class: n > 0 ? "dot on" : "dot" }), `${num(n)} ${n === 1 ? "visitor" : "visitors"} now`, h("span", { class: "muted" }, " (last 5 minutes)"));
+    } catch {
+      clear(el, h("span", { class: "dot" }), "Visitors now: unavailable");
+    }
+    setTimeout(tick, 15000);
+  };
+  void tick();
 }

@@ -2,7 +2,7 @@
 // shared and a reload shows the same view.
 import type { Filter, Spec } from "./api";
 
-export const PAGES = ["overview", "goals", "funnels", "forms"] as const;
+export const PAGES = ["overview", "goals", "campaigns", "funnels", "forms", "setup"] as const;
 export type Page = (typeof PAGES)[number];
 export const RANGES = ["today", "7d", "30d", "90d", "custom"] as const;
 export type Range = (typeof RANGES)[number];
@@ -27,6 +27,8 @@ export interface State {
   /** Goals page: the goal broken down, and by what. */
   goal: string;
   by: string;
+  /** Campaigns page: the acquisition field compared. */
+  cby: string;
   /** Funnels page: the stored funnel shown, or the built one (JSON of a funnel). */
   funnel: string;
   def: string;
@@ -35,7 +37,7 @@ export interface State {
 export function defaults(): State {
   return {
     page: "overview", site: "", range: "30d", from: "", to: "", compare: false, filters: [], did: [], didNot: [],
-    unit: "visitor", goal: "", by: "device", funnel: "", def: "",
+    unit: "visitor", goal: "", by: "device", cby: "utm_campaign", funnel: "", def: "",
   };
 }
 
@@ -61,6 +63,7 @@ export function parse(hash: string): State {
   if (u === "session" || u === "visitor" || u === "lead") s.unit = u;
   s.goal = q.get("goal") || "";
   s.by = q.get("by") || s.by;
+  s.cby = q.get("cby") || s.cby;
   s.funnel = q.get("funnel") || "";
   s.def = q.get("def") || "";
   return s;
@@ -81,6 +84,7 @@ export function format(s: State): string {
   if (s.unit !== "visitor") q.set("unit", s.unit);
   if (s.page === "goals" && s.goal) q.set("goal", s.goal);
   if (s.by !== "device") q.set("by", s.by);
+  if (s.page === "campaigns" && s.cby !== "utm_campaign") q.set("cby", s.cby);
   if (s.page === "funnels") {
     if (s.funnel) q.set("funnel", s.funnel);
     if (s.def) q.set("def", s.def);

@@ -624,6 +624,41 @@ fn demo_serve_is_ready_to_collect() {
     let (status, js) = http(&addr, "GET", "/cairn.js", None, "").unwrap();
     assert_eq!(status, 200);
     assert!(js.contains("/api/v1/event"));
+    // Each demo site has its goals and funnels (docs/examples/<kind>.toml) stored.
+    for (site, goal, funnel) in [
+        ("shop.example", "Purchase", "purchase"),
+        ("saas.example", "Demo request", "demo"),
+        ("news.example", "Newsletter sign-up", "newsletter"),
+    ] {
+        let key = ok(&data, &["site", "key", site]);
+        let key = key
+            .split_whitespace()
+            .find(|w| w.starts_with("cairn_r_"))
+            .unwrap();
+        let (status, body) = http(
+            &addr,
+            "GET",
+            &format!("/api/v1/sites/{site}/goals"),
+            Some(key),
+            "",
+        )
+        .unwrap();
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            body.contains(&format!("\"name\":\"{goal}\"")),
+            "{site}: {body}"
+        );
+        let (status, body) = http(
+            &addr,
+            "GET",
+            &format!("/api/v1/sites/{site}/funnels"),
+            Some(key),
+            "",
+        )
+        .unwrap();
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains(&format!("\"{funnel}\"")), "{site}: {body}");
+    }
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(

@@ -24,6 +24,22 @@ use crate::store::{self, Open};
 /// The demo's login (a superuser).
 const DEMO_USER: &str = "demo@cairn.local";
 
+/// The demo sites' goals and funnels: the documented examples, one file per site kind.
+const DEFINITIONS: [(&str, &str); 3] = [
+    (
+        "shop.example",
+        include_str!("../../../../docs/examples/shop.toml"),
+    ),
+    (
+        "saas.example",
+        include_str!("../../../../docs/examples/saas.toml"),
+    ),
+    (
+        "news.example",
+        include_str!("../../../../docs/examples/news.toml"),
+    ),
+];
+
 /// Buffer in front of the output file.
 const WRITE_BUF: usize = 8 << 20;
 
@@ -66,6 +82,14 @@ pub fn run(data: &Path, args: DemoArgs) -> Result<ExitCode> {
             for site in SITES {
                 if meta.site(site)?.is_none() {
                     meta.add_site(site, "UTC")?;
+                }
+                // Each site's goals and funnels (docs/examples/), unless it has its own.
+                if meta.definitions(site)?.is_none()
+                    && let Some((_, toml)) = DEFINITIONS.iter().find(|(d, _)| *d == site)
+                {
+                    let defs = cairn_model::query::Definitions::from_toml(toml)
+                        .with_context(|| format!("the demo definitions of {site}"))?;
+                    meta.set_definitions(site, &serde_json::to_string(&defs)?)?;
                 }
             }
             // A demo login, with a fresh password each start (only its hash is kept).

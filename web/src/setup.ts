@@ -1,0 +1,185 @@
+// Setup: the tracking snippet and whether the site's events are arriving (polled); for
+// admins, the site's time zone and visitor identity, and its API keys.
+import { api, query, type Key, type OverviewResult, type Site } from "./api";
+import type { Ctx } from "./main";
+import { spec, setSiteTimezone } from "./state";
+import { clear, errorBox, h, num, table } from "./ui";
+
+export async function renderSetup(ctx: Ctx, main: HTMLElement): Promise<void> {
+  const s = ctx.state;
+  const site = encodeURIComponent(s.site);
+  const snippet = `<script defer data-site="${s.site}" src="${location.origin}/cairn.js"></script>`;
+  const copied = h("span", { class: "muted", "aria-live": "polite" });
+  const status = h("p", { id: "arrival", "aria-live": "polite" }, "Checking for events…");
+  const settings = h("div", { id: "site-settings" });
+  const keys = h("div", { id: "site-keys" });
+  clear(
+    main,
+    h("div", { class: "page-head" }, h("h1", {}, `Setup · ${s.site}`)),
+    h(
+      "section",
+      { class: "card", id: "snippet" },
+      h("h2", {}, "Tracking snippet"),
+      h("p", { class: "muted" }, "Put this in the <head> of every page. Options (features to turn off, Do Not Track, first-party ids) are attributes of the tag: see docs/tracker.md."),
+      h(
+        "div",
+        { class: "snippet" },
+        h("code", { id: "snippet-code" }, snippet),
+        h(
+          "button",
+          {
+            type: "button", class: "btn small", id: "copy-snippet",
+            onclick: async () => {
+              try {
+                await navigator.clipboard.writeText(snippet);
+                copied.textContent = "Copied.";
+              } catch {
+                copied.textContent = "Select the text and copy it.";
+              }
+            },
+          },
+          "Copy",
+        ),
+      ),
+      copied,
+      h("h2", {}, "Events arriving"),
+      status,
+      h("p", { class: "muted" }, "From servers, pipelines and CRMs: the server API (POST /api/v1/batch with a write key), Plausible's POST /api/event and Segment's /v1/batch also work (docs/ingestion.md)."),
+    ),
+    settings,
+    keys,
+  );
+  arrival(ctx, status);
+  if (!ctx.canEdit) return;
+  await Promise.all([showSettings(ctx, settings, site), showKeys(ctx, keys, site)]);
+}
+
+/** Events and visitors of the last 30 minutes, every 5 s while the page is shown. */
+function arrival(ctx: Ctx, el: HTMLElement): void {
+  const s = ctx.state;
+  const tick = async (): Promise<void> => {
+    if (!ctx.current() || !el.isConnected) return;
+    try {
+      const r = await query<OverviewResult>({ ...spec(s, { type: "overview" }), filters: [], from: "-30m", to: "now" });
+      if (!ctx.current() || !el.isConnected) return;
+      const f = r.figures;
+      el.dataset.events = String(f.events);
+      clear(
+        el,
+        f.events > 0
+          ? [h("span", { class: "status ok" }, "Receiving events. "), `${num(f.events)} ${f.events === 1 ? "event" : "events"} from ${num(f.visitors)} ${f.visitors === 1 ? "visitor" : "visitors"} in the last 30 minutes.`]
+          : [h("span", { class: "status" }, "No events in the last 30 minutes. "), "Install the snippet and open a page of the site: this updates by itself."],
+      );
+    } catch (e) {
+      clear(el, errorBox(e));
+    }
+    setTimeout(tick, 5000);
+  };
+  void tick();
+}
+
+async function showSettings(ctx: Ctx, el: HTMLElement, site: string): Promise<void> {
+  const sites = await api<Site[]>("GET", "/api/v1/sites");
+  if (!ctx.current()) return;
+  const me = sites.find((x) => x.site === ctx.state.site);
+  if (!me) return;
+  const tz = h("input", { id: "site-timezone", value: me.timezone, required: true, placeholder: "Europe/Berlin" });
+  const identity = h(
+    "select",
+    { id: "site-identity" },
+    h("option", { value: "cookieless", selected: me.identity === "cookieless" }, "cookieless (daily-salted hash, nothing stored in the browser)"),
+    h("option", { value: "first-party", selected: me.identity === "first-party" }, "first-party id from the tracker (data-persist)"),
+  );
+  const msg = h("p", { "aria-live": "polite", id: "settings-msg" });
+  const save = h("button", { type: "submit", class: "btn primary" }, "Save");
+  clear(
+    el,
+    h(
+      "form",
+      {
+        class: "card", "aria-label": "Site settings",
+        onsubmit: async (e: Event) => {
+          e.preventDefault();
+          save.disabled = true;
+          try {
+            const r = await api<Site>("PATCH", `/api/v1/sites/${site}`, { timezone: tz.value.trim(), identity: identity.value });
+            setSiteTimezone(r.timezone);
+            clear(msg, "Saved.");
+            msg.className = "muted";
+          } catch (err) {
+            clear(msg, errorBox(err));
+          } finally {
+            save.disabled = false;
+          }
+        },
+      },
+      h("h2", {}, "Site settings"),
+      h(
+        "div",
+        { class: "form-grid" },
+        h("div", { class: "field" }, h("label", { for: "site-timezone" }, "Time zone (IANA)"), tz),
+        h("div", { class: "field" }, h("label", { for: "site-identity" }, "Visitor identity"), identity),
+      ),
+      msg,
+      save,
+    ),
+  );
+}
+
+async function showKeys(ctx: Ctx, el: HTMLElement, site: string): Promise<void> {
+  const list = await api<Key[]>("GET", `/api/v1/sites/${site}/keys`);
+  if (!ctx.current()) return;
+  const shown = h("div", { "aria-live": "polite", id: "new-key" });
+  const scope = h("select", { id: "key-scope", "aria-label": "Scope" }, h("option", { value: "read" }, "read (queries)"), h("option", { value: "write" }, "write (server-side events)"));
+  const reload = (): Promise<void> => showKeys(ctx, el, site);
+  clear(
+    el,
+    table(
+      "API keys",
+      [
+        { label: "Key", cell: (k: Key) => h("code", {}, `${k.prefix}…`), csv: (k: Key) => k.prefix },
+        { label: "Scope", cell: (k: Key) => k.scope },
+        { label: "Created", cell: (k: Key) => k.created.slice(0, 16).replace("T", " ") },
+        {
+          label: "Actions",
+          cell: (k: Key) =>
+            h("button", {
+              type: "button", class: "btn small danger", "aria-label": `Revoke key ${k.prefix}`,
+              onclick: async () => {
+                if (!confirm(`Revoke the key ${k.prefix}…? What uses it stops working.`)) return;
+                try {
+                  await api("DELETE", `/api/v1/sites/${site}/keys/${encodeURIComponent(k.prefix)}`);
+                  await reload();
+                } catch (e) {
+                  clear(shown, errorBox(e));
+                }
+              },
+            }, "Revoke"),
+          csv: () => "",
+        },
+      ],
+      list,
+      { id: "keys-table" },
+    ),
+    h(
+      "form",
+      {
+        class: "card inline", "aria-label": "New API key",
+        onsubmit: async (e: Event) => {
+          e.preventDefault();
+          try {
+            const r = await api<{ key: string }>("POST", `/api/v1/sites/${site}/keys`, { scope: scope.value });
+            await reload();
+            const box = document.getElementById("new-key");
+            if (box) clear(box, h("p", {}, "The new key, shown once: ", h("code", { id: "new-key-value" }, r.key)));
+          } catch (err) {
+            clear(shown, errorBox(err));
+          }
+        },
+      },
+      scope,
+      h("button", { type: "submit", class: "btn small" }, "Create key"),
+    ),
+    shown,
+  );
+}
