@@ -378,6 +378,29 @@ async function main() {
   assert.deepEqual(await again.$$eval("#funnel-steps [data-count]", (els) => els.map((e) => Number(e.dataset.count))), counts, "the funnel's URL reloads to the same counts");
   assert.equal(await again.inputValue("#funnel-pick"), "purchase path");
   await again.close();
+  // An exclusion, a step's time limit and the trend, built in the UI, equal the API's.
+  await page.waitForSelector("#funnel-trend");
+  await page.click("#add-exclusion");
+  await page.fill(".excl-event", "search");
+  await page.selectOption('[aria-label="Exclusion 1 from step"]', "2");
+  await page.selectOption('[aria-label="Exclusion 1 to step"]', "3");
+  await page.fill('[aria-label="Step 3 within (time from step 2)"]', "1d");
+  const [fresp] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith("/api/v1/query") && (r.request().postData() || "").includes('"exclusions"')),
+    page.click("#run-funnel"),
+  ]);
+  const xspec = JSON.parse(fresp.request().postData());
+  assert.deepEqual(xspec.analysis.exclusions, [{ step: { event: "search" }, between: [2, 3] }]);
+  assert.equal(xspec.analysis.steps[2].within, "1d");
+  assert.equal(xspec.analysis.trend, "day", "the trend per the range's bucket");
+  const xres = await apiQuery(xspec);
+  const xcounts = xres.steps.map((st) => st.count);
+  await page.waitForFunction((want) => JSON.stringify([...document.querySelectorAll("#funnel-steps [data-count]")].map((e) => Number(e.dataset.count))) === JSON.stringify(want), xcounts);
+  assert.ok(xcounts[2] <= counts[2], `an exclusion and a time limit keep at most as many: ${xcounts} vs ${counts}`);
+  if (xres.excluded) assert.match(await page.textContent("#funnel-conversion"), new RegExp(`${new Intl.NumberFormat("en-US").format(xres.excluded)} excluded`));
+  assert.ok(xres.trend.length >= 28, "a point per day");
+  await page.waitForSelector("#funnel-trend canvas");
+  log("funnel with an exclusion and a time limit matches the API:", xcounts.join(" → "), `(${xres.excluded} excluded)`);
 
   // --- Campaigns: every goal's rate per campaign, micro before macro, as the API says.
   await page.goto(url(`/campaigns?site=${SITE}&range=30d`));

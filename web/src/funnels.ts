@@ -1,24 +1,41 @@
-// Funnels: pick a stored funnel or build one (event, page path and goal steps; mode;
-// window; unit; breakdown), see its steps, drop-off, time to convert and breakdown, and
-// save it.
+// Funnels: pick a stored funnel or build one (event, page path and goal steps, each
+// optional or within a time of the previous; exclusions; mode; window; unit; breakdown;
+// trend), see its steps, drop-off, time to convert, breakdown and trend, and save it.
 import { api, query, type FunnelDef, type FunnelResult, type Step } from "./api";
-import { barChart } from "./charts";
+import { barChart, lineChart } from "./charts";
 import type { Ctx } from "./main";
-import { spec } from "./state";
+import { period, spec } from "./state";
 import { ci, clear, dur, errorBox, h, num, pct, table, timeStats } from "./ui";
 
 const BREAKDOWNS = ["device", "channel", "source", "utm_source", "utm_medium", "utm_campaign", "country", "browser", "os", "language"];
 
 type Kind = "event" | "path" | "goal";
-interface Row { kind: Kind; value: string; match: string }
+interface Row { kind: Kind; value: string; match: string; within: string; optional: boolean }
+/** An exclusion: an event that must not happen between two steps (1-based). */
+interface Excl { event: string; from: number; to: number }
+
+const blank = (): Row => ({ kind: "event", value: "", match: "equals", within: "", optional: false });
 
 function toRows(def: FunnelDef | null): Row[] {
-  const rows = (def?.steps || []).map((st: Step): Row =>
-    st.goal != null ? { kind: "goal", value: st.goal, match: "equals" }
-      : st.path != null ? { kind: "path", value: st.path, match: st.match || "equals" }
-      : { kind: "event", value: st.event || "", match: "equals" });
-  while (rows.length < 2) rows.push({ kind: "event", value: "", match: "equals" });
+  const rows = (def?.steps || []).map((st: Step): Row => {
+    const extra = { within: st.within == null ? "" : String(st.within), optional: !!st.optional };
+    return st.goal != null ? { kind: "goal", value: st.goal, match: "equals", ...extra }
+      : st.path != null ? { kind: "path", value: st.path, match: st.match || "equals", ...extra }
+      : { kind: "event", value: st.event || "", match: "equals", ...extra };
+  });
+  while (rows.length < 2) rows.push(blank());
   return rows;
+}
+
+/** The exclusions the builder edits (an event between two steps); others are kept as stored. */
+function toExcl(def: FunnelDef | null): { edited: Excl[]; kept: unknown[] } {
+  const edited: Excl[] = [], kept: unknown[] = [];
+  for (const x of (def?.exclusions || []) as { step?: Step; between?: number[] }[]) {
+    const st = x.step;
+    if (st && st.event && Object.keys(st).length === 1 && x.between?.length === 2) edited.push({ event: st.event, from: x.between[0], to: x.between[1] });
+    else kept.push(x);
+  }
+  return { edited, kept };
 }
 
 export async function renderFunnels(ctx: Ctx, main: HTMLElement): Promise<void> {
@@ -69,34 +86,73 @@ export async function renderFunnels(ctx: Ctx, main: HTMLElement): Promise<void> 
         const match = r.kind === "path"
           ? h("select", { "aria-label": `Step ${i + 1} path match`, onchange: () => (r.match = match!.value) }, ["equals", "prefix", "wildcard", "regex"].map((m) => h("option", { value: m, selected: m === r.match }, m)))
           : null;
-        return h("li", {}, kind, value, match,
-          h("button", { type: "button", class: "btn small", "aria-label": `Remove step ${i + 1}`, disabled: rows.length <= 2, onclick: () => (rows.splice(i, 1), drawSteps()) }, "×"));
+        const within = i > 0
+          ? h("input", { "aria-label": `Step ${i + 1} within (time from step ${i})`, class: "step-within", value: r.within, size: 5, placeholder: "within…", title: "At most this long after the previous step, e.g. 30m, 1d (empty: the funnel's window)", oninput: () => (r.within = within!.value) })
+          : null;
+        const optional = i > 0 && i < rows.length - 1
+          ? h("label", { class: "check" }, h("input", { type: "checkbox", class: "step-optional", checked: r.optional, onchange: (e: Event) => (r.optional = (e.target as HTMLInputElement).checked) }), "optional")
+          : null;
+        return h("li", {}, kind, value, match, within, optional,
+          h("button", { type: "button", class: "btn small", "aria-label": `Remove step ${i + 1}`, disabled: rows.length <= 2, onclick: () => (rows.splice(i, 1), drawSteps(), drawExcl()) }, "×"));
+      }),
+    );
+  };
+  const { edited: excl, kept: keptExcl } = toExcl(def);
+  const exclEl = h("ul", { class: "steps", id: "funnel-exclusions" });
+  const stepSel = (v: number, label: string, set: (n: number) => void): HTMLSelectElement => {
+    const sel = h("select", { "aria-label": label, onchange: () => set(Number(sel.value)) }, rows.map((_, i) => h("option", { value: String(i + 1), selected: i + 1 === v }, `step ${i + 1}`)));
+    return sel;
+  };
+  const drawExcl = (): void => {
+    clear(
+      exclEl,
+      excl.map((x, i) => {
+        const ev = h("input", { "aria-label": `Exclusion ${i + 1} event`, class: "excl-event", value: x.event, required: true, placeholder: "event name, e.g. remove_from_cart", oninput: () => (x.event = ev.value) });
+        return h("li", {}, h("span", { class: "muted" }, "No"), ev, h("span", { class: "muted" }, "between"),
+          stepSel(x.from, `Exclusion ${i + 1} from step`, (n) => (x.from = n)), h("span", { class: "muted" }, "and"),
+          stepSel(x.to, `Exclusion ${i + 1} to step`, (n) => (x.to = n)),
+          h("button", { type: "button", class: "btn small", "aria-label": `Remove exclusion ${i + 1}`, onclick: () => (excl.splice(i, 1), drawExcl()) }, "×"));
       }),
     );
   };
   drawSteps();
+  drawExcl();
   const mode = h("select", { id: "f-mode" }, ["ordered", "strict", "unordered"].map((m) => h("option", { value: m, selected: m === (def?.mode || "ordered") }, m)));
   const windowIn = h("input", { id: "f-window", value: def?.window == null ? "7d" : String(def.window), size: 6 });
   const unit = h("select", { id: "f-unit" }, ["visitor", "session", "lead", "attempt"].map((u) => h("option", { value: u, selected: u === (def?.unit || "visitor") }, u)));
   const by = h("select", { id: "f-by" }, h("option", { value: "" }, "none"), BREAKDOWNS.map((b) => h("option", { value: b, selected: b === def?.breakdown?.by }, b)));
+  const trend = h("select", { id: "f-trend" }, h("option", { value: "" }, "the range's default"), ["hour", "day", "week", "month"].map((t) => h("option", { value: t, selected: t === def?.trend }, t)));
   const saveName = h("input", { id: "f-name", value: s.funnel, placeholder: "checkout" });
   const err = h("p", { class: "error", role: "alert", id: "funnel-error", hidden: true });
   const current = (): FunnelDef => {
     const out: FunnelDef = {
-      steps: rows.map((r): Step => (r.kind === "goal" ? { goal: r.value.trim() } : r.kind === "path" ? { path: r.value.trim(), match: r.match } : { event: r.value.trim() })),
+      steps: rows.map((r): Step => {
+        const st: Step = r.kind === "goal" ? { goal: r.value.trim() } : r.kind === "path" ? { path: r.value.trim(), match: r.match } : { event: r.value.trim() };
+        if (r.within.trim()) st.within = r.within.trim();
+        if (r.optional) st.optional = true;
+        return st;
+      }),
       unit: unit.value as FunnelDef["unit"],
       mode: mode.value,
       window: windowIn.value.trim() || "7d",
     };
     if (by.value) out.breakdown = { by: by.value, limit: 10 };
-    // Keep what the builder does not edit (exclusions, per-step windows, …) of a stored funnel.
+    if (trend.value) out.trend = trend.value;
+    const exclusions = [...excl.filter((x) => x.event.trim()).map((x) => ({ step: { event: x.event.trim() }, between: [x.from, x.to] })), ...keptExcl];
+    if (exclusions.length) out.exclusions = exclusions;
+    // Keep what the builder does not edit (open funnels, held properties, step conditions
+    // and labels) of a stored funnel.
     if (def) {
-      for (const k of ["open", "exclusions", "hold", "trend"] as const) if (def[k] != null) (out as unknown as Record<string, unknown>)[k] = def[k];
+      for (const k of ["open", "hold"] as const) if (def[k] != null) (out as unknown as Record<string, unknown>)[k] = def[k];
       out.steps = out.steps.map((st, i) => {
         const o = def!.steps[i];
         if (!o) return st;
         const same = (st.event ?? null) === (o.event ?? null) && (st.path ?? null) === (o.path ?? null) && (st.goal ?? null) === (o.goal ?? null);
-        return same ? { ...o, ...st } : st;
+        if (!same) return st;
+        const merged: Step = { ...o, ...st };
+        if (!st.within) delete merged.within;
+        if (!st.optional) delete merged.optional;
+        return merged;
       });
     }
     return out;
@@ -113,12 +169,17 @@ export async function renderFunnels(ctx: Ctx, main: HTMLElement): Promise<void> 
     h("h2", {}, "Steps"),
     datalist,
     stepsEl,
-    h("button", { type: "button", class: "btn small", id: "add-step", onclick: () => (rows.push({ kind: "event", value: "", match: "equals" }), drawSteps(), (stepsEl.lastElementChild?.querySelector(".step-value") as HTMLElement)?.focus()) }, "+ Add step"),
+    h("button", { type: "button", class: "btn small", id: "add-step", onclick: () => (rows.push(blank()), drawSteps(), drawExcl(), (stepsEl.lastElementChild?.querySelector(".step-value") as HTMLElement)?.focus()) }, "+ Add step"),
+    h("h2", {}, "Exclusions"),
+    h("p", { class: "muted" }, "A unit that does one of these between the two steps leaves the funnel (counted as excluded)."),
+    exclEl,
+    h("button", { type: "button", class: "btn small", id: "add-exclusion", onclick: () => (excl.push({ event: "", from: 1, to: rows.length }), drawExcl(), (exclEl.lastElementChild?.querySelector(".excl-event") as HTMLElement)?.focus()) }, "+ Add exclusion"),
     h("div", { class: "form-grid" },
       h("div", { class: "field" }, h("label", { for: "f-mode" }, "Mode"), mode),
       h("div", { class: "field" }, h("label", { for: "f-window" }, "Window"), windowIn, h("small", { class: "muted" }, "e.g. 30m, 1d, 7d")),
       h("div", { class: "field" }, h("label", { for: "f-unit" }, "Count per"), unit),
       h("div", { class: "field" }, h("label", { for: "f-by" }, "Break down by"), by),
+      h("div", { class: "field" }, h("label", { for: "f-trend" }, "Trend per"), trend),
     ),
     h("div", { class: "actions" },
       h("button", { type: "submit", class: "btn primary", id: "run-funnel" }, "Show funnel"),
@@ -172,6 +233,8 @@ async function renderResult(ctx: Ctx, el: HTMLElement, def: FunnelDef): Promise<
   clear(el, h("p", { class: "muted" }, "Loading…"));
   const analysis: Record<string, unknown> = { type: "funnel" };
   for (const [k, v] of Object.entries(def)) if (v != null) analysis[k] = v;
+  // The conversion's trend over the range, per the range's bucket unless the funnel says.
+  if (!analysis.trend) analysis.trend = period(ctx.state).interval;
   let r: FunnelResult;
   try {
     r = await query<FunnelResult>(spec(ctx.state, analysis));
@@ -184,6 +247,8 @@ async function renderResult(ctx: Ctx, el: HTMLElement, def: FunnelDef): Promise<
   const last = r.steps[r.steps.length - 1];
   const tts = last?.time_from_start;
   const hist = h("div", { class: "chart", role: "img", "aria-label": "Time to convert, from step 1 to the last step" });
+  const trendEl = h("div", { class: "chart", role: "img", "aria-label": "Conversion by the date of the first step" });
+  const tr = r.trend || [];
   const first = r.steps[0]?.count ?? 0;
   clear(
     el,
@@ -206,6 +271,11 @@ async function renderResult(ctx: Ctx, el: HTMLElement, def: FunnelDef): Promise<
             h("span", { class: "muted" }, `median ${dur(tts.median_ms)}, p25 ${dur(tts.p25_ms)}, p75 ${dur(tts.p75_ms)}, p90 ${dur(tts.p90_ms)}, mean ${dur(tts.mean_ms)}`)),
           hist)
       : null,
+    tr.length
+      ? h("section", { class: "card", id: "funnel-trend" },
+          h("div", { class: "card-head" }, h("h2", {}, "Conversion over time"), h("span", { class: "muted" }, `by the date of step 1, per ${analysis.trend}`)),
+          trendEl)
+      : null,
     r.breakdown_by && r.breakdown
       ? table(`Funnel by ${r.breakdown_by}`, [
           { label: r.breakdown_by, cell: (x) => x.value },
@@ -216,5 +286,6 @@ async function renderResult(ctx: Ctx, el: HTMLElement, def: FunnelDef): Promise<
       : null,
   );
   barChart(chart, r.steps.map((x) => x.label), [{ name: `${r.unit}s`, data: r.steps.map((x) => x.count) }], num, true);
+  if (tr.length) lineChart(trendEl, tr.map((b) => b.label), [{ name: "Conversion", data: tr.map((b) => b.conversion.rate) }], (v) => pct(v, 1));
   if (tts && tts.count) barChart(hist, tts.histogram.map((b) => b.label), [{ name: `${r.unit}s`, data: tts.histogram.map((b) => b.count) }], num);
 }
