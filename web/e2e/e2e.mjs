@@ -287,7 +287,8 @@ async function main() {
   await page.waitForFunction(() => location.hash.includes("f=device%3Amobile"));
   await page.waitForSelector('.kpis[data-ready="1"]');
   const mobile = await page.$$eval("[data-kpi]", (els) => els.map((e) => e.dataset.value));
-  const spec = specs.filter((s) => s.analysis.type === "overview").pop();
+  const mainOverview = () => specs.filter((s) => s.analysis.type === "overview" && s.from === "-30d" && !s.analysis.breakdown).pop();
+  const spec = mainOverview();
   assert.deepEqual(spec.filters, [{ field: "device", value: "mobile" }], "the filter is in the query");
   const r = await apiQuery(spec);
   assert.equal(Number(mobile[0]), r.figures.visitors, "filtered visitors");
@@ -300,6 +301,20 @@ async function main() {
   assert.match(await other.textContent(".chips"), /device = mobile/, "the shared URL shows the filter");
   await other.close();
   log("a filtered view reloads from its URL");
+  // A custom property's filter, then both chips removed.
+  await page.selectOption("#filter-field", "property");
+  await page.fill("#filter-prop", "plan");
+  await page.fill("#filter-value", "pro");
+  await page.click('button:has-text("Add filter")');
+  await page.waitForFunction(() => location.hash.includes("f=props.plan%3Apro"));
+  await page.waitForSelector('.kpis[data-ready="1"]');
+  assert.deepEqual(mainOverview().filters, [{ field: "device", value: "mobile" }, { field: "props.plan", value: "pro" }], "the property filter is in the query");
+  assert.equal(Number(await page.getAttribute('[data-kpi="visitors"]', "data-value")), (await apiQuery(mainOverview())).figures.visitors, "visitors with the property filter");
+  for (const chip of ["props.plan = pro", "device = mobile"]) {
+    await page.click(`[aria-label="Remove filter ${chip}"]`);
+    await page.waitForFunction((c) => !document.querySelector(".chips") || !document.querySelector(".chips").textContent.includes(c), chip);
+  }
+  await page.waitForSelector('.kpis[data-ready="1"]');
 
   // --- Goals: none yet; one refused by the server (its message shown), one created.
   await page.goto(url(`/goals?site=${SITE}&range=30d`));

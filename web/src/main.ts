@@ -175,7 +175,14 @@ function chrome(s: State, m: Me, goals: Goal[]): HTMLElement {
     ...s.did.map((g) => ({ text: `did ${g}`, drop: () => go({ did: s.did.filter((x) => x !== g) }) })),
     ...s.didNot.map((g) => ({ text: `did not ${g}`, drop: () => go({ didNot: s.didNot.filter((x) => x !== g) }) })),
   ];
-  const fField = h("select", { id: "filter-field", "aria-label": "Filter field" }, FILTER_FIELDS.map((f) => h("option", { value: f }, f)));
+  // A custom property: the field "property", then its name.
+  const fProp = h("input", { id: "filter-prop", "aria-label": "Property name", placeholder: "property, e.g. plan", hidden: true, size: 12 });
+  const fField = h(
+    "select",
+    { id: "filter-field", "aria-label": "Filter field", onchange: () => ((fProp.hidden = fField.value !== "property"), (fProp.required = !fProp.hidden)) },
+    FILTER_FIELDS.map((f) => h("option", { value: f }, f)),
+    h("option", { value: "property" }, "custom property…"),
+  );
   const fValue = h("input", { id: "filter-value", "aria-label": "Filter value", placeholder: "value, e.g. mobile", required: true });
   const gKind = h("select", { id: "goal-filter-kind", "aria-label": "Did or did not" }, h("option", { value: "did" }, "did"), h("option", { value: "not" }, "did not"));
   const gName = h("select", { id: "goal-filter-goal", "aria-label": "Goal" }, goals.map((g) => h("option", { value: g.name }, g.name)));
@@ -195,10 +202,11 @@ function chrome(s: State, m: Me, goals: Goal[]): HTMLElement {
         class: "inline",
         onsubmit: (e: Event) => {
           e.preventDefault();
-          if (fValue.value.trim()) go({ filters: [...s.filters, { field: fField.value, value: fValue.value.trim() }] });
+          const field = fField.value === "property" ? `props.${fProp.value.trim().replace(/^props\./, "")}` : fField.value;
+          if (fValue.value.trim() && field !== "props.") go({ filters: [...s.filters, { field, value: fValue.value.trim() }] });
         },
       },
-      fField, fValue, h("button", { type: "submit", class: "btn small" }, "Add filter"),
+      fField, fProp, fValue, h("button", { type: "submit", class: "btn small" }, "Add filter"),
     ),
     goals.length
       ? h(
