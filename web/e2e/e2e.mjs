@@ -2,7 +2,8 @@
 //
 //   node web/e2e/e2e.mjs target/debug/cairn
 //
-// Fills a fresh data directory with `cairn demo` (20,000 events over 7 days), registers
+// Fills a fresh data directory with `cairn demo --no-serve` (20,000 events over 7 days, or
+// $CAIRN_E2E_EVENTS), registers
 // the demo's sites, adds a superuser, runs `cairn serve` on a free loopback port and
 // drives the dashboard with Playwright: login (a wrong password first), the overview's
 // figures against `POST /api/v1/query` for the same spec, the first load's time, a goal
@@ -123,7 +124,7 @@ function startProxy(upstream) {
 
 async function main() {
   log("data directory:", data);
-  cairn(["demo", "--events", "20000", "--days", "7"]);
+  cairn(["demo", "--no-serve", "--events", process.env.CAIRN_E2E_EVENTS || "20000", "--days", "7"]);
   for (const s of ["shop.example", "saas.example", "news.example"]) cairn(["site", "add", s]);
   cairn(["user", "add", EMAIL, "--superuser"], { CAIRN_PASSWORD: PASSWORD });
   const server = await startCairn();

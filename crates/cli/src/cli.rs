@@ -365,12 +365,16 @@ pub struct DemoArgs {
     #[arg(long, value_name = "DATE")]
     pub start: Option<TimeArg>,
 
-    /// Then register the demo sites and run the server on the store, ready to collect.
+    /// Only fill the store: do not register the demo sites nor start the server.
     #[arg(long, conflicts_with = "generate")]
+    pub no_serve: bool,
+
+    /// Serve after filling (the default; kept for scripts that say it).
+    #[arg(long, hide = true, conflicts_with_all = ["generate", "no_serve"])]
     pub serve: bool,
 
-    /// With --serve: the address to listen on (default 127.0.0.1:8080).
-    #[arg(long, value_name = "ADDR", requires = "serve")]
+    /// The address the server listens on (default 127.0.0.1:8080).
+    #[arg(long, value_name = "ADDR", conflicts_with_all = ["generate", "no_serve"])]
     pub listen: Option<std::net::SocketAddr>,
 }
 

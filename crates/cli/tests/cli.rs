@@ -550,14 +550,17 @@ fn maintenance_commands() {
 fn demo_fills_an_empty_store_once() {
     let dir = Dir::new();
     let data = dir.path("demo");
-    let out = ok(&data, &["demo", "--events", "2000", "--days", "3"]);
+    let out = ok(
+        &data,
+        &["demo", "--no-serve", "--events", "2000", "--days", "3"],
+    );
     assert!(out.contains("generated 2,000 demo events"), "{out}");
-    assert!(out.contains("cairn demo --serve"), "{out}");
+    assert!(out.contains("without --no-serve"), "{out}");
     let s = stats(&data);
     assert_eq!(s["events"], 2000);
     assert!(s["partitions"].as_u64().unwrap() <= 3);
 
-    let out = ok(&data, &["demo", "--events", "500"]);
+    let out = ok(&data, &["demo", "--no-serve", "--events", "500"]);
     assert!(out.contains("already holds 2,000 events"), "{out}");
     assert_eq!(stats(&data)["events"], 2000);
 }
@@ -579,7 +582,7 @@ fn demo_serve_is_ready_to_collect() {
             "--days",
             "2",
         ])
-        .args(["--serve", "--listen", "127.0.0.1:0"])
+        .args(["--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

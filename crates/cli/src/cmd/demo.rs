@@ -74,8 +74,9 @@ pub fn run(data: &Path, args: DemoArgs) -> Result<ExitCode> {
                 start_ms,
                 days,
             };
-            fill_store(data, &cfg, args.serve)?;
-            if !args.serve {
+            let serve = !args.no_serve;
+            fill_store(data, &cfg, serve)?;
+            if !serve {
                 return Ok(ExitCode::SUCCESS);
             }
             let mut meta = cairn_meta::Meta::open(data).context("opening the site registry")?;
@@ -240,7 +241,7 @@ fn fill_store(data: &Path, cfg: &GenConfig, serving: bool) -> Result<()> {
         return Ok(());
     }
     println!(
-        "\nThe dashboard is not built yet: `cairn demo --serve` runs the server, ready to collect."
+        "\n`cairn demo` (without --no-serve) also runs the server with the dashboard, ready to collect."
     );
     println!(
         "Analyse the demo from the command line, e.g. the shop's goals and its purchase funnel:\n  \
