@@ -1,0 +1,847 @@
+#!/usr/bin/env python3
+"""Cairn against DuckDB and ClickHouse (chDB) on the same generated events.
+
+Run it through `bench/run` (which makes the virtual environment); docs/bench.md says
+what it does and how to read the results. In short:
+
+1. `cairn demo --generate N --seed S` writes NDJSON, streamed through a FIFO into DuckDB,
+   which writes one zstd Parquet file in Cairn's Parquet schema (bench/out/data/).
+2. That one file is loaded into Cairn (`cairn import`), DuckDB (a table sorted by site,
+   visitor, ts) and ClickHouse (a MergeTree ordered by (site, visitor, ts), merged with
+   OPTIMIZE FINAL). Load time and bytes on disk are measured.
+3. Every query of QUERIES runs on each engine: Cairn's spec in bench/queries/, the SQL in
+   bench/sql/<engine>/. The answers are normalised and must be equal, or the run fails.
+4. Timings (first run in a fresh process, median of warm runs in one process) and peak
+   resident memory per process go to bench/RESULTS.md (not in --check-only mode).
+
+Every engine runs in its own child process (`bench.py _worker …` for the Python engines),
+so that its peak resident memory is its own (see run_measured).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+
+# The generated window: fixed, so that a seed and a count always give the same events.
+GEN_START = "2026-09-01"
+GEN_DAYS = 30
+SITE = "shop.example"
+# The queries' range (inclusive, UTC): the whole generated window.
+FROM_TS = "2026-09-01 00:00:00.000"
+TO_TS = "2026-09-30 23:59:59.999"
+SESSION_GAP_MS = 30 * 60 * 1000
+WINDOW_MS = 7 * 24 * 3600 * 1000
+
+ENGINES = ["cairn", "duckdb", "chdb"]
+PEERS = ["duckdb", "chdb"]
+LABEL = {"cairn": "Cairn", "duckdb": "DuckDB", "chdb": "ClickHouse (chDB)"}
+SQL_DIR = {"duckdb": "duckdb", "chdb": "clickhouse"}
+
+# The goals of bench/queries/goals.json, in order, with the column prefix the SQL uses.
+GOALS = [
+    ("purchase", "Purchase"),
+    ("add_to_cart", "Add to cart"),
+    ("searched", "Searched"),
+    ("big_basket", "Big basket"),
+    ("checkout_page", "Checkout page"),
+    ("stayed_2m", "Stayed 2 minutes"),
+    ("pages_5", "Browsed 5 pages"),
+    ("viewed_3", "Viewed 3 products"),
+]
+
+
+@dataclass
+class Query:
+    name: str
+    title: str
+    kind: str  # goals | funnel | breakdown
+    spec: str  # bench/queries/<spec>
+    sql: str  # bench/sql/<engine>/<sql>
+    dim: str | None = None
+
+
+QUERIES = [
+    Query("goals", "goal report (8 goals, session + visitor)", "goals", "goals.json", "goals.sql"),
+    Query("funnel", "4-step funnel, 7-day window", "funnel", "funnel.json", "funnel.sql"),
+    Query("funnel_device", "funnel by device", "breakdown", "funnel_device.json",
+          "funnel_breakdown.sql", "device"),
+    Query("funnel_campaign", "funnel by utm_campaign", "breakdown", "funnel_campaign.json",
+          "funnel_breakdown.sql", "utm_campaign"),
+]
+
+# ---------------------------------------------------------------------------------------
+# NOT YET IN CAIRN — add them here when the engine has them (ARCHITECTURE.md, Targets):
+#   * page transitions ("paths"): a spec in bench/queries/paths.json, the SQL in
+#     bench/sql/{duckdb,clickhouse}/paths.sql, kind "paths" with a normaliser below;
+#   * micro→macro influence ("influence", e.g. did/did-not view 3 products → purchase lift).
+# Until then the report lists them as "not implemented in Cairn"; no peer numbers are
+# run for them, so nothing is compared or timed that Cairn cannot answer.
+PENDING = [
+    ("paths", "page transitions (paths)"),
+    ("influence", "micro→macro influence (lift)"),
+]
+# ---------------------------------------------------------------------------------------
+
+
+def parse_count(s: str) -> int:
+    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([kKmMgGbB]?)\s*", s)
+    if not m:
+        raise argparse.ArgumentTypeError(f"not a count: {s!r} (e.g. 1M, 100k, 2500000)")
+    mult = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "b": 10**9}[m.group(2).lower()]
+    n = round(float(m.group(1)) * mult)
+    if n <= 0:
+        raise argparse.ArgumentTypeError("the count must be positive")
+    return n
+
+
+def size_label(n: int) -> str:
+    for div, suf in ((10**9, "G"), (10**6, "M"), (10**3, "k")):
+        if n >= div and n % (div // 1000 if div > 1000 else 1) == 0:
+            v = n / div
+            return (f"{v:g}" if v == int(v) or len(f"{v:g}") <= 4 else f"{v:.2f}") + suf
+    return str(n)
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------------ processes
+
+
+@dataclass
+class Proc:
+    rc: int
+    out: str
+    err: str
+    wall_s: float
+    maxrss: int  # bytes
+
+
+GNU_TIME = "/usr/bin/time" if Path("/usr/bin/time").exists() else None
+
+
+def run_measured(cmd: list[str], native: bool = False) -> Proc:
+    """Runs cmd; returns its output, wall time and peak resident memory.
+
+    Linux carries the parent's peak RSS over fork and exec into a child's ru_maxrss, so a
+    child's own figure cannot be less than this harness's (a few tens of MiB). Native
+    commands (cairn) therefore run under GNU time where there is one, whose small process
+    is the parent that counts; the Python workers report their own VmHWM instead."""
+    rss_file = None
+    if native and GNU_TIME:
+        rss_file = tempfile.NamedTemporaryFile(prefix="bench-rss-", delete=False)
+        rss_file.close()
+        cmd = [GNU_TIME, "-f", "%M", "-o", rss_file.name] + cmd
+    with tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err)
+        out = p.stdout.read()
+        p.stdout.close()
+        _, status, ru = os.wait4(p.pid, 0)
+        wall = time.perf_counter() - t0
+        p.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        etext = err.read().decode(errors="replace")
+    maxrss = ru.ru_maxrss * 1024
+    if rss_file:
+        try:
+            maxrss = int(Path(rss_file.name).read_text().split()[-1]) * 1024
+        except (OSError, ValueError, IndexError):
+            pass
+        os.unlink(rss_file.name)
+    return Proc(p.returncode, out.decode(errors="replace"), etext, wall, maxrss)
+
+
+def check(p: Proc, what: str) -> Proc:
+    if p.rc != 0:
+        sys.stderr.write(p.err[-4000:])
+        raise SystemExit(f"error: {what} failed (exit code {p.rc})")
+    return p
+
+
+def worker(args: dict) -> Proc:
+    p = check(
+        run_measured([sys.executable, str(Path(__file__).resolve()), "_worker", json.dumps(args)]),
+        f"{args['engine']} {args['action']}",
+    )
+    # The worker's own high-water mark (VmHWM of its address space) is exact; ru_maxrss
+    # of a child also counts this process's peak, which the kernel carries over exec.
+    hwm = worker_json(p).get("vmhwm")
+    if hwm:
+        p.maxrss = hwm
+    return p
+
+
+def vmhwm() -> int | None:
+    try:
+        m = re.search(r"VmHWM:\s+(\d+) kB", Path("/proc/self/status").read_text())
+        return int(m.group(1)) * 1024 if m else None
+    except OSError:
+        return None
+
+
+def worker_json(p: Proc) -> dict:
+    return json.loads(p.out.strip().splitlines()[-1])
+
+
+# ------------------------------------------------------------------------ SQL
+
+
+def sql_text(engine: str, q: Query) -> str:
+    text = (BENCH / "sql" / SQL_DIR[engine] / q.sql).read_text()
+    return text.format(site=SITE, from_ts=FROM_TS, to_ts=TO_TS, gap_ms=SESSION_GAP_MS,
+                       window_ms=WINDOW_MS, dim=q.dim or "")
+
+
+# ------------------------------------------------------------------------ workers
+# `bench.py _worker JSON` runs one engine's load or one query in this process and prints
+# one JSON line. Only the Python engines use it.
+
+DIMS = ["name", "user", "host", "path", "query", "referrer", "source", "channel",
+        "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "device",
+        "browser", "os", "country", "screen", "language"]
+LOWCARD = {"name", "host", "source", "channel", "utm_source", "utm_medium", "utm_campaign",
+           "utm_term", "utm_content", "device", "browser", "os", "country", "screen",
+           "language"}
+
+
+def _duckdb_load(a: dict) -> dict:
+    import duckdb
+    db = Path(a["db"])
+    for p in (db, db.with_name(db.name + ".wal")):
+        if p.exists():
+            p.unlink()
+    t0 = time.perf_counter()
+    con = duckdb.connect(str(db))
+    con.execute("SET TimeZone = 'UTC'")
+    cols = ", ".join(["site", "ts::TIMESTAMP AS ts", "visitor"] + DIMS
+                     + ["props", "revenue_amount", "revenue_currency"])
+    con.execute(f"CREATE TABLE events AS SELECT {cols} FROM read_parquet('{a['parquet']}') "
+                "WHERE type = 'event' ORDER BY site, visitor, ts")
+    con.execute("CHECKPOINT")
+    rows = con.execute("SELECT count(*) FROM events").fetchone()[0]
+    con.close()
+    secs = time.perf_counter() - t0
+    size = sum(p.stat().st_size for p in (db, db.with_name(db.name + ".wal")) if p.exists())
+    return {"seconds": secs, "bytes": size, "rows": rows, "version": duckdb.__version__}
+
+
+def _chdb_session(path: str):
+    from chdb import session
+    return session.Session(path)
+
+
+def _chdb_load(a: dict) -> dict:
+    import chdb
+    path = Path(a["db"])
+    if path.exists():
+        shutil.rmtree(path)
+    t0 = time.perf_counter()
+    s = _chdb_session(str(path))
+    # ClickHouse's usual choices for such a table: LowCardinality for the dictionary-like
+    # columns, delta-coded sorted integers, ZSTD instead of the default LZ4 (about half
+    # the bytes here, with the same query times), '' for a missing string.
+    coldefs = ["site LowCardinality(String)", "ts DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1))",
+               "visitor UInt64 CODEC(Delta, ZSTD(1))"]
+    sel = ["site", "ts", "visitor"]
+    for d in DIMS:
+        coldefs.append(f"`{d}` {'LowCardinality(String)' if d in LOWCARD else 'String'} CODEC(ZSTD(1))")
+        sel.append(f"ifNull(`{d}`, '')")
+    coldefs += ["props String CODEC(ZSTD(1))", "revenue_amount Nullable(Float64) CODEC(ZSTD(1))",
+                "revenue_currency LowCardinality(String) CODEC(ZSTD(1))"]
+    sel += ["ifNull(props, '')", "revenue_amount", "ifNull(revenue_currency, '')"]
+    s.query("DROP TABLE IF EXISTS events")
+    s.query(f"CREATE TABLE events ({', '.join(coldefs)}) ENGINE = MergeTree "
+            "ORDER BY (site, visitor, ts)")
+    s.query(f"INSERT INTO events SELECT {', '.join(sel)} FROM file('{a['parquet']}', Parquet) "
+            "WHERE type = 'event'")
+    s.query("OPTIMIZE TABLE events FINAL")
+    secs = time.perf_counter() - t0
+    r = json.loads(s.query("SELECT sum(rows) AS rows, sum(bytes_on_disk) AS bytes, count() AS parts "
+                           "FROM system.parts WHERE table = 'events' AND active "
+                           "SETTINGS output_format_json_quote_64bit_integers = 0", "JSON").bytes())
+    ver = s.query("SELECT version()", "CSV").bytes().decode().strip().strip('"')
+    s.close()
+    row = r["data"][0]
+    return {"seconds": secs, "bytes": int(row["bytes"]), "rows": int(row["rows"]),
+            "parts": int(row["parts"]), "version": f"chdb-core {chdb.__version__}, ClickHouse {ver}"}
+
+
+def _duckdb_query(a: dict):
+    import duckdb
+    con = duckdb.connect(a["db"], read_only=True)
+
+    def run():
+        cur = con.execute(a["sql"])
+        cols = [d[0] for d in cur.description]
+        return cols, cur.fetchall()
+    return run
+
+
+def _chdb_query(a: dict):
+    s = _chdb_session(a["db"])
+    sql = a["sql"].rstrip().rstrip(";") + "\nFORMAT JSONCompact SETTINGS output_format_json_quote_64bit_integers = 0"
+
+    def run():
+        r = json.loads(s.query(sql).bytes())
+        return [m["name"] for m in r["meta"]], r["data"]
+    return run
+
+
+def worker_main(a: dict) -> None:
+    eng, act = a["engine"], a["action"]
+    if act == "generate":
+        out = _generate(a)
+    elif act == "load":
+        out = {"duckdb": _duckdb_load, "chdb": _chdb_load}[eng](a)
+    else:
+        run = {"duckdb": _duckdb_query, "chdb": _chdb_query}[eng](a)
+        t0 = time.perf_counter()
+        cols, rows = run()
+        first = time.perf_counter() - t0
+        warm = []
+        for _ in range(a["repeat"]):
+            t0 = time.perf_counter()
+            run()
+            warm.append(time.perf_counter() - t0)
+        out = {"cols": cols, "rows": [list(r) for r in rows], "first_s": first, "warm_s": warm}
+    out["vmhwm"] = vmhwm()
+    print(json.dumps(out, default=str))
+
+
+# ------------------------------------------------------------------------ results
+
+
+def _int(v) -> int:
+    return int(round(float(v))) if v is not None else 0
+
+
+def norm_sql(q: Query, cols: list[str], rows: list[list]) -> dict:
+    if q.kind == "goals":
+        r = dict(zip(cols, rows[0]))
+        goals = {}
+        for key, name in GOALS:
+            goals[name] = {"conversions": _int(r[f"{key}_conv"]),
+                           "sessions": _int(r[f"{key}_sess"]),
+                           "visitors": _int(r[f"{key}_vis"])}
+        goals["Purchase"]["value_micros"] = _int(r["purchase_value_micros"])
+        return {"sessions": _int(r["sessions"]), "visitors": _int(r["visitors"]), "goals": goals}
+    if q.kind == "funnel":
+        return {"steps": levels_to_steps({int(lv): _int(n) for lv, n in rows})}
+    by: dict[str, dict[int, int]] = {}
+    for value, lv, n in rows:
+        by.setdefault(str(value), {})[int(lv)] = _int(n)
+    return {"rows": {v: levels_to_steps(m) for v, m in sorted(by.items())}}
+
+
+def levels_to_steps(levels: dict[int, int], nsteps: int = 4) -> list[int]:
+    return [sum(n for lv, n in levels.items() if lv >= j) for j in range(1, nsteps + 1)]
+
+
+def norm_cairn(q: Query, res: dict) -> dict:
+    if q.kind == "goals":
+        totals = {t["unit"]: t["total"] for t in res["totals"]}
+        goals = {}
+        for g in res["goals"]:
+            rates = {r["unit"]: r["rate"]["num"] for r in g["rates"]}
+            goals[g["name"]] = {"conversions": g["conversions"], "sessions": rates["session"],
+                                "visitors": rates["visitor"]}
+            if g["name"] == "Purchase":
+                eur = [v for v in g.get("value", []) if v["currency"] == "EUR"]
+                goals[g["name"]]["value_micros"] = round(eur[0]["total"] * 1e6) if eur else 0
+        return {"sessions": totals["session"], "visitors": totals["visitor"], "goals": goals}
+    if q.kind == "funnel":
+        return {"steps": [s["count"] for s in res["steps"]]}
+    return {"rows": {r["value"]: r["counts"] for r in sorted(res["breakdown"], key=lambda r: r["value"])}}
+
+
+def diff(a, b, path="") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in sorted(set(a) | set(b), key=str):
+            if k not in a:
+                out.append(f"{path}/{k}: missing on the left, right has {b[k]!r}")
+            elif k not in b:
+                out.append(f"{path}/{k}: left has {a[k]!r}, missing on the right")
+            else:
+                out += diff(a[k], b[k], f"{path}/{k}")
+        return out
+    return [] if a == b else [f"{path or '/'}: {a!r} != {b!r}"]
+
+
+# ------------------------------------------------------------------------ cairn
+
+
+def cairn_time(err: str) -> tuple[float, list[float]]:
+    """The times `cairn query --time` prints: (first or median, each run)."""
+    m = re.search(r"query took ([0-9.]+) s(?: \(median of \d+ runs: ([^)]*)\))?", err)
+    if not m:
+        raise SystemExit(f"error: no timing in cairn's output:\n{err[-2000:]}")
+    each = [float(x) for x in re.findall(r"([0-9.]+) s", m.group(2))] if m.group(2) else [float(m.group(1))]
+    return float(m.group(1)), each
+
+
+def git(*args: str) -> str:
+    try:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+
+
+def cairn_version(binary: Path) -> str:
+    commit = git("rev-parse", "--short=12", "HEAD") or "unknown commit"
+    dirty = git("status", "--porcelain", "--", "crates", "Cargo.toml", "Cargo.lock")
+    built = dt.datetime.fromtimestamp(binary.stat().st_mtime, dt.timezone.utc)
+    ver = subprocess.run([str(binary), "--version"], capture_output=True, text=True).stdout.strip()
+    return (f"{ver or 'cairn'}, commit {commit}"
+            + (" with uncommitted changes under crates/" if dirty else "")
+            + f", binary built {built:%Y-%m-%d %H:%M} UTC")
+
+
+# ------------------------------------------------------------------------ data
+
+
+def make_data(cairn: Path, n: int, seed: int, parquet: Path) -> dict:
+    """The Parquet file of N generated events (made once, then reused)."""
+    meta_path = parquet.with_suffix(".json")
+    if parquet.exists() and meta_path.exists():
+        log(f"reusing {parquet}")
+        return json.loads(meta_path.read_text())
+    parquet.parent.mkdir(parents=True, exist_ok=True)
+    log(f"generating {n:,} events (seed {seed}) into {parquet}")
+    meta = worker_json(worker({"engine": "duckdb", "action": "generate", "cairn": str(cairn), "n": n,
+                               "seed": seed, "parquet": str(parquet)}))
+    meta.pop("vmhwm", None)
+    if meta["events"] != n:
+        raise SystemExit(f"error: the generator wrote {meta['events']:,} events, not {n:,}")
+    meta_path.write_text(json.dumps(meta, indent=1))
+    log(f"  {meta['events']:,} events, {meta['identifies']:,} identify records, "
+        f"{meta['parquet_bytes'] / meta['events']:.2f} bytes/event as zstd Parquet "
+        f"({meta['generate_s']:.1f} s)")
+    return meta
+
+
+def _generate(a: dict) -> dict:
+    """Streams `cairn demo --generate` through a FIFO into DuckDB, which writes one zstd
+    Parquet file in Cairn's Parquet schema (docs/import-formats.md)."""
+    import duckdb
+    cairn, n, seed, parquet = a["cairn"], a["n"], a["seed"], Path(a["parquet"])
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(dir=parquet.parent) as tmp:
+        fifo = Path(tmp) / "events.ndjson"
+        os.mkfifo(fifo)
+        gen = subprocess.Popen(
+            [str(cairn), "demo", "--generate", str(n), "--seed", str(seed), "--start", GEN_START,
+             "--days", str(GEN_DAYS), "--out", str(fifo)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        cols = {"type": "VARCHAR", "site": "VARCHAR", "ts": "VARCHAR", "visitor": "VARCHAR",
+                "props": "JSON", "revenue": "STRUCT(amount DOUBLE, currency VARCHAR)"}
+        cols.update({d: "VARCHAR" for d in DIMS})
+        colspec = "{" + ", ".join(f"'{k}': '{v}'" for k, v in cols.items()) + "}"
+        sel = ", ".join(["site", "CAST(ts AS TIMESTAMPTZ) AS ts",
+                         "CAST('0x' || visitor AS UBIGINT) AS visitor",
+                         "coalesce(type, 'event') AS type"] + DIMS
+                        + ["CAST(props AS VARCHAR) AS props", "revenue.amount AS revenue_amount",
+                           "revenue.currency AS revenue_currency"])
+        part = parquet.with_name(parquet.name + ".partial")
+        con = duckdb.connect()
+        con.execute("SET TimeZone = 'UTC'")
+        try:
+            con.execute(f"COPY (SELECT {sel} FROM read_json('{fifo}', format = 'newline_delimited', "
+                        f"columns = {colspec})) TO '{part}' "
+                        "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 1000000)")
+        finally:
+            _, gerr = gen.communicate()
+        if gen.returncode != 0:
+            raise SystemExit(f"error: cairn demo --generate failed:\n{gerr.decode()}")
+        counts = con.execute(f"SELECT count(*) FILTER (WHERE type = 'event'), "
+                             f"count(*) FILTER (WHERE type = 'identify'), "
+                             f"count(*) FILTER (WHERE type = 'event' AND site = '{SITE}') "
+                             f"FROM read_parquet('{part}')").fetchone()
+        con.close()
+        part.rename(parquet)
+    return {"events": counts[0], "identifies": counts[1], "site_events": counts[2],
+            "seed": seed, "parquet_bytes": parquet.stat().st_size,
+            "generate_s": time.perf_counter() - t0,
+            "command": f"cairn demo --generate {n} --seed {seed} --start {GEN_START} "
+                       f"--days {GEN_DAYS} --out -"}
+
+
+# ------------------------------------------------------------------------ main run
+
+
+@dataclass
+class Timing:
+    first_s: float | None = None
+    warm_s: list[float] = field(default_factory=list)
+    maxrss: int = 0
+
+    @property
+    def median(self) -> float | None:
+        return statistics.median(self.warm_s) if self.warm_s else self.first_s
+
+
+def run_bench(opts) -> int:
+    n = opts.events
+    label = size_label(n)
+    out = Path(opts.out).resolve()
+    work = out / (f"check-{label}" if opts.check_only else f"run-{label}")
+    data_dir = out / "data"
+    cairn = Path(opts.cairn_bin).resolve() if opts.cairn_bin else ROOT / "target/release/cairn"
+    if not opts.cairn_bin and not opts.no_build:
+        log("cargo build --release -p cairn")
+        r = subprocess.run(["cargo", "build", "--release", "-p", "cairn"], cwd=ROOT)
+        if r.returncode != 0:
+            raise SystemExit("error: building cairn failed; fix the build, or pass --no-build "
+                             "(uses target/release/cairn as it is) or --cairn-bin PATH")
+    if not cairn.exists():
+        raise SystemExit(f"error: no cairn binary at {cairn}: build it (cargo build --release -p cairn) "
+                         "or pass --cairn-bin")
+    repeat = 0 if opts.check_only else opts.repeat
+    work.mkdir(parents=True, exist_ok=True)
+
+    parquet = data_dir / f"events-{label}-seed{opts.seed}.parquet"
+    meta = make_data(cairn, n, opts.seed, parquet)
+
+    # ---- load
+    load: dict[str, dict] = {}
+    store = work / "cairn-store"
+    if store.exists():
+        shutil.rmtree(store)
+    log("cairn import")
+    p = check(run_measured([str(cairn), "--data", str(store), "import", str(parquet)], native=True), "cairn import")
+    stats = json.loads(check(run_measured([str(cairn), "--data", str(store), "stats", "--json"]),
+                             "cairn stats").out)
+    if stats["events"] != meta["events"]:
+        raise SystemExit(f"error: cairn holds {stats['events']:,} events, not {meta['events']:,}")
+    load["cairn"] = {"seconds": p.wall_s, "bytes": stats["bytes_on_disk"], "rows": stats["events"],
+                     "maxrss": p.maxrss, "detail": (p.out + p.err).strip().splitlines()[-3:],
+                     "segments": stats["segments"]}
+    for eng in PEERS:
+        log(f"{eng} load")
+        db = work / ("duckdb.db" if eng == "duckdb" else "chdb")
+        p = worker({"engine": eng, "action": "load", "db": str(db), "parquet": str(parquet)})
+        load[eng] = worker_json(p) | {"maxrss": p.maxrss}
+        if load[eng]["rows"] != meta["events"]:
+            raise SystemExit(f"error: {eng} holds {load[eng]['rows']:,} events, not {meta['events']:,}")
+    for eng in ENGINES:
+        l = load[eng]
+        log(f"  {eng}: {l['seconds']:.2f} s, {l['bytes'] / meta['events']:.2f} bytes/event, "
+            f"peak RSS {l['maxrss'] / 2**20:.0f} MiB")
+
+    # ---- queries
+    timings: dict[str, dict[str, Timing]] = {}
+    answers: dict[str, dict[str, dict]] = {}
+    failures = []
+    for q in QUERIES:
+        timings[q.name], answers[q.name] = {}, {}
+        spec = BENCH / "queries" / q.spec
+        # Cairn: the first run in a fresh process, then `--repeat` warm runs in another.
+        base = [str(cairn), "--data", str(store), "query", "--spec", str(spec), "--json", "--time"]
+        p1 = check(run_measured(base, native=True), f"cairn query {q.spec}")
+        first, _ = cairn_time(p1.err)
+        t = Timing(first_s=first, maxrss=p1.maxrss)
+        answers[q.name]["cairn"] = norm_cairn(q, json.loads(p1.out))
+        if repeat:
+            p2 = check(run_measured(base + ["--repeat", str(repeat)], native=True),
+                       f"cairn query {q.spec} --repeat")
+            _, t.warm_s = cairn_time(p2.err)
+            t.maxrss = max(t.maxrss, p2.maxrss)
+            if norm_cairn(q, json.loads(p2.out)) != answers[q.name]["cairn"]:
+                failures.append(f"{q.name}: cairn's warm answer differs from its first")
+        timings[q.name]["cairn"] = t
+        for eng in PEERS:
+            db = work / ("duckdb.db" if eng == "duckdb" else "chdb")
+            p = worker({"engine": eng, "action": "query", "db": str(db), "sql": sql_text(eng, q),
+                        "repeat": repeat})
+            r = worker_json(p)
+            answers[q.name][eng] = norm_sql(q, r["cols"], r["rows"])
+            timings[q.name][eng] = Timing(first_s=r["first_s"], warm_s=r["warm_s"], maxrss=p.maxrss)
+        line = "  ".join(f"{e} {timings[q.name][e].median:.3f} s" for e in ENGINES)
+        for eng in PEERS:
+            d = diff(answers[q.name]["cairn"], answers[q.name][eng])
+            if d:
+                failures.append(f"{q.name}: Cairn (left) and {LABEL[eng]} (right) disagree:\n    "
+                                + "\n    ".join(d[:40]) + ("\n    …" if len(d) > 40 else ""))
+        log(f"{q.name}: {line}  {'EQUAL' if not any(f.startswith(q.name + ':') for f in failures) else 'DIFFERENT'}")
+
+    (work / "answers.json").write_text(json.dumps(answers, indent=1, sort_keys=True))
+
+    http = run_http(opts.http_secs) if opts.http else None
+
+    if failures:
+        print("\nThe engines disagree:", file=sys.stderr)
+        for f in failures:
+            print("  " + f, file=sys.stderr)
+        print(f"(every answer: {work / 'answers.json'})", file=sys.stderr)
+    else:
+        log(f"every engine gives the same numbers for every query ({len(QUERIES)} queries)")
+
+    if not opts.check_only:
+        section = report(opts, label, meta, load, timings, answers, http, cairn, failures)
+        write_results(label, section)
+        print(section)
+        log(f"wrote the {label} section of {BENCH / 'RESULTS.md'}")
+    if (opts.clean or opts.check_only) and not failures:  # keep answers.json to look at
+        shutil.rmtree(work, ignore_errors=True)
+        if opts.clean or opts.check_only and not opts.keep_data:
+            for f in (parquet, parquet.with_suffix(".json")):
+                f.unlink(missing_ok=True)
+    return 1 if failures else 0
+
+
+def run_http(secs: int) -> dict:
+    """scripts/bench-ingest (the loopback HTTP ingestion benchmark), its JSON lines parsed."""
+    log(f"scripts/bench-ingest {secs}")
+    p = subprocess.run([str(ROOT / "scripts" / "bench-ingest"), str(secs)], cwd=ROOT,
+                       capture_output=True, text=True)
+    runs = []
+    for line in p.stdout.splitlines():
+        try:
+            runs.append(json.loads(line))
+        except json.JSONDecodeError:
+            pass
+    return {"rc": p.returncode, "runs": runs, "stderr": p.stderr[-1500:] if p.returncode else ""}
+
+
+# ------------------------------------------------------------------------ report
+
+
+def machine() -> dict:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
+        mem = f"{kb / 2**20:.0f} GiB"
+    except (OSError, AttributeError):
+        pass
+    return {"cores": os.cpu_count(), "cpu": model or platform.processor() or "unknown CPU",
+            "memory": mem, "os": f"{platform.system()} {platform.release()}"}
+
+
+def fmt_s(s: float | None) -> str:
+    if s is None:
+        return "–"
+    if s < 1:
+        return f"{s * 1000:.0f} ms" if s >= 0.0095 else f"{s * 1000:.1f} ms"
+    return f"{s:.2f} s"
+
+
+def fmt_rate(n: float, s: float | None) -> str:
+    if not s:
+        return "–"
+    r = n / s
+    return f"{r / 1e6:.1f}M/s" if r >= 1e6 else f"{r / 1e3:.0f}k/s"
+
+
+def fmt_bytes(b: int) -> str:
+    for unit, div in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if b >= div:
+            return f"{b / div:.1f} {unit}"
+    return f"{b} B"
+
+
+def ratio(peer: float | None, cairn: float | None) -> str:
+    if not peer or not cairn:
+        return "–"
+    r = peer / cairn
+    return f"{r:.1f}x" if r >= 1 else f"{r:.2f}x"
+
+
+def report(opts, label, meta, load, timings, answers, http, cairn_bin, failures) -> str:
+    m = machine()
+    n = meta["events"]
+    today = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d")
+    vers = {"cairn": cairn_version(cairn_bin), "duckdb": f"DuckDB {load['duckdb']['version']}",
+            "chdb": load["chdb"]["version"]}
+    L = []
+    L.append(f"## {label} events")
+    L.append("")
+    L.append(f"Run {today} with `bench/run --events {label}{' --seed ' + str(opts.seed) if opts.seed != 1 else ''}"
+             f" --repeat {opts.repeat}{' --http' if opts.http else ''}"
+             f"{' --http-secs ' + str(opts.http_secs) if opts.http and opts.http_secs != 10 else ''}`.")
+    L.append("")
+    L.append(f"- Machine: {m['cores']} cores, {m['cpu']}, {m['memory']} memory, {m['os']}.")
+    L.append(f"- Cairn: {vers['cairn']}.")
+    L.append(f"- Peers: {vers['duckdb']}; {vers['chdb']}; Python {platform.python_version()}.")
+    L.append(f"- Data: {n:,} events ({meta['site_events']:,} of them on {SITE}, the site every query "
+             f"reads) and {meta['identifies']:,} identify records, from `{meta['command']}`; "
+             f"one zstd Parquet file, {meta['parquet_bytes'] / n:.2f} bytes/event, loaded into every engine.")
+    L.append(f"- Every answer was compared: "
+             + ("**all three engines gave the same numbers for every query.**" if not failures
+                else "**THE ENGINES DISAGREED** (see the run's output)."))
+    L.append("")
+    L.append(f"### Queries (range {FROM_TS[:10]} .. {TO_TS[:10]}, UTC)")
+    L.append("")
+    L.append(f"Warm: median of {opts.repeat} runs in one process. First: the first run in a fresh "
+             "process (the files are in the page cache; no engine gets a dropped cache). "
+             "Events/s: all events in the store ÷ warm time. Ratio: the peer's warm time ÷ Cairn's "
+             "(above 1x Cairn is faster).")
+    L.append("")
+    L.append("| query | Cairn warm | DuckDB warm | chDB warm | Cairn events/s | Cairn vs DuckDB | "
+             "Cairn vs chDB | Cairn first | DuckDB first | chDB first |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for q in QUERIES:
+        t = timings[q.name]
+        L.append(f"| {q.title} | {fmt_s(t['cairn'].median)} | {fmt_s(t['duckdb'].median)} | "
+                 f"{fmt_s(t['chdb'].median)} | {fmt_rate(n, t['cairn'].median)} | "
+                 f"{ratio(t['duckdb'].median, t['cairn'].median)} | {ratio(t['chdb'].median, t['cairn'].median)} | "
+                 f"{fmt_s(t['cairn'].first_s)} | {fmt_s(t['duckdb'].first_s)} | {fmt_s(t['chdb'].first_s)} |")
+    for _, title in PENDING:
+        L.append(f"| {title} | not implemented in Cairn yet | – | – | – | – | – | – | – | – |")
+    L.append("")
+    L.append("DuckDB and chDB events/s, for comparison: "
+             + "; ".join(f"{q.name} {fmt_rate(n, timings[q.name]['duckdb'].median)} / "
+                         f"{fmt_rate(n, timings[q.name]['chdb'].median)}" for q in QUERIES) + ".")
+    L.append("")
+    L.append("### Load, storage and memory")
+    L.append("")
+    L.append("| engine | load | load events/s | on disk | bytes/event | peak RSS, load | peak RSS, queries |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|")
+    for eng in ENGINES:
+        l = load[eng]
+        qrss = max(timings[q.name][eng].maxrss for q in QUERIES)
+        L.append(f"| {LABEL[eng]} | {fmt_s(l['seconds'])} | {fmt_rate(n, l['seconds'])} | "
+                 f"{fmt_bytes(l['bytes'])} | {l['bytes'] / n:.2f} | {fmt_bytes(l['maxrss'])} | {fmt_bytes(qrss)} |")
+    L.append(f"| zstd Parquet (the input) | – | – | {fmt_bytes(meta['parquet_bytes'])} | "
+             f"{meta['parquet_bytes'] / n:.2f} | – | – |")
+    L.append("")
+    L.append("Load: Cairn `cairn import` of the Parquet file into an empty store, to queryable "
+             f"({load['cairn']['segments']} segments); DuckDB `CREATE TABLE … AS SELECT … ORDER BY "
+             "site, visitor, ts` and `CHECKPOINT`; ClickHouse `INSERT … SELECT` into a MergeTree "
+             f"ordered by (site, visitor, ts) and `OPTIMIZE TABLE … FINAL` (parts after it: "
+             f"{load['chdb'].get('parts', '?')}). On disk: `cairn stats` (every file of the store), the DuckDB "
+             "file, ClickHouse `system.parts.bytes_on_disk`. Peak RSS: the engine's own process "
+             "(GNU time's %M for Cairn, VmHWM for the DuckDB and chDB workers); for queries the "
+             "largest over the query processes.")
+    L.append("")
+    if http is not None:
+        L.append("### Ingestion over HTTP (`scripts/bench-ingest`)")
+        L.append("")
+        if http["runs"]:
+            L.append("| mode | connections | events/request | requests/s | events/s | p50 | p99 | non-2xx |")
+            L.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+            for r in http["runs"]:
+                L.append(f"| {r['mode']} | {r['conns']} | {r['batch']} | {r['requests_per_s']:,.0f} | "
+                         f"{r['events_per_s']:,.0f} | {r['p50_ms']:.2f} ms | {r['p99_ms']:.2f} ms | {r['non_2xx']} |")
+        else:
+            L.append(f"scripts/bench-ingest failed (exit code {http['rc']}); nothing measured.")
+        L.append("")
+    L.append("### Targets (ARCHITECTURE.md)")
+    L.append("")
+    L.append("| target | measured here | status |")
+    L.append("|---|---|---|")
+    at100 = n >= 100_000_000
+    scale_note = "" if at100 else f" (the target is set at 100M events; this is {label})"
+    for qn, what in (("funnel", "4-step funnel"), ("goals", "goal report")):
+        t = timings[qn]
+        best = min(t["duckdb"].median, t["chdb"].median)
+        r = best / t["cairn"].median if t["cairn"].median else 0
+        L.append(f"| {what}: ≥10x faster than the faster peer | {r:.1f}x | "
+                 f"{'met' if r >= 10 else 'not met'}{scale_note} |")
+    for _, title in PENDING:
+        L.append(f"| {title}: ≥10x faster than the faster peer | – | not measured: not in Cairn yet |")
+    imp = n / load["cairn"]["seconds"]
+    L.append(f"| bulk import to queryable ≥ 3M events/s | {imp / 1e6:.2f}M events/s | "
+             f"{'met' if imp >= 3e6 else 'not met'} |")
+    cb = load["cairn"]["bytes"] / n
+    peers_b = {"ClickHouse": load["chdb"]["bytes"] / n, "DuckDB": load["duckdb"]["bytes"] / n,
+               "zstd Parquet": meta["parquet_bytes"] / n}
+    fewest = min(peers_b.values())
+    L.append(f"| storage: fewer bytes/event than ClickHouse, DuckDB and zstd Parquet | Cairn {cb:.2f}; "
+             + ", ".join(f"{k} {v:.2f}" for k, v in peers_b.items())
+             + f" | {'met' if cb < fewest else 'not met'} |")
+    L.append(f"| storage: under 5 bytes/event (aim) | {cb:.2f} | {'met' if cb < 5 else 'not met'} |")
+    qrss = max(timings[q.name]["cairn"].maxrss for q in QUERIES)
+    L.append(f"| an analysis stays under 2 GiB resident | {fmt_bytes(qrss)} | "
+             f"{'met' if qrss < 2 * 2**30 else 'not met'}{scale_note} |")
+    if http is not None and http["runs"]:
+        single = max((r["events_per_s"] for r in http["runs"] if r["mode"] == "single"), default=0)
+        batch = max((r["events_per_s"] for r in http["runs"] if r["mode"] != "single"), default=0)
+        L.append(f"| HTTP ingestion, batches ≥ 100k events/s | {batch:,.0f}/s | {'met' if batch >= 1e5 else 'not met'} |")
+        L.append(f"| HTTP ingestion, single events ≥ 20k events/s | {single:,.0f}/s | {'met' if single >= 2e4 else 'not met'} |")
+    L.append("")
+    return "\n".join(L) + "\n"
+
+
+RESULTS_HEAD = """# Benchmark results
+
+Written by `bench/run --events N` (one section per data size, replaced when that size is
+run again). How to run it and how to read the tables: [docs/bench.md](../docs/bench.md).
+
+"""
+
+
+def write_results(label: str, section: str) -> None:
+    path = BENCH / "RESULTS.md"
+    text = path.read_text() if path.exists() else RESULTS_HEAD
+    start, end = f"<!-- bench:{label}:start -->", f"<!-- bench:{label}:end -->"
+    block = f"{start}\n{section}{end}\n"
+    if start in text and end in text:
+        a, b = text.index(start), text.index(end) + len(end)
+        text = text[:a] + block.rstrip("\n") + text[b:]
+    else:
+        # Keep the sections in order of size.
+        sizes = [(parse_count(m.group(1)), m.start()) for m in re.finditer(r"<!-- bench:(\S+):start -->", text)]
+        me = parse_count(label)
+        after = [pos for s, pos in sizes if s > me]
+        if after:
+            text = text[:after[0]] + block + "\n" + text[after[0]:]
+        else:
+            text = text.rstrip("\n") + "\n\n" + block
+    path.write_text(text)
+
+
+def main() -> int:
+    if len(sys.argv) > 2 and sys.argv[1] == "_worker":
+        worker_main(json.loads(sys.argv[2]))
+        return 0
+    ap = argparse.ArgumentParser(prog="bench/run", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--events", type=parse_count, default=parse_count("1M"),
+                    help="events to generate: 1M, 10M, 100M, 250k, … (default 1M)")
+    ap.add_argument("--seed", type=int, default=1, help="the generator's seed (default 1)")
+    ap.add_argument("--repeat", type=int, default=5, help="warm runs per query and engine (default 5)")
+    ap.add_argument("--check-only", action="store_true",
+                    help="correctness only: load, run each query once per engine, compare; "
+                         "no warm runs, nothing written to bench/RESULTS.md, work files removed")
+    ap.add_argument("--keep-data", action="store_true", help="with --check-only: keep the generated Parquet")
+    ap.add_argument("--http", action="store_true", help="also run scripts/bench-ingest and report it")
+    ap.add_argument("--http-secs", type=int, default=10, help="seconds per scripts/bench-ingest run (default 10)")
+    ap.add_argument("--clean", action="store_true",
+                    help="remove the generated data, the stores and the databases afterwards")
+    ap.add_argument("--no-build", action="store_true", help="use target/release/cairn as it is")
+    ap.add_argument("--cairn-bin", help="the cairn binary to measure (implies --no-build)")
+    ap.add_argument("--out", default=str(BENCH / "out"), help="work directory (default bench/out)")
+    opts = ap.parse_args()
+    if opts.repeat < 1:
+        ap.error("--repeat must be at least 1")
+    return run_bench(opts)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
