@@ -4,8 +4,8 @@
 Run it through `bench/run` (which makes the virtual environment); docs/bench.md says
 what it does and how to read the results. In short:
 
-1. `cairn demo --generate N --seed S` writes NDJSON, streamed through a FIFO into DuckDB,
-   which writes one zstd Parquet file in Cairn's Parquet schema (bench/out/data/).
+1. `cairn demo --generate N --seed S --out FILE.parquet` writes one zstd Parquet file in
+   Cairn's Parquet schema (bench/out/data/).
 2. That one file is loaded into Cairn (`cairn import`), DuckDB (a table sorted by site,
    visitor, ts) and ClickHouse (a MergeTree ordered by (site, visitor, ts), merged with
    OPTIMIZE FINAL). Load time and bytes on disk are measured.
@@ -231,6 +231,8 @@ def _duckdb_load(a: dict) -> dict:
     t0 = time.perf_counter()
     con = duckdb.connect(str(db))
     con.execute("SET TimeZone = 'UTC'")
+    # The sort spills here when it does not fit in memory (100M events).
+    con.execute(f"SET temp_directory = '{db.parent / 'duckdb.tmp'}'")
     cols = ", ".join(["site", "ts::TIMESTAMP AS ts", "visitor"] + DIMS
                      + ["props", "revenue_amount", "revenue_currency"])
     con.execute(f"CREATE TABLE events AS SELECT {cols} FROM read_parquet('{a['parquet']}') "
@@ -440,49 +442,30 @@ def make_data(cairn: Path, n: int, seed: int, parquet: Path) -> dict:
 
 
 def _generate(a: dict) -> dict:
-    """Streams `cairn demo --generate` through a FIFO into DuckDB, which writes one zstd
-    Parquet file in Cairn's Parquet schema (docs/import-formats.md)."""
+    """`cairn demo --generate` writes the zstd Parquet file itself, in Cairn's Parquet
+    schema (docs/import-formats.md); DuckDB counts what is in it."""
     import duckdb
     cairn, n, seed, parquet = a["cairn"], a["n"], a["seed"], Path(a["parquet"])
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory(dir=parquet.parent) as tmp:
-        fifo = Path(tmp) / "events.ndjson"
-        os.mkfifo(fifo)
-        gen = subprocess.Popen(
-            [str(cairn), "demo", "--generate", str(n), "--seed", str(seed), "--start", GEN_START,
-             "--days", str(GEN_DAYS), "--out", str(fifo)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        cols = {"type": "VARCHAR", "site": "VARCHAR", "ts": "VARCHAR", "visitor": "VARCHAR",
-                "props": "JSON", "revenue": "STRUCT(amount DOUBLE, currency VARCHAR)"}
-        cols.update({d: "VARCHAR" for d in DIMS})
-        colspec = "{" + ", ".join(f"'{k}': '{v}'" for k, v in cols.items()) + "}"
-        sel = ", ".join(["site", "CAST(ts AS TIMESTAMPTZ) AS ts",
-                         "CAST('0x' || visitor AS UBIGINT) AS visitor",
-                         "coalesce(type, 'event') AS type"] + DIMS
-                        + ["CAST(props AS VARCHAR) AS props", "revenue.amount AS revenue_amount",
-                           "revenue.currency AS revenue_currency"])
-        part = parquet.with_name(parquet.name + ".partial")
-        con = duckdb.connect()
-        con.execute("SET TimeZone = 'UTC'")
-        try:
-            con.execute(f"COPY (SELECT {sel} FROM read_json('{fifo}', format = 'newline_delimited', "
-                        f"columns = {colspec})) TO '{part}' "
-                        "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 1000000)")
-        finally:
-            _, gerr = gen.communicate()
-        if gen.returncode != 0:
-            raise SystemExit(f"error: cairn demo --generate failed:\n{gerr.decode()}")
-        counts = con.execute(f"SELECT count(*) FILTER (WHERE type = 'event'), "
-                             f"count(*) FILTER (WHERE type = 'identify'), "
-                             f"count(*) FILTER (WHERE type = 'event' AND site = '{SITE}') "
-                             f"FROM read_parquet('{part}')").fetchone()
-        con.close()
-        part.rename(parquet)
+    part = parquet.with_name(parquet.stem + ".partial.parquet")
+    cmd = [str(cairn), "demo", "--generate", str(n), "--seed", str(seed), "--start", GEN_START,
+           "--days", str(GEN_DAYS), "--out", str(part)]
+    gen = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if gen.returncode != 0:
+        part.unlink(missing_ok=True)
+        raise SystemExit(f"error: cairn demo --generate failed:\n{gen.stderr.decode()}")
+    con = duckdb.connect()
+    counts = con.execute(f"SELECT count(*) FILTER (WHERE type = 'event'), "
+                         f"count(*) FILTER (WHERE type = 'identify'), "
+                         f"count(*) FILTER (WHERE type = 'event' AND site = '{SITE}') "
+                         f"FROM read_parquet('{part}')").fetchone()
+    con.close()
+    part.rename(parquet)
     return {"events": counts[0], "identifies": counts[1], "site_events": counts[2],
             "seed": seed, "parquet_bytes": parquet.stat().st_size,
             "generate_s": time.perf_counter() - t0,
             "command": f"cairn demo --generate {n} --seed {seed} --start {GEN_START} "
-                       f"--days {GEN_DAYS} --out -"}
+                       f"--days {GEN_DAYS} --out FILE.parquet"}
 
 
 # ------------------------------------------------------------------------ main run
