@@ -401,6 +401,9 @@ async function main() {
   await page.selectOption('[aria-label="Exclusion 1 from step"]', "2");
   await page.selectOption('[aria-label="Exclusion 1 to step"]', "3");
   await page.fill('[aria-label="Step 3 within (time from step 2)"]', "1d");
+  // By campaign, counted under each visitor's acquisition (UTM is on landing pageviews only).
+  await page.selectOption("#f-by", "utm_campaign");
+  assert.equal(await page.inputValue("#f-attr"), "unit", "acquisition attribution by default");
   const [fresp] = await Promise.all([
     page.waitForResponse((r) => r.url().endsWith("/api/v1/query") && (r.request().postData() || "").includes('"exclusions"')),
     page.click("#run-funnel"),
@@ -409,12 +412,15 @@ async function main() {
   assert.deepEqual(xspec.analysis.exclusions, [{ step: { event: "search" }, between: [2, 3] }]);
   assert.equal(xspec.analysis.steps[2].within, "1d");
   assert.equal(xspec.analysis.trend, "day", "the trend per the range's bucket");
+  assert.deepEqual(xspec.analysis.breakdown, { by: "utm_campaign", limit: 10, attribution: "unit" });
   const xres = await apiQuery(xspec);
   const xcounts = xres.steps.map((st) => st.count);
   await page.waitForFunction((want) => JSON.stringify([...document.querySelectorAll("#funnel-steps [data-count]")].map((e) => Number(e.dataset.count))) === JSON.stringify(want), xcounts);
   assert.ok(xcounts[2] <= counts[2], `an exclusion and a time limit keep at most as many: ${xcounts} vs ${counts}`);
   if (xres.excluded) assert.match(await page.textContent("#funnel-conversion"), new RegExp(`${new Intl.NumberFormat("en-US").format(xres.excluded)} excluded`));
   assert.ok(xres.trend.length >= 28, "a point per day");
+  assert.ok(xres.breakdown.filter((r) => !["(none)", "(other)"].includes(r.value)).length >= 3, `campaigns, not only (none): ${JSON.stringify(xres.breakdown.map((r) => r.value))}`);
+  await page.waitForFunction((v) => document.querySelector("#funnel-breakdown tbody tr th")?.textContent === v, xres.breakdown[0].value);
   await page.waitForSelector("#funnel-trend canvas");
   log("funnel with an exclusion and a time limit matches the API:", xcounts.join(" → "), `(${xres.excluded} excluded)`);
 

@@ -121,6 +121,11 @@ export async function renderFunnels(ctx: Ctx, main: HTMLElement): Promise<void> 
   const windowIn = h("input", { id: "f-window", value: def?.window == null ? "7d" : String(def.window), size: 6 });
   const unit = h("select", { id: "f-unit" }, ["visitor", "session", "lead", "attempt"].map((u) => h("option", { value: u, selected: u === (def?.unit || "visitor") }, u)));
   const by = h("select", { id: "f-by" }, h("option", { value: "" }, "none"), BREAKDOWNS.map((b) => h("option", { value: b, selected: b === def?.breakdown?.by }, b)));
+  // Whose value a unit is counted under (docs/funnels.md): by default the unit's first
+  // value, its acquisition: UTM fields are only on the landing pageview.
+  const attrs: [string, string][] = [["unit", "the unit's first value (acquisition)"], ["first", "the first funnel event's"], ["last", "the last funnel event's"]];
+  if (def?.breakdown?.attribution === "step") attrs.push(["step", `step ${def.breakdown.step}'s event`]);
+  const attr = h("select", { id: "f-attr" }, attrs.map(([v, t]) => h("option", { value: v, selected: v === (def?.breakdown?.attribution || (def?.breakdown ? "first" : "unit")) }, t)));
   const trend = h("select", { id: "f-trend" }, h("option", { value: "" }, "the range's default"), ["hour", "day", "week", "month"].map((t) => h("option", { value: t, selected: t === def?.trend }, t)));
   const saveName = h("input", { id: "f-name", value: s.funnel, placeholder: "checkout" });
   const err = h("p", { class: "error", role: "alert", id: "funnel-error", hidden: true });
@@ -136,7 +141,10 @@ export async function renderFunnels(ctx: Ctx, main: HTMLElement): Promise<void> 
       mode: mode.value,
       window: windowIn.value.trim() || "7d",
     };
-    if (by.value) out.breakdown = { by: by.value, limit: 10 };
+    if (by.value) {
+      out.breakdown = { by: by.value, limit: 10, attribution: attr.value };
+      if (attr.value === "step") out.breakdown.step = def?.breakdown?.step;
+    }
     if (trend.value) out.trend = trend.value;
     const exclusions = [...excl.filter((x) => x.event.trim()).map((x) => ({ step: { event: x.event.trim() }, between: [x.from, x.to] })), ...keptExcl];
     if (exclusions.length) out.exclusions = exclusions;
@@ -179,6 +187,7 @@ export async function renderFunnels(ctx: Ctx, main: HTMLElement): Promise<void> 
       h("div", { class: "field" }, h("label", { for: "f-window" }, "Window"), windowIn, h("small", { class: "muted" }, "e.g. 30m, 1d, 7d")),
       h("div", { class: "field" }, h("label", { for: "f-unit" }, "Count per"), unit),
       h("div", { class: "field" }, h("label", { for: "f-by" }, "Break down by"), by),
+      h("div", { class: "field" }, h("label", { for: "f-attr" }, "Counted under"), attr),
       h("div", { class: "field" }, h("label", { for: "f-trend" }, "Trend per"), trend),
     ),
     h("div", { class: "actions" },

@@ -277,7 +277,7 @@ fn fill_store(data: &Path, cfg: &GenConfig, serving: bool) -> Result<()> {
         let imported = generated(cfg, "generating", |records, _| store.import(records))
             .context("importing the demo events")?;
         store
-            .compact(&CompactionPolicy::default())
+            .compact(&CompactionPolicy::eager())
             .context("compacting the demo segments")?;
         println!(
             "generated {} demo events for {} over {} days (seed {}) in {} ({} events/s)\n",

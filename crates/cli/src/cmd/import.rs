@@ -174,7 +174,7 @@ pub fn run(data: &Path, args: ImportArgs) -> Result<ExitCode> {
     } else {
         let t = Instant::now();
         let n = store
-            .compact(&CompactionPolicy::default())
+            .compact(&CompactionPolicy::eager())
             .context("compacting the new segments")?;
         timings.compact = t.elapsed();
         n

@@ -720,7 +720,8 @@ impl Ctx<'_> {
     }
 
     /// The breakdown value of a unit: first (or last) non-empty value among its events
-    /// that match a step, or the value on the event of step k of its chain.
+    /// that match a step, the value on the event of step k of its chain, or the first
+    /// non-empty value among all its events.
     #[allow(clippy::too_many_arguments)]
     fn unit_key(
         &self,
@@ -738,6 +739,7 @@ impl Ctx<'_> {
         match attr {
             Attribution::First => (0..b - a).filter(|&p| masks[p] != 0).find_map(tok),
             Attribution::Last => (0..b - a).rev().filter(|&p| masks[p] != 0).find_map(tok),
+            Attribution::Unit => (0..b - a).find_map(tok),
             Attribution::Step => {
                 let k = step.unwrap_or(1) - 1;
                 let (_, t) = *o.times.iter().find(|(j, _)| *j == k)?;

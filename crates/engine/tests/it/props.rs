@@ -267,7 +267,12 @@ fn random_funnel(rng: &mut ChaCha8Rng) -> FunnelSpec {
             limit: rng.gen_range(1..=3),
             attribution: *pick(
                 rng,
-                &[Attribution::First, Attribution::Last, Attribution::Step],
+                &[
+                    Attribution::First,
+                    Attribution::Last,
+                    Attribution::Step,
+                    Attribution::Unit,
+                ],
             ),
             step: None,
         };

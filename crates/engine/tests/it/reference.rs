@@ -1205,6 +1205,7 @@ fn count(
                 .rev()
                 .filter(|&i| any(i))
                 .find_map(|i| value_text(&b.by, &evs[i])),
+            Attribution::Unit => evs.iter().find_map(|e| value_text(&b.by, e)),
             Attribution::Step => {
                 let k = b.step.unwrap() - 1;
                 o.times

@@ -177,6 +177,10 @@ pub enum Attribution {
     Last,
     /// The value on the event of step `step`.
     Step,
+    /// The earliest non-empty value among all the unit's events in the range, funnel
+    /// events or not: the session's (or visitor's, lead's) acquisition, for fields such
+    /// as `utm_campaign` or `source` that only a landing pageview carries.
+    Unit,
 }
 
 /// A breakdown by a field.

@@ -294,10 +294,26 @@ impl SegmentWriter {
             cols,
         });
         self.scratch = s;
-        // Reuse the allocations.
-        let mut dims = buf.dims;
+        // Reuse every allocation: fresh buffers per block cost a page fault per 4 KiB.
+        let BlockBuf {
+            mut runs,
+            mut ts,
+            mut dims,
+            mut props,
+            mut revenue,
+        } = buf;
+        runs.clear();
+        ts.clear();
         dims.iter_mut().for_each(Vec::clear);
-        self.buf.dims = dims;
+        props.clear();
+        revenue.clear();
+        self.buf = BlockBuf {
+            runs,
+            ts,
+            dims,
+            props,
+            revenue,
+        };
         Ok(())
     }
 
