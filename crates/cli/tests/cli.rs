@@ -174,6 +174,31 @@ fn generate_import_stats_agree() {
 }
 
 #[test]
+fn generated_parquet_and_csv_hold_the_same_records_as_ndjson() {
+    let dir = Dir::new();
+    let ndjson = gen_file(&dir, "events.ndjson");
+    let mut exports = Vec::new();
+    for name in ["events.parquet", "events.csv", "events.ndjson"] {
+        let file = if name.ends_with(".ndjson") {
+            ndjson.clone()
+        } else {
+            gen_file(&dir, name)
+        };
+        let data = dir.path(&format!("store-{name}"));
+        ok(&data, &["import", file.to_str().unwrap()]);
+        assert_eq!(stats(&data)["events"], EVENTS, "{name}");
+        let out = dir.path(&format!("export-{name}.ndjson"));
+        ok(&data, &["export", "--out", out.to_str().unwrap()]);
+        exports.push(lines(&out));
+    }
+    assert_eq!(
+        exports[0], exports[2],
+        "Parquet and NDJSON give the same store"
+    );
+    assert_eq!(exports[1], exports[2], "CSV and NDJSON give the same store");
+}
+
+#[test]
 fn generate_is_deterministic() {
     let dir = Dir::new();
     let a = gen_file(&dir, "a.ndjson");

@@ -8,14 +8,14 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use cairn_formats::{NdjsonWriter, ParquetWriter};
 use cairn_gen::{GenConfig, SITES, generate};
 use cairn_model::Record;
 use cairn_store::CompactionPolicy;
 
 use crate::args::{DAY_MS, now_ms};
+use crate::cli::Format;
 use crate::cli::{DemoArgs, ServeArgs};
-use crate::cmd::{serve, stats};
+use crate::cmd::{export, import, serve, stats};
 use crate::human;
 use crate::pipe;
 use crate::progress::{Progress, Unit};
@@ -157,20 +157,19 @@ fn generated<U>(
 fn write_file(cfg: &GenConfig, out: &Path) -> Result<ExitCode> {
     let started = Instant::now();
     let to_stdout = out.as_os_str() == "-";
-    let parquet = !to_stdout
-        && out
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("parquet") || e.eq_ignore_ascii_case("pq"));
-    if parquet {
-        return write_parquet(cfg, out, started);
-    }
-    let w: Box<dyn Write + Send> = if to_stdout {
+    // NDJSON unless the name says CSV or Parquet.
+    let format = if to_stdout {
+        Format::Ndjson
+    } else {
+        import::format_of(out).unwrap_or(Format::Ndjson)
+    };
+    let w: export::Out = if to_stdout {
         Box::new(BufWriter::with_capacity(WRITE_BUF, io::stdout()))
     } else {
         let f = File::create(out).with_context(|| format!("cannot create {}", out.display()))?;
         Box::new(BufWriter::with_capacity(WRITE_BUF, f))
     };
-    let mut w = NdjsonWriter::new(w);
+    let mut w = export::Writer::new(format, w)?;
     let written = generated(cfg, "generating", |records, _| -> Result<u64> {
         let mut identifies = 0u64;
         for r in records {
@@ -180,6 +179,11 @@ fn write_file(cfg: &GenConfig, out: &Path) -> Result<ExitCode> {
             w.write(&r).context("writing the events")?;
         }
         Ok(identifies)
+    })
+    .and_then(|ids| {
+        let mut inner = w.finish().context("writing the events")?;
+        inner.flush().context("writing the events")?;
+        Ok(ids)
     });
     let identifies = match written {
         Ok(n) => n,
@@ -190,9 +194,6 @@ fn write_file(cfg: &GenConfig, out: &Path) -> Result<ExitCode> {
             return Err(e);
         }
     };
-    let mut inner = w.finish().context("writing the events")?;
-    inner.flush().context("writing the events")?;
-    drop(inner);
     let elapsed = started.elapsed();
     let size = if to_stdout {
         String::new()
@@ -212,53 +213,6 @@ fn write_file(cfg: &GenConfig, out: &Path) -> Result<ExitCode> {
     } else {
         println!("{line}");
     }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `cairn demo --generate N --out FILE.parquet`: the generated records as zstd Parquet in
-/// the export schema (docs/import-formats.md), streamed in row groups.
-fn write_parquet(cfg: &GenConfig, out: &Path, started: Instant) -> Result<ExitCode> {
-    let f = File::create(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let mut w = ParquetWriter::new(BufWriter::with_capacity(WRITE_BUF, f))?;
-    let written = generated(cfg, "generating", |records, _| -> Result<u64> {
-        let mut identifies = 0u64;
-        for r in records {
-            if matches!(r, Record::Identify(_)) {
-                identifies += 1;
-            }
-            w.write_record(&r).context("writing the events")?;
-        }
-        Ok(identifies)
-    })
-    .and_then(|ids| {
-        let mut inner = w.finish().context("writing the events")?;
-        inner.flush().context("writing the events")?;
-        inner
-            .into_inner()
-            .map_err(|e| e.into_error())
-            .context("writing the events")?
-            .sync_all()
-            .context("writing the events")?;
-        Ok(ids)
-    });
-    let identifies = match written {
-        Ok(n) => n,
-        Err(e) => {
-            let _ = fs::remove_file(out);
-            return Err(e);
-        }
-    };
-    let elapsed = started.elapsed();
-    let n = fs::metadata(out).map(|m| m.len()).unwrap_or(0);
-    println!(
-        "wrote {} and {} to {} ({}) in {} ({} events/s); import them with `cairn import`",
-        human::plural(cfg.events, "event"),
-        human::plural(identifies, "identify record"),
-        out.display(),
-        human::bytes(n),
-        human::secs(elapsed),
-        human::count(human::per_sec(cfg.events, elapsed)),
-    );
     Ok(ExitCode::SUCCESS)
 }
 

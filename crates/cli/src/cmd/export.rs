@@ -20,17 +20,17 @@ use crate::human;
 use crate::progress::{Progress, Unit};
 use crate::store::{self, Open};
 
-type Out = Box<dyn Write + Send>;
+pub(crate) type Out = Box<dyn Write + Send>;
 
 /// One of the formats' writers.
-enum Writer {
+pub(crate) enum Writer {
     Ndjson(NdjsonWriter<Out>),
     Csv(Box<CsvWriter<Out>>),
     Parquet(Box<ParquetWriter<Out>>),
 }
 
 impl Writer {
-    fn new(format: Format, out: Out) -> Result<Writer, FormatError> {
+    pub(crate) fn new(format: Format, out: Out) -> Result<Writer, FormatError> {
         Ok(match format {
             Format::Ndjson => Writer::Ndjson(NdjsonWriter::new(out)),
             Format::Csv => Writer::Csv(Box::new(CsvWriter::new(out)?)),
@@ -38,7 +38,7 @@ impl Writer {
         })
     }
 
-    fn write(&mut self, r: &Record) -> Result<(), FormatError> {
+    pub(crate) fn write(&mut self, r: &Record) -> Result<(), FormatError> {
         match self {
             Writer::Ndjson(w) => w.write(r),
             Writer::Csv(w) => w.write(r),
@@ -46,7 +46,7 @@ impl Writer {
         }
     }
 
-    fn finish(self) -> Result<Out, FormatError> {
+    pub(crate) fn finish(self) -> Result<Out, FormatError> {
         match self {
             Writer::Ndjson(w) => w.finish(),
             Writer::Csv(w) => w.finish(),

@@ -207,6 +207,27 @@ fn random_step(rng: &mut ChaCha8Rng) -> Step {
     s
 }
 
+/// A breakdown of a goal report or the overview (each unit under its first value).
+fn first_value_breakdown(rng: &mut ChaCha8Rng) -> Breakdown {
+    Breakdown {
+        by: pick(
+            rng,
+            &[
+                Field::Dim(Dim::Device),
+                Field::Dim(Dim::Path),
+                Field::Prop("plan".into()),
+                Field::Prop("price".into()),
+                Field::LandingPage,
+                Field::ExitPage,
+            ],
+        )
+        .clone(),
+        limit: rng.gen_range(1..=3),
+        attribution: Attribution::First,
+        step: None,
+    }
+}
+
 fn random_funnel(rng: &mut ChaCha8Rng) -> FunnelSpec {
     let n = rng.gen_range(2..=4);
     let mut f = FunnelSpec::new((0..n).map(|_| random_step(rng)).collect());
@@ -326,23 +347,7 @@ fn random_query(rng: &mut ChaCha8Rng) -> Query {
                 goals: Vec::new(),
                 interval: *pick(rng, &[None, Some(Interval::Day), Some(Interval::Hour)]),
                 compare: rng.gen_bool(0.3),
-                breakdown: rng.gen_bool(0.4).then(|| Breakdown {
-                    by: pick(
-                        rng,
-                        &[
-                            Field::Dim(Dim::Device),
-                            Field::Dim(Dim::Path),
-                            Field::Prop("plan".into()),
-                            Field::Prop("price".into()),
-                            Field::LandingPage,
-                            Field::ExitPage,
-                        ],
-                    )
-                    .clone(),
-                    limit: rng.gen_range(1..=3),
-                    attribution: Attribution::First,
-                    step: None,
-                }),
+                breakdown: rng.gen_bool(0.4).then(|| first_value_breakdown(rng)),
             })
         }
         3..=6 => Analysis::Funnel(random_funnel(rng)),
@@ -365,22 +370,7 @@ fn random_query(rng: &mut ChaCha8Rng) -> Query {
         }),
         _ => Analysis::Overview(OverviewSpec {
             interval: *pick(rng, &[None, Some(Interval::Day)]),
-            breakdown: rng.gen_bool(0.5).then(|| Breakdown {
-                by: pick(
-                    rng,
-                    &[
-                        Field::Dim(Dim::Device),
-                        Field::Dim(Dim::Path),
-                        Field::Prop("plan".into()),
-                        Field::LandingPage,
-                        Field::ExitPage,
-                    ],
-                )
-                .clone(),
-                limit: rng.gen_range(1..=3),
-                attribution: Attribution::First,
-                step: None,
-            }),
+            breakdown: rng.gen_bool(0.5).then(|| first_value_breakdown(rng)),
         }),
     };
     let (from, to) = if rng.gen_bool(0.5) {

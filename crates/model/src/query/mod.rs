@@ -680,13 +680,7 @@ impl Query {
                     ));
                 }
                 if let Some(b) = &g.breakdown {
-                    funnel::check_limit(b.limit, "analysis.breakdown")?;
-                    if b.attribution != Attribution::First || b.step.is_some() {
-                        return Err(SpecError::new(
-                            "analysis.breakdown.attribution",
-                            "goal reports attribute each unit to its first value".into(),
-                        ));
-                    }
+                    check_first_value_breakdown(b, "goal reports attribute each unit")?;
                 }
                 if let Some(iv) = g.interval {
                     check_buckets(from, to, iv)?;
@@ -722,13 +716,7 @@ impl Query {
                     check_buckets(from, to, iv)?;
                 }
                 if let Some(b) = &o.breakdown {
-                    funnel::check_limit(b.limit, "analysis.breakdown")?;
-                    if b.attribution != Attribution::First || b.step.is_some() {
-                        return Err(SpecError::new(
-                            "analysis.breakdown.attribution",
-                            "the overview attributes each session to its first value".into(),
-                        ));
-                    }
+                    check_first_value_breakdown(b, "the overview attributes each session")?;
                 }
             }
             Analysis::CartAbandonment(c) => {
@@ -759,6 +747,19 @@ impl Query {
 
 /// The most buckets a time series may have.
 pub const MAX_BUCKETS: i64 = 5000;
+
+/// A breakdown of a report that counts each unit under its first value: a limit, and no
+/// other attribution.
+fn check_first_value_breakdown(b: &Breakdown, what: &str) -> Result<(), SpecError> {
+    funnel::check_limit(b.limit, "analysis.breakdown")?;
+    if b.attribution != Attribution::First || b.step.is_some() {
+        return Err(SpecError::new(
+            "analysis.breakdown.attribution",
+            format!("{what} to its first value"),
+        ));
+    }
+    Ok(())
+}
 
 fn check_buckets(from: i64, to: i64, iv: Interval) -> Result<(), SpecError> {
     let approx = match iv {
