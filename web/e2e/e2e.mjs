@@ -283,6 +283,10 @@ async function main() {
 
   // A filter through the filter bar goes into the URL; the URL reloads to the same view.
   await page.selectOption("#filter-field", "device");
+  // The value box suggests the field's values in the range.
+  await page.focus("#filter-value");
+  await page.waitForSelector('#filter-values option[value="mobile"]', { state: "attached" });
+  assert.deepEqual((await page.$$eval("#filter-values option", (os) => os.map((o) => o.value))).sort(), ["desktop", "mobile", "tablet"], "device values suggested");
   await page.fill("#filter-value", "mobile");
   await page.click('button:has-text("Add filter")');
   await page.waitForFunction(() => location.hash.includes("f=device%3Amobile"));

@@ -1,8 +1,8 @@
 // The Cairn dashboard: login, the chrome (site, range, comparison, filters, theme) and the
 // pages. Everything shown comes from the JSON API; the view's state is in the URL hash.
-import { api, ApiError, setCsrf, setOnUnauthorized, type Goal, type Me } from "./api";
+import { api, ApiError, query, setCsrf, setOnUnauthorized, type Goal, type Me, type OverviewResult } from "./api";
 import { disposeAll } from "./charts";
-import { FILTER_FIELDS, PAGES, RANGES, format, parse, setSiteTimezone, type Page, type State } from "./state";
+import { FILTER_FIELDS, PAGES, RANGES, format, parse, setSiteTimezone, spec, type Page, type State } from "./state";
 import { clear, errorBox, h, icon, icons } from "./ui";
 import { renderOverview } from "./overview";
 import { renderGoals } from "./goals";
@@ -176,14 +176,30 @@ function chrome(s: State, m: Me, goals: Goal[]): HTMLElement {
     ...s.didNot.map((g) => ({ text: `did not ${g}`, drop: () => go({ didNot: s.didNot.filter((x) => x !== g) }) })),
   ];
   // A custom property: the field "property", then its name.
-  const fProp = h("input", { id: "filter-prop", "aria-label": "Property name", placeholder: "property, e.g. plan", hidden: true, size: 12 });
+  const fProp = h("input", { id: "filter-prop", "aria-label": "Property name", placeholder: "property, e.g. plan", hidden: true, size: 12, onchange: () => suggest() });
   const fField = h(
     "select",
-    { id: "filter-field", "aria-label": "Filter field", onchange: () => ((fProp.hidden = fField.value !== "property"), (fProp.required = !fProp.hidden)) },
+    { id: "filter-field", "aria-label": "Filter field", onchange: () => ((fProp.hidden = fField.value !== "property"), (fProp.required = !fProp.hidden), suggest()) },
     FILTER_FIELDS.map((f) => h("option", { value: f }, f)),
     h("option", { value: "property" }, "custom property…"),
   );
-  const fValue = h("input", { id: "filter-value", "aria-label": "Filter value", placeholder: "value, e.g. mobile", required: true });
+  // Suggestions: the field's most frequent values in the range and segment (the overview
+  // broken down by it), asked for when the value box is first used.
+  const values = h("datalist", { id: "filter-values" });
+  let suggested = "";
+  const suggest = async (): Promise<void> => {
+    const field = fField.value === "property" ? (fProp.value.trim() ? `props.${fProp.value.trim().replace(/^props\./, "")}` : "") : fField.value;
+    if (!field || field === suggested) return;
+    suggested = field;
+    try {
+      const r = await query<OverviewResult>(spec(s, { type: "overview", breakdown: { by: field, limit: 50 } }));
+      if (suggested !== field) return;
+      clear(values, (r.breakdown || []).filter((b) => b.value !== "(none)" && b.value !== "(other)").map((b) => h("option", { value: b.value }, `${b.figures.visitors} visitors`)));
+    } catch {
+      suggested = "";
+    }
+  };
+  const fValue = h("input", { id: "filter-value", "aria-label": "Filter value", placeholder: "value, e.g. mobile", required: true, list: "filter-values", autocomplete: "off", onfocus: () => suggest() });
   const gKind = h("select", { id: "goal-filter-kind", "aria-label": "Did or did not" }, h("option", { value: "did" }, "did"), h("option", { value: "not" }, "did not"));
   const gName = h("select", { id: "goal-filter-goal", "aria-label": "Goal" }, goals.map((g) => h("option", { value: g.name }, g.name)));
   const filterBar = h(
@@ -206,7 +222,7 @@ function chrome(s: State, m: Me, goals: Goal[]): HTMLElement {
           if (fValue.value.trim() && field !== "props.") go({ filters: [...s.filters, { field, value: fValue.value.trim() }] });
         },
       },
-      fField, fProp, fValue, h("button", { type: "submit", class: "btn small" }, "Add filter"),
+      fField, fProp, fValue, values, h("button", { type: "submit", class: "btn small" }, "Add filter"),
     ),
     goals.length
       ? h(
