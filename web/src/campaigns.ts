@@ -57,7 +57,8 @@ export async function renderCampaigns(ctx: Ctx, main: HTMLElement): Promise<void
     h("p", { class: "muted" }, `Each ${s.unit} counts under its first ${s.cby}; “All” is the whole range. Click a value to filter the dashboard to it.`),
     table(`Goal rates by ${s.cby}`, cols, rows, {
       id: "campaigns-table",
-      onRow: (x) => x.value !== "All" && x.value !== "(other)" && x.value !== "(none)" && ctx.go({ page: "overview", filters: [...s.filters.filter((f) => f.field !== s.cby), { field: s.cby, value: x.value }] }),
+      clickable: (x) => !["All", "(other)", "(none)"].includes(x.value),
+      onRow: (x) => ctx.go({ page: "overview", filters: [...s.filters.filter((f) => f.field !== s.cby), { field: s.cby, value: x.value }] }),
       rowLabel: (x) => `Only ${s.cby} ${x.value}`,
     }),
   );

@@ -121,7 +121,8 @@ export async function renderOverview(ctx: Ctx, main: HTMLElement): Promise<void>
           {
             id: `by-${b.by}`,
             // A click filters the whole dashboard to that value.
-            onRow: (x) => x.value !== "(other)" && x.value !== "(none)" && ctx.go({ filters: [...s.filters.filter((f) => f.field !== b.by), { field: b.by, value: x.value }] }),
+            clickable: (x) => x.value !== "(other)" && x.value !== "(none)",
+            onRow: (x) => ctx.go({ filters: [...s.filters.filter((f) => f.field !== b.by), { field: b.by, value: x.value }] }),
             rowLabel: (x) => `Only ${b.label.toLowerCase()} ${x.value}`,
           },
         ),

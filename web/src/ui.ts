@@ -97,7 +97,10 @@ export function toCsv<R>(cols: Column<R>[], rows: R[]): string {
 }
 
 /** A table with a caption and an "Export CSV" button. */
-export function table<R>(title: string, cols: Column<R>[], rows: R[], opts: { file?: string; id?: string; onRow?: (r: R) => void; rowLabel?: (r: R) => string } = {}): HTMLElement {
+export function table<R>(
+  title: string, cols: Column<R>[], rows: R[],
+  opts: { file?: string; id?: string; onRow?: (r: R) => void; rowLabel?: (r: R) => string; clickable?: (r: R) => boolean } = {},
+): HTMLElement {
   const exportCsv = (): void => {
     const blob = new Blob([toCsv(cols, rows)], { type: "text/csv;charset=utf-8" });
     const a = h("a", { href: URL.createObjectURL(blob), download: `${opts.file || title.toLowerCase().replace(/\W+/g, "-")}.csv` });
@@ -113,7 +116,7 @@ export function table<R>(title: string, cols: Column<R>[], rows: R[], opts: { fi
           {},
           cols.map((c, i) => {
             const content = c.cell(r);
-            if (i === 0 && opts.onRow) {
+            if (i === 0 && opts.onRow && (!opts.clickable || opts.clickable(r))) {
               const b = h("button", { type: "button", class: "link", onclick: () => opts.onRow!(r) }, content);
               if (opts.rowLabel) b.setAttribute("aria-label", opts.rowLabel(r));
               return h("th", { scope: "row" }, b);
