@@ -197,10 +197,7 @@ pub(crate) async fn login(
             json!({}),
         );
     }
-    let v = match crate::manage::json_body(&body) {
-        Ok(v) => v,
-        Err(r) => return *r,
-    };
+    let v = try_reply!(crate::manage::json_body(&body));
     let (Some(email), Some(password)) = (v["email"].as_str(), v["password"].as_str()) else {
         return error(
             StatusCode::BAD_REQUEST,

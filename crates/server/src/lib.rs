@@ -19,6 +19,17 @@
 //! Requests are answered `503` with `Retry-After` when too many writes are waiting,
 //! rather than queued without bound.
 
+/// The `Ok` value of a `Result<T, Box<Response>>`, or return the error response from the
+/// handler: the shared early exit of every endpoint.
+macro_rules! try_reply {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(r) => return *r,
+        }
+    };
+}
+
 pub mod enrich;
 mod geoip;
 /// Writes a small MaxMind-format country database mapping IPv4 prefixes
@@ -709,15 +720,9 @@ fn key_site(st: &AppState, key: Option<&str>) -> Result<String, Box<Response>> {
 }
 
 async fn batch_inner(st: &Arc<AppState>, headers: &HeaderMap, body: &Bytes) -> Response {
-    let site = match key_site(st, bearer(headers)) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
+    let site = try_reply!(key_site(st, bearer(headers)));
     let now = now_ms();
-    let records = match parse_batch(body, now, st.limits.max_batch) {
-        Ok(r) => r,
-        Err(resp) => return *resp,
-    };
+    let records = try_reply!(parse_batch(body, now, st.limits.max_batch));
     if let Some((i, r)) = records.iter().enumerate().find(|(_, r)| r.site() != site) {
         return error(
             StatusCode::FORBIDDEN,
@@ -728,9 +733,7 @@ async fn batch_inner(st: &Arc<AppState>, headers: &HeaderMap, body: &Bytes) -> R
             json!({}),
         );
     }
-    if let Err(r) = ingest::check_site_rate(st, &records) {
-        return *r;
-    }
+    try_reply!(ingest::check_site_rate(st, &records));
     match ingest::write_durably(st, records, now).await {
         Ok(n) => {
             st.metrics.batches.fetch_add(1, Relaxed);

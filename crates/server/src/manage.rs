@@ -53,6 +53,14 @@ fn gate(
     Ok(p)
 }
 
+/// The caller, if a superuser; else 403 with `refusal`.
+fn superuser(st: &AppState, m: &Method, h: &HeaderMap, refusal: &str) -> Result<(), Box<Response>> {
+    match principal(st, m, h)? {
+        Principal::User { user, .. } if user.superuser => Ok(()),
+        _ => Err(Box::new(error(StatusCode::FORBIDDEN, refusal, json!({})))),
+    }
+}
+
 fn site_json(s: &cairn_meta::Site, role: Option<&str>) -> Value {
     let mut v = json!({"site": s.domain, "timezone": s.timezone, "identity": s.identity.as_str()});
     if let Some(r) = role {
@@ -63,10 +71,7 @@ fn site_json(s: &cairn_meta::Site, role: Option<&str>) -> Value {
 
 /// `GET /api/v1/sites`.
 pub(crate) async fn sites(State(st): State<Arc<AppState>>, m: Method, h: HeaderMap) -> Response {
-    let p = match principal(&st, &m, &h) {
-        Ok(p) => p,
-        Err(r) => return *r,
-    };
+    let p = try_reply!(principal(&st, &m, &h));
     let meta = lock(&st);
     let all = match meta.sites() {
         Ok(s) => s,
@@ -130,36 +135,13 @@ pub(crate) async fn add_site(
     h: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let p = match principal(&st, &m, &h) {
-        Ok(p) => p,
-        Err(r) => return *r,
-    };
-    let Principal::User { user, .. } = &p else {
-        return error(
-            StatusCode::FORBIDDEN,
-            "only a superuser may add sites",
-            json!({}),
-        );
-    };
-    if !user.superuser {
-        return error(
-            StatusCode::FORBIDDEN,
-            "only a superuser may add sites",
-            json!({}),
-        );
-    }
-    let v = match json_body(&body) {
-        Ok(v) => v,
-        Err(r) => return *r,
-    };
+    try_reply!(superuser(&st, &m, &h, "only a superuser may add sites"));
+    let v = try_reply!(json_body(&body));
     let Some(domain) = v["domain"].as_str() else {
         return unprocessable("domain: is missing");
     };
     let tz = v["timezone"].as_str().unwrap_or("UTC");
-    let identity = match identity_of(&v) {
-        Ok(i) => i,
-        Err(r) => return *r,
-    };
+    let identity = try_reply!(identity_of(&v));
     let mut meta = lock(&st);
     match meta.add_site(domain, tz) {
         Ok((mut site, key)) => {
@@ -190,17 +172,9 @@ pub(crate) async fn patch_site(
     h: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = gate(&st, &m, &h, &site, Need::Admin) {
-        return *r;
-    }
-    let v = match json_body(&body) {
-        Ok(v) => v,
-        Err(r) => return *r,
-    };
-    let identity = match identity_of(&v) {
-        Ok(i) => i,
-        Err(r) => return *r,
-    };
+    try_reply!(gate(&st, &m, &h, &site, Need::Admin));
+    let v = try_reply!(json_body(&body));
+    let identity = try_reply!(identity_of(&v));
     let mut meta = lock(&st);
     if let Some(tz) = v["timezone"].as_str()
         && let Err(e) = meta.set_timezone(&site, tz)
@@ -226,9 +200,7 @@ pub(crate) async fn keys(
     m: Method,
     h: HeaderMap,
 ) -> Response {
-    if let Err(r) = gate(&st, &m, &h, &site, Need::Admin) {
-        return *r;
-    }
+    try_reply!(gate(&st, &m, &h, &site, Need::Admin));
     match lock(&st).keys(&site) {
         Ok(k) => axum::Json(
             k.iter()
@@ -248,13 +220,8 @@ pub(crate) async fn add_key(
     h: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = gate(&st, &m, &h, &site, Need::Admin) {
-        return *r;
-    }
-    let v = match json_body(&body) {
-        Ok(v) => v,
-        Err(r) => return *r,
-    };
+    try_reply!(gate(&st, &m, &h, &site, Need::Admin));
+    let v = try_reply!(json_body(&body));
     let scope = match v["scope"].as_str() {
         Some("read") | None => Scope::Read,
         Some("write") => Scope::Write,
@@ -275,9 +242,7 @@ pub(crate) async fn revoke_key(
     m: Method,
     h: HeaderMap,
 ) -> Response {
-    if let Err(r) = gate(&st, &m, &h, &site, Need::Admin) {
-        return *r;
-    }
+    try_reply!(gate(&st, &m, &h, &site, Need::Admin));
     match lock(&st).revoke_key(&site, &prefix) {
         Ok(true) => StatusCode::NO_CONTENT.into_response(),
         Ok(false) => error(
@@ -324,9 +289,7 @@ pub(crate) async fn list(
     h: HeaderMap,
     kind: Kind,
 ) -> Response {
-    if let Err(r) = gate(&st, &m, &h, &site, Need::Read) {
-        return *r;
-    }
+    try_reply!(gate(&st, &m, &h, &site, Need::Read));
     match stored(&st, &site) {
         Ok(d) => match kind {
             Kind::Goals => axum::Json(d.goals).into_response(),
@@ -364,9 +327,7 @@ pub(crate) async fn put_goal(
     h: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = gate(&st, &m, &h, &site, Need::Admin) {
-        return *r;
-    }
+    try_reply!(gate(&st, &m, &h, &site, Need::Admin));
     let de = &mut serde_json::Deserializer::from_slice(&body);
     let goal: Goal = match serde_path_to_error::deserialize(de) {
         Ok(g) => g,
@@ -381,10 +342,7 @@ pub(crate) async fn put_goal(
             goal.name
         ));
     }
-    let mut d = match stored(&st, &site) {
-        Ok(d) => d,
-        Err(r) => return *r,
-    };
+    let mut d = try_reply!(stored(&st, &site));
     let created = match d.goals.iter_mut().find(|g| g.name == name) {
         Some(g) => {
             *g = goal.clone();
@@ -395,9 +353,7 @@ pub(crate) async fn put_goal(
             true
         }
     };
-    if let Err(r) = save(&st, &site, &d) {
-        return *r;
-    }
+    try_reply!(save(&st, &site, &d));
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -414,9 +370,7 @@ pub(crate) async fn put_funnel(
     h: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = gate(&st, &m, &h, &site, Need::Admin) {
-        return *r;
-    }
+    try_reply!(gate(&st, &m, &h, &site, Need::Admin));
     let de = &mut serde_json::Deserializer::from_slice(&body);
     let f: FunnelSpec = match serde_path_to_error::deserialize(de) {
         Ok(f) => f,
@@ -425,14 +379,9 @@ pub(crate) async fn put_funnel(
     if let Err(e) = f.validate("funnel") {
         return unprocessable(e);
     }
-    let mut d = match stored(&st, &site) {
-        Ok(d) => d,
-        Err(r) => return *r,
-    };
+    let mut d = try_reply!(stored(&st, &site));
     let created = d.funnels.insert(name, f.clone()).is_none();
-    if let Err(r) = save(&st, &site, &d) {
-        return *r;
-    }
+    try_reply!(save(&st, &site, &d));
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -450,13 +399,8 @@ pub(crate) async fn delete(
     h: HeaderMap,
     kind: Kind,
 ) -> Response {
-    if let Err(r) = gate(&st, &m, &h, &site, Need::Admin) {
-        return *r;
-    }
-    let mut d = match stored(&st, &site) {
-        Ok(d) => d,
-        Err(r) => return *r,
-    };
+    try_reply!(gate(&st, &m, &h, &site, Need::Admin));
+    let mut d = try_reply!(stored(&st, &site));
     let found = match kind {
         Kind::Goals => {
             let n = d.goals.len();
@@ -501,10 +445,7 @@ pub(crate) async fn delete_funnel(
 /// `GET /api/v1/users`: superusers see every user and their roles; a site admin sees
 /// the users with a role on the sites they administer.
 pub(crate) async fn users(State(st): State<Arc<AppState>>, m: Method, h: HeaderMap) -> Response {
-    let Principal::User { user, .. } = (match principal(&st, &m, &h) {
-        Ok(p) => p,
-        Err(r) => return *r,
-    }) else {
+    let Principal::User { user, .. } = (try_reply!(principal(&st, &m, &h))) else {
         return error(StatusCode::FORBIDDEN, "log in to see users", json!({}));
     };
     let meta = lock(&st);
@@ -546,21 +487,8 @@ pub(crate) async fn add_user(
     h: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match principal(&st, &m, &h) {
-        Ok(Principal::User { user, .. }) if user.superuser => {}
-        Ok(_) => {
-            return error(
-                StatusCode::FORBIDDEN,
-                "only a superuser may add users",
-                json!({}),
-            );
-        }
-        Err(r) => return *r,
-    }
-    let v = match json_body(&body) {
-        Ok(v) => v,
-        Err(r) => return *r,
-    };
+    try_reply!(superuser(&st, &m, &h, "only a superuser may add users"));
+    let v = try_reply!(json_body(&body));
     let (Some(email), Some(password)) = (v["email"].as_str(), v["password"].as_str()) else {
         return unprocessable("send {\"email\": …, \"password\": …}");
     };
@@ -588,13 +516,8 @@ pub(crate) async fn grant(
     h: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = gate(&st, &m, &h, &site, Need::Admin) {
-        return *r;
-    }
-    let v = match json_body(&body) {
-        Ok(v) => v,
-        Err(r) => return *r,
-    };
+    try_reply!(gate(&st, &m, &h, &site, Need::Admin));
+    let v = try_reply!(json_body(&body));
     let role = match &v["role"] {
         Value::Null => None,
         Value::String(s) => match cairn_meta::Role::parse(s) {

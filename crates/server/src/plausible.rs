@@ -38,22 +38,14 @@ pub(crate) async fn event(
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
     let t0 = std::time::Instant::now();
-    let body = match tracker::open_body(&st, "/api/event", t0, body) {
-        Ok(b) => b,
-        Err(r) => return *r,
-    };
+    let body = try_reply!(tracker::open_body(&st, "/api/event", t0, body));
     let resp = event_inner(&st, &client, &body).await;
     crate::finish(&st, "/api/event", body.len(), t0, resp)
 }
 
 async fn event_inner(st: &Arc<AppState>, client: &Client, body: &[u8]) -> Response {
-    if let Err(r) = ingest::check_ip_rate(st, client) {
-        return *r;
-    }
-    let v = match ingest::parse_json(body) {
-        Ok(v) => v,
-        Err(r) => return *r,
-    };
+    try_reply!(ingest::check_ip_rate(st, client));
+    let v = try_reply!(ingest::parse_json(body));
     let now = crate::now_ms();
     let events = match events(&v, now) {
         Ok(e) => e,

@@ -48,10 +48,7 @@ async fn query_inner(
     body: &[u8],
 ) -> Response {
     use std::sync::atomic::Ordering::Relaxed;
-    let p = match crate::auth::principal(st, method, headers) {
-        Ok(p) => p,
-        Err(r) => return *r,
-    };
+    let p = try_reply!(crate::auth::principal(st, method, headers));
     let Ok(text) = std::str::from_utf8(body) else {
         return error(StatusCode::BAD_REQUEST, "the body is not UTF-8", json!({}));
     };
@@ -66,14 +63,9 @@ async fn query_inner(
         }
     };
     let mut q = q;
-    if let Err(r) = crate::auth::allow(st, &p, &q.site, crate::auth::Need::Read) {
-        return *r;
-    }
+    try_reply!(crate::auth::allow(st, &p, &q.site, crate::auth::Need::Read));
     // The site's stored goals and funnels, where the spec does not define its own.
-    let mut stored = match crate::manage::stored(st, &q.site) {
-        Ok(d) => d,
-        Err(r) => return *r,
-    };
+    let mut stored = try_reply!(crate::manage::stored(st, &q.site));
     stored
         .goals
         .retain(|g| !q.goals.iter().any(|x| x.name == g.name));

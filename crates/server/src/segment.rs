@@ -107,10 +107,7 @@ async fn inner(
     body: &[u8],
     kind: Option<&'static str>,
 ) -> Response {
-    let v = match ingest::parse_json(body) {
-        Ok(v) => v,
-        Err(r) => return *r,
-    };
+    let v = try_reply!(ingest::parse_json(body));
     let Value::Object(top) = &v else {
         return error(
             StatusCode::BAD_REQUEST,
@@ -123,10 +120,7 @@ async fn inner(
             .and_then(Value::as_str)
             .map(str::to_string)
     });
-    let site = match crate::key_site(st, key.as_deref()) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
+    let site = try_reply!(crate::key_site(st, key.as_deref()));
     let now = crate::now_ms();
     let messages: Vec<(String, &Map<String, Value>, &'static str)> = match kind {
         Some(k) => vec![(String::new(), top, k)],
@@ -273,9 +267,7 @@ async fn inner(
         )
         .into_response();
     }
-    if let Err(r) = ingest::check_site_rate(st, &records) {
-        return *r;
-    }
+    try_reply!(ingest::check_site_rate(st, &records));
     match ingest::write_durably(st, records, now).await {
         Ok(n) => axum::Json(
             json!({ "success": true, "accepted": n, "ignored": ignored, "warnings": warnings }),

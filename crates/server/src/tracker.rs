@@ -100,22 +100,14 @@ pub(crate) async fn event(
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
     let t0 = std::time::Instant::now();
-    let body = match open_body(&st, "/api/v1/event", t0, body) {
-        Ok(b) => b,
-        Err(r) => return *r,
-    };
+    let body = try_reply!(open_body(&st, "/api/v1/event", t0, body));
     let resp = event_inner(&st, &client, &body).await;
     crate::finish(&st, "/api/v1/event", body.len(), t0, resp)
 }
 
 async fn event_inner(st: &Arc<AppState>, client: &Client, body: &[u8]) -> Response {
-    if let Err(r) = ingest::check_ip_rate(st, client) {
-        return *r;
-    }
-    let v = match ingest::parse_json(body) {
-        Ok(v) => v,
-        Err(r) => return *r,
-    };
+    try_reply!(ingest::check_ip_rate(st, client));
+    let v = try_reply!(ingest::parse_json(body));
     let items: Vec<&Value> = match &v {
         Value::Array(a) => {
             if a.len() > MAX_EVENTS {
@@ -203,9 +195,7 @@ pub(crate) async fn ingest_page_events(
     if !errors.is_empty() {
         return ingest::invalid(errors);
     }
-    if let Err(r) = ingest::check_site_rate(st, &records) {
-        return *r;
-    }
+    try_reply!(ingest::check_site_rate(st, &records));
     match ingest::write_durably(st, records, now).await {
         Ok(n) => (StatusCode::ACCEPTED, axum::Json(json!({ "accepted": n }))).into_response(),
         Err(r) => *r,
