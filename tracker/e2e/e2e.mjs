@@ -9,29 +9,16 @@
 // events expected. Needs /usr/bin/chromium and tracker/node_modules (scripts/setup-browser).
 // Exits non-zero on the first failure; CAIRN_E2E_KEEP=1 keeps the data directory.
 import assert from "node:assert/strict";
-import { execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import http from "node:http";
-import { tmpdir } from "node:os";
-import { dirname, extname, join, resolve } from "node:path";
+import { dirname, extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { harness, sleep } from "../../e2e/harness.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const SITE_DIR = join(HERE, "site");
-const CHROMIUM = process.env.CAIRN_CHROMIUM || "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--headless=new",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-
 /** What the visitor types into forms: none of it may reach the server. */
 const SECRETS = {
   fullname: "Alice Secret-Name",
@@ -44,60 +31,17 @@ const SECRETS = {
   dnt: "dnt-typed-value",
 };
 
-const log = (...a) => console.log("[e2e]", ...a);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------------------------
 // Processes: the cairn binary and the test pages' server.
 
-const bin = process.argv[2] && resolve(process.argv[2]);
-if (!bin) {
-  console.error("usage: node tracker/e2e/e2e.mjs PATH/TO/cairn");
-  process.exit(2);
-}
-const data = mkdtempSync(join(tmpdir(), "cairn-e2e-"));
-const cleanups = [];
+const test = harness("e2e", "tracker/e2e/e2e.mjs");
+const { serve, log, data, cleanups } = test;
+const cairn = (...args) => test.cairn(args);
 
-function cairn(...args) {
-  try {
-    return execFileSync(bin, [...args, "--data", data], {
-      encoding: "utf8",
-      maxBuffer: 64 << 20,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-  } catch (e) {
-    throw new Error(`cairn ${args.join(" ")} failed: ${e.stderr || e.message}`);
-  }
-}
-
-/** Starts `cairn serve` on a free port; resolves to its origin once /healthz answers. */
+/** Starts `cairn serve`; with its /metrics counters and a clean stop. */
 async function startCairn() {
-  const proc = spawn(bin, ["serve", "--listen", "127.0.0.1:0", "--data", data], {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, CAIRN_LOG: process.env.CAIRN_LOG || "warn" },
-  });
-  let out = "";
-  let err = "";
-  proc.stdout.on("data", (c) => (out += c));
-  proc.stderr.on("data", (c) => (err += c));
-  const exited = new Promise((r) => proc.on("exit", (code, sig) => r({ code, sig })));
-  cleanups.push(() => proc.exitCode == null && proc.kill("SIGKILL"));
-  let origin;
-  for (let i = 0; i < 300 && !origin; i++) {
-    const m = /listening on (http:\/\/[\d.]+:\d+)/.exec(out);
-    if (m) origin = m[1];
-    else if (proc.exitCode != null) throw new Error(`cairn serve exited: ${err}${out}`);
-    else await sleep(50);
-  }
-  if (!origin) throw new Error(`cairn serve printed no address:\n${out}\n${err}`);
-  for (let i = 0; ; i++) {
-    try {
-      const r = await fetch(origin + "/healthz");
-      if (r.status === 200) break;
-    } catch {}
-    if (i > 200) throw new Error("cairn serve: /healthz never answered 200");
-    await sleep(50);
-  }
+  const { proc, origin, exited, out, err } = await serve();
   const metric = (text, name) =>
     [...text.matchAll(new RegExp(`^${name}(\\{[^}]*\\})? (\\d+)$`, "gm"))].reduce((n, m) => n + +m[2], 0);
   const counters = async () => {
@@ -110,7 +54,7 @@ async function startCairn() {
   };
   return {
     origin,
-    logs: () => out + err,
+    logs: () => out() + err(),
     /**
      * Waits until the server has stored exactly `n` records in all (its /metrics), and
      * checks that none was refused or ignored and that no more arrive.
@@ -119,7 +63,7 @@ async function startCairn() {
       let c;
       for (let i = 0; ; i++) {
         c = await counters();
-        assert.equal(c.rejected, 0, `the server refused a request (${what}):\n${err}`);
+        assert.equal(c.rejected, 0, `the server refused a request (${what}):\n${err()}`);
         assert.equal(c.ignored, 0, `the server ignored events, e.g. as a bot (${what})`);
         if (c.stored >= n) break;
         if (i > 400) assert.fail(`${what}: the server stored ${c.stored} records, ${n} expected`);
@@ -136,7 +80,7 @@ async function startCairn() {
         exited,
         sleep(20000).then(() => ({ code: "timeout" })),
       ]);
-      assert.equal(code, 0, `cairn serve did not exit cleanly on SIGTERM (code ${code}, signal ${sig}):\n${err}`);
+      assert.equal(code, 0, `cairn serve did not exit cleanly on SIGTERM (code ${code}, signal ${sig}):\n${err()}`);
     },
   };
 }
@@ -292,13 +236,7 @@ async function main() {
   assert.match(js.headers.get("content-type") || "", /javascript/);
   assert.equal(await js.text(), readFileSync(join(HERE, "..", "dist", "cairn.js"), "utf8"), "the server embeds tracker/dist/cairn.js");
 
-  // A regular desktop Chrome user agent: "HeadlessChrome" would be taken for a bot. Set
-  // for the whole browser (a context's override is not applied to the beacons a page
-  // sends while it unloads, which would make them another visitor).
-  const major = /(\d+)\./.exec(execFileSync(CHROMIUM, ["--version"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }))[1];
-  const userAgent = `Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/${major}.0.0.0 Safari/537.36`;
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: [...CHROMIUM_ARGS, `--user-agent=${userAgent}`] });
-  cleanups.push(() => browser.close().catch(() => {}));
+  const browser = await test.launch(chromium);
   const newContext = async (extra = {}) => {
     const c = await browser.newContext({ viewport: { width: 1280, height: 720 }, locale: "en-GB", ...extra });
     const t = new Traffic();
@@ -679,18 +617,4 @@ function fnv1a(s) {
   return h;
 }
 
-let code = 0;
-try {
-  await main();
-} catch (e) {
-  code = 1;
-  console.error("[e2e] FAILED:", e && e.stack ? e.stack : e);
-}
-for (const c of cleanups.reverse()) {
-  try {
-    await c();
-  } catch {}
-}
-if (!process.env.CAIRN_E2E_KEEP) rmSync(data, { recursive: true, force: true });
-else console.error("[e2e] data kept in", data);
-process.exit(code);
+await test.run(main);

@@ -3,154 +3,50 @@
 //   node web/e2e/e2e.mjs target/debug/cairn
 //
 // Fills a fresh data directory with `cairn demo --no-serve` (20,000 events over 7 days, or
-// $CAIRN_E2E_EVENTS), registers
-// the demo's sites, adds a superuser, runs `cairn serve` on a free loopback port and
-// drives the dashboard with Playwright: login (a wrong password first), the overview's
-// figures against `POST /api/v1/query` for the same spec, the first load's time, a goal
-// created through the UI (and a refused one), a 3-step funnel built in the UI against the
-// API, a shared URL reloaded, CSV export, both themes and a phone's width. Screenshots go
-// to $CAIRN_SCREENSHOTS (default web/e2e/screenshots/). Needs /usr/bin/chromium and
-// web/node_modules. Exits non-zero on the first failure; CAIRN_E2E_KEEP=1 keeps the data.
-//
-// CAIRN_WEB_PROXY=1 serves web/dist/ from a local proxy in front of the server (for a
-// server built without the dashboard's routes); by default the server must serve it.
+// $CAIRN_E2E_EVENTS), registers the demo's sites, adds a superuser, runs `cairn serve` on
+// a free loopback port and drives the dashboard with Playwright: login (a wrong password
+// first), every page's numbers against `POST /api/v1/query` for the same spec, the first
+// load's time, a goal created through the UI (and a refused one), funnels built in the UI,
+// a shared URL reloaded, an event seen arriving, CSV export, both themes and a phone's
+// width. Screenshots go to $CAIRN_SCREENSHOTS (default web/e2e/screenshots/). Needs
+// /usr/bin/chromium and web/node_modules. Exits non-zero on the first failure;
+// CAIRN_E2E_KEEP=1 keeps the data. The shared parts: e2e/harness.mjs.
 import assert from "node:assert/strict";
-import { execFileSync, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import http from "node:http";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { harness, sleep } from "../../e2e/harness.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const DIST = join(HERE, "..", "dist");
 const SHOTS = resolve(process.env.CAIRN_SCREENSHOTS || join(HERE, "screenshots"));
-const CHROMIUM = process.env.CAIRN_CHROMIUM || "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--headless=new",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 const EMAIL = "admin@example.com";
 const PASSWORD = "a long e2e passphrase";
 const SITE = "shop.example";
 const FIRST_LOAD_MS = 1000;
 
-const log = (...a) => console.log("[web-e2e]", ...a);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-const bin = process.argv[2] && resolve(process.argv[2]);
-if (!bin) {
-  console.error("usage: node web/e2e/e2e.mjs PATH/TO/cairn");
-  process.exit(2);
-}
-const data = mkdtempSync(join(tmpdir(), "cairn-web-e2e-"));
-const cleanups = [];
-
-function cairn(args, env = {}) {
-  try {
-    return execFileSync(bin, ["--data", data, ...args], {
-      encoding: "utf8",
-      maxBuffer: 64 << 20,
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, ...env },
-    });
-  } catch (e) {
-    throw new Error(`cairn ${args.join(" ")} failed: ${e.stderr || e.message}`);
-  }
-}
-
-/** Starts `cairn serve` on a free port; resolves to its origin once /healthz answers. */
-async function startCairn() {
-  const proc = spawn(bin, ["--data", data, "serve", "--listen", "127.0.0.1:0"], {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, CAIRN_LOG: process.env.CAIRN_LOG || "warn" },
-  });
-  let out = "";
-  let err = "";
-  proc.stdout.on("data", (c) => (out += c));
-  proc.stderr.on("data", (c) => (err += c));
-  const exited = new Promise((r) => proc.on("exit", (code, sig) => r({ code, sig })));
-  cleanups.push(async () => {
-    if (proc.exitCode != null) return;
-    proc.kill("SIGTERM");
-    const r = await Promise.race([exited, sleep(20000).then(() => null)]);
-    if (!r) proc.kill("SIGKILL");
-  });
-  let origin;
-  for (let i = 0; i < 300 && !origin; i++) {
-    const m = /listening on (http:\/\/[\d.]+:\d+)/.exec(out);
-    if (m) origin = m[1];
-    else if (proc.exitCode != null) throw new Error(`cairn serve exited: ${err}${out}`);
-    else await sleep(50);
-  }
-  if (!origin) throw new Error(`cairn serve printed no address:\n${out}\n${err}`);
-  for (let i = 0; ; i++) {
-    try {
-      if ((await fetch(origin + "/healthz")).status === 200) break;
-    } catch {}
-    if (i > 200) throw new Error("cairn serve: /healthz never answered 200");
-    await sleep(50);
-  }
-  return origin;
-}
-
-/** A same-origin proxy serving web/dist/ and passing everything else to the server. */
-function startProxy(upstream) {
-  const files = { "/": ["index.html", "text/html; charset=utf-8"], "/app.js": ["app.js", "text/javascript"], "/app.css": ["app.css", "text/css"] };
-  const up = new URL(upstream);
-  const srv = http.createServer((req, res) => {
-    const path = new URL(req.url, "http://x").pathname;
-    if (req.method === "GET" && files[path]) {
-      res.writeHead(200, { "Content-Type": files[path][1], "Cache-Control": "no-store" });
-      return res.end(readFileSync(join(DIST, files[path][0])));
-    }
-    const p = http.request({ host: up.hostname, port: up.port, path: req.url, method: req.method, headers: { ...req.headers, host: up.host } }, (r) => {
-      res.writeHead(r.statusCode, r.headers);
-      r.pipe(res);
-    });
-    p.on("error", (e) => res.writeHead(502).end(String(e)));
-    req.pipe(p);
-  });
-  cleanups.push(() => new Promise((r) => srv.close(r)));
-  return new Promise((r) => srv.listen(0, "127.0.0.1", () => r(`http://127.0.0.1:${srv.address().port}`)));
-}
+const test = harness("web-e2e", "web/e2e/e2e.mjs");
+const { cairn, log, data } = test;
 
 async function main() {
   log("data directory:", data);
   cairn(["demo", "--no-serve", "--events", process.env.CAIRN_E2E_EVENTS || "20000", "--days", "7"]);
   for (const s of ["shop.example", "saas.example", "news.example"]) cairn(["site", "add", s]);
   cairn(["user", "add", EMAIL, "--superuser"], { CAIRN_PASSWORD: PASSWORD });
-  const server = await startCairn();
-  log("cairn serve at", server);
+  const { origin } = await test.serve();
+  log("cairn serve at", origin);
 
   // The server serves the committed build at /, /app.js and /app.css.
-  let origin = server;
-  const index = await fetch(server + "/");
-  if (index.status !== 200) {
-    if (!process.env.CAIRN_WEB_PROXY) assert.fail(`GET / answered ${index.status}: the server does not serve the dashboard (CAIRN_WEB_PROXY=1 serves web/dist/ from a proxy)`);
-    origin = await startProxy(server);
-    log("the server has no dashboard routes: serving web/dist/ from a proxy at", origin);
-  } else {
-    for (const [path, file, type] of [["/", "index.html", /text\/html/], ["/app.js", "app.js", /javascript/], ["/app.css", "app.css", /text\/css/]]) {
-      const r = await fetch(server + path);
-      assert.equal(r.status, 200, `GET ${path}`);
-      assert.match(r.headers.get("content-type") || "", type, `GET ${path}: content type`);
-      assert.equal(await r.text(), readFileSync(join(DIST, file), "utf8"), `the server embeds web/dist/${file}`);
-    }
+  for (const [path, file, type] of [["/", "index.html", /text\/html/], ["/app.js", "app.js", /javascript/], ["/app.css", "app.css", /text\/css/]]) {
+    const r = await fetch(origin + path);
+    assert.equal(r.status, 200, `GET ${path}`);
+    assert.match(r.headers.get("content-type") || "", type, `GET ${path}: content type`);
+    assert.equal(await r.text(), readFileSync(join(DIST, file), "utf8"), `the server embeds web/dist/${file}`);
   }
 
   mkdirSync(SHOTS, { recursive: true });
-  const major = /(\d+)\./.exec(execFileSync(CHROMIUM, ["--version"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }))[1];
-  const userAgent = `Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/${major}.0.0.0 Safari/537.36`;
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: [...CHROMIUM_ARGS, `--user-agent=${userAgent}`] });
-  cleanups.push(() => browser.close().catch(() => {}));
+  const browser = await test.launch(chromium);
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: "en-US", colorScheme: "light", acceptDownloads: true });
   const problems = [];
   const watch = (page) => {
@@ -499,18 +395,4 @@ async function main() {
   log("passed");
 }
 
-let code = 0;
-try {
-  await main();
-} catch (e) {
-  code = 1;
-  console.error("[web-e2e] FAILED:", e && e.stack ? e.stack : e);
-}
-for (const c of cleanups.reverse()) {
-  try {
-    await c();
-  } catch {}
-}
-if (!process.env.CAIRN_E2E_KEEP) rmSync(data, { recursive: true, force: true });
-else console.error("[web-e2e] data kept in", data);
-process.exit(code);
+await test.run(main);
