@@ -1,13 +1,14 @@
 //! Dashboard users and keys: login, sessions, CSRF, roles per site, management of sites,
 //! keys, goals and funnels, and that a site's data is visible only to those granted it.
 
+mod common;
+
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use cairn_meta::{Meta, Role, Scope};
+use cairn_meta::{Role, Scope};
 use cairn_server::{AppState, Limits, router};
-use cairn_store::{Options, Store};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -22,17 +23,7 @@ struct Env {
 
 fn env() -> Env {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(
-        Store::open(
-            dir.path(),
-            Options {
-                background: false,
-                ..Options::default()
-            },
-        )
-        .unwrap(),
-    );
-    let mut meta = Meta::open(dir.path()).unwrap();
+    let (store, mut meta) = common::open(dir.path());
     meta.add_site("shop.example", "UTC").unwrap();
     meta.add_site("other.example", "UTC").unwrap();
     let read_key = meta.add_key("shop.example", Scope::Read).unwrap();

@@ -1,13 +1,15 @@
 //! The ingestion API through the router (no network): authentication, validation,
 //! limits, and that acknowledged records are in the store.
 
+mod common;
+
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use cairn_meta::{Meta, Scope};
+use cairn_meta::Scope;
 use cairn_server::{AppState, Limits, router};
-use cairn_store::{Options, Store};
+use cairn_store::Store;
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
@@ -22,17 +24,7 @@ struct Env {
 
 fn env(limits: Limits) -> Env {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(
-        Store::open(
-            dir.path(),
-            Options {
-                background: false,
-                ..Options::default()
-            },
-        )
-        .unwrap(),
-    );
-    let mut meta = Meta::open(dir.path()).unwrap();
+    let (store, mut meta) = common::open(dir.path());
     let (_, key) = meta.add_site("shop.example", "UTC").unwrap();
     let read_key = meta.add_key("shop.example", Scope::Read).unwrap();
     meta.add_site("other.example", "UTC").unwrap();

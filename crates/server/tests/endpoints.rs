@@ -1,6 +1,8 @@
 //! The browser tracker's endpoint, Plausible's and Segment's APIs through the router:
 //! what each stores (enrichment, visitor ids, links), CORS, rate limits and refusals.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -8,10 +10,10 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode, header};
 use base64::Engine;
-use cairn_meta::{Identity, Meta};
+use cairn_meta::Identity;
 use cairn_model::{Dim, Event, PropValue};
 use cairn_server::{AppState, Limits, Settings, router};
-use cairn_store::{Options, Store};
+use cairn_store::Store;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -38,17 +40,7 @@ fn env_with(limits: Limits) -> Env {
 /// first-party); `settings` may put files in the directory.
 fn env_settings(settings: impl FnOnce(&std::path::Path) -> Settings) -> Env {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(
-        Store::open(
-            dir.path(),
-            Options {
-                background: false,
-                ..Options::default()
-            },
-        )
-        .unwrap(),
-    );
-    let mut meta = Meta::open(dir.path()).unwrap();
+    let (store, mut meta) = common::open(dir.path());
     let (_, key) = meta.add_site("shop.example", "UTC").unwrap();
     meta.add_site("fp.example", "UTC").unwrap();
     meta.set_identity("fp.example", Identity::FirstParty)

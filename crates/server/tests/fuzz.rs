@@ -1,13 +1,14 @@
 //! Random bodies never panic the server and never store part of a batch: the answer is
 //! 200 with every record stored, or an error with nothing stored.
 
+mod common;
+
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use cairn_meta::Meta;
 use cairn_server::{AppState, Limits, router};
-use cairn_store::{Options, Store};
+use cairn_store::Store;
 use proptest::prelude::*;
 use tower::ServiceExt;
 
@@ -87,8 +88,7 @@ proptest! {
     #[test]
     fn random_bodies_store_all_or_nothing(bodies in proptest::collection::vec(body(), 1..4)) {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(dir.path(), Options { background: false, ..Options::default() }).unwrap());
-        let mut meta = Meta::open(dir.path()).unwrap();
+        let (store, mut meta) = common::open(dir.path());
         let (_, key) = meta.add_site("shop.example", "UTC").unwrap();
         let state = AppState::new(Arc::clone(&store), meta, Limits { max_body: 4096, max_batch: 4, max_inflight_writes: 4, ..Limits::default() });
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -185,8 +185,7 @@ proptest! {
     fn browser_and_compat_parsers_never_panic_nor_store_part(reqs in proptest::collection::vec(browser_body(), 1..5)) {
         use axum::extract::ConnectInfo;
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(dir.path(), Options { background: false, ..Options::default() }).unwrap());
-        let mut meta = Meta::open(dir.path()).unwrap();
+        let (store, mut meta) = common::open(dir.path());
         let (_, key) = meta.add_site("shop.example", "UTC").unwrap();
         meta.add_site("other.example", "UTC").unwrap();
         let state = AppState::new(Arc::clone(&store), meta, Limits { max_body: 4096, max_batch: 4, ..Limits::default() });

@@ -1,14 +1,14 @@
 //! The OpenAPI document lists exactly the routes the router serves, and every schema
 //! reference in it resolves.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use cairn_meta::Meta;
 use cairn_server::{AppState, Limits, openapi, router};
-use cairn_store::{Options, Store};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
@@ -72,17 +72,7 @@ async fn the_document_lists_exactly_the_served_routes() {
     assert_eq!(served, documented);
     // …and every documented method is served (not the router's own 404 or 405).
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(
-        Store::open(
-            dir.path(),
-            Options {
-                background: false,
-                ..Options::default()
-            },
-        )
-        .unwrap(),
-    );
-    let mut meta = Meta::open(dir.path()).unwrap();
+    let (store, mut meta) = common::open(dir.path());
     meta.add_site("shop.example", "UTC").unwrap();
     let state = AppState::new(store, meta, Limits::default());
     for r in openapi::ROUTES {
