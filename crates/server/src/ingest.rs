@@ -655,15 +655,20 @@ pub(crate) fn invalid(errors: Vec<Value>) -> Response {
     )
 }
 
-/// A `400` for a body that is not UTF-8 JSON.
-pub(crate) fn parse_json(body: &[u8]) -> Result<Value, Box<Response>> {
-    let text = std::str::from_utf8(body).map_err(|e| {
+/// The body as text, or a `400` naming the first byte that is not UTF-8.
+pub(crate) fn utf8(body: &[u8]) -> Result<&str, Box<Response>> {
+    std::str::from_utf8(body).map_err(|e| {
         boxed(
             StatusCode::BAD_REQUEST,
             format!("the body is not UTF-8 (at byte {})", e.valid_up_to()),
             json!({}),
         )
-    })?;
+    })
+}
+
+/// A `400` for a body that is not UTF-8 JSON.
+pub(crate) fn parse_json(body: &[u8]) -> Result<Value, Box<Response>> {
+    let text = utf8(body)?;
     if text.trim().is_empty() {
         return Err(boxed(
             StatusCode::BAD_REQUEST,

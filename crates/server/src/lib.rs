@@ -559,13 +559,7 @@ fn now_ms() -> i64 {
 /// Parses a batch body: a JSON array of records, or NDJSON (one record per line).
 /// Returns the records, or the errors as (index, field, reason).
 fn parse_batch(body: &[u8], now: i64, max: usize) -> Result<Vec<Record>, Box<Response>> {
-    let text = std::str::from_utf8(body).map_err(|e| {
-        boxed(
-            StatusCode::BAD_REQUEST,
-            format!("the body is not UTF-8 (at byte {})", e.valid_up_to()),
-            json!({}),
-        )
-    })?;
+    let text = ingest::utf8(body)?;
     let trimmed = text.trim_start();
     let mut records = Vec::new();
     let mut errors = Vec::new();

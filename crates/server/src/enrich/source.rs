@@ -312,7 +312,7 @@ pub fn classify_source(
 /// The source a referrer names, or `None` when it is absent, unusable or the site
 /// itself.
 fn referrer_source(referrer: &str, site_host: &str) -> Option<Source> {
-    let r = cap(referrer.trim(), MAX_REFERRER_BYTES);
+    let r = crate::ingest::truncate(referrer.trim(), MAX_REFERRER_BYTES);
     if let Some(rest) =
         strip_prefix_ci(r, "android-app://").or_else(|| strip_prefix_ci(r, "ios-app://"))
     {
@@ -463,17 +463,6 @@ fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     let head = s.as_bytes().get(..prefix.len())?;
     head.eq_ignore_ascii_case(prefix.as_bytes())
         .then(|| &s[prefix.len()..])
-}
-
-fn cap(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 #[cfg(test)]
