@@ -79,6 +79,7 @@ mod tests {
             max_ts: 0,
             bytes: 0,
             sites: vec![],
+            footer_crc: 0,
         }
     }
 

@@ -24,6 +24,10 @@ pub enum StoreError {
         /// What is wrong, where.
         detail: String,
     },
+    /// The data directory is damaged: the store does not open until each problem is
+    /// mended (restore the file from a snapshot, or `Store::repair`).
+    #[error("{}", damaged_text(.0))]
+    Damaged(Vec<crate::recovery::Problem>),
     /// A file was written by an unknown format version.
     #[error("{path} has format version {found}; this build reads version {supported}")]
     Incompatible {
@@ -72,4 +76,12 @@ pub(crate) fn corrupted(path: impl Into<PathBuf>, detail: impl Into<String>) -> 
         path: path.into(),
         detail: detail.into(),
     }
+}
+
+fn damaged_text(problems: &[crate::recovery::Problem]) -> String {
+    let mut t = format!("the store is damaged ({} problem(s)):", problems.len());
+    for p in problems {
+        t.push_str(&format!("\n  {}: {}", p.path.display(), p.detail));
+    }
+    t
 }

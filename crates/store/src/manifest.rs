@@ -1,6 +1,8 @@
-//! The manifest lists the live segments and the first log file still needed. It is
-//! replaced atomically (temporary file, fsync, rename, directory fsync) on every change;
-//! files it does not list are leftovers of an interrupted change and are deleted on open.
+//! The manifest lists the live segments (each with what identifies its file: partition,
+//! rows, size, footer checksum), the first log file still needed, and the files the last
+//! change retired. It is replaced atomically (temporary file, fsync, rename, directory
+//! fsync) on every change. Recovery deletes only files it can prove are leftovers (see
+//! `recovery.rs`); any other file the manifest does not list stops the store from opening.
 
 use std::fs;
 use std::path::Path;
@@ -11,7 +13,7 @@ use crate::error::{IoContext, Result, StoreError, corrupted};
 use crate::fsutil::write_atomic;
 
 pub(crate) const FILE: &str = "MANIFEST";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 /// Metadata of one live segment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,6 +32,8 @@ pub struct SegmentMeta {
     pub bytes: u64,
     /// Sites with events in it.
     pub sites: Vec<String>,
+    /// The crc32c of its footer (which holds every chunk's checksum): the file's identity.
+    pub footer_crc: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,6 +46,10 @@ pub(crate) struct Manifest {
     pub drop_before: i64,
     pub identities: Option<String>,
     pub segments: Vec<SegmentMeta>,
+    /// Files (relative to the data directory) that a committed change removed and that
+    /// may still exist: recovery deletes them.
+    #[serde(default)]
+    pub retired: Vec<String>,
 }
 
 impl Manifest {
@@ -53,6 +61,7 @@ impl Manifest {
             drop_before: i64::MIN,
             identities: None,
             segments: Vec::new(),
+            retired: Vec::new(),
         }
     }
 

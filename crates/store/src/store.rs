@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File};
-use std::io::Write;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
@@ -14,14 +14,15 @@ use cairn_model::{Dim, Event, Record};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::compaction::CompactionPolicy;
-use crate::error::{IoContext, Result, StoreError};
+use crate::error::{IoContext, Result, StoreError, corrupted};
 use crate::fsutil::sync_dir;
 use crate::identity::Identities;
-use crate::manifest::{Manifest, SegmentMeta};
+use crate::manifest::{self, Manifest, SegmentMeta};
 use crate::memtable::Memtable;
+use crate::recovery::{self, Found};
 use crate::segment::reader::SegmentReader;
 use crate::segment::writer::{SegmentWriter, Written};
-use crate::wal::{self, Entry, Erasure, TornTail};
+use crate::wal::{self, Entry, Erasure, LogWriter, TornTail};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -105,11 +106,13 @@ pub struct Stats {
     pub sites: BTreeMap<String, u64>,
 }
 
-struct WalState {
-    file: Arc<File>,
-    number: u64,
-    pending: Vec<u8>,
-    seq: u64,
+/// Frames waiting for the next group commit, and what they make visible once durable.
+#[derive(Default)]
+struct Pending {
+    buf: Vec<u8>,
+    entries: Vec<Entry>,
+    /// Counts every queued frame: a caller waits until `synced` reaches its ticket.
+    ticket: u64,
 }
 
 pub(crate) struct State {
@@ -124,8 +127,9 @@ pub(crate) struct Inner {
     dir: PathBuf,
     opts: Options,
     _lock: File,
-    wal: Mutex<WalState>,
-    sync: Mutex<()>,
+    wal: Mutex<Pending>,
+    /// The log file; whoever holds it writes the pending frames for everyone (group commit).
+    log: Mutex<LogWriter>,
     synced: AtomicU64,
     pub(crate) state: RwLock<State>,
     maint: Mutex<()>,
@@ -145,154 +149,161 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn seg_path(dir: &Path, id: u64) -> PathBuf {
-    dir.join("segments").join(format!("{id:016}.seg"))
+use recovery::seg_path;
+
+/// Takes the data directory's lock, waiting a little for a process that is just closing.
+pub(crate) fn lock_dir(dir: &Path) -> Result<File> {
+    let lock_path = dir.join("LOCK");
+    let lock_file = File::create(&lock_path).at(&lock_path)?;
+    // A process that just closed the store, or a child forked by this process
+    // that has not reached exec yet, may hold the lock for a moment: wait a little.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while let Err(e) = lock_file.try_lock() {
+        match e {
+            std::fs::TryLockError::WouldBlock if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            std::fs::TryLockError::WouldBlock => {
+                return Err(StoreError::Locked(dir.to_path_buf()));
+            }
+            std::fs::TryLockError::Error(e) => {
+                return Err(StoreError::Io {
+                    path: lock_path,
+                    source: e,
+                });
+            }
+        }
+    }
+    Ok(lock_file)
+}
+
+/// Loads the manifest, or makes a new store when the directory holds no store files at
+/// all. Store files without a manifest are refused, never overwritten.
+pub(crate) fn load_or_create(dir: &Path) -> Result<Manifest> {
+    if let Some(m) = Manifest::load(dir)? {
+        return Ok(m);
+    }
+    let orphans = recovery::orphans(dir)?;
+    if let Some(first) = orphans.first() {
+        return Err(corrupted(
+            dir.join(manifest::FILE),
+            format!(
+                "missing, but the directory holds {} store file(s) ({}{}): Cairn will not start an empty store over them; restore MANIFEST (and the store) from a snapshot",
+                orphans.len(),
+                first.display(),
+                if orphans.len() > 1 { ", …" } else { "" }
+            ),
+        ));
+    }
+    // A new store, or a creation cut short (empty log files, temporary files): start over.
+    let waldir = dir.join("wal");
+    for n in wal::list(&waldir)? {
+        let p = wal::wal_path(&waldir, n);
+        fs::remove_file(&p).at(&p)?;
+    }
+    wal::create_empty(&waldir, 0)?;
+    let m = Manifest::new();
+    m.store(dir)?;
+    Ok(m)
 }
 
 impl Store {
     /// Opens (or creates) the store in `dir`, recovering from the log.
+    ///
+    /// A directory that holds store files but no manifest, a listed segment that is
+    /// missing, damaged or another file, a file the manifest does not list and that is
+    /// not provably a leftover, and any damage in the log other than a torn tail are
+    /// refused with [`StoreError::Damaged`]: nothing is deleted or cut then.
+    /// `cairn verify` lists every problem; [`Store::repair`] mends them explicitly.
     pub fn open(dir: impl AsRef<Path>, opts: Options) -> Result<Store> {
         let dir = dir.as_ref().to_path_buf();
         for d in [dir.clone(), dir.join("wal"), dir.join("segments")] {
             fs::create_dir_all(&d).at(&d)?;
         }
-        let lock_path = dir.join("LOCK");
-        let lock_file = File::create(&lock_path).at(&lock_path)?;
-        // A process that just closed the store, or a child forked by this process
-        // that has not reached exec yet, may hold the lock for a moment: wait a little.
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while let Err(e) = lock_file.try_lock() {
-            match e {
-                std::fs::TryLockError::WouldBlock if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                std::fs::TryLockError::WouldBlock => return Err(StoreError::Locked(dir)),
-                std::fs::TryLockError::Error(e) => {
-                    return Err(StoreError::Io {
-                        path: lock_path,
-                        source: e,
-                    });
-                }
-            }
+        let lock_file = lock_dir(&dir)?;
+        let manifest = load_or_create(&dir)?;
+        let found = recovery::inspect(&dir, manifest)?;
+        if !found.problems.is_empty() {
+            return Err(StoreError::Damaged(found.problems));
         }
+        Store::start(dir, opts, lock_file, found)
+    }
+
+    /// Builds the store from an inspected directory: removes the provable leftovers,
+    /// cuts the torn tail and replays the log. `found` has no problems, or a repair has
+    /// taken them out of it.
+    pub(crate) fn start(
+        dir: PathBuf,
+        opts: Options,
+        lock_file: File,
+        found: Found,
+    ) -> Result<Store> {
         let mut recovery = Recovery::default();
-        let manifest = match Manifest::load(&dir)? {
-            Some(m) => m,
-            None => {
-                let m = Manifest::new();
-                m.store(&dir)?;
-                m
-            }
-        };
-        // Segments.
-        let mut segments = BTreeMap::new();
-        for s in &manifest.segments {
-            let r = SegmentReader::open(&seg_path(&dir, s.id))?;
-            segments.insert(s.id, Arc::new(r));
+        let waldir = dir.join("wal");
+        for p in &found.leftovers {
+            fs::remove_file(p).at(p)?;
+            recovery.removed_leftovers.push(p.clone());
         }
-        let live: HashSet<PathBuf> = manifest
-            .segments
-            .iter()
-            .map(|s| seg_path(&dir, s.id))
-            .collect();
-        let segdir = dir.join("segments");
-        for ent in fs::read_dir(&segdir).at(&segdir)? {
-            let p = ent.at(&segdir)?.path();
-            if !live.contains(&p) {
-                fs::remove_file(&p).at(&p)?;
-                recovery.removed_leftovers.push(p);
+        if !found.leftovers.is_empty() {
+            for d in [&dir, &waldir, &dir.join("segments")] {
+                sync_dir(d)?;
             }
+            tracing::warn!(files = ?found.leftovers, "removed leftovers of interrupted writes");
         }
-        for ent in fs::read_dir(&dir).at(&dir)? {
-            let ent = ent.at(&dir)?;
-            let name = ent.file_name().to_string_lossy().into_owned();
-            let stale_ids =
-                name.starts_with("identities-") && Some(&name) != manifest.identities.as_ref();
-            if name.ends_with(".tmp") || stale_ids {
-                fs::remove_file(ent.path()).at(ent.path())?;
-                recovery.removed_leftovers.push(ent.path());
-            }
+        let Found {
+            manifest,
+            segments: readers,
+            logs,
+            torn,
+            ..
+        } = found;
+        let current = logs
+            .last()
+            .ok_or_else(|| corrupted(&waldir, "no log file to write to"))?;
+        if let Some(d) = &torn {
+            wal::zero(&waldir, current.number, d.offset, d.dirty_end)?;
+            let t = TornTail {
+                path: wal::wal_path(&waldir, current.number),
+                offset: d.offset,
+                bytes: d.dirty_end - d.offset,
+            };
+            tracing::warn!(torn = ?t, "cut off a torn log tail (never acknowledged)");
+            recovery.torn_tail = Some(t);
         }
-        let mut identities = match &manifest.identities {
+        let writer = LogWriter::resume(&waldir, current)?;
+        let identities = match &manifest.identities {
             Some(f) => Identities::load(&dir.join(f))?,
             None => Identities::default(),
         };
-        // Log replay.
-        let waldir = dir.join("wal");
-        let files = wal::list(&waldir)?;
-        let mut active = Memtable::default();
-        let mut erasures = Vec::new();
-        let replay: Vec<u64> = files
-            .iter()
-            .copied()
-            .filter(|&n| n >= manifest.wal_start)
+        let segments = readers
+            .into_iter()
+            .map(|(id, r)| (id, Arc::new(r)))
             .collect();
-        for (i, &n) in replay.iter().enumerate() {
-            let path = wal::wal_path(&waldir, n);
-            let (entries, torn) = wal::read(&path, i + 1 == replay.len())?;
-            if torn.is_some() {
-                tracing::warn!(?torn, "cut off a torn log tail (never acknowledged)");
-                recovery.torn_tail = torn;
-            }
-            for entry in entries {
-                match entry {
-                    Entry::Records(recs) => {
-                        recovery.replayed += recs.len() as u64;
-                        let evs = absorb(&mut identities, recs, manifest.drop_before);
-                        active.push(evs);
-                    }
-                    Entry::Erase(e) => {
-                        // The visitors were resolved when the erasure was logged; links
-                        // made later are replayed after this frame.
-                        identities.erase(&e.site, &e.visitors, &e.users);
-                        let visitors = e.visitors;
-                        active.retain(|ev| {
-                            !(ev.site == e.site && visitors.binary_search(&ev.visitor).is_ok())
-                        });
-                        erasures.push(Erasure {
-                            site: e.site,
-                            visitors,
-                            users: e.users,
-                        });
-                    }
+        let mut state = State {
+            manifest,
+            segments,
+            active: Memtable::default(),
+            frozen: Vec::new(),
+            identities,
+        };
+        let mut erasures = Vec::new();
+        for scan in logs {
+            for (_, entry) in scan.frames {
+                recovery.replayed += entry.records();
+                if let Entry::Erase(e) = &entry {
+                    erasures.push(e.clone());
                 }
+                state.apply(entry);
             }
         }
-        // Log files below the manifest's start are in segments; replayed files that held
-        // nothing at all (a store opened and closed without writes) are dropped too, so
-        // read-only opens do not pile up empty logs.
-        let nothing_replayed = recovery.replayed == 0 && erasures.is_empty();
-        for &n in files
-            .iter()
-            .filter(|&&n| n < manifest.wal_start || nothing_replayed)
-        {
-            let p = wal::wal_path(&waldir, n);
-            fs::remove_file(&p).at(&p)?;
-        }
-        let number = files
-            .last()
-            .map_or(manifest.wal_start, |&n| n + 1)
-            .max(manifest.wal_start);
-        let file = wal::create(&waldir, number)?;
         let inner = Arc::new(Inner {
             dir,
             opts,
             _lock: lock_file,
-            wal: Mutex::new(WalState {
-                file: Arc::new(file),
-                number,
-                pending: Vec::new(),
-                seq: 0,
-            }),
-            sync: Mutex::new(()),
+            wal: Mutex::new(Pending::default()),
+            log: Mutex::new(writer),
             synced: AtomicU64::new(0),
-            state: RwLock::new(State {
-                manifest,
-                segments,
-                active,
-                frozen: Vec::new(),
-                identities,
-            }),
+            state: RwLock::new(state),
             maint: Mutex::new(()),
             poisoned: AtomicBool::new(false),
             stop: Mutex::new(false),
@@ -521,6 +532,30 @@ impl Drop for Store {
     }
 }
 
+impl State {
+    /// Makes a durable log entry visible: records to the buffer and the identity links,
+    /// an erasure to both. Replay on open does exactly the same.
+    fn apply(&mut self, entry: Entry) {
+        match entry {
+            Entry::Records(recs) => {
+                let evs = absorb(&mut self.identities, recs, self.manifest.drop_before);
+                self.active.push(evs);
+            }
+            Entry::Erase(e) => {
+                // The visitors were resolved when the erasure was logged; links made
+                // later come in later entries.
+                self.identities.erase(&e.site, &e.visitors, &e.users);
+                let hit =
+                    |ev: &Event| ev.site == e.site && e.visitors.binary_search(&ev.visitor).is_ok();
+                self.active.retain(|ev| !hit(ev));
+                for f in self.frozen.iter_mut() {
+                    f.retain(|ev| !hit(ev));
+                }
+            }
+        }
+    }
+}
+
 /// Updates identity links from records and returns the events, minus those before `drop_before`.
 fn absorb(ids: &mut Identities, recs: Vec<Record>, drop_before: i64) -> Vec<Event> {
     let mut evs = Vec::with_capacity(recs.len());
@@ -550,6 +585,7 @@ fn segment_meta(id: u64, partition: i64, written: Written) -> SegmentMeta {
         max_ts: written.max_ts,
         bytes: written.bytes,
         sites: written.sites,
+        footer_crc: written.footer_crc,
     }
 }
 
@@ -623,81 +659,76 @@ impl Inner {
 
     fn append(&self, records: &[Record]) -> Result<()> {
         self.check()?;
-        let mut frame = Vec::with_capacity(64 * records.len());
+        let mut frame = Vec::with_capacity(64 * records.len() + 64);
         wal::frame_records(&mut frame, records);
-        let seq;
-        let rows;
-        {
-            let mut w = lock(&self.wal);
-            w.pending.extend_from_slice(&frame);
-            w.seq += 1;
-            seq = w.seq;
-            let mut st = self.write();
-            let drop_before = st.manifest.drop_before;
-            let evs = absorb(&mut st.identities, records.to_vec(), drop_before);
-            st.active.push(evs);
-            rows = st.active.rows;
+        let ticket = self.enqueue(&frame, Entry::Records(records.to_vec()));
+        self.sync_to(ticket)
+    }
+
+    /// Queues a frame for the next group commit; returns the ticket to wait for.
+    fn enqueue(&self, frame: &[u8], entry: Entry) -> u64 {
+        let mut w = lock(&self.wal);
+        w.buf.extend_from_slice(frame);
+        w.entries.push(entry);
+        w.ticket += 1;
+        w.ticket
+    }
+
+    /// Makes every frame up to `ticket` durable; one caller writes and fsyncs for all
+    /// waiting ones.
+    fn sync_to(&self, ticket: u64) -> Result<()> {
+        if self.synced.load(Ordering::Acquire) >= ticket {
+            return Ok(());
         }
-        self.sync_to(seq)?;
+        let mut log = lock(&self.log);
+        if self.synced.load(Ordering::Acquire) >= ticket {
+            return Ok(());
+        }
+        self.check()?;
+        self.write_pending(&mut log)
+    }
+
+    /// Writes and fsyncs every queued frame, then makes what they hold visible: an event
+    /// is never seen by a query before it is durable, and one whose write failed never
+    /// is. Called with the log lock held.
+    fn write_pending(&self, log: &mut LogWriter) -> Result<()> {
+        let (mut buf, entries, target) = {
+            let mut w = lock(&self.wal);
+            (
+                std::mem::take(&mut w.buf),
+                std::mem::take(&mut w.entries),
+                w.ticket,
+            )
+        };
+        let r = log.write_group(&mut buf);
+        self.poison(r)?;
+        let rows = {
+            let mut st = self.write();
+            for e in entries {
+                st.apply(e);
+            }
+            st.active.rows
+        };
+        self.synced.store(target, Ordering::Release);
         if rows >= self.opts.flush_rows {
             self.wake.notify_all();
         }
         Ok(())
     }
 
-    /// Makes every frame up to `seq` durable; one caller fsyncs for all waiting ones.
-    fn sync_to(&self, seq: u64) -> Result<()> {
-        if self.synced.load(Ordering::Acquire) >= seq {
-            return Ok(());
-        }
-        let _s = lock(&self.sync);
-        if self.synced.load(Ordering::Acquire) >= seq {
-            return Ok(());
-        }
-        self.check()?;
-        let (buf, target, file, number) = {
-            let mut w = lock(&self.wal);
-            (
-                std::mem::take(&mut w.pending),
-                w.seq,
-                Arc::clone(&w.file),
-                w.number,
-            )
-        };
-        let path = wal::wal_path(&self.dir.join("wal"), number);
-        let r = (&*file)
-            .write_all(&buf)
-            .and_then(|_| file.sync_data())
-            .at(path);
-        self.poison(r)?;
-        self.synced.store(target, Ordering::Release);
-        Ok(())
-    }
-
     /// Syncs the current log file and starts a new one; the active buffer becomes frozen.
     /// Returns the frozen buffer and the first log number that is not reflected in it.
     fn rotate(&self, force: bool) -> Result<Option<(Memtable, u64)>> {
-        let _s = lock(&self.sync);
+        let mut log = lock(&self.log);
         self.check()?;
-        let mut w = lock(&self.wal);
+        self.write_pending(&mut log)?;
         if !force {
             let st = self.read();
             if st.active.rows == 0 && !st.identities.dirty {
                 return Ok(None);
             }
         }
-        let buf = std::mem::take(&mut w.pending);
-        let path = wal::wal_path(&self.dir.join("wal"), w.number);
-        let r = (&*w.file)
-            .write_all(&buf)
-            .and_then(|_| w.file.sync_data())
-            .at(path);
-        self.poison(r)?;
-        self.synced.store(w.seq, Ordering::Release);
-        let next = w.number + 1;
-        let f = self.poison(wal::create(&self.dir.join("wal"), next))?;
-        w.file = Arc::new(f);
-        w.number = next;
+        let next = self.poison(log.rotate(0))?;
         let mut st = self.write();
         let mem = std::mem::take(&mut st.active);
         st.frozen.push(mem.clone());
@@ -707,6 +738,12 @@ impl Inner {
     fn flush(&self) -> Result<()> {
         let _m = lock(&self.maint);
         self.flush_locked(false)
+    }
+
+    /// Flushes even an empty buffer, so that the log starts anew.
+    pub(crate) fn flush_forced(&self) -> Result<()> {
+        let _m = lock(&self.maint);
+        self.flush_locked(true)
     }
 
     /// Flushes with the maintenance lock held; `force` rotates the log even when the
@@ -788,12 +825,24 @@ impl Inner {
         }
         let mut st = self.write();
         let mut m = st.manifest.clone();
+        // What this change removes, recorded so that recovery can prove the files are
+        // leftovers if the process dies before they are deleted.
+        let mut retired: Vec<String> = m
+            .retired
+            .iter()
+            .filter(|r| self.dir.join(r).exists())
+            .cloned()
+            .collect();
+        retired.extend(remove.iter().map(|id| format!("segments/{id:016}.seg")));
         if st.identities.dirty {
             let name = format!("identities-{:016}", m.next_id);
             m.next_id += 1;
             st.identities.save(&self.dir.join(&name))?;
-            m.identities = Some(name);
+            if let Some(old) = m.identities.replace(name) {
+                retired.push(old);
+            }
         }
+        m.retired = retired;
         m.segments.retain(|s| !remove.contains(&s.id));
         m.segments.extend(add.iter().cloned());
         m.segments.sort_by_key(|s| (s.partition, s.id));
@@ -804,7 +853,7 @@ impl Inner {
             m.drop_before = m.drop_before.max(d);
         }
         m.store(&self.dir)?;
-        let old_ids = st.manifest.identities.clone();
+        let gone = m.retired.clone();
         st.manifest = m;
         st.identities.dirty = false;
         if clear_frozen {
@@ -817,14 +866,9 @@ impl Inner {
             st.segments.insert(s.id, r);
         }
         drop(st);
-        for id in remove {
-            let p = seg_path(&self.dir, *id);
-            let _ = fs::remove_file(&p);
-        }
-        if let Some(old) = old_ids
-            && Some(&old) != self.read().manifest.identities.as_ref()
-        {
-            let _ = fs::remove_file(self.dir.join(old));
+        // Open readers keep a removed segment readable until they are dropped.
+        for rel in gone {
+            let _ = fs::remove_file(self.dir.join(rel));
         }
         Ok(())
     }
@@ -992,20 +1036,8 @@ impl Inner {
         };
         let mut frame = Vec::new();
         wal::frame_erase(&mut frame, &er);
-        let seq = {
-            let mut w = lock(&self.wal);
-            w.pending.extend_from_slice(&frame);
-            w.seq += 1;
-            let mut st = self.write();
-            st.identities.erase(site, &ids, users);
-            let hit = |e: &Event| e.site == site && ids.binary_search(&e.visitor).is_ok();
-            st.active.retain(|e| !hit(e));
-            for f in st.frozen.iter_mut() {
-                f.retain(|e| !hit(e));
-            }
-            w.seq
-        };
-        self.sync_to(seq)?;
+        let ticket = self.enqueue(&frame, Entry::Erase(er));
+        self.sync_to(ticket)?;
         self.erase_in_segments(site, &ids)?;
         // Retire the erasure frame at once: replayed later, it would also hit events
         // imported after it.
@@ -1068,6 +1100,8 @@ impl Inner {
             File::open(&dst).at(&dst)?.sync_all().at(&dst)?;
         }
         m.wal_start = 0;
+        m.retired.clear();
+        wal::create_empty(&dest.join("wal"), 0)?;
         sync_dir(&dest.join("segments"))?;
         m.store(dest)
     }
@@ -1102,8 +1136,9 @@ impl Inner {
         }
         let waldir = self.dir.join("wal");
         for n in wal::list(&waldir)? {
+            // Log files are sparse: count the space they take, not their length.
             st.wal_bytes += fs::metadata(wal::wal_path(&waldir, n))
-                .map(|m| m.len())
+                .map(|m| (m.blocks() * 512).min(m.len()))
                 .unwrap_or(0);
         }
         for ent in fs::read_dir(&self.dir).at(&self.dir)?.flatten() {

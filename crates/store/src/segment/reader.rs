@@ -108,6 +108,10 @@ pub(crate) struct SegmentReader {
     pub path: PathBuf,
     file: File,
     pub footer: Footer,
+    /// The footer's checksum (from the trailer).
+    pub footer_crc: u32,
+    /// The file's length.
+    pub len: u64,
 }
 
 impl SegmentReader {
@@ -167,6 +171,8 @@ impl SegmentReader {
             path: path.to_path_buf(),
             file,
             footer,
+            footer_crc: fcrc,
+            len,
         })
     }
 

@@ -60,6 +60,7 @@ pub(crate) struct Written {
     pub max_ts: i64,
     pub bytes: u64,
     pub sites: Vec<String>,
+    pub footer_crc: u32,
 }
 
 #[derive(Default)]
@@ -340,9 +341,10 @@ impl SegmentWriter {
             blocks: std::mem::take(&mut self.blocks),
         };
         let fb = footer.encode();
+        let footer_crc = crc32c::crc32c(&fb);
         let mut trailer = Vec::with_capacity(TRAILER_LEN);
         trailer.extend_from_slice(&(fb.len() as u32).to_le_bytes());
-        trailer.extend_from_slice(&crc32c::crc32c(&fb).to_le_bytes());
+        trailer.extend_from_slice(&footer_crc.to_le_bytes());
         trailer.extend_from_slice(&VERSION.to_le_bytes());
         trailer.extend_from_slice(&0u32.to_le_bytes());
         trailer.extend_from_slice(END_MAGIC);
@@ -363,6 +365,7 @@ impl SegmentWriter {
             max_ts: self.max_ts,
             bytes,
             sites: footer.sites,
+            footer_crc,
         })
     }
 

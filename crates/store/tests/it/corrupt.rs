@@ -50,6 +50,9 @@ fn flip(path: &Path, at: usize, mask: u8) {
 
 fn is_corrupt_at(e: &StoreError, path: &Path) -> bool {
     match e {
+        StoreError::Damaged(problems) => problems
+            .iter()
+            .any(|p| p.path.file_name() == path.file_name()),
         StoreError::Corrupted { path: p, .. } => p.file_name() == path.file_name(),
         StoreError::Incompatible { path: p, .. } => p.file_name() == path.file_name(),
         _ => false,
@@ -176,7 +179,8 @@ fn imported(recs: Vec<Record>) -> (tempfile::TempDir, PathBuf) {
 fn wal_store(batches: usize) -> (tempfile::TempDir, PathBuf, Vec<Vec<Record>>) {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("s");
-    let recs = generated(batches as u64 * 50);
+    let mut recs = generated(batches as u64 * 50);
+    recs.truncate(batches * 50);
     let chunks: Vec<Vec<Record>> = recs
         .chunks(recs.len() / batches)
         .map(|c| c.to_vec())
@@ -214,18 +218,25 @@ fn events_of(recs: &[Vec<Record>]) -> Vec<(String, u64, (i64, String))> {
     v
 }
 
+/// Where the data of a log file ends (the rest is zeros).
+fn data_end(wal: &Path) -> usize {
+    let b = fs::read(wal).unwrap();
+    b.iter().rposition(|&x| x != 0).unwrap() + 1
+}
+
 #[test]
 fn torn_log_tail_is_cut_and_reported() {
     let (_root, dir, chunks) = wal_store(8);
     let wal = files(&dir.join("wal"), "wal").pop().unwrap();
     let len = fs::metadata(&wal).unwrap().len();
-    // Cut into the last frame, as a crash during the write would.
-    fs::OpenOptions::new()
-        .write(true)
-        .open(&wal)
-        .unwrap()
-        .set_len(len - 7)
-        .unwrap();
+    // The last sector of the last write never reached the disk, as in a crash during it.
+    let end = data_end(&wal);
+    let mut b = fs::read(&wal).unwrap();
+    // Only the last frame's bytes: the sector's part before it was written (and synced)
+    // by an earlier write.
+    let frame = b.windows(4).rposition(|w| w == b"CFRM").unwrap();
+    b[((end - 1) / 512 * 512).max(frame)..end].fill(0);
+    fs::write(&wal, &b).unwrap();
     let s = Store::open(&dir, options()).unwrap();
     let torn = s.recovery().torn_tail.clone().expect("torn tail reported");
     assert_eq!(torn.path.file_name(), wal.file_name());
@@ -233,27 +244,31 @@ fn torn_log_tail_is_cut_and_reported() {
     // Every batch but the torn last one is there.
     assert_eq!(all_events(&s), events_of(&chunks[..chunks.len() - 1]));
     drop(s);
-    // The cut is durable: the next open finds a clean log.
+    // The cut is durable: the next open finds a clean log; the file keeps its length.
     let s = Store::open(&dir, options()).unwrap();
     assert_eq!(s.recovery().torn_tail, None);
     assert_eq!(all_events(&s), events_of(&chunks[..chunks.len() - 1]));
+    assert_eq!(fs::metadata(&wal).unwrap().len(), len);
 }
 
 #[test]
 fn flipped_byte_in_the_middle_of_the_log_is_corruption() {
     let (_root, dir, _chunks) = wal_store(8);
     let wal = files(&dir.join("wal"), "wal").pop().unwrap();
-    let len = fs::metadata(&wal).unwrap().len() as usize;
+    let end = data_end(&wal);
     let mut rng = rand::rngs::StdRng::seed_from_u64(5);
     let pristine = fs::read(&wal).unwrap();
-    // Anywhere in the first half: good frames follow, so it is not a torn tail.
-    for trial in 0..40 {
+    // Anywhere in the written part, the newest frame included: every frame there was
+    // acknowledged, so none of it is a torn tail.
+    for trial in 0..60 {
         fs::write(&wal, &pristine).unwrap();
         let at = match trial {
-            0 => 0,  // the magic
-            1 => 16, // the first frame's length
-            2 => 20, // the first frame's checksum
-            _ => rng.gen_range(16..len / 2),
+            0 => 0,       // the magic
+            1 => 48 + 4,  // the first frame's length
+            2 => 48 + 28, // the first frame's checksum
+            3 => end - 1, // the newest frame's last byte
+            4 => end - 40,
+            _ => rng.gen_range(0..end),
         };
         flip(&wal, at, 1 << rng.gen_range(0..8));
         let err = match Store::open(&dir, options()) {
@@ -262,7 +277,11 @@ fn flipped_byte_in_the_middle_of_the_log_is_corruption() {
         };
         assert!(is_corrupt_at(&err, &wal), "trial {trial}: {err}");
         // Nothing was cut: restoring the byte restores the store.
-        assert_eq!(fs::read(&wal).unwrap().len(), len);
+        assert_eq!(fs::read(&wal).unwrap(), {
+            let mut b = pristine.clone();
+            b[at] = fs::read(&wal).unwrap()[at];
+            b
+        });
     }
 }
 

@@ -4,3 +4,4 @@ mod identity;
 mod model;
 mod projection;
 mod props;
+mod safety;
