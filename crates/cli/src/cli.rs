@@ -47,8 +47,14 @@ pub enum Command {
     User(UserCommand),
     /// Fill an empty store with generated demo sites, or write generated events to a file.
     Demo(DemoArgs),
-    /// Read every segment and check every checksum.
+    /// Check the whole store without changing it: every segment against the manifest and
+    /// every checksum, every log frame, files the manifest does not list. Exits 1 on any
+    /// damage.
     Verify,
+    /// Mend a damaged store, saying what it discards: drops damaged or replaced segments
+    /// and damaged log frames, keeps every readable one, moves what it takes out to
+    /// DIR/lost+found/.
+    Repair,
     /// Write a consistent copy of the store to a new directory.
     Snapshot(SnapshotArgs),
     /// Drop events older than N days (whole UTC days).
@@ -171,6 +177,10 @@ pub struct ServeArgs {
     #[arg(long, env = "CAIRN_TRUST_PROXY")]
     pub trust_proxy: bool,
 
+    /// Start with a new, empty site registry although the store holds events (its
+    /// meta.sqlite is gone): without it, serve refuses such a store.
+    #[arg(long)]
+    pub new_registry: bool,
     /// A MaxMind-format country database (.mmdb) for the `country` field.
     #[arg(long, env = "CAIRN_GEOIP", value_name = "FILE.mmdb")]
     pub geoip: Option<PathBuf>,

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use cairn_store::{Options, Store, StoreError};
 
 /// Whether a command may create a new store.
@@ -35,22 +35,10 @@ pub fn open_with(dir: &Path, mode: Open, import_batch: usize) -> Result<Store> {
 
 /// Opens the store with the given options (the server keeps the background thread).
 pub fn open_opts(dir: &Path, mode: Open, opts: Options) -> Result<Store> {
-    if mode == Open::Existing && !dir.join("MANIFEST").is_file() {
-        bail!(
-            "there is no Cairn store in {}: create one with `cairn import FILE` or `cairn demo`, or point --data (or CAIRN_DATA) at an existing one",
-            dir.display()
-        );
+    if mode == Open::Existing {
+        require_existing(dir)?;
     }
-    let store = match Store::open(dir, opts) {
-        Ok(s) => s,
-        Err(StoreError::Locked(d)) => bail!(
-            "another cairn process holds the store in {}; stop it (or wait for it to finish), or use another --data directory",
-            d.display()
-        ),
-        Err(e) => {
-            return Err(e).with_context(|| format!("cannot open the store in {}", dir.display()));
-        }
-    };
+    let store = Store::open(dir, opts).map_err(|e| explain(dir, e))?;
     let rec = store.recovery();
     if let Some(t) = &rec.torn_tail {
         eprintln!(
@@ -66,4 +54,35 @@ pub fn open_opts(dir: &Path, mode: Open, opts: Options) -> Result<Store> {
         );
     }
     Ok(store)
+}
+
+/// Fails unless `dir` holds a store (or what is left of one: store files without a
+/// manifest are reported by the store itself).
+pub fn require_existing(dir: &Path) -> Result<()> {
+    let has_files =
+        |sub: &str| std::fs::read_dir(dir.join(sub)).is_ok_and(|mut d| d.next().is_some());
+    if !dir.join("MANIFEST").is_file() && !has_files("segments") && !has_files("wal") {
+        bail!(
+            "there is no Cairn store in {}: create one with `cairn import FILE` or `cairn demo`, or point --data (or CAIRN_DATA) at an existing one",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// A store error with what to do about it.
+pub fn explain(dir: &Path, e: StoreError) -> anyhow::Error {
+    match e {
+        StoreError::Locked(d) => anyhow::anyhow!(
+            "another cairn process holds the store in {}; stop it (or wait for it to finish), or use another --data directory",
+            d.display()
+        ),
+        e @ (StoreError::Damaged(_) | StoreError::Corrupted { .. }) => anyhow::anyhow!(
+            "cannot open the store in {}: {e}\nnothing was changed. `cairn --data {} verify` lists every problem; restore the named files from a snapshot, or run `cairn --data {} repair` to drop what is damaged (it says what it drops)",
+            dir.display(),
+            dir.display(),
+            dir.display()
+        ),
+        e => anyhow::Error::new(e).context(format!("cannot open the store in {}", dir.display())),
+    }
 }

@@ -1106,3 +1106,105 @@ fn users_are_added_from_standard_input_and_granted_roles() {
         text(&out.stderr)
     );
 }
+
+/// Hardening item 1: a store without its MANIFEST is refused by every command, `serve`
+/// included, and nothing is deleted (it used to delete every segment and start empty).
+#[test]
+fn item1_missing_manifest_is_refused_by_serve() {
+    let dir = Dir::new();
+    let data = gen_store(&dir);
+    std::fs::remove_file(data.join("MANIFEST")).unwrap();
+    let segs = std::fs::read_dir(data.join("segments")).unwrap().count();
+    for args in [
+        &["serve", "--listen", "127.0.0.1:0"][..],
+        &["stats"],
+        &["verify"],
+    ] {
+        let out = cairn(&data, args);
+        assert!(!out.status.success(), "{args:?} accepted the store");
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("MANIFEST") && err.contains("snapshot"),
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(data.join("segments")).unwrap().count(),
+        segs
+    );
+}
+
+/// Hardening items 2 and 6: `verify` changes nothing and exits 1 on damage in the log or
+/// the site registry; `repair` mends the log, saying what it drops.
+#[test]
+fn item2_verify_reports_and_repair_mends() {
+    let dir = Dir::new();
+    let data = dir.path("store");
+    let v: Value =
+        serde_json::from_str(&ok(&data, &["site", "add", "shop.example", "--json"])).unwrap();
+    let key = v["write_key"].as_str().unwrap().to_string();
+    let (mut child, addr) = start_server(&data, &[]);
+    for i in 0..5u64 {
+        let body: String = (0..20u64)
+            .map(|j| {
+                format!(
+                    "{{\"site\":\"shop.example\",\"ts\":\"2026-03-01T10:00:00Z\",\"visitor\":\"{:016x}\",\"name\":\"pageview\"}}\n",
+                    i * 100 + j + 1
+                )
+            })
+            .collect();
+        let (status, text) = http(&addr, "POST", "/api/v1/batch", Some(&key), &body).unwrap();
+        assert_eq!(status, 200, "{text}");
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(ok(&data, &["verify"]).contains("(100 records)"));
+    // One flipped byte in the newest frame of the log.
+    let wal = std::fs::read_dir(data.join("wal"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .max()
+        .unwrap();
+    let mut b = std::fs::read(&wal).unwrap();
+    let end = b.iter().rposition(|&x| x != 0).unwrap();
+    b[end - 20] ^= 0x01;
+    std::fs::write(&wal, &b).unwrap();
+    let out = cairn(&data, &["verify"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("bad log frame"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(std::fs::read(&wal).unwrap(), b, "verify changed nothing");
+    let out = ok(&data, &["repair"]);
+    assert!(
+        out.contains("dropped 1 append") && out.contains("kept 80 records"),
+        "{out}"
+    );
+    assert!(ok(&data, &["verify"]).contains("every checksum matches"));
+    assert_eq!(stats(&data)["events"], 80);
+    // A damaged site registry is reported too, and a missing one stops serve.
+    let meta = data.join("meta.sqlite");
+    let mut m = std::fs::read(&meta).unwrap();
+    m[..16].copy_from_slice(b"not a database!\0");
+    std::fs::write(&meta, &m).unwrap();
+    let out = cairn(&data, &["verify"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("site registry"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::remove_file(&meta).unwrap();
+    for f in ["meta.sqlite-wal", "meta.sqlite-shm"] {
+        let _ = std::fs::remove_file(data.join(f));
+    }
+    let out = cairn(&data, &["serve", "--listen", "127.0.0.1:0"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("--new-registry"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -350,6 +350,26 @@ impl Meta {
         Ok(())
     }
 
+    /// Checks the database in `dir` without changing it (`PRAGMA integrity_check`, read
+    /// only): the problems found, none when it is sound.
+    pub fn check(dir: impl AsRef<Path>) -> Vec<String> {
+        use rusqlite::OpenFlags;
+        let path = dir.as_ref().join(FILE);
+        let conn = match Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY) {
+            Ok(c) => c,
+            Err(e) => return vec![e.to_string()],
+        };
+        let rows = conn.prepare("PRAGMA integrity_check").and_then(|mut st| {
+            st.query_map([], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()
+        });
+        match rows {
+            Ok(v) if v == ["ok"] => Vec::new(),
+            Ok(v) => v,
+            Err(e) => vec![e.to_string()],
+        }
+    }
+
     /// Whether a data directory holds a metadata database.
     pub fn exists(dir: impl AsRef<Path>) -> bool {
         dir.as_ref().join(FILE).is_file()

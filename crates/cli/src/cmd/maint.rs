@@ -11,27 +11,104 @@ use crate::args::now_ms;
 use crate::cli::{EraseArgs, RetainArgs, SnapshotArgs};
 use crate::human;
 use crate::store::{self, Open};
+use cairn_store::{Options, Store};
 
-/// `cairn verify`: reads every segment and checks every checksum.
+/// `cairn verify`: checks everything, changes nothing; exit 1 on any damage.
 pub fn verify(data: &Path) -> Result<ExitCode> {
     let started = Instant::now();
-    let store = store::open(data, Open::Existing)?;
-    let segs = store.segments();
-    let rows: u64 = segs.iter().map(|s| s.rows).sum();
-    let bytes: u64 = segs.iter().map(|s| s.bytes).sum();
-    store.verify().with_context(|| {
-        format!(
-            "the store in {} is damaged: restore the named file from a snapshot (`cairn snapshot`) or an export",
+    store::require_existing(data)?;
+    let mut v = Store::verify_dir(data).map_err(|e| store::explain(data, e))?;
+    // The site registry lives beside the store: checked too (read only).
+    if cairn_meta::Meta::exists(data) {
+        for why in cairn_meta::Meta::check(data) {
+            v.problems.push(cairn_store::Problem {
+                path: data.join("meta.sqlite"),
+                detail: format!("the site registry is damaged: {why}"),
+                events: None,
+            });
+        }
+    }
+    if let Some(t) = &v.torn_tail {
+        println!(
+            "note: {} ends with {} bytes of a write that a crash interrupted (never acknowledged); opening the store cuts them",
+            t.path.display(),
+            t.bytes
+        );
+    }
+    if !v.leftovers.is_empty() {
+        println!(
+            "note: {} leftover file(s) of interrupted writes; opening the store removes them",
+            v.leftovers.len()
+        );
+    }
+    if !v.problems.is_empty() {
+        eprintln!(
+            "the store in {} is damaged ({}):",
+            data.display(),
+            human::plural(v.problems.len() as u64, "problem")
+        );
+        for p in &v.problems {
+            let lost = p
+                .events
+                .map(|n| format!(" [{} events]", human::count(n)))
+                .unwrap_or_default();
+            eprintln!("  {}: {}{lost}", p.path.display(), p.detail);
+        }
+        eprintln!(
+            "restore the named files from a snapshot (`cairn snapshot`), or run `cairn --data {} repair` to drop what is damaged (it says what it drops)",
             data.display()
-        )
-    })?;
+        );
+        return Ok(ExitCode::FAILURE);
+    }
     println!(
-        "verified {} segments ({} events, {}) in {}: every checksum matches",
-        human::count(segs.len() as u64),
-        human::count(rows),
-        human::bytes(bytes),
+        "verified {} segments ({} events, {}) and the log ({} records) in {}: every checksum matches",
+        human::count(v.segments),
+        human::count(v.events),
+        human::bytes(v.bytes),
+        human::count(v.log_records),
         human::secs(started.elapsed())
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `cairn repair`: mends a damaged store and says what it dropped.
+pub fn repair(data: &Path) -> Result<ExitCode> {
+    store::require_existing(data)?;
+    let r = Store::repair(data, Options::default()).map_err(|e| store::explain(data, e))?;
+    if r.problems.is_empty() {
+        println!(
+            "the store in {} is sound: nothing to repair",
+            data.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "repaired {}:",
+        human::plural(r.problems.len() as u64, "problem")
+    );
+    for p in &r.problems {
+        println!("  {}: {}", p.path.display(), p.detail);
+    }
+    for (path, events) in &r.dropped_segments {
+        println!(
+            "dropped segment {} ({} events)",
+            path.display(),
+            human::count(*events)
+        );
+    }
+    if r.lost_frames > 0 {
+        println!(
+            "dropped {} of the log (damaged or missing; their events cannot be counted)",
+            human::plural(r.lost_frames, "append")
+        );
+    }
+    for p in &r.lost_logs {
+        println!("dropped log file {} (its header is damaged)", p.display());
+    }
+    println!("kept {} records from the log", human::count(r.kept_records));
+    if let Some(lf) = &r.lost_found {
+        println!("what was taken out is in {}", lf.display());
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -35,6 +35,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Demo(a) => demo::run(data, a),
         Command::Verify => maint::verify(data),
+        Command::Repair => maint::repair(data),
         Command::Snapshot(a) => maint::snapshot(data, a),
         Command::Retain(a) => maint::retain(data, a),
         Command::Erase(a) => maint::erase(data, a),

@@ -68,6 +68,13 @@ pub fn run(data: &Path, args: ServeArgs) -> Result<ExitCode> {
         .or(config.listen)
         .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("a valid address"));
     let store = Arc::new(store::open_opts(data, Open::Create, Options::default())?);
+    let holds_events = !store.segments().is_empty() || store.recovery().replayed > 0;
+    if holds_events && !cairn_meta::Meta::exists(data) && !args.new_registry {
+        anyhow::bail!(
+            "the store in {} holds events but its site registry (meta.sqlite) is missing: restore it from a snapshot (`cairn snapshot` copies it), or start with an empty registry with `cairn serve --new-registry` (sites, users and keys must then be added again)",
+            data.display()
+        );
+    }
     let mut meta = cairn_meta::Meta::open(data).context("opening the site registry")?;
     for (site, key) in config
         .apply_sites(&mut meta)
