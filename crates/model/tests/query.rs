@@ -245,3 +245,32 @@ fn specs_round_trip_through_json() {
     let q = Query::from_json(text).unwrap();
     assert_eq!(Query::from_json(&q.to_json()).unwrap(), q);
 }
+
+/// Hardening item 13: goal and funnel names follow one rule, as event names do: not
+/// blank, no control characters (tab and NUL included), at most 200 bytes.
+#[test]
+fn item13_names_refuse_control_characters() {
+    for (name, why) in [
+        ("a\tb", "control characters"),
+        ("a\u{0}b", "control characters"),
+        ("  ", "blank"),
+    ] {
+        let goal = serde_json::json!({"name": name, "type": "event", "event": "x"});
+        let s = spec(&format!(
+            r#""goals": [{goal}], "analysis": {{"type": "goals"}}"#
+        ));
+        let e = err(&s);
+        assert!(e.starts_with("goals[0].name: ") && e.contains(why), "{e}");
+        let funnel = serde_json::json!({ name: {"steps": [{"event": "a"}, {"event": "b"}]} });
+        let s = spec(&format!(
+            r#""funnels": {funnel}, "analysis": {{"type": "goals"}}"#
+        ));
+        assert!(err(&s).contains(why), "{}", err(&s));
+    }
+    let long = "n".repeat(MAX_NAME + 1);
+    let goal = serde_json::json!({"name": long, "type": "event", "event": "x"});
+    let s = spec(&format!(
+        r#""goals": [{goal}], "analysis": {{"type": "goals"}}"#
+    ));
+    assert!(err(&s).contains("at most 200 bytes"));
+}

@@ -376,7 +376,9 @@ pub(crate) async fn put_funnel(
         Ok(f) => f,
         Err(e) => return unprocessable(format!("{}: {}", e.path().clone(), e.into_inner())),
     };
-    if let Err(e) = f.validate("funnel") {
+    if let Err(e) =
+        cairn_model::query::check_name("name", &name).and_then(|()| f.validate("funnel"))
+    {
         return unprocessable(e);
     }
     let mut d = try_reply!(stored(&st, &site));

@@ -55,6 +55,14 @@ async fn event_inner(st: &Arc<AppState>, client: &Client, body: &[u8]) -> Respon
             ]);
         }
     };
+    if events.is_empty() {
+        // No site named (`"domain": " "`): answered as for an unknown site, not 202.
+        let domain = v
+            .get("domain")
+            .or_else(|| v.get("d"))
+            .and_then(Value::as_str);
+        return ingest::unknown_site(domain.unwrap_or("").trim());
+    }
     let resp = tracker::ingest_page_events(st, client, &Value::Null, events, now, None).await;
     if resp.status() == StatusCode::ACCEPTED {
         return (StatusCode::ACCEPTED, "ok").into_response();
@@ -190,11 +198,13 @@ fn events(v: &Value, now: i64) -> Result<Vec<PageEvent>, ValidationError> {
             names.push((mapped.to_string(), props.take()));
         }
     }
-    let sites: Vec<&str> = domains
-        .split(',')
-        .map(str::trim)
-        .filter(|d| !d.is_empty())
-        .collect();
+    // A domain named twice counts once ("a.example,a.example" is one event, not two).
+    let mut sites: Vec<&str> = Vec::new();
+    for d in domains.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        if !sites.contains(&d) {
+            sites.push(d);
+        }
+    }
     if sites.len() > MAX_DOMAINS {
         return Err(ValidationError::new(
             "domain",

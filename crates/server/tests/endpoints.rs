@@ -494,6 +494,29 @@ async fn plausible_events_api() {
     assert_eq!(events(&e).len(), 5);
 }
 
+/// Hardening item 12: a blank domain is answered as an unknown site (not 202 and
+/// nothing stored); a domain named twice stores one event.
+#[tokio::test]
+async fn item12_plausible_blank_and_repeated_domains() {
+    let e = env();
+    let blank = json!({"n":"pageview","u":"https://shop.example/","d":" "});
+    let r = send(
+        &e,
+        from("192.0.2.9", CHROME, "/api/event", blank.to_string()),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+    let twice =
+        json!({"n":"pageview","u":"https://shop.example/","d":"shop.example, shop.example"});
+    let r = send(
+        &e,
+        from("192.0.2.9", CHROME, "/api/event", twice.to_string()),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    assert_eq!(events(&e).len(), 1);
+}
+
 fn basic(key: &str) -> String {
     format!(
         "Basic {}",

@@ -251,9 +251,7 @@ impl Goal {
     /// Checks that exactly the fields of the goal's type are set, with sane values.
     pub fn validate(&self, path: &str) -> Result<(), SpecError> {
         let err = |f: &str, m: String| Err(SpecError::new(&format!("{path}.{f}"), m));
-        if self.name.trim().is_empty() {
-            return err("name", "a goal needs a non-empty name".into());
-        }
+        check_name(&format!("{path}.name"), &self.name)?;
         let t = type_name(self.kind);
         let allowed: &[&str] = match self.kind {
             GoalType::Event => &["event", "where"],
@@ -484,6 +482,33 @@ fn type_name(t: GoalType) -> &'static str {
         GoalType::Composite => "composite",
         GoalType::Scroll => "scroll",
     }
+}
+
+/// Longest goal or funnel name, in bytes.
+pub const MAX_NAME: usize = 200;
+
+/// The one rule for every goal and funnel name, as for event names: not blank, at most
+/// [`MAX_NAME`] bytes, no control characters (tab and NUL included).
+pub fn check_name(path: &str, name: &str) -> Result<(), SpecError> {
+    if name.trim().is_empty() {
+        return Err(SpecError::new(path, "a name must not be blank".into()));
+    }
+    if name.len() > MAX_NAME {
+        return Err(SpecError::new(
+            path,
+            format!(
+                "a name must be at most {MAX_NAME} bytes, not {}",
+                name.len()
+            ),
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(SpecError::new(
+            path,
+            "a name must not contain control characters".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Validates a list of goals together: unique names, composites that refer to known

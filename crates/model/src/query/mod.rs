@@ -20,8 +20,8 @@ pub use funnel::{
     Attribution, Breakdown, Exclusion, FunnelMode, FunnelSpec, MAX_WINDOW_MS, Step, funnel_matchers,
 };
 pub use goal::{
-    Conversion, Counting, Goal, GoalDef, GoalType, GoalValue, PAGEVIEW, PathMatch, Role,
-    SCROLL_DEPTH_PROP, SCROLL_EVENT, validate_goals,
+    Conversion, Counting, Goal, GoalDef, GoalType, GoalValue, MAX_NAME, PAGEVIEW, PathMatch, Role,
+    SCROLL_DEPTH_PROP, SCROLL_EVENT, check_name, validate_goals,
 };
 
 use crate::time::parse_timestamp;
@@ -635,6 +635,7 @@ impl Query {
         }
         validate_goals(&self.goals, "goals")?;
         for (name, f) in &self.funnels {
+            check_name(&format!("funnels.{name}"), name)?;
             f.validate(&format!("funnels.{name}"))?;
         }
         let known = |name: &str, path: &str| -> Result<(), SpecError> {
@@ -875,6 +876,7 @@ impl Definitions {
         validate_goals(&self.goals, "goals")?;
         for (name, f) in &self.funnels {
             let p = format!("funnels.{name}");
+            check_name(&p, name)?;
             f.validate(&p)?;
             for (path, s) in funnel_matchers(f, &p) {
                 if let Some(g) = &s.goal
