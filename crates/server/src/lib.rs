@@ -37,6 +37,7 @@ mod geoip;
 #[doc(hidden)]
 pub use geoip::testdb::build as test_geoip_db;
 pub mod auth;
+mod conn;
 mod identity;
 mod ingest;
 mod manage;
@@ -47,6 +48,8 @@ mod ratelimit;
 mod segment;
 mod tracker;
 mod web;
+
+pub use conn::ConnLimits;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -110,6 +113,8 @@ pub struct Settings {
     pub trust_proxy: bool,
     /// A MaxMind-format (`.mmdb`) country or city database, for the `country` field.
     pub geoip: Option<std::path::PathBuf>,
+    /// Connection caps and timeouts.
+    pub conn: ConnLimits,
 }
 
 /// Why a request was refused, for `/metrics`.
@@ -150,6 +155,8 @@ struct Metrics {
     write_micros: AtomicU64,
     writes: AtomicU64,
     in_flight: Arc<AtomicU64>,
+    conns_open: Arc<AtomicU64>,
+    conns_refused: AtomicU64,
     queries: AtomicU64,
     query_micros: AtomicU64,
 }
@@ -172,6 +179,14 @@ struct Metrics {
 /// per_site_rate = 50000
 /// per_site_burst = 200000
 ///
+/// [connections]
+/// max = 10000                             # open at once (lowered to fit ulimit -n)
+/// max_per_ip = 512
+/// header_timeout = 10                     # seconds; also the idle keep-alive timeout
+/// body_timeout = 30                       # seconds to send a whole body
+/// body_budget = 268435456                 # bytes of bodies in flight, all requests
+/// shutdown_timeout = 10                   # seconds for requests in flight at SIGTERM
+///
 /// [[sites]]                               # registered (or updated) at start
 /// domain = "shop.example"
 /// timezone = "Europe/Berlin"
@@ -191,6 +206,9 @@ pub struct Config {
     /// Request limits.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// Connection caps and timeouts.
+    #[serde(default)]
+    pub connections: ConnectionsConfig,
     /// Sites to register (or bring up to date) when the server starts.
     #[serde(default)]
     pub sites: Vec<SiteConfig>,
@@ -214,6 +232,24 @@ pub struct LimitsConfig {
     pub per_site_rate: Option<f64>,
     /// Burst above `per_site_rate`.
     pub per_site_burst: Option<f64>,
+}
+
+/// The `[connections]` table (times in seconds).
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionsConfig {
+    /// Open connections at once.
+    pub max: Option<usize>,
+    /// Open connections per client address.
+    pub max_per_ip: Option<usize>,
+    /// Seconds to send a request's headers (and to start the next on a kept-alive one).
+    pub header_timeout: Option<f64>,
+    /// Seconds to send a whole request body.
+    pub body_timeout: Option<f64>,
+    /// Bytes of request bodies in flight.
+    pub body_budget: Option<usize>,
+    /// Seconds for requests in flight after SIGTERM.
+    pub shutdown_timeout: Option<f64>,
 }
 
 /// A `[[sites]]` entry.
@@ -285,6 +321,35 @@ impl Config {
         Ok(l)
     }
 
+    /// The connection caps and timeouts, defaults filled in.
+    pub fn connections(&self) -> Result<ConnLimits, String> {
+        let d = ConnLimits::default();
+        let c = &self.connections;
+        let secs = |name: &str, v: Option<f64>, default: Duration| -> Result<Duration, String> {
+            match v {
+                None => Ok(default),
+                Some(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => {
+                    Ok(Duration::from_secs_f64(s))
+                }
+                Some(_) => Err(format!(
+                    "connections.{name}: must be a number of seconds above 0 and at most 86400"
+                )),
+            }
+        };
+        let l = ConnLimits {
+            max: c.max.unwrap_or(d.max),
+            max_per_ip: c.max_per_ip.unwrap_or(d.max_per_ip),
+            header_timeout: secs("header_timeout", c.header_timeout, d.header_timeout)?,
+            body_timeout: secs("body_timeout", c.body_timeout, d.body_timeout)?,
+            body_budget: c.body_budget.unwrap_or(d.body_budget),
+            shutdown_timeout: secs("shutdown_timeout", c.shutdown_timeout, d.shutdown_timeout)?,
+        };
+        if l.max == 0 || l.max_per_ip == 0 {
+            return Err("connections: max and max_per_ip must be at least 1".into());
+        }
+        Ok(l)
+    }
+
     /// Registers the `[[sites]]` that are missing and brings the others' time zone and
     /// identity mode up to date. Returns the write keys of the sites it created.
     pub fn apply_sites(&self, meta: &mut Meta) -> Result<Vec<(String, String)>, String> {
@@ -316,6 +381,8 @@ pub struct AppState {
     settings: Settings,
     writes: Arc<Semaphore>,
     queries: Arc<Semaphore>,
+    /// Bytes of request bodies in flight (`ConnLimits::body_budget`).
+    bodies: Arc<Semaphore>,
     metrics: Metrics,
     sites: ingest::SiteCache,
     salts: identity::Salts,
@@ -356,7 +423,17 @@ impl AppState {
             Arc::clone(&metrics.in_flight),
         )
         .map_err(|e| format!("cannot start the writer thread: {e}"))?;
+        if settings.conn.body_budget < limits.max_body {
+            return Err(format!(
+                "connections.body_budget ({}) must be at least limits.max_body ({})",
+                settings.conn.body_budget, limits.max_body
+            ));
+        }
+        let bodies = Arc::new(Semaphore::new(
+            settings.conn.body_budget.min(Semaphore::MAX_PERMITS),
+        ));
         Ok(Arc::new(AppState {
+            bodies,
             store,
             meta: Mutex::new(meta),
             writes: Arc::new(Semaphore::new(limits.max_inflight_writes.max(1))),
@@ -395,6 +472,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(plausible::event).options(tracker::preflight),
         )
         .layer(DefaultBodyLimit::max(limit.min(OPEN_BODY_MAX)))
+        .route_layer(axum::middleware::from_fn_with_state(
+            (Arc::clone(&state), limit.min(OPEN_BODY_MAX)),
+            conn::read_body,
+        ))
         .layer(axum::middleware::map_response(open_cors));
     Router::new()
         .route("/", get(web::index))
@@ -438,6 +519,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/group", post(segment::unsupported))
         .route("/v1/alias", post(segment::unsupported))
         .layer(DefaultBodyLimit::max(limit))
+        .route_layer(axum::middleware::from_fn_with_state(
+            (Arc::clone(&state), limit),
+            conn::read_body,
+        ))
         .merge(open)
         .with_state(state)
 }
@@ -512,6 +597,18 @@ async fn metrics(State(st): State<Arc<AppState>>) -> Response {
             ("{reason=\"bot\"}".into(), m.bots.load(Relaxed)),
             ("{reason=\"unsupported\"}".into(), m.ignored.load(Relaxed)),
         ],
+    );
+    put(
+        "cairn_connections_open",
+        "gauge",
+        "Open client connections.",
+        vec![(String::new(), m.conns_open.load(Relaxed))],
+    );
+    put(
+        "cairn_connections_refused_total",
+        "counter",
+        "Connections closed at once: over connections.max or connections.max_per_ip.",
+        vec![(String::new(), m.conns_refused.load(Relaxed))],
     );
     put(
         "cairn_writes_in_flight",
@@ -744,40 +841,23 @@ pub async fn serve(addr: SocketAddr, state: Arc<AppState>) -> std::io::Result<()
     serve_on(listener, state).await
 }
 
-/// [`serve`] on a bound listener.
-pub async fn serve_on(
-    listener: tokio::net::TcpListener,
-    state: Arc<AppState>,
-) -> std::io::Result<()> {
-    let store = Arc::clone(&state.store);
-    // Rotate the visitor-id salt at midnight UTC even when no event arrives, so
-    // yesterday's salt does not outlive its day on a quiet server.
-    let rotation = {
-        let state = Arc::clone(&state);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(60));
-            loop {
-                tick.tick().await;
-                let st = Arc::clone(&state);
-                let _ = tokio::task::spawn_blocking(move || st.salts.get(&st.meta, now_ms())).await;
-            }
-        })
-    };
-    axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown())
-    .await?;
-    rotation.abort();
-    tokio::task::spawn_blocking(move || store.flush())
-        .await
-        .map_err(std::io::Error::other)?
-        .map_err(std::io::Error::other)?;
-    Ok(())
+pub use conn::serve_on;
+
+/// Rotates the visitor-id salt at midnight UTC even when no event arrives, so
+/// yesterday's salt does not outlive its day on a quiet server.
+fn spawn_salt_rotation(state: &Arc<AppState>) -> tokio::task::JoinHandle<()> {
+    let state = Arc::clone(state);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            let st = Arc::clone(&state);
+            let _ = tokio::task::spawn_blocking(move || st.salts.get(&st.meta, now_ms())).await;
+        }
+    })
 }
 
-async fn shutdown() {
+pub(crate) async fn shutdown() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

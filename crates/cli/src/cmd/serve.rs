@@ -88,10 +88,14 @@ pub fn run(data: &Path, args: ServeArgs) -> Result<ExitCode> {
             data.display()
         );
     }
+    let conn = config
+        .connections()
+        .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
     let settings = Settings {
         limits,
         trust_proxy: args.trust_proxy || config.trust_proxy.unwrap_or(false),
         geoip: args.geoip.or(config.geoip),
+        conn,
     };
     let state = AppState::with_settings(Arc::clone(&store), meta, settings)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
