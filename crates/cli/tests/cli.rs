@@ -1208,3 +1208,130 @@ fn item2_verify_reports_and_repair_mends() {
         text(&out.stderr)
     );
 }
+
+/// The server's peak resident memory (VmHWM), in bytes.
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    kb * 1024
+}
+
+/// Hardening item 9: hostile bodies cost a small multiple of their size. Sixteen 8 MiB
+/// Segment batches of `{}` with a bogus key (refused before any parsing) and sixteen
+/// 8 MiB arrays of `0` with a valid key (refused once the count passes the limit) at
+/// once; it used to take 610 MiB and 306 MiB per request.
+#[test]
+fn item9_hostile_bodies_cost_a_small_multiple_of_their_size() {
+    let dir = Dir::new();
+    let data = dir.path("store");
+    let v: Value =
+        serde_json::from_str(&ok(&data, &["site", "add", "shop.example", "--json"])).unwrap();
+    let key = v["write_key"].as_str().unwrap().to_string();
+    let (mut child, addr) = start_server(&data, &[]);
+    let base = peak_rss(child.id());
+    let n = (8 << 20) / 3 - 10;
+    let segment = format!("{{\"batch\":[{}{{}}]}}", "{},".repeat(n - 1));
+    let zeros = format!("[{}0]", "0,".repeat(4 << 20).get(..(8 << 20) - 3).unwrap());
+    let mut senders = Vec::new();
+    for i in 0..32 {
+        let (addr, key) = (addr.clone(), key.clone());
+        let (path, auth, body) = if i % 2 == 0 {
+            ("/v1/batch", None, segment.clone())
+        } else {
+            ("/api/v1/batch", Some(key), zeros.clone())
+        };
+        senders.push(std::thread::spawn(move || {
+            let auth = auth.map(|k| format!("Authorization: Bearer {k}\r\n"));
+            let mut s = std::net::TcpStream::connect(&addr).unwrap();
+            let head = format!(
+                "POST {path} HTTP/1.1\r\nHost: {addr}\r\n{}Content-Length: {}\r\nConnection: close\r\n\r\n",
+                auth.unwrap_or_else(|| "Authorization: Basic Ym9ndXM6\r\n".into()),
+                body.len()
+            );
+            s.write_all(head.as_bytes()).unwrap();
+            let _ = s.write_all(body.as_bytes());
+            let mut out = String::new();
+            let _ = std::io::Read::read_to_string(&mut s, &mut out);
+            out.split(' ').nth(1).unwrap_or("").to_string()
+        }));
+    }
+    let statuses: Vec<String> = senders.into_iter().map(|t| t.join().unwrap()).collect();
+    for (i, s) in statuses.iter().enumerate() {
+        let want: &[&str] = if i % 2 == 0 {
+            &["401", "503"]
+        } else {
+            &["413", "503"]
+        };
+        assert!(want.contains(&s.as_str()), "request {i}: {s}");
+    }
+    let grown = peak_rss(child.id()).saturating_sub(base);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // 32 bodies of 8 MiB are 256 MiB; the body budget (256 MiB) holds at most that many
+    // at once, so the peak is about the bodies themselves.
+    assert!(grown < 400 << 20, "the server grew by {} MiB", grown >> 20);
+    eprintln!(
+        "item 9: peak grew by {} MiB for 32 hostile 8 MiB bodies",
+        grown >> 20
+    );
+}
+
+/// Hardening item 8: SIGTERM while uploads are stalled ends the server within the
+/// shutdown deadline, with exit code 0 and every acknowledged event stored.
+#[test]
+fn item8_sigterm_with_stalled_uploads_exits_within_the_deadline() {
+    let dir = Dir::new();
+    let data = dir.path("store");
+    let v: Value =
+        serde_json::from_str(&ok(&data, &["site", "add", "shop.example", "--json"])).unwrap();
+    let key = v["write_key"].as_str().unwrap().to_string();
+    let config = dir.write(
+        "cairn.toml",
+        "[connections]\nshutdown_timeout = 2\nbody_timeout = 120\n",
+    );
+    let (mut child, addr) = start_server(&data, &["--config", config.to_str().unwrap()]);
+    let body = "{\"site\":\"shop.example\",\"ts\":\"2026-03-01T10:00:00Z\",\"visitor\":\"00000000000000aa\",\"name\":\"pageview\"}\n";
+    let (status, text) = http(&addr, "POST", "/api/v1/batch", Some(&key), body).unwrap();
+    assert_eq!(status, 200, "{text}");
+    // Uploads that never finish their bodies.
+    let mut stalled = Vec::new();
+    for _ in 0..20 {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        write!(
+            s,
+            "POST /api/v1/batch HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nContent-Length: 100000\r\n\r\n[{{"
+        )
+        .unwrap();
+        stalled.push(s);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let t = std::time::Instant::now();
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let code = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(15),
+            "still running 15 s after SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(code.success(), "exit {code:?}");
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(8),
+        "took {:?}",
+        t.elapsed()
+    );
+    drop(stalled);
+    assert_eq!(stats(&data)["events"], 1);
+}

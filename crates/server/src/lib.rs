@@ -661,19 +661,17 @@ fn parse_batch(body: &[u8], now: i64, max: usize) -> Result<Vec<Record>, Box<Res
     let mut records = Vec::new();
     let mut errors = Vec::new();
     if trimmed.starts_with('[') {
-        let values: Vec<Value> = serde_json::from_str(trimmed).map_err(|e| {
-            boxed(
+        let values = ingest::bounded_array(trimmed, max).map_err(|e| match e {
+            ingest::Bounded::TooMany(n) => Box::new(too_many_at_least(n, max)),
+            ingest::Bounded::Invalid(e) => boxed(
                 StatusCode::BAD_REQUEST,
                 format!("the body is not a JSON array of records: {e}"),
                 json!({}),
-            )
+            ),
         })?;
-        if values.len() > max {
-            return Err(Box::new(too_many(values.len(), max)));
-        }
-        for (i, v) in values.iter().enumerate() {
+        for (i, raw) in values.iter().enumerate() {
             // The same per-record size limit as NDJSON lines.
-            let len = serde_json::to_string(v).map_or(0, |t| t.len());
+            let len = raw.get().len();
             if len > cairn_model::limits::RECORD_BYTES_MAX {
                 errors.push(json!({"record": i, "field": "record", "reason": format!(
                     "is {len} bytes, more than {} allowed for one record",
@@ -681,16 +679,24 @@ fn parse_batch(body: &[u8], now: i64, max: usize) -> Result<Vec<Record>, Box<Res
                 )}));
                 continue;
             }
-            match Record::from_value(v, now, None) {
+            // One record's JSON tree at a time.
+            let v: Value = match serde_json::from_str(raw.get()) {
+                Ok(v) => v,
+                Err(e) => {
+                    errors.push(json!({"record": i, "field": "record", "reason": e.to_string()}));
+                    continue;
+                }
+            };
+            match Record::from_value(&v, now, None) {
                 Ok(r) => records.push(r),
                 Err(e) => errors
                     .push(json!({"record": i, "field": e.field, "reason": e.reason.to_string()})),
             }
         }
     } else {
-        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-        if lines.len() > max {
-            return Err(Box::new(too_many(lines.len(), max)));
+        let lines = text.lines().filter(|l| !l.trim().is_empty()).count();
+        if lines > max {
+            return Err(Box::new(too_many(lines, max)));
         }
         for (i, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
@@ -720,6 +726,15 @@ fn parse_batch(body: &[u8], now: i64, max: usize) -> Result<Vec<Record>, Box<Res
         ));
     }
     Ok(records)
+}
+
+/// [`too_many`] when only a lower bound of the count is known.
+fn too_many_at_least(n: usize, max: usize) -> Response {
+    error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("{n} or more records in one batch; send at most {max} per request"),
+        json!({}),
+    )
 }
 
 fn too_many(n: usize, max: usize) -> Response {

@@ -31,6 +31,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use cairn_model::{Reason, ValidationError, parse_timestamp};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use crate::ingest::{self, Client, Context, PageEvent};
@@ -107,42 +108,121 @@ async fn inner(
     body: &[u8],
     kind: Option<&'static str>,
 ) -> Response {
-    let v = try_reply!(ingest::parse_json(body));
-    let Value::Object(top) = &v else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            format!("the body must be a JSON object, found {}", json_type(&v)),
-            json!({}),
-        );
-    };
-    let key = basic_key(headers).or_else(|| {
-        top.get("writeKey")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    });
-    let site = try_reply!(crate::key_site(st, key.as_deref()));
-    let now = crate::now_ms();
-    let messages: Vec<(String, &Map<String, Value>, &'static str)> = match kind {
-        Some(k) => vec![(String::new(), top, k)],
-        None => {
-            let Some(Value::Array(items)) = top.get("batch") else {
+    // Authenticate before building anything from the body: a key in basic auth is
+    // checked first; one in the body is read from its top level alone.
+    let basic = basic_key(headers);
+    if basic.is_some() {
+        try_reply!(crate::key_site(st, basic.as_deref()));
+    }
+    let text = try_reply!(ingest::utf8(body));
+    let fields: Vec<(String, &RawValue)> =
+        match serde_json::from_str::<std::collections::BTreeMap<String, &RawValue>>(text) {
+            Ok(f) => f.into_iter().collect(),
+            Err(e) => {
+                // Say what the body is from its first character: building it would cost
+                // memory for a body nobody has authenticated.
+                let found = match text.trim_start().chars().next() {
+                    None => "nothing",
+                    Some('[') => "an array",
+                    Some('"') => "a string",
+                    Some('t' | 'f') => "a boolean",
+                    Some('n') => "null",
+                    Some('{') => {
+                        return error(
+                            StatusCode::BAD_REQUEST,
+                            format!("the body is not JSON: {e}"),
+                            json!({}),
+                        );
+                    }
+                    Some(_) => "a number or not JSON",
+                };
                 return error(
                     StatusCode::BAD_REQUEST,
-                    "a batch needs `batch`: an array of messages",
-                    json!({}),
-                );
-            };
-            if items.len() > st.limits.max_batch {
-                return error(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!(
-                        "{} messages in one batch; send at most {} per request",
-                        items.len(),
-                        st.limits.max_batch
-                    ),
+                    format!("the body must be a JSON object, found {found}"),
                     json!({}),
                 );
             }
+        };
+    let key = basic.or_else(|| {
+        fields
+            .iter()
+            .find(|(k, _)| k == "writeKey")
+            .and_then(|(_, raw)| serde_json::from_str::<String>(raw.get()).ok())
+    });
+    let site = try_reply!(crate::key_site(st, key.as_deref()));
+    let now = crate::now_ms();
+    // The top level but the batch, then the batch's messages one by one, after their
+    // count is known to be within the limit.
+    let mut top = Map::new();
+    let mut batch_raw = None;
+    for (k, raw) in &fields {
+        if k == "batch" && kind.is_none() {
+            batch_raw = Some(*raw);
+        } else {
+            match serde_json::from_str::<Value>(raw.get()) {
+                Ok(v) => {
+                    top.insert(k.clone(), v);
+                }
+                Err(e) => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        format!("the body is not JSON: {e}"),
+                        json!({}),
+                    );
+                }
+            }
+        }
+    }
+    let items: Vec<Value> = match (kind, batch_raw) {
+        (Some(_), _) => Vec::new(),
+        (None, None) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "a batch needs `batch`: an array of messages",
+                json!({}),
+            );
+        }
+        (None, Some(raw)) => {
+            let max = st.limits.max_batch;
+            let elems = match ingest::bounded_array(raw.get(), max) {
+                Ok(e) => e,
+                Err(ingest::Bounded::TooMany(n)) => {
+                    return error(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        format!(
+                            "{n} or more messages in one batch; send at most {max} per request"
+                        ),
+                        json!({}),
+                    );
+                }
+                Err(ingest::Bounded::Invalid(_)) => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        "a batch needs `batch`: an array of messages",
+                        json!({}),
+                    );
+                }
+            };
+            let mut items = Vec::with_capacity(elems.len());
+            for e in elems {
+                match serde_json::from_str(e.get()) {
+                    Ok(v) => items.push(v),
+                    Err(e) => {
+                        return error(
+                            StatusCode::BAD_REQUEST,
+                            format!("the body is not JSON: {e}"),
+                            json!({}),
+                        );
+                    }
+                }
+            }
+            items
+        }
+    };
+    let top = &top;
+    let messages: Vec<(String, &Map<String, Value>, &'static str)> = match kind {
+        Some(k) => vec![(String::new(), top, k)],
+        None => {
             let mut out = Vec::new();
             let mut errors = Vec::new();
             for (i, m) in items.iter().enumerate() {
