@@ -658,8 +658,47 @@ fn hash_password(password: &str) -> String {
         .unwrap_or_default()
 }
 
+/// A user's password hash, read for a login.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    /// The user.
+    pub user: User,
+    hash: String,
+}
+
+/// Checks a password with exactly one Argon2 run, whether or not the account exists
+/// (`None`: against a fixed hash, and refused), so timing does not tell which exist.
+/// Needs no registry lock: call it outside.
+pub fn check_password(c: Option<&Credentials>, password: &str) -> bool {
+    static UNKNOWN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    match c {
+        Some(c) => verify_password(password, &c.hash),
+        None => {
+            let _ = verify_password(
+                password,
+                UNKNOWN.get_or_init(|| hash_password("no such user")),
+            );
+            false
+        }
+    }
+}
+
+/// Computes what [`check_password`] compares unknown accounts against, so that the first
+/// such login costs no more than any other.
+pub fn warm_up_logins() {
+    check_password(None, "");
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Argon2 verifications on this thread (tests count the work of a login).
+    static VERIFIES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 fn verify_password(password: &str, stored: &str) -> bool {
     use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    #[cfg(test)]
+    VERIFIES.with(|v| v.set(v.get() + 1));
     PasswordHash::new(stored).is_ok_and(|h| {
         argon2::Argon2::default()
             .verify_password(password.as_bytes(), &h)
@@ -822,26 +861,47 @@ impl Meta {
         Ok(out)
     }
 
-    /// Checks a login; on success opens a session and returns (user, session token,
-    /// CSRF token). The token is returned once and stored only as its hash.
+    /// Checks a login and opens a session: the user, the session token (for the cookie)
+    /// and the CSRF token. `None` for an unknown email or a wrong password, after the
+    /// same work in both cases. The server calls the three steps itself so that the
+    /// Argon2 run happens outside the registry's lock.
     pub fn login(&mut self, email: &str, password: &str) -> Result<Option<(User, String, String)>> {
-        let row: Option<(i64, String, bool, String)> = self
-            .conn
+        let creds = self.credentials(email)?;
+        match creds {
+            Some(c) if check_password(Some(&c), password) => self.start_session(&c).map(Some),
+            c => {
+                if c.is_none() {
+                    check_password(None, password);
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// What a login checks a password against, when the email is a user's.
+    pub fn credentials(&self, email: &str) -> Result<Option<Credentials>> {
+        self.conn
             .query_row(
                 "SELECT id, email, superuser, password FROM users WHERE email = ?1",
                 params![email.trim().to_ascii_lowercase()],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                |r| {
+                    Ok(Credentials {
+                        user: User {
+                            id: r.get(0)?,
+                            email: r.get(1)?,
+                            superuser: r.get(2)?,
+                        },
+                        hash: r.get(3)?,
+                    })
+                },
             )
             .optional()
-            .map_err(|e| self.err(e))?;
-        let Some((id, email, superuser, stored)) = row else {
-            // The same work as for a real user, so timing does not tell which exist.
-            let _ = verify_password(password, &hash_password("not a real password"));
-            return Ok(None);
-        };
-        if !verify_password(password, &stored) {
-            return Ok(None);
-        }
+            .map_err(|e| self.err(e))
+    }
+
+    /// Opens a session for a user whose password was checked: the user, the session
+    /// token and the CSRF token.
+    pub fn start_session(&mut self, c: &Credentials) -> Result<(User, String, String)> {
         let token = random_hex(32);
         let csrf = random_hex(16);
         let now = now_ms();
@@ -851,18 +911,10 @@ impl Meta {
         self.conn
             .execute(
                 "INSERT INTO sessions (token_hash, user_id, csrf, expires_ms) VALUES (?1, ?2, ?3, ?4)",
-                params![hash(&token), id, csrf, now + SESSION_MS],
+                params![hash(&token), c.user.id, csrf, now + SESSION_MS],
             )
             .map_err(|e| self.err(e))?;
-        Ok(Some((
-            User {
-                id,
-                email,
-                superuser,
-            },
-            token,
-            csrf,
-        )))
+        Ok((c.user.clone(), token, csrf))
     }
 
     /// The user and CSRF token of a live session.
@@ -1209,5 +1261,25 @@ mod tests {
             e.contains("schema version 99") && e.contains("upgrade Cairn"),
             "{e}"
         );
+    }
+
+    /// Hardening item 10: a login does the same Argon2 work for an unknown account as for
+    /// a known one (it used to do two runs for unknown ones: timing told which exist).
+    #[test]
+    fn item10_unknown_and_known_accounts_cost_one_argon2_run_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = Meta::open(dir.path()).unwrap();
+        m.add_user("ann@example.com", "correct horse battery", false)
+            .unwrap();
+        warm_up_logins();
+        for (email, password) in [
+            ("ann@example.com", "correct horse battery"),
+            ("ann@example.com", "wrong password"),
+            ("nobody@example.com", "wrong password"),
+        ] {
+            VERIFIES.with(|v| v.set(0));
+            let _ = m.login(email, password).unwrap();
+            assert_eq!(VERIFIES.with(|v| v.get()), 1, "{email} / {password}");
+        }
     }
 }

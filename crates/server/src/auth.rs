@@ -182,6 +182,7 @@ fn me_body(st: &AppState, user: &User, csrf: &str) -> Value {
 /// `POST /api/v1/login`.
 pub(crate) async fn login(
     State(st): State<Arc<AppState>>,
+    client: crate::ingest::Client,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -205,10 +206,32 @@ pub(crate) async fn login(
             json!({}),
         );
     };
+    // Throttled per address and per account before any work: a flood of guesses costs
+    // the server nothing but this check.
+    let now = std::time::Instant::now();
+    let account = email.trim().to_ascii_lowercase();
+    if let Err(wait) = st
+        .login_ip
+        .take(crate::ingest::rate_key(client.ip), 1.0, now)
+        .and_then(|()| st.login_account.take(&account, 1.0, now))
+    {
+        tracing::warn!(target: "cairn::auth", ip = %client.ip, "login throttled");
+        return crate::ingest::too_many_requests("login attempts", wait);
+    }
     let (email, password) = (email.to_string(), password.to_string());
     let st2 = Arc::clone(&st);
-    // Argon2 takes tens of milliseconds: off the async threads.
-    let res = tokio::task::spawn_blocking(move || lock(&st2).login(&email, &password)).await;
+    // Argon2 takes tens of milliseconds: off the async threads, and outside the
+    // registry's lock (which ingestion and queries need) — only the look-up and the new
+    // session take it.
+    let res = tokio::task::spawn_blocking(move || {
+        let creds = lock(&st2).credentials(&email)?;
+        if !cairn_meta::check_password(creds.as_ref(), &password) {
+            return Ok(None);
+        }
+        let c = creds.expect("checked");
+        lock(&st2).start_session(&c).map(Some)
+    })
+    .await;
     match res {
         Ok(Ok(Some((user, token, csrf)))) => {
             let secure = if st.settings.trust_proxy

@@ -97,7 +97,7 @@ fn parse_addr(s: &str) -> Option<IpAddr> {
 /// The key of an address's rate limit: IPv4 addresses alone, IPv6 by their /64 (one
 /// subscriber's allocation), so a client cannot dodge the limit by walking its own
 /// prefix.
-fn rate_key(ip: IpAddr) -> u128 {
+pub(crate) fn rate_key(ip: IpAddr) -> u128 {
     match ip.to_canonical() {
         IpAddr::V4(a) => u128::from(u32::from(a)),
         IpAddr::V6(a) => (u128::from(a) >> 64) | (1 << 127),

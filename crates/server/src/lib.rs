@@ -388,6 +388,9 @@ pub struct AppState {
     salts: identity::Salts,
     ip_limit: ratelimit::Limiter,
     site_limit: ratelimit::Limiter,
+    /// Login attempts per client address, and per account.
+    login_ip: ratelimit::Limiter,
+    login_account: ratelimit::Limiter,
     geoip: Option<geoip::GeoIp>,
     writer: ingest::Writer,
 }
@@ -417,6 +420,8 @@ impl AppState {
             None => None,
         };
         let metrics = Metrics::default();
+        // The hash unknown accounts are checked against, made before the first login.
+        cairn_meta::warm_up_logins();
         let writer = ingest::Writer::start(
             &store,
             limits.max_inflight_writes,
@@ -440,6 +445,8 @@ impl AppState {
             queries: Arc::new(Semaphore::new(query::MAX_QUERIES)),
             ip_limit: ratelimit::Limiter::new(limits.per_ip_rate, limits.per_ip_burst),
             site_limit: ratelimit::Limiter::new(limits.per_site_rate, limits.per_site_burst),
+            login_ip: ratelimit::Limiter::new(LOGIN_IP_RATE, LOGIN_IP_BURST),
+            login_account: ratelimit::Limiter::new(LOGIN_ACCOUNT_RATE, LOGIN_ACCOUNT_BURST),
             limits,
             settings,
             metrics,
@@ -526,6 +533,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(open)
         .with_state(state)
 }
+
+/// Login attempts from one address: 10 at once, then one every 5 s.
+pub const LOGIN_IP_BURST: f64 = 10.0;
+/// See [`LOGIN_IP_BURST`].
+pub const LOGIN_IP_RATE: f64 = 0.2;
+/// Login attempts for one account, from anywhere: 5 at once, then one every 30 s.
+pub const LOGIN_ACCOUNT_BURST: f64 = 5.0;
+/// See [`LOGIN_ACCOUNT_BURST`].
+pub const LOGIN_ACCOUNT_RATE: f64 = 1.0 / 30.0;
 
 /// Largest body on the open endpoints: a tracker request is at most 50 small events.
 pub const OPEN_BODY_MAX: usize = 256 << 10;

@@ -631,3 +631,57 @@ async fn bodies_that_are_not_json_are_refused_with_400_and_change_nothing() {
         me.body
     );
 }
+
+async fn login_from(e: &Env, ip: &str, email: &str, password: &str) -> (StatusCode, bool) {
+    let mut req = Request::post("/api/v1/login")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(
+            json!({"email": email, "password": password}).to_string(),
+        ))
+        .unwrap();
+    req.extensions_mut().insert(axum::extract::ConnectInfo(
+        format!("{ip}:1").parse::<std::net::SocketAddr>().unwrap(),
+    ));
+    let resp = router(Arc::clone(&e.state)).oneshot(req).await.unwrap();
+    let retry = resp.headers().contains_key(header::RETRY_AFTER);
+    (resp.status(), retry)
+}
+
+/// Hardening item 10: login attempts are throttled per address (10 at once, then one
+/// every 5 s) and per account (5, then one every 30 s), with 429 and Retry-After, before
+/// any password is checked.
+#[tokio::test]
+async fn item10_logins_are_throttled_per_address_and_per_account() {
+    let e = env();
+    // Per address: ten guesses for ten accounts, then even the right password waits.
+    for i in 0..10 {
+        let (s, _) = login_from(
+            &e,
+            "192.0.2.10",
+            &format!("u{i}@example.com"),
+            "wrong password",
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "attempt {i}");
+    }
+    let (s, retry) = login_from(&e, "192.0.2.10", "ann@example.com", PW).await;
+    assert_eq!((s, retry), (StatusCode::TOO_MANY_REQUESTS, true));
+    // Another address is not held back by that one.
+    assert_eq!(
+        login_from(&e, "192.0.2.11", "ann@example.com", PW).await.0,
+        StatusCode::OK
+    );
+    // Per account: guesses from many addresses count together.
+    for i in 0..5 {
+        let (s, _) = login_from(
+            &e,
+            &format!("198.51.100.{i}"),
+            "vic@example.com",
+            "wrong password",
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "guess {i}");
+    }
+    let (s, retry) = login_from(&e, "203.0.113.7", "vic@example.com", PW).await;
+    assert_eq!((s, retry), (StatusCode::TOO_MANY_REQUESTS, true));
+}
