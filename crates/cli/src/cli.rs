@@ -154,6 +154,16 @@ pub struct ServeArgs {
     #[arg(long, env = "CAIRN_LISTEN", value_name = "ADDR")]
     pub listen: Option<std::net::SocketAddr>,
 
+    /// Bearer token for /metrics; without one, /metrics answers only clients on this
+    /// machine.
+    #[arg(
+        long,
+        env = "CAIRN_METRICS_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub metrics_token: Option<String>,
+
     /// Largest request body, in bytes (default 8 MiB).
     #[arg(long, value_name = "BYTES")]
     pub max_body: Option<usize>,

@@ -115,6 +115,9 @@ pub struct Settings {
     pub geoip: Option<std::path::PathBuf>,
     /// Connection caps and timeouts.
     pub conn: ConnLimits,
+    /// The bearer token `/metrics` asks for; without one, `/metrics` answers only
+    /// clients on this machine (loopback).
+    pub metrics_token: Option<String>,
 }
 
 /// Why a request was refused, for `/metrics`.
@@ -169,6 +172,7 @@ struct Metrics {
 /// data = "/var/lib/cairn"
 /// trust_proxy = true                      # behind nginx, Caddy, a load balancer
 /// geoip = "/var/lib/GeoLite2-Country.mmdb"
+/// metrics_token = "a-long-random-string"  # /metrics with `Authorization: Bearer …`
 ///
 /// [limits]
 /// max_body = 8388608
@@ -203,6 +207,8 @@ pub struct Config {
     pub trust_proxy: Option<bool>,
     /// MaxMind-format database for countries.
     pub geoip: Option<std::path::PathBuf>,
+    /// Bearer token for `/metrics` (without one, only loopback clients may read it).
+    pub metrics_token: Option<String>,
     /// Request limits.
     #[serde(default)]
     pub limits: LimitsConfig,
@@ -567,7 +573,28 @@ pub(crate) fn boxed(
     Box::new(error(status, message, details))
 }
 
-async fn metrics(State(st): State<Arc<AppState>>) -> Response {
+async fn metrics(
+    State(st): State<Arc<AppState>>,
+    client: ingest::Client,
+    headers: HeaderMap,
+) -> Response {
+    // With a token, every reader shows it; without one, only this machine may read.
+    let allowed = match &st.settings.metrics_token {
+        Some(token) => bearer(&headers).is_some_and(|b| {
+            use sha2::Digest;
+            // Compared as hashes: the time taken says nothing of the token.
+            sha2::Sha256::digest(b.as_bytes()) == sha2::Sha256::digest(token.as_bytes())
+        }),
+        None => client.ip.is_loopback() || client.ip.is_unspecified(),
+    };
+    if !allowed {
+        let msg = if st.settings.metrics_token.is_some() {
+            "send the metrics token: `Authorization: Bearer <metrics_token>`"
+        } else {
+            "/metrics answers clients on this machine only; set `metrics_token` to read it from elsewhere"
+        };
+        return error(StatusCode::UNAUTHORIZED, msg, json!({}));
+    }
     let m = &st.metrics;
     let mut out = String::new();
     let mut put = |name: &str, kind: &str, help: &str, lines: Vec<(String, u64)>| {

@@ -362,3 +362,57 @@ async fn events_before_the_retention_cut_are_refused_not_dropped() {
     let (s, v) = post(&e, Some(&e.key), &recent).await;
     assert_eq!(s, StatusCode::OK, "{v}");
 }
+
+/// Hardening item 16: `/metrics` answers only this machine, or whoever shows the
+/// metrics token when one is set.
+#[tokio::test]
+async fn item16_metrics_are_protected() {
+    use axum::extract::ConnectInfo;
+    async fn get(state: &Arc<AppState>, from: &str, auth: Option<&str>) -> StatusCode {
+        let mut req = Request::get("/metrics");
+        if let Some(a) = auth {
+            req = req.header(header::AUTHORIZATION, a);
+        }
+        let mut req = req.body(Body::empty()).unwrap();
+        req.extensions_mut()
+            .insert(ConnectInfo(from.parse::<std::net::SocketAddr>().unwrap()));
+        router(Arc::clone(state))
+            .oneshot(req)
+            .await
+            .unwrap()
+            .status()
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (store, meta) = common::open(dir.path());
+    let open = AppState::new(store, meta, Limits::default());
+    assert_eq!(get(&open, "127.0.0.1:5", None).await, StatusCode::OK);
+    assert_eq!(get(&open, "[::1]:5", None).await, StatusCode::OK);
+    assert_eq!(
+        get(&open, "192.0.2.1:5", None).await,
+        StatusCode::UNAUTHORIZED
+    );
+    drop(open);
+    let dir = tempfile::tempdir().unwrap();
+    let (store, meta) = common::open(dir.path());
+    let settings = cairn_server::Settings {
+        metrics_token: Some("s3cret-token".into()),
+        ..cairn_server::Settings::default()
+    };
+    let locked = AppState::with_settings(store, meta, settings).unwrap();
+    assert_eq!(
+        get(&locked, "192.0.2.1:5", None).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        get(&locked, "127.0.0.1:5", None).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        get(&locked, "192.0.2.1:5", Some("Bearer wrong")).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        get(&locked, "192.0.2.1:5", Some("Bearer s3cret-token")).await,
+        StatusCode::OK
+    );
+}

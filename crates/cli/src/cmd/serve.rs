@@ -96,6 +96,10 @@ pub fn run(data: &Path, args: ServeArgs) -> Result<ExitCode> {
         trust_proxy: args.trust_proxy || config.trust_proxy.unwrap_or(false),
         geoip: args.geoip.or(config.geoip),
         conn,
+        metrics_token: args
+            .metrics_token
+            .or(config.metrics_token)
+            .filter(|t| !t.is_empty()),
     };
     let state = AppState::with_settings(Arc::clone(&store), meta, settings)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
