@@ -79,8 +79,11 @@ export interface Column<R> {
   num?: boolean;
 }
 
-function csvField(v: string | number): string {
-  const s = String(v);
+/** One CSV cell. Text a spreadsheet would run as a formula (`=HYPERLINK(…)` in a hostile
+ * UTM value) gets a leading `'`, as OWASP recommends; numbers are written as they are. */
+export function csvField(v: string | number): string {
+  let s = String(v);
+  if (typeof v === "string" && /^'*[=+\-@\t\r]/.test(s)) s = `'${s}`;
   return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 

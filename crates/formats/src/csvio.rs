@@ -380,8 +380,31 @@ fn cell_value(t: &Target, cell: &str) -> Result<CellValue, ValidationError> {
             };
         }
         Target::Prop { key, kind } => prop_value(key, *kind, cell)?,
-        _ => Value::String(cell.to_string()),
+        _ => Value::String(restore(cell).to_string()),
     }))
+}
+
+/// What a spreadsheet takes for the start of a formula (OWASP's list for CSV injection).
+const FORMULA_START: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// A text cell as written to CSV: one `'` before a value that a spreadsheet would run
+/// as a formula (`=HYPERLINK(…)` in a hostile UTM value), as OWASP recommends. A value
+/// made of quotes and then a formula start gets one more quote, so that [`restore`]
+/// gives back exactly the value: exports re-import unchanged.
+pub fn neutralise(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.trim_start_matches('\'').starts_with(FORMULA_START) {
+        std::borrow::Cow::Owned(format!("'{s}"))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
+/// The value of a text cell that [`neutralise`] wrote.
+pub fn restore(s: &str) -> &str {
+    match s.strip_prefix('\'') {
+        Some(rest) if rest.trim_start_matches('\'').starts_with(FORMULA_START) => rest,
+        _ => s,
+    }
 }
 
 fn prop_value(key: &str, kind: PropKind, cell: &str) -> Result<Value, ValidationError> {
@@ -799,15 +822,15 @@ impl<W: Write> CsvWriter<W> {
         match rec {
             Record::Event(e) => {
                 self.row[0] = "event".into();
-                self.row[1].clone_from(&e.site);
+                self.row[1] = neutralise(&e.site).into_owned();
                 self.row[2] = format_rfc3339_ms(e.ts);
                 self.row[3] = visitor_id_to_string(e.visitor);
                 for (i, v) in e.dims.iter().enumerate() {
-                    self.row[dim0 + i].clone_from(v);
+                    self.row[dim0 + i] = neutralise(v).into_owned();
                 }
                 if let Some(r) = &e.revenue {
                     self.row[n - 3] = decimal_micros(r.micros);
-                    self.row[n - 2].clone_from(&r.currency);
+                    self.row[n - 2] = neutralise(&r.currency).into_owned();
                 }
                 if !e.props.is_empty() {
                     let mut m = Map::new();
@@ -824,10 +847,10 @@ impl<W: Write> CsvWriter<W> {
             }
             Record::Identify(i) => {
                 self.row[0] = "identify".into();
-                self.row[1].clone_from(&i.site);
+                self.row[1] = neutralise(&i.site).into_owned();
                 self.row[2] = format_rfc3339_ms(i.ts);
                 self.row[3] = visitor_id_to_string(i.visitor);
-                self.row[dim0 + Dim::User.index()].clone_from(&i.user);
+                self.row[dim0 + Dim::User.index()] = neutralise(&i.user).into_owned();
             }
         }
         self.w.write_record(&self.row)?;

@@ -60,7 +60,7 @@ mod parquet_io;
 
 pub use csvio::{
     CSV_ROW_BYTES_FATAL, CsvMapping, CsvOptions, CsvReader, CsvWriter, PropKind, Target,
-    csv_columns,
+    csv_columns, neutralise, restore,
 };
 pub use error::{FormatError, MappingError, Row, RowError, RowUnit};
 pub use ndjson::{CHUNK_BYTES, CHUNK_LINES, NdjsonChunk, NdjsonReader, NdjsonWriter, parse_line};

@@ -145,3 +145,49 @@ fn ndjson_writer_bytes_equal_the_models_to_json() {
         assert_eq!(ours, model);
     }
 }
+
+/// Hardening item 11: text cells that a spreadsheet would run as a formula are written
+/// with one leading `'` (OWASP), and read back exactly, quotes and all.
+#[test]
+fn item11_csv_cells_never_start_a_formula_and_round_trip() {
+    use cairn_model::{Dim, Event, Record};
+    let hostile = [
+        "=HYPERLINK(\"https://evil.example\",\"click\")",
+        "+1",
+        "-2+3",
+        "@SUM(A1)", // (tab and CR cannot start a stored value: events refuse control characters)
+        "'=already quoted",
+        "''+two quotes",
+        "'plain quote",
+        "plain",
+    ];
+    let recs: Vec<Record> = hostile
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let mut e = Event::new("s.example", 1_700_000_000_000 + i as i64, 7, "pageview");
+            e.set(Dim::UtmCampaign, *v);
+            Record::Event(e)
+        })
+        .collect();
+    let mut w = CsvWriter::new(Vec::new()).unwrap();
+    w.write_all(&recs).unwrap();
+    let bytes = w.finish().unwrap();
+    let mut rd = csv::Reader::from_reader(&bytes[..]);
+    let col = rd
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "utm_campaign")
+        .unwrap();
+    for row in rd.records() {
+        let cell = row.unwrap()[col].to_string();
+        assert!(
+            !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+            "a formula cell: {cell:?}"
+        );
+    }
+    let (good, bad) = collect(CsvReader::new(&bytes[..], &CsvMapping::new(), NOW).unwrap());
+    assert!(bad.is_empty(), "{bad:?}");
+    assert_eq!(good, recs);
+}
