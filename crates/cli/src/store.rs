@@ -39,6 +39,12 @@ pub fn open_opts(dir: &Path, mode: Open, opts: Options) -> Result<Store> {
         require_existing(dir)?;
     }
     let store = Store::open(dir, opts).map_err(|e| explain(dir, e))?;
+    report_recovery(&store);
+    Ok(store)
+}
+
+/// Says what recovery did when the store was opened.
+fn report_recovery(store: &Store) {
     let rec = store.recovery();
     if let Some(t) = &rec.torn_tail {
         eprintln!(
@@ -53,7 +59,6 @@ pub fn open_opts(dir: &Path, mode: Open, opts: Options) -> Result<Store> {
             rec.removed_leftovers.len()
         );
     }
-    Ok(store)
 }
 
 /// Fails unless `dir` holds a store (or what is left of one: store files without a
@@ -85,4 +90,67 @@ pub fn explain(dir: &Path, e: StoreError) -> anyhow::Error {
         ),
         e => anyhow::Error::new(e).context(format!("cannot open the store in {}", dir.display())),
     }
+}
+
+/// A store opened for reading: the store itself or, while another process holds it (a
+/// running server), a consistent copy taken for this command in `DIR/.read-<pid>` (hard
+/// links: no data is copied but the log) and removed when it is dropped.
+pub struct ReadStore {
+    store: Option<Store>,
+    copy: Option<std::path::PathBuf>,
+}
+
+impl std::ops::Deref for ReadStore {
+    type Target = Store;
+    fn deref(&self) -> &Store {
+        self.store.as_ref().expect("open until dropped")
+    }
+}
+
+impl Drop for ReadStore {
+    fn drop(&mut self) {
+        drop(self.store.take());
+        if let Some(c) = &self.copy {
+            let _ = std::fs::remove_dir_all(c);
+        }
+    }
+}
+
+/// Opens the store in `dir` to read it, also while a server runs on it.
+pub fn open_read(dir: &Path) -> Result<ReadStore> {
+    require_existing(dir)?;
+    let opts = Options {
+        background: false,
+        ..Options::default()
+    };
+    match Store::open(dir, opts.clone()) {
+        Ok(s) => {
+            report_recovery(&s);
+            Ok(ReadStore {
+                store: Some(s),
+                copy: None,
+            })
+        }
+        Err(StoreError::Locked(_)) => {
+            let copy = shared_copy(dir)?;
+            let mut rs = ReadStore {
+                store: None,
+                copy: Some(copy.clone()),
+            };
+            rs.store = Some(Store::open(&copy, opts).map_err(|e| explain(dir, e))?);
+            Ok(rs)
+        }
+        Err(e) => Err(explain(dir, e)),
+    }
+}
+
+/// A consistent copy of a store another process holds, in `DIR/.read-<pid>`.
+pub fn shared_copy(dir: &Path) -> Result<std::path::PathBuf> {
+    let copy = dir.join(format!(".read-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&copy);
+    Store::snapshot_shared(dir, &copy).map_err(|e| explain(dir, e))?;
+    eprintln!(
+        "note: another process (a running server?) holds the store: reading a consistent copy taken now"
+    );
+    Ok(copy)
 }

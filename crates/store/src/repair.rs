@@ -230,3 +230,129 @@ impl Store {
         Ok(out)
     }
 }
+
+impl Store {
+    /// Writes a consistent copy of the store in `dir` to `dest` (a new or empty
+    /// directory) **while another process holds it** (a running server): segments are
+    /// hard-linked (or copied), the identity file and the log files still needed are
+    /// copied, and the copy of the newest log ends at its last whole frame. Everything
+    /// acknowledged before the call is in the copy. A change the other process commits
+    /// meanwhile (a flush, a compaction) makes it start over, a few times at most.
+    pub fn snapshot_shared(dir: impl AsRef<Path>, dest: impl AsRef<Path>) -> Result<()> {
+        let (dir, dest) = (dir.as_ref(), dest.as_ref());
+        if dest.exists() && fs::read_dir(dest).at(dest)?.next().is_some() {
+            return Err(StoreError::Io {
+                path: dest.to_path_buf(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "snapshot target is not empty",
+                ),
+            });
+        }
+        let mut last = None;
+        for _ in 0..20 {
+            match copy_once(dir, dest) {
+                Ok(true) => return Ok(()),
+                Ok(false) => {}
+                Err(e) => last = Some(e),
+            }
+            // Start over from an empty target.
+            let _ = fs::remove_dir_all(dest);
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Err(last.unwrap_or_else(|| {
+            corrupted(
+                dir.join(manifest::FILE),
+                "the store kept changing while it was copied; try again",
+            )
+        }))
+    }
+}
+
+/// One attempt of [`Store::snapshot_shared`]: `Ok(false)` when the manifest changed
+/// meanwhile (or a file went away), so the copy may not be consistent.
+fn copy_once(dir: &Path, dest: &Path) -> Result<bool> {
+    let gone = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
+    let before = fs::read(dir.join(manifest::FILE)).at(dir.join(manifest::FILE))?;
+    let Some(m) = Manifest::load(dir)? else {
+        return Err(corrupted(dir.join(manifest::FILE), "missing"));
+    };
+    for d in [dest.to_path_buf(), dest.join("wal"), dest.join("segments")] {
+        fs::create_dir_all(&d).at(&d)?;
+    }
+    for s in &m.segments {
+        let (src, dst) = (seg_path(dir, s.id), seg_path(dest, s.id));
+        if let Err(e) = fs::hard_link(&src, &dst) {
+            if gone(&e) {
+                return Ok(false);
+            }
+            match fs::copy(&src, &dst) {
+                Ok(_) => {}
+                Err(e) if gone(&e) => return Ok(false),
+                Err(e) => {
+                    return Err(StoreError::Io {
+                        path: dst,
+                        source: e,
+                    });
+                }
+            }
+        }
+    }
+    if let Some(f) = &m.identities {
+        match fs::copy(dir.join(f), dest.join(f)) {
+            Ok(_) => {}
+            Err(e) if gone(&e) => return Ok(false),
+            Err(e) => {
+                return Err(StoreError::Io {
+                    path: dest.join(f),
+                    source: e,
+                });
+            }
+        }
+    }
+    let (waldir, destwal) = (dir.join("wal"), dest.join("wal"));
+    let logs: Vec<u64> = wal::list(&waldir)?
+        .into_iter()
+        .filter(|&n| n >= m.wal_start)
+        .collect();
+    for &n in &logs {
+        let (src, dst) = (wal::wal_path(&waldir, n), wal::wal_path(&destwal, n));
+        match fs::copy(&src, &dst) {
+            Ok(_) => {}
+            Err(e) if gone(&e) => return Ok(false),
+            Err(e) => {
+                return Err(StoreError::Io {
+                    path: dst,
+                    source: e,
+                });
+            }
+        }
+    }
+    let after = fs::read(dir.join(manifest::FILE)).at(dir.join(manifest::FILE))?;
+    if after != before {
+        return Ok(false);
+    }
+    // Each copied log ends at its last whole frame: what follows was being written while
+    // it was copied (never acknowledged before the call). The newest loses its seal too:
+    // the file that seal names was made after the listing and was not copied.
+    let Some(&newest) = logs.last() else {
+        return Ok(false);
+    };
+    for &n in &logs {
+        let scan = wal::scan(&destwal, n)?;
+        let (from, to) = match (&scan.damage, scan.seal_at) {
+            (Some(d), _) => (scan.end, d.dirty_end),
+            (None, Some(at)) if n == newest => (at, scan.end),
+            _ => continue,
+        };
+        wal::zero(&destwal, n, from, to)?;
+    }
+    let mut copy = m.clone();
+    copy.retired.clear();
+    crate::fsutil::sync_dir(&dest.join("segments"))?;
+    crate::fsutil::sync_dir(&destwal)?;
+    copy.store(dest)?;
+    // The copy must open as it is; a change caught half-way makes it start over.
+    let found = recovery::inspect(dest, copy)?;
+    Ok(found.problems.is_empty())
+}

@@ -18,7 +18,7 @@ use crate::cli::{ExportArgs, Format};
 use crate::cmd::import::format_of;
 use crate::human;
 use crate::progress::{Progress, Unit};
-use crate::store::{self, Open};
+use crate::store;
 
 pub(crate) type Out = Box<dyn Write + Send>;
 
@@ -68,7 +68,7 @@ pub fn run(data: &Path, args: ExportArgs) -> Result<ExitCode> {
     if from >= to {
         bail!("--from must be before --to");
     }
-    let store = store::open(data, Open::Existing)?;
+    let store = store::open_read(data)?;
     let partial = partial_path(&args.out);
     let out: Out = if to_stdout {
         Box::new(BufWriter::with_capacity(1 << 20, io::stdout()))

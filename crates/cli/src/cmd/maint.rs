@@ -17,7 +17,17 @@ use cairn_store::{Options, Store};
 pub fn verify(data: &Path) -> Result<ExitCode> {
     let started = Instant::now();
     store::require_existing(data)?;
-    let mut v = Store::verify_dir(data).map_err(|e| store::explain(data, e))?;
+    // While a server holds the store, check a consistent copy of it: its segments are
+    // hard links to the same files, its log a copy taken now.
+    let mut v = match Store::verify_dir(data) {
+        Err(cairn_store::StoreError::Locked(_)) => {
+            let copy = store::shared_copy(data)?;
+            let v = Store::verify_dir(&copy);
+            let _ = std::fs::remove_dir_all(&copy);
+            v.map_err(|e| store::explain(data, e))?
+        }
+        v => v.map_err(|e| store::explain(data, e))?,
+    };
     // The site registry lives beside the store: checked too (read only).
     if cairn_meta::Meta::exists(data) {
         for why in cairn_meta::Meta::check(data) {
@@ -114,12 +124,30 @@ pub fn repair(data: &Path) -> Result<ExitCode> {
 
 /// `cairn snapshot DEST`.
 pub fn snapshot(data: &Path, args: SnapshotArgs) -> Result<ExitCode> {
-    let store = store::open(data, Open::Existing)?;
-    store
-        .snapshot(&args.dest)
-        .with_context(|| format!("writing a snapshot to {}", args.dest.display()))?;
-    let rows: u64 = store.segments().iter().map(|s| s.rows).sum();
-    store.close().context("closing the store")?;
+    store::require_existing(data)?;
+    let opts = Options {
+        background: false,
+        ..Options::default()
+    };
+    let rows: u64 = match Store::open(data, opts.clone()) {
+        Ok(store) => {
+            store
+                .snapshot(&args.dest)
+                .with_context(|| format!("writing a snapshot to {}", args.dest.display()))?;
+            let rows = store.segments().iter().map(|s| s.rows).sum();
+            store.close().context("closing the store")?;
+            rows
+        }
+        Err(cairn_store::StoreError::Locked(_)) => {
+            // A running server holds it: an online copy, consistent as of now.
+            Store::snapshot_shared(data, &args.dest).map_err(|e| store::explain(data, e))?;
+            let copy = Store::open(&args.dest, opts).map_err(|e| store::explain(&args.dest, e))?;
+            let rows = copy.stats().map(|s| s.events).unwrap_or(0);
+            copy.close().context("closing the snapshot")?;
+            rows
+        }
+        Err(e) => return Err(store::explain(data, e)),
+    };
     let sites = cairn_meta::Meta::exists(data);
     if sites {
         cairn_meta::Meta::open(data)

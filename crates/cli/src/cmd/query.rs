@@ -16,7 +16,7 @@ use cairn_model::query::{Definitions, Query};
 
 use crate::cli::QueryArgs;
 use crate::human;
-use crate::store::{self, Open};
+use crate::store;
 
 pub fn run(data: &Path, args: QueryArgs) -> Result<ExitCode> {
     let text = if args.spec.as_os_str() == "-" {
@@ -47,7 +47,7 @@ pub fn run(data: &Path, args: QueryArgs) -> Result<ExitCode> {
     if let Err(e) = q.resolve() {
         bail!("{}: {e}", args.spec.display());
     }
-    let store = store::open(data, Open::Existing)?;
+    let store = store::open_read(data)?;
     let mut opts = RunOptions::default();
     if let Some(t) = args.threads {
         opts.threads = t.max(1);

@@ -10,10 +10,10 @@ use serde_json::json;
 
 use crate::cli::StatsArgs;
 use crate::human;
-use crate::store::{self, Open};
+use crate::store;
 
 pub fn run(data: &Path, args: StatsArgs) -> Result<ExitCode> {
-    let store = store::open(data, Open::Existing)?;
+    let store = store::open_read(data)?;
     let stats = store.stats().context("reading the store's statistics")?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&to_json(data, &stats))?);

@@ -338,6 +338,8 @@ pub(crate) struct FileScan {
     pub next_seq: u64,
     /// The number of the next file, when this one is sealed.
     pub sealed: Option<u64>,
+    /// Where the seal frame starts, when there is one.
+    pub seal_at: Option<u64>,
     pub damage: Option<Damage>,
     /// Set when the file's length is not the one it was created with.
     pub resized: Option<String>,
@@ -399,6 +401,7 @@ pub(crate) fn scan(dir: &Path, number: u64) -> Result<FileScan> {
         end: HEADER_LEN as u64,
         next_seq: first_seq,
         sealed: None,
+        seal_at: None,
         damage: None,
         resized,
     };
@@ -419,10 +422,14 @@ pub(crate) fn scan(dir: &Path, number: u64) -> Result<FileScan> {
                 break;
             }
             Ok(f) => {
+                let at = pos as u64;
                 pos = f.end;
                 out.end = f.end as u64;
                 match f.entry {
-                    Parsed::Seal(next) => out.sealed = Some(next),
+                    Parsed::Seal(next) => {
+                        out.sealed = Some(next);
+                        out.seal_at = Some(at);
+                    }
                     Parsed::Entry(e) => {
                         out.frames.push((f.seq, e));
                         out.next_seq += 1;
