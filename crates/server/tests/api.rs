@@ -416,3 +416,52 @@ async fn item16_metrics_are_protected() {
         StatusCode::OK
     );
 }
+
+/// Hardening item 5 (and the seam issue's must-show): a failed log write is answered
+/// 503, what it carried is never visible, /healthz says so, and writes resume once the
+/// disk takes them again, without a restart.
+#[tokio::test]
+async fn item5_a_failed_log_write_is_a_503_never_visible_and_writes_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = cairn_store::Faults::default();
+    let store = Arc::new(
+        Store::open(
+            dir.path(),
+            cairn_store::Options {
+                background: false,
+                faults: faults.clone(),
+                ..cairn_store::Options::default()
+            },
+        )
+        .unwrap(),
+    );
+    let mut meta = cairn_meta::Meta::open(dir.path()).unwrap();
+    let (_, key) = meta.add_site("shop.example", "UTC").unwrap();
+    let e = Env {
+        state: AppState::new(Arc::clone(&store), meta, Limits::default()),
+        store,
+        key,
+        read_key: String::new(),
+        _dir: dir,
+    };
+    let health = |e: &Env| {
+        router(Arc::clone(&e.state)).oneshot(Request::get("/healthz").body(Body::empty()).unwrap())
+    };
+    assert_eq!(post(&e, Some(&e.key), EV).await.0, StatusCode::OK);
+    faults.fail_log_writes(1);
+    let (status, _) = post(&e, Some(&e.key), &format!("{EV}\n{EV}")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(stored(&e), 1, "the refused batch is not visible");
+    assert_eq!(
+        health(&e).await.unwrap().status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(
+        post(&e, Some(&e.key), EV).await.0,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    e.store.resume_writes().unwrap();
+    assert_eq!(health(&e).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(post(&e, Some(&e.key), EV).await.0, StatusCode::OK);
+    assert_eq!(stored(&e), 2);
+}

@@ -33,6 +33,7 @@
 mod codec;
 mod compaction;
 mod error;
+mod faults;
 mod fsutil;
 mod identity;
 mod manifest;
@@ -46,6 +47,7 @@ mod wal;
 
 pub use compaction::CompactionPolicy;
 pub use error::{Result, StoreError};
+pub use faults::Faults;
 pub use identity::SiteIdentities;
 pub use manifest::SegmentMeta;
 pub use recovery::Problem;

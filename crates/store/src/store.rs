@@ -44,6 +44,8 @@ pub struct Options {
     pub compaction: CompactionPolicy,
     /// Events per sorted run during bulk import.
     pub import_batch: usize,
+    /// Failures to inject (tests only).
+    pub faults: crate::Faults,
 }
 
 impl Default for Options {
@@ -54,6 +56,7 @@ impl Default for Options {
             background: true,
             compaction: CompactionPolicy::default(),
             import_batch: 2_000_000,
+            faults: crate::Faults::default(),
         }
     }
 }
@@ -113,6 +116,11 @@ struct Pending {
     entries: Vec<Entry>,
     /// Counts every queued frame: a caller waits until `synced` reaches its ticket.
     ticket: u64,
+    /// The ticket through which frames were taken for writing.
+    taken: u64,
+    /// Tickets whose frames were never written (a failed write, or dropped when writes
+    /// resumed): their callers get an error, whatever `synced` says later.
+    dropped: Vec<std::ops::RangeInclusive<u64>>,
 }
 
 pub(crate) struct State {
@@ -336,6 +344,12 @@ impl Store {
     /// (the store refuses further writes until it is reopened).
     pub fn writable(&self) -> Result<()> {
         self.inner.check()
+    }
+
+    /// Takes writes again after a failed log write, once the disk allows (see
+    /// `docs/store-format.md`); the background thread tries this every 5 s by itself.
+    pub fn resume_writes(&self) -> Result<()> {
+        self.inner.resume_writes()
     }
 
     /// The retention cut (`cairn retain`): events before this time (ms) are not kept,
@@ -677,12 +691,21 @@ impl Inner {
     /// Makes every frame up to `ticket` durable; one caller writes and fsyncs for all
     /// waiting ones.
     fn sync_to(&self, ticket: u64) -> Result<()> {
+        let dropped = || lock(&self.wal).dropped.iter().any(|r| r.contains(&ticket));
         if self.synced.load(Ordering::Acquire) >= ticket {
-            return Ok(());
+            return if dropped() {
+                Err(StoreError::Poisoned)
+            } else {
+                Ok(())
+            };
         }
         let mut log = lock(&self.log);
-        if self.synced.load(Ordering::Acquire) >= ticket {
-            return Ok(());
+        if self.synced.load(Ordering::Acquire) >= ticket || dropped() {
+            return if dropped() {
+                Err(StoreError::Poisoned)
+            } else {
+                Ok(())
+            };
         }
         self.check()?;
         self.write_pending(&mut log)
@@ -692,16 +715,28 @@ impl Inner {
     /// is never seen by a query before it is durable, and one whose write failed never
     /// is. Called with the log lock held.
     fn write_pending(&self, log: &mut LogWriter) -> Result<()> {
-        let (mut buf, entries, target) = {
+        let (mut buf, entries, target, first) = {
             let mut w = lock(&self.wal);
+            let first = w.taken + 1;
+            w.taken = w.ticket;
             (
                 std::mem::take(&mut w.buf),
                 std::mem::take(&mut w.entries),
                 w.ticket,
+                first,
             )
         };
-        let r = log.write_group(&mut buf);
-        self.poison(r)?;
+        let r = self
+            .opts
+            .faults
+            .log_write(&self.dir.join("wal"))
+            .and_then(|()| log.write_group(&mut buf));
+        if let Err(e) = r {
+            if first <= target {
+                lock(&self.wal).dropped.push(first..=target);
+            }
+            return self.poison(Err(e));
+        }
         let rows = {
             let mut st = self.write();
             for e in entries {
@@ -724,15 +759,73 @@ impl Inner {
         self.write_pending(&mut log)?;
         if !force {
             let st = self.read();
-            if st.active.rows == 0 && !st.identities.dirty {
+            if st.active.rows == 0 && !st.identities.dirty && st.frozen.is_empty() {
                 return Ok(None);
             }
         }
         let next = self.poison(log.rotate(0))?;
+        Ok(Some((self.freeze(), next)))
+    }
+
+    /// Moves the active buffer to the frozen ones; returns every frozen buffer as one:
+    /// a buffer whose flush failed earlier is written with the next one, never left out.
+    fn freeze(&self) -> Memtable {
         let mut st = self.write();
         let mem = std::mem::take(&mut st.active);
-        st.frozen.push(mem.clone());
-        Ok(Some((mem, next)))
+        st.frozen.push(mem);
+        let mut all = Memtable::default();
+        for m in &st.frozen {
+            for c in &m.chunks {
+                all.rows += c.len();
+                all.chunks.push(Arc::clone(c));
+            }
+        }
+        all
+    }
+
+    /// After a failed log write the store refuses writes: the log's tail may not be on
+    /// disk as written. Once the disk takes writes again this starts a new log file,
+    /// writes every acknowledged event held in memory to segments, and commits a manifest
+    /// whose log starts at the new file, so the doubtful file is retired, not read again.
+    /// Frames queued meanwhile are dropped (their callers got errors).
+    fn resume_writes(&self) -> Result<()> {
+        if !self.poisoned.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let _m = lock(&self.maint);
+        let mut log = lock(&self.log);
+        {
+            let mut w = lock(&self.wal);
+            let (first, last) = (w.taken + 1, w.ticket);
+            if first <= last {
+                w.dropped.push(first..=last);
+            }
+            w.taken = w.ticket;
+            w.buf.clear();
+            w.entries.clear();
+        }
+        let next = log.restart()?;
+        let mem = self.freeze();
+        let drop_before = self.read().manifest.drop_before;
+        let sorted: Vec<&Event> = mem
+            .sorted()
+            .into_iter()
+            .filter(|e| e.ts >= drop_before)
+            .collect();
+        let new = self.write_segments(&sorted)?;
+        self.commit(new, &[], Some(next), None, true)?;
+        drop(log);
+        let waldir = self.dir.join("wal");
+        for n in wal::list(&waldir)?.into_iter().filter(|&n| n < next) {
+            let p = wal::wal_path(&waldir, n);
+            let _ = fs::remove_file(&p);
+        }
+        self.poisoned.store(false, Ordering::Release);
+        tracing::warn!(
+            log = next,
+            "writes resumed on a new log file after a failed write"
+        );
+        Ok(())
     }
 
     fn flush(&self) -> Result<()> {
@@ -798,6 +891,7 @@ impl Inner {
         events: impl Iterator<Item = Result<&'e Event>>,
     ) -> Result<SegmentMeta> {
         let path = seg_path(&self.dir, id);
+        self.opts.faults.segment_write(&path)?;
         let mut w = SegmentWriter::create(&path, partition)?;
         for e in events {
             let pushed = e.and_then(|e| w.push(e));
@@ -1156,6 +1250,7 @@ impl Inner {
 
     fn background(self: Arc<Self>) {
         let mut last_flush = Instant::now();
+        let mut last_resume = Instant::now();
         loop {
             {
                 let stop = lock(&self.stop);
@@ -1170,9 +1265,21 @@ impl Inner {
                     return;
                 }
             }
-            let rows = self.read().active.rows;
+            if self.poisoned.load(Ordering::Acquire) {
+                if last_resume.elapsed() >= Duration::from_secs(5) {
+                    last_resume = Instant::now();
+                    if let Err(e) = self.resume_writes() {
+                        tracing::warn!(error = %e, "writes still refused; retrying in 5 s");
+                    }
+                }
+                continue;
+            }
+            let (rows, stuck) = {
+                let st = self.read();
+                (st.active.rows, !st.frozen.is_empty())
+            };
             let due = rows >= self.opts.flush_rows
-                || (rows > 0 && last_flush.elapsed() >= self.opts.flush_interval);
+                || ((rows > 0 || stuck) && last_flush.elapsed() >= self.opts.flush_interval);
             if due {
                 if let Err(e) = self.flush() {
                     tracing::error!(error = %e, "background flush failed; the log still holds the events");

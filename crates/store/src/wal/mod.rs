@@ -283,6 +283,17 @@ impl LogWriter {
         Ok(())
     }
 
+    /// Goes on in a new file after a failed write, leaving the current one as it is
+    /// (unsealed: the caller retires it). Returns the new file's number.
+    pub(crate) fn restart(&mut self) -> Result<u64> {
+        let next = self.number + 1;
+        self.file = create_file(&self.dir, next, self.next_seq, FILE_SIZE)?;
+        self.number = next;
+        self.pos = HEADER_LEN as u64;
+        self.size = FILE_SIZE;
+        Ok(next)
+    }
+
     /// Creates the next file (with room for `need` bytes of frames), then seals this one.
     /// Returns the new file's number.
     pub(crate) fn rotate(&mut self, need: u64) -> Result<u64> {

@@ -28,6 +28,7 @@ fn options() -> Options {
             min_segments: 3,
         },
         import_batch: 700,
+        ..Options::default()
     }
 }
 

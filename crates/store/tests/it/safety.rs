@@ -389,3 +389,64 @@ fn item17_snapshots_of_a_store_in_use_are_consistent() {
     eprintln!("item 17: {checked} copies taken while appending");
     assert!(checked >= 3);
 }
+
+/// Hardening item 5: a flush whose segment write fails (a full disk) loses nothing: the
+/// next flush writes that buffer too. (Before, the next flush dropped it from the read
+/// view and deleted the log that held it.)
+#[test]
+fn item5_a_failed_flush_is_written_by_the_next() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("s");
+    let opts = options();
+    let faults = opts.faults.clone();
+    let s = Store::open(&dir, opts).unwrap();
+    let recs = generated(600, 41);
+    let (a, b) = recs.split_at(300);
+    s.append(a, NOW).unwrap();
+    faults.fail_segment_writes(1);
+    assert!(s.flush().is_err());
+    s.append(b, NOW).unwrap();
+    s.flush().unwrap();
+    assert_eq!(events(&s), events_of(&recs));
+    drop(s);
+    let s = Store::open(&dir, options()).unwrap();
+    assert_eq!(events(&s), events_of(&recs));
+}
+
+/// Hardening item 5: a failed log write makes the store refuse writes; the events of
+/// that write are never visible; once the disk takes writes again the store resumes on a
+/// new log file without a restart, and a restart finds exactly the acknowledged events.
+#[test]
+fn item5_a_failed_log_write_is_never_visible_and_writes_resume() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("s");
+    let opts = options();
+    let faults = opts.faults.clone();
+    let s = Store::open(&dir, opts).unwrap();
+    let recs = generated(900, 43);
+    let parts: Vec<&[Record]> = recs.chunks(300).collect();
+    s.append(parts[0], NOW).unwrap();
+    faults.fail_log_writes(1);
+    assert!(
+        s.append(parts[1], NOW).is_err(),
+        "the failed write is refused"
+    );
+    assert_eq!(events(&s), events_of(parts[0]), "and never visible");
+    assert!(s.writable().is_err());
+    assert!(matches!(s.append(parts[2], NOW), Err(StoreError::Poisoned)));
+    // The disk is still full: resuming fails and the store keeps refusing.
+    faults.fail_segment_writes(1);
+    assert!(s.resume_writes().is_err());
+    assert!(s.writable().is_err());
+    // Space again.
+    s.resume_writes().unwrap();
+    assert!(s.writable().is_ok());
+    s.append(parts[2], NOW).unwrap();
+    let want = events_of(&[parts[0], parts[2]].concat());
+    assert_eq!(events(&s), want);
+    drop(s);
+    let s = Store::open(&dir, options()).unwrap();
+    assert_eq!(events(&s), want);
+    drop(s);
+    assert!(Store::verify_dir(&dir).unwrap().problems.is_empty());
+}
