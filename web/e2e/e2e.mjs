@@ -350,6 +350,16 @@ async function main() {
   await page.waitForFunction((n) => Number(document.getElementById("arrival")?.dataset.events) === n, before + 1, { timeout: 15000 });
   assert.match(await page.textContent("#arrival"), /Receiving events/);
   log(`the setup page saw the event arrive (${before} → ${before + 1} in the last 30 minutes)`);
+  // An event from a headless browser is ignored as a bot: the setup page says so.
+  const bot = await fetch(`${origin}/api/v1/event`, {
+    method: "POST",
+    headers: { "content-type": "text/plain", "user-agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/126.0 Safari/537.36" },
+    body: JSON.stringify({ site: SITE, name: "pageview", url: `https://${SITE}/headless-check` }),
+  });
+  assert.equal(bot.status, 202, "a bot's event is answered");
+  await page.waitForFunction(() => Number(document.getElementById("ignored")?.dataset.bots) >= 1, null, { timeout: 15000 });
+  assert.match(await page.textContent("#ignored"), /from bots ignored in the last hour/);
+  log("the setup page says bot events were ignored:", await page.textContent("#ignored"));
   // An admin sees the keys, creates one (shown once), and the settings form.
   await page.waitForSelector("#keys-table");
   const nKeys = (await apiGet(`/api/v1/sites/${SITE}/keys`)).length;

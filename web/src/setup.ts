@@ -11,6 +11,7 @@ export async function renderSetup(ctx: Ctx, main: HTMLElement): Promise<void> {
   const snippet = `<script defer data-site="${s.site}" src="${location.origin}/cairn.js"></script>`;
   const copied = h("span", { class: "muted", "aria-live": "polite" });
   const status = h("p", { id: "arrival", "aria-live": "polite" }, "Checking for events…");
+  const ignored = h("p", { id: "ignored", "aria-live": "polite", class: "muted" });
   const settings = h("div", { id: "site-settings" });
   const keys = h("div", { id: "site-keys" });
   clear(
@@ -44,24 +45,29 @@ export async function renderSetup(ctx: Ctx, main: HTMLElement): Promise<void> {
       copied,
       h("h2", {}, "Events arriving"),
       status,
+      ignored,
       h("p", { class: "muted" }, "From servers, pipelines and CRMs: the server API (POST /api/v1/batch with a write key), Plausible's POST /api/event and Segment's /v1/batch also work (docs/ingestion.md)."),
     ),
     settings,
     keys,
   );
-  arrival(ctx, status);
+  arrival(ctx, status, ignored);
   if (!ctx.canEdit) return;
   await Promise.all([showSettings(ctx, settings, site), showKeys(ctx, keys, site)]);
 }
 
 /** Events and visitors of the last 30 minutes, every 5 s while the page is shown. */
-function arrival(ctx: Ctx, el: HTMLElement): void {
+function arrival(ctx: Ctx, el: HTMLElement, ignoredEl: HTMLElement): void {
   const s = ctx.state;
   const tick = async (): Promise<void> => {
     if (!ctx.current() || !el.isConnected) return;
     try {
-      const r = await query<OverviewResult>({ ...spec(s, { type: "overview" }), filters: [], from: "-30m", to: "now" });
+      const [r, ig] = await Promise.all([
+        query<OverviewResult>({ ...spec(s, { type: "overview" }), filters: [], from: "-30m", to: "now" }),
+        api<Ignored>("GET", `/api/v1/sites/${encodeURIComponent(s.site)}/ignored`, undefined, true),
+      ]);
       if (!ctx.current() || !el.isConnected) return;
+      showIgnored(ignoredEl, ig);
       const f = r.figures;
       el.dataset.events = String(f.events);
       clear(
@@ -76,6 +82,28 @@ function arrival(ctx: Ctx, el: HTMLElement): void {
     setTimeout(tick, 5000);
   };
   void tick();
+}
+
+/** Events answered but not stored over the last hour (GET /api/v1/sites/{site}/ignored). */
+interface Ignored {
+  site: string;
+  minutes: number;
+  ignored: Record<string, number>;
+}
+
+/** Says why events of the last hour were not stored: a tester's headless browser is a bot. */
+function showIgnored(el: HTMLElement, ig: Ignored): void {
+  const bots = ig.ignored.bot ?? 0;
+  const unsupported = ig.ignored.unsupported ?? 0;
+  const parts: string[] = [];
+  if (bots > 0) {
+    parts.push(`${num(bots)} ${bots === 1 ? "event" : "events"} from bots ignored in the last hour (crawlers and headless browsers, by their user agent): test the tracker in a normal browser.`);
+  }
+  if (unsupported > 0) {
+    parts.push(`${num(unsupported)} Segment screen, group or alias ${unsupported === 1 ? "message" : "messages"} accepted but not stored in the last hour.`);
+  }
+  el.dataset.bots = String(bots);
+  clear(el, parts.join(" "));
 }
 
 async function showSettings(ctx: Ctx, el: HTMLElement, site: string): Promise<void> {

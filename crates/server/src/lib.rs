@@ -39,6 +39,7 @@ pub use geoip::testdb::build as test_geoip_db;
 pub mod auth;
 mod conn;
 mod identity;
+mod ignored;
 mod ingest;
 mod manage;
 pub mod openapi;
@@ -390,6 +391,8 @@ pub struct AppState {
     /// Bytes of request bodies in flight (`ConnLimits::body_budget`).
     bodies: Arc<Semaphore>,
     metrics: Metrics,
+    /// Events answered but not stored, per site and reason, over the last hour.
+    ignored: ignored::Ignored,
     sites: ingest::SiteCache,
     salts: identity::Salts,
     ip_limit: ratelimit::Limiter,
@@ -456,6 +459,7 @@ impl AppState {
             limits,
             settings,
             metrics,
+            ignored: ignored::Ignored::default(),
             sites: ingest::SiteCache::default(),
             salts: identity::Salts::default(),
             geoip,
@@ -515,6 +519,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             delete(manage::revoke_key),
         )
         .route("/api/v1/sites/{site}/goals", get(manage::goals))
+        .route("/api/v1/sites/{site}/ignored", get(manage::ignored))
         .route(
             "/api/v1/sites/{site}/goals/{name}",
             put(manage::put_goal).delete(manage::delete_goal),

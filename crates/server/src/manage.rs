@@ -309,6 +309,24 @@ pub(crate) async fn goals(
     list(st, site, m, h, Kind::Goals).await
 }
 
+/// `GET /api/v1/sites/{site}/ignored`: events answered but not stored over the last
+/// hour, per reason (bots, unsupported Segment messages).
+pub(crate) async fn ignored(
+    State(st): State<Arc<AppState>>,
+    Path(site): Path<String>,
+    m: Method,
+    h: HeaderMap,
+) -> Response {
+    try_reply!(gate(&st, &m, &h, &site, Need::Read));
+    let counts = st.ignored.last_hour(&site, crate::now_ms());
+    axum::Json(json!({
+        "site": site,
+        "minutes": crate::ignored::WINDOW_MINUTES,
+        "ignored": counts,
+    }))
+    .into_response()
+}
+
 /// `GET /api/v1/sites/{site}/funnels`.
 pub(crate) async fn funnels(
     State(st): State<Arc<AppState>>,

@@ -75,6 +75,7 @@ const NEW_SITE: &str = r#"{"type": "object", "properties": {"domain": {"type": "
 const SITE_PATCH: &str = r#"{"type": "object", "properties": {"timezone": {"type": "string"}, "identity": {"enum": ["cookieless", "first-party"]}}}"#;
 const KEYS: &str = r#"{"type": "array", "items": {"type": "object", "properties": {"prefix": {"type": "string"}, "scope": {"enum": ["read", "write"]}, "created": {"type": "string"}}}}"#;
 const NEW_KEY: &str = r#"{"type": "object", "properties": {"scope": {"enum": ["read", "write"]}}}"#;
+const IGNORED: &str = r#"{"type": "object", "properties": {"site": {"type": "string"}, "minutes": {"type": "integer"}, "ignored": {"type": "object", "additionalProperties": {"type": "integer"}}}}"#;
 const KEY: &str = r#"{"type": "object", "properties": {"key": {"type": "string"}}}"#;
 const SEGMENT: &str = r#"{"description": "A Segment message (track, page, identify), or {\"batch\": [messages]} (docs/ingestion.md).", "type": "object"}"#;
 const PLAUSIBLE: &str = r#"{"type": "object", "properties": {"name": {"type": "string"}, "url": {"type": "string"}, "domain": {"type": "string"}, "referrer": {"type": "string"}, "props": {"type": "object"}, "revenue": {"type": "object"}}}"#;
@@ -379,6 +380,15 @@ pub const ROUTES: &[Route] = &[
         auth: Auth::ReadOrSession,
         request: Body::Empty,
         response: Body::Type(of::<Vec<Goal>>),
+    },
+    Route {
+        method: "get",
+        path: "/api/v1/sites/{site}/ignored",
+        summary: "Events answered but not stored over the last hour, per reason (bot, unsupported)",
+        tag: "sites",
+        auth: Auth::ReadOrSession,
+        request: Body::Empty,
+        response: Body::Inline(IGNORED),
     },
     Route {
         method: "put",

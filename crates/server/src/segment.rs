@@ -341,6 +341,8 @@ async fn inner(
     st.metrics
         .ignored
         .fetch_add(unsupported, std::sync::atomic::Ordering::Relaxed);
+    st.ignored
+        .add(&site, crate::ignored::Reason::Unsupported, unsupported, now);
     if records.is_empty() {
         return axum::Json(
             json!({ "success": true, "accepted": 0, "ignored": ignored, "warnings": warnings }),

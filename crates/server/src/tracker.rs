@@ -157,6 +157,16 @@ pub(crate) async fn ingest_page_events(
     let ua = crate::enrich::parse_user_agent(&client.user_agent);
     if ua.bot {
         st.metrics.bots.fetch_add(events.len() as u64, Relaxed);
+        // Counted per registered site, for the setup page.
+        let mut per_site: std::collections::BTreeMap<&str, u64> = Default::default();
+        for e in &events {
+            *per_site.entry(e.site.as_str()).or_default() += 1;
+        }
+        for (site, n) in per_site {
+            if matches!(st.sites.get(st, site), Ok(Some(_))) {
+                st.ignored.add(site, crate::ignored::Reason::Bot, n, now);
+            }
+        }
         return (
             StatusCode::ACCEPTED,
             axum::Json(json!({ "accepted": 0, "ignored": events.len(), "reason": "bot" })),
