@@ -465,3 +465,11 @@ async fn item5_a_failed_log_write_is_a_503_never_visible_and_writes_resume() {
     assert_eq!(post(&e, Some(&e.key), EV).await.0, StatusCode::OK);
     assert_eq!(stored(&e), 2);
 }
+
+/// The example configuration shipped for deployment parses, with every table.
+#[test]
+fn deploy_example_configuration_parses() {
+    let c = cairn_server::Config::from_toml(include_str!("../../../deploy/cairn.toml")).unwrap();
+    c.limits().unwrap();
+    assert_eq!(c.connections().unwrap(), cairn_server::ConnLimits::default());
+}
