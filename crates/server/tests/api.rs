@@ -471,5 +471,8 @@ async fn item5_a_failed_log_write_is_a_503_never_visible_and_writes_resume() {
 fn deploy_example_configuration_parses() {
     let c = cairn_server::Config::from_toml(include_str!("../../../deploy/cairn.toml")).unwrap();
     c.limits().unwrap();
-    assert_eq!(c.connections().unwrap(), cairn_server::ConnLimits::default());
+    assert_eq!(
+        c.connections().unwrap(),
+        cairn_server::ConnLimits::default()
+    );
 }
