@@ -8,7 +8,7 @@ use cairn_model::query::result::{
     GoalRow, GoalsBreakdownRow, GoalsBucket, GoalsResult, Money, UnitRate, UnitTotal,
 };
 use cairn_model::query::{Counting, Field, GoalValue, GoalsSpec, Query, Resolved, Unit};
-use cairn_store::{Scan, Store, Timeline};
+use cairn_timeline::{Timeline, TimelineScan, TimelineSource};
 use rustc_hash::FxHashMap;
 
 use crate::buckets::Buckets;
@@ -135,7 +135,7 @@ struct Plan<'a> {
 }
 
 pub(crate) fn run(
-    store: &Store,
+    source: &dyn TimelineSource,
     q: &Query,
     r: &Resolved,
     spec: &GoalsSpec,
@@ -171,7 +171,7 @@ pub(crate) fn run(
         counting,
         buckets: spec.interval.map(|iv| Buckets::new(r.from, r.to, iv, r.tz)),
     };
-    let (cur, scan) = period(store, &plan, r, r.from, r.to, opts)?;
+    let (cur, scan) = period(source, &plan, r, r.from, r.to, opts)?;
     let prev = if spec.compare {
         let len = r.to - r.from + 1;
         let p = Plan {
@@ -179,13 +179,13 @@ pub(crate) fn run(
             ..plan_clone(&plan)
         };
         Some((
-            period(store, &p, r, r.from - len, r.from - 1, opts)?.0,
+            period(source, &p, r, r.from - len, r.from - 1, opts)?.0,
             [r.from - len, r.from - 1],
         ))
     } else {
         None
     };
-    Ok(build(&plan, &scan, cur, prev))
+    Ok(build(&plan, &*scan, cur, prev))
 }
 
 fn plan_clone<'a>(p: &Plan<'a>) -> Plan<'a> {
@@ -199,14 +199,14 @@ fn plan_clone<'a>(p: &Plan<'a>) -> Plan<'a> {
     }
 }
 
-fn period(
-    store: &Store,
+fn period<'s>(
+    source: &'s dyn TimelineSource,
     plan: &Plan<'_>,
     r: &Resolved,
     from: i64,
     to: i64,
     opts: &RunOptions,
-) -> Result<(Acc, Scan), Error> {
+) -> Result<(Acc, Box<dyn TimelineScan + 's>), Error> {
     let q = plan.q;
     let mut needs = Needs::default();
     let roots: Vec<&str> = plan
@@ -220,14 +220,14 @@ fn period(
     if let Some(b) = &plan.spec.breakdown {
         needs.add_field(&b.by);
     }
-    let scan = store.scan(scan_request(q, from, to, &needs, false))?;
-    let goals = Goals::new(&scan, &q.goals, &used);
-    let filters = Filters::new(&scan, q, r);
+    let scan = source.scan(scan_request(q, from, to, &needs, false))?;
+    let goals = Goals::new(&*scan, &q.goals, &used);
+    let filters = Filters::new(&*scan, q, r);
     let reader = plan
         .spec
         .breakdown
         .as_ref()
-        .map(|b| FieldReader::new(&scan, &b.by));
+        .map(|b| FieldReader::new(&*scan, &b.by));
     let nb = plan.buckets.as_ref().map_or(0, Buckets::len);
     let (nu, ng) = (plan.units.len(), plan.report.len());
     let states = scan.par_fold(
@@ -240,7 +240,7 @@ fn period(
             }
             visit(
                 plan,
-                &scan,
+                &*scan,
                 &goals,
                 &filters,
                 reader.as_ref(),
@@ -262,7 +262,7 @@ fn period(
 #[allow(clippy::too_many_arguments)]
 fn visit(
     plan: &Plan<'_>,
-    scan: &Scan,
+    scan: &dyn TimelineScan,
     goals: &Goals,
     filters: &Filters,
     reader: Option<&FieldReader>,
@@ -448,7 +448,7 @@ fn bd_entry(acc: &mut Acc, k: Key) -> &mut BdAcc {
 /// The value of goal `g`'s conversion at kept position `p`: (currency, micros).
 fn value_of(
     plan: &Plan<'_>,
-    scan: &Scan,
+    scan: &dyn TimelineScan,
     tl: &Timeline,
     prep: &Prepared,
     g: usize,
@@ -563,7 +563,12 @@ fn money(values: &BTreeMap<String, i128>, conversions: u64) -> Vec<Money> {
         .collect()
 }
 
-fn build(plan: &Plan<'_>, scan: &Scan, cur: Acc, prev: Option<(Acc, [i64; 2])>) -> GoalsResult {
+fn build(
+    plan: &Plan<'_>,
+    scan: &dyn TimelineScan,
+    cur: Acc,
+    prev: Option<(Acc, [i64; 2])>,
+) -> GoalsResult {
     let nu = cur.nu;
     let totals = plan
         .units

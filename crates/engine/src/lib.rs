@@ -1,14 +1,17 @@
 //! Cairn's analysis engine: goals and conversion rates, funnels, and the built-in
-//! micro-conversion reports, computed over the store's visitor timelines.
+//! micro-conversion reports, computed over visitor timelines.
 //!
-//! [`run`] takes a [`Query`] (the query spec of `cairn-model`), reads the visitor
-//! timelines it needs from a [`Store`] scan, and returns a [`QueryResult`]. Work is split
-//! across threads by visitor ranges ([`cairn_store::Scan::par_fold`]); each worker folds
-//! its timelines into a small accumulator and the accumulators are merged.
+//! [`Engine`] is a [`Backend`]: it takes a [`Query`] (the query spec of `cairn-model`),
+//! reads the visitor timelines it needs from any [`TimelineSource`] (the seam of
+//! `cairn-timeline`: the embedded store, the in-memory source, …), and returns a
+//! [`QueryResult`]. Work is split across threads by visitor ranges
+//! ([`TimelineScan::par_fold`](cairn_timeline::TimelineScan)); each worker folds its
+//! timelines into a small accumulator and the accumulators are merged. The engine knows
+//! nothing of how a source stores its events.
 //!
 //! The semantics of every number are documented in `docs/analyses.md` and
-//! `docs/funnels.md`; the tests check this engine against a slow reference
-//! implementation of those documents on random event streams.
+//! `docs/funnels.md`; `crates/conformance` checks this engine on every source against a
+//! slow reference implementation of those documents on random event streams.
 
 mod buckets;
 mod funnel;
@@ -20,7 +23,7 @@ pub mod stats;
 
 use cairn_model::query::result::QueryResult;
 use cairn_model::query::{Analysis, Query, SpecError};
-use cairn_store::{ScanRequest, Store, StoreError};
+use cairn_timeline::{ScanRequest, SourceError, TimelineSource};
 
 pub use buckets::Buckets;
 pub use funnel::core::{Core, CoreExclusion, Outcome};
@@ -28,35 +31,43 @@ pub use funnel::core::{Core, CoreExclusion, Outcome};
 /// Why a query failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The spec is invalid.
+    /// The spec is invalid: the client's mistake, with the field at fault.
     #[error("invalid query: {0}")]
     Spec(#[from] SpecError),
-    /// The store failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// Another backend failed.
-    #[error(transparent)]
-    Backend(Box<dyn std::error::Error + Send + Sync>),
+    /// The timeline source failed. Its text is for the operator's log (it may name
+    /// files), not for clients.
+    #[error("the event source failed: {0}")]
+    Source(#[from] SourceError),
 }
 
-/// Where the events live, behind the query spec: the seam between the analyses and a
-/// storage backend. Every backend returns the same [`QueryResult`] for the same spec.
-pub trait Backend {
+/// Answers query specs: the seam between the server or CLI and whatever computes the
+/// answer. Every backend returns the same [`QueryResult`] for the same spec and data.
+pub trait Backend: Sync {
     /// Runs one query.
     fn query(&self, q: &Query) -> Result<QueryResult, Error>;
 }
 
-/// The embedded store as a backend.
-pub struct Embedded<'a> {
-    /// The store.
-    pub store: &'a Store,
+/// This engine's analyses over a timeline source, as a [`Backend`].
+pub struct Engine<'a> {
+    /// Where the timelines come from.
+    pub source: &'a dyn TimelineSource,
     /// Threads and other options.
     pub opts: RunOptions,
 }
 
-impl Backend for Embedded<'_> {
+impl<'a> Engine<'a> {
+    /// The analyses over `source`, on every available core.
+    pub fn new(source: &'a dyn TimelineSource) -> Engine<'a> {
+        Engine {
+            source,
+            opts: RunOptions::default(),
+        }
+    }
+}
+
+impl Backend for Engine<'_> {
     fn query(&self, q: &Query) -> Result<QueryResult, Error> {
-        run(self.store, q, &self.opts)
+        run(self.source, q, &self.opts)
     }
 }
 
@@ -75,22 +86,26 @@ impl Default for RunOptions {
     }
 }
 
-/// Runs a query against the embedded store.
-pub fn run(store: &Store, q: &Query, opts: &RunOptions) -> Result<QueryResult, Error> {
+/// Runs a query over a timeline source.
+pub fn run(
+    source: &dyn TimelineSource,
+    q: &Query,
+    opts: &RunOptions,
+) -> Result<QueryResult, Error> {
     let r = q.resolve()?;
     Ok(match &q.effective_analysis() {
-        Analysis::Goals(spec) => QueryResult::Goals(goals::run(store, q, &r, spec, opts)?),
-        Analysis::Funnel(spec) => QueryResult::Funnel(funnel::run(store, q, &r, spec, opts)?),
+        Analysis::Goals(spec) => QueryResult::Goals(goals::run(source, q, &r, spec, opts)?),
+        Analysis::Funnel(spec) => QueryResult::Funnel(funnel::run(source, q, &r, spec, opts)?),
         Analysis::Checkout(spec) => {
-            QueryResult::Checkout(reports::checkout(store, q, &r, spec, opts)?)
+            QueryResult::Checkout(reports::checkout(source, q, &r, spec, opts)?)
         }
         Analysis::CartAbandonment(spec) => {
-            QueryResult::CartAbandonment(reports::cart(store, q, &r, spec, opts)?)
+            QueryResult::CartAbandonment(reports::cart(source, q, &r, spec, opts)?)
         }
-        Analysis::Forms(spec) => QueryResult::Forms(reports::forms(store, q, &r, spec, opts)?),
-        Analysis::Pages(spec) => QueryResult::Pages(reports::pages(store, q, &r, spec, opts)?),
+        Analysis::Forms(spec) => QueryResult::Forms(reports::forms(source, q, &r, spec, opts)?),
+        Analysis::Pages(spec) => QueryResult::Pages(reports::pages(source, q, &r, spec, opts)?),
         Analysis::Overview(spec) => {
-            QueryResult::Overview(reports::overview(store, q, &r, spec, opts)?)
+            QueryResult::Overview(reports::overview(source, q, &r, spec, opts)?)
         }
         Analysis::SavedFunnel(s) => {
             return Err(Error::Spec(SpecError::new(

@@ -5,7 +5,7 @@ use cairn_model::Dim;
 use cairn_model::query::{Condition, Field, ValueRef, ValueTest};
 
 const DIM_COUNT: usize = Dim::ALL.len();
-use cairn_store::{PropVal, QueryDict, Scan, Timeline};
+use cairn_timeline::{PropVal, QueryDict, Timeline, TimelineScan};
 
 /// What a query needs projected from the store.
 #[derive(Debug, Clone, Default)]
@@ -114,7 +114,7 @@ fn dict_mask(dict: &QueryDict, test: &ValueTest) -> Vec<bool> {
 impl EventPred {
     /// Compiles alternatives (any of), each a list of conditions (all of). An empty
     /// conjunction matches every event.
-    pub fn new(scan: &Scan, alts: &[Vec<Condition>]) -> EventPred {
+    pub fn new(scan: &dyn TimelineScan, alts: &[Vec<Condition>]) -> EventPred {
         let mut out = Vec::new();
         for conds in alts {
             let mut c = Conj {
@@ -205,7 +205,7 @@ pub struct FieldReader {
 
 impl FieldReader {
     /// A reader for an event field (dimension or property).
-    pub fn new(scan: &Scan, field: &Field) -> FieldReader {
+    pub fn new(scan: &dyn TimelineScan, field: &Field) -> FieldReader {
         let key = match field {
             Field::Prop(k) => scan.prop_keys().id(k),
             _ => None,
@@ -248,7 +248,7 @@ impl FieldReader {
 
     /// The text of a token from [`FieldReader::token`] (or a path token for landing and
     /// exit pages).
-    pub fn text(&self, scan: &Scan, token: (u8, u64)) -> String {
+    pub fn text(&self, scan: &dyn TimelineScan, token: (u8, u64)) -> String {
         match (token, &self.field) {
             ((0, id), Field::Dim(d)) => scan.dict(*d).get(id as u32).to_string(),
             ((0, id), _) => scan.dict(Dim::Path).get(id as u32).to_string(),

@@ -3,7 +3,7 @@
 
 use cairn_model::Dim;
 use cairn_model::query::{Condition, FilterKind, Goal, GoalDef, PAGEVIEW, Query, Resolved};
-use cairn_store::{Scan, Timeline};
+use cairn_timeline::{Timeline, TimelineScan};
 
 use crate::matcher::{EventPred, Needs, Tables};
 
@@ -81,7 +81,7 @@ impl Goals {
     }
 
     /// Compiles the used goals.
-    pub fn new(scan: &Scan, defs: &[Goal], used: &[bool]) -> Goals {
+    pub fn new(scan: &dyn TimelineScan, defs: &[Goal], used: &[bool]) -> Goals {
         let evals = defs
             .iter()
             .zip(used)
@@ -183,7 +183,7 @@ impl Filters {
     }
 
     /// Compiles the filters.
-    pub fn new(scan: &Scan, q: &Query, r: &Resolved) -> Filters {
+    pub fn new(scan: &dyn TimelineScan, q: &Query, r: &Resolved) -> Filters {
         let conds: Vec<Condition> = r
             .filters
             .iter()

@@ -11,7 +11,7 @@ use cairn_model::query::{
     Analysis, CartSpec, CheckoutSpec, CondValue, Condition, Field, FormsSpec, FunnelMode,
     FunnelSpec, Op, OverviewSpec, PagesSpec, Query, Resolved, Scalar, Step, Unit,
 };
-use cairn_store::{PropVal, Store, Timeline};
+use cairn_timeline::{PropVal, Timeline, TimelineScan, TimelineSource};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::buckets::Buckets;
@@ -32,7 +32,7 @@ pub const FORM_FIELD: &str = "form_field";
 /// The form was submitted.
 pub const FORM_SUBMIT: &str = "form_submit";
 
-fn name_is(scan: &cairn_store::Scan, name: &str) -> EventPred {
+fn name_is(scan: &dyn TimelineScan, name: &str) -> EventPred {
     EventPred::new(
         scan,
         &[vec![Condition::eq_str(Field::Dim(Dim::Name), name)]],
@@ -48,20 +48,20 @@ fn base_needs(q: &Query, r: &Resolved) -> Needs {
 
 /// The scan, goals and filters every report starts from (reports use no goal of their
 /// own: only those of behavioural filters).
-fn open_scan(
-    store: &Store,
+fn open_scan<'s>(
+    source: &'s dyn TimelineSource,
     q: &Query,
     r: &Resolved,
     needs: &Needs,
-) -> Result<(cairn_store::Scan, Goals, Filters), Error> {
-    let scan = store.scan(scan_request(q, r.from, r.to, needs, false))?;
-    let goals = Goals::new(&scan, &q.goals, &Goals::used(q, r, &[]));
-    let filters = Filters::new(&scan, q, r);
+) -> Result<(Box<dyn TimelineScan + 's>, Goals, Filters), Error> {
+    let scan = source.scan(scan_request(q, r.from, r.to, needs, false))?;
+    let goals = Goals::new(&*scan, &q.goals, &Goals::used(q, r, &[]));
+    let filters = Filters::new(&*scan, q, r);
     Ok((scan, goals, filters))
 }
 
 /// Events that do not stop a session from bouncing.
-fn passive_pred(scan: &cairn_store::Scan) -> EventPred {
+fn passive_pred(scan: &dyn TimelineScan) -> EventPred {
     EventPred::new(
         scan,
         &NON_INTERACTIVE.map(|n| vec![Condition::eq_str(Field::Dim(Dim::Name), n)]),
@@ -71,7 +71,7 @@ fn passive_pred(scan: &cairn_store::Scan) -> EventPred {
 /// Checkout drop-off: the distinct step numbers seen on the step event become a
 /// per-session funnel `start → step 1 → step 2 → … → end`.
 pub(crate) fn checkout(
-    store: &Store,
+    source: &dyn TimelineSource,
     q: &Query,
     r: &Resolved,
     spec: &CheckoutSpec,
@@ -79,9 +79,9 @@ pub(crate) fn checkout(
 ) -> Result<FunnelResult, Error> {
     let mut needs = base_needs(q, r);
     needs.add_number(&spec.step_prop);
-    let scan = store.scan(scan_request(q, r.from, r.to, &needs, false))?;
-    let is_step = name_is(&scan, &spec.step_event);
-    let filters = Filters::new(&scan, q, r);
+    let scan = source.scan(scan_request(q, r.from, r.to, &needs, false))?;
+    let is_step = name_is(&*scan, &spec.step_event);
+    let filters = Filters::new(&*scan, q, r);
     let key = scan.prop_keys().id(&spec.step_prop);
     let states = scan.par_fold(opts.threads, FxHashSet::<u64>::default, |set, tl| {
         let Some(k) = key else { return };
@@ -121,7 +121,7 @@ pub(crate) fn checkout(
     f.window = cairn_model::query::Duration::from_ms(7 * 86_400_000);
     let mut q2 = q.clone();
     q2.analysis = Analysis::Funnel(f.clone());
-    funnel::run(store, &q2, r, &f, opts)
+    funnel::run(source, &q2, r, &f, opts)
 }
 
 #[derive(Default)]
@@ -136,16 +136,16 @@ struct CartAcc {
 /// first cart event, in the same session. Recovered: an abandoned cart whose visitor
 /// purchases after the session's last event and within the recovery time.
 pub(crate) fn cart(
-    store: &Store,
+    source: &dyn TimelineSource,
     q: &Query,
     r: &Resolved,
     spec: &CartSpec,
     opts: &RunOptions,
 ) -> Result<CartResult, Error> {
     let needs = base_needs(q, r);
-    let (scan, goals, filters) = open_scan(store, q, r, &needs)?;
-    let is_cart = name_is(&scan, &spec.cart_event);
-    let is_buy = name_is(&scan, &spec.purchase_event);
+    let (scan, goals, filters) = open_scan(source, q, r, &needs)?;
+    let is_cart = name_is(&*scan, &spec.cart_event);
+    let is_buy = name_is(&*scan, &spec.purchase_event);
     let rec = spec.recovery.ms;
     let states = scan.par_fold(
         opts.threads,
@@ -220,7 +220,7 @@ struct FormAcc {
 /// `form_submit` events, each with the property `form_id`. A start is a session's first
 /// `form_start` of a form; the session's later events of that form belong to it.
 pub(crate) fn forms(
-    store: &Store,
+    source: &dyn TimelineSource,
     q: &Query,
     r: &Resolved,
     spec: &FormsSpec,
@@ -229,14 +229,14 @@ pub(crate) fn forms(
     let mut needs = base_needs(q, r);
     needs.add_field(&Field::Prop("form_id".into()));
     needs.add_field(&Field::Prop("field".into()));
-    let (scan, goals, filters) = open_scan(store, q, r, &needs)?;
+    let (scan, goals, filters) = open_scan(source, q, r, &needs)?;
     let (is_start, is_field, is_submit) = (
-        name_is(&scan, FORM_START),
-        name_is(&scan, FORM_FIELD),
-        name_is(&scan, FORM_SUBMIT),
+        name_is(&*scan, FORM_START),
+        name_is(&*scan, FORM_FIELD),
+        name_is(&*scan, FORM_SUBMIT),
     );
-    let form_rd = FieldReader::new(&scan, &Field::Prop("form_id".into()));
-    let field_rd = FieldReader::new(&scan, &Field::Prop("field".into()));
+    let form_rd = FieldReader::new(&*scan, &Field::Prop("form_id".into()));
+    let field_rd = FieldReader::new(&*scan, &Field::Prop("field".into()));
     let states = scan.par_fold(
         opts.threads,
         || {
@@ -279,7 +279,7 @@ pub(crate) fn forms(
                 .fields
                 .into_iter()
                 .map(|(fk, f)| FormFieldRow {
-                    field: field_rd.text(&scan, fk),
+                    field: field_rd.text(&*scan, fk),
                     touched: f.touched,
                     last_before_abandon: f.last,
                     time: time_stats(f.times),
@@ -291,7 +291,7 @@ pub(crate) fn forms(
                     .then_with(|| a.field.cmp(&b.field))
             });
             FormRow {
-                form: form_rd.text(&scan, k),
+                form: form_rd.text(&*scan, k),
                 starts: v.starts,
                 submissions: v.submits,
                 submission_rate: wilson(v.submits, v.starts),
@@ -399,7 +399,7 @@ struct PageAcc {
 
 /// Per page: pageviews, unique visitors, entries, exits, exit rate and bounce rate.
 pub(crate) fn pages(
-    store: &Store,
+    source: &dyn TimelineSource,
     q: &Query,
     r: &Resolved,
     spec: &PagesSpec,
@@ -407,8 +407,8 @@ pub(crate) fn pages(
 ) -> Result<PagesResult, Error> {
     let mut needs = base_needs(q, r);
     needs.dims[Dim::Path.index()] = true;
-    let (scan, goals, filters) = open_scan(store, q, r, &needs)?;
-    let passive = passive_pred(&scan);
+    let (scan, goals, filters) = open_scan(source, q, r, &needs)?;
+    let passive = passive_pred(&*scan);
     let states = scan.par_fold(
         opts.threads,
         || {
@@ -537,7 +537,7 @@ impl Fig {
 /// Visitors, sessions, pageviews, events, bounce rate, pages per session and session
 /// duration (last event − first event), for the range and per bucket of session start.
 pub(crate) fn overview(
-    store: &Store,
+    source: &dyn TimelineSource,
     q: &Query,
     r: &Resolved,
     spec: &OverviewSpec,
@@ -547,12 +547,12 @@ pub(crate) fn overview(
     if let Some(b) = &spec.breakdown {
         needs.add_field(&b.by);
     }
-    let (scan, goals, filters) = open_scan(store, q, r, &needs)?;
-    let passive = passive_pred(&scan);
+    let (scan, goals, filters) = open_scan(source, q, r, &needs)?;
+    let passive = passive_pred(&*scan);
     let reader = spec
         .breakdown
         .as_ref()
-        .map(|b| FieldReader::new(&scan, &b.by));
+        .map(|b| FieldReader::new(&*scan, &b.by));
     let buckets = spec.interval.map(|iv| Buckets::new(r.from, r.to, iv, r.tz));
     let nb = buckets.as_ref().map_or(0, Buckets::len);
     let states = scan.par_fold(
@@ -630,7 +630,7 @@ pub(crate) fn overview(
         let mut rows: Vec<(String, Fig)> = bd
             .into_iter()
             .map(|(k, f)| {
-                let v = k.map_or_else(|| "(none)".to_string(), |t| rd.text(&scan, t));
+                let v = k.map_or_else(|| "(none)".to_string(), |t| rd.text(&*scan, t));
                 (v, f)
             })
             .collect();

@@ -90,7 +90,7 @@ async fn query_inner(
     let t0 = Instant::now();
     let res = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        cairn_engine::run(&store, &q, &cairn_engine::RunOptions::default())
+        cairn_engine::Backend::query(&cairn_engine::Engine::new(&*store), &q)
     })
     .await;
     let m = &st.metrics;

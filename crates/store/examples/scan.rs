@@ -50,6 +50,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let mut sum = 0u64;
             for site in &sites {
                 let scan = store.scan(ScanRequest::new(site.as_str()).dims(&[Dim::Name]))?;
+                let scan: &dyn cairn_store::TimelineScan = &scan;
                 let parts = scan.par_fold(
                     n,
                     || (0u64, 0u64),

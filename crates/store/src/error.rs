@@ -55,6 +55,18 @@ pub enum StoreError {
     Closed,
 }
 
+impl From<StoreError> for cairn_timeline::SourceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Corrupted { .. }
+            | StoreError::Damaged(_)
+            | StoreError::Incompatible { .. }
+            | StoreError::Closed => cairn_timeline::SourceError::Unavailable(Box::new(e)),
+            e => cairn_timeline::SourceError::Failed(Box::new(e)),
+        }
+    }
+}
+
 /// Result alias for the store.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 

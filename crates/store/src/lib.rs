@@ -7,8 +7,9 @@
 //!   dictionary-encoded and zstd-compressed per column, checksummed per chunk.
 //! * [`Store::scan`] prepares a [`Scan`]: each visitor's events in time order over a time
 //!   range as a [`Timeline`], merged across segments and the buffer, with column
-//!   projection, predicates as dictionary ids, identity stitching, and
-//!   [`Scan::split`] into disjoint [`VisitorRange`]s for parallel workers.
+//!   projection, predicates as dictionary ids, identity stitching, and a split into
+//!   disjoint [`VisitorRange`]s for parallel workers. The store is a
+//!   [`TimelineSource`], the seam of `cairn-timeline` that the analyses read through.
 //! * Retention ([`Store::retain_days`]), erasure ([`Store::erase`]), snapshots
 //!   ([`Store::snapshot`]) and crash recovery ([`Store::open`] reports a [`Recovery`]).
 //!
@@ -45,6 +46,10 @@ mod segment;
 mod store;
 mod wal;
 
+pub use cairn_timeline::{
+    PropEntry, PropVal, QueryDict, ScanRequest, SourceError, Timeline, TimelineScan,
+    TimelineSource, VisitorRange,
+};
 pub use compaction::CompactionPolicy;
 pub use error::{Result, StoreError};
 pub use faults::Faults;
@@ -52,7 +57,7 @@ pub use identity::SiteIdentities;
 pub use manifest::SegmentMeta;
 pub use recovery::Problem;
 pub use repair::{Repaired, Verified};
-pub use scan::{QueryDict, Scan, ScanRequest, Timeline, VisitorRange};
-pub use segment::{Projection, PropEntry, PropVal};
+pub use scan::Scan;
+pub use segment::Projection;
 pub use store::{Options, Recovery, Stats, Store, partition_of};
 pub use wal::{Erasure, TornTail};

@@ -11,192 +11,16 @@ use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 use cairn_model::{Dim, Event, PropValue};
+use cairn_timeline::{
+    PropEntry, PropVal, QueryDict, ScanRequest, SourceError, Timeline, TimelineScan,
+    TimelineSource, VisitorRange,
+};
 use rustc_hash::FxHashMap;
 
 use crate::error::Result;
 use crate::segment::format::{DICT_CURRENCIES, DICT_PROP_KEYS, DICT_PROP_VALUES, DIMS};
-use crate::segment::reader::{Block, ChunkBuf, Projection, PropEntry, PropVal, Run, SegmentReader};
+use crate::segment::reader::{Block, ChunkBuf, Projection, Run, SegmentReader};
 use crate::store::Store;
-
-/// What to scan.
-#[derive(Debug, Clone)]
-pub struct ScanRequest {
-    /// The site.
-    pub site: String,
-    /// First millisecond (inclusive).
-    pub from: i64,
-    /// Last millisecond (inclusive).
-    pub to: i64,
-    /// Dimensions to return.
-    pub dims: Vec<Dim>,
-    /// Return custom properties.
-    pub props: bool,
-    /// With `props`: only these property keys (`None`: every key). Queries name the
-    /// keys they read, so blocks decode only those entries.
-    pub prop_keys: Option<Vec<String>>,
-    /// With `props`: whether string values are wanted as text. When false the
-    /// property-value dictionaries are not read, and every string value comes back as
-    /// id 0 (the empty string) — enough for tests on numbers, booleans and presence.
-    pub prop_strings: bool,
-    /// Return revenue.
-    pub revenue: bool,
-    /// Keep only rows whose value of each listed dimension is one of the given strings.
-    pub filters: Vec<(Dim, Vec<String>)>,
-    /// Merge the timelines of visitors linked to the same user into one (identity
-    /// stitching): the lead's timeline carries the smallest of its visitor ids.
-    pub stitch: bool,
-}
-
-impl ScanRequest {
-    /// A request for every event of `site`, projecting nothing but visitor and time.
-    pub fn new(site: impl Into<String>) -> ScanRequest {
-        ScanRequest {
-            site: site.into(),
-            from: i64::MIN,
-            to: i64::MAX,
-            dims: Vec::new(),
-            props: false,
-            prop_keys: None,
-            prop_strings: true,
-            revenue: false,
-            filters: Vec::new(),
-            stitch: false,
-        }
-    }
-
-    /// Restricts the time range (inclusive).
-    pub fn range(mut self, from: i64, to: i64) -> Self {
-        self.from = from;
-        self.to = to;
-        self
-    }
-
-    /// Adds projected dimensions.
-    pub fn dims(mut self, dims: &[Dim]) -> Self {
-        self.dims.extend_from_slice(dims);
-        self
-    }
-}
-
-/// A query-wide string dictionary. Id 0 is the empty string (unset).
-#[derive(Debug, Clone)]
-pub struct QueryDict {
-    strings: Vec<String>,
-    map: FxHashMap<String, u32>,
-}
-
-impl Default for QueryDict {
-    fn default() -> Self {
-        let mut d = QueryDict {
-            strings: Vec::new(),
-            map: FxHashMap::default(),
-        };
-        d.intern("");
-        d
-    }
-}
-
-impl QueryDict {
-    fn intern(&mut self, s: &str) -> u32 {
-        if let Some(&i) = self.map.get(s) {
-            return i;
-        }
-        let i = self.strings.len() as u32;
-        self.strings.push(s.to_string());
-        self.map.insert(s.to_string(), i);
-        i
-    }
-
-    /// The string of an id.
-    pub fn get(&self, id: u32) -> &str {
-        self.strings.get(id as usize).map_or("", String::as_str)
-    }
-
-    /// The id of a string, if any event in the scan has it.
-    pub fn id(&self, s: &str) -> Option<u32> {
-        self.map.get(s).copied()
-    }
-
-    /// Number of distinct strings (including the empty one).
-    pub fn len(&self) -> usize {
-        self.strings.len()
-    }
-
-    /// Whether only the empty string is present.
-    pub fn is_empty(&self) -> bool {
-        self.strings.len() <= 1
-    }
-}
-
-/// One visitor's events in time order (columns side by side).
-#[derive(Debug, Clone, Default)]
-pub struct Timeline {
-    /// The visitor (for a stitched lead: the smallest linked visitor id).
-    pub visitor: u64,
-    /// Event times (ms), ascending; ties keep arrival order.
-    pub ts: Vec<i64>,
-    /// Per dimension (by [`Dim::index`]): query-dictionary ids, one per event; empty
-    /// for dimensions not projected.
-    pub dims: Vec<Vec<u32>>,
-    /// Event i's properties are `prop_entries[prop_offsets[i]..prop_offsets[i+1]]`
-    /// (when properties are projected).
-    pub prop_offsets: Vec<u32>,
-    /// Properties, with query-dictionary ids.
-    pub prop_entries: Vec<PropEntry>,
-    /// Revenue per event: (micros, currency id), when projected.
-    pub revenue: Vec<Option<(i64, u32)>>,
-}
-
-impl Timeline {
-    /// Number of events.
-    pub fn len(&self) -> usize {
-        self.ts.len()
-    }
-
-    /// Whether there are no events.
-    pub fn is_empty(&self) -> bool {
-        self.ts.is_empty()
-    }
-
-    /// Ids of a projected dimension.
-    pub fn dim(&self, d: Dim) -> &[u32] {
-        &self.dims[d.index()]
-    }
-
-    /// Properties of event i.
-    pub fn props(&self, i: usize) -> &[PropEntry] {
-        match (self.prop_offsets.get(i), self.prop_offsets.get(i + 1)) {
-            (Some(&a), Some(&b)) => &self.prop_entries[a as usize..b as usize],
-            _ => &[],
-        }
-    }
-
-    fn clear(&mut self, visitor: u64) {
-        self.visitor = visitor;
-        self.ts.clear();
-        self.dims.iter_mut().for_each(Vec::clear);
-        self.prop_offsets.clear();
-        self.prop_entries.clear();
-        self.revenue.clear();
-    }
-}
-
-/// An inclusive range of visitor ids for one worker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct VisitorRange {
-    /// First visitor id.
-    pub lo: u64,
-    /// Last visitor id (inclusive).
-    pub hi: u64,
-}
-
-impl VisitorRange {
-    /// Every visitor.
-    pub const ALL: VisitorRange = VisitorRange {
-        lo: 0,
-        hi: u64::MAX,
-    };
-}
 
 /// Per-source tables from local ids to query ids.
 struct Remap {
@@ -480,38 +304,8 @@ impl Scan {
         })
     }
 
-    /// The request.
-    pub fn request(&self) -> &ScanRequest {
-        &self.req
-    }
-
-    /// The query dictionary of a dimension.
-    pub fn dict(&self, d: Dim) -> &QueryDict {
-        &self.dicts[d.index()]
-    }
-
-    /// The dictionary of property keys.
-    pub fn prop_keys(&self) -> &QueryDict {
-        &self.prop_keys
-    }
-
-    /// The dictionary of string property values.
-    pub fn prop_values(&self) -> &QueryDict {
-        &self.prop_values
-    }
-
-    /// The dictionary of currencies.
-    pub fn currencies(&self) -> &QueryDict {
-        &self.currencies
-    }
-
-    /// The user id linked to a visitor, if any.
-    pub fn user_of(&self, visitor: u64) -> Option<&str> {
-        self.users.get(&visitor).map(String::as_str)
-    }
-
     /// Splits the visitor space into up to `n` ranges holding about equal numbers of rows.
-    pub fn split(&self, n: usize) -> Vec<VisitorRange> {
+    fn split_rows(&self, n: usize) -> Vec<VisitorRange> {
         let total: u64 = self.weights.iter().map(|w| w.1).sum();
         if n <= 1 || total == 0 {
             return vec![VisitorRange::ALL];
@@ -556,7 +350,7 @@ impl Scan {
                 heap.push(Reverse((v, i)));
             }
         }
-        let mut tl = self.empty_timeline();
+        let mut tl = Timeline::empty();
         let mut deferred = Vec::new();
         let mut members: Vec<usize> = Vec::new();
         while let Some(Reverse((v, i))) = heap.pop() {
@@ -583,7 +377,7 @@ impl Scan {
             if tl.is_empty() {
                 continue;
             }
-            sort_timeline(&mut tl);
+            tl.sort_by_time();
             if self.canonical.contains_key(&v) {
                 deferred.push(tl.clone());
             } else {
@@ -606,12 +400,12 @@ impl Scan {
         for k in keys {
             let mut parts = groups.remove(&k).unwrap_or_default();
             parts.sort_by_key(|t| t.visitor);
-            let mut tl = self.empty_timeline();
+            let mut tl = Timeline::empty();
             tl.clear(k);
             for p in &parts {
-                append_timeline(&mut tl, p, self.req.props);
+                tl.append(p, self.req.props);
             }
-            sort_timeline(&mut tl);
+            tl.sort_by_time();
             f(&tl);
         }
     }
@@ -622,94 +416,56 @@ impl Scan {
         self.finish_stitched(deferred, f);
         Ok(())
     }
+}
 
-    /// Folds every timeline on `threads` worker threads, one state per worker.
-    pub fn par_fold<S: Send>(
+impl TimelineSource for Store {
+    fn scan(
         &self,
-        threads: usize,
-        init: impl Fn() -> S + Sync,
-        f: impl Fn(&mut S, &Timeline) + Sync,
-    ) -> Result<Vec<S>> {
-        let ranges = self.split(threads.max(1));
-        let results: Vec<Result<(S, Vec<Timeline>)>> = std::thread::scope(|sc| {
-            let handles: Vec<_> = ranges
-                .iter()
-                .map(|&r| {
-                    let (init, f) = (&init, &f);
-                    sc.spawn(move || {
-                        let mut s = init();
-                        let d = self.scan_range(r, |t| f(&mut s, t))?;
-                        Ok((s, d))
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect()
-        });
-        let mut states = Vec::new();
-        let mut deferred = Vec::new();
-        for r in results {
-            let (s, d) = r?;
-            states.push(s);
-            deferred.extend(d);
-        }
-        if let Some(s) = states.first_mut() {
-            self.finish_stitched(deferred, |t| f(s, t));
-        }
-        Ok(states)
-    }
-
-    fn empty_timeline(&self) -> Timeline {
-        Timeline {
-            dims: vec![Vec::new(); DIMS],
-            ..Timeline::default()
-        }
+        req: ScanRequest,
+    ) -> std::result::Result<Box<dyn TimelineScan + '_>, SourceError> {
+        Ok(Box::new(Store::scan(self, req)?))
     }
 }
 
-fn append_timeline(dst: &mut Timeline, src: &Timeline, props: bool) {
-    dst.ts.extend_from_slice(&src.ts);
-    for (d, s) in dst.dims.iter_mut().zip(&src.dims) {
-        d.extend_from_slice(s);
+impl TimelineScan for Scan {
+    fn request(&self) -> &ScanRequest {
+        &self.req
     }
-    if props {
-        if dst.prop_offsets.is_empty() {
-            dst.prop_offsets.push(0);
-        }
-        for i in 0..src.len() {
-            dst.prop_entries.extend_from_slice(src.props(i));
-            dst.prop_offsets.push(dst.prop_entries.len() as u32);
-        }
-    }
-    dst.revenue.extend_from_slice(&src.revenue);
-}
 
-/// Orders a timeline's events by time (stable: ties keep source order).
-fn sort_timeline(tl: &mut Timeline) {
-    if tl.ts.windows(2).all(|w| w[0] <= w[1]) {
-        return;
+    fn dict(&self, d: Dim) -> &QueryDict {
+        &self.dicts[d.index()]
     }
-    let mut idx: Vec<usize> = (0..tl.ts.len()).collect();
-    idx.sort_by_key(|&i| tl.ts[i]);
-    tl.ts = idx.iter().map(|&i| tl.ts[i]).collect();
-    for d in tl.dims.iter_mut().filter(|d| !d.is_empty()) {
-        *d = idx.iter().map(|&i| d[i]).collect();
+
+    fn prop_keys(&self) -> &QueryDict {
+        &self.prop_keys
     }
-    if !tl.revenue.is_empty() {
-        tl.revenue = idx.iter().map(|&i| tl.revenue[i]).collect();
+
+    fn prop_values(&self) -> &QueryDict {
+        &self.prop_values
     }
-    if !tl.prop_offsets.is_empty() {
-        let mut offs = Vec::with_capacity(idx.len() + 1);
-        let mut ents = Vec::with_capacity(tl.prop_entries.len());
-        offs.push(0);
-        for &i in &idx {
-            ents.extend_from_slice(tl.props(i));
-            offs.push(ents.len() as u32);
-        }
-        tl.prop_offsets = offs;
-        tl.prop_entries = ents;
+
+    fn currencies(&self) -> &QueryDict {
+        &self.currencies
+    }
+
+    fn user_of(&self, visitor: u64) -> Option<&str> {
+        self.users.get(&visitor).map(String::as_str)
+    }
+
+    fn split(&self, n: usize) -> Vec<VisitorRange> {
+        self.split_rows(n)
+    }
+
+    fn scan_range(
+        &self,
+        range: VisitorRange,
+        f: &mut dyn FnMut(&Timeline),
+    ) -> std::result::Result<Vec<Timeline>, SourceError> {
+        Ok(Scan::scan_range(self, range, f)?)
+    }
+
+    fn finish_stitched(&self, deferred: Vec<Timeline>, f: &mut dyn FnMut(&Timeline)) {
+        Scan::finish_stitched(self, deferred, f)
     }
 }
 

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use cairn_engine::RunOptions;
+use cairn_engine::{Backend, Engine, RunOptions};
 use cairn_model::query::result::{
     CartResult, FormsResult, FunnelResult, GoalsResult, OverviewFigures, OverviewResult,
     PagesResult, QueryResult, Rate, TimeStats,
@@ -52,11 +52,15 @@ pub fn run(data: &Path, args: QueryArgs) -> Result<ExitCode> {
     if let Some(t) = args.threads {
         opts.threads = t.max(1);
     }
+    let engine = Engine {
+        source: &*store,
+        opts,
+    };
     let mut times = Vec::new();
     let mut res = None;
     for _ in 0..args.repeat.max(1) {
         let t0 = Instant::now();
-        res = Some(cairn_engine::run(&store, &q, &opts).context("running the query")?);
+        res = Some(engine.query(&q).context("running the query")?);
         times.push(t0.elapsed());
     }
     let res = res.expect("ran at least once");

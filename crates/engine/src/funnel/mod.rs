@@ -11,7 +11,7 @@ use cairn_model::query::result::{
 use cairn_model::query::{
     Attribution, Condition, Field, FunnelSpec, PAGEVIEW, Query, Resolved, Step, Unit,
 };
-use cairn_store::{Scan, Store, Timeline};
+use cairn_timeline::{Timeline, TimelineScan, TimelineSource};
 use rustc_hash::FxHashMap;
 
 use self::core::{Core, CoreExclusion, Outcome};
@@ -55,7 +55,7 @@ fn step_needs(s: &Step, needs: &mut Needs) {
     }
 }
 
-fn compile_step(scan: &Scan, q: &Query, s: &Step) -> Vec<Alt> {
+fn compile_step(scan: &dyn TimelineScan, q: &Query, s: &Step) -> Vec<Alt> {
     let alts: Vec<&Step> = if s.any_of.is_empty() {
         vec![s]
     } else {
@@ -400,7 +400,7 @@ impl Acc {
 struct Ctx<'a> {
     q: &'a Query,
     spec: &'a FunnelSpec,
-    scan: &'a Scan,
+    scan: &'a dyn TimelineScan,
     plan: Plan,
     steps: Vec<Vec<Alt>>,
     excl: Vec<Vec<Alt>>,
@@ -423,7 +423,7 @@ struct Scratch {
 }
 
 pub(crate) fn run(
-    store: &Store,
+    source: &dyn TimelineSource,
     q: &Query,
     r: &Resolved,
     spec: &FunnelSpec,
@@ -451,16 +451,16 @@ pub(crate) fn run(
         needs.add_field(&b.by);
     }
     let stitch = spec.unit == Unit::Lead;
-    let scan = store.scan(scan_request(q, r.from, r.to, &needs, stitch))?;
+    let scan = source.scan(scan_request(q, r.from, r.to, &needs, stitch))?;
     let steps: Vec<Vec<Alt>> = spec
         .steps
         .iter()
-        .map(|s| compile_step(&scan, q, s))
+        .map(|s| compile_step(&*scan, q, s))
         .collect();
     let excl: Vec<Vec<Alt>> = spec
         .exclusions
         .iter()
-        .map(|e| compile_step(&scan, q, &e.step))
+        .map(|e| compile_step(&*scan, q, &e.step))
         .collect();
     let ctx = Ctx {
         q,
@@ -470,19 +470,19 @@ pub(crate) fn run(
         excl_tables: tables_of(&excl),
         steps,
         excl,
-        goals: Goals::new(&scan, &q.goals, &used),
-        filters: Filters::new(&scan, q, r),
+        goals: Goals::new(&*scan, &q.goals, &used),
+        filters: Filters::new(&*scan, q, r),
         hold: spec
             .hold
             .iter()
-            .map(|f| FieldReader::new(&scan, f))
+            .map(|f| FieldReader::new(&*scan, f))
             .collect(),
         breakdown: spec
             .breakdown
             .as_ref()
-            .map(|b| FieldReader::new(&scan, &b.by)),
+            .map(|b| FieldReader::new(&*scan, &b.by)),
         buckets: spec.trend.map(|iv| Buckets::new(r.from, r.to, iv, r.tz)),
-        scan: &scan,
+        scan: &*scan,
     };
     let n = spec.steps.len();
     let nb = ctx.buckets.as_ref().map_or(0, Buckets::len);

@@ -5,4 +5,4 @@ pub(crate) mod format;
 pub(crate) mod reader;
 pub(crate) mod writer;
 
-pub use reader::{Projection, PropEntry, PropVal};
+pub use reader::Projection;

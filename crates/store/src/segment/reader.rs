@@ -5,6 +5,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use cairn_model::{Dim, Event, PropValue, Revenue};
+pub use cairn_timeline::{PropEntry, PropVal};
 
 use super::format::*;
 use crate::codec::{Cursor, DecodeError};
@@ -45,26 +46,6 @@ impl Projection {
         self.dims[d.index()] = true;
         self
     }
-}
-
-/// A property value with strings as dictionary ids.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum PropVal {
-    /// String, as an id into the property-value dictionary.
-    Str(u32),
-    /// Number.
-    Num(f64),
-    /// Boolean.
-    Bool(bool),
-}
-
-/// One property of a row: key id and value.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct PropEntry {
-    /// Key, as an id into the property-key dictionary.
-    pub key: u32,
-    /// Value.
-    pub val: PropVal,
 }
 
 /// A visitor's rows in a block.

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cairn_model::{Dim, Event, Record};
+use cairn_store::TimelineScan;
 use cairn_store::{CompactionPolicy, Options, ScanRequest, Store};
 use rand::{Rng, SeedableRng};
 

@@ -1,6 +1,7 @@
 //! Identity stitching and erasure of a lead, worked by hand.
 
 use cairn_model::{Dim, Event, Identify, Record};
+use cairn_store::TimelineScan;
 use cairn_store::{Options, ScanRequest, Store};
 
 use crate::model::{BASE, NOW};

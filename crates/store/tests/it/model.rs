@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use cairn_model::{Dim, Event, PropValue, Record};
+use cairn_store::TimelineScan;
 use cairn_store::{PropVal, Scan, ScanRequest, Store, Timeline, VisitorRange};
 
 pub const DAY: i64 = 86_400_000;
@@ -276,7 +277,7 @@ pub fn check(store: &Store, model: &Model, salt: u64) {
             &model.expected_stitched(site),
             &format!("stitched {site}"),
         );
-        let folded = scan
+        let folded = (&scan as &dyn TimelineScan)
             .par_fold(2, || 0usize, |n, t| *n += t.len())
             .expect("par_fold");
         let total: usize = model.events.iter().filter(|e| e.site == site).count();

@@ -3,6 +3,7 @@
 //! ranges cutting runs, across segments, imports and the in-memory buffer.
 
 use cairn_model::{Dim, Event, PropValue, Record};
+use cairn_store::TimelineScan;
 use cairn_store::{Options, PropEntry, PropVal, ScanRequest, Store};
 
 use crate::model::{BASE, NOW};

@@ -24,7 +24,7 @@ fn query(analysis: Analysis, goals: Vec<Goal>) -> Query {
 
 fn run_funnel(w: &World, f: FunnelSpec, goals: Vec<Goal>) -> FunnelResult {
     let q = query(Analysis::Funnel(f), goals);
-    match cairn_engine::run(&w.store, &q, &RunOptions { threads: 2 }).unwrap() {
+    match w.run(&q, &RunOptions { threads: 2 }).unwrap() {
         QueryResult::Funnel(r) => {
             assert_eq!(
                 QueryResult::Funnel(r.clone()),
@@ -347,7 +347,7 @@ fn run_goals(w: &World, units: Vec<Unit>, goals: Vec<Goal>) -> GoalsResult {
         }),
         goals,
     );
-    match cairn_engine::run(&w.store, &q, &RunOptions::default()).unwrap() {
+    match w.run(&q, &RunOptions::default()).unwrap() {
         QueryResult::Goals(g) => {
             assert_eq!(
                 QueryResult::Goals(g.clone()),
@@ -420,7 +420,7 @@ fn goal_types_and_denominators() {
 }
 
 fn run_any(w: &World, q: &Query) -> QueryResult {
-    let got = cairn_engine::run(&w.store, q, &RunOptions { threads: 2 }).unwrap();
+    let got = w.run(q, &RunOptions { threads: 2 }).unwrap();
     assert_eq!(
         got,
         crate::reference::run(q, &w.data),

@@ -410,7 +410,7 @@ fn check(seed: u64) -> Result<(), TestCaseError> {
             )));
         }
         let threads = rng.gen_range(1..=3);
-        let got = cairn_engine::run(&w.store, &q, &RunOptions { threads }).unwrap();
+        let got = w.run(&q, &RunOptions { threads }).unwrap();
         let want = reference::run(&q, &w.data);
         if got != want {
             let g = serde_json::to_string_pretty(&got).unwrap();

@@ -1,7 +1,13 @@
-//! Test data: events written to a real store, and the same events for the reference.
+//! Test data: the same events in every timeline source (the embedded store, written
+//! through import, append and flush; the in-memory source) and for the reference.
 
+use cairn_engine::RunOptions;
+use cairn_model::query::Query;
+use cairn_model::query::result::QueryResult;
 use cairn_model::{Dim, Event, Identify, PropValue, Record, Revenue};
 use cairn_store::{Options, Store};
+use cairn_timeline::TimelineSource;
+use cairn_timeline::memory::MemorySource;
 
 use crate::reference::Data;
 
@@ -52,9 +58,11 @@ pub fn revenue(mut e: Event, eur: i64) -> Event {
 }
 
 /// A store holding `records` (the first `imported` bulk-imported, the rest appended and
-/// then partly flushed), and the reference's view of the same data.
+/// then partly flushed), the in-memory source of the same events and links, and the
+/// reference's view of them.
 pub struct World {
     pub store: Store,
+    pub memory: MemorySource,
     pub data: Data,
     _dir: tempfile::TempDir,
 }
@@ -84,11 +92,36 @@ impl World {
             .iter()
             .map(|(v, (u, _))| (*v, u.clone()))
             .collect();
+        let data = Data { events, links };
         World {
             store,
-            data: Data { events, links },
+            memory: MemorySource::new(data.events.clone(), data.links.clone()),
+            data,
             _dir: dir,
         }
+    }
+
+    /// The timeline sources, named.
+    pub fn sources(&self) -> [(&'static str, &dyn TimelineSource); 2] {
+        [("store", &self.store), ("memory", &self.memory)]
+    }
+
+    /// Runs `q` on every source; they must agree (the store's answer is returned).
+    pub fn run(&self, q: &Query, opts: &RunOptions) -> Result<QueryResult, cairn_engine::Error> {
+        let mut first: Option<(&str, QueryResult)> = None;
+        for (name, src) in self.sources() {
+            let got = cairn_engine::run(src, q, opts)?;
+            match &first {
+                None => first = Some((name, got)),
+                Some((n0, r0)) => assert_eq!(
+                    &got,
+                    r0,
+                    "source `{name}` differs from `{n0}` on {}",
+                    serde_json::to_string(q).unwrap_or_default()
+                ),
+            }
+        }
+        Ok(first.expect("at least one source").1)
     }
 
     /// From events only, all appended.

@@ -1,0 +1,139 @@
+//! The two traits a storage backend implements, and the parallel fold over them.
+
+use cairn_model::Dim;
+
+use crate::{QueryDict, ScanRequest, Timeline};
+
+/// Why a source could not answer. The message is for the operator's log: it may name
+/// files and internal state, so servers show a generic message to clients instead.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The source refuses to serve until an operator acts (damage found, writes
+    /// poisoned): retrying will not help.
+    #[error("{0}")]
+    Unavailable(Box<dyn std::error::Error + Send + Sync>),
+    /// Any other failure (I/O, a remote backend's error).
+    #[error("{0}")]
+    Failed(Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// An inclusive range of visitor ids for one worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VisitorRange {
+    /// First visitor id.
+    pub lo: u64,
+    /// Last visitor id (inclusive).
+    pub hi: u64,
+}
+
+impl VisitorRange {
+    /// Every visitor.
+    pub const ALL: VisitorRange = VisitorRange {
+        lo: 0,
+        hi: u64::MAX,
+    };
+
+    /// Whether `v` is in the range.
+    pub fn contains(&self, v: u64) -> bool {
+        self.lo <= v && v <= self.hi
+    }
+}
+
+/// Where visitor timelines come from: the embedded store, a remote database, a `Vec`.
+pub trait TimelineSource: Sync {
+    /// Prepares a scan over a fixed view of the data: events appended later are not seen.
+    fn scan(&self, req: ScanRequest) -> Result<Box<dyn TimelineScan + '_>, SourceError>;
+}
+
+/// A prepared scan: dictionaries, user links and the timelines of one request.
+///
+/// Contract (checked for every source by `crates/conformance`):
+/// * each visitor with at least one event in the range (after the request's filters) is
+///   passed exactly once, with its events ordered by time (ties in arrival order), and
+///   only the projected columns filled;
+/// * with `stitch`, the visitors linked to one user and to at least one other visitor
+///   are passed once together, as one timeline under the smallest visitor id, by
+///   [`finish_stitched`](TimelineScan::finish_stitched), never by
+///   [`scan_range`](TimelineScan::scan_range);
+/// * strings are ids of the scan's dictionaries, the same for every range.
+pub trait TimelineScan: Sync {
+    /// The request.
+    fn request(&self) -> &ScanRequest;
+    /// The dictionary of a dimension.
+    fn dict(&self, d: Dim) -> &QueryDict;
+    /// The dictionary of property keys.
+    fn prop_keys(&self) -> &QueryDict;
+    /// The dictionary of string property values.
+    fn prop_values(&self) -> &QueryDict;
+    /// The dictionary of currencies.
+    fn currencies(&self) -> &QueryDict;
+    /// The user linked to a visitor, if any.
+    fn user_of(&self, visitor: u64) -> Option<&str>;
+    /// Up to `n` disjoint ranges covering every visitor, with about equal work each.
+    fn split(&self, n: usize) -> Vec<VisitorRange>;
+    /// Calls `f` for each visitor in `range`, in visitor order. Visitors of a stitched
+    /// lead are not passed to `f` but returned, for
+    /// [`finish_stitched`](TimelineScan::finish_stitched) once every range is done.
+    fn scan_range(
+        &self,
+        range: VisitorRange,
+        f: &mut dyn FnMut(&Timeline),
+    ) -> Result<Vec<Timeline>, SourceError>;
+    /// Merges the timelines `scan_range` held back and passes each lead's timeline to `f`.
+    fn finish_stitched(&self, deferred: Vec<Timeline>, f: &mut dyn FnMut(&Timeline));
+}
+
+impl dyn TimelineScan + '_ {
+    /// Every timeline, single-threaded, stitched ones last.
+    pub fn for_each(&self, mut f: impl FnMut(&Timeline)) -> Result<(), SourceError> {
+        let deferred = self.scan_range(VisitorRange::ALL, &mut f)?;
+        self.finish_stitched(deferred, &mut f);
+        Ok(())
+    }
+
+    /// Folds every timeline on up to `threads` worker threads, one state per worker;
+    /// stitched leads go to the first state.
+    pub fn par_fold<S: Send>(
+        &self,
+        threads: usize,
+        init: impl Fn() -> S + Sync,
+        f: impl Fn(&mut S, &Timeline) + Sync,
+    ) -> Result<Vec<S>, SourceError> {
+        let ranges = self.split(threads.max(1));
+        type Part<S> = Result<(S, Vec<Timeline>), SourceError>;
+        let results: Vec<Part<S>> = if ranges.len() == 1 {
+            let mut s = init();
+            let d = self.scan_range(ranges[0], &mut |t| f(&mut s, t));
+            vec![d.map(|d| (s, d))]
+        } else {
+            std::thread::scope(|sc| {
+                let handles: Vec<_> = ranges
+                    .iter()
+                    .map(|&r| {
+                        let (init, f) = (&init, &f);
+                        sc.spawn(move || {
+                            let mut s = init();
+                            let d = self.scan_range(r, &mut |t| f(&mut s, t))?;
+                            Ok((s, d))
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                    .collect()
+            })
+        };
+        let mut states = Vec::new();
+        let mut deferred = Vec::new();
+        for r in results {
+            let (s, d) = r?;
+            states.push(s);
+            deferred.extend(d);
+        }
+        if let Some(s) = states.first_mut() {
+            self.finish_stitched(deferred, &mut |t| f(s, t));
+        }
+        Ok(states)
+    }
+}
