@@ -370,11 +370,7 @@ impl FileScan {
 /// wrong length is reported in [`FileScan::resized`], a bad frame in [`FileScan::damage`].
 pub(crate) fn scan(dir: &Path, number: u64) -> Result<FileScan> {
     let path = wal_path(dir, number);
-    let mut data = Vec::new();
-    File::open(&path)
-        .at(&path)?
-        .read_to_end(&mut data)
-        .at(&path)?;
+    let (data, file_len) = read_written(&path)?;
     if data.len() < HEADER_LEN || &data[..8] != MAGIC {
         return Err(corrupted(&path, "not a Cairn log file (bad header)"));
     }
@@ -398,10 +394,9 @@ pub(crate) fn scan(dir: &Path, number: u64) -> Result<FileScan> {
             format!("the file is log {own}, not log {number} (copied or renamed)"),
         ));
     }
-    let resized = (size != data.len() as u64).then(|| {
+    let resized = (size != file_len).then(|| {
         format!(
-            "the file is {} bytes long but was created with {size}: truncated or extended",
-            data.len()
+            "the file is {file_len} bytes long but was created with {size}: truncated or extended"
         )
     });
     let mut out = FileScan {
@@ -454,6 +449,53 @@ pub(crate) fn scan(dir: &Path, number: u64) -> Result<FileScan> {
         }
     }
     Ok(out)
+}
+
+/// Reads a log file without its unwritten end: the bytes up to the last sector holding
+/// anything but zeros, then one sector of zeros (cut at the file's end), and the file's
+/// length. Log files are created at their full size (32 MiB) and are mostly unwritten
+/// holes: reading them whole made opening a store hold tens of MiB it never needed. The
+/// scan sees the same bytes as in the whole file wherever a frame can be, and the sector
+/// of zeros after the last written one (see [`damage`]).
+fn read_written(path: &Path) -> Result<(Vec<u8>, u64)> {
+    const CHUNK: usize = 64 << 10;
+    let mut f = File::open(path).at(path)?;
+    let mut data = Vec::new();
+    let mut chunk = vec![0u8; CHUNK];
+    // Zero bytes read but not yet appended: appended only when more data follows.
+    let mut zeros = 0u64;
+    let mut len = 0u64;
+    loop {
+        let mut n = 0;
+        while n < CHUNK {
+            match f.read(&mut chunk[n..]).at(path)? {
+                0 => break,
+                k => n += k,
+            }
+        }
+        if n == 0 {
+            break;
+        }
+        len += n as u64;
+        let got = &chunk[..n];
+        match got.iter().rposition(|&b| b != 0) {
+            None => zeros += n as u64,
+            Some(last) => {
+                data.resize(data.len() + zeros as usize, 0);
+                zeros = 0;
+                // Trailing zeros of the chunk wait too.
+                data.extend_from_slice(&got[..=last]);
+                zeros += (n - last - 1) as u64;
+            }
+        }
+        if n < CHUNK {
+            break;
+        }
+    }
+    // Up to the end of the last written sector, and one sector more.
+    let pad = (SECTOR - data.len() % SECTOR) % SECTOR + SECTOR;
+    data.resize(data.len() + zeros.min(pad as u64) as usize, 0);
+    Ok((data, len))
 }
 
 enum Parsed {
