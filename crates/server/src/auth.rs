@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use cairn_meta::{Role, Scope, User};
 use serde_json::{Value, json};
 
+use crate::failure::ApiError;
 use crate::{AppState, boxed, error};
 
 /// The session cookie's name.
@@ -73,11 +74,7 @@ pub(crate) fn principal(
         return match lock(st).check_key(key) {
             Ok(Some((site, scope))) => Ok(Principal::Key { site, scope }),
             Ok(None) => Err(boxed(StatusCode::UNAUTHORIZED, "unknown key", json!({}))),
-            Err(e) => Err(boxed(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                e.to_string(),
-                json!({}),
-            )),
+            Err(e) => Err(ApiError::internal(e).into()),
         };
     }
     let Some(token) = cookie_token(headers) else {
@@ -97,11 +94,7 @@ pub(crate) fn principal(
             ));
         }
         Err(e) => {
-            return Err(boxed(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                e.to_string(),
-                json!({}),
-            ));
+            return Err(ApiError::internal(e).into());
         }
     };
     if method != Method::GET && method != Method::HEAD {
@@ -155,7 +148,7 @@ pub(crate) fn allow(
         Principal::User { user, .. } => {
             let roles = lock(st)
                 .roles(user)
-                .map_err(|e| boxed(StatusCode::INTERNAL_SERVER_ERROR, e.to_string(), json!({})))?;
+                .map_err(|e| Box::<Response>::from(ApiError::internal(e)))?;
             match roles.iter().find(|(d, _)| d == site) {
                 None => Err(hidden()),
                 Some((_, Role::Viewer)) if need == Need::Admin => Err(boxed(
@@ -262,8 +255,8 @@ pub(crate) async fn login(
                 json!({}),
             )
         }
-        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string(), json!({})),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string(), json!({})),
+        Ok(Err(e)) => ApiError::internal(e).into_response(),
+        Err(e) => ApiError::internal(e).into_response(),
     }
 }
 

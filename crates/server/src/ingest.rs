@@ -15,6 +15,8 @@ use cairn_meta::Identity;
 use cairn_model::{Identify, Record, ValidationError};
 use cairn_model::{query_param, split_url};
 use cairn_store::Store;
+
+use crate::failure::ApiError;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
@@ -166,11 +168,7 @@ impl SiteCache {
                 Err(p) => p.into_inner(),
             };
             meta.site(domain).map_err(|e| {
-                boxed(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    format!("the site registry could not be read: {e}"),
-                    json!({}),
-                )
+                Box::<Response>::from(ApiError::unavailable("the site registry cannot be read", e))
             })?
         };
         let info = found.map(|s| SiteInfo {
@@ -636,11 +634,7 @@ pub(crate) async fn write_durably(
             m.identifies.fetch_add(n as u64 - events, Relaxed);
             Ok(n)
         }
-        Err(e) => Err(boxed(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("the store could not take the records: {e}"),
-            json!({}),
-        )),
+        Err(e) => Err(ApiError::unavailable("the store cannot take the records", e).into()),
     }
 }
 

@@ -31,6 +31,7 @@ macro_rules! try_reply {
 }
 
 pub mod enrich;
+mod failure;
 mod geoip;
 /// Writes a small MaxMind-format country database mapping IPv4 prefixes
 /// `([a, b, c, d], prefix length, country code)`, for tests and demos.
@@ -687,11 +688,14 @@ async fn healthz(State(st): State<Arc<AppState>>) -> Response {
     let segments = st.store.segments().len();
     match st.store.writable() {
         Ok(()) => axum::Json(json!({ "status": "ok", "segments": segments })).into_response(),
-        Err(e) => error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("the store refuses writes: {e}"),
-            json!({ "status": "failing", "segments": segments }),
-        ),
+        Err(e) => {
+            tracing::error!(target: "cairn::error", cause = %e, "health check: the store refuses writes");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the store refuses writes: see the server's log (`cairn verify`, restart)",
+                json!({ "status": "failing", "segments": segments }),
+            )
+        }
     }
 }
 
@@ -865,11 +869,7 @@ fn key_site(st: &AppState, key: Option<&str>) -> Result<String, Box<Response>> {
             "unknown write key",
             json!({}),
         )),
-        Err(e) => Err(boxed(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            e.to_string(),
-            json!({}),
-        )),
+        Err(e) => Err(failure::ApiError::internal(e).into()),
     }
 }
 

@@ -33,7 +33,7 @@ fn lock(st: &AppState) -> std::sync::MutexGuard<'_, cairn_meta::Meta> {
 }
 
 fn internal(e: impl std::fmt::Display) -> Response {
-    error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string(), json!({}))
+    crate::failure::ApiError::internal(e).into_response()
 }
 
 fn unprocessable(e: impl std::fmt::Display) -> Response {

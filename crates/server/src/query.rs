@@ -18,7 +18,9 @@ use axum::response::{IntoResponse, Response};
 use cairn_model::query::Query;
 use serde_json::json;
 
+use crate::failure::ApiError;
 use crate::{AppState, error};
+use cairn_engine::SourceError;
 
 /// Queries running at once.
 pub const MAX_QUERIES: usize = 4;
@@ -102,11 +104,10 @@ async fn query_inner(
         Ok(Err(cairn_engine::Error::Spec(e))) => {
             error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string(), json!({}))
         }
-        Ok(Err(e)) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("the query failed: {e}"),
-            json!({}),
-        ),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string(), json!({})),
+        Ok(Err(cairn_engine::Error::Source(SourceError::Unavailable(e)))) => {
+            ApiError::unavailable("the event store cannot answer queries", e).into_response()
+        }
+        Ok(Err(e)) => ApiError::internal(format!("the query failed: {e}")).into_response(),
+        Err(e) => ApiError::internal(format!("the query task failed: {e}")).into_response(),
     }
 }

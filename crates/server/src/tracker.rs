@@ -176,11 +176,8 @@ pub(crate) async fn ingest_page_events(
     let salt = match st.salts.get(&st.meta, now) {
         Ok(s) => s,
         Err(e) => {
-            return error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("no visitor-id salt: {}", e.0),
-                json!({}),
-            );
+            return crate::failure::ApiError::unavailable("visitor ids cannot be made", e.0)
+                .into_response();
         }
     };
     let cx = Context {
