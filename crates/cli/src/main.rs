@@ -20,8 +20,16 @@ mod store;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The mimalloc option that sets how long freed memory is kept before it goes back to the
+/// system (default 10 ms, but only acted on at a later allocation in the same thread: an
+/// idle server kept hundreds of MiB after a burst of queries).
+const PURGE_DELAY: &str = "MIMALLOC_PURGE_DELAY";
+
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    if serves(&cli.command) && std::env::var_os(PURGE_DELAY).is_none() {
+        return_memory_promptly();
+    }
     match cmd::run(cli) {
         Ok(code) => code,
         Err(err) => {
@@ -42,6 +50,33 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Whether the command runs the server.
+fn serves(c: &cli::Command) -> bool {
+    match c {
+        cli::Command::Serve(_) => true,
+        cli::Command::Demo(d) => !d.no_serve && d.generate.is_none(),
+        _ => false,
+    }
+}
+
+/// Runs this command again with freed memory returned to the system at once, so a server
+/// is back near its idle size seconds after its queries (docs/operations.md, "Memory").
+/// The allocator reads its options before `main`, and setting them from here would take
+/// `unsafe` code, so the process replaces itself (same pid) with the option in its
+/// environment. An operator's own setting of the option is kept; when the process cannot
+/// be replaced it carries on with the defaults.
+fn return_memory_promptly() {
+    use std::os::unix::process::CommandExt;
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let err = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env(PURGE_DELAY, "0")
+        .exec();
+    eprintln!("note: freed memory is returned to the system later than usual ({err})");
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {

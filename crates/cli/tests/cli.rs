@@ -623,6 +623,15 @@ fn demo_serve_is_ready_to_collect() {
         }
     };
     assert!(seen.contains("data-site=\"shop.example\""), "{seen}");
+    // Hardening item 14: the server returns freed memory at once (same pid, re-executed
+    // with the allocator's option).
+    let environ = std::fs::read(format!("/proc/{}/environ", child.id())).unwrap();
+    assert!(
+        environ
+            .split(|&b| b == 0)
+            .any(|v| v == b"MIMALLOC_PURGE_DELAY=0"),
+        "the server runs with the allocator's defaults"
+    );
     let (status, body) = http(
         &addr,
         "POST",

@@ -23,9 +23,11 @@ pub mod stats;
 
 use cairn_model::query::result::QueryResult;
 use cairn_model::query::{Analysis, Query, SpecError};
-use cairn_timeline::{ScanRequest, SourceError, TimelineSource};
+pub use cairn_timeline::SourceError;
+use cairn_timeline::{ScanRequest, TimelineSource};
 
 pub use buckets::Buckets;
+
 pub use funnel::core::{Core, CoreExclusion, Outcome};
 
 /// Why a query failed.
