@@ -10,9 +10,9 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
 
-use cairn_model::{Dim, Event, PropValue};
+use cairn_model::{Event, PropValue};
 use cairn_timeline::{
-    PropEntry, PropVal, QueryDict, ScanRequest, SourceError, Timeline, TimelineScan,
+    PropEntry, PropVal, QueryDict, ScanDicts, ScanRequest, SourceError, Timeline, TimelineScan,
     TimelineSource, VisitorRange,
 };
 use rustc_hash::FxHashMap;
@@ -57,10 +57,7 @@ pub struct Scan {
     req: ScanRequest,
     proj: Projection,
     sources: Vec<Source>,
-    dicts: Vec<QueryDict>,
-    prop_keys: QueryDict,
-    prop_values: QueryDict,
-    currencies: QueryDict,
+    dicts: ScanDicts,
     users: FxHashMap<u64, String>,
     canonical: FxHashMap<u64, u64>,
     weights: Vec<(u64, u64)>,
@@ -294,10 +291,12 @@ impl Scan {
             req,
             proj,
             sources,
-            dicts,
-            prop_keys,
-            prop_values,
-            currencies,
+            dicts: ScanDicts {
+                dims: dicts,
+                prop_keys,
+                prop_values,
+                currencies,
+            },
             users,
             canonical,
             weights,
@@ -432,20 +431,8 @@ impl TimelineScan for Scan {
         &self.req
     }
 
-    fn dict(&self, d: Dim) -> &QueryDict {
-        &self.dicts[d.index()]
-    }
-
-    fn prop_keys(&self) -> &QueryDict {
-        &self.prop_keys
-    }
-
-    fn prop_values(&self) -> &QueryDict {
-        &self.prop_values
-    }
-
-    fn currencies(&self) -> &QueryDict {
-        &self.currencies
+    fn dicts(&self) -> &ScanDicts {
+        &self.dicts
     }
 
     fn user_of(&self, visitor: u64) -> Option<&str> {

@@ -1,5 +1,6 @@
 //! Query-wide string dictionaries.
 
+use cairn_model::Dim;
 use rustc_hash::FxHashMap;
 
 /// A query-wide string dictionary. Id 0 is the empty string (unset). Ids are assigned
@@ -52,5 +53,30 @@ impl QueryDict {
     /// Whether only the empty string is present.
     pub fn is_empty(&self) -> bool {
         self.strings.len() <= 1
+    }
+}
+
+/// A scan's dictionaries: one per dimension (by [`Dim::index`]), property keys, string
+/// property values, currencies.
+#[derive(Debug, Clone)]
+pub struct ScanDicts {
+    /// Per dimension.
+    pub dims: Vec<QueryDict>,
+    /// Property keys.
+    pub prop_keys: QueryDict,
+    /// String property values.
+    pub prop_values: QueryDict,
+    /// Currencies.
+    pub currencies: QueryDict,
+}
+
+impl Default for ScanDicts {
+    fn default() -> Self {
+        ScanDicts {
+            dims: vec![QueryDict::default(); Dim::ALL.len()],
+            prop_keys: QueryDict::default(),
+            prop_values: QueryDict::default(),
+            currencies: QueryDict::default(),
+        }
     }
 }

@@ -25,7 +25,7 @@ mod request;
 mod scan;
 mod timeline;
 
-pub use dict::QueryDict;
+pub use dict::{QueryDict, ScanDicts};
 pub use request::ScanRequest;
 pub use scan::{SourceError, TimelineScan, TimelineSource, VisitorRange};
 pub use timeline::{PropEntry, PropVal, Timeline};

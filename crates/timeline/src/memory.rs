@@ -7,7 +7,7 @@ use cairn_model::{Dim, Event, PropValue};
 use rustc_hash::FxHashMap;
 
 use crate::{
-    PropEntry, PropVal, QueryDict, ScanRequest, SourceError, Timeline, TimelineScan,
+    PropEntry, PropVal, QueryDict, ScanDicts, ScanRequest, SourceError, Timeline, TimelineScan,
     TimelineSource, VisitorRange,
 };
 
@@ -31,10 +31,7 @@ impl MemorySource {
 struct MemoryScan<'a> {
     src: &'a MemorySource,
     req: ScanRequest,
-    dicts: Vec<QueryDict>,
-    prop_keys: QueryDict,
-    prop_values: QueryDict,
-    currencies: QueryDict,
+    dicts: ScanDicts,
     /// Single visitors' timelines, by visitor.
     single: Vec<Timeline>,
     /// Stitched leads' timelines, by smallest visitor id.
@@ -132,10 +129,12 @@ impl TimelineSource for MemorySource {
         Ok(Box::new(MemoryScan {
             src: self,
             req,
-            dicts,
-            prop_keys,
-            prop_values,
-            currencies,
+            dicts: ScanDicts {
+                dims: dicts,
+                prop_keys,
+                prop_values,
+                currencies,
+            },
             single,
             stitched,
         }))
@@ -147,20 +146,8 @@ impl TimelineScan for MemoryScan<'_> {
         &self.req
     }
 
-    fn dict(&self, d: Dim) -> &QueryDict {
-        &self.dicts[d.index()]
-    }
-
-    fn prop_keys(&self) -> &QueryDict {
-        &self.prop_keys
-    }
-
-    fn prop_values(&self) -> &QueryDict {
-        &self.prop_values
-    }
-
-    fn currencies(&self) -> &QueryDict {
-        &self.currencies
+    fn dicts(&self) -> &ScanDicts {
+        &self.dicts
     }
 
     fn user_of(&self, visitor: u64) -> Option<&str> {

@@ -2,7 +2,7 @@
 
 use cairn_model::Dim;
 
-use crate::{QueryDict, ScanRequest, Timeline};
+use crate::{QueryDict, ScanDicts, ScanRequest, Timeline};
 
 /// Why a source could not answer. The message is for the operator's log: it may name
 /// files and internal state, so servers show a generic message to clients instead.
@@ -59,14 +59,24 @@ pub trait TimelineSource: Sync {
 pub trait TimelineScan: Sync {
     /// The request.
     fn request(&self) -> &ScanRequest;
+    /// The scan's dictionaries.
+    fn dicts(&self) -> &ScanDicts;
     /// The dictionary of a dimension.
-    fn dict(&self, d: Dim) -> &QueryDict;
+    fn dict(&self, d: Dim) -> &QueryDict {
+        &self.dicts().dims[d.index()]
+    }
     /// The dictionary of property keys.
-    fn prop_keys(&self) -> &QueryDict;
+    fn prop_keys(&self) -> &QueryDict {
+        &self.dicts().prop_keys
+    }
     /// The dictionary of string property values.
-    fn prop_values(&self) -> &QueryDict;
+    fn prop_values(&self) -> &QueryDict {
+        &self.dicts().prop_values
+    }
     /// The dictionary of currencies.
-    fn currencies(&self) -> &QueryDict;
+    fn currencies(&self) -> &QueryDict {
+        &self.dicts().currencies
+    }
     /// The user linked to a visitor, if any.
     fn user_of(&self, visitor: u64) -> Option<&str>;
     /// Up to `n` disjoint ranges covering every visitor, with about equal work each.
@@ -101,29 +111,23 @@ impl dyn TimelineScan + '_ {
     ) -> Result<Vec<S>, SourceError> {
         let ranges = self.split(threads.max(1));
         type Part<S> = Result<(S, Vec<Timeline>), SourceError>;
-        let results: Vec<Part<S>> = if ranges.len() == 1 {
-            let mut s = init();
-            let d = self.scan_range(ranges[0], &mut |t| f(&mut s, t));
-            vec![d.map(|d| (s, d))]
-        } else {
-            std::thread::scope(|sc| {
-                let handles: Vec<_> = ranges
-                    .iter()
-                    .map(|&r| {
-                        let (init, f) = (&init, &f);
-                        sc.spawn(move || {
-                            let mut s = init();
-                            let d = self.scan_range(r, &mut |t| f(&mut s, t))?;
-                            Ok((s, d))
-                        })
+        let results: Vec<Part<S>> = std::thread::scope(|sc| {
+            let handles: Vec<_> = ranges
+                .iter()
+                .map(|&r| {
+                    let (init, f) = (&init, &f);
+                    sc.spawn(move || {
+                        let mut s = init();
+                        let d = self.scan_range(r, &mut |t| f(&mut s, t))?;
+                        Ok((s, d))
                     })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                    .collect()
-            })
-        };
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
         let mut states = Vec::new();
         let mut deferred = Vec::new();
         for r in results {
