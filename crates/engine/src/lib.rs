@@ -23,11 +23,10 @@ pub mod stats;
 
 use cairn_model::query::result::QueryResult;
 use cairn_model::query::{Analysis, Query, SpecError};
-pub use cairn_timeline::SourceError;
 use cairn_timeline::{ScanRequest, TimelineSource};
 
 pub use buckets::Buckets;
-
+pub use cairn_timeline::SourceError;
 pub use funnel::core::{Core, CoreExclusion, Outcome};
 
 /// Why a query failed.

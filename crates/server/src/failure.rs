@@ -3,6 +3,7 @@
 //! error text), so an operator can find the cause from a user's report.
 
 use std::fmt::Display;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::http::{HeaderValue, StatusCode, header};
@@ -38,18 +39,18 @@ impl ApiError {
     }
 }
 
-/// A new request id: 16 hex digits, unique in this process and unlikely to repeat across
-/// restarts (the counter starts from the clock).
+/// A new request id: 16 hex digits, unique in this process (a counter) and unlikely to
+/// repeat across restarts (it starts from the clock); scrambled by an odd multiplier,
+/// which keeps it unique.
 pub(crate) fn request_id() -> String {
+    static START: OnceLock<u64> = OnceLock::new();
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    let mut n = NEXT.fetch_add(1, Ordering::Relaxed);
-    if n == 0 {
-        let seed = std::time::SystemTime::now()
+    let start = *START.get_or_init(|| {
+        std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_nanos() as u64 | 1);
-        let _ = NEXT.compare_exchange(1, seed, Ordering::Relaxed, Ordering::Relaxed);
-        n = seed.wrapping_sub(1);
-    }
+            .map_or(0, |d| d.as_nanos() as u64)
+    });
+    let n = start.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed));
     format!("{:016x}", n.wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 

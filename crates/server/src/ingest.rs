@@ -15,10 +15,10 @@ use cairn_meta::Identity;
 use cairn_model::{Identify, Record, ValidationError};
 use cairn_model::{query_param, split_url};
 use cairn_store::Store;
-
-use crate::failure::ApiError;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
+
+use crate::failure::ApiError;
 
 use crate::enrich::{self, UserAgent};
 use crate::{AppState, boxed, error, identity};

@@ -424,18 +424,7 @@ async fn item16_metrics_are_protected() {
 async fn item5_a_failed_log_write_is_a_503_never_visible_and_writes_resume() {
     let dir = tempfile::tempdir().unwrap();
     let faults = cairn_store::Faults::default();
-    let store = Arc::new(
-        Store::open(
-            dir.path(),
-            cairn_store::Options {
-                background: false,
-                faults: faults.clone(),
-                ..cairn_store::Options::default()
-            },
-        )
-        .unwrap(),
-    );
-    let mut meta = cairn_meta::Meta::open(dir.path()).unwrap();
+    let (store, mut meta) = common::open_with_faults(dir.path(), faults.clone());
     let (_, key) = meta.add_site("shop.example", "UTC").unwrap();
     let e = Env {
         state: AppState::new(Arc::clone(&store), meta, Limits::default()),

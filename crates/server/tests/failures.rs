@@ -123,18 +123,7 @@ async fn a_failed_write_is_a_503_without_paths_and_is_logged() {
     log();
     let dir = tempfile::tempdir().unwrap();
     let faults = cairn_store::Faults::default();
-    let store = Arc::new(
-        cairn_store::Store::open(
-            dir.path(),
-            cairn_store::Options {
-                background: false,
-                faults: faults.clone(),
-                ..cairn_store::Options::default()
-            },
-        )
-        .unwrap(),
-    );
-    let mut meta = cairn_meta::Meta::open(dir.path()).unwrap();
+    let (store, mut meta) = common::open_with_faults(dir.path(), faults.clone());
     let (_, key) = meta.add_site("shop.example", "UTC").unwrap();
     let state = AppState::new(Arc::clone(&store), meta, Limits::default());
     faults.fail_log_writes(1);
