@@ -7,15 +7,16 @@ use std::collections::BTreeMap;
 use cairn_model::query::result::{
     GoalRow, GoalsBreakdownRow, GoalsBucket, GoalsResult, Money, UnitRate, UnitTotal,
 };
-use cairn_model::query::{Counting, Field, GoalValue, GoalsSpec, Query, Resolved, Unit};
-use cairn_timeline::{Timeline, TimelineScan, TimelineSource};
+use cairn_model::query::{Counting, Field, GoalValue, GoalsSpec, Query, Unit};
+use cairn_timeline::{Timeline, TimelineScan};
 use rustc_hash::FxHashMap;
 
+use crate::Error;
 use crate::buckets::Buckets;
+use crate::driver::{self, Analysis, Cx, Pass, Scope};
 use crate::matcher::{FieldReader, Needs};
 use crate::prepare::{Filters, Goals, Prepared};
 use crate::stats::{newcombe, wilson};
-use crate::{Error, RunOptions, scan_request};
 
 /// A breakdown value: a dictionary token, or none.
 pub(crate) type Key = Option<(u8, u64)>;
@@ -124,7 +125,8 @@ fn merge_lead(l: &mut LeadAcc, v: LeadAcc) {
 }
 
 /// Everything fixed for one period's computation.
-struct Plan<'a> {
+#[derive(Clone)]
+struct Report<'a> {
     q: &'a Query,
     spec: &'a GoalsSpec,
     /// Report goal indices (into `q.goals`).
@@ -134,13 +136,8 @@ struct Plan<'a> {
     buckets: Option<Buckets>,
 }
 
-pub(crate) fn run(
-    source: &dyn TimelineSource,
-    q: &Query,
-    r: &Resolved,
-    spec: &GoalsSpec,
-    opts: &RunOptions,
-) -> Result<GoalsResult, Error> {
+pub(crate) fn run(cx: Cx<'_>, spec: &GoalsSpec) -> Result<GoalsResult, Error> {
+    let (q, r) = (cx.q, cx.r);
     let report: Vec<usize> = if spec.goals.is_empty() {
         (0..q.goals.len()).collect()
     } else {
@@ -163,7 +160,7 @@ pub(crate) fn run(
             c => c,
         })
         .collect();
-    let plan = Plan {
+    let rep = Report {
         q,
         spec,
         report,
@@ -171,97 +168,114 @@ pub(crate) fn run(
         counting,
         buckets: spec.interval.map(|iv| Buckets::new(r.from, r.to, iv, r.tz)),
     };
-    let (cur, scan) = period(source, &plan, r, r.from, r.to, opts)?;
+    let cur = driver::run(cx, &rep, r.from, r.to)?;
     let prev = if spec.compare {
         let len = r.to - r.from + 1;
-        let p = Plan {
+        let p = Report {
             buckets: None,
-            ..plan_clone(&plan)
+            ..rep.clone()
         };
-        Some((
-            period(source, &p, r, r.from - len, r.from - 1, opts)?.0,
-            [r.from - len, r.from - 1],
-        ))
+        let range = [r.from - len, r.from - 1];
+        Some((driver::run(cx, &p, range[0], range[1])?, range))
     } else {
         None
     };
-    Ok(build(&plan, &*scan, cur, prev))
+    Ok(build(&rep, cur, prev))
 }
 
-fn plan_clone<'a>(p: &Plan<'a>) -> Plan<'a> {
-    Plan {
-        q: p.q,
-        spec: p.spec,
-        report: p.report.clone(),
-        units: p.units.clone(),
-        counting: p.counting.clone(),
-        buckets: None,
+impl<'a> Analysis for Report<'a> {
+    type Pass = GoalsPass<'a>;
+
+    fn goals(&self) -> Vec<&str> {
+        self.report
+            .iter()
+            .map(|&g| self.q.goals[g].name.as_str())
+            .collect()
+    }
+
+    fn needs(&self, needs: &mut Needs) {
+        if let Some(b) = &self.spec.breakdown {
+            needs.add_field(&b.by);
+        }
+    }
+
+    fn compile(&self, sc: &Scope<'_>) -> GoalsPass<'a> {
+        GoalsPass {
+            reader: self
+                .spec
+                .breakdown
+                .as_ref()
+                .map(|b| FieldReader::new(sc.scan, &b.by)),
+            rep: self.clone(),
+        }
     }
 }
 
-fn period<'s>(
-    source: &'s dyn TimelineSource,
-    plan: &Plan<'_>,
-    r: &Resolved,
-    from: i64,
-    to: i64,
-    opts: &RunOptions,
-) -> Result<(Acc, Box<dyn TimelineScan + 's>), Error> {
-    let q = plan.q;
-    let mut needs = Needs::default();
-    let roots: Vec<&str> = plan
-        .report
-        .iter()
-        .map(|&g| q.goals[g].name.as_str())
-        .collect();
-    let used = Goals::used(q, r, &roots);
-    Goals::needs(&q.goals, &used, &mut needs);
-    Filters::needs(r, &mut needs);
-    if let Some(b) = &plan.spec.breakdown {
-        needs.add_field(&b.by);
+/// One period's goals, compiled.
+struct GoalsPass<'a> {
+    rep: Report<'a>,
+    reader: Option<FieldReader>,
+}
+
+/// One period's counts, with breakdown values as text.
+struct Period {
+    acc: Acc,
+    breakdown: Vec<(String, BdAcc)>,
+}
+
+impl Pass for GoalsPass<'_> {
+    type State = (Acc, Vec<u32>);
+    type Output = Period;
+
+    /// Lead units are filtered on what all of a lead's visitors did.
+    const VISITOR_FILTERS: bool = false;
+
+    fn state(&self) -> Self::State {
+        let nb = self.rep.buckets.as_ref().map_or(0, Buckets::len);
+        (
+            Acc::new(self.rep.units.len(), self.rep.report.len(), nb),
+            Vec::new(),
+        )
     }
-    let scan = source.scan(scan_request(q, from, to, &needs, false))?;
-    let goals = Goals::new(&*scan, &q.goals, &used);
-    let filters = Filters::new(&*scan, q, r);
-    let reader = plan
-        .spec
-        .breakdown
-        .as_ref()
-        .map(|b| FieldReader::new(&*scan, &b.by));
-    let nb = plan.buckets.as_ref().map_or(0, Buckets::len);
-    let (nu, ng) = (plan.units.len(), plan.report.len());
-    let states = scan.par_fold(
-        opts.threads,
-        || (Acc::new(nu, ng, nb), Prepared::default(), Vec::<u32>::new()),
-        |(acc, prep, scratch), tl| {
-            prep.fill(tl, &filters, &goals, q.session_gap.ms);
-            if prep.kept.is_empty() {
-                return;
-            }
-            visit(
-                plan,
-                &*scan,
-                &goals,
-                &filters,
-                reader.as_ref(),
-                tl,
-                prep,
-                acc,
-                scratch,
-            );
-        },
-    )?;
-    let mut acc = Acc::new(nu, ng, nb);
-    for (a, _, _) in states {
-        acc.merge(a);
+
+    fn timeline(&self, sc: &Scope<'_>, tl: &Timeline, prep: &Prepared, st: &mut Self::State) {
+        let (acc, scratch) = st;
+        visit(
+            &self.rep,
+            sc.scan,
+            &sc.goals,
+            &sc.filters,
+            self.reader.as_ref(),
+            tl,
+            prep,
+            acc,
+            scratch,
+        );
     }
-    finish_leads(plan, &filters, &mut acc);
-    Ok((acc, scan))
+
+    fn merge(&self, into: &mut Self::State, from: Self::State) {
+        into.0.merge(from.0);
+    }
+
+    fn finish(self, sc: &Scope<'_>, (mut acc, _): Self::State) -> Period {
+        finish_leads(&self.rep, &sc.filters, &mut acc);
+        let breakdown = match &self.reader {
+            Some(rd) => std::mem::take(&mut acc.bd)
+                .into_iter()
+                .map(|(k, v)| {
+                    let text = k.map_or_else(|| "(none)".to_string(), |t| rd.text(sc.scan, t));
+                    (text, v)
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        Period { acc, breakdown }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
 fn visit(
-    plan: &Plan<'_>,
+    plan: &Report<'_>,
     scan: &dyn TimelineScan,
     goals: &Goals,
     filters: &Filters,
@@ -447,7 +461,7 @@ fn bd_entry(acc: &mut Acc, k: Key) -> &mut BdAcc {
 
 /// The value of goal `g`'s conversion at kept position `p`: (currency, micros).
 fn value_of(
-    plan: &Plan<'_>,
+    plan: &Report<'_>,
     scan: &dyn TimelineScan,
     tl: &Timeline,
     prep: &Prepared,
@@ -504,7 +518,7 @@ fn path_token(tl: &Timeline, i: usize) -> Key {
     (id != 0).then_some((0, id as u64))
 }
 
-fn finish_leads(plan: &Plan<'_>, filters: &Filters, acc: &mut Acc) {
+fn finish_leads(plan: &Report<'_>, filters: &Filters, acc: &mut Acc) {
     let Some(ui) = plan.units.iter().position(|u| *u == Unit::Lead) else {
         return;
     };
@@ -563,12 +577,12 @@ fn money(values: &BTreeMap<String, i128>, conversions: u64) -> Vec<Money> {
         .collect()
 }
 
-fn build(
-    plan: &Plan<'_>,
-    scan: &dyn TimelineScan,
-    cur: Acc,
-    prev: Option<(Acc, [i64; 2])>,
-) -> GoalsResult {
+fn build(plan: &Report<'_>, cur: Period, prev: Option<(Period, [i64; 2])>) -> GoalsResult {
+    let Period {
+        acc: cur,
+        breakdown: rows,
+    } = cur;
+    let prev = prev.map(|(p, range)| (p.acc, range));
     let nu = cur.nu;
     let totals = plan
         .units
@@ -640,17 +654,7 @@ fn build(
         .unwrap_or_default();
     let mut breakdown = Vec::new();
     if let Some(b) = &plan.spec.breakdown {
-        let rd = FieldReader::new(scan, &b.by);
-        let mut rows: Vec<(String, BdAcc)> = cur
-            .bd
-            .into_iter()
-            .map(|(k, v)| {
-                (
-                    k.map_or_else(|| "(none)".to_string(), |t| rd.text(scan, t)),
-                    v,
-                )
-            })
-            .collect();
+        let mut rows = rows;
         rows.sort_by(|a, b| {
             b.1.totals[0]
                 .cmp(&a.1.totals[0])

@@ -4,16 +4,20 @@
 //! [`Engine`] is a [`Backend`]: it takes a [`Query`] (the query spec of `cairn-model`),
 //! reads the visitor timelines it needs from any [`TimelineSource`] (the seam of
 //! `cairn-timeline`: the embedded store, the in-memory source, …), and returns a
-//! [`QueryResult`]. Work is split across threads by visitor ranges
-//! ([`TimelineScan::par_fold`](cairn_timeline::TimelineScan)); each worker folds its
-//! timelines into a small accumulator and the accumulators are merged. The engine knows
-//! nothing of how a source stores its events.
+//! [`QueryResult`]. Every analysis runs on one driver (`driver.rs`): the query is
+//! planned once ([`Query::plan`]), the analysis says which columns it reads and compiles
+//! against the scan's dictionaries, and the driver scans, prepares each visitor's
+//! timeline (filters, sessions, goal hits) and folds it per worker across visitor
+//! ranges ([`TimelineScan::par_fold`](cairn_timeline::TimelineScan)), then merges the
+//! workers' states and finishes. The engine knows nothing of how a source stores its
+//! events.
 //!
 //! The semantics of every number are documented in `docs/analyses.md` and
 //! `docs/funnels.md`; `crates/conformance` checks this engine on every source against a
 //! slow reference implementation of those documents on random event streams.
 
 mod buckets;
+mod driver;
 mod funnel;
 mod goals;
 mod matcher;
@@ -22,7 +26,7 @@ mod reports;
 pub mod stats;
 
 use cairn_model::query::result::QueryResult;
-use cairn_model::query::{Analysis, Query, SpecError};
+use cairn_model::query::{Analysis, Plan, Query, SpecError};
 use cairn_timeline::{ScanRequest, TimelineSource};
 
 pub use buckets::Buckets;
@@ -44,8 +48,8 @@ pub enum Error {
 /// Answers query specs: the seam between the server or CLI and whatever computes the
 /// answer. Every backend returns the same [`QueryResult`] for the same spec and data.
 pub trait Backend: Sync {
-    /// Runs one query.
-    fn query(&self, q: &Query) -> Result<QueryResult, Error>;
+    /// Runs one planned query ([`Query::plan`]).
+    fn query(&self, plan: &Plan) -> Result<QueryResult, Error>;
 }
 
 /// This engine's analyses over a timeline source, as a [`Backend`].
@@ -67,8 +71,8 @@ impl<'a> Engine<'a> {
 }
 
 impl Backend for Engine<'_> {
-    fn query(&self, q: &Query) -> Result<QueryResult, Error> {
-        run(self.source, q, &self.opts)
+    fn query(&self, plan: &Plan) -> Result<QueryResult, Error> {
+        run(self.source, plan, &self.opts)
     }
 }
 
@@ -87,27 +91,29 @@ impl Default for RunOptions {
     }
 }
 
-/// Runs a query over a timeline source.
+/// Runs a planned query over a timeline source.
 pub fn run(
     source: &dyn TimelineSource,
-    q: &Query,
+    plan: &Plan,
     opts: &RunOptions,
 ) -> Result<QueryResult, Error> {
-    let r = q.resolve()?;
-    Ok(match &q.effective_analysis() {
-        Analysis::Goals(spec) => QueryResult::Goals(goals::run(source, q, &r, spec, opts)?),
-        Analysis::Funnel(spec) => QueryResult::Funnel(funnel::run(source, q, &r, spec, opts)?),
-        Analysis::Checkout(spec) => {
-            QueryResult::Checkout(reports::checkout(source, q, &r, spec, opts)?)
-        }
+    let cx = driver::Cx {
+        q: plan.query(),
+        r: plan.resolved(),
+        source,
+        opts,
+    };
+    Ok(match plan.analysis() {
+        Analysis::Goals(spec) => QueryResult::Goals(goals::run(cx, spec)?),
+        Analysis::Funnel(spec) => QueryResult::Funnel(funnel::run(cx, spec)?),
+        Analysis::Checkout(spec) => QueryResult::Checkout(reports::checkout::run(cx, spec)?),
         Analysis::CartAbandonment(spec) => {
-            QueryResult::CartAbandonment(reports::cart(source, q, &r, spec, opts)?)
+            QueryResult::CartAbandonment(reports::cart::run(cx, spec)?)
         }
-        Analysis::Forms(spec) => QueryResult::Forms(reports::forms(source, q, &r, spec, opts)?),
-        Analysis::Pages(spec) => QueryResult::Pages(reports::pages(source, q, &r, spec, opts)?),
-        Analysis::Overview(spec) => {
-            QueryResult::Overview(reports::overview(source, q, &r, spec, opts)?)
-        }
+        Analysis::Forms(spec) => QueryResult::Forms(reports::forms::run(cx, spec)?),
+        Analysis::Pages(spec) => QueryResult::Pages(reports::pages::run(cx, spec)?),
+        Analysis::Overview(spec) => QueryResult::Overview(reports::overview::run(cx, spec)?),
+        // A plan replaces a saved funnel by its definition.
         Analysis::SavedFunnel(s) => {
             return Err(Error::Spec(SpecError::new(
                 "analysis.name",

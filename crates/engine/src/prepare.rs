@@ -363,13 +363,6 @@ impl Prepared {
         }
     }
 
-    /// [`Prepared::fill`], then whether the visitor counts at all: some event is left
-    /// after the event filters and the behavioural filters hold.
-    pub fn fill_kept(&mut self, tl: &Timeline, filters: &Filters, goals: &Goals, gap: i64) -> bool {
-        self.fill(tl, filters, goals, gap);
-        !self.kept.is_empty() && filters.keeps(|g| !self.hits[g].is_empty())
-    }
-
     /// The session holding position `p`.
     pub fn session_of(&self, p: u32) -> usize {
         self.sessions.partition_point(|&(_, b)| b <= p)

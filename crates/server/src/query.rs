@@ -75,9 +75,10 @@ async fn query_inner(
     if let Err(e) = q.merge_definitions(stored) {
         return error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string(), json!({}));
     }
-    if let Err(e) = q.resolve() {
-        return error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string(), json!({}));
-    }
+    let plan = match q.plan() {
+        Ok(p) => p,
+        Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string(), json!({})),
+    };
     let Ok(permit) = Arc::clone(&st.queries).try_acquire_owned() else {
         let mut r = error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -92,7 +93,7 @@ async fn query_inner(
     let t0 = Instant::now();
     let res = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        cairn_engine::Backend::query(&cairn_engine::Engine::new(&*store), &q)
+        cairn_engine::Backend::query(&cairn_engine::Engine::new(&*store), &plan)
     })
     .await;
     let m = &st.metrics;

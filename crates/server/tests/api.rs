@@ -302,7 +302,12 @@ async fn queries_answer_what_the_engine_computes_for_the_keys_site_only() {
     let (s, v) = query(&e, Some(&e.read_key), spec).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     let q = cairn_model::query::Query::from_json(spec).unwrap();
-    let direct = cairn_engine::run(&*e.store, &q, &cairn_engine::RunOptions::default()).unwrap();
+    let direct = cairn_engine::run(
+        &*e.store,
+        &q.plan().unwrap(),
+        &cairn_engine::RunOptions::default(),
+    )
+    .unwrap();
     assert_eq!(
         v,
         serde_json::to_value(&direct).unwrap(),

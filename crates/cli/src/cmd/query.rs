@@ -44,9 +44,10 @@ pub fn run(data: &Path, args: QueryArgs) -> Result<ExitCode> {
         q.merge_definitions(d)
             .map_err(|e| anyhow::anyhow!("{}: {e}", defs.display()))?;
     }
-    if let Err(e) = q.resolve() {
-        bail!("{}: {e}", args.spec.display());
-    }
+    let plan = match q.plan() {
+        Ok(p) => p,
+        Err(e) => bail!("{}: {e}", args.spec.display()),
+    };
     let store = store::open_read(data)?;
     let mut opts = RunOptions::default();
     if let Some(t) = args.threads {
@@ -60,7 +61,7 @@ pub fn run(data: &Path, args: QueryArgs) -> Result<ExitCode> {
     let mut res = None;
     for _ in 0..args.repeat.max(1) {
         let t0 = Instant::now();
-        res = Some(engine.query(&q).context("running the query")?);
+        res = Some(engine.query(&plan).context("running the query")?);
         times.push(t0.elapsed());
     }
     let res = res.expect("ran at least once");

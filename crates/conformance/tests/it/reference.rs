@@ -1641,8 +1641,9 @@ pub fn checkout(q: &Query, r: &Resolved, spec: &CheckoutSpec, d: &Data) -> Funne
 
 /// Runs any analysis.
 pub fn run(q: &Query, d: &Data) -> QueryResult {
-    let r = q.resolve().expect("valid spec");
-    match q.effective_analysis() {
+    let plan = q.plan().expect("valid spec");
+    let (q, r) = (plan.query(), plan.resolved().clone());
+    match plan.analysis().clone() {
         Analysis::Goals(s) => QueryResult::Goals(goals(q, &r, &s, d)),
         Analysis::Funnel(s) => QueryResult::Funnel(funnel(q, &r, &s, d)),
         Analysis::CartAbandonment(s) => QueryResult::CartAbandonment(cart(q, &r, &s, d)),
@@ -1650,6 +1651,6 @@ pub fn run(q: &Query, d: &Data) -> QueryResult {
         Analysis::Pages(s) => QueryResult::Pages(pages(q, &r, &s, d)),
         Analysis::Overview(s) => QueryResult::Overview(overview(q, &r, &s, d)),
         Analysis::Checkout(s) => QueryResult::Checkout(checkout(q, &r, &s, d)),
-        Analysis::SavedFunnel(_) => unreachable!("effective_analysis resolves it"),
+        Analysis::SavedFunnel(_) => unreachable!("a plan resolves it"),
     }
 }

@@ -108,9 +108,10 @@ impl World {
 
     /// Runs `q` on every source; they must agree (the store's answer is returned).
     pub fn run(&self, q: &Query, opts: &RunOptions) -> Result<QueryResult, cairn_engine::Error> {
+        let plan = q.plan()?;
         let mut first: Option<(&str, QueryResult)> = None;
         for (name, src) in self.sources() {
-            let got = cairn_engine::run(src, q, opts)?;
+            let got = cairn_engine::run(src, &plan, opts)?;
             match &first {
                 None => first = Some((name, got)),
                 Some((n0, r0)) => assert_eq!(

@@ -8,19 +8,18 @@ use cairn_model::Dim;
 use cairn_model::query::result::{
     FunnelBreakdownRow, FunnelResult, FunnelStepResult, FunnelTrendPoint,
 };
-use cairn_model::query::{
-    Attribution, Condition, Field, FunnelSpec, PAGEVIEW, Query, Resolved, Step, Unit,
-};
-use cairn_timeline::{Timeline, TimelineScan, TimelineSource};
+use cairn_model::query::{Attribution, Condition, Field, FunnelSpec, PAGEVIEW, Query, Step, Unit};
+use cairn_timeline::{Timeline, TimelineScan};
 use rustc_hash::FxHashMap;
 
 use self::core::{Core, CoreExclusion, Outcome};
+use crate::Error;
 use crate::buckets::Buckets;
+use crate::driver::{self, Analysis, Cx, Pass, Scope};
 use crate::goals::Key;
 use crate::matcher::{EventPred, FieldReader, Needs, Tables};
-use crate::prepare::{Filters, Goals, Prepared};
+use crate::prepare::Prepared;
 use crate::stats::{time_stats, wilson};
-use crate::{Error, RunOptions, scan_request};
 
 /// One alternative of a step: an optional goal and event conditions.
 struct Alt {
@@ -398,16 +397,12 @@ impl Acc {
 
 /// Everything a worker needs.
 struct Ctx<'a> {
-    q: &'a Query,
     spec: &'a FunnelSpec,
-    scan: &'a dyn TimelineScan,
     plan: Plan,
     steps: Vec<Vec<Alt>>,
     excl: Vec<Vec<Alt>>,
     step_tables: Tables,
     excl_tables: Tables,
-    goals: Goals,
-    filters: Filters,
     hold: Vec<FieldReader>,
     breakdown: Option<FieldReader>,
     buckets: Option<Buckets>,
@@ -415,101 +410,113 @@ struct Ctx<'a> {
 
 #[derive(Default)]
 struct Scratch {
-    prep: Prepared,
     masks: Vec<u64>,
     xmasks: Vec<u64>,
     m2: Vec<u64>,
     buf: Vec<u64>,
 }
 
-pub(crate) fn run(
-    source: &dyn TimelineSource,
-    q: &Query,
-    r: &Resolved,
-    spec: &FunnelSpec,
-    opts: &RunOptions,
-) -> Result<FunnelResult, Error> {
-    let mut needs = Needs::default();
-    let roots: Vec<&str> = cairn_model::query::funnel_matchers(spec, "")
-        .into_iter()
-        .filter_map(|(_, s)| s.goal.as_deref())
-        .collect();
-    let used = Goals::used(q, r, &roots);
-    Goals::needs(&q.goals, &used, &mut needs);
-    Filters::needs(r, &mut needs);
-    for s in spec
-        .steps
-        .iter()
-        .chain(spec.exclusions.iter().map(|e| &e.step))
-    {
-        step_needs(s, &mut needs);
+/// A funnel over the plan's range.
+pub(crate) fn run(cx: Cx<'_>, spec: &FunnelSpec) -> Result<FunnelResult, Error> {
+    driver::run(cx, &Funnel { q: cx.q, spec }, cx.r.from, cx.r.to)
+}
+
+/// A funnel, as an analysis.
+struct Funnel<'a> {
+    q: &'a Query,
+    spec: &'a FunnelSpec,
+}
+
+impl<'a> Analysis for Funnel<'a> {
+    type Pass = Ctx<'a>;
+
+    fn goals(&self) -> Vec<&str> {
+        cairn_model::query::funnel_matchers(self.spec, "")
+            .into_iter()
+            .filter_map(|(_, s)| s.goal.as_deref())
+            .collect()
     }
-    for f in &spec.hold {
-        needs.add_field(f);
-    }
-    if let Some(b) = &spec.breakdown {
-        needs.add_field(&b.by);
-    }
-    let stitch = spec.unit == Unit::Lead;
-    let scan = source.scan(scan_request(q, r.from, r.to, &needs, stitch))?;
-    let steps: Vec<Vec<Alt>> = spec
-        .steps
-        .iter()
-        .map(|s| compile_step(&*scan, q, s))
-        .collect();
-    let excl: Vec<Vec<Alt>> = spec
-        .exclusions
-        .iter()
-        .map(|e| compile_step(&*scan, q, &e.step))
-        .collect();
-    let ctx = Ctx {
-        q,
-        spec,
-        plan: Plan::new(spec),
-        step_tables: tables_of(&steps),
-        excl_tables: tables_of(&excl),
-        steps,
-        excl,
-        goals: Goals::new(&*scan, &q.goals, &used),
-        filters: Filters::new(&*scan, q, r),
-        hold: spec
-            .hold
+
+    fn needs(&self, needs: &mut Needs) {
+        let spec = self.spec;
+        for s in spec
+            .steps
             .iter()
-            .map(|f| FieldReader::new(&*scan, f))
-            .collect(),
-        breakdown: spec
-            .breakdown
-            .as_ref()
-            .map(|b| FieldReader::new(&*scan, &b.by)),
-        buckets: spec.trend.map(|iv| Buckets::new(r.from, r.to, iv, r.tz)),
-        scan: &*scan,
-    };
-    let n = spec.steps.len();
-    let nb = ctx.buckets.as_ref().map_or(0, Buckets::len);
-    let states = scan.par_fold(
-        opts.threads,
-        || (Acc::new(n, nb), Scratch::default()),
-        |(acc, s), tl| ctx.timeline(tl, acc, s),
-    )?;
-    let mut acc = Acc::new(n, nb);
-    for (a, _) in states {
-        acc.merge(a);
+            .chain(spec.exclusions.iter().map(|e| &e.step))
+        {
+            step_needs(s, needs);
+        }
+        for f in &spec.hold {
+            needs.add_field(f);
+        }
+        if let Some(b) = &spec.breakdown {
+            needs.add_field(&b.by);
+        }
     }
-    Ok(ctx.build(acc))
+
+    fn stitch(&self) -> bool {
+        self.spec.unit == Unit::Lead
+    }
+
+    fn compile(&self, sc: &Scope<'_>) -> Ctx<'a> {
+        let (q, spec, scan) = (self.q, self.spec, sc.scan);
+        let steps: Vec<Vec<Alt>> = spec
+            .steps
+            .iter()
+            .map(|s| compile_step(scan, q, s))
+            .collect();
+        let excl: Vec<Vec<Alt>> = spec
+            .exclusions
+            .iter()
+            .map(|e| compile_step(scan, q, &e.step))
+            .collect();
+        Ctx {
+            spec,
+            plan: Plan::new(spec),
+            step_tables: tables_of(&steps),
+            excl_tables: tables_of(&excl),
+            steps,
+            excl,
+            hold: spec
+                .hold
+                .iter()
+                .map(|f| FieldReader::new(scan, f))
+                .collect(),
+            breakdown: spec
+                .breakdown
+                .as_ref()
+                .map(|b| FieldReader::new(scan, &b.by)),
+            buckets: spec
+                .trend
+                .map(|iv| Buckets::new(sc.r.from, sc.r.to, iv, sc.r.tz)),
+        }
+    }
+}
+
+impl Pass for Ctx<'_> {
+    type State = (Acc, Scratch);
+    type Output = FunnelResult;
+
+    fn state(&self) -> Self::State {
+        let nb = self.buckets.as_ref().map_or(0, Buckets::len);
+        (Acc::new(self.spec.steps.len(), nb), Scratch::default())
+    }
+
+    fn timeline(&self, _: &Scope<'_>, tl: &Timeline, prep: &Prepared, st: &mut Self::State) {
+        self.fold(tl, prep, &mut st.0, &mut st.1);
+    }
+
+    fn merge(&self, into: &mut Self::State, from: Self::State) {
+        into.0.merge(from.0);
+    }
+
+    fn finish(self, sc: &Scope<'_>, (acc, _): Self::State) -> FunnelResult {
+        self.build(sc.scan, acc)
+    }
 }
 
 impl Ctx<'_> {
-    fn timeline(&self, tl: &Timeline, acc: &mut Acc, s: &mut Scratch) {
-        if self.spec.unit == Unit::Lead && self.scan.user_of(tl.visitor).is_none() {
-            return;
-        }
-        if !s
-            .prep
-            .fill_kept(tl, &self.filters, &self.goals, self.q.session_gap.ms)
-        {
-            return;
-        }
-        let prep = &s.prep;
+    fn fold(&self, tl: &Timeline, prep: &Prepared, acc: &mut Acc, s: &mut Scratch) {
         s.masks.clear();
         s.xmasks.clear();
         let (st, xt) = (&self.step_tables, &self.excl_tables);
@@ -751,7 +758,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn build(&self, mut acc: Acc) -> FunnelResult {
+    fn build(&self, scan: &dyn TimelineScan, mut acc: Acc) -> FunnelResult {
         let n = self.plan.n;
         let spec = self.spec;
         let first = acc.counts[0];
@@ -817,7 +824,7 @@ impl Ctx<'_> {
                 .into_iter()
                 .map(|(k, v)| {
                     (
-                        k.map_or_else(|| "(none)".to_string(), |t| rd.text(self.scan, t)),
+                        k.map_or_else(|| "(none)".to_string(), |t| rd.text(scan, t)),
                         v,
                     )
                 })

@@ -547,6 +547,32 @@ pub struct Resolved {
     pub filters: Vec<FilterKind>,
 }
 
+/// A query checked and resolved once, ready for a backend: made by [`Query::plan`].
+/// Its analysis is never [`Analysis::SavedFunnel`] (the saved funnel is replaced by its
+/// definition), its times are absolute and its filters typed.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    query: Query,
+    resolved: Resolved,
+}
+
+impl Plan {
+    /// The spec, with a saved funnel replaced by its definition.
+    pub fn query(&self) -> &Query {
+        &self.query
+    }
+
+    /// Its resolved times and filters.
+    pub fn resolved(&self) -> &Resolved {
+        &self.resolved
+    }
+
+    /// The analysis to run.
+    pub fn analysis(&self) -> &Analysis {
+        &self.query.analysis
+    }
+}
+
 impl Query {
     /// Reads a spec from JSON; errors name the offending field.
     pub fn from_json(s: &str) -> Result<Query, SpecError> {
@@ -557,15 +583,22 @@ impl Query {
         })
     }
 
-    /// The analysis with a saved funnel replaced by its definition.
-    pub fn effective_analysis(&self) -> Analysis {
-        match &self.analysis {
-            Analysis::SavedFunnel(SavedFunnel { name }) => match self.funnels.get(name) {
-                Some(f) => Analysis::Funnel(f.clone()),
-                None => self.analysis.clone(),
-            },
-            a => a.clone(),
+    /// Checks and resolves the spec once into the [`Plan`] a backend runs.
+    pub fn plan(&self) -> Result<Plan, SpecError> {
+        self.plan_at(chrono::Utc::now().timestamp_millis())
+    }
+
+    /// [`Query::plan`], with relative times taken from `now_ms`.
+    pub fn plan_at(&self, now_ms: i64) -> Result<Plan, SpecError> {
+        let resolved = self.resolve_at(now_ms)?;
+        let mut query = self.clone();
+        if let Analysis::SavedFunnel(SavedFunnel { name }) = &self.analysis {
+            // `resolve_at` has checked that the funnel exists.
+            if let Some(f) = self.funnels.get(name) {
+                query.analysis = Analysis::Funnel(f.clone());
+            }
         }
+        Ok(Plan { query, resolved })
     }
 
     /// Adds goals and funnels kept as code; a name defined twice is an error.
