@@ -1,8 +1,6 @@
 // The JSON API (docs/api.md, docs/queries.md): a session cookie plus the CSRF token on
 // every request that is not a GET.
-
-export interface SiteRole { site: string; role: string }
-export interface Me { email: string; superuser: boolean; csrf: string; sites: SiteRole[] }
+import type { components, paths } from "./api-types";
 
 export class ApiError extends Error {
   constructor(public status: number, message: string) {
@@ -50,87 +48,55 @@ export async function api<T>(method: string, path: string, body?: unknown, quiet
 }
 
 // ---------------------------------------------------------------------------------------
-// Query results (crates/model/src/query/result.rs).
+// The API's types: generated from its OpenAPI document into api-types.ts (do not copy
+// them here: `node web/gen-types.mjs target/debug/cairn` regenerates it, see web/README.md).
 
-export interface Rate { num: number; den: number; rate: number; low: number; high: number }
-export interface Diff { diff: number; low: number; high: number }
-export interface Money { currency: string; total: number; per_conversion: number }
-export interface HistBin { label: string; from_ms: number; to_ms: number | null; count: number }
-export interface TimeStats {
-  count: number; p25_ms: number; median_ms: number; p75_ms: number; p90_ms: number; mean_ms: number;
-  histogram: HistBin[];
-}
-export type Unit = "session" | "visitor" | "lead" | "attempt";
-export interface UnitRate { unit: Unit; rate: Rate; previous?: Rate; change?: Diff }
-export interface GoalRow {
-  name: string; conversion: "micro" | "macro"; role: "milestone" | "secondary"; conversions: number;
-  previous_conversions?: number; rates: UnitRate[]; value?: Money[];
-}
-export interface GoalsBucket { start: number; label: string; totals: number[]; rates: Rate[][] }
-export interface GoalsBreakdownRow { value: string; totals: number[]; rates: Rate[][] }
-export interface GoalsResult {
-  type: "goals"; totals: { unit: Unit; total: number }[]; goals: GoalRow[]; series?: GoalsBucket[];
-  breakdown_by?: string; breakdown?: GoalsBreakdownRow[]; previous_period?: [number, number];
-}
-export interface FunnelStepResult {
-  label: string; optional: boolean; count: number; entrances?: number; from_previous: Rate; dropped: number;
-  drop_off: number; from_start: Rate; time_from_previous?: TimeStats; time_from_start?: TimeStats;
-}
-export interface FunnelResult {
-  type: "funnel" | "checkout"; unit: Unit; steps: FunnelStepResult[]; excluded: number; breakdown_by?: string;
-  breakdown?: { value: string; counts: number[]; conversion: Rate }[];
-  trend?: { start: number; label: string; counts: number[]; conversion: Rate }[];
-}
-export interface CartResult {
-  type: "cart_abandonment"; carts: number; purchased: number; abandoned: number; abandonment: Rate;
-  recovered: number; recovery: Rate; time_to_recover?: TimeStats;
-}
-export interface FormRow {
-  form: string; starts: number; submissions: number; submission_rate: Rate; abandonment: Rate;
-  time_to_submit?: TimeStats;
-  fields: { field: string; touched: number; last_before_abandon: number; time?: TimeStats }[];
-}
-export interface FormsResult { type: "forms"; forms: FormRow[] }
-export interface PageRow {
-  path: string; pageviews: number; visitors: number; entries: number; exits: number; exit_rate: Rate; bounce_rate: Rate;
-}
-export interface PagesResult { type: "pages"; pages: PageRow[] }
-export interface OverviewFigures {
-  visitors: number; sessions: number; pageviews: number; events: number; bounce_rate: Rate;
-  pages_per_session: number; mean_duration_ms: number; median_duration_ms: number;
-}
-export interface OverviewResult {
-  type: "overview"; figures: OverviewFigures; series?: { start: number; label: string; figures: OverviewFigures }[];
-  breakdown_by?: string; breakdown?: { value: string; figures: OverviewFigures }[];
-}
-export interface Site { site: string; timezone: string; identity: string; role?: string }
-export interface Key { prefix: string; scope: "read" | "write"; created: string }
+type Schemas = components["schemas"];
+/** The JSON body route `P` answers `M` with on success. */
+export type Ok<P extends keyof paths, M extends keyof paths[P]> = paths[P][M] extends { responses: { "2XX": infer R } } ? R : never;
 
-// ---------------------------------------------------------------------------------------
-// Definitions (crates/model/src/query/goal.rs, funnel.rs). Kept loose: the server checks.
+// The session and the site's management (crates/server/src/auth.rs, manage.rs).
+export type Me = Ok<"/api/v1/me", "get">;
+export type Site = Schemas["Site"];
+export type Key = Ok<"/api/v1/sites/{site}/keys", "get">[number];
+export type NewKey = Ok<"/api/v1/sites/{site}/keys", "post">;
+export type Ignored = Ok<"/api/v1/sites/{site}/ignored", "get">;
 
-export interface Condition { field: string; op?: string; value?: unknown }
-export interface Goal {
-  name: string; type: string; conversion?: string; role?: string; count?: string;
-  value?: string | { fixed: number; currency?: string }; event?: string; where?: Condition[];
-  path?: string; match?: string; host?: string; seconds?: number; pages?: number; min?: number; depth?: number;
-  all_of?: string[]; any_of?: string[]; at_least?: number; of?: string[];
-}
-export interface Step {
-  label?: string; event?: string; path?: string; match?: string; goal?: string; where?: Condition[];
-  any_of?: Step[]; within?: string | number; optional?: boolean;
-}
-export interface FunnelDef {
-  steps: Step[]; unit?: Unit; mode?: string; window?: string | number; open?: boolean; exclusions?: unknown[];
-  hold?: string[]; breakdown?: { by: string; limit?: number; attribution?: string; step?: number } | null;
-  trend?: string | null;
-}
+// Query results (crates/model/src/query/result.rs): a result is its report with the
+// analysis's `type`.
+export type QueryResult = Schemas["QueryResult"];
+type Result<K extends QueryResult["type"]> = Extract<QueryResult, { type: K }>;
+/** What an analysis of type `K` answers (a saved funnel answers a funnel). */
+export type ResultOf<K extends AnalysisType> = Extract<QueryResult, { type: K extends "saved_funnel" ? "funnel" : K }>;
+export type GoalsResult = Result<"goals">;
+export type FunnelResult = Result<"funnel" | "checkout">;
+export type CartResult = Result<"cart_abandonment">;
+export type FormsResult = Result<"forms">;
+export type PagesResult = Result<"pages">;
+export type OverviewResult = Result<"overview">;
+export type Rate = Schemas["Rate"];
+export type TimeStats = Schemas["TimeStats"];
+export type Unit = Schemas["Unit"];
+export type GoalRow = Schemas["GoalRow"];
+export type GoalsBreakdownRow = Schemas["GoalsBreakdownRow"];
+export type PageRow = Schemas["PageRow"];
+export type OverviewFigures = Schemas["OverviewFigures"];
+export type OverviewBreakdownRow = Schemas["OverviewBreakdownRow"];
+export type FunnelBreakdownRow = Schemas["FunnelBreakdownRow"];
 
-export type Filter = { field: string; op?: string; value?: unknown } | { did: string } | { did_not: string };
-
-export interface Spec {
-  site: string; from: string; to: string; timezone?: string; filters?: Filter[]; analysis: Record<string, unknown>;
-}
+// The query spec and the definitions (crates/model/src/query/: spec.rs, goal.rs,
+// funnel.rs). The server checks what the types cannot say.
+export type Spec = Schemas["Query"];
+export type Analysis = Schemas["Analysis"];
+export type AnalysisType = Analysis["type"];
+/** The analysis of type `K`: `spec` and `query` infer `K` from the literal's `type`. */
+export type AnalysisOf<K extends AnalysisType> = Extract<Analysis, { type: K }>;
+export type Filter = Schemas["Filter"];
+export type Interval = Schemas["Interval"];
+export type Goal = Schemas["Goal"];
+export type Step = Schemas["Step"];
+export type Exclusion = Schemas["Exclusion"];
+export type FunnelSpec = Schemas["FunnelSpec"];
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -152,13 +118,14 @@ function release(): void {
   else inFlight--;
 }
 
-/** Runs a query; when the server is busy (503: 4 queries already running) tries again. */
-export async function query<T>(spec: Spec): Promise<T> {
+/** Runs a query; when the server is busy (503: 4 queries already running) tries again.
+ * The result's type follows from the analysis's. */
+export async function query<K extends AnalysisType>(spec: Spec & { analysis: AnalysisOf<K> }): Promise<ResultOf<K>> {
   await slot();
   try {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await api<T>("POST", "/api/v1/query", spec);
+        return await api<ResultOf<K>>("POST", "/api/v1/query", spec);
       } catch (e) {
         if (!(e instanceof ApiError) || e.status !== 503 || attempt >= 5) throw e;
         await sleep(250 * 2 ** attempt);

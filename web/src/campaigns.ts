@@ -30,7 +30,7 @@ export async function renderCampaigns(ctx: Ctx, main: HTMLElement): Promise<void
   }
   let r: GoalsResult;
   try {
-    r = await query<GoalsResult>(spec(s, { type: "goals", units: [s.unit], breakdown: { by: s.cby, limit: 25 } }));
+    r = await query(spec(s, { type: "goals", units: [s.unit], breakdown: { by: s.cby, limit: 25 } }));
   } catch (e) {
     if (ctx.current()) clear(out, errorBox(e));
     return;

@@ -1,5 +1,5 @@
 // Forms & checkout: the forms report, the checkout's step drop-off and cart abandonment.
-import { query, type CartResult, type FormsResult, type FunnelResult } from "./api";
+import { query } from "./api";
 import type { Ctx } from "./main";
 import { spec } from "./state";
 import { ci, clear, dur, errorBox, h, num, pct, table, timeStats } from "./ui";
@@ -13,7 +13,7 @@ export async function renderForms(ctx: Ctx, main: HTMLElement): Promise<void> {
   const guard = <T>(el: HTMLElement, p: Promise<T>, f: (r: T) => void): Promise<void> =>
     p.then((r) => void (ctx.current() && f(r))).catch((e) => void (ctx.current() && clear(el, errorBox(e))));
   await Promise.all([
-    guard(cart, query<CartResult>(spec(s, { type: "cart_abandonment" })), (r) => {
+    guard(cart, query(spec(s, { type: "cart_abandonment" })), (r) => {
       const fig = (label: string, v: string, sub?: string): HTMLElement =>
         h("div", { class: "kpi card" }, h("span", { class: "kpi-label" }, label), h("span", { class: "kpi-value" }, v), sub ? h("span", { class: "kpi-sub" }, sub) : null);
       clear(cart, h("h2", {}, "Cart abandonment"), h("section", { class: "kpis" },
@@ -24,7 +24,7 @@ export async function renderForms(ctx: Ctx, main: HTMLElement): Promise<void> {
         fig("Time to recover", r.time_to_recover?.count ? dur(r.time_to_recover.median_ms) : "–", "median"),
       ));
     }),
-    guard(checkout, query<FunnelResult>(spec(s, { type: "checkout" })), (r) => {
+    guard(checkout, query(spec(s, { type: "checkout" })), (r) => {
       clear(checkout, table("Checkout drop-off", [
         { label: "Step", cell: (x) => x.label },
         { label: "Sessions", cell: (x) => num(x.count), csv: (x) => x.count, num: true },
@@ -34,7 +34,7 @@ export async function renderForms(ctx: Ctx, main: HTMLElement): Promise<void> {
         { label: "Time from previous", cell: (x) => timeStats(x.time_from_previous), csv: (x) => x.time_from_previous?.median_ms ?? "" },
       ], r.steps, { id: "checkout-table" }));
     }),
-    guard(forms, query<FormsResult>(spec(s, { type: "forms", limit: 20 })), (r) => {
+    guard(forms, query(spec(s, { type: "forms", limit: 20 })), (r) => {
       clear(forms,
         table("Forms", [
           { label: "Form", cell: (x) => x.form },

@@ -1,7 +1,7 @@
 // Funnels: pick a stored funnel or build one (event, page path and goal steps, each
 // optional or within a time of the previous; exclusions; mode; window; unit; breakdown;
 // trend), see its steps, drop-off, time to convert, breakdown and trend, and save it.
-import { api, query, type FunnelDef, type FunnelResult, type Step } from "./api";
+import { api, query, type AnalysisOf, type Exclusion, type FunnelBreakdownRow, type FunnelResult, type FunnelSpec, type Step } from "./api";
 import { barChart, lineChart } from "./charts";
 import type { Ctx } from "./main";
 import { period, spec } from "./state";
@@ -10,13 +10,15 @@ import { ci, clear, dur, errorBox, h, num, pct, table, timeStats } from "./ui";
 const BREAKDOWNS = ["device", "channel", "source", "utm_source", "utm_medium", "utm_campaign", "country", "browser", "os", "language"];
 
 type Kind = "event" | "path" | "goal";
-interface Row { kind: Kind; value: string; match: string; within: string; optional: boolean }
+type PathMatch = NonNullable<Step["match"]>;
+type Breakdown = NonNullable<FunnelSpec["breakdown"]>;
+interface Row { kind: Kind; value: string; match: PathMatch; within: string; optional: boolean }
 /** An exclusion: an event that must not happen between two steps (1-based). */
 interface Excl { event: string; from: number; to: number }
 
 const blank = (): Row => ({ kind: "event", value: "", match: "equals", within: "", optional: false });
 
-function toRows(def: FunnelDef | null): Row[] {
+function toRows(def: FunnelSpec | null): Row[] {
   const rows = (def?.steps || []).map((st: Step): Row => {
     const extra = { within: st.within == null ? "" : String(st.within), optional: !!st.optional };
     return st.goal != null ? { kind: "goal", value: st.goal, match: "equals", ...extra }
@@ -28,9 +30,9 @@ function toRows(def: FunnelDef | null): Row[] {
 }
 
 /** The exclusions the builder edits (an event between two steps); others are kept as stored. */
-function toExcl(def: FunnelDef | null): { edited: Excl[]; kept: unknown[] } {
-  const edited: Excl[] = [], kept: unknown[] = [];
-  for (const x of (def?.exclusions || []) as { step?: Step; between?: number[] }[]) {
+function toExcl(def: FunnelSpec | null): { edited: Excl[]; kept: Exclusion[] } {
+  const edited: Excl[] = [], kept: Exclusion[] = [];
+  for (const x of def?.exclusions || []) {
     const st = x.step;
     if (st && st.event && Object.keys(st).length === 1 && x.between?.length === 2) edited.push({ event: st.event, from: x.between[0], to: x.between[1] });
     else kept.push(x);
@@ -46,14 +48,14 @@ export async function renderFunnels(ctx: Ctx, main: HTMLElement): Promise<void> 
   const result = h("div", { id: "funnel-result" });
   clear(main, head, builderEl, result);
   const [stored, goals] = await Promise.all([
-    api<Record<string, FunnelDef>>("GET", `/api/v1/sites/${site}/funnels`).catch(() => ({}) as Record<string, FunnelDef>),
+    api<Record<string, FunnelSpec>>("GET", `/api/v1/sites/${site}/funnels`).catch(() => ({}) as Record<string, FunnelSpec>),
     ctx.goals(),
   ]);
   if (!ctx.current()) return;
-  let def: FunnelDef | null = null;
+  let def: FunnelSpec | null = null;
   if (s.def) {
     try {
-      def = JSON.parse(s.def) as FunnelDef;
+      def = JSON.parse(s.def) as FunnelSpec;
     } catch {
       def = null;
     }
@@ -84,7 +86,7 @@ export async function renderFunnels(ctx: Ctx, main: HTMLElement): Promise<void> 
           list: r.kind === "goal" ? "goal-names" : null, oninput: () => (r.value = value.value),
         });
         const match = r.kind === "path"
-          ? h("select", { "aria-label": `Step ${i + 1} path match`, onchange: () => (r.match = match!.value) }, ["equals", "prefix", "wildcard", "regex"].map((m) => h("option", { value: m, selected: m === r.match }, m)))
+          ? h("select", { "aria-label": `Step ${i + 1} path match`, onchange: () => (r.match = match!.value as PathMatch) }, ["equals", "prefix", "wildcard", "regex"].map((m) => h("option", { value: m, selected: m === r.match }, m)))
           : null;
         const within = i > 0
           ? h("input", { "aria-label": `Step ${i + 1} within (time from step ${i})`, class: "step-within", value: r.within, size: 5, placeholder: "within…", title: "At most this long after the previous step, e.g. 30m, 1d (empty: the funnel's window)", oninput: () => (r.within = within!.value) })
@@ -129,24 +131,25 @@ export async function renderFunnels(ctx: Ctx, main: HTMLElement): Promise<void> 
   const trend = h("select", { id: "f-trend" }, h("option", { value: "" }, "the range's default"), ["hour", "day", "week", "month"].map((t) => h("option", { value: t, selected: t === def?.trend }, t)));
   const saveName = h("input", { id: "f-name", value: s.funnel, placeholder: "checkout" });
   const err = h("p", { class: "error", role: "alert", id: "funnel-error", hidden: true });
-  const current = (): FunnelDef => {
-    const out: FunnelDef = {
+  const current = (): FunnelSpec => {
+    const out: FunnelSpec = {
       steps: rows.map((r): Step => {
         const st: Step = r.kind === "goal" ? { goal: r.value.trim() } : r.kind === "path" ? { path: r.value.trim(), match: r.match } : { event: r.value.trim() };
         if (r.within.trim()) st.within = r.within.trim();
         if (r.optional) st.optional = true;
         return st;
       }),
-      unit: unit.value as FunnelDef["unit"],
-      mode: mode.value,
+      unit: unit.value as FunnelSpec["unit"],
+      mode: mode.value as FunnelSpec["mode"],
       window: windowIn.value.trim() || "7d",
     };
     if (by.value) {
-      out.breakdown = { by: by.value, limit: 10, attribution: attr.value };
-      if (attr.value === "step") out.breakdown.step = def?.breakdown?.step;
+      const b: Breakdown = { by: by.value, limit: 10, attribution: attr.value as Breakdown["attribution"] };
+      if (attr.value === "step") b.step = def?.breakdown?.step;
+      out.breakdown = b;
     }
-    if (trend.value) out.trend = trend.value;
-    const exclusions = [...excl.filter((x) => x.event.trim()).map((x) => ({ step: { event: x.event.trim() }, between: [x.from, x.to] })), ...keptExcl];
+    if (trend.value) out.trend = trend.value as FunnelSpec["trend"];
+    const exclusions: Exclusion[] = [...excl.filter((x) => x.event.trim()).map((x): Exclusion => ({ step: { event: x.event.trim() }, between: [x.from, x.to] })), ...keptExcl];
     if (exclusions.length) out.exclusions = exclusions;
     // Keep what the builder does not edit (open funnels, held properties, step conditions
     // and labels) of a stored funnel.
@@ -238,15 +241,15 @@ export async function renderFunnels(ctx: Ctx, main: HTMLElement): Promise<void> 
   await renderResult(ctx, result, def);
 }
 
-async function renderResult(ctx: Ctx, el: HTMLElement, def: FunnelDef): Promise<void> {
+async function renderResult(ctx: Ctx, el: HTMLElement, def: FunnelSpec): Promise<void> {
   clear(el, h("p", { class: "muted" }, "Loading…"));
-  const analysis: Record<string, unknown> = { type: "funnel" };
-  for (const [k, v] of Object.entries(def)) if (v != null) analysis[k] = v;
+  const analysis: AnalysisOf<"funnel"> = { type: "funnel", steps: def.steps };
+  for (const [k, v] of Object.entries(def)) if (v != null) (analysis as Record<string, unknown>)[k] = v;
   // The conversion's trend over the range, per the range's bucket unless the funnel says.
   if (!analysis.trend) analysis.trend = period(ctx.state).interval;
   let r: FunnelResult;
   try {
-    r = await query<FunnelResult>(spec(ctx.state, analysis));
+    r = await query(spec(ctx.state, analysis));
   } catch (e) {
     if (ctx.current()) clear(el, errorBox(e));
     return;
@@ -288,7 +291,7 @@ async function renderResult(ctx: Ctx, el: HTMLElement, def: FunnelDef): Promise<
     r.breakdown_by && r.breakdown
       ? table(`Funnel by ${r.breakdown_by}`, [
           { label: r.breakdown_by, cell: (x) => x.value },
-          ...r.steps.map((st, i) => ({ label: st.label, cell: (x: { counts: number[] }) => num(x.counts[i]), csv: (x: { counts: number[] }) => x.counts[i], num: true })),
+          ...r.steps.map((st, i) => ({ label: st.label, cell: (x: FunnelBreakdownRow) => num(x.counts[i]), csv: (x: FunnelBreakdownRow) => x.counts[i], num: true })),
           { label: "Conversion", cell: (x) => pct(x.conversion.rate, 2), csv: (x) => x.conversion.rate, num: true },
           { label: "95% interval", cell: (x) => ci(x.conversion), num: true },
         ], r.breakdown, { id: "funnel-breakdown" })

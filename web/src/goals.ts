@@ -7,7 +7,7 @@ import { DIMENSIONS, period, spec } from "./state";
 import { ci, clear, errorBox, h, money, num, pct, sparkline, table, change } from "./ui";
 
 const UNITS = ["session", "visitor", "lead"] as const;
-const TYPES = ["event", "destination", "scroll", "duration", "pages", "count", "composite"];
+const TYPES: Goal["type"][] = ["event", "destination", "scroll", "duration", "pages", "count", "composite"];
 
 export async function renderGoals(ctx: Ctx, main: HTMLElement): Promise<void> {
   const s = ctx.state;
@@ -35,7 +35,7 @@ export async function renderGoals(ctx: Ctx, main: HTMLElement): Promise<void> {
   const p = period(s);
   let r: GoalsResult;
   try {
-    r = await query<GoalsResult>(spec(s, { type: "goals", units: [s.unit], interval: p.interval, compare: s.compare }));
+    r = await query(spec(s, { type: "goals", units: [s.unit], interval: p.interval, compare: s.compare }));
   } catch (e) {
     if (ctx.current()) clear(report, errorBox(e));
     return;
@@ -115,7 +115,7 @@ async function renderBreakdown(ctx: Ctx, el: HTMLElement): Promise<void> {
     body,
   );
   try {
-    const r = await query<GoalsResult>(spec(s, { type: "goals", units: [s.unit], goals: [s.goal], breakdown: { by: s.by, limit: 10 } }));
+    const r = await query(spec(s, { type: "goals", units: [s.unit], goals: [s.goal], breakdown: { by: s.by, limit: 10 } }));
     if (!ctx.current()) return;
     const rows = r.breakdown || [];
     barChart(chart, rows.map((x) => x.value), [{ name: "Conversion rate", data: rows.map((x) => x.rates[0][0].rate) }], (v) => pct(v), true);
@@ -165,8 +165,9 @@ function openEditor(ctx: Ctx, el: HTMLElement, g: Goal | null): void {
   const role = sel("g-role", ["milestone", "secondary"], g?.role || "milestone");
   const count = sel("g-count", ["unit", "session", "visitor", "every"], g?.count || "unit");
   const valueKind = sel("g-value", ["none", "revenue", "fixed"], g?.value == null ? "none" : typeof g.value === "string" ? "revenue" : "fixed");
-  const fixed = inp("g-fixed", typeof g?.value === "object" ? g.value.fixed : "", "number");
-  const currency = inp("g-currency", typeof g?.value === "object" ? g.value.currency || "USD" : "USD");
+  const fixedValue = g?.value != null && typeof g.value === "object" ? g.value : null;
+  const fixed = inp("g-fixed", fixedValue ? fixedValue.fixed : "", "number");
+  const currency = inp("g-currency", fixedValue?.currency || "USD");
   const where = h("textarea", { id: "g-where", rows: 2, placeholder: '[{"field": "props.plan", "value": "pro"}]' }, g?.where?.length ? JSON.stringify(g.where) : "");
   const err = h("p", { class: "error", role: "alert", id: "goal-error", hidden: true });
   const sync = (): void => {
@@ -175,13 +176,17 @@ function openEditor(ctx: Ctx, el: HTMLElement, g: Goal | null): void {
     atLeast.parentElement!.hidden = type.value !== "composite" || combine.value !== "at_least";
   };
   const build = (): Goal => {
-    const t = type.value;
-    const out: Goal = { name: name.value.trim(), type: t, conversion: conversion.value, role: role.value, count: count.value };
+    // The selects offer only the API's values (TYPES and the lists above).
+    const t = type.value as Goal["type"];
+    const out: Goal = {
+      name: name.value.trim(), type: t, conversion: conversion.value as Goal["conversion"], role: role.value as Goal["role"],
+      count: count.value as Goal["count"],
+    };
     const n = (x: HTMLInputElement): number | undefined => (x.value.trim() === "" ? undefined : Number(x.value));
     if (["event", "count", "scroll"].includes(t) && event.value.trim()) out.event = event.value.trim();
     if (["destination", "scroll"].includes(t) && path.value.trim()) {
       out.path = path.value.trim();
-      out.match = match.value;
+      out.match = match.value as Goal["match"];
     }
     if (t === "duration") out.seconds = n(seconds);
     if (t === "pages") out.pages = n(pages);

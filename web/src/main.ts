@@ -1,6 +1,6 @@
 // The Cairn dashboard: login, the chrome (site, range, comparison, filters, theme) and the
 // pages. Everything shown comes from the JSON API; the view's state is in the URL hash.
-import { api, ApiError, query, setCsrf, setOnUnauthorized, type Goal, type Me, type OverviewResult } from "./api";
+import { api, ApiError, query, setCsrf, setOnUnauthorized, type Goal, type Me, type Site } from "./api";
 import { disposeAll } from "./charts";
 import { FILTER_FIELDS, PAGES, RANGES, format, parse, setSiteTimezone, spec, type Page, type State } from "./state";
 import { clear, errorBox, h, icon, icons } from "./ui";
@@ -30,8 +30,8 @@ let goalsCache: { site: string; p: Promise<Goal[]> } | null = null;
 /** The sites' time zones (GET /api/v1/sites), asked for with /me. */
 let zones: Promise<Record<string, string>> | null = null;
 function loadZones(): Promise<Record<string, string>> {
-  return api<{ site: string; timezone?: string }[]>("GET", "/api/v1/sites", undefined, true)
-    .then((l) => Object.fromEntries(l.map((x) => [x.site, x.timezone || ""])))
+  return api<Site[]>("GET", "/api/v1/sites", undefined, true)
+    .then((l) => Object.fromEntries(l.map((x) => [x.site, x.timezone])))
     .catch(() => ({}));
 }
 
@@ -85,7 +85,7 @@ function renderLogin(message = ""): void {
         err.hidden = true;
         try {
           me = await api<Me>("POST", "/api/v1/login", { email: email.value, password: password.value });
-          setCsrf(me.csrf);
+          setCsrf(me.csrf ?? "");
           render();
         } catch (e) {
           err.textContent = e instanceof ApiError && e.status === 401 ? "Wrong email or password." : (e as Error).message;
@@ -139,7 +139,7 @@ function chrome(s: State, m: Me, goals: Goal[]): HTMLElement {
   const site = h(
     "select",
     { id: "site", onchange: () => go({ site: site.value, goal: "", funnel: "", def: "", did: [], didNot: [] }) },
-    m.sites.map((x) => h("option", { value: x.site, selected: x.site === s.site }, x.site)),
+    (m.sites ?? []).map((x) => h("option", { value: x.site, selected: x.site === s.site }, x.site)),
   );
   const range = h(
     "select",
@@ -192,7 +192,7 @@ function chrome(s: State, m: Me, goals: Goal[]): HTMLElement {
     if (!field || field === suggested) return;
     suggested = field;
     try {
-      const r = await query<OverviewResult>(spec(s, { type: "overview", breakdown: { by: field, limit: 50 } }));
+      const r = await query(spec(s, { type: "overview", breakdown: { by: field, limit: 50 } }));
       if (suggested !== field) return;
       clear(values, (r.breakdown || []).filter((b) => b.value !== "(none)" && b.value !== "(other)").map((b) => h("option", { value: b.value }, `${b.figures.visitors} visitors`)));
     } catch {
@@ -290,7 +290,7 @@ async function render(): Promise<void> {
     try {
       zones = zones || loadZones();
       me = await api<Me>("GET", "/api/v1/me");
-      setCsrf(me.csrf);
+      setCsrf(me.csrf ?? "");
     } catch (e) {
       zones = null;
       if (gen !== generation) return;
@@ -302,12 +302,13 @@ async function render(): Promise<void> {
   if (gen !== generation) return;
   const m = me;
   const s = parse(location.hash);
-  if (!m.sites.length) {
+  const sites = m.sites ?? [];
+  if (!sites.length) {
     clear(root, h("main", { class: "page" }, h("p", {}, "You may not see any site yet: ask an administrator to grant you one.")));
     return;
   }
-  if (!m.sites.some((x) => x.site === s.site)) {
-    s.site = m.sites[0].site;
+  if (!sites.some((x) => x.site === s.site)) {
+    s.site = sites[0].site ?? "";
     history.replaceState(null, "", format(s));
   }
   if (!zones) zones = loadZones();
@@ -319,7 +320,7 @@ async function render(): Promise<void> {
     goalsCache = { site, p: api<Goal[]>("GET", `/api/v1/sites/${encodeURIComponent(site)}/goals`).catch(() => []) };
   }
   const goalsP = goalsCache.p;
-  const role = m.sites.find((x) => x.site === s.site)?.role;
+  const role = sites.find((x) => x.site === s.site)?.role;
   const ctx: Ctx = {
     state: s,
     me: m,

@@ -1,7 +1,7 @@
 // Overview: visitors on the site now, the site's figures (the `overview` analysis, per
 // bucket for the trend), its sources, campaigns, devices and countries (the overview
 // broken down), and its top, entry and exit pages (the `pages` analysis).
-import { query, type OverviewFigures, type OverviewResult, type PageRow, type PagesResult } from "./api";
+import { query, type OverviewBreakdownRow, type OverviewFigures, type PageRow } from "./api";
 import { lineChart } from "./charts";
 import type { Ctx } from "./main";
 import { period, spec } from "./state";
@@ -38,9 +38,9 @@ export async function renderOverview(ctx: Ctx, main: HTMLElement): Promise<void>
   clear(main, h("h1", { class: "sr-only" }, "Overview"), live, kpis, trend, dims, pages);
   realtime(ctx, live);
 
-  const cur = query<OverviewResult>(spec(s, { type: "overview", interval: p.interval }));
-  const prev = s.compare ? query<OverviewResult>(spec(s, { type: "overview", interval: p.interval }, true)) : Promise.resolve(null);
-  const pagesP = query<PagesResult>(spec(s, { type: "pages", limit: 100 }));
+  const cur = query(spec(s, { type: "overview", interval: p.interval }));
+  const prev = s.compare ? query(spec(s, { type: "overview", interval: p.interval }, true)) : Promise.resolve(null);
+  const pagesP = query(spec(s, { type: "pages", limit: 100 }));
 
   const showKpis = async (): Promise<void> => {
     const [r, old] = await Promise.all([cur, prev]);
@@ -104,7 +104,7 @@ export async function renderOverview(ctx: Ctx, main: HTMLElement): Promise<void>
   };
 
   const showDims = async (): Promise<void> => {
-    const rs = await Promise.all(BREAKDOWNS.map((b) => query<OverviewResult>(spec(s, { type: "overview", breakdown: { by: b.by, limit: 10 } }))));
+    const rs = await Promise.all(BREAKDOWNS.map((b) => query(spec(s, { type: "overview", breakdown: { by: b.by, limit: 10 } }))));
     if (!ctx.current()) return;
     clear(
       dims,
@@ -137,7 +137,7 @@ export async function renderOverview(ctx: Ctx, main: HTMLElement): Promise<void>
   ]);
 }
 
-type Row = { value: string; figures: OverviewFigures };
+type Row = OverviewBreakdownRow;
 const BREAKDOWNS = [
   { by: "source", title: "Sources", label: "Source" },
   { by: "utm_campaign", title: "Campaigns", label: "Campaign" },
@@ -152,7 +152,7 @@ function realtime(ctx: Ctx, el: HTMLElement): void {
   const tick = async (): Promise<void> => {
     if (!ctx.current() || !el.isConnected) return;
     try {
-      const r = await query<OverviewResult>({ ...spec(s, { type: "overview" }), from: "-5m", to: "now" });
+      const r = await query({ ...spec(s, { type: "overview" }), from: "-5m", to: "now" });
       if (!ctx.current() || !el.isConnected) return;
       const n = r.figures.visitors;
       el.dataset.visitors = String(n);

@@ -1,6 +1,6 @@
 // Setup: the tracking snippet and whether the site's events are arriving (polled); for
 // admins, the site's time zone and visitor identity, and its API keys.
-import { api, query, type Key, type OverviewResult, type Site } from "./api";
+import { api, query, type Ignored, type Key, type NewKey, type Site } from "./api";
 import type { Ctx } from "./main";
 import { spec, setSiteTimezone } from "./state";
 import { clear, errorBox, h, num, table } from "./ui";
@@ -63,7 +63,7 @@ function arrival(ctx: Ctx, el: HTMLElement, ignoredEl: HTMLElement): void {
     if (!ctx.current() || !el.isConnected) return;
     try {
       const [r, ig] = await Promise.all([
-        query<OverviewResult>({ ...spec(s, { type: "overview" }), filters: [], from: "-30m", to: "now" }),
+        query({ ...spec(s, { type: "overview" }), filters: [], from: "-30m", to: "now" }),
         api<Ignored>("GET", `/api/v1/sites/${encodeURIComponent(s.site)}/ignored`, undefined, true),
       ]);
       if (!ctx.current() || !el.isConnected) return;
@@ -84,14 +84,8 @@ function arrival(ctx: Ctx, el: HTMLElement, ignoredEl: HTMLElement): void {
   void tick();
 }
 
-/** Events answered but not stored over the last hour (GET /api/v1/sites/{site}/ignored). */
-interface Ignored {
-  site: string;
-  minutes: number;
-  ignored: Record<string, number>;
-}
-
-/** Says why events of the last hour were not stored: a tester's headless browser is a bot. */
+/** Says why events of the last hour were not stored (GET /api/v1/sites/{site}/ignored): a
+ * tester's headless browser is a bot. */
 function showIgnored(el: HTMLElement, ig: Ignored): void {
   const bots = ig.ignored.bot ?? 0;
   const unsupported = ig.ignored.unsupported ?? 0;
@@ -196,7 +190,7 @@ async function showKeys(ctx: Ctx, el: HTMLElement, site: string): Promise<void> 
         onsubmit: async (e: Event) => {
           e.preventDefault();
           try {
-            const r = await api<{ key: string }>("POST", `/api/v1/sites/${site}/keys`, { scope: scope.value });
+            const r = await api<NewKey>("POST", `/api/v1/sites/${site}/keys`, { scope: scope.value });
             await reload();
             const box = document.getElementById("new-key");
             if (box) clear(box, h("p", {}, "The new key, shown once: ", h("code", { id: "new-key-value" }, r.key)));

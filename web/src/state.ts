@@ -1,6 +1,6 @@
 // The view's whole state lives in the URL hash (#/page?key=value&…), so a URL can be
 // shared and a reload shows the same view.
-import type { Filter, Spec } from "./api";
+import type { AnalysisOf, AnalysisType, Filter, Interval, Spec, Unit } from "./api";
 
 export const PAGES = ["overview", "goals", "campaigns", "funnels", "forms", "setup"] as const;
 export type Page = (typeof PAGES)[number];
@@ -23,7 +23,8 @@ export interface State {
   filters: { field: string; value: string }[];
   did: string[];
   didNot: string[];
-  unit: "session" | "visitor" | "lead";
+  /** The unit of goal rates (funnels choose theirs, which may also be "attempt"). */
+  unit: Exclude<Unit, "attempt">;
   /** Goals page: the goal broken down, and by what. */
   goal: string;
   by: string;
@@ -110,7 +111,7 @@ const DAY = 86400000;
 const isoDate = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
 
 /** The query range for the state, and the previous period of the same length. */
-export function period(s: State): { from: string; to: string; prevFrom: string; prevTo: string; interval: string } {
+export function period(s: State): { from: string; to: string; prevFrom: string; prevTo: string; interval: Interval } {
   switch (s.range) {
     case "today":
       return { from: "today", to: "now", prevFrom: "yesterday", prevTo: "-1d", interval: "hour" };
@@ -139,7 +140,7 @@ export function filters(s: State): Filter[] {
 }
 
 /** A spec for the state's site, range and filters. */
-export function spec(s: State, analysis: Record<string, unknown>, previous = false): Spec {
+export function spec<K extends AnalysisType>(s: State, analysis: AnalysisOf<K>, previous = false): Spec & { analysis: AnalysisOf<K> } {
   const p = period(s);
   return {
     site: s.site,

@@ -50,7 +50,7 @@ export function dur(ms: number): string {
   if (s < 86400) return `${Math.floor(s / 3600)}h ${Math.round((s % 3600) / 60)}m`;
   return `${(s / 86400).toFixed(1)}d`;
 }
-export const timeStats = (t?: TimeStats): string => (t && t.count ? `${dur(t.median_ms)} (p25 ${dur(t.p25_ms)}, p75 ${dur(t.p75_ms)})` : "–");
+export const timeStats = (t?: TimeStats | null): string => (t && t.count ? `${dur(t.median_ms)} (p25 ${dur(t.p25_ms)}, p75 ${dur(t.p75_ms)})` : "–");
 /** A signed change in percentage points, with its interval. */
 export function change(diff: number): string {
   const s = (diff * 100).toFixed(1);

@@ -11,14 +11,15 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::response::IntoResponse;
 use cairn_meta::{Role, Scope, User};
 use serde_json::{Value, json};
 
-use crate::failure::ApiError;
-use crate::{AppState, boxed, error};
+use crate::AppState;
+use crate::error::{ApiError, Reply};
 
 /// The session cookie's name.
 pub const COOKIE: &str = "cairn_session";
@@ -44,13 +45,6 @@ pub(crate) enum Need {
     Admin,
 }
 
-fn lock(st: &AppState) -> std::sync::MutexGuard<'_, cairn_meta::Meta> {
-    match st.meta.lock() {
-        Ok(m) => m,
-        Err(p) => p.into_inner(),
-    }
-}
-
 fn cookie_token(headers: &HeaderMap) -> Option<String> {
     headers
         .get_all(header::COOKIE)
@@ -65,67 +59,83 @@ fn cookie_token(headers: &HeaderMap) -> Option<String> {
 
 /// The principal of a request; `401` when there is none. A session's state-changing
 /// request without the right CSRF token is refused with `403`.
-pub(crate) fn principal(
+async fn principal(
     st: &AppState,
     method: &Method,
     headers: &HeaderMap,
-) -> Result<Principal, Box<Response>> {
+) -> Result<Principal, ApiError> {
     if let Some(key) = crate::bearer(headers) {
-        return match lock(st).check_key(key) {
+        let key = key.to_string();
+        return match st.meta.read(move |m| m.check_key(&key)).await? {
             Ok(Some((site, scope))) => Ok(Principal::Key { site, scope }),
-            Ok(None) => Err(boxed(StatusCode::UNAUTHORIZED, "unknown key", json!({}))),
-            Err(e) => Err(ApiError::internal(e).into()),
+            Ok(None) => Err(ApiError::unauthorized("unknown key")),
+            Err(e) => Err(ApiError::internal(e)),
         };
     }
     let Some(token) = cookie_token(headers) else {
-        return Err(boxed(
-            StatusCode::UNAUTHORIZED,
+        return Err(ApiError::unauthorized(
             "log in (POST /api/v1/login) or send `Authorization: Bearer <key>`",
-            json!({}),
         ));
     };
-    let (user, csrf) = match lock(st).session(&token) {
+    let t = token.clone();
+    let (user, csrf) = match st.meta.read(move |m| m.session(&t)).await? {
         Ok(Some(s)) => s,
         Ok(None) => {
-            return Err(boxed(
-                StatusCode::UNAUTHORIZED,
+            return Err(ApiError::unauthorized(
                 "the session has ended: log in again",
-                json!({}),
             ));
         }
-        Err(e) => {
-            return Err(ApiError::internal(e).into());
-        }
+        Err(e) => return Err(ApiError::internal(e)),
     };
     if method != Method::GET && method != Method::HEAD {
         let sent = headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
         if sent != Some(csrf.as_str()) {
-            return Err(boxed(
-                StatusCode::FORBIDDEN,
+            return Err(ApiError::forbidden(
                 "missing or wrong X-CSRF-Token (from /api/v1/me)",
-                json!({}),
             ));
         }
     }
     Ok(Principal::User { user, csrf, token })
 }
 
+/// Who is asking, as an extractor: a handler that takes a [`Principal`] answers `401`
+/// (or `403` for a missing CSRF token) before it runs.
+impl FromRequestParts<Arc<AppState>> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &Arc<AppState>) -> Result<Self, ApiError> {
+        principal(st, &parts.method, &parts.headers).await
+    }
+}
+
+/// The site of a write key, or the refusal.
+pub(crate) async fn write_key_site(st: &AppState, key: Option<&str>) -> Result<String, ApiError> {
+    let Some(key) = key else {
+        return Err(ApiError::unauthorized(
+            "missing write key: send `Authorization: Bearer <write key>` (from `cairn site add`)",
+        ));
+    };
+    let key = key.to_string();
+    match st.meta.read(move |m| m.check_key(&key)).await? {
+        Ok(Some((site, Scope::Write))) => Ok(site),
+        Ok(Some((_, Scope::Read))) => Err(ApiError::forbidden(
+            "this key may only read; use a write key",
+        )),
+        Ok(None) => Err(ApiError::unauthorized("unknown write key")),
+        Err(e) => Err(ApiError::internal(e)),
+    }
+}
+
 /// Checks that the principal may do `need` on `site`. A key reads its own site with
 /// read scope and administers nothing; a user needs a grant (or to be a superuser).
 /// Sites the principal may not see are answered as if they did not exist.
-pub(crate) fn allow(
+pub(crate) async fn allow(
     st: &AppState,
     p: &Principal,
     site: &str,
     need: Need,
-) -> Result<(), Box<Response>> {
-    let hidden = || {
-        boxed(
-            StatusCode::NOT_FOUND,
-            format!("no site `{site}` that you may see"),
-            json!({}),
-        )
-    };
+) -> Result<(), ApiError> {
+    let hidden = || ApiError::not_found(format!("no site `{site}` that you may see"));
     match p {
         Principal::Key { site: s, scope } => {
             if s != site {
@@ -133,28 +143,25 @@ pub(crate) fn allow(
             }
             match (need, scope) {
                 (Need::Read, Scope::Read) => Ok(()),
-                (Need::Read, Scope::Write) => Err(boxed(
-                    StatusCode::FORBIDDEN,
+                (Need::Read, Scope::Write) => Err(ApiError::forbidden(
                     "a write key cannot read: use a read key (`cairn site key DOMAIN`)",
-                    json!({}),
                 )),
-                (Need::Admin, _) => Err(boxed(
-                    StatusCode::FORBIDDEN,
+                (Need::Admin, _) => Err(ApiError::forbidden(
                     "keys cannot change settings: log in as an admin of the site",
-                    json!({}),
                 )),
             }
         }
         Principal::User { user, .. } => {
-            let roles = lock(st)
-                .roles(user)
-                .map_err(|e| Box::<Response>::from(ApiError::internal(e)))?;
+            let u = user.clone();
+            let roles = st
+                .meta
+                .read(move |m| m.roles(&u))
+                .await?
+                .map_err(ApiError::internal)?;
             match roles.iter().find(|(d, _)| d == site) {
                 None => Err(hidden()),
-                Some((_, Role::Viewer)) if need == Need::Admin => Err(boxed(
-                    StatusCode::FORBIDDEN,
+                Some((_, Role::Viewer)) if need == Need::Admin => Err(ApiError::forbidden(
                     format!("you may view `{site}`, not change it: ask one of its admins"),
-                    json!({}),
                 )),
                 Some(_) => Ok(()),
             }
@@ -162,42 +169,43 @@ pub(crate) fn allow(
     }
 }
 
-fn me_body(st: &AppState, user: &User, csrf: &str) -> Value {
-    let roles = lock(st).roles(user).unwrap_or_default();
-    json!({
+async fn me_body(st: &AppState, user: &User, csrf: &str) -> Result<Value, ApiError> {
+    let u = user.clone();
+    let roles = st
+        .meta
+        .read(move |m| m.roles(&u))
+        .await?
+        .map_err(ApiError::internal)?;
+    Ok(json!({
         "email": user.email,
         "superuser": user.superuser,
         "csrf": csrf,
         "sites": roles.iter().map(|(d, r)| json!({"site": d, "role": r.as_str()})).collect::<Vec<_>>(),
-    })
+    }))
 }
 
 /// `POST /api/v1/login`.
 pub(crate) async fn login(
     State(st): State<Arc<AppState>>,
-    client: crate::ingest::Client,
+    client: crate::client::Client,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
+) -> Reply {
     let json_body = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
     if !json_body {
         // A cross-site form cannot send JSON without a preflight: no login CSRF.
-        return error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        return Err(ApiError::unsupported_media(
             "send the login as application/json",
-            json!({}),
-        );
+        ));
     }
-    let v = try_reply!(crate::manage::json_body(&body));
+    let v = crate::body::json_object(&body)?;
     let (Some(email), Some(password)) = (v["email"].as_str(), v["password"].as_str()) else {
-        return error(
-            StatusCode::BAD_REQUEST,
+        return Err(ApiError::bad_request(
             "send {\"email\": …, \"password\": …}",
-            json!({}),
-        );
+        ));
     };
     // Throttled per address and per account before any work: a flood of guesses costs
     // the server nothing but this check.
@@ -205,98 +213,80 @@ pub(crate) async fn login(
     let account = email.trim().to_ascii_lowercase();
     if let Err(wait) = st
         .login_ip
-        .take(crate::ingest::rate_key(client.ip), 1.0, now)
+        .take(crate::client::rate_key(client.ip), 1.0, now)
         .and_then(|()| st.login_account.take(&account, 1.0, now))
     {
         tracing::warn!(target: "cairn::auth", ip = %client.ip, "login throttled");
-        return crate::ingest::too_many_requests("login attempts", wait);
+        return Err(ApiError::rate_limited("login attempts", wait));
     }
     let (email, password) = (email.to_string(), password.to_string());
-    let st2 = Arc::clone(&st);
-    // Argon2 takes tens of milliseconds: off the async threads, and outside the
-    // registry's lock (which ingestion and queries need) — only the look-up and the new
-    // session take it.
-    let res = tokio::task::spawn_blocking(move || {
-        let creds = lock(&st2).credentials(&email)?;
-        if !cairn_meta::check_password(creds.as_ref(), &password) {
-            return Ok(None);
-        }
-        let c = creds.expect("checked");
-        lock(&st2).start_session(&c).map(Some)
+    // Argon2 takes tens of milliseconds: on a blocking thread, outside both registry
+    // locks — only the look-up and the new session take them.
+    let creds = st
+        .meta
+        .read(move |m| m.credentials(&email))
+        .await?
+        .map_err(ApiError::internal)?;
+    let ok = tokio::task::spawn_blocking({
+        let creds = creds.clone();
+        move || cairn_meta::check_password(creds.as_ref(), &password)
     })
-    .await;
-    match res {
-        Ok(Ok(Some((user, token, csrf)))) => {
-            let secure = if st.settings.trust_proxy
-                && headers
-                    .get("x-forwarded-proto")
-                    .is_some_and(|v| v.as_bytes() == b"https")
-            {
-                "; Secure"
-            } else {
-                ""
-            };
-            let cookie = format!(
-                "{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}",
-                cairn_meta::SESSION_MS / 1000
-            );
-            let mut r = axum::Json(me_body(&st, &user, &csrf)).into_response();
-            if let Ok(v) = HeaderValue::from_str(&cookie) {
-                r.headers_mut().insert(header::SET_COOKIE, v);
-            }
-            tracing::info!(target: "cairn::auth", user = %user.email, "login");
-            r
-        }
-        Ok(Ok(None)) => {
-            tracing::info!(target: "cairn::auth", "login refused");
-            error(
-                StatusCode::UNAUTHORIZED,
-                "wrong email or password",
-                json!({}),
-            )
-        }
-        Ok(Err(e)) => ApiError::internal(e).into_response(),
-        Err(e) => ApiError::internal(e).into_response(),
+    .await
+    .map_err(ApiError::internal)?;
+    let (true, Some(c)) = (ok, creds) else {
+        tracing::info!(target: "cairn::auth", "login refused");
+        return Err(ApiError::unauthorized("wrong email or password"));
+    };
+    let (user, token, csrf) = st
+        .meta
+        .write(move |m| m.start_session(&c))
+        .await?
+        .map_err(ApiError::internal)?;
+    let secure = if st.settings.trust_proxy
+        && headers
+            .get("x-forwarded-proto")
+            .is_some_and(|v| v.as_bytes() == b"https")
+    {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}",
+        cairn_meta::SESSION_MS / 1000
+    );
+    let mut r = axum::Json(me_body(&st, &user, &csrf).await?).into_response();
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        r.headers_mut().insert(header::SET_COOKIE, v);
     }
+    tracing::info!(target: "cairn::auth", user = %user.email, "login");
+    Ok(r)
 }
 
 /// `POST /api/v1/logout`.
-pub(crate) async fn logout(
-    State(st): State<Arc<AppState>>,
-    method: Method,
-    headers: HeaderMap,
-) -> Response {
-    match principal(&st, &method, &headers) {
-        Ok(Principal::User { token, .. }) => {
-            let _ = lock(&st).logout(&token);
-            let mut r = axum::Json(json!({ "logged_out": true })).into_response();
-            r.headers_mut().insert(
-                header::SET_COOKIE,
-                HeaderValue::from_static(
-                    "cairn_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0",
-                ),
-            );
-            r
-        }
-        Ok(Principal::Key { .. }) => {
-            error(StatusCode::BAD_REQUEST, "keys do not log in", json!({}))
-        }
-        Err(r) => *r,
-    }
+pub(crate) async fn logout(State(st): State<Arc<AppState>>, p: Principal) -> Reply {
+    let Principal::User { token, .. } = p else {
+        return Err(ApiError::bad_request("keys do not log in"));
+    };
+    st.meta
+        .write(move |m| m.logout(&token))
+        .await?
+        .map_err(ApiError::internal)?;
+    let mut r = axum::Json(json!({ "logged_out": true })).into_response();
+    r.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("cairn_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
+    );
+    Ok(r)
 }
 
 /// `GET /api/v1/me`.
-pub(crate) async fn me(
-    State(st): State<Arc<AppState>>,
-    method: Method,
-    headers: HeaderMap,
-) -> Response {
-    match principal(&st, &method, &headers) {
-        Ok(Principal::User { user, csrf, .. }) => axum::Json(me_body(&st, &user, &csrf)).into_response(),
-        Ok(Principal::Key { site, scope }) => axum::Json(json!({
+pub(crate) async fn me(State(st): State<Arc<AppState>>, p: Principal) -> Reply {
+    Ok(match p {
+        Principal::User { user, csrf, .. } => axum::Json(me_body(&st, &user, &csrf).await?).into_response(),
+        Principal::Key { site, scope } => axum::Json(json!({
             "key": {"site": site, "scope": match scope { Scope::Read => "read", Scope::Write => "write" }}
         }))
         .into_response(),
-        Err(r) => *r,
-    }
+    })
 }

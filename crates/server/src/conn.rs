@@ -22,10 +22,10 @@ use axum::response::{IntoResponse, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use serde_json::json;
 use tower::ServiceExt;
 
 use crate::AppState;
+use crate::error::ApiError;
 
 /// How the server treats connections.
 #[derive(Debug, Clone, PartialEq)]
@@ -253,14 +253,10 @@ pub(crate) async fn read_body(
     // Reserve what the body may take (all of `limit` when its length is not announced).
     let want = length.map_or(limit, |n| n as usize).min(limit).max(1);
     let Ok(reserved) = Arc::clone(&st.bodies).try_acquire_many_owned(want as u32) else {
-        let mut r = crate::error(
-            StatusCode::SERVICE_UNAVAILABLE,
+        return ApiError::overloaded(
             "the server is receiving too many request bodies at once; retry shortly",
-            json!({}),
-        );
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        return r;
+        )
+        .into_response();
     };
     let (parts, body) = req.into_parts();
     let timeout = st.settings.conn.body_timeout;
@@ -277,18 +273,15 @@ pub(crate) async fn read_body(
                 }
                 cause = c.source();
             }
-            return crate::error(
-                StatusCode::BAD_REQUEST,
-                format!("could not read the body: {e}"),
-                json!({}),
-            );
+            return ApiError::bad_request(format!("could not read the body: {e}")).into_response();
         }
         Err(_) => {
-            let mut r = crate::error(
-                StatusCode::REQUEST_TIMEOUT,
-                format!("the body did not arrive within {} s", timeout.as_secs_f64()),
-                json!({}),
-            );
+            let mut r = ApiError::bad_request(format!(
+                "the body did not arrive within {} s",
+                timeout.as_secs_f64()
+            ))
+            .status(StatusCode::REQUEST_TIMEOUT)
+            .into_response();
             r.headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
             return r;
@@ -302,10 +295,5 @@ pub(crate) async fn read_body(
 }
 
 fn too_large(limit: usize) -> Response {
-    crate::error(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        format!("the body is larger than {limit} bytes"),
-        json!({}),
-    )
-    .into_response()
+    ApiError::too_large(format!("the body is larger than {limit} bytes")).into_response()
 }

@@ -11,8 +11,9 @@
 use std::net::IpAddr;
 use std::sync::Mutex;
 
-use cairn_meta::Meta;
 use sha2::{Digest, Sha256};
+
+use crate::registry::Registry;
 
 /// Milliseconds in a day.
 const DAY_MS: i64 = 86_400_000;
@@ -29,8 +30,16 @@ pub(crate) struct Salts {
 pub(crate) struct SaltError(pub String);
 
 impl Salts {
-    /// The salt for the UTC day of `now_ms`.
-    pub(crate) fn get(&self, meta: &Mutex<Meta>, now_ms: i64) -> Result<[u8; 32], SaltError> {
+    /// The salt for the UTC day of `now_ms`, if it is in memory.
+    pub(crate) fn cached(&self, now_ms: i64) -> Option<[u8; 32]> {
+        let day = now_ms.div_euclid(DAY_MS);
+        let cur = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        cur.filter(|(d, _)| *d == day).map(|(_, s)| s)
+    }
+
+    /// The salt for the UTC day of `now_ms`: from memory, else read from (or made in)
+    /// the registry. Blocks: call it from a blocking thread.
+    pub(crate) fn get(&self, meta: &Registry, now_ms: i64) -> Result<[u8; 32], SaltError> {
         let day = now_ms.div_euclid(DAY_MS);
         let mut cur = match self.current.lock() {
             Ok(c) => c,
@@ -41,10 +50,7 @@ impl Salts {
         {
             return Ok(salt);
         }
-        let mut meta = match meta.lock() {
-            Ok(m) => m,
-            Err(p) => p.into_inner(),
-        };
+        let mut meta = meta.write_blocking();
         match meta.salt(day) {
             Ok(Some(salt)) => {
                 *cur = Some((day, salt));
@@ -113,13 +119,13 @@ mod tests {
     #[test]
     fn the_salt_changes_with_the_day() {
         let dir = tempfile::tempdir().unwrap();
-        let meta = Mutex::new(Meta::open(dir.path()).unwrap());
+        let meta = Registry::new(cairn_meta::Meta::open(dir.path()).unwrap()).unwrap();
         let salts = Salts::default();
         let d0 = 20_000 * DAY_MS;
         let a = salts.get(&meta, d0 + 5).unwrap();
         assert_eq!(salts.get(&meta, d0 + DAY_MS - 1).unwrap(), a);
         let b = salts.get(&meta, d0 + DAY_MS).unwrap();
         assert_ne!(a, b);
-        assert_eq!(meta.lock().unwrap().salt_count().unwrap(), 1);
+        assert_eq!(meta.write_blocking().salt_count().unwrap(), 1);
     }
 }

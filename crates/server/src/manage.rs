@@ -16,48 +16,22 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use cairn_meta::{Identity, Scope};
 use cairn_model::query::{Definitions, FunnelSpec, Goal};
 use serde_json::{Value, json};
 
-use crate::auth::{Need, Principal, allow, principal};
-use crate::{AppState, error};
-
-fn lock(st: &AppState) -> std::sync::MutexGuard<'_, cairn_meta::Meta> {
-    match st.meta.lock() {
-        Ok(m) => m,
-        Err(p) => p.into_inner(),
-    }
-}
-
-fn internal(e: impl std::fmt::Display) -> Response {
-    crate::failure::ApiError::internal(e).into_response()
-}
-
-fn unprocessable(e: impl std::fmt::Display) -> Response {
-    error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string(), json!({}))
-}
-
-/// The caller, allowed `need` on `site`.
-fn gate(
-    st: &AppState,
-    m: &Method,
-    h: &HeaderMap,
-    site: &str,
-    need: Need,
-) -> Result<Principal, Box<Response>> {
-    let p = principal(st, m, h)?;
-    allow(st, &p, site, need)?;
-    Ok(p)
-}
+use crate::AppState;
+use crate::auth::{Need, Principal, allow};
+use crate::body::json_object;
+use crate::error::{ApiError, Reply};
 
 /// The caller, if a superuser; else 403 with `refusal`.
-fn superuser(st: &AppState, m: &Method, h: &HeaderMap, refusal: &str) -> Result<(), Box<Response>> {
-    match principal(st, m, h)? {
+fn superuser(p: &Principal, refusal: &str) -> Result<(), ApiError> {
+    match p {
         Principal::User { user, .. } if user.superuser => Ok(()),
-        _ => Err(Box::new(error(StatusCode::FORBIDDEN, refusal, json!({})))),
+        _ => Err(ApiError::forbidden(refusal)),
     }
 }
 
@@ -70,243 +44,226 @@ fn site_json(s: &cairn_meta::Site, role: Option<&str>) -> Value {
 }
 
 /// `GET /api/v1/sites`.
-pub(crate) async fn sites(State(st): State<Arc<AppState>>, m: Method, h: HeaderMap) -> Response {
-    let p = try_reply!(principal(&st, &m, &h));
-    let meta = lock(&st);
-    let all = match meta.sites() {
-        Ok(s) => s,
-        Err(e) => return internal(e),
-    };
-    let visible: Vec<Value> = match &p {
-        Principal::Key { site, .. } => all
-            .iter()
-            .filter(|s| &s.domain == site)
-            .map(|s| site_json(s, None))
-            .collect(),
-        Principal::User { user, .. } => {
-            let roles = match meta.roles(user) {
-                Ok(r) => r,
-                Err(e) => return internal(e),
-            };
-            all.iter()
-                .filter_map(|s| {
-                    roles
-                        .iter()
-                        .find(|(d, _)| d == &s.domain)
-                        .map(|(_, r)| site_json(s, Some(r.as_str())))
-                })
-                .collect()
-        }
-    };
-    axum::Json(visible).into_response()
+pub(crate) async fn sites(State(st): State<Arc<AppState>>, p: Principal) -> Reply {
+    let visible = st
+        .meta
+        .read(move |meta| -> Result<Vec<Value>, cairn_meta::MetaError> {
+            let all = meta.sites()?;
+            Ok(match &p {
+                Principal::Key { site, .. } => all
+                    .iter()
+                    .filter(|s| &s.domain == site)
+                    .map(|s| site_json(s, None))
+                    .collect(),
+                Principal::User { user, .. } => {
+                    let roles = meta.roles(user)?;
+                    all.iter()
+                        .filter_map(|s| {
+                            roles
+                                .iter()
+                                .find(|(d, _)| d == &s.domain)
+                                .map(|(_, r)| site_json(s, Some(r.as_str())))
+                        })
+                        .collect()
+                }
+            })
+        })
+        .await?
+        .map_err(ApiError::internal)?;
+    Ok(axum::Json(visible).into_response())
 }
 
-/// A management request's JSON body: an empty body reads as `{}`; anything else that is
-/// not JSON is a 400, never read as "every field missing".
-pub(crate) fn json_body(body: &[u8]) -> Result<Value, Box<Response>> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(json!({}));
-    }
-    serde_json::from_slice(body).map_err(|e| {
-        Box::new(error(
-            StatusCode::BAD_REQUEST,
-            format!("the body is not JSON: {e}"),
-            json!({}),
-        ))
-    })
-}
-
-fn identity_of(v: &Value) -> Result<Option<Identity>, Box<Response>> {
+fn identity_of(v: &Value) -> Result<Option<Identity>, ApiError> {
     match v.get("identity") {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Identity::parse(s).map(Some).ok_or_else(|| {
-            Box::new(unprocessable(format!(
+            ApiError::unprocessable(format!(
                 "identity: `{s}` is neither `cookieless` nor `first-party`"
-            )))
+            ))
         }),
-        Some(_) => Err(Box::new(unprocessable("identity: must be a string"))),
+        Some(_) => Err(ApiError::unprocessable("identity: must be a string")),
     }
 }
 
 /// `POST /api/v1/sites`.
-pub(crate) async fn add_site(
-    State(st): State<Arc<AppState>>,
-    m: Method,
-    h: HeaderMap,
-    body: Bytes,
-) -> Response {
-    try_reply!(superuser(&st, &m, &h, "only a superuser may add sites"));
-    let v = try_reply!(json_body(&body));
-    let Some(domain) = v["domain"].as_str() else {
-        return unprocessable("domain: is missing");
+pub(crate) async fn add_site(State(st): State<Arc<AppState>>, p: Principal, body: Bytes) -> Reply {
+    superuser(&p, "only a superuser may add sites")?;
+    let v = json_object(&body)?;
+    let Some(domain) = v["domain"].as_str().map(str::to_string) else {
+        return Err(ApiError::unprocessable("domain: is missing"));
     };
-    let tz = v["timezone"].as_str().unwrap_or("UTC");
-    let identity = try_reply!(identity_of(&v));
-    let mut meta = lock(&st);
-    match meta.add_site(domain, tz) {
-        Ok((mut site, key)) => {
-            if let Some(i) = identity {
-                if let Err(e) = meta.set_identity(domain, i) {
-                    return internal(e);
+    let tz = v["timezone"].as_str().unwrap_or("UTC").to_string();
+    let identity = identity_of(&v)?;
+    st.meta
+        .write(move |meta| match meta.add_site(&domain, &tz) {
+            Ok((mut site, key)) => {
+                if let Some(i) = identity {
+                    meta.set_identity(&domain, i).map_err(ApiError::internal)?;
+                    site.identity = i;
                 }
-                site.identity = i;
+                let mut out = site_json(&site, Some("admin"));
+                out["write_key"] = key.into();
+                Ok((StatusCode::CREATED, axum::Json(out)).into_response())
             }
-            let mut out = site_json(&site, Some("admin"));
-            out["write_key"] = key.into();
-            (StatusCode::CREATED, axum::Json(out)).into_response()
-        }
-        Err(cairn_meta::MetaError::SiteExists(d)) => error(
-            StatusCode::CONFLICT,
-            format!("site {d} is registered already"),
-            json!({}),
-        ),
-        Err(e) => unprocessable(e),
-    }
+            Err(cairn_meta::MetaError::SiteExists(d)) => Err(ApiError::conflict(format!(
+                "site {d} is registered already"
+            ))),
+            Err(e) => Err(ApiError::unprocessable(e)),
+        })
+        .await?
 }
 
 /// `PATCH /api/v1/sites/{site}`.
 pub(crate) async fn patch_site(
     State(st): State<Arc<AppState>>,
     Path(site): Path<String>,
-    m: Method,
-    h: HeaderMap,
+    p: Principal,
     body: Bytes,
-) -> Response {
-    try_reply!(gate(&st, &m, &h, &site, Need::Admin));
-    let v = try_reply!(json_body(&body));
-    let identity = try_reply!(identity_of(&v));
-    let mut meta = lock(&st);
-    if let Some(tz) = v["timezone"].as_str()
-        && let Err(e) = meta.set_timezone(&site, tz)
-    {
-        return unprocessable(e);
-    }
-    if let Some(i) = identity
-        && let Err(e) = meta.set_identity(&site, i)
-    {
-        return unprocessable(e);
-    }
-    match meta.site(&site) {
-        Ok(Some(s)) => axum::Json(site_json(&s, None)).into_response(),
-        Ok(None) => error(StatusCode::NOT_FOUND, "no such site", json!({})),
-        Err(e) => internal(e),
-    }
+) -> Reply {
+    allow(&st, &p, &site, Need::Admin).await?;
+    let v = json_object(&body)?;
+    let identity = identity_of(&v)?;
+    let tz = v["timezone"].as_str().map(str::to_string);
+    st.meta
+        .write(move |meta| {
+            if let Some(tz) = tz {
+                meta.set_timezone(&site, &tz)
+                    .map_err(ApiError::unprocessable)?;
+            }
+            if let Some(i) = identity {
+                meta.set_identity(&site, i)
+                    .map_err(ApiError::unprocessable)?;
+            }
+            match meta.site(&site) {
+                Ok(Some(s)) => Ok(axum::Json(site_json(&s, None)).into_response()),
+                Ok(None) => Err(ApiError::not_found("no such site")),
+                Err(e) => Err(ApiError::internal(e)),
+            }
+        })
+        .await?
 }
 
 /// `GET /api/v1/sites/{site}/keys`.
 pub(crate) async fn keys(
     State(st): State<Arc<AppState>>,
     Path(site): Path<String>,
-    m: Method,
-    h: HeaderMap,
-) -> Response {
-    try_reply!(gate(&st, &m, &h, &site, Need::Admin));
-    match lock(&st).keys(&site) {
-        Ok(k) => axum::Json(
-            k.iter()
-                .map(|k| json!({"prefix": k.prefix, "scope": match k.scope { Scope::Read => "read", Scope::Write => "write" }, "created": cairn_model::format_rfc3339_ms(k.created_ms)}))
-                .collect::<Vec<_>>(),
-        )
-        .into_response(),
-        Err(e) => internal(e),
-    }
+    p: Principal,
+) -> Reply {
+    allow(&st, &p, &site, Need::Admin).await?;
+    let k = st
+        .meta
+        .read(move |m| m.keys(&site))
+        .await?
+        .map_err(ApiError::internal)?;
+    Ok(axum::Json(
+        k.iter()
+            .map(|k| json!({"prefix": k.prefix, "scope": match k.scope { Scope::Read => "read", Scope::Write => "write" }, "created": cairn_model::format_rfc3339_ms(k.created_ms)}))
+            .collect::<Vec<_>>(),
+    )
+    .into_response())
 }
 
 /// `POST /api/v1/sites/{site}/keys`.
 pub(crate) async fn add_key(
     State(st): State<Arc<AppState>>,
     Path(site): Path<String>,
-    m: Method,
-    h: HeaderMap,
+    p: Principal,
     body: Bytes,
-) -> Response {
-    try_reply!(gate(&st, &m, &h, &site, Need::Admin));
-    let v = try_reply!(json_body(&body));
+) -> Reply {
+    allow(&st, &p, &site, Need::Admin).await?;
+    let v = json_object(&body)?;
     let scope = match v["scope"].as_str() {
         Some("read") | None => Scope::Read,
         Some("write") => Scope::Write,
         Some(other) => {
-            return unprocessable(format!("scope: `{other}` is neither `read` nor `write`"));
+            return Err(ApiError::unprocessable(format!(
+                "scope: `{other}` is neither `read` nor `write`"
+            )));
         }
     };
-    match lock(&st).add_key(&site, scope) {
-        Ok(key) => (StatusCode::CREATED, axum::Json(json!({"key": key}))).into_response(),
-        Err(e) => internal(e),
-    }
+    let key = st
+        .meta
+        .write(move |m| m.add_key(&site, scope))
+        .await?
+        .map_err(ApiError::internal)?;
+    Ok((StatusCode::CREATED, axum::Json(json!({"key": key}))).into_response())
 }
 
 /// `DELETE /api/v1/sites/{site}/keys/{prefix}`.
 pub(crate) async fn revoke_key(
     State(st): State<Arc<AppState>>,
     Path((site, prefix)): Path<(String, String)>,
-    m: Method,
-    h: HeaderMap,
-) -> Response {
-    try_reply!(gate(&st, &m, &h, &site, Need::Admin));
-    match lock(&st).revoke_key(&site, &prefix) {
-        Ok(true) => StatusCode::NO_CONTENT.into_response(),
-        Ok(false) => error(
-            StatusCode::NOT_FOUND,
-            format!("no key {prefix}… on {site}"),
-            json!({}),
-        ),
-        Err(e) => internal(e),
+    p: Principal,
+) -> Reply {
+    allow(&st, &p, &site, Need::Admin).await?;
+    let (s, pr) = (site.clone(), prefix.clone());
+    let found = st
+        .meta
+        .write(move |m| m.revoke_key(&s, &pr))
+        .await?
+        .map_err(ApiError::internal)?;
+    if found {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(ApiError::not_found(format!("no key {prefix}… on {site}")))
+    }
+}
+
+/// A site's stored goals and funnels, as read by `meta`.
+fn definitions(meta: &cairn_meta::Meta, site: &str) -> Result<Definitions, ApiError> {
+    match meta.definitions(site).map_err(ApiError::internal)? {
+        Some(j) => serde_json::from_str(&j).map_err(ApiError::internal),
+        None => Ok(Definitions::default()),
     }
 }
 
 /// A site's stored goals and funnels.
-pub(crate) fn stored(st: &AppState, site: &str) -> Result<Definitions, Box<Response>> {
-    match lock(st).definitions(site) {
-        Ok(Some(j)) => serde_json::from_str(&j).map_err(|e| Box::new(internal(e))),
-        Ok(None) => Ok(Definitions::default()),
-        Err(e) => Err(Box::new(internal(e))),
-    }
+pub(crate) async fn stored(st: &AppState, site: &str) -> Result<Definitions, ApiError> {
+    let site = site.to_string();
+    st.meta.read(move |m| definitions(m, &site)).await?
 }
 
-/// Checks and keeps a site's definitions; a change that breaks a funnel (a goal it
+/// Changes a site's definitions with `change`, in one transaction of the registry's
+/// writer (no change made meanwhile is lost); a change that breaks a funnel (a goal it
 /// names deleted or renamed) is refused with `409`.
-fn save(st: &AppState, site: &str, d: &Definitions) -> Result<(), Box<Response>> {
-    d.validate()
-        .map_err(|e| Box::new(error(StatusCode::CONFLICT, e.to_string(), json!({}))))?;
-    let j = serde_json::to_string(d).map_err(|e| Box::new(internal(e)))?;
-    lock(st)
-        .set_definitions(site, &j)
-        .map_err(|e| Box::new(internal(e)))
-}
-
-/// Which list an endpoint works on.
-#[derive(Clone, Copy)]
-pub(crate) enum Kind {
-    Goals,
-    Funnels,
-}
-
-/// `GET /api/v1/sites/{site}/goals` and `…/funnels`.
-pub(crate) async fn list(
-    st: Arc<AppState>,
-    site: String,
-    m: Method,
-    h: HeaderMap,
-    kind: Kind,
-) -> Response {
-    try_reply!(gate(&st, &m, &h, &site, Need::Read));
-    match stored(&st, &site) {
-        Ok(d) => match kind {
-            Kind::Goals => axum::Json(d.goals).into_response(),
-            Kind::Funnels => axum::Json(d.funnels).into_response(),
-        },
-        Err(r) => *r,
-    }
+async fn update<T: Send + 'static>(
+    st: &AppState,
+    site: &str,
+    change: impl FnOnce(&mut Definitions) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let site = site.to_string();
+    st.meta
+        .write(move |meta| {
+            let mut d = definitions(meta, &site)?;
+            let out = change(&mut d)?;
+            d.validate()
+                .map_err(|e| ApiError::conflict(e.to_string()))?;
+            let j = serde_json::to_string(&d).map_err(ApiError::internal)?;
+            meta.set_definitions(&site, &j)
+                .map_err(ApiError::internal)?;
+            Ok(out)
+        })
+        .await?
 }
 
 /// `GET /api/v1/sites/{site}/goals`.
 pub(crate) async fn goals(
     State(st): State<Arc<AppState>>,
     Path(site): Path<String>,
-    m: Method,
-    h: HeaderMap,
-) -> Response {
-    list(st, site, m, h, Kind::Goals).await
+    p: Principal,
+) -> Reply {
+    allow(&st, &p, &site, Need::Read).await?;
+    Ok(axum::Json(stored(&st, &site).await?.goals).into_response())
+}
+
+/// `GET /api/v1/sites/{site}/funnels`.
+pub(crate) async fn funnels(
+    State(st): State<Arc<AppState>>,
+    Path(site): Path<String>,
+    p: Principal,
+) -> Reply {
+    allow(&st, &p, &site, Need::Read).await?;
+    Ok(axum::Json(stored(&st, &site).await?.funnels).into_response())
 }
 
 /// `GET /api/v1/sites/{site}/ignored`: events answered but not stored over the last
@@ -314,217 +271,197 @@ pub(crate) async fn goals(
 pub(crate) async fn ignored(
     State(st): State<Arc<AppState>>,
     Path(site): Path<String>,
-    m: Method,
-    h: HeaderMap,
-) -> Response {
-    try_reply!(gate(&st, &m, &h, &site, Need::Read));
+    p: Principal,
+) -> Reply {
+    allow(&st, &p, &site, Need::Read).await?;
     let counts = st.ignored.last_hour(&site, crate::now_ms());
-    axum::Json(json!({
+    Ok(axum::Json(json!({
         "site": site,
         "minutes": crate::ignored::WINDOW_MINUTES,
         "ignored": counts,
     }))
-    .into_response()
+    .into_response())
 }
 
-/// `GET /api/v1/sites/{site}/funnels`.
-pub(crate) async fn funnels(
-    State(st): State<Arc<AppState>>,
-    Path(site): Path<String>,
-    m: Method,
-    h: HeaderMap,
-) -> Response {
-    list(st, site, m, h, Kind::Funnels).await
+/// A goal or funnel from a body: `422` naming the field at fault.
+fn definition<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de)
+        .map_err(|e| ApiError::unprocessable(format!("{}: {}", e.path().clone(), e.into_inner())))
+}
+
+/// `201` for a definition created, `200` for one replaced.
+fn saved<T: serde::Serialize>(created: bool, v: T) -> Reply {
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, axum::Json(v)).into_response())
 }
 
 /// `PUT /api/v1/sites/{site}/goals/{name}`: creates or replaces a goal.
 pub(crate) async fn put_goal(
     State(st): State<Arc<AppState>>,
     Path((site, name)): Path<(String, String)>,
-    m: Method,
-    h: HeaderMap,
+    p: Principal,
     body: Bytes,
-) -> Response {
-    try_reply!(gate(&st, &m, &h, &site, Need::Admin));
-    let de = &mut serde_json::Deserializer::from_slice(&body);
-    let goal: Goal = match serde_path_to_error::deserialize(de) {
-        Ok(g) => g,
-        Err(e) => return unprocessable(format!("{}: {}", e.path().clone(), e.into_inner())),
-    };
-    if let Err(e) = cairn_model::query::validate_goals(std::slice::from_ref(&goal), "goal") {
-        return unprocessable(e);
-    }
+) -> Reply {
+    allow(&st, &p, &site, Need::Admin).await?;
+    let goal: Goal = definition(&body)?;
+    cairn_model::query::validate_goals(std::slice::from_ref(&goal), "goal")
+        .map_err(ApiError::unprocessable)?;
     if goal.name != name {
-        return unprocessable(format!(
+        return Err(ApiError::unprocessable(format!(
             "name: the goal is `{}` but the URL says `{name}`",
             goal.name
-        ));
+        )));
     }
-    let mut d = try_reply!(stored(&st, &site));
-    let created = match d.goals.iter_mut().find(|g| g.name == name) {
-        Some(g) => {
-            *g = goal.clone();
-            false
-        }
-        None => {
-            d.goals.push(goal.clone());
-            true
-        }
-    };
-    try_reply!(save(&st, &site, &d));
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    (status, axum::Json(goal)).into_response()
+    let g = goal.clone();
+    let created = update(&st, &site, move |d| {
+        Ok(match d.goals.iter_mut().find(|x| x.name == g.name) {
+            Some(x) => {
+                *x = g;
+                false
+            }
+            None => {
+                d.goals.push(g);
+                true
+            }
+        })
+    })
+    .await?;
+    saved(created, goal)
 }
 
 /// `PUT /api/v1/sites/{site}/funnels/{name}`: creates or replaces a funnel.
 pub(crate) async fn put_funnel(
     State(st): State<Arc<AppState>>,
     Path((site, name)): Path<(String, String)>,
-    m: Method,
-    h: HeaderMap,
+    p: Principal,
     body: Bytes,
-) -> Response {
-    try_reply!(gate(&st, &m, &h, &site, Need::Admin));
-    let de = &mut serde_json::Deserializer::from_slice(&body);
-    let f: FunnelSpec = match serde_path_to_error::deserialize(de) {
-        Ok(f) => f,
-        Err(e) => return unprocessable(format!("{}: {}", e.path().clone(), e.into_inner())),
-    };
-    if let Err(e) =
-        cairn_model::query::check_name("name", &name).and_then(|()| f.validate("funnel"))
-    {
-        return unprocessable(e);
-    }
-    let mut d = try_reply!(stored(&st, &site));
-    let created = d.funnels.insert(name, f.clone()).is_none();
-    try_reply!(save(&st, &site, &d));
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    (status, axum::Json(f)).into_response()
+) -> Reply {
+    allow(&st, &p, &site, Need::Admin).await?;
+    let f: FunnelSpec = definition(&body)?;
+    cairn_model::query::check_name("name", &name)
+        .and_then(|()| f.validate("funnel"))
+        .map_err(ApiError::unprocessable)?;
+    let f2 = f.clone();
+    let created = update(&st, &site, move |d| {
+        Ok(d.funnels.insert(name, f2).is_none())
+    })
+    .await?;
+    saved(created, f)
+}
+
+/// Which list an endpoint works on.
+#[derive(Clone, Copy)]
+enum Kind {
+    Goals,
+    Funnels,
 }
 
 /// `DELETE /api/v1/sites/{site}/goals/{name}` and `…/funnels/{name}`.
-pub(crate) async fn delete(
-    st: Arc<AppState>,
-    site: String,
-    name: String,
-    m: Method,
-    h: HeaderMap,
-    kind: Kind,
-) -> Response {
-    try_reply!(gate(&st, &m, &h, &site, Need::Admin));
-    let mut d = try_reply!(stored(&st, &site));
-    let found = match kind {
-        Kind::Goals => {
-            let n = d.goals.len();
-            d.goals.retain(|g| g.name != name);
-            d.goals.len() < n
+async fn delete(st: &AppState, p: &Principal, site: String, name: String, kind: Kind) -> Reply {
+    allow(st, p, &site, Need::Admin).await?;
+    let s = site.clone();
+    update(st, &site, move |d| {
+        let found = match kind {
+            Kind::Goals => {
+                let n = d.goals.len();
+                d.goals.retain(|g| g.name != name);
+                d.goals.len() < n
+            }
+            Kind::Funnels => d.funnels.remove(&name).is_some(),
+        };
+        if found {
+            Ok(())
+        } else {
+            Err(ApiError::not_found(format!("no `{name}` on {s}")))
         }
-        Kind::Funnels => d.funnels.remove(&name).is_some(),
-    };
-    if !found {
-        return error(
-            StatusCode::NOT_FOUND,
-            format!("no `{name}` on {site}"),
-            json!({}),
-        );
-    }
-    match save(&st, &site, &d) {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(r) => *r,
-    }
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// `DELETE /api/v1/sites/{site}/goals/{name}`.
 pub(crate) async fn delete_goal(
     State(st): State<Arc<AppState>>,
     Path((site, name)): Path<(String, String)>,
-    m: Method,
-    h: HeaderMap,
-) -> Response {
-    delete(st, site, name, m, h, Kind::Goals).await
+    p: Principal,
+) -> Reply {
+    delete(&st, &p, site, name, Kind::Goals).await
 }
 
 /// `DELETE /api/v1/sites/{site}/funnels/{name}`.
 pub(crate) async fn delete_funnel(
     State(st): State<Arc<AppState>>,
     Path((site, name)): Path<(String, String)>,
-    m: Method,
-    h: HeaderMap,
-) -> Response {
-    delete(st, site, name, m, h, Kind::Funnels).await
+    p: Principal,
+) -> Reply {
+    delete(&st, &p, site, name, Kind::Funnels).await
 }
 
 /// `GET /api/v1/users`: superusers see every user and their roles; a site admin sees
 /// the users with a role on the sites they administer.
-pub(crate) async fn users(State(st): State<Arc<AppState>>, m: Method, h: HeaderMap) -> Response {
-    let Principal::User { user, .. } = (try_reply!(principal(&st, &m, &h))) else {
-        return error(StatusCode::FORBIDDEN, "log in to see users", json!({}));
+pub(crate) async fn users(State(st): State<Arc<AppState>>, p: Principal) -> Reply {
+    let Principal::User { user, .. } = p else {
+        return Err(ApiError::forbidden("log in to see users"));
     };
-    let meta = lock(&st);
-    let mine = match meta.roles(&user) {
-        Ok(r) => r,
-        Err(e) => return internal(e),
-    };
-    let admin_of: Vec<&str> = mine
-        .iter()
-        .filter(|(_, r)| *r == cairn_meta::Role::Admin)
-        .map(|(d, _)| d.as_str())
-        .collect();
-    let all = match meta.users() {
-        Ok(u) => u,
-        Err(e) => return internal(e),
-    };
-    let mut out = Vec::new();
-    for u in all {
-        let roles = match meta.roles(&u) {
-            Ok(r) => r,
-            Err(e) => return internal(e),
-        };
-        let shown: Vec<Value> = roles
-            .iter()
-            .filter(|(d, _)| user.superuser || admin_of.contains(&d.as_str()))
-            .map(|(d, r)| json!({"site": d, "role": r.as_str()}))
-            .collect();
-        if user.superuser || !shown.is_empty() {
-            out.push(json!({"email": u.email, "superuser": u.superuser, "sites": shown}));
-        }
-    }
-    axum::Json(out).into_response()
+    let out = st
+        .meta
+        .read(move |meta| -> Result<Vec<Value>, cairn_meta::MetaError> {
+            let mine = meta.roles(&user)?;
+            let admin_of: Vec<&str> = mine
+                .iter()
+                .filter(|(_, r)| *r == cairn_meta::Role::Admin)
+                .map(|(d, _)| d.as_str())
+                .collect();
+            let mut out = Vec::new();
+            for u in meta.users()? {
+                let roles = meta.roles(&u)?;
+                let shown: Vec<Value> = roles
+                    .iter()
+                    .filter(|(d, _)| user.superuser || admin_of.contains(&d.as_str()))
+                    .map(|(d, r)| json!({"site": d, "role": r.as_str()}))
+                    .collect();
+                if user.superuser || !shown.is_empty() {
+                    out.push(json!({"email": u.email, "superuser": u.superuser, "sites": shown}));
+                }
+            }
+            Ok(out)
+        })
+        .await?
+        .map_err(ApiError::internal)?;
+    Ok(axum::Json(out).into_response())
 }
 
 /// `POST /api/v1/users` `{"email", "password"}`: superusers add users.
-pub(crate) async fn add_user(
-    State(st): State<Arc<AppState>>,
-    m: Method,
-    h: HeaderMap,
-    body: Bytes,
-) -> Response {
-    try_reply!(superuser(&st, &m, &h, "only a superuser may add users"));
-    let v = try_reply!(json_body(&body));
+pub(crate) async fn add_user(State(st): State<Arc<AppState>>, p: Principal, body: Bytes) -> Reply {
+    superuser(&p, "only a superuser may add users")?;
+    let v = json_object(&body)?;
     let (Some(email), Some(password)) = (v["email"].as_str(), v["password"].as_str()) else {
-        return unprocessable("send {\"email\": …, \"password\": …}");
+        return Err(ApiError::unprocessable(
+            "send {\"email\": …, \"password\": …}",
+        ));
     };
+    // Argon2 hashes outside the registry's lock; only the insert takes it.
     let (email, password) = (email.to_string(), password.to_string());
-    let st2 = Arc::clone(&st);
-    let res =
-        tokio::task::spawn_blocking(move || lock(&st2).add_user(&email, &password, false)).await;
-    match res {
-        Ok(Ok(u)) => (
-            StatusCode::CREATED,
-            axum::Json(json!({"email": u.email, "superuser": false, "sites": []})),
-        )
-            .into_response(),
-        Ok(Err(e)) => unprocessable(e),
-        Err(e) => internal(e),
-    }
+    let new =
+        tokio::task::spawn_blocking(move || cairn_meta::NewUser::new(&email, &password, false))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::unprocessable)?;
+    let u = st
+        .meta
+        .write(move |m| m.insert_user(new))
+        .await?
+        .map_err(ApiError::unprocessable)?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({"email": u.email, "superuser": false, "sites": []})),
+    )
+        .into_response())
 }
 
 /// `PUT /api/v1/users/{email}/sites/{site}` `{"role": "viewer"|"admin"|null}`: an admin of
@@ -532,26 +469,30 @@ pub(crate) async fn add_user(
 pub(crate) async fn grant(
     State(st): State<Arc<AppState>>,
     Path((email, site)): Path<(String, String)>,
-    m: Method,
-    h: HeaderMap,
+    p: Principal,
     body: Bytes,
-) -> Response {
-    try_reply!(gate(&st, &m, &h, &site, Need::Admin));
-    let v = try_reply!(json_body(&body));
+) -> Reply {
+    allow(&st, &p, &site, Need::Admin).await?;
+    let v = json_object(&body)?;
     let role = match &v["role"] {
         Value::Null => None,
         Value::String(s) => match cairn_meta::Role::parse(s) {
             Some(r) => Some(r),
-            None => return unprocessable(format!("role: `{s}` is neither `viewer` nor `admin`")),
+            None => {
+                return Err(ApiError::unprocessable(format!(
+                    "role: `{s}` is neither `viewer` nor `admin`"
+                )));
+            }
         },
-        _ => return unprocessable("role: `viewer`, `admin` or null"),
+        _ => return Err(ApiError::unprocessable("role: `viewer`, `admin` or null")),
     };
-    match lock(&st).grant(&email, &site, role) {
-        Ok(()) => {
-            axum::Json(json!({"email": email, "site": site, "role": role.map(|r| r.as_str())}))
-                .into_response()
-        }
-        Err(cairn_meta::MetaError::BadUser(e)) => error(StatusCode::NOT_FOUND, e, json!({})),
-        Err(e) => internal(e),
+    let (e2, s2) = (email.clone(), site.clone());
+    match st.meta.write(move |m| m.grant(&e2, &s2, role)).await? {
+        Ok(()) => Ok(axum::Json(
+            json!({"email": email, "site": site, "role": role.map(|r| r.as_str())}),
+        )
+        .into_response()),
+        Err(cairn_meta::MetaError::BadUser(e)) => Err(ApiError::not_found(e)),
+        Err(e) => Err(ApiError::internal(e)),
     }
 }

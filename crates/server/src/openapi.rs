@@ -63,20 +63,21 @@ const ERROR: &str =
     r#"{"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}"#;
 const RECORDS: &str = r#"{"description": "Cairn records (docs/events.md) as a JSON array, or NDJSON: one record per line.", "type": "array", "items": {"type": "object"}}"#;
 const TRACKER: &str = r##"{"description": "One tracker event or an array of up to 50 (docs/ingestion.md).", "oneOf": [{"$ref": "#/components/schemas/TrackerEvent"}, {"type": "array", "maxItems": 50, "items": {"$ref": "#/components/schemas/TrackerEvent"}}]}"##;
-const ACCEPTED: &str = r#"{"type": "object", "properties": {"accepted": {"type": "integer"}, "ignored": {"type": "integer"}, "reason": {"type": "string"}}}"#;
+const ACCEPTED: &str = r#"{"type": "object", "properties": {"accepted": {"type": "integer"}, "ignored": {"type": "integer"}, "reason": {"type": "string"}}, "required": ["accepted"]}"#;
 const LOGIN: &str = r#"{"type": "object", "properties": {"email": {"type": "string"}, "password": {"type": "string"}}, "required": ["email", "password"]}"#;
 const ME: &str = r#"{"type": "object", "properties": {"email": {"type": "string"}, "superuser": {"type": "boolean"}, "csrf": {"type": "string"}, "sites": {"type": "array", "items": {"type": "object", "properties": {"site": {"type": "string"}, "role": {"enum": ["viewer", "admin"]}}}}}}"#;
-const USER: &str = r#"{"type": "object", "properties": {"email": {"type": "string"}, "superuser": {"type": "boolean"}, "sites": {"type": "array", "items": {"type": "object", "properties": {"site": {"type": "string"}, "role": {"enum": ["viewer", "admin"]}}}}}}"#;
+const USER: &str = r#"{"type": "object", "properties": {"email": {"type": "string"}, "superuser": {"type": "boolean"}, "sites": {"type": "array", "items": {"type": "object", "properties": {"site": {"type": "string"}, "role": {"enum": ["viewer", "admin"]}}, "required": ["site", "role"]}}}, "required": ["email", "superuser", "sites"]}"#;
 const USERS: &str = r##"{"type": "array", "items": {"$ref": "#/components/schemas/User"}}"##;
 const GRANT: &str =
     r#"{"type": "object", "properties": {"role": {"enum": ["viewer", "admin", null]}}}"#;
-const SITE: &str = r#"{"type": "object", "properties": {"site": {"type": "string"}, "timezone": {"type": "string"}, "identity": {"enum": ["cookieless", "first-party"]}, "role": {"enum": ["viewer", "admin"]}, "write_key": {"type": "string"}}}"#;
+const SITE: &str = r#"{"type": "object", "properties": {"site": {"type": "string"}, "timezone": {"type": "string"}, "identity": {"enum": ["cookieless", "first-party"]}, "role": {"enum": ["viewer", "admin"]}, "write_key": {"type": "string"}}, "required": ["site", "timezone", "identity"]}"#;
 const NEW_SITE: &str = r#"{"type": "object", "properties": {"domain": {"type": "string"}, "timezone": {"type": "string"}, "identity": {"enum": ["cookieless", "first-party"]}}, "required": ["domain"]}"#;
 const SITE_PATCH: &str = r#"{"type": "object", "properties": {"timezone": {"type": "string"}, "identity": {"enum": ["cookieless", "first-party"]}}}"#;
-const KEYS: &str = r#"{"type": "array", "items": {"type": "object", "properties": {"prefix": {"type": "string"}, "scope": {"enum": ["read", "write"]}, "created": {"type": "string"}}}}"#;
+const KEYS: &str = r#"{"type": "array", "items": {"type": "object", "properties": {"prefix": {"type": "string"}, "scope": {"enum": ["read", "write"]}, "created": {"type": "string"}}, "required": ["prefix", "scope", "created"]}}"#;
 const NEW_KEY: &str = r#"{"type": "object", "properties": {"scope": {"enum": ["read", "write"]}}}"#;
-const IGNORED: &str = r#"{"type": "object", "properties": {"site": {"type": "string"}, "minutes": {"type": "integer"}, "ignored": {"type": "object", "additionalProperties": {"type": "integer"}}}}"#;
-const KEY: &str = r#"{"type": "object", "properties": {"key": {"type": "string"}}}"#;
+const IGNORED: &str = r#"{"type": "object", "properties": {"site": {"type": "string"}, "minutes": {"type": "integer"}, "ignored": {"type": "object", "additionalProperties": {"type": "integer"}}}, "required": ["site", "minutes", "ignored"]}"#;
+const KEY: &str =
+    r#"{"type": "object", "properties": {"key": {"type": "string"}}, "required": ["key"]}"#;
 const SEGMENT: &str = r#"{"description": "A Segment message (track, page, identify), or {\"batch\": [messages]} (docs/ingestion.md).", "type": "object"}"#;
 const PLAUSIBLE: &str = r#"{"type": "object", "properties": {"name": {"type": "string"}, "url": {"type": "string"}, "domain": {"type": "string"}, "referrer": {"type": "string"}, "props": {"type": "object"}, "revenue": {"type": "object"}}}"#;
 

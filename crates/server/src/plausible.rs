@@ -20,12 +20,14 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use cairn_model::{Reason, ValidationError};
 use serde_json::{Map, Value, json};
 
 use crate::AppState;
-use crate::ingest::{self, Client, PageEvent};
+use crate::client::Client;
+use crate::error::Reply;
+use crate::ingest::{self, PageEvent};
 use crate::tracker::{self, json_type};
 
 /// Most sites one event may name.
@@ -36,38 +38,29 @@ pub(crate) async fn event(
     State(st): State<Arc<AppState>>,
     client: Client,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
-) -> Response {
-    let t0 = std::time::Instant::now();
-    let body = try_reply!(tracker::open_body(&st, "/api/event", t0, body));
-    let resp = event_inner(&st, &client, &body).await;
-    crate::finish(&st, "/api/event", body.len(), t0, resp)
-}
-
-async fn event_inner(st: &Arc<AppState>, client: &Client, body: &[u8]) -> Response {
-    try_reply!(ingest::check_ip_rate(st, client));
-    let v = try_reply!(ingest::parse_json(body));
+) -> Reply {
+    let body = tracker::open_body(body)?;
+    ingest::check_ip_rate(&st, &client)?;
+    let v = crate::body::json(&body)?;
     let now = crate::now_ms();
-    let events = match events(&v, now) {
-        Ok(e) => e,
-        Err(e) => {
-            return ingest::invalid(vec![
-                json!({"field": e.field, "reason": e.reason.to_string()}),
-            ]);
-        }
-    };
+    let events = events(&v, now).map_err(|e| {
+        ingest::invalid(vec![
+            json!({"field": e.field, "reason": e.reason.to_string()}),
+        ])
+    })?;
     if events.is_empty() {
         // No site named (`"domain": " "`): answered as for an unknown site, not 202.
         let domain = v
             .get("domain")
             .or_else(|| v.get("d"))
             .and_then(Value::as_str);
-        return ingest::unknown_site(domain.unwrap_or("").trim());
+        return Err(crate::sites::unknown_site(domain.unwrap_or("").trim()));
     }
-    let resp = tracker::ingest_page_events(st, client, &Value::Null, events, now, None).await;
+    let resp = tracker::ingest_page_events(&st, &client, &Value::Null, events, now, None).await?;
     if resp.status() == StatusCode::ACCEPTED {
-        return (StatusCode::ACCEPTED, "ok").into_response();
+        return Ok((StatusCode::ACCEPTED, "ok").into_response());
     }
-    resp
+    Ok(resp)
 }
 
 fn get<'a>(obj: &'a Map<String, Value>, long: &str, short: &str) -> Option<&'a Value> {

@@ -27,35 +27,34 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, header};
+use axum::response::IntoResponse;
 use base64::Engine;
 use cairn_model::{Reason, ValidationError, parse_timestamp};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
-use crate::ingest::{self, Client, Context, PageEvent};
+use crate::AppState;
+use crate::auth::write_key_site;
+use crate::body::{Bounded, bounded_array};
+use crate::client::Client;
+use crate::error::{ApiError, Reply};
+use crate::ingest::{self, Context, PageEvent};
 use crate::tracker::json_type;
-use crate::{AppState, error};
 
 /// `POST /v1/track`.
-pub(crate) async fn track(st: State<Arc<AppState>>, c: Client, h: HeaderMap, b: Bytes) -> Response {
-    handle(st, c, h, b, Some("track"), "/v1/track").await
+pub(crate) async fn track(st: State<Arc<AppState>>, c: Client, h: HeaderMap, b: Bytes) -> Reply {
+    handle(st, c, h, b, Some("track")).await
 }
 
 /// `POST /v1/page`.
-pub(crate) async fn page(st: State<Arc<AppState>>, c: Client, h: HeaderMap, b: Bytes) -> Response {
-    handle(st, c, h, b, Some("page"), "/v1/page").await
+pub(crate) async fn page(st: State<Arc<AppState>>, c: Client, h: HeaderMap, b: Bytes) -> Reply {
+    handle(st, c, h, b, Some("page")).await
 }
 
 /// `POST /v1/identify`.
-pub(crate) async fn identify(
-    st: State<Arc<AppState>>,
-    c: Client,
-    h: HeaderMap,
-    b: Bytes,
-) -> Response {
-    handle(st, c, h, b, Some("identify"), "/v1/identify").await
+pub(crate) async fn identify(st: State<Arc<AppState>>, c: Client, h: HeaderMap, b: Bytes) -> Reply {
+    handle(st, c, h, b, Some("identify")).await
 }
 
 /// `POST /v1/screen`, `/v1/group`, `/v1/alias`: authenticated, accepted, not stored.
@@ -65,17 +64,17 @@ pub(crate) async fn unsupported(
     c: Client,
     h: HeaderMap,
     b: Bytes,
-) -> Response {
+) -> Reply {
     match uri.path() {
-        "/v1/screen" => handle(st, c, h, b, Some("screen"), "/v1/screen").await,
-        "/v1/group" => handle(st, c, h, b, Some("group"), "/v1/group").await,
-        _ => handle(st, c, h, b, Some("alias"), "/v1/alias").await,
+        "/v1/screen" => handle(st, c, h, b, Some("screen")).await,
+        "/v1/group" => handle(st, c, h, b, Some("group")).await,
+        _ => handle(st, c, h, b, Some("alias")).await,
     }
 }
 
 /// `POST /v1/batch`.
-pub(crate) async fn batch(st: State<Arc<AppState>>, c: Client, h: HeaderMap, b: Bytes) -> Response {
-    handle(st, c, h, b, None, "/v1/batch").await
+pub(crate) async fn batch(st: State<Arc<AppState>>, c: Client, h: HeaderMap, b: Bytes) -> Reply {
+    handle(st, c, h, b, None).await
 }
 
 async fn handle(
@@ -84,11 +83,8 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
     kind: Option<&'static str>,
-    endpoint: &'static str,
-) -> Response {
-    let t0 = std::time::Instant::now();
-    let resp = inner(&st, &client, &headers, &body, kind).await;
-    crate::finish(&st, endpoint, body.len(), t0, resp)
+) -> Reply {
+    inner(&st, &client, &headers, &body, kind).await
 }
 
 /// The write key of HTTP basic auth (`key:` base64-encoded).
@@ -107,14 +103,14 @@ async fn inner(
     headers: &HeaderMap,
     body: &[u8],
     kind: Option<&'static str>,
-) -> Response {
+) -> Reply {
     // Authenticate before building anything from the body: a key in basic auth is
     // checked first; one in the body is read from its top level alone.
     let basic = basic_key(headers);
     if basic.is_some() {
-        try_reply!(crate::key_site(st, basic.as_deref()));
+        write_key_site(st, basic.as_deref()).await?;
     }
-    let text = try_reply!(ingest::utf8(body));
+    let text = crate::body::utf8(body)?;
     let fields: Vec<(String, &RawValue)> =
         match serde_json::from_str::<std::collections::BTreeMap<String, &RawValue>>(text) {
             Ok(f) => f.into_iter().collect(),
@@ -128,19 +124,13 @@ async fn inner(
                     Some('t' | 'f') => "a boolean",
                     Some('n') => "null",
                     Some('{') => {
-                        return error(
-                            StatusCode::BAD_REQUEST,
-                            format!("the body is not JSON: {e}"),
-                            json!({}),
-                        );
+                        return Err(ApiError::bad_request(format!("the body is not JSON: {e}")));
                     }
                     Some(_) => "a number or not JSON",
                 };
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    format!("the body must be a JSON object, found {found}"),
-                    json!({}),
-                );
+                return Err(ApiError::bad_request(format!(
+                    "the body must be a JSON object, found {found}"
+                )));
             }
         };
     let key = basic.or_else(|| {
@@ -149,7 +139,7 @@ async fn inner(
             .find(|(k, _)| k == "writeKey")
             .and_then(|(_, raw)| serde_json::from_str::<String>(raw.get()).ok())
     });
-    let site = try_reply!(crate::key_site(st, key.as_deref()));
+    let site = write_key_site(st, key.as_deref()).await?;
     let now = crate::now_ms();
     // The top level but the batch, then the batch's messages one by one, after their
     // count is known to be within the limit.
@@ -164,11 +154,7 @@ async fn inner(
                     top.insert(k.clone(), v);
                 }
                 Err(e) => {
-                    return error(
-                        StatusCode::BAD_REQUEST,
-                        format!("the body is not JSON: {e}"),
-                        json!({}),
-                    );
+                    return Err(ApiError::bad_request(format!("the body is not JSON: {e}")));
                 }
             }
         }
@@ -176,31 +162,23 @@ async fn inner(
     let items: Vec<Value> = match (kind, batch_raw) {
         (Some(_), _) => Vec::new(),
         (None, None) => {
-            return error(
-                StatusCode::BAD_REQUEST,
+            return Err(ApiError::bad_request(
                 "a batch needs `batch`: an array of messages",
-                json!({}),
-            );
+            ));
         }
         (None, Some(raw)) => {
             let max = st.limits.max_batch;
-            let elems = match ingest::bounded_array(raw.get(), max) {
+            let elems = match bounded_array(raw.get(), max) {
                 Ok(e) => e,
-                Err(ingest::Bounded::TooMany(n)) => {
-                    return error(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        format!(
-                            "{n} or more messages in one batch; send at most {max} per request"
-                        ),
-                        json!({}),
-                    );
+                Err(Bounded::TooMany(n)) => {
+                    return Err(ApiError::too_large(format!(
+                        "{n} or more messages in one batch; send at most {max} per request"
+                    )));
                 }
-                Err(ingest::Bounded::Invalid(_)) => {
-                    return error(
-                        StatusCode::BAD_REQUEST,
+                Err(Bounded::Invalid(_)) => {
+                    return Err(ApiError::bad_request(
                         "a batch needs `batch`: an array of messages",
-                        json!({}),
-                    );
+                    ));
                 }
             };
             let mut items = Vec::with_capacity(elems.len());
@@ -208,11 +186,7 @@ async fn inner(
                 match serde_json::from_str(e.get()) {
                     Ok(v) => items.push(v),
                     Err(e) => {
-                        return error(
-                            StatusCode::BAD_REQUEST,
-                            format!("the body is not JSON: {e}"),
-                            json!({}),
-                        );
+                        return Err(ApiError::bad_request(format!("the body is not JSON: {e}")));
                     }
                 }
             }
@@ -251,7 +225,7 @@ async fn inner(
                 }
             }
             if !errors.is_empty() {
-                return ingest::invalid(errors);
+                return Err(ingest::invalid(errors));
             }
             out
         }
@@ -263,10 +237,8 @@ async fn inner(
     let mut ignored = 0u64;
     let mut unsupported = 0u64;
     let mut warnings: Vec<String> = Vec::new();
-    let site_info = match st.sites.get(st, &site) {
-        Ok(Some(s)) => s,
-        Ok(None) => return ingest::unknown_site(&site),
-        Err(r) => return *r,
+    let Some(site_info) = st.sites.get(st, &site).await? else {
+        return Err(crate::sites::unknown_site(&site));
     };
     for (prefix, msg, t) in messages {
         if matches!(t, "screen" | "group" | "alias") {
@@ -291,7 +263,7 @@ async fn inner(
             }
         };
         let ctx = context_of(msg, batch_context);
-        let ua_text = ingest::truncate(
+        let ua_text = crate::client::truncate(
             ctx.and_then(|c| c.get("userAgent"))
                 .and_then(Value::as_str)
                 .unwrap_or(""),
@@ -336,7 +308,7 @@ async fn inner(
         }
     }
     if !errors.is_empty() {
-        return ingest::invalid(errors);
+        return Err(ingest::invalid(errors));
     }
     st.metrics
         .ignored
@@ -344,19 +316,17 @@ async fn inner(
     st.ignored
         .add(&site, crate::ignored::Reason::Unsupported, unsupported, now);
     if records.is_empty() {
-        return axum::Json(
+        return Ok(axum::Json(
             json!({ "success": true, "accepted": 0, "ignored": ignored, "warnings": warnings }),
         )
-        .into_response();
+        .into_response());
     }
-    try_reply!(ingest::check_site_rate(st, &records));
-    match ingest::write_durably(st, records, now).await {
-        Ok(n) => axum::Json(
-            json!({ "success": true, "accepted": n, "ignored": ignored, "warnings": warnings }),
-        )
-        .into_response(),
-        Err(r) => *r,
-    }
+    ingest::check_site_rate(st, &records)?;
+    let n = crate::write::write_durably(st, records, now).await?;
+    Ok(axum::Json(
+        json!({ "success": true, "accepted": n, "ignored": ignored, "warnings": warnings }),
+    )
+    .into_response())
 }
 
 /// Where a Cairn field came from in a Segment message, for error messages.
@@ -590,7 +560,7 @@ fn message(
     if !ev.url.is_empty() && cairn_model::split_url(&ev.url).is_none() {
         notes.push(format!(
             "context.page.url: `{}` is not an http(s) URL or a path: not stored",
-            ingest::truncate(&ev.url, 100)
+            crate::client::truncate(&ev.url, 100)
         ));
         ev.url.clear();
     }

@@ -16,8 +16,10 @@ use axum::response::{IntoResponse, Response};
 use cairn_model::{Reason, ValidationError};
 use serde_json::{Value, json};
 
-use crate::ingest::{self, Client, Context, PageEvent};
-use crate::{AppState, error};
+use crate::AppState;
+use crate::client::Client;
+use crate::error::{ApiError, Reply};
+use crate::ingest::{self, Context, PageEvent};
 
 /// Most events in one tracker request.
 pub const MAX_EVENTS: usize = 50;
@@ -79,17 +81,17 @@ pub(crate) async fn preflight() -> Response {
     cors(StatusCode::NO_CONTENT.into_response())
 }
 
-/// The body of a request to an open endpoint, or the refusal to send for it (the body
-/// limit's), logged and counted like any other answer.
+/// The body of a request to an open endpoint, or the refusal for it (the body
+/// limit's), counted like any other refusal.
 pub(crate) fn open_body(
-    st: &AppState,
-    endpoint: &'static str,
-    t0: std::time::Instant,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
-) -> Result<Bytes, Box<Response>> {
+) -> Result<Bytes, ApiError> {
     body.map_err(|e| {
-        let r = error(e.status(), e.body_text(), json!({}));
-        Box::new(crate::finish(st, endpoint, 0, t0, r))
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::too_large(e.body_text())
+        } else {
+            ApiError::bad_request(e.body_text()).status(e.status())
+        }
     })
 }
 
@@ -98,30 +100,20 @@ pub(crate) async fn event(
     State(st): State<Arc<AppState>>,
     client: Client,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
-) -> Response {
-    let t0 = std::time::Instant::now();
-    let body = try_reply!(open_body(&st, "/api/v1/event", t0, body));
-    let resp = event_inner(&st, &client, &body).await;
-    crate::finish(&st, "/api/v1/event", body.len(), t0, resp)
-}
-
-async fn event_inner(st: &Arc<AppState>, client: &Client, body: &[u8]) -> Response {
-    try_reply!(ingest::check_ip_rate(st, client));
-    let v = try_reply!(ingest::parse_json(body));
+) -> Reply {
+    let body = open_body(body)?;
+    ingest::check_ip_rate(&st, &client)?;
+    let v = crate::body::json(&body)?;
     let items: Vec<&Value> = match &v {
         Value::Array(a) => {
             if a.len() > MAX_EVENTS {
-                return error(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!(
-                        "{} events in one request; the tracker sends at most {MAX_EVENTS}",
-                        a.len()
-                    ),
-                    json!({}),
-                );
+                return Err(ApiError::too_large(format!(
+                    "{} events in one request; the tracker sends at most {MAX_EVENTS}",
+                    a.len()
+                )));
             }
             if a.is_empty() {
-                return error(StatusCode::BAD_REQUEST, "the batch is empty", json!({}));
+                return Err(ApiError::bad_request("the batch is empty"));
             }
             a.iter().collect()
         }
@@ -137,9 +129,9 @@ async fn event_inner(st: &Arc<AppState>, client: &Client, body: &[u8]) -> Respon
         }
     }
     if !errors.is_empty() {
-        return ingest::invalid(errors);
+        return Err(ingest::invalid(errors));
     }
-    ingest_page_events(st, client, &v, events, now, None).await
+    ingest_page_events(&st, &client, &v, events, now, None).await
 }
 
 /// Enriches and stores browser events (tracker and Plausible endpoints): drops bots,
@@ -152,7 +144,7 @@ pub(crate) async fn ingest_page_events(
     events: Vec<PageEvent>,
     now: i64,
     country: Option<String>,
-) -> Response {
+) -> Reply {
     use std::sync::atomic::Ordering::Relaxed;
     let ua = crate::enrich::parse_user_agent(&client.user_agent);
     if ua.bot {
@@ -163,23 +155,17 @@ pub(crate) async fn ingest_page_events(
             *per_site.entry(e.site.as_str()).or_default() += 1;
         }
         for (site, n) in per_site {
-            if matches!(st.sites.get(st, site), Ok(Some(_))) {
+            if matches!(st.sites.get(st, site).await, Ok(Some(_))) {
                 st.ignored.add(site, crate::ignored::Reason::Bot, n, now);
             }
         }
-        return (
+        return Ok((
             StatusCode::ACCEPTED,
             axum::Json(json!({ "accepted": 0, "ignored": events.len(), "reason": "bot" })),
         )
-            .into_response();
+            .into_response());
     }
-    let salt = match st.salts.get(&st.meta, now) {
-        Ok(s) => s,
-        Err(e) => {
-            return crate::failure::ApiError::unavailable("visitor ids cannot be made", e.0)
-                .into_response();
-        }
-    };
+    let salt = st.salt(now).await?;
     let cx = Context {
         client,
         ua,
@@ -189,10 +175,8 @@ pub(crate) async fn ingest_page_events(
     let mut records = Vec::with_capacity(events.len());
     let mut errors = Vec::new();
     for (i, ev) in events.into_iter().enumerate() {
-        let site = match st.sites.get(st, &ev.site) {
-            Ok(Some(s)) => s,
-            Ok(None) => return ingest::unknown_site(&ev.site),
-            Err(r) => return *r,
+        let Some(site) = st.sites.get(st, &ev.site).await? else {
+            return Err(crate::sites::unknown_site(&ev.site));
         };
         match ingest::page_record(ev, &site, &cx, now) {
             Ok(r) => records.push(r),
@@ -200,13 +184,11 @@ pub(crate) async fn ingest_page_events(
         }
     }
     if !errors.is_empty() {
-        return ingest::invalid(errors);
+        return Err(ingest::invalid(errors));
     }
-    try_reply!(ingest::check_site_rate(st, &records));
-    match ingest::write_durably(st, records, now).await {
-        Ok(n) => (StatusCode::ACCEPTED, axum::Json(json!({ "accepted": n }))).into_response(),
-        Err(r) => *r,
-    }
+    ingest::check_site_rate(st, &records)?;
+    let n = crate::write::write_durably(st, records, now).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(json!({ "accepted": n }))).into_response())
 }
 
 /// An error entry: `{"field", "reason"}`, with `"event": i` when the body is an array.

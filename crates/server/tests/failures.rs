@@ -132,3 +132,73 @@ async fn a_failed_write_is_a_503_without_paths_and_is_logged() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     check_hidden(&body, dir.path(), "injected");
 }
+
+async fn metrics_text(state: &Arc<AppState>) -> String {
+    let req = Request::get("/metrics").body(Body::empty()).unwrap();
+    let resp = router(Arc::clone(state)).oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+/// A refusal is counted under the reason it was made with, never one guessed from its
+/// status: a store that cannot take records answers 503 with `Retry-After`, as an
+/// overloaded writer does, yet counts as `store_error`. Every request is one log line of
+/// `cairn::http` and counted per route.
+#[tokio::test]
+async fn refusals_are_counted_by_their_reason_and_every_request_per_route() {
+    log();
+    let dir = tempfile::tempdir().unwrap();
+    let faults = cairn_store::Faults::default();
+    let (store, mut meta) = common::open_with_faults(dir.path(), faults.clone());
+    let (_, key) = meta.add_site("shop.example", "UTC").unwrap();
+    let state = AppState::new(Arc::clone(&store), meta, Limits::default());
+    let ev = r#"{"site":"shop.example","ts":"2026-03-01T10:00:00Z","visitor":"v1","name":"pageview","url":"https://shop.example/"}"#;
+    faults.fail_log_writes(1);
+    let (status, _) = call(&state, "/api/v1/batch", &key, ev.into()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    store.resume_writes().unwrap();
+    assert_eq!(
+        call(&state, "/api/v1/batch", &key, ev.into()).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        call(&state, "/api/v1/batch", "cairn_w_nope", ev.into())
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        call(&state, "/api/v1/batch", &key, "[1,".into()).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    // Not an ingestion route: not a rejected ingestion request.
+    assert_eq!(
+        call(&state, "/api/v1/query", "cairn_r_nope", "{}".into())
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    let text = metrics_text(&state).await;
+    for line in [
+        "cairn_requests_rejected_total{reason=\"store_error\"} 1",
+        "cairn_requests_rejected_total{reason=\"overloaded\"} 0",
+        "cairn_requests_rejected_total{reason=\"unauthorized\"} 1",
+        "cairn_requests_rejected_total{reason=\"malformed\"} 1",
+        "cairn_http_requests_total{route=\"/api/v1/batch\",status=\"2xx\"} 1",
+        "cairn_http_requests_total{route=\"/api/v1/batch\",status=\"4xx\"} 2",
+        "cairn_http_requests_total{route=\"/api/v1/batch\",status=\"5xx\"} 1",
+        "cairn_http_requests_total{route=\"/api/v1/query\",status=\"4xx\"} 1",
+        "cairn_http_request_seconds_count{route=\"/api/v1/batch\"} 4",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no `{line}` in\n{text}");
+    }
+    let log = String::from_utf8_lossy(&log().lock().unwrap()).to_string();
+    assert!(
+        log.lines().any(|l| l.contains("cairn::http")
+            && l.contains("route=/api/v1/batch")
+            && l.contains("status=401")
+            && l.contains("reason=\"unauthorized\"")),
+        "no request line for the refused batch:\n{log}"
+    );
+}

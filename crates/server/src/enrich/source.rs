@@ -312,7 +312,7 @@ pub fn classify_source(
 /// The source a referrer names, or `None` when it is absent, unusable or the site
 /// itself.
 fn referrer_source(referrer: &str, site_host: &str) -> Option<Source> {
-    let r = crate::ingest::truncate(referrer.trim(), MAX_REFERRER_BYTES);
+    let r = crate::client::truncate(referrer.trim(), MAX_REFERRER_BYTES);
     if let Some(rest) =
         strip_prefix_ci(r, "android-app://").or_else(|| strip_prefix_ci(r, "ios-app://"))
     {
