@@ -91,7 +91,6 @@ pub struct AppState {
     login_ip: ratelimit::Limiter,
     login_account: ratelimit::Limiter,
     geoip: Option<geoip::GeoIp>,
-    writer: write::Writer,
 }
 
 impl AppState {
@@ -109,7 +108,7 @@ impl AppState {
     }
 
     /// State with every setting; fails when the GeoIP database or the registry cannot be
-    /// read, or the writer thread cannot start.
+    /// read.
     pub fn with_settings(
         store: Arc<Store>,
         meta: Meta,
@@ -123,12 +122,6 @@ impl AppState {
         let metrics = Metrics::default();
         // The hash unknown accounts are checked against, made before the first login.
         cairn_meta::warm_up_logins();
-        let writer = write::Writer::start(
-            &store,
-            limits.max_inflight_writes,
-            Arc::clone(&metrics.in_flight),
-        )
-        .map_err(|e| format!("cannot start the writer thread: {e}"))?;
         if settings.conn.body_budget < limits.max_body {
             return Err(format!(
                 "connections.body_budget ({}) must be at least limits.max_body ({})",
@@ -155,7 +148,6 @@ impl AppState {
             sites: sites::SiteCache::default(),
             salts: identity::Salts::default(),
             geoip,
-            writer,
         }))
     }
 
