@@ -98,7 +98,8 @@ pub(crate) fn amount_micros(v: &Value) -> Result<i64, ValidationError> {
     Ok((f * 1e6).round() as i64)
 }
 
-fn revenue_field(v: &Value) -> Result<Option<Revenue>, ValidationError> {
+/// Reads revenue from a JSON object `{amount, currency}` (`null`: none), checked.
+pub fn revenue_from_json(v: &Value) -> Result<Option<Revenue>, ValidationError> {
     let obj = match v {
         Value::Null => return Ok(None),
         Value::Object(o) => o,
@@ -129,8 +130,8 @@ fn revenue_field(v: &Value) -> Result<Option<Revenue>, ValidationError> {
     Ok(Some(r))
 }
 
-/// Reads custom properties from a JSON object.
-pub(crate) fn props_field(v: &Value) -> Result<Vec<(String, PropValue)>, ValidationError> {
+/// Reads custom properties from a JSON object (`null`: none).
+pub fn props_from_json(v: &Value) -> Result<Vec<(String, PropValue)>, ValidationError> {
     let obj = match v {
         Value::Null => return Ok(Vec::new()),
         Value::Object(o) => o,
@@ -403,8 +404,8 @@ fn event_from_obj(
                 url_given = true;
                 ev.fill_from_url(parts);
             }
-            "props" => ev.props = props_field(v)?,
-            "revenue" => ev.revenue = revenue_field(v)?,
+            "props" => ev.props = props_from_json(v)?,
+            "revenue" => ev.revenue = revenue_from_json(v)?,
             other => match other.parse::<Dim>() {
                 Ok(d) => {
                     let s = string_field(d.as_str(), v)?;

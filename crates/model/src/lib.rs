@@ -26,7 +26,9 @@
 mod dim;
 mod event;
 mod json;
-pub use json::{UrlParts, json_type, percent_decode, query_param, split_url};
+pub use json::{
+    UrlParts, json_type, percent_decode, props_from_json, query_param, revenue_from_json, split_url,
+};
 pub mod limits;
 pub mod query;
 mod time;

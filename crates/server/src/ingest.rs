@@ -6,9 +6,10 @@
 use std::time::Instant;
 
 use cairn_meta::Identity;
-use cairn_model::{Identify, Record, ValidationError};
-use cairn_model::{query_param, split_url};
-use serde_json::{Map, Value, json};
+use cairn_model::query::PAGEVIEW;
+use cairn_model::{Dim, Event, Identify, Record, ValidationError};
+use cairn_model::{props_from_json, query_param, revenue_from_json, split_url};
+use serde_json::{Value, json};
 
 use crate::client::{Client, rate_key, truncate};
 use crate::enrich::{self, UserAgent};
@@ -39,7 +40,7 @@ pub(crate) struct PageEvent {
     /// The user / lead id the sender knows the event by.
     pub user: String,
     /// Fields set by the sender that enrichment must not override (e.g. `utm_source`).
-    pub fields: Vec<(&'static str, String)>,
+    pub fields: Vec<(Dim, String)>,
 }
 
 /// Whether `referrer_host` is the page's own site (the same host, or `www.` of it).
@@ -91,68 +92,52 @@ pub(crate) fn page_record(
             .filter(|p| !p.host.is_empty() || ev.visitor.is_some())
             .ok_or_else(|| ValidationError::new("url", cairn_model::Reason::BadUrl))?
     };
-    let mut m = Map::new();
-    m.insert("site".into(), ev.site.into());
-    m.insert("ts".into(), ev.ts.into());
-    m.insert("visitor".into(), visitor.into());
-    m.insert("name".into(), ev.name.clone().into());
+    let mut e = Event::new(ev.site, ev.ts, visitor, ev.name);
+    // Unset (empty) dimensions take `v` when it is not empty.
+    let fill = |e: &mut Event, d: Dim, v: &str| {
+        if e.dim(d).is_empty() && !v.is_empty() {
+            e.set(d, v);
+        }
+    };
     // The URL's parts, cleaned rather than refused: a page cannot choose its URL's
     // length or bytes, and refusing it would lose every automatic event on that page.
     if !ev.url.is_empty() {
-        for (k, v, max) in [
-            ("host", &page.host, cairn_model::limits::HOST_MAX),
-            ("path", &page.path, cairn_model::limits::URL_PART_MAX),
-            ("query", &page.query, cairn_model::limits::URL_PART_MAX),
+        for (d, v, max) in [
+            (Dim::Host, &page.host, cairn_model::limits::HOST_MAX),
+            (Dim::Path, &page.path, cairn_model::limits::URL_PART_MAX),
+            (Dim::Query, &page.query, cairn_model::limits::URL_PART_MAX),
         ] {
-            let v = clean(v, max);
-            if !v.is_empty() {
-                m.insert(k.into(), v.into());
-            }
+            fill(&mut e, d, &clean(v, max));
         }
     }
-    if !ev.user.is_empty() {
-        m.insert("user".into(), ev.user.into());
+    fill(&mut e, Dim::User, &ev.user);
+    // Fields the sender set: enrichment does not override them.
+    for (d, v) in &ev.fields {
+        fill(&mut e, *d, &clean(v, cairn_model::limits::UTM_MAX));
     }
-    for (k, v) in ev.fields {
-        let v = clean(&v, cairn_model::limits::UTM_MAX);
-        if !v.is_empty() {
-            m.insert(k.into(), v.into());
+    for (d, k) in UTM {
+        if let Some(v) = query_param(&page.query, k) {
+            fill(&mut e, d, &clean(&v, cairn_model::limits::UTM_MAX));
         }
     }
-    for k in UTM_KEYS {
-        if !m.contains_key(k)
-            && let Some(v) = query_param(&page.query, k)
-        {
-            let v = clean(&v, cairn_model::limits::UTM_MAX);
-            if !v.is_empty() {
-                m.insert(k.into(), v.into());
-            }
-        }
+    if let Some(p) = &ev.props {
+        e.props = props_from_json(p)?;
     }
-    if let Some(p) = ev.props {
-        m.insert("props".into(), p);
+    if let Some(r) = &ev.revenue {
+        e.revenue = revenue_from_json(r)?;
     }
-    if let Some(r) = ev.revenue {
-        m.insert("revenue".into(), r);
-    }
-    if ev.name == "pageview" {
+    if e.name() == PAGEVIEW {
         let ref_host = split_url(&ev.referrer).map(|p| p.host).unwrap_or_default();
         if !is_internal(&ref_host, &page.host) {
-            let q = |k: &str| match m.get(k) {
-                Some(Value::String(s)) => s.clone(),
-                _ => query_param(&page.query, k).unwrap_or_default(),
-            };
             let src = enrich::classify_source(
                 &ev.referrer,
                 &page.host,
-                &q("utm_source"),
-                &q("utm_medium"),
+                e.dim(Dim::UtmSource),
+                e.dim(Dim::UtmMedium),
             );
-            if !ev.referrer.is_empty() {
-                m.insert("referrer".into(), truncate(&ev.referrer, 2048).into());
-            }
-            m.insert("source".into(), truncate(&src.source, 64).into());
-            m.insert("channel".into(), src.channel.into());
+            fill(&mut e, Dim::Referrer, truncate(&ev.referrer, 2048));
+            fill(&mut e, Dim::Source, truncate(&src.source, 64));
+            fill(&mut e, Dim::Channel, src.channel);
         }
     }
     let lang = if ev.language.is_empty() {
@@ -160,27 +145,28 @@ pub(crate) fn page_record(
     } else {
         enrich::language_tag(&ev.language)
     };
-    for (k, v) in [
-        ("device", cx.ua.device),
-        ("browser", cx.ua.browser),
-        ("os", cx.ua.os),
-        ("screen", ev.screen.as_str()),
-        ("language", lang.as_str()),
-        ("country", cx.country.as_deref().unwrap_or("")),
+    for (d, v) in [
+        (Dim::Device, cx.ua.device),
+        (Dim::Browser, cx.ua.browser),
+        (Dim::Os, cx.ua.os),
+        (Dim::Screen, ev.screen.as_str()),
+        (Dim::Language, lang.as_str()),
+        (Dim::Country, cx.country.as_deref().unwrap_or("")),
     ] {
-        if !v.is_empty() && !m.contains_key(k) {
-            m.insert(k.into(), v.into());
-        }
+        fill(&mut e, d, v);
     }
-    Record::from_value(&Value::Object(m), now, None)
+    // The one check of the record: the store takes it as it is.
+    e.validate(now)?;
+    Ok(Record::Event(e))
 }
 
-const UTM_KEYS: [&str; 5] = [
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "utm_term",
-    "utm_content",
+/// The UTM fields and the query parameters they come from.
+const UTM: [(Dim, &str); 5] = [
+    (Dim::UtmSource, "utm_source"),
+    (Dim::UtmMedium, "utm_medium"),
+    (Dim::UtmCampaign, "utm_campaign"),
+    (Dim::UtmTerm, "utm_term"),
+    (Dim::UtmContent, "utm_content"),
 ];
 
 /// A value taken from a URL, made storable: control characters dropped, cut to `max`

@@ -495,11 +495,11 @@ fn message(
         );
     }
     for (seg, cairn) in [
-        ("source", "utm_source"),
-        ("medium", "utm_medium"),
-        ("name", "utm_campaign"),
-        ("term", "utm_term"),
-        ("content", "utm_content"),
+        ("source", cairn_model::Dim::UtmSource),
+        ("medium", cairn_model::Dim::UtmMedium),
+        ("name", cairn_model::Dim::UtmCampaign),
+        ("term", cairn_model::Dim::UtmTerm),
+        ("content", cairn_model::Dim::UtmContent),
     ] {
         let v = text(&campaign, seg, "context.campaign")?;
         if !v.is_empty() {
@@ -619,8 +619,8 @@ mod tests {
         assert_eq!(
             ev.fields,
             vec![
-                ("utm_source", "news".to_string()),
-                ("utm_campaign", "nov".to_string())
+                (cairn_model::Dim::UtmSource, "news".to_string()),
+                (cairn_model::Dim::UtmCampaign, "nov".to_string())
             ]
         );
         let e = message(
