@@ -949,7 +949,7 @@ export interface components {
     /** An event field: a dimension (`name`, `path`, `device`, `utm_campaign`, …), `props.KEY`, `landing_page` (or `entry_page`) or `exit_page`. */
     Field: string;
     /**
-     * A segment filter: an event condition (`field`, `op`, `value`), or a behavioural one
+     * A filter of the audience: an event condition (`field`, `op`, `value`), or a behavioural one
      * (`did` / `did_not` a goal in the range).
      */
     Filter: {
@@ -1386,7 +1386,7 @@ export interface components {
     Query: {
       /** What to compute. */
       analysis: components["schemas"]["Analysis"];
-      /** Segment filters (all must hold). */
+      /** Filters of the audience (all must hold). */
       filters?: components["schemas"]["Filter"][];
       /** Start (inclusive). */
       from: components["schemas"]["TimeSpec"];

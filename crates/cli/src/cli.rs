@@ -271,11 +271,11 @@ pub enum IdentityArg {
     FirstParty,
 }
 
-impl From<IdentityArg> for cairn_meta::Identity {
+impl From<IdentityArg> for cairn_meta::VisitorIdMode {
     fn from(a: IdentityArg) -> Self {
         match a {
-            IdentityArg::Cookieless => cairn_meta::Identity::Cookieless,
-            IdentityArg::FirstParty => cairn_meta::Identity::FirstParty,
+            IdentityArg::Cookieless => cairn_meta::VisitorIdMode::Cookieless,
+            IdentityArg::FirstParty => cairn_meta::VisitorIdMode::FirstParty,
         }
     }
 }

@@ -42,7 +42,7 @@ pub(crate) struct Scope<'s> {
     pub scan: &'s dyn TimelineScan,
     /// The goals the analysis and the behavioural filters use.
     pub goals: Goals,
-    /// The segment's filters.
+    /// The query's filters (its audience).
     pub filters: Filters,
 }
 

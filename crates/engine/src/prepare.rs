@@ -1,4 +1,4 @@
-//! Per-timeline preparation shared by the analyses: the events kept by the segment's
+//! Per-timeline preparation shared by the analyses: the events kept by the query's
 //! event filters, their sessions, and where each goal converts.
 
 use cairn_model::Dim;
@@ -165,7 +165,7 @@ impl Goals {
     }
 }
 
-/// The segment's filters compiled for one scan.
+/// The query's filters (its audience) compiled for one scan.
 pub struct Filters {
     event: Option<EventPred>,
     /// (goal index, must have reached it).

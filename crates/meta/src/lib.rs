@@ -27,7 +27,7 @@ mod users;
 
 pub use keys::{KeyInfo, Scope};
 pub use sessions::SESSION_MS;
-pub use sites::{DOMAIN_MAX, Identity, Site, check_domain};
+pub use sites::{DOMAIN_MAX, Site, VisitorIdMode, check_domain};
 pub use users::{Credentials, NewUser, PASSWORD_MIN, Role, User, check_password, warm_up_logins};
 
 /// The database file's name in the data directory.
@@ -321,7 +321,7 @@ mod tests {
         let m = Meta::open(dir.path()).unwrap();
         assert_eq!(m.schema_version().unwrap(), MIGRATIONS.len() as i64);
         let s = m.site("old.example").unwrap().unwrap();
-        assert_eq!(s.identity, Identity::Cookieless);
+        assert_eq!(s.identity, VisitorIdMode::Cookieless);
     }
 
     #[test]

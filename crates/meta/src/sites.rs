@@ -22,12 +22,12 @@ pub struct Site {
     /// When it was registered (ms).
     pub created_ms: i64,
     /// How the server identifies the site's visitors.
-    pub identity: Identity,
+    pub identity: VisitorIdMode,
 }
 
 /// How the ingestion server derives a visitor id for a site's browser events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Identity {
+pub enum VisitorIdMode {
     /// A hash of a daily salt, the site, the IP address and the user agent: no cookie, no
     /// storage in the browser; a visitor is recognised within one UTC day only.
     #[default]
@@ -38,20 +38,20 @@ pub enum Identity {
     FirstParty,
 }
 
-impl Identity {
+impl VisitorIdMode {
     /// The name used in configuration and listings.
     pub fn as_str(self) -> &'static str {
         match self {
-            Identity::Cookieless => "cookieless",
-            Identity::FirstParty => "first-party",
+            VisitorIdMode::Cookieless => "cookieless",
+            VisitorIdMode::FirstParty => "first-party",
         }
     }
 
     /// Parses `cookieless` or `first-party`.
-    pub fn parse(s: &str) -> Option<Identity> {
+    pub fn parse(s: &str) -> Option<VisitorIdMode> {
         match s {
-            "cookieless" => Some(Identity::Cookieless),
-            "first-party" => Some(Identity::FirstParty),
+            "cookieless" => Some(VisitorIdMode::Cookieless),
+            "first-party" => Some(VisitorIdMode::FirstParty),
             _ => None,
         }
     }
@@ -131,7 +131,7 @@ impl Meta {
                 domain: domain.to_string(),
                 timezone: timezone.to_string(),
                 created_ms,
-                identity: Identity::Cookieless,
+                identity: VisitorIdMode::Cookieless,
             },
             key,
         ))
@@ -161,7 +161,7 @@ impl Meta {
     }
 
     /// Sets how the site's visitors are identified.
-    pub fn set_identity(&mut self, domain: &str, identity: Identity) -> Result<()> {
+    pub fn set_identity(&mut self, domain: &str, identity: VisitorIdMode) -> Result<()> {
         let n = self
             .conn
             .execute(
@@ -201,7 +201,7 @@ fn site_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Site> {
         domain: r.get(1)?,
         timezone: r.get(2)?,
         created_ms: r.get(3)?,
-        identity: Identity::parse(&identity).unwrap_or_default(),
+        identity: VisitorIdMode::parse(&identity).unwrap_or_default(),
     })
 }
 
@@ -242,18 +242,18 @@ mod tests {
         m.add_site("shop.example", "UTC").unwrap();
         assert_eq!(
             m.site("shop.example").unwrap().unwrap().identity,
-            Identity::Cookieless
+            VisitorIdMode::Cookieless
         );
-        m.set_identity("shop.example", Identity::FirstParty)
+        m.set_identity("shop.example", VisitorIdMode::FirstParty)
             .unwrap();
         m.set_timezone("shop.example", "Europe/Berlin").unwrap();
         let s = m.site("shop.example").unwrap().unwrap();
         assert_eq!(
             (s.identity, s.timezone.as_str()),
-            (Identity::FirstParty, "Europe/Berlin")
+            (VisitorIdMode::FirstParty, "Europe/Berlin")
         );
         assert!(matches!(
-            m.set_identity("nope.example", Identity::FirstParty),
+            m.set_identity("nope.example", VisitorIdMode::FirstParty),
             Err(MetaError::NoSuchSite(_))
         ));
         assert!(matches!(

@@ -182,7 +182,7 @@ impl Config {
         })?;
         for (i, s) in c.sites.iter().enumerate() {
             if let Some(id) = &s.identity
-                && cairn_meta::Identity::parse(id).is_none()
+                && cairn_meta::VisitorIdMode::parse(id).is_none()
             {
                 return Err(format!(
                     "sites[{i}].identity: `{id}` is neither `cookieless` nor `first-party`"
@@ -266,7 +266,11 @@ impl Config {
                 meta.set_timezone(&s.domain, tz)
                     .map_err(|e| e.to_string())?;
             }
-            if let Some(id) = s.identity.as_deref().and_then(cairn_meta::Identity::parse) {
+            if let Some(id) = s
+                .identity
+                .as_deref()
+                .and_then(cairn_meta::VisitorIdMode::parse)
+            {
                 meta.set_identity(&s.domain, id)
                     .map_err(|e| e.to_string())?;
             }

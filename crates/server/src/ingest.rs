@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use cairn_meta::Identity;
+use cairn_meta::VisitorIdMode;
 use cairn_model::query::PAGEVIEW;
 use cairn_model::{Dim, Event, Identify, Record, ValidationError};
 use cairn_model::{props_from_json, query_param, revenue_from_json, split_url};
@@ -15,7 +15,7 @@ use crate::client::{Client, rate_key, truncate};
 use crate::enrich::{self, UserAgent};
 use crate::error::ApiError;
 use crate::sites::SiteInfo;
-use crate::{AppState, identity};
+use crate::{AppState, visitor_id};
 
 /// A browser-side event, as the tracker or a Plausible client reports it, before
 /// enrichment.
@@ -70,10 +70,10 @@ pub(crate) fn page_record(
 ) -> Result<Record, ValidationError> {
     let visitor = match (&ev.visitor, &ev.vid, site.identity) {
         (Some(v), _, _) => cairn_model::parse_visitor_id(v),
-        (None, Some(vid), Identity::FirstParty) if !vid.is_empty() => {
-            identity::first_party(&ev.site, vid)
+        (None, Some(vid), VisitorIdMode::FirstParty) if !vid.is_empty() => {
+            visitor_id::first_party(&ev.site, vid)
         }
-        _ => identity::cookieless(&cx.salt, &ev.site, cx.client.ip, &cx.client.user_agent),
+        _ => visitor_id::cookieless(&cx.salt, &ev.site, cx.client.ip, &cx.client.user_agent),
     };
     if let Some(user) = ev.identify {
         let rec = Record::Identify(Identify {

@@ -3,9 +3,9 @@
 //! * `GET /healthz` — the server is up and the store is open.
 //! * `GET /cairn.js` and `POST /api/v1/event` — the browser tracker and its endpoint
 //!   ([`tracker`]); `POST /api/event` — Plausible's event API ([`plausible`]);
-//!   `POST /v1/track|page|identify|batch` — the Segment tracking API ([`segment`]).
+//!   `POST /v1/track|page|identify|batch` — the Segment tracking API ([`segmentio`]).
 //!   Browser events are enriched once, at ingest ([`enrich`], [`ingest`]), and get a
-//!   cookieless visitor id unless the site opted in to a first-party id ([`identity`]).
+//!   cookieless visitor id unless the site opted in to a first-party id ([`visitor_id`]).
 //! * `POST /api/v1/batch` — the server-side ingestion API: Cairn records (events and
 //!   `identify` records, the NDJSON import format) as a JSON array or as NDJSON,
 //!   authenticated by a site's write key (`Authorization: Bearer cairn_w_…`). Every
@@ -32,7 +32,6 @@ mod geoip;
 pub use geoip::testdb::build as test_geoip_db;
 pub mod auth;
 mod conn;
-mod identity;
 mod ignored;
 mod ingest;
 mod manage;
@@ -43,9 +42,10 @@ mod query;
 mod ratelimit;
 mod registry;
 mod requests;
-mod segment;
+mod segmentio;
 mod sites;
 mod tracker;
+mod visitor_id;
 mod web;
 mod write;
 
@@ -84,7 +84,7 @@ pub struct AppState {
     /// Events answered but not stored, per site and reason, over the last hour.
     ignored: ignored::Ignored,
     sites: sites::SiteCache,
-    salts: identity::Salts,
+    salts: visitor_id::Salts,
     ip_limit: ratelimit::Limiter,
     site_limit: ratelimit::Limiter,
     /// Login attempts per client address, and per account.
@@ -146,7 +146,7 @@ impl AppState {
             metrics,
             ignored: ignored::Ignored::default(),
             sites: sites::SiteCache::default(),
-            salts: identity::Salts::default(),
+            salts: visitor_id::Salts::default(),
             geoip,
         }))
     }
@@ -230,13 +230,13 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/api/v1/sites/{site}/funnels/{name}",
             put(manage::put_funnel).delete(manage::delete_funnel),
         )
-        .route("/v1/track", post(segment::track))
-        .route("/v1/page", post(segment::page))
-        .route("/v1/identify", post(segment::identify))
-        .route("/v1/batch", post(segment::batch))
-        .route("/v1/screen", post(segment::unsupported))
-        .route("/v1/group", post(segment::unsupported))
-        .route("/v1/alias", post(segment::unsupported))
+        .route("/v1/track", post(segmentio::track))
+        .route("/v1/page", post(segmentio::page))
+        .route("/v1/identify", post(segmentio::identify))
+        .route("/v1/batch", post(segmentio::batch))
+        .route("/v1/screen", post(segmentio::unsupported))
+        .route("/v1/group", post(segmentio::unsupported))
+        .route("/v1/alias", post(segmentio::unsupported))
         .layer(DefaultBodyLimit::max(limit))
         .route_layer(axum::middleware::from_fn_with_state(
             (Arc::clone(&state), limit),

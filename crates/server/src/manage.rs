@@ -18,7 +18,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use cairn_meta::{Identity, Scope};
+use cairn_meta::{Scope, VisitorIdMode};
 use cairn_model::query::{Definitions, FunnelSpec, Goal};
 use serde_json::{Value, json};
 
@@ -73,10 +73,10 @@ pub(crate) async fn sites(State(st): State<Arc<AppState>>, p: Principal) -> Repl
     Ok(axum::Json(visible).into_response())
 }
 
-fn identity_of(v: &Value) -> Result<Option<Identity>, ApiError> {
+fn identity_of(v: &Value) -> Result<Option<VisitorIdMode>, ApiError> {
     match v.get("identity") {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Identity::parse(s).map(Some).ok_or_else(|| {
+        Some(Value::String(s)) => VisitorIdMode::parse(s).map(Some).ok_or_else(|| {
             ApiError::unprocessable(format!(
                 "identity: `{s}` is neither `cookieless` nor `first-party`"
             ))

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
-use cairn_meta::Identity;
+use cairn_meta::VisitorIdMode;
 use serde_json::json;
 
 use crate::AppState;
@@ -14,7 +14,7 @@ use crate::error::ApiError;
 /// What the server needs to know of a registered site.
 #[derive(Debug, Clone)]
 pub(crate) struct SiteInfo {
-    pub identity: Identity,
+    pub identity: VisitorIdMode,
 }
 
 /// The registered sites, cached: a known site is re-read after a minute (so a change

@@ -4,7 +4,7 @@
 //! * `POST /api/v1/event` — one event (a JSON object) or several (an array of up to
 //!   [`MAX_EVENTS`]), as `text/plain` (no CORS preflight) or `application/json`; open to
 //!   every origin (CORS). No key: the site must be registered, the visitor id is
-//!   derived by the server ([`crate::identity`]), the event is enriched once
+//!   derived by the server ([`crate::visitor_id`]), the event is enriched once
 //!   ([`crate::ingest::page_record`]). All or nothing, durable before `202`.
 
 use std::sync::Arc;

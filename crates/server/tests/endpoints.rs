@@ -10,7 +10,7 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode, header};
 use base64::Engine;
-use cairn_meta::Identity;
+use cairn_meta::VisitorIdMode;
 use cairn_model::{Dim, Event, PropValue};
 use cairn_server::{AppState, Limits, Settings, router};
 use cairn_store::Store;
@@ -43,7 +43,7 @@ fn env_settings(settings: impl FnOnce(&std::path::Path) -> Settings) -> Env {
     let (store, mut meta) = common::open(dir.path());
     let (_, key) = meta.add_site("shop.example", "UTC").unwrap();
     meta.add_site("fp.example", "UTC").unwrap();
-    meta.set_identity("fp.example", Identity::FirstParty)
+    meta.set_identity("fp.example", VisitorIdMode::FirstParty)
         .unwrap();
     let settings = settings(dir.path());
     Env {

@@ -1,5 +1,5 @@
 //! The query spec: one JSON document describing an analysis — site, time range and time
-//! zone, segment filters, goal definitions, and the analysis with its parameters. The
+//! zone, filters (the audience), goal definitions, and the analysis with its parameters. The
 //! CLI, the HTTP API and both backends take this same spec; `docs/queries.md` documents
 //! it with examples.
 
@@ -225,7 +225,7 @@ pub enum TimeSpec {
     Text(String),
 }
 
-/// A segment filter: an event condition (`field`, `op`, `value`), or a behavioural one
+/// A filter of the audience: an event condition (`field`, `op`, `value`), or a behavioural one
 /// (`did` / `did_not` a goal in the range).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -510,7 +510,7 @@ pub struct Query {
     /// IANA time zone for dates and time buckets (default `UTC`).
     #[serde(default = "default_tz")]
     pub timezone: String,
-    /// Segment filters (all must hold).
+    /// Filters of the audience (all must hold).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub filters: Vec<Filter>,
     /// Goal definitions, used by the analysis, funnel steps and `did` filters.
