@@ -8,7 +8,7 @@ use rustc_hash::FxHashMap;
 
 use crate::codec::{Cursor, put_ivarint, put_str, put_uvarint};
 use crate::error::{IoContext, Result, corrupted};
-use crate::fsutil::write_atomic;
+use crate::fs::{Fs, write_atomic};
 
 /// The links of one site.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -29,6 +29,22 @@ impl SiteIdentities {
         }
         m
     }
+}
+
+/// A link from a record: site, visitor, user, time.
+pub(crate) type Link = (String, u64, String, i64);
+
+/// A visitor's link before a change: site, visitor, (user, time).
+type Replaced = (String, u64, Option<(String, i64)>);
+
+/// What [`Identities::link_all`] replaced, to put back when the change fails.
+#[derive(Debug, Default)]
+pub(crate) struct Undo {
+    /// Site, visitor, and the link (user, time) it had before, oldest change first.
+    prev: Vec<Replaced>,
+    /// Sites that had no entry before.
+    new_sites: Vec<String>,
+    dirty: bool,
 }
 
 /// All links, per site.
@@ -57,6 +73,53 @@ impl Identities {
         }
     }
 
+    /// Makes every link; returns what they replaced.
+    pub(crate) fn link_all(&mut self, links: &[Link]) -> Undo {
+        let mut undo = Undo {
+            prev: Vec::new(),
+            new_sites: Vec::new(),
+            dirty: self.dirty,
+        };
+        for (site, visitor, user, ts) in links {
+            if !self.sites.contains_key(site) {
+                undo.new_sites.push(site.clone());
+            }
+            let before = self
+                .sites
+                .get(site)
+                .and_then(|s| s.by_visitor.get(visitor))
+                .cloned();
+            self.dirty = false;
+            self.link(site, *visitor, user, *ts);
+            if self.dirty {
+                undo.prev.push((site.clone(), *visitor, before));
+            }
+        }
+        self.dirty |= undo.dirty || !undo.prev.is_empty();
+        undo
+    }
+
+    /// Puts back what [`Identities::link_all`] replaced.
+    pub(crate) fn undo(&mut self, undo: Undo) {
+        for (site, visitor, before) in undo.prev.into_iter().rev() {
+            let Some(s) = self.sites.get_mut(&site) else {
+                continue;
+            };
+            match before {
+                Some(link) => {
+                    s.by_visitor.insert(visitor, link);
+                }
+                None => {
+                    s.by_visitor.remove(&visitor);
+                }
+            }
+        }
+        for site in &undo.new_sites {
+            self.sites.remove(site);
+        }
+        self.dirty = undo.dirty;
+    }
+
     /// Removes the links of these visitors and users; returns every visitor id involved.
     pub(crate) fn erase(&mut self, site: &str, visitors: &[u64], users: &[String]) -> Vec<u64> {
         let mut out: Vec<u64> = visitors.to_vec();
@@ -75,7 +138,7 @@ impl Identities {
         out
     }
 
-    pub(crate) fn save(&self, path: &Path) -> Result<()> {
+    pub(crate) fn save(&self, fs: &dyn Fs, path: &Path) -> Result<()> {
         let mut b = Vec::new();
         b.extend_from_slice(b"CAIRNID1");
         let mut body = Vec::new();
@@ -95,7 +158,7 @@ impl Identities {
         }
         b.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
         b.extend_from_slice(&body);
-        write_atomic(path, &b)
+        write_atomic(fs, path, &b)
     }
 
     pub(crate) fn load(path: &Path) -> Result<Identities> {

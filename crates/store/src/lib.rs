@@ -32,10 +32,9 @@
 //! The on-disk format is described in `docs/store-format.md`.
 
 mod codec;
-mod compaction;
 mod error;
 mod faults;
-mod fsutil;
+mod fs;
 mod identity;
 mod manifest;
 mod memtable;
@@ -50,14 +49,14 @@ pub use cairn_timeline::{
     PropEntry, PropVal, QueryDict, ScanRequest, SourceError, Timeline, TimelineScan,
     TimelineSource, VisitorRange,
 };
-pub use compaction::CompactionPolicy;
 pub use error::{Result, StoreError};
-pub use faults::Faults;
+pub use faults::{Faults, FileKind};
 pub use identity::SiteIdentities;
 pub use manifest::SegmentMeta;
 pub use recovery::Problem;
 pub use repair::{Repaired, Verified};
 pub use scan::Scan;
 pub use segment::Projection;
+pub use store::compaction::CompactionPolicy;
 pub use store::{Options, Recovery, Stats, Store, partition_of};
 pub use wal::{Erasure, TornTail};

@@ -10,7 +10,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{IoContext, Result, StoreError, corrupted};
-use crate::fsutil::write_atomic;
+use crate::fs::{Fs, write_atomic};
 
 pub(crate) const FILE: &str = "MANIFEST";
 const VERSION: u32 = 2;
@@ -94,12 +94,12 @@ impl Manifest {
         Ok(Some(m))
     }
 
-    pub(crate) fn store(&self, dir: &Path) -> Result<()> {
+    pub(crate) fn store(&self, fs: &dyn Fs, dir: &Path) -> Result<()> {
         let path = dir.join(FILE);
         let body = serde_json::to_string_pretty(self)
             .map_err(std::io::Error::other)
             .at(&path)?;
         let text = format!("{body}\n#crc32c={:08x}\n", crc32c::crc32c(body.as_bytes()));
-        write_atomic(&path, text.as_bytes())
+        write_atomic(fs, &path, text.as_bytes())
     }
 }

@@ -6,6 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::error::{IoContext, Result, StoreError, corrupted};
+use crate::fs::{StdFs, sync_dir};
 use crate::manifest::{self, Manifest};
 use crate::recovery::{self, Problem, seg_path};
 use crate::store::{Options, Store, lock_dir};
@@ -123,6 +124,7 @@ impl Store {
     pub fn repair(dir: impl AsRef<Path>, opts: Options) -> Result<Repaired> {
         let dir = dir.as_ref().to_path_buf();
         let lock_file = lock_dir(&dir)?;
+        let disk = opts.faults.fs();
         let manifest = Manifest::load(&dir)?.ok_or_else(|| {
             corrupted(
                 dir.join(manifest::FILE),
@@ -143,7 +145,7 @@ impl Store {
         let move_aside = |p: &Path| -> Result<()> {
             if p.exists() {
                 let to = lf.join(p.file_name().unwrap_or_default());
-                fs::rename(p, &to).at(p)?;
+                disk.rename(p, &to).at(p)?;
             }
             Ok(())
         };
@@ -210,7 +212,12 @@ impl Store {
         // A new, empty log file after every other one; the salvaged entries are replayed
         // from it as if it held them, then flushed to segments.
         let next = wal::list(&waldir)?.last().map_or(0, |n| n + 1);
-        drop(LogWriter::create(&waldir, next, 0)?);
+        drop(LogWriter::create(
+            std::sync::Arc::clone(&disk),
+            &waldir,
+            next,
+            0,
+        )?);
         let mut scan = wal::scan(&waldir, next)?;
         scan.frames = frames.into_iter().collect();
         found.logs = vec![scan];
@@ -345,13 +352,13 @@ fn copy_once(dir: &Path, dest: &Path) -> Result<bool> {
             (None, Some(at)) if n == newest => (at, scan.end),
             _ => continue,
         };
-        wal::zero(&destwal, n, from, to)?;
+        wal::zero(&StdFs, &destwal, n, from, to)?;
     }
     let mut copy = m.clone();
     copy.retired.clear();
-    crate::fsutil::sync_dir(&dest.join("segments"))?;
-    crate::fsutil::sync_dir(&destwal)?;
-    copy.store(dest)?;
+    sync_dir(&StdFs, &dest.join("segments"))?;
+    sync_dir(&StdFs, &destwal)?;
+    copy.store(&StdFs, dest)?;
     // The copy must open as it is; a change caught half-way makes it start over.
     let found = recovery::inspect(dest, copy)?;
     Ok(found.problems.is_empty())

@@ -1,8 +1,8 @@
 //! Streams sorted events into a segment file.
 
-use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use cairn_model::{Dim, Event, PropValue};
 use rustc_hash::FxHashMap;
@@ -10,6 +10,7 @@ use rustc_hash::FxHashMap;
 use super::format::*;
 use crate::codec::{put_ivarint, put_str, put_uvarint};
 use crate::error::{IoContext, Result};
+use crate::fs::{Fs, Sequential};
 
 /// Rows per block, ended at the next visitor boundary.
 pub(crate) const BLOCK_ROWS: usize = 65_536;
@@ -76,9 +77,10 @@ struct BlockBuf {
 /// Writes one segment: events must be pushed in (site, visitor, ts) order, all within
 /// one partition. The file appears under its final name only after `finish`.
 pub(crate) struct SegmentWriter {
+    fs: Arc<dyn Fs>,
     tmp: PathBuf,
     path: PathBuf,
-    out: BufWriter<File>,
+    out: BufWriter<Sequential>,
     offset: u64,
     partition: i64,
     sites: Interner,
@@ -93,16 +95,17 @@ pub(crate) struct SegmentWriter {
 }
 
 impl SegmentWriter {
-    pub(crate) fn create(path: &Path, partition: i64) -> Result<SegmentWriter> {
+    pub(crate) fn create(fs: Arc<dyn Fs>, path: &Path, partition: i64) -> Result<SegmentWriter> {
         let tmp = path.with_extension("seg.tmp");
-        let f = File::create(&tmp).at(&tmp)?;
-        let mut out = BufWriter::with_capacity(1 << 20, f);
+        let f = fs.create(&tmp).at(&tmp)?;
+        let mut out = BufWriter::with_capacity(1 << 20, Sequential(f));
         out.write_all(MAGIC).at(&tmp)?;
         let buf = BlockBuf {
             dims: vec![Vec::new(); DIMS],
             ..Default::default()
         };
         Ok(SegmentWriter {
+            fs,
             tmp,
             path: path.to_path_buf(),
             out,
@@ -318,8 +321,18 @@ impl SegmentWriter {
         Ok(())
     }
 
-    /// Writes the dictionaries and footer, syncs, and renames the file into place.
-    pub(crate) fn finish(mut self) -> Result<Written> {
+    /// Writes the dictionaries and footer, syncs, and renames the file into place. On
+    /// failure the temporary file is removed (when the disk allows).
+    pub(crate) fn finish(self) -> Result<Written> {
+        let (fs, tmp) = (Arc::clone(&self.fs), self.tmp.clone());
+        let r = self.finish_inner();
+        if r.is_err() {
+            let _ = fs.remove_file(&tmp);
+        }
+        r
+    }
+
+    fn finish_inner(mut self) -> Result<Written> {
         self.flush_block()?;
         let mut dicts = Vec::with_capacity(DICTS);
         let all: Vec<Vec<String>> = self.dicts.iter().map(|d| d.strings().to_vec()).collect();
@@ -351,14 +364,14 @@ impl SegmentWriter {
         self.out.write_all(&fb).at(&self.tmp)?;
         self.out.write_all(&trailer).at(&self.tmp)?;
         let bytes = self.offset + fb.len() as u64 + trailer.len() as u64;
-        let f = self
+        let Sequential(mut f) = self
             .out
             .into_inner()
             .map_err(|e| e.into_error())
             .at(&self.tmp)?;
         f.sync_all().at(&self.tmp)?;
         drop(f);
-        fs::rename(&self.tmp, &self.path).at(&self.path)?;
+        self.fs.rename(&self.tmp, &self.path).at(&self.path)?;
         Ok(Written {
             rows: self.rows,
             min_ts: self.min_ts,
@@ -371,9 +384,9 @@ impl SegmentWriter {
 
     /// Abandons the segment, removing its temporary file.
     pub(crate) fn abandon(self) {
-        let tmp = self.tmp.clone();
+        let (fs, tmp) = (Arc::clone(&self.fs), self.tmp.clone());
         drop(self);
-        let _ = fs::remove_file(tmp);
+        let _ = fs.remove_file(&tmp);
     }
 }
 

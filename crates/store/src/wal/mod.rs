@@ -24,15 +24,16 @@
 //! a whole frame whose checksum fails, a frame followed by a later group, a frame in a
 //! sealed file, a missing or resized file, a gap in the sequence — is corruption.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
-use std::os::unix::fs::FileExt;
+use std::fs::{self, File};
+use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use cairn_model::Record;
 
 use crate::codec::{Cursor, DecodeError, decode_record, encode_record, put_str, put_uvarint};
 use crate::error::{IoContext, Result, StoreError, corrupted};
+use crate::fs::{Fs, WriteFile};
 
 const MAGIC: &[u8; 8] = b"CAIRNWAL";
 const VERSION: u32 = 2;
@@ -136,19 +137,25 @@ fn header_bytes(size: u64, first_seq: u64, number: u64) -> [u8; HEADER_LEN] {
 }
 
 /// Creates log file `number` durably: full size, synced, renamed into place, directory synced.
-fn create_file(dir: &Path, number: u64, first_seq: u64, size: u64) -> Result<File> {
+fn create_file(
+    fs: &dyn Fs,
+    dir: &Path,
+    number: u64,
+    first_seq: u64,
+    size: u64,
+) -> Result<Box<dyn WriteFile>> {
     let path = wal_path(dir, number);
     let tmp = path.with_extension("wal.tmp");
     {
-        let mut f = File::create(&tmp).at(&tmp)?;
+        let mut f = fs.create(&tmp).at(&tmp)?;
         f.write_all(&header_bytes(size, first_seq, number))
             .at(&tmp)?;
         f.set_len(size).at(&tmp)?;
         f.sync_all().at(&tmp)?;
     }
-    fs::rename(&tmp, &path).at(&path)?;
-    crate::fsutil::sync_dir(dir)?;
-    OpenOptions::new().write(true).open(&path).at(&path)
+    fs.rename(&tmp, &path).at(&path)?;
+    crate::fs::sync_dir(fs, dir)?;
+    fs.open_write(&path).at(&path)
 }
 
 /// Appends the frame for a batch of records to `buf` (seq and group are set when written).
@@ -223,8 +230,9 @@ fn seal_frame(next_number: u64, seq: u64) -> Vec<u8> {
 
 /// The open newest log file: only the thread that holds it writes, syncs or rotates.
 pub(crate) struct LogWriter {
+    fs: Arc<dyn Fs>,
     dir: PathBuf,
-    file: File,
+    file: Box<dyn WriteFile>,
     number: u64,
     /// Where the next frame goes.
     pos: u64,
@@ -235,9 +243,15 @@ pub(crate) struct LogWriter {
 
 impl LogWriter {
     /// Creates log file `number` with its first frame numbered `first_seq`.
-    pub(crate) fn create(dir: &Path, number: u64, first_seq: u64) -> Result<LogWriter> {
-        let file = create_file(dir, number, first_seq, FILE_SIZE)?;
+    pub(crate) fn create(
+        fs: Arc<dyn Fs>,
+        dir: &Path,
+        number: u64,
+        first_seq: u64,
+    ) -> Result<LogWriter> {
+        let file = create_file(&*fs, dir, number, first_seq, FILE_SIZE)?;
         Ok(LogWriter {
+            fs,
             dir: dir.to_path_buf(),
             file,
             number,
@@ -248,10 +262,11 @@ impl LogWriter {
     }
 
     /// Goes on writing the scanned (undamaged, unsealed) file after its last frame.
-    pub(crate) fn resume(dir: &Path, scan: &FileScan) -> Result<LogWriter> {
+    pub(crate) fn resume(fs: Arc<dyn Fs>, dir: &Path, scan: &FileScan) -> Result<LogWriter> {
         let path = wal_path(dir, scan.number);
-        let file = OpenOptions::new().write(true).open(&path).at(&path)?;
+        let file = fs.open_write(&path).at(&path)?;
         Ok(LogWriter {
+            fs,
             dir: dir.to_path_buf(),
             file,
             number: scan.number,
@@ -287,7 +302,7 @@ impl LogWriter {
     /// (unsealed: the caller retires it). Returns the new file's number.
     pub(crate) fn restart(&mut self) -> Result<u64> {
         let next = self.number + 1;
-        self.file = create_file(&self.dir, next, self.next_seq, FILE_SIZE)?;
+        self.file = create_file(&*self.fs, &self.dir, next, self.next_seq, FILE_SIZE)?;
         self.number = next;
         self.pos = HEADER_LEN as u64;
         self.size = FILE_SIZE;
@@ -299,7 +314,7 @@ impl LogWriter {
     pub(crate) fn rotate(&mut self, need: u64) -> Result<u64> {
         let next = self.number + 1;
         let size = FILE_SIZE.max(HEADER_LEN as u64 + need + SEAL_ROOM);
-        let file = create_file(&self.dir, next, self.next_seq, size)?;
+        let file = create_file(&*self.fs, &self.dir, next, self.next_seq, size)?;
         let seal = seal_frame(next, self.next_seq);
         let path = self.path();
         self.file.write_all_at(&seal, self.pos).at(&path)?;
@@ -313,8 +328,8 @@ impl LogWriter {
 }
 
 /// Writes an empty log file `number` (for a new store or a snapshot).
-pub(crate) fn create_empty(dir: &Path, number: u64) -> Result<()> {
-    create_file(dir, number, 0, FILE_SIZE).map(drop)
+pub(crate) fn create_empty(fs: &dyn Fs, dir: &Path, number: u64) -> Result<()> {
+    create_file(fs, dir, number, 0, FILE_SIZE).map(drop)
 }
 
 /// A bad frame found while reading a log file.
@@ -596,9 +611,9 @@ fn damage(data: &[u8], pos: usize, seq: u64, why: &str) -> Damage {
 
 /// Zeroes `[from, to)` of log file `number` and syncs: cuts a torn tail, keeping the
 /// file's length.
-pub(crate) fn zero(dir: &Path, number: u64, from: u64, to: u64) -> Result<()> {
+pub(crate) fn zero(fs: &dyn Fs, dir: &Path, number: u64, from: u64, to: u64) -> Result<()> {
     let path = wal_path(dir, number);
-    let f = OpenOptions::new().write(true).open(&path).at(&path)?;
+    let mut f = fs.open_write(&path).at(&path)?;
     let zeros = vec![0u8; (to.saturating_sub(from)) as usize];
     f.write_all_at(&zeros, from).at(&path)?;
     f.sync_data().at(&path)
@@ -656,6 +671,7 @@ pub struct TornTail {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fs::StdFs;
     use cairn_model::Event;
 
     fn records(n: usize, tag: i64) -> Vec<Record> {
@@ -682,7 +698,7 @@ mod tests {
     #[test]
     fn frames_round_trip_across_a_rotation() {
         let dir = tempfile::tempdir().unwrap();
-        let mut w = LogWriter::create(dir.path(), 0, 0).unwrap();
+        let mut w = LogWriter::create(Arc::new(StdFs), dir.path(), 0, 0).unwrap();
         w.write_group(&mut group(&[records(3, 1), records(2, 2)]))
             .unwrap();
         assert_eq!(w.rotate(0).unwrap(), 1);
@@ -699,7 +715,7 @@ mod tests {
     #[test]
     fn a_cut_write_is_torn_and_a_flipped_byte_is_not() {
         let dir = tempfile::tempdir().unwrap();
-        let mut w = LogWriter::create(dir.path(), 0, 0).unwrap();
+        let mut w = LogWriter::create(Arc::new(StdFs), dir.path(), 0, 0).unwrap();
         w.write_group(&mut group(&[records(50, 1)])).unwrap();
         let end = w.pos;
         w.write_group(&mut group(&[records(50, 2), records(50, 3)]))

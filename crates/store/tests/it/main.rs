@@ -1,5 +1,6 @@
 mod corrupt;
 mod crash;
+mod faults;
 mod identity;
 mod model;
 mod projection;

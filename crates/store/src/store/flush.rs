@@ -1,0 +1,107 @@
+//! Flushing: the log is rotated, the frozen buffer is written as one segment per UTC
+//! day, one manifest change lists them and moves the log start, then the old log files
+//! are deleted. Also writing sorted events to segments, for flushes, imports and resumes.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use cairn_model::Event;
+
+use super::change::ManifestChange;
+use super::{Inner, lock, partition_of};
+use crate::error::Result;
+use crate::manifest::SegmentMeta;
+use crate::recovery::seg_path;
+use crate::segment::writer::{SegmentWriter, Written};
+
+impl Inner {
+    pub(super) fn flush(&self) -> Result<()> {
+        let _m = lock(&self.maint);
+        self.flush_locked(false)
+    }
+
+    /// Flushes even an empty buffer, so that the log starts anew.
+    pub(crate) fn flush_forced(&self) -> Result<()> {
+        let _m = lock(&self.maint);
+        self.flush_locked(true)
+    }
+
+    /// Flushes with the maintenance lock held; `force` rotates the log even when the
+    /// buffer is empty (to retire an erasure frame).
+    pub(super) fn flush_locked(&self, force: bool) -> Result<()> {
+        let Some((mem, cut)) = self.rotate(force)? else {
+            return Ok(());
+        };
+        let drop_before = self.read().manifest.drop_before;
+        let sorted: Vec<&Event> = mem
+            .sorted()
+            .into_iter()
+            .filter(|e| e.ts >= drop_before)
+            .collect();
+        let add = self.write_segments(&sorted)?;
+        // The frozen buffer leaves the read view in the same step as its segments enter it.
+        self.commit(ManifestChange {
+            add,
+            wal_start: Some(cut),
+            clear_frozen: true,
+            ..ManifestChange::default()
+        })?;
+        self.remove_logs_before(cut, true)
+    }
+
+    /// Writes sorted events as one segment per partition (not yet in the manifest). When
+    /// one fails, those already written are discarded.
+    pub(super) fn write_segments(&self, sorted: &[&Event]) -> Result<Vec<SegmentMeta>> {
+        let mut parts: BTreeMap<i64, Vec<&Event>> = BTreeMap::new();
+        for e in sorted {
+            parts.entry(partition_of(e.ts)).or_default().push(e);
+        }
+        let first = self.next_ids(parts.len());
+        let mut out = Vec::new();
+        for (i, (part, evs)) in parts.into_iter().enumerate() {
+            let id = first + i as u64;
+            match self.write_segment(id, part, evs.into_iter().map(Ok)) {
+                Ok(meta) => out.push(meta),
+                Err(e) => {
+                    let ids: Vec<u64> = out.iter().map(|s| s.id).chain([id]).collect();
+                    self.discard(&ids);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes one segment from sorted events.
+    pub(super) fn write_segment<'e>(
+        &self,
+        id: u64,
+        partition: i64,
+        events: impl Iterator<Item = Result<&'e Event>>,
+    ) -> Result<SegmentMeta> {
+        let path = seg_path(&self.dir, id);
+        let mut w = SegmentWriter::create(Arc::clone(&self.fs), &path, partition)?;
+        for e in events {
+            let pushed = e.and_then(|e| w.push(e));
+            if let Err(err) = pushed {
+                w.abandon();
+                return Err(err);
+            }
+        }
+        Ok(segment_meta(id, partition, w.finish()?))
+    }
+}
+
+/// The manifest entry of a segment just written.
+pub(super) fn segment_meta(id: u64, partition: i64, written: Written) -> SegmentMeta {
+    SegmentMeta {
+        id,
+        partition,
+        rows: written.rows,
+        min_ts: written.min_ts,
+        max_ts: written.max_ts,
+        bytes: written.bytes,
+        sites: written.sites,
+        footer_crc: written.footer_crc,
+    }
+}
