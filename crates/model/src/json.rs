@@ -281,8 +281,17 @@ const UTM: [(Dim, &str); 5] = [
 ];
 
 impl Record {
-    /// Parses one JSON record (a line of NDJSON). `now_ms` bounds future timestamps.
+    /// Parses one JSON record (a line of NDJSON) and validates it. `now_ms` bounds
+    /// future timestamps.
     pub fn from_json(line: &str, now_ms: i64) -> Result<Record, ValidationError> {
+        let rec = Record::parse_json(line)?;
+        rec.validate(now_ms)?;
+        Ok(rec)
+    }
+
+    /// Reads one JSON record (a line of NDJSON) without validating it: for a caller
+    /// that checks it once, into a [`crate::Checked`].
+    pub fn parse_json(line: &str) -> Result<Record, ValidationError> {
         if line.len() > limits::RECORD_BYTES_MAX {
             return Err(ValidationError::new(
                 "record",
@@ -293,15 +302,23 @@ impl Record {
         }
         let v: Value = serde_json::from_str(line)
             .map_err(|e| ValidationError::new("record", Reason::BadJson(e.to_string())))?;
-        Record::from_value(&v, now_ms, None)
+        Record::parse_value(&v, None)
     }
 
-    /// Reads a record from a parsed JSON value. A missing `ts` takes `default_ts` when given.
+    /// Reads a record from a parsed JSON value and validates it. A missing `ts` takes
+    /// `default_ts` when given.
     pub fn from_value(
         v: &Value,
         now_ms: i64,
         default_ts: Option<i64>,
     ) -> Result<Record, ValidationError> {
+        let rec = Record::parse_value(v, default_ts)?;
+        rec.validate(now_ms)?;
+        Ok(rec)
+    }
+
+    /// [`Record::from_value`] without the validation.
+    pub fn parse_value(v: &Value, default_ts: Option<i64>) -> Result<Record, ValidationError> {
         let obj = match v {
             Value::Object(o) => o,
             other => return Err(wrong("record", "a JSON object", other)),
@@ -321,7 +338,6 @@ impl Record {
                 ));
             }
         };
-        rec.validate(now_ms)?;
         Ok(rec)
     }
 

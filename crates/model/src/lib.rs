@@ -23,6 +23,7 @@
 //! # Ok::<(), cairn_model::ValidationError>(())
 //! ```
 
+mod checked;
 mod dim;
 mod event;
 mod json;
@@ -35,6 +36,7 @@ mod time;
 mod validate;
 mod visitor;
 
+pub use checked::Checked;
 pub use dim::Dim;
 pub use event::{Event, Identify, PropValue, Record, Revenue};
 pub use time::{format_rfc3339_ms, parse_timestamp};

@@ -12,7 +12,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
-use cairn_model::Record;
+use cairn_model::{Checked, Record};
 use serde_json::{Value, json};
 
 use crate::AppState;
@@ -29,24 +29,29 @@ pub(crate) async fn batch(
     let site = write_key_site(&st, crate::bearer(&headers)).await?;
     let now = crate::now_ms();
     let records = parse_batch(&body, now, st.limits.max_batch)?;
-    if let Some((i, r)) = records.iter().enumerate().find(|(_, r)| r.site() != site) {
+    if let Some((i, r)) = records
+        .records()
+        .iter()
+        .enumerate()
+        .find(|(_, r)| r.site() != site)
+    {
         return Err(ApiError::forbidden(format!(
             "record {i} is for site `{}`, but the key belongs to `{site}`: nothing was stored",
             r.site()
         )));
     }
-    crate::ingest::check_site_rate(&st, &records)?;
-    let n = crate::write::write_durably(&st, records, now).await?;
+    crate::ingest::check_site_rate(&st, records.records())?;
+    let n = crate::write::write_durably(&st, records).await?;
     st.metrics.batches.fetch_add(1, Relaxed);
     Ok(axum::Json(json!({ "accepted": n })).into_response())
 }
 
 /// Parses a batch body: a JSON array of records, or NDJSON (one record per line).
 /// Returns the records, or the errors as (index, field, reason).
-fn parse_batch(body: &[u8], now: i64, max: usize) -> Result<Vec<Record>, ApiError> {
+fn parse_batch(body: &[u8], now: i64, max: usize) -> Result<Checked, ApiError> {
     let text = crate::body::utf8(body)?;
     let trimmed = text.trim_start();
-    let mut records = Vec::new();
+    let mut records = Checked::default();
     let mut errors = Vec::new();
     if trimmed.starts_with('[') {
         let values = bounded_array(trimmed, max).map_err(|e| match e {
@@ -75,8 +80,8 @@ fn parse_batch(body: &[u8], now: i64, max: usize) -> Result<Vec<Record>, ApiErro
                     continue;
                 }
             };
-            match Record::from_value(&v, now, None) {
-                Ok(r) => records.push(r),
+            match Record::parse_value(&v, None).and_then(|r| records.push(r, now)) {
+                Ok(()) => {}
                 Err(e) => errors
                     .push(json!({"record": i, "field": e.field, "reason": e.reason.to_string()})),
             }
@@ -92,8 +97,8 @@ fn parse_batch(body: &[u8], now: i64, max: usize) -> Result<Vec<Record>, ApiErro
             if line.trim().is_empty() {
                 continue;
             }
-            match Record::from_json(line, now) {
-                Ok(r) => records.push(r),
+            match Record::parse_json(line).and_then(|r| records.push(r, now)) {
+                Ok(()) => {}
                 Err(e) => errors
                     .push(json!({"line": i + 1, "field": e.field, "reason": e.reason.to_string()})),
             }

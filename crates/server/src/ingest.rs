@@ -61,12 +61,12 @@ pub(crate) struct Context<'a> {
 /// fields, and — on pageviews only — the acquisition fields (referrer, source, channel;
 /// left out when the referrer is the site itself, so internal navigation does not
 /// overwrite where the session came from); device, browser and OS from the user agent;
-/// the country when a GeoIP database is configured.
+/// the country when a GeoIP database is configured. Not validated: the caller checks it
+/// once, as it adds it to a [`cairn_model::Checked`].
 pub(crate) fn page_record(
     ev: PageEvent,
     site: &SiteInfo,
     cx: &Context<'_>,
-    now: i64,
 ) -> Result<Record, ValidationError> {
     let visitor = match (&ev.visitor, &ev.vid, site.identity) {
         (Some(v), _, _) => cairn_model::parse_visitor_id(v),
@@ -76,14 +76,12 @@ pub(crate) fn page_record(
         _ => visitor_id::cookieless(&cx.salt, &ev.site, cx.client.ip, &cx.client.user_agent),
     };
     if let Some(user) = ev.identify {
-        let rec = Record::Identify(Identify {
+        return Ok(Record::Identify(Identify {
             site: ev.site,
             ts: ev.ts,
             visitor,
             user,
-        });
-        rec.validate(now)?;
-        return Ok(rec);
+        }));
     }
     let page = if ev.url.is_empty() && ev.visitor.is_some() {
         cairn_model::UrlParts::default()
@@ -155,8 +153,6 @@ pub(crate) fn page_record(
     ] {
         fill(&mut e, d, v);
     }
-    // The one check of the record: the store takes it as it is.
-    e.validate(now)?;
     Ok(Record::Event(e))
 }
 

@@ -30,7 +30,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::IntoResponse;
 use base64::Engine;
-use cairn_model::{Reason, ValidationError, parse_timestamp};
+use cairn_model::{Checked, Reason, ValidationError, parse_timestamp};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
@@ -232,7 +232,7 @@ async fn inner(
     };
     let batch_context = top.get("context").and_then(Value::as_object);
     let salt = [0u8; 32]; // Segment messages carry their own visitor ids.
-    let mut records = Vec::new();
+    let mut records = Checked::default();
     let mut errors = Vec::new();
     let mut ignored = 0u64;
     let mut unsupported = 0u64;
@@ -302,8 +302,8 @@ async fn inner(
             salt,
             country: ip.and_then(|ip| st.country(ip)),
         };
-        match ingest::page_record(ev, &site_info, &cx, now) {
-            Ok(r) => records.push(r),
+        match ingest::page_record(ev, &site_info, &cx).and_then(|r| records.push(r, now)) {
+            Ok(()) => {}
             Err(e) => errors.push(json!({"field": format!("{prefix}{}", segment_field(&e.field)), "reason": e.reason.to_string()})),
         }
     }
@@ -321,8 +321,8 @@ async fn inner(
         )
         .into_response());
     }
-    ingest::check_site_rate(st, &records)?;
-    let n = crate::write::write_durably(st, records, now).await?;
+    ingest::check_site_rate(st, records.records())?;
+    let n = crate::write::write_durably(st, records).await?;
     Ok(axum::Json(
         json!({ "success": true, "accepted": n, "ignored": ignored, "warnings": warnings }),
     )

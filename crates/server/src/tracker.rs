@@ -13,7 +13,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use cairn_model::{Reason, ValidationError};
+use cairn_model::{Checked, Reason, ValidationError};
 use serde_json::{Value, json};
 
 use crate::AppState;
@@ -172,22 +172,22 @@ pub(crate) async fn ingest_page_events(
         salt,
         country: country.or_else(|| st.country(client.ip)),
     };
-    let mut records = Vec::with_capacity(events.len());
+    let mut records = Checked::with_capacity(events.len());
     let mut errors = Vec::new();
     for (i, ev) in events.into_iter().enumerate() {
         let Some(site) = st.sites.get(st, &ev.site).await? else {
             return Err(crate::sites::unknown_site(&ev.site));
         };
-        match ingest::page_record(ev, &site, &cx, now) {
-            Ok(r) => records.push(r),
+        match ingest::page_record(ev, &site, &cx).and_then(|r| records.push(r, now)) {
+            Ok(()) => {}
             Err(e) => errors.push(item_error(body, i, &e)),
         }
     }
     if !errors.is_empty() {
         return Err(ingest::invalid(errors));
     }
-    ingest::check_site_rate(st, &records)?;
-    let n = crate::write::write_durably(st, records, now).await?;
+    ingest::check_site_rate(st, records.records())?;
+    let n = crate::write::write_durably(st, records).await?;
     Ok((StatusCode::ACCEPTED, axum::Json(json!({ "accepted": n }))).into_response())
 }
 

@@ -44,11 +44,11 @@ impl Inner {
         r
     }
 
-    pub(super) fn append(&self, records: &[Record]) -> Result<()> {
+    pub(super) fn append(&self, records: Vec<Record>) -> Result<()> {
         self.check()?;
         let mut frame = Vec::with_capacity(64 * records.len() + 64);
-        wal::frame_records(&mut frame, records);
-        let ticket = self.enqueue(&frame, Entry::Records(records.to_vec()));
+        wal::frame_records(&mut frame, &records);
+        let ticket = self.enqueue(&frame, Entry::Records(records));
         self.sync_to(ticket)
     }
 
