@@ -245,7 +245,7 @@ async fn identify_links_the_visitor() {
     .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
     let v = events(&e)[0].visitor;
-    let ids = e.store.identities("shop.example");
+    let ids = e.store.user_links("shop.example");
     assert_eq!(
         ids.by_visitor.get(&v).map(|(u, _)| u.as_str()),
         Some("lead-7")
@@ -609,7 +609,7 @@ async fn segment_tracking_api() {
         ("Google", "search", "97980cfea0067")
     );
     assert_eq!(prop(pv, "page_name"), Some(PropValue::Str("Home".into())));
-    let ids = e.store.identities("shop.example");
+    let ids = e.store.user_links("shop.example");
     assert_eq!(
         ids.by_visitor.get(&order.visitor).map(|(u, _)| u.as_str()),
         Some("97980cfea0067")

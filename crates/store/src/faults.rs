@@ -27,7 +27,7 @@ pub enum FileKind {
     /// The manifest (`MANIFEST.tmp` while a new one is written).
     Manifest,
     /// Identity link files (`identities-N.tmp`).
-    Identities,
+    UserLinks,
     /// Directories: their fsync makes renames, creations and removals durable.
     Directory,
     /// Every file and directory.
@@ -45,7 +45,7 @@ impl FileKind {
         } else if name.ends_with(".seg") || name.ends_with(".seg.tmp") {
             FileKind::Segment
         } else if name.starts_with("identities-") {
-            FileKind::Identities
+            FileKind::UserLinks
         } else {
             FileKind::Manifest
         }

@@ -1,7 +1,7 @@
 //! The file-system calls that change the store's files, behind a small trait: [`StdFs`]
 //! is the disk; `faults::FaultFs` wraps it to fail writes and syncs or tear a write in
 //! tests. Every write, sync, rename and removal of the log, segments, manifest and
-//! identity files goes through an [`Fs`]; reads go to `std::fs` directly (there is
+//! user-link files goes through an [`Fs`]; reads go to `std::fs` directly (there is
 //! nothing to inject there, and a fault-injecting `Fs` writes through to the disk).
 //!
 //! Also the durable file operations built on it: write to a temporary name in the same

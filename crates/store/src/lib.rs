@@ -35,7 +35,6 @@ mod codec;
 mod error;
 mod faults;
 mod fs;
-mod identity;
 mod manifest;
 mod memtable;
 mod recovery;
@@ -43,6 +42,7 @@ mod repair;
 mod scan;
 mod segment;
 mod store;
+mod user_links;
 mod wal;
 
 pub use cairn_timeline::{
@@ -51,7 +51,6 @@ pub use cairn_timeline::{
 };
 pub use error::{Result, StoreError};
 pub use faults::{Faults, FileKind};
-pub use identity::SiteIdentities;
 pub use manifest::SegmentMeta;
 pub use recovery::Problem;
 pub use repair::{Repaired, Verified};
@@ -59,4 +58,5 @@ pub use scan::Scan;
 pub use segment::Projection;
 pub use store::compaction::CompactionPolicy;
 pub use store::{Options, Recovery, Stats, Store, partition_of};
+pub use user_links::SiteUserLinks;
 pub use wal::{Erasure, TornTail};

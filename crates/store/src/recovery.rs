@@ -8,7 +8,7 @@
 //!
 //! A file is a leftover only when this can be proven from names and the manifest alone:
 //! a temporary name (`*.seg.tmp`, `*.wal.tmp`, `MANIFEST.tmp`, `identities-N.tmp`), a
-//! segment or identity file numbered at or above the manifest's `next_id` (allocated after
+//! segment or user-link file numbered at or above the manifest's `next_id` (allocated after
 //! the last commit, so no manifest ever listed it), a file the last commit retired, a log
 //! file below `wal_start` (its frames are in segments), or an empty log file after an
 //! unsealed one (a rotation cut short). Anything else the manifest does not list is a
@@ -243,13 +243,13 @@ fn check_other_files(dir: &Path, f: &mut Found) -> Result<()> {
         } else {
             f.problems.push(Problem::new(
                 &path,
-                "an identity file the manifest does not list: move it away to open the store",
+                "a user-link file the manifest does not list: move it away to open the store",
             ));
             f.strays.push(path);
         }
     }
     if let Some(name) = &f.manifest.identities
-        && let Err(e) = crate::identity::Identities::load(&dir.join(name))
+        && let Err(e) = crate::user_links::UserLinks::load(&dir.join(name))
     {
         f.problems.push(Problem::new(dir.join(name), e.to_string()));
     }

@@ -52,7 +52,7 @@ pub struct Repaired {
 impl Store {
     /// Checks the store in `dir` without changing a byte: the manifest, every listed
     /// segment against it and every chunk of it, files the manifest does not list, the
-    /// identity links and every log file. Takes the directory's lock.
+    /// user links and every log file. Takes the directory's lock.
     pub fn verify_dir(dir: impl AsRef<Path>) -> Result<Verified> {
         let dir = dir.as_ref();
         let _lock = lock_dir(dir)?;
@@ -117,7 +117,7 @@ impl Store {
     /// Mends a damaged store, saying what it discards: listed segments that are missing,
     /// damaged or another file are dropped; files the manifest does not list are moved
     /// aside; every readable frame of the log is kept (written to segments) and damaged
-    /// frames are dropped; a damaged identity file is dropped (links come back from the
+    /// frames are dropped; a damaged user-link file is dropped (links come back from the
     /// log and new events). Everything taken out is moved, untouched, to
     /// `DIR/lost+found/<time>/`. A missing or damaged manifest is not repaired: restore
     /// it from a snapshot. Returns what it did; a sound store is left as it is.
@@ -166,7 +166,7 @@ impl Store {
         for p in &found.strays {
             move_aside(p)?;
         }
-        // The identity links, when their file is damaged.
+        // The user links, when their file is damaged.
         if let Some(name) = found.manifest.identities.clone() {
             let path = dir.join(&name);
             if out.problems.iter().any(|p| p.path == path) {
@@ -241,7 +241,7 @@ impl Store {
 impl Store {
     /// Writes a consistent copy of the store in `dir` to `dest` (a new or empty
     /// directory) **while another process holds it** (a running server): segments are
-    /// hard-linked (or copied), the identity file and the log files still needed are
+    /// hard-linked (or copied), the user-link file and the log files still needed are
     /// copied, and the copy of the newest log ends at its last whole frame. Everything
     /// acknowledged before the call is in the copy. A change the other process commits
     /// meanwhile (a flush, a compaction) makes it start over, a few times at most.

@@ -67,7 +67,7 @@ impl Store {
     /// Prepares a scan. The view is fixed now: later appends are not seen.
     pub fn scan(&self, req: ScanRequest) -> Result<Scan> {
         let (segs, mem) = self.inner.snapshot_view();
-        let ids = self.identities(&req.site);
+        let ids = self.user_links(&req.site);
         Scan::new(req, segs, mem.iter(), ids)
     }
 }
@@ -81,7 +81,7 @@ impl Scan {
         req: ScanRequest,
         segs: Vec<Arc<SegmentReader>>,
         mem: impl Iterator<Item = &'e Event>,
-        ids: crate::identity::SiteIdentities,
+        ids: crate::user_links::SiteUserLinks,
     ) -> Result<Scan> {
         let mut proj = Projection::none();
         for &d in &req.dims {

@@ -177,7 +177,7 @@ fn export(
     scan.context("reading the store")?;
     let mut identifies = 0u64;
     for (site, visitors) in &seen {
-        let ids = store.identities(site);
+        let ids = store.user_links(site);
         let mut links: Vec<(&u64, &(String, i64))> = ids
             .by_visitor
             .iter()

@@ -87,7 +87,7 @@ impl World {
             })
             .collect();
         let links = store
-            .identities(SITE)
+            .user_links(SITE)
             .by_visitor
             .iter()
             .map(|(v, (u, _))| (*v, u.clone()))

@@ -3,7 +3,7 @@
 //! atomically, and only once it is durable does the read view change, in one step.
 //!
 //! A change that fails leaves the manifest and the read view as they were. The files
-//! written for it (segments, an identity file) are never listed then; they are recorded
+//! written for it (segments, a user-link file) are never listed then; they are recorded
 //! as retired in the next manifest, so that recovery can prove them leftovers even after
 //! later changes have allocated higher ids.
 
@@ -12,10 +12,10 @@ use std::sync::Arc;
 use super::Inner;
 use crate::error::Result;
 use crate::fs::sync_dir;
-use crate::identity::Link;
 use crate::manifest::SegmentMeta;
 use crate::recovery::seg_path;
 use crate::segment::reader::SegmentReader;
+use crate::user_links::Link;
 
 /// What one change does to the manifest and the read view.
 #[derive(Debug, Default)]
@@ -76,7 +76,7 @@ impl Inner {
             }
         };
         let mut st = self.write();
-        let undo = st.identities.link_all(&links);
+        let undo = st.user_links.link_all(&links);
         let mut m = st.manifest.clone();
         // What this change removes, recorded so that recovery can prove the files are
         // leftovers if the process dies before they are deleted.
@@ -89,11 +89,11 @@ impl Inner {
         retired.extend(remove.iter().map(|id| seg_rel(*id)));
         let mut written: Vec<String> = add.iter().map(|s| seg_rel(s.id)).collect();
         let mut saved = Ok(());
-        if st.identities.dirty {
+        if st.user_links.dirty {
             let name = format!("identities-{:016}", m.next_id);
             m.next_id += 1;
             written.push(name.clone());
-            saved = st.identities.save(&*self.fs, &self.dir.join(&name));
+            saved = st.user_links.save(&*self.fs, &self.dir.join(&name));
             if let Some(old) = m.identities.replace(name) {
                 retired.push(old);
             }
@@ -114,7 +114,7 @@ impl Inner {
             m.store(&*self.fs, &self.dir)
         });
         if let Err(e) = stored {
-            st.identities.undo(undo);
+            st.user_links.undo(undo);
             st.manifest.next_id = st.manifest.next_id.max(m.next_id);
             st.manifest.retired.extend(written);
             if manifest_written {
@@ -131,7 +131,7 @@ impl Inner {
         }
         let gone = m.retired.clone();
         st.manifest = m;
-        st.identities.dirty = false;
+        st.user_links.dirty = false;
         if clear_frozen {
             st.frozen.clear();
         }

@@ -22,7 +22,7 @@ impl Inner {
         let ids = {
             let st = self.read();
             let mut v: Vec<u64> = visitors.to_vec();
-            if let Some(s) = st.identities.sites.get(site) {
+            if let Some(s) = st.user_links.sites.get(site) {
                 for (vis, (u, _)) in &s.by_visitor {
                     if users.contains(u) {
                         v.push(*vis);

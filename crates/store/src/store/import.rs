@@ -1,5 +1,5 @@
 //! Bulk import: batches sorted in memory and written straight to segments (no log), one
-//! manifest change per batch; the batch's identity links come with the change.
+//! manifest change per batch; the batch's user links come with the change.
 
 use cairn_model::{Dim, Event, Record};
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -7,7 +7,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use super::change::ManifestChange;
 use super::{Inner, lock};
 use crate::error::Result;
-use crate::identity::Link;
+use crate::user_links::Link;
 
 impl Inner {
     /// [`Store::import`](super::Store::import).

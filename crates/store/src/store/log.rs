@@ -127,7 +127,7 @@ impl Inner {
         self.write_pending(&mut log)?;
         if !force {
             let st = self.read();
-            if st.active.rows == 0 && !st.identities.dirty && st.frozen.is_empty() {
+            if st.active.rows == 0 && !st.user_links.dirty && st.frozen.is_empty() {
                 return Ok(None);
             }
         }

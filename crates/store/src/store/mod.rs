@@ -6,7 +6,7 @@
 //! | `open` | opening: the lock, a new store, recovery (leftovers, torn tail, replay) |
 //! | `log` | appends: the log and group commit, poisoning after a failed write, resuming |
 //! | `change` | manifest changes: one [`ManifestChange`](change::ManifestChange) applied atomically to the manifest and the read view |
-//! | `state` | the read view: segments, buffers, identity links; how a durable entry becomes visible |
+//! | `state` | the read view: segments, buffers, user links; how a durable entry becomes visible |
 //! | `flush` | the buffer to segments; writing segments |
 //! | `import` | bulk import: sorted batches straight to segments |
 //! | `compaction` | which segments to merge (the policy) and merging them |
@@ -247,11 +247,11 @@ impl Store {
         self.inner.read().manifest.segments.clone()
     }
 
-    /// The identity links of a site.
-    pub fn identities(&self, site: &str) -> crate::identity::SiteIdentities {
+    /// The visitor → user links of a site.
+    pub fn user_links(&self, site: &str) -> crate::user_links::SiteUserLinks {
         self.inner
             .read()
-            .identities
+            .user_links
             .sites
             .get(site)
             .cloned()

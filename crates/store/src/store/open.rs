@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 use super::{Inner, Options, Recovery, State, Store, lock};
 use crate::error::{IoContext, Result, StoreError, corrupted};
 use crate::fs::{Fs, sync_dir};
-use crate::identity::Identities;
 use crate::manifest::{self, Manifest};
 use crate::memtable::Memtable;
 use crate::recovery::{self, Found};
+use crate::user_links::UserLinks;
 use crate::wal::{self, Entry, LogWriter, TornTail};
 
 /// Takes the data directory's lock, waiting a little for a process that is just closing.
@@ -133,9 +133,9 @@ impl Store {
             recovery.torn_tail = Some(t);
         }
         let writer = LogWriter::resume(Arc::clone(&disk), &waldir, current)?;
-        let identities = match &manifest.identities {
-            Some(f) => Identities::load(&dir.join(f))?,
-            None => Identities::default(),
+        let user_links = match &manifest.identities {
+            Some(f) => UserLinks::load(&dir.join(f))?,
+            None => UserLinks::default(),
         };
         let segments = readers
             .into_iter()
@@ -146,7 +146,7 @@ impl Store {
             segments,
             active: Memtable::default(),
             frozen: Vec::new(),
-            identities,
+            user_links,
         };
         let mut erasures = Vec::new();
         for scan in logs {

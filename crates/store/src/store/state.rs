@@ -1,5 +1,5 @@
 //! The read view: the live segments, the buffers of acknowledged events not yet in
-//! segments, and the identity links. It changes in two ways only: a durable log entry is
+//! segments, and the user links. It changes in two ways only: a durable log entry is
 //! applied ([`State::apply`], after its fsync; replay on open does the same), and a
 //! durable manifest change swaps segments for buffers (`change.rs`).
 
@@ -11,10 +11,10 @@ use cairn_model::{Dim, Event, Record};
 use super::Inner;
 use super::compaction::merge_sorted;
 use crate::error::Result;
-use crate::identity::Identities;
 use crate::manifest::Manifest;
 use crate::memtable::Memtable;
 use crate::segment::reader::SegmentReader;
+use crate::user_links::UserLinks;
 use crate::wal::Entry;
 
 pub(crate) struct State {
@@ -24,22 +24,22 @@ pub(crate) struct State {
     pub active: Memtable,
     /// Buffers being written to segments (or whose flush failed: written by the next).
     pub frozen: Vec<Memtable>,
-    pub identities: Identities,
+    pub user_links: UserLinks,
 }
 
 impl State {
-    /// Makes a durable log entry visible: records to the buffer and the identity links,
+    /// Makes a durable log entry visible: records to the buffer and the user links,
     /// an erasure to both. Replay on open does exactly the same.
     pub(super) fn apply(&mut self, entry: Entry) {
         match entry {
             Entry::Records(recs) => {
-                let evs = absorb(&mut self.identities, recs, self.manifest.drop_before);
+                let evs = absorb(&mut self.user_links, recs, self.manifest.drop_before);
                 self.active.push(evs);
             }
             Entry::Erase(e) => {
                 // The visitors were resolved when the erasure was logged; links made
                 // later come in later entries.
-                self.identities.erase(&e.site, &e.visitors, &e.users);
+                self.user_links.erase(&e.site, &e.visitors, &e.users);
                 let hit =
                     |ev: &Event| ev.site == e.site && e.visitors.binary_search(&ev.visitor).is_ok();
                 self.active.retain(|ev| !hit(ev));
@@ -51,8 +51,8 @@ impl State {
     }
 }
 
-/// Updates identity links from records and returns the events, minus those before `drop_before`.
-fn absorb(ids: &mut Identities, recs: Vec<Record>, drop_before: i64) -> Vec<Event> {
+/// Updates user links from records and returns the events, minus those before `drop_before`.
+fn absorb(ids: &mut UserLinks, recs: Vec<Record>, drop_before: i64) -> Vec<Event> {
     let mut evs = Vec::with_capacity(recs.len());
     for r in recs {
         match r {

@@ -27,7 +27,7 @@ pub struct Stats {
     pub segment_bytes: u64,
     /// Bytes of log files.
     pub wal_bytes: u64,
-    /// Bytes of the other files: manifest, identity links, lock.
+    /// Bytes of the other files: manifest, user links, lock.
     pub other_bytes: u64,
     /// Earliest and latest event times.
     pub time_range: Option<(i64, i64)>,

@@ -339,10 +339,8 @@ fn store_file_faults() -> Vec<(&'static str, Arm)> {
         ("segment torn", |f| f.tear_write(FileKind::Segment, 2, 700)),
         ("manifest write", |f| f.fail_write(FileKind::Manifest, 1)),
         ("manifest sync", |f| f.fail_sync(FileKind::Manifest, 1)),
-        ("identities write", |f| {
-            f.fail_write(FileKind::Identities, 1)
-        }),
-        ("identities sync", |f| f.fail_sync(FileKind::Identities, 1)),
+        ("identities write", |f| f.fail_write(FileKind::UserLinks, 1)),
+        ("identities sync", |f| f.fail_sync(FileKind::UserLinks, 1)),
         ("directory sync 1", |f| f.fail_sync(FileKind::Directory, 1)),
         ("directory sync 2", |f| f.fail_sync(FileKind::Directory, 2)),
         ("directory sync 3", |f| f.fail_sync(FileKind::Directory, 3)),
@@ -455,18 +453,18 @@ fn a_failed_import_shows_neither_its_events_nor_its_links() {
             // The fault hit nothing this import writes.
             w.acked.extend(1_000..1_100);
             assert!(
-                w.store.identities(SITE).by_visitor.contains_key(&999),
+                w.store.user_links(SITE).by_visitor.contains_key(&999),
                 "{what}"
             );
             continue;
         }
         w.check(&what);
-        let links = w.store.identities(SITE);
+        let links = w.store.user_links(SITE);
         assert!(!links.by_visitor.contains_key(&999), "{what}: link visible");
         let dir = w.dir.clone();
         let s = w.crash_and_reopen(&what);
         assert!(
-            !s.identities(SITE).by_visitor.contains_key(&999),
+            !s.user_links(SITE).by_visitor.contains_key(&999),
             "{what}: link after restart"
         );
         drop(s);
@@ -481,7 +479,7 @@ fn a_failed_import_shows_neither_its_events_nor_its_links() {
         })])
         .unwrap();
         drop(s);
-        assert!(reopen(&dir).identities(SITE).by_visitor.contains_key(&999));
+        assert!(reopen(&dir).user_links(SITE).by_visitor.contains_key(&999));
     }
 }
 

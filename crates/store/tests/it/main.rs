@@ -1,8 +1,8 @@
 mod corrupt;
 mod crash;
 mod faults;
-mod identity;
 mod model;
 mod projection;
 mod props;
 mod safety;
+mod user_links;

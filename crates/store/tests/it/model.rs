@@ -315,7 +315,7 @@ pub fn check(store: &Store, model: &Model, salt: u64) {
     assert_eq!(st.events, model.events.len() as u64, "stats.events");
 
     for site in SITES {
-        let ids = store.identities(site);
+        let ids = store.user_links(site);
         let mut got: Vec<(u64, String)> = ids
             .by_visitor
             .iter()

@@ -12,12 +12,12 @@ use crate::fs::{Fs, write_atomic};
 
 /// The links of one site.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SiteIdentities {
+pub struct SiteUserLinks {
     /// visitor → (user, time of the link). The latest link wins.
     pub by_visitor: FxHashMap<u64, (String, i64)>,
 }
 
-impl SiteIdentities {
+impl SiteUserLinks {
     /// The visitors linked to each user.
     pub fn by_user(&self) -> HashMap<&str, Vec<u64>> {
         let mut m: HashMap<&str, Vec<u64>> = HashMap::new();
@@ -37,7 +37,7 @@ pub(crate) type Link = (String, u64, String, i64);
 /// A visitor's link before a change: site, visitor, (user, time).
 type Replaced = (String, u64, Option<(String, i64)>);
 
-/// What [`Identities::link_all`] replaced, to put back when the change fails.
+/// What [`UserLinks::link_all`] replaced, to put back when the change fails.
 #[derive(Debug, Default)]
 pub(crate) struct Undo {
     /// Site, visitor, and the link (user, time) it had before, oldest change first.
@@ -49,12 +49,12 @@ pub(crate) struct Undo {
 
 /// All links, per site.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Identities {
-    pub sites: HashMap<String, SiteIdentities>,
+pub(crate) struct UserLinks {
+    pub sites: HashMap<String, SiteUserLinks>,
     pub dirty: bool,
 }
 
-impl Identities {
+impl UserLinks {
     pub(crate) fn link(&mut self, site: &str, visitor: u64, user: &str, ts: i64) {
         let s = match self.sites.get_mut(site) {
             Some(s) => s,
@@ -99,7 +99,7 @@ impl Identities {
         undo
     }
 
-    /// Puts back what [`Identities::link_all`] replaced.
+    /// Puts back what [`UserLinks::link_all`] replaced.
     pub(crate) fn undo(&mut self, undo: Undo) {
         for (site, visitor, before) in undo.prev.into_iter().rev() {
             let Some(s) = self.sites.get_mut(&site) else {
@@ -161,10 +161,10 @@ impl Identities {
         write_atomic(fs, path, &b)
     }
 
-    pub(crate) fn load(path: &Path) -> Result<Identities> {
+    pub(crate) fn load(path: &Path) -> Result<UserLinks> {
         let b = fs::read(path).at(path)?;
         if b.len() < 12 || &b[..8] != b"CAIRNID1" {
-            return Err(corrupted(path, "not an identities file"));
+            return Err(corrupted(path, "not a user-link file"));
         }
         let crc = u32::from_le_bytes([b[8], b[9], b[10], b[11]]);
         let body = &b[12..];
@@ -173,12 +173,12 @@ impl Identities {
         }
         let bad = |e: crate::codec::DecodeError| corrupted(path, e.0);
         let mut c = Cursor::new(body);
-        let mut ids = Identities::default();
+        let mut ids = UserLinks::default();
         let n = c.len(body.len()).map_err(bad)?;
         for _ in 0..n {
             let site = c.str().map_err(bad)?.to_string();
             let m = c.len(body.len()).map_err(bad)?;
-            let mut s = SiteIdentities::default();
+            let mut s = SiteUserLinks::default();
             for _ in 0..m {
                 let v = c.u64le().map_err(bad)?;
                 let u = c.str().map_err(bad)?.to_string();

@@ -109,7 +109,7 @@ fn a_leads_anonymous_visits_join_its_identified_ones() {
     let erased = store.erase(SITE, &[], &["ann".to_string()]).unwrap();
     assert_eq!(erased, vec![10, 20]);
     assert_eq!(names(&store, true), vec![(30, vec!["pageview".into()])]);
-    assert!(store.identities(SITE).by_visitor.is_empty());
+    assert!(store.user_links(SITE).by_visitor.is_empty());
     drop(store);
     let store = Store::open(dir.path(), opts).unwrap();
     assert_eq!(names(&store, false), vec![(30, vec!["pageview".into()])]);
