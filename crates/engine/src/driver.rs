@@ -118,7 +118,7 @@ pub(crate) fn run<A: Analysis>(
     let pass = a.compile(&sc);
     let gap = q.session_gap.ms;
     let states = scan.par_fold(
-        cx.opts.threads,
+        cx.opts.workers(scan.worker_bytes()),
         || (pass.state(), Prepared::default()),
         |(st, prep), tl| {
             if stitch && sc.scan.user_of(tl.visitor).is_none() {

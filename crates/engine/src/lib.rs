@@ -79,15 +79,34 @@ impl Backend for Engine<'_> {
 /// How to run.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    /// Worker threads.
+    /// Worker threads, at most.
     pub threads: usize,
+    /// Bytes the workers of one scan may hold together (decoded blocks and buffers, as
+    /// the source estimates them: [`TimelineScan::worker_bytes`]); fewer workers run
+    /// when more would need more. One worker always runs.
+    ///
+    /// [`TimelineScan::worker_bytes`]: cairn_timeline::TimelineScan::worker_bytes
+    pub memory_budget: u64,
 }
+
+/// The default [`RunOptions::memory_budget`]: 512 MiB.
+pub const MEMORY_BUDGET: u64 = 512 << 20;
 
 impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            memory_budget: MEMORY_BUDGET,
         }
+    }
+}
+
+impl RunOptions {
+    /// Workers for a scan whose workers hold `worker_bytes` each: as many as the budget
+    /// allows, at most `threads`, at least one.
+    pub fn workers(&self, worker_bytes: u64) -> usize {
+        let fit = self.memory_budget / worker_bytes.max(1);
+        (fit.min(self.threads as u64) as usize).max(1)
     }
 }
 
@@ -139,4 +158,22 @@ pub(crate) fn scan_request(
     req.revenue = needs.revenue;
     req.stitch = stitch;
     req
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RunOptions;
+
+    #[test]
+    fn workers_fit_the_memory_budget() {
+        let o = RunOptions {
+            threads: 8,
+            memory_budget: 100,
+        };
+        assert_eq!(o.workers(0), 8, "nothing held per worker: every thread");
+        assert_eq!(o.workers(10), 8);
+        assert_eq!(o.workers(30), 3);
+        assert_eq!(o.workers(100), 1);
+        assert_eq!(o.workers(1_000), 1, "one worker always runs");
+    }
 }

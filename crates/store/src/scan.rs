@@ -22,6 +22,44 @@ use crate::segment::format::{DICT_CURRENCIES, DICT_PROP_KEYS, DICT_PROP_VALUES, 
 use crate::segment::reader::{Block, ChunkBuf, Projection, Run, SegmentReader};
 use crate::store::Store;
 
+/// About the bytes a worker's cursor over `s` holds at most: its decoded block and the
+/// spare it decodes the next into (rows × the projected columns' widths; runs and
+/// properties from their raw sizes), and the read buffers of the largest chunk. The buffer's
+/// block is shared by every worker: not counted.
+fn cursor_bytes(s: &Source, proj: &Projection) -> u64 {
+    use crate::segment::format::{COL_PROPS, COL_REVENUE, COL_RUNS};
+    let SourceKind::Segment { reader, blocks, .. } = &s.kind else {
+        return 0;
+    };
+    let dims = proj.dims.iter().filter(|&&d| d).count() as u64;
+    blocks
+        .iter()
+        .map(|&b| {
+            let m = &reader.footer.blocks[b];
+            let rows = u64::from(m.rows);
+            // Timestamps and one id per projected dimension, per row; a run (24 bytes)
+            // per visitor, about 8 raw bytes each.
+            let mut bytes = rows * (8 + 4 * dims) + u64::from(m.cols[COL_RUNS].raw_len) * 3;
+            if proj.props {
+                // An offset per row; an entry (16 bytes) per property, about 8 raw
+                // bytes each (a key, a tag, a value id or number).
+                bytes += rows * 4 + u64::from(m.cols[COL_PROPS].raw_len) * 2;
+            }
+            if proj.revenue {
+                bytes += rows * 16 + u64::from(m.cols[COL_REVENUE].raw_len);
+            }
+            let chunk = m
+                .cols
+                .iter()
+                .map(|c| u64::from(c.len) + u64::from(c.raw_len))
+                .max()
+                .unwrap_or(0);
+            2 * bytes + chunk
+        })
+        .max()
+        .unwrap_or(0)
+}
+
 /// Per-source tables from local ids to query ids.
 struct Remap {
     dims: Vec<Option<Vec<u32>>>,
@@ -441,6 +479,13 @@ impl TimelineScan for Scan {
 
     fn split(&self, n: usize) -> Vec<VisitorRange> {
         self.split_rows(n)
+    }
+
+    fn worker_bytes(&self) -> u64 {
+        self.sources
+            .iter()
+            .map(|s| cursor_bytes(s, &self.proj))
+            .sum()
     }
 
     fn scan_range(

@@ -81,6 +81,13 @@ pub trait TimelineScan: Sync {
     fn user_of(&self, visitor: u64) -> Option<&str>;
     /// Up to `n` disjoint ranges covering every visitor, with about equal work each.
     fn split(&self, n: usize) -> Vec<VisitorRange>;
+    /// About how many bytes one worker holds while it scans a range (decoded blocks and
+    /// read buffers; not what the caller folds into): [`par_fold`](dyn TimelineScan)
+    /// runs no more workers than a memory budget allows. 0 when nothing is held per
+    /// worker (a source that hands out what it keeps anyway).
+    fn worker_bytes(&self) -> u64 {
+        0
+    }
     /// Calls `f` for each visitor in `range`, in visitor order. Visitors of a stitched
     /// lead are not passed to `f` but returned, for
     /// [`finish_stitched`](TimelineScan::finish_stitched) once every range is done.

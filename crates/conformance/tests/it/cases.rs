@@ -24,7 +24,16 @@ fn query(analysis: Analysis, goals: Vec<Goal>) -> Query {
 
 fn run_funnel(w: &World, f: FunnelSpec, goals: Vec<Goal>) -> FunnelResult {
     let q = query(Analysis::Funnel(f), goals);
-    match w.run(&q, &RunOptions { threads: 2 }).unwrap() {
+    match w
+        .run(
+            &q,
+            &RunOptions {
+                threads: 2,
+                ..RunOptions::default()
+            },
+        )
+        .unwrap()
+    {
         QueryResult::Funnel(r) => {
             assert_eq!(
                 QueryResult::Funnel(r.clone()),
@@ -420,7 +429,15 @@ fn goal_types_and_denominators() {
 }
 
 fn run_any(w: &World, q: &Query) -> QueryResult {
-    let got = w.run(q, &RunOptions { threads: 2 }).unwrap();
+    let got = w
+        .run(
+            q,
+            &RunOptions {
+                threads: 2,
+                ..RunOptions::default()
+            },
+        )
+        .unwrap();
     assert_eq!(
         got,
         crate::reference::run(q, &w.data),

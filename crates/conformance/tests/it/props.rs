@@ -410,7 +410,15 @@ fn check(seed: u64) -> Result<(), TestCaseError> {
             )));
         }
         let threads = rng.gen_range(1..=3);
-        let got = w.run(&q, &RunOptions { threads }).unwrap();
+        let got = w
+            .run(
+                &q,
+                &RunOptions {
+                    threads,
+                    ..RunOptions::default()
+                },
+            )
+            .unwrap();
         let want = reference::run(&q, &w.data);
         if got != want {
             let g = serde_json::to_string_pretty(&got).unwrap();

@@ -69,10 +69,6 @@ pub(crate) struct Block {
     pub revenue: Option<Vec<Option<(i64, u32)>>>,
 }
 
-/// Rows of a typical block: a block's reused vectors get at least this capacity at once,
-/// rather than growing (and copying) as later blocks come out a little larger.
-const TYPICAL_ROWS: usize = 1 << 16;
-
 /// Reusable buffers for reading chunks.
 #[derive(Debug, Default)]
 pub(crate) struct ChunkBuf {
@@ -379,7 +375,7 @@ impl SegmentReader {
         let de = |e| self.decode_err("timestamps", e);
         let mut c = Cursor::new(&buf.raw);
         b.ts.clear();
-        b.ts.reserve(rows.max(TYPICAL_ROWS));
+        b.ts.reserve(rows);
         let order = || {
             corrupted(
                 &self.path,
@@ -415,7 +411,7 @@ impl SegmentReader {
             let per_run = ch.per_run();
             let count = if per_run { b.runs.len() } else { rows };
             if !per_run {
-                ids.reserve(rows.max(TYPICAL_ROWS));
+                ids.reserve(rows);
             }
             let ids_of = if per_run { &mut buf.ids } else { &mut ids };
             ids_of.clear();
@@ -451,7 +447,7 @@ impl SegmentReader {
                 return Err(corrupted(&self.path, "dimension id beyond its dictionary"));
             }
             if per_run {
-                ids.reserve(rows.max(TYPICAL_ROWS));
+                ids.reserve(rows);
                 for (r, &id) in b.runs.iter().zip(&buf.ids) {
                     ids.resize(ids.len() + r.len as usize, id);
                 }
@@ -467,7 +463,7 @@ impl SegmentReader {
             let nkeys = self.footer.dicts[DICT_PROP_KEYS].1;
             let nvals = self.footer.dicts[DICT_PROP_VALUES].1;
             let mut c = Cursor::new(raw);
-            b.prop_offsets.reserve(rows.max(TYPICAL_ROWS) + 1);
+            b.prop_offsets.reserve(rows + 1);
             b.prop_offsets.push(0);
             for _ in 0..rows {
                 let n = c.len(raw.len()).map_err(de)?;
@@ -513,7 +509,7 @@ impl SegmentReader {
             let ncur = self.footer.dicts[DICT_CURRENCIES].1;
             let mut c = Cursor::new(raw);
             rev.clear();
-            rev.reserve(rows.max(TYPICAL_ROWS));
+            rev.reserve(rows);
             for _ in 0..rows {
                 rev.push(match c.u8().map_err(de)? {
                     0 => None,
