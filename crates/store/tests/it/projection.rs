@@ -150,3 +150,64 @@ fn narrow_projections_are_slices_of_the_full_scan() {
         assert_eq!(rows(&store, r), want);
     }
 }
+
+/// Hardening item 14: what a worker holds while it scans follows the blocks it decodes,
+/// so a small site's long range stays small, and a full block still counts in full
+/// (the engine runs fewer workers when they would hold more than its budget).
+#[test]
+fn item14_worker_memory_follows_the_blocks() {
+    const DAY_MS: i64 = 86_400_000;
+    let worker_bytes = |records: Vec<Record>| {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(
+            dir.path(),
+            Options {
+                background: false,
+                ..Options::default()
+            },
+        )
+        .unwrap();
+        store.import(records).unwrap();
+        let scan = store
+            .scan(
+                ScanRequest::new(SITE)
+                    .range(i64::MIN, i64::MAX)
+                    .dims(&[Dim::Name, Dim::Path]),
+            )
+            .unwrap();
+        scan.worker_bytes()
+    };
+    // 365 days of 20 events: a small block a day.
+    let small: Vec<Record> = (0..365 * 20)
+        .map(|i| {
+            let mut e = Event::new(
+                SITE,
+                BASE - 400 * DAY_MS + (i / 20) * DAY_MS + i % 20,
+                (i % 20) as u64 + 1,
+                "pageview",
+            );
+            e.set(Dim::Path, "/");
+            Record::Event(e)
+        })
+        .collect();
+    let year = worker_bytes(small);
+    assert!(year > 0);
+    assert!(
+        year < 365 * 16 * 1024,
+        "{year} bytes for 365 blocks of 20 rows"
+    );
+    // One day of 70,000 events: a full block of 65,536 rows (timestamps alone are
+    // 512 KiB).
+    let full: Vec<Record> = (0..70_000)
+        .map(|i| {
+            Record::Event(Event::new(
+                SITE,
+                BASE + i,
+                (i % 5_000) as u64 + 1,
+                "pageview",
+            ))
+        })
+        .collect();
+    let day = worker_bytes(full);
+    assert!(day >= 65_536 * 8, "{day} bytes for a full block");
+}
