@@ -1,9 +1,9 @@
-//! The durable write every ingestion endpoint ends with: a request's records are
-//! appended to the store on a blocking thread and the request is answered once they are
-//! in the fsynced log. The store's group commit ([`cairn_store::Store::append`]) makes
-//! the appends of every request waiting at that moment one write and one fsync: there is
-//! one group commit, the store's. At most `max_inflight_writes` requests wait at once
-//! (each holds a blocking thread meanwhile); more are answered `503` with `Retry-After`.
+//! The durable write every ingestion endpoint ends with: a request's records are handed
+//! to the store ([`cairn_store::Store::append_then`]) and the request is answered once
+//! they are in the fsynced log. The store's group commit makes the appends of every
+//! request waiting at that moment one write and one fsync: there is one group commit,
+//! the store's, and no thread per request. At most `max_inflight_writes` requests wait
+//! at once; more are answered `503` with `Retry-After`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -70,16 +70,16 @@ pub(crate) async fn write_durably(st: &Arc<AppState>, records: Checked) -> Resul
         .count() as u64;
     let m = &st.metrics;
     let gauge = Gauge::new(&m.in_flight);
-    let store = Arc::clone(&st.store);
     let t0 = Instant::now();
-    let res = tokio::task::spawn_blocking(move || {
-        let res = store.append_checked(records);
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    st.store.append_then(records, move |res| {
         // Let go before the answer, so a client that sends its next request on the
-        // answer never finds its own old write still counted.
+        // answer never finds its own old write still counted. Called even when the
+        // client went away meanwhile.
         drop((permit, gauge));
-        res
-    })
-    .await;
+        let _ = tx.send(res);
+    });
+    let res = rx.await;
     match res {
         Ok(Ok(())) => {
             m.write_micros
@@ -93,7 +93,10 @@ pub(crate) async fn write_durably(st: &Arc<AppState>, records: Checked) -> Resul
             "the store cannot take the records",
             e,
         )),
-        Err(e) => Err(ApiError::internal(format!("the write task failed: {e}"))),
+        Err(_) => Err(ApiError::unavailable(
+            "the store cannot take the records",
+            "the store closed before answering",
+        )),
     }
 }
 

@@ -1,8 +1,10 @@
 //! Appends: the write-ahead log and group commit. A caller queues its frame and waits
 //! for its ticket; whoever holds the log writes every queued frame, fsyncs once for all
-//! of them, and only then makes their entries visible. A failed write or sync poisons
-//! the store: writes are refused until [`Inner::resume_writes`] has retired the doubtful
-//! log file.
+//! of them, and only then makes their entries visible. A caller that cannot wait (the
+//! server's request tasks) hands its ticket and a callback to the committer thread
+//! instead ([`Inner::append_then`]), which waits for all of them at once: one group
+//! commit either way. A failed write or sync poisons the store: writes are refused until
+//! [`Inner::resume_writes`] has retired the doubtful log file.
 
 use std::ops::RangeInclusive;
 use std::sync::atomic::Ordering;
@@ -14,6 +16,17 @@ use super::{Inner, lock};
 use crate::error::{Result, StoreError};
 use crate::memtable::Memtable;
 use crate::wal::{self, Entry, LogWriter};
+
+/// What to call once an append is durable, or has failed.
+pub(crate) type Done = Box<dyn FnOnce(Result<()>) + Send>;
+
+/// Appends handed to the committer thread: their tickets and callbacks.
+#[derive(Default)]
+pub(crate) struct Waiters {
+    list: Vec<(u64, Done)>,
+    /// The store is closing: the committer answers what waits, then ends.
+    pub(super) stop: bool,
+}
 
 /// Frames waiting for the next group commit, and what they make visible once durable.
 #[derive(Default)]
@@ -50,6 +63,49 @@ impl Inner {
         wal::frame_records(&mut frame, &records);
         let ticket = self.enqueue(&frame, Entry::Records(records));
         self.sync_to(ticket)
+    }
+
+    /// Queues records for the next group commit and returns at once; the committer
+    /// thread calls `done` once they are durable (or could not be written).
+    pub(super) fn append_then(&self, records: Vec<Record>, done: Done) {
+        if let Err(e) = self.check() {
+            return done(Err(e));
+        }
+        let mut frame = Vec::with_capacity(64 * records.len() + 64);
+        wal::frame_records(&mut frame, &records);
+        let ticket = self.enqueue(&frame, Entry::Records(records));
+        lock(&self.waiters).list.push((ticket, done));
+        self.waiters_cv.notify_one();
+    }
+
+    /// The committer thread: takes every append handed to it, makes them durable
+    /// together ([`Inner::sync_to`], one write and one fsync for all that wait), and
+    /// answers each. Ends when the store closes, once nothing waits.
+    pub(super) fn committer(self: std::sync::Arc<Self>) {
+        loop {
+            let batch = {
+                let mut w = lock(&self.waiters);
+                while w.list.is_empty() && !w.stop {
+                    w = self.waiters_cv.wait(w).unwrap_or_else(|p| p.into_inner());
+                }
+                if w.list.is_empty() {
+                    return;
+                }
+                std::mem::take(&mut w.list)
+            };
+            let last = batch.iter().map(|(t, _)| *t).max().unwrap_or(0);
+            let mut failed = self.sync_to(last).err();
+            for (ticket, done) in batch {
+                let dropped = lock(&self.wal).dropped.iter().any(|r| r.contains(&ticket));
+                let durable = self.synced.load(Ordering::Acquire) >= ticket && !dropped;
+                done(if durable {
+                    Ok(())
+                } else {
+                    // The cause goes to the first caller; the others share its outcome.
+                    Err(failed.take().unwrap_or(StoreError::Poisoned))
+                });
+            }
+        }
     }
 
     /// Queues a frame for the next group commit; returns the ticket to wait for.

@@ -40,7 +40,7 @@ use std::time::Duration;
 
 use cairn_model::{Checked, Event, Record};
 
-use crate::error::Result;
+use crate::error::{Result, StoreError};
 use crate::fs::Fs;
 use crate::manifest::SegmentMeta;
 use crate::wal::{LogWriter, TornTail};
@@ -119,12 +119,17 @@ pub(crate) struct Inner {
     poisoned: AtomicBool,
     stop: Mutex<bool>,
     wake: Condvar,
+    /// Appends handed to the committer thread ([`Store::append_then`]).
+    waiters: Mutex<log::Waiters>,
+    waiters_cv: Condvar,
 }
 
 /// The embedded event store. Cheap to share behind an `Arc`; every method takes `&self`.
 pub struct Store {
     pub(crate) inner: Arc<Inner>,
     bg: Mutex<Option<JoinHandle<()>>>,
+    /// The committer thread, started by the first [`Store::append_then`].
+    committer: Mutex<Option<JoinHandle<()>>>,
     recovery: Recovery,
 }
 
@@ -199,6 +204,33 @@ impl Store {
     /// [`Checked`]: the server, as it reads a request), without checking them again.
     pub fn append_checked(&self, records: Checked) -> Result<()> {
         self.inner.append(records.into_records())
+    }
+
+    /// [`Store::append_checked`] for a caller that cannot wait (an async task): queues
+    /// the records for the next group commit and returns at once; `done` is called on
+    /// the store's committer thread once they are durable and visible, or with the
+    /// error. Appends waiting at the same moment share one write and one fsync, whether
+    /// they came this way or through [`Store::append`].
+    pub fn append_then(&self, records: Checked, done: impl FnOnce(Result<()>) + Send + 'static) {
+        let mut c = lock(&self.committer);
+        if c.is_none() {
+            let inner = Arc::clone(&self.inner);
+            match std::thread::Builder::new()
+                .name("cairn-commit".into())
+                .spawn(move || inner.committer())
+            {
+                Ok(h) => *c = Some(h),
+                Err(e) => {
+                    return done(Err(StoreError::Io {
+                        path: self.inner.dir.clone(),
+                        source: e,
+                    }));
+                }
+            }
+        }
+        drop(c);
+        self.inner
+            .append_then(records.into_records(), Box::new(done));
     }
 
     /// Bulk import: sorts batches in memory and writes them straight to segments (no
@@ -278,7 +310,17 @@ impl Store {
     /// Flushes and stops the background thread.
     pub fn close(self) -> Result<()> {
         self.stop_background();
+        self.stop_committer();
         self.inner.flush()
+    }
+
+    /// Ends the committer thread once it has answered every append handed to it.
+    fn stop_committer(&self) {
+        lock(&self.inner.waiters).stop = true;
+        self.inner.waiters_cv.notify_all();
+        if let Some(h) = lock(&self.committer).take() {
+            let _ = h.join();
+        }
     }
 }
 
@@ -286,5 +328,6 @@ impl Drop for Store {
     fn drop(&mut self) {
         // No flush here: everything acknowledged is in the log already.
         self.stop_background();
+        self.stop_committer();
     }
 }

@@ -171,6 +171,8 @@ impl Store {
             poisoned: AtomicBool::new(false),
             stop: Mutex::new(false),
             wake: Condvar::new(),
+            waiters: Mutex::default(),
+            waiters_cv: Condvar::new(),
         });
         // Erasures logged but perhaps not yet applied to segments: apply again (idempotent).
         for e in &erasures {
@@ -181,6 +183,7 @@ impl Store {
         Ok(Store {
             inner,
             bg: Mutex::new(bg),
+            committer: Mutex::new(None),
             recovery,
         })
     }

@@ -513,3 +513,55 @@ fn a_failed_retention_drops_nothing() {
     w.check("after the retention");
     w.crash_and_reopen("retained");
 }
+
+/// `append_then` (the server's way: no thread waits) shares the group commit: every
+/// callback that says Ok is an acknowledged event, visible and still there after a
+/// reopen; a failed fsync answers every waiting callback with an error and shows none of
+/// their events; the callbacks all run.
+#[test]
+fn append_then_acknowledges_only_durable_events() {
+    use std::sync::mpsc;
+    let dir = tempfile::tempdir().unwrap();
+    let faults = Faults::default();
+    let store = Store::open(dir.path(), options(&faults)).unwrap();
+    let (tx, rx) = mpsc::channel::<(u64, bool)>();
+    let send = |store: &Store, id: u64| {
+        let mut c = cairn_model::Checked::default();
+        c.push(event(id), NOW).unwrap();
+        let tx = tx.clone();
+        store.append_then(c, move |r| {
+            let _ = tx.send((id, r.is_ok()));
+        });
+    };
+    for id in 0..200 {
+        send(&store, id);
+    }
+    let mut acked = BTreeSet::new();
+    for _ in 0..200 {
+        let (id, ok) = rx.recv().unwrap();
+        assert!(ok, "event {id} refused");
+        acked.insert(id);
+    }
+    assert_exactly(&store, &acked, "after 200 appends handed to the committer");
+    faults.fail_sync(FileKind::Log, 1);
+    for id in 200..260 {
+        send(&store, id);
+    }
+    let mut refused = 0;
+    for _ in 200..260 {
+        let (id, ok) = rx.recv().unwrap();
+        if ok {
+            acked.insert(id);
+        } else {
+            refused += 1;
+        }
+    }
+    assert!(refused > 0, "the failed fsync refused nothing");
+    assert!(
+        store.writable().is_err(),
+        "writes are refused after a failed fsync"
+    );
+    assert_exactly(&store, &acked, "after the failed fsync");
+    drop(store);
+    assert_exactly(&reopen(dir.path()), &acked, "after a reopen");
+}
