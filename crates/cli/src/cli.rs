@@ -26,8 +26,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the server: the ingestion API (more endpoints, the tracker and the dashboard
-    /// are coming).
+    /// Run the server: the dashboard, the tracker and every ingestion endpoint, and the
+    /// query and management API.
     Serve(ServeArgs),
     /// Import events from NDJSON, CSV or Parquet files into the store.
     Import(ImportArgs),
@@ -325,7 +325,8 @@ pub struct QueryArgs {
     #[arg(long, value_name = "FILE")]
     pub spec: PathBuf,
 
-    /// Goals and funnels kept as code (TOML), added to the spec's own.
+    /// Goals and funnels kept as code (TOML), added to the spec's own (the site's stored
+    /// ones are added too, where neither defines one of the same name).
     #[arg(long, value_name = "FILE.toml")]
     pub defs: Option<PathBuf>,
 

@@ -1400,3 +1400,63 @@ fn item17_backup_while_serving_and_restore() {
     child.wait().unwrap();
     assert_eq!(stats(&restored)["events"], 250);
 }
+
+/// Issue 19, item 11: `cairn query` sees the site's stored goals and funnels (as the API
+/// does), the spec's own win; `serve --help` describes what serves; a demo on a busy
+/// port says so, and how to choose another, before printing any login.
+#[test]
+fn item11_query_uses_stored_definitions_and_demo_refuses_a_busy_port() {
+    let dir = Dir::new();
+    let data = gen_store(&dir);
+    {
+        let mut meta = cairn_meta::Meta::open(&data).unwrap();
+        meta.add_site("shop.example", "UTC").unwrap();
+        let defs = cairn_model::query::Definitions::from_toml(
+            "[[goals]]\nname = \"Bought\"\ntype = \"event\"\nevent = \"purchase\"\n\n\
+             [funnels.buy]\nwindow = \"1d\"\nsteps = [{ event = \"add_to_cart\" }, { event = \"purchase\" }]\n",
+        )
+        .unwrap();
+        meta.set_definitions("shop.example", &serde_json::to_string(&defs).unwrap())
+            .unwrap();
+    }
+    let spec = dir.write(
+        "stored.json",
+        r#"{"site": "shop.example", "from": "2025-09-01", "to": "2025-09-07",
+            "analysis": {"type": "goals", "goals": ["Bought"], "units": ["visitor"]}}"#,
+    );
+    let json: Value = serde_json::from_str(&ok(
+        &data,
+        &["query", "--spec", spec.to_str().unwrap(), "--json"],
+    ))
+    .unwrap();
+    assert_eq!(json["goals"][0]["name"], "Bought", "{json}");
+    assert!(
+        json["goals"][0]["conversions"].as_u64().unwrap() > 0,
+        "{json}"
+    );
+    let spec = dir.write(
+        "saved.json",
+        r#"{"site": "shop.example", "from": "2025-09-01", "to": "2025-09-07",
+            "analysis": {"type": "saved_funnel", "name": "buy"}}"#,
+    );
+    let table = ok(&data, &["query", "--spec", spec.to_str().unwrap()]);
+    assert!(table.contains("add_to_cart"), "{table}");
+
+    let help = ok(&data, &["serve", "--help"]);
+    assert!(!help.contains("coming"), "{help}");
+
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap().to_string();
+    let out = cairn(
+        &dir.path("demo"),
+        &["demo", "--events", "2000", "--days", "2", "--listen", &addr],
+    );
+    assert!(!out.status.success());
+    assert!(
+        !text(&out.stdout).contains("password"),
+        "{}",
+        text(&out.stdout)
+    );
+    let err = text(&out.stderr);
+    assert!(err.contains(&addr) && err.contains("--listen"), "{err}");
+}

@@ -75,6 +75,18 @@ pub fn run(data: &Path, args: DemoArgs) -> Result<ExitCode> {
                 days,
             };
             let serve = !args.no_serve;
+            let listen = args
+                .listen
+                .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("a valid address"));
+            // Before anything is filled or printed: a login for a server that cannot
+            // start would mislead.
+            if serve {
+                std::net::TcpListener::bind(listen).with_context(|| {
+                    format!(
+                        "cannot listen on {listen}: is another server using it? Choose another address with --listen ADDR"
+                    )
+                })?;
+            }
             fill_store(data, &cfg, serve)?;
             if !serve {
                 return Ok(ExitCode::SUCCESS);
@@ -101,9 +113,6 @@ pub fn run(data: &Path, args: DemoArgs) -> Result<ExitCode> {
                 meta.set_password(DEMO_USER, &password)?;
             }
             drop(meta);
-            let listen = args
-                .listen
-                .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("a valid address"));
             println!(
                 "\nThe demo sites ({sites}) are registered.\n\
                  Dashboard: http://{listen}/ — log in as {DEMO_USER} with the password {password}\n\

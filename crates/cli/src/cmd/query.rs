@@ -1,4 +1,6 @@
-//! `cairn query --spec FILE|- [--defs FILE.toml] [--json]`: runs one query spec.
+//! `cairn query --spec FILE|- [--defs FILE.toml] [--json]`: runs one query spec. The
+//! site's goals and funnels stored in the registry (through the dashboard or the API) can
+//! be named in it, as over HTTP; the spec's own and those of `--defs` win.
 
 use std::fmt::Write as _;
 use std::io::Read;
@@ -43,6 +45,21 @@ pub fn run(data: &Path, args: QueryArgs) -> Result<ExitCode> {
             Definitions::from_toml(&t).map_err(|e| anyhow::anyhow!("{}: {e}", defs.display()))?;
         q.merge_definitions(d)
             .map_err(|e| anyhow::anyhow!("{}: {e}", defs.display()))?;
+    }
+    // The site's stored goals and funnels (the registry, as the API uses them), where
+    // neither the spec nor --defs defines its own.
+    if cairn_meta::Meta::exists(data) {
+        let meta = cairn_meta::Meta::open(data).context("opening the site registry")?;
+        if let Some(j) = meta.definitions(&q.site)? {
+            let mut stored: Definitions = serde_json::from_str(&j)
+                .with_context(|| format!("the stored goals and funnels of {}", q.site))?;
+            stored
+                .goals
+                .retain(|g| !q.goals.iter().any(|x| x.name == g.name));
+            stored.funnels.retain(|n, _| !q.funnels.contains_key(n));
+            q.merge_definitions(stored)
+                .map_err(|e| anyhow::anyhow!("the site's stored definitions: {e}"))?;
+        }
     }
     let plan = match q.plan() {
         Ok(p) => p,

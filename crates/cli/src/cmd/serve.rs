@@ -110,7 +110,11 @@ pub fn run(data: &Path, args: ServeArgs) -> Result<ExitCode> {
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
-            .with_context(|| format!("cannot listen on {listen}: is another server using it?"))?;
+            .with_context(|| {
+                format!(
+                    "cannot listen on {listen}: is another server using it? Choose another address with --listen ADDR"
+                )
+            })?;
         let addr = listener.local_addr()?;
         println!("listening on http://{addr} (data in {})", data.display());
         tracing::info!(target: "cairn::serve", %addr, data = %data.display(), "listening");
