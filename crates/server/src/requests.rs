@@ -114,11 +114,14 @@ pub(crate) async fn observe(State(st): State<Arc<AppState>>, req: Request, next:
     {
         stats.rejected[i].fetch_add(1, Relaxed);
     }
-    let reason = reason.map_or("", Reject::label);
-    if QUIET.contains(&route.as_str()) && status < 400 {
-        tracing::debug!(target: "cairn::http", %route, %method, status, micros, "request");
-    } else {
-        tracing::info!(target: "cairn::http", %route, %method, status, micros, reason, "request");
+    match reason.map(Reject::label) {
+        Some(reason) => {
+            tracing::info!(target: "cairn::http", %route, %method, status, micros, reason, "request");
+        }
+        None if QUIET.contains(&route.as_str()) && status < 400 => {
+            tracing::debug!(target: "cairn::http", %route, %method, status, micros, "request");
+        }
+        None => tracing::info!(target: "cairn::http", %route, %method, status, micros, "request"),
     }
     resp
 }

@@ -29,29 +29,28 @@ pub const MAX_AGE_MS: i64 = 86_400_000;
 /// The tracker script, built by `tracker/build.mjs`.
 pub(crate) const SCRIPT: &str = include_str!("../../../tracker/dist/cairn.js");
 
-/// `GET /cairn.js`.
+static SCRIPT_FILE: crate::web::Embedded = crate::web::Embedded::new(SCRIPT);
+
+/// `GET /cairn.js`: gzip-compressed when the browser takes it.
 pub(crate) async fn script(headers: HeaderMap) -> Response {
-    let etag = format!("\"{:016x}\"", cairn_model::visitor_id_from_str(SCRIPT));
-    if headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag))
-    {
-        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+    let mut r = SCRIPT_FILE.answer(&headers);
+    if r.status() == StatusCode::NOT_MODIFIED {
+        return r;
     }
-    (
-        [
-            (
-                header::CONTENT_TYPE,
-                "text/javascript; charset=utf-8".to_string(),
-            ),
-            (header::CACHE_CONTROL, "public, max-age=3600".to_string()),
-            (header::ETAG, etag),
-            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*".to_string()),
-        ],
-        SCRIPT,
-    )
-        .into_response()
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/javascript; charset=utf-8"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    r
 }
 
 /// Adds the CORS headers of the open tracker endpoints.

@@ -728,3 +728,53 @@ async fn countries_come_from_the_geoip_database() {
         "events of one millisecond come in any order"
     );
 }
+
+/// The dashboard's files and the tracker come gzip-compressed to a browser that takes
+/// it (the same bytes once inflated, `Vary: Accept-Encoding`), and as they are to a
+/// client that does not or refuses it (`gzip;q=0`).
+#[tokio::test]
+async fn static_files_are_gzip_compressed_for_browsers_that_take_it() {
+    use std::io::Read;
+    let e = env();
+    let get = |path: &str, enc: Option<&str>| {
+        let mut b = Request::get(path);
+        if let Some(x) = enc {
+            b = b.header(header::ACCEPT_ENCODING, x);
+        }
+        let req = b.body(Body::empty()).unwrap();
+        let state = Arc::clone(&e.state);
+        async move {
+            let resp = router(state).oneshot(req).await.unwrap();
+            let enc = resp
+                .headers()
+                .get(header::CONTENT_ENCODING)
+                .map(|v| v.to_str().unwrap().to_string());
+            let vary = resp.headers().get(header::VARY).cloned();
+            let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+            (enc, vary, bytes.to_vec())
+        }
+    };
+    for path in ["/", "/app.js", "/app.css", "/cairn.js"] {
+        let (enc, _, plain) = get(path, None).await;
+        assert_eq!(enc, None, "{path}");
+        let (enc, vary, gz) = get(path, Some("br, gzip, deflate")).await;
+        assert_eq!(enc.as_deref(), Some("gzip"), "{path}");
+        assert_eq!(vary.unwrap(), "accept-encoding", "{path}");
+        let mut inflated = Vec::new();
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_end(&mut inflated)
+            .unwrap();
+        assert_eq!(inflated, plain, "{path}: the same bytes once inflated");
+        if path == "/app.js" {
+            assert!(
+                gz.len() * 2 < plain.len(),
+                "{} of {}",
+                gz.len(),
+                plain.len()
+            );
+        }
+        let (enc, _, refused) = get(path, Some("gzip;q=0, identity")).await;
+        assert_eq!(enc, None, "{path}");
+        assert_eq!(refused, plain);
+    }
+}
