@@ -165,7 +165,7 @@ mod tests {
     use super::RunOptions;
 
     #[test]
-    fn workers_fit_the_memory_budget() {
+    fn item14_workers_fit_the_memory_budget() {
         let o = RunOptions {
             threads: 8,
             memory_budget: 100,
