@@ -11,6 +11,7 @@ use super::change::ManifestChange;
 use super::{Inner, lock, partition_of};
 use crate::error::Result;
 use crate::manifest::SegmentMeta;
+use crate::memtable::Memtable;
 use crate::recovery::seg_path;
 use crate::segment::writer::{SegmentWriter, Written};
 
@@ -32,6 +33,14 @@ impl Inner {
         let Some((mem, cut)) = self.rotate(force)? else {
             return Ok(());
         };
+        self.write_frozen(&mem, cut)?;
+        self.remove_logs_before(cut, true)
+    }
+
+    /// Writes a frozen buffer to segments and commits them with the log's new start
+    /// `wal_start`: the buffer leaves the read view in the same step as its segments
+    /// enter it.
+    pub(super) fn write_frozen(&self, mem: &Memtable, wal_start: u64) -> Result<()> {
         let drop_before = self.read().manifest.drop_before;
         let sorted: Vec<&Event> = mem
             .sorted()
@@ -39,14 +48,12 @@ impl Inner {
             .filter(|e| e.ts >= drop_before)
             .collect();
         let add = self.write_segments(&sorted)?;
-        // The frozen buffer leaves the read view in the same step as its segments enter it.
         self.commit(ManifestChange {
             add,
-            wal_start: Some(cut),
+            wal_start: Some(wal_start),
             clear_frozen: true,
             ..ManifestChange::default()
-        })?;
-        self.remove_logs_before(cut, true)
+        })
     }
 
     /// Writes sorted events as one segment per partition (not yet in the manifest). When

@@ -9,9 +9,8 @@
 use std::ops::RangeInclusive;
 use std::sync::atomic::Ordering;
 
-use cairn_model::{Event, Record};
+use cairn_model::Record;
 
-use super::change::ManifestChange;
 use super::{Inner, lock};
 use crate::error::{Result, StoreError};
 use crate::memtable::Memtable;
@@ -230,19 +229,7 @@ impl Inner {
         }
         let next = log.restart()?;
         let mem = self.freeze();
-        let drop_before = self.read().manifest.drop_before;
-        let sorted: Vec<&Event> = mem
-            .sorted()
-            .into_iter()
-            .filter(|e| e.ts >= drop_before)
-            .collect();
-        let add = self.write_segments(&sorted)?;
-        self.commit(ManifestChange {
-            add,
-            wal_start: Some(next),
-            clear_frozen: true,
-            ..ManifestChange::default()
-        })?;
+        self.write_frozen(&mem, next)?;
         drop(log);
         self.remove_logs_before(next, false)?;
         self.poisoned.store(false, Ordering::Release);
