@@ -331,8 +331,12 @@ pub struct QueryArgs {
     pub defs: Option<PathBuf>,
 
     /// Print JSON instead of tables.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "csv")]
     pub json: bool,
+
+    /// Print CSV (pages, paths and transitions: every row the query asked for).
+    #[arg(long)]
+    pub csv: bool,
 
     /// Worker threads (default: every core).
     #[arg(long, value_name = "N")]

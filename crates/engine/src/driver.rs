@@ -12,10 +12,13 @@
 //! Analyses that need two passes (goals compared with the previous period, checkout's
 //! step discovery before its funnel) call [`run`] twice.
 
-use cairn_model::query::{Query, Resolved};
+use std::sync::Arc;
+
+use cairn_model::query::{PageRules, Query, Resolved};
 use cairn_timeline::{Timeline, TimelineScan, TimelineSource};
 
 use crate::matcher::Needs;
+use crate::page_map::PageMap;
 use crate::prepare::{Filters, Goals, Prepared};
 use crate::{Error, RunOptions, scan_request};
 
@@ -44,6 +47,8 @@ pub(crate) struct Scope<'s> {
     pub goals: Goals,
     /// The query's filters (its audience).
     pub filters: Filters,
+    /// Pages: paths after the page grouping rules.
+    pub pages: Arc<PageMap>,
 }
 
 /// An analysis as the driver sees it: what it reads, and how it compiles.
@@ -109,11 +114,16 @@ pub(crate) fn run<A: Analysis>(
     a.needs(&mut needs);
     let stitch = a.stitch();
     let scan = cx.source.scan(scan_request(q, from, to, &needs, stitch))?;
+    let pages = Arc::new(PageMap::new(
+        &*scan,
+        &PageRules::new(&q.page_groups, "page_groups")?,
+    ));
     let sc = Scope {
         r,
         scan: &*scan,
-        goals: Goals::new(&*scan, &q.goals, &used),
-        filters: Filters::new(&*scan, q, r),
+        goals: Goals::new(&*scan, &pages, &q.goals, &used),
+        filters: Filters::new(&*scan, &pages, q, r),
+        pages,
     };
     let pass = a.compile(&sc);
     let gap = q.session_gap.ms;

@@ -205,7 +205,7 @@ impl<'a> Analysis for Report<'a> {
                 .spec
                 .breakdown
                 .as_ref()
-                .map(|b| FieldReader::new(sc.scan, &b.by)),
+                .map(|b| FieldReader::new(sc.scan, &sc.pages, &b.by)),
             rep: self.clone(),
         }
     }
@@ -487,11 +487,11 @@ pub(crate) fn unit_key(rd: &FieldReader, tl: &Timeline, prep: &Prepared, a: u32,
     match rd.field() {
         Field::LandingPage => (a..b)
             .find(|&p| prep.pageview[p as usize])
-            .and_then(|p| path_token(tl, prep.kept[p as usize] as usize)),
+            .and_then(|p| rd.page_token(tl, prep.kept[p as usize] as usize)),
         Field::ExitPage => (a..b)
             .rev()
             .find(|&p| prep.pageview[p as usize])
-            .and_then(|p| path_token(tl, prep.kept[p as usize] as usize)),
+            .and_then(|p| rd.page_token(tl, prep.kept[p as usize] as usize)),
         _ => (a..b).find_map(|p| rd.token(tl, prep.kept[p as usize] as usize)),
     }
 }
@@ -511,11 +511,6 @@ fn visitor_key_ts(rd: &FieldReader, tl: &Timeline, prep: &Prepared) -> i64 {
         (_, Some(p)) => prep.ts[p as usize],
         (_, None) => i64::MAX,
     }
-}
-
-fn path_token(tl: &Timeline, i: usize) -> Key {
-    let id = tl.dims[cairn_model::Dim::Path.index()][i];
-    (id != 0).then_some((0, id as u64))
 }
 
 fn finish_leads(plan: &Report<'_>, filters: &Filters, acc: &mut Acc) {

@@ -21,6 +21,8 @@ mod driver;
 mod funnel;
 mod goals;
 mod matcher;
+mod page_map;
+mod paths;
 mod prepare;
 mod reports;
 pub mod stats;
@@ -132,6 +134,8 @@ pub fn run(
         Analysis::Forms(spec) => QueryResult::Forms(reports::forms::run(cx, spec)?),
         Analysis::Pages(spec) => QueryResult::Pages(reports::pages::run(cx, spec)?),
         Analysis::Overview(spec) => QueryResult::Overview(reports::overview::run(cx, spec)?),
+        Analysis::Paths(spec) => QueryResult::Paths(paths::flow::run(cx, spec)?),
+        Analysis::Transitions(spec) => QueryResult::Transitions(paths::transitions::run(cx, spec)?),
         // A plan replaces a saved funnel by its definition.
         Analysis::SavedFunnel(s) => {
             return Err(Error::Spec(SpecError::new(

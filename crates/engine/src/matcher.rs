@@ -6,6 +6,9 @@ use cairn_model::query::{Condition, Field, ValueRef, ValueTest};
 
 const DIM_COUNT: usize = Dim::ALL.len();
 use cairn_timeline::{PropVal, QueryDict, Timeline, TimelineScan};
+use std::sync::Arc;
+
+use crate::page_map::PageMap;
 
 /// What a query needs projected from the store.
 #[derive(Debug, Clone, Default)]
@@ -33,6 +36,7 @@ impl Needs {
                 self.prop_keys.insert(k.clone());
                 self.prop_strings = true;
             }
+            Field::Page => self.dims[Dim::Path.index()] = true,
             Field::LandingPage | Field::ExitPage => {
                 self.dims[Dim::Path.index()] = true;
                 self.dims[Dim::Name.index()] = true;
@@ -114,7 +118,7 @@ fn dict_mask(dict: &QueryDict, test: &ValueTest) -> Vec<bool> {
 impl EventPred {
     /// Compiles alternatives (any of), each a list of conditions (all of). An empty
     /// conjunction matches every event.
-    pub fn new(scan: &dyn TimelineScan, alts: &[Vec<Condition>]) -> EventPred {
+    pub fn new(scan: &dyn TimelineScan, pages: &PageMap, alts: &[Vec<Condition>]) -> EventPred {
         let mut out = Vec::new();
         for conds in alts {
             let mut c = Conj {
@@ -125,6 +129,18 @@ impl EventPred {
                 let test = ValueTest::new(cond);
                 match &cond.field {
                     Field::Dim(d) => c.dims.push((d.index(), dict_mask(scan.dict(*d), &test))),
+                    Field::Page => {
+                        let page_ok: Vec<bool> = (0..pages.len() as u32)
+                            .map(|pg| test.test(ValueRef::of_dim(pages.name(scan, pg))))
+                            .collect();
+                        let paths = scan.dict(Dim::Path).len() as u32;
+                        c.dims.push((
+                            Dim::Path.index(),
+                            (0..paths)
+                                .map(|id| page_ok[pages.page(id) as usize])
+                                .collect(),
+                        ));
+                    }
                     Field::Prop(k) => {
                         let vals = scan.prop_values();
                         let str_ok = (0..vals.len() as u32)
@@ -201,11 +217,13 @@ impl EventPred {
 pub struct FieldReader {
     field: Field,
     key: Option<u32>,
+    pages: Arc<PageMap>,
 }
 
 impl FieldReader {
-    /// A reader for an event field (dimension or property).
-    pub fn new(scan: &dyn TimelineScan, field: &Field) -> FieldReader {
+    /// A reader for an event field (dimension, property or page), or of landing and exit
+    /// pages.
+    pub fn new(scan: &dyn TimelineScan, pages: &Arc<PageMap>, field: &Field) -> FieldReader {
         let key = match field {
             Field::Prop(k) => scan.prop_keys().id(k),
             _ => None,
@@ -213,7 +231,14 @@ impl FieldReader {
         FieldReader {
             field: field.clone(),
             key,
+            pages: Arc::clone(pages),
         }
+    }
+
+    /// The token of the page of event `i` (landing and exit pages, `page`).
+    pub fn page_token(&self, tl: &Timeline, i: usize) -> Option<(u8, u64)> {
+        let id = self.pages.page(tl.dims[Dim::Path.index()][i]);
+        (id != 0).then_some((0, id as u64))
     }
 
     /// A cheap identity of the value on event `i`, to compare values without building
@@ -235,6 +260,7 @@ impl FieldReader {
                     PropVal::Bool(b) => (3, b as u64),
                 })
             }
+            Field::Page => self.page_token(tl, i),
             Field::LandingPage | Field::ExitPage => None,
         }
     }
@@ -251,7 +277,7 @@ impl FieldReader {
     pub fn text(&self, scan: &dyn TimelineScan, token: (u8, u64)) -> String {
         match (token, &self.field) {
             ((0, id), Field::Dim(d)) => scan.dict(*d).get(id as u32).to_string(),
-            ((0, id), _) => scan.dict(Dim::Path).get(id as u32).to_string(),
+            ((0, id), _) => self.pages.name(scan, id as u32).to_string(),
             ((1, id), _) => scan.prop_values().get(id as u32).to_string(),
             ((2, bits), _) => ValueRef::Num(f64::from_bits(bits)).to_text(),
             ((_, b), _) => ValueRef::Bool(b != 0).to_text(),

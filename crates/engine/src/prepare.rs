@@ -6,6 +6,7 @@ use cairn_model::query::{Condition, FilterKind, Goal, GoalDef, PAGEVIEW, Query, 
 use cairn_timeline::{Timeline, TimelineScan};
 
 use crate::matcher::{EventPred, Needs, Tables};
+use crate::page_map::PageMap;
 
 enum GoalEval {
     /// Not needed by this query: never evaluated.
@@ -81,7 +82,7 @@ impl Goals {
     }
 
     /// Compiles the used goals.
-    pub fn new(scan: &dyn TimelineScan, defs: &[Goal], used: &[bool]) -> Goals {
+    pub fn new(scan: &dyn TimelineScan, pages: &PageMap, defs: &[Goal], used: &[bool]) -> Goals {
         let evals = defs
             .iter()
             .zip(used)
@@ -90,11 +91,11 @@ impl Goals {
                     GoalEval::Skip
                 } else {
                     match g.def() {
-                        GoalDef::Event(c) => GoalEval::Event(EventPred::new(scan, &[c])),
+                        GoalDef::Event(c) => GoalEval::Event(EventPred::new(scan, pages, &[c])),
                         GoalDef::Duration(ms) => GoalEval::Duration(ms),
                         GoalDef::Pages(n) => GoalEval::Pages(n),
                         GoalDef::Count { min, conds } => {
-                            GoalEval::Count(min, EventPred::new(scan, &[conds]))
+                            GoalEval::Count(min, EventPred::new(scan, pages, &[conds]))
                         }
                         GoalDef::Composite { k, of } => GoalEval::Composite(
                             k,
@@ -126,6 +127,7 @@ impl Goals {
         }
         let pageview = EventPred::new(
             scan,
+            pages,
             &[vec![Condition::eq_str(
                 cairn_model::query::Field::Dim(Dim::Name),
                 PAGEVIEW,
@@ -183,7 +185,7 @@ impl Filters {
     }
 
     /// Compiles the filters.
-    pub fn new(scan: &dyn TimelineScan, q: &Query, r: &Resolved) -> Filters {
+    pub fn new(scan: &dyn TimelineScan, pages: &PageMap, q: &Query, r: &Resolved) -> Filters {
         let conds: Vec<Condition> = r
             .filters
             .iter()
@@ -205,7 +207,7 @@ impl Filters {
             })
             .collect();
         Filters {
-            event: (!conds.is_empty()).then(|| EventPred::new(scan, &[conds])),
+            event: (!conds.is_empty()).then(|| EventPred::new(scan, pages, &[conds])),
             behaviour,
         }
     }

@@ -1,4 +1,4 @@
-//! `cairn query --spec FILE|- [--defs FILE.toml] [--json]`: runs one query spec. The
+//! `cairn query --spec FILE|- [--defs FILE.toml] [--json|--csv]`: runs one query spec. The
 //! site's goals and funnels stored in the registry (through the dashboard or the API) can
 //! be named in it, as over HTTP; the spec's own and those of `--defs` win.
 
@@ -11,8 +11,9 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use cairn_engine::{Backend, Engine, RunOptions};
 use cairn_model::query::result::{
-    CartResult, FormsResult, FunnelResult, GoalsResult, OverviewFigures, OverviewResult,
-    PagesResult, QueryResult, Rate, TimeStats,
+    CartResult, FormsResult, FunnelResult, GoalsResult, NodeUnits, OverviewFigures, OverviewResult,
+    PagesResult, PathNode, PathNodeKind, PathsResult, QueryResult, Rate, TimeStats,
+    TransitionsResult,
 };
 use cairn_model::query::{Definitions, Query};
 
@@ -84,6 +85,8 @@ pub fn run(data: &Path, args: QueryArgs) -> Result<ExitCode> {
     let res = res.expect("ran at least once");
     if args.json {
         println!("{}", serde_json::to_string_pretty(&res)?);
+    } else if args.csv {
+        print!("{}", csv(&res)?);
     } else {
         print!("{}", render(&res));
     }
@@ -186,7 +189,251 @@ fn render(r: &QueryResult) -> String {
         QueryResult::Forms(f) => forms(f),
         QueryResult::Pages(p) => pages(p),
         QueryResult::Overview(o) => overview(o),
+        QueryResult::Paths(p) => paths(p),
+        QueryResult::Transitions(t) => transitions(t),
     }
+}
+
+fn node(n: &PathNode) -> String {
+    match n.kind {
+        PathNodeKind::Page => n.name.clone(),
+        PathNodeKind::Event => format!("event {}", n.name),
+        PathNodeKind::Goal => format!("goal {}", n.name),
+        PathNodeKind::Entrance if n.name != "(entrance)" => format!("(entrance from {})", n.name),
+        _ => n.name.clone(),
+    }
+}
+
+fn share(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        "–".into()
+    } else {
+        pct(part as f64 / whole as f64)
+    }
+}
+
+fn paths(p: &PathsResult) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "paths {} per {}: {} {}s, {} followed",
+        if p.direction == "backward" {
+            "backward to the end"
+        } else {
+            "forward"
+        },
+        p.unit.as_str(),
+        human::count(p.units),
+        p.unit.as_str(),
+        human::count(p.followed),
+    );
+    let ended = if p.direction == "backward" {
+        "(began before: entrance)"
+    } else {
+        "(ended before: exit)"
+    };
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let mut prev = 0;
+    for s in &p.steps {
+        if s.step > 1 {
+            rows.push(vec![
+                String::new(),
+                ended.into(),
+                human::count(s.ended),
+                share(s.ended, prev),
+            ]);
+        }
+        for (i, n) in s.nodes.iter().enumerate() {
+            let name = match n.nodes {
+                Some(k) => format!("{} ({} nodes)", node(&n.node), human::count(k)),
+                None => node(&n.node),
+            };
+            rows.push(vec![
+                if i == 0 {
+                    s.step.to_string()
+                } else {
+                    String::new()
+                },
+                name,
+                human::count(n.count),
+                share(n.count, s.units),
+            ]);
+        }
+        prev = s.units;
+    }
+    out.push_str(&table(&["step", "node", "units", "share of step"], &rows));
+    let _ = writeln!(
+        out,
+        "{} {}s went {} the last step",
+        human::count(p.beyond),
+        p.unit.as_str(),
+        if p.direction == "backward" {
+            "back beyond"
+        } else {
+            "on beyond"
+        }
+    );
+    if !p.sequences.is_empty() {
+        out.push_str(
+            "
+most frequent sequences:
+",
+        );
+        let rows: Vec<Vec<String>> = p
+            .sequences
+            .iter()
+            .map(|s| {
+                let mut names: Vec<String> = s.nodes.iter().map(node).collect();
+                if !s.complete {
+                    if p.direction == "backward" {
+                        names.insert(0, "…".into());
+                    } else {
+                        names.push("…".into());
+                    }
+                }
+                vec![
+                    names.join(" → "),
+                    human::count(s.units),
+                    pct(s.share),
+                    ms(s.median_ms as f64),
+                ]
+            })
+            .collect();
+        out.push_str(&table(
+            &["sequence", "units", "share", "median time"],
+            &rows,
+        ));
+    }
+    out
+}
+
+fn transitions(t: &TransitionsResult) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} occurrences in {} {}s",
+        human::count(t.occurrences),
+        human::count(t.units),
+        t.unit.as_str()
+    );
+    let list = |title: &str, l: &[NodeUnits], out: &mut String| {
+        let rows: Vec<Vec<String>> = l
+            .iter()
+            .map(|n| {
+                vec![
+                    node(&n.node),
+                    human::count(n.count),
+                    share(n.count, t.occurrences),
+                ]
+            })
+            .collect();
+        out.push('\n');
+        out.push_str(&table(&[title, "times", "share"], &rows));
+    };
+    if !t.previous.is_empty() || !t.next.is_empty() {
+        list("came from", &t.previous, &mut out);
+        list("went to", &t.next, &mut out);
+    }
+    if !t.pairs.is_empty() {
+        let rows: Vec<Vec<String>> = t
+            .pairs
+            .iter()
+            .map(|p| {
+                vec![
+                    node(&p.from),
+                    node(&p.to),
+                    human::count(p.count),
+                    share(p.count, t.occurrences),
+                ]
+            })
+            .collect();
+        out.push('\n');
+        out.push_str(&table(&["from", "to", "times", "share"], &rows));
+    }
+    out
+}
+
+/// The rows of a result as CSV, for the results that are lists: pages, paths and
+/// transitions.
+fn csv(r: &QueryResult) -> Result<String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let kind = |n: &PathNode| format!("{:?}", n.kind).to_lowercase();
+    match r {
+        QueryResult::Pages(p) => {
+            w.write_record(["path", "group", "pageviews", "visitors", "entries", "exits"])?;
+            for r in &p.pages {
+                w.write_record([
+                    r.path.clone(),
+                    r.group.clone().unwrap_or_default(),
+                    r.pageviews.to_string(),
+                    r.visitors.to_string(),
+                    r.entries.to_string(),
+                    r.exits.to_string(),
+                ])?;
+            }
+        }
+        QueryResult::Paths(p) => {
+            w.write_record(["step", "kind", "node", "units"])?;
+            for s in &p.steps {
+                if s.step > 1 {
+                    let end = if p.direction == "backward" {
+                        "entrance"
+                    } else {
+                        "exit"
+                    };
+                    w.write_record([
+                        s.step.to_string(),
+                        end.into(),
+                        format!("({end})"),
+                        s.ended.to_string(),
+                    ])?;
+                }
+                for n in &s.nodes {
+                    w.write_record([
+                        s.step.to_string(),
+                        kind(&n.node),
+                        n.node.name.clone(),
+                        n.count.to_string(),
+                    ])?;
+                }
+            }
+        }
+        QueryResult::Transitions(t) => {
+            w.write_record(["list", "from_kind", "from", "to_kind", "to", "count"])?;
+            for n in &t.previous {
+                w.write_record([
+                    "previous".into(),
+                    kind(&n.node),
+                    n.node.name.clone(),
+                    String::new(),
+                    String::new(),
+                    n.count.to_string(),
+                ])?;
+            }
+            for n in &t.next {
+                w.write_record([
+                    "next".into(),
+                    String::new(),
+                    String::new(),
+                    kind(&n.node),
+                    n.node.name.clone(),
+                    n.count.to_string(),
+                ])?;
+            }
+            for p in &t.pairs {
+                w.write_record([
+                    "pair".into(),
+                    kind(&p.from),
+                    p.from.name.clone(),
+                    kind(&p.to),
+                    p.to.name.clone(),
+                    p.count.to_string(),
+                ])?;
+            }
+        }
+        _ => bail!("--csv prints pages, paths and transitions; use --json for the other analyses"),
+    }
+    Ok(String::from_utf8(w.into_inner()?)?)
 }
 
 fn goals(g: &GoalsResult) -> String {
@@ -440,7 +687,10 @@ fn pages(p: &PagesResult) -> String {
         .iter()
         .map(|r| {
             vec![
-                r.path.clone(),
+                match &r.group {
+                    Some(g) => format!("{} ({g})", r.path),
+                    None => r.path.clone(),
+                },
                 human::count(r.pageviews),
                 human::count(r.visitors),
                 human::count(r.entries),

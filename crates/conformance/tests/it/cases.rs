@@ -17,6 +17,7 @@ fn query(analysis: Analysis, goals: Vec<Goal>) -> Query {
         filters: Vec::new(),
         goals,
         funnels: Default::default(),
+        page_groups: Vec::new(),
         session_gap: Duration::from_ms(30 * MIN),
         analysis,
     }
@@ -715,7 +716,13 @@ fn overview_and_pages() {
             interval: None,
             breakdown: None,
         }),
-        ..query(Analysis::Pages(PagesSpec { limit: 10 }), vec![])
+        ..query(
+            Analysis::Pages(PagesSpec {
+                limit: 10,
+                grouped: false,
+            }),
+            vec![],
+        )
     };
     let QueryResult::Overview(o) = run_any(&w, &q) else {
         panic!()
@@ -728,7 +735,13 @@ fn overview_and_pages() {
     assert_eq!((f.bounce_rate.num, f.bounce_rate.den), (1, 3));
     assert_eq!(f.median_duration_ms, MIN);
     assert_eq!(f.mean_duration_ms, (3 * MIN + MIN + 30_000) as f64 / 3.0);
-    let q = query(Analysis::Pages(PagesSpec { limit: 10 }), vec![]);
+    let q = query(
+        Analysis::Pages(PagesSpec {
+            limit: 10,
+            grouped: false,
+        }),
+        vec![],
+    );
     let QueryResult::Pages(p) = run_any(&w, &q) else {
         panic!()
     };

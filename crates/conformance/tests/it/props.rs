@@ -64,6 +64,7 @@ fn random_records(rng: &mut ChaCha8Rng) -> Vec<Record> {
             let mut e = ev(v, t, name);
             e.set(Dim::Path, *pick(rng, &PATHS));
             e.set(Dim::Device, device);
+            e.set(Dim::Source, *pick(rng, &["", "Google", "Bing"]));
             if rng.gen_bool(0.3) {
                 e.props.push((
                     "plan".into(),
@@ -337,7 +338,7 @@ fn random_query(rng: &mut ChaCha8Rng) -> Query {
             }
         });
     }
-    let analysis = match rng.gen_range(0..10) {
+    let analysis = match rng.gen_range(0..13) {
         0..=2 => {
             let mut units = vec![Unit::Session, Unit::Visitor, Unit::Lead];
             units.shuffle(rng);
@@ -367,7 +368,10 @@ fn random_query(rng: &mut ChaCha8Rng) -> Query {
         },
         8 => Analysis::Pages(PagesSpec {
             limit: rng.gen_range(1..=6),
+            grouped: rng.gen_bool(0.5),
         }),
+        10 | 11 => Analysis::Paths(random_paths(rng, &goals)),
+        12 => Analysis::Transitions(random_transitions(rng, &goals)),
         _ => Analysis::Overview(OverviewSpec {
             interval: *pick(rng, &[None, Some(Interval::Day)]),
             breakdown: rng.gen_bool(0.5).then(|| first_value_breakdown(rng)),
@@ -389,9 +393,226 @@ fn random_query(rng: &mut ChaCha8Rng) -> Query {
         filters,
         goals,
         funnels: Default::default(),
+        page_groups: if rng.gen_bool(0.4) {
+            random_page_groups(rng)
+        } else {
+            Vec::new()
+        },
         session_gap: Duration::from_ms(30 * MIN),
         analysis,
     }
+}
+
+fn random_page_groups(rng: &mut ChaCha8Rng) -> Vec<PageGroup> {
+    let all = [
+        ("P pages", "/p*", GroupMatch::Wildcard),
+        ("P {n}", "/p/:n", GroupMatch::Wildcard),
+        ("Top {s}", "^/(?P<s>[a-z]*)", GroupMatch::Regex),
+        ("Checkout", "/checkout", GroupMatch::Wildcard),
+        ("/thanks", "/t*", GroupMatch::Wildcard),
+    ];
+    let mut rules: Vec<PageGroup> = all
+        .iter()
+        .filter(|_| rng.gen_bool(0.5))
+        .map(|(n, p, k)| PageGroup {
+            name: n.to_string(),
+            pattern: p.to_string(),
+            kind: *k,
+        })
+        .collect();
+    rules.shuffle(rng);
+    rules
+}
+
+fn random_node_kinds(rng: &mut ChaCha8Rng) -> Vec<NodeKind> {
+    let mut k: Vec<NodeKind> = [NodeKind::Page, NodeKind::Event, NodeKind::Goal]
+        .into_iter()
+        .filter(|_| rng.gen_bool(0.6))
+        .collect();
+    if k.is_empty() {
+        k.push(NodeKind::Page);
+    }
+    k
+}
+
+fn random_anchor(rng: &mut ChaCha8Rng, goals: &[Goal]) -> Step {
+    match rng.gen_range(0..5) {
+        0 => Step::event(word(rng, &["a", "b", "purchase"])),
+        1 => Step {
+            path: Some("/p*".into()),
+            path_match: Some(PathMatch::Wildcard),
+            ..Step::default()
+        },
+        2 => Step {
+            goal: Some(pick(rng, goals).name.clone()),
+            ..Step::default()
+        },
+        3 => Step {
+            event: Some("pageview".into()),
+            conditions: vec![Condition::eq_str(
+                Field::Page,
+                word(rng, &["P pages", "Checkout", "/p/2", "Top p"]),
+            )],
+            ..Step::default()
+        },
+        _ => Step {
+            any_of: vec![Step::event("b"), Step::event("add_to_cart")],
+            ..Step::default()
+        },
+    }
+}
+
+fn random_paths(rng: &mut ChaCha8Rng, goals: &[Goal]) -> PathsSpec {
+    let anchor = rng.gen_bool(0.7).then(|| random_anchor(rng, goals));
+    let backward = rng.gen_bool(0.5);
+    PathsSpec {
+        start: if backward { None } else { anchor.clone().map(Box::new) },
+        end: if backward { anchor.map(Box::new) } else { None },
+        steps: rng.gen_range(2..=6),
+        unit: *pick(rng, &[Unit::Session, Unit::Visitor]),
+        nodes: random_node_kinds(rng),
+        conditions: if rng.gen_bool(0.2) {
+            vec![Condition::new(
+                Field::Dim(Dim::Device),
+                Op::Neq,
+                Some(CondValue::One(Scalar::Str("mobile".into()))),
+            )]
+        } else {
+            Vec::new()
+        },
+        collapse_repeats: rng.gen_bool(0.6),
+        limit: rng.gen_range(1..=4),
+        sequences: rng.gen_range(0..=5),
+    }
+}
+
+fn random_transitions(rng: &mut ChaCha8Rng, goals: &[Goal]) -> TransitionsSpec {
+    let node = match rng.gen_range(0..4) {
+        0 => None,
+        1 => Some(NodeRef {
+            kind: NodeKind::Page,
+            name: word(rng, &["/p", "/p/2", "P pages", "/"]).into(),
+        }),
+        2 => Some(NodeRef {
+            kind: NodeKind::Event,
+            name: word(rng, &["a", "b", "add_to_cart"]).into(),
+        }),
+        _ => Some(NodeRef {
+            kind: NodeKind::Goal,
+            name: pick(rng, goals).name.clone(),
+        }),
+    };
+    TransitionsSpec {
+        node,
+        unit: *pick(rng, &[Unit::Session, Unit::Visitor]),
+        nodes: random_node_kinds(rng),
+        conditions: Vec::new(),
+        collapse_repeats: rng.gen_bool(0.6),
+        limit: rng.gen_range(1..=5),
+    }
+}
+
+/// The sums every behaviour flow must keep: each step's nodes sum to its units; step
+/// k's units plus those that ended are step k − 1's units; links out of (and into) a
+/// node carry its units; transitions' lists sum to the occurrences.
+fn check_sums(r: &result::QueryResult) -> Result<(), String> {
+    use result::{PathNodeKind, QueryResult};
+    match r {
+        QueryResult::Paths(p) => {
+            for (k, s) in p.steps.iter().enumerate() {
+                let sum: u64 = s.nodes.iter().map(|n| n.count).sum();
+                if sum != s.units {
+                    return Err(format!(
+                        "step {}: nodes sum to {sum}, units {}",
+                        k + 1,
+                        s.units
+                    ));
+                }
+                if k > 0 && s.units + s.ended != p.steps[k - 1].units {
+                    return Err(format!("step {}: units + ended != previous units", k + 1));
+                }
+                let out: u64 = p
+                    .links
+                    .iter()
+                    .filter(|l| l.step == k + 1)
+                    .map(|l| l.units)
+                    .sum();
+                if k + 1 < p.steps.len() && out != s.units {
+                    return Err(format!(
+                        "step {}: links out sum to {out}, units {}",
+                        k + 1,
+                        s.units
+                    ));
+                }
+                for n in &s.nodes {
+                    let into: u64 = p
+                        .links
+                        .iter()
+                        .filter(|l| l.step == k && l.to == n.node)
+                        .map(|l| l.units)
+                        .sum();
+                    if k > 0 && into != n.count {
+                        return Err(format!(
+                            "step {}: links into {:?} sum to {into}",
+                            k + 1,
+                            n.node
+                        ));
+                    }
+                    let from: u64 = p
+                        .links
+                        .iter()
+                        .filter(|l| l.step == k + 1 && l.from == n.node)
+                        .map(|l| l.units)
+                        .sum();
+                    if k + 1 < p.steps.len() && from != n.count {
+                        return Err(format!(
+                            "step {}: links from {:?} sum to {from}",
+                            k + 1,
+                            n.node
+                        ));
+                    }
+                }
+            }
+            let last = p.steps.last().map_or(0, |s| s.units);
+            let exits_after_last = last - p.beyond;
+            if p.beyond > last {
+                return Err(format!(
+                    "beyond {} > last step {last} ({exits_after_last})",
+                    p.beyond
+                ));
+            }
+            if p.steps.first().map_or(0, |s| s.units) != p.followed {
+                return Err("step 1 != followed".into());
+            }
+            let ends: u64 = p
+                .links
+                .iter()
+                .filter(|l| matches!(l.to.kind, PathNodeKind::Exit | PathNodeKind::Entrance))
+                .map(|l| l.units)
+                .sum();
+            let ended: u64 = p.steps.iter().map(|s| s.ended).sum();
+            if ends != ended {
+                return Err(format!("links to the end {ends} != ended {ended}"));
+            }
+        }
+        QueryResult::Transitions(t) => {
+            for (what, l) in [("previous", &t.previous), ("next", &t.next)] {
+                let sum: u64 = l.iter().map(|n| n.count).sum();
+                if !l.is_empty() && sum != t.occurrences {
+                    return Err(format!(
+                        "{what} sums to {sum}, occurrences {}",
+                        t.occurrences
+                    ));
+                }
+            }
+            let sum: u64 = t.pairs.iter().map(|n| n.count).sum();
+            if !t.pairs.is_empty() && sum != t.occurrences {
+                return Err(format!("pairs sum to {sum}, occurrences {}", t.occurrences));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 fn check(seed: u64) -> Result<(), TestCaseError> {
@@ -420,6 +641,12 @@ fn check(seed: u64) -> Result<(), TestCaseError> {
             )
             .unwrap();
         let want = reference::run(&q, &w.data);
+        if let Err(e) = check_sums(&got) {
+            return Err(TestCaseError::fail(format!(
+                "seed {seed}: the numbers do not add up: {e}\nquery: {}",
+                q.to_json()
+            )));
+        }
         if got != want {
             let g = serde_json::to_string_pretty(&got).unwrap();
             let x = serde_json::to_string_pretty(&want).unwrap();

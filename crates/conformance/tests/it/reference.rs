@@ -24,6 +24,7 @@ fn holds(c: &Condition, e: &Event) -> bool {
     match &c.field {
         Field::Dim(d) => t.test(ValueRef::of_dim(e.dim(*d))),
         Field::Prop(k) => t.test(e.prop(k).map(ValueRef::of_prop)),
+        Field::Page => t.test(ValueRef::of_dim(&page(e))),
         _ => true,
     }
 }
@@ -39,6 +40,7 @@ fn value_text(f: &Field, e: &Event) -> Option<String> {
             Some(cairn_model::PropValue::Str(s)) if s.is_empty() => None,
             v => v.map(|v| ValueRef::of_prop(v).to_text()),
         },
+        Field::Page => ValueRef::of_dim(&page(e)).map(|v| v.to_text()),
         _ => None,
     }
 }
@@ -181,12 +183,12 @@ fn unit_value(f: &Field, evs: &[Event]) -> Option<String> {
         Field::LandingPage => evs
             .iter()
             .find(|e| is_pageview(e))
-            .and_then(|e| ValueRef::of_dim(e.dim(Dim::Path)).map(|v| v.to_text())),
+            .and_then(|e| ValueRef::of_dim(&page(e)).map(|v| v.to_text())),
         Field::ExitPage => evs
             .iter()
             .rev()
             .find(|e| is_pageview(e))
-            .and_then(|e| ValueRef::of_dim(e.dim(Dim::Path)).map(|v| v.to_text())),
+            .and_then(|e| ValueRef::of_dim(&page(e)).map(|v| v.to_text())),
         _ => evs.iter().find_map(|e| value_text(f, e)),
     }
 }
@@ -1450,11 +1452,19 @@ fn bounced(evs: &[Event]) -> bool {
 
 pub fn pages(q: &Query, r: &Resolved, spec: &PagesSpec, d: &Data) -> PagesResult {
     let mut m: BTreeMap<String, [u64; 5]> = BTreeMap::new();
+    // A path, or its page when grouped.
+    let key = |e: &Event| {
+        if spec.grouped {
+            page(e)
+        } else {
+            e.dim(Dim::Path).to_string()
+        }
+    };
     for evs in kept(q, r, d) {
         let mut seen = BTreeSet::new();
         for e in evs.iter().filter(|e| is_pageview(e)) {
-            m.entry(e.dim(Dim::Path).to_string()).or_default()[0] += 1;
-            seen.insert(e.dim(Dim::Path).to_string());
+            m.entry(key(e)).or_default()[0] += 1;
+            seen.insert(key(e));
         }
         for p in seen {
             m.entry(p).or_default()[1] += 1;
@@ -1465,17 +1475,18 @@ pub fn pages(q: &Query, r: &Resolved, spec: &PagesSpec, d: &Data) -> PagesResult
                 continue;
             };
             let last = s.iter().rev().find(|e| is_pageview(e)).unwrap();
-            let x = m.entry(first.dim(Dim::Path).to_string()).or_default();
+            let x = m.entry(key(first)).or_default();
             x[2] += 1;
             if bounced(s) {
                 x[4] += 1;
             }
-            m.entry(last.dim(Dim::Path).to_string()).or_default()[3] += 1;
+            m.entry(key(last)).or_default()[3] += 1;
         }
     }
     let mut rows: Vec<PageRow> = m
         .into_iter()
         .map(|(p, v)| PageRow {
+            group: if spec.grouped { None } else { group_of(&p) },
             path: if p.is_empty() { "(none)".into() } else { p },
             pageviews: v[0],
             visitors: v[1],
@@ -1643,6 +1654,9 @@ pub fn checkout(q: &Query, r: &Resolved, spec: &CheckoutSpec, d: &Data) -> Funne
 pub fn run(q: &Query, d: &Data) -> QueryResult {
     let plan = q.plan().expect("valid spec");
     let (q, r) = (plan.query(), plan.resolved().clone());
+    RULES.with(|x| {
+        *x.borrow_mut() = Some(PageRules::new(&q.page_groups, "page_groups").expect("valid rules"))
+    });
     match plan.analysis().clone() {
         Analysis::Goals(s) => QueryResult::Goals(goals(q, &r, &s, d)),
         Analysis::Funnel(s) => QueryResult::Funnel(funnel(q, &r, &s, d)),
@@ -1651,6 +1665,388 @@ pub fn run(q: &Query, d: &Data) -> QueryResult {
         Analysis::Pages(s) => QueryResult::Pages(pages(q, &r, &s, d)),
         Analysis::Overview(s) => QueryResult::Overview(overview(q, &r, &s, d)),
         Analysis::Checkout(s) => QueryResult::Checkout(checkout(q, &r, &s, d)),
+        Analysis::Paths(s) => QueryResult::Paths(paths(q, &r, &s, d)),
+        Analysis::Transitions(s) => QueryResult::Transitions(transitions(q, &r, &s, d)),
         Analysis::SavedFunnel(_) => unreachable!("a plan resolves it"),
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Pages and paths
+
+thread_local! {
+    /// The page grouping rules of the query being run (set by [`run`]).
+    static RULES: std::cell::RefCell<Option<PageRules>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The page of an event: its path after the grouping rules.
+fn page(e: &Event) -> String {
+    let path = e.dim(Dim::Path);
+    RULES.with(|r| match &*r.borrow() {
+        Some(rules) if !path.is_empty() => rules.page(path),
+        _ => path.to_string(),
+    })
+}
+
+/// The group of a path, when a rule matches it.
+fn group_of(path: &str) -> Option<String> {
+    RULES.with(|r| r.borrow().as_ref().and_then(|rules| rules.group(path)))
+}
+
+fn pnode(kind: PathNodeKind, name: &str) -> PathNode {
+    PathNode {
+        kind,
+        name: name.to_string(),
+    }
+}
+
+fn page_node(e: &Event) -> PathNode {
+    let p = page(e);
+    pnode(PathNodeKind::Page, if p.is_empty() { "(none)" } else { &p })
+}
+
+/// The nodes of events `[a, b)`: (node, index), in order, repeats collapsed when asked.
+#[allow(clippy::too_many_arguments)]
+fn unit_nodes(
+    q: &Query,
+    kinds: &[NodeKind],
+    conds: &[Condition],
+    collapse: bool,
+    evs: &[Event],
+    hits: &[Vec<usize>],
+    a: usize,
+    b: usize,
+) -> Vec<(PathNode, usize)> {
+    let mut out: Vec<(PathNode, usize)> = Vec::new();
+    for (i, e) in evs.iter().enumerate().take(b).skip(a) {
+        if !all(conds, e) {
+            continue;
+        }
+        let goal = kinds
+            .contains(&NodeKind::Goal)
+            .then(|| (0..q.goals.len()).find(|&g| hits[g].contains(&i)))
+            .flatten();
+        let node = if let Some(g) = goal {
+            pnode(PathNodeKind::Goal, &q.goals[g].name)
+        } else if is_pageview(e) {
+            if !kinds.contains(&NodeKind::Page) {
+                continue;
+            }
+            page_node(e)
+        } else {
+            if !kinds.contains(&NodeKind::Event) || e.name() == "scroll" || e.name() == "engagement"
+            {
+                continue;
+            }
+            pnode(PathNodeKind::Event, e.name())
+        };
+        if collapse && out.last().is_some_and(|(n, _)| *n == node) {
+            continue;
+        }
+        out.push((node, i));
+    }
+    out
+}
+
+fn unit_ranges(unit: Unit, evs: &[Event], gap: i64) -> Vec<(usize, usize)> {
+    match unit {
+        Unit::Session => sessions(evs, gap),
+        _ => vec![(0, evs.len())],
+    }
+}
+
+fn top_nodes(counts: BTreeMap<PathNode, u64>, limit: usize) -> Vec<NodeUnits> {
+    let mut rows: Vec<(PathNode, u64)> = counts.into_iter().collect();
+    rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let mut out: Vec<NodeUnits> = rows
+        .iter()
+        .take(limit)
+        .map(|(n, c)| NodeUnits {
+            node: n.clone(),
+            count: *c,
+            nodes: None,
+        })
+        .collect();
+    if rows.len() > limit {
+        out.push(NodeUnits {
+            node: pnode(PathNodeKind::Other, "(other)"),
+            count: rows[limit..].iter().map(|r| r.1).sum(),
+            nodes: Some((rows.len() - limit) as u64),
+        });
+    }
+    out
+}
+
+pub fn paths(q: &Query, r: &Resolved, spec: &PathsSpec, d: &Data) -> PathsResult {
+    let n = spec.steps;
+    let backward = spec.end.is_some();
+    let anchor = spec.start.as_deref().or(spec.end.as_deref());
+    let mut units = 0u64;
+    // Every followed unit's whole path (not cut), with the times of its nodes.
+    let mut all_paths: Vec<Vec<(PathNode, i64)>> = Vec::new();
+    for evs in kept(q, r, d) {
+        let hits = goal_hits(q, &evs);
+        for (a, b) in unit_ranges(spec.unit, &evs, q.session_gap.ms) {
+            let nodes = unit_nodes(
+                q,
+                &spec.nodes,
+                &spec.conditions,
+                spec.collapse_repeats,
+                &evs,
+                &hits,
+                a,
+                b,
+            );
+            if !nodes.is_empty() {
+                units += 1;
+            }
+            let path: Vec<(PathNode, usize)> = match anchor {
+                None => nodes,
+                Some(s) => {
+                    let Some(i) = (a..b).find(|&i| step_match(q, s, &evs, &hits, i)) else {
+                        continue;
+                    };
+                    let first = match (&s.goal, s.any_of.is_empty()) {
+                        (Some(g), true) => pnode(PathNodeKind::Goal, g),
+                        _ => {
+                            let goal = spec
+                                .nodes
+                                .contains(&NodeKind::Goal)
+                                .then(|| (0..q.goals.len()).find(|&g| hits[g].contains(&i)))
+                                .flatten();
+                            match goal {
+                                Some(g) => pnode(PathNodeKind::Goal, &q.goals[g].name),
+                                None if is_pageview(&evs[i]) => page_node(&evs[i]),
+                                None => pnode(PathNodeKind::Event, evs[i].name()),
+                            }
+                        }
+                    };
+                    let mut path = vec![(first, i)];
+                    let rest: Vec<(PathNode, usize)> = if backward {
+                        nodes.into_iter().filter(|x| x.1 < i).rev().collect()
+                    } else {
+                        nodes.into_iter().filter(|x| x.1 > i).collect()
+                    };
+                    for x in rest {
+                        if spec.collapse_repeats && path.last().unwrap().0 == x.0 {
+                            continue;
+                        }
+                        path.push(x);
+                    }
+                    path
+                }
+            };
+            if !path.is_empty() {
+                all_paths.push(path.into_iter().map(|(p, i)| (p, evs[i].ts)).collect());
+            }
+        }
+    }
+    let end = if backward {
+        pnode(PathNodeKind::Entrance, "(entrance)")
+    } else {
+        pnode(PathNodeKind::Exit, "(exit)")
+    };
+    let mut steps = Vec::new();
+    let mut listed: Vec<BTreeSet<PathNode>> = Vec::new();
+    for k in 0..n {
+        let mut counts: BTreeMap<PathNode, u64> = BTreeMap::new();
+        for p in &all_paths {
+            if let Some((node, _)) = p.get(k) {
+                *counts.entry(node.clone()).or_default() += 1;
+            }
+        }
+        let nodes = top_nodes(counts, spec.limit);
+        listed.push(
+            nodes
+                .iter()
+                .filter(|x| x.node.kind != PathNodeKind::Other)
+                .map(|x| x.node.clone())
+                .collect(),
+        );
+        steps.push(PathStep {
+            step: k + 1,
+            units: all_paths.iter().filter(|p| p.len() > k).count() as u64,
+            nodes,
+            ended: if k == 0 {
+                0
+            } else {
+                all_paths.iter().filter(|p| p.len() == k).count() as u64
+            },
+        });
+    }
+    let shown = |k: usize, node: &PathNode| {
+        if listed[k].contains(node) {
+            node.clone()
+        } else {
+            pnode(PathNodeKind::Other, "(other)")
+        }
+    };
+    let mut links: BTreeMap<(usize, PathNode, PathNode), u64> = BTreeMap::new();
+    for p in &all_paths {
+        for k in 0..(n - 1).min(p.len()) {
+            let to = match p.get(k + 1) {
+                Some((x, _)) => shown(k + 1, x),
+                None => end.clone(),
+            };
+            *links.entry((k + 1, shown(k, &p[k].0), to)).or_default() += 1;
+        }
+    }
+    let mut links: Vec<PathLink> = links
+        .into_iter()
+        .map(|((step, from, to), units)| PathLink {
+            step,
+            from,
+            to,
+            units,
+        })
+        .collect();
+    links.sort_by(|a, b| {
+        a.step
+            .cmp(&b.step)
+            .then(b.units.cmp(&a.units))
+            .then_with(|| a.from.cmp(&b.from))
+            .then_with(|| a.to.cmp(&b.to))
+    });
+    let mut seqs: BTreeMap<(Vec<PathNode>, bool), Vec<i64>> = BTreeMap::new();
+    for p in &all_paths {
+        let cut = &p[..p.len().min(n)];
+        let ms = (cut[cut.len() - 1].1 - cut[0].1).abs();
+        let mut nodes: Vec<PathNode> = cut.iter().map(|x| x.0.clone()).collect();
+        if backward {
+            nodes.reverse();
+        }
+        seqs.entry((nodes, p.len() <= n)).or_default().push(ms);
+    }
+    let followed = all_paths.len() as u64;
+    let mut seqs: Vec<((Vec<PathNode>, bool), Vec<i64>)> = seqs.into_iter().collect();
+    seqs.sort_by(|a, b| {
+        b.1.len()
+            .cmp(&a.1.len())
+            .then_with(|| a.0.0.cmp(&b.0.0))
+            .then_with(|| b.0.1.cmp(&a.0.1))
+    });
+    seqs.truncate(spec.sequences);
+    PathsResult {
+        direction: if backward { "backward" } else { "forward" }.into(),
+        unit: spec.unit,
+        units,
+        followed,
+        steps,
+        links,
+        beyond: all_paths.iter().filter(|p| p.len() > n).count() as u64,
+        sequences: seqs
+            .into_iter()
+            .map(|((nodes, complete), mut times)| {
+                times.sort();
+                PathSequence {
+                    nodes,
+                    complete,
+                    units: times.len() as u64,
+                    share: times.len() as f64 / followed as f64,
+                    median_ms: cairn_engine::stats::nearest_rank(&times, 0.5),
+                }
+            })
+            .collect(),
+    }
+}
+
+pub fn transitions(q: &Query, r: &Resolved, spec: &TransitionsSpec, d: &Data) -> TransitionsResult {
+    let mut kinds = spec.nodes.clone();
+    if let Some(n) = &spec.node {
+        kinds.push(n.kind);
+    }
+    let target = spec.node.as_ref().map(|n| {
+        pnode(
+            match n.kind {
+                NodeKind::Page => PathNodeKind::Page,
+                NodeKind::Event => PathNodeKind::Event,
+                NodeKind::Goal => PathNodeKind::Goal,
+            },
+            &n.name,
+        )
+    });
+    let exit = pnode(PathNodeKind::Exit, "(exit)");
+    let (mut occurrences, mut units) = (0u64, 0u64);
+    let mut previous: BTreeMap<PathNode, u64> = BTreeMap::new();
+    let mut next: BTreeMap<PathNode, u64> = BTreeMap::new();
+    let mut pairs: BTreeMap<(PathNode, PathNode), u64> = BTreeMap::new();
+    for evs in kept(q, r, d) {
+        let hits = goal_hits(q, &evs);
+        for (a, b) in unit_ranges(spec.unit, &evs, q.session_gap.ms) {
+            let seq: Vec<PathNode> = unit_nodes(
+                q,
+                &kinds,
+                &spec.conditions,
+                spec.collapse_repeats,
+                &evs,
+                &hits,
+                a,
+                b,
+            )
+            .into_iter()
+            .map(|x| x.0)
+            .collect();
+            let after = |i: usize| seq.get(i + 1).cloned().unwrap_or_else(|| exit.clone());
+            match &target {
+                None => {
+                    units += u64::from(!seq.is_empty());
+                    occurrences += seq.len() as u64;
+                    for (i, x) in seq.iter().enumerate() {
+                        *pairs.entry((x.clone(), after(i))).or_default() += 1;
+                    }
+                }
+                Some(t) => {
+                    let at: Vec<usize> = (0..seq.len()).filter(|&i| &seq[i] == t).collect();
+                    units += u64::from(!at.is_empty());
+                    for i in at {
+                        occurrences += 1;
+                        let before = if i == 0 {
+                            let s = evs[a].dim(Dim::Source);
+                            pnode(
+                                PathNodeKind::Entrance,
+                                if s.is_empty() { "(direct)" } else { s },
+                            )
+                        } else {
+                            seq[i - 1].clone()
+                        };
+                        *previous.entry(before).or_default() += 1;
+                        *next.entry(after(i)).or_default() += 1;
+                    }
+                }
+            }
+        }
+    }
+    let mut rows: Vec<((PathNode, PathNode), u64)> = pairs.into_iter().collect();
+    rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let mut out: Vec<NodePair> = rows
+        .iter()
+        .take(spec.limit)
+        .map(|((from, to), count)| NodePair {
+            from: from.clone(),
+            to: to.clone(),
+            count: *count,
+        })
+        .collect();
+    if rows.len() > spec.limit {
+        out.push(NodePair {
+            from: pnode(PathNodeKind::Other, "(other)"),
+            to: pnode(PathNodeKind::Other, "(other)"),
+            count: rows[spec.limit..].iter().map(|r| r.1).sum(),
+        });
+    }
+    let list = |m: BTreeMap<PathNode, u64>| {
+        if target.is_some() {
+            top_nodes(m, spec.limit)
+        } else {
+            Vec::new()
+        }
+    };
+    TransitionsResult {
+        unit: spec.unit,
+        occurrences,
+        units,
+        previous: list(previous),
+        next: list(next),
+        pairs: out,
     }
 }

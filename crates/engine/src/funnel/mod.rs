@@ -22,7 +22,7 @@ use crate::prepare::Prepared;
 use crate::stats::{time_stats, wilson};
 
 /// One alternative of a step: an optional goal and event conditions.
-struct Alt {
+pub(crate) struct Alt {
     goal: Option<usize>,
     pred: EventPred,
 }
@@ -48,13 +48,13 @@ fn step_conds(s: &Step) -> Vec<Condition> {
     c
 }
 
-fn step_needs(s: &Step, needs: &mut Needs) {
+pub(crate) fn step_needs(s: &Step, needs: &mut Needs) {
     for a in std::iter::once(s).chain(&s.any_of) {
         needs.add_conds(&step_conds(a));
     }
 }
 
-fn compile_step(scan: &dyn TimelineScan, q: &Query, s: &Step) -> Vec<Alt> {
+pub(crate) fn compile_step(sc: &Scope<'_>, q: &Query, s: &Step) -> Vec<Alt> {
     let alts: Vec<&Step> = if s.any_of.is_empty() {
         vec![s]
     } else {
@@ -66,12 +66,12 @@ fn compile_step(scan: &dyn TimelineScan, q: &Query, s: &Step) -> Vec<Alt> {
                 .goal
                 .as_ref()
                 .and_then(|g| q.goals.iter().position(|x| &x.name == g)),
-            pred: EventPred::new(scan, &[step_conds(a)]),
+            pred: EventPred::new(sc.scan, &sc.pages, &[step_conds(a)]),
         })
         .collect()
 }
 
-fn alt_hit(alts: &[Alt], tl: &Timeline, prep: &Prepared, p: usize) -> bool {
+pub(crate) fn alt_hit(alts: &[Alt], tl: &Timeline, prep: &Prepared, p: usize) -> bool {
     alts.iter().any(|a| {
         a.goal
             .is_none_or(|g| prep.hits[g].binary_search(&(p as u32)).is_ok())
@@ -460,15 +460,11 @@ impl<'a> Analysis for Funnel<'a> {
 
     fn compile(&self, sc: &Scope<'_>) -> Ctx<'a> {
         let (q, spec, scan) = (self.q, self.spec, sc.scan);
-        let steps: Vec<Vec<Alt>> = spec
-            .steps
-            .iter()
-            .map(|s| compile_step(scan, q, s))
-            .collect();
+        let steps: Vec<Vec<Alt>> = spec.steps.iter().map(|s| compile_step(sc, q, s)).collect();
         let excl: Vec<Vec<Alt>> = spec
             .exclusions
             .iter()
-            .map(|e| compile_step(scan, q, &e.step))
+            .map(|e| compile_step(sc, q, &e.step))
             .collect();
         Ctx {
             spec,
@@ -480,12 +476,12 @@ impl<'a> Analysis for Funnel<'a> {
             hold: spec
                 .hold
                 .iter()
-                .map(|f| FieldReader::new(scan, f))
+                .map(|f| FieldReader::new(scan, &sc.pages, f))
                 .collect(),
             breakdown: spec
                 .breakdown
                 .as_ref()
-                .map(|b| FieldReader::new(scan, &b.by)),
+                .map(|b| FieldReader::new(scan, &sc.pages, &b.by)),
             buckets: spec
                 .trend
                 .map(|iv| Buckets::new(sc.r.from, sc.r.to, iv, sc.r.tz)),

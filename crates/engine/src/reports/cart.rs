@@ -27,8 +27,8 @@ impl Analysis for Cart<'_> {
 
     fn compile(&self, sc: &Scope<'_>) -> CartPass {
         CartPass {
-            is_cart: name_is(sc.scan, &self.spec.cart_event),
-            is_buy: name_is(sc.scan, &self.spec.purchase_event),
+            is_cart: name_is(sc, &self.spec.cart_event),
+            is_buy: name_is(sc, &self.spec.purchase_event),
             recovery_ms: self.spec.recovery.ms,
         }
     }

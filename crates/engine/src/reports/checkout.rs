@@ -58,7 +58,7 @@ impl Analysis for StepNumbers<'_> {
 
     fn compile(&self, sc: &Scope<'_>) -> StepNumbersPass {
         StepNumbersPass {
-            is_step: name_is(sc.scan, &self.spec.step_event),
+            is_step: name_is(sc, &self.spec.step_event),
             key: sc.scan.prop_keys().id(&self.spec.step_prop),
         }
     }

@@ -48,11 +48,11 @@ impl<'a> Analysis for Forms<'a> {
     fn compile(&self, sc: &Scope<'_>) -> FormsPass<'a> {
         FormsPass {
             spec: self.spec,
-            is_start: name_is(sc.scan, FORM_START),
-            is_field: name_is(sc.scan, FORM_FIELD),
-            is_submit: name_is(sc.scan, FORM_SUBMIT),
-            form_rd: FieldReader::new(sc.scan, &form_id()),
-            field_rd: FieldReader::new(sc.scan, &field()),
+            is_start: name_is(sc, FORM_START),
+            is_field: name_is(sc, FORM_FIELD),
+            is_submit: name_is(sc, FORM_SUBMIT),
+            form_rd: FieldReader::new(sc.scan, &sc.pages, &form_id()),
+            field_rd: FieldReader::new(sc.scan, &sc.pages, &field()),
         }
     }
 }

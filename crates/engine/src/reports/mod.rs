@@ -12,8 +12,8 @@ pub(crate) mod pages;
 
 use cairn_model::Dim;
 use cairn_model::query::{Condition, Field};
-use cairn_timeline::TimelineScan;
 
+use crate::driver::Scope;
 use crate::matcher::EventPred;
 use crate::prepare::Prepared;
 
@@ -22,17 +22,19 @@ use crate::prepare::Prepared;
 pub const NON_INTERACTIVE: [&str; 2] = ["scroll", "engagement"];
 
 /// An event's name is `name`.
-fn name_is(scan: &dyn TimelineScan, name: &str) -> EventPred {
+fn name_is(sc: &Scope<'_>, name: &str) -> EventPred {
     EventPred::new(
-        scan,
+        sc.scan,
+        &sc.pages,
         &[vec![Condition::eq_str(Field::Dim(Dim::Name), name)]],
     )
 }
 
 /// Events that do not stop a session from bouncing.
-fn passive_pred(scan: &dyn TimelineScan) -> EventPred {
+fn passive_pred(sc: &Scope<'_>) -> EventPred {
     EventPred::new(
-        scan,
+        sc.scan,
+        &sc.pages,
         &NON_INTERACTIVE.map(|n| vec![Condition::eq_str(Field::Dim(Dim::Name), n)]),
     )
 }

@@ -38,12 +38,12 @@ impl<'a> Analysis for Overview<'a> {
     fn compile(&self, sc: &Scope<'_>) -> OverviewPass<'a> {
         OverviewPass {
             spec: self.spec,
-            passive: passive_pred(sc.scan),
+            passive: passive_pred(sc),
             reader: self
                 .spec
                 .breakdown
                 .as_ref()
-                .map(|b| FieldReader::new(sc.scan, &b.by)),
+                .map(|b| FieldReader::new(sc.scan, &sc.pages, &b.by)),
             buckets: self
                 .spec
                 .interval

@@ -1,4 +1,5 @@
-//! Per page: pageviews, unique visitors, entries, exits, exit rate and bounce rate.
+//! Per path, or per page (paths after the grouping rules): pageviews, unique visitors,
+//! entries, exits, exit rate and bounce rate.
 
 use cairn_model::Dim;
 use cairn_model::query::PagesSpec;
@@ -31,7 +32,7 @@ impl<'a> Analysis for Pages<'a> {
     fn compile(&self, sc: &Scope<'_>) -> PagesPass<'a> {
         PagesPass {
             spec: self.spec,
-            passive: passive_pred(sc.scan),
+            passive: passive_pred(sc),
         }
     }
 }
@@ -61,11 +62,15 @@ impl Pass for PagesPass<'_> {
         Default::default()
     }
 
-    fn timeline(&self, _: &Scope<'_>, tl: &Timeline, prep: &Prepared, st: &mut State) {
+    fn timeline(&self, sc: &Scope<'_>, tl: &Timeline, prep: &Prepared, st: &mut State) {
         let (m, pas, seen) = st;
         pas.clear();
         pas.extend(prep.kept.iter().map(|&i| self.passive.test(tl, i as usize)));
-        let path = |p: usize| tl.dims[Dim::Path.index()][prep.kept[p] as usize];
+        let grouped = self.spec.grouped;
+        let path = |p: usize| {
+            let id = tl.dims[Dim::Path.index()][prep.kept[p] as usize];
+            if grouped { sc.pages.page(id) } else { id }
+        };
         seen.clear();
         for p in 0..prep.kept.len() {
             if prep.pageview[p] {
@@ -106,13 +111,21 @@ impl Pass for PagesPass<'_> {
 
     fn finish(self, sc: &Scope<'_>, (all, ..): State) -> PagesResult {
         let dict = sc.scan.dict(Dim::Path);
+        let grouped = self.spec.grouped;
         let mut rows: Vec<PageRow> = all
             .into_iter()
             .map(|(k, v)| PageRow {
                 path: if k == 0 {
                     "(none)".into()
+                } else if grouped {
+                    sc.pages.name(sc.scan, k).to_string()
                 } else {
                     dict.get(k).to_string()
+                },
+                group: if grouped {
+                    None
+                } else {
+                    sc.pages.group_of(k).map(str::to_string)
                 },
                 pageviews: v.pageviews,
                 visitors: v.visitors,

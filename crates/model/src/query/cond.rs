@@ -15,6 +15,9 @@ pub enum Field {
     Dim(Dim),
     /// A custom property, written `props.KEY`.
     Prop(String),
+    /// The page: the path after the page grouping rules (the path itself when no rule
+    /// matches).
+    Page,
     /// The path of the session's first pageview (breakdowns only).
     LandingPage,
     /// The path of the session's last pageview (breakdowns only).
@@ -24,7 +27,7 @@ pub enum Field {
 impl Field {
     /// Whether the field can be tested on a single event.
     pub fn is_event_field(&self) -> bool {
-        matches!(self, Field::Dim(_) | Field::Prop(_))
+        matches!(self, Field::Dim(_) | Field::Prop(_) | Field::Page)
     }
 }
 
@@ -33,6 +36,7 @@ impl fmt::Display for Field {
         match self {
             Field::Dim(d) => f.write_str(d.as_str()),
             Field::Prop(k) => write!(f, "props.{k}"),
+            Field::Page => f.write_str("page"),
             Field::LandingPage => f.write_str("landing_page"),
             Field::ExitPage => f.write_str("exit_page"),
         }
@@ -51,11 +55,12 @@ impl FromStr for Field {
         match s {
             "landing_page" | "entry_page" => return Ok(Field::LandingPage),
             "exit_page" => return Ok(Field::ExitPage),
+            "page" => return Ok(Field::Page),
             _ => {}
         }
         s.parse::<Dim>().map(Field::Dim).map_err(|_| {
             format!(
-                "unknown field `{s}`: use a dimension ({}), `props.NAME`, `landing_page` or `exit_page`",
+                "unknown field `{s}`: use a dimension ({}), `props.NAME`, `page`, `landing_page` or `exit_page`",
                 Dim::ALL.map(|d| d.as_str()).join(", ")
             )
         })
@@ -70,7 +75,7 @@ impl schemars::JsonSchema for Field {
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({
             "type": "string",
-            "description": "An event field: a dimension (`name`, `path`, `device`, `utm_campaign`, …), `props.KEY`, `landing_page` (or `entry_page`) or `exit_page`.",
+            "description": "An event field: a dimension (`name`, `path`, `device`, `utm_campaign`, …), `props.KEY`, `page` (the path after the page grouping rules), `landing_page` (or `entry_page`) or `exit_page`.",
         })
     }
 }
@@ -222,7 +227,7 @@ impl Condition {
                 self.field
             ));
         }
-        let is_dim = matches!(self.field, Field::Dim(_));
+        let is_dim = matches!(self.field, Field::Dim(_) | Field::Page);
         match (self.op.needs(), &self.value) {
             (Needs::Nothing, None) => Ok(()),
             (Needs::Nothing, Some(_)) => err(format!("`{:?}` takes no value", self.op)),

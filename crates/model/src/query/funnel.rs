@@ -99,7 +99,7 @@ impl Step {
         s
     }
 
-    fn validate_matcher(&self, path: &str, nested: bool) -> Result<(), SpecError> {
+    pub(crate) fn validate_matcher(&self, path: &str, nested: bool) -> Result<(), SpecError> {
         if !self.any_of.is_empty() {
             if nested {
                 return Err(SpecError::new(path, "alternatives cannot be nested".into()));

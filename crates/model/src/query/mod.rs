@@ -6,6 +6,7 @@
 mod cond;
 mod funnel;
 mod goal;
+mod paths;
 pub mod result;
 
 use std::fmt;
@@ -22,6 +23,11 @@ pub use funnel::{
 pub use goal::{
     Conversion, Counting, Goal, GoalDef, GoalType, GoalValue, MAX_NAME, PAGEVIEW, PathMatch, Role,
     SCROLL_DEPTH_PROP, SCROLL_EVENT, check_name, validate_goals,
+};
+
+pub use paths::{
+    GroupMatch, MAX_PAGE_GROUPS, MAX_PATH_STEPS, MAX_TRANSITIONS, NodeKind, NodeRef, PageGroup,
+    PageRules, PathsSpec, TransitionsSpec,
 };
 
 use crate::time::parse_timestamp;
@@ -389,6 +395,9 @@ pub struct PagesSpec {
     /// Top N pages by pageviews (default 10).
     #[serde(default = "default_ten")]
     pub limit: usize,
+    /// One row per page (paths after the page grouping rules) rather than per path.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub grouped: bool,
 }
 
 /// The overview: visitors, sessions, pageviews, bounce rate, pages per session and
@@ -424,6 +433,10 @@ pub enum Analysis {
     Pages(PagesSpec),
     /// Visitors, sessions, bounce rate, pages per session, duration.
     Overview(OverviewSpec),
+    /// The behaviour flow: paths forward from a start or backward to an end.
+    Paths(PathsSpec),
+    /// Where units came from and went to around one node, or every pair of nodes.
+    Transitions(TransitionsSpec),
     /// A funnel kept in the spec's (or the definitions file's) `funnels`, by name.
     SavedFunnel(SavedFunnel),
 }
@@ -462,10 +475,12 @@ impl<'de> Deserialize<'de> for Analysis {
             "forms" => Analysis::Forms(inner(v)?),
             "pages" => Analysis::Pages(inner(v)?),
             "overview" => Analysis::Overview(inner(v)?),
+            "paths" => Analysis::Paths(inner(v)?),
+            "transitions" => Analysis::Transitions(inner(v)?),
             "saved_funnel" => Analysis::SavedFunnel(inner(v)?),
             other => {
                 return Err(D::Error::custom(format!(
-                    "unknown analysis `{other}`: use goals, funnel, saved_funnel, checkout, cart_abandonment, forms, pages or overview"
+                    "unknown analysis `{other}`: use goals, funnel, saved_funnel, checkout, cart_abandonment, forms, pages, overview, paths or transitions"
                 )));
             }
         })
@@ -519,6 +534,10 @@ pub struct Query {
     /// Named funnels, for `{"type": "saved_funnel", "name": …}`.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub funnels: std::collections::BTreeMap<String, FunnelSpec>,
+    /// Page grouping rules, in order: a path is the page of the first rule it matches
+    /// (docs/paths.md). Without any, the site's stored rules apply.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub page_groups: Vec<PageGroup>,
     /// Inactivity that ends a session (default 30 minutes).
     #[serde(default = "default_gap")]
     pub session_gap: Duration,
@@ -626,6 +645,10 @@ impl Query {
             }
             self.funnels.insert(name, f);
         }
+        // Rules are an ordered list: the spec's own replace the file's.
+        if self.page_groups.is_empty() {
+            self.page_groups = d.page_groups;
+        }
         Ok(())
     }
 
@@ -667,6 +690,7 @@ impl Query {
             ));
         }
         validate_goals(&self.goals, "goals")?;
+        PageRules::new(&self.page_groups, "page_groups")?;
         for (name, f) in &self.funnels {
             check_name(&format!("funnels.{name}"), name)?;
             f.validate(&format!("funnels.{name}"))?;
@@ -742,8 +766,40 @@ impl Query {
                     check_buckets(from, to, iv)?;
                 }
             }
-            Analysis::Forms(FormsSpec { limit }) | Analysis::Pages(PagesSpec { limit }) => {
+            Analysis::Forms(FormsSpec { limit }) | Analysis::Pages(PagesSpec { limit, .. }) => {
                 funnel::check_limit(*limit, "analysis")?;
+            }
+            Analysis::Paths(p) => {
+                p.validate("analysis")?;
+                for (a, s) in [("start", &p.start), ("end", &p.end)] {
+                    for (i, s) in s
+                        .iter()
+                        .flat_map(|s| std::iter::once(&**s).chain(&s.any_of))
+                        .enumerate()
+                    {
+                        if let Some(g) = &s.goal {
+                            known(
+                                g,
+                                &format!(
+                                    "analysis.{a}{}",
+                                    if i > 0 {
+                                        format!(".any_of[{}]", i - 1)
+                                    } else {
+                                        String::new()
+                                    }
+                                ),
+                            )?;
+                        }
+                    }
+                }
+            }
+            Analysis::Transitions(t) => {
+                t.validate("analysis")?;
+                if let Some(n) = &t.node
+                    && n.kind == NodeKind::Goal
+                {
+                    known(&n.name, "analysis.node.name")?;
+                }
             }
             Analysis::Overview(o) => {
                 if let Some(iv) = o.interval {
@@ -886,6 +942,9 @@ pub struct Definitions {
     /// Named funnels.
     #[serde(default)]
     pub funnels: std::collections::BTreeMap<String, FunnelSpec>,
+    /// Page grouping rules, in order (docs/paths.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub page_groups: Vec<PageGroup>,
 }
 
 impl Definitions {
@@ -907,6 +966,7 @@ impl Definitions {
     /// Checks every goal and funnel, and that funnels name only goals defined here.
     pub fn validate(&self) -> Result<(), SpecError> {
         validate_goals(&self.goals, "goals")?;
+        PageRules::new(&self.page_groups, "page_groups")?;
         for (name, f) in &self.funnels {
             let p = format!("funnels.{name}");
             check_name(&p, name)?;

@@ -301,8 +301,12 @@ pub struct FormsResult {
 /// One page of the pages report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PageRow {
-    /// Path.
+    /// Path (the page, when the report is `grouped`).
     pub path: String,
+    /// The page this path belongs to by the grouping rules, when one matches (not when
+    /// `grouped`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
     /// Pageviews.
     pub pageviews: u64,
     /// Unique visitors with a pageview of it.
@@ -384,6 +388,159 @@ pub struct OverviewBreakdownRow {
     pub figures: OverviewFigures,
 }
 
+/// What a node of a path is.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum PathNodeKind {
+    /// A page (a path after the page grouping rules).
+    Page,
+    /// An event, by name.
+    Event,
+    /// A goal.
+    Goal,
+    /// Every node of the step not listed, summed.
+    Other,
+    /// The unit ended: no further node.
+    Exit,
+    /// The unit began here (backward paths, previous nodes of transitions); its name is
+    /// the source of the unit's first event (`(direct)` without one).
+    Entrance,
+}
+
+/// One node of a path.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
+pub struct PathNode {
+    /// What it is.
+    pub kind: PathNodeKind,
+    /// Its page, event or goal name; `(other)`, `(exit)`, or an entrance's source.
+    pub name: String,
+}
+
+/// A node and the units (or times) that went through it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct NodeUnits {
+    /// The node.
+    pub node: PathNode,
+    /// Units at the node (for transitions: times).
+    pub count: u64,
+    /// Those of the nodes listed beside it under `other` (other rows only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<u64>,
+}
+
+/// One step of the behaviour flow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct PathStep {
+    /// 1 is the start (forward) or the end (backward).
+    pub step: usize,
+    /// Units that reached this step: the sum of `nodes` (the `other` row included).
+    pub units: u64,
+    /// The top nodes by units, then an `other` row when nodes were left out.
+    pub nodes: Vec<NodeUnits>,
+    /// Units that were at the previous step and went no further: exits (forward) or
+    /// entrances (backward). `units + ended` is the previous step's `units`.
+    pub ended: u64,
+}
+
+/// A flow between nodes of consecutive steps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct PathLink {
+    /// The step of `from`; `to` is at the next step.
+    pub step: usize,
+    /// A node of step `step` (or its `other`).
+    pub from: PathNode,
+    /// A node of step `step + 1`, its `other`, or the exit (entrance, backward).
+    pub to: PathNode,
+    /// Units.
+    pub units: u64,
+}
+
+/// A complete sequence of nodes and the units that followed it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct PathSequence {
+    /// The nodes in time order: forward from the start to the exit, backward from the
+    /// entrance to the end.
+    pub nodes: Vec<PathNode>,
+    /// Whether the sequence is whole. A longer one is cut after `steps` nodes (forward:
+    /// the unit went on; backward: it began earlier).
+    pub complete: bool,
+    /// Units.
+    pub units: u64,
+    /// units / the units followed (forward: that reached the start; backward: the
+    /// converters).
+    pub share: f64,
+    /// Median time from the sequence's first node to its last.
+    pub median_ms: i64,
+}
+
+/// The behaviour flow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct PathsResult {
+    /// `forward` (from a start) or `backward` (to an end).
+    pub direction: String,
+    /// The unit followed.
+    pub unit: Unit,
+    /// Units in the range with at least one node.
+    pub units: u64,
+    /// Units followed: those that reached the start (or the end); step 1's units.
+    pub followed: u64,
+    /// Steps 1 to `steps`.
+    pub steps: Vec<PathStep>,
+    /// Flows between consecutive steps.
+    pub links: Vec<PathLink>,
+    /// Units at the last step that went further (forward) or began earlier (backward).
+    pub beyond: u64,
+    /// The most frequent sequences.
+    pub sequences: Vec<PathSequence>,
+}
+
+/// A pair of consecutive nodes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct NodePair {
+    /// The first node, or the entrance.
+    pub from: PathNode,
+    /// The next node, or the exit.
+    pub to: PathNode,
+    /// Times.
+    pub count: u64,
+}
+
+/// Transitions of one node (or all pairs).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct TransitionsResult {
+    /// The unit.
+    pub unit: Unit,
+    /// Times the node was passed (every node, without one).
+    pub occurrences: u64,
+    /// Units that passed it.
+    pub units: u64,
+    /// What came just before: nodes, and entrances by source; then `other`. Sums to
+    /// `occurrences`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub previous: Vec<NodeUnits>,
+    /// What came just after: nodes and the exit; then `other`. Sums to `occurrences`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub next: Vec<NodeUnits>,
+    /// Without a node: every pair of a node and what came next (the exit included), most
+    /// frequent first, then an `(other)` → `(other)` row. Sums to `occurrences`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pairs: Vec<NodePair>,
+}
+
 /// A query's result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -402,4 +559,8 @@ pub enum QueryResult {
     Pages(PagesResult),
     /// Overview.
     Overview(OverviewResult),
+    /// Behaviour flow.
+    Paths(PathsResult),
+    /// Transitions.
+    Transitions(TransitionsResult),
 }
