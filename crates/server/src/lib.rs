@@ -227,6 +227,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/api/v1/sites/{site}/funnels", get(manage::funnels))
         .route(
+            "/api/v1/sites/{site}/page-groups",
+            get(manage::page_groups).put(manage::put_page_groups),
+        )
+        .route(
             "/api/v1/sites/{site}/funnels/{name}",
             put(manage::put_funnel).delete(manage::delete_funnel),
         )

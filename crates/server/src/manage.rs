@@ -1,4 +1,4 @@
-//! Management endpoints: sites, their keys, goals and funnels. Users need a role on the
+//! Management endpoints: sites, their keys, goals, funnels and page grouping rules. Users need a role on the
 //! site (viewer to read, admin to change; superusers may add sites); read keys may read
 //! their own site's goals and funnels. Goals and funnels are checked as the query spec
 //! checks them (docs/queries.md) and kept in `meta.sqlite`; queries see them by name.
@@ -11,6 +11,8 @@
 //! | `GET`, `POST` `{"scope": "read"\|"write"}` `/api/v1/sites/{site}/keys`; `DELETE …/keys/{prefix}` | admin |
 //! | `GET /api/v1/sites/{site}/goals`, `…/funnels` | viewer, read key |
 //! | `PUT`, `DELETE /api/v1/sites/{site}/goals/{name}`, `…/funnels/{name}` | admin |
+//! | `GET /api/v1/sites/{site}/page-groups` | viewer, read key |
+//! | `PUT /api/v1/sites/{site}/page-groups` (the whole ordered list) | admin |
 
 use std::sync::Arc;
 
@@ -19,7 +21,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use cairn_meta::{Scope, VisitorIdMode};
-use cairn_model::query::{Definitions, FunnelSpec, Goal};
+use cairn_model::query::{Definitions, FunnelSpec, Goal, PageGroup, PageRules};
 use serde_json::{Value, json};
 
 use crate::AppState;
@@ -264,6 +266,37 @@ pub(crate) async fn funnels(
 ) -> Reply {
     allow(&st, &p, &site, Need::Read).await?;
     Ok(axum::Json(stored(&st, &site).await?.funnels).into_response())
+}
+
+/// `GET /api/v1/sites/{site}/page-groups`: the site's page grouping rules, in order.
+pub(crate) async fn page_groups(
+    State(st): State<Arc<AppState>>,
+    Path(site): Path<String>,
+    p: Principal,
+) -> Reply {
+    allow(&st, &p, &site, Need::Read).await?;
+    Ok(axum::Json(stored(&st, &site).await?.page_groups).into_response())
+}
+
+/// `PUT /api/v1/sites/{site}/page-groups`: replaces the whole ordered list of page
+/// grouping rules (the order decides which rule a path takes). They apply to every
+/// query from now on, over every event already stored.
+pub(crate) async fn put_page_groups(
+    State(st): State<Arc<AppState>>,
+    Path(site): Path<String>,
+    p: Principal,
+    body: Bytes,
+) -> Reply {
+    allow(&st, &p, &site, Need::Admin).await?;
+    let rules: Vec<PageGroup> = definition(&body)?;
+    PageRules::new(&rules, "page_groups").map_err(ApiError::unprocessable)?;
+    let saved_rules = rules.clone();
+    update(&st, &site, move |d| {
+        d.page_groups = rules;
+        Ok(())
+    })
+    .await?;
+    Ok(axum::Json(saved_rules).into_response())
 }
 
 /// `GET /api/v1/sites/{site}/ignored`: events answered but not stored over the last

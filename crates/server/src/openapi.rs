@@ -56,7 +56,7 @@ fn of<T: JsonSchema>(g: &mut SchemaGenerator) -> schemars::Schema {
 }
 
 use cairn_model::query::result::QueryResult;
-use cairn_model::query::{FunnelSpec, Goal, Query};
+use cairn_model::query::{FunnelSpec, Goal, PageGroup, Query};
 
 const OBJECT: &str = r#"{"type": "object"}"#;
 const ERROR: &str =
@@ -435,6 +435,24 @@ pub const ROUTES: &[Route] = &[
         auth: Auth::Session,
         request: Body::Empty,
         response: Body::Empty,
+    },
+    Route {
+        method: "get",
+        path: "/api/v1/sites/{site}/page-groups",
+        summary: "A site's page grouping rules, in order",
+        tag: "definitions",
+        auth: Auth::ReadOrSession,
+        request: Body::Empty,
+        response: Body::Type(of::<Vec<PageGroup>>),
+    },
+    Route {
+        method: "put",
+        path: "/api/v1/sites/{site}/page-groups",
+        summary: "Replaces the site's ordered page grouping rules (admins); they apply to every query, over every stored event",
+        tag: "definitions",
+        auth: Auth::Session,
+        request: Body::Type(of::<Vec<PageGroup>>),
+        response: Body::Type(of::<Vec<PageGroup>>),
     },
 ];
 

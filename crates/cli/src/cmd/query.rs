@@ -11,8 +11,8 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use cairn_engine::{Backend, Engine, RunOptions};
 use cairn_model::query::result::{
-    CartResult, FormsResult, FunnelResult, GoalsResult, NodeUnits, OverviewFigures, OverviewResult,
-    PagesResult, PathNode, PathNodeKind, PathsResult, QueryResult, Rate, TimeStats,
+    CartResult, FormsResult, FunnelFlow, FunnelResult, GoalsResult, NodeUnits, OverviewFigures,
+    OverviewResult, PagesResult, PathNode, PathNodeKind, PathsResult, QueryResult, Rate, TimeStats,
     TransitionsResult,
 };
 use cairn_model::query::{Definitions, Query};
@@ -596,6 +596,9 @@ fn funnel(f: &FunnelResult) -> String {
             &rows,
         ));
     }
+    if let Some(flow) = &f.flow {
+        out.push_str(&funnel_flow(f, flow));
+    }
     if !f.trend.is_empty() {
         out.push_str("\nby date of the first step:\n");
         let rows: Vec<Vec<String>> = f
@@ -614,6 +617,88 @@ fn funnel(f: &FunnelResult) -> String {
             &["bucket", "entered", "completed", "conversion (95% CI)"],
             &rows,
         ));
+    }
+    out
+}
+
+fn funnel_flow(f: &FunnelResult, flow: &FunnelFlow) -> String {
+    let mut out = String::new();
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for (j, l) in flow.dropped_next.iter().enumerate() {
+        for (i, n) in l.iter().enumerate() {
+            rows.push(vec![
+                if i == 0 {
+                    format!("{} {}", j + 1, f.steps[j].label)
+                } else {
+                    String::new()
+                },
+                node(&n.node),
+                human::count(n.count),
+                share(n.count, f.steps[j].dropped),
+            ]);
+        }
+    }
+    if !rows.is_empty() {
+        out.push_str("\nafter dropping off, they went to:\n");
+        out.push_str(&table(
+            &["dropped before step", "next", "units", "share"],
+            &rows,
+        ));
+    }
+    let _ = writeln!(
+        out,
+        "\nfunnel vs reality: {} {}s did the last step; {} went through the funnel in order ({})",
+        human::count(flow.converters),
+        f.unit.as_str(),
+        human::count(flow.in_order),
+        share(flow.in_order, flow.converters)
+    );
+    let rows: Vec<Vec<String>> = f
+        .steps
+        .iter()
+        .zip(&flow.reached_before)
+        .enumerate()
+        .map(|(j, (s, &n))| {
+            vec![
+                format!("{} {}", j + 1, s.label),
+                human::count(n),
+                human::count(flow.converters - n.min(flow.converters)),
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        &["step", "did it before converting", "skipped it"],
+        &rows,
+    ));
+    for g in &flow.between {
+        if g.nodes.is_empty() {
+            continue;
+        }
+        let names: Vec<String> = g
+            .nodes
+            .iter()
+            .map(|n| format!("{} ({})", node(&n.node), human::count(n.count)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "between steps {} and {}: {}",
+            g.from_step,
+            g.to_step,
+            names.join(", ")
+        );
+    }
+    if !flow.suggested.is_empty() {
+        let names: Vec<String> = flow
+            .suggested
+            .iter()
+            .map(|s| format!("{} ({})", node(&s.node), pct(s.share)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "suggested funnel: {} → {}",
+            names.join(" → "),
+            f.steps.last().map_or("", |s| s.label.as_str())
+        );
     }
     out
 }

@@ -311,11 +311,18 @@ fn random_funnel(rng: &mut ChaCha8Rng) -> FunnelSpec {
     if rng.gen_bool(0.3) {
         f.trend = Some(Interval::Day);
     }
+    f.flow = !f.open && f.unit != Unit::Attempt && rng.gen_bool(0.5);
     f
 }
 
 fn random_query(rng: &mut ChaCha8Rng) -> Query {
-    let goals = goals(rng);
+    let mut goals = goals(rng);
+    if rng.gen_bool(0.3) {
+        // No milestones: a suggested funnel is made of pages.
+        for g in &mut goals {
+            g.role = Role::Secondary;
+        }
+    }
     let mut filters = Vec::new();
     if rng.gen_bool(0.2) {
         filters.push(Filter::condition(Condition::new(
@@ -466,7 +473,11 @@ fn random_paths(rng: &mut ChaCha8Rng, goals: &[Goal]) -> PathsSpec {
     let anchor = rng.gen_bool(0.7).then(|| random_anchor(rng, goals));
     let backward = rng.gen_bool(0.5);
     PathsSpec {
-        start: if backward { None } else { anchor.clone().map(Box::new) },
+        start: if backward {
+            None
+        } else {
+            anchor.clone().map(Box::new)
+        },
         end: if backward { anchor.map(Box::new) } else { None },
         steps: rng.gen_range(2..=6),
         unit: *pick(rng, &[Unit::Session, Unit::Visitor]),

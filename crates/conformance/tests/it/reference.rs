@@ -960,6 +960,13 @@ pub fn funnel(q: &Query, r: &Resolved, spec: &FunnelSpec, d: &Data) -> FunnelRes
         ..FAcc::default()
     };
     let tls = timelines(q, r, d, r.from, r.to);
+    let required = (0..n).filter(|&j| !spec.steps[j].optional).count();
+    let mut fr = FlowRef {
+        dropped_next: vec![BTreeMap::new(); n],
+        reached_before: vec![0; n],
+        between: vec![BTreeMap::new(); required.saturating_sub(1)],
+        ..FlowRef::default()
+    };
     // Units' event lists (with goal hits computed per visitor, before stitching).
     let mut lists: Vec<(Vec<Event>, Vec<Vec<bool>>, Vec<Vec<bool>>)> = Vec::new();
     let mk = |evs: &[Event], hits: &[Vec<usize>]| -> (Vec<Vec<bool>>, Vec<Vec<bool>>) {
@@ -1074,13 +1081,28 @@ pub fn funnel(q: &Query, r: &Resolved, spec: &FunnelSpec, d: &Data) -> FunnelRes
             }
             best
         };
+        if spec.flow {
+            flow_unit(
+                q,
+                spec,
+                &u,
+                &evs,
+                out.as_ref().filter(|o| !o.excluded),
+                &mut fr,
+            );
+        }
         match out {
             None => {}
             Some(o) if o.excluded => acc.excluded += 1,
             Some(o) => count(&o, &u, &evs, spec, &mut acc, buckets.as_ref()),
         }
     }
-    build_funnel(spec, acc, buckets.as_ref())
+    let mut res = build_funnel(spec, acc, buckets.as_ref());
+    if spec.flow {
+        let last = (0..n).rev().find(|&j| !spec.steps[j].optional).unwrap();
+        res.flow = Some(build_flow(spec, fr, res.steps[last].count));
+    }
+    res
 }
 
 /// The value's type, so that the string "1" and the number 1 stay apart.
@@ -1293,6 +1315,164 @@ fn build_funnel(spec: &FunnelSpec, acc: FAcc, buckets: Option<&Buckets>) -> Funn
                     .collect()
             })
             .unwrap_or_default(),
+        flow: None,
+    }
+}
+
+/// A funnel's flow, counted unit by unit.
+#[derive(Default)]
+struct FlowRef {
+    dropped_next: Vec<BTreeMap<PathNode, u64>>,
+    converters: u64,
+    reached_before: Vec<u64>,
+    between: Vec<BTreeMap<PathNode, u64>>,
+    candidates: BTreeMap<PathNode, (u64, u64)>,
+}
+
+/// The event that gave step `s` its chain time `t`: the first matching one at that time
+/// after `after` (or, if none, the first at all).
+fn event_of(u: &FUnit, s: usize, t: i64, after: Option<usize>) -> Option<usize> {
+    let at = |i: &usize| u.ts[*i] == t && u.m[*i][s];
+    let n = u.ts.len();
+    (after.map_or(0, |p| p + 1)..n)
+        .find(at)
+        .or_else(|| (0..n).find(at))
+}
+
+fn flow_unit(
+    q: &Query,
+    spec: &FunnelSpec,
+    u: &FUnit,
+    evs: &[Event],
+    out: Option<&ROut>,
+    f: &mut FlowRef,
+) {
+    let n = spec.steps.len();
+    let required: Vec<usize> = (0..n).filter(|&j| !spec.steps[j].optional).collect();
+    let last = *required.last().unwrap();
+    let nodes = unit_nodes(
+        q,
+        &[NodeKind::Page, NodeKind::Event],
+        &[],
+        true,
+        evs,
+        &[],
+        0,
+        evs.len(),
+    );
+    if let Some(c) = (0..evs.len()).find(|&i| u.m[i][last]) {
+        f.converters += 1;
+        for j in 0..n {
+            if j == last || (0..c).any(|i| u.m[i][j]) {
+                f.reached_before[j] += 1;
+            }
+        }
+        let milestones: Vec<usize> = (0..q.goals.len())
+            .filter(|&g| q.goals[g].role == Role::Milestone)
+            .collect();
+        // (first index, goal index or 0, node)
+        let mut seen: Vec<(usize, usize, PathNode)> = Vec::new();
+        if milestones.is_empty() {
+            for (node, i) in &nodes {
+                if *i < c && node.kind == PathNodeKind::Page && !seen.iter().any(|x| &x.2 == node) {
+                    seen.push((*i, 0, node.clone()));
+                }
+            }
+        } else {
+            let hits = goal_hits(q, evs);
+            for g in milestones {
+                if let Some(&i) = hits[g].iter().find(|&&i| i < c) {
+                    seen.push((i, g, pnode(PathNodeKind::Goal, &q.goals[g].name)));
+                }
+            }
+        }
+        seen.sort_by_key(|x| (x.0, x.1));
+        for (rank, (_, _, node)) in seen.into_iter().enumerate() {
+            let e = f.candidates.entry(node).or_default();
+            e.0 += 1;
+            e.1 += rank as u64;
+        }
+    }
+    let Some(o) = out else { return };
+    let time = |s: usize| o.times.iter().find(|x| x.0 == s).map(|x| x.1);
+    let level = required
+        .iter()
+        .take_while(|&&s| o.reached >> s & 1 == 1)
+        .count();
+    let exit = pnode(PathNodeKind::Exit, "(exit)");
+    if level >= 1 && level < required.len() {
+        let s = required[level - 1];
+        if let Some(p) = time(s).and_then(|t| event_of(u, s, t, None)) {
+            let next = nodes.iter().find(|x| x.1 > p).map_or(exit, |x| x.0.clone());
+            *f.dropped_next[required[level]].entry(next).or_default() += 1;
+        }
+    } else if level == required.len() {
+        let mut prev: Option<usize> = None;
+        for (gi, w) in required.windows(2).enumerate() {
+            let p1 = prev.or_else(|| time(w[0]).and_then(|t| event_of(u, w[0], t, None)));
+            let p2 = p1.and_then(|p1| time(w[1]).and_then(|t| event_of(u, w[1], t, Some(p1))));
+            if let (Some(p1), Some(p2)) = (p1, p2) {
+                let between: BTreeSet<PathNode> = nodes
+                    .iter()
+                    .filter(|x| x.1 > p1 && x.1 < p2 && u.m[x.1].iter().all(|b| !b))
+                    .map(|x| x.0.clone())
+                    .collect();
+                for node in between {
+                    *f.between[gi].entry(node).or_default() += 1;
+                }
+            }
+            prev = p2;
+        }
+    }
+}
+
+fn build_flow(spec: &FunnelSpec, f: FlowRef, in_order: u64) -> FunnelFlow {
+    let required: Vec<usize> = (0..spec.steps.len())
+        .filter(|&j| !spec.steps[j].optional)
+        .collect();
+    let conv = f.converters;
+    let mut cands: Vec<(PathNode, u64, u64)> = f
+        .candidates
+        .into_iter()
+        .filter(|(_, (u, _))| *u > 0 && u * 2 >= conv)
+        .map(|(n, (u, r))| (n, u, r))
+        .collect();
+    cands.sort_by(|x, y| {
+        (x.2 as u128 * y.1 as u128)
+            .cmp(&(y.2 as u128 * x.1 as u128))
+            .then_with(|| x.0.cmp(&y.0))
+    });
+    cands.truncate(10);
+    FunnelFlow {
+        dropped_next: f
+            .dropped_next
+            .into_iter()
+            .map(|m| top_nodes(m, 10))
+            .collect(),
+        converters: conv,
+        reached_before: f.reached_before,
+        in_order,
+        between: required
+            .windows(2)
+            .zip(f.between)
+            .map(|(w, m)| FlowGap {
+                from_step: w[0] + 1,
+                to_step: w[1] + 1,
+                nodes: top_nodes(m, 10),
+            })
+            .collect(),
+        suggested: cands
+            .into_iter()
+            .map(|(node, units, _)| SuggestedStep {
+                node,
+                share: if conv > 0 {
+                    units as f64 / conv as f64
+                } else {
+                    0.0
+                },
+                units,
+            })
+            .collect(),
     }
 }
 

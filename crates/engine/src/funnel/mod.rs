@@ -3,6 +3,7 @@
 //! drop-offs, times to convert, breakdown and trend built from them.
 
 pub mod core;
+mod flow;
 
 use cairn_model::Dim;
 use cairn_model::query::result::{
@@ -354,6 +355,7 @@ struct Acc {
     parts: Vec<(StepTimes, StepTimes)>,
     bd: FxHashMap<Key, Vec<u64>>,
     trend: Vec<u64>,
+    flow: Option<flow::FlowAcc>,
 }
 
 impl Acc {
@@ -368,6 +370,7 @@ impl Acc {
             parts: Vec::new(),
             bd: FxHashMap::default(),
             trend: vec![0; nb * n],
+            flow: None,
         }
     }
 
@@ -383,6 +386,9 @@ impl Acc {
             }
         }
         self.excluded += o.excluded;
+        if let (Some(a), Some(b)) = (&mut self.flow, o.flow) {
+            a.merge(b);
+        }
         // Times are kept per worker and joined once, in `build`.
         self.parts.push((o.from_prev, o.from_start));
         self.parts.extend(o.parts);
@@ -406,6 +412,8 @@ struct Ctx<'a> {
     hold: Vec<FieldReader>,
     breakdown: Option<FieldReader>,
     buckets: Option<Buckets>,
+    q: &'a Query,
+    flow: Option<flow::FlowPlan>,
 }
 
 #[derive(Default)]
@@ -431,10 +439,14 @@ impl<'a> Analysis for Funnel<'a> {
     type Pass = Ctx<'a>;
 
     fn goals(&self) -> Vec<&str> {
-        cairn_model::query::funnel_matchers(self.spec, "")
+        let mut g: Vec<&str> = cairn_model::query::funnel_matchers(self.spec, "")
             .into_iter()
             .filter_map(|(_, s)| s.goal.as_deref())
-            .collect()
+            .collect();
+        if self.spec.flow {
+            g.extend(flow::milestone_goals(self.q));
+        }
+        g
     }
 
     fn needs(&self, needs: &mut Needs) {
@@ -451,6 +463,9 @@ impl<'a> Analysis for Funnel<'a> {
         }
         if let Some(b) = &spec.breakdown {
             needs.add_field(&b.by);
+        }
+        if spec.flow {
+            flow::rules().needs(needs);
         }
     }
 
@@ -485,6 +500,8 @@ impl<'a> Analysis for Funnel<'a> {
             buckets: spec
                 .trend
                 .map(|iv| Buckets::new(sc.r.from, sc.r.to, iv, sc.r.tz)),
+            q,
+            flow: spec.flow.then(|| flow::FlowPlan::new(sc, q, spec)),
         }
     }
 }
@@ -495,24 +512,35 @@ impl Pass for Ctx<'_> {
 
     fn state(&self) -> Self::State {
         let nb = self.buckets.as_ref().map_or(0, Buckets::len);
-        (Acc::new(self.spec.steps.len(), nb), Scratch::default())
+        let mut acc = Acc::new(self.spec.steps.len(), nb);
+        acc.flow = self.flow.as_ref().map(flow::FlowPlan::acc);
+        (acc, Scratch::default())
     }
 
-    fn timeline(&self, _: &Scope<'_>, tl: &Timeline, prep: &Prepared, st: &mut Self::State) {
-        self.fold(tl, prep, &mut st.0, &mut st.1);
+    fn timeline(&self, sc: &Scope<'_>, tl: &Timeline, prep: &Prepared, st: &mut Self::State) {
+        self.fold(sc, tl, prep, &mut st.0, &mut st.1);
     }
 
     fn merge(&self, into: &mut Self::State, from: Self::State) {
         into.0.merge(from.0);
     }
 
-    fn finish(self, sc: &Scope<'_>, (acc, _): Self::State) -> FunnelResult {
-        self.build(sc.scan, acc)
+    fn finish(self, sc: &Scope<'_>, (mut acc, _): Self::State) -> FunnelResult {
+        let flow = acc.flow.take();
+        let mut r = self.build(sc.scan, acc);
+        if let (Some(plan), Some(f)) = (&self.flow, flow) {
+            let last = (0..r.steps.len())
+                .rev()
+                .find(|&j| !self.spec.steps[j].optional)
+                .unwrap_or(r.steps.len() - 1);
+            r.flow = Some(plan.finish(sc, self.q, f, r.steps[last].count));
+        }
+        r
     }
 }
 
 impl Ctx<'_> {
-    fn fold(&self, tl: &Timeline, prep: &Prepared, acc: &mut Acc, s: &mut Scratch) {
+    fn fold(&self, sc: &Scope<'_>, tl: &Timeline, prep: &Prepared, acc: &mut Acc, s: &mut Scratch) {
         s.masks.clear();
         s.xmasks.clear();
         let (st, xt) = (&self.step_tables, &self.excl_tables);
@@ -538,7 +566,7 @@ impl Ctx<'_> {
                 for &(a, b) in &prep.sessions {
                     let (a, b) = (a as usize, b as usize);
                     self.one_unit(
-                        tl, prep, a, b, &s.masks, &s.xmasks, acc, &mut s.m2, &mut s.buf,
+                        sc, tl, prep, a, b, &s.masks, &s.xmasks, acc, &mut s.m2, &mut s.buf,
                     );
                 }
             }
@@ -546,7 +574,7 @@ impl Ctx<'_> {
             Unit::Visitor | Unit::Lead => {
                 let n = prep.kept.len();
                 self.one_unit(
-                    tl, prep, 0, n, &s.masks, &s.xmasks, acc, &mut s.m2, &mut s.buf,
+                    sc, tl, prep, 0, n, &s.masks, &s.xmasks, acc, &mut s.m2, &mut s.buf,
                 );
             }
         }
@@ -556,6 +584,7 @@ impl Ctx<'_> {
     #[allow(clippy::too_many_arguments)]
     fn one_unit(
         &self,
+        sc: &Scope<'_>,
         tl: &Timeline,
         prep: &Prepared,
         a: usize,
@@ -609,6 +638,13 @@ impl Ctx<'_> {
             }
             best
         };
+        if let (Some(plan), Some(f)) = (&self.flow, &mut acc.flow) {
+            let outcome = out
+                .as_ref()
+                .filter(|o| !o.excluded)
+                .map(|o| (o.reached, o.times.as_slice()));
+            plan.unit(sc, tl, prep, a, b, masks, outcome, f);
+        }
         match out {
             Some(o) if o.excluded => acc.excluded += 1,
             Some(o) => self.count(tl, prep, a, b, masks, &o, acc),
@@ -867,6 +903,7 @@ impl Ctx<'_> {
             })
             .unwrap_or_default();
         FunnelResult {
+            flow: None,
             unit: spec.unit,
             steps,
             excluded: acc.excluded,

@@ -145,7 +145,7 @@ impl PathsPass<'_> {
                     return;
                 };
                 let first = match goal {
-                    Some(g) => (super::GOAL << 32) | *g as u64,
+                    Some(g) => super::goal_node(*g),
                     None => self.nodes.natural(sc, tl, prep, p),
                 };
                 path.push((first, p as u32));

@@ -25,6 +25,16 @@ const PAGE: u64 = 0;
 const EVENT: u64 = 1;
 const GOAL: u64 = 2;
 
+/// Whether a node is a page.
+pub(crate) fn is_page(node: NodeId) -> bool {
+    node >> 32 == PAGE
+}
+
+/// The node of goal `g`.
+pub(crate) fn goal_node(g: usize) -> NodeId {
+    GOAL << 32 | g as u64
+}
+
 /// What becomes a node, and how: from the query's node kinds and conditions.
 pub(crate) struct NodeRules<'a> {
     pub kinds: &'a [NodeKind],

@@ -234,6 +234,11 @@ pub struct FunnelSpec {
     /// Trend of the conversion by first-step date.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trend: Option<Interval>,
+    /// Also the funnel's flow (closed funnels, units other than attempts): what the
+    /// units that dropped at each step did next, and the funnel against the paths
+    /// converters really took (docs/paths.md).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub flow: bool,
 }
 
 fn default_funnel_unit() -> Unit {
@@ -257,12 +262,20 @@ impl FunnelSpec {
             hold: Vec::new(),
             breakdown: None,
             trend: None,
+            flow: false,
         }
     }
 
     /// Checks steps, windows, exclusions and options.
     pub fn validate(&self, path: &str) -> Result<(), SpecError> {
         let n = self.steps.len();
+        if self.flow && (self.open || self.unit == Unit::Attempt) {
+            return Err(SpecError::new(
+                &format!("{path}.flow"),
+                "the funnel's flow needs a closed funnel counted per session, visitor or lead"
+                    .into(),
+            ));
+        }
         if n < 2 {
             return Err(SpecError::new(
                 &format!("{path}.steps"),

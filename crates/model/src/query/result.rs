@@ -235,6 +235,56 @@ pub struct FunnelResult {
     /// Conversion by first-step date.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trend: Vec<FunnelTrendPoint>,
+    /// The funnel's flow, when asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow: Option<FunnelFlow>,
+}
+
+/// A funnel against the paths units really took.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct FunnelFlow {
+    /// Per step: what the units that reached the previous required step but not this
+    /// one did next, after the event of their last step: the next page or event, or the
+    /// exit; then `other`. Sums to the step's `dropped` (empty for step 1 and optional
+    /// steps).
+    pub dropped_next: Vec<Vec<NodeUnits>>,
+    /// Units that did the last step at all, through the funnel or not.
+    pub converters: u64,
+    /// Per step: converters that did it before they first did the last step (the last:
+    /// every converter). `converters - reached_before[j]` skipped step j.
+    pub reached_before: Vec<u64>,
+    /// Converters that went through the funnel: the last required step's count.
+    pub in_order: u64,
+    /// Per pair of consecutive required steps (the first pair is steps 1 → 2 when both
+    /// are required): the pages and events that are no step, between the two steps'
+    /// events, among the units that completed the funnel; each counted once per unit.
+    pub between: Vec<FlowGap>,
+    /// A suggested funnel: the milestones (goals with the `milestone` role, or pages
+    /// when no goal has it) that at least half the converters reached before
+    /// converting, in the order they usually came.
+    pub suggested: Vec<SuggestedStep>,
+}
+
+/// What sits between two steps of a funnel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct FlowGap {
+    /// The earlier step (1-based).
+    pub from_step: usize,
+    /// The later step (1-based).
+    pub to_step: usize,
+    /// The most frequent nodes between them, then `other`.
+    pub nodes: Vec<NodeUnits>,
+}
+
+/// One step of a suggested funnel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct SuggestedStep {
+    /// The milestone.
+    pub node: PathNode,
+    /// Converters that reached it before converting / converters.
+    pub share: f64,
+    /// Those converters.
+    pub units: u64,
 }
 
 /// The cart abandonment report.
