@@ -22,6 +22,11 @@ struct Env {
 }
 
 fn env() -> Env {
+    env_with(Vec::new())
+}
+
+/// The test sites, users and events, and `extra` records.
+fn env_with(extra: Vec<cairn_model::Record>) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let (store, mut meta) = common::open(dir.path());
     meta.add_site("shop.example", "UTC").unwrap();
@@ -59,6 +64,9 @@ fn env() -> Env {
     })
     .collect();
     store.append(&recs, i64::MAX / 2).unwrap();
+    if !extra.is_empty() {
+        store.append(&extra, i64::MAX / 2).unwrap();
+    }
     Env {
         state: AppState::new(store, meta, Limits::default()),
         read_key,
@@ -684,4 +692,104 @@ async fn item10_logins_are_throttled_per_address_and_per_account() {
     }
     let (s, retry) = login_from(&e, "203.0.113.7", "vic@example.com", PW).await;
     assert_eq!((s, retry), (StatusCode::TOO_MANY_REQUESTS, true));
+}
+
+#[tokio::test]
+async fn page_grouping_rules_are_kept_per_site_and_apply_to_every_query() {
+    // Pageviews of three product pages and the cart, in one session.
+    let recs: Vec<cairn_model::Record> = ["/product/1", "/product/2", "/cart", "/product/3"]
+        .iter()
+        .enumerate()
+        .map(|(m, p)| {
+            cairn_model::Record::from_json(
+                &format!("{{\"site\":\"shop.example\",\"ts\":\"2026-03-01T11:0{m}:00Z\",\"visitor\":\"p\",\"name\":\"pageview\",\"path\":\"{p}\"}}"),
+                i64::MAX / 2,
+            )
+            .unwrap()
+        })
+        .collect();
+    let e = env_with(recs);
+    let ann = login(&e, "ann@example.com").await;
+    let vic = login(&e, "vic@example.com").await;
+    const URL: &str = "/api/v1/sites/shop.example/page-groups";
+    let rules = json!([{"name": "Product page", "pattern": "/product/*"}]);
+    let a = call(&e, "PUT", URL, Some(&vic), true, Some(rules.clone())).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN, "a viewer changes nothing");
+    let bad =
+        json!([{"name": "x", "pattern": "/x"}, {"name": "y", "pattern": "(", "match": "regex"}]);
+    let a = call(&e, "PUT", URL, Some(&ann), true, Some(bad)).await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+    assert!(
+        a.body.to_string().contains("page_groups[1].pattern"),
+        "the rule at fault is named: {}",
+        a.body
+    );
+    let a = call(&e, "PUT", URL, Some(&ann), true, Some(rules.clone())).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let g = call(&e, "GET", URL, Some(&vic), false, None).await;
+    assert_eq!(g.body[0]["name"], "Product page", "{}", g.body);
+    // Queries use the stored rules: the pages report by page, and the product pages as
+    // one node of a path.
+    let spec = |analysis: Value| json!({"site": "shop.example", "from": "2026-03-01", "to": "2026-03-02", "analysis": analysis});
+    let q = call(
+        &e,
+        "POST",
+        "/api/v1/query",
+        Some(&vic),
+        true,
+        Some(spec(json!({"type": "pages", "grouped": true}))),
+    )
+    .await;
+    assert_eq!(q.status, StatusCode::OK, "{}", q.body);
+    assert_eq!(
+        (
+            q.body["pages"][0]["path"].as_str(),
+            q.body["pages"][0]["pageviews"].as_u64()
+        ),
+        (Some("Product page"), Some(3)),
+        "{}",
+        q.body
+    );
+    let q = call(
+        &e,
+        "POST",
+        "/api/v1/query",
+        Some(&vic),
+        true,
+        Some(spec(json!({"type": "pages"}))),
+    )
+    .await;
+    let row = |path: &str| {
+        q.body["pages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["path"] == path)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(row("/product/1")["group"], "Product page", "{}", q.body);
+    assert_eq!(row("/cart").get("group"), None, "no rule matches /cart");
+    let q = call(
+        &e,
+        "POST",
+        "/api/v1/query",
+        Some(&vic),
+        true,
+        Some(spec(
+            json!({"type": "transitions", "node": {"kind": "page", "name": "Product page"}}),
+        )),
+    )
+    .await;
+    assert_eq!(q.status, StatusCode::OK, "{}", q.body);
+    assert_eq!(
+        q.body["occurrences"], 2,
+        "collapsed: 1, 2 | cart | 3: {}",
+        q.body
+    );
+    // A spec's own rules replace the stored ones (the dashboard's preview).
+    let mut s = spec(json!({"type": "pages", "grouped": true}));
+    s["page_groups"] = json!([{"name": "Everything", "pattern": "/*"}]);
+    let q = call(&e, "POST", "/api/v1/query", Some(&vic), true, Some(s)).await;
+    assert_eq!(q.body["pages"][0]["path"], "Everything", "{}", q.body);
 }

@@ -144,6 +144,9 @@ fn goals(rng: &mut ChaCha8Rng) -> Vec<Goal> {
     if rng.gen_bool(0.5) {
         thanks.path = Some("/p".into());
         thanks.path_match = Some(*pick(rng, &[PathMatch::Prefix, PathMatch::Equals]));
+    } else if rng.gen_bool(0.3) {
+        thanks.path = None;
+        thanks.page = Some(word(rng, &["P pages", "/thanks", "Checkout"]).into());
     }
     g.push(thanks);
     let mut stay = Goal::of_type("Stay", GoalType::Duration);
@@ -187,6 +190,10 @@ fn random_step(rng: &mut ChaCha8Rng) -> Step {
             rng,
             &["a", "b", "c", "pageview", "add_to_cart", "purchase"],
         )),
+        3 if rng.gen_bool(0.5) => Step {
+            page: Some(word(rng, &["P pages", "/checkout", "Checkout", "Top p"]).into()),
+            ..Step::default()
+        },
         3 => Step::path(word(rng, &["/p", "/checkout"])),
         4 => Step {
             goal: Some(pick(rng, &["Thanks", "Pages", "Cart"]).to_string()),
@@ -460,6 +467,10 @@ fn random_anchor(rng: &mut ChaCha8Rng, goals: &[Goal]) -> Step {
                 Field::Page,
                 word(rng, &["P pages", "Checkout", "/p/2", "Top p"]),
             )],
+            ..Step::default()
+        },
+        4 if rng.gen_bool(0.5) => Step {
+            page: Some(word(rng, &["P pages", "/thanks", "Top "]).into()),
             ..Step::default()
         },
         _ => Step {

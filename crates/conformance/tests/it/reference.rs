@@ -618,6 +618,12 @@ fn step_conds(s: &Step) -> Vec<Condition> {
             Some(CondValue::One(Scalar::Str(p.clone()))),
         ));
     }
+    if let Some(p) = &s.page {
+        if s.event.is_none() {
+            c.push(Condition::eq_str(Field::Dim(Dim::Name), PAGEVIEW));
+        }
+        c.push(Condition::eq_str(Field::Page, p));
+    }
     c.extend(s.conditions.iter().cloned());
     c
 }

@@ -38,6 +38,9 @@ pub struct Step {
     /// How `path` matches (default `equals`).
     #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
     pub path_match: Option<PathMatch>,
+    /// A pageview of this page: a path after the page grouping rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<String>,
     /// A goal, by name (event, destination and scroll goals, and session goals at the
     /// event where they are reached).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -88,6 +91,7 @@ impl Step {
         }
         let mut s = match (&self.goal, &self.event, &self.path) {
             (Some(g), _, _) => format!("goal {g}"),
+            _ if self.page.is_some() => self.page.clone().unwrap_or_default(),
             (_, Some(e), Some(p)) => format!("{e} {p}"),
             (_, Some(e), None) => e.clone(),
             (_, None, Some(p)) => format!("{PAGEVIEW} {p}"),
@@ -106,6 +110,7 @@ impl Step {
             }
             if self.event.is_some()
                 || self.path.is_some()
+                || self.page.is_some()
                 || self.goal.is_some()
                 || !self.conditions.is_empty()
             {
@@ -127,10 +132,20 @@ impl Step {
             }
             return Ok(());
         }
-        if self.goal.is_some() && (self.event.is_some() || self.path.is_some()) {
+        if [
+            self.goal.is_some(),
+            self.path.is_some(),
+            self.page.is_some(),
+        ]
+        .iter()
+        .filter(|&&b| b)
+        .count()
+            > 1
+            || (self.goal.is_some() && self.event.is_some())
+        {
             return Err(SpecError::new(
                 path,
-                "a step is an event, a path or a goal, not several".into(),
+                "a step is an event, a path, a page or a goal, not several".into(),
             ));
         }
         if self.path_match.is_some() && self.path.is_none() {

@@ -156,6 +156,10 @@ pub struct Goal {
     /// Path pattern (destination and scroll goals).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// A page: a path after the page grouping rules (destination goals, instead of
+    /// `path`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<String>,
     /// How `path` matches (default `equals`).
     #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
     pub path_match: Option<PathMatch>,
@@ -226,6 +230,7 @@ impl Goal {
             event: Some(event.into()),
             conditions: Vec::new(),
             path: None,
+            page: None,
             path_match: None,
             host: None,
             seconds: None,
@@ -255,7 +260,7 @@ impl Goal {
         let t = type_name(self.kind);
         let allowed: &[&str] = match self.kind {
             GoalType::Event => &["event", "where"],
-            GoalType::Destination => &["path", "match", "host"],
+            GoalType::Destination => &["path", "page", "match", "host"],
             GoalType::Duration => &["seconds"],
             GoalType::Pages => &["pages"],
             GoalType::Count => &["event", "where", "min"],
@@ -283,7 +288,17 @@ impl Goal {
                     return err("event", "an event goal needs `event` or `where`".into());
                 }
             }
-            GoalType::Destination => need("path", self.path.is_some())?,
+            GoalType::Destination => {
+                if self.path.is_some() == self.page.is_some() {
+                    return err(
+                        "path",
+                        "a destination goal needs `path` or `page` (one of them)".into(),
+                    );
+                }
+                if self.page.is_some() && self.path_match.is_some() {
+                    return err("match", "`match` goes with `path`, not `page`".into());
+                }
+            }
             GoalType::Duration => {
                 need("seconds", self.seconds.is_some())?;
                 let s = self.seconds.unwrap_or(0.0);
@@ -375,11 +390,12 @@ impl Goal {
         Ok(())
     }
 
-    fn set_fields(&self) -> [(&'static str, bool); 13] {
+    fn set_fields(&self) -> [(&'static str, bool); 14] {
         [
             ("event", self.event.is_some()),
             ("where", !self.conditions.is_empty()),
             ("path", self.path.is_some()),
+            ("page", self.page.is_some()),
             ("match", self.path_match.is_some()),
             ("host", self.host.is_some()),
             ("seconds", self.seconds.is_some()),
@@ -418,6 +434,9 @@ impl Goal {
                 let mut c = vec![name_cond(PAGEVIEW)];
                 if let Some(p) = &self.path {
                     c.push(path_cond(p));
+                }
+                if let Some(p) = &self.page {
+                    c.push(Condition::eq_str(Field::Page, p));
                 }
                 if let Some(h) = &self.host {
                     c.push(Condition::eq_str(Field::Dim(Dim::Host), h));
