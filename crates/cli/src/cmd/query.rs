@@ -199,6 +199,7 @@ fn node(n: &PathNode) -> String {
         PathNodeKind::Page => n.name.clone(),
         PathNodeKind::Event => format!("event {}", n.name),
         PathNodeKind::Goal => format!("goal {}", n.name),
+        PathNodeKind::Entrance if n.name == "(direct)" => "(entrance, direct)".into(),
         PathNodeKind::Entrance if n.name != "(entrance)" => format!("(entrance from {})", n.name),
         _ => n.name.clone(),
     }
@@ -227,22 +228,14 @@ fn paths(p: &PathsResult) -> String {
         p.unit.as_str(),
         human::count(p.followed),
     );
-    let ended = if p.direction == "backward" {
-        "(began before: entrance)"
+    let end = if p.direction == "backward" {
+        "(entrance)"
     } else {
-        "(ended before: exit)"
+        "(exit)"
     };
     let mut rows: Vec<Vec<String>> = Vec::new();
-    let mut prev = 0;
+    let mut prev = p.followed;
     for s in &p.steps {
-        if s.step > 1 {
-            rows.push(vec![
-                String::new(),
-                ended.into(),
-                human::count(s.ended),
-                share(s.ended, prev),
-            ]);
-        }
         for (i, n) in s.nodes.iter().enumerate() {
             let name = match n.nodes {
                 Some(k) => format!("{} ({} nodes)", node(&n.node), human::count(k)),
@@ -256,12 +249,27 @@ fn paths(p: &PathsResult) -> String {
                 },
                 name,
                 human::count(n.count),
-                share(n.count, s.units),
+                share(n.count, prev),
+            ]);
+        }
+        if s.step > 1 && s.ended > 0 {
+            rows.push(vec![
+                if s.nodes.is_empty() {
+                    s.step.to_string()
+                } else {
+                    String::new()
+                },
+                end.into(),
+                human::count(s.ended),
+                share(s.ended, prev),
             ]);
         }
         prev = s.units;
     }
-    out.push_str(&table(&["step", "node", "units", "share of step"], &rows));
+    out.push_str(&table(
+        &["step", "node", "units", "of previous step"],
+        &rows,
+    ));
     let _ = writeln!(
         out,
         "{} {}s went {} the last step",

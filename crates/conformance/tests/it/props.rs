@@ -319,6 +319,9 @@ fn random_funnel(rng: &mut ChaCha8Rng) -> FunnelSpec {
         f.trend = Some(Interval::Day);
     }
     f.flow = !f.open && f.unit != Unit::Attempt && rng.gen_bool(0.5);
+    if f.flow {
+        f.flow_nodes = random_node_kinds(rng);
+    }
     f
 }
 

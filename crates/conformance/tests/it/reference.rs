@@ -1356,16 +1356,8 @@ fn flow_unit(
     let n = spec.steps.len();
     let required: Vec<usize> = (0..n).filter(|&j| !spec.steps[j].optional).collect();
     let last = *required.last().unwrap();
-    let nodes = unit_nodes(
-        q,
-        &[NodeKind::Page, NodeKind::Event],
-        &[],
-        true,
-        evs,
-        &[],
-        0,
-        evs.len(),
-    );
+    let hits = goal_hits(q, evs);
+    let nodes = unit_nodes(q, &spec.flow_nodes, &[], true, evs, &hits, 0, evs.len());
     if let Some(c) = (0..evs.len()).find(|&i| u.m[i][last]) {
         f.converters += 1;
         for j in 0..n {
@@ -1385,7 +1377,6 @@ fn flow_unit(
                 }
             }
         } else {
-            let hits = goal_hits(q, evs);
             for g in milestones {
                 if let Some(&i) = hits[g].iter().find(|&&i| i < c) {
                     seen.push((i, g, pnode(PathNodeKind::Goal, &q.goals[g].name)));

@@ -3,7 +3,7 @@
 //! what sits between two steps, a suggested funnel). Semantics: `docs/paths.md`.
 
 use cairn_model::query::result::{FlowGap, FunnelFlow, SuggestedStep};
-use cairn_model::query::{FunnelSpec, NodeKind, Query, Role};
+use cairn_model::query::{FunnelSpec, Query, Role};
 use cairn_timeline::Timeline;
 use rustc_hash::FxHashMap;
 
@@ -28,24 +28,26 @@ pub(super) struct FlowPlan {
     n: usize,
 }
 
-/// The node kinds of a funnel's flow.
-const KINDS: [NodeKind; 2] = [NodeKind::Page, NodeKind::Event];
-
-/// The rules nodes follow in a funnel's flow: pages and events, repeats collapsed.
-pub(super) fn rules() -> NodeRules<'static> {
+/// The rules nodes follow in a funnel's flow: the spec's node kinds, repeats collapsed.
+pub(super) fn rules(spec: &FunnelSpec) -> NodeRules<'_> {
     NodeRules {
-        kinds: &KINDS,
+        kinds: &spec.flow_nodes,
         conditions: &[],
         collapse: true,
     }
 }
 
-/// The goals a suggested funnel may use: those with the milestone role.
-pub(super) fn milestone_goals(q: &Query) -> impl Iterator<Item = &str> {
-    q.goals
-        .iter()
-        .filter(|g| g.role == Role::Milestone)
-        .map(|g| g.name.as_str())
+/// The goals the flow reads: those with the milestone role (a suggested funnel's
+/// candidates), and every goal when goals are nodes.
+pub(super) fn goals<'q>(q: &'q Query, spec: &FunnelSpec) -> Vec<&'q str> {
+    let mut g = rules(spec).goals(q);
+    g.extend(
+        q.goals
+            .iter()
+            .filter(|g| g.role == Role::Milestone)
+            .map(|g| g.name.as_str()),
+    );
+    g
 }
 
 /// Per-worker counts.
@@ -106,9 +108,9 @@ fn event_of(
 impl FlowPlan {
     pub fn new(sc: &Scope<'_>, q: &Query, spec: &FunnelSpec) -> FlowPlan {
         FlowPlan {
-            nodes: rules().compile(sc),
-            milestones: milestone_goals(q)
-                .filter_map(|n| q.goals.iter().position(|g| g.name == n))
+            nodes: rules(spec).compile(sc),
+            milestones: (0..q.goals.len())
+                .filter(|&g| q.goals[g].role == Role::Milestone)
                 .collect(),
             required: (0..spec.steps.len())
                 .filter(|&j| !spec.steps[j].optional)

@@ -450,7 +450,7 @@ impl<'a> Analysis for Funnel<'a> {
             .filter_map(|(_, s)| s.goal.as_deref())
             .collect();
         if self.spec.flow {
-            g.extend(flow::milestone_goals(self.q));
+            g.extend(flow::goals(self.q, self.spec));
         }
         g
     }
@@ -471,7 +471,7 @@ impl<'a> Analysis for Funnel<'a> {
             needs.add_field(&b.by);
         }
         if spec.flow {
-            flow::rules().needs(needs);
+            flow::rules(spec).needs(needs);
         }
     }
 

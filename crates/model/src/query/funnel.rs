@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cond::{Condition, Field};
 use super::goal::{PAGEVIEW, PathMatch};
-use super::{Duration, Interval, SpecError, Unit};
+use super::{Duration, Interval, NodeKind, SpecError, Unit};
 
 /// How steps must follow each other.
 #[derive(
@@ -254,6 +254,20 @@ pub struct FunnelSpec {
     /// converters really took (docs/paths.md).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub flow: bool,
+    /// What the flow's nodes are (default pages and events).
+    #[serde(
+        default = "default_flow_nodes",
+        skip_serializing_if = "is_default_flow_nodes"
+    )]
+    pub flow_nodes: Vec<NodeKind>,
+}
+
+fn default_flow_nodes() -> Vec<NodeKind> {
+    vec![NodeKind::Page, NodeKind::Event]
+}
+
+fn is_default_flow_nodes(n: &Vec<NodeKind>) -> bool {
+    *n == default_flow_nodes()
 }
 
 fn default_funnel_unit() -> Unit {
@@ -278,12 +292,19 @@ impl FunnelSpec {
             breakdown: None,
             trend: None,
             flow: false,
+            flow_nodes: default_flow_nodes(),
         }
     }
 
     /// Checks steps, windows, exclusions and options.
     pub fn validate(&self, path: &str) -> Result<(), SpecError> {
         let n = self.steps.len();
+        if self.flow_nodes.is_empty() {
+            return Err(SpecError::new(
+                &format!("{path}.flow_nodes"),
+                "name at least one of page, event, goal".into(),
+            ));
+        }
         if self.flow && (self.open || self.unit == Unit::Attempt) {
             return Err(SpecError::new(
                 &format!("{path}.flow"),
