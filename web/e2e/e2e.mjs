@@ -6,9 +6,11 @@
 // $CAIRN_E2E_EVENTS), registers the demo's sites, adds a superuser, runs `cairn serve` on
 // a free loopback port and drives the dashboard with Playwright: login (a wrong password
 // first), every page's numbers against `POST /api/v1/query` for the same spec, the first
-// load's time, a goal created through the UI (and a refused one), funnels built in the UI,
-// a shared URL reloaded, an event seen arriving, CSV export, both themes and a phone's
-// width. Screenshots go to $CAIRN_SCREENSHOTS (default web/e2e/screenshots/). Needs
+// load's time, a goal created through the UI (and a refused one), funnels built in the UI
+// (and their flow), the paths (Sankey and per-step numbers that add up, a node's menu, a
+// node made a funnel step, transitions and their CSV), page grouping rules previewed and
+// saved, a shared URL reloaded, an event seen arriving, CSV export, both themes and a
+// phone's width. Screenshots go to $CAIRN_SCREENSHOTS (default web/e2e/screenshots/). Needs
 // /usr/bin/chromium and web/node_modules. Exits non-zero on the first failure;
 // CAIRN_E2E_KEEP=1 keeps the data. The shared parts: e2e/harness.mjs.
 import assert from "node:assert/strict";
@@ -25,6 +27,8 @@ const EMAIL = "admin@example.com";
 const PASSWORD = "a long e2e passphrase";
 const SITE = "shop.example";
 const FIRST_LOAD_MS = 1000;
+const sum = (xs) => xs.reduce((a, b) => a + b, 0);
+const fmt = (n) => new Intl.NumberFormat("en-US").format(n);
 
 const test = harness("web-e2e", "web/e2e/e2e.mjs");
 const { cairn, log, data } = test;
@@ -323,6 +327,145 @@ async function main() {
   await page.waitForFunction((v) => document.querySelector("#funnel-breakdown tbody tr th")?.textContent === v, xres.breakdown[0].value);
   await page.waitForSelector("#funnel-trend canvas");
   log("funnel with an exclusion and a time limit matches the API:", xcounts.join(" → "), `(${xres.excluded} excluded)`);
+  // The funnel's flow: what those who dropped off did next adds up to the drop-off, and
+  // the page shows the converters the API counts.
+  assert.equal(xspec.analysis.flow, true, "a closed funnel asks for its flow");
+  const xflow = xres.flow;
+  assert.ok(xflow, "the result has the funnel's flow");
+  xres.steps.forEach((st, j) => j > 0 && assert.equal(sum(xflow.dropped_next[j].map((x) => x.count)), st.dropped, `after dropping off before step ${j + 1}: adds up to the drop-off`));
+  assert.ok(xflow.in_order <= xflow.converters, "converters in order are converters");
+  await page.waitForSelector("#funnel-reality");
+  assert.match(await page.textContent("#funnel-converters"), new RegExp(`^${fmt(xflow.converters)} visitors did the last step`), "the converters shown");
+  assert.equal(await page.locator("#funnel-dropped .table-card").count(), xflow.dropped_next.filter((l) => l.length).length, "a drop-off table per step with a drop-off");
+  log("funnel flow:", xflow.converters, "converters,", xflow.in_order, "in order");
+
+  // --- Paths: the flow from the landing, as a Sankey and per step, adds up as the API's.
+  await page.goto(url(`/paths?site=${SITE}&range=30d`));
+  await page.waitForSelector("#paths-result[data-ready] #paths-chart canvas");
+  const pathsSpec = () => specs.filter((s) => s.analysis.type === "paths").pop();
+  /** Checks a paths result's numbers add up; returns it. */
+  const checkPaths = async (spec) => {
+    const r = await apiQuery(spec);
+    assert.equal(r.type, "paths");
+    assert.equal(r.steps.length, spec.analysis.steps, "one entry per step");
+    assert.equal(r.steps[0].units, r.followed, "step 1 is the units followed");
+    r.steps.forEach((st, k) => {
+      assert.equal(sum(st.nodes.map((x) => x.count)), st.units, `step ${k + 1}: its nodes add up to its units`);
+      if (k > 0) assert.equal(st.units + st.ended, r.steps[k - 1].units, `step ${k + 1}: its units and those that ended are step ${k}'s`);
+      if (k < r.steps.length - 1) for (const x of st.nodes) {
+        const out = sum(r.links.filter((l) => l.step === k + 1 && l.from.kind === x.node.kind && l.from.name === x.node.name).map((l) => l.units));
+        assert.equal(out, x.count, `step ${k + 1}: the links out of ${x.node.name} add up to its count`);
+      }
+    });
+    // The table shows every node of every step as the API counts it.
+    await page.waitForFunction((n) => document.querySelectorAll("#paths-steps [data-step]").length === n, sum(r.steps.map((st, k) => st.nodes.length + (k > 0 ? 1 : 0))));
+    const shown = await page.$$eval("#paths-steps [data-step]", (els) => els.map((e) => [Number(e.dataset.step), e.dataset.kind, Number(e.dataset.count)]));
+    const stepSum = (k) => sum(shown.filter((x) => x[0] === k).map((x) => x[2]));
+    assert.equal(stepSum(1), r.followed, "the table's step 1 is the units followed");
+    assert.equal(stepSum(2), r.steps[0].units, "the table's step 2, with its exits, adds up to step 1");
+    assert.deepEqual(shown.filter((x) => x[0] === 1).map((x) => x[2]), r.steps[0].nodes.map((x) => x.count), "step 1 as the API says");
+    return r;
+  };
+  /** Opens the menu of the row of `table` whose node is `text` (and that `has` a match). */
+  const rowMenu = async (table, text, has = "*") => {
+    const i = await page.$$eval(`${table} tbody tr`, (trs, [t, sel]) => trs.findIndex((tr) => tr.querySelector("th button")?.textContent === t && tr.querySelector(sel)), [text, has]);
+    assert.ok(i >= 0, `a row ${text} in ${table}`);
+    await page.locator(`${table} tbody tr`).nth(i).locator("th button").click();
+    await page.waitForSelector("#node-menu");
+  };
+  const landing = await checkPaths(pathsSpec());
+  assert.ok(landing.followed > 0 && landing.steps[1].nodes.length > 1, "sessions go on from their landing");
+  log("paths from the landing add up:", landing.steps.map((st) => `${st.units}+${st.ended}`).join(" → "));
+  await shot("paths-light-desktop");
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.waitForTimeout(150);
+  await shot("paths-light-phone");
+  const pathsOverflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(pathsOverflow <= 0, `on a phone the paths page scrolls sideways by ${pathsOverflow}px`);
+  await page.setViewportSize({ width: 1280, height: 900 });
+  // Forward from an event, pages and events as nodes, through the form.
+  await page.selectOption("#p-at-kind", "event");
+  await page.fill("#p-at", "add_to_cart");
+  await page.check("#p-node-event");
+  await page.fill("#p-steps", "4");
+  await page.click("#run-paths");
+  await page.waitForFunction(() => location.hash.includes("at=") && document.querySelector("#paths-result[data-ready] #paths-chart canvas"));
+  const fromCart = pathsSpec();
+  assert.deepEqual(fromCart.analysis.start, { event: "add_to_cart" }, "the start from the form");
+  assert.deepEqual(fromCart.analysis.nodes, ["page", "event"]);
+  const cartPaths = await checkPaths(fromCart);
+  assert.deepEqual(cartPaths.steps[0].nodes.map((x) => x.node), [{ kind: "event", name: "add_to_cart" }], "step 1 is the start");
+  // A click on the Sankey's step 1 (one node, the whole first column) opens its menu.
+  const box = await page.locator("#paths-chart").boundingBox();
+  await page.mouse.click(box.x + 10, box.y + box.height / 2);
+  await page.waitForSelector("#node-menu");
+  assert.match(await page.textContent("#node-menu .menu-title"), /event add_to_cart/, "the clicked node's menu");
+  await page.keyboard.press("Escape");
+  await page.waitForSelector("#node-menu", { state: "detached" });
+  // A page of step 2 becomes a funnel step: appended to the funnel being built.
+  const page2 = cartPaths.steps[1].nodes.find((x) => x.node.kind === "page").node.name;
+  await rowMenu("#paths-steps", page2, '[data-step="2"][data-kind="page"]');
+  await page.click('#node-menu [data-action="funnel"]');
+  await page.waitForSelector("#funnel-form");
+  const kinds = await page.$$eval(".step-kind", (els) => els.map((e) => e.value));
+  const stepValues = await page.$$eval(".step-value", (els) => els.map((e) => e.value));
+  assert.deepEqual(stepValues, ["view_item", "add_to_cart", "purchase", page2], "the page is the funnel's last step");
+  assert.equal(kinds[3], "page", "as a page step");
+  const withPage = JSON.parse(new URLSearchParams(page.url().split("?")[1]).get("def"));
+  assert.deepEqual(withPage.steps[3], { page: page2 }, "the step in the funnel's URL");
+  assert.deepEqual(withPage.exclusions, [{ step: { event: "search" }, between: [2, 3] }], "the rest of the funnel kept");
+  await page.waitForSelector("#funnel-steps [data-count]");
+  const pageFunnel = await apiQuery(specs.filter((s) => s.analysis.type === "funnel").pop());
+  assert.equal(pageFunnel.steps[3].label, page2);
+  assert.deepEqual(await page.$$eval("#funnel-steps [data-count]", (els) => els.map((e) => Number(e.dataset.count))), pageFunnel.steps.map((st) => st.count), "the funnel with the page step as the API says");
+  log(`a paths node became funnel step 4 (${page2}):`, pageFunnel.steps.map((st) => st.count).join(" → "));
+  // Transitions of a node, from its menu: each list adds up to its occurrences; a limit; the
+  // full lists as CSV.
+  await page.goBack();
+  await page.waitForSelector("#paths-result[data-ready]");
+  await rowMenu("#paths-steps", page2, '[data-step="2"][data-kind="page"]');
+  await page.click('#node-menu [data-action="transitions"]');
+  await page.waitForSelector("#paths-result[data-ready] #transitions-next");
+  const tspec = specs.filter((s) => s.analysis.type === "transitions").pop();
+  assert.deepEqual(tspec.analysis.node, { kind: "page", name: page2 }, "the transitions of the node");
+  const tres = await apiQuery(tspec);
+  assert.ok(tres.occurrences > 0);
+  assert.equal(sum(tres.previous.map((x) => x.count)), tres.occurrences, "what came before adds up to the occurrences");
+  assert.equal(sum(tres.next.map((x) => x.count)), tres.occurrences, "what came after adds up to the occurrences");
+  assert.ok(tres.next.some((x) => x.node.kind === "exit") && tres.previous.some((x) => x.node.kind === "entrance"), "exits and entrances");
+  assert.deepEqual(await page.$$eval("#transitions-next [data-count]", (els) => els.map((e) => Number(e.dataset.count))), tres.next.map((x) => x.count), "the next nodes as the API says");
+  await page.fill("#p-limit", "3");
+  await page.click("#run-paths");
+  await page.waitForFunction(() => location.hash.includes("tn=3"));
+  await page.waitForSelector("#paths-result[data-ready] #transitions-next");
+  const t3 = await apiQuery(specs.filter((s) => s.analysis.type === "transitions").pop());
+  assert.ok(t3.next.length <= 4 && t3.next.length === (await page.locator("#transitions-next tbody tr").count()), "3 rows and the rest");
+  const [tdl] = await Promise.all([page.waitForEvent("download"), page.click("#transitions-csv")]);
+  const tcsv = readFileSync(await tdl.path(), "utf8").trim().split("\r\n");
+  const full = await apiQuery({ ...tspec, analysis: { ...tspec.analysis, limit: 100000 } });
+  assert.equal(tcsv[0], "List,Kind,Node,Times,Share", "the CSV's header");
+  assert.equal(tcsv.length, 1 + full.previous.length + full.next.length, "the CSV has every row of both lists");
+  await shot("transitions-light-desktop");
+  log(`transitions of ${page2}: ${tres.occurrences} times, ${full.previous.length} before and ${full.next.length} after in the CSV`);
+  // Backward to the node, from its menu; then the dashboard filtered to it.
+  const nextNode = t3.next.find((x) => ["page", "event"].includes(x.node.kind)).node;
+  await rowMenu("#transitions-next", nextNode.kind === "page" ? nextNode.name : `event ${nextNode.name}`);
+  await page.click('#node-menu [data-action="to"]');
+  await page.waitForFunction(() => location.hash.includes("dir=backward"));
+  await page.waitForSelector("#paths-result[data-ready] #paths-chart canvas");
+  const back = pathsSpec();
+  assert.ok(back.analysis.end && !back.analysis.start, "backward to an end");
+  assert.equal((await checkPaths(back)).direction, "backward");
+  await page.locator("#paths-steps tbody tr th button").first().click();
+  await page.waitForSelector("#node-menu");
+  await page.click('#node-menu [data-action="filter"]');
+  await page.waitForFunction(() => /f=(page|name)%3A/.test(location.hash));
+  await page.waitForSelector("#paths-result[data-ready]");
+  const filtered = pathsSpec();
+  assert.equal(filtered.filters.length, 1, "the dashboard filtered to the node");
+  assert.ok(["page", "name"].includes(filtered.filters[0].field));
+  await page.click(`[aria-label^="Remove filter"]`);
+  await page.waitForFunction(() => !document.querySelector(".chips"));
 
   // --- Campaigns: every goal's rate per campaign, micro before macro, as the API says.
   await page.goto(url(`/campaigns?site=${SITE}&range=30d`));
@@ -377,7 +520,43 @@ async function main() {
   await page.click('form[aria-label="Site settings"] button[type=submit]');
   await page.waitForFunction(() => document.getElementById("settings-msg")?.textContent === "Saved.");
   assert.equal((await apiGet("/api/v1/sites")).find((x) => x.site === SITE).timezone, "Europe/Berlin", "the time zone is stored");
+  // Page grouping rules: a draft rule's live preview is the API's pages under it; a bad
+  // pattern is refused next to its rule; saved, the paths show the page.
+  await page.waitForSelector("#page-groups-table");
+  assert.deepEqual(await apiGet(`/api/v1/sites/${SITE}/page-groups`), [], "no rules yet");
+  await page.click("#add-page-group");
+  await page.fill('[aria-label="Rule 1 page name"]', "Product page");
+  await page.fill('[aria-label="Rule 1 pattern"]', "/p/*");
+  await page.waitForFunction(() => /^matches \d/.test(document.querySelector('[data-rule="1"] .rule-count')?.textContent || ""));
+  const preview = specs.filter((s) => s.analysis.type === "pages" && s.page_groups?.length === 1).pop();
+  assert.deepEqual(preview.page_groups, [{ name: "Product page", pattern: "/p/*", match: "wildcard" }], "the draft rule in the spec");
+  assert.equal(preview.analysis.limit, 200);
+  const grouped = (await apiQuery(preview)).pages;
+  const nProducts = grouped.filter((x) => x.group === "Product page").length;
+  assert.ok(nProducts > 0 && grouped.every((x) => (x.group === "Product page") === /^\/p\//.test(x.path)), "the rule groups product pages, and only them");
+  assert.equal(await page.textContent('[data-rule="1"] .rule-count'), `matches ${fmt(nProducts)} paths`, "the preview's count for the rule");
+  assert.equal(Number(await page.getAttribute("#page-groups-table tbody tr:last-child [data-paths]", "data-paths")), grouped.length - nProducts, "paths no rule matches");
+  await page.click("#add-page-group");
+  await page.fill('[aria-label="Rule 2 page name"]', "Broken");
+  await page.selectOption('[aria-label="Rule 2 match"]', "regex");
+  await page.fill('[aria-label="Rule 2 pattern"]', "/c/(");
+  await page.waitForSelector('[data-rule="2"] .rule-error:not([hidden])');
+  assert.match(await page.textContent('[data-rule="2"] .rule-error'), /^pattern: /, "the refusal is shown by its rule");
+  await page.click("#save-page-groups");
+  await page.waitForSelector('[data-rule="2"] .rule-error:not([hidden])');
+  assert.deepEqual(await apiGet(`/api/v1/sites/${SITE}/page-groups`), [], "a bad rule is not stored");
+  await page.click('[aria-label="Remove rule 2"]');
+  await page.click("#save-page-groups");
+  await page.waitForFunction(() => /^Saved 1 rule/.test(document.getElementById("page-groups-msg")?.textContent || ""));
+  assert.deepEqual(await apiGet(`/api/v1/sites/${SITE}/page-groups`), [{ name: "Product page", pattern: "/p/*", match: "wildcard" }], "the rule is stored");
+  await page.waitForSelector("#page-groups-table");
   await shot("setup-light-desktop");
+  log(`a page grouping rule previewed (${nProducts} product paths) and saved`);
+  await page.goto(url(`/paths?site=${SITE}&range=30d`));
+  await page.waitForSelector("#paths-result[data-ready]");
+  const groupedPaths = await apiQuery(specs.filter((s) => s.analysis.type === "paths").pop());
+  assert.ok(groupedPaths.steps.some((st) => st.nodes.some((x) => x.node.kind === "page" && x.node.name === "Product page")), "the stored rule groups the paths' pages");
+  assert.ok(!groupedPaths.steps.some((st) => st.nodes.some((x) => /^\/p\//.test(x.node.name))), "no product path left ungrouped");
 
   // --- Forms & checkout, and the dark theme of the other pages.
   await page.goto(url(`/forms?site=${SITE}&range=30d`));
@@ -385,7 +564,7 @@ async function main() {
   await page.waitForSelector("#forms .table-card");
   await shot("forms-light-desktop");
   await page.emulateMedia({ colorScheme: "dark" });
-  const ready = { goals: "#goals-table", funnels: "#funnel-steps", forms: "#checkout-table", campaigns: "#campaigns-table", setup: "#arrival[data-events]" };
+  const ready = { goals: "#goals-table", funnels: "#funnel-steps", paths: "#paths-result[data-ready]", forms: "#checkout-table", campaigns: "#campaigns-table", setup: "#arrival[data-events]" };
   for (const p of Object.keys(ready)) {
     await page.goto(url(`/${p}?site=${SITE}&range=30d${p === "funnels" ? "&funnel=purchase+path" : ""}`));
     await page.waitForSelector(ready[p]);

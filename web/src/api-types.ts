@@ -444,6 +444,38 @@ export interface paths {
       };
     };
   };
+  "/api/v1/sites/{site}/page-groups": {
+    /** A site's page grouping rules, in order */
+    get: {
+      parameters: {
+        path: { site: string };
+      };
+      requestBody?: never;
+      responses: {
+        /** Success */
+        "2XX": components["schemas"]["PageGroup"][];
+        /** Refused: the error says why */
+        "4XX": {
+          error: string;
+        };
+      };
+    };
+    /** Replaces the site's ordered page grouping rules (admins); they apply to every query, over every stored event */
+    put: {
+      parameters: {
+        path: { site: string };
+      };
+      requestBody: components["schemas"]["PageGroup"][];
+      responses: {
+        /** Success */
+        "2XX": components["schemas"]["PageGroup"][];
+        /** Refused: the error says why */
+        "4XX": {
+          error: string;
+        };
+      };
+    };
+  };
   "/api/v1/users": {
     /** Users and their roles (superusers: all; admins: on their sites) */
     get: {
@@ -738,6 +770,14 @@ export interface components {
           breakdown?: components["schemas"]["Breakdown"] | null;
           /** Events that take a unit out of the funnel. */
           exclusions?: components["schemas"]["Exclusion"][];
+          /**
+           * Also the funnel's flow (closed funnels, units other than attempts): what the
+           * units that dropped at each step did next, and the funnel against the paths
+           * converters really took (docs/paths.md).
+           */
+          flow?: boolean;
+          /** What the flow's nodes are (default pages and events). */
+          flow_nodes?: components["schemas"]["NodeKind"][];
           /** Properties or dimensions that must have one value across the chain. */
           hold?: components["schemas"]["Field"][];
           /**
@@ -818,6 +858,8 @@ export interface components {
         }
       /** Per-page pageviews, entries, exits, exit and bounce rates. */
       | {
+          /** One row per page (paths after the page grouping rules) rather than per path. */
+          grouped?: boolean;
           /**
            * Top N pages by pageviews (default 10).
            * @default 10
@@ -836,6 +878,82 @@ export interface components {
           /** Time series in buckets of this size. */
           interval?: components["schemas"]["Interval"] | null;
           type: "overview";
+        }
+      /** The behaviour flow: paths forward from a start or backward to an end. */
+      | {
+          /**
+           * A node repeated immediately (a reload) counts once (default true).
+           * @default true
+           */
+          collapse_repeats?: boolean;
+          /** Backward to the first event matching this in each unit ("paths to purchase"). */
+          end?: components["schemas"]["Step"] | null;
+          /**
+           * Nodes shown per step, the rest summed into `other` (default 8, at most 1000).
+           * @default 8
+           */
+          limit?: number;
+          /**
+           * What becomes a node (default `["page"]`).
+           * @default ["page"]
+           */
+          nodes?: components["schemas"]["NodeKind"][];
+          /**
+           * Complete sequences listed, most frequent first (default 10, at most 1000).
+           * @default 10
+           */
+          sequences?: number;
+          /**
+           * Forward from the first event matching this (a page, a path pattern, an event or a
+           * goal) in each unit. Without `start` or `end`: forward from each unit's first node.
+           */
+          start?: components["schemas"]["Step"] | null;
+          /**
+           * Steps shown, the start (or end) included: 2 to 20 (default 5).
+           * @default 5
+           */
+          steps?: number;
+          type: "paths";
+          /**
+           * `session` (default) or `visitor`.
+           * @default "session"
+           */
+          unit?: components["schemas"]["Unit"];
+          /** Only events meeting these conditions become nodes (e.g. `props.category`). */
+          where?: components["schemas"]["Condition"][];
+        }
+      /** Where units came from and went to around one node, or every pair of nodes. */
+      | {
+          /**
+           * A node repeated immediately counts once (default true).
+           * @default true
+           */
+          collapse_repeats?: boolean;
+          /**
+           * Rows listed in each list, the rest summed into `other` (default 20, at most
+           * 100000: ask for all of them for a full export).
+           * @default 20
+           */
+          limit?: number;
+          /**
+           * The node: `{"kind": "page", "name": "Product page"}`, an `event` or a `goal` (its
+           * kind is a node kind whatever `nodes` says). Without it, every pair of consecutive
+           * nodes.
+           */
+          node?: components["schemas"]["NodeRef"] | null;
+          /**
+           * What becomes a node (default `["page"]`).
+           * @default ["page"]
+           */
+          nodes?: components["schemas"]["NodeKind"][];
+          type: "transitions";
+          /**
+           * `session` (default) or `visitor`.
+           * @default "session"
+           */
+          unit?: components["schemas"]["Unit"];
+          /** Only events meeting these conditions become nodes. */
+          where?: components["schemas"]["Condition"][];
         }
       /** A funnel kept in the spec's (or the definitions file's) `funnels`, by name. */
       | {
@@ -946,7 +1064,7 @@ export interface components {
       /** What must not happen. */
       step: components["schemas"]["Step"];
     };
-    /** An event field: a dimension (`name`, `path`, `device`, `utm_campaign`, …), `props.KEY`, `landing_page` (or `entry_page`) or `exit_page`. */
+    /** An event field: a dimension (`name`, `path`, `device`, `utm_campaign`, …), `props.KEY`, `page` (the path after the page grouping rules), `landing_page` (or `entry_page`) or `exit_page`. */
     Field: string;
     /**
      * A filter of the audience: an event condition (`field`, `op`, `value`), or a behavioural one
@@ -963,6 +1081,15 @@ export interface components {
       op?: components["schemas"]["Op"] | null;
       /** Value. */
       value?: components["schemas"]["CondValue"] | null;
+    };
+    /** What sits between two steps of a funnel. */
+    FlowGap: {
+      /** The earlier step (1-based). */
+      from_step: number;
+      /** The most frequent nodes between them, then `other`. */
+      nodes: components["schemas"]["NodeUnits"][];
+      /** The later step (1-based). */
+      to_step: number;
     };
     /** One field of a form. */
     FormFieldRow: {
@@ -1006,6 +1133,37 @@ export interface components {
       /** The value (`(none)`, `(other)` as in goal reports). */
       value: string;
     };
+    /** A funnel against the paths units really took. */
+    FunnelFlow: {
+      /**
+       * Per pair of consecutive required steps (the first pair is steps 1 → 2 when both
+       * are required): the pages and events that are no step, between the two steps'
+       * events, among the units that completed the funnel; each counted once per unit.
+       */
+      between: components["schemas"]["FlowGap"][];
+      /** Units that did the last step at all, through the funnel or not. */
+      converters: number;
+      /**
+       * Per step: what the units that reached the previous required step but not this
+       * one did next, after the event of their last step: the next page or event, or the
+       * exit; then `other`. Sums to the step's `dropped` (empty for step 1 and optional
+       * steps).
+       */
+      dropped_next: components["schemas"]["NodeUnits"][][];
+      /** Converters that went through the funnel: the last required step's count. */
+      in_order: number;
+      /**
+       * Per step: converters that did it before they first did the last step (the last:
+       * every converter). `converters - reached_before[j]` skipped step j.
+       */
+      reached_before: number[];
+      /**
+       * A suggested funnel: the milestones (goals with the `milestone` role, or pages
+       * when no goal has it) that at least half the converters reached before
+       * converting, in the order they usually came.
+       */
+      suggested: components["schemas"]["SuggestedStep"][];
+    };
     /** How steps must follow each other. */
     FunnelMode:
       /** Steps in order; other events may happen in between. */
@@ -1022,6 +1180,8 @@ export interface components {
       breakdown_by?: string | null;
       /** Units removed because every attempt reaching their level was excluded. */
       excluded: number;
+      /** The funnel's flow, when asked. */
+      flow?: components["schemas"]["FunnelFlow"] | null;
       /** Steps. */
       steps: components["schemas"]["FunnelStepResult"][];
       /** Conversion by first-step date. */
@@ -1035,6 +1195,14 @@ export interface components {
       breakdown?: components["schemas"]["Breakdown"] | null;
       /** Events that take a unit out of the funnel. */
       exclusions?: components["schemas"]["Exclusion"][];
+      /**
+       * Also the funnel's flow (closed funnels, units other than attempts): what the
+       * units that dropped at each step did next, and the funnel against the paths
+       * converters really took (docs/paths.md).
+       */
+      flow?: boolean;
+      /** What the flow's nodes are (default pages and events). */
+      flow_nodes?: components["schemas"]["NodeKind"][];
       /** Properties or dimensions that must have one value across the chain. */
       hold?: components["schemas"]["Field"][];
       /**
@@ -1128,6 +1296,11 @@ export interface components {
       name: string;
       /** Composite: the goals counted by `at_least`. */
       of?: string[];
+      /**
+       * A page: a path after the page grouping rules (destination goals, instead of
+       * `path`).
+       */
+      page?: string | null;
       /** Minimum pageviews in the session (pages goals). */
       pages?: number | null;
       /** Path pattern (destination and scroll goals). */
@@ -1231,6 +1404,18 @@ export interface components {
       /** Units in the range. */
       totals: components["schemas"]["UnitTotal"][];
     };
+    /** How a page group's pattern matches a path. */
+    GroupMatch:
+      /**
+       * The whole path, where `*` matches any run of characters and `:name` one path
+       * segment (no `/`), captured as `name`: `/product/*`, `/blog/:slug`.
+       */
+      | "wildcard"
+      /**
+       * A regular expression (Rust `regex` syntax, unanchored); named groups
+       * (`(?P<name>…)`) are captures.
+       */
+      | "regex";
     /** One histogram bin: values in `[from_ms, to_ms)` (no upper end for the last). */
     HistBin: {
       /** Number of values. */
@@ -1260,6 +1445,45 @@ export interface components {
       per_conversion: number;
       /** Total value. */
       total: number;
+    };
+    /** What becomes a node of a path. */
+    NodeKind:
+      /** Pageviews, as pages (paths after the page grouping rules). */
+      | "page"
+      /**
+       * Other events, by name (the tracker's passive `scroll` and `engagement` are never
+       * nodes).
+       */
+      | "event"
+      /**
+       * Goals of the spec, at the event where they are reached (an event reaching several
+       * is the first of them in the spec's order).
+       */
+      | "goal";
+    /** A pair of consecutive nodes. */
+    NodePair: {
+      /** Times. */
+      count: number;
+      /** The first node, or the entrance. */
+      from: components["schemas"]["PathNode"];
+      /** The next node, or the exit. */
+      to: components["schemas"]["PathNode"];
+    };
+    /** A node, by kind and name. */
+    NodeRef: {
+      /** `page`, `event` or `goal`. */
+      kind: components["schemas"]["NodeKind"];
+      /** The page (after the grouping rules), the event's name, or the goal's name. */
+      name: string;
+    };
+    /** A node and the units (or times) that went through it. */
+    NodeUnits: {
+      /** Units at the node (for transitions: times). */
+      count: number;
+      /** The node. */
+      node: components["schemas"]["PathNode"];
+      /** Those of the nodes listed beside it under `other` (other rows only). */
+      nodes?: number | null;
     };
     /** A comparison. */
     Op:
@@ -1350,6 +1574,22 @@ export interface components {
       /** Per bucket, when asked. */
       series?: components["schemas"]["OverviewBucket"][];
     };
+    /**
+     * One page grouping rule: paths matching `pattern` are the page `name`. A site's rules
+     * are an ordered list; a path takes the first rule that matches, and a path no rule
+     * matches is its own page. `name` may insert captures: `Docs: {section}`.
+     */
+    PageGroup: {
+      /**
+       * How the pattern matches (default `wildcard`).
+       * @default "wildcard"
+       */
+      match?: components["schemas"]["GroupMatch"];
+      /** The page's name, with `{capture}` for a capture of the pattern. */
+      name: string;
+      /** The pattern. */
+      pattern: string;
+    };
     /** One page of the pages report. */
     PageRow: {
       /** Bounced sessions among the entries on it. */
@@ -1360,9 +1600,14 @@ export interface components {
       exit_rate: components["schemas"]["Rate"];
       /** Sessions whose last pageview was it. */
       exits: number;
+      /**
+       * The page this path belongs to by the grouping rules, when one matches (not when
+       * `grouped`).
+       */
+      group?: string | null;
       /** Pageviews. */
       pageviews: number;
-      /** Path. */
+      /** Path (the page, when the report is `grouped`). */
       path: string;
       /** Unique visitors with a pageview of it. */
       visitors: number;
@@ -1371,6 +1616,17 @@ export interface components {
     PagesResult: {
       /** Pages by pageviews, largest first. */
       pages: components["schemas"]["PageRow"][];
+    };
+    /** A flow between nodes of consecutive steps. */
+    PathLink: {
+      /** A node of step `step` (or its `other`). */
+      from: components["schemas"]["PathNode"];
+      /** The step of `from`; `to` is at the next step. */
+      step: number;
+      /** A node of step `step + 1`, its `other`, or the exit (entrance, backward). */
+      to: components["schemas"]["PathNode"];
+      /** Units. */
+      units: number;
     };
     /** How a destination or scroll goal matches the path. */
     PathMatch:
@@ -1382,6 +1638,85 @@ export interface components {
       | "wildcard"
       /** Regular expression. */
       | "regex";
+    /** One node of a path. */
+    PathNode: {
+      /** What it is. */
+      kind: components["schemas"]["PathNodeKind"];
+      /** Its page, event or goal name; `(other)`, `(exit)`, or an entrance's source. */
+      name: string;
+    };
+    /** What a node of a path is. */
+    PathNodeKind:
+      /** A page (a path after the page grouping rules). */
+      | "page"
+      /** An event, by name. */
+      | "event"
+      /** A goal. */
+      | "goal"
+      /** Every node of the step not listed, summed. */
+      | "other"
+      /** The unit ended: no further node. */
+      | "exit"
+      /**
+       * The unit began here (backward paths, previous nodes of transitions); its name is
+       * the source of the unit's first event (`(direct)` without one).
+       */
+      | "entrance";
+    /** A complete sequence of nodes and the units that followed it. */
+    PathSequence: {
+      /**
+       * Whether the sequence is whole. A longer one is cut after `steps` nodes (forward:
+       * the unit went on; backward: it began earlier).
+       */
+      complete: boolean;
+      /** Median time from the sequence's first node to its last. */
+      median_ms: number;
+      /**
+       * The nodes in time order: forward from the start to the exit, backward from the
+       * entrance to the end.
+       */
+      nodes: components["schemas"]["PathNode"][];
+      /**
+       * units / the units followed (forward: that reached the start; backward: the
+       * converters).
+       */
+      share: number;
+      /** Units. */
+      units: number;
+    };
+    /** One step of the behaviour flow. */
+    PathStep: {
+      /**
+       * Units that were at the previous step and went no further: exits (forward) or
+       * entrances (backward). `units + ended` is the previous step's `units`.
+       */
+      ended: number;
+      /** The top nodes by units, then an `other` row when nodes were left out. */
+      nodes: components["schemas"]["NodeUnits"][];
+      /** 1 is the start (forward) or the end (backward). */
+      step: number;
+      /** Units that reached this step: the sum of `nodes` (the `other` row included). */
+      units: number;
+    };
+    /** The behaviour flow. */
+    PathsResult: {
+      /** Units at the last step that went further (forward) or began earlier (backward). */
+      beyond: number;
+      /** `forward` (from a start) or `backward` (to an end). */
+      direction: string;
+      /** Units followed: those that reached the start (or the end); step 1's units. */
+      followed: number;
+      /** Flows between consecutive steps. */
+      links: components["schemas"]["PathLink"][];
+      /** The most frequent sequences. */
+      sequences: components["schemas"]["PathSequence"][];
+      /** Steps 1 to `steps`. */
+      steps: components["schemas"]["PathStep"][];
+      /** The unit followed. */
+      unit: components["schemas"]["Unit"];
+      /** Units in the range with at least one node. */
+      units: number;
+    };
     /** A complete query. */
     Query: {
       /** What to compute. */
@@ -1394,6 +1729,11 @@ export interface components {
       funnels?: Record<string, components["schemas"]["FunnelSpec"]>;
       /** Goal definitions, used by the analysis, funnel steps and `did` filters. */
       goals?: components["schemas"]["Goal"][];
+      /**
+       * Page grouping rules, in order: a path is the page of the first rule it matches
+       * (docs/paths.md). Without any, the site's stored rules apply.
+       */
+      page_groups?: components["schemas"]["PageGroup"][];
       /**
        * Inactivity that ends a session (default 30 minutes).
        * @default "30m"
@@ -1438,6 +1778,14 @@ export interface components {
       /** Overview. */
       | components["schemas"]["OverviewResult"] & {
           type: "overview";
+        }
+      /** Behaviour flow. */
+      | components["schemas"]["PathsResult"] & {
+          type: "paths";
+        }
+      /** Transitions. */
+      | components["schemas"]["TransitionsResult"] & {
+          type: "transitions";
         };
     /** A proportion with its Wilson 95% interval. */
     Rate: {
@@ -1493,12 +1841,23 @@ export interface components {
       match?: components["schemas"]["PathMatch"] | null;
       /** The step may be skipped. */
       optional?: boolean;
+      /** A pageview of this page: a path after the page grouping rules. */
+      page?: string | null;
       /** A pageview of this path. */
       path?: string | null;
       /** Further conditions on the event. */
       where?: components["schemas"]["Condition"][];
       /** This step must follow the previous one within this time. */
       within?: components["schemas"]["Duration"] | null;
+    };
+    /** One step of a suggested funnel. */
+    SuggestedStep: {
+      /** The milestone. */
+      node: components["schemas"]["PathNode"];
+      /** Converters that reached it before converting / converters. */
+      share: number;
+      /** Those converters. */
+      units: number;
     };
     /**
      * A point in time in a spec: a date (`2026-03-01`, midnight in the query's time zone;
@@ -1544,6 +1903,27 @@ export interface components {
       url: string;
       user?: string;
       vid?: string;
+    };
+    /** Transitions of one node (or all pairs). */
+    TransitionsResult: {
+      /** What came just after: nodes and the exit; then `other`. Sums to `occurrences`. */
+      next?: components["schemas"]["NodeUnits"][];
+      /** Times the node was passed (every node, without one). */
+      occurrences: number;
+      /**
+       * Without a node: every pair of a node and what came next (the exit included), most
+       * frequent first, then an `(other)` → `(other)` row. Sums to `occurrences`.
+       */
+      pairs?: components["schemas"]["NodePair"][];
+      /**
+       * What came just before: nodes, and entrances by source; then `other`. Sums to
+       * `occurrences`.
+       */
+      previous?: components["schemas"]["NodeUnits"][];
+      /** The unit. */
+      unit: components["schemas"]["Unit"];
+      /** Units that passed it. */
+      units: number;
     };
     /** What is counted: the denominator of a rate, the unit of a funnel. */
     Unit:

@@ -98,6 +98,16 @@ export type Step = Schemas["Step"];
 export type Exclusion = Schemas["Exclusion"];
 export type FunnelSpec = Schemas["FunnelSpec"];
 
+// Behaviour flow (crates/model/src/query/paths.rs, result.rs).
+export type PathsResult = Result<"paths">;
+export type TransitionsResult = Result<"transitions">;
+export type PathNode = Schemas["PathNode"];
+export type NodeRef = Schemas["NodeRef"];
+export type NodeKind = Schemas["NodeKind"];
+export type NodeUnits = Schemas["NodeUnits"];
+export type PageGroup = Schemas["PageGroup"];
+export type FunnelFlow = Schemas["FunnelFlow"];
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 // The server runs at most 4 queries at once (503 beyond): a page keeps 3 in flight and

@@ -1,10 +1,11 @@
-// ECharts, tree-shaken: line and bar charts with the grid, tooltip and legend, on canvas.
+// ECharts, tree-shaken: line, bar and Sankey charts with the grid, tooltip and legend, on
+// canvas.
 import * as echarts from "echarts/core";
-import { BarChart, LineChart } from "echarts/charts";
+import { BarChart, LineChart, SankeyChart } from "echarts/charts";
 import { GridComponent, LegendComponent, TooltipComponent } from "echarts/components";
 import { CanvasRenderer } from "echarts/renderers";
 
-echarts.use([LineChart, BarChart, GridComponent, TooltipComponent, LegendComponent, CanvasRenderer]);
+echarts.use([LineChart, BarChart, SankeyChart, GridComponent, TooltipComponent, LegendComponent, CanvasRenderer]);
 
 const live = new Set<echarts.ECharts>();
 
@@ -105,3 +106,60 @@ export function barChart(el: HTMLElement, labels: string[], series: Series[], fm
     })),
   });
 }
+
+export interface FlowNode {
+  /** Unique in the chart (a node's step is part of it). */
+  id: string;
+  label: string;
+  /** Its column, 0 on the left. */
+  column: number;
+  value: number;
+  /** page, event, goal, other, exit or entrance: its colour. */
+  kind: string;
+  tip: string;
+}
+export interface FlowLink {
+  source: string;
+  target: string;
+  value: number;
+  tip: string;
+}
+
+/** A Sankey diagram: nodes in the given columns and order (no reordering, so the
+ * largest come first), links straight from the data; `onNode` gets a clicked node and
+ * where (in the chart's element) it was clicked. */
+export function sankeyChart(el: HTMLElement, nodes: FlowNode[], links: FlowLink[], onNode: (id: string, x: number, y: number) => void): void {
+  const b = base();
+  const colour: Record<string, string> = {
+    page: b.color[0], event: b.color[1], goal: b.color[2], other: b.axisStyle.text, exit: b.axisStyle.text, entrance: b.axisStyle.text,
+  };
+  // Those that ended are paler than the rest.
+  const ended = (k: string): boolean => k === "exit" || k === "entrance";
+  const byId = new Map(nodes.map((n) => [n.id, n]));
+  const c = chart(el);
+  c.setOption({
+    animation: false,
+    textStyle: b.textStyle,
+    tooltip: {
+      ...b.tooltip, trigger: "item", confine: true,
+      formatter: (p: { dataType?: string; name: string; data: { tip?: string } }) => esc(p.dataType === "edge" ? p.data.tip || "" : byId.get(p.name)?.tip || ""),
+    },
+    series: [{
+      type: "sankey", left: 4, right: 130, top: 8, bottom: 8, nodeWidth: 12, nodeGap: 10, layoutIterations: 0, draggable: false,
+      emphasis: { focus: "adjacency" },
+      label: {
+        color: css("--fg") || "#111", fontSize: 11, width: 120, overflow: "truncate",
+        formatter: (p: { name: string }) => byId.get(p.name)?.label || "",
+      },
+      lineStyle: { color: "source", opacity: 0.25, curveness: 0.5 },
+      data: nodes.map((n) => ({ name: n.id, depth: n.column, value: n.value, itemStyle: { color: colour[n.kind] || b.color[4], opacity: ended(n.kind) ? 0.35 : 1, borderWidth: 0 } })),
+      links: links.map((l) => ({ source: l.source, target: l.target, value: l.value, tip: l.tip })),
+    }],
+  });
+  c.on("click", (p) => {
+    const ev = (p.event as { offsetX?: number; offsetY?: number } | undefined) || {};
+    if (p.dataType === "node") onNode(p.name, ev.offsetX ?? 0, ev.offsetY ?? 0);
+  });
+}
+
+const esc = (t: string): string => t.replace(/[&<>"]/g, (ch) => `&#${ch.charCodeAt(0)};`).replace(/\n/g, "<br>");

@@ -1,15 +1,18 @@
-// Funnels: pick a stored funnel or build one (event, page path and goal steps, each
+// Funnels: pick a stored funnel or build one (event, page, page path and goal steps, each
 // optional or within a time of the previous; exclusions; mode; window; unit; breakdown;
-// trend), see its steps, drop-off, time to convert, breakdown and trend, and save it.
-import { api, query, type AnalysisOf, type Exclusion, type FunnelBreakdownRow, type FunnelResult, type FunnelSpec, type Step } from "./api";
+// trend), see its steps, drop-off, time to convert, breakdown and trend, what those who
+// dropped off did next and how converters really went (the funnel's flow), and save it.
+import { api, query, type AnalysisOf, type Exclusion, type FunnelBreakdownRow, type FunnelFlow, type FunnelResult, type FunnelSpec, type NodeUnits, type Step } from "./api";
 import { barChart, lineChart } from "./charts";
 import type { Ctx } from "./main";
+import { nodeStep, nodeText, stepPage } from "./nodes";
 import { period, spec } from "./state";
-import { ci, clear, dur, errorBox, h, num, pct, table, timeStats } from "./ui";
+import { ci, clear, dur, errorBox, h, num, pct, table, timeStats, type Column } from "./ui";
 
 const BREAKDOWNS = ["device", "channel", "source", "utm_source", "utm_medium", "utm_campaign", "country", "browser", "os", "language"];
 
-type Kind = "event" | "path" | "goal";
+/** A page is a pageview of a page by the site's grouping rules (`{"page": NAME}`). */
+type Kind = "event" | "page" | "path" | "goal";
 type PathMatch = NonNullable<Step["match"]>;
 type Breakdown = NonNullable<FunnelSpec["breakdown"]>;
 interface Row { kind: Kind; value: string; match: PathMatch; within: string; optional: boolean }
@@ -21,12 +24,37 @@ const blank = (): Row => ({ kind: "event", value: "", match: "equals", within: "
 function toRows(def: FunnelSpec | null): Row[] {
   const rows = (def?.steps || []).map((st: Step): Row => {
     const extra = { within: st.within == null ? "" : String(st.within), optional: !!st.optional };
-    return st.goal != null ? { kind: "goal", value: st.goal, match: "equals", ...extra }
+    const page = stepPage(st);
+    return page != null ? { kind: "page", value: page, match: "equals", ...extra }
+      : st.goal != null ? { kind: "goal", value: st.goal, match: "equals", ...extra }
       : st.path != null ? { kind: "path", value: st.path, match: st.match || "equals", ...extra }
       : { kind: "event", value: st.event || "", match: "equals", ...extra };
   });
   while (rows.length < 2) rows.push(blank());
   return rows;
+}
+
+// The funnel being built, kept for the session (sessionStorage) so another page (Paths)
+// can add a step to it.
+const DRAFT = "cairn-funnel-draft";
+interface Draft { site: string; funnel: string; def: FunnelSpec }
+function saveDraft(d: Draft): void {
+  try {
+    sessionStorage.setItem(DRAFT, JSON.stringify(d));
+  } catch {}
+}
+const hasMatcher = (st: Step): boolean => !!(st.event || st.path || st.page || st.goal || st.any_of?.length);
+
+/** Appends a step to the funnel being built (or a new one) and shows it on the Funnels page. */
+export function addFunnelStep(ctx: Ctx, step: Step): void {
+  let d: Draft | null = null;
+  try {
+    d = JSON.parse(sessionStorage.getItem(DRAFT) || "null") as Draft | null;
+  } catch {}
+  if (!d || d.site !== ctx.state.site || !Array.isArray(d.def?.steps)) d = { site: ctx.state.site, funnel: "", def: { steps: [] } };
+  const def: FunnelSpec = { ...d.def, steps: [...d.def.steps.filter(hasMatcher), step] };
+  saveDraft({ ...d, def });
+  ctx.go({ page: "funnels", funnel: d.funnel, def: JSON.stringify(def) });
 }
 
 /** The exclusions the builder edits (an event between two steps); others are kept as stored. */
@@ -79,10 +107,10 @@ export async function renderFunnels(ctx: Ctx, main: HTMLElement): Promise<void> 
       stepsEl,
       rows.map((r, i) => {
         const kind = h("select", { "aria-label": `Step ${i + 1} kind`, class: "step-kind", onchange: () => ((r.kind = kind.value as Kind), drawSteps()) },
-          (["event", "path", "goal"] as Kind[]).map((k) => h("option", { value: k, selected: k === r.kind }, k === "path" ? "page path" : k)));
+          (["event", "page", "path", "goal"] as Kind[]).map((k) => h("option", { value: k, selected: k === r.kind }, k === "path" ? "page path" : k === "page" ? "page (grouped)" : k)));
         const value = h("input", {
-          "aria-label": `Step ${i + 1} ${r.kind === "path" ? "path" : r.kind === "goal" ? "goal" : "event name"}`, class: "step-value", value: r.value, required: true,
-          placeholder: r.kind === "path" ? "/checkout" : r.kind === "goal" ? "goal name" : "event name, e.g. add_to_cart",
+          "aria-label": `Step ${i + 1} ${r.kind === "path" ? "path" : r.kind === "goal" ? "goal" : r.kind === "page" ? "page" : "event name"}`, class: "step-value", value: r.value, required: true,
+          placeholder: r.kind === "path" ? "/checkout" : r.kind === "goal" ? "goal name" : r.kind === "page" ? "page, e.g. Product page or /pricing" : "event name, e.g. add_to_cart",
           list: r.kind === "goal" ? "goal-names" : null, oninput: () => (r.value = value.value),
         });
         const match = r.kind === "path"
@@ -134,7 +162,8 @@ export async function renderFunnels(ctx: Ctx, main: HTMLElement): Promise<void> 
   const current = (): FunnelSpec => {
     const out: FunnelSpec = {
       steps: rows.map((r): Step => {
-        const st: Step = r.kind === "goal" ? { goal: r.value.trim() } : r.kind === "path" ? { path: r.value.trim(), match: r.match } : { event: r.value.trim() };
+        const v = r.value.trim();
+        const st: Step = r.kind === "goal" ? { goal: v } : r.kind === "path" ? { path: v, match: r.match } : r.kind === "page" ? { page: v } : { event: v };
         if (r.within.trim()) st.within = r.within.trim();
         if (r.optional) st.optional = true;
         return st;
@@ -158,7 +187,7 @@ export async function renderFunnels(ctx: Ctx, main: HTMLElement): Promise<void> 
       out.steps = out.steps.map((st, i) => {
         const o = def!.steps[i];
         if (!o) return st;
-        const same = (st.event ?? null) === (o.event ?? null) && (st.path ?? null) === (o.path ?? null) && (st.goal ?? null) === (o.goal ?? null);
+        const same = (st.event ?? null) === (o.event ?? null) && (st.path ?? null) === (o.path ?? null) && (st.goal ?? null) === (o.goal ?? null) && (st.page ?? null) === (o.page ?? null);
         if (!same) return st;
         const merged: Step = { ...o, ...st };
         if (!st.within) delete merged.within;
@@ -176,6 +205,9 @@ export async function renderFunnels(ctx: Ctx, main: HTMLElement): Promise<void> 
         e.preventDefault();
         ctx.go({ def: JSON.stringify(current()) });
       },
+      oninput: () => keep(),
+      onchange: () => keep(),
+      onclick: () => setTimeout(keep),
     },
     h("h2", {}, "Steps"),
     datalist,
@@ -233,8 +265,10 @@ export async function renderFunnels(ctx: Ctx, main: HTMLElement): Promise<void> 
     err,
   );
   clear(builderEl, builder);
+  const keep = (): void => saveDraft({ site: s.site, funnel: s.funnel, def: current() });
+  keep();
 
-  if (!def || def.steps.some((st) => !(st.event || st.path || st.goal || st.any_of))) {
+  if (!def || def.steps.length < 2 || !def.steps.every(hasMatcher)) {
     clear(result, h("p", { class: "muted card" }, "Choose a stored funnel, or enter at least two steps and press “Show funnel”."));
     return;
   }
@@ -247,6 +281,9 @@ async function renderResult(ctx: Ctx, el: HTMLElement, def: FunnelSpec): Promise
   for (const [k, v] of Object.entries(def)) if (v != null) (analysis as Record<string, unknown>)[k] = v;
   // The conversion's trend over the range, per the range's bucket unless the funnel says.
   if (!analysis.trend) analysis.trend = period(ctx.state).interval;
+  // What those who dropped off did next, and how converters went (closed funnels, not
+  // per attempt).
+  if (!def.open && def.unit !== "attempt") analysis.flow = true;
   let r: FunnelResult;
   try {
     r = await query(spec(ctx.state, analysis));
@@ -300,4 +337,56 @@ async function renderResult(ctx: Ctx, el: HTMLElement, def: FunnelSpec): Promise
   barChart(chart, r.steps.map((x) => x.label), [{ name: `${r.unit}s`, data: r.steps.map((x) => x.count) }], num, true);
   if (tr.length) lineChart(trendEl, tr.map((b) => b.label), [{ name: "Conversion", data: tr.map((b) => b.conversion.rate) }], (v) => pct(v, 1));
   if (tts && tts.count) barChart(hist, tts.histogram.map((b) => b.label), [{ name: `${r.unit}s`, data: tts.histogram.map((b) => b.count) }], num);
+  if (r.flow) el.append(...showFlow(ctx, r, r.flow, def));
+}
+
+const nodeCols = (unit: string, of: number, ofLabel: string): Column<NodeUnits>[] => [
+  { label: "Node", cell: (x) => nodeText(x.node) + (x.nodes ? ` (${num(x.nodes)} nodes)` : ""), csv: (x) => nodeText(x.node) },
+  { label: `${unit}s`, cell: (x) => num(x.count), csv: (x) => x.count, num: true },
+  { label: ofLabel, cell: (x) => pct(of ? x.count / of : 0), csv: (x) => (of ? x.count / of : 0), num: true },
+];
+
+/** The funnel's flow: after each drop-off, what units did next; and the funnel against
+ * what converters really did (steps skipped, the order kept, what came between the
+ * steps, and a suggested funnel). */
+function showFlow(ctx: Ctx, r: FunnelResult, flow: FunnelFlow, def: FunnelSpec): HTMLElement[] {
+  const u = r.unit;
+  const st = r.steps;
+  // Optional steps have no list: those who skip one have not dropped.
+  const dropped = st.map((x, j) => (j > 0 && flow.dropped_next[j]?.length
+    ? table(`Dropped before “${x.label}”`, nodeCols(u, x.dropped, "Share of dropped"), flow.dropped_next[j], {
+        id: `funnel-dropped-${j + 1}`,
+        head: h("span", { class: "muted" }, `${num(x.dropped)} did not go on to it`),
+      })
+    : null));
+  const c = flow.converters;
+  const gaps = flow.between.flatMap((g) => g.nodes.map((x) => ({ ...x, gap: `${st[g.from_step - 1]?.label} → ${st[g.to_step - 1]?.label}` })));
+  // The suggested milestones, then the funnel's own last step (the conversion).
+  const steps = [...flow.suggested.map((x) => nodeStep(x.node)).filter((x): x is Step => !!x), def.steps[def.steps.length - 1]];
+  return [
+    h("section", { class: "card", id: "funnel-dropped" },
+      h("h2", {}, "After dropping off"),
+      h("p", { class: "muted" }, `What the ${u}s that reached a step but not the next did just after their last step (a page or event, or the exit).`),
+      h("div", { class: "grid2" }, dropped)),
+    h("section", { class: "card", id: "funnel-reality" },
+      h("h2", {}, "Funnel vs reality"),
+      h("p", { id: "funnel-converters" }, `${num(c)} ${u}s did the last step (“${st[st.length - 1]?.label}”); `,
+        h("strong", {}, num(flow.in_order)), ` of them went through every step in order (${pct(c ? flow.in_order / c : 0)}).`),
+      table("Steps before converting", [
+        { label: "Step", cell: (x) => x.label },
+        { label: "Did it before converting", cell: (x) => num(x.n), csv: (x) => x.n, num: true },
+        { label: "Skipped it", cell: (x) => `${num(c - x.n)} (${pct(c ? (c - x.n) / c : 0)})`, csv: (x) => c - x.n, num: true },
+      ], st.map((x, i) => ({ label: x.label, n: flow.reached_before[i] ?? 0 })), { id: "funnel-skipped" }),
+      table("Between the steps (not in the funnel)", [
+        { label: "Between", cell: (x) => x.gap },
+        ...nodeCols(u, flow.in_order, "Share of completions"),
+      ], gaps, { id: "funnel-between" }),
+      steps.length >= 2
+        ? h("div", { id: "funnel-suggested" },
+            h("h3", {}, "Suggested funnel"),
+            h("p", { class: "muted" }, `The milestones at least half the converting ${u}s reached before converting, in their usual order (the share that did each).`),
+            h("ol", {}, flow.suggested.map((x) => h("li", {}, nodeText(x.node), h("span", { class: "muted" }, ` ${pct(x.share)} (${num(x.units)})`)))),
+            h("button", { type: "button", class: "btn", id: "use-suggested", onclick: () => ctx.go({ def: JSON.stringify({ ...def, steps, exclusions: undefined }) }) }, "Use as the funnel’s steps"))
+        : h("p", { class: "muted", id: "funnel-suggested" }, "No suggested funnel: no milestone goal (or, without one, no page) was reached by at least half the converters before converting.")),
+  ];
 }

@@ -7,6 +7,7 @@ import { clear, errorBox, h, icon, icons } from "./ui";
 import { renderOverview } from "./overview";
 import { renderGoals } from "./goals";
 import { renderFunnels } from "./funnels";
+import { renderPaths } from "./paths";
 import { renderForms } from "./forms";
 import { renderCampaigns } from "./campaigns";
 import { renderSetup } from "./setup";
@@ -126,7 +127,7 @@ function go(patch: Partial<State>, replace = false): void {
 }
 
 const PAGE_NAMES: Record<Page, string> = {
-  overview: "Overview", goals: "Goals", funnels: "Funnels", forms: "Forms & checkout", campaigns: "Campaigns", setup: "Setup",
+  overview: "Overview", goals: "Goals", funnels: "Funnels", paths: "Paths", forms: "Forms & checkout", campaigns: "Campaigns", setup: "Setup",
 };
 const RANGE_NAMES: Record<string, string> = { today: "Today", "7d": "Last 7 days", "30d": "Last 30 days", "90d": "Last 90 days", custom: "Custom" };
 
@@ -138,7 +139,7 @@ function chrome(s: State, m: Me, goals: Goal[]): HTMLElement {
   );
   const site = h(
     "select",
-    { id: "site", onchange: () => go({ site: site.value, goal: "", funnel: "", def: "", did: [], didNot: [] }) },
+    { id: "site", onchange: () => go({ site: site.value, goal: "", funnel: "", def: "", did: [], didNot: [], at: "", node: "" }) },
     (m.sites ?? []).map((x) => h("option", { value: x.site, selected: x.site === s.site }, x.site)),
   );
   const range = h(
@@ -343,6 +344,7 @@ async function render(): Promise<void> {
       case "overview": return renderOverview(ctx, main);
       case "goals": return renderGoals(ctx, main);
       case "funnels": return renderFunnels(ctx, main);
+      case "paths": return renderPaths(ctx, main);
       case "forms": return renderForms(ctx, main);
       case "campaigns": return renderCampaigns(ctx, main);
       case "setup": return renderSetup(ctx, main);

@@ -1,7 +1,9 @@
 // Setup: the tracking snippet and whether the site's events are arriving (polled); for
-// admins, the site's time zone and visitor identity, and its API keys.
+// admins, the site's time zone and visitor identity, its page grouping rules and its API
+// keys.
 import { api, query, type Ignored, type Key, type NewKey, type Site } from "./api";
 import type { Ctx } from "./main";
+import { showPageGroups } from "./pagegroups";
 import { spec, setSiteTimezone } from "./state";
 import { clear, errorBox, h, num, table } from "./ui";
 
@@ -14,6 +16,7 @@ export async function renderSetup(ctx: Ctx, main: HTMLElement): Promise<void> {
   const ignored = h("p", { id: "ignored", "aria-live": "polite", class: "muted" });
   const settings = h("div", { id: "site-settings" });
   const keys = h("div", { id: "site-keys" });
+  const groups = h("div", { id: "site-page-groups" });
   clear(
     main,
     h("div", { class: "page-head" }, h("h1", {}, `Setup · ${s.site}`)),
@@ -49,11 +52,16 @@ export async function renderSetup(ctx: Ctx, main: HTMLElement): Promise<void> {
       h("p", { class: "muted" }, "From servers, pipelines and CRMs: the server API (POST /api/v1/batch with a write key), Plausible's POST /api/event and Segment's /v1/batch also work (docs/ingestion.md)."),
     ),
     settings,
+    groups,
     keys,
   );
   arrival(ctx, status, ignored);
   if (!ctx.canEdit) return;
-  await Promise.all([showSettings(ctx, settings, site), showKeys(ctx, keys, site)]);
+  await Promise.all([
+    showSettings(ctx, settings, site),
+    showPageGroups(ctx, groups, site).catch((e) => ctx.current() && clear(groups, errorBox(e))),
+    showKeys(ctx, keys, site),
+  ]);
 }
 
 /** Events and visitors of the last 30 minutes, every 5 s while the page is shown. */

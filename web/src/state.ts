@@ -2,7 +2,7 @@
 // shared and a reload shows the same view.
 import type { AnalysisOf, AnalysisType, Filter, Interval, Spec, Unit } from "./api";
 
-export const PAGES = ["overview", "goals", "campaigns", "funnels", "forms", "setup"] as const;
+export const PAGES = ["overview", "goals", "campaigns", "funnels", "paths", "forms", "setup"] as const;
 export type Page = (typeof PAGES)[number];
 export const RANGES = ["today", "7d", "30d", "90d", "custom"] as const;
 export type Range = (typeof RANGES)[number];
@@ -33,12 +33,28 @@ export interface State {
   /** Funnels page: the stored funnel shown, or the built one (JSON of a funnel). */
   funnel: string;
   def: string;
+  /** Paths page: the flow (forward from `at`, or backward to it) or one node's
+   * transitions; `at` and `node` are funnel-step-like matchers (JSON), "" for none. */
+  view: "flow" | "transitions";
+  dir: "forward" | "backward";
+  at: string;
+  steps: number;
+  /** The unit followed (paths follow sessions or visitors). */
+  punit: "session" | "visitor";
+  /** What becomes a node: page, event, goal. */
+  nodes: string[];
+  collapse: boolean;
+  /** Nodes per step (flow), rows per list (transitions). */
+  limit: number;
+  tlimit: number;
+  node: string;
 }
 
 export function defaults(): State {
   return {
     page: "overview", site: "", range: "30d", from: "", to: "", compare: false, filters: [], did: [], didNot: [],
     unit: "visitor", goal: "", by: "device", cby: "utm_campaign", funnel: "", def: "",
+    view: "flow", dir: "forward", at: "", steps: 5, punit: "session", nodes: ["page"], collapse: true, limit: 8, tlimit: 20, node: "",
   };
 }
 
@@ -67,6 +83,21 @@ export function parse(hash: string): State {
   s.cby = q.get("cby") || s.cby;
   s.funnel = q.get("funnel") || "";
   s.def = q.get("def") || "";
+  if (q.get("view") === "transitions") s.view = "transitions";
+  if (q.get("dir") === "backward") s.dir = "backward";
+  s.at = q.get("at") || "";
+  s.node = q.get("node") || "";
+  const int = (k: string, lo: number, hi: number, d: number): number => {
+    const n = Number(q.get(k) || d);
+    return Number.isInteger(n) && n >= lo && n <= hi ? n : d;
+  };
+  s.steps = int("steps", 2, 20, s.steps);
+  s.limit = int("n", 1, 100, s.limit);
+  s.tlimit = int("tn", 1, 1000, s.tlimit);
+  if (q.get("pu") === "visitor") s.punit = "visitor";
+  const nodes = (q.get("nodes") || "").split(",").filter((x) => ["page", "event", "goal"].includes(x));
+  if (nodes.length) s.nodes = nodes;
+  s.collapse = q.get("repeats") !== "keep";
   return s;
 }
 
@@ -89,6 +120,18 @@ export function format(s: State): string {
   if (s.page === "funnels") {
     if (s.funnel) q.set("funnel", s.funnel);
     if (s.def) q.set("def", s.def);
+  }
+  if (s.page === "paths") {
+    if (s.view !== "flow") q.set("view", s.view);
+    if (s.dir !== "forward") q.set("dir", s.dir);
+    if (s.at) q.set("at", s.at);
+    if (s.steps !== 5) q.set("steps", String(s.steps));
+    if (s.punit !== "session") q.set("pu", s.punit);
+    if (s.nodes.join() !== "page") q.set("nodes", s.nodes.join());
+    if (!s.collapse) q.set("repeats", "keep");
+    if (s.limit !== 8) q.set("n", String(s.limit));
+    if (s.tlimit !== 20) q.set("tn", String(s.tlimit));
+    if (s.node) q.set("node", s.node);
   }
   return `#/${s.page}?${q.toString()}`;
 }

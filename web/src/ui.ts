@@ -99,19 +99,23 @@ export function toCsv<R>(cols: Column<R>[], rows: R[]): string {
   return lines.join("\r\n") + "\r\n";
 }
 
-/** A table with a caption and an "Export CSV" button. */
+/** Makes the browser save `text` as the CSV file `name`. */
+export function downloadCsv(name: string, text: string): void {
+  const blob = new Blob([text], { type: "text/csv;charset=utf-8" });
+  const a = h("a", { href: URL.createObjectURL(blob), download: `${name.toLowerCase().replace(/\W+/g, "-")}.csv` });
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+}
+
+/** A table with a caption and an "Export CSV" button; `onRow` makes the first cell a
+ * button (it gets the button, to anchor a menu). */
 export function table<R>(
   title: string, cols: Column<R>[], rows: R[],
-  opts: { file?: string; id?: string; onRow?: (r: R) => void; rowLabel?: (r: R) => string; clickable?: (r: R) => boolean } = {},
+  opts: { file?: string; id?: string; onRow?: (r: R, el: HTMLElement) => void; rowLabel?: (r: R) => string; clickable?: (r: R) => boolean; head?: Child } = {},
 ): HTMLElement {
-  const exportCsv = (): void => {
-    const blob = new Blob([toCsv(cols, rows)], { type: "text/csv;charset=utf-8" });
-    const a = h("a", { href: URL.createObjectURL(blob), download: `${opts.file || title.toLowerCase().replace(/\W+/g, "-")}.csv` });
-    document.body.appendChild(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(a.href), 1000);
-  };
+  const exportCsv = (): void => downloadCsv(opts.file || title, toCsv(cols, rows));
   const body = rows.length
     ? rows.map((r) =>
         h(
@@ -120,7 +124,7 @@ export function table<R>(
           cols.map((c, i) => {
             const content = c.cell(r);
             if (i === 0 && opts.onRow && (!opts.clickable || opts.clickable(r))) {
-              const b = h("button", { type: "button", class: "link", onclick: () => opts.onRow!(r) }, content);
+              const b: HTMLButtonElement = h("button", { type: "button", class: "link", onclick: () => opts.onRow!(r, b) }, content);
               if (opts.rowLabel) b.setAttribute("aria-label", opts.rowLabel(r));
               return h("th", { scope: "row" }, b);
             }
@@ -136,6 +140,7 @@ export function table<R>(
       "div",
       { class: "card-head" },
       h("h2", {}, title),
+      opts.head,
       h("button", { type: "button", class: "btn small", onclick: exportCsv, "aria-label": `Export ${title} as CSV` }, icon(icons.download), "Export CSV"),
     ),
     h(
