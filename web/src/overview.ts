@@ -33,14 +33,17 @@ export async function renderOverview(ctx: Ctx, main: HTMLElement): Promise<void>
   const kpis = h("section", { class: "kpis", "aria-label": "Key figures", "aria-busy": "true" }, KPIS.map((k) => h("div", { class: "kpi card skeleton" }, h("span", { class: "kpi-label" }, k.label), h("span", { class: "kpi-value" }, "…"))));
   const trend = h("section", { class: "card" }, h("h2", { id: "trend-title" }, "Trend"), h("div", { class: "chart", id: "trend-chart" }));
   const pages = h("div", { class: "grid3" });
+  const pagesHead = h("div", { class: "toolbar" });
   const dims = h("div", { class: "grid2", id: "breakdowns" });
   const live = h("p", { class: "realtime muted", id: "realtime", "aria-live": "polite" }, h("span", { class: "dot" }), "Visitors now: …");
-  clear(main, h("h1", { class: "sr-only" }, "Overview"), live, kpis, trend, dims, pages);
+  clear(main, h("h1", { class: "sr-only" }, "Overview"), live, kpis, trend, dims, pagesHead, pages);
   realtime(ctx, live);
 
   const cur = query(spec(s, { type: "overview", interval: p.interval }));
   const prev = s.compare ? query(spec(s, { type: "overview", interval: p.interval }, true)) : Promise.resolve(null);
-  const pagesP = query(spec(s, { type: "pages", limit: 100 }));
+  // Pages after the site's grouping rules (a path no rule matches is its own page), or
+  // raw paths.
+  const pagesP = query(spec(s, { type: "pages", limit: 100, grouped: !s.rawPaths }));
 
   const showKpis = async (): Promise<void> => {
     const [r, old] = await Promise.all([cur, prev]);
@@ -91,10 +94,17 @@ export async function renderOverview(ctx: Ctx, main: HTMLElement): Promise<void>
   const showPages = async (): Promise<void> => {
     const r = await pagesP;
     if (!ctx.current()) return;
-    const path: Column<PageRow> = { label: "Page", cell: (x) => h("span", { class: "path" }, x.path), csv: (x) => x.path };
+    const path: Column<PageRow> = { label: s.rawPaths ? "Path" : "Page", cell: (x) => h("span", { class: "path" }, x.path), csv: (x) => x.path };
     const top = r.pages.slice(0, 10);
     const entries = r.pages.filter((x) => x.entries > 0).sort((a, b) => b.entries - a.entries || a.path.localeCompare(b.path)).slice(0, 10);
     const exits = r.pages.filter((x) => x.exits > 0).sort((a, b) => b.exits - a.exits || a.path.localeCompare(b.path)).slice(0, 10);
+    const toggle = h(
+      "label",
+      { class: "muted", id: "raw-paths" },
+      h("input", { type: "checkbox", checked: s.rawPaths, onchange: () => ctx.go({ rawPaths: !s.rawPaths }) }),
+      " Paths, not page groups",
+    );
+    clear(pagesHead, toggle);
     clear(
       pages,
       table("Top pages", [path, { label: "Pageviews", cell: (x) => num(x.pageviews), csv: (x) => x.pageviews, num: true }, { label: "Visitors", cell: (x) => num(x.visitors), csv: (x) => x.visitors, num: true }], top, { id: "top-pages" }),

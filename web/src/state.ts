@@ -48,13 +48,15 @@ export interface State {
   limit: number;
   tlimit: number;
   node: string;
+  /** Overview: its page tables by path rather than by page (the grouping rules' pages). */
+  rawPaths: boolean;
 }
 
 export function defaults(): State {
   return {
     page: "overview", site: "", range: "30d", from: "", to: "", compare: false, filters: [], did: [], didNot: [],
     unit: "visitor", goal: "", by: "device", cby: "utm_campaign", funnel: "", def: "",
-    view: "flow", dir: "forward", at: "", steps: 5, punit: "session", nodes: ["page"], collapse: true, limit: 8, tlimit: 20, node: "",
+    view: "flow", dir: "forward", at: "", steps: 5, punit: "session", nodes: ["page"], collapse: true, limit: 8, tlimit: 20, node: "", rawPaths: false,
   };
 }
 
@@ -98,6 +100,7 @@ export function parse(hash: string): State {
   const nodes = (q.get("nodes") || "").split(",").filter((x) => ["page", "event", "goal"].includes(x));
   if (nodes.length) s.nodes = nodes;
   s.collapse = q.get("repeats") !== "keep";
+  s.rawPaths = q.get("paths") === "1";
   return s;
 }
 
@@ -121,6 +124,7 @@ export function format(s: State): string {
     if (s.funnel) q.set("funnel", s.funnel);
     if (s.def) q.set("def", s.def);
   }
+  if (s.page === "overview" && s.rawPaths) q.set("paths", "1");
   if (s.page === "paths") {
     if (s.view !== "flow") q.set("view", s.view);
     if (s.dir !== "forward") q.set("dir", s.dir);
