@@ -70,7 +70,7 @@ GOALS = [
 class Query:
     name: str
     title: str
-    kind: str  # goals | funnel | breakdown
+    kind: str  # goals | funnel | breakdown | transitions
     spec: str  # bench/queries/<spec>
     sql: str  # bench/sql/<engine>/<sql>
     dim: str | None = None
@@ -83,17 +83,18 @@ QUERIES = [
           "funnel_breakdown.sql", "device"),
     Query("funnel_campaign", "funnel by utm_campaign", "breakdown", "funnel_campaign.json",
           "funnel_breakdown.sql", "utm_campaign"),
+    Query("transitions", "page transitions (top 50 pairs, session)", "transitions",
+          "transitions.json", "transitions.sql"),
 ]
 
 # ---------------------------------------------------------------------------------------
 # NOT YET IN CAIRN — add them here when the engine has them (ARCHITECTURE.md, Targets):
-#   * page transitions ("paths"): a spec in bench/queries/paths.json, the SQL in
-#     bench/sql/{duckdb,clickhouse}/paths.sql, kind "paths" with a normaliser below;
-#   * micro→macro influence ("influence", e.g. did/did-not view 3 products → purchase lift).
+#   * micro→macro influence ("influence", e.g. did/did-not view 3 products → purchase lift):
+#     a spec in bench/queries/, the SQL in bench/sql/{duckdb,clickhouse}/, a kind with a
+#     normaliser below (as "transitions" has).
 # Until then the report lists them as "not implemented in Cairn"; no peer numbers are
 # run for them, so nothing is compared or timed that Cairn cannot answer.
 PENDING = [
-    ("paths", "page transitions (paths)"),
     ("influence", "micro→macro influence (lift)"),
 ]
 # ---------------------------------------------------------------------------------------
@@ -347,10 +348,25 @@ def norm_sql(q: Query, cols: list[str], rows: list[list]) -> dict:
         return {"sessions": _int(r["sessions"]), "visitors": _int(r["visitors"]), "goals": goals}
     if q.kind == "funnel":
         return {"steps": levels_to_steps({int(lv): _int(n) for lv, n in rows})}
+    if q.kind == "transitions":
+        # The top rows (from, to, count, total), sorted as Cairn sorts; `to` NULL is the exit.
+        top = [(("page", f), ("exit", "(exit)") if t is None else ("page", t), _int(n))
+               for f, t, n, _ in rows]
+        total = _int(rows[0][3]) if rows else 0
+        return transitions_doc(top, total)
     by: dict[str, dict[int, int]] = {}
     for value, lv, n in rows:
         by.setdefault(str(value), {})[int(lv)] = _int(n)
     return {"rows": {v: levels_to_steps(m) for v, m in sorted(by.items())}}
+
+
+def transitions_doc(top: list[tuple[tuple[str, str], tuple[str, str], int]], total: int) -> dict:
+    """The transitions answer compared: the top rows in order (rank, from → to: count),
+    the total of pairs, and the rest (total − the top rows: Cairn's `(other)` row)."""
+    def node(k: tuple[str, str]) -> str:
+        return k[1] if k[0] in ("page", "exit") else f"<{k[0]}> {k[1]}"
+    return {"total": total, "other": total - sum(n for _, _, n in top),
+            "top": {f"{i + 1:02d} {node(f)} → {node(t)}": n for i, (f, t, n) in enumerate(top)}}
 
 
 def levels_to_steps(levels: dict[int, int], nsteps: int = 4) -> list[int]:
@@ -371,6 +387,14 @@ def norm_cairn(q: Query, res: dict) -> dict:
         return {"sessions": totals["session"], "visitors": totals["visitor"], "goals": goals}
     if q.kind == "funnel":
         return {"steps": [s["count"] for s in res["steps"]]}
+    if q.kind == "transitions":
+        pairs = res["pairs"]
+        top = [((p["from"]["kind"], p["from"]["name"]), (p["to"]["kind"], p["to"]["name"]), p["count"])
+               for p in pairs if p["from"]["kind"] != "other"]
+        other = sum(p["count"] for p in pairs if p["from"]["kind"] == "other")
+        doc = transitions_doc(top, res["occurrences"])
+        doc["other"] = other  # Cairn's own (other) row: compared with total − the top rows
+        return doc
     return {"rows": {r["value"]: r["counts"] for r in sorted(res["breakdown"], key=lambda r: r["value"])}}
 
 
@@ -741,7 +765,8 @@ def report(opts, label, meta, load, timings, answers, http, cairn_bin, failures)
     L.append("|---|---|---|")
     at100 = n >= 100_000_000
     scale_note = "" if at100 else f" (the target is set at 100M events; this is {label})"
-    for qn, what in (("funnel", "4-step funnel"), ("goals", "goal report")):
+    for qn, what in (("funnel", "4-step funnel"), ("goals", "goal report"),
+                     ("transitions", "page transitions")):
         t = timings[qn]
         best = min(t["duckdb"].median, t["chdb"].median)
         r = best / t["cairn"].median if t["cairn"].median else 0

@@ -59,7 +59,10 @@ impl<'a> Analysis for Transitions<'a> {
 
     fn needs(&self, needs: &mut Needs) {
         self.rules().needs(needs);
-        needs.dims[Dim::Source.index()] = true;
+        // Entrances are named by their source (around a node only).
+        if self.spec.node.is_some() {
+            needs.dims[Dim::Source.index()] = true;
+        }
     }
 
     fn compile(&self, sc: &Scope<'_>) -> TransitionsPass<'a> {
