@@ -854,8 +854,8 @@ fn checkout_steps_come_from_the_step_numbers_seen() {
         labels,
         vec![
             "begin_checkout",
-            "checkout_step 1.0",
-            "checkout_step 2.0",
+            "checkout_step 1",
+            "checkout_step 2",
             "purchase"
         ]
     );

@@ -1816,7 +1816,7 @@ pub fn checkout(q: &Query, r: &Resolved, spec: &CheckoutSpec, d: &Data) -> Funne
         s.label = Some(format!(
             "{} {}",
             spec.step_event,
-            ValueRef::Num(x).to_text()
+            ValueRef::Num(x).to_label()
         ));
         steps.push(s);
     }

@@ -32,7 +32,7 @@ pub(crate) fn run(cx: Cx<'_>, spec: &CheckoutSpec) -> Result<FunnelResult, Error
         s.label = Some(format!(
             "{} {}",
             spec.step_event,
-            ValueRef::Num(x).to_text()
+            ValueRef::Num(x).to_label()
         ));
         steps.push(s);
     }

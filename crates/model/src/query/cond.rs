@@ -356,6 +356,16 @@ impl<'a> ValueRef<'a> {
             ValueRef::Bool(b) => b.to_string(),
         }
     }
+
+    /// The value as a person reads it in a label: a whole number without a decimal
+    /// point (`checkout_step 2`, not `checkout_step 2.0`), anything else as
+    /// [`ValueRef::to_text`].
+    pub fn to_label(self) -> String {
+        match self {
+            ValueRef::Num(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => (n as i64).to_string(),
+            v => v.to_text(),
+        }
+    }
 }
 
 /// A condition ready to test values: regular expressions and globs compiled once.
