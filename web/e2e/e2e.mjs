@@ -262,6 +262,15 @@ async function main() {
   await page.click('#goals-table tbody button:has-text("Purchase")');
   await page.waitForSelector("#breakdown-table tbody tr");
   await shot("goals-light-desktop");
+  // A unit without data is explained, not shown as 0% beside real conversions (issue 19,
+  // item 3): the demo shop identifies nobody, so it has no leads.
+  const leads = await apiQuery({ ...gspec, analysis: { ...gspec.analysis, units: ["lead"], compare: false } });
+  assert.equal(leads.totals[0].total, 0, "the demo shop identifies nobody");
+  await page.goto(url(`/goals?site=${SITE}&range=30d&unit=lead`));
+  await page.waitForSelector("#unit-empty");
+  assert.match(await page.textContent("#unit-empty"), /No leads in this range/);
+  assert.equal(await page.locator("#goals-table").count(), 0, "no table of 0% rates");
+  log("a unit without data is explained");
 
   // --- Funnels: view_item → add_to_cart → purchase, built in the UI, against the API.
   await page.goto(url(`/funnels?site=${SITE}&range=30d`));
@@ -297,6 +306,28 @@ async function main() {
   await again.waitForSelector("#funnel-steps [data-count]");
   assert.deepEqual(await again.$$eval("#funnel-steps [data-count]", (els) => els.map((e) => Number(e.dataset.count))), counts, "the funnel's URL reloads to the same counts");
   assert.equal(await again.inputValue("#funnel-pick"), "purchase path");
+  // Arriving on Funnels without a choice opens the first stored funnel with its result
+  // (issue 19, item 5); "build a new funnel" gives the empty builder.
+  await again.goto(url(`/funnels?site=${SITE}&range=30d`));
+  await again.waitForSelector("#funnel-steps [data-count]");
+  assert.equal(await again.inputValue("#funnel-pick"), "purchase path", "the first stored funnel opens");
+  await again.selectOption("#funnel-pick", "new");
+  await again.waitForFunction(() => location.hash.includes("funnel=new"));
+  await again.waitForSelector("#funnel-result p.muted");
+  assert.equal(await again.locator("#funnel-steps [data-count]").count(), 0, "an empty builder, no result");
+  log("the funnels page opens on the first stored funnel; 'build a new funnel' empties the builder");
+  // A stored step's conditions show in the builder and survive a save (issue 19, item 5).
+  const withWhere = { steps: [{ event: "form_start", where: [{ field: "props.form_id", value: "newsletter" }] }, { event: "form_submit" }], window: "1d" };
+  const put = await page.request.put(`${origin}/api/v1/sites/${SITE}/funnels/newsletter`, { data: withWhere, headers: { "X-CSRF-Token": me.csrf } });
+  assert.equal(put.status(), 201, await put.text());
+  await again.goto(url(`/funnels?site=${SITE}&range=30d&funnel=newsletter`));
+  await again.waitForSelector("#funnel-steps-editor .step-kept");
+  assert.equal((await again.textContent("#funnel-steps-editor .step-kept")).replace("×", "").trim(), "where props.form_id = newsletter", "the condition shows");
+  await again.click("#save-funnel");
+  await again.waitForSelector("#funnel-steps-editor .step-kept");
+  const resaved = (await apiGet(`/api/v1/sites/${SITE}/funnels`)).newsletter;
+  assert.deepEqual(resaved.steps[0].where, [{ field: "props.form_id", op: "eq", value: "newsletter" }], "saving from the builder keeps the condition");
+  log("a stored step's condition shows in the builder and is kept on save");
   await again.close();
   // An exclusion, a step's time limit and the trend, built in the UI, equal the API's.
   await page.waitForSelector("#funnel-trend");
@@ -486,6 +517,10 @@ async function main() {
   // --- Setup: the snippet, and an event sent now shows up as arriving.
   await page.goto(url(`/setup?site=${SITE}&range=30d`));
   await page.waitForSelector("#arrival[data-events]");
+  // Setup filters and compares nothing: no filter bar, no comparison (issue 19, item 8).
+  assert.equal(await page.locator("header .filters").count(), 0, "no filter bar on Setup");
+  assert.equal(await page.locator("#compare").count(), 0, "no comparison on Setup");
+  assert.equal(await page.locator('link[rel="icon"]').count(), 1, "a favicon");
   assert.equal(await page.textContent("#snippet-code"), `<script defer data-site="${SITE}" src="${origin}/cairn.js"></script>`);
   const before = Number(await page.getAttribute("#arrival", "data-events"));
   const sent = await page.evaluate(async (site) => (await fetch("/api/v1/event", { method: "POST", headers: { "content-type": "text/plain" }, body: JSON.stringify({ site, name: "pageview", url: `https://${site}/setup-check` }) })).status, SITE);
@@ -561,8 +596,21 @@ async function main() {
   // --- Forms & checkout, and the dark theme of the other pages.
   await page.goto(url(`/forms?site=${SITE}&range=30d`));
   await page.waitForSelector("#checkout-table");
-  await page.waitForSelector("#forms .table-card");
+  // The shop has no forms: the block says where form data comes from, not zeros.
+  await page.waitForSelector("#forms-empty");
+  // Checkout steps read as numbers people use (issue 19, item 6): "checkout_step 2".
+  const stepLabels = await page.$$eval("#checkout-table tbody tr > :first-child", (els) => els.map((e) => e.textContent));
+  assert.ok(stepLabels.some((l) => /^checkout_step \d+$/.test(l)) && !stepLabels.some((l) => /\.0$/.test(l)), `checkout labels: ${stepLabels}`);
   await shot("forms-light-desktop");
+  // The SaaS site has forms: their fields show shares with bars.
+  await page.goto(url(`/forms?site=saas.example&range=30d`));
+  await page.waitForSelector("#forms .share-bar");
+  // The news site has no carts or checkouts: they say how the data arrives, not zeros.
+  await page.goto(url(`/forms?site=news.example&range=30d`));
+  await page.waitForSelector("#cart-empty");
+  await page.waitForSelector("#checkout-empty");
+  assert.match(await page.textContent("#cart-empty"), /add_to_cart/);
+  log("forms & checkout: whole step numbers, field shares, empty states that explain");
   await page.emulateMedia({ colorScheme: "dark" });
   const ready = { goals: "#goals-table", funnels: "#funnel-steps", paths: "#paths-result[data-ready]", forms: "#checkout-table", campaigns: "#campaigns-table", setup: "#arrival[data-events]" };
   for (const p of Object.keys(ready)) {

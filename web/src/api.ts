@@ -97,6 +97,7 @@ export type Goal = Schemas["Goal"];
 export type Step = Schemas["Step"];
 export type Exclusion = Schemas["Exclusion"];
 export type FunnelSpec = Schemas["FunnelSpec"];
+export type Condition = Schemas["Condition"];
 
 // Behaviour flow (crates/model/src/query/paths.rs, result.rs).
 export type PathsResult = Result<"paths">;

@@ -2,7 +2,7 @@
 // optional or within a time of the previous; exclusions; mode; window; unit; breakdown;
 // trend), see its steps, drop-off, time to convert, breakdown and trend, what those who
 // dropped off did next and how converters really went (the funnel's flow), and save it.
-import { api, query, type AnalysisOf, type Exclusion, type FunnelBreakdownRow, type FunnelFlow, type FunnelResult, type FunnelSpec, type NodeUnits, type Step } from "./api";
+import { api, query, type AnalysisOf, type Condition, type Exclusion, type FunnelBreakdownRow, type FunnelFlow, type FunnelResult, type FunnelSpec, type NodeUnits, type Step } from "./api";
 import { barChart, lineChart } from "./charts";
 import type { Ctx } from "./main";
 import { nodeStep, nodeText, stepPage } from "./nodes";
@@ -15,16 +15,38 @@ const BREAKDOWNS = ["device", "channel", "source", "utm_source", "utm_medium", "
 type Kind = "event" | "page" | "path" | "goal";
 type PathMatch = NonNullable<Step["match"]>;
 type Breakdown = NonNullable<FunnelSpec["breakdown"]>;
-interface Row { kind: Kind; value: string; match: PathMatch; within: string; optional: boolean }
+/** One step of the builder. What the builder cannot edit (conditions, alternatives, a
+ * label) is shown with the step and kept on save, never dropped silently. */
+interface Row {
+  kind: Kind; value: string; match: PathMatch; within: string; optional: boolean;
+  where: Condition[]; anyOf: Step[]; label: string;
+}
 /** An exclusion: an event that must not happen between two steps (1-based). */
 interface Excl { event: string; from: number; to: number }
 
-const blank = (): Row => ({ kind: "event", value: "", match: "equals", within: "", optional: false });
+const blank = (): Row => ({ kind: "event", value: "", match: "equals", within: "", optional: false, where: [], anyOf: [], label: "" });
+
+/** A condition as text: `props.form_id = newsletter`. */
+function condText(c: Condition): string {
+  const op = c.op == null || c.op === "eq" ? "=" : c.op.replace(/_/g, " ");
+  const v = c.value == null ? "" : Array.isArray(c.value) ? c.value.join(", ") : String(c.value);
+  return `${c.field} ${op} ${v}`.trim();
+}
+
+/** An alternative as text. */
+function altText(st: Step): string {
+  const base = st.goal != null ? `goal ${st.goal}` : st.page != null ? st.page : st.path != null ? st.path : st.event || "any event";
+  return st.where?.length ? `${base} [${st.where.map(condText).join(", ")}]` : base;
+}
 
 function toRows(def: FunnelSpec | null): Row[] {
   const rows = (def?.steps || []).map((st: Step): Row => {
-    const extra = { within: st.within == null ? "" : String(st.within), optional: !!st.optional };
     const page = stepPage(st);
+    const extra = {
+      within: st.within == null ? "" : String(st.within), optional: !!st.optional,
+      // A page read from `pageview` + `page = …` has used its one condition.
+      where: page != null ? [] : st.where || [], anyOf: st.any_of || [], label: st.label || "",
+    };
     return page != null ? { kind: "page", value: page, match: "equals", ...extra }
       : st.goal != null ? { kind: "goal", value: st.goal, match: "equals", ...extra }
       : st.path != null ? { kind: "path", value: st.path, match: st.match || "equals", ...extra }
@@ -37,6 +59,9 @@ function toRows(def: FunnelSpec | null): Row[] {
 // The funnel being built, kept for the session (sessionStorage) so another page (Paths)
 // can add a step to it.
 const DRAFT = "cairn-funnel-draft";
+/** The picker's choice of building a new funnel (an empty `funnel` opens the first stored one). */
+const NEW = "new";
+
 interface Draft { site: string; funnel: string; def: FunnelSpec }
 function saveDraft(d: Draft): void {
   try {
@@ -80,6 +105,13 @@ export async function renderFunnels(ctx: Ctx, main: HTMLElement): Promise<void> 
     ctx.goals(),
   ]);
   if (!ctx.current()) return;
+  const names = Object.keys(stored).sort();
+  // Arriving without a choice: the first stored funnel and its result, not an empty
+  // builder ("— build a new funnel —" is the choice NEW).
+  if (!s.def && !s.funnel && names.length > 0) {
+    ctx.go({ funnel: names[0] }, true);
+    return;
+  }
   let def: FunnelSpec | null = null;
   if (s.def) {
     try {
@@ -90,11 +122,10 @@ export async function renderFunnels(ctx: Ctx, main: HTMLElement): Promise<void> 
   } else if (s.funnel && stored[s.funnel]) def = stored[s.funnel];
 
   // --- The picker and the builder.
-  const names = Object.keys(stored).sort();
   const pick = h(
     "select",
     { id: "funnel-pick", onchange: () => ctx.go({ funnel: pick.value, def: "" }) },
-    h("option", { value: "" }, "— build a new funnel —"),
+    h("option", { value: NEW, selected: !stored[s.funnel] }, "— build a new funnel —"),
     names.map((n) => h("option", { value: n, selected: n === s.funnel }, n)),
   );
   head.appendChild(h("span", { class: "inline" }, h("label", { for: "funnel-pick" }, "Stored funnel"), pick));
@@ -106,13 +137,21 @@ export async function renderFunnels(ctx: Ctx, main: HTMLElement): Promise<void> 
     clear(
       stepsEl,
       rows.map((r, i) => {
-        const kind = h("select", { "aria-label": `Step ${i + 1} kind`, class: "step-kind", onchange: () => ((r.kind = kind.value as Kind), drawSteps()) },
+        const kind = h("select", { "aria-label": `Step ${i + 1} kind`, class: "step-kind", onchange: () => ((r.kind = kind.value as Kind), (r.label = ""), drawSteps()) },
           (["event", "page", "path", "goal"] as Kind[]).map((k) => h("option", { value: k, selected: k === r.kind }, k === "path" ? "page path" : k === "page" ? "page (grouped)" : k)));
         const value = h("input", {
           "aria-label": `Step ${i + 1} ${r.kind === "path" ? "path" : r.kind === "goal" ? "goal" : r.kind === "page" ? "page" : "event name"}`, class: "step-value", value: r.value, required: true,
           placeholder: r.kind === "path" ? "/checkout" : r.kind === "goal" ? "goal name" : r.kind === "page" ? "page, e.g. Product page or /pricing" : "event name, e.g. add_to_cart",
-          list: r.kind === "goal" ? "goal-names" : null, oninput: () => (r.value = value.value),
+          list: r.kind === "goal" ? "goal-names" : null, oninput: () => ((r.value = value.value), (r.label = "")),
+          hidden: r.anyOf.length > 0,
         });
+        if (r.anyOf.length) kind.hidden = true;
+        // What the builder keeps but does not edit: alternatives, conditions.
+        const kept = [
+          ...(r.anyOf.length ? [{ text: `any of: ${r.anyOf.map(altText).join(" | ")}`, drop: () => (r.anyOf = []) }] : []),
+          ...r.where.map((c, j) => ({ text: `where ${condText(c)}`, drop: () => r.where.splice(j, 1) })),
+        ].map((k) => h("span", { class: "chip step-kept" }, k.text,
+          h("button", { type: "button", class: "chip-x", "aria-label": `Remove “${k.text}” from step ${i + 1}`, onclick: () => (k.drop(), (r.label = ""), drawSteps()) }, "×")));
         const match = r.kind === "path"
           ? h("select", { "aria-label": `Step ${i + 1} path match`, onchange: () => (r.match = match!.value as PathMatch) }, ["equals", "prefix", "wildcard", "regex"].map((m) => h("option", { value: m, selected: m === r.match }, m)))
           : null;
@@ -122,7 +161,7 @@ export async function renderFunnels(ctx: Ctx, main: HTMLElement): Promise<void> 
         const optional = i > 0 && i < rows.length - 1
           ? h("label", { class: "check" }, h("input", { type: "checkbox", class: "step-optional", checked: r.optional, onchange: (e: Event) => (r.optional = (e.target as HTMLInputElement).checked) }), "optional")
           : null;
-        return h("li", {}, kind, value, match, within, optional,
+        return h("li", {}, kind, value, match, kept, within, optional,
           h("button", { type: "button", class: "btn small", "aria-label": `Remove step ${i + 1}`, disabled: rows.length <= 2, onclick: () => (rows.splice(i, 1), drawSteps(), drawExcl()) }, "×"));
       }),
     );
@@ -157,13 +196,16 @@ export async function renderFunnels(ctx: Ctx, main: HTMLElement): Promise<void> 
   if (def?.breakdown?.attribution === "step") attrs.push(["step", `step ${def.breakdown.step}'s event`]);
   const attr = h("select", { id: "f-attr" }, attrs.map(([v, t]) => h("option", { value: v, selected: v === (def?.breakdown?.attribution || (def?.breakdown ? "first" : "unit")) }, t)));
   const trend = h("select", { id: "f-trend" }, h("option", { value: "" }, "the range's default"), ["hour", "day", "week", "month"].map((t) => h("option", { value: t, selected: t === def?.trend }, t)));
-  const saveName = h("input", { id: "f-name", value: s.funnel, placeholder: "checkout" });
+  const saveName = h("input", { id: "f-name", value: stored[s.funnel] ? s.funnel : "", placeholder: "checkout" });
   const err = h("p", { class: "error", role: "alert", id: "funnel-error", hidden: true });
   const current = (): FunnelSpec => {
     const out: FunnelSpec = {
       steps: rows.map((r): Step => {
         const v = r.value.trim();
-        const st: Step = r.kind === "goal" ? { goal: v } : r.kind === "path" ? { path: v, match: r.match } : r.kind === "page" ? { page: v } : { event: v };
+        const st: Step = r.anyOf.length ? { any_of: r.anyOf }
+          : r.kind === "goal" ? { goal: v } : r.kind === "path" ? { path: v, match: r.match } : r.kind === "page" ? { page: v } : { event: v };
+        if (r.where.length && !r.anyOf.length) st.where = r.where;
+        if (r.label) st.label = r.label;
         if (r.within.trim()) st.within = r.within.trim();
         if (r.optional) st.optional = true;
         return st;
@@ -254,7 +296,7 @@ export async function renderFunnels(ctx: Ctx, main: HTMLElement): Promise<void> 
             if (!confirm(`Delete the funnel “${s.funnel}”?`)) return;
             try {
               await api("DELETE", `/api/v1/sites/${site}/funnels/${encodeURIComponent(s.funnel)}`);
-              ctx.go({ funnel: "", def: "" });
+              ctx.go({ funnel: NEW, def: "" });
             } catch (x) {
               err.textContent = (x as Error).message;
               err.hidden = false;
@@ -309,7 +351,7 @@ async function renderResult(ctx: Ctx, el: HTMLElement, def: FunnelSpec): Promise
       { label: "Step", cell: (x) => x.label + (x.optional ? " (optional)" : "") },
       { label: r.unit + "s", cell: (x) => h("span", { "data-count": String(x.count) }, num(x.count)), csv: (x) => x.count, num: true },
       { label: "From previous", cell: (x) => pct(x.from_previous.rate, 2), csv: (x) => x.from_previous.rate, num: true },
-      { label: "95% interval", cell: (x) => ci(x.from_previous), num: true },
+      { label: "95% interval", cell: (x) => ci(x.from_previous, 2), num: true },
       { label: "Dropped", cell: (x) => `${num(x.dropped)} (${pct(x.drop_off)})`, csv: (x) => x.dropped, num: true },
       { label: "From start", cell: (x) => pct(x.from_start.rate, 2), csv: (x) => x.from_start.rate, num: true },
       { label: "Time from previous: median (p25, p75)", cell: (x) => timeStats(x.time_from_previous), csv: (x) => x.time_from_previous?.median_ms ?? "" },

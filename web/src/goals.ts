@@ -52,8 +52,8 @@ export async function renderGoals(ctx: Ctx, main: HTMLElement): Promise<void> {
       { label: "Kind", cell: (g) => h("span", {}, h("span", { class: `badge ${g.conversion}` }, g.conversion), " ", h("span", { class: `badge ${g.role}` }, g.role)), csv: (g) => `${g.conversion} ${g.role}` },
       { label: "Conversions", cell: (g) => num(g.conversions), csv: (g) => g.conversions, num: true },
       { label: `Converting ${s.unit}s`, cell: (g) => `${num(g.rates[0].rate.num)} / ${num(g.rates[0].rate.den)}`, csv: (g) => g.rates[0].rate.num, num: true },
-      { label: "Rate", cell: (g) => h("strong", {}, pct(g.rates[0].rate.rate, 2)), csv: (g) => g.rates[0].rate.rate, num: true },
-      { label: "95% interval", cell: (g) => ci(g.rates[0].rate), num: true },
+      { label: "Rate", cell: (g) => h("strong", {}, g.rates[0].rate.den ? pct(g.rates[0].rate.rate, 2) : "–"), csv: (g) => g.rates[0].rate.rate, num: true },
+      { label: "95% interval", cell: (g) => ci(g.rates[0].rate, 2), num: true },
       ...(s.compare
         ? [
             { label: "Previous rate", cell: (g: (typeof rows)[0]) => (g.rates[0].previous ? pct(g.rates[0].previous.rate, 2) : "–"), csv: (g: (typeof rows)[0]) => g.rates[0].previous?.rate ?? "", num: true },
@@ -96,7 +96,15 @@ export async function renderGoals(ctx: Ctx, main: HTMLElement): Promise<void> {
     rows,
     { id: "goals-table", onRow: (g) => ctx.go({ goal: g.name }), rowLabel: (g) => `Break down ${g.name}` },
   );
-  clear(report, h("p", { class: "muted" }, `${num(total)} ${s.unit}s in the range. Click a goal to break it down.`), t);
+  // A unit without data (leads on a site that identifies nobody) is explained, not shown
+  // as 0% rates beside real conversions (issue 19, item 3).
+  const none = total === 0
+    ? h("p", { class: "card empty", id: "unit-empty" },
+        s.unit === "lead"
+          ? "No leads in this range: a lead is a visitor identified with a user id (the tracker's cairn.identify(), an identify record of the batch API, or events that carry user). Rates per lead appear once visitors are identified; choose session or visitor meanwhile."
+          : `No ${s.unit}s in this range: widen the range or loosen the filters.`)
+    : null;
+  clear(report, h("p", { class: "muted" }, `${num(total)} ${s.unit}s in the range. Click a goal to break it down.`), none, none ? null : t);
   report.setAttribute("aria-busy", "false");
   if (s.goal && byName.has(s.goal)) await renderBreakdown(ctx, breakdown);
 }

@@ -242,6 +242,7 @@ function chrome(s: State, m: Me, goals: Goal[]): HTMLElement {
       : null,
   );
   const dark = effectiveTheme() === "dark";
+  const setup = s.page === "setup";
   return h(
     "header",
     { class: "top" },
@@ -279,9 +280,10 @@ function chrome(s: State, m: Me, goals: Goal[]): HTMLElement {
       "div",
       { class: "bar controls" },
       h("label", { for: "range" }, "Range"), range, custom,
-      h("span", { class: "check" }, compare, h("label", { for: "compare" }, "Compare with previous period")),
+      // Setup compares nothing and filters nothing (its range is the grouping preview's).
+      setup ? null : h("span", { class: "check" }, compare, h("label", { for: "compare" }, "Compare with previous period")),
     ),
-    filterBar,
+    setup ? null : filterBar,
   );
 }
 

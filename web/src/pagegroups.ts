@@ -87,7 +87,8 @@ export async function showPageGroups(ctx: Ctx, el: HTMLElement, site: string): P
     const sent = sendable();
     errEls.forEach((e) => (e.hidden = true));
     // Without rules the spec would take the site's stored ones: the paths then match none.
-    const sp = { ...spec(ctx.state, { type: "pages", limit: PREVIEW_PATHS }), page_groups: sent.map((x) => x.rule) };
+    // Every path of the range (Setup shows no filters, so none apply).
+    const sp = { ...spec(ctx.state, { type: "pages", limit: PREVIEW_PATHS }), filters: [], page_groups: sent.map((x) => x.rule) };
     preview.setAttribute("aria-busy", "true");
     let rows: PageRow[];
     try {

@@ -35,7 +35,8 @@ const nf = new Intl.NumberFormat("en-US");
 export const num = (n: number): string => nf.format(n);
 export const pct = (x: number, digits = 1): string => `${(x * 100).toFixed(digits)}%`;
 export const rate = (r: Rate): string => pct(r.rate);
-export const ci = (r: Rate): string => `${pct(r.low)} – ${pct(r.high)}`;
+/** A rate's 95% interval, to the rate's own precision; none without a denominator. */
+export const ci = (r: Rate, digits = 1): string => (r.den === 0 ? "–" : `${pct(r.low, digits)} – ${pct(r.high, digits)}`);
 export function money(total: number, currency: string): string {
   try {
     return new Intl.NumberFormat("en-US", { style: "currency", currency }).format(total);
