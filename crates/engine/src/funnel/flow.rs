@@ -8,7 +8,7 @@ use cairn_timeline::Timeline;
 use rustc_hash::FxHashMap;
 
 use crate::driver::Scope;
-use crate::paths::{NodeId, NodeRules, Nodes, UnitNodes, describe, is_page, top};
+use crate::paths::{NodeId, NodeRules, Nodes, UnitNodes, add_counts, describe, exit, is_page, top};
 use crate::prepare::Prepared;
 
 /// Rows listed per list, the rest under `other`.
@@ -72,9 +72,7 @@ impl FlowAcc {
             .chain(self.between.iter_mut())
             .zip(o.dropped_next.into_iter().chain(o.between))
         {
-            for (k, v) in b {
-                *a.entry(k).or_default() += v;
-            }
+            add_counts(a, b);
         }
         self.converters += o.converters;
         for (a, b) in self.reached_before.iter_mut().zip(o.reached_before) {
@@ -232,10 +230,6 @@ impl FlowPlan {
     }
 
     pub fn finish(&self, sc: &Scope<'_>, q: &Query, acc: FlowAcc, in_order: u64) -> FunnelFlow {
-        let exit = || cairn_model::query::result::PathNode {
-            kind: cairn_model::query::result::PathNodeKind::Exit,
-            name: "(exit)".into(),
-        };
         let list = |m: FxHashMap<NodeId, u64>| {
             top(
                 m.into_iter()

@@ -6,11 +6,11 @@
 use cairn_model::query::result::{
     PathLink, PathNode, PathNodeKind, PathSequence, PathStep, PathsResult,
 };
-use cairn_model::query::{PathsSpec, Query, Step, Unit};
+use cairn_model::query::{PathsSpec, Query, Step};
 use cairn_timeline::Timeline;
 use rustc_hash::FxHashMap;
 
-use super::{NodeId, NodeRules, Nodes, UnitNodes, describe, other, top};
+use super::{NodeId, NodeRules, Nodes, UnitNodes, add_counts, describe, other, top, unit_ranges};
 use crate::Error;
 use crate::driver::{self, Analysis, Cx, Pass, Scope};
 use crate::funnel::{Alt, alt_hit, compile_step, step_needs};
@@ -220,13 +220,8 @@ impl Pass for PathsPass<'_> {
     }
 
     fn timeline(&self, sc: &Scope<'_>, tl: &Timeline, prep: &Prepared, st: &mut Acc) {
-        match self.spec.unit {
-            Unit::Session => {
-                for &(a, b) in &prep.sessions {
-                    self.unit(sc, tl, prep, a as usize, b as usize, st);
-                }
-            }
-            _ => self.unit(sc, tl, prep, 0, prep.kept.len(), st),
+        for (a, b) in unit_ranges(self.spec.unit, prep) {
+            self.unit(sc, tl, prep, a, b, st);
         }
     }
 
@@ -234,16 +229,12 @@ impl Pass for PathsPass<'_> {
         into.units += from.units;
         into.beyond += from.beyond;
         for (a, b) in into.steps.iter_mut().zip(from.steps) {
-            for (k, v) in b {
-                *a.entry(k).or_default() += v;
-            }
+            add_counts(a, b);
         }
         for (a, b) in into.ended.iter_mut().zip(from.ended) {
             *a += b;
         }
-        for (k, v) in from.links {
-            *into.links.entry(k).or_default() += v;
-        }
+        add_counts(&mut into.links, from.links);
         for (k, mut v) in from.sequences {
             into.sequences.entry(k).or_default().append(&mut v);
         }
@@ -251,17 +242,13 @@ impl Pass for PathsPass<'_> {
 
     fn finish(self, sc: &Scope<'_>, acc: Acc) -> PathsResult {
         let q = self.q;
-        let end = PathNode {
-            kind: if self.backward {
-                PathNodeKind::Entrance
-            } else {
-                PathNodeKind::Exit
-            },
-            name: if self.backward {
-                "(entrance)".into()
-            } else {
-                "(exit)".into()
-            },
+        let end = if self.backward {
+            PathNode {
+                kind: PathNodeKind::Entrance,
+                name: "(entrance)".into(),
+            }
+        } else {
+            super::exit()
         };
         // Per step: the nodes listed; the others are `other`.
         let mut listed: Vec<FxHashMap<NodeId, PathNode>> = Vec::new();

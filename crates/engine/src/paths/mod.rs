@@ -9,7 +9,7 @@ pub(crate) mod transitions;
 
 use cairn_model::Dim;
 use cairn_model::query::result::{PathNode, PathNodeKind};
-use cairn_model::query::{Condition, NodeKind, Query};
+use cairn_model::query::{Condition, NodeKind, Query, Unit};
 use cairn_timeline::Timeline;
 
 use crate::driver::Scope;
@@ -211,6 +211,39 @@ pub(crate) fn find(sc: &Scope<'_>, q: &Query, node: &PathNode) -> Option<NodeId>
             .position(|g| g.name == node.name)
             .map(|g| GOAL << 32 | g as u64),
         _ => None,
+    }
+}
+
+/// The exit: no further node in the unit.
+pub(crate) fn exit() -> PathNode {
+    PathNode {
+        kind: PathNodeKind::Exit,
+        name: "(exit)".into(),
+    }
+}
+
+/// The unit's units: `[a, b)` ranges of kept positions, one per session or the whole
+/// timeline (a visitor).
+pub(crate) fn unit_ranges(
+    unit: Unit,
+    prep: &Prepared,
+) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let per_session = unit == Unit::Session;
+    let sessions: &[(u32, u32)] = if per_session { &prep.sessions } else { &[] };
+    let whole = (!per_session).then_some((0, prep.kept.len()));
+    sessions
+        .iter()
+        .map(|&(a, b)| (a as usize, b as usize))
+        .chain(whole)
+}
+
+/// Adds the counts of `from` into `into`.
+pub(crate) fn add_counts<K: std::hash::Hash + Eq>(
+    into: &mut rustc_hash::FxHashMap<K, u64>,
+    from: rustc_hash::FxHashMap<K, u64>,
+) {
+    for (k, v) in from {
+        *into.entry(k).or_default() += v;
     }
 }
 

@@ -5,11 +5,13 @@
 
 use cairn_model::Dim;
 use cairn_model::query::result::{NodePair, NodeUnits, PathNode, PathNodeKind, TransitionsResult};
-use cairn_model::query::{NodeKind, Query, TransitionsSpec, Unit};
+use cairn_model::query::{NodeKind, Query, TransitionsSpec};
 use cairn_timeline::Timeline;
 use rustc_hash::FxHashMap;
 
-use super::{NodeId, NodeRules, Nodes, UnitNodes, describe, find, other, top};
+use super::{
+    NodeId, NodeRules, Nodes, UnitNodes, add_counts, describe, find, other, top, unit_ranges,
+};
 use crate::Error;
 use crate::driver::{self, Analysis, Cx, Pass, Scope};
 use crate::matcher::Needs;
@@ -162,10 +164,7 @@ impl TransitionsPass<'_> {
 
     fn describe(&self, sc: &Scope<'_>, id: NodeId) -> PathNode {
         if id == EXIT {
-            PathNode {
-                kind: PathNodeKind::Exit,
-                name: "(exit)".into(),
-            }
+            super::exit()
         } else if id & ENTRANCE != 0 {
             let src = sc.scan.dict(Dim::Source).get(id as u32);
             PathNode {
@@ -199,30 +198,17 @@ impl Pass for TransitionsPass<'_> {
     }
 
     fn timeline(&self, sc: &Scope<'_>, tl: &Timeline, prep: &Prepared, st: &mut Acc) {
-        match self.spec.unit {
-            Unit::Session => {
-                for &(a, b) in &prep.sessions {
-                    self.unit(sc, tl, prep, a as usize, b as usize, st);
-                }
-            }
-            _ => self.unit(sc, tl, prep, 0, prep.kept.len(), st),
+        for (a, b) in unit_ranges(self.spec.unit, prep) {
+            self.unit(sc, tl, prep, a, b, st);
         }
     }
 
     fn merge(&self, into: &mut Acc, from: Acc) {
         into.occurrences += from.occurrences;
         into.units += from.units;
-        for (a, b) in [
-            (&mut into.previous, from.previous),
-            (&mut into.next, from.next),
-        ] {
-            for (k, v) in b {
-                *a.entry(k).or_default() += v;
-            }
-        }
-        for (k, v) in from.pairs {
-            *into.pairs.entry(k).or_default() += v;
-        }
+        add_counts(&mut into.previous, from.previous);
+        add_counts(&mut into.next, from.next);
+        add_counts(&mut into.pairs, from.pairs);
     }
 
     fn finish(self, sc: &Scope<'_>, acc: Acc) -> TransitionsResult {

@@ -280,11 +280,7 @@ impl PathsSpec {
                 format!("must be between 2 and {MAX_PATH_STEPS}"),
             ));
         }
-        check_units(self.unit, path)?;
-        check_nodes(&self.nodes, path)?;
-        for (i, c) in self.conditions.iter().enumerate() {
-            c.validate(&format!("{path}.where[{i}]"))?;
-        }
+        check_what_is_followed(self.unit, &self.nodes, &self.conditions, path)?;
         check_limit(self.limit, path)?;
         if self.sequences > 1000 {
             return Err(SpecError::new(
@@ -296,22 +292,28 @@ impl PathsSpec {
     }
 }
 
-fn check_units(u: Unit, path: &str) -> Result<(), SpecError> {
-    if !matches!(u, Unit::Session | Unit::Visitor) {
+/// What paths and transitions follow: the unit (a session or a visitor), the node kinds
+/// (at least one) and the conditions on nodes.
+fn check_what_is_followed(
+    unit: Unit,
+    nodes: &[NodeKind],
+    conditions: &[Condition],
+    path: &str,
+) -> Result<(), SpecError> {
+    if !matches!(unit, Unit::Session | Unit::Visitor) {
         return Err(SpecError::new(
             &format!("{path}.unit"),
             "paths follow a `session` or a `visitor`".into(),
         ));
     }
-    Ok(())
-}
-
-fn check_nodes(n: &[NodeKind], path: &str) -> Result<(), SpecError> {
-    if n.is_empty() {
+    if nodes.is_empty() {
         return Err(SpecError::new(
             &format!("{path}.nodes"),
             "name at least one of page, event, goal".into(),
         ));
+    }
+    for (i, c) in conditions.iter().enumerate() {
+        c.validate(&format!("{path}.where[{i}]"))?;
     }
     Ok(())
 }
@@ -373,11 +375,7 @@ impl TransitionsSpec {
                 "is empty".into(),
             ));
         }
-        check_units(self.unit, path)?;
-        check_nodes(&self.nodes, path)?;
-        for (i, c) in self.conditions.iter().enumerate() {
-            c.validate(&format!("{path}.where[{i}]"))?;
-        }
+        check_what_is_followed(self.unit, &self.nodes, &self.conditions, path)?;
         if self.limit == 0 || self.limit > MAX_TRANSITIONS {
             return Err(SpecError::new(
                 &format!("{path}.limit"),
