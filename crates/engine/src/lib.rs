@@ -20,6 +20,7 @@ mod buckets;
 mod driver;
 mod funnel;
 mod goals;
+mod influence;
 mod matcher;
 mod page_map;
 mod paths;
@@ -136,6 +137,7 @@ pub fn run(
         Analysis::Overview(spec) => QueryResult::Overview(reports::overview::run(cx, spec)?),
         Analysis::Paths(spec) => QueryResult::Paths(paths::flow::run(cx, spec)?),
         Analysis::Transitions(spec) => QueryResult::Transitions(paths::transitions::run(cx, spec)?),
+        Analysis::Influence(spec) => QueryResult::Influence(influence::run(cx, spec)?),
         // A plan replaces a saved funnel by its definition.
         Analysis::SavedFunnel(s) => {
             return Err(Error::Spec(SpecError::new(

@@ -1,7 +1,8 @@
 //! Statistics: Wilson intervals for rates, Newcombe intervals for differences of rates,
-//! and time distributions.
+//! ratios of rates, tests of association (two proportions, Cochran–Mantel–Haenszel),
+//! Mantel–Haenszel pooling, Benjamini–Hochberg q-values, and time distributions.
 
-use cairn_model::query::result::{Diff, HistBin, Rate, TimeStats};
+use cairn_model::query::result::{Diff, HistBin, Rate, Ratio, TimeStats};
 
 /// z for a two-sided 95% interval.
 pub const Z95: f64 = 1.959_963_984_540_054;
@@ -44,6 +45,161 @@ pub fn newcombe(a: &Rate, b: &Rate) -> Diff {
         low: low.max(-1.0),
         high: high.min(1.0),
     }
+}
+
+/// The complementary error function, with a relative error under 1.2e-7 everywhere
+/// (the Chebyshev fit of Numerical Recipes, `erfcc`).
+pub fn erfc(x: f64) -> f64 {
+    let z = x.abs();
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let poly = -z * z - 1.265_512_23
+        + t * (1.000_023_68
+            + t * (0.374_091_96
+                + t * (0.096_784_18
+                    + t * (-0.186_288_06
+                        + t * (0.278_868_07
+                            + t * (-1.135_203_98
+                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
+    let r = t * poly.exp();
+    if x >= 0.0 { r } else { 2.0 - r }
+}
+
+/// The two-sided p-value of a standard normal statistic.
+pub fn two_sided_p(z: f64) -> f64 {
+    if !z.is_finite() {
+        return if z.is_nan() { 1.0 } else { 0.0 };
+    }
+    erfc(z.abs() / std::f64::consts::SQRT_2).min(1.0)
+}
+
+/// The two-sided p-value of the pooled two-proportion z test of `a/n1` against `c/n0`
+/// (the χ² test of the 2×2 table without continuity correction). None when a group is
+/// empty; 1 when every unit, or none, converted.
+pub fn two_proportion_p(a: u64, n1: u64, c: u64, n0: u64) -> Option<f64> {
+    if n1 == 0 || n0 == 0 {
+        return None;
+    }
+    let (n1f, n0f) = (n1 as f64, n0 as f64);
+    let pooled = (a + c) as f64 / (n1f + n0f);
+    let var = pooled * (1.0 - pooled) * (1.0 / n1f + 1.0 / n0f);
+    if var <= 0.0 {
+        return Some(1.0);
+    }
+    Some(two_sided_p((a as f64 / n1f - c as f64 / n0f) / var.sqrt()))
+}
+
+/// The ratio of rates `(a/n1) / (c/n0)` with its log-scale (Katz) 95% interval. With a
+/// zero count the interval takes ½ added to every cell (Haldane). None when a group is
+/// empty or no unit of the second converted.
+pub fn rate_ratio(a: u64, n1: u64, c: u64, n0: u64) -> Option<Ratio> {
+    if n1 == 0 || n0 == 0 || c == 0 {
+        return None;
+    }
+    let ratio = (a as f64 / n1 as f64) / (c as f64 / n0 as f64);
+    let (ea, en1, ec, en0) = if a == 0 || a == n1 || c == n0 {
+        (
+            a as f64 + 0.5,
+            n1 as f64 + 1.0,
+            c as f64 + 0.5,
+            n0 as f64 + 1.0,
+        )
+    } else {
+        (a as f64, n1 as f64, c as f64, n0 as f64)
+    };
+    let centre = ((ea / en1) / (ec / en0)).ln();
+    let se = (1.0 / ea - 1.0 / en1 + 1.0 / ec - 1.0 / en0)
+        .max(0.0)
+        .sqrt();
+    Some(Ratio {
+        ratio,
+        low: (centre - Z95 * se).exp().min(ratio),
+        high: (centre + Z95 * se).exp().max(ratio),
+    })
+}
+
+/// One stratum's 2×2 table: units with the candidate that converted (`a`) and did not
+/// (`b`); units without it that converted (`c`) and did not (`d`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Table {
+    /// With, converted.
+    pub a: u64,
+    /// With, not converted.
+    pub b: u64,
+    /// Without, converted.
+    pub c: u64,
+    /// Without, not converted.
+    pub d: u64,
+}
+
+/// The Mantel–Haenszel pooled rate ratio over strata, with the Greenland–Robins (1985)
+/// 95% interval, the Cochran–Mantel–Haenszel test's two-sided p-value (no continuity
+/// correction) and the number of informative strata (units both with and without).
+/// The ratio is none when no informative stratum has a converter without the candidate.
+///
+/// The strata are summed in a fixed order (by their counts), so that the result does not
+/// depend on the order they come in, to the last bit.
+pub fn mantel_haenszel(strata: &[Table]) -> (Option<Ratio>, f64, u64) {
+    let mut sorted = strata.to_vec();
+    sorted.sort_unstable_by_key(|t| (t.a, t.b, t.c, t.d));
+    let (mut r, mut s, mut v) = (0.0, 0.0, 0.0);
+    let (mut obs, mut exp, mut var) = (0.0, 0.0, 0.0);
+    let mut informative = 0;
+    for t in &sorted {
+        let (a, b, c, d) = (t.a as f64, t.b as f64, t.c as f64, t.d as f64);
+        let (n1, n0) = (a + b, c + d);
+        if n1 == 0.0 || n0 == 0.0 {
+            continue;
+        }
+        informative += 1;
+        let n = n1 + n0;
+        let (m1, m0) = (a + c, b + d);
+        r += a * n0 / n;
+        s += c * n1 / n;
+        v += (n1 * n0 * m1 - a * c * n) / (n * n);
+        obs += a;
+        exp += n1 * m1 / n;
+        if n > 1.0 {
+            var += n1 * n0 * m1 * m0 / (n * n * (n - 1.0));
+        }
+    }
+    let p = if var > 0.0 {
+        two_sided_p((obs - exp) / var.sqrt())
+    } else {
+        1.0
+    };
+    let lift = (s > 0.0).then(|| {
+        let ratio = r / s;
+        if r > 0.0 {
+            let se = (v / (r * s)).max(0.0).sqrt();
+            Ratio {
+                ratio,
+                low: (ratio.ln() - Z95 * se).exp(),
+                high: (ratio.ln() + Z95 * se).exp(),
+            }
+        } else {
+            Ratio {
+                ratio,
+                low: 0.0,
+                high: 0.0,
+            }
+        }
+    });
+    (lift, p, informative)
+}
+
+/// Benjamini–Hochberg q-values (false discovery rate adjusted p-values), in the order
+/// of `p`.
+pub fn benjamini_hochberg(p: &[f64]) -> Vec<f64> {
+    let m = p.len();
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&i, &j| p[i].total_cmp(&p[j]));
+    let mut q = vec![0.0; m];
+    let mut running = 1.0f64;
+    for (rank, &i) in order.iter().enumerate().rev() {
+        running = running.min(p[i] * m as f64 / (rank + 1) as f64);
+        q[i] = running.min(1.0);
+    }
+    q
 }
 
 /// Histogram bin edges (ms): under 10 s, 1 min, 5 min, 15 min, 1 h, 6 h, 1 day, 3 days,
@@ -154,6 +310,130 @@ mod tests {
         // Example (d): 5/56 vs 0/29 -> -0.0381 to 0.1926.
         let d = newcombe(&wilson(5, 56), &wilson(0, 29));
         assert!(close(d.low, -0.0381) && close(d.high, 0.1926), "{d:?}");
+    }
+
+    fn rel(a: f64, b: f64) -> bool {
+        (a - b).abs() <= 1e-6 * b.abs().max(1e-300)
+    }
+
+    // Values below from scipy 1.17.1 and statsmodels 0.15.0 (Python 3):
+    //   2 * scipy.stats.norm.sf(z);
+    //   statsmodels.stats.proportion.proportions_ztest([a, c], [n1, n0]);
+    //   Table2x2([[a, n1 - a], [c, n0 - c]]).riskratio, .riskratio_confint();
+    //   StratifiedTable(tables).riskratio_pooled, .test_null_odds(correction=False);
+    //   statsmodels.stats.multitest.multipletests(p, method="fdr_bh")[1].
+
+    #[test]
+    fn normal_p_values_match_scipy() {
+        for (z, want) in [
+            (0.5, 0.6170750774519738),
+            (1.96, 0.04999579029644087),
+            (3.0, 0.0026997960632601866),
+            (5.0, 5.733031437583866e-07),
+            (8.0, 1.244192114854348e-15),
+        ] {
+            let p = two_sided_p(z);
+            assert!((p - want).abs() <= 1.2e-7 * want, "z {z}: {p} vs {want}");
+            assert_eq!(two_sided_p(-z), p);
+        }
+        assert_eq!(two_sided_p(0.0), 1.0);
+    }
+
+    #[test]
+    fn two_proportion_tests_and_ratios_match_statsmodels() {
+        for ((a, n1, c, n0), p, rr, lo, hi) in [
+            (
+                (56, 70, 48, 80),
+                0.00804508136819656,
+                1.3333333333333335,
+                1.0766264227631928,
+                1.6512485112663873,
+            ),
+            (
+                (30, 200, 40, 1000),
+                1.3686219992713937e-09,
+                3.75,
+                2.3950044112137876,
+                5.871596701098822,
+            ),
+            (
+                (5, 56, 1, 29),
+                0.3496710496276836,
+                2.5892857142857144,
+                0.3171736750503823,
+                21.137947558665154,
+            ),
+        ] {
+            let got = two_proportion_p(a, n1, c, n0).unwrap();
+            assert!(
+                rel(got, p) || (got - p).abs() < 1e-7 * p.max(1e-9) * 10.0,
+                "{got} vs {p}"
+            );
+            let r = rate_ratio(a, n1, c, n0).unwrap();
+            assert!(
+                rel(r.ratio, rr) && rel(r.low, lo) && rel(r.high, hi),
+                "{r:?}"
+            );
+            // One stratum: the Greenland–Robins interval is Katz's.
+            let (m, _, k) = mantel_haenszel(&[Table {
+                a,
+                b: n1 - a,
+                c,
+                d: n0 - c,
+            }]);
+            let m = m.unwrap();
+            assert_eq!(k, 1);
+            assert!(
+                rel(m.ratio, rr) && rel(m.low, lo) && rel(m.high, hi),
+                "{m:?}"
+            );
+        }
+        assert_eq!(two_proportion_p(0, 0, 1, 2), None);
+        assert_eq!(two_proportion_p(0, 10, 0, 20), Some(1.0));
+        assert!(rate_ratio(3, 10, 0, 20).is_none(), "no converter without");
+        let r = rate_ratio(0, 10, 2, 20).unwrap();
+        assert_eq!((r.ratio, r.low), (0.0, 0.0));
+        assert!(r.high > 1.0);
+    }
+
+    #[test]
+    fn mantel_haenszel_matches_statsmodels() {
+        let t = |a, b, c, d| Table { a, b, c, d };
+        let strata = [t(20, 80, 10, 190), t(15, 35, 30, 120), t(5, 5, 8, 40)];
+        let (m, p, k) = mantel_haenszel(&strata);
+        let m = m.unwrap();
+        assert!(rel(m.ratio, 2.351764705882353), "{m:?}");
+        // CMH χ² = 19.38863028588103 (1 df).
+        assert!((p - 1.0664005593130632e-05).abs() <= 1.2e-7 * p, "{p}");
+        assert_eq!(k, 3);
+        // The Greenland–Robins variance by hand: Σ(n1 n0 m1 − a c N)/N² over R·S.
+        let (mut r, mut s, mut v) = (0.0, 0.0, 0.0);
+        for x in &strata {
+            let (a, b, c, d) = (x.a as f64, x.b as f64, x.c as f64, x.d as f64);
+            let (n1, n0, n) = (a + b, c + d, a + b + c + d);
+            r += a * n0 / n;
+            s += c * n1 / n;
+            v += (n1 * n0 * (a + c) - a * c * n) / (n * n);
+        }
+        let se = (v / (r * s)).sqrt();
+        assert!(rel(m.low, (m.ratio.ln() - Z95 * se).exp()));
+        assert!(m.low < m.ratio && m.ratio < m.high);
+        // Strata with units on one side only carry nothing.
+        let (m2, p2, k2) = mantel_haenszel(&[strata[0], t(0, 0, 5, 5), t(3, 3, 0, 0)]);
+        let (m1, p1, _) = mantel_haenszel(&strata[..1]);
+        assert_eq!((m2, p2, k2), (m1, p1, 1));
+        assert_eq!(mantel_haenszel(&[]), (None, 1.0, 0));
+    }
+
+    #[test]
+    fn benjamini_hochberg_matches_statsmodels() {
+        let q = benjamini_hochberg(&[0.01, 0.04, 0.03, 0.005, 0.5, 0.2]);
+        let want = [0.03, 0.06, 0.06, 0.03, 0.5, 0.24];
+        for (a, b) in q.iter().zip(want) {
+            assert!((a - b).abs() < 1e-12, "{q:?}");
+        }
+        assert!(benjamini_hochberg(&[]).is_empty());
+        assert_eq!(benjamini_hochberg(&[0.7]), vec![0.7]);
     }
 
     #[test]

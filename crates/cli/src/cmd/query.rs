@@ -11,9 +11,9 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use cairn_engine::{Backend, Engine, RunOptions};
 use cairn_model::query::result::{
-    CartResult, FormsResult, FunnelFlow, FunnelResult, GoalsResult, NodeUnits, OverviewFigures,
-    OverviewResult, PagesResult, PathNode, PathNodeKind, PathsResult, QueryResult, Rate, TimeStats,
-    TransitionsResult,
+    CartResult, FormsResult, FunnelFlow, FunnelResult, GoalsResult, InfluenceResult, NodeUnits,
+    OverviewFigures, OverviewResult, PagesResult, PathNode, PathNodeKind, PathsResult, QueryResult,
+    Rate, Ratio, TimeStats, TransitionsResult,
 };
 use cairn_model::query::{Definitions, Query};
 
@@ -191,7 +191,105 @@ fn render(r: &QueryResult) -> String {
         QueryResult::Overview(o) => overview(o),
         QueryResult::Paths(p) => paths(p),
         QueryResult::Transitions(t) => transitions(t),
+        QueryResult::Influence(i) => influence(i),
     }
+}
+
+fn ratio(r: &Option<Ratio>) -> String {
+    match r {
+        Some(r) => format!("×{:.2} [{:.2} – {:.2}]", r.ratio, r.low, r.high),
+        None => "–".into(),
+    }
+}
+
+fn p_value(p: Option<f64>) -> String {
+    match p {
+        Some(p) if p < 0.0001 => "<0.0001".into(),
+        Some(p) => format!("{p:.4}"),
+        None => "–".into(),
+    }
+}
+
+fn influence(r: &InfluenceResult) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}: {} of {} {}s converted ({})",
+        r.goal,
+        human::count(r.converted.num),
+        human::count(r.converted.den),
+        r.unit.as_str(),
+        rate(&r.converted)
+    );
+    let _ = writeln!(out, "{}", r.precedence);
+    if r.stratified_by.is_empty() {
+        out.push_str("Not stratified.\n");
+    } else {
+        let _ = writeln!(
+            out,
+            "Stratified by {} ({} strata): the adjusted lift compares units alike in those.",
+            r.stratified_by.join(" and "),
+            r.strata
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{} candidates tested; * = significant after Benjamini–Hochberg (q < 0.05). Associated with, not caused by.",
+        r.tested
+    );
+    out.push('\n');
+    let rows: Vec<Vec<String>> = r
+        .candidates
+        .iter()
+        .map(|c| {
+            vec![
+                format!(
+                    "{}{}{}",
+                    if c.significant { "* " } else { "  " },
+                    if c.kind == cairn_model::query::result::CandidateKind::Event {
+                        "event "
+                    } else {
+                        ""
+                    },
+                    c.name
+                ),
+                human::count(c.support),
+                rate(&c.with),
+                rate(&c.without),
+                ratio(&c.lift),
+                c.stratified
+                    .as_ref()
+                    .map_or_else(|| "–".into(), |s| ratio(&s.lift)),
+                p_value(c.q_value),
+                pct(c.converters_share.rate),
+                human::count(c.after_only),
+                c.median_to_goal_ms
+                    .map_or_else(|| "–".into(), |m| ms(m as f64)),
+                if c.ranked {
+                    String::new()
+                } else {
+                    format!("below {} units", r.min_support)
+                },
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        &[
+            "candidate",
+            "units",
+            "rate with",
+            "rate without",
+            "lift",
+            "adjusted lift",
+            "q",
+            "of converters",
+            "after only",
+            "median to goal",
+            "",
+        ],
+        &rows,
+    ));
+    out
 }
 
 fn node(n: &PathNode) -> String {
@@ -439,7 +537,62 @@ fn csv(r: &QueryResult) -> Result<String> {
                 ])?;
             }
         }
-        _ => bail!("--csv prints pages, paths and transitions; use --json for the other analyses"),
+        QueryResult::Influence(r) => {
+            w.write_record([
+                "candidate",
+                "kind",
+                "units",
+                "rate_with",
+                "rate_without",
+                "diff",
+                "diff_low",
+                "diff_high",
+                "lift",
+                "lift_low",
+                "lift_high",
+                "p_value",
+                "adjusted_lift",
+                "adjusted_low",
+                "adjusted_high",
+                "adjusted_p_value",
+                "q_value",
+                "significant",
+                "converters_share",
+                "after_only",
+                "median_to_goal_ms",
+            ])?;
+            let num = |x: Option<f64>| x.map_or_else(String::new, |x| x.to_string());
+            for c in &r.candidates {
+                let adj = c.stratified.as_ref().and_then(|s| s.lift);
+                w.write_record([
+                    c.name.clone(),
+                    format!("{:?}", c.kind).to_lowercase(),
+                    c.support.to_string(),
+                    c.with.rate.to_string(),
+                    c.without.rate.to_string(),
+                    c.diff.diff.to_string(),
+                    c.diff.low.to_string(),
+                    c.diff.high.to_string(),
+                    num(c.lift.map(|l| l.ratio)),
+                    num(c.lift.map(|l| l.low)),
+                    num(c.lift.map(|l| l.high)),
+                    num(c.p_value),
+                    num(adj.map(|l| l.ratio)),
+                    num(adj.map(|l| l.low)),
+                    num(adj.map(|l| l.high)),
+                    num(c.stratified.as_ref().map(|s| s.p_value)),
+                    num(c.q_value),
+                    c.significant.to_string(),
+                    c.converters_share.rate.to_string(),
+                    c.after_only.to_string(),
+                    c.median_to_goal_ms
+                        .map_or_else(String::new, |m| m.to_string()),
+                ])?;
+            }
+        }
+        _ => bail!(
+            "--csv prints pages, paths, transitions and influence; use --json for the other analyses"
+        ),
     }
     Ok(String::from_utf8(w.into_inner()?)?)
 }

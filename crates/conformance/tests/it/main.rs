@@ -2,6 +2,7 @@
 
 mod cases;
 mod flow;
+mod influence;
 mod props;
 mod reference;
 mod world;

@@ -355,7 +355,7 @@ fn random_query(rng: &mut ChaCha8Rng) -> Query {
             }
         });
     }
-    let analysis = match rng.gen_range(0..13) {
+    let analysis = match rng.gen_range(0..14) {
         0..=2 => {
             let mut units = vec![Unit::Session, Unit::Visitor, Unit::Lead];
             units.shuffle(rng);
@@ -389,6 +389,7 @@ fn random_query(rng: &mut ChaCha8Rng) -> Query {
         }),
         10 | 11 => Analysis::Paths(random_paths(rng, &goals)),
         12 => Analysis::Transitions(random_transitions(rng, &goals)),
+        13 => Analysis::Influence(random_influence(rng, &goals)),
         _ => Analysis::Overview(OverviewSpec {
             interval: *pick(rng, &[None, Some(Interval::Day)]),
             breakdown: rng.gen_bool(0.5).then(|| first_value_breakdown(rng)),
@@ -511,6 +512,39 @@ fn random_paths(rng: &mut ChaCha8Rng, goals: &[Goal]) -> PathsSpec {
     }
 }
 
+fn random_influence(rng: &mut ChaCha8Rng, goals: &[Goal]) -> InfluenceSpec {
+    let y = pick(rng, goals).name.clone();
+    let candidates: Vec<String> = if rng.gen_bool(0.5) {
+        Vec::new()
+    } else {
+        goals
+            .iter()
+            .filter(|g| g.name != y && rng.gen_bool(0.6))
+            .map(|g| g.name.clone())
+            .collect()
+    };
+    let mut s = InfluenceSpec {
+        goal: Some(y),
+        candidates,
+        events: rng.gen_bool(0.4),
+        unit: *pick(rng, &[Unit::Visitor, Unit::Session, Unit::Lead]),
+        min_support: rng.gen_range(1..=6),
+        stratify: [
+            Field::Dim(Dim::Device),
+            Field::Dim(Dim::Source),
+            Field::LandingPage,
+        ]
+        .into_iter()
+        .filter(|_| rng.gen_bool(0.4))
+        .collect(),
+        order: *pick(rng, &[Precedence::Before, Precedence::Any]),
+    };
+    if s.candidate_goals(goals).is_empty() {
+        s.events = true;
+    }
+    s
+}
+
 fn random_transitions(rng: &mut ChaCha8Rng, goals: &[Goal]) -> TransitionsSpec {
     let node = match rng.gen_range(0..4) {
         0 => None,
@@ -618,6 +652,31 @@ fn check_sums(r: &result::QueryResult) -> Result<(), String> {
             let ended: u64 = p.steps.iter().map(|s| s.ended).sum();
             if ends != ended {
                 return Err(format!("links to the end {ends} != ended {ended}"));
+            }
+        }
+        QueryResult::Influence(r) => {
+            for c in &r.candidates {
+                if c.with.den + c.without.den != r.converted.den
+                    || c.with.num + c.without.num != r.converted.num
+                {
+                    return Err(format!(
+                        "{}: with and without do not make every unit",
+                        c.name
+                    ));
+                }
+                if c.support != c.with.den || c.converters_share.num != c.with.num {
+                    return Err(format!("{}: support or converters' share", c.name));
+                }
+                if c.after_only > c.without.num || (r.order == Precedence::Any && c.after_only != 0)
+                {
+                    return Err(format!("{}: after_only {}", c.name, c.after_only));
+                }
+                if c.ranked != c.q_value.is_some() || (c.significant && !c.ranked) {
+                    return Err(format!("{}: ranked, q-value and significance", c.name));
+                }
+            }
+            if r.tested != r.candidates.iter().filter(|c| c.ranked).count() as u64 {
+                return Err("tested".into());
             }
         }
         QueryResult::Transitions(t) => {

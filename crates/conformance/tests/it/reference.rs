@@ -8,7 +8,10 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use cairn_engine::Buckets;
-use cairn_engine::stats::{newcombe, time_stats, wilson};
+use cairn_engine::stats::{
+    Table, benjamini_hochberg, mantel_haenszel, nearest_rank, newcombe, rate_ratio, time_stats,
+    two_proportion_p, wilson,
+};
 use cairn_model::query::result::*;
 use cairn_model::query::*;
 use cairn_model::{Dim, Event};
@@ -1844,6 +1847,7 @@ pub fn run(q: &Query, d: &Data) -> QueryResult {
         Analysis::Checkout(s) => QueryResult::Checkout(checkout(q, &r, &s, d)),
         Analysis::Paths(s) => QueryResult::Paths(paths(q, &r, &s, d)),
         Analysis::Transitions(s) => QueryResult::Transitions(transitions(q, &r, &s, d)),
+        Analysis::Influence(s) => QueryResult::Influence(influence(q, &r, &s, d)),
         Analysis::SavedFunnel(_) => unreachable!("a plan resolves it"),
     }
 }
@@ -2225,5 +2229,246 @@ pub fn transitions(q: &Query, r: &Resolved, spec: &TransitionsSpec, d: &Data) ->
         previous: list(previous),
         next: list(next),
         pairs: out,
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Influence (docs/influence.md)
+
+/// Every unit of an analysis over `unit`: (its events, goal hits over them, `[a, b)`).
+/// Leads are their visitors' events stitched together; visitors and leads are kept by
+/// the behavioural filters on what the visitor (or lead) did.
+fn units_of(
+    q: &Query,
+    r: &Resolved,
+    unit: Unit,
+    d: &Data,
+) -> Vec<(Vec<Event>, Vec<Vec<usize>>, usize, usize)> {
+    let tls = timelines(q, r, d, r.from, r.to);
+    let mut lists: Vec<Vec<Event>> = Vec::new();
+    if unit == Unit::Lead {
+        let mut by_user: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+        for v in tls.keys() {
+            if let Some(u) = d.links.get(v) {
+                by_user.entry(u.clone()).or_default().push(*v);
+            }
+        }
+        for vs in by_user.values() {
+            let mut evs: Vec<Event> = Vec::new();
+            for v in vs {
+                evs.extend(tls[v].iter().cloned());
+            }
+            evs.sort_by_key(|e| e.ts);
+            lists.push(evs);
+        }
+    } else {
+        lists.extend(tls.into_values());
+    }
+    let mut out = Vec::new();
+    for evs in lists {
+        let hits = goal_hits(q, &evs);
+        if !keeps(r, q, &hits) {
+            continue;
+        }
+        for (a, b) in unit_ranges(unit, &evs, q.session_gap.ms) {
+            out.push((evs.clone(), hits.clone(), a, b));
+        }
+    }
+    out
+}
+
+pub fn influence(q: &Query, r: &Resolved, spec: &InfluenceSpec, d: &Data) -> InfluenceResult {
+    let y_name = spec.macro_goal(&q.goals).unwrap().to_string();
+    let gi = |n: &str| q.goals.iter().position(|g| g.name == n).unwrap();
+    let yi = gi(&y_name);
+    let goals: Vec<usize> = spec.candidate_goals(&q.goals).into_iter().map(gi).collect();
+    // Candidates by (kind, name); per stratum: units, converted, per candidate (did, did
+    // and converted).
+    type Strata = BTreeMap<Vec<Option<String>>, (u64, u64, BTreeMap<(u8, String), (u64, u64)>)>;
+    let mut strata: Strata = BTreeMap::new();
+    let mut after_only: BTreeMap<(u8, String), u64> = BTreeMap::new();
+    let mut to_goal: BTreeMap<(u8, String), Vec<i64>> = BTreeMap::new();
+    for (evs, hits, a, b) in units_of(q, r, spec.unit, d) {
+        let key: Vec<Option<String>> = spec
+            .stratify
+            .iter()
+            .map(|f| unit_value(f, &evs[a..b]))
+            .collect();
+        let first = |h: &[usize]| h.iter().copied().find(|&i| i >= a && i < b);
+        let conv = first(&hits[yi]);
+        let st = strata.entry(key).or_default();
+        st.0 += 1;
+        if conv.is_some() {
+            st.1 += 1;
+        }
+        // Each candidate's first time in the unit.
+        let mut done: Vec<((u8, String), usize)> = Vec::new();
+        for &g in &goals {
+            if let Some(i) = first(&hits[g]) {
+                done.push(((0, q.goals[g].name.clone()), i));
+            }
+        }
+        if spec.events {
+            let mut seen: BTreeSet<String> = BTreeSet::new();
+            for (i, e) in evs.iter().enumerate().take(b).skip(a) {
+                let n = e.name();
+                if n.is_empty() || is_pageview(e) || n == "scroll" || n == "engagement" {
+                    continue;
+                }
+                if seen.insert(n.to_string()) {
+                    done.push(((1, n.to_string()), i));
+                }
+            }
+        }
+        for (c, i) in done {
+            let counts = match (spec.order, conv) {
+                (Precedence::Before, Some(y)) => i < y,
+                _ => true,
+            };
+            if !counts {
+                *after_only.entry(c).or_default() += 1;
+                continue;
+            }
+            let e = st.2.entry(c.clone()).or_default();
+            e.0 += 1;
+            if let Some(y) = conv {
+                e.1 += 1;
+                if i <= y {
+                    to_goal.entry(c).or_default().push(evs[y].ts - evs[i].ts);
+                }
+            }
+        }
+    }
+    let n: u64 = strata.values().map(|s| s.0).sum();
+    let y: u64 = strata.values().map(|s| s.1).sum();
+    let mut cands: Vec<(u8, String)> = goals
+        .iter()
+        .map(|&g| (0, q.goals[g].name.clone()))
+        .collect();
+    if spec.events {
+        let mut support: BTreeMap<String, u64> = BTreeMap::new();
+        for s in strata.values() {
+            for ((k, name), (x, _)) in &s.2 {
+                if *k == 1 {
+                    *support.entry(name.clone()).or_default() += x;
+                }
+            }
+        }
+        let mut ev: Vec<(String, u64)> = support
+            .into_iter()
+            .filter(|(_, x)| *x >= spec.min_support)
+            .collect();
+        ev.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        ev.truncate(MAX_EVENT_CANDIDATES);
+        cands.extend(ev.into_iter().map(|(name, _)| (1, name)));
+    }
+    let mut rows: Vec<InfluenceRow> = Vec::new();
+    for c in cands {
+        let tables: Vec<Table> = strata
+            .values()
+            .map(|(sn, sy, did)| {
+                let (x, xy) = did.get(&c).copied().unwrap_or_default();
+                Table {
+                    a: xy,
+                    b: x - xy,
+                    c: sy - xy,
+                    d: sn - sy - (x - xy),
+                }
+            })
+            .collect();
+        let (a, b): (u64, u64) = (
+            tables.iter().map(|t| t.a).sum(),
+            tables.iter().map(|t| t.b).sum(),
+        );
+        let (cc, dd): (u64, u64) = (
+            tables.iter().map(|t| t.c).sum(),
+            tables.iter().map(|t| t.d).sum(),
+        );
+        let with = wilson(a, a + b);
+        let without = wilson(cc, cc + dd);
+        let mut t = to_goal.remove(&c).unwrap_or_default();
+        t.sort();
+        rows.push(InfluenceRow {
+            role: (c.0 == 0).then(|| q.goals[gi(&c.1)].role),
+            kind: if c.0 == 0 {
+                CandidateKind::Goal
+            } else {
+                CandidateKind::Event
+            },
+            support: a + b,
+            diff: newcombe(&with, &without),
+            with,
+            without,
+            lift: rate_ratio(a, a + b, cc, cc + dd),
+            p_value: two_proportion_p(a, a + b, cc, cc + dd),
+            stratified: (!spec.stratify.is_empty()).then(|| {
+                let (lift, p_value, informative_strata) = mantel_haenszel(&tables);
+                Stratified {
+                    lift,
+                    p_value,
+                    informative_strata,
+                }
+            }),
+            q_value: None,
+            ranked: a + b >= spec.min_support && cc + dd > 0,
+            significant: false,
+            converters_share: wilson(a, y),
+            after_only: after_only.get(&c).copied().unwrap_or(0),
+            median_to_goal_ms: (!t.is_empty()).then(|| nearest_rank(&t, 0.5)),
+            name: c.1,
+        });
+    }
+    let adj = |r: &InfluenceRow| match &r.stratified {
+        Some(s) => (s.lift, s.p_value),
+        None => (r.lift, r.p_value.unwrap_or(1.0)),
+    };
+    let tested: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].ranked).collect();
+    let qs = benjamini_hochberg(&tested.iter().map(|&i| adj(&rows[i]).1).collect::<Vec<_>>());
+    for (&i, qv) in tested.iter().zip(qs) {
+        let (lift, _) = adj(&rows[i]);
+        let row = &mut rows[i];
+        row.q_value = Some(qv);
+        row.significant = qv < 0.05
+            && match lift {
+                Some(l) => l.low > 1.0 || l.high < 1.0,
+                None => row.diff.low > 0.0 || row.diff.high < 0.0,
+            };
+    }
+    let key = |r: &InfluenceRow| match adj(r).0 {
+        Some(l) => l.low,
+        None if r.with.num > 0 => f64::INFINITY,
+        None => 0.0,
+    };
+    rows.sort_by(|a, b| {
+        b.ranked
+            .cmp(&a.ranked)
+            .then_with(|| {
+                if a.ranked {
+                    key(b).total_cmp(&key(a))
+                } else {
+                    b.support.cmp(&a.support)
+                }
+            })
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    let unit = spec.unit.as_str();
+    InfluenceResult {
+        precedence: match spec.order {
+            Precedence::Before => format!(
+                "A candidate counts only when a {unit} did it before its first {y_name} (or without converting); done only afterwards, it counts as not done (after_only)."
+            ),
+            Precedence::Any => format!(
+                "A candidate counts whenever a {unit} did it, before or after {y_name}: an association in either direction."
+            ),
+        },
+        goal: y_name,
+        unit: spec.unit,
+        order: spec.order,
+        converted: wilson(y, n),
+        stratified_by: spec.stratify.iter().map(|f| f.to_string()).collect(),
+        strata: strata.len() as u64,
+        min_support: spec.min_support,
+        tested: tested.len() as u64,
+        candidates: rows,
     }
 }

@@ -31,7 +31,7 @@ fn name_is(sc: &Scope<'_>, name: &str) -> EventPred {
 }
 
 /// Events that do not stop a session from bouncing.
-fn passive_pred(sc: &Scope<'_>) -> EventPred {
+pub(crate) fn passive_pred(sc: &Scope<'_>) -> EventPred {
     EventPred::new(
         sc.scan,
         &sc.pages,

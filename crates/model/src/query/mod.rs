@@ -6,6 +6,7 @@
 mod cond;
 mod funnel;
 mod goal;
+mod influence;
 mod paths;
 pub mod result;
 
@@ -25,6 +26,7 @@ pub use goal::{
     SCROLL_DEPTH_PROP, SCROLL_EVENT, check_name, validate_goals,
 };
 
+pub use influence::{InfluenceSpec, MAX_EVENT_CANDIDATES, MAX_STRATA_FIELDS, Precedence};
 pub use paths::{
     GroupMatch, MAX_PAGE_GROUPS, MAX_PATH_STEPS, MAX_TRANSITIONS, NodeKind, NodeRef, PageGroup,
     PageRules, PathsSpec, TransitionsSpec,
@@ -437,6 +439,8 @@ pub enum Analysis {
     Paths(PathsSpec),
     /// Where units came from and went to around one node, or every pair of nodes.
     Transitions(TransitionsSpec),
+    /// Which micro conversions are associated with the macro conversion.
+    Influence(InfluenceSpec),
     /// A funnel kept in the spec's (or the definitions file's) `funnels`, by name.
     SavedFunnel(SavedFunnel),
 }
@@ -477,10 +481,11 @@ impl<'de> Deserialize<'de> for Analysis {
             "overview" => Analysis::Overview(inner(v)?),
             "paths" => Analysis::Paths(inner(v)?),
             "transitions" => Analysis::Transitions(inner(v)?),
+            "influence" => Analysis::Influence(inner(v)?),
             "saved_funnel" => Analysis::SavedFunnel(inner(v)?),
             other => {
                 return Err(D::Error::custom(format!(
-                    "unknown analysis `{other}`: use goals, funnel, saved_funnel, checkout, cart_abandonment, forms, pages, overview, paths or transitions"
+                    "unknown analysis `{other}`: use goals, funnel, saved_funnel, checkout, cart_abandonment, forms, pages, overview, paths, transitions or influence"
                 )));
             }
         })
@@ -800,6 +805,9 @@ impl Query {
                 {
                     known(&n.name, "analysis.node.name")?;
                 }
+            }
+            Analysis::Influence(i) => {
+                i.validate(&self.goals, "analysis")?;
             }
             Analysis::Overview(o) => {
                 if let Some(iv) = o.interval {

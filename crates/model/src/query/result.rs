@@ -613,4 +613,113 @@ pub enum QueryResult {
     Paths(PathsResult),
     /// Transitions.
     Transitions(TransitionsResult),
+    /// Influence of micro conversions on the macro conversion.
+    Influence(InfluenceResult),
+}
+
+/// A ratio of two rates (`with / without`: the relative lift plus one) with its 95%
+/// interval.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Ratio {
+    /// The ratio.
+    pub ratio: f64,
+    /// Lower end of the 95% interval.
+    pub low: f64,
+    /// Upper end of the 95% interval.
+    pub high: f64,
+}
+
+/// What a candidate is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CandidateKind {
+    /// A goal of the spec.
+    Goal,
+    /// An event name.
+    Event,
+}
+
+/// The Mantel–Haenszel estimate over strata of who the units are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Stratified {
+    /// The Mantel–Haenszel rate ratio with its Greenland–Robins 95% interval; none when
+    /// no stratum has converters without the candidate.
+    pub lift: Option<Ratio>,
+    /// Two-sided p-value of the Cochran–Mantel–Haenszel test (no continuity correction).
+    pub p_value: f64,
+    /// Strata with units both with and without the candidate (the others carry no
+    /// information about it).
+    pub informative_strata: u64,
+}
+
+/// One candidate of the influence report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct InfluenceRow {
+    /// The goal's or event's name.
+    pub name: String,
+    /// Goal or event.
+    pub kind: CandidateKind,
+    /// A goal's role: a milestone of the path (whose lift is high by construction) or a
+    /// secondary action.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    /// Units that did it (before converting, or without converting): the support.
+    pub support: u64,
+    /// The macro rate among units that did it.
+    pub with: Rate,
+    /// The macro rate among the others (those that did it only after converting
+    /// included).
+    pub without: Rate,
+    /// `with − without`, with Newcombe's hybrid score interval.
+    pub diff: Diff,
+    /// `with / without`, with a log-scale (Katz) interval; none when no unit without it
+    /// converted.
+    pub lift: Option<Ratio>,
+    /// Two-sided p-value of the two-proportion z test (pooled; the χ² test without
+    /// correction); none when a group is empty.
+    pub p_value: Option<f64>,
+    /// The same adjusted for who the units are, when the report is stratified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stratified: Option<Stratified>,
+    /// Benjamini–Hochberg q-value over the ranked candidates, from the stratified p-value
+    /// when there is one, else the raw one; none when not ranked.
+    pub q_value: Option<f64>,
+    /// Whether it is ranked: support at least `min_support` and units without it.
+    pub ranked: bool,
+    /// Ranked, q-value under 0.05 and an interval of the (stratified) lift wholly above
+    /// or below 1.
+    pub significant: bool,
+    /// Share of the converting units that did it first.
+    pub converters_share: Rate,
+    /// Units that did it only after their first conversion: not counted as having done
+    /// it (with `order = before`).
+    pub after_only: u64,
+    /// Median time from the first time a converting unit did it to its first conversion.
+    pub median_to_goal_ms: Option<i64>,
+}
+
+/// The influence report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct InfluenceResult {
+    /// The macro goal.
+    pub goal: String,
+    /// The unit.
+    pub unit: Unit,
+    /// Which actions counted.
+    pub order: crate::query::Precedence,
+    /// What the comparison means, in one sentence for the reader.
+    pub precedence: String,
+    /// Units, and those that converted.
+    pub converted: Rate,
+    /// The fields of the strata (empty: not stratified).
+    pub stratified_by: Vec<String>,
+    /// Strata with at least one unit.
+    pub strata: u64,
+    /// Units a candidate needs to be ranked.
+    pub min_support: u64,
+    /// Candidates ranked (and tested).
+    pub tested: u64,
+    /// Ranked candidates by the lower end of their (stratified) lift's interval, then
+    /// the others by support.
+    pub candidates: Vec<InfluenceRow>,
 }

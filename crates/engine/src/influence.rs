@@ -1,0 +1,429 @@
+//! The `influence` analysis: for each candidate (a goal, or an event name), the macro
+//! goal's rate among units that did it — before their first conversion, unless the
+//! spec asks for `any` time — against units that did not; the difference and the ratio
+//! with intervals, a test, Benjamini–Hochberg q-values across the ranked candidates, and
+//! the Mantel–Haenszel estimate over strata of who the units are (device and channel by
+//! default). Semantics: `docs/influence.md`.
+
+use cairn_model::Dim;
+use cairn_model::query::result::{CandidateKind, InfluenceResult, InfluenceRow, Ratio, Stratified};
+use cairn_model::query::{
+    Field, InfluenceSpec, MAX_EVENT_CANDIDATES, MAX_STRATA_FIELDS, Precedence, Query, Unit,
+};
+use cairn_timeline::Timeline;
+use rustc_hash::FxHashMap;
+
+use crate::Error;
+use crate::driver::{self, Analysis, Cx, Pass, Scope};
+use crate::goals::{Key, unit_key};
+use crate::matcher::{EventPred, FieldReader, Needs};
+use crate::paths::unit_ranges;
+use crate::prepare::Prepared;
+use crate::stats::{
+    Table, benjamini_hochberg, mantel_haenszel, nearest_rank, newcombe, rate_ratio,
+    two_proportion_p, wilson,
+};
+
+/// q-values under this are significant.
+const FDR: f64 = 0.05;
+
+pub(crate) fn run(cx: Cx<'_>, spec: &InfluenceSpec) -> Result<InfluenceResult, Error> {
+    let q = cx.q;
+    // The spec is checked by the plan: the macro goal and the candidates exist.
+    let y = spec.macro_goal(&q.goals).unwrap_or_default();
+    let candidates = spec.candidate_goals(&q.goals);
+    let inf = Influence {
+        q,
+        spec,
+        y: q.goals.iter().position(|g| g.name == y).unwrap_or(0),
+        candidates: candidates
+            .iter()
+            .filter_map(|c| q.goals.iter().position(|g| &g.name == c))
+            .collect(),
+    };
+    driver::run(cx, &inf, cx.r.from, cx.r.to)
+}
+
+struct Influence<'a> {
+    q: &'a Query,
+    spec: &'a InfluenceSpec,
+    /// The macro goal (index into `q.goals`).
+    y: usize,
+    /// Candidate goals (indices into `q.goals`).
+    candidates: Vec<usize>,
+}
+
+impl<'a> Analysis for Influence<'a> {
+    type Pass = InfluencePass<'a>;
+
+    fn goals(&self) -> Vec<&str> {
+        std::iter::once(self.y)
+            .chain(self.candidates.iter().copied())
+            .map(|g| self.q.goals[g].name.as_str())
+            .collect()
+    }
+
+    fn needs(&self, needs: &mut Needs) {
+        for f in &self.spec.stratify {
+            needs.add_field(f);
+        }
+        if self.spec.events {
+            needs.dims[Dim::Name.index()] = true;
+        }
+    }
+
+    fn stitch(&self) -> bool {
+        self.spec.unit == Unit::Lead
+    }
+
+    fn compile(&self, sc: &Scope<'_>) -> InfluencePass<'a> {
+        InfluencePass {
+            q: self.q,
+            spec: self.spec,
+            y: self.y,
+            candidates: self.candidates.clone(),
+            strata: self
+                .spec
+                .stratify
+                .iter()
+                .map(|f| FieldReader::new(sc.scan, &sc.pages, f))
+                .collect(),
+            names: FieldReader::new(sc.scan, &sc.pages, &Field::Dim(Dim::Name)),
+            passive: crate::reports::passive_pred(sc),
+        }
+    }
+}
+
+pub(crate) struct InfluencePass<'a> {
+    q: &'a Query,
+    spec: &'a InfluenceSpec,
+    y: usize,
+    candidates: Vec<usize>,
+    strata: Vec<FieldReader>,
+    names: FieldReader,
+    /// The tracker's passive events (scroll, engagement): not candidates.
+    passive: EventPred,
+}
+
+/// A candidate: a goal (index into the candidates) or an event name's token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Cand {
+    Goal(u32),
+    Event((u8, u64)),
+}
+
+/// Per candidate and stratum: units that did it, and those of them that converted.
+#[derive(Debug, Clone, Copy, Default)]
+struct Did {
+    x: u64,
+    xy: u64,
+}
+
+#[derive(Default)]
+struct Stratum {
+    /// Units, and converted units.
+    n: u64,
+    y: u64,
+    did: FxHashMap<Cand, Did>,
+}
+
+/// Per candidate, across strata.
+#[derive(Default)]
+struct Extra {
+    /// Units that did it only after converting.
+    after_only: u64,
+    /// Per converting unit that did it first: ms from the first time to the conversion.
+    to_goal: Vec<i64>,
+}
+
+#[derive(Default)]
+pub(crate) struct Acc {
+    strata: FxHashMap<[Key; MAX_STRATA_FIELDS], Stratum>,
+    extra: FxHashMap<Cand, Extra>,
+    /// Scratch: one unit's event names, with the first position of each.
+    seen: FxHashMap<(u8, u64), usize>,
+}
+
+impl InfluencePass<'_> {
+    /// The first hit of goal `g` in `[a, b)`.
+    fn first(prep: &Prepared, g: usize, a: usize, b: usize) -> Option<usize> {
+        let h = &prep.hits[g];
+        let at = h.partition_point(|&p| (p as usize) < a);
+        h.get(at).map(|&p| p as usize).filter(|&p| p < b)
+    }
+
+    /// Counts one candidate first done at `p` by a unit converting first at `conv`.
+    fn count(
+        &self,
+        acc: &mut Acc,
+        key: [Key; 3],
+        c: Cand,
+        p: usize,
+        conv: Option<usize>,
+        prep: &Prepared,
+    ) {
+        let counts = match (self.spec.order, conv) {
+            (Precedence::Before, Some(y)) => p < y,
+            _ => true,
+        };
+        if !counts {
+            acc.extra.entry(c).or_default().after_only += 1;
+            return;
+        }
+        let st = acc.strata.get_mut(&key).expect("the unit's stratum exists");
+        let d = st.did.entry(c).or_default();
+        d.x += 1;
+        if let Some(y) = conv {
+            d.xy += 1;
+            // Under `any`, a candidate after the conversion has no time to it.
+            if p <= y {
+                acc.extra
+                    .entry(c)
+                    .or_default()
+                    .to_goal
+                    .push(prep.ts[y] - prep.ts[p]);
+            }
+        }
+    }
+}
+
+impl Pass for InfluencePass<'_> {
+    type State = Acc;
+    type Output = InfluenceResult;
+
+    fn state(&self) -> Acc {
+        Acc::default()
+    }
+
+    fn timeline(&self, _sc: &Scope<'_>, tl: &Timeline, prep: &Prepared, acc: &mut Acc) {
+        for (a, b) in unit_ranges(self.spec.unit, prep) {
+            let mut key: [Key; MAX_STRATA_FIELDS] = [None; MAX_STRATA_FIELDS];
+            for (k, rd) in key.iter_mut().zip(&self.strata) {
+                *k = unit_key(rd, tl, prep, a as u32, b as u32);
+            }
+            let conv = Self::first(prep, self.y, a, b);
+            let st = acc.strata.entry(key).or_default();
+            st.n += 1;
+            st.y += conv.is_some() as u64;
+            for (ci, &g) in self.candidates.iter().enumerate() {
+                if let Some(p) = Self::first(prep, g, a, b) {
+                    self.count(acc, key, Cand::Goal(ci as u32), p, conv, prep);
+                }
+            }
+            if self.spec.events {
+                let mut seen = std::mem::take(&mut acc.seen);
+                seen.clear();
+                for p in a..b {
+                    let i = prep.kept[p] as usize;
+                    if prep.pageview[p] || self.passive.test(tl, i) {
+                        continue;
+                    }
+                    if let Some(t) = self.names.token(tl, i) {
+                        seen.entry(t).or_insert(p);
+                    }
+                }
+                for (&t, &p) in &seen {
+                    self.count(acc, key, Cand::Event(t), p, conv, prep);
+                }
+                acc.seen = seen;
+            }
+        }
+    }
+
+    fn merge(&self, into: &mut Acc, from: Acc) {
+        for (k, s) in from.strata {
+            let e = into.strata.entry(k).or_default();
+            e.n += s.n;
+            e.y += s.y;
+            for (c, d) in s.did {
+                let x = e.did.entry(c).or_default();
+                x.x += d.x;
+                x.xy += d.xy;
+            }
+        }
+        for (c, x) in from.extra {
+            let e = into.extra.entry(c).or_default();
+            e.after_only += x.after_only;
+            e.to_goal.extend(x.to_goal);
+        }
+    }
+
+    fn finish(self, sc: &Scope<'_>, mut acc: Acc) -> InfluenceResult {
+        let spec = self.spec;
+        let (n, y) = acc
+            .strata
+            .values()
+            .fold((0, 0), |(n, y), s| (n + s.n, y + s.y));
+        // Candidates: every goal asked for; event names with enough support, the most
+        // supported first.
+        let mut cands: Vec<(Cand, String, CandidateKind)> = self
+            .candidates
+            .iter()
+            .enumerate()
+            .map(|(ci, &g)| {
+                (
+                    Cand::Goal(ci as u32),
+                    self.q.goals[g].name.clone(),
+                    CandidateKind::Goal,
+                )
+            })
+            .collect();
+        if spec.events {
+            let mut support: FxHashMap<Cand, u64> = FxHashMap::default();
+            for s in acc.strata.values() {
+                for (c, d) in &s.did {
+                    if matches!(c, Cand::Event(_)) {
+                        *support.entry(*c).or_default() += d.x;
+                    }
+                }
+            }
+            let mut events: Vec<(Cand, String, u64)> = support
+                .into_iter()
+                .filter(|&(_, x)| x >= spec.min_support)
+                .map(|(c, x)| {
+                    let Cand::Event(t) = c else { unreachable!() };
+                    (c, self.names.text(sc.scan, t), x)
+                })
+                .collect();
+            events.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.1.cmp(&b.1)));
+            events.truncate(MAX_EVENT_CANDIDATES);
+            cands.extend(
+                events
+                    .into_iter()
+                    .map(|(c, name, _)| (c, name, CandidateKind::Event)),
+            );
+        }
+        let stratified = !spec.stratify.is_empty();
+        let mut rows: Vec<InfluenceRow> = cands
+            .into_iter()
+            .map(|(c, name, kind)| {
+                let tables: Vec<Table> = acc
+                    .strata
+                    .values()
+                    .map(|s| {
+                        let d = s.did.get(&c).copied().unwrap_or_default();
+                        Table {
+                            a: d.xy,
+                            b: d.x - d.xy,
+                            c: s.y - d.xy,
+                            d: s.n - s.y - (d.x - d.xy),
+                        }
+                    })
+                    .collect();
+                let t = tables.iter().fold(Table::default(), |t, s| Table {
+                    a: t.a + s.a,
+                    b: t.b + s.b,
+                    c: t.c + s.c,
+                    d: t.d + s.d,
+                });
+                let extra = acc.extra.remove(&c).unwrap_or_default();
+                let (n1, n0) = (t.a + t.b, t.c + t.d);
+                let with = wilson(t.a, n1);
+                let without = wilson(t.c, n0);
+                let mut to_goal = extra.to_goal;
+                to_goal.sort_unstable();
+                InfluenceRow {
+                    role: match c {
+                        Cand::Goal(ci) => Some(self.q.goals[self.candidates[ci as usize]].role),
+                        Cand::Event(_) => None,
+                    },
+                    name,
+                    kind,
+                    support: n1,
+                    diff: newcombe(&with, &without),
+                    with,
+                    without,
+                    lift: rate_ratio(t.a, n1, t.c, n0),
+                    p_value: two_proportion_p(t.a, n1, t.c, n0),
+                    stratified: stratified.then(|| {
+                        let (lift, p_value, informative) = mantel_haenszel(&tables);
+                        Stratified {
+                            lift,
+                            p_value,
+                            informative_strata: informative,
+                        }
+                    }),
+                    q_value: None,
+                    ranked: n1 >= spec.min_support && n0 > 0,
+                    significant: false,
+                    converters_share: wilson(t.a, y),
+                    after_only: extra.after_only,
+                    median_to_goal_ms: (!to_goal.is_empty()).then(|| nearest_rank(&to_goal, 0.5)),
+                }
+            })
+            .collect();
+        // q-values over the ranked candidates, from the estimate used for ranking.
+        let tested: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].ranked).collect();
+        let ps: Vec<f64> = tested.iter().map(|&i| adjusted_p(&rows[i])).collect();
+        for (&i, q) in tested.iter().zip(benjamini_hochberg(&ps)) {
+            let row = &mut rows[i];
+            row.q_value = Some(q);
+            // Without a lift (no converter without it), the difference's interval says.
+            row.significant = q < FDR
+                && match adjusted_lift(row) {
+                    Some(l) => l.low > 1.0 || l.high < 1.0,
+                    None => row.diff.low > 0.0 || row.diff.high < 0.0,
+                };
+        }
+        rows.sort_by(|a, b| {
+            b.ranked
+                .cmp(&a.ranked)
+                .then_with(|| {
+                    if a.ranked {
+                        rank_key(b).total_cmp(&rank_key(a))
+                    } else {
+                        b.support.cmp(&a.support)
+                    }
+                })
+                .then_with(|| a.name.cmp(&b.name))
+        });
+        let goal = self.q.goals[self.y].name.clone();
+        InfluenceResult {
+            precedence: match spec.order {
+                Precedence::Before => format!(
+                    "A candidate counts only when a {unit} did it before its first {goal} (or without converting); done only afterwards, it counts as not done (after_only).",
+                    unit = spec.unit.as_str()
+                ),
+                Precedence::Any => format!(
+                    "A candidate counts whenever a {unit} did it, before or after {goal}: an association in either direction.",
+                    unit = spec.unit.as_str()
+                ),
+            },
+            goal,
+            unit: spec.unit,
+            order: spec.order,
+            converted: wilson(y, n),
+            stratified_by: spec.stratify.iter().map(|f| f.to_string()).collect(),
+            strata: acc.strata.values().filter(|s| s.n > 0).count() as u64,
+            min_support: spec.min_support,
+            tested: tested.len() as u64,
+            candidates: rows,
+        }
+    }
+}
+
+/// The lift used for ranking and significance: the stratified one when there is one.
+fn adjusted_lift(r: &InfluenceRow) -> Option<Ratio> {
+    match &r.stratified {
+        Some(s) => s.lift,
+        None => r.lift,
+    }
+}
+
+/// The p-value behind the q-value: the stratified one when there is one.
+fn adjusted_p(r: &InfluenceRow) -> f64 {
+    match &r.stratified {
+        Some(s) => s.p_value,
+        None => r.p_value.unwrap_or(1.0),
+    }
+}
+
+/// Ranked candidates order by the lower end of their adjusted lift's interval (the
+/// lift one can be confident of); without a lift (no converter without it), first.
+fn rank_key(r: &InfluenceRow) -> f64 {
+    match adjusted_lift(r) {
+        Some(l) => l.low,
+        None if r.with.num > 0 => f64::INFINITY,
+        None => 0.0,
+    }
+}
