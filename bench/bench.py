@@ -70,7 +70,7 @@ GOALS = [
 class Query:
     name: str
     title: str
-    kind: str  # goals | funnel | breakdown | transitions
+    kind: str  # goals | funnel | breakdown | transitions | influence
     spec: str  # bench/queries/<spec>
     sql: str  # bench/sql/<engine>/<sql>
     dim: str | None = None
@@ -85,19 +85,16 @@ QUERIES = [
           "funnel_breakdown.sql", "utm_campaign"),
     Query("transitions", "page transitions (top 50 pairs, session)", "transitions",
           "transitions.json", "transitions.sql"),
+    Query("influence", "micro→purchase lift (3 candidates, visitor, did X at all)", "influence",
+          "influence.json", "influence.sql"),
 ]
 
-# ---------------------------------------------------------------------------------------
-# NOT YET IN CAIRN — add them here when the engine has them (ARCHITECTURE.md, Targets):
-#   * micro→macro influence ("influence", e.g. did/did-not view 3 products → purchase lift):
-#     a spec in bench/queries/, the SQL in bench/sql/{duckdb,clickhouse}/, a kind with a
-#     normaliser below (as "transitions" has).
-# Until then the report lists them as "not implemented in Cairn"; no peer numbers are
-# run for them, so nothing is compared or timed that Cairn cannot answer.
-PENDING = [
-    ("influence", "micro→macro influence (lift)"),
+# Analyses the peers have no equivalent of in SQL: timed in Cairn only, listed apart.
+# (name, title, spec in bench/queries/)
+CAIRN_ONLY = [
+    ("influence_report", "full influence report (7 goals + every event name, precedence, "
+     "Mantel–Haenszel over device × channel, q-values)", "influence_report.json"),
 ]
-# ---------------------------------------------------------------------------------------
 
 
 def parse_count(s: str) -> int:
@@ -354,6 +351,9 @@ def norm_sql(q: Query, cols: list[str], rows: list[list]) -> dict:
                for f, t, n, _ in rows]
         total = _int(rows[0][3]) if rows else 0
         return transitions_doc(top, total)
+    if q.kind == "influence":
+        return {str(c): {"with": _int(w), "with_converted": _int(wy), "without": _int(wo),
+                         "without_converted": _int(woy)} for c, w, wy, wo, woy in rows}
     by: dict[str, dict[int, int]] = {}
     for value, lv, n in rows:
         by.setdefault(str(value), {})[int(lv)] = _int(n)
@@ -395,6 +395,10 @@ def norm_cairn(q: Query, res: dict) -> dict:
         doc = transitions_doc(top, res["occurrences"])
         doc["other"] = other  # Cairn's own (other) row: compared with total − the top rows
         return doc
+    if q.kind == "influence":
+        return {c["name"]: {"with": c["with"]["den"], "with_converted": c["with"]["num"],
+                            "without": c["without"]["den"], "without_converted": c["without"]["num"]}
+                for c in res["candidates"]}
     return {"rows": {r["value"]: r["counts"] for r in sorted(res["breakdown"], key=lambda r: r["value"])}}
 
 
@@ -590,6 +594,20 @@ def run_bench(opts) -> int:
                                 + "\n    ".join(d[:40]) + ("\n    …" if len(d) > 40 else ""))
         log(f"{q.name}: {line}  {'EQUAL' if not any(f.startswith(q.name + ':') for f in failures) else 'DIFFERENT'}")
 
+    for name, _, spec_file in CAIRN_ONLY:
+        base = [str(cairn), "--data", str(store), "query", "--spec", str(BENCH / "queries" / spec_file),
+                "--json", "--time"]
+        p1 = check(run_measured(base, native=True), f"cairn query {spec_file}")
+        first, _ = cairn_time(p1.err)
+        t = Timing(first_s=first, maxrss=p1.maxrss)
+        if repeat:
+            p2 = check(run_measured(base + ["--repeat", str(repeat)], native=True),
+                       f"cairn query {spec_file} --repeat")
+            _, t.warm_s = cairn_time(p2.err)
+            t.maxrss = max(t.maxrss, p2.maxrss)
+        timings[name] = {"cairn": t}
+        log(f"{name} (Cairn only): {t.median:.3f} s")
+
     (work / "answers.json").write_text(json.dumps(answers, indent=1, sort_keys=True))
 
     http = run_http(opts.http_secs) if opts.http else None
@@ -719,9 +737,17 @@ def report(opts, label, meta, load, timings, answers, http, cairn_bin, failures)
                  f"{fmt_s(t['chdb'].median)} | {fmt_rate(n, t['cairn'].median)} | "
                  f"{ratio(t['duckdb'].median, t['cairn'].median)} | {ratio(t['chdb'].median, t['cairn'].median)} | "
                  f"{fmt_s(t['cairn'].first_s)} | {fmt_s(t['duckdb'].first_s)} | {fmt_s(t['chdb'].first_s)} |")
-    for _, title in PENDING:
-        L.append(f"| {title} | not implemented in Cairn yet | – | – | – | – | – | – | – | – |")
     L.append("")
+    if CAIRN_ONLY:
+        L.append("Analyses with no SQL equivalent in the peers, timed in Cairn only:")
+        L.append("")
+        L.append("| analysis | Cairn warm | Cairn first | Cairn events/s | peak RSS |")
+        L.append("|---|---:|---:|---:|---:|")
+        for name, title, _ in CAIRN_ONLY:
+            t = timings[name]["cairn"]
+            L.append(f"| {title} | {fmt_s(t.median)} | {fmt_s(t.first_s)} | {fmt_rate(n, t.median)} | "
+                     f"{fmt_bytes(t.maxrss)} |")
+        L.append("")
     L.append("DuckDB and chDB events/s, for comparison: "
              + "; ".join(f"{q.name} {fmt_rate(n, timings[q.name]['duckdb'].median)} / "
                          f"{fmt_rate(n, timings[q.name]['chdb'].median)}" for q in QUERIES) + ".")
@@ -766,14 +792,12 @@ def report(opts, label, meta, load, timings, answers, http, cairn_bin, failures)
     at100 = n >= 100_000_000
     scale_note = "" if at100 else f" (the target is set at 100M events; this is {label})"
     for qn, what in (("funnel", "4-step funnel"), ("goals", "goal report"),
-                     ("transitions", "page transitions")):
+                     ("transitions", "page transitions"), ("influence", "micro→purchase lift")):
         t = timings[qn]
         best = min(t["duckdb"].median, t["chdb"].median)
         r = best / t["cairn"].median if t["cairn"].median else 0
         L.append(f"| {what}: ≥10x faster than the faster peer | {r:.1f}x | "
                  f"{'met' if r >= 10 else 'not met'}{scale_note} |")
-    for _, title in PENDING:
-        L.append(f"| {title}: ≥10x faster than the faster peer | – | not measured: not in Cairn yet |")
     imp = n / load["cairn"]["seconds"]
     L.append(f"| bulk import to queryable ≥ 3M events/s | {imp / 1e6:.2f}M events/s | "
              f"{'met' if imp >= 3e6 else 'not met'} |")
