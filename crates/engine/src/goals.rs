@@ -468,7 +468,19 @@ fn value_of(
     g: usize,
     p: u32,
 ) -> Option<(String, i128)> {
-    match &plan.q.goals[g].value {
+    conversion_value(&plan.q.goals[g], scan, tl, prep, p)
+}
+
+/// The value of a conversion of goal `g` at kept position `p`: (currency, micros), if it
+/// has one.
+pub(crate) fn conversion_value(
+    g: &cairn_model::query::Goal,
+    scan: &dyn TimelineScan,
+    tl: &Timeline,
+    prep: &Prepared,
+    p: u32,
+) -> Option<(String, i128)> {
+    match &g.value {
         None => None,
         Some(GoalValue::Fixed { fixed, currency }) => {
             Some((currency.clone(), (fixed * 1e6).round() as i128))

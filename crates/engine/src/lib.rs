@@ -16,11 +16,13 @@
 //! `docs/funnels.md`; `crates/conformance` checks this engine on every source against a
 //! slow reference implementation of those documents on random event streams.
 
+mod attribution;
 mod buckets;
 mod driver;
 mod funnel;
 mod goals;
 mod influence;
+mod markov;
 mod matcher;
 mod page_map;
 mod paths;
@@ -138,6 +140,7 @@ pub fn run(
         Analysis::Paths(spec) => QueryResult::Paths(paths::flow::run(cx, spec)?),
         Analysis::Transitions(spec) => QueryResult::Transitions(paths::transitions::run(cx, spec)?),
         Analysis::Influence(spec) => QueryResult::Influence(influence::run(cx, spec)?),
+        Analysis::Attribution(spec) => QueryResult::Attribution(attribution::run(cx, spec)?),
         // A plan replaces a saved funnel by its definition.
         Analysis::SavedFunnel(s) => {
             return Err(Error::Spec(SpecError::new(

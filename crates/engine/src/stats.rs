@@ -234,6 +234,15 @@ pub fn nearest_rank(sorted: &[i64], p: f64) -> i64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
+/// [`nearest_rank`] of sorted real values.
+pub fn nearest_rank_f64(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = (p * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
 /// Distribution of durations: nearest-rank percentiles, mean and histogram. None when
 /// there are no values.
 pub fn time_stats(mut values: Vec<i64>) -> Option<TimeStats> {

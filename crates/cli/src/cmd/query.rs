@@ -11,9 +11,9 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use cairn_engine::{Backend, Engine, RunOptions};
 use cairn_model::query::result::{
-    CartResult, FormsResult, FunnelFlow, FunnelResult, GoalsResult, InfluenceResult, NodeUnits,
-    OverviewFigures, OverviewResult, PagesResult, PathNode, PathNodeKind, PathsResult, QueryResult,
-    Rate, Ratio, TimeStats, TransitionsResult,
+    AttributionResult, CartResult, FormsResult, FunnelFlow, FunnelResult, GoalsResult,
+    InfluenceResult, NodeUnits, OverviewFigures, OverviewResult, PagesResult, PathNode,
+    PathNodeKind, PathsResult, QueryResult, Rate, Ratio, TimeStats, TransitionsResult,
 };
 use cairn_model::query::{Definitions, Query};
 
@@ -192,7 +192,72 @@ fn render(r: &QueryResult) -> String {
         QueryResult::Paths(p) => paths(p),
         QueryResult::Transitions(t) => transitions(t),
         QueryResult::Influence(i) => influence(i),
+        QueryResult::Attribution(a) => attribution(a),
     }
+}
+
+fn attribution(r: &AttributionResult) -> String {
+    let mut out = String::new();
+    let value: Vec<String> = r.value.iter().map(|(c, v)| format!("{v:.2} {c}")).collect();
+    let _ = writeln!(
+        out,
+        "{} {}s converted to {} ({} followed{}); touches: {}",
+        human::count(r.conversions),
+        r.unit.as_str(),
+        r.goal,
+        human::count(r.units),
+        if value.is_empty() {
+            String::new()
+        } else {
+            format!(", value {}", value.join(", "))
+        },
+        r.by
+    );
+    let _ = writeln!(
+        out,
+        "Conversions credited to each touch; Markov: removal effect share with its 95% bootstrap interval ({} resamples).",
+        r.bootstrap
+    );
+    out.push('\n');
+    let conv =
+        |c: &cairn_model::query::result::Credit| format!("{:.1} ({})", c.conversions, pct(c.share));
+    let rows: Vec<Vec<String>> = r
+        .touches
+        .iter()
+        .map(|t| {
+            vec![
+                t.touch.clone(),
+                human::count(t.paths),
+                conv(&t.first_touch),
+                conv(&t.last_touch),
+                conv(&t.linear),
+                conv(&t.position),
+                match (t.markov.low, t.markov.high) {
+                    (Some(lo), Some(hi)) => format!(
+                        "{:.1} ({} [{} – {}])",
+                        t.markov.credit.conversions,
+                        pct(t.markov.credit.share),
+                        pct(lo),
+                        pct(hi)
+                    ),
+                    _ => conv(&t.markov.credit),
+                },
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        &[
+            "touch",
+            "converting paths",
+            "first touch",
+            "last touch",
+            "linear",
+            "position",
+            "markov",
+        ],
+        &rows,
+    ));
+    out
 }
 
 fn ratio(r: &Option<Ratio>) -> String {
@@ -590,8 +655,39 @@ fn csv(r: &QueryResult) -> Result<String> {
                 ])?;
             }
         }
+        QueryResult::Attribution(r) => {
+            w.write_record([
+                "touch",
+                "converting_paths",
+                "first_touch",
+                "last_touch",
+                "linear",
+                "position",
+                "markov",
+                "markov_share",
+                "markov_low",
+                "markov_high",
+                "removal_effect",
+            ])?;
+            let num = |x: Option<f64>| x.map_or_else(String::new, |x| x.to_string());
+            for t in &r.touches {
+                w.write_record([
+                    t.touch.clone(),
+                    t.paths.to_string(),
+                    t.first_touch.conversions.to_string(),
+                    t.last_touch.conversions.to_string(),
+                    t.linear.conversions.to_string(),
+                    t.position.conversions.to_string(),
+                    t.markov.credit.conversions.to_string(),
+                    t.markov.credit.share.to_string(),
+                    num(t.markov.low),
+                    num(t.markov.high),
+                    t.markov.removal_effect.to_string(),
+                ])?;
+            }
+        }
         _ => bail!(
-            "--csv prints pages, paths, transitions and influence; use --json for the other analyses"
+            "--csv prints pages, paths, transitions, influence and attribution; use --json for the other analyses"
         ),
     }
     Ok(String::from_utf8(w.into_inner()?)?)

@@ -1848,6 +1848,7 @@ pub fn run(q: &Query, d: &Data) -> QueryResult {
         Analysis::Paths(s) => QueryResult::Paths(paths(q, &r, &s, d)),
         Analysis::Transitions(s) => QueryResult::Transitions(transitions(q, &r, &s, d)),
         Analysis::Influence(s) => QueryResult::Influence(influence(q, &r, &s, d)),
+        Analysis::Attribution(s) => QueryResult::Attribution(attribution(q, &r, &s, d)),
         Analysis::SavedFunnel(_) => unreachable!("a plan resolves it"),
     }
 }
@@ -2470,5 +2471,263 @@ pub fn influence(q: &Query, r: &Resolved, spec: &InfluenceSpec, d: &Data) -> Inf
         min_support: spec.min_support,
         tested: tested.len() as u64,
         candidates: rows,
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Attribution (docs/influence.md#attribution)
+
+/// The probability that the chain of `paths` (touch names, converted, not) converts,
+/// with `removed` cut out, by value iteration (not the engine's linear solve).
+fn chain_probability(paths: &[(Vec<String>, u64, u64)], removed: Option<&str>) -> f64 {
+    let mut next: BTreeMap<&str, BTreeMap<&str, f64>> = BTreeMap::new();
+    let mut conv: BTreeMap<&str, f64> = BTreeMap::new();
+    let mut out: BTreeMap<&str, f64> = BTreeMap::new();
+    let mut start: BTreeMap<&str, f64> = BTreeMap::new();
+    let mut units = 0.0;
+    for (p, c, x) in paths {
+        let w = (c + x) as f64;
+        units += w;
+        *start.entry(&p[0]).or_default() += w;
+        for i in 0..p.len() {
+            *out.entry(&p[i]).or_default() += w;
+            if i + 1 < p.len() {
+                *next.entry(&p[i]).or_default().entry(&p[i + 1]).or_default() += w;
+            }
+        }
+        *conv.entry(p.last().unwrap()).or_default() += *c as f64;
+    }
+    if units == 0.0 {
+        return 0.0;
+    }
+    let mut prob: BTreeMap<&str, f64> = out.keys().map(|k| (*k, 0.0)).collect();
+    for _ in 0..100_000 {
+        let mut change = 0.0f64;
+        let keys: Vec<&str> = prob.keys().copied().collect();
+        for k in keys {
+            let v = if Some(k) == removed {
+                0.0
+            } else {
+                let o = out[k];
+                conv.get(k).copied().unwrap_or(0.0) / o
+                    + next
+                        .get(k)
+                        .map(|m| m.iter().map(|(j, w)| w / o * prob[j]).sum::<f64>())
+                        .unwrap_or(0.0)
+            };
+            change = change.max((v - prob[k]).abs());
+            prob.insert(k, v);
+        }
+        if change < 1e-15 {
+            break;
+        }
+    }
+    start.iter().map(|(k, w)| w * prob[k]).sum::<f64>() / units
+}
+
+fn credit(conversions: f64, total: u64, value: BTreeMap<String, f64>) -> Credit {
+    Credit {
+        conversions,
+        share: if total > 0 {
+            conversions / total as f64
+        } else {
+            0.0
+        },
+        value,
+    }
+}
+
+pub fn attribution(q: &Query, r: &Resolved, spec: &AttributionSpec, d: &Data) -> AttributionResult {
+    let y_name = spec.macro_goal(&q.goals).unwrap().to_string();
+    let gi = |n: &str| q.goals.iter().position(|g| g.name == n).unwrap();
+    let yi = gi(&y_name);
+    let touch_goals: Vec<usize> = spec.touch_goals(&q.goals).into_iter().map(gi).collect();
+    // Every unit's path (touch names), whether it converted, and its conversion's value.
+    let mut units: Vec<(Vec<String>, bool, Option<(String, i128)>)> = Vec::new();
+    for (evs, hits, a, b) in units_of(q, r, spec.unit, d) {
+        let conv = hits[yi].iter().copied().find(|&i| i >= a && i < b);
+        let mut path: Vec<String> = Vec::new();
+        match &spec.by {
+            Some(f) => {
+                for (sa, sb) in sessions(&evs, q.session_gap.ms) {
+                    if conv.is_some_and(|y| sa > y) {
+                        break;
+                    }
+                    path.push(label(&unit_value(f, &evs[sa..sb])));
+                }
+            }
+            None => {
+                let mut firsts: Vec<(usize, usize)> = Vec::new();
+                for (ti, &g) in touch_goals.iter().enumerate() {
+                    if let Some(i) = hits[g].first().copied()
+                        && conv.is_none_or(|y| i < y)
+                    {
+                        firsts.push((i, ti));
+                    }
+                }
+                firsts.sort();
+                path = firsts
+                    .iter()
+                    .map(|&(_, ti)| q.goals[touch_goals[ti]].name.clone())
+                    .collect();
+            }
+        }
+        if path.is_empty() {
+            path.push("(none)".into());
+        }
+        let value = conv.and_then(|y| goal_value(&q.goals[yi], &evs[y]));
+        units.push((path, conv.is_some(), value));
+    }
+    // Touches beyond the 30 most frequent (units with them on their path) are `(other)`.
+    let mut freq: BTreeMap<String, u64> = BTreeMap::new();
+    for (p, _, _) in &units {
+        for t in p.iter().collect::<BTreeSet<_>>() {
+            *freq.entry(t.clone()).or_default() += 1;
+        }
+    }
+    let mut by_freq: Vec<(String, u64)> = freq.into_iter().collect();
+    by_freq.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let kept: BTreeSet<String> = by_freq
+        .iter()
+        .take(MAX_MARKOV_TOUCHES)
+        .map(|x| x.0.clone())
+        .collect();
+    for (p, _, _) in &mut units {
+        for t in p.iter_mut() {
+            if !kept.contains(t) {
+                *t = "(other)".into();
+            }
+        }
+    }
+    let conversions = units.iter().filter(|u| u.1).count() as u64;
+    let mut total_value: BTreeMap<String, f64> = BTreeMap::new();
+    for (_, _, v) in &units {
+        if let Some((c, m)) = v {
+            *total_value.entry(c.clone()).or_default() += *m as f64 / 1e6;
+        }
+    }
+    // The heuristic models, unit by unit.
+    let names: BTreeSet<String> = units.iter().flat_map(|u| u.0.iter().cloned()).collect();
+    let mut models: BTreeMap<String, [(f64, BTreeMap<String, f64>); 4]> = BTreeMap::new();
+    let mut on_path: BTreeMap<String, u64> = BTreeMap::new();
+    for n in &names {
+        models.insert(n.clone(), Default::default());
+        on_path.insert(n.clone(), 0);
+    }
+    for (p, converted, v) in &units {
+        if !converted {
+            continue;
+        }
+        let n = p.len();
+        for (k, t) in p.iter().enumerate() {
+            let weights = [
+                if k == 0 { 1.0 } else { 0.0 },
+                if k == n - 1 { 1.0 } else { 0.0 },
+                1.0 / n as f64,
+                match n {
+                    1 => 1.0,
+                    2 => 0.5,
+                    _ if k == 0 || k == n - 1 => 0.4,
+                    _ => 0.2 / (n - 2) as f64,
+                },
+            ];
+            let m = models.get_mut(t).unwrap();
+            for (slot, w) in m.iter_mut().zip(weights).filter(|(_, w)| *w > 0.0) {
+                slot.0 += w;
+                if let Some((c, x)) = v {
+                    *slot.1.entry(c.clone()).or_default() += w * *x as f64 / 1e6;
+                }
+            }
+        }
+        for t in p.iter().collect::<BTreeSet<_>>() {
+            *on_path.get_mut(t).unwrap() += 1;
+        }
+    }
+    // The Markov chain.
+    let chain: Vec<(Vec<String>, u64, u64)> = units
+        .iter()
+        .map(|(p, c, _)| (p.clone(), *c as u64, !*c as u64))
+        .collect();
+    let base = chain_probability(&chain, None);
+    let effects: BTreeMap<String, f64> = names
+        .iter()
+        .map(|n| {
+            let e = if base > 0.0 {
+                (1.0 - chain_probability(&chain, Some(n)) / base).max(0.0)
+            } else {
+                0.0
+            };
+            (n.clone(), e)
+        })
+        .collect();
+    let sum: f64 = effects.values().sum();
+    let share = |n: &str| if sum > 0.0 { effects[n] / sum } else { 0.0 };
+    let mut order: Vec<&String> = names.iter().collect();
+    order.sort_by(|a, b| {
+        (a.as_str() == "(other)")
+            .cmp(&(b.as_str() == "(other)"))
+            .then_with(|| on_path[*b].cmp(&on_path[*a]))
+            .then_with(|| a.cmp(b))
+    });
+    let row_of = |touch: String, ns: &[&String]| -> AttributionRow {
+        let m = |k: usize| {
+            let mut c = 0.0;
+            let mut v: BTreeMap<String, f64> = BTreeMap::new();
+            for n in ns {
+                c += models[*n][k].0;
+                for (cur, x) in &models[*n][k].1 {
+                    *v.entry(cur.clone()).or_default() += x;
+                }
+            }
+            credit(c, conversions, v)
+        };
+        let sh: f64 = ns.iter().map(|n| share(n)).sum();
+        AttributionRow {
+            touch,
+            paths: ns.iter().map(|n| on_path[*n]).sum(),
+            first_touch: m(0),
+            last_touch: m(1),
+            linear: m(2),
+            position: m(3),
+            markov: MarkovCredit {
+                removal_effect: ns.iter().map(|n| effects[*n]).sum(),
+                credit: credit(
+                    sh * conversions as f64,
+                    conversions,
+                    total_value
+                        .iter()
+                        .map(|(c, v)| (c.clone(), sh * v))
+                        .collect(),
+                ),
+                low: None,
+                high: None,
+            },
+        }
+    };
+    let mut touches = Vec::new();
+    let mut rest: Vec<&String> = Vec::new();
+    for (k, n) in order.iter().enumerate() {
+        if k < spec.limit && n.as_str() != "(other)" {
+            touches.push(row_of((*n).clone(), &[n]));
+        } else {
+            rest.push(n);
+        }
+    }
+    if !rest.is_empty() {
+        touches.push(row_of("(other)".into(), &rest));
+    }
+    AttributionResult {
+        goal: y_name,
+        unit: spec.unit,
+        by: spec
+            .by
+            .as_ref()
+            .map_or_else(|| "goals".into(), |f| f.to_string()),
+        units: units.len() as u64,
+        conversions,
+        value: total_value,
+        conversion_probability: base,
+        bootstrap: spec.bootstrap,
+        touches,
     }
 }

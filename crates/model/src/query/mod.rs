@@ -3,6 +3,7 @@
 //! CLI, the HTTP API and both backends take this same spec; `docs/queries.md` documents
 //! it with examples.
 
+mod attribution;
 mod cond;
 mod funnel;
 mod goal;
@@ -26,6 +27,7 @@ pub use goal::{
     SCROLL_DEPTH_PROP, SCROLL_EVENT, check_name, validate_goals,
 };
 
+pub use attribution::{AttributionSpec, MAX_BOOTSTRAP, MAX_MARKOV_TOUCHES};
 pub use influence::{InfluenceSpec, MAX_EVENT_CANDIDATES, MAX_STRATA_FIELDS, Precedence};
 pub use paths::{
     GroupMatch, MAX_PAGE_GROUPS, MAX_PATH_STEPS, MAX_TRANSITIONS, NodeKind, NodeRef, PageGroup,
@@ -441,6 +443,8 @@ pub enum Analysis {
     Transitions(TransitionsSpec),
     /// Which micro conversions are associated with the macro conversion.
     Influence(InfluenceSpec),
+    /// The macro conversions credited to the touches before them, by five models.
+    Attribution(AttributionSpec),
     /// A funnel kept in the spec's (or the definitions file's) `funnels`, by name.
     SavedFunnel(SavedFunnel),
 }
@@ -482,10 +486,11 @@ impl<'de> Deserialize<'de> for Analysis {
             "paths" => Analysis::Paths(inner(v)?),
             "transitions" => Analysis::Transitions(inner(v)?),
             "influence" => Analysis::Influence(inner(v)?),
+            "attribution" => Analysis::Attribution(inner(v)?),
             "saved_funnel" => Analysis::SavedFunnel(inner(v)?),
             other => {
                 return Err(D::Error::custom(format!(
-                    "unknown analysis `{other}`: use goals, funnel, saved_funnel, checkout, cart_abandonment, forms, pages, overview, paths, transitions or influence"
+                    "unknown analysis `{other}`: use goals, funnel, saved_funnel, checkout, cart_abandonment, forms, pages, overview, paths, transitions, influence or attribution"
                 )));
             }
         })
@@ -808,6 +813,9 @@ impl Query {
             }
             Analysis::Influence(i) => {
                 i.validate(&self.goals, "analysis")?;
+            }
+            Analysis::Attribution(a) => {
+                a.validate(&self.goals, "analysis")?;
             }
             Analysis::Overview(o) => {
                 if let Some(iv) = o.interval {

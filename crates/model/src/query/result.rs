@@ -615,6 +615,79 @@ pub enum QueryResult {
     Transitions(TransitionsResult),
     /// Influence of micro conversions on the macro conversion.
     Influence(InfluenceResult),
+    /// Attribution of the macro conversions.
+    Attribution(AttributionResult),
+}
+
+/// Conversions (and value) credited to a touch by one model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Credit {
+    /// Conversions credited (fractions add up across touches to every conversion).
+    pub conversions: f64,
+    /// Share of all conversions.
+    pub share: f64,
+    /// Value credited, per currency.
+    pub value: std::collections::BTreeMap<String, f64>,
+}
+
+/// The data-driven (Markov chain) credit of a touch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct MarkovCredit {
+    /// The removal effect: the share of the conversion probability lost when the touch
+    /// is removed from every path.
+    pub removal_effect: f64,
+    /// Conversions and value credited: the removal effects normalised to add up to 1.
+    #[serde(flatten)]
+    pub credit: Credit,
+    /// The share's 95% bootstrap interval (percentiles); none without resamples.
+    pub low: Option<f64>,
+    /// Upper end.
+    pub high: Option<f64>,
+}
+
+/// One touch's credit under each model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct AttributionRow {
+    /// The touch: a goal's name, a field's value, `(none)` (a conversion with no touch
+    /// before it) or `(other)`.
+    pub touch: String,
+    /// Converting units with the touch on their path.
+    pub paths: u64,
+    /// All to the first touch.
+    pub first_touch: Credit,
+    /// All to the last touch.
+    pub last_touch: Credit,
+    /// Equal parts to every touch.
+    pub linear: Credit,
+    /// 40% to the first, 40% to the last, 20% shared by those between (one touch: all;
+    /// two: half each).
+    pub position: Credit,
+    /// The Markov chain removal effect.
+    pub markov: MarkovCredit,
+}
+
+/// The attribution report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct AttributionResult {
+    /// The macro goal.
+    pub goal: String,
+    /// The unit.
+    pub unit: Unit,
+    /// What the touches are: `goals`, or a field.
+    pub by: String,
+    /// Units followed (their paths feed the Markov model).
+    pub units: u64,
+    /// Converting units: each unit's first conversion is credited.
+    pub conversions: u64,
+    /// The value of those conversions, per currency.
+    pub value: std::collections::BTreeMap<String, f64>,
+    /// The probability that a path converts, from the Markov chain.
+    pub conversion_probability: f64,
+    /// Bootstrap resamples behind the Markov intervals.
+    pub bootstrap: u32,
+    /// Touches by the converting units whose path they are on (most first, then by
+    /// name), then `(other)`.
+    pub touches: Vec<AttributionRow>,
 }
 
 /// A ratio of two rates (`with / without`: the relative lift plus one) with its 95%
