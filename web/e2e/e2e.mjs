@@ -8,9 +8,10 @@
 // first), every page's numbers against `POST /api/v1/query` for the same spec, the first
 // load's time, a goal created through the UI (and a refused one), funnels built in the UI
 // (and their flow), the paths (Sankey and per-step numbers that add up, a node's menu, a
-// node made a funnel step, transitions and their CSV), page grouping rules previewed and
-// saved, a shared URL reloaded, an event seen arriving, CSV export, both themes and a
-// phone's width. Screenshots go to $CAIRN_SCREENSHOTS (default web/e2e/screenshots/). Needs
+// node made a funnel step, transitions and their CSV), what drives conversion (the
+// candidates as the API ranks them, the FDR marker, a goal clicked into a segment), page
+// grouping rules previewed and saved, a shared URL reloaded, an event seen arriving, CSV
+// export, both themes and a phone's width. Screenshots go to $CAIRN_SCREENSHOTS (default web/e2e/screenshots/). Needs
 // /usr/bin/chromium and web/node_modules. Exits non-zero on the first failure;
 // CAIRN_E2E_KEEP=1 keeps the data. The shared parts: e2e/harness.mjs.
 import assert from "node:assert/strict";
@@ -514,6 +515,99 @@ async function main() {
   log("campaigns match the API:", cres.breakdown.length, "rows,", heads.length - 2, "goals");
   await shot("campaigns-light-desktop");
 
+  // --- What drives conversion: without a macro goal the page says how to define one;
+  // with micro goals, the candidates as the API ranks them (split by role), their
+  // figures, the FDR marker on the significant ones, the controls in the spec, and a goal
+  // clicked into a "did" segment on Goals.
+  await page.goto(url(`/influence?site=news.example&range=30d`));
+  await page.waitForSelector("#influence-empty");
+  assert.match(await page.textContent("#influence-empty"), /no macro goal/);
+  assert.equal(await page.locator('#influence-empty a[href^="#/goals?"]').count(), 1, "a link to Goals");
+  assert.equal(await page.locator("#compare").count(), 0, "no comparison on What drives conversion");
+  const microGoals = [
+    { name: "Added to cart", type: "event", event: "add_to_cart", conversion: "micro", role: "milestone" },
+    { name: "Searched", type: "event", event: "search", conversion: "micro", role: "secondary" },
+    { name: "Wishlist", type: "event", event: "add_to_wishlist", conversion: "micro", role: "secondary" },
+    { name: "Stayed 2 minutes", type: "duration", seconds: 120, conversion: "micro", role: "secondary" },
+    { name: "Big basket", type: "event", event: "begin_checkout", where: [{ field: "props.items", op: "gte", value: 5 }], conversion: "micro", role: "milestone" },
+  ];
+  for (const g of microGoals) {
+    const r = await page.request.put(`${origin}/api/v1/sites/${SITE}/goals/${encodeURIComponent(g.name)}`, { data: g, headers: { "X-CSRF-Token": me.csrf } });
+    assert.ok(r.ok(), `PUT goal ${g.name}: ${await r.text()}`);
+  }
+  await page.goto("about:blank");
+  await page.goto(url(`/influence?site=${SITE}&range=30d&events=1`));
+  await page.waitForSelector('#influence[aria-busy="false"] [data-candidate]');
+  const influenceSpec = () => specs.filter((s) => s.analysis.type === "influence").pop();
+  const ispec = influenceSpec();
+  assert.deepEqual(ispec.analysis, { type: "influence", goal: "Purchase", unit: "visitor", stratify: ["device", "channel"], order: "before", events: true }, "the page's spec");
+  const ires = await apiQuery(ispec);
+  assert.equal(ires.type, "influence");
+  // Ranked: secondary goals, milestones, event names, each in the API's order; then the
+  // unranked (the groups collapse into one when only one kind is ranked: same order).
+  const igroup = (c) => (!c.ranked ? 3 : c.kind === "event" ? 2 : c.role === "secondary" ? 0 : 1);
+  const iwant = [0, 1, 2, 3].flatMap((g) => ires.candidates.filter((c) => igroup(c) === g));
+  const irows = () => page.$$eval("#influence tbody tr", (trs) => trs.map((tr) => ({
+    name: tr.querySelector("[data-candidate]")?.dataset.candidate,
+    support: Number(tr.querySelector("[data-support]")?.dataset.support),
+    lift: tr.querySelector("[data-raw]") ? Number(tr.querySelector("[data-raw]").dataset.raw) : null,
+    sig: !!tr.querySelector(".fdr.sig"),
+    cells: [...tr.children].map((c) => c.textContent),
+  })));
+  const ishown = await irows();
+  assert.deepEqual(ishown.map((x) => x.name), iwant.map((c) => c.name), "the candidates in the API's order, by group");
+  assert.deepEqual(ishown.map((x) => x.support), iwant.map((c) => c.support), "each candidate's units as the API says");
+  assert.deepEqual(ishown.map((x) => x.lift), iwant.map((c) => c.lift?.ratio ?? null), "each raw lift as the API says");
+  assert.deepEqual(ishown.map((x) => x.cells[2]), iwant.map((c) => `${(c.with.rate * 100).toFixed(2)}%`), "each rate with it as the API says");
+  assert.deepEqual(ishown.map((x) => x.sig), iwant.map((c) => c.significant), "the FDR marker on exactly the significant candidates");
+  assert.ok(iwant.some((c) => c.significant), "some candidate is significant on the demo data");
+  assert.ok(await page.locator("#influence tbody .lift-bar.adj").count() > 0, "adjusted lifts drawn beside the raw ones");
+  const iranked = new Set(ires.candidates.filter((c) => c.ranked).map(igroup));
+  if (iranked.size > 1) for (const [g, id] of [[0, "secondary"], [1, "milestones"], [2, "events"]])
+    assert.equal(await page.locator(`#influence-${id}`).count(), Number(iranked.has(g)), `a table of ${id} when there are some`);
+  if (ires.candidates.some((c) => !c.ranked)) assert.match(await page.textContent("#influence-unranked h2"), /not ranked/i);
+  assert.equal(await page.textContent("#influence-precedence"), ires.precedence, "the precedence as the API words it");
+  assert.match(await page.textContent("#influence-total"), new RegExp(`^Purchase: ${fmt(ires.converted.num)} of ${fmt(ires.converted.den)} visitors converted`));
+  assert.match(await page.textContent("#influence-caveat"), /not caused by/);
+  await shot("influence-light-desktop");
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.waitForTimeout(150);
+  await shot("influence-light-phone");
+  const iOverflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(iOverflow <= 0, `on a phone What drives conversion scrolls sideways by ${iOverflow}px`);
+  await page.setViewportSize({ width: 1280, height: 900 });
+  log(`what drives conversion matches the API: ${ires.candidates.length} candidates, ${ires.candidates.filter((c) => c.significant).length} significant;`,
+    ires.candidates.filter((c) => c.ranked && c.lift).slice(0, 3).map((c) => `${c.name} ×${c.lift.ratio.toFixed(2)} (adjusted ×${c.stratified?.lift?.ratio?.toFixed(2) ?? "–"})`).join(", "));
+  // The controls go into the spec: no strata (only raw lifts), any time.
+  /** Does `action`, then waits for the page's next influence query and its rows. */
+  const influenceAfter = async (action) => {
+    const [resp] = await Promise.all([
+      page.waitForResponse((r) => r.url().endsWith("/api/v1/query") && (r.request().postData() || "").includes('"influence"')),
+      action(),
+    ]);
+    await page.waitForSelector('#influence[aria-busy="false"] [data-candidate]');
+    return JSON.parse(resp.request().postData());
+  };
+  assert.deepEqual((await influenceAfter(() => page.selectOption("#i-strata-1", ""))).analysis.stratify, [], "not stratified");
+  assert.match(page.url(), /strata=(&|$)/, "no strata in the URL");
+  assert.equal(await page.locator("#influence tbody .lift-bar.adj").count(), 0, "no adjusted lift");
+  const anySpec = await influenceAfter(() => page.check("#i-order-any"));
+  assert.match(page.url(), /order=any/);
+  assert.equal(anySpec.analysis.order, "any");
+  const anyRes = await apiQuery(anySpec);
+  assert.deepEqual((await irows()).map((x) => x.name), [0, 1, 2, 3].flatMap((g) => anyRes.candidates.filter((c) => igroup(c) === g)).map((c) => c.name), "any time: the API's candidates");
+  assert.equal(await page.textContent("#influence-precedence"), anyRes.precedence);
+  // A goal candidate (not an event name) is a link to the segment of those who did it.
+  const clickable = await page.$$eval("#influence tbody th button [data-candidate]", (els) => els.map((e) => [e.dataset.candidate, e.dataset.kind]));
+  assert.ok(clickable.length > 0 && clickable.every(([, k]) => k === "goal"), "only goals are clickable");
+  const target = clickable[0][0];
+  await page.locator("#influence tbody th button").first().click();
+  await page.waitForSelector("#goals-table");
+  assert.match(page.url(), /#\/goals\?/, "on to Goals");
+  assert.deepEqual(specs.filter((s) => s.analysis.type === "goals").pop().filters, [{ did: target }], "the goals filtered to those who did it");
+  assert.match(await page.textContent(".chips"), new RegExp(`did ${target}`), "the segment in the filter bar");
+  log(`clicking ${target} shows Goals for the visitors who did it`);
+
   // --- Setup: the snippet, and an event sent now shows up as arriving.
   await page.goto(url(`/setup?site=${SITE}&range=30d`));
   await page.waitForSelector("#arrival[data-events]");
@@ -612,7 +706,7 @@ async function main() {
   assert.match(await page.textContent("#cart-empty"), /add_to_cart/);
   log("forms & checkout: whole step numbers, field shares, empty states that explain");
   await page.emulateMedia({ colorScheme: "dark" });
-  const ready = { goals: "#goals-table", funnels: "#funnel-steps", paths: "#paths-result[data-ready]", forms: "#checkout-table", campaigns: "#campaigns-table", setup: "#arrival[data-events]" };
+  const ready = { goals: "#goals-table", influence: '#influence[aria-busy="false"] [data-candidate]', funnels: "#funnel-steps", paths: "#paths-result[data-ready]", forms: "#checkout-table", campaigns: "#campaigns-table", setup: "#arrival[data-events]" };
   for (const p of Object.keys(ready)) {
     await page.goto(url(`/${p}?site=${SITE}&range=30d${p === "funnels" ? "&funnel=purchase+path" : ""}`));
     await page.waitForSelector(ready[p]);

@@ -955,6 +955,70 @@ export interface components {
           /** Only events meeting these conditions become nodes. */
           where?: components["schemas"]["Condition"][];
         }
+      /** Which micro conversions are associated with the macro conversion. */
+      | {
+          /** Candidate goals by name (default: every micro goal). */
+          candidates?: string[];
+          /**
+           * Also every event name done by at least `min_support` units, up to 100 names by
+           * support (pageviews and the tracker's passive `scroll` and `engagement` aside).
+           */
+          events?: boolean;
+          /** The macro goal (default: the spec's first goal with `conversion = "macro"`). */
+          goal?: string | null;
+          /**
+           * Candidates done by fewer units are listed but not ranked or tested (default 30).
+           * @default 30
+           */
+          min_support?: number;
+          /**
+           * Which candidate actions count: `before` the first conversion (default) or `any`.
+           * @default "before"
+           */
+          order?: components["schemas"]["Precedence"];
+          /**
+           * Fields whose values (each unit's first) define the strata of the Mantel–Haenszel
+           * estimate (default `["device", "channel"]`; `[]` for none; at most 3).
+           * @default ["device","channel"]
+           */
+          stratify?: components["schemas"]["Field"][];
+          type: "influence";
+          /**
+           * The unit: `visitor` (default), `session` or `lead`.
+           * @default "visitor"
+           */
+          unit?: components["schemas"]["Unit"];
+        }
+      /** The macro conversions credited to the touches before them, by five models. */
+      | {
+          /**
+           * Bootstrap resamples for the Markov model's intervals (default 200; 0 for none).
+           * @default 200
+           */
+          bootstrap?: number;
+          /**
+           * Touches are this field's value, one per session (its first value; `(none)`
+           * without one): `channel`, `source`, `utm_campaign`, … Without it, touches are
+           * micro goals.
+           */
+          by?: components["schemas"]["Field"] | null;
+          /** With goals as touches, which (default: every micro goal). */
+          candidates?: string[];
+          /** The macro goal (default: the spec's first goal with `conversion = "macro"`). */
+          goal?: string | null;
+          /**
+           * Touches listed, by credited conversions (default 20); the rest are summed into
+           * `(other)`.
+           * @default 20
+           */
+          limit?: number;
+          type: "attribution";
+          /**
+           * The unit: `visitor` (default) or `lead`.
+           * @default "visitor"
+           */
+          unit?: components["schemas"]["Unit"];
+        }
       /** A funnel kept in the spec's (or the definitions file's) `funnels`, by name. */
       | {
           /** The funnel's name. */
@@ -975,6 +1039,53 @@ export interface components {
        * as `utm_campaign` or `source` that only a landing pageview carries.
        */
       | "unit";
+    /** The attribution report. */
+    AttributionResult: {
+      /** Bootstrap resamples behind the Markov intervals. */
+      bootstrap: number;
+      /** What the touches are: `goals`, or a field. */
+      by: string;
+      /** The probability that a path converts, from the Markov chain. */
+      conversion_probability: number;
+      /** Converting units: each unit's first conversion is credited. */
+      conversions: number;
+      /** The macro goal. */
+      goal: string;
+      /**
+       * Touches by the converting units whose path they are on (most first, then by
+       * name), then `(other)`.
+       */
+      touches: components["schemas"]["AttributionRow"][];
+      /** The unit. */
+      unit: components["schemas"]["Unit"];
+      /** Units followed (their paths feed the Markov model). */
+      units: number;
+      /** The value of those conversions, per currency. */
+      value: Record<string, number>;
+    };
+    /** One touch's credit under each model. */
+    AttributionRow: {
+      /** All to the first touch. */
+      first_touch: components["schemas"]["Credit"];
+      /** All to the last touch. */
+      last_touch: components["schemas"]["Credit"];
+      /** Equal parts to every touch. */
+      linear: components["schemas"]["Credit"];
+      /** The Markov chain removal effect. */
+      markov: components["schemas"]["MarkovCredit"];
+      /** Converting units with the touch on their path. */
+      paths: number;
+      /**
+       * 40% to the first, 40% to the last, 20% shared by those between (one touch: all;
+       * two: half each).
+       */
+      position: components["schemas"]["Credit"];
+      /**
+       * The touch: a goal's name, a field's value, `(none)` (a conversion with no touch
+       * before it) or `(other)`.
+       */
+      touch: string;
+    };
     /** A breakdown by a field. */
     Breakdown: {
       /**
@@ -992,6 +1103,12 @@ export interface components {
       /** The step for `attribution: "step"` (1-based). */
       step?: number | null;
     };
+    /** What a candidate is. */
+    CandidateKind:
+      /** A goal of the spec. */
+      | "goal"
+      /** An event name. */
+      | "event";
     /** The cart abandonment report. */
     CartResult: {
       /** Carts not purchased in their session. */
@@ -1043,6 +1160,15 @@ export interface components {
       | "visitor"
       /** Every occurrence. */
       | "every";
+    /** Conversions (and value) credited to a touch by one model. */
+    Credit: {
+      /** Conversions credited (fractions add up across touches to every conversion). */
+      conversions: number;
+      /** Share of all conversions. */
+      share: number;
+      /** Value credited, per currency. */
+      value: Record<string, number>;
+    };
     /** A difference of two rates (this period minus the other) with its 95% interval. */
     Diff: {
       /** Difference of the rates. */
@@ -1427,6 +1553,88 @@ export interface components {
       /** Upper end (exclusive), none for the last bin. */
       to_ms?: number | null;
     };
+    /** The influence report. */
+    InfluenceResult: {
+      /**
+       * Ranked candidates by the lower end of their (stratified) lift's interval, then
+       * the others by support.
+       */
+      candidates: components["schemas"]["InfluenceRow"][];
+      /** Units, and those that converted. */
+      converted: components["schemas"]["Rate"];
+      /** The macro goal. */
+      goal: string;
+      /** Units a candidate needs to be ranked. */
+      min_support: number;
+      /** Which actions counted. */
+      order: components["schemas"]["Precedence"];
+      /** What the comparison means, in one sentence for the reader. */
+      precedence: string;
+      /** Strata with at least one unit. */
+      strata: number;
+      /** The fields of the strata (empty: not stratified). */
+      stratified_by: string[];
+      /** Candidates ranked (and tested). */
+      tested: number;
+      /** The unit. */
+      unit: components["schemas"]["Unit"];
+    };
+    /** One candidate of the influence report. */
+    InfluenceRow: {
+      /**
+       * Units that did it only after their first conversion: not counted as having done
+       * it (with `order = before`).
+       */
+      after_only: number;
+      /** Share of the converting units that did it first. */
+      converters_share: components["schemas"]["Rate"];
+      /** `with − without`, with Newcombe's hybrid score interval. */
+      diff: components["schemas"]["Diff"];
+      /** Goal or event. */
+      kind: components["schemas"]["CandidateKind"];
+      /**
+       * `with / without`, with a log-scale (Katz) interval; none when no unit without it
+       * converted.
+       */
+      lift?: components["schemas"]["Ratio"] | null;
+      /** Median time from the first time a converting unit did it to its first conversion. */
+      median_to_goal_ms?: number | null;
+      /** The goal's or event's name. */
+      name: string;
+      /**
+       * Two-sided p-value of the two-proportion z test (pooled; the χ² test without
+       * correction); none when a group is empty.
+       */
+      p_value?: number | null;
+      /**
+       * Benjamini–Hochberg q-value over the ranked candidates, from the stratified p-value
+       * when there is one, else the raw one; none when not ranked.
+       */
+      q_value?: number | null;
+      /** Whether it is ranked: support at least `min_support` and units without it. */
+      ranked: boolean;
+      /**
+       * A goal's role: a milestone of the path (whose lift is high by construction) or a
+       * secondary action.
+       */
+      role?: components["schemas"]["Role"] | null;
+      /**
+       * Ranked, q-value under 0.05 and an interval of the (stratified) lift wholly above
+       * or below 1.
+       */
+      significant: boolean;
+      /** The same adjusted for who the units are, when the report is stratified. */
+      stratified?: components["schemas"]["Stratified"] | null;
+      /** Units that did it (before converting, or without converting): the support. */
+      support: number;
+      /** The macro rate among units that did it. */
+      with: components["schemas"]["Rate"];
+      /**
+       * The macro rate among the others (those that did it only after converting
+       * included).
+       */
+      without: components["schemas"]["Rate"];
+    };
     /** A time bucket size. */
     Interval:
       /** Hours. */
@@ -1437,6 +1645,24 @@ export interface components {
       | "week"
       /** Calendar months. */
       | "month";
+    /** The data-driven (Markov chain) credit of a touch. */
+    MarkovCredit: {
+      /** Conversions credited (fractions add up across touches to every conversion). */
+      conversions: number;
+      /** Upper end. */
+      high?: number | null;
+      /** The share's 95% bootstrap interval (percentiles); none without resamples. */
+      low?: number | null;
+      /**
+       * The removal effect: the share of the conversion probability lost when the touch
+       * is removed from every path.
+       */
+      removal_effect: number;
+      /** Share of all conversions. */
+      share: number;
+      /** Value credited, per currency. */
+      value: Record<string, number>;
+    };
     /** A total monetary value in one currency. */
     Money: {
       /** ISO 4217 code. */
@@ -1717,6 +1943,15 @@ export interface components {
       /** Units in the range with at least one node. */
       units: number;
     };
+    /** Which of a unit's candidate actions count. */
+    Precedence:
+      /**
+       * Only a candidate done before the unit's first conversion (or by a unit that never
+       * converted): an action after the purchase cannot have led to it.
+       */
+      | "before"
+      /** A candidate done at any time in the unit: the raw comparison "did X at all". */
+      | "any";
     /** A complete query. */
     Query: {
       /** What to compute. */
@@ -1786,6 +2021,14 @@ export interface components {
       /** Transitions. */
       | components["schemas"]["TransitionsResult"] & {
           type: "transitions";
+        }
+      /** Influence of micro conversions on the macro conversion. */
+      | components["schemas"]["InfluenceResult"] & {
+          type: "influence";
+        }
+      /** Attribution of the macro conversions. */
+      | components["schemas"]["AttributionResult"] & {
+          type: "attribution";
         };
     /** A proportion with its Wilson 95% interval. */
     Rate: {
@@ -1799,6 +2042,18 @@ export interface components {
       num: number;
       /** num / den (0 when den is 0). */
       rate: number;
+    };
+    /**
+     * A ratio of two rates (`with / without`: the relative lift plus one) with its 95%
+     * interval.
+     */
+    Ratio: {
+      /** Upper end of the 95% interval. */
+      high: number;
+      /** Lower end of the 95% interval. */
+      low: number;
+      /** The ratio. */
+      ratio: number;
     };
     /** Process milestone or secondary action. */
     Role:
@@ -1849,6 +2104,21 @@ export interface components {
       where?: components["schemas"]["Condition"][];
       /** This step must follow the previous one within this time. */
       within?: components["schemas"]["Duration"] | null;
+    };
+    /** The Mantel–Haenszel estimate over strata of who the units are. */
+    Stratified: {
+      /**
+       * Strata with units both with and without the candidate (the others carry no
+       * information about it).
+       */
+      informative_strata: number;
+      /**
+       * The Mantel–Haenszel rate ratio with its Greenland–Robins 95% interval; none when
+       * no stratum has converters without the candidate.
+       */
+      lift?: components["schemas"]["Ratio"] | null;
+      /** Two-sided p-value of the Cochran–Mantel–Haenszel test (no continuity correction). */
+      p_value: number;
     };
     /** One step of a suggested funnel. */
     SuggestedStep: {

@@ -109,6 +109,11 @@ export type NodeUnits = Schemas["NodeUnits"];
 export type PageGroup = Schemas["PageGroup"];
 export type FunnelFlow = Schemas["FunnelFlow"];
 
+// Influence (crates/model/src/query/influence.rs, result.rs).
+export type InfluenceResult = Result<"influence">;
+export type InfluenceRow = Schemas["InfluenceRow"];
+export type Ratio = Schemas["Ratio"];
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 // The server runs at most 4 queries at once (503 beyond): a page keeps 3 in flight and

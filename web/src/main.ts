@@ -10,6 +10,7 @@ import { renderFunnels } from "./funnels";
 import { renderPaths } from "./paths";
 import { renderForms } from "./forms";
 import { renderCampaigns } from "./campaigns";
+import { renderInfluence } from "./influence";
 import { renderSetup } from "./setup";
 
 export interface Ctx {
@@ -127,7 +128,8 @@ function go(patch: Partial<State>, replace = false): void {
 }
 
 const PAGE_NAMES: Record<Page, string> = {
-  overview: "Overview", goals: "Goals", funnels: "Funnels", paths: "Paths", forms: "Forms & checkout", campaigns: "Campaigns", setup: "Setup",
+  overview: "Overview", goals: "Goals", funnels: "Funnels", paths: "Paths", forms: "Forms & checkout", campaigns: "Campaigns",
+  influence: "What drives conversion", setup: "Setup",
 };
 const RANGE_NAMES: Record<string, string> = { today: "Today", "7d": "Last 7 days", "30d": "Last 30 days", "90d": "Last 90 days", custom: "Custom" };
 
@@ -243,6 +245,8 @@ function chrome(s: State, m: Me, goals: Goal[]): HTMLElement {
   );
   const dark = effectiveTheme() === "dark";
   const setup = s.page === "setup";
+  // What drives conversion compares nothing with a previous period either.
+  const noCompare = setup || s.page === "influence";
   return h(
     "header",
     { class: "top" },
@@ -281,7 +285,7 @@ function chrome(s: State, m: Me, goals: Goal[]): HTMLElement {
       { class: "bar controls" },
       h("label", { for: "range" }, "Range"), range, custom,
       // Setup compares nothing and filters nothing (its range is the grouping preview's).
-      setup ? null : h("span", { class: "check" }, compare, h("label", { for: "compare" }, "Compare with previous period")),
+      noCompare ? null : h("span", { class: "check" }, compare, h("label", { for: "compare" }, "Compare with previous period")),
     ),
     setup ? null : filterBar,
   );
@@ -349,6 +353,7 @@ async function render(): Promise<void> {
       case "paths": return renderPaths(ctx, main);
       case "forms": return renderForms(ctx, main);
       case "campaigns": return renderCampaigns(ctx, main);
+      case "influence": return renderInfluence(ctx, main);
       case "setup": return renderSetup(ctx, main);
     }
   })();

@@ -2,7 +2,7 @@
 // shared and a reload shows the same view.
 import type { AnalysisOf, AnalysisType, Filter, Interval, Spec, Unit } from "./api";
 
-export const PAGES = ["overview", "goals", "campaigns", "funnels", "paths", "forms", "setup"] as const;
+export const PAGES = ["overview", "goals", "campaigns", "influence", "funnels", "paths", "forms", "setup"] as const;
 export type Page = (typeof PAGES)[number];
 export const RANGES = ["today", "7d", "30d", "90d", "custom"] as const;
 export type Range = (typeof RANGES)[number];
@@ -50,13 +50,23 @@ export interface State {
   node: string;
   /** Overview: its page tables by path rather than by page (the grouping rules' pages). */
   rawPaths: boolean;
+  /** What drives conversion: the macro goal ("" for the site's first), the fields of the
+   * strata ([] for none), which actions count, and whether event names are candidates. */
+  macro: string;
+  strata: string[];
+  order: "before" | "any";
+  events: boolean;
 }
+
+/** The influence report's default strata. */
+export const STRATA = ["device", "channel"];
 
 export function defaults(): State {
   return {
     page: "overview", site: "", range: "30d", from: "", to: "", compare: false, filters: [], did: [], didNot: [],
     unit: "visitor", goal: "", by: "device", cby: "utm_campaign", funnel: "", def: "",
     view: "flow", dir: "forward", at: "", steps: 5, punit: "session", nodes: ["page"], collapse: true, limit: 8, tlimit: 20, node: "", rawPaths: false,
+    macro: "", strata: STRATA, order: "before", events: false,
   };
 }
 
@@ -101,6 +111,11 @@ export function parse(hash: string): State {
   if (nodes.length) s.nodes = nodes;
   s.collapse = q.get("repeats") !== "keep";
   s.rawPaths = q.get("paths") === "1";
+  s.macro = q.get("macro") || "";
+  // `strata=` (empty) is none; absent, the default.
+  if (q.has("strata")) s.strata = (q.get("strata") || "").split(",").filter(Boolean).slice(0, 2);
+  if (q.get("order") === "any") s.order = "any";
+  s.events = q.get("events") === "1";
   return s;
 }
 
@@ -125,6 +140,12 @@ export function format(s: State): string {
     if (s.def) q.set("def", s.def);
   }
   if (s.page === "overview" && s.rawPaths) q.set("paths", "1");
+  if (s.page === "influence") {
+    if (s.macro) q.set("macro", s.macro);
+    if (s.strata.join() !== STRATA.join()) q.set("strata", s.strata.join());
+    if (s.order !== "before") q.set("order", s.order);
+    if (s.events) q.set("events", "1");
+  }
   if (s.page === "paths") {
     if (s.view !== "flow") q.set("view", s.view);
     if (s.dir !== "forward") q.set("dir", s.dir);

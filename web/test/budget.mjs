@@ -3,9 +3,11 @@
 //
 //   node web/test/budget.mjs
 //
-// Budget (gzip -9): app.js 220 KiB, app.css 8 KiB, both together 225 KiB. Nearly all of
+// Budget (gzip -9): app.js 225 KiB, app.css 8 KiB, both together 230 KiB. Nearly all of
 // app.js is ECharts (tree-shaken: line, bar and Sankey charts, grid, tooltip, legend,
-// canvas renderer, about 200 KiB gzipped); the dashboard's own code is about 16 KiB.
+// canvas renderer, about 200 KiB gzipped); the dashboard's own code is about 21 KiB. (The
+// budget grew by 5 KiB with What drives conversion, about 4.5 KiB of its own: a page of
+// numbers, each explained in plain words, drawn without ECharts.)
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -13,7 +15,7 @@ import { gzipSync } from "node:zlib";
 
 const DIST = join(dirname(fileURLToPath(import.meta.url)), "..", "dist");
 const KiB = 1024;
-const BUDGET = { "app.js": 220 * KiB, "app.css": 8 * KiB, total: 225 * KiB };
+const BUDGET = { "app.js": 225 * KiB, "app.css": 8 * KiB, total: 230 * KiB };
 
 let failed = false;
 let total = 0;
