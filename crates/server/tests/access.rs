@@ -793,3 +793,110 @@ async fn page_grouping_rules_are_kept_per_site_and_apply_to_every_query() {
     let q = call(&e, "POST", "/api/v1/query", Some(&vic), true, Some(s)).await;
     assert_eq!(q.body["pages"][0]["path"], "Everything", "{}", q.body);
 }
+
+#[tokio::test]
+async fn influence_and_attribution_are_answered_over_http_with_their_errors_named() {
+    // v1 watches then buys; v2 watches; v3 buys then watches; v4 only looks.
+    let evs = [
+        ("v1", 0, "video_play"),
+        ("v1", 1, "purchase"),
+        ("v2", 0, "video_play"),
+        ("v3", 0, "purchase"),
+        ("v3", 1, "video_play"),
+        ("v4", 0, "pageview"),
+    ];
+    let recs: Vec<cairn_model::Record> = evs
+        .iter()
+        .map(|(v, m, n)| {
+            cairn_model::Record::from_json(
+                &format!("{{\"site\":\"shop.example\",\"ts\":\"2026-03-01T11:0{m}:00Z\",\"visitor\":\"{v}\",\"name\":\"{n}\",\"path\":\"/\"}}"),
+                i64::MAX / 2,
+            )
+            .unwrap()
+        })
+        .collect();
+    let e = env_with(recs);
+    let vic = login(&e, "vic@example.com").await;
+    let spec = |analysis: Value| {
+        json!({"site": "shop.example", "from": "2026-03-01", "to": "2026-03-02",
+               "goals": [
+                   {"name": "Purchase", "type": "event", "event": "purchase", "conversion": "macro"},
+                   {"name": "Video", "type": "event", "event": "video_play"}],
+               "analysis": analysis})
+    };
+    let q = call(
+        &e,
+        "POST",
+        "/api/v1/query",
+        Some(&vic),
+        true,
+        Some(spec(
+            json!({"type": "influence", "min_support": 1, "stratify": []}),
+        )),
+    )
+    .await;
+    assert_eq!(q.status, StatusCode::OK, "{}", q.body);
+    let c = &q.body["candidates"][0];
+    assert_eq!(c["name"], "Video", "{}", q.body);
+    assert_eq!(
+        (c["with"]["num"].as_u64(), c["with"]["den"].as_u64()),
+        (Some(1), Some(2))
+    );
+    assert_eq!(c["after_only"], 1, "v3 watched after buying: {}", q.body);
+    let q = call(
+        &e,
+        "POST",
+        "/api/v1/query",
+        Some(&vic),
+        true,
+        Some(spec(json!({"type": "attribution", "bootstrap": 20}))),
+    )
+    .await;
+    assert_eq!(q.status, StatusCode::OK, "{}", q.body);
+    // The environment's own visitors buy too, with no touch before.
+    let video = q.body["touches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["touch"] == "Video")
+        .unwrap();
+    assert_eq!(
+        video["paths"], 1,
+        "only v1 watched before buying: {}",
+        q.body
+    );
+    assert_eq!(video["first_touch"]["conversions"], 1.0, "{}", q.body);
+    assert!(
+        video["markov"]["low"].is_number(),
+        "bootstrap intervals: {}",
+        q.body
+    );
+    let q = call(
+        &e,
+        "POST",
+        "/api/v1/query",
+        Some(&vic),
+        true,
+        Some(spec(
+            json!({"type": "influence", "candidates": ["Purchase"]}),
+        )),
+    )
+    .await;
+    assert_eq!(q.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", q.body);
+    assert!(
+        q.body.to_string().contains("analysis.candidates[0]"),
+        "{}",
+        q.body
+    );
+    let q = call(
+        &e,
+        "POST",
+        "/api/v1/query",
+        Some(&vic),
+        true,
+        Some(spec(json!({"type": "attribution", "unit": "session"}))),
+    )
+    .await;
+    assert_eq!(q.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", q.body);
+    assert!(q.body.to_string().contains("analysis.unit"), "{}", q.body);
+}
