@@ -161,14 +161,12 @@ pub(crate) fn attribute(paths: Vec<Path>, bootstrap: u32, limit: usize) -> Model
             .then_with(|| on_path[b].cmp(&on_path[a]))
             .then_with(|| names[a].cmp(&names[b]))
     });
-    let markov_credits = |i: usize| {
-        Credits {
-            conversions: shares[i] * conversions as f64,
-            value: value
-                .iter()
-                .map(|(cur, v)| (cur.clone(), shares[i] * v))
-                .collect(),
-        }
+    let markov_credits = |i: usize| Credits {
+        conversions: shares[i] * conversions as f64,
+        value: value
+            .iter()
+            .map(|(cur, v)| (cur.clone(), shares[i] * v))
+            .collect(),
     };
     let mut rows = Vec::new();
     let mut rest: Option<([Credits; 4], Credits, f64, u64)> = None;

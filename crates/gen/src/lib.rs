@@ -11,7 +11,12 @@
 //! * `shop.example`, e-commerce: home, category (`/c/<cat>`), product (`/p/<id>`) and
 //!   search (`/search?q=…`) pages; `view_item`, `search`, `add_to_wishlist`,
 //!   `add_to_cart`, `begin_checkout`, `checkout_step` (step 1 shipping, 2 payment,
-//!   3 review), and `purchase` with revenue in EUR on `/checkout/thanks`.
+//!   3 review), and `purchase` with revenue in EUR on `/checkout/thanks`; and four
+//!   secondary actions with planted effects on buying, so the `influence` analysis has
+//!   a known answer: `video_play` (product videos: a real effect), `newsletter_signup`
+//!   (more often on desktop and from email and referral traffic, which buy more anyway:
+//!   confounded, no effect), `share` (network; no effect) and `write_review` (product
+//!   and rating; mostly after a purchase).
 //! * `saas.example`, B2B lead generation: pricing, features, blog, whitepapers,
 //!   webinars, demo, trial and contact pages; `form_start`/`form_field`/`form_submit`,
 //!   `whitepaper_download`, `webinar_signup`, `demo_request`, `trial_signup`,

@@ -2,6 +2,29 @@
 //! `view_item`, `search`, `add_to_wishlist`, `add_to_cart`, `begin_checkout`,
 //! `checkout_step` (1 shipping, 2 payment, 3 review) and `purchase` with revenue.
 //! Carts survive between sessions, so a visitor may buy days after adding to cart.
+//!
+//! Four secondary actions carry planted effects, so the `influence` report has a
+//! known answer (`crates/conformance/tests/it/planted.rs` checks it):
+//!
+//! * `video_play` (a product video, on product pages; the same chance on every device
+//!   and channel) has a real effect: from the watch on, the visitor's propensity to
+//!   add to cart and to go to checkout is multiplied by `VIDEO_LIFT` (1.8), which about
+//!   doubles a watcher's chance to buy. The report's lift (about ×3.5, adjusted too) is
+//!   larger than that: visitors who see more product pages have more chances both to
+//!   watch and to add to cart, a confounding by engagement that device and channel do
+//!   not remove (without the effect the video would show about ×2, as `add_to_wishlist`
+//!   does with none).
+//! * `newsletter_signup` (the footer form, on the first page of a visitor's first
+//!   session) is confounded: desktop visitors and those arriving from an email or a
+//!   referring site, who buy more anyway, sign up far more often (desktop about 9×
+//!   phones; email 5×, referral 2×, social ½× the other channels), but signing up
+//!   changes nothing within a device and channel.
+//! * `share` (on the first page of the first session) is null: the same chance for
+//!   everyone, no effect.
+//! * `write_review` comes mostly after a purchase: on the thank-you page or at the
+//!   start of a later session (the review reminder); rarely before one, on the first
+//!   page of the first session (a customer of an earlier order), by the same chance for
+//!   everyone. Counted only before the purchase, it has no association.
 
 use cairn_model::Revenue;
 
@@ -11,11 +34,48 @@ use crate::visitor::{V, adjust, prop_num, prop_str};
 /// Most pages in one session.
 const MAX_PAGES: u32 = 80;
 
+/// Chance of watching the product video on a product page (any device, any channel).
+const VIDEO_P: f64 = 0.05;
+/// Multiplier of the add-to-cart and go-to-checkout propensities once a visitor has
+/// watched a product video: the planted real effect.
+const VIDEO_LIFT: f64 = 1.8;
+/// Chance of signing up for the newsletter on the first page of the first session, by
+/// device and channel: desktop visitors and those who came from an email (a forwarded
+/// issue) or a deal-comparison site sign up far more often, and they buy more anyway.
+/// A confounder: signing up changes nothing.
+fn newsletter_p(d: Device, channel: &str) -> f64 {
+    let device = match d {
+        Device::Desktop => 0.07,
+        Device::Mobile => 0.008,
+        Device::Tablet => 0.025,
+    };
+    let channel = match channel {
+        "email" => 5.0,
+        "referral" => 2.0,
+        "social" => 0.5,
+        _ => 1.0,
+    };
+    device * channel
+}
+/// Chance of sharing the first page of the first session: no cause, no effect.
+const SHARE_P: f64 = 0.03;
+/// Chance that a visitor writes a review (of an earlier order) on the first page of
+/// their first session: reviews before a purchase are rare.
+const REVIEW_BEFORE_P: f64 = 0.004;
+/// Chance of rating the order on the thank-you page.
+const REVIEW_THANKS_P: f64 = 0.15;
+/// Chance that a later session of a buyer with an unreviewed order starts with a review.
+const REVIEW_LATER_P: f64 = 0.35;
+
 /// What a visitor carries between sessions.
 #[derive(Debug, Default)]
 pub(crate) struct State {
     cart: Vec<usize>,
     cart_id: String,
+    /// Watched a product video: buys more from then on.
+    watched: bool,
+    /// A product of the last order, not yet reviewed.
+    to_review: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,9 +182,11 @@ pub(crate) fn session(v: &mut V, st: &mut State) {
         Device::Tablet => 0.95,
     };
     let conv = v.intent * v.acq.conv * dev_cart * if v.session_no > 0 { 1.3 } else { 1.0 };
+    // The planted effect: a watched video raises the propensity from then on.
+    let boost = |st: &State| if st.watched { VIDEO_LIFT } else { 1.0 };
     let mut page = landing(v, st);
     let mut gap = 1;
-    for _ in 0..MAX_PAGES {
+    for i in 0..MAX_PAGES {
         match page {
             Page::Home => {
                 v.pageview(gap, "/", "");
@@ -158,7 +220,14 @@ pub(crate) fn session(v: &mut V, st: &mut State) {
                         prop_str(e, "product_id", &prod.id);
                     }
                 }
-                if !st.cart.contains(&p) && v.rng.chance((0.07 * conv).min(0.6)) {
+                if v.rng.chance(VIDEO_P) {
+                    let d = v.think(3.0, 10.0);
+                    if let Some(e) = v.event(d, "video_play") {
+                        prop_str(e, "product_id", &prod.id);
+                        st.watched = true;
+                    }
+                }
+                if !st.cart.contains(&p) && v.rng.chance((0.07 * conv * boost(st)).min(0.6)) {
                     if st.cart.is_empty() {
                         st.cart_id = format!("cart-{:012x}", v.rng.next_u64() >> 16);
                     }
@@ -172,12 +241,15 @@ pub(crate) fn session(v: &mut V, st: &mut State) {
                 }
             }
         }
+        if i == 0 {
+            first_page(v, st);
+        }
         if v.done {
             return;
         }
         if !st.cart.is_empty() {
             let p = if page == Page::Cart { 0.6 } else { 0.12 };
-            if v.rng.chance((p * conv).min(0.85)) {
+            if v.rng.chance((p * conv * boost(st)).min(0.85)) {
                 checkout(v, st, page == Page::Cart);
                 return;
             }
@@ -187,6 +259,59 @@ pub(crate) fn session(v: &mut V, st: &mut State) {
         }
         page = next(v, page, st);
         gap = v.think(2.0, if v.mobile() { 25.0 } else { 35.0 });
+    }
+}
+
+/// The secondary actions of a session's first page: in the first session the
+/// newsletter form, sharing and (rarely) a review of an earlier order; in a later
+/// session of a buyer, the review the reminder asked for.
+fn first_page(v: &mut V, st: &mut State) {
+    if v.session_no == 0 {
+        if v.rng.chance(newsletter_p(v.prof.device, v.acq.channel)) {
+            let d = v.think(5.0, 20.0);
+            v.event(d, "newsletter_signup");
+        }
+        if v.rng.chance(SHARE_P) {
+            let d = v.think(2.0, 10.0);
+            let network = *v.rng.weighted_pick(NETWORKS);
+            if let Some(e) = v.event(d, "share") {
+                prop_str(e, "network", network);
+            }
+        }
+        if v.rng.chance(REVIEW_BEFORE_P) {
+            let cat = popular_cat(v);
+            let p = popular_product(v, cat);
+            review(v, p);
+        }
+    } else if let Some(p) = st.to_review
+        && v.rng.chance(REVIEW_LATER_P)
+        && review(v, p)
+    {
+        st.to_review = None;
+    }
+}
+
+/// Networks a page is shared on, by share.
+const NETWORKS: &[(&str, u32)] = &[
+    ("whatsapp", 40),
+    ("facebook", 25),
+    ("pinterest", 20),
+    ("email", 15),
+];
+
+/// Writes a review of product `p` on the current page; false when it could not be sent.
+fn review(v: &mut V, p: usize) -> bool {
+    let d = v.think(20.0, 60.0);
+    let rating = 5 - v.rng.weighted(&[55, 25, 10, 5, 5]);
+    let t = v.t;
+    let id = &t.shop.products[p].id;
+    match v.event(d, "write_review") {
+        Some(e) => {
+            prop_str(e, "product_id", id);
+            prop_num(e, "rating", rating as f64);
+            true
+        }
+        None => false,
     }
 }
 
@@ -242,6 +367,15 @@ fn checkout(v: &mut V, st: &mut State, on_cart: bool) {
             micros,
             currency: "EUR".to_owned(),
         });
+        st.to_review = st.cart.first().copied();
         st.cart.clear();
+    } else {
+        return;
+    }
+    if let Some(p) = st.to_review
+        && v.rng.chance(REVIEW_THANKS_P)
+        && review(v, p)
+    {
+        st.to_review = None;
     }
 }

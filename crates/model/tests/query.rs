@@ -19,7 +19,7 @@ fn spec(rest: &str) -> String {
 #[test]
 fn documented_examples_parse_and_resolve() {
     let defs = Definitions::from_toml(include_str!("../../../docs/examples/shop.toml")).unwrap();
-    assert_eq!(defs.goals.len(), 10);
+    assert_eq!(defs.goals.len(), 14);
     assert_eq!(defs.funnels.len(), 2);
     for (name, text) in [
         ("goals", include_str!("../../../docs/examples/goals.json")),

@@ -3,6 +3,7 @@
 mod cases;
 mod flow;
 mod influence;
+mod planted;
 mod props;
 mod reference;
 mod world;

@@ -719,7 +719,8 @@ fn check_sums(r: &result::QueryResult) -> Result<(), String> {
             }
         }
         QueryResult::Attribution(r) => {
-            let models: [(&str, fn(&result::AttributionRow) -> f64); 5] = [
+            type Model = fn(&result::AttributionRow) -> f64;
+            let models: [(&str, Model); 5] = [
                 ("first", |t| t.first_touch.conversions),
                 ("last", |t| t.last_touch.conversions),
                 ("linear", |t| t.linear.conversions),
