@@ -152,8 +152,12 @@ pub(crate) fn attribute(paths: Vec<Path>, bootstrap: u32, limit: usize) -> Model
         vec![None; names.len()]
     };
 
-    // Rows: by converting units on their path, then name; beyond `limit`, `(other)`.
-    let mut order: Vec<usize> = (0..names.len()).collect();
+    // Rows: by converting units on their path, then name; beyond `limit`, `(other)`. A
+    // touch on no converting path that the chain credits nothing (units without any
+    // touch that never converted, say) is left out: it only fed the chain.
+    let mut order: Vec<usize> = (0..names.len())
+        .filter(|&i| on_path[i] > 0 || shares[i] >= 1e-9)
+        .collect();
     order.sort_by(|&a, &b| {
         let other = |i: usize| names[i] == OTHER;
         other(a)

@@ -2662,7 +2662,10 @@ pub fn attribution(q: &Query, r: &Resolved, spec: &AttributionSpec, d: &Data) ->
         .collect();
     let sum: f64 = effects.values().sum();
     let share = |n: &str| if sum > 0.0 { effects[n] / sum } else { 0.0 };
-    let mut order: Vec<&String> = names.iter().collect();
+    let mut order: Vec<&String> = names
+        .iter()
+        .filter(|n| on_path[*n] > 0 || share(n) >= 1e-9)
+        .collect();
     order.sort_by(|a, b| {
         (a.as_str() == "(other)")
             .cmp(&(b.as_str() == "(other)"))
