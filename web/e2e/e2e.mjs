@@ -9,7 +9,9 @@
 // load's time, a goal created through the UI (and a refused one), funnels built in the UI
 // (and their flow), the paths (Sankey and per-step numbers that add up, a node's menu, a
 // node made a funnel step, transitions and their CSV), what drives conversion (the
-// candidates as the API ranks them, the FDR marker, a goal clicked into a segment), page
+// candidates as the API ranks them, the FDR marker, a goal clicked into a segment; its
+// attribution view: every model's credit per touch as the API gives it, by goals and by
+// channel), page
 // grouping rules previewed and saved, a shared URL reloaded, an event seen arriving, CSV
 // export, both themes and a phone's width. Screenshots go to $CAIRN_SCREENSHOTS (default web/e2e/screenshots/). Needs
 // /usr/bin/chromium and web/node_modules. Exits non-zero on the first failure;
@@ -608,6 +610,78 @@ async function main() {
   assert.match(await page.textContent(".chips"), new RegExp(`did ${target}`), "the segment in the filter bar");
   log(`clicking ${target} shows Goals for the visitors who did it`);
 
+  // --- Attribution, the page's second view: opened with the session unit, it credits
+  // visitors (and says so); the touches and every model's credit as the API gives them for
+  // the page's spec, the result's line, the CSV; then credited to channels.
+  await page.goto(url(`/influence?site=${SITE}&range=30d&unit=session&view=attribution`));
+  await page.waitForSelector('#attribution[aria-busy="false"] [data-touch]');
+  assert.equal(await page.getAttribute("#view-attribution", "aria-current"), "page", "the Attribution tab is current");
+  const attrSpec = () => specs.filter((s) => s.analysis.type === "attribution").pop();
+  const aspec = attrSpec();
+  assert.deepEqual(aspec.analysis, { type: "attribution", goal: "Purchase", unit: "visitor" }, "attribution: the spec credits visitors' micro goals");
+  assert.deepEqual(aspec.filters, [], "the global filters");
+  assert.match(await page.textContent("#a-unit-note"), /credits visitors/, "the session unit is read as visitor, and the page says so");
+  const MODELS = ["first_touch", "last_touch", "linear", "position", "markov"];
+  const pct1 = (x) => `${(x * 100).toFixed(1)}%`;
+  const money = (v) => Object.entries(v).map(([c, x]) => new Intl.NumberFormat("en-US", { style: "currency", currency: c }).format(x)).join(", ");
+  const checkAttribution = async (res, what) => {
+    const shown = await page.$$eval("#attribution-table tbody tr", (trs) => trs.map((tr) => ({
+      touch: tr.querySelector("[data-touch]")?.dataset.touch,
+      paths: Number(tr.querySelector("[data-paths]")?.dataset.paths),
+      credit: Object.fromEntries([...tr.querySelectorAll("[data-model]")].map((e) => [e.dataset.model, [Number(e.dataset.conversions), Number(e.dataset.share), e.textContent, e.title]])),
+      bars: tr.querySelectorAll(".shares rect").length,
+    })));
+    assert.ok(res.touches.length > 1, `${what}: more than one touch on the demo data`);
+    assert.deepEqual(shown.map((x) => x.touch), res.touches.map((t) => t.touch), `${what}: the touches in the API's order`);
+    assert.deepEqual(shown.map((x) => x.paths), res.touches.map((t) => t.paths), `${what}: converting paths as the API says`);
+    for (const m of MODELS)
+      assert.deepEqual(shown.map((x) => x.credit[m].slice(0, 2)), res.touches.map((t) => [t[m].conversions, t[m].share]), `${what}: ${m} credit as the API says`);
+    res.touches.forEach((t, i) => {
+      const [, , text, title] = shown[i].credit.markov;
+      assert.ok(text.startsWith(pct1(t.markov.share)), `${what}: ${t.touch}'s Markov share shown`);
+      if (t.markov.low != null) assert.ok(text.includes(`${pct1(t.markov.low)} – ${pct1(t.markov.high)}`), `${what}: ${t.touch}'s Markov interval shown: ${text}`);
+      if (Object.keys(t.markov.value).length) assert.ok(title.endsWith(`value ${money(t.markov.value)}`), `${what}: ${t.touch}'s Markov value in its tooltip: ${title}`);
+    });
+    assert.ok(shown.every((x) => x.bars === MODELS.length), `${what}: a bar per model per touch`);
+    const total = await page.textContent("#attribution-total");
+    assert.ok(total.startsWith(`${fmt(res.conversions)} visitors converted to ${res.goal}; value ${money(res.value)}`), `${what}: the result's line: ${total}`);
+  };
+  const ares = await apiQuery(aspec);
+  assert.equal(ares.type, "attribution");
+  assert.equal(ares.by, "goals");
+  await checkAttribution(ares, "micro goals");
+  assert.match(await page.textContent("#attribution-caveat"), /does not prove cause.*Milestones/s, "the caveat");
+  assert.equal(await page.locator("#attribution-legend dt").count(), MODELS.length, "a legend line per model");
+  const [adl] = await Promise.all([page.waitForEvent("download"), page.click('#attribution-table button:has-text("Export CSV")')]);
+  const acsv = readFileSync(await adl.path(), "utf8").trim().split("\r\n");
+  assert.match(acsv[0], /^Touch,Converting paths,First touch conversions,First touch share,First touch value [A-Z]{3},/, "the attribution CSV's header");
+  assert.equal(acsv.length, 1 + ares.touches.length, "one CSV line per touch");
+  assert.ok(acsv[1].startsWith(`${ares.touches[0].touch},${ares.touches[0].paths},${ares.touches[0].first_touch.conversions},`), "the CSV's numbers are the API's");
+  await shot("attribution-light-desktop");
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.waitForTimeout(150);
+  await shot("attribution-light-phone");
+  const aOverflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(aOverflow <= 0, `on a phone attribution scrolls sideways by ${aOverflow}px`);
+  await page.setViewportSize({ width: 1280, height: 900 });
+  log(`attribution matches the API: ${ares.touches.length} touches, ${ares.conversions} conversions;`,
+    ares.touches.slice(0, 3).map((t) => `${t.touch} Markov ${pct1(t.markov.share)} (last touch ${pct1(t.last_touch.share)})`).join(", "));
+  // Credit to channels: the spec and the rows follow, the URL keeps it.
+  const [cresp] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith("/api/v1/query") && (r.request().postData() || "").includes('"attribution"')),
+    page.selectOption("#i-credit", "channel"),
+  ]);
+  await page.waitForSelector('#attribution[aria-busy="false"] [data-touch]');
+  const chSpec = JSON.parse(cresp.request().postData());
+  assert.deepEqual(chSpec.analysis, { type: "attribution", goal: "Purchase", unit: "visitor", by: "channel" }, "credit to channel: the spec");
+  assert.match(page.url(), /view=attribution.*credit=channel|credit=channel.*view=attribution/, "the URL keeps the view and the field");
+  const chRes = await apiQuery(chSpec);
+  assert.equal(chRes.by, "channel");
+  await checkAttribution(chRes, "channels");
+  assert.doesNotMatch(await page.textContent("#attribution-caveat"), /Milestones/, "no milestone caveat for channels");
+  await shot("attribution-channel-light-desktop");
+  log("attribution by channel:", chRes.touches.map((t) => `${t.touch} ${pct1(t.markov.share)}`).join(", "));
+
   // --- Setup: the snippet, and an event sent now shows up as arriving.
   await page.goto(url(`/setup?site=${SITE}&range=30d`));
   await page.waitForSelector("#arrival[data-events]");
@@ -706,9 +780,9 @@ async function main() {
   assert.match(await page.textContent("#cart-empty"), /add_to_cart/);
   log("forms & checkout: whole step numbers, field shares, empty states that explain");
   await page.emulateMedia({ colorScheme: "dark" });
-  const ready = { goals: "#goals-table", influence: '#influence[aria-busy="false"] [data-candidate]', funnels: "#funnel-steps", paths: "#paths-result[data-ready]", forms: "#checkout-table", campaigns: "#campaigns-table", setup: "#arrival[data-events]" };
+  const ready = { goals: "#goals-table", influence: '#influence[aria-busy="false"] [data-candidate]', attribution: '#attribution[aria-busy="false"] [data-touch]', funnels: "#funnel-steps", paths: "#paths-result[data-ready]", forms: "#checkout-table", campaigns: "#campaigns-table", setup: "#arrival[data-events]" };
   for (const p of Object.keys(ready)) {
-    await page.goto(url(`/${p}?site=${SITE}&range=30d${p === "funnels" ? "&funnel=purchase+path" : ""}`));
+    await page.goto(url(p === "attribution" ? `/influence?site=${SITE}&range=30d&view=attribution` : `/${p}?site=${SITE}&range=30d${p === "funnels" ? "&funnel=purchase+path" : ""}`));
     await page.waitForSelector(ready[p]);
     await page.waitForTimeout(100);
     await shot(`${p}-dark-desktop`);

@@ -113,6 +113,9 @@ export type FunnelFlow = Schemas["FunnelFlow"];
 export type InfluenceResult = Result<"influence">;
 export type InfluenceRow = Schemas["InfluenceRow"];
 export type Ratio = Schemas["Ratio"];
+export type AttributionResult = Result<"attribution">;
+export type AttributionRow = Schemas["AttributionRow"];
+export type Credit = Schemas["Credit"];
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

@@ -3,10 +3,13 @@
 // with and without it, the lift raw and adjusted for who the units are (on a log scale),
 // the false-discovery-rate verdict, the converters' share, those who did it only after
 // converting and the median time to the goal. Every number is the API's.
-import { query, type InfluenceResult, type InfluenceRow, type Ratio, type Rate } from "./api";
+//
+// Its second view, attribution (`view=attribution`), credits the macro conversions to the
+// touches on the way (micro goals, or a field's value per session) by five models.
+import { query, type AttributionResult, type AttributionRow, type Goal, type InfluenceResult, type InfluenceRow, type Ratio, type Rate } from "./api";
 import type { Ctx } from "./main";
-import { DIMENSIONS, format, spec } from "./state";
-import { clear, dur, errorBox, h, num, pct, table, type Child, type Column } from "./ui";
+import { CREDIT, DIMENSIONS, format, spec } from "./state";
+import { clear, dur, errorBox, h, money, num, pct, table, type Child, type Column } from "./ui";
 
 const UNITS = ["session", "visitor", "lead"] as const;
 // Where a unit left (exit_page) is an outcome, not who it is: not a stratum.
@@ -22,8 +25,11 @@ const ciText = (r: Rate): string => `95% interval ${pct(r.low, 2)} – ${pct(r.h
 
 export async function renderInfluence(ctx: Ctx, main: HTMLElement): Promise<void> {
   const s = ctx.state;
-  const out = h("div", { id: "influence", "aria-busy": "true" }, h("p", { class: "muted" }, "Loading…"));
-  const head = h("div", { class: "page-head" }, h("h1", {}, "What drives conversion"));
+  const out = h("div", { id: s.attrib ? "attribution" : "influence", "aria-busy": "true" }, h("p", { class: "muted" }, "Loading…"));
+  const head = h("div", { class: "page-head" }, h("h1", {}, "What drives conversion"),
+    h("nav", { class: "subtabs", "aria-label": "What drives conversion views" },
+      ([[false, "influence", "Influence"], [true, "attribution", "Attribution"]] as const).map(([a, v, t]) =>
+        h("a", { href: format({ ...s, attrib: a }), id: `view-${v}`, "aria-current": a === s.attrib ? "page" : null }, t))));
   clear(main, head, out);
   const done = (...c: Child[]): void => {
     clear(out, ...c);
@@ -40,6 +46,7 @@ export async function renderInfluence(ctx: Ctx, main: HTMLElement): Promise<void
         : ["An administrator of the site can define one on ", h("a", { href: format({ ...s, page: "goals" }) }, "Goals"), " (a goal whose conversion is “macro”)."])));
   const goal = macros.some((g) => g.name === s.macro) ? s.macro : macros[0].name;
   main.insertBefore(controls(ctx, macros.map((g) => g.name), goal), out);
+  if (s.attrib) return attribution(ctx, goal, goals, done);
   if (!goals.some((g) => g.conversion === "micro") && !s.events)
     return done(h("div", { class: "card empty", id: "influence-empty" },
       h("p", {}, `No candidates: this site has no micro goal to compare with ${goal}. Define micro goals on `, h("a", { href: format({ ...s, page: "goals" }) }, "Goals"), ", or compare every event name:"),
@@ -55,10 +62,7 @@ export async function renderInfluence(ctx: Ctx, main: HTMLElement): Promise<void
   if (!ctx.current()) return;
   const u = r.unit;
   const c = r.converted;
-  if (c.den === 0)
-    return done(h("p", { class: "card empty", id: "unit-empty" }, u === "lead"
-      ? "No leads in this range: a lead is a visitor identified with a user id (the tracker’s cairn.identify(), an identify record of the batch API, or events that carry user). Choose session or visitor meanwhile."
-      : `No ${u}s in this range: widen the range or loosen the filters.`));
+  if (c.den === 0) return done(noUnits(u, "session or visitor"));
   const summary = h("section", { class: "card", id: "influence-summary" },
     h("p", { id: "influence-total" }, h("strong", {}, `${r.goal}: ${num(c.num)} of ${num(c.den)} ${u}s converted (${pct(c.rate, 2)})`),
       h("span", { class: "muted" }, ` · ${ciText(c)}`)),
@@ -92,23 +96,45 @@ export async function renderInfluence(ctx: Ctx, main: HTMLElement): Promise<void
       rowLabel: (x) => `${x.name}: show the dashboard for ${who(u)} who did it`,
       head: g.note ? h("span", { class: "muted" }, g.note) : null,
     });
-    // Each cell says its column, for a phone's stacked rows.
-    t.querySelectorAll("tbody tr").forEach((tr) => [...tr.children].forEach((td, i) => td.setAttribute("data-label", cols[i]?.label || "")));
-    const ths = t.querySelectorAll("thead th");
-    cols.forEach((col, i) => ths[i]?.setAttribute("title", tips[col.label] || ""));
-    ths[4]?.appendChild(axis(scale));
+    label(t, cols, tips)[4]?.appendChild(axis(scale));
     return t;
   });
   done(summary, tables, legend(r));
 }
 
-/** The form: macro goal, unit, strata, which actions count, event names. */
+const noUnits = (u: string, instead: string): HTMLElement =>
+  h("p", { class: "card empty", id: "unit-empty" }, u === "lead"
+    ? `No leads in this range: a lead is a visitor identified with a user id (the tracker’s cairn.identify(), an identify record of the batch API, or events that carry user). Choose ${instead} meanwhile.`
+    : `No ${u}s in this range: widen the range or loosen the filters.`);
+
+/** Each cell says its column, for a phone's stacked rows; each column's title, its
+ * meaning. Returns the head's cells. */
+function label<R>(t: HTMLElement, cols: Column<R>[], tips: Record<string, string>): NodeListOf<Element> {
+  t.querySelectorAll("tbody tr").forEach((tr) => [...tr.children].forEach((td, i) => td.setAttribute("data-label", cols[i]?.label || "")));
+  const ths = t.querySelectorAll("thead th");
+  cols.forEach((col, i) => ths[i]?.setAttribute("title", tips[col.label] || ""));
+  return ths;
+}
+
+/** The form: macro goal, unit, then strata, which actions count, event names; or, for
+ * attribution, what gets the credit. */
 function controls(ctx: Ctx, macros: string[], goal: string): HTMLElement {
   const s = ctx.state;
+  const a = s.attrib;
   const sel = (id: string, opts: [string, string][], v: string, on: () => void): HTMLSelectElement =>
     h("select", { id, onchange: on }, opts.map(([o, t]) => h("option", { value: o, selected: o === v }, t)));
   const goalSel = sel("i-goal", macros.map((g) => [g, g]), goal, () => ctx.go({ macro: goalSel.value }));
-  const unit = sel("i-unit", UNITS.map((x) => [x, x]), s.unit, () => ctx.go({ unit: unit.value as typeof s.unit }));
+  const unit = sel("i-unit", UNITS.slice(a ? 1 : 0).map((x) => [x, x]), a && s.unit === "session" ? "visitor" : s.unit, () => ctx.go({ unit: unit.value as typeof s.unit }));
+  const common = [
+    h("div", { class: "field" }, h("label", { for: "i-goal" }, "Macro goal"), goalSel),
+    h("div", { class: "field" }, h("label", { for: "i-unit" }, "Unit"), unit,
+      a && s.unit === "session" ? h("small", { class: "muted", id: "a-unit-note" }, "attribution credits visitors (or leads), not sessions") : null),
+  ];
+  if (a) {
+    const by = sel("i-credit", [["", "micro goals"], ...CREDIT.map((f): [string, string] => [f, f])], s.credit, () => ctx.go({ credit: by.value }));
+    return h("form", { class: "card", id: "influence-form", "aria-label": "Attribution", onsubmit: (e: Event) => e.preventDefault() },
+      h("div", { class: "form-grid" }, common, h("div", { class: "field" }, h("label", { for: "i-credit" }, "Credit to"), by)));
+  }
   const fields = FIELDS.map((f): [string, string] => [f, f]);
   const strata = (): void => ctx.go({ strata: [...new Set([s1.value, s1.value ? s2.value : ""].filter(Boolean))] });
   const s1 = sel("i-strata-1", [["", "nothing"], ...fields], s.strata[0] || "", strata);
@@ -119,9 +145,7 @@ function controls(ctx: Ctx, macros: string[], goal: string): HTMLElement {
     h("label", { class: "check" }, h("input", { type: "radio", name: "i-order", id: `i-order-${v}`, value: v, checked: s.order === v, onchange: () => ctx.go({ order: v }) }), t);
   const events = h("input", { type: "checkbox", id: "i-events", checked: s.events, onchange: () => ctx.go({ events: events.checked }) });
   return h("form", { class: "card", id: "influence-form", "aria-label": "What drives conversion", onsubmit: (e: Event) => e.preventDefault() },
-    h("div", { class: "form-grid" },
-      h("div", { class: "field" }, h("label", { for: "i-goal" }, "Macro goal"), goalSel),
-      h("div", { class: "field" }, h("label", { for: "i-unit" }, "Unit"), unit),
+    h("div", { class: "form-grid" }, common,
       h("div", { class: "field" }, h("label", { for: "i-strata-1" }, "Adjust for"), h("div", { class: "inline" }, s1, s2)),
       h("fieldset", { class: "field" }, h("legend", {}, "Count an action"), h("div", { class: "inline" }, radio("before", "only before converting"), radio("any", "any time"))),
       h("div", { class: "field" }, h("span", { class: "check" }, events, h("label", { for: "i-events" }, "Include event names")),
@@ -296,4 +320,92 @@ function legend(r: InfluenceResult): HTMLElement {
     h("summary", {}, "What the numbers mean"),
     h("dl", {}, keys.map((k) => [h("dt", {}, k), h("dd", {}, hp[k])])),
     h("p", { class: "muted" }, "An event name cannot be made a segment (the filter bar’s “name = EVENT” keeps only those events, not the visitors who did them): define a goal for it to click through."));
+}
+
+// ---------------------------------------------------------------------------------------
+// Attribution: who gets the credit for the conversions that happened.
+
+const MODELS = [
+  ["first_touch", "First touch", "All the credit to the first touch on the path."],
+  ["last_touch", "Last touch", "All the credit to the last touch before converting."],
+  ["linear", "Linear", "Equal parts to every touch on the path."],
+  ["position", "Position-based", "40% to the first touch, 40% to the last, 20% shared by those between (one touch: all; two: half each)."],
+  ["markov", "Data-driven (Markov)", "From every path, converting or not: how much less often paths would convert without the touch (its removal effect), as shares; with the 95% bootstrap interval."],
+] as const;
+
+/** Values per currency, side by side (never added across currencies). */
+const values = (v: Record<string, number>): string => Object.entries(v).map(([c, x]) => money(x, c)).join(", ");
+const conv = (x: number): string => (x >= 100 ? num(Math.round(x)) : x.toFixed(1));
+
+async function attribution(ctx: Ctx, goal: string, goals: Goal[], done: (...c: Child[]) => void): Promise<void> {
+  const s = ctx.state;
+  if (!s.credit && !goals.some((g) => g.conversion === "micro"))
+    return done(h("div", { class: "card empty", id: "influence-empty" },
+      `No micro goal to credit: define some on Goals, or choose “Credit to” channel.`));
+  let r: AttributionResult;
+  try {
+    r = await query(spec(s, { type: "attribution", goal, unit: s.unit === "lead" ? "lead" : "visitor", by: s.credit || undefined }));
+  } catch (e) {
+    if (ctx.current()) done(errorBox(e));
+    return;
+  }
+  if (!ctx.current()) return;
+  const u = r.unit;
+  if (!r.units) return done(noUnits(u, "visitor"));
+  const goalsBy = r.by === "goals";
+  const summary = h("section", { class: "card", id: "attribution-summary" },
+    h("h2", {}, "Who gets the credit: attribution"),
+    h("p", { id: "attribution-total" }, h("strong", {}, `${num(r.conversions)} ${u}s converted to ${r.goal}`),
+      Object.keys(r.value).length ? `; value ${values(r.value)}` : "",
+      h("span", { class: "muted" }, ` · ${num(r.units)} ${u}s followed; touches: ${goalsBy ? "micro goals, in the order first reached" : `each session’s ${r.by}`}`)),
+    h("p", { id: "attribution-caveat" }, h("strong", {}, "Attribution describes paths, it does not prove cause: "),
+      "a touch gets credit for being on the way, whether or not it made anyone convert.",
+      goalsBy ? " Milestones (add to cart, checkout) take much of the credit in every model because they are the path: compare secondary actions, or credit channels and campaigns." : ""),
+    h("p", { class: "muted" }, `Every model credits each ${u}’s first conversion once: a column adds up to ${num(r.conversions)}.` +
+      (r.bootstrap ? ` Markov intervals: ${num(r.bootstrap)} bootstrap resamples.` : "")));
+  if (!r.conversions) return done(summary, h("p", { class: "card empty" }, `No ${u} reached ${r.goal} in this range: there is nothing to credit.`));
+
+  const max = Math.min(1, 1.05 * Math.max(0.01, ...r.touches.flatMap((t) => [...MODELS.map(([m]) => t[m].share), t.markov.high ?? 0])));
+  const cols: Column<AttributionRow>[] = [
+    { label: "Touch", cell: (t) => h("span", { "data-touch": t.touch }, t.touch), csv: (t) => t.touch },
+    { label: "Converting paths", cell: (t) => h("span", { "data-paths": t.paths }, num(t.paths)), csv: (t) => t.paths, num: true },
+    { label: "Share by model", cell: (t) => shares(t, max) },
+    ...MODELS.map(([m, name]): Column<AttributionRow> => ({
+      label: name,
+      num: true,
+      cell: (t) => {
+        const c = t[m], k = t.markov;
+        return h("span", {
+          class: "credit", "data-model": m, "data-share": c.share, "data-conversions": c.conversions,
+          title: `${name}: ${conv(c.conversions)} of the ${num(r.conversions)} conversions credited to ${t.touch}` +
+            (m === "markov" ? ` (removal effect ${pct(k.removal_effect, 1)})` : "") + (Object.keys(c.value).length ? `; value ${values(c.value)}` : ""),
+        }, pct(c.share, 1),
+        m === "markov" && k.low != null && k.high != null ? h("small", { class: "muted" }, ` ${pct(k.low, 1)} – ${pct(k.high, 1)}`) : null,
+        h("small", { class: "muted" }, `${conv(c.conversions)} conv.`));
+      },
+    })),
+  ];
+  // The CSV: every model's conversions, share and value per currency; the Markov extras.
+  const cv = (label: string, csv: (t: AttributionRow) => string | number): Column<AttributionRow> => ({ label, cell: () => "", csv });
+  const csv = [cols[0], cols[1], ...MODELS.flatMap(([m, name]) => [
+    cv(`${name} conversions`, (t) => t[m].conversions), cv(`${name} share`, (t) => t[m].share),
+    ...Object.keys(r.value).map((c) => cv(`${name} value ${c}`, (t) => t[m].value[c] ?? 0)),
+  ]), cv("Markov low", (t) => t.markov.low ?? ""), cv("Markov high", (t) => t.markov.high ?? ""), cv("Markov removal effect", (t) => t.markov.removal_effect)];
+  const t = table(`Credit for ${r.goal} by ${goalsBy ? "micro goal" : r.by}`, cols, r.touches, { id: "attribution-table", file: `${r.goal} attribution ${r.by}`, csv });
+  label(t, cols, Object.fromEntries(MODELS.map(([, n, d]) => [n, d])))[2]?.appendChild(h("span", { class: "share-axis" }, h("span", {}, "0"), h("span", {}, pct(max, 0))));
+  done(summary, t, h("details", { class: "card legend-card", id: "attribution-legend", open: true },
+    h("summary", {}, "The models"),
+    h("dl", {}, MODELS.map(([m, name, d]) => [h("dt", {}, h("span", { class: `key m-${m}` }), name), h("dd", {}, d)])),
+    h("p", { class: "muted" }, `Converting paths: ${u}s who converted with the touch on their path. Bars: each model’s share, in this order. (none): no touch before converting; (other): the rest, summed. Where the models agree, the credit does not hang on a model.`)));
+}
+
+/** A touch's share under each model: one thin bar per model, the Markov one with its
+ * interval. */
+function shares(t: AttributionRow, max: number): SVGElement {
+  const w = 200, sx = (v: number): number => (Math.min(v, max) / max) * w;
+  const g = svg("svg", { viewBox: `0 0 ${w} 23`, width: w, height: 23, class: "shares", "aria-hidden": "true" });
+  MODELS.forEach(([m], i) => g.append(svg("rect", { x: 0, y: i * 4, width: Math.max(1, sx(t[m].share)), height: i < 4 ? 3 : 5, class: `m-${m}` })));
+  const { low, high } = t.markov;
+  if (low != null && high != null) g.append(svg("path", { d: `M${sx(low)} 17v5M${sx(low)} 19.5H${sx(high)}M${sx(high)} 17v5`, class: "ci" }));
+  return g;
 }

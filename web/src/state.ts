@@ -56,7 +56,14 @@ export interface State {
   strata: string[];
   order: "before" | "any";
   events: boolean;
+  /** Its attribution view (URL `view=attribution`), and what touches are credited: "" for
+   * micro goals, or a field (`credit=channel`). */
+  attrib: boolean;
+  credit: string;
 }
+
+/** What attribution can credit, besides micro goals. */
+export const CREDIT = ["channel", "source", "utm_campaign", "utm_source", "utm_medium"];
 
 /** The influence report's default strata. */
 export const STRATA = ["device", "channel"];
@@ -66,7 +73,7 @@ export function defaults(): State {
     page: "overview", site: "", range: "30d", from: "", to: "", compare: false, filters: [], did: [], didNot: [],
     unit: "visitor", goal: "", by: "device", cby: "utm_campaign", funnel: "", def: "",
     view: "flow", dir: "forward", at: "", steps: 5, punit: "session", nodes: ["page"], collapse: true, limit: 8, tlimit: 20, node: "", rawPaths: false,
-    macro: "", strata: STRATA, order: "before", events: false,
+    macro: "", strata: STRATA, order: "before", events: false, attrib: false, credit: "",
   };
 }
 
@@ -116,6 +123,8 @@ export function parse(hash: string): State {
   if (q.has("strata")) s.strata = (q.get("strata") || "").split(",").filter(Boolean).slice(0, 2);
   if (q.get("order") === "any") s.order = "any";
   s.events = q.get("events") === "1";
+  s.attrib = q.get("view") === "attribution";
+  if (CREDIT.includes(q.get("credit") || "")) s.credit = q.get("credit")!;
   return s;
 }
 
@@ -145,6 +154,8 @@ export function format(s: State): string {
     if (s.strata.join() !== STRATA.join()) q.set("strata", s.strata.join());
     if (s.order !== "before") q.set("order", s.order);
     if (s.events) q.set("events", "1");
+    if (s.attrib) q.set("view", "attribution");
+    if (s.credit) q.set("credit", s.credit);
   }
   if (s.page === "paths") {
     if (s.view !== "flow") q.set("view", s.view);

@@ -114,9 +114,9 @@ export function downloadCsv(name: string, text: string): void {
  * button (it gets the button, to anchor a menu). */
 export function table<R>(
   title: string, cols: Column<R>[], rows: R[],
-  opts: { file?: string; id?: string; onRow?: (r: R, el: HTMLElement) => void; rowLabel?: (r: R) => string; clickable?: (r: R) => boolean; head?: Child } = {},
+  opts: { file?: string; id?: string; csv?: Column<R>[]; onRow?: (r: R, el: HTMLElement) => void; rowLabel?: (r: R) => string; clickable?: (r: R) => boolean; head?: Child } = {},
 ): HTMLElement {
-  const exportCsv = (): void => downloadCsv(opts.file || title, toCsv(cols, rows));
+  const exportCsv = (): void => downloadCsv(opts.file || title, toCsv(opts.csv || cols, rows));
   const body = rows.length
     ? rows.map((r) =>
         h(
