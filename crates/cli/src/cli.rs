@@ -40,6 +40,9 @@ pub enum Command {
     /// Register sites and list them; events for unregistered sites are refused.
     #[command(subcommand)]
     Site(SiteCommand),
+    /// Campaign spend: import it from CSV, list it, delete days of it (docs/campaigns.md).
+    #[command(subcommand)]
+    Spend(SpendCommand),
     /// Print the HTTP API's OpenAPI 3.1 document (as served at /api/openapi.json).
     Openapi,
     /// Dashboard users: add them and give them a role on sites.
@@ -207,6 +210,62 @@ pub enum SiteCommand {
     /// Create another key for a site: a read key (for `/api/v1/query`) or, with
     /// `--write`, a write key; printed once.
     Key(SiteKeyArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SpendCommand {
+    /// Import spend from a CSV file with the columns date, source, medium, campaign,
+    /// cost, currency (a header line; source, medium or campaign may be empty).
+    Import(SpendImportArgs),
+    /// List a site's spend, per day, source, medium and campaign.
+    List(SpendListArgs),
+    /// Delete a site's spend of the days FROM to TO.
+    Delete(SpendDeleteArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SpendImportArgs {
+    /// The site.
+    #[arg(long)]
+    pub site: String,
+    /// The CSV file (`-`: standard input).
+    pub file: std::path::PathBuf,
+    /// The currency the spend is kept in (default: the file's, when it has only one).
+    #[arg(long)]
+    pub currency: Option<String>,
+    /// The rate of another currency of the file: `USD=0.92` (one USD is worth 0.92 of
+    /// the spend's currency). Repeat for each currency; without one, its rows are refused.
+    #[arg(long = "rate", value_name = "CUR=RATE")]
+    pub rates: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SpendListArgs {
+    /// The site.
+    #[arg(long)]
+    pub site: String,
+    /// From this day (with --to).
+    #[arg(long, requires = "to")]
+    pub from: Option<chrono::NaiveDate>,
+    /// To this day (with --from).
+    #[arg(long, requires = "from")]
+    pub to: Option<chrono::NaiveDate>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SpendDeleteArgs {
+    /// The site.
+    #[arg(long)]
+    pub site: String,
+    /// The first day.
+    #[arg(long)]
+    pub from: chrono::NaiveDate,
+    /// The last day.
+    #[arg(long)]
+    pub to: chrono::NaiveDate,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1460,3 +1460,107 @@ fn item11_query_uses_stored_definitions_and_demo_refuses_a_busy_port() {
     let err = text(&out.stderr);
     assert!(err.contains(&addr) && err.contains("--listen"), "{err}");
 }
+
+#[test]
+fn spend_imported_from_csv_gives_the_campaigns_their_cost() {
+    let dir = Dir::new();
+    let data = gen_store(&dir);
+    ok(&data, &["site", "add", "shop.example"]);
+    let csv = dir.path("spend.csv");
+    std::fs::write(
+        &csv,
+        "date,source,medium,campaign,cost,currency\n\
+         2025-09-01,google,cpc,autumn_sale,100,EUR\n\
+         2025-09-02,google,cpc,autumn_sale,50,USD\n\
+         2025-09-02,facebook,paid_social,lookalike_audience,40,EUR\n",
+    )
+    .unwrap();
+    let path = csv.to_str().unwrap();
+    // A second currency without its rate is refused, naming the line.
+    let out = cairn(&data, &["spend", "import", "--site", "shop.example", path]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("--currency"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = cairn(
+        &data,
+        &[
+            "spend",
+            "import",
+            "--site",
+            "shop.example",
+            "--currency",
+            "EUR",
+            path,
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("line 3: currency: USD is not EUR"),
+        "{}",
+        text(&out.stderr)
+    );
+    let s = ok(
+        &data,
+        &[
+            "spend",
+            "import",
+            "--site",
+            "shop.example",
+            "--currency",
+            "EUR",
+            "--rate",
+            "USD=0.9",
+            path,
+        ],
+    );
+    assert!(s.contains("imported 3 rows"), "{s}");
+    assert!(s.contains("185.00 EUR"), "100 + 45 + 40: {s}");
+    let list = ok(
+        &data,
+        &["spend", "list", "--site", "shop.example", "--json"],
+    );
+    let rows: Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 3);
+    // A goal report by campaign shows the cost and the cost per conversion.
+    let spec = dir.path("by_campaign.json");
+    std::fs::write(
+        &spec,
+        r#"{"site": "shop.example", "from": "2025-09-01", "to": "2025-09-07",
+            "goals": [{"name": "Purchase", "type": "event", "event": "purchase", "conversion": "macro", "value": "revenue"}],
+            "analysis": {"type": "goals", "breakdown": {"by": "utm_campaign", "limit": 20}}}"#,
+    )
+    .unwrap();
+    let out = ok(&data, &["query", "--spec", spec.to_str().unwrap()]);
+    assert!(out.contains("cost (EUR)"), "{out}");
+    assert!(out.contains("spend 185.00 EUR in the range"), "{out}");
+    let j: Value = serde_json::from_str(&ok(
+        &data,
+        &["query", "--spec", spec.to_str().unwrap(), "--json"],
+    ))
+    .unwrap();
+    let autumn = j["breakdown"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["value"] == "autumn_sale")
+        .cloned()
+        .unwrap();
+    assert_eq!(autumn["cost"], 145.0, "{j}");
+    let deleted = ok(
+        &data,
+        &[
+            "spend",
+            "delete",
+            "--site",
+            "shop.example",
+            "--from",
+            "2025-09-01",
+            "--to",
+            "2025-09-01",
+        ],
+    );
+    assert!(deleted.contains("deleted 1 rows"), "{deleted}");
+}

@@ -5,9 +5,12 @@
 use std::collections::BTreeMap;
 
 use cairn_model::query::result::{
-    GoalRow, GoalsBreakdownRow, GoalsBucket, GoalsResult, Money, UnitRate, UnitTotal,
+    GoalRow, GoalsBreakdownRow, GoalsBucket, GoalsResult, Money, SpendSummary, UnitRate, UnitTotal,
 };
-use cairn_model::query::{Counting, Field, GoalValue, GoalsSpec, Query, Unit};
+use cairn_model::query::{
+    Conversion, Counting, Field, GoalValue, GoalsSpec, Query, SpecError, SpendTotals, Unit,
+    spend_totals,
+};
 use cairn_timeline::{Timeline, TimelineScan};
 use rustc_hash::FxHashMap;
 
@@ -25,6 +28,29 @@ pub(crate) type Key = Option<(u8, u64)>;
 struct BdAcc {
     totals: Vec<u64>,
     conv: Vec<u64>,
+    /// Per goal, its counted conversions' value under this key (session and visitor
+    /// first units): currency → micros.
+    values: Vec<BTreeMap<String, i128>>,
+}
+
+impl BdAcc {
+    fn new(nu: usize, ng: usize) -> BdAcc {
+        BdAcc {
+            totals: vec![0; nu],
+            conv: vec![0; ng * nu],
+            values: vec![BTreeMap::new(); ng],
+        }
+    }
+
+    fn add(&mut self, o: &BdAcc) {
+        add(&mut self.totals, &o.totals);
+        add(&mut self.conv, &o.conv);
+        for (a, b) in self.values.iter_mut().zip(&o.values) {
+            for (c, v) in b {
+                *a.entry(c.clone()).or_default() += v;
+            }
+        }
+    }
 }
 
 /// A conversion's value: (currency, micros), if it has one.
@@ -82,12 +108,10 @@ impl Acc {
         add(&mut self.series_tot, &o.series_tot);
         add(&mut self.series_conv, &o.series_conv);
         for (k, v) in o.bd {
-            let e = self.bd.entry(k).or_insert_with(|| BdAcc {
-                totals: vec![0; self.nu],
-                conv: vec![0; self.ng * self.nu],
-            });
-            add(&mut e.totals, &v.totals);
-            add(&mut e.conv, &v.conv);
+            self.bd
+                .entry(k)
+                .or_insert_with(|| BdAcc::new(self.nu, self.ng))
+                .add(&v);
         }
         for (k, v) in o.leads {
             match self.leads.get_mut(&k) {
@@ -134,6 +158,8 @@ struct Report<'a> {
     units: Vec<Unit>,
     counting: Vec<Counting>,
     buckets: Option<Buckets>,
+    /// The spend of the range per value of the breakdown field.
+    spend: Option<SpendTotals>,
 }
 
 pub(crate) fn run(cx: Cx<'_>, spec: &GoalsSpec) -> Result<GoalsResult, Error> {
@@ -160,6 +186,22 @@ pub(crate) fn run(cx: Cx<'_>, spec: &GoalsSpec) -> Result<GoalsResult, Error> {
             c => c,
         })
         .collect();
+    let spend = match &spec.breakdown {
+        Some(b) => {
+            let day = |ms: i64| {
+                use chrono::TimeZone;
+                r.tz.timestamp_millis_opt(ms)
+                    .single()
+                    .map(|d| d.date_naive())
+            };
+            match (day(r.from), day(r.to)) {
+                (Some(from), Some(to)) => spend_totals(&q.spend, &b.by, from, to)
+                    .map_err(|e| SpecError::new("spend", e.message))?,
+                _ => None,
+            }
+        }
+        None => None,
+    };
     let rep = Report {
         q,
         spec,
@@ -167,6 +209,7 @@ pub(crate) fn run(cx: Cx<'_>, spec: &GoalsSpec) -> Result<GoalsResult, Error> {
         units,
         counting,
         buckets: spec.interval.map(|iv| Buckets::new(r.from, r.to, iv, r.tz)),
+        spend,
     };
     let cur = driver::run(cx, &rep, r.from, r.to)?;
     let prev = if spec.compare {
@@ -445,6 +488,21 @@ fn visit(
         for (_, p) in counted {
             acc.conversions[ri] += 1;
             if has_value && let Some((c, v)) = value_of(plan, scan, tl, prep, g, p) {
+                // Under the breakdown value of the unit that converted: the session's,
+                // or the visitor's (a lead's is known only once all its visitors are).
+                let key = match (reader, plan.units[0]) {
+                    (Some(rd), Unit::Session) => {
+                        let (a, b) = prep.sessions[prep.session_of(p)];
+                        Some(unit_key(rd, tl, prep, a, b))
+                    }
+                    (Some(rd), Unit::Visitor) => {
+                        Some(unit_key(rd, tl, prep, 0, prep.kept.len() as u32))
+                    }
+                    _ => None,
+                };
+                if let Some(k) = key {
+                    *bd_entry(acc, k).values[ri].entry(c.clone()).or_default() += v;
+                }
                 *acc.values[ri].entry(c).or_default() += v;
             }
         }
@@ -453,10 +511,7 @@ fn visit(
 
 fn bd_entry(acc: &mut Acc, k: Key) -> &mut BdAcc {
     let (nu, ng) = (acc.nu, acc.ng);
-    acc.bd.entry(k).or_insert_with(|| BdAcc {
-        totals: vec![0; nu],
-        conv: vec![0; ng * nu],
-    })
+    acc.bd.entry(k).or_insert_with(|| BdAcc::new(nu, ng))
 }
 
 /// The value of goal `g`'s conversion at kept position `p`: (currency, micros).
@@ -667,35 +722,94 @@ fn build(plan: &Report<'_>, cur: Period, prev: Option<(Period, [i64; 2])>) -> Go
                 .cmp(&a.1.totals[0])
                 .then_with(|| a.0.cmp(&b.0))
         });
-        let mut other: Option<BdAcc> = None;
+        let mut other: Option<(BdAcc, Vec<String>)> = None;
         for (i, (v, acc)) in rows.into_iter().enumerate() {
             if i < b.limit {
-                breakdown.push((v, acc));
+                breakdown.push((v, acc, Vec::new()));
             } else {
-                let o = other.get_or_insert_with(|| BdAcc {
-                    totals: vec![0; nu],
-                    conv: vec![0; ng * nu],
-                });
-                add(&mut o.totals, &acc.totals);
-                add(&mut o.conv, &acc.conv);
+                let o = other.get_or_insert_with(|| (BdAcc::new(nu, ng), Vec::new()));
+                o.0.add(&acc);
+                o.1.push(v);
             }
         }
-        if let Some(o) = other {
-            breakdown.push(("(other)".to_string(), o));
+        // `(other)` bears the spend of every value not listed, visited or not.
+        let listed: std::collections::BTreeSet<&str> =
+            breakdown.iter().map(|(v, _, _)| v.as_str()).collect();
+        let unlisted: Vec<String> = plan
+            .spend
+            .as_ref()
+            .map(|s| {
+                s.by_value
+                    .keys()
+                    .filter(|v| !listed.contains(v.as_str()))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        if other.is_some() || !unlisted.is_empty() {
+            let o = other.unwrap_or_else(|| (BdAcc::new(nu, ng), Vec::new()));
+            breakdown.push(("(other)".to_string(), o.0, unlisted));
         }
     }
+    // The first macro goal with a value: its value over the cost is the return on spend.
+    let valued_macro = plan.report.iter().position(|&g| {
+        plan.q.goals[g].conversion == Conversion::Macro && plan.q.goals[g].value.is_some()
+    });
+    let any_value = plan.report.iter().any(|&g| plan.q.goals[g].value.is_some())
+        && matches!(plan.units[0], Unit::Session | Unit::Visitor);
     let breakdown = breakdown
         .into_iter()
-        .map(|(value, a)| GoalsBreakdownRow {
-            value,
-            rates: (0..ng)
-                .map(|ri| {
-                    (0..nu)
-                        .map(|ui| wilson(a.conv[ri * nu + ui], a.totals[ui]))
+        .map(|(value, a, others)| {
+            let cost = plan.spend.as_ref().and_then(|s| {
+                let names: Vec<&str> = if value == "(other)" {
+                    others.iter().map(String::as_str).collect()
+                } else {
+                    vec![value.as_str()]
+                };
+                let known: Vec<f64> = names
+                    .iter()
+                    .filter_map(|n| s.by_value.get(*n).copied())
+                    .collect();
+                (!known.is_empty()).then(|| known.iter().sum::<f64>())
+            });
+            let values: Vec<BTreeMap<String, f64>> = a
+                .values
+                .iter()
+                .map(|m| {
+                    m.iter()
+                        .map(|(c, v)| (c.clone(), *v as f64 / 1e6))
                         .collect()
                 })
-                .collect(),
-            totals: a.totals,
+                .collect();
+            let return_on_spend = match (cost, valued_macro, &plan.spend) {
+                (Some(c), Some(ri), Some(s)) if c > 0.0 => {
+                    Some(values[ri].get(&s.currency).copied().unwrap_or(0.0) / c)
+                }
+                _ => None,
+            };
+            GoalsBreakdownRow {
+                rates: (0..ng)
+                    .map(|ri| {
+                        (0..nu)
+                            .map(|ui| wilson(a.conv[ri * nu + ui], a.totals[ui]))
+                            .collect()
+                    })
+                    .collect(),
+                cost_per_conversion: match cost {
+                    Some(c) => (0..ng)
+                        .map(|ri| {
+                            let n = a.conv[ri * nu];
+                            (n > 0).then(|| c / n as f64)
+                        })
+                        .collect(),
+                    None => Vec::new(),
+                },
+                cost,
+                return_on_spend,
+                values: if any_value { values } else { Vec::new() },
+                totals: a.totals,
+                value,
+            }
         })
         .collect();
     GoalsResult {
@@ -705,5 +819,10 @@ fn build(plan: &Report<'_>, cur: Period, prev: Option<(Period, [i64; 2])>) -> Go
         breakdown_by: plan.spec.breakdown.as_ref().map(|b| b.by.to_string()),
         breakdown,
         previous_period: prev.map(|(_, p)| p),
+        spend: plan.spend.as_ref().map(|s| SpendSummary {
+            currency: s.currency.clone(),
+            total: s.total,
+            unattributed: s.total - s.by_value.values().sum::<f64>(),
+        }),
     }
 }

@@ -23,6 +23,7 @@ mod keys;
 mod salts;
 mod sessions;
 mod sites;
+mod spend;
 mod users;
 
 pub use keys::{KeyInfo, Scope};
@@ -56,6 +57,16 @@ pub enum MetaError {
     /// A user could not be added or found.
     #[error("{0}")]
     BadUser(String),
+    /// Spend in another currency than the site's.
+    #[error(
+        "this site's spend is kept in {kept}, not {given}: import it in {kept}, converting at the rates you give"
+    )]
+    SpendCurrency {
+        /// The currency the site's spend is kept in.
+        kept: String,
+        /// The one given.
+        given: String,
+    },
     /// The database was written by a newer Cairn.
     #[error(
         "{path} has schema version {found}, newer than this Cairn knows ({known}): upgrade Cairn"
@@ -138,6 +149,18 @@ const MIGRATIONS: &[&str] = &[
         site_id INTEGER PRIMARY KEY REFERENCES sites(id) ON DELETE CASCADE,
         json TEXT NOT NULL,
         updated_ms INTEGER NOT NULL
+    );",
+    // 4: campaign spend per day, source, medium and campaign, in one currency per site.
+    "CREATE TABLE spend (
+        site_id INTEGER NOT NULL REFERENCES sites(id) ON DELETE CASCADE,
+        day TEXT NOT NULL,
+        source TEXT NOT NULL,
+        medium TEXT NOT NULL,
+        campaign TEXT NOT NULL,
+        cost REAL NOT NULL,
+        currency TEXT NOT NULL,
+        imported_ms INTEGER NOT NULL,
+        PRIMARY KEY (site_id, day, source, medium, campaign)
     );",
 ];
 

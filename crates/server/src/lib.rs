@@ -231,6 +231,12 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(manage::page_groups).put(manage::put_page_groups),
         )
         .route(
+            "/api/v1/sites/{site}/spend",
+            get(manage::spend)
+                .put(manage::put_spend)
+                .delete(manage::delete_spend),
+        )
+        .route(
             "/api/v1/sites/{site}/funnels/{name}",
             put(manage::put_funnel).delete(manage::delete_funnel),
         )

@@ -13,6 +13,9 @@
 //! | `PUT`, `DELETE /api/v1/sites/{site}/goals/{name}`, `…/funnels/{name}` | admin |
 //! | `GET /api/v1/sites/{site}/page-groups` | viewer, read key |
 //! | `PUT /api/v1/sites/{site}/page-groups` (the whole ordered list) | admin |
+//! | `GET /api/v1/sites/{site}/spend?from&to` | viewer, read key |
+//! | `PUT /api/v1/sites/{site}/spend` (an import: rows, currency, rates) | admin |
+//! | `DELETE /api/v1/sites/{site}/spend?from&to` | admin |
 
 use std::sync::Arc;
 
@@ -21,7 +24,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use cairn_meta::{Scope, VisitorIdMode};
-use cairn_model::query::{Definitions, FunnelSpec, Goal, PageGroup, PageRules};
+use cairn_model::query::{Definitions, FunnelSpec, Goal, PageGroup, PageRules, SpendImport};
 use serde_json::{Value, json};
 
 use crate::AppState;
@@ -297,6 +300,94 @@ pub(crate) async fn put_page_groups(
     })
     .await?;
     Ok(axum::Json(saved_rules).into_response())
+}
+
+/// `from` and `to` (days, inclusive) from a query string; both or neither.
+fn day_range(
+    params: &std::collections::HashMap<String, String>,
+) -> Result<Option<(chrono::NaiveDate, chrono::NaiveDate)>, ApiError> {
+    let day = |k: &str| -> Result<Option<chrono::NaiveDate>, ApiError> {
+        params
+            .get(k)
+            .map(|v| {
+                v.parse().map_err(|_| {
+                    ApiError::unprocessable(format!("{k}: `{v}` is not a day: write 2026-09-01"))
+                })
+            })
+            .transpose()
+    };
+    match (day("from")?, day("to")?) {
+        (Some(a), Some(b)) if b < a => Err(ApiError::unprocessable("to: is before `from`")),
+        (Some(a), Some(b)) => Ok(Some((a, b))),
+        (None, None) => Ok(None),
+        _ => Err(ApiError::unprocessable(
+            "give both `from` and `to`, or neither",
+        )),
+    }
+}
+
+/// `GET /api/v1/sites/{site}/spend?from=DAY&to=DAY`: the site's campaign spend, per day,
+/// source, medium and campaign, in its one currency.
+pub(crate) async fn spend(
+    State(st): State<Arc<AppState>>,
+    Path(site): Path<String>,
+    p: Principal,
+    axum::extract::Query(params): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Reply {
+    allow(&st, &p, &site, Need::Read).await?;
+    let range = day_range(&params)?;
+    let rows = st
+        .meta
+        .read(move |m| m.spend(&site, range).map_err(ApiError::internal))
+        .await??;
+    Ok(axum::Json(rows).into_response())
+}
+
+/// `PUT /api/v1/sites/{site}/spend`: imports spend (docs/campaigns.md). Rows in another
+/// currency than the import's are converted at the rates it gives, refused without one;
+/// a row replaces a stored one of the same day, source, medium and campaign. All or
+/// nothing: `422` names the first row at fault.
+pub(crate) async fn put_spend(
+    State(st): State<Arc<AppState>>,
+    Path(site): Path<String>,
+    p: Principal,
+    body: Bytes,
+) -> Reply {
+    allow(&st, &p, &site, Need::Admin).await?;
+    let import: SpendImport = definition(&body)?;
+    let rows = import.converted().map_err(ApiError::unprocessable)?;
+    let currency = import.currency.clone();
+    let n = st
+        .meta
+        .write(move |m| match m.import_spend(&site, &rows) {
+            Ok(n) => Ok(n),
+            Err(e @ cairn_meta::MetaError::SpendCurrency { .. }) => {
+                Err(ApiError::conflict(e.to_string()))
+            }
+            Err(e) => Err(ApiError::internal(e)),
+        })
+        .await??;
+    Ok(axum::Json(json!({"imported": n, "currency": currency})).into_response())
+}
+
+/// `DELETE /api/v1/sites/{site}/spend?from=DAY&to=DAY`: deletes the spend of those days.
+pub(crate) async fn delete_spend(
+    State(st): State<Arc<AppState>>,
+    Path(site): Path<String>,
+    p: Principal,
+    axum::extract::Query(params): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Reply {
+    allow(&st, &p, &site, Need::Admin).await?;
+    let Some((from, to)) = day_range(&params)? else {
+        return Err(ApiError::unprocessable(
+            "give the days to delete: `from` and `to`",
+        ));
+    };
+    let n = st
+        .meta
+        .write(move |m| m.delete_spend(&site, from, to).map_err(ApiError::internal))
+        .await??;
+    Ok(axum::Json(json!({"deleted": n})).into_response())
 }
 
 /// `GET /api/v1/sites/{site}/ignored`: events answered but not stored over the last

@@ -56,7 +56,7 @@ fn of<T: JsonSchema>(g: &mut SchemaGenerator) -> schemars::Schema {
 }
 
 use cairn_model::query::result::QueryResult;
-use cairn_model::query::{FunnelSpec, Goal, PageGroup, Query};
+use cairn_model::query::{FunnelSpec, Goal, PageGroup, Query, Spend, SpendImport};
 
 const OBJECT: &str = r#"{"type": "object"}"#;
 const ERROR: &str =
@@ -453,6 +453,37 @@ pub const ROUTES: &[Route] = &[
         auth: Auth::Session,
         request: Body::Type(of::<Vec<PageGroup>>),
         response: Body::Type(of::<Vec<PageGroup>>),
+    },
+    Route {
+        method: "get",
+        path: "/api/v1/sites/{site}/spend",
+        summary: "A site's campaign spend per day, source, medium and campaign (query `from` and `to`: days, both or neither)",
+        tag: "spend",
+        auth: Auth::ReadOrSession,
+        request: Body::Empty,
+        response: Body::Type(of::<Vec<Spend>>),
+    },
+    Route {
+        method: "put",
+        path: "/api/v1/sites/{site}/spend",
+        summary: "Imports campaign spend (admins): rows in other currencies converted at the given rates, refused without one; a row replaces one of the same day, source, medium and campaign",
+        tag: "spend",
+        auth: Auth::Session,
+        request: Body::Type(of::<SpendImport>),
+        response: Body::Inline(
+            r#"{"type": "object", "required": ["imported", "currency"], "properties": {"imported": {"type": "integer"}, "currency": {"type": "string"}}}"#,
+        ),
+    },
+    Route {
+        method: "delete",
+        path: "/api/v1/sites/{site}/spend",
+        summary: "Deletes the spend of the days `from` to `to` (admins)",
+        tag: "spend",
+        auth: Auth::Session,
+        request: Body::Empty,
+        response: Body::Inline(
+            r#"{"type": "object", "required": ["deleted"], "properties": {"deleted": {"type": "integer"}}}"#,
+        ),
     },
 ];
 

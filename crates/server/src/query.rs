@@ -15,7 +15,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::IntoResponse;
 use cairn_engine::{Backend, Engine, SourceError};
-use cairn_model::query::Query;
+use cairn_model::query::{Analysis, Query};
 use serde_json::json;
 
 use crate::AppState;
@@ -40,6 +40,14 @@ pub(crate) async fn query(State(st): State<Arc<AppState>>, p: Principal, body: B
     stored.funnels.retain(|n, _| !q.funnels.contains_key(n));
     q.merge_definitions(stored)
         .map_err(ApiError::unprocessable)?;
+    // The site's stored spend, for a breakdown that can join it (docs/campaigns.md).
+    if q.spend.is_empty() && matches!(&q.analysis, Analysis::Goals(g) if g.breakdown.is_some()) {
+        let site = q.site.clone();
+        q.spend = st
+            .meta
+            .read(move |m| m.spend(&site, None).map_err(ApiError::internal))
+            .await??;
+    }
     let plan = q.plan().map_err(ApiError::unprocessable)?;
     let permit = Arc::clone(&st.queries).try_acquire_owned().map_err(|_| {
         ApiError::overloaded(format!("{MAX_QUERIES} queries are running: retry shortly"))

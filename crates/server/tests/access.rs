@@ -900,3 +900,115 @@ async fn influence_and_attribution_are_answered_over_http_with_their_errors_name
     assert_eq!(q.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", q.body);
     assert!(q.body.to_string().contains("analysis.unit"), "{}", q.body);
 }
+
+#[tokio::test]
+async fn campaign_spend_is_imported_converted_and_joined_to_the_campaign_breakdown() {
+    // Two visitors from `autumn` (one buys for 60 EUR), one from `spring`.
+    let evs = [
+        ("a1", 0, "pageview", "autumn", None),
+        ("a1", 1, "purchase", "", Some(60.0)),
+        ("a2", 0, "pageview", "autumn", None),
+        ("s1", 0, "pageview", "spring", None),
+    ];
+    let recs: Vec<cairn_model::Record> = evs
+        .iter()
+        .map(|(v, m, n, c, rev)| {
+            let revenue = rev.map_or(String::new(), |x| {
+                format!(",\"revenue\":{{\"amount\":{x},\"currency\":\"EUR\"}}")
+            });
+            cairn_model::Record::from_json(
+                &format!("{{\"site\":\"shop.example\",\"ts\":\"2026-03-01T11:0{m}:00Z\",\"visitor\":\"{v}\",\"name\":\"{n}\",\"path\":\"/\",\"utm_campaign\":\"{c}\"{revenue}}}"),
+                i64::MAX / 2,
+            )
+            .unwrap()
+        })
+        .collect();
+    let e = env_with(recs);
+    let ann = login(&e, "ann@example.com").await;
+    let vic = login(&e, "vic@example.com").await;
+    const URL: &str = "/api/v1/sites/shop.example/spend";
+    let import = json!({
+        "currency": "EUR",
+        "rates": {"USD": 0.5},
+        "rows": [
+            {"date": "2026-03-01", "source": "google", "medium": "cpc", "campaign": "autumn", "cost": 20.0, "currency": "EUR"},
+            {"date": "2026-03-01", "source": "facebook", "medium": "paid_social", "campaign": "spring", "cost": 10.0, "currency": "USD"},
+            {"date": "2026-03-01", "source": "google", "medium": "cpc", "campaign": "winter", "cost": 7.0, "currency": "EUR"}
+        ]
+    });
+    let a = call(&e, "PUT", URL, Some(&vic), true, Some(import.clone())).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN, "a viewer imports nothing");
+    let mut bad = import.clone();
+    bad["rows"][1]["currency"] = json!("GBP");
+    let a = call(&e, "PUT", URL, Some(&ann), true, Some(bad)).await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+    assert!(
+        a.body.to_string().contains("rows[1].currency"),
+        "{}",
+        a.body
+    );
+    let a = call(&e, "PUT", URL, Some(&ann), true, Some(import)).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(a.body["imported"], 3, "{}", a.body);
+    let other = json!({"currency": "USD", "rows": [{"date": "2026-03-02", "campaign": "x", "cost": 1.0, "currency": "USD"}]});
+    let a = call(&e, "PUT", URL, Some(&ann), true, Some(other)).await;
+    assert_eq!(
+        a.status,
+        StatusCode::CONFLICT,
+        "one currency per site: {}",
+        a.body
+    );
+    let g = call(
+        &e,
+        "GET",
+        &format!("{URL}?from=2026-03-01&to=2026-03-01"),
+        Some(&vic),
+        false,
+        None,
+    )
+    .await;
+    assert_eq!(g.status, StatusCode::OK, "{}", g.body);
+    assert_eq!(g.body.as_array().unwrap().len(), 3, "{}", g.body);
+    assert_eq!(
+        g.body[0]["campaign"], "spring",
+        "ordered by day, source: {}",
+        g.body
+    );
+    assert_eq!(g.body[0]["cost"], 5.0, "USD converted at 0.5: {}", g.body);
+    // The campaign breakdown of a goal report gains cost, cost per conversion and return
+    // on spend.
+    let spec = json!({"site": "shop.example", "from": "2026-03-01", "to": "2026-03-01",
+        "goals": [{"name": "Purchase", "type": "event", "event": "purchase", "conversion": "macro", "value": "revenue"}],
+        "analysis": {"type": "goals", "breakdown": {"by": "utm_campaign", "limit": 2}}});
+    let q = call(&e, "POST", "/api/v1/query", Some(&vic), true, Some(spec)).await;
+    assert_eq!(q.status, StatusCode::OK, "{}", q.body);
+    let row = |v: &str| {
+        q.body["breakdown"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["value"] == v)
+            .cloned()
+            .unwrap_or_else(|| panic!("no row {v}: {}", q.body))
+    };
+    let autumn = row("autumn");
+    assert_eq!(autumn["cost"], 20.0, "{}", q.body);
+    assert_eq!(
+        autumn["cost_per_conversion"][0], 20.0,
+        "one buyer: {}",
+        q.body
+    );
+    assert_eq!(autumn["return_on_spend"], 3.0, "60 EUR for 20: {}", q.body);
+    assert_eq!(q.body["spend"]["total"], 32.0, "{}", q.body);
+    assert_eq!(q.body["spend"]["currency"], "EUR", "{}", q.body);
+    let d = call(
+        &e,
+        "DELETE",
+        &format!("{URL}?from=2026-03-01&to=2026-03-01"),
+        Some(&ann),
+        true,
+        None,
+    )
+    .await;
+    assert_eq!(d.body["deleted"], 3, "{}", d.body);
+}

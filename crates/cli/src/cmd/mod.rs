@@ -13,6 +13,7 @@ mod maint;
 mod query;
 mod serve;
 mod site;
+mod spend;
 mod stats;
 mod user;
 
@@ -25,6 +26,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Stats(a) => stats::run(data, a),
         Command::Query(a) => query::run(data, a),
         Command::Site(c) => site::run(data, c),
+        Command::Spend(c) => spend::run(data, c),
         Command::User(c) => user::run(data, c),
         Command::Openapi => {
             use std::io::Write;

@@ -62,6 +62,14 @@ pub fn run(data: &Path, args: QueryArgs) -> Result<ExitCode> {
                 .map_err(|e| anyhow::anyhow!("the site's stored definitions: {e}"))?;
         }
     }
+    // The site's stored spend, for a breakdown that can join it (docs/campaigns.md).
+    if q.spend.is_empty()
+        && matches!(&q.analysis, cairn_model::query::Analysis::Goals(g) if g.breakdown.is_some())
+        && cairn_meta::Meta::exists(data)
+    {
+        let meta = cairn_meta::Meta::open(data).context("opening the site registry")?;
+        q.spend = meta.spend(&q.site, None)?;
+    }
     let plan = match q.plan() {
         Ok(p) => p,
         Err(e) => bail!("{}: {e}", args.spec.display()),
@@ -766,12 +774,35 @@ fn goals(g: &GoalsResult) -> String {
         let _ = writeln!(out, "\nby {by} (per {}):", g.totals[0].unit.as_str());
         let mut head = vec![by.clone(), format!("{}s", g.totals[0].unit.as_str())];
         head.extend(g.goals.iter().map(|x| x.name.clone()));
+        // With spend: the cost, the cost per conversion of each goal, the return on spend.
+        if let Some(s) = &g.spend {
+            let _ = writeln!(
+                out,
+                "spend {:.2} {} in the range ({:.2} on no {by})",
+                s.total, s.currency, s.unattributed
+            );
+            head.push(format!("cost ({})", s.currency));
+            head.extend(g.goals.iter().map(|x| format!("per {}", x.name)));
+            head.push("return on spend".into());
+        }
+        let money = |x: Option<f64>| x.map_or_else(|| "–".to_string(), |v| format!("{v:.2}"));
         let rows: Vec<Vec<String>> = g
             .breakdown
             .iter()
             .map(|b| {
                 let mut r = vec![b.value.clone(), human::count(b.totals[0])];
                 r.extend(b.rates.iter().map(|x| rate(&x[0])));
+                if g.spend.is_some() {
+                    r.push(money(b.cost));
+                    r.extend(
+                        (0..g.goals.len())
+                            .map(|i| money(b.cost_per_conversion.get(i).copied().flatten())),
+                    );
+                    r.push(
+                        b.return_on_spend
+                            .map_or_else(|| "–".into(), |x| format!("{x:.2}×")),
+                    );
+                }
                 r
             })
             .collect();

@@ -18,6 +18,7 @@ fn query(analysis: Analysis, goals: Vec<Goal>) -> Query {
         goals,
         funnels: Default::default(),
         page_groups: Vec::new(),
+        spend: Vec::new(),
         session_gap: Duration::from_ms(30 * MIN),
         analysis,
     }

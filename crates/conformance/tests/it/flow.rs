@@ -67,6 +67,7 @@ fn run(w: &World, analysis: Analysis) -> QueryResult {
         goals: Vec::new(),
         funnels: Default::default(),
         page_groups: rules(),
+        spend: Vec::new(),
         session_gap: Duration::from_ms(30 * MIN),
         analysis,
     };

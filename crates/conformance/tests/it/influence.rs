@@ -53,6 +53,7 @@ fn run(spec: InfluenceSpec) -> InfluenceResult {
         ],
         funnels: Default::default(),
         page_groups: Vec::new(),
+        spend: Vec::new(),
         session_gap: Duration::from_ms(30 * MIN),
         analysis: Analysis::Influence(spec),
     };

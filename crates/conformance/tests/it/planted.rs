@@ -59,6 +59,7 @@ fn influence(cfg: &GenConfig, src: &MemorySource, order: Precedence) -> Influenc
         goals: Vec::new(),
         funnels: Default::default(),
         page_groups: Vec::new(),
+        spend: Vec::new(),
         session_gap: Duration::from_ms(30 * 60_000),
         analysis: Analysis::Influence(spec),
     };

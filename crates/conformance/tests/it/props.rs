@@ -65,6 +65,7 @@ fn random_records(rng: &mut ChaCha8Rng) -> Vec<Record> {
             e.set(Dim::Path, *pick(rng, &PATHS));
             e.set(Dim::Device, device);
             e.set(Dim::Source, *pick(rng, &["", "Google", "Bing"]));
+            e.set(Dim::UtmCampaign, *pick(rng, &["", "", "spring", "autumn"]));
             if rng.gen_bool(0.3) {
                 e.props.push((
                     "plan".into(),
@@ -227,6 +228,8 @@ fn first_value_breakdown(rng: &mut ChaCha8Rng) -> Breakdown {
                 Field::Prop("price".into()),
                 Field::LandingPage,
                 Field::ExitPage,
+                Field::Dim(Dim::UtmCampaign),
+                Field::Dim(Dim::UtmCampaign),
             ],
         )
         .clone(),
@@ -417,6 +420,11 @@ fn random_query(rng: &mut ChaCha8Rng) -> Query {
         } else {
             Vec::new()
         },
+        spend: if rng.gen_bool(0.5) {
+            random_spend(rng)
+        } else {
+            Vec::new()
+        },
         session_gap: Duration::from_ms(30 * MIN),
         analysis,
     }
@@ -544,6 +552,23 @@ fn random_influence(rng: &mut ChaCha8Rng, goals: &[Goal]) -> InfluenceSpec {
         s.events = true;
     }
     s
+}
+
+/// Spend on the random data's campaigns (and on one without visits), around its days.
+fn random_spend(rng: &mut ChaCha8Rng) -> Vec<Spend> {
+    let base = chrono::DateTime::from_timestamp_millis(T0)
+        .unwrap()
+        .date_naive();
+    (0..rng.gen_range(1..=6))
+        .map(|_| Spend {
+            date: base + chrono::Days::new(rng.gen_range(0..9)) - chrono::Days::new(1),
+            source: pick(rng, &["", "google"]).to_string(),
+            medium: "cpc".into(),
+            campaign: pick(rng, &["spring", "autumn", "winter", ""]).to_string(),
+            cost: rng.gen_range(0..10_000) as f64 / 100.0,
+            currency: "EUR".into(),
+        })
+        .collect()
 }
 
 fn random_attribution(rng: &mut ChaCha8Rng, goals: &[Goal]) -> AttributionSpec {

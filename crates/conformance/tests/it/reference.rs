@@ -241,6 +241,9 @@ struct Period {
     series_tot: Vec<Vec<u64>>,
     series_conv: Vec<Vec<Vec<u64>>>,
     bd: BTreeMap<Option<String>, (Vec<u64>, Vec<Vec<u64>>)>,
+    /// Per breakdown value, per goal: the counted conversions' value (session and visitor
+    /// first units).
+    bd_values: BTreeMap<Option<String>, Vec<BTreeMap<String, i128>>>,
 }
 
 fn goals_period(
@@ -272,6 +275,7 @@ fn goals_period(
         series_tot: vec![vec![0; nu]; nb],
         series_conv: vec![vec![vec![0; nu]; ng]; nb],
         bd: BTreeMap::new(),
+        bd_values: BTreeMap::new(),
     };
     let counting: Vec<Counting> = report
         .iter()
@@ -387,6 +391,23 @@ fn goals_period(
             p.conversions[ri] += counted.len() as u64;
             for i in counted {
                 if let Some((c, m)) = goal_value(&q.goals[g], &evs[i]) {
+                    // Under the value of the unit that converted: its session's or its
+                    // visitor's.
+                    let key = match (&bd_field, units[0]) {
+                        (Some(f), Unit::Session) => {
+                            let &(a, b) = ss.iter().find(|&&(a, b)| i >= a && i < b).unwrap();
+                            Some(unit_value(f, &evs[a..b]))
+                        }
+                        (Some(f), Unit::Visitor) => Some(unit_value(f, evs)),
+                        _ => None,
+                    };
+                    if let Some(k) = key {
+                        *p.bd_values
+                            .entry(k)
+                            .or_insert_with(|| vec![BTreeMap::new(); ng])[ri]
+                            .entry(c.clone())
+                            .or_default() += m;
+                    }
                     *p.values[ri].entry(c).or_default() += m;
                 }
             }
@@ -511,30 +532,117 @@ pub fn goals(q: &Query, r: &Resolved, spec: &GoalsSpec, d: &Data) -> GoalsResult
             })
             .collect()
     };
+    // The spend of the range's days (in its time zone) per value of the field (the
+    // model's own sum, so that costs add up in the same order).
+    let day = |ms: i64| {
+        use chrono::TimeZone;
+        r.tz.timestamp_millis_opt(ms).single().unwrap().date_naive()
+    };
+    let spend = spec
+        .breakdown
+        .as_ref()
+        .and_then(|b| spend_totals(&q.spend, &b.by, day(r.from), day(r.to)).expect("one currency"));
+    type Cells = (Vec<Vec<u64>>, Vec<BTreeMap<String, i128>>);
     let breakdown = match &spec.breakdown {
         None => Vec::new(),
         Some(b) => {
-            let rows: Vec<(String, Vec<u64>, Vec<Vec<u64>>)> = cur
+            let rows: Vec<(String, Vec<u64>, Cells)> = cur
                 .bd
                 .iter()
-                .map(|(k, (t, c))| (label(k), t.clone(), c.clone()))
+                .map(|(k, (t, c))| {
+                    let v = cur
+                        .bd_values
+                        .get(k)
+                        .cloned()
+                        .unwrap_or_else(|| vec![BTreeMap::new(); ng]);
+                    (label(k), t.clone(), (c.clone(), v))
+                })
                 .collect();
-            top(rows, b.limit, |a, b| {
-                for (x, y) in a.iter_mut().zip(b) {
+            let mut rows = top(rows, b.limit, |a, b| {
+                for (x, y) in a.0.iter_mut().zip(&b.0) {
                     for (p, q) in x.iter_mut().zip(y) {
                         *p += q;
                     }
                 }
-            })
-            .into_iter()
-            .map(|(value, totals, conv)| GoalsBreakdownRow {
-                value,
-                rates: (0..ng)
-                    .map(|ri| (0..nu).map(|ui| wilson(conv[ri][ui], totals[ui])).collect())
-                    .collect(),
-                totals,
-            })
-            .collect()
+                for (x, y) in a.1.iter_mut().zip(&b.1) {
+                    for (c, m) in y {
+                        *x.entry(c.clone()).or_default() += m;
+                    }
+                }
+            });
+            // Spend on values not listed (visited or not) goes to `(other)`.
+            let listed: BTreeSet<String> = rows
+                .iter()
+                .filter(|r| r.0 != "(other)")
+                .map(|r| r.0.clone())
+                .collect();
+            let unlisted: Vec<String> = spend
+                .as_ref()
+                .map(|s| {
+                    s.by_value
+                        .keys()
+                        .filter(|v| !listed.contains(*v))
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default();
+            if !unlisted.is_empty() && !rows.iter().any(|r| r.0 == "(other)") {
+                rows.push((
+                    "(other)".into(),
+                    vec![0; nu],
+                    (vec![vec![0; nu]; ng], vec![BTreeMap::new(); ng]),
+                ));
+            }
+            let valued_macro = report.iter().position(|&g| {
+                q.goals[g].conversion == Conversion::Macro && q.goals[g].value.is_some()
+            });
+            let any_value = report.iter().any(|&g| q.goals[g].value.is_some())
+                && matches!(units[0], Unit::Session | Unit::Visitor);
+            rows.into_iter()
+                .map(|(value, totals, (conv, vals))| {
+                    let cost = spend.as_ref().and_then(|s| {
+                        let names: Vec<&String> = if value == "(other)" {
+                            unlisted.iter().collect()
+                        } else {
+                            vec![&value]
+                        };
+                        let known: Vec<f64> = names
+                            .iter()
+                            .filter_map(|n| s.by_value.get(*n).copied())
+                            .collect();
+                        (!known.is_empty()).then(|| known.iter().sum::<f64>())
+                    });
+                    let values: Vec<BTreeMap<String, f64>> = vals
+                        .iter()
+                        .map(|m| {
+                            m.iter()
+                                .map(|(c, v)| (c.clone(), *v as f64 / 1e6))
+                                .collect()
+                        })
+                        .collect();
+                    GoalsBreakdownRow {
+                        rates: (0..ng)
+                            .map(|ri| (0..nu).map(|ui| wilson(conv[ri][ui], totals[ui])).collect())
+                            .collect(),
+                        cost_per_conversion: match cost {
+                            Some(c) => (0..ng)
+                                .map(|ri| (conv[ri][0] > 0).then(|| c / conv[ri][0] as f64))
+                                .collect(),
+                            None => Vec::new(),
+                        },
+                        return_on_spend: match (cost, valued_macro, &spend) {
+                            (Some(c), Some(ri), Some(s)) if c > 0.0 => {
+                                Some(values[ri].get(&s.currency).copied().unwrap_or(0.0) / c)
+                            }
+                            _ => None,
+                        },
+                        cost,
+                        values: if any_value { values } else { Vec::new() },
+                        totals,
+                        value,
+                    }
+                })
+                .collect()
         }
     };
     GoalsResult {
@@ -600,6 +708,11 @@ pub fn goals(q: &Query, r: &Resolved, spec: &GoalsSpec, d: &Data) -> GoalsResult
         breakdown_by: spec.breakdown.as_ref().map(|b| b.by.to_string()),
         breakdown,
         previous_period: spec.compare.then_some([r.from - len, r.from - 1]),
+        spend: spend.map(|s| SpendSummary {
+            unattributed: s.total - s.by_value.values().sum::<f64>(),
+            currency: s.currency,
+            total: s.total,
+        }),
     }
 }
 

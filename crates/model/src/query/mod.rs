@@ -10,6 +10,7 @@ mod goal;
 mod influence;
 mod paths;
 pub mod result;
+mod spend;
 
 use std::fmt;
 
@@ -33,6 +34,7 @@ pub use paths::{
     GroupMatch, MAX_PAGE_GROUPS, MAX_PATH_STEPS, MAX_TRANSITIONS, NodeKind, NodeRef, PageGroup,
     PageRules, PathsSpec, TransitionsSpec,
 };
+pub use spend::{MAX_SPEND_ROWS, Spend, SpendImport, SpendTotals, spend_totals};
 
 use crate::time::parse_timestamp;
 
@@ -548,6 +550,11 @@ pub struct Query {
     /// (docs/paths.md). Without any, the site's stored rules apply.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub page_groups: Vec<PageGroup>,
+    /// Campaign spend, per day ([campaigns.md](../../../docs/campaigns.md)): a goal report
+    /// broken down by `utm_campaign`, `utm_source` or `utm_medium` gains cost, cost per
+    /// conversion and return on spend. Without any, the site's stored spend applies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spend: Vec<Spend>,
     /// Inactivity that ends a session (default 30 minutes).
     #[serde(default = "default_gap")]
     pub session_gap: Duration,
@@ -701,6 +708,9 @@ impl Query {
         }
         validate_goals(&self.goals, "goals")?;
         PageRules::new(&self.page_groups, "page_groups")?;
+        for (i, s) in self.spend.iter().enumerate() {
+            s.validate(&format!("spend[{i}]"))?;
+        }
         for (name, f) in &self.funnels {
             check_name(&format!("funnels.{name}"), name)?;
             f.validate(&format!("funnels.{name}"))?;

@@ -1,6 +1,8 @@
 //! Results of the analyses: what both backends return for a query spec, serialised as
 //! the JSON of `cairn query --json` and the HTTP API.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::{Conversion, Role, Unit};
@@ -142,6 +144,35 @@ pub struct GoalsBreakdownRow {
     pub totals: Vec<u64>,
     /// `rates[goal][unit]`.
     pub rates: Vec<Vec<Rate>>,
+    /// Per goal, the value of its counted conversions under this value, per currency
+    /// (when the first unit is a session or a visitor, and some goal has a value).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<BTreeMap<String, f64>>,
+    /// The spend of the range on this value, in the spend's currency (breakdowns by
+    /// campaign, source or medium of a query with spend); none when none was imported for
+    /// it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<f64>,
+    /// Per goal: `cost` ÷ the converting units (of the first unit); none without a cost
+    /// or a conversion.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cost_per_conversion: Vec<Option<f64>>,
+    /// Return on spend: the value of the report's first macro goal with a value, in the
+    /// spend's currency, ÷ `cost`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub return_on_spend: Option<f64>,
+}
+
+/// The spend of a goal report's range.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct SpendSummary {
+    /// The currency of every cost.
+    pub currency: String,
+    /// All the spend of the range.
+    pub total: f64,
+    /// Spend on no value of the breakdown field (a row without a campaign, say): in the
+    /// total, in no row.
+    pub unattributed: f64,
 }
 
 /// The goal conversion report.
@@ -163,6 +194,10 @@ pub struct GoalsResult {
     /// The previous period compared with, `[from, to]` in ms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_period: Option<[i64; 2]>,
+    /// The spend joined to the breakdown (campaign, source or medium breakdowns of a
+    /// query with spend in the range).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spend: Option<SpendSummary>,
 }
 
 /// One step of a funnel result.
