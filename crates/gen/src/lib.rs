@@ -5,6 +5,8 @@
 //! * [`Generator`] (made by [`generate`]) is an iterator of [`cairn_model::Record`]s:
 //!   events and the [`cairn_model::Identify`] records that link visitors to leads.
 //! * [`SITES`] names the three generated sites.
+//! * [`SpendTally`] prices the shop's paid campaigns per day from the generated visits:
+//!   the demo's campaign spend.
 //!
 //! Three sites of kinds seen in practice share the events about 50/25/25:
 //!
@@ -74,11 +76,14 @@
 
 #![warn(missing_docs)]
 
+pub use spend::SpendTally;
+
 mod data;
 mod news;
 mod rng;
 mod saas;
 mod shop;
+mod spend;
 mod tables;
 mod visitor;
 

@@ -87,7 +87,7 @@ pub fn run(data: &Path, args: DemoArgs) -> Result<ExitCode> {
                     )
                 })?;
             }
-            fill_store(data, &cfg, serve)?;
+            let spend = fill_store(data, &cfg, serve)?;
             if !serve {
                 return Ok(ExitCode::SUCCESS);
             }
@@ -104,6 +104,13 @@ pub fn run(data: &Path, args: DemoArgs) -> Result<ExitCode> {
                         .with_context(|| format!("the demo definitions of {site}"))?;
                     meta.set_definitions(site, &serde_json::to_string(&defs)?)?;
                 }
+            }
+            // The shop's campaign spend (docs/campaigns.md), priced from the visits the
+            // demo generated.
+            if let Some(rows) = spend
+                && meta.spend("shop.example", None)?.is_empty()
+            {
+                meta.import_spend("shop.example", &rows)?;
             }
             // A demo login, with a fresh password each start (only its hash is kept).
             let password = cairn_meta::Meta::random_password(16);
@@ -138,6 +145,7 @@ pub fn run(data: &Path, args: DemoArgs) -> Result<ExitCode> {
 fn generated<U>(
     cfg: &GenConfig,
     prefix: &str,
+    mut see: impl FnMut(&Record) + Send,
     sink: impl FnOnce(pipe::Received, &Progress) -> U,
 ) -> U {
     let progress = Progress::new(prefix, Unit::Items, Some(cfg.events));
@@ -145,6 +153,7 @@ fn generated<U>(
         |tx| {
             let mut events = 0u64;
             for r in generate(cfg) {
+                see(&r);
                 if matches!(r, Record::Event(_)) {
                     events += 1;
                     if events.is_multiple_of(pipe::BATCH as u64) {
@@ -179,16 +188,21 @@ fn write_file(cfg: &GenConfig, out: &Path) -> Result<ExitCode> {
         Box::new(BufWriter::with_capacity(WRITE_BUF, f))
     };
     let mut w = export::Writer::new(format, w)?;
-    let written = generated(cfg, "generating", |records, _| -> Result<u64> {
-        let mut identifies = 0u64;
-        for r in records {
-            if matches!(r, Record::Identify(_)) {
-                identifies += 1;
+    let written = generated(
+        cfg,
+        "generating",
+        |_| {},
+        |records, _| -> Result<u64> {
+            let mut identifies = 0u64;
+            for r in records {
+                if matches!(r, Record::Identify(_)) {
+                    identifies += 1;
+                }
+                w.write(&r).context("writing the events")?;
             }
-            w.write(&r).context("writing the events")?;
-        }
-        Ok(identifies)
-    })
+            Ok(identifies)
+        },
+    )
     .and_then(|ids| {
         let mut inner = w.finish().context("writing the events")?;
         inner.flush().context("writing the events")?;
@@ -226,7 +240,14 @@ fn write_file(cfg: &GenConfig, out: &Path) -> Result<ExitCode> {
 }
 
 /// `cairn demo`: fills an empty store.
-fn fill_store(data: &Path, cfg: &GenConfig, serving: bool) -> Result<()> {
+/// Fills an empty store with the demo's events; the shop's campaign spend, tallied from
+/// them (none when the store held events already).
+fn fill_store(
+    data: &Path,
+    cfg: &GenConfig,
+    serving: bool,
+) -> Result<Option<Vec<cairn_model::query::Spend>>> {
+    let mut spend = None;
     let store = store::open(data, Open::Create)?;
     let held = store.stats().context("reading the store's statistics")?;
     if held.events > 0 {
@@ -237,8 +258,15 @@ fn fill_store(data: &Path, cfg: &GenConfig, serving: bool) -> Result<()> {
         );
     } else {
         let started = Instant::now();
-        let imported = generated(cfg, "generating", |records, _| store.import(records))
-            .context("importing the demo events")?;
+        let mut tally = cairn_gen::SpendTally::new(cfg);
+        let imported = generated(
+            cfg,
+            "generating",
+            |r| tally.see(r),
+            |records, _| store.import(records),
+        )
+        .context("importing the demo events")?;
+        spend = Some(tally.rows());
         store
             .compact(&CompactionPolicy::eager())
             .context("compacting the demo segments")?;
@@ -255,7 +283,7 @@ fn fill_store(data: &Path, cfg: &GenConfig, serving: bool) -> Result<()> {
     stats::print_table(data, &store)?;
     store.close().context("closing the store")?;
     if serving {
-        return Ok(());
+        return Ok(spend);
     }
     println!(
         "\n`cairn demo` (without --no-serve) also runs the server with the dashboard, ready to collect."
@@ -267,5 +295,5 @@ fn fill_store(data: &Path, cfg: &GenConfig, serving: bool) -> Result<()> {
          or export it for DuckDB or pandas: `cairn --data {d} export --out events.parquet`.",
         d = data.display()
     );
-    Ok(())
+    Ok(spend)
 }
