@@ -11,13 +11,17 @@
 // node made a funnel step, transitions and their CSV), what drives conversion (the
 // candidates as the API ranks them, the FDR marker, a goal clicked into a segment; its
 // attribution view: every model's credit per touch as the API gives it, by goals and by
-// channel), page
+// channel), campaigns with their cost, cost per conversion and return on spend as the API
+// gives them (spend seeded with `cairn spend import`), spend imported through the Spend
+// card (a USD row at its rate; a currency without a rate refused at its line), a day
+// deleted, a viewer without import or delete, page
 // grouping rules previewed and saved, a shared URL reloaded, an event seen arriving, CSV
 // export, both themes and a phone's width. Screenshots go to $CAIRN_SCREENSHOTS (default web/e2e/screenshots/). Needs
 // /usr/bin/chromium and web/node_modules. Exits non-zero on the first failure;
 // CAIRN_E2E_KEEP=1 keeps the data. The shared parts: e2e/harness.mjs.
 import assert from "node:assert/strict";
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
@@ -32,6 +36,15 @@ const SITE = "shop.example";
 const FIRST_LOAD_MS = 1000;
 const sum = (xs) => xs.reduce((a, b) => a + b, 0);
 const fmt = (n) => new Intl.NumberFormat("en-US").format(n);
+const DAY = 86400000;
+const dayUTC = (ms) => new Date(ms).toISOString().slice(0, 10);
+/** As the dashboard writes them: an amount, money, a return on spend. */
+const amount = (x) => x.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+const eur = (x) => new Intl.NumberFormat("en-US", { style: "currency", currency: "EUR" }).format(x);
+const ros = (x) => `${x.toFixed(x < 1 ? 2 : 1)}×`;
+/** The shop's paid campaigns (crates/gen/src/spend.rs) and a day's cost of each, in EUR. */
+const PAID = [["autumn_sale", "google", "cpc", 42], ["brand_search", "google", "cpc", 11.5], ["shopping_generic", "google", "cpc", 27.25], ["lookalike_audience", "facebook", "paid_social", 33.1], ["retargeting_cart", "facebook", "paid_social", 19.8]];
+const VIEWER = "viewer@example.com";
 
 const test = harness("web-e2e", "web/e2e/e2e.mjs");
 const { cairn, log, data } = test;
@@ -41,6 +54,21 @@ async function main() {
   cairn(["demo", "--no-serve", "--events", process.env.CAIRN_E2E_EVENTS || "20000", "--days", "7"]);
   for (const s of ["shop.example", "saas.example", "news.example"]) cairn(["site", "add", s]);
   cairn(["user", "add", EMAIL, "--superuser"], { CAIRN_PASSWORD: PASSWORD });
+  cairn(["user", "add", VIEWER], { CAIRN_PASSWORD: PASSWORD });
+  cairn(["user", "grant", VIEWER, SITE, "--role", "viewer"]);
+  // The shop's campaign spend over the demo's 7 days (`cairn demo --no-serve` registers no
+  // site, so it stores none): each paid campaign's day, and a day of google cpc on no
+  // campaign (spend by campaign cannot place).
+  const midnight = Math.floor(Date.now() / DAY) * DAY;
+  const seeded = [];
+  for (let k = 1; k <= 7; k++) {
+    for (const [campaign, source, medium, cost] of PAID) seeded.push([dayUTC(midnight - k * DAY), source, medium, campaign, Math.round(cost * (1 + k / 20) * 100) / 100]);
+    seeded.push([dayUTC(midnight - k * DAY), "google", "cpc", "", 3.5]);
+  }
+  const csvDir = mkdtempSync(join(tmpdir(), "cairn-web-e2e-spend-"));
+  writeFileSync(join(csvDir, "spend.csv"), ["date,source,medium,campaign,cost,currency", ...seeded.map((r) => `${r.join(",")},EUR`)].join("\n") + "\n");
+  log(cairn(["spend", "import", "--site", SITE, join(csvDir, "spend.csv")]).trim());
+  rmSync(csvDir, { recursive: true });
   const { origin } = await test.serve();
   log("cairn serve at", origin);
 
@@ -501,21 +529,162 @@ async function main() {
   await page.click(`[aria-label^="Remove filter"]`);
   await page.waitForFunction(() => !document.querySelector(".chips"));
 
-  // --- Campaigns: every goal's rate per campaign, micro before macro, as the API says.
+  // --- Campaigns: every goal's rate per campaign, micro before macro, and from the spend
+  // each campaign's cost, cost per conversion, revenue and return on spend, as the API says.
   await page.goto(url(`/campaigns?site=${SITE}&range=30d`));
-  await page.waitForSelector("#campaigns-table tbody tr");
-  const campSpec = specs.filter((s) => s.analysis.type === "goals" && s.analysis.breakdown?.by === "utm_campaign").pop();
-  assert.ok(campSpec, "the campaigns page asked for goal rates by utm_campaign");
-  const cres = await apiQuery(campSpec);
-  const heads = await page.$$eval("#campaigns-table thead th", (ths) => ths.map((t) => t.textContent));
-  const micro = cres.goals.filter((g) => g.conversion === "micro").map((g) => `${g.name} (micro)`);
-  const macro = cres.goals.filter((g) => g.conversion === "macro").map((g) => `${g.name} (macro)`);
-  assert.deepEqual(heads.slice(2), [...micro, ...macro], "goal columns, micro first");
-  const crow = await page.$$eval("#campaigns-table tbody tr:first-child > *", (els) => els.map((e) => e.textContent));
-  assert.equal(crow[0], cres.breakdown[0].value, "the first campaign");
-  assert.equal(crow[1], new Intl.NumberFormat("en-US").format(cres.breakdown[0].totals[0]), "its visitors");
-  log("campaigns match the API:", cres.breakdown.length, "rows,", heads.length - 2, "goals");
+  await page.waitForSelector('#campaigns[aria-busy="false"] #campaigns-table tbody tr');
+  const campSpecs = () => specs.filter((s) => s.analysis.type === "goals" && s.analysis.breakdown?.by === "utm_campaign");
+  /** Checks the campaigns table against the API's answer to the page's last spec. */
+  const checkCampaigns = async () => {
+    const campSpec = campSpecs().pop();
+    assert.ok(campSpec, "the campaigns page asked for goal rates by utm_campaign");
+    const res = await apiQuery(campSpec);
+    const micro = res.goals.filter((g) => g.conversion === "micro").map((g) => `${g.name} (micro)`);
+    const macro = res.goals.filter((g) => g.conversion === "macro").map((g) => `${g.name} (macro)`);
+    const order = res.goals.map((g, i) => [g, i]).sort((a, b) => Number(a[0].conversion === "macro") - Number(b[0].conversion === "macro")).map(([, i]) => i);
+    const rev = res.goals.findIndex((g) => g.name === "Purchase");
+    const heads = await page.$$eval("#campaigns-table thead th", (ths) => ths.map((t) => t.textContent));
+    assert.deepEqual(heads, ["utm_campaign", "Visitors", "Cost (EUR)", "Revenue (Purchase)", "Return on spend", ...micro, ...macro], "the money, then the goal columns, micro first");
+    const shown = await page.$$eval("#campaigns-table tbody tr", (trs) => trs.map((tr) => ({
+      value: tr.querySelector("th").textContent,
+      units: tr.children[1].textContent,
+      cost: tr.querySelector("[data-cost]").dataset.cost,
+      costText: tr.querySelector("[data-cost]").textContent,
+      cpc: [...tr.querySelectorAll("[data-cpc]")].map((e) => [e.dataset.cpc, e.textContent]),
+      revenue: tr.querySelector("[data-revenue]").dataset.revenue,
+      ros: tr.querySelector("[data-ros]").dataset.ros,
+      rosText: tr.querySelector("[data-ros]").textContent,
+    })));
+    assert.equal(shown.length, res.breakdown.length + 1, "a row per value, and All");
+    res.breakdown.forEach((x, j) => {
+      const y = shown[j];
+      const what = `campaign ${x.value}`;
+      assert.equal(y.value, x.value, what);
+      assert.equal(y.units, fmt(x.totals[0]), `${what}: its visitors`);
+      assert.equal(y.cost, String(x.cost ?? ""), `${what}: its cost as the API says`);
+      assert.equal(y.costText, x.cost == null ? "–" : eur(x.cost), `${what}: its cost as shown`);
+      assert.deepEqual(y.cpc, x.cost == null ? [] : order.map((i) => [String(x.cost_per_conversion[i] ?? ""), x.cost_per_conversion[i] == null ? "–" : `${eur(x.cost_per_conversion[i])} each`]), `${what}: its cost per conversion of every goal`);
+      assert.equal(y.revenue, String(x.values?.[rev]?.EUR ?? ""), `${what}: its revenue`);
+      assert.equal(y.ros, String(x.return_on_spend ?? ""), `${what}: its return on spend as the API says`);
+      assert.equal(y.rosText, x.return_on_spend == null ? "–" : ros(x.return_on_spend), `${what}: its return on spend as shown`);
+    });
+    assert.equal(shown.at(-1).cost, String(res.spend.total), "All bears the whole spend");
+    const unattributed = res.spend.unattributed > 0 ? ` (${amount(res.spend.unattributed)} on no campaign)` : "";
+    assert.ok((await page.textContent("#spend-line")).startsWith(`Spend in the range: ${amount(res.spend.total)} EUR${unattributed}.`), `the spend line: ${await page.textContent("#spend-line")}`);
+    return res;
+  };
+  const cres = await checkCampaigns();
+  assert.equal(cres.spend.currency, "EUR");
+  assert.ok(Math.abs(cres.spend.total - sum(seeded.map((r) => r[4]))) < 1e-6, `the range's spend is the seeded spend: ${cres.spend.total}`);
+  assert.ok(Math.abs(cres.spend.unattributed - 7 * 3.5) < 1e-6, "google cpc on no campaign is unattributed");
+  const paid = cres.breakdown.filter((x) => x.cost != null && x.return_on_spend != null);
+  assert.ok(paid.length >= 3, `paid campaigns with a cost and a return: ${paid.map((x) => x.value)}`);
+  assert.ok(cres.breakdown.some((x) => x.cost == null), "a row without spend (organic, or the newsletter) has no cost");
+  log("campaigns match the API:", cres.breakdown.length, "rows;", paid.slice(0, 3).map((x) => `${x.value} cost ${amount(x.cost)}, per purchase ${amount(x.cost_per_conversion[0] ?? 0)}, return ${ros(x.return_on_spend)}`).join("; "));
+  // The CSV: the cost, each goal's rate and cost per conversion, revenue and return.
+  const [cdl] = await Promise.all([page.waitForEvent("download"), page.click('#campaigns-table button:has-text("Export CSV")')]);
+  const ccsv = readFileSync(await cdl.path(), "utf8").trim().split("\r\n");
+  assert.equal(ccsv[0], "utm_campaign,Visitors,Cost (EUR),Revenue (EUR),Return on spend,Purchase (macro),Purchase cost per conversion (EUR)", "the campaigns CSV's header");
+  const p0 = cres.breakdown.indexOf(paid[0]);
+  assert.equal(ccsv[1 + p0], [paid[0].value, paid[0].totals[0], paid[0].cost, paid[0].values?.[0]?.EUR ?? "", paid[0].return_on_spend, paid[0].rates[0][0].rate, paid[0].cost_per_conversion[0] ?? ""].join(","), "a paid campaign's CSV line is the API's numbers");
+  assert.equal(ccsv.length, 1 + cres.breakdown.length + 1, "one CSV line per row");
   await shot("campaigns-light-desktop");
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.waitForTimeout(150);
+  await shot("campaigns-light-phone");
+  const cOverflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(cOverflow <= 0, `on a phone Campaigns scrolls sideways by ${cOverflow}px`);
+  await page.setViewportSize({ width: 1280, height: 900 });
+  // By a field spend does not join: no costs, and the page says which fields they join.
+  await page.selectOption("#campaign-by", "utm_content");
+  await page.waitForSelector("#cost-note");
+  assert.match(await page.textContent("#cost-note"), /Costs join utm_campaign, utm_source or utm_medium/);
+  assert.equal((await apiQuery(specs.filter((s) => s.analysis.breakdown?.by === "utm_content").pop())).spend, undefined, "no spend by utm_content");
+  assert.equal(await page.locator("#campaigns-table [data-cost]").count(), 0, "no cost column");
+  await page.selectOption("#campaign-by", "utm_campaign");
+  await page.waitForSelector('#campaigns[aria-busy="false"] #spend-line');
+
+  // The Spend card: the stored spend of the range's days per campaign, as the API keeps it.
+  const TODAY = dayUTC(Date.now());
+  const rangeFrom = dayUTC(Date.now() - 30 * DAY);
+  await page.click("#spend-card summary");
+  await page.waitForSelector("#spend-table tbody tr");
+  const spendRows = async (from, to) => apiGet(`/api/v1/sites/${SITE}/spend?from=${from}&to=${to}`);
+  const checkSpendList = async () => {
+    const stored = await spendRows(rangeFrom, TODAY);
+    const per = new Map();
+    for (const r of stored) per.set(r.campaign || "–", (per.get(r.campaign || "–") || 0) + r.cost);
+    const listed = await page.$$eval("#spend-table tbody tr", (trs) => trs.map((tr) => [tr.querySelector("th").textContent, Number(tr.querySelector("[data-cost]").dataset.cost)]));
+    assert.deepEqual(listed.map(([c]) => c).sort(), [...per.keys()].sort(), "a line per stored campaign");
+    for (const [c, cost] of listed) assert.ok(Math.abs(cost - per.get(c)) < 1e-6, `${c}: its stored cost`);
+    return stored;
+  };
+  assert.equal((await checkSpendList()).length, seeded.length, "the seeded spend is listed");
+  assert.match(await page.textContent("#spend-table h2"), new RegExp(`${rangeFrom} – ${TODAY}`), "the range's days");
+  // An import through the UI: a quoted name, a USD row converted at the rate given.
+  const upload = (name, text) => page.setInputFiles("#spend-file", { name, mimeType: "text/csv", buffer: Buffer.from(text) });
+  await upload("spend.csv", `date,source,medium,campaign,cost,currency\n${TODAY},bing,cpc,e2e_winter,12.50,EUR\n${TODAY},bing,cpc,"e2e_winter, US",20.00,USD\n`);
+  await page.waitForSelector("#spend-rate-USD");
+  assert.equal(await page.inputValue("#spend-currency"), "EUR", "kept in the site's currency");
+  assert.ok((await page.textContent("#spend-preview")).startsWith(`2 rows, ${TODAY} – ${TODAY}: 12.50 EUR, 20.00 USD.`), `the preview: ${await page.textContent("#spend-preview")}`);
+  await page.fill("#spend-rate-USD", "0.9");
+  await page.click("#spend-import");
+  await page.waitForFunction(() => /^Imported/.test(document.getElementById("spend-msg")?.textContent || ""));
+  assert.equal(await page.textContent("#spend-msg"), "Imported 2 rows, kept in EUR.");
+  const today = await spendRows(TODAY, TODAY);
+  assert.deepEqual(today.map((r) => [r.campaign, r.currency]), [["e2e_winter", "EUR"], ["e2e_winter, US", "EUR"]], "both rows stored in EUR");
+  assert.equal(today[0].cost, 12.5, "the EUR row as it was");
+  assert.ok(Math.abs(today[1].cost - 20 * 0.9) < 1e-9, `the USD row converted at 0.9: ${today[1].cost}`);
+  await page.waitForSelector('#spend-table th:has-text("e2e_winter, US")');
+  await checkSpendList();
+  // The campaigns table follows: the new campaigns brought no visits, so (other) bears them.
+  await page.waitForFunction((n) => Math.abs(Number(document.querySelector("#campaigns-table tbody tr:last-child [data-cost]")?.dataset.cost) - n) < 1e-6, cres.spend.total + 12.5 + today[1].cost);
+  await page.waitForSelector('#campaigns[aria-busy="false"]');
+  await checkCampaigns();
+  log("spend imported through the UI: 12.50 EUR and 20.00 USD at 0.9 stored as", today.map((r) => r.cost).join(" and "), "EUR");
+  await page.locator("#spend-card").screenshot({ path: join(SHOTS, "campaigns-spend-light-desktop.png") });
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.waitForTimeout(150);
+  await page.locator("#spend-card").screenshot({ path: join(SHOTS, "campaigns-spend-light-phone.png") });
+  const sOverflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(sOverflow <= 0, `on a phone the Spend card scrolls sideways by ${sOverflow}px`);
+  await page.setViewportSize({ width: 1280, height: 900 });
+  // A currency without a rate: the server's refusal, at its line of the file; nothing stored.
+  await upload("bad.csv", `date,source,medium,campaign,cost,currency\n${TODAY},bing,cpc,e2e_bad,5,EUR\n${TODAY},bing,cpc,e2e_bad_uk,7,GBP\n`);
+  await page.waitForSelector("#spend-rate-GBP");
+  await page.click("#spend-import");
+  await page.waitForSelector('#spend-msg [role="alert"]');
+  const refused = await page.textContent("#spend-msg");
+  assert.match(refused, /^line 3: currency: GBP is not EUR: give its rate/, `the refusal names the line: ${refused}`);
+  assert.match(refused, /Nothing was imported\.$/);
+  assert.equal((await spendRows(TODAY, TODAY)).length, 2, "nothing of the refused file is stored");
+  log("an import with GBP and no rate is refused:", refused);
+  // Deleting a day: today's two rows go, the seeded days stay.
+  await page.fill("#spend-del-from", TODAY);
+  await page.fill("#spend-del-to", TODAY);
+  page.once("dialog", (d) => d.accept());
+  await page.click("#spend-delete");
+  await page.waitForFunction(() => /^Deleted/.test(document.getElementById("spend-msg")?.textContent || ""));
+  assert.equal(await page.textContent("#spend-msg"), "Deleted 2 rows of spend.");
+  assert.deepEqual(await spendRows(TODAY, TODAY), [], "today's spend is deleted");
+  await page.waitForFunction(() => ![...document.querySelectorAll("#spend-table tbody th")].some((t) => t.textContent.startsWith("e2e_")));
+  assert.equal((await checkSpendList()).length, seeded.length, "the seeded spend stays");
+  // A viewer sees the costs and the stored spend, but imports and deletes nothing.
+  const vctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: "en-US", colorScheme: "light" });
+  const vpage = watch(await vctx.newPage());
+  await vpage.goto(origin + "/");
+  await vpage.fill("#email", VIEWER);
+  await vpage.fill("#password", PASSWORD);
+  await vpage.press("#password", "Enter");
+  await vpage.waitForSelector('.kpis[data-ready="1"]');
+  await vpage.goto(url(`/campaigns?site=${SITE}&range=30d`));
+  await vpage.waitForSelector('#campaigns[aria-busy="false"] #spend-line');
+  await vpage.click("#spend-card summary");
+  await vpage.waitForSelector("#spend-table tbody tr");
+  assert.equal(await vpage.locator("#spend-import-form, #spend-delete-form").count(), 0, "no import or delete for a viewer");
+  assert.equal(await vpage.locator("#campaigns-table [data-cpc]").count() > 0, true, "a viewer sees the costs per conversion");
+  await vctx.close();
+  log("a viewer sees the spend, and no import or delete");
 
   // --- What drives conversion: without a macro goal the page says how to define one;
   // with micro goals, the candidates as the API ranks them (split by role), their
@@ -786,6 +955,16 @@ async function main() {
     await page.waitForSelector(ready[p]);
     await page.waitForTimeout(100);
     await shot(`${p}-dark-desktop`);
+    if (p === "campaigns") {
+      await page.waitForSelector("#spend-card");
+      await page.click("#spend-card summary");
+      await page.waitForSelector("#spend-table");
+      await shot("campaigns-spend-dark-desktop");
+      await page.setViewportSize({ width: 390, height: 844 });
+      await page.waitForTimeout(150);
+      await shot("campaigns-dark-phone");
+      await page.setViewportSize({ width: 1280, height: 900 });
+    }
   }
   const alerts = await page.$$eval('main [role="alert"]', (els) => els.map((e) => e.textContent).filter(Boolean));
   assert.deepEqual(alerts, [], "no page shows an error");

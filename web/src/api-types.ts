@@ -476,6 +476,58 @@ export interface paths {
       };
     };
   };
+  "/api/v1/sites/{site}/spend": {
+    /** A site's campaign spend per day, source, medium and campaign (query `from` and `to`: days, both or neither) */
+    get: {
+      parameters: {
+        path: { site: string };
+      };
+      requestBody?: never;
+      responses: {
+        /** Success */
+        "2XX": components["schemas"]["Spend"][];
+        /** Refused: the error says why */
+        "4XX": {
+          error: string;
+        };
+      };
+    };
+    /** Imports campaign spend (admins): rows in other currencies converted at the given rates, refused without one; a row replaces one of the same day, source, medium and campaign */
+    put: {
+      parameters: {
+        path: { site: string };
+      };
+      requestBody: components["schemas"]["SpendImport"];
+      responses: {
+        /** Success */
+        "2XX": {
+          currency: string;
+          imported: number;
+        };
+        /** Refused: the error says why */
+        "4XX": {
+          error: string;
+        };
+      };
+    };
+    /** Deletes the spend of the days `from` to `to` (admins) */
+    delete: {
+      parameters: {
+        path: { site: string };
+      };
+      requestBody?: never;
+      responses: {
+        /** Success */
+        "2XX": {
+          deleted: number;
+        };
+        /** Refused: the error says why */
+        "4XX": {
+          error: string;
+        };
+      };
+    };
+  };
   "/api/v1/users": {
     /** Users and their roles (superusers: all; admins: on their sites) */
     get: {
@@ -1497,12 +1549,33 @@ export interface components {
         };
     /** One value of a breakdown in a goal report. */
     GoalsBreakdownRow: {
+      /**
+       * The spend of the range on this value, in the spend's currency (breakdowns by
+       * campaign, source or medium of a query with spend); none when none was imported for
+       * it.
+       */
+      cost?: number | null;
+      /**
+       * Per goal: `cost` ÷ the converting units (of the first unit); none without a cost
+       * or a conversion.
+       */
+      cost_per_conversion?: (number | null)[];
       /** `rates[goal][unit]`. */
       rates: components["schemas"]["Rate"][][];
+      /**
+       * Return on spend: the value of the report's first macro goal with a value, in the
+       * spend's currency, ÷ `cost`.
+       */
+      return_on_spend?: number | null;
       /** Units with this value, per requested unit. */
       totals: number[];
       /** The value; `(none)` when unset, `(other)` for values beyond the limit. */
       value: string;
+      /**
+       * Per goal, the value of its counted conversions under this value, per currency
+       * (when the first unit is a session or a visitor, and some goal has a value).
+       */
+      values?: Record<string, number>[];
     };
     /** One time bucket of a goal report. */
     GoalsBucket: {
@@ -1527,6 +1600,11 @@ export interface components {
       previous_period?: [number, number] | null;
       /** Time series (when an interval was asked). */
       series?: components["schemas"]["GoalsBucket"][];
+      /**
+       * The spend joined to the breakdown (campaign, source or medium breakdowns of a
+       * query with spend in the range).
+       */
+      spend?: components["schemas"]["SpendSummary"] | null;
       /** Units in the range. */
       totals: components["schemas"]["UnitTotal"][];
     };
@@ -1977,6 +2055,12 @@ export interface components {
       /** Site. */
       site: string;
       /**
+       * Campaign spend, per day ([campaigns.md](../../../docs/campaigns.md)): a goal report
+       * broken down by `utm_campaign`, `utm_source` or `utm_medium` gains cost, cost per
+       * conversion and return on spend. Without any, the site's stored spend applies.
+       */
+      spend?: components["schemas"]["Spend"][];
+      /**
        * IANA time zone for dates and time buckets (default `UTC`).
        * @default "UTC"
        */
@@ -2075,6 +2159,65 @@ export interface components {
       site: string;
       timezone: string;
       write_key?: string;
+    };
+    /**
+     * One day's cost of a campaign, in one currency. `source`, `medium` and `campaign` are
+     * the `utm_source`, `utm_medium` and `utm_campaign` its visits carry; an empty one is
+     * unknown (the row counts for no value of that field).
+     */
+    Spend: {
+      /**
+       * `utm_campaign`.
+       * @default ""
+       */
+      campaign?: string;
+      /** The cost, in `currency`. */
+      cost: number;
+      /** ISO 4217 code: `EUR`, `USD`, … */
+      currency: string;
+      /** The day (`2026-09-01`), in the site's calendar. */
+      date: string;
+      /**
+       * `utm_medium`.
+       * @default ""
+       */
+      medium?: string;
+      /**
+       * `utm_source`.
+       * @default ""
+       */
+      source?: string;
+    };
+    /**
+     * An import of spend: the rows, the currency they are kept in, and the rate of every
+     * other currency they use. Nothing is converted silently: a row in a currency without a
+     * rate is refused.
+     */
+    SpendImport: {
+      /** The currency the site's spend is kept in (`EUR`). */
+      currency: string;
+      /**
+       * For every other currency of the rows, what one unit of it is worth in `currency`
+       * (`{"USD": 0.92}`).
+       */
+      rates?: Record<string, number>;
+      /**
+       * The rows. A row replaces a stored one of the same day, source, medium and
+       * campaign.
+       */
+      rows: components["schemas"]["Spend"][];
+    };
+    /** The spend of a goal report's range. */
+    SpendSummary: {
+      /** The currency of every cost. */
+      currency: string;
+      /** All the spend of the range. */
+      total: number;
+      /**
+       * Spend on no value of the breakdown field (a row without a campaign, say): in the
+       * total, in no row.
+       */
+      unattributed: number;
     };
     /**
      * One funnel step: an event, a destination or a goal, with conditions; or a set of

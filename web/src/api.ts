@@ -61,6 +61,9 @@ export type Site = Schemas["Site"];
 export type Key = Ok<"/api/v1/sites/{site}/keys", "get">[number];
 export type NewKey = Ok<"/api/v1/sites/{site}/keys", "post">;
 export type Ignored = Ok<"/api/v1/sites/{site}/ignored", "get">;
+// Campaign spend (crates/model/src/query/spend.rs): a stored or imported row, an import's answer.
+export type SpendRow = Schemas["Spend"];
+export type SpendImported = Ok<"/api/v1/sites/{site}/spend", "put">;
 
 // Query results (crates/model/src/query/result.rs): a result is its report with the
 // analysis's `type`.

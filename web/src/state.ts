@@ -189,6 +189,27 @@ export function setSiteTimezone(tz: string): void {
 const DAY = 86400000;
 const isoDate = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
 
+/** The day (`2026-09-01`) of an instant in the site's time zone. */
+function dayOf(ms: number): string {
+  const f = (tz: string): string => {
+    const p = Object.fromEntries(new Intl.DateTimeFormat("en-US", { timeZone: tz, year: "numeric", month: "2-digit", day: "2-digit" }).formatToParts(ms).map((x) => [x.type, x.value]));
+    return `${p.year}-${p.month}-${p.day}`;
+  };
+  try {
+    return f(siteTimezone || TIMEZONE);
+  } catch {
+    return f("UTC");
+  }
+}
+
+/** The days the state's range touches in the site's time zone: those whose spend a goal
+ * report joins (docs/campaigns.md). */
+export function days(s: State): { from: string; to: string } {
+  if (s.range === "custom") return { from: s.from, to: s.to };
+  const now = Date.now();
+  return { from: dayOf(s.range === "today" ? now : now - parseInt(s.range, 10) * DAY), to: dayOf(now) };
+}
+
 /** The query range for the state, and the previous period of the same length. */
 export function period(s: State): { from: string; to: string; prevFrom: string; prevTo: string; interval: Interval } {
   switch (s.range) {

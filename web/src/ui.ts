@@ -37,6 +37,8 @@ export const pct = (x: number, digits = 1): string => `${(x * 100).toFixed(digit
 export const rate = (r: Rate): string => pct(r.rate);
 /** A rate's 95% interval, to the rate's own precision; none without a denominator. */
 export const ci = (r: Rate, digits = 1): string => (r.den === 0 ? "–" : `${pct(r.low, digits)} – ${pct(r.high, digits)}`);
+/** An amount as `4,321.00` (its currency named beside it). */
+export const amount = (x: number): string => x.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
 export function money(total: number, currency: string): string {
   try {
     return new Intl.NumberFormat("en-US", { style: "currency", currency }).format(total);

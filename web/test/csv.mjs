@@ -1,5 +1,7 @@
 // CSV export cells (hardening item 11): text a spreadsheet would run as a formula gets a
-// leading `'` (OWASP); numbers and ordinary text are written as they are.
+// leading `'` (OWASP); numbers and ordinary text are written as they are. And CSV read:
+// the Campaigns page's spend import (src/spend.ts) reads quoted fields, CRLF, a BOM and
+// blank lines, keeps each row's line, and puts the API's `rows[i]` errors at their line.
 //
 //   node web/test/csv.mjs
 import assert from "node:assert/strict";
@@ -8,15 +10,19 @@ import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const out = await build({
-  entryPoints: [join(here, "..", "src", "ui.ts")],
-  bundle: true,
-  format: "esm",
-  platform: "neutral",
-  write: false,
-  logLevel: "silent",
-});
-const ui = await import(`data:text/javascript;base64,${Buffer.from(out.outputFiles[0].text).toString("base64")}`);
+/** The module `src/NAME.ts`, bundled. */
+async function load(name) {
+  const out = await build({
+    entryPoints: [join(here, "..", "src", `${name}.ts`)],
+    bundle: true,
+    format: "esm",
+    platform: "neutral",
+    write: false,
+    logLevel: "silent",
+  });
+  return import(`data:text/javascript;base64,${Buffer.from(out.outputFiles[0].text).toString("base64")}`);
+}
+const ui = await load("ui");
 
 const cases = [
   ['=HYPERLINK("https://evil.example","x")', `"'=HYPERLINK(""https://evil.example"",""x"")"`],
@@ -33,3 +39,20 @@ const cases = [
 ];
 for (const [v, want] of cases) assert.equal(ui.csvField(v), want, JSON.stringify(v));
 console.log(`csv: ${cases.length} cells written safely`);
+
+const spend = await load("spend");
+const file = '\uFEFFDate,Source,Medium,Campaign,Cost,Currency\r\n2026-09-01,google,cpc,"autumn, ""sale""",182.40,EUR\r\n\r\n2026-09-01,facebook,paid_social,"two\nlines",95.1,USD\n2026-09-02,,,brand,0,EUR';
+const read = spend.readSpend(file);
+assert.deepEqual(read.rows, [
+  { date: "2026-09-01", source: "google", medium: "cpc", campaign: 'autumn, "sale"', cost: 182.4, currency: "EUR" },
+  { date: "2026-09-01", source: "facebook", medium: "paid_social", campaign: "two\nlines", cost: 95.1, currency: "USD" },
+  { date: "2026-09-02", source: "", medium: "", campaign: "brand", cost: 0, currency: "EUR" },
+]);
+assert.deepEqual(read.lines, [2, 4, 6], "each row's line: a blank line skipped, a quoted line break counted");
+assert.deepEqual(spend.readSpend("cost,currency,date,campaign\n1.5,EUR,2026-09-01,x\n").rows, [{ date: "2026-09-01", source: "", medium: "", campaign: "x", cost: 1.5, currency: "EUR" }], "columns in any order");
+assert.throws(() => spend.readSpend("date,campaign,cost\n"), /^Error: line 1: the header must name date, cost and currency/);
+assert.throws(() => spend.readSpend("date,cost,currency\n2026-09-01,12,EUR\n2026-09-02,1.234,50,EUR\n2026-09-03,abc,EUR"), /^Error: line 4: cost: `abc` is not a number/);
+assert.equal(spend.atLine("rows[1].currency: USD is not EUR", read.lines), "line 4: currency: USD is not EUR");
+assert.equal(spend.atLine("rows[0]: name the campaign, its source or its medium", read.lines), "line 2: name the campaign, its source or its medium");
+assert.equal(spend.atLine("currency: `eu` is not a currency code", read.lines), "currency: `eu` is not a currency code");
+console.log("csv: spend files read, errors at their lines");
