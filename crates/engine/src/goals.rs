@@ -9,7 +9,7 @@ use cairn_model::query::result::{
 };
 use cairn_model::query::{
     Conversion, Counting, Field, GoalValue, GoalsSpec, Query, SpecError, SpendTotals, Unit,
-    spend_totals,
+    spend_totals, to_micros,
 };
 use cairn_timeline::{Timeline, TimelineScan};
 use rustc_hash::FxHashMap;
@@ -770,7 +770,7 @@ fn build(plan: &Report<'_>, cur: Period, prev: Option<(Period, [i64; 2])>) -> Go
                     .iter()
                     .filter_map(|n| s.by_value.get(*n).copied())
                     .collect();
-                (!known.is_empty()).then(|| known.iter().sum::<f64>())
+                (!known.is_empty()).then(|| to_micros(known.iter().sum::<f64>()))
             });
             let values: Vec<BTreeMap<String, f64>> = a
                 .values
@@ -822,7 +822,7 @@ fn build(plan: &Report<'_>, cur: Period, prev: Option<(Period, [i64; 2])>) -> Go
         spend: plan.spend.as_ref().map(|s| SpendSummary {
             currency: s.currency.clone(),
             total: s.total,
-            unattributed: s.total - s.by_value.values().sum::<f64>(),
+            unattributed: to_micros(s.total - s.by_value.values().sum::<f64>()),
         }),
     }
 }

@@ -610,7 +610,7 @@ pub fn goals(q: &Query, r: &Resolved, spec: &GoalsSpec, d: &Data) -> GoalsResult
                             .iter()
                             .filter_map(|n| s.by_value.get(*n).copied())
                             .collect();
-                        (!known.is_empty()).then(|| known.iter().sum::<f64>())
+                        (!known.is_empty()).then(|| to_micros(known.iter().sum::<f64>()))
                     });
                     let values: Vec<BTreeMap<String, f64>> = vals
                         .iter()
@@ -709,7 +709,7 @@ pub fn goals(q: &Query, r: &Resolved, spec: &GoalsSpec, d: &Data) -> GoalsResult
         breakdown,
         previous_period: spec.compare.then_some([r.from - len, r.from - 1]),
         spend: spend.map(|s| SpendSummary {
-            unattributed: s.total - s.by_value.values().sum::<f64>(),
+            unattributed: to_micros(s.total - s.by_value.values().sum::<f64>()),
             currency: s.currency,
             total: s.total,
         }),

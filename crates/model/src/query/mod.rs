@@ -34,7 +34,7 @@ pub use paths::{
     GroupMatch, MAX_PAGE_GROUPS, MAX_PATH_STEPS, MAX_TRANSITIONS, NodeKind, NodeRef, PageGroup,
     PageRules, PathsSpec, TransitionsSpec,
 };
-pub use spend::{MAX_SPEND_ROWS, Spend, SpendImport, SpendTotals, spend_totals};
+pub use spend::{MAX_SPEND_ROWS, Spend, SpendImport, SpendTotals, spend_totals, to_micros};
 
 use crate::time::parse_timestamp;
 

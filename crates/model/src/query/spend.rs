@@ -230,11 +230,20 @@ pub fn spend_totals(
             *by_value.entry(v.to_string()).or_default() += r.cost;
         }
     }
+    for v in by_value.values_mut() {
+        *v = to_micros(*v);
+    }
     Ok(Some(SpendTotals {
         currency,
         by_value,
-        total,
+        total: to_micros(total),
     }))
+}
+
+/// A sum of money rounded to millionths of its unit, so that sums of cents read as
+/// cents (`1185.68`, not `1185.6799999999998`).
+pub fn to_micros(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
 }
 
 #[cfg(test)]
