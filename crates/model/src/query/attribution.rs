@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cond::Field;
 use super::goal::Goal;
-use super::influence::InfluenceSpec;
+use super::influence::{InfluenceSpec, candidate_goals, macro_goal};
 use super::{SpecError, Unit};
 
 /// The most bootstrap resamples.
@@ -71,13 +71,7 @@ impl AttributionSpec {
 
     /// The macro goal's name.
     pub fn macro_goal<'a>(&'a self, goals: &'a [Goal]) -> Option<&'a str> {
-        match &self.goal {
-            Some(g) => Some(g),
-            None => goals
-                .iter()
-                .find(|g| g.conversion == super::goal::Conversion::Macro)
-                .map(|g| g.name.as_str()),
-        }
+        macro_goal(self.goal.as_deref(), goals)
     }
 
     /// The goals that are touches (none when touches are a field's values).
@@ -85,18 +79,7 @@ impl AttributionSpec {
         if self.by.is_some() {
             return Vec::new();
         }
-        let y = self.macro_goal(goals);
-        if self.candidates.is_empty() {
-            goals
-                .iter()
-                .filter(|g| {
-                    g.conversion == super::goal::Conversion::Micro && Some(g.name.as_str()) != y
-                })
-                .map(|g| g.name.as_str())
-                .collect()
-        } else {
-            self.candidates.iter().map(String::as_str).collect()
-        }
+        candidate_goals(&self.candidates, self.macro_goal(goals), goals)
     }
 
     /// Checks the spec against the query's goals; `path` is the analysis's JSON path.

@@ -71,31 +71,44 @@ fn default_stratify() -> Vec<Field> {
     vec![Field::Dim(Dim::Device), Field::Dim(Dim::Channel)]
 }
 
+/// The macro goal of an analysis: `given`, or the first goal with `conversion = "macro"`.
+pub(crate) fn macro_goal<'a>(given: Option<&'a str>, goals: &'a [Goal]) -> Option<&'a str> {
+    given.or_else(|| {
+        goals
+            .iter()
+            .find(|g| g.conversion == Conversion::Macro)
+            .map(|g| g.name.as_str())
+    })
+}
+
+/// The goals an analysis weighs against the macro goal `y`: `given`, or every micro goal
+/// other than `y`.
+pub(crate) fn candidate_goals<'a>(
+    given: &'a [String],
+    y: Option<&str>,
+    goals: &'a [Goal],
+) -> Vec<&'a str> {
+    if given.is_empty() {
+        goals
+            .iter()
+            .filter(|g| g.conversion == Conversion::Micro && Some(g.name.as_str()) != y)
+            .map(|g| g.name.as_str())
+            .collect()
+    } else {
+        given.iter().map(String::as_str).collect()
+    }
+}
+
 impl InfluenceSpec {
     /// The macro goal's name: the given one, or the first macro goal of `goals`.
     pub fn macro_goal<'a>(&'a self, goals: &'a [Goal]) -> Option<&'a str> {
-        match &self.goal {
-            Some(g) => Some(g),
-            None => goals
-                .iter()
-                .find(|g| g.conversion == Conversion::Macro)
-                .map(|g| g.name.as_str()),
-        }
+        macro_goal(self.goal.as_deref(), goals)
     }
 
     /// The candidate goals: the given ones, or every micro goal other than the macro
     /// goal.
     pub fn candidate_goals<'a>(&'a self, goals: &'a [Goal]) -> Vec<&'a str> {
-        let y = self.macro_goal(goals);
-        if self.candidates.is_empty() {
-            goals
-                .iter()
-                .filter(|g| g.conversion == Conversion::Micro && Some(g.name.as_str()) != y)
-                .map(|g| g.name.as_str())
-                .collect()
-        } else {
-            self.candidates.iter().map(String::as_str).collect()
-        }
+        candidate_goals(&self.candidates, self.macro_goal(goals), goals)
     }
 
     /// Checks the spec against the query's goals; `path` is the analysis's JSON path.
