@@ -771,6 +771,33 @@ fn query_prints_tables_and_json() {
         table.contains("funnel per visitor") && table.contains("add_to_cart"),
         "{table}"
     );
+    // Leading indicators: a table, and one CSV row per cohort.
+    let spec = dir.write(
+        "leading.json",
+        &shop_spec(
+            r#"{"type": "leading_indicators", "by": "source", "period": "day", "early_days": 1, "horizon_days": 2, "min_visitors": 5}"#,
+        ),
+    );
+    let table = ok(&data, &["query", "--spec", spec.to_str().unwrap()]);
+    assert!(
+        table.contains("Leading indicators of Purchase")
+            && table.contains("Purchase (early, baseline)")
+            && table.contains("complete (fitted)"),
+        "{table}"
+    );
+    let csv = ok(&data, &["query", "--spec", spec.to_str().unwrap(), "--csv"]);
+    let mut rows = csv.lines();
+    assert_eq!(
+        rows.next(),
+        Some(
+            "value,period,visitors,status,fitted,early Cart,early Purchase,converted,predicted,predicted_low,predicted_high"
+        ),
+        "{csv}"
+    );
+    assert!(
+        rows.any(|r| r.contains(",2025-09-01,") && r.contains(",complete,")),
+        "{csv}"
+    );
 }
 
 #[test]

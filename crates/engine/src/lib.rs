@@ -22,6 +22,7 @@ mod driver;
 mod funnel;
 mod goals;
 mod influence;
+mod leading;
 mod markov;
 mod matcher;
 mod page_map;
@@ -141,6 +142,9 @@ pub fn run(
         Analysis::Transitions(spec) => QueryResult::Transitions(paths::transitions::run(cx, spec)?),
         Analysis::Influence(spec) => QueryResult::Influence(influence::run(cx, spec)?),
         Analysis::Attribution(spec) => QueryResult::Attribution(attribution::run(cx, spec)?),
+        Analysis::LeadingIndicators(spec) => {
+            QueryResult::LeadingIndicators(leading::run(cx, spec)?)
+        }
         // A plan replaces a saved funnel by its definition.
         Analysis::SavedFunnel(s) => {
             return Err(Error::Spec(SpecError::new(

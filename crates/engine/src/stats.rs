@@ -1,6 +1,7 @@
 //! Statistics: Wilson intervals for rates, Newcombe intervals for differences of rates,
 //! ratios of rates, tests of association (two proportions, Cochran–Mantel–Haenszel),
-//! Mantel–Haenszel pooling, Benjamini–Hochberg q-values, and time distributions.
+//! Mantel–Haenszel pooling, Benjamini–Hochberg q-values, Pearson correlation with a
+//! least-squares line and its prediction interval (Student's t), and time distributions.
 
 use cairn_model::query::result::{Diff, HistBin, Rate, Ratio, TimeStats};
 
@@ -200,6 +201,190 @@ pub fn benjamini_hochberg(p: &[f64]) -> Vec<f64> {
         q[i] = running.min(1.0);
     }
     q
+}
+
+/// ln Γ(x) for x > 0 (Lanczos' approximation, g = 7, 9 terms: relative error near
+/// 1e-15).
+fn ln_gamma(x: f64) -> f64 {
+    const C: [f64; 9] = [
+        0.999_999_999_999_809_9,
+        676.520_368_121_885_1,
+        -1_259.139_216_722_402_8,
+        771.323_428_777_653_1,
+        -176.615_029_162_140_6,
+        12.507_343_278_686_905,
+        -0.138_571_095_265_720_12,
+        9.984_369_578_019_572e-6,
+        1.505_632_735_149_311_6e-7,
+    ];
+    if x < 0.5 {
+        // Reflection: Γ(x) Γ(1 − x) = π / sin(πx).
+        let pi = std::f64::consts::PI;
+        return (pi / (pi * x).sin()).ln() - ln_gamma(1.0 - x);
+    }
+    let x = x - 1.0;
+    let t = x + 7.5;
+    let a = C[1..]
+        .iter()
+        .enumerate()
+        .fold(C[0], |a, (i, c)| a + c / (x + i as f64 + 1.0));
+    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + a.ln()
+}
+
+/// The continued fraction of the incomplete beta function (modified Lentz; Numerical
+/// Recipes' `betacf`).
+fn beta_fraction(a: f64, b: f64, x: f64) -> f64 {
+    const TINY: f64 = 1e-300;
+    let nonzero = |v: f64| if v.abs() < TINY { TINY } else { v };
+    let (qab, qap, qam) = (a + b, a + 1.0, a - 1.0);
+    let mut c = 1.0;
+    let mut d = 1.0 / nonzero(1.0 - qab * x / qap);
+    let mut h = d;
+    for m in 1..=500 {
+        let m = m as f64;
+        let m2 = 2.0 * m;
+        let aa = m * (b - m) * x / ((qam + m2) * (a + m2));
+        d = 1.0 / nonzero(1.0 + aa * d);
+        c = nonzero(1.0 + aa / c);
+        h *= d * c;
+        let aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2));
+        d = 1.0 / nonzero(1.0 + aa * d);
+        c = nonzero(1.0 + aa / c);
+        let step = d * c;
+        h *= step;
+        if (step - 1.0).abs() < 1e-15 {
+            break;
+        }
+    }
+    h
+}
+
+/// The regularized incomplete beta function I_x(a, b).
+fn beta_inc(a: f64, b: f64, x: f64) -> f64 {
+    if x <= 0.0 {
+        return 0.0;
+    }
+    if x >= 1.0 {
+        return 1.0;
+    }
+    let front =
+        (ln_gamma(a + b) - ln_gamma(a) - ln_gamma(b) + a * x.ln() + b * (1.0 - x).ln()).exp();
+    if x < (a + 1.0) / (a + b + 2.0) {
+        front * beta_fraction(a, b, x) / a
+    } else {
+        1.0 - front * beta_fraction(b, a, 1.0 - x) / b
+    }
+}
+
+/// The two-sided p-value of Student's t statistic with `df` degrees of freedom.
+pub fn t_two_sided_p(t: f64, df: f64) -> f64 {
+    if t.is_nan() {
+        return 1.0;
+    }
+    if t.is_infinite() {
+        return 0.0;
+    }
+    beta_inc(df / 2.0, 0.5, df / (df + t * t)).clamp(0.0, 1.0)
+}
+
+/// Student's t quantile for a two-sided 95% interval with `df` degrees of freedom
+/// (bisection on [`t_two_sided_p`]).
+pub fn t95(df: f64) -> f64 {
+    let (mut lo, mut hi) = (0.0, 1e4);
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if t_two_sided_p(mid, df) > 0.05 {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    0.5 * (lo + hi)
+}
+
+/// Pearson's correlation of paired points with the least-squares line of `y` on `x`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Fit {
+    /// Points.
+    pub n: u64,
+    /// The correlation coefficient.
+    pub r: f64,
+    /// Its 95% interval (Fisher's z transformation); none under 4 points.
+    pub interval: Option<(f64, f64)>,
+    /// Two-sided p-value of r = 0 (Student's t with n − 2 degrees of freedom, the exact
+    /// test for bivariate normal data).
+    pub p_value: f64,
+    /// The line `y = intercept + slope · x`.
+    pub slope: f64,
+    /// Its intercept.
+    pub intercept: f64,
+    mean_x: f64,
+    sxx: f64,
+    /// The residuals' standard deviation (n − 2 degrees of freedom).
+    s: f64,
+}
+
+/// Pearson's r of `(x, y)` with its interval and p-value, and the least-squares line.
+/// None under 3 points or when either variable is constant.
+pub fn pearson(points: &[(f64, f64)]) -> Option<Fit> {
+    let n = points.len();
+    if n < 3 {
+        return None;
+    }
+    let constant = |v: &dyn Fn(&(f64, f64)) -> f64| points.iter().all(|p| v(p) == v(&points[0]));
+    if constant(&|p| p.0) || constant(&|p| p.1) {
+        return None;
+    }
+    let nf = n as f64;
+    let mean_x = points.iter().map(|p| p.0).sum::<f64>() / nf;
+    let mean_y = points.iter().map(|p| p.1).sum::<f64>() / nf;
+    let (mut sxx, mut syy, mut sxy) = (0.0, 0.0, 0.0);
+    for &(x, y) in points {
+        let (dx, dy) = (x - mean_x, y - mean_y);
+        sxx += dx * dx;
+        syy += dy * dy;
+        sxy += dx * dy;
+    }
+    let r = (sxy / (sxx * syy).sqrt()).clamp(-1.0, 1.0);
+    let df = nf - 2.0;
+    let p_value = if r.abs() >= 1.0 {
+        0.0
+    } else {
+        t_two_sided_p(r * (df / (1.0 - r * r)).sqrt(), df)
+    };
+    let interval = (n >= 4).then(|| {
+        if r.abs() >= 1.0 {
+            return (r, r);
+        }
+        let z = r.atanh();
+        let se = 1.0 / (nf - 3.0).sqrt();
+        ((z - Z95 * se).tanh(), (z + Z95 * se).tanh())
+    });
+    let slope = sxy / sxx;
+    let sse = (syy - slope * sxy).max(0.0);
+    Some(Fit {
+        n: n as u64,
+        r,
+        interval,
+        p_value,
+        slope,
+        intercept: mean_y - slope * mean_x,
+        mean_x,
+        sxx,
+        s: (sse / df).sqrt(),
+    })
+}
+
+impl Fit {
+    /// The line's value at `x` with the 95% prediction interval of one new point there
+    /// (not of the line's mean).
+    pub fn predict(&self, x: f64) -> (f64, f64, f64) {
+        let y = self.intercept + self.slope * x;
+        let n = self.n as f64;
+        let dx = x - self.mean_x;
+        let half = t95(n - 2.0) * self.s * (1.0 + 1.0 / n + dx * dx / self.sxx).sqrt();
+        (y, y - half, y + half)
+    }
 }
 
 /// Histogram bin edges (ms): under 10 s, 1 min, 5 min, 15 min, 1 h, 6 h, 1 day, 3 days,
@@ -443,6 +628,83 @@ mod tests {
         }
         assert!(benjamini_hochberg(&[]).is_empty());
         assert_eq!(benjamini_hochberg(&[0.7]), vec![0.7]);
+    }
+
+    // scipy 1.17.1 / statsmodels 0.15.0:
+    //   scipy.stats.t.sf(abs(t), df) * 2; scipy.stats.t.ppf(0.975, df);
+    //   r = scipy.stats.pearsonr(x, y): r.statistic, r.pvalue, r.confidence_interval(0.95);
+    //   m = statsmodels.api.OLS(y, add_constant(x)).fit(): m.params,
+    //   m.get_prediction([[1, x0]]).summary_frame(alpha=0.05): mean, obs_ci_lower/upper.
+
+    #[test]
+    fn student_t_matches_scipy() {
+        for (df, t, want) in [
+            (1.0, 0.5, 0.7048327646991335),
+            (3.0, -2.0, 0.13932596855884305),
+            (5.0, 2.571, 0.0499746346838514),
+            (10.0, 1.0, 0.34089313230206),
+            (30.0, 3.5, 0.0014768074376442532),
+            (200.0, 1.96, 0.051384840845813295),
+        ] {
+            let p = t_two_sided_p(t, df);
+            assert!(rel(p, want), "df {df}, t {t}: {p} vs {want}");
+        }
+        assert_eq!(t_two_sided_p(0.0, 4.0), 1.0);
+        for (df, want) in [
+            (1.0, 12.706204736174694),
+            (2.0, 4.302652729749462),
+            (5.0, 2.5705818356363146),
+            (10.0, 2.228138851986274),
+            (30.0, 2.0422724563012378),
+            (100.0, 1.9839715185235518),
+        ] {
+            assert!(rel(t95(df), want), "df {df}: {} vs {want}", t95(df));
+        }
+    }
+
+    #[test]
+    fn pearson_and_prediction_match_scipy_and_statsmodels() {
+        let x = [0.12, 0.18, 0.05, 0.22, 0.15, 0.09, 0.30];
+        let y = [0.010, 0.022, 0.004, 0.025, 0.012, 0.011, 0.035];
+        let pts: Vec<(f64, f64)> = x.into_iter().zip(y).collect();
+        let f = pearson(&pts).unwrap();
+        assert_eq!(f.n, 7);
+        assert!(rel(f.r, 0.9760769111812683), "{f:?}");
+        assert!(rel(f.p_value, 0.00016784493513327122), "{f:?}");
+        let (lo, hi) = f.interval.unwrap();
+        assert!(
+            rel(lo, 0.8417157998591152) && rel(hi, 0.9965951195266259),
+            "{f:?}"
+        );
+        assert!(rel(f.slope, 0.12486486486486487), "{f:?}");
+        assert!(
+            (f.intercept - -0.0027999999999999935).abs() < 1e-12,
+            "{f:?}"
+        );
+        let (m, lo, hi) = f.predict(0.2);
+        assert!(
+            rel(m, 0.022172972972972983) && rel(lo, 0.015020038594407089),
+            "{m} {lo}"
+        );
+        assert!(rel(hi, 0.029325907351538876), "{hi}");
+        let (_, lo, hi) = f.predict(0.4);
+        assert!(
+            rel(lo, 0.03670545567597162) && rel(hi, 0.05758643621592029),
+            "{lo} {hi}"
+        );
+        // No correlation: r 0, p 1, the interval symmetric.
+        let pts = [(0.1, 0.3), (0.2, 0.1), (0.3, 0.4), (0.4, 0.2)];
+        let f = pearson(&pts).unwrap();
+        assert!(f.r.abs() < 1e-12 && (f.p_value - 1.0).abs() < 1e-9, "{f:?}");
+        let (lo, hi) = f.interval.unwrap();
+        assert!(
+            rel(hi, 0.9610870825606609) && rel(-lo, 0.9610870825606609),
+            "{f:?}"
+        );
+        // Too few points, or a constant variable: nothing to say.
+        assert!(pearson(&pts[..2]).is_none());
+        assert!(pearson(&[(0.1, 0.2), (0.1, 0.3), (0.1, 0.4)]).is_none());
+        assert!(pearson(&pts[..3]).unwrap().interval.is_none());
     }
 
     #[test]

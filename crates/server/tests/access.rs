@@ -795,7 +795,8 @@ async fn page_grouping_rules_are_kept_per_site_and_apply_to_every_query() {
 }
 
 #[tokio::test]
-async fn influence_and_attribution_are_answered_over_http_with_their_errors_named() {
+async fn influence_attribution_and_leading_indicators_are_answered_over_http_with_their_errors_named()
+ {
     // v1 watches then buys; v2 watches; v3 buys then watches; v4 only looks.
     let evs = [
         ("v1", 0, "video_play"),
@@ -899,6 +900,46 @@ async fn influence_and_attribution_are_answered_over_http_with_their_errors_name
     .await;
     assert_eq!(q.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", q.body);
     assert!(q.body.to_string().contains("analysis.unit"), "{}", q.body);
+    // Leading indicators: the range runs to the end of March 2nd, so March 1st's cohort
+    // has had its day of horizon.
+    let q = call(
+        &e,
+        "POST",
+        "/api/v1/query",
+        Some(&vic),
+        true,
+        Some(spec(json!({"type": "leading_indicators", "period": "day",
+                         "early_days": 1, "horizon_days": 1, "min_visitors": 1}))),
+    )
+    .await;
+    assert_eq!(q.status, StatusCode::OK, "{}", q.body);
+    assert_eq!(q.body["type"], "leading_indicators", "{}", q.body);
+    let none = q.body["cohorts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["value"] == "(none)" && c["period"] == "2026-03-01")
+        .unwrap();
+    assert!(none["visitors"].as_u64().unwrap() >= 4, "{}", q.body);
+    assert_eq!(none["status"], "complete", "{}", q.body);
+    assert_eq!(none["early"]["Video"]["num"], 3, "{}", q.body);
+    let q = call(
+        &e,
+        "POST",
+        "/api/v1/query",
+        Some(&vic),
+        true,
+        Some(spec(
+            json!({"type": "leading_indicators", "horizon_days": 1, "early_days": 3}),
+        )),
+    )
+    .await;
+    assert_eq!(q.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", q.body);
+    assert!(
+        q.body.to_string().contains("analysis.horizon_days"),
+        "{}",
+        q.body
+    );
 }
 
 #[tokio::test]

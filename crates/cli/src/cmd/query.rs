@@ -12,8 +12,8 @@ use anyhow::{Context, Result, bail};
 use cairn_engine::{Backend, Engine, RunOptions};
 use cairn_model::query::result::{
     AttributionResult, CartResult, FormsResult, FunnelFlow, FunnelResult, GoalsResult,
-    InfluenceResult, NodeUnits, OverviewFigures, OverviewResult, PagesResult, PathNode,
-    PathNodeKind, PathsResult, QueryResult, Rate, Ratio, TimeStats, TransitionsResult,
+    InfluenceResult, LeadingResult, NodeUnits, OverviewFigures, OverviewResult, PagesResult,
+    PathNode, PathNodeKind, PathsResult, QueryResult, Rate, Ratio, TimeStats, TransitionsResult,
 };
 use cairn_model::query::{Definitions, Query};
 
@@ -201,7 +201,110 @@ fn render(r: &QueryResult) -> String {
         QueryResult::Transitions(t) => transitions(t),
         QueryResult::Influence(i) => influence(i),
         QueryResult::Attribution(a) => attribution(a),
+        QueryResult::LeadingIndicators(l) => leading(l),
     }
+}
+
+fn leading(r: &LeadingResult) -> String {
+    use cairn_model::query::result::CohortStatus;
+    let mut out = String::new();
+    let period = match r.period {
+        cairn_model::query::Interval::Day => "day",
+        _ => "week",
+    };
+    let _ = writeln!(
+        out,
+        "Leading indicators of {}: {} new visitors in cohorts of {} × {period} of first visit ({} left out beyond the listed values).",
+        r.goal,
+        human::count(r.visitors),
+        r.by,
+        human::count(r.other_visitors)
+    );
+    let _ = writeln!(
+        out,
+        "Early rate: reached within {} days of the first visit; macro rate: {} within {} days. {} cohorts fitted (complete, at least {} visitors).",
+        r.early_days,
+        r.goal,
+        r.horizon_days,
+        r.fitted,
+        human::count(r.min_visitors)
+    );
+    let _ = writeln!(
+        out,
+        "r: Pearson's correlation across cohorts with its 95% interval; * = significant after Benjamini–Hochberg (q < 0.05). Associated with, not caused by."
+    );
+    out.push('\n');
+    let num = |x: Option<f64>, d: usize| x.map_or_else(|| "–".to_string(), |x| format!("{x:.d$}"));
+    let rows: Vec<Vec<String>> = r
+        .indicators
+        .iter()
+        .map(|i| {
+            vec![
+                format!(
+                    "{}{}{}",
+                    if i.significant { "* " } else { "  " },
+                    i.goal,
+                    if i.baseline { " (early, baseline)" } else { "" }
+                ),
+                match (i.r, i.low, i.high) {
+                    (Some(r), Some(lo), Some(hi)) => format!("{r:.2} [{lo:.2} – {hi:.2}]"),
+                    (r, ..) => num(r, 2),
+                },
+                p_value(i.p_value),
+                num(i.q_value, 4),
+                match (i.intercept, i.slope) {
+                    (Some(a), Some(b)) => format!("{} + {b:.3} × early", pct(a)),
+                    _ => "–".into(),
+                },
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        &["indicator", "r [95% CI]", "p", "q", "macro rate ≈"],
+        &rows,
+    ));
+    out.push('\n');
+    // Cohorts with the best indicator's early rate.
+    let best = r.indicators.first().map(|i| i.goal.as_str());
+    let rows: Vec<Vec<String>> = r
+        .cohorts
+        .iter()
+        .map(|c| {
+            vec![
+                c.value.clone(),
+                c.period.clone(),
+                human::count(c.visitors),
+                match c.status {
+                    CohortStatus::Complete if c.fitted => "complete (fitted)".into(),
+                    CohortStatus::Complete => "complete".into(),
+                    CohortStatus::Early => "early window over".into(),
+                    CohortStatus::TooRecent => "too recent".into(),
+                },
+                best.and_then(|b| c.early.get(b))
+                    .map_or_else(|| "–".into(), rate),
+                rate(&c.converted),
+                c.predicted.as_ref().map_or_else(
+                    || "–".into(),
+                    |p| format!("{} [{} – {}]", pct(p.rate), pct(p.low), pct(p.high)),
+                ),
+            ]
+        })
+        .collect();
+    let early = format!("early {}", best.unwrap_or("–"));
+    let converted = format!("{} (so far unless complete)", r.goal);
+    out.push_str(&table(
+        &[
+            r.by.as_str(),
+            period,
+            "visitors",
+            "status",
+            early.as_str(),
+            converted.as_str(),
+            "predicted",
+        ],
+        &rows,
+    ));
+    out
 }
 
 fn attribution(r: &AttributionResult) -> String {
@@ -694,8 +797,43 @@ fn csv(r: &QueryResult) -> Result<String> {
                 ])?;
             }
         }
+        QueryResult::LeadingIndicators(r) => {
+            // One row per cohort; the indicators' statistics are in the table and JSON.
+            let goals: Vec<&String> = r
+                .cohorts
+                .first()
+                .map(|c| c.early.keys().collect())
+                .unwrap_or_default();
+            let mut head: Vec<String> = ["value", "period", "visitors", "status", "fitted"]
+                .map(String::from)
+                .to_vec();
+            head.extend(goals.iter().map(|g| format!("early {g}")));
+            head.extend(
+                ["converted", "predicted", "predicted_low", "predicted_high"].map(String::from),
+            );
+            w.write_record(&head)?;
+            for c in &r.cohorts {
+                let mut row = vec![
+                    c.value.clone(),
+                    c.period.clone(),
+                    c.visitors.to_string(),
+                    serde_json::to_value(c.status)?
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    c.fitted.to_string(),
+                ];
+                row.extend(goals.iter().map(|g| c.early[*g].rate.to_string()));
+                row.push(c.converted.rate.to_string());
+                let p = c.predicted.as_ref();
+                row.push(p.map_or_else(String::new, |p| p.rate.to_string()));
+                row.push(p.map_or_else(String::new, |p| p.low.to_string()));
+                row.push(p.map_or_else(String::new, |p| p.high.to_string()));
+                w.write_record(&row)?;
+            }
+        }
         _ => bail!(
-            "--csv prints pages, paths, transitions, influence and attribution; use --json for the other analyses"
+            "--csv prints pages, paths, transitions, influence, attribution and leading_indicators; use --json for the other analyses"
         ),
     }
     Ok(String::from_utf8(w.into_inner()?)?)

@@ -3,6 +3,7 @@
 mod cases;
 mod flow;
 mod influence;
+mod leading;
 mod planted;
 mod props;
 mod reference;

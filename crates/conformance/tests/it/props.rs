@@ -358,7 +358,7 @@ fn random_query(rng: &mut ChaCha8Rng) -> Query {
             }
         });
     }
-    let analysis = match rng.gen_range(0..15) {
+    let analysis = match rng.gen_range(0..16) {
         0..=2 => {
             let mut units = vec![Unit::Session, Unit::Visitor, Unit::Lead];
             units.shuffle(rng);
@@ -394,12 +394,19 @@ fn random_query(rng: &mut ChaCha8Rng) -> Query {
         12 => Analysis::Transitions(random_transitions(rng, &goals)),
         13 => Analysis::Influence(random_influence(rng, &goals)),
         14 => Analysis::Attribution(random_attribution(rng, &goals)),
+        15 => Analysis::LeadingIndicators(random_leading(rng, &goals)),
         _ => Analysis::Overview(OverviewSpec {
             interval: *pick(rng, &[None, Some(Interval::Day)]),
             breakdown: rng.gen_bool(0.5).then(|| first_value_breakdown(rng)),
         }),
     };
-    let (from, to) = if rng.gen_bool(0.5) {
+    // Leading indicators need periods whose horizon has passed: mostly the whole range.
+    let whole = if matches!(analysis, Analysis::LeadingIndicators(_)) {
+        0.9
+    } else {
+        0.5
+    };
+    let (from, to) = if rng.gen_bool(whole) {
         (T0 - DAY, T0 + 8 * DAY)
     } else {
         (
@@ -552,6 +559,38 @@ fn random_influence(rng: &mut ChaCha8Rng, goals: &[Goal]) -> InfluenceSpec {
         s.events = true;
     }
     s
+}
+
+fn random_leading(rng: &mut ChaCha8Rng, goals: &[Goal]) -> LeadingSpec {
+    let y = pick(rng, goals).name.clone();
+    let early_days = rng.gen_range(1..=2);
+    LeadingSpec {
+        candidates: if rng.gen_bool(0.5) {
+            Vec::new()
+        } else {
+            goals
+                .iter()
+                .filter(|g| g.name != y && rng.gen_bool(0.6))
+                .map(|g| g.name.clone())
+                .collect()
+        },
+        goal: Some(y),
+        by: pick(
+            rng,
+            &[
+                Field::Dim(Dim::Source),
+                Field::Dim(Dim::Device),
+                Field::Dim(Dim::UtmCampaign),
+                Field::LandingPage,
+            ],
+        )
+        .clone(),
+        period: *pick(rng, &[Interval::Day, Interval::Day, Interval::Week]),
+        early_days,
+        horizon_days: early_days + rng.gen_range(0..=2),
+        min_visitors: rng.gen_range(1..=3),
+        limit: rng.gen_range(1..=6),
+    }
 }
 
 /// Spend on the random data's campaigns (and on one without visits), around its days.
@@ -741,6 +780,40 @@ fn check_sums(r: &result::QueryResult) -> Result<(), String> {
             }
             if r.tested != r.candidates.iter().filter(|c| c.ranked).count() as u64 {
                 return Err("tested".into());
+            }
+        }
+        QueryResult::LeadingIndicators(r) => {
+            let listed: u64 = r.cohorts.iter().map(|c| c.visitors).sum();
+            if listed + r.other_visitors != r.visitors {
+                return Err(format!(
+                    "cohorts {listed} + other {} != visitors",
+                    r.other_visitors
+                ));
+            }
+            let fitted = r.cohorts.iter().filter(|c| c.fitted).count() as u64;
+            let best = r.indicators.iter().find(|i| i.significant);
+            for c in &r.cohorts {
+                let early_y = &c.early[&r.goal];
+                if c.converted.den != c.visitors || early_y.num > c.converted.num {
+                    return Err(format!(
+                        "{} {}: early macro beyond the horizon's",
+                        c.value, c.period
+                    ));
+                }
+                let due = c.status != result::CohortStatus::TooRecent && best.is_some();
+                if c.predicted.is_some() != due {
+                    return Err(format!("{} {}: prediction", c.value, c.period));
+                }
+            }
+            for i in &r.indicators {
+                if i.cohorts != fitted || i.r.is_some() != i.p_value.is_some() {
+                    return Err(format!("{}: cohorts or r", i.goal));
+                }
+                if let (Some(r), Some(lo), Some(hi)) = (i.r, i.low, i.high)
+                    && !(lo <= r + 1e-12 && r <= hi + 1e-12)
+                {
+                    return Err(format!("{}: r outside its interval", i.goal));
+                }
             }
         }
         QueryResult::Attribution(r) => {

@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use cairn_engine::Buckets;
 use cairn_engine::stats::{
-    Table, benjamini_hochberg, mantel_haenszel, nearest_rank, newcombe, rate_ratio, time_stats,
-    two_proportion_p, wilson,
+    Fit, Table, benjamini_hochberg, mantel_haenszel, nearest_rank, newcombe, pearson, rate_ratio,
+    time_stats, two_proportion_p, wilson,
 };
 use cairn_model::query::result::*;
 use cairn_model::query::*;
@@ -1962,6 +1962,7 @@ pub fn run(q: &Query, d: &Data) -> QueryResult {
         Analysis::Transitions(s) => QueryResult::Transitions(transitions(q, &r, &s, d)),
         Analysis::Influence(s) => QueryResult::Influence(influence(q, &r, &s, d)),
         Analysis::Attribution(s) => QueryResult::Attribution(attribution(q, &r, &s, d)),
+        Analysis::LeadingIndicators(s) => QueryResult::LeadingIndicators(leading(q, &r, &s, d)),
         Analysis::SavedFunnel(_) => unreachable!("a plan resolves it"),
     }
 }
@@ -2845,5 +2846,174 @@ pub fn attribution(q: &Query, r: &Resolved, spec: &AttributionSpec, d: &Data) ->
         conversion_probability: base,
         bootstrap: spec.bootstrap,
         touches,
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Leading indicators (docs/campaigns.md#leading-indicators)
+
+pub fn leading(q: &Query, r: &Resolved, spec: &LeadingSpec, d: &Data) -> LeadingResult {
+    use chrono::{Datelike, TimeZone};
+    const DAY: i64 = 86_400_000;
+    let y_name = spec.macro_goal(&q.goals).unwrap().to_string();
+    let gi = |n: &str| q.goals.iter().position(|g| g.name == n).unwrap();
+    let mut names: Vec<String> = spec
+        .candidate_goals(&q.goals)
+        .into_iter()
+        .map(String::from)
+        .collect();
+    names.push(y_name.clone());
+    // (value, week's Monday) → (visitors, reached early per indicator, converted), and
+    // the week's end.
+    let mut cohorts: BTreeMap<(String, chrono::NaiveDate), (u64, Vec<u64>, u64)> = BTreeMap::new();
+    for evs in timelines(q, r, d, r.from, r.to).into_values() {
+        let hits = goal_hits(q, &evs);
+        if !keeps(r, q, &hits) {
+            continue;
+        }
+        let first = evs[0].ts;
+        let (a, b) = sessions(&evs, q.session_gap.ms)[0];
+        let value = label(&unit_value(&spec.by, &evs[a..b]));
+        let day = r.tz.timestamp_millis_opt(first).unwrap().date_naive();
+        let monday = match spec.period {
+            Interval::Week => {
+                day - chrono::Duration::days(day.weekday().num_days_from_monday() as i64)
+            }
+            _ => day,
+        };
+        let reached = |g: &str, days: u32| {
+            hits[gi(g)]
+                .iter()
+                .any(|&i| evs[i].ts < first + days as i64 * DAY)
+        };
+        let c = cohorts
+            .entry((value, monday))
+            .or_insert_with(|| (0, vec![0; names.len()], 0));
+        c.0 += 1;
+        for (k, n) in names.iter().enumerate() {
+            c.1[k] += reached(n, spec.early_days) as u64;
+        }
+        c.2 += reached(&y_name, spec.horizon_days) as u64;
+    }
+    let mut per_value: BTreeMap<String, u64> = BTreeMap::new();
+    for ((v, _), c) in &cohorts {
+        *per_value.entry(v.clone()).or_default() += c.0;
+    }
+    let mut values: Vec<(String, u64)> = per_value.into_iter().collect();
+    values.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let visitors = values.iter().map(|v| v.1).sum();
+    let other_visitors = values.iter().skip(spec.limit).map(|v| v.1).sum();
+    let mut out: Vec<Cohort> = Vec::new();
+    for (v, _) in values.iter().take(spec.limit) {
+        for ((cv, monday), (n, early, conv)) in &cohorts {
+            if cv != v {
+                continue;
+            }
+            let days = if spec.period == Interval::Week { 7 } else { 1 };
+            let end = local_midnight(r.tz, *monday + chrono::Duration::days(days)).unwrap();
+            let status = if end + spec.horizon_days as i64 * DAY <= r.to + 1 {
+                CohortStatus::Complete
+            } else if end + spec.early_days as i64 * DAY <= r.to + 1 {
+                CohortStatus::Early
+            } else {
+                CohortStatus::TooRecent
+            };
+            out.push(Cohort {
+                value: v.clone(),
+                period: monday.format("%Y-%m-%d").to_string(),
+                visitors: *n,
+                status,
+                fitted: status == CohortStatus::Complete && *n >= spec.min_visitors,
+                early: names
+                    .iter()
+                    .zip(early)
+                    .map(|(g, &e)| (g.clone(), wilson(e, *n)))
+                    .collect(),
+                converted: wilson(*conv, *n),
+                predicted: None,
+            });
+        }
+    }
+    let fitted: Vec<Cohort> = out.iter().filter(|c| c.fitted).cloned().collect();
+    let fits: Vec<Option<Fit>> = names
+        .iter()
+        .map(|g| {
+            let pts: Vec<(f64, f64)> = fitted
+                .iter()
+                .map(|c| (c.early[g].rate, c.converted.rate))
+                .collect();
+            pearson(&pts)
+        })
+        .collect();
+    let with_p: Vec<usize> = (0..names.len()).filter(|&i| fits[i].is_some()).collect();
+    let qs = benjamini_hochberg(
+        &with_p
+            .iter()
+            .map(|&i| fits[i].unwrap().p_value)
+            .collect::<Vec<_>>(),
+    );
+    let mut inds: Vec<(Indicator, Option<Fit>)> = Vec::new();
+    for (i, g) in names.iter().enumerate() {
+        let fit = fits[i];
+        let q_value = with_p.iter().position(|&j| j == i).map(|k| qs[k]);
+        let iv = fit.and_then(|f| f.interval);
+        inds.push((
+            Indicator {
+                goal: g.clone(),
+                baseline: i == names.len() - 1,
+                cohorts: fitted.len() as u64,
+                r: fit.map(|f| f.r),
+                low: iv.map(|x| x.0),
+                high: iv.map(|x| x.1),
+                p_value: fit.map(|f| f.p_value),
+                q_value,
+                slope: fit.map(|f| f.slope),
+                intercept: fit.map(|f| f.intercept),
+                significant: q_value.is_some_and(|q| q < 0.05)
+                    && iv.is_some_and(|(lo, hi)| lo > 0.0 || hi < 0.0),
+            },
+            fit,
+        ));
+    }
+    // Best first: the lower end of r's interval, then r (none last), then the name.
+    let key = |i: &Indicator| {
+        (
+            i.low.unwrap_or(f64::NEG_INFINITY),
+            i.r.unwrap_or(f64::NEG_INFINITY),
+        )
+    };
+    inds.sort_by(|(a, _), (b, _)| {
+        key(b)
+            .0
+            .total_cmp(&key(a).0)
+            .then(key(b).1.total_cmp(&key(a).1))
+            .then(a.goal.cmp(&b.goal))
+    });
+    if let Some((best, Some(fit))) = inds.iter().find(|(i, _)| i.significant) {
+        for c in &mut out {
+            if c.status == CohortStatus::TooRecent {
+                continue;
+            }
+            let (rate, low, high) = fit.predict(c.early[&best.goal].rate);
+            c.predicted = Some(Prediction {
+                indicator: best.goal.clone(),
+                rate: rate.clamp(0.0, 1.0),
+                low: low.clamp(0.0, 1.0),
+                high: high.clamp(0.0, 1.0),
+            });
+        }
+    }
+    LeadingResult {
+        goal: y_name,
+        by: spec.by.to_string(),
+        period: spec.period,
+        early_days: spec.early_days,
+        horizon_days: spec.horizon_days,
+        min_visitors: spec.min_visitors,
+        visitors,
+        other_visitors,
+        fitted: fitted.len() as u64,
+        indicators: inds.into_iter().map(|(i, _)| i).collect(),
+        cohorts: out,
     }
 }

@@ -8,6 +8,7 @@ mod cond;
 mod funnel;
 mod goal;
 mod influence;
+mod leading;
 mod paths;
 pub mod result;
 mod spend;
@@ -30,6 +31,7 @@ pub use goal::{
 
 pub use attribution::{AttributionSpec, MAX_BOOTSTRAP, MAX_MARKOV_TOUCHES};
 pub use influence::{InfluenceSpec, MAX_EVENT_CANDIDATES, MAX_STRATA_FIELDS, Precedence};
+pub use leading::{LeadingSpec, MAX_EARLY_DAYS, MAX_HORIZON_DAYS};
 pub use paths::{
     GroupMatch, MAX_PAGE_GROUPS, MAX_PATH_STEPS, MAX_TRANSITIONS, NodeKind, NodeRef, PageGroup,
     PageRules, PathsSpec, TransitionsSpec,
@@ -447,6 +449,9 @@ pub enum Analysis {
     Influence(InfluenceSpec),
     /// The macro conversions credited to the touches before them, by five models.
     Attribution(AttributionSpec),
+    /// How well micro rates in new visitors' first days predict the macro rate later,
+    /// across cohorts of campaign × week.
+    LeadingIndicators(LeadingSpec),
     /// A funnel kept in the spec's (or the definitions file's) `funnels`, by name.
     SavedFunnel(SavedFunnel),
 }
@@ -489,10 +494,11 @@ impl<'de> Deserialize<'de> for Analysis {
             "transitions" => Analysis::Transitions(inner(v)?),
             "influence" => Analysis::Influence(inner(v)?),
             "attribution" => Analysis::Attribution(inner(v)?),
+            "leading_indicators" => Analysis::LeadingIndicators(inner(v)?),
             "saved_funnel" => Analysis::SavedFunnel(inner(v)?),
             other => {
                 return Err(D::Error::custom(format!(
-                    "unknown analysis `{other}`: use goals, funnel, saved_funnel, checkout, cart_abandonment, forms, pages, overview, paths, transitions, influence or attribution"
+                    "unknown analysis `{other}`: use goals, funnel, saved_funnel, checkout, cart_abandonment, forms, pages, overview, paths, transitions, influence, attribution or leading_indicators"
                 )));
             }
         })
@@ -826,6 +832,9 @@ impl Query {
             }
             Analysis::Attribution(a) => {
                 a.validate(&self.goals, "analysis")?;
+            }
+            Analysis::LeadingIndicators(l) => {
+                l.validate(&self.goals, "analysis")?;
             }
             Analysis::Overview(o) => {
                 if let Some(iv) = o.interval {

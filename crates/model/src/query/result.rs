@@ -652,6 +652,8 @@ pub enum QueryResult {
     Influence(InfluenceResult),
     /// Attribution of the macro conversions.
     Attribution(AttributionResult),
+    /// Leading indicators of the macro conversion.
+    LeadingIndicators(LeadingResult),
 }
 
 /// Conversions (and value) credited to a touch by one model.
@@ -830,4 +832,113 @@ pub struct InfluenceResult {
     /// Ranked candidates by the lower end of their (stratified) lift's interval, then
     /// the others by support.
     pub candidates: Vec<InfluenceRow>,
+}
+
+/// One indicator: a goal's early rate, set against the macro rate at the horizon across
+/// the fitted cohorts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Indicator {
+    /// The goal.
+    pub goal: String,
+    /// Whether it is the macro goal itself (its early rate: the baseline a micro goal
+    /// has to beat).
+    pub baseline: bool,
+    /// Cohorts fitted (the points of the correlation).
+    pub cohorts: u64,
+    /// Pearson's correlation between the cohorts' early rate of the goal and their macro
+    /// rate at the horizon; none under 3 cohorts or when either rate is the same in all.
+    pub r: Option<f64>,
+    /// Lower end of r's 95% interval (Fisher's z); none under 4 cohorts.
+    pub low: Option<f64>,
+    /// Upper end.
+    pub high: Option<f64>,
+    /// Two-sided p-value of r = 0 (Student's t, cohorts − 2 degrees of freedom).
+    pub p_value: Option<f64>,
+    /// Benjamini–Hochberg q-value across the indicators with a p-value.
+    pub q_value: Option<f64>,
+    /// The least-squares line: macro rate = intercept + slope × early rate.
+    pub slope: Option<f64>,
+    /// Its intercept.
+    pub intercept: Option<f64>,
+    /// q under 0.05 and r's interval clear of 0.
+    pub significant: bool,
+}
+
+/// How far a cohort's windows have run by the end of the range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CohortStatus {
+    /// Every visitor's horizon has passed: the macro rate is final.
+    Complete,
+    /// Every visitor's early window has passed, not every horizon: the macro rate is so
+    /// far, and the prediction is what the indicator says it will be.
+    Early,
+    /// Some visitors' early windows are still running.
+    TooRecent,
+}
+
+/// A prediction of a cohort's macro rate at the horizon.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Prediction {
+    /// The indicator it comes from (the best-ranked significant one).
+    pub indicator: String,
+    /// The predicted macro rate.
+    pub rate: f64,
+    /// Lower end of the 95% prediction interval (of one cohort, not of the line), at
+    /// least 0.
+    pub low: f64,
+    /// Upper end, at most 1.
+    pub high: f64,
+}
+
+/// A cohort: the new visitors of one value of the field in one week (or day).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Cohort {
+    /// The value of the field on the visitors' first session (`(none)` without one).
+    pub value: String,
+    /// The period of their first visit: its first day (a week's Monday), in the query's
+    /// time zone.
+    pub period: String,
+    /// New visitors: first seen in the range that week.
+    pub visitors: u64,
+    /// How far its windows have run.
+    pub status: CohortStatus,
+    /// Whether it is a point of the fits: complete, with at least `min_visitors`.
+    pub fitted: bool,
+    /// Per indicator (by goal name), the share of the visitors who reached it within
+    /// their early window (so far, when too recent).
+    pub early: std::collections::BTreeMap<String, Rate>,
+    /// The share who reached the macro goal within the horizon (so far, unless complete).
+    pub converted: Rate,
+    /// The macro rate the best significant indicator predicts, once the early window is
+    /// over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predicted: Option<Prediction>,
+}
+
+/// The leading indicators report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct LeadingResult {
+    /// The macro goal.
+    pub goal: String,
+    /// The field a cohort is a value of.
+    pub by: String,
+    /// The cohorts' period of first visit: week or day.
+    pub period: crate::query::Interval,
+    /// The early window, in days from the first visit.
+    pub early_days: u32,
+    /// The horizon, in days from the first visit.
+    pub horizon_days: u32,
+    /// Cohorts need this many new visitors to be fitted.
+    pub min_visitors: u64,
+    /// New visitors in the range (their first event in it).
+    pub visitors: u64,
+    /// New visitors of the values not listed.
+    pub other_visitors: u64,
+    /// Cohorts fitted.
+    pub fitted: u64,
+    /// Indicators, the best first: by the lower end of r's interval, then by r.
+    pub indicators: Vec<Indicator>,
+    /// Cohorts: values by new visitors (most first), each value's periods in order.
+    pub cohorts: Vec<Cohort>,
 }
