@@ -2,23 +2,26 @@
 //
 //   node web/e2e/e2e.mjs target/debug/cairn
 //
-// Fills a fresh data directory with `cairn demo --no-serve` (20,000 events over 7 days, or
-// $CAIRN_E2E_EVENTS), registers the demo's sites, adds a superuser, runs `cairn serve` on
-// a free loopback port and drives the dashboard with Playwright: login (a wrong password
-// first), every page's numbers against `POST /api/v1/query` for the same spec, the first
-// load's time, a goal created through the UI (and a refused one), funnels built in the UI
-// (and their flow), the paths (Sankey and per-step numbers that add up, a node's menu, a
-// node made a funnel step, transitions and their CSV), what drives conversion (the
-// candidates as the API ranks them, the FDR marker, a goal clicked into a segment; its
-// attribution view: every model's credit per touch as the API gives it, by goals and by
-// channel), campaigns with their cost, cost per conversion and return on spend as the API
-// gives them (spend seeded with `cairn spend import`), spend imported through the Spend
-// card (a USD row at its rate; a currency without a rate refused at its line), a day
-// deleted, a viewer without import or delete, page
-// grouping rules previewed and saved, a shared URL reloaded, an event seen arriving, CSV
-// export, both themes and a phone's width. Screenshots go to $CAIRN_SCREENSHOTS (default web/e2e/screenshots/). Needs
-// /usr/bin/chromium and web/node_modules. Exits non-zero on the first failure;
-// CAIRN_E2E_KEEP=1 keeps the data. The shared parts: e2e/harness.mjs.
+// Fills a fresh data directory with `cairn demo --no-serve` (20,000 events over 7 days,
+// or $CAIRN_E2E_EVENTS, and 120,000 older ones over 68 days ending a month ago, for the
+// leading indicators' cohorts), registers the demo's sites, adds a superuser, runs `cairn
+// serve` on a free loopback port and drives the dashboard with Playwright: login (a wrong
+// password first), every page's numbers against `POST /api/v1/query` for the same spec,
+// the first load's time, a goal created through the UI (and a refused one), funnels built
+// in the UI (and their flow), the paths (Sankey and per-step numbers that add up, a
+// node's menu, a node made a funnel step, transitions and their CSV), what drives
+// conversion (the candidates as the API ranks them, the FDR marker, a goal clicked into a
+// segment; its attribution view: every model's credit per touch as the API gives it, by
+// goals and by channel), campaigns with their cost, cost per conversion and return on
+// spend as the API gives them (spend seeded with `cairn spend import`), their leading
+// indicators (r and a cohort's prediction as the API gives them, the early window, too
+// short a range), spend imported through the Spend card (a USD row at its rate; a
+// currency without a rate refused at its line), a day deleted, a viewer without import or
+// delete, page grouping rules previewed and saved, a shared URL reloaded, an event seen
+// arriving, CSV export, both themes and a phone's width. Screenshots go to
+// $CAIRN_SCREENSHOTS (default web/e2e/screenshots/). Needs /usr/bin/chromium and
+// web/node_modules. Exits non-zero on the first failure; CAIRN_E2E_KEEP=1 keeps the data.
+// The shared parts: e2e/harness.mjs.
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -52,6 +55,15 @@ const { cairn, log, data } = test;
 async function main() {
   log("data directory:", data);
   cairn(["demo", "--no-serve", "--events", process.env.CAIRN_E2E_EVENTS || "20000", "--days", "7"]);
+  // Older traffic for the Leading indicators card, whose cohorts need weeks that have run
+  // their course: 68 days ending a month ago (another seed, so other visitors), before the
+  // 30-day range every other check reads.
+  const midnight = Math.floor(Date.now() / DAY) * DAY;
+  const OLD_FROM = midnight - 99 * DAY;
+  const oldDir = mkdtempSync(join(tmpdir(), "cairn-web-e2e-old-"));
+  cairn(["demo", "--generate", "120k", "--out", join(oldDir, "old.ndjson"), "--days", "68", "--start", dayUTC(OLD_FROM), "--seed", "2"]);
+  log(cairn(["import", join(oldDir, "old.ndjson")]).trim().split("\n")[0]);
+  rmSync(oldDir, { recursive: true });
   for (const s of ["shop.example", "saas.example", "news.example"]) cairn(["site", "add", s]);
   cairn(["user", "add", EMAIL, "--superuser"], { CAIRN_PASSWORD: PASSWORD });
   cairn(["user", "add", VIEWER], { CAIRN_PASSWORD: PASSWORD });
@@ -59,7 +71,6 @@ async function main() {
   // The shop's campaign spend over the demo's 7 days (`cairn demo --no-serve` registers no
   // site, so it stores none): each paid campaign's day, and a day of google cpc on no
   // campaign (spend by campaign cannot place).
-  const midnight = Math.floor(Date.now() / DAY) * DAY;
   const seeded = [];
   for (let k = 1; k <= 7; k++) {
     for (const [campaign, source, medium, cost] of PAID) seeded.push([dayUTC(midnight - k * DAY), source, medium, campaign, Math.round(cost * (1 + k / 20) * 100) / 100]);
@@ -588,6 +599,17 @@ async function main() {
   const p0 = cres.breakdown.indexOf(paid[0]);
   assert.equal(ccsv[1 + p0], [paid[0].value, paid[0].totals[0], paid[0].cost, paid[0].values?.[0]?.EUR ?? "", paid[0].return_on_spend, paid[0].rates[0][0].rate, paid[0].cost_per_conversion[0] ?? ""].join(","), "a paid campaign's CSV line is the API's numbers");
   assert.equal(ccsv.length, 1 + cres.breakdown.length + 1, "one CSV line per row");
+  // Leading indicators over the last 30 days: too few finished cohorts to fit (the
+  // demo's 7 recent days), so the card says what range it needs and draws nothing.
+  await page.waitForSelector('#leading[aria-busy="false"] #leading-empty');
+  const leadSpecs = () => specs.filter((s) => s.analysis.type === "leading_indicators");
+  const lead30 = leadSpecs().pop();
+  assert.deepEqual(lead30.analysis, { type: "leading_indicators", goal: "Purchase", by: "utm_campaign", early_days: 3, horizon_days: 14 }, "the card's spec: the macro goal, the page's field, the default windows");
+  assert.equal(lead30.from, "-30d", "the page's range");
+  const lres30 = await apiQuery(lead30);
+  assert.ok(lres30.fitted < 3, `too few finished cohorts in 30 days: ${lres30.fitted}`);
+  assert.match(await page.textContent("#leading-empty"), new RegExp(`${lres30.fitted} of the 3 needed.*at least 21 days \\(the horizon and a week\\)`, "s"), "what a range needs");
+  assert.equal(await page.locator("#leading-chart, #leading-indicators").count(), 0, "no chart or fit without finished cohorts");
   await shot("campaigns-light-desktop");
   await page.setViewportSize({ width: 390, height: 844 });
   await page.waitForTimeout(150);
@@ -850,6 +872,79 @@ async function main() {
   assert.doesNotMatch(await page.textContent("#attribution-caveat"), /Milestones/, "no milestone caveat for channels");
   await shot("attribution-channel-light-desktop");
   log("attribution by channel:", chRes.touches.map((t) => `${t.touch} ${pct1(t.markov.share)}`).join(", "));
+
+  // --- Leading indicators, on the Campaigns page: over the older traffic (99 to 35 days
+  // ago, so some cohorts are finished and some between their early window and their
+  // horizon), the best indicator's r and a cohort's predicted rate as the API gives them
+  // for the page's spec; the early window changes the spec, and is kept in the URL.
+  const LEAD_FROM = dayUTC(OLD_FROM), LEAD_TO = dayUTC(midnight - 35 * DAY);
+  await page.goto(url(`/campaigns?site=${SITE}&range=custom&from=${LEAD_FROM}&to=${LEAD_TO}`));
+  await page.waitForSelector('#leading[aria-busy="false"] #leading-summary');
+  const rFmt = (x) => x.toFixed(2).replace("-", "−");
+  const pctFmt = (x) => `${(x * 100).toFixed(1)}%`;
+  /** Checks the card against the API's answer to its last spec; returns the answer. */
+  const checkLeading = async (early, horizon) => {
+    const lspec = leadSpecs().pop();
+    assert.deepEqual(lspec.analysis, { type: "leading_indicators", goal: "Purchase", by: "utm_campaign", early_days: early, horizon_days: horizon }, "the card's spec");
+    assert.deepEqual([lspec.from, lspec.to], [LEAD_FROM, LEAD_TO], "the page's custom range");
+    const res = await apiQuery(lspec);
+    assert.equal(res.type, "leading_indicators");
+    assert.ok(res.fitted >= 3, `finished cohorts to fit: ${res.fitted}`);
+    const top = res.indicators.find((i) => i.r != null);
+    assert.equal(Number(await page.getAttribute("#leading-r", "data-r")), top.r, "the best indicator's r");
+    assert.equal(await page.getAttribute("#leading-r", "data-indicator"), top.goal, "the best indicator");
+    assert.equal(await page.textContent("#leading-r"), `r = ${rFmt(top.r)} [${rFmt(top.low)} – ${rFmt(top.high)}]`, "r with its interval as shown");
+    const said = await page.textContent("#leading-summary");
+    assert.equal(res.period, "week", "cohorts by week");
+    assert.match(said, new RegExp(`^Across ${top.cohorts} finished cohorts \\(utm_campaign × week of first visit\\), the share (already )?reaching ${top.baseline ? "Purchase" : top.goal} in the first ${early === 1 ? "day" : `${early} days`} went with the share reaching Purchase within ${horizon} days`), `the sentence: ${said}`);
+    if (top.baseline) assert.match(said, /That is the baseline, Purchase’s own early rate: a micro goal is useful as an early signal only if it beats it/, "the baseline said as such");
+    assert.match(said, /Went with, not caused/);
+    assert.doesNotMatch(said, /\bcauses?\b/, "association, not cause");
+    // The indicators in the API's order, each with its r.
+    const rows = await page.$$eval("#leading-indicators tbody tr", (trs) => trs.map((tr) => [tr.querySelector("[data-indicator]").dataset.indicator, tr.querySelector("[data-r]").dataset.r, !!tr.querySelector(".badge")]));
+    assert.deepEqual(rows, res.indicators.map((i) => [i.goal, String(i.r ?? ""), i.baseline]), "the indicators as the API ranks them");
+    // A cohort under way: its predicted rate.
+    const under = res.cohorts.filter((c) => c.status === "early" && c.predicted);
+    assert.ok(under.length > 0, "cohorts between their early window and their horizon are predicted");
+    const c = under[under.length - 1];
+    const cell = page.locator(`#leading-cohorts tr[data-cohort="${c.value} ${c.period}"] [data-predicted]`);
+    assert.equal(Number(await cell.getAttribute("data-predicted")), c.predicted.rate, `${c.value} ${c.period}: its predicted rate`);
+    assert.equal(await cell.textContent(), `${pctFmt(c.predicted.rate)} ${pctFmt(c.predicted.low)} – ${pctFmt(c.predicted.high)}`, "the prediction and its interval as shown");
+    assert.equal(await page.textContent(`#leading-cohorts tr[data-cohort="${c.value} ${c.period}"] [data-status]`), "early window over");
+    assert.equal(await page.locator("#leading-cohorts tbody tr").count(), res.cohorts.length, "a row per cohort");
+    await page.waitForSelector("#leading-chart canvas");
+    log(`leading indicators (${early} and ${horizon} days): ${res.fitted} cohorts fitted; best ${top.goal}${top.baseline ? " (baseline)" : ""} r = ${rFmt(top.r)};`,
+      `${c.value} week of ${c.period} predicted ${pctFmt(c.predicted.rate)} from ${c.predicted.indicator}`);
+    return res;
+  };
+  const lres = await checkLeading(3, 14);
+  // The cohorts' CSV: a line per cohort, every indicator's early rate.
+  const [ldl] = await Promise.all([page.waitForEvent("download"), page.click('#leading-cohorts button:has-text("Export CSV")')]);
+  const lcsv = readFileSync(await ldl.path(), "utf8").trim().split("\r\n");
+  assert.equal(lcsv[0], ["utm_campaign", "Week of first visit", "New visitors", "Status", "Fitted", ...lres.indicators.map((i) => `${i.goal} in the first 3 days`), "Purchase within 14 days", "Purchase low", "Purchase high", "Predicted from", "Predicted Purchase", "Predicted low", "Predicted high"].join(","), "the cohorts CSV's header");
+  assert.equal(lcsv.length, 1 + lres.cohorts.length, "a CSV line per cohort");
+  const c0 = lres.cohorts[0];
+  assert.ok(lcsv.includes([c0.value, c0.period, c0.visitors, c0.status, c0.fitted ? "yes" : "no", ...lres.indicators.map((i) => c0.early[i.goal]?.rate ?? ""), c0.converted.rate, c0.converted.low, c0.converted.high, c0.predicted?.indicator ?? "", c0.predicted?.rate ?? "", c0.predicted?.low ?? "", c0.predicted?.high ?? ""].join(",")), "a cohort's CSV line is the API's numbers");
+  await shot("campaigns-leading-light-desktop");
+  await page.locator("#leading").screenshot({ path: join(SHOTS, "campaigns-leading-card-light-desktop.png") });
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.waitForTimeout(150);
+  await page.locator("#leading").screenshot({ path: join(SHOTS, "campaigns-leading-card-light-phone.png") });
+  const lOverflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(lOverflow <= 0, `on a phone the Leading indicators card scrolls sideways by ${lOverflow}px`);
+  await page.setViewportSize({ width: 1280, height: 900 });
+  // The early window: a new spec, in the URL.
+  await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith("/api/v1/query") && /"leading_indicators".*"early_days":7/.test(r.request().postData() || "")),
+    page.selectOption("#lead-early", "7"),
+  ]);
+  assert.match(page.url(), /early=7/, "the early window in the URL");
+  await page.waitForSelector('#leading[aria-busy="false"] #leading-summary');
+  await checkLeading(7, 14);
+  await page.reload();
+  await page.waitForSelector('#leading[aria-busy="false"] #leading-summary');
+  assert.equal(await page.inputValue("#lead-early"), "7", "the early window is kept in the URL");
+  assert.equal(leadSpecs().pop().analysis.early_days, 7);
 
   // --- Setup: the snippet, and an event sent now shows up as arriving.
   await page.goto(url(`/setup?site=${SITE}&range=30d`));

@@ -1071,6 +1071,54 @@ export interface components {
            */
           unit?: components["schemas"]["Unit"];
         }
+      /**
+       * How well micro rates in new visitors' first days predict the macro rate later,
+       * across cohorts of campaign × week.
+       */
+      | {
+          /**
+           * What a cohort is made of, beside the week: the value of this field on each
+           * visitor's first session (default `utm_campaign`; `source`, `channel`,
+           * `landing_page`, … too).
+           * @default "utm_campaign"
+           */
+          by?: components["schemas"]["Field"];
+          /**
+           * The micro goals weighed as indicators (default: every micro goal). The macro
+           * goal's own early rate is always weighed beside them, as the baseline.
+           */
+          candidates?: string[];
+          /**
+           * The early window: a visitor's first days, from its first visit (default 3).
+           * @default 3
+           */
+          early_days?: number;
+          /** The macro goal (default: the spec's first goal with `conversion = "macro"`). */
+          goal?: string | null;
+          /**
+           * The horizon: the macro conversions counted, from the first visit (default 14).
+           * @default 14
+           */
+          horizon_days?: number;
+          /**
+           * Values of `by` listed, by new visitors (default 20); the rest are left out and
+           * counted in `other_visitors`.
+           * @default 20
+           */
+          limit?: number;
+          /**
+           * Cohorts with fewer new visitors are listed but not fitted (default 30).
+           * @default 30
+           */
+          min_visitors?: number;
+          /**
+           * The cohorts' period of first visit: `week` (default; Monday to Sunday in the
+           * query's time zone) or `day`.
+           * @default "week"
+           */
+          period?: components["schemas"]["Interval"];
+          type: "leading_indicators";
+        }
       /** A funnel kept in the spec's (or the definitions file's) `funnels`, by name. */
       | {
           /** The funnel's name. */
@@ -1178,6 +1226,45 @@ export interface components {
       /** Time from abandoning to the recovering purchase. */
       time_to_recover?: components["schemas"]["TimeStats"] | null;
     };
+    /** A cohort: the new visitors of one value of the field in one week (or day). */
+    Cohort: {
+      /** The share who reached the macro goal within the horizon (so far, unless complete). */
+      converted: components["schemas"]["Rate"];
+      /**
+       * Per indicator (by goal name), the share of the visitors who reached it within
+       * their early window (so far, when too recent).
+       */
+      early: Record<string, components["schemas"]["Rate"]>;
+      /** Whether it is a point of the fits: complete, with at least `min_visitors`. */
+      fitted: boolean;
+      /**
+       * The period of their first visit: its first day (a week's Monday), in the query's
+       * time zone.
+       */
+      period: string;
+      /**
+       * The macro rate the best significant indicator predicts, once the early window is
+       * over.
+       */
+      predicted?: components["schemas"]["Prediction"] | null;
+      /** How far its windows have run. */
+      status: components["schemas"]["CohortStatus"];
+      /** The value of the field on the visitors' first session (`(none)` without one). */
+      value: string;
+      /** New visitors: first seen in the range that week. */
+      visitors: number;
+    };
+    /** How far a cohort's windows have run by the end of the range. */
+    CohortStatus:
+      /** Every visitor's horizon has passed: the macro rate is final. */
+      | "complete"
+      /**
+       * Every visitor's early window has passed, not every horizon: the macro rate is so
+       * far, and the prediction is what the indicator says it will be.
+       */
+      | "early"
+      /** Some visitors' early windows are still running. */
+      | "too_recent";
     /** A condition's value: one scalar or a list. */
     CondValue:
       /** One value. */
@@ -1631,6 +1718,40 @@ export interface components {
       /** Upper end (exclusive), none for the last bin. */
       to_ms?: number | null;
     };
+    /**
+     * One indicator: a goal's early rate, set against the macro rate at the horizon across
+     * the fitted cohorts.
+     */
+    Indicator: {
+      /**
+       * Whether it is the macro goal itself (its early rate: the baseline a micro goal
+       * has to beat).
+       */
+      baseline: boolean;
+      /** Cohorts fitted (the points of the correlation). */
+      cohorts: number;
+      /** The goal. */
+      goal: string;
+      /** Upper end. */
+      high?: number | null;
+      /** Its intercept. */
+      intercept?: number | null;
+      /** Lower end of r's 95% interval (Fisher's z); none under 4 cohorts. */
+      low?: number | null;
+      /** Two-sided p-value of r = 0 (Student's t, cohorts − 2 degrees of freedom). */
+      p_value?: number | null;
+      /** Benjamini–Hochberg q-value across the indicators with a p-value. */
+      q_value?: number | null;
+      /**
+       * Pearson's correlation between the cohorts' early rate of the goal and their macro
+       * rate at the horizon; none under 3 cohorts or when either rate is the same in all.
+       */
+      r?: number | null;
+      /** q under 0.05 and r's interval clear of 0. */
+      significant: boolean;
+      /** The least-squares line: macro rate = intercept + slope × early rate. */
+      slope?: number | null;
+    };
     /** The influence report. */
     InfluenceResult: {
       /**
@@ -1723,6 +1844,31 @@ export interface components {
       | "week"
       /** Calendar months. */
       | "month";
+    /** The leading indicators report. */
+    LeadingResult: {
+      /** The field a cohort is a value of. */
+      by: string;
+      /** Cohorts: values by new visitors (most first), each value's periods in order. */
+      cohorts: components["schemas"]["Cohort"][];
+      /** The early window, in days from the first visit. */
+      early_days: number;
+      /** Cohorts fitted. */
+      fitted: number;
+      /** The macro goal. */
+      goal: string;
+      /** The horizon, in days from the first visit. */
+      horizon_days: number;
+      /** Indicators, the best first: by the lower end of r's interval, then by r. */
+      indicators: components["schemas"]["Indicator"][];
+      /** Cohorts need this many new visitors to be fitted. */
+      min_visitors: number;
+      /** New visitors of the values not listed. */
+      other_visitors: number;
+      /** The cohorts' period of first visit: week or day. */
+      period: components["schemas"]["Interval"];
+      /** New visitors in the range (their first event in it). */
+      visitors: number;
+    };
     /** The data-driven (Markov chain) credit of a touch. */
     MarkovCredit: {
       /** Conversions credited (fractions add up across touches to every conversion). */
@@ -2030,6 +2176,20 @@ export interface components {
       | "before"
       /** A candidate done at any time in the unit: the raw comparison "did X at all". */
       | "any";
+    /** A prediction of a cohort's macro rate at the horizon. */
+    Prediction: {
+      /** Upper end, at most 1. */
+      high: number;
+      /** The indicator it comes from (the best-ranked significant one). */
+      indicator: string;
+      /**
+       * Lower end of the 95% prediction interval (of one cohort, not of the line), at
+       * least 0.
+       */
+      low: number;
+      /** The predicted macro rate. */
+      rate: number;
+    };
     /** A complete query. */
     Query: {
       /** What to compute. */
@@ -2113,6 +2273,10 @@ export interface components {
       /** Attribution of the macro conversions. */
       | components["schemas"]["AttributionResult"] & {
           type: "attribution";
+        }
+      /** Leading indicators of the macro conversion. */
+      | components["schemas"]["LeadingResult"] & {
+          type: "leading_indicators";
         };
     /** A proportion with its Wilson 95% interval. */
     Rate: {

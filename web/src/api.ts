@@ -120,6 +120,11 @@ export type AttributionResult = Result<"attribution">;
 export type AttributionRow = Schemas["AttributionRow"];
 export type Credit = Schemas["Credit"];
 
+// Leading indicators (crates/model/src/query/leading.rs, result.rs).
+export type LeadingResult = Result<"leading_indicators">;
+export type Indicator = Schemas["Indicator"];
+export type Cohort = Schemas["Cohort"];
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 // The server runs at most 4 queries at once (503 beyond): a page keeps 3 in flight and

@@ -3,9 +3,11 @@
 // before its macro conversions arrive. One `goals` query broken down by the field; by
 // campaign, source or medium it also gives, from the imported spend, each row's cost, its
 // cost per conversion of every goal, its revenue and its return on spend
-// (docs/campaigns.md). The spend itself: the Spend card (spend.ts).
+// (docs/campaigns.md). The spend itself: the Spend card (spend.ts); whether a campaign's
+// early micro rates foretell its macro rate: the Leading indicators card (leading.ts).
 import { query, type GoalRow, type GoalsBreakdownRow, type GoalsResult, type Rate } from "./api";
 import type { Ctx } from "./main";
+import { showLeading } from "./leading";
 import { showSpend } from "./spend";
 import { spec } from "./state";
 import { amount, clear, errorBox, h, money, num, pct, table, type Column } from "./ui";
@@ -24,16 +26,19 @@ export async function renderCampaigns(ctx: Ctx, main: HTMLElement): Promise<void
   const unit = h("select", { id: "campaign-unit", onchange: () => ctx.go({ unit: unit.value as typeof s.unit }) }, UNITS.map((u) => h("option", { value: u, selected: u === s.unit }, u)));
   const out = h("div", { id: "campaigns", "aria-busy": "true" }, h("p", { class: "muted" }, "Loading…"));
   const spendEl = h("div", { id: "spend" });
+  const leadEl = h("div", { id: "leading-card" });
   clear(
     main,
     h("div", { class: "page-head" }, h("h1", {}, "Campaigns"),
       h("span", { class: "inline" }, h("label", { for: "campaign-by" }, "By"), by),
       h("span", { class: "inline" }, h("label", { for: "campaign-unit" }, "Unit"), unit)),
     out,
+    leadEl,
     spendEl,
   );
   const load = (): Promise<void> => showTable(ctx, out);
   void showSpend(ctx, spendEl, load).catch((e) => ctx.current() && clear(spendEl, errorBox(e)));
+  void showLeading(ctx, leadEl).catch((e) => ctx.current() && clear(leadEl, errorBox(e)));
   await load();
 }
 

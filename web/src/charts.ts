@@ -1,5 +1,5 @@
 // ECharts, tree-shaken: line, bar and Sankey charts with the grid, tooltip and legend, on
-// canvas.
+// canvas (scatters are drawn with line series).
 import * as echarts from "echarts/core";
 import { BarChart, LineChart, SankeyChart } from "echarts/charts";
 import { GridComponent, LegendComponent, TooltipComponent } from "echarts/components";
@@ -159,6 +159,58 @@ export function sankeyChart(el: HTMLElement, nodes: FlowNode[], links: FlowLink[
   c.on("click", (p) => {
     const ev = (p.event as { offsetX?: number; offsetY?: number } | undefined) || {};
     if (p.dataType === "node") onNode(p.name, ev.offsetX ?? 0, ev.offsetY ?? 0);
+  });
+}
+
+export interface Point {
+  x: number;
+  y: number;
+  /** Its tooltip (text: escaped here). */
+  tip: string;
+  /** Hollow, with a vertical interval from `low` to `high`. */
+  hollow?: boolean;
+  low?: number;
+  high?: number;
+}
+
+/** A scatter on two value axes: filled points, hollow points with their intervals, and a
+ * straight line; `names` are the legend's (filled, hollow, line). Drawn with line series
+ * without lines (the scatter module would add 2 KiB). */
+export function scatterChart(el: HTMLElement, points: Point[], line: [number, number][] | null, axes: { x: string; y: string }, fmt: (v: number) => string, names: [string, string, string]): void {
+  const b = base();
+  const c = chart(el);
+  const [fill, hollow, fit] = [b.color[0], b.color[1], b.axisStyle.text];
+  const dots = (hol: boolean) => ({
+    name: names[hol ? 1 : 0], type: "line", symbol: "circle", symbolSize: hol ? 9 : 8, z: 3,
+    itemStyle: hol ? { color: css("--surface") || "#fff", borderColor: hollow, borderWidth: 2 } : { color: fill }, lineStyle: { opacity: 0 }, emphasis: { lineStyle: { opacity: 0 } },
+    data: points.filter((p) => !!p.hollow === hol).map((p) => ({ value: [p.x, p.y], tip: p.tip })),
+  });
+  const axis = (name: string, x: boolean) => ({
+    type: "value", min: 0, name, nameLocation: x ? "middle" : "end", nameGap: x ? 28 : 12,
+    nameTextStyle: { color: b.axisStyle.text, align: x ? "center" : "left" },
+    splitLine: { lineStyle: { color: b.axisStyle.line } }, axisLine: { lineStyle: { color: b.axisStyle.line } },
+    axisLabel: { color: b.axisStyle.text, formatter: (v: number) => fmt(v) },
+  });
+  c.setOption({
+    animation: false,
+    textStyle: b.textStyle,
+    // A phone's legend takes two lines.
+    grid: { ...b.grid, top: el.clientWidth < 480 ? 80 : 56, bottom: 30 },
+    tooltip: { ...b.tooltip, trigger: "item", confine: true, formatter: (p: { data?: { tip?: string } }) => esc(p.data?.tip || "") },
+    legend: { top: 0, textStyle: { color: b.axisStyle.text }, data: [names[0], ...(points.some((p) => p.hollow) ? [names[1]] : []), ...(line ? [{ name: names[2], itemStyle: { opacity: 0 } }] : [])] },
+    xAxis: axis(axes.x, true),
+    yAxis: axis(axes.y, false),
+    series: [
+      dots(false),
+      dots(true),
+      // The intervals: one series (after the hollow points, whose look the legend shows),
+      // each a vertical segment, broken by empty values.
+      {
+        name: names[1], type: "line", silent: true, symbol: "none", connectNulls: false, z: 2, lineStyle: { color: hollow, width: 1.5, opacity: 0.7 },
+        data: points.filter((p) => p.hollow && p.low != null && p.high != null).flatMap((p) => [[p.x, p.low], [p.x, p.high], [p.x, "-"]]),
+      },
+      ...(line ? [{ name: names[2], type: "line", silent: true, symbol: "none", z: 1, color: fit, lineStyle: { color: fit, width: 1.5, type: "dashed" }, data: line }] : []),
+    ],
   });
 }
 

@@ -9,7 +9,7 @@
 import { query, type AttributionResult, type AttributionRow, type Goal, type InfluenceResult, type InfluenceRow, type Ratio, type Rate } from "./api";
 import type { Ctx } from "./main";
 import { CREDIT, DIMENSIONS, format, spec } from "./state";
-import { clear, dur, errorBox, h, money, num, pct, table, type Child, type Column } from "./ui";
+import { clear, dur, errorBox, h, money, num, pct, svg, table, type Child, type Column } from "./ui";
 
 const UNITS = ["session", "visitor", "lead"] as const;
 // Where a unit left (exit_page) is an outcome, not who it is: not a stratum.
@@ -183,13 +183,7 @@ function split(r: InfluenceResult): Group[] {
 
 interface Scale { lo: number; hi: number }
 const W = 140;
-const NS = "http://www.w3.org/2000/svg";
 const x = (sc: Scale, v: number): number => 3 + ((Math.min(sc.hi, Math.max(sc.lo, Math.log(v))) - sc.lo) / (sc.hi - sc.lo || 1)) * (W - 6);
-function svg(tag: string, attrs: Record<string, string | number>): SVGElement {
-  const e = document.createElementNS(NS, tag);
-  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
-  return e;
-}
 
 /** One lift's interval bar: the interval, the estimate, and ×1; an arrow where the
  * interval goes beyond the scale. */

@@ -28,8 +28,11 @@ export interface State {
   /** Goals page: the goal broken down, and by what. */
   goal: string;
   by: string;
-  /** Campaigns page: the acquisition field compared. */
+  /** Campaigns page: the acquisition field compared; its leading indicators' early
+   * window and horizon, in days. */
   cby: string;
+  early: number;
+  horizon: number;
   /** Funnels page: the stored funnel shown, or the built one (JSON of a funnel). */
   funnel: string;
   def: string;
@@ -65,13 +68,18 @@ export interface State {
 /** What attribution can credit, besides micro goals. */
 export const CREDIT = ["channel", "source", "utm_campaign", "utm_source", "utm_medium"];
 
+/** The leading indicators' early windows and horizons offered, in days (3 and 14 by
+ * default, as the API's). */
+export const EARLY_DAYS = [1, 3, 7];
+export const HORIZON_DAYS = [7, 14, 28];
+
 /** The influence report's default strata. */
 export const STRATA = ["device", "channel"];
 
 export function defaults(): State {
   return {
     page: "overview", site: "", range: "30d", from: "", to: "", compare: false, filters: [], did: [], didNot: [],
-    unit: "visitor", goal: "", by: "device", cby: "utm_campaign", funnel: "", def: "",
+    unit: "visitor", goal: "", by: "device", cby: "utm_campaign", early: 3, horizon: 14, funnel: "", def: "",
     view: "flow", dir: "forward", at: "", steps: 5, punit: "session", nodes: ["page"], collapse: true, limit: 8, tlimit: 20, node: "", rawPaths: false,
     macro: "", strata: STRATA, order: "before", events: false, attrib: false, credit: "",
   };
@@ -100,6 +108,9 @@ export function parse(hash: string): State {
   s.goal = q.get("goal") || "";
   s.by = q.get("by") || s.by;
   s.cby = q.get("cby") || s.cby;
+  const early = Number(q.get("early")), horizon = Number(q.get("horizon"));
+  if (EARLY_DAYS.includes(early)) s.early = early;
+  if (HORIZON_DAYS.includes(horizon)) s.horizon = horizon;
   s.funnel = q.get("funnel") || "";
   s.def = q.get("def") || "";
   if (q.get("view") === "transitions") s.view = "transitions";
@@ -143,7 +154,11 @@ export function format(s: State): string {
   if (s.unit !== "visitor") q.set("unit", s.unit);
   if (s.page === "goals" && s.goal) q.set("goal", s.goal);
   if (s.by !== "device") q.set("by", s.by);
-  if (s.page === "campaigns" && s.cby !== "utm_campaign") q.set("cby", s.cby);
+  if (s.page === "campaigns") {
+    if (s.cby !== "utm_campaign") q.set("cby", s.cby);
+    if (s.early !== 3) q.set("early", String(s.early));
+    if (s.horizon !== 14) q.set("horizon", String(s.horizon));
+  }
   if (s.page === "funnels") {
     if (s.funnel) q.set("funnel", s.funnel);
     if (s.def) q.set("def", s.def);

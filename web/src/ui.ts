@@ -158,6 +158,13 @@ export function errorBox(e: unknown): HTMLElement {
   return h("div", { class: "error", role: "alert" }, e instanceof Error ? e.message : String(e));
 }
 
+/** An SVG element with its attributes. */
+export function svg(tag: string, attrs: Record<string, string | number>): SVGElement {
+  const e = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
+  return e;
+}
+
 /** A tiny inline SVG sparkline of values in [0, max]. */
 export function sparkline(values: number[], label: string): SVGSVGElement {
   const w = 96, hgt = 24;

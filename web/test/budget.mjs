@@ -3,15 +3,20 @@
 //
 //   node web/test/budget.mjs
 //
-// Budget (gzip -9): app.js 229 KiB, app.css 8 KiB, both together 232 KiB. Nearly all of
+// Budget (gzip -9): app.js 233 KiB, app.css 8 KiB, both together 236 KiB. Nearly all of
 // app.js is ECharts (tree-shaken: line, bar and Sankey charts, grid, tooltip, legend,
-// canvas renderer, about 200 KiB gzipped); the dashboard's own code is about 24 KiB. (The
+// canvas renderer, about 200 KiB gzipped); the dashboard's own code is about 32 KiB. (The
 // budget grew by 5 KiB with What drives conversion, about 4.5 KiB of its own: a page of
 // numbers, each explained in plain words, drawn without ECharts. It grew again with
 // campaign costs, app.js by 4 KiB and the total by 2 KiB, the least whole KiB over the
 // 3.2 KiB they added: the Campaigns page's cost, cost per conversion, revenue and return
 // on spend, and its Spend card — a CSV file read in the browser, rates, a preview, errors
-// at their line, the stored spend listed, days deleted — with no library.)
+// at their line, the stored spend listed, days deleted — with no library. And again with
+// the Campaigns page's Leading indicators card, app.js and the total by 4 KiB, the least
+// whole KiB over the 4.5 KiB it added: its verdict in plain words, the indicators with r's
+// interval on −1..1, a scatter of the cohorts with the line and the predictions — drawn
+// with the line chart already bundled, as the scatter module would add 2 KiB more — and
+// the cohorts' table and CSV.)
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -19,7 +24,7 @@ import { gzipSync } from "node:zlib";
 
 const DIST = join(dirname(fileURLToPath(import.meta.url)), "..", "dist");
 const KiB = 1024;
-const BUDGET = { "app.js": 229 * KiB, "app.css": 8 * KiB, total: 232 * KiB };
+const BUDGET = { "app.js": 233 * KiB, "app.css": 8 * KiB, total: 236 * KiB };
 
 let failed = false;
 let total = 0;

@@ -56,3 +56,29 @@ assert.equal(spend.atLine("rows[1].currency: USD is not EUR", read.lines), "line
 assert.equal(spend.atLine("rows[0]: name the campaign, its source or its medium", read.lines), "line 2: name the campaign, its source or its medium");
 assert.equal(spend.atLine("currency: `eu` is not a currency code", read.lines), "currency: `eu` is not a currency code");
 console.log("csv: spend files read, errors at their lines");
+
+// The Leading indicators card's cohort CSV (src/leading.ts): every figure in its own
+// column, every indicator's early rate, a hostile campaign name made harmless.
+const leading = await load("leading");
+const rate = (num, den) => ({ num, den, rate: num / den, low: 0.01, high: 0.2 });
+const lr = {
+  type: "leading_indicators", goal: "Purchase", by: "utm_campaign", early_days: 3, horizon_days: 14, min_visitors: 30, period: "week", visitors: 140, other_visitors: 0, fitted: 1,
+  indicators: [
+    { goal: "Purchase", baseline: true, cohorts: 3, r: 0.9, low: null, high: null, p_value: 0.2, q_value: 0.2, slope: 1, intercept: 0, significant: false },
+    { goal: "Add to cart", baseline: false, cohorts: 3, r: -0.5, low: null, high: null, p_value: 0.6, q_value: 0.6, slope: -0.25, intercept: 0.01, significant: false },
+  ],
+  cohorts: [
+    { value: "=cmd()", period: "2026-09-07", visitors: 100, status: "complete", fitted: true, early: { Purchase: rate(2, 100), "Add to cart": rate(10, 100) }, converted: rate(3, 100), predicted: { indicator: "Purchase", rate: 0.025, low: 0, high: 0.05 } },
+    { value: "=cmd()", period: "2026-09-14", visitors: 40, status: "too_recent", fitted: false, early: { Purchase: rate(1, 40) }, converted: rate(1, 40) },
+  ],
+};
+assert.deepEqual(ui.toCsv(leading.cohortCsv(lr), lr.cohorts).split("\r\n"), [
+  "utm_campaign,Week of first visit,New visitors,Status,Fitted,Purchase in the first 3 days,Add to cart in the first 3 days,Purchase within 14 days,Purchase low,Purchase high,Predicted from,Predicted Purchase,Predicted low,Predicted high",
+  "'=cmd(),2026-09-07,100,complete,yes,0.02,0.1,0.03,0.01,0.2,Purchase,0.025,0,0.05",
+  "'=cmd(),2026-09-14,40,too_recent,no,0.025,,0.025,0.01,0.2,,,,",
+  "",
+], "a cohort per line, every indicator's early rate");
+assert.equal(leading.lineText(lr.indicators[1]), "1.00% − 0.25 × early rate", "a falling line");
+assert.equal(leading.rWithCi({ ...lr.indicators[1], low: -0.91, high: 0.2 }), "r = −0.50 [−0.91 – 0.20]");
+assert.equal(leading.leadingBy("utm_content"), "utm_campaign", "cohorts by campaign, source, medium or channel only");
+console.log("csv: leading indicators' cohorts written one per line");
