@@ -19,6 +19,7 @@
 mod attribution;
 mod buckets;
 mod driver;
+mod experiment;
 mod funnel;
 mod goals;
 mod influence;
@@ -142,6 +143,7 @@ pub fn run(
         Analysis::Transitions(spec) => QueryResult::Transitions(paths::transitions::run(cx, spec)?),
         Analysis::Influence(spec) => QueryResult::Influence(influence::run(cx, spec)?),
         Analysis::Attribution(spec) => QueryResult::Attribution(attribution::run(cx, spec)?),
+        Analysis::Experiment(spec) => QueryResult::Experiment(experiment::run(cx, spec)?),
         Analysis::LeadingIndicators(spec) => {
             QueryResult::LeadingIndicators(leading::run(cx, spec)?)
         }

@@ -25,6 +25,14 @@
 //!   start of a later session (the review reminder); rarely before one, on the first
 //!   page of the first session (a customer of an earlier order), by the same chance for
 //!   everyone. Counted only before the purchase, it has no association.
+//!
+//! And one A/B test, so the `experiment` report has a known answer: `sticky_cart`
+//! (a sticky add-to-cart button on product pages) assigns each visitor to `control` or
+//! `sticky` by a hash of its id (as the tracker does, stable across sessions), exposes it
+//! on the first page of each session, and in `sticky` multiplies the chance to
+//! add a product to the cart by `STICKY_LIFT` (1.2). Purchases follow carts, so they
+//! rise too, by less and with fewer conversions to show it: the micro goal decides
+//! first.
 
 use cairn_model::Revenue;
 
@@ -39,6 +47,22 @@ const VIDEO_P: f64 = 0.05;
 /// Multiplier of the add-to-cart and go-to-checkout propensities once a visitor has
 /// watched a product video: the planted real effect.
 const VIDEO_LIFT: f64 = 1.8;
+/// The planted experiment's key and its effect on adding to cart in the `sticky`
+/// variant.
+pub(crate) const EXPERIMENT: &str = "sticky_cart";
+const STICKY_LIFT: f64 = 1.2;
+
+/// The variant of the planted experiment, as the tracker picks it with a persistent
+/// id: FNV-1a (32 bits) of the id and the key, modulo the two variants.
+fn sticky(v: &V) -> bool {
+    let h = format!("{}{EXPERIMENT}", v.id)
+        .bytes()
+        .fold(0x811c_9dc5u32, |h, b| {
+            (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+        });
+    h % 2 == 1
+}
+
 /// Chance of signing up for the newsletter on the first page of the first session, by
 /// device and channel: desktop visitors and those who came from an email (a forwarded
 /// issue) or a deal-comparison site sign up far more often, and they buy more anyway.
@@ -184,6 +208,8 @@ pub(crate) fn session(v: &mut V, st: &mut State) {
     let conv = v.intent * v.acq.conv * dev_cart * if v.session_no > 0 { 1.3 } else { 1.0 };
     // The planted effect: a watched video raises the propensity from then on.
     let boost = |st: &State| if st.watched { VIDEO_LIFT } else { 1.0 };
+    let sticky = sticky(v);
+    let cart_lift = if sticky { STICKY_LIFT } else { 1.0 };
     let mut page = landing(v, st);
     let mut gap = 1;
     for i in 0..MAX_PAGES {
@@ -214,6 +240,7 @@ pub(crate) fn session(v: &mut V, st: &mut State) {
                     prop_num(e, "price", prod.price);
                     prop_str(e, "product_id", &prod.id);
                 }
+
                 if v.rng.chance(if v.mobile() { 0.035 } else { 0.025 }) {
                     let d = v.think(2.0, 15.0);
                     if let Some(e) = v.event(d, "add_to_wishlist") {
@@ -227,7 +254,9 @@ pub(crate) fn session(v: &mut V, st: &mut State) {
                         st.watched = true;
                     }
                 }
-                if !st.cart.contains(&p) && v.rng.chance((0.07 * conv * boost(st)).min(0.6)) {
+                if !st.cart.contains(&p)
+                    && v.rng.chance((0.07 * conv * boost(st) * cart_lift).min(0.6))
+                {
                     if st.cart.is_empty() {
                         st.cart_id = format!("cart-{:012x}", v.rng.next_u64() >> 16);
                     }
@@ -242,6 +271,12 @@ pub(crate) fn session(v: &mut V, st: &mut State) {
             }
         }
         if i == 0 {
+            // The site-wide script runs the experiment on every page; the tracker sends
+            // one exposure per page view, kept here to the session's first.
+            if let Some(e) = v.event(1, "experiment_exposure") {
+                prop_str(e, "experiment", EXPERIMENT);
+                prop_str(e, "variant", if sticky { "sticky" } else { "control" });
+            }
             first_page(v, st);
         }
         if v.done {

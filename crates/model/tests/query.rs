@@ -28,9 +28,18 @@ fn documented_examples_parse_and_resolve() {
             "saved_funnel",
             include_str!("../../../docs/examples/saved_funnel.json"),
         ),
-        ("influence", include_str!("../../../docs/examples/influence.json")),
-        ("campaigns", include_str!("../../../docs/examples/campaigns.json")),
-        ("leading", include_str!("../../../docs/examples/leading.json")),
+        (
+            "influence",
+            include_str!("../../../docs/examples/influence.json"),
+        ),
+        (
+            "campaigns",
+            include_str!("../../../docs/examples/campaigns.json"),
+        ),
+        (
+            "leading",
+            include_str!("../../../docs/examples/leading.json"),
+        ),
     ] {
         let mut q = Query::from_json(text).unwrap_or_else(|e| panic!("{name}: {e}"));
         q.merge_definitions(defs.clone()).unwrap();

@@ -11,9 +11,10 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use cairn_engine::{Backend, Engine, RunOptions};
 use cairn_model::query::result::{
-    AttributionResult, CartResult, FormsResult, FunnelFlow, FunnelResult, GoalsResult,
-    InfluenceResult, LeadingResult, NodeUnits, OverviewFigures, OverviewResult, PagesResult,
-    PathNode, PathNodeKind, PathsResult, QueryResult, Rate, Ratio, TimeStats, TransitionsResult,
+    AttributionResult, CartResult, ExperimentResult, FormsResult, FunnelFlow, FunnelResult,
+    GoalsResult, InfluenceResult, LeadingResult, NodeUnits, OverviewFigures, OverviewResult,
+    PagesResult, PathNode, PathNodeKind, PathsResult, QueryResult, Rate, Ratio, TimeStats,
+    TransitionsResult,
 };
 use cairn_model::query::{Definitions, Query};
 
@@ -202,7 +203,126 @@ fn render(r: &QueryResult) -> String {
         QueryResult::Influence(i) => influence(i),
         QueryResult::Attribution(a) => attribution(a),
         QueryResult::LeadingIndicators(l) => leading(l),
+        QueryResult::Experiment(x) => experiment(x),
     }
+}
+
+fn experiment(r: &ExperimentResult) -> String {
+    use cairn_model::query::result::Verdict;
+    let mut out = String::new();
+    let split: Vec<String> = r
+        .variants
+        .iter()
+        .map(|v| {
+            format!(
+                "{} {} ({}; planned {})",
+                v.name,
+                human::count(v.units),
+                pct(v.share),
+                pct(v.expected_share)
+            )
+        })
+        .collect();
+    let _ = writeln!(
+        out,
+        "Experiment {}: {}s {}; the others are compared with {}.",
+        r.key,
+        r.unit.as_str(),
+        split.join(", "),
+        r.control
+    );
+    if r.mixed > 0 {
+        let _ = writeln!(
+            out,
+            "{} {}s saw more than one variant and are left out.",
+            human::count(r.mixed),
+            r.unit.as_str()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "Sample ratio: χ² {}, p {}{}",
+        r.sample_ratio
+            .chi_square
+            .map_or_else(|| "–".into(), |c| format!("{c:.2}")),
+        p_value(Some(r.sample_ratio.p_value)),
+        if r.sample_ratio.mismatch {
+            " — MISMATCH: the split is not what was planned; fix assignment or tracking before reading the results."
+        } else {
+            " (no mismatch)"
+        }
+    );
+    let _ = writeln!(
+        out,
+        "Sequential 95% intervals, valid however often you look (tuned to a {} change); p adjusted (Holm) across metrics and variants; a verdict needs {} units per variant.",
+        pct(r.mde),
+        human::count(r.min_units)
+    );
+    for m in &r.metrics {
+        out.push('\n');
+        let _ = writeln!(
+            out,
+            "{}{}",
+            m.goal,
+            if m.primary { " (primary)" } else { "" }
+        );
+        let rows: Vec<Vec<String>> = m
+            .variants
+            .iter()
+            .map(|v| {
+                let c = v.vs_control.as_ref();
+                vec![
+                    v.variant.clone(),
+                    rate(&v.rate),
+                    c.map_or_else(
+                        || "control".into(),
+                        |c| {
+                            format!(
+                                "{:+.2} pp [{:+.2} – {:+.2}]",
+                                c.diff.diff * 100.0,
+                                c.sequential.low * 100.0,
+                                c.sequential.high * 100.0
+                            )
+                        },
+                    ),
+                    c.map_or_else(|| "–".into(), |c| p_value(Some(c.sequential.adjusted_p))),
+                    c.map_or_else(
+                        || "–".into(),
+                        |c| format!("{} ({})", ratio(&c.lift), p_value(c.p_value)),
+                    ),
+                    pct(v.prob_best),
+                    format!("{:.3} pp", v.expected_loss * 100.0),
+                    c.map_or_else(
+                        || "–".into(),
+                        |c| {
+                            match c.verdict {
+                                Verdict::TooEarly => "too early",
+                                Verdict::CheckAssignment => "check assignment",
+                                Verdict::Better => "better",
+                                Verdict::Worse => "worse",
+                                Verdict::NoDifferenceYet => "no difference yet",
+                            }
+                            .into()
+                        },
+                    ),
+                ]
+            })
+            .collect();
+        out.push_str(&table(
+            &[
+                "variant",
+                "rate (95% CI)",
+                "difference [sequential 95%]",
+                "adjusted p",
+                "lift (fixed-size p)",
+                "P(best)",
+                "expected loss",
+                "verdict",
+            ],
+            &rows,
+        ));
+    }
+    out
 }
 
 fn leading(r: &LeadingResult) -> String {

@@ -1,6 +1,7 @@
 //! The engine against the reference implementation (random data), and hand-worked cases.
 
 mod cases;
+mod experiment;
 mod flow;
 mod influence;
 mod leading;

@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use cairn_engine::Buckets;
 use cairn_engine::stats::{
-    Fit, Table, benjamini_hochberg, mantel_haenszel, nearest_rank, newcombe, pearson, rate_ratio,
-    time_stats, two_proportion_p, wilson,
+    Fit, Table, benjamini_hochberg, chi_square_sf, holm, mantel_haenszel, nearest_rank, newcombe,
+    pearson, posteriors, rate_ratio, sequential, time_stats, two_proportion_p, wilson,
 };
 use cairn_model::query::result::*;
 use cairn_model::query::*;
@@ -1963,6 +1963,7 @@ pub fn run(q: &Query, d: &Data) -> QueryResult {
         Analysis::Influence(s) => QueryResult::Influence(influence(q, &r, &s, d)),
         Analysis::Attribution(s) => QueryResult::Attribution(attribution(q, &r, &s, d)),
         Analysis::LeadingIndicators(s) => QueryResult::LeadingIndicators(leading(q, &r, &s, d)),
+        Analysis::Experiment(s) => QueryResult::Experiment(experiment(q, &r, &s, d)),
         Analysis::SavedFunnel(_) => unreachable!("a plan resolves it"),
     }
 }
@@ -3015,5 +3016,196 @@ pub fn leading(q: &Query, r: &Resolved, spec: &LeadingSpec, d: &Data) -> Leading
         fitted: fitted.len() as u64,
         indicators: inds.into_iter().map(|(i, _)| i).collect(),
         cohorts: out,
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Experiments (docs/experiments.md)
+
+pub fn experiment(q: &Query, r: &Resolved, spec: &ExperimentSpec, d: &Data) -> ExperimentResult {
+    let metrics: Vec<String> = spec
+        .metric_goals(&q.goals)
+        .into_iter()
+        .map(String::from)
+        .collect();
+    let gi = |n: &str| q.goals.iter().position(|g| g.name == n).unwrap();
+    let is_exposure = |e: &Event| {
+        holds(&Condition::eq_str(Field::Dim(Dim::Name), EXPOSURE_EVENT), e)
+            && holds(
+                &Condition::eq_str(Field::Prop("experiment".into()), &spec.key),
+                e,
+            )
+    };
+    // Variant → (units, converted per metric).
+    let mut arms: BTreeMap<String, (u64, Vec<u64>)> = BTreeMap::new();
+    let mut mixed = 0;
+    for (evs, hits, a, b) in units_of(q, r, spec.unit, d) {
+        let exposures: Vec<(usize, String)> = (a..b)
+            .filter(|&i| is_exposure(&evs[i]))
+            .filter_map(|i| value_text(&Field::Prop("variant".into()), &evs[i]).map(|v| (i, v)))
+            .collect();
+        let Some((first, variant)) = exposures.first().cloned() else {
+            continue;
+        };
+        if exposures.iter().any(|(_, v)| *v != variant) {
+            mixed += 1;
+            continue;
+        }
+        let arm = arms
+            .entry(variant)
+            .or_insert_with(|| (0, vec![0; metrics.len()]));
+        arm.0 += 1;
+        for (k, m) in metrics.iter().enumerate() {
+            if hits[gi(m)].iter().any(|&i| i >= first && i < b) {
+                arm.1[k] += 1;
+            }
+        }
+    }
+    for v in spec.weights.keys() {
+        arms.entry(v.clone())
+            .or_insert_with(|| (0, vec![0; metrics.len()]));
+    }
+    let control = spec.control.clone().unwrap_or_else(|| {
+        if arms.contains_key("control") {
+            "control".into()
+        } else {
+            arms.keys().next().cloned().unwrap_or_default()
+        }
+    });
+    arms.entry(control.clone())
+        .or_insert_with(|| (0, vec![0; metrics.len()]));
+    // The control first, then by name.
+    let mut order: Vec<(String, (u64, Vec<u64>))> = arms.into_iter().collect();
+    order.sort_by_key(|(n, _)| (*n != control, n.clone()));
+    let weight = |n: &str| {
+        if spec.weights.is_empty() {
+            1.0
+        } else {
+            spec.weights.get(n).copied().unwrap_or(0.0)
+        }
+    };
+    let total: u64 = order.iter().map(|(_, a)| a.0).sum();
+    let wsum: f64 = order.iter().map(|(n, _)| weight(n)).sum();
+    let unplanned = order.iter().any(|(n, a)| weight(n) == 0.0 && a.0 > 0);
+    let sample_ratio = if unplanned {
+        SampleRatio {
+            chi_square: None,
+            p_value: 0.0,
+            mismatch: true,
+        }
+    } else {
+        let planned: Vec<(u64, f64)> = order
+            .iter()
+            .filter(|(n, _)| weight(n) > 0.0)
+            .map(|(n, a)| (a.0, weight(n)))
+            .collect();
+        let n: u64 = planned.iter().map(|p| p.0).sum();
+        let ws: f64 = planned.iter().map(|p| p.1).sum();
+        let (chi, p) = if planned.len() < 2 || n == 0 {
+            (0.0, 1.0)
+        } else {
+            let chi: f64 = planned
+                .iter()
+                .map(|&(o, w)| {
+                    let e = n as f64 * w / ws;
+                    (o as f64 - e).powi(2) / e
+                })
+                .sum();
+            (chi, chi_square_sf(chi, (planned.len() - 1) as f64))
+        };
+        SampleRatio {
+            chi_square: Some(chi),
+            p_value: p,
+            mismatch: p < 0.001,
+        }
+    };
+    let (cu, cconv) = (order[0].1.0, order[0].1.1.clone());
+    // Every (metric, variant) test, in that order, for Holm.
+    let mut ps = Vec::new();
+    for k in 0..metrics.len() {
+        for (_, (n, conv)) in order.iter().skip(1) {
+            if let Some(s) = sequential(cconv[k], cu, conv[k], *n, spec.mde) {
+                ps.push(s.p_value);
+            }
+        }
+    }
+    let adjusted = holm(&ps);
+    let mut next = 0;
+    let mut out = Vec::new();
+    for (k, m) in metrics.iter().enumerate() {
+        let post = posteriors(
+            &order
+                .iter()
+                .map(|(_, (n, c))| (c[k], *n))
+                .collect::<Vec<_>>(),
+        );
+        let mut variants = Vec::new();
+        for (j, (name, (n, conv))) in order.iter().enumerate() {
+            let mut vs_control = None;
+            if j > 0
+                && let Some(s) = sequential(cconv[k], cu, conv[k], *n, spec.mde)
+            {
+                let adjusted_p = adjusted[next];
+                next += 1;
+                let verdict = if *n < spec.min_units || cu < spec.min_units {
+                    Verdict::TooEarly
+                } else if sample_ratio.mismatch {
+                    Verdict::CheckAssignment
+                } else if adjusted_p < 0.05 && s.diff > 0.0 {
+                    Verdict::Better
+                } else if adjusted_p < 0.05 {
+                    Verdict::Worse
+                } else {
+                    Verdict::NoDifferenceYet
+                };
+                vs_control = Some(Comparison {
+                    sequential: result::Sequential {
+                        low: s.low,
+                        high: s.high,
+                        p_value: s.p_value,
+                        adjusted_p,
+                    },
+                    diff: newcombe(&wilson(conv[k], *n), &wilson(cconv[k], cu)),
+                    lift: rate_ratio(conv[k], *n, cconv[k], cu),
+                    p_value: two_proportion_p(conv[k], *n, cconv[k], cu),
+                    verdict,
+                });
+            }
+            variants.push(VariantMetric {
+                variant: name.clone(),
+                rate: wilson(conv[k], *n),
+                prob_best: post[j].prob_best,
+                expected_loss: post[j].expected_loss,
+                vs_control,
+            });
+        }
+        out.push(ExperimentMetric {
+            goal: m.clone(),
+            primary: k == 0,
+            variants,
+        });
+    }
+    ExperimentResult {
+        key: spec.key.clone(),
+        unit: spec.unit,
+        control,
+        variants: order
+            .iter()
+            .map(|(n, (u, _))| VariantUnits {
+                name: n.clone(),
+                units: *u,
+                share: if total == 0 {
+                    0.0
+                } else {
+                    *u as f64 / total as f64
+                },
+                expected_share: if wsum > 0.0 { weight(n) / wsum } else { 0.0 },
+            })
+            .collect(),
+        mixed,
+        sample_ratio,
+        mde: spec.mde,
+        min_units: spec.min_units,
+        metrics: out,
     }
 }

@@ -3,6 +3,10 @@
 //! Mantel–Haenszel pooling, Benjamini–Hochberg q-values, Pearson correlation with a
 //! least-squares line and its prediction interval (Student's t), and time distributions.
 
+mod ab;
+
+pub use ab::{Posterior, Sequential, chi_square_sf, holm, posteriors, sample_ratio, sequential};
+
 use cairn_model::query::result::{Diff, HistBin, Rate, Ratio, TimeStats};
 
 /// z for a two-sided 95% interval.
@@ -205,7 +209,7 @@ pub fn benjamini_hochberg(p: &[f64]) -> Vec<f64> {
 
 /// ln Γ(x) for x > 0 (Lanczos' approximation, g = 7, 9 terms: relative error near
 /// 1e-15).
-fn ln_gamma(x: f64) -> f64 {
+pub(crate) fn ln_gamma(x: f64) -> f64 {
     const C: [f64; 9] = [
         0.999_999_999_999_809_9,
         676.520_368_121_885_1,
@@ -260,7 +264,7 @@ fn beta_fraction(a: f64, b: f64, x: f64) -> f64 {
 }
 
 /// The regularized incomplete beta function I_x(a, b).
-fn beta_inc(a: f64, b: f64, x: f64) -> f64 {
+pub(crate) fn beta_inc(a: f64, b: f64, x: f64) -> f64 {
     if x <= 0.0 {
         return 0.0;
     }

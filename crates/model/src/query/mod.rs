@@ -5,6 +5,7 @@
 
 mod attribution;
 mod cond;
+mod experiment;
 mod funnel;
 mod goal;
 mod influence;
@@ -30,6 +31,7 @@ pub use goal::{
 };
 
 pub use attribution::{AttributionSpec, MAX_BOOTSTRAP, MAX_MARKOV_TOUCHES};
+pub use experiment::{EXPOSURE_EVENT, ExperimentSpec, MAX_METRICS, MAX_VARIANTS};
 pub use influence::{InfluenceSpec, MAX_EVENT_CANDIDATES, MAX_STRATA_FIELDS, Precedence};
 pub use leading::{LeadingSpec, MAX_EARLY_DAYS, MAX_HORIZON_DAYS};
 pub use paths::{
@@ -452,6 +454,8 @@ pub enum Analysis {
     /// How well micro rates in new visitors' first days predict the macro rate later,
     /// across cohorts of campaign × week.
     LeadingIndicators(LeadingSpec),
+    /// An A/B test's variants compared on goals reached after exposure.
+    Experiment(ExperimentSpec),
     /// A funnel kept in the spec's (or the definitions file's) `funnels`, by name.
     SavedFunnel(SavedFunnel),
 }
@@ -495,10 +499,11 @@ impl<'de> Deserialize<'de> for Analysis {
             "influence" => Analysis::Influence(inner(v)?),
             "attribution" => Analysis::Attribution(inner(v)?),
             "leading_indicators" => Analysis::LeadingIndicators(inner(v)?),
+            "experiment" => Analysis::Experiment(inner(v)?),
             "saved_funnel" => Analysis::SavedFunnel(inner(v)?),
             other => {
                 return Err(D::Error::custom(format!(
-                    "unknown analysis `{other}`: use goals, funnel, saved_funnel, checkout, cart_abandonment, forms, pages, overview, paths, transitions, influence, attribution or leading_indicators"
+                    "unknown analysis `{other}`: use goals, funnel, saved_funnel, checkout, cart_abandonment, forms, pages, overview, paths, transitions, influence, attribution, leading_indicators or experiment"
                 )));
             }
         })
@@ -835,6 +840,9 @@ impl Query {
             }
             Analysis::LeadingIndicators(l) => {
                 l.validate(&self.goals, "analysis")?;
+            }
+            Analysis::Experiment(x) => {
+                x.validate(&self.goals, "analysis")?;
             }
             Analysis::Overview(o) => {
                 if let Some(iv) = o.interval {

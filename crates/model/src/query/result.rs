@@ -654,6 +654,8 @@ pub enum QueryResult {
     Attribution(AttributionResult),
     /// Leading indicators of the macro conversion.
     LeadingIndicators(LeadingResult),
+    /// An experiment's results.
+    Experiment(ExperimentResult),
 }
 
 /// Conversions (and value) credited to a touch by one model.
@@ -941,4 +943,124 @@ pub struct LeadingResult {
     pub indicators: Vec<Indicator>,
     /// Cohorts: values by new visitors (most first), each value's periods in order.
     pub cohorts: Vec<Cohort>,
+}
+
+/// A variant's units.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct VariantUnits {
+    /// The variant.
+    pub name: String,
+    /// Units exposed to it (and to no other variant).
+    pub units: u64,
+    /// Its share of the units.
+    pub share: f64,
+    /// The share it was given (the spec's weights, or equal).
+    pub expected_share: f64,
+}
+
+/// The sample ratio check: were units split as the weights say?
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct SampleRatio {
+    /// Pearson's χ² of the units per variant against the weights; none when units
+    /// reached a variant the weights give no traffic (a mismatch whatever the numbers).
+    pub chi_square: Option<f64>,
+    /// Its p-value (variants − 1 degrees of freedom); 1 with one variant.
+    pub p_value: f64,
+    /// p under 0.001: the assignment or the tracking is broken, and no verdict holds.
+    pub mismatch: bool,
+}
+
+/// The always-valid comparison: holds at every look, however often one checks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Sequential {
+    /// Lower end of the 95% confidence sequence of the difference (variant − control).
+    pub low: f64,
+    /// Upper end.
+    pub high: f64,
+    /// The always-valid p-value (mixture sequential probability ratio test).
+    pub p_value: f64,
+    /// The same adjusted (Holm) across every metric and variant of the experiment.
+    pub adjusted_p: f64,
+}
+
+/// What the comparison says so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// A variant has fewer than `min_units` units: no verdict yet.
+    TooEarly,
+    /// The units were not split as the weights say: fix that before reading results.
+    CheckAssignment,
+    /// Better than the control (sequential, adjusted p under 0.05).
+    Better,
+    /// Worse than the control.
+    Worse,
+    /// No difference shown yet: keep running, or stop at the planned size.
+    NoDifferenceYet,
+}
+
+/// A variant against the control on one metric.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Comparison {
+    /// The sequential (default) inference.
+    pub sequential: Sequential,
+    /// The difference with Newcombe's interval: valid only at a size fixed in advance.
+    pub diff: Diff,
+    /// The ratio of rates with its Katz interval (fixed size, as `diff`).
+    pub lift: Option<Ratio>,
+    /// The two-proportion z test's p-value (fixed size, as `diff`).
+    pub p_value: Option<f64>,
+    /// What it says.
+    pub verdict: Verdict,
+}
+
+/// One variant on one metric.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct VariantMetric {
+    /// The variant.
+    pub variant: String,
+    /// Units that reached the goal after their first exposure, of the variant's units.
+    pub rate: Rate,
+    /// The posterior probability that it has the highest rate (Beta(1, 1) priors).
+    pub prob_best: f64,
+    /// The rate lost, in expectation, by choosing it over the best (posterior).
+    pub expected_loss: f64,
+    /// Against the control; none for the control itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vs_control: Option<Comparison>,
+}
+
+/// One metric of an experiment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ExperimentMetric {
+    /// The goal.
+    pub goal: String,
+    /// Whether it is the primary metric (the first).
+    pub primary: bool,
+    /// Every variant, the control first.
+    pub variants: Vec<VariantMetric>,
+}
+
+/// An experiment's results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ExperimentResult {
+    /// The experiment's key.
+    pub key: String,
+    /// The unit.
+    pub unit: crate::query::Unit,
+    /// The control variant.
+    pub control: String,
+    /// Variants, the control first, then by name.
+    pub variants: Vec<VariantUnits>,
+    /// Units exposed to more than one variant: left out (and a sign of broken
+    /// assignment when many).
+    pub mixed: u64,
+    /// The sample ratio check.
+    pub sample_ratio: SampleRatio,
+    /// The relative change the sequential test is tuned to.
+    pub mde: f64,
+    /// Units every variant needs before a verdict.
+    pub min_units: u64,
+    /// Metrics, the primary first.
+    pub metrics: Vec<ExperimentMetric>,
 }

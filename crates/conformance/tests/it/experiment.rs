@@ -1,0 +1,290 @@
+//! Experiments: the hand-worked example of `docs/experiments.md` (who counts, in which
+//! variant, and which conversions), and the engine against the reference on random
+//! experiments.
+
+use cairn_engine::RunOptions;
+use cairn_model::query::result::{ExperimentResult, QueryResult, Verdict};
+use cairn_model::query::*;
+use cairn_model::{Event, PropValue, Record};
+use proptest::prelude::*;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::world::*;
+
+fn goal(name: &str, event: &str, conversion: Conversion) -> Goal {
+    let mut g: Goal = serde_json::from_value(serde_json::json!({
+        "name": name, "type": "event", "event": event
+    }))
+    .unwrap();
+    g.conversion = conversion;
+    g
+}
+
+fn query(spec: ExperimentSpec) -> Query {
+    Query {
+        site: SITE.into(),
+        from: TimeSpec::Ms(T0 - DAY),
+        to: TimeSpec::Ms(T0 + 20 * DAY),
+        timezone: "UTC".into(),
+        filters: Vec::new(),
+        goals: vec![
+            goal("Signup", "signup", Conversion::Micro),
+            goal("Purchase", "purchase", Conversion::Macro),
+        ],
+        funnels: Default::default(),
+        page_groups: Vec::new(),
+        spend: Vec::new(),
+        session_gap: Duration::from_ms(30 * MIN),
+        analysis: Analysis::Experiment(spec),
+    }
+}
+
+fn run(w: &World, q: &Query, threads: usize) -> ExperimentResult {
+    let got = w
+        .run(
+            q,
+            &RunOptions {
+                threads,
+                ..RunOptions::default()
+            },
+        )
+        .unwrap();
+    let want = crate::reference::run(q, &w.data);
+    if got != want {
+        panic!(
+            "engine and reference differ\nquery: {}\nengine: {}\nreference: {}",
+            q.to_json(),
+            serde_json::to_string_pretty(&got).unwrap(),
+            serde_json::to_string_pretty(&want).unwrap()
+        );
+    }
+    match got {
+        QueryResult::Experiment(r) => r,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn exposure(v: u64, at: i64, key: &str, variant: &str) -> Event {
+    let mut e = ev(v, at, EXPOSURE_EVENT);
+    e.props
+        .push(("experiment".into(), PropValue::Str(key.into())));
+    e.props
+        .push(("variant".into(), PropValue::Str(variant.into())));
+    e
+}
+
+fn spec(json: serde_json::Value) -> ExperimentSpec {
+    serde_json::from_value(json).unwrap()
+}
+
+/// v1 (A) signs up after exposure · v2 (A) signed up before its exposure only · v3 (B)
+/// buys and signs up · v4 (B) buys · v5 seen in A then B: mixed · v6 exposed to another
+/// experiment · v7 (B) exposed twice, buys between.
+fn small() -> World {
+    World::of(vec![
+        exposure(1, 0, "cta", "A"),
+        ev(1, MIN, "signup"),
+        ev(2, 0, "signup"),
+        exposure(2, MIN, "cta", "A"),
+        exposure(3, 0, "cta", "B"),
+        ev(3, MIN, "purchase"),
+        ev(3, 2 * MIN, "signup"),
+        exposure(4, 0, "cta", "B"),
+        ev(4, DAY, "purchase"),
+        exposure(5, 0, "cta", "A"),
+        exposure(5, DAY, "cta", "B"),
+        exposure(6, 0, "other", "B"),
+        ev(6, MIN, "purchase"),
+        exposure(7, 0, "cta", "B"),
+        ev(7, MIN, "purchase"),
+        exposure(7, 2 * MIN, "cta", "B"),
+    ])
+}
+
+#[test]
+fn who_counts_in_which_variant_by_hand() {
+    let r = run(&small(), &query(spec(serde_json::json!({"key": "cta"}))), 2);
+    assert_eq!(r.control, "A", "no `control` variant: the first by name");
+    let units: Vec<(&str, u64)> = r
+        .variants
+        .iter()
+        .map(|v| (v.name.as_str(), v.units))
+        .collect();
+    assert_eq!(units, vec![("A", 2), ("B", 3)]);
+    assert_eq!(r.mixed, 1, "v5 saw both");
+    // Metrics: the macro goal first.
+    assert_eq!(r.metrics[0].goal, "Purchase");
+    assert!(r.metrics[0].primary);
+    let rates = |m: usize| -> Vec<(u64, u64)> {
+        r.metrics[m]
+            .variants
+            .iter()
+            .map(|v| (v.rate.num, v.rate.den))
+            .collect()
+    };
+    assert_eq!(
+        rates(0),
+        vec![(0, 2), (3, 3)],
+        "purchases: none in A, all of B"
+    );
+    // Signups after exposure: v1 (v2's came before); v3.
+    assert_eq!(rates(1), vec![(1, 2), (1, 3)]);
+    let b = r.metrics[0].variants[1].vs_control.as_ref().unwrap();
+    assert_eq!(
+        b.verdict,
+        Verdict::TooEarly,
+        "100 units each before a verdict"
+    );
+    assert!(r.metrics[0].variants[0].vs_control.is_none());
+    assert!(r.metrics[0].variants[1].prob_best > 0.9);
+    // The split 2:3 is no mismatch: χ² = 0.2, p = 0.6547 (scipy.stats.chisquare).
+    assert!((r.sample_ratio.chi_square.unwrap() - 0.2).abs() < 1e-12);
+    assert!((r.sample_ratio.p_value - 0.6547208460185769).abs() < 1e-9);
+
+    // A named control, weights naming a variant nobody saw.
+    let r = run(
+        &small(),
+        &query(spec(serde_json::json!({
+            "key": "cta", "control": "B", "weights": {"A": 1, "B": 1, "C": 2}, "metrics": ["Signup"]
+        }))),
+        1,
+    );
+    let names: Vec<&str> = r.variants.iter().map(|v| v.name.as_str()).collect();
+    assert_eq!(names, vec!["B", "A", "C"]);
+    assert!((r.variants[2].expected_share - 0.5).abs() < 1e-12);
+    assert_eq!(r.metrics.len(), 1);
+    // B 3, A 2, C 0 against 1.25, 1.25, 2.5: χ² 5.4, p 0.0672 (scipy.stats.chisquare).
+    assert!((r.sample_ratio.chi_square.unwrap() - 5.4).abs() < 1e-12);
+    assert!((r.sample_ratio.p_value - 0.06720551273974976).abs() < 1e-9);
+    // Units in a variant the weights give nothing: a mismatch outright.
+    let r = run(
+        &small(),
+        &query(spec(serde_json::json!({"key": "cta", "weights": {"A": 1}}))),
+        1,
+    );
+    assert!(r.sample_ratio.mismatch && r.sample_ratio.chi_square.is_none());
+}
+
+#[test]
+fn the_spec_is_checked() {
+    let bad = |json: serde_json::Value, path: &str| {
+        let mut v = serde_json::json!({"type": "experiment", "key": "cta"});
+        for (k, x) in json.as_object().unwrap() {
+            v[k] = x.clone();
+        }
+        let mut q = query(spec(serde_json::json!({"key": "x"})));
+        q.analysis = serde_json::from_value(v).unwrap();
+        let e = q.plan().map(|_| ()).unwrap_err();
+        assert_eq!(e.path, path, "{e}");
+    };
+    bad(serde_json::json!({"key": " "}), "analysis.key");
+    bad(serde_json::json!({"unit": "session"}), "analysis.unit");
+    bad(
+        serde_json::json!({"metrics": ["Nope"]}),
+        "analysis.metrics[0]",
+    );
+    bad(
+        serde_json::json!({"weights": {"A": 0}}),
+        "analysis.weights.A",
+    );
+    bad(serde_json::json!({"mde": 0}), "analysis.mde");
+    bad(serde_json::json!({"min_units": 0}), "analysis.min_units");
+}
+
+/// Visitors exposed to one of two or three variants (a few to two, some to another
+/// experiment, some never), converting at rates that differ by variant; some linked to
+/// users across visitors.
+fn records(rng: &mut ChaCha8Rng) -> Vec<Record> {
+    let variants = ["control", "B", "C"];
+    let k = rng.gen_range(2..=3);
+    let mut out = Vec::new();
+    for v in 1..=rng.gen_range(50..=300u64) {
+        let mut t = T0 + rng.gen_range(0..14 * DAY);
+        let var = variants[rng.gen_range(0..k)];
+        let p = match var {
+            "control" => 0.2,
+            "B" => 0.35,
+            _ => 0.1,
+        };
+        if rng.gen_bool(0.3) {
+            out.push(Record::Event(ev(v, t - T0, "signup")));
+            t += MIN;
+        }
+        if rng.gen_bool(0.9) {
+            let key = if rng.gen_bool(0.9) { "cta" } else { "other" };
+            out.push(Record::Event(exposure(v, t - T0, key, var)));
+            if rng.gen_bool(0.05) {
+                out.push(Record::Event(exposure(
+                    v,
+                    t - T0 + HOUR,
+                    "cta",
+                    variants[0],
+                )));
+            }
+        }
+        for _ in 0..rng.gen_range(1..=3) {
+            t += rng.gen_range(1..(2 * DAY));
+            if rng.gen_bool(p) {
+                out.push(Record::Event(ev(v, t - T0, "purchase")));
+            }
+            if rng.gen_bool(p) {
+                out.push(Record::Event(ev(v, t - T0, "signup")));
+            }
+        }
+        if rng.gen_bool(0.2) {
+            out.push(identify(v, t - T0, &format!("u{}", v % 17)));
+        }
+    }
+    out
+}
+
+fn check(seed: u64) -> Result<(), TestCaseError> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let recs = records(&mut rng);
+    let n = recs.len();
+    let w = World::new(recs, rng.gen_range(0..=n), rng.gen_range(0..=n));
+    for _ in 0..3 {
+        let mut s = spec(serde_json::json!({"key": "cta"}));
+        s.unit = if rng.gen_bool(0.3) {
+            Unit::Lead
+        } else {
+            Unit::Visitor
+        };
+        if rng.gen_bool(0.3) {
+            s.control = Some("B".into());
+        }
+        if rng.gen_bool(0.3) {
+            s.weights = [("control", 1.0), ("B", 1.0), ("C", 0.5)]
+                .into_iter()
+                .take(rng.gen_range(1..=3))
+                .map(|(k, w)| (k.to_string(), w))
+                .collect();
+        }
+        if rng.gen_bool(0.3) {
+            s.metrics = vec!["Signup".into()];
+        }
+        s.mde = [0.05, 0.1, 0.5][rng.gen_range(0..3)];
+        s.min_units = rng.gen_range(1..=60);
+        let mut q = query(s);
+        if rng.gen_bool(0.3) {
+            q.from = TimeSpec::Ms(T0 + rng.gen_range(0..7) * DAY);
+            q.to = TimeSpec::Ms(T0 + rng.gen_range(7..20) * DAY);
+        }
+        run(&w, &q, rng.gen_range(1..=3));
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("CAIRN_ENGINE_CASES").ok().and_then(|s| s.parse::<u32>().ok()).map_or(30, |c| c / 10),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn engine_matches_reference_on_experiments(seed in any::<u64>()) {
+        check(seed)?;
+    }
+}

@@ -1,0 +1,363 @@
+//! The `experiment` analysis: units exposed to an experiment's variants (the tracker's
+//! `experiment_exposure` events), each in the variant of its first exposure (units seen
+//! in two variants are left out and counted); per goal, the units that reached it after
+//! their first exposure; every variant against the control with the always-valid
+//! (sequential) comparison, Holm-adjusted across metrics and variants, the fixed-size
+//! comparison beside it, Beta posteriors, and the sample ratio check. Semantics:
+//! `docs/experiments.md`.
+
+use cairn_model::Dim;
+use cairn_model::query::result::{
+    Comparison, ExperimentMetric, ExperimentResult, SampleRatio, Sequential, VariantMetric,
+    VariantUnits, Verdict,
+};
+use cairn_model::query::{Condition, EXPOSURE_EVENT, ExperimentSpec, Field, Query, Unit};
+use cairn_timeline::Timeline;
+use rustc_hash::FxHashMap;
+
+use crate::Error;
+use crate::driver::{self, Analysis, Cx, Pass, Scope};
+use crate::matcher::{EventPred, FieldReader, Needs};
+use crate::paths::unit_ranges;
+use crate::prepare::Prepared;
+use crate::stats::{
+    holm, newcombe, posteriors, rate_ratio, sample_ratio, sequential, two_proportion_p, wilson,
+};
+
+/// Adjusted sequential p-values under this decide.
+const ALPHA: f64 = 0.05;
+
+/// Sample ratio p-values under this raise the alarm.
+const SRM_ALPHA: f64 = 0.001;
+
+/// The property of an exposure naming the experiment.
+const KEY_PROP: &str = "experiment";
+
+/// The property of an exposure naming the variant.
+const VARIANT_PROP: &str = "variant";
+
+pub(crate) fn run(cx: Cx<'_>, spec: &ExperimentSpec) -> Result<ExperimentResult, Error> {
+    let q = cx.q;
+    let metrics = spec
+        .metric_goals(&q.goals)
+        .into_iter()
+        .filter_map(|m| q.goals.iter().position(|g| g.name == m))
+        .collect();
+    driver::run(cx, &Experiment { q, spec, metrics }, cx.r.from, cx.r.to)
+}
+
+struct Experiment<'a> {
+    q: &'a Query,
+    spec: &'a ExperimentSpec,
+    /// The metrics' goals (indices into `q.goals`).
+    metrics: Vec<usize>,
+}
+
+fn exposure_conditions(key: &str) -> Vec<Condition> {
+    vec![
+        Condition::eq_str(Field::Dim(Dim::Name), EXPOSURE_EVENT),
+        Condition::eq_str(Field::Prop(KEY_PROP.into()), key),
+    ]
+}
+
+impl<'a> Analysis for Experiment<'a> {
+    type Pass = ExperimentPass<'a>;
+
+    fn goals(&self) -> Vec<&str> {
+        self.metrics
+            .iter()
+            .map(|&g| self.q.goals[g].name.as_str())
+            .collect()
+    }
+
+    fn needs(&self, needs: &mut Needs) {
+        for c in exposure_conditions(&self.spec.key) {
+            needs.add_field(&c.field);
+        }
+        needs.add_field(&Field::Prop(VARIANT_PROP.into()));
+    }
+
+    fn stitch(&self) -> bool {
+        self.spec.unit == Unit::Lead
+    }
+
+    fn compile(&self, sc: &Scope<'_>) -> ExperimentPass<'a> {
+        ExperimentPass {
+            q: self.q,
+            spec: self.spec,
+            metrics: self.metrics.clone(),
+            exposure: EventPred::new(sc.scan, &sc.pages, &[exposure_conditions(&self.spec.key)]),
+            variant: FieldReader::new(sc.scan, &sc.pages, &Field::Prop(VARIANT_PROP.into())),
+        }
+    }
+}
+
+pub(crate) struct ExperimentPass<'a> {
+    q: &'a Query,
+    spec: &'a ExperimentSpec,
+    metrics: Vec<usize>,
+    exposure: EventPred,
+    variant: FieldReader,
+}
+
+/// A variant's units and, per metric, those that converted after exposure.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Arm {
+    units: u64,
+    converted: Vec<u64>,
+}
+
+#[derive(Default)]
+pub(crate) struct Acc {
+    arms: FxHashMap<(u8, u64), Arm>,
+    mixed: u64,
+}
+
+impl Pass for ExperimentPass<'_> {
+    type State = Acc;
+    type Output = ExperimentResult;
+
+    fn state(&self) -> Acc {
+        Acc::default()
+    }
+
+    fn timeline(&self, _sc: &Scope<'_>, tl: &Timeline, prep: &Prepared, acc: &mut Acc) {
+        for (a, b) in unit_ranges(self.spec.unit, prep) {
+            // The first exposure with a variant, and whether another variant follows.
+            let mut first: Option<(usize, (u8, u64))> = None;
+            let mut mixed = false;
+            for p in a..b {
+                let i = prep.kept[p] as usize;
+                if !self.exposure.test(tl, i) {
+                    continue;
+                }
+                let Some(v) = self.variant.token(tl, i) else {
+                    continue;
+                };
+                match first {
+                    None => first = Some((p, v)),
+                    Some((_, f)) if f != v => {
+                        mixed = true;
+                        break;
+                    }
+                    Some(_) => {}
+                }
+            }
+            let Some((p0, v)) = first else {
+                continue;
+            };
+            if mixed {
+                acc.mixed += 1;
+                continue;
+            }
+            let arm = acc.arms.entry(v).or_insert_with(|| Arm {
+                units: 0,
+                converted: vec![0; self.metrics.len()],
+            });
+            arm.units += 1;
+            for (c, &g) in arm.converted.iter_mut().zip(&self.metrics) {
+                let h = &prep.hits[g];
+                let at = h.partition_point(|&p| (p as usize) < p0);
+                *c += h.get(at).is_some_and(|&p| (p as usize) < b) as u64;
+            }
+        }
+    }
+
+    fn merge(&self, into: &mut Acc, from: Acc) {
+        into.mixed += from.mixed;
+        for (v, arm) in from.arms {
+            let e = into.arms.entry(v).or_insert_with(|| Arm {
+                units: 0,
+                converted: vec![0; self.metrics.len()],
+            });
+            e.units += arm.units;
+            for (x, y) in e.converted.iter_mut().zip(arm.converted) {
+                *x += y;
+            }
+        }
+    }
+
+    fn finish(self, sc: &Scope<'_>, acc: Acc) -> ExperimentResult {
+        let mut arms: Vec<(String, Arm)> = acc
+            .arms
+            .into_iter()
+            .map(|(t, arm)| (self.variant.text(sc.scan, t), arm))
+            .collect();
+        // Variants the weights name but no unit saw count as empty arms.
+        for v in self.spec.weights.keys() {
+            if !arms.iter().any(|(n, _)| n == v) {
+                arms.push((
+                    v.clone(),
+                    Arm {
+                        units: 0,
+                        converted: vec![0; self.metrics.len()],
+                    },
+                ));
+            }
+        }
+        let names: Vec<String> = self
+            .metrics
+            .iter()
+            .map(|&g| self.q.goals[g].name.clone())
+            .collect();
+        build(
+            self.spec,
+            &names,
+            arms.into_iter()
+                .map(|(n, a)| (n, a.units, a.converted))
+                .collect(),
+            acc.mixed,
+        )
+    }
+}
+
+/// The results from each variant's (name, units, converted per metric).
+fn build(
+    spec: &ExperimentSpec,
+    metrics: &[String],
+    mut arms: Vec<(String, u64, Vec<u64>)>,
+    mixed: u64,
+) -> ExperimentResult {
+    let control = spec.control.clone().unwrap_or_else(|| {
+        if arms.iter().any(|a| a.0 == "control") {
+            "control".into()
+        } else {
+            arms.iter().map(|a| a.0.clone()).min().unwrap_or_default()
+        }
+    });
+    if !arms.iter().any(|a| a.0 == control) {
+        arms.push((control.clone(), 0, vec![0; metrics.len()]));
+    }
+    arms.sort_by(|a, b| (a.0 != control).cmp(&(b.0 != control)).then(a.0.cmp(&b.0)));
+    let total: u64 = arms.iter().map(|a| a.1).sum();
+    let weights: Vec<f64> = arms
+        .iter()
+        .map(|a| match spec.weights.is_empty() {
+            true => 1.0,
+            // A variant the weights leave out was given no traffic.
+            false => spec.weights.get(&a.0).copied().unwrap_or(0.0),
+        })
+        .collect();
+    let weight_sum: f64 = weights.iter().sum();
+    let units: Vec<u64> = arms.iter().map(|a| a.1).collect();
+    // A variant given no traffic that has units breaks the split outright.
+    let unplanned = arms.iter().zip(&weights).any(|(a, &w)| w == 0.0 && a.1 > 0);
+    let (chi_square, p_value) = if unplanned {
+        (None, 0.0)
+    } else {
+        let planned: Vec<(u64, f64)> = units
+            .iter()
+            .zip(&weights)
+            .filter(|&(_, &w)| w > 0.0)
+            .map(|(&u, &w)| (u, w))
+            .collect();
+        let (u, w): (Vec<u64>, Vec<f64>) = planned.into_iter().unzip();
+        let (chi, p) = sample_ratio(&u, &w);
+        (Some(chi), p)
+    };
+    let sample_ratio = SampleRatio {
+        chi_square,
+        p_value,
+        mismatch: p_value < SRM_ALPHA,
+    };
+    let enough = |n: u64| n >= spec.min_units;
+    let (ca, cu) = (&arms[0].2, arms[0].1);
+    // Every comparison's sequential test, then Holm across all of them.
+    let mut tests: Vec<Vec<Option<crate::stats::Sequential>>> = Vec::new();
+    for (m, _) in metrics.iter().enumerate() {
+        tests.push(
+            arms.iter()
+                .skip(1)
+                .map(|(_, n, conv)| sequential(ca[m], cu, conv[m], *n, spec.mde))
+                .collect(),
+        );
+    }
+    let flat: Vec<f64> = tests
+        .iter()
+        .flatten()
+        .flatten()
+        .map(|s| s.p_value)
+        .collect();
+    let mut adjusted = holm(&flat).into_iter();
+    let out: Vec<ExperimentMetric> = metrics
+        .iter()
+        .enumerate()
+        .map(|(m, goal)| {
+            let post = posteriors(&arms.iter().map(|a| (a.2[m], a.1)).collect::<Vec<_>>());
+            let variants = arms
+                .iter()
+                .enumerate()
+                .map(|(k, (name, n, conv))| {
+                    let vs_control = (k > 0).then(|| tests[m][k - 1]).flatten().map(|s| {
+                        let adjusted_p = adjusted.next().unwrap_or(1.0);
+                        let verdict = if !enough(*n) || !enough(cu) {
+                            Verdict::TooEarly
+                        } else if sample_ratio.mismatch {
+                            Verdict::CheckAssignment
+                        } else if adjusted_p < ALPHA {
+                            if s.diff > 0.0 {
+                                Verdict::Better
+                            } else {
+                                Verdict::Worse
+                            }
+                        } else {
+                            Verdict::NoDifferenceYet
+                        };
+                        Comparison {
+                            sequential: Sequential {
+                                low: s.low,
+                                high: s.high,
+                                p_value: s.p_value,
+                                adjusted_p,
+                            },
+                            diff: newcombe(&wilson(conv[m], *n), &wilson(ca[m], cu)),
+                            lift: rate_ratio(conv[m], *n, ca[m], cu),
+                            p_value: two_proportion_p(conv[m], *n, ca[m], cu),
+                            verdict,
+                        }
+                    });
+                    VariantMetric {
+                        variant: name.clone(),
+                        rate: wilson(conv[m], *n),
+                        prob_best: post[k].prob_best,
+                        expected_loss: post[k].expected_loss,
+                        vs_control,
+                    }
+                })
+                .collect();
+            ExperimentMetric {
+                goal: goal.clone(),
+                primary: m == 0,
+                variants,
+            }
+        })
+        .collect();
+    ExperimentResult {
+        key: spec.key.clone(),
+        unit: spec.unit,
+        control,
+        variants: arms
+            .iter()
+            .zip(&weights)
+            .map(|((name, n, _), &w)| VariantUnits {
+                name: name.clone(),
+                units: *n,
+                share: if total == 0 {
+                    0.0
+                } else {
+                    *n as f64 / total as f64
+                },
+                expected_share: if weight_sum > 0.0 {
+                    w / weight_sum
+                } else {
+                    0.0
+                },
+            })
+            .collect(),
+        mixed,
+        sample_ratio,
+        mde: spec.mde,
+        min_units: spec.min_units,
+        metrics: out,
+    }
+}

@@ -1,0 +1,135 @@
+//! The `experiment` analysis: an A/B test's variants compared on goals reached after the
+//! first exposure, with an always-valid (sequential) interval safe to check every day,
+//! the fixed-horizon test, Bayesian chances to be best, and a sample-ratio-mismatch
+//! alarm. The semantics are in `docs/experiments.md`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::goal::Goal;
+use super::{SpecError, Unit};
+
+/// The event the tracker's `cairn('experiment', …)` sends, with properties `experiment`
+/// (the key) and `variant`.
+pub const EXPOSURE_EVENT: &str = "experiment_exposure";
+
+/// The most variants an experiment compares.
+pub const MAX_VARIANTS: usize = 20;
+
+/// The most metrics an experiment reports.
+pub const MAX_METRICS: usize = 20;
+
+/// An experiment's results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentSpec {
+    /// The experiment's key: the `experiment` property of its exposure events.
+    pub key: String,
+    /// Goals compared (default: every goal of the spec, macro goals first); the first is
+    /// the primary metric.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<String>,
+    /// The unit: `visitor` (default) or `lead` (a user's visitors together, across
+    /// devices).
+    #[serde(default = "default_unit")]
+    pub unit: Unit,
+    /// The variant the others are compared with (default: `control` if there is one,
+    /// else the first by name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control: Option<String>,
+    /// The traffic share each variant was given (default: equal), for the sample ratio
+    /// check.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub weights: BTreeMap<String, f64>,
+    /// The relative change the test is tuned to detect (default 0.1: a tenth of the
+    /// control's rate).
+    #[serde(default = "default_mde")]
+    pub mde: f64,
+    /// Units every variant needs before a verdict (default 100).
+    #[serde(default = "default_min_units")]
+    pub min_units: u64,
+}
+
+fn default_unit() -> Unit {
+    Unit::Visitor
+}
+
+fn default_mde() -> f64 {
+    0.1
+}
+
+fn default_min_units() -> u64 {
+    100
+}
+
+impl ExperimentSpec {
+    /// The metrics: the given goals, or every goal, macro goals first (in their order).
+    pub fn metric_goals<'a>(&'a self, goals: &'a [Goal]) -> Vec<&'a str> {
+        if !self.metrics.is_empty() {
+            return self.metrics.iter().map(String::as_str).collect();
+        }
+        let macro_first = |m: bool| {
+            goals
+                .iter()
+                .filter(move |g| (g.conversion == super::Conversion::Macro) == m)
+                .map(|g| g.name.as_str())
+        };
+        macro_first(true)
+            .chain(macro_first(false))
+            .take(MAX_METRICS)
+            .collect()
+    }
+
+    /// Checks the spec against the query's goals; `path` is the analysis's JSON path.
+    pub fn validate(&self, goals: &[Goal], path: &str) -> Result<(), SpecError> {
+        let err = |field: &str, m: String| Err(SpecError::new(&format!("{path}.{field}"), m));
+        if self.key.trim().is_empty() {
+            return err("key", "name the experiment's key".into());
+        }
+        if !matches!(self.unit, Unit::Visitor | Unit::Lead) {
+            return err(
+                "unit",
+                "variants are assigned to visitors (or users): use visitor or lead".into(),
+            );
+        }
+        if self.metrics.len() > MAX_METRICS {
+            return err("metrics", format!("at most {MAX_METRICS}"));
+        }
+        for (i, m) in self.metrics.iter().enumerate() {
+            if !goals.iter().any(|g| &g.name == m) {
+                return err(
+                    &format!("metrics[{i}]"),
+                    format!("unknown goal `{m}`: define it in `goals`"),
+                );
+            }
+            if self.metrics[..i].contains(m) {
+                return err(&format!("metrics[{i}]"), format!("`{m}` is listed twice"));
+            }
+        }
+        if self.metric_goals(goals).is_empty() {
+            return err(
+                "metrics",
+                "no metrics: define goals, or name them in `metrics`".into(),
+            );
+        }
+        for (v, w) in &self.weights {
+            if !(w.is_finite() && *w > 0.0) {
+                return err(&format!("weights.{v}"), "must be a positive number".into());
+            }
+        }
+        if self.weights.len() > MAX_VARIANTS {
+            return err("weights", format!("at most {MAX_VARIANTS} variants"));
+        }
+        if !(self.mde.is_finite() && self.mde > 0.0 && self.mde <= 10.0) {
+            return err(
+                "mde",
+                "a relative change above 0 and at most 10 (1000%)".into(),
+            );
+        }
+        if self.min_units == 0 {
+            return err("min_units", "must be at least 1".into());
+        }
+        Ok(())
+    }
+}
