@@ -8,10 +8,13 @@
 
 use cairn_model::Dim;
 use cairn_model::query::result::{
-    Comparison, ExperimentMetric, ExperimentResult, SampleRatio, Sequential, VariantMetric,
-    VariantUnits, Verdict,
+    Comparison, ExperimentMetric, ExperimentResult, PlanResult, PlanRow, SampleRatio, Sequential,
+    VariantMetric, VariantUnits, Verdict,
 };
-use cairn_model::query::{Condition, EXPOSURE_EVENT, ExperimentSpec, Field, Query, Unit};
+use cairn_model::query::{
+    Condition, EXPOSURE_EVENT, ExperimentSpec, Field, InfluenceSpec, PlanSpec, Precedence, Query,
+    Unit,
+};
 use cairn_timeline::Timeline;
 use rustc_hash::FxHashMap;
 
@@ -21,7 +24,8 @@ use crate::matcher::{EventPred, FieldReader, Needs};
 use crate::paths::unit_ranges;
 use crate::prepare::Prepared;
 use crate::stats::{
-    holm, newcombe, posteriors, rate_ratio, sample_ratio, sequential, two_proportion_p, wilson,
+    fixed_sample_size, holm, newcombe, posteriors, rate_ratio, sample_ratio, sequential,
+    sequential_sample_size, two_proportion_p, wilson,
 };
 
 /// Adjusted sequential p-values under this decide.
@@ -359,5 +363,175 @@ fn build(
         mde: spec.mde,
         min_units: spec.min_units,
         metrics: out,
+    }
+}
+
+/// Plans a test: each metric's baseline over the range, the units per variant and the
+/// days its fixed-size and sequential tests need, and which micro goals go with the
+/// macro goal (the influence report over the same range and audience).
+pub(crate) fn plan(cx: Cx<'_>, spec: &PlanSpec) -> Result<PlanResult, Error> {
+    let q = cx.q;
+    let names = spec.metric_goals(&q.goals);
+    let metrics: Vec<usize> = names
+        .iter()
+        .filter_map(|m| q.goals.iter().position(|g| &g.name == m))
+        .collect();
+    let (units, reached) = driver::run(
+        cx,
+        &Reach {
+            q,
+            unit: spec.unit,
+            metrics: metrics.clone(),
+        },
+        cx.r.from,
+        cx.r.to,
+    )?;
+    let y = spec.macro_goal(&q.goals);
+    let micro: Vec<String> = names
+        .iter()
+        .filter(|&&n| Some(n) != y)
+        .map(|n| n.to_string())
+        .collect();
+    let influence = match y {
+        Some(y) if !micro.is_empty() => Some(crate::influence::run(
+            cx,
+            &InfluenceSpec {
+                goal: Some(y.to_string()),
+                candidates: micro,
+                events: false,
+                unit: spec.unit,
+                min_support: 30,
+                stratify: vec![Field::Dim(Dim::Device), Field::Dim(Dim::Channel)],
+                order: Precedence::Before,
+            },
+        )?),
+        _ => None,
+    };
+    let days = (cx.r.to - cx.r.from + 1) as f64 / 86_400_000.0;
+    let per_day = units as f64 / days;
+    let days_for = |n: Option<f64>| {
+        n.filter(|_| per_day > 0.0)
+            .map(|n| n.ceil() * spec.variants as f64 / (per_day * spec.share))
+    };
+    let mut rows: Vec<PlanRow> = names
+        .iter()
+        .zip(&reached)
+        .map(|(&name, &r)| {
+            let baseline = wilson(r, units);
+            let fixed = fixed_sample_size(baseline.rate, spec.mde, spec.power);
+            let seq = sequential_sample_size(baseline.rate, spec.mde, spec.power);
+            let found = influence
+                .as_ref()
+                .and_then(|i| i.candidates.iter().find(|c| c.name == name));
+            let adjusted =
+                found.and_then(|c| c.stratified.as_ref().and_then(|s| s.lift).or(c.lift));
+            PlanRow {
+                goal: name.to_string(),
+                is_macro: Some(name) == y,
+                baseline,
+                units_fixed: fixed.map(|n| n.ceil() as u64),
+                units_sequential: seq.map(|n| n.ceil() as u64),
+                days_sequential: days_for(seq),
+                days_fixed: days_for(fixed),
+                macro_lift: adjusted,
+                // Significant and above 1; with no lift (every converter reached it: a
+                // milestone), the difference above 0.
+                proxy: found.is_some_and(|c| {
+                    c.significant && adjusted.map_or(c.diff.low > 0.0, |l| l.low > 1.0)
+                }),
+            }
+        })
+        .collect();
+    // A proxy must also be quicker than the macro goal itself.
+    let macro_days = rows
+        .iter()
+        .find(|r| r.is_macro)
+        .and_then(|r| r.days_sequential);
+    for r in &mut rows {
+        r.proxy &= match (r.days_sequential, macro_days) {
+            (Some(d), Some(m)) => d < m,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+    }
+    let rank = |r: &PlanRow| (!r.is_macro, !r.proxy);
+    rows.sort_by(|a, b| {
+        rank(a).cmp(&rank(b)).then_with(|| {
+            let d = |r: &PlanRow| r.days_sequential.unwrap_or(f64::INFINITY);
+            d(a).total_cmp(&d(b))
+        })
+    });
+    Ok(PlanResult {
+        goal: y.map(String::from),
+        unit: spec.unit,
+        mde: spec.mde,
+        power: spec.power,
+        variants: spec.variants,
+        share: spec.share,
+        days,
+        units,
+        units_per_day: per_day,
+        metrics: rows,
+    })
+}
+
+/// Units, and per goal the units that reached it, over the range.
+struct Reach<'a> {
+    q: &'a Query,
+    unit: Unit,
+    metrics: Vec<usize>,
+}
+
+impl Analysis for Reach<'_> {
+    type Pass = Self;
+
+    fn goals(&self) -> Vec<&str> {
+        self.metrics
+            .iter()
+            .map(|&g| self.q.goals[g].name.as_str())
+            .collect()
+    }
+
+    fn stitch(&self) -> bool {
+        self.unit == Unit::Lead
+    }
+
+    fn compile(&self, _sc: &Scope<'_>) -> Self {
+        Reach {
+            q: self.q,
+            unit: self.unit,
+            metrics: self.metrics.clone(),
+        }
+    }
+}
+
+impl Pass for Reach<'_> {
+    type State = (u64, Vec<u64>);
+    type Output = (u64, Vec<u64>);
+
+    fn state(&self) -> Self::State {
+        (0, vec![0; self.metrics.len()])
+    }
+
+    fn timeline(&self, _sc: &Scope<'_>, _tl: &Timeline, prep: &Prepared, st: &mut Self::State) {
+        for (a, b) in unit_ranges(self.unit, prep) {
+            st.0 += 1;
+            for (c, &g) in st.1.iter_mut().zip(&self.metrics) {
+                let h = &prep.hits[g];
+                let at = h.partition_point(|&p| (p as usize) < a);
+                *c += h.get(at).is_some_and(|&p| (p as usize) < b) as u64;
+            }
+        }
+    }
+
+    fn merge(&self, into: &mut Self::State, from: Self::State) {
+        into.0 += from.0;
+        for (x, y) in into.1.iter_mut().zip(from.1) {
+            *x += y;
+        }
+    }
+
+    fn finish(self, _sc: &Scope<'_>, st: Self::State) -> Self::State {
+        st
     }
 }

@@ -144,6 +144,7 @@ pub fn run(
         Analysis::Influence(spec) => QueryResult::Influence(influence::run(cx, spec)?),
         Analysis::Attribution(spec) => QueryResult::Attribution(attribution::run(cx, spec)?),
         Analysis::Experiment(spec) => QueryResult::Experiment(experiment::run(cx, spec)?),
+        Analysis::ExperimentPlan(spec) => QueryResult::ExperimentPlan(experiment::plan(cx, spec)?),
         Analysis::LeadingIndicators(spec) => {
             QueryResult::LeadingIndicators(leading::run(cx, spec)?)
         }

@@ -13,8 +13,8 @@ use cairn_engine::{Backend, Engine, RunOptions};
 use cairn_model::query::result::{
     AttributionResult, CartResult, ExperimentResult, FormsResult, FunnelFlow, FunnelResult,
     GoalsResult, InfluenceResult, LeadingResult, NodeUnits, OverviewFigures, OverviewResult,
-    PagesResult, PathNode, PathNodeKind, PathsResult, QueryResult, Rate, Ratio, TimeStats,
-    TransitionsResult,
+    PagesResult, PathNode, PathNodeKind, PathsResult, PlanResult, QueryResult, Rate, Ratio,
+    TimeStats, TransitionsResult,
 };
 use cairn_model::query::{Definitions, Query};
 
@@ -204,7 +204,68 @@ fn render(r: &QueryResult) -> String {
         QueryResult::Attribution(a) => attribution(a),
         QueryResult::LeadingIndicators(l) => leading(l),
         QueryResult::Experiment(x) => experiment(x),
+        QueryResult::ExperimentPlan(p) => plan(p),
     }
+}
+
+fn plan(r: &PlanResult) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Planning a test of {} variants on {} of the traffic, to detect a {} relative change with {} power: {} {}s a day ({} over {:.0} days).",
+        r.variants,
+        pct(r.share),
+        pct(r.mde),
+        pct(r.power),
+        human::count(r.units_per_day.round() as u64),
+        r.unit.as_str(),
+        human::count(r.units),
+        r.days
+    );
+    let _ = writeln!(
+        out,
+        "Sequential: read it every day; fixed: look once, at the planned size. Proxy (*): a micro goal that goes with {} (influence, adjusted) and decides sooner.",
+        r.goal.as_deref().unwrap_or("the macro goal")
+    );
+    out.push('\n');
+    let days = |d: Option<f64>| d.map_or_else(|| "–".into(), |d| format!("{:.0}", d.ceil()));
+    let units = |u: Option<u64>| u.map_or_else(|| "–".into(), human::count);
+    let rows: Vec<Vec<String>> = r
+        .metrics
+        .iter()
+        .map(|m| {
+            vec![
+                format!(
+                    "{}{}{}",
+                    if m.proxy { "* " } else { "  " },
+                    m.goal,
+                    if m.is_macro { " (macro)" } else { "" }
+                ),
+                rate(&m.baseline),
+                units(m.units_sequential),
+                days(m.days_sequential),
+                units(m.units_fixed),
+                days(m.days_fixed),
+                match (&m.macro_lift, m.is_macro) {
+                    (None, false) if m.proxy => "every converter reached it".into(),
+                    (l, _) => ratio(l),
+                },
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        &[
+            "goal",
+            "baseline",
+            "per variant (sequential)",
+            "days",
+            "per variant (fixed)",
+            "days",
+            "macro lift when reached",
+        ],
+        &rows,
+    ));
+    out
 }
 
 fn experiment(r: &ExperimentResult) -> String {

@@ -167,6 +167,33 @@ fn who_counts_in_which_variant_by_hand() {
 }
 
 #[test]
+fn a_plan_by_hand() {
+    let mut q = query(spec(serde_json::json!({"key": "cta"})));
+    q.to = TimeSpec::Ms(T0 + 20 * DAY - 1);
+    q.analysis = Analysis::ExperimentPlan(
+        serde_json::from_value(serde_json::json!({"mde": 1.0, "variants": 2})).unwrap(),
+    );
+    let w = small();
+    let got = w.run(&q, &RunOptions::default()).unwrap();
+    assert_eq!(got, crate::reference::run(&q, &w.data));
+    let QueryResult::ExperimentPlan(p) = got else {
+        panic!("{got:?}")
+    };
+    // Seven visitors over 21 days; Purchase (the macro goal, first): v3, v4, v6, v7.
+    assert_eq!((p.units, p.days), (7, 21.0));
+    let buy = &p.metrics[0];
+    assert_eq!((buy.goal.as_str(), buy.is_macro), ("Purchase", true));
+    assert_eq!((buy.baseline.num, buy.baseline.den), (4, 7));
+    assert!(buy.units_fixed.is_none(), "4/7 doubled is above 1");
+    // Signup: v1, v2, v3 (3 of 7) doubled: statsmodels' samplesize_proportions_2indep_
+    // onetail(3/7, 3/7, 0.8) = 18.40 → 19 per variant, 38 units at 1/3 a day: 114 days.
+    let signup = &p.metrics[1];
+    assert_eq!((signup.baseline.num, signup.units_fixed), (3, Some(19)));
+    assert!((signup.days_fixed.unwrap() - 114.0).abs() < 1e-9);
+    assert!(signup.units_sequential.unwrap() > 19 && !signup.proxy);
+}
+
+#[test]
 fn the_spec_is_checked() {
     let bad = |json: serde_json::Value, path: &str| {
         let mut v = serde_json::json!({"type": "experiment", "key": "cta"});
@@ -273,6 +300,20 @@ fn check(seed: u64) -> Result<(), TestCaseError> {
         }
         run(&w, &q, rng.gen_range(1..=3));
     }
+    // The plan over the same data.
+    let mut q = query(spec(serde_json::json!({"key": "cta"})));
+    let mde = [0.1, 0.3, 1.0][rng.gen_range(0..3)];
+    let share = [1.0, 0.5][rng.gen_range(0..2)];
+    let unit = if rng.gen_bool(0.3) { "lead" } else { "visitor" };
+    q.analysis = Analysis::ExperimentPlan(
+        serde_json::from_value(serde_json::json!({
+            "mde": mde, "variants": rng.gen_range(2..=3), "share": share, "unit": unit,
+        }))
+        .unwrap(),
+    );
+    let got = w.run(&q, &RunOptions::default()).unwrap();
+    let want = crate::reference::run(&q, &w.data);
+    prop_assert_eq!(got, want);
     Ok(())
 }
 

@@ -9,8 +9,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use cairn_engine::Buckets;
 use cairn_engine::stats::{
-    Fit, Table, benjamini_hochberg, chi_square_sf, holm, mantel_haenszel, nearest_rank, newcombe,
-    pearson, posteriors, rate_ratio, sequential, time_stats, two_proportion_p, wilson,
+    Fit, Table, benjamini_hochberg, chi_square_sf, fixed_sample_size, holm, mantel_haenszel,
+    nearest_rank, newcombe, pearson, posteriors, rate_ratio, sequential, sequential_sample_size,
+    time_stats, two_proportion_p, wilson,
 };
 use cairn_model::query::result::*;
 use cairn_model::query::*;
@@ -1964,6 +1965,7 @@ pub fn run(q: &Query, d: &Data) -> QueryResult {
         Analysis::Attribution(s) => QueryResult::Attribution(attribution(q, &r, &s, d)),
         Analysis::LeadingIndicators(s) => QueryResult::LeadingIndicators(leading(q, &r, &s, d)),
         Analysis::Experiment(s) => QueryResult::Experiment(experiment(q, &r, &s, d)),
+        Analysis::ExperimentPlan(s) => QueryResult::ExperimentPlan(experiment_plan(q, &r, &s, d)),
         Analysis::SavedFunnel(_) => unreachable!("a plan resolves it"),
     }
 }
@@ -3207,5 +3209,104 @@ pub fn experiment(q: &Query, r: &Resolved, spec: &ExperimentSpec, d: &Data) -> E
         mde: spec.mde,
         min_units: spec.min_units,
         metrics: out,
+    }
+}
+
+pub fn experiment_plan(q: &Query, r: &Resolved, spec: &PlanSpec, d: &Data) -> PlanResult {
+    let names: Vec<String> = spec
+        .metric_goals(&q.goals)
+        .into_iter()
+        .map(String::from)
+        .collect();
+    let gi = |n: &str| q.goals.iter().position(|g| g.name == n).unwrap();
+    let units = units_of(q, r, spec.unit, d);
+    let n = units.len() as u64;
+    let y = spec.macro_goal(&q.goals).map(String::from);
+    let micro: Vec<String> = names
+        .iter()
+        .filter(|m| Some(*m) != y.as_ref())
+        .cloned()
+        .collect();
+    let inf = match &y {
+        Some(y) if !micro.is_empty() => Some(influence(
+            q,
+            r,
+            &InfluenceSpec {
+                goal: Some(y.clone()),
+                candidates: micro,
+                events: false,
+                unit: spec.unit,
+                min_support: 30,
+                stratify: vec![Field::Dim(Dim::Device), Field::Dim(Dim::Channel)],
+                order: Precedence::Before,
+            },
+            d,
+        )),
+        _ => None,
+    };
+    let days = (r.to - r.from + 1) as f64 / 86_400_000.0;
+    let per_day = n as f64 / days;
+    let days_for = |u: Option<f64>| {
+        u.filter(|_| per_day > 0.0)
+            .map(|u| u.ceil() * spec.variants as f64 / (per_day * spec.share))
+    };
+    let mut rows: Vec<PlanRow> = Vec::new();
+    for m in &names {
+        let reached = units
+            .iter()
+            .filter(|(_, hits, a, b)| hits[gi(m)].iter().any(|&i| i >= *a && i < *b))
+            .count() as u64;
+        let baseline = wilson(reached, n);
+        let fixed = fixed_sample_size(baseline.rate, spec.mde, spec.power);
+        let seq = sequential_sample_size(baseline.rate, spec.mde, spec.power);
+        let row = inf
+            .as_ref()
+            .and_then(|i| i.candidates.iter().find(|c| &c.name == m));
+        let lift = row.and_then(|c| c.stratified.as_ref().and_then(|s| s.lift).or(c.lift));
+        rows.push(PlanRow {
+            goal: m.clone(),
+            is_macro: Some(m) == y.as_ref(),
+            baseline,
+            units_fixed: fixed.map(|x| x.ceil() as u64),
+            units_sequential: seq.map(|x| x.ceil() as u64),
+            days_sequential: days_for(seq),
+            days_fixed: days_for(fixed),
+            macro_lift: lift,
+            proxy: row.is_some_and(|c| {
+                c.significant
+                    && match lift {
+                        Some(l) => l.low > 1.0,
+                        None => c.diff.low > 0.0,
+                    }
+            }),
+        });
+    }
+    let macro_days = rows
+        .iter()
+        .find(|r| r.is_macro)
+        .and_then(|r| r.days_sequential);
+    for r in &mut rows {
+        r.proxy = r.proxy
+            && r.days_sequential.is_some()
+            && macro_days.is_none_or(|m| r.days_sequential.unwrap() < m);
+    }
+    rows.sort_by(|a, b| {
+        (!a.is_macro, !a.proxy).cmp(&(!b.is_macro, !b.proxy)).then(
+            a.days_sequential
+                .unwrap_or(f64::INFINITY)
+                .total_cmp(&b.days_sequential.unwrap_or(f64::INFINITY)),
+        )
+    });
+    PlanResult {
+        goal: y,
+        unit: spec.unit,
+        mde: spec.mde,
+        power: spec.power,
+        variants: spec.variants,
+        share: spec.share,
+        days,
+        units: n,
+        units_per_day: per_day,
+        metrics: rows,
     }
 }

@@ -2,7 +2,7 @@
 //! sequential probability ratio test and its confidence sequence), Beta posteriors
 //! (chance to be best, expected loss), Holm's adjustment, and the χ² sample ratio test.
 
-use super::{beta_inc, ln_gamma};
+use super::{Z95, beta_inc, erfc, ln_gamma};
 
 /// The regularized upper incomplete gamma function Q(a, x) (Numerical Recipes' series
 /// and continued fraction).
@@ -129,6 +129,75 @@ pub fn sequential(xa: u64, na: u64, xb: u64, nb: u64, mde: f64) -> Option<Sequen
         high: (diff + half).min(1.0),
         p_value: (-ln_lambda).exp().min(1.0),
     })
+}
+
+/// The standard normal quantile of `p` in (0, 1) (bisection on [`erfc`]).
+pub fn normal_quantile(p: f64) -> f64 {
+    let cdf = |z: f64| 0.5 * erfc(-z / std::f64::consts::SQRT_2);
+    let (mut lo, mut hi) = (-40.0, 40.0);
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if cdf(mid) < p {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    0.5 * (lo + hi)
+}
+
+/// Units per variant for the two-sided 5% z test of two rates to detect `base` → `base ×
+/// (1 + mde)` with probability `power` (the normal approximation, null variance pooled:
+/// `((z₀.₉₇₅ √(2p̄(1 − p̄)) + z_power √(p₁(1 − p₁) + p₂(1 − p₂))) / (p₂ − p₁))²`). None when
+/// the rate or the changed rate is outside (0, 1).
+pub fn fixed_sample_size(base: f64, mde: f64, power: f64) -> Option<f64> {
+    let (p1, p2) = (base, base * (1.0 + mde));
+    if !(p1 > 0.0 && p1 < 1.0 && p2 > 0.0 && p2 < 1.0) || p1 == p2 {
+        return None;
+    }
+    let pbar = 0.5 * (p1 + p2);
+    let null = (2.0 * pbar * (1.0 - pbar)).sqrt();
+    let alt = (p1 * (1.0 - p1) + p2 * (1.0 - p2)).sqrt();
+    let n = (Z95 * null + normal_quantile(power) * alt) / (p2 - p1);
+    Some(n * n)
+}
+
+/// Units per variant for the sequential test ([`sequential`], tuned to `mde`) to show
+/// `base` → `base × (1 + mde)` with probability `power` at that size: the smallest n at
+/// which the planned difference exceeds the confidence sequence's half-width by
+/// `z_power` standard errors. Looks before n only add chances to stop early, so this is
+/// an upper bound on what the planned power needs. None as for [`fixed_sample_size`].
+pub fn sequential_sample_size(base: f64, mde: f64, power: f64) -> Option<f64> {
+    fixed_sample_size(base, mde, power)?;
+    let (p1, p2) = (base, base * (1.0 + mde));
+    let diff = p2 - p1;
+    let tau2 = (mde * p1).powi(2);
+    let zp = normal_quantile(power);
+    let alpha: f64 = 0.05;
+    let short = |n: f64| {
+        let v = (p1 * (1.0 - p1) + p2 * (1.0 - p2)) / n;
+        let half = (2.0 * v * (v + tau2) / tau2
+            * ((1.0 / alpha).ln() + 0.5 * ((v + tau2) / v).ln()))
+        .sqrt();
+        diff - half < zp * v.sqrt()
+    };
+    let mut hi = 2.0;
+    while short(hi) {
+        hi *= 2.0;
+        if hi > 1e13 {
+            return None;
+        }
+    }
+    let mut lo = hi / 2.0;
+    for _ in 0..100 {
+        let mid = 0.5 * (lo + hi);
+        if short(mid) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    Some(hi)
 }
 
 /// A variant's Beta posterior of its rate, from a Beta(1, 1) prior.
@@ -274,6 +343,49 @@ mod tests {
             assert!(rel(c, chi, 1e-12) && rel(q, p, 1e-9), "{counts:?}: {c} {q}");
         }
         assert_eq!(sample_ratio(&[10], &[1.0]), (0.0, 1.0));
+    }
+
+    #[test]
+    fn sample_sizes_match_statsmodels() {
+        // statsmodels.stats.proportion.samplesize_proportions_2indep_onetail(
+        //     base * mde, base, 0.8, alternative="two-sided")
+        for (base, mde, want) in [
+            (0.05, 0.1, 31233.43794013001),
+            (0.2, 0.1, 6509.46667851371),
+            (0.03, 0.3, 6454.233820059795),
+            (0.5, 0.05, 6274.000281816666),
+        ] {
+            let n = fixed_sample_size(base, mde, 0.8).unwrap();
+            assert!(rel(n, want, 1e-6), "{base} {mde}: {n} vs {want}");
+        }
+        assert!(fixed_sample_size(0.0, 0.1, 0.8).is_none());
+        assert!(fixed_sample_size(0.95, 0.1, 0.8).is_none());
+        assert!((normal_quantile(0.975) - Z95).abs() < 1e-6);
+        assert!((normal_quantile(0.8) - 0.8416212335729143).abs() < 1e-6);
+    }
+
+    #[test]
+    fn the_sequential_size_gives_the_planned_power() {
+        // Planned for +30% on 10% at 80% power, checked every tenth of the way.
+        let n = sequential_sample_size(0.1, 0.3, 0.8).unwrap();
+        let fixed = fixed_sample_size(0.1, 0.3, 0.8).unwrap();
+        assert!(n > fixed && n < 4.0 * fixed, "{n} vs {fixed}");
+        let step = (n / 10.0).ceil() as u64;
+        let mut rng = Mix(9);
+        let runs = 400;
+        let found = (0..runs)
+            .filter(|_| {
+                let (mut xa, mut xb, mut k) = (0, 0, 0);
+                (0..10).any(|_| {
+                    k += step;
+                    xa += rng.binomial(step, 0.1);
+                    xb += rng.binomial(step, 0.13);
+                    sequential(xa, k, xb, k, 0.3).unwrap().p_value < 0.05
+                })
+            })
+            .count();
+        // At least the planned 80%, less 2.5 points of simulation noise (SE 2 points).
+        assert!(found as f64 / runs as f64 >= 0.775, "{found} of {runs}");
     }
 
     #[test]

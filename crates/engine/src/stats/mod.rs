@@ -5,7 +5,10 @@
 
 mod ab;
 
-pub use ab::{Posterior, Sequential, chi_square_sf, holm, posteriors, sample_ratio, sequential};
+pub use ab::{
+    Posterior, Sequential, chi_square_sf, fixed_sample_size, holm, normal_quantile, posteriors,
+    sample_ratio, sequential, sequential_sample_size,
+};
 
 use cairn_model::query::result::{Diff, HistBin, Rate, Ratio, TimeStats};
 

@@ -63,6 +63,23 @@ fn default_min_units() -> u64 {
     100
 }
 
+/// The goals `given`, or every goal, macro goals first (each kind in its order).
+fn metric_goals<'a>(given: &'a [String], goals: &'a [Goal]) -> Vec<&'a str> {
+    if !given.is_empty() {
+        return given.iter().map(String::as_str).collect();
+    }
+    let of_kind = |m: bool| {
+        goals
+            .iter()
+            .filter(move |g| (g.conversion == super::Conversion::Macro) == m)
+            .map(|g| g.name.as_str())
+    };
+    of_kind(true)
+        .chain(of_kind(false))
+        .take(MAX_METRICS)
+        .collect()
+}
+
 impl ExperimentSpec {
     /// The metrics: the given goals, or every goal, macro goals first (in their order).
     pub fn metric_goals<'a>(&'a self, goals: &'a [Goal]) -> Vec<&'a str> {
@@ -129,6 +146,102 @@ impl ExperimentSpec {
         }
         if self.min_units == 0 {
             return err("min_units", "must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// Planning a test: how long each goal would take to show a change, on the site's own
+/// traffic, and which micro goals go with the macro goal (proxies).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlanSpec {
+    /// The macro goal (default: the spec's first goal with `conversion = "macro"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goal: Option<String>,
+    /// Goals planned for (default: every goal, macro goals first).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<String>,
+    /// The unit: `visitor` (default) or `lead`.
+    #[serde(default = "default_unit")]
+    pub unit: Unit,
+    /// The relative change to detect (default 0.1).
+    #[serde(default = "default_mde")]
+    pub mde: f64,
+    /// The chance to detect it (default 0.8).
+    #[serde(default = "default_power")]
+    pub power: f64,
+    /// Variants, the control included (default 2).
+    #[serde(default = "default_variants")]
+    pub variants: u32,
+    /// The share of the traffic in the test (default 1).
+    #[serde(default = "default_share")]
+    pub share: f64,
+}
+
+fn default_power() -> f64 {
+    0.8
+}
+
+fn default_variants() -> u32 {
+    2
+}
+
+fn default_share() -> f64 {
+    1.0
+}
+
+impl PlanSpec {
+    /// The metrics, as for an experiment.
+    pub fn metric_goals<'a>(&'a self, goals: &'a [Goal]) -> Vec<&'a str> {
+        metric_goals(&self.metrics, goals)
+    }
+
+    /// The macro goal, if any.
+    pub fn macro_goal<'a>(&'a self, goals: &'a [Goal]) -> Option<&'a str> {
+        super::influence::macro_goal(self.goal.as_deref(), goals)
+    }
+
+    fn as_experiment(&self) -> ExperimentSpec {
+        ExperimentSpec {
+            key: "plan".into(),
+            metrics: self.metrics.clone(),
+            unit: self.unit,
+            control: None,
+            weights: BTreeMap::new(),
+            mde: self.mde,
+            min_units: 1,
+        }
+    }
+
+    /// Checks the spec against the query's goals; `path` is the analysis's JSON path.
+    pub fn validate(&self, goals: &[Goal], path: &str) -> Result<(), SpecError> {
+        self.as_experiment().validate(goals, path)?;
+        if let Some(g) = &self.goal
+            && !goals.iter().any(|x| &x.name == g)
+        {
+            return Err(SpecError::new(
+                &format!("{path}.goal"),
+                format!("unknown goal `{g}`: define it in `goals`"),
+            ));
+        }
+        if !(self.power > 0.5 && self.power < 1.0) {
+            return Err(SpecError::new(
+                &format!("{path}.power"),
+                "between 0.5 and 1 (e.g. 0.8)".into(),
+            ));
+        }
+        if !(2..=MAX_VARIANTS as u32).contains(&self.variants) {
+            return Err(SpecError::new(
+                &format!("{path}.variants"),
+                format!("between 2 and {MAX_VARIANTS}, the control included"),
+            ));
+        }
+        if !(self.share > 0.0 && self.share <= 1.0) {
+            return Err(SpecError::new(
+                &format!("{path}.share"),
+                "a share of the traffic above 0 and at most 1".into(),
+            ));
         }
         Ok(())
     }

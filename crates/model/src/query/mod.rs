@@ -31,7 +31,7 @@ pub use goal::{
 };
 
 pub use attribution::{AttributionSpec, MAX_BOOTSTRAP, MAX_MARKOV_TOUCHES};
-pub use experiment::{EXPOSURE_EVENT, ExperimentSpec, MAX_METRICS, MAX_VARIANTS};
+pub use experiment::{EXPOSURE_EVENT, ExperimentSpec, MAX_METRICS, MAX_VARIANTS, PlanSpec};
 pub use influence::{InfluenceSpec, MAX_EVENT_CANDIDATES, MAX_STRATA_FIELDS, Precedence};
 pub use leading::{LeadingSpec, MAX_EARLY_DAYS, MAX_HORIZON_DAYS};
 pub use paths::{
@@ -456,6 +456,9 @@ pub enum Analysis {
     LeadingIndicators(LeadingSpec),
     /// An A/B test's variants compared on goals reached after exposure.
     Experiment(ExperimentSpec),
+    /// How long a test would take per goal on the site's traffic, and which micro goals
+    /// go with the macro goal.
+    ExperimentPlan(PlanSpec),
     /// A funnel kept in the spec's (or the definitions file's) `funnels`, by name.
     SavedFunnel(SavedFunnel),
 }
@@ -500,10 +503,11 @@ impl<'de> Deserialize<'de> for Analysis {
             "attribution" => Analysis::Attribution(inner(v)?),
             "leading_indicators" => Analysis::LeadingIndicators(inner(v)?),
             "experiment" => Analysis::Experiment(inner(v)?),
+            "experiment_plan" => Analysis::ExperimentPlan(inner(v)?),
             "saved_funnel" => Analysis::SavedFunnel(inner(v)?),
             other => {
                 return Err(D::Error::custom(format!(
-                    "unknown analysis `{other}`: use goals, funnel, saved_funnel, checkout, cart_abandonment, forms, pages, overview, paths, transitions, influence, attribution, leading_indicators or experiment"
+                    "unknown analysis `{other}`: use goals, funnel, saved_funnel, checkout, cart_abandonment, forms, pages, overview, paths, transitions, influence, attribution, leading_indicators, experiment or experiment_plan"
                 )));
             }
         })
@@ -842,6 +846,9 @@ impl Query {
                 l.validate(&self.goals, "analysis")?;
             }
             Analysis::Experiment(x) => {
+                x.validate(&self.goals, "analysis")?;
+            }
+            Analysis::ExperimentPlan(x) => {
                 x.validate(&self.goals, "analysis")?;
             }
             Analysis::Overview(o) => {

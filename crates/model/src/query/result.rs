@@ -656,6 +656,8 @@ pub enum QueryResult {
     LeadingIndicators(LeadingResult),
     /// An experiment's results.
     Experiment(ExperimentResult),
+    /// A test's plan.
+    ExperimentPlan(PlanResult),
 }
 
 /// Conversions (and value) credited to a touch by one model.
@@ -1063,4 +1065,56 @@ pub struct ExperimentResult {
     pub min_units: u64,
     /// Metrics, the primary first.
     pub metrics: Vec<ExperimentMetric>,
+}
+
+/// One goal of a test's plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct PlanRow {
+    /// The goal.
+    pub goal: String,
+    /// Whether it is the macro goal.
+    pub is_macro: bool,
+    /// Its rate over the range: the baseline.
+    pub baseline: Rate,
+    /// Units per variant for the fixed-size test (checked once, at that size); none
+    /// when the baseline or the changed rate is not strictly between 0 and 1.
+    pub units_fixed: Option<u64>,
+    /// Units per variant for the sequential test (checked as often as one likes).
+    pub units_sequential: Option<u64>,
+    /// Days the sequential test needs at the range's traffic.
+    pub days_sequential: Option<f64>,
+    /// Days the fixed-size test needs.
+    pub days_fixed: Option<f64>,
+    /// For a micro goal: the macro rate of units that reached it (before converting)
+    /// over that of the others, with its 95% interval (the influence report's lift).
+    pub macro_lift: Option<Ratio>,
+    /// A micro goal associated with the macro goal (significant in the influence report,
+    /// its lift's interval above 1, or with no lift because every converter reached it,
+    /// its difference's) that shows a change sooner than it: a proxy worth testing on.
+    pub proxy: bool,
+}
+
+/// A test's plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct PlanResult {
+    /// The macro goal, if the spec has one.
+    pub goal: Option<String>,
+    /// The unit.
+    pub unit: crate::query::Unit,
+    /// The relative change planned for.
+    pub mde: f64,
+    /// The chance to detect it.
+    pub power: f64,
+    /// Variants, the control included.
+    pub variants: u32,
+    /// The share of the traffic in the test.
+    pub share: f64,
+    /// The range's length in days.
+    pub days: f64,
+    /// Units in the range.
+    pub units: u64,
+    /// Units a day, all of the traffic.
+    pub units_per_day: f64,
+    /// Goals: the macro goal first, then the proxies by days needed, then the others.
+    pub metrics: Vec<PlanRow>,
 }
