@@ -23,6 +23,7 @@
 //! # Ok::<(), cairn_model::ValidationError>(())
 //! ```
 
+pub mod assign;
 mod checked;
 mod dim;
 mod event;

@@ -19,6 +19,7 @@
 //! Requests are answered `503` with `Retry-After` when too many writes are waiting,
 //! rather than queued without bound.
 
+mod assign;
 mod batch;
 mod body;
 mod client;
@@ -202,6 +203,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::metrics))
         .route("/api/v1/batch", post(batch::batch))
+        .route("/api/v1/assign", post(assign::assign))
         .route("/api/v1/query", post(query::query))
         .route("/api/openapi.json", get(openapi::serve))
         .route("/api/v1/login", post(auth::login))

@@ -63,6 +63,8 @@ const ERROR: &str =
     r#"{"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}"#;
 const RECORDS: &str = r#"{"description": "Cairn records (docs/events.md) as a JSON array, or NDJSON: one record per line.", "type": "array", "items": {"type": "object"}}"#;
 const TRACKER: &str = r##"{"description": "One tracker event or an array of up to 50 (docs/ingestion.md).", "oneOf": [{"$ref": "#/components/schemas/TrackerEvent"}, {"type": "array", "maxItems": 50, "items": {"$ref": "#/components/schemas/TrackerEvent"}}]}"##;
+const ASSIGN: &str = r#"{"type": "object", "properties": {"experiment": {"type": "string"}, "variants": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 20}, "id": {"type": "string"}, "expose": {"type": "boolean"}}, "required": ["experiment", "variants", "id"]}"#;
+const ASSIGNED: &str = r#"{"type": "object", "properties": {"variant": {"type": "string"}, "index": {"type": "integer"}, "exposed": {"type": "boolean"}}, "required": ["variant", "index", "exposed"]}"#;
 const ACCEPTED: &str = r#"{"type": "object", "properties": {"accepted": {"type": "integer"}, "ignored": {"type": "integer"}, "reason": {"type": "string"}}, "required": ["accepted"]}"#;
 const LOGIN: &str = r#"{"type": "object", "properties": {"email": {"type": "string"}, "password": {"type": "string"}}, "required": ["email", "password"]}"#;
 const ME: &str = r#"{"type": "object", "properties": {"email": {"type": "string"}, "superuser": {"type": "boolean"}, "csrf": {"type": "string"}, "sites": {"type": "array", "items": {"type": "object", "properties": {"site": {"type": "string"}, "role": {"enum": ["viewer", "admin"]}}}}}}"#;
@@ -190,6 +192,15 @@ pub const ROUTES: &[Route] = &[
         auth: Auth::WriteKey,
         request: Body::Inline(RECORDS),
         response: Body::Inline(ACCEPTED),
+    },
+    Route {
+        method: "post",
+        path: "/api/v1/assign",
+        summary: "An experiment's variant for an id (the tracker's), and optionally its exposure recorded",
+        tag: "ingestion",
+        auth: Auth::WriteKey,
+        request: Body::Inline(ASSIGN),
+        response: Body::Inline(ASSIGNED),
     },
     Route {
         method: "post",

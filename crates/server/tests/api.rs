@@ -470,3 +470,98 @@ fn deploy_example_configuration_parses() {
         cairn_server::ConnLimits::default()
     );
 }
+
+async fn assign(e: &Env, key: Option<&str>, body: Value) -> (StatusCode, Value) {
+    let mut req = Request::post("/api/v1/assign").header(header::CONTENT_TYPE, "application/json");
+    if let Some(k) = key {
+        req = req.header(header::AUTHORIZATION, format!("Bearer {k}"));
+    }
+    let resp = router(Arc::clone(&e.state))
+        .oneshot(req.body(Body::from(body.to_string())).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn experiments_are_assigned_as_the_tracker_does_and_exposures_recorded() {
+    use serde_json::json;
+    let e = env(Limits::default());
+    let variants = ["control", "B", "C"];
+    // The same variant for the same id, the tracker's: fnv1a(id + key) % 3.
+    for id in ["v-1", "v-2", "4f3c2a", "jörg@example.com"] {
+        let (s, v) = assign(
+            &e,
+            Some(&e.key),
+            json!({"experiment": "cta_text", "variants": variants, "id": id}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let want = cairn_model::assign::assign(id, "cta_text", 3);
+        assert_eq!(v["index"].as_u64(), Some(want as u64), "{v}");
+        assert_eq!(v["variant"], variants[want], "{v}");
+        assert_eq!(v["exposed"], false);
+    }
+    assert_eq!(stored(&e), 0, "no exposure unless asked");
+    let (s, v) = assign(
+        &e,
+        Some(&e.key),
+        json!({"experiment": "cta_text", "variants": variants, "id": "v-1", "expose": true}),
+    )
+    .await;
+    assert_eq!(
+        (s, v["exposed"].as_bool()),
+        (StatusCode::OK, Some(true)),
+        "{v}"
+    );
+    let mut seen = Vec::new();
+    e.store
+        .for_each_event(|ev| {
+            seen.push((ev.name().to_string(), format!("{:?}", ev.props)));
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(seen.len(), 1, "the exposure is in the store once answered");
+    assert_eq!(seen[0].0, "experiment_exposure");
+    assert!(seen[0].1.contains("cta_text") && seen[0].1.contains(&*v["variant"].as_str().unwrap()));
+    // Keys and bodies are checked.
+    let body = json!({"experiment": "cta_text", "variants": variants, "id": "v-1"});
+    assert_eq!(
+        assign(&e, None, body.clone()).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        assign(&e, Some(&e.read_key), body).await.0,
+        StatusCode::FORBIDDEN,
+        "a read key cannot record exposures"
+    );
+    for (bad, field) in [
+        (
+            json!({"experiment": "", "variants": ["a"], "id": "x"}),
+            "experiment",
+        ),
+        (
+            json!({"experiment": "k", "variants": [], "id": "x"}),
+            "variants",
+        ),
+        (
+            json!({"experiment": "k", "variants": ["a", "a"], "id": "x"}),
+            "variants[1]",
+        ),
+        (
+            json!({"experiment": "k", "variants": ["a"], "id": " "}),
+            "id",
+        ),
+    ] {
+        let (s, v) = assign(&e, Some(&e.key), bad).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+        assert!(v.to_string().contains(field), "{field}: {v}");
+    }
+    let (s, _) = assign(&e, Some(&e.key), json!({"experiment": "k"})).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+}

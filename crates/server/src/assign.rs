@@ -1,0 +1,92 @@
+//! `POST /api/v1/assign`: server-side experiment assignment, for server-rendered pages
+//! and back ends. Authenticated by a site's write key. The variant is the tracker's for
+//! the same id (`fnv1a(id + key) % variants`, [`cairn_model::assign`]); with `expose`,
+//! the exposure event is recorded too, durably before the answer, as `/api/v1/batch`
+//! would.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::IntoResponse;
+use cairn_model::query::{EXPOSURE_EVENT, MAX_VARIANTS};
+use cairn_model::{Checked, Record};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::AppState;
+use crate::auth::write_key_site;
+use crate::error::{ApiError, Reply};
+
+/// The longest key, variant name or id.
+const MAX_TEXT: usize = 200;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AssignBody {
+    /// The experiment's key.
+    experiment: String,
+    /// Its variants, in the order the tracker is given them.
+    variants: Vec<String>,
+    /// The unit's id: the tracker's persistent id (`localStorage.cairn_id`), or any
+    /// stable id of the back end's.
+    id: String,
+    /// Also record the exposure (an `experiment_exposure` event for visitor `id`).
+    #[serde(default)]
+    expose: bool,
+}
+
+/// `POST /api/v1/assign`.
+pub(crate) async fn assign(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Reply {
+    let site = write_key_site(&st, crate::bearer(&headers)).await?;
+    let b: AssignBody = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("the body: {e}")))?;
+    let text = |field: &str, v: &str| {
+        if v.trim().is_empty() || v.len() > MAX_TEXT {
+            Err(ApiError::unprocessable(format!(
+                "{field}: between 1 and {MAX_TEXT} bytes, not blank"
+            )))
+        } else {
+            Ok(())
+        }
+    };
+    text("experiment", &b.experiment)?;
+    text("id", &b.id)?;
+    if b.variants.is_empty() || b.variants.len() > MAX_VARIANTS {
+        return Err(ApiError::unprocessable(format!(
+            "variants: between 1 and {MAX_VARIANTS}"
+        )));
+    }
+    for (i, v) in b.variants.iter().enumerate() {
+        text(&format!("variants[{i}]"), v)?;
+        if b.variants[..i].contains(v) {
+            return Err(ApiError::unprocessable(format!(
+                "variants[{i}]: `{v}` is listed twice"
+            )));
+        }
+    }
+    let index = cairn_model::assign::assign(&b.id, &b.experiment, b.variants.len());
+    let variant = &b.variants[index];
+    if b.expose {
+        let now = crate::now_ms();
+        let line = json!({
+            "site": site, "ts": now, "visitor": b.id, "name": EXPOSURE_EVENT,
+            "props": {"experiment": b.experiment, "variant": variant},
+        })
+        .to_string();
+        let rec = Record::from_json(&line, now).map_err(ApiError::unprocessable)?;
+        let mut records = Checked::with_capacity(1);
+        records.push(rec, now).map_err(ApiError::unprocessable)?;
+        crate::ingest::check_site_rate(&st, records.records())?;
+        crate::write::write_durably(&st, records).await?;
+    }
+    Ok(
+        axum::Json(json!({"variant": variant, "index": index, "exposed": b.expose}))
+            .into_response(),
+    )
+}
