@@ -12,16 +12,17 @@
 // node's menu, a node made a funnel step, transitions and their CSV), what drives
 // conversion (the candidates as the API ranks them, the FDR marker, a goal clicked into a
 // segment; its attribution view: every model's credit per touch as the API gives it, by
-// goals and by channel), campaigns with their cost, cost per conversion and return on
-// spend as the API gives them (spend seeded with `cairn spend import`), their leading
-// indicators (r and a cohort's prediction as the API gives them, the early window, too
-// short a range), spend imported through the Spend card (a USD row at its rate; a
-// currency without a rate refused at its line), a day deleted, a viewer without import or
-// delete, page grouping rules previewed and saved, a shared URL reloaded, an event seen
-// arriving, CSV export, both themes and a phone's width. Screenshots go to
-// $CAIRN_SCREENSHOTS (default web/e2e/screenshots/). Needs /usr/bin/chromium and
-// web/node_modules. Exits non-zero on the first failure; CAIRN_E2E_KEEP=1 keeps the data.
-// The shared parts: e2e/harness.mjs.
+// goals and by channel), experiments (the range's experiments, the verdict and every
+// metric's rows as the API gives them, the MDE in the spec and the URL, CSV), campaigns
+// with their cost, cost per conversion and return on spend as the API gives them (spend
+// seeded with `cairn spend import`), their leading indicators (r and a cohort's
+// prediction as the API gives them, the early window, too short a range), spend imported
+// through the Spend card (a USD row at its rate; a currency without a rate refused at its
+// line), a day deleted, a viewer without import or delete, page grouping rules previewed
+// and saved, a shared URL reloaded, an event seen arriving, CSV export, both themes and a
+// phone's width. Screenshots go to $CAIRN_SCREENSHOTS (default web/e2e/screenshots/).
+// Needs /usr/bin/chromium and web/node_modules. Exits non-zero on the first failure;
+// CAIRN_E2E_KEEP=1 keeps the data. The shared parts: e2e/harness.mjs.
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -873,6 +874,100 @@ async function main() {
   await shot("attribution-channel-light-desktop");
   log("attribution by channel:", chRes.touches.map((t) => `${t.touch} ${pct1(t.markov.share)}`).join(", "));
 
+  // --- Experiments: the range's experiments (the demo shop plants sticky_cart, found from
+  // its exposures with an overview broken down by props.experiment), the verdict and
+  // every metric's row as the API gives them for the page's spec; the MDE changes the spec
+  // and is kept in the URL; the CSV has a line per metric and variant.
+  await page.goto(url(`/experiments?site=${SITE}&range=30d`));
+  await page.waitForSelector('#experiment[aria-busy="false"] #exp-verdict');
+  assert.equal(await page.locator("#compare").count(), 0, "no comparison on Experiments");
+  const listSpec = specs.filter((s) => s.analysis.type === "overview" && s.analysis.breakdown?.by === "props.experiment").pop();
+  assert.deepEqual(listSpec.filters, [{ field: "name", value: "experiment_exposure" }], "the list: the exposures' keys");
+  const listed = (await apiQuery(listSpec)).breakdown.map((b) => b.value).filter((v) => v !== "(none)" && v !== "(other)");
+  assert.ok(listed.includes("sticky_cart"), `the demo's experiment is listed: ${listed}`);
+  assert.deepEqual(await page.$$eval("#experiments-list [data-exp]", (els) => els.map((e) => e.dataset.exp)), listed, "the list is the API's");
+  assert.equal(await page.getAttribute('#experiments-list [aria-current="page"]', "data-exp"), listed[0], "the first is shown");
+  const ppFmt = (x) => `${x < 0 ? "−" : "+"}${Math.abs(x * 100).toFixed(2)}`;
+  const pFmt = (p) => (p < 0.0001 ? "< 0.0001" : p.toPrecision(2));
+  const diffFmt = (c) => `${ppFmt(c.diff.diff)} pp [${ppFmt(c.sequential.low)} – ${ppFmt(c.sequential.high)}]`;
+  const pct2 = (x) => `${(x * 100).toFixed(2)}%`;
+  /** Checks the page against the API's answer to its last experiment spec. */
+  const checkExperiment = async (mde) => {
+    const espec = specs.filter((s) => s.analysis.type === "experiment").pop();
+    assert.deepEqual(espec.analysis, { type: "experiment", key: listed[0], unit: "visitor", mde }, "the page's spec: the defaults but the MDE");
+    const res = await apiQuery(espec);
+    assert.equal(res.type, "experiment");
+    assert.equal(res.metrics[0].goal, "Purchase", "the macro goal is the primary metric");
+    // The banner: the primary metric's verdict and numbers, in words.
+    const ctl = res.control;
+    for (const v of res.metrics[0].variants.filter((x) => x.vs_control)) {
+      const c = v.vs_control;
+      const said = page.locator(`#exp-verdict .exp-says[data-variant="${v.variant}"]`);
+      assert.equal(await said.getAttribute("data-verdict"), c.verdict, `${v.variant}: the verdict`);
+      const text = await said.textContent();
+      const figures = `${diffFmt(c)}, adjusted p ${pFmt(c.sequential.adjusted_p)}`;
+      if (c.verdict === "better" || c.verdict === "worse") assert.equal(text, `${v.variant} is ${c.verdict} than ${ctl} on Purchase: ${figures} — safe to read at any time.`);
+      else if (c.verdict === "no_difference_yet") assert.ok(text.startsWith(`No difference yet between ${v.variant} and ${ctl} on Purchase: ${figures}. Keep it running`), `the banner: ${text}`);
+      else if (c.verdict === "too_early") assert.match(text, new RegExp(`^Too early: each variant needs ${res.min_units} visitors`));
+      log(`experiment ${res.key} (MDE ${mde}): ${text}`);
+    }
+    assert.equal(await page.locator("#exp-srm").count(), Number(res.sample_ratio.mismatch), "the mismatch warning when there is one");
+    // The split: units per variant.
+    assert.deepEqual(await page.$$eval("#exp-split [data-units]", (els) => els.map((e) => Number(e.dataset.units))), res.variants.map((v) => v.units), "the split");
+    // The metrics: a row per metric and variant, the API's numbers.
+    const rows = await page.$$eval("#exp-metrics tbody tr", (trs) => trs.map((tr) => {
+      const d = tr.querySelector("[data-diff]");
+      return [tr.dataset.metric, tr.dataset.variant, tr.querySelector("[data-rate]").textContent, d?.dataset.diff ?? null, d?.dataset.low ?? null, d?.dataset.high ?? null,
+        d?.textContent ?? null, tr.querySelector("[data-p]")?.dataset.p ?? null, tr.querySelector("[data-verdict]")?.dataset.verdict ?? null];
+    }));
+    assert.deepEqual(rows, res.metrics.flatMap((m) => m.variants.map((v) => {
+      const c = v.vs_control;
+      return [m.goal, v.variant, `${pct2(v.rate.rate)} ${pct2(v.rate.low)} – ${pct2(v.rate.high)}`, c ? String(c.diff.diff) : null, c ? String(c.sequential.low) : null, c ? String(c.sequential.high) : null,
+        c ? diffFmt(c) : null, c ? String(c.sequential.adjusted_p) : null, c?.verdict ?? null];
+    })), "every metric's rows as the API gives them");
+    return res;
+  };
+  const eres = await checkExperiment(0.1);
+  await shot("experiments-light-desktop");
+  // The fixed-size and Bayesian figures, on request.
+  assert.ok(!(await page.isVisible('#exp-metrics thead th:has-text("P(best)")')), "secondary figures hidden at first");
+  await page.check("#exp-more");
+  await page.waitForSelector('#exp-metrics thead th:has-text("P(best)")', { state: "visible" });
+  await shot("experiments-more-light-desktop");
+  await page.uncheck("#exp-more");
+  // The CSV: a line per metric and variant.
+  const [edl] = await Promise.all([page.waitForEvent("download"), page.click('#exp-metrics button:has-text("Export CSV")')]);
+  const ecsv = readFileSync(await edl.path(), "utf8").trim().split("\r\n");
+  assert.equal(ecsv[0], `Metric,Primary,Variant,Units,Converted,Rate,Rate low,Rate high,Difference vs ${eres.control},Sequential low,Sequential high,Sequential p,Adjusted p,Verdict,Fixed-size low,Fixed-size high,Lift,Lift low,Lift high,Fixed-size p,P(best),Expected loss`, "the metrics CSV's header");
+  assert.equal(ecsv.length, 1 + eres.metrics.reduce((a, m) => a + m.variants.length, 0), "a CSV line per metric and variant");
+  const ev = eres.metrics[0].variants[1], ec = ev.vs_control;
+  assert.equal(ecsv[2], ["Purchase", "yes", ev.variant, ev.rate.den, ev.rate.num, ev.rate.rate, ev.rate.low, ev.rate.high, ec.diff.diff, ec.sequential.low, ec.sequential.high, ec.sequential.p_value, ec.sequential.adjusted_p, ec.verdict,
+    ec.diff.low, ec.diff.high, ec.lift?.ratio ?? "", ec.lift?.low ?? "", ec.lift?.high ?? "", ec.p_value ?? "", ev.prob_best, ev.expected_loss].join(","), "a variant's CSV line is the API's numbers");
+  // On a phone: the metrics stacked, nothing scrolls sideways.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.waitForTimeout(150);
+  await shot("experiments-light-phone");
+  const eOverflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(eOverflow <= 0, `on a phone the Experiments page scrolls sideways by ${eOverflow}px`);
+  await page.emulateMedia({ colorScheme: "dark" });
+  await page.waitForTimeout(100);
+  await shot("experiments-dark-phone");
+  await page.emulateMedia({ colorScheme: "light" });
+  await page.setViewportSize({ width: 1280, height: 900 });
+  // The MDE: a new spec, in the URL, kept on reload.
+  await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith("/api/v1/query") && /"experiment".*"mde":0\.2\b/.test(r.request().postData() || "")),
+    page.selectOption("#exp-mde", "20"),
+  ]);
+  assert.match(page.url(), /[?&]mde=20(&|$)/, "the MDE in the URL");
+  await page.waitForSelector('#experiment[aria-busy="false"] #exp-verdict');
+  const eres20 = await checkExperiment(0.2);
+  assert.equal(eres20.mde, 0.2);
+  await page.reload();
+  await page.waitForSelector('#experiment[aria-busy="false"] #exp-verdict');
+  assert.equal(await page.inputValue("#exp-mde"), "20", "the MDE is kept in the URL");
+  assert.equal(specs.filter((s) => s.analysis.type === "experiment").pop().analysis.mde, 0.2);
+
   // --- Leading indicators, on the Campaigns page: over the older traffic (99 to 35 days
   // ago, so some cohorts are finished and some between their early window and their
   // horizon), the best indicator's r and a cohort's predicted rate as the API gives them
@@ -1044,7 +1139,7 @@ async function main() {
   assert.match(await page.textContent("#cart-empty"), /add_to_cart/);
   log("forms & checkout: whole step numbers, field shares, empty states that explain");
   await page.emulateMedia({ colorScheme: "dark" });
-  const ready = { goals: "#goals-table", influence: '#influence[aria-busy="false"] [data-candidate]', attribution: '#attribution[aria-busy="false"] [data-touch]', funnels: "#funnel-steps", paths: "#paths-result[data-ready]", forms: "#checkout-table", campaigns: "#campaigns-table", setup: "#arrival[data-events]" };
+  const ready = { goals: "#goals-table", influence: '#influence[aria-busy="false"] [data-candidate]', experiments: '#experiment[aria-busy="false"] #exp-verdict', attribution: '#attribution[aria-busy="false"] [data-touch]', funnels: "#funnel-steps", paths: "#paths-result[data-ready]", forms: "#checkout-table", campaigns: "#campaigns-table", setup: "#arrival[data-events]" };
   for (const p of Object.keys(ready)) {
     await page.goto(url(p === "attribution" ? `/influence?site=${SITE}&range=30d&view=attribution` : `/${p}?site=${SITE}&range=30d${p === "funnels" ? "&funnel=purchase+path" : ""}`));
     await page.waitForSelector(ready[p]);

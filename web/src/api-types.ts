@@ -74,6 +74,30 @@ export interface paths {
       };
     };
   };
+  "/api/v1/assign": {
+    /** An experiment's variant for an id (the tracker's), and optionally its exposure recorded */
+    post: {
+      parameters?: never;
+      requestBody: {
+        experiment: string;
+        expose?: boolean;
+        id: string;
+        variants: string[];
+      };
+      responses: {
+        /** Success */
+        "2XX": {
+          exposed: boolean;
+          index: number;
+          variant: string;
+        };
+        /** Refused: the error says why */
+        "4XX": {
+          error: string;
+        };
+      };
+    };
+  };
   "/api/v1/batch": {
     /** Server-side batches of records, durable when answered */
     post: {
@@ -1119,6 +1143,80 @@ export interface components {
           period?: components["schemas"]["Interval"];
           type: "leading_indicators";
         }
+      /** An A/B test's variants compared on goals reached after exposure. */
+      | {
+          /**
+           * The variant the others are compared with (default: `control` if there is one,
+           * else the first by name).
+           */
+          control?: string | null;
+          /** The experiment's key: the `experiment` property of its exposure events. */
+          key: string;
+          /**
+           * The relative change the test is tuned to detect (default 0.1: a tenth of the
+           * control's rate).
+           * @default 0.1
+           */
+          mde?: number;
+          /**
+           * Goals compared (default: every goal of the spec, macro goals first); the first is
+           * the primary metric.
+           */
+          metrics?: string[];
+          /**
+           * Units every variant needs before a verdict (default 100).
+           * @default 100
+           */
+          min_units?: number;
+          type: "experiment";
+          /**
+           * The unit: `visitor` (default) or `lead` (a user's visitors together, across
+           * devices).
+           * @default "visitor"
+           */
+          unit?: components["schemas"]["Unit"];
+          /**
+           * The traffic share each variant was given (default: equal), for the sample ratio
+           * check.
+           */
+          weights?: Record<string, number>;
+        }
+      /**
+       * How long a test would take per goal on the site's traffic, and which micro goals
+       * go with the macro goal.
+       */
+      | {
+          /** The macro goal (default: the spec's first goal with `conversion = "macro"`). */
+          goal?: string | null;
+          /**
+           * The relative change to detect (default 0.1).
+           * @default 0.1
+           */
+          mde?: number;
+          /** Goals planned for (default: every goal, macro goals first). */
+          metrics?: string[];
+          /**
+           * The chance to detect it (default 0.8).
+           * @default 0.8
+           */
+          power?: number;
+          /**
+           * The share of the traffic in the test (default 1).
+           * @default 1
+           */
+          share?: number;
+          type: "experiment_plan";
+          /**
+           * The unit: `visitor` (default) or `lead`.
+           * @default "visitor"
+           */
+          unit?: components["schemas"]["Unit"];
+          /**
+           * Variants, the control included (default 2).
+           * @default 2
+           */
+          variants?: number;
+        }
       /** A funnel kept in the spec's (or the definitions file's) `funnels`, by name. */
       | {
           /** The funnel's name. */
@@ -1265,6 +1363,19 @@ export interface components {
       | "early"
       /** Some visitors' early windows are still running. */
       | "too_recent";
+    /** A variant against the control on one metric. */
+    Comparison: {
+      /** The difference with Newcombe's interval: valid only at a size fixed in advance. */
+      diff: components["schemas"]["Diff"];
+      /** The ratio of rates with its Katz interval (fixed size, as `diff`). */
+      lift?: components["schemas"]["Ratio"] | null;
+      /** The two-proportion z test's p-value (fixed size, as `diff`). */
+      p_value?: number | null;
+      /** The sequential (default) inference. */
+      sequential: components["schemas"]["Sequential"];
+      /** What it says. */
+      verdict: components["schemas"]["Verdict"];
+    };
     /** A condition's value: one scalar or a list. */
     CondValue:
       /** One value. */
@@ -1328,6 +1439,39 @@ export interface components {
       between: [number, number];
       /** What must not happen. */
       step: components["schemas"]["Step"];
+    };
+    /** One metric of an experiment. */
+    ExperimentMetric: {
+      /** The goal. */
+      goal: string;
+      /** Whether it is the primary metric (the first). */
+      primary: boolean;
+      /** Every variant, the control first. */
+      variants: components["schemas"]["VariantMetric"][];
+    };
+    /** An experiment's results. */
+    ExperimentResult: {
+      /** The control variant. */
+      control: string;
+      /** The experiment's key. */
+      key: string;
+      /** The relative change the sequential test is tuned to. */
+      mde: number;
+      /** Metrics, the primary first. */
+      metrics: components["schemas"]["ExperimentMetric"][];
+      /** Units every variant needs before a verdict. */
+      min_units: number;
+      /**
+       * Units exposed to more than one variant: left out (and a sign of broken
+       * assignment when many).
+       */
+      mixed: number;
+      /** The sample ratio check. */
+      sample_ratio: components["schemas"]["SampleRatio"];
+      /** The unit. */
+      unit: components["schemas"]["Unit"];
+      /** Variants, the control first, then by name. */
+      variants: components["schemas"]["VariantUnits"][];
     };
     /** An event field: a dimension (`name`, `path`, `device`, `utm_campaign`, …), `props.KEY`, `page` (the path after the page grouping rules), `landing_page` (or `entry_page`) or `exit_page`. */
     Field: string;
@@ -2167,6 +2311,60 @@ export interface components {
       /** Units in the range with at least one node. */
       units: number;
     };
+    /** A test's plan. */
+    PlanResult: {
+      /** The range's length in days. */
+      days: number;
+      /** The macro goal, if the spec has one. */
+      goal?: string | null;
+      /** The relative change planned for. */
+      mde: number;
+      /** Goals: the macro goal first, then the proxies by days needed, then the others. */
+      metrics: components["schemas"]["PlanRow"][];
+      /** The chance to detect it. */
+      power: number;
+      /** The share of the traffic in the test. */
+      share: number;
+      /** The unit. */
+      unit: components["schemas"]["Unit"];
+      /** Units in the range. */
+      units: number;
+      /** Units a day, all of the traffic. */
+      units_per_day: number;
+      /** Variants, the control included. */
+      variants: number;
+    };
+    /** One goal of a test's plan. */
+    PlanRow: {
+      /** Its rate over the range: the baseline. */
+      baseline: components["schemas"]["Rate"];
+      /** Days the fixed-size test needs. */
+      days_fixed?: number | null;
+      /** Days the sequential test needs at the range's traffic. */
+      days_sequential?: number | null;
+      /** The goal. */
+      goal: string;
+      /** Whether it is the macro goal. */
+      is_macro: boolean;
+      /**
+       * For a micro goal: the macro rate of units that reached it (before converting)
+       * over that of the others, with its 95% interval (the influence report's lift).
+       */
+      macro_lift?: components["schemas"]["Ratio"] | null;
+      /**
+       * A micro goal associated with the macro goal (significant in the influence report,
+       * its lift's interval above 1, or with no lift because every converter reached it,
+       * its difference's) that shows a change sooner than it: a proxy worth testing on.
+       */
+      proxy: boolean;
+      /**
+       * Units per variant for the fixed-size test (checked once, at that size); none
+       * when the baseline or the changed rate is not strictly between 0 and 1.
+       */
+      units_fixed?: number | null;
+      /** Units per variant for the sequential test (checked as often as one likes). */
+      units_sequential?: number | null;
+    };
     /** Which of a unit's candidate actions count. */
     Precedence:
       /**
@@ -2277,6 +2475,14 @@ export interface components {
       /** Leading indicators of the macro conversion. */
       | components["schemas"]["LeadingResult"] & {
           type: "leading_indicators";
+        }
+      /** An experiment's results. */
+      | components["schemas"]["ExperimentResult"] & {
+          type: "experiment";
+        }
+      /** A test's plan. */
+      | components["schemas"]["PlanResult"] & {
+          type: "experiment_plan";
         };
     /** A proportion with its Wilson 95% interval. */
     Rate: {
@@ -2309,6 +2515,18 @@ export interface components {
       | "milestone"
       /** A signal of interest (share, comment, download). */
       | "secondary";
+    /** The sample ratio check: were units split as the weights say? */
+    SampleRatio: {
+      /**
+       * Pearson's χ² of the units per variant against the weights; none when units
+       * reached a variant the weights give no traffic (a mismatch whatever the numbers).
+       */
+      chi_square?: number | null;
+      /** p under 0.001: the assignment or the tracking is broken, and no verdict holds. */
+      mismatch: boolean;
+      /** Its p-value (variants − 1 degrees of freedom); 1 with one variant. */
+      p_value: number;
+    };
     /** A scalar value in a condition. */
     Scalar:
       /** A string. */
@@ -2317,6 +2535,17 @@ export interface components {
       | number
       /** A boolean. */
       | boolean;
+    /** The always-valid comparison: holds at every look, however often one checks. */
+    Sequential: {
+      /** The same adjusted (Holm) across every metric and variant of the experiment. */
+      adjusted_p: number;
+      /** Upper end. */
+      high: number;
+      /** Lower end of the 95% confidence sequence of the difference (variant − control). */
+      low: number;
+      /** The always-valid p-value (mixture sequential probability ratio test). */
+      p_value: number;
+    };
     Site: {
       identity: "cookieless" | "first-party";
       role?: "viewer" | "admin";
@@ -2538,5 +2767,41 @@ export interface components {
       }[];
       superuser: boolean;
     };
+    /** One variant on one metric. */
+    VariantMetric: {
+      /** The rate lost, in expectation, by choosing it over the best (posterior). */
+      expected_loss: number;
+      /** The posterior probability that it has the highest rate (Beta(1, 1) priors). */
+      prob_best: number;
+      /** Units that reached the goal after their first exposure, of the variant's units. */
+      rate: components["schemas"]["Rate"];
+      /** The variant. */
+      variant: string;
+      /** Against the control; none for the control itself. */
+      vs_control?: components["schemas"]["Comparison"] | null;
+    };
+    /** A variant's units. */
+    VariantUnits: {
+      /** The share it was given (the spec's weights, or equal). */
+      expected_share: number;
+      /** The variant. */
+      name: string;
+      /** Its share of the units. */
+      share: number;
+      /** Units exposed to it (and to no other variant). */
+      units: number;
+    };
+    /** What the comparison says so far. */
+    Verdict:
+      /** A variant has fewer than `min_units` units: no verdict yet. */
+      | "too_early"
+      /** The units were not split as the weights say: fix that before reading results. */
+      | "check_assignment"
+      /** Better than the control (sequential, adjusted p under 0.05). */
+      | "better"
+      /** Worse than the control. */
+      | "worse"
+      /** No difference shown yet: keep running, or stop at the planned size. */
+      | "no_difference_yet";
   };
 }

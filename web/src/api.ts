@@ -125,6 +125,12 @@ export type LeadingResult = Result<"leading_indicators">;
 export type Indicator = Schemas["Indicator"];
 export type Cohort = Schemas["Cohort"];
 
+// Experiments (crates/model/src/query/experiment.rs, result.rs).
+export type ExperimentResult = Result<"experiment">;
+export type ExperimentMetric = Schemas["ExperimentMetric"];
+export type VariantMetric = Schemas["VariantMetric"];
+export type Verdict = Schemas["Verdict"];
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 // The server runs at most 4 queries at once (503 beyond): a page keeps 3 in flight and

@@ -11,6 +11,7 @@ import { renderPaths } from "./paths";
 import { renderForms } from "./forms";
 import { renderCampaigns } from "./campaigns";
 import { renderInfluence } from "./influence";
+import { renderExperiments } from "./experiments";
 import { renderSetup } from "./setup";
 
 export interface Ctx {
@@ -129,7 +130,7 @@ function go(patch: Partial<State>, replace = false): void {
 
 const PAGE_NAMES: Record<Page, string> = {
   overview: "Overview", goals: "Goals", funnels: "Funnels", paths: "Paths", forms: "Forms & checkout", campaigns: "Campaigns",
-  influence: "What drives conversion", setup: "Setup",
+  influence: "What drives conversion", experiments: "Experiments", setup: "Setup",
 };
 const RANGE_NAMES: Record<string, string> = { today: "Today", "7d": "Last 7 days", "30d": "Last 30 days", "90d": "Last 90 days", custom: "Custom" };
 
@@ -141,7 +142,7 @@ function chrome(s: State, m: Me, goals: Goal[]): HTMLElement {
   );
   const site = h(
     "select",
-    { id: "site", onchange: () => go({ site: site.value, goal: "", funnel: "", def: "", did: [], didNot: [], at: "", node: "" }) },
+    { id: "site", onchange: () => go({ site: site.value, goal: "", funnel: "", def: "", did: [], didNot: [], at: "", node: "", exp: "", metrics: [], ctrl: "" }) },
     (m.sites ?? []).map((x) => h("option", { value: x.site, selected: x.site === s.site }, x.site)),
   );
   const range = h(
@@ -245,8 +246,8 @@ function chrome(s: State, m: Me, goals: Goal[]): HTMLElement {
   );
   const dark = effectiveTheme() === "dark";
   const setup = s.page === "setup";
-  // What drives conversion compares nothing with a previous period either.
-  const noCompare = setup || s.page === "influence";
+  // What drives conversion and Experiments compare nothing with a previous period either.
+  const noCompare = setup || s.page === "influence" || s.page === "experiments";
   return h(
     "header",
     { class: "top" },
@@ -354,6 +355,7 @@ async function render(): Promise<void> {
       case "forms": return renderForms(ctx, main);
       case "campaigns": return renderCampaigns(ctx, main);
       case "influence": return renderInfluence(ctx, main);
+      case "experiments": return renderExperiments(ctx, main);
       case "setup": return renderSetup(ctx, main);
     }
   })();

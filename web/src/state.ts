@@ -2,7 +2,7 @@
 // shared and a reload shows the same view.
 import type { AnalysisOf, AnalysisType, Filter, Interval, Spec, Unit } from "./api";
 
-export const PAGES = ["overview", "goals", "campaigns", "influence", "funnels", "paths", "forms", "setup"] as const;
+export const PAGES = ["overview", "goals", "campaigns", "influence", "experiments", "funnels", "paths", "forms", "setup"] as const;
 export type Page = (typeof PAGES)[number];
 export const RANGES = ["today", "7d", "30d", "90d", "custom"] as const;
 export type Range = (typeof RANGES)[number];
@@ -63,6 +63,13 @@ export interface State {
    * micro goals, or a field (`credit=channel`). */
   attrib: boolean;
   credit: string;
+  /** Experiments: the experiment's key ("" for the first found), its metrics in order (the
+   * first is primary; [] for the site's goals, macro first), its control ("" for the
+   * API's default) and the change the sequential test is tuned to, in % (`MDES`). */
+  exp: string;
+  metrics: string[];
+  ctrl: string;
+  mde: number;
 }
 
 /** What attribution can credit, besides micro goals. */
@@ -73,6 +80,9 @@ export const CREDIT = ["channel", "source", "utm_campaign", "utm_source", "utm_m
 export const EARLY_DAYS = [1, 3, 7];
 export const HORIZON_DAYS = [7, 14, 28];
 
+/** The experiments' minimal detectable effects offered, in % (10 by default, as the API's). */
+export const MDES = [5, 10, 20, 30];
+
 /** The influence report's default strata. */
 export const STRATA = ["device", "channel"];
 
@@ -82,6 +92,7 @@ export function defaults(): State {
     unit: "visitor", goal: "", by: "device", cby: "utm_campaign", early: 3, horizon: 14, funnel: "", def: "",
     view: "flow", dir: "forward", at: "", steps: 5, punit: "session", nodes: ["page"], collapse: true, limit: 8, tlimit: 20, node: "", rawPaths: false,
     macro: "", strata: STRATA, order: "before", events: false, attrib: false, credit: "",
+    exp: "", metrics: [], ctrl: "", mde: 10,
   };
 }
 
@@ -136,6 +147,11 @@ export function parse(hash: string): State {
   s.events = q.get("events") === "1";
   s.attrib = q.get("view") === "attribution";
   if (CREDIT.includes(q.get("credit") || "")) s.credit = q.get("credit")!;
+  s.exp = q.get("exp") || "";
+  s.metrics = q.getAll("m");
+  s.ctrl = q.get("control") || "";
+  const mde = Number(q.get("mde"));
+  if (MDES.includes(mde)) s.mde = mde;
   return s;
 }
 
@@ -171,6 +187,12 @@ export function format(s: State): string {
     if (s.events) q.set("events", "1");
     if (s.attrib) q.set("view", "attribution");
     if (s.credit) q.set("credit", s.credit);
+  }
+  if (s.page === "experiments") {
+    if (s.exp) q.set("exp", s.exp);
+    for (const m of s.metrics) q.append("m", m);
+    if (s.ctrl) q.set("control", s.ctrl);
+    if (s.mde !== 10) q.set("mde", String(s.mde));
   }
   if (s.page === "paths") {
     if (s.view !== "flow") q.set("view", s.view);

@@ -3,9 +3,9 @@
 //
 //   node web/test/budget.mjs
 //
-// Budget (gzip -9): app.js 233 KiB, app.css 8 KiB, both together 236 KiB. Nearly all of
+// Budget (gzip -9): app.js 238 KiB, app.css 8 KiB, both together 241 KiB. Nearly all of
 // app.js is ECharts (tree-shaken: line, bar and Sankey charts, grid, tooltip, legend,
-// canvas renderer, about 200 KiB gzipped); the dashboard's own code is about 32 KiB. (The
+// canvas renderer, about 200 KiB gzipped); the dashboard's own code is about 37 KiB. (The
 // budget grew by 5 KiB with What drives conversion, about 4.5 KiB of its own: a page of
 // numbers, each explained in plain words, drawn without ECharts. It grew again with
 // campaign costs, app.js by 4 KiB and the total by 2 KiB, the least whole KiB over the
@@ -16,7 +16,10 @@
 // whole KiB over the 4.5 KiB it added: its verdict in plain words, the indicators with r's
 // interval on −1..1, a scatter of the cohorts with the line and the predictions — drawn
 // with the line chart already bundled, as the scatter module would add 2 KiB more — and
-// the cohorts' table and CSV.)
+// the cohorts' table and CSV. And again with the Experiments page, app.js and the total
+// by 5 KiB, the least whole KiB over the 4.6 KiB it added (4.9 with its CSS): a verdict in
+// plain words, the split with the sample ratio check, every metric's difference on a bar
+// around 0, drawn as the lifts are, with no chart module.)
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -24,7 +27,7 @@ import { gzipSync } from "node:zlib";
 
 const DIST = join(dirname(fileURLToPath(import.meta.url)), "..", "dist");
 const KiB = 1024;
-const BUDGET = { "app.js": 233 * KiB, "app.css": 8 * KiB, total: 236 * KiB };
+const BUDGET = { "app.js": 238 * KiB, "app.css": 8 * KiB, total: 241 * KiB };
 
 let failed = false;
 let total = 0;

@@ -82,3 +82,31 @@ assert.equal(leading.lineText(lr.indicators[1]), "1.00% − 0.25 × early rate",
 assert.equal(leading.rWithCi({ ...lr.indicators[1], low: -0.91, high: 0.2 }), "r = −0.50 [−0.91 – 0.20]");
 assert.equal(leading.leadingBy("utm_content"), "utm_campaign", "cohorts by campaign, source, medium or channel only");
 console.log("csv: leading indicators' cohorts written one per line");
+
+// The Experiments page's metrics CSV (src/experiments.ts): a line per metric and variant,
+// the control's comparison left empty, a hostile variant name made harmless; and the
+// difference as the page writes it.
+const exp = await load("experiments");
+const r3 = (num, den, low, high) => ({ num, den, rate: num / den, low, high });
+const er = {
+  type: "experiment", key: "sticky_cart", unit: "visitor", control: "control", mixed: 0, mde: 0.1, min_units: 100,
+  variants: [{ name: "control", units: 200, share: 0.5, expected_share: 0.5 }, { name: "=cmd()", units: 200, share: 0.5, expected_share: 0.5 }],
+  sample_ratio: { chi_square: 0, p_value: 1, mismatch: false },
+  metrics: [{
+    goal: "Add to cart", primary: true,
+    variants: [
+      { variant: "control", rate: r3(10, 200, 0.03, 0.09), prob_best: 0.1, expected_loss: 0.02 },
+      { variant: "=cmd()", rate: r3(20, 200, 0.07, 0.15), prob_best: 0.9, expected_loss: 0.001,
+        vs_control: { sequential: { low: -0.01, high: 0.11, p_value: 0.2, adjusted_p: 0.4 }, diff: { diff: 0.05, low: -0.004, high: 0.1 }, lift: null, p_value: 0.04, verdict: "no_difference_yet" } },
+    ],
+  }],
+};
+assert.deepEqual(ui.toCsv(exp.experimentCsv(er), er.metrics.flatMap((m) => m.variants.map((v) => ({ m, v })))).split("\r\n"), [
+  "Metric,Primary,Variant,Units,Converted,Rate,Rate low,Rate high,Difference vs control,Sequential low,Sequential high,Sequential p,Adjusted p,Verdict,Fixed-size low,Fixed-size high,Lift,Lift low,Lift high,Fixed-size p,P(best),Expected loss",
+  "Add to cart,yes,control,200,10,0.05,0.03,0.09,,,,,,,,,,,,,0.1,0.02",
+  "Add to cart,yes,'=cmd(),200,20,0.1,0.07,0.15,0.05,-0.01,0.11,0.2,0.4,no_difference_yet,-0.004,0.1,,,,0.04,0.9,0.001",
+  "",
+], "a line per metric and variant");
+assert.equal(exp.diffText(er.metrics[0].variants[1]), "+5.00 pp [−1.00 – +11.00]", "the difference with its sequential interval");
+assert.equal(exp.pText(0.00004), "< 0.0001");
+console.log("csv: experiment metrics written one per metric and variant");

@@ -1,0 +1,288 @@
+// Experiments: an A/B test's variants compared on the site's goals (the `experiment`
+// analysis). The range's experiments are found with an `overview` broken down by
+// `props.experiment` over the `experiment_exposure` events. The chosen one shows its
+// verdict in plain words (from the sequential interval, valid however often one looks),
+// the split against the plan with the sample ratio check, and per metric each variant's
+// rate and its difference from the control as a bar around 0; the fixed-size and
+// Bayesian figures are secondary. Every number is the API's.
+import { api, query, type ExperimentMetric, type ExperimentResult, type OverviewBreakdownRow, type Site, type VariantMetric, type Verdict } from "./api";
+import type { Ctx } from "./main";
+import { MDES, filters, format, spec } from "./state";
+import { ci, clear, errorBox, h, num, pct, svg, table, type Child, type Column } from "./ui";
+
+export const VERDICT: Record<Verdict, string> = {
+  too_early: "too early", check_assignment: "check assignment", better: "better", worse: "worse", no_difference_yet: "no difference yet",
+};
+/** Percentage points, signed: `+0.95`, `−0.16`. */
+export const pp = (x: number): string => `${x < 0 ? "−" : "+"}${Math.abs(x * 100).toFixed(2)}`;
+/** A variant's difference from the control with its sequential interval: `+0.95 pp [+0.33 – +1.57]`. */
+export const diffText = (v: VariantMetric): string =>
+  v.vs_control ? `${pp(v.vs_control.diff.diff)} pp [${pp(v.vs_control.sequential.low)} – ${pp(v.vs_control.sequential.high)}]` : "–";
+export const pText = (p: number): string => (p < 0.0001 ? "< 0.0001" : p.toPrecision(2));
+const times = (x: number): string => `×${x.toFixed(2)}`;
+const badge = (t: string, c = ""): HTMLElement => h("span", { class: `badge ${c}` }, t);
+/** The control's badge, unless its name says it. */
+const ctlBadge = (r: ExperimentResult, v: string): Child => (v === r.control && v !== "control" ? [" ", badge("control")] : null);
+
+export async function renderExperiments(ctx: Ctx, main: HTMLElement): Promise<void> {
+  const s = ctx.state;
+  const list = h("nav", { class: "card subtabs exp-list", id: "experiments-list", "aria-label": "Experiments in the range" }, h("span", { class: "muted" }, "Looking for experiments…"));
+  const out = h("div", { id: "experiment", "aria-busy": "true" });
+  clear(main, h("div", { class: "page-head" }, h("h1", {}, "Experiments")), list, out);
+  const done = (...c: Child[]): void => {
+    clear(out, ...c);
+    out.setAttribute("aria-busy", "false");
+  };
+  const sites = api<Site[]>("GET", "/api/v1/sites", undefined, true).catch((): Site[] => []);
+  // The experiments: the keys of the range's exposures, most visitors first.
+  const find = spec(s, { type: "overview", breakdown: { by: "props.experiment", limit: 50 } });
+  find.filters = [...filters(s), { field: "name", value: "experiment_exposure" }];
+  let found: OverviewBreakdownRow[];
+  try {
+    found = ((await query(find)).breakdown || []).filter((b) => !["(none)", "(other)"].includes(b.value));
+  } catch (e) {
+    if (ctx.current()) done(errorBox(e));
+    return;
+  }
+  const goals = await ctx.goals();
+  if (!ctx.current()) return;
+  const key = s.exp || found[0]?.value || "";
+  clear(list, h("span", { class: "muted" }, found.length ? "In this range:" : "No experiment in this range."),
+    found.map((b) => h("a", { href: format({ ...s, exp: b.value, ctrl: "" }), "aria-current": b.value === key ? "page" : null, "data-exp": b.value },
+      b.value, h("small", { class: "muted" }, ` ${num(b.figures.visitors)} visitors`))),
+    key && !found.some((b) => b.value === key) ? h("a", { href: format(s), "aria-current": "page", "data-exp": key }, key) : null);
+  if (!key)
+    return done(h("div", { class: "card empty", id: "exp-empty" },
+      h("p", {}, "An experiment shows up here once visitors are exposed to it: on the site, the tracker’s ",
+        h("code", {}, "cairn('experiment', key, variants, callback)"), " picks each visitor’s variant and sends an ",
+        h("code", {}, "experiment_exposure"), " event with the experiment’s key and the variant (docs/tracker.md)."),
+      h("p", { class: "muted" }, "Widen the range or loosen the filters to find older ones.")));
+  if (!goals.length)
+    return done(h("p", { class: "card empty", id: "exp-empty" }, "Variants are compared on the site’s goals: this site has none yet (see Goals)."));
+
+  // The metrics: the URL's (the first is primary), or every goal, macro goals first.
+  const isMacro = new Set(goals.filter((g) => g.conversion === "macro").map((g) => g.name));
+  const ordered = [...goals.filter((g) => isMacro.has(g.name)), ...goals.filter((g) => !isMacro.has(g.name))].map((g) => g.name);
+  const chosen = s.metrics.filter((m) => ordered.includes(m));
+  const metrics = chosen.length ? chosen : ordered.slice(0, 20);
+  const setMetrics = (first: string, also: (g: string) => boolean): void => {
+    const l = [first, ...ordered.filter((g) => g !== first && also(g))];
+    ctx.go({ metrics: l.join("\n") === ordered.slice(0, 20).join("\n") ? [] : l });
+  };
+  const unit = s.unit === "lead" ? "lead" : "visitor";
+  const sel = (id: string, opts: string[][], v: string, on: (v: string) => void): HTMLSelectElement => {
+    const e: HTMLSelectElement = h("select", { id, onchange: () => on(e.value) }, opts.map(([o, t]) => h("option", { value: o, selected: o === v }, t || o)));
+    return e;
+  };
+  const ctlField = h("div", { class: "field" });
+  const form = h("form", { class: "card", id: "exp-form", "aria-label": "Experiment", onsubmit: (e: Event) => e.preventDefault() },
+    h("div", { class: "form-grid" },
+      h("div", { class: "field" }, h("label", { for: "exp-primary" }, "Primary metric"),
+        sel("exp-primary", ordered.map((g) => [g, `${g}${isMacro.has(g) ? " (macro)" : ""}`]), metrics[0], (v) => setMetrics(v, (g) => metrics.includes(g)))),
+      ctlField,
+      h("div", { class: "field" }, h("label", { for: "exp-mde" }, "Tuned to a change of"),
+        sel("exp-mde", MDES.map((m) => [String(m), `${m}% of the control’s rate`]), String(s.mde), (v) => ctx.go({ mde: Number(v) }))),
+      h("div", { class: "field" }, h("label", { for: "exp-unit" }, "Unit"), sel("exp-unit", [["visitor"], ["lead"]], unit, (v) => ctx.go({ unit: v as "visitor" }))),
+      h("fieldset", { class: "field wide" }, h("legend", {}, "Also compared"),
+        h("div", { class: "inline" }, ordered.filter((g) => g !== metrics[0]).map((g) => {
+          const box: HTMLInputElement = h("input", { type: "checkbox", value: g, checked: metrics.includes(g), onchange: () => setMetrics(metrics[0], (x) => (x === g ? box.checked : metrics.includes(x))) });
+          return h("label", { class: "check" }, box, g);
+        })))));
+  out.before(form);
+
+  let r: ExperimentResult;
+  try {
+    r = await query(spec(s, { type: "experiment", key, unit, mde: s.mde / 100, metrics: chosen.length ? chosen : undefined, control: s.ctrl || undefined }));
+  } catch (e) {
+    if (ctx.current()) done(errorBox(e));
+    return;
+  }
+  const identity = (await sites).find((x) => x.site === s.site)?.identity;
+  if (!ctx.current()) return;
+  clear(ctlField, h("label", { for: "exp-control" }, "Control"),
+    sel("exp-control", r.variants.map((v) => [v.name]), r.control, (v) => ctx.go({ ctrl: v })));
+  const u = r.unit;
+  const total = r.variants.reduce((a, v) => a + v.units, 0);
+  const note = cookieless(identity);
+  if (!total)
+    return done(h("p", { class: "card empty", id: "exp-empty" }, `No ${u} was exposed to ${key} in this range${u === "lead" ? " (a lead is an identified visitor: choose the unit visitor)" : ""}.`), note);
+  done(banner(r, isMacro, total), split(r), metricTable(r, isMacro), legend(r), note);
+}
+
+/** The verdict on the primary metric in plain words, what the micro goals say first, and
+ * what would make any of it untrustworthy. */
+function banner(r: ExperimentResult, isMacro: Set<string>, total: number): HTMLElement {
+  const u = r.unit, ctl = r.control;
+  const [p, ...rest] = r.metrics;
+  const srm = r.sample_ratio;
+  const decided = (v?: VariantMetric): boolean => v?.vs_control?.verdict === "better" || v?.vs_control?.verdict === "worse";
+  const figures = (v: VariantMetric): Child[] => [
+    h("strong", { class: "exp-num" }, diffText(v)), `, adjusted p ${pText(v.vs_control!.sequential.adjusted_p)}`,
+  ];
+  const counts = r.variants.map((v) => `${v.name} has ${num(v.units)}`).join(", ");
+  const lines: Child[] = [];
+  let tone = "";
+  if (srm.mismatch) {
+    tone = "bad";
+    lines.push(h("p", { class: "error", id: "exp-srm" }, h("strong", {}, "Sample ratio mismatch: do not trust any result below. "),
+      `The ${u}s were not split as planned (${r.variants.map((v) => `${v.name} ${pct(v.share, 1)}, planned ${pct(v.expected_share, 1)}`).join("; ")}; `,
+      srm.chi_square == null ? "units in a variant given no traffic" : `χ² ${srm.chi_square.toFixed(2)}, p ${pText(srm.p_value)}`,
+      `): the variants’ ${u}s then differ by more than the variant. Fix the assignment or the tracking, then start again.`));
+  }
+  for (const v of p.variants) {
+    const c = v.vs_control;
+    if (!c) {
+      if (v.variant !== ctl) lines.push(h("p", {}, `${v.variant}: no comparison with ${ctl}, which has no ${u}s.`));
+      continue;
+    }
+    const said: Child[] =
+      decided(v) ? [h("strong", {}, `${v.variant} is ${c.verdict} than ${ctl} on ${p.goal}: `), figures(v), " — safe to read at any time."]
+      : c.verdict === "no_difference_yet" ? [h("strong", {}, `No difference yet between ${v.variant} and ${ctl} on ${p.goal}: `), figures(v),
+          `. Keep it running: the interval narrows as ${u}s come in, and stays valid however often you look.`]
+      : c.verdict === "too_early" ? [h("strong", {}, "Too early: "), `each variant needs ${num(r.min_units)} ${u}s before a verdict on ${p.goal} (${counts}).`]
+      : [h("strong", {}, `No verdict on ${p.goal}: `), "the split is not as planned (above)."];
+    if (!tone) tone = c.verdict === "better" ? "good" : c.verdict === "worse" || c.verdict === "check_assignment" ? "bad" : "";
+    lines.push(h("p", { class: "exp-says", "data-variant": v.variant, "data-verdict": c.verdict }, said));
+    // A micro goal decides before the macro one (more units reach it): say which.
+    const on = (m: ExperimentMetric): VariantMetric | undefined => m.variants.find((x) => x.variant === v.variant);
+    if (isMacro.has(p.goal) && c.verdict === "no_difference_yet") {
+      const micro = rest.filter((m) => !isMacro.has(m.goal) && decided(on(m)));
+      if (micro.length)
+        lines.push(h("p", { class: "exp-micro" }, h("strong", {}, "The micro goal decides first: "),
+          micro.map((m, i) => [i ? "; " : "", `on ${m.goal} ${v.variant} is already ${on(m)!.vs_control!.verdict} (`, figures(on(m)!), ")"]),
+          `. More ${u}s reach a micro goal, so it shows a difference sooner; whether it carries through to ${p.goal} is not shown yet.`));
+    }
+    if (!isMacro.has(p.goal) && decided(v))
+      for (const m of rest.filter((m) => isMacro.has(m.goal) && on(m)?.vs_control?.verdict === "no_difference_yet"))
+        lines.push(h("p", { class: "exp-micro" }, h("strong", {}, `On ${m.goal}, the macro goal, no difference yet: `), figures(on(m)!),
+          `. The micro goal decides first; keep it running to see whether the change carries through to ${m.goal}.`));
+  }
+  if (r.mixed) {
+    const share = r.mixed / (total + r.mixed);
+    lines.push(h("p", { id: "exp-mixed" }, `${num(r.mixed)} ${u}s saw more than one variant and are left out (${pct(share, 1)} of those exposed)`,
+      share > 0.01 ? ": many — check that the tracker keeps each visitor’s variant (see below)." : "."));
+  }
+  lines.push(h("p", { class: "muted" }, `Sequential 95% intervals, tuned to a ${pct(r.mde, 0)} change of the control’s rate and valid however often you look; p adjusted (Holm) across the metrics and variants; a verdict needs ${num(r.min_units)} ${u}s per variant.`));
+  return h("section", { class: `card exp-verdict ${tone}`, id: "exp-verdict" }, h("h2", {}, `${r.key}: ${p.goal}, the primary metric`), lines);
+}
+
+/** The units per variant against the plan, and the sample ratio check. */
+function split(r: ExperimentResult): HTMLElement {
+  const srm = r.sample_ratio;
+  const cols: Column<ExperimentResult["variants"][number]>[] = [
+    { label: "Variant", cell: (v) => h("span", { "data-variant": v.name }, v.name, ctlBadge(r, v.name)), csv: (v) => v.name },
+    { label: `${r.unit[0].toUpperCase()}${r.unit.slice(1)}s`, cell: (v) => h("span", { "data-units": v.units }, num(v.units)), csv: (v) => v.units, num: true },
+    { label: "Share", cell: (v) => h("span", { class: "share-bar", style: `--share: ${(v.share * 100).toFixed(1)}%` }, pct(v.share, 1)), csv: (v) => v.share, num: true },
+    { label: "Planned", cell: (v) => pct(v.expected_share, 1), csv: (v) => v.expected_share, num: true },
+  ];
+  return table("Split", cols, r.variants, {
+    id: "exp-split", file: `${r.key} split`,
+    head: h("span", { class: srm.mismatch ? "v-worse" : "muted", id: "exp-ratio" },
+      `Sample ratio check: ${srm.chi_square == null ? "a variant given no traffic has units" : `χ² ${srm.chi_square.toFixed(2)}, p ${pText(srm.p_value)}`} — ${srm.mismatch ? "mismatch" : "as planned"}`),
+  });
+}
+
+interface Row { m: ExperimentMetric; v: VariantMetric }
+const W = 120;
+
+/** The metrics' rows: every variant of every metric, the control first. */
+export function experimentCsv(r: ExperimentResult): Column<Row>[] {
+  const col = (label: string, csv: (x: Row) => string | number | null | undefined): Column<Row> => ({ label, cell: () => "", csv: (x) => csv(x) ?? "" });
+  const c = (x: Row) => x.v.vs_control;
+  return [
+    col("Metric", (x) => x.m.goal), col("Primary", (x) => (x.m.primary ? "yes" : "no")), col("Variant", (x) => x.v.variant),
+    col("Units", (x) => x.v.rate.den), col("Converted", (x) => x.v.rate.num), col("Rate", (x) => x.v.rate.rate), col("Rate low", (x) => x.v.rate.low), col("Rate high", (x) => x.v.rate.high),
+    col(`Difference vs ${r.control}`, (x) => c(x)?.diff.diff), col("Sequential low", (x) => c(x)?.sequential.low), col("Sequential high", (x) => c(x)?.sequential.high),
+    col("Sequential p", (x) => c(x)?.sequential.p_value), col("Adjusted p", (x) => c(x)?.sequential.adjusted_p), col("Verdict", (x) => c(x)?.verdict),
+    col("Fixed-size low", (x) => c(x)?.diff.low), col("Fixed-size high", (x) => c(x)?.diff.high), col("Lift", (x) => c(x)?.lift?.ratio), col("Lift low", (x) => c(x)?.lift?.low),
+    col("Lift high", (x) => c(x)?.lift?.high), col("Fixed-size p", (x) => c(x)?.p_value), col("P(best)", (x) => x.v.prob_best), col("Expected loss", (x) => x.v.expected_loss),
+  ];
+}
+
+function metricTable(r: ExperimentResult, isMacro: Set<string>): HTMLElement {
+  const rows: Row[] = r.metrics.flatMap((m) => m.variants.map((v) => ({ m, v })));
+  // Each metric's scale: its widest interval end, either side of 0.
+  const scale = new Map(r.metrics.map((m) => [m, Math.max(1e-4, ...m.variants.flatMap((v) => (v.vs_control ? [v.vs_control.sequential.low, v.vs_control.sequential.high, v.vs_control.diff.diff].map(Math.abs) : [])))]));
+  const x = (m: ExperimentMetric, v: number): number => 3 + ((Math.max(-1, Math.min(1, v / scale.get(m)!)) + 1) / 2) * (W - 6);
+  const diffCell = ({ m, v }: Row): Child => {
+    const b = svg("svg", { viewBox: `0 0 ${W} 12`, width: W, height: 12, "aria-hidden": "true" });
+    const c = v.vs_control;
+    if (!c) {
+      // The control's row: the metric's scale, in percentage points.
+      b.setAttribute("class", "lift-axis");
+      const e = scale.get(m)! * 100, d = e < 1 ? 2 : 1;
+      for (const [at, t, a] of [[-1, `−${e.toFixed(d)}`, "start"], [0, "0", "middle"], [1, `+${e.toFixed(d)} pp`, "end"]] as const) {
+        const tx = svg("text", { x: x(m, at * scale.get(m)!), y: 10, "text-anchor": a });
+        tx.textContent = t;
+        b.append(tx);
+      }
+      return h("span", { class: "r-cell" }, b, h("small", { class: "muted" }, v.variant === r.control ? "control" : "–"));
+    }
+    const s = c.sequential;
+    b.setAttribute("class", `lift-bar ${c.verdict === "better" ? "good" : c.verdict === "worse" ? "bad" : "raw"}`);
+    b.append(svg("line", { x1: x(m, 0), x2: x(m, 0), y1: 0, y2: 12, class: "one" }),
+      svg("rect", { x: x(m, s.low), y: 4, width: Math.max(1, x(m, s.high) - x(m, s.low)), height: 4, rx: 2 }),
+      svg("circle", { cx: x(m, c.diff.diff), cy: 6, r: 3.5 }));
+    return h("span", { class: "r-cell", "data-diff": c.diff.diff, "data-low": s.low, "data-high": s.high }, b, diffText(v));
+  };
+  const c = (x: Row) => x.v.vs_control;
+  const cols: Column<Row>[] = [
+    {
+      label: "Metric",
+      cell: ({ m, v }) => v !== m.variants[0] ? "" : h("span", {}, m.goal, " ", badge(isMacro.has(m.goal) ? "macro" : "micro", isMacro.has(m.goal) ? "macro" : ""), m.primary ? [" ", badge("primary", "macro")] : null),
+    },
+    { label: "Variant", cell: ({ v }) => h("span", {}, v.variant, ctlBadge(r, v.variant)) },
+    { label: `${r.unit[0].toUpperCase()}${r.unit.slice(1)}s`, cell: ({ v }) => num(v.rate.den), num: true },
+    {
+      label: "Rate (95% interval)",
+      cell: ({ v }) => h("span", { "data-rate": v.rate.rate, title: `${num(v.rate.num)} of ${num(v.rate.den)} reached it after their first exposure` }, pct(v.rate.rate, 2), h("small", { class: "muted" }, ` ${ci(v.rate, 2)}`)),
+      num: true,
+    },
+    { label: `Difference vs ${r.control} (sequential 95%)`, cell: diffCell },
+    { label: "Adjusted p", cell: (x) => { const k = c(x); return k ? h("span", { "data-p": k.sequential.adjusted_p }, pText(k.sequential.adjusted_p)) : "–"; }, num: true },
+    { label: "Verdict", cell: (x) => { const k = c(x); return k ? h("span", { class: `v-${k.verdict}`, "data-verdict": k.verdict }, VERDICT[k.verdict]) : "–"; } },
+    // Secondary: shown on request.
+    { label: "Lift (fixed size)", cell: (x) => { const l = c(x)?.lift; return l ? h("span", {}, times(l.ratio), h("small", { class: "muted" }, ` ${times(l.low)}–${times(l.high)}`)) : "–"; }, num: true },
+    { label: "p (fixed size)", cell: (x) => { const p = c(x)?.p_value; return p == null ? "–" : pText(p); }, num: true },
+    { label: "P(best)", cell: ({ v }) => pct(v.prob_best, 1), num: true },
+    { label: "Expected loss", cell: ({ v }) => `${(v.expected_loss * 100).toFixed(3)} pp`, num: true },
+  ];
+  const more: HTMLInputElement = h("input", { type: "checkbox", id: "exp-more", onchange: () => t.classList.toggle("all", more.checked) });
+  const t = table("Metrics, the primary first", cols, rows, {
+    id: "exp-metrics", file: `${r.key} metrics`, csv: experimentCsv(r),
+    head: h("span", { class: "check" }, more, h("label", { for: "exp-more" }, "Fixed-size and Bayesian figures")),
+  });
+  t.querySelector(".scroll")!.before(h("p", { class: "muted sec" }, "Lift and p (fixed size) are valid only at a sample size fixed in advance and read once: checked as the test runs, they find differences that are not there. P(best) and expected loss are Bayesian (flat priors), not a test."));
+  t.querySelectorAll("tr").forEach((tr, i) => {
+    [...tr.children].forEach((td, k) => {
+      td.setAttribute("data-label", cols[k].label);
+      if (td.textContent === "–") td.classList.add("nil");
+      if (k > 6) td.classList.add("sec");
+      if (k === 0 || k === 6) td.classList.add("wrap");
+    });
+    const x = rows[i - 1];
+    if (!x) return;
+    tr.setAttribute("data-metric", x.m.goal);
+    tr.setAttribute("data-variant", x.v.variant);
+    if (x.v === x.m.variants[0] && i > 1) tr.classList.add("group");
+  });
+  return t;
+}
+
+function legend(r: ExperimentResult): HTMLElement {
+  const u = r.unit;
+  const items: [string, string][] = [
+    ["Difference (sequential 95%)", `Variant − control, in percentage points, with its 95% confidence sequence (the bar, around 0): valid however often you look, so read it every day and stop once it is clear of 0. Narrowest for a change near the one it is tuned to (${pct(r.mde, 0)} of the control’s rate).`],
+    ["Adjusted p", "The always-valid p-value, adjusted (Holm) for comparing several metrics and variants at once."],
+    ["Verdict", `better or worse: adjusted p under 0.05; no difference yet: keep it running; too early: a variant has under ${num(r.min_units)} ${u}s; check assignment: the split is not as planned, so nothing can be read.`],
+  ];
+  return h("details", { class: "card legend-card", id: "exp-legend" }, h("summary", {}, "What the numbers mean"),
+    h("dl", {}, items.map(([k, d]) => [h("dt", {}, k), h("dd", {}, d)])));
+}
+
+/** How stable the tracker's assignment is without a persistent id. */
+function cookieless(identity?: string): HTMLElement {
+  return h("p", { class: "card muted", id: "exp-cookieless" }, h("strong", {}, identity === "cookieless" ? "This site is cookieless: " : "Stable assignment: "),
+    "without the tracker’s persistent id (", h("code", {}, "data-persist"), "), a visitor keeps their variant only for the tab’s session. Coming back in a new tab they may see another variant: counted as mixed and left out that day, as a new visitor on another. For assignment that holds across visits, register the site with ",
+    h("code", {}, "--identity first-party"), " and add ", h("code", {}, "data-persist"), " to the script tag (docs/tracker.md).");
+}
