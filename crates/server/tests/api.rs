@@ -528,7 +528,7 @@ async fn experiments_are_assigned_as_the_tracker_does_and_exposures_recorded() {
         .unwrap();
     assert_eq!(seen.len(), 1, "the exposure is in the store once answered");
     assert_eq!(seen[0].0, "experiment_exposure");
-    assert!(seen[0].1.contains("cta_text") && seen[0].1.contains(&*v["variant"].as_str().unwrap()));
+    assert!(seen[0].1.contains("cta_text") && seen[0].1.contains(v["variant"].as_str().unwrap()));
     // Keys and bodies are checked.
     let body = json!({"experiment": "cta_text", "variants": variants, "id": "v-1"});
     assert_eq!(
