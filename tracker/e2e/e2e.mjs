@@ -29,6 +29,8 @@ const SECRETS = {
   abandonEmail: "bob.private@example.net",
   abandonPhone: "0171-5550199",
   dnt: "dnt-typed-value",
+  contact: "carol-question-typed",
+  searchForm: "typed-in-a-search-form",
 };
 
 
@@ -87,18 +89,23 @@ async function startCairn() {
 
 const TYPES = { ".html": "text/html; charset=utf-8", ".webm": "video/webm" };
 
-/** Serves tracker/e2e/site/ with {{CAIRN}} and {{OTHER}} filled in; /shop/* is shop.html. */
+/**
+ * Serves tracker/e2e/site/ with {{CAIRN}}, {{OTHER}}, … (`vars`), else the request's
+ * query parameter of that name, filled in; /shop/* is shop.html. Pages are `no-store`
+ * (never kept in the back/forward cache) unless their query has `cache=1`.
+ */
 function startSite(vars) {
   const srv = http.createServer((req, res) => {
     try {
-      let path = new URL(req.url, "http://x").pathname;
+      const u = new URL(req.url, "http://x");
+      let path = u.pathname;
       if (path.startsWith("/shop/")) path = "/shop.html";
       if (!/^\/[\w-]+\.(html|webm)$/.test(path)) return res.writeHead(404).end("not found");
       const file = join(SITE_DIR, path.slice(1));
       let body = readFileSync(file);
       const type = TYPES[extname(file)];
       if (type.startsWith("text/html")) {
-        body = Buffer.from(body.toString("utf8").replace(/\{\{(\w+)\}\}/g, (_, k) => vars[k]));
+        body = Buffer.from(body.toString("utf8").replace(/\{\{(\w+)\}\}/g, (_, k) => vars[k] ?? u.searchParams.get(k) ?? ""));
       }
       const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range || "");
       if (range) {
@@ -112,7 +119,8 @@ function startSite(vars) {
         });
         return res.end(body.subarray(start, end + 1));
       }
-      res.writeHead(200, { "Content-Type": type, "Accept-Ranges": "bytes", "Cache-Control": "no-store" });
+      const cache = u.searchParams.get("cache") ? {} : { "Cache-Control": "no-store" };
+      res.writeHead(200, { "Content-Type": type, "Accept-Ranges": "bytes", ...cache });
       res.end(body);
     } catch (e) {
       res.writeHead(404).end(String(e));
@@ -179,6 +187,9 @@ function ev(name, url, props, rev) {
   return sig({ name, path: url.split("?")[0], query: url.split("?")[1], props, revenue: rev });
 }
 
+/** An expected pageview, with the page's title. */
+const pv = (url, title) => ev("pageview", url, { title });
+
 /** Compares stored records with the expected steps: exact multiset, then order by time. */
 function compare(label, records, steps) {
   const got = records.map(sig).sort();
@@ -215,6 +226,7 @@ async function main() {
   const add = cairn("site", "add", "shop.example");
   assert.match(add, /write key/i, "cairn site add prints a write key");
   cairn("site", "add", "other.example", "--identity", "first-party");
+  cairn("site", "add", "captures.example");
 
   const server = await startCairn();
   cleanups.push(() => server.stop().catch(() => {}));
@@ -222,7 +234,8 @@ async function main() {
   log("cairn serve at", server.origin);
 
   // The pages come from another origin; "localhost" (same port) is the outbound host.
-  const vars = { CAIRN: server.origin, OTHER: "" };
+  // LONG: a button's text of 121 characters, in lines (captures.html).
+  const vars = { CAIRN: server.origin, OTHER: "", LONG: `\n    ${"€".repeat(60)}\n\t ${"€".repeat(60)}\n  ` };
   const site = await startSite(vars);
   cleanups.push(() => site.close());
   const port = site.address().port;
@@ -236,9 +249,15 @@ async function main() {
   assert.match(js.headers.get("content-type") || "", /javascript/);
   assert.equal(await js.text(), readFileSync(join(HERE, "..", "dist", "cairn.js"), "utf8"), "the server embeds tracker/dist/cairn.js");
 
+  // Playwright turns the back/forward cache off (Back loads the page again); a second
+  // browser has it, for a search page restored from it (which must not send its search
+  // again).
   const browser = await test.launch(chromium);
-  const newContext = async (extra = {}) => {
-    const c = await browser.newContext({ viewport: { width: 1280, height: 720 }, locale: "en-GB", ...extra });
+  const bfBrowser = await test.launch({
+    launch: (o) => chromium.launch({ ...o, ignoreDefaultArgs: ["--disable-back-forward-cache"] }),
+  });
+  const newContext = async (extra = {}, b = browser) => {
+    const c = await b.newContext({ viewport: { width: 1280, height: 720 }, locale: "en-GB", ...extra });
     const t = new Traffic();
     t.watch(c, endpoint);
     // Playwright does not show a beacon's body: the page reports each text/plain Blob
@@ -279,7 +298,7 @@ async function main() {
   let hero;
   await step(
     () => [
-      ev("pageview", "/shop.html"),
+      pv("/shop.html", "Shop (Cairn e2e)"),
       ev("experiment_exposure", "/shop.html", { experiment: "hero", variant: hero }),
       ev("queued_before_load", "/shop.html", { source: "queue" }),
     ],
@@ -290,8 +309,9 @@ async function main() {
       assert.ok(["calm", "bold"].includes(hero), "the experiment callback ran with a variant");
     },
   );
-  // A CTA, clicked on a child element.
-  await step([ev("start_trial", "/shop.html", { plan: "pro", seats: "5" })], () => page.click("#cta-inner"));
+  // A CTA, clicked on a child element: its event only (not also a cta_click), a
+  // data-cairn-prop-* that is a plain decimal as a number.
+  await step([ev("start_trial", "/shop.html", { plan: "pro", seats: 5 })], () => page.click("#cta-inner"));
   // The form: three fields, typed into, one focused twice, then submitted.
   await step(
     [ev("form_start", "/shop.html", { form_id: "signup" }), ev("form_field", "/shop.html", { form_id: "signup", field: "fullname" })],
@@ -325,6 +345,8 @@ async function main() {
       await page.waitForFunction(() => document.querySelector("video").ended, null, { timeout: 20000 });
     },
   );
+  // Share and copy buttons: those events, not also CTA clicks (and the form's submit
+  // button above: form_submit only).
   await step([ev("share", "/shop.html", { network: "linkedin" })], () => page.click("#share"));
   // A copy (Ctrl+C) of text selected inside a data-cairn-copy element.
   await step([ev("copy", "/shop.html", { target: "promo-code" })], async () => {
@@ -348,7 +370,7 @@ async function main() {
     [
       ev("engagement", "/shop.html", { engaged_ms: "*" }),
       ev("scroll", "/shop.html", { depth: 50 }),
-      ev("pageview", "/shop/pricing"),
+      pv("/shop/pricing", "Shop (Cairn e2e)"),
     ],
     async () => {
       await page.click("#spa");
@@ -363,7 +385,7 @@ async function main() {
     [
       ev("engagement", "/shop/pricing", { engaged_ms: "*" }),
       ev("scroll", "/shop/pricing", { depth: 25 }),
-      ev("pageview", "/shop/pricing?tab=2"),
+      pv("/shop/pricing?tab=2", "Shop (Cairn e2e)"),
     ],
     () => page.evaluate(() => (location.hash = "faq")),
   );
@@ -372,7 +394,7 @@ async function main() {
     [
       ev("engagement", "/shop/pricing?tab=2", { engaged_ms: "*" }),
       ev("scroll", "/shop/pricing?tab=2", { depth: 25 }),
-      ev("pageview", "/search.html?q=boots&utm_source=e2e"),
+      pv("/search.html?q=boots&utm_source=e2e", "Search (Cairn e2e)"),
       ev("search", "/search.html?q=boots&utm_source=e2e", { query: "boots" }),
     ],
     async () => {
@@ -391,7 +413,7 @@ async function main() {
     [
       ev("engagement", "/search.html?q=boots&utm_source=e2e", { engaged_ms: "*" }),
       ev("scroll", "/search.html?q=boots&utm_source=e2e", { depth: 100 }),
-      ev("pageview", long),
+      pv(long, "Search (Cairn e2e)"),
       ev("search", long, { query: "ab" + "€".repeat(168) }),
     ],
     () => page.evaluate((u) => history.pushState({}, "", u), long),
@@ -419,7 +441,7 @@ async function main() {
   // data-persist; the variant is kept for the tab session.
   await step(
     [
-      ev("pageview", "/shop.html"),
+      pv("/shop.html", "Shop (Cairn e2e)"),
       ev("experiment_exposure", "/shop.html", { experiment: "hero", variant: hero }),
       ev("queued_before_load", "/shop.html", { source: "queue" }),
     ],
@@ -444,7 +466,7 @@ async function main() {
 
   // A second page: the visitor starts a form and leaves it (the tab is closed).
   const page2 = await A.c.newPage();
-  await step([ev("pageview", "/abandon.html")], async () => {
+  await step([pv("/abandon.html", "Contact (Cairn e2e)")], async () => {
     await page2.goto(`${base}/abandon.html`);
     await page2.waitForFunction(() => typeof window.cairn === "function");
   });
@@ -505,7 +527,7 @@ async function main() {
   let vid;
   let variant;
   await ostep(
-    () => [ev("pageview", "/other.html"), ev("experiment_exposure", "/other.html", { experiment: "checkout", variant })],
+    () => [pv("/other.html", "Other site (Cairn e2e)"), ev("experiment_exposure", "/other.html", { experiment: "checkout", variant })],
     async () => {
       await other.goto(`${base}/other.html`);
       await other.waitForFunction(() => typeof window.cairn === "function");
@@ -517,14 +539,14 @@ async function main() {
   const variants = ["one-step", "two-step", "three-step"];
   assert.equal(variant, variants[fnv1a(vid + "checkout") % variants.length], "the variant is variants[fnv1a(vid + key) % n]");
   assert.ok(C.t.sent.length && C.t.sent.every((b) => b.includes(`"vid":"${vid}"`)), `every request carries the vid: ${C.t.sent}`);
-  await ostep([ev("signup_click", "/other.html", { step: "1" })], () => other.click("#cta"));
+  await ostep([ev("signup_click", "/other.html", { step: 1 })], () => other.click("#cta"));
   await ostep([], async () => {
     await other.evaluate(() => cairn("optout"));
     assert.equal(await other.evaluate(() => localStorage.getItem("cairn_optout")), "1");
     await other.click("#cta");
     await other.evaluate(() => cairn("event", "while_opted_out"));
   });
-  await ostep([ev("signup_click", "/other.html", { step: "1" })], async () => {
+  await ostep([ev("signup_click", "/other.html", { step: 1 })], async () => {
     await other.evaluate(() => cairn("optin"));
     await other.click("#cta");
   });
@@ -543,9 +565,222 @@ async function main() {
   assert.deepEqual([...A.t.kinds], ["ping"], "sent with navigator.sendBeacon");
   assert.deepEqual([...C.t.kinds], ["fetch"], "sent with fetch where sendBeacon is missing");
 
+  // ---- Visitor 3, captures.example: automatic CTA clicks, share links and the Web
+  // Share API, search forms, searches seen again through the history, titles, numbers
+  const E = await newContext();
+  // Headless Chromium has no navigator.share: a stand-in, there before cairn.js (which
+  // wraps it). It resolves, as when the visitor shares, or rejects as when they cancel.
+  await E.c.addInitScript(() => {
+    Navigator.prototype.share = function (data) {
+      if (this !== navigator) return Promise.reject(new TypeError("Illegal invocation"));
+      (window.__shares = window.__shares || []).push(data);
+      return data.text === "cancel" ? Promise.reject(new DOMException("Share canceled", "AbortError")) : Promise.resolve();
+    };
+  });
+  const cap = await E.c.newPage();
+  const csteps = [];
+  const cstep = stepper(csteps, E.t);
+  const C1 = "/captures.html";
+  await cstep([pv(C1, "Captures (Cairn e2e)")], async () => {
+    await cap.goto(`${base}${C1}`);
+    await cap.waitForFunction(() => typeof window.cairn === "function");
+  });
+  const cta = (text) => ev("cta_click", C1, { text });
+  // Buttons and links of the default selector: their visible text, whitespace
+  // collapsed (a hidden child left out); an aria-label when there is no text; at most
+  // 100 characters.
+  await cstep([cta("Add to cart")], () => cap.click("#add-cart"));
+  await cstep([cta("Book a demo")], () => cap.click("#demo-inner"));
+  await cstep([cta("See plans")], () => cap.click("#plans"));
+  await cstep([cta("Close dialog")], () => cap.click("#close"));
+  await cstep([cta("€".repeat(60) + " " + "€".repeat(39))], () => cap.click("#long"));
+  // Neither a plain link nor text.
+  await cstep([], async () => {
+    await cap.click("#plain");
+    await cap.click("#para");
+  });
+  // An outbound link and a download styled as buttons: those events only.
+  await cstep([ev("outbound_click", C1, { url: `${vars.OTHER}/elsewhere.html?from=captures` })], () => cap.click("#partner"));
+  await cstep([ev("file_download", C1, { url: `${base}/files/price-list.pdf`, ext: "pdf" })], () => cap.click("#pricelist"));
+  // An explicit event: its props as numbers where they are plain decimals (no leading
+  // zero, no exponent, no sign but a minus, at most 15 characters).
+  await cstep(
+    [
+      ev("newsletter", C1, {
+        price: 189,
+        code: "007",
+        exp: "1e5",
+        neg: -2.5,
+        big: "12345678901234567",
+        zero: 0,
+        half: 0.5,
+        dot: ".5",
+        plus: "+5",
+        text: "abc",
+      }),
+    ],
+    () => cap.click("#newsletter"),
+  );
+  // Share links: a share each, not an outbound click, not a CTA click (#sh-x is a.btn);
+  // a middle click too. A chat link is an outbound click; a mail to someone, nothing.
+  await cstep(
+    ["facebook", "x", "linkedin", "whatsapp", "email"].map((network) => ev("share", C1, { network })),
+    async () => {
+      for (const id of ["sh-fb", "sh-x", "sh-li", "sh-wa", "sh-mail"]) await cap.click("#" + id);
+    },
+  );
+  await cstep([ev("share", C1, { network: "facebook" })], () =>
+    cap.evaluate(() => {
+      const a = document.getElementById("sh-fb");
+      for (const button of [1, 2]) a.dispatchEvent(new MouseEvent("auxclick", { button, bubbles: true, cancelable: true }));
+    }),
+  );
+  await cstep([ev("outbound_click", C1, { url: "https://wa.me/4930123456" })], async () => {
+    await cap.click("#wa-chat");
+    await cap.click("#mail-sales");
+  });
+  // navigator.share: the button is a CTA click; the share counts once it resolves, with
+  // the URL shared (resolved against the page), and not when the visitor cancels.
+  await cstep([cta("Share"), ev("share", C1, { network: "native", url: `${base}/p/42?ref=native` })], async () => {
+    await cap.click("#native");
+    await cap.waitForFunction(() => document.body.dataset.shared === "1");
+  });
+  await cstep([cta("Share (cancelled)")], async () => {
+    await cap.click("#native-cancel");
+    await cap.waitForFunction(() => document.body.dataset.cancelled === "AbortError");
+  });
+  assert.deepEqual(
+    await cap.evaluate(() => window.__shares),
+    [{ url: "/p/42?ref=native", title: "Boots" }, { text: "cancel" }],
+    "the page's navigator.share calls reach the browser's, as made",
+  );
+  // A form with a field named like a search parameter, but POST: a form like any other;
+  // a type=button button in it is a CTA click, its submit button is not.
+  await cstep(
+    [ev("form_start", C1, { form_id: "contact" }), ev("form_field", C1, { form_id: "contact", field: "query" })],
+    async () => {
+      await cap.click("#c-query");
+      await cap.keyboard.type(SECRETS.contact);
+    },
+  );
+  await cstep([cta("Help")], () => cap.click("#c-help"));
+  await cstep([ev("form_submit", C1, { form_id: "contact" })], () => cap.click("#c-send"));
+  // Search forms (role=search, an input type=search, a GET form with a field q): no
+  // form events; their submit buttons are not CTA clicks.
+  await cstep([], async () => {
+    for (const id of ["s1-in", "s2-in", "s3-in"]) {
+      await cap.click("#" + id);
+      await cap.keyboard.type(SECRETS.searchForm);
+      await cap.keyboard.press("Control+A");
+      await cap.keyboard.press("Backspace");
+    }
+    await cap.click("#s3-in");
+    await cap.keyboard.type("boots");
+  });
+  const R = (q) => `/results.html?${q}`;
+  const RT = "Results (Cairn e2e)";
+  await cstep(
+    [
+      ev("engagement", C1, { engaged_ms: "*" }),
+      ev("scroll", C1, { depth: 100 }),
+      pv(R("q=boots"), RT),
+      ev("search", R("q=boots"), { query: "boots" }),
+    ],
+    async () => {
+      await Promise.all([cap.waitForURL(/results\.html/), cap.click("#s3-go")]);
+      await cap.waitForFunction(() => typeof window.cairn === "function");
+    },
+  );
+  // Away and Back: the page is loaded again (this browser has no back/forward cache):
+  // a pageview, but not the search again.
+  await cstep([ev("engagement", R("q=boots"), { engaged_ms: "*" }), ev("scroll", R("q=boots"), { depth: 100 })], async () => {
+    await Promise.all([cap.waitForURL(/elsewhere\.html/), cap.click("#away")]);
+  });
+  await cstep([pv(R("q=boots"), RT)], async () => {
+    await cap.goBack({ waitUntil: "commit" });
+    await cap.waitForFunction(() => typeof window.cairn === "function" && document.documentElement.dataset.restored);
+    assert.deepEqual(
+      await cap.evaluate(() => [document.documentElement.dataset.restored, performance.getEntriesByType("navigation")[0].type]),
+      ["0", "back_forward"],
+      "the results page was loaded again by Back",
+    );
+  });
+  // In the page: a new search (pushState; the title set before, with a control
+  // character, which is dropped), then back and forward to the searches seen (popstate),
+  // and a hash change: pageviews, no search again.
+  const page3 = [ev("engagement", R("q=boots"), { engaged_ms: "*" }), ev("scroll", R("q=boots"), { depth: 100 })];
+  await cstep([...page3, pv(R("q=hats"), "Hats results"), ev("search", R("q=hats"), { query: "hats" })], () =>
+    cap.evaluate(() => {
+      document.title = "Hats\u0001 results";
+      history.pushState({}, "", "/results.html?q=hats");
+    }),
+  );
+  const leaveHats = [ev("engagement", R("q=hats"), { engaged_ms: "*" }), ev("scroll", R("q=hats"), { depth: 100 })];
+  await cstep([...leaveHats, pv(R("q=boots"), "Hats results")], async () => {
+    await cap.evaluate(() => history.back());
+    await cap.waitForURL(/q=boots/);
+  });
+  await cstep([...page3, pv(R("q=hats"), "Hats results")], async () => {
+    await cap.evaluate(() => history.forward());
+    await cap.waitForURL(/q=hats/);
+  });
+  await cstep([...leaveHats, pv(R("q=hats"), "Hats results")], () => cap.evaluate(() => (location.hash = "more")));
+  await cstep(leaveHats, async () => {
+    await cap.close({ runBeforeUnload: true });
+    await sleep(300);
+  });
+  assert.deepEqual(E.errors, [], "no errors in the captures pages");
+  assert.deepEqual([...E.t.kinds], ["ping"], "sent with navigator.sendBeacon");
+  // The same visitor (the same user agent and address) in a browser with the
+  // back/forward cache: a search page it keeps (cache=1: not no-store), restored by
+  // Back, is a pageview again, but not a search again.
+  const E2 = await newContext({}, bfBrowser);
+  const bf = await E2.c.newPage();
+  const cstep2 = stepper(csteps, E2.t);
+  const S = R("q=socks&cache=1");
+  await cstep2([pv(S, RT), ev("search", S, { query: "socks" })], async () => {
+    await bf.goto(`${base}${S}`);
+    await bf.waitForFunction(() => typeof window.cairn === "function");
+  });
+  await cstep2([ev("engagement", S, { engaged_ms: "*" }), ev("scroll", S, { depth: 100 })], async () => {
+    await Promise.all([bf.waitForURL(/elsewhere\.html/), bf.click("#away")]);
+  });
+  await cstep2([pv(S, RT)], async () => {
+    await bf.goBack({ waitUntil: "commit" });
+    await bf.waitForFunction(() => document.documentElement.dataset.restored === "1");
+  });
+  // A selector of the site's own (data-cta=".buy"): only what matches it.
+  const K = (cta) => `/custom.html?cta=${cta}`;
+  const KT = "Custom (Cairn e2e)";
+  await cstep2([ev("engagement", S, { engaged_ms: "*" }), ev("scroll", S, { depth: 100 }), pv(K(".buy"), KT)], async () => {
+    await bf.goto(`${base}${K(".buy")}`);
+    await bf.waitForFunction(() => typeof window.cairn === "function");
+  });
+  await cstep2([ev("cta_click", K(".buy"), { text: "Buy now" })], async () => {
+    await bf.click("#nope");
+    await bf.click("#buy b");
+  });
+  // data-cta="": no automatic CTA clicks; data-cairn-event still works.
+  const leaveK = [ev("engagement", K(".buy"), { engaged_ms: "*" }), ev("scroll", K(".buy"), { depth: 100 })];
+  await cstep2([...leaveK, pv(K(""), KT)], async () => {
+    await bf.goto(`${base}${K("")}`);
+    await bf.waitForFunction(() => typeof window.cairn === "function");
+  });
+  await cstep2([ev("go", K(""))], async () => {
+    await bf.click("#nope");
+    await bf.click("#buy");
+    await bf.click("#explicit");
+  });
+  await cstep2([ev("engagement", K(""), { engaged_ms: "*" }), ev("scroll", K(""), { depth: 100 })], async () => {
+    await bf.close({ runBeforeUnload: true });
+    await sleep(300);
+  });
+  assert.deepEqual(E2.errors, [], "no errors in the captures pages (second browser)");
+  assert.deepEqual([...E2.t.kinds], ["ping"], "sent with navigator.sendBeacon");
+
   // Every request body: the protocol's fields only, at most 50 records, no typed value.
   const FIELDS = ["type", "site", "name", "url", "referrer", "props", "revenue", "screen", "language", "vid", "age", "user"];
-  const bodies = [...A.t.sent, ...C.t.sent];
+  const bodies = [...A.t.sent, ...C.t.sent, ...E.t.sent, ...E2.t.sent];
   assert.ok(bodies.length >= 20, "the tracker's request bodies were seen");
   for (const b of bodies) {
     const v = JSON.parse(b);
@@ -564,6 +799,7 @@ async function main() {
   }
 
   await browser.close();
+  await bfBrowser.close();
   await sleep(200);
   await server.stop();
   log("server stopped; exporting");
@@ -576,8 +812,9 @@ async function main() {
   };
   const shop = exp("shop.example");
   const oth = exp("other.example");
+  const caps = exp("captures.example");
 
-  for (const [label, recs] of [["shop.example", shop], ["other.example", oth]]) {
+  for (const [label, recs] of [["shop.example", shop], ["other.example", oth], ["captures.example", caps]]) {
     assert.ok(recs.length > 0, `${label}: events were stored`);
     const visitors = new Set(recs.map((r) => r.visitor));
     assert.equal(visitors.size, 1, `${label}: one visitor id for all of the visitor's events: ${[...visitors]}`);
@@ -595,6 +832,10 @@ async function main() {
   assert.equal(oth[0].visitor, Buffer.from(fp.subarray(0, 8)).reverse().toString("hex"), "the visitor id comes from the vid");
   compare("shop.example", shop, steps);
   compare("other.example", oth, osteps);
+  compare("captures.example", caps, csteps);
+  // Numbers stay numbers in the store.
+  const nl = caps.find((r) => r.name === "newsletter");
+  assert.ok(nl.props.price === 189 && nl.props.neg === -2.5 && nl.props.code === "007", `typed props: ${JSON.stringify(nl.props)}`);
 
   // Details the signatures leave out.
   const first = shop.filter((r) => r.name === "pageview").sort((a, b) => Date.parse(a.ts) - Date.parse(b.ts));
@@ -607,7 +848,7 @@ async function main() {
   for (const r of [...shop, ...oth]) if (r.path) assert.ok(!/dnt/.test(r.path), "nothing from the DNT page");
   assert.ok(!oth.some((r) => r.name === "while_opted_out"), "nothing while opted out");
 
-  log(`ok: ${shop.length} shop.example and ${oth.length} other.example records as expected`);
+  log(`ok: ${shop.length} shop.example, ${oth.length} other.example and ${caps.length} captures.example records as expected`);
 }
 
 /** FNV-1a, 32 bits, over UTF-16 code units: the tracker's experiment hash. */

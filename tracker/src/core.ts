@@ -1,9 +1,14 @@
 // The tracker's core: sending, pageviews (with SPA navigation), engagement and scroll
 // depth at page leave, custom events, identify, opt-out and experiments. Autocapture
 // features (src/features/) plug in through `listen`, `track` and the two hook lists.
+// Features that listen to the same click mark the event (`e._cairn = 1`) when they
+// send something for it, so that a later one does not send a second event for that
+// click: share, then links (downloads, outbound), then CTA clicks (cairn.ts registers
+// them in that order; listeners on one target run in registration order).
 //
 // Size matters (the core must stay under 2 KiB gzipped): module-level variables rather
 // than objects (the minifier renames them), no classes, no dependencies.
+import { cut } from "./features/cut";
 
 /** A property value the server accepts. */
 export type Val = string | number | boolean;
@@ -29,7 +34,7 @@ interface Rec {
 export const W = window;
 export const D = document;
 export const L = location;
-const N = navigator;
+export const N = navigator;
 
 /** Most records in one request (the server's limit). */
 const MAX = 50;
@@ -44,8 +49,12 @@ let dnt = false;
 /** Auto events waiting for the end of the current task, with the time each was made. */
 let buf: [Rec, number][] = [];
 
-/** Called after each pageview (e.g. the search feature). */
-export const pageHooks: (() => void)[] = [];
+/**
+ * Called after each pageview (e.g. the search feature), with 1 when the view comes from
+ * the history (back/forward: `popstate`, `hashchange`, a page restored from the
+ * back/forward cache) rather than a new navigation.
+ */
+export const pageHooks: ((back?: 1) => void)[] = [];
 /** Called on page leave with the URL being left, before the leave batch is sent. */
 export const leaveHooks: ((url: string) => void)[] = [];
 
@@ -182,7 +191,7 @@ function measure(): void {
   if (p > depth) depth = p;
 }
 
-function pageview(): void {
+function pageview(back?: 1): void {
   // An SPA pageview's referrer is the in-app page before it, as for a full navigation:
   // the server sees internal navigation and keeps the session's source.
   const prev = cur;
@@ -192,9 +201,10 @@ function pageview(): void {
   engaged = depth = 0;
   since = visible() ? Date.now() : 0;
   exposed = {};
-  track("pageview", undefined, { referrer: first ? D.referrer : prev });
+  const title = cut(D.title);
+  track("pageview", title ? { title } : undefined, { referrer: first ? D.referrer : prev });
   first = false;
-  each(pageHooks, 0);
+  each(pageHooks, back);
 }
 
 /**
@@ -215,11 +225,14 @@ function leave(now?: any): void {
   if (now) flush();
 }
 
-/** A navigation inside the page (SPA): a new page view when the URL changed. */
-function nav(replace?: boolean): void {
+/**
+ * A navigation inside the page (SPA): a new page view when the URL changed; `back`:
+ * through the history.
+ */
+function nav(replace?: boolean, back?: 1): void {
   if (L.href == cur || (replace && L.pathname == curPath)) return;
   leave();
-  pageview();
+  pageview(back);
 }
 
 /** FNV-1a (32 bits) over UTF-16 code units. */
@@ -297,8 +310,8 @@ export function start(s: HTMLScriptElement | null): boolean {
       return r;
     };
   });
-  listen(W, "popstate", () => nav());
-  listen(W, "hashchange", () => nav());
+  listen(W, "popstate", () => nav(false, 1));
+  listen(W, "hashchange", () => nav(false, 1));
   listen(W, "scroll", measure, { passive: true });
   listen(D, "visibilitychange", () => {
     if (visible()) since = since || Date.now();
@@ -310,7 +323,7 @@ export function start(s: HTMLScriptElement | null): boolean {
   });
   listen(W, "pagehide", () => leave(1));
   // Back from the back/forward cache: a new view of the page.
-  listen(W, "pageshow", (e: PageTransitionEvent) => e.persisted && pageview());
+  listen(W, "pageshow", (e: PageTransitionEvent) => e.persisted && pageview(1));
   return true;
 }
 

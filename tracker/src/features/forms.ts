@@ -1,5 +1,8 @@
 // Forms: form_start, form_field, form_submit and, at page leave, form_abandon. Only
-// names of forms and fields are read, never a value.
+// names of forms and fields are read, never a value. Search forms are left out (site
+// search is the search feature's): a form with role=search or inside an element with
+// it (or <search>), one with an <input type=search>, or a GET form with a field named
+// like a search parameter (data-search-params).
 import { D, leaveHooks, listen, pageHooks, track } from "../core";
 
 /** Per form of the current page view: started, submitted, the last focused field. */
@@ -8,18 +11,26 @@ let forms: { [id: string]: State } = {};
 
 const SKIP = /^(hidden|submit|button|reset|image)$/;
 
-function state(f: HTMLFormElement): [string, State] {
-  const id = f.getAttribute("id") || f.getAttribute("name") || "form-" + Array.from(D.forms).indexOf(f);
-  return [id, forms[id] || (forms[id] = { f: "" })];
-}
-
-export function formsFeature(): void {
+/** `params`: the search parameters' names. */
+export function formsFeature(params: string[]): void {
+  /** The form's id and state, or null for a search form. */
+  const state = (f: HTMLFormElement): [string, State] | null => {
+    if (
+      f.closest("[role=search],search") ||
+      f.querySelector("input[type=search]") ||
+      (f.method == "get" && Array.from(f.elements).some((el: any) => params.indexOf(el.name) >= 0))
+    )
+      return null;
+    const id = f.getAttribute("id") || f.getAttribute("name") || "form-" + Array.from(D.forms).indexOf(f);
+    return [id, forms[id] || (forms[id] = { f: "" })];
+  };
   pageHooks.push(() => (forms = {}));
   const touch = (e: Event) => {
     const el = e.target as HTMLInputElement;
     const f = el && (el.form || (el.closest && el.closest("form")));
-    if (!f) return;
-    const [form_id, s] = state(f);
+    const st = f && state(f);
+    if (!st) return;
+    const [form_id, s] = st;
     if (!s.s) {
       s.s = 1;
       track("form_start", { form_id });
@@ -36,9 +47,10 @@ export function formsFeature(): void {
     D,
     "submit",
     (e: Event) => {
-      const [form_id, s] = state(e.target as HTMLFormElement);
-      s.d = 1;
-      track("form_submit", { form_id });
+      const st = state(e.target as HTMLFormElement);
+      if (!st) return;
+      st[1].d = 1;
+      track("form_submit", { form_id: st[0] });
     },
     true,
   );

@@ -2,7 +2,9 @@
 import { L, track } from "../core";
 import { cut } from "./cut";
 
-/** Sends `outbound_click` when `u` (an http(s) link's URL) leaves this host. */
-export function outbound(u: URL): void {
-  if (u.host != L.host && /^https?:$/.test(u.protocol)) track("outbound_click", { url: cut(u.href) });
+/** Sends `outbound_click` when `u` (an http(s) link's URL) leaves this host; whether it did. */
+export function outbound(u: URL): boolean {
+  const out = u.host != L.host && /^https?:$/.test(u.protocol);
+  if (out) track("outbound_click", { url: cut(u.href) });
+  return out;
 }
