@@ -9,7 +9,7 @@
 use cairn_model::Dim;
 use cairn_model::query::result::{
     Comparison, ExperimentMetric, ExperimentResult, PlanResult, PlanRow, SampleRatio, Sequential,
-    VariantMetric, VariantUnits, Verdict,
+    TrendBand, TrendPoint, VariantMetric, VariantUnits, Verdict,
 };
 use cairn_model::query::{
     Condition, EXPOSURE_EVENT, ExperimentSpec, Field, InfluenceSpec, PlanSpec, Precedence, Query,
@@ -19,6 +19,7 @@ use cairn_timeline::Timeline;
 use rustc_hash::FxHashMap;
 
 use crate::Error;
+use crate::buckets::Buckets;
 use crate::driver::{self, Analysis, Cx, Pass, Scope};
 use crate::matcher::{EventPred, FieldReader, Needs};
 use crate::paths::unit_ranges;
@@ -47,7 +48,20 @@ pub(crate) fn run(cx: Cx<'_>, spec: &ExperimentSpec) -> Result<ExperimentResult,
         .into_iter()
         .filter_map(|m| q.goals.iter().position(|g| g.name == m))
         .collect();
-    driver::run(cx, &Experiment { q, spec, metrics }, cx.r.from, cx.r.to)
+    let periods = spec
+        .trend
+        .map(|iv| Buckets::new(cx.r.from, cx.r.to, iv, cx.r.tz));
+    driver::run(
+        cx,
+        &Experiment {
+            q,
+            spec,
+            metrics,
+            periods,
+        },
+        cx.r.from,
+        cx.r.to,
+    )
 }
 
 struct Experiment<'a> {
@@ -55,6 +69,8 @@ struct Experiment<'a> {
     spec: &'a ExperimentSpec,
     /// The metrics' goals (indices into `q.goals`).
     metrics: Vec<usize>,
+    /// With a trend: its periods.
+    periods: Option<Buckets>,
 }
 
 fn exposure_conditions(key: &str) -> Vec<Condition> {
@@ -90,6 +106,7 @@ impl<'a> Analysis for Experiment<'a> {
             q: self.q,
             spec: self.spec,
             metrics: self.metrics.clone(),
+            periods: self.periods.clone(),
             exposure: EventPred::new(sc.scan, &sc.pages, &[exposure_conditions(&self.spec.key)]),
             variant: FieldReader::new(sc.scan, &sc.pages, &Field::Prop(VARIANT_PROP.into())),
         }
@@ -100,15 +117,45 @@ pub(crate) struct ExperimentPass<'a> {
     q: &'a Query,
     spec: &'a ExperimentSpec,
     metrics: Vec<usize>,
+    periods: Option<Buckets>,
     exposure: EventPred,
     variant: FieldReader,
 }
 
-/// A variant's units and, per metric, those that converted after exposure.
+/// A variant's units and, per metric, those that converted after exposure; with a
+/// trend, the same per period of the first exposure (units) and of the conversion.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Arm {
     units: u64,
     converted: Vec<u64>,
+    units_by: Vec<u64>,
+    converted_by: Vec<Vec<u64>>,
+}
+
+impl Arm {
+    fn new(metrics: usize, periods: usize) -> Arm {
+        Arm {
+            units: 0,
+            converted: vec![0; metrics],
+            units_by: vec![0; periods],
+            converted_by: vec![vec![0; periods]; metrics],
+        }
+    }
+
+    fn add(&mut self, from: Arm) {
+        self.units += from.units;
+        for (x, y) in self.converted.iter_mut().zip(from.converted) {
+            *x += y;
+        }
+        for (x, y) in self.units_by.iter_mut().zip(from.units_by) {
+            *x += y;
+        }
+        for (xs, ys) in self.converted_by.iter_mut().zip(from.converted_by) {
+            for (x, y) in xs.iter_mut().zip(ys) {
+                *x += y;
+            }
+        }
+    }
 }
 
 #[derive(Default)]
@@ -154,15 +201,25 @@ impl Pass for ExperimentPass<'_> {
                 acc.mixed += 1;
                 continue;
             }
-            let arm = acc.arms.entry(v).or_insert_with(|| Arm {
-                units: 0,
-                converted: vec![0; self.metrics.len()],
-            });
+            let n = self.periods.as_ref().map_or(0, Buckets::len);
+            let arm = acc
+                .arms
+                .entry(v)
+                .or_insert_with(|| Arm::new(self.metrics.len(), n));
             arm.units += 1;
-            for (c, &g) in arm.converted.iter_mut().zip(&self.metrics) {
+            let period = |p: usize| self.periods.as_ref().map(|b| b.index(prep.ts[p]));
+            if let Some(k) = period(p0) {
+                arm.units_by[k] += 1;
+            }
+            for (m, &g) in self.metrics.iter().enumerate() {
                 let h = &prep.hits[g];
                 let at = h.partition_point(|&p| (p as usize) < p0);
-                *c += h.get(at).is_some_and(|&p| (p as usize) < b) as u64;
+                if let Some(&p) = h.get(at).filter(|&&p| (p as usize) < b) {
+                    arm.converted[m] += 1;
+                    if let Some(k) = period(p as usize) {
+                        arm.converted_by[m][k] += 1;
+                    }
+                }
             }
         }
     }
@@ -170,13 +227,11 @@ impl Pass for ExperimentPass<'_> {
     fn merge(&self, into: &mut Acc, from: Acc) {
         into.mixed += from.mixed;
         for (v, arm) in from.arms {
-            let e = into.arms.entry(v).or_insert_with(|| Arm {
-                units: 0,
-                converted: vec![0; self.metrics.len()],
-            });
-            e.units += arm.units;
-            for (x, y) in e.converted.iter_mut().zip(arm.converted) {
-                *x += y;
+            match into.arms.get_mut(&v) {
+                Some(e) => e.add(arm),
+                None => {
+                    into.arms.insert(v, arm);
+                }
             }
         }
     }
@@ -188,15 +243,10 @@ impl Pass for ExperimentPass<'_> {
             .map(|(t, arm)| (self.variant.text(sc.scan, t), arm))
             .collect();
         // Variants the weights name but no unit saw count as empty arms.
+        let n = self.periods.as_ref().map_or(0, Buckets::len);
         for v in self.spec.weights.keys() {
-            if !arms.iter().any(|(n, _)| n == v) {
-                arms.push((
-                    v.clone(),
-                    Arm {
-                        units: 0,
-                        converted: vec![0; self.metrics.len()],
-                    },
-                ));
+            if !arms.iter().any(|(name, _)| name == v) {
+                arms.push((v.clone(), Arm::new(self.metrics.len(), n)));
             }
         }
         let names: Vec<String> = self
@@ -204,24 +254,26 @@ impl Pass for ExperimentPass<'_> {
             .iter()
             .map(|&g| self.q.goals[g].name.clone())
             .collect();
-        build(
-            self.spec,
-            &names,
-            arms.into_iter()
-                .map(|(n, a)| (n, a.units, a.converted))
-                .collect(),
-            acc.mixed,
-        )
+        let labels: Vec<String> = self.periods.as_ref().map_or_else(Vec::new, |b| {
+            (0..b.len()).map(|i| b.label(i).to_string()).collect()
+        });
+        build(self.spec, &names, arms, &labels, acc.mixed)
     }
 }
 
-/// The results from each variant's (name, units, converted per metric).
+/// The results from each variant's (name, counts); `labels` are the trend's periods.
 fn build(
     spec: &ExperimentSpec,
     metrics: &[String],
-    mut arms: Vec<(String, u64, Vec<u64>)>,
+    arms: Vec<(String, Arm)>,
+    labels: &[String],
     mixed: u64,
 ) -> ExperimentResult {
+    let by_name: std::collections::BTreeMap<String, Arm> = arms.into_iter().collect();
+    let mut arms: Vec<(String, u64, Vec<u64>)> = by_name
+        .iter()
+        .map(|(n, a)| (n.clone(), a.units, a.converted.clone()))
+        .collect();
     let control = spec.control.clone().unwrap_or_else(|| {
         if arms.iter().any(|a| a.0 == "control") {
             "control".into()
@@ -333,6 +385,7 @@ fn build(
                 goal: goal.clone(),
                 primary: m == 0,
                 variants,
+                trend: trend(spec, &arms, &by_name, m, labels),
             }
         })
         .collect();
@@ -534,4 +587,57 @@ impl Pass for Reach<'_> {
     fn finish(self, _sc: &Scope<'_>, st: Self::State) -> Self::State {
         st
     }
+}
+
+/// Metric `m`'s comparison at the end of every period: cumulative counts per variant
+/// (in the order of `arms`, the control first) and the sequential interval so far.
+fn trend(
+    spec: &ExperimentSpec,
+    arms: &[(String, u64, Vec<u64>)],
+    by_name: &std::collections::BTreeMap<String, Arm>,
+    m: usize,
+    labels: &[String],
+) -> Vec<TrendPoint> {
+    let empty = Arm::new(m + 1, labels.len());
+    let counts: Vec<&Arm> = arms
+        .iter()
+        .map(|(n, ..)| by_name.get(n).unwrap_or(&empty))
+        .collect();
+    let mut units = vec![0u64; arms.len()];
+    let mut converted = vec![0u64; arms.len()];
+    labels
+        .iter()
+        .enumerate()
+        .map(|(k, label)| {
+            for (j, a) in counts.iter().enumerate() {
+                units[j] += a.units_by.get(k).copied().unwrap_or(0);
+                converted[j] += a
+                    .converted_by
+                    .get(m)
+                    .and_then(|c| c.get(k))
+                    .copied()
+                    .unwrap_or(0);
+            }
+            TrendPoint {
+                period: label.clone(),
+                units: units.clone(),
+                converted: converted.clone(),
+                vs_control: (0..arms.len())
+                    .map(|j| {
+                        (j > 0)
+                            .then(|| {
+                                sequential(converted[0], units[0], converted[j], units[j], spec.mde)
+                            })
+                            .flatten()
+                            .map(|s| TrendBand {
+                                diff: s.diff,
+                                low: s.low,
+                                high: s.high,
+                                p_value: s.p_value,
+                            })
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
 }

@@ -369,6 +369,38 @@ fn experiment(r: &ExperimentResult) -> String {
                 ]
             })
             .collect();
+        if !m.trend.is_empty() {
+            let _ = writeln!(out, "Over time (cumulative to each period's end):");
+            for t in &m.trend {
+                let bands: Vec<String> = r
+                    .variants
+                    .iter()
+                    .zip(&t.vs_control)
+                    .filter_map(|(v, b)| {
+                        b.as_ref().map(|b| {
+                            format!(
+                                "{} {:+.2} pp [{:+.2} – {:+.2}]",
+                                v.name,
+                                b.diff * 100.0,
+                                b.low * 100.0,
+                                b.high * 100.0
+                            )
+                        })
+                    })
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "  {}  {} units  {}",
+                    t.period,
+                    human::count(t.units.iter().sum()),
+                    if bands.is_empty() {
+                        "–".into()
+                    } else {
+                        bands.join(", ")
+                    }
+                );
+            }
+        }
         out.push_str(&table(
             &[
                 "variant",

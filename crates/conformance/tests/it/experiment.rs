@@ -217,6 +217,7 @@ fn the_spec_is_checked() {
     );
     bad(serde_json::json!({"mde": 0}), "analysis.mde");
     bad(serde_json::json!({"min_units": 0}), "analysis.min_units");
+    bad(serde_json::json!({"trend": "month"}), "analysis.trend");
 }
 
 /// Visitors exposed to one of two or three variants (a few to two, some to another
@@ -292,13 +293,23 @@ fn check(seed: u64) -> Result<(), TestCaseError> {
             s.metrics = vec!["Signup".into()];
         }
         s.mde = [0.05, 0.1, 0.5][rng.gen_range(0..3)];
+        s.trend = [None, Some(Interval::Day), Some(Interval::Week)][rng.gen_range(0..3)];
         s.min_units = rng.gen_range(1..=60);
         let mut q = query(s);
         if rng.gen_bool(0.3) {
             q.from = TimeSpec::Ms(T0 + rng.gen_range(0..7) * DAY);
             q.to = TimeSpec::Ms(T0 + rng.gen_range(7..20) * DAY);
         }
-        run(&w, &q, rng.gen_range(1..=3));
+        let r = run(&w, &q, rng.gen_range(1..=3));
+        // The trend ends where the totals are.
+        for m in &r.metrics {
+            if let Some(last) = m.trend.last() {
+                let units: Vec<u64> = r.variants.iter().map(|v| v.units).collect();
+                prop_assert_eq!(&last.units, &units);
+                let conv: Vec<u64> = m.variants.iter().map(|v| v.rate.num).collect();
+                prop_assert_eq!(&last.converted, &conv);
+            }
+        }
     }
     // The plan over the same data.
     let mut q = query(spec(serde_json::json!({"key": "cta"})));

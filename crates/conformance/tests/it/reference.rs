@@ -3041,6 +3041,9 @@ pub fn experiment(q: &Query, r: &Resolved, spec: &ExperimentSpec, d: &Data) -> E
     // Variant → (units, converted per metric).
     let mut arms: BTreeMap<String, (u64, Vec<u64>)> = BTreeMap::new();
     let mut mixed = 0;
+    // With a trend: per variant, the times of first exposures, and per metric those of
+    // conversions.
+    let mut times: BTreeMap<String, (Vec<i64>, Vec<Vec<i64>>)> = BTreeMap::new();
     for (evs, hits, a, b) in units_of(q, r, spec.unit, d) {
         let exposures: Vec<(usize, String)> = (a..b)
             .filter(|&i| is_exposure(&evs[i]))
@@ -3057,9 +3060,14 @@ pub fn experiment(q: &Query, r: &Resolved, spec: &ExperimentSpec, d: &Data) -> E
             .entry(variant)
             .or_insert_with(|| (0, vec![0; metrics.len()]));
         arm.0 += 1;
+        let t = times
+            .entry(exposures[0].1.clone())
+            .or_insert_with(|| (Vec::new(), vec![Vec::new(); metrics.len()]));
+        t.0.push(evs[first].ts);
         for (k, m) in metrics.iter().enumerate() {
-            if hits[gi(m)].iter().any(|&i| i >= first && i < b) {
+            if let Some(&i) = hits[gi(m)].iter().find(|&&i| i >= first && i < b) {
                 arm.1[k] += 1;
+                t.1[k].push(evs[i].ts);
             }
         }
     }
@@ -3181,10 +3189,52 @@ pub fn experiment(q: &Query, r: &Resolved, spec: &ExperimentSpec, d: &Data) -> E
                 vs_control,
             });
         }
+        // The trend: counts up to the end of each period, by brute force.
+        let mut trend = Vec::new();
+        if let Some(iv) = spec.trend {
+            let b = Buckets::new(r.from, r.to, iv, r.tz);
+            for p in 0..b.len() {
+                let upto = |ts: &i64| b.index(*ts) <= p;
+                let none = (Vec::new(), vec![Vec::new(); metrics.len()]);
+                let counts: Vec<(u64, u64)> = order
+                    .iter()
+                    .map(|(n, _)| {
+                        let t = times.get(n).unwrap_or(&none);
+                        (
+                            t.0.iter().filter(|x| upto(x)).count() as u64,
+                            t.1[k].iter().filter(|x| upto(x)).count() as u64,
+                        )
+                    })
+                    .collect();
+                trend.push(TrendPoint {
+                    period: b.label(p).to_string(),
+                    units: counts.iter().map(|c| c.0).collect(),
+                    converted: counts.iter().map(|c| c.1).collect(),
+                    vs_control: counts
+                        .iter()
+                        .enumerate()
+                        .map(|(j, c)| {
+                            if j == 0 {
+                                return None;
+                            }
+                            sequential(counts[0].1, counts[0].0, c.1, c.0, spec.mde).map(|s| {
+                                TrendBand {
+                                    diff: s.diff,
+                                    low: s.low,
+                                    high: s.high,
+                                    p_value: s.p_value,
+                                }
+                            })
+                        })
+                        .collect(),
+                });
+            }
+        }
         out.push(ExperimentMetric {
             goal: m.clone(),
             primary: k == 0,
             variants,
+            trend,
         });
     }
     ExperimentResult {

@@ -49,6 +49,10 @@ pub struct ExperimentSpec {
     /// Units every variant needs before a verdict (default 100).
     #[serde(default = "default_min_units")]
     pub min_units: u64,
+    /// The comparison as it stood at the end of each `day` or `week` of the range
+    /// (cumulative), to watch the interval narrow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trend: Option<super::Interval>,
 }
 
 fn default_unit() -> Unit {
@@ -147,6 +151,11 @@ impl ExperimentSpec {
         if self.min_units == 0 {
             return err("min_units", "must be at least 1".into());
         }
+        if let Some(iv) = self.trend
+            && !matches!(iv, super::Interval::Day | super::Interval::Week)
+        {
+            return err("trend", "`day` or `week`".into());
+        }
         Ok(())
     }
 }
@@ -211,6 +220,7 @@ impl PlanSpec {
             weights: BTreeMap::new(),
             mde: self.mde,
             min_units: 1,
+            trend: None,
         }
     }
 

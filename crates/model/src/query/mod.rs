@@ -847,6 +847,9 @@ impl Query {
             }
             Analysis::Experiment(x) => {
                 x.validate(&self.goals, "analysis")?;
+                if let Some(iv) = x.trend {
+                    check_buckets(from, to, iv)?;
+                }
             }
             Analysis::ExperimentPlan(x) => {
                 x.validate(&self.goals, "analysis")?;

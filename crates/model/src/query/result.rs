@@ -1032,6 +1032,32 @@ pub struct VariantMetric {
     pub vs_control: Option<Comparison>,
 }
 
+/// A variant against the control as it stood at the end of a period.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct TrendBand {
+    /// The difference so far (variant − control).
+    pub diff: f64,
+    /// Its sequential 95% interval so far.
+    pub low: f64,
+    /// Upper end.
+    pub high: f64,
+    /// The always-valid p-value so far (not adjusted).
+    pub p_value: f64,
+}
+
+/// The experiment as it stood at the end of one period: every count cumulative.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct TrendPoint {
+    /// The period's first day, in the query's time zone.
+    pub period: String,
+    /// Per variant (in the order of `variants`): units exposed by the period's end.
+    pub units: Vec<u64>,
+    /// Per variant: those that converted by then.
+    pub converted: Vec<u64>,
+    /// Per variant: against the control (none for the control, or with an empty side).
+    pub vs_control: Vec<Option<TrendBand>>,
+}
+
 /// One metric of an experiment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ExperimentMetric {
@@ -1041,6 +1067,9 @@ pub struct ExperimentMetric {
     pub primary: bool,
     /// Every variant, the control first.
     pub variants: Vec<VariantMetric>,
+    /// With `trend`: the comparison at the end of each period.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trend: Vec<TrendPoint>,
 }
 
 /// An experiment's results.
