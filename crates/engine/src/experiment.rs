@@ -324,7 +324,7 @@ fn build(
         tests.push(
             arms.iter()
                 .skip(1)
-                .map(|(_, n, conv)| sequential(ca[m], cu, conv[m], *n, spec.mde))
+                .map(|(_, n, conv)| sequential(ca[m], cu, conv[m], *n, spec.mde()))
                 .collect(),
         );
     }
@@ -384,6 +384,7 @@ fn build(
             ExperimentMetric {
                 goal: goal.clone(),
                 primary: m == 0,
+                guardrail: spec.guardrails.contains(goal),
                 variants,
                 trend: trend(spec, &arms, &by_name, m, labels),
             }
@@ -413,7 +414,7 @@ fn build(
             .collect(),
         mixed,
         sample_ratio,
-        mde: spec.mde,
+        mde: spec.mde(),
         min_units: spec.min_units,
         metrics: out,
     }
@@ -626,7 +627,13 @@ fn trend(
                     .map(|j| {
                         (j > 0)
                             .then(|| {
-                                sequential(converted[0], units[0], converted[j], units[j], spec.mde)
+                                sequential(
+                                    converted[0],
+                                    units[0],
+                                    converted[j],
+                                    units[j],
+                                    spec.mde(),
+                                )
                             })
                             .flatten()
                             .map(|s| TrendBand {

@@ -21,6 +21,10 @@ fn documented_examples_parse_and_resolve() {
     let defs = Definitions::from_toml(include_str!("../../../docs/examples/shop.toml")).unwrap();
     assert_eq!(defs.goals.len(), 14);
     assert_eq!(defs.funnels.len(), 2);
+    assert_eq!(
+        defs.experiments["sticky_cart"].variants,
+        ["control", "sticky"]
+    );
     for (name, text) in [
         ("goals", include_str!("../../../docs/examples/goals.json")),
         ("funnel", include_str!("../../../docs/examples/funnel.json")),

@@ -242,6 +242,11 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/api/v1/sites/{site}/funnels/{name}",
             put(manage::put_funnel).delete(manage::delete_funnel),
         )
+        .route("/api/v1/sites/{site}/experiments", get(manage::experiments))
+        .route(
+            "/api/v1/sites/{site}/experiments/{key}",
+            put(manage::put_experiment).delete(manage::delete_experiment),
+        )
         .route("/v1/track", post(segmentio::track))
         .route("/v1/page", post(segmentio::page))
         .route("/v1/identify", post(segmentio::identify))

@@ -24,7 +24,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use cairn_meta::{Scope, VisitorIdMode};
-use cairn_model::query::{Definitions, FunnelSpec, Goal, PageGroup, PageRules, SpendImport};
+use cairn_model::query::{
+    Definitions, ExperimentDef, FunnelSpec, Goal, PageGroup, PageRules, SpendImport,
+};
 use serde_json::{Value, json};
 
 use crate::AppState;
@@ -478,11 +480,53 @@ pub(crate) async fn put_funnel(
     saved(created, f)
 }
 
+/// `GET /api/v1/sites/{site}/experiments`: the experiments kept for the site, by key.
+pub(crate) async fn experiments(
+    State(st): State<Arc<AppState>>,
+    Path(site): Path<String>,
+    p: Principal,
+) -> Reply {
+    allow(&st, &p, &site, Need::Read).await?;
+    Ok(axum::Json(stored(&st, &site).await?.experiments).into_response())
+}
+
+/// `PUT /api/v1/sites/{site}/experiments/{key}`: keeps an experiment (variants, weights,
+/// metrics, guardrails, MDE, start and stop); its metrics must be the site's goals.
+pub(crate) async fn put_experiment(
+    State(st): State<Arc<AppState>>,
+    Path((site, key)): Path<(String, String)>,
+    p: Principal,
+    body: Bytes,
+) -> Reply {
+    allow(&st, &p, &site, Need::Admin).await?;
+    let x: ExperimentDef = definition(&body)?;
+    cairn_model::query::check_name("key", &key).map_err(ApiError::unprocessable)?;
+    let x2 = x.clone();
+    let created = update(&st, &site, move |d| {
+        x2.validate(&d.goals, "experiment")
+            .map_err(ApiError::unprocessable)?;
+        Ok(d.experiments.insert(key, x2).is_none())
+    })
+    .await?;
+    saved(created, x)
+}
+
+/// `DELETE /api/v1/sites/{site}/experiments/{key}`: forgets the definition (the events
+/// stay, and the experiment can still be read by its key).
+pub(crate) async fn delete_experiment(
+    State(st): State<Arc<AppState>>,
+    Path((site, key)): Path<(String, String)>,
+    p: Principal,
+) -> Reply {
+    delete(&st, &p, site, key, Kind::Experiments).await
+}
+
 /// Which list an endpoint works on.
 #[derive(Clone, Copy)]
 enum Kind {
     Goals,
     Funnels,
+    Experiments,
 }
 
 /// `DELETE /api/v1/sites/{site}/goals/{name}` and `…/funnels/{name}`.
@@ -497,6 +541,7 @@ async fn delete(st: &AppState, p: &Principal, site: String, name: String, kind: 
                 d.goals.len() < n
             }
             Kind::Funnels => d.funnels.remove(&name).is_some(),
+            Kind::Experiments => d.experiments.remove(&name).is_some(),
         };
         if found {
             Ok(())

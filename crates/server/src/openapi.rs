@@ -56,7 +56,7 @@ fn of<T: JsonSchema>(g: &mut SchemaGenerator) -> schemars::Schema {
 }
 
 use cairn_model::query::result::QueryResult;
-use cairn_model::query::{FunnelSpec, Goal, PageGroup, Query, Spend, SpendImport};
+use cairn_model::query::{ExperimentDef, FunnelSpec, Goal, PageGroup, Query, Spend, SpendImport};
 
 const OBJECT: &str = r#"{"type": "object"}"#;
 const ERROR: &str =
@@ -442,6 +442,33 @@ pub const ROUTES: &[Route] = &[
         method: "delete",
         path: "/api/v1/sites/{site}/funnels/{name}",
         summary: "Deletes a funnel (admins)",
+        tag: "definitions",
+        auth: Auth::Session,
+        request: Body::Empty,
+        response: Body::Empty,
+    },
+    Route {
+        method: "get",
+        path: "/api/v1/sites/{site}/experiments",
+        summary: "A site's kept experiments, by key",
+        tag: "definitions",
+        auth: Auth::ReadOrSession,
+        request: Body::Empty,
+        response: Body::Type(of::<std::collections::BTreeMap<String, ExperimentDef>>),
+    },
+    Route {
+        method: "put",
+        path: "/api/v1/sites/{site}/experiments/{key}",
+        summary: "Creates or replaces an experiment's definition (admins)",
+        tag: "definitions",
+        auth: Auth::Session,
+        request: Body::Type(of::<ExperimentDef>),
+        response: Body::Type(of::<ExperimentDef>),
+    },
+    Route {
+        method: "delete",
+        path: "/api/v1/sites/{site}/experiments/{key}",
+        summary: "Deletes an experiment's definition (admins); its events stay",
         tag: "definitions",
         auth: Auth::Session,
         request: Body::Empty,

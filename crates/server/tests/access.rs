@@ -391,6 +391,65 @@ async fn admins_manage_goals_funnels_keys_and_superusers_sites() {
         "a funnel may name only defined goals: {}",
         a.body
     );
+    // Experiments: checked, kept, read by key with their definition, listed.
+    let a = put(
+        "/api/v1/sites/shop.example/experiments/cta",
+        json!({"variants": ["control"], "metrics": ["Purchase"]}),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+    assert!(a.body.to_string().contains("variants"), "{}", a.body);
+    let a = put(
+        "/api/v1/sites/shop.example/experiments/cta",
+        json!({"variants": ["control", "B"], "metrics": ["Nope"]}),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+    let a = put(
+        "/api/v1/sites/shop.example/experiments/cta",
+        json!({"hypothesis": "B sells more", "variants": ["control", "B"],
+               "metrics": ["Purchase"], "mde": 0.2, "start": "2026-03-01"}),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+    let spec = json!({"site": "shop.example", "from": "2026-03-01", "to": "2026-03-02",
+                      "analysis": {"type": "experiment", "key": "cta"}});
+    let q = call(&e, "POST", "/api/v1/query", Some(&ann), true, Some(spec)).await;
+    assert_eq!(q.status, StatusCode::OK, "{}", q.body);
+    assert_eq!(q.body["mde"], 0.2, "{}", q.body);
+    assert_eq!(q.body["metrics"][0]["goal"], "Purchase", "{}", q.body);
+    let names: Vec<&str> = q.body["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["control", "B"],
+        "declared variants, unseen: {}",
+        q.body
+    );
+    let l = call(
+        &e,
+        "GET",
+        "/api/v1/sites/shop.example/experiments",
+        Some(&ann),
+        true,
+        None,
+    )
+    .await;
+    assert_eq!(l.body["cta"]["hypothesis"], "B sells more", "{}", l.body);
+    let d = call(
+        &e,
+        "DELETE",
+        "/api/v1/sites/shop.example/experiments/cta",
+        Some(&ann),
+        true,
+        None,
+    )
+    .await;
+    assert_eq!(d.status, StatusCode::NO_CONTENT);
     // A stored funnel runs by name; a goal it uses cannot be deleted.
     let spec = json!({"site": "shop.example", "from": "2026-03-01", "to": "2026-03-02",
                       "analysis": {"type": "saved_funnel", "name": "checkout"}});

@@ -17,6 +17,7 @@ fn query(analysis: Analysis, goals: Vec<Goal>) -> Query {
         filters: Vec::new(),
         goals,
         funnels: Default::default(),
+        experiments: Default::default(),
         page_groups: Vec::new(),
         spend: Vec::new(),
         session_gap: Duration::from_ms(30 * MIN),

@@ -33,6 +33,7 @@ fn query(spec: ExperimentSpec) -> Query {
             goal("Purchase", "purchase", Conversion::Macro),
         ],
         funnels: Default::default(),
+        experiments: Default::default(),
         page_groups: Vec::new(),
         spend: Vec::new(),
         session_gap: Duration::from_ms(30 * MIN),
@@ -194,6 +195,58 @@ fn a_plan_by_hand() {
 }
 
 #[test]
+fn a_definition_fills_in_what_the_query_leaves_out() {
+    let mut q = query(spec(serde_json::json!({"key": "cta"})));
+    q.experiments.insert(
+        "cta".into(),
+        serde_json::from_value(serde_json::json!({
+            "hypothesis": "B's wording sells more",
+            "variants": ["B", "A", "D"], "metrics": ["Signup"], "guardrails": ["Purchase"],
+            "mde": 0.3, "start": "2026-03-01"
+        }))
+        .unwrap(),
+    );
+    let r = run(&small(), &q, 2);
+    assert_eq!(r.control, "B", "the first variant");
+    let names: Vec<(&str, f64)> = r
+        .variants
+        .iter()
+        .map(|v| (v.name.as_str(), v.expected_share))
+        .collect();
+    assert_eq!(names[2].0, "D", "declared, never seen: an empty arm");
+    assert!((names[2].1 - 1.0 / 3.0).abs() < 1e-12);
+    assert_eq!(r.mde, 0.3);
+    let metrics: Vec<(&str, bool, bool)> = r
+        .metrics
+        .iter()
+        .map(|m| (m.goal.as_str(), m.primary, m.guardrail))
+        .collect();
+    assert_eq!(
+        metrics,
+        vec![("Signup", true, false), ("Purchase", false, true)]
+    );
+    // What the query gives wins.
+    let mut q2 = q.clone();
+    if let Analysis::Experiment(x) = &mut q2.analysis {
+        x.control = Some("A".into());
+        x.mde = Some(0.05);
+    }
+    let r = run(&small(), &q2, 1);
+    assert_eq!((r.control.as_str(), r.mde), ("A", 0.05));
+    // A definition is checked where it is given.
+    let bad = Definitions::from_toml(
+        "[[goals]]\nname = \"Buy\"\ntype = \"event\"\nevent = \"purchase\"\n[experiments.x]\nvariants = [\"a\"]\n",
+    )
+    .unwrap_err();
+    assert_eq!(bad.path, "experiments.x.variants", "{bad}");
+    let bad = Definitions::from_toml(
+        "[experiments.x]\nvariants = [\"a\", \"b\"]\nmetrics = [\"Nope\"]\n",
+    )
+    .unwrap_err();
+    assert_eq!(bad.path, "experiments.x.metrics[0]", "{bad}");
+}
+
+#[test]
 fn the_spec_is_checked() {
     let bad = |json: serde_json::Value, path: &str| {
         let mut v = serde_json::json!({"type": "experiment", "key": "cta"});
@@ -218,6 +271,10 @@ fn the_spec_is_checked() {
     bad(serde_json::json!({"mde": 0}), "analysis.mde");
     bad(serde_json::json!({"min_units": 0}), "analysis.min_units");
     bad(serde_json::json!({"trend": "month"}), "analysis.trend");
+    bad(
+        serde_json::json!({"guardrails": ["Nope"]}),
+        "analysis.guardrails[0]",
+    );
 }
 
 /// Visitors exposed to one of two or three variants (a few to two, some to another
@@ -292,7 +349,7 @@ fn check(seed: u64) -> Result<(), TestCaseError> {
         if rng.gen_bool(0.3) {
             s.metrics = vec!["Signup".into()];
         }
-        s.mde = [0.05, 0.1, 0.5][rng.gen_range(0..3)];
+        s.mde = [None, Some(0.05), Some(0.5)][rng.gen_range(0..3)];
         s.trend = [None, Some(Interval::Day), Some(Interval::Week)][rng.gen_range(0..3)];
         s.min_units = rng.gen_range(1..=60);
         let mut q = query(s);

@@ -66,6 +66,7 @@ fn run(w: &World, analysis: Analysis) -> QueryResult {
         filters: Vec::new(),
         goals: Vec::new(),
         funnels: Default::default(),
+        experiments: Default::default(),
         page_groups: rules(),
         spend: Vec::new(),
         session_gap: Duration::from_ms(30 * MIN),

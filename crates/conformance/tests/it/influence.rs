@@ -52,6 +52,7 @@ fn run(spec: InfluenceSpec) -> InfluenceResult {
             goal("Watched video", "video_play", Conversion::Micro),
         ],
         funnels: Default::default(),
+        experiments: Default::default(),
         page_groups: Vec::new(),
         spend: Vec::new(),
         session_gap: Duration::from_ms(30 * MIN),

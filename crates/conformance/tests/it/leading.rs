@@ -34,6 +34,7 @@ fn query(spec: LeadingSpec, from: i64, to: i64, tz: &str) -> Query {
             goal("Signup", "signup", Conversion::Micro),
         ],
         funnels: Default::default(),
+        experiments: Default::default(),
         page_groups: Vec::new(),
         spend: Vec::new(),
         session_gap: Duration::from_ms(30 * MIN),

@@ -58,6 +58,7 @@ fn influence(cfg: &GenConfig, src: &MemorySource, order: Precedence) -> Influenc
         filters: Vec::new(),
         goals: Vec::new(),
         funnels: Default::default(),
+        experiments: Default::default(),
         page_groups: Vec::new(),
         spend: Vec::new(),
         session_gap: Duration::from_ms(30 * 60_000),

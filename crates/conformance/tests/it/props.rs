@@ -422,6 +422,7 @@ fn random_query(rng: &mut ChaCha8Rng) -> Query {
         filters,
         goals,
         funnels: Default::default(),
+        experiments: Default::default(),
         page_groups: if rng.gen_bool(0.4) {
             random_page_groups(rng)
         } else {

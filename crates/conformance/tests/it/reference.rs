@@ -3134,7 +3134,7 @@ pub fn experiment(q: &Query, r: &Resolved, spec: &ExperimentSpec, d: &Data) -> E
     let mut ps = Vec::new();
     for k in 0..metrics.len() {
         for (_, (n, conv)) in order.iter().skip(1) {
-            if let Some(s) = sequential(cconv[k], cu, conv[k], *n, spec.mde) {
+            if let Some(s) = sequential(cconv[k], cu, conv[k], *n, spec.mde()) {
                 ps.push(s.p_value);
             }
         }
@@ -3153,7 +3153,7 @@ pub fn experiment(q: &Query, r: &Resolved, spec: &ExperimentSpec, d: &Data) -> E
         for (j, (name, (n, conv))) in order.iter().enumerate() {
             let mut vs_control = None;
             if j > 0
-                && let Some(s) = sequential(cconv[k], cu, conv[k], *n, spec.mde)
+                && let Some(s) = sequential(cconv[k], cu, conv[k], *n, spec.mde())
             {
                 let adjusted_p = adjusted[next];
                 next += 1;
@@ -3217,7 +3217,7 @@ pub fn experiment(q: &Query, r: &Resolved, spec: &ExperimentSpec, d: &Data) -> E
                             if j == 0 {
                                 return None;
                             }
-                            sequential(counts[0].1, counts[0].0, c.1, c.0, spec.mde).map(|s| {
+                            sequential(counts[0].1, counts[0].0, c.1, c.0, spec.mde()).map(|s| {
                                 TrendBand {
                                     diff: s.diff,
                                     low: s.low,
@@ -3233,6 +3233,7 @@ pub fn experiment(q: &Query, r: &Resolved, spec: &ExperimentSpec, d: &Data) -> E
         out.push(ExperimentMetric {
             goal: m.clone(),
             primary: k == 0,
+            guardrail: spec.guardrails.contains(m),
             variants,
             trend,
         });
@@ -3256,7 +3257,7 @@ pub fn experiment(q: &Query, r: &Resolved, spec: &ExperimentSpec, d: &Data) -> E
             .collect(),
         mixed,
         sample_ratio,
-        mde: spec.mde,
+        mde: spec.mde(),
         min_units: spec.min_units,
         metrics: out,
     }

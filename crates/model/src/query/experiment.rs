@@ -42,10 +42,13 @@ pub struct ExperimentSpec {
     /// check.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub weights: BTreeMap<String, f64>,
-    /// The relative change the test is tuned to detect (default 0.1: a tenth of the
-    /// control's rate).
-    #[serde(default = "default_mde")]
-    pub mde: f64,
+    /// The relative change the test is tuned to detect (default: the experiment's
+    /// definition's, else 0.1: a tenth of the control's rate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mde: Option<f64>,
+    /// Goals that must not get worse, compared after the metrics (flagged `guardrail`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub guardrails: Vec<String>,
     /// Units every variant needs before a verdict (default 100).
     #[serde(default = "default_min_units")]
     pub min_units: u64,
@@ -85,21 +88,48 @@ fn metric_goals<'a>(given: &'a [String], goals: &'a [Goal]) -> Vec<&'a str> {
 }
 
 impl ExperimentSpec {
-    /// The metrics: the given goals, or every goal, macro goals first (in their order).
+    /// The metrics: the given goals (or every goal, macro goals first, in their order),
+    /// then the guardrails not among them.
     pub fn metric_goals<'a>(&'a self, goals: &'a [Goal]) -> Vec<&'a str> {
-        if !self.metrics.is_empty() {
-            return self.metrics.iter().map(String::as_str).collect();
+        let mut out = metric_goals(&self.metrics, goals);
+        for g in &self.guardrails {
+            if !out.contains(&g.as_str()) {
+                out.push(g);
+            }
         }
-        let macro_first = |m: bool| {
-            goals
-                .iter()
-                .filter(move |g| (g.conversion == super::Conversion::Macro) == m)
-                .map(|g| g.name.as_str())
-        };
-        macro_first(true)
-            .chain(macro_first(false))
-            .take(MAX_METRICS)
-            .collect()
+        out
+    }
+
+    /// The relative change the sequential test is tuned to.
+    pub fn mde(&self) -> f64 {
+        self.mde.unwrap_or_else(default_mde)
+    }
+
+    /// The spec with what it leaves out taken from the experiment's definition: its
+    /// metrics and guardrails, its first variant as the control, its weights (or equal
+    /// shares of its variants, so that a variant nobody saw still counts), its MDE.
+    pub fn with_definition(&self, d: &ExperimentDef) -> ExperimentSpec {
+        let mut x = self.clone();
+        if x.metrics.is_empty() {
+            x.metrics = d.metrics.clone();
+        }
+        if x.guardrails.is_empty() {
+            x.guardrails = d.guardrails.clone();
+        }
+        if x.control.is_none() {
+            x.control = d.variants.first().cloned();
+        }
+        if x.weights.is_empty() {
+            x.weights = if d.weights.is_empty() {
+                d.variants.iter().map(|v| (v.clone(), 1.0)).collect()
+            } else {
+                d.weights.clone()
+            };
+        }
+        if x.mde.is_none() {
+            x.mde = d.mde;
+        }
+        x
     }
 
     /// Checks the spec against the query's goals; `path` is the analysis's JSON path.
@@ -128,6 +158,12 @@ impl ExperimentSpec {
                 return err(&format!("metrics[{i}]"), format!("`{m}` is listed twice"));
             }
         }
+        if self.metric_goals(goals).len() > MAX_METRICS {
+            return err(
+                "guardrails",
+                format!("at most {MAX_METRICS} metrics in all"),
+            );
+        }
         if self.metric_goals(goals).is_empty() {
             return err(
                 "metrics",
@@ -142,11 +178,14 @@ impl ExperimentSpec {
         if self.weights.len() > MAX_VARIANTS {
             return err("weights", format!("at most {MAX_VARIANTS} variants"));
         }
-        if !(self.mde.is_finite() && self.mde > 0.0 && self.mde <= 10.0) {
-            return err(
-                "mde",
-                "a relative change above 0 and at most 10 (1000%)".into(),
-            );
+        check_mde(self.mde(), &format!("{path}.mde"))?;
+        for (i, m) in self.guardrails.iter().enumerate() {
+            if !goals.iter().any(|g| &g.name == m) {
+                return err(
+                    &format!("guardrails[{i}]"),
+                    format!("unknown goal `{m}`: define it in `goals`"),
+                );
+            }
         }
         if self.min_units == 0 {
             return err("min_units", "must be at least 1".into());
@@ -218,7 +257,8 @@ impl PlanSpec {
             unit: self.unit,
             control: None,
             weights: BTreeMap::new(),
-            mde: self.mde,
+            mde: Some(self.mde),
+            guardrails: Vec::new(),
             min_units: 1,
             trend: None,
         }
@@ -252,6 +292,109 @@ impl PlanSpec {
                 &format!("{path}.share"),
                 "a share of the traffic above 0 and at most 1".into(),
             ));
+        }
+        Ok(())
+    }
+}
+
+fn check_mde(mde: f64, path: &str) -> Result<(), SpecError> {
+    if mde.is_finite() && mde > 0.0 && mde <= 10.0 {
+        Ok(())
+    } else {
+        Err(SpecError::new(
+            path,
+            "a relative change above 0 and at most 10 (1000%)".into(),
+        ))
+    }
+}
+
+/// An experiment kept as code (`[experiments.KEY]` in a definitions file) or in the
+/// registry: what a query of it leaves out comes from here.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentDef {
+    /// What the change is expected to do, in words.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub hypothesis: String,
+    /// The variants, the control first (as given to the tracker or `/api/v1/assign`).
+    pub variants: Vec<String>,
+    /// Planned traffic shares (default: equal).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub weights: BTreeMap<String, f64>,
+    /// Goals compared, the primary first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<String>,
+    /// Goals that must not get worse.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub guardrails: Vec<String>,
+    /// The relative change it is planned to detect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mde: Option<f64>,
+    /// First day (`2026-11-03`), in the site's calendar.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
+    /// Last day, once stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop: Option<String>,
+}
+
+impl ExperimentDef {
+    /// Checks the definition; `goals` are those it may name, `path` its own.
+    pub fn validate(&self, goals: &[Goal], path: &str) -> Result<(), SpecError> {
+        let err = |field: &str, m: String| Err(SpecError::new(&format!("{path}.{field}"), m));
+        if !(2..=MAX_VARIANTS).contains(&self.variants.len()) {
+            return err(
+                "variants",
+                format!("between 2 and {MAX_VARIANTS}, the control first"),
+            );
+        }
+        for (i, v) in self.variants.iter().enumerate() {
+            if v.trim().is_empty() || v.len() > 200 {
+                return err(
+                    &format!("variants[{i}]"),
+                    "1 to 200 bytes, not blank".into(),
+                );
+            }
+            if self.variants[..i].contains(v) {
+                return err(&format!("variants[{i}]"), format!("`{v}` is listed twice"));
+            }
+        }
+        for (v, w) in &self.weights {
+            if !self.variants.contains(v) {
+                return err(&format!("weights.{v}"), format!("`{v}` is not a variant"));
+            }
+            if !(w.is_finite() && *w > 0.0) {
+                return err(&format!("weights.{v}"), "must be a positive number".into());
+            }
+        }
+        for (field, list) in [("metrics", &self.metrics), ("guardrails", &self.guardrails)] {
+            for (i, m) in list.iter().enumerate() {
+                if !goals.iter().any(|g| &g.name == m) {
+                    return err(
+                        &format!("{field}[{i}]"),
+                        format!("unknown goal `{m}`: define it in `goals`"),
+                    );
+                }
+            }
+        }
+        if let Some(m) = self.mde {
+            check_mde(m, &format!("{path}.mde"))?;
+        }
+        let day = |field: &str, d: &Option<String>| match d {
+            None => Ok(None),
+            Some(s) => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .map(Some)
+                .map_err(|_| {
+                    SpecError::new(
+                        &format!("{path}.{field}"),
+                        format!("`{s}` is not a day like 2026-11-03"),
+                    )
+                }),
+        };
+        if let (Some(a), Some(b)) = (day("start", &self.start)?, day("stop", &self.stop)?)
+            && b < a
+        {
+            return err("stop", format!("{b} is before the start, {a}"));
         }
         Ok(())
     }

@@ -31,7 +31,9 @@ pub use goal::{
 };
 
 pub use attribution::{AttributionSpec, MAX_BOOTSTRAP, MAX_MARKOV_TOUCHES};
-pub use experiment::{EXPOSURE_EVENT, ExperimentSpec, MAX_METRICS, MAX_VARIANTS, PlanSpec};
+pub use experiment::{
+    EXPOSURE_EVENT, ExperimentDef, ExperimentSpec, MAX_METRICS, MAX_VARIANTS, PlanSpec,
+};
 pub use influence::{InfluenceSpec, MAX_EVENT_CANDIDATES, MAX_STRATA_FIELDS, Precedence};
 pub use leading::{LeadingSpec, MAX_EARLY_DAYS, MAX_HORIZON_DAYS};
 pub use paths::{
@@ -561,6 +563,10 @@ pub struct Query {
     /// Named funnels, for `{"type": "saved_funnel", "name": …}`.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub funnels: std::collections::BTreeMap<String, FunnelSpec>,
+    /// Experiments by key: an `experiment` analysis of a key here takes what it leaves
+    /// out from the definition (docs/experiments.md).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub experiments: std::collections::BTreeMap<String, ExperimentDef>,
     /// Page grouping rules, in order: a path is the page of the first rule it matches
     /// (docs/paths.md). Without any, the site's stored rules apply.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -649,7 +655,19 @@ impl Query {
                 query.analysis = Analysis::Funnel(f.clone());
             }
         }
+        if let Analysis::Experiment(x) = &self.analysis {
+            query.analysis = Analysis::Experiment(self.experiment_spec(x));
+        }
         Ok(Plan { query, resolved })
+    }
+
+    /// An experiment's spec with what it leaves out taken from its definition, if the
+    /// query has one for its key.
+    fn experiment_spec(&self, x: &ExperimentSpec) -> ExperimentSpec {
+        match self.experiments.get(&x.key) {
+            Some(d) => x.with_definition(d),
+            None => x.clone(),
+        }
     }
 
     /// Adds goals and funnels kept as code; a name defined twice is an error.
@@ -676,6 +694,17 @@ impl Query {
                 ));
             }
             self.funnels.insert(name, f);
+        }
+        for (key, x) in d.experiments {
+            if self.experiments.contains_key(&key) {
+                return Err(SpecError::new(
+                    "experiments",
+                    format!(
+                        "experiment `{key}` is defined both in the spec and in the definitions file"
+                    ),
+                ));
+            }
+            self.experiments.insert(key, x);
         }
         // Rules are an ordered list: the spec's own replace the file's.
         if self.page_groups.is_empty() {
@@ -846,6 +875,7 @@ impl Query {
                 l.validate(&self.goals, "analysis")?;
             }
             Analysis::Experiment(x) => {
+                let x = self.experiment_spec(x);
                 x.validate(&self.goals, "analysis")?;
                 if let Some(iv) = x.trend {
                     check_buckets(from, to, iv)?;
@@ -998,6 +1028,9 @@ pub struct Definitions {
     /// Page grouping rules, in order (docs/paths.md).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub page_groups: Vec<PageGroup>,
+    /// Experiments by key (docs/experiments.md).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub experiments: std::collections::BTreeMap<String, ExperimentDef>,
 }
 
 impl Definitions {
@@ -1016,9 +1049,15 @@ impl Definitions {
         Ok(d)
     }
 
-    /// Checks every goal and funnel, and that funnels name only goals defined here.
+    /// Checks every goal, funnel and experiment, and that they name only goals defined
+    /// here.
     pub fn validate(&self) -> Result<(), SpecError> {
         validate_goals(&self.goals, "goals")?;
+        for (key, x) in &self.experiments {
+            let p = format!("experiments.{key}");
+            check_name(&p, key)?;
+            x.validate(&self.goals, &p)?;
+        }
         PageRules::new(&self.page_groups, "page_groups")?;
         for (name, f) in &self.funnels {
             let p = format!("funnels.{name}");

@@ -1065,6 +1065,8 @@ pub struct ExperimentMetric {
     pub goal: String,
     /// Whether it is the primary metric (the first).
     pub primary: bool,
+    /// Whether it is a guardrail: a goal that must not get worse (`worse` is the alarm).
+    pub guardrail: bool,
     /// Every variant, the control first.
     pub variants: Vec<VariantMetric>,
     /// With `trend`: the comparison at the end of each period.
