@@ -70,7 +70,7 @@ GOALS = [
 class Query:
     name: str
     title: str
-    kind: str  # goals | funnel | breakdown | transitions | influence
+    kind: str  # goals | funnel | breakdown | transitions | influence | experiment
     spec: str  # bench/queries/<spec>
     sql: str  # bench/sql/<engine>/<sql>
     dim: str | None = None
@@ -87,6 +87,8 @@ QUERIES = [
           "transitions.json", "transitions.sql"),
     Query("influence", "micro→purchase lift (3 candidates, visitor, did X at all)", "influence",
           "influence.json", "influence.sql"),
+    Query("experiment", "A/B test: 2 variants, 2 goals after the first exposure", "experiment",
+          "experiment.json", "experiment.sql"),
 ]
 
 # Analyses the peers have no equivalent of in SQL: timed in Cairn only, listed apart.
@@ -354,6 +356,10 @@ def norm_sql(q: Query, cols: list[str], rows: list[list]) -> dict:
     if q.kind == "influence":
         return {str(c): {"with": _int(w), "with_converted": _int(wy), "without": _int(wo),
                          "without_converted": _int(woy)} for c, w, wy, wo, woy in rows}
+    if q.kind == "experiment":
+        out = {str(v): {"units": _int(n), "Add to cart": _int(c), "Purchase": _int(b)}
+               for v, n, c, b in rows if v != "(mixed)"}
+        return {"variants": out, "mixed": sum(_int(n) for v, n, _, _ in rows if v == "(mixed)")}
     by: dict[str, dict[int, int]] = {}
     for value, lv, n in rows:
         by.setdefault(str(value), {})[int(lv)] = _int(n)
@@ -399,6 +405,12 @@ def norm_cairn(q: Query, res: dict) -> dict:
         return {c["name"]: {"with": c["with"]["den"], "with_converted": c["with"]["num"],
                             "without": c["without"]["den"], "without_converted": c["without"]["num"]}
                 for c in res["candidates"]}
+    if q.kind == "experiment":
+        out = {v["name"]: {"units": v["units"]} for v in res["variants"]}
+        for m in res["metrics"]:
+            for v in m["variants"]:
+                out[v["variant"]][m["goal"]] = v["rate"]["num"]
+        return {"variants": out, "mixed": res["mixed"]}
     return {"rows": {r["value"]: r["counts"] for r in sorted(res["breakdown"], key=lambda r: r["value"])}}
 
 
@@ -449,17 +461,33 @@ def cairn_version(binary: Path) -> str:
 # ------------------------------------------------------------------------ data
 
 
+def generator_fingerprint(cairn: Path, seed: int) -> str:
+    """A hash of the first 3,000 generated events: a file made by another version of the
+    generator is made again, not reused."""
+    import hashlib
+    out = subprocess.run([str(cairn), "demo", "--generate", "3000", "--seed", str(seed),
+                          "--start", GEN_START, "--days", str(GEN_DAYS), "--out", "-"],
+                         capture_output=True, check=True).stdout
+    return hashlib.sha256(out).hexdigest()[:16]
+
+
 def make_data(cairn: Path, n: int, seed: int, parquet: Path) -> dict:
-    """The Parquet file of N generated events (made once, then reused)."""
+    """The Parquet file of N generated events (made once, then reused while the generator
+    is the same)."""
     meta_path = parquet.with_suffix(".json")
+    fp = generator_fingerprint(cairn, seed)
     if parquet.exists() and meta_path.exists():
-        log(f"reusing {parquet}")
-        return json.loads(meta_path.read_text())
+        meta = json.loads(meta_path.read_text())
+        if meta.get("generator") == fp:
+            log(f"reusing {parquet}")
+            return meta
+        log(f"{parquet} was made by another version of the generator: making it again")
     parquet.parent.mkdir(parents=True, exist_ok=True)
     log(f"generating {n:,} events (seed {seed}) into {parquet}")
     meta = worker_json(worker({"engine": "duckdb", "action": "generate", "cairn": str(cairn), "n": n,
                                "seed": seed, "parquet": str(parquet)}))
     meta.pop("vmhwm", None)
+    meta["generator"] = fp
     if meta["events"] != n:
         raise SystemExit(f"error: the generator wrote {meta['events']:,} events, not {n:,}")
     meta_path.write_text(json.dumps(meta, indent=1))
