@@ -13,7 +13,10 @@
 // conversion (the candidates as the API ranks them, the FDR marker, a goal clicked into a
 // segment; its attribution view: every model's credit per touch as the API gives it, by
 // goals and by channel), experiments (the range's experiments, the verdict and every
-// metric's rows as the API gives them, the MDE in the spec and the URL, CSV), campaigns
+// metric's rows as the API gives them, the MDE in the spec and the URL, CSV; a metric's
+// interval over time ending where the API's trend does, another metric charted from the
+// table; the planner's rows as the API's experiment_plan gives them for its controls,
+// which are in the URL, and the planner with no experiment in the range), campaigns
 // with their cost, cost per conversion and return on spend as the API gives them (spend
 // seeded with `cairn spend import`), their leading indicators (r and a cohort's
 // prediction as the API gives them, the early window, too short a range), spend imported
@@ -49,6 +52,8 @@ const ros = (x) => `${x.toFixed(x < 1 ? 2 : 1)}×`;
 /** The shop's paid campaigns (crates/gen/src/spend.rs) and a day's cost of each, in EUR. */
 const PAID = [["autumn_sale", "google", "cpc", 42], ["brand_search", "google", "cpc", 11.5], ["shopping_generic", "google", "cpc", 27.25], ["lookalike_audience", "facebook", "paid_social", 33.1], ["retargeting_cart", "facebook", "paid_social", 19.8]];
 const VIEWER = "viewer@example.com";
+/** The Experiments page, drawn: the verdict, the chart over time and the plan. */
+const EXP_READY = '#main:has(#exp-verdict):has(#exp-trend-chart canvas):has(#exp-plan[aria-busy="false"] #plan-table)';
 
 const test = harness("web-e2e", "web/e2e/e2e.mjs");
 const { cairn, log, data } = test;
@@ -894,7 +899,7 @@ async function main() {
   /** Checks the page against the API's answer to its last experiment spec. */
   const checkExperiment = async (mde) => {
     const espec = specs.filter((s) => s.analysis.type === "experiment").pop();
-    assert.deepEqual(espec.analysis, { type: "experiment", key: listed[0], unit: "visitor", mde }, "the page's spec: the defaults but the MDE");
+    assert.deepEqual(espec.analysis, { type: "experiment", key: listed[0], unit: "visitor", mde, trend: "day" }, "the page's spec: the defaults but the MDE, day by day over 30 days");
     const res = await apiQuery(espec);
     assert.equal(res.type, "experiment");
     assert.equal(res.metrics[0].goal, "Purchase", "the macro goal is the primary metric");
@@ -928,6 +933,54 @@ async function main() {
     return res;
   };
   const eres = await checkExperiment(0.1);
+  // Over time: the charted metric's last period, as the page writes it, is the API's trend's
+  // end, which is the metric's sequential interval.
+  const checkTrend = async (m) => {
+    await page.waitForSelector(`#exp-trend h2:has-text("${m.goal} over time")`);
+    assert.equal(await page.locator("#exp-trend-chart canvas").count(), 1, "the chart is drawn");
+    const last = m.trend.at(-1);
+    const shown = await page.$$eval("#exp-trend-last [data-variant]", (els) => els.map((e) => [e.dataset.variant, Number(e.dataset.diff), Number(e.dataset.low), Number(e.dataset.high), e.textContent]));
+    const want = eres.variants.flatMap((v, i) => (last.vs_control[i] ? [[v.name, last.vs_control[i].diff, last.vs_control[i].low, last.vs_control[i].high, `${v.name} ${ppFmt(last.vs_control[i].diff)} pp [${ppFmt(last.vs_control[i].low)} – ${ppFmt(last.vs_control[i].high)}]`]] : []));
+    assert.ok(want.length > 0, "a comparison at the trend's end");
+    assert.deepEqual(shown, want, `${m.goal}: the chart's last period is the API's`);
+    for (const [name, diff, low, high] of want) {
+      const c = m.variants.find((v) => v.variant === name).vs_control;
+      assert.deepEqual([diff, low, high], [c.diff.diff, c.sequential.low, c.sequential.high], `${m.goal}: the trend ends at the metric's sequential interval`);
+    }
+    log(`trend of ${m.goal}: ${m.trend.length} days, ends ${want.map((w) => w[4]).join("; ")}`);
+  };
+  assert.ok(eres.metrics.every((m) => m.trend?.length), "every metric has its trend");
+  await checkTrend(eres.metrics[0]);
+  // A metric's name in the table charts it, with no new query, and goes into the URL.
+  const expQueries = specs.filter((s) => s.analysis.type === "experiment").length;
+  const picked = eres.metrics[1];
+  await page.click(`#exp-metrics button[data-pick="${picked.goal}"]`);
+  await checkTrend(picked);
+  assert.equal(await page.getAttribute(`#exp-metrics button[data-pick="${picked.goal}"]`, "aria-pressed"), "true");
+  assert.equal(new URL(page.url().replace("#/", "")).searchParams.get("trend"), picked.goal, "the charted metric in the URL");
+  assert.equal(specs.filter((s) => s.analysis.type === "experiment").length, expQueries, "charting another metric asks for nothing");
+  await page.click(`#exp-metrics button[data-pick="${eres.metrics[0].goal}"]`);
+  await checkTrend(eres.metrics[0]);
+  assert.ok(!/[?&]trend=/.test(page.url()), "the primary metric is the default");
+  // Plan a test: the page's experiment_plan spec, and every row as the API gives it.
+  const daysFmt = (d) => (d == null ? "–" : d > 365 ? "over a year" : fmt(Math.ceil(d)));
+  const checkPlan = async (want) => {
+    await page.waitForSelector('#exp-plan[aria-busy="false"] #plan-table');
+    const pspec = specs.filter((s) => s.analysis.type === "experiment_plan").pop();
+    assert.deepEqual(pspec.analysis, { type: "experiment_plan", unit: "visitor", ...want }, "the planner's spec: its controls");
+    const res = await apiQuery(pspec);
+    const rows = await page.$$eval("#plan-table tbody tr", (trs) => trs.map((tr) => [tr.dataset.goal, JSON.parse(tr.dataset.plan), tr.classList.contains("proxy"),
+      tr.querySelector('[data-label="Days, sequential"]').textContent, tr.querySelector('[data-label="Days, fixed size"]').textContent]));
+    assert.deepEqual(rows, res.metrics.map((m) => [m.goal, [m.units_sequential ?? null, m.days_sequential ?? null, m.units_fixed ?? null, m.days_fixed ?? null, m.proxy], m.proxy,
+      daysFmt(m.days_sequential), daysFmt(m.days_fixed)]), "every goal's plan as the API gives it");
+    const says = await page.textContent("#plan-says p");
+    const macro = res.metrics.find((m) => m.is_macro);
+    assert.ok(says.startsWith(`At ${fmt(Math.round(res.units_per_day * res.share))} visitors a day${res.share < 1 ? " in the test" : ""}`) && says.includes(`a test on ${macro.goal} (`), `the plan in words: ${says}`);
+    log(`plan (${JSON.stringify(want)}): ${says}`);
+    return res;
+  };
+  const plan10 = await checkPlan({ mde: 0.1, power: 0.8, variants: 2, share: 1 });
+  assert.equal(plan10.metrics[0].is_macro, true, "the macro goal first");
   await shot("experiments-light-desktop");
   // The fixed-size and Bayesian figures, on request.
   assert.ok(!(await page.isVisible('#exp-metrics thead th:has-text("P(best)")')), "secondary figures hidden at first");
@@ -950,6 +1003,9 @@ async function main() {
   const eOverflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(eOverflow <= 0, `on a phone the Experiments page scrolls sideways by ${eOverflow}px`);
   await page.emulateMedia({ colorScheme: "dark" });
+  // The theme's change draws the page again: wait for all of it.
+  await page.waitForTimeout(100);
+  await page.waitForSelector(EXP_READY);
   await page.waitForTimeout(100);
   await shot("experiments-dark-phone");
   await page.emulateMedia({ colorScheme: "light" });
@@ -967,6 +1023,52 @@ async function main() {
   await page.waitForSelector('#experiment[aria-busy="false"] #exp-verdict');
   assert.equal(await page.inputValue("#exp-mde"), "20", "the MDE is kept in the URL");
   assert.equal(specs.filter((s) => s.analysis.type === "experiment").pop().analysis.mde, 0.2);
+  // The planner's change and power: a new plan (and only a plan), in the URL, kept on reload.
+  await page.waitForSelector('#exp-plan[aria-busy="false"] #plan-table');
+  const expAsked = specs.filter((s) => s.analysis.type === "experiment").length;
+  await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith("/api/v1/query") && /"experiment_plan".*"mde":0\.3\b/.test(r.request().postData() || "")),
+    page.selectOption("#plan-mde", "30"),
+  ]);
+  await checkPlan({ mde: 0.3, power: 0.8, variants: 2, share: 1 });
+  assert.match(page.url(), /[?&]pmde=30(&|$)/, "the planner's change in the URL");
+  await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith("/api/v1/query") && /"experiment_plan".*"power":0\.9\b/.test(r.request().postData() || "")),
+    page.selectOption("#plan-power", "90"),
+  ]);
+  await checkPlan({ mde: 0.3, power: 0.9, variants: 2, share: 1 });
+  assert.match(page.url(), /[?&]power=90(&|$)/, "the power in the URL");
+  await page.selectOption("#plan-share", "50");
+  await page.waitForFunction(() => /[?&]share=50(&|$)/.test(location.hash));
+  const plan50 = await checkPlan({ mde: 0.3, power: 0.9, variants: 2, share: 0.5 });
+  assert.equal(specs.filter((s) => s.analysis.type === "experiment").length, expAsked, "the plan's controls ask for the plan only");
+  // Half the traffic: twice the days for the same units.
+  const p50 = plan50.metrics[0];
+  assert.ok(Math.abs(p50.days_sequential - (p50.units_sequential * 2) / (plan50.units_per_day * 0.5)) < 1e-6 * p50.days_sequential, "days = units × variants ÷ (units a day × share)");
+  const [pdl] = await Promise.all([page.waitForEvent("download"), page.click('#plan-table button:has-text("Export CSV")')]);
+  const pcsv = readFileSync(await pdl.path(), "utf8").trim().split("\r\n");
+  assert.equal(pcsv.length, 1 + plan50.metrics.length, "a CSV line per goal");
+  assert.equal(pcsv[1].split(",").slice(0, 3).join(), `${plan50.metrics[0].goal},yes,no`);
+  await page.reload();
+  await page.waitForSelector('#exp-plan[aria-busy="false"] #plan-table');
+  assert.deepEqual([await page.inputValue("#plan-mde"), await page.inputValue("#plan-power"), await page.inputValue("#plan-share")], ["30", "90", "50"], "the planner's controls kept in the URL");
+  await checkPlan({ mde: 0.3, power: 0.9, variants: 2, share: 0.5 });
+  await page.locator("#exp-plan").screenshot({ path: join(SHOTS, "experiments-plan-light-desktop.png") });
+  // With no experiment in the range the page still plans one: the SaaS site, given a
+  // macro goal and a micro one.
+  for (const g of [{ name: "Demo request", type: "event", event: "demo_request", conversion: "macro" }, { name: "Visited pricing", type: "destination", path: "/pricing", match: "prefix", conversion: "micro" }]) {
+    const r = await page.request.put(`${origin}/api/v1/sites/saas.example/goals/${encodeURIComponent(g.name)}`, { data: g, headers: { "X-CSRF-Token": me.csrf } });
+    assert.ok(r.ok(), `PUT goal ${g.name}: ${await r.text()}`);
+  }
+  await page.goto(url("/experiments?site=saas.example&range=30d"));
+  await page.waitForSelector("#exp-empty");
+  await checkPlan({ mde: 0.1, power: 0.8, variants: 2, share: 1 });
+  await shot("experiments-empty-light-desktop");
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.waitForTimeout(150);
+  await shot("experiments-empty-light-phone");
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth) <= 0, "on a phone the planner does not scroll sideways");
+  await page.setViewportSize({ width: 1280, height: 900 });
 
   // --- Leading indicators, on the Campaigns page: over the older traffic (99 to 35 days
   // ago, so some cohorts are finished and some between their early window and their
@@ -1139,7 +1241,7 @@ async function main() {
   assert.match(await page.textContent("#cart-empty"), /add_to_cart/);
   log("forms & checkout: whole step numbers, field shares, empty states that explain");
   await page.emulateMedia({ colorScheme: "dark" });
-  const ready = { goals: "#goals-table", influence: '#influence[aria-busy="false"] [data-candidate]', experiments: '#experiment[aria-busy="false"] #exp-verdict', attribution: '#attribution[aria-busy="false"] [data-touch]', funnels: "#funnel-steps", paths: "#paths-result[data-ready]", forms: "#checkout-table", campaigns: "#campaigns-table", setup: "#arrival[data-events]" };
+  const ready = { goals: "#goals-table", influence: '#influence[aria-busy="false"] [data-candidate]', experiments: EXP_READY, attribution: '#attribution[aria-busy="false"] [data-touch]', funnels: "#funnel-steps", paths: "#paths-result[data-ready]", forms: "#checkout-table", campaigns: "#campaigns-table", setup: "#arrival[data-events]" };
   for (const p of Object.keys(ready)) {
     await page.goto(url(p === "attribution" ? `/influence?site=${SITE}&range=30d&view=attribution` : `/${p}?site=${SITE}&range=30d${p === "funnels" ? "&funnel=purchase+path" : ""}`));
     await page.waitForSelector(ready[p]);

@@ -292,6 +292,55 @@ export interface paths {
       };
     };
   };
+  "/api/v1/sites/{site}/experiments": {
+    /** A site's kept experiments, by key */
+    get: {
+      parameters: {
+        path: { site: string };
+      };
+      requestBody?: never;
+      responses: {
+        /** Success */
+        "2XX": Record<string, components["schemas"]["ExperimentDef"]>;
+        /** Refused: the error says why */
+        "4XX": {
+          error: string;
+        };
+      };
+    };
+  };
+  "/api/v1/sites/{site}/experiments/{key}": {
+    /** Creates or replaces an experiment's definition (admins) */
+    put: {
+      parameters: {
+        path: { site: string; key: string };
+      };
+      requestBody: components["schemas"]["ExperimentDef"];
+      responses: {
+        /** Success */
+        "2XX": components["schemas"]["ExperimentDef"];
+        /** Refused: the error says why */
+        "4XX": {
+          error: string;
+        };
+      };
+    };
+    /** Deletes an experiment's definition (admins); its events stay */
+    delete: {
+      parameters: {
+        path: { site: string; key: string };
+      };
+      requestBody?: never;
+      responses: {
+        /** Success */
+        "2XX": never;
+        /** Refused: the error says why */
+        "4XX": {
+          error: string;
+        };
+      };
+    };
+  };
   "/api/v1/sites/{site}/funnels": {
     /** A site's stored funnels, by name */
     get: {
@@ -1150,14 +1199,15 @@ export interface components {
            * else the first by name).
            */
           control?: string | null;
+          /** Goals that must not get worse, compared after the metrics (flagged `guardrail`). */
+          guardrails?: string[];
           /** The experiment's key: the `experiment` property of its exposure events. */
           key: string;
           /**
-           * The relative change the test is tuned to detect (default 0.1: a tenth of the
-           * control's rate).
-           * @default 0.1
+           * The relative change the test is tuned to detect (default: the experiment's
+           * definition's, else 0.1: a tenth of the control's rate).
            */
-          mde?: number;
+          mde?: number | null;
           /**
            * Goals compared (default: every goal of the spec, macro goals first); the first is
            * the primary metric.
@@ -1168,6 +1218,11 @@ export interface components {
            * @default 100
            */
           min_units?: number;
+          /**
+           * The comparison as it stood at the end of each `day` or `week` of the range
+           * (cumulative), to watch the interval narrow.
+           */
+          trend?: components["schemas"]["Interval"] | null;
           type: "experiment";
           /**
            * The unit: `visitor` (default) or `lead` (a user's visitors together, across
@@ -1440,12 +1495,38 @@ export interface components {
       /** What must not happen. */
       step: components["schemas"]["Step"];
     };
+    /**
+     * An experiment kept as code (`[experiments.KEY]` in a definitions file) or in the
+     * registry: what a query of it leaves out comes from here.
+     */
+    ExperimentDef: {
+      /** Goals that must not get worse. */
+      guardrails?: string[];
+      /** What the change is expected to do, in words. */
+      hypothesis?: string;
+      /** The relative change it is planned to detect. */
+      mde?: number | null;
+      /** Goals compared, the primary first. */
+      metrics?: string[];
+      /** First day (`2026-11-03`), in the site's calendar. */
+      start?: string | null;
+      /** Last day, once stopped. */
+      stop?: string | null;
+      /** The variants, the control first (as given to the tracker or `/api/v1/assign`). */
+      variants: string[];
+      /** Planned traffic shares (default: equal). */
+      weights?: Record<string, number>;
+    };
     /** One metric of an experiment. */
     ExperimentMetric: {
       /** The goal. */
       goal: string;
+      /** Whether it is a guardrail: a goal that must not get worse (`worse` is the alarm). */
+      guardrail: boolean;
       /** Whether it is the primary metric (the first). */
       primary: boolean;
+      /** With `trend`: the comparison at the end of each period. */
+      trend?: components["schemas"]["TrendPoint"][];
       /** Every variant, the control first. */
       variants: components["schemas"]["VariantMetric"][];
     };
@@ -2392,6 +2473,11 @@ export interface components {
     Query: {
       /** What to compute. */
       analysis: components["schemas"]["Analysis"];
+      /**
+       * Experiments by key: an `experiment` analysis of a key here takes what it leaves
+       * out from the definition (docs/experiments.md).
+       */
+      experiments?: Record<string, components["schemas"]["ExperimentDef"]>;
       /** Filters of the audience (all must hold). */
       filters?: components["schemas"]["Filter"][];
       /** Start (inclusive). */
@@ -2730,6 +2816,28 @@ export interface components {
       unit: components["schemas"]["Unit"];
       /** Units that passed it. */
       units: number;
+    };
+    /** A variant against the control as it stood at the end of a period. */
+    TrendBand: {
+      /** The difference so far (variant − control). */
+      diff: number;
+      /** Upper end. */
+      high: number;
+      /** Its sequential 95% interval so far. */
+      low: number;
+      /** The always-valid p-value so far (not adjusted). */
+      p_value: number;
+    };
+    /** The experiment as it stood at the end of one period: every count cumulative. */
+    TrendPoint: {
+      /** Per variant: those that converted by then. */
+      converted: number[];
+      /** The period's first day, in the query's time zone. */
+      period: string;
+      /** Per variant (in the order of `variants`): units exposed by the period's end. */
+      units: number[];
+      /** Per variant: against the control (none for the control, or with an empty side). */
+      vs_control: (components["schemas"]["TrendBand"] | null)[];
     };
     /** What is counted: the denominator of a rate, the unit of a funnel. */
     Unit:

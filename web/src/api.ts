@@ -130,6 +130,9 @@ export type ExperimentResult = Result<"experiment">;
 export type ExperimentMetric = Schemas["ExperimentMetric"];
 export type VariantMetric = Schemas["VariantMetric"];
 export type Verdict = Schemas["Verdict"];
+export type TrendPoint = Schemas["TrendPoint"];
+export type PlanResult = Result<"experiment_plan">;
+export type PlanRow = Schemas["PlanRow"];
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

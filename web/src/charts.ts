@@ -107,6 +107,53 @@ export function barChart(el: HTMLElement, labels: string[], series: Series[], fm
   });
 }
 
+export interface Band {
+  name: string;
+  /** Per bucket: the estimate and its interval ("-" where there is none). */
+  mid: (number | "-")[];
+  low: (number | "-")[];
+  high: (number | "-")[];
+}
+
+/** Estimates with their intervals over labelled buckets: each a line in a shaded band
+ * (two stacked line series, the lower end and the width, so no new module), with a zero
+ * line; `clip` bounds the value axis (a wider band runs off the chart), `tip` gives a
+ * bucket's tooltip (text: escaped here). */
+export function bandChart(el: HTMLElement, labels: string[], bands: Band[], fmt: (v: number) => string, tip: (i: number) => string, clip?: [number, number]): void {
+  const b = base();
+  const c = chart(el);
+  const quiet = { symbol: "none", silent: true, lineStyle: { opacity: 0 }, emphasis: { disabled: true } };
+  c.setOption({
+    animation: false,
+    color: b.color,
+    textStyle: b.textStyle,
+    grid: { ...b.grid, top: bands.length > 1 ? 28 : 12 },
+    tooltip: { ...b.tooltip, confine: true, formatter: (p: { dataIndex: number }[]) => esc(tip(p[0]?.dataIndex ?? 0)) },
+    legend: bands.length > 1 ? { top: 0, data: bands.map((x) => x.name), textStyle: { color: b.axisStyle.text } } : undefined,
+    xAxis: {
+      type: "category", data: labels, boundaryGap: false,
+      axisLine: { lineStyle: { color: b.axisStyle.line } }, axisLabel: { color: b.axisStyle.text },
+    },
+    yAxis: {
+      type: "value", min: clip?.[0], max: clip?.[1], splitLine: { lineStyle: { color: b.axisStyle.line } },
+      axisLabel: { color: b.axisStyle.text, formatter: (v: number) => fmt(v) },
+    },
+    series: [
+      { ...quiet, name: "0", type: "line", z: 1, data: labels.map(() => 0), lineStyle: { color: b.axisStyle.text, width: 1, type: "dashed" } },
+      ...bands.flatMap((x, i) => {
+        const col = b.color[i % b.color.length];
+        // The estimate first, whose look the legend shows.
+        return [
+          { name: x.name, type: "line", z: 3, color: col, data: x.mid, symbol: "circle", symbolSize: 5, showSymbol: labels.length < 40, lineStyle: { width: 2 } },
+          { ...quiet, name: x.name, type: "line", color: col, stack: `band${i}`, stackStrategy: "all", data: x.low },
+          { ...quiet, name: x.name, type: "line", color: col, stack: `band${i}`, stackStrategy: "all", areaStyle: { color: col, opacity: 0.18 },
+            data: x.high.map((v, k) => (v === "-" || x.low[k] === "-" ? "-" : v - (x.low[k] as number))) },
+        ];
+      }),
+    ],
+  });
+}
+
 export interface FlowNode {
   /** Unique in the chart (a node's step is part of it). */
   id: string;

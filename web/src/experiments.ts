@@ -3,11 +3,14 @@
 // `props.experiment` over the `experiment_exposure` events. The chosen one shows its
 // verdict in plain words (from the sequential interval, valid however often one looks),
 // the split against the plan with the sample ratio check, and per metric each variant's
-// rate and its difference from the control as a bar around 0; the fixed-size and
-// Bayesian figures are secondary. Every number is the API's.
-import { api, query, type ExperimentMetric, type ExperimentResult, type OverviewBreakdownRow, type Site, type VariantMetric, type Verdict } from "./api";
+// rate and its difference from the control as a bar around 0, and a metric's difference
+// over time (the trend: its sequential band narrowing); the fixed-size and Bayesian
+// figures are secondary. The planner is plan.ts. Every number is the API's.
+import { api, query, type ExperimentMetric, type ExperimentResult, type OverviewBreakdownRow, type Site, type TrendPoint, type VariantMetric, type Verdict } from "./api";
+import { bandChart } from "./charts";
 import type { Ctx } from "./main";
-import { MDES, filters, format, spec } from "./state";
+import { planCard } from "./plan";
+import { MDES, filters, format, parse, spec, type State } from "./state";
 import { ci, clear, errorBox, h, num, pct, svg, table, type Child, type Column } from "./ui";
 
 export const VERDICT: Record<Verdict, string> = {
@@ -16,8 +19,8 @@ export const VERDICT: Record<Verdict, string> = {
 /** Percentage points, signed: `+0.95`, `−0.16`. */
 export const pp = (x: number): string => `${x < 0 ? "−" : "+"}${Math.abs(x * 100).toFixed(2)}`;
 /** A variant's difference from the control with its sequential interval: `+0.95 pp [+0.33 – +1.57]`. */
-export const diffText = (v: VariantMetric): string =>
-  v.vs_control ? `${pp(v.vs_control.diff.diff)} pp [${pp(v.vs_control.sequential.low)} – ${pp(v.vs_control.sequential.high)}]` : "–";
+export const diffText = (v: VariantMetric): string => (v.vs_control ? bandText(v.vs_control.diff.diff, v.vs_control.sequential) : "–");
+const bandText = (d: number, b: { low: number; high: number }): string => `${pp(d)} pp [${pp(b.low)} – ${pp(b.high)}]`;
 export const pText = (p: number): string => (p < 0.0001 ? "< 0.0001" : p.toPrecision(2));
 const times = (x: number): string => `×${x.toFixed(2)}`;
 const badge = (t: string, c = ""): HTMLElement => h("span", { class: `badge ${c}` }, t);
@@ -51,12 +54,14 @@ export async function renderExperiments(ctx: Ctx, main: HTMLElement): Promise<vo
     found.map((b) => h("a", { href: format({ ...s, exp: b.value, ctrl: "" }), "aria-current": b.value === key ? "page" : null, "data-exp": b.value },
       b.value, h("small", { class: "muted" }, ` ${num(b.figures.visitors)} visitors`))),
     key && !found.some((b) => b.value === key) ? h("a", { href: format(s), "aria-current": "page", "data-exp": key }, key) : null);
+  // Planning needs no experiment, only goals.
+  const plan = (): Child => (goals.length ? planCard(ctx) : null);
   if (!key)
     return done(h("div", { class: "card empty", id: "exp-empty" },
       h("p", {}, "An experiment shows up here once visitors are exposed to it: on the site, the tracker’s ",
         h("code", {}, "cairn('experiment', key, variants, callback)"), " picks each visitor’s variant and sends an ",
         h("code", {}, "experiment_exposure"), " event with the experiment’s key and the variant (docs/tracker.md)."),
-      h("p", { class: "muted" }, "Widen the range or loosen the filters to find older ones.")));
+      h("p", { class: "muted" }, "Widen the range or loosen the filters to find older ones.")), plan());
   if (!goals.length)
     return done(h("p", { class: "card empty", id: "exp-empty" }, "Variants are compared on the site’s goals: this site has none yet (see Goals)."));
 
@@ -92,7 +97,7 @@ export async function renderExperiments(ctx: Ctx, main: HTMLElement): Promise<vo
 
   let r: ExperimentResult;
   try {
-    r = await query(spec(s, { type: "experiment", key, unit, mde: s.mde / 100, metrics: chosen.length ? chosen : undefined, control: s.ctrl || undefined }));
+    r = await query(spec(s, { type: "experiment", key, unit, mde: s.mde / 100, metrics: chosen.length ? chosen : undefined, control: s.ctrl || undefined, trend: trendBy(s) }));
   } catch (e) {
     if (ctx.current()) done(errorBox(e));
     return;
@@ -105,8 +110,67 @@ export async function renderExperiments(ctx: Ctx, main: HTMLElement): Promise<vo
   const total = r.variants.reduce((a, v) => a + v.units, 0);
   const note = cookieless(identity);
   if (!total)
-    return done(h("p", { class: "card empty", id: "exp-empty" }, `No ${u} was exposed to ${key} in this range${u === "lead" ? " (a lead is an identified visitor: choose the unit visitor)" : ""}.`), note);
-  done(banner(r, isMacro, total), split(r), metricTable(r, isMacro), legend(r), note);
+    return done(h("p", { class: "card empty", id: "exp-empty" }, `No ${u} was exposed to ${key} in this range${u === "lead" ? " (a lead is an identified visitor: choose the unit visitor)" : ""}.`), plan(), note);
+  // The metric charted over time: the URL's, else the primary. Picking another (its name in
+  // the table) redraws the chart only, and keeps it in the URL.
+  const res = r;
+  const trend = h("section", { class: "card", id: "exp-trend" });
+  const show = (goal: string, scroll = false): void => {
+    const m = res.metrics.find((x) => x.goal === goal) || res.metrics[0];
+    trendChart(res, m, trend, trendBy(s));
+    metricsEl.querySelectorAll<HTMLButtonElement>("[data-pick]").forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.pick === m.goal)));
+    if (scroll) trend.scrollIntoView({ block: "nearest" });
+  };
+  const metricsEl = metricTable(r, isMacro, (goal) => {
+    history.replaceState(null, "", format({ ...parse(location.hash), tmetric: goal === r.metrics[0].goal ? "" : goal }));
+    show(goal, true);
+  });
+  done(banner(r, isMacro, total), trend, split(r), metricsEl, legend(r), plan(), note);
+  show(s.tmetric);
+}
+
+/** The trend's periods: days over a range of up to 45 days, else weeks. */
+export function trendBy(s: State): "day" | "week" {
+  const d = s.range === "custom" ? (Date.parse(s.to) - Date.parse(s.from)) / 86400000 + 1 : s.range === "90d" ? 90 : 30;
+  return d > 45 ? "week" : "day";
+}
+
+/** A metric's difference from the control as it stood at the end of each period, with its
+ * sequential 95% band, for every other variant: the band narrows as units come in. */
+function trendChart(r: ExperimentResult, m: ExperimentMetric, card: HTMLElement, by: "day" | "week"): void {
+  const t = m.trend || [];
+  // From the first period with a comparison (the range may start before the test).
+  const from = t.findIndex((p) => p.vs_control.some(Boolean));
+  const pts = from < 0 ? [] : t.slice(from);
+  const last = pts[pts.length - 1];
+  const title = `${m.goal} over time: the difference from ${r.control}`;
+  if (!last) return clear(card, h("h2", {}, title), h("p", { class: "muted" }, `No comparison yet: ${r.control} or the other variants have no ${r.unit}s.`));
+  const vs = r.variants.map((v, i) => ({ name: v.name, i, end: last.vs_control[i] })).filter((v) => v.name !== r.control);
+  const when = (p: string): string => (by === "week" ? `the week of ${p}` : p);
+  const val = (x: number | undefined): number | "-" => (x == null ? "-" : x);
+  const bands = vs.map((v) => ({
+    name: `${v.name} − ${r.control}`, mid: pts.map((p) => val(p.vs_control[v.i]?.diff)),
+    low: pts.map((p) => val(p.vs_control[v.i]?.low)), high: pts.map((p) => val(p.vs_control[v.i]?.high)),
+  }));
+  // The axis fits the last bands (and 0) with room to spare: the first, much wider, run off it.
+  const ends = vs.flatMap((v) => (v.end ? [v.end.low, v.end.high] : []));
+  const lo = Math.min(0, ...ends), hi = Math.max(0, ...ends), w = Math.max(hi - lo, 1e-4);
+  const step = 10 ** Math.floor(Math.log10(w));
+  const clip: [number, number] = [Math.floor((lo - 1.5 * w) / step) * step, Math.ceil((hi + 1.5 * w) / step) * step];
+  const clipped = bands.some((b) => [...b.low, ...b.high].some((x) => x !== "-" && (x < clip[0] || x > clip[1])));
+  const el = h("div", { class: "chart", id: "exp-trend-chart", role: "img", "aria-label": title });
+  clear(card, h("h2", {}, title), el,
+    h("p", { id: "exp-trend-last" }, `At the end of ${when(last.period)}: `, vs.map((v, k) => [k ? "; " : "",
+      v.end ? h("span", { "data-variant": v.name, "data-diff": v.end.diff, "data-low": v.end.low, "data-high": v.end.high }, `${v.name} ${bandText(v.end.diff, v.end)}`) : `${v.name} –`]), "."),
+    h("p", { class: "muted" }, `Each ${by}: the difference so far (variant − ${r.control}, in percentage points) in its sequential 95% band, which narrows as ${r.unit}s come in. The band holds at every look at once, not only the last, so reading it every day is safe: stop when it clears 0. Click another metric’s name below to chart it.`,
+      clipped ? " The first intervals, much wider, run off the chart: point at a period for its figures." : ""));
+  const c = r.variants.findIndex((x) => x.name === r.control);
+  const of = (p: TrendPoint, i: number): string => `${num(p.converted[i])} of ${num(p.units[i])} converted`;
+  bandChart(el, pts.map((p) => p.period), bands, (v) => (v ? `${pp(v).replace(/\.?0+$/, "")} pp` : "0"), (k) => {
+    const p = pts[k];
+    return [`By the end of ${when(p.period)}`, `${r.control}: ${of(p, c)}`,
+      ...vs.map((v) => `${v.name}: ${of(p, v.i)}, ${p.vs_control[v.i] ? bandText(p.vs_control[v.i]!.diff, p.vs_control[v.i]!) : "–"}`)].join("\n");
+  }, clipped ? clip : undefined);
 }
 
 /** The verdict on the primary metric in plain words, what the micro goals say first, and
@@ -199,7 +263,7 @@ export function experimentCsv(r: ExperimentResult): Column<Row>[] {
   ];
 }
 
-function metricTable(r: ExperimentResult, isMacro: Set<string>): HTMLElement {
+function metricTable(r: ExperimentResult, isMacro: Set<string>, pick: (goal: string) => void): HTMLElement {
   const rows: Row[] = r.metrics.flatMap((m) => m.variants.map((v) => ({ m, v })));
   // Each metric's scale: its widest interval end, either side of 0.
   const scale = new Map(r.metrics.map((m) => [m, Math.max(1e-4, ...m.variants.flatMap((v) => (v.vs_control ? [v.vs_control.sequential.low, v.vs_control.sequential.high, v.vs_control.diff.diff].map(Math.abs) : [])))]));
@@ -229,7 +293,8 @@ function metricTable(r: ExperimentResult, isMacro: Set<string>): HTMLElement {
   const cols: Column<Row>[] = [
     {
       label: "Metric",
-      cell: ({ m, v }) => v !== m.variants[0] ? "" : h("span", {}, m.goal, " ", badge(isMacro.has(m.goal) ? "macro" : "micro", isMacro.has(m.goal) ? "macro" : ""), m.primary ? [" ", badge("primary", "macro")] : null),
+      cell: ({ m, v }) => v !== m.variants[0] ? "" : h("span", {},
+        h("button", { type: "button", class: "link", "data-pick": m.goal, title: `Chart ${m.goal} over time`, onclick: () => pick(m.goal) }, m.goal), " ", badge(isMacro.has(m.goal) ? "macro" : "micro", isMacro.has(m.goal) ? "macro" : ""), m.primary ? [" ", badge("primary", "macro")] : null),
     },
     { label: "Variant", cell: ({ v }) => h("span", {}, v.variant, ctlBadge(r, v.variant)) },
     { label: `${r.unit[0].toUpperCase()}${r.unit.slice(1)}s`, cell: ({ v }) => num(v.rate.den), num: true },

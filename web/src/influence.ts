@@ -15,7 +15,7 @@ const UNITS = ["session", "visitor", "lead"] as const;
 // Where a unit left (exit_page) is an outcome, not who it is: not a stratum.
 const FIELDS = DIMENSIONS.filter((d) => d !== "exit_page");
 
-const times = (x: number): string => `×${x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2)}`;
+export const times = (x: number): string => `×${x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2)}`;
 const qText = (q: number): string => (q < 0.0001 ? "< 0.0001" : q.toPrecision(2));
 /** "Visitors", "Sessions", "Leads". */
 const units = (u: string): string => `${u[0].toUpperCase()}${u.slice(1)}s`;

@@ -142,7 +142,7 @@ function chrome(s: State, m: Me, goals: Goal[]): HTMLElement {
   );
   const site = h(
     "select",
-    { id: "site", onchange: () => go({ site: site.value, goal: "", funnel: "", def: "", did: [], didNot: [], at: "", node: "", exp: "", metrics: [], ctrl: "" }) },
+    { id: "site", onchange: () => go({ site: site.value, goal: "", funnel: "", def: "", did: [], didNot: [], at: "", node: "", exp: "", metrics: [], ctrl: "", tmetric: "" }) },
     (m.sites ?? []).map((x) => h("option", { value: x.site, selected: x.site === s.site }, x.site)),
   );
   const range = h(

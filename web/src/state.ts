@@ -70,6 +70,14 @@ export interface State {
   metrics: string[];
   ctrl: string;
   mde: number;
+  /** The metric whose interval is charted over time ("" for the primary). */
+  tmetric: string;
+  /** The planner: the change to detect (in %, `MDES`), the power (%, `POWERS`), the
+   * variants (`ARMS`) and the share of the traffic in the test (%, `SHARES`). */
+  pmde: number;
+  power: number;
+  arms: number;
+  share: number;
 }
 
 /** What attribution can credit, besides micro goals. */
@@ -82,6 +90,10 @@ export const HORIZON_DAYS = [7, 14, 28];
 
 /** The experiments' minimal detectable effects offered, in % (10 by default, as the API's). */
 export const MDES = [5, 10, 20, 30];
+/** The planner's powers, variants and shares of the traffic offered (80%, 2 and 100% by default, as the API's). */
+export const POWERS = [80, 90];
+export const ARMS = [2, 3, 4];
+export const SHARES = [100, 50, 20, 10];
 
 /** The influence report's default strata. */
 export const STRATA = ["device", "channel"];
@@ -92,7 +104,7 @@ export function defaults(): State {
     unit: "visitor", goal: "", by: "device", cby: "utm_campaign", early: 3, horizon: 14, funnel: "", def: "",
     view: "flow", dir: "forward", at: "", steps: 5, punit: "session", nodes: ["page"], collapse: true, limit: 8, tlimit: 20, node: "", rawPaths: false,
     macro: "", strata: STRATA, order: "before", events: false, attrib: false, credit: "",
-    exp: "", metrics: [], ctrl: "", mde: 10,
+    exp: "", metrics: [], ctrl: "", mde: 10, tmetric: "", pmde: 10, power: 80, arms: 2, share: 100,
   };
 }
 
@@ -152,6 +164,12 @@ export function parse(hash: string): State {
   s.ctrl = q.get("control") || "";
   const mde = Number(q.get("mde"));
   if (MDES.includes(mde)) s.mde = mde;
+  s.tmetric = q.get("trend") || "";
+  const pick = (k: string, l: number[], d: number): number => (l.includes(Number(q.get(k))) ? Number(q.get(k)) : d);
+  s.pmde = pick("pmde", MDES, s.pmde);
+  s.power = pick("power", POWERS, s.power);
+  s.arms = pick("variants", ARMS, s.arms);
+  s.share = pick("share", SHARES, s.share);
   return s;
 }
 
@@ -193,6 +211,11 @@ export function format(s: State): string {
     for (const m of s.metrics) q.append("m", m);
     if (s.ctrl) q.set("control", s.ctrl);
     if (s.mde !== 10) q.set("mde", String(s.mde));
+    if (s.tmetric) q.set("trend", s.tmetric);
+    if (s.pmde !== 10) q.set("pmde", String(s.pmde));
+    if (s.power !== 80) q.set("power", String(s.power));
+    if (s.arms !== 2) q.set("variants", String(s.arms));
+    if (s.share !== 100) q.set("share", String(s.share));
   }
   if (s.page === "paths") {
     if (s.view !== "flow") q.set("view", s.view);

@@ -110,3 +110,27 @@ assert.deepEqual(ui.toCsv(exp.experimentCsv(er), er.metrics.flatMap((m) => m.var
 assert.equal(exp.diffText(er.metrics[0].variants[1]), "+5.00 pp [−1.00 – +11.00]", "the difference with its sequential interval");
 assert.equal(exp.pText(0.00004), "< 0.0001");
 console.log("csv: experiment metrics written one per metric and variant");
+
+// The Experiments page's planner (src/plan.ts): a line per goal with every figure of the
+// API, a goal the plan cannot size left empty, a hostile goal name made harmless; days
+// rounded up, "over a year" past 365; and the trend's periods (src/experiments.ts).
+const plan = await load("plan");
+const pr = {
+  type: "experiment_plan", goal: "Purchase", unit: "visitor", mde: 0.1, power: 0.8, variants: 2, share: 1, days: 30, units: 70265, units_per_day: 2342.2,
+  metrics: [
+    { goal: "Purchase", is_macro: true, baseline: r3(2257, 70265, 0.0308, 0.0335), units_fixed: 49582, units_sequential: 96082, days_sequential: 82.05, days_fixed: 42.34, macro_lift: null, proxy: false },
+    { goal: "=cmd()", is_macro: false, baseline: r3(7490, 70265, 0.1044, 0.1089), units_fixed: 13725, units_sequential: 26593, days_sequential: 22.7, days_fixed: 11.7, macro_lift: { ratio: 5011.3, low: 1791.5, high: 14017.9 }, proxy: true },
+    { goal: "Big basket", is_macro: false, baseline: r3(0, 70265, 0, 0.0001), units_fixed: null, units_sequential: null, days_sequential: null, days_fixed: null, macro_lift: null, proxy: false },
+  ],
+};
+assert.deepEqual(ui.toCsv(plan.planCsv(pr), pr.metrics).split("\r\n"), [
+  'Goal,Macro,Proxy,Baseline,Baseline low,Baseline high,Converted,Visitors,"Visitors per variant, sequential","Days, sequential","Visitors per variant, fixed size","Days, fixed size",Macro lift,Macro lift low,Macro lift high',
+  `Purchase,yes,no,${2257 / 70265},0.0308,0.0335,2257,70265,96082,82.05,49582,42.34,,,`,
+  `'=cmd(),no,yes,${7490 / 70265},0.1044,0.1089,7490,70265,26593,22.7,13725,11.7,5011.3,1791.5,14017.9`,
+  "Big basket,no,no,0,0,0.0001,0,70265,,,,,,,",
+  "",
+], "a line per goal");
+assert.deepEqual([82.05, 23, 365, 365.2, null].map(plan.daysText), ["83", "23", "365", "over a year", "–"], "days rounded up, over a year past 365");
+const st = (range, from = "", to = "") => ({ range, from, to });
+assert.deepEqual([st("7d"), st("30d"), st("90d"), st("custom", "2026-01-01", "2026-02-14"), st("custom", "2026-01-01", "2026-02-15")].map(exp.trendBy), ["day", "day", "week", "day", "week"], "days up to 45 days, else weeks");
+console.log("csv: a test's plan written one per goal");
