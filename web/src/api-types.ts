@@ -2394,7 +2394,10 @@ export interface components {
     };
     /** A test's plan. */
     PlanResult: {
-      /** The range's length in days. */
+      /**
+       * The days of traffic measured: from the range's first event to its last (at least
+       * 1, at most the range), so that a site tracked for a week is planned on that week.
+       */
       days: number;
       /** The macro goal, if the spec has one. */
       goal?: string | null;
@@ -2410,7 +2413,7 @@ export interface components {
       unit: components["schemas"]["Unit"];
       /** Units in the range. */
       units: number;
-      /** Units a day, all of the traffic. */
+      /** Units a day (`units / days`), all of the traffic. */
       units_per_day: number;
       /** Variants, the control included. */
       variants: number;

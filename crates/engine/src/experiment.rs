@@ -430,7 +430,7 @@ pub(crate) fn plan(cx: Cx<'_>, spec: &PlanSpec) -> Result<PlanResult, Error> {
         .iter()
         .filter_map(|m| q.goals.iter().position(|g| &g.name == m))
         .collect();
-    let (units, reached) = driver::run(
+    let (units, reached, span) = driver::run(
         cx,
         &Reach {
             q,
@@ -461,7 +461,13 @@ pub(crate) fn plan(cx: Cx<'_>, spec: &PlanSpec) -> Result<PlanResult, Error> {
         )?),
         _ => None,
     };
-    let days = (cx.r.to - cx.r.from + 1) as f64 / 86_400_000.0;
+    // Traffic is measured over the days the range has data: a site that started
+    // tracking last week is not planned on a month's average.
+    let range_days = (cx.r.to - cx.r.from + 1) as f64 / 86_400_000.0;
+    let days = match span {
+        Some((a, b)) => ((b - a + 1) as f64 / 86_400_000.0).clamp(1.0, range_days.max(1.0)),
+        None => range_days,
+    };
     let per_day = units as f64 / days;
     let days_for = |n: Option<f64>| {
         n.filter(|_| per_day > 0.0)
@@ -559,15 +565,20 @@ impl Analysis for Reach<'_> {
     }
 }
 
+/// Units, per goal the units that reached it, and the first and last time of an event.
+type Reached = (u64, Vec<u64>, Option<(i64, i64)>);
+
 impl Pass for Reach<'_> {
-    type State = (u64, Vec<u64>);
-    type Output = (u64, Vec<u64>);
+    type State = Reached;
+    type Output = Reached;
 
     fn state(&self) -> Self::State {
-        (0, vec![0; self.metrics.len()])
+        (0, vec![0; self.metrics.len()], None)
     }
 
     fn timeline(&self, _sc: &Scope<'_>, _tl: &Timeline, prep: &Prepared, st: &mut Self::State) {
+        let (first, last) = (prep.ts[0], prep.ts[prep.ts.len() - 1]);
+        st.2 = Some(st.2.map_or((first, last), |(a, b)| (a.min(first), b.max(last))));
         for (a, b) in unit_ranges(self.unit, prep) {
             st.0 += 1;
             for (c, &g) in st.1.iter_mut().zip(&self.metrics) {
@@ -583,6 +594,10 @@ impl Pass for Reach<'_> {
         for (x, y) in into.1.iter_mut().zip(from.1) {
             *x += y;
         }
+        into.2 = match (into.2, from.2) {
+            (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
+            (x, y) => x.or(y),
+        };
     }
 
     fn finish(self, _sc: &Scope<'_>, st: Self::State) -> Self::State {

@@ -180,17 +180,24 @@ fn a_plan_by_hand() {
     let QueryResult::ExperimentPlan(p) = got else {
         panic!("{got:?}")
     };
-    // Seven visitors over 21 days; Purchase (the macro goal, first): v3, v4, v6, v7.
-    assert_eq!((p.units, p.days), (7, 21.0));
+    // Seven visitors; their events span a day (the range is 21 days): traffic is
+    // measured over the days with data. Purchase (the macro goal, first): v3,
+    // v4, v6, v7.
+    assert_eq!(p.units, 7);
+    assert!(
+        (p.days - (DAY + 1) as f64 / DAY as f64).abs() < 1e-12,
+        "{}",
+        p.days
+    );
     let buy = &p.metrics[0];
     assert_eq!((buy.goal.as_str(), buy.is_macro), ("Purchase", true));
     assert_eq!((buy.baseline.num, buy.baseline.den), (4, 7));
     assert!(buy.units_fixed.is_none(), "4/7 doubled is above 1");
     // Signup: v1, v2, v3 (3 of 7) doubled: statsmodels' samplesize_proportions_2indep_
-    // onetail(3/7, 3/7, 0.8) = 18.40 → 19 per variant, 38 units at 1/3 a day: 114 days.
+    // onetail(3/7, 3/7, 0.8) = 18.40 → 19 per variant: 38 units at 7 a day.
     let signup = &p.metrics[1];
     assert_eq!((signup.baseline.num, signup.units_fixed), (3, Some(19)));
-    assert!((signup.days_fixed.unwrap() - 114.0).abs() < 1e-9);
+    assert!((signup.days_fixed.unwrap() - 38.0 * p.days / 7.0).abs() < 1e-9);
     assert!(signup.units_sequential.unwrap() > 19 && !signup.proxy);
 }
 

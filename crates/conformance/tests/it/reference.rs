@@ -3295,7 +3295,16 @@ pub fn experiment_plan(q: &Query, r: &Resolved, spec: &PlanSpec, d: &Data) -> Pl
         )),
         _ => None,
     };
-    let days = (r.to - r.from + 1) as f64 / 86_400_000.0;
+    // The span of the events the units are made of (after the filters).
+    let all: Vec<i64> = units
+        .iter()
+        .flat_map(|(evs, ..)| evs.iter().map(|e| e.ts))
+        .collect();
+    let range_days = (r.to - r.from + 1) as f64 / 86_400_000.0;
+    let days = match (all.iter().min(), all.iter().max()) {
+        (Some(a), Some(b)) => ((b - a + 1) as f64 / 86_400_000.0).clamp(1.0, range_days.max(1.0)),
+        _ => range_days,
+    };
     let per_day = n as f64 / days;
     let days_for = |u: Option<f64>| {
         u.filter(|_| per_day > 0.0)

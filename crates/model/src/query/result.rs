@@ -1140,11 +1140,12 @@ pub struct PlanResult {
     pub variants: u32,
     /// The share of the traffic in the test.
     pub share: f64,
-    /// The range's length in days.
+    /// The days of traffic measured: from the range's first event to its last (at least
+    /// 1, at most the range), so that a site tracked for a week is planned on that week.
     pub days: f64,
     /// Units in the range.
     pub units: u64,
-    /// Units a day, all of the traffic.
+    /// Units a day (`units / days`), all of the traffic.
     pub units_per_day: f64,
     /// Goals: the macro goal first, then the proxies by days needed, then the others.
     pub metrics: Vec<PlanRow>,
