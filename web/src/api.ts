@@ -90,6 +90,7 @@ export type FunnelBreakdownRow = Schemas["FunnelBreakdownRow"];
 // The query spec and the definitions (crates/model/src/query/: spec.rs, goal.rs,
 // funnel.rs). The server checks what the types cannot say.
 export type Spec = Schemas["Query"];
+export type ExperimentDef = Schemas["ExperimentDef"];
 export type Analysis = Schemas["Analysis"];
 export type AnalysisType = Analysis["type"];
 /** The analysis of type `K`: `spec` and `query` infer `K` from the literal's `type`. */

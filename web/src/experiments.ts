@@ -6,7 +6,7 @@
 // rate and its difference from the control as a bar around 0, and a metric's difference
 // over time (the trend: its sequential band narrowing); the fixed-size and Bayesian
 // figures are secondary. The planner is plan.ts. Every number is the API's.
-import { api, query, type ExperimentMetric, type ExperimentResult, type OverviewBreakdownRow, type Site, type TrendPoint, type VariantMetric, type Verdict } from "./api";
+import { api, query, type ExperimentDef, type ExperimentMetric, type ExperimentResult, type OverviewBreakdownRow, type Site, type TrendPoint, type VariantMetric, type Verdict } from "./api";
 import { bandChart } from "./charts";
 import type { Ctx } from "./main";
 import { planCard } from "./plan";
@@ -37,6 +37,9 @@ export async function renderExperiments(ctx: Ctx, main: HTMLElement): Promise<vo
     out.setAttribute("aria-busy", "false");
   };
   const sites = api<Site[]>("GET", "/api/v1/sites", undefined, true).catch((): Site[] => []);
+  // Kept experiments: a kept one's metrics, control and MDE are the page's defaults.
+  const kept = api<Record<string, ExperimentDef>>("GET", `/api/v1/sites/${encodeURIComponent(s.site)}/experiments`, undefined, true)
+    .catch((): Record<string, ExperimentDef> => ({}));
   // The experiments: the keys of the range's exposures, most visitors first.
   const find = spec(s, { type: "overview", breakdown: { by: "props.experiment", limit: 50 } });
   find.filters = [...filters(s), { field: "name", value: "experiment_exposure" }];
@@ -65,15 +68,23 @@ export async function renderExperiments(ctx: Ctx, main: HTMLElement): Promise<vo
   if (!goals.length)
     return done(h("p", { class: "card empty", id: "exp-empty" }, "Variants are compared on the site’s goals: this site has none yet (see Goals)."));
 
-  // The metrics: the URL's (the first is primary), or every goal, macro goals first.
+  // The metrics: the URL's (the first is primary), else the kept experiment's (with its
+  // guardrails), else every goal, macro goals first.
+  const def = (await kept)[key];
+  if (!ctx.current()) return;
   const isMacro = new Set(goals.filter((g) => g.conversion === "macro").map((g) => g.name));
   const ordered = [...goals.filter((g) => isMacro.has(g.name)), ...goals.filter((g) => !isMacro.has(g.name))].map((g) => g.name);
+  const fromDef = def ? [...(def.metrics || []), ...(def.guardrails || [])].filter((g, i, l) => ordered.includes(g) && l.indexOf(g) === i) : [];
+  const defaults = fromDef.length ? fromDef : ordered.slice(0, 20);
   const chosen = s.metrics.filter((m) => ordered.includes(m));
-  const metrics = chosen.length ? chosen : ordered.slice(0, 20);
+  const metrics = chosen.length ? chosen : defaults;
   const setMetrics = (first: string, also: (g: string) => boolean): void => {
     const l = [first, ...ordered.filter((g) => g !== first && also(g))];
-    ctx.go({ metrics: l.join("\n") === ordered.slice(0, 20).join("\n") ? [] : l });
+    ctx.go({ metrics: l.join("\n") === defaults.join("\n") ? [] : l });
   };
+  // The MDE: the URL's, else the kept experiment's when the list offers it.
+  const keptMde = def?.mde != null ? Math.round(def.mde * 100) : 0;
+  const mde = s.mde === 10 && MDES.includes(keptMde) ? keptMde : s.mde;
   const unit = s.unit === "lead" ? "lead" : "visitor";
   const sel = (id: string, opts: string[][], v: string, on: (v: string) => void): HTMLSelectElement => {
     const e: HTMLSelectElement = h("select", { id, onchange: () => on(e.value) }, opts.map(([o, t]) => h("option", { value: o, selected: o === v }, t || o)));
@@ -86,18 +97,19 @@ export async function renderExperiments(ctx: Ctx, main: HTMLElement): Promise<vo
         sel("exp-primary", ordered.map((g) => [g, `${g}${isMacro.has(g) ? " (macro)" : ""}`]), metrics[0], (v) => setMetrics(v, (g) => metrics.includes(g)))),
       ctlField,
       h("div", { class: "field" }, h("label", { for: "exp-mde" }, "Tuned to a change of"),
-        sel("exp-mde", MDES.map((m) => [String(m), `${m}% of the control’s rate`]), String(s.mde), (v) => ctx.go({ mde: Number(v) }))),
+        sel("exp-mde", MDES.map((m) => [String(m), `${m}% of the control’s rate`]), String(mde), (v) => ctx.go({ mde: Number(v) }))),
       h("div", { class: "field" }, h("label", { for: "exp-unit" }, "Unit"), sel("exp-unit", [["visitor"], ["lead"]], unit, (v) => ctx.go({ unit: v as "visitor" }))),
       h("fieldset", { class: "field wide" }, h("legend", {}, "Also compared"),
         h("div", { class: "inline" }, ordered.filter((g) => g !== metrics[0]).map((g) => {
           const box: HTMLInputElement = h("input", { type: "checkbox", value: g, checked: metrics.includes(g), onchange: () => setMetrics(metrics[0], (x) => (x === g ? box.checked : metrics.includes(x))) });
           return h("label", { class: "check" }, box, g);
-        })))));
+        })))),
+    def?.hypothesis ? h("p", { class: "muted", id: "exp-hypothesis" }, h("strong", {}, "Hypothesis: "), def.hypothesis) : null);
   out.before(form);
 
   let r: ExperimentResult;
   try {
-    r = await query(spec(s, { type: "experiment", key, unit, mde: s.mde / 100, metrics: chosen.length ? chosen : undefined, control: s.ctrl || undefined, trend: trendBy(s) }));
+    r = await query(spec(s, { type: "experiment", key, unit, mde: mde / 100, metrics: chosen.length ? chosen : undefined, control: s.ctrl || undefined, trend: trendBy(s) }));
   } catch (e) {
     if (ctx.current()) done(errorBox(e));
     return;
@@ -294,7 +306,7 @@ function metricTable(r: ExperimentResult, isMacro: Set<string>, pick: (goal: str
     {
       label: "Metric",
       cell: ({ m, v }) => v !== m.variants[0] ? "" : h("span", {},
-        h("button", { type: "button", class: "link", "data-pick": m.goal, title: `Chart ${m.goal} over time`, onclick: () => pick(m.goal) }, m.goal), " ", badge(isMacro.has(m.goal) ? "macro" : "micro", isMacro.has(m.goal) ? "macro" : ""), m.primary ? [" ", badge("primary", "macro")] : null),
+        h("button", { type: "button", class: "link", "data-pick": m.goal, title: `Chart ${m.goal} over time`, onclick: () => pick(m.goal) }, m.goal), " ", badge(isMacro.has(m.goal) ? "macro" : "micro", isMacro.has(m.goal) ? "macro" : ""), m.primary ? [" ", badge("primary", "macro")] : null, m.guardrail ? [" ", badge("guardrail")] : null),
     },
     { label: "Variant", cell: ({ v }) => h("span", {}, v.variant, ctlBadge(r, v.variant)) },
     { label: `${r.unit[0].toUpperCase()}${r.unit.slice(1)}s`, cell: ({ v }) => num(v.rate.den), num: true },

@@ -3,7 +3,7 @@
 //
 //   node web/test/budget.mjs
 //
-// Budget (gzip -9): app.js 241 KiB, app.css 8 KiB, both together 244 KiB. Nearly all of
+// Budget (gzip -9): app.js 241 KiB, app.css 8 KiB, both together 245 KiB. Nearly all of
 // app.js is ECharts (tree-shaken: line, bar and Sankey charts, grid, tooltip, legend,
 // canvas renderer, about 200 KiB gzipped); the dashboard's own code is about 37 KiB. (The
 // budget grew by 5 KiB with What drives conversion, about 4.5 KiB of its own: a page of
@@ -23,7 +23,8 @@
 // page's interval over time and its planner, app.js and the total by 3 KiB, the least whole
 // KiB over the 3.2 KiB they added: a metric's difference in its sequential band per day or
 // week, drawn with the line chart already bundled (a band is two stacked line series, the
-// zero line a third: no new ECharts module), and the plan in words, its table and CSV.)
+// zero line a third: no new ECharts module), and the plan in words, its table and CSV.
+// The total by 1 KiB more for a kept experiment's defaults and hypothesis on the page.)
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -31,7 +32,7 @@ import { gzipSync } from "node:zlib";
 
 const DIST = join(dirname(fileURLToPath(import.meta.url)), "..", "dist");
 const KiB = 1024;
-const BUDGET = { "app.js": 241 * KiB, "app.css": 8 * KiB, total: 244 * KiB };
+const BUDGET = { "app.js": 241 * KiB, "app.css": 8 * KiB, total: 245 * KiB };
 
 let failed = false;
 let total = 0;
