@@ -1512,6 +1512,11 @@ export interface components {
       start?: string | null;
       /** Last day, once stopped. */
       stop?: string | null;
+      /**
+       * Who is in the experiment: filters added to every query of it (an event
+       * condition such as `{"field": "device", "value": "mobile"}`, or `{"did": GOAL}`).
+       */
+      targeting?: components["schemas"]["Filter"][];
       /** The variants, the control first (as given to the tracker or `/api/v1/assign`). */
       variants: string[];
       /** Planned traffic shares (default: equal). */

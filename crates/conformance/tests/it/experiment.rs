@@ -240,6 +240,17 @@ fn a_definition_fills_in_what_the_query_leaves_out() {
     }
     let r = run(&small(), &q2, 1);
     assert_eq!((r.control.as_str(), r.mde), ("A", 0.05));
+    // Its targeting narrows the query: those who never signed up (v4, v7 in B).
+    let mut q3 = q.clone();
+    q3.experiments.get_mut("cta").unwrap().targeting =
+        vec![serde_json::from_value(serde_json::json!({"did_not": "Signup"})).unwrap()];
+    let r = run(&small(), &q3, 2);
+    let units: Vec<(&str, u64)> = r
+        .variants
+        .iter()
+        .map(|v| (v.name.as_str(), v.units))
+        .collect();
+    assert_eq!(units, vec![("B", 2), ("A", 0), ("D", 0)]);
     // A definition is checked where it is given.
     let bad = Definitions::from_toml(
         "[[goals]]\nname = \"Buy\"\ntype = \"event\"\nevent = \"purchase\"\n[experiments.x]\nvariants = [\"a\"]\n",
@@ -251,6 +262,11 @@ fn a_definition_fills_in_what_the_query_leaves_out() {
     )
     .unwrap_err();
     assert_eq!(bad.path, "experiments.x.metrics[0]", "{bad}");
+    let bad = Definitions::from_toml(
+        "[experiments.x]\nvariants = [\"a\", \"b\"]\ntargeting = [{ did = \"Nope\" }]\n",
+    )
+    .unwrap_err();
+    assert_eq!(bad.path, "experiments.x.targeting[0]", "{bad}");
 }
 
 #[test]

@@ -330,6 +330,10 @@ pub struct ExperimentDef {
     /// The relative change it is planned to detect.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mde: Option<f64>,
+    /// Who is in the experiment: filters added to every query of it (an event
+    /// condition such as `{"field": "device", "value": "mobile"}`, or `{"did": GOAL}`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targeting: Vec<super::Filter>,
     /// First day (`2026-11-03`), in the site's calendar.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start: Option<String>,
@@ -365,6 +369,14 @@ impl ExperimentDef {
             }
             if !(w.is_finite() && *w > 0.0) {
                 return err(&format!("weights.{v}"), "must be a positive number".into());
+            }
+        }
+        for (i, f) in self.targeting.iter().enumerate() {
+            let p = format!("{path}.targeting[{i}]");
+            if let super::FilterKind::Behaviour(g, _) = f.kind(&p)?
+                && !goals.iter().any(|x| x.name == g)
+            {
+                return Err(SpecError::new(&p, format!("unknown goal `{g}`")));
             }
         }
         for (field, list) in [("metrics", &self.metrics), ("guardrails", &self.guardrails)] {

@@ -778,6 +778,19 @@ impl Query {
             }
             filters.push(k);
         }
+        // A kept experiment's targeting narrows every query of it.
+        if let Analysis::Experiment(x) = &self.analysis
+            && let Some(d) = self.experiments.get(&x.key)
+        {
+            for (i, f) in d.targeting.iter().enumerate() {
+                let p = format!("experiments.{}.targeting[{i}]", x.key);
+                let k = f.kind(&p)?;
+                if let FilterKind::Behaviour(g, _) = &k {
+                    known(g, &p)?;
+                }
+                filters.push(k);
+            }
+        }
         match &self.analysis {
             Analysis::Goals(g) => {
                 if g.units.is_empty() {
