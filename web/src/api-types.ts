@@ -81,8 +81,9 @@ export interface paths {
       requestBody: {
         experiment: string;
         expose?: boolean;
-        id: string;
         variants: string[];
+        vid?: string;
+        visitor?: string;
       };
       responses: {
         /** Success */

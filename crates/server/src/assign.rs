@@ -1,8 +1,9 @@
 //! `POST /api/v1/assign`: server-side experiment assignment, for server-rendered pages
-//! and back ends. Authenticated by a site's write key. The variant is the tracker's for
-//! the same id (`fnv1a(id + key) % variants`, [`cairn_model::assign`]); with `expose`,
-//! the exposure event is recorded too, durably before the answer, as `/api/v1/batch`
-//! would.
+//! and back ends. Authenticated by a site's write key. The unit is the tracker's
+//! persistent id (`vid`: the exposure then joins that browser's events) or a back end's
+//! own visitor id (`visitor`, as in `/api/v1/batch`). The variant is the tracker's for the
+//! same id (`fnv1a(id + key) % variants`, [`cairn_model::assign`]); with `expose`, the
+//! exposure event is recorded too, durably before the answer, as `/api/v1/batch` would.
 
 use std::sync::Arc;
 
@@ -29,9 +30,13 @@ struct AssignBody {
     experiment: String,
     /// Its variants, in the order the tracker is given them.
     variants: Vec<String>,
-    /// The unit's id: the tracker's persistent id (`localStorage.cairn_id`), or any
-    /// stable id of the back end's.
-    id: String,
+    /// The tracker's persistent id (`localStorage.cairn_id`, sent as `vid`) on a
+    /// first-party site: the exposure is that browser visitor's.
+    #[serde(default)]
+    vid: Option<String>,
+    /// Or a back end's own visitor id, as the `visitor` of `/api/v1/batch` records.
+    #[serde(default)]
+    visitor: Option<String>,
     /// Also record the exposure (an `experiment_exposure` event for visitor `id`).
     #[serde(default)]
     expose: bool,
@@ -56,7 +61,31 @@ pub(crate) async fn assign(
         }
     };
     text("experiment", &b.experiment)?;
-    text("id", &b.id)?;
+    let id = match (&b.vid, &b.visitor) {
+        (Some(v), None) => {
+            text("vid", v)?;
+            let first_party = st
+                .sites
+                .get(&st, &site)
+                .await?
+                .is_some_and(|i| i.identity == cairn_meta::VisitorIdMode::FirstParty);
+            if !first_party {
+                return Err(ApiError::unprocessable(format!(
+                    "vid: `{site}` is cookieless, so its tracker keeps no id: pass `visitor`, a back end's own id (or register the site with --identity first-party)"
+                )));
+            }
+            v
+        }
+        (None, Some(v)) => {
+            text("visitor", v)?;
+            v
+        }
+        _ => {
+            return Err(ApiError::unprocessable(
+                "vid or visitor: give exactly one — the tracker's persistent id, or a back end's own visitor id",
+            ));
+        }
+    };
     if b.variants.is_empty() || b.variants.len() > MAX_VARIANTS {
         return Err(ApiError::unprocessable(format!(
             "variants: between 1 and {MAX_VARIANTS}"
@@ -70,12 +99,17 @@ pub(crate) async fn assign(
             )));
         }
     }
-    let index = cairn_model::assign::assign(&b.id, &b.experiment, b.variants.len());
+    let index = cairn_model::assign::assign(id, &b.experiment, b.variants.len());
     let variant = &b.variants[index];
     if b.expose {
         let now = crate::now_ms();
+        // The tracker's id is hashed with the site, as its own events are.
+        let visitor = match &b.vid {
+            Some(v) => cairn_model::visitor_id_to_string(crate::visitor_id::first_party(&site, v)),
+            None => id.clone(),
+        };
         let line = json!({
-            "site": site, "ts": now, "visitor": b.id, "name": EXPOSURE_EVENT,
+            "site": site, "ts": now, "visitor": visitor, "name": EXPOSURE_EVENT,
             "props": {"experiment": b.experiment, "variant": variant},
         })
         .to_string();

@@ -498,7 +498,7 @@ async fn experiments_are_assigned_as_the_tracker_does_and_exposures_recorded() {
         let (s, v) = assign(
             &e,
             Some(&e.key),
-            json!({"experiment": "cta_text", "variants": variants, "id": id}),
+            json!({"experiment": "cta_text", "variants": variants, "visitor": id}),
         )
         .await;
         assert_eq!(s, StatusCode::OK, "{v}");
@@ -511,7 +511,7 @@ async fn experiments_are_assigned_as_the_tracker_does_and_exposures_recorded() {
     let (s, v) = assign(
         &e,
         Some(&e.key),
-        json!({"experiment": "cta_text", "variants": variants, "id": "v-1", "expose": true}),
+        json!({"experiment": "cta_text", "variants": variants, "visitor": "v-1", "expose": true}),
     )
     .await;
     assert_eq!(
@@ -530,7 +530,7 @@ async fn experiments_are_assigned_as_the_tracker_does_and_exposures_recorded() {
     assert_eq!(seen[0].0, "experiment_exposure");
     assert!(seen[0].1.contains("cta_text") && seen[0].1.contains(v["variant"].as_str().unwrap()));
     // Keys and bodies are checked.
-    let body = json!({"experiment": "cta_text", "variants": variants, "id": "v-1"});
+    let body = json!({"experiment": "cta_text", "variants": variants, "visitor": "v-1"});
     assert_eq!(
         assign(&e, None, body.clone()).await.0,
         StatusCode::UNAUTHORIZED
@@ -542,20 +542,24 @@ async fn experiments_are_assigned_as_the_tracker_does_and_exposures_recorded() {
     );
     for (bad, field) in [
         (
-            json!({"experiment": "", "variants": ["a"], "id": "x"}),
+            json!({"experiment": "", "variants": ["a"], "visitor": "x"}),
             "experiment",
         ),
         (
-            json!({"experiment": "k", "variants": [], "id": "x"}),
+            json!({"experiment": "k", "variants": [], "visitor": "x"}),
             "variants",
         ),
         (
-            json!({"experiment": "k", "variants": ["a", "a"], "id": "x"}),
+            json!({"experiment": "k", "variants": ["a", "a"], "visitor": "x"}),
             "variants[1]",
         ),
         (
-            json!({"experiment": "k", "variants": ["a"], "id": " "}),
-            "id",
+            json!({"experiment": "k", "variants": ["a"], "visitor": " "}),
+            "visitor",
+        ),
+        (
+            json!({"experiment": "k", "variants": ["a"]}),
+            "vid or visitor",
         ),
     ] {
         let (s, v) = assign(&e, Some(&e.key), bad).await;

@@ -778,3 +778,63 @@ async fn static_files_are_gzip_compressed_for_browsers_that_take_it() {
         assert_eq!(refused, plain);
     }
 }
+
+#[tokio::test]
+async fn a_server_assigned_exposure_joins_the_trackers_visitor() {
+    // fp.example is first-party, with a write key of its own.
+    let dir = tempfile::tempdir().unwrap();
+    let (store, mut meta) = common::open(dir.path());
+    let (_, shop_key) = meta.add_site("shop.example", "UTC").unwrap();
+    meta.add_site("fp.example", "UTC").unwrap();
+    meta.set_identity("fp.example", VisitorIdMode::FirstParty)
+        .unwrap();
+    let fp_key = meta
+        .add_key("fp.example", cairn_meta::Scope::Write)
+        .unwrap();
+    let e = Env {
+        state: AppState::with_settings(Arc::clone(&store), meta, Settings::default()).unwrap(),
+        store,
+        key: shop_key,
+        _dir: dir,
+    };
+    let pv = json!({"site": "fp.example", "name": "pageview", "url": "https://fp.example/", "vid": "abc"});
+    let r = send(
+        &e,
+        from("192.0.2.1", CHROME, "/api/v1/event", pv.to_string()),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    let assign = |key: &str, body: Value| {
+        Request::post("/api/v1/assign")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::AUTHORIZATION, format!("Bearer {key}"))
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    let body =
+        json!({"experiment": "cta", "variants": ["control", "B"], "vid": "abc", "expose": true});
+    let r = send(&e, assign(&fp_key, body)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(
+        r.body["index"].as_u64(),
+        Some(cairn_model::assign::assign("abc", "cta", 2) as u64)
+    );
+    let evs = events(&e);
+    let page = evs.iter().find(|x| x.name() == "pageview").unwrap();
+    let exposure = evs
+        .iter()
+        .find(|x| x.name() == "experiment_exposure")
+        .unwrap();
+    assert_eq!(
+        exposure.visitor, page.visitor,
+        "the tracker's id, hashed with the site as its events are"
+    );
+    // A cookieless site's tracker keeps no id: a back end's own id is asked for.
+    let body = json!({"experiment": "cta", "variants": ["control", "B"], "vid": "abc"});
+    let r = send(&e, assign(&e.key, body)).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert!(r.text.contains("cookieless"), "{}", r.text);
+    let body = json!({"experiment": "cta", "variants": ["control", "B"], "visitor": "crm-7", "vid": "abc"});
+    let r = send(&e, assign(&e.key, body)).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+}
