@@ -329,6 +329,9 @@ pub struct Fit {
     sxx: f64,
     /// The residuals' standard deviation (n − 2 degrees of freedom).
     s: f64,
+    /// Student's t for a two-sided 95% interval with n − 2 degrees of freedom (found once:
+    /// every cohort's prediction uses it).
+    t: f64,
 }
 
 /// Pearson's r of `(x, y)` with its interval and p-value, and the least-squares line.
@@ -379,6 +382,7 @@ pub fn pearson(points: &[(f64, f64)]) -> Option<Fit> {
         mean_x,
         sxx,
         s: (sse / df).sqrt(),
+        t: t95(df),
     })
 }
 
@@ -389,7 +393,7 @@ impl Fit {
         let y = self.intercept + self.slope * x;
         let n = self.n as f64;
         let dx = x - self.mean_x;
-        let half = t95(n - 2.0) * self.s * (1.0 + 1.0 / n + dx * dx / self.sxx).sqrt();
+        let half = self.t * self.s * (1.0 + 1.0 / n + dx * dx / self.sxx).sqrt();
         (y, y - half, y + half)
     }
 }
