@@ -2,7 +2,6 @@
 //! variant, and which conversions), and the engine against the reference on random
 //! experiments.
 
-use cairn_engine::RunOptions;
 use cairn_model::query::result::{ExperimentResult, QueryResult, Verdict};
 use cairn_model::query::*;
 use cairn_model::{Event, PropValue, Record};
@@ -12,15 +11,6 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::world::*;
 
-fn goal(name: &str, event: &str, conversion: Conversion) -> Goal {
-    let mut g: Goal = serde_json::from_value(serde_json::json!({
-        "name": name, "type": "event", "event": event
-    }))
-    .unwrap();
-    g.conversion = conversion;
-    g
-}
-
 fn query(spec: ExperimentSpec) -> Query {
     Query {
         site: SITE.into(),
@@ -29,8 +19,8 @@ fn query(spec: ExperimentSpec) -> Query {
         timezone: "UTC".into(),
         filters: Vec::new(),
         goals: vec![
-            goal("Signup", "signup", Conversion::Micro),
-            goal("Purchase", "purchase", Conversion::Macro),
+            event_goal("Signup", "signup", Conversion::Micro),
+            event_goal("Purchase", "purchase", Conversion::Macro),
         ],
         funnels: Default::default(),
         experiments: Default::default(),
@@ -42,25 +32,7 @@ fn query(spec: ExperimentSpec) -> Query {
 }
 
 fn run(w: &World, q: &Query, threads: usize) -> ExperimentResult {
-    let got = w
-        .run(
-            q,
-            &RunOptions {
-                threads,
-                ..RunOptions::default()
-            },
-        )
-        .unwrap();
-    let want = crate::reference::run(q, &w.data);
-    if got != want {
-        panic!(
-            "engine and reference differ\nquery: {}\nengine: {}\nreference: {}",
-            q.to_json(),
-            serde_json::to_string_pretty(&got).unwrap(),
-            serde_json::to_string_pretty(&want).unwrap()
-        );
-    }
-    match got {
+    match w.checked(q, threads) {
         QueryResult::Experiment(r) => r,
         other => panic!("{other:?}"),
     }
@@ -175,10 +147,8 @@ fn a_plan_by_hand() {
         serde_json::from_value(serde_json::json!({"mde": 1.0, "variants": 2})).unwrap(),
     );
     let w = small();
-    let got = w.run(&q, &RunOptions::default()).unwrap();
-    assert_eq!(got, crate::reference::run(&q, &w.data));
-    let QueryResult::ExperimentPlan(p) = got else {
-        panic!("{got:?}")
+    let QueryResult::ExperimentPlan(p) = w.checked(&q, 2) else {
+        panic!("not a plan")
     };
     // Seven visitors; their events span a day (the range is 21 days): traffic is
     // measured over the days with data. Purchase (the macro goal, first): v3,
@@ -402,9 +372,7 @@ fn check(seed: u64) -> Result<(), TestCaseError> {
         }))
         .unwrap(),
     );
-    let got = w.run(&q, &RunOptions::default()).unwrap();
-    let want = crate::reference::run(&q, &w.data);
-    prop_assert_eq!(got, want);
+    w.checked(&q, 2);
     Ok(())
 }
 

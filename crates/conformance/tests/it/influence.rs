@@ -31,15 +31,6 @@ fn shop() -> World {
     World::of(evs)
 }
 
-fn goal(name: &str, event: &str, conversion: Conversion) -> Goal {
-    let mut g: Goal = serde_json::from_value(serde_json::json!({
-        "name": name, "type": "event", "event": event
-    }))
-    .unwrap();
-    g.conversion = conversion;
-    g
-}
-
 fn run(spec: InfluenceSpec) -> InfluenceResult {
     let q = Query {
         site: SITE.into(),
@@ -48,8 +39,8 @@ fn run(spec: InfluenceSpec) -> InfluenceResult {
         timezone: "UTC".into(),
         filters: Vec::new(),
         goals: vec![
-            goal("Purchase", "purchase", Conversion::Macro),
-            goal("Watched video", "video_play", Conversion::Micro),
+            event_goal("Purchase", "purchase", Conversion::Macro),
+            event_goal("Watched video", "video_play", Conversion::Micro),
         ],
         funnels: Default::default(),
         experiments: Default::default(),

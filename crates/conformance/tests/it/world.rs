@@ -2,8 +2,8 @@
 //! through import, append and flush; the in-memory source) and for the reference.
 
 use cairn_engine::RunOptions;
-use cairn_model::query::Query;
 use cairn_model::query::result::QueryResult;
+use cairn_model::query::{Conversion, Goal, Query};
 use cairn_model::{Dim, Event, Identify, PropValue, Record, Revenue};
 use cairn_store::{Options, Store};
 use cairn_timeline::TimelineSource;
@@ -138,4 +138,40 @@ pub fn identify(visitor: u64, offset: i64, user: &str) -> Record {
         visitor,
         user: user.into(),
     })
+}
+
+/// An event goal: `name` reached on an event named `event`.
+pub fn event_goal(name: &str, event: &str, conversion: Conversion) -> Goal {
+    let mut g: Goal = serde_json::from_value(serde_json::json!({
+        "name": name, "type": "event", "event": event
+    }))
+    .unwrap();
+    g.conversion = conversion;
+    g
+}
+
+impl World {
+    /// Runs `q` on every source with `threads` workers and checks the answer against the
+    /// reference implementation's.
+    pub fn checked(&self, q: &Query, threads: usize) -> QueryResult {
+        let got = self
+            .run(
+                q,
+                &RunOptions {
+                    threads,
+                    ..RunOptions::default()
+                },
+            )
+            .unwrap();
+        let want = crate::reference::run(q, &self.data);
+        if got != want {
+            panic!(
+                "engine and reference differ\nquery: {}\nengine: {}\nreference: {}",
+                q.to_json(),
+                serde_json::to_string_pretty(&got).unwrap(),
+                serde_json::to_string_pretty(&want).unwrap()
+            );
+        }
+        got
+    }
 }
