@@ -1,6 +1,7 @@
 //! Test data: the same events in every timeline source (the embedded store, written
 //! through import, append and flush; the in-memory source) and for the reference.
 
+use cairn_clickhouse::{ClickHouse, Config};
 use cairn_engine::RunOptions;
 use cairn_model::query::result::QueryResult;
 use cairn_model::query::{Conversion, Goal, Query};
@@ -63,12 +64,27 @@ pub fn revenue(mut e: Event, eur: i64) -> Event {
 pub struct World {
     pub store: Store,
     pub memory: MemorySource,
+    /// The same records in ClickHouse, when the suite has a server
+    /// ([`clickhouse`]).
+    pub clickhouse: Option<ClickHouse>,
     pub data: Data,
     _dir: tempfile::TempDir,
 }
 
 impl World {
     pub fn new(records: Vec<Record>, imported: usize, flushed: usize) -> World {
+        World::build(records, imported, flushed, true)
+    }
+
+    /// [`World::new`], in ClickHouse too only when `with_clickhouse` (and a server is
+    /// configured): ClickHouse answers through HTTP, so the property tests send it a
+    /// share of their random worlds, not all.
+    pub fn build(
+        records: Vec<Record>,
+        imported: usize,
+        flushed: usize,
+        with_clickhouse: bool,
+    ) -> World {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), options()).unwrap();
         let now = T0 + 400 * DAY;
@@ -93,8 +109,15 @@ impl World {
             .map(|(v, (u, _))| (*v, u.clone()))
             .collect();
         let data = Data { events, links };
+        let clickhouse = with_clickhouse.then(clickhouse).flatten().inspect(|ch| {
+            // Two batches, so the arrival order across inserts counts too.
+            let half = records.len() / 2;
+            ch.insert(&records[..half], 0, "a").unwrap();
+            ch.insert(&records[half..], half as u64, "b").unwrap();
+        });
         World {
             store,
+            clickhouse,
             memory: MemorySource::new(data.events.clone(), data.links.clone()),
             data,
             _dir: dir,
@@ -102,8 +125,13 @@ impl World {
     }
 
     /// The timeline sources, named.
-    pub fn sources(&self) -> [(&'static str, &dyn TimelineSource); 2] {
-        [("store", &self.store), ("memory", &self.memory)]
+    pub fn sources(&self) -> Vec<(&'static str, &dyn TimelineSource)> {
+        let mut out: Vec<(&'static str, &dyn TimelineSource)> =
+            vec![("store", &self.store), ("memory", &self.memory)];
+        if let Some(ch) = &self.clickhouse {
+            out.push(("clickhouse", ch));
+        }
+        out
     }
 
     /// Runs `q` on every source; they must agree (the store's answer is returned).
@@ -129,6 +157,43 @@ impl World {
     pub fn of(events: Vec<Event>) -> World {
         World::new(events.into_iter().map(Record::Event).collect(), 0, 0)
     }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        if let Some(ch) = self.clickhouse.take() {
+            let _ = ch.drop_database();
+        }
+    }
+}
+
+/// A fresh database on the ClickHouse server named by `CAIRN_CLICKHOUSE_URL`
+/// (`scripts/test` starts a chDB front and sets it; a real server works too). Without
+/// it the suite runs on the other sources only, and says so once; with
+/// `CAIRN_CLICKHOUSE_REQUIRED=1` (as in `scripts/test`) a missing server fails.
+pub fn clickhouse() -> Option<ClickHouse> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    let Ok(url) = std::env::var("CAIRN_CLICKHOUSE_URL") else {
+        if std::env::var_os("CAIRN_CLICKHOUSE_REQUIRED").is_some() {
+            panic!("CAIRN_CLICKHOUSE_REQUIRED is set but CAIRN_CLICKHOUSE_URL is not");
+        }
+        WARNED.call_once(|| {
+            eprintln!("conformance: CAIRN_CLICKHOUSE_URL is not set: ClickHouse is not checked")
+        });
+        return None;
+    };
+    let config = Config {
+        url,
+        database: format!(
+            "cairn_conf_{}_{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ),
+        ..Config::default()
+    };
+    Some(ClickHouse::connect(config).expect("connect to CAIRN_CLICKHOUSE_URL"))
 }
 
 pub fn identify(visitor: u64, offset: i64, user: &str) -> Record {
