@@ -197,6 +197,30 @@ pub struct ServeArgs {
     /// A MaxMind-format country database (.mmdb) for the `country` field.
     #[arg(long, env = "CAIRN_GEOIP", value_name = "FILE.mmdb")]
     pub geoip: Option<PathBuf>,
+
+    /// Where events are kept and queried: `embedded` (default) or `clickhouse` (the
+    /// store in --data then only holds events until ClickHouse has them; see
+    /// docs/clickhouse.md).
+    #[arg(long, env = "CAIRN_BACKEND", value_name = "BACKEND")]
+    pub backend: Option<Backend>,
+
+    /// ClickHouse's HTTP interface, e.g. http://127.0.0.1:8123 (overrides the
+    /// configuration's [clickhouse] url).
+    #[arg(long, env = "CAIRN_CLICKHOUSE_URL", value_name = "URL")]
+    pub clickhouse_url: Option<String>,
+
+    /// The ClickHouse database (default `cairn`).
+    #[arg(long, env = "CAIRN_CLICKHOUSE_DATABASE", value_name = "NAME")]
+    pub clickhouse_database: Option<String>,
+}
+
+/// Where a server keeps and queries its events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    /// The embedded store in --data.
+    Embedded,
+    /// A ClickHouse server or cluster.
+    Clickhouse,
 }
 
 #[derive(Debug, Subcommand)]

@@ -58,6 +58,21 @@ pub struct Settings {
     /// The bearer token `/metrics` asks for; without one, `/metrics` answers only
     /// clients on this machine (loopback).
     pub metrics_token: Option<String>,
+    /// The ClickHouse backend, when queries are answered there and the store only
+    /// holds events until they are shipped ([`crate::ship`]).
+    pub clickhouse: Option<ClickHouseBackend>,
+}
+
+/// The ClickHouse backend of a running server.
+#[derive(Debug, Clone)]
+pub struct ClickHouseBackend {
+    /// The connection queries go to.
+    pub ch: std::sync::Arc<cairn_clickhouse::ClickHouse>,
+    /// The shipper's state.
+    pub status: std::sync::Arc<crate::ship::ShipStatus>,
+    /// Most bytes of events waiting in the store for ClickHouse: beyond it, writes are
+    /// refused (`503`) until ClickHouse takes them.
+    pub backlog_bytes: u64,
 }
 
 /// The server's configuration file (TOML). Every field is optional; command-line flags
@@ -69,6 +84,7 @@ pub struct Settings {
 /// trust_proxy = true                      # behind nginx, Caddy, a load balancer
 /// geoip = "/var/lib/GeoLite2-Country.mmdb"
 /// metrics_token = "a-long-random-string"  # /metrics with `Authorization: Bearer …`
+/// backend = "clickhouse"                  # or "embedded" (the default)
 ///
 /// [limits]
 /// max_body = 8388608
@@ -86,6 +102,10 @@ pub struct Settings {
 /// body_timeout = 30                       # seconds to send a whole body
 /// body_budget = 268435456                 # bytes of bodies in flight, all requests
 /// shutdown_timeout = 10                   # seconds for requests in flight at SIGTERM
+///
+/// [clickhouse]                            # see docs/clickhouse.md
+/// url = "http://127.0.0.1:8123"
+/// database = "cairn"
 ///
 /// [[sites]]                               # registered (or updated) at start
 /// domain = "shop.example"
@@ -114,6 +134,10 @@ pub struct Config {
     /// Sites to register (or bring up to date) when the server starts.
     #[serde(default)]
     pub sites: Vec<SiteConfig>,
+    /// Where events are kept and queried: `embedded` (the default) or `clickhouse`.
+    pub backend: Option<String>,
+    /// The `[clickhouse]` table: the server, database and shipping (docs/clickhouse.md).
+    pub clickhouse: Option<cairn_clickhouse::Config>,
 }
 
 /// The `[limits]` table.

@@ -44,13 +44,16 @@ mod ratelimit;
 mod registry;
 mod requests;
 mod segmentio;
+pub mod ship;
 mod sites;
 mod tracker;
 mod visitor_id;
 mod web;
 mod write;
 
-pub use config::{Config, ConnectionsConfig, Limits, LimitsConfig, Settings, SiteConfig};
+pub use config::{
+    ClickHouseBackend, Config, ConnectionsConfig, Limits, LimitsConfig, Settings, SiteConfig,
+};
 pub use conn::ConnLimits;
 
 use std::net::{IpAddr, SocketAddr};
@@ -287,19 +290,37 @@ async fn open_cors(r: Response) -> Response {
 /// failed fsync), so a load balancer stops sending events here.
 async fn healthz(State(st): State<Arc<AppState>>) -> Response {
     let segments = st.store.segments().len();
+    let mut body = json!({ "status": "ok", "segments": segments });
+    if let Some(ch) = &st.settings.clickhouse {
+        let waiting: u64 = st.store.segments().iter().map(|s| s.rows).sum();
+        let mut c = json!({
+            "status": "ok",
+            "waiting_events": waiting,
+            "shipped_events": ch.status.shipped_events(),
+        });
+        if let Some((error, since)) = ch.status.failing() {
+            // Writes are still taken (they wait on disk) until the backlog is full.
+            c["status"] = json!("unreachable");
+            c["error"] = json!(error);
+            c["failing_seconds"] = json!(since.as_secs());
+            body["status"] = json!("degraded");
+        }
+        body["clickhouse"] = c;
+    }
     match st.store.writable() {
-        Ok(()) => axum::Json(json!({ "status": "ok", "segments": segments })).into_response(),
+        Ok(()) => axum::Json(body).into_response(),
         // The failure itself was logged when it happened (the write's 503, the
         // background flush); a load balancer's polls add nothing to the log.
-        Err(_) => (
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(json!({
-                "error": "the store refuses writes: see the server's log (`cairn verify`, restart)",
-                "status": "failing",
-                "segments": segments,
-            })),
-        )
-            .into_response(),
+        Err(_) => {
+            body["error"] =
+                json!("the store refuses writes: see the server's log (`cairn verify`, restart)");
+            body["status"] = json!("failing");
+            (
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(body),
+            )
+                .into_response()
+        }
     }
 }
 

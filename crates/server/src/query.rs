@@ -53,10 +53,16 @@ pub(crate) async fn query(State(st): State<Arc<AppState>>, p: Principal, body: B
         ApiError::overloaded(format!("{MAX_QUERIES} queries are running: retry shortly"))
     })?;
     let store = Arc::clone(&st.store);
+    let ch = st.settings.clickhouse.as_ref().map(|c| Arc::clone(&c.ch));
     let t0 = Instant::now();
     let res = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        Backend::query(&Engine::new(&*store), &plan)
+        match &ch {
+            // Shipped events only: those still waiting in the store are a few seconds
+            // old (docs/clickhouse.md).
+            Some(ch) => Backend::query(&Engine::new(&**ch), &plan),
+            None => Backend::query(&Engine::new(&*store), &plan),
+        }
     })
     .await;
     let m = &st.metrics;

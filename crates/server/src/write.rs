@@ -57,6 +57,23 @@ pub(crate) async fn write_durably(st: &Arc<AppState>, records: Checked) -> Resul
             return Err(invalid(old));
         }
     }
+    if let Some(ch) = &st.settings.clickhouse {
+        let waiting: u64 = st.store.segments().iter().map(|s| s.bytes).sum();
+        if waiting > ch.backlog_bytes {
+            let why = ch
+                .status
+                .failing()
+                .map(|(e, t)| format!(" (failing for {} s: {e})", t.as_secs()))
+                .unwrap_or_default();
+            return Err(ApiError::unavailable(
+                "ClickHouse is not taking events and the local backlog is full: retry later",
+                format!(
+                    "{waiting} bytes wait for ClickHouse, over the budget of {}{why}",
+                    ch.backlog_bytes
+                ),
+            ));
+        }
+    }
     let Ok(permit) = Arc::clone(&st.writes).try_acquire_owned() else {
         return Err(ApiError::overloaded(
             "too many writes in flight: retry shortly",

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use cairn_server::{AppState, Config, Settings};
 use cairn_store::Options;
 
-use crate::cli::ServeArgs;
+use crate::cli::{Backend, ServeArgs};
 use crate::store::{self, Open};
 
 pub fn run(data: &Path, args: ServeArgs) -> Result<ExitCode> {
@@ -67,7 +67,39 @@ pub fn run(data: &Path, args: ServeArgs) -> Result<ExitCode> {
         .listen
         .or(config.listen)
         .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("a valid address"));
-    let store = Arc::new(store::open_opts(data, Open::Create, Options::default())?);
+    let backend = match (args.backend, config.backend.as_deref()) {
+        (Some(b), _) => b,
+        (None, None | Some("embedded")) => Backend::Embedded,
+        (None, Some("clickhouse")) => Backend::Clickhouse,
+        (None, Some(other)) => anyhow::bail!(
+            "configuration: backend must be \"embedded\" or \"clickhouse\", not {other:?}"
+        ),
+    };
+    let ch_config = match backend {
+        Backend::Embedded => None,
+        Backend::Clickhouse => {
+            let mut c = config.clickhouse.clone().unwrap_or_default();
+            if let Some(u) = &args.clickhouse_url {
+                c.url = u.clone();
+            }
+            if let Some(d) = &args.clickhouse_database {
+                c.database = d.clone();
+            }
+            Some(c)
+        }
+    };
+    let opts = match &ch_config {
+        // The store is the write-ahead log and backlog: segments stay as flushed (no
+        // compaction), so each is shipped once, and small batches are flushed often.
+        Some(c) => Options {
+            compaction: cairn_store::CompactionPolicy::never(),
+            flush_rows: c.batch_rows,
+            flush_interval: c.batch_interval(),
+            ..Options::default()
+        },
+        None => Options::default(),
+    };
+    let store = Arc::new(store::open_opts(data, Open::Create, opts)?);
     let holds_events = !store.segments().is_empty() || store.recovery().replayed > 0;
     if holds_events && !cairn_meta::Meta::exists(data) && !args.new_registry {
         anyhow::bail!(
@@ -91,7 +123,36 @@ pub fn run(data: &Path, args: ServeArgs) -> Result<ExitCode> {
     let conn = config
         .connections()
         .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+    let clickhouse = match ch_config {
+        None => None,
+        Some(c) => {
+            let url = c.url.clone();
+            let backlog_bytes = c.backlog_max_bytes;
+            let interval = c.batch_interval();
+            let batch_rows = c.batch_rows;
+            let ch = Arc::new(
+                cairn_clickhouse::ClickHouse::connect(c)
+                    .with_context(|| format!("connecting to ClickHouse at {url}"))?,
+            );
+            let shipper = cairn_server::ship::Shipper::new(
+                data,
+                Arc::clone(&store),
+                Arc::clone(&ch),
+                batch_rows,
+            )
+            .map_err(|e| anyhow::anyhow!("the ClickHouse shipper: {e}"))?;
+            let status = cairn_server::ship::spawn(shipper, interval);
+            println!("events are shipped to ClickHouse at {url} and queried there");
+            Some(cairn_server::ClickHouseBackend {
+                ch,
+                status,
+                backlog_bytes,
+            })
+        }
+    };
+    let ship_status = clickhouse.as_ref().map(|c| Arc::clone(&c.status));
     let settings = Settings {
+        clickhouse,
         limits,
         trust_proxy: args.trust_proxy || config.trust_proxy.unwrap_or(false),
         geoip: args.geoip.or(config.geoip),
@@ -123,6 +184,10 @@ pub fn run(data: &Path, args: ServeArgs) -> Result<ExitCode> {
             .context("serving")
     })?;
     drop(rt);
+    if let Some(s) = ship_status {
+        // Whatever is not shipped yet stays in the store and goes at the next start.
+        s.stop(std::time::Duration::from_secs(10));
+    }
     match Arc::try_unwrap(store) {
         Ok(s) => s.close().context("closing the store")?,
         Err(_) => eprintln!("note: the store is still in use; it was flushed"),

@@ -44,6 +44,15 @@ impl CompactionPolicy {
         }
     }
 
+    /// A policy that never merges: segments stay as flushed (the ClickHouse shipper
+    /// ships and removes them one by one).
+    pub fn never() -> Self {
+        CompactionPolicy {
+            target_rows: 0,
+            min_segments: usize::MAX,
+        }
+    }
+
     /// Groups of segment ids to merge, each within one partition and together at most
     /// about `target_rows` rows.
     pub fn plan(&self, segments: &[SegmentMeta]) -> Vec<Vec<u64>> {

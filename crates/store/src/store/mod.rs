@@ -31,6 +31,7 @@ mod snapshot;
 mod state;
 mod stats;
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64};
@@ -300,6 +301,52 @@ impl Store {
     /// Counts for `cairn stats`.
     pub fn stats(&self) -> Result<Stats> {
         self.inner.stats()
+    }
+
+    /// Calls `f` with every event of one live segment, in its order (site, visitor,
+    /// time; ties in arrival order), until it breaks. `Ok(false)`: no live segment has
+    /// that id.
+    pub fn segment_events(
+        &self,
+        id: u64,
+        mut f: impl FnMut(Event) -> std::ops::ControlFlow<()>,
+    ) -> Result<bool> {
+        let seg = self.inner.read().segments.get(&id).cloned();
+        let Some(seg) = seg else {
+            return Ok(false);
+        };
+        for e in seg.events()? {
+            if f(e?).is_break() {
+                break;
+            }
+        }
+        Ok(true)
+    }
+
+    /// Removes live segments, and their events, from the store in one durable change:
+    /// for a backend that keeps the events elsewhere once they are safely there (the
+    /// ClickHouse shipper). Ids of no live segment are ignored.
+    pub fn remove_segments(&self, ids: &[u64]) -> Result<()> {
+        let _m = lock(&self.inner.maint);
+        let live: Vec<u64> = {
+            let st = self.inner.read();
+            ids.iter()
+                .copied()
+                .filter(|id| st.segments.contains_key(id))
+                .collect()
+        };
+        if live.is_empty() {
+            return Ok(());
+        }
+        self.inner.commit(change::ManifestChange {
+            remove: live,
+            ..change::ManifestChange::default()
+        })
+    }
+
+    /// The visitor → user links of every site.
+    pub fn all_user_links(&self) -> HashMap<String, crate::user_links::SiteUserLinks> {
+        self.inner.read().user_links.sites.clone()
     }
 
     /// Every event, site by site, visitor by visitor, in time order (export).
