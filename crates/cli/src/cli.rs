@@ -64,6 +64,9 @@ pub enum Command {
     Retain(RetainArgs),
     /// Erase every event of some visitors or users of a site.
     Erase(EraseArgs),
+    /// Copy the store's events and identity links into ClickHouse (resumable; checked by
+    /// counts), before serving with `--backend clickhouse` (docs/clickhouse.md).
+    Migrate(MigrateArgs),
 }
 
 /// A file format of `import` and `export`.
@@ -433,6 +436,15 @@ pub struct QueryArgs {
     /// --time, prints each run's time and the median.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub repeat: usize,
+
+    /// Answer from ClickHouse (its HTTP interface, e.g. http://127.0.0.1:8123) instead of
+    /// the store in --data (whose site registry still gives the stored definitions).
+    #[arg(long, value_name = "URL")]
+    pub clickhouse_url: Option<String>,
+
+    /// The ClickHouse database, with --clickhouse-url.
+    #[arg(long, value_name = "NAME", default_value = "cairn")]
+    pub clickhouse_database: String,
 }
 
 #[derive(Debug, Args)]
@@ -498,6 +510,42 @@ pub struct RetainArgs {
     /// Keep this many UTC days, today included; drop everything older.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub days: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Where to: `clickhouse`.
+    #[arg(long, value_enum)]
+    pub to: MigrateTarget,
+
+    /// ClickHouse's HTTP interface.
+    #[arg(
+        long,
+        env = "CAIRN_CLICKHOUSE_URL",
+        value_name = "URL",
+        default_value = "http://127.0.0.1:8123"
+    )]
+    pub clickhouse_url: String,
+
+    /// The ClickHouse database.
+    #[arg(
+        long,
+        env = "CAIRN_CLICKHOUSE_DATABASE",
+        value_name = "NAME",
+        default_value = "cairn"
+    )]
+    pub clickhouse_database: String,
+
+    /// Events per insert.
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    pub batch_rows: usize,
+}
+
+/// Where `cairn migrate` copies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MigrateTarget {
+    /// A ClickHouse server or cluster.
+    Clickhouse,
 }
 
 #[derive(Debug, Args)]

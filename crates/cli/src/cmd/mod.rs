@@ -10,6 +10,7 @@ mod demo;
 mod export;
 pub mod import;
 mod maint;
+mod migrate;
 mod query;
 mod serve;
 mod site;
@@ -41,5 +42,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Snapshot(a) => maint::snapshot(data, a),
         Command::Retain(a) => maint::retain(data, a),
         Command::Erase(a) => maint::erase(data, a),
+        Command::Migrate(a) => migrate::run(data, a),
     }
 }

@@ -75,15 +75,28 @@ pub fn run(data: &Path, args: QueryArgs) -> Result<ExitCode> {
         Ok(p) => p,
         Err(e) => bail!("{}: {e}", args.spec.display()),
     };
-    let store = store::open_read(data)?;
     let mut opts = RunOptions::default();
     if let Some(t) = args.threads {
         opts.threads = t.max(1);
     }
-    let engine = Engine {
-        source: &*store,
-        opts,
+    let (store, ch);
+    let source: &dyn cairn_timeline::TimelineSource = match &args.clickhouse_url {
+        Some(url) => {
+            let config = cairn_clickhouse::Config {
+                url: url.clone(),
+                database: args.clickhouse_database.clone(),
+                ..cairn_clickhouse::Config::default()
+            };
+            ch = cairn_clickhouse::ClickHouse::connect(config)
+                .with_context(|| format!("connecting to ClickHouse at {url}"))?;
+            &ch
+        }
+        None => {
+            store = store::open_read(data)?;
+            &*store
+        }
     };
+    let engine = Engine { source, opts };
     let mut times = Vec::new();
     let mut res = None;
     for _ in 0..args.repeat.max(1) {
