@@ -147,6 +147,15 @@ pub struct ExportArgs {
     /// Leave out the identify records (visitor → user links).
     #[arg(long)]
     pub events_only: bool,
+
+    /// Export from ClickHouse (its HTTP interface, e.g. http://127.0.0.1:8123) instead
+    /// of the store in --data.
+    #[arg(long, value_name = "URL")]
+    pub clickhouse_url: Option<String>,
+
+    /// The ClickHouse database, with --clickhouse-url.
+    #[arg(long, value_name = "NAME", default_value = "cairn")]
+    pub clickhouse_database: String,
 }
 
 #[derive(Debug, Default, Args)]

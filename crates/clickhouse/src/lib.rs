@@ -15,6 +15,7 @@
 //! small runtime of its own, so callers need none (and may call it from inside one).
 
 pub mod config;
+mod events;
 mod rowbinary;
 pub mod schema;
 mod source;

@@ -68,7 +68,7 @@ pub fn run(data: &Path, args: ExportArgs) -> Result<ExitCode> {
     if from >= to {
         bail!("--from must be before --to");
     }
-    let store = store::open_read(data)?;
+    let src = Source::open(data, &args)?;
     let partial = partial_path(&args.out);
     let out: Out = if to_stdout {
         Box::new(BufWriter::with_capacity(1 << 20, io::stdout()))
@@ -77,7 +77,7 @@ pub fn run(data: &Path, args: ExportArgs) -> Result<ExitCode> {
             .with_context(|| format!("cannot create {}", partial.display()))?;
         Box::new(BufWriter::with_capacity(1 << 20, f))
     };
-    let result = export(&store, &args, format, out, from, to);
+    let result = export(&src, &args, format, out, from, to);
     let (events, identifies) = match result {
         Ok(n) => n,
         Err(e) => {
@@ -123,9 +123,51 @@ pub fn run(data: &Path, args: ExportArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Where `export` reads: the store in --data, or ClickHouse.
+enum Source {
+    Store(store::ReadStore),
+    ClickHouse(cairn_clickhouse::ClickHouse),
+}
+
+impl Source {
+    fn open(data: &Path, args: &ExportArgs) -> Result<Source> {
+        Ok(match &args.clickhouse_url {
+            None => Source::Store(store::open_read(data)?),
+            Some(url) => {
+                let config = cairn_clickhouse::Config {
+                    url: url.clone(),
+                    database: args.clickhouse_database.clone(),
+                    ..cairn_clickhouse::Config::default()
+                };
+                Source::ClickHouse(
+                    cairn_clickhouse::ClickHouse::connect(config)
+                        .with_context(|| format!("connecting to ClickHouse at {url}"))?,
+                )
+            }
+        })
+    }
+
+    /// Visitor → (user, time of the link) of a site.
+    fn links(&self, site: &str) -> Result<Vec<(u64, String, i64)>> {
+        Ok(match self {
+            Source::Store(s) => {
+                let mut v: Vec<(u64, String, i64)> = s
+                    .user_links(site)
+                    .by_visitor
+                    .into_iter()
+                    .map(|(v, (u, t))| (v, u, t))
+                    .collect();
+                v.sort_unstable_by_key(|l| l.0);
+                v
+            }
+            Source::ClickHouse(ch) => ch.user_links(site)?,
+        })
+    }
+}
+
 /// Writes the selected events, then the identify links of the visitors among them.
 fn export(
-    store: &cairn_store::Store,
+    src: &Source,
     args: &ExportArgs,
     format: Format,
     out: Out,
@@ -133,29 +175,32 @@ fn export(
     to: i64,
 ) -> Result<(u64, u64)> {
     let mut w = Writer::new(format, out).context("starting the output")?;
-    let total: u64 = store.segments().iter().map(|s| s.rows).sum();
-    let progress = Progress::new("exporting", Unit::Items, Some(total));
+    let total = match src {
+        Source::Store(s) => Some(s.segments().iter().map(|s| s.rows).sum()),
+        Source::ClickHouse(_) => None,
+    };
+    let progress = Progress::new("exporting", Unit::Items, total);
     let mut seen: BTreeMap<String, HashSet<u64>> = BTreeMap::new();
     let mut slot = Record::Event(Event::new("", 0, 0, ""));
     let mut events = 0u64;
     let mut scanned = 0u64;
     let mut failed: Option<FormatError> = None;
     let keep_site = |s: &str| args.sites.is_empty() || args.sites.iter().any(|x| x == s);
-    let scan = store.for_each_event(|e| {
+    // Writes one event if selected; false once the output failed.
+    let mut handle = |e: &Event| -> bool {
         scanned += 1;
         if scanned.is_multiple_of(65_536) {
             progress.update(scanned, events);
         }
         if e.ts < from || e.ts >= to || !keep_site(&e.site) {
-            return Ok(());
+            return true;
         }
         if let Record::Event(dst) = &mut slot {
             copy_event(dst, e);
         }
         if let Err(err) = w.write(&slot) {
             failed = Some(err);
-            // Any error ends the scan; the real one is in `failed`.
-            return Err(StoreError::Closed);
+            return false;
         }
         events += 1;
         if !args.events_only {
@@ -168,28 +213,48 @@ fn export(
                 }
             }
         }
-        Ok(())
-    });
+        true
+    };
+    let scan: Result<()> = match src {
+        Source::Store(store) => store
+            .for_each_event(|e| {
+                if handle(e) {
+                    Ok(())
+                } else {
+                    // Any error ends the scan; the real one is in `failed`.
+                    Err(StoreError::Closed)
+                }
+            })
+            .context("reading the store"),
+        Source::ClickHouse(ch) => ch
+            .for_each_event(&args.sites, from, to, |e| {
+                if handle(&e) {
+                    Ok(())
+                } else {
+                    Err(cairn_clickhouse::Error::Protocol(
+                        "the output failed".into(),
+                    ))
+                }
+            })
+            .map(drop)
+            .context("reading from ClickHouse"),
+    };
     progress.finish();
     if let Some(e) = failed {
         return Err(anyhow::Error::new(e).context("writing the output"));
     }
-    scan.context("reading the store")?;
+    scan?;
     let mut identifies = 0u64;
     for (site, visitors) in &seen {
-        let ids = store.user_links(site);
-        let mut links: Vec<(&u64, &(String, i64))> = ids
-            .by_visitor
-            .iter()
-            .filter(|(v, _)| visitors.contains(v))
-            .collect();
-        links.sort_unstable_by_key(|(v, _)| **v);
-        for (&visitor, (user, ts)) in links {
+        for (visitor, user, ts) in src.links(site)? {
+            if !visitors.contains(&visitor) {
+                continue;
+            }
             let rec = Record::Identify(Identify {
                 site: site.clone(),
-                ts: *ts,
+                ts,
                 visitor,
-                user: user.clone(),
+                user,
             });
             w.write(&rec).context("writing the output")?;
             identifies += 1;
