@@ -571,4 +571,13 @@ pub struct EraseArgs {
     /// A user or lead id: every visitor linked to it is erased.
     #[arg(long = "user", value_name = "ID")]
     pub users: Vec<String>,
+
+    /// Erase in ClickHouse too (its HTTP interface), for a server with the ClickHouse
+    /// backend: there first, then in the store in --data (events not shipped yet).
+    #[arg(long, value_name = "URL")]
+    pub clickhouse_url: Option<String>,
+
+    /// The ClickHouse database, with --clickhouse-url.
+    #[arg(long, value_name = "NAME", default_value = "cairn")]
+    pub clickhouse_database: String,
 }

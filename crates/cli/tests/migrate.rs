@@ -78,7 +78,10 @@ fn a_migrated_store_answers_and_exports_the_same_from_clickhouse() {
     let mut args = vec!["query", "--spec", s, "--json"];
     args.extend_from_slice(&ch);
     let remote = cairn(&data, &args).stdout;
-    assert_eq!(String::from_utf8(remote).unwrap(), String::from_utf8(local).unwrap());
+    assert_eq!(
+        String::from_utf8(remote).unwrap(),
+        String::from_utf8(local).unwrap()
+    );
 
     // Every record exported from ClickHouse is one the store exports.
     let a = dir.path().join("a.ndjson");
@@ -88,4 +91,31 @@ fn a_migrated_store_answers_and_exports_the_same_from_clickhouse() {
     args.extend_from_slice(&ch);
     cairn(&data, &args);
     assert_eq!(sorted_lines(&b), sorted_lines(&a));
+
+    // Erasing a user's visitors in ClickHouse (and the store): the same rows go on both.
+    let user = std::fs::read_to_string(&a)
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).ok()?;
+            if v["type"] != "identify" {
+                return None;
+            }
+            Some((
+                v["site"].as_str()?.to_string(),
+                v["user"].as_str()?.to_string(),
+            ))
+        })
+        .expect("the demo has identify records");
+    let mut args = vec!["erase", "--site", &user.0, "--user", &user.1];
+    args.extend_from_slice(&ch);
+    let out = String::from_utf8(cairn(&data, &args).stdout).unwrap();
+    assert!(out.contains("in ClickHouse"), "{out}");
+    cairn(&data, &["export", "--out", a.to_str().unwrap()]);
+    let mut args = vec!["export", "--out", b.to_str().unwrap()];
+    args.extend_from_slice(&ch);
+    cairn(&data, &args);
+    let (after_a, after_b) = (sorted_lines(&a), sorted_lines(&b));
+    assert!(after_a.len() < 4000, "something was erased");
+    assert_eq!(after_b, after_a);
 }

@@ -245,6 +245,38 @@ impl ClickHouse {
         self.block(async move { c.query(&sql).execute().await })
     }
 
+    /// Erases every event and link of some visitors of a site, and of every visitor
+    /// linked to one of `users` (GDPR erasure), with lightweight `DELETE`s: the rows
+    /// disappear from queries at once and from disk as parts merge (docs/clickhouse.md).
+    /// Returns the visitors erased.
+    pub fn erase(&self, site: &str, visitors: &[u64], users: &[String]) -> Result<Vec<u64>, Error> {
+        let c = self.client.clone();
+        let (s, u) = (site.to_string(), users.to_vec());
+        let mut all: Vec<u64> = self.block(async move {
+            c.query(
+                "SELECT DISTINCT visitor FROM (\
+                   SELECT visitor FROM events WHERE site = {s:String} AND has({u:Array(String)}, `user`) \
+                   UNION ALL SELECT visitor FROM identities WHERE site = {s:String} AND has({u:Array(String)}, `user`))",
+            )
+            .param("s", s)
+            .param("u", u)
+            .fetch_all::<u64>()
+            .await
+        })?;
+        all.extend_from_slice(visitors);
+        all.sort_unstable();
+        all.dedup();
+        for table in ["events", "identities"] {
+            let c = self.client.clone();
+            let (s, v) = (site.to_string(), all.clone());
+            let sql = format!(
+                "DELETE FROM {table} WHERE site = {{s:String}} AND has({{v:Array(UInt64)}}, visitor)"
+            );
+            self.block(async move { c.query(&sql).param("s", s).param("v", v).execute().await })?;
+        }
+        Ok(all)
+    }
+
     /// Events stored for a site (every site: `None`).
     pub fn count_events(&self, site: Option<&str>) -> Result<u64, Error> {
         let c = self.client.clone();

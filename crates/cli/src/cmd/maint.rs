@@ -185,8 +185,30 @@ pub fn retain(data: &Path, args: RetainArgs) -> Result<ExitCode> {
 
 /// `cairn erase --site S (--visitor ID | --user ID)…`.
 pub fn erase(data: &Path, args: EraseArgs) -> Result<ExitCode> {
-    let store = store::open(data, Open::Existing)?;
     let visitors: Vec<u64> = args.visitors.iter().map(|v| parse_visitor_id(v)).collect();
+    if let Some(url) = &args.clickhouse_url {
+        let config = cairn_clickhouse::Config {
+            url: url.clone(),
+            database: args.clickhouse_database.clone(),
+            ..cairn_clickhouse::Config::default()
+        };
+        let ch = cairn_clickhouse::ClickHouse::connect(config)
+            .with_context(|| format!("connecting to ClickHouse at {url}"))?;
+        let erased = ch
+            .erase(&args.site, &visitors, &args.users)
+            .context("erasing in ClickHouse")?;
+        println!(
+            "erased every event and link of {} of {} in ClickHouse (gone from queries now, from disk as its parts merge)",
+            human::plural(erased.len() as u64, "visitor"),
+            args.site
+        );
+        // Then the events still waiting in this server's store for the shipper (none
+        // when this machine keeps no store).
+        if !data.exists() {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    let store = store::open(data, Open::Existing)?;
     let erased = store
         .erase(&args.site, &visitors, &args.users)
         .context("erasing")?;
