@@ -636,6 +636,9 @@ def run_bench(opts) -> int:
         timings[name] = {"cairn": t}
         log(f"{name} (Cairn only): {t.median:.3f} s")
 
+    backend = run_clickhouse_backend(cairn, store, work, meta, repeat, answers, timings, failures) \
+        if opts.backend == "clickhouse" else None
+
     (work / "answers.json").write_text(json.dumps(answers, indent=1, sort_keys=True))
 
     http = run_http(opts.http_secs) if opts.http else None
@@ -650,6 +653,8 @@ def run_bench(opts) -> int:
 
     if not opts.check_only:
         section = report(opts, label, meta, load, timings, answers, http, cairn, failures)
+        if backend:
+            section = section.rstrip("\n") + "\n\n" + backend
         write_results(label, section)
         print(section)
         log(f"wrote the {label} section of {BENCH / 'RESULTS.md'}")
@@ -659,6 +664,67 @@ def run_bench(opts) -> int:
             for f in (parquet, parquet.with_suffix(".json")):
                 f.unlink(missing_ok=True)
     return 1 if failures else 0
+
+
+def run_clickhouse_backend(cairn: Path, store: Path, work: Path, meta: dict, repeat: int,
+                           answers: dict, timings: dict, failures: list) -> str:
+    """Cairn's ClickHouse backend on the same events: `cairn migrate --to clickhouse`
+    into chDB behind scripts/chfront (ClickHouse's HTTP interface, in Python), then every
+    query with `cairn query --clickhouse-url`, its answer compared with the embedded
+    store's. Returns the report's section."""
+    chdir = work / "chfront"
+    shutil.rmtree(chdir, ignore_errors=True)
+    front = subprocess.Popen([sys.executable, str(ROOT / "scripts/chfront/chfront.py"), "--port", "0",
+                              "--path", str(chdir)], stdout=subprocess.PIPE, text=True)
+    try:
+        line = front.stdout.readline()
+        url = "http://" + line.strip().rsplit(" ", 1)[-1]
+        ch = ["--clickhouse-url", url, "--clickhouse-database", "bench"]
+        log(f"cairn migrate --to clickhouse ({url}, chDB behind scripts/chfront)")
+        p = check(run_measured([str(cairn), "--data", str(store), "migrate", "--to", "clickhouse"] + ch,
+                               native=True), "cairn migrate")
+        ingest_s = p.wall_s
+        rows = []
+        for q in QUERIES:
+            spec = BENCH / "queries" / q.spec
+            base = [str(cairn), "--data", str(store), "query", "--spec", str(spec), "--json", "--time"] + ch
+            p1 = check(run_measured(base, native=True), f"cairn query {q.spec} (ClickHouse)")
+            first, _ = cairn_time(p1.err)
+            got = norm_cairn(q, json.loads(p1.out))
+            answers[q.name]["cairn_clickhouse"] = got
+            d = diff(answers[q.name]["cairn"], got)
+            if d:
+                failures.append(f"{q.name}: Cairn embedded (left) and Cairn on ClickHouse (right) "
+                                "disagree:\n    " + "\n    ".join(d[:40]))
+            t = Timing(first_s=first, maxrss=p1.maxrss)
+            if repeat:
+                p2 = check(run_measured(base + ["--repeat", str(repeat)], native=True),
+                           f"cairn query {q.spec} --repeat (ClickHouse)")
+                _, t.warm_s = cairn_time(p2.err)
+            emb = timings[q.name]["cairn"].median
+            rows.append((q.name, emb, t.median))
+            log(f"{q.name} on ClickHouse: {t.median:.3f} s (embedded {emb:.3f} s)  "
+                f"{'EQUAL' if not d else 'DIFFERENT'}")
+    finally:
+        front.terminate()
+        front.wait()
+    n = meta["events"]
+    L = ["### Cairn on ClickHouse (`--backend clickhouse`)", "",
+         "The same events copied with `cairn migrate --to clickhouse` into chDB 26.9 behind "
+         "`scripts/chfront` (ClickHouse's HTTP interface written in Python: one request at a "
+         "time, whole responses buffered, so these times are an upper bound on a real server's), "
+         "then every query with `cairn query --clickhouse-url`: the engine's analyses over "
+         "timelines streamed from ClickHouse. Every answer was compared with the embedded "
+         "store's" + (": **equal**." if not any("Cairn on ClickHouse" in f for f in failures)
+                      else ": **DIFFERENT** (see the run's output)."), "",
+         f"- Ingestion into ClickHouse (migrate, checked by counts): {n:,} events in {fmt_s(ingest_s)}, "
+         f"at {fmt_rate(n, ingest_s)}.", "",
+         "| query | embedded warm | on ClickHouse warm | ClickHouse ÷ embedded |",
+         "|---|---|---|---|"]
+    for name, emb, chq in rows:
+        r = f"{chq / emb:.1f}x" if emb and chq else "—"
+        L.append(f"| {name} | {fmt_s(emb)} | {fmt_s(chq)} | {r} |")
+    return "\n".join(L) + "\n"
 
 
 def run_http(secs: int) -> dict:
@@ -891,6 +957,9 @@ def main() -> int:
                          "no warm runs, nothing written to bench/RESULTS.md, work files removed")
     ap.add_argument("--keep-data", action="store_true", help="with --check-only: keep the generated Parquet")
     ap.add_argument("--http", action="store_true", help="also run scripts/bench-ingest and report it")
+    ap.add_argument("--backend", choices=["embedded", "clickhouse"], default="embedded",
+                    help="clickhouse: also migrate the events to Cairn's ClickHouse backend (chDB behind "
+                         "scripts/chfront) and run every query there, compared with the embedded store")
     ap.add_argument("--http-secs", type=int, default=10, help="seconds per scripts/bench-ingest run (default 10)")
     ap.add_argument("--clean", action="store_true",
                     help="remove the generated data, the stores and the databases afterwards")

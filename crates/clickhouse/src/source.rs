@@ -42,7 +42,12 @@ fn failed(e: impl std::fmt::Display) -> SourceError {
 
 impl From<Error> for SourceError {
     fn from(e: Error) -> SourceError {
-        failed(e)
+        match e {
+            Error::Client(
+                clickhouse::error::Error::Network(_) | clickhouse::error::Error::TimedOut,
+            ) => SourceError::Unreachable(e.to_string().into()),
+            e => failed(e),
+        }
     }
 }
 

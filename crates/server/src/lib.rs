@@ -292,7 +292,8 @@ async fn healthz(State(st): State<Arc<AppState>>) -> Response {
     let segments = st.store.segments().len();
     let mut body = json!({ "status": "ok", "segments": segments });
     if let Some(ch) = &st.settings.clickhouse {
-        let waiting: u64 = st.store.segments().iter().map(|s| s.rows).sum();
+        let waiting: u64 =
+            st.store.segments().iter().map(|s| s.rows).sum::<u64>() + st.store.buffered_events();
         let mut c = json!({
             "status": "ok",
             "waiting_events": waiting,

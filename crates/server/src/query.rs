@@ -75,6 +75,9 @@ pub(crate) async fn query(State(st): State<Arc<AppState>>, p: Principal, body: B
         Ok(Err(cairn_engine::Error::Source(SourceError::Unavailable(e)))) => Err(
             ApiError::unavailable("the event store cannot answer queries", e),
         ),
+        Ok(Err(cairn_engine::Error::Source(SourceError::Unreachable(e)))) => Err(
+            ApiError::unavailable("the event store (ClickHouse) cannot be reached", e),
+        ),
         Ok(Err(e)) => Err(ApiError::internal(format!("the query failed: {e}"))),
         Err(e) => Err(ApiError::internal(format!("the query task failed: {e}"))),
     }

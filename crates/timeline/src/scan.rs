@@ -12,6 +12,10 @@ pub enum SourceError {
     /// poisoned): retrying will not help.
     #[error("{0}")]
     Unavailable(Box<dyn std::error::Error + Send + Sync>),
+    /// A remote backend cannot be reached now (network, timeout): retrying later may
+    /// help, so servers answer `503` with `Retry-After`.
+    #[error("{0}")]
+    Unreachable(Box<dyn std::error::Error + Send + Sync>),
     /// Any other failure (I/O, a remote backend's error).
     #[error("{0}")]
     Failed(Box<dyn std::error::Error + Send + Sync>),

@@ -126,7 +126,7 @@ pub fn run(data: &Path, args: ExportArgs) -> Result<ExitCode> {
 /// Where `export` reads: the store in --data, or ClickHouse.
 enum Source {
     Store(store::ReadStore),
-    ClickHouse(cairn_clickhouse::ClickHouse),
+    ClickHouse(Box<cairn_clickhouse::ClickHouse>),
 }
 
 impl Source {
@@ -139,10 +139,10 @@ impl Source {
                     database: args.clickhouse_database.clone(),
                     ..cairn_clickhouse::Config::default()
                 };
-                Source::ClickHouse(
+                Source::ClickHouse(Box::new(
                     cairn_clickhouse::ClickHouse::connect(config)
                         .with_context(|| format!("connecting to ClickHouse at {url}"))?,
-                )
+                ))
             }
         })
     }

@@ -344,6 +344,12 @@ impl Store {
         })
     }
 
+    /// Events acknowledged but not yet in a segment (the in-memory buffer).
+    pub fn buffered_events(&self) -> u64 {
+        let st = self.inner.read();
+        (st.active.rows + st.frozen.iter().map(|m| m.rows).sum::<usize>()) as u64
+    }
+
     /// The visitor → user links of every site.
     pub fn all_user_links(&self) -> HashMap<String, crate::user_links::SiteUserLinks> {
         self.inner.read().user_links.sites.clone()
