@@ -1201,6 +1201,8 @@ def main(argv=None):
                     help="keep retrying to open DATA_DIR this long (a previous instance may "
                          "still hold its lock)")
     ap.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    ap.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM; with --tls-key)")
+    ap.add_argument("--tls-key", help="the certificate's private key (PEM)")
     args = ap.parse_args(argv)
 
     os.makedirs(args.path, exist_ok=True)
@@ -1220,6 +1222,11 @@ def main(argv=None):
         _log("chfront: cannot listen on 127.0.0.1:%d: %s\n" % (args.port, e))
         engine.close()
         return 1
+    if args.tls_cert:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
     server.engine = engine
     server.verbose = args.verbose
     server.no_http_compression = args.no_http_compression

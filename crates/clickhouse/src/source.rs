@@ -168,7 +168,7 @@ impl TimelineSource for ClickHouse {
         // Every link of the site, the latest by time then arrival, as the embedded store
         // keeps them.
         cols.push(
-            "(SELECT groupArray((visitor, u)) FROM (SELECT visitor, argMax(u, (t, s)) AS u FROM (\
+            "(SELECT groupArray((visitor, lu)) FROM (SELECT visitor, argMax(u, (t, s)) AS lu FROM (\
                SELECT visitor, `user` AS u, ts AS t, seq AS s FROM events \
                WHERE site = {site:String} AND `user` != '' AND seq <= cap \
                UNION ALL SELECT visitor, `user`, ts, seq FROM identities \
