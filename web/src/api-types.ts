@@ -81,9 +81,13 @@ export interface paths {
       requestBody: {
         experiment: string;
         expose?: boolean;
+        /** An identified user: the variant is the user's on every device */
+        user?: string;
         variants: string[];
         vid?: string;
         visitor?: string;
+        /** Traffic shares, one per variant (default: the kept experiment's, else equal) */
+        weights?: number[];
       };
       responses: {
         /** Success */

@@ -1,9 +1,11 @@
 //! `POST /api/v1/assign`: server-side experiment assignment, for server-rendered pages
 //! and back ends. Authenticated by a site's write key. The unit is the tracker's
 //! persistent id (`vid`: the exposure then joins that browser's events) or a back end's
-//! own visitor id (`visitor`, as in `/api/v1/batch`). The variant is the tracker's for the
-//! same id (`fnv1a(id + key) % variants`, [`cairn_model::assign`]); with `expose`, the
-//! exposure event is recorded too, durably before the answer, as `/api/v1/batch` would.
+//! own visitor id (`visitor`, as in `/api/v1/batch`); with `user`, the variant is the
+//! user's on every device. Equal shares give the tracker's variant for the same id
+//! (`fnv1a(id + key) % variants`, [`cairn_model::assign`]); `weights` (or a kept
+//! experiment's) split unevenly. With `expose`, the exposure event is recorded too,
+//! durably before the answer, as `/api/v1/batch` would.
 
 use std::sync::Arc;
 
@@ -37,6 +39,14 @@ struct AssignBody {
     /// Or a back end's own visitor id, as the `visitor` of `/api/v1/batch` records.
     #[serde(default)]
     visitor: Option<String>,
+    /// An identified user (a lead): the variant is then the user's, the same on every
+    /// device, and the exposure carries the user, linking the visitor to it.
+    #[serde(default)]
+    user: Option<String>,
+    /// Traffic shares, one per variant (default: the kept experiment's weights for the
+    /// same variants, else equal, as the tracker splits).
+    #[serde(default)]
+    weights: Option<Vec<f64>>,
     /// Also record the exposure (an `experiment_exposure` event for visitor `id`).
     #[serde(default)]
     expose: bool,
@@ -99,7 +109,41 @@ pub(crate) async fn assign(
             )));
         }
     }
-    let index = cairn_model::assign::assign(id, &b.experiment, b.variants.len());
+    if let Some(u) = &b.user {
+        text("user", u)?;
+    }
+    let weights: Vec<f64> = match &b.weights {
+        Some(w) => {
+            if w.len() != b.variants.len() {
+                return Err(ApiError::unprocessable(format!(
+                    "weights: one per variant ({}), not {}",
+                    b.variants.len(),
+                    w.len()
+                )));
+            }
+            if let Some(i) = w.iter().position(|x| !(x.is_finite() && *x > 0.0)) {
+                return Err(ApiError::unprocessable(format!(
+                    "weights[{i}]: must be a positive number"
+                )));
+            }
+            w.clone()
+        }
+        // A kept experiment of this key with these variants: its planned shares.
+        None => {
+            let kept = crate::manage::stored(&st, &site).await?.experiments;
+            match kept.get(&b.experiment) {
+                Some(d) if d.variants == b.variants && !d.weights.is_empty() => b
+                    .variants
+                    .iter()
+                    .map(|v| d.weights.get(v).copied().unwrap_or(0.0))
+                    .collect(),
+                _ => vec![1.0; b.variants.len()],
+            }
+        }
+    };
+    // The unit assigned: the user when given (the same on every device), else the id.
+    let unit = b.user.as_deref().unwrap_or(id);
+    let index = cairn_model::assign::assign_weighted(unit, &b.experiment, &weights);
     let variant = &b.variants[index];
     if b.expose {
         let now = crate::now_ms();
@@ -108,11 +152,14 @@ pub(crate) async fn assign(
             Some(v) => cairn_model::visitor_id_to_string(crate::visitor_id::first_party(&site, v)),
             None => id.clone(),
         };
-        let line = json!({
+        let mut ev = json!({
             "site": site, "ts": now, "visitor": visitor, "name": EXPOSURE_EVENT,
             "props": {"experiment": b.experiment, "variant": variant},
-        })
-        .to_string();
+        });
+        if let Some(u) = &b.user {
+            ev["user"] = json!(u);
+        }
+        let line = ev.to_string();
         let rec = Record::from_json(&line, now).map_err(ApiError::unprocessable)?;
         let mut records = Checked::with_capacity(1);
         records.push(rec, now).map_err(ApiError::unprocessable)?;

@@ -785,6 +785,12 @@ async fn a_server_assigned_exposure_joins_the_trackers_visitor() {
     let dir = tempfile::tempdir().unwrap();
     let (store, mut meta) = common::open(dir.path());
     let (_, shop_key) = meta.add_site("shop.example", "UTC").unwrap();
+    // A kept experiment with planned shares of 1:3.
+    meta.set_definitions(
+        "shop.example",
+        r#"{"experiments": {"kept": {"variants": ["a", "b"], "weights": {"a": 1, "b": 3}}}}"#,
+    )
+    .unwrap();
     meta.add_site("fp.example", "UTC").unwrap();
     meta.set_identity("fp.example", VisitorIdMode::FirstParty)
         .unwrap();
@@ -837,4 +843,59 @@ async fn a_server_assigned_exposure_joins_the_trackers_visitor() {
     let body = json!({"experiment": "cta", "variants": ["control", "B"], "visitor": "crm-7", "vid": "abc"});
     let r = send(&e, assign(&e.key, body)).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+
+    // Uneven weights: the variant follows them (and the model's weighted assignment);
+    // a wrong count or a weight of 0 is refused, naming the field.
+    let mut seen = [0u32; 2];
+    for i in 0..400 {
+        let id = format!("crm-{i}");
+        let body = json!({"experiment": "cta", "variants": ["control", "B"], "visitor": id, "weights": [9, 1]});
+        let r = send(&e, assign(&e.key, body)).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let index = r.body["index"].as_u64().unwrap() as usize;
+        assert_eq!(
+            index,
+            cairn_model::assign::assign_weighted(&id, "cta", &[9.0, 1.0])
+        );
+        seen[index] += 1;
+    }
+    assert!(seen[0] > 300 && seen[1] > 15, "about 90/10: {seen:?}");
+    for (weights, field) in [(json!([1]), "weights"), (json!([1, 0]), "weights[1]")] {
+        let body = json!({"experiment": "cta", "variants": ["control", "B"], "visitor": "x", "weights": weights});
+        let r = send(&e, assign(&e.key, body)).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+        assert!(r.text.contains(field), "{}", r.text);
+    }
+
+    // Without weights, a kept experiment of that key and those variants gives its own.
+    for i in 0..50 {
+        let id = format!("crm-{i}");
+        let body = json!({"experiment": "kept", "variants": ["a", "b"], "visitor": id});
+        let r = send(&e, assign(&e.key, body)).await;
+        assert_eq!(
+            r.body["index"].as_u64(),
+            Some(cairn_model::assign::assign_weighted(&id, "kept", &[1.0, 3.0]) as u64)
+        );
+    }
+
+    // By user: the same variant from two devices, and the exposures carry the user
+    // (linking both visitors to it, so a lead counts once).
+    let by_user = |visitor: &str| {
+        json!({"experiment": "cta", "variants": ["control", "B", "C"], "visitor": visitor,
+               "user": "lead-42", "expose": true})
+    };
+    let a = send(&e, assign(&e.key, by_user("phone-1"))).await;
+    let b = send(&e, assign(&e.key, by_user("laptop-9"))).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    assert_eq!(a.body["variant"], b.body["variant"]);
+    assert_eq!(
+        a.body["index"].as_u64(),
+        Some(cairn_model::assign::assign("lead-42", "cta", 3) as u64)
+    );
+    let users: Vec<String> = events(&e)
+        .iter()
+        .filter(|x| x.name() == "experiment_exposure" && x.site == "shop.example")
+        .map(|x| x.dim(cairn_model::Dim::User).to_string())
+        .collect();
+    assert_eq!(users, ["lead-42", "lead-42"]);
 }
