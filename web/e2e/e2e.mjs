@@ -930,6 +930,10 @@ async function main() {
       return [m.goal, v.variant, `${pct2(v.rate.rate)} ${pct2(v.rate.low)} – ${pct2(v.rate.high)}`, c ? String(c.diff.diff) : null, c ? String(c.sequential.low) : null, c ? String(c.sequential.high) : null,
         c ? diffFmt(c) : null, c ? String(c.sequential.adjusted_p) : null, c?.verdict ?? null];
     })), "every metric's rows as the API gives them");
+    // Revenue per visitor: the shop's purchases carry revenue, a row per currency and variant.
+    assert.ok(res.revenue?.length, "revenue per visitor on the shop");
+    const revs = await page.$$eval("#exp-revenue tbody tr", (trs) => trs.map((tr) => [tr.querySelector("[data-mean]").dataset.mean, tr.querySelector("[data-verdict]")?.dataset.verdict ?? null]));
+    assert.deepEqual(revs, res.revenue.flatMap((m) => m.variants.map((v) => [String(v.mean), v.vs_control?.verdict ?? null])), "revenue per visitor as the API gives it");
     return res;
   };
   const eres = await checkExperiment(0.1);

@@ -1557,6 +1557,8 @@ export interface components {
        * assignment when many).
        */
       mixed: number;
+      /** Revenue per unit, per currency (by code), when any unit paid after exposure. */
+      revenue?: components["schemas"]["RevenueMetric"][];
       /** The sample ratio check. */
       sample_ratio: components["schemas"]["SampleRatio"];
       /** The unit. */
@@ -2122,6 +2124,26 @@ export interface components {
       /** Value credited, per currency. */
       value: Record<string, number>;
     };
+    /** A variant against the control on a mean (revenue per unit). */
+    MeanComparison: {
+      /** Welch–Satterthwaite degrees of freedom. */
+      df: number;
+      /** The difference of means (variant − control). */
+      diff: number;
+      /** Upper end. */
+      high: number;
+      /** Lower end of Welch's 95% interval (valid at a size fixed in advance). */
+      low: number;
+      /** Welch's t test's two-sided p-value (fixed size, as the interval). */
+      p_value: number;
+      /**
+       * The always-valid comparison (none while the control's mean is 0 or a side has
+       * no spread); its adjusted p is Holm's across the revenue comparisons.
+       */
+      sequential?: components["schemas"]["Sequential"] | null;
+      /** What it says. */
+      verdict: components["schemas"]["Verdict"];
+    };
     /** A total monetary value in one currency. */
     Money: {
       /** ISO 4217 code. */
@@ -2608,6 +2630,16 @@ export interface components {
       /** The ratio. */
       ratio: number;
     };
+    /**
+     * Revenue per unit after the first exposure, in one currency (never summed across
+     * currencies).
+     */
+    RevenueMetric: {
+      /** ISO 4217 code. */
+      currency: string;
+      /** Every variant, the control first. */
+      variants: components["schemas"]["VariantRevenue"][];
+    };
     /** Process milestone or secondary action. */
     Role:
       /** A step of the path to the macro goal. */
@@ -2900,6 +2932,21 @@ export interface components {
       variant: string;
       /** Against the control; none for the control itself. */
       vs_control?: components["schemas"]["Comparison"] | null;
+    };
+    /** One variant's revenue per unit in one currency. */
+    VariantRevenue: {
+      /** Revenue per unit. */
+      mean: number;
+      /** The standard deviation of revenue per unit. */
+      sd: number;
+      /** Revenue after the first exposure, its units together, in the currency. */
+      total: number;
+      /** Its units (every one counts; those that paid nothing as 0). */
+      units: number;
+      /** The variant. */
+      variant: string;
+      /** Against the control (Welch); none for the control itself or below two units. */
+      vs_control?: components["schemas"]["MeanComparison"] | null;
     };
     /** A variant's units. */
     VariantUnits: {

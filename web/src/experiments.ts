@@ -11,7 +11,7 @@ import { bandChart } from "./charts";
 import type { Ctx } from "./main";
 import { planCard } from "./plan";
 import { MDES, filters, format, parse, spec, type State } from "./state";
-import { ci, clear, errorBox, h, num, pct, svg, table, type Child, type Column } from "./ui";
+import { ci, clear, errorBox, h, money, num, pct, svg, table, type Child, type Column } from "./ui";
 
 export const VERDICT: Record<Verdict, string> = {
   too_early: "too early", check_assignment: "check assignment", better: "better", worse: "worse", no_difference_yet: "no difference yet",
@@ -137,7 +137,7 @@ export async function renderExperiments(ctx: Ctx, main: HTMLElement): Promise<vo
     history.replaceState(null, "", format({ ...parse(location.hash), tmetric: goal === r.metrics[0].goal ? "" : goal }));
     show(goal, true);
   });
-  done(banner(r, isMacro, total), trend, split(r), metricsEl, legend(r), plan(), note);
+  done(banner(r, isMacro, total), trend, split(r), metricsEl, ...revenue(r), legend(r), plan(), note);
   show(s.tmetric);
 }
 
@@ -344,6 +344,27 @@ function metricTable(r: ExperimentResult, isMacro: Set<string>, pick: (goal: str
     if (x.v === x.m.variants[0] && i > 1) tr.classList.add("group");
   });
   return t;
+}
+
+type Rev = NonNullable<ExperimentResult["revenue"]>[number];
+type RevRow = { m: Rev; v: Rev["variants"][number] };
+/** Revenue per unit after exposure, per currency: Welch's difference, the sequential
+ * interval and the verdict. */
+function revenue(r: ExperimentResult): HTMLElement[] {
+  const rows: RevRow[] = (r.revenue || []).flatMap((m) => m.variants.map((v) => ({ m, v })));
+  if (!rows.length) return [];
+  const $ = (x: number, c: string): string => `${x < 0 ? "−" : x > 0 ? "+" : ""}${money(Math.abs(x), c)}`;
+  const cols: Column<RevRow>[] = [
+    { label: "Variant", cell: ({ v }) => h("span", {}, v.variant, ctlBadge(r, v.variant)) },
+    { label: `Revenue per ${r.unit}`, cell: ({ m, v }) => h("span", { "data-mean": v.mean }, money(v.mean, m.currency)), num: true },
+    { label: "Total", cell: ({ m, v }) => money(v.total, m.currency), num: true },
+    { label: "Difference (Welch 95%)", cell: ({ m, v }) => { const c = v.vs_control; return c ? `${$(c.diff, m.currency)} [${$(c.low, m.currency)} – ${$(c.high, m.currency)}], p ${pText(c.p_value)}` : v.variant === r.control ? "control" : "–"; } },
+    { label: "Sequential 95%", cell: ({ m, v }) => { const s = v.vs_control?.sequential; return s ? `[${$(s.low, m.currency)} – ${$(s.high, m.currency)}], adj. p ${pText(s.adjusted_p)}` : "–"; } },
+    { label: "Verdict", cell: ({ v }) => { const k = v.vs_control; return k ? h("span", { class: `v-${k.verdict}`, "data-verdict": k.verdict }, VERDICT[k.verdict]) : "–"; } },
+  ];
+  const t = table(`Revenue per ${r.unit} after exposure${rows.length > r.variants.length ? ", per currency" : ` (${rows[0].m.currency})`}`, cols, rows, { id: "exp-revenue", file: `${r.key} revenue` });
+  t.querySelector(".scroll")!.before(h("p", { class: "muted" }, `Every exposed ${r.unit} counts, those who paid nothing as 0. The verdict is the sequential test's (valid however often you look, Holm across currencies and variants); Welch's interval and p hold only at a size fixed in advance.`));
+  return [t];
 }
 
 function legend(r: ExperimentResult): HTMLElement {

@@ -8,8 +8,9 @@
 
 use cairn_model::Dim;
 use cairn_model::query::result::{
-    Comparison, ExperimentMetric, ExperimentResult, PlanResult, PlanRow, SampleRatio, Sequential,
-    TrendBand, TrendPoint, VariantMetric, VariantUnits, Verdict,
+    Comparison, ExperimentMetric, ExperimentResult, MeanComparison, PlanResult, PlanRow,
+    RevenueMetric, SampleRatio, Sequential, TrendBand, TrendPoint, VariantMetric, VariantRevenue,
+    VariantUnits, Verdict,
 };
 use cairn_model::query::{
     Condition, EXPOSURE_EVENT, ExperimentSpec, Field, InfluenceSpec, PlanSpec, Precedence, Query,
@@ -25,8 +26,8 @@ use crate::matcher::{EventPred, FieldReader, Needs};
 use crate::paths::unit_ranges;
 use crate::prepare::Prepared;
 use crate::stats::{
-    fixed_sample_size, holm, newcombe, posteriors, rate_ratio, sample_ratio, sequential,
-    sequential_sample_size, two_proportion_p, wilson,
+    Sums, fixed_sample_size, holm, newcombe, posteriors, rate_ratio, sample_ratio, sequential,
+    sequential_means, sequential_sample_size, two_proportion_p, welch, wilson,
 };
 
 /// Adjusted sequential p-values under this decide.
@@ -95,6 +96,7 @@ impl<'a> Analysis for Experiment<'a> {
             needs.add_field(&c.field);
         }
         needs.add_field(&Field::Prop(VARIANT_PROP.into()));
+        needs.revenue = true;
     }
 
     fn stitch(&self) -> bool {
@@ -130,6 +132,10 @@ pub(crate) struct Arm {
     converted: Vec<u64>,
     units_by: Vec<u64>,
     converted_by: Vec<Vec<u64>>,
+    /// Revenue per unit after its first exposure, per currency id of the scan: Σx and
+    /// Σx² in micros, exact whatever the order of the sums, over the units that paid
+    /// (the others count as 0 with `units`).
+    rev: FxHashMap<u32, (i128, u128)>,
 }
 
 impl Arm {
@@ -139,6 +145,7 @@ impl Arm {
             converted: vec![0; metrics],
             units_by: vec![0; periods],
             converted_by: vec![vec![0; periods]; metrics],
+            rev: FxHashMap::default(),
         }
     }
 
@@ -154,6 +161,11 @@ impl Arm {
             for (x, y) in xs.iter_mut().zip(ys) {
                 *x += y;
             }
+        }
+        for (c, (s, q)) in from.rev {
+            let e = self.rev.entry(c).or_default();
+            e.0 += s;
+            e.1 += q;
         }
     }
 }
@@ -211,6 +223,23 @@ impl Pass for ExperimentPass<'_> {
             if let Some(k) = period(p0) {
                 arm.units_by[k] += 1;
             }
+            // Revenue after the first exposure, per currency, for this unit.
+            let mut paid: Vec<(u32, i128)> = Vec::new();
+            for p in p0..b {
+                let i = prep.kept[p] as usize;
+                if let Some(Some((micros, c))) = tl.revenue.get(i) {
+                    let x = i128::from(*micros);
+                    match paid.iter_mut().find(|(k, _)| k == c) {
+                        Some(e) => e.1 += x,
+                        None => paid.push((*c, x)),
+                    }
+                }
+            }
+            for (c, x) in paid {
+                let e = arm.rev.entry(c).or_default();
+                e.0 += x;
+                e.1 += (x * x) as u128;
+            }
             for (m, &g) in self.metrics.iter().enumerate() {
                 let h = &prep.hits[g];
                 let at = h.partition_point(|&p| (p as usize) < p0);
@@ -257,7 +286,8 @@ impl Pass for ExperimentPass<'_> {
         let labels: Vec<String> = self.periods.as_ref().map_or_else(Vec::new, |b| {
             (0..b.len()).map(|i| b.label(i).to_string()).collect()
         });
-        build(self.spec, &names, arms, &labels, acc.mixed)
+        let currencies = |c: u32| sc.scan.currencies().get(c).to_string();
+        build(self.spec, &names, arms, &labels, acc.mixed, &currencies)
     }
 }
 
@@ -268,6 +298,7 @@ fn build(
     arms: Vec<(String, Arm)>,
     labels: &[String],
     mixed: u64,
+    currencies: &dyn Fn(u32) -> String,
 ) -> ExperimentResult {
     let by_name: std::collections::BTreeMap<String, Arm> = arms.into_iter().collect();
     let mut arms: Vec<(String, u64, Vec<u64>)> = by_name
@@ -390,6 +421,7 @@ fn build(
             }
         })
         .collect();
+    let revenue = revenue(spec, &arms, &by_name, &sample_ratio, currencies);
     ExperimentResult {
         key: spec.key.clone(),
         unit: spec.unit,
@@ -417,6 +449,7 @@ fn build(
         mde: spec.mde(),
         min_units: spec.min_units,
         metrics: out,
+        revenue,
     }
 }
 
@@ -603,6 +636,114 @@ impl Pass for Reach<'_> {
     fn finish(self, _sc: &Scope<'_>, st: Self::State) -> Self::State {
         st
     }
+}
+
+/// Revenue per unit per currency: every variant against the control with Welch's test
+/// and the always-valid comparison (Holm across the revenue comparisons).
+fn revenue(
+    spec: &ExperimentSpec,
+    arms: &[(String, u64, Vec<u64>)],
+    by_name: &std::collections::BTreeMap<String, Arm>,
+    sample_ratio: &SampleRatio,
+    currencies: &dyn Fn(u32) -> String,
+) -> Vec<RevenueMetric> {
+    // Currency → variant (in `arms` order) → sums.
+    let mut by_cur: std::collections::BTreeMap<String, Vec<Sums>> = Default::default();
+    for (k, (name, n, _)) in arms.iter().enumerate() {
+        let Some(arm) = by_name.get(name) else {
+            continue;
+        };
+        for (&c, &(sum, sum_sq)) in &arm.rev {
+            let v = by_cur.entry(currencies(c)).or_insert_with(|| {
+                arms.iter()
+                    .map(|a| Sums {
+                        n: a.1,
+                        ..Sums::default()
+                    })
+                    .collect()
+            });
+            v[k] = Sums {
+                n: *n,
+                sum: sum as f64 / 1e6,
+                sum_sq: sum_sq as f64 / 1e12,
+            };
+        }
+    }
+    let enough = |n: u64| n >= spec.min_units;
+    let tests: Vec<Vec<Option<crate::stats::Sequential>>> = by_cur
+        .values()
+        .map(|v| {
+            v.iter()
+                .skip(1)
+                .map(|b| sequential_means(v[0], *b, spec.mde()))
+                .collect()
+        })
+        .collect();
+    let flat: Vec<f64> = tests
+        .iter()
+        .flatten()
+        .flatten()
+        .map(|s| s.p_value)
+        .collect();
+    let mut holm_p = holm(&flat).into_iter();
+    // The adjusted p of every comparison that has a test, in the order of `flat`.
+    let adjusted: Vec<Vec<Option<f64>>> = tests
+        .iter()
+        .map(|t| {
+            t.iter()
+                .map(|s| s.map(|_| holm_p.next().unwrap_or(1.0)))
+                .collect()
+        })
+        .collect();
+    by_cur
+        .into_iter()
+        .zip(tests.into_iter().zip(adjusted))
+        .map(|((currency, sums), (tests, adjusted))| {
+            let variants = sums
+                .iter()
+                .enumerate()
+                .map(|(k, x)| {
+                    let vs_control = (k > 0).then(|| welch(sums[0], *x)).flatten().map(|w| {
+                        let sequential = tests[k - 1].map(|s| Sequential {
+                            low: s.low,
+                            high: s.high,
+                            p_value: s.p_value,
+                            adjusted_p: adjusted[k - 1].unwrap_or(1.0),
+                        });
+                        let verdict = if !enough(x.n) || !enough(sums[0].n) {
+                            Verdict::TooEarly
+                        } else if sample_ratio.mismatch {
+                            Verdict::CheckAssignment
+                        } else {
+                            match &sequential {
+                                Some(s) if s.adjusted_p < ALPHA && w.diff > 0.0 => Verdict::Better,
+                                Some(s) if s.adjusted_p < ALPHA => Verdict::Worse,
+                                _ => Verdict::NoDifferenceYet,
+                            }
+                        };
+                        MeanComparison {
+                            diff: w.diff,
+                            low: w.low,
+                            high: w.high,
+                            p_value: w.p_value,
+                            df: w.df,
+                            sequential,
+                            verdict,
+                        }
+                    });
+                    VariantRevenue {
+                        variant: arms[k].0.clone(),
+                        units: x.n,
+                        total: x.sum,
+                        mean: x.mean(),
+                        sd: x.variance().sqrt(),
+                        vs_control,
+                    }
+                })
+                .collect();
+            RevenueMetric { currency, variants }
+        })
+        .collect()
 }
 
 /// Metric `m`'s comparison at the end of every period: cumulative counts per variant

@@ -282,7 +282,6 @@ fn plan(r: &PlanResult) -> String {
 }
 
 fn experiment(r: &ExperimentResult) -> String {
-    use cairn_model::query::result::Verdict;
     let mut out = String::new();
     let split: Vec<String> = r
         .variants
@@ -366,19 +365,7 @@ fn experiment(r: &ExperimentResult) -> String {
                     ),
                     pct(v.prob_best),
                     format!("{:.3} pp", v.expected_loss * 100.0),
-                    c.map_or_else(
-                        || "–".into(),
-                        |c| {
-                            match c.verdict {
-                                Verdict::TooEarly => "too early",
-                                Verdict::CheckAssignment => "check assignment",
-                                Verdict::Better => "better",
-                                Verdict::Worse => "worse",
-                                Verdict::NoDifferenceYet => "no difference yet",
-                            }
-                            .into()
-                        },
-                    ),
+                    c.map_or_else(|| "–".into(), |c| verdict(c.verdict).into()),
                 ]
             })
             .collect();
@@ -428,7 +415,73 @@ fn experiment(r: &ExperimentResult) -> String {
             &rows,
         ));
     }
+    for m in &r.revenue {
+        out.push('\n');
+        let _ = writeln!(
+            out,
+            "Revenue per {} after exposure ({}); Welch's interval and p at a fixed size, the verdict from the sequential test",
+            r.unit.as_str(),
+            m.currency
+        );
+        let rows: Vec<Vec<String>> = m
+            .variants
+            .iter()
+            .map(|v| {
+                let c = v.vs_control.as_ref();
+                vec![
+                    v.variant.clone(),
+                    format!("{:.2}", v.mean),
+                    format!("{:.2}", v.sd),
+                    format!("{:.2}", v.total),
+                    c.map_or_else(
+                        || "control".into(),
+                        |c| format!("{:+.2} [{:+.2} – {:+.2}]", c.diff, c.low, c.high),
+                    ),
+                    c.map_or_else(|| "–".into(), |c| p_value(Some(c.p_value))),
+                    c.map_or_else(
+                        || "–".into(),
+                        |c| {
+                            c.sequential.as_ref().map_or_else(
+                                || "–".into(),
+                                |s| format!("[{:+.2} – {:+.2}]", s.low, s.high),
+                            )
+                        },
+                    ),
+                    c.map_or_else(
+                        || "–".into(),
+                        |c| p_value(c.sequential.as_ref().map(|s| s.adjusted_p)),
+                    ),
+                    c.map_or_else(|| "–".into(), |c| verdict(c.verdict).into()),
+                ]
+            })
+            .collect();
+        out.push_str(&table(
+            &[
+                "variant",
+                "per unit",
+                "sd",
+                "total",
+                "difference [Welch 95%]",
+                "Welch p",
+                "sequential 95%",
+                "adjusted p",
+                "verdict",
+            ],
+            &rows,
+        ));
+    }
     out
+}
+
+fn verdict(v: cairn_model::query::result::Verdict) -> &'static str {
+    use cairn_model::query::result::Verdict;
+    match v {
+        Verdict::TooEarly => "too early",
+        Verdict::CheckAssignment => "check assignment",
+        Verdict::Better => "better",
+        Verdict::Worse => "worse",
+        Verdict::NoDifferenceYet => "no difference yet",
+    }
 }
 
 fn leading(r: &LeadingResult) -> String {

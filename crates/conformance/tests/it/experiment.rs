@@ -304,7 +304,15 @@ fn records(rng: &mut ChaCha8Rng) -> Vec<Record> {
         for _ in 0..rng.gen_range(1..=3) {
             t += rng.gen_range(1..(2 * DAY));
             if rng.gen_bool(p) {
-                out.push(Record::Event(ev(v, t - T0, "purchase")));
+                // Most purchases carry revenue, a few in a second currency.
+                let mut e = ev(v, t - T0, "purchase");
+                if rng.gen_bool(0.8) {
+                    e.revenue = Some(cairn_model::Revenue {
+                        micros: rng.gen_range(1..200) * 250_000,
+                        currency: if rng.gen_bool(0.9) { "EUR" } else { "USD" }.into(),
+                    });
+                }
+                out.push(Record::Event(e));
             }
             if rng.gen_bool(p) {
                 out.push(Record::Event(ev(v, t - T0, "signup")));

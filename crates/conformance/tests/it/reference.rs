@@ -9,9 +9,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use cairn_engine::Buckets;
 use cairn_engine::stats::{
-    Fit, Table, benjamini_hochberg, chi_square_sf, fixed_sample_size, holm, mantel_haenszel,
-    nearest_rank, newcombe, pearson, posteriors, rate_ratio, sequential, sequential_sample_size,
-    time_stats, two_proportion_p, wilson,
+    Fit, Sums, Table, benjamini_hochberg, chi_square_sf, fixed_sample_size, holm, mantel_haenszel,
+    nearest_rank, newcombe, pearson, posteriors, rate_ratio, sequential, sequential_means,
+    sequential_sample_size, time_stats, two_proportion_p, welch, wilson,
 };
 use cairn_model::query::result::*;
 use cairn_model::query::*;
@@ -3040,6 +3040,8 @@ pub fn experiment(q: &Query, r: &Resolved, spec: &ExperimentSpec, d: &Data) -> E
     };
     // Variant → (units, converted per metric).
     let mut arms: BTreeMap<String, (u64, Vec<u64>)> = BTreeMap::new();
+    // Variant → currency → what each paying unit paid after its first exposure (micros).
+    let mut paid: BTreeMap<String, BTreeMap<String, Vec<i128>>> = BTreeMap::new();
     let mut mixed = 0;
     // With a trend: per variant, the times of first exposures, and per metric those of
     // conversions.
@@ -3055,6 +3057,19 @@ pub fn experiment(q: &Query, r: &Resolved, spec: &ExperimentSpec, d: &Data) -> E
         if exposures.iter().any(|(_, v)| *v != variant) {
             mixed += 1;
             continue;
+        }
+        let mut unit_paid: BTreeMap<String, i128> = BTreeMap::new();
+        for e in &evs[first..b] {
+            if let Some(r) = &e.revenue {
+                *unit_paid.entry(r.currency.clone()).or_default() += i128::from(r.micros);
+            }
+        }
+        for (c, x) in unit_paid {
+            paid.entry(variant.clone())
+                .or_default()
+                .entry(c)
+                .or_default()
+                .push(x);
         }
         let arm = arms
             .entry(variant)
@@ -3238,6 +3253,7 @@ pub fn experiment(q: &Query, r: &Resolved, spec: &ExperimentSpec, d: &Data) -> E
             trend,
         });
     }
+    let revenue = experiment_revenue(spec, &order, &paid, sample_ratio.mismatch);
     ExperimentResult {
         key: spec.key.clone(),
         unit: spec.unit,
@@ -3259,8 +3275,105 @@ pub fn experiment(q: &Query, r: &Resolved, spec: &ExperimentSpec, d: &Data) -> E
         sample_ratio,
         mde: spec.mde(),
         min_units: spec.min_units,
+        revenue,
         metrics: out,
     }
+}
+
+/// Revenue per unit per currency: each unit's payments after exposure, the others 0.
+fn experiment_revenue(
+    spec: &ExperimentSpec,
+    order: &[(String, (u64, Vec<u64>))],
+    paid: &BTreeMap<String, BTreeMap<String, Vec<i128>>>,
+    mismatch: bool,
+) -> Vec<RevenueMetric> {
+    let currencies: BTreeSet<&String> = paid.values().flat_map(|m| m.keys()).collect();
+    // Per currency, per variant: (units, Σx, Σx²) with x in the currency's units.
+    let sums: Vec<(String, Vec<Sums>)> = currencies
+        .into_iter()
+        .map(|c| {
+            let v = order
+                .iter()
+                .map(|(name, (n, _))| {
+                    let xs = paid.get(name).and_then(|m| m.get(c));
+                    let sum: i128 = xs.map_or(0, |xs| xs.iter().sum());
+                    let sq: u128 = xs.map_or(0, |xs| xs.iter().map(|x| (x * x) as u128).sum());
+                    Sums {
+                        n: *n,
+                        sum: sum as f64 / 1e6,
+                        sum_sq: sq as f64 / 1e12,
+                    }
+                })
+                .collect();
+            (c.clone(), v)
+        })
+        .collect();
+    let seq: Vec<Vec<Option<cairn_engine::stats::Sequential>>> = sums
+        .iter()
+        .map(|(_, v)| {
+            v[1..]
+                .iter()
+                .map(|b| sequential_means(v[0], *b, spec.mde()))
+                .collect()
+        })
+        .collect();
+    let flat: Vec<f64> = seq.iter().flatten().flatten().map(|s| s.p_value).collect();
+    let mut adjusted = holm(&flat).into_iter();
+    sums.iter()
+        .zip(&seq)
+        .map(|((currency, v), seq)| RevenueMetric {
+            currency: currency.clone(),
+            variants: v
+                .iter()
+                .enumerate()
+                .map(|(k, x)| {
+                    let n = x.n as f64;
+                    let mean = if x.n == 0 { 0.0 } else { x.sum / n };
+                    let var = if x.n < 2 {
+                        0.0
+                    } else {
+                        ((x.sum_sq - x.sum * x.sum / n) / (n - 1.0)).max(0.0)
+                    };
+                    let vs_control = (k > 0).then(|| welch(v[0], *x)).flatten().map(|w| {
+                        let sequential = seq[k - 1].map(|s| Sequential {
+                            low: s.low,
+                            high: s.high,
+                            p_value: s.p_value,
+                            adjusted_p: adjusted.next().unwrap(),
+                        });
+                        let verdict = if x.n < spec.min_units || v[0].n < spec.min_units {
+                            Verdict::TooEarly
+                        } else if mismatch {
+                            Verdict::CheckAssignment
+                        } else {
+                            match &sequential {
+                                Some(s) if s.adjusted_p < 0.05 && w.diff > 0.0 => Verdict::Better,
+                                Some(s) if s.adjusted_p < 0.05 => Verdict::Worse,
+                                _ => Verdict::NoDifferenceYet,
+                            }
+                        };
+                        MeanComparison {
+                            diff: w.diff,
+                            low: w.low,
+                            high: w.high,
+                            p_value: w.p_value,
+                            df: w.df,
+                            sequential,
+                            verdict,
+                        }
+                    });
+                    VariantRevenue {
+                        variant: order[k].0.clone(),
+                        units: x.n,
+                        total: x.sum,
+                        mean,
+                        sd: var.sqrt(),
+                        vs_control,
+                    }
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 pub fn experiment_plan(q: &Query, r: &Resolved, spec: &PlanSpec, d: &Data) -> PlanResult {

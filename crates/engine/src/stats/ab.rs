@@ -131,6 +131,110 @@ pub fn sequential(xa: u64, na: u64, xb: u64, nb: u64, mde: f64) -> Option<Sequen
     })
 }
 
+/// A side of a comparison of means, from sums: units, Σx, Σx² (units without a value
+/// count as 0).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Sums {
+    /// Units.
+    pub n: u64,
+    /// Σx.
+    pub sum: f64,
+    /// Σx².
+    pub sum_sq: f64,
+}
+
+impl Sums {
+    /// The mean.
+    pub fn mean(&self) -> f64 {
+        if self.n == 0 {
+            0.0
+        } else {
+            self.sum / self.n as f64
+        }
+    }
+
+    /// The sample variance (n − 1); 0 below two units.
+    pub fn variance(&self) -> f64 {
+        if self.n < 2 {
+            return 0.0;
+        }
+        let n = self.n as f64;
+        ((self.sum_sq - self.sum * self.sum / n) / (n - 1.0)).max(0.0)
+    }
+}
+
+/// Welch's comparison of two means: `b − a`, its 95% interval, the two-sided p-value and
+/// the Welch–Satterthwaite degrees of freedom.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Welch {
+    /// `mean(b) − mean(a)`.
+    pub diff: f64,
+    /// Lower end of the 95% interval.
+    pub low: f64,
+    /// Upper end.
+    pub high: f64,
+    /// Two-sided p-value of Welch's t.
+    pub p_value: f64,
+    /// Degrees of freedom.
+    pub df: f64,
+}
+
+/// Welch's t test of `b` against `a` (unequal variances). None below two units a side.
+pub fn welch(a: Sums, b: Sums) -> Option<Welch> {
+    if a.n < 2 || b.n < 2 {
+        return None;
+    }
+    let (va, vb) = (a.variance() / a.n as f64, b.variance() / b.n as f64);
+    let diff = b.mean() - a.mean();
+    let se2 = va + vb;
+    if se2 == 0.0 {
+        // No spread on either side: the difference is exact.
+        return Some(Welch {
+            diff,
+            low: diff,
+            high: diff,
+            p_value: if diff == 0.0 { 1.0 } else { 0.0 },
+            df: (a.n + b.n - 2) as f64,
+        });
+    }
+    let df = se2 * se2 / (va * va / (a.n - 1) as f64 + vb * vb / (b.n - 1) as f64);
+    let se = se2.sqrt();
+    let half = super::t95(df) * se;
+    Some(Welch {
+        diff,
+        low: diff - half,
+        high: diff + half,
+        p_value: super::t_two_sided_p(diff / se, df),
+        df,
+    })
+}
+
+/// The mixture sequential probability ratio test of a difference of means (as
+/// [`sequential`], with the variance of the difference estimated from the sums and
+/// `tau` = `mde` × the control's mean). None below two units a side or with a control
+/// mean of 0.
+pub fn sequential_means(a: Sums, b: Sums, mde: f64) -> Option<Sequential> {
+    if a.n < 2 || b.n < 2 || a.mean() == 0.0 {
+        return None;
+    }
+    let v = a.variance() / a.n as f64 + b.variance() / b.n as f64;
+    let diff = b.mean() - a.mean();
+    if v == 0.0 {
+        return None;
+    }
+    let tau2 = (mde * a.mean()).powi(2);
+    let ln_lambda = 0.5 * (v / (v + tau2)).ln() + diff * diff * tau2 / (2.0 * v * (v + tau2));
+    let alpha: f64 = 1.0 - 0.95;
+    let half =
+        (2.0 * v * (v + tau2) / tau2 * ((1.0 / alpha).ln() + 0.5 * ((v + tau2) / v).ln())).sqrt();
+    Some(Sequential {
+        diff,
+        low: diff - half,
+        high: diff + half,
+        p_value: (-ln_lambda).exp().min(1.0),
+    })
+}
+
 /// The standard normal quantile of `p` in (0, 1) (bisection on [`erfc`]).
 pub fn normal_quantile(p: f64) -> f64 {
     let cdf = |z: f64| 0.5 * erfc(-z / std::f64::consts::SQRT_2);
@@ -532,5 +636,39 @@ mod tests {
         // the price of checking every day).
         let (seq, _) = daily_checks(300, 0.1, 0.13, 0.3, 2);
         assert!(seq >= 0.75, "sequential power {seq}");
+    }
+
+    #[test]
+    fn welch_matches_scipy() {
+        // scipy 1.17.1: r = stats.ttest_ind(b, a, equal_var=False);
+        // r.statistic, r.pvalue, r.df, r.confidence_interval(0.95):
+        // t 0.3791130665749007, p 0.7071894422449201, df 30.98669138567418,
+        // CI (-8.491927527162524, 12.3697053049403), mean(b) − mean(a) 1.938888888888889.
+        let a = [
+            0.0, 0.0, 0.0, 12.5, 0.0, 30.0, 0.0, 0.0, 8.0, 0.0, 0.0, 0.0, 45.0, 0.0, 0.0,
+        ];
+        let b = [
+            0.0, 20.0, 0.0, 0.0, 15.0, 0.0, 0.0, 60.0, 0.0, 0.0, 9.5, 0.0, 0.0, 0.0, 33.0, 0.0,
+            0.0, 12.0,
+        ];
+        let sums = |x: &[f64]| Sums {
+            n: x.len() as u64,
+            sum: x.iter().sum(),
+            sum_sq: x.iter().map(|v| v * v).sum(),
+        };
+        let w = welch(sums(&a), sums(&b)).unwrap();
+        let close = |x: f64, y: f64| (x - y).abs() < 1e-9 * y.abs().max(1.0);
+        assert!(close(w.diff, 1.938888888888889), "{w:?}");
+        assert!(close(w.df, 30.98669138567418), "{w:?}");
+        assert!((w.p_value - 0.7071894422449201).abs() < 1e-9, "{w:?}");
+        assert!((w.low - -8.491927527162524).abs() < 1e-6, "{w:?}");
+        assert!((w.high - 12.3697053049403).abs() < 1e-6, "{w:?}");
+        assert!(welch(sums(&a[..1]), sums(&b)).is_none());
+        // The sequential interval holds the difference and is wider than Welch's.
+        let s = sequential_means(sums(&a), sums(&b), 0.2).unwrap();
+        assert!(
+            s.low < w.low && s.high > w.high && s.p_value > w.p_value,
+            "{s:?}"
+        );
     }
 }

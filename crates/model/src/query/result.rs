@@ -1074,6 +1074,55 @@ pub struct ExperimentMetric {
     pub trend: Vec<TrendPoint>,
 }
 
+/// A variant against the control on a mean (revenue per unit).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct MeanComparison {
+    /// The difference of means (variant − control).
+    pub diff: f64,
+    /// Lower end of Welch's 95% interval (valid at a size fixed in advance).
+    pub low: f64,
+    /// Upper end.
+    pub high: f64,
+    /// Welch's t test's two-sided p-value (fixed size, as the interval).
+    pub p_value: f64,
+    /// Welch–Satterthwaite degrees of freedom.
+    pub df: f64,
+    /// The always-valid comparison (none while the control's mean is 0 or a side has
+    /// no spread); its adjusted p is Holm's across the revenue comparisons.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequential: Option<Sequential>,
+    /// What it says.
+    pub verdict: Verdict,
+}
+
+/// One variant's revenue per unit in one currency.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct VariantRevenue {
+    /// The variant.
+    pub variant: String,
+    /// Its units (every one counts; those that paid nothing as 0).
+    pub units: u64,
+    /// Revenue after the first exposure, its units together, in the currency.
+    pub total: f64,
+    /// Revenue per unit.
+    pub mean: f64,
+    /// The standard deviation of revenue per unit.
+    pub sd: f64,
+    /// Against the control (Welch); none for the control itself or below two units.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vs_control: Option<MeanComparison>,
+}
+
+/// Revenue per unit after the first exposure, in one currency (never summed across
+/// currencies).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct RevenueMetric {
+    /// ISO 4217 code.
+    pub currency: String,
+    /// Every variant, the control first.
+    pub variants: Vec<VariantRevenue>,
+}
+
 /// An experiment's results.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ExperimentResult {
@@ -1096,6 +1145,9 @@ pub struct ExperimentResult {
     pub min_units: u64,
     /// Metrics, the primary first.
     pub metrics: Vec<ExperimentMetric>,
+    /// Revenue per unit, per currency (by code), when any unit paid after exposure.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revenue: Vec<RevenueMetric>,
 }
 
 /// One goal of a test's plan.
