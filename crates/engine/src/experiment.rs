@@ -8,9 +8,9 @@
 
 use cairn_model::Dim;
 use cairn_model::query::result::{
-    Comparison, ExperimentMetric, ExperimentResult, MeanComparison, PlanResult, PlanRow,
-    RevenueMetric, SampleRatio, Sequential, TrendBand, TrendPoint, VariantMetric, VariantRevenue,
-    VariantUnits, Verdict,
+    Comparison, CupedComparison, CupedFit, ExperimentMetric, ExperimentResult, MeanComparison,
+    PlanResult, PlanRow, RevenueMetric, SampleRatio, Sequential, TrendBand, TrendPoint,
+    VariantMetric, VariantRevenue, VariantUnits, Verdict,
 };
 use cairn_model::query::{
     Condition, EXPOSURE_EVENT, ExperimentSpec, Field, InfluenceSpec, PlanSpec, Precedence, Query,
@@ -26,8 +26,9 @@ use crate::matcher::{EventPred, FieldReader, Needs};
 use crate::paths::unit_ranges;
 use crate::prepare::Prepared;
 use crate::stats::{
-    Sums, fixed_sample_size, holm, newcombe, posteriors, rate_ratio, sample_ratio, sequential,
-    sequential_means, sequential_sample_size, two_proportion_p, welch, wilson,
+    Cuped, Moments, Sums, cuped, fixed_sample_size, holm, newcombe, posteriors, rate_ratio,
+    sample_ratio, sequential, sequential_means, sequential_sample_size, two_proportion_p, welch,
+    wilson,
 };
 
 /// Adjusted sequential p-values under this decide.
@@ -132,6 +133,10 @@ pub(crate) struct Arm {
     converted: Vec<u64>,
     units_by: Vec<u64>,
     converted_by: Vec<Vec<u64>>,
+    /// Per metric: units that reached its goal before their first exposure (CUPED's
+    /// covariate), and those of them that converted after it.
+    pre: Vec<u64>,
+    pre_converted: Vec<u64>,
     /// Revenue per unit after its first exposure, per currency id of the scan: Σx and
     /// Σx² in micros, exact whatever the order of the sums, over the units that paid
     /// (the others count as 0 with `units`).
@@ -145,6 +150,8 @@ impl Arm {
             converted: vec![0; metrics],
             units_by: vec![0; periods],
             converted_by: vec![vec![0; periods]; metrics],
+            pre: vec![0; metrics],
+            pre_converted: vec![0; metrics],
             rev: FxHashMap::default(),
         }
     }
@@ -161,6 +168,12 @@ impl Arm {
             for (x, y) in xs.iter_mut().zip(ys) {
                 *x += y;
             }
+        }
+        for (x, y) in self.pre.iter_mut().zip(from.pre) {
+            *x += y;
+        }
+        for (x, y) in self.pre_converted.iter_mut().zip(from.pre_converted) {
+            *x += y;
         }
         for (c, (s, q)) in from.rev {
             let e = self.rev.entry(c).or_default();
@@ -243,8 +256,11 @@ impl Pass for ExperimentPass<'_> {
             for (m, &g) in self.metrics.iter().enumerate() {
                 let h = &prep.hits[g];
                 let at = h.partition_point(|&p| (p as usize) < p0);
+                let before = at > 0 && h[at - 1] as usize >= a;
+                arm.pre[m] += u64::from(before);
                 if let Some(&p) = h.get(at).filter(|&&p| (p as usize) < b) {
                     arm.converted[m] += 1;
+                    arm.pre_converted[m] += u64::from(before);
                     if let Some(k) = period(p as usize) {
                         arm.converted_by[m][k] += 1;
                     }
@@ -366,6 +382,63 @@ fn build(
         .map(|s| s.p_value)
         .collect();
     let mut adjusted = holm(&flat).into_iter();
+    // CUPED: per metric, the fit over every arm and each variant's adjusted comparison,
+    // then Holm across those.
+    let moments = |m: usize| -> Vec<Moments> {
+        arms.iter()
+            .map(|(name, n, conv)| {
+                let (pre, both) = by_name
+                    .get(name)
+                    .map_or((0, 0), |a| (a.pre[m], a.pre_converted[m]));
+                Moments::binary(*n, pre, conv[m], both)
+            })
+            .collect()
+    };
+    let fits: Vec<Option<CupedMetric>> = metrics
+        .iter()
+        .enumerate()
+        .map(|(m, _)| {
+            if !spec.cuped {
+                return None;
+            }
+            let ms = moments(m);
+            let fit = cuped(&ms);
+            let adj: Vec<Sums> = ms.iter().map(|x| fit.adjust(x)).collect();
+            let vs = adj[1..]
+                .iter()
+                .map(|b| {
+                    welch(adj[0], *b).map(|w| CupedComparison {
+                        diff: w.diff,
+                        low: w.low,
+                        high: w.high,
+                        p_value: w.p_value,
+                        sequential: sequential_means(adj[0], *b, spec.mde()).map(|s| Sequential {
+                            low: s.low,
+                            high: s.high,
+                            p_value: s.p_value,
+                            adjusted_p: 1.0,
+                        }),
+                    })
+                })
+                .collect();
+            Some((fit, ms.iter().map(|x| x.x as u64).sum(), vs))
+        })
+        .collect();
+    let mut fits = fits;
+    let cuped_p: Vec<f64> = fits
+        .iter()
+        .flatten()
+        .flat_map(|f| f.2.iter().flatten().filter_map(|c| c.sequential.as_ref()))
+        .map(|s| s.p_value)
+        .collect();
+    let mut cuped_adj = holm(&cuped_p).into_iter();
+    for f in fits.iter_mut().flatten() {
+        for c in f.2.iter_mut().flatten() {
+            if let Some(s) = c.sequential.as_mut() {
+                s.adjusted_p = cuped_adj.next().unwrap_or(1.0);
+            }
+        }
+    }
     let out: Vec<ExperimentMetric> = metrics
         .iter()
         .enumerate()
@@ -377,12 +450,21 @@ fn build(
                 .map(|(k, (name, n, conv))| {
                     let vs_control = (k > 0).then(|| tests[m][k - 1]).flatten().map(|s| {
                         let adjusted_p = adjusted.next().unwrap_or(1.0);
+                        let cuped = fits[m].as_ref().and_then(|f| f.2[k - 1].clone());
+                        // The verdict's test: the adjusted one with CUPED.
+                        let (p, diff) = match cuped
+                            .as_ref()
+                            .and_then(|c| c.sequential.as_ref().map(|q| (q.adjusted_p, c.diff)))
+                        {
+                            Some(x) => x,
+                            None => (adjusted_p, s.diff),
+                        };
                         let verdict = if !enough(*n) || !enough(cu) {
                             Verdict::TooEarly
                         } else if sample_ratio.mismatch {
                             Verdict::CheckAssignment
-                        } else if adjusted_p < ALPHA {
-                            if s.diff > 0.0 {
+                        } else if p < ALPHA {
+                            if diff > 0.0 {
                                 Verdict::Better
                             } else {
                                 Verdict::Worse
@@ -400,6 +482,7 @@ fn build(
                             diff: newcombe(&wilson(conv[m], *n), &wilson(ca[m], cu)),
                             lift: rate_ratio(conv[m], *n, ca[m], cu),
                             p_value: two_proportion_p(conv[m], *n, ca[m], cu),
+                            cuped,
                             verdict,
                         }
                     });
@@ -418,6 +501,11 @@ fn build(
                 guardrail: spec.guardrails.contains(goal),
                 variants,
                 trend: trend(spec, &arms, &by_name, m, labels),
+                cuped: fits[m].as_ref().map(|(f, with_history, _)| CupedFit {
+                    theta: f.theta,
+                    with_history: *with_history,
+                    variance_reduction: f.r2,
+                }),
             }
         })
         .collect();
@@ -637,6 +725,10 @@ impl Pass for Reach<'_> {
         st
     }
 }
+
+/// A metric under CUPED: the fit, the units with a history, and each variant's adjusted
+/// comparison with the control (in the order of the arms after the control).
+type CupedMetric = (Cuped, u64, Vec<Option<CupedComparison>>);
 
 /// Revenue per unit per currency: every variant against the control with Welch's test
 /// and the always-valid comparison (Holm across the revenue comparisons).

@@ -414,6 +414,56 @@ fn experiment(r: &ExperimentResult) -> String {
             ],
             &rows,
         ));
+        if let Some(f) = &m.cuped {
+            let units: u64 = r.variants.iter().map(|v| v.units).sum();
+            let _ = writeln!(
+                out,
+                "CUPED: {} of {} {}s reached {} before their exposure (θ {:.3}); the adjustment removes {} of the variance{}. The verdicts above are the adjusted comparison's:",
+                human::count(f.with_history),
+                human::count(units),
+                r.unit.as_str(),
+                m.goal,
+                f.theta,
+                pct(f.variance_reduction),
+                if f.variance_reduction >= 0.05 {
+                    ""
+                } else if (f.with_history as f64) < 0.05 * units as f64 {
+                    " — it helps little: few units did anything before their exposure (new visitors have no history; start the range before the experiment to include returning ones')"
+                } else {
+                    " — it helps little: what units did before does not predict this metric"
+                }
+            );
+            let rows: Vec<Vec<String>> = m
+                .variants
+                .iter()
+                .filter_map(|v| {
+                    let c = v.vs_control.as_ref()?.cuped.as_ref()?;
+                    Some(vec![
+                        v.variant.clone(),
+                        format!(
+                            "{:+.2} pp [{:+.2} – {:+.2}]",
+                            c.diff * 100.0,
+                            c.low * 100.0,
+                            c.high * 100.0
+                        ),
+                        c.sequential.as_ref().map_or_else(
+                            || "–".into(),
+                            |s| format!("[{:+.2} – {:+.2}]", s.low * 100.0, s.high * 100.0),
+                        ),
+                        p_value(c.sequential.as_ref().map(|s| s.adjusted_p)),
+                    ])
+                })
+                .collect();
+            out.push_str(&table(
+                &[
+                    "variant",
+                    "adjusted difference [fixed-size 95%]",
+                    "sequential 95%",
+                    "adjusted p",
+                ],
+                &rows,
+            ));
+        }
     }
     for m in &r.revenue {
         out.push('\n');

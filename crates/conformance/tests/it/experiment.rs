@@ -280,7 +280,7 @@ fn records(rng: &mut ChaCha8Rng) -> Vec<Record> {
     for v in 1..=rng.gen_range(50..=300u64) {
         let mut t = T0 + rng.gen_range(0..14 * DAY);
         let var = variants[rng.gen_range(0..k)];
-        let p = match var {
+        let p: f64 = match var {
             "control" => 0.2,
             "B" => 0.35,
             _ => 0.1,
@@ -289,6 +289,14 @@ fn records(rng: &mut ChaCha8Rng) -> Vec<Record> {
             out.push(Record::Event(ev(v, t - T0, "signup")));
             t += MIN;
         }
+        // A history before the exposure, for CUPED: units that bought before tend to buy
+        // again.
+        let bought = rng.gen_bool(0.15);
+        if bought {
+            out.push(Record::Event(ev(v, t - T0, "purchase")));
+            t += MIN;
+        }
+        let p = if bought { (p * 2.5).min(0.9) } else { p };
         if rng.gen_bool(0.9) {
             let key = if rng.gen_bool(0.9) { "cta" } else { "other" };
             out.push(Record::Event(exposure(v, t - T0, key, var)));
@@ -353,6 +361,7 @@ fn check(seed: u64) -> Result<(), TestCaseError> {
         s.mde = [None, Some(0.05), Some(0.5)][rng.gen_range(0..3)];
         s.trend = [None, Some(Interval::Day), Some(Interval::Week)][rng.gen_range(0..3)];
         s.min_units = rng.gen_range(1..=60);
+        s.cuped = rng.gen_bool(0.5);
         let mut q = query(s);
         if rng.gen_bool(0.3) {
             q.from = TimeSpec::Ms(T0 + rng.gen_range(0..7) * DAY);

@@ -9,9 +9,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use cairn_engine::Buckets;
 use cairn_engine::stats::{
-    Fit, Sums, Table, benjamini_hochberg, chi_square_sf, fixed_sample_size, holm, mantel_haenszel,
-    nearest_rank, newcombe, pearson, posteriors, rate_ratio, sequential, sequential_means,
-    sequential_sample_size, time_stats, two_proportion_p, welch, wilson,
+    Cuped, Fit, Moments, Sums, Table, benjamini_hochberg, chi_square_sf, cuped, fixed_sample_size,
+    holm, mantel_haenszel, nearest_rank, newcombe, pearson, posteriors, rate_ratio, sequential,
+    sequential_means, sequential_sample_size, time_stats, two_proportion_p, welch, wilson,
 };
 use cairn_model::query::result::*;
 use cairn_model::query::*;
@@ -3046,6 +3046,9 @@ pub fn experiment(q: &Query, r: &Resolved, spec: &ExperimentSpec, d: &Data) -> E
     // With a trend: per variant, the times of first exposures, and per metric those of
     // conversions.
     let mut times: BTreeMap<String, (Vec<i64>, Vec<Vec<i64>>)> = BTreeMap::new();
+    // Variant → per metric: units that reached the goal before their first exposure, and
+    // those of them that converted after it (CUPED's covariate).
+    let mut history: BTreeMap<String, Vec<(u64, u64)>> = BTreeMap::new();
     for (evs, hits, a, b) in units_of(q, r, spec.unit, d) {
         let exposures: Vec<(usize, String)> = (a..b)
             .filter(|&i| is_exposure(&evs[i]))
@@ -3079,10 +3082,16 @@ pub fn experiment(q: &Query, r: &Resolved, spec: &ExperimentSpec, d: &Data) -> E
             .entry(exposures[0].1.clone())
             .or_insert_with(|| (Vec::new(), vec![Vec::new(); metrics.len()]));
         t.0.push(evs[first].ts);
+        let h = history
+            .entry(exposures[0].1.clone())
+            .or_insert_with(|| vec![(0, 0); metrics.len()]);
         for (k, m) in metrics.iter().enumerate() {
+            let before = hits[gi(m)].iter().any(|&i| i >= a && i < first);
+            h[k].0 += u64::from(before);
             if let Some(&i) = hits[gi(m)].iter().find(|&&i| i >= first && i < b) {
                 arm.1[k] += 1;
                 t.1[k].push(evs[i].ts);
+                h[k].1 += u64::from(before);
             }
         }
     }
@@ -3156,6 +3165,65 @@ pub fn experiment(q: &Query, r: &Resolved, spec: &ExperimentSpec, d: &Data) -> E
     }
     let adjusted = holm(&ps);
     let mut next = 0;
+    // CUPED, per metric: the fit over every variant's counts, each variant's adjusted
+    // comparison, then Holm across those that have a sequential test.
+    type CupedMetric = (Cuped, u64, Vec<Option<CupedComparison>>);
+    let mut fits: Vec<Option<CupedMetric>> = (0..metrics.len())
+        .map(|k| {
+            if !spec.cuped {
+                return None;
+            }
+            let ms: Vec<Moments> = order
+                .iter()
+                .map(|(name, (n, conv))| {
+                    let (pre, both) = history.get(name).map_or((0, 0), |h| h[k]);
+                    Moments::binary(*n, pre, conv[k], both)
+                })
+                .collect();
+            let fit = cuped(&ms);
+            let adj: Vec<Sums> = ms.iter().map(|x| fit.adjust(x)).collect();
+            let vs = adj[1..]
+                .iter()
+                .map(|b| {
+                    welch(adj[0], *b).map(|w| CupedComparison {
+                        diff: w.diff,
+                        low: w.low,
+                        high: w.high,
+                        p_value: w.p_value,
+                        sequential: sequential_means(adj[0], *b, spec.mde()).map(|s| {
+                            result::Sequential {
+                                low: s.low,
+                                high: s.high,
+                                p_value: s.p_value,
+                                adjusted_p: 1.0,
+                            }
+                        }),
+                    })
+                })
+                .collect();
+            let with_history = order
+                .iter()
+                .map(|(name, _)| history.get(name).map_or(0, |h| h[k].0))
+                .sum();
+            Some((fit, with_history, vs))
+        })
+        .collect();
+    let cps: Vec<f64> = fits
+        .iter()
+        .flatten()
+        .flat_map(|f| f.2.iter().flatten().filter_map(|c| c.sequential.as_ref()))
+        .map(|s| s.p_value)
+        .collect();
+    let cadj = holm(&cps);
+    let mut cnext = 0;
+    for f in fits.iter_mut().flatten() {
+        for c in f.2.iter_mut().flatten() {
+            if let Some(s) = c.sequential.as_mut() {
+                s.adjusted_p = cadj[cnext];
+                cnext += 1;
+            }
+        }
+    }
     let mut out = Vec::new();
     for (k, m) in metrics.iter().enumerate() {
         let post = posteriors(
@@ -3172,13 +3240,19 @@ pub fn experiment(q: &Query, r: &Resolved, spec: &ExperimentSpec, d: &Data) -> E
             {
                 let adjusted_p = adjusted[next];
                 next += 1;
+                let cuped = fits[k].as_ref().and_then(|f| f.2[j - 1].clone());
+                // With CUPED the verdict is the adjusted comparison's, where it has one.
+                let (p, diff) = cuped
+                    .as_ref()
+                    .and_then(|c| c.sequential.as_ref().map(|q| (q.adjusted_p, c.diff)))
+                    .unwrap_or((adjusted_p, s.diff));
                 let verdict = if *n < spec.min_units || cu < spec.min_units {
                     Verdict::TooEarly
                 } else if sample_ratio.mismatch {
                     Verdict::CheckAssignment
-                } else if adjusted_p < 0.05 && s.diff > 0.0 {
+                } else if p < 0.05 && diff > 0.0 {
                     Verdict::Better
-                } else if adjusted_p < 0.05 {
+                } else if p < 0.05 {
                     Verdict::Worse
                 } else {
                     Verdict::NoDifferenceYet
@@ -3193,6 +3267,7 @@ pub fn experiment(q: &Query, r: &Resolved, spec: &ExperimentSpec, d: &Data) -> E
                     diff: newcombe(&wilson(conv[k], *n), &wilson(cconv[k], cu)),
                     lift: rate_ratio(conv[k], *n, cconv[k], cu),
                     p_value: two_proportion_p(conv[k], *n, cconv[k], cu),
+                    cuped,
                     verdict,
                 });
             }
@@ -3251,6 +3326,11 @@ pub fn experiment(q: &Query, r: &Resolved, spec: &ExperimentSpec, d: &Data) -> E
             guardrail: spec.guardrails.contains(m),
             variants,
             trend,
+            cuped: fits[k].as_ref().map(|(f, with_history, _)| CupedFit {
+                theta: f.theta,
+                with_history: *with_history,
+                variance_reduction: f.r2,
+            }),
         });
     }
     let revenue = experiment_revenue(spec, &order, &paid, sample_ratio.mismatch);

@@ -235,6 +235,104 @@ pub fn sequential_means(a: Sums, b: Sums, mde: f64) -> Option<Sequential> {
     })
 }
 
+/// Sums over one arm's units of a metric `y` and a covariate `x` measured before the
+/// unit's exposure (CUPED's pre-period): units, Σx, Σy, Σx², Σy², Σxy.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Moments {
+    /// Units.
+    pub n: u64,
+    /// Σx.
+    pub x: f64,
+    /// Σy.
+    pub y: f64,
+    /// Σx².
+    pub xx: f64,
+    /// Σy².
+    pub yy: f64,
+    /// Σxy.
+    pub xy: f64,
+}
+
+impl Moments {
+    /// A binary metric with a binary covariate: `n` units, `x` with the covariate, `y`
+    /// converted, `xy` both.
+    pub fn binary(n: u64, x: u64, y: u64, xy: u64) -> Self {
+        let (x, y, xy) = (x as f64, y as f64, xy as f64);
+        Moments {
+            n,
+            x,
+            y,
+            xx: x,
+            yy: y,
+            xy,
+        }
+    }
+}
+
+/// CUPED (Deng, Xu, Kohavi and Walker 2013): `y − θ(x − x̄)` with θ = cov(x, y) / var(x)
+/// and x̄ over every arm's units together. With the covariate measured before exposure,
+/// θ and x̄ do not depend on the variant, so the adjusted difference estimates the same
+/// effect as the raw one, with its variance shrunk by `r²`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cuped {
+    /// θ (0 when x does not vary).
+    pub theta: f64,
+    /// x̄ over every unit.
+    pub mean_x: f64,
+    /// The squared correlation of x and y over every unit: the share of y's variance
+    /// the adjustment removes (0 when either does not vary).
+    pub r2: f64,
+}
+
+/// Fits CUPED's θ over the arms' units together.
+pub fn cuped(arms: &[Moments]) -> Cuped {
+    let mut t = Moments::default();
+    for a in arms {
+        t.n += a.n;
+        t.x += a.x;
+        t.y += a.y;
+        t.xx += a.xx;
+        t.yy += a.yy;
+        t.xy += a.xy;
+    }
+    if t.n == 0 {
+        return Cuped {
+            theta: 0.0,
+            mean_x: 0.0,
+            r2: 0.0,
+        };
+    }
+    let n = t.n as f64;
+    let sxx = (t.xx - t.x * t.x / n).max(0.0);
+    let syy = (t.yy - t.y * t.y / n).max(0.0);
+    let sxy = t.xy - t.x * t.y / n;
+    let theta = if sxx > 0.0 { sxy / sxx } else { 0.0 };
+    let r2 = if sxx > 0.0 && syy > 0.0 {
+        (sxy * sxy / (sxx * syy)).min(1.0)
+    } else {
+        0.0
+    };
+    Cuped {
+        theta,
+        mean_x: t.x / n,
+        r2,
+    }
+}
+
+impl Cuped {
+    /// An arm's sums of the adjusted metric `y − θ(x − x̄)`.
+    pub fn adjust(&self, m: &Moments) -> Sums {
+        let (t, c, n) = (self.theta, self.mean_x, m.n as f64);
+        Sums {
+            n: m.n,
+            sum: m.y - t * (m.x - n * c),
+            sum_sq: (m.yy - 2.0 * t * (m.xy - c * m.y)
+                + t * t * (m.xx - 2.0 * c * m.x + n * c * c))
+                .max(0.0),
+        }
+    }
+}
+
 /// The standard normal quantile of `p` in (0, 1) (bisection on [`erfc`]).
 pub fn normal_quantile(p: f64) -> f64 {
     let cdf = |z: f64| 0.5 * erfc(-z / std::f64::consts::SQRT_2);
@@ -636,6 +734,99 @@ mod tests {
         // the price of checking every day).
         let (seq, _) = daily_checks(300, 0.1, 0.13, 0.3, 2);
         assert!(seq >= 0.75, "sequential power {seq}");
+    }
+
+    /// `runs` experiments of 30 days, 100 units per variant a day, 30% of them with a
+    /// history (rate 40%, against 5% without), the variant's rates × `lift`, checked
+    /// every day: the share in which the sequential test on the CUPED-adjusted values and
+    /// the one on the raw rates are ever significant.
+    fn daily_cuped_checks(runs: u32, lift: f64, seed: u64) -> (f64, f64) {
+        let mut rng = Mix(seed);
+        let (mut adj_hits, mut raw_hits) = (0u32, 0u32);
+        for _ in 0..runs {
+            let (mut a, mut b) = (Moments::default(), Moments::default());
+            let (mut adj_hit, mut raw_hit) = (false, false);
+            for _ in 0..30 {
+                for (m, l) in [(&mut a, 1.0), (&mut b, lift)] {
+                    let x = rng.binomial(100, 0.3);
+                    let xy = rng.binomial(x, 0.4 * l);
+                    let y = xy + rng.binomial(100 - x, 0.05 * l);
+                    let d = Moments::binary(100, x, y, xy);
+                    m.n += d.n;
+                    m.x += d.x;
+                    m.y += d.y;
+                    m.xx += d.xx;
+                    m.yy += d.yy;
+                    m.xy += d.xy;
+                }
+                let fit = cuped(&[a, b]);
+                let s = sequential_means(fit.adjust(&a), fit.adjust(&b), 0.3).unwrap();
+                adj_hit |= s.p_value < 0.05;
+                raw_hit |= sequential(a.y as u64, a.n, b.y as u64, b.n, 0.3)
+                    .unwrap()
+                    .p_value
+                    < 0.05;
+            }
+            adj_hits += adj_hit as u32;
+            raw_hits += raw_hit as u32;
+        }
+        (adj_hits as f64 / runs as f64, raw_hits as f64 / runs as f64)
+    }
+
+    #[test]
+    fn cuped_keeps_daily_checks_valid_and_adds_power() {
+        // A/A: checked daily for 30 days, the CUPED-adjusted sequential test stays under
+        // its 5% (with 1.5 points for simulation noise). Seen: 2.5%, raw 2.2%.
+        let (adj, raw) = daily_cuped_checks(1500, 1.0, 7);
+        assert!(
+            adj <= 0.05 + 0.015,
+            "CUPED false positives {adj} (raw {raw})"
+        );
+        // A/B with +20%: the adjusted test finds it more often than the raw one (the
+        // history explains r² ≈ 0.2 of the variance). Seen: 83% against 67%.
+        let (adj, raw) = daily_cuped_checks(300, 1.2, 8);
+        assert!(adj > raw, "CUPED power {adj}, raw {raw}");
+    }
+
+    #[test]
+    fn cuped_matches_scipy() {
+        // Binary covariate and metric: control 200 units, 50 with history, 40 converted,
+        // 25 of them with history; variant 210, 48, 55, 27. With numpy 2 and scipy
+        // 1.17.1, over the units' 0/1 arrays of both arms together:
+        // θ = np.cov(X, Y)[0, 1] / np.var(X, ddof=1), x̄ = X.mean(),
+        // r² = np.corrcoef(X, Y)[0, 1]**2; then A = Y − θ(X − x̄) per arm and
+        // r = stats.ttest_ind(A_b, A_a, equal_var=False), r.confidence_interval(0.95):
+        // θ 0.3927917320774472, x̄ 0.23902439024390243, r² 0.1576417277276575,
+        // diff 0.0703217275921357, p 0.06552742210659823, df 405.7488850858197,
+        // CI (-0.0045388027254225916, 0.145182257909694); raw Welch CI
+        // (-0.0198348134882263, 0.1436443372977501).
+        let a = Moments::binary(200, 50, 40, 25);
+        let b = Moments::binary(210, 48, 55, 27);
+        let fit = cuped(&[a, b]);
+        let close = |x: f64, y: f64| (x - y).abs() < 1e-9 * y.abs().max(1.0);
+        assert!(close(fit.theta, 0.3927917320774472), "{fit:?}");
+        assert!(close(fit.mean_x, 0.23902439024390243), "{fit:?}");
+        assert!(close(fit.r2, 0.1576417277276575), "{fit:?}");
+        let w = welch(fit.adjust(&a), fit.adjust(&b)).unwrap();
+        assert!(close(w.diff, 0.0703217275921357), "{w:?}");
+        assert!(close(w.df, 405.7488850858197), "{w:?}");
+        assert!((w.p_value - 0.06552742210659823).abs() < 1e-9, "{w:?}");
+        assert!((w.low - -0.0045388027254225916).abs() < 1e-6, "{w:?}");
+        assert!((w.high - 0.145182257909694).abs() < 1e-6, "{w:?}");
+        let sums = |m: &Moments| Sums {
+            n: m.n,
+            sum: m.y,
+            sum_sq: m.yy,
+        };
+        let raw = welch(sums(&a), sums(&b)).unwrap();
+        assert!((raw.low - -0.0198348134882263).abs() < 1e-6, "{raw:?}");
+        assert!((raw.high - 0.1436443372977501).abs() < 1e-6, "{raw:?}");
+        // No covariate: no adjustment.
+        let none = cuped(&[
+            Moments::binary(100, 0, 10, 0),
+            Moments::binary(100, 0, 12, 0),
+        ]);
+        assert_eq!((none.theta, none.r2), (0.0, 0.0));
     }
 
     #[test]

@@ -6,8 +6,9 @@
 mod ab;
 
 pub use ab::{
-    Posterior, Sequential, Sums, Welch, chi_square_sf, fixed_sample_size, holm, normal_quantile,
-    posteriors, sample_ratio, sequential, sequential_means, sequential_sample_size, welch,
+    Cuped, Moments, Posterior, Sequential, Sums, Welch, chi_square_sf, cuped, fixed_sample_size,
+    holm, normal_quantile, posteriors, sample_ratio, sequential, sequential_means,
+    sequential_sample_size, welch,
 };
 
 use cairn_model::query::result::{Diff, HistBin, Rate, Ratio, TimeStats};

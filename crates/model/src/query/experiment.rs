@@ -56,6 +56,11 @@ pub struct ExperimentSpec {
     /// (cumulative), to watch the interval narrow.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trend: Option<super::Interval>,
+    /// CUPED: adjust each metric for whether the unit reached the same goal before its
+    /// first exposure (in the range: start the range before the experiment to give
+    /// returning units a history). The verdicts then come from the adjusted comparison.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cuped: bool,
 }
 
 fn default_unit() -> Unit {
@@ -261,6 +266,7 @@ impl PlanSpec {
             guardrails: Vec::new(),
             min_units: 1,
             trend: None,
+            cuped: false,
         }
     }
 

@@ -1012,8 +1012,44 @@ pub struct Comparison {
     pub lift: Option<Ratio>,
     /// The two-proportion z test's p-value (fixed size, as `diff`).
     pub p_value: Option<f64>,
+    /// With `cuped`: the difference adjusted for what units did before their exposure.
+    /// The verdict is then this one's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cuped: Option<CupedComparison>,
     /// What it says.
     pub verdict: Verdict,
+}
+
+/// A variant against the control on one metric, adjusted by CUPED.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct CupedComparison {
+    /// The adjusted difference (variant − control).
+    pub diff: f64,
+    /// Lower end of its 95% interval at a size fixed in advance (Welch's t on the
+    /// adjusted values).
+    pub low: f64,
+    /// Upper end.
+    pub high: f64,
+    /// Welch's two-sided p-value (fixed size, as the interval).
+    pub p_value: f64,
+    /// The always-valid comparison of the adjusted values; its adjusted p is Holm's
+    /// across the metrics and variants. None when neither side varies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequential: Option<Sequential>,
+}
+
+/// How CUPED adjusted a metric: the covariate is whether the unit reached the same goal
+/// before its first exposure, within the range.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct CupedFit {
+    /// θ: the slope of the metric on the covariate, over every variant's units.
+    pub theta: f64,
+    /// Units that reached the goal before their first exposure, every variant together.
+    pub with_history: u64,
+    /// The share of the metric's variance the adjustment removes (the squared
+    /// correlation of the covariate and the metric). Under 0.05 it helps little: new
+    /// visitors have no history, and a range that starts with the experiment gives none.
+    pub variance_reduction: f64,
 }
 
 /// One variant on one metric.
@@ -1072,6 +1108,9 @@ pub struct ExperimentMetric {
     /// With `trend`: the comparison at the end of each period.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trend: Vec<TrendPoint>,
+    /// With `cuped`: how the metric was adjusted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cuped: Option<CupedFit>,
 }
 
 /// A variant against the control on a mean (revenue per unit).
