@@ -16,7 +16,8 @@
 // metric's rows as the API gives them, the MDE in the spec and the URL, CSV; a metric's
 // interval over time ending where the API's trend does, another metric charted from the
 // table; the planner's rows as the API's experiment_plan gives them for its controls,
-// which are in the URL, and the planner with no experiment in the range), campaigns
+// which are in the URL, and the planner with no experiment in the range; one set up
+// through the form, refused, edited, stopped and deleted, and none for a viewer), campaigns
 // with their cost, cost per conversion and return on spend as the API gives them (spend
 // seeded with `cairn spend import`), their leading indicators (r and a cohort's
 // prediction as the API gives them, the early window, too short a range), spend imported
@@ -1027,6 +1028,34 @@ async function main() {
   await page.waitForSelector('#experiment[aria-busy="false"] #exp-verdict');
   assert.equal(await page.inputValue("#exp-mde"), "20", "the MDE is kept in the URL");
   assert.equal(specs.filter((s) => s.analysis.type === "experiment").pop().analysis.mde, 0.2);
+  // CUPED: the switch asks for the adjusted comparison (in the URL); the rows show it, and a
+  // note says what it removed.
+  await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith("/api/v1/query") && /"experiment".*"cuped":true/.test(r.request().postData() || "")),
+    page.check("#exp-cuped"),
+  ]);
+  assert.match(page.url(), /[?&]cuped=1(&|$)/, "CUPED in the URL");
+  await page.waitForSelector('#experiment[aria-busy="false"] #exp-cuped-note');
+  const cupedSpec = specs.filter((s) => s.analysis.type === "experiment").pop();
+  assert.equal(cupedSpec.analysis.cuped, true, "the page asks for CUPED");
+  const cupedRes = await apiQuery(cupedSpec);
+  assert.ok(cupedRes.metrics.every((m) => m.cuped), "every metric is adjusted");
+  const cupedDiffs = await page.$$eval("#exp-metrics tbody tr", (trs) => trs.map((tr) => tr.querySelector("[data-diff]")?.dataset.diff ?? null));
+  assert.deepEqual(cupedDiffs, cupedRes.metrics.flatMap((m) => m.variants.map((v) => {
+    const c = v.vs_control;
+    return c ? String(c.cuped?.sequential ? c.cuped.diff : c.diff.diff) : null;
+  })), "the rows show the adjusted differences");
+  const cupedNote = await page.textContent("#exp-cuped-note");
+  const reduced = cupedRes.metrics.some((m) => m.cuped.variance_reduction >= 0.05);
+  assert.ok(reduced ? cupedNote.includes("are the adjusted ones") : cupedNote.includes("It helps little here"), `the CUPED note: ${cupedNote}`);
+  log(`CUPED: ${cupedNote}`);
+  await shot("experiments-cuped-light-desktop");
+  await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith("/api/v1/query") && /"experiment"/.test(r.request().postData() || "") && !/cuped/.test(r.request().postData() || "")),
+    page.uncheck("#exp-cuped"),
+  ]);
+  await page.waitForSelector('#experiment[aria-busy="false"] #exp-verdict');
+  assert.equal(await page.locator("#exp-cuped-note").count(), 0, "no CUPED note without CUPED");
   // The planner's change and power: a new plan (and only a plan), in the URL, kept on reload.
   await page.waitForSelector('#exp-plan[aria-busy="false"] #plan-table');
   const expAsked = specs.filter((s) => s.analysis.type === "experiment").length;
@@ -1058,6 +1087,94 @@ async function main() {
   assert.deepEqual([await page.inputValue("#plan-mde"), await page.inputValue("#plan-power"), await page.inputValue("#plan-share")], ["30", "90", "50"], "the planner's controls kept in the URL");
   await checkPlan({ mde: 0.3, power: 0.9, variants: 2, share: 0.5 });
   await page.locator("#exp-plan").screenshot({ path: join(SHOTS, "experiments-plan-light-desktop.png") });
+  // Setting up an experiment, as an admin: the form keeps it (PUT) exactly as filled in;
+  // one variant only is refused with the server's message, its field marked, and nothing
+  // is stored; then it is edited, stopped today (in the site's calendar), restarted and
+  // deleted. A viewer sees no form and no button.
+  const keptDefs = () => apiGet(`/api/v1/sites/${SITE}/experiments`);
+  const siteTz = (await apiGet("/api/v1/sites")).find((x) => x.site === SITE).timezone;
+  const siteToday = new Intl.DateTimeFormat("en-CA", { timeZone: siteTz, year: "numeric", month: "2-digit", day: "2-digit" }).format(new Date());
+  const keptBefore = await keptDefs();
+  await page.goto(url(`/experiments?site=${SITE}&range=30d`));
+  await page.waitForSelector('#experiment[aria-busy="false"] #exp-verdict');
+  await page.click("#new-experiment");
+  await page.waitForSelector("#exp-setup-form");
+  assert.equal(await page.inputValue("#x-start"), siteToday, "a new experiment starts today");
+  const xStart = dayUTC(midnight - 3 * DAY);
+  await page.fill("#x-key", "e2e_form");
+  await page.fill("#x-hypothesis", "A bigger buy button sells more");
+  await page.fill("#x-variants", "control");
+  await page.selectOption("#x-primary", "Purchase");
+  assert.ok(await page.isDisabled('#x-also input[value="Purchase"]'), "the primary metric is not also compared");
+  await page.check('#x-also input[value="Added to cart"]');
+  await page.check('#x-guardrails input[value="Big basket"]');
+  await page.fill("#x-mde", "5");
+  await page.fill("#x-start", xStart);
+  await page.click("#exp-save");
+  await page.waitForSelector("#exp-setup-error:not([hidden])");
+  const xRefusal = await page.textContent("#exp-setup-error");
+  assert.match(xRefusal, /^experiment\.variants: between 2 and 20/, "the server's refusal, naming the field");
+  assert.equal(await page.locator('.invalid[data-f="variants"]').count(), 1, "the field is marked");
+  assert.deepEqual(await keptDefs(), keptBefore, "nothing stored");
+  log("an experiment with one variant is refused:", xRefusal);
+  await page.fill("#x-variants", "control\nbig_button");
+  await page.fill('#x-weights input[data-v="control"]', "1");
+  await page.fill('#x-weights input[data-v="big_button"]', "3");
+  await page.setViewportSize({ width: 1440, height: 900 });
+  await shot("experiments-setup-light-desktop");
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.waitForTimeout(150);
+  await shot("experiments-setup-light-phone");
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth) <= 0, "on a phone the form does not scroll sideways");
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await page.click("#exp-save");
+  await page.waitForSelector('#exp-kept:has-text("e2e_form")');
+  const xWant = { hypothesis: "A bigger buy button sells more", variants: ["control", "big_button"], weights: { control: 1, big_button: 3 },
+    metrics: ["Purchase", "Added to cart"], guardrails: ["Big basket"], mde: 0.05, start: xStart };
+  assert.deepEqual((await keptDefs()).e2e_form, xWant, "the API keeps exactly what the form says");
+  assert.match(page.url(), /[?&]exp=e2e_form(&|$)/, "and the page shows it");
+  assert.equal(await page.getAttribute('#experiments-list [aria-current="page"]', "data-exp"), "e2e_form", "listed, though no one was exposed yet");
+  await page.waitForSelector('#experiment[aria-busy="false"] #exp-empty');
+  assert.deepEqual([await page.inputValue("#exp-primary"), await page.inputValue("#exp-mde")], ["Purchase", "5"], "its primary metric and MDE are the page's");
+  // Edited: the form shows the kept definition; only the hypothesis changes.
+  await page.click("#exp-edit");
+  await page.waitForSelector("#exp-setup-form");
+  assert.equal(await page.locator("#x-key").count(), 0, "a kept experiment's key is not edited");
+  assert.deepEqual([await page.inputValue("#x-variants"), await page.inputValue('#x-weights input[data-v="big_button"]'), await page.inputValue("#x-mde"), await page.inputValue("#x-start")],
+    ["control\nbig_button", "3", "5", xStart], "the form shows the kept definition");
+  const xHyp = "A bigger buy button sells more, with no smaller baskets";
+  await page.fill("#x-hypothesis", xHyp);
+  await page.click("#exp-save");
+  await page.waitForSelector(`#exp-hypothesis:has-text("with no smaller baskets")`);
+  assert.deepEqual((await keptDefs()).e2e_form, { ...xWant, hypothesis: xHyp }, "edited: the hypothesis only");
+  // Stopped today, then restarted.
+  await page.click("#exp-stop");
+  await page.waitForSelector('#exp-stop:has-text("Restart")');
+  assert.deepEqual((await keptDefs()).e2e_form, { ...xWant, hypothesis: xHyp, stop: siteToday }, "stopped today, in the site's calendar");
+  assert.match(await page.textContent("#exp-kept"), new RegExp(`stopped on ${siteToday}`));
+  await shot("experiments-kept-light-desktop");
+  await page.click("#exp-stop");
+  await page.waitForSelector('#exp-stop:has-text("Stop today")');
+  assert.deepEqual((await keptDefs()).e2e_form, { ...xWant, hypothesis: xHyp }, "restarted: no stop");
+  // A viewer sees the kept experiment, but no form and no button.
+  const xctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: "en-US", colorScheme: "light" });
+  const xpage = watch(await xctx.newPage());
+  await xpage.goto(origin + "/");
+  await xpage.fill("#email", VIEWER);
+  await xpage.fill("#password", PASSWORD);
+  await xpage.press("#password", "Enter");
+  await xpage.waitForSelector('.kpis[data-ready="1"]');
+  await xpage.goto(url(`/experiments?site=${SITE}&range=30d&exp=e2e_form`));
+  await xpage.waitForSelector('#exp-kept:has-text("e2e_form")');
+  assert.equal(await xpage.locator("#new-experiment, #exp-edit, #exp-stop, #exp-delete, #exp-setup-form").count(), 0, "a viewer cannot set up experiments");
+  await xctx.close();
+  // Deleted, after a confirmation: gone from the API and the list.
+  page.once("dialog", (d) => d.accept());
+  await page.click("#exp-delete");
+  await page.waitForSelector(`#experiments-list [aria-current="page"][data-exp="${listed[0]}"]`);
+  assert.equal(await page.locator('#experiments-list [data-exp="e2e_form"]').count(), 0, "no longer listed");
+  assert.deepEqual(await keptDefs(), keptBefore, "deleted");
+  log("an experiment set up through the form, edited, stopped, restarted and deleted:", JSON.stringify(xWant));
   // With no experiment in the range the page still plans one: the SaaS site, given a
   // macro goal and a micro one.
   for (const g of [{ name: "Demo request", type: "event", event: "demo_request", conversion: "macro" }, { name: "Visited pricing", type: "destination", path: "/pricing", match: "prefix", conversion: "micro" }]) {

@@ -1204,6 +1204,12 @@ export interface components {
            * else the first by name).
            */
           control?: string | null;
+          /**
+           * CUPED: adjust each metric for whether the unit reached the same goal before its
+           * first exposure (in the range: start the range before the experiment to give
+           * returning units a history). The verdicts then come from the adjusted comparison.
+           */
+          cuped?: boolean;
           /** Goals that must not get worse, compared after the metrics (flagged `guardrail`). */
           guardrails?: string[];
           /** The experiment's key: the `experiment` property of its exposure events. */
@@ -1425,6 +1431,11 @@ export interface components {
       | "too_recent";
     /** A variant against the control on one metric. */
     Comparison: {
+      /**
+       * With `cuped`: the difference adjusted for what units did before their exposure.
+       * The verdict is then this one's.
+       */
+      cuped?: components["schemas"]["CupedComparison"] | null;
       /** The difference with Newcombe's interval: valid only at a size fixed in advance. */
       diff: components["schemas"]["Diff"];
       /** The ratio of rates with its Katz interval (fixed size, as `diff`). */
@@ -1479,6 +1490,41 @@ export interface components {
       /** Value credited, per currency. */
       value: Record<string, number>;
     };
+    /** A variant against the control on one metric, adjusted by CUPED. */
+    CupedComparison: {
+      /** The adjusted difference (variant − control). */
+      diff: number;
+      /** Upper end. */
+      high: number;
+      /**
+       * Lower end of its 95% interval at a size fixed in advance (Welch's t on the
+       * adjusted values).
+       */
+      low: number;
+      /** Welch's two-sided p-value (fixed size, as the interval). */
+      p_value: number;
+      /**
+       * The always-valid comparison of the adjusted values; its adjusted p is Holm's
+       * across the metrics and variants. None when neither side varies.
+       */
+      sequential?: components["schemas"]["Sequential"] | null;
+    };
+    /**
+     * How CUPED adjusted a metric: the covariate is whether the unit reached the same goal
+     * before its first exposure, within the range.
+     */
+    CupedFit: {
+      /** θ: the slope of the metric on the covariate, over every variant's units. */
+      theta: number;
+      /**
+       * The share of the metric's variance the adjustment removes (the squared
+       * correlation of the covariate and the metric). Under 0.05 it helps little: new
+       * visitors have no history, and a range that starts with the experiment gives none.
+       */
+      variance_reduction: number;
+      /** Units that reached the goal before their first exposure, every variant together. */
+      with_history: number;
+    };
     /** A difference of two rates (this period minus the other) with its 95% interval. */
     Diff: {
       /** Difference of the rates. */
@@ -1529,6 +1575,8 @@ export interface components {
     };
     /** One metric of an experiment. */
     ExperimentMetric: {
+      /** With `cuped`: how the metric was adjusted. */
+      cuped?: components["schemas"]["CupedFit"] | null;
       /** The goal. */
       goal: string;
       /** Whether it is a guardrail: a goal that must not get worse (`worse` is the alarm). */

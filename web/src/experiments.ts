@@ -5,9 +5,12 @@
 // the split against the plan with the sample ratio check, and per metric each variant's
 // rate and its difference from the control as a bar around 0, and a metric's difference
 // over time (the trend: its sequential band narrowing); the fixed-size and Bayesian
-// figures are secondary. The planner is plan.ts. Every number is the API's.
+// figures are secondary. The planner is plan.ts. Every number is the API's. Kept
+// experiments without exposures in the range are listed too; setting one up (admins) is
+// expsetup.ts.
 import { api, query, type ExperimentDef, type ExperimentMetric, type ExperimentResult, type OverviewBreakdownRow, type Site, type TrendPoint, type VariantMetric, type Verdict } from "./api";
 import { bandChart } from "./charts";
+import { setupTools } from "./expsetup";
 import type { Ctx } from "./main";
 import { planCard } from "./plan";
 import { MDES, filters, format, parse, spec, type State } from "./state";
@@ -19,7 +22,11 @@ export const VERDICT: Record<Verdict, string> = {
 /** Percentage points, signed: `+0.95`, `−0.16`. */
 export const pp = (x: number): string => `${x < 0 ? "−" : "+"}${Math.abs(x * 100).toFixed(2)}`;
 /** A variant's difference from the control with its sequential interval: `+0.95 pp [+0.33 – +1.57]`. */
-export const diffText = (v: VariantMetric): string => (v.vs_control ? bandText(v.vs_control.diff.diff, v.vs_control.sequential) : "–");
+export const diffText = (v: VariantMetric): string => (v.vs_control ? bandText(seqOf(v.vs_control).diff, seqOf(v.vs_control)) : "–");
+type Cmp = NonNullable<VariantMetric["vs_control"]>;
+/** The comparison the verdict comes from: CUPED's adjusted one when asked for, else the raw. */
+export const seqOf = (c: Cmp): { diff: number; low: number; high: number; adjusted_p: number } =>
+  c.cuped?.sequential ? { diff: c.cuped.diff, ...c.cuped.sequential } : { diff: c.diff.diff, ...c.sequential };
 const bandText = (d: number, b: { low: number; high: number }): string => `${pp(d)} pp [${pp(b.low)} – ${pp(b.high)}]`;
 export const pText = (p: number): string => (p < 0.0001 ? "< 0.0001" : p.toPrecision(2));
 const times = (x: number): string => `×${x.toFixed(2)}`;
@@ -31,7 +38,9 @@ export async function renderExperiments(ctx: Ctx, main: HTMLElement): Promise<vo
   const s = ctx.state;
   const list = h("nav", { class: "card subtabs exp-list", id: "experiments-list", "aria-label": "Experiments in the range" }, h("span", { class: "muted" }, "Looking for experiments…"));
   const out = h("div", { id: "experiment", "aria-busy": "true" });
-  clear(main, h("div", { class: "page-head" }, h("h1", {}, "Experiments")), list, out);
+  const tools = h("span", { class: "inline" });
+  const setup = h("div", { id: "exp-setup" });
+  clear(main, h("div", { class: "page-head" }, h("h1", {}, "Experiments"), tools), list, setup, out);
   const done = (...c: Child[]): void => {
     clear(out, ...c);
     out.setAttribute("aria-busy", "false");
@@ -51,12 +60,15 @@ export async function renderExperiments(ctx: Ctx, main: HTMLElement): Promise<vo
     return;
   }
   const goals = await ctx.goals();
+  const defs = await kept;
   if (!ctx.current()) return;
   const key = s.exp || found[0]?.value || "";
-  clear(list, h("span", { class: "muted" }, found.length ? "In this range:" : "No experiment in this range."),
-    found.map((b) => h("a", { href: format({ ...s, exp: b.value, ctrl: "" }), "aria-current": b.value === key ? "page" : null, "data-exp": b.value },
-      b.value, h("small", { class: "muted" }, ` ${num(b.figures.visitors)} visitors`))),
-    key && !found.some((b) => b.value === key) ? h("a", { href: format(s), "aria-current": "page", "data-exp": key }, key) : null);
+  // Then the kept experiments (and the URL's) without exposures in the range.
+  const link = (k: string, n = 0): HTMLElement => h("a", { href: format({ ...s, exp: k, ctrl: "" }), "aria-current": k === key ? "page" : null, "data-exp": k },
+    k, h("small", { class: "muted" }, ` ${defs[k] && !n ? "kept, " : ""}${num(n)} visitors`));
+  clear(list, h("span", { class: "muted" }, found.length ? "In this range:" : "No experiment in this range."), found.map((b) => link(b.value, b.figures.visitors)),
+    [...new Set([...Object.keys(defs), key])].filter((k) => k && !found.some((b) => b.value === k)).map((k) => link(k)));
+  clear(tools, setupTools(ctx, setup, goals, defs, key));
   // Planning needs no experiment, only goals.
   const plan = (): Child => (goals.length ? planCard(ctx) : null);
   if (!key)
@@ -70,8 +82,7 @@ export async function renderExperiments(ctx: Ctx, main: HTMLElement): Promise<vo
 
   // The metrics: the URL's (the first is primary), else the kept experiment's (with its
   // guardrails), else every goal, macro goals first.
-  const def = (await kept)[key];
-  if (!ctx.current()) return;
+  const def = defs[key];
   const isMacro = new Set(goals.filter((g) => g.conversion === "macro").map((g) => g.name));
   const ordered = [...goals.filter((g) => isMacro.has(g.name)), ...goals.filter((g) => !isMacro.has(g.name))].map((g) => g.name);
   const fromDef = def ? [...(def.metrics || []), ...(def.guardrails || [])].filter((g, i, l) => ordered.includes(g) && l.indexOf(g) === i) : [];
@@ -99,6 +110,8 @@ export async function renderExperiments(ctx: Ctx, main: HTMLElement): Promise<vo
       h("div", { class: "field" }, h("label", { for: "exp-mde" }, "Tuned to a change of"),
         sel("exp-mde", MDES.map((m) => [String(m), `${m}% of the control’s rate`]), String(mde), (v) => ctx.go({ mde: Number(v) }))),
       h("div", { class: "field" }, h("label", { for: "exp-unit" }, "Unit"), sel("exp-unit", [["visitor"], ["lead"]], unit, (v) => ctx.go({ unit: v as "visitor" }))),
+      h("fieldset", { class: "field" }, h("legend", {}, "Variance"), h("label", { class: "check", title: "CUPED: adjust each metric for whether the unit reached it before its exposure" },
+        h("input", { type: "checkbox", id: "exp-cuped", checked: s.cuped, onchange: () => ctx.go({ cuped: !s.cuped }) }), "Adjust for history (CUPED)")),
       h("fieldset", { class: "field wide" }, h("legend", {}, "Also compared"),
         h("div", { class: "inline" }, ordered.filter((g) => g !== metrics[0]).map((g) => {
           const box: HTMLInputElement = h("input", { type: "checkbox", value: g, checked: metrics.includes(g), onchange: () => setMetrics(metrics[0], (x) => (x === g ? box.checked : metrics.includes(x))) });
@@ -109,7 +122,7 @@ export async function renderExperiments(ctx: Ctx, main: HTMLElement): Promise<vo
 
   let r: ExperimentResult;
   try {
-    r = await query(spec(s, { type: "experiment", key, unit, mde: mde / 100, metrics: chosen.length ? chosen : undefined, control: s.ctrl || undefined, trend: trendBy(s) }));
+    r = await query(spec(s, { type: "experiment", key, unit, mde: mde / 100, metrics: chosen.length ? chosen : undefined, control: s.ctrl || undefined, trend: trendBy(s), cuped: s.cuped || undefined }));
   } catch (e) {
     if (ctx.current()) done(errorBox(e));
     return;
@@ -193,7 +206,7 @@ function banner(r: ExperimentResult, isMacro: Set<string>, total: number): HTMLE
   const srm = r.sample_ratio;
   const decided = (v?: VariantMetric): boolean => v?.vs_control?.verdict === "better" || v?.vs_control?.verdict === "worse";
   const figures = (v: VariantMetric): Child[] => [
-    h("strong", { class: "exp-num" }, diffText(v)), `, adjusted p ${pText(v.vs_control!.sequential.adjusted_p)}`,
+    h("strong", { class: "exp-num" }, diffText(v)), `, adjusted p ${pText(seqOf(v.vs_control!).adjusted_p)}`,
   ];
   const counts = r.variants.map((v) => `${v.name} has ${num(v.units)}`).join(", ");
   const lines: Child[] = [];
@@ -278,7 +291,7 @@ export function experimentCsv(r: ExperimentResult): Column<Row>[] {
 function metricTable(r: ExperimentResult, isMacro: Set<string>, pick: (goal: string) => void): HTMLElement {
   const rows: Row[] = r.metrics.flatMap((m) => m.variants.map((v) => ({ m, v })));
   // Each metric's scale: its widest interval end, either side of 0.
-  const scale = new Map(r.metrics.map((m) => [m, Math.max(1e-4, ...m.variants.flatMap((v) => (v.vs_control ? [v.vs_control.sequential.low, v.vs_control.sequential.high, v.vs_control.diff.diff].map(Math.abs) : [])))]));
+  const scale = new Map(r.metrics.map((m) => [m, Math.max(1e-4, ...m.variants.flatMap((v) => (v.vs_control ? [seqOf(v.vs_control).low, seqOf(v.vs_control).high, seqOf(v.vs_control).diff].map(Math.abs) : [])))]));
   const x = (m: ExperimentMetric, v: number): number => 3 + ((Math.max(-1, Math.min(1, v / scale.get(m)!)) + 1) / 2) * (W - 6);
   const diffCell = ({ m, v }: Row): Child => {
     const b = svg("svg", { viewBox: `0 0 ${W} 12`, width: W, height: 12, "aria-hidden": "true" });
@@ -294,12 +307,12 @@ function metricTable(r: ExperimentResult, isMacro: Set<string>, pick: (goal: str
       }
       return h("span", { class: "r-cell" }, b, h("small", { class: "muted" }, v.variant === r.control ? "control" : "–"));
     }
-    const s = c.sequential;
+    const s = seqOf(c);
     b.setAttribute("class", `lift-bar ${c.verdict === "better" ? "good" : c.verdict === "worse" ? "bad" : "raw"}`);
     b.append(svg("line", { x1: x(m, 0), x2: x(m, 0), y1: 0, y2: 12, class: "one" }),
       svg("rect", { x: x(m, s.low), y: 4, width: Math.max(1, x(m, s.high) - x(m, s.low)), height: 4, rx: 2 }),
-      svg("circle", { cx: x(m, c.diff.diff), cy: 6, r: 3.5 }));
-    return h("span", { class: "r-cell", "data-diff": c.diff.diff, "data-low": s.low, "data-high": s.high }, b, diffText(v));
+      svg("circle", { cx: x(m, s.diff), cy: 6, r: 3.5 }));
+    return h("span", { class: "r-cell", "data-diff": s.diff, "data-low": s.low, "data-high": s.high }, b, diffText(v));
   };
   const c = (x: Row) => x.v.vs_control;
   const cols: Column<Row>[] = [
@@ -316,7 +329,7 @@ function metricTable(r: ExperimentResult, isMacro: Set<string>, pick: (goal: str
       num: true,
     },
     { label: `Difference vs ${r.control} (sequential 95%)`, cell: diffCell },
-    { label: "Adjusted p", cell: (x) => { const k = c(x); return k ? h("span", { "data-p": k.sequential.adjusted_p }, pText(k.sequential.adjusted_p)) : "–"; }, num: true },
+    { label: "Adjusted p", cell: (x) => { const k = c(x); return k ? h("span", { "data-p": seqOf(k).adjusted_p }, pText(seqOf(k).adjusted_p)) : "–"; }, num: true },
     { label: "Verdict", cell: (x) => { const k = c(x); return k ? h("span", { class: `v-${k.verdict}`, "data-verdict": k.verdict }, VERDICT[k.verdict]) : "–"; } },
     // Secondary: shown on request.
     { label: "Lift (fixed size)", cell: (x) => { const l = c(x)?.lift; return l ? h("span", {}, times(l.ratio), h("small", { class: "muted" }, ` ${times(l.low)}–${times(l.high)}`)) : "–"; }, num: true },
@@ -329,6 +342,13 @@ function metricTable(r: ExperimentResult, isMacro: Set<string>, pick: (goal: str
     id: "exp-metrics", file: `${r.key} metrics`, csv: experimentCsv(r),
     head: h("span", { class: "check" }, more, h("label", { for: "exp-more" }, "Fixed-size and Bayesian figures")),
   });
+  const fits = r.metrics.filter((m) => m.cuped);
+  const units = r.variants.reduce((a, v) => a + v.units, 0);
+  if (fits.length) t.querySelector(".scroll")!.before(h("p", { id: "exp-cuped-note" }, h("strong", {}, "Adjusted for history (CUPED): "),
+    fits.map((m) => `${m.goal} ${pct(m.cuped!.variance_reduction, 1)} of the variance removed (${num(m.cuped!.with_history)} ${r.unit}s reached it before their exposure)`).join("; "), ". ",
+    fits.every((m) => m.cuped!.variance_reduction < 0.05) ? (fits.every((m) => m.cuped!.with_history < 0.05 * units)
+      ? `It helps little here: few ${r.unit}s did anything before their exposure. New visitors have no history; start the range before the experiment to include returning visitors’.`
+      : "It helps little here: what units did before does not predict these metrics.") : "Differences, intervals and verdicts are the adjusted ones."));
   t.querySelector(".scroll")!.before(h("p", { class: "muted sec" }, "Lift and p (fixed size) are valid only at a sample size fixed in advance and read once: checked as the test runs, they find differences that are not there. P(best) and expected loss are Bayesian (flat priors), not a test."));
   t.querySelectorAll("tr").forEach((tr, i) => {
     [...tr.children].forEach((td, k) => {

@@ -72,6 +72,8 @@ export interface State {
   mde: number;
   /** The metric whose interval is charted over time ("" for the primary). */
   tmetric: string;
+  /** CUPED: adjust for what units did before their exposure. */
+  cuped: boolean;
   /** The planner: the change to detect (in %, `MDES`), the power (%, `POWERS`), the
    * variants (`ARMS`) and the share of the traffic in the test (%, `SHARES`). */
   pmde: number;
@@ -104,7 +106,7 @@ export function defaults(): State {
     unit: "visitor", goal: "", by: "device", cby: "utm_campaign", early: 3, horizon: 14, funnel: "", def: "",
     view: "flow", dir: "forward", at: "", steps: 5, punit: "session", nodes: ["page"], collapse: true, limit: 8, tlimit: 20, node: "", rawPaths: false,
     macro: "", strata: STRATA, order: "before", events: false, attrib: false, credit: "",
-    exp: "", metrics: [], ctrl: "", mde: 10, tmetric: "", pmde: 10, power: 80, arms: 2, share: 100,
+    exp: "", metrics: [], ctrl: "", mde: 10, tmetric: "", cuped: false, pmde: 10, power: 80, arms: 2, share: 100,
   };
 }
 
@@ -165,6 +167,7 @@ export function parse(hash: string): State {
   const mde = Number(q.get("mde"));
   if (MDES.includes(mde)) s.mde = mde;
   s.tmetric = q.get("trend") || "";
+  s.cuped = q.get("cuped") === "1";
   const pick = (k: string, l: number[], d: number): number => (l.includes(Number(q.get(k))) ? Number(q.get(k)) : d);
   s.pmde = pick("pmde", MDES, s.pmde);
   s.power = pick("power", POWERS, s.power);
@@ -212,6 +215,7 @@ export function format(s: State): string {
     if (s.ctrl) q.set("control", s.ctrl);
     if (s.mde !== 10) q.set("mde", String(s.mde));
     if (s.tmetric) q.set("trend", s.tmetric);
+    if (s.cuped) q.set("cuped", "1");
     if (s.pmde !== 10) q.set("pmde", String(s.pmde));
     if (s.power !== 80) q.set("power", String(s.power));
     if (s.arms !== 2) q.set("variants", String(s.arms));

@@ -3,7 +3,7 @@
 //
 //   node web/test/budget.mjs
 //
-// Budget (gzip -9): app.js 241 KiB, app.css 8 KiB, both together 245 KiB. Nearly all of
+// Budget (gzip -9): app.js 244 KiB, app.css 8 KiB, both together 248 KiB. Nearly all of
 // app.js is ECharts (tree-shaken: line, bar and Sankey charts, grid, tooltip, legend,
 // canvas renderer, about 200 KiB gzipped); the dashboard's own code is about 37 KiB. (The
 // budget grew by 5 KiB with What drives conversion, about 4.5 KiB of its own: a page of
@@ -24,7 +24,12 @@
 // KiB over the 3.2 KiB they added: a metric's difference in its sequential band per day or
 // week, drawn with the line chart already bundled (a band is two stacked line series, the
 // zero line a third: no new ECharts module), and the plan in words, its table and CSV.
-// The total by 1 KiB more for a kept experiment's defaults and hypothesis on the page.)
+// The total by 1 KiB more for a kept experiment's defaults and hypothesis on the page. And
+// app.js and the total by 3 KiB with setting up an experiment, the least whole KiB over the
+// 2.1 KiB it added (2.0 in app.js): a form for admins that keeps a definition —
+// variants, weights, metrics, guardrails, MDE, days, targeting — with the server's refusal
+// shown at its field; stopping, restarting and deleting one; kept ones listed; and the
+// CUPED switch with its note, 0.4 KiB.)
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -32,7 +37,7 @@ import { gzipSync } from "node:zlib";
 
 const DIST = join(dirname(fileURLToPath(import.meta.url)), "..", "dist");
 const KiB = 1024;
-const BUDGET = { "app.js": 241 * KiB, "app.css": 8 * KiB, total: 245 * KiB };
+const BUDGET = { "app.js": 244 * KiB, "app.css": 8 * KiB, total: 248 * KiB };
 
 let failed = false;
 let total = 0;
