@@ -1056,6 +1056,31 @@ async function main() {
   ]);
   await page.waitForSelector('#experiment[aria-busy="false"] #exp-verdict');
   assert.equal(await page.locator("#exp-cuped-note").count(), 0, "no CUPED note without CUPED");
+  // A stored funnel's completion as a metric: its box adds it to the spec (and the URL), and
+  // its rows come after the goals', with the API's rates.
+  const fbox = page.locator('#exp-form [data-funnel="purchase path"]');
+  assert.equal(await fbox.count(), 1, "the shop's stored purchase path funnel is offered");
+  const fname = await fbox.getAttribute("data-funnel");
+  await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith("/api/v1/query") && /"experiment".*"funnels":\[/.test(r.request().postData() || "")),
+    fbox.check(),
+  ]);
+  assert.match(page.url(), /[?&]fn=/, "the funnel in the URL");
+  await page.waitForSelector(`#experiment[aria-busy="false"] #exp-metrics tr[data-metric="${fname}"]`);
+  const funnelSpec = specs.filter((s) => s.analysis.type === "experiment").pop();
+  assert.deepEqual(funnelSpec.analysis.funnels, [fname], "the page asks for the funnel");
+  const funnelRes = await apiQuery(funnelSpec);
+  const fm = funnelRes.metrics.at(-1);
+  assert.ok(fm.goal === fname && fm.funnel, "the funnel is the last metric");
+  const frates = await page.$$eval(`#exp-metrics tr[data-metric="${fname}"] [data-rate]`, (els) => els.map((e) => Number(e.dataset.rate)));
+  assert.deepEqual(frates, fm.variants.map((v) => v.rate.rate), "the funnel's rows are the API's");
+  assert.ok(fm.variants.some((v) => v.rate.num > 0), "some visitors complete the purchase funnel after exposure");
+  log(`funnel ${fname} completed after exposure: ${fm.variants.map((v) => `${v.variant} ${(v.rate.rate * 100).toFixed(2)}%`).join(", ")}`);
+  await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith("/api/v1/query") && /"experiment"/.test(r.request().postData() || "") && !/"funnels"/.test(r.request().postData() || "")),
+    page.locator(`#exp-form [data-funnel="${fname}"]`).uncheck(),
+  ]);
+  await page.waitForSelector('#experiment[aria-busy="false"] #exp-verdict');
   // The planner's change and power: a new plan (and only a plan), in the URL, kept on reload.
   await page.waitForSelector('#exp-plan[aria-busy="false"] #plan-table');
   const expAsked = specs.filter((s) => s.analysis.type === "experiment").length;

@@ -1210,6 +1210,12 @@ export interface components {
            * returning units a history). The verdicts then come from the adjusted comparison.
            */
           cuped?: boolean;
+          /**
+           * Funnels (the spec's or the site's stored ones, by name) compared after the goals:
+           * a unit converts when it completes the funnel with its events from its first
+           * exposure on, by the funnel's rules (not open funnels).
+           */
+          funnels?: string[];
           /** Goals that must not get worse, compared after the metrics (flagged `guardrail`). */
           guardrails?: string[];
           /** The experiment's key: the `experiment` property of its exposure events. */
@@ -1577,6 +1583,8 @@ export interface components {
     ExperimentMetric: {
       /** With `cuped`: how the metric was adjusted. */
       cuped?: components["schemas"]["CupedFit"] | null;
+      /** A funnel's completion, not a goal (`goal` is the funnel's name). */
+      funnel?: boolean;
       /** The goal. */
       goal: string;
       /** Whether it is a guardrail: a goal that must not get worse (`worse` is the alarm). */

@@ -49,6 +49,9 @@ export async function renderExperiments(ctx: Ctx, main: HTMLElement): Promise<vo
   // Kept experiments: a kept one's metrics, control and MDE are the page's defaults.
   const kept = api<Record<string, ExperimentDef>>("GET", `/api/v1/sites/${encodeURIComponent(s.site)}/experiments`, undefined, true)
     .catch((): Record<string, ExperimentDef> => ({}));
+  // Stored funnels (not open ones) can be compared too: their completion after exposure.
+  const funnelsP = api<Record<string, { open?: boolean }>>("GET", `/api/v1/sites/${encodeURIComponent(s.site)}/funnels`, undefined, true)
+    .then((f) => Object.keys(f).filter((k) => !f[k].open)).catch((): string[] => []);
   // The experiments: the keys of the range's exposures, most visitors first.
   const find = spec(s, { type: "overview", breakdown: { by: "props.experiment", limit: 50 } });
   find.filters = [...filters(s), { field: "name", value: "experiment_exposure" }];
@@ -101,6 +104,8 @@ export async function renderExperiments(ctx: Ctx, main: HTMLElement): Promise<vo
     const e: HTMLSelectElement = h("select", { id, onchange: () => on(e.value) }, opts.map(([o, t]) => h("option", { value: o, selected: o === v }, t || o)));
     return e;
   };
+  const stored = await funnelsP;
+  const efun = s.efun.filter((f) => stored.includes(f));
   const ctlField = h("div", { class: "field" });
   const form = h("form", { class: "card", id: "exp-form", "aria-label": "Experiment", onsubmit: (e: Event) => e.preventDefault() },
     h("div", { class: "form-grid" },
@@ -116,13 +121,16 @@ export async function renderExperiments(ctx: Ctx, main: HTMLElement): Promise<vo
         h("div", { class: "inline" }, ordered.filter((g) => g !== metrics[0]).map((g) => {
           const box: HTMLInputElement = h("input", { type: "checkbox", value: g, checked: metrics.includes(g), onchange: () => setMetrics(metrics[0], (x) => (x === g ? box.checked : metrics.includes(x))) });
           return h("label", { class: "check" }, box, g);
-        })))),
+        }))),
+      stored.length ? h("fieldset", { class: "field wide" }, h("legend", {}, "Funnels completed"),
+        h("div", { class: "inline" }, stored.map((f) => h("label", { class: "check" },
+          h("input", { type: "checkbox", value: f, "data-funnel": f, checked: efun.includes(f), onchange: () => ctx.go({ efun: efun.includes(f) ? efun.filter((x) => x !== f) : [...efun, f] }) }), f)))) : null),
     def?.hypothesis ? h("p", { class: "muted", id: "exp-hypothesis" }, h("strong", {}, "Hypothesis: "), def.hypothesis) : null);
   out.before(form);
 
   let r: ExperimentResult;
   try {
-    r = await query(spec(s, { type: "experiment", key, unit, mde: mde / 100, metrics: chosen.length ? chosen : undefined, control: s.ctrl || undefined, trend: trendBy(s), cuped: s.cuped || undefined }));
+    r = await query(spec(s, { type: "experiment", key, unit, mde: mde / 100, metrics: chosen.length ? chosen : undefined, control: s.ctrl || undefined, trend: trendBy(s), cuped: s.cuped || undefined, funnels: efun.length ? efun : undefined }));
   } catch (e) {
     if (ctx.current()) done(errorBox(e));
     return;
@@ -235,7 +243,7 @@ function banner(r: ExperimentResult, isMacro: Set<string>, total: number): HTMLE
     // A micro goal decides before the macro one (more units reach it): say which.
     const on = (m: ExperimentMetric): VariantMetric | undefined => m.variants.find((x) => x.variant === v.variant);
     if (isMacro.has(p.goal) && c.verdict === "no_difference_yet") {
-      const micro = rest.filter((m) => !isMacro.has(m.goal) && decided(on(m)));
+      const micro = rest.filter((m) => !m.funnel && !isMacro.has(m.goal) && decided(on(m)));
       if (micro.length)
         lines.push(h("p", { class: "exp-micro" }, h("strong", {}, "The micro goal decides first: "),
           micro.map((m, i) => [i ? "; " : "", `on ${m.goal} ${v.variant} is already ${on(m)!.vs_control!.verdict} (`, figures(on(m)!), ")"]),
@@ -319,7 +327,7 @@ function metricTable(r: ExperimentResult, isMacro: Set<string>, pick: (goal: str
     {
       label: "Metric",
       cell: ({ m, v }) => v !== m.variants[0] ? "" : h("span", {},
-        h("button", { type: "button", class: "link", "data-pick": m.goal, title: `Chart ${m.goal} over time`, onclick: () => pick(m.goal) }, m.goal), " ", badge(isMacro.has(m.goal) ? "macro" : "micro", isMacro.has(m.goal) ? "macro" : ""), m.primary ? [" ", badge("primary", "macro")] : null, m.guardrail ? [" ", badge("guardrail")] : null),
+        h("button", { type: "button", class: "link", "data-pick": m.goal, title: `Chart ${m.goal} over time`, onclick: () => pick(m.goal) }, m.goal), " ", m.funnel ? badge("funnel") : badge(isMacro.has(m.goal) ? "macro" : "micro", isMacro.has(m.goal) ? "macro" : ""), m.primary ? [" ", badge("primary", "macro")] : null, m.guardrail ? [" ", badge("guardrail")] : null),
     },
     { label: "Variant", cell: ({ v }) => h("span", {}, v.variant, ctlBadge(r, v.variant)) },
     { label: `${r.unit[0].toUpperCase()}${r.unit.slice(1)}s`, cell: ({ v }) => num(v.rate.den), num: true },

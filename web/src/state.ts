@@ -74,6 +74,8 @@ export interface State {
   tmetric: string;
   /** CUPED: adjust for what units did before their exposure. */
   cuped: boolean;
+  /** Stored funnels whose completion is compared too. */
+  efun: string[];
   /** The planner: the change to detect (in %, `MDES`), the power (%, `POWERS`), the
    * variants (`ARMS`) and the share of the traffic in the test (%, `SHARES`). */
   pmde: number;
@@ -106,7 +108,7 @@ export function defaults(): State {
     unit: "visitor", goal: "", by: "device", cby: "utm_campaign", early: 3, horizon: 14, funnel: "", def: "",
     view: "flow", dir: "forward", at: "", steps: 5, punit: "session", nodes: ["page"], collapse: true, limit: 8, tlimit: 20, node: "", rawPaths: false,
     macro: "", strata: STRATA, order: "before", events: false, attrib: false, credit: "",
-    exp: "", metrics: [], ctrl: "", mde: 10, tmetric: "", cuped: false, pmde: 10, power: 80, arms: 2, share: 100,
+    exp: "", metrics: [], ctrl: "", mde: 10, tmetric: "", cuped: false, efun: [], pmde: 10, power: 80, arms: 2, share: 100,
   };
 }
 
@@ -168,6 +170,7 @@ export function parse(hash: string): State {
   if (MDES.includes(mde)) s.mde = mde;
   s.tmetric = q.get("trend") || "";
   s.cuped = q.get("cuped") === "1";
+  s.efun = q.getAll("fn");
   const pick = (k: string, l: number[], d: number): number => (l.includes(Number(q.get(k))) ? Number(q.get(k)) : d);
   s.pmde = pick("pmde", MDES, s.pmde);
   s.power = pick("power", POWERS, s.power);
@@ -216,6 +219,7 @@ export function format(s: State): string {
     if (s.mde !== 10) q.set("mde", String(s.mde));
     if (s.tmetric) q.set("trend", s.tmetric);
     if (s.cuped) q.set("cuped", "1");
+    for (const f of s.efun) q.append("fn", f);
     if (s.pmde !== 10) q.set("pmde", String(s.pmde));
     if (s.power !== 80) q.set("power", String(s.power));
     if (s.arms !== 2) q.set("variants", String(s.arms));

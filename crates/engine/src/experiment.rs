@@ -13,8 +13,8 @@ use cairn_model::query::result::{
     VariantMetric, VariantRevenue, VariantUnits, Verdict,
 };
 use cairn_model::query::{
-    Condition, EXPOSURE_EVENT, ExperimentSpec, Field, InfluenceSpec, PlanSpec, Precedence, Query,
-    Unit,
+    Condition, EXPOSURE_EVENT, ExperimentSpec, Field, FunnelSpec, InfluenceSpec, PlanSpec,
+    Precedence, Query, Unit,
 };
 use cairn_timeline::Timeline;
 use rustc_hash::FxHashMap;
@@ -22,6 +22,7 @@ use rustc_hash::FxHashMap;
 use crate::Error;
 use crate::buckets::Buckets;
 use crate::driver::{self, Analysis, Cx, Pass, Scope};
+use crate::funnel::{Completion, CompletionScratch};
 use crate::matcher::{EventPred, FieldReader, Needs};
 use crate::paths::unit_ranges;
 use crate::prepare::Prepared;
@@ -53,12 +54,19 @@ pub(crate) fn run(cx: Cx<'_>, spec: &ExperimentSpec) -> Result<ExperimentResult,
     let periods = spec
         .trend
         .map(|iv| Buckets::new(cx.r.from, cx.r.to, iv, cx.r.tz));
+    // Checked by the spec: stored, and not open.
+    let funnels = spec
+        .funnels
+        .iter()
+        .filter_map(|f| q.funnels.get(f).map(|x| (f.as_str(), x)))
+        .collect();
     driver::run(
         cx,
         &Experiment {
             q,
             spec,
             metrics,
+            funnels,
             periods,
         },
         cx.r.from,
@@ -71,6 +79,8 @@ struct Experiment<'a> {
     spec: &'a ExperimentSpec,
     /// The metrics' goals (indices into `q.goals`).
     metrics: Vec<usize>,
+    /// The funnels compared after them, by name.
+    funnels: Vec<(&'a str, &'a FunnelSpec)>,
     /// With a trend: its periods.
     periods: Option<Buckets>,
 }
@@ -86,10 +96,15 @@ impl<'a> Analysis for Experiment<'a> {
     type Pass = ExperimentPass<'a>;
 
     fn goals(&self) -> Vec<&str> {
-        self.metrics
+        let mut g: Vec<&str> = self
+            .metrics
             .iter()
             .map(|&g| self.q.goals[g].name.as_str())
-            .collect()
+            .collect();
+        for (_, f) in &self.funnels {
+            g.extend(Completion::goals(f));
+        }
+        g
     }
 
     fn needs(&self, needs: &mut Needs) {
@@ -98,6 +113,9 @@ impl<'a> Analysis for Experiment<'a> {
         }
         needs.add_field(&Field::Prop(VARIANT_PROP.into()));
         needs.revenue = true;
+        for (_, f) in &self.funnels {
+            Completion::needs(self.q, f, needs);
+        }
     }
 
     fn stitch(&self) -> bool {
@@ -109,6 +127,11 @@ impl<'a> Analysis for Experiment<'a> {
             q: self.q,
             spec: self.spec,
             metrics: self.metrics.clone(),
+            funnels: self
+                .funnels
+                .iter()
+                .map(|&(name, f)| (name, Completion::compile(sc, self.q, f)))
+                .collect(),
             periods: self.periods.clone(),
             exposure: EventPred::new(sc.scan, &sc.pages, &[exposure_conditions(&self.spec.key)]),
             variant: FieldReader::new(sc.scan, &sc.pages, &Field::Prop(VARIANT_PROP.into())),
@@ -120,6 +143,8 @@ pub(crate) struct ExperimentPass<'a> {
     q: &'a Query,
     spec: &'a ExperimentSpec,
     metrics: Vec<usize>,
+    /// The funnels compared after the goals: metric `metrics.len() + k` is funnel `k`.
+    funnels: Vec<(&'a str, Completion<'a>)>,
     periods: Option<Buckets>,
     exposure: EventPred,
     variant: FieldReader,
@@ -187,6 +212,8 @@ impl Arm {
 pub(crate) struct Acc {
     arms: FxHashMap<(u8, u64), Arm>,
     mixed: u64,
+    /// The funnels' buffers (not merged).
+    scratch: Vec<CompletionScratch>,
 }
 
 impl Pass for ExperimentPass<'_> {
@@ -198,6 +225,11 @@ impl Pass for ExperimentPass<'_> {
     }
 
     fn timeline(&self, _sc: &Scope<'_>, tl: &Timeline, prep: &Prepared, acc: &mut Acc) {
+        acc.scratch
+            .resize_with(self.funnels.len(), CompletionScratch::default);
+        for ((_, f), s) in self.funnels.iter().zip(acc.scratch.iter_mut()) {
+            f.read(tl, prep, s);
+        }
         for (a, b) in unit_ranges(self.spec.unit, prep) {
             // The first exposure with a variant, and whether another variant follows.
             let mut first: Option<(usize, (u8, u64))> = None;
@@ -230,7 +262,7 @@ impl Pass for ExperimentPass<'_> {
             let arm = acc
                 .arms
                 .entry(v)
-                .or_insert_with(|| Arm::new(self.metrics.len(), n));
+                .or_insert_with(|| Arm::new(self.metrics.len() + self.funnels.len(), n));
             arm.units += 1;
             let period = |p: usize| self.periods.as_ref().map(|b| b.index(prep.ts[p]));
             if let Some(k) = period(p0) {
@@ -266,6 +298,21 @@ impl Pass for ExperimentPass<'_> {
                     }
                 }
             }
+            // The funnels: completed with the events from the first exposure on; the
+            // covariate, completed with those before it.
+            let g = self.metrics.len();
+            for (k, ((_, f), s)) in self.funnels.iter().zip(acc.scratch.iter_mut()).enumerate() {
+                let m = g + k;
+                let before = p0 > a && f.time(tl, prep, a, p0, s).is_some();
+                arm.pre[m] += u64::from(before);
+                if let Some(t) = f.time(tl, prep, p0, b, s) {
+                    arm.converted[m] += 1;
+                    arm.pre_converted[m] += u64::from(before);
+                    if let Some(x) = self.periods.as_ref().map(|bk| bk.index(t)) {
+                        arm.converted_by[m][x] += 1;
+                    }
+                }
+            }
         }
     }
 
@@ -291,26 +338,40 @@ impl Pass for ExperimentPass<'_> {
         let n = self.periods.as_ref().map_or(0, Buckets::len);
         for v in self.spec.weights.keys() {
             if !arms.iter().any(|(name, _)| name == v) {
-                arms.push((v.clone(), Arm::new(self.metrics.len(), n)));
+                arms.push((
+                    v.clone(),
+                    Arm::new(self.metrics.len() + self.funnels.len(), n),
+                ));
             }
         }
         let names: Vec<String> = self
             .metrics
             .iter()
             .map(|&g| self.q.goals[g].name.clone())
+            .chain(self.funnels.iter().map(|(f, _)| f.to_string()))
             .collect();
         let labels: Vec<String> = self.periods.as_ref().map_or_else(Vec::new, |b| {
             (0..b.len()).map(|i| b.label(i).to_string()).collect()
         });
         let currencies = |c: u32| sc.scan.currencies().get(c).to_string();
-        build(self.spec, &names, arms, &labels, acc.mixed, &currencies)
+        build(
+            self.spec,
+            &names,
+            self.metrics.len(),
+            arms,
+            &labels,
+            acc.mixed,
+            &currencies,
+        )
     }
 }
 
 /// The results from each variant's (name, counts); `labels` are the trend's periods.
+#[allow(clippy::too_many_arguments)]
 fn build(
     spec: &ExperimentSpec,
     metrics: &[String],
+    goals: usize,
     arms: Vec<(String, Arm)>,
     labels: &[String],
     mixed: u64,
@@ -498,7 +559,8 @@ fn build(
             ExperimentMetric {
                 goal: goal.clone(),
                 primary: m == 0,
-                guardrail: spec.guardrails.contains(goal),
+                guardrail: m < goals && spec.guardrails.contains(goal),
+                funnel: m >= goals,
                 variants,
                 trend: trend(spec, &arms, &by_name, m, labels),
                 cuped: fits[m].as_ref().map(|(f, with_history, _)| CupedFit {

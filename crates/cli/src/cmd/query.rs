@@ -335,8 +335,9 @@ fn experiment(r: &ExperimentResult) -> String {
         out.push('\n');
         let _ = writeln!(
             out,
-            "{}{}",
+            "{}{}{}",
             m.goal,
+            if m.funnel { " (funnel completed)" } else { "" },
             if m.primary { " (primary)" } else { "" }
         );
         let rows: Vec<Vec<String>> = m

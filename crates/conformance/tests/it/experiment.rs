@@ -247,6 +247,10 @@ fn the_spec_is_checked() {
             v[k] = x.clone();
         }
         let mut q = query(spec(serde_json::json!({"key": "x"})));
+        q.funnels.insert(
+            "open".into(),
+            serde_json::from_value(serde_json::json!({"steps": [{"event": "signup"}, {"event": "purchase"}], "open": true})).unwrap(),
+        );
         q.analysis = serde_json::from_value(v).unwrap();
         let e = q.plan().map(|_| ()).unwrap_err();
         assert_eq!(e.path, path, "{e}");
@@ -267,6 +271,14 @@ fn the_spec_is_checked() {
     bad(
         serde_json::json!({"guardrails": ["Nope"]}),
         "analysis.guardrails[0]",
+    );
+    bad(
+        serde_json::json!({"funnels": ["Nope"]}),
+        "analysis.funnels[0]",
+    );
+    bad(
+        serde_json::json!({"funnels": ["open"]}),
+        "analysis.funnels[0]",
     );
 }
 
@@ -362,7 +374,39 @@ fn check(seed: u64) -> Result<(), TestCaseError> {
         s.trend = [None, Some(Interval::Day), Some(Interval::Week)][rng.gen_range(0..3)];
         s.min_units = rng.gen_range(1..=60);
         s.cuped = rng.gen_bool(0.5);
+        // Funnels' completions as metrics: exposure → signup → purchase in various modes
+        // and windows, one with an exclusion, one with an optional step.
+        let mode = ["ordered", "strict", "unordered"][rng.gen_range(0..3)];
+        let window = ["1h", "1d", "7d"][rng.gen_range(0..3)];
+        let funnels: Vec<(&str, serde_json::Value)> = vec![
+            (
+                "buy",
+                serde_json::json!({"steps": [{"event": "signup"}, {"goal": "Purchase"}], "mode": mode, "window": window}),
+            ),
+            (
+                "clean",
+                serde_json::json!({"steps": [{"event": EXPOSURE_EVENT}, {"event": "purchase"}], "window": window,
+                "exclusions": [{"step": {"event": "signup"}, "between": [1, 2]}]}),
+            ),
+            (
+                "maybe",
+                serde_json::json!({"steps": [{"event": "signup"}, {"event": "signup", "optional": true}, {"event": "purchase"}], "window": "7d"}),
+            ),
+        ];
         let mut q = query(s);
+        for (name, f) in funnels {
+            q.funnels
+                .insert(name.into(), serde_json::from_value(f).unwrap());
+        }
+        if let Analysis::Experiment(x) = &mut q.analysis
+            && rng.gen_bool(0.6)
+        {
+            x.funnels = ["buy", "clean", "maybe"]
+                .into_iter()
+                .filter(|_| rng.gen_bool(0.6))
+                .map(String::from)
+                .collect();
+        }
         if rng.gen_bool(0.3) {
             q.from = TimeSpec::Ms(T0 + rng.gen_range(0..7) * DAY);
             q.to = TimeSpec::Ms(T0 + rng.gen_range(7..20) * DAY);

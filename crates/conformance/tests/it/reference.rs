@@ -1161,49 +1161,7 @@ pub fn funnel(q: &Query, r: &Resolved, spec: &FunnelSpec, d: &Data) -> FunnelRes
         if u.m.iter().all(|m| m.iter().all(|b| !b)) {
             continue;
         }
-        let out = if spec.hold.is_empty() {
-            funnel_unit(&u, spec)
-        } else {
-            let vals: BTreeSet<Vec<String>> = (0..evs.len())
-                .filter(|&i| u.m[i].iter().any(|&b| b))
-                .filter_map(|i| {
-                    spec.hold
-                        .iter()
-                        .map(|f| {
-                            value_text(f, &evs[i]).map(|v| format!("{v:?}{}", kind(f, &evs[i])))
-                        })
-                        .collect::<Option<Vec<_>>>()
-                })
-                .collect();
-            let mut best: Option<ROut> = None;
-            for v in vals {
-                let held = FUnit {
-                    ts: u.ts.clone(),
-                    m: (0..evs.len())
-                        .map(|i| {
-                            let same = spec
-                                .hold
-                                .iter()
-                                .map(|f| {
-                                    value_text(f, &evs[i])
-                                        .map(|x| format!("{x:?}{}", kind(f, &evs[i])))
-                                })
-                                .collect::<Option<Vec<_>>>()
-                                .as_ref()
-                                == Some(&v);
-                            if same { u.m[i].clone() } else { vec![false; n] }
-                        })
-                        .collect(),
-                    x: u.x.clone(),
-                };
-                if let Some(o) = funnel_unit(&held, spec)
-                    && best.as_ref().is_none_or(|b| better(&o, b))
-                {
-                    best = Some(o);
-                }
-            }
-            best
-        };
+        let out = funnel_outcome(spec, &evs, &u);
         if spec.flow {
             flow_unit(
                 q,
@@ -1226,6 +1184,51 @@ pub fn funnel(q: &Query, r: &Resolved, spec: &FunnelSpec, d: &Data) -> FunnelRes
         res.flow = Some(build_flow(spec, fr, res.steps[last].count));
     }
     res
+}
+
+/// A unit's outcome in the funnel: with held properties, its best partition.
+fn funnel_outcome(spec: &FunnelSpec, evs: &[Event], u: &FUnit) -> Option<ROut> {
+    let n = spec.steps.len();
+    if spec.hold.is_empty() {
+        funnel_unit(u, spec)
+    } else {
+        let vals: BTreeSet<Vec<String>> = (0..evs.len())
+            .filter(|&i| u.m[i].iter().any(|&b| b))
+            .filter_map(|i| {
+                spec.hold
+                    .iter()
+                    .map(|f| value_text(f, &evs[i]).map(|v| format!("{v:?}{}", kind(f, &evs[i]))))
+                    .collect::<Option<Vec<_>>>()
+            })
+            .collect();
+        let mut best: Option<ROut> = None;
+        for v in vals {
+            let held = FUnit {
+                ts: u.ts.clone(),
+                m: (0..evs.len())
+                    .map(|i| {
+                        let same = spec
+                            .hold
+                            .iter()
+                            .map(|f| {
+                                value_text(f, &evs[i]).map(|x| format!("{x:?}{}", kind(f, &evs[i])))
+                            })
+                            .collect::<Option<Vec<_>>>()
+                            .as_ref()
+                            == Some(&v);
+                        if same { u.m[i].clone() } else { vec![false; n] }
+                    })
+                    .collect(),
+                x: u.x.clone(),
+            };
+            if let Some(o) = funnel_unit(&held, spec)
+                && best.as_ref().is_none_or(|b| better(&o, b))
+            {
+                best = Some(o);
+            }
+        }
+        best
+    }
 }
 
 /// The value's type, so that the string "1" and the number 1 stay apart.
@@ -3025,11 +3028,45 @@ pub fn leading(q: &Query, r: &Resolved, spec: &LeadingSpec, d: &Data) -> Leading
 // Experiments (docs/experiments.md)
 
 pub fn experiment(q: &Query, r: &Resolved, spec: &ExperimentSpec, d: &Data) -> ExperimentResult {
-    let metrics: Vec<String> = spec
+    let mut metrics: Vec<String> = spec
         .metric_goals(&q.goals)
         .into_iter()
         .map(String::from)
         .collect();
+    // The funnels come after the goals.
+    let goals_n = metrics.len();
+    metrics.extend(spec.funnels.iter().cloned());
+    // When a unit's events `lo..hi` complete funnel `f` (its last required step's time).
+    let completes = |f: &FunnelSpec, evs: &[Event], hits: &[Vec<usize>], lo: usize, hi: usize| {
+        let u = FUnit {
+            ts: evs[lo..hi].iter().map(|e| e.ts).collect(),
+            m: (lo..hi)
+                .map(|i| {
+                    f.steps
+                        .iter()
+                        .map(|s| step_match(q, s, evs, hits, i))
+                        .collect()
+                })
+                .collect(),
+            x: (lo..hi)
+                .map(|i| {
+                    f.exclusions
+                        .iter()
+                        .map(|e| step_match(q, &e.step, evs, hits, i))
+                        .collect()
+                })
+                .collect(),
+        };
+        if u.m.iter().all(|m| m.iter().all(|b| !b)) {
+            return None;
+        }
+        let last = (0..f.steps.len()).rev().find(|&j| !f.steps[j].optional)?;
+        let o = funnel_outcome(f, &evs[lo..hi], &u)?;
+        if o.excluded {
+            return None;
+        }
+        o.times.iter().find(|(j, _)| *j == last).map(|x| x.1)
+    };
     let gi = |n: &str| q.goals.iter().position(|g| g.name == n).unwrap();
     let is_exposure = |e: &Event| {
         holds(&Condition::eq_str(Field::Dim(Dim::Name), EXPOSURE_EVENT), e)
@@ -3086,11 +3123,25 @@ pub fn experiment(q: &Query, r: &Resolved, spec: &ExperimentSpec, d: &Data) -> E
             .entry(exposures[0].1.clone())
             .or_insert_with(|| vec![(0, 0); metrics.len()]);
         for (k, m) in metrics.iter().enumerate() {
-            let before = hits[gi(m)].iter().any(|&i| i >= a && i < first);
+            let (before, after) = if k < goals_n {
+                (
+                    hits[gi(m)].iter().any(|&i| i >= a && i < first),
+                    hits[gi(m)]
+                        .iter()
+                        .find(|&&i| i >= first && i < b)
+                        .map(|&i| evs[i].ts),
+                )
+            } else {
+                let f = &q.funnels[m];
+                (
+                    completes(f, &evs, &hits, a, first).is_some(),
+                    completes(f, &evs, &hits, first, b),
+                )
+            };
             h[k].0 += u64::from(before);
-            if let Some(&i) = hits[gi(m)].iter().find(|&&i| i >= first && i < b) {
+            if let Some(ts) = after {
                 arm.1[k] += 1;
-                t.1[k].push(evs[i].ts);
+                t.1[k].push(ts);
                 h[k].1 += u64::from(before);
             }
         }
@@ -3323,7 +3374,8 @@ pub fn experiment(q: &Query, r: &Resolved, spec: &ExperimentSpec, d: &Data) -> E
         out.push(ExperimentMetric {
             goal: m.clone(),
             primary: k == 0,
-            guardrail: spec.guardrails.contains(m),
+            guardrail: k < goals_n && spec.guardrails.contains(m),
+            funnel: k >= goals_n,
             variants,
             trend,
             cuped: fits[k].as_ref().map(|(f, with_history, _)| CupedFit {

@@ -430,6 +430,81 @@ struct Scratch {
     buf: Vec<u64>,
 }
 
+/// A funnel as an experiment's metric: when a unit completes it with some of its kept
+/// events only (those from its first exposure on). The funnel's steps, mode, windows,
+/// optional steps, exclusions and held properties apply; its unit does not (the events
+/// given are one unit). Open funnels have no completion and are refused by the spec.
+pub(crate) struct Completion<'a> {
+    ctx: Ctx<'a>,
+    /// The last required step.
+    last: usize,
+}
+
+/// A [`Completion`]'s buffers, reused across timelines.
+#[derive(Default)]
+pub(crate) struct CompletionScratch(Scratch);
+
+impl<'a> Completion<'a> {
+    /// The goals its steps and exclusions name.
+    pub(crate) fn goals(spec: &FunnelSpec) -> Vec<&str> {
+        cairn_model::query::funnel_matchers(spec, "")
+            .into_iter()
+            .filter_map(|(_, s)| s.goal.as_deref())
+            .collect()
+    }
+
+    /// The columns it reads.
+    pub(crate) fn needs(q: &Query, spec: &FunnelSpec, needs: &mut Needs) {
+        let mut s = spec.clone();
+        s.flow = false;
+        s.breakdown = None;
+        Funnel { q, spec: &s }.needs(needs);
+    }
+
+    pub(crate) fn compile(sc: &Scope<'_>, q: &'a Query, spec: &'a FunnelSpec) -> Completion<'a> {
+        let mut ctx = Funnel { q, spec }.compile(sc);
+        ctx.flow = None;
+        ctx.breakdown = None;
+        ctx.buckets = None;
+        let last = (0..spec.steps.len())
+            .rev()
+            .find(|&j| !spec.steps[j].optional)
+            .unwrap_or(0);
+        Completion { ctx, last }
+    }
+
+    /// Reads a timeline's step masks: once per timeline, before [`Completion::time`].
+    pub(crate) fn read(&self, tl: &Timeline, prep: &Prepared, s: &mut CompletionScratch) {
+        self.ctx.fill_masks(tl, prep, &mut s.0);
+    }
+
+    /// When the unit made of kept positions `[a, b)` completes the funnel (the time of its
+    /// last required step), if it does.
+    pub(crate) fn time(
+        &self,
+        tl: &Timeline,
+        prep: &Prepared,
+        a: usize,
+        b: usize,
+        s: &mut CompletionScratch,
+    ) -> Option<i64> {
+        let Scratch {
+            masks,
+            xmasks,
+            m2,
+            buf,
+        } = &mut s.0;
+        let o = self
+            .ctx
+            .outcome(tl, prep, a, b, masks, xmasks, m2, buf)
+            .flatten()?;
+        if o.excluded || o.reached >> self.last & 1 == 0 {
+            return None;
+        }
+        o.times.iter().find(|(j, _)| *j == self.last).map(|x| x.1)
+    }
+}
+
 /// A funnel over the plan's range.
 pub(crate) fn run(cx: Cx<'_>, spec: &FunnelSpec) -> Result<FunnelResult, Error> {
     driver::run(cx, &Funnel { q: cx.q, spec }, cx.r.from, cx.r.to)
@@ -546,7 +621,8 @@ impl Pass for Ctx<'_> {
 }
 
 impl Ctx<'_> {
-    fn fold(&self, sc: &Scope<'_>, tl: &Timeline, prep: &Prepared, acc: &mut Acc, s: &mut Scratch) {
+    /// Every kept event's step and exclusion masks, into `s.masks` and `s.xmasks`.
+    fn fill_masks(&self, tl: &Timeline, prep: &Prepared, s: &mut Scratch) {
         s.masks.clear();
         s.xmasks.clear();
         let (st, xt) = (&self.step_tables, &self.excl_tables);
@@ -567,6 +643,10 @@ impl Ctx<'_> {
             }
             s.xmasks.push(x);
         }
+    }
+
+    fn fold(&self, sc: &Scope<'_>, tl: &Timeline, prep: &Prepared, acc: &mut Acc, s: &mut Scratch) {
+        self.fill_masks(tl, prep, s);
         match self.spec.unit {
             Unit::Session => {
                 for &(a, b) in &prep.sessions {
@@ -601,12 +681,44 @@ impl Ctx<'_> {
         m2: &mut Vec<u64>,
         buf: &mut Vec<u64>,
     ) {
+        let Some(out) = self.outcome(tl, prep, a, b, masks, xmasks, m2, buf) else {
+            return;
+        };
+        let masks = &masks[a..b];
+        if let (Some(plan), Some(f)) = (&self.flow, &mut acc.flow) {
+            let outcome = out
+                .as_ref()
+                .filter(|o| !o.excluded)
+                .map(|o| (o.reached, o.times.as_slice()));
+            plan.unit(sc, tl, prep, a, b, masks, outcome, f);
+        }
+        match out {
+            Some(o) if o.excluded => acc.excluded += 1,
+            Some(o) => self.count(tl, prep, a, b, masks, &o, acc),
+            None => {}
+        }
+    }
+
+    /// The outcome of the unit made of kept positions `[a, b)`: `None` when none of its
+    /// events matches a step, `Some(None)` when it does not enter the funnel.
+    #[allow(clippy::too_many_arguments)]
+    fn outcome(
+        &self,
+        tl: &Timeline,
+        prep: &Prepared,
+        a: usize,
+        b: usize,
+        masks: &[u64],
+        xmasks: &[u64],
+        m2: &mut Vec<u64>,
+        buf: &mut Vec<u64>,
+    ) -> Option<Option<UnitOut>> {
         let ts = &prep.ts[a..b];
         let (masks, xmasks) = (&masks[a..b], &xmasks[a..b]);
         if masks.iter().all(|&m| m == 0) {
-            return;
+            return None;
         }
-        let out = if self.hold.is_empty() {
+        Some(if self.hold.is_empty() {
             self.plan.unit(ts, masks, xmasks, buf)
         } else {
             // One funnel per held value; the unit counts with its best one.
@@ -643,19 +755,7 @@ impl Ctx<'_> {
                 }
             }
             best
-        };
-        if let (Some(plan), Some(f)) = (&self.flow, &mut acc.flow) {
-            let outcome = out
-                .as_ref()
-                .filter(|o| !o.excluded)
-                .map(|o| (o.reached, o.times.as_slice()));
-            plan.unit(sc, tl, prep, a, b, masks, outcome, f);
-        }
-        match out {
-            Some(o) if o.excluded => acc.excluded += 1,
-            Some(o) => self.count(tl, prep, a, b, masks, &o, acc),
-            None => {}
-        }
+        })
     }
 
     fn attempts(

@@ -61,6 +61,11 @@ pub struct ExperimentSpec {
     /// returning units a history). The verdicts then come from the adjusted comparison.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cuped: bool,
+    /// Funnels (the spec's or the site's stored ones, by name) compared after the goals:
+    /// a unit converts when it completes the funnel with its events from its first
+    /// exposure on, by the funnel's rules (not open funnels).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub funnels: Vec<String>,
 }
 
 fn default_unit() -> Unit {
@@ -137,6 +142,36 @@ impl ExperimentSpec {
         x
     }
 
+    /// Checks the funnels it compares against the query's.
+    pub fn validate_funnels(
+        &self,
+        funnels: &BTreeMap<String, super::FunnelSpec>,
+        path: &str,
+    ) -> Result<(), SpecError> {
+        for (i, f) in self.funnels.iter().enumerate() {
+            let at = format!("{path}.funnels[{i}]");
+            match funnels.get(f) {
+                None => {
+                    return Err(SpecError::new(
+                        &at,
+                        format!("unknown funnel `{f}`: define it in `funnels` or store it"),
+                    ));
+                }
+                Some(x) if x.open => {
+                    return Err(SpecError::new(
+                        &at,
+                        format!("`{f}` is an open funnel: it has no completion to compare"),
+                    ));
+                }
+                Some(_) if self.funnels[..i].contains(f) => {
+                    return Err(SpecError::new(&at, format!("`{f}` is listed twice")));
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+
     /// Checks the spec against the query's goals; `path` is the analysis's JSON path.
     pub fn validate(&self, goals: &[Goal], path: &str) -> Result<(), SpecError> {
         let err = |field: &str, m: String| Err(SpecError::new(&format!("{path}.{field}"), m));
@@ -163,7 +198,7 @@ impl ExperimentSpec {
                 return err(&format!("metrics[{i}]"), format!("`{m}` is listed twice"));
             }
         }
-        if self.metric_goals(goals).len() > MAX_METRICS {
+        if self.metric_goals(goals).len() + self.funnels.len() > MAX_METRICS {
             return err(
                 "guardrails",
                 format!("at most {MAX_METRICS} metrics in all"),
@@ -267,6 +302,7 @@ impl PlanSpec {
             min_units: 1,
             trend: None,
             cuped: false,
+            funnels: Vec::new(),
         }
     }
 

@@ -890,6 +890,7 @@ impl Query {
             Analysis::Experiment(x) => {
                 let x = self.experiment_spec(x);
                 x.validate(&self.goals, "analysis")?;
+                x.validate_funnels(&self.funnels, "analysis")?;
                 if let Some(iv) = x.trend {
                     check_buckets(from, to, iv)?;
                 }

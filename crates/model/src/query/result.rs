@@ -1103,6 +1103,9 @@ pub struct ExperimentMetric {
     pub primary: bool,
     /// Whether it is a guardrail: a goal that must not get worse (`worse` is the alarm).
     pub guardrail: bool,
+    /// A funnel's completion, not a goal (`goal` is the funnel's name).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub funnel: bool,
     /// Every variant, the control first.
     pub variants: Vec<VariantMetric>,
     /// With `trend`: the comparison at the end of each period.
