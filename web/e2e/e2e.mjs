@@ -1133,6 +1133,7 @@ async function main() {
   assert.ok(await page.isDisabled('#x-also input[value="Purchase"]'), "the primary metric is not also compared");
   await page.check('#x-also input[value="Added to cart"]');
   await page.check('#x-guardrails input[value="Big basket"]');
+  await page.check('#x-funnels input[value="purchase path"]');
   await page.fill("#x-mde", "5");
   await page.fill("#x-start", xStart);
   await page.click("#exp-save");
@@ -1155,7 +1156,7 @@ async function main() {
   await page.click("#exp-save");
   await page.waitForSelector('#exp-kept:has-text("e2e_form")');
   const xWant = { hypothesis: "A bigger buy button sells more", variants: ["control", "big_button"], weights: { control: 1, big_button: 3 },
-    metrics: ["Purchase", "Added to cart"], guardrails: ["Big basket"], mde: 0.05, start: xStart };
+    metrics: ["Purchase", "Added to cart"], guardrails: ["Big basket"], funnels: ["purchase path"], mde: 0.05, start: xStart };
   assert.deepEqual((await keptDefs()).e2e_form, xWant, "the API keeps exactly what the form says");
   assert.match(page.url(), /[?&]exp=e2e_form(&|$)/, "and the page shows it");
   assert.equal(await page.getAttribute('#experiments-list [aria-current="page"]', "data-exp"), "e2e_form", "listed, though no one was exposed yet");
@@ -1167,6 +1168,7 @@ async function main() {
   assert.equal(await page.locator("#x-key").count(), 0, "a kept experiment's key is not edited");
   assert.deepEqual([await page.inputValue("#x-variants"), await page.inputValue('#x-weights input[data-v="big_button"]'), await page.inputValue("#x-mde"), await page.inputValue("#x-start")],
     ["control\nbig_button", "3", "5", xStart], "the form shows the kept definition");
+  assert.ok(await page.isChecked('#x-funnels input[value="purchase path"]'), "and its funnel");
   const xHyp = "A bigger buy button sells more, with no smaller baskets";
   await page.fill("#x-hypothesis", xHyp);
   await page.click("#exp-save");

@@ -1557,6 +1557,8 @@ export interface components {
      * registry: what a query of it leaves out comes from here.
      */
     ExperimentDef: {
+      /** Stored funnels whose completion is compared after the goals. */
+      funnels?: string[];
       /** Goals that must not get worse. */
       guardrails?: string[];
       /** What the change is expected to do, in words. */

@@ -71,7 +71,7 @@ export async function renderExperiments(ctx: Ctx, main: HTMLElement): Promise<vo
     k, h("small", { class: "muted" }, ` ${defs[k] && !n ? "kept, " : ""}${num(n)} visitors`));
   clear(list, h("span", { class: "muted" }, found.length ? "In this range:" : "No experiment in this range."), found.map((b) => link(b.value, b.figures.visitors)),
     [...new Set([...Object.keys(defs), key])].filter((k) => k && !found.some((b) => b.value === k)).map((k) => link(k)));
-  clear(tools, setupTools(ctx, setup, goals, defs, key));
+  clear(tools, setupTools(ctx, setup, goals, defs, key, await funnelsP));
   // Planning needs no experiment, only goals.
   const plan = (): Child => (goals.length ? planCard(ctx) : null);
   if (!key)
@@ -104,8 +104,10 @@ export async function renderExperiments(ctx: Ctx, main: HTMLElement): Promise<vo
     const e: HTMLSelectElement = h("select", { id, onchange: () => on(e.value) }, opts.map(([o, t]) => h("option", { value: o, selected: o === v }, t || o)));
     return e;
   };
+  // A kept experiment's funnels are always compared; the others on request.
   const stored = await funnelsP;
-  const efun = s.efun.filter((f) => stored.includes(f));
+  const keptFun = (def?.funnels || []).filter((f) => stored.includes(f));
+  const efun = s.efun.filter((f) => stored.includes(f) && !keptFun.includes(f));
   const ctlField = h("div", { class: "field" });
   const form = h("form", { class: "card", id: "exp-form", "aria-label": "Experiment", onsubmit: (e: Event) => e.preventDefault() },
     h("div", { class: "form-grid" },
@@ -124,13 +126,14 @@ export async function renderExperiments(ctx: Ctx, main: HTMLElement): Promise<vo
         }))),
       stored.length ? h("fieldset", { class: "field wide" }, h("legend", {}, "Funnels completed"),
         h("div", { class: "inline" }, stored.map((f) => h("label", { class: "check" },
-          h("input", { type: "checkbox", value: f, "data-funnel": f, checked: efun.includes(f), onchange: () => ctx.go({ efun: efun.includes(f) ? efun.filter((x) => x !== f) : [...efun, f] }) }), f)))) : null),
+          h("input", { type: "checkbox", value: f, "data-funnel": f, checked: efun.includes(f) || keptFun.includes(f), disabled: keptFun.includes(f), title: keptFun.includes(f) ? "kept with the experiment" : null,
+            onchange: () => ctx.go({ efun: efun.includes(f) ? efun.filter((x) => x !== f) : [...efun, f] }) }), f)))) : null),
     def?.hypothesis ? h("p", { class: "muted", id: "exp-hypothesis" }, h("strong", {}, "Hypothesis: "), def.hypothesis) : null);
   out.before(form);
 
   let r: ExperimentResult;
   try {
-    r = await query(spec(s, { type: "experiment", key, unit, mde: mde / 100, metrics: chosen.length ? chosen : undefined, control: s.ctrl || undefined, trend: trendBy(s), cuped: s.cuped || undefined, funnels: efun.length ? efun : undefined }));
+    r = await query(spec(s, { type: "experiment", key, unit, mde: mde / 100, metrics: chosen.length ? chosen : undefined, control: s.ctrl || undefined, trend: trendBy(s), cuped: s.cuped || undefined, funnels: efun.length ? [...keptFun, ...efun] : undefined }));
   } catch (e) {
     if (ctx.current()) done(errorBox(e));
     return;

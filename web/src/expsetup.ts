@@ -17,15 +17,15 @@ async function save(ctx: Ctx, key: string, d: ExperimentDef): Promise<void> {
 
 /** The page head's part: the kept experiment shown (its days), and for admins a new one,
  * and the shown one edited, stopped today (or restarted) and deleted; `el` takes the form. */
-export function setupTools(ctx: Ctx, el: HTMLElement, goals: Goal[], kept: Record<string, ExperimentDef>, key: string): Child {
+export function setupTools(ctx: Ctx, el: HTMLElement, goals: Goal[], kept: Record<string, ExperimentDef>, key: string, funnels: string[]): Child {
   const d = kept[key];
   const fail = (e: unknown): void => clear(el, errorBox(e));
   const btn = (id: string, t: string, on: () => unknown, c = "small"): HTMLElement => h("button", { type: "button", class: `btn ${c}`, id, onclick: on }, t);
   return [
-    ctx.canEdit ? btn("new-experiment", "New experiment", () => openSetup(ctx, el, goals, kept, ""), "primary") : null,
+    ctx.canEdit ? btn("new-experiment", "New experiment", () => openSetup(ctx, el, goals, kept, "", funnels), "primary") : null,
     d ? h("span", { class: "inline", id: "exp-kept" }, h("span", { class: "muted" }, `${key}: kept${d.start ? `, from ${d.start}` : ""}${d.stop ? `, stopped on ${d.stop}` : ", running"}`),
       ctx.canEdit ? [
-        btn("exp-edit", "Edit", () => openSetup(ctx, el, goals, kept, key)),
+        btn("exp-edit", "Edit", () => openSetup(ctx, el, goals, kept, key, funnels)),
         btn("exp-stop", d.stop ? "Restart" : "Stop today", () => save(ctx, key, { ...d, stop: d.stop ? undefined : today(ctx) }).catch(fail)),
         btn("exp-delete", "Delete", async () => {
           if (!confirm(`Delete “${key}”? Its events stay.`)) return;
@@ -41,7 +41,7 @@ export function setupTools(ctx: Ctx, el: HTMLElement, goals: Goal[], kept: Recor
 }
 
 /** The form: a new experiment (`key` "") or the kept `key`, replaced whole. */
-function openSetup(ctx: Ctx, el: HTMLElement, goals: Goal[], kept: Record<string, ExperimentDef>, key: string): void {
+function openSetup(ctx: Ctx, el: HTMLElement, goals: Goal[], kept: Record<string, ExperimentDef>, key: string, funnels: string[]): void {
   const d: ExperimentDef = kept[key] || { variants: [], start: today(ctx) };
   const field = (f: string, id: string, label: string, input: Child, hint?: string): HTMLElement =>
     h("div", { class: "field", "data-f": f }, h("label", { for: id }, label), input, hint ? h("small", { class: "muted" }, hint) : null);
@@ -64,6 +64,8 @@ function openSetup(ctx: Ctx, el: HTMLElement, goals: Goal[], kept: Record<string
   const boxes = (id: string, on: string[]): HTMLElement => h("div", { class: "inline", id }, goals.map((g) =>
     h("label", { class: "check" }, h("input", { type: "checkbox", value: g.name, checked: on.includes(g.name) }), mark(g))));
   const also = boxes("x-also", m.slice(1)), guards = boxes("x-guardrails", d.guardrails || []);
+  const fbox = h("div", { class: "inline", id: "x-funnels" }, funnels.map((f) =>
+    h("label", { class: "check" }, h("input", { type: "checkbox", value: f, checked: (d.funnels || []).includes(f) }), f)));
   const picked = (b: HTMLElement): string[] => [...b.querySelectorAll<HTMLInputElement>("input:checked:enabled")].map((i) => i.value);
   const sync = (): void => also.querySelectorAll("input").forEach((i) => (i.disabled = !primary.value || i.value === primary.value));
   const mde: HTMLInputElement = h("input", { id: "x-mde", type: "number", min: 0, step: "any", placeholder: "10", value: d.mde == null ? "" : +(d.mde * 100).toFixed(6) });
@@ -80,6 +82,8 @@ function openSetup(ctx: Ctx, el: HTMLElement, goals: Goal[], kept: Record<string
     if (primary.value) out.metrics = [primary.value, ...picked(also)];
     const g = picked(guards);
     if (g.length) out.guardrails = g;
+    const f = picked(fbox);
+    if (f.length) out.funnels = f;
     if (mde.value.trim()) out.mde = Number(mde.value) / 100;
     if (start.value) out.start = start.value;
     if (stop.value) out.stop = stop.value;
@@ -127,6 +131,7 @@ function openSetup(ctx: Ctx, el: HTMLElement, goals: Goal[], kept: Record<string
     set("weights", "Weights (e.g. 1 and 3; all blank: equal shares)", wbox),
     set("metrics", "Also compared", also),
     set("guardrails", "Guardrails (must not get worse)", guards),
+    funnels.length ? set("funnels", "Funnels completed (compared after the goals)", fbox) : null,
     field("targeting", "x-targeting", "Targeting (filters, JSON; optional)", tgt)),
   h("p", { class: "muted" }, "Assigning variants: the tracker’s ", h("code", {}, "cairn('experiment', key, variants, callback)"),
     " splits evenly; uneven weights or assignment by user need the server’s ", h("code", {}, "POST /api/v1/assign"), " (docs/experiments.md)."),

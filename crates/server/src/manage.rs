@@ -504,6 +504,7 @@ pub(crate) async fn put_experiment(
     let x2 = x.clone();
     let created = update(&st, &site, move |d| {
         x2.validate(&d.goals, "experiment")
+            .and_then(|()| x2.validate_funnels(&d.funnels, "experiment"))
             .map_err(ApiError::unprocessable)?;
         Ok(d.experiments.insert(key, x2).is_none())
     })

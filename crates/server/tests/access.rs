@@ -407,17 +407,44 @@ async fn admins_manage_goals_funnels_keys_and_superusers_sites() {
     assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
     let a = put(
         "/api/v1/sites/shop.example/experiments/cta",
+        json!({"variants": ["control", "B"], "metrics": ["Purchase"], "funnels": ["nope"]}),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+    assert!(a.body.to_string().contains("funnels[0]"), "{}", a.body);
+    let a = put(
+        "/api/v1/sites/shop.example/experiments/cta",
         json!({"hypothesis": "B sells more", "variants": ["control", "B"],
-               "metrics": ["Purchase"], "mde": 0.2, "start": "2026-03-01"}),
+               "metrics": ["Purchase"], "funnels": ["checkout"], "mde": 0.2, "start": "2026-03-01"}),
     )
     .await;
     assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+    // A funnel a kept experiment compares cannot be deleted.
+    let d = call(
+        &e,
+        "DELETE",
+        "/api/v1/sites/shop.example/funnels/checkout",
+        Some(&ann),
+        true,
+        None,
+    )
+    .await;
+    assert_eq!(d.status, StatusCode::CONFLICT, "{}", d.body);
     let spec = json!({"site": "shop.example", "from": "2026-03-01", "to": "2026-03-02",
                       "analysis": {"type": "experiment", "key": "cta"}});
     let q = call(&e, "POST", "/api/v1/query", Some(&ann), true, Some(spec)).await;
     assert_eq!(q.status, StatusCode::OK, "{}", q.body);
     assert_eq!(q.body["mde"], 0.2, "{}", q.body);
     assert_eq!(q.body["metrics"][0]["goal"], "Purchase", "{}", q.body);
+    assert_eq!(
+        (
+            &q.body["metrics"][1]["goal"],
+            &q.body["metrics"][1]["funnel"]
+        ),
+        (&json!("checkout"), &json!(true)),
+        "the kept experiment's funnel: {}",
+        q.body
+    );
     let names: Vec<&str> = q.body["variants"]
         .as_array()
         .unwrap()

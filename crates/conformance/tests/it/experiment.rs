@@ -179,9 +179,13 @@ fn a_definition_fills_in_what_the_query_leaves_out() {
         serde_json::from_value(serde_json::json!({
             "hypothesis": "B's wording sells more",
             "variants": ["B", "A", "D"], "metrics": ["Signup"], "guardrails": ["Purchase"],
-            "mde": 0.3, "start": "2026-03-01"
+            "funnels": ["buy"], "mde": 0.3, "start": "2026-03-01"
         }))
         .unwrap(),
+    );
+    q.funnels.insert(
+        "buy".into(),
+        serde_json::from_value(serde_json::json!({"steps": [{"event": EXPOSURE_EVENT}, {"event": "purchase"}], "window": "7d"})).unwrap(),
     );
     let r = run(&small(), &q, 2);
     assert_eq!(r.control, "B", "the first variant");
@@ -200,8 +204,17 @@ fn a_definition_fills_in_what_the_query_leaves_out() {
         .collect();
     assert_eq!(
         metrics,
-        vec![("Signup", true, false), ("Purchase", false, true)]
+        vec![
+            ("Signup", true, false),
+            ("Purchase", false, true),
+            ("buy", false, false)
+        ]
     );
+    // v3 and v7 (B) and v4 (B, a day later) buy after their exposure: the funnel's
+    // completion in B, as the Purchase goal's.
+    let buy = &r.metrics[2];
+    assert!(buy.funnel);
+    assert_eq!(buy.variants[0].rate.num, r.metrics[1].variants[0].rate.num);
     // What the query gives wins.
     let mut q2 = q.clone();
     if let Analysis::Experiment(x) = &mut q2.analysis {

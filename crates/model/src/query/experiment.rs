@@ -80,6 +80,37 @@ fn default_min_units() -> u64 {
     100
 }
 
+/// Checks that the funnels an experiment compares (`names`, at `path.funnels`) are among
+/// `funnels`, not open, and listed once.
+fn check_funnels(
+    names: &[String],
+    funnels: &BTreeMap<String, super::FunnelSpec>,
+    path: &str,
+) -> Result<(), SpecError> {
+    for (i, f) in names.iter().enumerate() {
+        let at = format!("{path}.funnels[{i}]");
+        match funnels.get(f) {
+            None => {
+                return Err(SpecError::new(
+                    &at,
+                    format!("unknown funnel `{f}`: define it in `funnels` or store it"),
+                ));
+            }
+            Some(x) if x.open => {
+                return Err(SpecError::new(
+                    &at,
+                    format!("`{f}` is an open funnel: it has no completion to compare"),
+                ));
+            }
+            Some(_) if names[..i].contains(f) => {
+                return Err(SpecError::new(&at, format!("`{f}` is listed twice")));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
 /// The goals `given`, or every goal, macro goals first (each kind in its order).
 fn metric_goals<'a>(given: &'a [String], goals: &'a [Goal]) -> Vec<&'a str> {
     if !given.is_empty() {
@@ -126,6 +157,9 @@ impl ExperimentSpec {
         if x.guardrails.is_empty() {
             x.guardrails = d.guardrails.clone();
         }
+        if x.funnels.is_empty() {
+            x.funnels = d.funnels.clone();
+        }
         if x.control.is_none() {
             x.control = d.variants.first().cloned();
         }
@@ -148,28 +182,7 @@ impl ExperimentSpec {
         funnels: &BTreeMap<String, super::FunnelSpec>,
         path: &str,
     ) -> Result<(), SpecError> {
-        for (i, f) in self.funnels.iter().enumerate() {
-            let at = format!("{path}.funnels[{i}]");
-            match funnels.get(f) {
-                None => {
-                    return Err(SpecError::new(
-                        &at,
-                        format!("unknown funnel `{f}`: define it in `funnels` or store it"),
-                    ));
-                }
-                Some(x) if x.open => {
-                    return Err(SpecError::new(
-                        &at,
-                        format!("`{f}` is an open funnel: it has no completion to compare"),
-                    ));
-                }
-                Some(_) if self.funnels[..i].contains(f) => {
-                    return Err(SpecError::new(&at, format!("`{f}` is listed twice")));
-                }
-                Some(_) => {}
-            }
-        }
-        Ok(())
+        check_funnels(&self.funnels, funnels, path)
     }
 
     /// Checks the spec against the query's goals; `path` is the analysis's JSON path.
@@ -369,6 +382,9 @@ pub struct ExperimentDef {
     /// Goals that must not get worse.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub guardrails: Vec<String>,
+    /// Stored funnels whose completion is compared after the goals.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub funnels: Vec<String>,
     /// The relative change it is planned to detect.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mde: Option<f64>,
@@ -385,6 +401,15 @@ pub struct ExperimentDef {
 }
 
 impl ExperimentDef {
+    /// Checks the funnels it compares against the site's (or the file's).
+    pub fn validate_funnels(
+        &self,
+        funnels: &BTreeMap<String, super::FunnelSpec>,
+        path: &str,
+    ) -> Result<(), SpecError> {
+        check_funnels(&self.funnels, funnels, path)
+    }
+
     /// Checks the definition; `goals` are those it may name, `path` its own.
     pub fn validate(&self, goals: &[Goal], path: &str) -> Result<(), SpecError> {
         let err = |field: &str, m: String| Err(SpecError::new(&format!("{path}.{field}"), m));

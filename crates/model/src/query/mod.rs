@@ -1071,6 +1071,7 @@ impl Definitions {
             let p = format!("experiments.{key}");
             check_name(&p, key)?;
             x.validate(&self.goals, &p)?;
+            x.validate_funnels(&self.funnels, &p)?;
         }
         PageRules::new(&self.page_groups, "page_groups")?;
         for (name, f) in &self.funnels {
