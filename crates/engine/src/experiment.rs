@@ -6,6 +6,8 @@
 //! comparison beside it, Beta posteriors, and the sample ratio check. Semantics:
 //! `docs/experiments.md`.
 
+use std::collections::BTreeMap;
+
 use cairn_model::Dim;
 use cairn_model::query::result::{
     Comparison, CupedComparison, CupedFit, ExperimentMetric, ExperimentResult, MeanComparison,
@@ -27,9 +29,9 @@ use crate::matcher::{EventPred, FieldReader, Needs};
 use crate::paths::unit_ranges;
 use crate::prepare::Prepared;
 use crate::stats::{
-    Cuped, Moments, Sums, cuped, fixed_sample_size, holm, newcombe, posteriors, rate_ratio,
-    sample_ratio, sequential, sequential_means, sequential_sample_size, two_proportion_p, welch,
-    wilson,
+    Cuped, Moments, Sums, cuped, fixed_sample_size, holm, holm_where, newcombe, posteriors,
+    rate_ratio, sample_ratio, sequential, sequential_means, sequential_sample_size,
+    two_proportion_p, welch, wilson,
 };
 
 /// Adjusted sequential p-values under this decide.
@@ -455,51 +457,14 @@ fn build(
             })
             .collect()
     };
-    let fits: Vec<Option<CupedMetric>> = metrics
-        .iter()
-        .enumerate()
-        .map(|(m, _)| {
-            if !spec.cuped {
-                return None;
-            }
-            let ms = moments(m);
-            let fit = cuped(&ms);
-            let adj: Vec<Sums> = ms.iter().map(|x| fit.adjust(x)).collect();
-            let vs = adj[1..]
-                .iter()
-                .map(|b| {
-                    welch(adj[0], *b).map(|w| CupedComparison {
-                        diff: w.diff,
-                        low: w.low,
-                        high: w.high,
-                        p_value: w.p_value,
-                        sequential: sequential_means(adj[0], *b, spec.mde()).map(|s| Sequential {
-                            low: s.low,
-                            high: s.high,
-                            p_value: s.p_value,
-                            adjusted_p: 1.0,
-                        }),
-                    })
-                })
-                .collect();
-            Some((fit, ms.iter().map(|x| x.x as u64).sum(), vs))
-        })
-        .collect();
-    let mut fits = fits;
-    let cuped_p: Vec<f64> = fits
-        .iter()
-        .flatten()
-        .flat_map(|f| f.2.iter().flatten().filter_map(|c| c.sequential.as_ref()))
-        .map(|s| s.p_value)
-        .collect();
-    let mut cuped_adj = holm(&cuped_p).into_iter();
-    for f in fits.iter_mut().flatten() {
-        for c in f.2.iter_mut().flatten() {
-            if let Some(s) = c.sequential.as_mut() {
-                s.adjusted_p = cuped_adj.next().unwrap_or(1.0);
-            }
-        }
-    }
+    let fits: Vec<Option<CupedMetric>> = if spec.cuped {
+        cuped_metrics(spec, (0..metrics.len()).map(moments).collect())
+            .into_iter()
+            .map(Some)
+            .collect()
+    } else {
+        vec![None; metrics.len()]
+    };
     let out: Vec<ExperimentMetric> = metrics
         .iter()
         .enumerate()
@@ -520,19 +485,12 @@ fn build(
                             Some(x) => x,
                             None => (adjusted_p, s.diff),
                         };
-                        let verdict = if !enough(*n) || !enough(cu) {
-                            Verdict::TooEarly
-                        } else if sample_ratio.mismatch {
-                            Verdict::CheckAssignment
-                        } else if p < ALPHA {
-                            if diff > 0.0 {
-                                Verdict::Better
-                            } else {
-                                Verdict::Worse
-                            }
-                        } else {
-                            Verdict::NoDifferenceYet
-                        };
+                        let verdict = verdict(
+                            enough(*n) && enough(cu),
+                            sample_ratio.mismatch,
+                            Some(p),
+                            diff,
+                        );
                         Comparison {
                             sequential: Sequential {
                                 low: s.low,
@@ -788,12 +746,8 @@ impl Pass for Reach<'_> {
     }
 }
 
-/// A metric under CUPED: the fit, the units with a history, and each variant's adjusted
-/// comparison with the control (in the order of the arms after the control).
-type CupedMetric = (Cuped, u64, Vec<Option<CupedComparison>>);
-
-/// Revenue per unit per currency: every variant against the control with Welch's test
-/// and the always-valid comparison (Holm across the revenue comparisons).
+/// Revenue per unit per currency: each variant's sums (in the order of `arms`), then
+/// [`revenue_metrics`].
 fn revenue(
     spec: &ExperimentSpec,
     arms: &[(String, u64, Vec<u64>)],
@@ -802,7 +756,7 @@ fn revenue(
     currencies: &dyn Fn(u32) -> String,
 ) -> Vec<RevenueMetric> {
     // Currency → variant (in `arms` order) → sums.
-    let mut by_cur: std::collections::BTreeMap<String, Vec<Sums>> = Default::default();
+    let mut by_cur: BTreeMap<String, Vec<Sums>> = BTreeMap::new();
     for (k, (name, n, _)) in arms.iter().enumerate() {
         let Some(arm) = by_name.get(name) else {
             continue;
@@ -823,8 +777,21 @@ fn revenue(
             };
         }
     }
+    let names: Vec<String> = arms.iter().map(|a| a.0.clone()).collect();
+    revenue_metrics(spec, &names, by_cur, sample_ratio.mismatch)
+}
+
+/// Revenue per unit per currency from each variant's sums (`names` in the order of the
+/// sums, the control first): every variant against the control with Welch's test and the
+/// always-valid comparison, Holm across the revenue comparisons.
+pub fn revenue_metrics(
+    spec: &ExperimentSpec,
+    names: &[String],
+    by_currency: BTreeMap<String, Vec<Sums>>,
+    mismatch: bool,
+) -> Vec<RevenueMetric> {
     let enough = |n: u64| n >= spec.min_units;
-    let tests: Vec<Vec<Option<crate::stats::Sequential>>> = by_cur
+    let tests: Vec<Vec<Option<crate::stats::Sequential>>> = by_currency
         .values()
         .map(|v| {
             v.iter()
@@ -833,23 +800,13 @@ fn revenue(
                 .collect()
         })
         .collect();
-    let flat: Vec<f64> = tests
-        .iter()
-        .flatten()
-        .flatten()
-        .map(|s| s.p_value)
-        .collect();
-    let mut holm_p = holm(&flat).into_iter();
-    // The adjusted p of every comparison that has a test, in the order of `flat`.
-    let adjusted: Vec<Vec<Option<f64>>> = tests
-        .iter()
-        .map(|t| {
-            t.iter()
-                .map(|s| s.map(|_| holm_p.next().unwrap_or(1.0)))
-                .collect()
-        })
-        .collect();
-    by_cur
+    let adjusted = holm_where(
+        &tests
+            .iter()
+            .map(|t| t.iter().map(|s| s.map(|s| s.p_value)).collect())
+            .collect::<Vec<_>>(),
+    );
+    by_currency
         .into_iter()
         .zip(tests.into_iter().zip(adjusted))
         .map(|((currency, sums), (tests, adjusted))| {
@@ -864,29 +821,23 @@ fn revenue(
                             p_value: s.p_value,
                             adjusted_p: adjusted[k - 1].unwrap_or(1.0),
                         });
-                        let verdict = if !enough(x.n) || !enough(sums[0].n) {
-                            Verdict::TooEarly
-                        } else if sample_ratio.mismatch {
-                            Verdict::CheckAssignment
-                        } else {
-                            match &sequential {
-                                Some(s) if s.adjusted_p < ALPHA && w.diff > 0.0 => Verdict::Better,
-                                Some(s) if s.adjusted_p < ALPHA => Verdict::Worse,
-                                _ => Verdict::NoDifferenceYet,
-                            }
-                        };
                         MeanComparison {
                             diff: w.diff,
                             low: w.low,
                             high: w.high,
                             p_value: w.p_value,
                             df: w.df,
+                            verdict: verdict(
+                                enough(x.n) && enough(sums[0].n),
+                                mismatch,
+                                sequential.as_ref().map(|s| s.adjusted_p),
+                                w.diff,
+                            ),
                             sequential,
-                            verdict,
                         }
                     });
                     VariantRevenue {
-                        variant: arms[k].0.clone(),
+                        variant: names[k].clone(),
                         units: x.n,
                         total: x.sum,
                         mean: x.mean(),
@@ -898,6 +849,80 @@ fn revenue(
             RevenueMetric { currency, variants }
         })
         .collect()
+}
+
+/// A metric under CUPED: the fit, the units with a history, and each variant's adjusted
+/// comparison with the control (in the order of the arms after the control).
+pub type CupedMetric = (Cuped, u64, Vec<Option<CupedComparison>>);
+
+/// CUPED for every metric from its variants' moments (the control first): the fit over
+/// every variant, each variant's adjusted comparison (Welch and the always-valid test),
+/// Holm across all of the adjusted sequential tests.
+pub fn cuped_metrics(spec: &ExperimentSpec, moments: Vec<Vec<Moments>>) -> Vec<CupedMetric> {
+    let mut fits: Vec<CupedMetric> = moments
+        .iter()
+        .map(|ms| {
+            let fit = cuped(ms);
+            let adj: Vec<Sums> = ms.iter().map(|x| fit.adjust(x)).collect();
+            let vs = adj[1..]
+                .iter()
+                .map(|b| {
+                    welch(adj[0], *b).map(|w| CupedComparison {
+                        diff: w.diff,
+                        low: w.low,
+                        high: w.high,
+                        p_value: w.p_value,
+                        sequential: sequential_means(adj[0], *b, spec.mde()).map(|s| Sequential {
+                            low: s.low,
+                            high: s.high,
+                            p_value: s.p_value,
+                            adjusted_p: 1.0,
+                        }),
+                    })
+                })
+                .collect();
+            (fit, ms.iter().map(|x| x.x as u64).sum(), vs)
+        })
+        .collect();
+    let ps: Vec<Vec<Option<f64>>> = fits
+        .iter()
+        .map(|f| {
+            f.2.iter()
+                .map(|c| {
+                    c.as_ref()
+                        .and_then(|c| c.sequential.as_ref())
+                        .map(|s| s.p_value)
+                })
+                .collect()
+        })
+        .collect();
+    for (f, adj) in fits.iter_mut().zip(holm_where(&ps)) {
+        for (c, a) in f.2.iter_mut().zip(adj) {
+            if let (Some(s), Some(a)) = (c.as_mut().and_then(|c| c.sequential.as_mut()), a) {
+                s.adjusted_p = a;
+            }
+        }
+    }
+    fits
+}
+
+/// What a comparison says: too early without enough units on both sides, check the
+/// assignment on a sample ratio mismatch, else better or worse when the adjusted
+/// always-valid p is under [`ALPHA`], else no difference yet.
+fn verdict(enough: bool, mismatch: bool, adjusted_p: Option<f64>, diff: f64) -> Verdict {
+    if !enough {
+        Verdict::TooEarly
+    } else if mismatch {
+        Verdict::CheckAssignment
+    } else if adjusted_p.is_some_and(|p| p < ALPHA) {
+        if diff > 0.0 {
+            Verdict::Better
+        } else {
+            Verdict::Worse
+        }
+    } else {
+        Verdict::NoDifferenceYet
+    }
 }
 
 /// Metric `m`'s comparison at the end of every period: cumulative counts per variant

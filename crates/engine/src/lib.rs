@@ -38,6 +38,7 @@ use cairn_timeline::{ScanRequest, TimelineSource};
 
 pub use buckets::Buckets;
 pub use cairn_timeline::SourceError;
+pub use experiment::{CupedMetric, cuped_metrics, revenue_metrics};
 pub use funnel::core::{Core, CoreExclusion, Outcome};
 
 /// Why a query failed.

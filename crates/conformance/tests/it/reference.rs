@@ -7,12 +7,12 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use cairn_engine::Buckets;
 use cairn_engine::stats::{
-    Cuped, Fit, Moments, Sums, Table, benjamini_hochberg, chi_square_sf, cuped, fixed_sample_size,
-    holm, mantel_haenszel, nearest_rank, newcombe, pearson, posteriors, rate_ratio, sequential,
-    sequential_means, sequential_sample_size, time_stats, two_proportion_p, welch, wilson,
+    Fit, Moments, Sums, Table, benjamini_hochberg, chi_square_sf, fixed_sample_size, holm,
+    mantel_haenszel, nearest_rank, newcombe, pearson, posteriors, rate_ratio, sequential,
+    sequential_sample_size, time_stats, two_proportion_p, wilson,
 };
+use cairn_engine::{Buckets, CupedMetric, cuped_metrics, revenue_metrics};
 use cairn_model::query::result::*;
 use cairn_model::query::*;
 use cairn_model::{Dim, Event};
@@ -3216,65 +3216,24 @@ pub fn experiment(q: &Query, r: &Resolved, spec: &ExperimentSpec, d: &Data) -> E
     }
     let adjusted = holm(&ps);
     let mut next = 0;
-    // CUPED, per metric: the fit over every variant's counts, each variant's adjusted
-    // comparison, then Holm across those that have a sequential test.
-    type CupedMetric = (Cuped, u64, Vec<Option<CupedComparison>>);
-    let mut fits: Vec<Option<CupedMetric>> = (0..metrics.len())
-        .map(|k| {
-            if !spec.cuped {
-                return None;
-            }
-            let ms: Vec<Moments> = order
-                .iter()
-                .map(|(name, (n, conv))| {
-                    let (pre, both) = history.get(name).map_or((0, 0), |h| h[k]);
-                    Moments::binary(*n, pre, conv[k], both)
-                })
-                .collect();
-            let fit = cuped(&ms);
-            let adj: Vec<Sums> = ms.iter().map(|x| fit.adjust(x)).collect();
-            let vs = adj[1..]
-                .iter()
-                .map(|b| {
-                    welch(adj[0], *b).map(|w| CupedComparison {
-                        diff: w.diff,
-                        low: w.low,
-                        high: w.high,
-                        p_value: w.p_value,
-                        sequential: sequential_means(adj[0], *b, spec.mde()).map(|s| {
-                            result::Sequential {
-                                low: s.low,
-                                high: s.high,
-                                p_value: s.p_value,
-                                adjusted_p: 1.0,
-                            }
-                        }),
+    // CUPED: each variant's counts by brute force above; the fit, the comparisons and
+    // Holm are the engine's (checked against scipy in its unit tests).
+    let fits: Vec<Option<CupedMetric>> = if spec.cuped {
+        let moments = (0..metrics.len())
+            .map(|k| {
+                order
+                    .iter()
+                    .map(|(name, (n, conv))| {
+                        let (pre, both) = history.get(name).map_or((0, 0), |h| h[k]);
+                        Moments::binary(*n, pre, conv[k], both)
                     })
-                })
-                .collect();
-            let with_history = order
-                .iter()
-                .map(|(name, _)| history.get(name).map_or(0, |h| h[k].0))
-                .sum();
-            Some((fit, with_history, vs))
-        })
-        .collect();
-    let cps: Vec<f64> = fits
-        .iter()
-        .flatten()
-        .flat_map(|f| f.2.iter().flatten().filter_map(|c| c.sequential.as_ref()))
-        .map(|s| s.p_value)
-        .collect();
-    let cadj = holm(&cps);
-    let mut cnext = 0;
-    for f in fits.iter_mut().flatten() {
-        for c in f.2.iter_mut().flatten() {
-            if let Some(s) = c.sequential.as_mut() {
-                s.adjusted_p = cadj[cnext];
-                cnext += 1;
-            }
-        }
-    }
+                    .collect()
+            })
+            .collect();
+        cuped_metrics(spec, moments).into_iter().map(Some).collect()
+    } else {
+        vec![None; metrics.len()]
+    };
     let mut out = Vec::new();
     for (k, m) in metrics.iter().enumerate() {
         let post = posteriors(
@@ -3412,7 +3371,8 @@ pub fn experiment(q: &Query, r: &Resolved, spec: &ExperimentSpec, d: &Data) -> E
     }
 }
 
-/// Revenue per unit per currency: each unit's payments after exposure, the others 0.
+/// Revenue per unit per currency: each unit's payments after exposure (the others 0),
+/// summed by brute force; the comparisons are the engine's.
 fn experiment_revenue(
     spec: &ExperimentSpec,
     order: &[(String, (u64, Vec<u64>))],
@@ -3421,7 +3381,7 @@ fn experiment_revenue(
 ) -> Vec<RevenueMetric> {
     let currencies: BTreeSet<&String> = paid.values().flat_map(|m| m.keys()).collect();
     // Per currency, per variant: (units, Σx, Σx²) with x in the currency's units.
-    let sums: Vec<(String, Vec<Sums>)> = currencies
+    let sums: BTreeMap<String, Vec<Sums>> = currencies
         .into_iter()
         .map(|c| {
             let v = order
@@ -3440,72 +3400,8 @@ fn experiment_revenue(
             (c.clone(), v)
         })
         .collect();
-    let seq: Vec<Vec<Option<cairn_engine::stats::Sequential>>> = sums
-        .iter()
-        .map(|(_, v)| {
-            v[1..]
-                .iter()
-                .map(|b| sequential_means(v[0], *b, spec.mde()))
-                .collect()
-        })
-        .collect();
-    let flat: Vec<f64> = seq.iter().flatten().flatten().map(|s| s.p_value).collect();
-    let mut adjusted = holm(&flat).into_iter();
-    sums.iter()
-        .zip(&seq)
-        .map(|((currency, v), seq)| RevenueMetric {
-            currency: currency.clone(),
-            variants: v
-                .iter()
-                .enumerate()
-                .map(|(k, x)| {
-                    let n = x.n as f64;
-                    let mean = if x.n == 0 { 0.0 } else { x.sum / n };
-                    let var = if x.n < 2 {
-                        0.0
-                    } else {
-                        ((x.sum_sq - x.sum * x.sum / n) / (n - 1.0)).max(0.0)
-                    };
-                    let vs_control = (k > 0).then(|| welch(v[0], *x)).flatten().map(|w| {
-                        let sequential = seq[k - 1].map(|s| Sequential {
-                            low: s.low,
-                            high: s.high,
-                            p_value: s.p_value,
-                            adjusted_p: adjusted.next().unwrap(),
-                        });
-                        let verdict = if x.n < spec.min_units || v[0].n < spec.min_units {
-                            Verdict::TooEarly
-                        } else if mismatch {
-                            Verdict::CheckAssignment
-                        } else {
-                            match &sequential {
-                                Some(s) if s.adjusted_p < 0.05 && w.diff > 0.0 => Verdict::Better,
-                                Some(s) if s.adjusted_p < 0.05 => Verdict::Worse,
-                                _ => Verdict::NoDifferenceYet,
-                            }
-                        };
-                        MeanComparison {
-                            diff: w.diff,
-                            low: w.low,
-                            high: w.high,
-                            p_value: w.p_value,
-                            df: w.df,
-                            sequential,
-                            verdict,
-                        }
-                    });
-                    VariantRevenue {
-                        variant: order[k].0.clone(),
-                        units: x.n,
-                        total: x.sum,
-                        mean,
-                        sd: var.sqrt(),
-                        vs_control,
-                    }
-                })
-                .collect(),
-        })
-        .collect()
+    let names: Vec<String> = order.iter().map(|(n, _)| n.clone()).collect();
+    revenue_metrics(spec, &names, sums, mismatch)
 }
 
 pub fn experiment_plan(q: &Query, r: &Resolved, spec: &PlanSpec, d: &Data) -> PlanResult {

@@ -91,6 +91,20 @@ pub fn holm(p: &[f64]) -> Vec<f64> {
     out
 }
 
+/// [`holm`] over comparisons of which only some have a test: each `Some` p adjusted
+/// across all of them, the shape kept.
+pub fn holm_where(p: &[Vec<Option<f64>>]) -> Vec<Vec<Option<f64>>> {
+    let flat: Vec<f64> = p.iter().flatten().flatten().copied().collect();
+    let mut adjusted = holm(&flat).into_iter();
+    p.iter()
+        .map(|row| {
+            row.iter()
+                .map(|x| x.map(|_| adjusted.next().unwrap_or(1.0)))
+                .collect()
+        })
+        .collect()
+}
+
 /// The always-valid comparison of two rates.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Sequential {
@@ -116,19 +130,29 @@ pub fn sequential(xa: u64, na: u64, xb: u64, nb: u64, mde: f64) -> Option<Sequen
     let smooth = |x: u64, n: u64| (x as f64 + 1.0) / (n as f64 + 2.0);
     let (pa, pb) = (smooth(xa, na), smooth(xb, nb));
     let v = pa * (1.0 - pa) / na as f64 + pb * (1.0 - pb) / nb as f64;
-    let tau2 = (mde * pa).powi(2);
     let diff = xb as f64 / nb as f64 - xa as f64 / na as f64;
+    let s = msprt(diff, v, (mde * pa).powi(2));
+    Some(Sequential {
+        low: s.low.max(-1.0),
+        high: s.high.min(1.0),
+        ..s
+    })
+}
+
+/// The normal-mixture SPRT of a difference `diff` with variance `v`, the mixture's
+/// variance `tau2`: its always-valid p-value and 95% confidence sequence.
+fn msprt(diff: f64, v: f64, tau2: f64) -> Sequential {
     // ln Λ = ½ ln(V / (V + τ²)) + Δ² τ² / (2 V (V + τ²)).
     let ln_lambda = 0.5 * (v / (v + tau2)).ln() + diff * diff * tau2 / (2.0 * v * (v + tau2));
     let alpha: f64 = 1.0 - 0.95;
     let half =
         (2.0 * v * (v + tau2) / tau2 * ((1.0 / alpha).ln() + 0.5 * ((v + tau2) / v).ln())).sqrt();
-    Some(Sequential {
+    Sequential {
         diff,
-        low: (diff - half).max(-1.0),
-        high: (diff + half).min(1.0),
+        low: diff - half,
+        high: diff + half,
         p_value: (-ln_lambda).exp().min(1.0),
-    })
+    }
 }
 
 /// A side of a comparison of means, from sums: units, Σx, Σx² (units without a value
@@ -222,17 +246,7 @@ pub fn sequential_means(a: Sums, b: Sums, mde: f64) -> Option<Sequential> {
     if v == 0.0 {
         return None;
     }
-    let tau2 = (mde * a.mean()).powi(2);
-    let ln_lambda = 0.5 * (v / (v + tau2)).ln() + diff * diff * tau2 / (2.0 * v * (v + tau2));
-    let alpha: f64 = 1.0 - 0.95;
-    let half =
-        (2.0 * v * (v + tau2) / tau2 * ((1.0 / alpha).ln() + 0.5 * ((v + tau2) / v).ln())).sqrt();
-    Some(Sequential {
-        diff,
-        low: diff - half,
-        high: diff + half,
-        p_value: (-ln_lambda).exp().min(1.0),
-    })
+    Some(msprt(diff, v, (mde * a.mean()).powi(2)))
 }
 
 /// Sums over one arm's units of a metric `y` and a covariate `x` measured before the

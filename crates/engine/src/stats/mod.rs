@@ -7,7 +7,7 @@ mod ab;
 
 pub use ab::{
     Cuped, Moments, Posterior, Sequential, Sums, Welch, chi_square_sf, cuped, fixed_sample_size,
-    holm, normal_quantile, posteriors, sample_ratio, sequential, sequential_means,
+    holm, holm_where, normal_quantile, posteriors, sample_ratio, sequential, sequential_means,
     sequential_sample_size, welch,
 };
 
