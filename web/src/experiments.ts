@@ -395,6 +395,7 @@ function revenue(r: ExperimentResult): HTMLElement[] {
   ];
   const t = table(`Revenue per ${r.unit} after exposure${rows.length > r.variants.length ? ", per currency" : ` (${rows[0].m.currency})`}`, cols, rows, { id: "exp-revenue", file: `${r.key} revenue` });
   t.querySelector(".scroll")!.before(h("p", { class: "muted" }, `Every exposed ${r.unit} counts, those who paid nothing as 0. The verdict is the sequential test's (valid however often you look, Holm across currencies and variants); Welch's interval and p hold only at a size fixed in advance.`));
+  t.querySelectorAll("tbody tr").forEach((tr) => [...tr.children].forEach((td, k) => td.setAttribute("data-label", cols[k].label)));
   return [t];
 }
 
