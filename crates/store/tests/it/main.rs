@@ -2,6 +2,7 @@ mod corrupt;
 mod crash;
 mod faults;
 mod model;
+mod old_format;
 mod projection;
 mod props;
 mod safety;
