@@ -13,15 +13,22 @@ use crate::error::{IoContext, Result, StoreError, corrupted};
 use crate::fs::{Fs, write_atomic};
 
 pub(crate) const FILE: &str = "MANIFEST";
-const VERSION: u32 = 2;
+/// 3 added each segment's `days`; a version 2 manifest (every segment one UTC day) is
+/// read, and written back as version 3 at the next change.
+const VERSION: u32 = 3;
+const OLDEST_VERSION: u32 = 2;
 
 /// Metadata of one live segment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SegmentMeta {
     /// Segment id; the file is `segments/<id>.seg`.
     pub id: u64,
-    /// UTC day (days since the epoch) of all its events.
+    /// First UTC day (days since the epoch) of the partition all its events are in.
     pub partition: i64,
+    /// The partition's length in days: 7 (a week, Monday to Sunday), or 1 for segments
+    /// written before partitions were weeks.
+    #[serde(default = "one_day")]
+    pub days: u32,
     /// Number of events.
     pub rows: u64,
     /// Earliest event time (ms).
@@ -34,6 +41,10 @@ pub struct SegmentMeta {
     pub sites: Vec<String>,
     /// The crc32c of its footer (which holds every chunk's checksum): the file's identity.
     pub footer_crc: u32,
+}
+
+fn one_day() -> u32 {
+    1
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,15 +93,16 @@ impl Manifest {
         if crc32c::crc32c(body.as_bytes()) != crc {
             return Err(corrupted(&path, "checksum mismatch"));
         }
-        let m: Manifest =
+        let mut m: Manifest =
             serde_json::from_str(body).map_err(|e| corrupted(&path, format!("unreadable: {e}")))?;
-        if m.version != VERSION {
+        if !(OLDEST_VERSION..=VERSION).contains(&m.version) {
             return Err(StoreError::Incompatible {
                 path,
                 found: m.version,
                 supported: VERSION,
             });
         }
+        m.version = VERSION;
         Ok(Some(m))
     }
 

@@ -144,10 +144,10 @@ fn check_segments(dir: &Path, f: &mut Found) -> Result<()> {
         };
         let ft = &r.footer;
         let mut diffs = Vec::new();
-        if ft.partition != s.partition {
+        if (ft.partition, ft.days) != (s.partition, s.days) {
             diffs.push(format!(
-                "partition {} (listed {})",
-                ft.partition, s.partition
+                "partition {}+{}d (listed {}+{}d)",
+                ft.partition, ft.days, s.partition, s.days
             ));
         }
         if ft.rows != s.rows {

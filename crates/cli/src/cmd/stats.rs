@@ -75,7 +75,10 @@ fn table(data: &Path, s: &Stats) -> String {
     );
     row(
         "partitions",
-        format!("{} (UTC days)", human::count(s.partitions)),
+        format!(
+            "{} (UTC weeks, Monday to Sunday)",
+            human::count(s.partitions)
+        ),
     );
     row("segments", human::count(s.segments));
     row(

@@ -13,7 +13,10 @@ use crate::codec::{Cursor, DResult, DecodeError, put_ivarint, put_str, put_uvari
 
 pub(crate) const MAGIC: &[u8; 8] = b"CAIRNSG1";
 pub(crate) const END_MAGIC: &[u8; 8] = b"CAIRNEND";
-pub(crate) const VERSION: u32 = 1;
+/// The format this version writes: 2 added the partition's length in days (weekly
+/// partitions). Version 1 files (one UTC day each) are still read.
+pub(crate) const VERSION: u32 = 2;
+pub(crate) const OLDEST_VERSION: u32 = 1;
 pub(crate) const TRAILER_LEN: usize = 24;
 
 /// Number of column chunks per block: runs, ts, one per dimension, props, revenue.
@@ -73,8 +76,10 @@ pub(crate) struct BlockMeta {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Footer {
-    /// UTC day number (days since the epoch) of every row.
+    /// First UTC day (days since the epoch) of the partition every row is in.
     pub partition: i64,
+    /// The partition's length in days (7: a week; 1 in version 1 files).
+    pub days: u32,
     pub rows: u64,
     pub min_ts: i64,
     pub max_ts: i64,
@@ -121,6 +126,7 @@ impl Footer {
     pub(crate) fn encode(&self) -> Vec<u8> {
         let mut b = Vec::new();
         put_ivarint(&mut b, self.partition);
+        put_uvarint(&mut b, u64::from(self.days));
         put_uvarint(&mut b, self.rows);
         put_ivarint(&mut b, self.min_ts);
         put_ivarint(&mut b, self.max_ts);
@@ -149,9 +155,14 @@ impl Footer {
         b
     }
 
-    pub(crate) fn decode(bytes: &[u8]) -> DResult<Footer> {
+    /// Decodes a footer of format `version` (see [`OLDEST_VERSION`]).
+    pub(crate) fn decode(bytes: &[u8], version: u32) -> DResult<Footer> {
         let mut c = Cursor::new(bytes);
         let partition = c.ivarint()?;
+        let days = if version >= 2 { get_u32(&mut c)? } else { 1 };
+        if days == 0 {
+            return Err(DecodeError("partition of zero days"));
+        }
         let rows = c.uvarint()?;
         let min_ts = c.ivarint()?;
         let max_ts = c.ivarint()?;
@@ -195,6 +206,7 @@ impl Footer {
         }
         Ok(Footer {
             partition,
+            days,
             rows,
             min_ts,
             max_ts,

@@ -109,7 +109,7 @@ impl SegmentReader {
             return Err(bad("damaged trailer (reserved bytes are not zero)"));
         }
         let version = u32::from_le_bytes([t[8], t[9], t[10], t[11]]);
-        if version != VERSION {
+        if !(OLDEST_VERSION..=VERSION).contains(&version) {
             return Err(StoreError::Incompatible {
                 path: path.to_path_buf(),
                 found: version,
@@ -132,7 +132,7 @@ impl SegmentReader {
         if &head != MAGIC {
             return Err(bad("bad magic number"));
         }
-        let footer = Footer::decode(&fb).map_err(|e| bad(&format!("footer: {}", e.0)))?;
+        let footer = Footer::decode(&fb, version).map_err(|e| bad(&format!("footer: {}", e.0)))?;
         let data_end = len - TRAILER_LEN as u64 - flen;
         let chunks = footer
             .dicts

@@ -75,7 +75,7 @@ struct BlockBuf {
 }
 
 /// Writes one segment: events must be pushed in (site, visitor, ts) order, all within
-/// one partition. The file appears under its final name only after `finish`.
+/// one partition (`days` UTC days from day `partition`). The file appears under its final name only after `finish`.
 pub(crate) struct SegmentWriter {
     fs: Arc<dyn Fs>,
     tmp: PathBuf,
@@ -83,6 +83,7 @@ pub(crate) struct SegmentWriter {
     out: BufWriter<Sequential>,
     offset: u64,
     partition: i64,
+    days: u32,
     sites: Interner,
     dicts: Vec<Interner>,
     blocks: Vec<BlockMeta>,
@@ -95,7 +96,12 @@ pub(crate) struct SegmentWriter {
 }
 
 impl SegmentWriter {
-    pub(crate) fn create(fs: Arc<dyn Fs>, path: &Path, partition: i64) -> Result<SegmentWriter> {
+    pub(crate) fn create(
+        fs: Arc<dyn Fs>,
+        path: &Path,
+        partition: i64,
+        days: u32,
+    ) -> Result<SegmentWriter> {
         let tmp = path.with_extension("seg.tmp");
         let f = fs.create(&tmp).at(&tmp)?;
         let mut out = BufWriter::with_capacity(1 << 20, Sequential(f));
@@ -111,6 +117,7 @@ impl SegmentWriter {
             out,
             offset: MAGIC.len() as u64,
             partition,
+            days,
             sites: Interner::default(),
             dicts: (0..DICTS).map(|_| Interner::new()).collect(),
             blocks: Vec::new(),
@@ -346,6 +353,7 @@ impl SegmentWriter {
         }
         let footer = Footer {
             partition: self.partition,
+            days: self.days,
             rows: self.rows,
             min_ts: self.min_ts,
             max_ts: self.max_ts,

@@ -1,7 +1,10 @@
 //! Compaction: which segments to merge ([`CompactionPolicy::plan`], a pure function of
 //! segment metadata, so the policy is tested without I/O), and merging them: a k-way
-//! merge of sorted segments into a new one, swapped in by one manifest change. The same
-//! merge serves erasure (keeping what is not erased) and export.
+//! merge of sorted segments into new ones, swapped in by one manifest change. A merge's
+//! output is cut into segments of about `target_rows` at visitor boundaries, so the
+//! segments of one merge hold disjoint visitors: a visitor's week is one run in one of
+//! them. Segments of older versions (one UTC day each) merge into their week's. The same
+//! merge serves erasure and retention (keeping what is not dropped) and export.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,19 +13,21 @@ use cairn_model::Event;
 
 use super::change::ManifestChange;
 use super::flush::segment_meta;
-use super::{Inner, lock};
+use super::{Inner, PARTITION_DAYS, lock, week_of_day};
 use crate::error::Result;
 use crate::manifest::SegmentMeta;
 use crate::recovery::seg_path;
 use crate::segment::reader::SegmentReader;
 use crate::segment::writer::SegmentWriter;
 
-/// When to merge the segments of a partition.
+/// When to merge the segments of a partition (a UTC week).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CompactionPolicy {
-    /// Segments with at least this many rows are left alone.
+    /// Segments with at least this many rows are left alone; a merge's output is cut
+    /// into segments of about this many rows (at visitor boundaries).
     pub target_rows: u64,
-    /// Merge once a partition has at least this many small segments.
+    /// Merge once a partition has at least this many small segments (or a segment of an
+    /// older, shorter partition).
     pub min_segments: usize,
 }
 
@@ -53,35 +58,32 @@ impl CompactionPolicy {
         }
     }
 
-    /// Groups of segment ids to merge, each within one partition and together at most
-    /// about `target_rows` rows.
+    /// Groups of segment ids to merge, one per week: the week's small segments once
+    /// there are `min_segments` of them, and every segment of an older, shorter
+    /// partition (so a store written before weekly partitions becomes weekly). Each
+    /// group is written as one merge, cut into segments of about `target_rows`.
     pub fn plan(&self, segments: &[SegmentMeta]) -> Vec<Vec<u64>> {
-        let mut by_part: BTreeMap<i64, Vec<&SegmentMeta>> = BTreeMap::new();
-        for s in segments.iter().filter(|s| s.rows < self.target_rows) {
-            by_part.entry(s.partition).or_default().push(s);
+        if self.min_segments == usize::MAX {
+            return Vec::new();
+        }
+        let mut by_week: BTreeMap<i64, Vec<&SegmentMeta>> = BTreeMap::new();
+        for s in segments {
+            by_week.entry(week_of_day(s.partition)).or_default().push(s);
         }
         let mut out = Vec::new();
-        for (_, mut segs) in by_part {
-            if segs.len() < self.min_segments.max(2) {
+        for (_, segs) in by_week {
+            let old = |s: &SegmentMeta| s.days != PARTITION_DAYS;
+            let mut group: Vec<&SegmentMeta> = segs
+                .iter()
+                .copied()
+                .filter(|s| old(s) || s.rows < self.target_rows)
+                .collect();
+            let has_old = group.iter().any(|s| old(s));
+            if group.is_empty() || (!has_old && group.len() < self.min_segments.max(2)) {
                 continue;
             }
-            segs.sort_by_key(|s| (s.rows, s.id));
-            let mut group = Vec::new();
-            let mut rows = 0u64;
-            for s in segs {
-                if !group.is_empty() && rows + s.rows > self.target_rows {
-                    if group.len() >= 2 {
-                        out.push(std::mem::take(&mut group));
-                    }
-                    group.clear();
-                    rows = 0;
-                }
-                group.push(s.id);
-                rows += s.rows;
-            }
-            if group.len() >= 2 {
-                out.push(group);
-            }
+            group.sort_by_key(|s| s.id);
+            out.push(group.iter().map(|s| s.id).collect());
         }
         out
     }
@@ -104,13 +106,17 @@ impl Inner {
                     .segments
                     .iter()
                     .find(|s| s.id == group[0])
-                    .map(|s| s.partition);
+                    .map(|s| week_of_day(s.partition));
                 (rs, part.unwrap_or(0))
             };
-            let id = self.next_ids(1);
-            let meta = self.merge_into(id, partition, &readers, |_| true)?;
+            let metas = self.merge_into(
+                (partition, PARTITION_DAYS),
+                &readers,
+                |_| true,
+                policy.target_rows,
+            )?;
             self.commit(ManifestChange {
-                add: meta.into_iter().collect(),
+                add: metas,
                 remove: group,
                 ..ManifestChange::default()
             })?;
@@ -118,15 +124,17 @@ impl Inner {
         Ok(n)
     }
 
-    /// Merges segments into a new one, keeping events for which `keep` holds. Returns
-    /// None when nothing is kept. A merge that fails leaves no file behind.
+    /// Merges segments into new ones of partition `(first day, days)`, keeping events
+    /// for which `keep` holds, cut into segments of about `split_rows` rows at visitor
+    /// boundaries (so no visitor spans two of them). Returns nothing when nothing is
+    /// kept. A merge that fails leaves no file behind.
     pub(super) fn merge_into(
         &self,
-        id: u64,
-        partition: i64,
+        (partition, days): (i64, u32),
         readers: &[Arc<SegmentReader>],
         keep: impl Fn(&Event) -> bool,
-    ) -> Result<Option<SegmentMeta>> {
+        split_rows: u64,
+    ) -> Result<Vec<SegmentMeta>> {
         let mut iters = Vec::new();
         for r in readers {
             iters.push(r.events()?);
@@ -135,27 +143,63 @@ impl Inner {
             .into_iter()
             .map(|i| Box::new(i) as Box<dyn Iterator<Item = Result<Event>>>)
             .collect();
-        let path = seg_path(&self.dir, id);
-        let mut w = SegmentWriter::create(Arc::clone(&self.fs), &path, partition)?;
-        let mut rows = 0u64;
+        let mut done: Vec<SegmentMeta> = Vec::new();
+        // The segment being written: its id, writer and rows so far.
+        let mut cur: Option<(u64, SegmentWriter, u64)> = None;
+        let mut last: Option<(String, u64)> = None;
         let r = merge_sorted(sources, |e| {
-            if keep(&e) {
-                rows += 1;
-                w.push(&e)
-            } else {
-                Ok(())
+            if !keep(&e) {
+                return Ok(());
             }
+            let new_visitor = last
+                .as_ref()
+                .is_none_or(|(s, v)| *v != e.visitor || *s != e.site);
+            if new_visitor {
+                if cur.as_ref().is_some_and(|c| c.2 >= split_rows) {
+                    let (id, w, _) = cur.take().expect("checked");
+                    done.push(self.finish_merged(id, (partition, days), w)?);
+                }
+                last = Some((e.site.clone(), e.visitor));
+            }
+            if cur.is_none() {
+                let id = self.next_ids(1);
+                let path = seg_path(&self.dir, id);
+                cur = Some((
+                    id,
+                    SegmentWriter::create(Arc::clone(&self.fs), &path, partition, days)?,
+                    0,
+                ));
+            }
+            let c = cur.as_mut().expect("set above");
+            c.2 += 1;
+            c.1.push(&e)
+        });
+        let r = r.and_then(|()| match cur.take() {
+            Some((id, w, _)) => self
+                .finish_merged(id, (partition, days), w)
+                .map(|m| done.push(m)),
+            None => Ok(()),
         });
         if let Err(e) = r {
-            w.abandon();
+            if let Some((_, w, _)) = cur {
+                w.abandon();
+            }
+            let ids: Vec<u64> = done.iter().map(|m| m.id).collect();
+            self.discard(&ids);
             return Err(e);
         }
-        if rows == 0 {
-            w.abandon();
-            return Ok(None);
-        }
+        Ok(done)
+    }
+
+    /// Finishes one output segment of a merge (a failed finish leaves no file).
+    fn finish_merged(
+        &self,
+        id: u64,
+        (partition, days): (i64, u32),
+        w: SegmentWriter,
+    ) -> Result<SegmentMeta> {
         match w.finish() {
-            Ok(written) => Ok(Some(segment_meta(id, partition, written))),
+            Ok(written) => Ok(segment_meta(id, partition, days, written)),
             Err(e) => {
                 self.discard(&[id]);
                 Err(e)
@@ -199,10 +243,12 @@ pub(crate) fn merge_sorted<'a>(
 mod tests {
     use super::*;
 
+    /// A segment of the week starting on day `partition` (a Monday: 4 + 7k).
     fn seg(id: u64, partition: i64, rows: u64) -> SegmentMeta {
         SegmentMeta {
             id,
             partition,
+            days: PARTITION_DAYS,
             rows,
             min_ts: 0,
             max_ts: 0,
@@ -213,27 +259,41 @@ mod tests {
     }
 
     #[test]
-    fn merges_small_segments_per_partition() {
+    fn merges_a_weeks_small_segments() {
         let p = CompactionPolicy {
             target_rows: 100,
             min_segments: 3,
         };
         let segs = [
-            seg(1, 0, 10),
-            seg(2, 0, 20),
-            seg(3, 1, 5),
-            seg(4, 0, 30),
-            seg(5, 0, 500),
+            seg(1, 4, 10),
+            seg(2, 4, 20),
+            seg(3, 11, 5),
+            seg(4, 4, 30),
+            seg(5, 4, 500),
+            seg(6, 4, 90),
         ];
-        assert_eq!(p.plan(&segs), vec![vec![1, 2, 4]]);
+        // The week's small segments, however many rows together (the merge cuts its
+        // output); the large one is left alone.
+        assert_eq!(p.plan(&segs), vec![vec![1, 2, 4, 6]]);
         assert!(p.plan(&segs[..2]).is_empty());
-        // Groups stay near the target size.
-        let many: Vec<_> = (0..10).map(|i| seg(i, 7, 40)).collect();
-        let plan = p.plan(&many);
-        assert!(
-            plan.iter()
-                .all(|g| g.len() >= 2 && g.len() as u64 * 40 <= 100)
-        );
-        assert_eq!(plan.iter().map(Vec::len).sum::<usize>(), 10);
+        assert!(CompactionPolicy::never().plan(&segs).is_empty());
+    }
+
+    #[test]
+    fn old_daily_segments_merge_into_their_week() {
+        let p = CompactionPolicy {
+            target_rows: 100,
+            min_segments: 4,
+        };
+        let day = |id, d, rows| SegmentMeta {
+            days: 1,
+            ..seg(id, d, rows)
+        };
+        // Days 4..=10 are one week (Monday 1970-01-05 to Sunday); day 11 starts the next.
+        let segs = [day(1, 4, 500), day(2, 10, 5), day(3, 11, 5), seg(4, 11, 5)];
+        assert_eq!(p.plan(&segs), vec![vec![1, 2], vec![3, 4]]);
+        assert_eq!(week_of_day(10), 4);
+        assert_eq!(week_of_day(11), 11);
+        assert_eq!(week_of_day(3), -3);
     }
 }

@@ -67,11 +67,10 @@ impl Inner {
             if !reader.contains_any(site, visitors)? {
                 continue;
             }
-            let id = self.next_ids(1);
             let keep = |e: &Event| !(e.site == site && visitors.binary_search(&e.visitor).is_ok());
-            let new = self.merge_into(id, meta.partition, &[reader], keep)?;
+            let new = self.merge_into((meta.partition, meta.days), &[reader], keep, u64::MAX)?;
             self.commit(ManifestChange {
-                add: new.into_iter().collect(),
+                add: new,
                 remove: vec![meta.id],
                 ..ManifestChange::default()
             })?;

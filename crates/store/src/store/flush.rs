@@ -1,5 +1,5 @@
-//! Flushing: the log is rotated, the frozen buffer is written as one segment per UTC
-//! day, one manifest change lists them and moves the log start, then the old log files
+//! Flushing: the log is rotated, the frozen buffer is written as one segment per
+//! partition (UTC week), one manifest change lists them and moves the log start, then the old log files
 //! are deleted. Also writing sorted events to segments, for flushes, imports and resumes.
 
 use std::collections::BTreeMap;
@@ -8,7 +8,7 @@ use std::sync::Arc;
 use cairn_model::Event;
 
 use super::change::ManifestChange;
-use super::{Inner, lock, partition_of};
+use super::{Inner, PARTITION_DAYS, lock, partition_of};
 use crate::error::Result;
 use crate::manifest::SegmentMeta;
 use crate::memtable::Memtable;
@@ -56,7 +56,7 @@ impl Inner {
         })
     }
 
-    /// Writes sorted events as one segment per partition (not yet in the manifest). When
+    /// Writes sorted events as one segment per partition (week) (not yet in the manifest). When
     /// one fails, those already written are discarded.
     pub(super) fn write_segments(&self, sorted: &[&Event]) -> Result<Vec<SegmentMeta>> {
         let mut parts: BTreeMap<i64, Vec<&Event>> = BTreeMap::new();
@@ -87,7 +87,7 @@ impl Inner {
         events: impl Iterator<Item = Result<&'e Event>>,
     ) -> Result<SegmentMeta> {
         let path = seg_path(&self.dir, id);
-        let mut w = SegmentWriter::create(Arc::clone(&self.fs), &path, partition)?;
+        let mut w = SegmentWriter::create(Arc::clone(&self.fs), &path, partition, PARTITION_DAYS)?;
         for e in events {
             let pushed = e.and_then(|e| w.push(e));
             if let Err(err) = pushed {
@@ -95,15 +95,16 @@ impl Inner {
                 return Err(err);
             }
         }
-        Ok(segment_meta(id, partition, w.finish()?))
+        Ok(segment_meta(id, partition, PARTITION_DAYS, w.finish()?))
     }
 }
 
 /// The manifest entry of a segment just written.
-pub(super) fn segment_meta(id: u64, partition: i64, written: Written) -> SegmentMeta {
+pub(super) fn segment_meta(id: u64, partition: i64, days: u32, written: Written) -> SegmentMeta {
     SegmentMeta {
         id,
         partition,
+        days,
         rows: written.rows,
         min_ts: written.min_ts,
         max_ts: written.max_ts,

@@ -53,9 +53,25 @@ pub use stats::Stats;
 
 const DAY_MS: i64 = 86_400_000;
 
-/// The UTC day of a timestamp: the store's time partition.
-pub fn partition_of(ts: i64) -> i64 {
+/// Days in a time partition: a week, Monday to Sunday (UTC). A visitor's events of a
+/// week are contiguous in a compacted segment, so a month's timelines merge a handful of
+/// runs, not thirty daily ones; a week is short enough that a few days' range reads
+/// little more than it needs.
+pub const PARTITION_DAYS: u32 = 7;
+
+/// The UTC day of a timestamp (days since the epoch).
+pub fn day_of(ts: i64) -> i64 {
     ts.div_euclid(DAY_MS)
+}
+
+/// The store's time partition of a timestamp: the first day (a Monday) of its UTC week.
+pub fn partition_of(ts: i64) -> i64 {
+    week_of_day(day_of(ts))
+}
+
+/// The first day (a Monday) of the week of `day`. Day 4, 1970-01-05, was a Monday.
+pub(crate) fn week_of_day(day: i64) -> i64 {
+    (day - 4).div_euclid(7) * 7 + 4
 }
 
 /// How the store behaves.

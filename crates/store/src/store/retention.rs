@@ -1,38 +1,71 @@
-//! Retention: dropping whole UTC-day partitions before a cut. The cut is recorded in the
-//! manifest, so events before it are not kept even when appended or replayed later.
+//! Retention: dropping the events before a cut at the start of a UTC day. Segments all
+//! before it are dropped; a segment across it (partitions are weeks) is rewritten without
+//! the events before it, in the same change. The cut is recorded in the manifest, so
+//! events before it are not kept even when appended or replayed later.
+
+use std::sync::Arc;
 
 use super::change::ManifestChange;
-use super::{DAY_MS, Inner, lock, partition_of};
+use super::{DAY_MS, Inner, day_of, lock};
 use crate::error::Result;
 use crate::manifest::SegmentMeta;
+use crate::segment::reader::SegmentReader;
 
 impl Inner {
     /// [`Store::retain_days`](super::Store::retain_days).
     pub(super) fn retain_days(&self, days: u32, now_ms: i64) -> Result<u64> {
-        let cutoff = (partition_of(now_ms) - i64::from(days) + 1) * DAY_MS;
+        let cutoff = (day_of(now_ms) - i64::from(days) + 1) * DAY_MS;
         self.drop_before(cutoff)
     }
 
-    /// Drops the segments whose events are all before `cutoff`, and the buffered events
-    /// before it, in one change. Returns the number of events dropped from segments.
+    /// Drops the events before `cutoff`: segments whose events are all before it,
+    /// segments across it rewritten without them, and the buffered events before it, in
+    /// one change. Returns the number of events dropped from segments.
     fn drop_before(&self, cutoff: i64) -> Result<u64> {
         let _m = lock(&self.maint);
-        let (remove, dropped): (Vec<u64>, u64) = {
+        let (old, across): (Vec<SegmentMeta>, Vec<(SegmentMeta, Arc<SegmentReader>)>) = {
             let st = self.read();
-            let old: Vec<&SegmentMeta> = st
+            let old = st
                 .manifest
                 .segments
                 .iter()
                 .filter(|s| s.max_ts < cutoff)
+                .cloned()
                 .collect();
-            (
-                old.iter().map(|s| s.id).collect(),
-                old.iter().map(|s| s.rows).sum(),
-            )
+            let across = st
+                .manifest
+                .segments
+                .iter()
+                .filter(|s| s.min_ts < cutoff && s.max_ts >= cutoff)
+                .filter_map(|s| st.segments.get(&s.id).map(|r| (s.clone(), Arc::clone(r))))
+                .collect();
+            (old, across)
         };
+        let mut dropped: u64 = old.iter().map(|s| s.rows).sum();
+        let mut remove: Vec<u64> = old.iter().map(|s| s.id).collect();
+        let mut add: Vec<SegmentMeta> = Vec::new();
+        for (meta, reader) in across {
+            let kept = self.merge_into(
+                (meta.partition, meta.days),
+                &[reader],
+                |e| e.ts >= cutoff,
+                u64::MAX,
+            );
+            let kept = match kept {
+                Ok(k) => k,
+                Err(e) => {
+                    self.discard(&add.iter().map(|m| m.id).collect::<Vec<_>>());
+                    return Err(e);
+                }
+            };
+            dropped += meta.rows - kept.iter().map(|m| m.rows).sum::<u64>();
+            remove.push(meta.id);
+            add.extend(kept);
+        }
         // The buffered events before the cut leave the read view with the change, once
         // it is durable (see `ManifestChange::drop_before`).
         self.commit(ManifestChange {
+            add,
             remove,
             drop_before: Some(cutoff),
             ..ManifestChange::default()

@@ -6,7 +6,7 @@ use std::os::unix::fs::MetadataExt;
 
 use cairn_model::Dim;
 
-use super::{Inner, partition_of};
+use super::{Inner, partition_of, week_of_day};
 use crate::error::{IoContext, Result};
 use crate::wal;
 
@@ -19,7 +19,7 @@ pub struct Stats {
     pub buffered: u64,
     /// Distinct visitors (per site, summed).
     pub visitors: u64,
-    /// Distinct time partitions (UTC days).
+    /// Distinct time partitions (UTC weeks, Monday to Sunday).
     pub partitions: u64,
     /// Segment files.
     pub segments: u64,
@@ -62,7 +62,7 @@ impl Inner {
             st.segments += 1;
             st.segment_bytes += fs::metadata(&s.path).map(|m| m.len()).unwrap_or(0);
             st.events += s.footer.rows;
-            parts.insert(s.footer.partition);
+            parts.insert(week_of_day(s.footer.partition));
             widen(s.footer.min_ts, s.footer.max_ts);
             for (site, v, n) in s.visitor_runs()? {
                 visitors.insert((site.clone(), v));

@@ -34,7 +34,7 @@ fn options() -> Options {
 }
 
 fn event(id: u64) -> Record {
-    // Spread over visitors and three days (three partitions); the id is in the path.
+    // Spread over visitors and three days; the id is in the path.
     let mut e = Event::new(
         SITE,
         BASE + (id * 7_919) as i64 % (3 * DAY),

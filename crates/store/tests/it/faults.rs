@@ -21,10 +21,10 @@ use crate::model::{BASE, DAY, NOW};
 
 const SITE: &str = "faults.example";
 
-/// Event `id`: over three days (three partitions), the id in its path, every tenth with
+/// Event `id`: over three weeks (three partitions), the id in its path, every tenth with
 /// a user id (identity links).
 fn event(id: u64) -> Record {
-    let ts = BASE + (id % 3) as i64 * DAY + (id * 7_919) as i64 % DAY;
+    let ts = BASE - (id % 3) as i64 * 7 * DAY + (id * 7_919) as i64 % DAY;
     let mut e = Event::new(SITE, ts, id % 23, "pageview");
     e.set(Dim::Path, format!("/{id}"));
     if id.is_multiple_of(10) {

@@ -95,3 +95,52 @@ fn old_format_is_read_unchanged() {
     assert_eq!(got.len(), 400);
     assert_eq!(got, expected());
 }
+
+#[test]
+fn compaction_rewrites_the_old_format_into_weeks() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_fixture(dir.path());
+    let store = Store::open(dir.path(), options()).unwrap();
+    assert!(store.segments().iter().all(|s| s.days == 1));
+    assert_eq!(store.segments().len(), 10);
+    // 2026-09-01 .. 2026-09-10 lie in two weeks (Monday 2026-08-31 and 2026-09-07).
+    assert_eq!(store.compact(&CompactionPolicy::default()).unwrap(), 2);
+    let segs = store.segments();
+    assert_eq!(segs.len(), 2);
+    assert!(segs.iter().all(|s| s.days == 7));
+    assert_eq!(
+        segs.iter().map(|s| s.partition).collect::<Vec<_>>(),
+        vec![20696, 20703]
+    );
+    assert_eq!(lines(&store), expected());
+    store.close().unwrap();
+    let manifest = fs::read_to_string(dir.path().join("MANIFEST")).unwrap();
+    assert!(manifest.contains("\"version\": 3"), "{manifest}");
+    let store = Store::open(dir.path(), options()).unwrap();
+    assert_eq!(lines(&store), expected());
+    store.verify().unwrap();
+}
+
+#[test]
+fn retention_cuts_a_week_at_a_day() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_fixture(dir.path());
+    let store = Store::open(dir.path(), options()).unwrap();
+    store.compact(&CompactionPolicy::default()).unwrap();
+    // Keep 2026-09-04 on: the first week's segment is cut in its middle.
+    let cut = 20700 * 86_400_000;
+    let now = cut + 3 * 86_400_000 + 5;
+    let dropped = store.retain_days(4, now).unwrap();
+    let want: Vec<String> = expected()
+        .into_iter()
+        .filter(|l| l.split('\t').nth(1).unwrap().parse::<i64>().unwrap() >= cut)
+        .collect();
+    assert_eq!(dropped as usize, 400 - want.len());
+    assert!(want.len() < 400 && !want.is_empty());
+    let mut got = lines(&store);
+    got.sort();
+    let mut want = want;
+    want.sort();
+    assert_eq!(got, want);
+    assert!(store.segments().iter().all(|s| s.min_ts >= cut));
+}
