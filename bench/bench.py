@@ -4,13 +4,16 @@
 Run it through `bench/run` (which makes the virtual environment); docs/bench.md says
 what it does and how to read the results. In short:
 
-1. `cairn demo --generate N --seed S --out FILE.parquet` writes one zstd Parquet file in
-   Cairn's Parquet schema (bench/out/data/).
+1. `cairn demo --generate N --seed S --start 2026-09-01 --days D --out FILE.parquet`
+   writes one zstd Parquet file in Cairn's Parquet schema (bench/out/data/).
 2. That one file is loaded into Cairn (`cairn import`), DuckDB (a table sorted by site,
    visitor, ts) and ClickHouse (a MergeTree ordered by (site, visitor, ts), merged with
    OPTIMIZE FINAL). Load time and bytes on disk are measured.
-3. Every query of QUERIES runs on each engine: Cairn's spec in bench/queries/, the SQL in
+3. Every query of QUERIES runs on each engine over the whole generated window: Cairn's
+   spec in bench/queries/ (a copy with the window as its range), the SQL in
    bench/sql/<engine>/. The answers are normalised and must be equal, or the run fails.
+   With more than 30 days (--days 90), the funnel and the goal report also run over the
+   last 7, 30 and 90 days (range_scaling), compared the same way.
 4. Timings (first run in a fresh process, median of warm runs in one process) and peak
    resident memory per process go to bench/RESULTS.md (not in --check-only mode).
 
@@ -38,13 +41,16 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 
-# The generated window: fixed, so that a seed and a count always give the same events.
+# The generated window: a fixed start and `--days` days (default GEN_DAYS), so that a
+# seed, a count and a number of days always give the same events.
 GEN_START = "2026-09-01"
 GEN_DAYS = 30
 SITE = "shop.example"
-# The queries' range (inclusive, UTC): the whole generated window.
-FROM_TS = "2026-09-01 00:00:00.000"
-TO_TS = "2026-09-30 23:59:59.999"
+# With more days than GEN_DAYS: the funnel and the goal report also run on the last 7,
+# 30 and 90 days of the window (and on the whole window), to see how query time scales
+# with the range (see range_scaling).
+RANGE_DAYS = (7, 30, 90)
+RANGE_QUERIES = ("funnel", "goals")
 SESSION_GAP_MS = 30 * 60 * 1000
 WINDOW_MS = 7 * 24 * 3600 * 1000
 
@@ -97,6 +103,58 @@ CAIRN_ONLY = [
     ("influence_report", "full influence report (7 goals + every event name, precedence, "
      "Mantel–Haenszel over device × channel, q-values)", "influence_report.json"),
 ]
+
+
+@dataclass(frozen=True)
+class Window:
+    """A query range of whole UTC days, inclusive: `first` .. `last` (dates)."""
+    first: dt.date
+    last: dt.date
+
+    @property
+    def days(self) -> int:
+        return (self.last - self.first).days + 1
+
+    @property
+    def from_date(self) -> str:
+        return self.first.isoformat()
+
+    @property
+    def to_date(self) -> str:
+        return self.last.isoformat()
+
+    @property
+    def from_ts(self) -> str:  # for the SQL
+        return f"{self.from_date} 00:00:00.000"
+
+    @property
+    def to_ts(self) -> str:
+        return f"{self.to_date} 23:59:59.999"
+
+    def last_days(self, n: int) -> "Window":
+        """The last n days of this window (ending where it ends)."""
+        return Window(max(self.first, self.last - dt.timedelta(days=n - 1)), self.last)
+
+
+def gen_window(days: int) -> Window:
+    """The generated window of `days` days: the whole range every main query reads."""
+    first = dt.date.fromisoformat(GEN_START)
+    return Window(first, first + dt.timedelta(days=days - 1))
+
+
+def data_label(n: int, days: int) -> str:
+    """The name of a data set: its size ("10M"), with "-90d" unless it spans GEN_DAYS.
+    It names the RESULTS.md section, the Parquet file and the work directory."""
+    return size_label(n) + ("" if days == GEN_DAYS else f"-{days}d")
+
+
+def parse_label(label: str) -> tuple[int, int] | None:
+    """(events, days) of a data label ("10M" → (10M, 30), "10M-90d" → (10M, 90))."""
+    m = re.fullmatch(r"(.+?)(?:-([0-9]+)d)?", label)
+    try:
+        return parse_count(m.group(1)), int(m.group(2) or GEN_DAYS)
+    except (argparse.ArgumentTypeError, AttributeError):
+        return None
 
 
 def parse_count(s: str) -> int:
@@ -204,10 +262,21 @@ def worker_json(p: Proc) -> dict:
 # ------------------------------------------------------------------------ SQL
 
 
-def sql_text(engine: str, q: Query) -> str:
+def sql_text(engine: str, q: Query, win: Window) -> str:
     text = (BENCH / "sql" / SQL_DIR[engine] / q.sql).read_text()
-    return text.format(site=SITE, from_ts=FROM_TS, to_ts=TO_TS, gap_ms=SESSION_GAP_MS,
+    return text.format(site=SITE, from_ts=win.from_ts, to_ts=win.to_ts, gap_ms=SESSION_GAP_MS,
                        window_ms=WINDOW_MS, dim=q.dim or "")
+
+
+def cairn_spec(spec_file: str, win: Window, work: Path) -> Path:
+    """A copy of bench/queries/<spec_file> whose "from" and "to" are the window, written
+    into the work directory (the files in bench/queries/ are never changed)."""
+    spec = json.loads((BENCH / "queries" / spec_file).read_text())
+    spec["from"], spec["to"] = win.from_date, win.to_date
+    out = work / "specs" / f"{Path(spec_file).stem}.{win.from_date}.{win.to_date}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(spec, indent=1) + "\n")
+    return out
 
 
 # ------------------------------------------------------------------------ workers
@@ -461,31 +530,31 @@ def cairn_version(binary: Path) -> str:
 # ------------------------------------------------------------------------ data
 
 
-def generator_fingerprint(cairn: Path, seed: int) -> str:
-    """A hash of the first 3,000 generated events: a file made by another version of the
-    generator is made again, not reused."""
+def generator_fingerprint(cairn: Path, seed: int, days: int) -> str:
+    """A hash of the first 3,000 events generated over the same window: a file made by
+    another version of the generator is made again, not reused."""
     import hashlib
     out = subprocess.run([str(cairn), "demo", "--generate", "3000", "--seed", str(seed),
-                          "--start", GEN_START, "--days", str(GEN_DAYS), "--out", "-"],
+                          "--start", GEN_START, "--days", str(days), "--out", "-"],
                          capture_output=True, check=True).stdout
     return hashlib.sha256(out).hexdigest()[:16]
 
 
-def make_data(cairn: Path, n: int, seed: int, parquet: Path) -> dict:
-    """The Parquet file of N generated events (made once, then reused while the generator
-    is the same)."""
+def make_data(cairn: Path, n: int, seed: int, days: int, parquet: Path) -> dict:
+    """The Parquet file of N events generated over `days` days (made once, then reused
+    while the generator is the same)."""
     meta_path = parquet.with_suffix(".json")
-    fp = generator_fingerprint(cairn, seed)
+    fp = generator_fingerprint(cairn, seed, days)
     if parquet.exists() and meta_path.exists():
         meta = json.loads(meta_path.read_text())
-        if meta.get("generator") == fp:
+        if meta.get("generator") == fp and meta.get("days", GEN_DAYS) == days:
             log(f"reusing {parquet}")
             return meta
         log(f"{parquet} was made by another version of the generator: making it again")
     parquet.parent.mkdir(parents=True, exist_ok=True)
-    log(f"generating {n:,} events (seed {seed}) into {parquet}")
+    log(f"generating {n:,} events (seed {seed}, {days} days) into {parquet}")
     meta = worker_json(worker({"engine": "duckdb", "action": "generate", "cairn": str(cairn), "n": n,
-                               "seed": seed, "parquet": str(parquet)}))
+                               "seed": seed, "days": days, "parquet": str(parquet)}))
     meta.pop("vmhwm", None)
     meta["generator"] = fp
     if meta["events"] != n:
@@ -501,11 +570,11 @@ def _generate(a: dict) -> dict:
     """`cairn demo --generate` writes the zstd Parquet file itself, in Cairn's Parquet
     schema (docs/import-formats.md); DuckDB counts what is in it."""
     import duckdb
-    cairn, n, seed, parquet = a["cairn"], a["n"], a["seed"], Path(a["parquet"])
+    cairn, n, seed, days, parquet = a["cairn"], a["n"], a["seed"], a["days"], Path(a["parquet"])
     t0 = time.perf_counter()
     part = parquet.with_name(parquet.stem + ".partial.parquet")
     cmd = [str(cairn), "demo", "--generate", str(n), "--seed", str(seed), "--start", GEN_START,
-           "--days", str(GEN_DAYS), "--out", str(part)]
+           "--days", str(days), "--out", str(part)]
     gen = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     if gen.returncode != 0:
         part.unlink(missing_ok=True)
@@ -518,10 +587,10 @@ def _generate(a: dict) -> dict:
     con.close()
     part.rename(parquet)
     return {"events": counts[0], "identifies": counts[1], "site_events": counts[2],
-            "seed": seed, "parquet_bytes": parquet.stat().st_size,
+            "seed": seed, "days": days, "parquet_bytes": parquet.stat().st_size,
             "generate_s": time.perf_counter() - t0,
             "command": f"cairn demo --generate {n} --seed {seed} --start {GEN_START} "
-                       f"--days {GEN_DAYS} --out FILE.parquet"}
+                       f"--days {days} --out FILE.parquet"}
 
 
 # ------------------------------------------------------------------------ main run
@@ -538,9 +607,95 @@ class Timing:
         return statistics.median(self.warm_s) if self.warm_s else self.first_s
 
 
+def run_compared(q: Query, win: Window, cairn: Path, store: Path, work: Path, repeat: int,
+                 failures: list, tag: str) -> tuple[dict[str, Timing], dict[str, dict]]:
+    """Runs query q over the window on the three engines; returns their timings and
+    normalised answers, and adds to `failures` where an engine's answer differs from
+    Cairn's. `tag` names the query in the failures and the log."""
+    timings: dict[str, Timing] = {}
+    answers: dict[str, dict] = {}
+    spec = cairn_spec(q.spec, win, work)
+    # Cairn: the first run in a fresh process, then `--repeat` warm runs in another.
+    base = [str(cairn), "--data", str(store), "query", "--spec", str(spec), "--json", "--time"]
+    p1 = check(run_measured(base, native=True), f"cairn query {q.spec}")
+    first, _ = cairn_time(p1.err)
+    t = Timing(first_s=first, maxrss=p1.maxrss)
+    answers["cairn"] = norm_cairn(q, json.loads(p1.out))
+    if repeat:
+        p2 = check(run_measured(base + ["--repeat", str(repeat)], native=True),
+                   f"cairn query {q.spec} --repeat")
+        _, t.warm_s = cairn_time(p2.err)
+        t.maxrss = max(t.maxrss, p2.maxrss)
+        if norm_cairn(q, json.loads(p2.out)) != answers["cairn"]:
+            failures.append(f"{tag}: cairn's warm answer differs from its first")
+    timings["cairn"] = t
+    for eng in PEERS:
+        db = work / ("duckdb.db" if eng == "duckdb" else "chdb")
+        p = worker({"engine": eng, "action": "query", "db": str(db), "sql": sql_text(eng, q, win),
+                    "repeat": repeat})
+        r = worker_json(p)
+        answers[eng] = norm_sql(q, r["cols"], r["rows"])
+        timings[eng] = Timing(first_s=r["first_s"], warm_s=r["warm_s"], maxrss=p.maxrss)
+    line = "  ".join(f"{e} {timings[e].median:.3f} s" for e in ENGINES)
+    bad = False
+    for eng in PEERS:
+        d = diff(answers["cairn"], answers[eng])
+        if d:
+            bad = True
+            failures.append(f"{tag}: Cairn (left) and {LABEL[eng]} (right) disagree:\n    "
+                            + "\n    ".join(d[:40]) + ("\n    …" if len(d) > 40 else ""))
+    log(f"{tag}: {line}  {'DIFFERENT' if bad else 'EQUAL'}")
+    return timings, answers
+
+
+@dataclass
+class RangeRow:
+    query: str
+    win: Window
+    site_events: int
+    timings: dict[str, Timing]
+
+
+def range_days(days: int) -> list[int]:
+    """The ranges of the range-scaling table: RANGE_DAYS shorter than the window, and the
+    whole window. None for a window of GEN_DAYS days or fewer."""
+    if days <= GEN_DAYS:
+        return []
+    return [r for r in RANGE_DAYS if r < days] + [days]
+
+
+def range_scaling(win: Window, cairn: Path, store: Path, work: Path, repeat: int,
+                  timings: dict, answers: dict, failures: list) -> list[RangeRow]:
+    """The funnel and the goal report over the last 7, 30 and 90 days of the window (and
+    the whole window, which is the main table's measurement, not run again), compared
+    like the main queries; with the events of the site in each range (counted by DuckDB)."""
+    wins = [win.last_days(r) for r in range_days(win.days)]
+    count_sql = "SELECT " + ", ".join(
+        f"count(*) FILTER (WHERE ts BETWEEN TIMESTAMP '{w.from_ts}' AND TIMESTAMP '{w.to_ts}')"
+        for w in wins) + f" FROM events WHERE site = '{SITE}'"
+    r = worker_json(worker({"engine": "duckdb", "action": "query", "db": str(work / "duckdb.db"),
+                            "sql": count_sql, "repeat": 0}))
+    counts = [int(c) for c in r["rows"][0]]
+    rows = []
+    by_name = {q.name: q for q in QUERIES}
+    for name in RANGE_QUERIES:
+        q = by_name[name]
+        for w, nev in zip(wins, counts):
+            if w == win:
+                t = timings[name]
+            else:
+                tag = f"{name} last {w.days}d"
+                t, answers[f"{name}@last{w.days}d"] = run_compared(q, w, cairn, store, work, repeat,
+                                                                    failures, tag)
+            rows.append(RangeRow(name, w, nev, t))
+    return rows
+
+
 def run_bench(opts) -> int:
     n = opts.events
-    label = size_label(n)
+    days = opts.days
+    label = data_label(n, days)
+    win = gen_window(days)
     out = Path(opts.out).resolve()
     work = out / (f"check-{label}" if opts.check_only else f"run-{label}")
     data_dir = out / "data"
@@ -557,8 +712,9 @@ def run_bench(opts) -> int:
     repeat = 0 if opts.check_only else opts.repeat
     work.mkdir(parents=True, exist_ok=True)
 
-    parquet = data_dir / f"events-{label}-seed{opts.seed}.parquet"
-    meta = make_data(cairn, n, opts.seed, parquet)
+    days_suffix = "" if days == GEN_DAYS else f"-{days}d"
+    parquet = data_dir / f"events-{size_label(n)}-seed{opts.seed}{days_suffix}.parquet"
+    meta = make_data(cairn, n, opts.seed, days, parquet)
 
     # ---- load
     load: dict[str, dict] = {}
@@ -587,43 +743,16 @@ def run_bench(opts) -> int:
             f"peak RSS {l['maxrss'] / 2**20:.0f} MiB")
 
     # ---- queries
+    log(f"queries over {win.from_date} .. {win.to_date} ({days} days)")
     timings: dict[str, dict[str, Timing]] = {}
     answers: dict[str, dict[str, dict]] = {}
     failures = []
     for q in QUERIES:
-        timings[q.name], answers[q.name] = {}, {}
-        spec = BENCH / "queries" / q.spec
-        # Cairn: the first run in a fresh process, then `--repeat` warm runs in another.
-        base = [str(cairn), "--data", str(store), "query", "--spec", str(spec), "--json", "--time"]
-        p1 = check(run_measured(base, native=True), f"cairn query {q.spec}")
-        first, _ = cairn_time(p1.err)
-        t = Timing(first_s=first, maxrss=p1.maxrss)
-        answers[q.name]["cairn"] = norm_cairn(q, json.loads(p1.out))
-        if repeat:
-            p2 = check(run_measured(base + ["--repeat", str(repeat)], native=True),
-                       f"cairn query {q.spec} --repeat")
-            _, t.warm_s = cairn_time(p2.err)
-            t.maxrss = max(t.maxrss, p2.maxrss)
-            if norm_cairn(q, json.loads(p2.out)) != answers[q.name]["cairn"]:
-                failures.append(f"{q.name}: cairn's warm answer differs from its first")
-        timings[q.name]["cairn"] = t
-        for eng in PEERS:
-            db = work / ("duckdb.db" if eng == "duckdb" else "chdb")
-            p = worker({"engine": eng, "action": "query", "db": str(db), "sql": sql_text(eng, q),
-                        "repeat": repeat})
-            r = worker_json(p)
-            answers[q.name][eng] = norm_sql(q, r["cols"], r["rows"])
-            timings[q.name][eng] = Timing(first_s=r["first_s"], warm_s=r["warm_s"], maxrss=p.maxrss)
-        line = "  ".join(f"{e} {timings[q.name][e].median:.3f} s" for e in ENGINES)
-        for eng in PEERS:
-            d = diff(answers[q.name]["cairn"], answers[q.name][eng])
-            if d:
-                failures.append(f"{q.name}: Cairn (left) and {LABEL[eng]} (right) disagree:\n    "
-                                + "\n    ".join(d[:40]) + ("\n    …" if len(d) > 40 else ""))
-        log(f"{q.name}: {line}  {'EQUAL' if not any(f.startswith(q.name + ':') for f in failures) else 'DIFFERENT'}")
+        timings[q.name], answers[q.name] = run_compared(q, win, cairn, store, work, repeat,
+                                                        failures, q.name)
 
     for name, _, spec_file in CAIRN_ONLY:
-        base = [str(cairn), "--data", str(store), "query", "--spec", str(BENCH / "queries" / spec_file),
+        base = [str(cairn), "--data", str(store), "query", "--spec", str(cairn_spec(spec_file, win, work)),
                 "--json", "--time"]
         p1 = check(run_measured(base, native=True), f"cairn query {spec_file}")
         first, _ = cairn_time(p1.err)
@@ -636,7 +765,10 @@ def run_bench(opts) -> int:
         timings[name] = {"cairn": t}
         log(f"{name} (Cairn only): {t.median:.3f} s")
 
-    backend = run_clickhouse_backend(cairn, store, work, meta, repeat, answers, timings, failures) \
+    ranges = range_scaling(win, cairn, store, work, repeat, timings, answers, failures) \
+        if range_days(days) else []
+
+    backend = run_clickhouse_backend(cairn, store, work, win, meta, repeat, answers, timings, failures) \
         if opts.backend == "clickhouse" else None
 
     (work / "answers.json").write_text(json.dumps(answers, indent=1, sort_keys=True))
@@ -649,15 +781,20 @@ def run_bench(opts) -> int:
             print("  " + f, file=sys.stderr)
         print(f"(every answer: {work / 'answers.json'})", file=sys.stderr)
     else:
-        log(f"every engine gives the same numbers for every query ({len(QUERIES)} queries)")
+        log(f"every engine gives the same numbers for every query ({len(QUERIES)} queries"
+            + (f", and {len(RANGE_QUERIES)} of them over {len(ranges) // len(RANGE_QUERIES)} ranges"
+               if ranges else "") + ")")
 
     if not opts.check_only:
-        section = report(opts, label, meta, load, timings, answers, http, cairn, failures)
+        section = report(opts, label, win, meta, load, timings, answers, http, cairn, failures)
+        if ranges:
+            section = section.rstrip("\n") + "\n\n" + range_report(ranges)
         if backend:
             section = section.rstrip("\n") + "\n\n" + backend
-        write_results(label, section)
+        results = Path(opts.results).resolve()
+        write_results(results, label, section)
         print(section)
-        log(f"wrote the {label} section of {BENCH / 'RESULTS.md'}")
+        log(f"wrote the {label} section of {results}")
     if (opts.clean or opts.check_only) and not failures:  # keep answers.json to look at
         shutil.rmtree(work, ignore_errors=True)
         if opts.clean or opts.check_only and not opts.keep_data:
@@ -666,7 +803,7 @@ def run_bench(opts) -> int:
     return 1 if failures else 0
 
 
-def run_clickhouse_backend(cairn: Path, store: Path, work: Path, meta: dict, repeat: int,
+def run_clickhouse_backend(cairn: Path, store: Path, work: Path, win: Window, meta: dict, repeat: int,
                            answers: dict, timings: dict, failures: list) -> str:
     """Cairn's ClickHouse backend on the same events: `cairn migrate --to clickhouse`
     into chDB behind scripts/chfront (ClickHouse's HTTP interface, in Python), then every
@@ -686,7 +823,7 @@ def run_clickhouse_backend(cairn: Path, store: Path, work: Path, meta: dict, rep
         ingest_s = p.wall_s
         rows = []
         for q in QUERIES:
-            spec = BENCH / "queries" / q.spec
+            spec = cairn_spec(q.spec, win, work)
             base = [str(cairn), "--data", str(store), "query", "--spec", str(spec), "--json", "--time"] + ch
             p1 = check(run_measured(base, native=True), f"cairn query {q.spec} (ClickHouse)")
             first, _ = cairn_time(p1.err)
@@ -792,30 +929,34 @@ def ratio(peer: float | None, cairn: float | None) -> str:
     return f"{r:.1f}x" if r >= 1 else f"{r:.2f}x"
 
 
-def report(opts, label, meta, load, timings, answers, http, cairn_bin, failures) -> str:
+def report(opts, label, win, meta, load, timings, answers, http, cairn_bin, failures) -> str:
     m = machine()
     n = meta["events"]
+    size = size_label(opts.events)
     today = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d")
     vers = {"cairn": cairn_version(cairn_bin), "duckdb": f"DuckDB {load['duckdb']['version']}",
             "chdb": load["chdb"]["version"]}
     L = []
-    L.append(f"## {label} events")
+    L.append(f"## {size} events" + ("" if win.days == GEN_DAYS else f" over {win.days} days"))
     L.append("")
-    L.append(f"Run {today} with `bench/run --events {label}{' --seed ' + str(opts.seed) if opts.seed != 1 else ''}"
+    L.append(f"Run {today} with `bench/run --events {size}"
+             f"{' --days ' + str(win.days) if win.days != GEN_DAYS else ''}"
+             f"{' --seed ' + str(opts.seed) if opts.seed != 1 else ''}"
              f" --repeat {opts.repeat}{' --http' if opts.http else ''}"
              f"{' --http-secs ' + str(opts.http_secs) if opts.http and opts.http_secs != 10 else ''}`.")
     L.append("")
     L.append(f"- Machine: {m['cores']} cores, {m['cpu']}, {m['memory']} memory, {m['os']}.")
     L.append(f"- Cairn: {vers['cairn']}.")
     L.append(f"- Peers: {vers['duckdb']}; {vers['chdb']}; Python {platform.python_version()}.")
-    L.append(f"- Data: {n:,} events ({meta['site_events']:,} of them on {SITE}, the site every query "
-             f"reads) and {meta['identifies']:,} identify records, from `{meta['command']}`; "
+    L.append(f"- Data: {n:,} events over {win.days} days ({meta['site_events']:,} of them on {SITE}, "
+             f"the site every query reads) and {meta['identifies']:,} identify records, from "
+             f"`{meta['command']}`; "
              f"one zstd Parquet file, {meta['parquet_bytes'] / n:.2f} bytes/event, loaded into every engine.")
     L.append(f"- Every answer was compared: "
              + ("**all three engines gave the same numbers for every query.**" if not failures
                 else "**THE ENGINES DISAGREED** (see the run's output)."))
     L.append("")
-    L.append(f"### Queries (range {FROM_TS[:10]} .. {TO_TS[:10]}, UTC)")
+    L.append(f"### Queries (range {win.from_date} .. {win.to_date}, UTC: the whole {win.days} days)")
     L.append("")
     L.append(f"Warm: median of {opts.repeat} runs in one process. First: the first run in a fresh "
              "process (the files are in the page cache; no engine gets a dropped cache). "
@@ -884,7 +1025,7 @@ def report(opts, label, meta, load, timings, answers, http, cairn_bin, failures)
     L.append("| target | measured here | status |")
     L.append("|---|---|---|")
     at100 = n >= 100_000_000
-    scale_note = "" if at100 else f" (the target is set at 100M events; this is {label})"
+    scale_note = "" if at100 else f" (the target is set at 100M events; this is {size})"
     for qn, what in (("funnel", "4-step funnel"), ("goals", "goal report"),
                      ("transitions", "page transitions"), ("influence", "micro→purchase lift")):
         t = timings[qn]
@@ -915,16 +1056,38 @@ def report(opts, label, meta, load, timings, answers, http, cairn_bin, failures)
     return "\n".join(L) + "\n"
 
 
+def range_report(rows: list[RangeRow]) -> str:
+    """The range-scaling table: the same query over the last 7, 30, 90 … days."""
+    L = ["### Query time by range (the last 7, 30 and 90 days)", "",
+         "The funnel and the goal report over ranges ending at the window's end; every answer "
+         "compared as above. Events in range: the site's events in the range (what the query "
+         "reads). Events/s: events in range ÷ warm time; a query whose time follows the events "
+         "it reads, not the days its range spans, keeps the same events/s in every row. Ratio: "
+         "the faster peer's warm time ÷ Cairn's. The whole window's row is the main table's "
+         "measurement.", "",
+         "| query | range | events in range | Cairn warm | DuckDB warm | chDB warm | Cairn events/s | "
+         "DuckDB events/s | chDB events/s | Cairn vs faster peer |",
+         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        t = {e: r.timings[e].median for e in ENGINES}
+        peer = min((t[e] for e in PEERS if t[e]), default=None)
+        L.append(f"| {r.query} | last {r.win.days} days ({r.win.from_date} .. {r.win.to_date}) | "
+                 f"{r.site_events:,} | {fmt_s(t['cairn'])} | {fmt_s(t['duckdb'])} | {fmt_s(t['chdb'])} | "
+                 + " | ".join(fmt_rate(r.site_events, t[e]) for e in ENGINES)
+                 + f" | {ratio(peer, t['cairn'])} |")
+    return "\n".join(L) + "\n"
+
+
 RESULTS_HEAD = """# Benchmark results
 
-Written by `bench/run --events N` (one section per data size, replaced when that size is
-run again). How to run it and how to read the tables: [docs/bench.md](../docs/bench.md).
+Written by `bench/run --events N [--days D]` (one section per data size and window,
+replaced when that size and window are run again). How to run it and how to read the
+tables: [docs/bench.md](../docs/bench.md).
 
 """
 
 
-def write_results(label: str, section: str) -> None:
-    path = BENCH / "RESULTS.md"
+def write_results(path: Path, label: str, section: str) -> None:
     text = path.read_text() if path.exists() else RESULTS_HEAD
     start, end = f"<!-- bench:{label}:start -->", f"<!-- bench:{label}:end -->"
     block = f"{start}\n{section}{end}\n"
@@ -932,14 +1095,16 @@ def write_results(label: str, section: str) -> None:
         a, b = text.index(start), text.index(end) + len(end)
         text = text[:a] + block.rstrip("\n") + text[b:]
     else:
-        # Keep the sections in order of size.
-        sizes = [(parse_count(m.group(1)), m.start()) for m in re.finditer(r"<!-- bench:(\S+):start -->", text)]
-        me = parse_count(label)
-        after = [pos for s, pos in sizes if s > me]
+        # Keep the sections in order of size, and for one size in order of days
+        # ("10M", then "10M-90d"); a section whose label is not understood stays put.
+        me = parse_label(label)
+        after = [m.start() for m in re.finditer(r"<!-- bench:(\S+):start -->", text)
+                 if (k := parse_label(m.group(1))) is not None and k > me]
         if after:
             text = text[:after[0]] + block + "\n" + text[after[0]:]
         else:
             text = text.rstrip("\n") + "\n\n" + block
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
 
 
@@ -950,6 +1115,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(prog="bench/run", description=__doc__.split("\n\n")[0])
     ap.add_argument("--events", type=parse_count, default=parse_count("1M"),
                     help="events to generate: 1M, 10M, 100M, 250k, … (default 1M)")
+    ap.add_argument("--days", type=int, default=GEN_DAYS,
+                    help=f"days of generated traffic from {GEN_START}, the range every query reads "
+                         f"(default {GEN_DAYS}); with more than {GEN_DAYS}, the funnel and the goal report "
+                         "also run on the last 7, 30 and 90 days")
     ap.add_argument("--seed", type=int, default=1, help="the generator's seed (default 1)")
     ap.add_argument("--repeat", type=int, default=5, help="warm runs per query and engine (default 5)")
     ap.add_argument("--check-only", action="store_true",
@@ -966,9 +1135,13 @@ def main() -> int:
     ap.add_argument("--no-build", action="store_true", help="use target/release/cairn as it is")
     ap.add_argument("--cairn-bin", help="the cairn binary to measure (implies --no-build)")
     ap.add_argument("--out", default=str(BENCH / "out"), help="work directory (default bench/out)")
+    ap.add_argument("--results", default=str(BENCH / "RESULTS.md"),
+                    help="the results file whose section this run replaces (default bench/RESULTS.md)")
     opts = ap.parse_args()
     if opts.repeat < 1:
         ap.error("--repeat must be at least 1")
+    if opts.days < 1:
+        ap.error("--days must be at least 1")
     return run_bench(opts)
 
 
