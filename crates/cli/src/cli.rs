@@ -486,11 +486,13 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
 
-    /// Days of traffic.
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    /// Days of traffic (60: the dashboard's last 30 days and the 30 before, to compare).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub days: u32,
 
-    /// First day of traffic (a UTC date or RFC 3339 time; default: the --days days before today, UTC).
+    /// First day of traffic (a UTC date or RFC 3339 time). Default: the demo's store runs
+    /// through now (its last day is today, events later than now left out); a file
+    /// (--generate) holds the --days days before today, UTC.
     #[arg(long, value_name = "DATE")]
     pub start: Option<TimeArg>,
 

@@ -579,15 +579,52 @@ fn demo_fills_an_empty_store_once() {
         &data,
         &["demo", "--no-serve", "--events", "2000", "--days", "3"],
     );
-    assert!(out.contains("generated 2,000 demo events"), "{out}");
+    // The demo runs through now: of the 2,000 generated events, those later than now
+    // are left out, and the message says how many.
+    let num = |after: &str, before: &str| -> u64 {
+        let tail = &out[out.find(after).unwrap_or_else(|| panic!("{out}")) + after.len()..];
+        tail[..tail.find(before).unwrap_or_else(|| panic!("{out}"))]
+            .replace(',', "")
+            .parse()
+            .unwrap_or_else(|_| panic!("{out}"))
+    };
+    let kept = num("generated ", " demo events");
+    let later = num("over 3 days through now (", " later than now left out)");
+    assert_eq!(kept + later, 2000, "{out}");
     assert!(out.contains("without --no-serve"), "{out}");
     let s = stats(&data);
-    assert_eq!(s["events"], 2000);
-    assert!(s["partitions"].as_u64().unwrap() <= 3);
+    assert_eq!(s["events"], kept);
+    assert!(s["partitions"].as_u64().unwrap() <= 2);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let last = s["time_range"]["last"].as_str().unwrap();
+    let last = cairn_model::parse_timestamp(last).unwrap();
+    assert!(last <= now, "no event later than now: {last} > {now}");
+    // It runs up to now: its last event is within the last day (today's, unless the
+    // test runs minutes after midnight, UTC).
+    assert!(now - last < 86_400_000, "the last event is recent: {last}, now {now}");
 
     let out = ok(&data, &["demo", "--no-serve", "--events", "500"]);
-    assert!(out.contains("already holds 2,000 events"), "{out}");
-    assert_eq!(stats(&data)["events"], 2000);
+    assert!(
+        out.contains(&format!("already holds {} events", human(kept))),
+        "{out}"
+    );
+    assert_eq!(stats(&data)["events"], kept);
+}
+
+/// 12345 as "12,345".
+fn human(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 #[test]
@@ -698,9 +735,17 @@ fn demo_serve_is_ready_to_collect() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
+    // The demo runs through now: events later than now are left out of the 2,000.
+    let kept: u64 = seen
+        .split("generated ")
+        .nth(1)
+        .and_then(|t| t.split(" demo events").next())
+        .map(|n| n.replace(',', "").parse().unwrap())
+        .unwrap_or_else(|| panic!("{seen}"));
+    assert!(kept > 0 && kept <= 2000, "{seen}");
     assert_eq!(
         stats(&data)["events"],
-        2001,
+        kept + 1,
         "the demo's events and the one collected"
     );
 }

@@ -45,12 +45,23 @@ const WRITE_BUF: usize = 8 << 20;
 
 pub fn run(data: &Path, args: DemoArgs) -> Result<ExitCode> {
     let days = args.days;
-    // By default the window ends at today's midnight (UTC): recent, complete days.
+    let now = now_ms();
+    let filling = args.generate.is_none();
+    // By default a file of generated events ends at today's midnight (UTC): recent,
+    // complete days, exactly N events. The demo's own store instead runs through now:
+    // its last day is today, and the events later than now are left out, so "today",
+    // the visitors right now and the comparison with the previous period have data.
     let start_ms = match args.start {
         Some(t) => t.ms,
-        None => now_ms().div_euclid(DAY_MS) * DAY_MS - i64::from(days) * DAY_MS,
+        None if filling => now.div_euclid(DAY_MS) * DAY_MS - i64::from(days - 1) * DAY_MS,
+        None => now.div_euclid(DAY_MS) * DAY_MS - i64::from(days) * DAY_MS,
     };
-    let end_ms = start_ms.saturating_add(i64::from(days) * DAY_MS);
+    let through_now = filling && args.start.is_none();
+    let end_ms = if through_now {
+        now
+    } else {
+        start_ms.saturating_add(i64::from(days) * DAY_MS)
+    };
     if end_ms > now_ms() + cairn_model::limits::MAX_FUTURE_MS {
         bail!(
             "the generated days would run into the future (past {}), where imports refuse events; pick an earlier --start or fewer --days",
@@ -87,7 +98,8 @@ pub fn run(data: &Path, args: DemoArgs) -> Result<ExitCode> {
                     )
                 })?;
             }
-            let spend = fill_store(data, &cfg, serve)?;
+            let cut = through_now.then_some(now);
+            let spend = fill_store(data, &cfg, cut, serve)?;
             if !serve {
                 return Ok(ExitCode::SUCCESS);
             }
@@ -141,18 +153,25 @@ pub fn run(data: &Path, args: DemoArgs) -> Result<ExitCode> {
 }
 
 /// Streams generated records into `sink` on this thread while the generator runs on
-/// another, with a progress bar counting events.
+/// another, with a progress bar counting events. Records later than `cut` are left out
+/// (and counted in the returned number).
 fn generated<U>(
     cfg: &GenConfig,
     prefix: &str,
+    cut: Option<i64>,
     mut see: impl FnMut(&Record) + Send,
     sink: impl FnOnce(pipe::Received, &Progress) -> U,
-) -> U {
+) -> (U, u64) {
     let progress = Progress::new(prefix, Unit::Items, Some(cfg.events));
-    let ((), out) = pipe::pipeline(
+    let (later, out) = pipe::pipeline(
         |tx| {
             let mut events = 0u64;
+            let mut later = 0u64;
             for r in generate(cfg) {
+                if cut.is_some_and(|c| r.ts() > c) {
+                    later += u64::from(matches!(r, Record::Event(_)));
+                    continue;
+                }
                 see(&r);
                 if matches!(r, Record::Event(_)) {
                     events += 1;
@@ -164,11 +183,12 @@ fn generated<U>(
                     break;
                 }
             }
+            later
         },
         |records| sink(records, &progress),
     );
     progress.finish();
-    out
+    (out, later)
 }
 
 /// `--generate N --out FILE`.
@@ -191,6 +211,7 @@ fn write_file(cfg: &GenConfig, out: &Path) -> Result<ExitCode> {
     let written = generated(
         cfg,
         "generating",
+        None,
         |_| {},
         |records, _| -> Result<u64> {
             let mut identifies = 0u64;
@@ -203,6 +224,7 @@ fn write_file(cfg: &GenConfig, out: &Path) -> Result<ExitCode> {
             Ok(identifies)
         },
     )
+    .0
     .and_then(|ids| {
         let mut inner = w.finish().context("writing the events")?;
         inner.flush().context("writing the events")?;
@@ -245,6 +267,7 @@ fn write_file(cfg: &GenConfig, out: &Path) -> Result<ExitCode> {
 fn fill_store(
     data: &Path,
     cfg: &GenConfig,
+    cut: Option<i64>,
     serving: bool,
 ) -> Result<Option<Vec<cairn_model::query::Spend>>> {
     let mut spend = None;
@@ -259,22 +282,30 @@ fn fill_store(
     } else {
         let started = Instant::now();
         let mut tally = cairn_gen::SpendTally::new(cfg);
-        let imported = generated(
+        let (imported, later) = generated(
             cfg,
             "generating",
+            cut,
             |r| tally.see(r),
             |records, _| store.import(records),
-        )
-        .context("importing the demo events")?;
+        );
+        let imported = imported.context("importing the demo events")?;
         spend = Some(tally.rows());
         store
             .compact(&CompactionPolicy::eager())
             .context("compacting the demo segments")?;
+        let window = match cut {
+            Some(_) => format!(
+                "over {} days through now ({} later than now left out)",
+                cfg.days,
+                human::count(later)
+            ),
+            None => format!("over {} days", cfg.days),
+        };
         println!(
-            "generated {} demo events for {} over {} days (seed {}) in {} ({} events/s)\n",
+            "generated {} demo events for {} {window} (seed {}) in {} ({} events/s)\n",
             human::count(imported),
             SITES.join(", "),
-            cfg.days,
             cfg.seed,
             human::secs(started.elapsed()),
             human::count(human::per_sec(imported, started.elapsed())),
