@@ -604,7 +604,10 @@ fn demo_fills_an_empty_store_once() {
     assert!(last <= now, "no event later than now: {last} > {now}");
     // It runs up to now: its last event is within the last day (today's, unless the
     // test runs minutes after midnight, UTC).
-    assert!(now - last < 86_400_000, "the last event is recent: {last}, now {now}");
+    assert!(
+        now - last < 86_400_000,
+        "the last event is recent: {last}, now {now}"
+    );
 
     let out = ok(&data, &["demo", "--no-serve", "--events", "500"]);
     assert!(

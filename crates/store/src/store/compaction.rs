@@ -94,34 +94,75 @@ impl Inner {
         let _m = lock(&self.maint);
         let plan = policy.plan(&self.read().manifest.segments);
         let n = plan.len();
-        for group in plan {
-            let (readers, partition) = {
-                let st = self.read();
-                let rs: Vec<Arc<SegmentReader>> = group
-                    .iter()
-                    .filter_map(|id| st.segments.get(id).cloned())
-                    .collect();
-                let part = st
-                    .manifest
-                    .segments
-                    .iter()
-                    .find(|s| s.id == group[0])
-                    .map(|s| week_of_day(s.partition));
-                (rs, part.unwrap_or(0))
+        // Weeks merge independently: as many at once as there are cores, each committed
+        // as soon as its round is done (a failed merge leaves its segments as they were).
+        let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+        for round in plan.chunks(threads.max(1)) {
+            let merged: Vec<(Vec<u64>, Result<Vec<SegmentMeta>>)> = if round.len() == 1 {
+                vec![(round[0].clone(), self.merge_group(&round[0], policy))]
+            } else {
+                std::thread::scope(|sc| {
+                    let handles: Vec<_> = round
+                        .iter()
+                        .map(|g| sc.spawn(move || (g.clone(), self.merge_group(g, policy))))
+                        .collect();
+                    handles
+                        .into_iter()
+                        .map(|h| h.join().expect("a merge thread panicked"))
+                        .collect()
+                })
             };
-            let metas = self.merge_into(
-                (partition, PARTITION_DAYS),
-                &readers,
-                |_| true,
-                policy.target_rows,
-            )?;
-            self.commit(ManifestChange {
-                add: metas,
-                remove: group,
-                ..ManifestChange::default()
-            })?;
+            let mut first_err = None;
+            for (group, metas) in merged {
+                match metas {
+                    // A failed commit's files are left to recovery, as a failed
+                    // flush's: whether the manifest got them is not known here.
+                    Ok(add) if first_err.is_none() => {
+                        if let Err(e) = self.commit(ManifestChange {
+                            add,
+                            remove: group,
+                            ..ManifestChange::default()
+                        }) {
+                            first_err = Some(e);
+                        }
+                    }
+                    // After a failure the round's other merges are not committed: no
+                    // manifest lists them, so their files go.
+                    Ok(add) => self.discard(&add.iter().map(|m| m.id).collect::<Vec<_>>()),
+                    Err(e) => {
+                        first_err.get_or_insert(e);
+                    }
+                }
+            }
+            if let Some(e) = first_err {
+                return Err(e);
+            }
         }
         Ok(n)
+    }
+
+    /// Merges one planned group into its week's segments (not yet committed).
+    fn merge_group(&self, group: &[u64], policy: &CompactionPolicy) -> Result<Vec<SegmentMeta>> {
+        let (readers, partition) = {
+            let st = self.read();
+            let rs: Vec<Arc<SegmentReader>> = group
+                .iter()
+                .filter_map(|id| st.segments.get(id).cloned())
+                .collect();
+            let part = st
+                .manifest
+                .segments
+                .iter()
+                .find(|s| s.id == group[0])
+                .map(|s| week_of_day(s.partition));
+            (rs, part.unwrap_or(0))
+        };
+        self.merge_into(
+            (partition, PARTITION_DAYS),
+            &readers,
+            |_| true,
+            policy.target_rows,
+        )
     }
 
     /// Merges segments into new ones of partition `(first day, days)`, keeping events

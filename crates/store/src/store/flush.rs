@@ -15,6 +15,9 @@ use crate::memtable::Memtable;
 use crate::recovery::seg_path;
 use crate::segment::writer::{SegmentWriter, Written};
 
+/// Batches of at least this many events write their partitions in parallel.
+const PARALLEL_ROWS: usize = 100_000;
+
 impl Inner {
     pub(super) fn flush(&self) -> Result<()> {
         let _m = lock(&self.maint);
@@ -56,27 +59,65 @@ impl Inner {
         })
     }
 
-    /// Writes sorted events as one segment per partition (week) (not yet in the manifest). When
-    /// one fails, those already written are discarded.
+    /// Writes sorted events as one segment per partition (week), not yet in the
+    /// manifest; large batches (an import's) write their weeks on every core. When one
+    /// fails, those already written are discarded.
     pub(super) fn write_segments(&self, sorted: &[&Event]) -> Result<Vec<SegmentMeta>> {
         let mut parts: BTreeMap<i64, Vec<&Event>> = BTreeMap::new();
         for e in sorted {
             parts.entry(partition_of(e.ts)).or_default().push(e);
         }
         let first = self.next_ids(parts.len());
-        let mut out = Vec::new();
-        for (i, (part, evs)) in parts.into_iter().enumerate() {
-            let id = first + i as u64;
-            match self.write_segment(id, part, evs.into_iter().map(Ok)) {
-                Ok(meta) => out.push(meta),
-                Err(e) => {
-                    let ids: Vec<u64> = out.iter().map(|s| s.id).chain([id]).collect();
-                    self.discard(&ids);
-                    return Err(e);
-                }
-            }
+        let jobs: Vec<(u64, i64, Vec<&Event>)> = parts
+            .into_iter()
+            .enumerate()
+            .map(|(i, (part, evs))| (first + i as u64, part, evs))
+            .collect();
+        let cores = std::thread::available_parallelism().map_or(1, |t| t.get());
+        let threads = if sorted.len() >= PARALLEL_ROWS {
+            cores.min(jobs.len())
+        } else {
+            1
+        };
+        let write = |(id, part, evs): &(u64, i64, Vec<&Event>)| {
+            self.write_segment(*id, *part, evs.iter().copied().map(Ok))
+        };
+        let results: Vec<Result<SegmentMeta>> = if threads <= 1 {
+            jobs.iter().map(write).collect()
+        } else {
+            let next = std::sync::atomic::AtomicUsize::new(0);
+            let mut done: Vec<(usize, Result<SegmentMeta>)> = std::thread::scope(|sc| {
+                let workers: Vec<_> = (0..threads)
+                    .map(|_| {
+                        sc.spawn(|| {
+                            let mut out = Vec::new();
+                            loop {
+                                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                let Some(job) = jobs.get(i) else { break };
+                                out.push((i, write(job)));
+                            }
+                            out
+                        })
+                    })
+                    .collect();
+                workers
+                    .into_iter()
+                    .flat_map(|w| w.join().expect("a segment writer panicked"))
+                    .collect()
+            });
+            done.sort_by_key(|(i, _)| *i);
+            done.into_iter().map(|(_, r)| r).collect()
+        };
+        if let Some(pos) = results.iter().position(Result::is_err) {
+            let ids: Vec<u64> = jobs.iter().map(|j| j.0).collect();
+            self.discard(&ids);
+            return Err(results
+                .into_iter()
+                .nth(pos)
+                .and_then(Result::err)
+                .expect("an error at pos"));
         }
-        Ok(out)
+        Ok(results.into_iter().map(|r| r.expect("checked")).collect())
     }
 
     /// Writes one segment from sorted events.

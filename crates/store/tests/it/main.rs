@@ -7,3 +7,4 @@ mod projection;
 mod props;
 mod safety;
 mod user_links;
+mod weeks;
