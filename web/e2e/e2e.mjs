@@ -24,7 +24,10 @@
 // through the Spend card (a USD row at its rate; a currency without a rate refused at its
 // line), a day deleted, a viewer without import or delete, page grouping rules previewed
 // and saved, a shared URL reloaded, an event seen arriving, CSV export, both themes and a
-// phone's width. Screenshots go to $CAIRN_SCREENSHOTS (default web/e2e/screenshots/).
+// phone's width; onboarding: a site added through the header's dialog (a duplicate and a
+// bad time zone refused at their fields), its Setup waiting for the first event, its
+// overview's empty state pointing to Setup, then its first event arriving. Screenshots
+// go to $CAIRN_SCREENSHOTS (default web/e2e/screenshots/).
 // Needs /usr/bin/chromium and web/node_modules. Exits non-zero on the first failure;
 // CAIRN_E2E_KEEP=1 keeps the data. The shared parts: e2e/harness.mjs.
 import assert from "node:assert/strict";
@@ -1408,6 +1411,83 @@ async function main() {
   }
   const alerts = await page.$$eval('main [role="alert"]', (els) => els.map((e) => e.textContent).filter(Boolean));
   assert.deepEqual(alerts, [], "no page shows an error");
+
+  // --- Onboarding (issue 19, item 7): the superuser adds a site in the dashboard (a site
+  // registered already refused first, then a bad time zone), lands on its Setup waiting
+  // for the first event; its overview says it has none and points to Setup; one event
+  // sent, Setup says it arrived and the overview has figures.
+  const NEW_SITE = "blog.example";
+  const phone = async (name) => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.waitForTimeout(150);
+    await shot(`${name}-light-phone`);
+    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth) <= 0, `${name}: no sideways scrolling on a phone`);
+    await page.setViewportSize({ width: 1440, height: 900 });
+  };
+  await page.emulateMedia({ colorScheme: "light" });
+  await page.setViewportSize({ width: 1440, height: 900 });
+  await page.goto(url(`/overview?site=${SITE}&range=30d`));
+  await page.waitForSelector('.kpis[data-ready="1"]');
+  const nSites = (await apiGet("/api/v1/sites")).length;
+  await page.click("#add-site");
+  await page.waitForSelector("#add-site-dialog[open] #new-site-domain");
+  assert.equal(await page.inputValue("#new-site-timezone"), await page.evaluate(() => Intl.DateTimeFormat().resolvedOptions().timeZone), "the time zone is the browser's");
+  await page.fill("#new-site-domain", SITE);
+  await page.click("#add-site-form button[type=submit]");
+  await page.waitForSelector("#new-site-domain-error:not([hidden])");
+  const dup = await page.textContent("#new-site-domain-error");
+  assert.equal(dup, `site ${SITE} is registered already`, "the server's 409, at the domain");
+  assert.equal(await page.getAttribute("#new-site-domain", "aria-invalid"), "true");
+  await shot("add-site-refused-light-desktop");
+  await phone("add-site-refused");
+  await page.fill("#new-site-domain", NEW_SITE);
+  await page.fill("#new-site-timezone", "Not/AZone");
+  await page.click("#add-site-form button[type=submit]");
+  await page.waitForSelector("#new-site-timezone-error:not([hidden])");
+  assert.match(await page.textContent("#new-site-timezone-error"), /unknown time zone `Not\/AZone`/, "the server's 422, at the time zone");
+  assert.ok(await page.isHidden("#new-site-domain-error"), "the domain's refusal is gone");
+  assert.equal((await apiGet("/api/v1/sites")).length, nSites, "nothing added");
+  log(`adding a site refused: "${dup}", "${await page.textContent("#new-site-timezone-error")}"`);
+  await page.fill("#new-site-timezone", "Europe/Berlin");
+  await page.click("#add-site-form button[type=submit]");
+  await page.waitForSelector('#arrival[data-state="waiting"]');
+  assert.ok(page.url().includes(`/setup?site=${NEW_SITE}`), `on the new site's Setup: ${page.url()}`);
+  assert.equal(await page.inputValue("#site"), NEW_SITE, "the switcher shows the new site");
+  assert.equal(await page.isVisible("#add-site-dialog"), false, "the dialog closed");
+  assert.deepEqual((await apiGet("/api/v1/sites")).find((x) => x.site === NEW_SITE)?.timezone, "Europe/Berlin", "the site is stored with its zone");
+  assert.match(await page.textContent("#arrival"), /^Waiting for the first event/);
+  assert.equal(await page.textContent("#snippet-code"), `<script defer data-site="${NEW_SITE}" src="${origin}/cairn.js"></script>`);
+  await page.waitForSelector("#keys-table tbody tr");
+  await shot("setup-new-site-light-desktop");
+  await phone("setup-new-site");
+  log(`${NEW_SITE} added in the dashboard: its Setup waits for the first event`);
+  // Its overview: no zero-filled cards, the snippet and the way to Setup.
+  await page.click('nav a[data-page="overview"]');
+  await page.waitForSelector("#no-events");
+  assert.equal(await page.textContent("#no-events h1"), `No events yet for ${NEW_SITE}`);
+  assert.equal(await page.locator("[data-kpi]").count(), 0, "no zero-filled figures");
+  assert.equal(await page.textContent("#no-events #snippet-code"), `<script defer data-site="${NEW_SITE}" src="${origin}/cairn.js"></script>`);
+  await shot("overview-empty-light-desktop");
+  await phone("overview-empty");
+  // The demo shop has none in a range long before its traffic, but it has events: the
+  // range's zeros, not the empty state.
+  await page.goto(url(`/overview?site=${SITE}&range=custom&from=2001-01-01&to=2001-01-31`));
+  await page.waitForSelector('.kpis[data-ready="1"]');
+  assert.equal(await page.locator("#no-events").count(), 0, "a site with events is never empty");
+  await page.goto(url(`/overview?site=${NEW_SITE}&range=30d`));
+  await page.waitForSelector("#open-setup");
+  await page.click("#open-setup");
+  await page.waitForSelector('#arrival[data-state="waiting"]');
+  const first = await page.evaluate(async (site) => (await fetch("/api/v1/event", { method: "POST", headers: { "content-type": "text/plain" }, body: JSON.stringify({ site, name: "pageview", url: `https://${site}/hello` }) })).status, NEW_SITE);
+  assert.equal(first, 202, "the first event is acknowledged");
+  await page.waitForSelector('#arrival[data-state="receiving"][data-events="1"]', { timeout: 15000 });
+  assert.match(await page.textContent("#arrival"), /^Receiving events\. 1 event from 1 visitor/);
+  await shot("setup-new-site-received-light-desktop");
+  await page.click('nav a[data-page="overview"]');
+  await page.waitForSelector('.kpis[data-ready="1"]');
+  assert.equal(await page.getAttribute('[data-kpi="pageviews"]', "data-value"), "1", "the overview counts the first event");
+  assert.equal(await page.locator("#no-events").count(), 0);
+  log("the first event arrived: Setup says so, the overview has figures");
 
   // --- Log out: the login form again, and the API refuses the old session.
   await page.click("#logout");

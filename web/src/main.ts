@@ -13,6 +13,7 @@ import { renderCampaigns } from "./campaigns";
 import { renderInfluence } from "./influence";
 import { renderExperiments } from "./experiments";
 import { renderSetup } from "./setup";
+import { addSiteButton, siteForm } from "./sites";
 
 export interface Ctx {
   state: State;
@@ -125,7 +126,16 @@ function go(patch: Partial<State>, replace = false): void {
     history.replaceState(null, "", hash);
     render();
   } else location.hash = hash; // the hashchange renders
+}
 
+/** Another site: what belongs to the old one goes. */
+const siteReset = (site: string): Partial<State> => ({ site, goal: "", funnel: "", def: "", did: [], didNot: [], at: "", node: "", exp: "", metrics: [], ctrl: "", tmetric: "" });
+/** A site added here: the session's sites again, then its Setup page (the snippet, and
+ * whether its first event arrived). */
+function added(site: string): void {
+  me = null;
+  zones = null;
+  go({ ...siteReset(site), page: "setup" });
 }
 
 const PAGE_NAMES: Record<Page, string> = {
@@ -142,7 +152,7 @@ function chrome(s: State, m: Me, goals: Goal[]): HTMLElement {
   );
   const site = h(
     "select",
-    { id: "site", onchange: () => go({ site: site.value, goal: "", funnel: "", def: "", did: [], didNot: [], at: "", node: "", exp: "", metrics: [], ctrl: "", tmetric: "" }) },
+    { id: "site", onchange: () => go(siteReset(site.value)) },
     (m.sites ?? []).map((x) => h("option", { value: x.site, selected: x.site === s.site }, x.site)),
   );
   const range = h(
@@ -257,6 +267,7 @@ function chrome(s: State, m: Me, goals: Goal[]): HTMLElement {
       h("a", { class: "brand", href: format({ ...s, page: "overview" }) }, icon(icons.logo), "Cairn"),
       h("label", { for: "site", class: "sr-only" }, "Site"),
       site,
+      m.superuser && addSiteButton(added),
       nav,
       h(
         "div",
@@ -312,7 +323,7 @@ async function render(): Promise<void> {
   const s = parse(location.hash);
   const sites = m.sites ?? [];
   if (!sites.length) {
-    clear(root, h("main", { class: "page" }, h("p", {}, "You may not see any site yet: ask an administrator to grant you one.")));
+    clear(root, h("main", { class: "page" }, m.superuser ? h("div", { class: "card" }, siteForm(added)) : h("p", {}, "You may not see any site yet: ask an administrator to grant you one.")));
     return;
   }
   if (!sites.some((x) => x.site === s.site)) {

@@ -4,7 +4,8 @@
 import { query, type OverviewBreakdownRow, type OverviewFigures, type PageRow } from "./api";
 import { lineChart } from "./charts";
 import type { Ctx } from "./main";
-import { period, spec } from "./state";
+import { hasEvents, snippetBox } from "./setup";
+import { format, period, spec } from "./state";
 import { clear, dur, errorBox, h, num, pct, table, type Column } from "./ui";
 
 interface Kpi {
@@ -47,6 +48,8 @@ export async function renderOverview(ctx: Ctx, main: HTMLElement): Promise<void>
 
   const showKpis = async (): Promise<void> => {
     const [r, old] = await Promise.all([cur, prev]);
+    // None in the range: if the site has none at all, say how to send the first.
+    if (!r.figures.events && !(await hasEvents(s))) return void (ctx.current() && noEvents(ctx, main));
     if (!ctx.current()) return;
     const draw = (): void => {
       const k = KPIS.find((x) => x.key === metric) || KPIS[0];
@@ -145,6 +148,22 @@ export async function renderOverview(ctx: Ctx, main: HTMLElement): Promise<void>
     showDims().catch((e) => ctx.current() && clear(dims, errorBox(e))),
     showPages().catch((e) => ctx.current() && clear(pages, errorBox(e))),
   ]);
+}
+
+/** A site without a single event: its snippet and the way to Setup, not zeros. */
+function noEvents(ctx: Ctx, main: HTMLElement): void {
+  const s = ctx.state;
+  clear(
+    main,
+    h(
+      "section",
+      { class: "card", id: "no-events", "aria-labelledby": "no-events-title" },
+      h("h1", { id: "no-events-title" }, `No events yet for ${s.site}`),
+      h("p", {}, "The reports fill in from the first event. Put the tracking snippet in the <head> of every page:"),
+      snippetBox(s.site),
+      h("p", { class: "actions" }, h("a", { class: "btn primary", id: "open-setup", href: format({ ...s, page: "setup" }) }, "Open Setup"), h("span", { class: "muted" }, "to see the first event arrive, and other ways to send events.")),
+    ),
+  );
 }
 
 type Row = OverviewBreakdownRow;

@@ -4,14 +4,12 @@
 import { api, query, type Ignored, type Key, type NewKey, type Site } from "./api";
 import type { Ctx } from "./main";
 import { showPageGroups } from "./pagegroups";
-import { spec, setSiteTimezone } from "./state";
-import { clear, errorBox, h, num, table } from "./ui";
+import { spec, setSiteTimezone, type State } from "./state";
+import { clear, errorBox, h, num, table, type Child } from "./ui";
 
 export async function renderSetup(ctx: Ctx, main: HTMLElement): Promise<void> {
   const s = ctx.state;
   const site = encodeURIComponent(s.site);
-  const snippet = `<script defer data-site="${s.site}" src="${location.origin}/cairn.js"></script>`;
-  const copied = h("span", { class: "muted", "aria-live": "polite" });
   const status = h("p", { id: "arrival", "aria-live": "polite" }, "Checking for events…");
   const ignored = h("p", { id: "ignored", "aria-live": "polite", class: "muted" });
   const settings = h("div", { id: "site-settings" });
@@ -25,27 +23,7 @@ export async function renderSetup(ctx: Ctx, main: HTMLElement): Promise<void> {
       { class: "card", id: "snippet" },
       h("h2", {}, "Tracking snippet"),
       h("p", { class: "muted" }, "Put this in the <head> of every page. Options (features to turn off, Do Not Track, first-party ids) are attributes of the tag: see docs/tracker.md."),
-      h(
-        "div",
-        { class: "snippet" },
-        h("code", { id: "snippet-code" }, snippet),
-        h(
-          "button",
-          {
-            type: "button", class: "btn small", id: "copy-snippet",
-            onclick: async () => {
-              try {
-                await navigator.clipboard.writeText(snippet);
-                copied.textContent = "Copied.";
-              } catch {
-                copied.textContent = "Select the text and copy it.";
-              }
-            },
-          },
-          "Copy",
-        ),
-      ),
-      copied,
+      snippetBox(s.site),
       h("h2", {}, "Events arriving"),
       status,
       ignored,
@@ -64,9 +42,32 @@ export async function renderSetup(ctx: Ctx, main: HTMLElement): Promise<void> {
   ]);
 }
 
-/** Events and visitors of the last 30 minutes, every 5 s while the page is shown. */
+/** The tracking snippet with its Copy button. */
+export function snippetBox(site: string): Child[] {
+  const snippet = `<script defer data-site="${site}" src="${location.origin}/cairn.js"></script>`;
+  const copied = h("span", { class: "muted", "aria-live": "polite" });
+  const copy = async (): Promise<void> => {
+    try {
+      await navigator.clipboard.writeText(snippet);
+      copied.textContent = "Copied.";
+    } catch {
+      copied.textContent = "Select the text and copy it.";
+    }
+  };
+  return [h("div", { class: "snippet" }, h("code", { id: "snippet-code" }, snippet), h("button", { type: "button", class: "btn small", id: "copy-snippet", onclick: copy }, "Copy")), copied];
+}
+
+/** Whether the site has any event at all (its overview since 1970, unfiltered): asked
+ * only when a shorter range has none, so cheap where it is asked. */
+export async function hasEvents(s: State): Promise<boolean> {
+  return (await query({ ...spec(s, { type: "overview" }), filters: [], from: 0, to: "now" })).figures.events > 0;
+}
+
+/** Events and visitors of the last 30 minutes, every 5 s while the page is shown; with
+ * none, whether the site ever had one (asked once). */
 function arrival(ctx: Ctx, el: HTMLElement, ignoredEl: HTMLElement): void {
   const s = ctx.state;
+  let any: boolean | undefined;
   const tick = async (): Promise<void> => {
     if (!ctx.current() || !el.isConnected) return;
     try {
@@ -77,12 +78,16 @@ function arrival(ctx: Ctx, el: HTMLElement, ignoredEl: HTMLElement): void {
       if (!ctx.current() || !el.isConnected) return;
       showIgnored(ignoredEl, ig);
       const f = r.figures;
+      if (f.events > 0) any = true;
+      else if (any === undefined) any = await hasEvents(s);
+      if (!ctx.current() || !el.isConnected) return;
       el.dataset.events = String(f.events);
+      el.dataset.state = f.events > 0 ? "receiving" : any ? "quiet" : "waiting";
       clear(
         el,
         f.events > 0
           ? [h("span", { class: "status ok" }, "Receiving events. "), `${num(f.events)} ${f.events === 1 ? "event" : "events"} from ${num(f.visitors)} ${f.visitors === 1 ? "visitor" : "visitors"} in the last 30 minutes.`]
-          : [h("span", { class: "status" }, "No events in the last 30 minutes. "), "Install the snippet and open a page of the site: this updates by itself."],
+          : [h("span", { class: "status" }, any ? "No events in the last 30 minutes. " : "Waiting for the first event… "), "Install the snippet and open a page of the site: this updates by itself."],
       );
     } catch (e) {
       clear(el, errorBox(e));

@@ -3,7 +3,7 @@
 //
 //   node web/test/budget.mjs
 //
-// Budget (gzip -9): app.js 244 KiB, app.css 8 KiB, both together 248 KiB. Nearly all of
+// Budget (gzip -9): app.js 245 KiB, app.css 8 KiB, both together 249 KiB. Nearly all of
 // app.js is ECharts (tree-shaken: line, bar and Sankey charts, grid, tooltip, legend,
 // canvas renderer, about 200 KiB gzipped); the dashboard's own code is about 37 KiB. (The
 // budget grew by 5 KiB with What drives conversion, about 4.5 KiB of its own: a page of
@@ -29,7 +29,10 @@
 // 2.1 KiB it added (2.0 in app.js): a form for admins that keeps a definition —
 // variants, weights, metrics, guardrails, MDE, days, targeting — with the server's refusal
 // shown at its field; stopping, restarting and deleting one; kept ones listed; and the
-// CUPED switch with its note, 0.4 KiB.)
+// CUPED switch with its note, 0.4 KiB. And app.js and the total by 1 KiB with onboarding,
+// the least whole KiB over the 0.9 KiB it added: adding a site from the header (a dialog
+// with the server's refusal at its field) and an overview that, for a site without a
+// single event, shows its snippet and the way to Setup instead of zeros.)
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -37,7 +40,7 @@ import { gzipSync } from "node:zlib";
 
 const DIST = join(dirname(fileURLToPath(import.meta.url)), "..", "dist");
 const KiB = 1024;
-const BUDGET = { "app.js": 244 * KiB, "app.css": 8 * KiB, total: 248 * KiB };
+const BUDGET = { "app.js": 245 * KiB, "app.css": 8 * KiB, total: 249 * KiB };
 
 let failed = false;
 let total = 0;
