@@ -1091,7 +1091,8 @@ export interface components {
           candidates?: string[];
           /**
            * Also every event name done by at least `min_support` units, up to 100 names by
-           * support (pageviews and the tracker's passive `scroll` and `engagement` aside).
+           * support (pageviews and the tracker's passive `scroll`, `engagement` and
+           * `experiment_exposure` aside).
            */
           events?: boolean;
           /** The macro goal (default: the spec's first goal with `conversion = "macro"`). */
@@ -2216,8 +2217,8 @@ export interface components {
       /** Pageviews, as pages (paths after the page grouping rules). */
       | "page"
       /**
-       * Other events, by name (the tracker's passive `scroll` and `engagement` are never
-       * nodes).
+       * Other events, by name (the tracker's passive `scroll`, `engagement` and
+       * `experiment_exposure` are never nodes).
        */
       | "event"
       /**

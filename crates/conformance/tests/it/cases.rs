@@ -766,6 +766,39 @@ fn overview_and_pages() {
     assert_eq!(p.pages[1].exit_rate.rate, 1.0);
 }
 
+/// An experiment's exposure is sent by the page, not done by the visitor: a session with
+/// one pageview and an exposure still bounces.
+#[test]
+fn an_experiment_exposure_does_not_stop_a_bounce() {
+    let exposure = |v, t| {
+        let mut e = ev(v, t, "experiment_exposure");
+        e.props
+            .push(("experiment".into(), PropValue::Str("sticky_cart".into())));
+        e
+    };
+    let w = World::of(vec![
+        pv(1, 0, "/"),
+        exposure(1, 200),
+        pv(2, 0, "/"),
+        exposure(2, 200),
+        ev(2, MIN, "signup"),
+    ]);
+    let q = query(
+        Analysis::Overview(OverviewSpec {
+            interval: None,
+            breakdown: None,
+        }),
+        vec![],
+    );
+    let QueryResult::Overview(o) = run_any(&w, &q) else {
+        panic!()
+    };
+    assert_eq!(
+        (o.figures.bounce_rate.num, o.figures.bounce_rate.den),
+        (1, 2)
+    );
+}
+
 #[test]
 fn cart_abandonment_and_recovery() {
     let w = World::of(vec![

@@ -1740,11 +1740,15 @@ pub fn forms(q: &Query, r: &Resolved, spec: &FormsSpec, d: &Data) -> FormsResult
     FormsResult { forms: rows }
 }
 
+/// The tracker's passive events: they neither stop a bounce nor make path nodes or
+/// influence candidates.
+fn passive(name: &str) -> bool {
+    matches!(name, "scroll" | "engagement" | "experiment_exposure")
+}
+
 fn bounced(evs: &[Event]) -> bool {
     evs.iter().filter(|e| is_pageview(e)).count() == 1
-        && evs
-            .iter()
-            .all(|e| is_pageview(e) || e.name() == "scroll" || e.name() == "engagement")
+        && evs.iter().all(|e| is_pageview(e) || passive(e.name()))
 }
 
 pub fn pages(q: &Query, r: &Resolved, spec: &PagesSpec, d: &Data) -> PagesResult {
@@ -2036,8 +2040,7 @@ fn unit_nodes(
             }
             page_node(e)
         } else {
-            if !kinds.contains(&NodeKind::Event) || e.name() == "scroll" || e.name() == "engagement"
-            {
+            if !kinds.contains(&NodeKind::Event) || passive(e.name()) {
                 continue;
             }
             pnode(PathNodeKind::Event, e.name())
@@ -2433,7 +2436,7 @@ pub fn influence(q: &Query, r: &Resolved, spec: &InfluenceSpec, d: &Data) -> Inf
             let mut seen: BTreeSet<String> = BTreeSet::new();
             for (i, e) in evs.iter().enumerate().take(b).skip(a) {
                 let n = e.name();
-                if n.is_empty() || is_pageview(e) || n == "scroll" || n == "engagement" {
+                if n.is_empty() || is_pageview(e) || passive(n) {
                     continue;
                 }
                 if seen.insert(n.to_string()) {

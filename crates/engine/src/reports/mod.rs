@@ -18,8 +18,9 @@ use crate::matcher::EventPred;
 use crate::prepare::Prepared;
 
 /// Event names that do not stop a session from bouncing: passive signals the tracker
-/// sends on its own.
-pub const NON_INTERACTIVE: [&str; 2] = ["scroll", "engagement"];
+/// sends on its own (an experiment's exposure is sent when the page picks a variant, not
+/// when the visitor does anything). Neither are they path nodes nor influence candidates.
+pub const NON_INTERACTIVE: [&str; 3] = ["scroll", "engagement", "experiment_exposure"];
 
 /// An event's name is `name`.
 fn name_is(sc: &Scope<'_>, name: &str) -> EventPred {

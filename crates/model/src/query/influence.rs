@@ -41,7 +41,8 @@ pub struct InfluenceSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub candidates: Vec<String>,
     /// Also every event name done by at least `min_support` units, up to 100 names by
-    /// support (pageviews and the tracker's passive `scroll` and `engagement` aside).
+    /// support (pageviews and the tracker's passive `scroll`, `engagement` and
+    /// `experiment_exposure` aside).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub events: bool,
     /// The unit: `visitor` (default), `session` or `lead`.

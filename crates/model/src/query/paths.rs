@@ -184,8 +184,8 @@ impl PageRules {
 pub enum NodeKind {
     /// Pageviews, as pages (paths after the page grouping rules).
     Page,
-    /// Other events, by name (the tracker's passive `scroll` and `engagement` are never
-    /// nodes).
+    /// Other events, by name (the tracker's passive `scroll`, `engagement` and
+    /// `experiment_exposure` are never nodes).
     Event,
     /// Goals of the spec, at the event where they are reached (an event reaching several
     /// is the first of them in the spec's order).
