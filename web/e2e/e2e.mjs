@@ -49,6 +49,9 @@ const sum = (xs) => xs.reduce((a, b) => a + b, 0);
 const fmt = (n) => new Intl.NumberFormat("en-US").format(n);
 const DAY = 86400000;
 const dayUTC = (ms) => new Date(ms).toISOString().slice(0, 10);
+/** "Last 30 days" as the dashboard asks for it (issue 19, item 2): today and the 29 whole
+ * days before, in the site's time zone (the demo sites' is UTC). */
+const FROM30 = () => dayUTC(Date.now() - 29 * DAY);
 /** As the dashboard writes them: an amount, money, a return on spend. */
 const amount = (x) => x.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
 const eur = (x) => new Intl.NumberFormat("en-US", { style: "currency", currency: "EUR" }).format(x);
@@ -165,7 +168,7 @@ async function main() {
   assert.ok(firstLoad < FIRST_LOAD_MS, `the overview took ${firstLoad} ms to show its figures (limit ${FIRST_LOAD_MS} ms)`);
   await page.waitForSelector("#top-pages tbody tr");
   const checkOverview = async () => {
-    const ov = specs.filter((s) => s.analysis.type === "overview" && s.from === "-30d" && !s.analysis.breakdown);
+    const ov = specs.filter((s) => s.analysis.type === "overview" && s.from === FROM30() && !s.analysis.breakdown);
     assert.ok(ov.length >= 1, "the overview posted an overview query");
     const spec = ov[ov.length - 1];
     assert.equal(spec.site, SITE);
@@ -206,6 +209,24 @@ async function main() {
   assert.equal((await apiQuery(rspec)).figures.visitors, Number(await page.getAttribute("#realtime", "data-visitors")), "visitors now");
   await shot("overview-light-desktop");
 
+  // Comparisons say how much of the previous period has data (issue 19, item 2). The demo
+  // holds today and the 6 days before: the 7 days before "Last 7 days" hold nothing, so
+  // every change is "–"; the 4 days before "the last 4 days" hold 3 days of data, so the
+  // changes show but are not coloured as real, and a rate changes in points.
+  await page.goto(url(`/overview?site=${SITE}&range=7d&compare=1`));
+  await page.waitForSelector('.kpis[data-ready="1"]');
+  assert.match(await page.textContent("#compare-note"), /previous period has no data/);
+  assert.deepEqual([...new Set(await page.$$eval(".kpi .delta", (els) => els.map((e) => e.firstChild.textContent)))], ["–"], "no change against an empty period");
+  const now = Date.now();
+  await page.goto(url(`/overview?site=${SITE}&range=custom&from=${dayUTC(now - 3 * DAY)}&to=${dayUTC(now)}&compare=1`));
+  await page.waitForSelector('.kpis[data-ready="1"]');
+  assert.match(await page.textContent("#compare-note"), /data on 3 of its 4 days only/);
+  assert.equal(await page.locator(".kpi .delta.up, .kpi .delta.down").count(), 0, "no change coloured against a partial period");
+  assert.match(await page.textContent('[data-kpi="bounce_rate"] .delta'), /^[+-]?\d+\.\d pp/, "the bounce rate changes in points");
+  await shot("overview-compare-partial-light-desktop");
+  await page.goto(url(`/overview?site=${SITE}&range=30d`));
+  await page.waitForSelector('.kpis[data-ready="1"]');
+
   // CSV export of a table.
   const [download] = await Promise.all([page.waitForEvent("download"), page.click('#top-pages button:has-text("Export CSV")')]);
   const csv = readFileSync(await download.path(), "utf8");
@@ -244,7 +265,7 @@ async function main() {
   await page.waitForFunction(() => location.hash.includes("f=device%3Amobile"));
   await page.waitForSelector('.kpis[data-ready="1"]');
   const mobile = await page.$$eval("[data-kpi]", (els) => els.map((e) => e.dataset.value));
-  const mainOverview = () => specs.filter((s) => s.analysis.type === "overview" && s.from === "-30d" && !s.analysis.breakdown).pop();
+  const mainOverview = () => specs.filter((s) => s.analysis.type === "overview" && s.from === FROM30() && !s.analysis.breakdown).pop();
   const spec = mainOverview();
   assert.deepEqual(spec.filters, [{ field: "device", value: "mobile" }], "the filter is in the query");
   const r = await apiQuery(spec);
@@ -308,6 +329,14 @@ async function main() {
   assert.match(page.url(), /compare=1/);
   const cspec = specs.filter((s) => s.analysis.type === "goals").pop();
   assert.equal(cspec.analysis.compare, true);
+  // Whole days (issue 19, item 2): today and the 29 days before; the previous period is
+  // the 30 whole days before them, which the older traffic covers from its first day, so
+  // no note says it is partial.
+  assert.deepEqual([cspec.from, cspec.to], [FROM30(), "today"], "the last 30 days are whole days");
+  const prevSpec = specs.filter((s) => s.analysis.type === "overview" && s.from === dayUTC(Date.now() - 59 * DAY)).pop();
+  assert.ok(prevSpec, "the previous period's days are asked for");
+  assert.equal(prevSpec.to, dayUTC(Date.now() - 30 * DAY), "the previous period ends the day before the range");
+  assert.equal(await page.locator("#compare-note").count(), 0, "a previous period with data from its first day is whole");
   await page.uncheck("#compare");
   await page.waitForFunction(() => !location.hash.includes("compare=1"));
   await page.waitForSelector("#goals-table");
@@ -615,7 +644,7 @@ async function main() {
   const leadSpecs = () => specs.filter((s) => s.analysis.type === "leading_indicators");
   const lead30 = leadSpecs().pop();
   assert.deepEqual(lead30.analysis, { type: "leading_indicators", goal: "Purchase", by: "utm_campaign", early_days: 3, horizon_days: 14 }, "the card's spec: the macro goal, the page's field, the default windows");
-  assert.equal(lead30.from, "-30d", "the page's range");
+  assert.equal(lead30.from, FROM30(), "the page's range");
   const lres30 = await apiQuery(lead30);
   assert.ok(lres30.fitted < 3, `too few finished cohorts in 30 days: ${lres30.fitted}`);
   assert.match(await page.textContent("#leading-empty"), new RegExp(`${lres30.fitted} of the 3 needed.*at least 21 days \\(the horizon and a week\\)`, "s"), "what a range needs");
@@ -638,7 +667,7 @@ async function main() {
 
   // The Spend card: the stored spend of the range's days per campaign, as the API keeps it.
   const TODAY = dayUTC(Date.now());
-  const rangeFrom = dayUTC(Date.now() - 30 * DAY);
+  const rangeFrom = FROM30();
   await page.click("#spend-card summary");
   await page.waitForSelector("#spend-table tbody tr");
   const spendRows = async (from, to) => apiGet(`/api/v1/sites/${SITE}/spend?from=${from}&to=${to}`);

@@ -53,17 +53,32 @@ export interface Series {
   data: number[];
 }
 
-/** A line chart over labelled buckets. */
-export function lineChart(el: HTMLElement, labels: string[], series: Series[], fmt: (v: number) => string): void {
+/** A line chart over labelled buckets; with `partial`, the first series' last point (a
+ * bucket still under way, such as today) is drawn dotted and named so. */
+export function lineChart(el: HTMLElement, labels: string[], series: Series[], fmt: (v: number) => string, partial = false): void {
   const b = base();
   const c = chart(el);
+  const n = labels.length;
+  const lines: Record<string, unknown>[] = series.map((s, i) => ({
+    name: s.name, type: "line", data: partial && i === 0 && n > 1 ? s.data.map((v, j) => (j === n - 1 ? "-" : v)) : s.data,
+    showSymbol: n < 40, smooth: false,
+    lineStyle: { width: 2, type: i > 0 ? "dashed" : "solid" }, areaStyle: i === 0 ? { opacity: 0.08 } : undefined,
+  }));
+  if (partial && n > 1 && series.length) {
+    const d = series[0].data;
+    lines.push({
+      name: `${series[0].name} (so far)`, type: "line", data: d.map((v, j) => (j >= n - 2 ? v : "-")),
+      showSymbol: true, smooth: false, lineStyle: { width: 2, type: "dotted" }, areaStyle: undefined,
+      color: b.color[0],
+    });
+  }
   c.setOption({
     animation: b.animation,
     color: b.color,
     textStyle: b.textStyle,
     grid: b.grid,
-    tooltip: { ...b.tooltip, valueFormatter: (v: unknown) => fmt(Number(v)) },
-    legend: series.length > 1 ? { top: 0, textStyle: { color: b.axisStyle.text } } : undefined,
+    tooltip: { ...b.tooltip, valueFormatter: (v: unknown) => (v === "-" || v == null ? "–" : fmt(Number(v))) },
+    legend: series.length > 1 ? { top: 0, data: series.map((s) => s.name), textStyle: { color: b.axisStyle.text } } : undefined,
     xAxis: {
       type: "category", data: labels, boundaryGap: false,
       axisLine: { lineStyle: { color: b.axisStyle.line } }, axisLabel: { color: b.axisStyle.text },
@@ -72,10 +87,7 @@ export function lineChart(el: HTMLElement, labels: string[], series: Series[], f
       type: "value", splitLine: { lineStyle: { color: b.axisStyle.line } },
       axisLabel: { color: b.axisStyle.text, formatter: (v: number) => fmt(v) },
     },
-    series: series.map((s, i) => ({
-      name: s.name, type: "line", data: s.data, showSymbol: labels.length < 40, smooth: false,
-      lineStyle: { width: 2, type: i > 0 ? "dashed" : "solid" }, areaStyle: i === 0 ? { opacity: 0.08 } : undefined,
-    })),
+    series: lines,
   });
 }
 

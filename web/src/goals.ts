@@ -3,7 +3,7 @@
 import { api, query, type Goal, type GoalsResult } from "./api";
 import { barChart } from "./charts";
 import type { Ctx } from "./main";
-import { DIMENSIONS, period, spec } from "./state";
+import { coverage, DIMENSIONS, period, spec } from "./state";
 import { ci, clear, errorBox, h, money, num, pct, sparkline, table, change } from "./ui";
 
 const UNITS = ["session", "visitor", "lead"] as const;
@@ -34,8 +34,13 @@ export async function renderGoals(ctx: Ctx, main: HTMLElement): Promise<void> {
   }
   const p = period(s);
   let r: GoalsResult;
+  // With compare: whether the previous period has data from its start (else its rates
+  // are partial, and no change is marked significant).
+  let cov: ReturnType<typeof coverage> | null = null;
   try {
+    const prevDays = s.compare ? query(spec(s, { type: "overview", interval: p.interval }, true)) : null;
     r = await query(spec(s, { type: "goals", units: [s.unit], interval: p.interval, compare: s.compare }));
+    if (prevDays) cov = coverage(((await prevDays).series || []).map((b) => b.figures.events));
   } catch (e) {
     if (ctx.current()) clear(report, errorBox(e));
     return;
@@ -62,7 +67,7 @@ export async function renderGoals(ctx: Ctx, main: HTMLElement): Promise<void> {
               cell: (g: (typeof rows)[0]) => {
                 const c = g.rates[0].change;
                 if (!c) return "–";
-                const sig = c.low > 0 ? "up" : c.high < 0 ? "down" : "";
+                const sig = cov && !cov.complete ? "" : c.low > 0 ? "up" : c.high < 0 ? "down" : "";
                 return h("span", { class: `delta ${sig}`, title: `95% interval ${change(c.low)} to ${change(c.high)}` }, change(c.diff));
               },
               csv: (g: (typeof rows)[0]) => g.rates[0].change?.diff ?? "",
@@ -104,7 +109,12 @@ export async function renderGoals(ctx: Ctx, main: HTMLElement): Promise<void> {
           ? "No leads in this range: a lead is a visitor identified with a user id (the tracker's cairn.identify(), an identify record of the batch API, or events that carry user). Rates per lead appear once visitors are identified; choose session or visitor meanwhile."
           : `No ${s.unit}s in this range: widen the range or loosen the filters.`)
     : null;
-  clear(report, h("p", { class: "muted" }, `${num(total)} ${s.unit}s in the range. Click a goal to break it down.`), none, none ? null : t);
+  const prevNote = cov && !cov.complete
+    ? h("p", { class: "muted", id: "compare-note" }, cov.withData
+        ? `The previous period has data on ${cov.withData} of its ${cov.total} ${p.interval}s only: its rates are partial, and no change is marked as significant.`
+        : "The previous period has no data: nothing to compare with.")
+    : null;
+  clear(report, h("p", { class: "muted" }, `${num(total)} ${s.unit}s in the range. Click a goal to break it down.`), prevNote, none, none ? null : t);
   report.setAttribute("aria-busy", "false");
   if (s.goal && byName.has(s.goal)) await renderBreakdown(ctx, breakdown);
 }

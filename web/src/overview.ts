@@ -5,7 +5,7 @@ import { query, type OverviewBreakdownRow, type OverviewFigures, type PageRow } 
 import { lineChart } from "./charts";
 import type { Ctx } from "./main";
 import { hasEvents, snippetBox } from "./setup";
-import { format, period, spec } from "./state";
+import { coverage, format, period, spec } from "./state";
 import { clear, dur, errorBox, h, num, pct, table, type Column } from "./ui";
 
 interface Kpi {
@@ -58,9 +58,17 @@ export async function renderOverview(ctx: Ctx, main: HTMLElement): Promise<void>
       document.getElementById("trend-title")!.textContent = `${k.label} over time`;
       const el = document.getElementById("trend-chart")!;
       el.replaceWith((trendEl = h("div", { class: "chart", id: "trend-chart", role: "img", "aria-label": `${k.label} per ${p.interval}` })));
-      lineChart(trendEl, (r.series || []).map((b) => b.label), series, k.fmt);
+      lineChart(trendEl, (r.series || []).map((b) => b.label), series, k.fmt, p.partial);
     };
     let trendEl: HTMLElement;
+    // The previous period may start before the site's data: then its figures are partial,
+    // and the changes are shown without a colour that would call them real.
+    const cov = old ? coverage((old.series || []).map((b) => b.figures.events)) : null;
+    const prevNote = cov && !cov.complete
+      ? h("p", { class: "muted", id: "compare-note" }, cov.withData
+          ? `The previous period has data on ${cov.withData} of its ${cov.total} ${p.interval}s only (from ${old!.series![cov.firstWithData].label}): the changes compare with less than a whole period.`
+          : "The previous period has no data: nothing to compare with.")
+      : null;
     clear(
       kpis,
       KPIS.map((k) => {
@@ -68,9 +76,14 @@ export async function renderOverview(ctx: Ctx, main: HTMLElement): Promise<void>
         let delta: HTMLElement | null = null;
         if (old) {
           const o = k.value(old.figures);
-          const d = o ? (v - o) / o : 0;
+          // A rate changes in percentage points (as goals do), a count or a time relatively.
+          const rate = k.key === "bounce_rate";
+          const d = rate ? (v - o) * 100 : o ? (v - o) / o : 0;
           const good = k.lower ? d < 0 : d > 0;
-          delta = h("span", { class: `delta ${d === 0 ? "" : good ? "up" : "down"}`, title: `previous period: ${k.fmt(o)}` }, o ? `${d > 0 ? "+" : ""}${(d * 100).toFixed(1)}%` : "–", h("span", { class: "sr-only" }, " vs previous period"));
+          const tone = d === 0 || (cov && !cov.complete) ? "" : good ? "up" : "down";
+          const empty = cov !== null && cov.withData === 0;
+          const text = empty ? "–" : rate ? `${d > 0 ? "+" : ""}${d.toFixed(1)} pp` : o ? `${d > 0 ? "+" : ""}${(d * 100).toFixed(1)}%` : "–";
+          delta = h("span", { class: `delta ${tone}`, title: `previous period: ${k.fmt(o)}` }, text, h("span", { class: "sr-only" }, " vs previous period"));
         }
         return h(
           "button",
@@ -89,6 +102,8 @@ export async function renderOverview(ctx: Ctx, main: HTMLElement): Promise<void>
         );
       }),
     );
+    document.getElementById("compare-note")?.remove();
+    if (prevNote) kpis.after(prevNote);
     kpis.setAttribute("aria-busy", "false");
     kpis.dataset.ready = "1";
     draw();

@@ -275,14 +275,17 @@ function dayOf(ms: number): string {
 export function days(s: State): { from: string; to: string } {
   if (s.range === "custom") return { from: s.from, to: s.to };
   const now = Date.now();
-  return { from: dayOf(s.range === "today" ? now : now - parseInt(s.range, 10) * DAY), to: dayOf(now) };
+  return { from: dayOf(s.range === "today" ? now : now - (parseInt(s.range, 10) - 1) * DAY), to: dayOf(now) };
 }
 
-/** The query range for the state, and the previous period of the same length. */
-export function period(s: State): { from: string; to: string; prevFrom: string; prevTo: string; interval: Interval } {
+/** The query range for the state, and the previous period of the same length; `partial`:
+ * the range's last bucket is still under way (today). Presets are whole days in the
+ * site's time zone: "Last 30 days" is today and the 29 days before, the previous period
+ * the 30 whole days before them (as the goal report's comparison takes it). */
+export function period(s: State): { from: string; to: string; prevFrom: string; prevTo: string; interval: Interval; partial: boolean } {
   switch (s.range) {
     case "today":
-      return { from: "today", to: "now", prevFrom: "yesterday", prevTo: "-1d", interval: "hour" };
+      return { from: "today", to: "now", prevFrom: "yesterday", prevTo: "-1d", interval: "hour", partial: true };
     case "custom": {
       const f = Date.parse(s.from + "T00:00:00Z"), t = Date.parse(s.to + "T00:00:00Z");
       const days = Number.isFinite(f) && Number.isFinite(t) ? Math.max(1, Math.round((t - f) / DAY) + 1) : 1;
@@ -291,11 +294,17 @@ export function period(s: State): { from: string; to: string; prevFrom: string; 
         prevFrom: Number.isFinite(f) ? isoDate(f - days * DAY) : s.from,
         prevTo: Number.isFinite(f) ? isoDate(f - DAY) : s.to,
         interval: days <= 2 ? "hour" : days > 120 ? "week" : "day",
+        partial: Number.isFinite(t) && s.to >= dayOf(Date.now()),
       };
     }
     default: {
       const n = parseInt(s.range, 10);
-      return { from: `-${n}d`, to: "now", prevFrom: `-${2 * n}d`, prevTo: `-${n}d`, interval: "day" };
+      const now = Date.now();
+      return {
+        from: dayOf(now - (n - 1) * DAY), to: "today",
+        prevFrom: dayOf(now - (2 * n - 1) * DAY), prevTo: dayOf(now - n * DAY),
+        interval: "day", partial: true,
+      };
     }
   }
 }
@@ -317,5 +326,18 @@ export function spec<K extends AnalysisType>(s: State, analysis: AnalysisOf<K>, 
     timezone: siteTimezone || TIMEZONE,
     filters: filters(s),
     analysis,
+  };
+}
+
+/** How much of a previous period has data, from its buckets' event counts: incomplete
+ * when its first buckets hold nothing (the site's data starts inside it), so changes
+ * against it are not marked as significant. */
+export function coverage(events: number[]): { complete: boolean; withData: number; total: number; firstWithData: number } {
+  const first = events.findIndex((n) => n > 0);
+  return {
+    complete: first === 0,
+    withData: events.filter((n) => n > 0).length,
+    total: events.length,
+    firstWithData: first,
   };
 }
