@@ -29,6 +29,10 @@ pub struct SegmentMeta {
     /// written before partitions were weeks.
     #[serde(default = "one_day")]
     pub days: u32,
+    /// The merge that wrote it (its first segment's id; 0: a flush or an import batch).
+    /// The segments of one merge hold disjoint visitors.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub run: u64,
     /// Number of events.
     pub rows: u64,
     /// Earliest event time (ms).
@@ -45,6 +49,10 @@ pub struct SegmentMeta {
 
 fn one_day() -> u32 {
     1
+}
+
+fn is_zero(x: &u64) -> bool {
+    *x == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

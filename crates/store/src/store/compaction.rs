@@ -58,10 +58,16 @@ impl CompactionPolicy {
         }
     }
 
-    /// Groups of segment ids to merge, one per week: the week's small segments once
-    /// there are `min_segments` of them, and every segment of an older, shorter
-    /// partition (so a store written before weekly partitions becomes weekly). Each
-    /// group is written as one merge, cut into segments of about `target_rows`.
+    /// Groups of segment ids to merge, one per week, each written as one merge cut into
+    /// segments of about `target_rows`:
+    /// * the week's small segments once there are `min_segments` of them (the week
+    ///   being written grows by tiers, as an LSM tree's level 0);
+    /// * every segment of an older, shorter partition (so a store written before weekly
+    ///   partitions becomes weekly);
+    /// * every segment of a sealed week (any week before the newest) unless they all
+    ///   come from one merge: then each visitor's week is one run in one segment. A week
+    ///   written live is rewritten once, when the next week starts (and again only if
+    ///   late events arrive for it).
     pub fn plan(&self, segments: &[SegmentMeta]) -> Vec<Vec<u64>> {
         if self.min_segments == usize::MAX {
             return Vec::new();
@@ -70,8 +76,20 @@ impl CompactionPolicy {
         for s in segments {
             by_week.entry(week_of_day(s.partition)).or_default().push(s);
         }
+        let newest = by_week.keys().next_back().copied();
         let mut out = Vec::new();
-        for (_, segs) in by_week {
+        for (week, segs) in by_week {
+            let one_run = segs[0].run != 0 && segs.iter().all(|s| s.run == segs[0].run);
+            let any_old = segs.iter().any(|s| s.days != PARTITION_DAYS);
+            if Some(week) != newest && !any_old && (segs.len() == 1 || one_run) {
+                continue;
+            }
+            if Some(week) != newest {
+                let mut ids: Vec<u64> = segs.iter().map(|s| s.id).collect();
+                ids.sort_unstable();
+                out.push(ids);
+                continue;
+            }
             let old = |s: &SegmentMeta| s.days != PARTITION_DAYS;
             let mut group: Vec<&SegmentMeta> = segs
                 .iter()
@@ -221,6 +239,11 @@ impl Inner {
                 .map(|m| done.push(m)),
             None => Ok(()),
         });
+        // One run: the outputs hold disjoint visitors.
+        let run = done.first().map_or(0, |m| m.id);
+        for m in &mut done {
+            m.run = run;
+        }
         if let Err(e) = r {
             if let Some((_, w, _)) = cur {
                 w.abandon();
@@ -290,6 +313,7 @@ mod tests {
             id,
             partition,
             days: PARTITION_DAYS,
+            run: 0,
             rows,
             min_ts: 0,
             max_ts: 0,
@@ -308,7 +332,7 @@ mod tests {
         let segs = [
             seg(1, 4, 10),
             seg(2, 4, 20),
-            seg(3, 11, 5),
+            seg(3, -3, 5),
             seg(4, 4, 30),
             seg(5, 4, 500),
             seg(6, 4, 90),
@@ -318,6 +342,15 @@ mod tests {
         assert_eq!(p.plan(&segs), vec![vec![1, 2, 4, 6]]);
         assert!(p.plan(&segs[..2]).is_empty());
         assert!(CompactionPolicy::never().plan(&segs).is_empty());
+        // Once a newer week begins, the week is sealed: all its segments merge into one
+        // run (the large one too), unless they come from one merge already.
+        let mut sealed = segs.to_vec();
+        sealed.push(seg(7, 11, 5));
+        assert_eq!(p.plan(&sealed), vec![vec![1, 2, 4, 5, 6]]);
+        for s in sealed.iter_mut().filter(|s| s.partition == 4) {
+            s.run = 1;
+        }
+        assert!(p.plan(&sealed).is_empty());
     }
 
     #[test]

@@ -146,6 +146,7 @@ pub(super) fn segment_meta(id: u64, partition: i64, days: u32, written: Written)
         id,
         partition,
         days,
+        run: 0,
         rows: written.rows,
         min_ts: written.min_ts,
         max_ts: written.max_ts,

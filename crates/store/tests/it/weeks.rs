@@ -85,3 +85,86 @@ fn a_weeks_merge_is_cut_at_visitor_boundaries() {
     assert_eq!(store.compact(&policy).unwrap(), 0);
     assert_eq!(all(&store), before);
 }
+
+/// A week written live grows by tiers into overlapping segments; once the next week has
+/// begun it is rewritten once into segments of one merge, disjoint by visitor.
+#[test]
+fn a_sealed_week_is_rewritten_into_one_run() {
+    use crate::model::NOW;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(
+        dir.path(),
+        Options {
+            background: false,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let policy = CompactionPolicy {
+        target_rows: 300,
+        min_segments: 2,
+    };
+    // The week before NOW's, written in 12 flushes of 100 events (visitors 0..60 each
+    // time), compacted after every flush: tiers of segments that share visitors.
+    // The Monday of the week before the one NOW (Thursday 2027-01-21) falls in.
+    let last_week = BASE - 4 * DAY;
+    let mut n = 0u64;
+    for f in 0..12u64 {
+        let records: Vec<Record> = (0..100u64)
+            .map(|i| {
+                n += 1;
+                let ts = last_week + ((f * 100 + i) * 3_600_000) as i64 % (5 * DAY);
+                Record::Event(Event::new("w.example", ts, i % 60, "pageview"))
+            })
+            .collect();
+        store.append(&records, NOW).unwrap();
+        store.flush().unwrap();
+        store.compact(&policy).unwrap();
+    }
+    let week = |s: &cairn_store::SegmentMeta| s.partition;
+    let lw = store.segments().iter().map(week).min().unwrap();
+    let live = store.segments();
+    assert!(live.len() > 1, "tiers: {live:?}");
+    let before = all(&store);
+    // A newer week begins: the sealed one is rewritten into one run.
+    store
+        .append(
+            &[Record::Event(Event::new(
+                "w.example",
+                NOW - 1_000,
+                1,
+                "pageview",
+            ))],
+            NOW,
+        )
+        .unwrap();
+    store.flush().unwrap();
+    store.compact(&policy).unwrap();
+    let sealed: Vec<_> = store
+        .segments()
+        .into_iter()
+        .filter(|s| week(s) == lw)
+        .collect();
+    assert!(sealed.len() > 1, "cut near the target");
+    assert!(sealed.iter().all(|s| s.run != 0 && s.run == sealed[0].run));
+    let mut owner: BTreeMap<u64, u64> = BTreeMap::new();
+    for s in &sealed {
+        store
+            .segment_events(s.id, |e| {
+                let prev = owner.insert(e.visitor, s.id);
+                assert!(
+                    prev.is_none_or(|p| p == s.id),
+                    "visitor {} in two",
+                    e.visitor
+                );
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+    }
+    let mut after = all(&store);
+    after.retain(|e| e.2 < NOW - 1_000);
+    assert_eq!(after, before, "nothing changed");
+    assert_eq!(n, 1_200);
+    // Nothing more to do until something changes.
+    assert_eq!(store.compact(&policy).unwrap(), 0);
+}
