@@ -13,7 +13,7 @@ use cairn_model::Event;
 
 use super::change::ManifestChange;
 use super::flush::segment_meta;
-use super::{Inner, PARTITION_DAYS, lock, week_of_day};
+use super::{Inner, PARTITION_DAYS, cores, lock, on_cores, week_of_day};
 use crate::error::Result;
 use crate::manifest::SegmentMeta;
 use crate::recovery::seg_path;
@@ -79,29 +79,28 @@ impl CompactionPolicy {
         let newest = by_week.keys().next_back().copied();
         let mut out = Vec::new();
         for (week, segs) in by_week {
-            let one_run = segs[0].run != 0 && segs.iter().all(|s| s.run == segs[0].run);
-            let any_old = segs.iter().any(|s| s.days != PARTITION_DAYS);
-            if Some(week) != newest && !any_old && (segs.len() == 1 || one_run) {
-                continue;
-            }
-            if Some(week) != newest {
-                let mut ids: Vec<u64> = segs.iter().map(|s| s.id).collect();
-                ids.sort_unstable();
-                out.push(ids);
-                continue;
-            }
             let old = |s: &SegmentMeta| s.days != PARTITION_DAYS;
-            let mut group: Vec<&SegmentMeta> = segs
-                .iter()
-                .copied()
-                .filter(|s| old(s) || s.rows < self.target_rows)
-                .collect();
-            let has_old = group.iter().any(|s| old(s));
-            if group.is_empty() || (!has_old && group.len() < self.min_segments.max(2)) {
-                continue;
-            }
-            group.sort_by_key(|s| s.id);
-            out.push(group.iter().map(|s| s.id).collect());
+            let any_old = segs.iter().any(|s| old(s));
+            let mut group: Vec<u64> = if Some(week) != newest {
+                // Sealed: all of it, unless it is one run already.
+                let one_run = segs[0].run != 0 && segs.iter().all(|s| s.run == segs[0].run);
+                if !any_old && (segs.len() == 1 || one_run) {
+                    continue;
+                }
+                segs.iter().map(|s| s.id).collect()
+            } else {
+                let small: Vec<u64> = segs
+                    .iter()
+                    .filter(|s| old(s) || s.rows < self.target_rows)
+                    .map(|s| s.id)
+                    .collect();
+                if small.is_empty() || (!any_old && small.len() < self.min_segments.max(2)) {
+                    continue;
+                }
+                small
+            };
+            group.sort_unstable();
+            out.push(group);
         }
         out
     }
@@ -114,31 +113,18 @@ impl Inner {
         let n = plan.len();
         // Weeks merge independently: as many at once as there are cores, each committed
         // as soon as its round is done (a failed merge leaves its segments as they were).
-        let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
-        for round in plan.chunks(threads.max(1)) {
-            let merged: Vec<(Vec<u64>, Result<Vec<SegmentMeta>>)> = if round.len() == 1 {
-                vec![(round[0].clone(), self.merge_group(&round[0], policy))]
-            } else {
-                std::thread::scope(|sc| {
-                    let handles: Vec<_> = round
-                        .iter()
-                        .map(|g| sc.spawn(move || (g.clone(), self.merge_group(g, policy))))
-                        .collect();
-                    handles
-                        .into_iter()
-                        .map(|h| h.join().expect("a merge thread panicked"))
-                        .collect()
-                })
-            };
+        let threads = cores();
+        for round in plan.chunks(threads) {
+            let merged = on_cores(round, threads, |g| self.merge_group(g, policy));
             let mut first_err = None;
-            for (group, metas) in merged {
+            for (group, metas) in round.iter().zip(merged) {
                 match metas {
                     // A failed commit's files are left to recovery, as a failed
                     // flush's: whether the manifest got them is not known here.
                     Ok(add) if first_err.is_none() => {
                         if let Err(e) = self.commit(ManifestChange {
                             add,
-                            remove: group,
+                            remove: group.clone(),
                             ..ManifestChange::default()
                         }) {
                             first_err = Some(e);

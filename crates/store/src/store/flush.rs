@@ -8,7 +8,7 @@ use std::sync::Arc;
 use cairn_model::Event;
 
 use super::change::ManifestChange;
-use super::{Inner, PARTITION_DAYS, lock, partition_of};
+use super::{Inner, PARTITION_DAYS, cores, lock, on_cores, partition_of};
 use crate::error::Result;
 use crate::manifest::SegmentMeta;
 use crate::memtable::Memtable;
@@ -73,51 +73,20 @@ impl Inner {
             .enumerate()
             .map(|(i, (part, evs))| (first + i as u64, part, evs))
             .collect();
-        let cores = std::thread::available_parallelism().map_or(1, |t| t.get());
         let threads = if sorted.len() >= PARALLEL_ROWS {
-            cores.min(jobs.len())
+            cores()
         } else {
             1
         };
-        let write = |(id, part, evs): &(u64, i64, Vec<&Event>)| {
+        let results = on_cores(&jobs, threads, |(id, part, evs)| {
             self.write_segment(*id, *part, evs.iter().copied().map(Ok))
-        };
-        let results: Vec<Result<SegmentMeta>> = if threads <= 1 {
-            jobs.iter().map(write).collect()
-        } else {
-            let next = std::sync::atomic::AtomicUsize::new(0);
-            let mut done: Vec<(usize, Result<SegmentMeta>)> = std::thread::scope(|sc| {
-                let workers: Vec<_> = (0..threads)
-                    .map(|_| {
-                        sc.spawn(|| {
-                            let mut out = Vec::new();
-                            loop {
-                                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                                let Some(job) = jobs.get(i) else { break };
-                                out.push((i, write(job)));
-                            }
-                            out
-                        })
-                    })
-                    .collect();
-                workers
-                    .into_iter()
-                    .flat_map(|w| w.join().expect("a segment writer panicked"))
-                    .collect()
-            });
-            done.sort_by_key(|(i, _)| *i);
-            done.into_iter().map(|(_, r)| r).collect()
-        };
-        if let Some(pos) = results.iter().position(Result::is_err) {
-            let ids: Vec<u64> = jobs.iter().map(|j| j.0).collect();
-            self.discard(&ids);
-            return Err(results
-                .into_iter()
-                .nth(pos)
-                .and_then(Result::err)
-                .expect("an error at pos"));
-        }
-        Ok(results.into_iter().map(|r| r.expect("checked")).collect())
+        });
+        results
+            .into_iter()
+            .collect::<Result<Vec<_>>>()
+            .inspect_err(|_| {
+                self.discard(&jobs.iter().map(|j| j.0).collect::<Vec<_>>());
+            })
     }
 
     /// Writes one segment from sorted events.

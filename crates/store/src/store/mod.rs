@@ -74,6 +74,46 @@ pub(crate) fn week_of_day(day: i64) -> i64 {
     (day - 4).div_euclid(7) * 7 + 4
 }
 
+/// The cores merges and large writes run on.
+pub(crate) fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |t| t.get())
+}
+
+/// `f` of every job on up to `threads` threads (each takes the next job left), the
+/// results in the jobs' order; on this thread when one is enough.
+pub(crate) fn on_cores<T: Sync, R: Send>(
+    jobs: &[T],
+    threads: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    let threads = threads.min(jobs.len());
+    if threads <= 1 {
+        return jobs.iter().map(f).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut done: Vec<(usize, R)> = std::thread::scope(|sc| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                sc.spawn(|| {
+                    let mut out = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(job) = jobs.get(i) else { break };
+                        out.push((i, f(job)));
+                    }
+                    out
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("a store worker panicked"))
+            .collect()
+    });
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
+}
+
 /// How the store behaves.
 #[derive(Debug, Clone)]
 pub struct Options {

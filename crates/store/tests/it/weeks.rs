@@ -26,18 +26,20 @@ fn all(store: &Store) -> Vec<(String, u64, i64, String)> {
     out
 }
 
+/// A store without a background thread, importing in batches of `import_batch`.
+fn open(dir: &std::path::Path, import_batch: usize) -> Store {
+    let opts = Options {
+        background: false,
+        import_batch,
+        ..Options::default()
+    };
+    Store::open(dir, opts).unwrap()
+}
+
 #[test]
 fn a_weeks_merge_is_cut_at_visitor_boundaries() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(
-        dir.path(),
-        Options {
-            background: false,
-            import_batch: 700,
-            ..Options::default()
-        },
-    )
-    .unwrap();
+    let store = open(dir.path(), 700);
     // 5,000 events of 300 visitors over three weeks, imported in batches of 700: each
     // batch writes a segment per week.
     let records: Vec<Record> = (0..5_000u64)
@@ -92,14 +94,7 @@ fn a_weeks_merge_is_cut_at_visitor_boundaries() {
 fn a_sealed_week_is_rewritten_into_one_run() {
     use crate::model::NOW;
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(
-        dir.path(),
-        Options {
-            background: false,
-            ..Options::default()
-        },
-    )
-    .unwrap();
+    let store = open(dir.path(), Options::default().import_batch);
     let policy = CompactionPolicy {
         target_rows: 300,
         min_segments: 2,
