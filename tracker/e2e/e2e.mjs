@@ -2,7 +2,7 @@
 //
 //   node tracker/e2e/e2e.mjs target/debug/cairn
 //
-// Registers two sites in a fresh data directory, runs `cairn serve` on a free loopback
+// Registers the sites in a fresh data directory, runs `cairn serve` on a free loopback
 // port, serves the test pages (tracker/e2e/site/) from a second origin (so the tracker's
 // requests are cross-origin, as in production), drives visitors through them with
 // Playwright, stops the server with SIGTERM and compares `cairn export` with the exact
@@ -16,6 +16,7 @@ import { dirname, extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { harness, sleep } from "../../e2e/harness.mjs";
+import { HEAD, ORDER, TAIL } from "../build.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const SITE_DIR = join(HERE, "site");
@@ -227,6 +228,7 @@ async function main() {
   assert.match(add, /write key/i, "cairn site add prints a write key");
   cairn("site", "add", "other.example", "--identity", "first-party");
   cairn("site", "add", "captures.example");
+  cairn("site", "add", "builds.example");
 
   const server = await startCairn();
   cleanups.push(() => server.stop().catch(() => {}));
@@ -248,6 +250,26 @@ async function main() {
   assert.equal(js.status, 200, "GET /cairn.js");
   assert.match(js.headers.get("content-type") || "", /javascript/);
   assert.equal(await js.text(), readFileSync(join(HERE, "..", "dist", "cairn.js"), "utf8"), "the server embeds tracker/dist/cairn.js");
+  // Per-feature builds (?f=): the core and the features named, assembled from the
+  // chunks in dist/ as build.mjs does; one script and ETag whatever the list's order;
+  // an unknown name refused.
+  const dist = (f) => readFileSync(join(HERE, "..", "dist", f), "utf8");
+  const script = async (q) => {
+    const r = await fetch(`${server.origin}/cairn.js${q}`);
+    return { status: r.status, etag: r.headers.get("etag"), cache: r.headers.get("cache-control"), text: await r.text() };
+  };
+  const fv = await script("?f=forms,video");
+  assert.equal(fv.status, 200, "GET /cairn.js?f=forms,video");
+  assert.equal(fv.text, HEAD + dist("features/forms.js") + dist("features/video.js") + dist("core.js") + TAIL, "?f=forms,video");
+  assert.equal(fv.cache, js.headers.get("cache-control"), "cached like /cairn.js");
+  const vf = await script("?f=video,forms,video");
+  assert.deepEqual([vf.status, vf.etag, vf.text], [200, fv.etag, fv.text], "the same script and ETag for video,forms,video");
+  assert.ok(fv.etag && fv.etag !== js.headers.get("etag"), "a build has an ETag of its own");
+  for (const q of ["?f=", "?f=core"]) assert.equal((await script(q)).text, HEAD + dist("core.js") + TAIL, q);
+  assert.equal((await script(`?f=${[...ORDER].reverse().join(",")}`)).text, dist("cairn.js"), "every feature listed: /cairn.js");
+  const bad = await script("?f=forms,videos");
+  assert.equal(bad.status, 400, "an unknown feature is refused");
+  assert.match(bad.text, /"videos".*outbound, cta/, "the error names the unknown feature and the known ones");
 
   // Playwright turns the back/forward cache off (Back loads the page again); a second
   // browser has it, for a search page restored from it (which must not send its search
@@ -778,9 +800,81 @@ async function main() {
   assert.deepEqual(E2.errors, [], "no errors in the captures pages (second browser)");
   assert.deepEqual([...E2.t.kinds], ["ping"], "sent with navigator.sendBeacon");
 
+  // ---- Visitor 4, builds.example: a site that loads some features only ---------------
+  // Pages of one site with /cairn.js?f=… (builds.html): the same interactions, events
+  // only from the features loaded (and not excluded).
+  const F = await newContext();
+  const bp = await F.c.newPage();
+  const bsteps = [];
+  const bstep = stepper(bsteps, F.t);
+  const BT = "Builds (Cairn e2e)";
+  const Q = (f, exclude) => `/builds.html?f=${f}${exclude ? "&exclude=" + exclude : ""}`;
+  const open = async (f, exclude) => {
+    await bp.goto(`${base}${Q(f, exclude)}`);
+    await bp.waitForFunction(() => typeof window.cairn === "function");
+  };
+  const leaveB = (u) => [ev("engagement", u, { engaged_ms: "*" }), ev("scroll", u, { depth: 100 })];
+  /** Clicks a CTA-like button, an outbound link, a download, a share link. */
+  const clicks = async () => {
+    for (const id of ["btn", "out", "dl", "sh"]) await bp.click("#" + id);
+  };
+  const play = () =>
+    bp.evaluate(async () => {
+      const v = document.getElementById("clip");
+      v.currentTime = 0;
+      v.playbackRate = 2;
+      await v.play();
+      await new Promise((r) => v.addEventListener("ended", r, { once: true }));
+    });
+  const typeEmail = async () => {
+    await bp.click("#o-email");
+    await bp.keyboard.type(SECRETS.abandonEmail);
+  };
+  // Forms only: the clicks, the video and data-cairn-event send nothing; the form does.
+  const FO = Q("forms");
+  await bstep([pv(FO, BT)], () => open("forms"));
+  await bstep([], async () => {
+    await clicks();
+    await bp.click("#mark");
+    await play();
+  });
+  await bstep([ev("form_start", FO, { form_id: "order" }), ev("form_field", FO, { form_id: "order", field: "email" })], typeEmail);
+  await bstep([ev("form_submit", FO, { form_id: "order" })], () => bp.click("#o-send"));
+  // The core alone: pageviews, page leave, the page's own events and identify; nothing
+  // automatic.
+  const CO = Q("core");
+  await bstep([...leaveB(FO), pv(CO, BT)], () => open("core"));
+  await bstep([], async () => {
+    await clicks();
+    await bp.click("#mark");
+    await typeEmail();
+    await bp.click("#o-send");
+    await play();
+  });
+  await bstep([ev("signup", CO, { plan: "pro" }, { amount: 9, currency: "EUR" })], () =>
+    bp.evaluate(() => cairn("event", "signup", { props: { plan: "pro" }, revenue: { amount: 9, currency: "EUR" } })),
+  );
+  await bstep(["identify user=lead-9"], () => bp.evaluate(() => cairn("identify", "lead-9")));
+  const CO2 = CO + "&step=2";
+  await bstep([...leaveB(CO), pv(CO2, BT)], () => bp.evaluate((u) => history.pushState({}, "", u), CO2));
+  // Two features, video excluded by data-exclude: the form only, and its abandon at
+  // page leave.
+  const VF = Q("video,forms", "video");
+  await bstep([...leaveB(CO2), pv(VF, BT)], () => open("video,forms", "video"));
+  await bstep([], async () => {
+    await clicks();
+    await play();
+  });
+  await bstep([ev("form_start", VF, { form_id: "order" }), ev("form_field", VF, { form_id: "order", field: "email" })], typeEmail);
+  await bstep([...leaveB(VF), ev("form_abandon", VF, { form_id: "order", field: "email" })], async () => {
+    await bp.close({ runBeforeUnload: true });
+    await sleep(300);
+  });
+  assert.deepEqual(F.errors, [], "no errors in the builds pages");
+
   // Every request body: the protocol's fields only, at most 50 records, no typed value.
   const FIELDS = ["type", "site", "name", "url", "referrer", "props", "revenue", "screen", "language", "vid", "age", "user"];
-  const bodies = [...A.t.sent, ...C.t.sent, ...E.t.sent, ...E2.t.sent];
+  const bodies = [...A.t.sent, ...C.t.sent, ...E.t.sent, ...E2.t.sent, ...F.t.sent];
   assert.ok(bodies.length >= 20, "the tracker's request bodies were seen");
   for (const b of bodies) {
     const v = JSON.parse(b);
@@ -813,8 +907,9 @@ async function main() {
   const shop = exp("shop.example");
   const oth = exp("other.example");
   const caps = exp("captures.example");
+  const builds = exp("builds.example");
 
-  for (const [label, recs] of [["shop.example", shop], ["other.example", oth], ["captures.example", caps]]) {
+  for (const [label, recs] of [["shop.example", shop], ["other.example", oth], ["captures.example", caps], ["builds.example", builds]]) {
     assert.ok(recs.length > 0, `${label}: events were stored`);
     const visitors = new Set(recs.map((r) => r.visitor));
     assert.equal(visitors.size, 1, `${label}: one visitor id for all of the visitor's events: ${[...visitors]}`);
@@ -833,6 +928,7 @@ async function main() {
   compare("shop.example", shop, steps);
   compare("other.example", oth, osteps);
   compare("captures.example", caps, csteps);
+  compare("builds.example", builds, bsteps);
   // Numbers stay numbers in the store.
   const nl = caps.find((r) => r.name === "newsletter");
   assert.ok(nl.props.price === 189 && nl.props.neg === -2.5 && nl.props.code === "007", `typed props: ${JSON.stringify(nl.props)}`);
@@ -848,7 +944,9 @@ async function main() {
   for (const r of [...shop, ...oth]) if (r.path) assert.ok(!/dnt/.test(r.path), "nothing from the DNT page");
   assert.ok(!oth.some((r) => r.name === "while_opted_out"), "nothing while opted out");
 
-  log(`ok: ${shop.length} shop.example, ${oth.length} other.example and ${caps.length} captures.example records as expected`);
+  log(
+    `ok: ${shop.length} shop.example, ${oth.length} other.example, ${caps.length} captures.example and ${builds.length} builds.example records as expected`,
+  );
 }
 
 /** FNV-1a, 32 bits, over UTF-16 code units: the tracker's experiment hash. */

@@ -1,14 +1,16 @@
 // The tracker's core: sending, pageviews (with SPA navigation), engagement and scroll
 // depth at page leave, custom events, identify, opt-out and experiments. Autocapture
-// features (src/features/) plug in through `listen`, `track` and the two hook lists.
+// features (src/features/, each built into a chunk of its own) plug in through `listen`,
+// `track`, `cut` and the two hook lists, which cairn.ts hands them (src/api.ts).
 // Features that listen to the same click mark the event (`e._cairn = 1`) when they
 // send something for it, so that a later one does not send a second event for that
-// click: share, then links (downloads, outbound), then CTA clicks (cairn.ts registers
-// them in that order; listeners on one target run in registration order).
+// click: share, then downloads, then outbound, then CTA clicks (the assembled script has
+// their chunks in that order, build.mjs `ORDER`, and cairn.ts starts them in it;
+// listeners on one target run in registration order).
 //
 // Size matters (the core must stay under 2 KiB gzipped): module-level variables rather
 // than objects (the minifier renames them), no classes, no dependencies.
-import { cut } from "./features/cut";
+import { cut } from "./cut";
 
 /** A property value the server accepts. */
 export type Val = string | number | boolean;
@@ -68,7 +70,7 @@ let since = 0;
 let depth = 0;
 let exposed: { [key: string]: 1 } = {};
 
-export const noop = () => {};
+const noop = () => {};
 
 /** `addEventListener` whose listener never throws into the page. */
 export function listen(
@@ -87,10 +89,6 @@ export function listen(
     opts,
   );
 }
-
-/** The nearest element at or above `n` (an element, or a text node) matching `sel`. */
-export const up = (n: any, sel: string): Element | null =>
-  n ? (n.closest ? n.closest(sel) : up(n.parentNode, sel)) : null;
 
 /** Calls each hook, so that one failing does not stop the others. */
 const each = <A>(hooks: ((a: A) => void)[], a: A) => {

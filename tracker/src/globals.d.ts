@@ -1,9 +1,4 @@
-// Compile-time feature switches, set by esbuild's `define` (see build.mjs). A feature
-// whose constant is `false` is left out of the bundle entirely.
-declare const __OUTBOUND__: boolean;
-declare const __DOWNLOADS__: boolean;
-declare const __CTA__: boolean;
-declare const __FORMS__: boolean;
-declare const __VIDEO__: boolean;
-declare const __SEARCH__: boolean;
-declare const __SHARE__: boolean;
+// The list the feature chunks register in (src/api.ts `feature`) and the core starts
+// them from (src/cairn.ts): a parameter of the function that wraps the assembled script
+// (build.mjs `assemble`, the same in crates/server/src/tracker.rs), not a global.
+declare const cairnF: import("./api").Init[];

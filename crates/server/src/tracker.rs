@@ -1,16 +1,18 @@
 //! The browser tracker's endpoint and script.
 //!
-//! * `GET /cairn.js` — the tracker (built from `tracker/`, embedded in the binary).
+//! * `GET /cairn.js` — the tracker (built from `tracker/`, embedded in the binary):
+//!   every feature; `?f=forms,video` the core and those features ([`features`]), `?f=`
+//!   or `?f=core` the core alone, each assembled from the chunks once and kept.
 //! * `POST /api/v1/event` — one event (a JSON object) or several (an array of up to
 //!   [`MAX_EVENTS`]), as `text/plain` (no CORS preflight) or `application/json`; open to
 //!   every origin (CORS). No key: the site must be registered, the visitor id is
 //!   derived by the server ([`crate::visitor_id`]), the event is enriched once
 //!   ([`crate::ingest::page_record`]). All or nothing, durable before `202`.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cairn_model::{Checked, Reason, ValidationError};
@@ -26,14 +28,141 @@ pub const MAX_EVENTS: usize = 50;
 /// The oldest an event may be when the tracker finally sends it (its `age`).
 pub const MAX_AGE_MS: i64 = 86_400_000;
 
-/// The tracker script, built by `tracker/build.mjs`.
+/// The tracker script with every feature, built by `tracker/build.mjs`: what
+/// `GET /cairn.js` serves.
 pub(crate) const SCRIPT: &str = include_str!("../../../tracker/dist/cairn.js");
+
+/// The core's chunk (`tracker/src/cairn.ts`): always last.
+const CORE: &str = include_str!("../../../tracker/dist/core.js");
+
+/// The autocapture features, by their `?f=` (and `data-exclude`) name, with their chunks,
+/// in the order of an assembled script (`ORDER` in `tracker/build.mjs`): the click
+/// listeners go share, downloads, outbound, CTA. Bit `i` of a build's mask is
+/// `FEATURES[i]`.
+pub(crate) const FEATURES: [(&str, &str); 7] = [
+    (
+        "share",
+        include_str!("../../../tracker/dist/features/share.js"),
+    ),
+    (
+        "downloads",
+        include_str!("../../../tracker/dist/features/downloads.js"),
+    ),
+    (
+        "outbound",
+        include_str!("../../../tracker/dist/features/outbound.js"),
+    ),
+    ("cta", include_str!("../../../tracker/dist/features/cta.js")),
+    (
+        "forms",
+        include_str!("../../../tracker/dist/features/forms.js"),
+    ),
+    (
+        "video",
+        include_str!("../../../tracker/dist/features/video.js"),
+    ),
+    (
+        "search",
+        include_str!("../../../tracker/dist/features/search.js"),
+    ),
+];
+
+/// The mask of every feature.
+const ALL: u8 = (1 << FEATURES.len()) - 1;
+
+/// What wraps an assembled script (`HEAD` and `TAIL` in `tracker/build.mjs`): the
+/// function whose parameter is the list the features register in.
+const HEAD: &str = "\"use strict\";(cairnF=>{";
+const TAIL: &str = "})([]);\n";
+
+/// The script with the features of `mask`: the same text as `tracker/build.mjs`
+/// `assemble` (for every feature, [`SCRIPT`]).
+fn assemble(mask: u8) -> String {
+    let mut s = String::from(HEAD);
+    for (i, (_, chunk)) in FEATURES.iter().enumerate() {
+        if mask & (1 << i) != 0 {
+            s.push_str(chunk);
+        }
+    }
+    s.push_str(CORE);
+    s.push_str(TAIL);
+    s
+}
+
+/// The features a `?f=` list names (separated by commas or spaces, in any order, repeats
+/// and case left aside; `core` names none) as a mask, or the error for an unknown name.
+pub(crate) fn features(list: &str) -> Result<u8, String> {
+    let mut mask = 0;
+    for name in list
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|n| !n.is_empty())
+    {
+        if name.eq_ignore_ascii_case("core") {
+            continue;
+        }
+        match FEATURES
+            .iter()
+            .position(|(f, _)| name.eq_ignore_ascii_case(f))
+        {
+            Some(i) => mask |= 1 << i,
+            None => {
+                let known: Vec<&str> = FEATURES.iter().map(|(f, _)| *f).collect();
+                return Err(format!(
+                    "unknown tracker feature {name:?} in /cairn.js?f=: the features are {} \
+                     (or `core` for none)",
+                    known.join(", ")
+                ));
+            }
+        }
+    }
+    Ok(mask)
+}
 
 static SCRIPT_FILE: crate::web::Embedded = crate::web::Embedded::new(SCRIPT);
 
-/// `GET /cairn.js`: gzip-compressed when the browser takes it.
-pub(crate) async fn script(headers: HeaderMap) -> Response {
-    let mut r = SCRIPT_FILE.answer(&headers);
+/// The scripts with fewer than every feature, assembled (and compressed) on first use
+/// and kept: at most 127.
+static BUILDS: [OnceLock<crate::web::Embedded>; ALL as usize] =
+    [const { OnceLock::new() }; ALL as usize];
+
+/// The script of a mask.
+fn build(mask: u8) -> &'static crate::web::Embedded {
+    match BUILDS.get(usize::from(mask)) {
+        Some(cell) => cell.get_or_init(|| {
+            // Kept for the life of the process, like the embedded files (bounded: one
+            // per mask).
+            crate::web::Embedded::new(assemble(mask).leak())
+        }),
+        // Every feature: the committed script.
+        None => &SCRIPT_FILE,
+    }
+}
+
+/// `GET /cairn.js[?f=…]`: gzip-compressed when the browser takes it; `400` for an unknown
+/// feature. Every `f` parameter counts (`?f=forms&f=video` is `?f=forms,video`).
+pub(crate) async fn script(
+    Query(query): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+) -> Response {
+    let mut mask = ALL;
+    let mut lists = query.iter().filter(|(k, _)| k == "f").peekable();
+    if lists.peek().is_some() {
+        mask = 0;
+        for (_, list) in lists {
+            match features(list) {
+                Ok(m) => mask |= m,
+                Err(e) => {
+                    let mut r = (StatusCode::BAD_REQUEST, e).into_response();
+                    r.headers_mut().insert(
+                        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                        HeaderValue::from_static("*"),
+                    );
+                    return r;
+                }
+            }
+        }
+    }
+    let mut r = build(mask).answer(&headers);
     if r.status() == StatusCode::NOT_MODIFIED {
         return r;
     }
@@ -316,4 +445,34 @@ fn page_event(v: &Value, now: i64) -> Result<PageEvent, ValidationError> {
         ts,
         ..PageEvent::default()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_feature_assembled_is_the_built_script() {
+        assert_eq!(assemble(ALL), SCRIPT, "run `node tracker/build.mjs`");
+        assert!(assemble(0).starts_with(HEAD) && assemble(0).ends_with(&format!("{CORE}{TAIL}")));
+    }
+
+    #[test]
+    fn feature_lists_are_normalised() {
+        assert_eq!(features("forms,video"), features("video , forms,forms"));
+        assert_eq!(
+            features("Forms+video".replace('+', " ").as_str()),
+            features("forms,video")
+        );
+        assert_eq!(features(""), Ok(0));
+        assert_eq!(features("core"), Ok(0));
+        assert_eq!(features("core,share"), Ok(1));
+        let all: Vec<&str> = FEATURES.iter().map(|(f, _)| *f).collect();
+        assert_eq!(features(&all.join(",")), Ok(ALL));
+        let e = features("forms,vidoe").unwrap_err();
+        assert!(
+            e.contains("\"vidoe\"") && e.contains("outbound, cta"),
+            "{e}"
+        );
+    }
 }

@@ -4,8 +4,7 @@
 // selector (data-cta; default `DEFAULT`) sends `cta_click` {text}: its visible text —
 // but not for a form's submit button (forms has form_submit) nor for a click another
 // feature already counted (a download, an outbound link, a share, a copy).
-import { D, listen, track, up, type Props, type Val } from "../core";
-import { cut } from "./cut";
+import { D, cut, feature, listen, track, up, type Props, type Val } from "../api";
 
 const DEFAULT = "button,[role=button],a.btn,a.cta,.button";
 
@@ -16,8 +15,9 @@ const DEFAULT = "button,[role=button],a.btn,a.cta,.button";
  */
 const val = (v: string): Val => (/^-?(0|[1-9]\d*)(\.\d+)?$/.test(v) && v.length < 16 ? +v : cut(v));
 
-/** `sel`: the selector of data-cta (null: the default; "": no automatic CTA clicks). */
-export function cta(sel: string | null): void {
+// data-cta: the selector (none: the default; "": no automatic CTA clicks).
+feature("cta", (s) => {
+  let sel = s.getAttribute("data-cta");
   if (sel == null) sel = DEFAULT;
   listen(
     D,
@@ -38,4 +38,4 @@ export function cta(sel: string | null): void {
     },
     true,
   );
-}
+});

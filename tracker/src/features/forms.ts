@@ -3,7 +3,8 @@
 // search is the search feature's): a form with role=search or inside an element with
 // it (or <search>), one with an <input type=search>, or a GET form with a field named
 // like a search parameter (data-search-params).
-import { D, leaveHooks, listen, pageHooks, track } from "../core";
+import { D, feature, leaveHooks, listen, pageHooks, track } from "../api";
+import { searchParams } from "./params";
 
 /** Per form of the current page view: started, submitted, the last focused field. */
 type State = { s?: 1; d?: 1; f: string };
@@ -11,8 +12,9 @@ let forms: { [id: string]: State } = {};
 
 const SKIP = /^(hidden|submit|button|reset|image)$/;
 
-/** `params`: the search parameters' names. */
-export function formsFeature(params: string[]): void {
+feature("forms", (tag) => {
+  /** The search parameters' names. */
+  const params = searchParams(tag);
   /** The form's id and state, or null for a search form. */
   const state = (f: HTMLFormElement): [string, State] | null => {
     if (
@@ -60,4 +62,4 @@ export function formsFeature(params: string[]): void {
       if (s.s && !s.d) track("form_abandon", { form_id, field: s.f }, { url });
     }
   });
-}
+});

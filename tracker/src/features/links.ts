@@ -1,19 +1,17 @@
-// The one link listener behind `outbound` and `downloads` (a download is not also an
-// outbound click). A click already counted as a share is neither; a click counted here
-// is marked, so that it is not also a CTA click.
-import { D, listen, up } from "../core";
-import { download } from "./downloads";
-import { outbound } from "./outbound";
+// The link listener behind `downloads` and `outbound` (each feature has one of its own:
+// downloads' comes first, so that a download is not also an outbound click). A click
+// already counted (a share, a download) is left alone; a click counted here is marked,
+// so that it is not also an outbound or a CTA click.
+import { D, listen, up } from "../api";
 
-export function links(downloads: boolean, outbounds: boolean): void {
+/** `count`: sends the link's event and returns true when the link is one to count. */
+export function links(count: (a: Element, u: URL) => boolean): void {
   const click = (e: MouseEvent) => {
     // auxclick: the middle button only (not the context menu's).
     if (e.type != "click" && e.button != 1) return;
     const a = up(e.target, "a[href]");
     if (!a || (e as any)._cairn) return;
-    const u = new URL(a.getAttribute("href")!, D.baseURI);
-    if ((__DOWNLOADS__ && downloads && download(a, u)) || (__OUTBOUND__ && outbounds && outbound(u)))
-      (e as any)._cairn = 1;
+    if (count(a, new URL(a.getAttribute("href")!, D.baseURI))) (e as any)._cairn = 1;
   };
   listen(D, "click", click, true);
   listen(D, "auxclick", click, true);

@@ -4,11 +4,12 @@
 // history (back/forward in the page, a page restored from the back/forward cache, a
 // hash change), nor on a page loaded by back/forward (its search was sent when it was
 // first loaded).
-import { L, pageHooks, track } from "../core";
-import { cut } from "./cut";
+import { L, cut, feature, pageHooks, track } from "../api";
+import { searchParams } from "./params";
 
-/** `names`: the search parameters' names. */
-export function search(names: string[]): void {
+feature("search", (s) => {
+  /** The search parameters' names. */
+  const names = searchParams(s);
   const seen: { [pathQuery: string]: 1 } = {};
   let nav = performance.getEntriesByType("navigation")[0] as PerformanceNavigationTiming | undefined;
   pageHooks.push((back) => {
@@ -24,4 +25,4 @@ export function search(names: string[]): void {
       if (query) return track("search", { query: cut(query) });
     }
   });
-}
+});

@@ -4,8 +4,7 @@
 // when they cancel). A click on [data-cairn-copy], or a copy (clipboard) inside one,
 // sends `copy` {target}. A click that sent `share` or `copy` is marked for the later
 // listeners: a share link is not also an outbound click, a share button not a CTA click.
-import { D, N, listen, noop, track, up, type Props } from "../core";
-import { cut } from "./cut";
+import { D, N, cut, feature, listen, noop, track, up, type Props } from "../api";
 
 /** Share links (their resolved href) and the network each one shares to. */
 const NETS: [RegExp, string][] = [
@@ -18,7 +17,7 @@ const NETS: [RegExp, string][] = [
   [/^mailto:\?/i, "email"],
 ];
 
-export function share(): void {
+feature("share", () => {
   let last = 0;
   const copy = (el: Element | null) => {
     const t = Date.now();
@@ -63,4 +62,4 @@ export function share(): void {
       } catch (x) {}
       return p;
     };
-}
+});

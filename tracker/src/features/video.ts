@@ -1,11 +1,11 @@
 // HTML5 video: video_play on the first play, video_progress at 25, 50 and 75 % and when
 // it ends (100). Media events do not bubble: listened to on the document, in capture.
-import { D, listen, pageHooks, track } from "../core";
+import { D, feature, listen, pageHooks, track } from "../api";
 
 /** Per video of the current page view: the milestones sent (0 = play). */
 let seen = new WeakMap<Element, { [p: number]: 1 }>();
 
-export function video(): void {
+feature("video", () => {
   pageHooks.push(() => (seen = new WeakMap()));
   const on = (e: Event) => {
     const v = e.target as HTMLVideoElement;
@@ -26,4 +26,4 @@ export function video(): void {
     if (end) mark(100);
   };
   for (const t of ["play", "timeupdate", "ended"]) listen(D, t, on, true);
-}
+});
