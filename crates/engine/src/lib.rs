@@ -149,6 +149,7 @@ pub fn run(
         Analysis::LeadingIndicators(spec) => {
             QueryResult::LeadingIndicators(leading::run(cx, spec)?)
         }
+        Analysis::Events(spec) => QueryResult::Events(reports::events::run(cx, spec)?),
         // A plan replaces a saved funnel by its definition.
         Analysis::SavedFunnel(s) => {
             return Err(Error::Spec(SpecError::new(
@@ -169,9 +170,9 @@ pub(crate) fn scan_request(
     let mut req = ScanRequest::new(q.site.clone())
         .range(from, to)
         .dims(&needs.dim_list());
-    req.props = !needs.prop_keys.is_empty();
-    req.prop_keys = Some(needs.prop_keys.iter().cloned().collect());
-    req.prop_strings = needs.prop_strings;
+    req.props = needs.all_props || !needs.prop_keys.is_empty();
+    req.prop_keys = (!needs.all_props).then(|| needs.prop_keys.iter().cloned().collect());
+    req.prop_strings = needs.all_props || needs.prop_strings;
     req.revenue = needs.revenue;
     req.stitch = stitch;
     req

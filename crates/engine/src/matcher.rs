@@ -25,6 +25,8 @@ pub struct Needs {
     pub prop_strings: bool,
     /// Revenue.
     pub revenue: bool,
+    /// Every property key, with string values as text (the events explorer).
+    pub all_props: bool,
 }
 
 impl Needs {

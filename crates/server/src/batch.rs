@@ -41,7 +41,9 @@ pub(crate) async fn batch(
         )));
     }
     crate::ingest::check_site_rate(&st, records.records())?;
+    let live = crate::live::Live::pending(records.records(), now);
     let n = crate::write::write_durably(&st, records).await?;
+    st.live.record(live);
     st.metrics.batches.fetch_add(1, Relaxed);
     Ok(axum::Json(json!({ "accepted": n })).into_response())
 }

@@ -1,7 +1,8 @@
 //! Events answered but not stored, per site and reason, over the last hour: the setup
 //! page shows them ("17 events from bots ignored in the last hour") so that a site owner
 //! testing the tracker with a headless browser sees why nothing arrives. Kept in memory
-//! (a restart forgets them), per minute, for registered sites only.
+//! (a restart forgets them), per minute, for registered sites only. The events themselves,
+//! with the user agent taken for a bot, are in the live view ([`crate::live`]).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
@@ -10,7 +11,10 @@ use std::sync::Mutex;
 pub(crate) const WINDOW_MINUTES: i64 = 60;
 
 /// Why an event was answered but not stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
 pub(crate) enum Reason {
     /// A crawler or headless browser, by its user agent.
     Bot,

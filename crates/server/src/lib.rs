@@ -24,6 +24,7 @@ mod batch;
 mod body;
 mod client;
 mod config;
+mod docs;
 pub mod enrich;
 mod error;
 mod geoip;
@@ -35,6 +36,7 @@ pub mod auth;
 mod conn;
 mod ignored;
 mod ingest;
+mod live;
 mod manage;
 mod metrics;
 pub mod openapi;
@@ -87,6 +89,8 @@ pub struct AppState {
     metrics: Metrics,
     /// Events answered but not stored, per site and reason, over the last hour.
     ignored: ignored::Ignored,
+    /// The last events of each site, stored or ignored, for the live view.
+    live: live::Live,
     sites: sites::SiteCache,
     salts: visitor_id::Salts,
     ip_limit: ratelimit::Limiter,
@@ -149,6 +153,7 @@ impl AppState {
             settings,
             metrics,
             ignored: ignored::Ignored::default(),
+            live: live::Live::default(),
             sites: sites::SiteCache::default(),
             salts: visitor_id::Salts::default(),
             geoip,
@@ -203,6 +208,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/", get(web::index))
         .route("/app.js", get(web::app_js))
         .route("/app.css", get(web::app_css))
+        .route("/docs/{name}", get(docs::serve))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::metrics))
         .route("/api/v1/batch", post(batch::batch))
@@ -226,6 +232,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/api/v1/sites/{site}/goals", get(manage::goals))
         .route("/api/v1/sites/{site}/ignored", get(manage::ignored))
+        .route("/api/v1/sites/{site}/live", get(manage::live))
         .route(
             "/api/v1/sites/{site}/goals/{name}",
             put(manage::put_goal).delete(manage::delete_goal),

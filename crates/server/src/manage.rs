@@ -409,6 +409,31 @@ pub(crate) async fn ignored(
     .into_response())
 }
 
+/// `GET /api/v1/sites/{site}/live?limit=N`: the last events that arrived (at most
+/// `limit`, default 50, up to [`crate::live::KEPT`]), newest first, ignored ones with why.
+pub(crate) async fn live(
+    State(st): State<Arc<AppState>>,
+    Path(site): Path<String>,
+    p: Principal,
+    axum::extract::Query(params): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Reply {
+    allow(&st, &p, &site, Need::Read).await?;
+    let kept = crate::live::KEPT;
+    let limit = match params.get("limit") {
+        None => 50,
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if (1..=kept).contains(&n) => n,
+            _ => {
+                return Err(ApiError::unprocessable(format!(
+                    "limit: `{v}` is not a number of events from 1 to {kept}"
+                )));
+            }
+        },
+    };
+    let events = st.live.last(&site, limit);
+    Ok(axum::Json(crate::live::LiveEvents { events, kept }).into_response())
+}
+
 /// A goal or funnel from a body: `422` naming the field at fault.
 fn definition<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(body);

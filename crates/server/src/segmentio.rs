@@ -236,6 +236,9 @@ async fn inner(
     let mut errors = Vec::new();
     let mut ignored = 0u64;
     let mut unsupported = 0u64;
+    let mut bots = 0u64;
+    // What the live view shows of the messages not stored, once the request is answered.
+    let mut live: crate::live::Pending = Vec::new();
     let mut warnings: Vec<String> = Vec::new();
     let Some(site_info) = st.sites.get(st, &site).await? else {
         return Err(crate::sites::unknown_site(&site));
@@ -244,6 +247,14 @@ async fn inner(
         if matches!(t, "screen" | "group" | "alias") {
             ignored += 1;
             unsupported += 1;
+            let name = ["name", "event"]
+                .iter()
+                .find_map(|k| msg.get(*k).and_then(Value::as_str))
+                .map_or(t, |n| crate::client::truncate(n, 120));
+            live.push((
+                site.clone(),
+                crate::live::LiveEvent::unsupported(name, now, now, t),
+            ));
             continue;
         }
         let mut notes = Vec::new();
@@ -255,6 +266,10 @@ async fn inner(
             Ok(None) => {
                 ignored += 1;
                 unsupported += 1;
+                live.push((
+                    site.clone(),
+                    crate::live::LiveEvent::unsupported(t, now, now, "identify without userId"),
+                ));
                 continue;
             }
             Err(e) => {
@@ -271,13 +286,7 @@ async fn inner(
         )
         .to_string();
         let ua = crate::enrich::parse_user_agent(&ua_text);
-        if !ua_text.is_empty() && ua.bot {
-            st.metrics
-                .bots
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            ignored += 1;
-            continue;
-        }
+        let bot = !ua_text.is_empty() && ua.bot;
         let ip = ctx
             .and_then(|c| c.get("ip"))
             .and_then(Value::as_str)
@@ -302,6 +311,21 @@ async fn inner(
             salt,
             country: ip.and_then(|ip| st.country(ip)),
         };
+        if bot {
+            st.metrics
+                .bots
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            ignored += 1;
+            bots += 1;
+            let why = crate::live::LiveIgnored {
+                reason: crate::ignored::Reason::Bot,
+                detail: ua_text,
+            };
+            if let Some(l) = crate::live::LiveEvent::ignored(ev, &site_info, &cx, now, why) {
+                live.push((site.clone(), l));
+            }
+            continue;
+        }
         match ingest::page_record(ev, &site_info, &cx).and_then(|r| records.push(r, now)) {
             Ok(()) => {}
             Err(e) => errors.push(json!({"field": format!("{prefix}{}", segment_field(&e.field)), "reason": e.reason.to_string()})),
@@ -315,6 +339,9 @@ async fn inner(
         .fetch_add(unsupported, std::sync::atomic::Ordering::Relaxed);
     st.ignored
         .add(&site, crate::ignored::Reason::Unsupported, unsupported, now);
+    st.ignored
+        .add(&site, crate::ignored::Reason::Bot, bots, now);
+    st.live.record(live);
     if records.is_empty() {
         return Ok(axum::Json(
             json!({ "success": true, "accepted": 0, "ignored": ignored, "warnings": warnings }),
@@ -322,7 +349,9 @@ async fn inner(
         .into_response());
     }
     ingest::check_site_rate(st, records.records())?;
+    let stored = crate::live::Live::pending(records.records(), now);
     let n = crate::write::write_durably(st, records).await?;
+    st.live.record(stored);
     Ok(axum::Json(
         json!({ "success": true, "accepted": n, "ignored": ignored, "warnings": warnings }),
     )

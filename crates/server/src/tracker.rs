@@ -276,20 +276,39 @@ pub(crate) async fn ingest_page_events(
     use std::sync::atomic::Ordering::Relaxed;
     let ua = crate::enrich::parse_user_agent(&client.user_agent);
     if ua.bot {
-        st.metrics.bots.fetch_add(events.len() as u64, Relaxed);
-        // Counted per registered site, for the setup page.
-        let mut per_site: std::collections::BTreeMap<&str, u64> = Default::default();
-        for e in &events {
-            *per_site.entry(e.site.as_str()).or_default() += 1;
-        }
-        for (site, n) in per_site {
-            if matches!(st.sites.get(st, site).await, Ok(Some(_))) {
-                st.ignored.add(site, crate::ignored::Reason::Bot, n, now);
+        let n = events.len();
+        st.metrics.bots.fetch_add(n as u64, Relaxed);
+        // Counted per registered site for the setup page, and shown in its live view
+        // (enriched as they would have been, with the user agent taken for a bot).
+        let cx = Context {
+            client,
+            ua,
+            salt: [0; 32],
+            country: country.or_else(|| st.country(client.ip)),
+        };
+        let mut per_site: std::collections::BTreeMap<String, u64> = Default::default();
+        let mut live = Vec::new();
+        for e in events {
+            let Ok(Some(site)) = st.sites.get(st, &e.site).await else {
+                continue;
+            };
+            *per_site.entry(e.site.clone()).or_default() += 1;
+            let domain = e.site.clone();
+            let why = crate::live::LiveIgnored {
+                reason: crate::ignored::Reason::Bot,
+                detail: client.user_agent.clone(),
+            };
+            if let Some(l) = crate::live::LiveEvent::ignored(e, &site, &cx, now, why) {
+                live.push((domain, l));
             }
         }
+        for (site, n) in per_site {
+            st.ignored.add(&site, crate::ignored::Reason::Bot, n, now);
+        }
+        st.live.record(live);
         return Ok((
             StatusCode::ACCEPTED,
-            axum::Json(json!({ "accepted": 0, "ignored": events.len(), "reason": "bot" })),
+            axum::Json(json!({ "accepted": 0, "ignored": n, "reason": "bot" })),
         )
             .into_response());
     }
@@ -315,7 +334,9 @@ pub(crate) async fn ingest_page_events(
         return Err(ingest::invalid(errors));
     }
     ingest::check_site_rate(st, records.records())?;
+    let live = crate::live::Live::pending(records.records(), now);
     let n = crate::write::write_durably(st, records).await?;
+    st.live.record(live);
     Ok((StatusCode::ACCEPTED, axum::Json(json!({ "accepted": n }))).into_response())
 }
 

@@ -754,7 +754,14 @@ async fn static_files_are_gzip_compressed_for_browsers_that_take_it() {
             (enc, vary, bytes.to_vec())
         }
     };
-    for path in ["/", "/app.js", "/app.css", "/cairn.js"] {
+    for path in [
+        "/",
+        "/app.js",
+        "/app.css",
+        "/cairn.js",
+        "/docs/tracker.md",
+        "/docs/ingestion.md",
+    ] {
         let (enc, _, plain) = get(path, None).await;
         assert_eq!(enc, None, "{path}");
         let (enc, vary, gz) = get(path, Some("br, gzip, deflate")).await;
@@ -777,6 +784,18 @@ async fn static_files_are_gzip_compressed_for_browsers_that_take_it() {
         assert_eq!(enc, None, "{path}");
         assert_eq!(refused, plain);
     }
+    // The guides the Setup page links to are the repository's, as they are; no other.
+    let (_, _, guide) = get("/docs/tracker.md", None).await;
+    assert_eq!(guide, include_bytes!("../../../docs/tracker.md"));
+    let resp = router(Arc::clone(&e.state))
+        .oneshot(
+            Request::get("/docs/secrets.md")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]

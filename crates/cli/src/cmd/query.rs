@@ -218,6 +218,7 @@ fn render(r: &QueryResult) -> String {
         QueryResult::LeadingIndicators(l) => leading(l),
         QueryResult::Experiment(x) => experiment(x),
         QueryResult::ExperimentPlan(p) => plan(p),
+        QueryResult::Events(e) => events(e),
     }
 }
 
@@ -1592,5 +1593,104 @@ fn overview(o: &OverviewResult) -> String {
         r.extend(figures(&b.figures));
         rows.push(r);
     }
-    table(&head, &rows)
+    let mut out = table(&head, &rows);
+    // Each breakdown its own table, headed by its field.
+    let single = o.breakdown_by.as_deref().map(|by| (by, &o.breakdown));
+    let many = o.breakdowns.iter().map(|b| (b.by.as_str(), &b.rows));
+    for (by, rows) in single.into_iter().chain(many) {
+        let mut head = head;
+        head[0] = by;
+        let rows: Vec<Vec<String>> = rows
+            .iter()
+            .map(|x| {
+                let mut r = vec![x.value.clone()];
+                r.extend(figures(&x.figures));
+                r
+            })
+            .collect();
+        out.push('\n');
+        out.push_str(&table(&head, &rows));
+    }
+    out
+}
+
+/// The events explorer: the names, then each property key with its top values (per
+/// bucket counts only in `--json`).
+fn events(r: &cairn_model::query::result::EventsResult) -> String {
+    use cairn_model::query::Scalar;
+    let mut rows: Vec<Vec<String>> = r
+        .names
+        .iter()
+        .map(|n| {
+            vec![
+                n.name.clone(),
+                human::count(n.events),
+                human::count(n.sessions),
+                human::count(n.visitors),
+            ]
+        })
+        .collect();
+    if r.other.names > 0 {
+        rows.push(vec![
+            format!("({} more)", human::count(r.other.names)),
+            human::count(r.other.events),
+            String::new(),
+            String::new(),
+        ]);
+    }
+    let mut out = table(&["event", "events", "sessions", "visitors"], &rows);
+    let _ = writeln!(
+        out,
+        "{} events, {} distinct names",
+        human::count(r.events),
+        human::count(r.distinct_names)
+    );
+    let Some(props) = &r.properties else {
+        return out;
+    };
+    out.push('\n');
+    if let Some(e) = &r.event {
+        let _ = writeln!(out, "properties of `{e}` events");
+    }
+    if props.is_empty() {
+        out.push_str("no properties\n");
+        return out;
+    }
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for p in props {
+        rows.push(vec![
+            p.key.clone(),
+            human::count(p.events),
+            human::count(p.visitors),
+            human::count(p.distinct),
+        ]);
+        for v in &p.values {
+            rows.push(vec![
+                format!(
+                    "  {}",
+                    match &v.value {
+                        Scalar::Str(s) => format!("{s:?}"),
+                        Scalar::Num(x) => x.to_string(),
+                        Scalar::Bool(b) => b.to_string(),
+                    }
+                ),
+                human::count(v.events),
+                human::count(v.visitors),
+                String::new(),
+            ]);
+        }
+        if p.other_events > 0 {
+            rows.push(vec![
+                "  (other)".into(),
+                human::count(p.other_events),
+                String::new(),
+                String::new(),
+            ]);
+        }
+    }
+    out.push_str(&table(
+        &["property / value", "events", "visitors", "distinct"],
+        &rows,
+    ));
+    out
 }

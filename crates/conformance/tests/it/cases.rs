@@ -692,6 +692,7 @@ fn breakdowns_and_segments() {
         analysis: Analysis::Overview(OverviewSpec {
             interval: None,
             breakdown: None,
+            breakdowns: vec![],
         }),
         ..q
     };
@@ -717,6 +718,7 @@ fn overview_and_pages() {
         analysis: Analysis::Overview(OverviewSpec {
             interval: None,
             breakdown: None,
+            breakdowns: vec![],
         }),
         ..query(
             Analysis::Pages(PagesSpec {
@@ -766,6 +768,73 @@ fn overview_and_pages() {
     assert_eq!(p.pages[1].exit_rate.rate, 1.0);
 }
 
+/// Several breakdowns in one overview answer each as the breakdown alone does, in the
+/// spec's order, whatever the single `breakdown` beside them.
+#[test]
+fn overview_breakdowns_in_one_pass() {
+    let w = World::of(vec![
+        pv(1, 0, "/"),
+        pv(1, 3 * MIN, "/pricing"),
+        pv(2, 0, "/pricing"),
+        ev(2, MIN, "signup"),
+        pv(3, 0, "/"),
+    ]);
+    let by = |by: Field, limit| Breakdown {
+        by,
+        limit,
+        attribution: Attribution::First,
+        step: None,
+    };
+    let overview = |breakdown, breakdowns| {
+        query(
+            Analysis::Overview(OverviewSpec {
+                interval: None,
+                breakdown,
+                breakdowns,
+            }),
+            vec![],
+        )
+    };
+    let QueryResult::Overview(all) = run_any(
+        &w,
+        &overview(
+            Some(by(Field::LandingPage, 10)),
+            vec![by(Field::Dim(Dim::Path), 1), by(Field::ExitPage, 10)],
+        ),
+    ) else {
+        panic!()
+    };
+    let alone = |b| {
+        let QueryResult::Overview(o) = run_any(&w, &overview(Some(b), vec![])) else {
+            panic!()
+        };
+        o.breakdown
+    };
+    assert_eq!(all.breakdown, alone(by(Field::LandingPage, 10)));
+    let got: Vec<(&str, Vec<(&str, u64)>)> = all
+        .breakdowns
+        .iter()
+        .map(|b| {
+            let rows = b
+                .rows
+                .iter()
+                .map(|r| (r.value.as_str(), r.figures.sessions));
+            (b.by.as_str(), rows.collect())
+        })
+        .collect();
+    // Path: each session under its first path, "/" (2 sessions) then the rest; exit
+    // pages: "/" (visitor 3), "/pricing" (visitors 1 and 2).
+    assert_eq!(
+        got,
+        vec![
+            ("path", vec![("/", 2), ("(other)", 1)]),
+            ("exit_page", vec![("/pricing", 2), ("/", 1)]),
+        ]
+    );
+    assert_eq!(all.breakdowns[0].rows, alone(by(Field::Dim(Dim::Path), 1)));
+    assert_eq!(all.breakdowns[1].rows, alone(by(Field::ExitPage, 10)));
+}
+
 /// An experiment's exposure is sent by the page, not done by the visitor: a session with
 /// one pageview and an exposure still bounces.
 #[test]
@@ -787,6 +856,7 @@ fn an_experiment_exposure_does_not_stop_a_bounce() {
         Analysis::Overview(OverviewSpec {
             interval: None,
             breakdown: None,
+            breakdowns: vec![],
         }),
         vec![],
     );
@@ -895,4 +965,167 @@ fn checkout_steps_come_from_the_step_numbers_seen() {
         ]
     );
     assert_eq!(counts(&r), vec![2, 2, 1, 1]);
+}
+
+#[test]
+fn events_explorer_names_properties_and_series() {
+    // Visitor 1: a pageview and a download of a.pdf, then a second session (an hour
+    // later, the next day) with a pageview and a search. Visitor 2: two pageviews (one
+    // with a boolean property), a download of a.pdf and a scroll. Visitor 3: one
+    // download of b.pdf with a number property.
+    let w = World::of(vec![
+        pv(1, 0, "/"),
+        with_prop(
+            ev(1, MIN, "download"),
+            "file",
+            PropValue::Str("a.pdf".into()),
+        ),
+        pv(1, DAY + HOUR, "/"),
+        with_prop(
+            ev(1, DAY + HOUR + MIN, "search"),
+            "q",
+            PropValue::Str("shoes".into()),
+        ),
+        with_prop(pv(2, 0, "/"), "logged_in", PropValue::Bool(true)),
+        pv(2, MIN, "/p"),
+        with_prop(
+            ev(2, 2 * MIN, "download"),
+            "file",
+            PropValue::Str("a.pdf".into()),
+        ),
+        with_prop(ev(2, 3 * MIN, "scroll"), "depth", PropValue::Num(50.0)),
+        with_prop(
+            with_prop(ev(3, 0, "download"), "file", PropValue::Str("b.pdf".into())),
+            "size",
+            PropValue::Num(3.0),
+        ),
+    ]);
+    let spec = |f: fn(&mut EventsSpec)| {
+        let mut s = EventsSpec::default();
+        f(&mut s);
+        query(Analysis::Events(s), vec![])
+    };
+    let QueryResult::Events(r) = run_any(&w, &spec(|s| s.interval = Some(Interval::Day))) else {
+        panic!()
+    };
+    let names: Vec<(&str, u64, u64, u64)> = r
+        .names
+        .iter()
+        .map(|n| (n.name.as_str(), n.events, n.sessions, n.visitors))
+        .collect();
+    // Pageviews: visitor 1's two sessions and visitor 2's; ties by name.
+    assert_eq!(
+        names,
+        vec![
+            ("pageview", 4, 3, 2),
+            ("download", 3, 3, 3),
+            ("scroll", 1, 1, 1),
+            ("search", 1, 1, 1)
+        ]
+    );
+    assert_eq!((r.distinct_names, r.events, r.other.names), (4, 9, 0));
+    assert!(r.properties.is_none());
+    // Days from T0 − 1 day: the pageviews of day 2 (T0) and day 3 (T0 + 1 day).
+    assert_eq!(r.buckets[1].start, T0);
+    assert_eq!(r.names[0].series.as_ref().unwrap()[1..3], [3, 1]);
+
+    // The top two names, the rest in `other`; the properties with one value each.
+    let QueryResult::Events(r) = run_any(
+        &w,
+        &spec(|s| {
+            s.limit = 2;
+            s.properties = true;
+            s.values = 1;
+        }),
+    ) else {
+        panic!()
+    };
+    assert_eq!(r.names.len(), 2);
+    assert_eq!((r.other.names, r.other.events), (2, 2));
+    let props = r.properties.unwrap();
+    let keys: Vec<(&str, u64, u64, u64, u64)> = props
+        .iter()
+        .map(|p| {
+            (
+                p.key.as_str(),
+                p.events,
+                p.visitors,
+                p.distinct,
+                p.other_events,
+            )
+        })
+        .collect();
+    assert_eq!(
+        keys,
+        vec![
+            ("file", 3, 3, 2, 1),
+            ("depth", 1, 1, 1, 0),
+            ("logged_in", 1, 1, 1, 0),
+            ("q", 1, 1, 1, 0),
+            ("size", 1, 1, 1, 0)
+        ]
+    );
+    assert_eq!(props[0].values[0].value, Scalar::Str("a.pdf".into()));
+    assert_eq!(
+        (props[0].values[0].events, props[0].values[0].visitors),
+        (2, 2)
+    );
+    assert_eq!(props[1].values[0].value, Scalar::Num(50.0));
+    assert_eq!(props[2].values[0].value, Scalar::Bool(true));
+
+    // Properties of downloads only; names are all listed still.
+    let QueryResult::Events(r) = run_any(
+        &w,
+        &spec(|s| {
+            s.properties = true;
+            s.event = Some("download".into());
+        }),
+    ) else {
+        panic!()
+    };
+    assert_eq!(r.names.len(), 4);
+    assert_eq!(r.event.as_deref(), Some("download"));
+    let props = r.properties.unwrap();
+    let keys: Vec<&str> = props.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(keys, ["file", "size"]);
+    let vals: Vec<(Scalar, u64)> = props[0]
+        .values
+        .iter()
+        .map(|v| (v.value.clone(), v.events))
+        .collect();
+    assert_eq!(
+        vals,
+        [
+            (Scalar::Str("a.pdf".into()), 2),
+            (Scalar::Str("b.pdf".into()), 1)
+        ]
+    );
+
+    // An event filter keeps only what it keeps; a name no event has lists no properties.
+    let mut q = spec(|s| {
+        s.properties = true;
+        s.event = Some("signup".into());
+    });
+    q.filters.push(Filter::condition(Condition::eq_str(
+        Field::Dim(Dim::Path),
+        "/",
+    )));
+    let QueryResult::Events(r) = run_any(&w, &q) else {
+        panic!()
+    };
+    assert_eq!(r.events, 3);
+    assert_eq!(r.properties, Some(vec![]));
+
+    // Bounds.
+    for (f, msg) in [
+        (
+            (|s: &mut EventsSpec| s.limit = 0) as fn(&mut EventsSpec),
+            "analysis.limit",
+        ),
+        (|s| s.values = 1001, "analysis.values"),
+        (|s| s.event = Some(String::new()), "analysis.event"),
+    ] {
+        let e = spec(f).plan().unwrap_err();
+        assert_eq!(e.path, msg);
+    }
 }

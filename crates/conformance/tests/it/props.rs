@@ -76,6 +76,17 @@ fn random_records(rng: &mut ChaCha8Rng) -> Vec<Record> {
                 e.props
                     .push(("price".into(), PropValue::Num(rng.gen_range(1..=3) as f64)));
             }
+            if rng.gen_bool(0.1) {
+                // Read by the events explorer only: booleans and the empty string.
+                e.props.push((
+                    "flag".into(),
+                    if rng.gen_bool(0.7) {
+                        PropValue::Bool(rng.gen_bool(0.5))
+                    } else {
+                        PropValue::Str(String::new())
+                    },
+                ));
+            }
             if rng.gen_bool(0.4) {
                 e.props.push((
                     "cart_id".into(),
@@ -358,7 +369,7 @@ fn random_query(rng: &mut ChaCha8Rng) -> Query {
             }
         });
     }
-    let analysis = match rng.gen_range(0..16) {
+    let analysis = match rng.gen_range(0..17) {
         0..=2 => {
             let mut units = vec![Unit::Session, Unit::Visitor, Unit::Lead];
             units.shuffle(rng);
@@ -395,9 +406,21 @@ fn random_query(rng: &mut ChaCha8Rng) -> Query {
         13 => Analysis::Influence(random_influence(rng, &goals)),
         14 => Analysis::Attribution(random_attribution(rng, &goals)),
         15 => Analysis::LeadingIndicators(random_leading(rng, &goals)),
+        16 => Analysis::Events(EventsSpec {
+            limit: rng.gen_range(1..=8),
+            interval: *pick(rng, &[None, Some(Interval::Day), Some(Interval::Hour)]),
+            properties: rng.gen_bool(0.7),
+            event: rng
+                .gen_bool(0.4)
+                .then(|| word(rng, &["pageview", "a", "form_field", "scroll", "nothing"]).into()),
+            values: rng.gen_range(1..=3),
+        }),
         _ => Analysis::Overview(OverviewSpec {
             interval: *pick(rng, &[None, Some(Interval::Day)]),
             breakdown: rng.gen_bool(0.5).then(|| first_value_breakdown(rng)),
+            breakdowns: (0..rng.gen_range(0..=2))
+                .map(|_| first_value_breakdown(rng))
+                .collect(),
         }),
     };
     // Leading indicators need periods whose horizon has passed: mostly the whole range.

@@ -1867,45 +1867,52 @@ pub fn overview(q: &Query, r: &Resolved, spec: &OverviewSpec, d: &Data) -> Overv
                 .collect()
         })
         .unwrap_or_default();
-    // Breakdown: each session under its first value; a visitor under each of its
-    // sessions' values; top `limit` by sessions, the rest summed into "(other)".
-    let breakdown = match &spec.breakdown {
-        None => Vec::new(),
-        Some(b) => {
-            let mut by: BTreeMap<String, (Vec<&[Event]>, u64)> = BTreeMap::new();
-            for evs in &vis {
-                let mut mine = BTreeSet::new();
-                for (a, z) in sessions(evs, q.session_gap.ms) {
-                    let v = label(&unit_value(&b.by, &evs[a..z]));
-                    by.entry(v.clone()).or_default().0.push(&evs[a..z]);
-                    mine.insert(v);
-                }
-                for v in mine {
-                    by.get_mut(&v).unwrap().1 += 1;
-                }
-            }
-            let rows: Vec<(String, Vec<u64>, (Vec<&[Event]>, u64))> = by
-                .into_iter()
-                .map(|(v, x)| (v, vec![x.0.len() as u64], x))
-                .collect();
-            top(rows, b.limit, |a, b| {
-                a.0.extend(b.0.iter().copied());
-                a.1 += b.1;
-            })
-            .into_iter()
-            .map(|(value, _, (ss, visitors))| OverviewBreakdownRow {
-                value,
-                figures: figures(&ss, visitors),
-            })
-            .collect()
-        }
-    };
+    let table = |b: &Breakdown| overview_breakdown(q, b, &vis);
     OverviewResult {
         figures: figures(&all, vis.len() as u64),
         series,
         breakdown_by: spec.breakdown.as_ref().map(|b| b.by.to_string()),
-        breakdown,
+        breakdown: spec.breakdown.as_ref().map(table).unwrap_or_default(),
+        breakdowns: spec
+            .breakdowns
+            .iter()
+            .map(|b| OverviewBreakdown {
+                by: b.by.to_string(),
+                rows: table(b),
+            })
+            .collect(),
     }
+}
+
+/// One overview breakdown: each session under its first value; a visitor under each of
+/// its sessions' values; top `limit` by sessions, the rest summed into "(other)".
+fn overview_breakdown(q: &Query, b: &Breakdown, vis: &[Vec<Event>]) -> Vec<OverviewBreakdownRow> {
+    let mut by: BTreeMap<String, (Vec<&[Event]>, u64)> = BTreeMap::new();
+    for evs in vis {
+        let mut mine = BTreeSet::new();
+        for (a, z) in sessions(evs, q.session_gap.ms) {
+            let v = label(&unit_value(&b.by, &evs[a..z]));
+            by.entry(v.clone()).or_default().0.push(&evs[a..z]);
+            mine.insert(v);
+        }
+        for v in mine {
+            by.get_mut(&v).unwrap().1 += 1;
+        }
+    }
+    let rows: Vec<(String, Vec<u64>, (Vec<&[Event]>, u64))> = by
+        .into_iter()
+        .map(|(v, x)| (v, vec![x.0.len() as u64], x))
+        .collect();
+    top(rows, b.limit, |a, b| {
+        a.0.extend(b.0.iter().copied());
+        a.1 += b.1;
+    })
+    .into_iter()
+    .map(|(value, _, (ss, visitors))| OverviewBreakdownRow {
+        value,
+        figures: figures(&ss, visitors),
+    })
+    .collect()
 }
 
 pub fn checkout(q: &Query, r: &Resolved, spec: &CheckoutSpec, d: &Data) -> FunnelResult {
@@ -1973,6 +1980,7 @@ pub fn run(q: &Query, d: &Data) -> QueryResult {
         Analysis::LeadingIndicators(s) => QueryResult::LeadingIndicators(leading(q, &r, &s, d)),
         Analysis::Experiment(s) => QueryResult::Experiment(experiment(q, &r, &s, d)),
         Analysis::ExperimentPlan(s) => QueryResult::ExperimentPlan(experiment_plan(q, &r, &s, d)),
+        Analysis::Events(s) => QueryResult::Events(events(q, &r, &s, d)),
         Analysis::SavedFunnel(_) => unreachable!("a plan resolves it"),
     }
 }
@@ -3512,5 +3520,146 @@ pub fn experiment_plan(q: &Query, r: &Resolved, spec: &PlanSpec, d: &Data) -> Pl
         units: n,
         units_per_day: per_day,
         metrics: rows,
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// The events and properties explorer
+
+/// A property value's place among values with as many events: strings by text, then
+/// numbers, then booleans (false first).
+fn scalar_order(a: &Scalar, b: &Scalar) -> std::cmp::Ordering {
+    let kind = |s: &Scalar| match s {
+        Scalar::Str(_) => 0,
+        Scalar::Num(_) => 1,
+        Scalar::Bool(_) => 2,
+    };
+    match (a, b) {
+        (Scalar::Str(x), Scalar::Str(y)) => x.cmp(y),
+        (Scalar::Num(x), Scalar::Num(y)) => x.total_cmp(y),
+        (Scalar::Bool(x), Scalar::Bool(y)) => x.cmp(y),
+        _ => kind(a).cmp(&kind(b)),
+    }
+}
+
+pub fn events(q: &Query, r: &Resolved, spec: &EventsSpec, d: &Data) -> EventsResult {
+    let vis = kept(q, r, d);
+    let buckets = spec.interval.map(|iv| Buckets::new(r.from, r.to, iv, r.tz));
+    // Per name: events, (visitor, session) pairs, visitors, events per bucket.
+    let mut names: BTreeMap<String, (u64, BTreeSet<(usize, usize)>, BTreeSet<usize>, Vec<u64>)> =
+        BTreeMap::new();
+    // Per key: events, visitors, and per value (as JSON text, with the value): events,
+    // visitors.
+    let mut keys: BTreeMap<String, (u64, BTreeSet<usize>)> = BTreeMap::new();
+    let mut values: BTreeMap<(String, String), (Scalar, u64, BTreeSet<usize>)> = BTreeMap::new();
+    for (v, evs) in vis.iter().enumerate() {
+        for (s, (a, b)) in sessions(evs, q.session_gap.ms).into_iter().enumerate() {
+            for e in &evs[a..b] {
+                let n = names.entry(e.name().to_string()).or_insert_with(|| {
+                    (
+                        0,
+                        BTreeSet::new(),
+                        BTreeSet::new(),
+                        vec![0; buckets.as_ref().map_or(0, Buckets::len)],
+                    )
+                });
+                n.0 += 1;
+                n.1.insert((v, s));
+                n.2.insert(v);
+                if let Some(bk) = &buckets {
+                    n.3[bk.index(e.ts)] += 1;
+                }
+                if !spec.properties || spec.event.as_deref().is_some_and(|x| x != e.name()) {
+                    continue;
+                }
+                for (k, val) in &e.props {
+                    let x = keys.entry(k.clone()).or_default();
+                    x.0 += 1;
+                    x.1.insert(v);
+                    let sc = match val {
+                        cairn_model::PropValue::Str(t) => Scalar::Str(t.clone()),
+                        cairn_model::PropValue::Num(n) => Scalar::Num(*n),
+                        cairn_model::PropValue::Bool(b) => Scalar::Bool(*b),
+                    };
+                    let text = serde_json::to_string(&sc).unwrap();
+                    let y = values
+                        .entry((k.clone(), text))
+                        .or_insert_with(|| (sc, 0, BTreeSet::new()));
+                    y.1 += 1;
+                    y.2.insert(v);
+                }
+            }
+        }
+    }
+    let mut rows: Vec<EventNameRow> = names
+        .into_iter()
+        .map(|(name, (n, ss, vs, series))| EventNameRow {
+            name,
+            events: n,
+            sessions: ss.len() as u64,
+            visitors: vs.len() as u64,
+            series: buckets.as_ref().map(|_| series),
+        })
+        .collect();
+    rows.sort_by(|a, b| b.events.cmp(&a.events).then_with(|| a.name.cmp(&b.name)));
+    let distinct_names = rows.len() as u64;
+    let total: u64 = rows.iter().map(|r| r.events).sum();
+    let beyond = &rows[spec.limit.min(rows.len())..];
+    let other = EventsOther {
+        names: beyond.len() as u64,
+        events: beyond.iter().map(|r| r.events).sum(),
+    };
+    rows.truncate(spec.limit);
+    let properties = spec.properties.then(|| {
+        let mut props: Vec<PropertyRow> = keys
+            .into_iter()
+            .map(|(key, (n, vs))| {
+                let mut vals: Vec<PropertyValueRow> = values
+                    .iter()
+                    .filter(|((k, _), _)| *k == key)
+                    .map(|(_, (sc, n, vs))| PropertyValueRow {
+                        value: sc.clone(),
+                        events: *n,
+                        visitors: vs.len() as u64,
+                    })
+                    .collect();
+                vals.sort_by(|a, b| {
+                    b.events
+                        .cmp(&a.events)
+                        .then_with(|| scalar_order(&a.value, &b.value))
+                });
+                let distinct = vals.len() as u64;
+                vals.truncate(spec.values);
+                let listed: u64 = vals.iter().map(|x| x.events).sum();
+                PropertyRow {
+                    key,
+                    events: n,
+                    visitors: vs.len() as u64,
+                    distinct,
+                    values: vals,
+                    other_events: n - listed,
+                }
+            })
+            .collect();
+        props.sort_by(|a, b| b.events.cmp(&a.events).then_with(|| a.key.cmp(&b.key)));
+        props
+    });
+    EventsResult {
+        buckets: buckets
+            .map(|bk| {
+                (0..bk.len())
+                    .map(|i| EventsBucket {
+                        start: bk.start(i),
+                        label: bk.label(i).to_string(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        names: rows,
+        other,
+        distinct_names,
+        events: total,
+        event: spec.event.clone().filter(|_| spec.properties),
+        properties,
     }
 }

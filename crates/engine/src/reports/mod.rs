@@ -2,10 +2,12 @@
 //! ([`checkout`]), cart abandonment and recovery ([`cart`]), form analytics ([`forms`]),
 //! pages with entries, exits, exit and bounce rates ([`pages`]) and the overview
 //! (visitors, sessions, bounce rate, pages per session, session duration:
-//! [`overview`]). Each is an [`Analysis`](crate::driver::Analysis) run by the driver.
+//! [`overview`]), and the events and properties explorer ([`events`]). Each is an
+//! [`Analysis`](crate::driver::Analysis) run by the driver.
 
 pub(crate) mod cart;
 pub(crate) mod checkout;
+pub(crate) mod events;
 pub(crate) mod forms;
 pub(crate) mod overview;
 pub(crate) mod pages;

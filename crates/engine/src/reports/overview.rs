@@ -1,11 +1,11 @@
 //! The overview: visitors, sessions, pageviews, events, bounce rate, pages per session
 //! and session duration (last event − first event), for the range, per bucket of
-//! session start, and per value of a breakdown.
+//! session start, and per value of each breakdown (all in one pass).
 
-use cairn_model::query::OverviewSpec;
 use cairn_model::query::result::{
-    OverviewBreakdownRow, OverviewBucket, OverviewFigures, OverviewResult,
+    OverviewBreakdown, OverviewBreakdownRow, OverviewBucket, OverviewFigures, OverviewResult,
 };
+use cairn_model::query::{Breakdown, OverviewSpec};
 use cairn_timeline::Timeline;
 use rustc_hash::FxHashMap;
 
@@ -30,7 +30,7 @@ impl<'a> Analysis for Overview<'a> {
     type Pass = OverviewPass<'a>;
 
     fn needs(&self, needs: &mut Needs) {
-        if let Some(b) = &self.spec.breakdown {
+        for b in self.spec.all_breakdowns() {
             needs.add_field(&b.by);
         }
     }
@@ -39,11 +39,11 @@ impl<'a> Analysis for Overview<'a> {
         OverviewPass {
             spec: self.spec,
             passive: passive_pred(sc),
-            reader: self
+            readers: self
                 .spec
-                .breakdown
-                .as_ref()
-                .map(|b| FieldReader::new(sc.scan, &sc.pages, &b.by)),
+                .all_breakdowns()
+                .map(|b| FieldReader::new(sc.scan, &sc.pages, &b.by))
+                .collect(),
             buckets: self
                 .spec
                 .interval
@@ -55,7 +55,8 @@ impl<'a> Analysis for Overview<'a> {
 struct OverviewPass<'a> {
     spec: &'a OverviewSpec,
     passive: EventPred,
-    reader: Option<FieldReader>,
+    /// One per breakdown, in [`OverviewSpec::all_breakdowns`]'s order.
+    readers: Vec<FieldReader>,
     buckets: Option<Buckets>,
 }
 
@@ -103,14 +104,15 @@ impl Fig {
     }
 }
 
-/// Figures for the range, per bucket and per breakdown value, and scratch space.
+/// Figures for the range, per bucket and per value of each breakdown, and scratch space.
 struct State {
     all: Fig,
     per: Vec<Fig>,
-    by: FxHashMap<Key, Fig>,
+    by: Vec<FxHashMap<Key, Fig>>,
     passive: Vec<bool>,
     seen_buckets: Vec<usize>,
-    seen_keys: Vec<Key>,
+    /// (breakdown, value) of the visitor's sessions.
+    seen_keys: Vec<(usize, Key)>,
 }
 
 impl Pass for OverviewPass<'_> {
@@ -121,7 +123,7 @@ impl Pass for OverviewPass<'_> {
         State {
             all: Fig::default(),
             per: vec![Fig::default(); self.buckets.as_ref().map_or(0, Buckets::len)],
-            by: FxHashMap::default(),
+            by: vec![FxHashMap::default(); self.readers.len()],
             passive: Vec::new(),
             seen_buckets: Vec::new(),
             seen_keys: Vec::new(),
@@ -143,7 +145,10 @@ impl Pass for OverviewPass<'_> {
         seen.clear();
         keys.clear();
         for &(a, b) in &prep.sessions {
-            let key = self.reader.as_ref().map(|rd| unit_key(rd, tl, prep, a, b));
+            let first = keys.len();
+            for (i, rd) in self.readers.iter().enumerate() {
+                keys.push((i, unit_key(rd, tl, prep, a, b)));
+            }
             let (a, b) = (a as usize, b as usize);
             let pv = prep.pageview[a..b].iter().filter(|&&x| x).count() as u64;
             let bounce = u64::from(bounced(prep, passive, a, b));
@@ -153,16 +158,19 @@ impl Pass for OverviewPass<'_> {
                 seen.push(bi);
                 &mut per[bi]
             });
-            let by_key = key.map(|k| {
-                keys.push(k);
-                by.entry(k).or_default()
-            });
-            for f in std::iter::once(&mut *all).chain(bucket).chain(by_key) {
+            let add = |f: &mut Fig| {
                 f.sessions += 1;
                 f.pageviews += pv;
                 f.events += (b - a) as u64;
                 f.bounces += bounce;
                 f.durations.push(dur);
+            };
+            add(all);
+            if let Some(f) = bucket {
+                add(f);
+            }
+            for &(i, k) in &keys[first..] {
+                add(by[i].entry(k).or_default());
             }
         }
         seen.sort_unstable();
@@ -172,8 +180,8 @@ impl Pass for OverviewPass<'_> {
         }
         keys.sort_unstable();
         keys.dedup();
-        for k in keys.iter() {
-            by.entry(*k).or_default().visitors += 1;
+        for &(i, k) in keys.iter() {
+            by[i].entry(k).or_default().visitors += 1;
         }
     }
 
@@ -182,42 +190,34 @@ impl Pass for OverviewPass<'_> {
         for (x, y) in into.per.iter_mut().zip(from.per) {
             x.add(y);
         }
-        for (k, f) in from.by {
-            into.by.entry(k).or_default().add(f);
+        for (into, from) in into.by.iter_mut().zip(from.by) {
+            for (k, f) in from {
+                into.entry(k).or_default().add(f);
+            }
         }
     }
 
     fn finish(self, sc: &Scope<'_>, st: State) -> OverviewResult {
         let spec = self.spec;
-        let mut breakdown = Vec::new();
-        if let (Some(b), Some(rd)) = (&spec.breakdown, &self.reader) {
-            let mut rows: Vec<(String, Fig)> = st
-                .by
-                .into_iter()
-                .map(|(k, f)| {
-                    let v = k.map_or_else(|| "(none)".to_string(), |t| rd.text(sc.scan, t));
-                    (v, f)
-                })
-                .collect();
-            rows.sort_by(|x, y| y.1.sessions.cmp(&x.1.sessions).then_with(|| x.0.cmp(&y.0)));
-            let mut other: Option<Fig> = None;
-            for (i, (value, f)) in rows.into_iter().enumerate() {
-                if i < b.limit {
-                    breakdown.push(OverviewBreakdownRow {
-                        value,
-                        figures: f.figures(),
-                    });
-                } else {
-                    other.get_or_insert_with(Fig::default).add(f);
-                }
-            }
-            if let Some(o) = other {
-                breakdown.push(OverviewBreakdownRow {
-                    value: "(other)".to_string(),
-                    figures: o.figures(),
-                });
-            }
-        }
+        let mut tables = spec
+            .all_breakdowns()
+            .zip(&self.readers)
+            .zip(st.by)
+            .map(|((b, rd), by)| rows(sc, b, rd, by));
+        let breakdown = if spec.breakdown.is_some() {
+            tables.next().unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let breakdowns = spec
+            .breakdowns
+            .iter()
+            .zip(tables)
+            .map(|(b, rows)| OverviewBreakdown {
+                by: b.by.to_string(),
+                rows,
+            })
+            .collect();
         let series = self
             .buckets
             .map(|bk| {
@@ -237,6 +237,43 @@ impl Pass for OverviewPass<'_> {
             series,
             breakdown_by: spec.breakdown.as_ref().map(|b| b.by.to_string()),
             breakdown,
+            breakdowns,
         }
     }
+}
+
+/// A breakdown's rows: most sessions first, the rest after `limit` summed into "(other)".
+fn rows(
+    sc: &Scope<'_>,
+    b: &Breakdown,
+    rd: &FieldReader,
+    by: FxHashMap<Key, Fig>,
+) -> Vec<OverviewBreakdownRow> {
+    let mut rows: Vec<(String, Fig)> = by
+        .into_iter()
+        .map(|(k, f)| {
+            let v = k.map_or_else(|| "(none)".to_string(), |t| rd.text(sc.scan, t));
+            (v, f)
+        })
+        .collect();
+    rows.sort_by(|x, y| y.1.sessions.cmp(&x.1.sessions).then_with(|| x.0.cmp(&y.0)));
+    let mut out = Vec::new();
+    let mut other: Option<Fig> = None;
+    for (i, (value, f)) in rows.into_iter().enumerate() {
+        if i < b.limit {
+            out.push(OverviewBreakdownRow {
+                value,
+                figures: f.figures(),
+            });
+        } else {
+            other.get_or_insert_with(Fig::default).add(f);
+        }
+    }
+    if let Some(o) = other {
+        out.push(OverviewBreakdownRow {
+            value: "(other)".to_string(),
+            figures: o.figures(),
+        });
+    }
+    out
 }

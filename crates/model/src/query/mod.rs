@@ -5,6 +5,7 @@
 
 mod attribution;
 mod cond;
+mod events;
 mod experiment;
 mod funnel;
 mod goal;
@@ -31,6 +32,7 @@ pub use goal::{
 };
 
 pub use attribution::{AttributionSpec, MAX_BOOTSTRAP, MAX_MARKOV_TOUCHES};
+pub use events::{EventsSpec, MAX_EVENTS_LIMIT};
 pub use experiment::{
     EXPOSURE_EVENT, ExperimentDef, ExperimentSpec, MAX_METRICS, MAX_VARIANTS, PlanSpec,
 };
@@ -425,6 +427,18 @@ pub struct OverviewSpec {
     /// of its sessions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub breakdown: Option<Breakdown>,
+    /// Several breakdowns answered in the same pass over the timelines (the dashboard's
+    /// sources, campaigns, devices and countries in one query): each as `breakdown` alone
+    /// would give it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub breakdowns: Vec<Breakdown>,
+}
+
+impl OverviewSpec {
+    /// Every breakdown: the single `breakdown` first, then `breakdowns` in order.
+    pub fn all_breakdowns(&self) -> impl Iterator<Item = &Breakdown> {
+        self.breakdown.iter().chain(&self.breakdowns)
+    }
 }
 
 /// The analysis to run.
@@ -463,6 +477,8 @@ pub enum Analysis {
     ExperimentPlan(PlanSpec),
     /// A funnel kept in the spec's (or the definitions file's) `funnels`, by name.
     SavedFunnel(SavedFunnel),
+    /// Event names with their counts, and property keys with their top values.
+    Events(EventsSpec),
 }
 
 /// Marks an error message that carries the path inside the analysis, so that
@@ -507,9 +523,10 @@ impl<'de> Deserialize<'de> for Analysis {
             "experiment" => Analysis::Experiment(inner(v)?),
             "experiment_plan" => Analysis::ExperimentPlan(inner(v)?),
             "saved_funnel" => Analysis::SavedFunnel(inner(v)?),
+            "events" => Analysis::Events(inner(v)?),
             other => {
                 return Err(D::Error::custom(format!(
-                    "unknown analysis `{other}`: use goals, funnel, saved_funnel, checkout, cart_abandonment, forms, pages, overview, paths, transitions, influence, attribution, leading_indicators, experiment or experiment_plan"
+                    "unknown analysis `{other}`: use goals, funnel, saved_funnel, checkout, cart_abandonment, forms, pages, overview, paths, transitions, influence, attribution, leading_indicators, experiment, experiment_plan or events"
                 )));
             }
         })
@@ -902,8 +919,20 @@ impl Query {
                 if let Some(iv) = o.interval {
                     check_buckets(from, to, iv)?;
                 }
-                if let Some(b) = &o.breakdown {
+                if o.breakdowns.len() > MAX_BREAKDOWNS {
+                    return Err(SpecError::new(
+                        "analysis.breakdowns",
+                        format!("at most {MAX_BREAKDOWNS} breakdowns in one overview"),
+                    ));
+                }
+                for b in o.all_breakdowns() {
                     check_first_value_breakdown(b, "the overview attributes each session")?;
+                }
+            }
+            Analysis::Events(e) => {
+                e.validate("analysis")?;
+                if let Some(iv) = e.interval {
+                    check_buckets(from, to, iv)?;
                 }
             }
             Analysis::CartAbandonment(c) => {
@@ -934,6 +963,9 @@ impl Query {
 
 /// The most buckets a time series may have.
 pub const MAX_BUCKETS: i64 = 5000;
+
+/// Most breakdowns in one overview query.
+pub const MAX_BREAKDOWNS: usize = 16;
 
 /// A breakdown of a report that counts each unit under its first value: a limit, and no
 /// other attribution.

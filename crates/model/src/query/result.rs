@@ -461,6 +461,18 @@ pub struct OverviewResult {
     /// may count a visitor more than once).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub breakdown: Vec<OverviewBreakdownRow>,
+    /// The spec's `breakdowns`, in its order, each as `breakdown` alone would give it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub breakdowns: Vec<OverviewBreakdown>,
+}
+
+/// One of an overview's `breakdowns`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct OverviewBreakdown {
+    /// The breakdown field.
+    pub by: String,
+    /// Rows, most sessions first; the rest summed into "(other)".
+    pub rows: Vec<OverviewBreakdownRow>,
 }
 
 /// The overview's figures for one value of the breakdown field.
@@ -658,6 +670,8 @@ pub enum QueryResult {
     Experiment(ExperimentResult),
     /// A test's plan.
     ExperimentPlan(PlanResult),
+    /// Event names and their properties.
+    Events(EventsResult),
 }
 
 /// Conversions (and value) credited to a touch by one model.
@@ -1243,4 +1257,88 @@ pub struct PlanResult {
     pub units_per_day: f64,
     /// Goals: the macro goal first, then the proxies by days needed, then the others.
     pub metrics: Vec<PlanRow>,
+}
+
+/// One time bucket of the events explorer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct EventsBucket {
+    /// Bucket start (ms).
+    pub start: i64,
+    /// Bucket start in the query's time zone, e.g. `2026-03-01` or `2026-03-01 14:00`.
+    pub label: String,
+}
+
+/// One event name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct EventNameRow {
+    /// The event name.
+    pub name: String,
+    /// Events of this name in the range (after the filters).
+    pub events: u64,
+    /// Sessions with at least one.
+    pub sessions: u64,
+    /// Visitors with at least one.
+    pub visitors: u64,
+    /// Events per bucket, aligned with the result's `buckets` (with `interval`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series: Option<Vec<u64>>,
+}
+
+/// What is beyond a list's limit.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct EventsOther {
+    /// Names left out.
+    pub names: u64,
+    /// Their events.
+    pub events: u64,
+}
+
+/// One value of a property.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct PropertyValueRow {
+    /// The value as stored: a string, a number or a boolean.
+    pub value: crate::query::Scalar,
+    /// Events carrying the key with this value.
+    pub events: u64,
+    /// Visitors with at least one such event.
+    pub visitors: u64,
+}
+
+/// One property key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct PropertyRow {
+    /// The key (`props.KEY` in conditions and breakdowns).
+    pub key: String,
+    /// Events carrying the key.
+    pub events: u64,
+    /// Visitors with at least one.
+    pub visitors: u64,
+    /// Distinct values.
+    pub distinct: u64,
+    /// The top values by events, then by value (strings, then numbers, then booleans).
+    pub values: Vec<PropertyValueRow>,
+    /// Events whose value is not among `values`.
+    pub other_events: u64,
+}
+
+/// The events and properties explorer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct EventsResult {
+    /// The buckets of every name's `series` (with `interval`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub buckets: Vec<EventsBucket>,
+    /// The top names by events, then by name.
+    pub names: Vec<EventNameRow>,
+    /// The names beyond the limit, and their events.
+    pub other: EventsOther,
+    /// Distinct event names in the range.
+    pub distinct_names: u64,
+    /// Events in the range (after the filters), of every name.
+    pub events: u64,
+    /// The event name the properties are restricted to (`event` of the spec).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+    /// Property keys by events, then by key (with `properties`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub properties: Option<Vec<PropertyRow>>,
 }
