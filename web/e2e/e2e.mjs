@@ -37,6 +37,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { harness, sleep } from "../../e2e/harness.mjs";
+import { eventsE2E } from "./events.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const DIST = join(HERE, "..", "dist");
@@ -193,12 +194,21 @@ async function main() {
   };
   const figures = await checkOverview();
   log("overview figures match the API:", JSON.stringify({ visitors: figures.visitors, sessions: figures.sessions, pageviews: figures.pageviews }));
-  // Sources, campaigns, devices and countries: each table is the API's breakdown.
-  for (const by of ["source", "utm_campaign", "device", "country"]) {
+  // Sources, campaigns, devices and countries: each table is the API's breakdown, all
+  // four answered with the figures and the trend in one query (issue 19, item 8).
+  const oneSpec = specs.filter((s) => s.analysis.type === "overview" && s.from === FROM30() && s.analysis.breakdowns).pop();
+  assert.deepEqual(oneSpec.analysis.breakdowns.map((b) => b.by), ["source", "utm_campaign", "device", "country"], "one query for the four breakdowns");
+  assert.equal(specs.filter((s) => s.analysis.type === "overview" && s.analysis.breakdown).length, 0, "no query per breakdown");
+  const oneRes = await apiQuery(oneSpec);
+  for (const [i, by] of ["source", "utm_campaign", "device", "country"].entries()) {
     await page.waitForSelector(`#by-${by} tbody tr`);
-    const bspec = specs.filter((s) => s.analysis.type === "overview" && s.analysis.breakdown?.by === by).pop();
-    assert.ok(bspec, `the overview asked for its ${by} breakdown`);
-    const rows = (await apiQuery(bspec)).breakdown;
+    assert.equal(oneRes.breakdowns[i].by, by);
+    const rows = oneRes.breakdowns[i].rows;
+    // Each as the breakdown alone would give it.
+    assert.deepEqual(rows, (await apiQuery({ ...oneSpec, analysis: { type: "overview", breakdown: { by, limit: 10 } } })).breakdown, `the ${by} breakdown as asked alone`);
+    // A bar behind each name, the largest full.
+    const bars = await page.$$eval(`#by-${by} tbody th.barred`, (ths) => ths.map((t) => parseFloat(t.style.getPropertyValue("--bar"))));
+    assert.equal(Math.max(...bars), 100, `the ${by} table's largest bar is full`);
     const shown = await page.$$eval(`#by-${by} tbody tr`, (trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent)));
     assert.deepEqual(shown.map((r) => [r[0], r[1], r[2]]), rows.map((r) => [r.value, new Intl.NumberFormat("en-US").format(r.figures.visitors), new Intl.NumberFormat("en-US").format(r.figures.sessions)]), `the ${by} table shows the API's breakdown`);
   }
@@ -591,10 +601,11 @@ async function main() {
     const res = await apiQuery(campSpec);
     const micro = res.goals.filter((g) => g.conversion === "micro").map((g) => `${g.name} (micro)`);
     const macro = res.goals.filter((g) => g.conversion === "macro").map((g) => `${g.name} (macro)`);
-    const order = res.goals.map((g, i) => [g, i]).sort((a, b) => Number(a[0].conversion === "macro") - Number(b[0].conversion === "macro")).map(([, i]) => i);
+    // The macro goals next to the campaign's name, then the micro ones (issue 19, item 1).
+    const order = res.goals.map((g, i) => [g, i]).sort((a, b) => Number(a[0].conversion !== "macro") - Number(b[0].conversion !== "macro")).map(([, i]) => i);
     const rev = res.goals.findIndex((g) => g.name === "Purchase");
     const heads = await page.$$eval("#campaigns-table thead th", (ths) => ths.map((t) => t.textContent));
-    assert.deepEqual(heads, ["utm_campaign", "Visitors", "Cost (EUR)", "Revenue (Purchase)", "Return on spend", ...micro, ...macro], "the money, then the goal columns, micro first");
+    assert.deepEqual(heads, ["utm_campaign", "Visitors", ...macro, "Cost (EUR)", "Revenue (Purchase)", "Return on spend", ...micro], "the macro goal next to the name, the money, then the micro goals");
     const shown = await page.$$eval("#campaigns-table tbody tr", (trs) => trs.map((tr) => ({
       value: tr.querySelector("th").textContent,
       units: tr.children[1].textContent,
@@ -1323,6 +1334,9 @@ async function main() {
   assert.equal(await page.inputValue("#lead-early"), "7", "the early window is kept in the URL");
   assert.equal(leadSpecs().pop().analysis.early_days, 7);
 
+  // --- The Events page: explorer, properties, live view, property breakdowns (events.mjs).
+  await eventsE2E({ page, url, shot, origin, apiQuery, apiGet, specs, log, site: SITE });
+
   // --- Setup: the snippet, and an event sent now shows up as arriving.
   await page.goto(url(`/setup?site=${SITE}&range=30d`));
   await page.waitForSelector("#arrival[data-events]");
@@ -1331,12 +1345,29 @@ async function main() {
   assert.equal(await page.locator("#compare").count(), 0, "no comparison on Setup");
   assert.equal(await page.locator('link[rel="icon"]').count(), 1, "a favicon");
   assert.equal(await page.textContent("#snippet-code"), `<script defer data-site="${SITE}" src="${origin}/cairn.js"></script>`);
+  // The tracker's guide is a link the server answers (issue 19, item 8).
+  const guide = await page.request.get(origin + (await page.getAttribute("#tracker-guide", "href")));
+  assert.equal(guide.status(), 200, "the tracker's guide is served");
+  assert.match(await guide.text(), /^# /, "as the repository's Markdown");
   const before = Number(await page.getAttribute("#arrival", "data-events"));
+  const ticks = Number(await page.getAttribute("#arrival", "data-ticks"));
   const sent = await page.evaluate(async (site) => (await fetch("/api/v1/event", { method: "POST", headers: { "content-type": "text/plain" }, body: JSON.stringify({ site, name: "pageview", url: `https://${site}/setup-check` }) })).status, SITE);
   assert.equal(sent, 202, "the event is acknowledged");
-  await page.waitForFunction((n) => Number(document.getElementById("arrival")?.dataset.events) === n, before + 1, { timeout: 15000 });
+  // The demo runs through now, so its events also leave the last 30 minutes as time
+  // passes: the page must show what the API counts now, and that count holds the event.
+  const recent = (filters) => apiQuery({ site: SITE, from: "-30m", to: "now", filters, analysis: { type: "overview" } });
+  assert.equal((await recent([{ field: "path", value: "/setup-check" }])).figures.events, 1, "the event is stored");
+  // (The page asks again every 5 s: wait for an answer asked after the event.)
+  await page.waitForFunction((n) => Number(document.getElementById("arrival")?.dataset.ticks) >= n, ticks + 2, { timeout: 15000 });
+  let shownNow = -1, apiNow = -2;
+  for (let t = 0; t < 30 && shownNow !== apiNow; t++) {
+    apiNow = (await recent([])).figures.events;
+    shownNow = Number(await page.getAttribute("#arrival", "data-events"));
+    if (shownNow !== apiNow) await sleep(500);
+  }
+  assert.equal(shownNow, apiNow, `Setup shows the API's count of the last 30 minutes (it showed ${before} before the event)`);
   assert.match(await page.textContent("#arrival"), /Receiving events/);
-  log(`the setup page saw the event arrive (${before} → ${before + 1} in the last 30 minutes)`);
+  log(`the setup page saw the event arrive (${before} → ${shownNow} in the last 30 minutes)`);
   // An event from a headless browser is ignored as a bot: the setup page says so.
   const bot = await fetch(`${origin}/api/v1/event`, {
     method: "POST",
@@ -1517,6 +1548,42 @@ async function main() {
   assert.equal(await page.getAttribute('[data-kpi="pageviews"]', "data-value"), "1", "the overview counts the first event");
   assert.equal(await page.locator("#no-events").count(), 0);
   log("the first event arrived: Setup says so, the overview has figures");
+
+  // --- Every page of the demo shop at 1440 and 390 px, light and dark (the pages from the
+  // nav, so a new page is in here too): no page scrolls sideways, and each is shot.
+  await page.goto(url(`/overview?site=${SITE}&range=30d`));
+  await page.waitForSelector('.kpis[data-ready="1"]');
+  const allPages = await page.$$eval("nav.tabs a[data-page]", (as) => as.map((a) => a.dataset.page));
+  for (const [size, w, hgt] of [["desktop", 1440, 900], ["phone", 390, 844]]) {
+    await page.setViewportSize({ width: w, height: hgt });
+    for (const theme of ["light", "dark"]) {
+      await page.emulateMedia({ colorScheme: theme });
+      for (const p of allPages) {
+        await page.goto(url(`/${p}?site=${SITE}&range=30d`));
+        await page.waitForLoadState("networkidle");
+        await page.waitForFunction(() => !document.querySelector('[aria-busy="true"]'), null, { timeout: 15000 });
+        // What a first answer asks for next (Setup's preview after its rules) settles too.
+        await sleep(300);
+        await page.waitForLoadState("networkidle");
+        await page.waitForFunction(() => !document.querySelector('[aria-busy="true"]'), null, { timeout: 15000 });
+        const wide = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+        assert.ok(wide <= 1, `${p} at ${w} px scrolls sideways by ${wide} px`);
+        await shot(`${p}-${theme}-${size}`);
+      }
+    }
+  }
+  await page.emulateMedia({ colorScheme: "light" });
+  // The phone's header is compact: the figures start in the first half of the screen.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(url(`/overview?site=${SITE}&range=30d`));
+  await page.waitForSelector('.kpis[data-ready="1"]');
+  const headerBottom = await page.evaluate(() => document.querySelector("header.top").getBoundingClientRect().bottom);
+  assert.ok(headerBottom < 220, `the phone header ends at ${headerBottom} px`);
+  assert.ok(await page.isHidden("#filter-field"), "the filter form is folded on a phone");
+  await page.click("#filter-toggle");
+  assert.ok(await page.isVisible("#filter-field"), "and unfolds");
+  await page.setViewportSize({ width: 1280, height: 900 });
+  log(`every page (${allPages.join(", ")}) shot at 1440 and 390 px, light and dark`);
 
   // --- Log out: the login form again, and the API refuses the old session.
   await page.click("#logout");

@@ -522,6 +522,23 @@ export interface paths {
       };
     };
   };
+  "/api/v1/sites/{site}/live": {
+    /** The last events that arrived (`?limit=N`: 1 to 200, default 50), newest first, stored or ignored (bot, unsupported) and why; in memory */
+    get: {
+      parameters: {
+        path: { site: string };
+      };
+      requestBody?: never;
+      responses: {
+        /** Success */
+        "2XX": components["schemas"]["LiveEvents"];
+        /** Refused: the error says why */
+        "4XX": {
+          error: string;
+        };
+      };
+    };
+  };
   "/api/v1/sites/{site}/page-groups": {
     /** A site's page grouping rules, in order */
     get: {
@@ -694,9 +711,26 @@ export interface paths {
     };
   };
   "/cairn.js": {
-    /** The browser tracker */
+    /** The browser tracker, every feature; `?f=forms,video`: the core and only those features (`?f=core`: the core alone); 400 on an unknown feature */
     get: {
       parameters?: never;
+      requestBody?: never;
+      responses: {
+        /** Success */
+        "2XX": string;
+        /** Refused: the error says why */
+        "4XX": {
+          error: string;
+        };
+      };
+    };
+  };
+  "/docs/{name}": {
+    /** A guide the dashboard links to, as Markdown: `tracker.md` or `ingestion.md` */
+    get: {
+      parameters: {
+        path: { name: string };
+      };
       requestBody?: never;
       responses: {
         /** Success */
@@ -1005,6 +1039,12 @@ export interface components {
            * of its sessions.
            */
           breakdown?: components["schemas"]["Breakdown"] | null;
+          /**
+           * Several breakdowns answered in the same pass over the timelines (the dashboard's
+           * sources, campaigns, devices and countries in one query): each as `breakdown` alone
+           * would give it.
+           */
+          breakdowns?: components["schemas"]["Breakdown"][];
           /** Time series in buckets of this size. */
           interval?: components["schemas"]["Interval"] | null;
           type: "overview";
@@ -1295,6 +1335,29 @@ export interface components {
           /** The funnel's name. */
           name: string;
           type: "saved_funnel";
+        }
+      /** Event names with their counts, and property keys with their top values. */
+      | {
+          /**
+           * Restricts the properties to events of this name (the names are listed all the
+           * same).
+           */
+          event?: string | null;
+          /** Each name's events per bucket of this size (the event's own time). */
+          interval?: components["schemas"]["Interval"] | null;
+          /**
+           * Top N event names by events (default 50); the rest are summed into `other`.
+           * @default 50
+           */
+          limit?: number;
+          /** Also list the property keys with their top values. */
+          properties?: boolean;
+          type: "events";
+          /**
+           * Top values per property key, by events (default 10).
+           * @default 10
+           */
+          values?: number;
         };
     /** Which value of the breakdown field a unit is counted under. */
     Attribution:
@@ -1543,6 +1606,50 @@ export interface components {
     };
     /** A duration: a number and a unit (`500ms`, `30s`, `10m`, `1h`, `7d`, `2w`), or seconds as a number. */
     Duration: string | number;
+    /** One event name. */
+    EventNameRow: {
+      /** Events of this name in the range (after the filters). */
+      events: number;
+      /** The event name. */
+      name: string;
+      /** Events per bucket, aligned with the result's `buckets` (with `interval`). */
+      series?: number[] | null;
+      /** Sessions with at least one. */
+      sessions: number;
+      /** Visitors with at least one. */
+      visitors: number;
+    };
+    /** One time bucket of the events explorer. */
+    EventsBucket: {
+      /** Bucket start in the query's time zone, e.g. `2026-03-01` or `2026-03-01 14:00`. */
+      label: string;
+      /** Bucket start (ms). */
+      start: number;
+    };
+    /** What is beyond a list's limit. */
+    EventsOther: {
+      /** Their events. */
+      events: number;
+      /** Names left out. */
+      names: number;
+    };
+    /** The events and properties explorer. */
+    EventsResult: {
+      /** The buckets of every name's `series` (with `interval`). */
+      buckets?: components["schemas"]["EventsBucket"][];
+      /** Distinct event names in the range. */
+      distinct_names: number;
+      /** The event name the properties are restricted to (`event` of the spec). */
+      event?: string | null;
+      /** Events in the range (after the filters), of every name. */
+      events: number;
+      /** The top names by events, then by name. */
+      names: components["schemas"]["EventNameRow"][];
+      /** The names beyond the limit, and their events. */
+      other: components["schemas"]["EventsOther"];
+      /** Property keys by events, then by key (with `properties`). */
+      properties?: components["schemas"]["PropertyRow"][] | null;
+    };
     /**
      * An exclusion: an attempt in which `step` happens between steps `between[0]` and
      * `between[1]` (1-based) does not count.
@@ -2165,6 +2272,47 @@ export interface components {
       /** New visitors in the range (their first event in it). */
       visitors: number;
     };
+    /** One event that arrived, as the live view shows it. The fields are the stored event's. */
+    LiveEvent: {
+      /** Browser. */
+      browser: string;
+      /** Country (ISO code), when a GeoIP database is configured. */
+      country: string;
+      /** Device class. */
+      device: string;
+      /** Why it was not stored; none for a stored event. */
+      ignored?: components["schemas"]["LiveIgnored"] | null;
+      /** The event name. */
+      name: string;
+      /** Operating system. */
+      os: string;
+      /** The page's path ("" when none). */
+      path: string;
+      /** Custom properties. */
+      props: Record<string, components["schemas"]["Scalar"]>;
+      /** When the server received it (ms since the epoch). */
+      received: number;
+      /** Classified referrer (pageviews from elsewhere). */
+      source: string;
+      /** When it happened (ms), as stored (or as it would have been). */
+      ts: number;
+      /** The first 8 hex digits of the stored visitor id; none for an event not stored. */
+      visitor?: string | null;
+    };
+    /** The answer of `GET /api/v1/sites/{site}/live`. */
+    LiveEvents: {
+      /** The last events, newest first. */
+      events: components["schemas"]["LiveEvent"][];
+      /** The most kept per site. */
+      kept: number;
+    };
+    /** Why an event was answered but not stored. */
+    LiveIgnored: {
+      /** The user agent taken for a bot; the Segment message type not stored. */
+      detail: string;
+      /** `bot` or `unsupported`. */
+      reason: components["schemas"]["Reason"];
+    };
     /** The data-driven (Markov chain) credit of a touch. */
     MarkovCredit: {
       /** Conversions credited (fractions add up across touches to every conversion). */
@@ -2285,6 +2433,13 @@ export interface components {
       | "exists"
       /** The field is not set. */
       | "missing";
+    /** One of an overview's `breakdowns`. */
+    OverviewBreakdown: {
+      /** The breakdown field. */
+      by: string;
+      /** Rows, most sessions first; the rest summed into "(other)". */
+      rows: components["schemas"]["OverviewBreakdownRow"][];
+    };
     /** The overview's figures for one value of the breakdown field. */
     OverviewBreakdownRow: {
       /**
@@ -2335,6 +2490,8 @@ export interface components {
       breakdown?: components["schemas"]["OverviewBreakdownRow"][];
       /** The breakdown field. */
       breakdown_by?: string | null;
+      /** The spec's `breakdowns`, in its order, each as `breakdown` alone would give it. */
+      breakdowns?: components["schemas"]["OverviewBreakdown"][];
       /** The whole range. */
       figures: components["schemas"]["OverviewFigures"];
       /** Per bucket, when asked. */
@@ -2563,6 +2720,30 @@ export interface components {
       /** The predicted macro rate. */
       rate: number;
     };
+    /** One property key. */
+    PropertyRow: {
+      /** Distinct values. */
+      distinct: number;
+      /** Events carrying the key. */
+      events: number;
+      /** The key (`props.KEY` in conditions and breakdowns). */
+      key: string;
+      /** Events whose value is not among `values`. */
+      other_events: number;
+      /** The top values by events, then by value (strings, then numbers, then booleans). */
+      values: components["schemas"]["PropertyValueRow"][];
+      /** Visitors with at least one. */
+      visitors: number;
+    };
+    /** One value of a property. */
+    PropertyValueRow: {
+      /** Events carrying the key with this value. */
+      events: number;
+      /** The value as stored: a string, a number or a boolean. */
+      value: components["schemas"]["Scalar"];
+      /** Visitors with at least one such event. */
+      visitors: number;
+    };
     /** A complete query. */
     Query: {
       /** What to compute. */
@@ -2663,6 +2844,10 @@ export interface components {
       /** A test's plan. */
       | components["schemas"]["PlanResult"] & {
           type: "experiment_plan";
+        }
+      /** Event names and their properties. */
+      | components["schemas"]["EventsResult"] & {
+          type: "events";
         };
     /** A proportion with its Wilson 95% interval. */
     Rate: {
@@ -2689,6 +2874,12 @@ export interface components {
       /** The ratio. */
       ratio: number;
     };
+    /** Why an event was answered but not stored. */
+    Reason:
+      /** A crawler or headless browser, by its user agent. */
+      | "bot"
+      /** A Segment `screen`, `group` or `alias` message. */
+      | "unsupported";
     /**
      * Revenue per unit after the first exposure, in one currency (never summed across
      * currencies).

@@ -121,6 +121,12 @@ export type AttributionResult = Result<"attribution">;
 export type AttributionRow = Schemas["AttributionRow"];
 export type Credit = Schemas["Credit"];
 
+// The events and properties explorer (crates/model/src/query/events.rs, result.rs).
+export type EventsResult = Result<"events">;
+export type PropertyValueRow = Schemas["PropertyValueRow"];
+/** The last events a site's server received (GET …/live). */
+export type Live = Ok<"/api/v1/sites/{site}/live", "get">;
+
 // Leading indicators (crates/model/src/query/leading.rs, result.rs).
 export type LeadingResult = Result<"leading_indicators">;
 export type Indicator = Schemas["Indicator"];

@@ -10,7 +10,7 @@ import type { Ctx } from "./main";
 import { showLeading } from "./leading";
 import { showSpend } from "./spend";
 import { spec } from "./state";
-import { amount, clear, errorBox, h, money, num, pct, table, type Column } from "./ui";
+import { amount, clear, type Column, errorBox, h, money, num, pct, placeholder, table } from "./ui";
 
 const FIELDS = ["utm_campaign", "utm_source", "utm_medium", "utm_content", "utm_term", "source", "channel"];
 const UNITS = ["session", "visitor", "lead"] as const;
@@ -24,7 +24,7 @@ export async function renderCampaigns(ctx: Ctx, main: HTMLElement): Promise<void
   const s = ctx.state;
   const by = h("select", { id: "campaign-by", onchange: () => ctx.go({ cby: by.value }) }, FIELDS.map((f) => h("option", { value: f, selected: f === s.cby }, f)));
   const unit = h("select", { id: "campaign-unit", onchange: () => ctx.go({ unit: unit.value as typeof s.unit }) }, UNITS.map((u) => h("option", { value: u, selected: u === s.unit }, u)));
-  const out = h("div", { id: "campaigns", "aria-busy": "true" }, h("p", { class: "muted" }, "Loading…"));
+  const out = h("div", { id: "campaigns", "aria-busy": "true" }, placeholder("", 6));
   const spendEl = h("div", { id: "spend" });
   const leadEl = h("div", { id: "leading-card" });
   clear(
@@ -60,8 +60,11 @@ async function showTable(ctx: Ctx, out: HTMLElement): Promise<void> {
     return;
   }
   if (!ctx.current()) return;
-  // Micro goals first (the early signal), then macro; each keeps its index in the result.
-  const order = r.goals.map((g, i) => ({ g, i })).sort((a, b) => Number(a.g.conversion === "macro") - Number(b.g.conversion === "macro"));
+  // The macro goals next to the name (what the campaign is for), then the micro ones;
+  // each keeps its index in the result.
+  const macro = r.goals.map((g, i) => ({ g, i })).filter((x) => x.g.conversion === "macro");
+  const micro = r.goals.map((g, i) => ({ g, i })).filter((x) => x.g.conversion !== "macro");
+  const order = [...macro, ...micro];
   const sp = r.spend;
   const cur = sp?.currency || "";
   const m = (x: number): string => money(x, cur);
@@ -99,21 +102,18 @@ async function showTable(ctx: Ctx, out: HTMLElement): Promise<void> {
         { label: "Return on spend", cell: (x) => h("span", { "data-ros": x.return_on_spend ?? "" }, x.return_on_spend == null ? "–" : ros(x.return_on_spend)), csv: (x) => x.return_on_spend ?? "", num: true },
       ]
     : [];
-  // The money first, where it is seen without scrolling sideways; then every goal.
-  const cols: Column<GoalsBreakdownRow>[] = [
-    ...first,
-    ...costCol,
-    ...last,
-    ...order.map(({ g, i }): Column<GoalsBreakdownRow> => ({
-      label: `${g.name} (${g.conversion})`,
-      cell: (x) => {
-        const c = cpc(x, i);
-        return [rateCell(x.rates[i][0]), c === undefined ? null : h("small", { class: "cpc muted", "data-cpc": c ?? "", title: `Cost per converting ${s.unit}` }, c == null ? "–" : `${m(c)} each`)];
-      },
-      csv: (x) => x.rates[i][0].rate,
-      num: true,
-    })),
-  ];
+  // Seen without scrolling sideways: the macro goals' rates, then the money, then the
+  // micro goals.
+  const goalCol = ({ g, i }: { g: GoalRow; i: number }): Column<GoalsBreakdownRow> => ({
+    label: `${g.name} (${g.conversion})`,
+    cell: (x) => {
+      const c = cpc(x, i);
+      return [rateCell(x.rates[i][0]), c === undefined ? null : h("small", { class: "cpc muted", "data-cpc": c ?? "", title: `Cost per converting ${s.unit}` }, c == null ? "–" : `${m(c)} each`)];
+    },
+    csv: (x) => x.rates[i][0].rate,
+    num: true,
+  });
+  const cols: Column<GoalsBreakdownRow>[] = [...first, ...macro.map(goalCol), ...costCol, ...last, ...micro.map(goalCol)];
   // The CSV: every figure in its own column, each currency in its own.
   const csv: Column<GoalsBreakdownRow>[] = sp
     ? [
@@ -140,6 +140,7 @@ async function showTable(ctx: Ctx, out: HTMLElement): Promise<void> {
     table(`Goal rates by ${s.cby}`, cols, rows, {
       id: "campaigns-table",
       csv,
+      bar: (x) => (x === overall ? 0 : x.totals[0]),
       clickable: (x) => !["All", "(other)", "(none)"].includes(x.value),
       onRow: (x) => ctx.go({ page: "overview", filters: [...s.filters.filter((f) => f.field !== s.cby), { field: s.cby, value: x.value }] }),
       rowLabel: (x) => `Only ${s.cby} ${x.value}`,

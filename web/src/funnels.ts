@@ -5,6 +5,7 @@
 import { api, query, type AnalysisOf, type Condition, type Exclusion, type FunnelBreakdownRow, type FunnelFlow, type FunnelResult, type FunnelSpec, type NodeUnits, type Step } from "./api";
 import { barChart, lineChart } from "./charts";
 import type { Ctx } from "./main";
+import { siteEvents, withProps } from "./events";
 import { nodeStep, nodeText, stepPage } from "./nodes";
 import { period, spec } from "./state";
 import { ci, clear, dur, errorBox, h, num, pct, table, timeStats, type Column } from "./ui";
@@ -133,7 +134,19 @@ export async function renderFunnels(ctx: Ctx, main: HTMLElement): Promise<void> 
   const rows = toRows(def);
   const stepsEl = h("ol", { class: "steps", id: "funnel-steps-editor" });
   const datalist = h("datalist", { id: "goal-names" }, goals.map((g) => h("option", { value: g.name })));
+  // The range's event names, suggested for event steps; a name not among them is flagged
+  // (when the list is complete).
+  const evList = h("datalist", { id: "event-names" });
+  let known: Set<string> | null = null;
+  let checks: (() => void)[] = [];
+  void siteEvents(s).then((r) => {
+    if (!ctx.current() || !r.names.length || r.other.names) return;
+    known = new Set(r.names.map((n) => n.name));
+    clear(evList, r.names.map((n) => h("option", { value: n.name }, `${num(n.events)} events`)));
+    checks.forEach((c) => c());
+  });
   const drawSteps = (): void => {
+    checks = [];
     clear(
       stepsEl,
       rows.map((r, i) => {
@@ -142,9 +155,13 @@ export async function renderFunnels(ctx: Ctx, main: HTMLElement): Promise<void> 
         const value = h("input", {
           "aria-label": `Step ${i + 1} ${r.kind === "path" ? "path" : r.kind === "goal" ? "goal" : r.kind === "page" ? "page" : "event name"}`, class: "step-value", value: r.value, required: true,
           placeholder: r.kind === "path" ? "/checkout" : r.kind === "goal" ? "goal name" : r.kind === "page" ? "page, e.g. Product page or /pricing" : "event name, e.g. add_to_cart",
-          list: r.kind === "goal" ? "goal-names" : null, oninput: () => ((r.value = value.value), (r.label = "")),
+          list: r.kind === "goal" ? "goal-names" : r.kind === "event" ? "event-names" : null, oninput: () => ((r.value = value.value), (r.label = ""), check()),
           hidden: r.anyOf.length > 0,
         });
+        const warn = r.kind === "event" && !r.anyOf.length ? h("span", { class: "step-warn", role: "status", hidden: true }, "no such event in this range") : null;
+        const check = (): void => void (warn && (warn.hidden = !known || !r.value.trim() || known.has(r.value.trim())));
+        checks.push(check);
+        check();
         if (r.anyOf.length) kind.hidden = true;
         // What the builder keeps but does not edit: alternatives, conditions.
         const kept = [
@@ -161,7 +178,7 @@ export async function renderFunnels(ctx: Ctx, main: HTMLElement): Promise<void> 
         const optional = i > 0 && i < rows.length - 1
           ? h("label", { class: "check" }, h("input", { type: "checkbox", class: "step-optional", checked: r.optional, onchange: (e: Event) => (r.optional = (e.target as HTMLInputElement).checked) }), "optional")
           : null;
-        return h("li", {}, kind, value, match, kept, within, optional,
+        return h("li", {}, kind, value, warn, match, kept, within, optional,
           h("button", { type: "button", class: "btn small", "aria-label": `Remove step ${i + 1}`, disabled: rows.length <= 2, onclick: () => (rows.splice(i, 1), drawSteps(), drawExcl()) }, "×"));
       }),
     );
@@ -190,6 +207,7 @@ export async function renderFunnels(ctx: Ctx, main: HTMLElement): Promise<void> 
   const windowIn = h("input", { id: "f-window", value: def?.window == null ? "7d" : String(def.window), size: 6 });
   const unit = h("select", { id: "f-unit" }, ["visitor", "session", "lead", "attempt"].map((u) => h("option", { value: u, selected: u === (def?.unit || "visitor") }, u)));
   const by = h("select", { id: "f-by" }, h("option", { value: "" }, "none"), BREAKDOWNS.map((b) => h("option", { value: b, selected: b === def?.breakdown?.by }, b)));
+  withProps(s, by, def?.breakdown?.by);
   // Whose value a unit is counted under (docs/funnels.md): by default the unit's first
   // value, its acquisition: UTM fields are only on the landing pageview.
   const attrs: [string, string][] = [["unit", "the unit's first value (acquisition)"], ["first", "the first funnel event's"], ["last", "the last funnel event's"]];
@@ -253,6 +271,7 @@ export async function renderFunnels(ctx: Ctx, main: HTMLElement): Promise<void> 
     },
     h("h2", {}, "Steps"),
     datalist,
+    evList,
     stepsEl,
     h("button", { type: "button", class: "btn small", id: "add-step", onclick: () => (rows.push(blank()), drawSteps(), drawExcl(), (stepsEl.lastElementChild?.querySelector(".step-value") as HTMLElement)?.focus()) }, "+ Add step"),
     h("h2", {}, "Exclusions"),

@@ -3,8 +3,9 @@
 import { api, query, type Goal, type GoalsResult } from "./api";
 import { barChart } from "./charts";
 import type { Ctx } from "./main";
+import { withProps } from "./events";
 import { coverage, DIMENSIONS, period, spec } from "./state";
-import { ci, clear, errorBox, h, money, num, pct, sparkline, table, change } from "./ui";
+import { change, ci, clear, errorBox, h, money, num, pct, placeholder, sparkline, table } from "./ui";
 
 const UNITS = ["session", "visitor", "lead"] as const;
 const TYPES: Goal["type"][] = ["event", "destination", "scroll", "duration", "pages", "count", "composite"];
@@ -16,7 +17,7 @@ export async function renderGoals(ctx: Ctx, main: HTMLElement): Promise<void> {
     { id: "unit", onchange: () => ctx.go({ unit: unitSel.value as typeof s.unit }) },
     UNITS.map((u) => h("option", { value: u, selected: u === s.unit }, u)),
   );
-  const report = h("div", { id: "goals-report", "aria-busy": "true" }, h("p", { class: "muted" }, "Loading…"));
+  const report = h("div", { id: "goals-report", "aria-busy": "true" }, placeholder("", 6));
   const breakdown = h("div", { id: "goal-breakdown" });
   const editor = h("div", { id: "goal-editor" });
   clear(
@@ -99,7 +100,7 @@ export async function renderGoals(ctx: Ctx, main: HTMLElement): Promise<void> {
         : []),
     ],
     rows,
-    { id: "goals-table", onRow: (g) => ctx.go({ goal: g.name }), rowLabel: (g) => `Break down ${g.name}` },
+    { id: "goals-table", bar: (g) => g.rates[0].rate.rate, onRow: (g) => ctx.go({ goal: g.name }), rowLabel: (g) => `Break down ${g.name}` },
   );
   // A unit without data (leads on a site that identifies nobody) is explained, not shown
   // as 0% rates beside real conversions (issue 19, item 3).
@@ -122,8 +123,9 @@ export async function renderGoals(ctx: Ctx, main: HTMLElement): Promise<void> {
 async function renderBreakdown(ctx: Ctx, el: HTMLElement): Promise<void> {
   const s = ctx.state;
   const by = h("select", { id: "breakdown-by", onchange: () => ctx.go({ by: by.value }) }, DIMENSIONS.map((d) => h("option", { value: d, selected: d === s.by }, d)));
+  withProps(s, by, s.by);
   const chart = h("div", { class: "chart", role: "img", "aria-label": `${s.goal} conversion rate by ${s.by}` });
-  const body = h("div", {}, h("p", { class: "muted" }, "Loading…"));
+  const body = h("div", {}, placeholder("", 6));
   clear(
     el,
     h("section", { class: "card" },
@@ -143,7 +145,7 @@ async function renderBreakdown(ctx: Ctx, el: HTMLElement): Promise<void> {
       { label: "Converting", cell: (x) => num(x.rates[0][0].num), csv: (x) => x.rates[0][0].num, num: true },
       { label: "Rate", cell: (x) => pct(x.rates[0][0].rate, 2), csv: (x) => x.rates[0][0].rate, num: true },
       { label: "95% interval", cell: (x) => ci(x.rates[0][0]), num: true },
-    ], rows, { id: "breakdown-table" }));
+    ], rows, { id: "breakdown-table", bar: (x) => x.rates[0][0].rate }));
   } catch (e) {
     if (ctx.current()) clear(body, errorBox(e));
   }

@@ -9,7 +9,7 @@
 import { query, type AttributionResult, type AttributionRow, type Goal, type InfluenceResult, type InfluenceRow, type Ratio, type Rate } from "./api";
 import type { Ctx } from "./main";
 import { CREDIT, DIMENSIONS, format, spec } from "./state";
-import { clear, dur, errorBox, h, money, num, pct, svg, table, type Child, type Column } from "./ui";
+import { type Child, clear, type Column, dur, errorBox, h, money, num, pct, placeholder, svg, table } from "./ui";
 
 const UNITS = ["session", "visitor", "lead"] as const;
 // Where a unit left (exit_page) is an outcome, not who it is: not a stratum.
@@ -25,7 +25,7 @@ const ciText = (r: Rate): string => `95% interval ${pct(r.low, 2)} – ${pct(r.h
 
 export async function renderInfluence(ctx: Ctx, main: HTMLElement): Promise<void> {
   const s = ctx.state;
-  const out = h("div", { id: s.attrib ? "attribution" : "influence", "aria-busy": "true" }, h("p", { class: "muted" }, "Loading…"));
+  const out = h("div", { id: s.attrib ? "attribution" : "influence", "aria-busy": "true" }, placeholder("", 6));
   const head = h("div", { class: "page-head" }, h("h1", {}, "What drives conversion"),
     h("nav", { class: "subtabs", "aria-label": "What drives conversion views" },
       ([[false, "influence", "Influence"], [true, "attribution", "Attribution"]] as const).map(([a, v, t]) =>

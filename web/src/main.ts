@@ -13,6 +13,7 @@ import { renderCampaigns } from "./campaigns";
 import { renderInfluence } from "./influence";
 import { renderExperiments } from "./experiments";
 import { renderSetup } from "./setup";
+import { renderEvents } from "./events";
 import { addSiteButton, siteForm } from "./sites";
 
 export interface Ctx {
@@ -129,7 +130,7 @@ function go(patch: Partial<State>, replace = false): void {
 }
 
 /** Another site: what belongs to the old one goes. */
-const siteReset = (site: string): Partial<State> => ({ site, goal: "", funnel: "", def: "", did: [], didNot: [], at: "", node: "", exp: "", metrics: [], ctrl: "", tmetric: "" });
+const siteReset = (site: string): Partial<State> => ({ site, goal: "", event: "", funnel: "", def: "", did: [], didNot: [], at: "", node: "", exp: "", metrics: [], ctrl: "", tmetric: "" });
 /** A site added here: the session's sites again, then its Setup page (the snippet, and
  * whether its first event arrived). */
 function added(site: string): void {
@@ -139,7 +140,7 @@ function added(site: string): void {
 }
 
 const PAGE_NAMES: Record<Page, string> = {
-  overview: "Overview", goals: "Goals", funnels: "Funnels", paths: "Paths", forms: "Forms & checkout", campaigns: "Campaigns",
+  overview: "Overview", goals: "Goals", events: "Events", funnels: "Funnels", paths: "Paths", forms: "Forms & checkout", campaigns: "Campaigns",
   influence: "What drives conversion", experiments: "Experiments", setup: "Setup",
 };
 const RANGE_NAMES: Record<string, string> = { today: "Today", "7d": "Last 7 days", "30d": "Last 30 days", "90d": "Last 90 days", custom: "Custom" };
@@ -218,7 +219,7 @@ function chrome(s: State, m: Me, goals: Goal[]): HTMLElement {
   const gName = h("select", { id: "goal-filter-goal", "aria-label": "Goal" }, goals.map((g) => h("option", { value: g.name }, g.name)));
   const filterBar = h(
     "div",
-    { class: "filters", role: "group", "aria-label": "Filters" },
+    { class: "filters", id: "filters", role: "group", "aria-label": "Filters" },
     chips.length === 0
       ? null
       : h(
@@ -256,15 +257,15 @@ function chrome(s: State, m: Me, goals: Goal[]): HTMLElement {
   );
   const dark = effectiveTheme() === "dark";
   const setup = s.page === "setup";
-  // What drives conversion and Experiments compare nothing with a previous period either.
-  const noCompare = setup || s.page === "influence" || s.page === "experiments";
+  // What drives conversion, Experiments and Events compare nothing with a previous period either.
+  const noCompare = setup || s.page === "influence" || s.page === "experiments" || s.page === "events";
   return h(
     "header",
     { class: "top" },
     h(
       "div",
       { class: "bar" },
-      h("a", { class: "brand", href: format({ ...s, page: "overview" }) }, icon(icons.logo), "Cairn"),
+      h("a", { class: "brand", href: format({ ...s, page: "overview" }), "aria-label": "Cairn" }, icon(icons.logo), h("span", { class: "brand-name" }, "Cairn")),
       h("label", { for: "site", class: "sr-only" }, "Site"),
       site,
       m.superuser && addSiteButton(added),
@@ -297,7 +298,12 @@ function chrome(s: State, m: Me, goals: Goal[]): HTMLElement {
       { class: "bar controls" },
       h("label", { for: "range" }, "Range"), range, custom,
       // Setup compares nothing and filters nothing (its range is the grouping preview's).
-      noCompare ? null : h("span", { class: "check" }, compare, h("label", { for: "compare" }, "Compare with previous period")),
+      noCompare ? null : h("span", { class: "check" }, compare, h("label", { for: "compare" }, "Compare", h("span", { class: "long" }, " with previous period"))),
+      // On a phone the forms to add a filter fold away behind this (the chips stay).
+      setup ? null : h("button", {
+        type: "button", class: "btn small filter-toggle", id: "filter-toggle", "aria-controls": "filters", "aria-expanded": "false",
+        onclick: (e: Event) => (e.currentTarget as HTMLElement).setAttribute("aria-expanded", String(filterBar.classList.toggle("open"))),
+      }, "Filters"),
     ),
     setup ? null : filterBar,
   );
@@ -361,6 +367,7 @@ async function render(): Promise<void> {
     switch (s.page) {
       case "overview": return renderOverview(ctx, main);
       case "goals": return renderGoals(ctx, main);
+      case "events": return renderEvents(ctx, main);
       case "funnels": return renderFunnels(ctx, main);
       case "paths": return renderPaths(ctx, main);
       case "forms": return renderForms(ctx, main);

@@ -6,7 +6,7 @@ import { lineChart } from "./charts";
 import type { Ctx } from "./main";
 import { hasEvents, snippetBox } from "./setup";
 import { coverage, format, period, spec } from "./state";
-import { clear, dur, errorBox, h, num, pct, table, type Column } from "./ui";
+import { clear, dur, errorBox, h, num, pct, placeholder, table, type Column } from "./ui";
 
 interface Kpi {
   key: string;
@@ -32,15 +32,16 @@ export async function renderOverview(ctx: Ctx, main: HTMLElement): Promise<void>
   const s = ctx.state;
   const p = period(s);
   const kpis = h("section", { class: "kpis", "aria-label": "Key figures", "aria-busy": "true" }, KPIS.map((k) => h("div", { class: "kpi card skeleton" }, h("span", { class: "kpi-label" }, k.label), h("span", { class: "kpi-value" }, "…"))));
-  const trend = h("section", { class: "card" }, h("h2", { id: "trend-title" }, "Trend"), h("div", { class: "chart", id: "trend-chart" }));
-  const pages = h("div", { class: "grid3" });
+  const trend = h("section", { class: "card" }, h("h2", { id: "trend-title" }, "Trend"), h("div", { class: "chart", id: "trend-chart" }, placeholder("", 6)));
+  const pages = h("div", { class: "grid3" }, ["Top pages", "Entry pages", "Exit pages"].map((t) => placeholder(t)));
   const pagesHead = h("div", { class: "toolbar" });
-  const dims = h("div", { class: "grid2", id: "breakdowns" });
+  const dims = h("div", { class: "grid2", id: "breakdowns" }, BREAKDOWNS.map((b) => placeholder(b.title, 5)));
   const live = h("p", { class: "realtime muted", id: "realtime", "aria-live": "polite" }, h("span", { class: "dot" }), "Visitors now: …");
   clear(main, h("h1", { class: "sr-only" }, "Overview"), live, kpis, trend, dims, pagesHead, pages);
   realtime(ctx, live);
 
-  const cur = query(spec(s, { type: "overview", interval: p.interval }));
+  // The figures, the trend and the four breakdowns in one pass over the range.
+  const cur = query(spec(s, { type: "overview", interval: p.interval, breakdowns: BREAKDOWNS.map((b) => ({ by: b.by, limit: 10 })) }));
   const prev = s.compare ? query(spec(s, { type: "overview", interval: p.interval }, true)) : Promise.resolve(null);
   // Pages after the site's grouping rules (a path no rule matches is its own page), or
   // raw paths.
@@ -125,14 +126,14 @@ export async function renderOverview(ctx: Ctx, main: HTMLElement): Promise<void>
     clear(pagesHead, toggle);
     clear(
       pages,
-      table("Top pages", [path, { label: "Pageviews", cell: (x) => num(x.pageviews), csv: (x) => x.pageviews, num: true }, { label: "Visitors", cell: (x) => num(x.visitors), csv: (x) => x.visitors, num: true }], top, { id: "top-pages" }),
-      table("Entry pages", [path, { label: "Entries", cell: (x) => num(x.entries), csv: (x) => x.entries, num: true }, { label: "Bounce rate", cell: (x) => pct(x.bounce_rate.rate), csv: (x) => x.bounce_rate.rate, num: true }], entries, { id: "entry-pages" }),
-      table("Exit pages", [path, { label: "Exits", cell: (x) => num(x.exits), csv: (x) => x.exits, num: true }, { label: "Exit rate", cell: (x) => pct(x.exit_rate.rate), csv: (x) => x.exit_rate.rate, num: true }], exits, { id: "exit-pages" }),
+      table("Top pages", [path, { label: "Pageviews", cell: (x) => num(x.pageviews), csv: (x) => x.pageviews, num: true }, { label: "Visitors", cell: (x) => num(x.visitors), csv: (x) => x.visitors, num: true }], top, { id: "top-pages", bar: (x) => x.pageviews }),
+      table("Entry pages", [path, { label: "Entries", cell: (x) => num(x.entries), csv: (x) => x.entries, num: true }, { label: "Bounce rate", cell: (x) => pct(x.bounce_rate.rate), csv: (x) => x.bounce_rate.rate, num: true }], entries, { id: "entry-pages", bar: (x) => x.entries }),
+      table("Exit pages", [path, { label: "Exits", cell: (x) => num(x.exits), csv: (x) => x.exits, num: true }, { label: "Exit rate", cell: (x) => pct(x.exit_rate.rate), csv: (x) => x.exit_rate.rate, num: true }], exits, { id: "exit-pages", bar: (x) => x.exits }),
     );
   };
 
   const showDims = async (): Promise<void> => {
-    const rs = await Promise.all(BREAKDOWNS.map((b) => query(spec(s, { type: "overview", breakdown: { by: b.by, limit: 10 } }))));
+    const rs = (await cur).breakdowns || [];
     if (!ctx.current()) return;
     clear(
       dims,
@@ -145,9 +146,10 @@ export async function renderOverview(ctx: Ctx, main: HTMLElement): Promise<void>
             { label: "Sessions", cell: (x: Row) => num(x.figures.sessions), csv: (x: Row) => x.figures.sessions, num: true },
             { label: "Bounce rate", cell: (x: Row) => pct(x.figures.bounce_rate.rate), csv: (x: Row) => x.figures.bounce_rate.rate, num: true },
           ],
-          rs[i].breakdown || [],
+          rs[i]?.rows || [],
           {
             id: `by-${b.by}`,
+            bar: (x) => x.figures.visitors,
             // A click filters the whole dashboard to that value.
             clickable: (x) => x.value !== "(other)" && x.value !== "(none)",
             onRow: (x) => ctx.go({ filters: [...s.filters.filter((f) => f.field !== b.by), { field: b.by, value: x.value }] }),

@@ -22,12 +22,14 @@ export async function renderSetup(ctx: Ctx, main: HTMLElement): Promise<void> {
       "section",
       { class: "card", id: "snippet" },
       h("h2", {}, "Tracking snippet"),
-      h("p", { class: "muted" }, "Put this in the <head> of every page. Options (features to turn off, Do Not Track, first-party ids) are attributes of the tag: see docs/tracker.md."),
+      h("p", { class: "muted" }, "Put this in the <head> of every page. Options (features to turn off, Do Not Track, first-party ids) are attributes of the tag: see ", h("a", { href: "/docs/tracker.md", target: "_blank", rel: "noopener", id: "tracker-guide" }, "the tracker's guide"), "."),
       snippetBox(s.site),
+      h("p", { class: "muted", id: "tracker-features" }, "Only need some features? Name them in the URL, e.g. ", h("code", {}, "…/cairn.js?f=forms,video"),
+        " (", h("code", {}, "?f=core"), ": pageviews and custom events only, 2 KB): outbound, downloads, cta, forms, video, search, share."),
       h("h2", {}, "Events arriving"),
       status,
       ignored,
-      h("p", { class: "muted" }, "From servers, pipelines and CRMs: the server API (POST /api/v1/batch with a write key), Plausible's POST /api/event and Segment's /v1/batch also work (docs/ingestion.md)."),
+      h("p", { class: "muted" }, "From servers, pipelines and CRMs: the server API (POST /api/v1/batch with a write key), Plausible's POST /api/event and Segment's /v1/batch also work (", h("a", { href: "/docs/ingestion.md", target: "_blank", rel: "noopener" }, "the ingestion guide"), ")."),
     ),
     settings,
     groups,
@@ -82,6 +84,7 @@ function arrival(ctx: Ctx, el: HTMLElement, ignoredEl: HTMLElement): void {
       else if (any === undefined) any = await hasEvents(s);
       if (!ctx.current() || !el.isConnected) return;
       el.dataset.events = String(f.events);
+      el.dataset.ticks = String(Number(el.dataset.ticks || 0) + 1);
       el.dataset.state = f.events > 0 ? "receiving" : any ? "quiet" : "waiting";
       clear(
         el,
@@ -122,9 +125,17 @@ async function showSettings(ctx: Ctx, el: HTMLElement, site: string): Promise<vo
   const identity = h(
     "select",
     { id: "site-identity" },
-    h("option", { value: "cookieless", selected: me.identity === "cookieless" }, "cookieless (daily-salted hash, nothing stored in the browser)"),
-    h("option", { value: "first-party", selected: me.identity === "first-party" }, "first-party id from the tracker (data-persist)"),
+    h("option", { value: "cookieless", selected: me.identity === "cookieless" }, "Cookieless"),
+    h("option", { value: "first-party", selected: me.identity === "first-party" }, "First-party id"),
   );
+  // What each means, under the select (a phone cuts long options off).
+  const identityNote = h("p", { class: "muted", id: "site-identity-note" });
+  const explain = (): void =>
+    void (identityNote.textContent = identity.value === "cookieless"
+      ? "A daily-salted hash of the address and browser: nothing is stored in the browser; a visitor is new each day."
+      : "An id the tracker keeps in the browser (data-persist on the snippet): a visitor is recognised across days.");
+  identity.addEventListener("change", explain);
+  explain();
   const msg = h("p", { "aria-live": "polite", id: "settings-msg" });
   const save = h("button", { type: "submit", class: "btn primary" }, "Save");
   clear(
@@ -153,7 +164,7 @@ async function showSettings(ctx: Ctx, el: HTMLElement, site: string): Promise<vo
         "div",
         { class: "form-grid" },
         h("div", { class: "field" }, h("label", { for: "site-timezone" }, "Time zone (IANA)"), tz),
-        h("div", { class: "field" }, h("label", { for: "site-identity" }, "Visitor identity"), identity),
+        h("div", { class: "field" }, h("label", { for: "site-identity" }, "Visitor identity"), identity, identityNote),
       ),
       msg,
       save,

@@ -2,7 +2,7 @@
 // shared and a reload shows the same view.
 import type { AnalysisOf, AnalysisType, Filter, Interval, Spec, Unit } from "./api";
 
-export const PAGES = ["overview", "goals", "campaigns", "influence", "experiments", "funnels", "paths", "forms", "setup"] as const;
+export const PAGES = ["overview", "goals", "events", "campaigns", "influence", "experiments", "funnels", "paths", "forms", "setup"] as const;
 export type Page = (typeof PAGES)[number];
 export const RANGES = ["today", "7d", "30d", "90d", "custom"] as const;
 export type Range = (typeof RANGES)[number];
@@ -19,8 +19,9 @@ export interface State {
   from: string;
   to: string;
   compare: boolean;
-  /** Event conditions: field = value. */
-  filters: { field: string; value: string }[];
+  /** Event conditions: field = value; `typed`: the value is JSON (a property's number or
+   * boolean, URL `fx=`), not text. */
+  filters: { field: string; value: string; typed?: boolean }[];
   did: string[];
   didNot: string[];
   /** The unit of goal rates (funnels choose theirs, which may also be "attempt"). */
@@ -82,6 +83,9 @@ export interface State {
   power: number;
   arms: number;
   share: number;
+  /** Events page: the event whose properties are shown ("" for all events), and its live view. */
+  event: string;
+  live: boolean;
 }
 
 /** What attribution can credit, besides micro goals. */
@@ -108,7 +112,7 @@ export function defaults(): State {
     unit: "visitor", goal: "", by: "device", cby: "utm_campaign", early: 3, horizon: 14, funnel: "", def: "",
     view: "flow", dir: "forward", at: "", steps: 5, punit: "session", nodes: ["page"], collapse: true, limit: 8, tlimit: 20, node: "", rawPaths: false,
     macro: "", strata: STRATA, order: "before", events: false, attrib: false, credit: "",
-    exp: "", metrics: [], ctrl: "", mde: 10, tmetric: "", cuped: false, efun: [], pmde: 10, power: 80, arms: 2, share: 100,
+    exp: "", metrics: [], ctrl: "", mde: 10, tmetric: "", cuped: false, efun: [], pmde: 10, power: 80, arms: 2, share: 100, event: "", live: false,
   };
 }
 
@@ -127,6 +131,10 @@ export function parse(hash: string): State {
   for (const f of q.getAll("f")) {
     const i = f.indexOf(":");
     if (i > 0) s.filters.push({ field: f.slice(0, i), value: f.slice(i + 1) });
+  }
+  for (const f of q.getAll("fx")) {
+    const i = f.indexOf(":");
+    if (i > 0) s.filters.push({ field: f.slice(0, i), value: f.slice(i + 1), typed: true });
   }
   s.did = q.getAll("did");
   s.didNot = q.getAll("not");
@@ -176,6 +184,8 @@ export function parse(hash: string): State {
   s.power = pick("power", POWERS, s.power);
   s.arms = pick("variants", ARMS, s.arms);
   s.share = pick("share", SHARES, s.share);
+  s.event = q.get("event") || "";
+  s.live = q.get("view") === "live";
   return s;
 }
 
@@ -188,7 +198,7 @@ export function format(s: State): string {
     q.set("to", s.to);
   }
   if (s.compare) q.set("compare", "1");
-  for (const f of s.filters) q.append("f", `${f.field}:${f.value}`);
+  for (const f of s.filters) q.append(f.typed ? "fx" : "f", `${f.field}:${f.value}`);
   for (const g of s.did) q.append("did", g);
   for (const g of s.didNot) q.append("not", g);
   if (s.unit !== "visitor") q.set("unit", s.unit);
@@ -236,6 +246,10 @@ export function format(s: State): string {
     if (s.limit !== 8) q.set("n", String(s.limit));
     if (s.tlimit !== 20) q.set("tn", String(s.tlimit));
     if (s.node) q.set("node", s.node);
+  }
+  if (s.page === "events") {
+    if (s.event) q.set("event", s.event);
+    if (s.live) q.set("view", "live");
   }
   return `#/${s.page}?${q.toString()}`;
 }
@@ -310,10 +324,18 @@ export function period(s: State): { from: string; to: string; prevFrom: string; 
 }
 
 export function filters(s: State): Filter[] {
-  const out: Filter[] = s.filters.map((f) => ({ field: f.field, value: f.value }));
+  const out: Filter[] = s.filters.map((f) => ({ field: f.field, value: f.typed ? json(f.value) : f.value }));
   for (const g of s.did) out.push({ did: g });
   for (const g of s.didNot) out.push({ did_not: g });
   return out;
+}
+
+function json(v: string): string | number | boolean {
+  try {
+    const x: unknown = JSON.parse(v);
+    if (typeof x === "number" || typeof x === "boolean") return x;
+  } catch {}
+  return v;
 }
 
 /** A spec for the state's site, range and filters. */

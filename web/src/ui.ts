@@ -116,9 +116,15 @@ export function downloadCsv(name: string, text: string): void {
  * button (it gets the button, to anchor a menu). */
 export function table<R>(
   title: string, cols: Column<R>[], rows: R[],
-  opts: { file?: string; id?: string; csv?: Column<R>[]; onRow?: (r: R, el: HTMLElement) => void; rowLabel?: (r: R) => string; clickable?: (r: R) => boolean; head?: Child } = {},
+  opts: {
+    file?: string; id?: string; csv?: Column<R>[]; onRow?: (r: R, el: HTMLElement) => void; rowLabel?: (r: R) => string; clickable?: (r: R) => boolean; head?: Child;
+    /** The row's main figure: drawn as a bar behind its first cell, the largest full. */
+    bar?: (r: R) => number;
+  } = {},
 ): HTMLElement {
   const exportCsv = (): void => downloadCsv(opts.file || title, toCsv(opts.csv || cols, rows));
+  const max = opts.bar ? Math.max(0, ...rows.map(opts.bar)) : 0;
+  const barOf = (r: R): Record<string, string> | null => (max > 0 ? { class: "barred", style: `--bar:${((opts.bar!(r) / max) * 100).toFixed(1)}%` } : null);
   const body = rows.length
     ? rows.map((r) =>
         h(
@@ -129,9 +135,9 @@ export function table<R>(
             if (i === 0 && opts.onRow && (!opts.clickable || opts.clickable(r))) {
               const b: HTMLButtonElement = h("button", { type: "button", class: "link", onclick: () => opts.onRow!(r, b) }, content);
               if (opts.rowLabel) b.setAttribute("aria-label", opts.rowLabel(r));
-              return h("th", { scope: "row" }, b);
+              return h("th", { scope: "row", ...barOf(r) }, b);
             }
-            return i === 0 ? h("th", { scope: "row" }, content) : h("td", { class: c.num ? "num" : null }, content);
+            return i === 0 ? h("th", { scope: "row", ...barOf(r) }, content) : h("td", { class: c.num ? "num" : null }, content);
           }),
         ),
       )
@@ -152,6 +158,12 @@ export function table<R>(
       h("table", {}, h("thead", {}, h("tr", {}, cols.map((c) => h("th", { scope: "col", class: c.num ? "num" : null }, c.label)))), h("tbody", {}, body)),
     ),
   );
+}
+
+/** A card's stand-in while its figures load: its title and a few grey lines. */
+export function placeholder(title = "", lines = 4): HTMLElement {
+  return h("section", { class: "card placeholder", "aria-hidden": "true" }, title ? h("h2", {}, title) : null,
+    Array.from({ length: lines }, (_, i) => h("div", { class: "ph-line", style: `width:${92 - ((i * 23) % 45)}%` })));
 }
 
 export function errorBox(e: unknown): HTMLElement {

@@ -3,7 +3,7 @@
 //
 //   node web/test/budget.mjs
 //
-// Budget (gzip -9): app.js 245 KiB, app.css 8 KiB, both together 249 KiB. Nearly all of
+// Budget (gzip -9): app.js 249 KiB, app.css 8 KiB, both together 253 KiB. Nearly all of
 // app.js is ECharts (tree-shaken: line, bar and Sankey charts, grid, tooltip, legend,
 // canvas renderer, about 200 KiB gzipped); the dashboard's own code is about 37 KiB. (The
 // budget grew by 5 KiB with What drives conversion, about 4.5 KiB of its own: a page of
@@ -32,7 +32,15 @@
 // CUPED switch with its note, 0.4 KiB. And app.js and the total by 1 KiB with onboarding,
 // the least whole KiB over the 0.9 KiB it added: adding a site from the header (a dialog
 // with the server's refusal at its field) and an overview that, for a site without a
-// single event, shows its snippet and the way to Setup instead of zeros.)
+// single event, shows its snippet and the way to Setup instead of zeros. And app.js and
+// the total by 3 KiB with the Events page, the least whole KiB over the 2.9 KiB it added
+// (2.6 in app.js): the explorer's names with shares and sparklines, an event's properties
+// and top values that filter, the live view polled every 3 s, and the site's properties
+// offered in every breakdown and its event names in the funnel builder. And app.js and the
+// total by 1 KiB, the least whole KiB over the 0.8 KiB they added, with the first ten
+// minutes' details: bars behind the rows' main figures, stand-ins while cards load, a
+// compact header on phones with the filter forms folded, the macro goal next to the name
+// on Campaigns, and the tracker's guide and feature builds on Setup.)
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -40,7 +48,7 @@ import { gzipSync } from "node:zlib";
 
 const DIST = join(dirname(fileURLToPath(import.meta.url)), "..", "dist");
 const KiB = 1024;
-const BUDGET = { "app.js": 245 * KiB, "app.css": 8 * KiB, total: 249 * KiB };
+const BUDGET = { "app.js": 249 * KiB, "app.css": 8 * KiB, total: 253 * KiB };
 
 let failed = false;
 let total = 0;
