@@ -1573,6 +1573,12 @@ async function main() {
     }
   }
   await page.emulateMedia({ colorScheme: "light" });
+  // At 1440 px the goals table, compare on, shows every column (issue 19, item 1).
+  await page.setViewportSize({ width: 1440, height: 900 });
+  await page.goto(url(`/goals?site=${SITE}&range=30d&compare=1`));
+  await page.waitForSelector('#goals-report[aria-busy="false"] #goals-table tbody tr');
+  const clipped = await page.$eval("#goals-table .scroll", (el) => el.scrollWidth - el.clientWidth);
+  assert.ok(clipped <= 0, `the goals table with compare on is cut by ${clipped} px at 1440 px`);
   // The phone's header is compact: the figures start in the first half of the screen.
   await page.setViewportSize({ width: 390, height: 844 });
   await page.goto(url(`/overview?site=${SITE}&range=30d`));
