@@ -109,6 +109,40 @@ pub struct EventPred {
     always: bool,
     /// The common case of one condition on one dimension: (dimension, mask).
     single: Option<(usize, Vec<bool>)>,
+    /// A condition on one dimension that every matching event meets (the single one, or
+    /// the alternatives' conditions on a dimension they all test, joined): a lookup that
+    /// rules most events out before the whole test.
+    necessary: Option<(usize, Vec<bool>)>,
+}
+
+/// For alternatives that all test one dimension: that dimension, and per dictionary id
+/// whether some alternative's conditions on it all hold (a necessary condition of the
+/// disjunction).
+fn necessary_of(alts: &[Conj]) -> Option<(usize, Vec<bool>)> {
+    let first = alts.first()?;
+    let d = first
+        .dims
+        .iter()
+        .map(|(d, _)| *d)
+        .find(|d| alts.iter().all(|c| c.dims.iter().any(|(e, _)| e == d)))?;
+    let mut mask: Vec<bool> = Vec::new();
+    for c in alts {
+        let mut conj: Option<Vec<bool>> = None;
+        for (_, m) in c.dims.iter().filter(|(e, _)| *e == d) {
+            conj = Some(match conj {
+                None => m.clone(),
+                Some(x) => x.iter().zip(m).map(|(a, b)| *a && *b).collect(),
+            });
+        }
+        let conj = conj?;
+        if mask.len() < conj.len() {
+            mask.resize(conj.len(), false);
+        }
+        for (x, y) in mask.iter_mut().zip(&conj) {
+            *x |= *y;
+        }
+    }
+    Some((d, mask))
 }
 
 fn dict_mask(dict: &QueryDict, test: &ValueTest) -> Vec<bool> {
@@ -165,11 +199,25 @@ impl EventPred {
             [c] if c.dims.len() == 1 && c.props.is_empty() => Some(c.dims[0].clone()),
             _ => None,
         };
+        let necessary = if always {
+            None
+        } else if single.is_some() {
+            single.clone()
+        } else {
+            necessary_of(&out)
+        };
         EventPred {
             alts: out,
             always,
             single,
+            necessary,
         }
+    }
+
+    /// A dimension and dictionary mask that every event the predicate matches meets
+    /// (events outside it need no test), when there is one.
+    pub fn necessary(&self) -> Option<(usize, &[bool])> {
+        self.necessary.as_ref().map(|(d, m)| (*d, m.as_slice()))
     }
 
     /// The predicate's dimension and dictionary mask, when it is one condition on one

@@ -294,13 +294,25 @@ impl Prepared {
             out.clear();
             match &goals.evals[g] {
                 GoalEval::Skip => {}
-                GoalEval::Event(pred) => {
-                    for (p, &i) in self.kept.iter().enumerate() {
-                        if pred.test(tl, i as usize) {
-                            out.push(p as u32);
+                GoalEval::Event(pred) => match pred.necessary() {
+                    // Most events are ruled out by one lookup (the goal's event name).
+                    Some((d, mask)) => {
+                        let ids = &tl.dims[d];
+                        for (p, &i) in self.kept.iter().enumerate() {
+                            let i = i as usize;
+                            if mask[ids[i] as usize] && pred.test(tl, i) {
+                                out.push(p as u32);
+                            }
                         }
                     }
-                }
+                    None => {
+                        for (p, &i) in self.kept.iter().enumerate() {
+                            if pred.test(tl, i as usize) {
+                                out.push(p as u32);
+                            }
+                        }
+                    }
+                },
                 GoalEval::Duration(ms) => {
                     for &(a, b) in &self.sessions {
                         let t0 = self.ts[a as usize];
@@ -331,7 +343,10 @@ impl Prepared {
                             let hit = if by_table {
                                 self.bits[p as usize] >> g & 1 == 1
                             } else {
-                                pred.test(tl, self.kept[p as usize] as usize)
+                                let i = self.kept[p as usize] as usize;
+                                pred.necessary()
+                                    .is_none_or(|(d, m)| m[tl.dims[d][i] as usize])
+                                    && pred.test(tl, i)
                             };
                             if hit {
                                 seen += 1;
