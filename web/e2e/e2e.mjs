@@ -331,7 +331,8 @@ async function main() {
   const gspec = specs.filter((s) => s.analysis.type === "goals").pop();
   const gres = await apiQuery(gspec);
   const row = await page.$$eval("#goals-table tbody tr:first-child > *", (els) => els.map((e) => e.textContent));
-  assert.equal(row[2], new Intl.NumberFormat("en-US").format(gres.goals[0].conversions), "conversions as the API says");
+  assert.equal(row[1], `${(gres.goals[0].rates[0].rate.rate * 100).toFixed(2)}%`, "the rate next to the name (issue 19, item 1)");
+  assert.equal(row[3], new Intl.NumberFormat("en-US").format(gres.goals[0].conversions), "conversions as the API says");
   log("goal created through the UI:", JSON.stringify(goals[0]));
   // The comparison with the previous period adds the previous rate and the change.
   await page.check("#compare");

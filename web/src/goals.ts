@@ -55,10 +55,11 @@ export async function renderGoals(ctx: Ctx, main: HTMLElement): Promise<void> {
     "Goal conversions",
     [
       { label: "Goal", cell: (g) => g.name },
+      // The rate next to the name, where a phone shows it without scrolling sideways.
+      { label: "Rate", cell: (g) => h("strong", {}, g.rates[0].rate.den ? pct(g.rates[0].rate.rate, 2) : "–"), csv: (g) => g.rates[0].rate.rate, num: true },
       { label: "Kind", cell: (g) => h("span", {}, h("span", { class: `badge ${g.conversion}` }, g.conversion), " ", h("span", { class: `badge ${g.role}` }, g.role)), csv: (g) => `${g.conversion} ${g.role}` },
       { label: "Conversions", cell: (g) => num(g.conversions), csv: (g) => g.conversions, num: true },
       { label: `Converting ${s.unit}s`, cell: (g) => `${num(g.rates[0].rate.num)} / ${num(g.rates[0].rate.den)}`, csv: (g) => g.rates[0].rate.num, num: true },
-      { label: "Rate", cell: (g) => h("strong", {}, g.rates[0].rate.den ? pct(g.rates[0].rate.rate, 2) : "–"), csv: (g) => g.rates[0].rate.rate, num: true },
       { label: "95% interval", cell: (g) => ci(g.rates[0].rate, 2), num: true },
       ...(s.compare
         ? [
