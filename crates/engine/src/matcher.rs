@@ -109,9 +109,8 @@ pub struct EventPred {
     always: bool,
     /// The common case of one condition on one dimension: (dimension, mask).
     single: Option<(usize, Vec<bool>)>,
-    /// A condition on one dimension that every matching event meets (the single one, or
-    /// the alternatives' conditions on a dimension they all test, joined): a lookup that
-    /// rules most events out before the whole test.
+    /// Otherwise, a condition on one dimension that every matching event meets (the
+    /// alternatives' conditions on a dimension they all test, joined).
     necessary: Option<(usize, Vec<bool>)>,
 }
 
@@ -199,10 +198,8 @@ impl EventPred {
             [c] if c.dims.len() == 1 && c.props.is_empty() => Some(c.dims[0].clone()),
             _ => None,
         };
-        let necessary = if always {
+        let necessary = if always || single.is_some() {
             None
-        } else if single.is_some() {
-            single.clone()
         } else {
             necessary_of(&out)
         };
@@ -215,9 +212,13 @@ impl EventPred {
     }
 
     /// A dimension and dictionary mask that every event the predicate matches meets
-    /// (events outside it need no test), when there is one.
+    /// (events outside it need no test: a lookup that rules most events out), when there
+    /// is one.
     pub fn necessary(&self) -> Option<(usize, &[bool])> {
-        self.necessary.as_ref().map(|(d, m)| (*d, m.as_slice()))
+        self.single
+            .as_ref()
+            .or(self.necessary.as_ref())
+            .map(|(d, m)| (*d, m.as_slice()))
     }
 
     /// The predicate's dimension and dictionary mask, when it is one condition on one

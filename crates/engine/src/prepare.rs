@@ -337,6 +337,7 @@ impl Prepared {
                 }
                 GoalEval::Count(k, pred) => {
                     let by_table = g < 64 && goals.count_mask >> g & 1 == 1;
+                    let necessary = pred.necessary();
                     for &(a, b) in &self.sessions {
                         let mut seen = 0;
                         for p in a..b {
@@ -344,8 +345,7 @@ impl Prepared {
                                 self.bits[p as usize] >> g & 1 == 1
                             } else {
                                 let i = self.kept[p as usize] as usize;
-                                pred.necessary()
-                                    .is_none_or(|(d, m)| m[tl.dims[d][i] as usize])
+                                necessary.is_none_or(|(d, m)| m[tl.dims[d][i] as usize])
                                     && pred.test(tl, i)
                             };
                             if hit {

@@ -116,30 +116,26 @@ impl LiveEvent {
         Some(match crate::ingest::page_record(ev, site, cx) {
             Ok(Record::Event(e)) => LiveEvent::of(&e, received, Some(why)),
             // Not even storable: what it says.
-            _ => LiveEvent {
-                received,
-                ts,
-                name,
-                path,
-                props: BTreeMap::new(),
-                source: String::new(),
-                device: String::new(),
-                browser: String::new(),
-                os: String::new(),
-                country: String::new(),
-                visitor: None,
-                ignored: Some(why),
-            },
+            _ => LiveEvent::bare(name, ts, path, received, why),
         })
     }
 
     /// A message answered but not stored that is no event (a Segment `screen`, …).
     pub(crate) fn unsupported(name: &str, ts: i64, received: i64, detail: &str) -> LiveEvent {
+        let why = LiveIgnored {
+            reason: Reason::Unsupported,
+            detail: detail.to_string(),
+        };
+        LiveEvent::bare(name.to_string(), ts, String::new(), received, why)
+    }
+
+    /// What an ignored message says of itself, nothing enriched.
+    fn bare(name: String, ts: i64, path: String, received: i64, why: LiveIgnored) -> LiveEvent {
         LiveEvent {
             received,
             ts,
-            name: name.to_string(),
-            path: String::new(),
+            name,
+            path,
             props: BTreeMap::new(),
             source: String::new(),
             device: String::new(),
@@ -147,10 +143,7 @@ impl LiveEvent {
             os: String::new(),
             country: String::new(),
             visitor: None,
-            ignored: Some(LiveIgnored {
-                reason: Reason::Unsupported,
-                detail: detail.to_string(),
-            }),
+            ignored: Some(why),
         }
     }
 }
