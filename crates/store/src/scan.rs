@@ -6,8 +6,6 @@
 //! the scan is created from the segments' own dictionaries; a segment's ids are mapped
 //! through a small table, so rows are never compared as strings.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 use cairn_model::{Event, PropValue};
@@ -381,40 +379,26 @@ impl Scan {
         for s in &self.sources {
             cursors.push(Cursor::new(s, range, self.proj)?);
         }
-        let mut heap: BinaryHeap<Reverse<(u64, usize)>> = BinaryHeap::new();
-        for (i, c) in cursors.iter().enumerate() {
-            if let Some(v) = c.visitor() {
-                heap.push(Reverse((v, i)));
-            }
-        }
         let mut tl = Timeline::empty();
         let mut deferred = Vec::new();
         let mut members: Vec<usize> = Vec::new();
-        while let Some(Reverse((v, i))) = heap.pop() {
+        // The next visitor is the least among the cursors'; with a source per week or
+        // so, a pass over them beats a heap.
+        while let Some(v) = cursors.iter().filter_map(|c| c.cur).min() {
             members.clear();
-            members.push(i);
-            while let Some(&Reverse((v2, j))) = heap.peek() {
-                if v2 != v {
-                    break;
-                }
-                heap.pop();
-                members.push(j);
-            }
-            members.sort_unstable();
+            members.extend((0..cursors.len()).filter(|&m| cursors[m].cur == Some(v)));
             tl.clear(v);
             for &m in &members {
                 cursors[m].emit(&self.req, &mut tl);
-            }
-            for &m in &members {
                 cursors[m].advance()?;
-                if let Some(nv) = cursors[m].visitor() {
-                    heap.push(Reverse((nv, m)));
-                }
             }
             if tl.is_empty() {
                 continue;
             }
-            tl.sort_by_time();
+            // One run is already in time order (segments check it when they decode).
+            if members.len() > 1 {
+                tl.sort_by_time();
+            }
             if self.canonical.contains_key(&v) {
                 deferred.push(tl.clone());
             } else {
@@ -509,6 +493,8 @@ struct Cursor<'s> {
     next_block: usize,
     block: Option<Arc<Block>>,
     run: usize,
+    /// The current run's visitor; `None` once the cursor is done.
+    cur: Option<u64>,
     /// The previous block, kept to decode the next one into its memory.
     spare: Option<Block>,
     buf: ChunkBuf,
@@ -523,15 +509,12 @@ impl<'s> Cursor<'s> {
             next_block: 0,
             block: None,
             run: 0,
+            cur: None,
             spare: None,
             buf: ChunkBuf::default(),
         };
         c.settle()?;
         Ok(c)
-    }
-
-    fn visitor(&self) -> Option<u64> {
-        self.block.as_ref().map(|b| b.runs[self.run].visitor)
     }
 
     fn run_ok(&self, r: &Run) -> bool {
@@ -544,6 +527,12 @@ impl<'s> Cursor<'s> {
 
     /// Moves to the first valid run at or after the current position.
     fn settle(&mut self) -> Result<()> {
+        self.settle_block()?;
+        self.cur = self.block.as_ref().map(|b| b.runs[self.run].visitor);
+        Ok(())
+    }
+
+    fn settle_block(&mut self) -> Result<()> {
         loop {
             if let Some(b) = &self.block {
                 while self.run < b.runs.len() {
@@ -625,8 +614,10 @@ impl<'s> Cursor<'s> {
                     None => tl.dims[di].extend_from_slice(&ids[lo..hi]),
                 }
             }
-            for i in lo..hi {
-                self.emit_extras(b, i, props, tl);
+            if props || b.revenue.is_some() {
+                for i in lo..hi {
+                    self.emit_extras(b, i, props, tl);
+                }
             }
             return;
         }
