@@ -382,11 +382,34 @@ impl Tables {
         Tables { tables, covered }
     }
 
-    /// The bits of the covered items that event `i` matches.
-    #[inline]
-    pub fn bits(&self, tl: &Timeline, i: usize) -> u64 {
-        self.tables.iter().fold(0, |m, (d, t)| {
-            m | t.get(tl.dims[*d][i] as usize).copied().unwrap_or(0)
-        })
+    /// Appends to `out` the bits of the covered items that each event matches: every
+    /// event of `tl`, or those at `at`.
+    pub fn bits_into(&self, tl: &Timeline, at: Option<&[u32]>, out: &mut Vec<u64>) {
+        let start = out.len();
+        let n = at.map_or(tl.len(), <[u32]>::len);
+        let Some(((d0, t0), rest)) = self.tables.split_first() else {
+            out.resize(start + n, 0);
+            return;
+        };
+        let look = |t: &[u64], id: u32| t.get(id as usize).copied().unwrap_or(0);
+        let ids = &tl.dims[*d0];
+        match at {
+            None => out.extend(ids.iter().map(|&id| look(t0, id))),
+            Some(at) => out.extend(at.iter().map(|&i| look(t0, ids[i as usize]))),
+        }
+        for (d, t) in rest {
+            let ids = &tl.dims[*d];
+            let out = &mut out[start..];
+            match at {
+                None => out
+                    .iter_mut()
+                    .zip(ids)
+                    .for_each(|(b, &id)| *b |= look(t, id)),
+                Some(at) => out
+                    .iter_mut()
+                    .zip(at)
+                    .for_each(|(b, &i)| *b |= look(t, ids[i as usize])),
+            }
+        }
     }
 }

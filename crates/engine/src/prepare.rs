@@ -249,15 +249,19 @@ impl Prepared {
         self.sessions.clear();
         self.pageview.clear();
         self.bits.clear();
-        for i in 0..tl.len() {
-            if filters.keeps_event(tl, i) {
-                self.kept.push(i as u32);
-                self.ts.push(tl.ts[i]);
-                let b = goals.tables.bits(tl, i);
-                self.bits.push(b);
-                self.pageview.push(b >> PAGEVIEW_BIT & 1 == 1);
-            }
+        // Column by column: the events kept, their times, their table bits.
+        if filters.event.is_none() {
+            self.kept.extend(0..tl.len() as u32);
+            self.ts.extend_from_slice(&tl.ts);
+            goals.tables.bits_into(tl, None, &mut self.bits);
+        } else {
+            self.kept
+                .extend((0..tl.len() as u32).filter(|&i| filters.keeps_event(tl, i as usize)));
+            self.ts.extend(self.kept.iter().map(|&i| tl.ts[i as usize]));
+            goals.tables.bits_into(tl, Some(&self.kept), &mut self.bits);
         }
+        self.pageview
+            .extend(self.bits.iter().map(|b| b >> PAGEVIEW_BIT & 1 == 1));
         let n = self.kept.len() as u32;
         let mut start = 0u32;
         for p in 1..n {

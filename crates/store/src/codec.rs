@@ -58,11 +58,18 @@ impl<'a> Cursor<'a> {
         Ok(b)
     }
 
-    /// A varint. With eight bytes left, one that ends within them (up to 56 bits: every
-    /// timestamp delta, id and length the writer puts) is decoded from one load, without
-    /// a branch per byte; anything else takes [`Cursor::uvarint_slow`].
-    #[inline]
+    /// A varint. A single byte (most ids and lengths) is taken as it is. With eight bytes
+    /// left, one that ends within them (up to 56 bits: every timestamp delta, id and
+    /// length the writer puts) is decoded from one load, without a branch per byte;
+    /// anything else takes [`Cursor::uvarint_slow`].
+    #[inline(always)]
     pub(crate) fn uvarint(&mut self) -> DResult<u64> {
+        if let Some(&b) = self.buf.get(self.pos)
+            && b < 0x80
+        {
+            self.pos += 1;
+            return Ok(u64::from(b));
+        }
         if let Some(w) = self.buf.get(self.pos..self.pos + 8) {
             let x = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
             // The high bit of each byte that ends a varint; the lowest is this one's end.
@@ -88,6 +95,8 @@ impl<'a> Cursor<'a> {
 
     /// A varint, one byte at a time: near the end of the buffer, longer than eight bytes,
     /// truncated or overflowing.
+    #[cold]
+    #[inline(never)]
     fn uvarint_slow(&mut self) -> DResult<u64> {
         let mut v: u64 = 0;
         let mut shift = 0u32;

@@ -625,23 +625,23 @@ impl Ctx<'_> {
     fn fill_masks(&self, tl: &Timeline, prep: &Prepared, s: &mut Scratch) {
         s.masks.clear();
         s.xmasks.clear();
-        let (st, xt) = (&self.step_tables, &self.excl_tables);
-        for p in 0..prep.kept.len() {
-            let i = prep.kept[p] as usize;
-            let mut m = st.bits(tl, i);
-            for (j, alts) in self.steps.iter().enumerate() {
-                if st.covered >> j & 1 == 0 && alt_hit(alts, tl, prep, p) {
-                    m |= 1 << j;
+        for (t, alts, out) in [
+            (&self.step_tables, &self.steps, &mut s.masks),
+            (&self.excl_tables, &self.excl, &mut s.xmasks),
+        ] {
+            // The table lookups decide most steps column by column; the rest are tested
+            // event by event.
+            t.bits_into(tl, Some(&prep.kept), out);
+            for (j, alts) in alts.iter().enumerate() {
+                if t.covered >> j & 1 == 1 {
+                    continue;
+                }
+                for (p, m) in out.iter_mut().enumerate() {
+                    if alt_hit(alts, tl, prep, p) {
+                        *m |= 1 << j;
+                    }
                 }
             }
-            s.masks.push(m);
-            let mut x = xt.bits(tl, i);
-            for (k, alts) in self.excl.iter().enumerate() {
-                if xt.covered >> k & 1 == 0 && alt_hit(alts, tl, prep, p) {
-                    x |= 1 << k;
-                }
-            }
-            s.xmasks.push(x);
         }
     }
 
