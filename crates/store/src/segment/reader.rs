@@ -70,13 +70,24 @@ pub(crate) struct Block {
 }
 
 /// Reusable buffers for reading chunks.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct ChunkBuf {
     comp: Vec<u8>,
     raw: Vec<u8>,
     ids: Vec<u32>,
     sites: Vec<u64>,
     lens: Vec<u64>,
+    /// A zstd context, made once and kept (each is a few hundred KiB to set up).
+    dctx: Option<zstd::bulk::Decompressor<'static>>,
+}
+
+impl std::fmt::Debug for ChunkBuf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChunkBuf")
+            .field("comp", &self.comp.capacity())
+            .field("raw", &self.raw.capacity())
+            .finish_non_exhaustive()
+    }
 }
 
 /// An open, verified-footer segment.
@@ -342,9 +353,18 @@ impl SegmentReader {
             std::mem::swap(&mut buf.comp, &mut buf.raw);
             return Ok(());
         }
+        let dctx = match &mut buf.dctx {
+            Some(d) => d,
+            None => buf.dctx.insert(
+                zstd::bulk::Decompressor::new()
+                    .map_err(|e| corrupted(&self.path, format!("{what}: {e}")))?,
+            ),
+        };
+        // Into the spare capacity: no zeroing first.
         buf.raw.clear();
-        buf.raw.resize(c.raw_len as usize, 0);
-        let n = zstd::bulk::decompress_to_buffer(&buf.comp, &mut buf.raw[..])
+        buf.raw.reserve(c.raw_len as usize);
+        let n = dctx
+            .decompress_to_buffer(&buf.comp, &mut buf.raw)
             .map_err(|e| corrupted(&self.path, format!("{what}: {e}")))?;
         if n != c.raw_len as usize {
             return Err(corrupted(

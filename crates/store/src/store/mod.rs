@@ -179,6 +179,8 @@ pub(crate) struct Inner {
     /// Appends handed to the committer thread ([`Store::append_then`]).
     waiters: Mutex<log::Waiters>,
     waiters_cv: Condvar,
+    /// Decode buffers kept between scans.
+    pub(crate) scan_bufs: Arc<crate::scan::ScanBufs>,
 }
 
 /// The embedded event store. Cheap to share behind an `Arc`; every method takes `&self`.

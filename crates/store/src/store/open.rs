@@ -173,6 +173,7 @@ impl Store {
             wake: Condvar::new(),
             waiters: Mutex::default(),
             waiters_cv: Condvar::new(),
+            scan_bufs: Arc::default(),
         });
         // Erasures logged but perhaps not yet applied to segments: apply again (idempotent).
         for e in &erasures {
