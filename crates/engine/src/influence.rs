@@ -155,8 +155,8 @@ impl InfluencePass<'_> {
     /// Counts one candidate first done at `p` by a unit converting first at `conv`.
     fn count(
         &self,
-        acc: &mut Acc,
-        key: [Key; 3],
+        st: &mut Stratum,
+        extra: &mut FxHashMap<Cand, Extra>,
         c: Cand,
         p: usize,
         conv: Option<usize>,
@@ -167,17 +167,16 @@ impl InfluencePass<'_> {
             _ => true,
         };
         if !counts {
-            acc.extra.entry(c).or_default().after_only += 1;
+            extra.entry(c).or_default().after_only += 1;
             return;
         }
-        let st = acc.strata.get_mut(&key).expect("the unit's stratum exists");
         let d = st.did.entry(c).or_default();
         d.x += 1;
         if let Some(y) = conv {
             d.xy += 1;
             // Under `any`, a candidate after the conversion has no time to it.
             if p <= y {
-                acc.extra
+                extra
                     .entry(c)
                     .or_default()
                     .to_goal
@@ -202,12 +201,13 @@ impl Pass for InfluencePass<'_> {
                 *k = unit_key(rd, tl, prep, a as u32, b as u32);
             }
             let conv = Self::first(prep, self.y, a, b);
+            // The unit's stratum, looked up once.
             let st = acc.strata.entry(key).or_default();
             st.n += 1;
             st.y += conv.is_some() as u64;
             for (ci, &g) in self.candidates.iter().enumerate() {
                 if let Some(p) = Self::first(prep, g, a, b) {
-                    self.count(acc, key, Cand::Goal(ci as u32), p, conv, prep);
+                    self.count(st, &mut acc.extra, Cand::Goal(ci as u32), p, conv, prep);
                 }
             }
             if self.spec.events {
@@ -222,8 +222,9 @@ impl Pass for InfluencePass<'_> {
                         seen.entry(t).or_insert(p);
                     }
                 }
+                let st = acc.strata.get_mut(&key).expect("the unit's stratum exists");
                 for (&t, &p) in &seen {
-                    self.count(acc, key, Cand::Event(t), p, conv, prep);
+                    self.count(st, &mut acc.extra, Cand::Event(t), p, conv, prep);
                 }
                 acc.seen = seen;
             }

@@ -121,6 +121,8 @@ struct UnitOut {
 struct Plan {
     n: usize,
     core: Core,
+    /// The core over the required steps (with optional steps), made once.
+    required_core: Option<Core>,
     required: Vec<usize>,
     optional: Vec<usize>,
     open: bool,
@@ -138,9 +140,10 @@ impl Plan {
             within: spec.steps.iter().map(|s| s.within.map(|d| d.ms)).collect(),
             mode: spec.mode,
         };
-        Plan {
+        let mut plan = Plan {
             n,
             core,
+            required_core: None,
             required,
             optional,
             open: spec.open,
@@ -149,7 +152,11 @@ impl Plan {
                 .iter()
                 .map(|e| (e.between[0] - 1, e.between[1] - 1))
                 .collect(),
+        };
+        if !plan.optional.is_empty() {
+            plan.required_core = Some(plan.sub_core(&plan.required));
         }
+        plan
     }
 
     /// A core over a subset of steps (in order): masks must be projected with [`project`].
@@ -178,11 +185,12 @@ impl Plan {
         if self.open {
             return self.open_unit(ts, masks, buf);
         }
-        let (core, sub_masks): (Core, &[u64]) = if self.optional.is_empty() {
-            (self.core.clone(), masks)
-        } else {
-            project(masks, &self.required, buf);
-            (self.sub_core(&self.required), &buf[..])
+        let (core, sub_masks): (&Core, &[u64]) = match &self.required_core {
+            None => (&self.core, masks),
+            Some(c) => {
+                project(masks, &self.required, buf);
+                (c, &buf[..])
+            }
         };
         let o = core.run(ts, sub_masks);
         if o.level == 0 {
