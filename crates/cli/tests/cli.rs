@@ -357,13 +357,24 @@ fn reject_mode_stores_nothing_and_names_the_lines() {
     assert_eq!(stats(&data)["events"], 0);
 
     // A good file beside a bad one is not imported either: the command can be re-run.
+    // The good file's rows were written (in batches of 50) before the bad file was read:
+    // their segments are gone.
     let good = gen_file(&dir, "good.ndjson");
     let out = cairn(
         &data,
-        &["import", good.to_str().unwrap(), file.to_str().unwrap()],
+        &[
+            "import",
+            "--batch",
+            "50",
+            good.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ],
     );
     assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("nothing was imported"));
     assert_eq!(stats(&data)["events"], 0);
+    let left: Vec<_> = std::fs::read_dir(data.join("segments")).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
 
     // Standard input is checked whole as well.
     let input = std::fs::read(&file).unwrap();
@@ -371,6 +382,11 @@ fn reject_mode_stores_nothing_and_names_the_lines() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("<stdin>:7: field `ts`"));
     assert_eq!(stats(&data)["events"], 0);
+
+    // The store takes the good file alone, whole.
+    let out = ok(&data, &["import", "--batch", "50", good.to_str().unwrap()]);
+    assert!(out.contains("imported"), "{out}");
+    assert!(stats(&data)["events"].as_u64().unwrap() > 50);
 }
 
 #[test]

@@ -1,12 +1,12 @@
 //! `cairn import FILE…`: NDJSON, CSV or Parquet into the store, through the bulk path
 //! ([`cairn_store::Store::import`]).
 //!
-//! With `--on-error reject` (the default) every file is read and checked first, and
-//! nothing is stored unless every row of every file is valid; files of up to
-//! [`BUFFER_RECORDS`] records in all are kept in memory from that pass, larger ones are
-//! read a second time to import them. Standard input is copied to a temporary file
-//! first so it can be read twice. With `--on-error skip` each file is read once and its
-//! good rows are imported; bad rows are reported either way.
+//! With `--on-error reject` (the default) nothing is stored unless every row of every
+//! file is valid: the files are read once, into a staged import
+//! ([`cairn_store::StagedImport`]) whose segments the store lists only when the last file
+//! has been read without a bad row, and removes otherwise. After the first bad row the
+//! rest is only checked, so that every bad row is reported. With `--on-error skip` each
+//! file is read once and its good rows are imported; bad rows are reported either way.
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
@@ -33,9 +33,6 @@ use crate::store::{self, Open};
 
 /// Bad rows printed per file; the rest are counted.
 pub const SHOWN_ERRORS: u64 = 20;
-/// Records kept in memory from the checking pass (all files together), so that smaller
-/// imports read their files once.
-pub const BUFFER_RECORDS: usize = 1_000_000;
 /// Read buffer for input files.
 const READ_BUF: usize = 1 << 20;
 
@@ -155,9 +152,8 @@ pub fn run(data: &Path, args: ImportArgs) -> Result<ExitCode> {
     let batch = usize::try_from(args.batch.0).unwrap_or(usize::MAX);
     let store = store::open_with(data, Open::Create, batch)?;
     for i in &mut inputs {
-        // Parquet readers seek, and a checked import reads its input twice: standard
-        // input is copied to a temporary file first for both.
-        if args.on_error == OnError::Reject || i.format == Format::Parquet {
+        // Parquet readers seek: standard input is copied to a temporary file first.
+        if i.format == Format::Parquet {
             spool_stdin(i)?;
         }
     }
@@ -194,9 +190,6 @@ pub fn run(data: &Path, args: ImportArgs) -> Result<ExitCode> {
         human::count(human::per_sec(events, elapsed)),
     );
     let mut phases = Vec::new();
-    if !timings.check.is_zero() {
-        phases.push(format!("checked {}", human::secs(timings.check)));
-    }
     phases.push(format!("stored {}", human::secs(timings.store)));
     if !args.no_compact {
         phases.push(format!(
@@ -228,12 +221,12 @@ pub fn run(data: &Path, args: ImportArgs) -> Result<ExitCode> {
 
 #[derive(Default)]
 struct Timings {
-    check: Duration,
     store: Duration,
     compact: Duration,
 }
 
-/// `--on-error reject`: check every file, then import them all or nothing.
+/// `--on-error reject`: every file read once into a staged import, committed only if no
+/// row of any file was bad: all or nothing.
 fn import_checked(
     store: &Store,
     inputs: &[Input],
@@ -241,25 +234,30 @@ fn import_checked(
     timings: &mut Timings,
 ) -> Result<(u64, u64, u64)> {
     let t = Instant::now();
-    let mut budget = BUFFER_RECORDS;
-    let mut buffers: Vec<Option<Vec<Record>>> = Vec::new();
+    let mut staged = store
+        .stage_import()
+        .context("starting the import; nothing was imported")?;
     let mut bad_files = Vec::new();
-    let mut bad_rows = 0;
+    let (mut events, mut identifies, mut bad_rows) = (0, 0, 0);
     for i in inputs {
         let (rows, meter) = open_rows(i, ctx)?;
-        let progress = meter.progress("checking");
-        let mut buf = Some(Vec::new());
-        let tally = read_rows(rows, &meter, &progress, &i.name, false, |r| {
-            if let Some(b) = &mut buf {
-                if b.len() < budget {
-                    b.push(r);
-                } else {
-                    buf = None;
-                }
-            }
-            true
+        let progress = meter.progress(if bad_rows == 0 {
+            "importing"
+        } else {
+            "checking"
         });
+        let clean = bad_rows == 0;
+        let (tally, stored) = pipe::pipeline(
+            |tx| {
+                read_rows(rows, &meter, &progress, &i.name, false, |r, t| {
+                    // After a bad row nothing will be committed: only check the rest.
+                    !(clean && t.bad == 0) || tx.push(r)
+                })
+            },
+            |records| staged.import(records),
+        );
         progress.finish();
+        stored.with_context(|| format!("importing {}; nothing was imported", i.name))?;
         if let Some(e) = tally.fatal {
             return Err(anyhow::Error::new(e)
                 .context(format!("cannot read {}; nothing was imported", i.name)));
@@ -268,58 +266,22 @@ fn import_checked(
             bad_files.push(i.name.clone());
             bad_rows += tally.bad;
             report_more(&i.name, &tally);
-            buf = None;
         }
-        if let Some(b) = &buf {
-            budget -= b.len();
-        }
-        buffers.push(buf);
+        events += tally.events;
+        identifies += tally.identifies;
     }
     if bad_rows > 0 {
+        // Dropped uncommitted: its segments are removed.
+        drop(staged);
         bail!(
             "{} in {}; nothing was imported. Fix the rows and run the same command again, or pass --on-error skip to import the good rows",
             human::plural(bad_rows, "bad row"),
             bad_files.join(", ")
         );
     }
-    timings.check = t.elapsed();
-    let t = Instant::now();
-    let (mut events, mut identifies) = (0, 0);
-    for (i, buf) in inputs.iter().zip(buffers) {
-        let tally = match buf {
-            Some(records) => {
-                let ids = records
-                    .iter()
-                    .filter(|r| matches!(r, Record::Identify(_)))
-                    .count() as u64;
-                let n = store
-                    .import(records)
-                    .with_context(|| format!("importing {}", i.name))?;
-                Tally {
-                    events: n,
-                    identifies: ids,
-                    ..Tally::default()
-                }
-            }
-            None => import_file(store, i, ctx, "importing", true)?,
-        };
-        if let Some(e) = tally.fatal {
-            return Err(anyhow::Error::new(e).context(format!(
-                "{} failed while being imported (after it had been read whole once: did it change?); {} of its events were imported",
-                i.name,
-                human::count(tally.events)
-            )));
-        }
-        if tally.bad > 0 {
-            bail!(
-                "{} changed while being imported: it has bad rows now; {} of its events were imported",
-                i.name,
-                human::count(tally.events)
-            );
-        }
-        events += tally.events;
-        identifies += tally.identifies;
-    }
+    staged
+        .commit()
+        .context("committing the import; nothing was imported")?;
     timings.store = t.elapsed();
     Ok((events, identifies, 0))
 }
@@ -365,7 +327,7 @@ fn import_file(
     let progress = meter.progress(prefix);
     let (tally, imported) = pipe::pipeline(
         |tx| {
-            read_rows(rows, &meter, &progress, &i.name, stop_on_bad, |r| {
+            read_rows(rows, &meter, &progress, &i.name, stop_on_bad, |r, _| {
                 tx.push(r)
             })
         },
@@ -377,15 +339,16 @@ fn import_file(
     Ok(tally)
 }
 
-/// Reads every row of a file: good records go to `sink` (which returns false to stop),
-/// the first [`SHOWN_ERRORS`] bad rows are printed, a fatal error ends the read.
+/// Reads every row of a file: good records go to `sink` with the tally so far (it
+/// returns false to stop), the first [`SHOWN_ERRORS`] bad rows are printed, a fatal
+/// error ends the read.
 fn read_rows(
     rows: Rows,
     meter: &Meter,
     progress: &Progress,
     name: &str,
     stop_on_bad: bool,
-    mut sink: impl FnMut(Record) -> bool,
+    mut sink: impl FnMut(Record, &Tally) -> bool,
 ) -> Tally {
     let mut t = Tally::default();
     for item in rows {
@@ -396,7 +359,7 @@ fn read_rows(
                     Record::Event(_) => t.events += 1,
                     Record::Identify(_) => t.identifies += 1,
                 }
-                if !sink(rec) {
+                if !sink(rec, &t) {
                     break;
                 }
             }
@@ -541,8 +504,7 @@ pub fn format_of(path: &Path) -> Result<Format> {
     })
 }
 
-/// Copies standard input to an anonymous temporary file, so it can be read twice (or
-/// sought, for Parquet).
+/// Copies standard input to an anonymous temporary file, so a Parquet reader can seek it.
 fn spool_stdin(i: &mut Input) -> Result<()> {
     if !matches!(i.source, Source::Stdin) {
         return Ok(());

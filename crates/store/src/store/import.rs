@@ -1,52 +1,96 @@
-//! Bulk import: batches sorted in memory and written straight to segments (no log), one
-//! manifest change per batch; the batch's user links come with the change.
+//! Bulk import: batches sorted in memory and written straight to segments (no log).
+//! [`Store::import`](super::Store::import) makes one manifest change per batch, the
+//! batch's user links with it; a [`StagedImport`] makes one for all its batches, when it
+//! is committed, and none if it is dropped.
+
+use std::sync::MutexGuard;
 
 use cairn_model::{Dim, Event, Record};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::change::ManifestChange;
-use super::{Inner, lock};
+use super::{Inner, Store, lock};
 use crate::error::Result;
+use crate::manifest::SegmentMeta;
 use crate::user_links::Link;
+
+/// Records gathered into batches: events to sort and write, and the user links they
+/// carry.
+struct Batcher {
+    size: usize,
+    events: Vec<Event>,
+    links: Vec<Link>,
+}
+
+impl Batcher {
+    fn new(inner: &Inner) -> Batcher {
+        let size = inner.opts.import_batch.max(1);
+        Batcher {
+            size,
+            events: Vec::with_capacity(size.min(4 << 20)),
+            links: Vec::new(),
+        }
+    }
+
+    /// Adds a record; true when the batch is full.
+    fn add(&mut self, r: Record) -> bool {
+        match r {
+            Record::Event(e) => {
+                if !e.dim(Dim::User).is_empty() {
+                    self.links.push((
+                        e.site.clone(),
+                        e.visitor,
+                        e.dim(Dim::User).to_string(),
+                        e.ts,
+                    ));
+                }
+                self.events.push(e);
+            }
+            Record::Identify(i) => self.links.push((i.site, i.visitor, i.user, i.ts)),
+        }
+        self.events.len() >= self.size
+    }
+
+    fn is_empty(&self) -> bool {
+        self.events.is_empty() && self.links.is_empty()
+    }
+}
 
 impl Inner {
     /// [`Store::import`](super::Store::import).
     pub(super) fn import(&self, records: impl IntoIterator<Item = Record>) -> Result<u64> {
         self.check()?;
-        let batch = self.opts.import_batch.max(1);
-        let mut buf = Vec::with_capacity(batch.min(4 << 20));
+        let mut b = Batcher::new(self);
         let mut n = 0u64;
-        let mut links = Vec::new();
         for r in records {
-            match r {
-                Record::Event(e) => {
-                    if !e.dim(Dim::User).is_empty() {
-                        links.push((
-                            e.site.clone(),
-                            e.visitor,
-                            e.dim(Dim::User).to_string(),
-                            e.ts,
-                        ));
-                    }
-                    buf.push(e);
-                }
-                Record::Identify(i) => links.push((i.site, i.visitor, i.user, i.ts)),
-            }
-            if buf.len() >= batch {
+            if b.add(r) {
                 // The buffer keeps its capacity: no fresh pages to fault in per batch.
-                n += self.write_batch(&mut buf, std::mem::take(&mut links))?;
+                n += self.write_batch(&mut b.events, std::mem::take(&mut b.links))?;
             }
         }
-        if !buf.is_empty() || !links.is_empty() {
-            n += self.write_batch(&mut buf, links)?;
+        if !b.is_empty() {
+            n += self.write_batch(&mut b.events, b.links)?;
         }
         Ok(n)
     }
 
-    /// Sorts and writes a batch of events (emptying `events`, keeping its capacity).
-    /// Returns the number written: events before the retention cut are dropped.
+    /// Sorts and writes a batch of events (emptying `events`, keeping its capacity) and
+    /// commits it. Returns the number written: events before the retention cut are
+    /// dropped.
     fn write_batch(&self, events: &mut Vec<Event>, links: Vec<Link>) -> Result<u64> {
         let _m = lock(&self.maint);
+        let (add, written) = self.write_sorted(events)?;
+        self.commit(ManifestChange {
+            add,
+            links,
+            ..ManifestChange::default()
+        })?;
+        Ok(written)
+    }
+
+    /// Sorts and writes a batch of events to new segments, not yet listed (the caller
+    /// holds the maintenance lock and commits them).
+    fn write_sorted(&self, events: &mut Vec<Event>) -> Result<(Vec<SegmentMeta>, u64)> {
         let drop_before = self.read().manifest.drop_before;
         events.retain(|e| e.ts >= drop_before);
         // Sort small keys, not the (large) events: site rank, visitor, time, and the
@@ -76,11 +120,86 @@ impl Inner {
         drop(refs);
         let written = events.len() as u64;
         events.clear();
-        self.commit(ManifestChange {
-            add,
-            links,
+        Ok((add, written))
+    }
+}
+
+/// An import that becomes visible all at once, when committed, or not at all: its
+/// batches are written to segments the manifest does not list until
+/// [`StagedImport::commit`]. Dropped uncommitted (a bad row found late, an error), it
+/// removes them; after a crash they are leftovers the next open removes (their ids are
+/// past the manifest's).
+///
+/// It holds the store's maintenance lock until it ends: flushes, compactions,
+/// retention and erasure wait (an erasure must not miss events not listed yet). Meant
+/// for `cairn import`, which has the store to itself.
+pub struct StagedImport<'s> {
+    inner: &'s Inner,
+    _maint: MutexGuard<'s, ()>,
+    batch: Batcher,
+    add: Vec<SegmentMeta>,
+    links: Vec<Link>,
+    written: u64,
+}
+
+impl Store {
+    /// Starts a [`StagedImport`].
+    pub fn stage_import(&self) -> Result<StagedImport<'_>> {
+        let inner = &*self.inner;
+        inner.check()?;
+        Ok(StagedImport {
+            inner,
+            _maint: lock(&inner.maint),
+            batch: Batcher::new(inner),
+            add: Vec::new(),
+            links: Vec::new(),
+            written: 0,
+        })
+    }
+}
+
+impl StagedImport<'_> {
+    /// Writes `records` (valid ones) in batches, not yet visible.
+    pub fn import(&mut self, records: impl IntoIterator<Item = Record>) -> Result<()> {
+        for r in records {
+            if self.batch.add(r) {
+                self.write()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn write(&mut self) -> Result<()> {
+        let (add, n) = self.inner.write_sorted(&mut self.batch.events)?;
+        self.add.extend(add);
+        self.links.append(&mut self.batch.links);
+        self.written += n;
+        Ok(())
+    }
+
+    /// Makes every event imported visible, in one manifest change. Returns the number
+    /// written: events before the retention cut are dropped.
+    pub fn commit(mut self) -> Result<u64> {
+        if !self.batch.is_empty() {
+            self.write()?;
+        }
+        // Taken: once the change is tried its files are the commit's to retire (a
+        // failed commit may leave a manifest that lists them), not the drop's to remove.
+        self.inner.commit(ManifestChange {
+            add: std::mem::take(&mut self.add),
+            links: std::mem::take(&mut self.links),
             ..ManifestChange::default()
         })?;
-        Ok(written)
+        Ok(self.written)
+    }
+}
+
+impl Drop for StagedImport<'_> {
+    /// Not committed: the segments written so far are removed.
+    fn drop(&mut self) {
+        let ids: Vec<u64> = self.add.iter().map(|s| s.id).collect();
+        if !ids.is_empty() {
+            self.inner.discard(&ids);
+        }
     }
 }

@@ -46,6 +46,7 @@ use crate::fs::Fs;
 use crate::manifest::SegmentMeta;
 use crate::wal::{LogWriter, TornTail};
 use compaction::CompactionPolicy;
+pub use import::StagedImport;
 use log::Pending;
 pub(crate) use open::lock_dir;
 pub(crate) use state::State;

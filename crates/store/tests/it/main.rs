@@ -6,5 +6,6 @@ mod old_format;
 mod projection;
 mod props;
 mod safety;
+mod staged;
 mod user_links;
 mod weeks;
