@@ -93,6 +93,10 @@ pub(crate) struct SegmentWriter {
     max_ts: i64,
     last_key: Option<(u32, u64, i64)>,
     scratch: Vec<u8>,
+    /// One compression context for every chunk (one per chunk cost more than the
+    /// compression of small chunks), and its output buffer.
+    zctx: zstd::bulk::Compressor<'static>,
+    zbuf: Vec<u8>,
 }
 
 impl SegmentWriter {
@@ -103,6 +107,7 @@ impl SegmentWriter {
         days: u32,
     ) -> Result<SegmentWriter> {
         let tmp = path.with_extension("seg.tmp");
+        let zctx = zstd::bulk::Compressor::new(ZSTD_LEVEL).at(&tmp)?;
         let f = fs.create(&tmp).at(&tmp)?;
         let mut out = BufWriter::with_capacity(1 << 20, Sequential(f));
         out.write_all(MAGIC).at(&tmp)?;
@@ -127,6 +132,8 @@ impl SegmentWriter {
             max_ts: i64::MIN,
             last_key: None,
             scratch: Vec::new(),
+            zctx,
+            zbuf: Vec::new(),
         })
     }
 
@@ -185,14 +192,17 @@ impl SegmentWriter {
     }
 
     fn write_chunk(&mut self, raw: &[u8], width: u8) -> Result<Chunk> {
-        let (codec, data): (u8, std::borrow::Cow<'_, [u8]>) = if raw.len() < 64 {
-            (0, raw.into())
+        let (codec, data): (u8, &[u8]) = if raw.len() < 64 {
+            (0, raw)
         } else {
-            let z = zstd::bulk::compress(raw, ZSTD_LEVEL).at(&self.tmp)?;
+            let z = &mut self.zbuf;
+            z.clear();
+            z.reserve(zstd::zstd_safe::compress_bound(raw.len()));
+            self.zctx.compress_to_buffer(raw, z).at(&self.tmp)?;
             if z.len() < raw.len() {
-                (1, z.into())
+                (1, &z[..])
             } else {
-                (0, raw.into())
+                (0, raw)
             }
         };
         let chunk = Chunk {
