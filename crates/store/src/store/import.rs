@@ -54,6 +54,52 @@ impl Batcher {
     fn is_empty(&self) -> bool {
         self.events.is_empty() && self.links.is_empty()
     }
+
+    /// Adds `records`, handing each full batch to `write` on a second thread while the
+    /// next one fills, so that reading, sorting and compressing overlap (the import
+    /// writes its weeks in parallel, but between batches one core waited). `write`
+    /// empties the events it is given; the emptied buffer comes back for reuse, so two
+    /// batches at most are in memory. Stops at `write`'s first error; what stays in
+    /// the batch (less than a full one) is the caller's to write.
+    fn pipeline(
+        &mut self,
+        records: impl IntoIterator<Item = Record>,
+        write: impl FnMut(&mut Vec<Event>, Vec<Link>) -> Result<()> + Send,
+    ) -> Result<()> {
+        use std::sync::mpsc::{channel, sync_channel};
+        let mut write = write;
+        std::thread::scope(|s| {
+            let (full_tx, full_rx) = sync_channel::<(Vec<Event>, Vec<Link>)>(0);
+            let (empty_tx, empty_rx) = channel::<Vec<Event>>();
+            let writer = s.spawn(move || -> Result<()> {
+                for (mut events, links) in full_rx {
+                    write(&mut events, links)?;
+                    let _ = empty_tx.send(events);
+                }
+                Ok(())
+            });
+            for r in records {
+                if self.add(r) {
+                    let spare = empty_rx
+                        .try_recv()
+                        .unwrap_or_else(|_| Vec::with_capacity(self.size.min(4 << 20)));
+                    let full = std::mem::replace(&mut self.events, spare);
+                    if full_tx
+                        .send((full, std::mem::take(&mut self.links)))
+                        .is_err()
+                    {
+                        // The writer stopped at an error: it says which.
+                        break;
+                    }
+                }
+            }
+            drop(full_tx);
+            match writer.join() {
+                Ok(r) => r,
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        })
+    }
 }
 
 impl Inner {
@@ -62,12 +108,10 @@ impl Inner {
         self.check()?;
         let mut b = Batcher::new(self);
         let mut n = 0u64;
-        for r in records {
-            if b.add(r) {
-                // The buffer keeps its capacity: no fresh pages to fault in per batch.
-                n += self.write_batch(&mut b.events, std::mem::take(&mut b.links))?;
-            }
-        }
+        b.pipeline(records, |events, links| {
+            n += self.write_batch(events, links)?;
+            Ok(())
+        })?;
         if !b.is_empty() {
             n += self.write_batch(&mut b.events, b.links)?;
         }
@@ -161,12 +205,15 @@ impl Store {
 impl StagedImport<'_> {
     /// Writes `records` (valid ones) in batches, not yet visible.
     pub fn import(&mut self, records: impl IntoIterator<Item = Record>) -> Result<()> {
-        for r in records {
-            if self.batch.add(r) {
-                self.write()?;
-            }
-        }
-        Ok(())
+        let inner = self.inner;
+        let (add, links, written) = (&mut self.add, &mut self.links, &mut self.written);
+        self.batch.pipeline(records, |events, mut l| {
+            let (a, n) = inner.write_sorted(events)?;
+            add.extend(a);
+            links.append(&mut l);
+            *written += n;
+            Ok(())
+        })
     }
 
     fn write(&mut self) -> Result<()> {
