@@ -209,11 +209,11 @@ impl SegmentWriter {
             offset: self.offset,
             len: data.len() as u32,
             raw_len: raw.len() as u32,
-            crc: crc32c::crc32c(&data),
+            crc: crc32c::crc32c(data),
             codec,
             width,
         };
-        self.out.write_all(&data).at(&self.tmp)?;
+        self.out.write_all(data).at(&self.tmp)?;
         self.offset += data.len() as u64;
         Ok(chunk)
     }
