@@ -555,6 +555,10 @@ struct Cursor<'s> {
 
 impl Drop for Cursor<'_> {
     fn drop(&mut self) {
+        // The buffer's block is shared and its cursor had no chunk buffer of its own.
+        if matches!(self.src.kind, SourceKind::Memory(_)) {
+            return;
+        }
         let block = self.block.take().and_then(|a| Arc::try_unwrap(a).ok());
         self.bufs.give(
             self.spare.take().into_iter().chain(block),
