@@ -432,23 +432,30 @@ fn a_failed_compaction_leaves_a_store_that_opens_with_every_acknowledged_event_o
     }
 }
 
+/// A store with 30 events flushed and `arm`ed, and what the import tests import: events
+/// 1,000..1,100 and a link of visitor 999 to `lead-999`.
+fn before_import(arm: Arm) -> (Writer, Vec<Record>) {
+    let mut w = Writer::new();
+    assert!(w.append(30));
+    w.store.flush().unwrap();
+    arm(&w.faults);
+    let mut recs: Vec<Record> = (1_000..1_100).map(event).collect();
+    recs.push(Record::Identify(Identify {
+        site: SITE.into(),
+        ts: BASE,
+        visitor: 999,
+        user: "lead-999".into(),
+    }));
+    (w, recs)
+}
+
 /// An import whose segment, manifest or identity-file write fails shows nothing of its
 /// batch: neither its events nor its identity links, before or after a restart.
 #[test]
 fn a_failed_import_shows_neither_its_events_nor_its_links() {
     for (name, arm) in store_file_faults() {
         let what = format!("import, {name}");
-        let mut w = Writer::new();
-        assert!(w.append(30));
-        w.store.flush().unwrap();
-        arm(&w.faults);
-        let mut recs: Vec<Record> = (1_000..1_100).map(event).collect();
-        recs.push(Record::Identify(Identify {
-            site: SITE.into(),
-            ts: BASE,
-            visitor: 999,
-            user: "lead-999".into(),
-        }));
+        let (mut w, recs) = before_import(arm);
         if w.store.import(recs).is_ok() {
             // The fault hit nothing this import writes.
             w.acked.extend(1_000..1_100);
@@ -491,17 +498,7 @@ fn a_failed_staged_import_shows_nothing() {
     let mut failed = 0;
     for (name, arm) in store_file_faults() {
         let what = format!("staged import, {name}");
-        let mut w = Writer::new();
-        assert!(w.append(30));
-        w.store.flush().unwrap();
-        arm(&w.faults);
-        let mut recs: Vec<Record> = (1_000..1_100).map(event).collect();
-        recs.push(Record::Identify(Identify {
-            site: SITE.into(),
-            ts: BASE,
-            visitor: 999,
-            user: "lead-999".into(),
-        }));
+        let (mut w, recs) = before_import(arm);
         let done = w
             .store
             .stage_import()

@@ -70,6 +70,22 @@ fn segment_files(dir: &Path) -> BTreeSet<String> {
         .collect()
 }
 
+/// A store in `root/s` holding events 0..20 (imported, committed), and its segment
+/// files.
+fn a_store() -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    Store,
+    BTreeSet<String>,
+) {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("s");
+    let store = open(&dir);
+    store.import(records(0..20)).unwrap();
+    let before = segment_files(&dir);
+    (root, dir, store, before)
+}
+
 fn want(ids: std::ops::Range<u64>) -> Vec<String> {
     let mut v: Vec<String> = ids.map(|i| format!("/{i}")).collect();
     v.sort();
@@ -78,11 +94,7 @@ fn want(ids: std::ops::Range<u64>) -> Vec<String> {
 
 #[test]
 fn a_staged_import_is_seen_whole_once_committed() {
-    let root = tempfile::tempdir().unwrap();
-    let dir = root.path().join("s");
-    let store = open(&dir);
-    store.import(records(0..20)).unwrap();
-    let before = segment_files(&dir);
+    let (_root, dir, store, before) = a_store();
     let mut staged = store.stage_import().unwrap();
     staged.import(records(100..400)).unwrap();
     // Written (six batches, two weeks each), not seen.
@@ -104,11 +116,7 @@ fn a_staged_import_is_seen_whole_once_committed() {
 
 #[test]
 fn a_dropped_staged_import_leaves_nothing() {
-    let root = tempfile::tempdir().unwrap();
-    let dir = root.path().join("s");
-    let store = open(&dir);
-    store.import(records(0..20)).unwrap();
-    let before = segment_files(&dir);
+    let (_root, dir, store, before) = a_store();
     let mut staged = store.stage_import().unwrap();
     staged.import(records(100..400)).unwrap();
     drop(staged);
@@ -132,11 +140,7 @@ fn a_dropped_staged_import_leaves_nothing() {
 /// leftovers.
 #[test]
 fn a_crash_before_the_commit_leaves_the_store_as_it_was() {
-    let root = tempfile::tempdir().unwrap();
-    let dir = root.path().join("s");
-    let store = open(&dir);
-    store.import(records(0..20)).unwrap();
-    let before = segment_files(&dir);
+    let (root, dir, store, before) = a_store();
     let mut staged = store.stage_import().unwrap();
     staged.import(records(100..400)).unwrap();
     let copy = root.path().join("copy");
