@@ -355,10 +355,9 @@ impl SegmentReader {
         }
         let dctx = match &mut buf.dctx {
             Some(d) => d,
-            None => buf.dctx.insert(
-                zstd::bulk::Decompressor::new()
-                    .map_err(|e| corrupted(&self.path, format!("{what}: {e}")))?,
-            ),
+            None => buf
+                .dctx
+                .insert(zstd::bulk::Decompressor::new().at(&self.path)?),
         };
         // Into the spare capacity: no zeroing first.
         buf.raw.clear();

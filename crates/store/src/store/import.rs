@@ -64,10 +64,9 @@ impl Batcher {
     fn pipeline(
         &mut self,
         records: impl IntoIterator<Item = Record>,
-        write: impl FnMut(&mut Vec<Event>, Vec<Link>) -> Result<()> + Send,
+        mut write: impl FnMut(&mut Vec<Event>, Vec<Link>) -> Result<()> + Send,
     ) -> Result<()> {
         use std::sync::mpsc::{channel, sync_channel};
-        let mut write = write;
         std::thread::scope(|s| {
             let (full_tx, full_rx) = sync_channel::<(Vec<Event>, Vec<Link>)>(0);
             let (empty_tx, empty_rx) = channel::<Vec<Event>>();
@@ -181,9 +180,32 @@ pub struct StagedImport<'s> {
     inner: &'s Inner,
     _maint: MutexGuard<'s, ()>,
     batch: Batcher,
+    staged: Staged,
+}
+
+/// What a staged import has written so far: its segments, the links they carry, and
+/// the events in them.
+#[derive(Default)]
+struct Staged {
     add: Vec<SegmentMeta>,
     links: Vec<Link>,
     written: u64,
+}
+
+impl Staged {
+    /// Sorts and writes one batch (emptying `events`), unlisted.
+    fn write(
+        &mut self,
+        inner: &Inner,
+        events: &mut Vec<Event>,
+        mut links: Vec<Link>,
+    ) -> Result<()> {
+        let (add, n) = inner.write_sorted(events)?;
+        self.add.extend(add);
+        self.links.append(&mut links);
+        self.written += n;
+        Ok(())
+    }
 }
 
 impl Store {
@@ -195,9 +217,7 @@ impl Store {
             inner,
             _maint: lock(&inner.maint),
             batch: Batcher::new(inner),
-            add: Vec::new(),
-            links: Vec::new(),
-            written: 0,
+            staged: Staged::default(),
         })
     }
 }
@@ -205,46 +225,34 @@ impl Store {
 impl StagedImport<'_> {
     /// Writes `records` (valid ones) in batches, not yet visible.
     pub fn import(&mut self, records: impl IntoIterator<Item = Record>) -> Result<()> {
-        let inner = self.inner;
-        let (add, links, written) = (&mut self.add, &mut self.links, &mut self.written);
-        self.batch.pipeline(records, |events, mut l| {
-            let (a, n) = inner.write_sorted(events)?;
-            add.extend(a);
-            links.append(&mut l);
-            *written += n;
-            Ok(())
-        })
-    }
-
-    fn write(&mut self) -> Result<()> {
-        let (add, n) = self.inner.write_sorted(&mut self.batch.events)?;
-        self.add.extend(add);
-        self.links.append(&mut self.batch.links);
-        self.written += n;
-        Ok(())
+        let (inner, staged) = (self.inner, &mut self.staged);
+        self.batch
+            .pipeline(records, |events, links| staged.write(inner, events, links))
     }
 
     /// Makes every event imported visible, in one manifest change. Returns the number
     /// written: events before the retention cut are dropped.
     pub fn commit(mut self) -> Result<u64> {
         if !self.batch.is_empty() {
-            self.write()?;
+            let links = std::mem::take(&mut self.batch.links);
+            self.staged
+                .write(self.inner, &mut self.batch.events, links)?;
         }
         // Taken: once the change is tried its files are the commit's to retire (a
         // failed commit may leave a manifest that lists them), not the drop's to remove.
         self.inner.commit(ManifestChange {
-            add: std::mem::take(&mut self.add),
-            links: std::mem::take(&mut self.links),
+            add: std::mem::take(&mut self.staged.add),
+            links: std::mem::take(&mut self.staged.links),
             ..ManifestChange::default()
         })?;
-        Ok(self.written)
+        Ok(self.staged.written)
     }
 }
 
 impl Drop for StagedImport<'_> {
     /// Not committed: the segments written so far are removed.
     fn drop(&mut self) {
-        let ids: Vec<u64> = self.add.iter().map(|s| s.id).collect();
+        let ids: Vec<u64> = self.staged.add.iter().map(|s| s.id).collect();
         if !ids.is_empty() {
             self.inner.discard(&ids);
         }
