@@ -73,7 +73,7 @@ pub(crate) struct Block {
 #[derive(Default)]
 pub(crate) struct ChunkBuf {
     comp: Vec<u8>,
-    raw: Vec<u8>,
+    pub(super) raw: Vec<u8>,
     ids: Vec<u32>,
     sites: Vec<u64>,
     lens: Vec<u64>,
@@ -189,7 +189,7 @@ impl SegmentReader {
         Ok(out)
     }
 
-    fn decode_err(&self, what: &str, e: DecodeError) -> StoreError {
+    pub(super) fn decode_err(&self, what: &str, e: DecodeError) -> StoreError {
         corrupted(&self.path, format!("{what}: {}", e.0))
     }
 
@@ -337,7 +337,7 @@ impl SegmentReader {
     }
 
     /// Reads and decompresses a chunk into `buf.raw`, reusing the buffers' memory.
-    fn read_chunk_into(&self, c: &Chunk, what: &str, buf: &mut ChunkBuf) -> Result<()> {
+    pub(super) fn read_chunk_into(&self, c: &Chunk, what: &str, buf: &mut ChunkBuf) -> Result<()> {
         buf.comp.clear();
         buf.comp.resize(c.len as usize, 0);
         self.file

@@ -137,14 +137,15 @@ impl SegmentWriter {
         })
     }
 
-    /// Adds one event. Events must come sorted by (site, visitor, ts).
-    pub(crate) fn push(&mut self, e: &Event) -> Result<()> {
-        let site = self.sites.intern(&e.site);
-        let key = (site, e.visitor, e.ts);
+    /// Starts a row: its visitor run and time (ending the block first at a visitor
+    /// boundary once it is full).
+    fn begin_row(&mut self, site: &str, visitor: u64, ts: i64) -> Result<()> {
+        let site_id = self.sites.intern(site);
+        let key = (site_id, visitor, ts);
         let new_run = match self.last_key {
             Some((s, v, t)) => {
-                debug_assert!((s, v, t) <= key || self.sites.strings()[s as usize] < e.site);
-                s != site || v != e.visitor
+                debug_assert!((s, v, t) <= key || *self.sites.strings()[s as usize] < *site);
+                s != site_id || v != visitor
             }
             None => true,
         };
@@ -153,11 +154,44 @@ impl SegmentWriter {
         }
         self.last_key = Some(key);
         if new_run {
-            self.buf.runs.push((site, e.visitor, 1));
+            self.buf.runs.push((site_id, visitor, 1));
         } else if let Some(r) = self.buf.runs.last_mut() {
             r.2 += 1;
         }
-        self.buf.ts.push(e.ts);
+        self.buf.ts.push(ts);
+        self.rows += 1;
+        self.min_ts = self.min_ts.min(ts);
+        self.max_ts = self.max_ts.max(ts);
+        Ok(())
+    }
+
+    /// The id of `s` in dictionary `dict` (a dimension index or a `DICT_*` constant).
+    pub(crate) fn intern(&mut self, dict: usize, s: &str) -> u32 {
+        self.dicts[dict].intern(s)
+    }
+
+    /// Adds one row given as ids of this segment's dictionaries (see [`Self::intern`]),
+    /// its properties and revenue encoded as [`Self::push`] encodes them. Rows must
+    /// come sorted by (site, visitor, ts).
+    pub(crate) fn push_ids(
+        &mut self,
+        (site, visitor, ts): (&str, u64, i64),
+        dims: &[u32; DIMS],
+        props: &[u8],
+        revenue: &[u8],
+    ) -> Result<()> {
+        self.begin_row(site, visitor, ts)?;
+        for (col, &id) in self.buf.dims.iter_mut().zip(dims) {
+            col.push(id);
+        }
+        self.buf.props.extend_from_slice(props);
+        self.buf.revenue.extend_from_slice(revenue);
+        Ok(())
+    }
+
+    /// Adds one event. Events must come sorted by (site, visitor, ts).
+    pub(crate) fn push(&mut self, e: &Event) -> Result<()> {
+        self.begin_row(&e.site, e.visitor, e.ts)?;
         for d in Dim::ALL {
             let id = self.dicts[d.index()].intern(e.dim(d));
             self.buf.dims[d.index()].push(id);
@@ -185,9 +219,6 @@ impl SegmentWriter {
                 put_uvarint(&mut self.buf.revenue, u64::from(c));
             }
         }
-        self.rows += 1;
-        self.min_ts = self.min_ts.min(e.ts);
-        self.max_ts = self.max_ts.max(e.ts);
         Ok(())
     }
 

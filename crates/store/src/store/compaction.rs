@@ -17,7 +17,8 @@ use super::{Inner, PARTITION_DAYS, cores, lock, on_cores, week_of_day};
 use crate::error::Result;
 use crate::manifest::SegmentMeta;
 use crate::recovery::seg_path;
-use crate::segment::reader::SegmentReader;
+use crate::segment::reader::{ChunkBuf, SegmentReader};
+use crate::segment::rows::{Remap, SegmentRows};
 use crate::segment::writer::SegmentWriter;
 
 /// When to merge the segments of a partition (a UTC week).
@@ -164,60 +165,44 @@ impl Inner {
         self.merge_into(
             (partition, PARTITION_DAYS),
             &readers,
-            |_| true,
+            |_, _, _| true,
             policy.target_rows,
         )
     }
 
-    /// Merges segments into new ones of partition `(first day, days)`, keeping events
-    /// for which `keep` holds, cut into segments of about `split_rows` rows at visitor
-    /// boundaries (so no visitor spans two of them). Returns nothing when nothing is
-    /// kept. A merge that fails leaves no file behind.
+    /// Merges segments into new ones of partition `(first day, days)`, keeping rows for
+    /// which `keep(site, visitor, ts)` holds, cut into segments of about `split_rows`
+    /// rows at visitor boundaries (so no visitor spans two of them). Returns nothing when
+    /// nothing is kept. A merge that fails leaves no file behind.
+    ///
+    /// Rows move as dictionary ids (see [`SegmentRows`]): each input's ids are mapped to
+    /// the output's once per distinct value, and no event is rebuilt.
     pub(super) fn merge_into(
         &self,
         (partition, days): (i64, u32),
         readers: &[Arc<SegmentReader>],
-        keep: impl Fn(&Event) -> bool,
+        keep: impl Fn(&str, u64, i64) -> bool,
         split_rows: u64,
     ) -> Result<Vec<SegmentMeta>> {
-        let mut iters = Vec::new();
-        for r in readers {
-            iters.push(r.events()?);
-        }
-        let sources = iters
-            .into_iter()
-            .map(|i| Box::new(i) as Box<dyn Iterator<Item = Result<Event>>>)
-            .collect();
         let mut done: Vec<SegmentMeta> = Vec::new();
         // The segment being written: its id, writer and rows so far.
         let mut cur: Option<(u64, SegmentWriter, u64)> = None;
-        let mut last: Option<(String, u64)> = None;
-        let r = merge_sorted(sources, |e| {
-            if !keep(&e) {
-                return Ok(());
-            }
-            let new_visitor = last
-                .as_ref()
-                .is_none_or(|(s, v)| *v != e.visitor || *s != e.site);
-            if new_visitor {
-                if cur.as_ref().is_some_and(|c| c.2 >= split_rows) {
-                    let (id, w, _) = cur.take().expect("checked");
-                    done.push(self.finish_merged(id, (partition, days), w)?);
-                }
-                last = Some((e.site.clone(), e.visitor));
+        let r = self.merge_rows(readers, keep, |row, remap, site, scratch| {
+            if row.new_visitor && cur.as_ref().is_some_and(|c| c.2 >= split_rows) {
+                let (id, w, _) = cur.take().expect("checked");
+                done.push(self.finish_merged(id, (partition, days), w)?);
             }
             if cur.is_none() {
                 let id = self.next_ids(1);
                 let path = seg_path(&self.dir, id);
-                cur = Some((
-                    id,
-                    SegmentWriter::create(Arc::clone(&self.fs), &path, partition, days)?,
-                    0,
-                ));
+                let w = SegmentWriter::create(Arc::clone(&self.fs), &path, partition, days)?;
+                cur = Some((id, w, 0));
+                // A new output has new dictionaries.
+                remap.iter_mut().for_each(Remap::reset);
             }
             let c = cur.as_mut().expect("set above");
             c.2 += 1;
-            c.1.push(&e)
+            remap[row.input].write_row(row.rows, site, &mut c.1, scratch)
         });
         let r = r.and_then(|()| match cur.take() {
             Some((id, w, _)) => self
@@ -241,6 +226,75 @@ impl Inner {
         Ok(done)
     }
 
+    /// The k-way merge under [`Self::merge_into`]: calls `f` with every kept row in
+    /// (site, visitor, ts) order (ties to the earlier input), the inputs' id maps, the
+    /// row's site and scratch buffers.
+    fn merge_rows(
+        &self,
+        readers: &[Arc<SegmentReader>],
+        keep: impl Fn(&str, u64, i64) -> bool,
+        mut f: impl FnMut(MergedRow<'_, '_>, &mut [Remap], &str, Scratch<'_>) -> Result<()>,
+    ) -> Result<()> {
+        use std::cmp::Reverse;
+        use std::collections::BinaryHeap;
+        let mut buf = ChunkBuf::default();
+        let mut inputs = Vec::with_capacity(readers.len());
+        for r in readers {
+            inputs.push(SegmentRows::new(r, &mut buf)?);
+        }
+        let mut remap: Vec<Remap> = inputs.iter().map(|i| Remap::new(&i.dicts)).collect();
+        // Sites are compared by their rank among every input's sites.
+        let mut sites: Vec<&str> = readers
+            .iter()
+            .flat_map(|r| r.footer.sites.iter().map(String::as_str))
+            .collect();
+        sites.sort_unstable();
+        sites.dedup();
+        let rank: Vec<Vec<u32>> = readers
+            .iter()
+            .map(|r| {
+                let of = |s: &String| sites.binary_search(&s.as_str()).unwrap_or(0) as u32;
+                r.footer.sites.iter().map(of).collect()
+            })
+            .collect();
+        let mut heap = BinaryHeap::with_capacity(inputs.len());
+        for (i, rows) in inputs.iter_mut().enumerate() {
+            if rows.advance(&mut buf)? {
+                heap.push(Reverse((
+                    rank[i][rows.site as usize],
+                    rows.visitor,
+                    rows.ts,
+                    i,
+                )));
+            }
+        }
+        let (mut props, mut revenue) = (Vec::new(), Vec::new());
+        let mut last: Option<(u32, u64)> = None;
+        while let Some(Reverse((site, visitor, ts, i))) = heap.pop() {
+            let name = sites[site as usize];
+            if keep(name, visitor, ts) {
+                let new_visitor = last != Some((site, visitor));
+                last = Some((site, visitor));
+                let row = MergedRow {
+                    input: i,
+                    rows: &inputs[i],
+                    new_visitor,
+                };
+                f(row, &mut remap, name, (&mut props, &mut revenue))?;
+            }
+            let rows = &mut inputs[i];
+            if rows.advance(&mut buf)? {
+                heap.push(Reverse((
+                    rank[i][rows.site as usize],
+                    rows.visitor,
+                    rows.ts,
+                    i,
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Finishes one output segment of a merge (a failed finish leaves no file).
     fn finish_merged(
         &self,
@@ -257,6 +311,17 @@ impl Inner {
         }
     }
 }
+
+/// A row of a merge: its input (whose cursor is at it), and whether it starts a visitor
+/// (of the rows kept).
+struct MergedRow<'r, 'a> {
+    input: usize,
+    rows: &'r SegmentRows<'a>,
+    new_visitor: bool,
+}
+
+/// Scratch buffers for a row's re-encoded properties and revenue.
+type Scratch<'s> = (&'s mut Vec<u8>, &'s mut Vec<u8>);
 
 /// K-way merge of sorted event streams by (site, visitor, ts); ties go to the earlier
 /// source. A heap keeps it O(log k) per event, for stores with many segments.

@@ -4,8 +4,6 @@
 
 use std::sync::Arc;
 
-use cairn_model::Event;
-
 use super::change::ManifestChange;
 use super::{Inner, lock};
 use crate::error::Result;
@@ -67,7 +65,7 @@ impl Inner {
             if !reader.contains_any(site, visitors)? {
                 continue;
             }
-            let keep = |e: &Event| !(e.site == site && visitors.binary_search(&e.visitor).is_ok());
+            let keep = |s: &str, v: u64, _| !(s == site && visitors.binary_search(&v).is_ok());
             let new = self.merge_into((meta.partition, meta.days), &[reader], keep, u64::MAX)?;
             self.commit(ManifestChange {
                 add: new,

@@ -48,7 +48,7 @@ impl Inner {
             let kept = self.merge_into(
                 (meta.partition, meta.days),
                 &[reader],
-                |e| e.ts >= cutoff,
+                |_, _, ts| ts >= cutoff,
                 u64::MAX,
             );
             let kept = match kept {

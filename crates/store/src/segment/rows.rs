@@ -1,0 +1,375 @@
+//! A segment's rows one at a time as segment-local ids, with their properties and
+//! revenue still encoded: what a merge reads. A merge maps each input's ids into its
+//! output's dictionaries once per distinct value ([`Remap`]) instead of rebuilding every
+//! event's strings, and holds one block per input as its decompressed column bytes (not
+//! decoded vectors), so merging hundreds of segments stays small. Every check of [`SegmentReader::block_into`] is made here too: a damaged
+//! segment is reported, never merged.
+
+use super::format::*;
+use super::reader::{ChunkBuf, Run, SegmentReader};
+use super::writer::SegmentWriter;
+use crate::codec::{Cursor, DecodeError, put_ivarint, put_uvarint};
+use crate::error::{Result, corrupted};
+
+/// A dictionary's strings in one buffer.
+#[derive(Debug, Default)]
+pub(crate) struct Dict {
+    text: String,
+    /// String i is `text[ends[i - 1]..ends[i]]` (from 0 for the first).
+    ends: Vec<u32>,
+}
+
+impl Dict {
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub(crate) fn get(&self, i: u32) -> &str {
+        let i = i as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.text[start..self.ends[i] as usize]
+    }
+}
+
+/// One column of a block as stored (decompressed): ids of `width` bytes, per row or
+/// per visitor run.
+#[derive(Debug, Default)]
+struct Col {
+    raw: Vec<u8>,
+    width: usize,
+    per_run: bool,
+}
+
+/// Cursor over a segment's rows. [`SegmentRows::advance`] moves to the next row, whose
+/// fields are then in `site`, `visitor`, `ts`, `ids`, [`SegmentRows::props`] and
+/// [`SegmentRows::revenue`].
+pub(crate) struct SegmentRows<'a> {
+    seg: &'a SegmentReader,
+    pub dicts: Vec<Dict>,
+    next_block: usize,
+    max_ts: i64,
+    runs: Vec<Run>,
+    /// The current row's run, and the next row's index within it.
+    run: usize,
+    in_run: u32,
+    /// The next row's index in the block.
+    row: usize,
+    ts_raw: Vec<u8>,
+    ts_pos: usize,
+    dims: Vec<Col>,
+    props_raw: Vec<u8>,
+    props: (usize, usize),
+    revenue_raw: Vec<u8>,
+    revenue: (usize, usize),
+    /// The current row (segment-local site and dictionary ids).
+    pub site: u32,
+    pub visitor: u64,
+    pub ts: i64,
+    pub ids: [u32; DIMS],
+}
+
+impl<'a> SegmentRows<'a> {
+    /// A cursor before the segment's first row; reads its dictionaries.
+    pub(crate) fn new(seg: &'a SegmentReader, buf: &mut ChunkBuf) -> Result<Self> {
+        let mut dicts = Vec::with_capacity(DICTS);
+        for &(c, n) in &seg.footer.dicts {
+            seg.read_chunk_into(&c, "dictionary", buf)?;
+            let mut cur = Cursor::new(&buf.raw);
+            let mut d = Dict {
+                text: String::with_capacity(buf.raw.len()),
+                ends: Vec::with_capacity(n as usize),
+            };
+            for _ in 0..n {
+                let s = cur.str().map_err(|e| seg.decode_err("dictionary", e))?;
+                d.text.push_str(s);
+                d.ends.push(d.text.len() as u32);
+            }
+            if !cur.is_empty() {
+                return Err(corrupted(&seg.path, "dictionary: trailing bytes"));
+            }
+            dicts.push(d);
+        }
+        Ok(SegmentRows {
+            seg,
+            dicts,
+            next_block: 0,
+            max_ts: 0,
+            runs: Vec::new(),
+            run: 0,
+            in_run: 0,
+            row: 0,
+            ts_raw: Vec::new(),
+            ts_pos: 0,
+            dims: (0..DIMS).map(|_| Col::default()).collect(),
+            props_raw: Vec::new(),
+            props: (0, 0),
+            revenue_raw: Vec::new(),
+            revenue: (0, 0),
+            site: 0,
+            visitor: 0,
+            ts: 0,
+            ids: [0; DIMS],
+        })
+    }
+
+    /// The current row's properties, encoded with this segment's ids.
+    pub(crate) fn props(&self) -> &[u8] {
+        &self.props_raw[self.props.0..self.props.1]
+    }
+
+    /// The current row's revenue, encoded with this segment's currency ids.
+    pub(crate) fn revenue(&self) -> &[u8] {
+        &self.revenue_raw[self.revenue.0..self.revenue.1]
+    }
+
+    /// Loads block `bi`'s columns, decompressed and checked for length.
+    fn load(&mut self, bi: usize, buf: &mut ChunkBuf) -> Result<()> {
+        let seg = self.seg;
+        let meta = &seg.footer.blocks[bi];
+        seg.runs_into(bi, &mut self.runs, buf)?;
+        seg.read_chunk_into(&meta.cols[COL_TS], "timestamps", buf)?;
+        std::mem::swap(&mut buf.raw, &mut self.ts_raw);
+        for (d, col) in self.dims.iter_mut().enumerate() {
+            let ch = &meta.cols[COL_DIM0 + d];
+            col.width = ch.id_width();
+            col.per_run = ch.per_run();
+            col.raw.clear();
+            if col.width == 0 {
+                continue;
+            }
+            seg.read_chunk_into(ch, "dimension column", buf)?;
+            std::mem::swap(&mut buf.raw, &mut col.raw);
+            let count = if col.per_run {
+                self.runs.len()
+            } else {
+                meta.rows as usize
+            };
+            if col.raw.len() != count * col.width {
+                return Err(corrupted(
+                    &seg.path,
+                    "dimension column has the wrong length",
+                ));
+            }
+        }
+        seg.read_chunk_into(&meta.cols[COL_PROPS], "properties", buf)?;
+        std::mem::swap(&mut buf.raw, &mut self.props_raw);
+        seg.read_chunk_into(&meta.cols[COL_REVENUE], "revenue", buf)?;
+        std::mem::swap(&mut buf.raw, &mut self.revenue_raw);
+        self.max_ts = meta.max_ts;
+        self.ts_pos = 0;
+        self.props = (0, 0);
+        self.revenue = (0, 0);
+        self.run = 0;
+        self.in_run = 0;
+        self.row = 0;
+        Ok(())
+    }
+
+    /// Moves to the next row; false at the end of the segment.
+    pub(crate) fn advance(&mut self, buf: &mut ChunkBuf) -> Result<bool> {
+        loop {
+            if self.run < self.runs.len() && self.in_run == self.runs[self.run].len {
+                self.run += 1;
+                self.in_run = 0;
+            }
+            if self.run < self.runs.len() {
+                break;
+            }
+            if self.next_block >= self.seg.footer.blocks.len() {
+                return Ok(false);
+            }
+            let bi = self.next_block;
+            self.next_block += 1;
+            self.load(bi, buf)?;
+        }
+        let seg = self.seg;
+        let meta = &seg.footer.blocks[self.next_block - 1];
+        let run = self.runs[self.run];
+        // Timestamps: the run's first as an offset from the block's minimum, then rising
+        // deltas, none past the block's maximum.
+        let de = |e| seg.decode_err("timestamps", e);
+        let mut c = Cursor::at(&self.ts_raw, self.ts_pos);
+        let d = c.uvarint().map_err(de)? as i64;
+        let ts = if self.in_run == 0 {
+            meta.min_ts.wrapping_add(d)
+        } else {
+            let t = self.ts.wrapping_add(d);
+            if t < self.ts {
+                return Err(out_of_order(seg));
+            }
+            t
+        };
+        if ts > self.max_ts {
+            return Err(out_of_order(seg));
+        }
+        self.ts_pos = c.pos();
+        for (d, col) in self.dims.iter().enumerate() {
+            let at = if col.per_run { self.run } else { self.row };
+            let id = match col.width {
+                0 => 0,
+                1 => u32::from(col.raw[at]),
+                2 => u32::from(u16::from_le_bytes([col.raw[2 * at], col.raw[2 * at + 1]])),
+                _ => {
+                    let b = &col.raw[4 * at..4 * at + 4];
+                    u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+                }
+            };
+            if id as usize >= self.dicts[d].len() {
+                return Err(corrupted(&seg.path, "dimension id beyond its dictionary"));
+            }
+            self.ids[d] = id;
+        }
+        self.props = (self.props.1, self.check_props()?);
+        self.revenue = (self.revenue.1, self.check_revenue()?);
+        self.site = run.site;
+        self.visitor = run.visitor;
+        self.ts = ts;
+        self.in_run += 1;
+        self.row += 1;
+        Ok(true)
+    }
+
+    /// Checks the properties after the current ones; returns where they end.
+    fn check_props(&self) -> Result<usize> {
+        let raw = &self.props_raw;
+        let de = |e| self.seg.decode_err("properties", e);
+        let (nkeys, nvals) = (
+            self.dicts[DICT_PROP_KEYS].len() as u64,
+            self.dicts[DICT_PROP_VALUES].len() as u64,
+        );
+        let mut c = Cursor::at(raw, self.props.1);
+        let n = c.len(raw.len()).map_err(de)?;
+        for _ in 0..n {
+            if c.uvarint().map_err(de)? >= nkeys {
+                return Err(corrupted(&self.seg.path, "property key id out of range"));
+            }
+            match c.u8().map_err(de)? {
+                0 => {
+                    if c.uvarint().map_err(de)? >= nvals {
+                        return Err(corrupted(&self.seg.path, "property value id out of range"));
+                    }
+                }
+                1 => {
+                    c.f64le().map_err(de)?;
+                }
+                4 | 5 => {
+                    c.ivarint().map_err(de)?;
+                }
+                2 | 3 => {}
+                _ => return Err(corrupted(&self.seg.path, "bad property tag")),
+            }
+        }
+        Ok(c.pos())
+    }
+
+    /// Checks the revenue after the current one; returns where it ends.
+    fn check_revenue(&self) -> Result<usize> {
+        let de = |e| self.seg.decode_err("revenue", e);
+        let mut c = Cursor::at(&self.revenue_raw, self.revenue.1);
+        match c.u8().map_err(de)? {
+            0 => {}
+            1 => {
+                c.ivarint().map_err(de)?;
+                if c.uvarint().map_err(de)? >= self.dicts[DICT_CURRENCIES].len() as u64 {
+                    return Err(corrupted(&self.seg.path, "currency id out of range"));
+                }
+            }
+            _ => return Err(corrupted(&self.seg.path, "bad revenue tag")),
+        }
+        Ok(c.pos())
+    }
+}
+
+fn out_of_order(seg: &SegmentReader) -> crate::error::StoreError {
+    corrupted(
+        &seg.path,
+        "timestamps out of order or outside the block's range",
+    )
+}
+
+/// Maps one input segment's dictionary ids to an output segment's, each the first time
+/// it is met (so a value costs one string lookup per output segment, not one per row).
+pub(crate) struct Remap {
+    /// Per dictionary: input id → output id, or [`Remap::NONE`].
+    maps: Vec<Vec<u32>>,
+}
+
+impl Remap {
+    const NONE: u32 = u32::MAX;
+
+    pub(crate) fn new(dicts: &[Dict]) -> Remap {
+        Remap {
+            maps: dicts.iter().map(|d| vec![Self::NONE; d.len()]).collect(),
+        }
+    }
+
+    /// Forgets every mapping (for the next output segment).
+    pub(crate) fn reset(&mut self) {
+        for m in &mut self.maps {
+            m.fill(Self::NONE);
+        }
+    }
+
+    /// The output id of input id `id` of dictionary `dict`.
+    #[inline]
+    pub(crate) fn id(
+        &mut self,
+        dicts: &[Dict],
+        w: &mut SegmentWriter,
+        dict: usize,
+        id: u32,
+    ) -> u32 {
+        let slot = &mut self.maps[dict][id as usize];
+        if *slot == Self::NONE {
+            *slot = w.intern(dict, dicts[dict].get(id));
+        }
+        *slot
+    }
+
+    /// Writes the current row of `rows` to `w`, its ids mapped. `props` and `revenue`
+    /// are scratch space.
+    pub(crate) fn write_row(
+        &mut self,
+        rows: &SegmentRows<'_>,
+        site: &str,
+        w: &mut SegmentWriter,
+        (props, revenue): (&mut Vec<u8>, &mut Vec<u8>),
+    ) -> Result<()> {
+        let dicts = &rows.dicts;
+        let mut ids = [0u32; DIMS];
+        for (d, out) in ids.iter_mut().enumerate() {
+            *out = self.id(dicts, w, d, rows.ids[d]);
+        }
+        let bad = |e: DecodeError| rows.seg.decode_err("properties", e);
+        props.clear();
+        let mut c = Cursor::new(rows.props());
+        let n = c.uvarint().map_err(bad)?;
+        put_uvarint(props, n);
+        for _ in 0..n {
+            let k = c.uvarint().map_err(bad)? as u32;
+            put_uvarint(props, u64::from(self.id(dicts, w, DICT_PROP_KEYS, k)));
+            let tag = c.u8().map_err(bad)?;
+            props.push(tag);
+            match tag {
+                0 => {
+                    let v = c.uvarint().map_err(bad)? as u32;
+                    put_uvarint(props, u64::from(self.id(dicts, w, DICT_PROP_VALUES, v)));
+                }
+                1 => props.extend_from_slice(c.bytes(8).map_err(bad)?),
+                4 | 5 => put_ivarint(props, c.ivarint().map_err(bad)?),
+                _ => {}
+            }
+        }
+        revenue.clear();
+        let mut c = Cursor::new(rows.revenue());
+        if c.u8().map_err(bad)? == 1 {
+            revenue.push(1);
+            put_ivarint(revenue, c.ivarint().map_err(bad)?);
+            let cur = c.uvarint().map_err(bad)? as u32;
+            put_uvarint(revenue, u64::from(self.id(dicts, w, DICT_CURRENCIES, cur)));
+        } else {
+            revenue.push(0);
+        }
+        w.push_ids((site, rows.visitor, rows.ts), &ids, props, revenue)
+    }
+}
