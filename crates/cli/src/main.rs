@@ -27,8 +27,10 @@ const PURGE_DELAY: &str = "MIMALLOC_PURGE_DELAY";
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    if serves(&cli.command) && std::env::var_os(PURGE_DELAY).is_none() {
-        return_memory_promptly();
+    if let Some(ms) = purge_delay(&cli.command)
+        && std::env::var_os(PURGE_DELAY).is_none()
+    {
+        set_purge_delay(ms);
     }
     match cmd::run(cli) {
         Ok(code) => code,
@@ -52,31 +54,36 @@ fn main() -> ExitCode {
     }
 }
 
-/// Whether the command runs the server.
-fn serves(c: &cli::Command) -> bool {
+/// The allocator's purge delay a command runs with, when not the default:
+/// * the server returns freed memory at once, so it is back near its idle size seconds
+///   after its queries (docs/operations.md, "Memory");
+/// * `cairn import` keeps it a second: each batch frees and allocates again about a
+///   gigabyte of small strings, and with the default the kernel zeroed those pages anew
+///   for every batch (a 10M import: 19–22 s, 6 s of it in the kernel; 15 s, 1.3 s).
+fn purge_delay(c: &cli::Command) -> Option<&'static str> {
     match c {
-        cli::Command::Serve(_) => true,
-        cli::Command::Demo(d) => !d.no_serve && d.generate.is_none(),
-        _ => false,
+        cli::Command::Serve(_) => Some("0"),
+        cli::Command::Demo(d) if !d.no_serve && d.generate.is_none() => Some("0"),
+        cli::Command::Import(_) => Some("1000"),
+        _ => None,
     }
 }
 
-/// Runs this command again with freed memory returned to the system at once, so a server
-/// is back near its idle size seconds after its queries (docs/operations.md, "Memory").
-/// The allocator reads its options before `main`, and setting them from here would take
-/// `unsafe` code, so the process replaces itself (same pid) with the option in its
-/// environment. An operator's own setting of the option is kept; when the process cannot
-/// be replaced it carries on with the defaults.
-fn return_memory_promptly() {
+/// Runs this command again with the allocator's purge delay set to `ms`. The allocator
+/// reads its options before `main`, and setting them from here would take `unsafe`
+/// code, so the process replaces itself (same pid) with the option in its environment.
+/// An operator's own setting of the option is kept; when the process cannot be replaced
+/// it carries on with the defaults.
+fn set_purge_delay(ms: &str) {
     use std::os::unix::process::CommandExt;
     let Ok(exe) = std::env::current_exe() else {
         return;
     };
     let err = std::process::Command::new(exe)
         .args(std::env::args_os().skip(1))
-        .env(PURGE_DELAY, "0")
+        .env(PURGE_DELAY, ms)
         .exec();
-    eprintln!("note: freed memory is returned to the system later than usual ({err})");
+    eprintln!("note: the allocator runs with its default purge delay ({err})");
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {

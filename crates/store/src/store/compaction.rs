@@ -19,7 +19,7 @@ use crate::manifest::SegmentMeta;
 use crate::recovery::seg_path;
 use crate::segment::reader::{ChunkBuf, SegmentReader};
 use crate::segment::rows::{Remap, SegmentRows};
-use crate::segment::writer::SegmentWriter;
+use crate::segment::writer::{Compression, SegmentWriter};
 
 /// When to merge the segments of a partition (a UTC week).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,7 +195,12 @@ impl Inner {
             if cur.is_none() {
                 let id = self.next_ids(1);
                 let path = seg_path(&self.dir, id);
-                let w = SegmentWriter::create(Arc::clone(&self.fs), &path, partition, days)?;
+                let w = SegmentWriter::create(
+                    Arc::clone(&self.fs),
+                    &path,
+                    (partition, days),
+                    Compression::Lasting,
+                )?;
                 cur = Some((id, w, 0));
                 // A new output has new dictionaries.
                 remap.iter_mut().for_each(Remap::reset);

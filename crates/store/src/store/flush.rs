@@ -13,7 +13,7 @@ use crate::error::Result;
 use crate::manifest::SegmentMeta;
 use crate::memtable::Memtable;
 use crate::recovery::seg_path;
-use crate::segment::writer::{SegmentWriter, Written};
+use crate::segment::writer::{Compression, SegmentWriter, Written};
 
 /// Batches of at least this many events write their partitions in parallel.
 const PARALLEL_ROWS: usize = 100_000;
@@ -50,7 +50,7 @@ impl Inner {
             .into_iter()
             .filter(|e| e.ts >= drop_before)
             .collect();
-        let add = self.write_segments(&sorted)?;
+        let add = self.write_segments(&sorted, Compression::Lasting)?;
         self.commit(ManifestChange {
             add,
             wal_start: Some(wal_start),
@@ -62,7 +62,11 @@ impl Inner {
     /// Writes sorted events as one segment per partition (week), not yet in the
     /// manifest; large batches (an import's) write their weeks on every core. When one
     /// fails, those already written are discarded.
-    pub(super) fn write_segments(&self, sorted: &[&Event]) -> Result<Vec<SegmentMeta>> {
+    pub(super) fn write_segments(
+        &self,
+        sorted: &[&Event],
+        compression: Compression,
+    ) -> Result<Vec<SegmentMeta>> {
         let mut parts: BTreeMap<i64, Vec<&Event>> = BTreeMap::new();
         for e in sorted {
             parts.entry(partition_of(e.ts)).or_default().push(e);
@@ -79,7 +83,7 @@ impl Inner {
             1
         };
         let results = on_cores(&jobs, threads, |(id, part, evs)| {
-            self.write_segment(*id, *part, evs.iter().copied().map(Ok))
+            self.write_segment(*id, *part, evs.iter().copied().map(Ok), compression)
         });
         results
             .into_iter()
@@ -95,9 +99,15 @@ impl Inner {
         id: u64,
         partition: i64,
         events: impl Iterator<Item = Result<&'e Event>>,
+        compression: Compression,
     ) -> Result<SegmentMeta> {
         let path = seg_path(&self.dir, id);
-        let mut w = SegmentWriter::create(Arc::clone(&self.fs), &path, partition, PARTITION_DAYS)?;
+        let mut w = SegmentWriter::create(
+            Arc::clone(&self.fs),
+            &path,
+            (partition, PARTITION_DAYS),
+            compression,
+        )?;
         for e in events {
             let pushed = e.and_then(|e| w.push(e));
             if let Err(err) = pushed {

@@ -12,6 +12,7 @@ use super::change::ManifestChange;
 use super::{Inner, Store, lock};
 use crate::error::Result;
 use crate::manifest::SegmentMeta;
+use crate::segment::writer::Compression;
 use crate::user_links::Link;
 
 /// Records gathered into batches: events to sort and write, and the user links they
@@ -159,7 +160,7 @@ impl Inner {
         drop((sites, seen, rank));
         keys.sort_unstable();
         let refs: Vec<&Event> = keys.iter().map(|k| &events[k.3 as usize]).collect();
-        let add = self.write_segments(&refs)?;
+        let add = self.write_segments(&refs, Compression::Passing)?;
         drop(refs);
         let written = events.len() as u64;
         events.clear();
