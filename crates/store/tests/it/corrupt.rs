@@ -148,6 +148,74 @@ fn flipped_segment_bytes_are_detected_and_named() {
     eprintln!("segment flips: {detected_at_open}/60 detected at open, the rest at read");
 }
 
+/// A merge reads its inputs row by row as dictionary ids; a flipped byte in one fails the
+/// merge with the file's name, and the merge leaves no file behind: the directory holds
+/// exactly the segments the manifest lists, the damaged one among them.
+#[test]
+fn a_merge_over_a_damaged_segment_fails_and_names_it() {
+    let recs = generated(6_000);
+    let root = tempfile::tempdir().unwrap();
+    let pristine = root.path().join("pristine");
+    {
+        let opts = Options {
+            import_batch: 1_000,
+            ..options()
+        };
+        let s = Store::open(&pristine, opts).unwrap();
+        s.import(recs).unwrap();
+        s.close().unwrap();
+    }
+    let segs = files(&pristine.join("segments"), "seg");
+    assert!(segs.len() >= 6, "several segments a week: {}", segs.len());
+    let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+    let mut failed_merges = 0;
+    for trial in 0..24 {
+        let dir = root.path().join(format!("m{trial}"));
+        copy_dir(&pristine, &dir);
+        let seg = dir
+            .join("segments")
+            .join(segs[trial % segs.len()].file_name().unwrap());
+        let len = fs::metadata(&seg).unwrap().len() as usize;
+        // Anywhere in the chunks (after the magic number, before the footer's end).
+        let at = rng.gen_range(8..len - 24);
+        flip(&seg, at, 1 << rng.gen_range(0..8));
+        let store = match Store::open(&dir, options()) {
+            Err(e) => {
+                assert!(is_corrupt_at(&e, &seg), "trial {trial} (byte {at}): {e}");
+                continue;
+            }
+            Ok(s) => s,
+        };
+        let err = store
+            .compact(&cairn_store::CompactionPolicy::eager())
+            .expect_err("a merge over a damaged segment fails");
+        assert!(
+            is_corrupt_at(&err, &seg),
+            "trial {trial} (byte {at}): {err}"
+        );
+        failed_merges += 1;
+        let listed: std::collections::BTreeSet<u64> =
+            store.segments().iter().map(|m| m.id).collect();
+        let on_disk: Vec<PathBuf> = fs::read_dir(dir.join("segments"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert!(
+            on_disk
+                .iter()
+                .all(|p| p.extension().is_some_and(|x| x == "seg")),
+            "trial {trial}: a temporary file is left: {on_disk:?}"
+        );
+        assert_eq!(
+            on_disk.len(),
+            listed.len(),
+            "trial {trial}: files not listed"
+        );
+        assert!(seg.exists(), "trial {trial}: the damaged segment is kept");
+    }
+    assert!(failed_merges >= 12, "{failed_merges} merges met the damage");
+}
+
 #[test]
 fn truncated_segment_is_detected() {
     let recs = generated(3_000);
