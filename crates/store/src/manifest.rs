@@ -45,6 +45,10 @@ pub struct SegmentMeta {
     pub sites: Vec<String>,
     /// The crc32c of its footer (which holds every chunk's checksum): the file's identity.
     pub footer_crc: u32,
+    /// Compressed lightly, to be merged (an import batch): compaction merges its week
+    /// even when it is the week's only segment.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub light: bool,
 }
 
 fn one_day() -> u32 {
@@ -53,6 +57,10 @@ fn one_day() -> u32 {
 
 fn is_zero(x: &u64) -> bool {
     *x == 0
+}
+
+fn is_false(x: &bool) -> bool {
+    !*x
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

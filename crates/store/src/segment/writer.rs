@@ -81,6 +81,7 @@ pub(crate) struct Written {
     pub bytes: u64,
     pub sites: Vec<String>,
     pub footer_crc: u32,
+    pub compression: Compression,
 }
 
 #[derive(Default)]
@@ -116,6 +117,7 @@ pub(crate) struct SegmentWriter {
     /// compression of small chunks), and its output buffer.
     zctx: zstd::bulk::Compressor<'static>,
     zbuf: Vec<u8>,
+    compression: Compression,
 }
 
 impl SegmentWriter {
@@ -153,6 +155,7 @@ impl SegmentWriter {
             scratch: Vec::new(),
             zctx,
             zbuf: Vec::new(),
+            compression,
         })
     }
 
@@ -447,6 +450,7 @@ impl SegmentWriter {
             bytes,
             sites: footer.sites,
             footer_crc,
+            compression: self.compression,
         })
     }
 

@@ -81,21 +81,22 @@ impl CompactionPolicy {
         let mut out = Vec::new();
         for (week, segs) in by_week {
             let old = |s: &SegmentMeta| s.days != PARTITION_DAYS;
-            let any_old = segs.iter().any(|s| old(s));
+            // Old or lightly compressed segments are merged even alone.
+            let must = segs.iter().any(|s| old(s) || s.light);
             let mut group: Vec<u64> = if Some(week) != newest {
                 // Sealed: all of it, unless it is one run already.
                 let one_run = segs[0].run != 0 && segs.iter().all(|s| s.run == segs[0].run);
-                if !any_old && (segs.len() == 1 || one_run) {
+                if !must && (segs.len() == 1 || one_run) {
                     continue;
                 }
                 segs.iter().map(|s| s.id).collect()
             } else {
                 let small: Vec<u64> = segs
                     .iter()
-                    .filter(|s| old(s) || s.rows < self.target_rows)
+                    .filter(|s| old(s) || s.light || s.rows < self.target_rows)
                     .map(|s| s.id)
                     .collect();
-                if small.is_empty() || (!any_old && small.len() < self.min_segments.max(2)) {
+                if small.is_empty() || (!must && small.len() < self.min_segments.max(2)) {
                     continue;
                 }
                 small
@@ -376,6 +377,7 @@ mod tests {
             bytes: 0,
             sites: vec![],
             footer_crc: 0,
+            light: false,
         }
     }
 
@@ -407,6 +409,27 @@ mod tests {
             s.run = 1;
         }
         assert!(p.plan(&sealed).is_empty());
+    }
+
+    #[test]
+    fn a_lightly_compressed_segment_is_merged_even_alone() {
+        let p = CompactionPolicy {
+            target_rows: 100,
+            min_segments: 4,
+        };
+        let light = |id, part, rows| SegmentMeta {
+            light: true,
+            ..seg(id, part, rows)
+        };
+        // Alone in a sealed week, alone in the newest week, large, or among others.
+        assert_eq!(p.plan(&[light(1, 4, 500)]), vec![vec![1]]);
+        assert_eq!(
+            p.plan(&[light(1, 4, 50), light(2, 11, 50), seg(3, 18, 50)]),
+            vec![vec![1], vec![2]]
+        );
+        assert_eq!(p.plan(&[seg(1, 4, 50), light(2, 4, 50)]), vec![vec![1, 2]]);
+        // Merged, they are not light: nothing more to do.
+        assert!(p.plan(&[seg(1, 4, 500), seg(2, 11, 50)]).is_empty());
     }
 
     #[test]

@@ -132,5 +132,6 @@ pub(super) fn segment_meta(id: u64, partition: i64, days: u32, written: Written)
         bytes: written.bytes,
         sites: written.sites,
         footer_crc: written.footer_crc,
+        light: written.compression == Compression::Passing,
     }
 }

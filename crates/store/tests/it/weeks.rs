@@ -245,10 +245,54 @@ fn a_merge_keeps_every_field_of_every_event() {
     );
     let weeks: std::collections::BTreeSet<i64> = segs.iter().map(|s| s.partition).collect();
     assert!(segs.len() > weeks.len(), "some merge has several outputs");
+    assert!(
+        segs.iter().all(|s| !s.light),
+        "merged segments are compressed fully"
+    );
     let after = events(&store);
     assert!(after == before, "a merge changes no event");
     // And after a reopen (the files, not a cache).
     drop(store);
     let store = open(dir.path(), 40_000);
     assert!(events(&store) == before);
+}
+
+/// An import batch is compressed lightly, to be merged; compaction merges it even when it
+/// is its week's only segment (a small import, or a week one batch covers), so no week
+/// stays lightly compressed.
+#[test]
+fn an_import_batch_alone_in_its_week_is_recompressed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), Options::default().import_batch);
+    // One batch over three weeks: one segment per week, each alone.
+    let records: Vec<Record> = (0..30_000u64)
+        .map(|i| {
+            let ts = BASE - (i % 21) as i64 * DAY + (i * 7_919) as i64 % DAY;
+            let mut e = Event::new("w.example", ts, i * 2_654_435_761 % 3_000, "pageview");
+            e.set(cairn_model::Dim::Path, format!("/p/{}", i % 400));
+            Record::Event(e)
+        })
+        .collect();
+    store.import(records).unwrap();
+    let before = all(&store);
+    let segs = store.segments();
+    let weeks: std::collections::BTreeSet<i64> = segs.iter().map(|s| s.partition).collect();
+    assert_eq!(segs.len(), weeks.len(), "one segment a week");
+    assert!(segs.iter().all(|s| s.light));
+    let light_bytes: u64 = segs.iter().map(|s| s.bytes).sum();
+    assert_eq!(
+        store.compact(&CompactionPolicy::default()).unwrap(),
+        weeks.len()
+    );
+    let segs = store.segments();
+    assert!(segs.iter().all(|s| !s.light));
+    let bytes: u64 = segs.iter().map(|s| s.bytes).sum();
+    assert!(bytes < light_bytes, "{bytes} bytes, {light_bytes} before");
+    assert_eq!(all(&store), before);
+    // Nothing left to do, also after a reopen (the flag is in the manifest).
+    assert_eq!(store.compact(&CompactionPolicy::default()).unwrap(), 0);
+    drop(store);
+    let store = open(dir.path(), Options::default().import_batch);
+    assert!(store.segments().iter().all(|s| !s.light));
+    assert_eq!(store.compact(&CompactionPolicy::default()).unwrap(), 0);
 }
