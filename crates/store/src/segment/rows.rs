@@ -360,6 +360,7 @@ impl Remap {
                 _ => {}
             }
         }
+        let bad = |e: DecodeError| rows.seg.decode_err("revenue", e);
         revenue.clear();
         let mut c = Cursor::new(rows.revenue());
         if c.u8().map_err(bad)? == 1 {
