@@ -9,6 +9,8 @@
 //! [footer len u32][footer crc32c u32][version u32][0 u32]["CAIRNEND"]
 //! ```
 
+use cairn_timeline::{PropEntry, PropVal};
+
 use crate::codec::{Cursor, DResult, DecodeError, put_ivarint, put_str, put_uvarint};
 
 pub(crate) const MAGIC: &[u8; 8] = b"CAIRNSG1";
@@ -215,4 +217,102 @@ impl Footer {
             blocks,
         })
     }
+}
+
+/// Writes one property entry as the properties column stores it: the key's id, then a
+/// tag and the value (0: a string's id; a number, see [`put_number`]; 2 false, 3 true).
+pub(crate) fn put_prop_entry(p: &mut Vec<u8>, e: PropEntry) {
+    put_uvarint(p, u64::from(e.key));
+    match e.val {
+        PropVal::Str(id) => {
+            p.push(0);
+            put_uvarint(p, u64::from(id));
+        }
+        PropVal::Num(n) => put_number(p, n),
+        PropVal::Bool(false) => p.push(2),
+        PropVal::Bool(true) => p.push(3),
+    }
+}
+
+/// Reads one property entry written by [`put_prop_entry`], its ids checked against the
+/// dictionaries' sizes.
+pub(crate) fn get_prop_entry(c: &mut Cursor<'_>, nkeys: u32, nvals: u32) -> DResult<PropEntry> {
+    let key = c.uvarint()?;
+    if key >= u64::from(nkeys) {
+        return Err(DecodeError("property key id out of range"));
+    }
+    let val = match c.u8()? {
+        0 => {
+            let v = c.uvarint()?;
+            if v >= u64::from(nvals) {
+                return Err(DecodeError("property value id out of range"));
+            }
+            PropVal::Str(v as u32)
+        }
+        1 => PropVal::Num(c.f64le()?),
+        4 => PropVal::Num(c.ivarint()? as f64),
+        5 => PropVal::Num(c.ivarint()? as f64 / 100.0),
+        2 => PropVal::Bool(false),
+        3 => PropVal::Bool(true),
+        _ => return Err(DecodeError("bad property tag")),
+    };
+    Ok(PropEntry {
+        key: key as u32,
+        val,
+    })
+}
+
+/// Writes one row's revenue as the revenue column stores it: 0, or 1 then the micros
+/// and the currency's id.
+pub(crate) fn put_revenue(r: &mut Vec<u8>, rev: Option<(i64, u32)>) {
+    match rev {
+        None => r.push(0),
+        Some((micros, currency)) => {
+            r.push(1);
+            put_ivarint(r, micros);
+            put_uvarint(r, u64::from(currency));
+        }
+    }
+}
+
+/// Reads one row's revenue written by [`put_revenue`], the currency's id checked.
+pub(crate) fn get_revenue(c: &mut Cursor<'_>, ncur: u32) -> DResult<Option<(i64, u32)>> {
+    match c.u8()? {
+        0 => Ok(None),
+        1 => {
+            let micros = c.ivarint()?;
+            let cur = c.uvarint()?;
+            if cur >= u64::from(ncur) {
+                return Err(DecodeError("currency id out of range"));
+            }
+            Ok(Some((micros, cur as u32)))
+        }
+        _ => Err(DecodeError("bad revenue tag")),
+    }
+}
+
+/// Encodes a number property: integers as zig-zag varints (tag 4), numbers with at most
+/// two decimals (prices) as hundredths (tag 5), anything else as the f64's bits (tag 1).
+/// Each form decodes to exactly the same f64.
+pub(crate) fn put_number(p: &mut Vec<u8>, n: f64) {
+    const LIMIT: f64 = 9.0e15;
+    let negative_zero = n == 0.0 && n.is_sign_negative();
+    if negative_zero {
+        p.push(1);
+        p.extend_from_slice(&n.to_bits().to_le_bytes());
+        return;
+    }
+    if n.fract() == 0.0 && n.abs() < LIMIT {
+        p.push(4);
+        put_ivarint(p, n as i64);
+        return;
+    }
+    let h = (n * 100.0).round();
+    if h.abs() < LIMIT && (h / 100.0).to_bits() == n.to_bits() {
+        p.push(5);
+        put_ivarint(p, h as i64);
+        return;
+    }
+    p.push(1);
+    p.extend_from_slice(&n.to_bits().to_le_bytes());
 }

@@ -487,35 +487,11 @@ impl SegmentReader {
             for _ in 0..rows {
                 let n = c.len(raw.len()).map_err(de)?;
                 for _ in 0..n {
-                    let key = c.uvarint().map_err(de)?;
-                    let val = match c.u8().map_err(de)? {
-                        0 => {
-                            let v = c.uvarint().map_err(de)?;
-                            if v >= u64::from(nvals) {
-                                return Err(corrupted(
-                                    &self.path,
-                                    "property value id out of range",
-                                ));
-                            }
-                            PropVal::Str(v as u32)
-                        }
-                        1 => PropVal::Num(c.f64le().map_err(de)?),
-                        4 => PropVal::Num(c.ivarint().map_err(de)? as f64),
-                        5 => PropVal::Num(c.ivarint().map_err(de)? as f64 / 100.0),
-                        2 => PropVal::Bool(false),
-                        3 => PropVal::Bool(true),
-                        _ => return Err(corrupted(&self.path, "bad property tag")),
-                    };
-                    if key >= u64::from(nkeys) {
-                        return Err(corrupted(&self.path, "property key id out of range"));
-                    }
-                    if keys.is_some_and(|k| !k.get(key as usize).copied().unwrap_or(false)) {
+                    let e = get_prop_entry(&mut c, nkeys, nvals).map_err(de)?;
+                    if keys.is_some_and(|k| !k.get(e.key as usize).copied().unwrap_or(false)) {
                         continue;
                     }
-                    b.prop_entries.push(PropEntry {
-                        key: key as u32,
-                        val,
-                    });
+                    b.prop_entries.push(e);
                 }
                 b.prop_offsets.push(b.prop_entries.len() as u32);
             }
@@ -530,18 +506,7 @@ impl SegmentReader {
             rev.clear();
             rev.reserve(rows);
             for _ in 0..rows {
-                rev.push(match c.u8().map_err(de)? {
-                    0 => None,
-                    1 => {
-                        let m = c.ivarint().map_err(de)?;
-                        let cur = c.uvarint().map_err(de)?;
-                        if cur >= u64::from(ncur) {
-                            return Err(corrupted(&self.path, "currency id out of range"));
-                        }
-                        Some((m, cur as u32))
-                    }
-                    _ => return Err(corrupted(&self.path, "bad revenue tag")),
-                });
+                rev.push(get_revenue(&mut c, ncur).map_err(de)?);
             }
             b.revenue = Some(rev);
         }

@@ -8,7 +8,9 @@
 use super::format::*;
 use super::reader::{ChunkBuf, Run, SegmentReader};
 use super::writer::SegmentWriter;
-use crate::codec::{Cursor, DecodeError, put_ivarint, put_uvarint};
+use cairn_timeline::PropVal;
+
+use crate::codec::{Cursor, DecodeError, put_uvarint};
 use crate::error::{Result, corrupted};
 
 /// A dictionary's strings in one buffer.
@@ -234,30 +236,13 @@ impl<'a> SegmentRows<'a> {
         let raw = &self.props_raw;
         let de = |e| self.seg.decode_err("properties", e);
         let (nkeys, nvals) = (
-            self.dicts[DICT_PROP_KEYS].len() as u64,
-            self.dicts[DICT_PROP_VALUES].len() as u64,
+            self.dicts[DICT_PROP_KEYS].len() as u32,
+            self.dicts[DICT_PROP_VALUES].len() as u32,
         );
         let mut c = Cursor::at(raw, self.props.1);
         let n = c.len(raw.len()).map_err(de)?;
         for _ in 0..n {
-            if c.uvarint().map_err(de)? >= nkeys {
-                return Err(corrupted(&self.seg.path, "property key id out of range"));
-            }
-            match c.u8().map_err(de)? {
-                0 => {
-                    if c.uvarint().map_err(de)? >= nvals {
-                        return Err(corrupted(&self.seg.path, "property value id out of range"));
-                    }
-                }
-                1 => {
-                    c.f64le().map_err(de)?;
-                }
-                4 | 5 => {
-                    c.ivarint().map_err(de)?;
-                }
-                2 | 3 => {}
-                _ => return Err(corrupted(&self.seg.path, "bad property tag")),
-            }
+            get_prop_entry(&mut c, nkeys, nvals).map_err(de)?;
         }
         Ok(c.pos())
     }
@@ -266,16 +251,8 @@ impl<'a> SegmentRows<'a> {
     fn check_revenue(&self) -> Result<usize> {
         let de = |e| self.seg.decode_err("revenue", e);
         let mut c = Cursor::at(&self.revenue_raw, self.revenue.1);
-        match c.u8().map_err(de)? {
-            0 => {}
-            1 => {
-                c.ivarint().map_err(de)?;
-                if c.uvarint().map_err(de)? >= self.dicts[DICT_CURRENCIES].len() as u64 {
-                    return Err(corrupted(&self.seg.path, "currency id out of range"));
-                }
-            }
-            _ => return Err(corrupted(&self.seg.path, "bad revenue tag")),
-        }
+        let ncur = self.dicts[DICT_CURRENCIES].len() as u32;
+        get_revenue(&mut c, ncur).map_err(de)?;
         Ok(c.pos())
     }
 }
@@ -340,37 +317,29 @@ impl Remap {
         for (d, out) in ids.iter_mut().enumerate() {
             *out = self.id(dicts, w, d, rows.ids[d]);
         }
+        let n = |d: usize| dicts[d].len() as u32;
         let bad = |e: DecodeError| rows.seg.decode_err("properties", e);
         props.clear();
         let mut c = Cursor::new(rows.props());
-        let n = c.uvarint().map_err(bad)?;
-        put_uvarint(props, n);
-        for _ in 0..n {
-            let k = c.uvarint().map_err(bad)? as u32;
-            put_uvarint(props, u64::from(self.id(dicts, w, DICT_PROP_KEYS, k)));
-            let tag = c.u8().map_err(bad)?;
-            props.push(tag);
-            match tag {
-                0 => {
-                    let v = c.uvarint().map_err(bad)? as u32;
-                    put_uvarint(props, u64::from(self.id(dicts, w, DICT_PROP_VALUES, v)));
-                }
-                1 => props.extend_from_slice(c.bytes(8).map_err(bad)?),
-                4 | 5 => put_ivarint(props, c.ivarint().map_err(bad)?),
-                _ => {}
+        let count = c.uvarint().map_err(bad)?;
+        put_uvarint(props, count);
+        for _ in 0..count {
+            let mut e =
+                get_prop_entry(&mut c, n(DICT_PROP_KEYS), n(DICT_PROP_VALUES)).map_err(bad)?;
+            e.key = self.id(dicts, w, DICT_PROP_KEYS, e.key);
+            if let PropVal::Str(v) = &mut e.val {
+                *v = self.id(dicts, w, DICT_PROP_VALUES, *v);
             }
+            put_prop_entry(props, e);
         }
         let bad = |e: DecodeError| rows.seg.decode_err("revenue", e);
-        revenue.clear();
         let mut c = Cursor::new(rows.revenue());
-        if c.u8().map_err(bad)? == 1 {
-            revenue.push(1);
-            put_ivarint(revenue, c.ivarint().map_err(bad)?);
-            let cur = c.uvarint().map_err(bad)? as u32;
-            put_uvarint(revenue, u64::from(self.id(dicts, w, DICT_CURRENCIES, cur)));
-        } else {
-            revenue.push(0);
-        }
+        let rev = get_revenue(&mut c, n(DICT_CURRENCIES)).map_err(bad)?;
+        revenue.clear();
+        put_revenue(
+            revenue,
+            rev.map(|(micros, cur)| (micros, self.id(dicts, w, DICT_CURRENCIES, cur))),
+        );
         w.push_ids((site, rows.visitor, rows.ts), &ids, props, revenue)
     }
 }

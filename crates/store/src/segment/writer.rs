@@ -5,10 +5,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use cairn_model::{Dim, Event, PropValue};
+use cairn_timeline::{PropEntry, PropVal};
 use rustc_hash::FxHashMap;
 
 use super::format::*;
-use crate::codec::{put_ivarint, put_str, put_uvarint};
+use crate::codec::{put_str, put_uvarint};
 use crate::error::{IoContext, Result};
 use crate::fs::{Fs, Sequential};
 
@@ -221,26 +222,20 @@ impl SegmentWriter {
         let p = &mut self.buf.props;
         put_uvarint(p, e.props.len() as u64);
         for (k, v) in &e.props {
-            put_uvarint(p, u64::from(self.dicts[DICT_PROP_KEYS].intern(k)));
-            match v {
-                PropValue::Str(s) => {
-                    p.push(0);
-                    put_uvarint(p, u64::from(self.dicts[DICT_PROP_VALUES].intern(s)));
-                }
-                PropValue::Num(n) => put_number(p, *n),
-                PropValue::Bool(false) => p.push(2),
-                PropValue::Bool(true) => p.push(3),
-            }
+            let key = self.dicts[DICT_PROP_KEYS].intern(k);
+            let val = match v {
+                PropValue::Str(s) => PropVal::Str(self.dicts[DICT_PROP_VALUES].intern(s)),
+                PropValue::Num(n) => PropVal::Num(*n),
+                PropValue::Bool(b) => PropVal::Bool(*b),
+            };
+            put_prop_entry(p, PropEntry { key, val });
         }
-        match &e.revenue {
-            None => self.buf.revenue.push(0),
-            Some(r) => {
-                self.buf.revenue.push(1);
-                put_ivarint(&mut self.buf.revenue, r.micros);
-                let c = self.dicts[DICT_CURRENCIES].intern(&r.currency);
-                put_uvarint(&mut self.buf.revenue, u64::from(c));
-            }
-        }
+        let currencies = &mut self.dicts[DICT_CURRENCIES];
+        let rev = e
+            .revenue
+            .as_ref()
+            .map(|r| (r.micros, currencies.intern(&r.currency)));
+        put_revenue(&mut self.buf.revenue, rev);
         Ok(())
     }
 
@@ -460,30 +455,4 @@ impl SegmentWriter {
         drop(self);
         let _ = fs.remove_file(&tmp);
     }
-}
-
-/// Encodes a number property: integers as zig-zag varints (tag 4), numbers with at most
-/// two decimals (prices) as hundredths (tag 5), anything else as the f64's bits (tag 1).
-/// Each form decodes to exactly the same f64.
-pub(crate) fn put_number(p: &mut Vec<u8>, n: f64) {
-    const LIMIT: f64 = 9.0e15;
-    let negative_zero = n == 0.0 && n.is_sign_negative();
-    if negative_zero {
-        p.push(1);
-        p.extend_from_slice(&n.to_bits().to_le_bytes());
-        return;
-    }
-    if n.fract() == 0.0 && n.abs() < LIMIT {
-        p.push(4);
-        put_ivarint(p, n as i64);
-        return;
-    }
-    let h = (n * 100.0).round();
-    if h.abs() < LIMIT && (h / 100.0).to_bits() == n.to_bits() {
-        p.push(5);
-        put_ivarint(p, h as i64);
-        return;
-    }
-    p.push(1);
-    p.extend_from_slice(&n.to_bits().to_le_bytes());
 }
