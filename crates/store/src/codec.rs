@@ -59,6 +59,7 @@ impl<'a> Cursor<'a> {
         self.pos >= self.buf.len()
     }
 
+    #[inline]
     pub(crate) fn u8(&mut self) -> DResult<u8> {
         let b = *self
             .buf
@@ -130,10 +131,12 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    #[inline]
     pub(crate) fn ivarint(&mut self) -> DResult<i64> {
         self.uvarint().map(unzigzag)
     }
 
+    #[inline]
     pub(crate) fn len(&mut self, max: usize) -> DResult<usize> {
         let n = self.uvarint()?;
         if n > max as u64 || n as usize > self.buf.len().saturating_sub(self.pos) {
@@ -160,6 +163,7 @@ impl<'a> Cursor<'a> {
         std::str::from_utf8(self.bytes(n)?).map_err(|_| DecodeError("invalid UTF-8"))
     }
 
+    #[inline]
     pub(crate) fn u64le(&mut self) -> DResult<u64> {
         let b = self.bytes(8)?;
         let mut a = [0u8; 8];
@@ -167,6 +171,7 @@ impl<'a> Cursor<'a> {
         Ok(u64::from_le_bytes(a))
     }
 
+    #[inline]
     pub(crate) fn f64le(&mut self) -> DResult<f64> {
         self.u64le().map(f64::from_bits)
     }

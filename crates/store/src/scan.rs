@@ -692,10 +692,29 @@ impl<'s> Cursor<'s> {
                     None => tl.dims[di].extend_from_slice(&ids[lo..hi]),
                 }
             }
-            if props || b.revenue.is_some() {
+            if props && rm.emit_keys.is_none() {
+                // Offsets shifted in one pass, entries remapped in another.
+                let (plo, phi) = (b.prop_offsets[lo], b.prop_offsets[hi]);
+                let shift = tl.prop_entries.len() as u32;
+                tl.prop_entries.extend(
+                    b.prop_entries[plo as usize..phi as usize]
+                        .iter()
+                        .map(|&p| self.remap_entry(p)),
+                );
+                tl.prop_offsets
+                    .extend(b.prop_offsets[lo + 1..=hi].iter().map(|&o| o - plo + shift));
+            } else if props {
                 for i in lo..hi {
-                    self.emit_extras(b, i, props, tl);
+                    self.emit_props(b, i, tl);
                 }
+            }
+            if let Some(rev) = &b.revenue {
+                let cur = rm.currencies.as_deref();
+                tl.revenue.extend(
+                    rev[lo..hi]
+                        .iter()
+                        .map(|x| x.map(|(m, c)| (m, cur.map_or(c, |t| t[c as usize])))),
+                );
             }
             return;
         }
@@ -726,33 +745,47 @@ impl<'s> Cursor<'s> {
         }
     }
 
+    /// A segment's property entry in query ids.
+    #[inline]
+    fn remap_entry(&self, p: PropEntry) -> PropEntry {
+        let rm = &self.src.remap;
+        let key = rm.prop_keys.as_ref().map_or(p.key, |m| m[p.key as usize]);
+        let val = match (p.val, &rm.prop_values) {
+            (PropVal::Str(_), _) if rm.erase_strings => PropVal::Str(0),
+            (PropVal::Str(s), Some(m)) => PropVal::Str(m[s as usize]),
+            (v, _) => v,
+        };
+        PropEntry { key, val }
+    }
+
+    /// Row i's properties (the wanted keys only, for the in-memory buffer).
+    fn emit_props(&self, b: &Block, i: usize, tl: &mut Timeline) {
+        let rm = &self.src.remap;
+        let (lo, hi) = (b.prop_offsets[i] as usize, b.prop_offsets[i + 1] as usize);
+        for &p in &b.prop_entries[lo..hi] {
+            let p = self.remap_entry(p);
+            if rm
+                .emit_keys
+                .as_ref()
+                .is_some_and(|k| !k.get(p.key as usize).copied().unwrap_or(false))
+            {
+                continue;
+            }
+            tl.prop_entries.push(p);
+        }
+        tl.prop_offsets.push(tl.prop_entries.len() as u32);
+    }
+
     /// Row i's properties and revenue.
     #[inline]
     fn emit_extras(&self, b: &Block, i: usize, props: bool, tl: &mut Timeline) {
-        let rm = &self.src.remap;
         if props {
-            let (lo, hi) = (b.prop_offsets[i] as usize, b.prop_offsets[i + 1] as usize);
-            for p in &b.prop_entries[lo..hi] {
-                let key = rm.prop_keys.as_ref().map_or(p.key, |m| m[p.key as usize]);
-                if rm
-                    .emit_keys
-                    .as_ref()
-                    .is_some_and(|k| !k.get(key as usize).copied().unwrap_or(false))
-                {
-                    continue;
-                }
-                let val = match (p.val, &rm.prop_values) {
-                    (PropVal::Str(_), _) if rm.erase_strings => PropVal::Str(0),
-                    (PropVal::Str(s), Some(m)) => PropVal::Str(m[s as usize]),
-                    (v, _) => v,
-                };
-                tl.prop_entries.push(PropEntry { key, val });
-            }
-            tl.prop_offsets.push(tl.prop_entries.len() as u32);
+            self.emit_props(b, i, tl);
         }
         if let Some(rev) = &b.revenue {
-            let x = rev[i].map(|(m, c)| (m, rm.currencies.as_ref().map_or(c, |t| t[c as usize])));
-            tl.revenue.push(x);
+            let cur = self.src.remap.currencies.as_deref();
+            tl.revenue
+                .push(rev[i].map(|(m, c)| (m, cur.map_or(c, |t| t[c as usize]))));
         }
     }
 }

@@ -236,6 +236,7 @@ pub(crate) fn put_prop_entry(p: &mut Vec<u8>, e: PropEntry) {
 
 /// Reads one property entry written by [`put_prop_entry`], its ids checked against the
 /// dictionaries' sizes.
+#[inline(always)]
 pub(crate) fn get_prop_entry(c: &mut Cursor<'_>, nkeys: u32, nvals: u32) -> DResult<PropEntry> {
     let key = c.uvarint()?;
     if key >= u64::from(nkeys) {
@@ -276,6 +277,7 @@ pub(crate) fn put_revenue(r: &mut Vec<u8>, rev: Option<(i64, u32)>) {
 }
 
 /// Reads one row's revenue written by [`put_revenue`], the currency's id checked.
+#[inline(always)]
 pub(crate) fn get_revenue(c: &mut Cursor<'_>, ncur: u32) -> DResult<Option<(i64, u32)>> {
     match c.u8()? {
         0 => Ok(None),
