@@ -8,7 +8,7 @@
 use super::format::*;
 use super::reader::{ChunkBuf, Run, SegmentReader};
 use super::writer::SegmentWriter;
-use cairn_timeline::PropVal;
+use cairn_timeline::{PropEntry, PropVal};
 
 use crate::codec::{Cursor, DecodeError, put_uvarint};
 use crate::error::{Result, corrupted};
@@ -264,8 +264,21 @@ fn out_of_order(seg: &SegmentReader) -> crate::error::StoreError {
     )
 }
 
-/// Maps one input segment's dictionary ids to an output segment's, each the first time
-/// it is met (so a value costs one string lookup per output segment, not one per row).
+/// Dictionaries rows are mapped from: a segment's ([`Dict`]) or an import batch's.
+pub(crate) trait Strings {
+    /// The string of id `id` of dictionary `dict`.
+    fn string(&self, dict: usize, id: u32) -> &str;
+}
+
+impl Strings for [Dict] {
+    fn string(&self, dict: usize, id: u32) -> &str {
+        self[dict].get(id)
+    }
+}
+
+/// Maps one input's dictionary ids (a segment's, or an import batch's) to an output
+/// segment's, each the first time it is met (so a value costs one string lookup per
+/// output segment, not one per row).
 pub(crate) struct Remap {
     /// Per dictionary: input id → output id, or [`Remap::NONE`].
     maps: Vec<Vec<u32>>,
@@ -274,9 +287,10 @@ pub(crate) struct Remap {
 impl Remap {
     const NONE: u32 = u32::MAX;
 
-    pub(crate) fn new(dicts: &[Dict]) -> Remap {
+    /// A map from dictionaries of these sizes.
+    pub(crate) fn new(sizes: impl IntoIterator<Item = usize>) -> Remap {
         Remap {
-            maps: dicts.iter().map(|d| vec![Self::NONE; d.len()]).collect(),
+            maps: sizes.into_iter().map(|n| vec![Self::NONE; n]).collect(),
         }
     }
 
@@ -289,18 +303,33 @@ impl Remap {
 
     /// The output id of input id `id` of dictionary `dict`.
     #[inline]
-    pub(crate) fn id(
+    pub(crate) fn id<S: Strings + ?Sized>(
         &mut self,
-        dicts: &[Dict],
+        dicts: &S,
         w: &mut SegmentWriter,
         dict: usize,
         id: u32,
     ) -> u32 {
         let slot = &mut self.maps[dict][id as usize];
         if *slot == Self::NONE {
-            *slot = w.intern(dict, dicts[dict].get(id));
+            *slot = w.intern(dict, dicts.string(dict, id));
         }
         *slot
+    }
+
+    /// A property entry's ids mapped.
+    #[inline]
+    pub(crate) fn prop<S: Strings + ?Sized>(
+        &mut self,
+        dicts: &S,
+        w: &mut SegmentWriter,
+        mut e: PropEntry,
+    ) -> PropEntry {
+        e.key = self.id(dicts, w, DICT_PROP_KEYS, e.key);
+        if let PropVal::Str(v) = &mut e.val {
+            *v = self.id(dicts, w, DICT_PROP_VALUES, *v);
+        }
+        e
     }
 
     /// Writes the current row of `rows` to `w`, its ids mapped. `props` and `revenue`
@@ -312,7 +341,7 @@ impl Remap {
         w: &mut SegmentWriter,
         (props, revenue): (&mut Vec<u8>, &mut Vec<u8>),
     ) -> Result<()> {
-        let dicts = &rows.dicts;
+        let dicts = &rows.dicts[..];
         let mut ids = [0u32; DIMS];
         for (d, out) in ids.iter_mut().enumerate() {
             *out = self.id(dicts, w, d, rows.ids[d]);
@@ -324,13 +353,8 @@ impl Remap {
         let count = c.uvarint().map_err(bad)?;
         put_uvarint(props, count);
         for _ in 0..count {
-            let mut e =
-                get_prop_entry(&mut c, n(DICT_PROP_KEYS), n(DICT_PROP_VALUES)).map_err(bad)?;
-            e.key = self.id(dicts, w, DICT_PROP_KEYS, e.key);
-            if let PropVal::Str(v) = &mut e.val {
-                *v = self.id(dicts, w, DICT_PROP_VALUES, *v);
-            }
-            put_prop_entry(props, e);
+            let e = get_prop_entry(&mut c, n(DICT_PROP_KEYS), n(DICT_PROP_VALUES)).map_err(bad)?;
+            put_prop_entry(props, self.prop(dicts, w, e));
         }
         let bad = |e: DecodeError| rows.seg.decode_err("revenue", e);
         let mut c = Cursor::new(rows.revenue());

@@ -71,6 +71,24 @@ impl Interner {
     pub(crate) fn strings(&self) -> &[String] {
         &self.list
     }
+
+    pub(crate) fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// Forgets every string but the empty one (id 0), keeping the memory.
+    pub(crate) fn clear(&mut self) {
+        self.map.clear();
+        self.list.clear();
+        self.last = 0;
+        self.intern("");
+    }
+}
+
+impl super::rows::Strings for [Interner] {
+    fn string(&self, dict: usize, id: u32) -> &str {
+        &self[dict].list[id as usize]
+    }
 }
 
 /// Summary of a finished segment.

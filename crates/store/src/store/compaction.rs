@@ -18,7 +18,7 @@ use crate::error::Result;
 use crate::manifest::SegmentMeta;
 use crate::recovery::seg_path;
 use crate::segment::reader::{ChunkBuf, SegmentReader};
-use crate::segment::rows::{Remap, SegmentRows};
+use crate::segment::rows::{Dict, Remap, SegmentRows};
 use crate::segment::writer::{Compression, SegmentWriter};
 
 /// When to merge the segments of a partition (a UTC week).
@@ -248,7 +248,10 @@ impl Inner {
         for r in readers {
             inputs.push(SegmentRows::new(r, &mut buf)?);
         }
-        let mut remap: Vec<Remap> = inputs.iter().map(|i| Remap::new(&i.dicts)).collect();
+        let mut remap: Vec<Remap> = inputs
+            .iter()
+            .map(|i| Remap::new(i.dicts.iter().map(Dict::len)))
+            .collect();
         // Sites are compared by their rank among every input's sites.
         let mut sites: Vec<&str> = readers
             .iter()

@@ -60,30 +60,48 @@ impl Inner {
     }
 
     /// Writes sorted events as one segment per partition (week), not yet in the
-    /// manifest; large batches (an import's) write their weeks on every core. When one
-    /// fails, those already written are discarded.
+    /// manifest (see [`Inner::write_partitioned`]).
     pub(super) fn write_segments(
         &self,
         sorted: &[&Event],
         compression: Compression,
     ) -> Result<Vec<SegmentMeta>> {
-        let mut parts: BTreeMap<i64, Vec<&Event>> = BTreeMap::new();
-        for e in sorted {
-            parts.entry(partition_of(e.ts)).or_default().push(e);
+        self.write_partitioned(
+            sorted,
+            |e| e.ts,
+            compression,
+            |w, evs| evs.iter().try_for_each(|e| w.push(e)),
+        )
+    }
+
+    /// Writes sorted rows as one segment per partition (week), not yet in the
+    /// manifest: `fill` writes a partition's rows (in order) to its segment. Large
+    /// batches (an import's) write their weeks on every core. When one fails, those
+    /// already written are discarded.
+    pub(super) fn write_partitioned<T: Sync>(
+        &self,
+        sorted: &[T],
+        ts: impl Fn(&T) -> i64,
+        compression: Compression,
+        fill: impl Fn(&mut SegmentWriter, &[&T]) -> Result<()> + Sync,
+    ) -> Result<Vec<SegmentMeta>> {
+        let mut parts: BTreeMap<i64, Vec<&T>> = BTreeMap::new();
+        for r in sorted {
+            parts.entry(partition_of(ts(r))).or_default().push(r);
         }
         let first = self.next_ids(parts.len());
-        let jobs: Vec<(u64, i64, Vec<&Event>)> = parts
+        let jobs: Vec<(u64, i64, Vec<&T>)> = parts
             .into_iter()
             .enumerate()
-            .map(|(i, (part, evs))| (first + i as u64, part, evs))
+            .map(|(i, (part, rows))| (first + i as u64, part, rows))
             .collect();
         let threads = if sorted.len() >= PARALLEL_ROWS {
             cores()
         } else {
             1
         };
-        let results = on_cores(&jobs, threads, |(id, part, evs)| {
-            self.write_segment(*id, *part, evs.iter().copied().map(Ok), compression)
+        let results = on_cores(&jobs, threads, |(id, part, rows)| {
+            self.write_segment(*id, *part, compression, |w| fill(w, rows))
         });
         results
             .into_iter()
@@ -93,13 +111,13 @@ impl Inner {
             })
     }
 
-    /// Writes one segment from sorted events.
-    pub(super) fn write_segment<'e>(
+    /// Writes one segment, its rows written by `fill`.
+    fn write_segment(
         &self,
         id: u64,
         partition: i64,
-        events: impl Iterator<Item = Result<&'e Event>>,
         compression: Compression,
+        fill: impl FnOnce(&mut SegmentWriter) -> Result<()>,
     ) -> Result<SegmentMeta> {
         let path = seg_path(&self.dir, id);
         let mut w = SegmentWriter::create(
@@ -108,12 +126,9 @@ impl Inner {
             (partition, PARTITION_DAYS),
             compression,
         )?;
-        for e in events {
-            let pushed = e.and_then(|e| w.push(e));
-            if let Err(err) = pushed {
-                w.abandon();
-                return Err(err);
-            }
+        if let Err(err) = fill(&mut w) {
+            w.abandon();
+            return Err(err);
         }
         Ok(segment_meta(id, partition, PARTITION_DAYS, w.finish()?))
     }

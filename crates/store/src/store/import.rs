@@ -5,21 +5,144 @@
 
 use std::sync::MutexGuard;
 
-use cairn_model::{Dim, Event, Record};
-use rustc_hash::{FxHashMap, FxHashSet};
+use cairn_model::{Dim, Event, PropValue, Record};
+use cairn_timeline::{PropEntry, PropVal};
 
 use super::change::ManifestChange;
 use super::{Inner, Store, lock};
 use crate::error::Result;
 use crate::manifest::SegmentMeta;
-use crate::segment::writer::Compression;
+use crate::segment::format::{
+    DICT_CURRENCIES, DICT_PROP_KEYS, DICT_PROP_VALUES, DICTS, DIMS, put_prop_entry, put_revenue,
+};
+use crate::segment::rows::Remap;
+use crate::segment::writer::{Compression, Interner, SegmentWriter};
 use crate::user_links::Link;
+
+/// An import batch held as ids of batch-wide dictionaries: each event's strings are
+/// interned as it arrives and the event is dropped. A row is 112 bytes where an event
+/// was about 550 (a batch of 500,000: 56 MB, not 275, all of which the kernel had to
+/// zero for each new batch buffer), and segments are written by mapping each distinct
+/// value once per segment, as merges do ([`Remap`]), instead of interning every
+/// string of every row again.
+pub(crate) struct Batch {
+    sites: Interner,
+    /// One per dimension, then property keys, property values and currencies (the
+    /// segment's dictionaries, in the same order).
+    dicts: Vec<Interner>,
+    rows: Vec<Row>,
+    /// Every row's property entries, with batch ids; row i's end at `rows[i].props_end`.
+    props: Vec<PropEntry>,
+}
+
+#[derive(Clone, Copy)]
+struct Row {
+    visitor: u64,
+    ts: i64,
+    micros: i64,
+    site: u32,
+    dims: [u32; DIMS],
+    props_end: u32,
+    /// The revenue's currency id, or [`Row::NO_REVENUE`].
+    currency: u32,
+}
+
+impl Row {
+    const NO_REVENUE: u32 = u32::MAX;
+}
+
+impl Batch {
+    fn with_capacity(rows: usize) -> Batch {
+        Batch {
+            sites: Interner::new(),
+            dicts: (0..DICTS).map(|_| Interner::new()).collect(),
+            rows: Vec::with_capacity(rows),
+            props: Vec::new(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Empties the batch, keeping its memory.
+    fn clear(&mut self) {
+        self.sites.clear();
+        self.dicts.iter_mut().for_each(Interner::clear);
+        self.rows.clear();
+        self.props.clear();
+    }
+
+    fn push(&mut self, e: Event) {
+        let mut dims = [0u32; DIMS];
+        for (id, (d, s)) in dims.iter_mut().zip(self.dicts.iter_mut().zip(&e.dims)) {
+            // Most dimensions of most events are unset: "" is id 0 of every dictionary.
+            if !s.is_empty() {
+                *id = d.intern(s);
+            }
+        }
+        for (k, v) in &e.props {
+            let val = match v {
+                PropValue::Str(s) => PropVal::Str(self.dicts[DICT_PROP_VALUES].intern(s)),
+                PropValue::Num(n) => PropVal::Num(*n),
+                PropValue::Bool(b) => PropVal::Bool(*b),
+            };
+            let key = self.dicts[DICT_PROP_KEYS].intern(k);
+            self.props.push(PropEntry { key, val });
+        }
+        let (micros, currency) = match &e.revenue {
+            Some(r) => (r.micros, self.dicts[DICT_CURRENCIES].intern(&r.currency)),
+            None => (0, Row::NO_REVENUE),
+        };
+        self.rows.push(Row {
+            visitor: e.visitor,
+            ts: e.ts,
+            micros,
+            site: self.sites.intern(&e.site),
+            dims,
+            props_end: self.props.len() as u32,
+            currency,
+        });
+    }
+
+    /// Writes rows `order` (sorted by site, visitor and time) to `w`, their ids mapped
+    /// through `remap` (fresh for this segment).
+    fn write_rows(&self, order: impl Iterator<Item = u32>, w: &mut SegmentWriter) -> Result<()> {
+        let mut remap = Remap::new(self.dicts.iter().map(Interner::len));
+        let dicts = &self.dicts[..];
+        let (mut props, mut revenue) = (Vec::new(), Vec::new());
+        for i in order {
+            let r = &self.rows[i as usize];
+            let mut ids = [0u32; DIMS];
+            for (d, (out, &id)) in ids.iter_mut().zip(&r.dims).enumerate() {
+                *out = remap.id(dicts, w, d, id);
+            }
+            let start = match i {
+                0 => 0,
+                i => self.rows[i as usize - 1].props_end,
+            };
+            let entries = &self.props[start as usize..r.props_end as usize];
+            props.clear();
+            crate::codec::put_uvarint(&mut props, entries.len() as u64);
+            for &e in entries {
+                put_prop_entry(&mut props, remap.prop(dicts, w, e));
+            }
+            revenue.clear();
+            let rev = (r.currency != Row::NO_REVENUE)
+                .then(|| (r.micros, remap.id(dicts, w, DICT_CURRENCIES, r.currency)));
+            put_revenue(&mut revenue, rev);
+            let site = &self.sites.strings()[r.site as usize];
+            w.push_ids((site, r.visitor, r.ts), &ids, &props, &revenue)?;
+        }
+        Ok(())
+    }
+}
 
 /// Records gathered into batches: events to sort and write, and the user links they
 /// carry.
 struct Batcher {
     size: usize,
-    events: Vec<Event>,
+    events: Batch,
     links: Vec<Link>,
 }
 
@@ -28,7 +151,7 @@ impl Batcher {
         let size = inner.opts.import_batch.max(1);
         Batcher {
             size,
-            events: Vec::with_capacity(size.min(4 << 20)),
+            events: Batch::with_capacity(size.min(4 << 20)),
             links: Vec::new(),
         }
     }
@@ -53,24 +176,24 @@ impl Batcher {
     }
 
     fn is_empty(&self) -> bool {
-        self.events.is_empty() && self.links.is_empty()
+        self.events.len() == 0 && self.links.is_empty()
     }
 
     /// Adds `records`, handing each full batch to `write` on a second thread while the
     /// next one fills, so that reading, sorting and compressing overlap (the import
     /// writes its weeks in parallel, but between batches one core waited). `write`
-    /// empties the events it is given; the emptied buffer comes back for reuse, so two
+    /// empties the batch it is given; the emptied batch comes back for reuse, so two
     /// batches at most are in memory. Stops at `write`'s first error; what stays in
     /// the batch (less than a full one) is the caller's to write.
     fn pipeline(
         &mut self,
         records: impl IntoIterator<Item = Record>,
-        mut write: impl FnMut(&mut Vec<Event>, Vec<Link>) -> Result<()> + Send,
+        mut write: impl FnMut(&mut Batch, Vec<Link>) -> Result<()> + Send,
     ) -> Result<()> {
         use std::sync::mpsc::{channel, sync_channel};
         std::thread::scope(|s| {
-            let (full_tx, full_rx) = sync_channel::<(Vec<Event>, Vec<Link>)>(0);
-            let (empty_tx, empty_rx) = channel::<Vec<Event>>();
+            let (full_tx, full_rx) = sync_channel::<(Batch, Vec<Link>)>(0);
+            let (empty_tx, empty_rx) = channel::<Batch>();
             let writer = s.spawn(move || -> Result<()> {
                 for (mut events, links) in full_rx {
                     write(&mut events, links)?;
@@ -82,7 +205,7 @@ impl Batcher {
                 if self.add(r) {
                     let spare = empty_rx
                         .try_recv()
-                        .unwrap_or_else(|_| Vec::with_capacity(self.size.min(4 << 20)));
+                        .unwrap_or_else(|_| Batch::with_capacity(self.size.min(4 << 20)));
                     let full = std::mem::replace(&mut self.events, spare);
                     if full_tx
                         .send((full, std::mem::take(&mut self.links)))
@@ -118,10 +241,9 @@ impl Inner {
         Ok(n)
     }
 
-    /// Sorts and writes a batch of events (emptying `events`, keeping its capacity) and
-    /// commits it. Returns the number written: events before the retention cut are
-    /// dropped.
-    fn write_batch(&self, events: &mut Vec<Event>, links: Vec<Link>) -> Result<u64> {
+    /// Sorts and writes a batch (emptying it, keeping its memory) and commits it.
+    /// Returns the number written: events before the retention cut are dropped.
+    fn write_batch(&self, events: &mut Batch, links: Vec<Link>) -> Result<u64> {
         let _m = lock(&self.maint);
         let (add, written) = self.write_sorted(events)?;
         self.commit(ManifestChange {
@@ -132,38 +254,38 @@ impl Inner {
         Ok(written)
     }
 
-    /// Sorts and writes a batch of events to new segments, not yet listed (the caller
-    /// holds the maintenance lock and commits them).
-    fn write_sorted(&self, events: &mut Vec<Event>) -> Result<(Vec<SegmentMeta>, u64)> {
+    /// Sorts and writes a batch to new segments, not yet listed (the caller holds the
+    /// maintenance lock and commits them), and empties it.
+    fn write_sorted(&self, b: &mut Batch) -> Result<(Vec<SegmentMeta>, u64)> {
         let drop_before = self.read().manifest.drop_before;
-        events.retain(|e| e.ts >= drop_before);
-        // Sort small keys, not the (large) events: site rank, visitor, time, and the
-        // arrival index last, so ties keep arrival order.
-        let mut sites: Vec<&str> = Vec::new();
-        let mut seen: FxHashSet<&str> = FxHashSet::default();
-        for e in events.iter() {
-            if seen.insert(e.site.as_str()) {
-                sites.push(&e.site);
-            }
+        // Sort small keys: site rank, visitor, time, and the arrival index last, so
+        // ties keep arrival order.
+        let sites = b.sites.strings();
+        let mut by_name: Vec<u32> = (0..sites.len() as u32).collect();
+        by_name.sort_unstable_by_key(|&i| &sites[i as usize]);
+        let mut rank = vec![0u32; sites.len()];
+        for (r, &i) in by_name.iter().enumerate() {
+            rank[i as usize] = r as u32;
         }
-        sites.sort_unstable();
-        let rank: FxHashMap<&str, u32> = sites
+        let mut keys: Vec<(u32, u64, i64, u32)> = b
+            .rows
             .iter()
             .enumerate()
-            .map(|(i, s)| (*s, i as u32))
+            .filter(|(_, r)| r.ts >= drop_before)
+            .map(|(i, r)| (rank[r.site as usize], r.visitor, r.ts, i as u32))
             .collect();
-        let mut keys: Vec<(u32, u64, i64, u32)> = events
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (rank[e.site.as_str()], e.visitor, e.ts, i as u32))
-            .collect();
-        drop((sites, seen, rank));
         keys.sort_unstable();
-        let refs: Vec<&Event> = keys.iter().map(|k| &events[k.3 as usize]).collect();
-        let add = self.write_segments(&refs, Compression::Passing)?;
-        drop(refs);
-        let written = events.len() as u64;
-        events.clear();
+        let order: Vec<(i64, u32)> = keys.iter().map(|k| (k.2, k.3)).collect();
+        drop(keys);
+        let batch = &*b;
+        let add = self.write_partitioned(
+            &order,
+            |&(ts, _)| ts,
+            Compression::Passing,
+            |w, rows| batch.write_rows(rows.iter().map(|r| r.1), w),
+        )?;
+        let written = order.len() as u64;
+        b.clear();
         Ok((add, written))
     }
 }
@@ -195,12 +317,7 @@ struct Staged {
 
 impl Staged {
     /// Sorts and writes one batch (emptying `events`), unlisted.
-    fn write(
-        &mut self,
-        inner: &Inner,
-        events: &mut Vec<Event>,
-        mut links: Vec<Link>,
-    ) -> Result<()> {
+    fn write(&mut self, inner: &Inner, events: &mut Batch, mut links: Vec<Link>) -> Result<()> {
         let (add, n) = inner.write_sorted(events)?;
         self.add.extend(add);
         self.links.append(&mut links);
