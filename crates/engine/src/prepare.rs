@@ -264,8 +264,8 @@ impl Prepared {
             .extend(self.bits.iter().map(|b| b >> PAGEVIEW_BIT & 1 == 1));
         let n = self.kept.len() as u32;
         let mut start = 0u32;
-        for p in 1..n {
-            if self.ts[p as usize] - self.ts[p as usize - 1] >= gap {
+        for (p, w) in (1u32..).zip(self.ts.windows(2)) {
+            if w[1] - w[0] >= gap {
                 self.sessions.push((start, p));
                 start = p;
             }
