@@ -8,7 +8,7 @@ use cairn_model::Record;
 /// Records per batch sent between the threads.
 pub const BATCH: usize = 4096;
 /// Batches in flight between the threads.
-const DEPTH: usize = 64;
+const DEPTH: usize = 4;
 
 /// The producer's end: sends batches; `false` once the consumer has gone.
 pub struct Sender {
