@@ -1,8 +1,11 @@
 //! Parquet export and import (arrow-rs), in a schema DuckDB, pandas and warehouses read
 //! as is.
 
+use std::collections::VecDeque;
 use std::io::Write;
 use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
 
 use arrow::array::{
     Array, ArrayRef, AsArray, Float64Array, Float64Builder, Int64Array, RecordBatch, StringArray,
@@ -378,10 +381,73 @@ pub struct ParquetReader {
     batches: ParquetRecordBatchReader,
     now_ms: i64,
     num_rows: u64,
-    row: u64,
-    batch: Option<Batch>,
-    pos: usize,
-    done: bool,
+    /// Rows decoded so far (the next batch's first row is this + 1).
+    decoded: u64,
+    /// What comes next, in file order: rows, or the error that ends the file.
+    ready: VecDeque<Ready>,
+    /// The thread converting every other batch, and whether the batch sent to it last
+    /// is still to be received (it comes before everything decoded since).
+    helper: Option<Helper>,
+    pending: bool,
+    /// No batch is left to decode (the end, or an error).
+    ended: bool,
+}
+
+enum Ready {
+    Rows(std::vec::IntoIter<Row>),
+    Fatal(FormatError),
+}
+
+/// A second thread turning decoded batches into rows. Building and checking each row's
+/// record is most of reading a file, and a bulk import waited on it (the reader's thread
+/// was busy all the time while the store's were not); with this, two batches are
+/// converted at a time.
+struct Helper {
+    jobs: Option<SyncSender<(Batch, u64)>>,
+    rows: Receiver<Vec<Row>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Helper {
+    fn start(now_ms: i64) -> Helper {
+        let (jobs, job_rx) = sync_channel::<(Batch, u64)>(1);
+        let (rows_tx, rows) = sync_channel(1);
+        let thread = std::thread::spawn(move || {
+            for (b, first) in job_rx {
+                if rows_tx.send(b.rows(first, now_ms)).is_err() {
+                    break;
+                }
+            }
+        });
+        Helper {
+            jobs: Some(jobs),
+            rows,
+            thread: Some(thread),
+        }
+    }
+
+    /// The rows of the batch sent last.
+    fn receive(&mut self) -> Vec<Row> {
+        match self.rows.recv() {
+            Ok(rows) => rows,
+            // The thread ended without answering: it panicked, and so does the reader.
+            Err(_) => match self.thread.take().map(JoinHandle::join) {
+                Some(Err(panic)) => std::panic::resume_unwind(panic),
+                _ => unreachable!("the conversion thread ended with a batch to convert"),
+            },
+        }
+    }
+}
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        // Closing the job channel ends the thread (after the batch it may be on).
+        drop(self.jobs.take());
+        while self.rows.try_recv().is_ok() {}
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 impl ParquetReader {
@@ -438,16 +504,74 @@ impl ParquetReader {
             batches,
             now_ms,
             num_rows,
-            row: 0,
-            batch: None,
-            pos: 0,
-            done: false,
+            decoded: 0,
+            ready: VecDeque::new(),
+            helper: None,
+            pending: false,
+            ended: false,
         })
     }
 
     /// Rows in the file, from its footer.
     pub fn num_rows(&self) -> u64 {
         self.num_rows
+    }
+
+    /// The next decoded batch and the number of its first row; `None` at the end.
+    fn decode(&mut self) -> Result<Option<(Batch, u64)>, FormatError> {
+        if self.ended {
+            return Ok(None);
+        }
+        let decoded = match self.batches.next() {
+            None => Ok(None),
+            Some(Err(e)) => Err(e.into()),
+            Some(Ok(rb)) => Batch::new(&rb).map(Some),
+        };
+        match decoded {
+            Ok(Some(b)) => {
+                let first = self.decoded + 1;
+                self.decoded += b.len as u64;
+                Ok(Some((b, first)))
+            }
+            other => {
+                self.ended = true;
+                other.map(|_| None)
+            }
+        }
+    }
+
+    /// Converts the next batch here while the helper converts the one sent to it
+    /// before (which comes first), then sends it the batch after.
+    fn refill(&mut self) {
+        let here = self.decode();
+        let after = match &here {
+            Ok(Some(_)) => self.decode(),
+            _ => Ok(None),
+        };
+        let here = here.map(|b| b.map(|(b, first)| b.rows(first, self.now_ms)));
+        if std::mem::take(&mut self.pending)
+            && let Some(h) = &mut self.helper
+        {
+            self.ready.push_back(Ready::Rows(h.receive().into_iter()));
+        }
+        match here {
+            Ok(Some(rows)) => self.ready.push_back(Ready::Rows(rows.into_iter())),
+            Ok(None) => {}
+            Err(e) => self.ready.push_back(Ready::Fatal(e)),
+        }
+        match after {
+            Ok(Some(job)) => {
+                let now_ms = self.now_ms;
+                let h = self.helper.get_or_insert_with(|| Helper::start(now_ms));
+                if let Some(jobs) = &h.jobs
+                    && jobs.send(job).is_ok()
+                {
+                    self.pending = true;
+                }
+            }
+            Ok(None) => {}
+            Err(e) => self.ready.push_back(Ready::Fatal(e)),
+        }
     }
 }
 
@@ -456,36 +580,25 @@ impl Iterator for ParquetReader {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            if self.done {
-                return None;
-            }
-            if let Some(b) = &self.batch
-                && self.pos < b.len
-            {
-                let i = self.pos;
-                self.pos += 1;
-                self.row += 1;
-                return Some(Ok(b.row(i, self.row, self.now_ms)));
-            }
-            match self.batches.next() {
-                None => {
-                    self.done = true;
-                    return None;
-                }
-                Some(Err(e)) => {
-                    self.done = true;
-                    return Some(Err(e.into()));
-                }
-                Some(Ok(rb)) => match Batch::new(&rb) {
-                    Ok(b) => {
-                        self.batch = Some(b);
-                        self.pos = 0;
-                    }
-                    Err(e) => {
-                        self.done = true;
-                        return Some(Err(e));
+            match self.ready.front_mut() {
+                Some(Ready::Rows(rows)) => match rows.next() {
+                    Some(row) => return Some(Ok(row)),
+                    None => {
+                        self.ready.pop_front();
                     }
                 },
+                Some(Ready::Fatal(_)) => {
+                    let Some(Ready::Fatal(e)) = self.ready.pop_front() else {
+                        unreachable!()
+                    };
+                    // Nothing is read after a fatal error.
+                    self.ready.clear();
+                    self.ended = true;
+                    self.pending = false;
+                    return Some(Err(e));
+                }
+                None if self.ended && !self.pending => return None,
+                None => self.refill(),
             }
         }
     }
@@ -603,6 +716,13 @@ impl Batch {
             }
             _ => None,
         }
+    }
+
+    /// Every row, the first numbered `first`.
+    fn rows(&self, first: u64, now_ms: i64) -> Vec<Row> {
+        (0..self.len)
+            .map(|i| self.row(i, first + i as u64, now_ms))
+            .collect()
     }
 
     /// One row: the fast path builds the record from typed columns; any row it cannot

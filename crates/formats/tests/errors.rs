@@ -11,7 +11,7 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use cairn_formats::{
     CsvMapping, CsvOptions, CsvReader, CsvWriter, FormatError, MappingError, NdjsonReader,
-    ParquetReadOptions, ParquetReader, ParquetWriter, PropKind, RowUnit, Target,
+    ParquetOptions, ParquetReadOptions, ParquetReader, ParquetWriter, PropKind, RowUnit, Target,
 };
 use cairn_model::{Dim, PropValue, Reason, Record, limits, visitor_id_from_str};
 use common::{NOW, collect, records};
@@ -382,6 +382,47 @@ fn corrupted_parquet_never_panics() {
         });
         assert!(res.is_ok(), "panic on corruption round {round}");
     }
+}
+
+/// Damage in a file of many batches and row groups (converted two at a time): never a
+/// panic, and nothing after the first fatal error.
+#[test]
+fn corrupted_parquet_of_many_batches_ends_at_its_first_error() {
+    let mut w = ParquetWriter::with_options(
+        Vec::new(),
+        ParquetOptions {
+            row_group_rows: 6_000,
+            ..ParquetOptions::default()
+        },
+    )
+    .unwrap();
+    w.write(&records(40_000, 10)).unwrap();
+    let bytes = w.finish().unwrap();
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut fatal = 0;
+    for _ in 0..40 {
+        let mut b = bytes.clone();
+        for _ in 0..3 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let i = (x as usize) % b.len();
+            b[i] ^= (x >> 32) as u8 | 1;
+        }
+        let res = std::panic::catch_unwind(|| {
+            let Ok(r) = ParquetReader::from_vec(b, NOW) else {
+                return 0;
+            };
+            let items: Vec<_> = r.collect();
+            let first = items.iter().position(Result::is_err);
+            if let Some(p) = first {
+                assert_eq!(p, items.len() - 1, "items after a fatal error");
+            }
+            usize::from(first.is_some())
+        });
+        fatal += res.expect("no panic on damage");
+    }
+    assert!(fatal > 0, "no damage was found at all");
 }
 
 /// Writes a batch as Parquet with arrow's own writer (a file from elsewhere).

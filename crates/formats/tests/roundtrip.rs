@@ -6,6 +6,7 @@ use cairn_formats::{
     CsvMapping, CsvReader, CsvWriter, NdjsonChunk, NdjsonReader, NdjsonWriter, ParquetOptions,
     ParquetReader, ParquetWriter,
 };
+use cairn_model::Record;
 use common::{NOW, collect, records};
 
 #[test]
@@ -190,4 +191,48 @@ fn item11_csv_cells_never_start_a_formula_and_round_trip() {
     let (good, bad) = collect(CsvReader::new(&bytes[..], &CsvMapping::new(), NOW).unwrap());
     assert!(bad.is_empty(), "{bad:?}");
     assert_eq!(good, recs);
+}
+
+/// Batches of 8,192 rows are converted two at a time (one on a second thread): across
+/// many batches and row groups every row comes back in file order, each bad one with
+/// its own row number.
+#[test]
+fn parquet_rows_keep_file_order_and_row_numbers_across_batches() {
+    let mut recs = records(40_000, 6);
+    let bad_at = [0usize, 8191, 8192, 16_384, 20_000, 39_999];
+    let future = NOW + 30 * 86_400_000;
+    for &i in &bad_at {
+        match &mut recs[i] {
+            Record::Event(e) => e.ts = future,
+            Record::Identify(r) => r.ts = future,
+        }
+    }
+    let mut w = ParquetWriter::with_options(
+        Vec::new(),
+        ParquetOptions {
+            row_group_rows: 7_000,
+            ..ParquetOptions::default()
+        },
+    )
+    .unwrap();
+    w.write(&recs).unwrap();
+    let bytes = w.finish().unwrap();
+    for _ in 0..3 {
+        let (good, bad) = collect(ParquetReader::from_vec(bytes.clone(), NOW).unwrap());
+        let rows: Vec<u64> = bad.iter().map(|e| e.line).collect();
+        let expected: Vec<u64> = bad_at.iter().map(|&i| i as u64 + 1).collect();
+        assert_eq!(rows, expected);
+        let kept: Vec<&Record> = recs
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !bad_at.contains(i))
+            .map(|(_, r)| r)
+            .collect();
+        assert_eq!(good.len(), kept.len());
+        assert!(good.iter().zip(kept).all(|(a, b)| a == b));
+    }
+    // Dropped part way (a consumer that stops early): the second thread ends too.
+    let mut r = ParquetReader::from_vec(bytes, NOW).unwrap();
+    assert_eq!(r.by_ref().take(10_000).count(), 10_000);
+    drop(r);
 }
