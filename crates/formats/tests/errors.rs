@@ -11,10 +11,10 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use cairn_formats::{
     CsvMapping, CsvOptions, CsvReader, CsvWriter, FormatError, MappingError, NdjsonReader,
-    ParquetOptions, ParquetReadOptions, ParquetReader, ParquetWriter, PropKind, RowUnit, Target,
+    ParquetReadOptions, ParquetReader, ParquetWriter, PropKind, RowUnit, Target,
 };
 use cairn_model::{Dim, PropValue, Reason, Record, limits, visitor_id_from_str};
-use common::{NOW, collect, records};
+use common::{NOW, collect, damaged, parquet_of, records};
 use parquet::arrow::ArrowWriter;
 
 const GOOD: &str = r#"{"site":"a.example","ts":1700000000000,"visitor":"v1","name":"pageview"}"#;
@@ -363,14 +363,7 @@ fn corrupted_parquet_never_panics() {
     let bytes = parquet_bytes(2000);
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
     for round in 0..200 {
-        let mut b = bytes.clone();
-        for _ in 0..1 + round % 4 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let i = (x as usize) % b.len();
-            b[i] ^= (x >> 32) as u8 | 1;
-        }
+        let b = damaged(&bytes, 1 + round % 4, &mut x);
         let res = std::panic::catch_unwind(|| {
             if let Ok(r) = ParquetReader::from_vec(b, NOW) {
                 for item in r {
@@ -388,27 +381,11 @@ fn corrupted_parquet_never_panics() {
 /// panic, and nothing after the first fatal error.
 #[test]
 fn corrupted_parquet_of_many_batches_ends_at_its_first_error() {
-    let mut w = ParquetWriter::with_options(
-        Vec::new(),
-        ParquetOptions {
-            row_group_rows: 6_000,
-            ..ParquetOptions::default()
-        },
-    )
-    .unwrap();
-    w.write(&records(40_000, 10)).unwrap();
-    let bytes = w.finish().unwrap();
+    let bytes = parquet_of(&records(40_000, 10), 6_000);
     let mut x: u64 = 0x2545_f491_4f6c_dd1d;
     let mut fatal = 0;
     for _ in 0..40 {
-        let mut b = bytes.clone();
-        for _ in 0..3 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let i = (x as usize) % b.len();
-            b[i] ^= (x >> 32) as u8 | 1;
-        }
+        let b = damaged(&bytes, 3, &mut x);
         let res = std::panic::catch_unwind(|| {
             let Ok(r) = ParquetReader::from_vec(b, NOW) else {
                 return 0;

@@ -7,7 +7,7 @@ use cairn_formats::{
     ParquetReader, ParquetWriter,
 };
 use cairn_model::Record;
-use common::{NOW, collect, records};
+use common::{NOW, collect, parquet_of, records};
 
 #[test]
 fn ndjson_round_trip() {
@@ -207,16 +207,7 @@ fn parquet_rows_keep_file_order_and_row_numbers_across_batches() {
             Record::Identify(r) => r.ts = future,
         }
     }
-    let mut w = ParquetWriter::with_options(
-        Vec::new(),
-        ParquetOptions {
-            row_group_rows: 7_000,
-            ..ParquetOptions::default()
-        },
-    )
-    .unwrap();
-    w.write(&recs).unwrap();
-    let bytes = w.finish().unwrap();
+    let bytes = parquet_of(&recs, 7_000);
     for _ in 0..3 {
         let (good, bad) = collect(ParquetReader::from_vec(bytes.clone(), NOW).unwrap());
         let rows: Vec<u64> = bad.iter().map(|e| e.line).collect();

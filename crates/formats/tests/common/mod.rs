@@ -146,3 +146,30 @@ where
     }
     (good, bad)
 }
+
+/// `recs` as Parquet, in row groups of `row_group_rows`.
+pub fn parquet_of(recs: &[Record], row_group_rows: usize) -> Vec<u8> {
+    let mut w = cairn_formats::ParquetWriter::with_options(
+        Vec::new(),
+        cairn_formats::ParquetOptions {
+            row_group_rows,
+            ..cairn_formats::ParquetOptions::default()
+        },
+    )
+    .unwrap();
+    w.write(recs).unwrap();
+    w.finish().unwrap()
+}
+
+/// `bytes` with `flips` bytes flipped at places drawn from the xorshift state `x`.
+pub fn damaged(bytes: &[u8], flips: usize, x: &mut u64) -> Vec<u8> {
+    let mut b = bytes.to_vec();
+    for _ in 0..flips {
+        *x ^= *x << 13;
+        *x ^= *x >> 7;
+        *x ^= *x << 17;
+        let i = (*x as usize) % b.len();
+        b[i] ^= (*x >> 32) as u8 | 1;
+    }
+    b
+}
