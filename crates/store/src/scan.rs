@@ -709,12 +709,8 @@ impl<'s> Cursor<'s> {
                 }
             }
             if let Some(rev) = &b.revenue {
-                let cur = rm.currencies.as_deref();
-                tl.revenue.extend(
-                    rev[lo..hi]
-                        .iter()
-                        .map(|x| x.map(|(m, c)| (m, cur.map_or(c, |t| t[c as usize])))),
-                );
+                tl.revenue
+                    .extend(rev[lo..hi].iter().map(|&x| self.remap_revenue(x)));
             }
             return;
         }
@@ -758,6 +754,13 @@ impl<'s> Cursor<'s> {
         PropEntry { key, val }
     }
 
+    /// A segment's revenue with its currency in query ids.
+    #[inline]
+    fn remap_revenue(&self, x: Option<(i64, u32)>) -> Option<(i64, u32)> {
+        let cur = self.src.remap.currencies.as_deref();
+        x.map(|(m, c)| (m, cur.map_or(c, |t| t[c as usize])))
+    }
+
     /// Row i's properties (the wanted keys only, for the in-memory buffer).
     fn emit_props(&self, b: &Block, i: usize, tl: &mut Timeline) {
         let rm = &self.src.remap;
@@ -783,9 +786,7 @@ impl<'s> Cursor<'s> {
             self.emit_props(b, i, tl);
         }
         if let Some(rev) = &b.revenue {
-            let cur = self.src.remap.currencies.as_deref();
-            tl.revenue
-                .push(rev[i].map(|(m, c)| (m, cur.map_or(c, |t| t[c as usize]))));
+            tl.revenue.push(self.remap_revenue(rev[i]));
         }
     }
 }

@@ -275,16 +275,14 @@ impl Inner {
             .map(|(i, r)| (rank[r.site as usize], r.visitor, r.ts, i as u32))
             .collect();
         keys.sort_unstable();
-        let order: Vec<(i64, u32)> = keys.iter().map(|k| (k.2, k.3)).collect();
-        drop(keys);
         let batch = &*b;
         let add = self.write_partitioned(
-            &order,
-            |&(ts, _)| ts,
+            &keys,
+            |k| k.2,
             Compression::Passing,
-            |w, rows| batch.write_rows(rows.iter().map(|r| r.1), w),
+            |w, rows| batch.write_rows(rows.iter().map(|k| k.3), w),
         )?;
-        let written = order.len() as u64;
+        let written = keys.len() as u64;
         b.clear();
         Ok((add, written))
     }
