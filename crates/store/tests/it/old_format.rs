@@ -1,12 +1,16 @@
-//! A store written by an older version: `tests/fixtures/v1` was made by Cairn 0.1.0 at
-//! commit 7c634ab (segment format 1: one UTC day per segment; manifest version 2) with
-//! `cairn demo --generate 400 --seed 3 --start 2026-09-01 --days 10` and `cairn import`.
-//! Its log file is committed without its zero padding (`.head`: the 48-byte header; the
-//! file was created 32 MiB long), which the test restores. `events.txt` lists every event
-//! as that version read it back, one line each ([`line`]).
+//! Stores written by older versions, each of which this version must read unchanged,
+//! and which compaction must rewrite in the current format without changing an event.
 //!
-//! This version must read it unchanged, and compaction must rewrite it in the current
-//! format without changing an event.
+//! * `tests/fixtures/v1` was made by Cairn 0.1.0 at commit 7c634ab (segment format 1:
+//!   one UTC day per segment; manifest version 2) with
+//!   `cairn demo --generate 400 --seed 3 --start 2026-09-01 --days 10` and `cairn import`.
+//! * `tests/fixtures/v2` was made at commit 246d6ab (segment format 2: weeks, timestamps
+//!   as varints; manifest version 3) from the same events with
+//!   `cairn import --batch 200 --no-compact`: four import segments, two per week.
+//!
+//! Each log file is committed without its zero padding (`.head`: the 48-byte header; the
+//! file was created 32 MiB long), which the tests restore. `events.txt` lists every event
+//! as that version read it back, one line each ([`line`]).
 
 use std::fs;
 use std::path::Path;
@@ -14,7 +18,10 @@ use std::path::Path;
 use cairn_model::{Dim, Event, PropValue};
 use cairn_store::{CompactionPolicy, Options, Store};
 
-const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v1");
+const V1: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v1");
+const V2: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v2");
+/// The segment format this version writes.
+const CURRENT_FORMAT: u32 = 2;
 const WAL_SIZE: u64 = 32 << 20;
 
 /// One event as a line of text: every field, in a fixed order.
@@ -37,18 +44,18 @@ fn line(e: &Event) -> String {
     s
 }
 
-/// A writable copy of the fixture, with the log's padding restored.
-fn copy_fixture(to: &Path) {
+/// A writable copy of a fixture, with the log's padding restored.
+fn copy_fixture(fixture: &str, to: &Path) {
     fs::create_dir_all(to.join("segments")).unwrap();
     fs::create_dir_all(to.join("wal")).unwrap();
-    fs::copy(Path::new(FIXTURE).join("MANIFEST"), to.join("MANIFEST")).unwrap();
-    for ent in fs::read_dir(Path::new(FIXTURE).join("segments")).unwrap() {
+    fs::copy(Path::new(fixture).join("MANIFEST"), to.join("MANIFEST")).unwrap();
+    for ent in fs::read_dir(Path::new(fixture).join("segments")).unwrap() {
         let ent = ent.unwrap();
         fs::copy(ent.path(), to.join("segments").join(ent.file_name())).unwrap();
     }
     let wal = to.join("wal/0000000000000000.wal");
     fs::copy(
-        Path::new(FIXTURE).join("wal/0000000000000000.wal.head"),
+        Path::new(fixture).join("wal/0000000000000000.wal.head"),
         &wal,
     )
     .unwrap();
@@ -71,8 +78,8 @@ fn lines(store: &Store) -> Vec<String> {
     out
 }
 
-fn expected() -> Vec<String> {
-    let text = fs::read_to_string(Path::new(FIXTURE).join("events.txt")).unwrap();
+fn expected(fixture: &str) -> Vec<String> {
+    let text = fs::read_to_string(Path::new(fixture).join("events.txt")).unwrap();
     text.lines().map(str::to_string).collect()
 }
 
@@ -83,23 +90,49 @@ fn options() -> Options {
     }
 }
 
-#[test]
-fn old_format_is_read_unchanged() {
+/// The segment format version in a segment file's trailer.
+fn format_version(seg: &Path) -> u32 {
+    let b = fs::read(seg).unwrap();
+    let t = &b[b.len() - 16..b.len() - 12];
+    u32::from_le_bytes([t[0], t[1], t[2], t[3]])
+}
+
+fn segment_versions(dir: &Path) -> Vec<u32> {
+    let mut v: Vec<u32> = fs::read_dir(dir.join("segments"))
+        .unwrap()
+        .map(|e| format_version(&e.unwrap().path()))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Opens a copy of `fixture` and checks that it reads as that version read it.
+fn read_unchanged(fixture: &str, bless: &str) {
     let dir = tempfile::tempdir().unwrap();
-    copy_fixture(dir.path());
+    copy_fixture(fixture, dir.path());
     let store = Store::open(dir.path(), options()).unwrap();
     let got = lines(&store);
-    if std::env::var_os("CAIRN_BLESS_V1").is_some() {
-        fs::write(Path::new(FIXTURE).join("events.txt"), got.join("\n") + "\n").unwrap();
+    if std::env::var_os(bless).is_some() {
+        fs::write(Path::new(fixture).join("events.txt"), got.join("\n") + "\n").unwrap();
     }
     assert_eq!(got.len(), 400);
-    assert_eq!(got, expected());
+    assert_eq!(got, expected(fixture));
+}
+
+#[test]
+fn old_format_is_read_unchanged() {
+    read_unchanged(V1, "CAIRN_BLESS_V1");
+}
+
+#[test]
+fn format_2_is_read_unchanged() {
+    read_unchanged(V2, "CAIRN_BLESS_V2");
 }
 
 #[test]
 fn compaction_rewrites_the_old_format_into_weeks() {
     let dir = tempfile::tempdir().unwrap();
-    copy_fixture(dir.path());
+    copy_fixture(V1, dir.path());
     let store = Store::open(dir.path(), options()).unwrap();
     assert!(store.segments().iter().all(|s| s.days == 1));
     assert_eq!(store.segments().len(), 10);
@@ -112,26 +145,43 @@ fn compaction_rewrites_the_old_format_into_weeks() {
         segs.iter().map(|s| s.partition).collect::<Vec<_>>(),
         vec![20696, 20703]
     );
-    assert_eq!(lines(&store), expected());
+    assert_eq!(lines(&store), expected(V1));
     store.close().unwrap();
     let manifest = fs::read_to_string(dir.path().join("MANIFEST")).unwrap();
     assert!(manifest.contains("\"version\": 3"), "{manifest}");
     let store = Store::open(dir.path(), options()).unwrap();
-    assert_eq!(lines(&store), expected());
+    assert_eq!(lines(&store), expected(V1));
+    store.verify().unwrap();
+}
+
+#[test]
+fn compaction_rewrites_format_2_in_the_current_format() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_fixture(V2, dir.path());
+    assert_eq!(segment_versions(dir.path()), vec![2; 4]);
+    let store = Store::open(dir.path(), options()).unwrap();
+    assert_eq!(store.segments().len(), 4);
+    assert_eq!(store.compact(&CompactionPolicy::default()).unwrap(), 2);
+    assert_eq!(store.segments().len(), 2);
+    assert_eq!(lines(&store), expected(V2));
+    store.close().unwrap();
+    assert_eq!(segment_versions(dir.path()), vec![CURRENT_FORMAT; 2]);
+    let store = Store::open(dir.path(), options()).unwrap();
+    assert_eq!(lines(&store), expected(V2));
     store.verify().unwrap();
 }
 
 #[test]
 fn retention_cuts_a_week_at_a_day() {
     let dir = tempfile::tempdir().unwrap();
-    copy_fixture(dir.path());
+    copy_fixture(V1, dir.path());
     let store = Store::open(dir.path(), options()).unwrap();
     store.compact(&CompactionPolicy::default()).unwrap();
     // Keep 2026-09-04 on: the first week's segment is cut in its middle.
     let cut = 20700 * 86_400_000;
     let now = cut + 3 * 86_400_000 + 5;
     let dropped = store.retain_days(4, now).unwrap();
-    let want: Vec<String> = expected()
+    let want: Vec<String> = expected(V1)
         .into_iter()
         .filter(|l| l.split('\t').nth(1).unwrap().parse::<i64>().unwrap() >= cut)
         .collect();
