@@ -96,6 +96,28 @@ impl Buckets {
         self.starts.partition_point(|&s| s <= ts).saturating_sub(1)
     }
 
+    /// Appends the bucket of each time, leaving out one equal to the bucket appended
+    /// just before it: for times in ascending order, each bucket they fall in, once.
+    /// The search runs only when a time leaves the bounds of the bucket before it (a
+    /// visitor's events mostly share a day), not per event.
+    pub fn distinct_into(&self, ts: impl IntoIterator<Item = i64>, out: &mut Vec<u32>) {
+        let mut last: Option<u32> = None;
+        // The last bucket's bounds, [lo, hi); empty at first.
+        let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+        for t in ts {
+            if lo <= t && t < hi {
+                continue;
+            }
+            let i = self.index(t);
+            lo = if i == 0 { i64::MIN } else { self.starts[i] };
+            hi = self.starts.get(i + 1).copied().unwrap_or(i64::MAX);
+            if last != Some(i as u32) {
+                out.push(i as u32);
+                last = Some(i as u32);
+            }
+        }
+    }
+
     /// Start of bucket `i` (ms).
     pub fn start(&self, i: usize) -> i64 {
         self.starts[i]
@@ -160,5 +182,35 @@ mod tests {
         );
         assert_eq!((b.len(), b.label(0)), (2, "2026-01-15 10:00"));
         assert_eq!(b.index(ms("2026-01-15T11:59:59Z")), 1);
+    }
+
+    /// `distinct_into` against its definition: every time's bucket, adjacent repeats
+    /// dropped; on ascending times and on any order, inside and outside the range.
+    #[test]
+    fn distinct_buckets_are_the_deduplicated_map() {
+        let tz: Tz = "Europe/Berlin".parse().unwrap();
+        let (from, to) = (ms("2026-03-20T00:00:00Z"), ms("2026-04-05T00:00:00Z"));
+        let b = Buckets::new(from, to, Interval::Day, tz);
+        // xorshift64: enough randomness for times, with no dependency.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |m: i64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % m as u64) as i64
+        };
+        for case in 0..2000 {
+            let n = next(40);
+            let spread = [3_600_000i64, 86_400_000, 20 * 86_400_000][case % 3];
+            let mut ts: Vec<i64> = (0..n).map(|_| from - 86_400_000 + next(spread)).collect();
+            if case % 2 == 0 {
+                ts.sort_unstable();
+            }
+            let mut want: Vec<u32> = ts.iter().map(|&t| b.index(t) as u32).collect();
+            want.dedup();
+            let mut got = vec![99];
+            b.distinct_into(ts.iter().copied(), &mut got);
+            assert_eq!(got[1..], want[..], "{ts:?}");
+        }
     }
 }

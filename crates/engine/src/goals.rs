@@ -431,8 +431,7 @@ fn visit(
                 }
                 if let Some(bk) = &plan.buckets {
                     scratch.clear();
-                    scratch.extend(prep.ts.iter().map(|&t| bk.index(t) as u32));
-                    scratch.dedup();
+                    bk.distinct_into(prep.ts.iter().copied(), scratch);
                     for &bi in scratch.iter() {
                         acc.series_tot[bi as usize * nu + ui] += 1;
                     }
@@ -447,12 +446,10 @@ fn visit(
                     }
                     if let Some(bk) = &plan.buckets {
                         scratch.clear();
-                        scratch.extend(
-                            prep.hits[g]
-                                .iter()
-                                .map(|&p| bk.index(prep.ts[p as usize]) as u32),
+                        bk.distinct_into(
+                            prep.hits[g].iter().map(|&p| prep.ts[p as usize]),
+                            scratch,
                         );
-                        scratch.dedup();
                         for &bi in scratch.iter() {
                             acc.series_conv[(bi as usize * acc.ng + ri) * nu + ui] += 1;
                         }

@@ -116,14 +116,22 @@ pub struct EventPred {
 
 /// For alternatives that all test one dimension: that dimension, and per dictionary id
 /// whether some alternative's conditions on it all hold (a necessary condition of the
-/// disjunction).
+/// disjunction). Of several such dimensions, the one whose condition holds for the
+/// fewest ids: a destination goal (a pageview on a path) is ruled out for most events by
+/// its path, not by its event name, which most events (pageviews) have.
 fn necessary_of(alts: &[Conj]) -> Option<(usize, Vec<bool>)> {
     let first = alts.first()?;
-    let d = first
+    first
         .dims
         .iter()
         .map(|(d, _)| *d)
-        .find(|d| alts.iter().all(|c| c.dims.iter().any(|(e, _)| e == d)))?;
+        .filter(|d| alts.iter().all(|c| c.dims.iter().any(|(e, _)| e == d)))
+        .filter_map(|d| necessary_on(alts, d))
+        .min_by_key(|(_, mask)| mask.iter().filter(|&&x| x).count())
+}
+
+/// The necessary condition of `alts` on dimension `d`, which each of them tests.
+fn necessary_on(alts: &[Conj], d: usize) -> Option<(usize, Vec<bool>)> {
     let mut mask: Vec<bool> = Vec::new();
     for c in alts {
         let mut conj: Option<Vec<bool>> = None;
