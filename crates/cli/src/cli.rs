@@ -117,7 +117,8 @@ pub struct ImportArgs {
     pub no_compact: bool,
 
     /// Events sorted in memory at a time and written as one run of segments: more means
-    /// fewer, larger segments before compaction, and more memory (about 1.5 KiB per event).
+    /// fewer, larger segments before compaction, and more memory (under 200 bytes per
+    /// event once interned, plus its distinct strings; two batches at most).
     #[arg(long, value_name = "N", default_value = "500k")]
     pub batch: Count,
 }
