@@ -1100,8 +1100,12 @@ def write_results(path: Path, label: str, section: str) -> None:
         me = parse_label(label)
         after = [m.start() for m in re.finditer(r"<!-- bench:(\S+):start -->", text)
                  if (k := parse_label(m.group(1))) is not None and k > me]
+        ends = [m.end() for m in re.finditer(r"<!-- bench:\S+:end -->", text)]
         if after:
             text = text[:after[0]] + block + "\n" + text[after[0]:]
+        elif ends:
+            # After the last section, before the notes that follow the sections.
+            text = text[:ends[-1]] + "\n\n" + block.rstrip("\n") + text[ends[-1]:]
         else:
             text = text.rstrip("\n") + "\n\n" + block
     path.parent.mkdir(parents=True, exist_ok=True)
