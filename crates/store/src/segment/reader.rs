@@ -293,15 +293,15 @@ impl SegmentReader {
         Ok(())
     }
 
-    /// (site, visitor, events) of every visitor run in the segment.
-    pub(crate) fn visitor_runs(&self) -> Result<Vec<(String, u64, u64)>> {
-        let mut out: Vec<(String, u64, u64)> = Vec::new();
+    /// (site, visitor, events) of every visitor run in the segment, the site as its index
+    /// in the footer's sites.
+    pub(crate) fn visitor_runs(&self) -> Result<Vec<(u32, u64, u64)>> {
+        let mut out: Vec<(u32, u64, u64)> = Vec::new();
         for bi in 0..self.footer.blocks.len() {
             for r in self.runs(bi)? {
-                let site = &self.footer.sites[r.site as usize];
                 match out.last_mut() {
-                    Some(l) if &l.0 == site && l.1 == r.visitor => l.2 += u64::from(r.len),
-                    _ => out.push((site.clone(), r.visitor, u64::from(r.len))),
+                    Some(l) if l.0 == r.site && l.1 == r.visitor => l.2 += u64::from(r.len),
+                    _ => out.push((r.site, r.visitor, u64::from(r.len))),
                 }
             }
         }

@@ -5,6 +5,7 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 
 use cairn_model::Dim;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::{Inner, partition_of, week_of_day};
 use crate::error::{IoContext, Result};
@@ -52,7 +53,19 @@ impl Inner {
     pub(super) fn stats(&self) -> Result<Stats> {
         let (segs, mem) = self.snapshot_view();
         let mut st = Stats::default();
-        let mut visitors: HashSet<(String, u64)> = HashSet::new();
+        // Visitors as (site, visitor) with sites by number: a 10M store has millions of
+        // visitor runs, and a string per run made `cairn stats` take most of a second.
+        let mut site_ids: FxHashMap<String, u32> = FxHashMap::default();
+        let mut site_events: Vec<u64> = Vec::new();
+        let mut site_id = |name: &str| -> usize {
+            if let Some(&id) = site_ids.get(name) {
+                return id as usize;
+            }
+            let id = site_ids.len() as u32;
+            site_ids.insert(name.to_string(), id);
+            id as usize
+        };
+        let mut visitors: FxHashSet<(u32, u64)> = FxHashSet::default();
         let mut parts = HashSet::new();
         let mut range: Option<(i64, i64)> = None;
         let mut widen = |lo: i64, hi: i64| {
@@ -64,9 +77,15 @@ impl Inner {
             st.events += s.footer.rows;
             parts.insert(week_of_day(s.footer.partition));
             widen(s.footer.min_ts, s.footer.max_ts);
+            let ids: Vec<usize> = s.footer.sites.iter().map(|x| site_id(x)).collect();
+            let need = ids.iter().max().map_or(0, |m| m + 1);
+            if site_events.len() < need {
+                site_events.resize(need, 0);
+            }
             for (site, v, n) in s.visitor_runs()? {
-                visitors.insert((site.clone(), v));
-                *st.sites.entry(site).or_default() += n;
+                let id = ids[site as usize];
+                visitors.insert((id as u32, v));
+                site_events[id] += n;
             }
         }
         for e in mem.iter() {
@@ -74,8 +93,18 @@ impl Inner {
             st.buffered += 1;
             parts.insert(partition_of(e.ts));
             widen(e.ts, e.ts);
-            visitors.insert((e.site.clone(), e.visitor));
-            *st.sites.entry(e.site.clone()).or_default() += 1;
+            let id = site_id(&e.site);
+            if site_events.len() <= id {
+                site_events.resize(id + 1, 0);
+            }
+            visitors.insert((id as u32, e.visitor));
+            site_events[id] += 1;
+        }
+        for (name, id) in site_ids {
+            let n = site_events.get(id as usize).copied().unwrap_or(0);
+            if n > 0 {
+                st.sites.insert(name, n);
+            }
         }
         let waldir = self.dir.join("wal");
         for n in wal::list(&waldir)? {

@@ -472,6 +472,16 @@ pub(crate) fn scan(dir: &Path, number: u64) -> Result<FileScan> {
 /// holes: reading them whole made opening a store hold tens of MiB it never needed. The
 /// scan sees the same bytes as in the whole file wherever a frame can be, and the sector
 /// of zeros after the last written one (see [`damage`]).
+/// Whether every byte is zero, 64 bytes at a time.
+fn all_zero(b: &[u8]) -> bool {
+    let mut blocks = b.chunks_exact(64);
+    blocks.by_ref().all(|c| {
+        c.chunks_exact(8).fold(0u64, |acc, w| {
+            acc | u64::from_le_bytes(w.try_into().expect("8 bytes"))
+        }) == 0
+    }) && blocks.remainder().iter().all(|&x| x == 0)
+}
+
 fn read_written(path: &Path) -> Result<(Vec<u8>, u64)> {
     const CHUNK: usize = 64 << 10;
     let mut f = File::open(path).at(path)?;
@@ -493,7 +503,15 @@ fn read_written(path: &Path) -> Result<(Vec<u8>, u64)> {
         }
         len += n as u64;
         let got = &chunk[..n];
-        match got.iter().rposition(|&b| b != 0) {
+        // Most of a log is its zero padding: test a chunk for zeros a word at a time
+        // before looking for its last byte of data (a byte at a time, that was most of
+        // the time it takes to open a store).
+        let last = if all_zero(got) {
+            None
+        } else {
+            got.iter().rposition(|&b| b != 0)
+        };
+        match last {
             None => zeros += n as u64,
             Some(last) => {
                 data.resize(data.len() + zeros as usize, 0);
@@ -670,6 +688,19 @@ pub struct TornTail {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn all_zero_finds_any_byte_set() {
+        for len in [0usize, 1, 7, 63, 64, 65, 200, 4096] {
+            let mut b = vec![0u8; len];
+            assert!(all_zero(&b));
+            for at in 0..len {
+                b[at] = 1 << (at % 8);
+                assert!(!all_zero(&b), "len {len}, byte {at}");
+                b[at] = 0;
+            }
+        }
+    }
     use super::*;
     use crate::fs::StdFs;
     use cairn_model::Event;

@@ -313,6 +313,17 @@ pub fn check(store: &Store, model: &Model, salt: u64) {
 
     let st = store.stats().expect("stats");
     assert_eq!(st.events, model.events.len() as u64, "stats.events");
+    let mut per_site: std::collections::BTreeMap<String, u64> = Default::default();
+    for e in &model.events {
+        *per_site.entry(e.site.clone()).or_default() += 1;
+    }
+    assert_eq!(st.sites, per_site, "stats.sites");
+    let visitors: std::collections::HashSet<(&str, u64)> = model
+        .events
+        .iter()
+        .map(|e| (e.site.as_str(), e.visitor))
+        .collect();
+    assert_eq!(st.visitors, visitors.len() as u64, "stats.visitors");
 
     for site in SITES {
         let ids = store.user_links(site);
