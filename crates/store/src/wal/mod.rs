@@ -466,12 +466,6 @@ pub(crate) fn scan(dir: &Path, number: u64) -> Result<FileScan> {
     Ok(out)
 }
 
-/// Reads a log file without its unwritten end: the bytes up to the last sector holding
-/// anything but zeros, then one sector of zeros (cut at the file's end), and the file's
-/// length. Log files are created at their full size (32 MiB) and are mostly unwritten
-/// holes: reading them whole made opening a store hold tens of MiB it never needed. The
-/// scan sees the same bytes as in the whole file wherever a frame can be, and the sector
-/// of zeros after the last written one (see [`damage`]).
 /// Whether every byte is zero, 64 bytes at a time.
 fn all_zero(b: &[u8]) -> bool {
     let mut blocks = b.chunks_exact(64);
@@ -482,6 +476,12 @@ fn all_zero(b: &[u8]) -> bool {
     }) && blocks.remainder().iter().all(|&x| x == 0)
 }
 
+/// Reads a log file without its unwritten end: the bytes up to the last sector holding
+/// anything but zeros, then one sector of zeros (cut at the file's end), and the file's
+/// length. Log files are created at their full size (32 MiB) and are mostly unwritten
+/// holes: reading them whole made opening a store hold tens of MiB it never needed. The
+/// scan sees the same bytes as in the whole file wherever a frame can be, and the sector
+/// of zeros after the last written one (see [`damage`]).
 fn read_written(path: &Path) -> Result<(Vec<u8>, u64)> {
     const CHUNK: usize = 64 << 10;
     let mut f = File::open(path).at(path)?;
@@ -688,6 +688,9 @@ pub struct TornTail {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::fs::StdFs;
+    use cairn_model::Event;
 
     #[test]
     fn all_zero_finds_any_byte_set() {
@@ -701,9 +704,6 @@ mod tests {
             }
         }
     }
-    use super::*;
-    use crate::fs::StdFs;
-    use cairn_model::Event;
 
     fn records(n: usize, tag: i64) -> Vec<Record> {
         (0..n)
