@@ -540,6 +540,28 @@ def generator_fingerprint(cairn: Path, seed: int, days: int) -> str:
     return hashlib.sha256(out).hexdigest()[:16]
 
 
+# Disk a run needs per event: the Parquet input (about 11 bytes) and each engine's copy
+# (Cairn about 7, its import batches about 8 more until they are merged, DuckDB 20,
+# ClickHouse 12 and its parts before OPTIMIZE), with room to spare.
+DISK_PER_EVENT = 70
+
+
+def check_free_disk(out: Path, n: int, parquet: Path, work: Path) -> None:
+    """Stops before a run that would fill the disk midway (a 100M run needs about 7 GB),
+    counting what the run replaces (its own earlier work directory) and reuses (the
+    Parquet file) as available."""
+    out.mkdir(parents=True, exist_ok=True)
+    need = n * DISK_PER_EVENT
+    if parquet.exists():
+        need -= parquet.stat().st_size
+    held = sum(f.stat().st_size for f in work.rglob("*") if f.is_file()) if work.exists() else 0
+    free = shutil.disk_usage(out).free + held
+    if free < need:
+        raise SystemExit(f"error: a run of {n:,} events needs about {fmt_bytes(need)} free under {out} "
+                         f"(the Parquet input and three engines' copies of it); "
+                         f"{fmt_bytes(free)} is free. Free some space, or pass --out DIR on a larger disk.")
+
+
 def make_data(cairn: Path, n: int, seed: int, days: int, parquet: Path) -> dict:
     """The Parquet file of N events generated over `days` days (made once, then reused
     while the generator is the same)."""
@@ -714,6 +736,7 @@ def run_bench(opts) -> int:
 
     days_suffix = "" if days == GEN_DAYS else f"-{days}d"
     parquet = data_dir / f"events-{size_label(n)}-seed{opts.seed}{days_suffix}.parquet"
+    check_free_disk(out, n, parquet, work)
     meta = make_data(cairn, n, opts.seed, days, parquet)
 
     # ---- load
