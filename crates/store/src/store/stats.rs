@@ -48,6 +48,26 @@ impl Stats {
     }
 }
 
+/// Sites numbered as first met, with their events.
+#[derive(Default)]
+struct Sites {
+    ids: FxHashMap<String, u32>,
+    /// Events per site, by number.
+    events: Vec<u64>,
+}
+
+impl Sites {
+    fn id(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.ids.get(name) {
+            return id;
+        }
+        let id = self.events.len() as u32;
+        self.ids.insert(name.to_string(), id);
+        self.events.push(0);
+        id
+    }
+}
+
 impl Inner {
     /// [`Store::stats`](super::Store::stats).
     pub(super) fn stats(&self) -> Result<Stats> {
@@ -55,16 +75,7 @@ impl Inner {
         let mut st = Stats::default();
         // Visitors as (site, visitor) with sites by number: a 10M store has millions of
         // visitor runs, and a string per run made `cairn stats` take most of a second.
-        let mut site_ids: FxHashMap<String, u32> = FxHashMap::default();
-        let mut site_events: Vec<u64> = Vec::new();
-        let mut site_id = |name: &str| -> usize {
-            if let Some(&id) = site_ids.get(name) {
-                return id as usize;
-            }
-            let id = site_ids.len() as u32;
-            site_ids.insert(name.to_string(), id);
-            id as usize
-        };
+        let mut sites = Sites::default();
         let mut visitors: FxHashSet<(u32, u64)> = FxHashSet::default();
         let mut parts = HashSet::new();
         let mut range: Option<(i64, i64)> = None;
@@ -77,15 +88,11 @@ impl Inner {
             st.events += s.footer.rows;
             parts.insert(week_of_day(s.footer.partition));
             widen(s.footer.min_ts, s.footer.max_ts);
-            let ids: Vec<usize> = s.footer.sites.iter().map(|x| site_id(x)).collect();
-            let need = ids.iter().max().map_or(0, |m| m + 1);
-            if site_events.len() < need {
-                site_events.resize(need, 0);
-            }
+            let ids: Vec<u32> = s.footer.sites.iter().map(|x| sites.id(x)).collect();
             for (site, v, n) in s.visitor_runs()? {
                 let id = ids[site as usize];
-                visitors.insert((id as u32, v));
-                site_events[id] += n;
+                visitors.insert((id, v));
+                sites.events[id as usize] += n;
             }
         }
         for e in mem.iter() {
@@ -93,15 +100,12 @@ impl Inner {
             st.buffered += 1;
             parts.insert(partition_of(e.ts));
             widen(e.ts, e.ts);
-            let id = site_id(&e.site);
-            if site_events.len() <= id {
-                site_events.resize(id + 1, 0);
-            }
-            visitors.insert((id as u32, e.visitor));
-            site_events[id] += 1;
+            let id = sites.id(&e.site);
+            visitors.insert((id, e.visitor));
+            sites.events[id as usize] += 1;
         }
-        for (name, id) in site_ids {
-            let n = site_events.get(id as usize).copied().unwrap_or(0);
+        for (name, id) in sites.ids {
+            let n = sites.events[id as usize];
             if n > 0 {
                 st.sites.insert(name, n);
             }
