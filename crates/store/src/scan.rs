@@ -15,29 +15,34 @@ use cairn_timeline::{
 };
 use rustc_hash::FxHashMap;
 
-use crate::error::Result;
+use crate::error::{Result, corrupted};
 use crate::segment::format::{DICT_CURRENCIES, DICT_PROP_KEYS, DICT_PROP_VALUES, DIMS};
+use crate::segment::packed::Packed;
 use crate::segment::reader::{Block, ChunkBuf, Projection, Run, SegmentReader};
 use crate::store::Store;
 
-/// About the bytes a worker's cursor over `s` holds at most: its decoded block and the
-/// spare it decodes the next into (rows × the projected columns' widths; runs and
-/// properties from their raw sizes), and the read buffers of the largest chunk. The buffer's
+/// About the bytes a worker's cursor over `s` holds at most: its loaded block (the
+/// timestamps' and projected dimensions' decompressed bytes; runs, properties and revenue
+/// decoded, from their raw sizes) and the read buffers of the largest chunk. The buffer's
 /// block is shared by every worker: not counted.
 fn cursor_bytes(s: &Source, proj: &Projection) -> u64 {
-    use crate::segment::format::{COL_PROPS, COL_REVENUE, COL_RUNS};
+    use crate::segment::format::{COL_DIM0, COL_PROPS, COL_REVENUE, COL_RUNS, COL_TS};
     let SourceKind::Segment { reader, blocks, .. } = &s.kind else {
         return 0;
     };
-    let dims = proj.dims.iter().filter(|&&d| d).count() as u64;
     blocks
         .iter()
         .map(|&b| {
             let m = &reader.footer.blocks[b];
             let rows = u64::from(m.rows);
-            // Timestamps and one id per projected dimension, per row; a run (24 bytes)
-            // per visitor, about 8 raw bytes each.
-            let mut bytes = rows * (8 + 4 * dims) + u64::from(m.cols[COL_RUNS].raw_len) * 3;
+            // A run (24 bytes) per visitor, about 8 raw bytes each.
+            let mut bytes =
+                u64::from(m.cols[COL_TS].raw_len) + u64::from(m.cols[COL_RUNS].raw_len) * 3;
+            for (d, &on) in proj.dims.iter().enumerate() {
+                if on {
+                    bytes += u64::from(m.cols[COL_DIM0 + d].raw_len);
+                }
+            }
             if proj.props {
                 // An offset per row; an entry (16 bytes) per property, about 8 raw
                 // bytes each (a key, a tag, a value id or number).
@@ -52,7 +57,7 @@ fn cursor_bytes(s: &Source, proj: &Projection) -> u64 {
                 .map(|c| u64::from(c.len) + u64::from(c.raw_len))
                 .max()
                 .unwrap_or(0);
-            2 * bytes + chunk
+            bytes + chunk
         })
         .max()
         .unwrap_or(0)
@@ -64,7 +69,7 @@ fn cursor_bytes(s: &Source, proj: &Projection) -> u64 {
 /// At most [`ScanBufs::KEEP`] of each are kept: a few blocks' worth of memory.
 #[derive(Default)]
 pub(crate) struct ScanBufs {
-    blocks: Mutex<Vec<Block>>,
+    blocks: Mutex<Vec<Packed>>,
     chunks: Mutex<Vec<ChunkBuf>>,
 }
 
@@ -72,8 +77,12 @@ impl ScanBufs {
     /// Blocks (and chunk buffers) kept: two per cursor of a scan over 16 sources.
     const KEEP: usize = 32;
 
-    fn block(&self) -> Option<Block> {
-        self.blocks.lock().ok()?.pop()
+    fn packed(&self) -> Packed {
+        self.blocks
+            .lock()
+            .ok()
+            .and_then(|mut b| b.pop())
+            .unwrap_or_default()
     }
 
     fn chunk(&self) -> ChunkBuf {
@@ -84,13 +93,11 @@ impl ScanBufs {
             .unwrap_or_default()
     }
 
-    fn give(&self, blocks: impl IntoIterator<Item = Block>, chunk: ChunkBuf) {
-        if let Ok(mut kept) = self.blocks.lock() {
-            for b in blocks {
-                if kept.len() < Self::KEEP {
-                    kept.push(b);
-                }
-            }
+    fn give(&self, block: Packed, chunk: ChunkBuf) {
+        if let Ok(mut kept) = self.blocks.lock()
+            && kept.len() < Self::KEEP
+        {
+            kept.push(block);
         }
         if let Ok(mut kept) = self.chunks.lock()
             && kept.len() < Self::KEEP
@@ -440,7 +447,7 @@ impl Scan {
             members.extend((0..cursors.len()).filter(|&m| cursors[m].cur == Some(v)));
             tl.clear(v);
             for &m in &members {
-                cursors[m].emit(&self.req, &mut tl);
+                cursors[m].emit(&self.req, &mut tl)?;
                 cursors[m].advance()?;
             }
             if tl.is_empty() {
@@ -542,15 +549,21 @@ struct Cursor<'s> {
     range: VisitorRange,
     proj: Projection,
     next_block: usize,
-    block: Option<Arc<Block>>,
+    /// The in-memory buffer's block (its ids are already query ids).
+    mem: Option<Arc<Block>>,
+    /// A segment's block, decoded a run at a time; `loaded` while it holds one.
+    packed: Packed,
+    loaded: bool,
     run: usize,
     /// The current run's visitor; `None` once the cursor is done.
     cur: Option<u64>,
-    /// The previous block, kept to decode the next one into its memory.
-    spare: Option<Block>,
     buf: ChunkBuf,
     /// Where its buffers come from and go back to.
     bufs: &'s ScanBufs,
+    /// A run that is not copied whole (some rows out of range or filtered out): its
+    /// times and segment-local ids, per dimension.
+    scratch_ts: Vec<i64>,
+    scratch_dims: Vec<Vec<u32>>,
 }
 
 impl Drop for Cursor<'_> {
@@ -559,12 +572,24 @@ impl Drop for Cursor<'_> {
         if matches!(self.src.kind, SourceKind::Memory(_)) {
             return;
         }
-        let block = self.block.take().and_then(|a| Arc::try_unwrap(a).ok());
         self.bufs.give(
-            self.spare.take().into_iter().chain(block),
+            std::mem::take(&mut self.packed),
             std::mem::take(&mut self.buf),
         );
     }
+}
+
+/// A visitor run's rows, column by column, sliced to the run. Ids are segment-local
+/// (the in-memory buffer's are query ids: its source has no remap tables).
+struct Rows<'a> {
+    ts: &'a [i64],
+    /// Per dimension; `None` when not loaded.
+    dims: [Option<&'a [u32]>; DIMS],
+    /// Row i's properties are `prop_entries[prop_offsets[i]..prop_offsets[i + 1]]`
+    /// (rows + 1 offsets, or none when properties are not projected).
+    prop_offsets: &'a [u32],
+    prop_entries: &'a [PropEntry],
+    revenue: Option<&'a [Option<(i64, u32)>]>,
 }
 
 impl<'s> Cursor<'s> {
@@ -580,19 +605,35 @@ impl<'s> Cursor<'s> {
             range,
             proj,
             next_block: 0,
-            block: None,
+            mem: None,
+            packed: if segment {
+                bufs.packed()
+            } else {
+                Packed::default()
+            },
+            loaded: false,
             run: 0,
             cur: None,
-            spare: if segment { bufs.block() } else { None },
             buf: if segment {
                 bufs.chunk()
             } else {
                 ChunkBuf::default()
             },
             bufs,
+            scratch_ts: Vec::new(),
+            scratch_dims: vec![Vec::new(); DIMS],
         };
         c.settle()?;
         Ok(c)
+    }
+
+    /// The runs of the block it holds.
+    fn runs(&self) -> &[Run] {
+        match &self.mem {
+            Some(b) => &b.runs,
+            None if self.loaded => &self.packed.runs,
+            None => &[],
+        }
     }
 
     fn run_ok(&self, r: &Run) -> bool {
@@ -606,34 +647,31 @@ impl<'s> Cursor<'s> {
     /// Moves to the first valid run at or after the current position.
     fn settle(&mut self) -> Result<()> {
         self.settle_block()?;
-        self.cur = self.block.as_ref().map(|b| b.runs[self.run].visitor);
+        self.cur = self.runs().get(self.run).map(|r| r.visitor);
         Ok(())
     }
 
     fn settle_block(&mut self) -> Result<()> {
         loop {
-            if let Some(b) = &self.block {
-                while self.run < b.runs.len() {
-                    let r = b.runs[self.run];
-                    if self.run_ok(&r) {
-                        return Ok(());
-                    }
-                    if r.visitor > self.range.hi && matches!(self.src.kind, SourceKind::Memory(_)) {
-                        break;
-                    }
-                    self.run += 1;
+            let memory = matches!(self.src.kind, SourceKind::Memory(_));
+            while let Some(&r) = self.runs().get(self.run) {
+                if self.run_ok(&r) {
+                    return Ok(());
                 }
-                if let Some(a) = self.block.take() {
-                    self.spare = Arc::try_unwrap(a).ok();
+                if r.visitor > self.range.hi && memory {
+                    break;
                 }
+                self.run += 1;
             }
+            self.mem = None;
+            self.loaded = false;
             match &self.src.kind {
                 SourceKind::Memory(b) => {
                     if self.next_block > 0 {
                         return Ok(());
                     }
                     self.next_block = 1;
-                    self.block = Some(Arc::clone(b));
+                    self.mem = Some(Arc::clone(b));
                     self.run = 0;
                 }
                 SourceKind::Segment {
@@ -649,15 +687,14 @@ impl<'s> Cursor<'s> {
                     if (*site, self.range.hi) < m.first || (*site, self.range.lo) > m.last {
                         continue;
                     }
-                    let mut b = self.spare.take().unwrap_or_default();
-                    reader.block_into(
+                    reader.packed_into(
                         bi,
                         &self.proj,
                         self.src.remap.prop_wanted.as_deref(),
-                        &mut b,
+                        &mut self.packed,
                         &mut self.buf,
                     )?;
-                    self.block = Some(Arc::new(b));
+                    self.loaded = true;
                     self.run = 0;
                     break;
                 },
@@ -671,83 +708,187 @@ impl<'s> Cursor<'s> {
     }
 
     /// Appends the current run's rows that pass the time range and filters.
-    fn emit(&self, req: &ScanRequest, tl: &mut Timeline) {
-        let Some(b) = &self.block else { return };
-        let r = b.runs[self.run];
-        let rm = &self.src.remap;
-        let props = req.props;
-        if props && tl.prop_offsets.is_empty() {
+    fn emit(&mut self, req: &ScanRequest, tl: &mut Timeline) -> Result<()> {
+        if req.props && tl.prop_offsets.is_empty() {
             tl.prop_offsets.push(0);
         }
+        if let Some(b) = &self.mem {
+            let r = b.runs[self.run];
+            let (lo, hi) = (r.start as usize, (r.start + r.len) as usize);
+            let mut dims = [None; DIMS];
+            for (d, ids) in dims.iter_mut().zip(&b.dims) {
+                *d = ids.as_ref().map(|v| &v[lo..hi]);
+            }
+            let rows = Rows {
+                ts: &b.ts[lo..hi],
+                dims,
+                prop_offsets: if req.props {
+                    &b.prop_offsets[lo..=hi]
+                } else {
+                    &[]
+                },
+                prop_entries: &b.prop_entries,
+                revenue: b.revenue.as_deref().map(|v| &v[lo..hi]),
+            };
+            self.src.remap.emit_rows(req, &rows, tl);
+            return Ok(());
+        }
+        if !self.loaded {
+            return Ok(());
+        }
+        let SourceKind::Segment { reader, .. } = &self.src.kind else {
+            return Ok(());
+        };
+        let rm = &self.src.remap;
+        let p = &mut self.packed;
+        let r = p.runs[self.run];
         let (lo, hi) = (r.start as usize, (r.start + r.len) as usize);
-        // The common case: every row of the run is in range and no filter applies; copy
-        // column by column.
-        if rm.allowed.is_empty() && b.ts[lo] >= req.from && b.ts[hi - 1] <= req.to {
-            tl.ts.extend_from_slice(&b.ts[lo..hi]);
+        let n0 = tl.ts.len();
+        p.ts_into(self.run, &mut tl.ts)
+            .map_err(|e| corrupted(&reader.path, e.0))?;
+        let props = || {
+            if req.props {
+                &p.prop_offsets[lo..=hi]
+            } else {
+                &[]
+            }
+        };
+        // The common case: every row of the run is in range and no filter applies;
+        // decode each column straight into the timeline.
+        if rm.allowed.is_empty() && tl.ts[n0] >= req.from && tl.ts[tl.ts.len() - 1] <= req.to {
             for d in &req.dims {
                 let di = d.index();
-                let Some(ids) = &b.dims[di] else { continue };
-                match &rm.dims[di] {
-                    Some(map) => tl.dims[di].extend(ids[lo..hi].iter().map(|&id| map[id as usize])),
-                    None => tl.dims[di].extend_from_slice(&ids[lo..hi]),
+                p.ids_into(di, self.run, rm.dims[di].as_deref(), &mut tl.dims[di]);
+            }
+            rm.copy_extras(
+                props(),
+                &p.prop_entries,
+                p.revenue.as_deref().map(|v| &v[lo..hi]),
+                tl,
+            );
+            return Ok(());
+        }
+        self.scratch_ts.clear();
+        self.scratch_ts.extend_from_slice(&tl.ts[n0..]);
+        tl.ts.truncate(n0);
+        for (di, out) in self.scratch_dims.iter_mut().enumerate() {
+            out.clear();
+            if p.has_dim(di) {
+                p.ids_into(di, self.run, None, out);
+            }
+        }
+        let mut dims = [None; DIMS];
+        for (di, d) in dims.iter_mut().enumerate() {
+            if p.has_dim(di) {
+                *d = Some(&self.scratch_dims[di][..]);
+            }
+        }
+        let rows = Rows {
+            ts: &self.scratch_ts,
+            dims,
+            prop_offsets: props(),
+            prop_entries: &p.prop_entries,
+            revenue: p.revenue.as_deref().map(|v| &v[lo..hi]),
+        };
+        rm.emit_rows(req, &rows, tl);
+        Ok(())
+    }
+}
+
+impl Remap {
+    /// Appends `rows` that pass the time range and filters, in query ids.
+    fn emit_rows(&self, req: &ScanRequest, rows: &Rows<'_>, tl: &mut Timeline) {
+        let n = rows.ts.len();
+        // The common case: every row is in range and no filter applies; copy column by
+        // column.
+        if self.allowed.is_empty() && rows.ts[0] >= req.from && rows.ts[n - 1] <= req.to {
+            tl.ts.extend_from_slice(rows.ts);
+            for d in &req.dims {
+                let di = d.index();
+                let Some(ids) = rows.dims[di] else { continue };
+                match &self.dims[di] {
+                    Some(map) => tl.dims[di].extend(ids.iter().map(|&id| map[id as usize])),
+                    None => tl.dims[di].extend_from_slice(ids),
                 }
             }
-            if props && rm.emit_keys.is_none() {
-                // Offsets shifted in one pass, entries remapped in another.
-                let (plo, phi) = (b.prop_offsets[lo], b.prop_offsets[hi]);
-                let shift = tl.prop_entries.len() as u32;
-                tl.prop_entries.extend(
-                    b.prop_entries[plo as usize..phi as usize]
-                        .iter()
-                        .map(|&p| self.remap_entry(p)),
-                );
-                tl.prop_offsets
-                    .extend(b.prop_offsets[lo + 1..=hi].iter().map(|&o| o - plo + shift));
-            } else if props {
-                for i in lo..hi {
-                    self.emit_props(b, i, tl);
-                }
-            }
-            if let Some(rev) = &b.revenue {
-                tl.revenue
-                    .extend(rev[lo..hi].iter().map(|&x| self.remap_revenue(x)));
-            }
+            self.copy_extras(rows.prop_offsets, rows.prop_entries, rows.revenue, tl);
             return;
         }
-        for i in lo..hi {
-            let t = b.ts[i];
+        for i in 0..n {
+            let t = rows.ts[i];
             if t < req.from || t > req.to {
                 continue;
             }
-            if !rm.allowed.iter().all(|(d, ok)| {
-                b.dims[*d]
-                    .as_ref()
-                    .is_none_or(|ids| ok.get(ids[i] as usize).copied().unwrap_or(false))
+            if !self.allowed.iter().all(|(d, ok)| {
+                rows.dims[*d].is_none_or(|ids| ok.get(ids[i] as usize).copied().unwrap_or(false))
             }) {
                 continue;
             }
             tl.ts.push(t);
             for d in &req.dims {
                 let di = d.index();
-                let Some(ids) = &b.dims[di] else { continue };
+                let Some(ids) = rows.dims[di] else { continue };
                 let id = ids[i];
-                let q = match &rm.dims[di] {
+                let q = match &self.dims[di] {
                     Some(map) => map[id as usize],
                     None => id,
                 };
                 tl.dims[di].push(q);
             }
-            self.emit_extras(b, i, props, tl);
+            if !rows.prop_offsets.is_empty() {
+                self.emit_props(rows, i, tl);
+            }
+            if let Some(rev) = rows.revenue {
+                tl.revenue.push(self.remap_revenue(rev[i]));
+            }
+        }
+    }
+
+    /// Appends a whole run's properties (`offsets`: its rows + 1, or empty when not
+    /// projected) and revenue.
+    fn copy_extras(
+        &self,
+        offsets: &[u32],
+        entries: &[PropEntry],
+        revenue: Option<&[Option<(i64, u32)>]>,
+        tl: &mut Timeline,
+    ) {
+        if let (Some(&plo), Some(&phi)) = (offsets.first(), offsets.last()) {
+            if self.emit_keys.is_none() {
+                // Offsets shifted in one pass, entries remapped in another.
+                let shift = tl.prop_entries.len() as u32;
+                tl.prop_entries.extend(
+                    entries[plo as usize..phi as usize]
+                        .iter()
+                        .map(|&p| self.remap_entry(p)),
+                );
+                tl.prop_offsets
+                    .extend(offsets[1..].iter().map(|&o| o - plo + shift));
+            } else {
+                let rows = Rows {
+                    ts: &[],
+                    dims: [None; DIMS],
+                    prop_offsets: offsets,
+                    prop_entries: entries,
+                    revenue: None,
+                };
+                for i in 0..offsets.len() - 1 {
+                    self.emit_props(&rows, i, tl);
+                }
+            }
+        }
+        if let Some(rev) = revenue {
+            tl.revenue
+                .extend(rev.iter().map(|&x| self.remap_revenue(x)));
         }
     }
 
     /// A segment's property entry in query ids.
     #[inline]
     fn remap_entry(&self, p: PropEntry) -> PropEntry {
-        let rm = &self.src.remap;
-        let key = rm.prop_keys.as_ref().map_or(p.key, |m| m[p.key as usize]);
-        let val = match (p.val, &rm.prop_values) {
-            (PropVal::Str(_), _) if rm.erase_strings => PropVal::Str(0),
+        let key = self.prop_keys.as_ref().map_or(p.key, |m| m[p.key as usize]);
+        let val = match (p.val, &self.prop_values) {
+            (PropVal::Str(_), _) if self.erase_strings => PropVal::Str(0),
             (PropVal::Str(s), Some(m)) => PropVal::Str(m[s as usize]),
             (v, _) => v,
         };
@@ -757,17 +898,19 @@ impl<'s> Cursor<'s> {
     /// A segment's revenue with its currency in query ids.
     #[inline]
     fn remap_revenue(&self, x: Option<(i64, u32)>) -> Option<(i64, u32)> {
-        let cur = self.src.remap.currencies.as_deref();
+        let cur = self.currencies.as_deref();
         x.map(|(m, c)| (m, cur.map_or(c, |t| t[c as usize])))
     }
 
     /// Row i's properties (the wanted keys only, for the in-memory buffer).
-    fn emit_props(&self, b: &Block, i: usize, tl: &mut Timeline) {
-        let rm = &self.src.remap;
-        let (lo, hi) = (b.prop_offsets[i] as usize, b.prop_offsets[i + 1] as usize);
-        for &p in &b.prop_entries[lo..hi] {
+    fn emit_props(&self, rows: &Rows<'_>, i: usize, tl: &mut Timeline) {
+        let (lo, hi) = (
+            rows.prop_offsets[i] as usize,
+            rows.prop_offsets[i + 1] as usize,
+        );
+        for &p in &rows.prop_entries[lo..hi] {
             let p = self.remap_entry(p);
-            if rm
+            if self
                 .emit_keys
                 .as_ref()
                 .is_some_and(|k| !k.get(p.key as usize).copied().unwrap_or(false))
@@ -777,16 +920,5 @@ impl<'s> Cursor<'s> {
             tl.prop_entries.push(p);
         }
         tl.prop_offsets.push(tl.prop_entries.len() as u32);
-    }
-
-    /// Row i's properties and revenue.
-    #[inline]
-    fn emit_extras(&self, b: &Block, i: usize, props: bool, tl: &mut Timeline) {
-        if props {
-            self.emit_props(b, i, tl);
-        }
-        if let Some(rev) = &b.revenue {
-            tl.revenue.push(self.remap_revenue(rev[i]));
-        }
     }
 }

@@ -2,6 +2,7 @@
 //! (site, visitor, time), split into blocks at visitor boundaries.
 
 pub(crate) mod format;
+pub(crate) mod packed;
 pub(crate) mod reader;
 pub(crate) mod rows;
 pub(crate) mod writer;

@@ -473,42 +473,80 @@ impl SegmentReader {
             }
             b.dims[d] = Some(ids);
         }
-        b.prop_offsets.clear();
-        b.prop_entries.clear();
-        if proj.props {
-            self.read_chunk_into(&meta.cols[COL_PROPS], "properties", buf)?;
-            let raw = &buf.raw;
-            let de = |e| self.decode_err("properties", e);
-            let nkeys = self.footer.dicts[DICT_PROP_KEYS].1;
-            let nvals = self.footer.dicts[DICT_PROP_VALUES].1;
-            let mut c = Cursor::new(raw);
-            b.prop_offsets.reserve(rows + 1);
-            b.prop_offsets.push(0);
-            for _ in 0..rows {
-                let n = c.len(raw.len()).map_err(de)?;
-                for _ in 0..n {
-                    let e = get_prop_entry(&mut c, nkeys, nvals).map_err(de)?;
-                    if keys.is_some_and(|k| !k.get(e.key as usize).copied().unwrap_or(false)) {
-                        continue;
-                    }
-                    b.prop_entries.push(e);
-                }
-                b.prop_offsets.push(b.prop_entries.len() as u32);
-            }
-        }
+        self.props_into(
+            bi,
+            proj.props,
+            keys,
+            &mut b.prop_offsets,
+            &mut b.prop_entries,
+            buf,
+        )?;
         let mut rev = b.revenue.take().unwrap_or_default();
         if proj.revenue {
-            self.read_chunk_into(&meta.cols[COL_REVENUE], "revenue", buf)?;
-            let raw = &buf.raw;
-            let de = |e| self.decode_err("revenue", e);
-            let ncur = self.footer.dicts[DICT_CURRENCIES].1;
-            let mut c = Cursor::new(raw);
-            rev.clear();
-            rev.reserve(rows);
-            for _ in 0..rows {
-                rev.push(get_revenue(&mut c, ncur).map_err(de)?);
-            }
+            self.revenue_into(bi, &mut rev, buf)?;
             b.revenue = Some(rev);
+        }
+        Ok(())
+    }
+
+    /// Decodes block `bi`'s properties (when `wanted`) into `offsets` and `entries`,
+    /// emptied first: row i's are `entries[offsets[i]..offsets[i + 1]]`. `keys`, when
+    /// given, says per segment-local key whether to keep its entries (the others are
+    /// checked and skipped).
+    pub(crate) fn props_into(
+        &self,
+        bi: usize,
+        wanted: bool,
+        keys: Option<&[bool]>,
+        offsets: &mut Vec<u32>,
+        entries: &mut Vec<PropEntry>,
+        buf: &mut ChunkBuf,
+    ) -> Result<()> {
+        offsets.clear();
+        entries.clear();
+        if !wanted {
+            return Ok(());
+        }
+        let rows = self.footer.blocks[bi].rows as usize;
+        self.read_chunk_into(&self.footer.blocks[bi].cols[COL_PROPS], "properties", buf)?;
+        let raw = &buf.raw;
+        let de = |e| self.decode_err("properties", e);
+        let nkeys = self.footer.dicts[DICT_PROP_KEYS].1;
+        let nvals = self.footer.dicts[DICT_PROP_VALUES].1;
+        let mut c = Cursor::new(raw);
+        offsets.reserve(rows + 1);
+        offsets.push(0);
+        for _ in 0..rows {
+            let n = c.len(raw.len()).map_err(de)?;
+            for _ in 0..n {
+                let e = get_prop_entry(&mut c, nkeys, nvals).map_err(de)?;
+                if keys.is_some_and(|k| !k.get(e.key as usize).copied().unwrap_or(false)) {
+                    continue;
+                }
+                entries.push(e);
+            }
+            offsets.push(entries.len() as u32);
+        }
+        Ok(())
+    }
+
+    /// Decodes block `bi`'s revenue, one per row, into `rev` (emptied first).
+    pub(crate) fn revenue_into(
+        &self,
+        bi: usize,
+        rev: &mut Vec<Option<(i64, u32)>>,
+        buf: &mut ChunkBuf,
+    ) -> Result<()> {
+        let meta = &self.footer.blocks[bi];
+        self.read_chunk_into(&meta.cols[COL_REVENUE], "revenue", buf)?;
+        let raw = &buf.raw;
+        let de = |e| self.decode_err("revenue", e);
+        let ncur = self.footer.dicts[DICT_CURRENCIES].1;
+        let mut c = Cursor::new(raw);
+        rev.clear();
+        rev.reserve(meta.rows as usize);
+        for _ in 0..meta.rows {
+            rev.push(get_revenue(&mut c, ncur).map_err(de)?);
         }
         Ok(())
     }

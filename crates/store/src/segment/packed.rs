@@ -1,0 +1,304 @@
+//! A block as a scan reads it: its visitor runs decoded, its timestamps and dimension
+//! ids left as their decompressed bytes and decoded one visitor run at a time, straight
+//! into the run's timeline.
+//!
+//! Decoding a whole block first (65,536 rows: half a megabyte of times and a quarter
+//! per dimension) wrote every value to memory that no core's cache holds, only for the
+//! scan to read it back when it copied each run into a timeline: those two passes were
+//! the scan's largest costs. Decoding a run where it is copied touches each value once.
+//! The checks of [`SegmentReader::block_into`] are all made: ids against their
+//! dictionaries when the block is loaded, a run's times when it is decoded.
+
+use super::format::*;
+use super::reader::{ChunkBuf, Projection, Run, SegmentReader};
+use crate::codec::Cursor;
+use crate::error::{Result, corrupted};
+use cairn_timeline::PropEntry;
+
+/// One dimension's column as stored: ids of `width` bytes (0: every id is 0), one per
+/// row or one per visitor run.
+#[derive(Debug, Default)]
+struct Col {
+    raw: Vec<u8>,
+    width: usize,
+    per_run: bool,
+}
+
+impl Col {
+    /// The id at `at` (a row, or a run for a per-run column).
+    #[inline]
+    fn get(&self, at: usize) -> u32 {
+        let r = &self.raw;
+        match self.width {
+            0 => 0,
+            1 => u32::from(r[at]),
+            2 => u32::from(u16::from_le_bytes([r[2 * at], r[2 * at + 1]])),
+            _ => u32::from_le_bytes([r[4 * at], r[4 * at + 1], r[4 * at + 2], r[4 * at + 3]]),
+        }
+    }
+
+    /// The largest id (0 for an empty column).
+    fn max(&self) -> u32 {
+        match self.width {
+            0 => 0,
+            1 => self.raw.iter().copied().max().map_or(0, u32::from),
+            2 => self
+                .raw
+                .chunks_exact(2)
+                .map(|x| u16::from_le_bytes([x[0], x[1]]))
+                .max()
+                .map_or(0, u32::from),
+            _ => self
+                .raw
+                .chunks_exact(4)
+                .map(|x| u32::from_le_bytes([x[0], x[1], x[2], x[3]]))
+                .max()
+                .unwrap_or(0),
+        }
+    }
+}
+
+/// A loaded block: see the module's documentation. Properties and revenue, when
+/// projected, are decoded whole (few scans read them).
+#[derive(Debug, Default)]
+pub(crate) struct Packed {
+    pub runs: Vec<Run>,
+    min_ts: i64,
+    max_ts: i64,
+    ts_raw: Vec<u8>,
+    /// Where the timestamps of run `ts_run` start in `ts_raw`: runs are decoded in
+    /// order, the ones skipped walked over.
+    ts_run: usize,
+    ts_pos: usize,
+    /// Per dimension; `None` when not projected.
+    dims: Vec<Option<Col>>,
+    /// Row i's properties are `prop_entries[prop_offsets[i]..prop_offsets[i + 1]]`.
+    pub prop_offsets: Vec<u32>,
+    pub prop_entries: Vec<PropEntry>,
+    pub revenue: Option<Vec<Option<(i64, u32)>>>,
+}
+
+/// Why a run's timestamps could not be decoded (the caller names the file).
+pub(crate) struct BadTimes(pub &'static str);
+
+impl Packed {
+    /// Whether dimension `d` was loaded.
+    pub(crate) fn has_dim(&self, d: usize) -> bool {
+        self.dims.get(d).is_some_and(Option::is_some)
+    }
+
+    /// Appends run `r`'s timestamps to `out`. Runs must be asked for in increasing order.
+    pub(crate) fn ts_into(&mut self, r: usize, out: &mut Vec<i64>) -> Result<(), BadTimes> {
+        let truncated = |_| BadTimes("timestamps: truncated");
+        if r < self.ts_run {
+            return Err(BadTimes("timestamps: a run read twice"));
+        }
+        // Walk over the runs in between: a varint ends at each byte under 0x80.
+        let skip: u64 = self.runs[self.ts_run..r]
+            .iter()
+            .map(|x| u64::from(x.len))
+            .sum();
+        let mut pos = self.ts_pos;
+        let mut left = skip;
+        while left > 0 {
+            let b = *self
+                .ts_raw
+                .get(pos)
+                .ok_or(BadTimes("timestamps: truncated"))?;
+            pos += 1;
+            left -= u64::from(b < 0x80);
+        }
+        let run = self.runs[r];
+        let mut c = Cursor::at(&self.ts_raw, pos);
+        out.reserve(run.len as usize);
+        let mut t = self
+            .min_ts
+            .wrapping_add(c.uvarint().map_err(truncated)? as i64);
+        out.push(t);
+        for _ in 1..run.len {
+            let next = t.wrapping_add(c.uvarint().map_err(truncated)? as i64);
+            // Scans rely on each run's times rising (they copy whole runs that start and
+            // end in range): a delta that wraps is corruption.
+            if next < t {
+                return Err(BadTimes(OUT_OF_ORDER));
+            }
+            t = next;
+            out.push(t);
+        }
+        if t > self.max_ts {
+            return Err(BadTimes(OUT_OF_ORDER));
+        }
+        self.ts_run = r + 1;
+        self.ts_pos = c.pos();
+        Ok(())
+    }
+
+    /// Appends run `r`'s ids of dimension `d` (loaded), each mapped through `map`.
+    #[inline]
+    pub(crate) fn ids_into(&self, d: usize, r: usize, map: Option<&[u32]>, out: &mut Vec<u32>) {
+        let Some(col) = &self.dims[d] else { return };
+        let run = self.runs[r];
+        let (lo, hi) = (run.start as usize, (run.start + run.len) as usize);
+        let m = |id: u32| map.map_or(id, |m| m[id as usize]);
+        if col.per_run || col.width == 0 {
+            let id = m(col.get(r));
+            out.resize(out.len() + run.len as usize, id);
+            return;
+        }
+        match (col.width, map) {
+            (1, Some(map)) => out.extend(col.raw[lo..hi].iter().map(|&x| map[x as usize])),
+            (1, None) => out.extend(col.raw[lo..hi].iter().map(|&x| u32::from(x))),
+            _ => out.extend((lo..hi).map(|i| m(col.get(i)))),
+        }
+    }
+}
+
+const OUT_OF_ORDER: &str = "timestamps out of order or outside the block's range";
+
+impl SegmentReader {
+    /// Loads block `bi` into `p` for a scan, reusing its memory: runs, the projected
+    /// columns' bytes (ids checked against their dictionaries), and the properties
+    /// (`keys`: see [`SegmentReader::props_into`]) and revenue when projected.
+    pub(crate) fn packed_into(
+        &self,
+        bi: usize,
+        proj: &Projection,
+        keys: Option<&[bool]>,
+        p: &mut Packed,
+        buf: &mut ChunkBuf,
+    ) -> Result<()> {
+        let meta = &self.footer.blocks[bi];
+        let rows = meta.rows as usize;
+        self.runs_into(bi, &mut p.runs, buf)?;
+        self.read_chunk_into(&meta.cols[COL_TS], "timestamps", buf)?;
+        std::mem::swap(&mut buf.raw, &mut p.ts_raw);
+        p.min_ts = meta.min_ts;
+        p.max_ts = meta.max_ts;
+        p.ts_run = 0;
+        p.ts_pos = 0;
+        p.dims.resize_with(DIMS, || None);
+        for d in 0..DIMS {
+            if !proj.dims[d] {
+                p.dims[d] = None;
+                continue;
+            }
+            let ch = &meta.cols[COL_DIM0 + d];
+            let col = p.dims[d].get_or_insert_with(Col::default);
+            col.width = ch.id_width();
+            col.per_run = ch.per_run();
+            col.raw.clear();
+            let count = if col.per_run { p.runs.len() } else { rows };
+            if col.width > 0 {
+                self.read_chunk_into(ch, "dimension column", buf)?;
+                std::mem::swap(&mut buf.raw, &mut col.raw);
+                if col.raw.len() != count * col.width {
+                    return Err(corrupted(
+                        &self.path,
+                        "dimension column has the wrong length",
+                    ));
+                }
+            }
+            if count > 0 && col.max() >= self.footer.dicts[d].1 {
+                return Err(corrupted(&self.path, "dimension id beyond its dictionary"));
+            }
+        }
+        self.props_into(
+            bi,
+            proj.props,
+            keys,
+            &mut p.prop_offsets,
+            &mut p.prop_entries,
+            buf,
+        )?;
+        let mut rev = p.revenue.take().unwrap_or_default();
+        if proj.revenue {
+            self.revenue_into(bi, &mut rev, buf)?;
+            p.revenue = Some(rev);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::put_uvarint;
+    use proptest::prelude::*;
+
+    /// A block of `lens` runs whose timestamps are `min + first`, then rising by `gaps`.
+    fn block(runs: &[(u64, Vec<u64>)], min_ts: i64) -> (Packed, Vec<Vec<i64>>) {
+        let mut p = Packed {
+            min_ts,
+            ..Packed::default()
+        };
+        let mut want = Vec::new();
+        let mut start = 0u32;
+        for (first, gaps) in runs {
+            let len = gaps.len() as u32 + 1;
+            p.runs.push(Run {
+                site: 0,
+                visitor: u64::from(start),
+                start,
+                len,
+            });
+            start += len;
+            put_uvarint(&mut p.ts_raw, *first);
+            let mut t = min_ts + *first as i64;
+            let mut ts = vec![t];
+            for &g in gaps {
+                put_uvarint(&mut p.ts_raw, g);
+                t += g as i64;
+                ts.push(t);
+            }
+            want.push(ts);
+        }
+        p.max_ts = want.iter().flatten().copied().max().unwrap_or(min_ts);
+        (p, want)
+    }
+
+    proptest! {
+        /// Any runs asked for in order, the others walked over, read as decoding
+        /// every run would.
+        #[test]
+        fn runs_read_in_order_skipping_others(
+            runs in prop::collection::vec(
+                (0u64..1 << 40, prop::collection::vec(0u64..1 << 30, 0..20)), 1..60),
+            pick in prop::collection::vec(any::<bool>(), 60),
+        ) {
+            let (mut p, want) = block(&runs, 1_700_000_000_000);
+            for (r, ts) in want.iter().enumerate() {
+                if !pick[r] {
+                    continue;
+                }
+                let mut out = vec![-1];
+                prop_assert!(p.ts_into(r, &mut out).is_ok());
+                prop_assert_eq!(&out[1..], &ts[..]);
+            }
+        }
+    }
+
+    #[test]
+    fn damaged_times_are_refused() {
+        let runs = [(5u64, vec![1u64, 2]), (7, vec![3])];
+        // A run past the block's maximum.
+        let (mut p, _) = block(&runs, 1000);
+        p.max_ts = 1006;
+        let mut out = Vec::new();
+        assert!(p.ts_into(0, &mut out).is_err());
+        // A delta that wraps (time going back).
+        let (mut p, _) = block(&[(5, vec![u64::MAX - 2])], 1000);
+        p.max_ts = i64::MAX;
+        assert!(p.ts_into(0, &mut Vec::new()).is_err());
+        // Truncated: the bytes end inside the second run, read or walked over.
+        let (mut p, _) = block(&runs, 1000);
+        p.ts_raw.pop();
+        assert!(p.ts_into(1, &mut Vec::new()).is_err());
+        let (mut p, _) = block(&runs, 1000);
+        p.ts_raw.truncate(2);
+        assert!(p.ts_into(1, &mut Vec::new()).is_err());
+        // A run asked for again.
+        let (mut p, _) = block(&runs, 1000);
+        assert!(p.ts_into(1, &mut Vec::new()).is_ok());
+        assert!(p.ts_into(0, &mut Vec::new()).is_err());
+    }
+}
