@@ -170,8 +170,7 @@ impl SegmentReader {
         let meta = &self.footer.blocks[bi];
         let rows = meta.rows as usize;
         self.runs_into(bi, &mut p.runs, buf)?;
-        self.read_chunk_into(&meta.cols[COL_TS], "timestamps", buf)?;
-        std::mem::swap(&mut buf.raw, &mut p.ts_raw);
+        self.read_chunk_to(&meta.cols[COL_TS], "timestamps", buf, &mut p.ts_raw)?;
         p.min_ts = meta.min_ts;
         p.max_ts = meta.max_ts;
         p.ts_run = 0;
@@ -189,8 +188,7 @@ impl SegmentReader {
             col.raw.clear();
             let count = if col.per_run { p.runs.len() } else { rows };
             if col.width > 0 {
-                self.read_chunk_into(ch, "dimension column", buf)?;
-                std::mem::swap(&mut buf.raw, &mut col.raw);
+                self.read_chunk_to(ch, "dimension column", buf, &mut col.raw)?;
                 if col.raw.len() != count * col.width {
                     return Err(corrupted(
                         &self.path,

@@ -350,7 +350,9 @@ impl SegmentReader {
             ));
         }
         if c.codec == 0 {
-            std::mem::swap(&mut buf.comp, &mut buf.raw);
+            // Copied, not swapped: each buffer keeps its role (and its size).
+            buf.raw.clear();
+            buf.raw.extend_from_slice(&buf.comp);
             return Ok(());
         }
         let dctx = match &mut buf.dctx {
@@ -359,9 +361,11 @@ impl SegmentReader {
                 .dctx
                 .insert(zstd::bulk::Decompressor::new().at(&self.path)?),
         };
-        // Into the spare capacity: no zeroing first.
+        // Into the spare capacity: no zeroing first, and no copy of what it held.
         buf.raw.clear();
-        buf.raw.reserve(c.raw_len as usize);
+        if buf.raw.capacity() < c.raw_len as usize {
+            buf.raw = Vec::with_capacity(c.raw_len as usize);
+        }
         let n = dctx
             .decompress_to_buffer(&buf.comp, &mut buf.raw)
             .map_err(|e| corrupted(&self.path, format!("{what}: {e}")))?;
@@ -372,6 +376,22 @@ impl SegmentReader {
             ));
         }
         Ok(())
+    }
+
+    /// [`SegmentReader::read_chunk_into`] `out`, which keeps its memory from block to
+    /// block (a buffer passed from column to column would grow again and again: fresh
+    /// pages the kernel zeroes).
+    pub(crate) fn read_chunk_to(
+        &self,
+        c: &Chunk,
+        what: &str,
+        buf: &mut ChunkBuf,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        std::mem::swap(&mut buf.raw, out);
+        let r = self.read_chunk_into(c, what, buf);
+        std::mem::swap(&mut buf.raw, out);
+        r
     }
 
     /// Decodes block `bi` into `b`, reusing its vectors (scans decode thousands of

@@ -129,8 +129,7 @@ impl<'a> SegmentRows<'a> {
         let seg = self.seg;
         let meta = &seg.footer.blocks[bi];
         seg.runs_into(bi, &mut self.runs, buf)?;
-        seg.read_chunk_into(&meta.cols[COL_TS], "timestamps", buf)?;
-        std::mem::swap(&mut buf.raw, &mut self.ts_raw);
+        seg.read_chunk_to(&meta.cols[COL_TS], "timestamps", buf, &mut self.ts_raw)?;
         for (d, col) in self.dims.iter_mut().enumerate() {
             let ch = &meta.cols[COL_DIM0 + d];
             col.width = ch.id_width();
@@ -139,8 +138,7 @@ impl<'a> SegmentRows<'a> {
             if col.width == 0 {
                 continue;
             }
-            seg.read_chunk_into(ch, "dimension column", buf)?;
-            std::mem::swap(&mut buf.raw, &mut col.raw);
+            seg.read_chunk_to(ch, "dimension column", buf, &mut col.raw)?;
             let count = if col.per_run {
                 self.runs.len()
             } else {
@@ -153,10 +151,18 @@ impl<'a> SegmentRows<'a> {
                 ));
             }
         }
-        seg.read_chunk_into(&meta.cols[COL_PROPS], "properties", buf)?;
-        std::mem::swap(&mut buf.raw, &mut self.props_raw);
-        seg.read_chunk_into(&meta.cols[COL_REVENUE], "revenue", buf)?;
-        std::mem::swap(&mut buf.raw, &mut self.revenue_raw);
+        seg.read_chunk_to(
+            &meta.cols[COL_PROPS],
+            "properties",
+            buf,
+            &mut self.props_raw,
+        )?;
+        seg.read_chunk_to(
+            &meta.cols[COL_REVENUE],
+            "revenue",
+            buf,
+            &mut self.revenue_raw,
+        )?;
         self.max_ts = meta.max_ts;
         self.ts_pos = 0;
         self.props = (0, 0);
