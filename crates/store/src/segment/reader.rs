@@ -329,10 +329,11 @@ impl SegmentReader {
         Ok(false)
     }
 
-    /// Decodes block `bi` with the given projection.
+    /// Decodes block `bi` with the given projection (verification and export; scans
+    /// load blocks as [`Packed`](super::packed::Packed) instead).
     pub(crate) fn block(&self, bi: usize, proj: &Projection) -> Result<Block> {
         let mut b = Block::default();
-        self.block_into(bi, proj, None, &mut b, &mut ChunkBuf::default())?;
+        self.block_into(bi, proj, &mut b, &mut ChunkBuf::default())?;
         Ok(b)
     }
 
@@ -394,15 +395,11 @@ impl SegmentReader {
         r
     }
 
-    /// Decodes block `bi` into `b`, reusing its vectors (scans decode thousands of
-    /// blocks; fresh allocations of this size would each fault in new pages).
-    /// `keys`, when given, says per segment-local property key whether to keep its
-    /// entries (the others are checked and skipped).
+    /// Decodes block `bi` into `b`, every check made.
     pub(crate) fn block_into(
         &self,
         bi: usize,
         proj: &Projection,
-        keys: Option<&[bool]>,
         b: &mut Block,
         buf: &mut ChunkBuf,
     ) -> Result<()> {
@@ -496,7 +493,7 @@ impl SegmentReader {
         self.props_into(
             bi,
             proj.props,
-            keys,
+            None,
             &mut b.prop_offsets,
             &mut b.prop_entries,
             buf,
