@@ -73,24 +73,25 @@ pub(crate) struct ScanBufs {
     chunks: Mutex<Vec<ChunkBuf>>,
 }
 
+/// A kept buffer, or a new one.
+fn kept<T: Default>(pool: &Mutex<Vec<T>>) -> T {
+    pool.lock()
+        .ok()
+        .and_then(|mut p| p.pop())
+        .unwrap_or_default()
+}
+
 impl ScanBufs {
-    /// Blocks (and chunk buffers) kept: two per cursor of a scan over 16 sources.
+    /// Blocks (and chunk buffers) kept: one per cursor of a scan over 16 sources on two
+    /// workers.
     const KEEP: usize = 32;
 
     fn packed(&self) -> Packed {
-        self.blocks
-            .lock()
-            .ok()
-            .and_then(|mut b| b.pop())
-            .unwrap_or_default()
+        kept(&self.blocks)
     }
 
     fn chunk(&self) -> ChunkBuf {
-        self.chunks
-            .lock()
-            .ok()
-            .and_then(|mut c| c.pop())
-            .unwrap_or_default()
+        kept(&self.chunks)
     }
 
     fn give(&self, block: Packed, chunk: ChunkBuf) {

@@ -200,20 +200,15 @@ impl SegmentReader {
                 return Err(corrupted(&self.path, "dimension id beyond its dictionary"));
             }
         }
-        self.props_into(
+        self.extras_into(
             bi,
-            proj.props,
+            proj,
             keys,
             &mut p.prop_offsets,
             &mut p.prop_entries,
+            &mut p.revenue,
             buf,
-        )?;
-        let mut rev = p.revenue.take().unwrap_or_default();
-        if proj.revenue {
-            self.revenue_into(bi, &mut rev, buf)?;
-            p.revenue = Some(rev);
-        }
-        Ok(())
+        )
     }
 }
 

@@ -490,18 +490,36 @@ impl SegmentReader {
             }
             b.dims[d] = Some(ids);
         }
-        self.props_into(
+        self.extras_into(
             bi,
-            proj.props,
+            proj,
             None,
             &mut b.prop_offsets,
             &mut b.prop_entries,
+            &mut b.revenue,
             buf,
-        )?;
-        let mut rev = b.revenue.take().unwrap_or_default();
+        )
+    }
+
+    /// Decodes block `bi`'s properties and revenue as far as `proj` asks for them:
+    /// [`SegmentReader::props_into`], and `revenue` (its memory reused) set to the
+    /// block's revenue or to `None`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn extras_into(
+        &self,
+        bi: usize,
+        proj: &Projection,
+        keys: Option<&[bool]>,
+        offsets: &mut Vec<u32>,
+        entries: &mut Vec<PropEntry>,
+        revenue: &mut Option<Vec<Option<(i64, u32)>>>,
+        buf: &mut ChunkBuf,
+    ) -> Result<()> {
+        self.props_into(bi, proj.props, keys, offsets, entries, buf)?;
+        let mut rev = revenue.take().unwrap_or_default();
         if proj.revenue {
             self.revenue_into(bi, &mut rev, buf)?;
-            b.revenue = Some(rev);
+            *revenue = Some(rev);
         }
         Ok(())
     }
