@@ -17,7 +17,7 @@ use rustc_hash::FxHashMap;
 
 use crate::error::{Result, corrupted};
 use crate::segment::format::{DICT_CURRENCIES, DICT_PROP_KEYS, DICT_PROP_VALUES, DIMS};
-use crate::segment::packed::Packed;
+use crate::segment::packed::{BadTimes, Packed};
 use crate::segment::reader::{Block, ChunkBuf, Projection, Run, SegmentReader};
 use crate::store::Store;
 
@@ -744,34 +744,33 @@ impl<'s> Cursor<'s> {
         let p = &mut self.packed;
         let r = p.runs[self.run];
         let (lo, hi) = (r.start as usize, (r.start + r.len) as usize);
-        let n0 = tl.ts.len();
-        p.ts_into(self.run, &mut tl.ts)
-            .map_err(|e| corrupted(&reader.path, e.0))?;
-        let props = || {
-            if req.props {
-                &p.prop_offsets[lo..=hi]
-            } else {
-                &[]
-            }
-        };
-        // The common case: every row of the run is in range and no filter applies;
-        // decode each column straight into the timeline.
-        if rm.allowed.is_empty() && tl.ts[n0] >= req.from && tl.ts[tl.ts.len() - 1] <= req.to {
-            for d in &req.dims {
-                let di = d.index();
-                p.ids_into(di, self.run, rm.dims[di].as_deref(), &mut tl.dims[di]);
-            }
-            rm.copy_extras(
-                props(),
-                &p.prop_entries,
-                p.revenue.as_deref().map(|v| &v[lo..hi]),
-                tl,
-            );
-            return Ok(());
-        }
+        let bad = |e: BadTimes| corrupted(&reader.path, e.0);
+        // The run's property offsets (none when properties are not projected).
+        let props = if req.props { lo..hi + 1 } else { 0..0 };
         self.scratch_ts.clear();
-        self.scratch_ts.extend_from_slice(&tl.ts[n0..]);
-        tl.ts.truncate(n0);
+        if rm.allowed.is_empty() {
+            // The common case: every row of the run is in range (no filter applies);
+            // decode each column straight into the timeline.
+            let n0 = tl.ts.len();
+            p.ts_into(self.run, &mut tl.ts).map_err(bad)?;
+            if tl.ts[n0] >= req.from && tl.ts[tl.ts.len() - 1] <= req.to {
+                for d in &req.dims {
+                    let di = d.index();
+                    p.ids_into(di, self.run, rm.dims[di].as_deref(), &mut tl.dims[di]);
+                }
+                rm.copy_extras(
+                    &p.prop_offsets[props],
+                    &p.prop_entries,
+                    p.revenue.as_deref().map(|v| &v[lo..hi]),
+                    tl,
+                );
+                return Ok(());
+            }
+            self.scratch_ts.extend_from_slice(&tl.ts[n0..]);
+            tl.ts.truncate(n0);
+        } else {
+            p.ts_into(self.run, &mut self.scratch_ts).map_err(bad)?;
+        }
         for (di, out) in self.scratch_dims.iter_mut().enumerate() {
             out.clear();
             if p.has_dim(di) {
@@ -787,7 +786,7 @@ impl<'s> Cursor<'s> {
         let rows = Rows {
             ts: &self.scratch_ts,
             dims,
-            prop_offsets: props(),
+            prop_offsets: &p.prop_offsets[props],
             prop_entries: &p.prop_entries,
             revenue: p.revenue.as_deref().map(|v| &v[lo..hi]),
         };
@@ -837,7 +836,7 @@ impl Remap {
                 tl.dims[di].push(q);
             }
             if !rows.prop_offsets.is_empty() {
-                self.emit_props(rows, i, tl);
+                self.emit_props(rows.prop_offsets, rows.prop_entries, i, tl);
             }
             if let Some(rev) = rows.revenue {
                 tl.revenue.push(self.remap_revenue(rev[i]));
@@ -866,15 +865,8 @@ impl Remap {
                 tl.prop_offsets
                     .extend(offsets[1..].iter().map(|&o| o - plo + shift));
             } else {
-                let rows = Rows {
-                    ts: &[],
-                    dims: [None; DIMS],
-                    prop_offsets: offsets,
-                    prop_entries: entries,
-                    revenue: None,
-                };
                 for i in 0..offsets.len() - 1 {
-                    self.emit_props(&rows, i, tl);
+                    self.emit_props(offsets, entries, i, tl);
                 }
             }
         }
@@ -903,13 +895,11 @@ impl Remap {
         x.map(|(m, c)| (m, cur.map_or(c, |t| t[c as usize])))
     }
 
-    /// Row i's properties (the wanted keys only, for the in-memory buffer).
-    fn emit_props(&self, rows: &Rows<'_>, i: usize, tl: &mut Timeline) {
-        let (lo, hi) = (
-            rows.prop_offsets[i] as usize,
-            rows.prop_offsets[i + 1] as usize,
-        );
-        for &p in &rows.prop_entries[lo..hi] {
+    /// Row i's properties, `entries[offsets[i]..offsets[i + 1]]` (the wanted keys only,
+    /// for the in-memory buffer).
+    fn emit_props(&self, offsets: &[u32], entries: &[PropEntry], i: usize, tl: &mut Timeline) {
+        let (lo, hi) = (offsets[i] as usize, offsets[i + 1] as usize);
+        for &p in &entries[lo..hi] {
             let p = self.remap_entry(p);
             if self
                 .emit_keys

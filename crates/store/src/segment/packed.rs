@@ -16,18 +16,18 @@ use crate::error::{Result, corrupted};
 use cairn_timeline::PropEntry;
 
 /// One dimension's column as stored: ids of `width` bytes (0: every id is 0), one per
-/// row or one per visitor run.
+/// row or one per visitor run. Scans and merges read blocks this way.
 #[derive(Debug, Default)]
-struct Col {
-    raw: Vec<u8>,
-    width: usize,
-    per_run: bool,
+pub(crate) struct Col {
+    pub raw: Vec<u8>,
+    pub width: usize,
+    pub per_run: bool,
 }
 
 impl Col {
     /// The id at `at` (a row, or a run for a per-run column).
     #[inline]
-    fn get(&self, at: usize) -> u32 {
+    pub(crate) fn get(&self, at: usize) -> u32 {
         let r = &self.raw;
         match self.width {
             0 => 0,
@@ -200,15 +200,15 @@ impl SegmentReader {
                 return Err(corrupted(&self.path, "dimension id beyond its dictionary"));
             }
         }
-        self.extras_into(
+        self.props_into(
             bi,
-            proj,
+            proj.props,
             keys,
             &mut p.prop_offsets,
             &mut p.prop_entries,
-            &mut p.revenue,
             buf,
-        )
+        )?;
+        self.revenue_into(bi, proj.revenue, &mut p.revenue, buf)
     }
 }
 

@@ -490,38 +490,15 @@ impl SegmentReader {
             }
             b.dims[d] = Some(ids);
         }
-        self.extras_into(
+        self.props_into(
             bi,
-            proj,
+            proj.props,
             None,
             &mut b.prop_offsets,
             &mut b.prop_entries,
-            &mut b.revenue,
             buf,
-        )
-    }
-
-    /// Decodes block `bi`'s properties and revenue as far as `proj` asks for them:
-    /// [`SegmentReader::props_into`], and `revenue` (its memory reused) set to the
-    /// block's revenue or to `None`.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn extras_into(
-        &self,
-        bi: usize,
-        proj: &Projection,
-        keys: Option<&[bool]>,
-        offsets: &mut Vec<u32>,
-        entries: &mut Vec<PropEntry>,
-        revenue: &mut Option<Vec<Option<(i64, u32)>>>,
-        buf: &mut ChunkBuf,
-    ) -> Result<()> {
-        self.props_into(bi, proj.props, keys, offsets, entries, buf)?;
-        let mut rev = revenue.take().unwrap_or_default();
-        if proj.revenue {
-            self.revenue_into(bi, &mut rev, buf)?;
-            *revenue = Some(rev);
-        }
-        Ok(())
+        )?;
+        self.revenue_into(bi, proj.revenue, &mut b.revenue, buf)
     }
 
     /// Decodes block `bi`'s properties (when `wanted`) into `offsets` and `entries`,
@@ -565,13 +542,19 @@ impl SegmentReader {
         Ok(())
     }
 
-    /// Decodes block `bi`'s revenue, one per row, into `rev` (emptied first).
+    /// Decodes block `bi`'s revenue, one per row, into `revenue` (its memory reused)
+    /// when `wanted`; else sets it to `None`.
     pub(crate) fn revenue_into(
         &self,
         bi: usize,
-        rev: &mut Vec<Option<(i64, u32)>>,
+        wanted: bool,
+        revenue: &mut Option<Vec<Option<(i64, u32)>>>,
         buf: &mut ChunkBuf,
     ) -> Result<()> {
+        let mut rev = revenue.take().unwrap_or_default();
+        if !wanted {
+            return Ok(());
+        }
         let meta = &self.footer.blocks[bi];
         self.read_chunk_into(&meta.cols[COL_REVENUE], "revenue", buf)?;
         let raw = &buf.raw;
@@ -583,6 +566,7 @@ impl SegmentReader {
         for _ in 0..meta.rows {
             rev.push(get_revenue(&mut c, ncur).map_err(de)?);
         }
+        *revenue = Some(rev);
         Ok(())
     }
 

@@ -6,6 +6,7 @@
 //! segment is reported, never merged.
 
 use super::format::*;
+use super::packed::Col;
 use super::reader::{ChunkBuf, Run, SegmentReader};
 use super::writer::SegmentWriter;
 use cairn_timeline::{PropEntry, PropVal};
@@ -31,15 +32,6 @@ impl Dict {
         let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
         &self.text[start..self.ends[i] as usize]
     }
-}
-
-/// One column of a block as stored (decompressed): ids of `width` bytes, per row or
-/// per visitor run.
-#[derive(Debug, Default)]
-struct Col {
-    raw: Vec<u8>,
-    width: usize,
-    per_run: bool,
 }
 
 /// Cursor over a segment's rows. [`SegmentRows::advance`] moves to the next row, whose
@@ -213,15 +205,7 @@ impl<'a> SegmentRows<'a> {
         self.ts_pos = c.pos();
         for (d, col) in self.dims.iter().enumerate() {
             let at = if col.per_run { self.run } else { self.row };
-            let id = match col.width {
-                0 => 0,
-                1 => u32::from(col.raw[at]),
-                2 => u32::from(u16::from_le_bytes([col.raw[2 * at], col.raw[2 * at + 1]])),
-                _ => {
-                    let b = &col.raw[4 * at..4 * at + 4];
-                    u32::from_le_bytes([b[0], b[1], b[2], b[3]])
-                }
-            };
+            let id = col.get(at);
             if id as usize >= self.dicts[d].len() {
                 return Err(corrupted(&seg.path, "dimension id beyond its dictionary"));
             }
