@@ -1,29 +1,35 @@
-//! A producer thread feeding batches of records to a consumer as one iterator, so that
-//! reading and parsing overlap the store's sorting and writing.
+//! A producer thread feeding batches of items (records, or chunks of events) to a
+//! consumer as one iterator, so that reading and parsing overlap the store's sorting and
+//! writing.
 
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
-use cairn_model::Record;
-
-/// Records per batch sent between the threads.
+/// Items per batch sent between the threads.
 pub const BATCH: usize = 4096;
 /// Batches in flight between the threads.
 const DEPTH: usize = 4;
 
 /// The producer's end: sends batches; `false` once the consumer has gone.
-pub struct Sender {
-    tx: SyncSender<Vec<Record>>,
-    batch: Vec<Record>,
+pub struct Sender<T> {
+    tx: SyncSender<Vec<T>>,
+    batch: Vec<T>,
 }
 
-impl Sender {
-    /// Queues one record; false once the consumer has gone.
-    pub fn push(&mut self, r: Record) -> bool {
+impl<T> Sender<T> {
+    /// Queues one item; false once the consumer has gone.
+    pub fn push(&mut self, r: T) -> bool {
         self.batch.push(r);
         if self.batch.len() >= BATCH {
             return self.send();
         }
         true
+    }
+
+    /// Queues one item that is a batch by itself (a chunk of thousands of events) and
+    /// sends it with those before it.
+    pub fn push_now(&mut self, r: T) -> bool {
+        self.batch.push(r);
+        self.send()
     }
 
     fn send(&mut self) -> bool {
@@ -32,7 +38,7 @@ impl Sender {
     }
 }
 
-impl Drop for Sender {
+impl<T> Drop for Sender<T> {
     fn drop(&mut self) {
         if !self.batch.is_empty() {
             self.send();
@@ -40,16 +46,16 @@ impl Drop for Sender {
     }
 }
 
-/// The consumer's end: every record sent, in order.
-pub struct Received {
-    rx: Receiver<Vec<Record>>,
-    cur: std::vec::IntoIter<Record>,
+/// The consumer's end: every item sent, in order.
+pub struct Received<T> {
+    rx: Receiver<Vec<T>>,
+    cur: std::vec::IntoIter<T>,
 }
 
-impl Iterator for Received {
-    type Item = Record;
+impl<T> Iterator for Received<T> {
+    type Item = T;
 
-    fn next(&mut self) -> Option<Record> {
+    fn next(&mut self) -> Option<T> {
         loop {
             if let Some(r) = self.cur.next() {
                 return Some(r);
@@ -61,9 +67,9 @@ impl Iterator for Received {
 
 /// Runs `produce` on its own thread and `consume` on this one, connected by a bounded
 /// channel. If `consume` returns early, the producer's pushes return false.
-pub fn pipeline<T: Send, U>(
-    produce: impl FnOnce(&mut Sender) -> T + Send,
-    consume: impl FnOnce(Received) -> U,
+pub fn pipeline<I: Send, T: Send, U>(
+    produce: impl FnOnce(&mut Sender<I>) -> T + Send,
+    consume: impl FnOnce(Received<I>) -> U,
 ) -> (T, U) {
     let (tx, rx) = sync_channel(DEPTH);
     std::thread::scope(|s| {

@@ -10,6 +10,9 @@
 //!   [`CsvWriter`] writes a CSV the default mapping reads back.
 //! * Parquet — [`ParquetWriter`] / [`ParquetReader`], zstd-compressed, in the schema of
 //!   [`parquet_schema`] (one column per field, properties as a JSON text column).
+//!   [`ParquetReader::pieces`] gives the same rows as [`Chunk`]s of
+//!   [`cairn_model::EventChunk`]: each distinct value of a column checked and copied once
+//!   per batch, the way a bulk import reads a columnar file.
 //!
 //! Every reader is an iterator of `Result<`[`Row`]`, `[`FormatError`]`>`, where
 //! `Row = Result<Record, `[`RowError`]`>`: a [`FormatError`] is fatal (I/O, a corrupt
@@ -65,8 +68,8 @@ pub use csvio::{
 pub use error::{FormatError, MappingError, Row, RowError, RowUnit};
 pub use ndjson::{CHUNK_BYTES, CHUNK_LINES, NdjsonChunk, NdjsonReader, NdjsonWriter, parse_line};
 pub use parquet_io::{
-    PARQUET_ROW_GROUP_ROWS, ParquetOptions, ParquetReadOptions, ParquetReader, ParquetWriter,
-    parquet_schema,
+    Chunk, PARQUET_ROW_GROUP_ROWS, ParquetOptions, ParquetReadOptions, ParquetReader,
+    ParquetWriter, Piece, Pieces, parquet_schema,
 };
 
 /// Parses one NDJSON line on the model's reference path only ([`cairn_model::Record::from_json`]),

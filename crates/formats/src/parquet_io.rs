@@ -8,19 +8,22 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, Float64Array, Float64Builder, Int64Array, RecordBatch, StringArray,
-    StringBuilder, StringDictionaryBuilder, TimestampMillisecondBuilder, UInt64Array,
+    Array, ArrayRef, AsArray, Float64Array, Float64Builder, Int32Array, Int64Array, RecordBatch,
+    StringArray, StringBuilder, StringDictionaryBuilder, TimestampMillisecondBuilder, UInt64Array,
     UInt64Builder,
 };
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef, TimeUnit};
 use cairn_model::{
-    Dim, Event, Identify, PropValue, Reason, Record, Revenue, ValidationError, limits,
+    Dim, Event, EventChunk, Identify, PropValue, Reason, Record, Revenue, ValidationError, limits,
     parse_visitor_id,
 };
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
+    ParquetRecordBatchReaderBuilder,
+};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use parquet::file::reader::ChunkReader;
@@ -28,6 +31,8 @@ use serde_json::{Map, Value};
 
 use crate::error::{FormatError, Row, RowError};
 use crate::fast::dim_of;
+
+mod chunk;
 
 /// Rows per row group written (about a million).
 pub const PARQUET_ROW_GROUP_ROWS: usize = 1 << 20;
@@ -389,13 +394,42 @@ pub struct ParquetReader {
     /// is still to be received (it comes before everything decoded since).
     helper: Option<Helper>,
     pending: bool,
+    /// Batches become chunks where they can ([`ParquetReader::pieces`]).
+    chunked: bool,
     /// No batch is left to decode (the end, or an error).
     ended: bool,
 }
 
 enum Ready {
-    Rows(std::vec::IntoIter<Row>),
+    Pieces(std::vec::IntoIter<Piece>),
     Fatal(FormatError),
+}
+
+/// What [`ParquetReader::pieces`] yields: one row, or a chunk of consecutive rows.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // rows dominate; boxing them would cost an allocation each
+pub enum Piece {
+    /// One row.
+    Row(Row),
+    /// Consecutive rows.
+    Chunk(Chunk),
+}
+
+/// Consecutive rows of a file: the good ones as an [`EventChunk`] (with the records it
+/// could not hold as rows between them), the bad ones as errors.
+#[derive(Debug)]
+pub struct Chunk {
+    /// The good rows, in file order.
+    pub events: EventChunk,
+    /// The bad rows, in file order.
+    pub bad: Vec<RowError>,
+}
+
+impl Chunk {
+    /// Rows of the file it covers.
+    pub fn rows(&self) -> u64 {
+        (self.events.len() + self.bad.len()) as u64
+    }
 }
 
 /// A second thread turning decoded batches into rows. Building and checking each row's
@@ -404,17 +438,17 @@ enum Ready {
 /// converted at a time.
 struct Helper {
     jobs: Option<SyncSender<(Batch, u64)>>,
-    rows: Receiver<Vec<Row>>,
+    rows: Receiver<Vec<Piece>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Helper {
-    fn start(now_ms: i64) -> Helper {
+    fn start(now_ms: i64, chunked: bool) -> Helper {
         let (jobs, job_rx) = sync_channel::<(Batch, u64)>(1);
         let (rows_tx, rows) = sync_channel(1);
         let thread = std::thread::spawn(move || {
             for (b, first) in job_rx {
-                if rows_tx.send(b.rows(first, now_ms)).is_err() {
+                if rows_tx.send(b.convert(first, now_ms, chunked)).is_err() {
                     break;
                 }
             }
@@ -427,7 +461,7 @@ impl Helper {
     }
 
     /// The rows of the batch sent last.
-    fn receive(&mut self) -> Vec<Row> {
+    fn receive(&mut self) -> Vec<Piece> {
         match self.rows.recv() {
             Ok(rows) => rows,
             // The thread ended without answering: it panicked, and so does the reader.
@@ -468,8 +502,8 @@ impl ParquetReader {
         now_ms: i64,
         options: ParquetReadOptions,
     ) -> Result<Self, FormatError> {
-        let builder = ParquetRecordBatchReaderBuilder::try_new(input)?;
-        let schema = builder.schema().clone();
+        let plain = ArrowReaderMetadata::load(&input, ArrowReaderOptions::new())?;
+        let schema = plain.schema().clone();
         let mut keep = Vec::new();
         for (i, f) in schema.fields().iter().enumerate() {
             match kind_of(f.name()) {
@@ -494,6 +528,24 @@ impl ParquetReader {
                 });
             }
         }
+        // String columns of Cairn fields are read as dictionaries: each distinct value
+        // once per column chunk (as the file stores them) and a key per row.
+        let hinted: Vec<Field> = schema
+            .fields()
+            .iter()
+            .map(|f| match (kind_of(f.name()), f.data_type()) {
+                (Some(Kind::Str), DataType::Utf8) => f.as_ref().clone().with_data_type(
+                    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+                ),
+                _ => f.as_ref().clone(),
+            })
+            .collect();
+        let hint = Arc::new(Schema::new_with_metadata(hinted, schema.metadata().clone()));
+        let meta = ArrowReaderMetadata::try_new(
+            plain.metadata().clone(),
+            ArrowReaderOptions::new().with_schema(hint),
+        )?;
+        let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(input, meta);
         let num_rows = u64::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
         let mask = ProjectionMask::roots(builder.parquet_schema(), keep);
         let batches = builder
@@ -508,6 +560,7 @@ impl ParquetReader {
             ready: VecDeque::new(),
             helper: None,
             pending: false,
+            chunked: false,
             ended: false,
         })
     }
@@ -548,21 +601,23 @@ impl ParquetReader {
             Ok(Some(_)) => self.decode(),
             _ => Ok(None),
         };
-        let here = here.map(|b| b.map(|(b, first)| b.rows(first, self.now_ms)));
+        let (now_ms, chunked) = (self.now_ms, self.chunked);
+        let here = here.map(|b| b.map(|(b, first)| b.convert(first, now_ms, chunked)));
         if std::mem::take(&mut self.pending)
             && let Some(h) = &mut self.helper
         {
-            self.ready.push_back(Ready::Rows(h.receive().into_iter()));
+            self.ready.push_back(Ready::Pieces(h.receive().into_iter()));
         }
         match here {
-            Ok(Some(rows)) => self.ready.push_back(Ready::Rows(rows.into_iter())),
+            Ok(Some(rows)) => self.ready.push_back(Ready::Pieces(rows.into_iter())),
             Ok(None) => {}
             Err(e) => self.ready.push_back(Ready::Fatal(e)),
         }
         match after {
             Ok(Some(job)) => {
-                let now_ms = self.now_ms;
-                let h = self.helper.get_or_insert_with(|| Helper::start(now_ms));
+                let h = self
+                    .helper
+                    .get_or_insert_with(|| Helper::start(now_ms, chunked));
                 if let Some(jobs) = &h.jobs
                     && jobs.send(job).is_ok()
                 {
@@ -575,14 +630,21 @@ impl ParquetReader {
     }
 }
 
-impl Iterator for ParquetReader {
-    type Item = Result<Row, FormatError>;
+impl ParquetReader {
+    /// The file as pieces: each batch of rows a [`Chunk`] where its columns allow
+    /// (string columns read as dictionaries, timestamps and visitor ids as integers),
+    /// rows otherwise. The records are those the row iterator gives, in the same order,
+    /// and so are the bad rows.
+    pub fn pieces(mut self) -> Pieces {
+        self.chunked = true;
+        Pieces(self)
+    }
 
-    fn next(&mut self) -> Option<Self::Item> {
+    fn next_piece(&mut self) -> Option<Result<Piece, FormatError>> {
         loop {
             match self.ready.front_mut() {
-                Some(Ready::Rows(rows)) => match rows.next() {
-                    Some(row) => return Some(Ok(row)),
+                Some(Ready::Pieces(pieces)) => match pieces.next() {
+                    Some(p) => return Some(Ok(p)),
                     None => {
                         self.ready.pop_front();
                     }
@@ -604,46 +666,139 @@ impl Iterator for ParquetReader {
     }
 }
 
+impl Iterator for ParquetReader {
+    type Item = Result<Row, FormatError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_piece().map(|p| {
+            p.map(|p| match p {
+                Piece::Row(r) => r,
+                Piece::Chunk(_) => unreachable!("chunks are made only by ParquetReader::pieces"),
+            })
+        })
+    }
+}
+
+/// [`ParquetReader::pieces`].
+pub struct Pieces(ParquetReader);
+
+impl Pieces {
+    /// Rows in the file, from its footer.
+    pub fn num_rows(&self) -> u64 {
+        self.0.num_rows
+    }
+}
+
+impl Iterator for Pieces {
+    type Item = Result<Piece, FormatError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next_piece()
+    }
+}
+
 enum TsCol {
     Absent,
     /// Raw integers and how to turn them into milliseconds.
     Int(Int64Array, TimeUnit),
-    Str(StringArray),
+    Str(Strs),
 }
 
 enum VisitorCol {
     Absent,
     U64(UInt64Array),
     I64(Int64Array),
-    Str(StringArray),
+    Str(Strs),
 }
 
 enum AmountCol {
     Absent,
     F64(Float64Array),
-    Str(StringArray),
+    Str(Strs),
 }
 
 /// A decoded batch, its columns normalised.
 struct Batch {
     len: usize,
-    site: Option<StringArray>,
+    site: Option<Strs>,
     ts: TsCol,
     visitor: VisitorCol,
-    kind: Option<StringArray>,
-    url: Option<StringArray>,
-    dims: Vec<Option<StringArray>>,
-    props: Option<StringArray>,
+    kind: Option<Strs>,
+    url: Option<Strs>,
+    dims: Vec<Option<Strs>>,
+    props: Option<Strs>,
     amount: AmountCol,
-    currency: Option<StringArray>,
+    currency: Option<Strs>,
 }
 
-fn strings(col: &ArrayRef) -> Result<StringArray, FormatError> {
-    Ok(cast(col, &DataType::Utf8)?.as_string::<i32>().clone())
+/// A string column: plain, or each distinct value once and a key per row (how the reader
+/// asks for string columns, so that a chunk checks and copies each distinct value once).
+enum Strs {
+    Plain(StringArray),
+    Dict {
+        keys: Int32Array,
+        values: StringArray,
+    },
 }
 
-fn opt_str(a: &Option<StringArray>, i: usize) -> Option<&str> {
-    a.as_ref().and_then(|a| (!a.is_null(i)).then(|| a.value(i)))
+impl Strs {
+    /// Row i's value; `None` when null.
+    fn get(&self, i: usize) -> Option<&str> {
+        match self {
+            Strs::Plain(a) => (!a.is_null(i)).then(|| a.value(i)),
+            Strs::Dict { keys, values } => {
+                let k = usize::try_from(keys.value(i)).ok()?;
+                (keys.is_valid(i) && k < values.len() && values.is_valid(k))
+                    .then(|| values.value(k))
+            }
+        }
+    }
+}
+
+fn strings(col: &ArrayRef) -> Result<Strs, FormatError> {
+    if let DataType::Dictionary(k, v) = col.data_type()
+        && **k == DataType::Int32
+        && **v == DataType::Utf8
+    {
+        let d = col.as_dictionary::<Int32Type>();
+        return Ok(Strs::Dict {
+            keys: d.keys().clone(),
+            values: d.values().as_string::<i32>().clone(),
+        });
+    }
+    Ok(Strs::Plain(
+        cast(col, &DataType::Utf8)?.as_string::<i32>().clone(),
+    ))
+}
+
+fn opt_str(a: &Option<Strs>, i: usize) -> Option<&str> {
+    a.as_ref().and_then(|a| a.get(i))
+}
+
+/// A `props` cell as properties, on the fast path: `None` where it defers to the JSON
+/// form (not an object of strings, numbers and booleans, or too many).
+fn fast_props(p: &str) -> Option<Vec<(String, PropValue)>> {
+    let m: Map<String, Value> = serde_json::from_str(p).ok()?;
+    if m.len() > limits::PROPS_MAX {
+        return None;
+    }
+    m.into_iter()
+        .map(|(k, v)| {
+            let pv = match v {
+                Value::String(s) => PropValue::Str(s),
+                Value::Bool(b) => PropValue::Bool(b),
+                Value::Number(n) => PropValue::Num(n.as_f64()?),
+                _ => return None,
+            };
+            Some((k, pv))
+        })
+        .collect()
+}
+
+/// A revenue amount in micros, on the fast path: `None` where it defers to the JSON
+/// form (not finite, or out of range).
+fn fast_micros(f: f64) -> Option<i64> {
+    (f.is_finite() && f.abs() <= limits::REVENUE_ABS_MAX).then(|| (f * 1e6).round() as i64)
 }
 
 impl Batch {
@@ -718,6 +873,17 @@ impl Batch {
         }
     }
 
+    /// The batch as a chunk if it can be one (and `chunked`), else as rows.
+    fn convert(&self, first: u64, now_ms: i64, chunked: bool) -> Vec<Piece> {
+        if chunked && let Some(c) = self.chunk(first, now_ms) {
+            return vec![Piece::Chunk(c)];
+        }
+        self.rows(first, now_ms)
+            .into_iter()
+            .map(Piece::Row)
+            .collect()
+    }
+
     /// Every row, the first numbered `first`.
     fn rows(&self, first: u64, now_ms: i64) -> Vec<Row> {
         (0..self.len)
@@ -746,8 +912,8 @@ impl Batch {
         let visitor = match &self.visitor {
             VisitorCol::U64(a) if !a.is_null(i) => a.value(i),
             VisitorCol::I64(a) if !a.is_null(i) => u64::try_from(a.value(i)).ok()?,
-            VisitorCol::Str(a) if !a.is_null(i) => {
-                let s = a.value(i);
+            VisitorCol::Str(a) if a.get(i).is_some() => {
+                let s = a.get(i)?;
                 if s.is_empty() || s.len() > 256 {
                     return None;
                 }
@@ -765,16 +931,17 @@ impl Batch {
         };
         let amount = match &self.amount {
             AmountCol::F64(a) if !a.is_null(i) => Some(a.value(i)),
-            AmountCol::Str(a) if !a.is_null(i) => return None,
+            AmountCol::Str(a) if a.get(i).is_some() => return None,
             _ => None,
         };
         let currency = opt_str(&self.currency, i);
         let props = opt_str(&self.props, i);
         if identify {
-            let only_user =
-                self.dims.iter().enumerate().all(|(d, a)| {
-                    d == Dim::User.index() || a.as_ref().is_none_or(|a| a.is_null(i))
-                });
+            let only_user = self
+                .dims
+                .iter()
+                .enumerate()
+                .all(|(d, a)| d == Dim::User.index() || opt_str(a, i).is_none());
             if !only_user || props.is_some() || amount.is_some() || currency.is_some() {
                 return None;
             }
@@ -795,31 +962,14 @@ impl Batch {
             return None;
         }
         if let Some(p) = props {
-            let m: Map<String, Value> = serde_json::from_str(p).ok()?;
-            if m.len() > limits::PROPS_MAX {
-                return None;
-            }
-            for (k, v) in m {
-                let pv = match v {
-                    Value::String(s) => PropValue::Str(s),
-                    Value::Bool(b) => PropValue::Bool(b),
-                    Value::Number(n) => PropValue::Num(n.as_f64()?),
-                    _ => return None,
-                };
-                ev.props.push((k, pv));
-            }
+            ev.props = fast_props(p)?;
         }
         ev.revenue = match (amount, currency) {
             (None, None) => None,
-            (Some(f), Some(c)) => {
-                if !f.is_finite() || f.abs() > limits::REVENUE_ABS_MAX {
-                    return None;
-                }
-                Some(Revenue {
-                    micros: (f * 1e6).round() as i64,
-                    currency: c.to_ascii_uppercase(),
-                })
-            }
+            (Some(f), Some(c)) => Some(Revenue {
+                micros: fast_micros(f)?,
+                currency: c.to_ascii_uppercase(),
+            }),
             _ => return None,
         };
         Some(Record::Event(ev))
@@ -840,7 +990,7 @@ impl Batch {
             put(d.as_str(), opt_str(a, i));
         }
         match &self.ts {
-            TsCol::Str(a) => put("ts", (!a.is_null(i)).then(|| a.value(i))),
+            TsCol::Str(a) => put("ts", a.get(i)),
             TsCol::Int(..) => {
                 if let Some(ms) = self.ts_ms(i) {
                     m.insert("ts".into(), Value::from(ms));
@@ -851,7 +1001,7 @@ impl Batch {
         let visitor = match &self.visitor {
             VisitorCol::U64(a) if !a.is_null(i) => Some(Value::from(a.value(i))),
             VisitorCol::I64(a) if !a.is_null(i) => Some(Value::from(a.value(i))),
-            VisitorCol::Str(a) if !a.is_null(i) => Some(Value::from(a.value(i))),
+            VisitorCol::Str(a) => a.get(i).map(Value::from),
             _ => None,
         };
         if let Some(v) = visitor {
@@ -865,7 +1015,7 @@ impl Batch {
         let mut revenue = Map::new();
         let amount = match &self.amount {
             AmountCol::F64(a) if !a.is_null(i) => Some(Value::from(a.value(i))),
-            AmountCol::Str(a) if !a.is_null(i) => Some(Value::from(a.value(i))),
+            AmountCol::Str(a) => a.get(i).map(Value::from),
             _ => None,
         };
         if let Some(a) = amount {

@@ -98,37 +98,7 @@ impl Event {
         if self.name().is_empty() {
             return Err(ValidationError::new("name", Reason::Empty));
         }
-        if self.props.len() > limits::PROPS_MAX {
-            return Err(ValidationError::new(
-                "props",
-                Reason::TooMany {
-                    max: limits::PROPS_MAX,
-                },
-            ));
-        }
-        for (i, (k, v)) in self.props.iter().enumerate() {
-            if k.is_empty() {
-                return Err(ValidationError::new("props", Reason::EmptyKey));
-            }
-            check_str("props", k, limits::PROP_KEY_MAX)
-                .map_err(|e| ValidationError::new(format!("props.{k}"), e.reason))?;
-            if self.props[..i].iter().any(|(k2, _)| k2 == k) {
-                return Err(ValidationError::new(
-                    format!("props.{k}"),
-                    Reason::Duplicate,
-                ));
-            }
-            match v {
-                PropValue::Str(s) => check_str(&format!("props.{k}"), s, limits::PROP_VALUE_MAX)?,
-                PropValue::Num(n) if !n.is_finite() => {
-                    return Err(ValidationError::new(
-                        format!("props.{k}"),
-                        Reason::NotFinite,
-                    ));
-                }
-                _ => {}
-            }
-        }
+        check_props(&self.props)?;
         if let Some(r) = &self.revenue {
             check_revenue(r)?;
         }
@@ -228,6 +198,43 @@ pub(crate) fn check_str(field: &str, v: &str, max: usize) -> Result<(), Validati
     }
     if v.chars().any(|c| c.is_control()) {
         return Err(ValidationError::new(field, Reason::ControlChar));
+    }
+    Ok(())
+}
+
+/// Checks custom properties: at most [`limits::PROPS_MAX`], keys non-empty, unique and
+/// short enough, string values short enough, numbers finite.
+pub(crate) fn check_props(props: &[(String, PropValue)]) -> Result<(), ValidationError> {
+    if props.len() > limits::PROPS_MAX {
+        return Err(ValidationError::new(
+            "props",
+            Reason::TooMany {
+                max: limits::PROPS_MAX,
+            },
+        ));
+    }
+    for (i, (k, v)) in props.iter().enumerate() {
+        if k.is_empty() {
+            return Err(ValidationError::new("props", Reason::EmptyKey));
+        }
+        check_str("props", k, limits::PROP_KEY_MAX)
+            .map_err(|e| ValidationError::new(format!("props.{k}"), e.reason))?;
+        if props[..i].iter().any(|(k2, _)| k2 == k) {
+            return Err(ValidationError::new(
+                format!("props.{k}"),
+                Reason::Duplicate,
+            ));
+        }
+        match v {
+            PropValue::Str(s) => check_str(&format!("props.{k}"), s, limits::PROP_VALUE_MAX)?,
+            PropValue::Num(n) if !n.is_finite() => {
+                return Err(ValidationError::new(
+                    format!("props.{k}"),
+                    Reason::NotFinite,
+                ));
+            }
+            _ => {}
+        }
     }
     Ok(())
 }

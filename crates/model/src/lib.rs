@@ -5,6 +5,8 @@
 //!   custom properties and revenue.
 //! * [`Identify`] links a visitor to a user or lead id.
 //! * [`Record`] is either of them, the unit of ingestion and import.
+//! * [`EventChunk`] holds events in columns, each distinct value once: how a bulk
+//!   import of a columnar file hands rows to the store.
 //! * [`Dim`] names every string dimension of an event; stores, analyses and imports
 //!   address columns through it.
 //! * [`ValidationError`] says which field of a record is wrong, and why.
@@ -25,6 +27,7 @@
 
 pub mod assign;
 mod checked;
+mod chunk;
 mod dim;
 mod event;
 mod json;
@@ -38,6 +41,7 @@ mod validate;
 mod visitor;
 
 pub use checked::Checked;
+pub use chunk::{ChunkRow, ChunkValue, EventChunk};
 pub use dim::Dim;
 pub use event::{Event, Identify, PropValue, Record, Revenue};
 pub use time::{format_rfc3339_ms, parse_timestamp};

@@ -57,6 +57,6 @@ pub use repair::{Repaired, Verified};
 pub use scan::Scan;
 pub use segment::Projection;
 pub use store::compaction::CompactionPolicy;
-pub use store::{Options, Recovery, StagedImport, Stats, Store, partition_of};
+pub use store::{ImportItem, Options, Recovery, StagedImport, Stats, Store, partition_of};
 pub use user_links::SiteUserLinks;
 pub use wal::{Erasure, TornTail};

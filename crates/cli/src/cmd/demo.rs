@@ -160,7 +160,7 @@ fn generated<U>(
     prefix: &str,
     cut: Option<i64>,
     mut see: impl FnMut(&Record) + Send,
-    sink: impl FnOnce(pipe::Received, &Progress) -> U,
+    sink: impl FnOnce(pipe::Received<Record>, &Progress) -> U,
 ) -> (U, u64) {
     let progress = Progress::new(prefix, Unit::Items, Some(cfg.events));
     let (later, out) = pipe::pipeline(

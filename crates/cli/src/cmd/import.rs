@@ -18,11 +18,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use cairn_formats::{
-    CsvMapping, CsvOptions, CsvReader, FormatError, NdjsonReader, ParquetReader, Row, RowError,
+    CsvMapping, CsvOptions, CsvReader, FormatError, NdjsonReader, ParquetReader, Piece, RowError,
     RowUnit,
 };
 use cairn_model::Record;
-use cairn_store::{CompactionPolicy, Store};
+use cairn_store::{CompactionPolicy, ImportItem, Store};
 
 use crate::args::now_ms;
 use crate::cli::{Format, ImportArgs, OnError};
@@ -68,7 +68,9 @@ impl Tally {
     }
 }
 
-type Rows = Box<dyn Iterator<Item = Result<Row, FormatError>> + Send>;
+/// A file's rows: one at a time (NDJSON, CSV), or in chunks where the file's columns
+/// allow (Parquet).
+type Rows = Box<dyn Iterator<Item = Result<Piece, FormatError>> + Send>;
 
 /// How far into a file a reader is.
 enum Meter {
@@ -251,7 +253,7 @@ fn import_checked(
             |tx| {
                 read_rows(rows, &meter, &progress, &i.name, false, |r, t| {
                     // After a bad row nothing will be committed: only check the rest.
-                    !(clean && t.bad == 0) || tx.push(r)
+                    !(clean && t.bad == 0) || send(tx, r)
                 })
             },
             |records| staged.import(records),
@@ -328,7 +330,7 @@ fn import_file(
     let (tally, imported) = pipe::pipeline(
         |tx| {
             read_rows(rows, &meter, &progress, &i.name, stop_on_bad, |r, _| {
-                tx.push(r)
+                send(tx, r)
             })
         },
         |records| store.import(records),
@@ -339,36 +341,66 @@ fn import_file(
     Ok(tally)
 }
 
-/// Reads every row of a file: good records go to `sink` with the tally so far (it
-/// returns false to stop), the first [`SHOWN_ERRORS`] bad rows are printed, a fatal
-/// error ends the read.
+/// Sends a record or a chunk to the store's thread (a chunk at once: it is thousands of
+/// events).
+fn send(tx: &mut pipe::Sender<ImportItem>, item: ImportItem) -> bool {
+    match item {
+        ImportItem::Chunk(_) => tx.push_now(item),
+        ImportItem::Record(_) => tx.push(item),
+    }
+}
+
+/// Reads every row of a file: good records and chunks go to `sink` with the tally so far
+/// (it returns false to stop), the first [`SHOWN_ERRORS`] bad rows are printed, a fatal
+/// error ends the read. With `stop_on_bad` reading stops at the first bad row (a chunk
+/// with a bad row is not given to `sink`).
 fn read_rows(
     rows: Rows,
     meter: &Meter,
     progress: &Progress,
     name: &str,
     stop_on_bad: bool,
-    mut sink: impl FnMut(Record, &Tally) -> bool,
+    mut sink: impl FnMut(ImportItem, &Tally) -> bool,
 ) -> Tally {
     let mut t = Tally::default();
+    let mut shown = 0;
+    let bad_row_seen = |t: &mut Tally, bad: &RowError| {
+        t.bad += 1;
+        if t.bad <= SHOWN_ERRORS {
+            progress.eprintln(&bad_row(name, bad));
+        }
+    };
     for item in rows {
-        t.rows += 1;
         match item {
-            Ok(Ok(rec)) => {
+            Ok(Piece::Row(Ok(rec))) => {
+                t.rows += 1;
                 match rec {
                     Record::Event(_) => t.events += 1,
                     Record::Identify(_) => t.identifies += 1,
                 }
-                if !sink(rec, &t) {
+                if !sink(ImportItem::Record(rec), &t) {
                     break;
                 }
             }
-            Ok(Err(bad)) => {
-                t.bad += 1;
-                if t.bad <= SHOWN_ERRORS {
-                    progress.eprintln(&bad_row(name, &bad));
-                }
+            Ok(Piece::Row(Err(bad))) => {
+                t.rows += 1;
+                bad_row_seen(&mut t, &bad);
                 if stop_on_bad {
+                    break;
+                }
+            }
+            Ok(Piece::Chunk(c)) => {
+                t.rows += c.rows();
+                let events = c.events.events();
+                t.events += events;
+                t.identifies += c.events.len() as u64 - events;
+                for bad in &c.bad {
+                    bad_row_seen(&mut t, bad);
+                }
+                if stop_on_bad && !c.bad.is_empty() {
+                    break;
+                }
+                if !sink(ImportItem::Chunk(c.events), &t) {
                     break;
                 }
             }
@@ -377,7 +409,8 @@ fn read_rows(
                 break;
             }
         }
-        if t.rows.is_multiple_of(pipe::BATCH as u64) {
+        if t.rows >= shown + pipe::BATCH as u64 {
+            shown = t.rows;
             progress.update(meter.position(&t), t.records());
         }
     }
@@ -443,22 +476,26 @@ fn open_rows(i: &Input, ctx: &Ctx) -> Result<(Rows, Meter)> {
     );
     let meter = Meter::Bytes { read, total };
     let rows: Rows = match i.format {
-        Format::Ndjson => Box::new(NdjsonReader::new(counted, ctx.now_ms)),
+        Format::Ndjson => {
+            Box::new(NdjsonReader::new(counted, ctx.now_ms).map(|r| r.map(Piece::Row)))
+        }
         Format::Csv => Box::new(
             CsvReader::with_options(counted, &ctx.mapping, ctx.now_ms, ctx.csv)
-                .with_context(|| format!("cannot read {} as CSV", i.name))?,
+                .with_context(|| format!("cannot read {} as CSV", i.name))?
+                .map(|r| r.map(Piece::Row)),
         ),
         Format::Parquet => unreachable!("Parquet input is always a file"),
     };
     Ok((rows, meter))
 }
 
-/// A Parquet file's rows; its footer gives the count for the progress bar.
+/// A Parquet file's rows, in chunks where its columns allow; its footer gives the count
+/// for the progress bar.
 fn parquet_rows(f: File, i: &Input, ctx: &Ctx) -> Result<(Rows, Meter)> {
     let r = ParquetReader::new(f, ctx.now_ms)
         .with_context(|| format!("cannot read {} as Parquet", i.name))?;
     let total = r.num_rows();
-    Ok((Box::new(r), Meter::Rows { total }))
+    Ok((Box::new(r.pieces()), Meter::Rows { total }))
 }
 
 /// The input for a command-line argument, its format from `--format` or its extension.

@@ -5,7 +5,7 @@
 
 use std::sync::MutexGuard;
 
-use cairn_model::{Dim, Event, PropValue, Record};
+use cairn_model::{ChunkValue, Dim, Event, EventChunk, PropValue, Record};
 use cairn_timeline::{PropEntry, PropVal};
 
 use super::change::ManifestChange;
@@ -73,7 +73,7 @@ impl Batch {
         self.props.clear();
     }
 
-    fn push(&mut self, e: Event) {
+    fn push(&mut self, e: &Event) {
         let mut dims = [0u32; DIMS];
         for (id, (d, s)) in dims.iter_mut().zip(self.dicts.iter_mut().zip(&e.dims)) {
             // Most dimensions of most events are unset: "" is id 0 of every dictionary.
@@ -103,6 +103,74 @@ impl Batch {
             props_end: self.props.len() as u32,
             currency,
         });
+    }
+
+    /// Adds a chunk's rows, each distinct value interned once, and gives its records
+    /// (in file order among the rows) to `record`.
+    fn push_chunk(
+        &mut self,
+        mut c: EventChunk,
+        links: &mut Vec<Link>,
+        mut record: impl FnMut(&mut Batch, &mut Vec<Link>, Record),
+    ) {
+        let intern_all = |i: &mut Interner, list: &[String]| -> Vec<u32> {
+            list.iter().map(|s| i.intern(s)).collect()
+        };
+        let sites = intern_all(&mut self.sites, c.sites());
+        let dims: Vec<Vec<u32>> = Dim::ALL
+            .iter()
+            .zip(self.dicts.iter_mut())
+            .map(|(&d, i)| intern_all(i, c.values(d)))
+            .collect();
+        let keys = intern_all(&mut self.dicts[DICT_PROP_KEYS], c.prop_keys());
+        let strings = intern_all(&mut self.dicts[DICT_PROP_VALUES], c.prop_strings());
+        let currencies = intern_all(&mut self.dicts[DICT_CURRENCIES], c.currencies());
+        let mut records = c.take_records().into_iter().peekable();
+        let user = Dim::User.index();
+        for (i, r) in c.rows().iter().enumerate() {
+            while let Some((_, rec)) = records.next_if(|(at, _)| *at as usize <= i) {
+                record(self, links, rec);
+            }
+            let mut ids = [0u32; DIMS];
+            for ((out, &id), map) in ids.iter_mut().zip(&r.dims).zip(&dims) {
+                *out = map[id as usize];
+            }
+            for &(k, v) in c.prop_set(r.props) {
+                let val = match v {
+                    ChunkValue::Str(s) => PropVal::Str(strings[s as usize]),
+                    ChunkValue::Num(n) => PropVal::Num(n),
+                    ChunkValue::Bool(b) => PropVal::Bool(b),
+                };
+                self.props.push(PropEntry {
+                    key: keys[k as usize],
+                    val,
+                });
+            }
+            let (micros, currency) = match r.revenue {
+                Some((m, cur)) => (m, currencies[cur as usize]),
+                None => (0, Row::NO_REVENUE),
+            };
+            if r.dims[user] != 0 {
+                links.push((
+                    c.sites()[r.site as usize].clone(),
+                    r.visitor,
+                    c.values(Dim::User)[r.dims[user] as usize].clone(),
+                    r.ts,
+                ));
+            }
+            self.rows.push(Row {
+                visitor: r.visitor,
+                ts: r.ts,
+                micros,
+                site: sites[r.site as usize],
+                dims: ids,
+                props_end: self.props.len() as u32,
+                currency,
+            });
+        }
+        for (_, rec) in records {
+            record(self, links, rec);
+        }
     }
 
     /// Writes rows `order` (sorted by site, visitor and time) to `w`, their ids mapped
@@ -138,6 +206,48 @@ impl Batch {
     }
 }
 
+/// What a bulk import takes: records, or events in columns (a columnar file's rows,
+/// each distinct value held once).
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // as in Record: boxing would cost an allocation each
+pub enum ImportItem {
+    /// One record.
+    Record(Record),
+    /// Many events (and records between them), in file order.
+    Chunk(EventChunk),
+}
+
+impl From<Record> for ImportItem {
+    fn from(r: Record) -> ImportItem {
+        ImportItem::Record(r)
+    }
+}
+
+impl From<EventChunk> for ImportItem {
+    fn from(c: EventChunk) -> ImportItem {
+        ImportItem::Chunk(c)
+    }
+}
+
+/// Adds a record to a batch: an event to sort and write, and the user link it carries
+/// (an identify record is only a link).
+fn add_record(events: &mut Batch, links: &mut Vec<Link>, r: Record) {
+    match r {
+        Record::Event(e) => {
+            if !e.dim(Dim::User).is_empty() {
+                links.push((
+                    e.site.clone(),
+                    e.visitor,
+                    e.dim(Dim::User).to_string(),
+                    e.ts,
+                ));
+            }
+            events.push(&e);
+        }
+        Record::Identify(i) => links.push((i.site, i.visitor, i.user, i.ts)),
+    }
+}
+
 /// Records gathered into batches: events to sort and write, and the user links they
 /// carry.
 struct Batcher {
@@ -151,26 +261,24 @@ impl Batcher {
         let size = inner.opts.import_batch.max(1);
         Batcher {
             size,
-            events: Batch::with_capacity(size.min(4 << 20)),
+            events: Batch::with_capacity(Batcher::capacity(size)),
             links: Vec::new(),
         }
     }
 
-    /// Adds a record; true when the batch is full.
-    fn add(&mut self, r: Record) -> bool {
-        match r {
-            Record::Event(e) => {
-                if !e.dim(Dim::User).is_empty() {
-                    self.links.push((
-                        e.site.clone(),
-                        e.visitor,
-                        e.dim(Dim::User).to_string(),
-                        e.ts,
-                    ));
-                }
-                self.events.push(e);
-            }
-            Record::Identify(i) => self.links.push((i.site, i.visitor, i.user, i.ts)),
+    /// Rows to reserve for a batch of `size`: a chunk may fill it past its size (by
+    /// less than a chunk: a Parquet read batch is 8,192 rows), and growing the rows
+    /// would copy them all.
+    fn capacity(size: usize) -> usize {
+        size.min(4 << 20) + 16_384
+    }
+
+    /// Adds a record or a chunk; true when the batch is full (a chunk may fill it past
+    /// its size).
+    fn add(&mut self, item: ImportItem) -> bool {
+        match item {
+            ImportItem::Record(r) => add_record(&mut self.events, &mut self.links, r),
+            ImportItem::Chunk(c) => self.events.push_chunk(c, &mut self.links, add_record),
         }
         self.events.len() >= self.size
     }
@@ -187,7 +295,7 @@ impl Batcher {
     /// the batch (less than a full one) is the caller's to write.
     fn pipeline(
         &mut self,
-        records: impl IntoIterator<Item = Record>,
+        records: impl IntoIterator<Item = impl Into<ImportItem>>,
         mut write: impl FnMut(&mut Batch, Vec<Link>) -> Result<()> + Send,
     ) -> Result<()> {
         use std::sync::mpsc::{channel, sync_channel};
@@ -202,10 +310,10 @@ impl Batcher {
                 Ok(())
             });
             for r in records {
-                if self.add(r) {
+                if self.add(r.into()) {
                     let spare = empty_rx
                         .try_recv()
-                        .unwrap_or_else(|_| Batch::with_capacity(self.size.min(4 << 20)));
+                        .unwrap_or_else(|_| Batch::with_capacity(Batcher::capacity(self.size)));
                     let full = std::mem::replace(&mut self.events, spare);
                     if full_tx
                         .send((full, std::mem::take(&mut self.links)))
@@ -227,7 +335,10 @@ impl Batcher {
 
 impl Inner {
     /// [`Store::import`](super::Store::import).
-    pub(super) fn import(&self, records: impl IntoIterator<Item = Record>) -> Result<u64> {
+    pub(super) fn import(
+        &self,
+        records: impl IntoIterator<Item = impl Into<ImportItem>>,
+    ) -> Result<u64> {
         self.check()?;
         let mut b = Batcher::new(self);
         let mut n = 0u64;
@@ -340,7 +451,10 @@ impl Store {
 
 impl StagedImport<'_> {
     /// Writes `records` (valid ones) in batches, not yet visible.
-    pub fn import(&mut self, records: impl IntoIterator<Item = Record>) -> Result<()> {
+    pub fn import(
+        &mut self,
+        records: impl IntoIterator<Item = impl Into<ImportItem>>,
+    ) -> Result<()> {
         let (inner, staged) = (self.inner, &mut self.staged);
         self.batch
             .pipeline(records, |events, links| staged.write(inner, events, links))

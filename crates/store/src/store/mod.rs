@@ -46,7 +46,7 @@ use crate::fs::Fs;
 use crate::manifest::SegmentMeta;
 use crate::wal::{LogWriter, TornTail};
 use compaction::CompactionPolicy;
-pub use import::StagedImport;
+pub use import::{ImportItem, StagedImport};
 use log::Pending;
 pub(crate) use open::lock_dir;
 pub(crate) use state::State;
@@ -294,9 +294,10 @@ impl Store {
     }
 
     /// Bulk import: sorts batches in memory and writes them straight to segments (no
-    /// log), committing each batch atomically. Records must be valid. Returns the number
-    /// of events written (events older than the retention cut are not).
-    pub fn import(&self, records: impl IntoIterator<Item = Record>) -> Result<u64> {
+    /// log), committing each batch atomically. Records must be valid; chunks are valid
+    /// by construction ([`EventChunk`](cairn_model::EventChunk)). Returns the number of
+    /// events written (events older than the retention cut are not).
+    pub fn import(&self, records: impl IntoIterator<Item = impl Into<ImportItem>>) -> Result<u64> {
         self.inner.import(records)
     }
 

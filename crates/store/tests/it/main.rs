@@ -1,3 +1,4 @@
+mod chunks;
 mod corrupt;
 mod crash;
 mod faults;
