@@ -18,6 +18,9 @@ pub struct Sender<T> {
 impl<T> Sender<T> {
     /// Queues one item; false once the consumer has gone.
     pub fn push(&mut self, r: T) -> bool {
+        if self.batch.capacity() == 0 {
+            self.batch.reserve_exact(BATCH);
+        }
         self.batch.push(r);
         if self.batch.len() >= BATCH {
             return self.send();
@@ -32,9 +35,10 @@ impl<T> Sender<T> {
         self.send()
     }
 
+    /// Sends the batch; the next is allocated by the next [`Sender::push`] (a chunk
+    /// sent alone needs no room for a batch of records).
     fn send(&mut self) -> bool {
-        let b = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
-        self.tx.send(b).is_ok()
+        self.tx.send(std::mem::take(&mut self.batch)).is_ok()
     }
 }
 
@@ -76,7 +80,7 @@ pub fn pipeline<I: Send, T: Send, U>(
         let producer = s.spawn(move || {
             let mut sender = Sender {
                 tx,
-                batch: Vec::with_capacity(BATCH),
+                batch: Vec::new(),
             };
             produce(&mut sender)
         });

@@ -74,6 +74,11 @@ impl Default for EventChunk {
 impl EventChunk {
     /// An empty chunk.
     pub fn new() -> EventChunk {
+        EventChunk::with_capacity(0)
+    }
+
+    /// An empty chunk with room for `rows` rows.
+    pub fn with_capacity(rows: usize) -> EventChunk {
         EventChunk {
             sites: Vec::new(),
             values: (0..DIM_COUNT).map(|_| vec![String::new()]).collect(),
@@ -82,7 +87,7 @@ impl EventChunk {
             prop_sets: vec![(0, 0)],
             prop_entries: Vec::new(),
             currencies: Vec::new(),
-            rows: Vec::new(),
+            rows: Vec::with_capacity(rows),
             records: Vec::new(),
             key_ids: HashMap::new(),
             string_ids: HashMap::new(),

@@ -82,7 +82,7 @@ impl Batch {
             return None;
         }
         let n = self.len;
-        let mut c = EventChunk::new();
+        let mut c = EventChunk::with_capacity(n);
         let site = column_ids(self.site.as_ref()?, n, |v| c.add_site(v))?;
         let mut dims = Vec::with_capacity(Dim::ALL.len());
         for (&d, col) in Dim::ALL.iter().zip(&self.dims) {

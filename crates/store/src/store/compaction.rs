@@ -7,14 +7,14 @@
 //! merge serves erasure and retention (keeping what is not dropped) and export.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use cairn_model::Event;
 
 use super::change::ManifestChange;
 use super::flush::segment_meta;
 use super::{Inner, PARTITION_DAYS, cores, lock, on_cores, week_of_day};
-use crate::error::Result;
+use crate::error::{Result, StoreError};
 use crate::manifest::SegmentMeta;
 use crate::recovery::seg_path;
 use crate::segment::reader::{ChunkBuf, SegmentReader};
@@ -113,36 +113,39 @@ impl Inner {
         let _m = lock(&self.maint);
         let plan = policy.plan(&self.read().manifest.segments);
         let n = plan.len();
-        // Weeks merge independently: as many at once as there are cores, each committed
-        // as soon as its round is done (a failed merge leaves its segments as they were).
-        let threads = cores();
-        for round in plan.chunks(threads) {
-            let merged = on_cores(round, threads, |g| self.merge_group(g, policy));
-            let mut first_err = None;
-            for (group, metas) in round.iter().zip(merged) {
-                match metas {
-                    // A failed commit's files are left to recovery, as a failed
-                    // flush's: whether the manifest got them is not known here.
-                    Ok(add) if first_err.is_none() => {
-                        if let Err(e) = self.commit(ManifestChange {
-                            add,
-                            remove: group.clone(),
-                            ..ManifestChange::default()
-                        }) {
-                            first_err = Some(e);
-                        }
-                    }
-                    // After a failure the round's other merges are not committed: no
-                    // manifest lists them, so their files go.
-                    Ok(add) => self.discard(&add.iter().map(|m| m.id).collect::<Vec<_>>()),
-                    Err(e) => {
-                        first_err.get_or_insert(e);
+        // Weeks merge independently: as many at once as there are cores, the next week
+        // taken by whichever core is free (in rounds of one week per core, a core sat
+        // idle while the other finished a larger week). Each is committed as soon as it
+        // is done, one commit at a time. A failed merge leaves its segments as they
+        // were; after a failure no merge starts, and those that finish are not
+        // committed: no manifest lists them, so their files go.
+        let first_err: Mutex<Option<StoreError>> = Mutex::new(None);
+        on_cores(&plan, cores(), |group| {
+            if lock(&first_err).is_some() {
+                return;
+            }
+            let merged = self.merge_group(group, policy);
+            let mut first_err = lock(&first_err);
+            match merged {
+                // A failed commit's files are left to recovery, as a failed flush's:
+                // whether the manifest got them is not known here.
+                Ok(add) if first_err.is_none() => {
+                    if let Err(e) = self.commit(ManifestChange {
+                        add,
+                        remove: group.clone(),
+                        ..ManifestChange::default()
+                    }) {
+                        *first_err = Some(e);
                     }
                 }
+                Ok(add) => self.discard(&add.iter().map(|m| m.id).collect::<Vec<_>>()),
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
             }
-            if let Some(e) = first_err {
-                return Err(e);
-            }
+        });
+        if let Some(e) = first_err.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            return Err(e);
         }
         Ok(n)
     }
