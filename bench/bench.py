@@ -1057,7 +1057,9 @@ def report(opts, label, win, meta, load, timings, answers, http, cairn_bin, fail
         L.append(f"| {what}: ≥10x faster than the faster peer | {r:.1f}x | "
                  f"{'met' if r >= 10 else 'not met'}{scale_note} |")
     imp = n / load["cairn"]["seconds"]
-    L.append(f"| bulk import to queryable ≥ 3M events/s | {imp / 1e6:.2f}M events/s | "
+    L.append(f"| bulk import to queryable ≥ 1M events/s | {imp / 1e6:.2f}M events/s | "
+             f"{'met' if imp >= 1e6 else 'not met'} |")
+    L.append(f"| bulk import to queryable ≥ 3M events/s (aim) | {imp / 1e6:.2f}M events/s | "
              f"{'met' if imp >= 3e6 else 'not met'} |")
     cb = load["cairn"]["bytes"] / n
     peers_b = {"ClickHouse": load["chdb"]["bytes"] / n, "DuckDB": load["duckdb"]["bytes"] / n,

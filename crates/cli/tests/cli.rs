@@ -1655,3 +1655,90 @@ fn spend_imported_from_csv_gives_the_campaigns_their_cost() {
     );
     assert!(deleted.contains("deleted 1 rows"), "{deleted}");
 }
+
+/// A Parquet file of the generated records three times over (about 9,000 rows: more
+/// than one chunk of 8,192), with rows 5, 8,200 and the last one bad (a time in 2100).
+/// Returns it and the good events and identify records in it.
+fn parquet_with_bad_rows(dir: &Dir) -> (PathBuf, u64, u64, usize) {
+    let ndjson = gen_file(dir, "events.ndjson");
+    let reader = cairn_formats::NdjsonReader::new(
+        std::io::BufReader::new(std::fs::File::open(&ndjson).unwrap()),
+        4_102_444_800_000,
+    );
+    let once: Vec<cairn_model::Record> = reader.map(|r| r.unwrap().unwrap()).collect();
+    let mut recs: Vec<cairn_model::Record> =
+        once.iter().chain(&once).chain(&once).cloned().collect();
+    let rows = recs.len();
+    let bad = [4, 8_199, rows - 1];
+    for &i in &bad {
+        match &mut recs[i] {
+            cairn_model::Record::Event(e) => e.ts = 4_102_444_800_000,
+            cairn_model::Record::Identify(r) => r.ts = 4_102_444_800_000,
+        }
+    }
+    let (mut events, mut identifies) = (0, 0);
+    for (i, r) in recs.iter().enumerate() {
+        if bad.contains(&i) {
+            continue;
+        }
+        match r {
+            cairn_model::Record::Event(_) => events += 1,
+            cairn_model::Record::Identify(_) => identifies += 1,
+        }
+    }
+    let path = dir.path("bad.parquet");
+    let mut w = cairn_formats::ParquetWriter::new(std::fs::File::create(&path).unwrap()).unwrap();
+    w.write(&recs).unwrap();
+    w.finish().unwrap();
+    (path, events, identifies, rows)
+}
+
+/// Parquet is read in chunks of columns; bad rows inside a chunk are reported by row
+/// number, and reject and skip mean what they mean for rows read one at a time.
+#[test]
+fn parquet_bad_rows_in_chunks_are_named_and_rejected_or_skipped() {
+    let dir = Dir::new();
+    let (file, events, identifies, rows) = parquet_with_bad_rows(&dir);
+    let data = dir.path("store");
+    let out = cairn(&data, &["import", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    for row in [5, 8_200, rows] {
+        assert!(
+            err.contains(&format!("bad.parquet: row {row}: column `ts`")),
+            "{err}"
+        );
+    }
+    assert!(err.contains("3 bad rows"), "{err}");
+    assert_eq!(stats(&data)["events"], 0);
+
+    let out = cairn(
+        &data,
+        &["import", "--on-error", "skip", file.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(
+        said.contains(&format!(
+            "imported {} events and {} identify records",
+            fmt_count(events),
+            fmt_count(identifies)
+        )),
+        "{said}"
+    );
+    assert!(said.contains("skipped 3 bad rows"), "{said}");
+    assert_eq!(stats(&data)["events"], events);
+}
+
+/// 1234567 as "1,234,567".
+fn fmt_count(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}

@@ -251,7 +251,7 @@ fn import_checked(
         let clean = bad_rows == 0;
         let (tally, stored) = pipe::pipeline(
             |tx| {
-                read_rows(rows, &meter, &progress, &i.name, false, |r, t| {
+                read_rows(rows, &meter, &progress, &i.name, |r, t| {
                     // After a bad row nothing will be committed: only check the rest.
                     !(clean && t.bad == 0) || send(tx, r)
                 })
@@ -298,7 +298,7 @@ fn import_skipping(
     let t = Instant::now();
     let (mut events, mut identifies, mut bad) = (0, 0, 0);
     for i in inputs {
-        let tally = import_file(store, i, ctx, "importing", false)?;
+        let tally = import_file(store, i, ctx, "importing")?;
         report_more(&i.name, &tally);
         events += tally.events;
         identifies += tally.identifies;
@@ -317,22 +317,11 @@ fn import_skipping(
 }
 
 /// Reads a file on a second thread and feeds its good rows to the store's bulk import.
-/// With `stop_on_bad` reading stops at the first bad row.
-fn import_file(
-    store: &Store,
-    i: &Input,
-    ctx: &Ctx,
-    prefix: &str,
-    stop_on_bad: bool,
-) -> Result<Tally> {
+fn import_file(store: &Store, i: &Input, ctx: &Ctx, prefix: &str) -> Result<Tally> {
     let (rows, meter) = open_rows(i, ctx)?;
     let progress = meter.progress(prefix);
     let (tally, imported) = pipe::pipeline(
-        |tx| {
-            read_rows(rows, &meter, &progress, &i.name, stop_on_bad, |r, _| {
-                send(tx, r)
-            })
-        },
+        |tx| read_rows(rows, &meter, &progress, &i.name, |r, _| send(tx, r)),
         |records| store.import(records),
     );
     progress.finish();
@@ -352,14 +341,12 @@ fn send(tx: &mut pipe::Sender<ImportItem>, item: ImportItem) -> bool {
 
 /// Reads every row of a file: good records and chunks go to `sink` with the tally so far
 /// (it returns false to stop), the first [`SHOWN_ERRORS`] bad rows are printed, a fatal
-/// error ends the read. With `stop_on_bad` reading stops at the first bad row (a chunk
-/// with a bad row is not given to `sink`).
+/// error ends the read.
 fn read_rows(
     rows: Rows,
     meter: &Meter,
     progress: &Progress,
     name: &str,
-    stop_on_bad: bool,
     mut sink: impl FnMut(ImportItem, &Tally) -> bool,
 ) -> Tally {
     let mut t = Tally::default();
@@ -385,9 +372,6 @@ fn read_rows(
             Ok(Piece::Row(Err(bad))) => {
                 t.rows += 1;
                 bad_row_seen(&mut t, &bad);
-                if stop_on_bad {
-                    break;
-                }
             }
             Ok(Piece::Chunk(c)) => {
                 t.rows += c.rows();
@@ -396,9 +380,6 @@ fn read_rows(
                 t.identifies += c.events.len() as u64 - events;
                 for bad in &c.bad {
                     bad_row_seen(&mut t, bad);
-                }
-                if stop_on_bad && !c.bad.is_empty() {
-                    break;
                 }
                 if !sink(ImportItem::Chunk(c.events), &t) {
                     break;

@@ -105,14 +105,9 @@ impl Batch {
         });
     }
 
-    /// Adds a chunk's rows, each distinct value interned once, and gives its records
-    /// (in file order among the rows) to `record`.
-    fn push_chunk(
-        &mut self,
-        mut c: EventChunk,
-        links: &mut Vec<Link>,
-        mut record: impl FnMut(&mut Batch, &mut Vec<Link>, Record),
-    ) {
+    /// Adds a chunk's rows, each distinct value interned once, and its records in their
+    /// places among the rows; the user links go to `links`.
+    fn push_chunk(&mut self, mut c: EventChunk, links: &mut Vec<Link>) {
         let intern_all = |i: &mut Interner, list: &[String]| -> Vec<u32> {
             list.iter().map(|s| i.intern(s)).collect()
         };
@@ -129,7 +124,7 @@ impl Batch {
         let user = Dim::User.index();
         for (i, r) in c.rows().iter().enumerate() {
             while let Some((_, rec)) = records.next_if(|(at, _)| *at as usize <= i) {
-                record(self, links, rec);
+                add_record(self, links, rec);
             }
             let mut ids = [0u32; DIMS];
             for ((out, &id), map) in ids.iter_mut().zip(&r.dims).zip(&dims) {
@@ -169,7 +164,7 @@ impl Batch {
             });
         }
         for (_, rec) in records {
-            record(self, links, rec);
+            add_record(self, links, rec);
         }
     }
 
@@ -278,7 +273,7 @@ impl Batcher {
     fn add(&mut self, item: ImportItem) -> bool {
         match item {
             ImportItem::Record(r) => add_record(&mut self.events, &mut self.links, r),
-            ImportItem::Chunk(c) => self.events.push_chunk(c, &mut self.links, add_record),
+            ImportItem::Chunk(c) => self.events.push_chunk(c, &mut self.links),
         }
         self.events.len() >= self.size
     }
