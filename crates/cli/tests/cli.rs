@@ -1721,24 +1721,11 @@ fn parquet_bad_rows_in_chunks_are_named_and_rejected_or_skipped() {
     assert!(
         said.contains(&format!(
             "imported {} events and {} identify records",
-            fmt_count(events),
-            fmt_count(identifies)
+            human(events),
+            human(identifies)
         )),
         "{said}"
     );
     assert!(said.contains("skipped 3 bad rows"), "{said}");
     assert_eq!(stats(&data)["events"], events);
-}
-
-/// 1234567 as "1,234,567".
-fn fmt_count(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }

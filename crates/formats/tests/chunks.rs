@@ -7,14 +7,11 @@ mod common;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray,
-    UInt64Array,
+    ArrayRef, Float64Array, Int64Array, StringArray, TimestampMillisecondArray, UInt64Array,
 };
-use arrow::datatypes::{Field, Schema};
 use cairn_formats::{ParquetReader, Piece, RowError};
 use cairn_model::Record;
-use common::{NOW, collect, parquet_of, records};
-use parquet::arrow::ArrowWriter;
+use common::{NOW, collect, foreign_parquet, parquet_of, records};
 use parquet::file::properties::WriterProperties;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -213,20 +210,9 @@ fn pick_urls(rng: &mut ChaCha8Rng, n: usize) -> Vec<Option<String>> {
 
 /// A batch written by arrow's own writer, with or without dictionary pages.
 fn foreign(cols: Vec<(&str, ArrayRef)>, dictionary: bool, group: usize) -> Vec<u8> {
-    let schema = Arc::new(Schema::new(
-        cols.iter()
-            .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
-            .collect::<Vec<_>>(),
-    ));
-    let batch =
-        RecordBatch::try_new(schema.clone(), cols.into_iter().map(|(_, a)| a).collect()).unwrap();
     let props = WriterProperties::builder()
         .set_dictionary_enabled(dictionary)
         .set_max_row_group_row_count(Some(group))
         .build();
-    let mut out = Vec::new();
-    let mut w = ArrowWriter::try_new(&mut out, schema, Some(props)).unwrap();
-    w.write(&batch).unwrap();
-    w.close().unwrap();
-    out
+    foreign_parquet(cols, Some(props))
 }

@@ -5,17 +5,14 @@ mod common;
 
 use std::sync::Arc;
 
-use arrow::array::{
-    ArrayRef, Float32Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
-};
-use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use arrow::array::{ArrayRef, Float32Array, Int64Array, StringArray, TimestampMicrosecondArray};
+use arrow::datatypes::{DataType, TimeUnit};
 use cairn_formats::{
     CsvMapping, CsvOptions, CsvReader, CsvWriter, FormatError, MappingError, NdjsonReader,
     ParquetReadOptions, ParquetReader, ParquetWriter, PropKind, RowUnit, Target,
 };
 use cairn_model::{Dim, PropValue, Reason, Record, limits, visitor_id_from_str};
-use common::{NOW, collect, damaged, parquet_of, records};
-use parquet::arrow::ArrowWriter;
+use common::{NOW, collect, damaged, foreign_parquet, parquet_of, records};
 
 const GOOD: &str = r#"{"site":"a.example","ts":1700000000000,"visitor":"v1","name":"pageview"}"#;
 
@@ -402,60 +399,47 @@ fn corrupted_parquet_of_many_batches_ends_at_its_first_error() {
     assert!(fatal > 0, "no damage was found at all");
 }
 
-/// Writes a batch as Parquet with arrow's own writer (a file from elsewhere).
-fn foreign_parquet(cols: Vec<(&str, ArrayRef)>) -> Vec<u8> {
-    let schema = Arc::new(Schema::new(
-        cols.iter()
-            .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
-            .collect::<Vec<_>>(),
-    ));
-    let batch =
-        RecordBatch::try_new(schema.clone(), cols.into_iter().map(|(_, a)| a).collect()).unwrap();
-    let mut out = Vec::new();
-    let mut w = ArrowWriter::try_new(&mut out, schema, None).unwrap();
-    w.write(&batch).unwrap();
-    w.close().unwrap();
-    out
-}
-
 #[test]
 fn parquet_reader_is_tolerant_of_other_schemas() {
-    let bytes = foreign_parquet(vec![
-        ("site", Arc::new(StringArray::from(vec!["a.example"; 4]))),
-        (
-            "ts",
-            Arc::new(
-                TimestampMicrosecondArray::from(vec![
-                    1_700_000_000_000_123,
-                    1_700_000_000_000_000,
-                    5,
-                    1_700_000_000_000_000,
-                ])
-                .with_timezone("Europe/Paris"),
+    let bytes = foreign_parquet(
+        vec![
+            ("site", Arc::new(StringArray::from(vec!["a.example"; 4]))),
+            (
+                "ts",
+                Arc::new(
+                    TimestampMicrosecondArray::from(vec![
+                        1_700_000_000_000_123,
+                        1_700_000_000_000_000,
+                        5,
+                        1_700_000_000_000_000,
+                    ])
+                    .with_timezone("Europe/Paris"),
+                ),
             ),
-        ),
-        (
-            "visitor",
-            Arc::new(StringArray::from(vec!["v1", "00000000000000ff", "v3", ""])),
-        ),
-        (
-            "name",
-            Arc::new(StringArray::from(vec![
-                Some("pageview"),
-                Some("buy"),
-                Some("x"),
-                Some("y"),
-            ])),
-        ),
-        (
-            "revenue_amount",
-            Arc::new(Float32Array::from(vec![None, Some(2.5), None, None])),
-        ),
-        (
-            "revenue_currency",
-            Arc::new(StringArray::from(vec![None, Some("usd"), None, None])),
-        ),
-    ]);
+            (
+                "visitor",
+                Arc::new(StringArray::from(vec!["v1", "00000000000000ff", "v3", ""])),
+            ),
+            (
+                "name",
+                Arc::new(StringArray::from(vec![
+                    Some("pageview"),
+                    Some("buy"),
+                    Some("x"),
+                    Some("y"),
+                ])),
+            ),
+            (
+                "revenue_amount",
+                Arc::new(Float32Array::from(vec![None, Some(2.5), None, None])),
+            ),
+            (
+                "revenue_currency",
+                Arc::new(StringArray::from(vec![None, Some("usd"), None, None])),
+            ),
+        ],
+        None,
+    );
     let (good, bad) = collect(ParquetReader::from_vec(bytes, NOW).unwrap());
     assert_eq!(good.len(), 2);
     let e = event(&good[0]);
@@ -485,20 +469,23 @@ fn parquet_reader_is_tolerant_of_other_schemas() {
 
 #[test]
 fn parquet_int64_ts_and_signed_visitor_and_bad_props() {
-    let bytes = foreign_parquet(vec![
-        ("site", Arc::new(StringArray::from(vec!["a.example"; 3]))),
-        ("ts", Arc::new(Int64Array::from(vec![1_700_000_000_000; 3]))),
-        ("visitor", Arc::new(Int64Array::from(vec![7, -1, 9]))),
-        ("name", Arc::new(StringArray::from(vec!["pv"; 3]))),
-        (
-            "props",
-            Arc::new(StringArray::from(vec![
-                Some(r#"{"b":1,"a":"x"}"#),
-                None,
-                Some("{oops"),
-            ])),
-        ),
-    ]);
+    let bytes = foreign_parquet(
+        vec![
+            ("site", Arc::new(StringArray::from(vec!["a.example"; 3]))),
+            ("ts", Arc::new(Int64Array::from(vec![1_700_000_000_000; 3]))),
+            ("visitor", Arc::new(Int64Array::from(vec![7, -1, 9]))),
+            ("name", Arc::new(StringArray::from(vec!["pv"; 3]))),
+            (
+                "props",
+                Arc::new(StringArray::from(vec![
+                    Some(r#"{"b":1,"a":"x"}"#),
+                    None,
+                    Some("{oops"),
+                ])),
+            ),
+        ],
+        None,
+    );
     let (good, bad) = collect(ParquetReader::from_vec(bytes, NOW).unwrap());
     assert_eq!(good.len(), 1);
     let e = event(&good[0]);
@@ -529,7 +516,7 @@ fn parquet_schema_errors() {
     };
     let mut cols = base();
     cols.push(("colour", Arc::new(StringArray::from(vec!["red"]))));
-    let bytes = foreign_parquet(cols);
+    let bytes = foreign_parquet(cols, None);
     let err = ParquetReader::from_vec(bytes.clone(), NOW).err().unwrap();
     assert!(
         matches!(&err, FormatError::Schema { column, .. } if column == "colour"),
@@ -547,7 +534,7 @@ fn parquet_schema_errors() {
 
     let mut cols = base();
     cols[3] = ("name", Arc::new(Int64Array::from(vec![3])));
-    let err = ParquetReader::from_vec(foreign_parquet(cols), NOW)
+    let err = ParquetReader::from_vec(foreign_parquet(cols, None), NOW)
         .err()
         .unwrap();
     assert!(
@@ -557,7 +544,7 @@ fn parquet_schema_errors() {
 
     let mut cols = base();
     cols.remove(2);
-    let err = ParquetReader::from_vec(foreign_parquet(cols), NOW)
+    let err = ParquetReader::from_vec(foreign_parquet(cols, None), NOW)
         .err()
         .unwrap();
     assert!(

@@ -173,3 +173,27 @@ pub fn damaged(bytes: &[u8], flips: usize, x: &mut u64) -> Vec<u8> {
     }
     b
 }
+
+/// A batch written as Parquet by arrow's own writer (a file from elsewhere), with the
+/// writer's default properties or `props`.
+pub fn foreign_parquet(
+    cols: Vec<(&str, arrow::array::ArrayRef)>,
+    props: Option<parquet::file::properties::WriterProperties>,
+) -> Vec<u8> {
+    use arrow::datatypes::{Field, Schema};
+    let schema = std::sync::Arc::new(Schema::new(
+        cols.iter()
+            .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
+            .collect::<Vec<_>>(),
+    ));
+    let batch = arrow::array::RecordBatch::try_new(
+        schema.clone(),
+        cols.into_iter().map(|(_, a)| a).collect(),
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let mut w = parquet::arrow::ArrowWriter::try_new(&mut out, schema, props).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    out
+}

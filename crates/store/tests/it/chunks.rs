@@ -5,20 +5,12 @@
 use std::collections::HashMap;
 
 use cairn_model::{ChunkRow, Dim, Event, EventChunk, Identify, PropValue, Record, Revenue};
-use cairn_store::{ImportItem, Options, Store};
+use cairn_store::{ImportItem, Store};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::model::{BASE, DAY, NOW, SITES};
-
-fn open(dir: &std::path::Path, import_batch: usize) -> Store {
-    let opts = Options {
-        background: false,
-        import_batch,
-        ..Options::default()
-    };
-    Store::open(dir, opts).unwrap()
-}
+use crate::weeks::open;
 
 /// Varied records: ties in time for one visitor, users on events and in identify
 /// records, properties of each type, revenue.

@@ -27,7 +27,7 @@ fn all(store: &Store) -> Vec<(String, u64, i64, String)> {
 }
 
 /// A store without a background thread, importing in batches of `import_batch`.
-fn open(dir: &std::path::Path, import_batch: usize) -> Store {
+pub(crate) fn open(dir: &std::path::Path, import_batch: usize) -> Store {
     let opts = Options {
         background: false,
         import_batch,
