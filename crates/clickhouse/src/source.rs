@@ -84,15 +84,29 @@ fn bind(mut q: Query, req: &ScanRequest) -> Query {
     if let Some(keys) = &req.prop_keys {
         q = q.param("keys", keys);
     }
+    if let Some(names) = &req.prop_events {
+        q = q.param("prop_events", names);
+    }
     q
 }
 
-/// A property map, restricted to the wanted keys.
+/// A property map, restricted to the wanted keys, and emptied on events whose
+/// properties are not wanted (so they are not sent).
 fn prop_map(req: &ScanRequest, map: &str) -> String {
-    match &req.prop_keys {
-        Some(_) => format!("mapFilter((k, v) -> has({{keys:Array(String)}}, k), {map})"),
-        None => map.to_string(),
+    let mut keep = Vec::new();
+    if req.prop_keys.is_some() {
+        keep.push("has({keys:Array(String)}, k)".to_string());
     }
+    if req.prop_events.is_some() {
+        keep.push(format!(
+            "has({{prop_events:Array(String)}}, `{}`)",
+            column(Dim::Name)
+        ));
+    }
+    if keep.is_empty() {
+        return map.to_string();
+    }
+    format!("mapFilter((k, v) -> {}, {map})", keep.join(" AND "))
 }
 
 fn utf8(b: &[u8]) -> Result<&str, SourceError> {

@@ -110,10 +110,9 @@ impl<'a> Analysis for Experiment<'a> {
     }
 
     fn needs(&self, needs: &mut Needs) {
-        for c in exposure_conditions(&self.spec.key) {
-            needs.add_field(&c.field);
-        }
-        needs.add_field(&Field::Prop(VARIANT_PROP.into()));
+        // The key and the variant are read on exposures only.
+        needs.add_conds(&exposure_conditions(&self.spec.key));
+        needs.add_prop_on(VARIANT_PROP, EXPOSURE_EVENT);
         needs.revenue = true;
         for (_, f) in &self.funnels {
             Completion::needs(self.q, f, needs);

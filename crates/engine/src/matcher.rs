@@ -27,6 +27,12 @@ pub struct Needs {
     pub revenue: bool,
     /// Every property key, with string values as text (the events explorer).
     pub all_props: bool,
+    /// Whose properties are read: the events named in [`Needs::prop_event_names`] only,
+    /// unless some property is read on any event (a breakdown by a property, a filter
+    /// on one, a condition that names no event).
+    pub prop_any_event: bool,
+    /// The event names whose properties conditions read.
+    pub prop_event_names: std::collections::BTreeSet<String>,
 }
 
 impl Needs {
@@ -37,6 +43,7 @@ impl Needs {
             Field::Prop(k) => {
                 self.prop_keys.insert(k.clone());
                 self.prop_strings = true;
+                self.prop_any_event = true;
             }
             Field::Page => self.dims[Dim::Path.index()] = true,
             Field::LandingPage | Field::ExitPage => {
@@ -46,11 +53,16 @@ impl Needs {
         }
     }
 
-    /// Records the columns conditions read.
+    /// Records the columns read by conditions that must all hold on one event (a goal's,
+    /// a funnel step's): properties are read on the events the conditions name only,
+    /// when they name some.
     pub fn add_conds<'a>(&mut self, conds: impl IntoIterator<Item = &'a Condition>) {
-        for c in conds {
+        let conds: Vec<&Condition> = conds.into_iter().collect();
+        let mut props = false;
+        for c in &conds {
             match &c.field {
                 Field::Prop(k) => {
+                    props = true;
                     self.prop_keys.insert(k.clone());
                     if needs_text(c) {
                         self.prop_strings = true;
@@ -59,11 +71,31 @@ impl Needs {
                 f => self.add_field(f),
             }
         }
+        if props {
+            match event_names(&conds) {
+                Some(names) => self.prop_event_names.extend(names),
+                None => self.prop_any_event = true,
+            }
+        }
     }
 
-    /// Records a numeric property read by its value only.
-    pub fn add_number(&mut self, key: &str) {
+    /// Records a property read, as text, on events named `event` only.
+    pub fn add_prop_on(&mut self, key: &str, event: &str) {
         self.prop_keys.insert(key.to_string());
+        self.prop_strings = true;
+        self.prop_event_names.insert(event.to_string());
+    }
+
+    /// Records a numeric property read by its value only, on events named `event`.
+    pub fn add_number(&mut self, key: &str, event: &str) {
+        self.prop_keys.insert(key.to_string());
+        self.prop_event_names.insert(event.to_string());
+    }
+
+    /// The event names whose properties are read; `None`: any event's.
+    pub fn prop_events(&self) -> Option<Vec<String>> {
+        (!self.all_props && !self.prop_any_event)
+            .then(|| self.prop_event_names.iter().cloned().collect())
     }
 
     /// The projected dimensions.
@@ -73,6 +105,29 @@ impl Needs {
             .filter(|d| self.dims[d.index()])
             .collect()
     }
+}
+
+/// The event names a conjunction of conditions restricts events to (by its first
+/// condition on the event name that is an `eq` or an `in` of strings); `None` when it
+/// names none, and matches events of any name.
+fn event_names(conds: &[&Condition]) -> Option<Vec<String>> {
+    use cairn_model::query::{CondValue, Op, Scalar};
+    conds.iter().find_map(|c| {
+        if c.field != Field::Dim(Dim::Name) {
+            return None;
+        }
+        match (&c.op, &c.value) {
+            (Op::Eq, Some(CondValue::One(Scalar::Str(s)))) => Some(vec![s.clone()]),
+            (Op::In, Some(CondValue::List(l))) => l
+                .iter()
+                .map(|v| match v {
+                    Scalar::Str(s) => Some(s.clone()),
+                    _ => None,
+                })
+                .collect(),
+            _ => None,
+        }
+    })
 }
 
 /// Whether a condition's answer depends on the text of a string value.
