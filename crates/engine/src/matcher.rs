@@ -476,3 +476,63 @@ impl Tables {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_model::query::{CondValue, Op, Scalar};
+
+    fn prop_gte(key: &str, x: f64) -> Condition {
+        Condition::new(
+            Field::Prop(key.into()),
+            Op::Gte,
+            Some(CondValue::One(Scalar::Num(x))),
+        )
+    }
+
+    #[test]
+    fn properties_are_read_on_the_events_conditions_name() {
+        let name = |n: &str| Condition::eq_str(Field::Dim(Dim::Name), n);
+        // A goal on one event, a step on either of two: those three names.
+        let mut n = Needs::default();
+        n.add_conds(&[name("purchase"), prop_gte("value", 10.0)]);
+        n.add_conds(&[
+            Condition::new(
+                Field::Dim(Dim::Name),
+                Op::In,
+                Some(CondValue::List(vec![
+                    Scalar::Str("a".into()),
+                    Scalar::Str("b".into()),
+                ])),
+            ),
+            prop_gte("items", 3.0),
+        ]);
+        // Conditions that read no property name nothing.
+        n.add_conds(&[name("signup")]);
+        assert_eq!(
+            n.prop_events(),
+            Some(vec!["a".into(), "b".into(), "purchase".into()])
+        );
+        // A property condition on any event (a filter, a name that is not an equality),
+        // a breakdown by a property, or every property: every event's.
+        for f in [
+            |n: &mut Needs| n.add_conds(&[prop_gte("value", 1.0)]),
+            |n: &mut Needs| {
+                n.add_conds(&[
+                    Condition::new(
+                        Field::Dim(Dim::Name),
+                        Op::Neq,
+                        Some(CondValue::One(Scalar::Str("x".into()))),
+                    ),
+                    prop_gte("value", 1.0),
+                ])
+            },
+            |n: &mut Needs| n.add_field(&Field::Prop("plan".into())),
+            |n: &mut Needs| n.all_props = true,
+        ] {
+            let mut m = n.clone();
+            f(&mut m);
+            assert_eq!(m.prop_events(), None);
+        }
+    }
+}
