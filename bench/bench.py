@@ -1047,18 +1047,27 @@ def report(opts, label, win, meta, load, timings, answers, http, cairn_bin, fail
     L.append("")
     L.append("| target | measured here | status |")
     L.append("|---|---|---|")
+    # The query targets are set at two sizes: 3x at 10M events, 10x at 100M.
+    if n >= 100_000_000:
+        need, scale_note = 10, ""
+    elif n >= 10_000_000:
+        need, scale_note = 3, ""
+    else:
+        need, scale_note = 3, f" (the targets are set at 10M and 100M events; this is {size})"
     at100 = n >= 100_000_000
-    scale_note = "" if at100 else f" (the target is set at 100M events; this is {size})"
-    for qn, what in (("funnel", "4-step funnel"), ("goals", "goal report"),
+    mem_note = "" if at100 else f" (the target is set at 100M events; this is {size})"
+    for qn, what in (("goals", "goal report"), ("funnel", "4-step funnel"),
+                     ("funnel_device", "funnel by device"), ("funnel_campaign", "funnel by utm_campaign"),
                      ("transitions", "page transitions"), ("influence", "micro→purchase lift")):
         t = timings[qn]
         best = min(t["duckdb"].median, t["chdb"].median)
         r = best / t["cairn"].median if t["cairn"].median else 0
-        L.append(f"| {what}: ≥10x faster than the faster peer | {r:.1f}x | "
-                 f"{'met' if r >= 10 else 'not met'}{scale_note} |")
+        L.append(f"| {what}: ≥{need}x faster than the faster peer at {'100M' if need == 10 else '10M'} "
+                 f"events | {r:.1f}x | {'met' if r >= need else 'not met'}{scale_note} |")
     imp = n / load["cairn"]["seconds"]
-    L.append(f"| bulk import to queryable ≥ 1M events/s | {imp / 1e6:.2f}M events/s | "
-             f"{'met' if imp >= 1e6 else 'not met'} |")
+    imp_rss = load["cairn"]["maxrss"]
+    L.append(f"| bulk import to queryable ≥ 1M events/s, under 2 GiB | {imp / 1e6:.2f}M events/s, "
+             f"peak {fmt_bytes(imp_rss)} | {'met' if imp >= 1e6 and imp_rss < 2 * 2**30 else 'not met'} |")
     L.append(f"| bulk import to queryable ≥ 3M events/s (aim) | {imp / 1e6:.2f}M events/s | "
              f"{'met' if imp >= 3e6 else 'not met'} |")
     cb = load["cairn"]["bytes"] / n
@@ -1068,10 +1077,17 @@ def report(opts, label, win, meta, load, timings, answers, http, cairn_bin, fail
     L.append(f"| storage: fewer bytes/event than ClickHouse, DuckDB and zstd Parquet | Cairn {cb:.2f}; "
              + ", ".join(f"{k} {v:.2f}" for k, v in peers_b.items())
              + f" | {'met' if cb < fewest else 'not met'} |")
-    L.append(f"| storage: under 5 bytes/event (aim) | {cb:.2f} | {'met' if cb < 5 else 'not met'} |")
+    L.append(f"| storage: under 5 bytes/event | {cb:.2f} | {'met' if cb < 5 else 'not met'} |")
     qrss = max(timings[q.name]["cairn"].maxrss for q in QUERIES)
-    L.append(f"| an analysis stays under 2 GiB resident | {fmt_bytes(qrss)} | "
-             f"{'met' if qrss < 2 * 2**30 else 'not met'}{scale_note} |")
+    L.append(f"| an analysis stays under 1 GiB resident | {fmt_bytes(qrss)} | "
+             f"{'met' if qrss < 2**30 else 'not met'}{mem_note} |")
+    # A first query in a fresh process against a warm one (issue 17): the worst query.
+    firsts = [(timings[q.name]["cairn"].first_s / timings[q.name]["cairn"].median, q.name)
+              for q in QUERIES if timings[q.name]["cairn"].first_s and timings[q.name]["cairn"].median]
+    if firsts:
+        worst, wq = max(firsts)
+        L.append(f"| a first (fresh-process) query within 1.5x of a warm one | worst {worst:.2f}x ({wq}) | "
+                 f"{'met' if worst <= 1.5 else 'not met'} |")
     if http is not None and http["runs"]:
         single = max((r["events_per_s"] for r in http["runs"] if r["mode"] == "single"), default=0)
         batch = max((r["events_per_s"] for r in http["runs"] if r["mode"] != "single"), default=0)
