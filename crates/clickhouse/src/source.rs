@@ -87,11 +87,7 @@ fn bind(mut q: Query, req: &ScanRequest) -> Query {
     q
 }
 
-/// A property map, restricted to the wanted keys. Every event's map is sent even when
-/// the request names the events whose properties it reads ([`ScanRequest::prop_events`]
-/// allows more): emptying the others in SQL (a `mapFilter` on the event name) cost
-/// ClickHouse more than the bytes it saved (the 10M goal report, 3.6–3.8 s against
-/// 3.9–4.2 s through `scripts/chfront`).
+/// A property map, restricted to the wanted keys.
 fn prop_map(req: &ScanRequest, map: &str) -> String {
     match &req.prop_keys {
         Some(_) => format!("mapFilter((k, v) -> has({{keys:Array(String)}}, k), {map})"),

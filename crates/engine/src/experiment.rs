@@ -110,9 +110,10 @@ impl<'a> Analysis for Experiment<'a> {
     }
 
     fn needs(&self, needs: &mut Needs) {
-        // The key and the variant are read on exposures only.
-        needs.add_conds(&exposure_conditions(&self.spec.key));
-        needs.add_prop_on(VARIANT_PROP, EXPOSURE_EVENT);
+        for c in exposure_conditions(&self.spec.key) {
+            needs.add_field(&c.field);
+        }
+        needs.add_field(&Field::Prop(VARIANT_PROP.into()));
         needs.revenue = true;
         for (_, f) in &self.funnels {
             Completion::needs(self.q, f, needs);

@@ -173,7 +173,6 @@ pub(crate) fn scan_request(
     req.props = needs.all_props || !needs.prop_keys.is_empty();
     req.prop_keys = (!needs.all_props).then(|| needs.prop_keys.iter().cloned().collect());
     req.prop_strings = needs.all_props || needs.prop_strings;
-    req.prop_events = needs.prop_events();
     req.revenue = needs.revenue;
     req.stitch = stitch;
     req

@@ -27,12 +27,6 @@ pub struct Needs {
     pub revenue: bool,
     /// Every property key, with string values as text (the events explorer).
     pub all_props: bool,
-    /// Whose properties are read: the events named in [`Needs::prop_event_names`] only,
-    /// unless some property is read on any event (a breakdown by a property, a filter
-    /// on one, a condition that names no event).
-    pub prop_any_event: bool,
-    /// The event names whose properties conditions read.
-    pub prop_event_names: std::collections::BTreeSet<String>,
 }
 
 impl Needs {
@@ -43,7 +37,6 @@ impl Needs {
             Field::Prop(k) => {
                 self.prop_keys.insert(k.clone());
                 self.prop_strings = true;
-                self.prop_any_event = true;
             }
             Field::Page => self.dims[Dim::Path.index()] = true,
             Field::LandingPage | Field::ExitPage => {
@@ -53,16 +46,11 @@ impl Needs {
         }
     }
 
-    /// Records the columns read by conditions that must all hold on one event (a goal's,
-    /// a funnel step's): properties are read on the events the conditions name only,
-    /// when they name some.
+    /// Records the columns conditions read.
     pub fn add_conds<'a>(&mut self, conds: impl IntoIterator<Item = &'a Condition>) {
-        let conds: Vec<&Condition> = conds.into_iter().collect();
-        let mut props = false;
-        for c in &conds {
+        for c in conds {
             match &c.field {
                 Field::Prop(k) => {
-                    props = true;
                     self.prop_keys.insert(k.clone());
                     if needs_text(c) {
                         self.prop_strings = true;
@@ -71,31 +59,11 @@ impl Needs {
                 f => self.add_field(f),
             }
         }
-        if props {
-            match event_names(&conds) {
-                Some(names) => self.prop_event_names.extend(names),
-                None => self.prop_any_event = true,
-            }
-        }
     }
 
-    /// Records a property read, as text, on events named `event` only.
-    pub fn add_prop_on(&mut self, key: &str, event: &str) {
+    /// Records a numeric property read by its value only.
+    pub fn add_number(&mut self, key: &str) {
         self.prop_keys.insert(key.to_string());
-        self.prop_strings = true;
-        self.prop_event_names.insert(event.to_string());
-    }
-
-    /// Records a numeric property read by its value only, on events named `event`.
-    pub fn add_number(&mut self, key: &str, event: &str) {
-        self.prop_keys.insert(key.to_string());
-        self.prop_event_names.insert(event.to_string());
-    }
-
-    /// The event names whose properties are read; `None`: any event's.
-    pub fn prop_events(&self) -> Option<Vec<String>> {
-        (!self.all_props && !self.prop_any_event)
-            .then(|| self.prop_event_names.iter().cloned().collect())
     }
 
     /// The projected dimensions.
@@ -105,29 +73,6 @@ impl Needs {
             .filter(|d| self.dims[d.index()])
             .collect()
     }
-}
-
-/// The event names a conjunction of conditions restricts events to (by its first
-/// condition on the event name that is an `eq` or an `in` of strings); `None` when it
-/// names none, and matches events of any name.
-fn event_names(conds: &[&Condition]) -> Option<Vec<String>> {
-    use cairn_model::query::{CondValue, Op, Scalar};
-    conds.iter().find_map(|c| {
-        if c.field != Field::Dim(Dim::Name) {
-            return None;
-        }
-        match (&c.op, &c.value) {
-            (Op::Eq, Some(CondValue::One(Scalar::Str(s)))) => Some(vec![s.clone()]),
-            (Op::In, Some(CondValue::List(l))) => l
-                .iter()
-                .map(|v| match v {
-                    Scalar::Str(s) => Some(s.clone()),
-                    _ => None,
-                })
-                .collect(),
-            _ => None,
-        }
-    })
 }
 
 /// Whether a condition's answer depends on the text of a string value.
@@ -473,66 +418,6 @@ impl Tables {
                     .zip(at)
                     .for_each(|(b, &i)| *b |= look(t, ids[i as usize])),
             }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use cairn_model::query::{CondValue, Op, Scalar};
-
-    fn prop_gte(key: &str, x: f64) -> Condition {
-        Condition::new(
-            Field::Prop(key.into()),
-            Op::Gte,
-            Some(CondValue::One(Scalar::Num(x))),
-        )
-    }
-
-    #[test]
-    fn properties_are_read_on_the_events_conditions_name() {
-        let name = |n: &str| Condition::eq_str(Field::Dim(Dim::Name), n);
-        // A goal on one event, a step on either of two: those three names.
-        let mut n = Needs::default();
-        n.add_conds(&[name("purchase"), prop_gte("value", 10.0)]);
-        n.add_conds(&[
-            Condition::new(
-                Field::Dim(Dim::Name),
-                Op::In,
-                Some(CondValue::List(vec![
-                    Scalar::Str("a".into()),
-                    Scalar::Str("b".into()),
-                ])),
-            ),
-            prop_gte("items", 3.0),
-        ]);
-        // Conditions that read no property name nothing.
-        n.add_conds(&[name("signup")]);
-        assert_eq!(
-            n.prop_events(),
-            Some(vec!["a".into(), "b".into(), "purchase".into()])
-        );
-        // A property condition on any event (a filter, a name that is not an equality),
-        // a breakdown by a property, or every property: every event's.
-        for f in [
-            |n: &mut Needs| n.add_conds(&[prop_gte("value", 1.0)]),
-            |n: &mut Needs| {
-                n.add_conds(&[
-                    Condition::new(
-                        Field::Dim(Dim::Name),
-                        Op::Neq,
-                        Some(CondValue::One(Scalar::Str("x".into()))),
-                    ),
-                    prop_gte("value", 1.0),
-                ])
-            },
-            |n: &mut Needs| n.add_field(&Field::Prop("plan".into())),
-            |n: &mut Needs| n.all_props = true,
-        ] {
-            let mut m = n.clone();
-            f(&mut m);
-            assert_eq!(m.prop_events(), None);
         }
     }
 }

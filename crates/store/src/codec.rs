@@ -136,20 +136,6 @@ impl<'a> Cursor<'a> {
         self.uvarint().map(unzigzag)
     }
 
-    /// Steps over a varint: to the first byte under 0x80, at most ten bytes on.
-    #[inline]
-    pub(crate) fn skip_uvarint(&mut self) -> DResult<()> {
-        let rest = self.buf.get(self.pos..).unwrap_or_default();
-        match rest.iter().take(10).position(|&b| b < 0x80) {
-            Some(i) => {
-                self.pos += i + 1;
-                Ok(())
-            }
-            None if rest.len() < 10 => Err(DecodeError("truncated varint")),
-            None => Err(DecodeError("varint overflow")),
-        }
-    }
-
     #[inline]
     pub(crate) fn len(&mut self, max: usize) -> DResult<usize> {
         let n = self.uvarint()?;

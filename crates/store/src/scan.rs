@@ -8,7 +8,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use cairn_model::{Dim, Event, PropValue};
+use cairn_model::{Event, PropValue};
 use cairn_timeline::{
     PropEntry, PropVal, QueryDict, ScanDicts, ScanRequest, SourceError, Timeline, TimelineScan,
     TimelineSource, VisitorRange,
@@ -115,9 +115,6 @@ struct Remap {
     prop_keys: Option<Vec<u32>>,
     /// Per segment-local key id: whether the request wants it (`None`: all).
     prop_wanted: Option<Vec<bool>>,
-    /// Per segment-local event name: whether the request wants its events' properties
-    /// (`None`: every event's).
-    prop_names: Option<Vec<bool>>,
     /// String property values come back as id 0 (see [`ScanRequest::prop_strings`]).
     erase_strings: bool,
     /// The in-memory buffer: per query key id, whether to emit it (segments filter
@@ -250,16 +247,6 @@ impl Scan {
                     (Some(d), Some(want)) => Some(d.iter().map(|k| want.contains(k)).collect()),
                     _ => None,
                 },
-                prop_names: match &req.prop_events {
-                    Some(_) if req.props => Some(
-                        reader
-                            .dict(Dim::Name.index())?
-                            .iter()
-                            .map(|n| req.wants_props_of(n))
-                            .collect(),
-                    ),
-                    _ => None,
-                },
                 prop_keys: key_dict.as_ref().map(|d| remap_table(d, &mut prop_keys)),
                 prop_values: if req.props && req.prop_strings {
                     Some(remap_table(
@@ -358,7 +345,6 @@ impl Scan {
                 allowed: Vec::new(),
                 prop_keys: None,
                 prop_wanted: None,
-                prop_names: None,
                 erase_strings: !req.prop_strings,
                 emit_keys: None,
                 prop_values: None,
@@ -706,7 +692,6 @@ impl<'s> Cursor<'s> {
                         bi,
                         &self.proj,
                         self.src.remap.prop_wanted.as_deref(),
-                        self.src.remap.prop_names.as_deref(),
                         &mut self.packed,
                         &mut self.buf,
                     )?;

@@ -69,10 +69,7 @@ impl TimelineSource for MemorySource {
                 if tl.prop_offsets.is_empty() {
                     tl.prop_offsets.push(0);
                 }
-                // Strict: no properties for events the request does not name, so that
-                // an analysis reading properties it did not ask for fails its tests.
-                let named = req.wants_props_of(e.dim(Dim::Name));
-                for (k, v) in e.props.iter().filter(|(k, _)| named && req.wants_key(k)) {
+                for (k, v) in e.props.iter().filter(|(k, _)| req.wants_key(k)) {
                     let val = match v {
                         PropValue::Str(_) if !req.prop_strings => PropVal::Str(0),
                         PropValue::Str(s) => PropVal::Str(prop_values.intern(s)),

@@ -22,13 +22,6 @@ pub struct ScanRequest {
     /// skip the property-value dictionaries, and every string value comes back as id 0
     /// (the empty string) — enough for tests on numbers, booleans and presence.
     pub prop_strings: bool,
-    /// With `props`: only events of these names need their properties (`None`: every
-    /// event). A source may return the properties of other events too, or leave them
-    /// empty: an analysis that names events here reads no other event's properties.
-    /// Queries whose property conditions are all on named events (a goal's
-    /// `purchase` with `value > 100`, an experiment's exposures) name them, so a source
-    /// decodes the properties of those rows only.
-    pub prop_events: Option<Vec<String>>,
     /// Return revenue.
     pub revenue: bool,
     /// Keep only rows whose value of each listed dimension is one of the given strings.
@@ -49,7 +42,6 @@ impl ScanRequest {
             props: false,
             prop_keys: None,
             prop_strings: true,
-            prop_events: None,
             revenue: false,
             filters: Vec::new(),
             stitch: false,
@@ -67,13 +59,6 @@ impl ScanRequest {
     pub fn dims(mut self, dims: &[Dim]) -> Self {
         self.dims.extend_from_slice(dims);
         self
-    }
-
-    /// Whether the properties of an event named `name` are wanted (with `props`).
-    pub fn wants_props_of(&self, name: &str) -> bool {
-        self.prop_events
-            .as_ref()
-            .is_none_or(|names| names.iter().any(|n| n == name))
     }
 
     /// Whether an event's property key is wanted (with `props`).

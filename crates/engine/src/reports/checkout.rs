@@ -53,7 +53,7 @@ impl Analysis for StepNumbers<'_> {
     type Pass = StepNumbersPass;
 
     fn needs(&self, needs: &mut Needs) {
-        needs.add_number(&self.spec.step_prop, &self.spec.step_event);
+        needs.add_number(&self.spec.step_prop);
     }
 
     fn compile(&self, sc: &Scope<'_>) -> StepNumbersPass {

@@ -263,20 +263,6 @@ pub(crate) fn get_prop_entry(c: &mut Cursor<'_>, nkeys: u32, nvals: u32) -> DRes
     })
 }
 
-/// Steps over one property entry written by [`put_prop_entry`] without decoding its
-/// key or value: the bytes' shape is checked (the tag, where each varint ends), not what
-/// they mean. Scans use it for rows whose properties are not wanted.
-#[inline]
-pub(crate) fn skip_prop_entry(c: &mut Cursor<'_>) -> DResult<()> {
-    c.skip_uvarint()?;
-    match c.u8()? {
-        0 | 4 | 5 => c.skip_uvarint(),
-        1 => c.bytes(8).map(|_| ()),
-        2 | 3 => Ok(()),
-        _ => Err(DecodeError("bad property tag")),
-    }
-}
-
 /// Writes one row's revenue as the revenue column stores it: 0, or 1 then the micros
 /// and the currency's id.
 pub(crate) fn put_revenue(r: &mut Vec<u8>, rev: Option<(i64, u32)>) {
@@ -331,64 +317,4 @@ pub(crate) fn put_number(p: &mut Vec<u8>, n: f64) {
     }
     p.push(1);
     p.extend_from_slice(&n.to_bits().to_le_bytes());
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    fn entry() -> impl Strategy<Value = PropEntry> {
-        let val = prop_oneof![
-            any::<u32>().prop_map(PropVal::Str),
-            any::<f64>().prop_map(PropVal::Num),
-            (-1_000_000i64..1_000_000).prop_map(|x| PropVal::Num(x as f64 / 100.0)),
-            any::<bool>().prop_map(PropVal::Bool),
-        ];
-        (any::<u32>(), val).prop_map(|(key, val)| PropEntry { key, val })
-    }
-
-    proptest! {
-        /// Skipping an entry moves past exactly the bytes reading it does, and a cut
-        /// entry fails either way.
-        #[test]
-        fn skipping_an_entry_moves_as_reading_it_does(
-            entries in prop::collection::vec(entry(), 1..20),
-            cut in any::<prop::sample::Index>(),
-        ) {
-            let mut raw = Vec::new();
-            for &e in &entries {
-                put_prop_entry(&mut raw, e);
-            }
-            let (mut read, mut skip) = (Cursor::new(&raw), Cursor::new(&raw));
-            for &e in &entries {
-                let got = get_prop_entry(&mut read, u32::MAX, u32::MAX);
-                prop_assert!(got.is_ok());
-                prop_assert!(skip_prop_entry(&mut skip).is_ok());
-                prop_assert_eq!(read.pos(), skip.pos());
-                if let (PropVal::Num(a), Ok(PropEntry { val: PropVal::Num(b), .. })) = (e.val, got) {
-                    prop_assert!(a == b || (a.is_nan() && b.is_nan()));
-                }
-            }
-            let short = &raw[..cut.index(raw.len())];
-            let (mut read, mut skip) = (Cursor::new(short), Cursor::new(short));
-            let reads = (0..entries.len())
-                .take_while(|_| get_prop_entry(&mut read, u32::MAX, u32::MAX).is_ok())
-                .count();
-            let skips = (0..entries.len())
-                .take_while(|_| skip_prop_entry(&mut skip).is_ok())
-                .count();
-            prop_assert_eq!(reads, skips);
-            prop_assert!(reads < entries.len());
-        }
-    }
-
-    #[test]
-    fn a_bad_tag_is_refused_when_skipped() {
-        let mut c = Cursor::new(&[5, 9, 1]);
-        assert!(skip_prop_entry(&mut c).is_err());
-        // A varint longer than ten bytes.
-        let mut c = Cursor::new(&[0xff; 12]);
-        assert!(skip_prop_entry(&mut c).is_err());
-    }
 }

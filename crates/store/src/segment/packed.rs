@@ -10,7 +10,7 @@
 //! dictionaries when the block is loaded, a run's times when it is decoded.
 
 use super::format::*;
-use super::reader::{ChunkBuf, Projection, PropsWanted, Run, SegmentReader};
+use super::reader::{ChunkBuf, Projection, Run, SegmentReader};
 use crate::codec::Cursor;
 use crate::error::{Result, corrupted};
 use cairn_timeline::PropEntry;
@@ -75,10 +75,6 @@ pub(crate) struct Packed {
     /// Row i's properties are `prop_entries[prop_offsets[i]..prop_offsets[i + 1]]`.
     pub prop_offsets: Vec<u32>,
     pub prop_entries: Vec<PropEntry>,
-    /// Per row, whether its properties are decoded (see [`ScanRequest::prop_events`]).
-    ///
-    /// [`ScanRequest::prop_events`]: cairn_timeline::ScanRequest::prop_events
-    prop_rows: Vec<bool>,
     pub revenue: Option<Vec<Option<(i64, u32)>>>,
 }
 
@@ -162,15 +158,12 @@ const OUT_OF_ORDER: &str = "timestamps out of order or outside the block's range
 impl SegmentReader {
     /// Loads block `bi` into `p` for a scan, reusing its memory: runs, the projected
     /// columns' bytes (ids checked against their dictionaries), and the properties
-    /// (`keys`: see [`SegmentReader::props_into`]; `names`: per segment-local event name,
-    /// whether its rows' properties are wanted, when names are projected) and revenue
-    /// when projected.
+    /// (`keys`: see [`SegmentReader::props_into`]) and revenue when projected.
     pub(crate) fn packed_into(
         &self,
         bi: usize,
         proj: &Projection,
         keys: Option<&[bool]>,
-        names: Option<&[bool]>,
         p: &mut Packed,
         buf: &mut ChunkBuf,
     ) -> Result<()> {
@@ -207,32 +200,10 @@ impl SegmentReader {
                 return Err(corrupted(&self.path, "dimension id beyond its dictionary"));
             }
         }
-        // Properties only for the rows whose event name wants them.
-        let rows_wanted = match (names, &p.dims[cairn_model::Dim::Name.index()]) {
-            (Some(want), Some(col)) if proj.props => {
-                p.prop_rows.clear();
-                if col.per_run || col.width == 0 {
-                    for (r, run) in p.runs.iter().enumerate() {
-                        let ok = want[col.get(r) as usize];
-                        p.prop_rows.resize(p.prop_rows.len() + run.len as usize, ok);
-                    }
-                } else if col.width == 1 {
-                    p.prop_rows
-                        .extend(col.raw.iter().map(|&id| want[id as usize]));
-                } else {
-                    p.prop_rows
-                        .extend((0..rows).map(|i| want[col.get(i) as usize]));
-                }
-                Some(&p.prop_rows[..])
-            }
-            _ => None,
-        };
         self.props_into(
             bi,
-            proj.props.then_some(PropsWanted {
-                keys,
-                rows: rows_wanted,
-            }),
+            proj.props,
+            keys,
             &mut p.prop_offsets,
             &mut p.prop_entries,
             buf,

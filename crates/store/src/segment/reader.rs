@@ -57,15 +57,6 @@ pub(crate) struct Run {
     pub len: u32,
 }
 
-/// Which of a block's properties a scan keeps (`None`: all).
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct PropsWanted<'a> {
-    /// Per segment-local key id.
-    pub keys: Option<&'a [bool]>,
-    /// Per row (the others read as having none).
-    pub rows: Option<&'a [bool]>,
-}
-
 /// A decoded block (ids are segment-local).
 #[derive(Debug, Default)]
 pub(crate) struct Block {
@@ -501,7 +492,8 @@ impl SegmentReader {
         }
         self.props_into(
             bi,
-            proj.props.then_some(PropsWanted::default()),
+            proj.props,
+            None,
             &mut b.prop_offsets,
             &mut b.prop_entries,
             buf,
@@ -510,34 +502,24 @@ impl SegmentReader {
     }
 
     /// Decodes block `bi`'s properties (when `wanted`) into `offsets` and `entries`,
-    /// emptied first: row i's are `entries[offsets[i]..offsets[i + 1]]`. Entries of keys
-    /// not wanted are checked and skipped; rows not wanted are stepped over (the shape of
-    /// their bytes checked) and read as having none, and a block with no row wanted is
-    /// not read at all, as when properties are not projected (see [`PropsWanted`]).
+    /// emptied first: row i's are `entries[offsets[i]..offsets[i + 1]]`. `keys`, when
+    /// given, says per segment-local key whether to keep its entries (the others are
+    /// checked and skipped).
     pub(crate) fn props_into(
         &self,
         bi: usize,
-        wanted: Option<PropsWanted<'_>>,
+        wanted: bool,
+        keys: Option<&[bool]>,
         offsets: &mut Vec<u32>,
         entries: &mut Vec<PropEntry>,
         buf: &mut ChunkBuf,
     ) -> Result<()> {
         offsets.clear();
         entries.clear();
-        let Some(PropsWanted {
-            keys,
-            rows: rows_wanted,
-        }) = wanted
-        else {
-            return Ok(());
-        };
-        let rows = self.footer.blocks[bi].rows as usize;
-        if rows_wanted.is_some_and(|w| !w.contains(&true)) {
-            // No row of the block wants its properties: the chunk is not read, as when
-            // properties are not projected.
-            offsets.resize(rows + 1, 0);
+        if !wanted {
             return Ok(());
         }
+        let rows = self.footer.blocks[bi].rows as usize;
         self.read_chunk_into(&self.footer.blocks[bi].cols[COL_PROPS], "properties", buf)?;
         let raw = &buf.raw;
         let de = |e| self.decode_err("properties", e);
@@ -546,15 +528,8 @@ impl SegmentReader {
         let mut c = Cursor::new(raw);
         offsets.reserve(rows + 1);
         offsets.push(0);
-        for row in 0..rows {
+        for _ in 0..rows {
             let n = c.len(raw.len()).map_err(de)?;
-            if rows_wanted.is_some_and(|w| !w.get(row).copied().unwrap_or(true)) {
-                for _ in 0..n {
-                    skip_prop_entry(&mut c).map_err(de)?;
-                }
-                offsets.push(entries.len() as u32);
-                continue;
-            }
             for _ in 0..n {
                 let e = get_prop_entry(&mut c, nkeys, nvals).map_err(de)?;
                 if keys.is_some_and(|k| !k.get(e.key as usize).copied().unwrap_or(false)) {
