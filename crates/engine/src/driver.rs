@@ -7,7 +7,10 @@
 //!
 //! projection (columns of the analysis, its goals and the filters) → scan of the range →
 //! goals and filters compiled → each timeline prepared (events kept by the filters,
-//! sessions, goal hits) and folded per worker → states merged → finished.
+//! sessions, goal hits) and folded per worker → states merged → finished. An analysis
+//! that reads no more than a summary per visitor (which classes of events it has, where
+//! the first of each is) folds summaries instead, which a source computes without
+//! building timelines.
 //!
 //! Analyses that need two passes (goals compared with the previous period, checkout's
 //! step discovery before its funnel) call [`run`] twice.
@@ -15,7 +18,7 @@
 use std::sync::Arc;
 
 use cairn_model::query::{PageRules, Query, Resolved};
-use cairn_timeline::{Timeline, TimelineScan, TimelineSource};
+use cairn_timeline::{Summary, SummaryRequest, Timeline, TimelineScan, TimelineSource};
 
 use crate::matcher::Needs;
 use crate::page_map::PageMap;
@@ -73,6 +76,14 @@ pub(crate) trait Analysis {
 
     /// Compiles against one scan.
     fn compile(&self, sc: &Scope<'_>) -> Self::Pass;
+
+    /// When a visitor's [`Summary`] is all the analysis reads (compiled against one
+    /// scan): what it summarises. The driver then folds summaries with
+    /// [`Pass::summary`] instead of timelines, and a source computes them without
+    /// building timelines. `None` (the default): timelines.
+    fn summary(&self, _sc: &Scope<'_>) -> Option<SummaryRequest> {
+        None
+    }
 }
 
 /// A compiled analysis: a fold over prepared timelines.
@@ -91,6 +102,12 @@ pub(crate) trait Pass: Sync {
 
     /// Folds one visitor's timeline. `prep` holds at least one kept event.
     fn timeline(&self, sc: &Scope<'_>, tl: &Timeline, prep: &Prepared, st: &mut Self::State);
+
+    /// Folds one visitor's summary, for an analysis whose [`Analysis::summary`] asked
+    /// for them: the same as folding its timeline.
+    fn summary(&self, _sc: &Scope<'_>, _s: &Summary, _st: &mut Self::State) {
+        unreachable!("summaries are folded only by passes that ask for them")
+    }
 
     /// Adds `from` into `into`.
     fn merge(&self, into: &mut Self::State, from: Self::State);
@@ -127,23 +144,37 @@ pub(crate) fn run<A: Analysis>(
     };
     let pass = a.compile(&sc);
     let gap = q.session_gap.ms;
-    let states = scan.par_fold(
-        cx.opts.workers(scan.worker_bytes()),
-        || (pass.state(), Prepared::default()),
-        |(st, prep), tl| {
-            if stitch && sc.scan.user_of(tl.visitor).is_none() {
-                return;
-            }
-            prep.fill(tl, &sc.filters, &sc.goals, gap);
-            if prep.kept.is_empty()
-                || (A::Pass::VISITOR_FILTERS && !sc.filters.keeps(|g| !prep.hits[g].is_empty()))
-            {
-                return;
-            }
-            pass.timeline(&sc, tl, prep, st);
-        },
-    )?;
-    let mut states = states.into_iter().map(|(st, _)| st);
+    let workers = cx.opts.workers(scan.worker_bytes());
+    let states: Vec<<A::Pass as Pass>::State> = match a.summary(&sc) {
+        Some(req) => scan.par_fold_summaries(
+            workers,
+            &req,
+            || pass.state(),
+            |st, s| pass.summary(&sc, s, st),
+        )?,
+        None => scan
+            .par_fold(
+                workers,
+                || (pass.state(), Prepared::default()),
+                |(st, prep), tl| {
+                    if stitch && sc.scan.user_of(tl.visitor).is_none() {
+                        return;
+                    }
+                    prep.fill(tl, &sc.filters, &sc.goals, gap);
+                    if prep.kept.is_empty()
+                        || (A::Pass::VISITOR_FILTERS
+                            && !sc.filters.keeps(|g| !prep.hits[g].is_empty()))
+                    {
+                        return;
+                    }
+                    pass.timeline(&sc, tl, prep, st);
+                },
+            )?
+            .into_iter()
+            .map(|(st, _)| st)
+            .collect(),
+    };
+    let mut states = states.into_iter();
     let mut st = states.next().unwrap_or_else(|| pass.state());
     for s in states {
         pass.merge(&mut st, s);

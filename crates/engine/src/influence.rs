@@ -7,10 +7,11 @@
 
 use cairn_model::Dim;
 use cairn_model::query::result::{CandidateKind, InfluenceResult, InfluenceRow, Ratio, Stratified};
+use cairn_model::query::{Condition, GoalDef};
 use cairn_model::query::{
     Field, InfluenceSpec, MAX_EVENT_CANDIDATES, MAX_STRATA_FIELDS, Precedence, Query, Unit,
 };
-use cairn_timeline::Timeline;
+use cairn_timeline::{MAX_CLASSES, Place, Summary, SummaryRequest, Timeline};
 use rustc_hash::FxHashMap;
 
 use crate::Error;
@@ -76,6 +77,46 @@ impl<'a> Analysis for Influence<'a> {
         self.spec.unit == Unit::Lead
     }
 
+    /// By visitor, without event names as candidates or filters, with goals that are each
+    /// one event name (or a list of names), stratified by dimensions: a visitor's
+    /// summary holds all the pass reads. Class 0 is the macro goal, class 1 + i
+    /// candidate i.
+    fn summary(&self, sc: &Scope<'_>) -> Option<SummaryRequest> {
+        let spec = self.spec;
+        if spec.unit != Unit::Visitor
+            || spec.events
+            || !sc.r.filters.is_empty()
+            || self.candidates.len() + 1 > MAX_CLASSES
+        {
+            return None;
+        }
+        let dims = spec
+            .stratify
+            .iter()
+            .map(|f| match f {
+                Field::Dim(d) => Some(*d),
+                _ => None,
+            })
+            .collect::<Option<Vec<Dim>>>()?;
+        let names = sc.scan.dict(Dim::Name).len();
+        let mut classes = vec![0u64; names];
+        for (k, &g) in std::iter::once(&self.y).chain(&self.candidates).enumerate() {
+            let GoalDef::Event(conds) = self.q.goals[g].def() else {
+                return None;
+            };
+            let (d, mask) = name_mask(sc, &conds)?;
+            if d != Dim::Name.index() {
+                return None;
+            }
+            for (c, &hit) in classes.iter_mut().zip(&mask) {
+                if hit {
+                    *c |= 1 << k;
+                }
+            }
+        }
+        Some(SummaryRequest { classes, dims })
+    }
+
     fn compile(&self, sc: &Scope<'_>) -> InfluencePass<'a> {
         InfluencePass {
             q: self.q,
@@ -103,6 +144,13 @@ pub(crate) struct InfluencePass<'a> {
     names: FieldReader,
     /// The tracker's passive events (scroll, engagement): not candidates.
     passive: EventPred,
+}
+
+/// A goal's conditions as one lookup: (dimension, mask by dictionary id), when they are
+/// a single condition on a dimension.
+fn name_mask(sc: &Scope<'_>, conds: &[Condition]) -> Option<(usize, Vec<bool>)> {
+    let pred = crate::matcher::EventPred::new(sc.scan, &sc.pages, &[conds.to_vec()]);
+    pred.single().map(|(d, m)| (d, m.to_vec()))
 }
 
 /// A candidate: a goal (index into the candidates) or an event name's token.
@@ -179,15 +227,15 @@ impl InfluencePass<'_> {
         h.get(at).map(|&p| p as usize).filter(|&p| p < b)
     }
 
-    /// Counts one candidate first done at `p` by a unit converting first at `conv`.
+    /// Counts one candidate first done at `p` by a unit converting first at `conv`
+    /// (places in the unit's timeline).
     fn count(
         &self,
         st: &mut Stratum,
         extra: &mut FxHashMap<Cand, Extra>,
         c: Cand,
-        p: usize,
-        conv: Option<usize>,
-        prep: &Prepared,
+        p: Place,
+        conv: Option<Place>,
     ) {
         let counts = match (self.spec.order, conv) {
             (Precedence::Before, Some(y)) => p < y,
@@ -203,11 +251,7 @@ impl InfluencePass<'_> {
             d.xy += 1;
             // Under `any`, a candidate after the conversion has no time to it.
             if p <= y {
-                extra
-                    .entry(c)
-                    .or_default()
-                    .to_goal
-                    .push(prep.ts[y] - prep.ts[p]);
+                extra.entry(c).or_default().to_goal.push(y.ts - p.ts);
             }
         }
     }
@@ -222,19 +266,23 @@ impl Pass for InfluencePass<'_> {
     }
 
     fn timeline(&self, _sc: &Scope<'_>, tl: &Timeline, prep: &Prepared, acc: &mut Acc) {
+        let place = |p: usize| Place {
+            ts: prep.ts[p],
+            seq: p as u64,
+        };
         for (a, b) in unit_ranges(self.spec.unit, prep) {
             let mut key: [Key; MAX_STRATA_FIELDS] = [None; MAX_STRATA_FIELDS];
             for (k, rd) in key.iter_mut().zip(&self.strata) {
                 *k = unit_key(rd, tl, prep, a as u32, b as u32);
             }
-            let conv = Self::first(prep, self.y, a, b);
+            let conv = Self::first(prep, self.y, a, b).map(place);
             // The unit's stratum, looked up once.
             let st = acc.strata.get(key);
             st.n += 1;
             st.y += conv.is_some() as u64;
             for (ci, &g) in self.candidates.iter().enumerate() {
                 if let Some(p) = Self::first(prep, g, a, b) {
-                    self.count(st, &mut acc.extra, Cand::Goal(ci as u32), p, conv, prep);
+                    self.count(st, &mut acc.extra, Cand::Goal(ci as u32), place(p), conv);
                 }
             }
             if self.spec.events {
@@ -251,9 +299,27 @@ impl Pass for InfluencePass<'_> {
                 }
                 let st = acc.strata.get(key);
                 for (&t, &p) in &seen {
-                    self.count(st, &mut acc.extra, Cand::Event(t), p, conv, prep);
+                    self.count(st, &mut acc.extra, Cand::Event(t), place(p), conv);
                 }
                 acc.seen = seen;
+            }
+        }
+    }
+
+    /// A visitor's summary (see [`Influence::summary`]): its stratum from its first
+    /// values, as [`unit_key`] reads them from a timeline.
+    fn summary(&self, _sc: &Scope<'_>, s: &Summary, acc: &mut Acc) {
+        let mut key: [Key; MAX_STRATA_FIELDS] = [None; MAX_STRATA_FIELDS];
+        for (k, v) in key.iter_mut().zip(&s.dims) {
+            *k = v.map(|id| (0, u64::from(id)));
+        }
+        let conv = s.first_of(0);
+        let st = acc.strata.get(key);
+        st.n += 1;
+        st.y += conv.is_some() as u64;
+        for ci in 0..self.candidates.len() {
+            if let Some(p) = s.first_of(ci + 1) {
+                self.count(st, &mut acc.extra, Cand::Goal(ci as u32), p, conv);
             }
         }
     }

@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 
 use cairn_model::{Event, PropValue};
 use cairn_timeline::{
-    PropEntry, PropVal, QueryDict, ScanDicts, ScanRequest, SourceError, Timeline, TimelineScan,
-    TimelineSource, VisitorRange,
+    PropEntry, PropVal, QueryDict, ScanDicts, ScanRequest, SourceError, Summary, SummaryRequest,
+    Timeline, TimelineScan, TimelineSource, VisitorRange,
 };
 use rustc_hash::FxHashMap;
 
@@ -20,6 +20,8 @@ use crate::segment::format::{DICT_CURRENCIES, DICT_PROP_KEYS, DICT_PROP_VALUES, 
 use crate::segment::packed::{BadTimes, Packed};
 use crate::segment::reader::{Block, ChunkBuf, Projection, Run, SegmentReader};
 use crate::store::Store;
+
+mod summary;
 
 /// About the bytes a worker's cursor over `s` holds at most: its loaded block (the
 /// timestamps' and projected dimensions' decompressed bytes; runs, properties and revenue
@@ -541,6 +543,15 @@ impl TimelineScan for Scan {
 
     fn finish_stitched(&self, deferred: Vec<Timeline>, f: &mut dyn FnMut(&Timeline)) {
         Scan::finish_stitched(self, deferred, f)
+    }
+
+    fn summarize_range(
+        &self,
+        range: VisitorRange,
+        req: &SummaryRequest,
+        f: &mut dyn FnMut(&Summary),
+    ) -> std::result::Result<(), SourceError> {
+        Ok(Scan::summarize_range(self, range, req, f)?)
     }
 }
 

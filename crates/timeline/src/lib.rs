@@ -12,7 +12,9 @@
 //!   visitor → user links, a [`split`](TimelineScan::split) of the visitor space into
 //!   [`VisitorRange`]s for parallel workers, and the timelines themselves
 //!   ([`Timeline`]: columns side by side, strings as dictionary ids, so a worker reuses
-//!   one buffer and allocates nothing per event).
+//!   one buffer and allocates nothing per event), or per visitor a [`Summary`] of the
+//!   classes of events it has and where the first of each is, for the analyses that
+//!   read no more.
 //!
 //! `cairn-store` implements the traits for the embedded store; [`memory::MemorySource`]
 //! implements them over a `Vec<Event>`, as the plain reference every backend's answers
@@ -23,9 +25,11 @@ mod dict;
 pub mod memory;
 mod request;
 mod scan;
+mod summary;
 mod timeline;
 
 pub use dict::{QueryDict, ScanDicts};
 pub use request::ScanRequest;
 pub use scan::{SourceError, TimelineScan, TimelineSource, VisitorRange};
+pub use summary::{MAX_CLASSES, Place, Summary, SummaryRequest};
 pub use timeline::{PropEntry, PropVal, Timeline};

@@ -2,7 +2,7 @@
 
 use cairn_model::Dim;
 
-use crate::{QueryDict, ScanDicts, ScanRequest, Timeline};
+use crate::{QueryDict, ScanDicts, ScanRequest, Summary, SummaryRequest, Timeline};
 
 /// Why a source could not answer. The message is for the operator's log: it may name
 /// files and internal state, so servers show a generic message to clients instead.
@@ -102,6 +102,27 @@ pub trait TimelineScan: Sync {
     ) -> Result<Vec<Timeline>, SourceError>;
     /// Merges the timelines `scan_range` held back and passes each lead's timeline to `f`.
     fn finish_stitched(&self, deferred: Vec<Timeline>, f: &mut dyn FnMut(&Timeline));
+    /// Calls `f` with the summary of each visitor in `range` that has an event in the
+    /// scan, in visitor order: the [`Summary::of`] its timeline, but for `seq`, which
+    /// need only order a visitor's places as its timeline does. The scan projects the
+    /// event name and `req.dims`, and does not stitch. The default summarises each
+    /// timeline; a source may compute the same without building them.
+    fn summarize_range(
+        &self,
+        range: VisitorRange,
+        req: &SummaryRequest,
+        f: &mut dyn FnMut(&Summary),
+    ) -> Result<(), SourceError> {
+        if self.request().stitch {
+            return Err(SourceError::Failed("summaries of a stitched scan".into()));
+        }
+        let mut s = Summary::default();
+        self.scan_range(range, &mut |tl| {
+            Summary::of(tl, req, &mut s);
+            f(&s);
+        })?;
+        Ok(())
+    }
 }
 
 impl dyn TimelineScan + '_ {
@@ -120,16 +141,48 @@ impl dyn TimelineScan + '_ {
         init: impl Fn() -> S + Sync,
         f: impl Fn(&mut S, &Timeline) + Sync,
     ) -> Result<Vec<S>, SourceError> {
+        let (mut states, deferred) =
+            self.fold_ranges(threads, init, |r, s| self.scan_range(r, &mut |t| f(s, t)))?;
+        if let Some(s) = states.first_mut() {
+            self.finish_stitched(deferred, &mut |t| f(s, t));
+        }
+        Ok(states)
+    }
+
+    /// Folds every visitor's summary (see [`TimelineScan::summarize_range`]) on up to
+    /// `threads` worker threads, one state per worker.
+    pub fn par_fold_summaries<S: Send>(
+        &self,
+        threads: usize,
+        req: &SummaryRequest,
+        init: impl Fn() -> S + Sync,
+        f: impl Fn(&mut S, &Summary) + Sync,
+    ) -> Result<Vec<S>, SourceError> {
+        let (states, _) = self.fold_ranges(threads, init, |r, s| {
+            self.summarize_range(r, req, &mut |x| f(s, x))?;
+            Ok(Vec::new())
+        })?;
+        Ok(states)
+    }
+
+    /// Runs `work` over each of up to `threads` ranges on its own thread and state; the
+    /// states in range order, and the timelines held back.
+    fn fold_ranges<S: Send>(
+        &self,
+        threads: usize,
+        init: impl Fn() -> S + Sync,
+        work: impl Fn(VisitorRange, &mut S) -> Result<Vec<Timeline>, SourceError> + Sync,
+    ) -> Result<(Vec<S>, Vec<Timeline>), SourceError> {
         let ranges = self.split(threads.max(1));
         type Part<S> = Result<(S, Vec<Timeline>), SourceError>;
         let results: Vec<Part<S>> = std::thread::scope(|sc| {
             let handles: Vec<_> = ranges
                 .iter()
                 .map(|&r| {
-                    let (init, f) = (&init, &f);
+                    let (init, work) = (&init, &work);
                     sc.spawn(move || {
                         let mut s = init();
-                        let d = self.scan_range(r, &mut |t| f(&mut s, t))?;
+                        let d = work(r, &mut s)?;
                         Ok((s, d))
                     })
                 })
@@ -146,9 +199,6 @@ impl dyn TimelineScan + '_ {
             states.push(s);
             deferred.extend(d);
         }
-        if let Some(s) = states.first_mut() {
-            self.finish_stitched(deferred, &mut |t| f(s, t));
-        }
-        Ok(states)
+        Ok((states, deferred))
     }
 }

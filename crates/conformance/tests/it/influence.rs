@@ -202,3 +202,66 @@ fn bad_specs_are_refused_with_the_field() {
     );
     assert!(e.starts_with("analysis.stratify[1]:"), "{e}");
 }
+
+/// Random visitors over weeks (imported, flushed and buffered; many events at the same
+/// millisecond, so precedence turns on arrival order), by visitor with goals of one event
+/// name each: the engine reads visitor summaries, computed by the store from its runs
+/// and by the memory source from timelines, and must give the reference's answer for
+/// either order and with or without strata.
+mod random {
+    use super::*;
+    use cairn_model::Record;
+    use proptest::prelude::*;
+
+    const NAMES: [&str; 5] = ["pageview", "purchase", "video_play", "search", "share"];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(40))]
+
+        #[test]
+        fn influence_by_visitor_matches_the_reference(
+            evs in prop::collection::vec(
+                (1u64..30, 0i64..20, 0i64..3, 0usize..5, 0usize..3, 0usize..3), 1..300),
+            imported in 0usize..300,
+            flushed in 0usize..300,
+            any in any::<bool>(),
+            strata in 0usize..3,
+        ) {
+            let records: Vec<Record> = evs
+                .iter()
+                .map(|&(v, day, t, n, d, c)| {
+                    let mut e = ev(v, day * DAY + t * 1000, NAMES[n]);
+                    e.set(Dim::Device, ["", "mobile", "desktop"][d]);
+                    e.set(Dim::Channel, ["", "Direct", "Search"][c]);
+                    Record::Event(e)
+                })
+                .collect();
+            let w = World::build(records, imported, flushed, false);
+            let mut spec = spec(if any { Precedence::Any } else { Precedence::Before }, 1);
+            spec.stratify = [vec![], vec![Field::Dim(Dim::Device)],
+                vec![Field::Dim(Dim::Device), Field::Dim(Dim::Channel)]][strata].clone();
+            let q = Query {
+                site: SITE.into(),
+                from: TimeSpec::Ms(T0 + 2 * DAY),
+                to: TimeSpec::Ms(T0 + 15 * DAY),
+                timezone: "UTC".into(),
+                filters: Vec::new(),
+                goals: vec![
+                    event_goal("Purchase", "purchase", Conversion::Macro),
+                    event_goal("Watched video", "video_play", Conversion::Micro),
+                    event_goal("Searched", "search", Conversion::Micro),
+                    event_goal("Shared", "share", Conversion::Micro),
+                ],
+                funnels: Default::default(),
+                experiments: Default::default(),
+                page_groups: Vec::new(),
+                spend: Vec::new(),
+                session_gap: Duration::from_ms(30 * MIN),
+                analysis: Analysis::Influence(spec),
+            };
+            for threads in [1, 2] {
+                w.checked(&q, threads);
+            }
+        }
+    }
+}

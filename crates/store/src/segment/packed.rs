@@ -89,6 +89,18 @@ impl Packed {
 
     /// Appends run `r`'s timestamps to `out`. Runs must be asked for in increasing order.
     pub(crate) fn ts_into(&mut self, r: usize, out: &mut Vec<i64>) -> Result<(), BadTimes> {
+        self.ts_prefix_into(r, usize::MAX, out)
+    }
+
+    /// Appends the first `n` of run `r`'s timestamps (all of them when it has fewer) to
+    /// `out`. Runs must be asked for in increasing order; a run read in part is walked
+    /// over by the next call.
+    pub(crate) fn ts_prefix_into(
+        &mut self,
+        r: usize,
+        n: usize,
+        out: &mut Vec<i64>,
+    ) -> Result<(), BadTimes> {
         let truncated = |_| BadTimes("timestamps: truncated");
         if r < self.ts_run {
             return Err(BadTimes("timestamps: a run read twice"));
@@ -100,6 +112,15 @@ impl Packed {
             .sum();
         let mut pos = self.ts_pos;
         let mut left = skip;
+        // Eight bytes at a time while the varints ending in them are all walked over.
+        while left >= 8 {
+            let Some(w) = self.ts_raw.get(pos..pos + 8) else {
+                break;
+            };
+            let x = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+            left -= u64::from((!x & 0x8080_8080_8080_8080).count_ones());
+            pos += 8;
+        }
         while left > 0 {
             let b = *self
                 .ts_raw
@@ -109,13 +130,22 @@ impl Packed {
             left -= u64::from(b < 0x80);
         }
         let run = self.runs[r];
+        let take = n.min(run.len as usize);
+        if take < run.len as usize {
+            // Read in part: the next call walks over this run from its start.
+            self.ts_run = r;
+            self.ts_pos = pos;
+        }
+        if take == 0 {
+            return Ok(());
+        }
         let mut c = Cursor::at(&self.ts_raw, pos);
-        out.reserve(run.len as usize);
+        out.reserve(take);
         let mut t = self
             .min_ts
             .wrapping_add(c.uvarint().map_err(truncated)? as i64);
         out.push(t);
-        for _ in 1..run.len {
+        for _ in 1..take {
             let next = t.wrapping_add(c.uvarint().map_err(truncated)? as i64);
             // Scans rely on each run's times rising (they copy whole runs that start and
             // end in range): a delta that wraps is corruption.
@@ -125,12 +155,47 @@ impl Packed {
             t = next;
             out.push(t);
         }
-        if t > self.max_ts {
+        if t > self.max_ts || t < self.min_ts {
             return Err(BadTimes(OUT_OF_ORDER));
         }
-        self.ts_run = r + 1;
-        self.ts_pos = c.pos();
+        if take == run.len as usize {
+            self.ts_run = r + 1;
+            self.ts_pos = c.pos();
+        }
         Ok(())
+    }
+
+    /// The block's time bounds (every row's time is within them).
+    pub(crate) fn bounds(&self) -> (i64, i64) {
+        (self.min_ts, self.max_ts)
+    }
+
+    /// The id of dimension `d` (loaded) on `row` of the block, in run `r`.
+    #[inline]
+    pub(crate) fn id(&self, d: usize, r: usize, row: usize) -> u32 {
+        match &self.dims[d] {
+            Some(col) if col.per_run || col.width == 0 => col.get(r),
+            Some(col) => col.get(row),
+            None => 0,
+        }
+    }
+
+    /// The union of `table[id]` over run `r`'s ids of dimension `d` (loaded); ids past
+    /// the table's end count as 0.
+    pub(crate) fn union_over_run(&self, d: usize, r: usize, table: &[u64]) -> u64 {
+        let Some(col) = &self.dims[d] else { return 0 };
+        let look = |id: u32| table.get(id as usize).copied().unwrap_or(0);
+        if col.per_run || col.width == 0 {
+            return look(col.get(r));
+        }
+        let run = self.runs[r];
+        let (lo, hi) = (run.start as usize, (run.start + run.len) as usize);
+        match col.width {
+            1 => col.raw[lo..hi]
+                .iter()
+                .fold(0, |acc, &x| acc | look(u32::from(x))),
+            _ => (lo..hi).fold(0, |acc, i| acc | look(col.get(i))),
+        }
     }
 
     /// Appends run `r`'s ids of dimension `d` (loaded), each mapped through `map`.
@@ -250,21 +315,26 @@ mod tests {
     }
 
     proptest! {
-        /// Any runs asked for in order, the others walked over, read as decoding
-        /// every run would.
+        /// Any runs asked for in order, whole or their first few, the others walked
+        /// over (one byte or a word at a time), read as decoding every run would.
         #[test]
         fn runs_read_in_order_skipping_others(
             runs in prop::collection::vec(
                 (0u64..1 << 40, prop::collection::vec(0u64..1 << 30, 0..20)), 1..60),
-            pick in prop::collection::vec(any::<bool>(), 60),
+            pick in prop::collection::vec((0u8..3, 0usize..25), 60),
         ) {
             let (mut p, want) = block(&runs, 1_700_000_000_000);
             for (r, ts) in want.iter().enumerate() {
-                if !pick[r] {
-                    continue;
-                }
                 let mut out = vec![-1];
-                prop_assert!(p.ts_into(r, &mut out).is_ok());
+                match pick[r] {
+                    (0, _) => continue,
+                    (1, _) => prop_assert!(p.ts_into(r, &mut out).is_ok()),
+                    (_, k) => {
+                        prop_assert!(p.ts_prefix_into(r, k, &mut out).is_ok());
+                        prop_assert_eq!(&out[1..], &ts[..k.min(ts.len())]);
+                        continue;
+                    }
+                }
                 prop_assert_eq!(&out[1..], &ts[..]);
             }
         }

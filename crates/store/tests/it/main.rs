@@ -8,5 +8,6 @@ mod projection;
 mod props;
 mod safety;
 mod staged;
+mod summary;
 mod user_links;
 mod weeks;

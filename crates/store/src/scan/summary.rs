@@ -1,0 +1,284 @@
+//! Visitor summaries ([`Summary`]) straight from the runs, without timelines.
+//!
+//! For each visitor the cursors stand on its runs (one per source holding it), as for a
+//! timeline. A run's classes are the union of a table over its event-name ids, read
+//! where they lie. Its times are decoded only when they are needed: the block is not
+//! wholly inside the range (rows must be cut), the run has an event of some class (its
+//! first's place), or the visitor has runs in several sources and a dimension's first
+//! value is asked for (places decide which run's value is first). Most runs of most
+//! visitors need none of these, and the times are most of a scan's decoding.
+//!
+//! A place's `seq` is the run's position among the visitor's runs (sources in the
+//! order the timeline concatenates them), then the row's in the run: events of the same
+//! time are ordered as the timeline orders them.
+
+use cairn_model::Dim;
+use cairn_timeline::{Place, Summary, SummaryRequest, VisitorRange};
+
+use super::{Cursor, Scan, SourceKind};
+use crate::error::{Result, corrupted};
+
+/// The most dimensions the fast path takes (more: the timelines are summarised).
+const MAX_DIMS: usize = 8;
+
+/// What a cursor needs to summarise its runs, per source.
+struct Local {
+    /// Per source-local event-name id: its classes.
+    classes: Vec<u64>,
+}
+
+/// Scratch of one summary: per requested dimension, the place and query id of the
+/// first non-empty value so far.
+type DimFirsts = Vec<Option<(Place, u32)>>;
+
+impl Scan {
+    /// Calls `f` with the summary of each visitor in `range` with an event in the scan,
+    /// in visitor order (the contract of
+    /// [`TimelineScan::summarize_range`](cairn_timeline::TimelineScan::summarize_range)).
+    pub fn summarize_range(
+        &self,
+        range: VisitorRange,
+        req: &SummaryRequest,
+        mut f: impl FnMut(&Summary),
+    ) -> Result<()> {
+        let projected = |d: Dim| self.proj.dims[d.index()];
+        if !projected(Dim::Name)
+            || !req.dims.iter().all(|&d| projected(d))
+            || req.dims.len() > MAX_DIMS
+            || !self.req.filters.is_empty()
+            || self.req.stitch
+        {
+            // Not what the fast path reads: summarise the timelines.
+            let mut s = Summary::default();
+            self.scan_range(range, |tl| {
+                Summary::of(tl, req, &mut s);
+                f(&s);
+            })?;
+            return Ok(());
+        }
+        let locals: Vec<Local> = self
+            .sources
+            .iter()
+            .map(|s| Local {
+                classes: match &s.remap.dims[Dim::Name.index()] {
+                    Some(map) => map.iter().map(|&q| req.classes_of(q)).collect(),
+                    // The buffer's ids are query ids.
+                    None => req.classes.clone(),
+                },
+            })
+            .collect();
+        let mut cursors: Vec<Cursor<'_>> = Vec::with_capacity(self.sources.len());
+        for s in &self.sources {
+            cursors.push(Cursor::new(s, range, self.proj, &self.bufs)?);
+        }
+        let mut sum = Summary::default();
+        let mut firsts: DimFirsts = vec![None; req.dims.len()];
+        let mut members: Vec<usize> = Vec::new();
+        let mut ts: Vec<i64> = Vec::new();
+        while let Some(v) = cursors.iter().filter_map(|c| c.cur).min() {
+            members.clear();
+            members.extend((0..cursors.len()).filter(|&m| cursors[m].cur == Some(v)));
+            sum.clear(v, req.dims.len());
+            firsts.fill(None);
+            let multi = members.len() > 1;
+            let mut any = false;
+            for (k, &m) in members.iter().enumerate() {
+                let at = Member {
+                    order: k as u64,
+                    multi,
+                };
+                any |= cursors[m].summarize(
+                    &self.req,
+                    req,
+                    &locals[m],
+                    at,
+                    &mut sum,
+                    &mut firsts,
+                    &mut ts,
+                )?;
+                cursors[m].advance()?;
+            }
+            if !any {
+                continue;
+            }
+            for (slot, first) in sum.dims.iter_mut().zip(&firsts) {
+                *slot = first.map(|(_, id)| id);
+            }
+            f(&sum);
+        }
+        Ok(())
+    }
+}
+
+/// Where a run stands among its visitor's runs.
+#[derive(Clone, Copy)]
+struct Member {
+    /// Its position (the timeline's order of sources).
+    order: u64,
+    /// Whether the visitor has runs in other sources too.
+    multi: bool,
+}
+
+impl Member {
+    fn place(&self, ts: i64, row: usize) -> Place {
+        Place {
+            ts,
+            seq: self.order << 32 | row as u64,
+        }
+    }
+}
+
+impl Cursor<'_> {
+    /// Adds the current run's rows in the scan's range to `sum` and `firsts`; whether it
+    /// had any.
+    #[allow(clippy::too_many_arguments)]
+    fn summarize(
+        &mut self,
+        sreq: &cairn_timeline::ScanRequest,
+        req: &SummaryRequest,
+        local: &Local,
+        at: Member,
+        sum: &mut Summary,
+        firsts: &mut DimFirsts,
+        ts: &mut Vec<i64>,
+    ) -> Result<bool> {
+        let in_range = |t: i64| t >= sreq.from && t <= sreq.to;
+        let name = Dim::Name.index();
+        if let Some(b) = &self.mem {
+            // The buffer: times and query ids, decoded.
+            let r = b.runs[self.run];
+            let (lo, hi) = (r.start as usize, (r.start + r.len) as usize);
+            let names = b.dims[name].as_deref().unwrap_or_default();
+            let mut any = false;
+            for i in lo..hi {
+                let t = b.ts[i];
+                if !in_range(t) {
+                    continue;
+                }
+                any = true;
+                let place = at.place(t, i - lo);
+                sum.add(req.classes_of(names.get(i).copied().unwrap_or(0)), place);
+                for (first, d) in firsts.iter_mut().zip(&req.dims) {
+                    let id = b.dims[d.index()].as_ref().map_or(0, |v| v[i]);
+                    if id != 0 && first.is_none_or(|(p, _)| place < p) {
+                        *first = Some((place, id));
+                    }
+                }
+            }
+            return Ok(any);
+        }
+        if !self.loaded {
+            return Ok(false);
+        }
+        let SourceKind::Segment { reader, .. } = &self.src.kind else {
+            return Ok(false);
+        };
+        let remap = &self.src.remap;
+        let p = &mut self.packed;
+        let r = p.runs[self.run];
+        let (lo, n) = (r.start as usize, r.len as usize);
+        let (min_ts, max_ts) = p.bounds();
+        let query_id = |d: Dim, id: u32| match &remap.dims[d.index()] {
+            Some(map) => map.get(id as usize).copied().unwrap_or(0),
+            None => id,
+        };
+        if !(min_ts >= sreq.from && max_ts <= sreq.to) {
+            // The range cuts the block: every row's time decides whether it counts.
+            ts.clear();
+            p.ts_into(self.run, ts)
+                .map_err(|e| corrupted(&reader.path, e.0))?;
+            let mut any = false;
+            for (i, &t) in ts.iter().enumerate() {
+                if !in_range(t) {
+                    continue;
+                }
+                any = true;
+                let place = at.place(t, i);
+                let id = p.id(name, self.run, lo + i);
+                sum.add(local.classes.get(id as usize).copied().unwrap_or(0), place);
+                for (first, &d) in firsts.iter_mut().zip(&req.dims) {
+                    if first.is_some_and(|(q, _)| q < place) {
+                        continue;
+                    }
+                    let q = query_id(d, p.id(d.index(), self.run, lo + i));
+                    if q != 0 {
+                        *first = Some((place, q));
+                    }
+                }
+            }
+            return Ok(any);
+        }
+        // Every row is in range. The rows whose place is needed: each class's first in
+        // the run and, when the visitor's other runs compete for it, each dimension's
+        // first non-empty value; times are decoded up to the last of them.
+        let run_classes = p.union_over_run(name, self.run, &local.classes);
+        let mut hits: [(u64, usize); 8] = [(0, 0); 8];
+        let mut nhits = 0;
+        let mut need = 0usize;
+        if run_classes != 0 {
+            let mut seen = 0u64;
+            for i in 0..n {
+                let c = local
+                    .classes
+                    .get(p.id(name, self.run, lo + i) as usize)
+                    .copied()
+                    .unwrap_or(0);
+                let new = c & !seen;
+                if new != 0 {
+                    seen |= new;
+                    if nhits == hits.len() {
+                        // More distinct first rows than kept: read the whole run.
+                        need = n;
+                        nhits = 0;
+                        break;
+                    }
+                    hits[nhits] = (new, i);
+                    nhits += 1;
+                    need = i + 1;
+                    if seen == run_classes {
+                        break;
+                    }
+                }
+            }
+        }
+        let mut dim_rows: [Option<(usize, u32)>; MAX_DIMS] = [None; MAX_DIMS];
+        for (j, &d) in req.dims.iter().enumerate() {
+            dim_rows[j] = (0..n).find_map(|i| {
+                let q = query_id(d, p.id(d.index(), self.run, lo + i));
+                (q != 0).then_some((i, q))
+            });
+            if at.multi
+                && let Some((i, _)) = dim_rows[j]
+            {
+                need = need.max(i + 1);
+            }
+        }
+        ts.clear();
+        if need > 0 {
+            p.ts_prefix_into(self.run, need, ts)
+                .map_err(|e| corrupted(&reader.path, e.0))?;
+        }
+        if nhits == 0 && run_classes != 0 {
+            // The whole run was read: each row's classes, in order.
+            for (i, &t) in ts.iter().enumerate() {
+                let id = p.id(name, self.run, lo + i);
+                sum.add(
+                    local.classes.get(id as usize).copied().unwrap_or(0),
+                    at.place(t, i),
+                );
+            }
+        }
+        for &(c, i) in &hits[..nhits] {
+            sum.add(c, at.place(ts[i], i));
+        }
+        for (first, row) in firsts.iter_mut().zip(&dim_rows) {
+            let Some((i, q)) = *row else { continue };
+            // Without competing runs the place is not compared: its time is not read.
+            let place = at.place(ts.get(i).copied().unwrap_or(0), i);
+            if first.is_none_or(|(p, _)| place < p) {
+                *first = Some((place, q));
+            }
+        }
+        Ok(n > 0)
+    }
+}

@@ -1,0 +1,122 @@
+//! Visitor summaries read straight from the runs equal the summaries of the same scan's
+//! timelines ([`Summary::of`], the definition): across weekly segments, several
+//! segments of one week, the in-memory buffer, events at the same millisecond, ranges
+//! that cut blocks, and visitor ranges split for workers.
+
+use cairn_model::{Dim, Event, Record};
+use cairn_store::{Options, Scan, ScanRequest, Store, Summary, SummaryRequest, TimelineScan};
+use proptest::prelude::*;
+
+use crate::model::{BASE, DAY, NOW};
+
+const SITE: &str = "a.example";
+const NAMES: [&str; 5] = ["pageview", "search", "cart", "buy", "share"];
+
+/// The classes of each name: `cart` is in two.
+fn classes_of(name: &str) -> u64 {
+    match name {
+        "search" => 0b001,
+        "cart" => 0b110,
+        "buy" => 0b100,
+        "share" => 0b1000,
+        _ => 0,
+    }
+}
+
+fn event(v: u64, ts: i64, name: usize, device: usize, channel: usize) -> Record {
+    let mut e = Event::new(SITE, ts, v, NAMES[name]);
+    e.set(Dim::Device, ["", "mobile", "desktop"][device]);
+    e.set(Dim::Channel, ["", "Direct", "Search"][channel]);
+    Record::Event(e)
+}
+
+fn summaries(scan: &Scan, req: &SummaryRequest, workers: usize) -> Vec<Summary> {
+    let mut out = Vec::new();
+    for r in scan.split(workers) {
+        scan.summarize_range(r, req, |s| out.push(s.clone()))
+            .unwrap();
+    }
+    out
+}
+
+fn reference(scan: &Scan, req: &SummaryRequest) -> Vec<Summary> {
+    let mut out = Vec::new();
+    let mut s = Summary::default();
+    scan.for_each(|tl| {
+        Summary::of(tl, req, &mut s);
+        out.push(s.clone());
+    })
+    .unwrap();
+    out
+}
+
+/// Equal but for `seq`, whose only meaning is the order of one visitor's places.
+fn assert_same(got: &[Summary], want: &[Summary]) {
+    assert_eq!(got.len(), want.len(), "visitors summarised");
+    for (g, w) in got.iter().zip(want) {
+        assert_eq!(
+            (g.visitor, g.classes, &g.dims),
+            (w.visitor, w.classes, &w.dims)
+        );
+        let set: Vec<usize> = (0..64).filter(|&k| w.classes >> k & 1 == 1).collect();
+        for &a in &set {
+            assert_eq!(
+                g.first[a].ts, w.first[a].ts,
+                "visitor {}: class {a}",
+                g.visitor
+            );
+            for &b in &set {
+                let order = |s: &Summary| s.first[a].cmp(&s.first[b]);
+                assert_eq!(
+                    order(g),
+                    order(w),
+                    "visitor {}: classes {a}, {b}",
+                    g.visitor
+                );
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn summaries_from_runs_are_summaries_of_timelines(
+        old in prop::collection::vec((1u64..40, 0i64..24, 0i64..4, 0usize..5, 0usize..3, 0usize..3), 1..400),
+        recent in prop::collection::vec((1u64..40, 0i64..4, 0usize..5, 0usize..3, 0usize..3), 0..60),
+        batch in 5usize..200,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = Options { background: false, import_batch: batch, ..Options::default() };
+        let store = Store::open(dir.path(), opts).unwrap();
+        // Three weeks of imports (times on a coarse grid: many at the same millisecond),
+        // then a flushed append and an append left in the buffer, a day before now.
+        let imported: Vec<Record> = old
+            .iter()
+            .map(|&(v, day, t, n, d, c)| event(v, BASE - 20 * DAY + day * DAY + t * 1000, n, d, c))
+            .collect();
+        store.import(imported).unwrap();
+        let late = |part: &[(u64, i64, usize, usize, usize)]| -> Vec<Record> {
+            part.iter().map(|&(v, t, n, d, c)| event(v, NOW - DAY + t * 1000, n, d, c)).collect()
+        };
+        let (a, b) = recent.split_at(recent.len() / 2);
+        store.append(&late(a), NOW).unwrap();
+        store.flush().unwrap();
+        store.append(&late(b), NOW).unwrap();
+        for (from, to) in [(i64::MIN, i64::MAX), (BASE - 13 * DAY + 3_600_000, BASE - 2 * DAY - 1)] {
+            let mut sreq = ScanRequest::new(SITE).range(from, to).dims(&[Dim::Name, Dim::Device, Dim::Channel]);
+            sreq.stitch = false;
+            let scan = store.scan(sreq).unwrap();
+            let names = scan.dict(Dim::Name);
+            let classes: Vec<u64> = (0..names.len() as u32).map(|id| classes_of(names.get(id))).collect();
+            for dims in [vec![], vec![Dim::Device], vec![Dim::Channel, Dim::Device]] {
+                let req = SummaryRequest { classes: classes.clone(), dims };
+                let want = reference(&scan, &req);
+                for workers in [1, 3] {
+                    assert_same(&summaries(&scan, &req, workers), &want);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! Visitor summaries: per visitor, which classes of events it has in the range, where the
+//! first event of each class is, and the first non-empty value of some dimensions.
+//!
+//! That is all an analysis that asks "did the visitor do X at all, and did X come before
+//! Y" reads (the influence analysis by visitor). A source can compute it without a
+//! timeline of every event: the embedded store reads the event names of a visitor's run
+//! and decodes its times only where a class occurs or the range cuts the run.
+//! [`Summary::of`] computes it from a timeline: the definition, and the default
+//! [`TimelineScan::summarize_range`](crate::TimelineScan::summarize_range).
+
+use cairn_model::Dim;
+
+use crate::Timeline;
+
+/// Classes are bits of a `u64`.
+pub const MAX_CLASSES: usize = 64;
+
+/// An event's place in its visitor's timeline: its time, then `seq`, which orders the
+/// visitor's events of the same time as the timeline does (arrival order). Places of one
+/// visitor compare as the events' positions in its timeline; `seq` means nothing across
+/// visitors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Place {
+    /// Time (ms).
+    pub ts: i64,
+    /// Order among the visitor's events at `ts`.
+    pub seq: u64,
+}
+
+/// What a summary holds, against a scan's dictionaries.
+#[derive(Debug, Clone, Default)]
+pub struct SummaryRequest {
+    /// Per id of the scan's event-name dictionary: the classes its events belong to (bit
+    /// k: class k). Ids past the end belong to none.
+    pub classes: Vec<u64>,
+    /// Dimensions (projected by the scan) whose first non-empty value is wanted.
+    pub dims: Vec<Dim>,
+}
+
+impl SummaryRequest {
+    /// The classes of the events named by id `name`.
+    #[inline]
+    pub fn classes_of(&self, name: u32) -> u64 {
+        self.classes.get(name as usize).copied().unwrap_or(0)
+    }
+}
+
+/// One visitor's summary over the scan's range.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// The visitor.
+    pub visitor: u64,
+    /// The classes it has an event of.
+    pub classes: u64,
+    /// Per class k whose bit is set: the place of its first event (other entries are
+    /// stale).
+    pub first: [Place; MAX_CLASSES],
+    /// Per dimension of the request: the id of its first non-empty value, if any.
+    pub dims: Vec<Option<u32>>,
+}
+
+impl Default for Summary {
+    fn default() -> Self {
+        Summary {
+            visitor: 0,
+            classes: 0,
+            first: [Place::default(); MAX_CLASSES],
+            dims: Vec::new(),
+        }
+    }
+}
+
+impl Summary {
+    /// Empties the summary for `visitor`, keeping its memory.
+    pub fn clear(&mut self, visitor: u64, dims: usize) {
+        self.visitor = visitor;
+        self.classes = 0;
+        self.dims.clear();
+        self.dims.resize(dims, None);
+    }
+
+    /// The place of the first event of class `k`, if the visitor has one.
+    #[inline]
+    pub fn first_of(&self, k: usize) -> Option<Place> {
+        (k < MAX_CLASSES && self.classes >> k & 1 == 1).then(|| self.first[k])
+    }
+
+    /// Adds an event of `classes` at `place`, later than every event added before it.
+    #[inline]
+    pub fn add_in_order(&mut self, classes: u64, place: Place) {
+        let mut new = classes & !self.classes;
+        while new != 0 {
+            let k = new.trailing_zeros() as usize;
+            self.first[k] = place;
+            new &= new - 1;
+        }
+        self.classes |= classes;
+    }
+
+    /// Adds an event of `classes` at `place`, in any order.
+    #[inline]
+    pub fn add(&mut self, classes: u64, place: Place) {
+        let mut bits = classes;
+        while bits != 0 {
+            let k = bits.trailing_zeros() as usize;
+            if self.classes >> k & 1 == 0 || place < self.first[k] {
+                self.first[k] = place;
+            }
+            bits &= bits - 1;
+        }
+        self.classes |= classes;
+    }
+
+    /// The summary of a timeline (which projects the event name and `req.dims`): each
+    /// event's place is its time and position.
+    pub fn of(tl: &Timeline, req: &SummaryRequest, out: &mut Summary) {
+        out.clear(tl.visitor, req.dims.len());
+        let names = tl.dim(Dim::Name);
+        for (i, (&ts, &name)) in tl.ts.iter().zip(names).enumerate() {
+            out.add_in_order(req.classes_of(name), Place { ts, seq: i as u64 });
+        }
+        for (slot, d) in out.dims.iter_mut().zip(&req.dims) {
+            *slot = tl.dim(*d).iter().copied().find(|&id| id != 0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timeline_is_summarised_by_first_places() {
+        let mut tl = Timeline::empty();
+        tl.clear(7);
+        tl.ts = vec![10, 10, 20, 30];
+        tl.dims[Dim::Name.index()] = vec![1, 2, 1, 3];
+        tl.dims[Dim::Device.index()] = vec![0, 0, 5, 6];
+        let req = SummaryRequest {
+            classes: vec![0, 0b01, 0b10, 0b110],
+            dims: vec![Dim::Device],
+        };
+        let mut s = Summary::default();
+        Summary::of(&tl, &req, &mut s);
+        assert_eq!(s.visitor, 7);
+        assert_eq!(s.classes, 0b111);
+        assert_eq!(s.first_of(0), Some(Place { ts: 10, seq: 0 }));
+        assert_eq!(s.first_of(1), Some(Place { ts: 10, seq: 1 }));
+        assert_eq!(s.first_of(2), Some(Place { ts: 30, seq: 3 }));
+        assert_eq!(s.first_of(3), None);
+        assert_eq!(s.dims, vec![Some(5)]);
+        // Out of order, the earliest place wins.
+        let mut t = Summary::default();
+        t.clear(7, 0);
+        t.add(0b1, Place { ts: 30, seq: 0 });
+        t.add(0b1, Place { ts: 20, seq: 9 });
+        t.add(0b1, Place { ts: 20, seq: 10 });
+        assert_eq!(t.first_of(0), Some(Place { ts: 20, seq: 9 }));
+    }
+}
