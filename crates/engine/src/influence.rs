@@ -114,7 +114,12 @@ impl<'a> Analysis for Influence<'a> {
                 }
             }
         }
-        Some(SummaryRequest { classes, dims })
+        // Places are compared only with a conversion's (class 0).
+        Some(SummaryRequest {
+            classes,
+            dims,
+            places: 1,
+        })
     }
 
     fn compile(&self, sc: &Scope<'_>) -> InfluencePass<'a> {

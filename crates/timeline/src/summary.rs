@@ -35,6 +35,11 @@ pub struct SummaryRequest {
     pub classes: Vec<u64>,
     /// Dimensions (projected by the scan) whose first non-empty value is wanted.
     pub dims: Vec<Dim>,
+    /// The classes that make a visitor's first places needed: a visitor with none of
+    /// them gets its classes and values exactly, but its places may be stale, and a
+    /// source need not find them (an analysis that compares places only with a
+    /// conversion's asks for them only of converters). All bits set: every visitor's.
+    pub places: u64,
 }
 
 impl SummaryRequest {
@@ -53,7 +58,7 @@ pub struct Summary {
     /// The classes it has an event of.
     pub classes: u64,
     /// Per class k whose bit is set: the place of its first event (other entries are
-    /// stale).
+    /// stale, and so are all when the visitor has none of the request's `places`).
     pub first: [Place; MAX_CLASSES],
     /// Per dimension of the request: the id of its first non-empty value, if any.
     pub dims: Vec<Option<u32>>,
@@ -139,6 +144,7 @@ mod tests {
         let req = SummaryRequest {
             classes: vec![0, 0b01, 0b10, 0b110],
             dims: vec![Dim::Device],
+            places: u64::MAX,
         };
         let mut s = Summary::default();
         Summary::of(&tl, &req, &mut s);

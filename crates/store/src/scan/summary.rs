@@ -60,10 +60,17 @@ impl Scan {
             .sources
             .iter()
             .map(|s| Local {
-                classes: match &s.remap.dims[Dim::Name.index()] {
-                    Some(map) => map.iter().map(|&q| req.classes_of(q)).collect(),
-                    // The buffer's ids are query ids.
-                    None => req.classes.clone(),
+                classes: {
+                    let mut t: Vec<u64> = match &s.remap.dims[Dim::Name.index()] {
+                        Some(map) => map.iter().map(|&q| req.classes_of(q)).collect(),
+                        // The buffer's ids are query ids.
+                        None => req.classes.clone(),
+                    };
+                    // Every one-byte id has an entry: looked up without a bound check.
+                    if t.len() < 256 {
+                        t.resize(256, 0);
+                    }
+                    t
                 },
             })
             .collect();
@@ -75,17 +82,25 @@ impl Scan {
         let mut firsts: DimFirsts = vec![None; req.dims.len()];
         let mut members: Vec<usize> = Vec::new();
         let mut ts: Vec<i64> = Vec::new();
+        let mut run_classes: Vec<u64> = Vec::new();
         while let Some(v) = cursors.iter().filter_map(|c| c.cur).min() {
             members.clear();
             members.extend((0..cursors.len()).filter(|&m| cursors[m].cur == Some(v)));
             sum.clear(v, req.dims.len());
             firsts.fill(None);
             let multi = members.len() > 1;
+            // The visitor's classes (over-counted where a range cuts a run: enough to
+            // decide whether its places are needed).
+            run_classes.clear();
+            run_classes.extend(members.iter().map(|&m| cursors[m].run_classes(&locals[m])));
+            let places = run_classes.iter().fold(0, |a, c| a | c) & req.places != 0;
             let mut any = false;
             for (k, &m) in members.iter().enumerate() {
                 let at = Member {
                     order: k as u64,
                     multi,
+                    places,
+                    classes: run_classes[k],
                 };
                 any |= cursors[m].summarize(
                     &self.req,
@@ -117,6 +132,10 @@ struct Member {
     order: u64,
     /// Whether the visitor has runs in other sources too.
     multi: bool,
+    /// Whether the visitor's first places are needed.
+    places: bool,
+    /// The run's classes ([`Cursor::run_classes`]).
+    classes: u64,
 }
 
 impl Member {
@@ -129,6 +148,24 @@ impl Member {
 }
 
 impl Cursor<'_> {
+    /// The classes of the current run's events (in range or not).
+    fn run_classes(&self, local: &Local) -> u64 {
+        if let Some(b) = &self.mem {
+            let r = b.runs[self.run];
+            let names = b.dims[Dim::Name.index()].as_deref().unwrap_or_default();
+            return names[r.start as usize..(r.start + r.len) as usize]
+                .iter()
+                .fold(0, |acc, &id| {
+                    acc | local.classes.get(id as usize).copied().unwrap_or(0)
+                });
+        }
+        if !self.loaded {
+            return 0;
+        }
+        self.packed
+            .union_over_run(Dim::Name.index(), self.run, &local.classes)
+    }
+
     /// Adds the current run's rows in the scan's range to `sum` and `firsts`; whether it
     /// had any.
     #[allow(clippy::too_many_arguments)]
@@ -211,11 +248,14 @@ impl Cursor<'_> {
         // Every row is in range. The rows whose place is needed: each class's first in
         // the run and, when the visitor's other runs compete for it, each dimension's
         // first non-empty value; times are decoded up to the last of them.
-        let run_classes = p.union_over_run(name, self.run, &local.classes);
+        let run_classes = at.classes;
         let mut hits: [(u64, usize); 8] = [(0, 0); 8];
         let mut nhits = 0;
         let mut need = 0usize;
-        if run_classes != 0 {
+        if run_classes != 0 && !at.places {
+            // The classes only: no place is read.
+            sum.classes |= run_classes;
+        } else if run_classes != 0 {
             let mut seen = 0u64;
             for i in 0..n {
                 let c = local
@@ -258,7 +298,7 @@ impl Cursor<'_> {
             p.ts_prefix_into(self.run, need, ts)
                 .map_err(|e| corrupted(&reader.path, e.0))?;
         }
-        if nhits == 0 && run_classes != 0 {
+        if nhits == 0 && run_classes != 0 && at.places {
             // The whole run was read: each row's classes, in order.
             for (i, &t) in ts.iter().enumerate() {
                 let id = p.id(name, self.run, lo + i);

@@ -190,8 +190,11 @@ impl Packed {
         }
         let run = self.runs[r];
         let (lo, hi) = (run.start as usize, (run.start + run.len) as usize);
-        match col.width {
-            1 => col.raw[lo..hi]
+        match (col.width, table.get(..256)) {
+            (1, Some(t)) => col.raw[lo..hi]
+                .iter()
+                .fold(0, |acc, &x| acc | t[x as usize]),
+            (1, None) => col.raw[lo..hi]
                 .iter()
                 .fold(0, |acc, &x| acc | look(u32::from(x))),
             _ => (lo..hi).fold(0, |acc, i| acc | look(col.get(i))),
