@@ -31,24 +31,30 @@ fn shop() -> World {
     World::of(evs)
 }
 
-fn run(spec: InfluenceSpec) -> InfluenceResult {
-    let q = Query {
+/// An influence query over `[from, to]` (ms after T0) with these goals.
+fn query(goals: Vec<Goal>, from: i64, to: i64, spec: InfluenceSpec) -> Query {
+    Query {
         site: SITE.into(),
-        from: TimeSpec::Ms(T0 - DAY),
-        to: TimeSpec::Ms(T0 + DAY),
+        from: TimeSpec::Ms(T0 + from),
+        to: TimeSpec::Ms(T0 + to),
         timezone: "UTC".into(),
         filters: Vec::new(),
-        goals: vec![
-            event_goal("Purchase", "purchase", Conversion::Macro),
-            event_goal("Watched video", "video_play", Conversion::Micro),
-        ],
+        goals,
         funnels: Default::default(),
         experiments: Default::default(),
         page_groups: Vec::new(),
         spend: Vec::new(),
         session_gap: Duration::from_ms(30 * MIN),
         analysis: Analysis::Influence(spec),
-    };
+    }
+}
+
+fn run(spec: InfluenceSpec) -> InfluenceResult {
+    let goals = vec![
+        event_goal("Purchase", "purchase", Conversion::Macro),
+        event_goal("Watched video", "video_play", Conversion::Micro),
+    ];
+    let q = query(goals, -DAY, DAY, spec);
     let w = shop();
     let got = w
         .run(
@@ -240,25 +246,13 @@ mod random {
             let mut spec = spec(if any { Precedence::Any } else { Precedence::Before }, 1);
             spec.stratify = [vec![], vec![Field::Dim(Dim::Device)],
                 vec![Field::Dim(Dim::Device), Field::Dim(Dim::Channel)]][strata].clone();
-            let q = Query {
-                site: SITE.into(),
-                from: TimeSpec::Ms(T0 + 2 * DAY),
-                to: TimeSpec::Ms(T0 + 15 * DAY),
-                timezone: "UTC".into(),
-                filters: Vec::new(),
-                goals: vec![
-                    event_goal("Purchase", "purchase", Conversion::Macro),
-                    event_goal("Watched video", "video_play", Conversion::Micro),
-                    event_goal("Searched", "search", Conversion::Micro),
-                    event_goal("Shared", "share", Conversion::Micro),
-                ],
-                funnels: Default::default(),
-                experiments: Default::default(),
-                page_groups: Vec::new(),
-                spend: Vec::new(),
-                session_gap: Duration::from_ms(30 * MIN),
-                analysis: Analysis::Influence(spec),
-            };
+            let goals = vec![
+                event_goal("Purchase", "purchase", Conversion::Macro),
+                event_goal("Watched video", "video_play", Conversion::Micro),
+                event_goal("Searched", "search", Conversion::Micro),
+                event_goal("Shared", "share", Conversion::Micro),
+            ];
+            let q = query(goals, 2 * DAY, 15 * DAY, spec);
             for threads in [1, 2] {
                 w.checked(&q, threads);
             }
