@@ -7,7 +7,6 @@
 
 use cairn_model::Dim;
 use cairn_model::query::result::{CandidateKind, InfluenceResult, InfluenceRow, Ratio, Stratified};
-use cairn_model::query::{Condition, GoalDef};
 use cairn_model::query::{
     Field, InfluenceSpec, MAX_EVENT_CANDIDATES, MAX_STRATA_FIELDS, Precedence, Query, Unit,
 };
@@ -101,14 +100,12 @@ impl<'a> Analysis for Influence<'a> {
         let names = sc.scan.dict(Dim::Name).len();
         let mut classes = vec![0u64; names];
         for (k, &g) in std::iter::once(&self.y).chain(&self.candidates).enumerate() {
-            let GoalDef::Event(conds) = self.q.goals[g].def() else {
-                return None;
-            };
-            let (d, mask) = name_mask(sc, &conds)?;
+            // The goal as the driver compiled it: one condition on the event name.
+            let (d, mask) = sc.goals.single(g)?;
             if d != Dim::Name.index() {
                 return None;
             }
-            for (c, &hit) in classes.iter_mut().zip(&mask) {
+            for (c, &hit) in classes.iter_mut().zip(mask) {
                 if hit {
                     *c |= 1 << k;
                 }
@@ -149,13 +146,6 @@ pub(crate) struct InfluencePass<'a> {
     names: FieldReader,
     /// The tracker's passive events (scroll, engagement): not candidates.
     passive: EventPred,
-}
-
-/// A goal's conditions as one lookup: (dimension, mask by dictionary id), when they are
-/// a single condition on a dimension.
-fn name_mask(sc: &Scope<'_>, conds: &[Condition]) -> Option<(usize, Vec<bool>)> {
-    let pred = crate::matcher::EventPred::new(sc.scan, &sc.pages, &[conds.to_vec()]);
-    pred.single().map(|(d, m)| (d, m.to_vec()))
 }
 
 /// A candidate: a goal (index into the candidates) or an event name's token.

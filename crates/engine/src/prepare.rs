@@ -161,6 +161,15 @@ impl Goals {
         }
     }
 
+    /// The dimension and dictionary mask deciding event goal `g`, when it is one
+    /// condition on one dimension (as compiled for this scan); `None` for any other goal.
+    pub fn single(&self, g: usize) -> Option<(usize, &[bool])> {
+        match self.evals.get(g) {
+            Some(GoalEval::Event(p)) => p.single(),
+            _ => None,
+        }
+    }
+
     /// Number of goals.
     pub fn len(&self) -> usize {
         self.defs.len()

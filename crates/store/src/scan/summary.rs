@@ -21,12 +21,6 @@ use crate::error::{Result, corrupted};
 /// The most dimensions the fast path takes (more: the timelines are summarised).
 const MAX_DIMS: usize = 8;
 
-/// What a cursor needs to summarise its runs, per source.
-struct Local {
-    /// Per source-local event-name id: its classes.
-    classes: Vec<u64>,
-}
-
 /// Scratch of one summary: per requested dimension, the place and query id of the
 /// first non-empty value so far.
 type DimFirsts = Vec<Option<(Place, u32)>>;
@@ -56,22 +50,21 @@ impl Scan {
             })?;
             return Ok(());
         }
-        let locals: Vec<Local> = self
+        // Per source, per local event-name id: its classes.
+        let locals: Vec<Vec<u64>> = self
             .sources
             .iter()
-            .map(|s| Local {
-                classes: {
-                    let mut t: Vec<u64> = match &s.remap.dims[Dim::Name.index()] {
-                        Some(map) => map.iter().map(|&q| req.classes_of(q)).collect(),
-                        // The buffer's ids are query ids.
-                        None => req.classes.clone(),
-                    };
-                    // Every one-byte id has an entry: looked up without a bound check.
-                    if t.len() < 256 {
-                        t.resize(256, 0);
-                    }
-                    t
-                },
+            .map(|s| {
+                let mut t: Vec<u64> = match &s.remap.dims[Dim::Name.index()] {
+                    Some(map) => map.iter().map(|&q| req.classes_of(q)).collect(),
+                    // The buffer's ids are query ids.
+                    None => req.classes.clone(),
+                };
+                // Every one-byte id has an entry: looked up without a bound check.
+                if t.len() < 256 {
+                    t.resize(256, 0);
+                }
+                t
             })
             .collect();
         let mut cursors: Vec<Cursor<'_>> = Vec::with_capacity(self.sources.len());
@@ -149,21 +142,21 @@ impl Member {
 
 impl Cursor<'_> {
     /// The classes of the current run's events (in range or not).
-    fn run_classes(&self, local: &Local) -> u64 {
+    fn run_classes(&self, local: &[u64]) -> u64 {
         if let Some(b) = &self.mem {
             let r = b.runs[self.run];
             let names = b.dims[Dim::Name.index()].as_deref().unwrap_or_default();
             return names[r.start as usize..(r.start + r.len) as usize]
                 .iter()
                 .fold(0, |acc, &id| {
-                    acc | local.classes.get(id as usize).copied().unwrap_or(0)
+                    acc | local.get(id as usize).copied().unwrap_or(0)
                 });
         }
         if !self.loaded {
             return 0;
         }
         self.packed
-            .union_over_run(Dim::Name.index(), self.run, &local.classes)
+            .union_over_run(Dim::Name.index(), self.run, local)
     }
 
     /// Adds the current run's rows in the scan's range to `sum` and `firsts`; whether it
@@ -173,7 +166,7 @@ impl Cursor<'_> {
         &mut self,
         sreq: &cairn_timeline::ScanRequest,
         req: &SummaryRequest,
-        local: &Local,
+        local: &[u64],
         at: Member,
         sum: &mut Summary,
         firsts: &mut DimFirsts,
@@ -193,14 +186,10 @@ impl Cursor<'_> {
                     continue;
                 }
                 any = true;
-                let place = at.place(t, i - lo);
-                sum.add(req.classes_of(names.get(i).copied().unwrap_or(0)), place);
-                for (first, d) in firsts.iter_mut().zip(&req.dims) {
-                    let id = b.dims[d.index()].as_ref().map_or(0, |v| v[i]);
-                    if id != 0 && first.is_none_or(|(p, _)| place < p) {
-                        *first = Some((place, id));
-                    }
-                }
+                let classes = req.classes_of(names.get(i).copied().unwrap_or(0));
+                add_event(sum, firsts, &req.dims, at.place(t, i - lo), classes, |d| {
+                    b.dims[d.index()].as_ref().map_or(0, |v| v[i])
+                });
             }
             return Ok(any);
         }
@@ -230,18 +219,13 @@ impl Cursor<'_> {
                     continue;
                 }
                 any = true;
-                let place = at.place(t, i);
-                let id = p.id(name, self.run, lo + i);
-                sum.add(local.classes.get(id as usize).copied().unwrap_or(0), place);
-                for (first, &d) in firsts.iter_mut().zip(&req.dims) {
-                    if first.is_some_and(|(q, _)| q < place) {
-                        continue;
-                    }
-                    let q = query_id(d, p.id(d.index(), self.run, lo + i));
-                    if q != 0 {
-                        *first = Some((place, q));
-                    }
-                }
+                let classes = local
+                    .get(p.id(name, self.run, lo + i) as usize)
+                    .copied()
+                    .unwrap_or(0);
+                add_event(sum, firsts, &req.dims, at.place(t, i), classes, |d| {
+                    query_id(d, p.id(d.index(), self.run, lo + i))
+                });
             }
             return Ok(any);
         }
@@ -259,7 +243,6 @@ impl Cursor<'_> {
             let mut seen = 0u64;
             for i in 0..n {
                 let c = local
-                    .classes
                     .get(p.id(name, self.run, lo + i) as usize)
                     .copied()
                     .unwrap_or(0);
@@ -302,10 +285,7 @@ impl Cursor<'_> {
             // The whole run was read: each row's classes, in order.
             for (i, &t) in ts.iter().enumerate() {
                 let id = p.id(name, self.run, lo + i);
-                sum.add(
-                    local.classes.get(id as usize).copied().unwrap_or(0),
-                    at.place(t, i),
-                );
+                sum.add(local.get(id as usize).copied().unwrap_or(0), at.place(t, i));
             }
         }
         for &(c, i) in &hits[..nhits] {
@@ -320,5 +300,28 @@ impl Cursor<'_> {
             }
         }
         Ok(n > 0)
+    }
+}
+
+/// Adds one event in range, at `place`, of `classes`, with `id(d)` its query id of
+/// dimension `d` (0: empty): its classes' firsts and the dimensions' first values, in
+/// any order of places.
+fn add_event(
+    sum: &mut Summary,
+    firsts: &mut DimFirsts,
+    dims: &[Dim],
+    place: Place,
+    classes: u64,
+    id: impl Fn(Dim) -> u32,
+) {
+    sum.add(classes, place);
+    for (first, &d) in firsts.iter_mut().zip(dims) {
+        if first.is_some_and(|(q, _)| q < place) {
+            continue;
+        }
+        let q = id(d);
+        if q != 0 {
+            *first = Some((place, q));
+        }
     }
 }
