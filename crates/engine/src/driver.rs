@@ -9,8 +9,8 @@
 //! goals and filters compiled → each timeline prepared (events kept by the filters,
 //! sessions, goal hits) and folded per worker → states merged → finished. An analysis
 //! that reads no more than a summary per visitor (which classes of events it has, where
-//! the first of each is) folds summaries instead, which a source computes without
-//! building timelines.
+//! the first of each is), or no more of most visitors, folds summaries instead, which a
+//! source computes without building timelines.
 //!
 //! Analyses that need two passes (goals compared with the previous period, checkout's
 //! step discovery before its funnel) call [`run`] twice.
@@ -18,7 +18,7 @@
 use std::sync::Arc;
 
 use cairn_model::query::{PageRules, Query, Resolved};
-use cairn_timeline::{Summary, SummaryRequest, Timeline, TimelineScan, TimelineSource};
+use cairn_timeline::{Summarized, Summary, SummaryRequest, Timeline, TimelineScan, TimelineSource};
 
 use crate::matcher::Needs;
 use crate::page_map::PageMap;
@@ -78,10 +78,11 @@ pub(crate) trait Analysis {
     fn compile(&self, sc: &Scope<'_>) -> Self::Pass;
 
     /// When a visitor's [`Summary`] is all the analysis reads (compiled against one
-    /// scan): what it summarises. The driver then folds summaries with
-    /// [`Pass::summary`] instead of timelines, and a source computes them without
-    /// building timelines. `None` (the default): timelines.
-    fn summary(&self, _sc: &Scope<'_>) -> Option<SummaryRequest> {
+    /// scan as `pass`), of every visitor or of those whose classes do not ask for the timeline
+    /// (the request's `timelines`): what it summarises. The driver then folds summaries
+    /// with [`Pass::summary`] and the other visitors' timelines as usual, and a source
+    /// computes summaries without building timelines. `None` (the default): timelines.
+    fn summary(&self, _sc: &Scope<'_>, _pass: &Self::Pass) -> Option<SummaryRequest> {
         None
     }
 }
@@ -145,36 +146,28 @@ pub(crate) fn run<A: Analysis>(
     let pass = a.compile(&sc);
     let gap = q.session_gap.ms;
     let workers = cx.opts.workers(scan.worker_bytes());
-    let states: Vec<<A::Pass as Pass>::State> = match a.summary(&sc) {
-        Some(req) => scan.par_fold_summaries(
-            workers,
-            &req,
-            || pass.state(),
-            |st, s| pass.summary(&sc, s, st),
-        )?,
-        None => scan
-            .par_fold(
-                workers,
-                || (pass.state(), Prepared::default()),
-                |(st, prep), tl| {
-                    if stitch && sc.scan.user_of(tl.visitor).is_none() {
-                        return;
-                    }
-                    prep.fill(tl, &sc.filters, &sc.goals, gap);
-                    if prep.kept.is_empty()
-                        || (A::Pass::VISITOR_FILTERS
-                            && !sc.filters.keeps(|g| !prep.hits[g].is_empty()))
-                    {
-                        return;
-                    }
-                    pass.timeline(&sc, tl, prep, st);
-                },
-            )?
-            .into_iter()
-            .map(|(st, _)| st)
-            .collect(),
+    // One visitor's timeline: prepared (filters, sessions, goal hits) and folded.
+    let fold = |(st, prep): &mut (<A::Pass as Pass>::State, Prepared), tl: &Timeline| {
+        if stitch && sc.scan.user_of(tl.visitor).is_none() {
+            return;
+        }
+        prep.fill(tl, &sc.filters, &sc.goals, gap);
+        if prep.kept.is_empty()
+            || (A::Pass::VISITOR_FILTERS && !sc.filters.keeps(|g| !prep.hits[g].is_empty()))
+        {
+            return;
+        }
+        pass.timeline(&sc, tl, prep, st);
     };
-    let mut states = states.into_iter();
+    let init = || (pass.state(), Prepared::default());
+    let states = match a.summary(&sc, &pass) {
+        Some(req) => scan.par_fold_summaries(workers, &req, init, |st, x| match x {
+            Summarized::Summary(s) => pass.summary(&sc, s, &mut st.0),
+            Summarized::Timeline(tl) => fold(st, tl),
+        })?,
+        None => scan.par_fold(workers, init, fold)?,
+    };
+    let mut states = states.into_iter().map(|(st, _)| st);
     let mut st = states.next().unwrap_or_else(|| pass.state());
     for s in states {
         pass.merge(&mut st, s);

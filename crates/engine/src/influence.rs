@@ -80,7 +80,7 @@ impl<'a> Analysis for Influence<'a> {
     /// one event name (or a list of names), stratified by dimensions: a visitor's
     /// summary holds all the pass reads. Class 0 is the macro goal, class 1 + i
     /// candidate i.
-    fn summary(&self, sc: &Scope<'_>) -> Option<SummaryRequest> {
+    fn summary(&self, sc: &Scope<'_>, _pass: &InfluencePass<'a>) -> Option<SummaryRequest> {
         let spec = self.spec;
         if spec.unit != Unit::Visitor
             || spec.events
@@ -115,7 +115,9 @@ impl<'a> Analysis for Influence<'a> {
         Some(SummaryRequest {
             classes,
             dims,
+            dims_from: None,
             places: 1,
+            timelines: None,
         })
     }
 

@@ -46,8 +46,8 @@ mod user_links;
 mod wal;
 
 pub use cairn_timeline::{
-    Place, PropEntry, PropVal, QueryDict, ScanRequest, SourceError, Summary, SummaryRequest,
-    Timeline, TimelineScan, TimelineSource, VisitorRange,
+    Place, PropEntry, PropVal, QueryDict, ScanRequest, SourceError, Summarized, Summary,
+    SummaryRequest, Timeline, TimelineScan, TimelineSource, VisitorRange,
 };
 pub use error::{Result, StoreError};
 pub use faults::{Faults, FileKind};

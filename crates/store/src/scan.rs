@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use cairn_model::{Event, PropValue};
 use cairn_timeline::{
-    PropEntry, PropVal, QueryDict, ScanDicts, ScanRequest, SourceError, Summary, SummaryRequest,
+    PropEntry, PropVal, QueryDict, ScanDicts, ScanRequest, SourceError, Summarized, SummaryRequest,
     Timeline, TimelineScan, TimelineSource, VisitorRange,
 };
 use rustc_hash::FxHashMap;
@@ -549,7 +549,7 @@ impl TimelineScan for Scan {
         &self,
         range: VisitorRange,
         req: &SummaryRequest,
-        f: &mut dyn FnMut(&Summary),
+        f: &mut dyn FnMut(Summarized<'_>),
     ) -> std::result::Result<(), SourceError> {
         Ok(Scan::summarize_range(self, range, req, f)?)
     }

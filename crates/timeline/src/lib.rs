@@ -14,7 +14,8 @@
 //!   ([`Timeline`]: columns side by side, strings as dictionary ids, so a worker reuses
 //!   one buffer and allocates nothing per event), or per visitor a [`Summary`] of the
 //!   classes of events it has and where the first of each is, for the analyses that
-//!   read no more.
+//!   read no more (or no more of most visitors: those whose classes ask for more come
+//!   as timelines, [`Summarized`]).
 //!
 //! `cairn-store` implements the traits for the embedded store; [`memory::MemorySource`]
 //! implements them over a `Vec<Event>`, as the plain reference every backend's answers
@@ -31,5 +32,5 @@ mod timeline;
 pub use dict::{QueryDict, ScanDicts};
 pub use request::ScanRequest;
 pub use scan::{SourceError, TimelineScan, TimelineSource, VisitorRange};
-pub use summary::{MAX_CLASSES, Place, Summary, SummaryRequest};
+pub use summary::{MAX_CLASSES, Place, Summarized, Summary, SummaryRequest};
 pub use timeline::{PropEntry, PropVal, Timeline};

@@ -2,7 +2,7 @@
 
 use cairn_model::Dim;
 
-use crate::{QueryDict, ScanDicts, ScanRequest, Summary, SummaryRequest, Timeline};
+use crate::{QueryDict, ScanDicts, ScanRequest, Summarized, Summary, SummaryRequest, Timeline};
 
 /// Why a source could not answer. The message is for the operator's log: it may name
 /// files and internal state, so servers show a generic message to clients instead.
@@ -102,25 +102,23 @@ pub trait TimelineScan: Sync {
     ) -> Result<Vec<Timeline>, SourceError>;
     /// Merges the timelines `scan_range` held back and passes each lead's timeline to `f`.
     fn finish_stitched(&self, deferred: Vec<Timeline>, f: &mut dyn FnMut(&Timeline));
-    /// Calls `f` with the summary of each visitor in `range` that has an event in the
-    /// scan, in visitor order: the [`Summary::of`] its timeline, but for `seq`, which
-    /// need only order a visitor's places as its timeline does. The scan projects the
-    /// event name and `req.dims`, and does not stitch. The default summarises each
-    /// timeline; a source may compute the same without building them.
+    /// Calls `f` with each visitor in `range` that has an event in the scan, in visitor
+    /// order: its summary, the [`Summary::of`] its timeline but for `seq`, which need
+    /// only order a visitor's places as its timeline does; or its timeline, for a
+    /// visitor the request's `timelines` ask it of. The scan projects the event name and
+    /// `req.dims`, and does not stitch. The default summarises each timeline; a source
+    /// may compute the same without building them.
     fn summarize_range(
         &self,
         range: VisitorRange,
         req: &SummaryRequest,
-        f: &mut dyn FnMut(&Summary),
+        f: &mut dyn FnMut(Summarized<'_>),
     ) -> Result<(), SourceError> {
         if self.request().stitch {
             return Err(SourceError::Failed("summaries of a stitched scan".into()));
         }
         let mut s = Summary::default();
-        self.scan_range(range, &mut |tl| {
-            Summary::of(tl, req, &mut s);
-            f(&s);
-        })?;
+        self.scan_range(range, &mut |tl| req.visit(tl, &mut s, f))?;
         Ok(())
     }
 }
@@ -149,14 +147,15 @@ impl dyn TimelineScan + '_ {
         Ok(states)
     }
 
-    /// Folds every visitor's summary (see [`TimelineScan::summarize_range`]) on up to
-    /// `threads` worker threads, one state per worker.
+    /// Folds every visitor's summary or timeline (see
+    /// [`TimelineScan::summarize_range`]) on up to `threads` worker threads, one state
+    /// per worker.
     pub fn par_fold_summaries<S: Send>(
         &self,
         threads: usize,
         req: &SummaryRequest,
         init: impl Fn() -> S + Sync,
-        f: impl Fn(&mut S, &Summary) + Sync,
+        f: impl Fn(&mut S, Summarized<'_>) + Sync,
     ) -> Result<Vec<S>, SourceError> {
         let (states, _) = self.fold_ranges(threads, init, |r, s| {
             self.summarize_range(r, req, &mut |x| f(s, x))?;

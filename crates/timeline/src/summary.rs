@@ -35,19 +35,59 @@ pub struct SummaryRequest {
     pub classes: Vec<u64>,
     /// Dimensions (projected by the scan) whose first non-empty value is wanted.
     pub dims: Vec<Dim>,
+    /// Whose values `dims` takes: `None`, every event's; `Some(m)`, only those of events
+    /// of some class in `m`.
+    pub dims_from: Option<u64>,
     /// The classes that make a visitor's first places needed: a visitor with none of
     /// them gets its classes and values exactly, but its places may be stale, and a
     /// source need not find them (an analysis that compares places only with a
     /// conversion's asks for them only of converters). All bits set: every visitor's.
     pub places: u64,
+    /// `Some(m)`: a visitor with events of every class in `m` comes as its timeline
+    /// instead of its summary (a source may send other visitors' timelines too, when it
+    /// cannot tell cheaply, but never a summary of such a visitor). `None`: summaries only.
+    pub timelines: Option<u64>,
 }
 
 impl SummaryRequest {
+    /// Whether a visitor with `classes` must come as its timeline.
+    #[inline]
+    pub fn wants_timeline(&self, classes: u64) -> bool {
+        self.timelines.is_some_and(|m| classes & m == m)
+    }
+
+    /// Whether an event of `classes` gives the summary's dimension values.
+    #[inline]
+    pub fn gives_dims(&self, classes: u64) -> bool {
+        self.dims_from.is_none_or(|m| classes & m != 0)
+    }
+
+    /// Passes `tl` to `f` as what the request asks of its visitor: its summary (computed
+    /// into `scratch`) or the timeline itself.
+    pub fn visit(&self, tl: &Timeline, scratch: &mut Summary, f: &mut dyn FnMut(Summarized<'_>)) {
+        Summary::of(tl, self, scratch);
+        if self.wants_timeline(scratch.classes) {
+            f(Summarized::Timeline(tl));
+        } else {
+            f(Summarized::Summary(scratch));
+        }
+    }
+
     /// The classes of the events named by id `name`.
     #[inline]
     pub fn classes_of(&self, name: u32) -> u64 {
         self.classes.get(name as usize).copied().unwrap_or(0)
     }
+}
+
+/// A visitor as a summarising scan passes it: its summary, or (when the request's
+/// `timelines` say so) its timeline.
+#[derive(Debug, Clone, Copy)]
+pub enum Summarized<'a> {
+    /// The visitor's summary.
+    Summary(&'a Summary),
+    /// The visitor's timeline.
+    Timeline(&'a Timeline),
 }
 
 /// One visitor's summary over the scan's range.
@@ -125,7 +165,12 @@ impl Summary {
             out.add_in_order(req.classes_of(name), Place { ts, seq: i as u64 });
         }
         for (slot, d) in out.dims.iter_mut().zip(&req.dims) {
-            *slot = tl.dim(*d).iter().copied().find(|&id| id != 0);
+            *slot = tl
+                .dim(*d)
+                .iter()
+                .zip(names)
+                .find(|&(&id, &name)| id != 0 && req.gives_dims(req.classes_of(name)))
+                .map(|(&id, _)| id);
         }
     }
 }
@@ -144,7 +189,9 @@ mod tests {
         let req = SummaryRequest {
             classes: vec![0, 0b01, 0b10, 0b110],
             dims: vec![Dim::Device],
+            dims_from: None,
             places: u64::MAX,
+            timelines: None,
         };
         let mut s = Summary::default();
         Summary::of(&tl, &req, &mut s);
@@ -155,6 +202,25 @@ mod tests {
         assert_eq!(s.first_of(2), Some(Place { ts: 30, seq: 3 }));
         assert_eq!(s.first_of(3), None);
         assert_eq!(s.dims, vec![Some(5)]);
+        // Values from events of class 2 only (name 3).
+        let from = SummaryRequest {
+            dims_from: Some(0b100),
+            ..req.clone()
+        };
+        Summary::of(&tl, &from, &mut s);
+        assert_eq!(s.dims, vec![Some(6)]);
+        // A visitor with classes 0 and 2 comes as its timeline; one without class 3 not.
+        for (m, timeline) in [(0b101, true), (0b1001, false)] {
+            let r = SummaryRequest {
+                timelines: Some(m),
+                ..req.clone()
+            };
+            let mut got = None;
+            r.visit(&tl, &mut s, &mut |x| {
+                got = Some(matches!(x, Summarized::Timeline(t) if t.visitor == 7));
+            });
+            assert_eq!(got, Some(timeline), "{m:b}");
+        }
         // Out of order, the earliest place wins.
         let mut t = Summary::default();
         t.clear(7, 0);

@@ -3,6 +3,7 @@
 mod cases;
 mod experiment;
 mod flow;
+mod funnel;
 mod influence;
 mod leading;
 mod planted;

@@ -9,8 +9,10 @@ use cairn_model::Dim;
 use cairn_model::query::result::{
     FunnelBreakdownRow, FunnelResult, FunnelStepResult, FunnelTrendPoint,
 };
-use cairn_model::query::{Attribution, Condition, Field, FunnelSpec, PAGEVIEW, Query, Step, Unit};
-use cairn_timeline::{Timeline, TimelineScan};
+use cairn_model::query::{
+    Attribution, Condition, Field, FunnelMode, FunnelSpec, PAGEVIEW, Query, Step, Unit,
+};
+use cairn_timeline::{MAX_CLASSES, Summary, SummaryRequest, Timeline, TimelineScan};
 use rustc_hash::FxHashMap;
 
 use self::core::{Core, CoreExclusion, Outcome};
@@ -562,6 +564,61 @@ impl<'a> Analysis for Funnel<'a> {
         self.spec.unit == Unit::Lead
     }
 
+    /// A closed ordered (or strict) funnel by visitor, of steps that are each one event
+    /// name (or a list of names), without exclusions, optional steps, held properties,
+    /// flow, trend or filters, broken down (if at all) by a dimension's first value: a
+    /// visitor without a step-2 event has level 1 if it has a step-1 event, and its
+    /// summary says all the funnel reads of it. Class j is step j; visitors with events
+    /// of steps 1 and 2 come as timelines.
+    fn summary(&self, sc: &Scope<'_>, pass: &Ctx<'a>) -> Option<SummaryRequest> {
+        let spec = self.spec;
+        let n = spec.steps.len();
+        if spec.unit != Unit::Visitor
+            || !matches!(spec.mode, FunnelMode::Ordered | FunnelMode::Strict)
+            || spec.open
+            || n < 2
+            || n > MAX_CLASSES
+            || !pass.plan.optional.is_empty()
+            || !spec.exclusions.is_empty()
+            || !spec.hold.is_empty()
+            || pass.flow.is_some()
+            || pass.buckets.is_some()
+            || !sc.r.filters.is_empty()
+        {
+            return None;
+        }
+        let (dims, dims_from) = match &spec.breakdown {
+            None => (Vec::new(), None),
+            Some(b) => match (&b.by, b.attribution) {
+                (Field::Dim(d), Attribution::First) => (vec![*d], Some(u64::MAX >> (64 - n))),
+                (Field::Dim(d), Attribution::Unit) => (vec![*d], None),
+                _ => return None,
+            },
+        };
+        let mut classes = vec![0u64; sc.scan.dict(Dim::Name).len()];
+        for (j, alts) in pass.steps.iter().enumerate() {
+            for a in alts {
+                // Each alternative one condition on the event name, no goal.
+                let (d, mask) = a.pred.single().filter(|_| a.goal.is_none())?;
+                if d != Dim::Name.index() {
+                    return None;
+                }
+                for (c, &hit) in classes.iter_mut().zip(mask) {
+                    if hit {
+                        *c |= 1 << j;
+                    }
+                }
+            }
+        }
+        Some(SummaryRequest {
+            classes,
+            dims,
+            dims_from,
+            places: 0,
+            timelines: Some(0b11),
+        })
+    }
+
     fn compile(&self, sc: &Scope<'_>) -> Ctx<'a> {
         let (q, spec, scan) = (self.q, self.spec, sc.scan);
         let steps: Vec<Vec<Alt>> = spec.steps.iter().map(|s| compile_step(sc, q, s)).collect();
@@ -608,6 +665,25 @@ impl Pass for Ctx<'_> {
 
     fn timeline(&self, sc: &Scope<'_>, tl: &Timeline, prep: &Prepared, st: &mut Self::State) {
         self.fold(sc, tl, prep, &mut st.0, &mut st.1);
+    }
+
+    /// A visitor without step 2 (see [`Funnel::summary`]): level 1 if it has step 1,
+    /// under its first value.
+    fn summary(&self, _sc: &Scope<'_>, s: &Summary, (acc, _): &mut Self::State) {
+        if s.classes & 1 == 0 {
+            return;
+        }
+        acc.counts[0] += 1;
+        if self.breakdown.is_some() {
+            let key: Key = s
+                .dims
+                .first()
+                .copied()
+                .flatten()
+                .map(|id| (0, u64::from(id)));
+            let n = self.plan.n;
+            acc.bd.entry(key).or_insert_with(|| vec![0; n])[0] += 1;
+        }
     }
 
     fn merge(&self, into: &mut Self::State, from: Self::State) {

@@ -13,7 +13,7 @@
 //! time are ordered as the timeline orders them.
 
 use cairn_model::Dim;
-use cairn_timeline::{Place, Summary, SummaryRequest, VisitorRange};
+use cairn_timeline::{Place, Summarized, Summary, SummaryRequest, Timeline, VisitorRange};
 
 use super::{Cursor, Scan, SourceKind};
 use crate::error::{Result, corrupted};
@@ -26,14 +26,16 @@ const MAX_DIMS: usize = 8;
 type DimFirsts = Vec<Option<(Place, u32)>>;
 
 impl Scan {
-    /// Calls `f` with the summary of each visitor in `range` with an event in the scan,
-    /// in visitor order (the contract of
+    /// Calls `f` with the summary or timeline of each visitor in `range` with an event
+    /// in the scan, in visitor order (the contract of
     /// [`TimelineScan::summarize_range`](cairn_timeline::TimelineScan::summarize_range)).
+    /// A visitor comes as its timeline when the classes of its runs (over the whole
+    /// runs, in range or not) ask for it.
     pub fn summarize_range(
         &self,
         range: VisitorRange,
         req: &SummaryRequest,
-        mut f: impl FnMut(&Summary),
+        mut f: impl FnMut(Summarized<'_>),
     ) -> Result<()> {
         let projected = |d: Dim| self.proj.dims[d.index()];
         if !projected(Dim::Name)
@@ -44,10 +46,7 @@ impl Scan {
         {
             // Not what the fast path reads: summarise the timelines.
             let mut s = Summary::default();
-            self.scan_range(range, |tl| {
-                Summary::of(tl, req, &mut s);
-                f(&s);
-            })?;
+            self.scan_range(range, |tl| req.visit(tl, &mut s, &mut f))?;
             return Ok(());
         }
         // Per source, per local event-name id: its classes.
@@ -76,17 +75,34 @@ impl Scan {
         let mut members: Vec<usize> = Vec::new();
         let mut ts: Vec<i64> = Vec::new();
         let mut run_classes: Vec<u64> = Vec::new();
+        let mut tl = Timeline::empty();
         while let Some(v) = cursors.iter().filter_map(|c| c.cur).min() {
             members.clear();
             members.extend((0..cursors.len()).filter(|&m| cursors[m].cur == Some(v)));
-            sum.clear(v, req.dims.len());
-            firsts.fill(None);
             let multi = members.len() > 1;
             // The visitor's classes (over-counted where a range cuts a run: enough to
-            // decide whether its places are needed).
+            // decide whether its places or its timeline are needed).
             run_classes.clear();
             run_classes.extend(members.iter().map(|&m| cursors[m].run_classes(&locals[m])));
-            let places = run_classes.iter().fold(0, |a, c| a | c) & req.places != 0;
+            let all = run_classes.iter().fold(0, |a, c| a | c);
+            if req.wants_timeline(all) {
+                // As `scan_range` builds it.
+                tl.clear(v);
+                for &m in &members {
+                    cursors[m].emit(&self.req, &mut tl)?;
+                    cursors[m].advance()?;
+                }
+                if !tl.is_empty() {
+                    if multi {
+                        tl.sort_by_time();
+                    }
+                    f(Summarized::Timeline(&tl));
+                }
+                continue;
+            }
+            sum.clear(v, req.dims.len());
+            firsts.fill(None);
+            let places = all & req.places != 0;
             let mut any = false;
             for (k, &m) in members.iter().enumerate() {
                 let at = Member {
@@ -112,7 +128,7 @@ impl Scan {
             for (slot, first) in sum.dims.iter_mut().zip(&firsts) {
                 *slot = first.map(|(_, id)| id);
             }
-            f(&sum);
+            f(Summarized::Summary(&sum));
         }
         Ok(())
     }
@@ -187,7 +203,7 @@ impl Cursor<'_> {
                 }
                 any = true;
                 let classes = req.classes_of(names.get(i).copied().unwrap_or(0));
-                add_event(sum, firsts, &req.dims, at.place(t, i - lo), classes, |d| {
+                add_event(sum, firsts, req, at.place(t, i - lo), classes, |d| {
                     b.dims[d.index()].as_ref().map_or(0, |v| v[i])
                 });
             }
@@ -223,7 +239,7 @@ impl Cursor<'_> {
                     .get(p.id(name, self.run, lo + i) as usize)
                     .copied()
                     .unwrap_or(0);
-                add_event(sum, firsts, &req.dims, at.place(t, i), classes, |d| {
+                add_event(sum, firsts, req, at.place(t, i), classes, |d| {
                     query_id(d, p.id(d.index(), self.run, lo + i))
                 });
             }
@@ -267,6 +283,15 @@ impl Cursor<'_> {
         let mut dim_rows: [Option<(usize, u32)>; MAX_DIMS] = [None; MAX_DIMS];
         for (j, &d) in req.dims.iter().enumerate() {
             dim_rows[j] = (0..n).find_map(|i| {
+                if req.dims_from.is_some() {
+                    let c = local
+                        .get(p.id(name, self.run, lo + i) as usize)
+                        .copied()
+                        .unwrap_or(0);
+                    if !req.gives_dims(c) {
+                        return None;
+                    }
+                }
                 let q = query_id(d, p.id(d.index(), self.run, lo + i));
                 (q != 0).then_some((i, q))
             });
@@ -304,18 +329,21 @@ impl Cursor<'_> {
 }
 
 /// Adds one event in range, at `place`, of `classes`, with `id(d)` its query id of
-/// dimension `d` (0: empty): its classes' firsts and the dimensions' first values, in
-/// any order of places.
+/// dimension `d` (0: empty): its classes' firsts and the dimensions' first values (if
+/// its classes give them), in any order of places.
 fn add_event(
     sum: &mut Summary,
     firsts: &mut DimFirsts,
-    dims: &[Dim],
+    req: &SummaryRequest,
     place: Place,
     classes: u64,
     id: impl Fn(Dim) -> u32,
 ) {
     sum.add(classes, place);
-    for (first, &d) in firsts.iter_mut().zip(dims) {
+    if !req.gives_dims(classes) {
+        return;
+    }
+    for (first, &d) in firsts.iter_mut().zip(&req.dims) {
         if first.is_some_and(|(q, _)| q < place) {
             continue;
         }

@@ -1,10 +1,13 @@
 //! Visitor summaries read straight from the runs equal the summaries of the same scan's
 //! timelines ([`Summary::of`], the definition): across weekly segments, several
 //! segments of one week, the in-memory buffer, events at the same millisecond, ranges
-//! that cut blocks, and visitor ranges split for workers.
+//! that cut blocks, and visitor ranges split for workers. Visitors whose classes ask for
+//! their timeline come as the scan's timeline.
 
 use cairn_model::{Dim, Event, Record};
-use cairn_store::{Options, Scan, ScanRequest, Store, Summary, SummaryRequest, TimelineScan};
+use cairn_store::{
+    Options, Scan, ScanRequest, Store, Summarized, Summary, SummaryRequest, Timeline, TimelineScan,
+};
 use proptest::prelude::*;
 
 use crate::model::{BASE, DAY, NOW};
@@ -30,31 +33,63 @@ fn event(v: u64, ts: i64, name: usize, device: usize, channel: usize) -> Record 
     Record::Event(e)
 }
 
-fn summaries(scan: &Scan, req: &SummaryRequest, workers: usize) -> Vec<Summary> {
+/// A visitor as the scan passed it.
+enum Got {
+    Summary(Summary),
+    Timeline(Timeline),
+}
+
+fn summaries(scan: &Scan, req: &SummaryRequest, workers: usize) -> Vec<Got> {
     let mut out = Vec::new();
     for r in scan.split(workers) {
-        scan.summarize_range(r, req, |s| out.push(s.clone()))
-            .unwrap();
+        scan.summarize_range(r, req, |x| {
+            out.push(match x {
+                Summarized::Summary(s) => Got::Summary(s.clone()),
+                Summarized::Timeline(t) => Got::Timeline(t.clone()),
+            })
+        })
+        .unwrap();
     }
     out
 }
 
-fn reference(scan: &Scan, req: &SummaryRequest) -> Vec<Summary> {
+/// Each visitor's timeline and its summary.
+fn reference(scan: &Scan, req: &SummaryRequest) -> Vec<(Timeline, Summary)> {
     let mut out = Vec::new();
     let mut s = Summary::default();
     scan.for_each(|tl| {
         Summary::of(tl, req, &mut s);
-        out.push(s.clone());
+        out.push((tl.clone(), s.clone()));
     })
     .unwrap();
     out
 }
 
-/// Equal but for `seq`, whose only meaning is the order of one visitor's places, and
-/// for the places of visitors with none of the `places` classes.
-fn assert_same(got: &[Summary], want: &[Summary], places: u64) {
+/// Summaries equal but for `seq`, whose only meaning is the order of one visitor's
+/// places, and for the places of visitors with none of the `places` classes; a
+/// timeline wherever the request asks for one, equal to the scan's.
+fn assert_same(got: &[Got], want: &[(Timeline, Summary)], req: &SummaryRequest) {
+    let places = req.places;
     assert_eq!(got.len(), want.len(), "visitors summarised");
-    for (g, w) in got.iter().zip(want) {
+    for (g, (tl, w)) in got.iter().zip(want) {
+        let g = match g {
+            Got::Timeline(t) => {
+                // A source may send a timeline it was not asked for (a range cut the
+                // visitor's runs), but it is the visitor's timeline.
+                assert_eq!(
+                    (t.visitor, &t.ts, &t.dims),
+                    (tl.visitor, &tl.ts, &tl.dims),
+                    "timeline"
+                );
+                continue;
+            }
+            Got::Summary(s) => s,
+        };
+        assert!(
+            !req.wants_timeline(w.classes),
+            "visitor {}: a summary where its timeline was asked for",
+            w.visitor
+        );
         assert_eq!(
             (g.visitor, g.classes, &g.dims),
             (w.visitor, w.classes, &w.dims)
@@ -116,10 +151,21 @@ proptest! {
             let classes: Vec<u64> = (0..names.len() as u32).map(|id| classes_of(names.get(id))).collect();
             for dims in [vec![], vec![Dim::Device], vec![Dim::Channel, Dim::Device]] {
                 for places in [u64::MAX, 0b100, 0] {
-                    let req = SummaryRequest { classes: classes.clone(), dims: dims.clone(), places };
-                    let want = reference(&scan, &req);
-                    for workers in [1, 3] {
-                        assert_same(&summaries(&scan, &req, workers), &want, places);
+                    // Values of every event, or of some classes' (`share` has none but
+                    // its own); timelines of those with `search` and `buy` or `cart`,
+                    // or with `share`.
+                    for (dims_from, timelines) in [(None, None), (Some(0b100), Some(0b101)), (Some(0b1001), Some(0b1000))] {
+                        let req = SummaryRequest {
+                            classes: classes.clone(),
+                            dims: dims.clone(),
+                            dims_from,
+                            places,
+                            timelines,
+                        };
+                        let want = reference(&scan, &req);
+                        for workers in [1, 3] {
+                            assert_same(&summaries(&scan, &req, workers), &want, &req);
+                        }
                     }
                 }
             }
