@@ -576,8 +576,7 @@ impl<'a> Analysis for Funnel<'a> {
         if spec.unit != Unit::Visitor
             || !matches!(spec.mode, FunnelMode::Ordered | FunnelMode::Strict)
             || spec.open
-            || n < 2
-            || n > MAX_CLASSES
+            || !(2..=MAX_CLASSES).contains(&n)
             || !pass.plan.optional.is_empty()
             || !spec.exclusions.is_empty()
             || !spec.hold.is_empty()
