@@ -35,7 +35,7 @@ fn event(v: u64, ts: i64, name: usize, device: usize, channel: usize) -> Record 
 
 /// A visitor as the scan passed it.
 enum Got {
-    Summary(Summary),
+    Summary(Box<Summary>),
     Timeline(Timeline),
 }
 
@@ -44,7 +44,7 @@ fn summaries(scan: &Scan, req: &SummaryRequest, workers: usize) -> Vec<Got> {
     for r in scan.split(workers) {
         scan.summarize_range(r, req, |x| {
             out.push(match x {
-                Summarized::Summary(s) => Got::Summary(s.clone()),
+                Summarized::Summary(s) => Got::Summary(Box::new(s.clone())),
                 Summarized::Timeline(t) => Got::Timeline(t.clone()),
             })
         })
