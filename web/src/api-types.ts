@@ -2437,7 +2437,7 @@ export interface components {
     OverviewBreakdown: {
       /** The breakdown field. */
       by: string;
-      /** Rows, most sessions first; the rest summed into "(other)". */
+      /** Rows, most visitors first; the rest summed into "(other)". */
       rows: components["schemas"]["OverviewBreakdownRow"][];
     };
     /** The overview's figures for one value of the breakdown field. */
@@ -2484,7 +2484,7 @@ export interface components {
     /** The overview. */
     OverviewResult: {
       /**
-       * Breakdown rows, most sessions first; the rest summed into "(other)" (its visitors
+       * Breakdown rows, most visitors first; the rest summed into "(other)" (its visitors
        * may count a visitor more than once).
        */
       breakdown?: components["schemas"]["OverviewBreakdownRow"][];

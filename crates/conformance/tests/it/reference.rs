@@ -1885,7 +1885,7 @@ pub fn overview(q: &Query, r: &Resolved, spec: &OverviewSpec, d: &Data) -> Overv
 }
 
 /// One overview breakdown: each session under its first value; a visitor under each of
-/// its sessions' values; top `limit` by sessions, the rest summed into "(other)".
+/// its sessions' values; top `limit` by visitors, the rest summed into "(other)".
 fn overview_breakdown(q: &Query, b: &Breakdown, vis: &[Vec<Event>]) -> Vec<OverviewBreakdownRow> {
     let mut by: BTreeMap<String, (Vec<&[Event]>, u64)> = BTreeMap::new();
     for evs in vis {
@@ -1901,7 +1901,7 @@ fn overview_breakdown(q: &Query, b: &Breakdown, vis: &[Vec<Event>]) -> Vec<Overv
     }
     let rows: Vec<(String, Vec<u64>, (Vec<&[Event]>, u64))> = by
         .into_iter()
-        .map(|(v, x)| (v, vec![x.0.len() as u64], x))
+        .map(|(v, x)| (v, vec![x.1], x))
         .collect();
     top(rows, b.limit, |a, b| {
         a.0.extend(b.0.iter().copied());

@@ -242,7 +242,8 @@ impl Pass for OverviewPass<'_> {
     }
 }
 
-/// A breakdown's rows: most sessions first, the rest after `limit` summed into "(other)".
+/// A breakdown's rows: most visitors first (the figure the dashboard shows first), the
+/// rest after `limit` summed into "(other)".
 fn rows(
     sc: &Scope<'_>,
     b: &Breakdown,
@@ -256,7 +257,7 @@ fn rows(
             (v, f)
         })
         .collect();
-    rows.sort_by(|x, y| y.1.sessions.cmp(&x.1.sessions).then_with(|| x.0.cmp(&y.0)));
+    rows.sort_by(|x, y| y.1.visitors.cmp(&x.1.visitors).then_with(|| x.0.cmp(&y.0)));
     let mut out = Vec::new();
     let mut other: Option<Fig> = None;
     for (i, (value, f)) in rows.into_iter().enumerate() {

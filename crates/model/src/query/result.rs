@@ -457,7 +457,7 @@ pub struct OverviewResult {
     /// The breakdown field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub breakdown_by: Option<String>,
-    /// Breakdown rows, most sessions first; the rest summed into "(other)" (its visitors
+    /// Breakdown rows, most visitors first; the rest summed into "(other)" (its visitors
     /// may count a visitor more than once).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub breakdown: Vec<OverviewBreakdownRow>,
@@ -471,7 +471,7 @@ pub struct OverviewResult {
 pub struct OverviewBreakdown {
     /// The breakdown field.
     pub by: String,
-    /// Rows, most sessions first; the rest summed into "(other)".
+    /// Rows, most visitors first; the rest summed into "(other)".
     pub rows: Vec<OverviewBreakdownRow>,
 }
 
