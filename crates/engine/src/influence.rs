@@ -8,7 +8,8 @@
 use cairn_model::Dim;
 use cairn_model::query::result::{CandidateKind, InfluenceResult, InfluenceRow, Ratio, Stratified};
 use cairn_model::query::{
-    Field, InfluenceSpec, MAX_EVENT_CANDIDATES, MAX_STRATA_FIELDS, Precedence, Query, Unit,
+    Field, InfluenceSpec, MAX_EVENT_CANDIDATES, MAX_STRATA_FIELDS, PAGEVIEW, Precedence, Query,
+    Unit,
 };
 use cairn_timeline::{MAX_CLASSES, Place, Summary, SummaryRequest, Timeline};
 use rustc_hash::FxHashMap;
@@ -16,9 +17,10 @@ use rustc_hash::FxHashMap;
 use crate::Error;
 use crate::driver::{self, Analysis, Cx, Pass, Scope};
 use crate::goals::{Key, unit_key};
-use crate::matcher::{EventPred, FieldReader, Needs};
+use crate::matcher::{FieldReader, Needs};
 use crate::paths::unit_ranges;
 use crate::prepare::Prepared;
+use crate::reports::NON_INTERACTIVE;
 use crate::stats::{
     Table, benjamini_hochberg, mantel_haenszel, nearest_rank, newcombe, rate_ratio,
     two_proportion_p, wilson,
@@ -76,16 +78,16 @@ impl<'a> Analysis for Influence<'a> {
         self.spec.unit == Unit::Lead
     }
 
-    /// By visitor, without event names as candidates or filters, with goals that are each
-    /// one event name (or a list of names), stratified by dimensions: a visitor's
-    /// summary holds all the pass reads. Class 0 is the macro goal, class 1 + i
-    /// candidate i.
-    fn summary(&self, sc: &Scope<'_>, _pass: &InfluencePass<'a>) -> Option<SummaryRequest> {
+    /// By visitor, without filters, with goals that are each one event name (or a list
+    /// of names), stratified by dimensions, and (with event names as candidates) no more
+    /// names than classes: a visitor's summary holds all the pass reads. Class 0 is the
+    /// macro goal, class 1 + i candidate i, then one class per candidate event name.
+    fn summary(&self, sc: &Scope<'_>, pass: &InfluencePass<'a>) -> Option<SummaryRequest> {
         let spec = self.spec;
+        let goal_classes = self.candidates.len() + 1;
         if spec.unit != Unit::Visitor
-            || spec.events
             || !sc.r.filters.is_empty()
-            || self.candidates.len() + 1 > MAX_CLASSES
+            || goal_classes + pass.event_ids.len() > MAX_CLASSES
         {
             return None;
         }
@@ -111,6 +113,9 @@ impl<'a> Analysis for Influence<'a> {
                 }
             }
         }
+        for (j, &id) in pass.event_ids.iter().enumerate() {
+            classes[id as usize] |= 1 << (goal_classes + j);
+        }
         // Places are compared only with a conversion's (class 0).
         Some(SummaryRequest {
             classes,
@@ -134,7 +139,17 @@ impl<'a> Analysis for Influence<'a> {
                 .map(|f| FieldReader::new(sc.scan, &sc.pages, f))
                 .collect(),
             names: FieldReader::new(sc.scan, &sc.pages, &Field::Dim(Dim::Name)),
-            passive: crate::reports::passive_pred(sc),
+            event_ids: if self.spec.events {
+                let dict = sc.scan.dict(Dim::Name);
+                (1..dict.len() as u32)
+                    .filter(|&id| {
+                        let name = dict.get(id);
+                        name != PAGEVIEW && !NON_INTERACTIVE.contains(&name)
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
         }
     }
 }
@@ -146,8 +161,9 @@ pub(crate) struct InfluencePass<'a> {
     candidates: Vec<usize>,
     strata: Vec<FieldReader>,
     names: FieldReader,
-    /// The tracker's passive events (scroll, engagement): not candidates.
-    passive: EventPred,
+    /// With event names as candidates: the ids of the names that are (not pageviews,
+    /// not the tracker's passive events such as scroll and engagement), ascending.
+    event_ids: Vec<u32>,
 }
 
 /// A candidate: a goal (index into the candidates) or an event name's token.
@@ -285,13 +301,11 @@ impl Pass for InfluencePass<'_> {
             if self.spec.events {
                 let mut seen = std::mem::take(&mut acc.seen);
                 seen.clear();
+                let names = tl.dim(Dim::Name);
                 for p in a..b {
-                    let i = prep.kept[p] as usize;
-                    if prep.pageview[p] || self.passive.test(tl, i) {
-                        continue;
-                    }
-                    if let Some(t) = self.names.token(tl, i) {
-                        seen.entry(t).or_insert(p);
+                    let id = names[prep.kept[p] as usize];
+                    if self.event_ids.binary_search(&id).is_ok() {
+                        seen.entry((0, u64::from(id))).or_insert(p);
                     }
                 }
                 let st = acc.strata.get(key);
@@ -318,6 +332,15 @@ impl Pass for InfluencePass<'_> {
             if let Some(p) = s.first_of(ci + 1) {
                 self.count(st, &mut acc.extra, Cand::Goal(ci as u32), p, conv);
             }
+        }
+        // The event names' classes follow the goals'.
+        let base = self.candidates.len() + 1;
+        let mut names = s.classes.checked_shr(base as u32).unwrap_or(0);
+        while names != 0 {
+            let j = names.trailing_zeros() as usize;
+            let c = Cand::Event((0, u64::from(self.event_ids[j])));
+            self.count(st, &mut acc.extra, c, s.first[base + j], conv);
+            names &= names - 1;
         }
     }
 

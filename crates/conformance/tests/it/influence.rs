@@ -211,15 +211,16 @@ fn bad_specs_are_refused_with_the_field() {
 
 /// Random visitors over weeks (imported, flushed and buffered; many events at the same
 /// millisecond, so precedence turns on arrival order), by visitor with goals of one event
-/// name each: the engine reads visitor summaries, computed by the store from its runs
-/// and by the memory source from timelines, and must give the reference's answer for
-/// either order and with or without strata.
+/// name each, with or without event names as candidates: the engine reads visitor
+/// summaries, computed by the store from its runs and by the memory source from
+/// timelines, and must give the reference's answer for either order and with or without
+/// strata.
 mod random {
     use super::*;
     use cairn_model::Record;
     use proptest::prelude::*;
 
-    const NAMES: [&str; 5] = ["pageview", "purchase", "video_play", "search", "share"];
+    const NAMES: [&str; 6] = ["pageview", "purchase", "video_play", "search", "share", "scroll"];
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(40))]
@@ -227,11 +228,12 @@ mod random {
         #[test]
         fn influence_by_visitor_matches_the_reference(
             evs in prop::collection::vec(
-                (1u64..30, 0i64..20, 0i64..3, 0usize..5, 0usize..3, 0usize..3), 1..300),
+                (1u64..30, 0i64..20, 0i64..3, 0usize..6, 0usize..3, 0usize..3), 1..300),
             imported in 0usize..300,
             flushed in 0usize..300,
             any in any::<bool>(),
             strata in 0usize..3,
+            events in any::<bool>(),
         ) {
             let records: Vec<Record> = evs
                 .iter()
@@ -244,6 +246,8 @@ mod random {
                 .collect();
             let w = World::build(records, imported, flushed, false);
             let mut spec = spec(if any { Precedence::Any } else { Precedence::Before }, 1);
+            // Event names as candidates too (not pageviews, not the passive scroll).
+            spec.events = events;
             spec.stratify = [vec![], vec![Field::Dim(Dim::Device)],
                 vec![Field::Dim(Dim::Device), Field::Dim(Dim::Channel)]][strata].clone();
             let goals = vec![
