@@ -25,12 +25,27 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// idle server kept hundreds of MiB after a burst of queries).
 const PURGE_DELAY: &str = "MIMALLOC_PURGE_DELAY";
 
+/// The mimalloc option that lets the process use transparent huge pages. Cairn runs
+/// without them (`0`): where another process had just used and freed a few GiB, the
+/// kernel's first 2 MiB pages for a fresh `cairn query` took so long to find and zero
+/// that the first query of the 10M benchmark's lift ran in 91–108 ms instead of 50–65;
+/// warm queries ran as fast either way, and a 10M import slightly faster without them
+/// (8.1–8.5 s against 8.6–8.8 s, 430 against 490 MiB).
+const ALLOW_THP: &str = "MIMALLOC_ALLOW_THP";
+
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    if let Some(ms) = purge_delay(&cli.command)
-        && std::env::var_os(PURGE_DELAY).is_none()
-    {
-        set_purge_delay(ms);
+    let wanted = [
+        (PURGE_DELAY, purge_delay(&cli.command)),
+        (ALLOW_THP, Some("0")),
+    ];
+    let missing: Vec<(&str, &str)> = wanted
+        .iter()
+        .filter_map(|&(k, v)| Some((k, v?)))
+        .filter(|(k, _)| std::env::var_os(k).is_none())
+        .collect();
+    if !missing.is_empty() {
+        set_allocator_options(&missing);
     }
     match cmd::run(cli) {
         Ok(code) => code,
@@ -69,21 +84,21 @@ fn purge_delay(c: &cli::Command) -> Option<&'static str> {
     }
 }
 
-/// Runs this command again with the allocator's purge delay set to `ms`. The allocator
-/// reads its options before `main`, and setting them from here would take `unsafe`
-/// code, so the process replaces itself (same pid) with the option in its environment.
-/// An operator's own setting of the option is kept; when the process cannot be replaced
-/// it carries on with the defaults.
-fn set_purge_delay(ms: &str) {
+/// Runs this command again with the allocator's `options` set. The allocator reads its
+/// options before `main`, and setting them from here would take `unsafe` code, so the
+/// process replaces itself (same pid) with the options in its environment. An operator's
+/// own setting of an option is kept (the caller passes only those not set); when the
+/// process cannot be replaced it carries on with the defaults.
+fn set_allocator_options(options: &[(&str, &str)]) {
     use std::os::unix::process::CommandExt;
     let Ok(exe) = std::env::current_exe() else {
         return;
     };
     let err = std::process::Command::new(exe)
         .args(std::env::args_os().skip(1))
-        .env(PURGE_DELAY, ms)
+        .envs(options.iter().copied())
         .exec();
-    eprintln!("note: the allocator runs with its default purge delay ({err})");
+    eprintln!("note: the allocator runs with its default options ({err})");
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {

@@ -10,7 +10,13 @@ use proptest::prelude::*;
 
 use crate::world::*;
 
-const NAMES: [&str; 5] = ["pageview", "add_to_cart", "begin_checkout", "purchase", "search"];
+const NAMES: [&str; 5] = [
+    "pageview",
+    "add_to_cart",
+    "begin_checkout",
+    "purchase",
+    "search",
+];
 
 fn query(from: i64, to: i64, spec: FunnelSpec) -> Query {
     Query {

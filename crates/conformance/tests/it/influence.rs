@@ -220,7 +220,14 @@ mod random {
     use cairn_model::Record;
     use proptest::prelude::*;
 
-    const NAMES: [&str; 6] = ["pageview", "purchase", "video_play", "search", "share", "scroll"];
+    const NAMES: [&str; 6] = [
+        "pageview",
+        "purchase",
+        "video_play",
+        "search",
+        "share",
+        "scroll",
+    ];
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(40))]

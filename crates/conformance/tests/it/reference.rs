@@ -1899,10 +1899,8 @@ fn overview_breakdown(q: &Query, b: &Breakdown, vis: &[Vec<Event>]) -> Vec<Overv
             by.get_mut(&v).unwrap().1 += 1;
         }
     }
-    let rows: Vec<(String, Vec<u64>, (Vec<&[Event]>, u64))> = by
-        .into_iter()
-        .map(|(v, x)| (v, vec![x.1], x))
-        .collect();
+    let rows: Vec<(String, Vec<u64>, (Vec<&[Event]>, u64))> =
+        by.into_iter().map(|(v, x)| (v, vec![x.1], x)).collect();
     top(rows, b.limit, |a, b| {
         a.0.extend(b.0.iter().copied());
         a.1 += b.1;
