@@ -9,20 +9,7 @@ use cairn_model::{Dim, PropValue, Record};
 use crate::world::*;
 
 fn query(analysis: Analysis, goals: Vec<Goal>) -> Query {
-    Query {
-        site: SITE.into(),
-        from: TimeSpec::Ms(T0 - DAY),
-        to: TimeSpec::Ms(T0 + 30 * DAY),
-        timezone: "UTC".into(),
-        filters: Vec::new(),
-        goals,
-        funnels: Default::default(),
-        experiments: Default::default(),
-        page_groups: Vec::new(),
-        spend: Vec::new(),
-        session_gap: Duration::from_ms(30 * MIN),
-        analysis,
-    }
+    query_of(goals, -DAY, 30 * DAY, analysis)
 }
 
 fn run_funnel(w: &World, f: FunnelSpec, goals: Vec<Goal>) -> FunnelResult {

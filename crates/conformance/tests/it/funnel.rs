@@ -4,8 +4,8 @@
 //! 1); the others as timelines. Random visitors over weeks (imported, flushed and
 //! buffered; many events at the same millisecond), against the reference.
 
+use cairn_model::Dim;
 use cairn_model::query::*;
-use cairn_model::{Dim, Record};
 use proptest::prelude::*;
 
 use crate::world::*;
@@ -18,30 +18,12 @@ const NAMES: [&str; 5] = [
     "search",
 ];
 
-fn query(from: i64, to: i64, spec: FunnelSpec) -> Query {
-    Query {
-        site: SITE.into(),
-        from: TimeSpec::Ms(T0 + from),
-        to: TimeSpec::Ms(T0 + to),
-        timezone: "UTC".into(),
-        filters: Vec::new(),
-        goals: Vec::new(),
-        funnels: Default::default(),
-        experiments: Default::default(),
-        page_groups: Vec::new(),
-        spend: Vec::new(),
-        session_gap: Duration::from_ms(30 * MIN),
-        analysis: Analysis::Funnel(spec),
-    }
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(40))]
 
     #[test]
     fn summarised_funnels_match_the_reference(
-        evs in prop::collection::vec(
-            (1u64..30, 0i64..20, 0i64..3, 0usize..5, 0usize..3, 0usize..3), 1..300),
+        evs in arb_visits(NAMES.len()),
         imported in 0usize..300,
         flushed in 0usize..300,
         steps in prop::collection::vec((0usize..5, prop::option::of(0usize..5)), 2..5),
@@ -50,16 +32,7 @@ proptest! {
         within in any::<bool>(),
         breakdown in 0usize..5,
     ) {
-        let records: Vec<Record> = evs
-            .iter()
-            .map(|&(v, day, t, n, d, c)| {
-                let mut e = ev(v, day * DAY + t * 1000, NAMES[n]);
-                e.set(Dim::Device, ["", "mobile", "desktop"][d]);
-                e.set(Dim::Channel, ["", "Direct", "Search"][c]);
-                Record::Event(e)
-            })
-            .collect();
-        let w = World::build(records, imported, flushed, false);
+        let w = World::build(visits(&evs, &NAMES), imported, flushed, false);
         let steps: Vec<Step> = steps
             .iter()
             .map(|&(a, b)| match b {
@@ -87,7 +60,7 @@ proptest! {
                 step: None,
             }),
         };
-        let q = query(2 * DAY, 15 * DAY, spec);
+        let q = query_of(Vec::new(), 2 * DAY, 15 * DAY, Analysis::Funnel(spec));
         for threads in [1, 2] {
             w.checked(&q, threads);
         }

@@ -33,20 +33,7 @@ fn shop() -> World {
 
 /// An influence query over `[from, to]` (ms after T0) with these goals.
 fn query(goals: Vec<Goal>, from: i64, to: i64, spec: InfluenceSpec) -> Query {
-    Query {
-        site: SITE.into(),
-        from: TimeSpec::Ms(T0 + from),
-        to: TimeSpec::Ms(T0 + to),
-        timezone: "UTC".into(),
-        filters: Vec::new(),
-        goals,
-        funnels: Default::default(),
-        experiments: Default::default(),
-        page_groups: Vec::new(),
-        spend: Vec::new(),
-        session_gap: Duration::from_ms(30 * MIN),
-        analysis: Analysis::Influence(spec),
-    }
+    query_of(goals, from, to, Analysis::Influence(spec))
 }
 
 fn run(spec: InfluenceSpec) -> InfluenceResult {
@@ -217,7 +204,6 @@ fn bad_specs_are_refused_with_the_field() {
 /// strata.
 mod random {
     use super::*;
-    use cairn_model::Record;
     use proptest::prelude::*;
 
     const NAMES: [&str; 6] = [
@@ -234,24 +220,14 @@ mod random {
 
         #[test]
         fn influence_by_visitor_matches_the_reference(
-            evs in prop::collection::vec(
-                (1u64..30, 0i64..20, 0i64..3, 0usize..6, 0usize..3, 0usize..3), 1..300),
+            evs in arb_visits(NAMES.len()),
             imported in 0usize..300,
             flushed in 0usize..300,
             any in any::<bool>(),
             strata in 0usize..3,
             events in any::<bool>(),
         ) {
-            let records: Vec<Record> = evs
-                .iter()
-                .map(|&(v, day, t, n, d, c)| {
-                    let mut e = ev(v, day * DAY + t * 1000, NAMES[n]);
-                    e.set(Dim::Device, ["", "mobile", "desktop"][d]);
-                    e.set(Dim::Channel, ["", "Direct", "Search"][c]);
-                    Record::Event(e)
-                })
-                .collect();
-            let w = World::build(records, imported, flushed, false);
+            let w = World::build(visits(&evs, &NAMES), imported, flushed, false);
             let mut spec = spec(if any { Precedence::Any } else { Precedence::Before }, 1);
             // Event names as candidates too (not pageviews, not the passive scroll).
             spec.events = events;

@@ -4,7 +4,7 @@
 use cairn_clickhouse::{ClickHouse, Config};
 use cairn_engine::RunOptions;
 use cairn_model::query::result::QueryResult;
-use cairn_model::query::{Conversion, Goal, Query};
+use cairn_model::query::{Analysis, Conversion, Duration, Goal, Query, TimeSpec};
 use cairn_model::{Dim, Event, Identify, PropValue, Record, Revenue};
 use cairn_store::{Options, Store};
 use cairn_timeline::TimelineSource;
@@ -203,6 +203,51 @@ pub fn identify(visitor: u64, offset: i64, user: &str) -> Record {
         visitor,
         user: user.into(),
     })
+}
+
+/// A query of `analysis` on [`SITE`] over `[from, to]` (ms after [`T0`], UTC, sessions
+/// cut at 30 minutes) with these goals.
+pub fn query_of(goals: Vec<Goal>, from: i64, to: i64, analysis: Analysis) -> Query {
+    Query {
+        site: SITE.into(),
+        from: TimeSpec::Ms(T0 + from),
+        to: TimeSpec::Ms(T0 + to),
+        timezone: "UTC".into(),
+        filters: Vec::new(),
+        goals,
+        funnels: Default::default(),
+        experiments: Default::default(),
+        page_groups: Vec::new(),
+        spend: Vec::new(),
+        session_gap: Duration::from_ms(30 * MIN),
+        analysis,
+    }
+}
+
+/// One random event of [`visits`]: (visitor, day, second, name, device, channel).
+pub type Visit = (u64, i64, i64, usize, usize, usize);
+
+/// Up to 300 random events of 29 visitors over 20 days, of `names` names.
+pub fn arb_visits(names: usize) -> impl proptest::strategy::Strategy<Value = Vec<Visit>> {
+    proptest::collection::vec(
+        (1u64..30, 0i64..20, 0i64..3, 0..names, 0usize..3, 0usize..3),
+        1..300,
+    )
+}
+
+/// Random visits for property tests: per `(visitor, day, second, name, device,
+/// channel)`, an event named `names[name]` at `day` days and `second` seconds after
+/// [`T0`] (a coarse grid: many at the same millisecond), its device one of none,
+/// mobile and desktop and its channel one of none, Direct and Search.
+pub fn visits(evs: &[Visit], names: &[&str]) -> Vec<Record> {
+    evs.iter()
+        .map(|&(v, day, t, n, d, c)| {
+            let mut e = ev(v, day * DAY + t * 1000, names[n]);
+            e.set(Dim::Device, ["", "mobile", "desktop"][d]);
+            e.set(Dim::Channel, ["", "Direct", "Search"][c]);
+            Record::Event(e)
+        })
+        .collect()
 }
 
 /// An event goal: `name` reached on an event named `event`.
