@@ -117,6 +117,23 @@ pub(crate) trait Pass: Sync {
     fn finish(self, sc: &Scope<'_>, st: Self::State) -> Self::Output;
 }
 
+/// Puts the events of the names `single` selects in class `k` of a summary request's
+/// `classes` (per event-name id), when `single` is one condition on the event name (an
+/// [`EventPred::single`](crate::matcher::EventPred::single)); `None` otherwise.
+pub(crate) fn add_name_class(
+    classes: &mut [u64],
+    k: usize,
+    single: Option<(usize, &[bool])>,
+) -> Option<()> {
+    let (_, mask) = single.filter(|(d, _)| *d == cairn_model::Dim::Name.index())?;
+    for (c, &hit) in classes.iter_mut().zip(mask) {
+        if hit {
+            *c |= 1 << k;
+        }
+    }
+    Some(())
+}
+
 /// Runs analysis `a` over the timelines of `[from, to]`.
 pub(crate) fn run<A: Analysis>(
     cx: Cx<'_>,

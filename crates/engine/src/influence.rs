@@ -103,15 +103,7 @@ impl<'a> Analysis for Influence<'a> {
         let mut classes = vec![0u64; names];
         for (k, &g) in std::iter::once(&self.y).chain(&self.candidates).enumerate() {
             // The goal as the driver compiled it: one condition on the event name.
-            let (d, mask) = sc.goals.single(g)?;
-            if d != Dim::Name.index() {
-                return None;
-            }
-            for (c, &hit) in classes.iter_mut().zip(mask) {
-                if hit {
-                    *c |= 1 << k;
-                }
-            }
+            driver::add_name_class(&mut classes, k, sc.goals.single(g))?;
         }
         for (j, &id) in pass.event_ids.iter().enumerate() {
             classes[id as usize] |= 1 << (goal_classes + j);
@@ -173,6 +165,13 @@ enum Cand {
     Event((u8, u64)),
 }
 
+impl Cand {
+    /// Events of the name of id `id` (not 0).
+    fn event(id: u32) -> Cand {
+        Cand::Event((0, u64::from(id)))
+    }
+}
+
 /// Per candidate and stratum: units that did it, and those of them that converted.
 #[derive(Debug, Clone, Copy, Default)]
 struct Did {
@@ -228,8 +227,8 @@ impl Strata {
 pub(crate) struct Acc {
     strata: Strata,
     extra: FxHashMap<Cand, Extra>,
-    /// Scratch: one unit's event names, with the first position of each.
-    seen: FxHashMap<(u8, u64), usize>,
+    /// Scratch: one unit's candidate event names (ids), with the first position of each.
+    seen: FxHashMap<u32, usize>,
 }
 
 impl InfluencePass<'_> {
@@ -305,12 +304,12 @@ impl Pass for InfluencePass<'_> {
                 for p in a..b {
                     let id = names[prep.kept[p] as usize];
                     if self.event_ids.binary_search(&id).is_ok() {
-                        seen.entry((0, u64::from(id))).or_insert(p);
+                        seen.entry(id).or_insert(p);
                     }
                 }
                 let st = acc.strata.get(key);
-                for (&t, &p) in &seen {
-                    self.count(st, &mut acc.extra, Cand::Event(t), place(p), conv);
+                for (&id, &p) in &seen {
+                    self.count(st, &mut acc.extra, Cand::event(id), place(p), conv);
                 }
                 acc.seen = seen;
             }
@@ -322,7 +321,7 @@ impl Pass for InfluencePass<'_> {
     fn summary(&self, _sc: &Scope<'_>, s: &Summary, acc: &mut Acc) {
         let mut key: [Key; MAX_STRATA_FIELDS] = [None; MAX_STRATA_FIELDS];
         for (k, v) in key.iter_mut().zip(&s.dims) {
-            *k = v.map(|id| (0, u64::from(id)));
+            *k = v.and_then(FieldReader::id_token);
         }
         let conv = s.first_of(0);
         let st = acc.strata.get(key);
@@ -338,7 +337,7 @@ impl Pass for InfluencePass<'_> {
         let mut names = s.classes.checked_shr(base as u32).unwrap_or(0);
         while names != 0 {
             let j = names.trailing_zeros() as usize;
-            let c = Cand::Event((0, u64::from(self.event_ids[j])));
+            let c = Cand::event(self.event_ids[j]);
             self.count(st, &mut acc.extra, c, s.first[base + j], conv);
             names &= names - 1;
         }

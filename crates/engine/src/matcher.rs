@@ -294,20 +294,22 @@ impl FieldReader {
         }
     }
 
+    /// The token of a dimension's (or a page's) id: `None` for 0, the empty value.
+    #[inline]
+    pub fn id_token(id: u32) -> Option<(u8, u64)> {
+        (id != 0).then_some((0, u64::from(id)))
+    }
+
     /// The token of the page of event `i` (landing and exit pages, `page`).
     pub fn page_token(&self, tl: &Timeline, i: usize) -> Option<(u8, u64)> {
-        let id = self.pages.page(tl.dims[Dim::Path.index()][i]);
-        (id != 0).then_some((0, id as u64))
+        Self::id_token(self.pages.page(tl.dims[Dim::Path.index()][i]))
     }
 
     /// A cheap identity of the value on event `i`, to compare values without building
     /// strings: (kind, id or bits). `None` when missing.
     pub fn token(&self, tl: &Timeline, i: usize) -> Option<(u8, u64)> {
         match &self.field {
-            Field::Dim(d) => {
-                let id = tl.dims[d.index()][i];
-                (id != 0).then_some((0, id as u64))
-            }
+            Field::Dim(d) => Self::id_token(tl.dims[d.index()][i]),
             Field::Prop(_) => {
                 let k = self.key?;
                 let e = tl.props(i).iter().find(|e| e.key == k)?;

@@ -598,15 +598,8 @@ impl<'a> Analysis for Funnel<'a> {
         for (j, alts) in pass.steps.iter().enumerate() {
             for a in alts {
                 // Each alternative one condition on the event name, no goal.
-                let (d, mask) = a.pred.single().filter(|_| a.goal.is_none())?;
-                if d != Dim::Name.index() {
-                    return None;
-                }
-                for (c, &hit) in classes.iter_mut().zip(mask) {
-                    if hit {
-                        *c |= 1 << j;
-                    }
-                }
+                let single = a.pred.single().filter(|_| a.goal.is_none());
+                driver::add_name_class(&mut classes, j, single)?;
             }
         }
         Some(SummaryRequest {
@@ -679,7 +672,7 @@ impl Pass for Ctx<'_> {
                 .first()
                 .copied()
                 .flatten()
-                .map(|id| (0, u64::from(id)));
+                .and_then(FieldReader::id_token);
             let n = self.plan.n;
             acc.bd.entry(key).or_insert_with(|| vec![0; n])[0] += 1;
         }

@@ -235,10 +235,7 @@ impl Cursor<'_> {
                     continue;
                 }
                 any = true;
-                let classes = local
-                    .get(p.id(name, self.run, lo + i) as usize)
-                    .copied()
-                    .unwrap_or(0);
+                let classes = p.lookup(name, self.run, lo + i, local);
                 add_event(sum, firsts, req, at.place(t, i), classes, |d| {
                     query_id(d, p.id(d.index(), self.run, lo + i))
                 });
@@ -258,10 +255,7 @@ impl Cursor<'_> {
         } else if run_classes != 0 {
             let mut seen = 0u64;
             for i in 0..n {
-                let c = local
-                    .get(p.id(name, self.run, lo + i) as usize)
-                    .copied()
-                    .unwrap_or(0);
+                let c = p.lookup(name, self.run, lo + i, local);
                 let new = c & !seen;
                 if new != 0 {
                     seen |= new;
@@ -284,10 +278,7 @@ impl Cursor<'_> {
         for (j, &d) in req.dims.iter().enumerate() {
             dim_rows[j] = (0..n).find_map(|i| {
                 if req.dims_from.is_some() {
-                    let c = local
-                        .get(p.id(name, self.run, lo + i) as usize)
-                        .copied()
-                        .unwrap_or(0);
+                    let c = p.lookup(name, self.run, lo + i, local);
                     if !req.gives_dims(c) {
                         return None;
                     }
@@ -309,8 +300,7 @@ impl Cursor<'_> {
         if nhits == 0 && run_classes != 0 && at.places {
             // The whole run was read: each row's classes, in order.
             for (i, &t) in ts.iter().enumerate() {
-                let id = p.id(name, self.run, lo + i);
-                sum.add(local.get(id as usize).copied().unwrap_or(0), at.place(t, i));
+                sum.add(p.lookup(name, self.run, lo + i, local), at.place(t, i));
             }
         }
         for &(c, i) in &hits[..nhits] {

@@ -180,6 +180,13 @@ impl Packed {
         }
     }
 
+    /// `table[id]` for the id of dimension `d` (loaded) on `row` of the block, in run `r`;
+    /// 0 for an id past the table's end.
+    #[inline]
+    pub(crate) fn lookup(&self, d: usize, r: usize, row: usize, table: &[u64]) -> u64 {
+        table.get(self.id(d, r, row) as usize).copied().unwrap_or(0)
+    }
+
     /// The union of `table[id]` over run `r`'s ids of dimension `d` (loaded); ids past
     /// the table's end count as 0.
     pub(crate) fn union_over_run(&self, d: usize, r: usize, table: &[u64]) -> u64 {
