@@ -144,7 +144,10 @@ struct Source {
 pub struct Scan {
     req: ScanRequest,
     proj: Projection,
+    /// In partition order (events at the same millisecond come in this order).
     sources: Vec<Source>,
+    /// The sources as chains of disjoint visitors (see [`chains`]), one cursor each.
+    chains: Vec<Vec<usize>>,
     dicts: ScanDicts,
     users: FxHashMap<u64, String>,
     canonical: FxHashMap<u64, u64>,
@@ -165,6 +168,52 @@ impl Store {
             Arc::clone(&self.inner.scan_bufs),
         )
     }
+}
+
+/// The sources as chains, each of sources whose visitors follow the one before's (the
+/// segments of one merge, or of merges of disjoint visitors): a cursor walks a chain
+/// source after source, so a visitor's events are merged from one cursor per chain, not
+/// one per segment (a sealed partition of 100M events is some 25 segments). Greedy by
+/// first visitor, which makes as few chains as sources overlap at most.
+fn chains(sources: &[Source]) -> Vec<Vec<usize>> {
+    // (first visitor, last visitor) of the rows a source may hold for the site.
+    let span = |s: &Source| match &s.kind {
+        SourceKind::Segment {
+            reader,
+            site,
+            blocks,
+        } => {
+            let f = &reader.footer;
+            let (Some(&first), Some(&last)) = (blocks.first(), blocks.last()) else {
+                return (0, u64::MAX);
+            };
+            let (first, last) = (f.blocks[first].first, f.blocks[last].last);
+            let lo = if first.0 == *site { first.1 } else { 0 };
+            let hi = if last.0 == *site { last.1 } else { u64::MAX };
+            (lo, hi)
+        }
+        SourceKind::Memory(_) => (0, u64::MAX),
+    };
+    let mut order: Vec<(u64, u64, usize)> = sources
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let (lo, hi) = span(s);
+            (lo, hi, i)
+        })
+        .collect();
+    order.sort_unstable();
+    let mut chains: Vec<(u64, Vec<usize>)> = Vec::new();
+    for (lo, hi, i) in order {
+        match chains.iter_mut().find(|c| c.0 < lo) {
+            Some(c) => {
+                c.0 = hi;
+                c.1.push(i);
+            }
+            None => chains.push((hi, vec![i])),
+        }
+    }
+    chains.into_iter().map(|c| c.1).collect()
 }
 
 fn remap_table(dict: &[String], q: &mut QueryDict) -> Vec<u32> {
@@ -369,6 +418,7 @@ impl Scan {
             }
         }
         weights.sort_unstable();
+        let chains = chains(&sources);
         let mut users = FxHashMap::default();
         let mut canonical = FxHashMap::default();
         for (v, (u, _)) in &ids.by_visitor {
@@ -387,6 +437,7 @@ impl Scan {
             req,
             proj,
             sources,
+            chains,
             dicts: ScanDicts {
                 dims: dicts,
                 prop_keys,
@@ -428,6 +479,21 @@ impl Scan {
         out
     }
 
+    /// A cursor per chain, over `range`.
+    fn cursors(&self, range: VisitorRange) -> Result<Vec<Cursor<'_>>> {
+        let mut cursors = Vec::with_capacity(self.chains.len());
+        for chain in &self.chains {
+            cursors.push(Cursor::new(
+                &self.sources,
+                chain,
+                range,
+                self.proj,
+                &self.bufs,
+            )?);
+        }
+        Ok(cursors)
+    }
+
     /// Calls `f` for each visitor in `range` with events in the scan, in visitor order.
     /// Visitors that belong to a multi-visitor lead (when stitching) are not passed to
     /// `f` but returned, to be merged by [`Scan::finish_stitched`] once all ranges are done.
@@ -436,18 +502,14 @@ impl Scan {
         range: VisitorRange,
         mut f: impl FnMut(&Timeline),
     ) -> Result<Vec<Timeline>> {
-        let mut cursors: Vec<Cursor<'_>> = Vec::with_capacity(self.sources.len());
-        for s in &self.sources {
-            cursors.push(Cursor::new(s, range, self.proj, &self.bufs)?);
-        }
+        let mut cursors = self.cursors(range)?;
         let mut tl = Timeline::empty();
         let mut deferred = Vec::new();
         let mut members: Vec<usize> = Vec::new();
-        // The next visitor is the least among the cursors'; with a source per week or
-        // so, a pass over them beats a heap.
+        // The next visitor is the least among the cursors'; with a chain per partition
+        // or so, a pass over them beats a heap.
         while let Some(v) = cursors.iter().filter_map(|c| c.cur).min() {
-            members.clear();
-            members.extend((0..cursors.len()).filter(|&m| cursors[m].cur == Some(v)));
+            members_of(&cursors, v, &mut members);
             tl.clear(v);
             for &m in &members {
                 cursors[m].emit(&self.req, &mut tl)?;
@@ -527,10 +589,13 @@ impl TimelineScan for Scan {
     }
 
     fn worker_bytes(&self) -> u64 {
-        self.sources
-            .iter()
-            .map(|s| cursor_bytes(s, &self.proj))
-            .sum()
+        let chain = |c: &Vec<usize>| {
+            c.iter()
+                .map(|&s| cursor_bytes(&self.sources[s], &self.proj))
+                .max()
+                .unwrap_or(0)
+        };
+        self.chains.iter().map(chain).sum()
     }
 
     fn scan_range(
@@ -555,8 +620,21 @@ impl TimelineScan for Scan {
     }
 }
 
-/// Walks one source's runs within a visitor range.
+/// The cursors standing on visitor `v`, in their sources' order.
+fn members_of(cursors: &[Cursor<'_>], v: u64, members: &mut Vec<usize>) {
+    members.clear();
+    members.extend((0..cursors.len()).filter(|&m| cursors[m].cur == Some(v)));
+    if members.len() > 1 {
+        members.sort_unstable_by_key(|&m| cursors[m].source());
+    }
+}
+
+/// Walks the runs of a chain of sources within a visitor range, source after source.
 struct Cursor<'s> {
+    sources: &'s [Source],
+    chain: &'s [usize],
+    /// The chain's source it is in, at `chain[at]`.
+    at: usize,
     src: &'s Source,
     range: VisitorRange,
     proj: Projection,
@@ -606,13 +684,18 @@ struct Rows<'a> {
 
 impl<'s> Cursor<'s> {
     fn new(
-        src: &'s Source,
+        sources: &'s [Source],
+        chain: &'s [usize],
         range: VisitorRange,
         proj: Projection,
         bufs: &'s ScanBufs,
     ) -> Result<Cursor<'s>> {
+        let src = &sources[chain[0]];
         let segment = matches!(src.kind, SourceKind::Segment { .. });
         let mut c = Cursor {
+            sources,
+            chain,
+            at: 0,
             src,
             range,
             proj,
@@ -637,6 +720,11 @@ impl<'s> Cursor<'s> {
         };
         c.settle()?;
         Ok(c)
+    }
+
+    /// The index of the source it is in.
+    fn source(&self) -> usize {
+        self.chain[self.at]
     }
 
     /// The runs of the block it holds.
@@ -677,7 +765,8 @@ impl<'s> Cursor<'s> {
             }
             self.mem = None;
             self.loaded = false;
-            match &self.src.kind {
+            let src = self.src;
+            match &src.kind {
                 SourceKind::Memory(b) => {
                     if self.next_block > 0 {
                         return Ok(());
@@ -692,7 +781,14 @@ impl<'s> Cursor<'s> {
                     blocks,
                 } => loop {
                     let Some(&bi) = blocks.get(self.next_block) else {
-                        return Ok(());
+                        // On to the chain's next source (a chain of segments only).
+                        let Some(&next) = self.chain.get(self.at + 1) else {
+                            return Ok(());
+                        };
+                        self.at += 1;
+                        self.src = &self.sources[next];
+                        self.next_block = 0;
+                        break;
                     };
                     self.next_block += 1;
                     let m = &reader.footer.blocks[bi];
@@ -702,7 +798,7 @@ impl<'s> Cursor<'s> {
                     reader.packed_into(
                         bi,
                         &self.proj,
-                        self.src.remap.prop_wanted.as_deref(),
+                        src.remap.prop_wanted.as_deref(),
                         &mut self.packed,
                         &mut self.buf,
                     )?;

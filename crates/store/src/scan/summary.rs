@@ -15,7 +15,7 @@
 use cairn_model::Dim;
 use cairn_timeline::{Place, Summarized, Summary, SummaryRequest, Timeline, VisitorRange};
 
-use super::{Cursor, Scan, SourceKind};
+use super::{Cursor, Scan, SourceKind, members_of};
 use crate::error::{Result, corrupted};
 
 /// The most dimensions the fast path takes (more: the timelines are summarised).
@@ -66,10 +66,7 @@ impl Scan {
                 t
             })
             .collect();
-        let mut cursors: Vec<Cursor<'_>> = Vec::with_capacity(self.sources.len());
-        for s in &self.sources {
-            cursors.push(Cursor::new(s, range, self.proj, &self.bufs)?);
-        }
+        let mut cursors = self.cursors(range)?;
         let mut sum = Summary::default();
         let mut firsts: DimFirsts = vec![None; req.dims.len()];
         let mut members: Vec<usize> = Vec::new();
@@ -77,13 +74,16 @@ impl Scan {
         let mut run_classes: Vec<u64> = Vec::new();
         let mut tl = Timeline::empty();
         while let Some(v) = cursors.iter().filter_map(|c| c.cur).min() {
-            members.clear();
-            members.extend((0..cursors.len()).filter(|&m| cursors[m].cur == Some(v)));
+            members_of(&cursors, v, &mut members);
             let multi = members.len() > 1;
             // The visitor's classes (over-counted where a range cuts a run: enough to
             // decide whether its places or its timeline are needed).
             run_classes.clear();
-            run_classes.extend(members.iter().map(|&m| cursors[m].run_classes(&locals[m])));
+            run_classes.extend(
+                members
+                    .iter()
+                    .map(|&m| cursors[m].run_classes(&locals[cursors[m].source()])),
+            );
             let all = run_classes.iter().fold(0, |a, c| a | c);
             if req.wants_timeline(all) {
                 // As `scan_range` builds it.
@@ -111,10 +111,11 @@ impl Scan {
                     places,
                     classes: run_classes[k],
                 };
+                let local = &locals[cursors[m].source()];
                 any |= cursors[m].summarize(
                     &self.req,
                     req,
-                    &locals[m],
+                    local,
                     at,
                     &mut sum,
                     &mut firsts,
