@@ -56,7 +56,7 @@ pub use recovery::Problem;
 pub use repair::{Repaired, Verified};
 pub use scan::Scan;
 pub use segment::Projection;
-pub use store::compaction::CompactionPolicy;
+pub use store::compaction::{CompactionPolicy, Merge};
 pub use store::{ImportItem, Options, Recovery, StagedImport, Stats, Store, partition_of};
 pub use user_links::SiteUserLinks;
 pub use wal::{Erasure, TornTail};

@@ -14,8 +14,10 @@ use crate::fs::{Fs, write_atomic};
 
 pub(crate) const FILE: &str = "MANIFEST";
 /// 3 added each segment's `days`; a version 2 manifest (every segment one UTC day) is
-/// read, and written back as version 3 at the next change.
-const VERSION: u32 = 3;
+/// read, and written back as the current version at the next change. 4 allows
+/// partitions of four weeks (`days` 28), which a build that reads 3 would take for
+/// segments of an older version and rewrite into one week: it refuses a version 4.
+const VERSION: u32 = 4;
 const OLDEST_VERSION: u32 = 2;
 
 /// Metadata of one live segment.
@@ -25,8 +27,9 @@ pub struct SegmentMeta {
     pub id: u64,
     /// First UTC day (days since the epoch) of the partition all its events are in.
     pub partition: i64,
-    /// The partition's length in days: 7 (a week, Monday to Sunday), or 1 for segments
-    /// written before partitions were weeks.
+    /// The partition's length in days: 7 (a week, Monday to Sunday), 28 (four sealed
+    /// weeks, merged into one run), or 1 for segments written before partitions were
+    /// weeks.
     #[serde(default = "one_day")]
     pub days: u32,
     /// The merge that wrote it (its first segment's id; 0: a flush or an import batch).

@@ -76,7 +76,7 @@ fn table(data: &Path, s: &Stats) -> String {
     row(
         "partitions",
         format!(
-            "{} (UTC weeks, Monday to Sunday)",
+            "{} (UTC weeks from Monday, sealed ones four weeks)",
             human::count(s.partitions)
         ),
     );

@@ -80,7 +80,8 @@ pub(crate) struct BlockMeta {
 pub(crate) struct Footer {
     /// First UTC day (days since the epoch) of the partition every row is in.
     pub partition: i64,
-    /// The partition's length in days (7: a week; 1 in version 1 files).
+    /// The partition's length in days (7: a week; 28: four sealed weeks; 1 in version 1
+    /// files).
     pub days: u32,
     pub rows: u64,
     pub min_ts: i64,

@@ -41,6 +41,8 @@ pub(crate) struct SegmentRows<'a> {
     seg: &'a SegmentReader,
     pub dicts: Vec<Dict>,
     next_block: usize,
+    /// The block after the last one to read.
+    end_block: usize,
     max_ts: i64,
     runs: Vec<Run>,
     /// The current row's run, and the next row's index within it.
@@ -63,8 +65,12 @@ pub(crate) struct SegmentRows<'a> {
 }
 
 impl<'a> SegmentRows<'a> {
-    /// A cursor before the segment's first row; reads its dictionaries.
-    pub(crate) fn new(seg: &'a SegmentReader, buf: &mut ChunkBuf) -> Result<Self> {
+    /// A cursor before the first row of the segment's `blocks`; reads its dictionaries.
+    pub(crate) fn new(
+        seg: &'a SegmentReader,
+        blocks: std::ops::Range<usize>,
+        buf: &mut ChunkBuf,
+    ) -> Result<Self> {
         let mut dicts = Vec::with_capacity(DICTS);
         for &(c, n) in &seg.footer.dicts {
             seg.read_chunk_into(&c, "dictionary", buf)?;
@@ -86,7 +92,8 @@ impl<'a> SegmentRows<'a> {
         Ok(SegmentRows {
             seg,
             dicts,
-            next_block: 0,
+            next_block: blocks.start,
+            end_block: blocks.end.min(seg.footer.blocks.len()),
             max_ts: 0,
             runs: Vec::new(),
             run: 0,
@@ -165,7 +172,7 @@ impl<'a> SegmentRows<'a> {
         Ok(())
     }
 
-    /// Moves to the next row; false at the end of the segment.
+    /// Moves to the next row; false at the end of the blocks.
     pub(crate) fn advance(&mut self, buf: &mut ChunkBuf) -> Result<bool> {
         loop {
             if self.run < self.runs.len() && self.in_run == self.runs[self.run].len {
@@ -175,7 +182,7 @@ impl<'a> SegmentRows<'a> {
             if self.run < self.runs.len() {
                 break;
             }
-            if self.next_block >= self.seg.footer.blocks.len() {
+            if self.next_block >= self.end_block {
                 return Ok(false);
             }
             let bi = self.next_block;

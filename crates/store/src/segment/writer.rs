@@ -15,6 +15,8 @@ use crate::fs::{Fs, Sequential};
 
 /// Rows per block, ended at the next visitor boundary.
 pub(crate) const BLOCK_ROWS: usize = 65_536;
+/// Rows in a block of a passing segment (see [`Compression::block_rows`]).
+const PASSING_BLOCK_ROWS: usize = 8_192;
 
 /// How hard a segment's chunks are compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +30,16 @@ pub(crate) enum Compression {
 }
 
 impl Compression {
+    /// Rows in a block (it ends at the first visitor boundary past them). A passing
+    /// segment's blocks are small: a merge holds one decoded block of each input at a
+    /// time, and an import's merge has hundreds of inputs.
+    fn block_rows(self) -> usize {
+        match self {
+            Compression::Lasting => BLOCK_ROWS,
+            Compression::Passing => PASSING_BLOCK_ROWS,
+        }
+    }
+
     fn level(self) -> i32 {
         match self {
             Compression::Lasting => 9,
@@ -190,7 +202,7 @@ impl SegmentWriter {
             }
             None => true,
         };
-        if new_run && self.buf.ts.len() >= BLOCK_ROWS {
+        if new_run && self.buf.ts.len() >= self.compression.block_rows() {
             self.flush_block()?;
         }
         self.last_key = Some(key);

@@ -5,10 +5,12 @@
 use std::sync::Arc;
 
 use super::change::ManifestChange;
+use super::compaction::KeyRange;
 use super::{Inner, lock};
 use crate::error::Result;
 use crate::manifest::SegmentMeta;
 use crate::segment::reader::SegmentReader;
+use crate::segment::writer::Compression;
 use crate::wal::{self, Entry, Erasure};
 
 impl Inner {
@@ -66,7 +68,13 @@ impl Inner {
                 continue;
             }
             let keep = |s: &str, v: u64, _| !(s == site && visitors.binary_search(&v).is_ok());
-            let new = self.merge_into((meta.partition, meta.days), &[reader], keep, u64::MAX)?;
+            let new = self.merge_into(
+                (meta.partition, meta.days),
+                &[reader],
+                &KeyRange::ALL,
+                keep,
+                (u64::MAX, Compression::Lasting),
+            )?;
             self.commit(ManifestChange {
                 add: new,
                 remove: vec![meta.id],

@@ -60,6 +60,12 @@ const DAY_MS: i64 = 86_400_000;
 /// little more than it needs.
 pub const PARTITION_DAYS: u32 = 7;
 
+/// Days in a sealed partition: four weeks. Once the store holds a week after them, four
+/// weeks merge into one visitor-ordered run (as ClickHouse merges a month's parts), so a
+/// quarter's timelines merge three or four runs, not thirteen; the newest four weeks
+/// stay weekly, for short recent ranges.
+pub const SEALED_DAYS: u32 = 28;
+
 /// The UTC day of a timestamp (days since the epoch).
 pub fn day_of(ts: i64) -> i64 {
     ts.div_euclid(DAY_MS)
@@ -73,6 +79,12 @@ pub fn partition_of(ts: i64) -> i64 {
 /// The first day (a Monday) of the week of `day`. Day 4, 1970-01-05, was a Monday.
 pub(crate) fn week_of_day(day: i64) -> i64 {
     (day - 4).div_euclid(7) * 7 + 4
+}
+
+/// The first day (a Monday) of the four weeks `day` is in; they start every 28 days
+/// from day 4, 1970-01-05.
+pub(crate) fn four_weeks_of_day(day: i64) -> i64 {
+    (day - 4).div_euclid(28) * 28 + 4
 }
 
 /// The cores merges and large writes run on.

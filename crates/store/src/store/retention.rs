@@ -3,6 +3,8 @@
 //! the events before it, in the same change. The cut is recorded in the manifest, so
 //! events before it are not kept even when appended or replayed later.
 
+use super::compaction::KeyRange;
+use crate::segment::writer::Compression;
 use std::sync::Arc;
 
 use super::change::ManifestChange;
@@ -48,8 +50,9 @@ impl Inner {
             let kept = self.merge_into(
                 (meta.partition, meta.days),
                 &[reader],
+                &KeyRange::ALL,
                 |_, _, ts| ts >= cutoff,
-                u64::MAX,
+                (u64::MAX, Compression::Lasting),
             );
             let kept = match kept {
                 Ok(k) => k,

@@ -7,7 +7,7 @@ use std::os::unix::fs::MetadataExt;
 use cairn_model::Dim;
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use super::{Inner, partition_of, week_of_day};
+use super::{Inner, PARTITION_DAYS, partition_of, week_of_day};
 use crate::error::{IoContext, Result};
 use crate::wal;
 
@@ -20,7 +20,7 @@ pub struct Stats {
     pub buffered: u64,
     /// Distinct visitors (per site, summed).
     pub visitors: u64,
-    /// Distinct time partitions (UTC weeks, Monday to Sunday).
+    /// Distinct time partitions (UTC weeks, Monday to Sunday; sealed ones four weeks).
     pub partitions: u64,
     /// Segment files.
     pub segments: u64,
@@ -86,7 +86,11 @@ impl Inner {
             st.segments += 1;
             st.segment_bytes += fs::metadata(&s.path).map(|m| m.len()).unwrap_or(0);
             st.events += s.footer.rows;
-            parts.insert(week_of_day(s.footer.partition));
+            // Days of an older version count as their week.
+            parts.insert(match s.footer.days {
+                d if d < PARTITION_DAYS => week_of_day(s.footer.partition),
+                _ => s.footer.partition,
+            });
             widen(s.footer.min_ts, s.footer.max_ts);
             let ids: Vec<u32> = s.footer.sites.iter().map(|x| sites.id(x)).collect();
             for (site, v, n) in s.visitor_runs()? {

@@ -27,6 +27,7 @@ fn options() -> Options {
         compaction: CompactionPolicy {
             target_rows: 6_000,
             min_segments: 3,
+            ..CompactionPolicy::default()
         },
         import_batch: 700,
         ..Options::default()

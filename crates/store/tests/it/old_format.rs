@@ -148,7 +148,7 @@ fn compaction_rewrites_the_old_format_into_weeks() {
     assert_eq!(lines(&store), expected(V1));
     reopens_unchanged(store, dir.path(), V1);
     let manifest = fs::read_to_string(dir.path().join("MANIFEST")).unwrap();
-    assert!(manifest.contains("\"version\": 3"), "{manifest}");
+    assert!(manifest.contains("\"version\": 4"), "{manifest}");
 }
 
 #[test]
@@ -163,6 +163,49 @@ fn compaction_rewrites_format_2_in_the_current_format() {
     assert_eq!(lines(&store), expected(V2));
     reopens_unchanged(store, dir.path(), V2);
     assert_eq!(segment_versions(dir.path()), vec![CURRENT_FORMAT; 2]);
+}
+
+/// A weekly store (format 2, manifest version 3) gains partitions of four weeks once it
+/// holds a week of the next four: its two weeks merge into one run of 28 days, and the
+/// manifest is written as version 4.
+#[test]
+fn format_2_weeks_are_sealed_four_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_fixture(V2, dir.path());
+    let store = Store::open(dir.path(), options()).unwrap();
+    // The fixture's weeks begin on days 20696 and 20703, the first two of the four weeks
+    // 20696..=20723; day 20724 begins the next four.
+    let later = 20_724 * 86_400_000 + 3_600_000;
+    let e = Event::new("shop.example", later, 7, "pageview");
+    store
+        .append(&[cairn_model::Record::Event(e.clone())], later + 1_000)
+        .unwrap();
+    store.flush().unwrap();
+    store.compact(&CompactionPolicy::default()).unwrap();
+    let segs = store.segments();
+    let sealed: Vec<_> = segs.iter().filter(|s| s.partition == 20696).collect();
+    assert!(!sealed.is_empty());
+    assert!(
+        sealed
+            .iter()
+            .all(|s| s.days == 28 && s.run == sealed[0].run)
+    );
+    assert!(
+        segs.iter()
+            .all(|s| s.partition == 20696 || s.partition == 20724)
+    );
+    let mut want = expected(V2);
+    want.push(line(&e));
+    let mut got = lines(&store);
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+    assert_eq!(store.compact(&CompactionPolicy::default()).unwrap(), 0);
+    store.close().unwrap();
+    let manifest = fs::read_to_string(dir.path().join("MANIFEST")).unwrap();
+    assert!(manifest.contains("\"version\": 4"), "{manifest}");
+    let store = Store::open(dir.path(), options()).unwrap();
+    store.verify().unwrap();
 }
 
 /// Closes `store`, opens it again and checks every event and every file.

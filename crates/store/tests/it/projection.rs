@@ -4,7 +4,7 @@
 
 use cairn_model::{Dim, Event, PropValue, Record};
 use cairn_store::TimelineScan;
-use cairn_store::{Options, PropEntry, PropVal, ScanRequest, Store};
+use cairn_store::{CompactionPolicy, Options, PropEntry, PropVal, ScanRequest, Store};
 
 use crate::model::{BASE, NOW};
 
@@ -168,6 +168,9 @@ fn item14_worker_memory_follows_the_blocks() {
         )
         .unwrap();
         store.import(records).unwrap();
+        // As `cairn import` leaves it: merged, in blocks of up to 65,536 rows (an
+        // import batch's are smaller).
+        store.compact(&CompactionPolicy::eager()).unwrap();
         let scan = store
             .scan(
                 ScanRequest::new(SITE)

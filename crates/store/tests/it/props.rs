@@ -146,6 +146,7 @@ fn run(ops: Vec<Op>) {
                 let policy = CompactionPolicy {
                     target_rows: 60,
                     min_segments: 2,
+                    ..CompactionPolicy::default()
                 };
                 s.compact(&policy).unwrap();
             }

@@ -59,6 +59,7 @@ fn a_weeks_merge_is_cut_at_visitor_boundaries() {
     let policy = CompactionPolicy {
         target_rows: 400,
         min_segments: 2,
+        ..CompactionPolicy::default()
     };
     assert_eq!(store.compact(&policy).unwrap(), weeks.len());
     assert_eq!(all(&store), before, "a merge changes no event");
@@ -98,6 +99,7 @@ fn a_sealed_week_is_rewritten_into_one_run() {
     let policy = CompactionPolicy {
         target_rows: 300,
         min_segments: 2,
+        ..CompactionPolicy::default()
     };
     // The week before NOW's, written in 12 flushes of 100 events (visitors 0..60 each
     // time), compacted after every flush: tiers of segments that share visitors.
@@ -135,11 +137,14 @@ fn a_sealed_week_is_rewritten_into_one_run() {
         .unwrap();
     store.flush().unwrap();
     store.compact(&policy).unwrap();
+    // (Its partition is the week, or the four weeks it ends when NOW's week begins the
+    // next four.)
     let sealed: Vec<_> = store
         .segments()
         .into_iter()
-        .filter(|s| week(s) == lw)
+        .filter(|s| s.max_ts < NOW - 1_000)
         .collect();
+    assert!(sealed.iter().all(|s| s.partition <= lw));
     assert!(sealed.len() > 1, "cut near the target");
     assert!(sealed.iter().all(|s| s.run != 0 && s.run == sealed[0].run));
     let mut owner: BTreeMap<u64, u64> = BTreeMap::new();
@@ -186,7 +191,7 @@ fn a_merge_keeps_every_field_of_every_event() {
             let visitor = rng
                 .gen_range(0..3_000u64)
                 .wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            let ts = BASE - rng.gen_range(0..14 * 24) * 3_600_000;
+            let ts = BASE - rng.gen_range(0..7 * 24) * 3_600_000;
             let mut e = Event::new(
                 site,
                 ts,
@@ -236,6 +241,7 @@ fn a_merge_keeps_every_field_of_every_event() {
     let policy = CompactionPolicy {
         target_rows: 70_000,
         min_segments: 2,
+        ..CompactionPolicy::default()
     };
     assert!(store.compact(&policy).unwrap() > 0);
     let segs = store.segments();
@@ -295,4 +301,112 @@ fn an_import_batch_alone_in_its_week_is_recompressed() {
     let store = open(dir.path(), Options::default().import_batch);
     assert!(store.segments().iter().all(|s| !s.light));
     assert_eq!(store.compact(&CompactionPolicy::default()).unwrap(), 0);
+}
+
+/// Once the store holds a week of the next four, four sealed weeks merge into one
+/// partition of 28 days: one run, cut by visitor into parts merged on every core, its
+/// segments of about the target size. The newest four weeks stay weekly.
+#[test]
+fn four_sealed_weeks_merge_into_one_run_in_parts() {
+    use crate::model::NOW;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), 700);
+    // 15,500 events of 1,500 visitors over the 30 days before BASE (the end of one four
+    // weeks and the whole next), and 500 in NOW's week, which begins the four after.
+    let records: Vec<Record> = (0..16_000u64)
+        .map(|i| {
+            let ts = if i % 32 == 31 {
+                NOW - 1_000 - i as i64
+            } else {
+                BASE - (i % 30) as i64 * DAY + (i * 7_919) as i64 % DAY
+            };
+            let visitor = (i % 1_500).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            Record::Event(Event::new("w.example", ts, visitor, "pageview"))
+        })
+        .collect();
+    store.import(records).unwrap();
+    let before = all(&store);
+    let policy = CompactionPolicy {
+        target_rows: 1_000,
+        min_segments: 2,
+        ..CompactionPolicy::default()
+    };
+    assert!(store.compact(&policy).unwrap() > 0);
+    assert_eq!(all(&store), before, "a merge changes no event");
+    let now_week = NOW / DAY - (NOW / DAY - 4).rem_euclid(7);
+    let mut parts: BTreeMap<i64, Vec<cairn_store::SegmentMeta>> = BTreeMap::new();
+    for s in store.segments() {
+        if s.partition == now_week {
+            assert_eq!(s.days, 7, "the newest four weeks stay weekly");
+        } else {
+            assert_eq!(s.days, 28, "{s:?}");
+            assert!(s.partition < now_week && s.partition + 28 <= now_week);
+            parts.entry(s.partition).or_default().push(s);
+        }
+    }
+    assert_eq!(parts.len(), 2, "the ends of two four weeks");
+    let big = parts.values().max_by_key(|p| p.len()).unwrap();
+    assert!(big.len() >= 8, "cut in parts: {big:?}");
+    for segs in parts.values() {
+        assert!(segs.iter().all(|s| s.run != 0 && s.run == segs[0].run));
+        let mut owner: BTreeMap<u64, u64> = BTreeMap::new();
+        for s in segs {
+            assert!(s.rows < 1_000 + 100, "cut near the target: {} rows", s.rows);
+            store
+                .segment_events(s.id, |e| {
+                    let prev = owner.insert(e.visitor, s.id);
+                    assert!(prev.is_none_or(|p| p == s.id), "visitor in two parts");
+                    ControlFlow::Continue(())
+                })
+                .unwrap();
+        }
+    }
+    assert_eq!(store.compact(&policy).unwrap(), 0);
+    drop(store);
+    let store = open(dir.path(), 700);
+    assert_eq!(all(&store), before);
+}
+
+/// Four sealed weeks of more segments than a merge takes at once (an import's batches)
+/// merge week by week first, then as four weeks: two rounds of one compaction, which
+/// change no event.
+#[test]
+fn four_weeks_of_many_segments_seal_in_two_rounds() {
+    use crate::model::NOW;
+    let dir = tempfile::tempdir().unwrap();
+    // Batches of 40 events over 20 days: about 3 segments a batch, over 300 in all.
+    let store = open(dir.path(), 40);
+    let records: Vec<Record> = (0..4_000u64)
+        .map(|i| {
+            let ts = if i % 100 == 99 {
+                NOW - 1_000 - i as i64
+            } else {
+                BASE - (i % 20) as i64 * DAY + (i * 7_919) as i64 % DAY
+            };
+            let visitor = (i % 700).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            Record::Event(Event::new("w.example", ts, visitor, "pageview"))
+        })
+        .collect();
+    store.import(records).unwrap();
+    let sealed_inputs = store
+        .segments()
+        .iter()
+        .filter(|s| s.max_ts < NOW - 2 * DAY)
+        .count();
+    assert!(sealed_inputs > 100, "{sealed_inputs}");
+    let before = all(&store);
+    let policy = CompactionPolicy {
+        target_rows: 1_000,
+        min_segments: 2,
+        max_inputs: 100,
+    };
+    // The weeks, then the four weeks; the newest week merges in the first round.
+    assert!(store.compact(&policy).unwrap() >= 5);
+    assert_eq!(all(&store), before);
+    let segs = store.segments();
+    assert!(segs.iter().all(|s| !s.light));
+    let sealed: Vec<_> = segs.iter().filter(|s| s.days == 28).collect();
+    assert!(sealed.len() >= 3, "{segs:?}");
+    assert!(sealed.iter().all(|s| s.run == sealed[0].run));
+    assert_eq!(store.compact(&policy).unwrap(), 0);
 }
