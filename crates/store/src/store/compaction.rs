@@ -70,8 +70,8 @@ impl CompactionPolicy {
     }
 
     /// The merges to do, one per partition, each written as one merge cut into
-    /// segments of about `target_rows`. The newest four weeks (those of the newest week
-    /// with events) are partitioned by week:
+    /// segments of about `target_rows`. The newest eight weeks (the four weeks of the
+    /// newest week with events, and the four before) are partitioned by week:
     /// * the week's small segments once there are `min_segments` of them (the week
     ///   being written grows by tiers, as an LSM tree's level 0);
     /// * every segment of an older, shorter partition (so a store written before weekly
@@ -83,20 +83,21 @@ impl CompactionPolicy {
     ///
     /// Older weeks are sealed four at a time ([`SEALED_DAYS`]): all the segments of
     /// four weeks merge into one run of one partition, unless they are one already (or
-    /// one segment). They are rewritten once more, when the next four weeks begin, and
-    /// again only if late events arrive for them. Four weeks of more than `max_inputs`
+    /// one segment). They are rewritten once more, when the four weeks after the next
+    /// begin, and again only if late events arrive for them. (So a range of the last 30
+    /// days reads weeks only, and never 28 days of a sealed partition for a few.) Four weeks of more than `max_inputs`
     /// segments (a large import's batches) first merge week by week, compressed
     /// lightly; the four weeks merge at the next round.
     pub fn plan(&self, segments: &[SegmentMeta]) -> Vec<Merge> {
         if self.min_segments == usize::MAX {
             return Vec::new();
         }
-        // The newest week with events, and the four weeks it is in (still open).
+        // The newest week with events; its four weeks and the four before stay weekly.
         let last_day = |s: &SegmentMeta| s.partition + i64::from(s.days.max(1)) - 1;
         let Some(newest) = segments.iter().map(|s| week_of_day(last_day(s))).max() else {
             return Vec::new();
         };
-        let open = four_weeks_of_day(newest);
+        let open = four_weeks_of_day(newest) - i64::from(SEALED_DAYS);
         let mut parts: BTreeMap<(i64, u32), Vec<&SegmentMeta>> = BTreeMap::new();
         for s in segments {
             let four = four_weeks_of_day(s.partition);
@@ -238,13 +239,13 @@ impl KeyRange {
         start..end.max(start)
     }
 
-    /// Cuts the merge of `readers` into parts of up to about `rows` rows each (but no
-    /// more parts than two or half the inputs' blocks each, whichever is more), between
-    /// visitors: each part reads only the blocks it needs
-    /// (and those it shares with the parts beside it: an input of few blocks is read
-    /// almost whole by each part). The parts' outputs hold disjoint visitors, in key order: together
-    /// they are one merge's. The cuts come from a sample of the inputs' visitor runs
-    /// (a key every 1/1024 of a part's rows in each input).
+    /// Cuts the merge of `readers` into parts of up to about `rows` rows each, between
+    /// visitors. Each part reads only the blocks that may hold its visitors, so an
+    /// input of few blocks is read almost whole by every part: no more parts than two
+    /// or half the inputs' blocks each, whichever is more. The parts' outputs hold
+    /// disjoint visitors, in key order: together they are one merge's. The cuts come
+    /// from a sample of the inputs' visitor runs (a key every 1/1024 of a part's rows in
+    /// each input).
     fn parts(readers: &[Arc<SegmentReader>], rows: u64) -> Result<Vec<KeyRange>> {
         let total: u64 = readers.iter().map(|r| r.footer.rows).sum();
         let blocks: usize = readers.iter().map(|r| r.footer.blocks.len()).sum();
@@ -316,8 +317,9 @@ impl Inner {
     pub(super) fn compact(&self, policy: &CompactionPolicy) -> Result<usize> {
         let _m = lock(&self.maint);
         let mut merges = 0;
-        // A round's merges leave nothing for the same round's plan but what the next
-        // steps of the plan say; three rounds at most, should a plan not settle.
+        // Each round plans afresh from what the last one left. A plan settles in two
+        // rounds at most (weeks, then their four weeks): three bound a plan that would
+        // not.
         for _ in 0..3 {
             let plan = policy.plan(&self.read().manifest.segments);
             if plan.is_empty() {
@@ -747,7 +749,8 @@ mod tests {
             run,
             ..seg(id, part, rows)
         };
-        // Weeks 4, 11, 18 and 25 are four weeks (days 4..=31); week 32 starts the next.
+        // Weeks 4, 11, 18 and 25 are four weeks (days 4..=31); week 32 starts the next,
+        // and week 60 the four after.
         assert_eq!(four_weeks_of_day(31), 4);
         assert_eq!(four_weeks_of_day(32), 32);
         assert_eq!(four_weeks_of_day(3), -24);
@@ -759,11 +762,15 @@ mod tests {
             run(5, 25, 50, 5),
         ];
         // While their last week is the newest, they are weeks: sealed weeks of one run
-        // are left, and the newest grows by tiers.
+        // are left, and the newest grows by tiers. So while the newest is in the next
+        // four weeks.
         assert!(p.plan(&four).is_empty());
-        // Once the next four weeks begin, the four merge into one partition of 28 days.
         let mut segs = four.to_vec();
-        segs.push(seg(6, 32, 50));
+        segs.push(seg(6, 53, 50));
+        assert!(p.plan(&segs).is_empty());
+        // Once the four weeks after those begin, the four merge into one partition of
+        // 28 days.
+        segs.push(seg(11, 60, 50));
         assert_eq!(
             p.plan(&segs),
             vec![Merge {
@@ -779,7 +786,7 @@ mod tests {
             days: SEALED_DAYS,
             ..run(id, 4, 200, 7)
         };
-        let mut segs = vec![merged(7), merged(8), seg(6, 32, 50), seg(9, 39, 50)];
+        let mut segs = vec![merged(7), merged(8), seg(6, 60, 50), seg(9, 67, 50)];
         assert!(p.plan(&segs).is_empty());
         // Late events for them (a week's segment) merge the four weeks again.
         segs.push(seg(10, 18, 5));
@@ -795,12 +802,12 @@ mod tests {
         );
         // A sealed week alone in its four weeks is left as it is; days of an older
         // version merge even alone.
-        assert!(p.plan(&[seg(1, 4, 50), seg(2, 32, 50)]).is_empty());
+        assert!(p.plan(&[seg(1, 4, 50), seg(2, 60, 50)]).is_empty());
         let day = SegmentMeta {
             days: 1,
             ..seg(1, 5, 50)
         };
-        assert_eq!(ids(p.plan(&[day, seg(2, 32, 50)])), vec![vec![1]]);
+        assert_eq!(ids(p.plan(&[day, seg(2, 60, 50)])), vec![vec![1]]);
     }
 
     #[test]
@@ -816,7 +823,7 @@ mod tests {
                 ..seg(i + 1, 4 + 7 * (i as i64 % 4), 1_000)
             })
             .collect();
-        segs.push(seg(200, 32, 10));
+        segs.push(seg(200, 60, 10));
         let plan = p.plan(&segs);
         assert_eq!(plan.len(), 4);
         for (w, m) in plan.iter().enumerate() {
@@ -831,7 +838,7 @@ mod tests {
                 run: 300 + w,
                 ..seg(300 + w, 4 + 7 * w as i64, 30_000)
             })
-            .chain([seg(200, 32, 10)])
+            .chain([seg(200, 60, 10)])
             .collect();
         assert_eq!(
             p.plan(&weekly),

@@ -166,16 +166,16 @@ fn compaction_rewrites_format_2_in_the_current_format() {
 }
 
 /// A weekly store (format 2, manifest version 3) gains partitions of four weeks once it
-/// holds a week of the next four: its two weeks merge into one run of 28 days, and the
-/// manifest is written as version 4.
+/// holds a week of the four after the next: its two weeks merge into one run of 28
+/// days, and the manifest is written as version 4.
 #[test]
 fn format_2_weeks_are_sealed_four_at_a_time() {
     let dir = tempfile::tempdir().unwrap();
     copy_fixture(V2, dir.path());
     let store = Store::open(dir.path(), options()).unwrap();
     // The fixture's weeks begin on days 20696 and 20703, the first two of the four weeks
-    // 20696..=20723; day 20724 begins the next four.
-    let later = 20_724 * 86_400_000 + 3_600_000;
+    // 20696..=20723; day 20724 begins the next four, and day 20752 the four after.
+    let later = 20_752 * 86_400_000 + 3_600_000;
     let e = Event::new("shop.example", later, 7, "pageview");
     store
         .append(&[cairn_model::Record::Event(e.clone())], later + 1_000)
@@ -192,7 +192,7 @@ fn format_2_weeks_are_sealed_four_at_a_time() {
     );
     assert!(
         segs.iter()
-            .all(|s| s.partition == 20696 || s.partition == 20724)
+            .all(|s| s.partition == 20696 || s.partition == 20752)
     );
     let mut want = expected(V2);
     want.push(line(&e));

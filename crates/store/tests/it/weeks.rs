@@ -303,22 +303,23 @@ fn an_import_batch_alone_in_its_week_is_recompressed() {
     assert_eq!(store.compact(&CompactionPolicy::default()).unwrap(), 0);
 }
 
-/// Once the store holds a week of the next four, four sealed weeks merge into one
-/// partition of 28 days: one run, cut by visitor into parts merged on every core, its
-/// segments of about the target size. The newest four weeks stay weekly.
+/// Once the store holds a week of the four after the next, four sealed weeks merge into
+/// one partition of 28 days: one run, cut by visitor into parts merged on every core,
+/// its segments of about the target size. The newest eight weeks stay weekly.
 #[test]
 fn four_sealed_weeks_merge_into_one_run_in_parts() {
     use crate::model::NOW;
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path(), 700);
-    // 15,500 events of 1,500 visitors over the 30 days before BASE (the end of one four
-    // weeks and the whole next), and 500 in NOW's week, which begins the four after.
+    // 15,500 events of 1,500 visitors over the 30 days that end four weeks before BASE
+    // (the end of one four weeks and the whole next), and 500 in NOW's week, which
+    // begins the four weeks after the four after those.
     let records: Vec<Record> = (0..16_000u64)
         .map(|i| {
             let ts = if i % 32 == 31 {
                 NOW - 1_000 - i as i64
             } else {
-                BASE - (i % 30) as i64 * DAY + (i * 7_919) as i64 % DAY
+                BASE - 28 * DAY - (i % 30) as i64 * DAY + (i * 7_919) as i64 % DAY
             };
             let visitor = (i % 1_500).wrapping_mul(0x9E37_79B9_7F4A_7C15);
             Record::Event(Event::new("w.example", ts, visitor, "pageview"))
@@ -337,10 +338,10 @@ fn four_sealed_weeks_merge_into_one_run_in_parts() {
     let mut parts: BTreeMap<i64, Vec<cairn_store::SegmentMeta>> = BTreeMap::new();
     for s in store.segments() {
         if s.partition == now_week {
-            assert_eq!(s.days, 7, "the newest four weeks stay weekly");
+            assert_eq!(s.days, 7, "the newest weeks stay weekly");
         } else {
             assert_eq!(s.days, 28, "{s:?}");
-            assert!(s.partition < now_week && s.partition + 28 <= now_week);
+            assert!(s.partition + 28 + 28 <= now_week);
             parts.entry(s.partition).or_default().push(s);
         }
     }
@@ -374,14 +375,15 @@ fn four_sealed_weeks_merge_into_one_run_in_parts() {
 fn four_weeks_of_many_segments_seal_in_two_rounds() {
     use crate::model::NOW;
     let dir = tempfile::tempdir().unwrap();
-    // Batches of 40 events over 20 days: about 3 segments a batch, over 300 in all.
+    // Batches of 40 events over 20 days four weeks before BASE: about 3 segments a
+    // batch, over 300 in all.
     let store = open(dir.path(), 40);
     let records: Vec<Record> = (0..4_000u64)
         .map(|i| {
             let ts = if i % 100 == 99 {
                 NOW - 1_000 - i as i64
             } else {
-                BASE - (i % 20) as i64 * DAY + (i * 7_919) as i64 % DAY
+                BASE - 28 * DAY - (i % 20) as i64 * DAY + (i * 7_919) as i64 % DAY
             };
             let visitor = (i % 700).wrapping_mul(0x9E37_79B9_7F4A_7C15);
             Record::Event(Event::new("w.example", ts, visitor, "pageview"))
