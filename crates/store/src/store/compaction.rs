@@ -303,6 +303,15 @@ impl KeyRange {
     }
 }
 
+/// Gives what a segment was rewritten into (by an erasure or a retention cut: some of
+/// its rows, no others) the run it was part of: its visitors are still disjoint from the
+/// run's other segments', so sealed four weeks stay one run and are not merged again.
+pub(super) fn keep_run(rewritten: &mut [SegmentMeta], of: &SegmentMeta) {
+    if of.run != 0 {
+        rewritten.iter_mut().for_each(|m| m.run = of.run);
+    }
+}
+
 /// How a compaction's merges are getting on: each one's parts not yet done and the
 /// segments its parts wrote, and the first error.
 struct Progress {

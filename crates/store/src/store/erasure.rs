@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::change::ManifestChange;
-use super::compaction::KeyRange;
+use super::compaction::{KeyRange, keep_run};
 use super::{Inner, lock};
 use crate::error::Result;
 use crate::manifest::SegmentMeta;
@@ -68,13 +68,14 @@ impl Inner {
                 continue;
             }
             let keep = |s: &str, v: u64, _| !(s == site && visitors.binary_search(&v).is_ok());
-            let new = self.merge_into(
+            let mut new = self.merge_into(
                 (meta.partition, meta.days),
                 &[reader],
                 &KeyRange::ALL,
                 keep,
                 (u64::MAX, Compression::Lasting),
             )?;
+            keep_run(&mut new, &meta);
             self.commit(ManifestChange {
                 add: new,
                 remove: vec![meta.id],

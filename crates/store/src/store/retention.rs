@@ -3,7 +3,7 @@
 //! the events before it, in the same change. The cut is recorded in the manifest, so
 //! events before it are not kept even when appended or replayed later.
 
-use super::compaction::KeyRange;
+use super::compaction::{KeyRange, keep_run};
 use crate::segment::writer::Compression;
 use std::sync::Arc;
 
@@ -55,7 +55,10 @@ impl Inner {
                 (u64::MAX, Compression::Lasting),
             );
             let kept = match kept {
-                Ok(k) => k,
+                Ok(mut k) => {
+                    keep_run(&mut k, &meta);
+                    k
+                }
                 Err(e) => {
                     self.discard(&add.iter().map(|m| m.id).collect::<Vec<_>>());
                     return Err(e);

@@ -366,6 +366,15 @@ fn four_sealed_weeks_merge_into_one_run_in_parts() {
     drop(store);
     let store = open(dir.path(), 700);
     assert_eq!(all(&store), before);
+    // Erasing a visitor rewrites the segment that holds it into the same run: nothing
+    // to merge again.
+    let gone = 7u64.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    store.erase("w.example", &[gone], &[]).unwrap();
+    let mut want = before.clone();
+    want.retain(|e| e.1 != gone);
+    assert!(want.len() < before.len());
+    assert_eq!(all(&store), want);
+    assert_eq!(store.compact(&policy).unwrap(), 0);
 }
 
 /// Four sealed weeks of more segments than a merge takes at once (an import's batches)
