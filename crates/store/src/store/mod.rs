@@ -60,10 +60,10 @@ const DAY_MS: i64 = 86_400_000;
 /// little more than it needs.
 pub const PARTITION_DAYS: u32 = 7;
 
-/// Days in a sealed partition: four weeks. Once the store holds a week after them, four
-/// weeks merge into one visitor-ordered run (as ClickHouse merges a month's parts), so a
-/// quarter's timelines merge three or four runs, not thirteen; the newest four weeks
-/// stay weekly, for short recent ranges.
+/// Days in a sealed partition: four weeks. Once the store holds a week of the four weeks
+/// after the next, four weeks merge into one visitor-ordered run (as ClickHouse merges a
+/// month's parts), so a quarter's timelines merge about 7 runs, not 13; the newest eight
+/// weeks stay weekly, so a range of the last 30 days reads only what it needs.
 pub const SEALED_DAYS: u32 = 28;
 
 /// The UTC day of a timestamp (days since the epoch).
