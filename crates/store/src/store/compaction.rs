@@ -303,6 +303,13 @@ impl KeyRange {
     }
 }
 
+/// Marks the outputs of one merge (or of its parts) as one run, named after the first
+/// of them.
+fn one_run(outputs: &mut [SegmentMeta]) {
+    let run = outputs.iter().map(|m| m.id).min().unwrap_or(0);
+    outputs.iter_mut().for_each(|m| m.run = run);
+}
+
 /// Gives what a segment was rewritten into (by an erasure or a retention cut: some of
 /// its rows, no others) the run it was part of: its visitors are still disjoint from the
 /// run's other segments', so sealed four weeks stay one run and are not merged again.
@@ -399,9 +406,8 @@ impl Inner {
                         return;
                     }
                     let mut add = std::mem::take(&mut p.written[i]);
-                    // One run: the parts hold disjoint visitors.
-                    let run = add.iter().map(|m| m.id).min().unwrap_or(0);
-                    add.iter_mut().for_each(|m| m.run = run);
+                    // The parts hold disjoint visitors.
+                    one_run(&mut add);
                     // A failed commit's files are left to recovery, as a failed flush's:
                     // whether the manifest got them is not known here.
                     if let Err(e) = self.commit(ManifestChange {
@@ -475,11 +481,8 @@ impl Inner {
                 .map(|m| done.push(m)),
             None => Ok(()),
         });
-        // One run: the outputs hold disjoint visitors.
-        let run = done.first().map_or(0, |m| m.id);
-        for m in &mut done {
-            m.run = run;
-        }
+        // The outputs hold disjoint visitors.
+        one_run(&mut done);
         if let Err(e) = r {
             if let Some((_, w, _)) = cur {
                 w.abandon();
@@ -650,6 +653,17 @@ pub(crate) fn merge_sorted<'a>(
 mod tests {
     use super::*;
 
+    /// A sealed four weeks' merge of `segments`, starting on day `partition`.
+    fn sealed(partition: i64, segments: Vec<u64>) -> Merge {
+        Merge {
+            partition,
+            days: SEALED_DAYS,
+            segments,
+            parts: true,
+            light: false,
+        }
+    }
+
     /// The segments of each planned merge.
     fn ids(plan: Vec<Merge>) -> Vec<Vec<u64>> {
         plan.into_iter().map(|m| m.segments).collect()
@@ -780,16 +794,7 @@ mod tests {
         // Once the four weeks after those begin, the four merge into one partition of
         // 28 days.
         segs.push(seg(11, 60, 50));
-        assert_eq!(
-            p.plan(&segs),
-            vec![Merge {
-                partition: 4,
-                days: SEALED_DAYS,
-                segments: vec![1, 2, 3, 4, 5],
-                parts: true,
-                light: false,
-            }]
-        );
+        assert_eq!(p.plan(&segs), vec![sealed(4, vec![1, 2, 3, 4, 5])]);
         // Merged, they are one run: nothing to do, also when a later week is sealed.
         let merged = |id| SegmentMeta {
             days: SEALED_DAYS,
@@ -799,16 +804,7 @@ mod tests {
         assert!(p.plan(&segs).is_empty());
         // Late events for them (a week's segment) merge the four weeks again.
         segs.push(seg(10, 18, 5));
-        assert_eq!(
-            p.plan(&segs),
-            vec![Merge {
-                partition: 4,
-                days: SEALED_DAYS,
-                segments: vec![7, 8, 10],
-                parts: true,
-                light: false,
-            }]
-        );
+        assert_eq!(p.plan(&segs), vec![sealed(4, vec![7, 8, 10])]);
         // A sealed week alone in its four weeks is left as it is; days of an older
         // version merge even alone.
         assert!(p.plan(&[seg(1, 4, 50), seg(2, 60, 50)]).is_empty());
@@ -849,15 +845,6 @@ mod tests {
             })
             .chain([seg(200, 60, 10)])
             .collect();
-        assert_eq!(
-            p.plan(&weekly),
-            vec![Merge {
-                partition: 4,
-                days: SEALED_DAYS,
-                segments: vec![300, 301, 302, 303],
-                parts: true,
-                light: false,
-            }]
-        );
+        assert_eq!(p.plan(&weekly), vec![sealed(4, vec![300, 301, 302, 303])]);
     }
 }

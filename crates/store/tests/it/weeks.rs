@@ -303,6 +303,23 @@ fn an_import_batch_alone_in_its_week_is_recompressed() {
     assert_eq!(store.compact(&CompactionPolicy::default()).unwrap(), 0);
 }
 
+/// `n` pageviews of `visitors` visitors over the `days` days that end four weeks before
+/// BASE, but every `now_every`-th, which is in NOW's week.
+fn weeks_ago(n: u64, days: u64, visitors: u64, now_every: u64) -> Vec<Record> {
+    use crate::model::NOW;
+    (0..n)
+        .map(|i| {
+            let ts = if i % now_every == now_every - 1 {
+                NOW - 1_000 - i as i64
+            } else {
+                BASE - 28 * DAY - (i % days) as i64 * DAY + (i * 7_919) as i64 % DAY
+            };
+            let visitor = (i % visitors).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            Record::Event(Event::new("w.example", ts, visitor, "pageview"))
+        })
+        .collect()
+}
+
 /// Once the store holds a week of the four after the next, four sealed weeks merge into
 /// one partition of 28 days: one run, cut by visitor into parts merged on every core,
 /// its segments of about the target size. The newest eight weeks stay weekly.
@@ -314,18 +331,7 @@ fn four_sealed_weeks_merge_into_one_run_in_parts() {
     // 15,500 events of 1,500 visitors over the 30 days that end four weeks before BASE
     // (the end of one four weeks and the whole next), and 500 in NOW's week, which
     // begins the four weeks after the four after those.
-    let records: Vec<Record> = (0..16_000u64)
-        .map(|i| {
-            let ts = if i % 32 == 31 {
-                NOW - 1_000 - i as i64
-            } else {
-                BASE - 28 * DAY - (i % 30) as i64 * DAY + (i * 7_919) as i64 % DAY
-            };
-            let visitor = (i % 1_500).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            Record::Event(Event::new("w.example", ts, visitor, "pageview"))
-        })
-        .collect();
-    store.import(records).unwrap();
+    store.import(weeks_ago(16_000, 30, 1_500, 32)).unwrap();
     let before = all(&store);
     let policy = CompactionPolicy {
         target_rows: 1_000,
@@ -387,18 +393,7 @@ fn four_weeks_of_many_segments_seal_in_two_rounds() {
     // Batches of 40 events over 20 days four weeks before BASE: about 3 segments a
     // batch, over 300 in all.
     let store = open(dir.path(), 40);
-    let records: Vec<Record> = (0..4_000u64)
-        .map(|i| {
-            let ts = if i % 100 == 99 {
-                NOW - 1_000 - i as i64
-            } else {
-                BASE - 28 * DAY - (i % 20) as i64 * DAY + (i * 7_919) as i64 % DAY
-            };
-            let visitor = (i % 700).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            Record::Event(Event::new("w.example", ts, visitor, "pageview"))
-        })
-        .collect();
-    store.import(records).unwrap();
+    store.import(weeks_ago(4_000, 20, 700, 100)).unwrap();
     let sealed_inputs = store
         .segments()
         .iter()
