@@ -622,8 +622,16 @@ impl TimelineScan for Scan {
 
 /// The cursors standing on visitor `v`, in their sources' order.
 fn members_of(cursors: &[Cursor<'_>], v: u64, members: &mut Vec<usize>) {
+    // Without a branch per cursor: which cursors stand on a visitor is random, and the
+    // mispredicted filter was a tenth of a summary scan.
     members.clear();
-    members.extend((0..cursors.len()).filter(|&m| cursors[m].cur == Some(v)));
+    members.resize(cursors.len(), 0);
+    let mut k = 0;
+    for (m, c) in cursors.iter().enumerate() {
+        members[k] = m;
+        k += usize::from(c.cur == Some(v));
+    }
+    members.truncate(k);
     if members.len() > 1 {
         members.sort_unstable_by_key(|&m| cursors[m].source());
     }
