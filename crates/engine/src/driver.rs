@@ -110,6 +110,13 @@ pub(crate) trait Pass: Sync {
         unreachable!("summaries are folded only by passes that ask for them")
     }
 
+    /// Folds `n` visitors with no event of a class in the summary request's `others`,
+    /// for an analysis whose request allowed counts: the same as folding their
+    /// summaries.
+    fn others(&self, _sc: &Scope<'_>, _n: u64, _st: &mut Self::State) {
+        unreachable!("counts are folded only by passes that ask for them")
+    }
+
     /// Adds `from` into `into`.
     fn merge(&self, into: &mut Self::State, from: Self::State);
 
@@ -181,6 +188,7 @@ pub(crate) fn run<A: Analysis>(
         Some(req) => scan.par_fold_summaries(workers, &req, init, |st, x| match x {
             Summarized::Summary(s) => pass.summary(&sc, s, &mut st.0),
             Summarized::Timeline(tl) => fold(st, tl),
+            Summarized::Others(n) => pass.others(&sc, n, &mut st.0),
         })?,
         None => scan.par_fold(workers, init, fold)?,
     };

@@ -108,13 +108,16 @@ impl<'a> Analysis for Influence<'a> {
         for (j, &id) in pass.event_ids.iter().enumerate() {
             classes[id as usize] |= 1 << (goal_classes + j);
         }
-        // Places are compared only with a conversion's (class 0).
+        // Places are compared only with a conversion's (class 0). Without strata, a
+        // visitor of no class is only counted.
+        let others = dims.is_empty().then_some(u64::MAX);
         Some(SummaryRequest {
             classes,
             dims,
             dims_from: None,
             places: 1,
             timelines: None,
+            others,
         })
     }
 
@@ -341,6 +344,12 @@ impl Pass for InfluencePass<'_> {
             self.count(st, &mut acc.extra, c, s.first[base + j], conv);
             names &= names - 1;
         }
+    }
+
+    /// Visitors of no class, without strata: units that neither converted nor did a
+    /// candidate.
+    fn others(&self, _sc: &Scope<'_>, n: u64, acc: &mut Acc) {
+        acc.strata.get([None; MAX_STRATA_FIELDS]).n += n;
     }
 
     fn merge(&self, into: &mut Acc, from: Acc) {

@@ -47,6 +47,11 @@ pub struct SummaryRequest {
     /// instead of its summary (a source may send other visitors' timelines too, when it
     /// cannot tell cheaply, but never a summary of such a visitor). `None`: summaries only.
     pub timelines: Option<u64>,
+    /// `Some(m)`: a visitor with no event of a class in `m` may come as a count
+    /// ([`Summarized::Others`]) instead of its summary, for an analysis that reads nothing
+    /// of such a visitor but that it is there (a source counts them where that is cheaper
+    /// than summarising them, and sends the rest as summaries). `None`: no counts.
+    pub others: Option<u64>,
 }
 
 impl SummaryRequest {
@@ -88,6 +93,9 @@ pub enum Summarized<'a> {
     Summary(&'a Summary),
     /// The visitor's timeline.
     Timeline(&'a Timeline),
+    /// This many visitors, each with an event in the scan's range and none of a class in
+    /// the request's `others`, in no particular place among the others.
+    Others(u64),
 }
 
 /// One visitor's summary over the scan's range.
@@ -192,6 +200,7 @@ mod tests {
             dims_from: None,
             places: u64::MAX,
             timelines: None,
+            others: None,
         };
         let mut s = Summary::default();
         Summary::of(&tl, &req, &mut s);

@@ -608,6 +608,8 @@ impl<'a> Analysis for Funnel<'a> {
             dims_from,
             places: 0,
             timelines: Some(0b11),
+            // Visitors without a step-1 event are not in the funnel.
+            others: Some(1),
         })
     }
 
@@ -677,6 +679,9 @@ impl Pass for Ctx<'_> {
             acc.bd.entry(key).or_insert_with(|| vec![0; n])[0] += 1;
         }
     }
+
+    /// Visitors without a step-1 event: not in the funnel.
+    fn others(&self, _sc: &Scope<'_>, _n: u64, _st: &mut Self::State) {}
 
     fn merge(&self, into: &mut Self::State, from: Self::State) {
         into.0.merge(from.0);

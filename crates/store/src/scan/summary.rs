@@ -73,6 +73,8 @@ impl Scan {
         let mut ts: Vec<i64> = Vec::new();
         let mut run_classes: Vec<u64> = Vec::new();
         let mut tl = Timeline::empty();
+        // Visitors counted, not summarised (the request's `others`).
+        let mut others = 0u64;
         while let Some(v) = cursors.iter().filter_map(|c| c.cur).min() {
             members_of(&cursors, v, &mut members);
             let multi = members.len() > 1;
@@ -97,6 +99,19 @@ impl Scan {
                         tl.sort_by_time();
                     }
                     f(Summarized::Timeline(&tl));
+                }
+                continue;
+            }
+            if let Some(m) = req.others
+                && all & m == 0
+                && members
+                    .iter()
+                    .all(|&m| cursors[m].whole_in(self.req.from, self.req.to))
+            {
+                // Of no class asked for, with every event in range: counted.
+                others += 1;
+                for &m in &members {
+                    cursors[m].advance()?;
                 }
                 continue;
             }
@@ -131,6 +146,9 @@ impl Scan {
             }
             f(Summarized::Summary(&sum));
         }
+        if others > 0 {
+            f(Summarized::Others(others));
+        }
         Ok(())
     }
 }
@@ -158,6 +176,13 @@ impl Member {
 }
 
 impl Cursor<'_> {
+    /// Whether every row of the segment block it holds is in `[from, to]` (false for
+    /// the in-memory buffer, whose rows are checked one by one).
+    fn whole_in(&self, from: i64, to: i64) -> bool {
+        let (lo, hi) = self.packed.bounds();
+        self.mem.is_none() && self.loaded && lo >= from && hi <= to
+    }
+
     /// The classes of the current run's events (in range or not).
     fn run_classes(&self, local: &[u64]) -> u64 {
         if let Some(b) = &self.mem {

@@ -37,6 +37,7 @@ fn event(v: u64, ts: i64, name: usize, device: usize, channel: usize) -> Record 
 enum Got {
     Summary(Box<Summary>),
     Timeline(Timeline),
+    Others(u64),
 }
 
 fn summaries(scan: &Scan, req: &SummaryRequest, workers: usize) -> Vec<Got> {
@@ -46,6 +47,7 @@ fn summaries(scan: &Scan, req: &SummaryRequest, workers: usize) -> Vec<Got> {
             out.push(match x {
                 Summarized::Summary(s) => Got::Summary(Box::new(s.clone())),
                 Summarized::Timeline(t) => Got::Timeline(t.clone()),
+                Summarized::Others(n) => Got::Others(n),
             })
         })
         .unwrap();
@@ -67,11 +69,46 @@ fn reference(scan: &Scan, req: &SummaryRequest) -> Vec<(Timeline, Summary)> {
 
 /// Summaries equal but for `seq`, whose only meaning is the order of one visitor's
 /// places, and for the places of visitors with none of the `places` classes; a
-/// timeline wherever the request asks for one, equal to the scan's.
+/// timeline wherever the request asks for one, equal to the scan's; and, where the
+/// request allows counts, the visitors with none of its `others` classes that are not
+/// passed are as many as the counts say.
 fn assert_same(got: &[Got], want: &[(Timeline, Summary)], req: &SummaryRequest) {
     let places = req.places;
-    assert_eq!(got.len(), want.len(), "visitors summarised");
-    for (g, (tl, w)) in got.iter().zip(want) {
+    let counted: u64 = got
+        .iter()
+        .map(|g| match g {
+            Got::Others(n) => *n,
+            _ => 0,
+        })
+        .sum();
+    assert!(
+        req.others.is_some() || counted == 0,
+        "counts where none were asked for"
+    );
+    let got: Vec<&Got> = got
+        .iter()
+        .filter(|g| !matches!(g, Got::Others(_)))
+        .collect();
+    let visitor = |g: &Got| match g {
+        Got::Summary(s) => s.visitor,
+        Got::Timeline(t) => t.visitor,
+        Got::Others(_) => unreachable!(),
+    };
+    let mut at = 0;
+    let mut missing = 0;
+    for (tl, w) in want {
+        let Some(&g) = got.get(at).filter(|&&g| visitor(g) == w.visitor) else {
+            let m = req.others.expect("a visitor neither passed nor countable");
+            assert_eq!(
+                w.classes & m,
+                0,
+                "visitor {}: counted, with classes",
+                w.visitor
+            );
+            missing += 1;
+            continue;
+        };
+        at += 1;
         let g = match g {
             Got::Timeline(t) => {
                 // A source may send a timeline it was not asked for (a range cut the
@@ -84,6 +121,7 @@ fn assert_same(got: &[Got], want: &[(Timeline, Summary)], req: &SummaryRequest) 
                 continue;
             }
             Got::Summary(s) => s,
+            Got::Others(_) => unreachable!(),
         };
         assert!(
             !req.wants_timeline(w.classes),
@@ -115,6 +153,8 @@ fn assert_same(got: &[Got], want: &[(Timeline, Summary)], req: &SummaryRequest) 
             }
         }
     }
+    assert_eq!(at, got.len(), "visitors passed that the scan does not have");
+    assert_eq!(missing, counted, "visitors counted");
 }
 
 proptest! {
@@ -154,13 +194,20 @@ proptest! {
                     // Values of every event, or of some classes' (`share` has none but
                     // its own); timelines of those with `search` and `buy` or `cart`,
                     // or with `share`.
-                    for (dims_from, timelines) in [(None, None), (Some(0b100), Some(0b101)), (Some(0b1001), Some(0b1000))] {
+                    for (dims_from, timelines, others) in [
+                        (None, None, None),
+                        (Some(0b100), Some(0b101), None),
+                        (Some(0b1001), Some(0b1000), None),
+                        (None, None, Some(0b101)),
+                        (None, Some(0b1000), Some(u64::MAX)),
+                    ] {
                         let req = SummaryRequest {
                             classes: classes.clone(),
                             dims: dims.clone(),
                             dims_from,
                             places,
                             timelines,
+                            others,
                         };
                         let want = reference(&scan, &req);
                         for workers in [1, 3] {
@@ -171,4 +218,58 @@ proptest! {
             }
         }
     }
+}
+
+/// Where every block is in range, visitors of no class the request's `others` name are
+/// counted, not summarised, and the others come as their summaries.
+#[test]
+fn visitors_of_no_wanted_class_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(
+        dir.path(),
+        Options {
+            background: false,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    // Visitors 1..=30 view pages; every third also searches.
+    let events: Vec<Record> = (1..=30u64)
+        .flat_map(|v| {
+            let name = if v % 3 == 0 { 1 } else { 0 };
+            [
+                event(v, BASE + v as i64 * 1000, 0, 1, 1),
+                event(v, BASE + v as i64 * 1000 + 1, name, 1, 1),
+            ]
+        })
+        .collect();
+    store.import(events).unwrap();
+    let mut sreq = ScanRequest::new(SITE).dims(&[Dim::Name]);
+    sreq.stitch = false;
+    let scan = store.scan(sreq).unwrap();
+    let names = scan.dict(Dim::Name);
+    let req = SummaryRequest {
+        classes: (0..names.len() as u32)
+            .map(|id| classes_of(names.get(id)))
+            .collect(),
+        others: Some(u64::MAX),
+        ..SummaryRequest::default()
+    };
+    let got = summaries(&scan, &req, 1);
+    let counted: u64 = got
+        .iter()
+        .map(|g| if let Got::Others(n) = g { *n } else { 0 })
+        .sum();
+    let passed: Vec<u64> = got
+        .iter()
+        .filter_map(|g| {
+            if let Got::Summary(s) = g {
+                Some(s.visitor)
+            } else {
+                None
+            }
+        })
+        .collect();
+    assert_eq!(counted, 20);
+    assert_eq!(passed, (1..=10).map(|k| 3 * k).collect::<Vec<u64>>());
 }
