@@ -621,11 +621,12 @@ impl TimelineScan for Scan {
 }
 
 /// The cursors standing on visitor `v`, in their sources' order.
+#[inline]
 fn members_of(cursors: &[Cursor<'_>], v: u64, members: &mut Vec<usize>) {
     // Without a branch per cursor: which cursors stand on a visitor is random, and the
     // mispredicted filter was a tenth of a summary scan.
     members.clear();
-    members.resize(cursors.len(), 0);
+    members.extend(0..cursors.len());
     let mut k = 0;
     for (m, c) in cursors.iter().enumerate() {
         members[k] = m;
@@ -662,6 +663,9 @@ struct Cursor<'s> {
     /// times and segment-local ids, per dimension.
     scratch_ts: Vec<i64>,
     scratch_dims: Vec<Vec<u32>>,
+    /// A summary's classes of each run of the segment block it holds, once asked for
+    /// (`summary::Cursor::run_classes`); emptied when a block is loaded.
+    pub(crate) run_unions: Vec<u64>,
 }
 
 impl Drop for Cursor<'_> {
@@ -725,6 +729,7 @@ impl<'s> Cursor<'s> {
             bufs,
             scratch_ts: Vec::new(),
             scratch_dims: vec![Vec::new(); DIMS],
+            run_unions: Vec::new(),
         };
         c.settle()?;
         Ok(c)
@@ -812,6 +817,7 @@ impl<'s> Cursor<'s> {
                     )?;
                     self.loaded = true;
                     self.run = 0;
+                    self.run_unions.clear();
                     break;
                 },
             }

@@ -81,11 +81,11 @@ impl Scan {
             // The visitor's classes (over-counted where a range cuts a run: enough to
             // decide whether its places or its timeline are needed).
             run_classes.clear();
-            run_classes.extend(
-                members
-                    .iter()
-                    .map(|&m| cursors[m].run_classes(&locals[cursors[m].source()])),
-            );
+            for &m in &members {
+                let c = &mut cursors[m];
+                let local = &locals[c.source()];
+                run_classes.push(c.run_classes(local));
+            }
             let all = run_classes.iter().fold(0, |a, c| a | c);
             if req.wants_timeline(all) {
                 // As `scan_range` builds it.
@@ -183,8 +183,9 @@ impl Cursor<'_> {
         self.mem.is_none() && self.loaded && lo >= from && hi <= to
     }
 
-    /// The classes of the current run's events (in range or not).
-    fn run_classes(&self, local: &[u64]) -> u64 {
+    /// The classes of the current run's events (in range or not). A segment block's
+    /// are found for all its runs at the first call (`local` is its source's table).
+    fn run_classes(&mut self, local: &[u64]) -> u64 {
         if let Some(b) = &self.mem {
             let r = b.runs[self.run];
             let names = b.dims[Dim::Name.index()].as_deref().unwrap_or_default();
@@ -197,8 +198,11 @@ impl Cursor<'_> {
         if !self.loaded {
             return 0;
         }
-        self.packed
-            .union_over_run(Dim::Name.index(), self.run, local)
+        if self.run_unions.is_empty() {
+            self.packed
+                .unions_into(Dim::Name.index(), local, &mut self.run_unions);
+        }
+        self.run_unions[self.run]
     }
 
     /// Adds the current run's rows in the scan's range to `sum` and `firsts`; whether it
