@@ -214,11 +214,7 @@ impl Packed {
                         continue;
                     }
                     // Runs are in row order.
-                    while self
-                        .runs
-                        .get(r + 1)
-                        .is_some_and(|n| n.start as usize <= i)
-                    {
+                    while self.runs.get(r + 1).is_some_and(|n| n.start as usize <= i) {
                         r += 1;
                     }
                     out[r] |= c;
@@ -370,6 +366,50 @@ mod tests {
                 }
                 prop_assert_eq!(&out[1..], &ts[..]);
             }
+        }
+    }
+
+    proptest! {
+        /// Each run's union of table entries over its ids, for every column form (one,
+        /// two or four bytes an id, an id per run, none) and tables shorter or longer
+        /// than one-byte ids, equals a fold over the run's rows.
+        #[test]
+        fn run_unions_fold_each_runs_ids(
+            lens in prop::collection::vec(1u32..12, 1..40),
+            ids in prop::collection::vec(0u32..300, 500),
+            width in prop::sample::select(vec![0usize, 1, 2, 4]),
+            per_run in any::<bool>(),
+            table in prop::collection::vec(prop::sample::select(vec![0u64, 0, 0, 1, 2, 6, 1 << 40]), 0..400),
+        ) {
+            let mut p = Packed::default();
+            let mut start = 0;
+            for (r, &len) in lens.iter().enumerate() {
+                p.runs.push(Run { site: 0, visitor: r as u64, start, len });
+                start += len;
+            }
+            let rows = if per_run { lens.len() } else { start as usize };
+            let max = match width { 0 => 0, 1 => 255, _ => 299 };
+            let vals: Vec<u32> = (0..rows).map(|i| ids[i % ids.len()].min(max)).collect();
+            let raw: Vec<u8> = vals
+                .iter()
+                .flat_map(|&v| v.to_le_bytes().into_iter().take(width))
+                .collect();
+            p.dims = vec![Some(Col { raw, width, per_run })];
+            let look = |id: u32| table.get(id as usize).copied().unwrap_or(0);
+            let want: Vec<u64> = p
+                .runs
+                .iter()
+                .enumerate()
+                .map(|(r, run)| {
+                    (run.start..run.start + run.len).fold(0, |acc, row| {
+                        let at = if per_run || width == 0 { r } else { row as usize };
+                        acc | look(p.dims[0].as_ref().unwrap().get(at))
+                    })
+                })
+                .collect();
+            let mut got = vec![7];
+            p.unions_into(0, &table, &mut got);
+            prop_assert_eq!(got, want);
         }
     }
 
