@@ -666,6 +666,8 @@ struct Cursor<'s> {
     /// A summary's classes of each run of the segment block it holds, once asked for
     /// (`summary::Cursor::run_classes`); emptied when a block is loaded.
     pub(crate) run_unions: Vec<u64>,
+    /// Scratch of `Packed::unions_into`.
+    pub(crate) run_starts: Vec<u8>,
 }
 
 impl Drop for Cursor<'_> {
@@ -730,6 +732,7 @@ impl<'s> Cursor<'s> {
             scratch_ts: Vec::new(),
             scratch_dims: vec![Vec::new(); DIMS],
             run_unions: Vec::new(),
+            run_starts: Vec::new(),
         };
         c.settle()?;
         Ok(c)

@@ -199,8 +199,12 @@ impl Cursor<'_> {
             return 0;
         }
         if self.run_unions.is_empty() {
-            self.packed
-                .unions_into(Dim::Name.index(), local, &mut self.run_unions);
+            self.packed.unions_into(
+                Dim::Name.index(),
+                local,
+                &mut self.run_unions,
+                &mut self.run_starts,
+            );
         }
         self.run_unions[self.run]
     }
