@@ -112,13 +112,27 @@ impl Packed {
             .sum();
         let mut pos = self.ts_pos;
         let mut left = skip;
-        // Eight bytes at a time while the varints ending in them are all walked over.
+        // Varints end at bytes under 0x80: each byte's flag (its high bit, inverted, moved
+        // to the low bit) is 0 or 1, and a multiply sums a word's flags into its top
+        // byte (`count_ones` without the popcnt instruction, which the portable build
+        // has not, was most of the walk). Thirty-two bytes at a time while the varints
+        // ending in them are all walked over, then eight.
+        const LOW: u64 = 0x0101_0101_0101_0101;
+        let ends = |w: &[u8]| (!u64::from_le_bytes(w.try_into().unwrap_or([0xff; 8])) >> 7) & LOW;
+        while left >= 32 {
+            let Some(w) = self.ts_raw.get(pos..pos + 32) else {
+                break;
+            };
+            // Each byte of the sum is at most 4: no carry between bytes.
+            let sum = ends(&w[..8]) + ends(&w[8..16]) + ends(&w[16..24]) + ends(&w[24..]);
+            left -= sum.wrapping_mul(LOW) >> 56;
+            pos += 32;
+        }
         while left >= 8 {
             let Some(w) = self.ts_raw.get(pos..pos + 8) else {
                 break;
             };
-            let x = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
-            left -= u64::from((!x & 0x8080_8080_8080_8080).count_ones());
+            left -= ends(w).wrapping_mul(LOW) >> 56;
             pos += 8;
         }
         while left > 0 {
