@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use cairn_model::{Dim, Event, PropValue, Record};
 use cairn_store::TimelineScan;
-use cairn_store::{PropVal, Scan, ScanRequest, Store, Timeline, VisitorRange};
+use cairn_store::{Options, PropVal, Scan, ScanRequest, Store, Timeline, VisitorRange};
 
 pub const DAY: i64 = 86_400_000;
 /// 2027-01-15T00:00:00Z: every generated event lies within a few days after it.
@@ -12,6 +12,15 @@ pub const BASE: i64 = 1_800_000_000_000 - 1_800_000_000_000 % DAY;
 /// "Now" for validation and retention.
 pub const NOW: i64 = BASE + 6 * DAY;
 pub const SITES: [&str; 2] = ["a.example", "b.example"];
+
+/// A store in `dir` without background work: merges run when a test calls for them.
+pub fn open_foreground(dir: &std::path::Path) -> Store {
+    let opts = Options {
+        background: false,
+        ..Options::default()
+    };
+    Store::open(dir, opts).unwrap()
+}
 
 /// One event as comparable text: every column, in a fixed order.
 pub fn event_key(e: &Event) -> (i64, String) {

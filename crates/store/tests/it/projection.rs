@@ -159,14 +159,7 @@ fn item14_worker_memory_follows_the_blocks() {
     const DAY_MS: i64 = 86_400_000;
     let worker_bytes = |records: Vec<Record>| {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(
-            dir.path(),
-            Options {
-                background: false,
-                ..Options::default()
-            },
-        )
-        .unwrap();
+        let store = crate::model::open_foreground(dir.path());
         store.import(records).unwrap();
         // As `cairn import` leaves it: merged, in blocks of up to 65,536 rows (an
         // import batch's are smaller).

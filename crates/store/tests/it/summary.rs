@@ -225,14 +225,7 @@ proptest! {
 #[test]
 fn visitors_of_no_wanted_class_are_counted() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(
-        dir.path(),
-        Options {
-            background: false,
-            ..Options::default()
-        },
-    )
-    .unwrap();
+    let store = crate::model::open_foreground(dir.path());
     // Visitors 1..=30 view pages; every third also searches.
     let events: Vec<Record> = (1..=30u64)
         .flat_map(|v| {
