@@ -249,16 +249,16 @@ impl Cursor<'_> {
         let SourceKind::Segment { reader, .. } = &self.src.kind else {
             return Ok(false);
         };
+        let whole = self.whole_in(sreq.from, sreq.to);
         let remap = &self.src.remap;
         let p = &mut self.packed;
         let r = p.runs[self.run];
         let (lo, n) = (r.start as usize, r.len as usize);
-        let (min_ts, max_ts) = p.bounds();
         let query_id = |d: Dim, id: u32| match &remap.dims[d.index()] {
             Some(map) => map.get(id as usize).copied().unwrap_or(0),
             None => id,
         };
-        if !(min_ts >= sreq.from && max_ts <= sreq.to) {
+        if !whole {
             // The range cuts the block: every row's time decides whether it counts.
             ts.clear();
             p.ts_into(self.run, ts)
