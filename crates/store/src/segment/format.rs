@@ -115,6 +115,9 @@ fn get_chunk(c: &mut Cursor<'_>) -> DResult<Chunk> {
     if codec > 1 || !matches!(width & !PER_RUN, 0 | 1 | 2 | 4) {
         return Err(DecodeError("bad chunk codec or width"));
     }
+    if codec == 0 && raw_len != len {
+        return Err(DecodeError("raw chunk of two lengths"));
+    }
     Ok(Chunk {
         offset,
         len,

@@ -339,23 +339,30 @@ impl SegmentReader {
 
     /// Reads and decompresses a chunk into `buf.raw`, reusing the buffers' memory.
     pub(super) fn read_chunk_into(&self, c: &Chunk, what: &str, buf: &mut ChunkBuf) -> Result<()> {
+        let checked = |data: &[u8]| {
+            if crc32c::crc32c(data) != c.crc {
+                return Err(corrupted(
+                    &self.path,
+                    format!("checksum mismatch in {what} at byte {}", c.offset),
+                ));
+            }
+            Ok(())
+        };
+        if c.codec == 0 {
+            // Stored raw: read where it is decoded from.
+            buf.raw.clear();
+            buf.raw.resize(c.len as usize, 0);
+            self.file
+                .read_exact_at(&mut buf.raw, c.offset)
+                .at(&self.path)?;
+            return checked(&buf.raw);
+        }
         buf.comp.clear();
         buf.comp.resize(c.len as usize, 0);
         self.file
             .read_exact_at(&mut buf.comp, c.offset)
             .at(&self.path)?;
-        if crc32c::crc32c(&buf.comp) != c.crc {
-            return Err(corrupted(
-                &self.path,
-                format!("checksum mismatch in {what} at byte {}", c.offset),
-            ));
-        }
-        if c.codec == 0 {
-            // Copied, not swapped: each buffer keeps its role (and its size).
-            buf.raw.clear();
-            buf.raw.extend_from_slice(&buf.comp);
-            return Ok(());
-        }
+        checked(&buf.comp)?;
         let dctx = match &mut buf.dctx {
             Some(d) => d,
             None => buf
