@@ -131,6 +131,23 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// `n` varints into `out`. When each takes one byte (every byte below 0x80: a
+    /// block's run sites and most run lengths) they are copied as they are, without a
+    /// branch per varint.
+    pub(crate) fn uvarints_into(&mut self, n: usize, out: &mut Vec<u64>) -> DResult<()> {
+        if let Some(s) = self.buf.get(self.pos..self.pos.saturating_add(n))
+            && s.iter().fold(0u8, |acc, &b| acc | b) < 0x80
+        {
+            out.extend(s.iter().map(|&b| u64::from(b)));
+            self.pos += n;
+            return Ok(());
+        }
+        for _ in 0..n {
+            out.push(self.uvarint()?);
+        }
+        Ok(())
+    }
+
     #[inline]
     pub(crate) fn ivarint(&mut self) -> DResult<i64> {
         self.uvarint().map(unzigzag)
@@ -369,6 +386,42 @@ mod tests {
             assert_eq!(fast, slow, "{b:x?}");
             if fast.is_ok() {
                 assert_eq!(c.pos, s.pos);
+            }
+        }
+    }
+
+    /// Many varints at once decode as one at a time do: all one byte (copied), some
+    /// longer, too few bytes, and arbitrary bytes.
+    #[test]
+    fn varints_at_once_agree_with_one_at_a_time() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..20_000 {
+            let n = (next() % 40) as usize;
+            let mut b = Vec::new();
+            match next() % 3 {
+                0 => (0..n).for_each(|_| put_uvarint(&mut b, next() % 128)),
+                1 => (0..n).for_each(|_| put_uvarint(&mut b, next() % 300)),
+                _ => b.extend((0..n).map(|_| next() as u8)),
+            }
+            // Sometimes more varints are asked for than there are.
+            let want = n + (next() % 3) as usize;
+            let (mut c, mut s) = (Cursor::new(&b), Cursor::new(&b));
+            let mut many = Vec::new();
+            let r = c.uvarints_into(want, &mut many);
+            let one: DResult<Vec<u64>> = (0..want).map(|_| s.uvarint()).collect();
+            match one {
+                Ok(v) => {
+                    assert_eq!(r, Ok(()), "{b:x?}");
+                    assert_eq!(many, v);
+                    assert_eq!(c.pos, s.pos);
+                }
+                Err(e) => assert_eq!(r, Err(e), "{b:x?}"),
             }
         }
     }

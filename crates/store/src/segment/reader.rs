@@ -248,14 +248,10 @@ impl SegmentReader {
         runs.reserve(n);
         let sites = &mut buf.sites;
         sites.clear();
-        for _ in 0..n {
-            sites.push(c.uvarint().map_err(de)?);
-        }
+        c.uvarints_into(n, sites).map_err(de)?;
         let lens = &mut buf.lens;
         lens.clear();
-        for _ in 0..n {
-            lens.push(c.uvarint().map_err(de)?);
-        }
+        c.uvarints_into(n, lens).map_err(de)?;
         let planes = c.bytes(n * 8).map_err(de)?;
         if !c.is_empty() {
             return Err(corrupted(&self.path, "visitor runs: trailing bytes"));
