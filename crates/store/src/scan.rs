@@ -213,7 +213,11 @@ fn chains(sources: &[Source]) -> Vec<Vec<usize>> {
             None => chains.push((hi, vec![i])),
         }
     }
-    chains.into_iter().map(|c| c.1).collect()
+    // In the order of their first sources: a visitor's runs then mostly come in source
+    // order already (`members_of`).
+    let mut chains: Vec<Vec<usize>> = chains.into_iter().map(|c| c.1).collect();
+    chains.sort_unstable_by_key(|c| c[0]);
+    chains
 }
 
 fn remap_table(dict: &[String], q: &mut QueryDict) -> Vec<u32> {
@@ -633,7 +637,7 @@ fn members_of(cursors: &[Cursor<'_>], v: u64, members: &mut Vec<usize>) {
         k += usize::from(c.cur == Some(v));
     }
     members.truncate(k);
-    if members.len() > 1 {
+    if members.len() > 1 && !members.is_sorted_by_key(|&m| cursors[m].source()) {
         members.sort_unstable_by_key(|&m| cursors[m].source());
     }
 }
@@ -829,6 +833,14 @@ impl<'s> Cursor<'s> {
 
     fn advance(&mut self) -> Result<()> {
         self.run += 1;
+        // Mostly the next run of the segment block it holds.
+        if self.loaded
+            && let Some(r) = self.packed.runs.get(self.run)
+            && self.run_ok(r)
+        {
+            self.cur = Some(r.visitor);
+            return Ok(());
+        }
         self.settle()
     }
 

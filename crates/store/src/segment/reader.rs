@@ -164,17 +164,23 @@ impl SegmentReader {
         })
     }
 
-    fn read_chunk(&self, c: &Chunk, what: &str) -> Result<Vec<u8>> {
-        let mut data = vec![0u8; c.len as usize];
-        self.file
-            .read_exact_at(&mut data, c.offset)
-            .at(&self.path)?;
-        if crc32c::crc32c(&data) != c.crc {
+    /// Whether `data`, read for chunk `c`, has its checksum.
+    fn check(&self, c: &Chunk, what: &str, data: &[u8]) -> Result<()> {
+        if crc32c::crc32c(data) != c.crc {
             return Err(corrupted(
                 &self.path,
                 format!("checksum mismatch in {what} at byte {}", c.offset),
             ));
         }
+        Ok(())
+    }
+
+    fn read_chunk(&self, c: &Chunk, what: &str) -> Result<Vec<u8>> {
+        let mut data = vec![0u8; c.len as usize];
+        self.file
+            .read_exact_at(&mut data, c.offset)
+            .at(&self.path)?;
+        self.check(c, what, &data)?;
         if c.codec == 0 {
             return Ok(data);
         }
@@ -335,15 +341,6 @@ impl SegmentReader {
 
     /// Reads and decompresses a chunk into `buf.raw`, reusing the buffers' memory.
     pub(super) fn read_chunk_into(&self, c: &Chunk, what: &str, buf: &mut ChunkBuf) -> Result<()> {
-        let checked = |data: &[u8]| {
-            if crc32c::crc32c(data) != c.crc {
-                return Err(corrupted(
-                    &self.path,
-                    format!("checksum mismatch in {what} at byte {}", c.offset),
-                ));
-            }
-            Ok(())
-        };
         if c.codec == 0 {
             // Stored raw: read where it is decoded from.
             buf.raw.clear();
@@ -351,14 +348,14 @@ impl SegmentReader {
             self.file
                 .read_exact_at(&mut buf.raw, c.offset)
                 .at(&self.path)?;
-            return checked(&buf.raw);
+            return self.check(c, what, &buf.raw);
         }
         buf.comp.clear();
         buf.comp.resize(c.len as usize, 0);
         self.file
             .read_exact_at(&mut buf.comp, c.offset)
             .at(&self.path)?;
-        checked(&buf.comp)?;
+        self.check(c, what, &buf.comp)?;
         let dctx = match &mut buf.dctx {
             Some(d) => d,
             None => buf
