@@ -343,18 +343,22 @@ mod tests {
         assert!(Cursor::new(&[0xff; 11]).uvarint().is_err());
     }
 
+    /// A xorshift generator of test inputs, from `x` (not 0).
+    fn xorshift(mut x: u64) -> impl FnMut() -> u64 {
+        move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        }
+    }
+
     /// The one-load path decodes exactly what the byte-at-a-time one does, on encoded
     /// values of every length at every distance from the end, and on arbitrary bytes
     /// (non-minimal encodings, truncation, overflow).
     #[test]
     fn fast_varints_agree_with_the_byte_loop() {
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15u64);
         for _ in 0..20_000 {
             let bits = next() % 65;
             let v = if bits == 0 { 0 } else { next() >> (64 - bits) };
@@ -374,7 +378,7 @@ mod tests {
             let b: Vec<u8> = (0..len)
                 .map(|_| {
                     let r = next();
-                    if r % 4 == 0 {
+                    if r.is_multiple_of(4) {
                         r as u8 & 0x7f
                     } else {
                         r as u8 | 0x80
@@ -394,13 +398,7 @@ mod tests {
     /// longer, too few bytes, and arbitrary bytes.
     #[test]
     fn varints_at_once_agree_with_one_at_a_time() {
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = xorshift(0x2545_f491_4f6c_dd1du64);
         for _ in 0..20_000 {
             let n = (next() % 40) as usize;
             let mut b = Vec::new();
