@@ -766,6 +766,14 @@ impl<'s> Cursor<'s> {
 
     /// Moves to the first valid run at or after the current position.
     fn settle(&mut self) -> Result<()> {
+        // Mostly the run it stands on, of the segment block it holds.
+        if self.loaded
+            && let Some(r) = self.packed.runs.get(self.run)
+            && self.run_ok(r)
+        {
+            self.cur = Some(r.visitor);
+            return Ok(());
+        }
         self.settle_block()?;
         self.cur = self.runs().get(self.run).map(|r| r.visitor);
         Ok(())
@@ -833,14 +841,6 @@ impl<'s> Cursor<'s> {
 
     fn advance(&mut self) -> Result<()> {
         self.run += 1;
-        // Mostly the next run of the segment block it holds.
-        if self.loaded
-            && let Some(r) = self.packed.runs.get(self.run)
-            && self.run_ok(r)
-        {
-            self.cur = Some(r.visitor);
-            return Ok(());
-        }
         self.settle()
     }
 

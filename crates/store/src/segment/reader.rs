@@ -175,24 +175,12 @@ impl SegmentReader {
         Ok(())
     }
 
+    /// Reads and decompresses a chunk into a buffer of its own (a dictionary's, once per
+    /// segment).
     fn read_chunk(&self, c: &Chunk, what: &str) -> Result<Vec<u8>> {
-        let mut data = vec![0u8; c.len as usize];
-        self.file
-            .read_exact_at(&mut data, c.offset)
-            .at(&self.path)?;
-        self.check(c, what, &data)?;
-        if c.codec == 0 {
-            return Ok(data);
-        }
-        let out = zstd::bulk::decompress(&data, c.raw_len as usize)
-            .map_err(|e| corrupted(&self.path, format!("{what}: {e}")))?;
-        if out.len() != c.raw_len as usize {
-            return Err(corrupted(
-                &self.path,
-                format!("{what}: wrong decompressed length"),
-            ));
-        }
-        Ok(out)
+        let mut buf = ChunkBuf::default();
+        self.read_chunk_into(c, what, &mut buf)?;
+        Ok(buf.raw)
     }
 
     pub(super) fn decode_err(&self, what: &str, e: DecodeError) -> StoreError {
