@@ -220,8 +220,12 @@ fn chains(sources: &[Source]) -> Vec<Vec<usize>> {
     chains
 }
 
-fn remap_table(dict: &[String], q: &mut QueryDict) -> Vec<u32> {
-    dict.iter().map(|s| q.intern(s)).collect()
+/// Segment dictionary `i`'s strings interned into `q`: the query id of each local id,
+/// read straight from the segment.
+fn remap_dict(reader: &SegmentReader, i: usize, q: &mut QueryDict) -> Result<Vec<u32>> {
+    // Room for all of them in the first segment; later ones mostly repeat its strings.
+    q.reserve((reader.footer.dicts[i].1 as usize).saturating_sub(q.len()));
+    reader.dict_with(i, |s| q.intern(s))
 }
 
 impl Scan {
@@ -276,8 +280,7 @@ impl Scan {
             // Predicates: decided once per segment; a segment without any wanted value is skipped.
             let mut allowed = Vec::new();
             for (d, values) in &req.filters {
-                let dict = reader.dict(d.index())?;
-                let ok: Vec<bool> = dict.iter().map(|s| values.iter().any(|v| v == s)).collect();
+                let ok = reader.dict_with(d.index(), |s| values.iter().any(|v| v == s))?;
                 if !ok.iter().any(|&x| x) {
                     continue 'seg;
                 }
@@ -285,8 +288,8 @@ impl Scan {
             }
             let mut dims_remap = vec![None; DIMS];
             for &d in &req.dims {
-                let dict = reader.dict(d.index())?;
-                dims_remap[d.index()] = Some(remap_table(&dict, &mut dicts[d.index()]));
+                dims_remap[d.index()] =
+                    Some(remap_dict(&reader, d.index(), &mut dicts[d.index()])?);
             }
             let key_dict = if req.props {
                 Some(reader.dict(DICT_PROP_KEYS)?)
@@ -302,17 +305,16 @@ impl Scan {
                     (Some(d), Some(want)) => Some(d.iter().map(|k| want.contains(k)).collect()),
                     _ => None,
                 },
-                prop_keys: key_dict.as_ref().map(|d| remap_table(d, &mut prop_keys)),
+                prop_keys: key_dict
+                    .as_ref()
+                    .map(|d| d.iter().map(|k| prop_keys.intern(k)).collect()),
                 prop_values: if req.props && req.prop_strings {
-                    Some(remap_table(
-                        &reader.dict(DICT_PROP_VALUES)?,
-                        &mut prop_values,
-                    ))
+                    Some(remap_dict(&reader, DICT_PROP_VALUES, &mut prop_values)?)
                 } else {
                     None
                 },
                 currencies: if req.revenue {
-                    Some(remap_table(&reader.dict(DICT_CURRENCIES)?, &mut currencies))
+                    Some(remap_dict(&reader, DICT_CURRENCIES, &mut currencies)?)
                 } else {
                     None
                 },

@@ -189,16 +189,20 @@ impl SegmentReader {
 
     /// Loads dictionary `i` (a dimension index, or one of the `DICT_*` constants).
     pub(crate) fn dict(&self, i: usize) -> Result<Vec<String>> {
+        self.dict_with(i, str::to_string)
+    }
+
+    /// `f` of each string of dictionary `i`, in id order, without a copy of the strings
+    /// (a scan interns each into its query dictionary).
+    pub(crate) fn dict_with<T>(&self, i: usize, mut f: impl FnMut(&str) -> T) -> Result<Vec<T>> {
         let (c, n) = self.footer.dicts[i];
         let raw = self.read_chunk(&c, "dictionary")?;
         let mut cur = Cursor::new(&raw);
         let mut out = Vec::with_capacity(n as usize);
         for _ in 0..n {
-            out.push(
-                cur.str()
-                    .map_err(|e| self.decode_err("dictionary", e))?
-                    .to_string(),
-            );
+            out.push(f(cur
+                .str()
+                .map_err(|e| self.decode_err("dictionary", e))?));
         }
         if !cur.is_empty() {
             return Err(corrupted(&self.path, "dictionary: trailing bytes"));
