@@ -232,13 +232,18 @@ impl Pass for ExperimentPass<'_> {
         for ((_, f), s) in self.funnels.iter().zip(acc.scratch.iter_mut()) {
             f.read(tl, prep, s);
         }
+        // Most events are ruled out by one lookup (the exposure's event name): 8% of an
+        // A/B test's CPU was the whole test on every event.
+        let necessary = self.exposure.necessary();
         for (a, b) in unit_ranges(self.spec.unit, prep) {
             // The first exposure with a variant, and whether another variant follows.
             let mut first: Option<(usize, (u8, u64))> = None;
             let mut mixed = false;
             for p in a..b {
                 let i = prep.kept[p] as usize;
-                if !self.exposure.test(tl, i) {
+                if necessary.is_some_and(|(d, mask)| !mask[tl.dims[d][i] as usize])
+                    || !self.exposure.test(tl, i)
+                {
                     continue;
                 }
                 let Some(v) = self.variant.token(tl, i) else {
