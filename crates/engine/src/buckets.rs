@@ -191,14 +191,8 @@ mod tests {
         let tz: Tz = "Europe/Berlin".parse().unwrap();
         let (from, to) = (ms("2026-03-20T00:00:00Z"), ms("2026-04-05T00:00:00Z"));
         let b = Buckets::new(from, to, Interval::Day, tz);
-        // xorshift64: enough randomness for times, with no dependency.
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move |m: i64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x % m as u64) as i64
-        };
+        let mut rng = crate::xorshift(0x9e37_79b9_7f4a_7c15);
+        let mut next = move |m: i64| (rng() % m as u64) as i64;
         for case in 0..2000 {
             let n = next(40);
             let spread = [3_600_000i64, 86_400_000, 20 * 86_400_000][case % 3];

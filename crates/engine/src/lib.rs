@@ -178,6 +178,17 @@ pub(crate) fn scan_request(
     req
 }
 
+/// xorshift64: enough randomness for the unit tests' random cases, with no dependency.
+#[cfg(test)]
+pub(crate) fn xorshift(mut x: u64) -> impl FnMut() -> u64 {
+    move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::RunOptions;
