@@ -223,7 +223,9 @@ fn chains(sources: &[Source]) -> Vec<Vec<usize>> {
 /// Segment dictionary `i`'s strings interned into `q`: the query id of each local id,
 /// read straight from the segment.
 fn remap_dict(reader: &SegmentReader, i: usize, q: &mut QueryDict) -> Result<Vec<u32>> {
-    // Room for all of them in the first segment; later ones mostly repeat its strings.
+    // Room for at least this segment's strings, so that the first one's fill does not
+    // rehash as it grows (room for every segment's strings up front was slower:
+    // bench/RESULTS.md, third round of 6 December).
     q.reserve((reader.footer.dicts[i].1 as usize).saturating_sub(q.len()));
     reader.dict_with(i, |s| q.intern(s))
 }
