@@ -17,8 +17,11 @@ pub struct QueryDict {
     bytes: String,
     ends: Vec<usize>,
     /// A string's hash to the last id interned with it; `same_hash[id]`, the id before
-    /// with the same hash ([`NONE`] at the first).
-    by_hash: FxHashMap<u64, u32>,
+    /// with the same hash ([`NONE`] at the first). Hashes of 32 bits: a map of a million
+    /// entries half the size misses the cache less (a 100M A/B test's start: 169–193 ms
+    /// with 64-bit hashes, 128–143 ms with these), and a chain is walked only as often
+    /// as two strings share a hash.
+    by_hash: FxHashMap<u32, u32>,
     same_hash: Vec<u32>,
 }
 
@@ -39,13 +42,13 @@ impl Default for QueryDict {
 }
 
 impl QueryDict {
-    fn hash(s: &str) -> u64 {
+    fn hash(s: &str) -> u32 {
         use std::hash::BuildHasher;
-        rustc_hash::FxBuildHasher.hash_one(s)
+        (rustc_hash::FxBuildHasher.hash_one(s) >> 32) as u32
     }
 
     /// The id of `s` whose hash is `h`, if interned.
-    fn find(&self, s: &str, h: u64) -> Option<u32> {
+    fn find(&self, s: &str, h: u32) -> Option<u32> {
         let mut id = *self.by_hash.get(&h)?;
         while id != NONE {
             if self.get(id) == s {
@@ -62,7 +65,7 @@ impl QueryDict {
     }
 
     /// [`QueryDict::intern`] of `s` whose hash is `h`.
-    fn intern_hashed(&mut self, s: &str, h: u64) -> u32 {
+    fn intern_hashed(&mut self, s: &str, h: u32) -> u32 {
         if let Some(id) = self.find(s, h) {
             return id;
         }
@@ -177,14 +180,14 @@ mod tests {
         for round in 0..2 {
             for (i, w) in words.iter().enumerate() {
                 assert_eq!(
-                    d.intern_hashed(w, i as u64 % 2),
+                    d.intern_hashed(w, i as u32 % 2),
                     i as u32 + 1,
                     "round {round}"
                 );
             }
         }
         for (i, w) in words.iter().enumerate() {
-            assert_eq!(d.find(w, i as u64 % 2), Some(i as u32 + 1));
+            assert_eq!(d.find(w, i as u32 % 2), Some(i as u32 + 1));
             assert_eq!(d.find(w, 7), None);
             assert_eq!(d.get(i as u32 + 1), w);
         }
