@@ -191,7 +191,7 @@ mod tests {
         let tz: Tz = "Europe/Berlin".parse().unwrap();
         let (from, to) = (ms("2026-03-20T00:00:00Z"), ms("2026-04-05T00:00:00Z"));
         let b = Buckets::new(from, to, Interval::Day, tz);
-        let mut rng = crate::xorshift(0x9e37_79b9_7f4a_7c15);
+        let mut rng = crate::random(1);
         let mut next = move |m: i64| (rng() % m as u64) as i64;
         for case in 0..2000 {
             let n = next(40);

@@ -178,15 +178,13 @@ pub(crate) fn scan_request(
     req
 }
 
-/// xorshift64: enough randomness for the unit tests' random cases, with no dependency.
+/// Random inputs of the unit tests' random cases, from `seed` (rand's seeded generator,
+/// as the store's tests use).
 #[cfg(test)]
-pub(crate) fn xorshift(mut x: u64) -> impl FnMut() -> u64 {
-    move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    }
+pub(crate) fn random(seed: u64) -> impl FnMut() -> u64 {
+    use rand::{RngCore, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    move || rng.next_u64()
 }
 
 #[cfg(test)]

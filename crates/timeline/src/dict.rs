@@ -143,13 +143,9 @@ mod tests {
     fn ids_are_stable_and_strings_come_back() {
         // The reference: a map of owned strings. Short strings over a small alphabet
         // repeat often.
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        use rand::{RngCore, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        let mut next = move || rng.next_u64();
         let mut d = QueryDict::default();
         let mut want: std::collections::HashMap<String, u32> = [(String::new(), 0)].into();
         for _ in 0..20_000 {
