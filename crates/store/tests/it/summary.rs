@@ -266,3 +266,70 @@ fn visitors_of_no_wanted_class_are_counted() {
     assert_eq!(counted, 20);
     assert_eq!(passed, (1..=10).map(|k| 3 * k).collect::<Vec<u64>>());
 }
+
+/// Segments of many blocks (a cursor moves on from block to block while others stand
+/// in theirs), of two sites (a block's runs of the other site are passed over), with
+/// visitors in several weeks: summaries and counts as the timelines say, over the
+/// whole time, a range that cuts blocks, and ranges split for workers.
+#[test]
+fn summaries_across_many_blocks_and_sites() {
+    use rand::{Rng, SeedableRng};
+    let dir = tempfile::tempdir().unwrap();
+    let opts = Options {
+        background: false,
+        import_batch: 1_000_000,
+        ..Options::default()
+    };
+    let store = Store::open(dir.path(), opts).unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(17);
+    let mut events = Vec::new();
+    for _ in 0..60_000 {
+        let v = rng.gen_range(1..6_000u64);
+        let at = BASE - 20 * DAY + rng.gen_range(0..20 * DAY);
+        // Mostly pageviews: most visitors have no class.
+        let name = if rng.gen_bool(0.9) {
+            0
+        } else {
+            rng.gen_range(1..5)
+        };
+        let mut e = event(v, at, name, rng.gen_range(0..3), rng.gen_range(0..3));
+        if rng.gen_bool(0.3)
+            && let Record::Event(e) = &mut e
+        {
+            e.site = "b.example".into();
+        }
+        events.push(e);
+    }
+    store.import(events).unwrap();
+    for (from, to) in [
+        (i64::MIN, i64::MAX),
+        (BASE - 13 * DAY + 3_600_000, BASE - 2 * DAY - 1),
+    ] {
+        let mut sreq = ScanRequest::new(SITE)
+            .range(from, to)
+            .dims(&[Dim::Name, Dim::Device]);
+        sreq.stitch = false;
+        let scan = store.scan(sreq).unwrap();
+        let names = scan.dict(Dim::Name);
+        let classes: Vec<u64> = (0..names.len() as u32)
+            .map(|id| classes_of(names.get(id)))
+            .collect();
+        for (dims, places, others) in [
+            (vec![], 1, Some(u64::MAX)),
+            (vec![], u64::MAX, Some(0b101)),
+            (vec![Dim::Device], 0, Some(0b1)),
+        ] {
+            let req = SummaryRequest {
+                classes: classes.clone(),
+                dims,
+                places,
+                others,
+                ..SummaryRequest::default()
+            };
+            let want = reference(&scan, &req);
+            for workers in [1, 2, 5] {
+                assert_same(&summaries(&scan, &req, workers), &want, &req);
+            }
+        }
+    }
+}
