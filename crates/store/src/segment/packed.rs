@@ -159,17 +159,17 @@ impl Packed {
             .min_ts
             .wrapping_add(c.uvarint().map_err(truncated)? as i64);
         out.push(t);
-        for _ in 1..take {
-            let next = t.wrapping_add(c.uvarint().map_err(truncated)? as i64);
-            // Scans rely on each run's times rising (they copy whole runs that start and
-            // end in range): a delta that wraps is corruption.
-            if next < t {
-                return Err(BadTimes(OUT_OF_ORDER));
-            }
+        // Scans rely on each run's times rising (they copy whole runs that start and
+        // end in range): a delta that wraps is corruption.
+        let mut wrapped = false;
+        c.uvarints_each(take - 1, |d| {
+            let next = t.wrapping_add(d as i64);
+            wrapped |= next < t;
             t = next;
             out.push(t);
-        }
-        if t > self.max_ts || t < self.min_ts {
+        })
+        .map_err(truncated)?;
+        if wrapped || t > self.max_ts || t < self.min_ts {
             return Err(BadTimes(OUT_OF_ORDER));
         }
         if take == run.len as usize {

@@ -413,17 +413,17 @@ impl SegmentReader {
         for r in &b.runs {
             let mut t = meta.min_ts.wrapping_add(c.uvarint().map_err(de)? as i64);
             b.ts.push(t);
-            for _ in 1..r.len {
-                let next = t.wrapping_add(c.uvarint().map_err(de)? as i64);
-                // Scans rely on each run's times rising (they copy whole runs that start
-                // and end in range): a delta that wraps is corruption.
-                if next < t {
-                    return Err(order());
-                }
+            // Scans rely on each run's times rising (they copy whole runs that start and
+            // end in range): a delta that wraps is corruption.
+            let mut wrapped = false;
+            c.uvarints_each(r.len as usize - 1, |d| {
+                let next = t.wrapping_add(d as i64);
+                wrapped |= next < t;
                 t = next;
                 b.ts.push(t);
-            }
-            if t > meta.max_ts {
+            })
+            .map_err(de)?;
+            if wrapped || t > meta.max_ts {
                 return Err(order());
             }
         }
