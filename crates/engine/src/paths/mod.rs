@@ -63,20 +63,16 @@ impl NodeRules<'_> {
     pub fn compile(&self, sc: &Scope<'_>) -> Nodes {
         Nodes {
             page: self.kinds.contains(&NodeKind::Page),
-            event: self.kinds.contains(&NodeKind::Event),
             goal: self.kinds.contains(&NodeKind::Goal),
             only: (!self.conditions.is_empty())
                 .then(|| EventPred::new(sc.scan, &sc.pages, &[self.conditions.to_vec()])),
-            passive: EventPred::new(
-                sc.scan,
-                &sc.pages,
-                &NON_INTERACTIVE.map(|n| {
-                    vec![Condition::eq_str(
-                        cairn_model::query::Field::Dim(Dim::Name),
-                        n,
-                    )]
-                }),
-            ),
+            event_node: {
+                let names = sc.scan.dict(Dim::Name);
+                let event = self.kinds.contains(&NodeKind::Event);
+                (0..names.len() as u32)
+                    .map(|id| event && !NON_INTERACTIVE.contains(&names.get(id)))
+                    .collect()
+            },
             collapse: self.collapse,
         }
     }
@@ -85,10 +81,11 @@ impl NodeRules<'_> {
 /// Node rules compiled for one scan.
 pub(crate) struct Nodes {
     page: bool,
-    event: bool,
     goal: bool,
     only: Option<EventPred>,
-    passive: EventPred,
+    /// Per event-name id: whether an event of that name that is not a pageview is a
+    /// node (event nodes asked for, and not a passive event).
+    event_node: Vec<bool>,
     collapse: bool,
 }
 
@@ -157,7 +154,7 @@ impl Nodes {
                 }
                 PAGE << 32 | sc.pages.page(tl.dims[Dim::Path.index()][i]) as u64
             } else {
-                if !self.event || self.passive.test(tl, i) {
+                if !self.event_node[tl.dims[Dim::Name.index()][i] as usize] {
                     continue;
                 }
                 EVENT << 32 | tl.dims[Dim::Name.index()][i] as u64
