@@ -333,21 +333,25 @@ impl SegmentReader {
 
     /// Reads and decompresses a chunk into `buf.raw`, reusing the buffers' memory.
     pub(super) fn read_chunk_into(&self, c: &Chunk, what: &str, buf: &mut ChunkBuf) -> Result<()> {
+        // The buffers are read over, not cleared first: a resize zeroes only what a
+        // buffer grows by (zeroing each chunk before reading it was 2% of a lift).
         if c.codec == 0 {
             // Stored raw: read where it is decoded from.
-            buf.raw.clear();
             buf.raw.resize(c.len as usize, 0);
             self.file
                 .read_exact_at(&mut buf.raw, c.offset)
                 .at(&self.path)?;
             return self.check(c, what, &buf.raw);
         }
-        buf.comp.clear();
-        buf.comp.resize(c.len as usize, 0);
-        self.file
-            .read_exact_at(&mut buf.comp, c.offset)
-            .at(&self.path)?;
-        self.check(c, what, &buf.comp)?;
+        // Compressed: into the buffer's first bytes (it keeps the length of the
+        // largest chunk it held, as columns of every size pass through it).
+        let len = c.len as usize;
+        if buf.comp.len() < len {
+            buf.comp.resize(len, 0);
+        }
+        let comp = &mut buf.comp[..len];
+        self.file.read_exact_at(comp, c.offset).at(&self.path)?;
+        self.check(c, what, comp)?;
         let dctx = match &mut buf.dctx {
             Some(d) => d,
             None => buf
@@ -360,7 +364,7 @@ impl SegmentReader {
             buf.raw = Vec::with_capacity(c.raw_len as usize);
         }
         let n = dctx
-            .decompress_to_buffer(&buf.comp, &mut buf.raw)
+            .decompress_to_buffer(&buf.comp[..len], &mut buf.raw)
             .map_err(|e| corrupted(&self.path, format!("{what}: {e}")))?;
         if n != c.raw_len as usize {
             return Err(corrupted(
