@@ -447,7 +447,7 @@ mod tests {
             if round % 2 == 0 {
                 for _ in 0..n {
                     // Mostly short, as a run's time gaps are.
-                    let bits = next() % if next() % 4 == 0 { 65 } else { 25 };
+                    let bits = next() % if next().is_multiple_of(4) { 65 } else { 25 };
                     let v = if bits == 0 { 0 } else { next() >> (64 - bits) };
                     put_uvarint(&mut b, v);
                 }
