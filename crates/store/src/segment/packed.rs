@@ -101,7 +101,6 @@ impl Packed {
         n: usize,
         out: &mut Vec<i64>,
     ) -> Result<(), BadTimes> {
-        let truncated = |_| BadTimes("timestamps: truncated");
         if r < self.ts_run {
             return Err(BadTimes("timestamps: a run read twice"));
         }
@@ -154,24 +153,7 @@ impl Packed {
             return Ok(());
         }
         let mut c = Cursor::at(&self.ts_raw, pos);
-        out.reserve(take);
-        let mut t = self
-            .min_ts
-            .wrapping_add(c.uvarint().map_err(truncated)? as i64);
-        out.push(t);
-        // Scans rely on each run's times rising (they copy whole runs that start and
-        // end in range): a delta that wraps is corruption.
-        let mut wrapped = false;
-        c.uvarints_each(take - 1, |d| {
-            let next = t.wrapping_add(d as i64);
-            wrapped |= next < t;
-            t = next;
-            out.push(t);
-        })
-        .map_err(truncated)?;
-        if wrapped || t > self.max_ts || t < self.min_ts {
-            return Err(BadTimes(OUT_OF_ORDER));
-        }
+        run_times_into(&mut c, take, (self.min_ts, self.max_ts), out)?;
         if take == run.len as usize {
             self.ts_run = r + 1;
             self.ts_pos = c.pos();
@@ -280,6 +262,34 @@ impl Packed {
 }
 
 const OUT_OF_ORDER: &str = "timestamps out of order or outside the block's range";
+
+/// Appends the first `n` (at least 1) times of a run at `c` to `out`: the first as an
+/// offset from the block's minimum, then rising gaps, every one within the block's
+/// `bounds` (scans copy whole runs that start and end in range, so a gap that wraps is
+/// corruption). Scans and whole-block decoding read times through it.
+pub(crate) fn run_times_into(
+    c: &mut Cursor<'_>,
+    n: usize,
+    (min_ts, max_ts): (i64, i64),
+    out: &mut Vec<i64>,
+) -> Result<(), BadTimes> {
+    let truncated = |_| BadTimes("timestamps: truncated");
+    out.reserve(n);
+    let mut t = min_ts.wrapping_add(c.uvarint().map_err(truncated)? as i64);
+    out.push(t);
+    let mut wrapped = false;
+    c.uvarints_each(n - 1, |d| {
+        let next = t.wrapping_add(d as i64);
+        wrapped |= next < t;
+        t = next;
+        out.push(t);
+    })
+    .map_err(truncated)?;
+    if wrapped || t > max_ts || t < min_ts {
+        return Err(BadTimes(OUT_OF_ORDER));
+    }
+    Ok(())
+}
 
 impl SegmentReader {
     /// Loads block `bi` into `p` for a scan, reusing its memory: runs, the projected

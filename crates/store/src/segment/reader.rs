@@ -404,32 +404,17 @@ impl SegmentReader {
         self.runs_into(bi, &mut b.runs, buf)?;
         // Timestamps.
         self.read_chunk_into(&meta.cols[COL_TS], "timestamps", buf)?;
-        let de = |e| self.decode_err("timestamps", e);
         let mut c = Cursor::new(&buf.raw);
         b.ts.clear();
         b.ts.reserve(rows);
-        let order = || {
-            corrupted(
-                &self.path,
-                "timestamps out of order or outside the block's range",
-            )
-        };
         for r in &b.runs {
-            let mut t = meta.min_ts.wrapping_add(c.uvarint().map_err(de)? as i64);
-            b.ts.push(t);
-            // Scans rely on each run's times rising (they copy whole runs that start and
-            // end in range): a delta that wraps is corruption.
-            let mut wrapped = false;
-            c.uvarints_each(r.len as usize - 1, |d| {
-                let next = t.wrapping_add(d as i64);
-                wrapped |= next < t;
-                t = next;
-                b.ts.push(t);
-            })
-            .map_err(de)?;
-            if wrapped || t > meta.max_ts {
-                return Err(order());
-            }
+            super::packed::run_times_into(
+                &mut c,
+                r.len as usize,
+                (meta.min_ts, meta.max_ts),
+                &mut b.ts,
+            )
+            .map_err(|e| corrupted(&self.path, e.0))?;
         }
         // Dimensions.
         b.dims.resize(DIMS, None);
