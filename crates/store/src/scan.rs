@@ -18,7 +18,9 @@ use rustc_hash::FxHashMap;
 use crate::error::{Result, corrupted};
 use crate::segment::format::{DICT_CURRENCIES, DICT_PROP_KEYS, DICT_PROP_VALUES, DIMS};
 use crate::segment::packed::{BadTimes, Packed};
-use crate::segment::reader::{Block, ChunkBuf, Projection, Run, SegmentReader};
+use crate::segment::reader::{
+    Block, ChunkBuf, Projection, RevenueRange, Revenues, Run, SegmentReader,
+};
 use crate::store::Store;
 
 mod summary;
@@ -357,7 +359,7 @@ impl Scan {
                 b.prop_offsets.push(0);
             }
             if req.revenue {
-                b.revenue = Some(Vec::with_capacity(evs.len()));
+                b.revenue = Some(Revenues::default());
             }
             for (i, e) in evs.iter().enumerate() {
                 match b.runs.last_mut() {
@@ -390,12 +392,8 @@ impl Scan {
                     }
                     b.prop_offsets.push(b.prop_entries.len() as u32);
                 }
-                if let Some(r) = b.revenue.as_mut() {
-                    r.push(
-                        e.revenue
-                            .as_ref()
-                            .map(|x| (x.micros, currencies.intern(&x.currency))),
-                    );
+                if let (Some(r), Some(x)) = (b.revenue.as_mut(), &e.revenue) {
+                    r.push(i as u32, (x.micros, currencies.intern(&x.currency)));
                 }
             }
             weights.push((evs[0].visitor, evs.len() as u64));
@@ -701,7 +699,7 @@ struct Rows<'a> {
     /// (rows + 1 offsets, or none when properties are not projected).
     prop_offsets: &'a [u32],
     prop_entries: &'a [PropEntry],
-    revenue: Option<&'a [Option<(i64, u32)>]>,
+    revenue: Option<RevenueRange<'a>>,
 }
 
 impl<'s> Cursor<'s> {
@@ -869,7 +867,7 @@ impl<'s> Cursor<'s> {
                     &[]
                 },
                 prop_entries: &b.prop_entries,
-                revenue: b.revenue.as_deref().map(|v| &v[lo..hi]),
+                revenue: b.revenue.as_ref().map(|v| v.range(lo, hi)),
             };
             self.src.remap.emit_rows(req, &rows, tl);
             return Ok(());
@@ -901,7 +899,7 @@ impl<'s> Cursor<'s> {
                 rm.copy_extras(
                     &p.prop_offsets[props],
                     &p.prop_entries,
-                    p.revenue.as_deref().map(|v| &v[lo..hi]),
+                    p.revenue.as_ref().map(|v| v.range(lo, hi)),
                     tl,
                 );
                 return Ok(());
@@ -928,7 +926,7 @@ impl<'s> Cursor<'s> {
             dims,
             prop_offsets: &p.prop_offsets[props],
             prop_entries: &p.prop_entries,
-            revenue: p.revenue.as_deref().map(|v| &v[lo..hi]),
+            revenue: p.revenue.as_ref().map(|v| v.range(lo, hi)),
         };
         rm.emit_rows(req, &rows, tl);
         Ok(())
@@ -954,7 +952,12 @@ impl Remap {
             self.copy_extras(rows.prop_offsets, rows.prop_entries, rows.revenue, tl);
             return;
         }
+        let mut revenue = rows.revenue.map(|r| r.iter().peekable());
         for i in 0..n {
+            // The row's revenue, taken whether or not the row is kept.
+            let rev = revenue
+                .as_mut()
+                .map(|r| r.next_if(|&(at, _)| at == i).map(|(_, v)| v));
             let t = rows.ts[i];
             if t < req.from || t > req.to {
                 continue;
@@ -978,8 +981,8 @@ impl Remap {
             if !rows.prop_offsets.is_empty() {
                 self.emit_props(rows.prop_offsets, rows.prop_entries, i, tl);
             }
-            if let Some(rev) = rows.revenue {
-                tl.revenue.push(self.remap_revenue(rev[i]));
+            if let Some(rev) = rev {
+                tl.revenue.push(self.remap_revenue(rev));
             }
         }
     }
@@ -990,7 +993,7 @@ impl Remap {
         &self,
         offsets: &[u32],
         entries: &[PropEntry],
-        revenue: Option<&[Option<(i64, u32)>]>,
+        revenue: Option<RevenueRange<'_>>,
         tl: &mut Timeline,
     ) {
         if let (Some(&plo), Some(&phi)) = (offsets.first(), offsets.last()) {
@@ -1011,8 +1014,11 @@ impl Remap {
             }
         }
         if let Some(rev) = revenue {
-            tl.revenue
-                .extend(rev.iter().map(|&x| self.remap_revenue(x)));
+            let start = tl.revenue.len();
+            tl.revenue.resize(start + rev.len(), None);
+            for (at, x) in rev.iter() {
+                tl.revenue[start + at] = self.remap_revenue(Some(x));
+            }
         }
     }
 

@@ -10,7 +10,7 @@
 //! dictionaries when the block is loaded, a run's times when it is decoded.
 
 use super::format::*;
-use super::reader::{ChunkBuf, Projection, Run, SegmentReader};
+use super::reader::{ChunkBuf, Projection, Revenues, Run, SegmentReader};
 use crate::codec::Cursor;
 use crate::error::{Result, corrupted};
 use cairn_timeline::PropEntry;
@@ -75,7 +75,7 @@ pub(crate) struct Packed {
     /// Row i's properties are `prop_entries[prop_offsets[i]..prop_offsets[i + 1]]`.
     pub prop_offsets: Vec<u32>,
     pub prop_entries: Vec<PropEntry>,
-    pub revenue: Option<Vec<Option<(i64, u32)>>>,
+    pub revenue: Option<Revenues>,
 }
 
 /// Why a run's timestamps could not be decoded (the caller names the file).
