@@ -97,10 +97,10 @@ impl Revenues {
         self.vals.push(v);
     }
 
-    /// Row `row`'s revenue.
+    /// Row `row`'s revenue (found as a range of one row, so reading rows in order, as
+    /// an export does, starts each where the last ended).
     pub(crate) fn get(&self, row: usize) -> Option<(i64, u32)> {
-        let i = self.rows.binary_search(&(row as u32)).ok()?;
-        Some(self.vals[i])
+        self.range(row, row + 1).iter().next().map(|(_, v)| v)
     }
 
     /// The revenue of rows `lo..hi`.
