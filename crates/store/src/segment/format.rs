@@ -16,8 +16,9 @@ use crate::codec::{Cursor, DResult, DecodeError, put_ivarint, put_str, put_uvari
 pub(crate) const MAGIC: &[u8; 8] = b"CAIRNSG1";
 pub(crate) const END_MAGIC: &[u8; 8] = b"CAIRNEND";
 /// The format this version writes: 2 added the partition's length in days (weekly
-/// partitions). Version 1 files (one UTC day each) are still read.
-pub(crate) const VERSION: u32 = 2;
+/// partitions), 3 stores a block's properties by key (`segment/props.rs`). Version 1
+/// files (one UTC day each) and version 2 files are still read.
+pub(crate) const VERSION: u32 = 3;
 pub(crate) const OLDEST_VERSION: u32 = 1;
 pub(crate) const TRAILER_LEN: usize = 24;
 
@@ -246,7 +247,17 @@ pub(crate) fn get_prop_entry(c: &mut Cursor<'_>, nkeys: u32, nvals: u32) -> DRes
     if key >= u64::from(nkeys) {
         return Err(DecodeError("property key id out of range"));
     }
-    let val = match c.u8()? {
+    Ok(PropEntry {
+        key: key as u32,
+        val: get_prop_val(c, nvals)?,
+    })
+}
+
+/// Reads a property entry's tag and value (after its key), a string's id checked
+/// against the dictionary's size.
+#[inline(always)]
+pub(crate) fn get_prop_val(c: &mut Cursor<'_>, nvals: u32) -> DResult<PropVal> {
+    Ok(match c.u8()? {
         0 => {
             let v = c.uvarint()?;
             if v >= u64::from(nvals) {
@@ -260,10 +271,6 @@ pub(crate) fn get_prop_entry(c: &mut Cursor<'_>, nkeys: u32, nvals: u32) -> DRes
         2 => PropVal::Bool(false),
         3 => PropVal::Bool(true),
         _ => return Err(DecodeError("bad property tag")),
-    };
-    Ok(PropEntry {
-        key: key as u32,
-        val,
     })
 }
 

@@ -3,6 +3,7 @@
 
 pub(crate) mod format;
 pub(crate) mod packed;
+pub(crate) mod props;
 pub(crate) mod reader;
 pub(crate) mod rows;
 pub(crate) mod writer;

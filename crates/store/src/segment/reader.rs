@@ -9,6 +9,7 @@ use cairn_model::{Dim, Event, PropValue, Revenue};
 pub use cairn_timeline::{PropEntry, PropVal};
 
 use super::format::*;
+use super::props::{self, PropsScratch};
 use crate::codec::{Cursor, DecodeError};
 use crate::error::{IoContext, Result, StoreError, corrupted};
 
@@ -163,6 +164,7 @@ pub(crate) struct ChunkBuf {
     ids: Vec<u32>,
     sites: Vec<u64>,
     lens: Vec<u64>,
+    pub(super) props: PropsScratch,
     /// A zstd context, made once and kept (each is a few hundred KiB to set up).
     dctx: Option<zstd::bulk::Decompressor<'static>>,
 }
@@ -186,6 +188,8 @@ pub(crate) struct SegmentReader {
     pub footer_crc: u32,
     /// The file's length.
     pub len: u64,
+    /// Its format version (see [`VERSION`]).
+    pub version: u32,
 }
 
 impl SegmentReader {
@@ -247,6 +251,7 @@ impl SegmentReader {
             footer,
             footer_crc: fcrc,
             len,
+            version,
         })
     }
 
@@ -592,6 +597,18 @@ impl SegmentReader {
         let de = |e| self.decode_err("properties", e);
         let nkeys = self.footer.dicts[DICT_PROP_KEYS].1;
         let nvals = self.footer.dicts[DICT_PROP_VALUES].1;
+        if self.version >= 3 {
+            return props::decode_by_key(
+                raw,
+                rows,
+                (nkeys, nvals),
+                keys,
+                (offsets, entries),
+                &mut buf.props,
+            )
+            .map_err(de);
+        }
+        // Format 2: row by row, every entry walked.
         let mut c = Cursor::new(raw);
         offsets.reserve(rows + 1);
         offsets.push(0);

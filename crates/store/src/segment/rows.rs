@@ -7,6 +7,7 @@
 
 use super::format::*;
 use super::packed::Col;
+use super::props;
 use super::reader::{ChunkBuf, Run, SegmentReader};
 use super::writer::SegmentWriter;
 use cairn_timeline::{PropEntry, PropVal};
@@ -150,12 +151,30 @@ impl<'a> SegmentRows<'a> {
                 ));
             }
         }
-        seg.read_chunk_to(
-            &meta.cols[COL_PROPS],
-            "properties",
-            buf,
-            &mut self.props_raw,
-        )?;
+        if seg.version >= 3 {
+            // Stored by key: recoded into rows, as a merge copies them.
+            seg.read_chunk_into(&meta.cols[COL_PROPS], "properties", buf)?;
+            self.props_raw.clear();
+            let dicts = (
+                self.dicts[DICT_PROP_KEYS].len() as u32,
+                self.dicts[DICT_PROP_VALUES].len() as u32,
+            );
+            props::by_key_to_rows(
+                &buf.raw,
+                meta.rows as usize,
+                dicts,
+                &mut self.props_raw,
+                &mut buf.props,
+            )
+            .map_err(|e| seg.decode_err("properties", e))?;
+        } else {
+            seg.read_chunk_to(
+                &meta.cols[COL_PROPS],
+                "properties",
+                buf,
+                &mut self.props_raw,
+            )?;
+        }
         seg.read_chunk_to(
             &meta.cols[COL_REVENUE],
             "revenue",

@@ -9,8 +9,9 @@ use cairn_timeline::{PropEntry, PropVal};
 use rustc_hash::FxHashMap;
 
 use super::format::*;
+use super::props::PropsScratch;
 use crate::codec::{put_str, put_uvarint};
-use crate::error::{IoContext, Result};
+use crate::error::{IoContext, Result, corrupted};
 use crate::fs::{Fs, Sequential};
 
 /// Rows per block, ended at the next visitor boundary.
@@ -158,6 +159,7 @@ pub(crate) struct SegmentWriter {
     zctx: zstd::bulk::Compressor<'static>,
     zbuf: Vec<u8>,
     compression: Compression,
+    props: PropsScratch,
 }
 
 impl SegmentWriter {
@@ -196,6 +198,7 @@ impl SegmentWriter {
             zctx,
             zbuf: Vec::new(),
             compression,
+            props: PropsScratch::default(),
         })
     }
 
@@ -389,7 +392,10 @@ impl SegmentWriter {
             let mode = if per_run && width > 0 { PER_RUN } else { 0 };
             cols.push(self.write_chunk(&s, width | mode)?);
         }
-        cols.push(self.write_chunk(&buf.props, 0)?);
+        s.clear();
+        super::props::encode_by_key(&buf.props, buf.ts.len(), &mut s, &mut self.props)
+            .map_err(|e| corrupted(&self.tmp, format!("properties to write: {}", e.0)))?;
+        cols.push(self.write_chunk(&s, 0)?);
         cols.push(self.write_chunk(&buf.revenue, 0)?);
         let first = buf.runs.first().map(|r| (r.0, r.1)).unwrap_or_default();
         let last = buf.runs.last().map(|r| (r.0, r.1)).unwrap_or_default();

@@ -21,7 +21,7 @@ use cairn_store::{CompactionPolicy, Options, Store};
 const V1: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v1");
 const V2: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v2");
 /// The segment format this version writes.
-const CURRENT_FORMAT: u32 = 2;
+const CURRENT_FORMAT: u32 = 3;
 const WAL_SIZE: u64 = 32 << 20;
 
 /// One event as a line of text: every field, in a fixed order.
