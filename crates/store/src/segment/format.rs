@@ -224,11 +224,11 @@ impl Footer {
     }
 }
 
-/// Writes one property entry as the properties column stores it: the key's id, then a
-/// tag and the value (0: a string's id; a number, see [`put_number`]; 2 false, 3 true).
-pub(crate) fn put_prop_entry(p: &mut Vec<u8>, e: PropEntry) {
-    put_uvarint(p, u64::from(e.key));
-    match e.val {
+/// Writes a property value as the properties column stores it: a tag and the value (0:
+/// a string's id; a number, see [`put_number`]; 2 false, 3 true).
+#[inline]
+pub(crate) fn put_prop_val(p: &mut Vec<u8>, v: PropVal) {
+    match v {
         PropVal::Str(id) => {
             p.push(0);
             put_uvarint(p, u64::from(id));
@@ -239,8 +239,8 @@ pub(crate) fn put_prop_entry(p: &mut Vec<u8>, e: PropEntry) {
     }
 }
 
-/// Reads one property entry written by [`put_prop_entry`], its ids checked against the
-/// dictionaries' sizes.
+/// Reads one property entry of format 2's row layout (key id, then the value as
+/// [`put_prop_val`] writes it), its ids checked against the dictionaries' sizes.
 #[inline(always)]
 pub(crate) fn get_prop_entry(c: &mut Cursor<'_>, nkeys: u32, nvals: u32) -> DResult<PropEntry> {
     let key = c.uvarint()?;

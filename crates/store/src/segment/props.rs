@@ -17,246 +17,281 @@
 //!
 //! A scan that wants some keys reads each row's shape id (a fixed-width load) and only
 //! those keys' sections; the others are passed over by their lengths. A row's entries
-//! come back in the order the event had them. The writer's buffer keeps format 2's row
-//! layout (rows are pushed one at a time, and a merge copies its inputs' rows); a block
-//! is recoded when it is written.
+//! come back in the order the event had them. A block is built row by row
+//! ([`PropsBlock`]) and read row by row ([`PropsReader`]): a merge streams its inputs'
+//! rows, so neither ever holds a block's entries decoded.
 
-use cairn_timeline::{PropEntry, PropVal};
+use cairn_timeline::PropEntry;
 use rustc_hash::FxHashMap;
 
-use super::format::{get_prop_val, put_prop_entry};
+use super::format::{get_prop_val, put_prop_val};
 use crate::codec::{Cursor, DResult, DecodeError, put_uvarint};
 
-/// Buffers kept from block to block.
+/// A block's properties as they are pushed, row by row.
 #[derive(Debug, Default)]
-pub(crate) struct PropsScratch {
-    /// Writing: shape ids by key list, and every shape's keys.
-    shape_ids: FxHashMap<Vec<u32>, u32>,
+pub(crate) struct PropsBlock {
+    /// Shape ids by their key lists' hashes, and every shape's keys (shape i + 1 is
+    /// `shapes[i]`). A shape whose hash another has (never seen in practice) is found
+    /// by a search of them all.
+    shape_ids: FxHashMap<u64, u32>,
     shapes: Vec<Vec<u32>>,
+    /// The last shape pushed and its hash: the next row's is usually the same.
+    last: (u32, u64),
     row_shapes: Vec<u32>,
-    row_keys: Vec<u32>,
-    /// Writing: (key, values' bytes) per key, in first-use order.
+    /// (key, its values' bytes) per key, in first-use order (the first `used`), and
+    /// each key id's place among them (`u32::MAX`: not used in this block).
     bodies: Vec<(u32, Vec<u8>)>,
-    body_of: FxHashMap<u32, usize>,
-    /// Reading: every shape's wanted keys as (key, section), flat, and each shape's
-    /// range of them.
+    used: usize,
+    body_of: Vec<u32>,
+    keys: Vec<u32>,
+}
+
+/// Whether two key lists are equal (short: a loop beats a call to `memcmp`).
+#[inline]
+fn same(a: &[u32], b: &[u32]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
+impl PropsBlock {
+    /// Adds a row's properties.
+    pub(crate) fn push(&mut self, entries: &[PropEntry]) {
+        if entries.is_empty() {
+            self.row_shapes.push(0);
+            return;
+        }
+        self.keys.clear();
+        let mut h = entries.len() as u64;
+        for e in entries {
+            let k = e.key as usize;
+            if k >= self.body_of.len() {
+                self.body_of.resize(k + 1, u32::MAX);
+            }
+            if self.body_of[k] == u32::MAX {
+                self.body_of[k] = self.used as u32;
+                if self.used == self.bodies.len() {
+                    self.bodies.push((e.key, Vec::new()));
+                }
+                let b = &mut self.bodies[self.used];
+                b.0 = e.key;
+                b.1.clear();
+                self.used += 1;
+            }
+            put_prop_val(&mut self.bodies[self.body_of[k] as usize].1, e.val);
+            self.keys.push(e.key);
+            h = (h.rotate_left(5) ^ u64::from(e.key)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+        let (last, last_h) = self.last;
+        let shapes = &self.shapes;
+        let shape = |id: u32| &shapes[id as usize - 1][..];
+        let id = if last > 0 && last_h == h && same(shape(last), &self.keys) {
+            Some(last)
+        } else {
+            match self.shape_ids.get(&h).copied() {
+                Some(id) if same(shape(id), &self.keys) => Some(id),
+                // Every shape's hash is in the map (with it, or with the shape first
+                // seen with that hash): a hash not there is a new shape.
+                None => {
+                    self.shape_ids.insert(h, shapes.len() as u32 + 1);
+                    None
+                }
+                Some(_) => (1..=shapes.len() as u32).find(|&i| same(shape(i), &self.keys)),
+            }
+        };
+        let id = id.unwrap_or_else(|| {
+            self.shapes.push(self.keys.clone());
+            self.shapes.len() as u32
+        });
+        self.last = (id, h);
+        self.row_shapes.push(id);
+    }
+
+    /// Appends the chunk of the rows pushed to `out`, and empties the block.
+    pub(crate) fn finish_into(&mut self, out: &mut Vec<u8>) {
+        put_uvarint(out, self.shapes.len() as u64);
+        for shape in &self.shapes {
+            put_uvarint(out, shape.len() as u64);
+            for &k in shape {
+                put_uvarint(out, u64::from(k));
+            }
+        }
+        let width: u8 = match self.shapes.len() {
+            0 => 0,
+            1..=0xff => 1,
+            0x100..=0xffff => 2,
+            _ => 4,
+        };
+        out.push(width);
+        for &id in &self.row_shapes {
+            out.extend_from_slice(&id.to_le_bytes()[..usize::from(width)]);
+        }
+        let bodies = &mut self.bodies[..self.used];
+        bodies.sort_unstable_by_key(|b| b.0);
+        put_uvarint(out, bodies.len() as u64);
+        for (key, body) in bodies.iter() {
+            put_uvarint(out, u64::from(*key));
+            put_uvarint(out, body.len() as u64);
+            out.extend_from_slice(body);
+            self.body_of[*key as usize] = u32::MAX;
+        }
+        self.used = 0;
+        self.shape_ids.clear();
+        self.shapes.clear();
+        self.last = (0, 0);
+        self.row_shapes.clear();
+    }
+}
+
+/// A format 3 properties chunk, parsed, read row by row in order.
+#[derive(Debug, Default)]
+pub(crate) struct PropsReader {
+    /// Every shape's wanted keys as (key, section), flat, and each shape's range of
+    /// them (shape 0, the empty one, first).
     wanted: Vec<(u32, u32)>,
     ranges: Vec<(u32, u32)>,
-    /// Reading: the sections' keys and their bodies' (start, end) in the chunk.
+    /// The row shape ids: where they start in the chunk, and their width.
+    ids: usize,
+    width: usize,
+    rows: usize,
+    nvals: u32,
+    /// The sections' keys and their bodies' (start, end) in the chunk, and each one's
+    /// read position.
     sections: Vec<(u32, usize, usize)>,
-    /// Reading: each section's read position.
     at: Vec<usize>,
-    /// A whole block decoded, to be recoded into rows.
-    block: (Vec<u32>, Vec<PropEntry>),
 }
 
-/// Recodes `rows` rows of properties in format 2's row layout (trusted: written by this
-/// process), appending format 3's chunk to `out`.
-pub(crate) fn encode_by_key(
-    row_major: &[u8],
-    rows: usize,
-    out: &mut Vec<u8>,
-    s: &mut PropsScratch,
-) -> DResult<()> {
-    s.shape_ids.clear();
-    s.shapes.clear();
-    s.row_shapes.clear();
-    s.body_of.clear();
-    for b in &mut s.bodies {
-        b.1.clear();
-    }
-    let mut used = 0;
-    let mut c = Cursor::new(row_major);
-    for _ in 0..rows {
-        let n = c.len(row_major.len())?;
-        s.row_keys.clear();
-        for _ in 0..n {
-            let key = c.uvarint()? as u32;
-            let start = c.pos();
-            get_prop_val(&mut c, u32::MAX)?;
-            let i = *s.body_of.entry(key).or_insert_with(|| {
-                used += 1;
-                used - 1
-            });
-            if i == s.bodies.len() {
-                s.bodies.push((key, Vec::new()));
+impl PropsReader {
+    /// Parses a chunk of `rows` rows, `keys` saying per key id whether its entries are
+    /// wanted (`None`: every key). Ids are checked against the dictionaries' sizes.
+    pub(crate) fn parse(
+        &mut self,
+        raw: &[u8],
+        rows: usize,
+        (nkeys, nvals): (u32, u32),
+        keys: Option<&[bool]>,
+    ) -> DResult<()> {
+        let wanted = |k: u32| keys.is_none_or(|w| w.get(k as usize).copied().unwrap_or(false));
+        let mut c = Cursor::new(raw);
+        let nshapes = c.len(raw.len())?;
+        self.wanted.clear();
+        self.ranges.clear();
+        self.ranges.push((0, 0));
+        for _ in 0..nshapes {
+            let n = c.len(raw.len())?;
+            let lo = self.wanted.len() as u32;
+            for _ in 0..n {
+                let key = c.uvarint()?;
+                if key >= u64::from(nkeys) {
+                    return Err(DecodeError("property key id out of range"));
+                }
+                if wanted(key as u32) {
+                    self.wanted.push((key as u32, 0));
+                }
             }
-            s.bodies[i].0 = key;
-            s.bodies[i].1.extend_from_slice(&row_major[start..c.pos()]);
-            s.row_keys.push(key);
+            self.ranges.push((lo, self.wanted.len() as u32));
         }
-        let id = if n == 0 {
-            0
-        } else if let Some(&id) = s.shape_ids.get(&s.row_keys[..]) {
-            id
-        } else {
-            s.shapes.push(s.row_keys.clone());
-            let id = s.shapes.len() as u32;
-            s.shape_ids.insert(s.row_keys.clone(), id);
-            id
-        };
-        s.row_shapes.push(id);
-    }
-    if !c.is_empty() {
-        return Err(DecodeError("properties beyond the block's rows"));
-    }
-    put_uvarint(out, s.shapes.len() as u64);
-    for shape in &s.shapes {
-        put_uvarint(out, shape.len() as u64);
-        for &k in shape {
-            put_uvarint(out, u64::from(k));
+        let width = usize::from(c.u8()?);
+        if !matches!(width, 0 | 1 | 2 | 4) || (width == 0) != (nshapes == 0) {
+            return Err(DecodeError("bad property shape width"));
         }
-    }
-    let width: u8 = match s.shapes.len() {
-        0 => 0,
-        1..=0xff => 1,
-        0x100..=0xffff => 2,
-        _ => 4,
-    };
-    out.push(width);
-    for &id in &s.row_shapes {
-        out.extend_from_slice(&id.to_le_bytes()[..usize::from(width)]);
-    }
-    let bodies = &mut s.bodies[..used];
-    bodies.sort_unstable_by_key(|b| b.0);
-    put_uvarint(out, bodies.len() as u64);
-    for (key, body) in bodies.iter() {
-        put_uvarint(out, u64::from(*key));
-        put_uvarint(out, body.len() as u64);
-        out.extend_from_slice(body);
-    }
-    Ok(())
-}
-
-/// Decodes a format 3 properties chunk of `rows` rows into `offsets` and `entries`
-/// (emptied first): row i's are `entries[offsets[i]..offsets[i + 1]]`, in the order the
-/// event had them. `keys`, when given, says per key id whether its entries are wanted:
-/// the other keys' values are passed over unread. Ids are checked against the
-/// dictionaries' sizes (`nkeys`, `nvals`).
-pub(crate) fn decode_by_key(
-    raw: &[u8],
-    rows: usize,
-    (nkeys, nvals): (u32, u32),
-    keys: Option<&[bool]>,
-    (offsets, entries): (&mut Vec<u32>, &mut Vec<PropEntry>),
-    s: &mut PropsScratch,
-) -> DResult<()> {
-    let wanted = |k: u32| keys.is_none_or(|w| w.get(k as usize).copied().unwrap_or(false));
-    offsets.clear();
-    entries.clear();
-    let mut c = Cursor::new(raw);
-    // The shapes, their keys for now (sections are found below).
-    let nshapes = c.len(raw.len())?;
-    s.wanted.clear();
-    s.ranges.clear();
-    s.ranges.push((0, 0));
-    for _ in 0..nshapes {
-        let n = c.len(raw.len())?;
-        let lo = s.wanted.len() as u32;
-        for _ in 0..n {
+        self.ids = c.pos();
+        c.bytes(rows * width)?;
+        let nsections = c.len(raw.len())?;
+        self.sections.clear();
+        for _ in 0..nsections {
             let key = c.uvarint()?;
-            if key >= u64::from(nkeys) {
-                return Err(DecodeError("property key id out of range"));
+            if key >= u64::from(nkeys)
+                || self.sections.last().is_some_and(|x| u64::from(x.0) >= key)
+            {
+                return Err(DecodeError("property key id out of range or out of order"));
             }
-            if wanted(key as u32) {
-                s.wanted.push((key as u32, 0));
-            }
+            let len = c.len(raw.len())?;
+            let start = c.pos();
+            c.bytes(len)?;
+            self.sections.push((key as u32, start, start + len));
         }
-        s.ranges.push((lo, s.wanted.len() as u32));
-    }
-    let width = usize::from(c.u8()?);
-    if !matches!(width, 0 | 1 | 2 | 4) || (width == 0) != (nshapes == 0) {
-        return Err(DecodeError("bad property shape width"));
-    }
-    let ids = c.bytes(rows * width)?;
-    let nsections = c.len(raw.len())?;
-    s.sections.clear();
-    for _ in 0..nsections {
-        let key = c.uvarint()?;
-        if key >= u64::from(nkeys) || s.sections.last().is_some_and(|x| u64::from(x.0) >= key) {
-            return Err(DecodeError("property key id out of range or out of order"));
+        if !c.is_empty() {
+            return Err(DecodeError("trailing bytes in properties"));
         }
-        let len = c.len(raw.len())?;
-        let start = c.pos();
-        c.bytes(len)?;
-        s.sections.push((key as u32, start, start + len));
+        for w in &mut self.wanted {
+            w.1 = self
+                .sections
+                .binary_search_by_key(&w.0, |x| x.0)
+                .map_err(|_| DecodeError("property key without values"))? as u32;
+        }
+        self.at.clear();
+        self.at.extend(self.sections.iter().map(|x| x.1));
+        (self.width, self.rows, self.nvals) = (width, rows, nvals);
+        Ok(())
     }
-    if !c.is_empty() {
-        return Err(DecodeError("trailing bytes in properties"));
-    }
-    for w in &mut s.wanted {
-        w.1 = s
-            .sections
-            .binary_search_by_key(&w.0, |x| x.0)
-            .map_err(|_| DecodeError("property key without values"))? as u32;
-    }
-    s.at.clear();
-    s.at.extend(s.sections.iter().map(|x| x.1));
-    let mut val = |sec: u32| -> DResult<PropVal> {
-        let (_, _, end) = s.sections[sec as usize];
-        let at = &mut s.at[sec as usize];
-        let mut v = Cursor::at(&raw[..end], *at);
-        let val = get_prop_val(&mut v, nvals)?;
-        *at = v.pos();
-        Ok(val)
-    };
-    offsets.reserve(rows + 1);
-    offsets.push(0);
-    for r in 0..rows {
-        let id = match width {
+
+    /// Appends row `r`'s wanted entries to `out`. Rows must be read in order, none
+    /// skipped.
+    #[inline]
+    pub(crate) fn row(&mut self, raw: &[u8], r: usize, out: &mut Vec<PropEntry>) -> DResult<()> {
+        debug_assert!(r < self.rows);
+        let ids = &raw[self.ids..];
+        let id = match self.width {
             0 => 0,
             1 => usize::from(ids[r]),
             2 => usize::from(u16::from_le_bytes([ids[2 * r], ids[2 * r + 1]])),
             _ => u32::from_le_bytes([ids[4 * r], ids[4 * r + 1], ids[4 * r + 2], ids[4 * r + 3]])
                 as usize,
         };
-        let &(lo, hi) = s
+        let &(lo, hi) = self
             .ranges
             .get(id)
             .ok_or(DecodeError("property shape id out of range"))?;
-        for &(key, sec) in &s.wanted[lo as usize..hi as usize] {
-            entries.push(PropEntry {
-                key,
-                val: val(sec)?,
-            });
+        for &(key, sec) in &self.wanted[lo as usize..hi as usize] {
+            let end = self.sections[sec as usize].2;
+            let at = &mut self.at[sec as usize];
+            let mut v = Cursor::at(&raw[..end], *at);
+            let val = get_prop_val(&mut v, self.nvals)?;
+            *at = v.pos();
+            out.push(PropEntry { key, val });
         }
-        offsets.push(entries.len() as u32);
+        Ok(())
     }
-    // Every value of a key read was some row's.
-    for w in &s.wanted {
-        if s.at[w.1 as usize] != s.sections[w.1 as usize].2 {
-            return Err(DecodeError("property values without rows"));
+
+    /// Checks, once every row is read, that each wanted key's values were all some
+    /// row's.
+    pub(crate) fn finish(&self) -> DResult<()> {
+        for w in &self.wanted {
+            if self.at[w.1 as usize] != self.sections[w.1 as usize].2 {
+                return Err(DecodeError("property values without rows"));
+            }
         }
+        Ok(())
     }
-    Ok(())
 }
 
-/// Recodes a format 3 properties chunk into format 2's row layout (a merge reads its
-/// inputs' rows that way), appending to `out`.
-pub(crate) fn by_key_to_rows(
+/// Decodes a format 3 properties chunk of `rows` rows into `offsets` and `entries`
+/// (emptied first): row i's are `entries[offsets[i]..offsets[i + 1]]`, in the order the
+/// event had them. `keys`, when given, says per key id whether its entries are wanted:
+/// the other keys' values are passed over unread.
+pub(crate) fn decode_by_key(
     raw: &[u8],
     rows: usize,
     dicts: (u32, u32),
-    out: &mut Vec<u8>,
-    s: &mut PropsScratch,
+    keys: Option<&[bool]>,
+    (offsets, entries): (&mut Vec<u32>, &mut Vec<PropEntry>),
+    r: &mut PropsReader,
 ) -> DResult<()> {
-    let (mut offsets, mut entries) = std::mem::take(&mut s.block);
-    let r = decode_by_key(raw, rows, dicts, None, (&mut offsets, &mut entries), s);
-    if r.is_ok() {
-        for w in offsets.windows(2) {
-            put_uvarint(out, u64::from(w[1] - w[0]));
-            for &e in &entries[w[0] as usize..w[1] as usize] {
-                put_prop_entry(out, e);
-            }
-        }
+    offsets.clear();
+    entries.clear();
+    r.parse(raw, rows, dicts, keys)?;
+    offsets.reserve(rows + 1);
+    offsets.push(0);
+    for i in 0..rows {
+        r.row(raw, i, entries)?;
+        offsets.push(entries.len() as u32);
     }
-    s.block = (offsets, entries);
-    r
+    r.finish()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cairn_timeline::PropVal;
     use rand::{Rng, SeedableRng, rngs::StdRng};
 
     fn random_rows(rng: &mut StdRng, rows: usize) -> Vec<Vec<PropEntry>> {
@@ -288,56 +323,96 @@ mod tests {
             .collect()
     }
 
-    fn row_major(rows: &[Vec<PropEntry>]) -> Vec<u8> {
-        let mut b = Vec::new();
+    fn encode(rows: &[Vec<PropEntry>], b: &mut PropsBlock) -> Vec<u8> {
         for r in rows {
-            put_uvarint(&mut b, r.len() as u64);
-            for &e in r {
-                put_prop_entry(&mut b, e);
-            }
+            b.push(r);
         }
-        b
+        let mut out = Vec::new();
+        b.finish_into(&mut out);
+        out
     }
 
     #[test]
     fn every_row_reads_back_as_written_whole_or_by_key() {
         let mut rng = StdRng::seed_from_u64(7);
-        let mut s = PropsScratch::default();
+        // One builder and one reader for every block, as a segment's writer and a scan
+        // keep theirs.
+        let (mut b, mut r) = (PropsBlock::default(), PropsReader::default());
+        let (mut off, mut ent) = (Vec::new(), Vec::new());
         for _ in 0..300 {
             let n = rng.gen_range(0..400);
             let rows = random_rows(&mut rng, n);
-            let mut enc = Vec::new();
-            encode_by_key(&row_major(&rows), n, &mut enc, &mut s).unwrap();
-            let (mut off, mut ent) = (Vec::new(), Vec::new());
-            decode_by_key(&enc, n, (12, 50), None, (&mut off, &mut ent), &mut s).unwrap();
+            let enc = encode(&rows, &mut b);
+            decode_by_key(&enc, n, (12, 50), None, (&mut off, &mut ent), &mut r).unwrap();
             assert_eq!(off.len(), n + 1);
-            for (i, r) in rows.iter().enumerate() {
-                assert_eq!(&ent[off[i] as usize..off[i + 1] as usize], &r[..]);
+            for (i, row) in rows.iter().enumerate() {
+                assert_eq!(&ent[off[i] as usize..off[i + 1] as usize], &row[..]);
             }
             // Some keys: each row's entries of those keys, in the row's order.
             let want: Vec<bool> = (0..12).map(|_| rng.gen_bool(0.4)).collect();
-            decode_by_key(&enc, n, (12, 50), Some(&want), (&mut off, &mut ent), &mut s).unwrap();
-            for (i, r) in rows.iter().enumerate() {
-                let kept: Vec<PropEntry> =
-                    r.iter().copied().filter(|e| want[e.key as usize]).collect();
+            decode_by_key(&enc, n, (12, 50), Some(&want), (&mut off, &mut ent), &mut r).unwrap();
+            for (i, row) in rows.iter().enumerate() {
+                let kept: Vec<PropEntry> = row
+                    .iter()
+                    .copied()
+                    .filter(|e| want[e.key as usize])
+                    .collect();
                 assert_eq!(&ent[off[i] as usize..off[i + 1] as usize], &kept[..]);
             }
-            let mut back = Vec::new();
-            by_key_to_rows(&enc, n, (12, 50), &mut back, &mut s).unwrap();
-            assert_eq!(back, row_major(&rows));
+        }
+    }
+
+    #[test]
+    fn many_shapes_take_wider_ids() {
+        let (mut b, mut r) = (PropsBlock::default(), PropsReader::default());
+        let (mut off, mut ent) = (Vec::new(), Vec::new());
+        // 300 shapes (two-byte ids), then 70,000 (four-byte ids), each row's keys in an
+        // order of its own.
+        for n in [300u32, 70_000] {
+            let rows: Vec<Vec<PropEntry>> = (0..n)
+                .map(|i| {
+                    [i % 400, 400 + i / 400, i % 7]
+                        .iter()
+                        .map(|&key| PropEntry {
+                            key,
+                            val: PropVal::Num(f64::from(i)),
+                        })
+                        .collect()
+                })
+                .collect();
+            let enc = encode(&rows, &mut b);
+            let want: Vec<bool> = (0..1000).map(|k| k % 3 == 0).collect();
+            for keys in [None, Some(&want[..])] {
+                decode_by_key(
+                    &enc,
+                    n as usize,
+                    (1000, 1),
+                    keys,
+                    (&mut off, &mut ent),
+                    &mut r,
+                )
+                .unwrap();
+                for (i, row) in rows.iter().enumerate() {
+                    let kept: Vec<PropEntry> = row
+                        .iter()
+                        .copied()
+                        .filter(|e| keys.is_none_or(|w| w[e.key as usize]))
+                        .collect();
+                    assert_eq!(&ent[off[i] as usize..off[i + 1] as usize], &kept[..]);
+                }
+            }
         }
     }
 
     #[test]
     fn damaged_chunks_are_errors_never_panics() {
         let mut rng = StdRng::seed_from_u64(11);
-        let mut s = PropsScratch::default();
+        let (mut b, mut r) = (PropsBlock::default(), PropsReader::default());
         let (mut off, mut ent) = (Vec::new(), Vec::new());
-        for _ in 0..300 {
+        for _ in 0..2000 {
             let n = rng.gen_range(1..100);
             let rows = random_rows(&mut rng, n);
-            let mut enc = Vec::new();
-            encode_by_key(&row_major(&rows), n, &mut enc, &mut s).unwrap();
+            let enc = encode(&rows, &mut b);
             let mut bad = enc.clone();
             match rng.gen_range(0..3) {
                 0 => bad.truncate(rng.gen_range(0..bad.len())),
@@ -348,12 +423,12 @@ mod tests {
                 _ => bad.push(rng.r#gen()),
             }
             // Either an error or rows that decode within their bounds.
-            if decode_by_key(&bad, n, (12, 50), None, (&mut off, &mut ent), &mut s).is_ok() {
+            if decode_by_key(&bad, n, (12, 50), None, (&mut off, &mut ent), &mut r).is_ok() {
                 assert_eq!(off.len(), n + 1);
                 assert_eq!(*off.last().unwrap() as usize, ent.len());
             }
         }
-        // Too few rows for the entries.
+        // More rows than the chunk has, a key beyond the dictionary.
         let rows = vec![
             vec![PropEntry {
                 key: 1,
@@ -361,9 +436,9 @@ mod tests {
             }];
             3
         ];
-        let mut enc = Vec::new();
-        encode_by_key(&row_major(&rows), 3, &mut enc, &mut s).unwrap();
-        assert!(decode_by_key(&enc, 2, (12, 50), None, (&mut off, &mut ent), &mut s).is_err());
-        assert!(decode_by_key(&enc, 3, (1, 50), None, (&mut off, &mut ent), &mut s).is_err());
+        let enc = encode(&rows, &mut b);
+        assert!(decode_by_key(&enc, 4, (12, 50), None, (&mut off, &mut ent), &mut r).is_err());
+        assert!(decode_by_key(&enc, 3, (1, 50), None, (&mut off, &mut ent), &mut r).is_err());
+        decode_by_key(&enc, 3, (12, 50), None, (&mut off, &mut ent), &mut r).unwrap();
     }
 }

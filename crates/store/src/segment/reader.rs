@@ -9,7 +9,7 @@ use cairn_model::{Dim, Event, PropValue, Revenue};
 pub use cairn_timeline::{PropEntry, PropVal};
 
 use super::format::*;
-use super::props::{self, PropsScratch};
+use super::props::{self, PropsReader};
 use crate::codec::{Cursor, DecodeError};
 use crate::error::{IoContext, Result, StoreError, corrupted};
 
@@ -164,7 +164,7 @@ pub(crate) struct ChunkBuf {
     ids: Vec<u32>,
     sites: Vec<u64>,
     lens: Vec<u64>,
-    pub(super) props: PropsScratch,
+    pub(super) props: PropsReader,
     /// A zstd context, made once and kept (each is a few hundred KiB to set up).
     dctx: Option<zstd::bulk::Decompressor<'static>>,
 }

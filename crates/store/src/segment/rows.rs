@@ -7,12 +7,12 @@
 
 use super::format::*;
 use super::packed::Col;
-use super::props;
+use super::props::PropsReader;
 use super::reader::{ChunkBuf, Run, SegmentReader};
 use super::writer::SegmentWriter;
 use cairn_timeline::{PropEntry, PropVal};
 
-use crate::codec::{Cursor, DecodeError, put_uvarint};
+use crate::codec::{Cursor, DecodeError};
 use crate::error::{Result, corrupted};
 
 /// A dictionary's strings in one buffer.
@@ -55,7 +55,11 @@ pub(crate) struct SegmentRows<'a> {
     ts_pos: usize,
     dims: Vec<Col>,
     props_raw: Vec<u8>,
-    props: (usize, usize),
+    /// Format 3: the block's properties, parsed; format 2: where the next row's start.
+    props_reader: PropsReader,
+    props_pos: usize,
+    /// The current row's properties (segment-local ids).
+    props: Vec<PropEntry>,
     revenue_raw: Vec<u8>,
     revenue: (usize, usize),
     /// The current row (segment-local site and dictionary ids).
@@ -104,7 +108,9 @@ impl<'a> SegmentRows<'a> {
             ts_pos: 0,
             dims: (0..DIMS).map(|_| Col::default()).collect(),
             props_raw: Vec::new(),
-            props: (0, 0),
+            props_reader: PropsReader::default(),
+            props_pos: 0,
+            props: Vec::new(),
             revenue_raw: Vec::new(),
             revenue: (0, 0),
             site: 0,
@@ -114,9 +120,9 @@ impl<'a> SegmentRows<'a> {
         })
     }
 
-    /// The current row's properties, encoded with this segment's ids.
-    pub(crate) fn props(&self) -> &[u8] {
-        &self.props_raw[self.props.0..self.props.1]
+    /// The current row's properties, with this segment's ids.
+    pub(crate) fn props(&self) -> &[PropEntry] {
+        &self.props
     }
 
     /// The current row's revenue, encoded with this segment's currency ids.
@@ -151,29 +157,20 @@ impl<'a> SegmentRows<'a> {
                 ));
             }
         }
+        seg.read_chunk_to(
+            &meta.cols[COL_PROPS],
+            "properties",
+            buf,
+            &mut self.props_raw,
+        )?;
         if seg.version >= 3 {
-            // Stored by key: recoded into rows, as a merge copies them.
-            seg.read_chunk_into(&meta.cols[COL_PROPS], "properties", buf)?;
-            self.props_raw.clear();
             let dicts = (
                 self.dicts[DICT_PROP_KEYS].len() as u32,
                 self.dicts[DICT_PROP_VALUES].len() as u32,
             );
-            props::by_key_to_rows(
-                &buf.raw,
-                meta.rows as usize,
-                dicts,
-                &mut self.props_raw,
-                &mut buf.props,
-            )
-            .map_err(|e| seg.decode_err("properties", e))?;
-        } else {
-            seg.read_chunk_to(
-                &meta.cols[COL_PROPS],
-                "properties",
-                buf,
-                &mut self.props_raw,
-            )?;
+            self.props_reader
+                .parse(&self.props_raw, meta.rows as usize, dicts, None)
+                .map_err(|e| seg.decode_err("properties", e))?;
         }
         seg.read_chunk_to(
             &meta.cols[COL_REVENUE],
@@ -183,7 +180,7 @@ impl<'a> SegmentRows<'a> {
         )?;
         self.max_ts = meta.max_ts;
         self.ts_pos = 0;
-        self.props = (0, 0);
+        self.props_pos = 0;
         self.revenue = (0, 0);
         self.run = 0;
         self.in_run = 0;
@@ -237,7 +234,7 @@ impl<'a> SegmentRows<'a> {
             }
             self.ids[d] = id;
         }
-        self.props = (self.props.1, self.check_props()?);
+        self.read_props(self.row)?;
         self.revenue = (self.revenue.1, self.check_revenue()?);
         self.site = run.site;
         self.visitor = run.visitor;
@@ -247,20 +244,34 @@ impl<'a> SegmentRows<'a> {
         Ok(true)
     }
 
-    /// Checks the properties after the current ones; returns where they end.
-    fn check_props(&self) -> Result<usize> {
+    /// Reads row `row`'s properties (rows are read in order).
+    fn read_props(&mut self, row: usize) -> Result<()> {
+        let seg = self.seg;
+        let de = |e| seg.decode_err("properties", e);
+        self.props.clear();
+        if seg.version >= 3 {
+            let r = &mut self.props_reader;
+            r.row(&self.props_raw, row, &mut self.props).map_err(de)?;
+            // The block's last row: every value was some row's.
+            if row + 1 == seg.footer.blocks[self.next_block - 1].rows as usize {
+                r.finish().map_err(de)?;
+            }
+            return Ok(());
+        }
+        // Format 2: the row's count, then its entries.
         let raw = &self.props_raw;
-        let de = |e| self.seg.decode_err("properties", e);
         let (nkeys, nvals) = (
             self.dicts[DICT_PROP_KEYS].len() as u32,
             self.dicts[DICT_PROP_VALUES].len() as u32,
         );
-        let mut c = Cursor::at(raw, self.props.1);
+        let mut c = Cursor::at(raw, self.props_pos);
         let n = c.len(raw.len()).map_err(de)?;
         for _ in 0..n {
-            get_prop_entry(&mut c, nkeys, nvals).map_err(de)?;
+            self.props
+                .push(get_prop_entry(&mut c, nkeys, nvals).map_err(de)?);
         }
-        Ok(c.pos())
+        self.props_pos = c.pos();
+        Ok(())
     }
 
     /// Checks the revenue after the current one; returns where it ends.
@@ -355,7 +366,7 @@ impl Remap {
         rows: &SegmentRows<'_>,
         site: &str,
         w: &mut SegmentWriter,
-        (props, revenue): (&mut Vec<u8>, &mut Vec<u8>),
+        (props, revenue): (&mut Vec<PropEntry>, &mut Vec<u8>),
     ) -> Result<()> {
         let dicts = &rows.dicts[..];
         let mut ids = [0u32; DIMS];
@@ -363,14 +374,9 @@ impl Remap {
             *out = self.id(dicts, w, d, rows.ids[d]);
         }
         let n = |d: usize| dicts[d].len() as u32;
-        let bad = |e: DecodeError| rows.seg.decode_err("properties", e);
         props.clear();
-        let mut c = Cursor::new(rows.props());
-        let count = c.uvarint().map_err(bad)?;
-        put_uvarint(props, count);
-        for _ in 0..count {
-            let e = get_prop_entry(&mut c, n(DICT_PROP_KEYS), n(DICT_PROP_VALUES)).map_err(bad)?;
-            put_prop_entry(props, self.prop(dicts, w, e));
+        for &e in rows.props() {
+            props.push(self.prop(dicts, w, e));
         }
         let bad = |e: DecodeError| rows.seg.decode_err("revenue", e);
         let mut c = Cursor::new(rows.revenue());

@@ -9,9 +9,9 @@ use cairn_timeline::{PropEntry, PropVal};
 use rustc_hash::FxHashMap;
 
 use super::format::*;
-use super::props::PropsScratch;
+use super::props::PropsBlock;
 use crate::codec::{put_str, put_uvarint};
-use crate::error::{IoContext, Result, corrupted};
+use crate::error::{IoContext, Result};
 use crate::fs::{Fs, Sequential};
 
 /// Rows per block, ended at the next visitor boundary.
@@ -131,7 +131,7 @@ struct BlockBuf {
     runs: Vec<(u32, u64, u32)>,
     ts: Vec<i64>,
     dims: Vec<Vec<u32>>,
-    props: Vec<u8>,
+    props: PropsBlock,
     revenue: Vec<u8>,
 }
 
@@ -159,7 +159,8 @@ pub(crate) struct SegmentWriter {
     zctx: zstd::bulk::Compressor<'static>,
     zbuf: Vec<u8>,
     compression: Compression,
-    props: PropsScratch,
+    /// A row's properties, for [`Self::push`].
+    entries: Vec<PropEntry>,
 }
 
 impl SegmentWriter {
@@ -198,7 +199,7 @@ impl SegmentWriter {
             zctx,
             zbuf: Vec::new(),
             compression,
-            props: PropsScratch::default(),
+            entries: Vec::new(),
         })
     }
 
@@ -236,20 +237,20 @@ impl SegmentWriter {
     }
 
     /// Adds one row given as ids of this segment's dictionaries (see [`Self::intern`]),
-    /// its properties and revenue encoded as [`Self::push`] encodes them. Rows must
+    /// its properties, and its revenue encoded as [`Self::push`] encodes it. Rows must
     /// come sorted by (site, visitor, ts).
     pub(crate) fn push_ids(
         &mut self,
         (site, visitor, ts): (&str, u64, i64),
         dims: &[u32; DIMS],
-        props: &[u8],
+        props: &[PropEntry],
         revenue: &[u8],
     ) -> Result<()> {
         self.begin_row(site, visitor, ts)?;
         for (col, &id) in self.buf.dims.iter_mut().zip(dims) {
             col.push(id);
         }
-        self.buf.props.extend_from_slice(props);
+        self.buf.props.push(props);
         self.buf.revenue.extend_from_slice(revenue);
         Ok(())
     }
@@ -261,8 +262,7 @@ impl SegmentWriter {
             let id = self.dicts[d.index()].intern(e.dim(d));
             self.buf.dims[d.index()].push(id);
         }
-        let p = &mut self.buf.props;
-        put_uvarint(p, e.props.len() as u64);
+        self.entries.clear();
         for (k, v) in &e.props {
             let key = self.dicts[DICT_PROP_KEYS].intern(k);
             let val = match v {
@@ -270,8 +270,9 @@ impl SegmentWriter {
                 PropValue::Num(n) => PropVal::Num(*n),
                 PropValue::Bool(b) => PropVal::Bool(*b),
             };
-            put_prop_entry(p, PropEntry { key, val });
+            self.entries.push(PropEntry { key, val });
         }
+        self.buf.props.push(&self.entries);
         let currencies = &mut self.dicts[DICT_CURRENCIES];
         let rev = e
             .revenue
@@ -312,7 +313,7 @@ impl SegmentWriter {
         if self.buf.ts.is_empty() {
             return Ok(());
         }
-        let buf = std::mem::take(&mut self.buf);
+        let mut buf = std::mem::take(&mut self.buf);
         let mut cols = Vec::with_capacity(COLS);
         // Runs: count; every run's site id; every run's length; then the visitor id
         // deltas as eight byte planes (all low bytes, then all second bytes, …). Hashed
@@ -393,8 +394,7 @@ impl SegmentWriter {
             cols.push(self.write_chunk(&s, width | mode)?);
         }
         s.clear();
-        super::props::encode_by_key(&buf.props, buf.ts.len(), &mut s, &mut self.props)
-            .map_err(|e| corrupted(&self.tmp, format!("properties to write: {}", e.0)))?;
+        buf.props.finish_into(&mut s);
         cols.push(self.write_chunk(&s, 0)?);
         cols.push(self.write_chunk(&buf.revenue, 0)?);
         let first = buf.runs.first().map(|r| (r.0, r.1)).unwrap_or_default();
@@ -413,13 +413,12 @@ impl SegmentWriter {
             mut runs,
             mut ts,
             mut dims,
-            mut props,
+            props,
             mut revenue,
         } = buf;
         runs.clear();
         ts.clear();
         dims.iter_mut().for_each(Vec::clear);
-        props.clear();
         revenue.clear();
         self.buf = BlockBuf {
             runs,

@@ -615,8 +615,8 @@ struct MergedRow<'r, 'a> {
     new_visitor: bool,
 }
 
-/// Scratch buffers for a row's re-encoded properties and revenue.
-type Scratch<'s> = (&'s mut Vec<u8>, &'s mut Vec<u8>);
+/// Scratch buffers for a row's mapped properties and re-encoded revenue.
+type Scratch<'s> = (&'s mut Vec<cairn_timeline::PropEntry>, &'s mut Vec<u8>);
 
 /// K-way merge of sorted event streams by (site, visitor, ts); ties go to the earlier
 /// source. A heap keeps it O(log k) per event, for stores with many segments.

@@ -13,7 +13,7 @@ use super::{Inner, Store, lock};
 use crate::error::Result;
 use crate::manifest::SegmentMeta;
 use crate::segment::format::{
-    DICT_CURRENCIES, DICT_PROP_KEYS, DICT_PROP_VALUES, DICTS, DIMS, put_prop_entry, put_revenue,
+    DICT_CURRENCIES, DICT_PROP_KEYS, DICT_PROP_VALUES, DICTS, DIMS, put_revenue,
 };
 use crate::segment::rows::Remap;
 use crate::segment::writer::{Compression, Interner, SegmentWriter};
@@ -186,9 +186,8 @@ impl Batch {
             };
             let entries = &self.props[start as usize..r.props_end as usize];
             props.clear();
-            crate::codec::put_uvarint(&mut props, entries.len() as u64);
             for &e in entries {
-                put_prop_entry(&mut props, remap.prop(dicts, w, e));
+                props.push(remap.prop(dicts, w, e));
             }
             revenue.clear();
             let rev = (r.currency != Row::NO_REVENUE)
