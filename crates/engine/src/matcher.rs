@@ -112,6 +112,9 @@ pub struct EventPred {
     /// Otherwise, a condition on one dimension that every matching event meets (the
     /// alternatives' conditions on a dimension they all test, joined).
     necessary: Option<(usize, Vec<bool>)>,
+    /// One alternative of conditions on dimensions only (a destination goal: a pageview
+    /// on a path): per dimension tested, the mask of its conditions on it joined.
+    conj: Option<Vec<(usize, Vec<bool>)>>,
 }
 
 /// For alternatives that all test one dimension: that dimension, and per dictionary id
@@ -211,11 +214,27 @@ impl EventPred {
         } else {
             necessary_of(&out)
         };
+        let conj = match out.as_slice() {
+            [c] if !always && c.props.is_empty() => {
+                let mut by_dim: Vec<(usize, Vec<bool>)> = Vec::new();
+                for (d, m) in &c.dims {
+                    match by_dim.iter_mut().find(|(e, _)| e == d) {
+                        Some((_, have)) => {
+                            have.iter_mut().zip(m).for_each(|(a, b)| *a &= *b);
+                        }
+                        None => by_dim.push((*d, m.clone())),
+                    }
+                }
+                Some(by_dim)
+            }
+            _ => None,
+        };
         EventPred {
             alts: out,
             always,
             single,
             necessary,
+            conj,
         }
     }
 
@@ -233,6 +252,19 @@ impl EventPred {
     /// dimension (the common case, which a lookup table can evaluate).
     pub fn single(&self) -> Option<(usize, &[bool])> {
         self.single.as_ref().map(|(d, m)| (*d, m.as_slice()))
+    }
+
+    /// The predicate as conditions on dimensions that must all hold, one mask per
+    /// dimension, when it is that (one alternative, no property conditions): what
+    /// [`Tables`] can decide.
+    pub fn dims_only(&self) -> Option<Vec<(usize, &[bool])>> {
+        match &self.single {
+            Some((d, m)) => Some(vec![(*d, m.as_slice())]),
+            None => self
+                .conj
+                .as_ref()
+                .map(|c| c.iter().map(|(d, m)| (*d, m.as_slice())).collect()),
+        }
     }
 
     /// Whether event `i` of the timeline matches.
@@ -348,48 +380,90 @@ impl FieldReader {
 
 /// Bit masks by dictionary id for predicates that are one condition on one dimension
 /// (an event name, a path): one lookup per event and dimension decides all of them,
-/// instead of one test per predicate.
+/// instead of one test per predicate. A predicate of conditions on several dimensions
+/// that must all hold (a pageview on a path) takes a spare bit for each dimension after
+/// its first: its own bit stays set only where those bits are all set.
 pub struct Tables {
     /// (dimension, bits per dictionary id).
     tables: Vec<(usize, Vec<u64>)>,
     /// Bit j set: item j is fully decided by the tables.
     pub covered: u64,
+    /// (an item's bit, its spare bits), and every spare bit taken.
+    conj: Vec<(u64, u64)>,
+    spares: u64,
 }
 
 impl Tables {
-    /// Tables for items `(bit, alternatives)`, each alternative a single-condition
-    /// predicate; items whose alternatives are not all single are left out.
-    pub fn new<'a>(items: impl IntoIterator<Item = (usize, Vec<&'a EventPred>)>) -> Tables {
+    /// Tables for items `(bit, alternatives)`: any of several single-condition
+    /// predicates, or one predicate of conditions on dimensions only (as long as
+    /// `spare`, bits no item uses, has bits enough). The other items are left out.
+    pub fn new<'a>(
+        items: impl IntoIterator<Item = (usize, Vec<&'a EventPred>)>,
+        mut spare: u64,
+    ) -> Tables {
         let mut tables: Vec<(usize, Vec<u64>)> = Vec::new();
-        let mut covered = 0u64;
-        for (j, alts) in items {
-            let Some(singles) = alts.iter().map(|p| p.single()).collect::<Option<Vec<_>>>() else {
-                continue;
+        let (mut covered, mut conj, mut spares) = (0u64, Vec::new(), 0u64);
+        let mut add = |d: usize, mask: &[bool], bit: u64| {
+            let k = match tables.iter().position(|(x, _)| *x == d) {
+                Some(k) => k,
+                None => {
+                    tables.push((d, Vec::new()));
+                    tables.len() - 1
+                }
             };
-            if singles.is_empty() || j >= 64 {
+            let t = &mut tables[k].1;
+            if t.len() < mask.len() {
+                t.resize(mask.len(), 0);
+            }
+            for (id, &ok) in mask.iter().enumerate() {
+                if ok {
+                    t[id] |= bit;
+                }
+            }
+        };
+        for (j, alts) in items {
+            if j >= 64 {
                 continue;
             }
-            for (d, mask) in singles {
-                let k = match tables.iter().position(|(x, _)| *x == d) {
-                    Some(k) => k,
-                    None => {
-                        tables.push((d, Vec::new()));
-                        tables.len() - 1
+            let Some(dims) = alts
+                .iter()
+                .map(|p| p.dims_only())
+                .collect::<Option<Vec<_>>>()
+            else {
+                continue;
+            };
+            match dims.as_slice() {
+                [] => continue,
+                [one] if one.len() > 1 => {
+                    if (spare.count_ones() as usize) < one.len() - 1 {
+                        continue;
                     }
-                };
-                let t = &mut tables[k].1;
-                if t.len() < mask.len() {
-                    t.resize(mask.len(), 0);
+                    add(one[0].0, one[0].1, 1 << j);
+                    let mut mine = 0u64;
+                    for &(d, mask) in &one[1..] {
+                        let bit = 1u64 << spare.trailing_zeros();
+                        spare &= !bit;
+                        mine |= bit;
+                        add(d, mask, bit);
+                    }
+                    conj.push((1u64 << j, mine));
+                    spares |= mine;
                 }
-                for (id, &ok) in mask.iter().enumerate() {
-                    if ok {
-                        t[id] |= 1 << j;
+                alts if alts.iter().all(|a| a.len() == 1) => {
+                    for a in alts {
+                        add(a[0].0, a[0].1, 1 << j);
                     }
                 }
+                _ => continue,
             }
             covered |= 1 << j;
         }
-        Tables { tables, covered }
+        Tables {
+            tables,
+            covered,
+            conj,
+            spares,
+        }
     }
 
     /// Appends to `out` the bits of the covered items that each event matches: every
@@ -419,6 +493,17 @@ impl Tables {
                     .iter_mut()
                     .zip(at)
                     .for_each(|(b, &i)| *b |= look(t, ids[i as usize])),
+            }
+        }
+        if self.spares != 0 {
+            for b in &mut out[start..] {
+                let mut x = *b;
+                for &(bit, mine) in &self.conj {
+                    if x & mine != mine {
+                        x &= !bit;
+                    }
+                }
+                *b = x & !self.spares;
             }
         }
     }

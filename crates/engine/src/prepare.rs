@@ -133,24 +133,30 @@ impl Goals {
                 PAGEVIEW,
             )]],
         );
-        // One lookup per event decides the pageview bit (63) and, for the first 63
-        // goals, single-condition event goals and the events counted by count goals.
-        let (mut event_mask, mut count_mask) = (0u64, 0u64);
+        // One lookup per event and dimension decides the pageview bit (63) and, for the
+        // first 63 goals, event goals on dimensions only (an event name; a pageview on a
+        // path) and the events counted by count goals. Bits of no goal are spare.
         let mut items: Vec<(usize, Vec<&EventPred>)> = vec![(PAGEVIEW_BIT, vec![&pageview])];
+        let (mut events, mut counts) = (0u64, 0u64);
         for (g, e) in evals.iter().enumerate().take(PAGEVIEW_BIT) {
             match e {
-                GoalEval::Event(p) if p.single().is_some() => {
-                    event_mask |= 1 << g;
+                GoalEval::Event(p) => {
+                    events |= 1 << g;
                     items.push((g, vec![p]));
                 }
-                GoalEval::Count(_, p) if p.single().is_some() => {
-                    count_mask |= 1 << g;
+                GoalEval::Count(_, p) => {
+                    counts |= 1 << g;
                     items.push((g, vec![p]));
                 }
                 _ => {}
             }
         }
-        let tables = Tables::new(items);
+        let used = match defs.len() {
+            n if n >= PAGEVIEW_BIT => u64::MAX,
+            n => ((1u64 << n) - 1) | (1 << PAGEVIEW_BIT),
+        };
+        let tables = Tables::new(items, !used);
+        let (event_mask, count_mask) = (events & tables.covered, counts & tables.covered);
         Goals {
             defs: defs.to_vec(),
             tables,

@@ -88,16 +88,21 @@ pub(crate) fn alt_hit(alts: &[Alt], tl: &Timeline, prep: &Prepared, p: usize) ->
     })
 }
 
-/// Lookup tables for the steps whose every alternative is one condition on one
-/// dimension and no goal.
+/// Lookup tables for the steps without goals whose alternatives are conditions on
+/// dimensions only (see [`Tables::new`]).
 fn tables_of(sets: &[Vec<Alt>]) -> Tables {
-    Tables::new(sets.iter().enumerate().filter_map(|(j, alts)| {
-        let singles: Option<Vec<&EventPred>> = alts
+    let items = sets.iter().enumerate().filter_map(|(j, alts)| {
+        let preds: Option<Vec<&EventPred>> = alts
             .iter()
-            .map(|a| (a.goal.is_none() && a.pred.single().is_some()).then_some(&a.pred))
+            .map(|a| a.goal.is_none().then_some(&a.pred))
             .collect();
-        singles.filter(|v| !v.is_empty()).map(|v| (j, v))
-    }))
+        preds.filter(|v| !v.is_empty()).map(|v| (j, v))
+    });
+    let spare = match sets.len() {
+        n if n >= 64 => 0,
+        n => !((1u64 << n) - 1),
+    };
+    Tables::new(items, spare)
 }
 
 /// A unit's result in the funnel.
