@@ -252,6 +252,65 @@ impl PropsReader {
         Ok(())
     }
 
+    /// Appends every row's wanted entries to `entries` and their ends to `offsets`.
+    /// The width is matched once, not per row, and a row whose shape has no wanted key
+    /// (most rows, when a scan wants one key) is one load and one push.
+    fn all_rows(
+        &mut self,
+        raw: &[u8],
+        offsets: &mut Vec<u32>,
+        entries: &mut Vec<PropEntry>,
+    ) -> DResult<()> {
+        let ids = &raw[self.ids..self.ids + self.rows * self.width];
+        match self.width {
+            0 => {
+                offsets.resize(offsets.len() + self.rows, entries.len() as u32);
+                Ok(())
+            }
+            1 => self.rows_of(raw, ids.iter().map(|&b| usize::from(b)), offsets, entries),
+            2 => self.rows_of(
+                raw,
+                ids.chunks_exact(2)
+                    .map(|b| usize::from(u16::from_le_bytes([b[0], b[1]]))),
+                offsets,
+                entries,
+            ),
+            _ => self.rows_of(
+                raw,
+                ids.chunks_exact(4)
+                    .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize),
+                offsets,
+                entries,
+            ),
+        }
+    }
+
+    #[inline(always)]
+    fn rows_of(
+        &mut self,
+        raw: &[u8],
+        ids: impl Iterator<Item = usize>,
+        offsets: &mut Vec<u32>,
+        entries: &mut Vec<PropEntry>,
+    ) -> DResult<()> {
+        for id in ids {
+            let &(lo, hi) = self
+                .ranges
+                .get(id)
+                .ok_or(DecodeError("property shape id out of range"))?;
+            for &(key, sec) in &self.wanted[lo as usize..hi as usize] {
+                let end = self.sections[sec as usize].2;
+                let at = &mut self.at[sec as usize];
+                let mut v = Cursor::at(&raw[..end], *at);
+                let val = get_prop_val(&mut v, self.nvals)?;
+                *at = v.pos();
+                entries.push(PropEntry { key, val });
+            }
+            offsets.push(entries.len() as u32);
+        }
+        Ok(())
+    }
+
     /// Checks, once every row is read, that each wanted key's values were all some
     /// row's.
     pub(crate) fn finish(&self) -> DResult<()> {
@@ -281,10 +340,7 @@ pub(crate) fn decode_by_key(
     r.parse(raw, rows, dicts, keys)?;
     offsets.reserve(rows + 1);
     offsets.push(0);
-    for i in 0..rows {
-        r.row(raw, i, entries)?;
-        offsets.push(entries.len() as u32);
-    }
+    r.all_rows(raw, offsets, entries)?;
     r.finish()
 }
 
