@@ -389,6 +389,40 @@ fn visit(
     }
     for (ui, unit) in plan.units.iter().enumerate() {
         match unit {
+            Unit::Session if reader.is_none() => {
+                // Without a breakdown: each goal's hits walked with the sessions, a
+                // session counted at its first hit (no search per session and goal).
+                acc.totals[ui] += prep.sessions.len() as u64;
+                let bucket = |a: u32| {
+                    plan.buckets
+                        .as_ref()
+                        .map(|bk| bk.index(prep.ts[a as usize]))
+                };
+                if plan.buckets.is_some() {
+                    for &(a, _) in &prep.sessions {
+                        if let Some(bi) = bucket(a) {
+                            acc.series_tot[bi * nu + ui] += 1;
+                        }
+                    }
+                }
+                for (ri, &g) in report.iter().enumerate() {
+                    let mut s = 0;
+                    let mut counted = usize::MAX;
+                    for &p in &prep.hits[g] {
+                        while prep.sessions[s].1 <= p {
+                            s += 1;
+                        }
+                        if s == counted {
+                            continue;
+                        }
+                        counted = s;
+                        acc.conv[ri * nu + ui] += 1;
+                        if let Some(bi) = bucket(prep.sessions[s].0) {
+                            acc.series_conv[(bi * acc.ng + ri) * nu + ui] += 1;
+                        }
+                    }
+                }
+            }
             Unit::Session => {
                 acc.totals[ui] += prep.sessions.len() as u64;
                 for (si, &(a, b)) in prep.sessions.iter().enumerate() {
