@@ -237,6 +237,12 @@ impl PropsReader {
             _ => u32::from_le_bytes([ids[4 * r], ids[4 * r + 1], ids[4 * r + 2], ids[4 * r + 3]])
                 as usize,
         };
+        self.shape_row(raw, id, out)
+    }
+
+    /// Appends the wanted entries of a row of shape `id`: each wanted key's next value.
+    #[inline(always)]
+    fn shape_row(&mut self, raw: &[u8], id: usize, out: &mut Vec<PropEntry>) -> DResult<()> {
         let &(lo, hi) = self
             .ranges
             .get(id)
@@ -294,18 +300,7 @@ impl PropsReader {
         entries: &mut Vec<PropEntry>,
     ) -> DResult<()> {
         for id in ids {
-            let &(lo, hi) = self
-                .ranges
-                .get(id)
-                .ok_or(DecodeError("property shape id out of range"))?;
-            for &(key, sec) in &self.wanted[lo as usize..hi as usize] {
-                let end = self.sections[sec as usize].2;
-                let at = &mut self.at[sec as usize];
-                let mut v = Cursor::at(&raw[..end], *at);
-                let val = get_prop_val(&mut v, self.nvals)?;
-                *at = v.pos();
-                entries.push(PropEntry { key, val });
-            }
+            self.shape_row(raw, id, entries)?;
             offsets.push(entries.len() as u32);
         }
         Ok(())
