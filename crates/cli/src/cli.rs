@@ -119,7 +119,7 @@ pub struct ImportArgs {
     /// Events sorted in memory at a time and written as one run of segments: more means
     /// fewer, larger segments before compaction, and more memory (under 200 bytes per
     /// event once interned, plus its distinct strings; two batches at most).
-    #[arg(long, value_name = "N", default_value = "500k")]
+    #[arg(long, value_name = "N", default_value = "1M")]
     pub batch: Count,
 }
 

@@ -24,9 +24,10 @@ const PASSING_BLOCK_ROWS: usize = 8_192;
 pub(crate) enum Compression {
     /// zstd level 9: segments meant to stay (flushes, merges).
     Lasting,
-    /// zstd level 3: import batches, which the merge after an import reads and
-    /// compresses again (a 10M import 11% faster before its merge; such a segment is
-    /// 6% larger while it lasts).
+    /// Not compressed: import batches, which the merge after an import reads once and
+    /// compresses then. zstd level 3 (the form before 7 December) made the batches of
+    /// 10M events over 90 days 81 MB on disk, raw they are 226 MB while they last, and
+    /// the import takes 15% less CPU (bench/RESULTS.md).
     Passing,
 }
 
@@ -41,19 +42,15 @@ impl Compression {
         }
     }
 
-    fn level(self) -> i32 {
+    /// The zstd level, if compressed at all.
+    fn level(self) -> Option<i32> {
         match self {
-            Compression::Lasting => 9,
-            Compression::Passing => 3,
+            Compression::Lasting => Some(9),
+            Compression::Passing => None,
         }
     }
 }
 
-/// Whether a chunk is stored as zstd made it (`compressed` bytes of `raw`) rather than
-/// raw: when that saves at least a fifth. A block's times (millisecond gaps, varints)
-/// compress to about 0.9 of their size; stored raw they take 4% more space in all
-/// (0.26 bytes/event), and queries take 5-15% less CPU: decoding them cost more than
-/// reading the bytes zstd saved (bench/RESULTS.md).
 /// How a lasting segment's chunk is searched for matches.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Matches {
@@ -88,6 +85,11 @@ impl Matches {
     }
 }
 
+/// Whether a chunk is stored as zstd made it (`compressed` bytes of `raw`) rather than
+/// raw: when that saves at least a fifth. A block's times (millisecond gaps, varints)
+/// compress to about 0.9 of their size; stored raw they take 4% more space in all
+/// (0.26 bytes/event), and queries take 5-15% less CPU: decoding them cost more than
+/// reading the bytes zstd saved (bench/RESULTS.md).
 fn kept_compressed(compressed: usize, raw: usize) -> bool {
     compressed * 5 <= raw * 4
 }
@@ -189,8 +191,9 @@ pub(crate) struct SegmentWriter {
     last_key: Option<(u32, u64, i64)>,
     scratch: Vec<u8>,
     /// One compression context for every chunk (one per chunk cost more than the
-    /// compression of small chunks), and its output buffer.
-    zctx: zstd::bulk::Compressor<'static>,
+    /// compression of small chunks) and its level, none for a passing segment; and its
+    /// output buffer.
+    zctx: Option<(zstd::bulk::Compressor<'static>, i32)>,
     zbuf: Vec<u8>,
     compression: Compression,
     /// The match parameters `zctx` has now.
@@ -207,7 +210,10 @@ impl SegmentWriter {
         compression: Compression,
     ) -> Result<SegmentWriter> {
         let tmp = path.with_extension("seg.tmp");
-        let zctx = zstd::bulk::Compressor::new(compression.level()).at(&tmp)?;
+        let zctx = match compression.level() {
+            Some(level) => Some((zstd::bulk::Compressor::new(level).at(&tmp)?, level)),
+            None => None,
+        };
         let f = fs.create(&tmp).at(&tmp)?;
         let mut out = BufWriter::with_capacity(1 << 20, Sequential(f));
         out.write_all(MAGIC).at(&tmp)?;
@@ -324,24 +330,23 @@ impl SegmentWriter {
     }
 
     fn write_chunk_as(&mut self, raw: &[u8], width: u8, matches: Matches) -> Result<Chunk> {
-        let (codec, data): (u8, &[u8]) = if raw.len() < 64 {
-            (0, raw)
-        } else {
-            if self.compression == Compression::Lasting && matches != self.matches {
-                matches
-                    .set(&mut self.zctx, self.compression.level())
-                    .at(&self.tmp)?;
-                self.matches = matches;
+        let (codec, data): (u8, &[u8]) = match &mut self.zctx {
+            Some((zctx, level)) if raw.len() >= 64 => {
+                if matches != self.matches {
+                    matches.set(zctx, *level).at(&self.tmp)?;
+                    self.matches = matches;
+                }
+                let z = &mut self.zbuf;
+                z.clear();
+                z.reserve(zstd::zstd_safe::compress_bound(raw.len()));
+                zctx.compress_to_buffer(raw, z).at(&self.tmp)?;
+                if kept_compressed(z.len(), raw.len()) {
+                    (1, &z[..])
+                } else {
+                    (0, raw)
+                }
             }
-            let z = &mut self.zbuf;
-            z.clear();
-            z.reserve(zstd::zstd_safe::compress_bound(raw.len()));
-            self.zctx.compress_to_buffer(raw, z).at(&self.tmp)?;
-            if kept_compressed(z.len(), raw.len()) {
-                (1, &z[..])
-            } else {
-                (0, raw)
-            }
+            _ => (0, raw),
         };
         let chunk = Chunk {
             offset: self.offset,
@@ -563,7 +568,8 @@ mod tests {
     use crate::segment::reader::SegmentReader;
 
     /// Times at random milliseconds barely compress: their chunks are stored raw, and
-    /// names, which compress well, as zstd made them; both read back as written.
+    /// names, which compress well, as zstd made them (a passing segment's are all raw);
+    /// both read back as written.
     #[test]
     fn chunks_that_barely_compress_are_stored_raw() {
         let dir = tempfile::tempdir().unwrap();
@@ -590,6 +596,10 @@ mod tests {
             for b in &r.footer.blocks {
                 let (ts, names) = (&b.cols[COL_TS], &b.cols[COL_DIM0 + Dim::Name.index()]);
                 assert_eq!((ts.codec, ts.len), (0, ts.raw_len), "times raw");
+                if compression == Compression::Passing {
+                    assert!(b.cols.iter().all(|c| c.codec == 0), "a passing block raw");
+                    continue;
+                }
                 assert_eq!(names.codec, 1, "names compressed");
                 assert!(kept_compressed(names.len as usize, names.raw_len as usize));
             }
