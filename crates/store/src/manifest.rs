@@ -48,7 +48,7 @@ pub struct SegmentMeta {
     pub sites: Vec<String>,
     /// The crc32c of its footer (which holds every chunk's checksum): the file's identity.
     pub footer_crc: u32,
-    /// Compressed lightly, to be merged (an import batch): compaction merges its week
+    /// Light: not compressed, to be merged (an import batch): compaction merges its week
     /// even when it is the week's only segment.
     #[serde(default, skip_serializing_if = "is_false")]
     pub light: bool,

@@ -43,8 +43,9 @@ impl Default for CompactionPolicy {
         CompactionPolicy {
             target_rows: 4_000_000,
             min_segments: 4,
-            // An import of 100M events over 30 days (batches of 500,000) gives four
-            // weeks of 800 segments, which merge at once within 1 GiB.
+            // An import of 100M events over 30 days gives four weeks of 400 segments
+            // (batches of 1M; 800 with batches of 500,000), which merge at once
+            // within 1 GiB.
             max_inputs: 1_000,
         }
     }
@@ -86,8 +87,8 @@ impl CompactionPolicy {
     /// one segment). They are rewritten once more, when the four weeks after the next
     /// begin, and again only if late events arrive for them. (So a range of the last 30
     /// days reads weeks only, and never 28 days of a sealed partition for a few.) Four weeks of more than `max_inputs`
-    /// segments (a large import's batches) first merge week by week, compressed
-    /// lightly; the four weeks merge at the next round.
+    /// segments (a large import's batches) first merge week by week, left
+    /// uncompressed; the four weeks merge at the next round.
     pub fn plan(&self, segments: &[SegmentMeta]) -> Vec<Merge> {
         if self.min_segments == usize::MAX {
             return Vec::new();
@@ -110,8 +111,9 @@ impl CompactionPolicy {
         }
         let mut out = Vec::new();
         for ((partition, days), segs) in parts {
-            // Segments of days (older versions), or lightly compressed, are merged even
-            // alone: a sealed week alone in its four weeks, or one run of them, is left.
+            // Segments of days (older versions), or light ones (an import's batches,
+            // not compressed), are merged even alone: a sealed week alone in its four
+            // weeks, or one run of them, is left.
             let must = segs.iter().any(|s| s.days < PARTITION_DAYS || s.light);
             let sealed = days == SEALED_DAYS || partition != newest;
             let mut group: Vec<u64> = if sealed {
@@ -162,7 +164,7 @@ impl Merge {
 }
 
 /// The first step of sealing four weeks of many segments: each week's segments merged
-/// into one run, compressed lightly, as they are merged again next.
+/// into one run, not compressed (passing), as they are merged again next.
 fn week_steps(segs: &[&SegmentMeta]) -> Vec<Merge> {
     let mut weeks: BTreeMap<i64, Vec<u64>> = BTreeMap::new();
     for s in segs.iter().filter(|s| s.days <= PARTITION_DAYS) {
@@ -199,7 +201,7 @@ pub struct Merge {
     /// whose run is then left alone. The newest week's merges are not, so their outputs
     /// stay at the sizes its tiers go by.
     pub parts: bool,
-    /// Whether its output is compressed lightly, to be merged again at once.
+    /// Whether its output is light (not compressed), to be merged again at once.
     pub light: bool,
 }
 
@@ -718,7 +720,7 @@ mod tests {
     }
 
     #[test]
-    fn a_lightly_compressed_segment_is_merged_even_alone() {
+    fn a_light_segment_is_merged_even_alone() {
         let p = CompactionPolicy {
             target_rows: 100,
             min_segments: 4,
