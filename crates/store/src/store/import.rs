@@ -21,7 +21,7 @@ use crate::user_links::Link;
 
 /// An import batch held as ids of batch-wide dictionaries: each event's strings are
 /// interned as it arrives and the event is dropped. A row is 112 bytes where an event
-/// was about 550 (a batch of 500,000: 56 MB, not 275, all of which the kernel had to
+/// was about 550 (a batch of 1M: 112 MB, not 550, all of which the kernel had to
 /// zero for each new batch buffer), and segments are written by mapping each distinct
 /// value once per segment, as merges do ([`Remap`]), instead of interning every
 /// string of every row again.

@@ -84,12 +84,19 @@ fn flipped_segment_bytes_are_detected_and_named() {
     let root = tempfile::tempdir().unwrap();
     let pristine = root.path().join("pristine");
     {
+        // Half merged (compressed segments), half as import batches (stored raw): the
+        // flips hit both kinds of chunk.
         let s = Store::open(&pristine, options()).unwrap();
-        s.import(recs.clone()).unwrap();
+        let (merged, batch) = recs.split_at(recs.len() / 2);
+        s.import(merged.to_vec()).unwrap();
+        s.compact(&cairn_store::CompactionPolicy::eager()).unwrap();
+        let before = files(&pristine.join("segments"), "seg").len();
+        s.import(batch.to_vec()).unwrap();
+        assert!(files(&pristine.join("segments"), "seg").len() > before);
         s.close().unwrap();
     }
     let segs = files(&pristine.join("segments"), "seg");
-    assert!(!segs.is_empty());
+    assert!(segs.len() >= 2);
     let mut rng = rand::rngs::StdRng::seed_from_u64(3);
     let mut detected_at_open = 0;
     for trial in 0..60 {

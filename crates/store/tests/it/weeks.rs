@@ -263,11 +263,11 @@ fn a_merge_keeps_every_field_of_every_event() {
     assert!(events(&store) == before);
 }
 
-/// An import batch is compressed lightly, to be merged; compaction merges it even when it
-/// is its week's only segment (a small import, or a week one batch covers), so no week
-/// stays lightly compressed.
+/// An import batch is light (not compressed), to be merged; compaction merges it even
+/// when it is its week's only segment (a small import, or a week one batch covers), so no
+/// week stays uncompressed.
 #[test]
-fn an_import_batch_alone_in_its_week_is_recompressed() {
+fn an_import_batch_alone_in_its_week_is_merged_and_compressed() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path(), Options::default().import_batch);
     // One batch over three weeks: one segment per week, each alone.
