@@ -628,8 +628,7 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(5);
         let day = 20_000i64;
         let mut w =
-            SegmentWriter::create(Arc::new(StdFs), &path, (day, 7), Compression::Lasting)
-                .unwrap();
+            SegmentWriter::create(Arc::new(StdFs), &path, (day, 7), Compression::Lasting).unwrap();
         for visitor in 0..20_000u64 {
             let mut ts = day * 86_400_000 + rng.gen_range(0..86_400_000 / 2);
             let browser = ["firefox", "chrome", "safari"][rng.gen_range(0..3)];
