@@ -334,39 +334,35 @@ impl Prepared {
                 },
                 GoalEval::Duration(ms) => {
                     for &(a, b) in &self.sessions {
-                        let t0 = self.ts[a as usize];
-                        if let Some(p) = (a..b).find(|&p| self.ts[p as usize] - t0 >= *ms) {
-                            out.push(p);
+                        // Times ascend within a session: the first event `ms` after its
+                        // start, by bisection, in a session that lasts that long.
+                        let ts = &self.ts[a as usize..b as usize];
+                        let t0 = ts[0];
+                        if ts[ts.len() - 1] - t0 >= *ms {
+                            out.push(a + ts.partition_point(|&t| t - t0 < *ms) as u32);
                         }
                     }
                 }
                 GoalEval::Pages(k) => {
                     for &(a, b) in &self.sessions {
-                        let mut seen = 0;
-                        for p in a..b {
-                            if self.pageview[p as usize] {
-                                seen += 1;
-                                if seen == *k {
-                                    out.push(p);
-                                    break;
-                                }
-                            }
-                        }
+                        let pv = &self.pageview[a as usize..b as usize];
+                        push_kth(pv.iter().copied(), *k, a, &mut out);
+                    }
+                }
+                GoalEval::Count(k, pred) if g < 64 && goals.count_mask >> g & 1 == 1 => {
+                    for &(a, b) in &self.sessions {
+                        let bits = &self.bits[a as usize..b as usize];
+                        push_kth(bits.iter().map(|&v| v >> g & 1 == 1), *k, a, &mut out);
                     }
                 }
                 GoalEval::Count(k, pred) => {
-                    let by_table = g < 64 && goals.count_mask >> g & 1 == 1;
                     let necessary = pred.necessary();
                     for &(a, b) in &self.sessions {
                         let mut seen = 0;
                         for p in a..b {
-                            let hit = if by_table {
-                                self.bits[p as usize] >> g & 1 == 1
-                            } else {
-                                let i = self.kept[p as usize] as usize;
-                                necessary.is_none_or(|(d, m)| m[tl.dims[d][i] as usize])
-                                    && pred.test(tl, i)
-                            };
+                            let i = self.kept[p as usize] as usize;
+                            let hit = necessary.is_none_or(|(d, m)| m[tl.dims[d][i] as usize])
+                                && pred.test(tl, i);
                             if hit {
                                 seen += 1;
                                 if seen == *k {
@@ -402,5 +398,21 @@ impl Prepared {
     /// The session holding position `p`.
     pub fn session_of(&self, p: u32) -> usize {
         self.sessions.partition_point(|&(_, b)| b <= p)
+    }
+}
+
+/// Pushes `start` plus the index of the `k`-th `true` of `flags` (`k` from 1), if it
+/// has as many. Most sessions have fewer: they are counted without a branch an event.
+fn push_kth(flags: impl Iterator<Item = bool> + Clone, k: u32, start: u32, out: &mut Vec<u32>) {
+    if k == 0 || flags.clone().map(u32::from).sum::<u32>() < k {
+        return;
+    }
+    let mut seen = 0;
+    for (p, f) in (start..).zip(flags) {
+        seen += u32::from(f);
+        if seen == k {
+            out.push(p);
+            return;
+        }
     }
 }
