@@ -171,6 +171,59 @@ impl Core {
     }
 
     fn ordered_level(&self, ts: &[i64], masks: &[u64]) -> (usize, i64) {
+        if self.one_chain(ts) {
+            self.ordered_level_distinct(ts, masks)
+        } else {
+            self.ordered_level_chains(ts, masks)
+        }
+    }
+
+    /// Whether an ordered funnel's state is one latest start per level, advanced one
+    /// event at a time: no per-step windows, and no two events at the same time (every
+    /// group of equal times is one event, which advances a chain by one step at most).
+    fn one_chain(&self, ts: &[i64]) -> bool {
+        self.mode == FunnelMode::Ordered
+            && self.n <= 64
+            && self.within.iter().all(Option::is_none)
+            && ts.windows(2).all(|w| w[0] != w[1])
+    }
+
+    /// The steps of a mask a funnel of `n` steps reads.
+    fn steps(&self, m: u64) -> u64 {
+        m & u64::MAX.checked_shr(64 - self.n as u32).unwrap_or(0)
+    }
+
+    /// [`Core::ordered_level_chains`] where [`Core::one_chain`] holds: per level, the
+    /// latest start of a chain reaching it so far.
+    fn ordered_level_distinct(&self, ts: &[i64], masks: &[u64]) -> (usize, i64) {
+        const NONE: i64 = i64::MIN;
+        let mut latest = [NONE; 64];
+        let latest = &mut latest[..self.n];
+        for (&t, &m) in ts.iter().zip(masks) {
+            let m = self.steps(m);
+            // Later steps first: each extends the chains as they stood before this event.
+            let mut later = m & !1;
+            while later != 0 {
+                let j = 63 - later.leading_zeros() as usize;
+                later &= !(1 << j);
+                let s = latest[j - 1];
+                if s != NONE && t - s <= self.window && s > latest[j] {
+                    latest[j] = s;
+                }
+            }
+            if m & 1 == 1 {
+                // Times ascend: the latest start yet.
+                latest[0] = t;
+            }
+        }
+        match latest.iter().rposition(|&s| s != NONE) {
+            Some(k) => (k + 1, latest[k]),
+            None => (0, 0),
+        }
+    }
+
+    /// The level and latest start of an ordered or strict funnel, by the sets of chains.
+    fn ordered_level_chains(&self, ts: &[i64], masks: &[u64]) -> (usize, i64) {
         let n = self.n;
         let single = self.within.iter().all(Option::is_none);
         let strict = self.mode == FunnelMode::Strict;
@@ -249,6 +302,46 @@ impl Core {
     /// Chains that start at `start` only: the level they reach and, per level, the
     /// earliest time it is reached. Per level the state is the latest last-step time.
     pub(crate) fn ordered_from(&self, ts: &[i64], masks: &[u64], start: i64) -> (usize, Vec<i64>) {
+        if self.one_chain(ts) {
+            self.ordered_from_distinct(ts, masks, start)
+        } else {
+            self.ordered_from_chains(ts, masks, start)
+        }
+    }
+
+    /// [`Core::ordered_from_chains`] where [`Core::one_chain`] holds: the levels reached
+    /// so far, one bit each.
+    fn ordered_from_distinct(&self, ts: &[i64], masks: &[u64], start: i64) -> (usize, Vec<i64>) {
+        let mut first: Vec<i64> = Vec::new();
+        let mut reached = 0u64;
+        let lo = ts.partition_point(|&t| t < start);
+        for (&t, &m) in ts[lo..].iter().zip(&masks[lo..]) {
+            if t - start > self.window {
+                break;
+            }
+            let m = self.steps(m);
+            // Step j + 1 from a chain at level j as it stood before this event.
+            let mut fresh = m & reached << 1;
+            if t == start {
+                fresh |= m & 1;
+            }
+            reached |= fresh;
+            while fresh != 0 {
+                let k = fresh.trailing_zeros() as usize;
+                fresh &= fresh - 1;
+                if first.len() == k {
+                    first.push(t);
+                }
+            }
+            if first.len() == self.n {
+                break;
+            }
+        }
+        (first.len(), first)
+    }
+
+    /// [`Core::ordered_from`] by the state of every level.
+    fn ordered_from_chains(&self, ts: &[i64], masks: &[u64], start: i64) -> (usize, Vec<i64>) {
         let n = self.n;
         let strict = self.mode == FunnelMode::Strict;
         let mut last: Vec<Option<i64>> = vec![None; n];
@@ -565,5 +658,73 @@ mod tests {
             };
             assert_eq!(core.run(&ts, &masks), want, "{ts:?} {masks:?} {core:?}");
         }
+    }
+
+    /// An ordered funnel without per-step windows over events at distinct times (one
+    /// latest start per level) gives what the search over sets of chains gives: level,
+    /// start and step times, with events matching several steps, other bits set, and
+    /// starts in and out of the window.
+    #[test]
+    fn one_chain_per_level_is_the_chain_search() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |m: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % m
+        };
+        let mut advanced = 0;
+        for _ in 0..20_000 {
+            let n = 1 + next(5) as usize;
+            let core = Core {
+                n,
+                window: 1 + next(40) as i64,
+                within: vec![None; n],
+                mode: FunnelMode::Ordered,
+            };
+            let len = next(16) as usize;
+            let mut t = 0;
+            let ts: Vec<i64> = (0..len)
+                .map(|_| {
+                    t += 1 + next(6) as i64;
+                    t
+                })
+                .collect();
+            // Mostly one step an event, some several, some none; bits past the last step.
+            let masks: Vec<u64> = (0..len)
+                .map(|_| match next(10) {
+                    0 => next(1 << 7),
+                    1 => 0,
+                    _ => 1 << next(n as u64 + 1),
+                })
+                .collect();
+            assert!(core.one_chain(&ts));
+            let level = core.ordered_level_distinct(&ts, &masks);
+            assert_eq!(
+                level,
+                core.ordered_level_chains(&ts, &masks),
+                "{ts:?} {masks:?} {core:?}"
+            );
+            advanced += usize::from(level.0 > 1);
+            for start in ts.iter().copied().chain([0, t + 1]) {
+                assert_eq!(
+                    core.ordered_from_distinct(&ts, &masks, start),
+                    core.ordered_from_chains(&ts, &masks, start),
+                    "from {start}: {ts:?} {masks:?} {core:?}"
+                );
+            }
+        }
+        assert!(advanced > 2_000, "{advanced} units past step 1");
+        // Ties, per-step windows and strict funnels take the search over sets.
+        let core = |mode, within| Core {
+            n: 2,
+            window: 10,
+            within: vec![None, within],
+            mode,
+        };
+        assert!(!core(FunnelMode::Ordered, None).one_chain(&[1, 2, 2]));
+        assert!(!core(FunnelMode::Ordered, Some(5)).one_chain(&[1, 2]));
+        assert!(!core(FunnelMode::Strict, None).one_chain(&[1, 2]));
+        assert!(core(FunnelMode::Ordered, None).one_chain(&[1, 2]));
     }
 }
