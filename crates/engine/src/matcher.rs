@@ -378,6 +378,26 @@ impl FieldReader {
     }
 }
 
+/// Sets `bit` in dimension `d`'s table for the ids of `mask`.
+fn add_mask(tables: &mut Vec<(usize, Vec<u64>)>, d: usize, mask: &[bool], bit: u64) {
+    let k = match tables.iter().position(|(x, _)| *x == d) {
+        Some(k) => k,
+        None => {
+            tables.push((d, Vec::new()));
+            tables.len() - 1
+        }
+    };
+    let t = &mut tables[k].1;
+    if t.len() < mask.len() {
+        t.resize(mask.len(), 0);
+    }
+    for (id, &ok) in mask.iter().enumerate() {
+        if ok {
+            t[id] |= bit;
+        }
+    }
+}
+
 /// Bit masks by dictionary id for predicates that are one condition on one dimension
 /// (an event name, a path): one lookup per event and dimension decides all of them,
 /// instead of one test per predicate. A predicate of conditions on several dimensions
@@ -403,24 +423,7 @@ impl Tables {
     ) -> Tables {
         let mut tables: Vec<(usize, Vec<u64>)> = Vec::new();
         let (mut covered, mut conj, mut spares) = (0u64, Vec::new(), 0u64);
-        let mut add = |d: usize, mask: &[bool], bit: u64| {
-            let k = match tables.iter().position(|(x, _)| *x == d) {
-                Some(k) => k,
-                None => {
-                    tables.push((d, Vec::new()));
-                    tables.len() - 1
-                }
-            };
-            let t = &mut tables[k].1;
-            if t.len() < mask.len() {
-                t.resize(mask.len(), 0);
-            }
-            for (id, &ok) in mask.iter().enumerate() {
-                if ok {
-                    t[id] |= bit;
-                }
-            }
-        };
+        let mut add = |d: usize, mask: &[bool], bit: u64| add_mask(&mut tables, d, mask, bit);
         for (j, alts) in items {
             if j >= 64 {
                 continue;
@@ -464,6 +467,19 @@ impl Tables {
             conj,
             spares,
         }
+    }
+
+    /// Sets bit `j` (one no item took) on the events that meet `pred`'s necessary
+    /// condition: the candidates a test decides, instead of a lookup an event apart.
+    /// Whether it did (a predicate with such a condition).
+    pub fn add_necessary(&mut self, j: usize, pred: &EventPred) -> bool {
+        let bit = 1u64 << j;
+        debug_assert!(j < 64 && (self.covered | self.spares) & bit == 0);
+        let Some((d, mask)) = pred.necessary() else {
+            return false;
+        };
+        add_mask(&mut self.tables, d, mask, bit);
+        true
     }
 
     /// Appends to `out` the bits of the covered items that each event matches: every

@@ -31,6 +31,9 @@ pub struct Goals {
     event_mask: u64,
     /// Count goals whose counted events the tables decide.
     count_mask: u64,
+    /// Event goals whose candidates the tables find (their necessary condition), each
+    /// then tested.
+    candidate_mask: u64,
 }
 
 /// The table bit of "is a pageview".
@@ -155,13 +158,23 @@ impl Goals {
             n if n >= PAGEVIEW_BIT => u64::MAX,
             n => ((1u64 << n) - 1) | (1 << PAGEVIEW_BIT),
         };
-        let tables = Tables::new(items, !used);
+        let mut tables = Tables::new(items, !used);
         let (event_mask, count_mask) = (events & tables.covered, counts & tables.covered);
+        let mut candidate_mask = 0u64;
+        for (g, e) in evals.iter().enumerate().take(PAGEVIEW_BIT) {
+            if let GoalEval::Event(p) = e
+                && event_mask >> g & 1 == 0
+                && tables.add_necessary(g, p)
+            {
+                candidate_mask |= 1 << g;
+            }
+        }
         Goals {
             defs: defs.to_vec(),
             tables,
             event_mask,
             count_mask,
+            candidate_mask,
             evals,
             order,
         }
@@ -289,24 +302,32 @@ impl Prepared {
             self.sessions.push((start, n));
         }
         self.hits.resize_with(goals.len(), Vec::new);
-        let covered = goals.event_mask;
-        if covered != 0 {
+        // Goals the tables decide, and those whose candidates they find.
+        let (covered, candidates) = (goals.event_mask, goals.candidate_mask);
+        let found = covered | candidates;
+        if found != 0 {
             for (g, h) in self.hits.iter_mut().enumerate() {
-                if g < 64 && covered >> g & 1 == 1 {
+                if g < 64 && found >> g & 1 == 1 {
                     h.clear();
                 }
             }
             for (p, &b) in self.bits.iter().enumerate() {
-                let mut bits = b & covered;
+                let mut bits = b & found;
                 while bits != 0 {
                     let g = bits.trailing_zeros() as usize;
-                    self.hits[g].push(p as u32);
                     bits &= bits - 1;
+                    if candidates >> g & 1 == 1
+                        && let GoalEval::Event(pred) = &goals.evals[g]
+                        && !pred.test(tl, self.kept[p] as usize)
+                    {
+                        continue;
+                    }
+                    self.hits[g].push(p as u32);
                 }
             }
         }
         for &g in &goals.order {
-            if g < 64 && covered >> g & 1 == 1 {
+            if g < 64 && found >> g & 1 == 1 {
                 continue;
             }
             let mut out = std::mem::take(&mut self.hits[g]);
