@@ -310,6 +310,10 @@ impl Cursor<'_> {
         }
         let mut dim_rows: [Option<(usize, u32)>; MAX_DIMS] = [None; MAX_DIMS];
         for (j, &d) in req.dims.iter().enumerate() {
+            if query_id(d, 0) == 0 && p.run_ids_zero(d.index(), self.run) {
+                // Empty on every row (most runs, for a campaign): none to find.
+                continue;
+            }
             dim_rows[j] = (0..n).find_map(|i| {
                 if req.dims_from.is_some() {
                     let c = p.lookup(name, self.run, lo + i, local);

@@ -176,6 +176,23 @@ impl Packed {
         }
     }
 
+    /// Whether every id of dimension `d` (loaded) in run `r` is 0: its bytes, compared
+    /// at once.
+    #[inline]
+    pub(crate) fn run_ids_zero(&self, d: usize, r: usize) -> bool {
+        match &self.dims[d] {
+            Some(col) if col.per_run || col.width == 0 => col.get(r) == 0,
+            Some(col) => {
+                let run = self.runs[r];
+                let (lo, hi) = (run.start as usize, (run.start + run.len) as usize);
+                col.raw[lo * col.width..hi * col.width]
+                    .iter()
+                    .all(|&b| b == 0)
+            }
+            None => true,
+        }
+    }
+
     /// `table[id]` for the id of dimension `d` (loaded) on `row` of the block, in run `r`;
     /// 0 for an id past the table's end.
     #[inline]
