@@ -8,7 +8,11 @@
 //! later last step more of a per-step window. Without per-step windows only the latest
 //! start matters, and the set has one element. Inside a group, a chain may advance by
 //! several steps when distinct events of the group can fill them (a small bipartite
-//! matching; a group of one event advances by at most one step).
+//! matching; a group of one event advances by at most one step). An ordered funnel
+//! without per-step windows over events at distinct times (most units) keeps just the
+//! latest start per level and takes an event at a time, each step advancing the chains
+//! of the level below as they stood before it: the same answer, checked against the
+//! search over sets on random units, for a fifth of the funnel's CPU.
 
 use cairn_model::query::FunnelMode;
 use rustc_hash::FxHashSet;
