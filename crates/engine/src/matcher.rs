@@ -402,7 +402,8 @@ fn add_mask(tables: &mut Vec<(usize, Vec<u64>)>, d: usize, mask: &[bool], bit: u
 /// (an event name, a path): one lookup per event and dimension decides all of them,
 /// instead of one test per predicate. A predicate of conditions on several dimensions
 /// that must all hold (a pageview on a path) takes a spare bit for each dimension after
-/// its first: its own bit stays set only where those bits are all set.
+/// its first: its own bit stays set only where those bits are all set. A bit added by
+/// [`Tables::add_necessary`] marks an item's candidates, which its test then decides.
 pub struct Tables {
     /// (dimension, bits per dictionary id).
     tables: Vec<(usize, Vec<u64>)>,
@@ -473,8 +474,9 @@ impl Tables {
     /// condition: the candidates a test decides, instead of a lookup an event apart.
     /// Whether it did (a predicate with such a condition).
     pub fn add_necessary(&mut self, j: usize, pred: &EventPred) -> bool {
+        debug_assert!(j < 64);
         let bit = 1u64 << j;
-        debug_assert!(j < 64 && (self.covered | self.spares) & bit == 0);
+        debug_assert!((self.covered | self.spares) & bit == 0);
         let Some((d, mask)) = pred.necessary() else {
             return false;
         };
@@ -482,7 +484,8 @@ impl Tables {
         true
     }
 
-    /// Appends to `out` the bits of the covered items that each event matches: every
+    /// Appends to `out` the bits of the covered items that each event matches (and of
+    /// the items whose candidates it is, for bits of [`Tables::add_necessary`]): every
     /// event of `tl`, or those at `at`.
     pub fn bits_into(&self, tl: &Timeline, at: Option<&[u32]>, out: &mut Vec<u64>) {
         let start = out.len();

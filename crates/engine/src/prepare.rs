@@ -25,7 +25,8 @@ pub struct Goals {
     evals: Vec<GoalEval>,
     /// Evaluation order: every composite after the goals it refers to.
     order: Vec<usize>,
-    /// Lookup tables: pageviews, and goals' single-condition predicates.
+    /// Lookup tables: pageviews, goals' single-condition predicates, and the necessary
+    /// condition of event goals with property conditions (their candidates).
     tables: Tables,
     /// Event goals decided by the tables.
     event_mask: u64,
@@ -370,7 +371,7 @@ impl Prepared {
                         push_kth(pv.iter().copied(), *k, a, &mut out);
                     }
                 }
-                GoalEval::Count(k, pred) if g < 64 && goals.count_mask >> g & 1 == 1 => {
+                GoalEval::Count(k, _) if g < 64 && goals.count_mask >> g & 1 == 1 => {
                     for &(a, b) in &self.sessions {
                         let bits = &self.bits[a as usize..b as usize];
                         push_kth(bits.iter().map(|&v| v >> g & 1 == 1), *k, a, &mut out);

@@ -225,7 +225,7 @@ impl Batch {
     fn prefetch(&self, order: &[u32], j: usize) {
         if let Some(&k) = order.get(j + 2 * AHEAD) {
             let r = &self.rows[k as usize];
-            // 112 bytes from a 16-byte boundary (the fields at 0, 48, 88 and 108): every
+            // 112 bytes from an 8-byte boundary (the fields at 0, 48, 88 and 108): every
             // 64-byte line it spans holds one of these fields.
             prefetch_index(std::slice::from_ref(&r.visitor), 0);
             prefetch_index(&r.dims[..], 5);
