@@ -650,6 +650,8 @@ struct Cursor<'s> {
     chain: &'s [usize],
     /// The chain's source it is in, at `chain[at]`.
     at: usize,
+    /// `chain[at]`, kept: the walk over the cursors asks for it for every visitor.
+    source: usize,
     src: &'s Source,
     range: VisitorRange,
     proj: Projection,
@@ -716,6 +718,7 @@ impl<'s> Cursor<'s> {
             sources,
             chain,
             at: 0,
+            source: chain[0],
             src,
             range,
             proj,
@@ -746,7 +749,7 @@ impl<'s> Cursor<'s> {
 
     /// The index of the source it is in.
     fn source(&self) -> usize {
-        self.chain[self.at]
+        self.source
     }
 
     /// The runs of the block it holds.
@@ -816,6 +819,7 @@ impl<'s> Cursor<'s> {
                             return Ok(());
                         };
                         self.at += 1;
+                        self.source = next;
                         self.src = &self.sources[next];
                         self.next_block = 0;
                         break;
