@@ -424,7 +424,6 @@ impl Tables {
     ) -> Tables {
         let mut tables: Vec<(usize, Vec<u64>)> = Vec::new();
         let (mut covered, mut conj, mut spares) = (0u64, Vec::new(), 0u64);
-        let mut add = |d: usize, mask: &[bool], bit: u64| add_mask(&mut tables, d, mask, bit);
         for (j, alts) in items {
             if j >= 64 {
                 continue;
@@ -442,20 +441,20 @@ impl Tables {
                     if (spare.count_ones() as usize) < one.len() - 1 {
                         continue;
                     }
-                    add(one[0].0, one[0].1, 1 << j);
+                    add_mask(&mut tables, one[0].0, one[0].1, 1 << j);
                     let mut mine = 0u64;
                     for &(d, mask) in &one[1..] {
                         let bit = 1u64 << spare.trailing_zeros();
                         spare &= !bit;
                         mine |= bit;
-                        add(d, mask, bit);
+                        add_mask(&mut tables, d, mask, bit);
                     }
                     conj.push((1u64 << j, mine));
                     spares |= mine;
                 }
                 alts if alts.iter().all(|a| a.len() == 1) => {
                     for a in alts {
-                        add(a[0].0, a[0].1, 1 << j);
+                        add_mask(&mut tables, a[0].0, a[0].1, 1 << j);
                     }
                 }
                 _ => continue,

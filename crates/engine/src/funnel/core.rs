@@ -155,9 +155,12 @@ impl Core {
                 None => Outcome::default(),
             };
         }
+        // Whether one latest start per level will do, found once for both passes.
+        let one = self.one_chain(ts);
         let (level, start) = match self.mode {
             FunnelMode::Unordered => self.unordered_level(ts, masks),
-            _ => self.ordered_level(ts, masks),
+            _ if one => self.ordered_level_distinct(ts, masks),
+            _ => self.ordered_level_chains(ts, masks),
         };
         if level == 0 {
             return Outcome::default();
@@ -165,20 +168,13 @@ impl Core {
         let times = match self.mode {
             FunnelMode::Unordered => self.unordered_times(ts, masks, start, level),
             _ if level == 1 => vec![start],
-            _ => self.ordered_from(ts, masks, start).1,
+            _ if one => self.ordered_from_distinct(ts, masks, start).1,
+            _ => self.ordered_from_chains(ts, masks, start).1,
         };
         Outcome {
             level,
             start,
             times,
-        }
-    }
-
-    fn ordered_level(&self, ts: &[i64], masks: &[u64]) -> (usize, i64) {
-        if self.one_chain(ts) {
-            self.ordered_level_distinct(ts, masks)
-        } else {
-            self.ordered_level_chains(ts, masks)
         }
     }
 
@@ -654,7 +650,7 @@ mod tests {
                 })
                 .collect();
             let masks: Vec<u64> = (0..len).map(|_| next(2)).collect();
-            let (level, start) = core.ordered_level(&ts, &masks);
+            let (level, start) = core.ordered_level_chains(&ts, &masks);
             let want = if level == 0 {
                 Outcome::default()
             } else {
