@@ -16,7 +16,7 @@ use cairn_timeline::{
 use rustc_hash::FxHashMap;
 
 use crate::error::{Result, corrupted};
-use crate::segment::format::{DICT_CURRENCIES, DICT_PROP_KEYS, DICT_PROP_VALUES, DIMS};
+use crate::segment::format::{BlockMeta, DICT_CURRENCIES, DICT_PROP_KEYS, DICT_PROP_VALUES, DIMS};
 use crate::segment::packed::{BadTimes, Packed};
 use crate::segment::reader::{
     Block, ChunkBuf, Projection, RevenueRange, Revenues, Run, SegmentReader,
@@ -112,6 +112,97 @@ impl ScanBufs {
     }
 }
 
+/// A share of a scan's rows, for splitting the scan into ranges of equal work: `rows`
+/// spread evenly over the visitor ids `lo..=hi` (ids are hashes: uniform).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Weight {
+    lo: u64,
+    hi: u64,
+    rows: u64,
+}
+
+impl Weight {
+    /// Its rows at visitor ids up to `c`.
+    fn rows_to(&self, c: u64) -> f64 {
+        if c < self.lo {
+            0.0
+        } else if c >= self.hi {
+            self.rows as f64
+        } else {
+            self.rows as f64 * ((c - self.lo) as f64 + 1.0) / ((self.hi - self.lo) as f64 + 1.0)
+        }
+    }
+}
+
+/// The rows of `site` in `blocks` (of a segment's `metas`): a [`Weight`] per block, over
+/// the visitor ids of the site it holds. A block that holds other sites' rows too (where
+/// the segment passes from one site to the next) counts only the site's share, estimated
+/// from the ids it spans and the rows per id of the segment's blocks of the site alone.
+fn site_weights(metas: &[BlockMeta], blocks: &[usize], site: u32, out: &mut Vec<Weight>) {
+    // The site's visitor ids in a block (inclusive) and how many, as f64 (up to 2^64).
+    let ids = |m: &BlockMeta| {
+        let lo = if m.first.0 == site { m.first.1 } else { 0 };
+        let hi = if m.last.0 == site { m.last.1 } else { u64::MAX };
+        (lo, hi, (hi - lo) as f64 + 1.0)
+    };
+    let own = |m: &BlockMeta| m.first.0 == site && m.last.0 == site;
+    let (rows, span) = blocks
+        .iter()
+        .map(|&b| &metas[b])
+        .filter(|m| own(m))
+        .fold((0.0, 0.0), |(r, n), m| {
+            (r + f64::from(m.rows), n + ids(m).2)
+        });
+    for &b in blocks {
+        let m = &metas[b];
+        let (lo, hi, n) = ids(m);
+        let rows = if own(m) {
+            u64::from(m.rows)
+        } else if span > 0.0 {
+            // The share the site's rows per id give it (at least one row).
+            ((rows / span * n).round() as u64).clamp(1, u64::from(m.rows))
+        } else {
+            // No block of the site alone to tell its density: half.
+            u64::from(m.rows).div_ceil(2)
+        };
+        out.push(Weight { lo, hi, rows });
+    }
+}
+
+/// Up to `n` ranges of the visitor space with about equal rows of `weights` each: each
+/// cut the least id up to which the rows reach their share, by bisection, so a cut may
+/// fall inside a block. (Cut at block starts, the two workers of a query at 1M events
+/// got a third and two thirds of the work: a site has a few blocks per segment there,
+/// and every segment's start at the same ids.)
+fn split_weights(weights: &[Weight], n: usize) -> Vec<VisitorRange> {
+    let total: f64 = weights.iter().map(|w| w.rows as f64).sum();
+    if n <= 1 || total == 0.0 {
+        return vec![VisitorRange::ALL];
+    }
+    let rows_to = |c: u64| weights.iter().map(|w| w.rows_to(c)).sum::<f64>();
+    let mut out = Vec::with_capacity(n);
+    let mut lo = 0u64;
+    for k in 1..n {
+        let share = total * k as f64 / n as f64;
+        let (mut a, mut b) = (lo, u64::MAX);
+        while a < b {
+            let m = a + (b - a) / 2;
+            if rows_to(m) >= share {
+                b = m;
+            } else {
+                a = m + 1;
+            }
+        }
+        if a == u64::MAX {
+            break;
+        }
+        out.push(VisitorRange { lo, hi: a });
+        lo = a + 1;
+    }
+    out.push(VisitorRange { lo, hi: u64::MAX });
+    out
+}
+
 /// Per-source tables from local ids to query ids.
 struct Remap {
     dims: Vec<Option<Vec<u32>>>,
@@ -153,7 +244,7 @@ pub struct Scan {
     dicts: ScanDicts,
     users: FxHashMap<u64, String>,
     canonical: FxHashMap<u64, u64>,
-    weights: Vec<(u64, u64)>,
+    weights: Vec<Weight>,
     bufs: Arc<ScanBufs>,
 }
 
@@ -323,11 +414,7 @@ impl Scan {
                     None
                 },
             };
-            for &b in &blocks {
-                let m = &f.blocks[b];
-                let first = if m.first.0 == site { m.first.1 } else { 0 };
-                weights.push((first, u64::from(m.rows)));
-            }
+            site_weights(&f.blocks, &blocks, site, &mut weights);
             sources.push(Source {
                 kind: SourceKind::Segment {
                     reader: Arc::clone(&reader),
@@ -396,7 +483,14 @@ impl Scan {
                     r.push(i as u32, (x.micros, currencies.intern(&x.currency)));
                 }
             }
-            weights.push((evs[0].visitor, evs.len() as u64));
+            let (lo, hi) = evs.iter().fold((u64::MAX, 0), |(l, h), e| {
+                (l.min(e.visitor), h.max(e.visitor))
+            });
+            weights.push(Weight {
+                lo,
+                hi,
+                rows: evs.len() as u64,
+            });
             let remap = Remap {
                 dims: vec![None; DIMS],
                 allowed: Vec::new(),
@@ -423,7 +517,6 @@ impl Scan {
                 }
             }
         }
-        weights.sort_unstable();
         let chains = chains(&sources);
         let mut users = FxHashMap::default();
         let mut canonical = FxHashMap::default();
@@ -455,34 +548,6 @@ impl Scan {
             weights,
             bufs,
         })
-    }
-
-    /// Splits the visitor space into up to `n` ranges holding about equal numbers of rows.
-    fn split_rows(&self, n: usize) -> Vec<VisitorRange> {
-        let total: u64 = self.weights.iter().map(|w| w.1).sum();
-        if n <= 1 || total == 0 {
-            return vec![VisitorRange::ALL];
-        }
-        let mut cuts = Vec::new();
-        let mut acc = 0u64;
-        let step = total / n as u64;
-        for &(v, w) in &self.weights {
-            if acc >= step * (cuts.len() as u64 + 1)
-                && cuts.len() + 1 < n
-                && v > cuts.last().copied().unwrap_or(0)
-            {
-                cuts.push(v);
-            }
-            acc += w;
-        }
-        let mut out = Vec::new();
-        let mut lo = 0u64;
-        for c in cuts {
-            out.push(VisitorRange { lo, hi: c - 1 });
-            lo = c;
-        }
-        out.push(VisitorRange { lo, hi: u64::MAX });
-        out
     }
 
     /// A cursor per chain, over `range`.
@@ -591,7 +656,7 @@ impl TimelineScan for Scan {
     }
 
     fn split(&self, n: usize) -> Vec<VisitorRange> {
-        self.split_rows(n)
+        split_weights(&self.weights, n)
     }
 
     fn worker_bytes(&self) -> u64 {
@@ -1061,5 +1126,106 @@ impl Remap {
             tl.prop_entries.push(p);
         }
         tl.prop_offsets.push(tl.prop_entries.len() as u32);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn meta(first: (u32, u64), last: (u32, u64), rows: u32) -> BlockMeta {
+        BlockMeta {
+            rows,
+            min_ts: 0,
+            max_ts: 0,
+            first,
+            last,
+            cols: Vec::new(),
+        }
+    }
+
+    /// Checks `split_weights` by its definition: contiguous ranges over the whole space,
+    /// each cut the least id at which the rows reach their share.
+    fn check_split(weights: &[Weight], n: usize) {
+        let ranges = split_weights(weights, n);
+        let total: f64 = weights.iter().map(|w| w.rows as f64).sum();
+        let rows_to = |c: u64| weights.iter().map(|w| w.rows_to(c)).sum::<f64>();
+        assert!(!ranges.is_empty() && ranges.len() <= n.max(1));
+        assert_eq!(ranges[0].lo, 0);
+        assert_eq!(ranges[ranges.len() - 1].hi, u64::MAX);
+        for (k, pair) in ranges.windows(2).enumerate() {
+            assert_eq!(pair[1].lo, pair[0].hi + 1, "contiguous");
+            let cut = pair[0].hi;
+            let share = total * (k + 1) as f64 / n as f64;
+            assert!(rows_to(cut) >= share, "a cut reaches its share");
+            assert!(
+                cut == pair[0].lo || rows_to(cut - 1) < share,
+                "a cut is the least id that does"
+            );
+        }
+    }
+
+    #[test]
+    fn blocks_where_the_site_starts_count_its_share_only() {
+        // Site 1 starts inside block 0 (after site 0's rows) and fills the next two.
+        let q = u64::MAX / 4;
+        let metas = [
+            meta((0, 5), (1, q), 65_536),
+            meta((1, q + 1), (1, 2 * q), 10_000),
+            meta((1, 2 * q + 1), (1, 3 * q), 10_000),
+        ];
+        let mut w = Vec::new();
+        site_weights(&metas, &[0, 1, 2], 1, &mut w);
+        // A quarter of the ids at the site's density (10,000 rows a quarter).
+        assert_eq!(
+            w[0],
+            Weight {
+                lo: 0,
+                hi: q,
+                rows: 10_000
+            }
+        );
+        assert_eq!(w[1].rows, 10_000);
+        // Without a block of the site alone: half of it.
+        let mut w = Vec::new();
+        site_weights(&metas[..1], &[0], 1, &mut w);
+        assert_eq!(w[0].rows, 32_768);
+    }
+
+    #[test]
+    fn two_workers_get_half_the_rows_each() {
+        // Seven segments, each of one block where the site starts and one of it alone.
+        let h = u64::MAX / 2;
+        let mut w = Vec::new();
+        for s in 0..7u64 {
+            let metas = [
+                meta((0, s), (1, h - s), 65_536),
+                meta((1, h - s + 1), (1, u64::MAX - s), 30_000),
+            ];
+            site_weights(&metas, &[0, 1], 1, &mut w);
+        }
+        let ranges = split_weights(&w, 2);
+        let cut = ranges[0].hi;
+        assert!(
+            cut.abs_diff(h) < u64::MAX / 1000,
+            "cut {cut:x} against {h:x}"
+        );
+        check_split(&w, 2);
+    }
+
+    proptest! {
+        #[test]
+        fn splits_meet_their_definition(
+            blocks in prop::collection::vec((any::<u64>(), any::<u64>(), 0u64..100_000), 0..40),
+            n in 1usize..6,
+        ) {
+            let weights: Vec<Weight> = blocks
+                .iter()
+                .map(|&(a, b, rows)| Weight { lo: a.min(b), hi: a.max(b), rows })
+                .collect();
+            check_split(&weights, n);
+        }
     }
 }
