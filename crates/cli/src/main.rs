@@ -26,19 +26,18 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const PURGE_DELAY: &str = "MIMALLOC_PURGE_DELAY";
 
 /// The mimalloc option that lets the process use transparent huge pages. Cairn runs
-/// without them (`0`): where another process had just used and freed a few GiB, the
-/// kernel's first 2 MiB pages for a fresh `cairn query` took so long to find and zero
-/// that the first query of the 10M benchmark's lift ran in 91–108 ms instead of 50–65;
-/// warm queries ran as fast either way, and a 10M import slightly faster without them
-/// (8.1–8.5 s against 8.6–8.8 s, 430 against 490 MiB).
+/// without them: where another process had just used and freed a few GiB, the kernel's
+/// first 2 MiB pages for a fresh `cairn query` took so long to find and zero that the
+/// first query of the 10M benchmark's lift ran in 91–108 ms instead of 50–65; warm
+/// queries ran as fast either way, and a 10M import slightly faster without them
+/// (8.1–8.5 s against 8.6–8.8 s, 430 against 490 MiB). Unless an operator sets it, the
+/// process turns them off itself ([`no_huge_pages`]).
 const ALLOW_THP: &str = "MIMALLOC_ALLOW_THP";
 
 fn main() -> ExitCode {
+    no_huge_pages();
     let cli = cli::Cli::parse();
-    let wanted = [
-        (PURGE_DELAY, purge_delay(&cli.command)),
-        (ALLOW_THP, Some("0")),
-    ];
+    let wanted = [(PURGE_DELAY, purge_delay(&cli.command))];
     let missing: Vec<(&str, &str)> = wanted
         .iter()
         .filter_map(|&(k, v)| Some((k, v?)))
@@ -81,6 +80,19 @@ fn purge_delay(c: &cli::Command) -> Option<&'static str> {
         cli::Command::Demo(d) if !d.no_serve && d.generate.is_none() => Some("0"),
         cli::Command::Import(_) => Some("1000"),
         _ => None,
+    }
+}
+
+/// Turns transparent huge pages off for this process (and what it runs), as
+/// `MIMALLOC_ALLOW_THP=0` would, unless that option is set: mimalloc reads it before
+/// `main`, and the kernel's flag has the same effect on every page faulted in from here.
+/// (Setting the option meant running the command a second time, as the purge delay
+/// still does: 6 ms of a 25 ms `cairn query` at 1M events, a second process start
+/// and its relocations.)
+fn no_huge_pages() {
+    if std::env::var_os(ALLOW_THP).is_none() {
+        // Where the kernel has no such flag, pages are what they would have been.
+        let _ = rustix::thread::disable_transparent_huge_pages(true);
     }
 }
 
