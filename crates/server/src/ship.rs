@@ -243,10 +243,14 @@ impl Shipper {
     fn ship_links(&mut self) -> Result<usize, ShipError> {
         let mut changed = Vec::new();
         for (site, links) in self.store.all_user_links() {
-            for (v, (u, ts)) in links.by_visitor {
+            for (&v, (u, ts)) in &links.by_visitor {
                 let key = (site.clone(), v);
-                if self.sent_links.get(&key) != Some(&(u.clone(), ts)) {
-                    changed.push((key, (u, ts)));
+                if self
+                    .sent_links
+                    .get(&key)
+                    .is_none_or(|(su, st)| su != u || st != ts)
+                {
+                    changed.push((key, (u.clone(), *ts)));
                 }
             }
         }

@@ -242,7 +242,8 @@ pub struct Scan {
     /// The sources as chains of disjoint visitors (see [`chains`]), one cursor each.
     chains: Vec<Vec<usize>>,
     dicts: ScanDicts,
-    users: FxHashMap<u64, String>,
+    /// The site's visitor → user links, shared with the store.
+    links: Arc<crate::user_links::SiteUserLinks>,
     canonical: FxHashMap<u64, u64>,
     weights: Vec<Weight>,
     bufs: Arc<ScanBufs>,
@@ -328,7 +329,7 @@ impl Scan {
         req: ScanRequest,
         segs: Vec<Arc<SegmentReader>>,
         mem: impl Iterator<Item = &'e Event>,
-        ids: crate::user_links::SiteUserLinks,
+        ids: Arc<crate::user_links::SiteUserLinks>,
         bufs: Arc<ScanBufs>,
     ) -> Result<Scan> {
         let mut proj = Projection::none();
@@ -518,11 +519,7 @@ impl Scan {
             }
         }
         let chains = chains(&sources);
-        let mut users = FxHashMap::default();
         let mut canonical = FxHashMap::default();
-        for (v, (u, _)) in &ids.by_visitor {
-            users.insert(*v, u.clone());
-        }
         if req.stitch {
             for vs in ids.by_user().values() {
                 if vs.len() > 1 {
@@ -543,7 +540,7 @@ impl Scan {
                 prop_values,
                 currencies,
             },
-            users,
+            links: ids,
             canonical,
             weights,
             bufs,
@@ -652,7 +649,7 @@ impl TimelineScan for Scan {
     }
 
     fn user_of(&self, visitor: u64) -> Option<&str> {
-        self.users.get(&visitor).map(String::as_str)
+        self.links.by_visitor.get(&visitor).map(|(u, _)| u.as_str())
     }
 
     fn split(&self, n: usize) -> Vec<VisitorRange> {

@@ -154,8 +154,8 @@ impl Source {
                 let mut v: Vec<(u64, String, i64)> = s
                     .user_links(site)
                     .by_visitor
-                    .into_iter()
-                    .map(|(v, (u, t))| (v, u, t))
+                    .iter()
+                    .map(|(v, (u, t))| (*v, u.clone(), *t))
                     .collect();
                 v.sort_unstable_by_key(|l| l.0);
                 v

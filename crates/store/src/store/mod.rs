@@ -353,7 +353,7 @@ impl Store {
     }
 
     /// The visitor → user links of a site.
-    pub fn user_links(&self, site: &str) -> crate::user_links::SiteUserLinks {
+    pub fn user_links(&self, site: &str) -> Arc<crate::user_links::SiteUserLinks> {
         self.inner
             .read()
             .user_links
@@ -423,7 +423,7 @@ impl Store {
     }
 
     /// The visitor → user links of every site.
-    pub fn all_user_links(&self) -> HashMap<String, crate::user_links::SiteUserLinks> {
+    pub fn all_user_links(&self) -> HashMap<String, Arc<crate::user_links::SiteUserLinks>> {
         self.inner.read().user_links.sites.clone()
     }
 

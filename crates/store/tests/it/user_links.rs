@@ -114,3 +114,46 @@ fn a_leads_anonymous_visits_join_its_identified_ones() {
     let store = Store::open(dir.path(), opts).unwrap();
     assert_eq!(names(&store, false), vec![(30, vec!["pageview".into()])]);
 }
+
+#[test]
+fn a_scan_keeps_the_links_it_started_with() {
+    // A scan shares the site's links with the store: a link made while it runs is the
+    // next scan's, and the one before keeps what it saw.
+    let dir = tempfile::tempdir().unwrap();
+    let opts = Options {
+        background: false,
+        ..Options::default()
+    };
+    let store = Store::open(dir.path(), opts).unwrap();
+    let identify = |visitor: u64, minute: i64, user: &str| {
+        Record::Identify(Identify {
+            site: SITE.into(),
+            ts: BASE + minute * 60_000,
+            visitor,
+            user: user.into(),
+        })
+    };
+    store
+        .append(&[ev(1, 0, "pageview"), identify(1, 0, "ann")], NOW)
+        .unwrap();
+    let before = store.scan(ScanRequest::new(SITE)).unwrap();
+    store
+        .append(
+            &[
+                ev(2, 1, "pageview"),
+                identify(2, 1, "bob"),
+                identify(1, 2, "cy"),
+            ],
+            NOW,
+        )
+        .unwrap();
+    let after = store.scan(ScanRequest::new(SITE)).unwrap();
+    assert_eq!(before.user_of(1), Some("ann"));
+    assert_eq!(before.user_of(2), None);
+    assert_eq!(after.user_of(1), Some("cy"));
+    assert_eq!(after.user_of(2), Some("bob"));
+    // The store's own links are the new ones; the old scan's are still its own.
+    assert_eq!(store.user_links(SITE).by_visitor[&1].0, "cy");
+    drop(after);
+    assert_eq!(before.user_of(1), Some("ann"));
+}
