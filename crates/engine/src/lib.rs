@@ -175,6 +175,8 @@ pub(crate) fn scan_request(
     req.prop_strings = needs.all_props || needs.prop_strings;
     req.revenue = needs.revenue;
     req.stitch = stitch;
+    // Leads are linked visitors: the driver passes over the others.
+    req.linked_only = stitch;
     req
 }
 

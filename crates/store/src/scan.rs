@@ -244,7 +244,6 @@ pub struct Scan {
     dicts: ScanDicts,
     /// The site's visitor → user links, shared with the store.
     links: Arc<crate::user_links::SiteUserLinks>,
-    canonical: FxHashMap<u64, u64>,
     weights: Vec<Weight>,
     bufs: Arc<ScanBufs>,
 }
@@ -519,16 +518,6 @@ impl Scan {
             }
         }
         let chains = chains(&sources);
-        let mut canonical = FxHashMap::default();
-        if req.stitch {
-            for vs in ids.by_user().values() {
-                if vs.len() > 1 {
-                    for &v in vs {
-                        canonical.insert(v, vs[0]);
-                    }
-                }
-            }
-        }
         Ok(Scan {
             req,
             proj,
@@ -541,7 +530,6 @@ impl Scan {
                 currencies,
             },
             links: ids,
-            canonical,
             weights,
             bufs,
         })
@@ -574,10 +562,28 @@ impl Scan {
         let mut tl = Timeline::empty();
         let mut deferred = Vec::new();
         let mut members: Vec<usize> = Vec::new();
+        // Leads only: the linked visitors of the range, walked beside the cursors.
+        let linked = self.req.linked_only.then(|| {
+            let all = self.links.visitors();
+            &all[all.partition_point(|&x| x < range.lo)..]
+        });
+        let mut next_linked = 0;
         // The next visitor is the least among the cursors'; with a chain per partition
         // or so, a pass over them beats a heap.
         while let Some(v) = cursors.iter().filter_map(|c| c.cur).min() {
             members_of(&cursors, v, &mut members);
+            if let Some(linked) = linked {
+                while linked.get(next_linked).is_some_and(|&x| x < v) {
+                    next_linked += 1;
+                }
+                if linked.get(next_linked) != Some(&v) {
+                    // Not a lead's: its runs are passed over, not copied.
+                    for &m in &members {
+                        cursors[m].advance()?;
+                    }
+                    continue;
+                }
+            }
             tl.clear(v);
             for &m in &members {
                 cursors[m].emit(&self.req, &mut tl)?;
@@ -590,7 +596,7 @@ impl Scan {
             if members.len() > 1 {
                 tl.sort_by_time();
             }
-            if self.canonical.contains_key(&v) {
+            if self.lead_of(v).is_some() {
                 deferred.push(tl.clone());
             } else {
                 f(&tl);
@@ -599,12 +605,21 @@ impl Scan {
         Ok(deferred)
     }
 
+    /// When stitching, the lead visitor `v`'s timeline joins: the least visitor of its
+    /// user's, where the user has more than one.
+    fn lead_of(&self, v: u64) -> Option<u64> {
+        if !self.req.stitch {
+            return None;
+        }
+        self.links.lead_of().get(&v).copied()
+    }
+
     /// Merges the deferred timelines of multi-visitor leads and passes each lead's
     /// timeline to `f`.
     pub fn finish_stitched(&self, deferred: Vec<Timeline>, mut f: impl FnMut(&Timeline)) {
         let mut groups: FxHashMap<u64, Vec<Timeline>> = FxHashMap::default();
         for t in deferred {
-            let c = self.canonical.get(&t.visitor).copied().unwrap_or(t.visitor);
+            let c = self.lead_of(t.visitor).unwrap_or(t.visitor);
             groups.entry(c).or_default().push(t);
         }
         let mut keys: Vec<u64> = groups.keys().copied().collect();

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::fs;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rustc_hash::FxHashMap;
 
@@ -12,13 +12,62 @@ use crate::error::{IoContext, Result, corrupted};
 use crate::fs::{Fs, write_atomic};
 
 /// The links of one site.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct SiteUserLinks {
-    /// visitor → (user, time of the link). The latest link wins.
+    /// visitor → (user, time of the link). The latest link wins. Changed only through
+    /// [`UserLinks`], which clears `derived` with it.
     pub by_visitor: FxHashMap<u64, (String, i64)>,
+    /// Worked out from `by_visitor` on first use, for the scans that share the links.
+    derived: Derived,
 }
 
+#[derive(Debug, Clone, Default)]
+struct Derived {
+    visitors: OnceLock<Vec<u64>>,
+    leads: OnceLock<FxHashMap<u64, u64>>,
+}
+
+impl PartialEq for SiteUserLinks {
+    fn eq(&self, other: &Self) -> bool {
+        self.by_visitor == other.by_visitor
+    }
+}
+
+impl Eq for SiteUserLinks {}
+
 impl SiteUserLinks {
+    /// The linked visitors, in order.
+    pub fn visitors(&self) -> &[u64] {
+        self.derived.visitors.get_or_init(|| {
+            let mut v: Vec<u64> = self.by_visitor.keys().copied().collect();
+            v.sort_unstable();
+            v
+        })
+    }
+
+    /// Per visitor of a user linked to more than one: the least of that user's visitors
+    /// (the id of the lead's stitched timeline).
+    pub fn lead_of(&self) -> &FxHashMap<u64, u64> {
+        self.derived.leads.get_or_init(|| {
+            let mut m = FxHashMap::default();
+            for vs in self.by_user().values() {
+                if vs.len() > 1 {
+                    for &v in vs {
+                        m.insert(v, vs[0]);
+                    }
+                }
+            }
+            m
+        })
+    }
+
+    /// The links to change: what is derived from them is worked out again.
+    fn edit(this: &mut Arc<SiteUserLinks>) -> &mut FxHashMap<u64, (String, i64)> {
+        let s = Arc::make_mut(this);
+        s.derived = Derived::default();
+        &mut s.by_visitor
+    }
+
     /// The visitors linked to each user.
     pub fn by_user(&self) -> HashMap<&str, Vec<u64>> {
         let mut m: HashMap<&str, Vec<u64>> = HashMap::new();
@@ -69,9 +118,7 @@ impl UserLinks {
             // Older than the link it has, or the same: nothing to change (or copy).
             return;
         }
-        Arc::make_mut(s)
-            .by_visitor
-            .insert(visitor, (user.to_string(), ts));
+        SiteUserLinks::edit(s).insert(visitor, (user.to_string(), ts));
         self.dirty = true;
     }
 
@@ -107,13 +154,13 @@ impl UserLinks {
             let Some(s) = self.sites.get_mut(&site) else {
                 continue;
             };
-            let s = Arc::make_mut(s);
+            let s = SiteUserLinks::edit(s);
             match before {
                 Some(link) => {
-                    s.by_visitor.insert(visitor, link);
+                    s.insert(visitor, link);
                 }
                 None => {
-                    s.by_visitor.remove(&visitor);
+                    s.remove(&visitor);
                 }
             }
         }
@@ -127,7 +174,7 @@ impl UserLinks {
     pub(crate) fn erase(&mut self, site: &str, visitors: &[u64], users: &[String]) -> Vec<u64> {
         let mut out: Vec<u64> = visitors.to_vec();
         if let Some(s) = self.sites.get_mut(site) {
-            Arc::make_mut(s).by_visitor.retain(|v, (u, _)| {
+            SiteUserLinks::edit(s).retain(|v, (u, _)| {
                 let hit = visitors.contains(v) || users.iter().any(|x| x == u);
                 if hit {
                     out.push(*v);

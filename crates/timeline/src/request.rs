@@ -29,6 +29,9 @@ pub struct ScanRequest {
     /// Merge the timelines of visitors linked to the same user into one (identity
     /// stitching): the lead's timeline carries the smallest of its visitor ids.
     pub stitch: bool,
+    /// Only visitors linked to a user are wanted (an analysis of leads): a source may
+    /// leave the others out, or return them for the caller to pass over.
+    pub linked_only: bool,
 }
 
 impl ScanRequest {
@@ -45,6 +48,7 @@ impl ScanRequest {
             revenue: false,
             filters: Vec::new(),
             stitch: false,
+            linked_only: false,
         }
     }
 

@@ -157,3 +157,74 @@ fn a_scan_keeps_the_links_it_started_with() {
     drop(after);
     assert_eq!(before.user_of(1), Some("ann"));
 }
+
+#[test]
+fn a_scan_of_leads_only_leaves_out_exactly_the_unlinked_visitors() {
+    // Linked visitors among many, in segments and in the buffer, scanned in ranges: the
+    // scan that may leave out unlinked visitors gives what the full scan gives for the
+    // linked ones, stitched alike.
+    let dir = tempfile::tempdir().unwrap();
+    let opts = Options {
+        background: false,
+        ..Options::default()
+    };
+    let store = Store::open(dir.path(), opts).unwrap();
+    let identify = |visitor: u64, user: String| {
+        Record::Identify(Identify {
+            site: SITE.into(),
+            ts: BASE,
+            visitor,
+            user,
+        })
+    };
+    for round in 0..3u64 {
+        let mut recs = Vec::new();
+        for k in 0..400u64 {
+            // Visitor ids spread over the whole space (as hashes are).
+            let v = (k * 7 + round).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            recs.push(ev(v, (k % 50) as i64 + round as i64 * 60, "pageview"));
+            if k % 5 == 0 {
+                // Some users have two visitors (k and k + 5 share user k / 10), some one.
+                let user = if k % 15 == 0 {
+                    format!("solo{round}-{k}")
+                } else {
+                    format!("u{}", k / 10)
+                };
+                recs.push(identify(v, user));
+            }
+        }
+        store.append(&recs, NOW).unwrap();
+        if round < 2 {
+            store.flush().unwrap();
+        }
+    }
+    let collect = |linked_only: bool, n: usize| {
+        let mut req = ScanRequest::new(SITE).dims(&[Dim::Name]);
+        req.stitch = true;
+        req.linked_only = linked_only;
+        let scan = store.scan(req).unwrap();
+        let mut out = Vec::new();
+        let mut deferred = Vec::new();
+        for r in scan.split(n) {
+            deferred.extend(
+                scan.scan_range(r, |t: &cairn_store::Timeline| {
+                    if scan.user_of(t.visitor).is_some() {
+                        out.push((t.visitor, t.ts.clone()));
+                    }
+                })
+                .unwrap(),
+            );
+        }
+        scan.finish_stitched(deferred, |t: &cairn_store::Timeline| {
+            out.push((t.visitor, t.ts.clone()))
+        });
+        out.sort();
+        out
+    };
+    let want = collect(false, 1);
+    // 27 users of one visitor a round, and users of several visitors.
+    assert!(want.len() > 81, "{} leads", want.len());
+    for n in 1..5 {
+        assert_eq!(collect(true, n), want, "{n} ranges");
+    }
+}
