@@ -664,7 +664,7 @@ impl TimelineScan for Scan {
     }
 
     fn user_of(&self, visitor: u64) -> Option<&str> {
-        self.links.by_visitor.get(&visitor).map(|(u, _)| u.as_str())
+        self.links.user_of(visitor)
     }
 
     fn split(&self, n: usize) -> Vec<VisitorRange> {

@@ -25,6 +25,38 @@ pub struct SiteUserLinks {
 struct Derived {
     visitors: OnceLock<Vec<u64>>,
     leads: OnceLock<FxHashMap<u64, u64>>,
+    filter: OnceLock<Filter>,
+}
+
+/// The linked visitors' ids by their top bits, a bit each: a clear bit rules a visitor
+/// out without a look in the map. About 16 bits a link (ids are hashes: one in sixteen
+/// bits is set), up to 16 MiB; a scan asks in visitor order, so it reads the bits in
+/// order too.
+#[derive(Debug, Clone)]
+struct Filter {
+    shift: u32,
+    bits: Vec<u64>,
+}
+
+impl Filter {
+    fn new<'a>(visitors: impl ExactSizeIterator<Item = &'a u64>) -> Filter {
+        let log = (visitors.len().max(1) * 16)
+            .next_power_of_two()
+            .trailing_zeros()
+            .clamp(6, 27);
+        let shift = 64 - log;
+        let mut bits = vec![0u64; 1 << (log - 6)];
+        for &v in visitors {
+            let i = v >> shift;
+            bits[(i >> 6) as usize] |= 1 << (i & 63);
+        }
+        Filter { shift, bits }
+    }
+
+    fn may_hold(&self, v: u64) -> bool {
+        let i = v >> self.shift;
+        self.bits[(i >> 6) as usize] >> (i & 63) & 1 == 1
+    }
 }
 
 impl PartialEq for SiteUserLinks {
@@ -36,6 +68,18 @@ impl PartialEq for SiteUserLinks {
 impl Eq for SiteUserLinks {}
 
 impl SiteUserLinks {
+    /// The user visitor `v` is linked to.
+    pub fn user_of(&self, v: u64) -> Option<&str> {
+        let filter = self
+            .derived
+            .filter
+            .get_or_init(|| Filter::new(self.by_visitor.keys()));
+        if !filter.may_hold(v) {
+            return None;
+        }
+        self.by_visitor.get(&v).map(|(u, _)| u.as_str())
+    }
+
     /// The linked visitors, in order.
     pub fn visitors(&self) -> &[u64] {
         self.derived.visitors.get_or_init(|| {
@@ -241,5 +285,51 @@ impl UserLinks {
             ids.sites.insert(site, Arc::new(s));
         }
         Ok(ids)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn the_filter_rules_out_no_linked_visitor(
+            linked in prop::collection::vec(any::<u64>(), 0..3000),
+            others in prop::collection::vec(any::<u64>(), 0..300),
+        ) {
+            let mut s = SiteUserLinks::default();
+            for (i, &v) in linked.iter().enumerate() {
+                s.by_visitor.insert(v, (format!("u{}", i % 7), 0));
+            }
+            for &v in &linked {
+                prop_assert!(s.user_of(v).is_some());
+            }
+            for v in others {
+                prop_assert_eq!(s.user_of(v), s.by_visitor.get(&v).map(|(u, _)| u.as_str()));
+            }
+        }
+    }
+
+    #[test]
+    fn a_change_works_the_derived_lists_out_again() {
+        let mut links = UserLinks::default();
+        links.link("s", 5, "ann", 1);
+        let first = Arc::clone(&links.sites["s"]);
+        assert_eq!(first.visitors(), &[5]);
+        assert_eq!(first.user_of(9), None);
+        links.link("s", 9, "ann", 2);
+        let now = &links.sites["s"];
+        assert_eq!(now.visitors(), &[5, 9]);
+        assert_eq!(now.user_of(9), Some("ann"));
+        assert_eq!(now.lead_of().get(&9), Some(&5));
+        // The scan that held the first version still sees it.
+        assert_eq!(first.visitors(), &[5]);
+        assert_eq!(first.user_of(9), None);
+        links.erase("s", &[5], &[]);
+        assert_eq!(links.sites["s"].visitors(), &[9]);
+        assert!(links.sites["s"].lead_of().is_empty());
     }
 }
