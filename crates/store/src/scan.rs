@@ -172,8 +172,8 @@ fn site_weights(metas: &[BlockMeta], blocks: &[usize], site: u32, out: &mut Vec<
 /// Up to `n` ranges of the visitor space with about equal rows of `weights` each: each
 /// cut the least id up to which the rows reach their share, by bisection, so a cut may
 /// fall inside a block. (Cut at block starts, the two workers of a query at 1M events
-/// got a third and two thirds of the work: a site has a few blocks per segment there,
-/// and every segment's start at the same ids.)
+/// got a quarter and three quarters of the work: a site has a few blocks per segment
+/// there, and every segment's start at the same ids.)
 fn split_weights(weights: &[Weight], n: usize) -> Vec<VisitorRange> {
     let total: f64 = weights.iter().map(|w| w.rows as f64).sum();
     if n <= 1 || total == 0.0 {
