@@ -113,6 +113,7 @@ impl Acc {
                 .or_insert_with(|| BdAcc::new(self.nu, self.ng))
                 .add(&v);
         }
+        self.leads.reserve(o.leads.len());
         for (k, v) in o.leads {
             match self.leads.get_mut(&k) {
                 None => {
@@ -338,51 +339,52 @@ fn visit(
     // Lead facts are gathered before the visitor-level behavioural filter: a lead is
     // filtered on what all of its visitors did.
     if let Some(user) = lead {
-        let l = acc
-            .leads
-            .entry(user.to_string())
-            .or_insert_with(|| LeadAcc {
-                first_ts: i64::MAX,
-                first: vec![None; goals.len()],
-                ..LeadAcc::default()
-            });
-        let mine = LeadAcc {
-            first_ts: prep.ts[0],
-            key: reader.map(|rd| {
-                (
-                    visitor_key_ts(rd, tl, prep),
-                    unit_key(rd, tl, prep, 0, prep.kept.len() as u32),
-                )
-            }),
-            first: (0..goals.len())
-                .map(|g| {
-                    prep.hits[g]
-                        .first()
-                        .map(|&p| (prep.ts[p as usize], value_of(plan, scan, tl, prep, g, p)))
-                })
-                .collect(),
-            buckets: match &plan.buckets {
-                Some(b) => {
-                    let mut v: Vec<u32> = prep.ts.iter().map(|&t| b.index(t) as u32).collect();
-                    v.dedup();
-                    v
-                }
-                None => Vec::new(),
-            },
-            bucket_goals: match &plan.buckets {
-                Some(b) => report
-                    .iter()
-                    .enumerate()
-                    .flat_map(|(ri, &g)| {
-                        prep.hits[g]
-                            .iter()
-                            .map(move |&p| (b.index(prep.ts[p as usize]) as u32, ri as u32))
-                    })
-                    .collect(),
-                None => Vec::new(),
-            },
+        // The lead's facts, merged with this visitor's in place (a lead is looked up
+        // by its user without a copy of the name, and its lists grow without a list
+        // per visitor).
+        let l = match acc.leads.get_mut(user) {
+            Some(l) => l,
+            None => acc
+                .leads
+                .entry(user.to_string())
+                .or_insert_with(|| LeadAcc {
+                    first_ts: i64::MAX,
+                    first: vec![None; goals.len()],
+                    ..LeadAcc::default()
+                }),
         };
-        merge_lead(l, mine);
+        l.first_ts = l.first_ts.min(prep.ts[0]);
+        if let Some(rd) = reader {
+            let t = visitor_key_ts(rd, tl, prep);
+            if l.key.as_ref().is_none_or(|(lt, _)| t < *lt) {
+                l.key = Some((t, unit_key(rd, tl, prep, 0, prep.kept.len() as u32)));
+            }
+        }
+        for (g, slot) in l.first.iter_mut().enumerate() {
+            if let Some(&p) = prep.hits[g].first() {
+                let ts = prep.ts[p as usize];
+                if slot.as_ref().is_none_or(|(t, _)| ts < *t) {
+                    *slot = Some((ts, value_of(plan, scan, tl, prep, g, p)));
+                }
+            }
+        }
+        if let Some(b) = &plan.buckets {
+            let mut last = u32::MAX;
+            for &t in &prep.ts {
+                let i = b.index(t) as u32;
+                if i != last {
+                    l.buckets.push(i);
+                    last = i;
+                }
+            }
+            for (ri, &g) in report.iter().enumerate() {
+                l.bucket_goals.extend(
+                    prep.hits[g]
+                        .iter()
+                        .map(|&p| (b.index(prep.ts[p as usize]) as u32, ri as u32)),
+                );
+            }
+        }
     }
     if !filters.keeps(|g| !prep.hits[g].is_empty()) {
         return;

@@ -304,6 +304,27 @@ fn leads_join_their_visitors_across_devices() {
 }
 
 #[test]
+fn a_leads_value_is_its_earliest_conversions() {
+    // Ann buys on her phone (visitor 2, 20 EUR, day 1) and again on her laptop (visitor
+    // 1, 50 EUR, day 2): one conversion for the lead, of the first purchase's value,
+    // though the scan meets the laptop first.
+    let records = vec![
+        Record::Event(revenue(ev(2, 0, "purchase"), 20)),
+        Record::Event(revenue(ev(1, DAY, "purchase"), 50)),
+        identify(2, 10, "ann@x"),
+        identify(1, DAY + 10, "ann@x"),
+    ];
+    let w = World::new(records, 0, 0);
+    let mut buy = Goal::event("Buy", "purchase");
+    buy.value = Some(GoalValue::FromEvent("revenue".into()));
+    for threads in [1, 2] {
+        let g = run_goals_with(&w, vec![Unit::Lead], vec![buy.clone()], threads);
+        assert_eq!(g.goals[0].rates[0].rate.num, 1);
+        assert_eq!(g.goals[0].value[0].total, 20.0, "{threads} threads");
+    }
+}
+
+#[test]
 fn breakdowns_attribute_units_to_their_first_value() {
     let w = World::of(vec![
         with_dim(ev(1, 0, "a"), Dim::UtmCampaign, "spring"),
@@ -336,6 +357,10 @@ fn breakdowns_attribute_units_to_their_first_value() {
 }
 
 fn run_goals(w: &World, units: Vec<Unit>, goals: Vec<Goal>) -> GoalsResult {
+    run_goals_with(w, units, goals, RunOptions::default().threads)
+}
+
+fn run_goals_with(w: &World, units: Vec<Unit>, goals: Vec<Goal>, threads: usize) -> GoalsResult {
     let q = query(
         Analysis::Goals(GoalsSpec {
             units,
@@ -346,7 +371,11 @@ fn run_goals(w: &World, units: Vec<Unit>, goals: Vec<Goal>) -> GoalsResult {
         }),
         goals,
     );
-    match w.run(&q, &RunOptions::default()).unwrap() {
+    let opts = RunOptions {
+        threads,
+        ..RunOptions::default()
+    };
+    match w.run(&q, &opts).unwrap() {
         QueryResult::Goals(g) => {
             assert_eq!(
                 QueryResult::Goals(g.clone()),
