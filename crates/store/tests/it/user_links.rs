@@ -29,6 +29,24 @@ fn names(store: &Store, stitch: bool) -> Vec<(u64, Vec<String>)> {
     out
 }
 
+/// A store without background work, in `dir`.
+fn store_in(dir: &std::path::Path) -> Store {
+    let opts = Options {
+        background: false,
+        ..Options::default()
+    };
+    Store::open(dir, opts).unwrap()
+}
+
+fn identify(visitor: u64, ts: i64, user: &str) -> Record {
+    Record::Identify(Identify {
+        site: SITE.into(),
+        ts,
+        visitor,
+        user: user.into(),
+    })
+}
+
 #[test]
 fn a_leads_anonymous_visits_join_its_identified_ones() {
     let dir = tempfile::tempdir().unwrap();
@@ -120,19 +138,9 @@ fn a_scan_keeps_the_links_it_started_with() {
     // A scan shares the site's links with the store: a link made while it runs is the
     // next scan's, and the one before keeps what it saw.
     let dir = tempfile::tempdir().unwrap();
-    let opts = Options {
-        background: false,
-        ..Options::default()
-    };
-    let store = Store::open(dir.path(), opts).unwrap();
-    let identify = |visitor: u64, minute: i64, user: &str| {
-        Record::Identify(Identify {
-            site: SITE.into(),
-            ts: BASE + minute * 60_000,
-            visitor,
-            user: user.into(),
-        })
-    };
+    let store = store_in(dir.path());
+    let identify =
+        |visitor: u64, minute: i64, user: &str| identify(visitor, BASE + minute * 60_000, user);
     store
         .append(&[ev(1, 0, "pageview"), identify(1, 0, "ann")], NOW)
         .unwrap();
@@ -164,19 +172,7 @@ fn a_scan_of_leads_only_leaves_out_exactly_the_unlinked_visitors() {
     // scan that may leave out unlinked visitors gives what the full scan gives for the
     // linked ones, stitched alike.
     let dir = tempfile::tempdir().unwrap();
-    let opts = Options {
-        background: false,
-        ..Options::default()
-    };
-    let store = Store::open(dir.path(), opts).unwrap();
-    let identify = |visitor: u64, user: String| {
-        Record::Identify(Identify {
-            site: SITE.into(),
-            ts: BASE,
-            visitor,
-            user,
-        })
-    };
+    let store = store_in(dir.path());
     for round in 0..3u64 {
         let mut recs = Vec::new();
         for k in 0..400u64 {
@@ -190,7 +186,7 @@ fn a_scan_of_leads_only_leaves_out_exactly_the_unlinked_visitors() {
                 } else {
                     format!("u{}", k / 10)
                 };
-                recs.push(identify(v, user));
+                recs.push(identify(v, BASE, &user));
             }
         }
         store.append(&recs, NOW).unwrap();
