@@ -87,8 +87,8 @@ fn purge_delay(c: &cli::Command) -> Option<&'static str> {
 /// `MIMALLOC_ALLOW_THP=0` would, unless that option is set: mimalloc reads it before
 /// `main`, and the kernel's flag has the same effect on every page faulted in from here.
 /// (Setting the option meant running the command a second time, as the purge delay
-/// still does: 6 ms of a 25 ms `cairn query` at 1M events, a second process start
-/// and its relocations.)
+/// still does: a second process start and its relocations, 2–3 ms of a 22 ms cold
+/// `cairn query` at 1M events.)
 fn no_huge_pages() {
     if std::env::var_os(ALLOW_THP).is_none() {
         // Where the kernel has no such flag, pages are what they would have been.
