@@ -133,20 +133,24 @@ fn add(a: &mut [u64], b: &[u64]) {
 
 fn merge_lead(l: &mut LeadAcc, v: LeadAcc) {
     l.first_ts = l.first_ts.min(v.first_ts);
-    if let Some((t, k)) = v.key
-        && l.key.as_ref().is_none_or(|(lt, _)| t < *lt)
-    {
-        l.key = Some((t, k));
+    if let Some((t, k)) = v.key {
+        keep_earliest(&mut l.key, t, || k);
     }
     for (a, b) in l.first.iter_mut().zip(v.first) {
-        if let Some(bv) = b
-            && a.as_ref().is_none_or(|av| bv.0 < av.0)
-        {
-            *a = Some(bv);
+        if let Some((t, value)) = b {
+            keep_earliest(a, t, || value);
         }
     }
     l.buckets.extend(v.buckets);
     l.bucket_goals.extend(v.bucket_goals);
+}
+
+/// A lead's fact from the earliest of its visitors: `slot` keeps the earlier of what it
+/// holds and (`t`, `make()`), what it holds on a tie; `make` runs only when it wins.
+fn keep_earliest<T>(slot: &mut Option<(i64, T)>, t: i64, make: impl FnOnce() -> T) {
+    if slot.as_ref().is_none_or(|(held, _)| t < *held) {
+        *slot = Some((t, make()));
+    }
 }
 
 /// Everything fixed for one period's computation.
@@ -355,17 +359,15 @@ fn visit(
         };
         l.first_ts = l.first_ts.min(prep.ts[0]);
         if let Some(rd) = reader {
-            let t = visitor_key_ts(rd, tl, prep);
-            if l.key.as_ref().is_none_or(|(lt, _)| t < *lt) {
-                l.key = Some((t, unit_key(rd, tl, prep, 0, prep.kept.len() as u32)));
-            }
+            keep_earliest(&mut l.key, visitor_key_ts(rd, tl, prep), || {
+                unit_key(rd, tl, prep, 0, prep.kept.len() as u32)
+            });
         }
         for (g, slot) in l.first.iter_mut().enumerate() {
             if let Some(&p) = prep.hits[g].first() {
-                let ts = prep.ts[p as usize];
-                if slot.as_ref().is_none_or(|(t, _)| ts < *t) {
-                    *slot = Some((ts, value_of(plan, scan, tl, prep, g, p)));
-                }
+                keep_earliest(slot, prep.ts[p as usize], || {
+                    value_of(plan, scan, tl, prep, g, p)
+                });
             }
         }
         if let Some(b) = &plan.buckets {

@@ -611,7 +611,7 @@ impl Scan {
         if !self.req.stitch {
             return None;
         }
-        self.links.lead_of().get(&v).copied()
+        self.links.leads().get(&v).copied()
     }
 
     /// Merges the deferred timelines of multi-visitor leads and passes each lead's

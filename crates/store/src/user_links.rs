@@ -91,7 +91,7 @@ impl SiteUserLinks {
 
     /// Per visitor of a user linked to more than one: the least of that user's visitors
     /// (the id of the lead's stitched timeline).
-    pub fn lead_of(&self) -> &FxHashMap<u64, u64> {
+    pub fn leads(&self) -> &FxHashMap<u64, u64> {
         self.derived.leads.get_or_init(|| {
             let mut m = FxHashMap::default();
             for vs in self.by_user().values() {
@@ -324,12 +324,12 @@ mod tests {
         let now = &links.sites["s"];
         assert_eq!(now.visitors(), &[5, 9]);
         assert_eq!(now.user_of(9), Some("ann"));
-        assert_eq!(now.lead_of().get(&9), Some(&5));
+        assert_eq!(now.leads().get(&9), Some(&5));
         // The scan that held the first version still sees it.
         assert_eq!(first.visitors(), &[5]);
         assert_eq!(first.user_of(9), None);
         links.erase("s", &[5], &[]);
         assert_eq!(links.sites["s"].visitors(), &[9]);
-        assert!(links.sites["s"].lead_of().is_empty());
+        assert!(links.sites["s"].leads().is_empty());
     }
 }
