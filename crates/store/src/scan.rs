@@ -8,7 +8,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use cairn_model::{Event, PropValue};
+use cairn_model::{Dim, Event, PropValue};
 use cairn_timeline::{
     PropEntry, PropVal, QueryDict, ScanDicts, ScanRequest, SourceError, Summarized, SummaryRequest,
     Timeline, TimelineScan, TimelineSource, VisitorRange,
@@ -535,8 +535,13 @@ impl Scan {
         })
     }
 
-    /// A cursor per chain, over `range`.
-    fn cursors(&self, range: VisitorRange) -> Result<Vec<Cursor<'_>>> {
+    /// A cursor per chain over `range`; with `classes` (a summary's, per source and
+    /// local event-name id) each keeps its current run's classes.
+    fn cursors<'a>(
+        &'a self,
+        range: VisitorRange,
+        classes: &'a [Vec<u64>],
+    ) -> Result<Vec<Cursor<'a>>> {
         let mut cursors = Vec::with_capacity(self.chains.len());
         for chain in &self.chains {
             cursors.push(Cursor::new(
@@ -545,6 +550,7 @@ impl Scan {
                 range,
                 self.proj,
                 &self.bufs,
+                classes,
             )?);
         }
         Ok(cursors)
@@ -558,7 +564,7 @@ impl Scan {
         range: VisitorRange,
         mut f: impl FnMut(&Timeline),
     ) -> Result<Vec<Timeline>> {
-        let mut cursors = self.cursors(range)?;
+        let mut cursors = self.cursors(range, &[])?;
         let mut tl = Timeline::empty();
         let mut deferred = Vec::new();
         let mut members: Vec<usize> = Vec::new();
@@ -748,11 +754,17 @@ struct Cursor<'s> {
     /// times and segment-local ids, per dimension.
     scratch_ts: Vec<i64>,
     scratch_dims: Vec<Vec<u32>>,
-    /// A summary's classes of each run of the segment block it holds, once asked for
-    /// (`summary::Cursor::run_classes`); emptied when a block is loaded.
-    pub(crate) run_unions: Vec<u64>,
+    /// A summary's classes per source, per local event-name id (the buffer's: per
+    /// query id); empty outside a summary.
+    classes: &'s [Vec<u64>],
+    /// With `classes`: the classes of each run of the block it holds (of its events in
+    /// range or not), found when the block is loaded.
+    run_unions: Vec<u64>,
     /// Scratch of `Packed::unions_into`.
-    pub(crate) run_starts: Vec<u8>,
+    run_starts: Vec<u8>,
+    /// The current run's entry of `run_unions` (0 without `classes`), kept beside
+    /// `cur`: the walk over the cursors reads it for every visitor.
+    pub(crate) cur_classes: u64,
 }
 
 impl Drop for Cursor<'_> {
@@ -788,6 +800,7 @@ impl<'s> Cursor<'s> {
         range: VisitorRange,
         proj: Projection,
         bufs: &'s ScanBufs,
+        classes: &'s [Vec<u64>],
     ) -> Result<Cursor<'s>> {
         let src = &sources[chain[0]];
         let segment = matches!(src.kind, SourceKind::Segment { .. });
@@ -817,8 +830,10 @@ impl<'s> Cursor<'s> {
             bufs,
             scratch_ts: Vec::new(),
             scratch_dims: vec![Vec::new(); DIMS],
+            classes,
             run_unions: Vec::new(),
             run_starts: Vec::new(),
+            cur_classes: 0,
         };
         c.settle()?;
         Ok(c)
@@ -854,10 +869,12 @@ impl<'s> Cursor<'s> {
             && self.run_ok(r)
         {
             self.cur = Some(r.visitor);
+            self.cur_classes = self.run_unions.get(self.run).copied().unwrap_or(0);
             return Ok(());
         }
         self.settle_block()?;
         self.cur = self.runs().get(self.run).map(|r| r.visitor);
+        self.cur_classes = self.run_unions.get(self.run).copied().unwrap_or(0);
         Ok(())
     }
 
@@ -884,6 +901,20 @@ impl<'s> Cursor<'s> {
                     self.next_block = 1;
                     self.mem = Some(Arc::clone(b));
                     self.run = 0;
+                    self.run_unions.clear();
+                    if let Some(table) = self.classes.get(self.source) {
+                        let look = |id: &u32| table.get(*id as usize).copied().unwrap_or(0);
+                        let names = b.dims[Dim::Name.index()].as_deref().unwrap_or_default();
+                        self.run_unions.extend(b.runs.iter().map(|r| {
+                            let (lo, hi) = (r.start as usize, (r.start + r.len) as usize);
+                            names
+                                .get(lo..hi)
+                                .unwrap_or_default()
+                                .iter()
+                                .map(look)
+                                .fold(0, |a, c| a | c)
+                        }));
+                    }
                 }
                 SourceKind::Segment {
                     reader,
@@ -916,6 +947,14 @@ impl<'s> Cursor<'s> {
                     self.loaded = true;
                     self.run = 0;
                     self.run_unions.clear();
+                    if let Some(table) = self.classes.get(self.source) {
+                        self.packed.unions_into(
+                            Dim::Name.index(),
+                            table,
+                            &mut self.run_unions,
+                            &mut self.run_starts,
+                        );
+                    }
                     break;
                 },
             }

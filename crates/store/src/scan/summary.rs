@@ -66,7 +66,7 @@ impl Scan {
                 t
             })
             .collect();
-        let mut cursors = self.cursors(range)?;
+        let mut cursors = self.cursors(range, &locals)?;
         let mut sum = Summary::default();
         let mut firsts: DimFirsts = vec![None; req.dims.len()];
         let mut members: Vec<usize> = Vec::new();
@@ -81,11 +81,7 @@ impl Scan {
             // The visitor's classes (over-counted where a range cuts a run: enough to
             // decide whether its places or its timeline are needed).
             run_classes.clear();
-            for &m in &members {
-                let c = &mut cursors[m];
-                let local = &locals[c.source()];
-                run_classes.push(c.run_classes(local));
-            }
+            run_classes.extend(members.iter().map(|&m| cursors[m].cur_classes));
             let all = run_classes.iter().fold(0, |a, c| a | c);
             if req.wants_timeline(all) {
                 // As `scan_range` builds it.
@@ -181,32 +177,6 @@ impl Cursor<'_> {
     fn whole_in(&self, from: i64, to: i64) -> bool {
         let (lo, hi) = self.packed.bounds();
         self.mem.is_none() && self.loaded && lo >= from && hi <= to
-    }
-
-    /// The classes of the current run's events (in range or not). A segment block's
-    /// are found for all its runs at the first call (`local` is its source's table).
-    fn run_classes(&mut self, local: &[u64]) -> u64 {
-        if let Some(b) = &self.mem {
-            let r = b.runs[self.run];
-            let names = b.dims[Dim::Name.index()].as_deref().unwrap_or_default();
-            return names[r.start as usize..(r.start + r.len) as usize]
-                .iter()
-                .fold(0, |acc, &id| {
-                    acc | local.get(id as usize).copied().unwrap_or(0)
-                });
-        }
-        if !self.loaded {
-            return 0;
-        }
-        if self.run_unions.is_empty() {
-            self.packed.unions_into(
-                Dim::Name.index(),
-                local,
-                &mut self.run_unions,
-                &mut self.run_starts,
-            );
-        }
-        self.run_unions[self.run]
     }
 
     /// Adds the current run's rows in the scan's range to `sum` and `firsts`; whether it
