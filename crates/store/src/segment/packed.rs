@@ -273,6 +273,17 @@ impl Packed {
         match (col.width, map) {
             (1, Some(map)) => out.extend(col.raw[lo..hi].iter().map(|&x| map[x as usize])),
             (1, None) => out.extend(col.raw[lo..hi].iter().map(|&x| u32::from(x))),
+            // Two bytes an id (paths, mostly): read as such, not width by width.
+            (2, Some(map)) => out.extend(
+                col.raw[2 * lo..2 * hi]
+                    .chunks_exact(2)
+                    .map(|x| map[usize::from(u16::from_le_bytes([x[0], x[1]]))]),
+            ),
+            (2, None) => out.extend(
+                col.raw[2 * lo..2 * hi]
+                    .chunks_exact(2)
+                    .map(|x| u32::from(u16::from_le_bytes([x[0], x[1]]))),
+            ),
             _ => out.extend((lo..hi).map(|i| m(col.get(i)))),
         }
     }
@@ -469,6 +480,48 @@ mod tests {
             let mut got = vec![7];
             p.unions_into(0, &table, &mut got, &mut vec![1, 2]);
             prop_assert_eq!(got, want);
+        }
+    }
+
+    proptest! {
+        /// A run's ids, for every column form, with a map and without, are its rows'
+        /// ids read one by one (and mapped).
+        #[test]
+        fn run_ids_are_its_rows_ids(
+            lens in prop::collection::vec(1u32..12, 1..40),
+            ids in prop::collection::vec(0u32..70_000, 500),
+            width in prop::sample::select(vec![0usize, 1, 2, 4]),
+            per_run in any::<bool>(),
+            mapped in any::<bool>(),
+        ) {
+            let mut p = Packed::default();
+            let mut start = 0;
+            for (r, &len) in lens.iter().enumerate() {
+                p.runs.push(Run { site: 0, visitor: r as u64, start, len });
+                start += len;
+            }
+            let rows = if per_run { lens.len() } else { start as usize };
+            let max = match width { 0 => 0, 1 => 255, 2 => 65_535, _ => 69_999 };
+            let vals: Vec<u32> = (0..rows).map(|i| ids[i % ids.len()].min(max)).collect();
+            let raw: Vec<u8> = vals
+                .iter()
+                .flat_map(|&v| v.to_le_bytes().into_iter().take(width))
+                .collect();
+            p.dims = vec![Some(Col { raw, width, per_run })];
+            let map: Vec<u32> = (0..70_000u32).map(|i| i.wrapping_mul(2_654_435_761)).collect();
+            let map = mapped.then_some(map.as_slice());
+            for (r, run) in p.runs.iter().enumerate() {
+                let want: Vec<u32> = (run.start..run.start + run.len)
+                    .map(|row| {
+                        let at = if per_run || width == 0 { r } else { row as usize };
+                        let id = p.dims[0].as_ref().unwrap().get(at);
+                        map.map_or(id, |m| m[id as usize])
+                    })
+                    .collect();
+                let mut got = vec![9];
+                p.ids_into(0, r, map, &mut got);
+                prop_assert_eq!(&got[1..], &want[..]);
+            }
         }
     }
 
