@@ -158,7 +158,7 @@ struct Member {
     multi: bool,
     /// Whether the visitor's first places are needed.
     places: bool,
-    /// The run's classes ([`Cursor::run_classes`]).
+    /// The run's classes (its cursor's `cur_classes`).
     classes: u64,
 }
 
