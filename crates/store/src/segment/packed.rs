@@ -439,6 +439,33 @@ mod tests {
         }
     }
 
+    /// A block of runs of `lens` rows with one dimension of `width` bytes an id (an id
+    /// per run when `per_run`), its ids taken from `ids` in turn, at most `max`.
+    fn with_ids(lens: &[u32], ids: &[u32], width: usize, per_run: bool, max: u32) -> Packed {
+        let mut p = Packed::default();
+        let mut start = 0;
+        for (r, &len) in lens.iter().enumerate() {
+            p.runs.push(Run {
+                site: 0,
+                visitor: r as u64,
+                start,
+                len,
+            });
+            start += len;
+        }
+        let rows = if per_run { lens.len() } else { start as usize };
+        let raw: Vec<u8> = (0..rows)
+            .map(|i| ids[i % ids.len()].min(max))
+            .flat_map(|v| v.to_le_bytes().into_iter().take(width))
+            .collect();
+        p.dims = vec![Some(Col {
+            raw,
+            width,
+            per_run,
+        })];
+        p
+    }
+
     proptest! {
         /// Each run's union of table entries over its ids, for every column form (one,
         /// two or four bytes an id, an id per run, none) and tables shorter or longer
@@ -451,20 +478,8 @@ mod tests {
             per_run in any::<bool>(),
             table in prop::collection::vec(prop::sample::select(vec![0u64, 0, 0, 1, 2, 6, 1 << 40]), 0..400),
         ) {
-            let mut p = Packed::default();
-            let mut start = 0;
-            for (r, &len) in lens.iter().enumerate() {
-                p.runs.push(Run { site: 0, visitor: r as u64, start, len });
-                start += len;
-            }
-            let rows = if per_run { lens.len() } else { start as usize };
             let max = match width { 0 => 0, 1 => 255, _ => 299 };
-            let vals: Vec<u32> = (0..rows).map(|i| ids[i % ids.len()].min(max)).collect();
-            let raw: Vec<u8> = vals
-                .iter()
-                .flat_map(|&v| v.to_le_bytes().into_iter().take(width))
-                .collect();
-            p.dims = vec![Some(Col { raw, width, per_run })];
+            let p = with_ids(&lens, &ids, width, per_run, max);
             let look = |id: u32| table.get(id as usize).copied().unwrap_or(0);
             let want: Vec<u64> = p
                 .runs
@@ -494,20 +509,8 @@ mod tests {
             per_run in any::<bool>(),
             mapped in any::<bool>(),
         ) {
-            let mut p = Packed::default();
-            let mut start = 0;
-            for (r, &len) in lens.iter().enumerate() {
-                p.runs.push(Run { site: 0, visitor: r as u64, start, len });
-                start += len;
-            }
-            let rows = if per_run { lens.len() } else { start as usize };
             let max = match width { 0 => 0, 1 => 255, 2 => 65_535, _ => 69_999 };
-            let vals: Vec<u32> = (0..rows).map(|i| ids[i % ids.len()].min(max)).collect();
-            let raw: Vec<u8> = vals
-                .iter()
-                .flat_map(|&v| v.to_le_bytes().into_iter().take(width))
-                .collect();
-            p.dims = vec![Some(Col { raw, width, per_run })];
+            let p = with_ids(&lens, &ids, width, per_run, max);
             let map: Vec<u32> = (0..70_000u32).map(|i| i.wrapping_mul(2_654_435_761)).collect();
             let map = mapped.then_some(map.as_slice());
             for (r, run) in p.runs.iter().enumerate() {
