@@ -439,85 +439,89 @@ mod tests {
         }
     }
 
-    /// A block of runs of `lens` rows with one dimension of `width` bytes an id (an id
-    /// per run when `per_run`), its ids taken from `ids` in turn, at most `max`.
-    fn with_ids(lens: &[u32], ids: &[u32], width: usize, per_run: bool, max: u32) -> Packed {
-        let mut p = Packed::default();
-        let mut start = 0;
-        for (r, &len) in lens.iter().enumerate() {
-            p.runs.push(Run {
-                site: 0,
-                visitor: r as u64,
-                start,
-                len,
-            });
-            start += len;
-        }
-        let rows = if per_run { lens.len() } else { start as usize };
-        let raw: Vec<u8> = (0..rows)
-            .map(|i| ids[i % ids.len()].min(max))
-            .flat_map(|v| v.to_le_bytes().into_iter().take(width))
-            .collect();
-        p.dims = vec![Some(Col {
-            raw,
-            width,
-            per_run,
-        })];
-        p
+    /// A block of 1–39 runs with one dimension in every column form (0, 1, 2 or 4 bytes
+    /// an id, an id a row or a run), its ids under `below` (and what the width holds).
+    fn one_column(below: u32) -> impl Strategy<Value = Packed> {
+        (
+            prop::collection::vec(1u32..12, 1..40),
+            prop::collection::vec(0..below, 500),
+            prop::sample::select(vec![0usize, 1, 2, 4]),
+            any::<bool>(),
+        )
+            .prop_map(move |(lens, ids, width, per_run)| {
+                let max = match width {
+                    0 => 0,
+                    1 => 255,
+                    2 => 65_535.min(below - 1),
+                    _ => below - 1,
+                };
+                let mut p = Packed::default();
+                let mut start = 0;
+                for (r, &len) in lens.iter().enumerate() {
+                    p.runs.push(Run {
+                        site: 0,
+                        visitor: r as u64,
+                        start,
+                        len,
+                    });
+                    start += len;
+                }
+                let rows = if per_run { lens.len() } else { start as usize };
+                let raw: Vec<u8> = (0..rows)
+                    .map(|i| ids[i % ids.len()].min(max))
+                    .flat_map(|v| v.to_le_bytes().into_iter().take(width))
+                    .collect();
+                p.dims = vec![Some(Col {
+                    raw,
+                    width,
+                    per_run,
+                })];
+                p
+            })
+    }
+
+    /// The id of `row` (of run `r`) in `p`'s one column, read on its own.
+    fn id_at(p: &Packed, r: usize, row: u32) -> u32 {
+        let col = p.dims[0].as_ref().unwrap();
+        col.get(if col.per_run || col.width == 0 {
+            r
+        } else {
+            row as usize
+        })
     }
 
     proptest! {
-        /// Each run's union of table entries over its ids, for every column form (one,
-        /// two or four bytes an id, an id per run, none) and tables shorter or longer
-        /// than one-byte ids, equals a fold over the run's rows.
+        /// Each run's union of table entries over its ids, for every column form and
+        /// tables shorter or longer than one-byte ids, equals a fold over the run's rows.
         #[test]
         fn run_unions_fold_each_runs_ids(
-            lens in prop::collection::vec(1u32..12, 1..40),
-            ids in prop::collection::vec(0u32..300, 500),
-            width in prop::sample::select(vec![0usize, 1, 2, 4]),
-            per_run in any::<bool>(),
+            p in one_column(300),
             table in prop::collection::vec(prop::sample::select(vec![0u64, 0, 0, 1, 2, 6, 1 << 40]), 0..400),
         ) {
-            let max = match width { 0 => 0, 1 => 255, _ => 299 };
-            let p = with_ids(&lens, &ids, width, per_run, max);
             let look = |id: u32| table.get(id as usize).copied().unwrap_or(0);
             let want: Vec<u64> = p
                 .runs
                 .iter()
                 .enumerate()
                 .map(|(r, run)| {
-                    (run.start..run.start + run.len).fold(0, |acc, row| {
-                        let at = if per_run || width == 0 { r } else { row as usize };
-                        acc | look(p.dims[0].as_ref().unwrap().get(at))
-                    })
+                    (run.start..run.start + run.len).fold(0, |acc, row| acc | look(id_at(&p, r, row)))
                 })
                 .collect();
             let mut got = vec![7];
             p.unions_into(0, &table, &mut got, &mut vec![1, 2]);
             prop_assert_eq!(got, want);
         }
-    }
 
-    proptest! {
         /// A run's ids, for every column form, with a map and without, are its rows'
         /// ids read one by one (and mapped).
         #[test]
-        fn run_ids_are_its_rows_ids(
-            lens in prop::collection::vec(1u32..12, 1..40),
-            ids in prop::collection::vec(0u32..70_000, 500),
-            width in prop::sample::select(vec![0usize, 1, 2, 4]),
-            per_run in any::<bool>(),
-            mapped in any::<bool>(),
-        ) {
-            let max = match width { 0 => 0, 1 => 255, 2 => 65_535, _ => 69_999 };
-            let p = with_ids(&lens, &ids, width, per_run, max);
+        fn run_ids_are_its_rows_ids(p in one_column(70_000), mapped in any::<bool>()) {
             let map: Vec<u32> = (0..70_000u32).map(|i| i.wrapping_mul(2_654_435_761)).collect();
             let map = mapped.then_some(map.as_slice());
             for (r, run) in p.runs.iter().enumerate() {
                 let want: Vec<u32> = (run.start..run.start + run.len)
                     .map(|row| {
-                        let at = if per_run || width == 0 { r } else { row as usize };
-                        let id = p.dims[0].as_ref().unwrap().get(at);
+                        let id = id_at(&p, r, row);
                         map.map_or(id, |m| m[id as usize])
                     })
                     .collect();
