@@ -7,6 +7,10 @@
 //! * `tests/fixtures/v2` was made at commit 246d6ab (segment format 2: weeks, timestamps
 //!   as varints; manifest version 3) from the same events with
 //!   `cairn import --batch 200 --no-compact`: four import segments, two per week.
+//! * `tests/fixtures/v3` was made at commit 5901586 (segment format 3: properties by
+//!   shape and key in one zstd frame a block; manifest version 4) with
+//!   `cairn demo --generate 400 --seed 3 --start 2026-09-01 --days 10 --out FILE` and
+//!   `cairn import --batch 200 --no-compact`: four import segments, two per week.
 //!
 //! Each log file is committed without its zero padding (`.head`: the 48-byte header; the
 //! file was created 32 MiB long), which the tests restore. `events.txt` lists every event
@@ -20,6 +24,7 @@ use cairn_store::{CompactionPolicy, Options, Store};
 
 const V1: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v1");
 const V2: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v2");
+const V3: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v3");
 /// The segment format this version writes.
 const CURRENT_FORMAT: u32 = 3;
 const WAL_SIZE: u64 = 32 << 20;
@@ -130,6 +135,11 @@ fn format_2_is_read_unchanged() {
 }
 
 #[test]
+fn format_3_is_read_unchanged() {
+    read_unchanged(V3, "CAIRN_BLESS_V3");
+}
+
+#[test]
 fn compaction_rewrites_the_old_format_into_weeks() {
     let dir = tempfile::tempdir().unwrap();
     copy_fixture(V1, dir.path());
@@ -162,6 +172,19 @@ fn compaction_rewrites_format_2_in_the_current_format() {
     assert_eq!(store.segments().len(), 2);
     assert_eq!(lines(&store), expected(V2));
     reopens_unchanged(store, dir.path(), V2);
+    assert_eq!(segment_versions(dir.path()), vec![CURRENT_FORMAT; 2]);
+}
+
+#[test]
+fn compaction_rewrites_format_3_in_the_current_format() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_fixture(V3, dir.path());
+    assert_eq!(segment_versions(dir.path()), vec![3; 4]);
+    let store = Store::open(dir.path(), options()).unwrap();
+    assert_eq!(store.compact(&CompactionPolicy::default()).unwrap(), 2);
+    assert_eq!(store.segments().len(), 2);
+    assert_eq!(lines(&store), expected(V3));
+    reopens_unchanged(store, dir.path(), V3);
     assert_eq!(segment_versions(dir.path()), vec![CURRENT_FORMAT; 2]);
 }
 
