@@ -16,9 +16,10 @@ use crate::codec::{Cursor, DResult, DecodeError, put_ivarint, put_str, put_uvari
 pub(crate) const MAGIC: &[u8; 8] = b"CAIRNSG1";
 pub(crate) const END_MAGIC: &[u8; 8] = b"CAIRNEND";
 /// The format this version writes: 2 added the partition's length in days (weekly
-/// partitions), 3 stores a block's properties by key (`segment/props.rs`). Version 1
-/// files (one UTC day each) and version 2 files are still read.
-pub(crate) const VERSION: u32 = 3;
+/// partitions), 3 stores a block's properties by key (`segment/props.rs`), 4 compresses
+/// each key's values on their own ([`CODEC_BY_KEY`]). Files of versions 1 (one UTC day
+/// each), 2 and 3 are still read.
+pub(crate) const VERSION: u32 = 4;
 pub(crate) const OLDEST_VERSION: u32 = 1;
 pub(crate) const TRAILER_LEN: usize = 24;
 
@@ -44,12 +45,18 @@ pub(crate) struct Chunk {
     pub len: u32,
     pub raw_len: u32,
     pub crc: u32,
-    /// 0 raw, 1 zstd.
+    /// 0 raw, 1 zstd, [`CODEC_BY_KEY`] (a properties chunk of format 4).
     pub codec: u8,
     /// For dimension columns: bytes per id in the low four bits (0 = every id is 0),
     /// and [`PER_RUN`] when the column holds one id per visitor run, not per row.
     pub width: u8,
 }
+
+/// [`Chunk::codec`] of a format 4 properties chunk: its parts (the rows' shapes, then
+/// each key's values) stored one after another, each compressed on its own
+/// (`segment/props.rs`), so that a scan decompresses only the keys it reads. Its
+/// `raw_len` is the length of the format 3 chunk it unpacks to.
+pub(crate) const CODEC_BY_KEY: u8 = 2;
 
 /// Flag in [`Chunk::width`]: one id per visitor run (constant within each run).
 pub(crate) const PER_RUN: u8 = 0x10;
@@ -105,7 +112,8 @@ fn get_u32(c: &mut Cursor<'_>) -> DResult<u32> {
     u32::try_from(c.uvarint()?).map_err(|_| DecodeError("value out of range"))
 }
 
-fn get_chunk(c: &mut Cursor<'_>) -> DResult<Chunk> {
+/// Decodes a chunk's entry; `by_key` says whether it may be [`CODEC_BY_KEY`].
+fn get_chunk(c: &mut Cursor<'_>, by_key: bool) -> DResult<Chunk> {
     let offset = c.uvarint()?;
     let len = get_u32(c)?;
     let raw_len = get_u32(c)?;
@@ -113,7 +121,8 @@ fn get_chunk(c: &mut Cursor<'_>) -> DResult<Chunk> {
     let crc = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
     let codec = c.u8()?;
     let width = c.u8()?;
-    if codec > 1 || !matches!(width & !PER_RUN, 0 | 1 | 2 | 4) {
+    let codec_ok = codec <= 1 || (by_key && codec == CODEC_BY_KEY);
+    if !codec_ok || !matches!(width & !PER_RUN, 0 | 1 | 2 | 4) {
         return Err(DecodeError("bad chunk codec or width"));
     }
     if codec == 0 && raw_len != len {
@@ -184,7 +193,7 @@ impl Footer {
         }
         let mut dicts = Vec::with_capacity(n);
         for _ in 0..n {
-            let ch = get_chunk(&mut c)?;
+            let ch = get_chunk(&mut c, false)?;
             dicts.push((ch, get_u32(&mut c)?));
         }
         let n = c.len(bytes.len())?;
@@ -196,8 +205,8 @@ impl Footer {
             let first = (get_u32(&mut c)?, c.u64le()?);
             let last = (get_u32(&mut c)?, c.u64le()?);
             let mut cols = Vec::with_capacity(COLS);
-            for _ in 0..COLS {
-                cols.push(get_chunk(&mut c)?);
+            for col in 0..COLS {
+                cols.push(get_chunk(&mut c, col == COL_PROPS && version >= 4)?);
             }
             blocks.push(BlockMeta {
                 rows,

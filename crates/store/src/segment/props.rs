@@ -1,4 +1,5 @@
-//! A block's properties chunk, format 3: each row's keys as a shape, the values by key.
+//! A block's properties chunk, formats 3 and 4: each row's keys as a shape, the values
+//! by key; in format 4 each key's values compressed on their own ([`unpack`]).
 //!
 //! Format 2 stored properties row by row (a count, then key, tag and value per entry),
 //! so a scan that wanted one key parsed every entry of every row. Format 3 stores a
@@ -16,7 +17,10 @@
 //! ```
 //!
 //! A scan that wants some keys reads each row's shape id (a fixed-width load) and only
-//! those keys' sections; the others are passed over by their lengths. A row's entries
+//! those keys' sections; the others are passed over by their lengths. Format 4 stores
+//! the same parts each compressed on its own, and [`unpack`] turns a block's chunk into
+//! the format 3 one, with only the sections of the keys a scan reads: the others are
+//! not decompressed. A row's entries
 //! come back in the order the event had them. A block is built row by row
 //! ([`PropsBlock`]) and read row by row ([`PropsReader`]): a merge streams its inputs'
 //! rows, so neither ever holds a block's entries decoded.
@@ -44,6 +48,8 @@ pub(crate) struct PropsBlock {
     used: usize,
     body_of: Vec<u32>,
     keys: Vec<u32>,
+    /// The head of the last chunk packed (its memory, kept).
+    head: Vec<u8>,
 }
 
 /// Whether two key lists are equal (short: a loop beats a call to `memcmp`).
@@ -105,8 +111,51 @@ impl PropsBlock {
         self.row_shapes.push(id);
     }
 
-    /// Appends the chunk of the rows pushed to `out`, and empties the block.
+    /// Appends the format 3 chunk of the rows pushed to `out`, and empties the block.
+    #[cfg(test)]
     pub(crate) fn finish_into(&mut self, out: &mut Vec<u8>) {
+        self.head_into(out);
+        let sections = self.sections();
+        put_uvarint(out, sections.len() as u64);
+        for (key, body) in sections {
+            put_uvarint(out, u64::from(*key));
+            put_uvarint(out, body.len() as u64);
+            out.extend_from_slice(body);
+        }
+        self.clear();
+    }
+
+    /// Appends the format 4 chunk of the rows pushed to `out` (see [`unpack`]), each
+    /// part stored by `pack`, and empties the block; returns the length of the format 3
+    /// chunk it unpacks to. `pack(raw, out)` appends a part as [`unpack`] reads it:
+    /// codec, raw length, stored length, stored bytes.
+    pub(crate) fn finish_packed_into<E>(
+        &mut self,
+        out: &mut Vec<u8>,
+        mut pack: impl FnMut(&[u8], &mut Vec<u8>) -> Result<(), E>,
+    ) -> Result<usize, E> {
+        let mut head = std::mem::take(&mut self.head);
+        head.clear();
+        self.head_into(&mut head);
+        let r = pack(&head, out).and_then(|()| {
+            let sections = self.sections();
+            let mut raw_len = head.len() + uvarint_len(sections.len() as u64);
+            put_uvarint(out, sections.len() as u64);
+            for (key, body) in sections {
+                put_uvarint(out, u64::from(*key));
+                pack(body, out)?;
+                raw_len += uvarint_len(u64::from(*key)) + uvarint_len(body.len() as u64);
+                raw_len += body.len();
+            }
+            Ok(raw_len)
+        });
+        self.head = head;
+        self.clear();
+        r
+    }
+
+    /// Appends the shapes, the width and the row shapes to `out`.
+    fn head_into(&self, out: &mut Vec<u8>) {
         put_uvarint(out, self.shapes.len() as u64);
         for shape in &self.shapes {
             put_uvarint(out, shape.len() as u64);
@@ -124,13 +173,18 @@ impl PropsBlock {
         for &id in &self.row_shapes {
             out.extend_from_slice(&id.to_le_bytes()[..usize::from(width)]);
         }
+    }
+
+    /// Each key used and its values, key ids ascending.
+    fn sections(&mut self) -> &[(u32, Vec<u8>)] {
         let bodies = &mut self.bodies[..self.used];
         bodies.sort_unstable_by_key(|b| b.0);
-        put_uvarint(out, bodies.len() as u64);
-        for (key, body) in bodies.iter() {
-            put_uvarint(out, u64::from(*key));
-            put_uvarint(out, body.len() as u64);
-            out.extend_from_slice(body);
+        bodies
+    }
+
+    /// Empties the block (keeping its memory).
+    fn clear(&mut self) {
+        for (key, _) in &self.bodies[..self.used] {
             self.body_of[*key as usize] = u32::MAX;
         }
         self.used = 0;
@@ -139,6 +193,130 @@ impl PropsBlock {
         self.last = (0, 0);
         self.row_shapes.clear();
     }
+}
+
+/// A part of a format 4 chunk: its codec (0 raw, 1 zstd), raw length and stored bytes.
+struct Part<'a> {
+    codec: u8,
+    raw_len: usize,
+    stored: &'a [u8],
+}
+
+fn get_part<'a>(c: &mut Cursor<'a>, max: usize) -> DResult<Part<'a>> {
+    let codec = c.u8()?;
+    let raw_len = c.uvarint()?;
+    if raw_len > max as u64 {
+        return Err(DecodeError("property part too long"));
+    }
+    let raw_len = raw_len as usize;
+    let stored_len = c.uvarint()?;
+    let stored = c.bytes(usize::try_from(stored_len).map_err(|_| DecodeError("part too long"))?)?;
+    if codec > 1 || (codec == 0 && stored.len() != raw_len) {
+        return Err(DecodeError("bad property part codec or length"));
+    }
+    Ok(Part {
+        codec,
+        raw_len,
+        stored,
+    })
+}
+
+/// Appends `p`'s raw bytes to `out` (which has room for them: no zeroing first when it
+/// is the first part).
+fn unpack_part(
+    p: &Part<'_>,
+    out: &mut Vec<u8>,
+    dctx: &mut zstd::bulk::Decompressor<'static>,
+) -> DResult<()> {
+    if p.codec == 0 {
+        out.extend_from_slice(p.stored);
+        return Ok(());
+    }
+    let at = out.len();
+    let n = if at == 0 {
+        // Into the spare capacity, without zeroing it first.
+        dctx.decompress_to_buffer(p.stored, out)
+    } else {
+        out.resize(at + p.raw_len, 0);
+        dctx.decompress_to_buffer(p.stored, &mut out[at..])
+    }
+    .map_err(|_| DecodeError("bad zstd frame in properties"))?;
+    if out.len() != at + p.raw_len || n != p.raw_len {
+        return Err(DecodeError("property part of the wrong length"));
+    }
+    Ok(())
+}
+
+/// Unpacks a format 4 properties chunk into the format 3 chunk [`PropsReader`] reads,
+/// with only the sections of the keys `keys` wants (`None`: every key); `raw_len` is
+/// the format 3 chunk's length, the footer's.
+///
+/// ```text
+/// part           u8 codec (0 raw, 1 zstd), varint raw length, varint stored length,
+///                the stored bytes
+/// head           a part: format 3's shapes, width and row shapes
+/// sections       varint, then per key used (ids ascending): key id (varint), a part
+///                of its values
+/// ```
+///
+/// Each part is compressed on its own, so a scan that reads one key (a goal's
+/// condition on `items`) decompresses the rows' shapes and that key's values, not every
+/// key's (which a block's single zstd frame of format 3 made it do).
+pub(crate) fn unpack(
+    chunk: &[u8],
+    raw_len: usize,
+    keys: Option<&[bool]>,
+    dctx: &mut zstd::bulk::Decompressor<'static>,
+    out: &mut Vec<u8>,
+    sections: &mut Vec<(u32, usize, usize)>,
+) -> DResult<()> {
+    let wanted = |k: u32| keys.is_none_or(|w| w.get(k as usize).copied().unwrap_or(false));
+    let mut c = Cursor::new(chunk);
+    let head = get_part(&mut c, raw_len)?;
+    let n = c.len(chunk.len())?;
+    // The wanted sections (key, where the part starts), and the format 3 chunk's
+    // length with them.
+    sections.clear();
+    let mut full = head.raw_len + uvarint_len(n as u64);
+    let mut len = head.raw_len;
+    for _ in 0..n {
+        let key = c.uvarint()?;
+        let key = u32::try_from(key).map_err(|_| DecodeError("property key id out of range"))?;
+        let at = c.pos();
+        let p = get_part(&mut c, raw_len)?;
+        let entry = uvarint_len(u64::from(key)) + uvarint_len(p.raw_len as u64) + p.raw_len;
+        full += entry;
+        if wanted(key) {
+            sections.push((key, at, c.pos()));
+            len += entry;
+        }
+    }
+    if !c.is_empty() {
+        return Err(DecodeError("trailing bytes in properties"));
+    }
+    len += uvarint_len(sections.len() as u64);
+    if full != raw_len || len > raw_len {
+        return Err(DecodeError("properties of the wrong length"));
+    }
+    out.clear();
+    if out.capacity() < len {
+        *out = Vec::with_capacity(len);
+    }
+    unpack_part(&head, out, dctx)?;
+    put_uvarint(out, sections.len() as u64);
+    for &(key, start, end) in sections.iter() {
+        let p = get_part(&mut Cursor::new(&chunk[start..end]), raw_len)?;
+        put_uvarint(out, u64::from(key));
+        put_uvarint(out, p.raw_len as u64);
+        unpack_part(&p, out, dctx)?;
+    }
+    debug_assert_eq!(out.len(), len);
+    Ok(())
+}
+
+/// The length of `x` as a varint.
+fn uvarint_len(x: u64) -> usize {
+    (64 - (x | 1).leading_zeros() as usize).div_ceil(7)
 }
 
 /// A format 3 properties chunk, parsed, read row by row in order.
@@ -409,6 +587,110 @@ mod tests {
                     .filter(|e| want[e.key as usize])
                     .collect();
                 assert_eq!(&ent[off[i] as usize..off[i + 1] as usize], &kept[..]);
+            }
+        }
+    }
+
+    /// Packs as a segment's writer does (format 4): each part compressed when zstd
+    /// saves a fifth of it, else raw. Returns the chunk and its unpacked length.
+    fn pack(rows: &[Vec<PropEntry>], b: &mut PropsBlock) -> (Vec<u8>, usize) {
+        for r in rows {
+            b.push(r);
+        }
+        let mut out = Vec::new();
+        let raw_len = b
+            .finish_packed_into(&mut out, |raw, out| {
+                let z = zstd::bulk::compress(raw, 3).unwrap();
+                let kept = raw.len() >= 64 && z.len() * 5 <= raw.len() * 4;
+                let stored = if kept { &z[..] } else { raw };
+                out.push(u8::from(kept));
+                put_uvarint(out, raw.len() as u64);
+                put_uvarint(out, stored.len() as u64);
+                out.extend_from_slice(stored);
+                Ok::<(), ()>(())
+            })
+            .unwrap();
+        (out, raw_len)
+    }
+
+    #[test]
+    fn a_packed_chunk_unpacks_to_format_3_whole_or_by_key() {
+        let mut rng = StdRng::seed_from_u64(5);
+        let (mut b, mut r) = (PropsBlock::default(), PropsReader::default());
+        let mut dctx = zstd::bulk::Decompressor::new().unwrap();
+        let (mut raw, mut parts) = (Vec::new(), Vec::new());
+        let (mut off, mut ent) = (Vec::new(), Vec::new());
+        let (mut packed_with, mut kept) = (0, 0);
+        for _ in 0..300 {
+            let n = rng.gen_range(0..2000);
+            let rows = random_rows(&mut rng, n);
+            let whole = encode(&rows, &mut b);
+            let (chunk, raw_len) = pack(&rows, &mut b);
+            assert_eq!(raw_len, whole.len());
+            unpack(&chunk, raw_len, None, &mut dctx, &mut raw, &mut parts).unwrap();
+            assert_eq!(raw, whole, "every key: the format 3 chunk itself");
+            packed_with += usize::from(chunk.len() < whole.len());
+            // Some keys: only their sections, which read as format 3's do.
+            let want: Vec<bool> = (0..12).map(|_| rng.gen_bool(0.3)).collect();
+            unpack(
+                &chunk,
+                raw_len,
+                Some(&want),
+                &mut dctx,
+                &mut raw,
+                &mut parts,
+            )
+            .unwrap();
+            assert!(raw.len() <= whole.len());
+            decode_by_key(&raw, n, (12, 50), Some(&want), (&mut off, &mut ent), &mut r).unwrap();
+            for (i, row) in rows.iter().enumerate() {
+                let k: Vec<PropEntry> = row
+                    .iter()
+                    .copied()
+                    .filter(|e| want[e.key as usize])
+                    .collect();
+                assert_eq!(&ent[off[i] as usize..off[i + 1] as usize], &k[..]);
+            }
+            assert!(
+                parts.iter().all(|p| want[p.0 as usize]),
+                "only the wanted keys"
+            );
+            kept += usize::from(!parts.is_empty());
+        }
+        // Both forms of a part, and chunks where keys were left packed, were met.
+        assert!(packed_with > 100 && kept > 100, "{packed_with} {kept}");
+    }
+
+    #[test]
+    fn damaged_packed_chunks_are_errors_never_panics() {
+        let mut rng = StdRng::seed_from_u64(13);
+        let (mut b, mut r) = (PropsBlock::default(), PropsReader::default());
+        let mut dctx = zstd::bulk::Decompressor::new().unwrap();
+        let (mut raw, mut parts) = (Vec::new(), Vec::new());
+        let (mut off, mut ent) = (Vec::new(), Vec::new());
+        for _ in 0..2000 {
+            let n = rng.gen_range(1..300);
+            let rows = random_rows(&mut rng, n);
+            let (chunk, raw_len) = pack(&rows, &mut b);
+            let mut bad = chunk.clone();
+            let mut len = raw_len;
+            match rng.gen_range(0..4) {
+                0 => bad.truncate(rng.gen_range(0..bad.len())),
+                1 => {
+                    let i = rng.gen_range(0..bad.len());
+                    bad[i] ^= 1 << rng.gen_range(0..8);
+                }
+                2 => bad.push(rng.r#gen()),
+                _ => len = rng.gen_range(0..raw_len * 2),
+            }
+            let want: Vec<bool> = (0..12).map(|_| rng.gen_bool(0.5)).collect();
+            for keys in [None, Some(&want[..])] {
+                if unpack(&bad, len, keys, &mut dctx, &mut raw, &mut parts).is_ok()
+                    && decode_by_key(&raw, n, (12, 50), keys, (&mut off, &mut ent), &mut r).is_ok()
+                {
+                    assert_eq!(off.len(), n + 1);
+                    assert_eq!(*off.last().unwrap() as usize, ent.len());
+                }
             }
         }
     }

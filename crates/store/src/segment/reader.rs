@@ -165,6 +165,8 @@ pub(crate) struct ChunkBuf {
     sites: Vec<u64>,
     lens: Vec<u64>,
     pub(super) props: PropsReader,
+    /// The wanted sections of a format 4 properties chunk ([`props::unpack`]).
+    parts: Vec<(u32, usize, usize)>,
     /// A zstd context, made once and kept (each is a few hundred KiB to set up).
     dctx: Option<zstd::bulk::Decompressor<'static>>,
 }
@@ -466,6 +468,55 @@ impl SegmentReader {
         Ok(())
     }
 
+    /// Reads a block's properties chunk `c` into `buf.raw` as format 3 lays it out:
+    /// a format 4 chunk ([`CODEC_BY_KEY`]) with the sections of the keys `keys` wants
+    /// only (`None`: every key; see [`props::unpack`]).
+    pub(super) fn read_props_into(
+        &self,
+        c: &Chunk,
+        keys: Option<&[bool]>,
+        buf: &mut ChunkBuf,
+    ) -> Result<()> {
+        if c.codec != CODEC_BY_KEY {
+            return self.read_chunk_into(c, "properties", buf);
+        }
+        let len = c.len as usize;
+        if buf.comp.len() < len {
+            buf.comp.resize(len, 0);
+        }
+        let chunk = &mut buf.comp[..len];
+        self.file.read_exact_at(chunk, c.offset).at(&self.path)?;
+        self.check(c, "properties", chunk)?;
+        let dctx = match &mut buf.dctx {
+            Some(d) => d,
+            None => buf
+                .dctx
+                .insert(zstd::bulk::Decompressor::new().at(&self.path)?),
+        };
+        props::unpack(
+            &buf.comp[..len],
+            c.raw_len as usize,
+            keys,
+            dctx,
+            &mut buf.raw,
+            &mut buf.parts,
+        )
+        .map_err(|e| self.decode_err("properties", e))
+    }
+
+    /// [`SegmentReader::read_props_into`] `out` (see [`SegmentReader::read_chunk_to`]).
+    pub(crate) fn read_props_to(
+        &self,
+        c: &Chunk,
+        buf: &mut ChunkBuf,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        std::mem::swap(&mut buf.raw, out);
+        let r = self.read_props_into(c, None, buf);
+        std::mem::swap(&mut buf.raw, out);
+        r
+    }
+
     /// [`SegmentReader::read_chunk_into`] `out`, which keeps its memory from block to
     /// block (a buffer passed from column to column would grow again and again: fresh
     /// pages the kernel zeroes).
@@ -592,7 +643,7 @@ impl SegmentReader {
             return Ok(());
         }
         let rows = self.footer.blocks[bi].rows as usize;
-        self.read_chunk_into(&self.footer.blocks[bi].cols[COL_PROPS], "properties", buf)?;
+        self.read_props_into(&self.footer.blocks[bi].cols[COL_PROPS], keys, buf)?;
         let raw = &buf.raw;
         let de = |e| self.decode_err("properties", e);
         let nkeys = self.footer.dicts[DICT_PROP_KEYS].1;

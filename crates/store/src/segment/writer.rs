@@ -99,6 +99,34 @@ fn kept_compressed(compressed: usize, raw: usize) -> bool {
     compressed * 5 <= raw * 4
 }
 
+/// A writer's compression state: its zstd context and level (none: chunks are stored
+/// raw), the match parameters the context has, and the buffer it compresses into.
+type Zstd<'a> = (
+    &'a mut Option<(zstd::bulk::Compressor<'static>, i32)>,
+    &'a mut Option<Matches>,
+    &'a mut Vec<u8>,
+);
+
+/// Compresses `raw` into the state's buffer, searching for matches as `matches` says;
+/// whether to keep that (see [`kept_compressed`]) rather than `raw`.
+fn compress((zctx, cur, z): Zstd<'_>, tmp: &Path, raw: &[u8], matches: Matches) -> Result<bool> {
+    let Some((zctx, level)) = zctx else {
+        return Ok(false);
+    };
+    if raw.len() < 64 {
+        return Ok(false);
+    }
+    if *cur != Some(matches) {
+        *cur = None;
+        matches.set(zctx, *level).at(tmp)?;
+        *cur = Some(matches);
+    }
+    z.clear();
+    z.reserve(zstd::zstd_safe::compress_bound(raw.len()));
+    zctx.compress_to_buffer(raw, z).at(tmp)?;
+    Ok(kept_compressed(z.len(), raw.len()))
+}
+
 /// Interns strings into ids; id 0 is always the empty string.
 #[derive(Default)]
 pub(crate) struct Interner {
@@ -336,25 +364,13 @@ impl SegmentWriter {
     }
 
     fn write_chunk_as(&mut self, raw: &[u8], width: u8, matches: Matches) -> Result<Chunk> {
-        let (codec, data): (u8, &[u8]) = match &mut self.zctx {
-            Some((zctx, level)) if raw.len() >= 64 => {
-                if self.matches != Some(matches) {
-                    self.matches = None;
-                    matches.set(zctx, *level).at(&self.tmp)?;
-                    self.matches = Some(matches);
-                }
-                let z = &mut self.zbuf;
-                z.clear();
-                z.reserve(zstd::zstd_safe::compress_bound(raw.len()));
-                zctx.compress_to_buffer(raw, z).at(&self.tmp)?;
-                if kept_compressed(z.len(), raw.len()) {
-                    (1, &z[..])
-                } else {
-                    (0, raw)
-                }
-            }
-            _ => (0, raw),
-        };
+        let z = compress(
+            (&mut self.zctx, &mut self.matches, &mut self.zbuf),
+            &self.tmp,
+            raw,
+            matches,
+        )?;
+        let (codec, data) = if z { (1, &self.zbuf[..]) } else { (0, raw) };
         let chunk = Chunk {
             offset: self.offset,
             len: data.len() as u32,
@@ -365,6 +381,36 @@ impl SegmentWriter {
         };
         self.out.write_all(data).at(&self.tmp)?;
         self.offset += data.len() as u64;
+        Ok(chunk)
+    }
+
+    /// Writes the block's properties as a format 4 chunk: each part compressed on its
+    /// own ([`CODEC_BY_KEY`]).
+    fn write_props(&mut self, props: &mut PropsBlock, s: &mut Vec<u8>) -> Result<Chunk> {
+        s.clear();
+        let (z, tmp) = (
+            (&mut self.zctx, &mut self.matches, &mut self.zbuf),
+            &self.tmp,
+        );
+        let raw_len = props.finish_packed_into(s, |raw, out| {
+            let kept = compress((&mut *z.0, &mut *z.1, &mut *z.2), tmp, raw, Matches::Level)?;
+            let stored = if kept { &z.2[..] } else { raw };
+            out.push(u8::from(kept));
+            put_uvarint(out, raw.len() as u64);
+            put_uvarint(out, stored.len() as u64);
+            out.extend_from_slice(stored);
+            Ok::<(), crate::error::StoreError>(())
+        })?;
+        let chunk = Chunk {
+            offset: self.offset,
+            len: s.len() as u32,
+            raw_len: raw_len as u32,
+            crc: crc32c::crc32c(s),
+            codec: CODEC_BY_KEY,
+            width: 0,
+        };
+        self.out.write_all(s).at(&self.tmp)?;
+        self.offset += s.len() as u64;
         Ok(chunk)
     }
 
@@ -457,9 +503,7 @@ impl SegmentWriter {
             };
             cols.push(self.write_chunk_as(&s, width | mode, matches)?);
         }
-        s.clear();
-        buf.props.finish_into(&mut s);
-        cols.push(self.write_chunk(&s, 0)?);
+        cols.push(self.write_props(&mut buf.props, &mut s)?);
         cols.push(self.write_chunk(&buf.revenue, 0)?);
         let first = buf.runs.first().map(|r| (r.0, r.1)).unwrap_or_default();
         let last = buf.runs.last().map(|r| (r.0, r.1)).unwrap_or_default();
@@ -604,7 +648,15 @@ mod tests {
                 let (ts, names) = (&b.cols[COL_TS], &b.cols[COL_DIM0 + Dim::Name.index()]);
                 assert_eq!((ts.codec, ts.len), (0, ts.raw_len), "times raw");
                 if compression == Compression::Passing {
-                    assert!(b.cols.iter().all(|c| c.codec == 0), "a passing block raw");
+                    // The properties' parts raw, each on its own.
+                    let props = |i| i == COL_PROPS;
+                    let codecs = b.cols.iter().enumerate();
+                    assert!(
+                        codecs
+                            .map(|(i, c)| (props(i), c.codec))
+                            .all(|x| matches!(x, (false, 0) | (true, CODEC_BY_KEY))),
+                        "a passing block raw"
+                    );
                     continue;
                 }
                 assert_eq!(names.codec, 1, "names compressed");

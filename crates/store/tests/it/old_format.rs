@@ -26,7 +26,7 @@ const V1: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v1");
 const V2: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v2");
 const V3: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v3");
 /// The segment format this version writes.
-const CURRENT_FORMAT: u32 = 3;
+const CURRENT_FORMAT: u32 = 4;
 const WAL_SIZE: u64 = 32 << 20;
 
 /// One event as a line of text: every field, in a fixed order.
