@@ -766,6 +766,11 @@ def run_bench(opts) -> int:
             f"peak RSS {l['maxrss'] / 2**20:.0f} MiB")
 
     # ---- queries
+    # The loads leave hundreds of MB of written pages that the kernel writes back over
+    # the next half minute, on the cores the first queries run on: write them now, so
+    # that no engine's first run pays for another's load.
+    log("sync (the loads' files written back before any query)")
+    os.sync()
     log(f"queries over {win.from_date} .. {win.to_date} ({days} days)")
     timings: dict[str, dict[str, Timing]] = {}
     answers: dict[str, dict[str, dict]] = {}
