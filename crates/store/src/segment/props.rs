@@ -19,11 +19,10 @@
 //! A scan that wants some keys reads each row's shape id (a fixed-width load) and only
 //! those keys' sections; the others are passed over by their lengths. Format 4 stores
 //! the same parts each compressed on its own, and [`unpack`] turns a block's chunk into
-//! the format 3 one, with only the sections of the keys a scan reads: the others are
-//! not decompressed. A row's entries
-//! come back in the order the event had them. A block is built row by row
-//! ([`PropsBlock`]) and read row by row ([`PropsReader`]): a merge streams its inputs'
-//! rows, so neither ever holds a block's entries decoded.
+//! the format 3 one with only the sections of the keys a scan reads: the others are not
+//! decompressed. A row's entries come back in the order the event had them. A block is
+//! built row by row ([`PropsBlock`]) and read row by row ([`PropsReader`]): a merge
+//! streams its inputs' rows, so neither ever holds a block's entries decoded.
 
 use cairn_timeline::PropEntry;
 use rustc_hash::FxHashMap;
@@ -657,7 +656,8 @@ mod tests {
             );
             kept += usize::from(!parts.is_empty());
         }
-        // Both forms of a part, and chunks where keys were left packed, were met.
+        // Chunks with compressed parts, and reads of some keys that found sections of
+        // theirs, were both met.
         assert!(packed_with > 100 && kept > 100, "{packed_with} {kept}");
     }
 
