@@ -424,7 +424,8 @@ impl SegmentReader {
         Ok(b)
     }
 
-    /// Reads and decompresses a chunk into `buf.raw`, reusing the buffers' memory.
+    /// Reads and decompresses a chunk into `buf.raw`, reusing the buffers' memory (a
+    /// properties chunk of format 4 with every key: see [`Self::read_props_into`]).
     pub(super) fn read_chunk_into(&self, c: &Chunk, what: &str, buf: &mut ChunkBuf) -> Result<()> {
         // The buffers are read over, not cleared first: a resize zeroes only what a
         // buffer grows by (zeroing each chunk before reading it was 2% of a lift).
@@ -436,28 +437,17 @@ impl SegmentReader {
                 .at(&self.path)?;
             return self.check(c, what, &buf.raw);
         }
-        // Compressed: into the buffer's first bytes (it keeps the length of the
-        // largest chunk it held, as columns of every size pass through it).
-        let len = c.len as usize;
-        if buf.comp.len() < len {
-            buf.comp.resize(len, 0);
+        if c.codec == CODEC_BY_KEY {
+            return self.read_props_into(c, None, buf);
         }
-        let comp = &mut buf.comp[..len];
-        self.file.read_exact_at(comp, c.offset).at(&self.path)?;
-        self.check(c, what, comp)?;
-        let dctx = match &mut buf.dctx {
-            Some(d) => d,
-            None => buf
-                .dctx
-                .insert(zstd::bulk::Decompressor::new().at(&self.path)?),
-        };
+        let dctx = self.read_stored(c, what, &mut buf.comp, &mut buf.dctx)?;
         // Into the spare capacity: no zeroing first, and no copy of what it held.
         buf.raw.clear();
         if buf.raw.capacity() < c.raw_len as usize {
             buf.raw = Vec::with_capacity(c.raw_len as usize);
         }
         let n = dctx
-            .decompress_to_buffer(&buf.comp[..len], &mut buf.raw)
+            .decompress_to_buffer(&buf.comp[..c.len as usize], &mut buf.raw)
             .map_err(|e| corrupted(&self.path, format!("{what}: {e}")))?;
         if n != c.raw_len as usize {
             return Err(corrupted(
@@ -480,21 +470,9 @@ impl SegmentReader {
         if c.codec != CODEC_BY_KEY {
             return self.read_chunk_into(c, "properties", buf);
         }
-        let len = c.len as usize;
-        if buf.comp.len() < len {
-            buf.comp.resize(len, 0);
-        }
-        let chunk = &mut buf.comp[..len];
-        self.file.read_exact_at(chunk, c.offset).at(&self.path)?;
-        self.check(c, "properties", chunk)?;
-        let dctx = match &mut buf.dctx {
-            Some(d) => d,
-            None => buf
-                .dctx
-                .insert(zstd::bulk::Decompressor::new().at(&self.path)?),
-        };
+        let dctx = self.read_stored(c, "properties", &mut buf.comp, &mut buf.dctx)?;
         props::unpack(
-            &buf.comp[..len],
+            &buf.comp[..c.len as usize],
             c.raw_len as usize,
             keys,
             dctx,
@@ -504,17 +482,27 @@ impl SegmentReader {
         .map_err(|e| self.decode_err("properties", e))
     }
 
-    /// [`SegmentReader::read_props_into`] `out` (see [`SegmentReader::read_chunk_to`]).
-    pub(crate) fn read_props_to(
+    /// Reads chunk `c`'s stored bytes into the front of `comp` (which keeps the length
+    /// of the largest chunk it held, as columns of every size pass through it) and
+    /// checks them; returns the zstd context `dctx`, made on first use.
+    fn read_stored<'b>(
         &self,
         c: &Chunk,
-        buf: &mut ChunkBuf,
-        out: &mut Vec<u8>,
-    ) -> Result<()> {
-        std::mem::swap(&mut buf.raw, out);
-        let r = self.read_props_into(c, None, buf);
-        std::mem::swap(&mut buf.raw, out);
-        r
+        what: &str,
+        comp: &mut Vec<u8>,
+        dctx: &'b mut Option<zstd::bulk::Decompressor<'static>>,
+    ) -> Result<&'b mut zstd::bulk::Decompressor<'static>> {
+        let len = c.len as usize;
+        if comp.len() < len {
+            comp.resize(len, 0);
+        }
+        let stored = &mut comp[..len];
+        self.file.read_exact_at(stored, c.offset).at(&self.path)?;
+        self.check(c, what, stored)?;
+        Ok(match dctx {
+            Some(d) => d,
+            None => dctx.insert(zstd::bulk::Decompressor::new().at(&self.path)?),
+        })
     }
 
     /// [`SegmentReader::read_chunk_into`] `out`, which keeps its memory from block to

@@ -157,7 +157,12 @@ impl<'a> SegmentRows<'a> {
                 ));
             }
         }
-        seg.read_props_to(&meta.cols[COL_PROPS], buf, &mut self.props_raw)?;
+        seg.read_chunk_to(
+            &meta.cols[COL_PROPS],
+            "properties",
+            buf,
+            &mut self.props_raw,
+        )?;
         if seg.version >= 3 {
             let dicts = (
                 self.dicts[DICT_PROP_KEYS].len() as u32,
