@@ -560,6 +560,20 @@ mod tests {
         out
     }
 
+    /// Checks that row i's decoded entries, `ent[off[i]..off[i + 1]]`, are row i's
+    /// entries of the keys `keys` wants (`None`: every key), in the row's order.
+    fn assert_rows(rows: &[Vec<PropEntry>], keys: Option<&[bool]>, off: &[u32], ent: &[PropEntry]) {
+        assert_eq!(off.len(), rows.len() + 1);
+        for (i, row) in rows.iter().enumerate() {
+            let kept: Vec<PropEntry> = row
+                .iter()
+                .copied()
+                .filter(|e| keys.is_none_or(|w| w[e.key as usize]))
+                .collect();
+            assert_eq!(&ent[off[i] as usize..off[i + 1] as usize], &kept[..]);
+        }
+    }
+
     #[test]
     fn every_row_reads_back_as_written_whole_or_by_key() {
         let mut rng = StdRng::seed_from_u64(7);
@@ -572,21 +586,11 @@ mod tests {
             let rows = random_rows(&mut rng, n);
             let enc = encode(&rows, &mut b);
             decode_by_key(&enc, n, (12, 50), None, (&mut off, &mut ent), &mut r).unwrap();
-            assert_eq!(off.len(), n + 1);
-            for (i, row) in rows.iter().enumerate() {
-                assert_eq!(&ent[off[i] as usize..off[i + 1] as usize], &row[..]);
-            }
+            assert_rows(&rows, None, &off, &ent);
             // Some keys: each row's entries of those keys, in the row's order.
             let want: Vec<bool> = (0..12).map(|_| rng.gen_bool(0.4)).collect();
             decode_by_key(&enc, n, (12, 50), Some(&want), (&mut off, &mut ent), &mut r).unwrap();
-            for (i, row) in rows.iter().enumerate() {
-                let kept: Vec<PropEntry> = row
-                    .iter()
-                    .copied()
-                    .filter(|e| want[e.key as usize])
-                    .collect();
-                assert_eq!(&ent[off[i] as usize..off[i + 1] as usize], &kept[..]);
-            }
+            assert_rows(&rows, Some(&want), &off, &ent);
         }
     }
 
@@ -642,14 +646,7 @@ mod tests {
             .unwrap();
             assert!(raw.len() <= whole.len());
             decode_by_key(&raw, n, (12, 50), Some(&want), (&mut off, &mut ent), &mut r).unwrap();
-            for (i, row) in rows.iter().enumerate() {
-                let k: Vec<PropEntry> = row
-                    .iter()
-                    .copied()
-                    .filter(|e| want[e.key as usize])
-                    .collect();
-                assert_eq!(&ent[off[i] as usize..off[i + 1] as usize], &k[..]);
-            }
+            assert_rows(&rows, Some(&want), &off, &ent);
             assert!(
                 parts.iter().all(|p| want[p.0 as usize]),
                 "only the wanted keys"
@@ -725,14 +722,7 @@ mod tests {
                     &mut r,
                 )
                 .unwrap();
-                for (i, row) in rows.iter().enumerate() {
-                    let kept: Vec<PropEntry> = row
-                        .iter()
-                        .copied()
-                        .filter(|e| keys.is_none_or(|w| w[e.key as usize]))
-                        .collect();
-                    assert_eq!(&ent[off[i] as usize..off[i + 1] as usize], &kept[..]);
-                }
+                assert_rows(&rows, keys, &off, &ent);
             }
         }
     }

@@ -161,31 +161,29 @@ fn compaction_rewrites_the_old_format_into_weeks() {
     assert!(manifest.contains("\"version\": 4"), "{manifest}");
 }
 
-#[test]
-fn compaction_rewrites_format_2_in_the_current_format() {
+/// Compacts a copy of `fixture` (four import segments of segment format `version`, two
+/// a week) into two segments of the current format, every event unchanged.
+fn compaction_rewrites_in_the_current_format(fixture: &str, version: u32) {
     let dir = tempfile::tempdir().unwrap();
-    copy_fixture(V2, dir.path());
-    assert_eq!(segment_versions(dir.path()), vec![2; 4]);
+    copy_fixture(fixture, dir.path());
+    assert_eq!(segment_versions(dir.path()), vec![version; 4]);
     let store = Store::open(dir.path(), options()).unwrap();
     assert_eq!(store.segments().len(), 4);
     assert_eq!(store.compact(&CompactionPolicy::default()).unwrap(), 2);
     assert_eq!(store.segments().len(), 2);
-    assert_eq!(lines(&store), expected(V2));
-    reopens_unchanged(store, dir.path(), V2);
+    assert_eq!(lines(&store), expected(fixture));
+    reopens_unchanged(store, dir.path(), fixture);
     assert_eq!(segment_versions(dir.path()), vec![CURRENT_FORMAT; 2]);
 }
 
 #[test]
+fn compaction_rewrites_format_2_in_the_current_format() {
+    compaction_rewrites_in_the_current_format(V2, 2);
+}
+
+#[test]
 fn compaction_rewrites_format_3_in_the_current_format() {
-    let dir = tempfile::tempdir().unwrap();
-    copy_fixture(V3, dir.path());
-    assert_eq!(segment_versions(dir.path()), vec![3; 4]);
-    let store = Store::open(dir.path(), options()).unwrap();
-    assert_eq!(store.compact(&CompactionPolicy::default()).unwrap(), 2);
-    assert_eq!(store.segments().len(), 2);
-    assert_eq!(lines(&store), expected(V3));
-    reopens_unchanged(store, dir.path(), V3);
-    assert_eq!(segment_versions(dir.path()), vec![CURRENT_FORMAT; 2]);
+    compaction_rewrites_in_the_current_format(V3, 3);
 }
 
 /// A weekly store (format 2, manifest version 3) gains partitions of four weeks once it
