@@ -194,14 +194,17 @@ impl PropsBlock {
     }
 }
 
-/// A part of a format 4 chunk: its codec (0 raw, 1 zstd), raw length and stored bytes.
-struct Part<'a> {
+/// A part of a format 4 chunk: its codec (0 raw, 1 zstd), raw length, and where its
+/// stored bytes lie in the chunk.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Part {
     codec: u8,
     raw_len: usize,
-    stored: &'a [u8],
+    start: usize,
+    end: usize,
 }
 
-fn get_part<'a>(c: &mut Cursor<'a>, max: usize) -> DResult<Part<'a>> {
+fn get_part(c: &mut Cursor<'_>, max: usize) -> DResult<Part> {
     let codec = c.u8()?;
     let raw_len = c.uvarint()?;
     if raw_len > max as u64 {
@@ -209,6 +212,7 @@ fn get_part<'a>(c: &mut Cursor<'a>, max: usize) -> DResult<Part<'a>> {
     }
     let raw_len = raw_len as usize;
     let stored_len = c.uvarint()?;
+    let start = c.pos();
     let stored = c.bytes(usize::try_from(stored_len).map_err(|_| DecodeError("part too long"))?)?;
     if codec > 1 || (codec == 0 && stored.len() != raw_len) {
         return Err(DecodeError("bad property part codec or length"));
@@ -216,28 +220,31 @@ fn get_part<'a>(c: &mut Cursor<'a>, max: usize) -> DResult<Part<'a>> {
     Ok(Part {
         codec,
         raw_len,
-        stored,
+        start,
+        end: start + stored.len(),
     })
 }
 
-/// Appends `p`'s raw bytes to `out` (which has room for them: no zeroing first when it
-/// is the first part).
+/// Appends the raw bytes of `chunk`'s part `p` to `out` (which has room for them: no
+/// zeroing first when it is the first part).
 fn unpack_part(
-    p: &Part<'_>,
+    chunk: &[u8],
+    p: Part,
     out: &mut Vec<u8>,
     dctx: &mut zstd::bulk::Decompressor<'static>,
 ) -> DResult<()> {
+    let stored = &chunk[p.start..p.end];
     if p.codec == 0 {
-        out.extend_from_slice(p.stored);
+        out.extend_from_slice(stored);
         return Ok(());
     }
     let at = out.len();
     let n = if at == 0 {
         // Into the spare capacity, without zeroing it first.
-        dctx.decompress_to_buffer(p.stored, out)
+        dctx.decompress_to_buffer(stored, out)
     } else {
         out.resize(at + p.raw_len, 0);
-        dctx.decompress_to_buffer(p.stored, &mut out[at..])
+        dctx.decompress_to_buffer(stored, &mut out[at..])
     }
     .map_err(|_| DecodeError("bad zstd frame in properties"))?;
     if out.len() != at + p.raw_len || n != p.raw_len {
@@ -267,26 +274,24 @@ pub(crate) fn unpack(
     keys: Option<&[bool]>,
     dctx: &mut zstd::bulk::Decompressor<'static>,
     out: &mut Vec<u8>,
-    sections: &mut Vec<(u32, usize, usize)>,
+    sections: &mut Vec<(u32, Part)>,
 ) -> DResult<()> {
     let wanted = |k: u32| keys.is_none_or(|w| w.get(k as usize).copied().unwrap_or(false));
     let mut c = Cursor::new(chunk);
     let head = get_part(&mut c, raw_len)?;
     let n = c.len(chunk.len())?;
-    // The wanted sections (key, where the part starts), and the format 3 chunk's
-    // length with them.
+    // The wanted sections (key, part), and the format 3 chunk's length with them.
     sections.clear();
     let mut full = head.raw_len + uvarint_len(n as u64);
     let mut len = head.raw_len;
     for _ in 0..n {
         let key = c.uvarint()?;
         let key = u32::try_from(key).map_err(|_| DecodeError("property key id out of range"))?;
-        let at = c.pos();
         let p = get_part(&mut c, raw_len)?;
         let entry = uvarint_len(u64::from(key)) + uvarint_len(p.raw_len as u64) + p.raw_len;
         full += entry;
         if wanted(key) {
-            sections.push((key, at, c.pos()));
+            sections.push((key, p));
             len += entry;
         }
     }
@@ -301,13 +306,12 @@ pub(crate) fn unpack(
     if out.capacity() < len {
         *out = Vec::with_capacity(len);
     }
-    unpack_part(&head, out, dctx)?;
+    unpack_part(chunk, head, out, dctx)?;
     put_uvarint(out, sections.len() as u64);
-    for &(key, start, end) in sections.iter() {
-        let p = get_part(&mut Cursor::new(&chunk[start..end]), raw_len)?;
+    for &(key, p) in sections.iter() {
         put_uvarint(out, u64::from(key));
         put_uvarint(out, p.raw_len as u64);
-        unpack_part(&p, out, dctx)?;
+        unpack_part(chunk, p, out, dctx)?;
     }
     debug_assert_eq!(out.len(), len);
     Ok(())

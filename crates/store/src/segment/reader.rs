@@ -166,7 +166,7 @@ pub(crate) struct ChunkBuf {
     lens: Vec<u64>,
     pub(super) props: PropsReader,
     /// The wanted sections of a format 4 properties chunk ([`props::unpack`]).
-    parts: Vec<(u32, usize, usize)>,
+    parts: Vec<(u32, props::Part)>,
     /// A zstd context, made once and kept (each is a few hundred KiB to set up).
     dctx: Option<zstd::bulk::Decompressor<'static>>,
 }
