@@ -375,6 +375,10 @@ struct Acc {
     /// Other workers' times, joined once in `build` (no growing copies).
     parts: Vec<(StepTimes, StepTimes)>,
     bd: FxHashMap<Key, Vec<u64>>,
+    /// Summarised visitors (level 1 only) per query id of the breakdown dimension,
+    /// joined into `bd` once, in `build`: an increment a visitor, not a hash lookup
+    /// (the lookup was 4% of a funnel by campaign).
+    bd_summaries: Vec<u64>,
     trend: Vec<u64>,
     flow: Option<flow::FlowAcc>,
 }
@@ -390,6 +394,7 @@ impl Acc {
             from_start: vec![Vec::new(); n],
             parts: Vec::new(),
             bd: FxHashMap::default(),
+            bd_summaries: Vec::new(),
             trend: vec![0; nb * n],
             flow: None,
         }
@@ -417,6 +422,25 @@ impl Acc {
             let e = self.bd.entry(k).or_insert_with(|| vec![0; v.len()]);
             for (x, y) in e.iter_mut().zip(v) {
                 *x += y;
+            }
+        }
+        if self.bd_summaries.len() < o.bd_summaries.len() {
+            self.bd_summaries.resize(o.bd_summaries.len(), 0);
+        }
+        for (x, y) in self.bd_summaries.iter_mut().zip(o.bd_summaries) {
+            *x += y;
+        }
+    }
+
+    /// Joins the summarised visitors' counts into `bd` (`n` steps).
+    fn join_summaries(&mut self, n: usize) {
+        for (id, c) in std::mem::take(&mut self.bd_summaries)
+            .into_iter()
+            .enumerate()
+        {
+            if c > 0 {
+                let key = FieldReader::id_token(id as u32);
+                self.bd.entry(key).or_insert_with(|| vec![0; n])[0] += c;
             }
         }
     }
@@ -674,14 +698,12 @@ impl Pass for Ctx<'_> {
         }
         acc.counts[0] += 1;
         if self.breakdown.is_some() {
-            let key: Key = s
-                .dims
-                .first()
-                .copied()
-                .flatten()
-                .and_then(FieldReader::id_token);
-            let n = self.plan.n;
-            acc.bd.entry(key).or_insert_with(|| vec![0; n])[0] += 1;
+            // Query id 0 is the empty value, as `FieldReader::id_token` has it.
+            let id = s.dims.first().copied().flatten().unwrap_or(0) as usize;
+            if acc.bd_summaries.len() <= id {
+                acc.bd_summaries.resize(id + 1, 0);
+            }
+            acc.bd_summaries[id] += 1;
         }
     }
 
@@ -1043,6 +1065,7 @@ impl Ctx<'_> {
             .unwrap_or(n - 1);
         let mut breakdown = Vec::new();
         if let (Some(rd), Some(b)) = (&self.breakdown, &spec.breakdown) {
+            acc.join_summaries(n);
             let mut rows: Vec<(String, Vec<u64>)> = acc
                 .bd
                 .into_iter()
