@@ -207,6 +207,11 @@ pub struct ServeArgs {
     /// meta.sqlite is gone): without it, serve refuses such a store.
     #[arg(long)]
     pub new_registry: bool,
+    /// Memory for segment chunks kept between queries, in MiB (default 512); 0 turns the
+    /// cache off. See docs/operations.md, "Memory".
+    #[arg(long, env = "CAIRN_CACHE_MIB", value_name = "MIB")]
+    pub cache_mib: Option<usize>,
+
     /// A MaxMind-format country database (.mmdb) for the `country` field.
     #[arg(long, env = "CAIRN_GEOIP", value_name = "FILE.mmdb")]
     pub geoip: Option<PathBuf>,

@@ -127,6 +127,24 @@ pub(crate) async fn metrics(
         "Write requests waiting for their records to be durable.",
         vec![(String::new(), m.in_flight.load(Relaxed))],
     );
+    let cache = st.store.cache_stats();
+    put(
+        &mut out,
+        "cairn_chunk_cache_bytes",
+        "gauge",
+        "Bytes of segment chunks kept in memory for queries (at most --cache-mib).",
+        vec![(String::new(), cache.bytes)],
+    );
+    put(
+        &mut out,
+        "cairn_chunk_cache_reads_total",
+        "counter",
+        "Segment chunk reads of queries, by where they were served from.",
+        vec![
+            ("{from=\"memory\"}".into(), cache.hits),
+            ("{from=\"file\"}".into(), cache.misses),
+        ],
+    );
     out.push_str(&format!(
         "# HELP cairn_query_seconds Time to run a query of /api/v1/query.\n\
          # TYPE cairn_query_seconds summary\n\

@@ -219,6 +219,8 @@ async fn metrics_count_what_happened() {
         "cairn_requests_rejected_total{reason=\"invalid\"} 0",
         "cairn_durable_write_seconds_count 1",
         "cairn_writes_in_flight 0",
+        "# TYPE cairn_chunk_cache_bytes gauge",
+        "# TYPE cairn_chunk_cache_reads_total counter",
     ] {
         assert!(
             text.lines().any(|l| l == line),

@@ -31,6 +31,7 @@
 //!
 //! The on-disk format is described in `docs/store-format.md`.
 
+mod chunk_cache;
 mod codec;
 mod error;
 mod faults;
@@ -49,6 +50,7 @@ pub use cairn_timeline::{
     Place, PropEntry, PropVal, QueryDict, ScanRequest, SourceError, Summarized, Summary,
     SummaryRequest, Timeline, TimelineScan, TimelineSource, VisitorRange,
 };
+pub use chunk_cache::CacheStats;
 pub use error::{Result, StoreError};
 pub use faults::{Faults, FileKind};
 pub use manifest::SegmentMeta;

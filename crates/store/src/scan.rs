@@ -15,6 +15,7 @@ use cairn_timeline::{
 };
 use rustc_hash::FxHashMap;
 
+use crate::chunk_cache::ChunkCache;
 use crate::error::{Result, corrupted};
 use crate::segment::format::{BlockMeta, DICT_CURRENCIES, DICT_PROP_KEYS, DICT_PROP_VALUES, DIMS};
 use crate::segment::packed::{BadTimes, Packed};
@@ -70,11 +71,12 @@ fn cursor_bytes(s: &Source, proj: &Projection) -> u64 {
 /// Decode buffers kept between scans: cursors take them when a scan starts and give them
 /// back when it ends, so a query decodes into memory earlier queries already faulted in
 /// instead of fresh pages the kernel must zero (a tenth of a funnel's time before).
-/// At most [`ScanBufs::KEEP`] of each are kept: a few blocks' worth of memory.
-#[derive(Default)]
+/// At most [`ScanBufs::KEEP`] of each are kept: a few blocks' worth of memory. The chunk
+/// buffers it hands out read through the store's [`ChunkCache`].
 pub(crate) struct ScanBufs {
     blocks: Mutex<Vec<Packed>>,
     chunks: Mutex<Vec<ChunkBuf>>,
+    cache: Arc<ChunkCache>,
 }
 
 /// A kept buffer, or a new one.
@@ -86,6 +88,18 @@ fn kept<T: Default>(pool: &Mutex<Vec<T>>) -> T {
 }
 
 impl ScanBufs {
+    pub(crate) fn new(cache: Arc<ChunkCache>) -> ScanBufs {
+        ScanBufs {
+            blocks: Mutex::default(),
+            chunks: Mutex::default(),
+            cache,
+        }
+    }
+
+    pub(crate) fn cache(&self) -> &ChunkCache {
+        &self.cache
+    }
+
     /// Blocks (and chunk buffers) kept: one per cursor of a scan over 16 sources on two
     /// workers.
     const KEEP: usize = 32;
@@ -95,7 +109,9 @@ impl ScanBufs {
     }
 
     fn chunk(&self) -> ChunkBuf {
-        kept(&self.chunks)
+        let mut c: ChunkBuf = kept(&self.chunks);
+        c.cache = Some(Arc::clone(&self.cache));
+        c
     }
 
     fn give(&self, block: Packed, chunk: ChunkBuf) {

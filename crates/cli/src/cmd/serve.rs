@@ -99,6 +99,13 @@ pub fn run(data: &Path, args: ServeArgs) -> Result<ExitCode> {
         },
         None => Options::default(),
     };
+    let opts = match args.cache_mib {
+        Some(mib) => Options {
+            chunk_cache: mib.saturating_mul(1 << 20),
+            ..opts
+        },
+        None => opts,
+    };
     let store = Arc::new(store::open_opts(data, Open::Create, opts)?);
     let holds_events = !store.segments().is_empty() || store.recovery().replayed > 0;
     if holds_events && !cairn_meta::Meta::exists(data) && !args.new_registry {

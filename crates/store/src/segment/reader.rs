@@ -3,6 +3,7 @@
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use cairn_model::{Dim, Event, PropValue, Revenue};
@@ -10,6 +11,7 @@ pub use cairn_timeline::{PropEntry, PropVal};
 
 use super::format::*;
 use super::props::{self, PropsReader};
+use crate::chunk_cache::ChunkCache;
 use crate::codec::{Cursor, DecodeError};
 use crate::error::{IoContext, Result, StoreError, corrupted};
 
@@ -169,6 +171,10 @@ pub(crate) struct ChunkBuf {
     parts: Vec<(u32, props::Part)>,
     /// A zstd context, made once and kept (each is a few hundred KiB to set up).
     dctx: Option<zstd::bulk::Decompressor<'static>>,
+    /// Where a scan's chunks are kept between scans (merges read around it).
+    pub(crate) cache: Option<Arc<ChunkCache>>,
+    /// The chunk just found in `cache`, read from there instead of `comp`.
+    hit: Option<Arc<Vec<u8>>>,
 }
 
 impl std::fmt::Debug for ChunkBuf {
@@ -178,6 +184,15 @@ impl std::fmt::Debug for ChunkBuf {
             .field("raw", &self.raw.capacity())
             .finish_non_exhaustive()
     }
+}
+
+/// A compressed chunk's stored bytes (see [`SegmentReader::read_stored`]) beside the
+/// parts of its buffer that decompress them.
+struct Stored<'b> {
+    bytes: &'b [u8],
+    dctx: &'b mut zstd::bulk::Decompressor<'static>,
+    raw: &'b mut Vec<u8>,
+    parts: &'b mut Vec<(u32, props::Part)>,
 }
 
 /// An open, verified-footer segment.
@@ -192,6 +207,8 @@ pub(crate) struct SegmentReader {
     pub len: u64,
     /// Its format version (see [`VERSION`]).
     pub version: u32,
+    /// Its chunks' keys in the [`ChunkCache`] start with it.
+    id: u64,
 }
 
 impl SegmentReader {
@@ -254,6 +271,7 @@ impl SegmentReader {
             footer_crc: fcrc,
             len,
             version,
+            id: crate::chunk_cache::reader_id(),
         })
     }
 
@@ -431,23 +449,37 @@ impl SegmentReader {
         // buffer grows by (zeroing each chunk before reading it was 2% of a lift).
         if c.codec == 0 {
             // Stored raw: read where it is decoded from.
+            let key = (self.id, c.offset);
+            if let Some(kept) = buf.cache.as_ref().and_then(|k| k.get(key)) {
+                buf.raw.clear();
+                buf.raw.extend_from_slice(&kept);
+                return Ok(());
+            }
             buf.raw.resize(c.len as usize, 0);
             self.file
                 .read_exact_at(&mut buf.raw, c.offset)
                 .at(&self.path)?;
-            return self.check(c, what, &buf.raw);
+            self.check(c, what, &buf.raw)?;
+            if let Some(k) = &buf.cache
+                && k.admits(key, buf.raw.len())
+            {
+                k.insert(key, Arc::new(buf.raw.clone()));
+            }
+            return Ok(());
         }
         if c.codec == CODEC_BY_KEY {
             return self.read_props_into(c, None, buf);
         }
-        let dctx = self.read_stored(c, what, &mut buf.comp, &mut buf.dctx)?;
+        let Stored {
+            bytes, dctx, raw, ..
+        } = self.read_stored(c, what, buf)?;
         // Into the spare capacity: no zeroing first, and no copy of what it held.
-        buf.raw.clear();
-        if buf.raw.capacity() < c.raw_len as usize {
-            buf.raw = Vec::with_capacity(c.raw_len as usize);
+        raw.clear();
+        if raw.capacity() < c.raw_len as usize {
+            *raw = Vec::with_capacity(c.raw_len as usize);
         }
         let n = dctx
-            .decompress_to_buffer(&buf.comp[..c.len as usize], &mut buf.raw)
+            .decompress_to_buffer(bytes, raw)
             .map_err(|e| corrupted(&self.path, format!("{what}: {e}")))?;
         if n != c.raw_len as usize {
             return Err(corrupted(
@@ -470,38 +502,59 @@ impl SegmentReader {
         if c.codec != CODEC_BY_KEY {
             return self.read_chunk_into(c, "properties", buf);
         }
-        let dctx = self.read_stored(c, "properties", &mut buf.comp, &mut buf.dctx)?;
-        props::unpack(
-            &buf.comp[..c.len as usize],
-            c.raw_len as usize,
-            keys,
+        let Stored {
+            bytes,
             dctx,
-            &mut buf.raw,
-            &mut buf.parts,
-        )
-        .map_err(|e| self.decode_err("properties", e))
+            raw,
+            parts,
+        } = self.read_stored(c, "properties", buf)?;
+        props::unpack(bytes, c.raw_len as usize, keys, dctx, raw, parts)
+            .map_err(|e| self.decode_err("properties", e))
     }
 
-    /// Reads chunk `c`'s stored bytes into the front of `comp` (which keeps the length
-    /// of the largest chunk it held, as columns of every size pass through it) and
-    /// checks them; returns the zstd context `dctx`, made on first use.
-    fn read_stored<'b>(
-        &self,
-        c: &Chunk,
-        what: &str,
-        comp: &mut Vec<u8>,
-        dctx: &'b mut Option<zstd::bulk::Decompressor<'static>>,
-    ) -> Result<&'b mut zstd::bulk::Decompressor<'static>> {
+    /// Chunk `c`'s stored bytes, checked: kept in the buffer's cache, or read into the
+    /// front of its `comp` (which keeps the length of the largest chunk it held, as
+    /// columns of every size pass through it) and kept there. With them, the buffer's
+    /// zstd context, made on first use.
+    fn read_stored<'b>(&self, c: &Chunk, what: &str, buf: &'b mut ChunkBuf) -> Result<Stored<'b>> {
         let len = c.len as usize;
-        if comp.len() < len {
-            comp.resize(len, 0);
+        let key = (self.id, c.offset);
+        buf.hit = buf.cache.as_ref().and_then(|k| k.get(key));
+        match &buf.cache {
+            _ if buf.hit.is_some() => {}
+            Some(k) if k.admits(key, len) => {
+                // Read where the cache keeps it: no copy.
+                let mut stored = vec![0; len];
+                self.file
+                    .read_exact_at(&mut stored, c.offset)
+                    .at(&self.path)?;
+                self.check(c, what, &stored)?;
+                let stored = Arc::new(stored);
+                k.insert(key, Arc::clone(&stored));
+                buf.hit = Some(stored);
+            }
+            _ => {
+                if buf.comp.len() < len {
+                    buf.comp.resize(len, 0);
+                }
+                let stored = &mut buf.comp[..len];
+                self.file.read_exact_at(stored, c.offset).at(&self.path)?;
+                self.check(c, what, stored)?;
+            }
         }
-        let stored = &mut comp[..len];
-        self.file.read_exact_at(stored, c.offset).at(&self.path)?;
-        self.check(c, what, stored)?;
-        Ok(match dctx {
+        let dctx = match &mut buf.dctx {
             Some(d) => d,
-            None => dctx.insert(zstd::bulk::Decompressor::new().at(&self.path)?),
+            d => d.insert(zstd::bulk::Decompressor::new().at(&self.path)?),
+        };
+        let bytes = match &buf.hit {
+            Some(kept) => &kept[..],
+            None => &buf.comp[..len],
+        };
+        Ok(Stored {
+            bytes,
+            dctx,
+            raw: &mut buf.raw,
+            parts: &mut buf.parts,
         })
     }
 

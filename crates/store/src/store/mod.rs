@@ -140,6 +140,9 @@ pub struct Options {
     pub compaction: CompactionPolicy,
     /// Events per sorted run during bulk import.
     pub import_batch: usize,
+    /// Bytes of segment chunks scans keep in memory between queries (0: none; see
+    /// `docs/store-format.md`, "Reading").
+    pub chunk_cache: usize,
     /// Failures to inject (tests only).
     pub faults: crate::Faults,
 }
@@ -152,6 +155,7 @@ impl Default for Options {
             background: true,
             compaction: CompactionPolicy::default(),
             import_batch: 2_000_000,
+            chunk_cache: 512 << 20,
             faults: crate::Faults::default(),
         }
     }
@@ -373,6 +377,12 @@ impl Store {
     /// Counts for `cairn stats`.
     pub fn stats(&self) -> Result<Stats> {
         self.inner.stats()
+    }
+
+    /// What the chunk cache holds and how it has served scans (see
+    /// [`Options::chunk_cache`]).
+    pub fn cache_stats(&self) -> crate::CacheStats {
+        self.inner.scan_bufs.cache().stats()
     }
 
     /// Calls `f` with every event of one live segment, in its order (site, visitor,

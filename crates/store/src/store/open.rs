@@ -158,6 +158,8 @@ impl Store {
                 state.apply(entry);
             }
         }
+        let cache = crate::chunk_cache::ChunkCache::new(opts.chunk_cache);
+        let scan_bufs = Arc::new(crate::scan::ScanBufs::new(Arc::new(cache)));
         let inner = Arc::new(Inner {
             dir,
             opts,
@@ -173,7 +175,7 @@ impl Store {
             wake: Condvar::new(),
             waiters: Mutex::default(),
             waiters_cv: Condvar::new(),
-            scan_bufs: Arc::default(),
+            scan_bufs,
         });
         // Erasures logged but perhaps not yet applied to segments: apply again (idempotent).
         for e in &erasures {

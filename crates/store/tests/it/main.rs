@@ -1,3 +1,4 @@
+mod cache;
 mod chunks;
 mod corrupt;
 mod crash;

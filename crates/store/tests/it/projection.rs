@@ -10,7 +10,7 @@ use crate::model::{BASE, NOW};
 
 const SITE: &str = "shop.example";
 
-fn events() -> Vec<Record> {
+pub(crate) fn events() -> Vec<Record> {
     let mut out = Vec::new();
     for v in 1..=40u64 {
         for k in 0..(v % 7 + 1) as i64 {
@@ -39,9 +39,9 @@ fn events() -> Vec<Record> {
 }
 
 /// Per visitor: (time, name, path, properties as (key, value) with strings as text).
-type Rows = Vec<(u64, Vec<(i64, String, String, Vec<(String, String)>)>)>;
+pub(crate) type Rows = Vec<(u64, Vec<(i64, String, String, Vec<(String, String)>)>)>;
 
-fn rows(store: &Store, req: ScanRequest) -> Rows {
+pub(crate) fn rows(store: &Store, req: ScanRequest) -> Rows {
     let scan = store.scan(req).unwrap();
     let mut out = Vec::new();
     scan.for_each(|t| {
@@ -74,7 +74,7 @@ fn rows(store: &Store, req: ScanRequest) -> Rows {
     out
 }
 
-fn request(from: i64, to: i64) -> ScanRequest {
+pub(crate) fn request(from: i64, to: i64) -> ScanRequest {
     let mut r = ScanRequest::new(SITE)
         .range(from, to)
         .dims(&[Dim::Name, Dim::Path]);
