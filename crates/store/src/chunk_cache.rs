@@ -15,12 +15,18 @@
 //! again. The chunks read once are remembered by key only, up to as many as the budget
 //! holds chunks of 4 KiB (at least 1,024), then forgotten all at once.
 //!
-//! Eviction is CLOCK (second chance) over a budget of bytes: an entry read since the
-//! hand last passed it stays one more round. A chunk larger than an eighth of the
-//! budget is not kept.
+//! When the budget is full, a chunk not read for a minute makes room; while every
+//! chunk kept has been read within the minute, nothing is evicted and new chunks are
+//! not kept. So scans over more than the budget (every query reading all of a store
+//! larger than it) keep finding the same part of their chunks in memory, instead of
+//! each pushing out what the next needs first and paying for copies nobody reads
+//! (as least-recently-used eviction would). A hand walks the entries, a few at each
+//! insert, to find the idle ones. A chunk larger than an eighth of the budget is not
+//! kept.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -31,13 +37,16 @@ pub(crate) type Key = (u64, u64);
 #[derive(Debug)]
 pub(crate) struct ChunkCache {
     budget: usize,
-    clock: Mutex<Clock>,
+    /// How long an entry must go unread before it may make room for another.
+    idle: Duration,
+    start: Instant,
+    held: Mutex<Held>,
     hits: AtomicU64,
     misses: AtomicU64,
 }
 
 #[derive(Debug, Default)]
-struct Clock {
+struct Held {
     /// Chunks read once, not kept.
     seen: FxHashSet<Key>,
     map: FxHashMap<Key, usize>,
@@ -52,8 +61,12 @@ struct Clock {
 struct Slot {
     key: Key,
     data: Option<Arc<Vec<u8>>>,
-    referenced: bool,
+    /// When it was last read or kept (since the cache's start).
+    last: Duration,
 }
+
+/// The most entries one insert's hand looks at.
+const HAND_STEPS: usize = 64;
 
 /// What the cache holds and how it has served.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -70,27 +83,37 @@ pub struct CacheStats {
 
 impl ChunkCache {
     pub(crate) fn new(budget: usize) -> ChunkCache {
+        ChunkCache::with_idle(budget, Duration::from_secs(60))
+    }
+
+    fn with_idle(budget: usize, idle: Duration) -> ChunkCache {
         ChunkCache {
             budget,
-            clock: Mutex::new(Clock::default()),
+            idle,
+            start: Instant::now(),
+            held: Mutex::new(Held::default()),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Clock> {
-        self.clock.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Held> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The bytes of chunk `key`, if kept (a miss is counted: the caller reads the file).
     pub(crate) fn get(&self, key: Key) -> Option<Arc<Vec<u8>>> {
+        self.get_at(key, self.start.elapsed())
+    }
+
+    fn get_at(&self, key: Key, now: Duration) -> Option<Arc<Vec<u8>>> {
         if self.budget == 0 {
             return None;
         }
         let mut c = self.lock();
         let found = c.map.get(&key).copied().and_then(|i| {
             let s = &mut c.slots[i];
-            s.referenced = true;
+            s.last = now;
             s.data.clone()
         });
         drop(c);
@@ -125,8 +148,13 @@ impl ChunkCache {
         false
     }
 
-    /// Keeps `data` as chunk `key`'s bytes, evicting what the budget needs.
+    /// Keeps `data` as chunk `key`'s bytes if there is room, or room made by entries
+    /// idle for long enough.
     pub(crate) fn insert(&self, key: Key, data: Arc<Vec<u8>>) {
+        self.insert_at(key, data, self.start.elapsed());
+    }
+
+    fn insert_at(&self, key: Key, data: Arc<Vec<u8>>, now: Duration) {
         let len = data.len();
         if !self.fits(len) {
             return;
@@ -135,16 +163,14 @@ impl ChunkCache {
         if c.map.contains_key(&key) {
             return;
         }
-        // Each round clears the marks it passes: two rounds free every byte if need be.
-        let mut steps = 2 * c.slots.len();
+        let mut steps = HAND_STEPS.min(c.slots.len());
         while c.bytes + len > self.budget && steps > 0 {
             steps -= 1;
             let i = c.hand;
             c.hand = (c.hand + 1) % c.slots.len();
             let s = &mut c.slots[i];
             let Some(d) = &s.data else { continue };
-            if s.referenced {
-                s.referenced = false;
+            if now.saturating_sub(s.last) < self.idle {
                 continue;
             }
             let (k, n) = (s.key, d.len());
@@ -159,7 +185,7 @@ impl ChunkCache {
         let slot = Slot {
             key,
             data: Some(data),
-            referenced: false,
+            last: now,
         };
         let i = match c.free.pop() {
             Some(i) => {
@@ -208,8 +234,15 @@ mod tests {
                 x
             }
         };
-        for budget in [0, 1, 100, 1_000, 10_000] {
-            let c = ChunkCache::new(budget);
+        for (budget, idle) in [
+            (0, 0),
+            (1, 0),
+            (100, 0),
+            (1_000, 0),
+            (10_000, 0),
+            (10_000, 60),
+        ] {
+            let c = ChunkCache::with_idle(budget, Duration::from_secs(idle));
             for _ in 0..5_000 {
                 let key = (next() % 3, next() % 40);
                 let len = (next() % 300) as usize;
@@ -228,20 +261,20 @@ mod tests {
                 }
                 let s = c.stats();
                 assert!(s.bytes <= budget as u64, "{s:?}");
-                let clock = c.lock();
-                let held: usize = clock
+                let h = c.lock();
+                let sum: usize = h
                     .slots
                     .iter()
                     .filter_map(|s| s.data.as_ref())
                     .map(|d| d.len())
                     .sum();
-                assert_eq!(held, clock.bytes);
+                assert_eq!(sum, h.bytes);
                 assert_eq!(
-                    clock.map.len(),
-                    clock.slots.iter().filter(|s| s.data.is_some()).count()
+                    h.map.len(),
+                    h.slots.iter().filter(|s| s.data.is_some()).count()
                 );
-                for (k, &i) in &clock.map {
-                    assert_eq!(clock.slots[i].key, *k);
+                for (k, &i) in &h.map {
+                    assert_eq!(h.slots[i].key, *k);
                 }
             }
             let s = c.stats();
@@ -267,18 +300,39 @@ mod tests {
     }
 
     #[test]
-    fn a_chunk_read_again_stays_while_others_go() {
-        let c = ChunkCache::new(800);
-        c.insert((1, 0), Arc::new(vec![1; 100]));
-        for k in 1..30 {
-            // Chunk (1, 0) read before every insert: the hand passes it by.
-            assert!(c.get((1, 0)).is_some(), "evicted at {k}");
-            c.insert((2, k), Arc::new(vec![2; 100]));
+    fn a_full_cache_keeps_what_is_read_and_makes_room_with_what_is_not() {
+        let sec = Duration::from_secs;
+        let c = ChunkCache::with_idle(800, sec(60));
+        for k in 0..8 {
+            c.insert_at((1, k), Arc::new(vec![1; 100]), sec(0));
         }
-        assert!(c.get((2, 1)).is_none());
-        assert!(c.get((2, 29)).is_some());
+        // Full, every entry read within the minute: a new chunk is not kept.
+        c.insert_at((2, 0), Arc::new(vec![2; 100]), sec(30));
+        assert!(c.get_at((2, 0), sec(30)).is_none());
+        // Half of them read again; a minute after the others were last read, new
+        // chunks take their place, and the ones read lately stay.
+        for k in 0..4 {
+            assert!(c.get_at((1, k), sec(40)).is_some());
+        }
+        for k in 0..6 {
+            c.insert_at((2, k), Arc::new(vec![2; 100]), sec(61));
+        }
+        for k in 0..4 {
+            assert!(c.get_at((1, k), sec(62)).is_some(), "read lately: {k}");
+            assert!(
+                c.get_at((2, k), sec(62)).is_some(),
+                "took an idle one's room: {k}"
+            );
+        }
+        for k in 4..6 {
+            assert!(c.get_at((2, k), sec(62)).is_none(), "no more room: {k}");
+        }
+        for k in 4..8 {
+            assert!(c.get_at((1, k), sec(62)).is_none(), "idle, gone: {k}");
+        }
+        assert_eq!(c.stats().bytes, 800);
         // Too large for the budget: not kept.
-        c.insert((3, 0), Arc::new(vec![3; 101]));
-        assert!(c.get((3, 0)).is_none());
+        c.insert_at((3, 0), Arc::new(vec![3; 101]), sec(200));
+        assert!(c.get_at((3, 0), sec(200)).is_none());
     }
 }
