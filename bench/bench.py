@@ -500,6 +500,15 @@ def diff(a, b, path="") -> list[str]:
 # ------------------------------------------------------------------------ cairn
 
 
+def cairn_warm(cairn_cmd: list[str], repeat: int, what: str):
+    """Cairn's warm runs as the peers' are timed: in one process, after a first run in
+    it that is not counted (the peers' workers run a query once, then `repeat` times).
+    Returns the process and the counted runs' times."""
+    p = check(run_measured(cairn_cmd + ["--repeat", str(repeat + 1)], native=True), what)
+    _, each = cairn_time(p.err)
+    return p, each[1:]
+
+
 def cairn_time(err: str) -> tuple[float, list[float]]:
     """The times `cairn query --time` prints: (first or median, each run)."""
     m = re.search(r"query took ([0-9.]+) s(?: \(median of \d+ runs: ([^)]*)\))?", err)
@@ -644,9 +653,7 @@ def run_compared(q: Query, win: Window, cairn: Path, store: Path, work: Path, re
     t = Timing(first_s=first, maxrss=p1.maxrss)
     answers["cairn"] = norm_cairn(q, json.loads(p1.out))
     if repeat:
-        p2 = check(run_measured(base + ["--repeat", str(repeat)], native=True),
-                   f"cairn query {q.spec} --repeat")
-        _, t.warm_s = cairn_time(p2.err)
+        p2, t.warm_s = cairn_warm(base, repeat, f"cairn query {q.spec} --repeat")
         t.maxrss = max(t.maxrss, p2.maxrss)
         if norm_cairn(q, json.loads(p2.out)) != answers["cairn"]:
             failures.append(f"{tag}: cairn's warm answer differs from its first")
@@ -786,9 +793,7 @@ def run_bench(opts) -> int:
         first, _ = cairn_time(p1.err)
         t = Timing(first_s=first, maxrss=p1.maxrss)
         if repeat:
-            p2 = check(run_measured(base + ["--repeat", str(repeat)], native=True),
-                       f"cairn query {spec_file} --repeat")
-            _, t.warm_s = cairn_time(p2.err)
+            p2, t.warm_s = cairn_warm(base, repeat, f"cairn query {spec_file} --repeat")
             t.maxrss = max(t.maxrss, p2.maxrss)
         timings[name] = {"cairn": t}
         log(f"{name} (Cairn only): {t.median:.3f} s")
@@ -863,9 +868,7 @@ def run_clickhouse_backend(cairn: Path, store: Path, work: Path, win: Window, me
                                 "disagree:\n    " + "\n    ".join(d[:40]))
             t = Timing(first_s=first, maxrss=p1.maxrss)
             if repeat:
-                p2 = check(run_measured(base + ["--repeat", str(repeat)], native=True),
-                           f"cairn query {q.spec} --repeat (ClickHouse)")
-                _, t.warm_s = cairn_time(p2.err)
+                _, t.warm_s = cairn_warm(base, repeat, f"cairn query {q.spec} --repeat (ClickHouse)")
             emb = timings[q.name]["cairn"].median
             rows.append((q.name, emb, t.median))
             log(f"{q.name} on ClickHouse: {t.median:.3f} s (embedded {emb:.3f} s)  "
@@ -986,7 +989,8 @@ def report(opts, label, win, meta, load, timings, answers, http, cairn_bin, fail
     L.append("")
     L.append(f"### Queries (range {win.from_date} .. {win.to_date}, UTC: the whole {win.days} days)")
     L.append("")
-    L.append(f"Warm: median of {opts.repeat} runs in one process. First: the first run in a fresh "
+    L.append(f"Warm: median of {opts.repeat} runs in one process, after a first run in it that is "
+             "not counted (every engine). First: the first run in a fresh "
              "process (the files are in the page cache; no engine gets a dropped cache). "
              "Events/s: all events in the store ÷ warm time. Ratio: the peer's warm time ÷ Cairn's "
              "(above 1x Cairn is faster).")
