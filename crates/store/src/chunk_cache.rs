@@ -1,9 +1,11 @@
-//! The chunk cache: segment chunks' stored bytes, kept in memory between scans.
+//! The chunk cache: segment chunks, kept in memory between scans.
 //!
 //! A scan reads each block's chunks with `pread`: the kernel copies them out of the
-//! page cache on every query, a tenth of a lift's time. Scans keep the bytes they read
-//! here (as stored, compressed or not, after their checksum passed), and the next scan
-//! of the same chunk copies or decompresses them from memory. Segments never change
+//! page cache on every query, a tenth of a lift's time. Scans keep the chunks they read
+//! here after their checksum passed, decompressed where that costs at most four times
+//! the bytes (the reader's `DECODED_RATIO`: event names, paths, visitor runs), as
+//! stored otherwise, and the next scan of the same chunk copies or decompresses it from
+//! memory. Segments never change
 //! once written, so an entry is never stale; a segment's entries outlive it only until
 //! they are evicted (a reader's id is never reused). Merges read around it: each of
 //! their chunks is read once.
@@ -33,7 +35,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 /// A chunk: its segment reader's id and its offset in the file.
 pub(crate) type Key = (u64, u64);
 
-/// Segment chunks' stored bytes, up to a budget.
+/// Segment chunks, up to a budget of bytes.
 #[derive(Debug)]
 pub(crate) struct ChunkCache {
     budget: usize,
