@@ -208,7 +208,7 @@ pub struct ServeArgs {
     #[arg(long)]
     pub new_registry: bool,
     /// Memory for segment chunks kept between queries, in MiB (default 512); 0 turns the
-    /// cache off. See docs/operations.md, "Memory".
+    /// cache off. See docs/operations.md, "Memory of a running server".
     #[arg(long, env = "CAIRN_CACHE_MIB", value_name = "MIB")]
     pub cache_mib: Option<usize>,
 

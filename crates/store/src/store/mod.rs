@@ -141,7 +141,7 @@ pub struct Options {
     /// Events per sorted run during bulk import.
     pub import_batch: usize,
     /// Bytes of segment chunks scans keep in memory between queries (0: none; see
-    /// `docs/store-format.md`, "Reading").
+    /// `docs/store-format.md`, "Scans").
     pub chunk_cache: usize,
     /// Failures to inject (tests only).
     pub faults: crate::Faults,
