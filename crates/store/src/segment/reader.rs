@@ -11,7 +11,7 @@ pub use cairn_timeline::{PropEntry, PropVal};
 
 use super::format::*;
 use super::props::{self, PropsReader};
-use crate::chunk_cache::ChunkCache;
+use crate::chunk_cache::{ChunkCache, Key};
 use crate::codec::{Cursor, DecodeError};
 use crate::error::{IoContext, Result, StoreError, corrupted};
 
@@ -177,6 +177,27 @@ pub(crate) struct ChunkBuf {
     hit: Option<Arc<Vec<u8>>>,
 }
 
+impl ChunkBuf {
+    /// Chunk `key`'s kept bytes from the cache into `raw`; whether they were kept.
+    fn raw_from_cache(&mut self, key: Key) -> bool {
+        let Some(kept) = self.cache.as_ref().and_then(|k| k.get(key)) else {
+            return false;
+        };
+        self.raw.clear();
+        self.raw.extend_from_slice(&kept);
+        true
+    }
+
+    /// Keeps `raw` in the cache as chunk `key`'s bytes, if the cache admits them.
+    fn keep_raw(&self, key: Key) {
+        if let Some(k) = &self.cache
+            && k.admits(key, self.raw.len())
+        {
+            k.insert(key, Arc::new(self.raw.clone()));
+        }
+    }
+}
+
 impl std::fmt::Debug for ChunkBuf {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ChunkBuf")
@@ -279,6 +300,11 @@ impl SegmentReader {
             version,
             id: crate::chunk_cache::reader_id(),
         })
+    }
+
+    /// Chunk `c`'s key in the [`ChunkCache`].
+    fn cache_key(&self, c: &Chunk) -> Key {
+        (self.id, c.offset)
     }
 
     /// Whether `data`, read for chunk `c`, has its checksum.
@@ -455,10 +481,8 @@ impl SegmentReader {
         // buffer grows by (zeroing each chunk before reading it was 2% of a lift).
         if c.codec == 0 {
             // Stored raw: read where it is decoded from.
-            let key = (self.id, c.offset);
-            if let Some(kept) = buf.cache.as_ref().and_then(|k| k.get(key)) {
-                buf.raw.clear();
-                buf.raw.extend_from_slice(&kept);
+            let key = self.cache_key(c);
+            if buf.raw_from_cache(key) {
                 return Ok(());
             }
             buf.raw.resize(c.len as usize, 0);
@@ -466,23 +490,17 @@ impl SegmentReader {
                 .read_exact_at(&mut buf.raw, c.offset)
                 .at(&self.path)?;
             self.check(c, what, &buf.raw)?;
-            if let Some(k) = &buf.cache
-                && k.admits(key, buf.raw.len())
-            {
-                k.insert(key, Arc::new(buf.raw.clone()));
-            }
+            buf.keep_raw(key);
             return Ok(());
         }
         if c.codec == CODEC_BY_KEY {
             return self.read_props_into(c, None, buf);
         }
         // Kept decompressed where that costs at most `DECODED_RATIO` times the bytes.
-        let key = (self.id, c.offset);
+        let key = self.cache_key(c);
         let decoded =
             buf.cache.is_some() && u64::from(c.raw_len) <= DECODED_RATIO * u64::from(c.len);
-        if decoded && let Some(kept) = buf.cache.as_ref().and_then(|k| k.get(key)) {
-            buf.raw.clear();
-            buf.raw.extend_from_slice(&kept);
+        if decoded && buf.raw_from_cache(key) {
             return Ok(());
         }
         {
@@ -504,11 +522,8 @@ impl SegmentReader {
                 ));
             }
         }
-        if decoded
-            && let Some(k) = &buf.cache
-            && k.admits(key, buf.raw.len())
-        {
-            k.insert(key, Arc::new(buf.raw.clone()));
+        if decoded {
+            buf.keep_raw(key);
         }
         Ok(())
     }
@@ -547,7 +562,7 @@ impl SegmentReader {
         cached: bool,
     ) -> Result<Stored<'b>> {
         let len = c.len as usize;
-        let key = (self.id, c.offset);
+        let key = self.cache_key(c);
         let cache = buf.cache.as_ref().filter(|_| cached);
         buf.hit = cache.and_then(|k| k.get(key));
         match cache {
