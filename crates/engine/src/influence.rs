@@ -117,6 +117,7 @@ impl<'a> Analysis for Influence<'a> {
             dims_from: None,
             places: 1,
             timelines: None,
+            timeline_rows: None,
             others,
         })
     }

@@ -47,6 +47,11 @@ pub struct SummaryRequest {
     /// instead of its summary (a source may send other visitors' timelines too, when it
     /// cannot tell cheaply, but never a summary of such a visitor). `None`: summaries only.
     pub timelines: Option<u64>,
+    /// `Some(m)`: a timeline sent for a visitor (see `timelines`) may hold only its events
+    /// of some class in `m`, for an analysis that reads nothing of its other events (an
+    /// ordered funnel: only its steps); a source that drops rows keeps at least one (a
+    /// visitor with none in the range comes as its summary). `None`: every event.
+    pub timeline_rows: Option<u64>,
     /// `Some(m)`: a visitor with no event of a class in `m` may come as a count
     /// ([`Summarized::Others`]) instead of its summary, for an analysis that reads nothing
     /// of such a visitor but that it is there (a source counts them where that is cheaper
@@ -76,6 +81,12 @@ impl SummaryRequest {
         } else {
             f(Summarized::Summary(scratch));
         }
+    }
+
+    /// Whether a timeline's event of `classes` must be kept (see `timeline_rows`).
+    #[inline]
+    pub fn keeps_row(&self, classes: u64) -> bool {
+        self.timeline_rows.is_none_or(|m| classes & m != 0)
     }
 
     /// The classes of the events named by id `name`.
@@ -200,6 +211,7 @@ mod tests {
             dims_from: None,
             places: u64::MAX,
             timelines: None,
+            timeline_rows: None,
             others: None,
         };
         let mut s = Summary::default();

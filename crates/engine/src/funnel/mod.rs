@@ -631,12 +631,20 @@ impl<'a> Analysis for Funnel<'a> {
                 driver::add_name_class(&mut classes, j, single)?;
             }
         }
+        // An ordered funnel reads only its steps' events: the others may be left out of
+        // the timelines (a strict one reads every event; a breakdown by the unit's first
+        // value, any event's).
+        let steps = u64::MAX >> (64 - n);
+        let timeline_rows = (spec.mode == FunnelMode::Ordered
+            && dims_from.is_some_and(|m| m == steps) | dims.is_empty())
+        .then_some(steps);
         Some(SummaryRequest {
             classes,
             dims,
             dims_from,
             places: 0,
             timelines: Some(0b11),
+            timeline_rows,
             // Visitors without a step-1 event are not in the funnel.
             others: Some(1),
         })

@@ -94,6 +94,21 @@ impl Scan {
                     if multi {
                         tl.sort_by_time();
                     }
+                    if req.timeline_rows.is_some() {
+                        // Only the rows the analysis reads.
+                        let keeps = |n: u32| req.keeps_row(req.classes_of(n));
+                        if tl.dim(Dim::Name).iter().any(|&n| keeps(n)) {
+                            tl.retain_by(Dim::Name, keeps);
+                        } else {
+                            // None in range: its summary, unless that asks for its
+                            // timeline (whole, then).
+                            Summary::of(&tl, req, &mut sum);
+                            if !req.wants_timeline(sum.classes) {
+                                f(Summarized::Summary(&sum));
+                                continue;
+                            }
+                        }
+                    }
                     f(Summarized::Timeline(&tl));
                 }
                 continue;

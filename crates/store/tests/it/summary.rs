@@ -112,7 +112,17 @@ fn assert_same(got: &[Got], want: &[(Timeline, Summary)], req: &SummaryRequest) 
         let g = match g {
             Got::Timeline(t) => {
                 // A source may send a timeline it was not asked for (a range cut the
-                // visitor's runs), but it is the visitor's timeline.
+                // visitor's runs), but it is the visitor's timeline: the store's, with
+                // only the rows the request's `timeline_rows` keep, when it keeps any.
+                let names = tl.dim(Dim::Name);
+                let keep: Vec<bool> = names
+                    .iter()
+                    .map(|&n| req.keeps_row(req.classes_of(n)))
+                    .collect();
+                let mut tl = tl.clone();
+                if keep.contains(&true) {
+                    tl.retain(&keep);
+                }
                 assert_eq!(
                     (t.visitor, &t.ts, &t.dims),
                     (tl.visitor, &tl.ts, &tl.dims),
@@ -194,12 +204,16 @@ proptest! {
                     // Values of every event, or of some classes' (`share` has none but
                     // its own); timelines of those with `search` and `buy` or `cart`,
                     // or with `share`.
-                    for (dims_from, timelines, others) in [
-                        (None, None, None),
-                        (Some(0b100), Some(0b101), None),
-                        (Some(0b1001), Some(0b1000), None),
-                        (None, None, Some(0b101)),
-                        (None, Some(0b1000), Some(u64::MAX)),
+                    // Timelines of every row, or of the rows of some classes only.
+                    for (dims_from, timelines, timeline_rows, others) in [
+                        (None, None, None, None),
+                        (Some(0b100), Some(0b101), None, None),
+                        (Some(0b100), Some(0b101), Some(0b111), None),
+                        (Some(0b1001), Some(0b1000), None, None),
+                        (Some(0b1001), Some(0b1000), Some(0b1), None),
+                        (None, None, Some(0b1), Some(0b101)),
+                        (None, Some(0b1000), None, Some(u64::MAX)),
+                        (None, Some(0b110), Some(0b1100), Some(0b111)),
                     ] {
                         let req = SummaryRequest {
                             classes: classes.clone(),
@@ -207,6 +221,7 @@ proptest! {
                             dims_from,
                             places,
                             timelines,
+                            timeline_rows,
                             others,
                         };
                         let want = reference(&scan, &req);
