@@ -208,10 +208,12 @@ impl std::fmt::Debug for ChunkBuf {
 }
 
 /// A compressed chunk that decompresses to at most this many times its stored bytes is
-/// kept in the [`ChunkCache`] decompressed (the dimension columns of event names and
-/// paths, about 3x; the visitor runs, 1.4x), any other compressed (a campaign's column,
-/// 6.5x; revenue, 38x): decompressing names and paths was a tenth of page transitions.
-const DECODED_RATIO: u64 = 4;
+/// kept in the [`ChunkCache`] decompressed (the dimension columns the benchmarks read:
+/// event names and paths 3–5x, a campaign's ids 6–12x; the visitor runs, 1.4x), any
+/// other compressed (revenue, 38x), to be decompressed from memory. A dimension column
+/// holds at most four bytes a row decompressed; zstd on the columns kept compressed
+/// at 4x (half the blocks' event names, just over it; campaigns) was 7% of a lift.
+const DECODED_RATIO: u64 = 16;
 
 /// A compressed chunk's stored bytes (see [`SegmentReader::read_stored`]) beside the
 /// parts of its buffer that decompress them.
