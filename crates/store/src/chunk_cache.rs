@@ -3,8 +3,8 @@
 //! A scan reads each block's chunks with `pread`: the kernel copies them out of the
 //! page cache on every query, a tenth of a lift's time. Scans keep the chunks they read
 //! here after their checksum passed, decompressed where that costs at most 16 times
-//! the bytes (the reader's `DECODED_RATIO`: dimension columns, visitor runs), as
-//! stored otherwise (revenue), and the next scan of the same chunk copies or decompresses it from
+//! the bytes (the reader's `DECODED_RATIO`: most dimension columns, visitor runs), as
+//! stored otherwise (revenue, nearly empty columns), and the next scan of the same chunk copies or decompresses it from
 //! memory. Segments never change
 //! once written, so an entry is never stale; a segment's entries outlive it only until
 //! they are evicted (a reader's id is never reused). Merges read around it: each of

@@ -101,9 +101,14 @@ impl Timeline {
         self.revenue.extend_from_slice(&src.revenue);
     }
 
-    /// Keeps the events whose id of dimension `d` passes `keep`, in their order. In one
-    /// pass over the times and those ids when no other column is projected.
+    /// Keeps the events whose id of dimension `d` (projected) passes `keep`, in their
+    /// order. In one pass over the times and those ids when no other column is projected.
     pub fn retain_by(&mut self, d: Dim, keep: impl Fn(u32) -> bool) {
+        assert_eq!(
+            self.dims[d.index()].len(),
+            self.ts.len(),
+            "retain_by: {d:?} is not projected"
+        );
         let others = !self.revenue.is_empty()
             || !self.prop_offsets.is_empty()
             || (self.dims.iter().enumerate()).any(|(j, v)| j != d.index() && !v.is_empty());
