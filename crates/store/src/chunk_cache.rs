@@ -4,11 +4,11 @@
 //! page cache on every query, a tenth of a lift's time. Scans keep the chunks they read
 //! here after their checksum passed, decompressed where that costs at most 16 times
 //! the bytes (the reader's `DECODED_RATIO`: most dimension columns, visitor runs), as
-//! stored otherwise (revenue, nearly empty columns), and the next scan of the same chunk copies or decompresses it from
-//! memory. Segments never change
-//! once written, so an entry is never stale; a segment's entries outlive it only until
-//! they are evicted (a reader's id is never reused). Merges read around it: each of
-//! their chunks is read once.
+//! stored otherwise (revenue, nearly empty columns), and the next scan of the same
+//! chunk copies or decompresses it from memory. Segments never change once written, so
+//! an entry is never stale; a segment's entries outlive it only until they are evicted
+//! (a reader's id is never reused). Merges read around it: each of their chunks is read
+//! once.
 //!
 //! A chunk is kept the second time it is read, not the first: a process that queries
 //! once (`cairn query`) or a range read once does not pay for copies it will not use

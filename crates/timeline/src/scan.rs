@@ -106,9 +106,9 @@ pub trait TimelineScan: Sync {
     /// order: its summary, the [`Summary::of`] its timeline but for `seq`, which need
     /// only order a visitor's places as its timeline does; or its timeline, for a
     /// visitor the request's `timelines` ask it of (holding only the events its
-    /// `timeline_rows` keep, where the source drops the others). The scan projects the event name and
-    /// `req.dims`, and does not stitch. The default summarises each timeline; a source
-    /// may compute the same without building them.
+    /// `timeline_rows` keep, where the source drops the others). The scan projects the
+    /// event name and `req.dims`, and does not stitch. The default summarises each
+    /// timeline; a source may compute the same without building them.
     fn summarize_range(
         &self,
         range: VisitorRange,

@@ -130,7 +130,7 @@ impl Timeline {
 
     /// Keeps the events `keep` marks (one flag per event), in their order.
     pub fn retain(&mut self, keep: &[bool]) {
-        debug_assert_eq!(keep.len(), self.len());
+        assert_eq!(keep.len(), self.len(), "retain: one flag per event");
         let mut k = 0;
         for (i, &on) in keep.iter().enumerate() {
             self.ts[k] = self.ts[i];

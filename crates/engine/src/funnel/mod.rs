@@ -636,7 +636,7 @@ impl<'a> Analysis for Funnel<'a> {
         // value, any event's).
         let steps = u64::MAX >> (64 - n);
         let timeline_rows = (spec.mode == FunnelMode::Ordered
-            && dims_from.is_some_and(|m| m == steps) | dims.is_empty())
+            && (dims.is_empty() || dims_from == Some(steps)))
         .then_some(steps);
         Some(SummaryRequest {
             classes,
