@@ -131,28 +131,12 @@ impl Timeline {
     /// Keeps the events `keep` marks (one flag per event), in their order.
     pub fn retain(&mut self, keep: &[bool]) {
         assert_eq!(keep.len(), self.len(), "retain: one flag per event");
-        let mut k = 0;
-        for (i, &on) in keep.iter().enumerate() {
-            self.ts[k] = self.ts[i];
-            k += usize::from(on);
+        compact(&mut self.ts, keep);
+        for d in self.dims.iter_mut().filter(|d| !d.is_empty()) {
+            compact(d, keep);
         }
-        self.ts.truncate(k);
-        let col = |v: &mut Vec<u32>| {
-            let mut k = 0;
-            for (i, &on) in keep.iter().enumerate() {
-                v[k] = v[i];
-                k += usize::from(on);
-            }
-            v.truncate(k);
-        };
-        self.dims.iter_mut().filter(|d| !d.is_empty()).for_each(col);
         if !self.revenue.is_empty() {
-            let mut k = 0;
-            for (i, &on) in keep.iter().enumerate() {
-                self.revenue[k] = self.revenue[i];
-                k += usize::from(on);
-            }
-            self.revenue.truncate(k);
+            compact(&mut self.revenue, keep);
         }
         if !self.prop_offsets.is_empty() {
             // Entries move down over those of the events dropped before them.
@@ -200,6 +184,16 @@ impl Timeline {
             self.prop_entries = ents;
         }
     }
+}
+
+/// Keeps the values `keep` marks, in their order (`keep` as long as `v`).
+fn compact<T: Copy>(v: &mut Vec<T>, keep: &[bool]) {
+    let mut k = 0;
+    for (i, &on) in keep.iter().enumerate() {
+        v[k] = v[i];
+        k += usize::from(on);
+    }
+    v.truncate(k);
 }
 
 #[cfg(test)]

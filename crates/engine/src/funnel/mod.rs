@@ -615,10 +615,12 @@ impl<'a> Analysis for Funnel<'a> {
         {
             return None;
         }
+        // Class j is step j.
+        let steps = u64::MAX >> (64 - n);
         let (dims, dims_from) = match &spec.breakdown {
             None => (Vec::new(), None),
             Some(b) => match (&b.by, b.attribution) {
-                (Field::Dim(d), Attribution::First) => (vec![*d], Some(u64::MAX >> (64 - n))),
+                (Field::Dim(d), Attribution::First) => (vec![*d], Some(steps)),
                 (Field::Dim(d), Attribution::Unit) => (vec![*d], None),
                 _ => return None,
             },
@@ -634,7 +636,6 @@ impl<'a> Analysis for Funnel<'a> {
         // An ordered funnel reads only its steps' events: the others may be left out of
         // the timelines (a strict one reads every event; a breakdown by the unit's first
         // value, any event's).
-        let steps = u64::MAX >> (64 - n);
         let timeline_rows = (spec.mode == FunnelMode::Ordered
             && (dims.is_empty() || dims_from == Some(steps)))
         .then_some(steps);
