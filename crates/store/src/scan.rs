@@ -18,7 +18,7 @@ use rustc_hash::FxHashMap;
 use crate::chunk_cache::ChunkCache;
 use crate::error::{Result, corrupted};
 use crate::segment::format::{BlockMeta, DICT_CURRENCIES, DICT_PROP_KEYS, DICT_PROP_VALUES, DIMS};
-use crate::segment::packed::{BadTimes, Packed};
+use crate::segment::packed::{BadTimes, Meets, Packed};
 use crate::segment::reader::{
     Block, ChunkBuf, Projection, RevenueRange, Revenues, Run, SegmentReader,
 };
@@ -564,6 +564,7 @@ impl Scan {
                 &self.sources,
                 chain,
                 range,
+                (self.req.from, self.req.to),
                 self.proj,
                 &self.bufs,
                 classes,
@@ -781,6 +782,12 @@ struct Cursor<'s> {
     /// The current run's entry of `run_unions` (0 without `classes`), kept beside
     /// `cur`: the walk over the cursors reads it for every visitor.
     pub(crate) cur_classes: u64,
+    /// The scan's time range.
+    times: (i64, i64),
+    /// Per run of the segment block it holds, when the time range cuts the block: how
+    /// the run meets the range (runs without a row in it are passed over, as runs of
+    /// other visitors are). Empty: the block lies in the range.
+    meets: Vec<Meets>,
 }
 
 impl Drop for Cursor<'_> {
@@ -814,6 +821,7 @@ impl<'s> Cursor<'s> {
         sources: &'s [Source],
         chain: &'s [usize],
         range: VisitorRange,
+        times: (i64, i64),
         proj: Projection,
         bufs: &'s ScanBufs,
         classes: &'s [Vec<u64>],
@@ -850,6 +858,8 @@ impl<'s> Cursor<'s> {
             run_unions: Vec::new(),
             run_starts: Vec::new(),
             cur_classes: 0,
+            times,
+            meets: Vec::new(),
         };
         c.settle()?;
         Ok(c)
@@ -869,12 +879,16 @@ impl<'s> Cursor<'s> {
         }
     }
 
-    fn run_ok(&self, r: &Run) -> bool {
+    /// Whether run `i` of the block it holds, `r`, is one to stand on.
+    fn run_ok(&self, i: usize, r: &Run) -> bool {
         let site_ok = match &self.src.kind {
             SourceKind::Segment { site, .. } => r.site == *site,
             SourceKind::Memory(_) => true,
         };
-        site_ok && r.visitor >= self.range.lo && r.visitor <= self.range.hi
+        site_ok
+            && r.visitor >= self.range.lo
+            && r.visitor <= self.range.hi
+            && self.meets.get(i) != Some(&Meets::None)
     }
 
     /// Moves to the first valid run at or after the current position.
@@ -882,7 +896,7 @@ impl<'s> Cursor<'s> {
         // Mostly the run it stands on, of the segment block it holds.
         if self.loaded
             && let Some(r) = self.packed.runs.get(self.run)
-            && self.run_ok(r)
+            && self.run_ok(self.run, r)
         {
             self.cur = Some(r.visitor);
             self.cur_classes = self.run_unions.get(self.run).copied().unwrap_or(0);
@@ -898,7 +912,7 @@ impl<'s> Cursor<'s> {
         loop {
             let memory = matches!(self.src.kind, SourceKind::Memory(_));
             while let Some(&r) = self.runs().get(self.run) {
-                if self.run_ok(&r) {
+                if self.run_ok(self.run, &r) {
                     return Ok(());
                 }
                 if r.visitor > self.range.hi && memory {
@@ -908,6 +922,7 @@ impl<'s> Cursor<'s> {
             }
             self.mem = None;
             self.loaded = false;
+            self.meets.clear();
             let src = self.src;
             match &src.kind {
                 SourceKind::Memory(b) => {
@@ -962,6 +977,16 @@ impl<'s> Cursor<'s> {
                     )?;
                     self.loaded = true;
                     self.run = 0;
+                    let (from, to) = self.times;
+                    let (lo, hi) = self.packed.bounds();
+                    if lo < from || hi > to {
+                        // Cut by the range: its runs without a row in it are passed over
+                        // here, not walked by the scan (a range of the last 30 days cuts
+                        // a week, and most of its visitors have no event in the range).
+                        self.packed
+                            .runs_meeting_into(from, to, &mut self.meets)
+                            .map_err(|e| corrupted(&reader.path, e.0))?;
+                    }
                     self.run_unions.clear();
                     if let Some(table) = self.classes.get(self.source) {
                         self.packed.unions_into(

@@ -2,7 +2,7 @@
 //!
 //! For each visitor the cursors stand on its runs (one per source holding it), as for a
 //! timeline. A run's classes are the union of a table over its event-name ids, read
-//! where they lie. Its times are decoded only when they are needed: the block is not
+//! where they lie. Its times are decoded only when they are needed: the run is not
 //! wholly inside the range (rows must be cut), the run has an event of some class (its
 //! first's place), or the visitor has runs in several sources and a dimension's first
 //! value is asked for (places decide which run's value is first). Most runs of most
@@ -17,6 +17,7 @@ use cairn_timeline::{Place, Summarized, Summary, SummaryRequest, Timeline, Visit
 
 use super::{Cursor, Scan, SourceKind, members_of};
 use crate::error::{Result, corrupted};
+use crate::segment::packed::Meets;
 
 /// The most dimensions the fast path takes (more: the timelines are summarised).
 const MAX_DIMS: usize = 8;
@@ -187,11 +188,16 @@ impl Member {
 }
 
 impl Cursor<'_> {
-    /// Whether every row of the segment block it holds is in `[from, to]` (false for
-    /// the in-memory buffer, whose rows are checked one by one).
+    /// Whether every row of the current run, of a segment block, is in `[from, to]`
+    /// (false for the in-memory buffer, whose rows are checked one by one).
     fn whole_in(&self, from: i64, to: i64) -> bool {
         let (lo, hi) = self.packed.bounds();
-        self.mem.is_none() && self.loaded && lo >= from && hi <= to
+        self.mem.is_none()
+            && self.loaded
+            && match self.meets.get(self.run) {
+                Some(m) => *m == Meets::All,
+                None => lo >= from && hi <= to,
+            }
     }
 
     /// Adds the current run's rows in the scan's range to `sum` and `firsts`; whether it
@@ -244,22 +250,20 @@ impl Cursor<'_> {
             None => id,
         };
         if !whole {
-            // The range cuts the block: every row's time decides whether it counts.
+            // The range cuts the run: its times decide which rows count.
             ts.clear();
             p.ts_into(self.run, ts)
                 .map_err(|e| corrupted(&reader.path, e.0))?;
-            let mut any = false;
-            for (i, &t) in ts.iter().enumerate() {
-                if !in_range(t) {
-                    continue;
-                }
-                any = true;
+            // A run's times ascend: its rows in range are one stretch.
+            let a = ts.partition_point(|&t| t < sreq.from);
+            let b = a + ts[a..].partition_point(|&t| t <= sreq.to);
+            for (i, &t) in ts.iter().enumerate().take(b).skip(a) {
                 let classes = p.lookup(name, self.run, lo + i, local);
                 add_event(sum, firsts, req, at.place(t, i), classes, |d| {
                     query_id(d, p.id(d.index(), self.run, lo + i))
                 });
             }
-            return Ok(any);
+            return Ok(a < b);
         }
         // Every row is in range. The rows whose place is needed: each class's first in
         // the run and, when the visitor's other runs compete for it, each dimension's

@@ -78,6 +78,18 @@ pub(crate) struct Packed {
     pub revenue: Option<Revenues>,
 }
 
+/// How a run's rows meet a time range, told by its first and last times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Meets {
+    /// No row is in the range: it ends before the run's first or starts after its last.
+    None,
+    /// Maybe some rows, not all: the range starts or ends within the run's times (and
+    /// may fall between two rows).
+    Some,
+    /// Every row is.
+    All,
+}
+
 /// Why a run's timestamps could not be decoded (the caller names the file).
 pub(crate) struct BadTimes(pub &'static str);
 
@@ -157,6 +169,49 @@ impl Packed {
         if take == run.len as usize {
             self.ts_run = r + 1;
             self.ts_pos = c.pos();
+        }
+        Ok(())
+    }
+
+    /// Per run of the block, how it meets `[from, to]` ([`Meets`]; a run's times ascend,
+    /// so its first and last time tell), into `out`: one pass over the block's times,
+    /// checked as [`run_times_into`] checks them, apart from the walk of
+    /// [`Self::ts_prefix_into`].
+    pub(crate) fn runs_meeting_into(
+        &self,
+        from: i64,
+        to: i64,
+        out: &mut Vec<Meets>,
+    ) -> Result<(), BadTimes> {
+        let truncated = |_| BadTimes("timestamps: truncated");
+        let mut c = Cursor::new(&self.ts_raw);
+        out.clear();
+        out.reserve(self.runs.len());
+        for run in &self.runs {
+            if run.len == 0 {
+                out.push(Meets::None);
+                continue;
+            }
+            let first = self
+                .min_ts
+                .wrapping_add(c.uvarint().map_err(truncated)? as i64);
+            let (mut last, mut wrapped) = (first, false);
+            c.uvarints_each(run.len as usize - 1, |d| {
+                let next = last.wrapping_add(d as i64);
+                wrapped |= next < last;
+                last = next;
+            })
+            .map_err(truncated)?;
+            if wrapped || first < self.min_ts || last > self.max_ts {
+                return Err(BadTimes(OUT_OF_ORDER));
+            }
+            out.push(if first >= from && last <= to {
+                Meets::All
+            } else if first <= to && last >= from {
+                Meets::Some
+            } else {
+                Meets::None
+            });
         }
         Ok(())
     }
@@ -437,6 +492,35 @@ mod tests {
                 prop_assert_eq!(&out[1..], &ts[..]);
             }
         }
+
+        /// How each run meets a time range (bounds at, between or around its times),
+        /// read in one pass, is what its decoded times say row by row.
+        #[test]
+        fn runs_meet_a_range_as_their_rows_do(
+            runs in prop::collection::vec(
+                (0u64..1 << 12, prop::collection::vec(0u64..1 << 10, 0..20)), 1..60),
+            a in 0i64..1 << 14,
+            len in 0i64..1 << 13,
+        ) {
+            let min_ts = 1_700_000_000_000;
+            let (p, want) = block(&runs, min_ts);
+            let (from, to) = (min_ts + a, min_ts + a + len);
+            let mut got = vec![Meets::All];
+            prop_assert!(p.runs_meeting_into(from, to, &mut got).is_ok());
+            prop_assert_eq!(got.len(), want.len());
+            for (m, ts) in got.iter().zip(&want) {
+                let inside = ts.iter().filter(|&&t| t >= from && t <= to).count();
+                match m {
+                    // Exact: every row in the range, or the range before or after them all.
+                    Meets::All => prop_assert_eq!(inside, ts.len()),
+                    Meets::None => prop_assert_eq!(inside, 0),
+                    // Maybe some: the range ends between the run's first and last rows.
+                    Meets::Some => prop_assert!(
+                        inside < ts.len() && ts[0] <= to && ts[ts.len() - 1] >= from
+                    ),
+                }
+            }
+        }
     }
 
     /// A block of 1–39 runs with one dimension in every column form (0, 1, 2 or 4 bytes
@@ -555,5 +639,18 @@ mod tests {
         let (mut p, _) = block(&runs, 1000);
         assert!(p.ts_into(1, &mut Vec::new()).is_ok());
         assert!(p.ts_into(0, &mut Vec::new()).is_err());
+        // Each damage refused by the pass that tells how runs meet a range too.
+        let meets = |p: &Packed| p.runs_meeting_into(1003, 1010, &mut Vec::new()).is_err();
+        let (mut p, _) = block(&runs, 1000);
+        p.max_ts = 1006;
+        assert!(meets(&p));
+        let (mut p, _) = block(&[(5, vec![u64::MAX - 2])], 1000);
+        p.max_ts = i64::MAX;
+        assert!(meets(&p));
+        let (mut p, _) = block(&runs, 1000);
+        p.ts_raw.pop();
+        assert!(meets(&p));
+        let (p, _) = block(&runs, 1000);
+        assert!(!meets(&p));
     }
 }
