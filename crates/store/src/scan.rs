@@ -551,8 +551,9 @@ impl Scan {
         })
     }
 
-    /// A cursor per chain over `range`; with `classes` (a summary's, per source and
-    /// local event-name id) each keeps its current run's classes.
+    /// A cursor per chain over the visitors of `range` (and the scan's time range); with
+    /// `classes` (a summary's, per source and local event-name id) each keeps its current
+    /// run's classes.
     fn cursors<'a>(
         &'a self,
         range: VisitorRange,

@@ -31,7 +31,7 @@ impl Scan {
     /// in the scan, in visitor order (the contract of
     /// [`TimelineScan::summarize_range`](cairn_timeline::TimelineScan::summarize_range)).
     /// A visitor comes as its timeline when the classes of its runs (over the whole
-    /// runs, in range or not) ask for it.
+    /// runs that have an event in the range, or may have: see [`Meets`]) ask for it.
     pub fn summarize_range(
         &self,
         range: VisitorRange,
@@ -116,9 +116,7 @@ impl Scan {
             }
             if let Some(m) = req.others
                 && all & m == 0
-                && members
-                    .iter()
-                    .all(|&m| cursors[m].whole_in(self.req.from, self.req.to))
+                && members.iter().all(|&m| cursors[m].whole_in_range())
             {
                 // Of no class asked for, with every event in range: counted.
                 others += 1;
@@ -188,10 +186,10 @@ impl Member {
 }
 
 impl Cursor<'_> {
-    /// Whether every row of the current run, of a segment block, is in `[from, to]`
-    /// (false for the in-memory buffer, whose rows are checked one by one).
-    fn whole_in(&self, from: i64, to: i64) -> bool {
-        let (lo, hi) = self.packed.bounds();
+    /// Whether every row of the current run, of a segment block, is in the scan's time
+    /// range (false for the in-memory buffer, whose rows are checked one by one).
+    fn whole_in_range(&self) -> bool {
+        let ((from, to), (lo, hi)) = (self.times, self.packed.bounds());
         self.mem.is_none()
             && self.loaded
             && match self.meets.get(self.run) {
@@ -240,7 +238,7 @@ impl Cursor<'_> {
         let SourceKind::Segment { reader, .. } = &self.src.kind else {
             return Ok(false);
         };
-        let whole = self.whole_in(sreq.from, sreq.to);
+        let whole = self.whole_in_range();
         let remap = &self.src.remap;
         let p = &mut self.packed;
         let r = p.runs[self.run];

@@ -174,16 +174,15 @@ impl Packed {
     }
 
     /// Per run of the block, how it meets `[from, to]` ([`Meets`]; a run's times ascend,
-    /// so its first and last time tell), into `out`: one pass over the block's times,
-    /// checked as [`run_times_into`] checks them, apart from the walk of
-    /// [`Self::ts_prefix_into`].
+    /// so its first and last time tell), into `out`: one pass over the block's times with
+    /// its own reader (the position [`Self::ts_prefix_into`] keeps is left alone), every
+    /// run's times checked as [`run_times_into`] checks them.
     pub(crate) fn runs_meeting_into(
         &self,
         from: i64,
         to: i64,
         out: &mut Vec<Meets>,
     ) -> Result<(), BadTimes> {
-        let truncated = |_| BadTimes("timestamps: truncated");
         let mut c = Cursor::new(&self.ts_raw);
         out.clear();
         out.reserve(self.runs.len());
@@ -192,19 +191,7 @@ impl Packed {
                 out.push(Meets::None);
                 continue;
             }
-            let first = self
-                .min_ts
-                .wrapping_add(c.uvarint().map_err(truncated)? as i64);
-            let (mut last, mut wrapped) = (first, false);
-            c.uvarints_each(run.len as usize - 1, |d| {
-                let next = last.wrapping_add(d as i64);
-                wrapped |= next < last;
-                last = next;
-            })
-            .map_err(truncated)?;
-            if wrapped || first < self.min_ts || last > self.max_ts {
-                return Err(BadTimes(OUT_OF_ORDER));
-            }
+            let (first, last) = run_times_each(&mut c, run.len as usize, self.bounds(), |_| {})?;
             out.push(if first >= from && last <= to {
                 Meets::All
             } else if first <= to && last >= from {
@@ -353,25 +340,39 @@ const OUT_OF_ORDER: &str = "timestamps out of order or outside the block's range
 pub(crate) fn run_times_into(
     c: &mut Cursor<'_>,
     n: usize,
-    (min_ts, max_ts): (i64, i64),
+    bounds: (i64, i64),
     out: &mut Vec<i64>,
 ) -> Result<(), BadTimes> {
-    let truncated = |_| BadTimes("timestamps: truncated");
     out.reserve(n);
-    let mut t = min_ts.wrapping_add(c.uvarint().map_err(truncated)? as i64);
-    out.push(t);
+    run_times_each(c, n, bounds, |t| out.push(t))?;
+    Ok(())
+}
+
+/// Passes the first `n` (at least 1) times of a run at `c` to `f`, checked as
+/// [`run_times_into`] says; its first and last.
+#[inline(always)]
+fn run_times_each(
+    c: &mut Cursor<'_>,
+    n: usize,
+    (min_ts, max_ts): (i64, i64),
+    mut f: impl FnMut(i64),
+) -> Result<(i64, i64), BadTimes> {
+    let truncated = |_| BadTimes("timestamps: truncated");
+    let first = min_ts.wrapping_add(c.uvarint().map_err(truncated)? as i64);
+    f(first);
+    let mut t = first;
     let mut wrapped = false;
     c.uvarints_each(n - 1, |d| {
         let next = t.wrapping_add(d as i64);
         wrapped |= next < t;
         t = next;
-        out.push(t);
+        f(t);
     })
     .map_err(truncated)?;
-    if wrapped || t > max_ts || t < min_ts {
+    if wrapped || first < min_ts || t > max_ts {
         return Err(BadTimes(OUT_OF_ORDER));
     }
-    Ok(())
+    Ok((first, t))
 }
 
 impl SegmentReader {
@@ -514,7 +515,8 @@ mod tests {
                     // Exact: every row in the range, or the range before or after them all.
                     Meets::All => prop_assert_eq!(inside, ts.len()),
                     Meets::None => prop_assert_eq!(inside, 0),
-                    // Maybe some: the range ends between the run's first and last rows.
+                    // Maybe some: the range starts or ends within the run's times (it may
+                    // fall between two rows).
                     Meets::Some => prop_assert!(
                         inside < ts.len() && ts[0] <= to && ts[ts.len() - 1] >= from
                     ),
