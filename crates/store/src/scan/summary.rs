@@ -187,15 +187,12 @@ impl Member {
 
 impl Cursor<'_> {
     /// Whether every row of the current run, of a segment block, is in the scan's time
-    /// range (false for the in-memory buffer, whose rows are checked one by one).
+    /// range (false for the in-memory buffer, whose rows are checked one by one): a
+    /// block the range cuts says so run by run, any other lies in the range.
     fn whole_in_range(&self) -> bool {
-        let ((from, to), (lo, hi)) = (self.times, self.packed.bounds());
         self.mem.is_none()
             && self.loaded
-            && match self.meets.get(self.run) {
-                Some(m) => *m == Meets::All,
-                None => lo >= from && hi <= to,
-            }
+            && self.meets.get(self.run).is_none_or(|m| *m == Meets::All)
     }
 
     /// Adds the current run's rows in the scan's range to `sum` and `firsts`; whether it
